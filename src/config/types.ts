@@ -1,0 +1,192 @@
+/**
+ * The typed desired state: what a validated, normalised config says. Everything downstream (reconciler,
+ * VRRP, health checks, daemon) reads these types, never raw JSON. Durations are seconds (fractional
+ * allowed); every default is filled in by the normaliser so consumers never guess.
+ */
+import type { DestSpec, Family, ServiceSpec, Timeouts } from '../ipvs/types.js';
+
+/** Where a piece of config came from, for error messages: `file: /json/pointer`. */
+export interface Origin {
+  file: string;
+  pointer: string;
+}
+
+export interface Config {
+  /** The files the config was read from, in merge order. */
+  files: string[];
+  ipvs: IpvsConfig;
+  services: ServiceConfig[];
+  vrrp: VrrpInstanceConfig[];
+  syncGroups: SyncGroupConfig[];
+  control: ControlConfig;
+  metrics?: MetricsConfig;
+  /** The kernel's connection-sync daemon, driven by a VRRP instance's state. */
+  connectionSync?: ConnectionSyncConfig;
+  health: HealthGlobalConfig;
+}
+
+export interface IpvsConfig {
+  /** Timeouts to set; absent ones are left as the kernel has them. */
+  timeouts?: Partial<Timeouts>;
+  /** When true lvsd owns the whole table and removes services it did not declare. Default false. */
+  ownWholeTable: boolean;
+  /** How often `run` re-reads the kernel table and repairs drift, seconds. Default 30. */
+  driftInterval: number;
+  /** Where lvsd remembers which services it applied last. Default /var/lib/lvsd/state.json. */
+  stateFile: string;
+}
+
+export type OnFailure = 'inhibit' | 'remove';
+
+export interface ServiceConfig {
+  name: string;
+  origin: Origin;
+  /** The kernel-level service, every default filled. */
+  spec: ServiceSpec;
+  realServers: RealServerConfig[];
+  onFailure: OnFailure;
+  /** Seconds over which a recovered real server's weight ramps up; 0 = at once. */
+  slowStart: number;
+  /** Added when no real server is up, removed when one is. */
+  sorryServer?: DestSpec;
+  /** Below this many real servers up, all are withdrawn (the sorry server, if any, serves). */
+  quorum?: { minUp: number };
+  /** Whether real servers start up (before their first probe) or down. Default 'down'. */
+  initialState: 'up' | 'down';
+}
+
+export interface RealServerConfig {
+  origin: Origin;
+  /** The kernel-level destination with the configured weight. */
+  spec: DestSpec;
+  /** The check that applies (the real server's own, else the service's, else `none`). */
+  healthCheck: HealthCheckConfig;
+}
+
+interface HealthCheckBase {
+  /** Seconds between probes. Default 5. */
+  interval: number;
+  /** Seconds a probe may take. Default 2 (and never more than interval). */
+  timeout: number;
+  /** Consecutive successes to go up. Default 2. */
+  rise: number;
+  /** Consecutive failures to go down. Default 3. */
+  fall: number;
+  /** Address to probe; default the real server's. */
+  address: string;
+  /** Port to probe; default the real server's (the service's for fwmark services without one: 0). */
+  port: number;
+}
+
+export interface TcpCheck extends HealthCheckBase { type: 'tcp' }
+export interface HttpCheck extends HealthCheckBase {
+  type: 'http' | 'https';
+  method: string;
+  path: string;
+  /** Host header; default the probed address. */
+  host?: string;
+  expectStatus: number[];
+  /** A regular expression the body must match (source text). */
+  expectBody?: string;
+  /** A sha256 hex digest the body must have. */
+  expectDigest?: string;
+  /** TLS server name (SNI); default host. */
+  serverName?: string;
+  /** Verify the server's certificate. Default false (real servers often have internal certificates). */
+  verify: boolean;
+}
+export interface DnsCheck extends HealthCheckBase {
+  type: 'dns';
+  query: string;
+  queryType: 'A' | 'AAAA' | 'NS' | 'CNAME' | 'SOA' | 'PTR' | 'MX' | 'TXT' | 'SRV';
+  /** Expected response codes, numeric (0 = NOERROR). Default [0]. */
+  expectRcode: number[];
+  transport: 'udp' | 'tcp';
+}
+export interface ExecCheck extends HealthCheckBase {
+  type: 'exec';
+  /** argv; the real server's address and port are appended as the last two arguments. */
+  command: string[];
+  /** Run through /bin/sh -c (command joined by spaces). Default false. */
+  shell: boolean;
+  /** Unprivileged user to run as; default health.execUser. */
+  user?: string;
+  /** keepalived misc_dynamic: exit code 2..255 sets weight (code - 2), 0 up at configured weight, 1 down. */
+  dynamicWeight: boolean;
+}
+export interface AgentCheck extends HealthCheckBase {
+  type: 'agent';
+  /** Optional text sent after connecting (HAProxy agent-send). */
+  send?: string;
+}
+export interface NoneCheck extends HealthCheckBase { type: 'none' }
+
+export type HealthCheckConfig = TcpCheck | HttpCheck | DnsCheck | ExecCheck | AgentCheck | NoneCheck;
+export type HealthCheckType = HealthCheckConfig['type'];
+
+export interface HealthGlobalConfig {
+  /** User exec checks run as unless they say otherwise. Default 'nobody'. */
+  execUser: string;
+  /** Most probes in flight at once. Default 1024. */
+  maxConcurrent: number;
+  /** Bytes of an exec check's output kept for the log. Default 4096. */
+  execOutputLimit: number;
+}
+
+export interface VrrpAddress {
+  family: Family;
+  address: string;
+  prefixLength: number;
+}
+
+export interface VrrpInstanceConfig {
+  name: string;
+  origin: Origin;
+  interface: string;
+  vrid: number;
+  /** 1..255; 255 means address owner. Default 100. */
+  priority: number;
+  version: 2 | 3;
+  family: Family;
+  /** Seconds; v3 allows centisecond resolution, v2 whole seconds. Default 1. */
+  advertInterval: number;
+  /** Default true. */
+  preempt: boolean;
+  /** Seconds. Default 0. */
+  preemptDelay: number;
+  addresses: VrrpAddress[];
+  unicast?: { source: string; peers: string[] };
+  trackInterfaces: Array<{ name: string; weight: number }>;
+  garp: { count: number; interval: number; refresh: number };
+  notify: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[] };
+  /** The sync group it belongs to, if any. */
+  syncGroup?: string;
+}
+
+export interface SyncGroupConfig {
+  name: string;
+  instances: string[];
+}
+
+export interface ControlConfig {
+  /** Unix socket path. Default /run/lvsd/lvsd.sock. */
+  socket: string;
+  /** Group allowed to use the socket besides root. */
+  group?: string;
+}
+
+export interface MetricsConfig {
+  /** host:port */
+  listen: string;
+}
+
+export interface ConnectionSyncConfig {
+  /** The VRRP instance whose state drives the sync daemon (master -> master daemon, backup -> backup). */
+  instance: string;
+  interface: string;
+  syncId: number;
+  port?: number;
+  ttl?: number;
+  group?: string;
+  maxLength?: number;
+}

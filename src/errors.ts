@@ -1,0 +1,31 @@
+/**
+ * Every error lvsd raises on purpose carries a stable `code`, so the CLI maps it to an exit status
+ * and a sentence, and tests assert on codes rather than message text.
+ */
+export type LvsdErrorCode =
+  | 'LVSD_CONFIG_INVALID'      // schema or semantic validation failed (details lists every problem)
+  | 'LVSD_CONFIG_UNREADABLE'   // file missing, unreadable, not JSON
+  | 'LVSD_IPVS_UNAVAILABLE'    // the kernel has no IPVS (module not loaded, no generic netlink family)
+  | 'LVSD_IPVS_KERNEL'         // the kernel refused an IPVS operation (errno carried)
+  | 'LVSD_IPVS_PROTOCOL'       // a netlink reply we could not make sense of
+  | 'LVSD_NETLINK_OVERRUN'     // the socket buffer overflowed (ENOBUFS); state must be re-read
+  | 'LVSD_NATIVE_UNAVAILABLE'  // the native addon is not built or cannot open a socket
+  | 'LVSD_CONTROL'             // control socket errors (daemon not running, refused)
+  | 'LVSD_USAGE';              // bad command-line flags
+
+export class LvsdError extends Error {
+  readonly code: LvsdErrorCode;
+  /** Machine-readable detail, e.g. a list of config problems or the errno of a kernel refusal. */
+  readonly details?: unknown;
+
+  constructor(code: LvsdErrorCode, message: string, options?: { details?: unknown; cause?: unknown }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = 'LvsdError';
+    this.code = code;
+    if (options?.details !== undefined) this.details = options.details;
+  }
+}
+
+export function isLvsdError(e: unknown, code?: LvsdErrorCode): e is LvsdError {
+  return e instanceof LvsdError && (code === undefined || e.code === code);
+}

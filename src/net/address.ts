@@ -1,0 +1,85 @@
+/**
+ * IP addresses as lvsd holds them: a family and the canonical text (dotted quad, or RFC 5952 IPv6),
+ * with pure conversions to and from the network-order bytes that netlink and VRRP carry.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+
+export type Family = 'ipv4' | 'ipv6';
+
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+
+export function familyOf(address: string): Family | undefined {
+  if (isIPv4(address)) return 'ipv4';
+  if (isIPv6(address)) return 'ipv6';
+  return undefined;
+}
+
+export function afOf(family: Family): number {
+  return family === 'ipv4' ? AF_INET : AF_INET6;
+}
+
+export function familyOfAf(af: number): Family | undefined {
+  return af === AF_INET ? 'ipv4' : af === AF_INET6 ? 'ipv6' : undefined;
+}
+
+/** Bytes of an address in network order: 4 for IPv4, 16 for IPv6. Throws on text that is not an address. */
+export function addressToBytes(address: string): Buffer {
+  if (isIPv4(address)) return Buffer.from(address.split('.').map((p) => Number(p)));
+  if (!isIPv6(address)) throw new TypeError(`not an IP address: ${JSON.stringify(address)}`);
+  let text = address;
+  const zone = text.indexOf('%');
+  if (zone >= 0) text = text.slice(0, zone);
+  let tail: number[] = [];
+  const lastColon = text.lastIndexOf(':');
+  if (text.includes('.', lastColon)) {
+    // embedded IPv4 (::ffff:192.0.2.1)
+    tail = [...addressToBytes(text.slice(lastColon + 1))];
+    text = text.slice(0, lastColon + 1) + '0:0';
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const parse = (s: string) => (s === '' ? [] : s.split(':').map((h) => parseInt(h, 16)));
+  const hi = parse(head);
+  const lo = rest === undefined ? [] : parse(rest);
+  const groups = rest === undefined ? hi : [...hi, ...new Array(8 - hi.length - lo.length).fill(0), ...lo];
+  const out = Buffer.alloc(16);
+  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  if (tail.length === 4) Buffer.from(tail).copy(out, 12);
+  return out;
+}
+
+/** Canonical text of an address from its bytes (RFC 5952 for IPv6: lowercase, longest zero run compressed). */
+export function bytesToAddress(family: Family, bytes: Uint8Array): string {
+  if (family === 'ipv4') {
+    if (bytes.length < 4) throw new RangeError(`IPv4 address needs 4 bytes, got ${bytes.length}`);
+    return `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`;
+  }
+  if (bytes.length < 16) throw new RangeError(`IPv6 address needs 16 bytes, got ${bytes.length}`);
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) groups.push((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!);
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  const left = hex.slice(0, bestStart).join(':');
+  const right = hex.slice(bestStart + bestLen).join(':');
+  return `${left}::${right}`;
+}
+
+/** The canonical text of an address, or undefined when the text is not an IP address. */
+export function canonicalAddress(address: string): string | undefined {
+  const family = familyOf(address);
+  if (!family) return undefined;
+  return bytesToAddress(family, addressToBytes(address));
+}
+
+/** "192.0.2.1:80" or "[2001:db8::1]:80". */
+export function formatHostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
