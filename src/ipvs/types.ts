@@ -120,3 +120,34 @@ export function serviceId(key: ServiceKey): string {
 export function destId(dest: Pick<DestSpec, 'address' | 'port'>): string {
   return formatHostPort(dest.address, dest.port);
 }
+
+/** One change to the kernel table. The reconciler produces these; the client sends them, pipelined. */
+export type IpvsCommand =
+  | { cmd: 'new-service'; service: ServiceSpec }
+  | { cmd: 'set-service'; service: ServiceSpec }
+  | { cmd: 'del-service'; key: ServiceKey }
+  | { cmd: 'new-dest'; service: ServiceKey; dest: DestSpec }
+  | { cmd: 'set-dest'; service: ServiceKey; dest: DestSpec }
+  | { cmd: 'del-dest'; service: ServiceKey; dest: Pick<DestSpec, 'family' | 'address' | 'port'> }
+  | { cmd: 'set-timeouts'; timeouts: Timeouts }
+  | { cmd: 'new-daemon'; daemon: SyncDaemon }
+  | { cmd: 'del-daemon'; state: SyncState };
+
+/** The outcome of one command: `error` is an LvsdError (code LVSD_IPVS_KERNEL, details.errno) on refusal. */
+export type IpvsResult = { ok: true } | { ok: false; error: Error & { code?: string } };
+
+/** What the rest of lvsd needs from the kernel's IPVS. src/ipvs implements it over generic netlink. */
+export interface IpvsClient {
+  info(): Promise<IpvsInfo>;
+  /** Every service with its destinations and stats. */
+  dump(): Promise<KernelEntry[]>;
+  getTimeouts(): Promise<Timeouts>;
+  /** Sync daemons running now (0, 1 or 2). */
+  getDaemons(): Promise<SyncDaemon[]>;
+  /**
+   * Sends the commands in order, pipelined (many in flight, not one round trip each), and resolves with one
+   * result per command in the same order. A refused command does not stop the ones after it.
+   */
+  execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]>;
+  close(): void;
+}
