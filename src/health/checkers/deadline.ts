@@ -1,0 +1,51 @@
+/**
+ * The time limit every probe runs under: one AbortSignal that fires on the check's timeout or on the
+ * caller's signal, whichever comes first, and a result builder that measures latency.
+ */
+import { performance } from 'node:perf_hooks';
+import type { ProbeResult } from '../types.js';
+
+export interface Deadline {
+  /** Aborted when the timeout passes or the caller aborts. */
+  signal: AbortSignal;
+  /** The reason to report when `signal` fired: 'timeout after 2000ms' or 'aborted'. */
+  reason(): string;
+  /** A result stamped with the time since the deadline was made. */
+  result(ok: boolean, reason: string, extra?: Partial<ProbeResult>): ProbeResult;
+  /** Clears the timer; call when the probe is over. */
+  done(): void;
+}
+
+export function deadline(timeoutSeconds: number, outer?: AbortSignal): Deadline {
+  const started = performance.now();
+  const ms = Math.max(1, Math.round(timeoutSeconds * 1000));
+  const ctl = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    ctl.abort(new Error(`timeout after ${ms}ms`));
+  }, ms);
+  const onOuter = () => ctl.abort(new Error('aborted'));
+  if (outer?.aborted) onOuter();
+  else outer?.addEventListener('abort', onOuter, { once: true });
+  return {
+    signal: ctl.signal,
+    reason: () => (timedOut ? `timeout after ${ms}ms` : 'aborted'),
+    result: (ok, reason, extra) => ({
+      ok,
+      latencyMs: Math.round((performance.now() - started) * 1000) / 1000,
+      reason,
+      ...extra,
+    }),
+    done: () => {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuter);
+    },
+  };
+}
+
+/** 'connect ECONNREFUSED' from a socket error; the code when there is one, else the message. */
+export function errorReason(prefix: string, err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return `${prefix} ${e?.code ?? e?.message ?? String(err)}`;
+}

@@ -1,0 +1,126 @@
+/**
+ * DNS check: one query over UDP (connected socket, so an ICMP refusal fails fast) or TCP (two-byte length
+ * prefix); up when a response with our id and question arrives with an expected rcode.
+ */
+import { randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import { createConnection, isIPv6 } from 'node:net';
+import type { DnsCheck } from '../../config/types.js';
+import type { ProbeResult } from '../types.js';
+import { deadline, errorReason, type Deadline } from './deadline.js';
+import { decodeMessage, encodeQuery, QTYPES, sameName, type DnsMessage } from './dns-codec.js';
+
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+
+export function rcodeName(rcode: number): string {
+  return RCODE_NAMES[rcode] ?? String(rcode);
+}
+
+export type DnsProbeOptions = Pick<DnsCheck, 'address' | 'port' | 'timeout' | 'query' | 'queryType' | 'expectRcode' | 'transport'>;
+
+export function probeDns(check: DnsProbeOptions, signal?: AbortSignal): Promise<ProbeResult> {
+  const d = deadline(check.timeout, signal);
+  const id = randomInt(0, 0x10000);
+  let query: Buffer;
+  try {
+    query = encodeQuery(id, check.query, QTYPES[check.queryType]);
+  } catch (err) {
+    d.done();
+    return Promise.resolve(d.result(false, errorReason('query', err)));
+  }
+  const judge = (msg: DnsMessage): ProbeResult | undefined => {
+    if (!msg.header.response || msg.header.id !== id) return undefined;
+    const q = msg.questions[0];
+    if (msg.questions.length > 0 && (!q || !sameName(q.name, check.query) || q.type !== QTYPES[check.queryType])) {
+      return undefined;
+    }
+    const rc = msg.header.rcode;
+    return check.expectRcode.includes(rc)
+      ? d.result(true, `rcode ${rcodeName(rc)}`)
+      : d.result(false, `rcode ${rcodeName(rc)}`);
+  };
+  return check.transport === 'tcp' ? overTcp(check, d, query, judge) : overUdp(check, d, query, judge);
+}
+
+type Judge = (msg: DnsMessage) => ProbeResult | undefined;
+
+function overUdp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judge): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
+    let settled = false;
+    const finish = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      d.done();
+      d.signal.removeEventListener('abort', onAbort);
+      try {
+        sock.close();
+      } catch {
+        /* already closed */
+      }
+      resolve(r);
+    };
+    const onAbort = () => finish(d.result(false, d.reason()));
+    if (d.signal.aborted) return onAbort();
+    d.signal.addEventListener('abort', onAbort, { once: true });
+    sock.on('error', (err) => finish(d.result(false, errorReason('udp', err))));
+    sock.on('message', (msg) => {
+      let decoded: DnsMessage;
+      try {
+        decoded = decodeMessage(msg);
+      } catch {
+        return; // not a DNS message for us; keep waiting until the timeout
+      }
+      const r = judge(decoded);
+      if (r) finish(r);
+    });
+    sock.connect(check.port, check.address, () => {
+      if (!settled) sock.send(query, (err) => err && finish(d.result(false, errorReason('send', err))));
+    });
+  });
+}
+
+function overTcp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judge): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: check.address, port: check.port });
+    let settled = false;
+    let connected = false;
+    const finish = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      d.done();
+      d.signal.removeEventListener('abort', onAbort);
+      sock.destroy();
+      resolve(r);
+    };
+    const onAbort = () => finish(d.result(false, d.reason()));
+    if (d.signal.aborted) return onAbort();
+    d.signal.addEventListener('abort', onAbort, { once: true });
+    sock.on('error', (err) => finish(d.result(false, errorReason(connected ? 'read' : 'connect', err))));
+    sock.once('connect', () => {
+      connected = true;
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(query.length);
+      sock.write(Buffer.concat([len, query]));
+    });
+    let buf = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2) {
+        const n = buf.readUInt16BE(0);
+        if (buf.length < 2 + n) return;
+        const one = buf.subarray(2, 2 + n);
+        buf = buf.subarray(2 + n);
+        let decoded: DnsMessage;
+        try {
+          decoded = decodeMessage(one);
+        } catch {
+          return finish(d.result(false, 'malformed response'));
+        }
+        const r = judge(decoded);
+        if (r) return finish(r);
+      }
+    });
+    sock.once('end', () => finish(d.result(false, 'closed without response')));
+  });
+}

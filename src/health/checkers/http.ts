@@ -1,0 +1,109 @@
+/**
+ * HTTP and HTTPS checks: one request on a fresh connection (no keep-alive pool, so nothing lingers), the
+ * status must be one of the expected ones, the body must match a regular expression and/or have a sha256
+ * digest. At most BODY_LIMIT bytes of the body are kept for the regular expression; the digest covers the
+ * whole body, which the timeout bounds.
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import type { HttpCheck } from '../../config/types.js';
+import type { ProbeResult } from '../types.js';
+import { deadline, errorReason } from './deadline.js';
+
+export const BODY_LIMIT = 64 * 1024;
+
+export type HttpProbeOptions = Pick<
+  HttpCheck,
+  'type' | 'address' | 'port' | 'timeout' | 'method' | 'path' | 'host' | 'expectStatus' | 'expectBody' | 'expectDigest' | 'serverName' | 'verify'
+>;
+
+export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promise<ProbeResult> {
+  const d = deadline(check.timeout, signal);
+  const needBody = check.expectBody !== undefined || check.expectDigest !== undefined;
+  let bodyRe: RegExp | undefined;
+  try {
+    if (check.expectBody !== undefined) bodyRe = new RegExp(check.expectBody);
+  } catch {
+    d.done();
+    return Promise.resolve(d.result(false, 'invalid body expression'));
+  }
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      d.done();
+      req.destroy();
+      resolve(r);
+    };
+    const hostHeader = check.host ?? (check.address.includes(':') ? `[${check.address}]` : check.address);
+    const defaultPort = check.type === 'https' ? 443 : 80;
+    const options: https.RequestOptions = {
+      host: check.address,
+      port: check.port,
+      method: check.method,
+      path: check.path,
+      agent: false,
+      headers: {
+        host: check.port === defaultPort ? hostHeader : `${hostHeader}:${check.port}`,
+        'user-agent': 'lvsd-health',
+        connection: 'close',
+        accept: '*/*',
+      },
+      signal: d.signal,
+    };
+    if (check.type === 'https') {
+      const name = check.serverName ?? check.host;
+      if (name !== undefined && isIP(name) === 0) options.servername = name;
+      options.rejectUnauthorized = check.verify;
+    }
+    const req = (check.type === 'https' ? https : http).request(options, (res) => {
+      const status = res.statusCode ?? 0;
+      if (!check.expectStatus.includes(status)) {
+        finish(d.result(false, `status ${status}`));
+        return;
+      }
+      if (!needBody) {
+        finish(d.result(true, `status ${status}`));
+        return;
+      }
+      const hash = createHash('sha256');
+      const kept: Buffer[] = [];
+      let keptBytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (check.expectDigest !== undefined) hash.update(chunk);
+        if (keptBytes < BODY_LIMIT) {
+          const part = chunk.subarray(0, BODY_LIMIT - keptBytes);
+          kept.push(part);
+          keptBytes += part.length;
+          if (keptBytes >= BODY_LIMIT && check.expectDigest === undefined) onBody();
+        }
+      });
+      res.once('end', () => onBody());
+      res.once('error', (err) => fail('read', err));
+      res.once('aborted', () => fail('read', new Error('aborted')));
+      function onBody(): void {
+        if (settled) return;
+        const body = Buffer.concat(kept).toString('utf8');
+        if (bodyRe && !bodyRe.test(body)) return finish(d.result(false, 'body mismatch'));
+        if (check.expectDigest !== undefined) {
+          const digest = hash.digest('hex');
+          if (digest !== check.expectDigest.toLowerCase()) return finish(d.result(false, `digest mismatch ${digest}`));
+        }
+        finish(d.result(true, `status ${status}`));
+      }
+    });
+    let stage = 'connect';
+    function fail(where: string, err: unknown): void {
+      finish(d.result(false, d.signal.aborted ? d.reason() : errorReason(where, err)));
+    }
+    req.once('error', (err) => fail(stage, err));
+    req.once('socket', (sock) => {
+      sock.once('connect', () => (stage = check.type === 'https' ? 'tls' : 'request'));
+      sock.once('secureConnect', () => (stage = 'request'));
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,36 @@
+/** One entry point for every check type: `probe(check, target, signal, env)`. */
+import type { HealthCheckConfig } from '../../config/types.js';
+import type { ProbeEnv, ProbeResult, ProbeTarget } from '../types.js';
+import { probeAgent } from './agent.js';
+import { probeDns } from './dns.js';
+import { probeExec } from './exec.js';
+import { probeHttp } from './http.js';
+import { probeNone } from './none.js';
+import { probeTcp } from './tcp.js';
+
+export async function probe(
+  check: HealthCheckConfig,
+  target: ProbeTarget,
+  signal?: AbortSignal,
+  env?: ProbeEnv,
+): Promise<ProbeResult> {
+  switch (check.type) {
+    case 'tcp':
+      return probeTcp(check, signal);
+    case 'http':
+    case 'https':
+      return probeHttp(check, signal);
+    case 'dns':
+      return probeDns(check, signal);
+    case 'exec':
+      return probeExec(check, target, signal, env);
+    case 'agent':
+      return probeAgent(check, signal);
+    case 'none':
+      return probeNone();
+  }
+}
+
+export { probeAgent, probeDns, probeExec, probeHttp, probeNone, probeTcp };
+export { parseAgentReply, type AgentVerdict } from './agent-reply.js';
+export * as dnsCodec from './dns-codec.js';
