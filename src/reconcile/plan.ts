@@ -1,0 +1,295 @@
+/**
+ * The reconciler's brain: desired state against the kernel's table gives the shortest ordered list of
+ * IPVS commands that makes the kernel match, each with a reason a human can read. Pure: no I/O, no clock.
+ *
+ * Rules
+ * - A service is identified by serviceId(key), a real server within its service by (address, port).
+ * - An attribute change is an edit (set-service / set-dest), never delete + add, which would drop
+ *   the connections the kernel tracks for the object.
+ * - lvsd touches only services it declares now, or declared in the config it last applied (`owned`);
+ *   any other kernel service belongs to another tool and is left alone, unless `ownWholeTable`.
+ *   Inside a declared service lvsd owns every real server.
+ * - Nothing is ever flushed.
+ *
+ * Order (additive first, subtractive last, so a half-applied plan errs on the side of more capacity):
+ *   1. timeouts
+ *   2. new services and service edits (all of them, so the applier learns which creations failed
+ *      before it sends the real servers that depend on them)
+ *   3. new real servers
+ *   4. real server edits (weights before deletions: a drain to 0 lands before a removal elsewhere)
+ *   5. real server removals (a service is given its new real servers before losing old ones)
+ *   6. service removals
+ */
+import {
+  destId,
+  serviceId,
+  type DestSpec,
+  type IpvsCommand,
+  type KernelDest,
+  type KernelEntry,
+  type ServiceKey,
+  type ServiceSpec,
+  type Timeouts,
+} from '../ipvs/types.js';
+import { canonicalAddress } from '../net/address.js';
+import { describeNetmask, describeServiceFlags, describeTunnelFlags } from './describe.js';
+
+export interface DesiredEntry {
+  service: ServiceSpec;
+  dests: DestSpec[];
+}
+
+export interface PlanInput {
+  desired: readonly DesiredEntry[];
+  kernel: readonly KernelEntry[];
+  /** serviceIds lvsd applied last time (from the state file). */
+  owned: ReadonlySet<string>;
+  /** Remove every kernel service that is not desired, whoever created it. */
+  ownWholeTable: boolean;
+  /** Desired timeouts (absent or 0 fields: leave as is) and the kernel's current ones, if read. */
+  timeouts?: { desired?: Partial<Timeouts>; kernel?: Timeouts };
+}
+
+/** One attribute that differs: `weight 100 -> 50`. */
+export interface FieldChange {
+  field: string;
+  from: string;
+  to: string;
+}
+
+export type PlanAction = 'add' | 'change' | 'remove';
+export type PlanTarget = 'timeouts' | 'service' | 'dest';
+
+export interface PlannedOp {
+  command: IpvsCommand;
+  action: PlanAction;
+  target: PlanTarget;
+  /** The service concerned (absent for timeouts). */
+  serviceId?: string;
+  /** The real server concerned (dest ops only). */
+  destId?: string;
+  /** For `change`: every attribute that differs, kernel value -> desired value. */
+  changes: FieldChange[];
+  /** One line for humans: "weight 100 -> 50", "declared", "no longer declared". */
+  reason: string;
+}
+
+export interface PlanSummary {
+  timeoutsChanged: boolean;
+  servicesAdded: number;
+  servicesChanged: number;
+  servicesRemoved: number;
+  servicesUnchanged: number;
+  destsAdded: number;
+  destsChanged: number;
+  destsRemoved: number;
+  destsUnchanged: number;
+  /** Kernel services left alone because lvsd neither declares nor owns them. */
+  foreign: string[];
+}
+
+export interface Plan {
+  ops: PlannedOp[];
+  summary: PlanSummary;
+  /** Problems in the input that the planner worked around (duplicate declarations). */
+  warnings: string[];
+}
+
+/** The identity of a service with its address in canonical text, so "2001:DB8::1" and "2001:db8::1" agree. */
+export function canonicalServiceId(key: ServiceKey): string {
+  if (key.kind === 'fwmark') return serviceId(key);
+  return serviceId({ ...key, address: canonicalAddress(key.address) ?? key.address });
+}
+
+/** The identity of a real server within its service, address in canonical text. */
+export function canonicalDestId(dest: Pick<DestSpec, 'address' | 'port'>): string {
+  return destId({ address: canonicalAddress(dest.address) ?? dest.address, port: dest.port });
+}
+
+export function planCommands(plan: Plan): IpvsCommand[] {
+  return plan.ops.map((op) => op.command);
+}
+
+export function isEmptyPlan(plan: Plan): boolean {
+  return plan.ops.length === 0;
+}
+
+export function serviceChanges(desired: ServiceSpec, kernel: ServiceSpec): FieldChange[] {
+  const out: FieldChange[] = [];
+  if (desired.scheduler !== kernel.scheduler) out.push({ field: 'scheduler', from: kernel.scheduler, to: desired.scheduler });
+  if ((desired.flags >>> 0) !== (kernel.flags >>> 0)) {
+    out.push({ field: 'flags', from: describeServiceFlags(kernel.flags), to: describeServiceFlags(desired.flags) });
+  }
+  if (desired.timeout !== kernel.timeout) out.push({ field: 'timeout', from: `${kernel.timeout}s`, to: `${desired.timeout}s` });
+  if ((desired.netmask >>> 0) !== (kernel.netmask >>> 0)) {
+    const family = desired.key.family;
+    out.push({ field: 'netmask', from: describeNetmask(family, kernel.netmask), to: describeNetmask(family, desired.netmask) });
+  }
+  if (desired.pe !== kernel.pe) out.push({ field: 'pe', from: kernel.pe || 'none', to: desired.pe || 'none' });
+  return out;
+}
+
+/**
+ * What differs between a declared real server and the kernel's. Counters and stats never count. A kernel
+ * that reports `local` for a real server whose address is on the director (older kernels rewrite the
+ * forwarding method so) matches any declared method, else the plan would never converge. Tunnel
+ * parameters only matter for tunnel forwarding.
+ */
+export function destChanges(desired: DestSpec, kernel: DestSpec): FieldChange[] {
+  const out: FieldChange[] = [];
+  if (desired.forwarding !== kernel.forwarding && kernel.forwarding !== 'local') {
+    out.push({ field: 'forwarding', from: kernel.forwarding, to: desired.forwarding });
+  }
+  if (desired.weight !== kernel.weight) out.push({ field: 'weight', from: `${kernel.weight}`, to: `${desired.weight}` });
+  if (desired.upperThreshold !== kernel.upperThreshold) {
+    out.push({ field: 'upper', from: `${kernel.upperThreshold}`, to: `${desired.upperThreshold}` });
+  }
+  if (desired.lowerThreshold !== kernel.lowerThreshold) {
+    out.push({ field: 'lower', from: `${kernel.lowerThreshold}`, to: `${desired.lowerThreshold}` });
+  }
+  if (desired.forwarding === 'tunnel') {
+    if (desired.tunnelType !== kernel.tunnelType) out.push({ field: 'tunnel', from: kernel.tunnelType, to: desired.tunnelType });
+    if (desired.tunnelType !== 'ipip') {
+      if (desired.tunnelPort !== kernel.tunnelPort) {
+        out.push({ field: 'tunnel-port', from: `${kernel.tunnelPort}`, to: `${desired.tunnelPort}` });
+      }
+      if (desired.tunnelFlags !== kernel.tunnelFlags) {
+        out.push({ field: 'tunnel-flags', from: describeTunnelFlags(kernel.tunnelFlags), to: describeTunnelFlags(desired.tunnelFlags) });
+      }
+    }
+  }
+  return out;
+}
+
+function reasonOf(changes: FieldChange[]): string {
+  return changes.map((c) => `${c.field} ${c.from} -> ${c.to}`).join(', ');
+}
+
+function timeoutOps(input: PlanInput['timeouts']): PlannedOp[] {
+  const desired = input?.desired;
+  if (!desired) return [];
+  const kernel = input?.kernel;
+  const send: Timeouts = { tcp: 0, tcpFin: 0, udp: 0 };
+  const changes: FieldChange[] = [];
+  for (const field of ['tcp', 'tcpFin', 'udp'] as const) {
+    const want = desired[field];
+    if (!want) continue; // absent or 0: leave as the kernel has it
+    if (kernel && kernel[field] === want) continue;
+    send[field] = want;
+    changes.push({ field: field === 'tcpFin' ? 'tcpfin' : field, from: kernel ? `${kernel[field]}s` : '?', to: `${want}s` });
+  }
+  if (changes.length === 0) return [];
+  return [{ command: { cmd: 'set-timeouts', timeouts: send }, action: 'change', target: 'timeouts', changes, reason: reasonOf(changes) }];
+}
+
+function dedupeDests(sid: string, dests: readonly DestSpec[], warnings: string[]): Map<string, DestSpec> {
+  const out = new Map<string, DestSpec>();
+  for (const d of dests) {
+    const id = canonicalDestId(d);
+    if (out.has(id)) warnings.push(`service ${sid}: real server ${id} declared twice; the first declaration is used`);
+    else out.set(id, d);
+  }
+  return out;
+}
+
+export function planReconcile(input: PlanInput): Plan {
+  const warnings: string[] = [];
+  const summary: PlanSummary = {
+    timeoutsChanged: false,
+    servicesAdded: 0, servicesChanged: 0, servicesRemoved: 0, servicesUnchanged: 0,
+    destsAdded: 0, destsChanged: 0, destsRemoved: 0, destsUnchanged: 0,
+    foreign: [],
+  };
+
+  const kernelById = new Map<string, KernelEntry>();
+  for (const entry of input.kernel) {
+    const id = canonicalServiceId(entry.service.key);
+    if (!kernelById.has(id)) kernelById.set(id, entry);
+  }
+
+  const desiredById = new Map<string, DesiredEntry>();
+  for (const entry of input.desired) {
+    const id = canonicalServiceId(entry.service.key);
+    if (desiredById.has(id)) warnings.push(`service ${id} declared twice; the first declaration is used`);
+    else desiredById.set(id, entry);
+  }
+
+  const timeouts = timeoutOps(input.timeouts);
+  summary.timeoutsChanged = timeouts.length > 0;
+  const services: PlannedOp[] = [];
+  const newDests: PlannedOp[] = [];
+  const setDests: PlannedOp[] = [];
+  const delDests: PlannedOp[] = [];
+  const delServices: PlannedOp[] = [];
+
+  for (const [sid, want] of desiredById) {
+    const have = kernelById.get(sid);
+    const dests = dedupeDests(sid, want.dests, warnings);
+    const key = want.service.key;
+    if (!have) {
+      services.push({ command: { cmd: 'new-service', service: want.service }, action: 'add', target: 'service', serviceId: sid, changes: [], reason: 'declared' });
+      summary.servicesAdded++;
+      for (const [did, d] of dests) {
+        newDests.push({ command: { cmd: 'new-dest', service: key, dest: d }, action: 'add', target: 'dest', serviceId: sid, destId: did, changes: [], reason: 'declared' });
+        summary.destsAdded++;
+      }
+      continue;
+    }
+    const sChanges = serviceChanges(want.service, have.service);
+    if (sChanges.length > 0) {
+      services.push({ command: { cmd: 'set-service', service: want.service }, action: 'change', target: 'service', serviceId: sid, changes: sChanges, reason: reasonOf(sChanges) });
+      summary.servicesChanged++;
+    } else {
+      summary.servicesUnchanged++;
+    }
+    const kernelDests = new Map<string, KernelDest>();
+    for (const d of have.dests) {
+      const did = canonicalDestId(d);
+      if (!kernelDests.has(did)) kernelDests.set(did, d);
+    }
+    for (const [did, d] of dests) {
+      const k = kernelDests.get(did);
+      if (!k) {
+        newDests.push({ command: { cmd: 'new-dest', service: key, dest: d }, action: 'add', target: 'dest', serviceId: sid, destId: did, changes: [], reason: 'declared' });
+        summary.destsAdded++;
+        continue;
+      }
+      const dChanges = destChanges(d, k);
+      if (dChanges.length === 0) {
+        summary.destsUnchanged++;
+        continue;
+      }
+      setDests.push({ command: { cmd: 'set-dest', service: key, dest: d }, action: 'change', target: 'dest', serviceId: sid, destId: did, changes: dChanges, reason: reasonOf(dChanges) });
+      summary.destsChanged++;
+    }
+    const gone = [...kernelDests].filter(([did]) => !dests.has(did)).sort(([a], [b]) => compare(a, b));
+    for (const [did, k] of gone) {
+      delDests.push({
+        command: { cmd: 'del-dest', service: have.service.key, dest: { family: k.family, address: k.address, port: k.port } },
+        action: 'remove', target: 'dest', serviceId: sid, destId: did, changes: [], reason: 'not declared',
+      });
+      summary.destsRemoved++;
+    }
+  }
+
+  const undeclared = [...kernelById].filter(([sid]) => !desiredById.has(sid)).sort(([a], [b]) => compare(a, b));
+  for (const [sid, entry] of undeclared) {
+    const owned = input.owned.has(sid);
+    if (!owned && !input.ownWholeTable) {
+      summary.foreign.push(sid);
+      continue;
+    }
+    delServices.push({
+      command: { cmd: 'del-service', key: entry.service.key },
+      action: 'remove', target: 'service', serviceId: sid, changes: [],
+      reason: owned ? 'no longer declared' : 'not declared (lvsd owns the whole table)',
+    });
+    summary.servicesRemoved++;
+  }
+
+  return { ops: [...timeouts, ...services, ...newDests, ...setDests, ...delDests, ...delServices], summary, warnings };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
