@@ -1,0 +1,266 @@
+/**
+ * `lvsd status` as text: a status snapshot rendered for a person at a terminal, readable at a glance.
+ * Pure: no I/O, no clock (relative times are measured from the snapshot's generatedAt). Colour (ANSI)
+ * only when asked; the CLI passes process.stdout.isTTY.
+ */
+import { LvsdError } from '../errors.js';
+import { destId, serviceId, type KernelEntry } from '../ipvs/types.js';
+import type {
+  RealServerStatus, ServiceStatus, StatusSnapshot, StatsStatus, VrrpInstanceStatus,
+} from '../daemon/status.js';
+import { serviceFlagNames, statsToStatus } from '../daemon/status.js';
+
+export interface RenderOptions {
+  color: boolean;
+  /** Terminal width: the last column of a table is cut to fit. */
+  width?: number;
+  /** Show only this service (by name or key); the VRRP table is left out unless `instance` is also given. */
+  service?: string;
+  /** Show only this VRRP instance; services are left out unless `service` is also given. */
+  instance?: string;
+}
+
+// ---- colour -------------------------------------------------------------------------------------------
+
+type Tone = 'good' | 'warn' | 'bad' | 'dim' | 'head' | 'mark';
+const ANSI: Record<Tone, string> = {
+  good: '\x1b[32m', warn: '\x1b[33m', bad: '\x1b[1;31m', dim: '\x1b[2m', head: '\x1b[1m', mark: '\x1b[1;35m',
+};
+const RESET = '\x1b[0m';
+
+interface Cell { text: string; tone?: Tone }
+const cell = (text: string, tone?: Tone): Cell => (tone ? { text, tone } : { text });
+
+function paint(text: string, tone: Tone | undefined, color: boolean): string {
+  return color && tone && text !== '' ? `${ANSI[tone]}${text}${RESET}` : text;
+}
+
+// ---- numbers and times --------------------------------------------------------------------------------
+
+function scaled(n: number, units: readonly string[], base: number): string {
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= base && i < units.length - 1) { v /= base; i++; }
+  if (i === 0) return `${Math.round(v)}${units[0]}`;
+  return `${Math.abs(v) < 10 ? v.toFixed(1) : Math.round(v).toString()}${units[i]}`;
+}
+
+/** 999, 1.2k, 34k, 5.6M, 7.8G. */
+export function humanCount(n: number): string {
+  return scaled(n, ['', 'k', 'M', 'G', 'T', 'P'], 1000);
+}
+
+/** "0 B/s", "950 B/s", "3.4 MB/s" (SI units, bytes). */
+export function humanByteRate(bytesPerSecond: number): string {
+  return `${scaled(bytesPerSecond, [' B', ' kB', ' MB', ' GB', ' TB'], 1000)}/s`;
+}
+
+/** "45s", "5m12s", "2h03m", "3d04h". */
+export function humanDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const two = (n: number) => n.toString().padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${two(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${two(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d${two(Math.floor((s % 86400) / 3600))}h`;
+}
+
+function ago(iso: string | null, now: number): string {
+  if (!iso) return '-';
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? '-' : humanDuration((now - t) / 1000);
+}
+
+function latency(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms < 10 ? `${ms.toFixed(1)}ms` : `${Math.round(ms)}ms`;
+}
+
+// ---- tables -------------------------------------------------------------------------------------------
+
+/** Columns padded to their widest cell; the last column is not padded and is cut to `width` if given. */
+function table(header: string[], rows: Cell[][], opts: RenderOptions, indent = '  '): string[] {
+  const all: Cell[][] = [header.map((h) => cell(h, 'head')), ...rows];
+  const cols = header.length;
+  const widths = new Array<number>(cols).fill(0);
+  for (const row of all) row.forEach((c, i) => { widths[i] = Math.max(widths[i]!, c.text.length); });
+  return all.map((row) => {
+    let used = indent.length;
+    const parts: string[] = [];
+    row.forEach((c, i) => {
+      const last = i === cols - 1;
+      let shown = c.text;
+      if (last && opts.width !== undefined && used + shown.length > opts.width) {
+        const room = Math.max(1, opts.width - used);
+        shown = `${shown.slice(0, room - 1)}…`;
+      }
+      const pad = last ? 0 : widths[i]! - shown.length;
+      used += shown.length + pad + 2;
+      // colour only the visible text, so padding stays outside the escape codes
+      parts.push(paint(shown, c.tone, opts.color) + ' '.repeat(pad));
+    });
+    return (indent + parts.join('  ')).trimEnd();
+  });
+}
+
+// ---- sections -----------------------------------------------------------------------------------------
+
+function header(s: StatusSnapshot, now: number, opts: RenderOptions): string[] {
+  const c = opts.color;
+  const lines = [
+    `${paint('lvsd', 'head', c)} ${s.version} on ${paint(s.node, 'head', c)}  up ${humanDuration(s.uptimeSeconds)}` +
+      `  pid ${s.pid}  config ${s.configPath}`,
+  ];
+  const l = s.lastLoad;
+  if (!l) {
+    lines.push(`last ${'load'}: ${paint('none yet', 'warn', c)}`);
+  } else if (l.ok) {
+    lines.push(`last ${l.kind}: ${paint('ok', 'good', c)} ${ago(l.at, now)} ago (${l.at})`);
+  } else {
+    lines.push(`last ${l.kind}: ${paint('REFUSED', 'bad', c)} ${ago(l.at, now)} ago (${l.at}): ${l.error ?? 'no reason given'}`);
+    if (l.kind === 'reload') lines.push('  the previous config is still in force');
+    for (const p of l.problems ?? []) {
+      lines.push(`  ${p.file}${p.pointer === '' ? '' : ` ${p.pointer}`}: ${p.message}`);
+    }
+  }
+  return lines;
+}
+
+const STATE_TONE: Record<VrrpInstanceStatus['state'], Tone> = {
+  master: 'good', backup: 'warn', fault: 'bad', init: 'dim', stopped: 'dim',
+};
+
+function vrrpSection(list: VrrpInstanceStatus[], now: number, opts: RenderOptions): string[] {
+  if (list.length === 0) return ['VRRP: no instances'];
+  const rows = list.map((v) => {
+    const prio = `${v.priority.effective}/${v.priority.configured}`;
+    const down = v.trackInterfaces.filter((t) => !t.up).map((t) => t.name);
+    const master = v.state === 'master' ? 'this node' : v.master ? `${v.master.address} (${v.master.priority})` : '-';
+    return [
+      cell(v.name),
+      cell(`${v.interface}/${v.vrid}`),
+      cell(v.state.toUpperCase(), STATE_TONE[v.state]),
+      cell(prio, v.priority.effective < v.priority.configured ? 'warn' : undefined),
+      cell(master),
+      cell(ago(v.since, now)),
+      cell(down.length ? `${down.join(',')} DOWN` : '-', down.length ? 'bad' : undefined),
+      cell(v.vips.join(' ') || '-'),
+    ];
+  });
+  return [
+    paint('VRRP', 'head', opts.color),
+    ...table(['INSTANCE', 'IF/VRID', 'STATE', 'PRIO eff/conf', 'MASTER', 'FOR', 'TRACK', 'VIPS'], rows, opts),
+  ];
+}
+
+function healthLine(s: StatusSnapshot, opts: RenderOptions): string {
+  const h = s.health;
+  const lag = h.lagMs === null ? 'no tick yet'
+    : `last tick ${h.lagMs < 10_000 ? `${(h.lagMs / 1000).toFixed(1)}s` : humanDuration(h.lagMs / 1000)} ago`;
+  const state = h.alive ? paint('running', 'good', opts.color) : paint('STALLED', 'bad', opts.color);
+  return `health checks: ${state}, ${lag}, ${h.probesInFlight} probe${h.probesInFlight === 1 ? '' : 's'} in flight`;
+}
+
+const HEALTH_TONE: Record<RealServerStatus['health']['state'], Tone> = { up: 'good', down: 'bad', unknown: 'dim' };
+
+function rates(st: StatsStatus): string {
+  return `conns ${humanCount(st.conns)} (${humanCount(st.cps)}/s)  in ${humanByteRate(st.inbps)}  out ${humanByteRate(st.outbps)}`;
+}
+
+function serviceBlock(svc: ServiceStatus, now: number, opts: RenderOptions): string[] {
+  const c = opts.color;
+  const meta = [svc.scheduler, ...svc.flags];
+  if (svc.persistence) meta.push(`timeout ${svc.persistence.timeout}s`);
+  if (svc.forwarding) meta.push(`fwd ${svc.forwarding}`);
+  const lines = [`${paint(svc.name, 'head', c)}  ${svc.key}  ${meta.join(' ')}`];
+  if (svc.kernel === 'missing') lines.push(`  ${paint('NOT IN KERNEL', 'bad', c)}`);
+  else if (svc.stats) lines.push(`  ${rates(svc.stats)}`);
+  if (svc.sorryServerActive) lines.push(`  ${paint('SORRY SERVER ACTIVE', 'bad', c)}`);
+  if (svc.realServers.length === 0) {
+    lines.push('  no real servers');
+    return lines;
+  }
+  const rows = svc.realServers.map((r) => {
+    const w = r.weight;
+    return [
+      cell(r.id),
+      cell(r.forwarding),
+      cell(`${w.configured}/${w.effective}/${w.kernel ?? '-'}`, w.kernel !== w.effective ? 'warn' : undefined),
+      cell(r.health.state.toUpperCase(), HEALTH_TONE[r.health.state]),
+      cell(ago(r.health.since, now)),
+      cell(latency(r.health.latencyMs)),
+      cell(r.activeConns === null ? '-' : humanCount(r.activeConns)),
+      cell(r.inactiveConns === null ? '-' : humanCount(r.inactiveConns)),
+      cell(r.drained ? 'DRAINED' : '', 'mark'),
+      cell(`${r.health.check}: ${r.health.lastResult ?? '-'}`),
+    ];
+  });
+  lines.push(...table(
+    ['REAL SERVER', 'FWD', 'WEIGHT c/e/k', 'HEALTH', 'FOR', 'LATENCY', 'ACTIVE', 'INACT', 'DRAIN', 'LAST CHECK'],
+    rows, opts,
+  ));
+  return lines;
+}
+
+function pick<T>(list: T[], want: string | undefined, match: (t: T) => boolean, what: string, names: string[]): T[] {
+  if (want === undefined) return list;
+  const found = list.filter(match);
+  if (found.length === 0) {
+    throw new LvsdError('LVSD_USAGE', `no ${what} ${JSON.stringify(want)} (known: ${names.join(', ') || 'none'})`);
+  }
+  return found;
+}
+
+/** The whole status for a terminal. Throws LvsdError LVSD_USAGE when a filter matches nothing. */
+export function renderStatus(snapshot: StatusSnapshot, opts: RenderOptions): string {
+  const now = Date.parse(snapshot.generatedAt);
+  const services = pick(snapshot.services, opts.service, (s) => s.name === opts.service || s.key === opts.service,
+    'service', snapshot.services.map((s) => s.name));
+  const instances = pick(snapshot.vrrp, opts.instance, (v) => v.name === opts.instance,
+    'VRRP instance', snapshot.vrrp.map((v) => v.name));
+  const filtered = opts.service !== undefined || opts.instance !== undefined;
+  const showVrrp = !filtered || opts.instance !== undefined;
+  const showServices = !filtered || opts.service !== undefined;
+
+  const out: string[] = [...header(snapshot, now, opts), ''];
+  if (showVrrp) out.push(...vrrpSection(instances, now, opts), '');
+  out.push(healthLine(snapshot, opts));
+  if (snapshot.connectionSync.length > 0) {
+    out.push(`connection sync: ${snapshot.connectionSync.map((d) => `${d.state} on ${d.interface} id ${d.syncId}`).join(', ')}`);
+  }
+  if (showServices) {
+    if (snapshot.drains.length > 0) {
+      out.push(`drained: ${snapshot.drains.map((d) => `${d.realServer} in ${d.service}`).join(', ')}`);
+    }
+    out.push('');
+    if (services.length === 0) out.push('no services');
+    services.forEach((svc, i) => {
+      if (i > 0) out.push('');
+      out.push(...serviceBlock(svc, now, opts));
+    });
+  }
+  return out.join('\n') + '\n';
+}
+
+/** The kernel's IPVS table as lvsd sees it, for when the daemon is not running. */
+export function renderKernelTable(entries: KernelEntry[], opts: Pick<RenderOptions, 'color' | 'width'> = { color: false }): string {
+  const o: RenderOptions = { ...opts };
+  if (entries.length === 0) return 'the kernel has no IPVS services\n';
+  const out: string[] = [];
+  entries.forEach((e, i) => {
+    if (i > 0) out.push('');
+    const svc = e.service;
+    const meta = [svc.scheduler, ...serviceFlagNames(svc)];
+    if (svc.flags & 1) meta.push(`timeout ${svc.timeout}s`);
+    out.push(`${paint(serviceId(svc.key), 'head', o.color)}  ${meta.join(' ')}`);
+    const st = statsToStatus(svc.stats);
+    if (st) out.push(`  ${rates(st)}`);
+    if (e.dests.length === 0) { out.push('  no real servers'); return; }
+    const rows = e.dests.map((d) => [
+      cell(destId(d)), cell(d.forwarding), cell(String(d.weight), d.weight === 0 ? 'warn' : undefined),
+      cell(humanCount(d.activeConns)), cell(humanCount(d.inactiveConns)), cell(humanCount(d.persistentConns)),
+    ]);
+    out.push(...table(['REAL SERVER', 'FWD', 'WEIGHT', 'ACTIVE', 'INACT', 'PERSIST'], rows, o));
+  });
+  return out.join('\n') + '\n';
+}

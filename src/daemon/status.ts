@@ -1,0 +1,249 @@
+/**
+ * The status snapshot: what `lvsd status --json` prints and what GET /v1/status on the control socket
+ * returns. It is a versioned contract (docs/status.md documents it field by field): fields are only ever
+ * added within schema version 1; renaming or removing one means version 2.
+ *
+ * JSON-safe by construction: no bigint (the kernel's 64-bit counters become numbers, exact up to 2^53,
+ * about 9 PB), no undefined (absent values are null), times are ISO 8601 UTC strings, durations are
+ * seconds or milliseconds as the field name says.
+ *
+ * The helpers below are pure: the daemon passes the clock in.
+ */
+import type { Family, Forwarding, KernelEntry, ServiceSpec, Stats, SyncState } from '../ipvs/types.js';
+import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../ipvs/types.js';
+import type { HealthCheckType } from '../config/types.js';
+
+export const STATUS_SCHEMA_VERSION = 1 as const;
+
+export interface StatusSnapshot {
+  schemaVersion: typeof STATUS_SCHEMA_VERSION;
+  /** When this snapshot was taken. */
+  generatedAt: string;
+  /** The host name of the director. */
+  node: string;
+  /** lvsd's version. */
+  version: string;
+  pid: number;
+  startedAt: string;
+  /** Whole seconds since startedAt. */
+  uptimeSeconds: number;
+  /** The config file (or directory) the daemon was started with. */
+  configPath: string;
+  /** The most recent load or reload, successful or not; null before the first one finishes. */
+  lastLoad: LoadResult | null;
+  vrrp: VrrpInstanceStatus[];
+  health: HealthLoopStatus;
+  services: ServiceStatus[];
+  drains: DrainStatus[];
+  /** The kernel's connection-sync daemons running now (0, 1 or 2). */
+  connectionSync: SyncDaemonStatus[];
+}
+
+export interface ConfigProblem {
+  file: string;
+  /** JSON pointer within the file, '' for the whole file. */
+  pointer: string;
+  message: string;
+}
+
+export interface LoadResult {
+  /** 'load' at start-up, 'reload' afterwards (SIGHUP, file change, POST /v1/reload). */
+  kind: 'load' | 'reload';
+  at: string;
+  ok: boolean;
+  /** Why it was refused; the previous config stays in force. Absent when ok. */
+  error?: string;
+  /** Every config problem found, when the refusal was a validation failure. */
+  problems?: ConfigProblem[];
+}
+
+export type VrrpStateName = 'init' | 'backup' | 'master' | 'fault' | 'stopped';
+
+export interface VrrpInstanceStatus {
+  name: string;
+  interface: string;
+  vrid: number;
+  family: Family;
+  version: 2 | 3;
+  state: VrrpStateName;
+  /** effective = configured adjusted by tracked interfaces that are down. */
+  priority: { configured: number; effective: number };
+  /** When the instance entered its current state. */
+  since: string;
+  /** The master as last heard (null when none heard yet, or this node is master and heard no other). */
+  master: { address: string; advertInterval: number; priority: number } | null;
+  /** Virtual addresses as "address/prefix". */
+  vips: string[];
+  syncGroup: string | null;
+  trackInterfaces: Array<{ name: string; up: boolean; weight: number }>;
+  /** State changes since the daemon started. */
+  transitions: number;
+  adverts: { sent: number; received: number; invalid: number };
+}
+
+export interface HealthLoopStatus {
+  /** False when the checker loop has not ticked recently: a hung loop shows here. */
+  alive: boolean;
+  lastTickAt: string | null;
+  /** Milliseconds since the last tick, at snapshot time (null before the first tick). */
+  lagMs: number | null;
+  probesInFlight: number;
+}
+
+/** The kernel's counters and rates as numbers. Rates are per second (bytes per second for *bps). */
+export interface StatsStatus {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+  cps: number;
+  inpps: number;
+  outpps: number;
+  inbps: number;
+  outbps: number;
+}
+
+export interface ServiceStatus {
+  /** The service's name in the config. */
+  name: string;
+  /** serviceId(): "tcp/192.0.2.10:80", "udp/[2001:db8::53]:53", "fwmark/ipv4/7". */
+  key: string;
+  family: Family;
+  scheduler: string;
+  /** Flag names: persistent, one-packet, and the scheduler's own (sh-fallback, sh-port, mh-fallback, mh-port). */
+  flags: string[];
+  /** null when the service is not persistent. */
+  persistence: { timeout: number; netmask: string; pe: string | null } | null;
+  /** The real servers' forwarding method, or 'mixed'. null when there are no real servers. */
+  forwarding: Forwarding | 'mixed' | null;
+  /** Whether the kernel holds the service now. */
+  kernel: 'present' | 'missing';
+  /** null when the kernel does not hold the service. */
+  stats: StatsStatus | null;
+  /** Whether the sorry server is in the kernel table in place of the real servers. */
+  sorryServerActive: boolean;
+  realServers: RealServerStatus[];
+}
+
+export type HealthStateName = 'up' | 'down' | 'unknown';
+
+export interface RealServerStatus {
+  address: string;
+  port: number;
+  /** destId(): "10.0.1.11:8080", "[2001:db8::11]:80". */
+  id: string;
+  forwarding: Forwarding;
+  /** configured: from the config; effective: what lvsd wants now (0 when down or drained); kernel: what the kernel has (null when absent). */
+  weight: { configured: number; effective: number; kernel: number | null };
+  health: {
+    state: HealthStateName;
+    check: HealthCheckType;
+    /** The last probe's outcome in words ("connect ECONNREFUSED", "HTTP 503", "ok"); null before the first probe. */
+    lastResult: string | null;
+    latencyMs: number | null;
+    /** When the current state began. */
+    since: string | null;
+  };
+  drained: boolean;
+  /** null when the kernel does not hold the real server. */
+  activeConns: number | null;
+  inactiveConns: number | null;
+  stats: StatsStatus | null;
+}
+
+export interface DrainStatus {
+  /** Service key (serviceId). */
+  service: string;
+  /** Real server (destId). */
+  realServer: string;
+  since: string;
+}
+
+export interface SyncDaemonStatus {
+  state: SyncState;
+  interface: string;
+  syncId: number;
+}
+
+/** The kernel's bigint counters as numbers for JSON (exact below 2^53). */
+export function statsToStatus(stats: Stats | undefined): StatsStatus | null {
+  if (!stats) return null;
+  return {
+    conns: Number(stats.conns),
+    inpkts: Number(stats.inpkts),
+    outpkts: Number(stats.outpkts),
+    inbytes: Number(stats.inbytes),
+    outbytes: Number(stats.outbytes),
+    cps: Number(stats.cps),
+    inpps: Number(stats.inpps),
+    outpps: Number(stats.outpps),
+    inbps: Number(stats.inbps),
+    outbps: Number(stats.outbps),
+  };
+}
+
+/** Names of a service's flag bits; the scheduler-specific bits are named for sh and mh, "sched-flag-N" otherwise. */
+export function serviceFlagNames(spec: Pick<ServiceSpec, 'flags' | 'scheduler'>): string[] {
+  const names: string[] = [];
+  if (spec.flags & SVC_F_PERSISTENT) names.push('persistent');
+  if (spec.flags & SVC_F_ONEPACKET) names.push('one-packet');
+  const sched = spec.scheduler === 'sh' || spec.scheduler === 'mh' ? spec.scheduler : undefined;
+  if (spec.flags & SVC_F_SCHED1) names.push(sched ? `${sched}-fallback` : 'sched-flag-1');
+  if (spec.flags & SVC_F_SCHED2) names.push(sched ? `${sched}-port` : 'sched-flag-2');
+  if (spec.flags & SVC_F_SCHED3) names.push('sched-flag-3');
+  return names;
+}
+
+/** The persistence block of a service: null when not persistent; an IPv4 netmask as dotted quad, IPv6 as "/len". */
+export function persistenceStatus(spec: ServiceSpec): ServiceStatus['persistence'] {
+  if (!(spec.flags & SVC_F_PERSISTENT)) return null;
+  const m = spec.netmask >>> 0;
+  const netmask = spec.key.family === 'ipv4'
+    ? [24, 16, 8, 0].map((s) => (m >>> s) & 0xff).join('.')
+    : `/${spec.netmask}`;
+  return { timeout: spec.timeout, netmask, pe: spec.pe === '' ? null : spec.pe };
+}
+
+/** 'mixed' when real servers disagree, null when there are none. */
+export function serviceForwarding(forwardings: readonly Forwarding[]): ServiceStatus['forwarding'] {
+  if (forwardings.length === 0) return null;
+  return forwardings.every((f) => f === forwardings[0]) ? forwardings[0]! : 'mixed';
+}
+
+/**
+ * The health checker loop's liveness at `nowMs`: alive while the last tick is at most `maxLagMs` old.
+ * A loop that never ticked counts as alive only during its first `maxLagMs` after `startedAtMs`.
+ */
+export function healthLoopStatus(input: {
+  nowMs: number;
+  startedAtMs: number;
+  lastTickAtMs: number | null;
+  maxLagMs: number;
+  probesInFlight: number;
+}): HealthLoopStatus {
+  const { nowMs, lastTickAtMs, maxLagMs } = input;
+  if (lastTickAtMs === null) {
+    return {
+      alive: nowMs - input.startedAtMs <= maxLagMs,
+      lastTickAt: null,
+      lagMs: null,
+      probesInFlight: input.probesInFlight,
+    };
+  }
+  const lagMs = Math.max(0, nowMs - lastTickAtMs);
+  return {
+    alive: lagMs <= maxLagMs,
+    lastTickAt: new Date(lastTickAtMs).toISOString(),
+    lagMs,
+    probesInFlight: input.probesInFlight,
+  };
+}
+
+/** Whole seconds between two instants, never negative. */
+export function uptimeSeconds(startedAtMs: number, nowMs: number): number {
+  return Math.max(0, Math.floor((nowMs - startedAtMs) / 1000));
+}
+
+/** Re-exported so the CLI can type the kernel-only view without importing src/ipvs directly. */
+export type { KernelEntry };
