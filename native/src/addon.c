@@ -1,0 +1,25 @@
+/*
+ * lvsd_native: packet I/O Node lacks, kept small and dumb. Raw VRRP sockets polled on the event loop,
+ * and one-shot sends of Ethernet frames (gratuitous ARP) and ICMPv6 messages (neighbour advertisements).
+ * Every decision (what to send, when, what a packet means) is made in TypeScript: see src/net/native.ts.
+ */
+#include <node_api.h>
+
+#include "link_send.h"
+#include "vrrp_socket.h"
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"vrrpOpen", NULL, lvsd_vrrp_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vrrpSend", NULL, lvsd_vrrp_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vrrpClose", NULL, lvsd_vrrp_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vrrpRef", NULL, lvsd_vrrp_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"ifIndex", NULL, lvsd_if_index, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFrame", NULL, lvsd_send_frame, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendIcmp6", NULL, lvsd_send_icmp6, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
