@@ -1,0 +1,159 @@
+/**
+ * An in-memory model of the kernel's IPVS table for the reconciler's tests: applies IpvsCommands to a
+ * KernelEntry[] the way the kernel does (EEXIST, ESRCH, ENOENT; `local` forwarding for addresses on the
+ * director when asked). Written independently of src/reconcile: it shares no code with the planner.
+ */
+import { LvsdError } from '../../src/errors.js';
+import type {
+  DestSpec,
+  IpvsClient,
+  IpvsCommand,
+  IpvsResult,
+  KernelDest,
+  KernelEntry,
+  ServiceKey,
+  ServiceSpec,
+  SyncDaemon,
+  Timeouts,
+} from '../../src/ipvs/types.js';
+
+export interface ModelOptions {
+  /** Addresses on the director: the model reports `local` forwarding for real servers with these. */
+  localAddresses?: ReadonlySet<string>;
+}
+
+function keyText(k: ServiceKey): string {
+  return k.kind === 'fwmark' ? `m|${k.family}|${k.fwmark}` : `a|${k.protocol}|${k.address}|${k.port}`;
+}
+
+function refuse(errno: number, message: string): IpvsResult {
+  return { ok: false, error: new LvsdError('LVSD_IPVS_KERNEL', message, { details: { errno } }) };
+}
+
+function kernelService(s: ServiceSpec): KernelEntry['service'] {
+  return { key: { ...s.key }, scheduler: s.scheduler, flags: s.flags, timeout: s.timeout, netmask: s.netmask, pe: s.pe };
+}
+
+function kernelDest(d: DestSpec, opts: ModelOptions, old?: KernelDest): KernelDest {
+  const forwarding = opts.localAddresses?.has(d.address) ? 'local' : d.forwarding;
+  return {
+    family: d.family, address: d.address, port: d.port, forwarding, weight: d.weight,
+    upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold,
+    tunnelType: d.tunnelType, tunnelPort: d.tunnelPort, tunnelFlags: d.tunnelFlags,
+    activeConns: old?.activeConns ?? 0, inactiveConns: old?.inactiveConns ?? 0, persistentConns: old?.persistentConns ?? 0,
+  };
+}
+
+/** Applies one command in place; returns the kernel's answer. */
+export function applyCommand(table: KernelEntry[], c: IpvsCommand, opts: ModelOptions = {}, timeouts?: Timeouts): IpvsResult {
+  const find = (k: ServiceKey) => table.findIndex((e) => keyText(e.service.key) === keyText(k));
+  switch (c.cmd) {
+    case 'new-service': {
+      if (find(c.service.key) >= 0) return refuse(17, 'File exists');
+      table.push({ service: kernelService(c.service), dests: [] });
+      return { ok: true };
+    }
+    case 'set-service': {
+      const i = find(c.service.key);
+      if (i < 0) return refuse(3, 'No such process');
+      table[i] = { service: kernelService(c.service), dests: table[i]!.dests };
+      return { ok: true };
+    }
+    case 'del-service': {
+      const i = find(c.key);
+      if (i < 0) return refuse(3, 'No such process');
+      table.splice(i, 1);
+      return { ok: true };
+    }
+    case 'new-dest':
+    case 'set-dest':
+    case 'del-dest': {
+      const i = find(c.service);
+      if (i < 0) return refuse(3, 'No such process');
+      const dests = table[i]!.dests;
+      const j = dests.findIndex((d) => d.address === c.dest.address && d.port === c.dest.port);
+      if (c.cmd === 'new-dest') {
+        if (j >= 0) return refuse(17, 'File exists');
+        dests.push(kernelDest(c.dest, opts));
+      } else if (j < 0) {
+        return refuse(2, 'No such file or directory');
+      } else if (c.cmd === 'set-dest') {
+        dests[j] = kernelDest(c.dest, opts, dests[j]);
+      } else {
+        dests.splice(j, 1);
+      }
+      return { ok: true };
+    }
+    case 'set-timeouts': {
+      if (timeouts) {
+        if (c.timeouts.tcp) timeouts.tcp = c.timeouts.tcp;
+        if (c.timeouts.tcpFin) timeouts.tcpFin = c.timeouts.tcpFin;
+        if (c.timeouts.udp) timeouts.udp = c.timeouts.udp;
+      }
+      return { ok: true };
+    }
+    default:
+      return { ok: true };
+  }
+}
+
+/** apply(commands, table): a new table, the input untouched. */
+export function applyCommands(table: readonly KernelEntry[], commands: readonly IpvsCommand[], opts: ModelOptions = {}): { table: KernelEntry[]; results: IpvsResult[] } {
+  const copy = structuredClone(table) as KernelEntry[];
+  const results = commands.map((c) => applyCommand(copy, c, opts));
+  return { table: copy, results };
+}
+
+/** A fake IpvsClient over the model. `refuseWith` lets a test make the kernel refuse chosen commands. */
+export class ModelClient implements IpvsClient {
+  table: KernelEntry[];
+  timeouts: Timeouts = { tcp: 900, tcpFin: 120, udp: 300 };
+  /** Every batch passed to execute, in order. */
+  batches: IpvsCommand[][] = [];
+  refuseWith?: (c: IpvsCommand) => { errno: number; message: string } | undefined;
+
+  constructor(table: KernelEntry[] = [], readonly opts: ModelOptions = {}) {
+    this.table = structuredClone(table);
+  }
+  async info() {
+    return { version: '1.2.1', connTableSize: 4096 };
+  }
+  async dump(): Promise<KernelEntry[]> {
+    // The kernel's order is arbitrary: hand back a reversed copy to make sure nobody relies on it.
+    return structuredClone(this.table).reverse().map((e) => ({ ...e, dests: [...e.dests].reverse() }));
+  }
+  async getTimeouts(): Promise<Timeouts> {
+    return { ...this.timeouts };
+  }
+  async getDaemons(): Promise<SyncDaemon[]> {
+    return [];
+  }
+  async execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]> {
+    this.batches.push([...commands]);
+    return commands.map((c) => {
+      const r = this.refuseWith?.(c);
+      if (r) return refuse(r.errno, r.message);
+      return applyCommand(this.table, c, this.opts, this.timeouts);
+    });
+  }
+  close(): void {}
+}
+
+/** A service and its real servers, without counters, dests sorted: for comparing a table with a config. */
+export function essence(e: { service: ServiceSpec; dests: DestSpec[] }, opts: ModelOptions = {}): unknown {
+  const s = e.service;
+  return {
+    service: kernelService(s),
+    dests: e.dests
+      .map((d) => {
+        const k = kernelDest(d, opts);
+        const { activeConns: _a, inactiveConns: _i, persistentConns: _p, ...spec } = k;
+        return spec;
+      })
+      .sort((a, b) => (`${a.address}|${a.port}` < `${b.address}|${b.port}` ? -1 : 1)),
+  };
+}
+
+export function keyOf(k: ServiceKey): string {
+  return keyText(k);
+}
