@@ -1,0 +1,234 @@
+/**
+ * The control socket: HTTP with JSON bodies over a Unix socket (default /run/lvsd/lvsd.sock), what the
+ * `lvsd` CLI talks to. Routes (docs/status.md):
+ *   GET  /v1/status   -> the StatusSnapshot
+ *   POST /v1/reload   -> ReloadResult (200 whether or not the new config was accepted; `ok` says which)
+ *   POST /v1/drain    {service, realServer} -> {ok: true, changed} or 404
+ *   POST /v1/undrain  {service, realServer} -> {ok: true, changed} or 404
+ * Errors are JSON {error: {code, message}} with a 4xx/5xx status.
+ *
+ * Who may connect: Node cannot read a peer's credentials (no SO_PEERCRED), so access rests on the kernel's
+ * permission check at connect(2), which needs write permission on the socket file and search permission
+ * on its directory. The socket is created with mode 0600 (root only), or 0660 owned by root:<group> when a
+ * group is configured; a directory created here gets 0700, or 0750 root:<group>.
+ */
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { dirname } from 'node:path';
+import { LvsdError, isLvsdError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ConfigProblem, StatusSnapshot } from './status.js';
+
+export interface ReloadResult {
+  ok: boolean;
+  error?: string;
+  problems?: ConfigProblem[];
+}
+
+export interface DrainRequest {
+  /** The service's name or key (serviceId). */
+  service: string;
+  /** The real server's destId ("10.0.1.11:8080", "[2001:db8::11]:80"). */
+  realServer: string;
+}
+
+/** `changed` false when the real server was already (un)drained. Not found -> 404 with `message`. */
+export type DrainResult =
+  | { ok: true; changed: boolean }
+  | { ok: false; notFound: 'service' | 'realServer'; message: string };
+
+export interface ControlHandlers {
+  status(): StatusSnapshot | Promise<StatusSnapshot>;
+  reload(): ReloadResult | Promise<ReloadResult>;
+  drain(req: DrainRequest): DrainResult | Promise<DrainResult>;
+  undrain(req: DrainRequest): DrainResult | Promise<DrainResult>;
+}
+
+export interface ControlServerOptions {
+  path: string;
+  /** Group (name or numeric id) whose members may use the socket besides root. */
+  group?: string;
+  handlers: ControlHandlers;
+  log: Logger;
+}
+
+export interface ControlServer {
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 64 * 1024;
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+/** A group's numeric id from its name (via /etc/group) or a numeric string. */
+export function resolveGroupId(group: string, groupFile = '/etc/group'): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  let text = '';
+  try {
+    text = readFileSync(groupFile, 'utf8');
+  } catch (e) {
+    throw new LvsdError('LVSD_CONTROL', `cannot read ${groupFile} to find group ${group}`, { cause: e });
+  }
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  throw new LvsdError('LVSD_CONTROL', `control socket group ${JSON.stringify(group)} does not exist`);
+}
+
+/** Resolves true when something accepts a connection on the socket path. */
+function someoneListening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock: Socket = createConnection({ path });
+    const done = (v: boolean) => { sock.destroy(); resolve(v); };
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+    sock.setTimeout(1000, () => done(true)); // a listener too busy to accept is still a listener
+  });
+}
+
+async function prepareSocketPath(path: string, gid: number | undefined): Promise<void> {
+  const dir = dirname(path);
+  let created: string | undefined;
+  try {
+    created = mkdirSync(dir, { recursive: true, mode: gid === undefined ? 0o700 : 0o750 });
+  } catch (e) {
+    throw new LvsdError('LVSD_CONTROL', `cannot create the control socket directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  if (created !== undefined && gid !== undefined) {
+    chownSync(dir, 0, gid);
+    chmodSync(dir, 0o750);
+  }
+  let isSocket: boolean | undefined;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return; // nothing there
+  }
+  if (!isSocket) {
+    throw new LvsdError('LVSD_CONTROL', `${path} exists and is not a socket; refusing to replace it`);
+  }
+  if (await someoneListening(path)) {
+    throw new LvsdError('LVSD_CONTROL', `another lvsd is already listening on ${path}`);
+  }
+  unlinkSync(path); // stale: left by a daemon that did not exit cleanly
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new HttpError(413, 'BODY_TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', 'request body is not JSON');
+  }
+}
+
+function drainRequest(body: unknown): DrainRequest {
+  const b = body as Partial<Record<keyof DrainRequest, unknown>> | undefined;
+  if (!b || typeof b !== 'object' || typeof b.service !== 'string' || typeof b.realServer !== 'string') {
+    throw new HttpError(400, 'BAD_REQUEST', 'expected a JSON body {"service": "<name or key>", "realServer": "<address:port>"}');
+  }
+  return { service: b.service, realServer: b.realServer };
+}
+
+const ROUTES: Record<string, string> = {
+  '/v1/status': 'GET', '/v1/reload': 'POST', '/v1/drain': 'POST', '/v1/undrain': 'POST',
+};
+
+async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[number, unknown]> {
+  const path = new URL(req.url ?? '/', 'http://lvsd').pathname;
+  const method = ROUTES[path];
+  if (method === undefined) throw new HttpError(404, 'NOT_FOUND', `no such endpoint: ${path}`);
+  if (req.method !== method) {
+    throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${path} takes ${method}, not ${req.method ?? '?'}`);
+  }
+  const body = method === 'POST' ? await readJson(req) : undefined;
+  switch (path) {
+    case '/v1/status':
+      return [200, await handlers.status()];
+    case '/v1/reload':
+      return [200, await handlers.reload()];
+    default: {
+      const dr = drainRequest(body);
+      const result = path === '/v1/drain' ? await handlers.drain(dr) : await handlers.undrain(dr);
+      if (!result.ok) throw new HttpError(404, 'NOT_FOUND', result.message);
+      return [200, result];
+    }
+  }
+}
+
+/** Listens on the control socket. Rejects with LvsdError LVSD_CONTROL when it cannot (or another daemon is there). */
+export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
+  const log = opts.log.child({ component: 'control' });
+  const gid = opts.group === undefined ? undefined : resolveGroupId(opts.group);
+  await prepareSocketPath(opts.path, gid);
+
+  const server = createServer((req, res) => {
+    route(req, opts.handlers).then(
+      ([status, body]) => {
+        log.debug({ event: 'control.request', method: req.method, url: req.url, status }, 'control request');
+        send(res, status, body);
+      },
+      (e: unknown) => {
+        const err = e instanceof HttpError ? e
+          : new HttpError(500, isLvsdError(e) ? e.code : 'INTERNAL', (e as Error)?.message ?? String(e));
+        const level = err.status >= 500 ? 'error' : 'info';
+        log[level]({ event: 'control.error', method: req.method, url: req.url, status: err.status, code: err.code, err: err.message },
+          'control request failed');
+        send(res, err.status, { error: { code: err.code, message: err.message } });
+      },
+    );
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: Error) =>
+      reject(new LvsdError('LVSD_CONTROL', `cannot listen on ${opts.path}: ${e.message}`, { cause: e }));
+    server.once('error', onError);
+    // bind(2) creates the file with the process umask: make it private from the first instant
+    const umask = process.umask(0o177);
+    try {
+      server.listen(opts.path, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
+  });
+  if (gid !== undefined) {
+    chownSync(opts.path, 0, gid);
+    chmodSync(opts.path, 0o660);
+  } else {
+    chmodSync(opts.path, 0o600);
+  }
+  log.info({ event: 'control.listening', path: opts.path, group: opts.group ?? null }, 'control socket listening');
+
+  return {
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => { // libuv removes the socket file on close
+        log.info({ event: 'control.closed', path: opts.path }, 'control socket closed');
+        resolve();
+      });
+      server.closeAllConnections();
+    }),
+  };
+}
