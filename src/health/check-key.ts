@@ -1,0 +1,30 @@
+/**
+ * Identity of a probe, so the same check of the same real server used by several services is probed once:
+ * check type, the real server, and every check parameter. And a deterministic start offset from that
+ * identity, which spreads many probes over their interval instead of firing them at once.
+ */
+import { createHash } from 'node:crypto';
+import type { HealthCheckConfig } from '../config/types.js';
+import { formatHostPort } from '../net/address.js';
+import type { ProbeTarget } from './types.js';
+
+function stable(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function checkKey(check: HealthCheckConfig, target: ProbeTarget): string {
+  return `${check.type} ${formatHostPort(target.address, target.port)} ${stable(check)}`;
+}
+
+/** A fixed offset in [0, intervalMs) for a key: the same key always gets the same offset. */
+export function probeOffset(key: string, intervalMs: number): number {
+  const h = createHash('sha256').update(key).digest();
+  return Math.floor((h.readUInt32BE(0) / 0x1_0000_0000) * intervalMs);
+}

@@ -1,0 +1,414 @@
+/**
+ * Runs the probes and turns their results into desired destinations per service.
+ *
+ * - Each distinct probe (check type + real server + check parameters) runs once per interval, however many
+ *   services use it; its first run is at a fixed offset within the interval derived from its identity, so a
+ *   thousand probes are spread over the interval, not fired at once.
+ * - At most health.maxConcurrent probes are in flight; a probe still running when its next turn comes skips it.
+ * - A result goes through the pure state (state.ts) and service policy (service-policy.ts); when a service's
+ *   desired destinations change, 'change' is emitted with the new list and what caused it.
+ * - update(config) keeps the state of every probe whose identity is unchanged: a reload never resets a healthy
+ *   real server.
+ */
+import { EventEmitter } from 'node:events';
+import type { HealthCheckConfig, HealthGlobalConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
+import { destId, type DestSpec } from '../ipvs/types.js';
+import { silentLogger, type Logger } from '../log.js';
+import { probe as realProbe } from './checkers/index.js';
+import { checkKey, probeOffset } from './check-key.js';
+import { Limiter } from './limiter.js';
+import { desiredDests, diffDests, type DestChange, type ServiceDesired } from './service-policy.js';
+import {
+  applyProbe, effectiveWeight, initialState, nextRampAt, statusOf,
+  type HealthStatus, type RealServerState,
+} from './state.js';
+import { systemClock, type Clock, type ProbeResult, type Prober, type ProbeTarget, type TimerHandle } from './types.js';
+
+export interface HealthInput {
+  services: ServiceConfig[];
+  health: HealthGlobalConfig;
+}
+
+export interface HealthChange {
+  /** "10.0.1.11:8080" */
+  realServer: string;
+  from: HealthStatus;
+  to: HealthStatus;
+  reason: string;
+  latencyMs: number;
+  /** The destinations that differ from the previous list. */
+  changes: DestChange[];
+}
+
+export type ChangeListener = (service: string, dests: DestSpec[], change: HealthChange) => void;
+
+export interface HealthSchedulerOptions {
+  clock?: Clock;
+  prober?: Prober;
+  logger?: Logger;
+  onChange?: ChangeListener;
+  /** Milliseconds between loop-health heartbeats. Default 1000. */
+  heartbeatMs?: number;
+}
+
+export interface RealServerStatus {
+  realServer: string;
+  check: HealthCheckConfig['type'];
+  status: HealthStatus;
+  since: number;
+  reason: string;
+  successes: number;
+  failures: number;
+  lastProbeAt?: number;
+  lastResult?: ProbeResult;
+  latencyMs?: number;
+  configuredWeight: number;
+  effectiveWeight: number;
+}
+
+export interface ServiceStatus {
+  name: string;
+  up: number;
+  quorumMet: boolean;
+  sorryActive: boolean;
+  dests: DestSpec[];
+  realServers: RealServerStatus[];
+}
+
+export interface HealthSnapshot {
+  running: boolean;
+  loop: {
+    /** When the heartbeat last ran (ms); old means the loop is stuck. */
+    lastTickAt?: number;
+    /** How late the last heartbeat fired, and the worst seen, ms. */
+    lagMs: number;
+    maxLagMs: number;
+    probes: number;
+    inFlight: number;
+    queued: number;
+    /** Turns skipped because the previous probe of the same check was still running. */
+    skipped: number;
+  };
+  services: ServiceStatus[];
+}
+
+interface Job {
+  key: string;
+  check: HealthCheckConfig;
+  target: ProbeTarget;
+  intervalMs: number;
+  offsetMs: number;
+  state: RealServerState;
+  services: Set<string>;
+  timer?: TimerHandle;
+  nextDue?: number;
+  inFlight?: AbortController;
+  alive: boolean;
+}
+
+interface Member {
+  rs: RealServerConfig;
+  job: Job;
+}
+
+interface ServiceEntry {
+  config: ServiceConfig;
+  members: Member[];
+  desired: ServiceDesired;
+  rampTimer?: TimerHandle;
+}
+
+export class HealthScheduler extends EventEmitter {
+  private readonly clock: Clock;
+  private readonly prober: Prober;
+  private readonly log: Logger;
+  private readonly heartbeatMs: number;
+  private jobs = new Map<string, Job>();
+  private services = new Map<string, ServiceEntry>();
+  private global: HealthGlobalConfig;
+  private limiter: Limiter;
+  private running = false;
+  private heartbeat?: TimerHandle;
+  private heartbeatDue = 0;
+  private lastTickAt?: number;
+  private lagMs = 0;
+  private maxLagMs = 0;
+  private skipped = 0;
+  private readonly pending = new Set<Promise<void>>();
+
+  constructor(input: HealthInput, options: HealthSchedulerOptions = {}) {
+    super();
+    this.clock = options.clock ?? systemClock;
+    this.prober = options.prober ?? realProbe;
+    this.log = (options.logger ?? silentLogger).child({ component: 'health' });
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    if (options.onChange) this.on('change', options.onChange);
+    this.global = input.health;
+    this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
+    this.load(input);
+  }
+
+  /** Starts probing: each probe first runs at its offset within its interval from now. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const now = this.clock.now();
+    for (const job of this.jobs.values()) this.arm(job, now + job.offsetMs);
+    for (const svc of this.services.values()) this.armRamp(svc);
+    this.heartbeatDue = now + this.heartbeatMs;
+    this.lastTickAt = now;
+    this.heartbeat = this.clock.setTimeout(() => this.tick(), this.heartbeatMs);
+  }
+
+  /** Stops every timer, aborts probes in flight and resolves when they have ended. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.heartbeat !== undefined) this.clock.clearTimeout(this.heartbeat);
+    this.heartbeat = undefined;
+    for (const job of this.jobs.values()) this.disarm(job);
+    for (const svc of this.services.values()) this.clearRamp(svc);
+    await Promise.allSettled([...this.pending]);
+  }
+
+  /** Takes a new config; probes whose identity is unchanged keep their state and schedule. Emits nothing. */
+  update(input: HealthInput): void {
+    if (input.health.maxConcurrent !== this.global.maxConcurrent) {
+      this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
+    }
+    this.global = input.health;
+    for (const svc of this.services.values()) this.clearRamp(svc);
+    const old = this.jobs;
+    this.load(input, old);
+    for (const job of old.values()) {
+      if (this.jobs.get(job.key) !== job) this.disarm(job);
+    }
+    if (this.running) {
+      const now = this.clock.now();
+      for (const job of this.jobs.values()) if (job.timer === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
+      for (const svc of this.services.values()) this.armRamp(svc);
+    }
+  }
+
+  /** The destinations a service should have now, or undefined for a service the scheduler does not know. */
+  desired(service: string): DestSpec[] | undefined {
+    return this.services.get(service)?.desired.dests.map((d) => ({ ...d }));
+  }
+
+  snapshot(): HealthSnapshot {
+    const now = this.clock.now();
+    let inFlight = 0;
+    for (const job of this.jobs.values()) if (job.inFlight) inFlight++;
+    const services: ServiceStatus[] = [];
+    for (const svc of this.services.values()) {
+      services.push({
+        name: svc.config.name,
+        up: svc.desired.up,
+        quorumMet: svc.desired.quorumMet,
+        sorryActive: svc.desired.sorryActive,
+        dests: svc.desired.dests.map((d) => ({ ...d })),
+        realServers: svc.members.map(({ rs, job }) => {
+          const s = job.state;
+          const row: RealServerStatus = {
+            realServer: destId(rs.spec),
+            check: job.check.type,
+            status: statusOf(s),
+            since: s.since,
+            reason: s.reason,
+            successes: s.successes,
+            failures: s.failures,
+            configuredWeight: rs.spec.weight,
+            effectiveWeight: effectiveWeight(s, rs.spec.weight, svc.config.slowStart, now),
+          };
+          if (s.lastProbeAt !== undefined) row.lastProbeAt = s.lastProbeAt;
+          if (s.lastResult) {
+            row.lastResult = s.lastResult;
+            row.latencyMs = s.lastResult.latencyMs;
+          }
+          return row;
+        }),
+      });
+    }
+    const loop: HealthSnapshot['loop'] = {
+      lagMs: this.lagMs,
+      maxLagMs: this.maxLagMs,
+      probes: this.jobs.size,
+      inFlight,
+      queued: this.limiter.queued,
+      skipped: this.skipped,
+    };
+    if (this.lastTickAt !== undefined) loop.lastTickAt = this.lastTickAt;
+    return { running: this.running, loop, services };
+  }
+
+  // ---- internals ----
+
+  private load(input: HealthInput, old = new Map<string, Job>()): void {
+    const now = this.clock.now();
+    const jobs = new Map<string, Job>();
+    const services = new Map<string, ServiceEntry>();
+    for (const config of input.services) {
+      const members: Member[] = [];
+      for (const rs of config.realServers) {
+        const target = { address: rs.spec.address, port: rs.spec.port };
+        const key = checkKey(rs.healthCheck, target);
+        let job = jobs.get(key) ?? old.get(key);
+        if (!job) {
+          const intervalMs = Math.max(1, rs.healthCheck.interval * 1000);
+          job = {
+            key, check: rs.healthCheck, target, intervalMs,
+            offsetMs: probeOffset(key, intervalMs),
+            state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, now),
+            services: new Set(),
+            alive: true,
+          };
+        }
+        if (!jobs.has(key)) job.services = new Set();
+        job.services.add(config.name);
+        jobs.set(key, job);
+        members.push({ rs, job });
+      }
+      services.set(config.name, { config, members, desired: this.compute(config, members, now) });
+    }
+    this.jobs = jobs;
+    this.services = services;
+  }
+
+  private compute(config: ServiceConfig, members: Member[], now: number): ServiceDesired {
+    return desiredDests(
+      config,
+      members.map(({ rs, job }) => ({
+        spec: rs.spec,
+        up: job.state.up,
+        weight: effectiveWeight(job.state, rs.spec.weight, config.slowStart, now),
+      })),
+    );
+  }
+
+  private arm(job: Job, due: number): void {
+    if (job.check.type === 'none' || !job.alive) return;
+    job.nextDue = due;
+    job.timer = this.clock.setTimeout(() => this.fire(job), due - this.clock.now());
+  }
+
+  private disarm(job: Job): void {
+    if (job.timer !== undefined) this.clock.clearTimeout(job.timer);
+    job.timer = undefined;
+    job.inFlight?.abort();
+    if (!this.jobs.has(job.key) || this.jobs.get(job.key) !== job) job.alive = false;
+  }
+
+  private fire(job: Job): void {
+    job.timer = undefined;
+    if (!this.running || !job.alive) return;
+    const now = this.clock.now();
+    let due = (job.nextDue ?? now) + job.intervalMs;
+    while (due <= now) due += job.intervalMs;
+    this.arm(job, due);
+    if (job.inFlight) {
+      this.skipped++;
+      return;
+    }
+    const ctl = new AbortController();
+    job.inFlight = ctl;
+    const env = { execUser: this.global.execUser, execOutputLimit: this.global.execOutputLimit };
+    const run = this.limiter
+      .run(async () => {
+        if (ctl.signal.aborted) return undefined;
+        return this.prober(job.check, job.target, ctl.signal, env);
+      })
+      .catch((err: unknown): ProbeResult => ({ ok: false, latencyMs: 0, reason: `probe error ${(err as Error)?.message ?? err}` }))
+      .then((result) => {
+        if (job.inFlight === ctl) job.inFlight = undefined;
+        if (result && job.alive && this.running && !ctl.signal.aborted) this.onResult(job, result);
+      })
+      .finally(() => this.pending.delete(run));
+    this.pending.add(run);
+  }
+
+  private onResult(job: Job, result: ProbeResult): void {
+    const now = this.clock.now();
+    const { state, transition, weightChanged } = applyProbe(job.state, result, job.check, now);
+    job.state = state;
+    if (!transition && !weightChanged) return;
+    const status = statusOf(state);
+    for (const name of job.services) {
+      const svc = this.services.get(name);
+      if (!svc) continue;
+      for (const m of svc.members) {
+        if (m.job !== job) continue;
+        const realServer = destId(m.rs.spec);
+        const weight = effectiveWeight(state, m.rs.spec.weight, svc.config.slowStart, now);
+        this.log.info({
+          event: 'health.change', service: name, realServer,
+          from: transition?.from ?? status, to: transition?.to ?? status,
+          reason: result.reason, latencyMs: result.latencyMs, weight,
+        });
+      }
+      this.recompute(svc, {
+        realServer: destId(job.target), from: transition?.from ?? status, to: transition?.to ?? status,
+        reason: result.reason, latencyMs: result.latencyMs, changes: [],
+      });
+    }
+  }
+
+  private recompute(svc: ServiceEntry, change: HealthChange): void {
+    const now = this.clock.now();
+    const before = svc.desired;
+    const next = this.compute(svc.config, svc.members, now);
+    svc.desired = next;
+    const changes = diffDests(before.dests, next.dests);
+    if (before.quorumMet !== next.quorumMet) {
+      this.log.warn({ event: 'health.quorum', service: svc.config.name, met: next.quorumMet, up: next.up, minUp: svc.config.quorum?.minUp });
+    }
+    if (before.sorryActive !== next.sorryActive) {
+      this.log.warn({ event: 'health.sorry', service: svc.config.name, active: next.sorryActive, up: next.up });
+    }
+    this.armRamp(svc);
+    if (changes.length === 0) return;
+    this.emit('change', svc.config.name, next.dests.map((d) => ({ ...d })), { ...change, changes });
+  }
+
+  private clearRamp(svc: ServiceEntry): void {
+    if (svc.rampTimer !== undefined) this.clock.clearTimeout(svc.rampTimer);
+    svc.rampTimer = undefined;
+  }
+
+  /** Sets one timer for the service's next slow-start step, if any real server is ramping. */
+  private armRamp(svc: ServiceEntry): void {
+    this.clearRamp(svc);
+    if (!this.running) return;
+    const now = this.clock.now();
+    let at: number | undefined;
+    let who: Member | undefined;
+    for (const m of svc.members) {
+      const t = nextRampAt(m.job.state, m.rs.spec.weight, svc.config.slowStart, now);
+      if (t !== undefined && (at === undefined || t < at)) {
+        at = t;
+        who = m;
+      }
+    }
+    if (at === undefined || !who) return;
+    const m = who;
+    svc.rampTimer = this.clock.setTimeout(() => {
+      svc.rampTimer = undefined;
+      if (!this.running || this.services.get(svc.config.name) !== svc) return;
+      const t = this.clock.now();
+      const weight = effectiveWeight(m.job.state, m.rs.spec.weight, svc.config.slowStart, t);
+      this.log.debug({ event: 'health.slowstart', service: svc.config.name, realServer: destId(m.rs.spec), weight });
+      const status = statusOf(m.job.state);
+      this.recompute(svc, {
+        realServer: destId(m.rs.spec), from: status, to: status, reason: `slow start weight ${weight}`, latencyMs: 0, changes: [],
+      });
+    }, at - now);
+  }
+
+  private tick(): void {
+    const now = this.clock.now();
+    this.lagMs = Math.max(0, now - this.heartbeatDue);
+    this.maxLagMs = Math.max(this.maxLagMs, this.lagMs);
+    this.lastTickAt = now;
+    if (!this.running) return;
+    this.heartbeatDue = now + this.heartbeatMs;
+    this.heartbeat = this.clock.setTimeout(() => this.tick(), this.heartbeatMs);
+  }
+}
