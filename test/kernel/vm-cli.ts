@@ -18,6 +18,8 @@ function usage(msg?: string): never {
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
+  // `node --test dist/test/` runs every .js under dist/test, this CLI included: do nothing then.
+  if (argv.length === 0 && process.env.NODE_TEST_CONTEXT) return;
   const sep = argv.indexOf('--');
   const flags = sep >= 0 ? argv.slice(0, sep) : [];
   const command = (sep >= 0 ? argv.slice(sep + 1) : argv).join(' ');

@@ -337,6 +337,20 @@ export function kernelSupport(): { ok: true; mode: 'vm' | 'direct' } | { ok: fal
   return vm.ok ? { ok: true, mode: 'vm' } : vm;
 }
 
+/**
+ * For test/kernel/inside/*.test.ts: why this file must not run here, or undefined when it may. Inside
+ * tests run only under the harness (VM, or direct on a host with IPVS), never straight from the host's
+ * `node --test dist/test/`, which globs them too.
+ */
+export function insideSkipReason(): string | undefined {
+  if (!process.env.LVSD_IN_VM && !process.env.LVSD_KERNEL_DIRECT) {
+    return 'kernel test: runs inside the VM via dist/test/kernel/kernel.test.js';
+  }
+  if (process.getuid?.() !== 0) return 'kernel test: needs root';
+  if (!existsSync('/proc/net/ip_vs')) return 'kernel test: IPVS is not loaded';
+  return undefined;
+}
+
 export async function runKernelSuite(opts: RunOptions): Promise<RunResult> {
   const s = kernelSupport();
   if (!s.ok) throw new Error(`no kernel with IPVS available: ${s.reason}`);

@@ -1,0 +1,159 @@
+/**
+ * Runs the kernel tests (dist/test/kernel/inside/*.test.js) in ONE boot of the kernel-test VM (or
+ * directly on a host with IPVS) and reports each inside test as a subtest here, so `npm test` fails,
+ * with the inside diagnostics, when one fails. Skips when no kernel with IPVS can be had; a VM that
+ * fails to boot is a failure. LVSD_SKIP_KERNEL=1 skips; LVSD_REQUIRE_KERNEL=1 turns the skip into a failure.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { kernelSupport, repoRoot, runKernelSuite } from './vm.js';
+import { describeFailure, parseTap, type TapNode } from './init/tap.js';
+
+const insideDir = join(dirname(fileURLToPath(import.meta.url)), 'inside');
+const timeoutMs = Number(process.env.LVSD_KERNEL_TIMEOUT_S ?? 1200) * 1000;
+
+function tail(text: string, lines = 40): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+/** The inside test's own duration, from its TAP diagnostics. */
+function insideMs(node: TapNode): string {
+  const m = /^duration_ms:\s*([\d.]+)/m.exec(node.yaml);
+  return m ? `${Number(m[1]).toFixed(0)} ms inside` : '';
+}
+
+async function report(t: TestContext, node: TapNode): Promise<void> {
+  const options = node.skip !== undefined ? { skip: node.skip || true } : node.todo !== undefined ? { todo: node.todo || true } : {};
+  await t.test(node.name, options, async (sub) => {
+    if (insideMs(node)) sub.diagnostic(insideMs(node));
+    for (const child of node.children) await report(sub, child);
+    if (!node.ok && node.children.every((c) => c.ok)) assert.fail(describeFailure(node));
+  });
+}
+
+/** Bash that runs each inside file on its own (TAP, log and exit status per file into $LVSD_VM_OUT). */
+function suiteScript(paths: readonly string[]): string {
+  const lines = ['set -u', 'export NODE_OPTIONS="${NODE_OPTIONS:-} --enable-source-maps"'];
+  paths.forEach((p, i) => {
+    lines.push(
+      `echo "=== ${p}"`,
+      `node --test-reporter=tap --test-reporter-destination="$LVSD_VM_OUT/${i}.tap" ` +
+        `--test-reporter=spec --test-reporter-destination=stdout '${p}' 2>&1 | tee "$LVSD_VM_OUT/${i}.log"`,
+      `echo "\${PIPESTATUS[0]}" > "$LVSD_VM_OUT/${i}.rc"`,
+    );
+  });
+  return lines.join('\n') + '\n';
+}
+
+test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeoutMs + 60_000 }, async (t) => {
+  if (process.env.LVSD_SKIP_KERNEL) return t.skip('LVSD_SKIP_KERNEL is set');
+  const files = existsSync(insideDir) ? readdirSync(insideDir).filter((f) => f.endsWith('.test.js')).sort() : [];
+  if (files.length === 0) return t.skip(`no kernel tests in ${insideDir}`);
+  const support = kernelSupport();
+  if (!support.ok) {
+    if (process.env.LVSD_REQUIRE_KERNEL) assert.fail(`no kernel with IPVS (LVSD_REQUIRE_KERNEL is set): ${support.reason}`);
+    return t.skip(`no kernel with IPVS: ${support.reason}`);
+  }
+
+  const repo = repoRoot();
+  const outDir = mkdtempSync(join(tmpdir(), 'lvsd-kernel-tests-'));
+  const paths = files.map((f) => relative(repo, join(insideDir, f)));
+  // a fixed path, overwritten by each run: the place to look when a boot goes wrong
+  const logFile = join(tmpdir(), 'lvsd-kernel-tests-console.log');
+  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, logFile });
+  t.diagnostic(
+    `${r.mode}: ${files.length} file(s), total ${(r.durationMs / 1000).toFixed(1)} s` +
+      (r.bootMs !== undefined ? `, boot to script ${(r.bootMs / 1000).toFixed(1)} s` : '') +
+      (r.logFile ? `, console log ${r.logFile}` : ''),
+  );
+  if (r.bootFailure) assert.fail(`the VM failed before the tests ran: ${r.bootFailure}\n${tail(r.console)}`);
+  if (r.timedOut) assert.fail(`kernel tests timed out after ${timeoutMs / 1000} s\n${tail(r.console)}`);
+
+  let allPassed = true;
+  for (const [i, path] of paths.entries()) {
+    const read = (ext: string): string | undefined => {
+      const f = join(outDir, `${i}.${ext}`);
+      return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
+    };
+    await t.test(path, async (sub) => {
+      const rc = read('rc')?.trim();
+      const tap = read('tap');
+      const roots = tap !== undefined ? parseTap(tap) : [];
+      for (const node of roots) await report(sub, node);
+      if (rc === undefined) assert.fail(`${path} never finished (the run stopped before it)`);
+      if (rc !== '0' && roots.every((n) => n.ok)) {
+        assert.fail(`${path} exited ${rc} without a failed test (crashed outside a test?)\n${tail(read('log') ?? '', 30)}`);
+      }
+    }).catch(() => undefined);
+    if (read('rc')?.trim() !== '0') allPassed = false;
+  }
+  if (allPassed) rmSync(outDir, { recursive: true, force: true });
+  else t.diagnostic(`per-file TAP and logs kept in ${outDir}`);
+});
+
+test('the TAP of node --test is read back as nested tests with their diagnostics', () => {
+  const tap = [
+    'TAP version 13',
+    '# hello from a.test.js',
+    '# Subtest: adds a service',
+    'ok 1 - adds a service',
+    '  ---',
+    '  duration_ms: 12.5',
+    "  location: '/repo/dist/test/kernel/inside/a.test.js:5:1'",
+    '  ...',
+    '# Subtest: group',
+    '    # Subtest: removes it \\# really',
+    '    not ok 1 - removes it \\# really',
+    '      ---',
+    '      duration_ms: 3',
+    "      location: '/repo/dist/test/kernel/inside/a.test.js:9:3'",
+    '      error: |-',
+    '        Expected values to be strictly equal:',
+    '        1 !== 2',
+    '      stack: |-',
+    '        TestContext.<anonymous> (file:///repo/a.test.js:9:10)',
+    '      ...',
+    '    # Subtest: needs keepalived',
+    '    ok 2 - needs keepalived # SKIP not installed',
+    '    1..2',
+    'not ok 2 - group',
+    '  ---',
+    "  location: '/repo/dist/test/kernel/inside/a.test.js:8:1'",
+    '  ...',
+    '# about to crash',
+    '# Subtest: /repo/dist/test/kernel/inside/b.test.js',
+    'not ok 3 - /repo/dist/test/kernel/inside/b.test.js',
+    '  ---',
+    "  location: '/repo/dist/test/kernel/inside/b.test.js:1:1'",
+    '  exitCode: 3',
+    "  error: 'test failed'",
+    '  ...',
+    '1..3',
+    '# tests 4',
+    '# pass 1',
+  ].join('\n');
+  const roots = parseTap(tap);
+  assert.deepEqual(roots.map((n) => [n.name, n.ok]), [
+    ['adds a service', true],
+    ['group', false],
+    ['/repo/dist/test/kernel/inside/b.test.js', false],
+  ]);
+  assert.deepEqual(roots[0]!.comments, ['hello from a.test.js']);
+  const group = roots[1]!;
+  assert.deepEqual(
+    group.children.map((c) => [c.name, c.ok, c.skip]),
+    [['removes it # really', false, undefined], ['needs keepalived', true, 'not installed']],
+  );
+  const failed = describeFailure(group.children[0]!);
+  assert.match(failed, /1 !== 2/);
+  assert.match(failed, /a\.test\.js:9:10/);
+  assert.doesNotMatch(failed, /duration_ms/);
+  const crashed = roots[2]!;
+  assert.equal(crashed.children.length, 0);
+  assert.match(describeFailure(crashed), /about to crash/);
+  assert.match(describeFailure(crashed), /exitCode: 3/);
+});
