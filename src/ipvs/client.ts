@@ -1,0 +1,162 @@
+/**
+ * IpvsClient over generic netlink: resolves the "IPVS" family, reads the table (services, then each
+ * service's destinations, several dumps in parallel over a few sockets), and applies changes pipelined:
+ * up to `window` requests in flight, each with its own sequence number and NLM_F_ACK, results matched back
+ * in order. The window is sized so the acknowledgements in flight fit the socket's receive buffer.
+ */
+import { constants } from 'node:os';
+import { LvsdError } from '../errors.js';
+import type { IpvsClient, IpvsCommand, IpvsInfo, IpvsResult, KernelEntry, SyncDaemon, Timeouts } from './types.js';
+import { serviceId } from './types.js';
+import * as C from './constants.js';
+import { parseGenl } from './nlattr.js';
+import {
+  commandMessage, decodeDaemonMessage, decodeDestMessage, decodeFamilyId, decodeServiceMessage, dumpDaemonsMessage,
+  dumpDestsMessage, dumpServicesMessage, getConfigMessage, getFamilyMessage, getInfoMessage,
+} from './messages.js';
+import { decodeInfo, decodeTimeouts } from './system.js';
+import { describeCommand, kernelError } from './kernel-errors.js';
+import { GenlSocket, NetlinkErrno, type GenlSocketOptions } from './socket.js';
+
+export interface IpvsClientOptions extends GenlSocketOptions {
+  /** Most changes in flight at once. Default: the receive buffer / 4 KiB, between 16 and 512. */
+  window?: number;
+  /** Sockets dumping destinations in parallel (a socket runs one dump at a time). Default 4. */
+  dumpSockets?: number;
+}
+
+const UNAVAILABLE = 'IPVS is not available in this kernel (modprobe ip_vs)';
+const PERMISSION = 'permission denied: lvsd needs CAP_NET_ADMIN';
+
+export async function createIpvsClient(options: IpvsClientOptions = {}): Promise<IpvsClient> {
+  const main = new GenlSocket(options);
+  try {
+    const parts = await main.get((seq) => getFamilyMessage(seq, C.IPVS_GENL_NAME), 'CTRL_CMD_GETFAMILY IPVS');
+    const first = parts[0];
+    if (!first) throw new LvsdError('LVSD_IPVS_PROTOCOL', 'generic netlink family: the controller sent no reply');
+    return new NetlinkIpvsClient(main, decodeFamilyId(first.payload).id, options);
+  } catch (e) {
+    main.close();
+    if (e instanceof NetlinkErrno && e.errno === constants.errno.ENOENT) throw new LvsdError('LVSD_IPVS_UNAVAILABLE', UNAVAILABLE);
+    throw queryError(e, 'resolving the IPVS netlink family');
+  }
+}
+
+/** A refused query (not a change) as an LvsdError. */
+function queryError(e: unknown, what: string): unknown {
+  if (!(e instanceof NetlinkErrno)) return e;
+  if (e.errno === constants.errno.EPERM || e.errno === constants.errno.EACCES) {
+    return new LvsdError('LVSD_IPVS_KERNEL', PERMISSION, { details: { errno: e.errno, command: what } });
+  }
+  return new LvsdError('LVSD_IPVS_KERNEL', `${what} was refused by the kernel (errno ${e.errno})`, { details: { errno: e.errno, command: what } });
+}
+
+class NetlinkIpvsClient implements IpvsClient {
+  private readonly dumpers: GenlSocket[] = [];
+  private window: number;
+
+  constructor(private readonly main: GenlSocket, private readonly family: number, private readonly options: IpvsClientOptions) {
+    this.window = options.window ?? Math.max(16, Math.min(512, Math.floor(main.recvBufferSize() / 4096)));
+  }
+
+  /** The pipelining window in use now (it halves after an overrun). */
+  get currentWindow(): number {
+    return this.window;
+  }
+
+  async info(): Promise<IpvsInfo> {
+    const reply = await this.getOne((seq) => getInfoMessage(this.family, seq), 'IPVS_CMD_GET_INFO');
+    return decodeInfo(parseGenl(reply, 'IPVS info').attrs);
+  }
+
+  async getTimeouts(): Promise<Timeouts> {
+    const reply = await this.getOne((seq) => getConfigMessage(this.family, seq), 'IPVS_CMD_GET_CONFIG');
+    return decodeTimeouts(parseGenl(reply, 'IPVS timeouts').attrs);
+  }
+
+  async getDaemons(): Promise<SyncDaemon[]> {
+    const parts = await this.main.dump((seq) => dumpDaemonsMessage(this.family, seq), 'IPVS_CMD_GET_DAEMON').catch((e) => {
+      throw queryError(e, 'IPVS_CMD_GET_DAEMON');
+    });
+    return parts.map((m) => decodeDaemonMessage(m.payload));
+  }
+
+  async dump(): Promise<KernelEntry[]> {
+    const parts = await this.main.dump((seq) => dumpServicesMessage(this.family, seq), 'IPVS_CMD_GET_SERVICE dump').catch((e) => {
+      throw queryError(e, 'IPVS_CMD_GET_SERVICE dump');
+    });
+    const entries: KernelEntry[] = parts.map((m) => ({ service: decodeServiceMessage(m.payload), dests: [] }));
+    const sockets = this.dumpSockets(entries.length);
+    let next = 0;
+    const worker = async (sock: GenlSocket) => {
+      while (next < entries.length) {
+        const entry = entries[next++]!;
+        const key = entry.service.key;
+        const what = `IPVS_CMD_GET_DEST dump of ${serviceId(key)}`;
+        const destParts = await sock.dump((seq) => dumpDestsMessage(this.family, seq, key), what).catch((e) => {
+          throw queryError(e, what);
+        });
+        entry.dests = destParts.map((m) => decodeDestMessage(m.payload, key.family));
+      }
+    };
+    await Promise.all(sockets.map(worker));
+    return entries;
+  }
+
+  execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]> {
+    const n = commands.length;
+    const results = new Array<IpvsResult>(n);
+    if (n === 0) return Promise.resolve(results);
+    return new Promise((resolve) => {
+      let next = 0;
+      let inFlight = 0;
+      let done = 0;
+      let overrunSeen = this.main.overruns;
+      const finish = (i: number, r: IpvsResult) => {
+        results[i] = r;
+        inFlight--;
+        done++;
+        if (this.main.overruns !== overrunSeen) {
+          overrunSeen = this.main.overruns;
+          this.window = Math.max(8, this.window >> 1);
+        }
+        if (done === n) resolve(results);
+        else pump();
+      };
+      const pump = () => {
+        while (inFlight < this.window && next < n) {
+          const i = next++;
+          const command = commands[i]!;
+          inFlight++;
+          this.main.ack((seq) => commandMessage(this.family, seq, command), describeCommand(command)).then(
+            () => finish(i, { ok: true }),
+            (e: unknown) => finish(i, { ok: false, error: e instanceof NetlinkErrno ? kernelError(command, e.errno, e.kernelText) : (e as Error) }),
+          );
+        }
+      };
+      pump();
+    });
+  }
+
+  close(): void {
+    this.main.close();
+    for (const s of this.dumpers) s.close();
+    this.dumpers.length = 0;
+  }
+
+  private async getOne(build: (seq: number) => Buffer, what: string): Promise<Buffer> {
+    const parts = await this.main.get(build, what).catch((e) => {
+      throw queryError(e, what);
+    });
+    const first = parts[0];
+    if (!first) throw new LvsdError('LVSD_IPVS_PROTOCOL', `${what}: the kernel acknowledged without a reply`);
+    return first.payload;
+  }
+
+  /** The main socket plus extra ones (opened once, kept) so destination dumps run side by side. */
+  private dumpSockets(services: number): GenlSocket[] {
+    const want = Math.max(1, Math.min(this.options.dumpSockets ?? 4, Math.ceil(services / 8)));
+    while (this.dumpers.length < want - 1) this.dumpers.push(new GenlSocket({ ...this.options, recvBufferSize: 1 << 20 }));
+    return [this.main, ...this.dumpers.slice(0, want - 1)];
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * Services, destinations and their statistics <-> IPVS netlink attributes, pure. Each object has its pair side
+ * by side: encodeService/decodeService, encodeDest/decodeDest. The encoders produce the nested attribute
+ * (IPVS_CMD_ATTR_SERVICE / IPVS_CMD_ATTR_DEST) ready to put in a message; the decoders take its payload.
+ *
+ * Wire facts (linux/ip_vs.h and net/netfilter/ipvs/ip_vs_ctl.c): AF and PROTOCOL are host-order u16, ports
+ * big-endian, ADDR is always 16 bytes (IPv4 in the first 4); FWMARK present means a fwmark service, so an
+ * addr service never carries it and a fwmark service never carries PROTOCOL/ADDR/PORT; FLAGS is
+ * {u32 flags, u32 mask} and dumps set the HASHED bit, which is stripped; NETMASK is the IPv4 mask in network
+ * order but, for IPv6, the prefix length as a host-order u32.
+ */
+import { addressToBytes, afOf, bytesToAddress, familyOfAf, type Family } from '../net/address.js';
+import {
+  SVC_F_HASHED,
+  type DestSpec,
+  type Forwarding,
+  type KernelDest,
+  type KernelService,
+  type Protocol,
+  type ServiceKey,
+  type ServiceSpec,
+  type Stats,
+  type TunnelType,
+} from './types.js';
+import * as C from './constants.js';
+import {
+  attr, be16, be32, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32,
+  hostU32At, nest, parseAttrs, protocolError, str, u16, u32, u8, type Attrs,
+} from './nlattr.js';
+
+const PROTOCOLS: Record<Protocol, number> = { tcp: C.IPPROTO_TCP, udp: C.IPPROTO_UDP, sctp: C.IPPROTO_SCTP };
+const FORWARDING: Record<Forwarding, number> = {
+  nat: C.IP_VS_CONN_F_MASQ,
+  local: C.IP_VS_CONN_F_LOCALNODE,
+  tunnel: C.IP_VS_CONN_F_TUNNEL,
+  dr: C.IP_VS_CONN_F_DROUTE,
+  bypass: C.IP_VS_CONN_F_BYPASS,
+};
+const TUNNELS: Record<TunnelType, number> = {
+  ipip: C.IP_VS_CONN_F_TUNNEL_TYPE_IPIP,
+  gue: C.IP_VS_CONN_F_TUNNEL_TYPE_GUE,
+  gre: C.IP_VS_CONN_F_TUNNEL_TYPE_GRE,
+};
+
+function reverse<K extends string>(m: Record<K, number>): Map<number, K> {
+  return new Map(Object.entries(m).map(([k, v]) => [v as number, k as K]));
+}
+const PROTOCOL_OF = reverse(PROTOCOLS);
+const FORWARDING_OF = reverse(FORWARDING);
+const TUNNEL_OF = reverse(TUNNELS);
+
+/** The 16-byte ADDR attribute payload. */
+export function addr16(address: string): Buffer {
+  const out = Buffer.alloc(16);
+  addressToBytes(address).copy(out);
+  return out;
+}
+
+function familyFrom(af: number, what: string): Family {
+  const family = familyOfAf(af);
+  if (!family) throw protocolError(what, `unknown address family ${af}`);
+  return family;
+}
+
+// ---- services ------------------------------------------------------------------------------------------
+
+/** The identifying attributes of a service (what DEL_SERVICE, GET_DEST and dest commands need). */
+function serviceKeyAttrs(key: ServiceKey): Buffer[] {
+  const af = u16(C.IPVS_SVC_ATTR_AF, afOf(key.family));
+  if (key.kind === 'fwmark') return [af, u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark)];
+  return [
+    af,
+    u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol]),
+    attr(C.IPVS_SVC_ATTR_ADDR, addr16(key.address)),
+    be16(C.IPVS_SVC_ATTR_PORT, key.port),
+  ];
+}
+
+/** IPVS_CMD_ATTR_SERVICE with only the identity, for DEL_SERVICE and the destination commands. */
+export function encodeServiceKey(key: ServiceKey): Buffer {
+  return nest(C.IPVS_CMD_ATTR_SERVICE, serviceKeyAttrs(key));
+}
+
+/** IPVS_CMD_ATTR_SERVICE with the full entry (NEW/SET_SERVICE need SCHED_NAME, FLAGS, TIMEOUT, NETMASK together). */
+export function encodeService(spec: ServiceSpec): Buffer {
+  const flags = Buffer.concat([hostU32(spec.flags & ~SVC_F_HASHED), hostU32(0xffffffff)]);
+  const attrs = [
+    ...serviceKeyAttrs(spec.key),
+    str(C.IPVS_SVC_ATTR_SCHED_NAME, spec.scheduler),
+    attr(C.IPVS_SVC_ATTR_FLAGS, flags),
+    u32(C.IPVS_SVC_ATTR_TIMEOUT, spec.timeout),
+    spec.key.family === 'ipv4' ? be32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask) : u32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask),
+  ];
+  if (spec.pe !== '') attrs.push(str(C.IPVS_SVC_ATTR_PE_NAME, spec.pe));
+  return nest(C.IPVS_CMD_ATTR_SERVICE, attrs);
+}
+
+function decodeServiceKey(a: Attrs, what: string): ServiceKey {
+  const family = familyFrom(getU16(a, C.IPVS_SVC_ATTR_AF, what, 'AF'), what);
+  if (a.has(C.IPVS_SVC_ATTR_FWMARK)) return { kind: 'fwmark', family, fwmark: getU32(a, C.IPVS_SVC_ATTR_FWMARK, what, 'FWMARK') };
+  const protoNum = getU16(a, C.IPVS_SVC_ATTR_PROTOCOL, what, 'PROTOCOL');
+  const protocol = PROTOCOL_OF.get(protoNum);
+  if (!protocol) throw protocolError(what, `unknown protocol ${protoNum}`);
+  const address = bytesToAddress(family, getBytes(a, C.IPVS_SVC_ATTR_ADDR, family === 'ipv4' ? 4 : 16, what, 'ADDR'));
+  return { kind: 'addr', family, protocol, address, port: getBe16(a, C.IPVS_SVC_ATTR_PORT, what, 'PORT') };
+}
+
+/** The payload of an IPVS_CMD_ATTR_SERVICE from a dump or GET_SERVICE reply. */
+export function decodeService(payload: Buffer): KernelService {
+  const what = 'IPVS service';
+  const a = parseAttrs(payload, what);
+  const key = decodeServiceKey(a, what);
+  const flags = getBytes(a, C.IPVS_SVC_ATTR_FLAGS, 4, what, 'FLAGS');
+  const out: KernelService = {
+    key,
+    scheduler: getStr(a, C.IPVS_SVC_ATTR_SCHED_NAME, what, 'SCHED_NAME'),
+    flags: hostU32At(flags, 0) & ~SVC_F_HASHED,
+    timeout: getU32(a, C.IPVS_SVC_ATTR_TIMEOUT, what, 'TIMEOUT'),
+    netmask: key.family === 'ipv4'
+      ? getBe32(a, C.IPVS_SVC_ATTR_NETMASK, what, 'NETMASK')
+      : getU32(a, C.IPVS_SVC_ATTR_NETMASK, what, 'NETMASK'),
+    pe: a.has(C.IPVS_SVC_ATTR_PE_NAME) ? getStr(a, C.IPVS_SVC_ATTR_PE_NAME, what, 'PE_NAME') : '',
+  };
+  const stats = decodeStatsOf(a, C.IPVS_SVC_ATTR_STATS64, C.IPVS_SVC_ATTR_STATS, what);
+  if (stats) out.stats = stats;
+  return out;
+}
+
+// ---- destinations --------------------------------------------------------------------------------------
+
+/** The identifying attributes of a destination (DEL_DEST). */
+function destKeyAttrs(dest: Pick<DestSpec, 'family' | 'address' | 'port'>): Buffer[] {
+  return [
+    attr(C.IPVS_DEST_ATTR_ADDR, addr16(dest.address)),
+    be16(C.IPVS_DEST_ATTR_PORT, dest.port),
+    u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family)),
+  ];
+}
+
+export function encodeDestKey(dest: Pick<DestSpec, 'family' | 'address' | 'port'>): Buffer {
+  return nest(C.IPVS_CMD_ATTR_DEST, destKeyAttrs(dest));
+}
+
+/** IPVS_CMD_ATTR_DEST with the full entry (NEW/SET_DEST need FWD_METHOD, WEIGHT, U_THRESH, L_THRESH together). */
+export function encodeDest(dest: DestSpec): Buffer {
+  return nest(C.IPVS_CMD_ATTR_DEST, [
+    ...destKeyAttrs(dest),
+    u32(C.IPVS_DEST_ATTR_FWD_METHOD, FORWARDING[dest.forwarding]),
+    u32(C.IPVS_DEST_ATTR_WEIGHT, dest.weight),
+    u32(C.IPVS_DEST_ATTR_U_THRESH, dest.upperThreshold),
+    u32(C.IPVS_DEST_ATTR_L_THRESH, dest.lowerThreshold),
+    u8(C.IPVS_DEST_ATTR_TUN_TYPE, TUNNELS[dest.tunnelType]),
+    be16(C.IPVS_DEST_ATTR_TUN_PORT, dest.tunnelPort),
+    u16(C.IPVS_DEST_ATTR_TUN_FLAGS, dest.tunnelFlags),
+  ]);
+}
+
+/**
+ * The payload of an IPVS_CMD_ATTR_DEST from a dump. `serviceFamily` is the family to assume when the
+ * kernel is older than 3.18 and sends no ADDR_FAMILY.
+ */
+export function decodeDest(payload: Buffer, serviceFamily: Family): KernelDest {
+  const what = 'IPVS destination';
+  const a = parseAttrs(payload, what);
+  const family = a.has(C.IPVS_DEST_ATTR_ADDR_FAMILY)
+    ? familyFrom(getU16(a, C.IPVS_DEST_ATTR_ADDR_FAMILY, what, 'ADDR_FAMILY'), what)
+    : serviceFamily;
+  const fwd = getU32(a, C.IPVS_DEST_ATTR_FWD_METHOD, what, 'FWD_METHOD') & C.IP_VS_CONN_F_FWD_MASK;
+  const forwarding = FORWARDING_OF.get(fwd);
+  if (!forwarding) throw protocolError(what, `unknown forwarding method ${fwd}`);
+  const tunNum = a.has(C.IPVS_DEST_ATTR_TUN_TYPE) ? getU8(a, C.IPVS_DEST_ATTR_TUN_TYPE, what, 'TUN_TYPE') : 0;
+  const tunnelType = TUNNEL_OF.get(tunNum);
+  if (!tunnelType) throw protocolError(what, `unknown tunnel type ${tunNum}`);
+  const opt = (type: number, name: string, get: typeof getU32): number => (a.has(type) ? get(a, type, what, name) : 0);
+  const out: KernelDest = {
+    family,
+    address: bytesToAddress(family, getBytes(a, C.IPVS_DEST_ATTR_ADDR, family === 'ipv4' ? 4 : 16, what, 'ADDR')),
+    port: getBe16(a, C.IPVS_DEST_ATTR_PORT, what, 'PORT'),
+    forwarding,
+    weight: getS32(a, C.IPVS_DEST_ATTR_WEIGHT, what, 'WEIGHT'),
+    upperThreshold: getU32(a, C.IPVS_DEST_ATTR_U_THRESH, what, 'U_THRESH'),
+    lowerThreshold: getU32(a, C.IPVS_DEST_ATTR_L_THRESH, what, 'L_THRESH'),
+    tunnelType,
+    tunnelPort: opt(C.IPVS_DEST_ATTR_TUN_PORT, 'TUN_PORT', getBe16),
+    tunnelFlags: opt(C.IPVS_DEST_ATTR_TUN_FLAGS, 'TUN_FLAGS', getU16),
+    activeConns: opt(C.IPVS_DEST_ATTR_ACTIVE_CONNS, 'ACTIVE_CONNS', getU32),
+    inactiveConns: opt(C.IPVS_DEST_ATTR_INACT_CONNS, 'INACT_CONNS', getU32),
+    persistentConns: opt(C.IPVS_DEST_ATTR_PERSIST_CONNS, 'PERSIST_CONNS', getU32),
+  };
+  const stats = decodeStatsOf(a, C.IPVS_DEST_ATTR_STATS64, C.IPVS_DEST_ATTR_STATS, what);
+  if (stats) out.stats = stats;
+  return out;
+}
+
+// ---- statistics ----------------------------------------------------------------------------------------
+
+const STATS_FIELDS: ReadonlyArray<[number, keyof Stats]> = [
+  [C.IPVS_STATS_ATTR_CONNS, 'conns'],
+  [C.IPVS_STATS_ATTR_INPKTS, 'inpkts'],
+  [C.IPVS_STATS_ATTR_OUTPKTS, 'outpkts'],
+  [C.IPVS_STATS_ATTR_INBYTES, 'inbytes'],
+  [C.IPVS_STATS_ATTR_OUTBYTES, 'outbytes'],
+  [C.IPVS_STATS_ATTR_CPS, 'cps'],
+  [C.IPVS_STATS_ATTR_INPPS, 'inpps'],
+  [C.IPVS_STATS_ATTR_OUTPPS, 'outpps'],
+  [C.IPVS_STATS_ATTR_INBPS, 'inbps'],
+  [C.IPVS_STATS_ATTR_OUTBPS, 'outbps'],
+];
+
+/**
+ * The payload of a STATS or STATS64 nest. Each counter may be 4 bytes (32-bit STATS) or 8 (STATS64 and the
+ * byte counters of STATS); a counter the kernel did not send reads 0.
+ */
+export function decodeStats(payload: Buffer): Stats {
+  const what = 'IPVS statistics';
+  const a = parseAttrs(payload, what);
+  const out = {} as Stats;
+  for (const [type, name] of STATS_FIELDS) {
+    const b = a.get(type);
+    out[name] = b === undefined ? 0n : getCounter(b, what, name);
+  }
+  return out;
+}
+
+/** STATS64 when the kernel sent it (>= 4.1), else the 32-bit STATS, else undefined. */
+function decodeStatsOf(a: Attrs, type64: number, type32: number, what: string): Stats | undefined {
+  const b = a.get(type64) ?? a.get(type32);
+  if (b === undefined) return undefined;
+  try {
+    return decodeStats(b);
+  } catch (e) {
+    throw protocolError(what, `bad statistics (${(e as Error).message})`);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Whole generic netlink messages for the IPVS family, pure: one builder per IpvsCommand and per query, and
+ * the decoders of the replies. `family` is the IPVS family id resolved at run time; `seq` the sequence number.
+ */
+import type { IpvsCommand, KernelDest, KernelService, ServiceKey, SyncDaemon } from './types.js';
+import type { Family } from '../net/address.js';
+import * as C from './constants.js';
+import { decodeDest, decodeService, encodeDest, encodeDestKey, encodeService, encodeServiceKey } from './codec.js';
+import { decodeDaemon, encodeDaemon, encodeDaemonState, encodeTimeouts } from './system.js';
+import { genlmsg, getStr, getU16, parseGenl, protocolError, str, type Attrs } from './nlattr.js';
+
+/** Flags of a change: a request that wants an acknowledgement even on success. */
+export const CHANGE_FLAGS = C.NLM_F_REQUEST | C.NLM_F_ACK;
+/** Flags of a dump. */
+export const DUMP_FLAGS = C.NLM_F_REQUEST | C.NLM_F_DUMP;
+/** Flags of a single get (the reply comes, then an acknowledgement). */
+export const GET_FLAGS = C.NLM_F_REQUEST | C.NLM_F_ACK;
+
+const ipvs = (family: number, flags: number, seq: number, cmd: number, attrs: Buffer[]) =>
+  genlmsg(family, flags, seq, cmd, C.IPVS_GENL_VERSION, attrs);
+
+/** The IPVS genl command number and attributes of a change. */
+export function commandParts(command: IpvsCommand): { cmd: number; attrs: Buffer[] } {
+  switch (command.cmd) {
+    case 'new-service':
+      return { cmd: C.IPVS_CMD_NEW_SERVICE, attrs: [encodeService(command.service)] };
+    case 'set-service':
+      return { cmd: C.IPVS_CMD_SET_SERVICE, attrs: [encodeService(command.service)] };
+    case 'del-service':
+      return { cmd: C.IPVS_CMD_DEL_SERVICE, attrs: [encodeServiceKey(command.key)] };
+    case 'new-dest':
+      return { cmd: C.IPVS_CMD_NEW_DEST, attrs: [encodeServiceKey(command.service), encodeDest(command.dest)] };
+    case 'set-dest':
+      return { cmd: C.IPVS_CMD_SET_DEST, attrs: [encodeServiceKey(command.service), encodeDest(command.dest)] };
+    case 'del-dest':
+      return { cmd: C.IPVS_CMD_DEL_DEST, attrs: [encodeServiceKey(command.service), encodeDestKey(command.dest)] };
+    case 'set-timeouts':
+      return { cmd: C.IPVS_CMD_SET_CONFIG, attrs: encodeTimeouts(command.timeouts) };
+    case 'new-daemon':
+      return { cmd: C.IPVS_CMD_NEW_DAEMON, attrs: [encodeDaemon(command.daemon)] };
+    case 'del-daemon':
+      return { cmd: C.IPVS_CMD_DEL_DAEMON, attrs: [encodeDaemonState(command.state)] };
+  }
+}
+
+/** The message of one change, asking for an acknowledgement. */
+export function commandMessage(family: number, seq: number, command: IpvsCommand): Buffer {
+  const { cmd, attrs } = commandParts(command);
+  return ipvs(family, CHANGE_FLAGS, seq, cmd, attrs);
+}
+
+export function dumpServicesMessage(family: number, seq: number): Buffer {
+  return ipvs(family, DUMP_FLAGS, seq, C.IPVS_CMD_GET_SERVICE, []);
+}
+
+export function dumpDestsMessage(family: number, seq: number, service: ServiceKey): Buffer {
+  return ipvs(family, DUMP_FLAGS, seq, C.IPVS_CMD_GET_DEST, [encodeServiceKey(service)]);
+}
+
+export function dumpDaemonsMessage(family: number, seq: number): Buffer {
+  return ipvs(family, DUMP_FLAGS, seq, C.IPVS_CMD_GET_DAEMON, []);
+}
+
+export function getInfoMessage(family: number, seq: number): Buffer {
+  return ipvs(family, GET_FLAGS, seq, C.IPVS_CMD_GET_INFO, []);
+}
+
+export function getConfigMessage(family: number, seq: number): Buffer {
+  return ipvs(family, GET_FLAGS, seq, C.IPVS_CMD_GET_CONFIG, []);
+}
+
+/** CTRL_CMD_GETFAMILY for a family name, to the generic netlink controller. */
+export function getFamilyMessage(seq: number, name: string): Buffer {
+  return genlmsg(C.GENL_ID_CTRL, GET_FLAGS, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, name)]);
+}
+
+/** The family id in the controller's reply. */
+export function decodeFamilyId(payload: Buffer): { id: number; name: string } {
+  const what = 'generic netlink family';
+  const { attrs } = parseGenl(payload, what);
+  return { id: getU16(attrs, C.CTRL_ATTR_FAMILY_ID, what, 'FAMILY_ID'), name: getStr(attrs, C.CTRL_ATTR_FAMILY_NAME, what, 'FAMILY_NAME') };
+}
+
+function nested(attrs: Attrs, type: number, what: string, name: string): Buffer {
+  const b = attrs.get(type);
+  if (b === undefined) throw protocolError(what, `${name} is missing`);
+  return b;
+}
+
+/** One message of a GET_SERVICE dump. */
+export function decodeServiceMessage(payload: Buffer): KernelService {
+  const { attrs } = parseGenl(payload, 'IPVS service message');
+  return decodeService(nested(attrs, C.IPVS_CMD_ATTR_SERVICE, 'IPVS service message', 'CMD_ATTR_SERVICE'));
+}
+
+/** One message of a GET_DEST dump. */
+export function decodeDestMessage(payload: Buffer, serviceFamily: Family): KernelDest {
+  const { attrs } = parseGenl(payload, 'IPVS destination message');
+  return decodeDest(nested(attrs, C.IPVS_CMD_ATTR_DEST, 'IPVS destination message', 'CMD_ATTR_DEST'), serviceFamily);
+}
+
+/** One message of a GET_DAEMON dump. */
+export function decodeDaemonMessage(payload: Buffer): SyncDaemon {
+  const { attrs } = parseGenl(payload, 'IPVS daemon message');
+  return decodeDaemon(nested(attrs, C.IPVS_CMD_ATTR_DAEMON, 'IPVS daemon message', 'CMD_ATTR_DAEMON'));
+}

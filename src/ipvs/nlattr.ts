@@ -1,0 +1,249 @@
+/**
+ * Netlink framing, pure: attributes (TLV, 4-byte aligned), netlink and generic netlink headers, and the
+ * NLMSG_ERROR payload. Integers marked "host" follow the machine's byte order, as the kernel's do; "be" are
+ * network order. Readers never trust their input: anything short or inconsistent raises
+ * LvsdError('LVSD_IPVS_PROTOCOL', "<what>: <why>").
+ */
+import { endianness } from 'node:os';
+import { LvsdError } from '../errors.js';
+import { GENL_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_HDRLEN } from './constants.js';
+
+const LE = endianness() === 'LE';
+const NLA_HDRLEN = 4;
+const NLA_TYPE_MASK = 0x3fff;
+
+export const align4 = (n: number): number => (n + 3) & ~3;
+
+export function protocolError(what: string, why: string): LvsdError {
+  return new LvsdError('LVSD_IPVS_PROTOCOL', `${what}: ${why}`);
+}
+
+// ---- writing -------------------------------------------------------------------------------------------
+
+/** One attribute: header, payload, zero padding to 4 bytes. */
+export function attr(type: number, payload: Uint8Array): Buffer {
+  const len = NLA_HDRLEN + payload.length;
+  if (len > 0xffff) throw new RangeError(`netlink attribute ${type} too long (${len} bytes)`);
+  const out = Buffer.alloc(align4(len));
+  writeU16(out, len, 0);
+  writeU16(out, type, 2);
+  out.set(payload, NLA_HDRLEN);
+  return out;
+}
+
+/** A nested attribute holding `children` (already encoded attributes). No NLA_F_NESTED, as the kernel's own dumps. */
+export function nest(type: number, children: readonly Buffer[]): Buffer {
+  return attr(type, Buffer.concat(children));
+}
+
+export function u8(type: number, v: number): Buffer {
+  return attr(type, Buffer.of(v & 0xff));
+}
+export function u16(type: number, v: number): Buffer {
+  const b = Buffer.alloc(2);
+  writeU16(b, v, 0);
+  return attr(type, b);
+}
+export function be16(type: number, v: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(v, 0);
+  return attr(type, b);
+}
+export function u32(type: number, v: number): Buffer {
+  const b = Buffer.alloc(4);
+  writeU32(b, v >>> 0, 0);
+  return attr(type, b);
+}
+export function be32(type: number, v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(v >>> 0, 0);
+  return attr(type, b);
+}
+/** A NUL-terminated string. */
+export function str(type: number, s: string): Buffer {
+  return attr(type, Buffer.concat([Buffer.from(s, 'utf8'), Buffer.of(0)]));
+}
+
+function writeU16(b: Buffer, v: number, off: number): void {
+  if (LE) b.writeUInt16LE(v, off);
+  else b.writeUInt16BE(v, off);
+}
+function writeU32(b: Buffer, v: number, off: number): void {
+  if (LE) b.writeUInt32LE(v, off);
+  else b.writeUInt32BE(v, off);
+}
+export function hostU32(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  writeU32(b, v >>> 0, 0);
+  return b;
+}
+
+/** A whole netlink message: 16-byte header (length, type, flags, seq, port id 0) then the payload. */
+export function nlmsg(type: number, flags: number, seq: number, payload: Uint8Array): Buffer {
+  const out = Buffer.alloc(NLMSG_HDRLEN + payload.length);
+  writeU32(out, out.length, 0);
+  writeU16(out, type, 4);
+  writeU16(out, flags, 6);
+  writeU32(out, seq >>> 0, 8);
+  writeU32(out, 0, 12);
+  out.set(payload, NLMSG_HDRLEN);
+  return out;
+}
+
+/** A generic netlink message: netlink header, genl header {cmd, version, reserved}, then the attributes. */
+export function genlmsg(family: number, flags: number, seq: number, cmd: number, version: number, attrs: readonly Buffer[]): Buffer {
+  return nlmsg(family, flags, seq, Buffer.concat([Buffer.of(cmd, version, 0, 0), ...attrs]));
+}
+
+// ---- reading -------------------------------------------------------------------------------------------
+
+/** Attributes by type (the last one wins when a type repeats). */
+export type Attrs = Map<number, Buffer>;
+
+export function parseAttrs(buf: Buffer, what: string): Attrs {
+  const out: Attrs = new Map();
+  let off = 0;
+  while (off + NLA_HDRLEN <= buf.length) {
+    const len = readU16(buf, off);
+    const type = readU16(buf, off + 2) & NLA_TYPE_MASK;
+    if (len < NLA_HDRLEN) throw protocolError(what, `attribute ${type} has length ${len}, below the 4-byte header`);
+    if (off + len > buf.length) throw protocolError(what, `attribute ${type} of ${len} bytes overruns the ${buf.length - off} left`);
+    out.set(type, buf.subarray(off + NLA_HDRLEN, off + len));
+    off += align4(len);
+  }
+  if (off < buf.length && !isZero(buf.subarray(off))) {
+    throw protocolError(what, `${buf.length - off} trailing bytes do not make an attribute`);
+  }
+  return out;
+}
+
+function isZero(b: Buffer): boolean {
+  for (const x of b) if (x !== 0) return false;
+  return true;
+}
+
+function readU16(b: Buffer, off: number): number {
+  return LE ? b.readUInt16LE(off) : b.readUInt16BE(off);
+}
+function readU32(b: Buffer, off: number): number {
+  return LE ? b.readUInt32LE(off) : b.readUInt32BE(off);
+}
+
+function need(b: Buffer | undefined, size: number, what: string, name: string): Buffer {
+  if (b === undefined) throw protocolError(what, `${name} is missing`);
+  if (b.length < size) throw protocolError(what, `${name} has ${b.length} bytes, needs ${size}`);
+  return b;
+}
+
+export function getU8(a: Attrs, type: number, what: string, name: string): number {
+  return need(a.get(type), 1, what, name).readUInt8(0);
+}
+export function getU16(a: Attrs, type: number, what: string, name: string): number {
+  return readU16(need(a.get(type), 2, what, name), 0);
+}
+export function getBe16(a: Attrs, type: number, what: string, name: string): number {
+  return need(a.get(type), 2, what, name).readUInt16BE(0);
+}
+export function getU32(a: Attrs, type: number, what: string, name: string): number {
+  return readU32(need(a.get(type), 4, what, name), 0);
+}
+export function getS32(a: Attrs, type: number, what: string, name: string): number {
+  const b = need(a.get(type), 4, what, name);
+  return LE ? b.readInt32LE(0) : b.readInt32BE(0);
+}
+export function getBe32(a: Attrs, type: number, what: string, name: string): number {
+  return need(a.get(type), 4, what, name).readUInt32BE(0);
+}
+/** A counter of 4 or 8 bytes, as bigint. */
+export function getCounter(b: Buffer, what: string, name: string): bigint {
+  if (b.length >= 8) return LE ? b.readBigUInt64LE(0) : b.readBigUInt64BE(0);
+  if (b.length >= 4) return BigInt(readU32(b, 0));
+  throw protocolError(what, `${name} has ${b.length} bytes, needs 4 or 8`);
+}
+export function getBytes(a: Attrs, type: number, size: number, what: string, name: string): Buffer {
+  return need(a.get(type), size, what, name);
+}
+/** A string attribute, up to its first NUL. */
+export function getStr(a: Attrs, type: number, what: string, name: string): string {
+  const b = a.get(type);
+  if (b === undefined) throw protocolError(what, `${name} is missing`);
+  const nul = b.indexOf(0);
+  return b.subarray(0, nul < 0 ? b.length : nul).toString('utf8');
+}
+export function hostU32At(b: Buffer, off: number): number {
+  return readU32(b, off);
+}
+export function hostS32At(b: Buffer, off: number): number {
+  return LE ? b.readInt32LE(off) : b.readInt32BE(off);
+}
+
+export interface NlMsg {
+  type: number;
+  flags: number;
+  seq: number;
+  port: number;
+  /** The payload after the 16-byte header. */
+  payload: Buffer;
+}
+
+/** Every netlink message of one datagram. */
+export function parseNlmsgs(buf: Buffer): NlMsg[] {
+  const out: NlMsg[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = readU32(buf, off);
+    if (len < NLMSG_HDRLEN) throw protocolError('netlink message', `length ${len} is below the 16-byte header`);
+    if (off + len > buf.length) throw protocolError('netlink message', `length ${len} overruns the ${buf.length - off} bytes received`);
+    out.push({
+      type: readU16(buf, off + 4),
+      flags: readU16(buf, off + 6),
+      seq: readU32(buf, off + 8),
+      port: readU32(buf, off + 12),
+      payload: buf.subarray(off + NLMSG_HDRLEN, off + len),
+    });
+    off += align4(len);
+  }
+  return out;
+}
+
+export interface GenlMsg {
+  cmd: number;
+  version: number;
+  attrs: Attrs;
+}
+
+export function parseGenl(payload: Buffer, what: string): GenlMsg {
+  if (payload.length < GENL_HDRLEN) throw protocolError(what, `generic netlink payload has ${payload.length} bytes, below the 4-byte header`);
+  return { cmd: payload[0]!, version: payload[1]!, attrs: parseAttrs(payload.subarray(GENL_HDRLEN), what) };
+}
+
+export interface NlErr {
+  /** Positive errno; 0 is an acknowledgement. */
+  errno: number;
+  /** The sequence number of the request this answers (from the echoed header). */
+  seq: number;
+  /** The kernel's extended-ack message, when it sent one. */
+  message?: string;
+}
+
+/** The payload of an NLMSG_ERROR: s32 error, the echoed request header (and maybe its payload), maybe TLVs. */
+export function parseNlmsgerr(payload: Buffer, flags: number): NlErr {
+  if (payload.length < 4 + NLMSG_HDRLEN) throw protocolError('netlink error message', `has ${payload.length} bytes, needs 20`);
+  const error = LE ? payload.readInt32LE(0) : payload.readInt32BE(0);
+  const echoedLen = readU32(payload, 4);
+  const seq = readU32(payload, 12);
+  const out: NlErr = { errno: -error, seq };
+  if (flags & NLM_F_ACK_TLVS) {
+    const skip = 4 + (flags & NLM_F_CAPPED ? NLMSG_HDRLEN : align4(echoedLen));
+    if (skip <= payload.length) {
+      try {
+        const tlv = parseAttrs(payload.subarray(skip), 'netlink extended ack');
+        const msg = tlv.get(1); // NLMSGERR_ATTR_MSG
+        if (msg) out.message = getStr(tlv, 1, 'netlink extended ack', 'message');
+      } catch {
+        // the extended ack is a courtesy; a malformed one must not hide the errno
+      }
+    }
+  }
+  return out;
+}
