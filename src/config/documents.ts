@@ -1,0 +1,85 @@
+/**
+ * Config documents: JSON text to values (with line and column for syntax errors), and the merge of a
+ * directory's files into one raw config (lists concatenated in file order; each top-level object owned by
+ * one file). Pure.
+ */
+import { LvsdError } from '../errors.js';
+import type { Problems } from './problems.js';
+import type { RawConfig } from './raw.js';
+
+export interface ConfigDocument {
+  file: string;
+  text: string;
+}
+
+export interface ParsedDocument {
+  file: string;
+  data: unknown;
+}
+
+/** 1-based line and column of a character offset. */
+export function lineColumn(text: string, offset: number): { line: number; column: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text[i] === '\n') {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  return { line, column: Math.min(offset, text.length) - lineStart + 1 };
+}
+
+/** JSON.parse with a LvsdError('LVSD_CONFIG_UNREADABLE') naming file, line and column on a syntax error. */
+export function parseJson(doc: ConfigDocument): ParsedDocument {
+  const text = doc.text.charCodeAt(0) === 0xfeff ? doc.text.slice(1) : doc.text;
+  try {
+    return { file: doc.file, data: JSON.parse(text) as unknown };
+  } catch (e) {
+    const reason = (e as Error).message;
+    const m = /at position (\d+)/.exec(reason);
+    const offset = m ? Number(m[1]) : text.length;
+    const { line, column } = lineColumn(text, offset);
+    const plain = reason.replace(/\s*in JSON at position \d+.*$/, '').replace(/ of JSON input$/, '');
+    throw new LvsdError('LVSD_CONFIG_UNREADABLE', `${doc.file}:${line}:${column}: not valid JSON: ${plain}`, {
+      details: { file: doc.file, line, column, reason: plain },
+      cause: e,
+    });
+  }
+}
+
+export const LIST_SECTIONS = ['services', 'vrrp', 'syncGroups'] as const;
+export const SINGLE_SECTIONS = ['ipvs', 'control', 'metrics', 'health', 'connectionSync'] as const;
+
+/**
+ * Merges schema-valid documents in the order given. A top-level object set by two files is a problem
+ * reported at the later one, naming the earlier.
+ */
+export function mergeDocuments(docs: readonly ParsedDocument[], problems: Problems): RawConfig {
+  const merged: RawConfig = { services: [], vrrp: [], syncGroups: [] };
+  for (const { file, data } of docs) {
+    const obj = data as Record<string, unknown>;
+    for (const section of LIST_SECTIONS) {
+      const list = obj[section];
+      if (!Array.isArray(list)) continue;
+      list.forEach((value, i) => {
+        (merged[section] as Array<{ file: string; pointer: string; value: unknown }>).push({
+          file,
+          pointer: `/${section}/${i}`,
+          value,
+        });
+      });
+    }
+    for (const section of SINGLE_SECTIONS) {
+      const value = obj[section];
+      if (value === undefined) continue;
+      const earlier = merged[section];
+      if (earlier) {
+        problems.add(file, `/${section}`, `"${section}" is also set in ${earlier.file}; set it in one file only`);
+        continue;
+      }
+      (merged as unknown as Record<string, unknown>)[section] = { file, pointer: `/${section}`, value };
+    }
+  }
+  return merged;
+}

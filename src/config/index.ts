@@ -1,0 +1,8 @@
+/** The config contract: read, validate and normalise lvsd's JSON config. Other folders import only this. */
+export type * from './types.js';
+export { loadConfig, configFiles } from './load.js';
+export { parseConfig } from './parse.js';
+export type { ConfigDocument } from './documents.js';
+export { formatProblems, type Problem } from './problems.js';
+export { parseDuration, checkDuration, formatDuration, type DurationResult } from './duration.js';
+export { schemaPath } from './schema.js';

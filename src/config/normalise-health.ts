@@ -1,0 +1,145 @@
+/**
+ * Health checks: the shape rules the schema cannot express (which keys belong to which check type,
+ * timeout within interval, a regex that compiles) and the build of a HealthCheckConfig for one real server
+ * with every default filled. Pure.
+ */
+import { canonicalAddress, familyOf, type Family } from '../net/address.js';
+import type { HealthCheckConfig, HealthCheckType, HealthGlobalConfig } from './types.js';
+import { checkDuration, formatDuration } from './duration.js';
+import { pointerJoin, type Problems } from './problems.js';
+import type { RawDuration, RawHealthCheck } from './raw.js';
+
+export const HEALTH_DEFAULTS = { interval: 5, timeout: 2, rise: 2, fall: 3 } as const;
+
+const COMMON_KEYS = ['type', 'address', 'port', 'interval', 'timeout', 'rise', 'fall'];
+const HTTP_KEYS = ['method', 'path', 'host', 'expectStatus', 'expectBody', 'expectDigest'];
+const TYPE_KEYS: Readonly<Record<HealthCheckType, readonly string[]>> = {
+  tcp: [],
+  http: HTTP_KEYS,
+  https: [...HTTP_KEYS, 'serverName', 'verify'],
+  dns: ['query', 'queryType', 'expectRcode', 'transport'],
+  exec: ['command', 'shell', 'user', 'dynamicWeight'],
+  agent: ['send'],
+  none: [],
+};
+/** Check types that open a connection and so need a port. */
+const NEEDS_PORT: ReadonlySet<HealthCheckType> = new Set(['tcp', 'http', 'https', 'dns', 'agent']);
+
+/** Seconds of a schema-checked duration (the schema already refused bad ones; 0 if it somehow did not). */
+export function seconds(value: RawDuration | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const r = checkDuration(value);
+  return r.ok ? r.seconds : fallback;
+}
+
+function timing(raw: RawHealthCheck): { interval: number; timeout: number } {
+  const interval = seconds(raw.interval, HEALTH_DEFAULTS.interval);
+  const timeout = seconds(raw.timeout, Math.min(HEALTH_DEFAULTS.timeout, interval));
+  return { interval, timeout };
+}
+
+/** Reports what is wrong with a declared check, at its own pointer. Call once per declaration. */
+export function checkHealthShape(raw: RawHealthCheck, file: string, pointer: string, problems: Problems): void {
+  const allowed = new Set([...COMMON_KEYS, ...TYPE_KEYS[raw.type]]);
+  for (const key of Object.keys(raw)) {
+    if (allowed.has(key)) continue;
+    const owners = (Object.keys(TYPE_KEYS) as HealthCheckType[]).filter((t) => TYPE_KEYS[t].includes(key));
+    problems.add(file, pointerJoin(pointer, key), `"${key}" applies to ${owners.join('/')} checks, not ${raw.type}`);
+  }
+  const { interval, timeout } = timing(raw);
+  if (raw.interval !== undefined && interval <= 0) problems.add(file, `${pointer}/interval`, 'must be longer than 0s');
+  if (raw.timeout !== undefined && timeout <= 0) problems.add(file, `${pointer}/timeout`, 'must be longer than 0s');
+  if (raw.timeout !== undefined && timeout > interval) {
+    problems.add(file, `${pointer}/timeout`,
+      `must not be longer than the interval (${formatDuration(timeout)} > ${formatDuration(interval)})`);
+  }
+  if (raw.address !== undefined && canonicalAddress(raw.address) === undefined) {
+    problems.add(file, `${pointer}/address`, `"${raw.address}" is not an IP address`);
+  }
+  if (raw.expectBody !== undefined) {
+    try {
+      new RegExp(raw.expectBody);
+    } catch (e) {
+      problems.add(file, `${pointer}/expectBody`, `is not a valid regular expression: ${(e as Error).message}`);
+    }
+  }
+  if (raw.expectBody !== undefined && raw.expectDigest !== undefined) {
+    problems.add(file, `${pointer}/expectDigest`, 'give expectBody or expectDigest, not both');
+  }
+  if (raw.type === 'dns' && raw.query === undefined) problems.add(file, pointer, 'a dns check needs "query" (the name to ask for)');
+  if (raw.type === 'exec' && raw.command === undefined) problems.add(file, pointer, 'an exec check needs "command" (an argv list)');
+}
+
+/** The probe target: the real server's address and port. */
+export interface CheckTarget {
+  address: string;
+  port: number;
+  family: Family;
+}
+
+/**
+ * The effective check for one real server. Reports (at `rsPointer`) a connecting check that has no port
+ * to use. The shape must have been checked with checkHealthShape.
+ */
+export function buildHealthCheck(
+  raw: RawHealthCheck | undefined,
+  target: CheckTarget,
+  global: HealthGlobalConfig,
+  report: (message: string) => void,
+): HealthCheckConfig {
+  const r: RawHealthCheck = raw ?? { type: 'none' };
+  const { interval, timeout } = timing(r);
+  const address = r.address !== undefined ? canonicalAddress(r.address) ?? r.address : target.address;
+  const port = r.port ?? target.port;
+  if (NEEDS_PORT.has(r.type) && port === 0) {
+    report(`the ${r.type} health check has no port to probe (the real server has port 0); set "port" in healthCheck`);
+  }
+  if (r.address !== undefined && familyOf(address) === undefined) report(`health check address "${r.address}" is not an IP address`);
+  const base = {
+    interval,
+    timeout,
+    rise: r.rise ?? HEALTH_DEFAULTS.rise,
+    fall: r.fall ?? HEALTH_DEFAULTS.fall,
+    address,
+    port,
+  };
+  switch (r.type) {
+    case 'tcp':
+    case 'none':
+      return { ...base, type: r.type };
+    case 'http':
+    case 'https':
+      return {
+        ...base,
+        type: r.type,
+        method: r.method ?? 'GET',
+        path: r.path ?? '/',
+        ...(r.host !== undefined && { host: r.host }),
+        expectStatus: r.expectStatus ?? [200],
+        ...(r.expectBody !== undefined && { expectBody: r.expectBody }),
+        ...(r.expectDigest !== undefined && { expectDigest: r.expectDigest.toLowerCase() }),
+        ...(r.serverName !== undefined && { serverName: r.serverName }),
+        verify: r.verify ?? false,
+      };
+    case 'dns':
+      return {
+        ...base,
+        type: 'dns',
+        query: r.query ?? '',
+        queryType: r.queryType ?? 'A',
+        expectRcode: r.expectRcode ?? [0],
+        transport: r.transport ?? 'udp',
+      };
+    case 'exec':
+      return {
+        ...base,
+        type: 'exec',
+        command: r.command ?? [],
+        shell: r.shell ?? false,
+        user: r.user ?? global.execUser,
+        dynamicWeight: r.dynamicWeight ?? false,
+      };
+    case 'agent':
+      return { ...base, type: 'agent', ...(r.send !== undefined && { send: r.send }) };
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * IPVS services: the rules linux/ip_vs.h and the kernel impose that the schema cannot express, and the
+ * build of ServiceConfig with every default filled. Pure.
+ */
+import {
+  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, TUN_F_CSUM, TUN_F_NOCSUM, TUN_F_REMCSUM,
+  destId, serviceId, type DestSpec, type Forwarding, type ServiceKey, type TunnelType,
+} from '../ipvs/types.js';
+import { canonicalAddress, familyOf, type Family } from '../net/address.js';
+import type { HealthGlobalConfig, RealServerConfig, ServiceConfig } from './types.js';
+import { buildHealthCheck, checkHealthShape, seconds } from './normalise-health.js';
+import type { Problems } from './problems.js';
+import type { Located, RawService, RawTunnel } from './raw.js';
+
+export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'] as const;
+export const SERVICE_DEFAULTS = {
+  scheduler: 'wlc',
+  forwarding: 'nat',
+  weight: 1,
+  persistenceTimeout: 300,
+  onFailure: 'inhibit',
+  slowStart: 0,
+  initialState: 'down',
+} as const;
+
+const SCHEDULER_FLAG_BITS: Readonly<Record<string, number>> = {
+  'sh-fallback': SVC_F_SCHED1,
+  'sh-port': SVC_F_SCHED2,
+  'mh-fallback': SVC_F_SCHED1,
+  'mh-port': SVC_F_SCHED2,
+};
+const CHECKSUM_FLAGS = { none: TUN_F_NOCSUM, csum: TUN_F_CSUM, remcsum: TUN_F_REMCSUM } as const;
+
+type Report = (pointer: string, message: string) => void;
+
+/** The mask of a dotted IPv4 netmask as an unsigned number, or a reason it is not one. */
+export function ipv4Mask(text: string): number | string {
+  const canonical = canonicalAddress(text);
+  if (canonical === undefined || familyOf(canonical) !== 'ipv4') return `"${text}" is not a dotted IPv4 netmask`;
+  const value = canonical.split('.').reduce((acc, part) => acc * 256 + Number(part), 0);
+  const inverted = ~value >>> 0;
+  if ((inverted & (inverted + 1)) !== 0) return `"${text}" is not a contiguous netmask (ones then zeros, e.g. 255.255.255.0)`;
+  if (value === 0) return `"${text}" keeps no bits of the client address; use at least /1`;
+  return value;
+}
+
+function prefixMask(len: number): number {
+  return len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+}
+
+/** The kernel key of a service, or undefined (with problems reported) when it cannot be made. */
+function serviceKey(raw: RawService, report: Report): { key?: ServiceKey; family: Family } {
+  if (raw.fwmark !== undefined) {
+    for (const k of ['address', 'port', 'protocol'] as const) {
+      if (raw[k] !== undefined) report(`/${k}`, `a fwmark service has no ${k} (the mark selects its packets); remove "${k}" or "fwmark"`);
+    }
+    const family = raw.family ?? 'ipv4';
+    return { key: { kind: 'fwmark', family, fwmark: raw.fwmark }, family };
+  }
+  const missing = (['protocol', 'address', 'port'] as const).filter((k) => raw[k] === undefined);
+  for (const k of missing) report('', `missing required key "${k}" (a service has protocol, address and port, or a fwmark)`);
+  const address = raw.address !== undefined ? canonicalAddress(raw.address) : undefined;
+  if (raw.address !== undefined && address === undefined) report('/address', `"${raw.address}" is not an IP address`);
+  const family = (address && familyOf(address)) || raw.family || 'ipv4';
+  if (raw.family !== undefined && address !== undefined && raw.family !== family) {
+    report('/family', `is ${raw.family} but the address ${address} is ${family}`);
+  }
+  if (missing.length > 0 || address === undefined) return { family };
+  return { key: { kind: 'addr', family, protocol: raw.protocol!, address, port: raw.port! }, family };
+}
+
+interface TunnelFields {
+  tunnelType: TunnelType;
+  tunnelPort: number;
+  tunnelFlags: number;
+}
+
+function tunnelFields(tunnel: RawTunnel | undefined, forwarding: Forwarding, pointer: string | undefined, report: Report): TunnelFields {
+  if (forwarding !== 'tunnel' || tunnel === undefined) return { tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: TUN_F_NOCSUM };
+  const type = tunnel.type ?? 'ipip';
+  const checksum = tunnel.checksum ?? 'none';
+  if (pointer !== undefined) {
+    if (type === 'gue' && tunnel.port === undefined) report(pointer, 'a gue tunnel needs "port" (the GUE UDP port on the real server)');
+    if (type !== 'gue' && tunnel.port !== undefined) report(`${pointer}/port`, `only gue tunnels have a port, not ${type}`);
+    if (type !== 'gue' && checksum === 'remcsum') report(`${pointer}/checksum`, `remcsum needs a gue tunnel, not ${type}`);
+  }
+  return { tunnelType: type, tunnelPort: type === 'gue' ? tunnel.port ?? 0 : 0, tunnelFlags: CHECKSUM_FLAGS[checksum] };
+}
+
+interface DestInput {
+  address: string;
+  port?: number;
+  weight?: number;
+  upperThreshold?: number;
+  lowerThreshold?: number;
+  forwarding?: 'nat' | 'dr' | 'tunnel';
+  tunnel?: RawTunnel;
+}
+
+/** A destination (real or sorry server) of a service, with the port and family rules applied. */
+function buildDest(
+  d: DestInput, svc: RawService, key: ServiceKey | undefined, family: Family, pointer: string, report: Report,
+): DestSpec {
+  const address = canonicalAddress(d.address);
+  if (address === undefined) report(`${pointer}/address`, `"${d.address}" is not an IP address`);
+  const destFamily = (address && familyOf(address)) || family;
+  const forwarding: Forwarding = d.forwarding ?? svc.forwarding ?? SERVICE_DEFAULTS.forwarding;
+  const servicePort = key?.kind === 'addr' ? key.port : svc.port ?? 0;
+  const port = d.port ?? servicePort;
+  if (forwarding !== 'nat' && svc.fwmark === undefined && d.port !== undefined && d.port !== servicePort) {
+    report(`${pointer}/port`, `${forwarding} forwarding cannot change the port: use the service's port ${servicePort} or omit it (only nat remaps ports)`);
+  }
+  if (destFamily !== family && forwarding !== 'tunnel') {
+    report(`${pointer}/address`, `is ${destFamily} but the service is ${family}; mixing families needs tunnel forwarding`);
+  }
+  if (d.tunnel !== undefined && forwarding !== 'tunnel') {
+    report(`${pointer}/tunnel`, `applies only to tunnel forwarding, and this server uses ${forwarding}`);
+  }
+  const tunnelPointer = d.tunnel !== undefined ? `${pointer}/tunnel` : undefined;
+  const upper = d.upperThreshold ?? 0;
+  const lower = d.lowerThreshold ?? 0;
+  if (d.lowerThreshold !== undefined && upper === 0 && lower > 0) {
+    report(`${pointer}/lowerThreshold`, 'needs an upperThreshold (the lower threshold re-enables a server the upper one stopped)');
+  } else if (lower > upper) {
+    report(`${pointer}/lowerThreshold`, `must not be above upperThreshold (${lower} > ${upper})`);
+  }
+  return {
+    family: destFamily,
+    address: address ?? d.address,
+    port,
+    forwarding,
+    weight: d.weight ?? SERVICE_DEFAULTS.weight,
+    upperThreshold: upper,
+    lowerThreshold: lower,
+    ...tunnelFields(d.tunnel ?? svc.tunnel, forwarding, tunnelPointer, report),
+  };
+}
+
+/** One service, normalised; problems are reported relative to its pointer. */
+export function normaliseService(
+  loc: Located<RawService>, index: number, global: HealthGlobalConfig, problems: Problems,
+): { service: ServiceConfig; key?: ServiceKey } {
+  const { file, pointer, value: raw } = loc;
+  const report: Report = (p, message) => problems.add(file, pointer + p, message);
+  const { key, family } = serviceKey(raw, report);
+
+  const scheduler = raw.scheduler ?? SERVICE_DEFAULTS.scheduler;
+  let flags = 0;
+  (raw.schedulerFlags ?? []).forEach((flag, i) => {
+    const owner = flag.split('-')[0]!;
+    if (owner !== scheduler) report(`/schedulerFlags/${i}`, `"${flag}" is a flag of the ${owner} scheduler, not ${scheduler}`);
+    flags |= SCHEDULER_FLAG_BITS[flag] ?? 0;
+  });
+
+  const protocol = raw.fwmark === undefined ? raw.protocol : undefined;
+  if (raw.onePacket === true) {
+    if (protocol !== undefined && protocol !== 'udp') {
+      report('/onePacket', `one-packet scheduling applies to UDP only (the kernel ignores it for ${protocol}); use it on udp or fwmark services`);
+    }
+    flags |= SVC_F_ONEPACKET;
+  }
+
+  let timeout = 0;
+  let netmask = family === 'ipv4' ? 0xffffffff : 128;
+  let pe = '';
+  const persistence = raw.persistence;
+  if (persistence !== undefined) {
+    flags |= SVC_F_PERSISTENT;
+    timeout = seconds(persistence.timeout, SERVICE_DEFAULTS.persistenceTimeout);
+    if (!Number.isInteger(timeout) || timeout < 1) {
+      report('/persistence/timeout', 'must be a whole number of seconds, at least 1s (the kernel counts persistence in seconds)');
+    }
+    const nm = persistence.netmask;
+    if (nm !== undefined) {
+      if (family === 'ipv4') {
+        if (typeof nm === 'string') {
+          const mask = ipv4Mask(nm);
+          if (typeof mask === 'string') report('/persistence/netmask', mask);
+          else netmask = mask;
+        } else if (nm < 1 || nm > 32) {
+          report('/persistence/netmask', 'an IPv4 prefix length must be from 1 to 32');
+        } else {
+          netmask = prefixMask(nm);
+        }
+      } else if (typeof nm === 'string') {
+        report('/persistence/netmask', 'an IPv6 service takes a prefix length from 1 to 128, not a dotted mask');
+      } else if (nm < 1 || nm > 128) {
+        report('/persistence/netmask', 'an IPv6 prefix length must be from 1 to 128');
+      } else {
+        netmask = nm;
+      }
+    }
+    if (persistence.engine !== undefined) {
+      if (protocol !== undefined && protocol !== 'udp') report('/persistence/engine', `the sip persistence engine needs a udp (or fwmark) service, not ${protocol}`);
+      pe = persistence.engine;
+    }
+  }
+  if (key?.kind === 'addr' && key.port === 0 && persistence === undefined) {
+    report('/port', 'port 0 (all ports) needs persistence: add "persistence": {}');
+  }
+
+  const realServers: RealServerConfig[] = [];
+  const seenDests = new Map<string, string>();
+  const usesTunnel = (raw.forwarding ?? 'nat') === 'tunnel' || (raw.realServers ?? []).some((r) => r.forwarding === 'tunnel')
+    || raw.sorryServer?.forwarding === 'tunnel';
+  if (raw.tunnel !== undefined && !usesTunnel) report('/tunnel', 'is set but no server of this service uses tunnel forwarding');
+  // The service-level tunnel's own rules are checked once here, whatever its servers do.
+  if (raw.tunnel !== undefined) tunnelFields(raw.tunnel, 'tunnel', '/tunnel', report);
+  if (raw.healthCheck !== undefined) checkHealthShape(raw.healthCheck, file, `${pointer}/healthCheck`, problems);
+
+  (raw.realServers ?? []).forEach((rs, i) => {
+    const rsPointer = `/realServers/${i}`;
+    const spec = buildDest(rs, raw, key, family, rsPointer, report);
+    const id = `${spec.address}\0${spec.port}`;
+    const earlier = seenDests.get(id);
+    if (earlier !== undefined) report(rsPointer, `duplicate real server ${destId(spec)} (also ${earlier})`);
+    else seenDests.set(id, pointer + rsPointer);
+    if (rs.healthCheck !== undefined) checkHealthShape(rs.healthCheck, file, `${pointer}${rsPointer}/healthCheck`, problems);
+    const healthCheck = buildHealthCheck(rs.healthCheck ?? raw.healthCheck, spec, global, (m) => report(rsPointer, m));
+    realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck });
+  });
+
+  let sorryServer: DestSpec | undefined;
+  if (raw.sorryServer !== undefined) {
+    sorryServer = buildDest(raw.sorryServer, raw, key, family, '/sorryServer', report);
+    const earlier = seenDests.get(`${sorryServer.address}\0${sorryServer.port}`);
+    if (earlier !== undefined) report('/sorryServer', `is also a real server (${earlier}); a sorry server must be another address or port`);
+  }
+  if (raw.quorum !== undefined && raw.quorum.minUp > realServers.length) {
+    report('/quorum/minUp', `is ${raw.quorum.minUp} but the service has only ${realServers.length} real server${realServers.length === 1 ? '' : 's'}`);
+  }
+
+  const spec = {
+    key: key ?? { kind: 'fwmark' as const, family, fwmark: 0 },
+    scheduler,
+    flags,
+    timeout,
+    netmask,
+    pe,
+  };
+  const service: ServiceConfig = {
+    name: raw.name ?? (key ? serviceId(key) : `service-${index}`),
+    origin: { file, pointer },
+    spec,
+    realServers,
+    onFailure: raw.onFailure ?? SERVICE_DEFAULTS.onFailure,
+    slowStart: seconds(raw.slowStart, SERVICE_DEFAULTS.slowStart),
+    ...(sorryServer !== undefined && { sorryServer }),
+    ...(raw.quorum !== undefined && { quorum: { minUp: raw.quorum.minUp } }),
+    initialState: raw.initialState ?? SERVICE_DEFAULTS.initialState,
+  };
+  return key !== undefined ? { service, key } : { service };
+}
+
+/** Every service, with the cross-service rules: unique names and unique kernel keys. */
+export function normaliseServices(
+  list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems,
+): ServiceConfig[] {
+  const byName = new Map<string, Located<RawService>>();
+  const byKey = new Map<string, Located<RawService>>();
+  const where = (here: Located<unknown>, there: Located<unknown>) =>
+    here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
+  return list.map((loc, i) => {
+    const { service, key } = normaliseService(loc, i, global, problems);
+    const named = byName.get(service.name);
+    if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${service.name}" (also ${where(loc, named)})`);
+    else byName.set(service.name, loc);
+    if (key) {
+      const id = serviceId(key);
+      const same = byKey.get(id);
+      if (same) problems.add(loc.file, loc.pointer, `duplicate service ${id} (also ${where(loc, same)})`);
+      else byKey.set(id, loc);
+    }
+    return service;
+  });
+}

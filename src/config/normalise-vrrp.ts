@@ -1,0 +1,209 @@
+/**
+ * VRRP instances, sync groups and the connection-sync daemon: family rules, interval resolution per
+ * version, uniqueness, membership. Pure.
+ */
+import { canonicalAddress, familyOf, type Family } from '../net/address.js';
+import type { ConnectionSyncConfig, SyncGroupConfig, VrrpAddress, VrrpInstanceConfig } from './types.js';
+import { formatDuration } from './duration.js';
+import { seconds } from './normalise-health.js';
+import type { Problems } from './problems.js';
+import type { Located, RawConnectionSync, RawSyncGroup, RawVrrpInstance } from './raw.js';
+
+export const VRRP_DEFAULTS = {
+  priority: 100,
+  version: 3,
+  advertInterval: 1,
+  preempt: true,
+  preemptDelay: 0,
+  trackWeight: 0,
+  garp: { count: 5, interval: 0.2, refresh: 0 },
+} as const;
+
+/** "192.0.2.10/24" or "2001:db8::1" (gets /32 or /128) to a VrrpAddress, or the reason it is not one. */
+export function parseVrrpAddress(text: string): VrrpAddress | string {
+  const slash = text.indexOf('/');
+  const host = slash >= 0 ? text.slice(0, slash) : text;
+  const address = canonicalAddress(host);
+  const family = address !== undefined ? familyOf(address) : undefined;
+  if (address === undefined || family === undefined) return `"${host}" is not an IP address`;
+  const max = family === 'ipv4' ? 32 : 128;
+  if (slash < 0) return { family, address, prefixLength: max };
+  const lenText = text.slice(slash + 1);
+  const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
+  if (!(len >= 1 && len <= max)) return `prefix length "${lenText}" must be from 1 to ${max} for ${family}`;
+  return { family, address, prefixLength: len };
+}
+
+/** Centiseconds exactly? (3 decimals of float noise tolerated.) */
+function wholeCentiseconds(s: number): boolean {
+  return Math.abs(s * 100 - Math.round(s * 100)) < 1e-6;
+}
+
+function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): VrrpInstanceConfig {
+  const { file, pointer, value: raw } = loc;
+  const report = (p: string, message: string) => problems.add(file, pointer + p, message);
+
+  const addresses: VrrpAddress[] = [];
+  const seen = new Map<string, number>();
+  raw.addresses.forEach((text, i) => {
+    const a = parseVrrpAddress(text);
+    if (typeof a === 'string') return report(`/addresses/${i}`, a);
+    const earlier = seen.get(a.address);
+    if (earlier !== undefined) report(`/addresses/${i}`, `duplicate address ${a.address} (also /addresses/${earlier})`);
+    else seen.set(a.address, i);
+    addresses.push(a);
+  });
+  const family: Family = addresses[0]?.family ?? 'ipv4';
+  raw.addresses.forEach((text, i) => {
+    const a = parseVrrpAddress(text);
+    if (typeof a !== 'string' && a.family !== family) {
+      report(`/addresses/${i}`, `is ${a.family} but the instance is ${family} (from its first address); one instance carries one family: use two instances in a sync group`);
+    }
+  });
+
+  let unicast: VrrpInstanceConfig['unicast'];
+  if (raw.unicast !== undefined) {
+    const canon = (text: string, p: string): string => {
+      const a = canonicalAddress(text);
+      if (a === undefined) report(p, `"${text}" is not an IP address`);
+      else if (familyOf(a) !== family) report(p, `is ${familyOf(a)} but the instance is ${family}`);
+      return a ?? text;
+    };
+    const peers = raw.unicast.peers.map((peer, i) => canon(peer, `/unicast/peers/${i}`));
+    unicast = { source: canon(raw.unicast.source, '/unicast/source'), peers };
+  }
+
+  const version = raw.version ?? VRRP_DEFAULTS.version;
+  const advertInterval = seconds(raw.advertInterval, VRRP_DEFAULTS.advertInterval);
+  if (version === 2) {
+    if (family !== 'ipv4') report('/version', 'VRRP version 2 is IPv4 only; use version 3 for IPv6');
+    if (!Number.isInteger(advertInterval) || advertInterval < 1 || advertInterval > 255) {
+      report('/advertInterval', `VRRP version 2 needs whole seconds from 1s to 255s (got ${formatDuration(advertInterval)})`);
+    }
+  } else if (advertInterval < 0.01 || advertInterval > 40.95) {
+    report('/advertInterval', `must be from 10ms to 40.95s (got ${formatDuration(advertInterval)})`);
+  } else if (!wholeCentiseconds(advertInterval)) {
+    report('/advertInterval', `VRRP version 3 counts in centiseconds; ${formatDuration(advertInterval)} is finer than 10ms steps`);
+  }
+
+  const garp = {
+    count: raw.garp?.count ?? VRRP_DEFAULTS.garp.count,
+    interval: seconds(raw.garp?.interval, VRRP_DEFAULTS.garp.interval),
+    refresh: seconds(raw.garp?.refresh, VRRP_DEFAULTS.garp.refresh),
+  };
+  const notify: VrrpInstanceConfig['notify'] = {};
+  for (const k of ['master', 'backup', 'fault', 'stop'] as const) {
+    const argv = raw.notify?.[k];
+    if (argv !== undefined) notify[k] = [...argv];
+  }
+  const trackNames = new Map<string, number>();
+  (raw.trackInterfaces ?? []).forEach((t, i) => {
+    const earlier = trackNames.get(t.name);
+    if (earlier !== undefined) report(`/trackInterfaces/${i}`, `tracks "${t.name}" twice (also /trackInterfaces/${earlier})`);
+    else trackNames.set(t.name, i);
+  });
+
+  return {
+    name: raw.name,
+    origin: { file, pointer },
+    interface: raw.interface,
+    vrid: raw.vrid,
+    priority: raw.priority ?? VRRP_DEFAULTS.priority,
+    version,
+    family,
+    advertInterval: Math.round(advertInterval * 100) / 100,
+    preempt: raw.preempt ?? VRRP_DEFAULTS.preempt,
+    preemptDelay: seconds(raw.preemptDelay, VRRP_DEFAULTS.preemptDelay),
+    addresses,
+    ...(unicast !== undefined && { unicast }),
+    trackInterfaces: (raw.trackInterfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? VRRP_DEFAULTS.trackWeight })),
+    garp,
+    notify,
+  };
+}
+
+/** Instances and sync groups, with names unique, (interface, vrid, family) unique, and membership checked. */
+export function normaliseVrrp(
+  instances: ReadonlyArray<Located<RawVrrpInstance>>, groups: ReadonlyArray<Located<RawSyncGroup>>, problems: Problems,
+): { vrrp: VrrpInstanceConfig[]; syncGroups: SyncGroupConfig[] } {
+  const where = (here: Located<unknown>, there: Located<unknown>) =>
+    here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
+  const byName = new Map<string, { loc: Located<RawVrrpInstance>; inst: VrrpInstanceConfig }>();
+  const byRouter = new Map<string, Located<RawVrrpInstance>>();
+  const vrrp = instances.map((loc) => {
+    const inst = normaliseInstance(loc, problems);
+    const named = byName.get(inst.name);
+    if (named) problems.add(loc.file, `${loc.pointer}/name`, `duplicate VRRP instance name "${inst.name}" (also ${where(loc, named.loc)})`);
+    else byName.set(inst.name, { loc, inst });
+    const router = `${inst.interface}\0${inst.vrid}\0${inst.family}`;
+    const same = byRouter.get(router);
+    if (same) {
+      problems.add(loc.file, `${loc.pointer}/vrid`,
+        `vrid ${inst.vrid} on ${inst.interface} (${inst.family}) is already used by "${same.value.name}" (${where(loc, same)})`);
+    } else {
+      byRouter.set(router, loc);
+    }
+    return inst;
+  });
+
+  const groupNames = new Map<string, Located<RawSyncGroup>>();
+  const memberOf = new Map<string, { group: string; loc: Located<RawSyncGroup> }>();
+  const syncGroups = groups.map((loc) => {
+    const { name, instances: members } = loc.value;
+    const named = groupNames.get(name);
+    if (named) problems.add(loc.file, `${loc.pointer}/name`, `duplicate sync group name "${name}" (also ${where(loc, named)})`);
+    else groupNames.set(name, loc);
+    members.forEach((member, i) => {
+      const p = `${loc.pointer}/instances/${i}`;
+      const inst = byName.get(member);
+      if (!inst) {
+        problems.add(loc.file, p, `no VRRP instance is named "${member}"`);
+        return;
+      }
+      const other = memberOf.get(member);
+      if (other) {
+        problems.add(loc.file, p, other.group === name
+          ? `lists "${member}" twice`
+          : `"${member}" is already in sync group "${other.group}" (${where(loc, other.loc)}); an instance belongs to one group only`);
+        return;
+      }
+      memberOf.set(member, { group: name, loc });
+      inst.inst.syncGroup = name;
+    });
+    return { name, instances: [...members] };
+  });
+  return { vrrp, syncGroups };
+}
+
+function isMulticast(address: string): boolean {
+  if (familyOf(address) === 'ipv4') {
+    const first = Number(address.split('.')[0]);
+    return first >= 224 && first <= 239;
+  }
+  return address.toLowerCase().startsWith('ff');
+}
+
+/** The connection-sync daemon settings; its instance must be a declared VRRP instance. */
+export function normaliseConnectionSync(
+  loc: Located<RawConnectionSync>, vrrp: readonly VrrpInstanceConfig[], problems: Problems,
+): ConnectionSyncConfig {
+  const { file, pointer, value: raw } = loc;
+  if (!vrrp.some((v) => v.name === raw.instance)) {
+    problems.add(file, `${pointer}/instance`, `no VRRP instance is named "${raw.instance}"`);
+  }
+  let group: string | undefined;
+  if (raw.group !== undefined) {
+    group = canonicalAddress(raw.group);
+    if (group === undefined) problems.add(file, `${pointer}/group`, `"${raw.group}" is not an IP address`);
+    else if (!isMulticast(group)) problems.add(file, `${pointer}/group`, `${group} is not a multicast address`);
+  }
+  return {
+    instance: raw.instance,
+    interface: raw.interface,
+    syncId: raw.syncId,
+    ...(raw.port !== undefined && { port: raw.port }),
+    ...(raw.ttl !== undefined && { ttl: raw.ttl }),
+    ...((group ?? raw.group) !== undefined && { group: group ?? raw.group }),
+    ...(raw.maxLength !== undefined && { maxLength: raw.maxLength }),
+  };
+}

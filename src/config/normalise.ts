@@ -1,0 +1,108 @@
+/**
+ * The whole config: merged raw sections to the typed Config, every default filled, every semantic
+ * problem collected. Pure.
+ */
+import { canonicalAddress, familyOf } from '../net/address.js';
+import type { Config, ControlConfig, HealthGlobalConfig, IpvsConfig, MetricsConfig } from './types.js';
+import { seconds } from './normalise-health.js';
+import { normaliseServices } from './normalise-services.js';
+import { normaliseConnectionSync, normaliseVrrp } from './normalise-vrrp.js';
+import type { Problems } from './problems.js';
+import type { Located, RawConfig, RawIpvs } from './raw.js';
+
+export const GLOBAL_DEFAULTS = {
+  driftInterval: 30,
+  stateFile: '/var/lib/lvsd/state.json',
+  socket: '/run/lvsd/lvsd.sock',
+  execUser: 'nobody',
+  maxConcurrent: 1024,
+  execOutputLimit: 4096,
+} as const;
+
+const HOSTNAME = /^(?=.{1,253}$)[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+/** "127.0.0.1:9650", "[::1]:9650" or "localhost:9650" to canonical text, or the reason it is not one. */
+export function parseListen(text: string): string | { error: string } {
+  const m = /^(?:\[([^\]]*)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  if (!m) {
+    return { error: text.includes(':') && !text.includes('[')
+      ? `"${text}" is not host:port (put an IPv6 address in brackets: [::1]:9650)`
+      : `"${text}" is not host:port (e.g. 127.0.0.1:9650)` };
+  }
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return { error: `port ${m[3]} must be from 1 to 65535` };
+  if (m[1] !== undefined) {
+    const a = canonicalAddress(m[1]);
+    if (a === undefined || familyOf(a) !== 'ipv6') return { error: `"[${m[1]}]" is not an IPv6 address` };
+    return `[${a}]:${port}`;
+  }
+  const host = m[2]!;
+  if (host === '') return { error: `"${text}" has no host; write 0.0.0.0:${port} or [::]:${port} to listen everywhere` };
+  const a = canonicalAddress(host);
+  if (a !== undefined) return `${a}:${port}`;
+  if (/^[\d.]+$/.test(host) || !HOSTNAME.test(host)) return { error: `"${host}" is neither an IP address nor a host name` };
+  return `${host}:${port}`;
+}
+
+function normaliseIpvs(loc: Located<RawIpvs> | undefined, problems: Problems): IpvsConfig {
+  const raw = loc?.value ?? {};
+  const ipvs: IpvsConfig = {
+    ownWholeTable: raw.ownWholeTable ?? false,
+    driftInterval: seconds(raw.driftInterval, GLOBAL_DEFAULTS.driftInterval),
+    stateFile: raw.stateFile ?? GLOBAL_DEFAULTS.stateFile,
+  };
+  if (loc && raw.driftInterval !== undefined && ipvs.driftInterval <= 0) {
+    problems.add(loc.file, `${loc.pointer}/driftInterval`, 'must be longer than 0s');
+  }
+  if (raw.timeouts !== undefined) {
+    const timeouts: NonNullable<IpvsConfig['timeouts']> = {};
+    for (const k of ['tcp', 'tcpFin', 'udp'] as const) {
+      const v = raw.timeouts[k];
+      if (v === undefined) continue;
+      const s = seconds(v, 0);
+      if (!Number.isInteger(s) || s < 1) {
+        problems.add(loc!.file, `${loc!.pointer}/timeouts/${k}`, 'must be a whole number of seconds, at least 1s (the kernel counts these in seconds)');
+      }
+      timeouts[k] = s;
+    }
+    ipvs.timeouts = timeouts;
+  }
+  return ipvs;
+}
+
+function normaliseHealthGlobal(raw: RawConfig['health']): HealthGlobalConfig {
+  return {
+    execUser: raw?.value.execUser ?? GLOBAL_DEFAULTS.execUser,
+    maxConcurrent: raw?.value.maxConcurrent ?? GLOBAL_DEFAULTS.maxConcurrent,
+    execOutputLimit: raw?.value.execOutputLimit ?? GLOBAL_DEFAULTS.execOutputLimit,
+  };
+}
+
+/** The typed config of merged, schema-valid documents; problems are collected, not thrown. */
+export function normalise(files: readonly string[], raw: RawConfig, problems: Problems): Config {
+  const health = normaliseHealthGlobal(raw.health);
+  const services = normaliseServices(raw.services, health, problems);
+  const { vrrp, syncGroups } = normaliseVrrp(raw.vrrp, raw.syncGroups, problems);
+  const control: ControlConfig = {
+    socket: raw.control?.value.socket ?? GLOBAL_DEFAULTS.socket,
+    ...(raw.control?.value.group !== undefined && { group: raw.control.value.group }),
+  };
+  let metrics: MetricsConfig | undefined;
+  if (raw.metrics) {
+    const listen = parseListen(raw.metrics.value.listen);
+    if (typeof listen === 'string') metrics = { listen };
+    else problems.add(raw.metrics.file, `${raw.metrics.pointer}/listen`, listen.error);
+  }
+  const connectionSync = raw.connectionSync ? normaliseConnectionSync(raw.connectionSync, vrrp, problems) : undefined;
+  return {
+    files: [...files],
+    ipvs: normaliseIpvs(raw.ipvs, problems),
+    services,
+    vrrp,
+    syncGroups,
+    control,
+    ...(metrics !== undefined && { metrics }),
+    ...(connectionSync !== undefined && { connectionSync }),
+    health,
+  };
+}

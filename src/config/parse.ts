@@ -1,0 +1,27 @@
+/**
+ * parseConfig: JSON texts in, a validated and normalised Config out, or one LvsdError listing every
+ * problem. No I/O beyond reading the bundled schema once.
+ */
+import type { Config } from './types.js';
+import { mergeDocuments, parseJson, type ConfigDocument } from './documents.js';
+import { normalise } from './normalise.js';
+import { Problems } from './problems.js';
+import { validateDocument } from './schema.js';
+
+/**
+ * Parses, validates (schema, then semantic rules) and normalises config documents, merged in the order
+ * given. Throws LvsdError('LVSD_CONFIG_UNREADABLE') on bad JSON, LvsdError('LVSD_CONFIG_INVALID') with
+ * `details: Problem[]` otherwise. Semantic rules run only when every document fits the schema.
+ */
+export function parseConfig(documents: ReadonlyArray<ConfigDocument>): Config {
+  const parsed = documents.map(parseJson);
+  const problems = new Problems();
+  for (const doc of parsed) {
+    for (const p of validateDocument(doc.file, doc.data)) problems.add(p.file, p.pointer, p.message);
+  }
+  problems.throwIfAny();
+  const raw = mergeDocuments(parsed, problems);
+  const config = normalise(parsed.map((d) => d.file), raw, problems);
+  problems.throwIfAny();
+  return config;
+}

@@ -1,0 +1,48 @@
+/**
+ * A config problem is where (file, JSON pointer) and what is wrong. Validation collects every problem
+ * before refusing, so the user fixes them all in one round.
+ */
+import { LvsdError } from '../errors.js';
+
+export interface Problem {
+  file: string;
+  pointer: string;
+  message: string;
+}
+
+/** "services.json: /services/0/port: must be an integer from 0 to 65535", one per line. */
+export function formatProblems(problems: readonly Problem[]): string {
+  return problems.map((p) => `${p.file}: ${p.pointer || '/'}: ${p.message}`).join('\n');
+}
+
+/** Appends one escaped token to a JSON pointer (RFC 6901). */
+export function pointerJoin(pointer: string, ...tokens: Array<string | number>): string {
+  return tokens.reduce<string>(
+    (acc, t) => `${acc}/${String(t).replace(/~/g, '~0').replace(/\//g, '~1')}`,
+    pointer,
+  );
+}
+
+/** Collects problems; `throwIfAny` turns them into one LvsdError('LVSD_CONFIG_INVALID'). */
+export class Problems {
+  readonly list: Problem[] = [];
+  private readonly seen = new Set<string>();
+
+  add(file: string, pointer: string, message: string): void {
+    const key = `${file}\0${pointer}\0${message}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.list.push({ file, pointer, message });
+  }
+
+  get size(): number {
+    return this.list.length;
+  }
+
+  throwIfAny(): void {
+    if (this.list.length === 0) return;
+    const n = this.list.length;
+    const summary = `invalid config: ${n} problem${n === 1 ? '' : 's'}\n${formatProblems(this.list)}`;
+    throw new LvsdError('LVSD_CONFIG_INVALID', summary, { details: [...this.list] });
+  }
+}

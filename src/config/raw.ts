@@ -1,0 +1,141 @@
+/**
+ * The config as written, after the JSON Schema has vouched for its shape: every key optional unless the
+ * schema requires it, durations still numbers or strings. Only the normaliser reads these.
+ */
+export type RawDuration = number | string;
+
+/** A value and where it came from. */
+export interface Located<T> {
+  file: string;
+  pointer: string;
+  value: T;
+}
+
+export interface RawTunnel {
+  type?: 'ipip' | 'gue' | 'gre';
+  port?: number;
+  checksum?: 'none' | 'csum' | 'remcsum';
+}
+
+export interface RawHealthCheck {
+  type: 'tcp' | 'http' | 'https' | 'dns' | 'exec' | 'agent' | 'none';
+  address?: string;
+  port?: number;
+  interval?: RawDuration;
+  timeout?: RawDuration;
+  rise?: number;
+  fall?: number;
+  method?: string;
+  path?: string;
+  host?: string;
+  expectStatus?: number[];
+  expectBody?: string;
+  expectDigest?: string;
+  serverName?: string;
+  verify?: boolean;
+  query?: string;
+  queryType?: 'A' | 'AAAA' | 'NS' | 'CNAME' | 'SOA' | 'PTR' | 'MX' | 'TXT' | 'SRV';
+  expectRcode?: number[];
+  transport?: 'udp' | 'tcp';
+  command?: string[];
+  shell?: boolean;
+  user?: string;
+  dynamicWeight?: boolean;
+  send?: string;
+}
+
+export interface RawRealServer {
+  address: string;
+  port?: number;
+  weight?: number;
+  upperThreshold?: number;
+  lowerThreshold?: number;
+  forwarding?: 'nat' | 'dr' | 'tunnel';
+  tunnel?: RawTunnel;
+  healthCheck?: RawHealthCheck;
+}
+
+export interface RawSorryServer {
+  address: string;
+  port?: number;
+  weight?: number;
+  forwarding?: 'nat' | 'dr' | 'tunnel';
+  tunnel?: RawTunnel;
+}
+
+export interface RawService {
+  name?: string;
+  protocol?: 'tcp' | 'udp' | 'sctp';
+  address?: string;
+  port?: number;
+  fwmark?: number;
+  family?: 'ipv4' | 'ipv6';
+  scheduler?: string;
+  schedulerFlags?: string[];
+  persistence?: { timeout?: RawDuration; netmask?: string | number; engine?: 'sip' };
+  onePacket?: boolean;
+  forwarding?: 'nat' | 'dr' | 'tunnel';
+  tunnel?: RawTunnel;
+  realServers?: RawRealServer[];
+  healthCheck?: RawHealthCheck;
+  onFailure?: 'inhibit' | 'remove';
+  slowStart?: RawDuration;
+  sorryServer?: RawSorryServer;
+  quorum?: { minUp: number };
+  initialState?: 'up' | 'down';
+}
+
+export interface RawIpvs {
+  timeouts?: { tcp?: RawDuration; tcpFin?: RawDuration; udp?: RawDuration };
+  ownWholeTable?: boolean;
+  driftInterval?: RawDuration;
+  stateFile?: string;
+}
+
+export interface RawVrrpInstance {
+  name: string;
+  interface: string;
+  vrid: number;
+  priority?: number;
+  version?: 2 | 3;
+  advertInterval?: RawDuration;
+  preempt?: boolean;
+  preemptDelay?: RawDuration;
+  addresses: string[];
+  unicast?: { source: string; peers: string[] };
+  trackInterfaces?: Array<{ name: string; weight?: number }>;
+  garp?: { count?: number; interval?: RawDuration; refresh?: RawDuration };
+  notify?: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[] };
+}
+
+export interface RawSyncGroup {
+  name: string;
+  instances: string[];
+}
+
+export interface RawHealthGlobal {
+  execUser?: string;
+  maxConcurrent?: number;
+  execOutputLimit?: number;
+}
+
+export interface RawConnectionSync {
+  instance: string;
+  interface: string;
+  syncId: number;
+  port?: number;
+  ttl?: number;
+  group?: string;
+  maxLength?: number;
+}
+
+export interface RawConfig {
+  services: Array<Located<RawService>>;
+  vrrp: Array<Located<RawVrrpInstance>>;
+  syncGroups: Array<Located<RawSyncGroup>>;
+  ipvs?: Located<RawIpvs>;
+  control?: Located<{ socket?: string; group?: string }>;
+  metrics?: Located<{ listen: string }>;
+  health?: Located<RawHealthGlobal>;
+  connectionSync?: Located<RawConnectionSync>;
+}
