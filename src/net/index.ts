@@ -1,0 +1,12 @@
+/**
+ * src/net: what lvsd needs from the host's network stack besides IPVS. Other folders import only this file.
+ * - address.ts: address text <-> bytes (pure)
+ * - garp.ts: gratuitous ARP / unsolicited NA builders (pure)
+ * - links.ts, addresses.ts: interface facts, link notifications and addresses over rtnetlink
+ * - native.ts: the lvsd_native addon (VRRP raw sockets, ARP/NA sends)
+ */
+export * from './address.js';
+export * from './garp.js';
+export * from './links.js';
+export * from './addresses.js';
+export * from './native.js';

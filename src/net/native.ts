@@ -1,0 +1,311 @@
+/**
+ * The TypeScript face of the lvsd_native addon (native/): VRRP sockets (raw IP protocol 112, read on the
+ * event loop) and the one-shot announcements of an address takeover (gratuitous ARP, unsolicited NA).
+ *
+ * The addon is loaded lazily from <package root>/native/build/Release/lvsd_native.node; when it is not
+ * built every entry point throws LvsdError LVSD_NATIVE_UNAVAILABLE. Opening a socket on a missing
+ * interface, or without CAP_NET_RAW, throws the same code with the reason and errno in the message.
+ */
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getSystemErrorName } from 'node:util';
+import { LvsdError } from '../errors.js';
+import { addressToBytes, bytesToAddress, familyOf, type Family } from './address.js';
+import { primaryAddress } from './addresses.js';
+import { ALL_NODES, buildGratuitousArp, buildUnsolicitedNa } from './garp.js';
+import { getLink } from './links.js';
+
+/** The VRRP multicast groups (RFC 5798 5.1.1.2 / 5.1.2.2). */
+export const VRRP_GROUP_IPV4 = '224.0.0.18';
+export const VRRP_GROUP_IPV6 = 'ff02::12';
+export const VRRP_PROTOCOL = 112;
+
+interface NativeBinding {
+  vrrpOpen(
+    family: 4 | 6,
+    ifname: string,
+    multicast: boolean,
+    callback: (err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number) => void,
+  ): object;
+  vrrpSend(handle: object, payload: Buffer, destination: Buffer, source: Buffer | null): number;
+  vrrpClose(handle: object): void;
+  vrrpRef(handle: object, ref: boolean): void;
+  ifIndex(ifname: string): number;
+  sendFrame(ifname: string, frame: Buffer): void;
+  sendIcmp6(ifname: string, message: Buffer, destination: Buffer, source: Buffer | null, hopLimit: number): void;
+}
+
+interface NativeErrno extends Error {
+  errno?: number;
+  syscall?: string;
+}
+
+const ADDON_RELATIVE = join('native', 'build', 'Release', 'lvsd_native.node');
+
+/** The package root: the nearest directory above this module holding package.json (dist/src/net -> root). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return dirname(fileURLToPath(import.meta.url));
+    dir = parent;
+  }
+}
+
+let binding: NativeBinding | undefined;
+
+/** Load the addon (once). Throws LVSD_NATIVE_UNAVAILABLE when it is not built or cannot be loaded. */
+export function loadNative(): NativeBinding {
+  if (binding) return binding;
+  const path = join(packageRoot(), ADDON_RELATIVE);
+  if (!existsSync(path)) {
+    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'native addon not built: run npm ci (needs python3, make, g++)', {
+      details: { path },
+    });
+  }
+  try {
+    binding = createRequire(import.meta.url)(path) as NativeBinding;
+  } catch (e) {
+    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `native addon ${path} cannot be loaded: ${(e as Error).message}`, {
+      details: { path },
+      cause: e,
+    });
+  }
+  return binding;
+}
+
+/** Whether the addon is built and loads (for tests and `lvsd check`). */
+export function nativeAvailable(): boolean {
+  try {
+    loadNative();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function errnoName(e: NativeErrno): string | undefined {
+  if (typeof e.errno !== 'number') return undefined;
+  try {
+    return getSystemErrorName(-e.errno);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a socket operation failed, in words an operator acts on. */
+function reason(e: NativeErrno, ifname: string): string {
+  const name = errnoName(e);
+  const tail = name ? ` (${name}, errno ${e.errno}, ${e.syscall ?? 'syscall'})` : '';
+  switch (name) {
+    case 'ENODEV':
+    case 'ENXIO':
+      return `no such interface ${JSON.stringify(ifname)}${tail}`;
+    case 'EPERM':
+    case 'EACCES':
+      return `not permitted: raw sockets need root or CAP_NET_RAW${tail}`;
+    case 'EPROTONOSUPPORT':
+    case 'EAFNOSUPPORT':
+      return `the kernel does not support this socket type${tail}`;
+    default:
+      return `${e.message}${name ? ` (${name})` : ''}`;
+  }
+}
+
+/** Turn an addon error into LvsdError LVSD_NATIVE_UNAVAILABLE (TypeErrors from bad arguments pass through). */
+function toLvsdError(e: unknown, what: string, ifname: string): unknown {
+  if (e instanceof LvsdError || !(e instanceof Error) || typeof (e as NativeErrno).errno !== 'number') return e;
+  const ne = e as NativeErrno;
+  return new LvsdError('LVSD_NATIVE_UNAVAILABLE', `${what} on ${ifname}: ${reason(ne, ifname)}`, {
+    details: { interface: ifname, errno: ne.errno, code: errnoName(ne), syscall: ne.syscall },
+    cause: e,
+  });
+}
+
+export interface VrrpPacketInfo {
+  /** The sender's address (IPv6: its link-local for multicast adverts). */
+  source: string;
+  /** The packet's destination: the group, or our address for unicast. */
+  destination: string;
+  /** IPv4 TTL or IPv6 hop limit as received; RFC 5798 says drop unless 255. -1 when not reported. */
+  ttl: number;
+  /** Index of the interface it arrived on. */
+  ifindex: number;
+}
+
+export interface VrrpSocketOptions {
+  family: Family;
+  interface: string;
+  /** Join the VRRP group (224.0.0.18 / ff02::12) on the interface; false for unicast peers only. */
+  multicast: boolean;
+  /**
+   * Source address of what we send (IPv4: the interface's primary address; IPv6: its link-local, see
+   * primaryAddress()). Put in an IP_PKTINFO / IPV6_PKTINFO control message per send; the socket is not
+   * bound, so it still receives packets to the group. Without it the kernel picks the source (for the
+   * multicast group that is the primary / link-local address too), but a VRRPv3 checksum needs the
+   * source, so pass it.
+   */
+  source?: string;
+}
+
+interface VrrpSocketEvents {
+  packet: [payload: Buffer, info: VrrpPacketInfo];
+  error: [error: LvsdError];
+  close: [];
+}
+
+/**
+ * A raw VRRP socket on one interface. 'packet' gives the VRRP message (IP header stripped) with the
+ * addresses and TTL; 'error' reports receive and send failures (e.g. ENETDOWN while the link is down);
+ * the socket stays open after an error. Keeps the process alive while open unless unref()'d.
+ */
+export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
+  readonly family: Family;
+  readonly interface: string;
+  readonly ifindex: number;
+  readonly multicast: boolean;
+  readonly source: string | undefined;
+  private handle: object | undefined;
+  private readonly native: NativeBinding;
+  private readonly sourceBytes: Buffer | null;
+
+  constructor(options: VrrpSocketOptions) {
+    super();
+    const native = loadNative();
+    const { family, multicast } = options;
+    if (family !== 'ipv4' && family !== 'ipv6') throw new TypeError(`family must be ipv4 or ipv6, got ${String(family)}`);
+    if (options.source !== undefined && familyOf(options.source) !== family) {
+      throw new TypeError(`source ${JSON.stringify(options.source)} is not an ${family} address`);
+    }
+    this.native = native;
+    this.family = family;
+    this.interface = options.interface;
+    this.multicast = multicast;
+    this.source = options.source;
+    this.sourceBytes = options.source !== undefined ? addressToBytes(options.source) : null;
+    try {
+      this.ifindex = native.ifIndex(options.interface);
+      this.handle = native.vrrpOpen(family === 'ipv4' ? 4 : 6, options.interface, multicast, (err, payload, src, dst, ttl, ifindex) =>
+        this.onNative(err, payload, src, dst, ttl, ifindex),
+      );
+    } catch (e) {
+      throw toLvsdError(e, `cannot open ${family} VRRP socket`, options.interface);
+    }
+  }
+
+  private onNative(err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number): void {
+    if (!this.handle) return;
+    if (err) {
+      this.emit('error', toLvsdError(err, 'VRRP receive failed', this.interface) as LvsdError);
+      return;
+    }
+    this.emit('packet', payload!, {
+      source: bytesToAddress(this.family, src!),
+      destination: bytesToAddress(this.family, dst!),
+      ttl: ttl!,
+      ifindex: ifindex!,
+    });
+  }
+
+  /**
+   * Send a VRRP message (no IP header) to `destination`: the group (VRRP_GROUP_IPV4 / VRRP_GROUP_IPV6) or
+   * a unicast peer. Failures are emitted as 'error' on the next tick; a bad destination throws TypeError.
+   */
+  send(payload: Buffer, destination: string): void {
+    if (familyOf(destination) !== this.family) {
+      throw new TypeError(`destination ${JSON.stringify(destination)} is not an ${this.family} address`);
+    }
+    if (!this.handle) {
+      const error = new LvsdError('LVSD_NATIVE_UNAVAILABLE', `VRRP socket on ${this.interface} is closed`);
+      process.nextTick(() => this.emit('error', error));
+      return;
+    }
+    try {
+      this.native.vrrpSend(this.handle, payload, addressToBytes(destination), this.sourceBytes);
+    } catch (e) {
+      const error = toLvsdError(e, `VRRP send to ${destination} failed`, this.interface);
+      if (!(error instanceof LvsdError)) throw error;
+      process.nextTick(() => this.emit('error', error));
+    }
+  }
+
+  /** Stop receiving and release the socket; idempotent. Emits 'close'. */
+  close(): void {
+    if (!this.handle) return;
+    const handle = this.handle;
+    this.handle = undefined;
+    this.native.vrrpClose(handle);
+    process.nextTick(() => this.emit('close'));
+  }
+
+  get closed(): boolean {
+    return this.handle === undefined;
+  }
+
+  /** Let the process exit while this socket is open. */
+  unref(): this {
+    if (this.handle) this.native.vrrpRef(this.handle, false);
+    return this;
+  }
+
+  ref(): this {
+    if (this.handle) this.native.vrrpRef(this.handle, true);
+    return this;
+  }
+}
+
+export function openVrrpSocket(options: VrrpSocketOptions): VrrpSocket {
+  return new VrrpSocket(options);
+}
+
+/**
+ * Broadcast a gratuitous ARP for the IPv4 `address` out of `ifname`, announcing `mac` (default: the
+ * interface's own MAC) as its owner. A request by default (see garp.ts); `op: 'reply'` for the other form.
+ */
+export async function sendGratuitousArp(ifname: string, address: string, mac?: string, op: 'request' | 'reply' = 'request'): Promise<void> {
+  const native = loadNative();
+  const hw = mac ?? (await getLink(ifname)).mac;
+  const frame = buildGratuitousArp(hw, address, op);
+  try {
+    native.sendFrame(ifname, frame);
+  } catch (e) {
+    throw toLvsdError(e, `cannot send gratuitous ARP for ${address}`, ifname);
+  }
+}
+
+export interface UnsolicitedNaOptions {
+  /** Default: the interface's MAC. */
+  mac?: string;
+  /** Default: the interface's link-local address. */
+  source?: string;
+  /** Set the Router flag (the address is a gateway this node forwards for). Default false. */
+  router?: boolean;
+}
+
+/**
+ * Send an unsolicited neighbour advertisement for the IPv6 `address` to all nodes (ff02::1) with hop
+ * limit 255, Override set, from the interface's link-local address; the kernel fills the checksum.
+ */
+export async function sendUnsolicitedNa(ifname: string, address: string, options: UnsolicitedNaOptions = {}): Promise<void> {
+  const native = loadNative();
+  const mac = options.mac ?? (await getLink(ifname)).mac;
+  const source = options.source ?? (await primaryAddress(ifname, 'ipv6'));
+  const message = buildUnsolicitedNa(mac, address, options.router ? { router: true } : {});
+  try {
+    native.sendIcmp6(ifname, message, addressToBytes(ALL_NODES), source ? addressToBytes(source) : null, 255);
+  } catch (e) {
+    throw toLvsdError(e, `cannot send neighbour advertisement for ${address}`, ifname);
+  }
+}
+
+/** Announce that this node now owns `address` on `ifname`: gratuitous ARP (IPv4) or unsolicited NA (IPv6). */
+export async function announceAddress(ifname: string, address: string): Promise<void> {
+  const family = familyOf(address);
+  if (family === 'ipv4') return sendGratuitousArp(ifname, address);
+  if (family === 'ipv6') return sendUnsolicitedNa(ifname, address);
+  throw new TypeError(`not an IP address: ${JSON.stringify(address)}`);
+}
