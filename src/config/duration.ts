@@ -64,17 +64,18 @@ export function parseDuration(value: number | string): number {
   return r.seconds;
 }
 
-/** Text for a duration in seconds, e.g. 90 -> "1m30s", 0.25 -> "250ms" (for messages and docs). */
+/** Text for a duration in seconds, e.g. 90 -> "1m30s", 1.5 -> "1.5s", 0.25 -> "250ms" (for messages). */
 export function formatDuration(seconds: number): string {
-  if (seconds === 0) return '0s';
-  let ms = Math.round(seconds * 1000);
+  if (seconds < 1) return `${Math.round(seconds * 1e6) / 1e3}ms`;
   const parts: string[] = [];
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
-    if (ms >= size) {
-      parts.push(`${Math.floor(ms / size)}${unit}`);
-      ms %= size;
+  let rest = seconds;
+  for (const [unit, size] of [['h', 3600], ['m', 60]] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
     }
   }
-  if (ms > 0) parts.push(`${ms}ms`);
+  rest = Math.round(rest * 1e6) / 1e6;
+  if (rest > 0 || parts.length === 0) parts.push(`${rest}s`);
   return parts.join('');
 }
