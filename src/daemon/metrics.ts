@@ -1,0 +1,221 @@
+/**
+ * Prometheus metrics (prom-client): a registry with typed updaters the daemon calls as things happen
+ * (VRRP, health checks, reconciles, reloads), plus kernel and health-loop gauges read from the latest
+ * status snapshot at scrape time. `startMetricsServer` serves GET /metrics on the configured host:port.
+ * The metric list is in docs/status.md.
+ */
+import { createServer } from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LvsdError } from '../errors.js';
+import type { StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
+
+/** lvsd_vrrp_state values. */
+export const VRRP_STATE_VALUE: Record<Exclude<VrrpStateName, 'stopped'>, number> = {
+  init: 0, backup: 1, master: 2, fault: 3,
+};
+
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export interface Metrics {
+  registry: Registry;
+  /** 'stopped' removes the instance's series. */
+  vrrpState(instance: string, state: VrrpStateName): void;
+  vrrpTransition(instance: string, to: VrrpStateName): void;
+  vrrpAdvertSent(instance: string): void;
+  vrrpAdvertReceived(instance: string): void;
+  /** reason: a short stable word ('checksum', 'ttl', 'vrid', 'auth', 'interval', 'addresses', 'length', ...). */
+  vrrpAdvertInvalid(instance: string, reason: string): void;
+  /** result: 'up' | 'down' per probe, or a finer stable word ('timeout', 'refused'). */
+  healthResult(service: string, realServer: string, result: string): void;
+  healthProbeDuration(type: string, seconds: number): void;
+  healthUp(service: string, realServer: string, up: boolean): void;
+  /** Drops a removed real server's health series. */
+  forgetRealServer(service: string, realServer: string): void;
+  reconcileDuration(seconds: number): void;
+  reconcileError(count?: number): void;
+  configReload(result: 'ok' | 'refused'): void;
+  /** Where the scrape-time gauges (kernel counters, health loop) read from; undefined = no data yet. */
+  setSnapshotSource(source: () => StatusSnapshot | undefined): void;
+}
+
+export interface MetricsOptions {
+  /** Node.js process metrics (process_*, nodejs_*). Default true. */
+  processMetrics?: boolean;
+}
+
+type StatKey = keyof StatsStatus;
+const DIRECTED: Array<[string, string, StatKey, StatKey]> = [
+  ['packets', 'Packets', 'inpkts', 'outpkts'],
+  ['bytes', 'Bytes', 'inbytes', 'outbytes'],
+];
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  let source: () => StatusSnapshot | undefined = () => undefined;
+  /** The result labels each real server has series for, so forgetRealServer can drop them. */
+  const resultsSeen = new Map<string, Set<string>>();
+
+  const vrrpState = new Gauge({ name: 'lvsd_vrrp_state', help: 'VRRP state: 0 init, 1 backup, 2 master, 3 fault', labelNames: ['instance'], registers });
+  const transitions = new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state changes, by the state entered', labelNames: ['instance', 'to'], registers });
+  const sent = new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP advertisements sent', labelNames: ['instance'], registers });
+  const received = new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP advertisements received', labelNames: ['instance'], registers });
+  const invalid = new Counter({ name: 'lvsd_vrrp_adverts_invalid_total', help: 'VRRP advertisements dropped as invalid, by reason', labelNames: ['instance', 'reason'], registers });
+  const results = new Counter({ name: 'lvsd_health_results_total', help: 'Health probe results', labelNames: ['service', 'real_server', 'result'], registers });
+  const probeDuration = new Histogram({ name: 'lvsd_health_probe_duration_seconds', help: 'Health probe duration', labelNames: ['type'], buckets: DURATION_BUCKETS, registers });
+  const up = new Gauge({ name: 'lvsd_health_up', help: 'Whether the real server is healthy (1) or not (0)', labelNames: ['service', 'real_server'], registers });
+  const reconcileDuration = new Histogram({ name: 'lvsd_reconcile_duration_seconds', help: 'Time to reconcile the kernel table with the desired state', buckets: DURATION_BUCKETS, registers });
+  const reconcileErrors = new Counter({ name: 'lvsd_reconcile_errors_total', help: 'IPVS commands the kernel refused during reconciles', registers });
+  const reloads = new Counter({ name: 'lvsd_config_reloads_total', help: 'Config loads and reloads, by result', labelNames: ['result'], registers });
+
+  // ---- read from the latest snapshot at scrape time ----
+  const services = () => source()?.services ?? [];
+  new Gauge({
+    name: 'lvsd_ipvs_service_present', help: 'Whether the kernel holds the declared service (1) or not (0)', labelNames: ['service'], registers,
+    collect() { this.reset(); for (const s of services()) this.set({ service: s.name }, s.kernel === 'present' ? 1 : 0); },
+  });
+  new Counter({
+    name: 'lvsd_ipvs_service_connections_total', help: 'Connections the kernel scheduled for the service', labelNames: ['service'], registers,
+    collect() { this.reset(); for (const s of services()) if (s.stats) this.inc({ service: s.name }, s.stats.conns); },
+  });
+  new Gauge({
+    name: 'lvsd_ipvs_service_connections_per_second', help: 'The kernel\'s estimate of new connections per second', labelNames: ['service'], registers,
+    collect() { this.reset(); for (const s of services()) if (s.stats) this.set({ service: s.name }, s.stats.cps); },
+  });
+  for (const [unit, word, inKey, outKey] of DIRECTED) {
+    new Counter({
+      name: `lvsd_ipvs_service_${unit}_total`, help: `${word} through the service, by direction`, labelNames: ['service', 'direction'], registers,
+      collect() {
+        this.reset();
+        for (const s of services()) {
+          if (!s.stats) continue;
+          this.inc({ service: s.name, direction: 'in' }, s.stats[inKey]);
+          this.inc({ service: s.name, direction: 'out' }, s.stats[outKey]);
+        }
+      },
+    });
+    new Counter({
+      name: `lvsd_ipvs_real_server_${unit}_total`, help: `${word} through the real server, by direction`, labelNames: ['service', 'real_server', 'direction'], registers,
+      collect() {
+        this.reset();
+        for (const s of services()) {
+          for (const r of s.realServers) {
+            if (!r.stats) continue;
+            this.inc({ service: s.name, real_server: r.id, direction: 'in' }, r.stats[inKey]);
+            this.inc({ service: s.name, real_server: r.id, direction: 'out' }, r.stats[outKey]);
+          }
+        }
+      },
+    });
+  }
+  new Counter({
+    name: 'lvsd_ipvs_real_server_connections_total', help: 'Connections the kernel scheduled to the real server', labelNames: ['service', 'real_server'], registers,
+    collect() {
+      this.reset();
+      for (const s of services()) for (const r of s.realServers) if (r.stats) this.inc({ service: s.name, real_server: r.id }, r.stats.conns);
+    },
+  });
+  const rsGauge = (name: string, help: string, value: (r: StatusSnapshot['services'][number]['realServers'][number]) => number | null) =>
+    new Gauge({
+      name, help, labelNames: ['service', 'real_server'], registers,
+      collect() {
+        this.reset();
+        for (const s of services()) {
+          for (const r of s.realServers) {
+            const v = value(r);
+            if (v !== null) this.set({ service: s.name, real_server: r.id }, v);
+          }
+        }
+      },
+    });
+  rsGauge('lvsd_ipvs_real_server_active_connections', 'Active connections to the real server', (r) => r.activeConns);
+  rsGauge('lvsd_ipvs_real_server_inactive_connections', 'Inactive connections to the real server', (r) => r.inactiveConns);
+  rsGauge('lvsd_ipvs_real_server_weight', 'The real server\'s weight in the kernel', (r) => r.weight.kernel);
+  rsGauge('lvsd_real_server_drained', 'Whether the operator drained the real server (1) or not (0)', (r) => (r.drained ? 1 : 0));
+  new Gauge({
+    name: 'lvsd_health_loop_lag_seconds', help: 'Seconds since the health checker loop last ticked', registers,
+    collect() { this.reset(); const h = source()?.health; if (h && h.lagMs !== null) this.set(h.lagMs / 1000); },
+  });
+  new Gauge({
+    name: 'lvsd_health_loop_alive', help: 'Whether the health checker loop ticks on time (1) or looks hung (0)', registers,
+    collect() { this.reset(); const h = source()?.health; if (h) this.set(h.alive ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'lvsd_health_probes_in_flight', help: 'Health probes running now', registers,
+    collect() { this.reset(); const h = source()?.health; if (h) this.set(h.probesInFlight); },
+  });
+
+  return {
+    registry,
+    vrrpState: (instance, state) => {
+      if (state === 'stopped') vrrpState.remove({ instance });
+      else vrrpState.set({ instance }, VRRP_STATE_VALUE[state]);
+    },
+    vrrpTransition: (instance, to) => transitions.inc({ instance, to }),
+    vrrpAdvertSent: (instance) => sent.inc({ instance }),
+    vrrpAdvertReceived: (instance) => received.inc({ instance }),
+    vrrpAdvertInvalid: (instance, reason) => invalid.inc({ instance, reason }),
+    healthResult: (service, realServer, result) => {
+      const key = `${service}\0${realServer}`;
+      const seen = resultsSeen.get(key) ?? resultsSeen.set(key, new Set()).get(key)!;
+      seen.add(result);
+      results.inc({ service, real_server: realServer, result });
+    },
+    healthProbeDuration: (type, seconds) => probeDuration.observe({ type }, seconds),
+    healthUp: (service, realServer, isUp) => up.set({ service, real_server: realServer }, isUp ? 1 : 0),
+    forgetRealServer: (service, realServer) => {
+      up.remove({ service, real_server: realServer });
+      const key = `${service}\0${realServer}`;
+      for (const result of resultsSeen.get(key) ?? []) results.remove({ service, real_server: realServer, result });
+      resultsSeen.delete(key);
+    },
+    reconcileDuration: (seconds) => reconcileDuration.observe(seconds),
+    reconcileError: (count = 1) => reconcileErrors.inc(count),
+    configReload: (result) => reloads.inc({ result }),
+    setSnapshotSource: (fn) => { source = fn; },
+  };
+}
+
+/** "127.0.0.1:9100", "[::1]:9100", ":9100" (every address) -> host and port. */
+export function parseListen(listen: string): { host: string | undefined; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) {
+    throw new LvsdError('LVSD_CONFIG_INVALID', `metrics listen address ${JSON.stringify(listen)} is not host:port`);
+  }
+  const host = m[1] ?? m[2];
+  return { host: host === '' ? undefined : host, port };
+}
+
+/** Serves GET /metrics from the registry. Rejects with LvsdError when the address cannot be bound. */
+export async function startMetricsServer(listen: string, registry: Registry): Promise<{ close(): Promise<void>; port: number }> {
+  const { host, port } = parseListen(listen);
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://lvsd').pathname;
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('lvsd serves its metrics at /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end('use GET\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
+      (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`collecting metrics failed: ${(e as Error).message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e) => reject(new LvsdError('LVSD_CONFIG_INVALID', `cannot serve metrics on ${listen}: ${e.message}`, { cause: e })));
+    server.listen({ host, port }, resolve);
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : port,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
