@@ -34,6 +34,10 @@ export interface Metrics {
   reconcileDuration(seconds: number): void;
   reconcileError(count?: number): void;
   configReload(result: 'ok' | 'refused'): void;
+  /** One reconcile: its duration and how many commands the kernel refused (the daemon's DaemonMetrics shape). */
+  reconcile(durationSeconds: number, errors: number): void;
+  /** One load or reload (the daemon's DaemonMetrics shape). */
+  reload(ok: boolean): void;
   /** Where the scrape-time gauges (kernel counters, health loop) read from; undefined = no data yet. */
   setSnapshotSource(source: () => StatusSnapshot | undefined): void;
 }
@@ -173,6 +177,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     reconcileDuration: (seconds) => reconcileDuration.observe(seconds),
     reconcileError: (count = 1) => reconcileErrors.inc(count),
     configReload: (result) => reloads.inc({ result }),
+    reconcile: (seconds, errors) => {
+      reconcileDuration.observe(seconds);
+      if (errors > 0) reconcileErrors.inc(errors);
+    },
+    reload: (ok) => reloads.inc({ result: ok ? 'ok' : 'refused' }),
     setSnapshotSource: (fn) => { source = fn; },
   };
 }

@@ -66,6 +66,8 @@ test('a scrape shows the events the daemon recorded, with their labels and value
   m.reconcileError(2);
   m.configReload('ok');
   m.configReload('refused');
+  m.reload(true); // the daemon's DaemonMetrics shape
+  m.reconcile(0.02, 1);
 
   const res = await scrape(server.port);
   assert.equal(res.status, 200);
@@ -86,9 +88,9 @@ test('a scrape shows the events the daemon recorded, with their labels and value
   assert.equal(value(samples, 'lvsd_health_probe_duration_seconds_count', { type: 'http' }), 2);
   assert.equal(value(samples, 'lvsd_health_probe_duration_seconds_bucket', { type: 'http', le: '0.005' }), 1);
   assert.equal(value(samples, 'lvsd_health_probe_duration_seconds_bucket', { type: 'http', le: '+Inf' }), 2);
-  assert.equal(value(samples, 'lvsd_reconcile_duration_seconds_count'), 1);
-  assert.equal(value(samples, 'lvsd_reconcile_errors_total'), 2);
-  assert.equal(value(samples, 'lvsd_config_reloads_total', { result: 'ok' }), 1);
+  assert.equal(value(samples, 'lvsd_reconcile_duration_seconds_count'), 2);
+  assert.equal(value(samples, 'lvsd_reconcile_errors_total'), 3);
+  assert.equal(value(samples, 'lvsd_config_reloads_total', { result: 'ok' }), 2);
   assert.equal(value(samples, 'lvsd_config_reloads_total', { result: 'refused' }), 1);
   assert.equal(types.get('lvsd_vrrp_transitions_total'), 'counter');
   assert.equal(types.get('lvsd_vrrp_state'), 'gauge');
