@@ -1,0 +1,52 @@
+import { loadConfig } from '../../config/index.js';
+import { createIpvsClient } from '../../ipvs/index.js';
+import { createLogger } from '../../log.js';
+import {
+  DEFAULT_STATE_FILE, formatApplyReport, formatPlan, loadOwned, nextOwned, reconcile, saveOwned,
+} from '../../reconcile/index.js';
+import { desiredTable } from '../../daemon/desired.js';
+import { EXIT } from '../exit.js';
+
+export interface ApplyArgs {
+  config: string;
+  dryRun: boolean;
+  json: boolean;
+  stateFile?: string | undefined;
+}
+
+/**
+ * `lvsd apply`: one reconcile of the kernel's IPVS table against the config: every real server at its
+ * configured weight (health checks run only in `lvsd run`). Prints the plan, applies it, prints the report.
+ */
+export async function apply(args: ApplyArgs): Promise<number> {
+  const config = await loadConfig(args.config);
+  const stateFile = args.stateFile ?? config.ipvs.stateFile ?? DEFAULT_STATE_FILE;
+  const log = createLogger({ level: process.env.LVSD_LOG_LEVEL ?? 'warn', destination: 2 });
+  const client = await createIpvsClient();
+  try {
+    const owned = await loadOwned(stateFile, log);
+    const desired = desiredTable(config);
+    const result = await reconcile(client, desired, {
+      owned,
+      ownWholeTable: config.ipvs.ownWholeTable,
+      ...(config.ipvs.timeouts ? { timeouts: config.ipvs.timeouts } : {}),
+      dryRun: args.dryRun,
+      verify: !args.dryRun,
+      log,
+    });
+    if (!args.dryRun) await saveOwned(stateFile, nextOwned(desired, owned, result.report));
+    if (args.json) {
+      process.stdout.write(JSON.stringify({ plan: result.plan, report: result.report, converged: result.converged },
+        (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
+    } else {
+      process.stdout.write(formatPlan(result.plan) + '\n');
+      if (!args.dryRun) process.stdout.write(formatApplyReport(result.report) + '\n');
+      if (result.converged === false) {
+        process.stdout.write(`warning: the kernel table still differs after applying (${result.remaining?.ops.length} operations left)\n`);
+      }
+    }
+    return result.report.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,31 @@
+import type { DrainResult, ReloadResult } from '../../daemon/control-server.js';
+import { LvsdError } from '../../errors.js';
+import { requestDaemon } from '../control-client.js';
+import { EXIT } from '../exit.js';
+import { resolveSocket } from '../socket-path.js';
+
+/** `lvsd reload`: the daemon validates and applies; a refused config is reported with every problem. */
+export async function reload(opts: { socket?: string | undefined; config?: string | undefined }): Promise<number> {
+  const socket = await resolveSocket(opts);
+  const result = await requestDaemon<ReloadResult>(socket, 'POST', '/v1/reload', {}, { timeoutMs: 120_000 });
+  if (result.ok) {
+    process.stdout.write('reloaded\n');
+    return EXIT.ok;
+  }
+  throw new LvsdError('LVSD_CONFIG_INVALID', `reload refused, the running config stays: ${result.error ?? 'unknown reason'}`,
+    { details: result.problems ?? [] });
+}
+
+/** `lvsd drain` / `lvsd undrain`. */
+export async function drain(
+  on: boolean,
+  opts: { socket?: string | undefined; config?: string | undefined; service: string; realServer: string },
+): Promise<number> {
+  const socket = await resolveSocket(opts);
+  const result = await requestDaemon<DrainResult>(socket, 'POST', on ? '/v1/drain' : '/v1/undrain',
+    { service: opts.service, realServer: opts.realServer });
+  if (!result.ok) throw new LvsdError('LVSD_USAGE', result.message);
+  const verb = on ? 'drained' : 'undrained';
+  process.stdout.write(result.changed ? `${verb} ${opts.service} ${opts.realServer}\n` : `${opts.service} ${opts.realServer} was already ${verb}\n`);
+  return EXIT.ok;
+}

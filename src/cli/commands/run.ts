@@ -1,0 +1,111 @@
+import { watch } from 'chokidar';
+import { readFileSync } from 'node:fs';
+import { Daemon, type DaemonMetrics } from '../../daemon/daemon.js';
+import { startControlServer, type ControlServer } from '../../daemon/control-server.js';
+import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
+import type { StatusSnapshot } from '../../daemon/status.js';
+import { createLogger } from '../../log.js';
+import { EXIT } from '../exit.js';
+
+export interface RunArgs {
+  config: string;
+  socket?: string | undefined;
+  stateFile?: string | undefined;
+  logLevel: string;
+}
+
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * `lvsd run`: the daemon. SIGHUP or a changed config file reloads; SIGTERM/SIGINT stop cleanly (VRRP
+ * hands over, VIPs released, the IPVS table left in place so a restart does not blip).
+ */
+export async function runCommand(args: RunArgs): Promise<number> {
+  const log = createLogger({ level: args.logLevel });
+  const version = packageVersion();
+  const metrics = createMetrics();
+  const daemonMetrics: DaemonMetrics = {
+    reconcile: (s, errors) => {
+      metrics.reconcileDuration(s);
+      if (errors > 0) metrics.reconcileError(errors);
+    },
+    reload: (ok) => metrics.configReload(ok ? 'ok' : 'refused'),
+  };
+  const { vrrpFactory } = await import('../../daemon/vrrp-port.js');
+  const daemon = await Daemon.start({
+    configPath: args.config,
+    log,
+    stateFile: args.stateFile,
+    metrics: daemonMetrics,
+    version,
+    vrrp: vrrpFactory(metrics),
+  });
+  const config = daemon.currentConfig;
+
+  let latest: StatusSnapshot | undefined;
+  metrics.setSnapshotSource(() => latest);
+  const closers: Array<() => Promise<void>> = [];
+  if (config.metrics) {
+    const server = await startMetricsServer(config.metrics.listen, metrics.registry);
+    closers.push(() => server.close());
+    const refresh = setInterval(() => void daemon.status().then((s) => { latest = s; }, () => undefined), 5000);
+    refresh.unref();
+    closers.push(async () => clearInterval(refresh));
+    log.info({ event: 'metrics.listening', listen: config.metrics.listen, port: server.port }, `metrics on ${config.metrics.listen}`);
+  }
+
+  const socketPath = args.socket ?? config.control.socket;
+  const control: ControlServer = await startControlServer({
+    path: socketPath,
+    ...(config.control.group ? { group: config.control.group } : {}),
+    log: log.child({ component: 'control' }),
+    handlers: {
+      status: () => daemon.status(),
+      reload: () => daemon.reload(),
+      drain: (req) => daemon.drain(req, true),
+      undrain: (req) => daemon.drain(req, false),
+    },
+  });
+  closers.push(() => control.close());
+
+  let debounce: NodeJS.Timeout | undefined;
+  const watcher = watch(args.config, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });
+  watcher.on('all', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      log.info({ event: 'config.changed', path: args.config }, 'config changed on disk: reloading');
+      void daemon.reload();
+    }, 300);
+  });
+  closers.push(() => watcher.close());
+
+  log.info({ event: 'daemon.started', version, config: args.config, socket: socketPath }, 'lvsd running');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: 'daemon.stopping', signal }, `stopping on ${signal}`);
+      clearTimeout(debounce);
+      void (async () => {
+        await daemon.stop();
+        for (const close of closers) await close().catch(() => undefined);
+        resolve(EXIT.ok);
+      })();
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      log.info({ event: 'config.sighup' }, 'SIGHUP: reloading');
+      void daemon.reload();
+    });
+  });
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+/**
+ * The lvsd command line: a thin yargs front that loads each command's module only when it runs.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { DEFAULT_CONFIG, DEFAULT_SOCKET } from './defaults.js';
+import { EXIT, describeError, exitStatusOf } from './exit.js';
+
+async function run(task: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await task();
+  } catch (error) {
+    process.stderr.write(describeError(error) + '\n');
+    process.exitCode = exitStatusOf(error);
+  }
+}
+
+const configOption = {
+  alias: 'c',
+  type: 'string',
+  default: DEFAULT_CONFIG,
+  describe: 'services file, or a directory of *.json files',
+} as const;
+const socketOption = {
+  type: 'string',
+  describe: `control socket of the running daemon (default: the config's control.socket, else ${DEFAULT_SOCKET})`,
+} as const;
+
+await yargs(hideBin(process.argv))
+  .scriptName('lvsd')
+  .usage('$0 <command> [options]\n\nA control plane for Linux Virtual Server: IPVS from a declaration, VRRP failover, health checks.')
+  .command(
+    'check',
+    'validate a config and report every problem',
+    (y) => y.option('config', configOption),
+    (argv) => run(async () => (await import('./commands/check.js')).check({ config: argv.config })),
+  )
+  .command(
+    'apply',
+    "program the kernel's IPVS table as the config declares, changing only what differs",
+    (y) =>
+      y
+        .option('config', configOption)
+        .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show the plan, change nothing' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the plan and the report as JSON' })
+        .option('state-file', { type: 'string', describe: 'where lvsd remembers what it applied (overrides the config)' }),
+    (argv) =>
+      run(async () =>
+        (await import('./commands/apply.js')).apply({
+          config: argv.config,
+          dryRun: argv['dry-run'],
+          json: argv.json,
+          stateFile: argv['state-file'],
+        }),
+      ),
+  )
+  .command(
+    'run',
+    'run the daemon: apply, keep the table converged, VRRP, health checks, control socket',
+    (y) =>
+      y
+        .option('config', configOption)
+        .option('socket', socketOption)
+        .option('state-file', { type: 'string', describe: 'where lvsd remembers what it applied (overrides the config)' })
+        .option('log-level', { type: 'string', default: process.env.LVSD_LOG_LEVEL ?? 'info' }),
+    (argv) =>
+      run(async () =>
+        (await import('./commands/run.js')).runCommand({
+          config: argv.config,
+          socket: argv.socket,
+          stateFile: argv['state-file'],
+          logLevel: argv['log-level'],
+        }),
+      ),
+  )
+  .command(
+    'status',
+    'show the daemon, VRRP instances, services and real servers (the kernel table when the daemon is down)',
+    (y) =>
+      y
+        .option('socket', socketOption)
+        .option('config', { ...configOption, describe: 'config to read control.socket from' })
+        .option('json', { type: 'boolean', default: false, describe: 'the documented JSON shape (schemaVersion 1)' })
+        .option('watch', { alias: 'w', type: 'number', describe: 'refresh every N seconds' })
+        .option('service', { alias: 's', type: 'string', describe: 'only this service' })
+        .option('instance', { alias: 'i', type: 'string', describe: 'only this VRRP instance' }),
+    (argv) =>
+      run(async () =>
+        (await import('./commands/status.js')).status({
+          socket: argv.socket,
+          config: argv.config,
+          json: argv.json,
+          watch: argv.watch,
+          service: argv.service,
+          instance: argv.instance,
+        }),
+      ),
+  )
+  .command(
+    'reload',
+    'make the running daemon re-read its config (a bad config is refused and the old one keeps serving)',
+    (y) => y.option('socket', socketOption).option('config', { ...configOption, describe: 'config to read control.socket from' }),
+    (argv) => run(async () => (await import('./commands/control.js')).reload({ socket: argv.socket, config: argv.config })),
+  )
+  .command(
+    'drain <service> <realServer>',
+    "set a real server's weight to 0 so its connections drain, until undrained (kept across reloads)",
+    (y) =>
+      y
+        .positional('service', { type: 'string', demandOption: true, describe: 'service name' })
+        .positional('realServer', { type: 'string', demandOption: true, describe: 'ADDRESS:PORT or [V6]:PORT' })
+        .option('socket', socketOption)
+        .option('config', { ...configOption, describe: 'config to read control.socket from' }),
+    (argv) =>
+      run(async () =>
+        (await import('./commands/control.js')).drain(true, {
+          socket: argv.socket, config: argv.config, service: argv.service, realServer: argv.realServer,
+        }),
+      ),
+  )
+  .command(
+    'undrain <service> <realServer>',
+    'give a drained real server its weight back',
+    (y) =>
+      y
+        .positional('service', { type: 'string', demandOption: true })
+        .positional('realServer', { type: 'string', demandOption: true })
+        .option('socket', socketOption)
+        .option('config', { ...configOption, describe: 'config to read control.socket from' }),
+    (argv) =>
+      run(async () =>
+        (await import('./commands/control.js')).drain(false, {
+          socket: argv.socket, config: argv.config, service: argv.service, realServer: argv.realServer,
+        }),
+      ),
+  )
+  .demandCommand(1, 'name a command: check, apply, run, status, reload, drain, undrain')
+  .strict()
+  .completion('completion', 'print a bash/zsh completion script')
+  .fail((message, error) => {
+    if (error) throw error;
+    process.stderr.write(`lvsd: ${message}\nRun "lvsd --help" for usage.\n`);
+    process.exit(EXIT.usage);
+  })
+  .help()
+  .version()
+  .wrap(Math.min(110, process.stdout.columns ?? 100))
+  .parseAsync();
+

@@ -1,0 +1,371 @@
+/**
+ * The daemon: wires config, IPVS reconcile, health checks, VRRP, the control socket and metrics.
+ * Data flows one way: config (+ health results, drains) -> desired table -> reconcile -> kernel;
+ * VRRP state -> addresses and the connection-sync daemon.
+ *
+ * Everything that changes the kernel's IPVS table goes through one queue, so two reconciles never
+ * interleave. A full reconcile (start, reload, drift timer) dumps the whole table; a health change plans
+ * only the service concerned, against the kernel entry of the last dump, and touches only that service.
+ */
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/types.js';
+import { LvsdError, isLvsdError } from '../errors.js';
+import { HealthScheduler, type HealthChange } from '../health/index.js';
+import { createIpvsClient } from '../ipvs/index.js';
+import { destId, serviceId, type DestSpec, type IpvsClient, type KernelEntry } from '../ipvs/types.js';
+import type { Logger } from '../log.js';
+import {
+  DEFAULT_STATE_FILE, applyPlan, canonicalServiceId, loadOwned, nextOwned, planReconcile, reconcile, saveOwned,
+} from '../reconcile/index.js';
+import type { DrainRequest, DrainResult, ReloadResult } from './control-server.js';
+import { desiredEntry, desiredTable, drainKey, type DesiredEntry } from './desired.js';
+import type { LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
+import { buildSnapshot } from './snapshot.js';
+
+/** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
+export interface VrrpPort {
+  update(config: Config): Promise<void>;
+  snapshot(): VrrpInstanceStatus[];
+  /** Clean stop: priority 0 so the peer takes over at once, VIPs released. */
+  stop(): Promise<void>;
+  onTransition(listener: (instance: string, from: string, to: string) => void): void;
+}
+
+/** What the daemon reports to metrics; src/daemon/metrics.ts provides it. */
+export interface DaemonMetrics {
+  reconcile(durationSeconds: number, errors: number): void;
+  reload(ok: boolean): void;
+}
+
+export interface DaemonOptions {
+  configPath: string;
+  log: Logger;
+  /** Overrides config.ipvs.stateFile. */
+  stateFile?: string | undefined;
+  /** Creates the IPVS client (tests inject). Default: the generic-netlink client. */
+  ipvs?: () => Promise<IpvsClient>;
+  /** Creates the VRRP side; absent = no VRRP (instances in the config are then refused). */
+  vrrp?: (config: Config, log: Logger) => Promise<VrrpPort>;
+  metrics?: DaemonMetrics;
+  version?: string;
+}
+
+interface DrainRecord { service: string; realServer: string; since: string }
+
+export class Daemon {
+  readonly startedAtMs = Date.now();
+  private config!: Config;
+  private lastLoad: LoadResult | null = null;
+  private client: IpvsClient | undefined;
+  private owned = new Set<string>();
+  private drains = new Map<string, DrainRecord>();
+  private health: HealthScheduler | undefined;
+  private vrrp: VrrpPort | undefined;
+  private kernel = new Map<string, KernelEntry>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private fullPending: Promise<void> | undefined;
+  private driftTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly log: Logger;
+
+  private constructor(private readonly opts: DaemonOptions) {
+    this.log = opts.log;
+  }
+
+  /** Loads the config (a bad one is fatal at start), applies it, starts health checks, VRRP and the drift timer. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const d = new Daemon(opts);
+    let config: Config;
+    try {
+      config = await loadConfig(opts.configPath);
+    } catch (e) {
+      d.recordLoad('load', e);
+      throw e;
+    }
+    d.config = config;
+    d.owned = await loadOwned(d.stateFile(), d.log);
+    await d.loadDrains();
+    await d.ensureClient();
+    d.startHealth();
+    if (config.vrrp.length > 0) {
+      if (!opts.vrrp) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build');
+      d.vrrp = await opts.vrrp(config, d.log.child({ component: 'vrrp' }));
+    }
+    await d.fullReconcile('start');
+    d.recordLoad('load');
+    d.armDrift();
+    return d;
+  }
+
+  get currentConfig(): Config {
+    return this.config;
+  }
+
+  private stateFile(config: Config = this.config): string {
+    return this.opts.stateFile ?? config.ipvs.stateFile ?? DEFAULT_STATE_FILE;
+  }
+
+  private drainsFile(): string {
+    return join(dirname(this.stateFile()), 'drains.json');
+  }
+
+  private async ensureClient(): Promise<void> {
+    if (this.client || this.config.services.length === 0) return;
+    this.client = await (this.opts.ipvs ?? createIpvsClient)();
+  }
+
+  private startHealth(): void {
+    if (this.config.services.length === 0) return;
+    this.health = new HealthScheduler(
+      { services: this.config.services, health: this.config.health },
+      {
+        logger: this.log.child({ component: 'health' }),
+        onChange: (service, _dests, change) => this.onHealthChange(service, change),
+      },
+    );
+    this.health.start();
+  }
+
+  private recordLoad(kind: 'load' | 'reload', error?: unknown): void {
+    const at = new Date().toISOString();
+    if (error === undefined) {
+      this.lastLoad = { kind, at, ok: true };
+    } else {
+      const problems = isLvsdError(error, 'LVSD_CONFIG_INVALID') && Array.isArray(error.details)
+        ? (error.details as LoadResult['problems'])
+        : undefined;
+      this.lastLoad = {
+        kind, at, ok: false,
+        error: error instanceof Error ? error.message : String(error),
+        ...(problems ? { problems } : {}),
+      };
+    }
+    this.opts.metrics?.reload(error === undefined);
+  }
+
+  private desired(): DesiredEntry[] {
+    const healthDests = new Map<string, DestSpec[]>();
+    if (this.health) {
+      for (const s of this.config.services) {
+        const dests = this.health.desired(s.name);
+        if (dests) healthDests.set(s.name, dests);
+      }
+    }
+    return desiredTable(this.config, { healthDests, drains: new Set(this.drains.keys()) });
+  }
+
+  /** Runs `task` after every queued kernel change. */
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Dump, plan against everything declared and owned, apply. Coalesces: one pending full reconcile at most. */
+  fullReconcile(reason: string): Promise<void> {
+    if (this.fullPending) return this.fullPending;
+    const p = this.enqueue(async () => {
+      this.fullPending = undefined;
+      await this.reconcileAll(reason);
+    });
+    this.fullPending = p;
+    return p;
+  }
+
+  private async reconcileAll(reason: string): Promise<void> {
+    if (this.stopped) return;
+    await this.ensureClient();
+    const client = this.client;
+    if (!client) return;
+    const started = performance.now();
+    const desired = this.desired();
+    try {
+      const result = await reconcile(client, desired, {
+        owned: this.owned,
+        ownWholeTable: this.config.ipvs.ownWholeTable,
+        ...(this.config.ipvs.timeouts ? { timeouts: this.config.ipvs.timeouts } : {}),
+        log: this.log.child({ component: 'reconcile', reason }),
+      });
+      this.owned = nextOwned(desired, this.owned, result.report);
+      await saveOwned(this.stateFile(), this.owned).catch((e: Error) =>
+        this.log.error({ event: 'state.save_failed', file: this.stateFile(), err: e.message }, 'cannot save the state file'));
+      this.kernel.clear();
+      // The plan was applied; what the kernel holds now is the desired table minus failures. The next
+      // drift pass re-reads it; until then targeted changes plan against the desired entries.
+      const failed = new Set(result.report.failed.map((f) => f.op.serviceId));
+      for (const e of desired) {
+        const id = canonicalServiceId(e.service.key);
+        if (!failed.has(id)) this.kernel.set(id, { service: e.service, dests: e.dests.map(asKernelDest) });
+      }
+      this.opts.metrics?.reconcile((performance.now() - started) / 1000, result.report.failed.length);
+      this.log.info({
+        event: 'daemon.reconcile', reason, ops: result.plan.ops.length, failed: result.report.failed.length,
+        ms: Math.round(performance.now() - started),
+      }, `reconcile (${reason}): ${result.plan.ops.length} operations`);
+    } catch (e) {
+      this.opts.metrics?.reconcile((performance.now() - started) / 1000, 1);
+      this.log.error({ event: 'daemon.reconcile_failed', reason, err: (e as Error).message, code: (e as LvsdError).code },
+        `reconcile (${reason}) failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** A health change: plan and apply only the service concerned. */
+  private onHealthChange(service: string, change: HealthChange): void {
+    void this.enqueue(() => this.reconcileService(service, change.reason));
+  }
+
+  private async reconcileService(name: string, reason: string): Promise<void> {
+    if (this.stopped || !this.client) return;
+    const svc = this.config.services.find((s) => s.name === name);
+    if (!svc) return;
+    const desired = desiredEntry(svc, {
+      healthDests: new Map(this.health?.desired(name) ? [[name, this.health.desired(name)!]] : []),
+      drains: new Set(this.drains.keys()),
+    });
+    const id = canonicalServiceId(desired.service.key);
+    const cached = this.kernel.get(id);
+    if (!cached) {
+      await this.reconcileAll(`health:${name}`);
+      return;
+    }
+    const plan = planReconcile({ desired: [desired], kernel: [cached], owned: new Set(), ownWholeTable: false });
+    if (plan.ops.length === 0) return;
+    const report = await applyPlan(this.client, plan, { log: this.log.child({ component: 'reconcile', reason }) });
+    if (report.ok) {
+      this.kernel.set(id, { service: desired.service, dests: desired.dests.map(asKernelDest) });
+    } else {
+      this.kernel.delete(id);
+      void this.fullReconcile(`repair:${name}`);
+    }
+  }
+
+  private armDrift(): void {
+    const ms = Math.max(1, this.config.ipvs.driftInterval) * 1000;
+    clearInterval(this.driftTimer);
+    this.driftTimer = setInterval(() => void this.fullReconcile('drift'), ms);
+    this.driftTimer.unref();
+  }
+
+  /** Re-reads the config; a bad one is refused and the running state kept. Never throws. */
+  async reload(): Promise<ReloadResult> {
+    let next: Config;
+    try {
+      next = await loadConfig(this.opts.configPath);
+    } catch (e) {
+      this.recordLoad('reload', e);
+      this.log.error({ event: 'config.reload_refused', err: (e as Error).message, problems: (e as LvsdError).details },
+        `reload refused, the running config stays: ${(e as Error).message}`);
+      return { ok: false, error: (e as Error).message, ...(this.lastLoad?.problems ? { problems: this.lastLoad.problems } : {}) };
+    }
+    if (next.vrrp.length > 0 && !this.vrrp && !this.opts.vrrp) {
+      const error = 'VRRP instances are configured but VRRP is not available in this build';
+      this.recordLoad('reload', new Error(error));
+      return { ok: false, error };
+    }
+    this.config = next;
+    try {
+      await this.ensureClient();
+    } catch (e) {
+      this.log.error({ event: 'ipvs.unavailable', err: (e as Error).message }, (e as Error).message);
+    }
+    if (this.health) this.health.update({ services: next.services, health: next.health });
+    else this.startHealth();
+    if (next.vrrp.length > 0 || this.vrrp) {
+      if (this.vrrp) await this.vrrp.update(next);
+      else this.vrrp = await this.opts.vrrp!(next, this.log.child({ component: 'vrrp' }));
+    }
+    await this.fullReconcile('reload');
+    this.armDrift();
+    this.recordLoad('reload');
+    this.log.info({ event: 'config.reloaded', services: next.services.length, vrrp: next.vrrp.length }, 'config reloaded');
+    return { ok: true };
+  }
+
+  private findDrainTarget(req: DrainRequest): { key: string; service: string; realServer: string } | DrainResult {
+    const svc = this.config.services.find((s) => s.name === req.service || serviceId(s.spec.key) === req.service);
+    if (!svc) return { ok: false, notFound: 'service', message: `no service named ${JSON.stringify(req.service)}` };
+    const rs = svc.realServers.find((r) => destId(r.spec) === req.realServer || r.spec.address === req.realServer);
+    if (!rs) {
+      return { ok: false, notFound: 'realServer', message: `service ${svc.name} has no real server ${req.realServer}` };
+    }
+    return { key: drainKey(svc.name, rs.spec), service: svc.name, realServer: destId(rs.spec) };
+  }
+
+  async drain(req: DrainRequest, on: boolean): Promise<DrainResult> {
+    const target = this.findDrainTarget(req);
+    if ('ok' in target) return target;
+    const had = this.drains.has(target.key);
+    if (on === had) return { ok: true, changed: false };
+    if (on) this.drains.set(target.key, { service: target.service, realServer: target.realServer, since: new Date().toISOString() });
+    else this.drains.delete(target.key);
+    await this.saveDrains();
+    this.log.info({ event: on ? 'daemon.drain' : 'daemon.undrain', service: target.service, realServer: target.realServer },
+      `${on ? 'drained' : 'undrained'} ${target.service} ${target.realServer}`);
+    await this.enqueue(() => this.reconcileService(target.service, on ? 'drain' : 'undrain'));
+    return { ok: true, changed: true };
+  }
+
+  private async loadDrains(): Promise<void> {
+    try {
+      const list = JSON.parse(await readFile(this.drainsFile(), 'utf8')) as DrainRecord[];
+      for (const d of list) {
+        if (typeof d.service === 'string' && typeof d.realServer === 'string') this.drains.set(`${d.service}/${d.realServer}`, d);
+      }
+    } catch {
+      // no drains recorded yet
+    }
+  }
+
+  private async saveDrains(): Promise<void> {
+    const file = this.drainsFile();
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(`${file}.tmp`, JSON.stringify([...this.drains.values()], null, 2) + '\n');
+    await rename(`${file}.tmp`, file);
+  }
+
+  async status(): Promise<StatusSnapshot> {
+    let kernel: KernelEntry[] | undefined;
+    let daemons: Awaited<ReturnType<IpvsClient['getDaemons']>> = [];
+    if (this.client) {
+      try {
+        [kernel, daemons] = await Promise.all([this.client.dump(), this.client.getDaemons()]);
+      } catch (e) {
+        this.log.warn({ event: 'status.dump_failed', err: (e as Error).message }, 'status: cannot read the IPVS table');
+      }
+    }
+    return buildSnapshot({
+      nowMs: Date.now(),
+      startedAtMs: this.startedAtMs,
+      node: hostname(),
+      version: this.opts.version ?? '0.0.0',
+      configPath: this.opts.configPath,
+      config: this.config,
+      lastLoad: this.lastLoad,
+      kernel,
+      daemons,
+      health: this.health?.snapshot(),
+      vrrp: this.vrrp?.snapshot() ?? [],
+      drains: [...this.drains.values()],
+    });
+  }
+
+  /** Clean stop: VRRP hands over (priority 0) and releases the VIPs; the IPVS table is left as it is. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.driftTimer);
+    await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
+    await this.health?.stop();
+    await this.queue.catch(() => undefined);
+    this.client?.close();
+    this.log.info({ event: 'daemon.stopped' }, 'lvsd stopped; the IPVS table is left in place');
+  }
+}
+
+function asKernelDest(d: DestSpec): KernelEntry['dests'][number] {
+  return { ...d, activeConns: 0, inactiveConns: 0, persistentConns: 0 };
+}

@@ -1,0 +1,117 @@
+/**
+ * Builds the status snapshot (the contract of status.ts) from what the daemon holds: the config, the
+ * kernel's table as just dumped, the health checker's and VRRP's own snapshots. Pure.
+ */
+import type { Config } from '../config/types.js';
+import type { HealthSnapshot } from '../health/index.js';
+import { destId, serviceId, type KernelEntry, type SyncDaemon } from '../ipvs/types.js';
+import { canonicalServiceId } from '../reconcile/index.js';
+import { drainKey } from './desired.js';
+import {
+  STATUS_SCHEMA_VERSION, healthLoopStatus, persistenceStatus, serviceFlagNames, serviceForwarding, statsToStatus,
+  uptimeSeconds, type HealthStateName, type LoadResult, type RealServerStatus, type ServiceStatus, type StatusSnapshot,
+  type VrrpInstanceStatus,
+} from './status.js';
+
+export interface SnapshotInput {
+  nowMs: number;
+  startedAtMs: number;
+  node: string;
+  version: string;
+  configPath: string;
+  config: Config;
+  lastLoad: LoadResult | null;
+  /** undefined when the table could not be read. */
+  kernel: KernelEntry[] | undefined;
+  daemons: SyncDaemon[];
+  health: HealthSnapshot | undefined;
+  vrrp: VrrpInstanceStatus[];
+  drains: Array<{ service: string; realServer: string; since: string }>;
+}
+
+/** A health loop that has not ticked for this long is shown as not alive. */
+const HEALTH_MAX_LAG_MS = 5000;
+
+function healthState(status: string | undefined): HealthStateName {
+  if (status === undefined) return 'unknown';
+  return status === 'up' || status === 'drain' ? 'up' : 'down';
+}
+
+export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
+  const { config, nowMs } = input;
+  const kernelById = new Map((input.kernel ?? []).map((e) => [canonicalServiceId(e.service.key), e]));
+  const drained = new Set(input.drains.map((d) => `${d.service}/${d.realServer}`));
+  const healthByService = new Map((input.health?.services ?? []).map((s) => [s.name, s]));
+
+  const services: ServiceStatus[] = config.services.map((svc) => {
+    const k = kernelById.get(canonicalServiceId(svc.spec.key));
+    const kernelDests = new Map((k?.dests ?? []).map((d) => [destId(d), d]));
+    const h = healthByService.get(svc.name);
+    const hById = new Map((h?.realServers ?? []).map((r) => [r.realServer, r]));
+    const realServers: RealServerStatus[] = svc.realServers.map((rs) => {
+      const id = destId(rs.spec);
+      const kd = kernelDests.get(id);
+      const hs = hById.get(id);
+      const isDrained = drained.has(drainKey(svc.name, rs.spec));
+      const effective = isDrained ? 0 : hs ? hs.effectiveWeight : rs.spec.weight;
+      return {
+        address: rs.spec.address,
+        port: rs.spec.port,
+        id,
+        forwarding: rs.spec.forwarding,
+        weight: { configured: rs.spec.weight, effective, kernel: kd ? kd.weight : null },
+        health: {
+          state: rs.healthCheck.type === 'none' && !hs ? 'up' : healthState(hs?.status),
+          check: rs.healthCheck.type,
+          lastResult: hs?.lastResult ? (hs.lastResult.ok ? 'ok' : hs.lastResult.reason) : null,
+          latencyMs: hs?.latencyMs ?? null,
+          since: hs ? new Date(hs.since).toISOString() : null,
+        },
+        drained: isDrained,
+        activeConns: kd ? kd.activeConns : null,
+        inactiveConns: kd ? kd.inactiveConns : null,
+        stats: statsToStatus(kd?.stats),
+      };
+    });
+    return {
+      name: svc.name,
+      key: serviceId(svc.spec.key),
+      family: svc.spec.key.family,
+      scheduler: svc.spec.scheduler,
+      flags: serviceFlagNames(svc.spec),
+      persistence: persistenceStatus(svc.spec),
+      forwarding: serviceForwarding(svc.realServers.map((r) => r.spec.forwarding)),
+      kernel: k ? 'present' : 'missing',
+      stats: statsToStatus(k?.service.stats),
+      sorryServerActive: h?.sorryActive ?? false,
+      realServers,
+    };
+  });
+
+  const loop = input.health?.loop;
+  return {
+    schemaVersion: STATUS_SCHEMA_VERSION,
+    generatedAt: new Date(nowMs).toISOString(),
+    node: input.node,
+    version: input.version,
+    pid: process.pid,
+    startedAt: new Date(input.startedAtMs).toISOString(),
+    uptimeSeconds: uptimeSeconds(input.startedAtMs, nowMs),
+    configPath: input.configPath,
+    lastLoad: input.lastLoad,
+    vrrp: input.vrrp,
+    health: healthLoopStatus({
+      nowMs,
+      startedAtMs: input.startedAtMs,
+      lastTickAtMs: loop?.lastTickAt ?? (input.health ? null : nowMs),
+      maxLagMs: HEALTH_MAX_LAG_MS,
+      probesInFlight: loop?.inFlight ?? 0,
+    }),
+    services,
+    drains: input.drains.map((d) => {
+      const svc = config.services.find((s) => s.name === d.service);
+      return { service: svc ? serviceId(svc.spec.key) : d.service, realServer: d.realServer, since: d.since };
+    }),
+    connectionSync: input.daemons.map((d) => ({ state: d.state, interface: d.interface, syncId: d.syncId })),
+  };
+}
