@@ -68,7 +68,7 @@ export function humanDuration(seconds: number): string {
 function ago(iso: string | null, now: number): string {
   if (!iso) return '-';
   const t = Date.parse(iso);
-  return Number.isNaN(t) ? '-' : humanDuration((now - t) / 1000);
+  return Number.isNaN(t) || Number.isNaN(now) ? '-' : humanDuration((now - t) / 1000);
 }
 
 function latency(ms: number | null): string {

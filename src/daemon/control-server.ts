@@ -81,6 +81,15 @@ export function resolveGroupId(group: string, groupFile = '/etc/group'): number 
   throw new LvsdError('LVSD_CONTROL', `control socket group ${JSON.stringify(group)} does not exist`);
 }
 
+/** Runs a filesystem step, turning its failure (EPERM when not root) into an LvsdError. */
+function guard(what: string, step: () => void): void {
+  try {
+    step();
+  } catch (e) {
+    throw new LvsdError('LVSD_CONTROL', `cannot ${what}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** Resolves true when something accepts a connection on the socket path. */
 function someoneListening(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -101,8 +110,7 @@ async function prepareSocketPath(path: string, gid: number | undefined): Promise
     throw new LvsdError('LVSD_CONTROL', `cannot create the control socket directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
   if (created !== undefined && gid !== undefined) {
-    chownSync(dir, 0, gid);
-    chmodSync(dir, 0o750);
+    guard(`give ${dir} to group ${gid}`, () => { chownSync(dir, 0, gid); chmodSync(dir, 0o750); });
   }
   let isSocket: boolean | undefined;
   try {
@@ -214,11 +222,18 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       process.umask(umask);
     }
   });
-  if (gid !== undefined) {
-    chownSync(opts.path, 0, gid);
-    chmodSync(opts.path, 0o660);
-  } else {
-    chmodSync(opts.path, 0o600);
+  try {
+    guard(`set the owner and mode of ${opts.path}`, () => {
+      if (gid !== undefined) {
+        chownSync(opts.path, 0, gid);
+        chmodSync(opts.path, 0o660);
+      } else {
+        chmodSync(opts.path, 0o600);
+      }
+    });
+  } catch (e) {
+    await new Promise((resolve) => server.close(resolve));
+    throw e;
   }
   log.info({ event: 'control.listening', path: opts.path, group: opts.group ?? null }, 'control socket listening');
 

@@ -160,7 +160,9 @@ test('refuses to start while another daemon listens on the socket, or when the p
     (e: unknown) => isLvsdError(e, 'LVSD_CONTROL') && /is not a socket/.test(e.message));
 });
 
-test('an unprivileged user is refused by the socket mode (EACCES), with a message naming the socket', async (t) => {
+const asRoot = { skip: process.getuid?.() !== 0 ? 'needs root to switch users and chown' : false };
+
+test('an unprivileged user is refused by the socket mode (EACCES), with a message naming the socket', asRoot, async (t) => {
   const dir = tempDir();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'lvsd.sock');
@@ -173,15 +175,18 @@ test('an unprivileged user is refused by the socket mode (EACCES), with a messag
   assert.equal(got.message, `permission denied on ${path}: run as root or as a member of the control socket's group`);
 });
 
-test('with a group, members may use the socket (mode 0660) and others are refused', async (t) => {
+test('with a group, members may use the socket (mode 0660) and others are refused', asRoot, async (t) => {
   const dir = tempDir();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const path = join(dir, 'lvsd.sock');
+  const path = join(dir, 'run', 'lvsd.sock');
   const server = await startControlServer({ path, group: 'nogroup', handlers: handlers(), log: silentLogger });
   t.after(() => server.close());
   const st = statSync(path);
   assert.equal(st.mode & 0o777, 0o660);
   assert.equal(st.gid, 65534);
+  const dirSt = statSync(join(dir, 'run'));
+  assert.equal(dirSt.mode & 0o777, 0o750, 'a directory it creates is open to the group only');
+  assert.equal(dirSt.gid, 65534);
   assert.deepEqual(await requestAs('nobody', 'nogroup', path), { ok: true, node: 'lb1.example.net' });
   assert.equal((await requestAs('nobody', 'daemon', path)).errno, 'EACCES');
   await assert.rejects(startControlServer({ path: join(dir, 'x.sock'), group: 'no-such-group-lvsd', handlers: handlers(), log: silentLogger }),
