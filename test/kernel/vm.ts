@@ -178,7 +178,7 @@ function qemuArgs(kernel: KernelChoice, initrd: string, ctlDir: string, opts: Ru
   const cpus = opts.cpus ?? 2;
   const args = [
     '-nodefaults', '-no-user-config', '-no-reboot',
-    '-machine', 'pc', '-accel', 'tcg,thread=multi', '-cpu', 'max',
+    '-machine', 'pc', ...(process.env.LVSD_VM_QEMU_ARGS ? process.env.LVSD_VM_QEMU_ARGS.trim().split(/\s+/) : []), '-accel', process.env.LVSD_VM_ACCEL ?? 'tcg,thread=multi', '-cpu', 'max',
     '-smp', String(cpus), '-m', String(opts.memoryMb ?? 2048),
     '-display', 'none', '-serial', 'stdio', '-nic', 'none',
     '-kernel', kernel.image, '-initrd', initrd,
