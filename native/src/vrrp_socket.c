@@ -85,9 +85,13 @@ static void call_js(vrrp_socket *s, size_t argc, napi_value *argv) {
   napi_env env = s->env;
   napi_value cb, recv, result;
   if (s->callback == NULL || napi_get_reference_value(env, s->callback, &cb) != napi_ok || cb == NULL) return;
-  napi_get_undefined(env, &recv);
-  napi_status st = napi_make_callback(env, s->async_context, recv, cb, argc, argv, &result);
-  if (st == napi_pending_exception) {
+  /* node::MakeCallback needs an object receiver: the global object. */
+  napi_get_global(env, &recv);
+  napi_make_callback(env, s->async_context, recv, cb, argc, argv, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    /* A listener threw: report it as an uncaught exception, like any event emitter would. */
     napi_value exc;
     napi_get_and_clear_last_exception(env, &exc);
     napi_fatal_exception(env, exc);

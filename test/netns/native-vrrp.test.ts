@@ -1,0 +1,158 @@
+/**
+ * VRRP sockets between two namespaces joined by a veth pair: what one sends the other receives, with
+ * TTL / hop limit 255 and the right addresses; packets from other senders keep their own TTL so the VRRP
+ * layer can drop them; send failures are 'error' events; closed sockets let the process exit.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { isLvsdError } from '../../src/errors.js';
+import { openVrrpSocket, VRRP_GROUP_IPV4, VRRP_GROUP_IPV6 } from '../../src/net/index.js';
+import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.js';
+
+const skip = netnsSkipReason();
+const agentScript = new URL('./fixtures/net-agent.js', import.meta.url);
+
+const A_MAC = '02:00:00:0a:00:01';
+const B_MAC = '02:00:00:0b:00:01';
+const A_LL = 'fe80::aa';
+const B_LL = 'fe80::bb';
+
+test('opening a VRRP socket on a missing interface says so', () => {
+  assert.throws(
+    () => openVrrpSocket({ family: 'ipv4', interface: 'lvsdnosuch0', multicast: true }),
+    (e: unknown) =>
+      isLvsdError(e, 'LVSD_NATIVE_UNAVAILABLE') && /no such interface "lvsdnosuch0"/.test(e.message) && /ENODEV/.test(e.message),
+  );
+});
+
+describe('VRRP sockets across a veth pair', { skip }, () => {
+  let lab: NetnsLab;
+  let a: string;
+  let b: string;
+  let agentA: JsonChild;
+  let agentB: JsonChild;
+  const payload = (tag: string) => Buffer.from(`vrrp-${tag}-${Date.now()}`).toString('hex');
+  const packetOf = (hex: string) => (m: JsonMessage) => m.event === 'packet' && m.payload === hex;
+
+  before(async () => {
+    lab = new NetnsLab();
+    a = lab.namespace('a');
+    b = lab.namespace('b');
+    lab.veth(a, 'a0', b, 'b0', { macA: A_MAC, macB: B_MAC, up: false });
+    lab.ip(a, 'addr add 10.77.0.1/24 dev a0');
+    lab.ip(b, 'addr add 10.77.0.2/24 dev b0');
+    // fixed link-locals (besides the automatic ones) so the expected source is known
+    lab.ip(a, `addr add ${A_LL}/64 dev a0`);
+    lab.ip(b, `addr add ${B_LL}/64 dev b0`);
+    lab.ip(a, 'link set a0 up');
+    lab.ip(b, 'link set b0 up');
+    agentA = lab.spawnJson(a, agentScript);
+    agentB = lab.spawnJson(b, agentScript);
+    await agentA.next((m) => m.event === 'ready', 10_000);
+    await agentB.next((m) => m.event === 'ready', 10_000);
+  });
+  after(() => lab?.cleanup());
+
+  test('IPv4 multicast: received with TTL 255 from the chosen source to 224.0.0.18 on the right interface', async () => {
+    const { ifindex } = await agentB.call<{ ifindex: number }>('open', { name: 'v4m', family: 'ipv4', interface: 'b0', multicast: true });
+    await agentA.call('open', { name: 'v4m', family: 'ipv4', interface: 'a0', multicast: true, source: '10.77.0.1' });
+    const hex = payload('v4m');
+    await agentA.call('send', { name: 'v4m', payload: hex, destination: VRRP_GROUP_IPV4 });
+    const got = await agentB.next(packetOf(hex));
+    assert.equal(got.ttl, 255);
+    assert.equal(got.source, '10.77.0.1');
+    assert.equal(got.destination, '224.0.0.18');
+    assert.equal(got.ifindex, ifindex);
+    // multicast loop is off: the sender does not hear itself
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(agentA.drain(packetOf(hex)), []);
+  });
+
+  test('IPv6 multicast: received with hop limit 255 from the link-local source to ff02::12', async () => {
+    const source = await agentA.call<string>('primaryAddress', { interface: 'a0', family: 'ipv6' });
+    assert.match(source, /^fe80:/);
+    await agentB.call('open', { name: 'v6m', family: 'ipv6', interface: 'b0', multicast: true });
+    await agentA.call('open', { name: 'v6m', family: 'ipv6', interface: 'a0', multicast: true, source: A_LL });
+    const hex = payload('v6m');
+    await agentA.call('send', { name: 'v6m', payload: hex, destination: VRRP_GROUP_IPV6 });
+    const got = await agentB.next(packetOf(hex));
+    assert.equal(got.ttl, 255);
+    assert.equal(got.source, A_LL);
+    assert.equal(got.destination, 'ff02::12');
+  });
+
+  test('IPv4 unicast to a peer: received with TTL 255, destination the peer address', async () => {
+    await agentB.call('open', { name: 'v4u', family: 'ipv4', interface: 'b0', multicast: false });
+    await agentA.call('open', { name: 'v4u', family: 'ipv4', interface: 'a0', multicast: false, source: '10.77.0.1' });
+    const hex = payload('v4u');
+    await agentA.call('send', { name: 'v4u', payload: hex, destination: '10.77.0.2' });
+    const got = await agentB.next((m) => packetOf(hex)(m) && m.socket === 'v4u');
+    assert.equal(got.ttl, 255);
+    assert.equal(got.source, '10.77.0.1');
+    assert.equal(got.destination, '10.77.0.2');
+  });
+
+  test('IPv6 unicast to a peer link-local: received with hop limit 255', async () => {
+    await agentB.call('open', { name: 'v6u', family: 'ipv6', interface: 'b0', multicast: false });
+    await agentA.call('open', { name: 'v6u', family: 'ipv6', interface: 'a0', multicast: false, source: A_LL });
+    const hex = payload('v6u');
+    await agentA.call('send', { name: 'v6u', payload: hex, destination: B_LL });
+    const got = await agentB.next((m) => packetOf(hex)(m) && m.socket === 'v6u');
+    assert.equal(got.ttl, 255);
+    assert.equal(got.source, A_LL);
+    assert.equal(got.destination, B_LL);
+  });
+
+  test('protocol 112 sent by another tool with default TTLs arrives with TTL != 255 (so VRRP can drop it)', async () => {
+    // python3's raw sockets use the kernel defaults: TTL 64 unicast, hop limit 1 for multicast
+    const py4 = 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112); s.sendto(bytes.fromhex("HEX"), ("10.77.0.2", 0))';
+    const hex4 = payload('py4');
+    const r4 = lab.execResult(a, ['python3', '-c', py4.replace('HEX', hex4)]);
+    assert.equal(r4.status, 0, r4.stderr);
+    const got4 = await agentB.next((m) => packetOf(hex4)(m) && m.socket === 'v4u');
+    assert.notEqual(got4.ttl, 255);
+    assert.equal(got4.ttl, 64);
+
+    const py6 =
+      'import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112); ' +
+      'idx = socket.if_nametoindex("a0"); s.sendto(bytes.fromhex("HEX"), ("ff02::12", 0, 0, idx))';
+    const hex6 = payload('py6');
+    const r6 = lab.execResult(a, ['python3', '-c', py6.replace('HEX', hex6)]);
+    assert.equal(r6.status, 0, r6.stderr);
+    const got6 = await agentB.next((m) => packetOf(hex6)(m) && m.socket === 'v6m');
+    assert.notEqual(got6.ttl, 255);
+    assert.equal(got6.ttl, 1);
+  });
+
+  test('a send on a link that is down is an error event, and the socket keeps working afterwards', async () => {
+    lab.ip(a, 'link set a0 down');
+    try {
+      await agentA.call('send', { name: 'v4m', payload: payload('down'), destination: VRRP_GROUP_IPV4 });
+      const err = await agentA.next((m) => m.event === 'error' && m.socket === 'v4m');
+      const e = err.error as { code: string; details: { code: string } };
+      assert.equal(e.code, 'LVSD_NATIVE_UNAVAILABLE');
+      assert.match(e.details.code, /^E/);
+    } finally {
+      lab.ip(a, 'link set a0 up');
+    }
+    // after the link is back the same socket sends again (IPv4 addresses survive a down/up)
+    const hex = payload('again');
+    for (let i = 0; i < 30; i++) {
+      await agentA.call('send', { name: 'v4m', payload: hex, destination: VRRP_GROUP_IPV4 });
+      try {
+        await agentB.next(packetOf(hex), 200);
+        return;
+      } catch {
+        /* link still coming up: carrier and multicast group re-join take a moment */
+      }
+    }
+    assert.fail('no packet after the link came back up');
+  });
+
+  test('closed sockets do not keep the process alive', async () => {
+    const code = await agentA.stop(3000);
+    assert.equal(code, 0, `agent A did not exit by itself: ${agentA.errorOutput}`);
+    const codeB = await agentB.stop(3000);
+    assert.equal(codeB, 0, `agent B did not exit by itself: ${agentB.errorOutput}`);
+  });
+});
