@@ -1,0 +1,216 @@
+/**
+ * Runs inside the kernel-test VM (root, ip_vs loaded): the reconciler against the real kernel through the
+ * netlink client, checked with ipvsadm -Sn. Each test starts from an empty table and cleans up after.
+ */
+import { test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { insideSkipReason } from '../vm.js';
+import { createIpvsClient, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, TUN_F_CSUM, type IpvsClient } from '../../../src/ipvs/index.js';
+import { canonicalServiceId, loadOwned, nextOwned, reconcile, saveOwned, type DesiredEntry } from '../../../src/reconcile/index.js';
+import { fwmark, rs, tcp, udp } from '../../unit/reconcile-fixtures.js';
+
+const skip = insideSkipReason();
+const LINK = 'lvsdrc0';
+
+function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+function tryRun(cmd: string, args: string[]): void {
+  try {
+    run(cmd, args);
+  } catch {
+    // cleanup of something that may not exist
+  }
+}
+/** `ipvsadm -Sn`, one rule a line, sorted (the kernel's order is not ours to assert). */
+function saved(): string[] {
+  return run('ipvsadm', ['-Sn']).split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '').sort();
+}
+const sorted = (lines: string[]) => [...lines].sort();
+
+let client: IpvsClient;
+
+before(async () => {
+  if (skip) return;
+  tryRun('ip', ['link', 'del', LINK]);
+  run('ip', ['link', 'add', LINK, 'type', 'dummy']);
+  run('ip', ['addr', 'add', '10.0.1.254/24', 'dev', LINK]);
+  run('ip', ['addr', 'add', '192.0.2.1/32', 'dev', LINK]); // a real server "on the director"
+  run('ip', ['-6', 'addr', 'add', '2001:db8:1::fe/64', 'dev', LINK, 'nodad']);
+  run('ip', ['link', 'set', LINK, 'up']);
+  client = await createIpvsClient();
+});
+
+after(() => {
+  if (skip) return;
+  client?.close();
+  tryRun('ipvsadm', ['-C']);
+  tryRun('ip', ['link', 'del', LINK]);
+});
+
+beforeEach(() => {
+  if (!skip) run('ipvsadm', ['-C']);
+});
+
+const web = tcp('192.0.2.10', 80, { scheduler: 'wrr' });
+const dns = udp('192.0.2.53', 53, { scheduler: 'rr', flags: SVC_F_PERSISTENT | SVC_F_ONEPACKET, timeout: 300, netmask: 0xffffff00 });
+const mark = fwmark(7, { scheduler: 'mh', flags: SVC_F_SCHED1 | SVC_F_SCHED2 });
+const v6 = tcp('2001:db8::10', 443, { scheduler: 'sh', flags: SVC_F_PERSISTENT, timeout: 60, netmask: 64 });
+
+const desired: DesiredEntry[] = [
+  {
+    service: web,
+    dests: [
+      rs('10.0.1.11', 8080, { weight: 100 }),
+      rs('10.0.1.12', 8080, { weight: 50, upperThreshold: 500, lowerThreshold: 100 }),
+      rs('192.0.2.1', 8080, { weight: 1 }),
+    ],
+  },
+  { service: dns, dests: [rs('10.0.1.21', 53, { forwarding: 'dr', weight: 2 }), rs('10.0.1.22', 53, { forwarding: 'dr' })] },
+  {
+    service: mark,
+    dests: [
+      rs('10.0.1.31', 0, { forwarding: 'tunnel', tunnelType: 'gue', tunnelPort: 6080, tunnelFlags: TUN_F_CSUM }),
+      rs('10.0.1.32', 0, { forwarding: 'tunnel' }),
+    ],
+  },
+  { service: v6, dests: [rs('2001:db8:1::11', 443, { weight: 10 }), rs('2001:db8:1::12', 8443, { forwarding: 'dr' })] },
+];
+
+const ids = (d: DesiredEntry[]) => new Set(d.map((e) => canonicalServiceId(e.service.key)));
+
+const expectedFirst = sorted([
+  '-A -t 192.0.2.10:80 -s wrr',
+  '-a -t 192.0.2.10:80 -r 10.0.1.11:8080 -m -w 100',
+  '-a -t 192.0.2.10:80 -r 10.0.1.12:8080 -m -w 50', // ipvsadm -S does not print thresholds: checked below
+  '-a -t 192.0.2.10:80 -r 192.0.2.1:8080 -m -w 1',
+  '-A -u 192.0.2.53:53 -s rr -p 300 -M 255.255.255.0 -o',
+  '-a -u 192.0.2.53:53 -r 10.0.1.21:53 -g -w 2',
+  '-a -u 192.0.2.53:53 -r 10.0.1.22:53 -g -w 1',
+  '-A -f 7 -s mh -b mh-fallback,mh-port',
+  '-a -f 7 -r 10.0.1.31:0 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum',
+  '-a -f 7 -r 10.0.1.32:0 -i -w 1 --tun-type ipip',
+  '-A -t [2001:db8::10]:443 -s sh -p 60 -M 64',
+  '-a -t [2001:db8::10]:443 -r [2001:db8:1::11]:443 -m -w 10',
+  '-a -t [2001:db8::10]:443 -r [2001:db8:1::12]:8443 -g -w 1',
+]);
+
+test('a table with every kind of service and real server lands as declared; the second apply plans nothing', { skip, timeout: 120_000 }, async () => {
+  const first = await reconcile(client, desired, { owned: new Set(), ownWholeTable: false, verify: true });
+  assert.deepEqual(first.report.failed.map((f) => `${f.op.command.cmd} ${f.op.serviceId} ${f.op.destId ?? ''}: ${f.reason}`), []);
+  assert.equal(first.report.sent, 4 + 9);
+  assert.deepEqual(saved(), expectedFirst);
+  assert.match(run('ipvsadm', ['-Ln', '--thresholds', '-t', '192.0.2.10:80']), /10\.0\.1\.12:8080\s+500\s+100\s/);
+  // Kernel 6.x keeps the declared method for a real server on the director (older kernels said Local).
+  assert.match(run('ipvsadm', ['-Ln', '-t', '192.0.2.10:80']), /192\.0\.2\.1:8080\s+Masq\s+1\s/);
+  assert.equal(first.converged, true, `left to do: ${first.remaining?.ops.map((o) => `${o.command.cmd} ${o.serviceId} ${o.destId ?? ''} ${o.reason}`).join('; ')}`);
+
+  const second = await reconcile(client, desired, { owned: ids(desired), ownWholeTable: false });
+  assert.equal(second.plan.ops.length, 0);
+  assert.equal(second.report.sent, 0);
+});
+
+test('weights, real servers and services changed in the config change in the kernel, and only those', { skip, timeout: 120_000 }, async () => {
+  await reconcile(client, desired, { owned: new Set(), ownWholeTable: false });
+  const changed: DesiredEntry[] = [
+    {
+      service: { ...web, scheduler: 'wlc' },
+      dests: [rs('10.0.1.11', 8080, { weight: 50 }), rs('10.0.1.13', 8080, { weight: 100 }), rs('192.0.2.1', 8080, { weight: 1 })],
+    },
+    { service: dns, dests: [rs('10.0.1.21', 53, { forwarding: 'dr', weight: 2 }), rs('10.0.1.22', 53, { forwarding: 'nat' })] },
+    { service: v6, dests: [rs('2001:db8:1::11', 443, { weight: 10 }), rs('2001:db8:1::12', 8443, { forwarding: 'dr' })] },
+    { service: tcp('192.0.2.11', 443, { scheduler: 'lc' }), dests: [rs('10.0.1.41', 443)] },
+  ];
+  const r = await reconcile(client, changed, { owned: ids(desired), ownWholeTable: false, verify: true });
+  assert.deepEqual(r.report.failed, []);
+  assert.deepEqual(
+    r.plan.ops.map((o) => `${o.command.cmd} ${o.serviceId}${o.destId ? ` ${o.destId}` : ''}`),
+    [
+      'set-service tcp/192.0.2.10:80',
+      'new-service tcp/192.0.2.11:443',
+      'new-dest tcp/192.0.2.10:80 10.0.1.13:8080',
+      'new-dest tcp/192.0.2.11:443 10.0.1.41:443',
+      'set-dest tcp/192.0.2.10:80 10.0.1.11:8080',
+      'set-dest udp/192.0.2.53:53 10.0.1.22:53',
+      'del-dest tcp/192.0.2.10:80 10.0.1.12:8080',
+      'del-service fwmark/ipv4/7',
+    ],
+  );
+  assert.equal(r.converged, true);
+  assert.deepEqual(saved(), sorted([
+    '-A -t 192.0.2.10:80 -s wlc',
+    '-a -t 192.0.2.10:80 -r 10.0.1.11:8080 -m -w 50',
+    '-a -t 192.0.2.10:80 -r 10.0.1.13:8080 -m -w 100',
+    '-a -t 192.0.2.10:80 -r 192.0.2.1:8080 -m -w 1',
+    '-A -t 192.0.2.11:443 -s lc',
+    '-a -t 192.0.2.11:443 -r 10.0.1.41:443 -m -w 1',
+    '-A -u 192.0.2.53:53 -s rr -p 300 -M 255.255.255.0 -o',
+    '-a -u 192.0.2.53:53 -r 10.0.1.21:53 -g -w 2',
+    '-a -u 192.0.2.53:53 -r 10.0.1.22:53 -m -w 1',
+    '-A -t [2001:db8::10]:443 -s sh -p 60 -M 64',
+    '-a -t [2001:db8::10]:443 -r [2001:db8:1::11]:443 -m -w 10',
+    '-a -t [2001:db8::10]:443 -r [2001:db8:1::12]:8443 -g -w 1',
+  ]));
+  const again = await reconcile(client, changed, { owned: ids(changed), ownWholeTable: false });
+  assert.equal(again.plan.ops.length, 0);
+});
+
+test('a service added with ipvsadm is left alone, unless lvsd owns the whole table', { skip, timeout: 120_000 }, async () => {
+  run('ipvsadm', ['-A', '-t', '198.51.100.1:22', '-s', 'rr']);
+  run('ipvsadm', ['-a', '-t', '198.51.100.1:22', '-r', '10.0.1.99:22', '-m', '-w', '7']);
+  const foreign = ['-A -t 198.51.100.1:22 -s rr', '-a -t 198.51.100.1:22 -r 10.0.1.99:22 -m -w 7'];
+  const r = await reconcile(client, desired, { owned: new Set(['tcp/192.0.2.99:80']), ownWholeTable: false, verify: true });
+  assert.deepEqual(r.plan.summary.foreign, ['tcp/198.51.100.1:22']);
+  assert.equal(r.converged, true);
+  assert.deepEqual(saved(), sorted([...expectedFirst, ...foreign]));
+
+  const whole = await reconcile(client, desired, { owned: ids(desired), ownWholeTable: true });
+  assert.deepEqual(whole.plan.ops.map((o) => `${o.command.cmd} ${o.serviceId}`), ['del-service tcp/198.51.100.1:22']);
+  assert.deepEqual(saved(), expectedFirst);
+});
+
+test('drift: a service deleted and real servers edited behind lvsd\'s back are restored', { skip, timeout: 120_000 }, async () => {
+  await reconcile(client, desired, { owned: new Set(), ownWholeTable: false });
+  run('ipvsadm', ['-D', '-u', '192.0.2.53:53']);
+  run('ipvsadm', ['-e', '-t', '192.0.2.10:80', '-r', '10.0.1.11:8080', '-m', '-w', '0']);
+  run('ipvsadm', ['-a', '-t', '192.0.2.10:80', '-r', '10.0.1.77:8080', '-m']);
+  run('ipvsadm', ['-E', '-t', '192.0.2.10:80', '-s', 'rr']);
+  const r = await reconcile(client, desired, { owned: ids(desired), ownWholeTable: false, verify: true });
+  assert.deepEqual(r.report.failed, []);
+  assert.deepEqual(
+    r.plan.ops.map((o) => `${o.command.cmd} ${o.serviceId}${o.destId ? ` ${o.destId}` : ''} ${o.reason}`),
+    [
+      'set-service tcp/192.0.2.10:80 scheduler rr -> wrr',
+      'new-service udp/192.0.2.53:53 declared',
+      'new-dest udp/192.0.2.53:53 10.0.1.21:53 declared',
+      'new-dest udp/192.0.2.53:53 10.0.1.22:53 declared',
+      'set-dest tcp/192.0.2.10:80 10.0.1.11:8080 weight 0 -> 100',
+      'del-dest tcp/192.0.2.10:80 10.0.1.77:8080 not declared',
+    ],
+  );
+  assert.equal(r.converged, true);
+  assert.deepEqual(saved(), expectedFirst);
+});
+
+test('the ownership file follows applies: a service dropped from the config is removed on the next run', { skip, timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-rc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'lib/state.json');
+  const owned0 = await loadOwned(state);
+  const r1 = await reconcile(client, desired, { owned: owned0, ownWholeTable: false });
+  await saveOwned(state, nextOwned(desired, owned0, r1.report));
+
+  const fewer = desired.filter((e) => e.service !== mark);
+  const owned1 = await loadOwned(state);
+  assert.ok(owned1.has('fwmark/ipv4/7'));
+  const r2 = await reconcile(client, fewer, { owned: owned1, ownWholeTable: false, verify: true });
+  assert.deepEqual(r2.plan.ops.map((o) => `${o.command.cmd} ${o.serviceId}`), ['del-service fwmark/ipv4/7']);
+  assert.equal(r2.converged, true);
+  await saveOwned(state, nextOwned(fewer, owned1, r2.report));
+  assert.equal((await loadOwned(state)).has('fwmark/ipv4/7'), false);
+  assert.ok(!saved().some((l) => l.includes('-f 7')));
+});
