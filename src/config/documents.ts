@@ -4,6 +4,7 @@
  * one file). Pure.
  */
 import { LvsdError } from '../errors.js';
+import { jsonErrorAt } from './json-position.js';
 import type { Problems } from './problems.js';
 import type { RawConfig } from './raw.js';
 
@@ -36,13 +37,12 @@ export function parseJson(doc: ConfigDocument): ParsedDocument {
   try {
     return { file: doc.file, data: JSON.parse(text) as unknown };
   } catch (e) {
-    const reason = (e as Error).message;
-    const m = /at position (\d+)/.exec(reason);
-    const offset = m ? Number(m[1]) : text.length;
+    const { offset, expected } = jsonErrorAt(text);
     const { line, column } = lineColumn(text, offset);
-    const plain = reason.replace(/\s*in JSON at position \d+.*$/, '').replace(/ of JSON input$/, '');
-    throw new LvsdError('LVSD_CONFIG_UNREADABLE', `${doc.file}:${line}:${column}: not valid JSON: ${plain}`, {
-      details: { file: doc.file, line, column, reason: plain },
+    const found = offset >= text.length ? 'the end of the text' : JSON.stringify(text[offset]);
+    const reason = `expected ${expected}, found ${found}`;
+    throw new LvsdError('LVSD_CONFIG_UNREADABLE', `${doc.file}:${line}:${column}: not valid JSON: ${reason}`, {
+      details: { file: doc.file, line, column, reason },
       cause: e,
     });
   }

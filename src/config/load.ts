@@ -29,7 +29,11 @@ export async function configFiles(path: string): Promise<string[]> {
   } catch (e) {
     throw unreadable(path, e);
   }
-  const files = names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort().map((n) => join(path, n));
+  const files: string[] = [];
+  for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort()) {
+    const file = join(path, name);
+    if ((await stat(file).catch(() => undefined))?.isFile()) files.push(file);
+  }
   if (files.length === 0) {
     throw new LvsdError('LVSD_CONFIG_UNREADABLE', `${path}: the config directory has no *.json files`, { details: { file: path } });
   }
