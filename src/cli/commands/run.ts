@@ -65,7 +65,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const control: ControlServer = await startControlServer({
     path: socketPath,
     ...(config.control.group ? { group: config.control.group } : {}),
-    log: log.child({ component: 'control' }),
+    log,
     handlers: {
       status: () => daemon.status(),
       reload: () => daemon.reload(),

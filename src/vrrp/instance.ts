@@ -1,0 +1,365 @@
+/**
+ * The runner of one VRRP instance: it feeds the pure state machine (state-machine.ts) with packets from
+ * the wire, timers and link events, and performs the machine's actions: adverts out, VIPs added and
+ * removed over rtnetlink, gratuitous ARP / unsolicited NA, notify commands, log lines.
+ *
+ * Sends and timers happen synchronously in the event handler that caused them (adverts keep time);
+ * address changes and GARP bursts go through a per-instance queue so a GARP never precedes its address.
+ */
+import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import type { VrrpInstanceConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import { addAddress, announceAddress, openVrrpSocket, primaryAddress, removeAddress, type VrrpSocket } from '../net/index.js';
+import { encodeAdvert, decodeAdvert, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DropReason } from './packet.js';
+import {
+  createMachine, effectivePriority, machineConfigFrom, step, wireInterval,
+  type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
+} from './state-machine.js';
+
+export interface InstanceCounters {
+  advertsSent: number;
+  advertsReceived: number;
+  invalid: Partial<Record<DropReason | 'foreign_peer', number>>;
+  transitions: number;
+  addressMismatches: number;
+}
+
+export interface InstanceTransition {
+  instance: string;
+  from: VrrpStateName;
+  to: VrrpStateName;
+  reason: string;
+  at: number;
+}
+
+export interface InstanceHooks {
+  /** Every transition, after the actions it implies were started. */
+  onTransition?(t: InstanceTransition): void;
+  onAdvertSent?(instance: string): void;
+  onAdvertReceived?(instance: string): void;
+  onInvalid?(instance: string, reason: string): void;
+}
+
+export interface InstanceSnapshot {
+  name: string;
+  interface: string;
+  vrid: number;
+  family: 'ipv4' | 'ipv6';
+  version: 2 | 3;
+  state: VrrpStateName;
+  priority: { configured: number; effective: number };
+  since: number;
+  master: { address: string; advertInterval: number; priority: number } | null;
+  vips: string[];
+  syncGroup: string | null;
+  trackInterfaces: Array<{ name: string; up: boolean; weight: number }>;
+  counters: InstanceCounters;
+  /** Send-time lateness of adverts (ms): the last 256 samples, for the jitter benchmark. */
+  advertLateness: number[];
+}
+
+const now = (): number => performance.now();
+
+export class VrrpInstance {
+  private machine: VrrpState;
+  private socket: VrrpSocket | undefined;
+  private readonly timers = new Map<TimerName, { handle: NodeJS.Timeout; at: number }>();
+  private queue: Promise<void> = Promise.resolve();
+  private garpRefresh: NodeJS.Timeout | undefined;
+  private since = Date.now();
+  private lastMaster: { address: string; advertInterval: number; priority: number } | null = null;
+  private readonly lateness: number[] = [];
+  private readonly trackUp = new Map<string, boolean>();
+  readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0 };
+  private source = '';
+
+  constructor(
+    readonly config: VrrpInstanceConfig,
+    private readonly log: Logger,
+    private readonly hooks: InstanceHooks = {},
+    /** Dispatches sync-group commands to the other members (set by the manager). */
+    private readonly onGroupEvent?: (instance: string, to: VrrpStateName) => void,
+  ) {
+    this.machine = createMachine(machineConfigFrom(config, '0.0.0.0'));
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  get state(): VrrpStateName {
+    return this.machine.current;
+  }
+
+  /** Opens the socket, learns the source address, and starts the machine (Initialize -> Backup/Master). */
+  async start(initial: { interfaceUp: boolean; trackDown: string[] }): Promise<void> {
+    const cfg = this.config;
+    const source = cfg.unicast?.source ?? (await primaryAddress(cfg.interface, cfg.family));
+    if (!source) {
+      this.log.warn({ event: 'vrrp.no_source', instance: cfg.name, interface: cfg.interface },
+        `${cfg.name}: ${cfg.interface} has no ${cfg.family === 'ipv4' ? 'IPv4' : 'link-local IPv6'} address to send adverts from`);
+    }
+    this.source = source ?? (cfg.family === 'ipv4' ? '0.0.0.0' : '::');
+    for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
+    this.machine = createMachine(machineConfigFrom(cfg, this.source), initial);
+    this.socket = openVrrpSocket({
+      family: cfg.family,
+      interface: cfg.interface,
+      multicast: !cfg.unicast,
+      ...(source ? { source } : {}),
+    });
+    this.socket.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
+    this.socket.on('error', (e) => this.log.warn({ event: 'vrrp.socket_error', instance: cfg.name, err: e.message }, e.message));
+    this.feed({ type: 'start' });
+  }
+
+  /** Feeds one event to the machine and performs its actions. */
+  feed(event: VrrpEvent): void {
+    const result = step(this.machine, event, now());
+    this.machine = result.state;
+    this.perform(result.actions);
+  }
+
+  sync(command: SyncCommand): void {
+    this.feed({ type: 'sync', command });
+  }
+
+  link(name: string, up: boolean): void {
+    if (name === this.config.interface) this.feed({ type: 'interface', up });
+    if (this.trackUp.has(name) && this.trackUp.get(name) !== up) {
+      this.trackUp.set(name, up);
+      this.feed({ type: 'track', name, up });
+    }
+  }
+
+  private onPacket(payload: Buffer, source: string, destination: string, ttl: number): void {
+    const cfg = this.config;
+    const decoded = decodeAdvert(payload, {
+      family: cfg.family, source, destination, ttl,
+      expect: { version: cfg.version, vrid: cfg.vrid, ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval) } : {}) },
+    });
+    if (!decoded.ok) {
+      if (decoded.reason === 'vrid') return; // another virtual router on the link: normal
+      this.countInvalid(decoded.reason);
+      return;
+    }
+    if (source === this.source) return; // our own advert looped back
+    if (cfg.unicast && !cfg.unicast.peers.includes(source)) {
+      this.countInvalid('foreign_peer');
+      return;
+    }
+    this.counters.advertsReceived++;
+    this.hooks.onAdvertReceived?.(cfg.name);
+    const advert = decoded.advert;
+    if (advert.priority !== 0) {
+      this.lastMaster = {
+        address: advert.source,
+        priority: advert.priority,
+        advertInterval: advert.version === 3 ? advert.maxAdvertInterval / 100 : advert.advertInterval,
+      };
+    }
+    this.feed({ type: 'advert', advert });
+  }
+
+  private countInvalid(reason: DropReason | 'foreign_peer'): void {
+    this.counters.invalid[reason] = (this.counters.invalid[reason] ?? 0) + 1;
+    this.hooks.onInvalid?.(this.config.name, reason);
+  }
+
+  private perform(actions: VrrpAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send_advert':
+          this.sendAdvert(a.priority);
+          break;
+        case 'set_timer':
+          this.setTimer(a.timer, a.at);
+          break;
+        case 'cancel_timer':
+          this.cancelTimer(a.timer);
+          break;
+        case 'add_vips':
+          this.enqueue(() => this.addVips());
+          this.startGarpRefresh();
+          break;
+        case 'remove_vips':
+          this.stopGarpRefresh();
+          this.enqueue(() => this.removeVips());
+          break;
+        case 'send_garp':
+          this.enqueue(() => this.garpBurst());
+          break;
+        case 'transition':
+          this.counters.transitions++;
+          this.since = Date.now();
+          if (a.to === 'master') this.lastMaster = null;
+          this.log.info({
+            event: 'vrrp.transition', instance: this.config.name, from: a.from, to: a.to, reason: a.reason,
+            priority: effectivePriority(this.machine),
+          }, `${this.config.name}: ${a.from} -> ${a.to} (${a.reason})`);
+          this.hooks.onTransition?.({ instance: this.config.name, from: a.from, to: a.to, reason: a.reason, at: Date.now() });
+          this.onGroupEvent?.(this.config.name, a.to);
+          break;
+        case 'notify':
+          this.notify(a.kind);
+          break;
+        case 'address_mismatch':
+          this.counters.addressMismatches++;
+          this.log.warn({
+            event: 'vrrp.address_mismatch', instance: this.config.name, peer: a.source, advertised: a.advertised, configured: a.configured,
+          }, `${this.config.name}: ${a.source} advertises other addresses than ours (one director reloaded before the other?)`);
+          break;
+      }
+    }
+  }
+
+  private destinations(): string[] {
+    const cfg = this.config;
+    if (cfg.unicast) return cfg.unicast.peers;
+    return [cfg.family === 'ipv4' ? VRRP_MULTICAST_IPV4 : VRRP_MULTICAST_IPV6];
+  }
+
+  private sendAdvert(priority: number): void {
+    const cfg = this.config;
+    const scheduled = this.timers.get('advert')?.at;
+    for (const destination of this.destinations()) {
+      const base = {
+        family: cfg.family, vrid: cfg.vrid, priority,
+        addresses: cfg.addresses.map((a) => a.address), source: this.source, destination,
+      };
+      const advert: Advert = cfg.version === 3
+        ? { ...base, version: 3, maxAdvertInterval: wireInterval(3, cfg.advertInterval) }
+        : { ...base, version: 2, family: 'ipv4', advertInterval: wireInterval(2, cfg.advertInterval) };
+      try {
+        this.socket?.send(encodeAdvert(advert), destination);
+        this.counters.advertsSent++;
+        this.hooks.onAdvertSent?.(cfg.name);
+      } catch (e) {
+        this.log.warn({ event: 'vrrp.send_failed', instance: cfg.name, destination, err: (e as Error).message }, (e as Error).message);
+      }
+    }
+    if (scheduled !== undefined) {
+      this.lateness.push(Math.max(0, now() - scheduled));
+      if (this.lateness.length > 256) this.lateness.shift();
+    }
+  }
+
+  private setTimer(timer: TimerName, at: number): void {
+    this.cancelTimer(timer);
+    const handle = setTimeout(() => {
+      this.timers.delete(timer);
+      this.feed({ type: 'timer', timer });
+    }, Math.max(0, at - now()));
+    this.timers.set(timer, { handle, at });
+  }
+
+  private cancelTimer(timer: TimerName): void {
+    const t = this.timers.get(timer);
+    if (t) clearTimeout(t.handle);
+    this.timers.delete(timer);
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((e: Error) =>
+      this.log.error({ event: 'vrrp.action_failed', instance: this.config.name, err: e.message }, e.message));
+  }
+
+  private async addVips(): Promise<void> {
+    for (const vip of this.config.addresses) {
+      await addAddress(this.config.interface, vip.address, vip.prefixLength);
+    }
+    this.log.info({ event: 'vrrp.vips_added', instance: this.config.name, vips: this.vipList() });
+  }
+
+  private async removeVips(): Promise<void> {
+    for (const vip of this.config.addresses) {
+      await removeAddress(this.config.interface, vip.address, vip.prefixLength);
+    }
+    this.log.info({ event: 'vrrp.vips_removed', instance: this.config.name, vips: this.vipList() });
+  }
+
+  private async garpBurst(): Promise<void> {
+    const { count, interval } = this.config.garp;
+    for (let i = 0; i < Math.max(1, count); i++) {
+      if (this.machine.current !== 'master') return;
+      if (i > 0 && interval > 0) await new Promise((r) => setTimeout(r, interval * 1000));
+      await Promise.all(this.config.addresses.map((vip) =>
+        announceAddress(this.config.interface, vip.address).catch((e: Error) =>
+          this.log.warn({ event: 'vrrp.garp_failed', instance: this.config.name, vip: vip.address, err: e.message }, e.message))));
+    }
+    this.log.debug({ event: 'vrrp.garp', instance: this.config.name, count });
+  }
+
+  private startGarpRefresh(): void {
+    this.stopGarpRefresh();
+    const refresh = this.config.garp.refresh;
+    if (refresh > 0) {
+      this.garpRefresh = setInterval(() => {
+        if (this.machine.current === 'master') this.enqueue(() => this.garpBurst());
+      }, refresh * 1000);
+    }
+  }
+
+  private stopGarpRefresh(): void {
+    clearInterval(this.garpRefresh);
+    this.garpRefresh = undefined;
+  }
+
+  private notify(kind: 'master' | 'backup' | 'fault' | 'stop'): void {
+    const argv = this.config.notify[kind];
+    if (!argv || argv.length === 0) return;
+    const args = [...argv.slice(1), kind, this.config.name, String(effectivePriority(this.machine))];
+    try {
+      const child = spawn(argv[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
+      let output = '';
+      const keep = (c: Buffer) => { if (output.length < 4096) output += c.toString('utf8').slice(0, 4096 - output.length); };
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.on('error', (e) => this.log.warn({ event: 'vrrp.notify_failed', instance: this.config.name, kind, err: e.message }, e.message));
+      child.on('close', (code) => {
+        clearTimeout(killer);
+        this.log.info({ event: 'vrrp.notify', instance: this.config.name, kind, command: argv[0], exitCode: code, output });
+      });
+    } catch (e) {
+      this.log.warn({ event: 'vrrp.notify_failed', instance: this.config.name, kind, err: (e as Error).message });
+    }
+  }
+
+  private vipList(): string[] {
+    return this.config.addresses.map((a) => `${a.address}/${a.prefixLength}`);
+  }
+
+  snapshot(): InstanceSnapshot {
+    const cfg = this.config;
+    return {
+      name: cfg.name,
+      interface: cfg.interface,
+      vrid: cfg.vrid,
+      family: cfg.family,
+      version: cfg.version,
+      state: this.machine.current,
+      priority: { configured: cfg.priority, effective: effectivePriority(this.machine) },
+      since: this.since,
+      master: this.machine.current === 'master'
+        ? { address: this.source, advertInterval: cfg.advertInterval, priority: effectivePriority(this.machine) }
+        : this.lastMaster,
+      vips: this.vipList(),
+      syncGroup: cfg.syncGroup ?? null,
+      trackInterfaces: cfg.trackInterfaces.map((t) => ({ name: t.name, up: this.trackUp.get(t.name) ?? true, weight: t.weight })),
+      counters: { ...this.counters, invalid: { ...this.counters.invalid } },
+      advertLateness: [...this.lateness],
+    };
+  }
+
+  /** Clean stop: priority 0 so the peer takes over at once, VIPs released, socket closed. */
+  async stop(): Promise<void> {
+    this.feed({ type: 'shutdown' });
+    for (const t of [...this.timers.keys()]) this.cancelTimer(t);
+    this.stopGarpRefresh();
+    await this.queue;
+    this.socket?.close();
+    this.socket = undefined;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The main thread's handle on the VRRP worker thread (worker.ts): start, update on reload, snapshots for
+ * status, transitions for the connection-sync daemon and metrics, clean stop.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config/types.js';
+import { LvsdError, type LvsdErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { InstanceSnapshot, InstanceTransition } from './instance.js';
+import type { ManagerConfig } from './manager.js';
+
+export type WorkerRequest =
+  | { type: 'start'; id: number; config: ManagerConfig }
+  | { type: 'update'; id: number; config: ManagerConfig }
+  | { type: 'stop'; id: number };
+
+export type WorkerEvent =
+  | { type: 'done'; id: number; error?: { message: string; code?: string | undefined } }
+  | { type: 'snapshot'; instances: InstanceSnapshot[] }
+  | { type: 'transition'; transition: InstanceTransition }
+  | { type: 'advert'; kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string };
+
+export interface VrrpWorkerHooks {
+  onTransition?(t: InstanceTransition): void;
+  onAdvert?(kind: 'sent' | 'received' | 'invalid', instance: string, reason?: string): void;
+}
+
+function managerConfig(config: Config): ManagerConfig {
+  return { vrrp: config.vrrp, syncGroups: config.syncGroups };
+}
+
+export class VrrpWorker {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private latest: InstanceSnapshot[] = [];
+  private readonly transitionListeners: Array<(t: InstanceTransition) => void> = [];
+  private exited = false;
+
+  private constructor(log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
+    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { logLevel } });
+    this.worker.on('message', (m: WorkerEvent) => this.onMessage(m));
+    this.worker.on('error', (e) => {
+      log.error({ event: 'vrrp.worker_error', err: e.message }, `VRRP worker failed: ${e.message}`);
+      this.failAll(e);
+    });
+    this.worker.on('exit', (code) => {
+      this.exited = true;
+      this.failAll(new Error(`VRRP worker exited with code ${code}`));
+    });
+  }
+
+  static async start(config: Config, log: Logger, hooks: VrrpWorkerHooks = {}): Promise<VrrpWorker> {
+    const w = new VrrpWorker(log, log.level, hooks);
+    try {
+      await w.request({ type: 'start', config: managerConfig(config) });
+    } catch (e) {
+      await w.worker.terminate();
+      throw e;
+    }
+    return w;
+  }
+
+  private onMessage(m: WorkerEvent): void {
+    switch (m.type) {
+      case 'done': {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (!p) return;
+        if (m.error) p.reject(new LvsdError((m.error.code as LvsdErrorCode | undefined) ?? 'LVSD_NATIVE_UNAVAILABLE', m.error.message));
+        else p.resolve();
+        return;
+      }
+      case 'snapshot':
+        this.latest = m.instances;
+        return;
+      case 'transition':
+        this.hooks.onTransition?.(m.transition);
+        for (const l of this.transitionListeners) l(m.transition);
+        return;
+      case 'advert':
+        this.hooks.onAdvert?.(m.kind, m.instance, m.reason);
+        return;
+    }
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private request(body: { type: 'start' | 'update'; config: ManagerConfig } | { type: 'stop' }): Promise<void> {
+    if (this.exited) return Promise.reject(new Error('VRRP worker is not running'));
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...body, id });
+    });
+  }
+
+  update(config: Config): Promise<void> {
+    return this.request({ type: 'update', config: managerConfig(config) });
+  }
+
+  snapshot(): InstanceSnapshot[] {
+    return this.latest;
+  }
+
+  onTransition(listener: (t: InstanceTransition) => void): void {
+    this.transitionListeners.push(listener);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.exited) {
+      await this.request({ type: 'stop' }).catch(() => undefined);
+      await this.worker.terminate();
+    }
+  }
+}
