@@ -1,8 +1,8 @@
 /**
  * IpvsClient over generic netlink: resolves the "IPVS" family, reads the table (services, then each
  * service's destinations, several dumps in parallel over a few sockets), and applies changes pipelined:
- * up to `window` requests in flight, each with its own sequence number and NLM_F_ACK, results matched back
- * in order. The window is sized so the acknowledgements in flight fit the socket's receive buffer.
+ * many requests in flight, each with its own sequence number and NLM_F_ACK, results matched back in order.
+ * The socket bounds how many are unanswered so their acknowledgements always fit its receive buffer.
  */
 import { constants } from 'node:os';
 import { LvsdError } from '../errors.js';
@@ -19,8 +19,6 @@ import { describeCommand, kernelError } from './kernel-errors.js';
 import { GenlSocket, NetlinkErrno, type GenlSocketOptions } from './socket.js';
 
 export interface IpvsClientOptions extends GenlSocketOptions {
-  /** Most changes in flight at once. Default: the receive buffer / 4 KiB, between 16 and 512. */
-  window?: number;
   /** Sockets dumping destinations in parallel (a socket runs one dump at a time). Default 4. */
   dumpSockets?: number;
 }
@@ -53,15 +51,12 @@ function queryError(e: unknown, what: string): unknown {
 
 class NetlinkIpvsClient implements IpvsClient {
   private readonly dumpers: GenlSocket[] = [];
-  private window: number;
 
-  constructor(private readonly main: GenlSocket, private readonly family: number, private readonly options: IpvsClientOptions) {
-    this.window = options.window ?? Math.max(16, Math.min(512, Math.floor(main.recvBufferSize() / 4096)));
-  }
+  constructor(private readonly main: GenlSocket, private readonly family: number, private readonly options: IpvsClientOptions) {}
 
-  /** The pipelining window in use now (it halves after an overrun). */
-  get currentWindow(): number {
-    return this.window;
+  /** Changes in flight at most (sized from the receive buffer the kernel granted; halves after an overrun). */
+  get window(): number {
+    return this.main.ackWindow;
   }
 
   async info(): Promise<IpvsInfo> {
@@ -103,39 +98,16 @@ class NetlinkIpvsClient implements IpvsClient {
     return entries;
   }
 
+  /** Every command is handed to the socket at once; the socket keeps at most `window` of them unanswered. */
   execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]> {
-    const n = commands.length;
-    const results = new Array<IpvsResult>(n);
-    if (n === 0) return Promise.resolve(results);
-    return new Promise((resolve) => {
-      let next = 0;
-      let inFlight = 0;
-      let done = 0;
-      let overrunSeen = this.main.overruns;
-      const finish = (i: number, r: IpvsResult) => {
-        results[i] = r;
-        inFlight--;
-        done++;
-        if (this.main.overruns !== overrunSeen) {
-          overrunSeen = this.main.overruns;
-          this.window = Math.max(8, this.window >> 1);
-        }
-        if (done === n) resolve(results);
-        else pump();
-      };
-      const pump = () => {
-        while (inFlight < this.window && next < n) {
-          const i = next++;
-          const command = commands[i]!;
-          inFlight++;
-          this.main.ack((seq) => commandMessage(this.family, seq, command), describeCommand(command)).then(
-            () => finish(i, { ok: true }),
-            (e: unknown) => finish(i, { ok: false, error: e instanceof NetlinkErrno ? kernelError(command, e.errno, e.kernelText) : (e as Error) }),
-          );
-        }
-      };
-      pump();
-    });
+    return Promise.all(
+      commands.map((command) =>
+        this.main.ack((seq) => commandMessage(this.family, seq, command), describeCommand(command)).then(
+          (): IpvsResult => ({ ok: true }),
+          (e: unknown): IpvsResult => ({ ok: false, error: e instanceof NetlinkErrno ? kernelError(command, e.errno, e.kernelText) : (e as Error) }),
+        ),
+      ),
+    );
   }
 
   close(): void {

@@ -13,8 +13,8 @@ import { genlmsg, getStr, getU16, parseGenl, protocolError, str, type Attrs } fr
 export const CHANGE_FLAGS = C.NLM_F_REQUEST | C.NLM_F_ACK;
 /** Flags of a dump. */
 export const DUMP_FLAGS = C.NLM_F_REQUEST | C.NLM_F_DUMP;
-/** Flags of a single get (the reply comes, then an acknowledgement). */
-export const GET_FLAGS = C.NLM_F_REQUEST | C.NLM_F_ACK;
+/** Flags of a single get: no NLM_F_ACK, the reply (or an error) is the whole answer. */
+export const GET_FLAGS = C.NLM_F_REQUEST;
 
 const ipvs = (family: number, flags: number, seq: number, cmd: number, attrs: Buffer[]) =>
   genlmsg(family, flags, seq, cmd, C.IPVS_GENL_VERSION, attrs);

@@ -1,9 +1,15 @@
 /**
  * A thin generic netlink socket over the `netlink` package's RawNetlinkSocket: sends prebuilt messages,
  * matches every reply to its request by sequence number, keeps the kernel's errno, runs dumps one at a time
- * (the kernel refuses a second dump on a socket while one is running), puts a deadline on every request,
- * and fails everything in flight with LVSD_NETLINK_OVERRUN when the receive buffer overflowed (ENOBUFS), so
- * the caller re-reads the kernel table instead of hanging. No IPVS knowledge here beyond framing.
+ * (the kernel refuses a second dump on a socket while one is running) and puts a deadline on every request.
+ *
+ * Overruns: the kernel drops a reply that does not fit the receive buffer and flags the socket (ENOBUFS).
+ * netlink@0.3.0 cannot survive that flag: the socket polls POLLERR, libuv reports EBADF, and the binding
+ * aborts the process while building the error (ErrnoException with a NULL syscall name). So this socket
+ * prevents overruns by construction: requests wait in a queue until the replies already owed fit in half the
+ * receive buffer, counted at what the kernel charges for each reply (its skb truesize, not its length).
+ * If an overrun is reported anyway (NLMSG_OVERRUN, or an ENOBUFS 'error' event from a fixed binding), every
+ * request in flight fails with LVSD_NETLINK_OVERRUN, so the caller re-reads the table instead of hanging.
  */
 import { RawNetlinkSocket } from 'netlink';
 import { LvsdError } from '../errors.js';
@@ -15,6 +21,8 @@ export interface GenlSocketOptions {
   recvBufferSize?: number;
   /** Milliseconds without any reply after which a request fails. Default 10,000. */
   timeoutMs?: number;
+  /** At most this many acknowledgements owed at once (the pipelining window); default what the buffer holds. */
+  window?: number;
 }
 
 /** A refusal by the kernel, errno kept. The client turns it into an LvsdError naming the object. */
@@ -27,6 +35,13 @@ export class NetlinkErrno extends Error {
 
 type Kind = 'ack' | 'get' | 'dump';
 
+/**
+ * What the kernel charges the receive buffer for the replies to one request, in bytes (skb truesize, with
+ * margin): an acknowledgement (an error one echoes the request), a doit reply (genlmsg_new of
+ * NLMSG_DEFAULT_SIZE), a dump part (the kernel continues a dump only while the buffer is half empty).
+ */
+export const REPLY_COST: Readonly<Record<Kind, number>> = { ack: 2048, get: 16384, dump: 65536 };
+
 interface Pending {
   kind: Kind;
   what: string;
@@ -34,6 +49,12 @@ interface Pending {
   deadline: number;
   resolve: (parts: NlMsg[]) => void;
   reject: (e: Error) => void;
+}
+
+interface Queued {
+  seq: number;
+  msg: Buffer;
+  pending: Pending;
 }
 
 export class GenlSocket {
@@ -46,6 +67,12 @@ export class GenlSocket {
   private timer: NodeJS.Timeout | undefined;
   /** Dumps waiting for the one running to finish. */
   private dumpChain: Promise<unknown> = Promise.resolve();
+  /** Requests built but not sent yet, waiting for room in the receive buffer. */
+  private readonly queue: Queued[] = [];
+  private queueHead = 0;
+  /** Bytes of receive buffer the replies owed may take; halves after an overrun. */
+  private budget: number;
+  private owed = 0;
   /** How many times the receive buffer overflowed. */
   overruns = 0;
 
@@ -59,6 +86,13 @@ export class GenlSocket {
     this.raw.on('truncatedMessage', () => this.failAll(new LvsdError('LVSD_IPVS_PROTOCOL', 'netlink reply: truncated datagram')));
     this.raw.on('error', (err) => this.onError(err));
     this.setRef(false);
+    this.budget = Math.max(REPLY_COST.ack, Math.floor(this.raw.getRecvBufferSize() / 2));
+    if (options.window !== undefined) this.budget = Math.min(this.budget, Math.max(1, options.window) * REPLY_COST.ack);
+  }
+
+  /** How many acknowledgements may be owed at once: the pipelining window of changes. */
+  get ackWindow(): number {
+    return Math.max(1, Math.floor(this.budget / REPLY_COST.ack));
   }
 
   /** The receive buffer the kernel granted, in bytes (what the kernel accounts against, doubled by it). */
@@ -71,7 +105,7 @@ export class GenlSocket {
     return this.request(build, 'ack', what).then(() => undefined);
   }
 
-  /** Sends a single get (NLM_F_ACK set) and resolves with its reply messages. */
+  /** Sends a single get (no NLM_F_ACK: the reply itself answers) and resolves with its reply message. */
   get(build: (seq: number) => Buffer, what: string): Promise<NlMsg[]> {
     return this.request(build, 'get', what);
   }
@@ -83,14 +117,15 @@ export class GenlSocket {
     return run;
   }
 
+  /** Requests sent or queued and not answered yet. */
   get inFlight(): number {
     return this.pending.size;
   }
 
   close(): void {
     if (this.closed) return;
-    this.failAll(new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed'));
     this.closed = true;
+    this.failEverything(new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed'));
     if (this.timer) clearInterval(this.timer);
     this.raw.close();
   }
@@ -112,22 +147,52 @@ export class GenlSocket {
       return Promise.reject(e);
     }
     return new Promise<NlMsg[]>((resolve, reject) => {
-      this.pending.set(seq, { kind, what, parts: [], deadline: Date.now() + this.timeoutMs, resolve, reject });
+      const pending: Pending = { kind, what, parts: [], deadline: Infinity, resolve, reject };
+      this.pending.set(seq, pending);
       this.setRef(true);
-      this.armTimer();
-      this.raw.send(msg, {}, (err) => {
-        if (err) this.settle(seq, new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${what}: ${err.code ?? err.message}`, { details: { errno: err.errno } }));
-      });
+      this.queue.push({ seq, msg, pending });
+      this.flush();
     });
+  }
+
+  /** Sends queued requests while their replies fit the budget (always at least one when none is owed). */
+  private flush(): void {
+    while (this.queueHead < this.queue.length) {
+      const q = this.queue[this.queueHead]!;
+      if (this.pending.get(q.seq) !== q.pending) {
+        this.queueHead++; // failed while queued
+        continue;
+      }
+      const cost = REPLY_COST[q.pending.kind];
+      if (this.owed > 0 && this.owed + cost > this.budget) break;
+      this.queueHead++;
+      this.owed += cost;
+      q.pending.deadline = Date.now() + this.timeoutMs;
+      this.armTimer();
+      this.raw.send(q.msg, {}, (err) => {
+        if (err) this.settle(q.seq, new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${q.pending.what}: ${err.code ?? err.message}`, { details: { errno: err.errno } }));
+      });
+    }
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
   }
 
   private settle(seq: number, result: NlMsg[] | Error): void {
     const p = this.pending.get(seq);
     if (!p) return;
     this.pending.delete(seq);
-    if (this.pending.size === 0) this.setRef(false);
+    if (p.deadline !== Infinity) this.owed -= REPLY_COST[p.kind]; // it had been sent
+    if (this.pending.size === 0) {
+      this.setRef(false);
+      this.owed = 0;
+      this.queue.length = 0;
+      this.queueHead = 0;
+    }
     if (result instanceof Error) p.reject(result);
     else p.resolve(result);
+    if (!this.closed) this.flush();
   }
 
   private onDatagram(buf: Buffer, port: number): void {
@@ -155,6 +220,8 @@ export class GenlSocket {
         return;
       }
       this.settle(m.seq, err.errno === 0 ? p.parts : new NetlinkErrno(err.errno, err.message));
+    } else if (p.kind === 'get' && m.type !== C.NLMSG_NOOP && m.type !== C.NLMSG_DONE && m.type !== C.NLMSG_OVERRUN) {
+      this.settle(m.seq, [m]);
     } else if (m.type === C.NLMSG_DONE) {
       const errno = m.payload.length >= 4 ? -hostS32At(m.payload, 0) : 0;
       this.settle(m.seq, errno > 0 && p.kind === 'dump' ? new NetlinkErrno(errno) : p.parts);
@@ -170,16 +237,23 @@ export class GenlSocket {
       this.overrun('netlink receive buffer overflowed (ENOBUFS)');
       return;
     }
-    this.failAll(new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink socket failed: ${err.message}`, { cause: err }));
+    this.failEverything(new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink socket failed: ${err.message}`, { cause: err }));
   }
 
   /** Replies were lost: nobody can tell which, so everything in flight fails and the caller re-reads. */
   private overrun(why: string): void {
     this.overruns++;
+    this.budget = Math.max(REPLY_COST.ack, Math.floor(this.budget / 2));
     this.failAll(new LvsdError('LVSD_NETLINK_OVERRUN', `${why}: replies were lost, the IPVS table must be re-read`));
   }
 
   private failAll(e: Error): void {
+    const sent = [...this.pending].filter(([, p]) => p.deadline !== Infinity).map(([seq]) => seq);
+    for (const seq of sent) this.settle(seq, e);
+  }
+
+  /** Fails everything, sent or queued (closing). */
+  private failEverything(e: Error): void {
     for (const seq of [...this.pending.keys()]) this.settle(seq, e);
   }
 

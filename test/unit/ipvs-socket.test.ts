@@ -1,0 +1,122 @@
+/**
+ * The netlink socket layer against the host's real kernel, through the generic netlink controller (always
+ * present, needs no privilege): pipelining, errno kept, overrun and timeout handling, and the missing-IPVS error.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import type { EventEmitter } from 'node:events';
+import { isLvsdError } from '../../src/errors.js';
+import { createIpvsClient } from '../../src/ipvs/client.js';
+import { GenlSocket, NetlinkErrno } from '../../src/ipvs/socket.js';
+import { decodeFamilyId, getFamilyMessage } from '../../src/ipvs/messages.js';
+import { genlmsg, str } from '../../src/ipvs/nlattr.js';
+import * as C from '../../src/ipvs/constants.js';
+
+const hasIpvs = existsSync('/proc/net/ip_vs');
+
+describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
+  it('pipelines 2,000 requests and matches every reply to its own request', async () => {
+    const sock = new GenlSocket();
+    try {
+      const names = Array.from({ length: 2000 }, (_, i) => (i % 2 ? 'nlctrl' : 'no-such-family'));
+      const results = await Promise.allSettled(names.map((n) => sock.get((seq) => getFamilyMessage(seq, n), n)));
+      results.forEach((r, i) => {
+        if (i % 2) {
+          assert.equal(r.status, 'fulfilled');
+          const parts = (r as PromiseFulfilledResult<Awaited<ReturnType<GenlSocket['get']>>>).value;
+          assert.deepEqual(decodeFamilyId(parts[0]!.payload), { id: C.GENL_ID_CTRL, name: 'nlctrl' });
+        } else {
+          assert.equal(r.status, 'rejected');
+          const e = (r as PromiseRejectedResult).reason;
+          assert.ok(e instanceof NetlinkErrno && e.errno === 2, `expected ENOENT, got ${e}`);
+        }
+      });
+      assert.equal(sock.inFlight, 0);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('never overruns even a tiny receive buffer: requests wait until their replies fit', async () => {
+    // Without the budget the 400 replies (~8 KiB of buffer each) overflow at once and netlink@0.3.0 aborts
+    // the whole process (POLLERR -> EBADF -> NULL syscall name in its error path).
+    const sock = new GenlSocket({ recvBufferSize: 1024 }); // the kernel rounds up to its minimum (~2.3 KiB)
+    try {
+      assert.equal(sock.ackWindow, 1);
+      const results = await Promise.all(Array.from({ length: 400 }, () => sock.get((seq) => getFamilyMessage(seq, 'nlctrl'), 'nlctrl')));
+      assert.equal(results.length, 400);
+      for (const parts of results) assert.equal(decodeFamilyId(parts[0]!.payload).id, C.GENL_ID_CTRL);
+      assert.equal(sock.overruns, 0);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('fails the requests in flight with LVSD_NETLINK_OVERRUN on ENOBUFS, halves its window, and goes on', async () => {
+    const sock = new GenlSocket({ timeoutMs: 60_000 });
+    try {
+      const window = sock.ackWindow;
+      const silent = (seq: number) => genlmsg(C.GENL_ID_CTRL, 0, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, 'nlctrl')]);
+      const lost = [sock.ack(silent, 'lost 1'), sock.ack(silent, 'lost 2')];
+      await new Promise((r) => setImmediate(r));
+      const raw = (sock as unknown as { raw: EventEmitter }).raw;
+      raw.emit('error', Object.assign(new Error('recvmsg: No buffer space available'), { code: 'ENOBUFS', errno: 105 }));
+      for (const p of lost) await assert.rejects(p, (e) => isLvsdError(e, 'LVSD_NETLINK_OVERRUN') && /must be re-read/.test((e as Error).message));
+      assert.equal(sock.overruns, 1);
+      assert.equal(sock.ackWindow, Math.max(1, Math.floor(window / 2)));
+      assert.equal(sock.inFlight, 0);
+      const again = await sock.get((seq) => getFamilyMessage(seq, 'nlctrl'), 'nlctrl');
+      assert.equal(decodeFamilyId(again[0]!.payload).id, C.GENL_ID_CTRL);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('a window option bounds the acknowledgements owed', () => {
+    const sock = new GenlSocket({ window: 4 });
+    try {
+      assert.equal(sock.ackWindow, 4);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('fails a request the kernel never answers after its timeout', async () => {
+    const sock = new GenlSocket({ timeoutMs: 200 });
+    try {
+      // no NLM_F_REQUEST and no NLM_F_ACK: the kernel drops it silently
+      const silent = (seq: number) => genlmsg(C.GENL_ID_CTRL, 0, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, 'nlctrl')]);
+      const started = Date.now();
+      await assert.rejects(sock.get(silent, 'a silent request'), (e) => isLvsdError(e, 'LVSD_NETLINK_OVERRUN') && /no reply .* within 200 ms/.test((e as Error).message));
+      assert.ok(Date.now() - started < 2000);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('runs dumps one after another on one socket', async () => {
+    const sock = new GenlSocket();
+    try {
+      const dumpFamilies = (seq: number) => genlmsg(C.GENL_ID_CTRL, C.NLM_F_REQUEST | C.NLM_F_DUMP, seq, C.CTRL_CMD_GETFAMILY, 1, []);
+      const all = await Promise.all(Array.from({ length: 5 }, () => sock.dump(dumpFamilies, 'family dump')));
+      for (const parts of all) {
+        const names = parts.map((m) => decodeFamilyId(m.payload).name);
+        assert.ok(names.includes('nlctrl'));
+        assert.equal(parts.length, all[0]!.length);
+      }
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('rejects requests after close instead of hanging', async () => {
+    const sock = new GenlSocket();
+    sock.close();
+    await assert.rejects(sock.get((seq) => getFamilyMessage(seq, 'nlctrl'), 'x'), (e) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE'));
+  });
+
+  it('createIpvsClient says how to get IPVS when the kernel has none', { skip: hasIpvs && 'this kernel has IPVS' }, async () => {
+    await assert.rejects(createIpvsClient(), (e) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE') && (e as Error).message === 'IPVS is not available in this kernel (modprobe ip_vs)');
+  });
+});
