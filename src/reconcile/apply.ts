@@ -85,8 +85,18 @@ function logFailure(log: Logger, f: OpFailure, skipped: boolean): void {
   );
 }
 
-/** Sends the plan's commands in order and reports what the kernel refused. Never throws for a refusal. */
+/**
+ * Sends the plan's commands in order and reports what the kernel refused; logs one `ipvs.apply` line.
+ * Never throws for a refusal; throws when the client itself fails (socket error, ENOBUFS), since then
+ * nobody knows what landed: re-read the table and plan again.
+ */
 export async function applyPlan(client: IpvsClient, plan: Plan, options: ApplyOptions = {}): Promise<ApplyReport> {
+  const report = await sendPlan(client, plan, options);
+  logApply(options.log ?? silentLogger, plan, report);
+  return report;
+}
+
+async function sendPlan(client: IpvsClient, plan: Plan, options: ApplyOptions): Promise<ApplyReport> {
   const log = options.log ?? silentLogger;
   const now = options.now ?? (() => performance.now());
   const start = now();
@@ -187,7 +197,7 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
   const { plan, dumpMs, planMs } = await readAndPlan();
   const report: ApplyReport = options.dryRun
     ? { ok: true, sent: 0, succeeded: 0, failed: [], skipped: [], durations: { applyMs: 0 } }
-    : await applyPlan(client, plan, { log, now });
+    : await sendPlan(client, plan, { log, now });
   report.durations.dumpMs = dumpMs;
   report.durations.planMs = planMs;
 
@@ -199,11 +209,21 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
     result.converged = result.remaining.ops.length === 0;
   }
 
+  if (options.dryRun) log.debug({ event: 'ipvs.plan', ops: plan.ops.length, durations: report.durations }, 'ipvs plan (dry run)');
+  else logApply(log, plan, report, result.converged);
+  return result;
+}
+
+/**
+ * The one `ipvs.apply` line per apply: counts and phase durations. Info when something was sent or
+ * failed; debug for an empty plan, so a quiet drift loop does not fill the log.
+ */
+function logApply(log: Logger, plan: Plan, report: ApplyReport, converged?: boolean): void {
   const s = plan.summary;
-  log.info(
+  const quiet = plan.ops.length === 0 && report.ok;
+  log[quiet ? 'debug' : 'info'](
     {
       event: 'ipvs.apply',
-      dryRun: options.dryRun === true,
       ops: plan.ops.length,
       sent: report.sent,
       succeeded: report.succeeded,
@@ -212,10 +232,9 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
       services: { added: s.servicesAdded, changed: s.servicesChanged, removed: s.servicesRemoved, unchanged: s.servicesUnchanged, foreign: s.foreign.length },
       dests: { added: s.destsAdded, changed: s.destsChanged, removed: s.destsRemoved, unchanged: s.destsUnchanged },
       timeoutsChanged: s.timeoutsChanged,
-      ...(result.converged !== undefined ? { converged: result.converged } : {}),
+      ...(converged !== undefined ? { converged } : {}),
       durations: report.durations,
     },
     `ipvs apply: ${plan.ops.length} ops, ${report.failed.length} failed, ${report.skipped.length} skipped`,
   );
-  return result;
 }

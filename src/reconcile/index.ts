@@ -26,6 +26,6 @@ export {
   type ReconcileOptions,
   type ReconcileResult,
 } from './apply.js';
-export { loadOwned, saveOwned, nextOwned, DEFAULT_STATE_FILE } from './ownership.js';
+export { loadOwned, saveOwned, nextOwned, ownedAfterError, DEFAULT_STATE_FILE } from './ownership.js';
 export { formatPlan, formatApplyReport, formatSummary } from './format.js';
 export { describeService, describeDest, describeTimeouts, describeNetmask, describeServiceFlags } from './describe.js';

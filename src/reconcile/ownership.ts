@@ -88,3 +88,13 @@ export function nextOwned(desired: readonly DesiredEntry[], previous: ReadonlySe
   }
   return out;
 }
+
+/**
+ * What lvsd owns after an apply that ended without a report (the client threw: nobody knows what landed):
+ * everything it owned before and everything it declares now. Pure.
+ */
+export function ownedAfterError(desired: readonly DesiredEntry[], previous: ReadonlySet<string>): Set<string> {
+  const out = new Set(previous);
+  for (const d of desired) out.add(canonicalServiceId(d.service.key));
+  return out;
+}

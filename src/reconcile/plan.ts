@@ -23,6 +23,7 @@
 import {
   destId,
   serviceId,
+  SVC_F_HASHED,
   type DestSpec,
   type IpvsCommand,
   type KernelDest,
@@ -117,8 +118,11 @@ export function isEmptyPlan(plan: Plan): boolean {
 export function serviceChanges(desired: ServiceSpec, kernel: ServiceSpec): FieldChange[] {
   const out: FieldChange[] = [];
   if (desired.scheduler !== kernel.scheduler) out.push({ field: 'scheduler', from: kernel.scheduler, to: desired.scheduler });
-  if ((desired.flags >>> 0) !== (kernel.flags >>> 0)) {
-    out.push({ field: 'flags', from: describeServiceFlags(kernel.flags), to: describeServiceFlags(desired.flags) });
+  // HASHED is kernel-internal (set in every dump, never sent): never a difference, even if a decoder keeps it.
+  const dFlags = (desired.flags & ~SVC_F_HASHED) >>> 0;
+  const kFlags = (kernel.flags & ~SVC_F_HASHED) >>> 0;
+  if (dFlags !== kFlags) {
+    out.push({ field: 'flags', from: describeServiceFlags(kFlags), to: describeServiceFlags(dFlags) });
   }
   if (desired.timeout !== kernel.timeout) out.push({ field: 'timeout', from: `${kernel.timeout}s`, to: `${desired.timeout}s` });
   if ((desired.netmask >>> 0) !== (kernel.netmask >>> 0)) {

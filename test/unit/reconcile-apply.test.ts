@@ -129,3 +129,25 @@ test('a service deleted behind lvsd\'s back is restored by the next reconcile', 
   assert.deepEqual(again.plan.ops.map((o) => `${o.command.cmd} ${o.serviceId}`), ['new-service udp/192.0.2.53:53', 'new-dest udp/192.0.2.53:53']);
   assert.equal(again.converged, true);
 });
+
+test('applyPlan on its own logs one ipvs.apply line; an empty plan logs it at debug only', async () => {
+  const client = new ModelClient();
+  const { log, lines } = capture();
+  await applyPlan(client, planReconcile({ desired, kernel: [], owned: new Set(), ownWholeTable: false }), { log });
+  const apply = lines.filter((l) => l.event === 'ipvs.apply');
+  assert.equal(apply.length, 1);
+  assert.equal(apply[0]!.level, 30);
+  assert.equal(apply[0]!.sent, 5);
+
+  const quiet = capture();
+  await reconcile(client, desired, { owned: new Set(), ownWholeTable: false, log: quiet.log });
+  assert.deepEqual(quiet.lines.map((l) => [l.event, l.level]), [['ipvs.apply', 20]]);
+});
+
+test('a client that fails outright (not a refusal) makes apply throw, so the caller re-reads the table', async () => {
+  const client = new ModelClient();
+  client.execute = async () => {
+    throw new Error('socket closed');
+  };
+  await assert.rejects(reconcile(client, desired, { owned: new Set(), ownWholeTable: false }), /socket closed/);
+});

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { applyPlan, loadOwned, nextOwned, planReconcile, saveOwned } from '../../src/reconcile/index.js';
+import { applyPlan, loadOwned, nextOwned, ownedAfterError, planReconcile, saveOwned } from '../../src/reconcile/index.js';
 import { ModelClient } from './reconcile-model.js';
 import { entry, tcp } from './reconcile-fixtures.js';
 
@@ -81,4 +81,8 @@ test('a foreign service whose removal failed under ownWholeTable does not become
   const report = await applyPlan(client, planReconcile({ desired: [], kernel: await client.dump(), owned: new Set(), ownWholeTable: true }));
   assert.equal(report.failed.length, 1);
   assert.deepEqual(nextOwned([], new Set(), report), new Set());
+});
+
+test('when an apply ends without a report, lvsd keeps owning the old services and the declared ones', () => {
+  assert.deepEqual(ownedAfterError([{ service: tcp('192.0.2.10', 80), dests: [] }], new Set(['tcp/192.0.2.11:80'])), new Set(['tcp/192.0.2.10:80', 'tcp/192.0.2.11:80']));
 });

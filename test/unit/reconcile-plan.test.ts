@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planReconcile, planCommands, type PlanInput } from '../../src/reconcile/index.js';
-import { SVC_F_PERSISTENT, TUN_F_CSUM, type IpvsCommand } from '../../src/ipvs/types.js';
+import { SVC_F_HASHED, SVC_F_PERSISTENT, TUN_F_CSUM, type IpvsCommand } from '../../src/ipvs/types.js';
 import { entry, fwmark, krs, rs, tcp, udp } from './reconcile-fixtures.js';
 
 const none = new Set<string>();
@@ -205,4 +205,12 @@ test('timeouts: only the declared fields that differ are sent; 0 means leave as 
 test('timeouts are set when the kernel values are unknown', () => {
   const p = plan({ timeouts: { desired: { udp: 60 } } });
   assert.deepEqual(planCommands(p), [{ cmd: 'set-timeouts', timeouts: { tcp: 0, tcpFin: 0, udp: 60 } }]);
+});
+
+test('the kernel-internal HASHED flag is never a difference, even if a dump keeps it', () => {
+  const p = plan({
+    desired: [{ service: tcp('192.0.2.10', 80, { flags: SVC_F_PERSISTENT, timeout: 60 }), dests: [] }],
+    kernel: [entry(tcp('192.0.2.10', 80, { flags: SVC_F_PERSISTENT | SVC_F_HASHED, timeout: 60 }))],
+  });
+  assert.deepEqual(p.ops, []);
 });
