@@ -6,3 +6,4 @@ export type { ConfigDocument } from './documents.js';
 export { formatProblems, type Problem } from './problems.js';
 export { parseDuration, checkDuration, formatDuration, type DurationResult } from './duration.js';
 export { schemaPath } from './schema.js';
+export { renderConfig } from './render.js';
