@@ -53,6 +53,7 @@ function ipv6Bytes(address: string): Buffer {
  * carries the sender's MAC there too (what Linux's arp_is_garp accepts for replies).
  */
 export function buildGratuitousArp(mac: string | Uint8Array, address: string, op: 'request' | 'reply' = 'request'): Buffer {
+  if (op !== 'request' && op !== 'reply') throw new TypeError(`ARP op must be request or reply, got ${JSON.stringify(op)}`);
   const hw = parseMac(mac);
   const ip = ipv4Bytes(address);
   const frame = Buffer.alloc(42);

@@ -39,6 +39,7 @@ test('bad input is refused rather than sent', () => {
   assert.throws(() => buildGratuitousArp('02:00:5e:10:00:zz', '192.0.2.10'), TypeError);
   assert.throws(() => buildGratuitousArp('02:00:5e:10:00:01', '2001:db8::1'), TypeError);
   assert.throws(() => buildGratuitousArp('02:00:5e:10:00:01', 'not-an-ip'), TypeError);
+  assert.throws(() => buildGratuitousArp('02:00:5e:10:00:01', '192.0.2.10', 'garp' as never), TypeError);
 });
 
 test('every frame is 42 bytes with the MAC and address where a receiver reads them', () => {
