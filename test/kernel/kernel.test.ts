@@ -10,7 +10,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kernelSupport, repoRoot, runKernelSuite } from './vm.js';
+import { execFileSync } from 'node:child_process';
+import { kernelSupport, repoRoot, runInVm, runKernelSuite, vmSupport } from './vm.js';
+import { buildInitramfs } from './init/initramfs.js';
+import { findBusybox, findKernel, type KernelChoice } from './init/modules.js';
 import { describeFailure, parseTap, type TapNode } from './init/tap.js';
 
 const insideDir = join(dirname(fileURLToPath(import.meta.url)), 'inside');
@@ -37,15 +40,17 @@ async function report(t: TestContext, node: TapNode): Promise<void> {
 
 /** Bash that runs each inside file on its own (TAP, log and exit status per file into $LVSD_VM_OUT). */
 function suiteScript(paths: readonly string[]): string {
-  const lines = ['set -u', 'export NODE_OPTIONS="${NODE_OPTIONS:-} --enable-source-maps"'];
+  const lines = ['set -u', 'failed=0', 'export NODE_OPTIONS="${NODE_OPTIONS:-} --enable-source-maps"'];
   paths.forEach((p, i) => {
     lines.push(
       `echo "=== ${p}"`,
       `node --test-reporter=tap --test-reporter-destination="$LVSD_VM_OUT/${i}.tap" ` +
         `--test-reporter=spec --test-reporter-destination=stdout '${p}' 2>&1 | tee "$LVSD_VM_OUT/${i}.log"`,
-      `echo "\${PIPESTATUS[0]}" > "$LVSD_VM_OUT/${i}.rc"`,
+      `rc=\${PIPESTATUS[0]}; echo "$rc" > "$LVSD_VM_OUT/${i}.rc"; [ "$rc" = 0 ] || failed=$((failed + 1))`,
     );
   });
+  // the number of failed files comes back as the exit status: checked against the .rc files
+  lines.push('exit $failed');
   return lines.join('\n') + '\n';
 }
 
@@ -73,7 +78,7 @@ test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeo
   if (r.bootFailure) assert.fail(`the VM failed before the tests ran: ${r.bootFailure}\n${tail(r.console)}`);
   if (r.timedOut) assert.fail(`kernel tests timed out after ${timeoutMs / 1000} s\n${tail(r.console)}`);
 
-  let allPassed = true;
+  let failedFiles = 0;
   for (const [i, path] of paths.entries()) {
     const read = (ext: string): string | undefined => {
       const f = join(outDir, `${i}.${ext}`);
@@ -89,9 +94,10 @@ test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeo
         assert.fail(`${path} exited ${rc} without a failed test (crashed outside a test?)\n${tail(read('log') ?? '', 30)}`);
       }
     }).catch(() => undefined);
-    if (read('rc')?.trim() !== '0') allPassed = false;
+    if (read('rc')?.trim() !== '0') failedFiles++;
   }
-  if (allPassed) rmSync(outDir, { recursive: true, force: true });
+  assert.equal(r.exitCode, failedFiles, 'the exit status of the run should count the failed files');
+  if (failedFiles === 0) rmSync(outDir, { recursive: true, force: true });
   else t.diagnostic(`per-file TAP and logs kept in ${outDir}`);
 });
 
@@ -156,4 +162,29 @@ test('the TAP of node --test is read back as nested tests with their diagnostics
   assert.equal(crashed.children.length, 0);
   assert.match(describeFailure(crashed), /about to crash/);
   assert.match(describeFailure(crashed), /exitCode: 3/);
+});
+
+const vm = vmSupport();
+const noVm = vm.ok ? undefined : vm.reason;
+
+test('the initramfs holds init, a static busybox and the 9p/overlay modules (listed by busybox cpio)', { skip: noVm }, () => {
+  const busybox = findBusybox() as string;
+  const archive = buildInitramfs(findKernel() as KernelChoice, busybox);
+  const names = execFileSync(busybox, ['cpio', '-t'], { input: readFileSync(archive), encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] })
+    .split('\n')
+    .filter(Boolean);
+  for (const want of ['init', 'bin/busybox', 'dev/console', 'lvsd/stage2', 'lvsd/modules/9p.ko', 'lvsd/modules/overlay.ko', 'lvsd/modules/virtio_pci.ko']) {
+    assert.ok(names.includes(want), `${want} missing from ${archive}`);
+  }
+  // the archive is cached: a second build returns the same file without rewriting it
+  assert.equal(buildInitramfs(findKernel() as KernelChoice, busybox), archive);
+});
+
+test('a VM that runs out of time is killed and reported as timed out, not as a result', { skip: noVm }, async () => {
+  const started = Date.now();
+  const r = await runInVm({ script: 'sleep 600', timeoutMs: 1500 });
+  assert.equal(r.timedOut, true);
+  assert.equal(r.exitCode, 124);
+  assert.ok(r.bootFailure, 'a run that never reached the script says so');
+  assert.ok(Date.now() - started < 10_000, `killed promptly (took ${Date.now() - started} ms)`);
 });

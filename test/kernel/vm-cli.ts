@@ -59,7 +59,10 @@ async function main(): Promise<void> {
   opts.onLine = (line) => process.stdout.write(line + '\n');
   const result = await (mode === 'vm' ? runInVm(opts) : runDirect(opts));
   if (showConsole) process.stderr.write(`--- console ---\n${result.console}\n--- end console ---\n`);
-  const boot = result.bootMs !== undefined ? `, boot ${(result.bootMs / 1000).toFixed(1)} s` : '';
+  const boot =
+    result.bootMs !== undefined
+      ? `, boot ${(result.bootMs / 1000).toFixed(1)} s (kernel start to script ${((result.guestBootMs ?? 0) / 1000).toFixed(1)} s)`
+      : '';
   process.stderr.write(
     `vm-cli: ${result.mode} exit ${result.exitCode} in ${(result.durationMs / 1000).toFixed(1)} s${boot}` +
       (result.logFile ? `, console log ${result.logFile}` : '') + '\n',

@@ -45,6 +45,8 @@ export interface RunResult {
   durationMs: number;
   /** host milliseconds from qemu start to the script starting (undefined when direct / never started) */
   bootMs?: number;
+  /** guest uptime (ms since the kernel started) when the script started: bootMs minus firmware/loading */
+  guestBootMs?: number;
   timedOut: boolean;
   /** set when the VM failed before the script ran (module, mount, modprobe ip_vs ...) */
   bootFailure?: string;
@@ -160,15 +162,25 @@ class ConsoleTracker {
 }
 
 const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
+let hooksInstalled = false;
+
+/** Kills qemu (or the direct script) when this process exits or is told to stop, so no VM outlives a test. */
 function track(child: ChildProcess): void {
   live.add(child);
   child.once('exit', () => live.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
-    });
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const killAll = (): void => {
+    for (const c of live) c.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      killAll();
+      process.removeListener(sig, onSignal);
+      process.kill(process.pid, sig); // then die of the signal as we would have
+    };
+    process.once(sig, onSignal);
   }
 }
 
@@ -178,7 +190,8 @@ function qemuArgs(kernel: KernelChoice, initrd: string, ctlDir: string, opts: Ru
   const cpus = opts.cpus ?? 2;
   const args = [
     '-nodefaults', '-no-user-config', '-no-reboot',
-    '-machine', 'pc', ...(process.env.LVSD_VM_QEMU_ARGS ? process.env.LVSD_VM_QEMU_ARGS.trim().split(/\s+/) : []), '-accel', process.env.LVSD_VM_ACCEL ?? 'tcg,thread=multi', '-cpu', 'max',
+    // TCG: KVM hangs at boot on the sandbox host (LVSD_VM_ACCEL=kvm to try it elsewhere)
+    '-machine', 'pc', '-accel', process.env.LVSD_VM_ACCEL ?? 'tcg,thread=multi', '-cpu', 'max',
     '-smp', String(cpus), '-m', String(opts.memoryMb ?? 2048),
     '-display', 'none', '-serial', 'stdio', '-nic', 'none',
     '-kernel', kernel.image, '-initrd', initrd,
@@ -191,6 +204,8 @@ function qemuArgs(kernel: KernelChoice, initrd: string, ctlDir: string, opts: Ru
     '-fsdev', `local,id=lvsdctl,path=${ctlDir},security_model=none`,
     '-device', 'virtio-9p-pci,fsdev=lvsdctl,mount_tag=lvsdctl',
   ];
+  const extra = process.env.LVSD_VM_QEMU_ARGS?.trim();
+  if (extra) args.push(...extra.split(/\s+/));
   if (opts.outDir) {
     args.push('-fsdev', `local,id=lvsdout,path=${resolve(opts.outDir)},security_model=none`);
     args.push('-device', 'virtio-9p-pci,fsdev=lvsdout,mount_tag=lvsdout');
@@ -271,6 +286,7 @@ export async function runInVm(opts: RunOptions): Promise<RunResult> {
     output: tracker.output.join('\n'),
     durationMs: Date.now() - started,
     ...(tracker.beganAt !== undefined ? { bootMs: tracker.beganAt - started } : {}),
+    ...(Number.isFinite(tracker.guestBootSeconds) ? { guestBootMs: Math.round(tracker.guestBootSeconds! * 1000) } : {}),
     timedOut,
     ...(bootFailure !== undefined ? { bootFailure } : {}),
     logFile,
