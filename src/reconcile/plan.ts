@@ -96,15 +96,30 @@ export interface Plan {
   warnings: string[];
 }
 
+/** A dotted quad without leading zeros is already canonical: most addresses take this path. */
+const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+const canonicalCache = new Map<string, string>();
+
+function canonical(address: string): string {
+  if (CANONICAL_V4.test(address)) return address;
+  let c = canonicalCache.get(address);
+  if (c === undefined) {
+    c = canonicalAddress(address) ?? address;
+    if (canonicalCache.size >= 65536) canonicalCache.clear();
+    canonicalCache.set(address, c);
+  }
+  return c;
+}
+
 /** The identity of a service with its address in canonical text, so "2001:DB8::1" and "2001:db8::1" agree. */
 export function canonicalServiceId(key: ServiceKey): string {
   if (key.kind === 'fwmark') return serviceId(key);
-  return serviceId({ ...key, address: canonicalAddress(key.address) ?? key.address });
+  return serviceId({ ...key, address: canonical(key.address) });
 }
 
 /** The identity of a real server within its service, address in canonical text. */
 export function canonicalDestId(dest: Pick<DestSpec, 'address' | 'port'>): string {
-  return destId({ address: canonicalAddress(dest.address) ?? dest.address, port: dest.port });
+  return destId({ address: canonical(dest.address), port: dest.port });
 }
 
 export function planCommands(plan: Plan): IpvsCommand[] {
