@@ -64,6 +64,13 @@ export function parseDuration(value: number | string): number {
   return r.seconds;
 }
 
+/** Seconds of an already validated duration, or `fallback` when it is absent (or, defensively, bad). */
+export function durationOr(value: number | string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const r = checkDuration(value);
+  return r.ok ? r.seconds : fallback;
+}
+
 /** Text for a duration in seconds, e.g. 90 -> "1m30s", 1.5 -> "1.5s", 0.25 -> "250ms" (for messages). */
 export function formatDuration(seconds: number): string {
   if (seconds < 1) return `${Math.round(seconds * 1e6) / 1e3}ms`;

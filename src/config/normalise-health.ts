@@ -5,9 +5,9 @@
  */
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { HealthCheckConfig, HealthCheckType, HealthGlobalConfig } from './types.js';
-import { checkDuration, formatDuration } from './duration.js';
+import { durationOr as seconds, formatDuration } from './duration.js';
 import { pointerJoin, type Problems } from './problems.js';
-import type { RawDuration, RawHealthCheck } from './raw.js';
+import type { RawHealthCheck } from './raw.js';
 
 export const HEALTH_DEFAULTS = { interval: 5, timeout: 2, rise: 2, fall: 3 } as const;
 
@@ -24,13 +24,6 @@ const TYPE_KEYS: Readonly<Record<HealthCheckType, readonly string[]>> = {
 };
 /** Check types that open a connection and so need a port. */
 const NEEDS_PORT: ReadonlySet<HealthCheckType> = new Set(['tcp', 'http', 'https', 'dns', 'agent']);
-
-/** Seconds of a schema-checked duration (the schema already refused bad ones; 0 if it somehow did not). */
-export function seconds(value: RawDuration | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const r = checkDuration(value);
-  return r.ok ? r.seconds : fallback;
-}
 
 function timing(raw: RawHealthCheck): { interval: number; timeout: number } {
   const interval = seconds(raw.interval, HEALTH_DEFAULTS.interval);

@@ -8,7 +8,8 @@ import {
 } from '../ipvs/types.js';
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { HealthGlobalConfig, RealServerConfig, ServiceConfig } from './types.js';
-import { buildHealthCheck, checkHealthShape, seconds } from './normalise-health.js';
+import { durationOr as seconds } from './duration.js';
+import { buildHealthCheck, checkHealthShape } from './normalise-health.js';
 import type { Problems } from './problems.js';
 import type { Located, RawService, RawTunnel } from './raw.js';
 

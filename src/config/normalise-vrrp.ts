@@ -4,8 +4,7 @@
  */
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { ConnectionSyncConfig, SyncGroupConfig, VrrpAddress, VrrpInstanceConfig } from './types.js';
-import { formatDuration } from './duration.js';
-import { seconds } from './normalise-health.js';
+import { durationOr as seconds, formatDuration } from './duration.js';
 import type { Problems } from './problems.js';
 import type { Located, RawConnectionSync, RawSyncGroup, RawVrrpInstance } from './raw.js';
 

@@ -4,7 +4,7 @@
  */
 import { canonicalAddress, familyOf } from '../net/address.js';
 import type { Config, ControlConfig, HealthGlobalConfig, IpvsConfig, MetricsConfig } from './types.js';
-import { seconds } from './normalise-health.js';
+import { durationOr as seconds } from './duration.js';
 import { normaliseServices } from './normalise-services.js';
 import { normaliseConnectionSync, normaliseVrrp } from './normalise-vrrp.js';
 import type { Problems } from './problems.js';
