@@ -124,6 +124,8 @@ export interface WatchLinksOptions {
 /**
  * Call `cb` for every link notification (RTM_NEWLINK / RTM_DELLINK) in this network namespace. The kernel
  * sends one on any change (flags, carrier, MTU, address...), so callers compare `up` to what they saw last.
+ * Admin up/down arrives at once; carrier changes go through the kernel's linkwatch, which for physical
+ * NICs passes the first change at once but holds further ones to at most one per second.
  */
 export function watchLinks(cb: (event: LinkEvent) => void, options: WatchLinksOptions = {}): LinkWatcher {
   let socket: RtNetlinkSocket;

@@ -69,11 +69,23 @@ export class NetnsLab {
     return name;
   }
 
-  /** A veth pair: `ifA` in `nsA`, `ifB` in `nsB`, both brought up unless `up: false`. */
-  veth(nsA: string, ifA: string, nsB: string, ifB: string, options: { up?: boolean; macA?: string; macB?: string } = {}): void {
+  /**
+   * A veth pair: `ifA` in `nsA`, `ifB` in `nsB`, both brought up unless `up: false`. Give different
+   * `indexA` / `indexB` when link-state timing matters: the kernel treats a veth whose index equals its
+   * peer's (likely in fresh namespaces) like a physical NIC and batches its carrier changes to one a second.
+   */
+  veth(
+    nsA: string,
+    ifA: string,
+    nsB: string,
+    ifB: string,
+    options: { up?: boolean; macA?: string; macB?: string; indexA?: number; indexB?: number } = {},
+  ): void {
     const a = ['-n', nsA, 'link', 'add', ifA];
+    if (options.indexA) a.push('index', String(options.indexA));
     if (options.macA) a.push('address', options.macA);
     a.push('type', 'veth', 'peer', 'name', ifB);
+    if (options.indexB) a.push('index', String(options.indexB));
     if (options.macB) a.push('address', options.macB);
     a.push('netns', nsB);
     run('ip', a);
