@@ -37,7 +37,13 @@ export function parseJson(doc: ConfigDocument): ParsedDocument {
   try {
     return { file: doc.file, data: JSON.parse(text) as unknown };
   } catch (e) {
-    const { offset, expected } = jsonErrorAt(text);
+    let located: { offset: number; expected: string };
+    try {
+      located = jsonErrorAt(text);
+    } catch {
+      located = { offset: text.length, expected: 'less deeply nested JSON' }; // the scanner ran out of stack
+    }
+    const { offset, expected } = located;
     const { line, column } = lineColumn(text, offset);
     const found = offset >= text.length ? 'the end of the text' : JSON.stringify(text[offset]);
     const reason = `expected ${expected}, found ${found}`;

@@ -224,6 +224,10 @@ test('bad JSON is LVSD_CONFIG_UNREADABLE with file, line and column', () => {
     (e) => isLvsdError(e, 'LVSD_CONFIG_UNREADABLE') && /^cut.json:2:7:/.test(e.message));
 });
 
+test('pathologically nested bad JSON is still LVSD_CONFIG_UNREADABLE', () => {
+  assert.throws(() => parseConfig([{ file: 'deep.json', text: '['.repeat(200_000) }]), (e) => isLvsdError(e, 'LVSD_CONFIG_UNREADABLE'));
+});
+
 test('a document that is not an object is refused', () => {
   assertProblem(problemsOf([]), '', /must be an object/);
 });
