@@ -214,3 +214,46 @@ test('the ownership file follows applies: a service dropped from the config is r
   assert.equal((await loadOwned(state)).has('fwmark/ipv4/7'), false);
   assert.ok(!saved().some((l) => l.includes('-f 7')));
 });
+
+test('every service and real-server attribute is edited in place and converges', { skip, timeout: 120_000 }, async () => {
+  const sip = udp('192.0.2.60', 5060, { scheduler: 'rr', flags: SVC_F_PERSISTENT, timeout: 120, pe: 'sip' });
+  const before: DesiredEntry[] = [
+    { service: sip, dests: [rs('10.0.1.51', 5060, { weight: 3 })] },
+    { service: web, dests: [rs('10.0.1.11', 8080)] },
+  ];
+  const r0 = await reconcile(client, before, { owned: new Set(), ownWholeTable: false, verify: true });
+  assert.deepEqual(r0.report.failed.map((f) => f.reason), []);
+  assert.equal(r0.converged, true);
+
+  const afterwards: DesiredEntry[] = [
+    { service: { ...sip, scheduler: 'sh', flags: SVC_F_PERSISTENT | SVC_F_SCHED1, timeout: 600, netmask: 0xffff0000, pe: '' }, dests: [rs('10.0.1.51', 5060, { weight: 9, upperThreshold: 10, lowerThreshold: 5 })] },
+    { service: web, dests: [rs('10.0.1.11', 8080, { forwarding: 'tunnel', tunnelType: 'gue', tunnelPort: 7777, tunnelFlags: TUN_F_CSUM })] },
+  ];
+  const r1 = await reconcile(client, afterwards, { owned: ids(before), ownWholeTable: false, verify: true });
+  assert.deepEqual(r1.report.failed.map((f) => f.reason), []);
+  assert.deepEqual(
+    r1.plan.ops.map((o) => `${o.command.cmd} ${o.reason}`),
+    [
+      'set-service scheduler rr -> sh, flags persistent -> persistent|sched1, timeout 120s -> 600s, netmask 255.255.255.255 -> 255.255.0.0, pe sip -> none',
+      'set-dest weight 3 -> 9, upper 0 -> 10, lower 0 -> 5',
+      'set-dest forwarding nat -> tunnel, tunnel ipip -> gue, tunnel-port 0 -> 7777, tunnel-flags nocsum -> csum',
+    ],
+  );
+  assert.equal(r1.converged, true, `left to do: ${r1.remaining?.ops.map((o) => o.reason).join('; ')}`);
+  assert.deepEqual(saved(), sorted([
+    '-A -u 192.0.2.60:5060 -s sh -p 600 -M 255.255.0.0 -b sh-fallback',
+    '-a -u 192.0.2.60:5060 -r 10.0.1.51:5060 -m -w 9',
+    '-A -t 192.0.2.10:80 -s wrr',
+    '-a -t 192.0.2.10:80 -r 10.0.1.11:8080 -i -w 1 --tun-type gue --tun-port 7777 --tun-csum',
+  ]));
+});
+
+test('declared timeouts are set, and only the ones that differ', { skip, timeout: 120_000 }, async (t) => {
+  const original = await client.getTimeouts();
+  t.after(() => client.execute([{ cmd: 'set-timeouts', timeouts: original }]));
+  const want = { tcp: original.tcp === 123 ? 124 : 123, udp: original.udp };
+  const r = await reconcile(client, [], { owned: new Set(), ownWholeTable: false, timeouts: want, verify: true });
+  assert.deepEqual(r.plan.ops.map((o) => o.command), [{ cmd: 'set-timeouts', timeouts: { tcp: want.tcp, tcpFin: 0, udp: 0 } }]);
+  assert.equal(r.converged, true);
+  assert.deepEqual(await client.getTimeouts(), { ...original, tcp: want.tcp });
+});
