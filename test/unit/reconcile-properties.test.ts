@@ -185,3 +185,23 @@ test('planning a table against itself plans nothing', () => {
     runs,
   );
 });
+
+test('a declared service with real servers before and after never passes through zero real servers', () => {
+  fc.assert(
+    fc.property(scenarioArb, (s) => {
+      const { opts, kernel, owned, desired, ownWholeTable } = setup(s);
+      const commands = planCommands(planReconcile({ desired, kernel, owned, ownWholeTable }));
+      const watched = desired
+        .filter((d) => d.dests.length > 0 && kernel.some((k) => keyOf(k.service.key) === keyOf(d.service.key) && k.dests.length > 0))
+        .map((d) => keyOf(d.service.key));
+      for (let n = 0; n <= commands.length; n++) {
+        const table = applyCommands(kernel, commands.slice(0, n), opts).table;
+        for (const id of watched) {
+          const e = table.find((x) => keyOf(x.service.key) === id);
+          assert.ok(e && e.dests.length > 0, `${id} empty after ${n} commands`);
+        }
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
