@@ -58,32 +58,56 @@ export const LIST_SECTIONS = ['services', 'vrrp', 'syncGroups'] as const;
 export const SINGLE_SECTIONS = ['ipvs', 'control', 'metrics', 'health', 'connectionSync'] as const;
 
 /**
- * Merges schema-valid documents in the order given. A top-level object set by two files is a problem
- * reported at the later one, naming the earlier.
+ * The part of a document a schema problem at `pointer` makes unusable for the semantic checks: the whole
+ * document (''), one list item ('/services/3'), one section ('/ipvs'), or nothing (an unknown top-level key).
  */
-export function mergeDocuments(docs: readonly ParsedDocument[], problems: Problems): RawConfig {
-  const merged: RawConfig = { services: [], vrrp: [], syncGroups: [] };
+export function unusablePart(pointer: string): string | undefined {
+  const tokens = pointer.split('/').slice(1);
+  if (tokens.length === 0) return '';
+  const section = tokens[0]!;
+  if ((LIST_SECTIONS as readonly string[]).includes(section)) return tokens.length >= 2 ? `/${section}/${tokens[1]}` : `/${section}`;
+  if ((SINGLE_SECTIONS as readonly string[]).includes(section)) return `/${section}`;
+  return undefined;
+}
+
+/**
+ * Merges documents in the order given, leaving out the parts `unusable(file, pointer)` names (those broke
+ * the schema and are reported already). A top-level object set by two files is a problem reported at the
+ * later one, naming the earlier.
+ */
+export function mergeDocuments(
+  docs: readonly ParsedDocument[],
+  problems: Problems,
+  unusable: (file: string, pointer: string) => boolean = () => false,
+): RawConfig {
+  const merged: RawConfig = { services: [], vrrp: [], syncGroups: [], unusableInstanceNames: new Set() };
+  const setBy = new Map<string, string>();
   for (const { file, data } of docs) {
+    if (unusable(file, '') || typeof data !== 'object' || data === null || Array.isArray(data)) continue;
     const obj = data as Record<string, unknown>;
     for (const section of LIST_SECTIONS) {
       const list = obj[section];
-      if (!Array.isArray(list)) continue;
+      if (!Array.isArray(list) || unusable(file, `/${section}`)) continue;
       list.forEach((value, i) => {
-        (merged[section] as Array<{ file: string; pointer: string; value: unknown }>).push({
-          file,
-          pointer: `/${section}/${i}`,
-          value,
-        });
+        const pointer = `/${section}/${i}`;
+        if (unusable(file, pointer)) {
+          const name = (value as { name?: unknown } | null)?.name;
+          if (section === 'vrrp' && typeof name === 'string') merged.unusableInstanceNames.add(name);
+          return;
+        }
+        (merged[section] as Array<{ file: string; pointer: string; value: unknown }>).push({ file, pointer, value });
       });
     }
     for (const section of SINGLE_SECTIONS) {
       const value = obj[section];
       if (value === undefined) continue;
-      const earlier = merged[section];
-      if (earlier) {
-        problems.add(file, `/${section}`, `"${section}" is also set in ${earlier.file}; set it in one file only`);
+      const earlier = setBy.get(section);
+      if (earlier !== undefined) {
+        problems.add(file, `/${section}`, `"${section}" is also set in ${earlier}; set it in one file only`);
         continue;
       }
+      setBy.set(section, file);
+      if (unusable(file, `/${section}`)) continue;
       (merged as unknown as Record<string, unknown>)[section] = { file, pointer: `/${section}`, value };
     }
   }

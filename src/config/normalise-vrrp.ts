@@ -124,6 +124,7 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): V
 /** Instances and sync groups, with names unique, (interface, vrid, family) unique, and membership checked. */
 export function normaliseVrrp(
   instances: ReadonlyArray<Located<RawVrrpInstance>>, groups: ReadonlyArray<Located<RawSyncGroup>>, problems: Problems,
+  unusableNames: ReadonlySet<string> = new Set(),
 ): { vrrp: VrrpInstanceConfig[]; syncGroups: SyncGroupConfig[] } {
   const where = (here: Located<unknown>, there: Located<unknown>) =>
     here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
@@ -156,6 +157,7 @@ export function normaliseVrrp(
       const p = `${loc.pointer}/instances/${i}`;
       const inst = byName.get(member);
       if (!inst) {
+        if (unusableNames.has(member)) return; // that instance's own problems are reported already
         problems.add(loc.file, p, `no VRRP instance is named "${member}"`);
         return;
       }
@@ -185,9 +187,10 @@ function isMulticast(address: string): boolean {
 /** The connection-sync daemon settings; its instance must be a declared VRRP instance. */
 export function normaliseConnectionSync(
   loc: Located<RawConnectionSync>, vrrp: readonly VrrpInstanceConfig[], problems: Problems,
+  unusableNames: ReadonlySet<string> = new Set(),
 ): ConnectionSyncConfig {
   const { file, pointer, value: raw } = loc;
-  if (!vrrp.some((v) => v.name === raw.instance)) {
+  if (!vrrp.some((v) => v.name === raw.instance) && !unusableNames.has(raw.instance)) {
     problems.add(file, `${pointer}/instance`, `no VRRP instance is named "${raw.instance}"`);
   }
   let group: string | undefined;

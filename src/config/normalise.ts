@@ -82,7 +82,7 @@ function normaliseHealthGlobal(raw: RawConfig['health']): HealthGlobalConfig {
 export function normalise(files: readonly string[], raw: RawConfig, problems: Problems): Config {
   const health = normaliseHealthGlobal(raw.health);
   const services = normaliseServices(raw.services, health, problems);
-  const { vrrp, syncGroups } = normaliseVrrp(raw.vrrp, raw.syncGroups, problems);
+  const { vrrp, syncGroups } = normaliseVrrp(raw.vrrp, raw.syncGroups, problems, raw.unusableInstanceNames);
   const control: ControlConfig = {
     socket: raw.control?.value.socket ?? GLOBAL_DEFAULTS.socket,
     ...(raw.control?.value.group !== undefined && { group: raw.control.value.group }),
@@ -93,7 +93,7 @@ export function normalise(files: readonly string[], raw: RawConfig, problems: Pr
     if (typeof listen === 'string') metrics = { listen };
     else problems.add(raw.metrics.file, `${raw.metrics.pointer}/listen`, listen.error);
   }
-  const connectionSync = raw.connectionSync ? normaliseConnectionSync(raw.connectionSync, vrrp, problems) : undefined;
+  const connectionSync = raw.connectionSync ? normaliseConnectionSync(raw.connectionSync, vrrp, problems, raw.unusableInstanceNames) : undefined;
   return {
     files: [...files],
     ipvs: normaliseIpvs(raw.ipvs, problems),

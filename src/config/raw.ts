@@ -133,6 +133,8 @@ export interface RawConfig {
   services: Array<Located<RawService>>;
   vrrp: Array<Located<RawVrrpInstance>>;
   syncGroups: Array<Located<RawSyncGroup>>;
+  /** Names of VRRP instances left out for breaking the schema: references to them are not reported again. */
+  unusableInstanceNames: Set<string>;
   ipvs?: Located<RawIpvs>;
   control?: Located<{ socket?: string; group?: string }>;
   metrics?: Located<{ listen: string }>;

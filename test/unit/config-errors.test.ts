@@ -6,9 +6,17 @@ import { assertProblem, problemsOf, svc } from './config-fixtures.js';
 
 const vi = (extra: Record<string, unknown> = {}) => ({ name: 'V', interface: 'eth0', vrid: 1, addresses: ['192.0.2.1/24'], ...extra });
 
-test('schema problems stop before the semantic checks, which would misread a malformed value', () => {
-  const p = problemsOf({ services: [svc({ port: 'x' }), svc()] });
-  assert.deepEqual(p.map((x) => x.pointer), ['/services/0/port']);
+test('a schema problem leaves its item out of the semantic checks, which still run on the rest', () => {
+  const p = problemsOf({
+    services: [svc({ port: 'x' }), svc({ name: 'b', port: 81, schedulerFlags: ['sh-port'] }), svc({ name: 'b', port: 82 })],
+    vrrp: [{ name: 'V', interface: 'eth0', vrid: 0, addresses: ['192.0.2.1'] }],
+    syncGroups: [{ name: 'G', instances: ['V', 'W'] }],
+    connectionSync: { instance: 'V', interface: 'eth1', syncId: 1 },
+  });
+  assert.deepEqual(p.map((x) => x.pointer), [
+    '/services/0/port', '/vrrp/0/vrid',
+    '/services/1/schedulerFlags/0', '/services/2', '/syncGroups/0/instances/1',
+  ]);
 });
 
 test('schema problems are plain: wrong type, range, enum, missing and unknown keys', () => {
