@@ -24,11 +24,16 @@ const SERVICE_FLAG_NAMES: Array<[number, string]> = [
   [SVC_F_SCHED3, 'sched3'],
 ];
 
-/** "persistent|ops", "none" when no bit is set; unknown bits as hex. */
-export function describeServiceFlags(flags: number): string {
+/**
+ * "persistent|ops", "none" when no bit is set; unknown bits as hex. With the scheduler, the scheduler flags
+ * get ipvsadm's names: sh and mh call SCHED1 "-fallback" and SCHED2 "-port" ("mh-fallback|mh-port").
+ */
+export function describeServiceFlags(flags: number, scheduler?: string): string {
   const names: string[] = [];
   let rest = flags >>> 0;
-  for (const [bit, name] of SERVICE_FLAG_NAMES) {
+  const named = scheduler === 'sh' || scheduler === 'mh';
+  for (const [bit, generic] of SERVICE_FLAG_NAMES) {
+    const name = named && bit === SVC_F_SCHED1 ? `${scheduler}-fallback` : named && bit === SVC_F_SCHED2 ? `${scheduler}-port` : generic;
     if (rest & bit) {
       names.push(name);
       rest &= ~bit;
@@ -60,7 +65,7 @@ export function describeService(service: ServiceSpec): string {
   if ((service.netmask >>> 0) !== fullMask) parts.push(`netmask ${describeNetmask(service.key.family, service.netmask)}`);
   if (service.pe !== '') parts.push(`pe ${service.pe}`);
   const other = service.flags & ~SVC_F_PERSISTENT;
-  if (other !== 0) parts.push(describeServiceFlags(other));
+  if (other !== 0) parts.push(describeServiceFlags(other, service.scheduler));
   return parts.join(' ');
 }
 

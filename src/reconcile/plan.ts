@@ -137,7 +137,7 @@ export function serviceChanges(desired: ServiceSpec, kernel: ServiceSpec): Field
   const dFlags = (desired.flags & ~SVC_F_HASHED) >>> 0;
   const kFlags = (kernel.flags & ~SVC_F_HASHED) >>> 0;
   if (dFlags !== kFlags) {
-    out.push({ field: 'flags', from: describeServiceFlags(kFlags), to: describeServiceFlags(dFlags) });
+    out.push({ field: 'flags', from: describeServiceFlags(kFlags, kernel.scheduler), to: describeServiceFlags(dFlags, desired.scheduler) });
   }
   if (desired.timeout !== kernel.timeout) out.push({ field: 'timeout', from: `${kernel.timeout}s`, to: `${desired.timeout}s` });
   if ((desired.netmask >>> 0) !== (kernel.netmask >>> 0)) {

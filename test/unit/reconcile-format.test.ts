@@ -59,3 +59,11 @@ test('an apply report names each failure and skip', async () => {
     'skipped: new-dest dest 10.0.1.1:80 in service tcp/192.0.2.10:80: service tcp/192.0.2.10:80 was not created: No such file or directory',
   ]);
 });
+
+test('scheduler flags read as ipvsadm names them for sh and mh', () => {
+  const svc = udp('192.0.2.53', 53, { scheduler: 'mh' });
+  const plan = planReconcile({ desired: [{ service: { ...svc, flags: 0x8 | 0x10 }, dests: [] }], kernel: [], owned: new Set(), ownWholeTable: false });
+  assert.equal(formatPlan(plan).split('\n')[0], '+ service udp/192.0.2.53:53 mh mh-fallback|mh-port');
+  const edit = planReconcile({ desired: [{ service: { ...svc, scheduler: 'sh', flags: 0x8 }, dests: [] }], kernel: [entry(svc)], owned: new Set(), ownWholeTable: false });
+  assert.equal(edit.ops[0]!.reason, 'scheduler mh -> sh, flags none -> sh-fallback');
+});

@@ -234,7 +234,7 @@ test('every service and real-server attribute is edited in place and converges',
   assert.deepEqual(
     r1.plan.ops.map((o) => `${o.command.cmd} ${o.reason}`),
     [
-      'set-service scheduler rr -> sh, flags persistent -> persistent|sched1, timeout 120s -> 600s, netmask 255.255.255.255 -> 255.255.0.0, pe sip -> none',
+      'set-service scheduler rr -> sh, flags persistent -> persistent|sh-fallback, timeout 120s -> 600s, netmask 255.255.255.255 -> 255.255.0.0, pe sip -> none',
       'set-dest weight 3 -> 9, upper 0 -> 10, lower 0 -> 5',
       'set-dest forwarding nat -> tunnel, tunnel ipip -> gue, tunnel-port 0 -> 7777, tunnel-flags nocsum -> csum',
     ],
