@@ -38,7 +38,7 @@ describe('VRRP sockets across a veth pair', { skip }, () => {
     lab = new NetnsLab();
     a = lab.namespace('a');
     b = lab.namespace('b');
-    lab.veth(a, 'a0', b, 'b0', { macA: A_MAC, macB: B_MAC, up: false });
+    lab.veth(a, 'a0', b, 'b0', { macA: A_MAC, macB: B_MAC, up: false, indexA: 50, indexB: 60 });
     lab.ip(a, 'addr add 10.77.0.1/24 dev a0');
     lab.ip(b, 'addr add 10.77.0.2/24 dev b0');
     // fixed link-locals (besides the automatic ones) so the expected source is known
@@ -46,6 +46,8 @@ describe('VRRP sockets across a veth pair', { skip }, () => {
     lab.ip(b, `addr add ${B_LL}/64 dev b0`);
     lab.ip(a, 'link set a0 up');
     lab.ip(b, 'link set b0 up');
+    await lab.waitOperUp(a, 'a0');
+    await lab.waitOperUp(b, 'b0');
     agentA = lab.spawnJson(a, agentScript);
     agentB = lab.spawnJson(b, agentScript);
     await agentA.next((m) => m.event === 'ready', 10_000);

@@ -29,11 +29,12 @@ describe('gratuitous ARP and unsolicited NA on a bridge', { skip }, () => {
     lab.bridge(ns.sw, 'br0');
     for (const [i, h] of (['a', 'b', 'c'] as const).entries()) {
       ns[h] = lab.namespace(h);
-      lab.veth(ns[h], `${h}0`, ns.sw, `p${h}`, { macA: MAC[h] });
+      lab.veth(ns[h], `${h}0`, ns.sw, `p${h}`, { macA: MAC[h], indexA: 50 + i, indexB: 60 + i });
       lab.attach(ns.sw, `p${h}`, 'br0');
       lab.ip(ns[h], `addr add 10.78.0.${i + 1}/24 dev ${h}0`);
       lab.ip(ns[h], `addr add fd78::${i + 1}/64 dev ${h}0 nodad`);
     }
+    for (const h of ['a', 'b', 'c'] as const) await lab.waitOperUp(ns[h], `${h}0`);
     agentA = lab.spawnJson(ns.a, agentScript);
     await agentA.next((m) => m.event === 'ready', 10_000);
   });

@@ -95,6 +95,17 @@ export class NetnsLab {
     }
   }
 
+  /** Wait until the interface is operationally up (carrier; IPv6 on it is ready), or throw after `ms`. */
+  async waitOperUp(ns: string, ifname: string, ms = 5000): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const [link] = this.ipJson<Array<{ operstate?: string }>>(ns, `link show dev ${ifname}`);
+      if (link?.operstate === 'UP') return;
+      if (Date.now() > until) throw new Error(`${ifname} in ${ns} not up after ${ms} ms (operstate ${link?.operstate})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   /** A bridge `name` in `ns`, up; attach ports with attach(). */
   bridge(ns: string, name: string): void {
     this.ip(ns, `link add ${name} type bridge`);
