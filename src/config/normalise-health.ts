@@ -53,7 +53,8 @@ export function checkHealthShape(raw: RawHealthCheck, file: string, pointer: str
     try {
       new RegExp(raw.expectBody);
     } catch (e) {
-      problems.add(file, `${pointer}/expectBody`, `is not a valid regular expression: ${(e as Error).message}`);
+      const why = (e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+      problems.add(file, `${pointer}/expectBody`, `is not a valid regular expression: ${why}`);
     }
   }
   if (raw.expectBody !== undefined && raw.expectDigest !== undefined) {

@@ -130,8 +130,19 @@ export function normaliseVrrp(
     here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
   const byName = new Map<string, { loc: Located<RawVrrpInstance>; inst: VrrpInstanceConfig }>();
   const byRouter = new Map<string, Located<RawVrrpInstance>>();
+  const byAddress = new Map<string, { name: string; loc: Located<RawVrrpInstance> }>();
   const vrrp = instances.map((loc) => {
     const inst = normaliseInstance(loc, problems);
+    loc.value.addresses.forEach((text, i) => {
+      const a = parseVrrpAddress(text);
+      if (typeof a === 'string') return;
+      const owner = byAddress.get(a.address);
+      if (!owner) byAddress.set(a.address, { name: inst.name, loc });
+      else if (owner.loc !== loc) {
+        problems.add(loc.file, `${loc.pointer}/addresses/${i}`,
+          `${a.address} is also an address of instance "${owner.name}" (${where(loc, owner.loc)}); two instances would fight over it`);
+      }
+    });
     const named = byName.get(inst.name);
     if (named) problems.add(loc.file, `${loc.pointer}/name`, `duplicate VRRP instance name "${inst.name}" (also ${where(loc, named.loc)})`);
     else byName.set(inst.name, { loc, inst });

@@ -193,6 +193,11 @@ test('VRRP rules: families, versions, intervals, uniqueness', () => {
   assertProblem(problemsOf({ vrrp: [vi({ vrid: 0, priority: 256 })] }), '/vrrp/0/vrid', /from 1 to 255/);
 });
 
+test('an address belongs to one VRRP instance only', () => {
+  assertProblem(problemsOf({ vrrp: [vi(), vi({ name: 'W', vrid: 2, addresses: ['192.0.2.9/24', '192.0.2.1/24'] })] }),
+    '/vrrp/1/addresses/1', /192.0.2.1 is also an address of instance "V" \(\/vrrp\/0\)/);
+});
+
 test('the same vrid on one interface is fine for the other family', () => {
   assert.doesNotThrow(() => parseConfig([{ file: 'c.json', text: JSON.stringify({ vrrp: [vi(), vi({ name: 'W', addresses: ['2001:db8::1/64'] })] }) }]));
 });

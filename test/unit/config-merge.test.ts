@@ -16,7 +16,7 @@ function withDir(files: Record<string, unknown>, body: (dir: string) => Promise<
 }
 
 const service = (name: string, port: number) => ({ name, protocol: 'tcp', address: '192.0.2.1', port });
-const instance = (name: string, vrid: number) => ({ name, interface: 'eth0', vrid, addresses: ['192.0.2.1/24'] });
+const instance = (name: string, vrid: number) => ({ name, interface: 'eth0', vrid, addresses: [`192.0.2.${vrid}/24`] });
 
 test('a directory merges its *.json files by name: lists concatenated, origins per file', async () => {
   await withDir({
