@@ -7,7 +7,8 @@
  *     const lab = new NetnsLab();
  *     t.after(() => lab.cleanup());              // always: deletes every namespace (and so every link) it made
  *     const a = lab.namespace('a'), b = lab.namespace('b');
- *     lab.veth(a, 'a0', b, 'b0');                // a0 in a <-> b0 in b, both up
+ *     lab.veth(a, 'a0', b, 'b0', { indexA: 50, indexB: 60 }); // a0 in a <-> b0 in b, both up
+ *     await lab.waitOperUp(a, 'a0');             // carrier: before sending anything (IPv6 is not ready before)
  *     lab.ip(a, 'addr add 10.0.0.1/24 dev a0');  // `ip -n <a> addr add ...`, throws with stderr on failure
  *     lab.exec(a, ['ping', '-c1', '10.0.0.2']);  // any command inside the namespace (sync)
  *     const agent = lab.spawnJson(a, fixture);   // a node script in the namespace speaking JSON lines
