@@ -151,6 +151,19 @@ describe('VRRP sockets across a veth pair', { skip }, () => {
     assert.fail('no packet after the link came back up');
   });
 
+  test('a listener that throws is an uncaught exception in JS, not a crash, and unref() lets the process exit', () => {
+    const index = new URL('../../src/net/index.js', import.meta.url).pathname;
+    const script = `
+      import { openVrrpSocket } from ${JSON.stringify(index)};
+      const s = openVrrpSocket({ family: 'ipv4', interface: 'lo', multicast: false });
+      process.on('uncaughtException', (e) => { console.log('caught ' + e.message); s.unref(); });
+      s.on('packet', (p) => { throw new Error('listener threw on ' + p.toString()); });
+      s.send(Buffer.from('hello'), '127.0.0.1');`;
+    const r = lab.execResult(a, [process.execPath, '--input-type=module', '-e', script]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /caught listener threw on hello/);
+  });
+
   test('closed sockets do not keep the process alive', async () => {
     const code = await agentA.stop(3000);
     assert.equal(code, 0, `agent A did not exit by itself: ${agentA.errorOutput}`);
