@@ -58,6 +58,7 @@ export function validateDocument(file: string, data: unknown): Problem[] {
   const validate = compiled();
   if (validate(data)) return [];
   const problems: Problem[] = [];
+  // A value that failed several keywords of one schema (type and minimum, say) is one problem.
   const seen = new Set<string>();
   for (const err of validate.errors ?? []) {
     const p = translate(file, err);
@@ -66,7 +67,6 @@ export function validateDocument(file: string, data: unknown): Problem[] {
     seen.add(key);
     problems.push(p);
   }
-  // A value that failed several keywords of one schema (type and minimum, say) is one problem.
   return problems;
 }
 
