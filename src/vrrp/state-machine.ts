@@ -1,0 +1,414 @@
+/**
+ * The VRRP state machine of RFC 5798 section 6.4 (and RFC 3768 section 6.4 for v2), pure:
+ * `step(state, event, now) -> { state, actions }`. The runner owns the socket, the timers and rtnetlink;
+ * it feeds events in and performs the actions out, in order. Time is milliseconds on the runner's
+ * monotonic clock; timers are named and set by absolute deadline on that clock.
+ *
+ * Beyond the RFC: Fault (own interface down, or a tracked interface with weight 0 down, or the sync group
+ * in fault) and Stopped (after a clean shutdown) states, tracked-interface weights, preempt delay, sync
+ * group commands, and the "two masters meet" reassertion. docs/vrrp.md explains each decision.
+ */
+import type { VrrpInstanceConfig } from '../config/types.js';
+import { addressToBytes, canonicalAddress } from '../net/address.js';
+import type { Advert } from './packet.js';
+
+export type VrrpStateName = 'initialize' | 'backup' | 'master' | 'fault' | 'stopped';
+export type TimerName = 'advert' | 'master_down' | 'preempt';
+
+/** What an instance's state machine needs from the config, in the machine's units (milliseconds). */
+export interface MachineConfig {
+  version: 2 | 3;
+  /** Configured priority 1..255; 255 = address owner. */
+  priority: number;
+  /** Advertisement_Interval, ms (v3: a multiple of 10, v2: of 1000). */
+  advertInterval: number;
+  preempt: boolean;
+  /** ms a preempting backup waits, after first seeing a lower-priority master, before it may take over. 0 = RFC behaviour. */
+  preemptDelay: number;
+  /** The virtual addresses we advertise, canonical text; received lists are compared with them. */
+  addresses: readonly string[];
+  /** Our primary address (the source of our adverts), for the equal-priority tie-break. */
+  localAddress: string;
+  /** Weight added to the priority while the interface is down; 0 = fault while it is down. */
+  trackInterfaces: ReadonlyArray<{ name: string; weight: number }>;
+}
+
+/**
+ * The machine config of an instance: seconds become ms (v3 rounded to centiseconds, v2 to whole seconds,
+ * as the wire carries them), addresses canonical. `localAddress` is the source of our adverts.
+ */
+export function machineConfigFrom(cfg: VrrpInstanceConfig, localAddress: string): MachineConfig {
+  return {
+    version: cfg.version,
+    priority: cfg.priority,
+    advertInterval: wireInterval(cfg.version, cfg.advertInterval) * (cfg.version === 3 ? 10 : 1000),
+    preempt: cfg.preempt,
+    preemptDelay: Math.round(cfg.preemptDelay * 1000),
+    addresses: cfg.addresses.map((a) => canonicalAddress(a.address) ?? a.address),
+    localAddress: canonicalAddress(localAddress) ?? localAddress,
+    trackInterfaces: cfg.trackInterfaces.map((t) => ({ ...t })),
+  };
+}
+
+/** The interval field of the wire: v3 centiseconds 1..4095, v2 whole seconds 1..255, from seconds. */
+export function wireInterval(version: 2 | 3, seconds: number): number {
+  return version === 3
+    ? Math.min(4095, Math.max(1, Math.round(seconds * 100)))
+    : Math.min(255, Math.max(1, Math.round(seconds)));
+}
+
+export interface VrrpState {
+  readonly config: MachineConfig;
+  readonly current: VrrpStateName;
+  readonly interfaceUp: boolean;
+  /** Names of tracked interfaces that are down, sorted. */
+  readonly trackDown: readonly string[];
+  /** The sync group holds this instance in Fault (another member is faulty). */
+  readonly groupFault: boolean;
+  /** The sync group made this instance Backup: it does not preempt until it is Master again. */
+  readonly holdBackup: boolean;
+  /** Master_Adver_Interval, ms: ours until a master's advert teaches us its own (v3). */
+  readonly masterAdverInterval: number;
+  /** Armed timers and their deadlines. */
+  readonly timers: Readonly<Partial<Record<TimerName, number>>>;
+  /** The preempt delay has run out: lower-priority adverts are discarded again (RFC preemption). */
+  readonly preemptReady: boolean;
+  /** The last master we accepted an advert from (Backup). */
+  readonly master?: { address: string; priority: number };
+  /** The last address mismatch reported (source + list), so a mismatch is reported once, not per advert. */
+  readonly lastMismatch?: string;
+  /** Adverts received whose address list differs from ours. */
+  readonly addressMismatches: number;
+}
+
+export type SyncCommand = 'master' | 'backup' | 'fault' | 'release';
+
+export type VrrpEvent =
+  | { type: 'start' }
+  /** Clean stop: a Master sends priority 0 so a Backup takes over after Skew_Time, then leaves. */
+  | { type: 'shutdown' }
+  | { type: 'advert'; advert: Advert }
+  | { type: 'timer'; timer: TimerName }
+  | { type: 'interface'; up: boolean }
+  | { type: 'track'; name: string; up: boolean }
+  | { type: 'sync'; command: SyncCommand };
+
+export type TransitionReason =
+  | 'start'             // Initialize/Stopped -> Backup, or -> Master for the address owner
+  | 'master_down'       // Backup: Master_Down_Timer fired
+  | 'higher_priority'   // Master: an advert with higher priority (or equal and higher address)
+  | 'shutdown'
+  | 'interface_down'
+  | 'track_down'        // a tracked interface with weight 0 went down
+  | 'fault_cleared'     // every fault cause is gone: start again
+  | 'sync_group_master'
+  | 'sync_group_backup'
+  | 'sync_group_fault'
+  | 'sync_group_release';
+
+export type NotifyKind = 'master' | 'backup' | 'fault' | 'stop';
+
+export type VrrpAction =
+  | { type: 'send_advert'; priority: number }
+  | { type: 'set_timer'; timer: TimerName; at: number }
+  | { type: 'cancel_timer'; timer: TimerName }
+  | { type: 'add_vips' }
+  | { type: 'remove_vips' }
+  /** Gratuitous ARP (IPv4) / unsolicited NA with the router flag (IPv6) burst for every VIP. */
+  | { type: 'send_garp' }
+  | { type: 'transition'; from: VrrpStateName; to: VrrpStateName; reason: TransitionReason }
+  | { type: 'notify'; kind: NotifyKind }
+  | { type: 'address_mismatch'; source: string; advertised: string[]; configured: string[] };
+
+export interface StepResult {
+  state: VrrpState;
+  actions: VrrpAction[];
+}
+
+export function createMachine(config: MachineConfig, init: { interfaceUp?: boolean; trackDown?: string[] } = {}): VrrpState {
+  return {
+    config,
+    current: 'initialize',
+    interfaceUp: init.interfaceUp ?? true,
+    trackDown: [...new Set(init.trackDown ?? [])].sort(),
+    groupFault: false,
+    holdBackup: false,
+    masterAdverInterval: config.advertInterval,
+    timers: {},
+    preemptReady: false,
+    addressMismatches: 0,
+  };
+}
+
+// ---- formulas -------------------------------------------------------------------------------------------
+
+/** Configured priority plus the weights of down tracked interfaces, clamped to 1..254; the owner (255) stays 255. */
+export function effectivePriority(s: Pick<VrrpState, 'config' | 'trackDown'>): number {
+  const { priority, trackInterfaces } = s.config;
+  if (priority === 255) return 255;
+  let p = priority;
+  for (const t of trackInterfaces) if (s.trackDown.includes(t.name)) p += t.weight;
+  return Math.min(254, Math.max(1, p));
+}
+
+/** Why the instance is faulty on its own account (not counting the sync group), or undefined. */
+export function ownFaultCause(s: Pick<VrrpState, 'config' | 'trackDown' | 'interfaceUp'>): 'interface_down' | 'track_down' | undefined {
+  if (!s.interfaceUp) return 'interface_down';
+  if (s.config.trackInterfaces.some((t) => t.weight === 0 && s.trackDown.includes(t.name))) return 'track_down';
+  return undefined;
+}
+
+/** Skew_Time, ms. v3: ((256 - Priority) * Master_Adver_Interval) / 256; v2: (256 - Priority) / 256 seconds. */
+export function skewTime(version: 2 | 3, priority: number, masterAdverInterval: number): number {
+  return version === 3 ? ((256 - priority) * masterAdverInterval) / 256 : ((256 - priority) * 1000) / 256;
+}
+
+/** Master_Down_Interval, ms: 3 * Master_Adver_Interval (v2: Advertisement_Interval) + Skew_Time. */
+export function masterDownInterval(version: 2 | 3, priority: number, masterAdverInterval: number): number {
+  return 3 * masterAdverInterval + skewTime(version, priority, masterAdverInterval);
+}
+
+/** Compare two addresses of one family as unsigned integers in network byte order (RFC 5798 6.4.3). */
+export function compareAddresses(a: string, b: string): number {
+  return Buffer.compare(addressToBytes(a), addressToBytes(b));
+}
+
+function advertIntervalMs(a: Advert): number {
+  return a.version === 3 ? a.maxAdvertInterval * 10 : a.advertInterval * 1000;
+}
+
+// ---- the machine ----------------------------------------------------------------------------------------
+
+/** A step in progress: a mutable copy of the state and the actions so far. */
+class Draft {
+  s: { -readonly [K in keyof VrrpState]: VrrpState[K] };
+  timers: Partial<Record<TimerName, number>>;
+  readonly actions: VrrpAction[] = [];
+
+  constructor(state: VrrpState, readonly now: number) {
+    this.s = { ...state };
+    this.timers = { ...state.timers };
+  }
+  get priority(): number { return effectivePriority(this.s); }
+  get mdi(): number { return masterDownInterval(this.s.config.version, this.priority, this.s.masterAdverInterval); }
+  get skew(): number { return skewTime(this.s.config.version, this.priority, this.s.masterAdverInterval); }
+
+  arm(timer: TimerName, at: number): void {
+    this.timers[timer] = at;
+    this.actions.push({ type: 'set_timer', timer, at });
+  }
+  disarm(timer: TimerName): void {
+    if (this.timers[timer] === undefined) return;
+    delete this.timers[timer];
+    this.actions.push({ type: 'cancel_timer', timer });
+  }
+  disarmAll(): void {
+    for (const t of ['advert', 'master_down', 'preempt'] as const) this.disarm(t);
+  }
+  send(priority = this.priority): void { this.actions.push({ type: 'send_advert', priority }); }
+  move(to: VrrpStateName, reason: TransitionReason): void {
+    const from = this.s.current;
+    this.s.current = to;
+    this.actions.push({ type: 'transition', from, to, reason });
+    this.actions.push({ type: 'notify', kind: to === 'stopped' ? 'stop' : (to as NotifyKind) });
+  }
+  result(): StepResult {
+    return { state: { ...this.s, timers: this.timers }, actions: this.actions };
+  }
+
+  becomeMaster(reason: TransitionReason): void {
+    this.disarm('master_down');
+    this.disarm('preempt');
+    this.s.preemptReady = false;
+    this.s.holdBackup = false;
+    delete this.s.master;
+    this.actions.push({ type: 'add_vips' });
+    this.send();
+    this.actions.push({ type: 'send_garp' });
+    this.arm('advert', this.now + this.s.config.advertInterval);
+    this.move('master', reason);
+  }
+  becomeBackup(reason: TransitionReason): void {
+    const wasMaster = this.s.current === 'master';
+    this.disarm('advert');
+    if (wasMaster) this.actions.push({ type: 'remove_vips' });
+    this.arm('master_down', this.now + this.mdi);
+    this.move('backup', reason);
+  }
+  /** The RFC's Startup event, also used when a fault clears. */
+  startup(reason: TransitionReason): void {
+    const fault = ownFaultCause(this.s) ?? (this.s.groupFault ? 'sync_group_fault' : undefined);
+    if (fault) return this.becomeFault(fault);
+    this.s.masterAdverInterval = this.s.config.advertInterval;
+    if (this.s.config.priority === 255) this.becomeMaster(reason);
+    else this.becomeBackup(reason);
+  }
+  leave(): void {
+    if (this.s.current === 'master') {
+      // A master with a working interface tells the backups to take over now (priority 0).
+      if (this.s.interfaceUp) this.send(0);
+      this.actions.push({ type: 'remove_vips' });
+    }
+    this.disarmAll();
+    this.s.preemptReady = false;
+    this.s.holdBackup = false;
+    delete this.s.master;
+  }
+  becomeFault(reason: TransitionReason): void {
+    this.leave();
+    this.move('fault', reason);
+  }
+}
+
+const running = (s: VrrpState) => s.current === 'backup' || s.current === 'master';
+
+/** Apply one event at time `now` (ms, the runner's monotonic clock). Never throws for any event. */
+export function step(state: VrrpState, event: VrrpEvent, now: number): StepResult {
+  const d = new Draft(state, now);
+  switch (event.type) {
+    case 'start':
+      if (state.current === 'initialize' || state.current === 'stopped') d.startup('start');
+      break;
+    case 'shutdown':
+      if (state.current !== 'initialize' && state.current !== 'stopped') {
+        d.leave();
+        d.move('stopped', 'shutdown');
+      }
+      break;
+    case 'interface':
+      d.s.interfaceUp = event.up;
+      reconsiderFault(d);
+      break;
+    case 'track': {
+      const down = new Set(d.s.trackDown);
+      if (event.up) down.delete(event.name);
+      else down.add(event.name);
+      d.s.trackDown = [...down].sort();
+      reconsiderFault(d);
+      break;
+    }
+    case 'sync':
+      onSync(d, event.command);
+      break;
+    case 'timer':
+      if (state.timers[event.timer] !== undefined) onTimer(d, event.timer);
+      break;
+    case 'advert':
+      if (running(state)) onAdvert(d, event.advert);
+      break;
+  }
+  return d.result();
+}
+
+/** After an interface, tracked interface or group-fault change: enter or leave Fault as the causes say. */
+function reconsiderFault(d: Draft): void {
+  const cause = ownFaultCause(d.s) ?? (d.s.groupFault ? 'sync_group_fault' : undefined);
+  if (running(d.s) && cause) d.becomeFault(cause);
+  else if (d.s.current === 'fault' && !cause) d.startup('fault_cleared');
+}
+
+function onSync(d: Draft, command: SyncCommand): void {
+  switch (command) {
+    case 'fault':
+      d.s.groupFault = true;
+      if (running(d.s)) d.becomeFault('sync_group_fault');
+      break;
+    case 'release':
+      if (!d.s.groupFault) return;
+      d.s.groupFault = false;
+      if (d.s.current === 'fault' && !ownFaultCause(d.s)) d.startup('sync_group_release');
+      break;
+    case 'master':
+      if (d.s.current === 'backup') d.becomeMaster('sync_group_master');
+      break;
+    case 'backup':
+      if (d.s.current === 'master') {
+        d.send(0); // the peer instance of the group takes over after its Skew_Time
+        d.becomeBackup('sync_group_backup');
+      }
+      if (d.s.current === 'backup') d.s.holdBackup = true;
+      break;
+  }
+}
+
+function onTimer(d: Draft, timer: TimerName): void {
+  delete d.timers[timer]; // it fired
+  switch (timer) {
+    case 'master_down':
+      if (d.s.current === 'backup') d.becomeMaster('master_down');
+      break;
+    case 'advert':
+      if (d.s.current === 'master') {
+        d.send();
+        d.arm('advert', d.now + d.s.config.advertInterval);
+      }
+      break;
+    case 'preempt':
+      if (d.s.current === 'backup') d.s.preemptReady = true;
+      break;
+  }
+}
+
+function checkAddresses(d: Draft, a: Advert): void {
+  const got = [...a.addresses].sort();
+  const want = [...d.s.config.addresses].sort();
+  if (got.length === want.length && got.every((x, i) => x === want[i])) {
+    if (d.s.lastMismatch?.startsWith(`${a.source} `)) delete d.s.lastMismatch;
+    return;
+  }
+  d.s.addressMismatches++;
+  const key = `${a.source} ${got.join(',')}`;
+  if (d.s.lastMismatch === key) return;
+  d.s.lastMismatch = key;
+  d.actions.push({ type: 'address_mismatch', source: a.source, advertised: [...a.addresses], configured: [...d.s.config.addresses] });
+}
+
+function onAdvert(d: Draft, a: Advert): void {
+  checkAddresses(d, a);
+  const local = d.priority;
+  if (d.s.current === 'backup') {
+    if (a.priority === 0) {
+      // The master is leaving: take over after Skew_Time unless someone else speaks first.
+      d.arm('master_down', d.now + d.skew);
+      delete d.s.master;
+      return;
+    }
+    const lower = a.priority < local;
+    if (lower && d.s.config.preempt && !d.s.holdBackup && d.s.config.preemptDelay > 0 && !d.s.preemptReady && d.timers.preempt === undefined) {
+      d.arm('preempt', d.now + d.s.config.preemptDelay);
+    }
+    if (!lower) {
+      d.disarm('preempt');
+      d.s.preemptReady = false;
+    }
+    const waiting = d.timers.preempt !== undefined; // preempt delay still running
+    if (!d.s.config.preempt || d.s.holdBackup || !lower || waiting) {
+      if (a.version === 3) d.s.masterAdverInterval = advertIntervalMs(a);
+      d.s.master = { address: a.source, priority: a.priority };
+      d.arm('master_down', d.now + d.mdi);
+    }
+    // else: a preempting backup discards it, and its Master_Down_Timer runs out.
+    return;
+  }
+  // Master
+  if (a.priority === 0) {
+    d.send();
+    d.arm('advert', d.now + d.s.config.advertInterval);
+    return;
+  }
+  const owner = d.s.config.priority === 255;
+  const higher = a.priority > local || (a.priority === local && compareAddresses(a.source, d.s.config.localAddress) > 0);
+  if (higher && !owner) {
+    if (a.version === 3) d.s.masterAdverInterval = advertIntervalMs(a);
+    d.s.master = { address: a.source, priority: a.priority };
+    d.becomeBackup('higher_priority');
+    return;
+  }
+  // Another owner: a misconfiguration. RFC 5798 7.1 has an owner discard every advert; replying would ping-pong.
+  if (owner && a.priority === 255) return;
+  // Two masters meet and we win: say so at once and re-announce the VIPs so the network forgets the other.
+  // The other side sees a higher priority (or address) and steps down, so this never echoes back and forth.
+  d.send();
+  d.actions.push({ type: 'send_garp' });
+  d.arm('advert', d.now + d.s.config.advertInterval);
+}

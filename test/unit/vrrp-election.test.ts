@@ -1,0 +1,427 @@
+/**
+ * VRRP elections on a virtual link with a virtual clock: each node is our pure state machine, adverts go
+ * through the real codec (encode -> bytes -> decode), timers sit in one priority queue. Times are exact.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decodeAdvert, encodeAdvert, VRRP_MULTICAST_IPV4, type Advert } from '../../src/vrrp/packet.js';
+import {
+  createMachine, masterDownInterval, skewTime, step, type MachineConfig, type TimerName, type VrrpAction,
+  type VrrpEvent, type VrrpState, type VrrpStateName,
+} from '../../src/vrrp/state-machine.js';
+
+interface NodeSpec {
+  name: string;
+  address: string;
+  priority: number;
+  version?: 2 | 3;
+  advertInterval?: number; // ms
+  preempt?: boolean;
+  preemptDelay?: number;
+  addresses?: string[];
+  trackInterfaces?: Array<{ name: string; weight: number }>;
+}
+
+interface SimNode {
+  spec: NodeSpec;
+  config: MachineConfig;
+  state: VrrpState;
+  alive: boolean;
+  timerTokens: Partial<Record<TimerName, number>>;
+  sent: number[]; // priorities sent
+}
+
+type Job =
+  | { kind: 'timer'; node: string; timer: TimerName; token: number }
+  | { kind: 'deliver'; node: string; bytes: Buffer; source: string; version: 2 | 3 }
+  | { kind: 'do'; run: () => void };
+
+class Sim {
+  now = 0;
+  private seq = 0;
+  private queue: Array<{ at: number; seq: number; job: Job }> = [];
+  readonly nodes = new Map<string, SimNode>();
+  readonly transitions: Array<{ at: number; node: string; from: VrrpStateName; to: VrrpStateName; reason: string }> = [];
+  readonly actions: Array<{ at: number; node: string; action: VrrpAction }> = [];
+  /** Longest time two live nodes were master at once. */
+  maxDualMaster = 0;
+  private dualSince: number | undefined;
+
+  constructor(private readonly linkDelay = 0) {}
+
+  add(spec: NodeSpec): void {
+    const version = spec.version ?? 3;
+    const config: MachineConfig = {
+      version,
+      priority: spec.priority,
+      advertInterval: spec.advertInterval ?? 1000,
+      preempt: spec.preempt ?? true,
+      preemptDelay: spec.preemptDelay ?? 0,
+      addresses: spec.addresses ?? ['192.0.2.100'],
+      localAddress: spec.address,
+      trackInterfaces: spec.trackInterfaces ?? [],
+    };
+    this.nodes.set(spec.name, { spec, config, state: createMachine(config), alive: false, timerTokens: {}, sent: [] });
+  }
+
+  at(time: number, run: () => void): void { this.push(time, { kind: 'do', run }); }
+  start(name: string, time = this.now): void {
+    this.at(time, () => {
+      const n = this.node(name);
+      n.alive = true;
+      if (n.state.current === 'initialize' || n.state.current === 'stopped') this.feed(name, { type: 'start' });
+      else { n.state = createMachine(n.config); this.feed(name, { type: 'start' }); } // restart after crash
+    });
+  }
+  /** Power loss: no goodbye, timers gone. */
+  crash(name: string, time = this.now): void {
+    this.at(time, () => {
+      const n = this.node(name);
+      n.alive = false;
+      n.timerTokens = {};
+      this.checkMasters();
+    });
+  }
+  event(name: string, event: VrrpEvent, time = this.now): void { this.at(time, () => this.feed(name, event)); }
+
+  node(name: string): SimNode {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+  masters(): string[] {
+    return [...this.nodes.values()].filter((n) => n.alive && n.state.current === 'master').map((n) => n.spec.name);
+  }
+  stateOf(name: string): VrrpStateName { return this.node(name).state.current; }
+  /** When `name` last entered `to` (undefined if never). */
+  lastEntered(name: string, to: VrrpStateName): number | undefined {
+    return this.transitions.filter((t) => t.node === name && t.to === to).at(-1)?.at;
+  }
+
+  run(until: number): void {
+    let sameInstant = 0;
+    for (;;) {
+      this.queue.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.queue[0];
+      if (!next || next.at > until) break;
+      this.queue.shift();
+      sameInstant = next.at === this.now ? sameInstant + 1 : 0;
+      if (sameInstant > 10_000) throw new Error(`packet storm at ${this.now} ms`);
+      this.now = next.at;
+      this.exec(next.job);
+    }
+    this.now = until;
+  }
+
+  private push(at: number, job: Job): void { this.queue.push({ at, seq: this.seq++, job }); }
+
+  private exec(job: Job): void {
+    if (job.kind === 'do') return job.run();
+    const n = this.node(job.node);
+    if (!n.alive) return;
+    if (job.kind === 'timer') {
+      if (n.timerTokens[job.timer] !== job.token) return; // replaced or cancelled
+      delete n.timerTokens[job.timer];
+      return this.feed(job.node, { type: 'timer', timer: job.timer });
+    }
+    const r = decodeAdvert(job.bytes, {
+      family: 'ipv4', source: job.source, destination: VRRP_MULTICAST_IPV4, ttl: 255,
+      expect: { version: job.version, vrid: 1, ...(job.version === 2 ? { advertInterval: n.config.advertInterval / 1000 } : {}) },
+    });
+    assert.ok(r.ok, `node ${job.node} dropped an advert: ${!r.ok && r.reason}`);
+    this.feed(job.node, { type: 'advert', advert: r.advert });
+  }
+
+  private feed(name: string, event: VrrpEvent): void {
+    const n = this.node(name);
+    const { state, actions } = step(n.state, event, this.now);
+    n.state = state;
+    for (const action of actions) {
+      this.actions.push({ at: this.now, node: name, action });
+      this.perform(n, action);
+    }
+    this.checkMasters();
+  }
+
+  private perform(n: SimNode, a: VrrpAction): void {
+    switch (a.type) {
+      case 'set_timer': {
+        const token = this.seq + 1;
+        n.timerTokens[a.timer] = token;
+        this.push(a.at, { kind: 'timer', node: n.spec.name, timer: a.timer, token });
+        break;
+      }
+      case 'cancel_timer':
+        delete n.timerTokens[a.timer];
+        break;
+      case 'send_advert': {
+        if (!n.state.interfaceUp) throw new Error(`${n.spec.name} sent with its interface down`);
+        n.sent.push(a.priority);
+        const version = n.config.version;
+        const advert: Advert = version === 3
+          ? { version, family: 'ipv4', vrid: 1, priority: a.priority, maxAdvertInterval: n.config.advertInterval / 10,
+              addresses: [...n.config.addresses], source: n.spec.address, destination: VRRP_MULTICAST_IPV4 }
+          : { version, family: 'ipv4', vrid: 1, priority: a.priority, advertInterval: n.config.advertInterval / 1000,
+              addresses: [...n.config.addresses], source: n.spec.address, destination: VRRP_MULTICAST_IPV4 };
+        const bytes = encodeAdvert(advert);
+        for (const peer of this.nodes.values()) {
+          if (peer !== n && peer.state.interfaceUp) {
+            this.push(this.now + this.linkDelay, { kind: 'deliver', node: peer.spec.name, bytes, source: n.spec.address, version });
+          }
+        }
+        break;
+      }
+      case 'transition':
+        this.transitions.push({ at: this.now, node: n.spec.name, from: a.from, to: a.to, reason: a.reason });
+        break;
+      default:
+        break;
+    }
+  }
+
+  private checkMasters(): void {
+    const count = this.masters().length;
+    if (count >= 2 && this.dualSince === undefined) this.dualSince = this.now;
+    if (count < 2 && this.dualSince !== undefined) {
+      this.maxDualMaster = Math.max(this.maxDualMaster, this.now - this.dualSince);
+      this.dualSince = undefined;
+    }
+  }
+}
+
+const MDI = (p: number, interval = 1000, version: 2 | 3 = 3) => masterDownInterval(version, p, interval);
+
+test('a lone node becomes master after exactly Master_Down_Interval', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 100 });
+  sim.start('a', 0);
+  sim.run(3609);
+  assert.equal(sim.stateOf('a'), 'backup');
+  sim.run(10_000);
+  assert.equal(MDI(100), 3609.375); // 3 * 1 s + (256 - 100) / 256 s
+  assert.equal(sim.lastEntered('a', 'master'), 3609.375);
+  const atMaster = sim.actions.filter((x) => x.at === 3609.375 && x.node === 'a').map((x) => x.action.type);
+  assert.deepEqual(atMaster.slice(0, 3), ['add_vips', 'send_advert', 'send_garp']);
+});
+
+test('two nodes elect the higher priority; the other stays backup', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200 });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+  sim.start('a', 0);
+  sim.start('b', 0);
+  sim.run(60_000);
+  assert.deepEqual(sim.masters(), ['a']);
+  assert.equal(sim.lastEntered('a', 'master'), MDI(200));
+  assert.equal(sim.lastEntered('b', 'master'), undefined);
+});
+
+test('equal priorities: the higher primary address wins, at once', () => {
+  const sim = new Sim();
+  sim.add({ name: 'low', address: '192.0.2.9', priority: 100 });
+  sim.add({ name: 'high', address: '192.0.2.10', priority: 100 }); // 10 > 9 as integers, not as text
+  sim.start('low', 0);
+  sim.start('high', 0);
+  sim.run(60_000);
+  assert.deepEqual(sim.masters(), ['high']);
+  const lowBack = sim.transitions.find((t) => t.node === 'low' && t.from === 'master');
+  assert.deepEqual(lowBack && [lowBack.at, lowBack.reason], [MDI(100), 'higher_priority']);
+  assert.equal(sim.maxDualMaster, 0);
+});
+
+test('the master dies: the backup is master exactly Master_Down_Interval after the last advert', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200 });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+  sim.start('a', 0);
+  sim.start('b', 0);
+  sim.crash('a', 10_000);
+  sim.run(30_000);
+  // a's adverts: 3218.75 + k s; the last before the crash at 9218.75.
+  assert.equal(sim.lastEntered('b', 'master'), 9218.75 + MDI(100));
+  assert.deepEqual(sim.masters(), ['b']);
+});
+
+test('a clean stop sends priority 0 and the backup takes over after Skew_Time', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200 });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+  sim.start('a', 0);
+  sim.start('b', 0);
+  sim.event('a', { type: 'shutdown' }, 10_000);
+  sim.run(30_000);
+  assert.equal(sim.node('a').sent.at(-1), 0);
+  assert.equal(sim.stateOf('a'), 'stopped');
+  assert.equal(sim.lastEntered('b', 'master'), 10_000 + skewTime(3, 100, 1000));
+  assert.ok(sim.actions.some((x) => x.node === 'a' && x.at === 10_000 && x.action.type === 'remove_vips'));
+});
+
+test('preemption: a higher-priority node joining later takes over; with preempt off it does not', () => {
+  for (const preempt of [true, false]) {
+    const sim = new Sim();
+    sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+    sim.add({ name: 'a', address: '192.0.2.1', priority: 200, preempt });
+    sim.start('b', 0);
+    sim.start('a', 10_000);
+    sim.run(60_000);
+    if (preempt) {
+      assert.deepEqual(sim.masters(), ['a']);
+      assert.equal(sim.lastEntered('a', 'master'), 10_000 + MDI(200)); // it discards b's adverts
+      assert.equal(sim.lastEntered('b', 'backup'), 10_000 + MDI(200)); // b steps down on a's first advert
+    } else {
+      assert.deepEqual(sim.masters(), ['b']);
+    }
+  }
+});
+
+test('preempt delay: the higher-priority backup waits the delay, then Master_Down_Interval', () => {
+  const sim = new Sim();
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200, preemptDelay: 4500 });
+  sim.start('b', 0);
+  sim.start('a', 10_000);
+  sim.run(60_000);
+  // b advertises at 3609.375 + k s. a sees the first at 10609.375 and arms the delay to 15109.375;
+  // it accepts b's adverts until then (the last at 14609.375), and its Master_Down_Timer runs out after.
+  assert.equal(sim.lastEntered('a', 'master'), 14_609.375 + MDI(200));
+  assert.deepEqual(sim.masters(), ['a']);
+});
+
+test('the address owner (255) takes over the moment it starts', () => {
+  const sim = new Sim();
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 254 });
+  sim.add({ name: 'owner', address: '192.0.2.1', priority: 255 });
+  sim.start('b', 0);
+  sim.start('owner', 10_000);
+  sim.run(60_000);
+  assert.equal(sim.lastEntered('owner', 'master'), 10_000);
+  assert.equal(sim.lastEntered('b', 'backup'), 10_000);
+  assert.deepEqual(sim.masters(), ['owner']);
+});
+
+test('a backup learns the master advert interval (v3) and times out on it', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200, advertInterval: 2000 });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100, advertInterval: 500 });
+  sim.start('a', 0);
+  sim.run(1000);
+  sim.start('b', 1000); // b (500 ms) is master at first, until a (higher) appears at 6437.5
+  sim.run(8000);
+  assert.deepEqual(sim.masters(), ['a']);
+  assert.equal(sim.node('b').state.masterAdverInterval, 2000);
+  sim.crash('a', 20_000);
+  sim.run(40_000);
+  // a: master at MDI(200, 2 s) = 6437.5, adverts every 2 s, the last before 20000 at 18437.5.
+  assert.equal(sim.lastEntered('b', 'master'), 18_437.5 + MDI(100, 2000));
+});
+
+test('VRRPv2: Skew_Time is (256 - priority) / 256 seconds whatever the interval', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200, version: 2, advertInterval: 2000 });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100, version: 2, advertInterval: 2000 });
+  sim.start('a', 0);
+  sim.start('b', 0);
+  sim.event('a', { type: 'shutdown' }, 20_000);
+  sim.run(40_000);
+  assert.equal(sim.lastEntered('a', 'master'), 6000 + 218.75);
+  assert.equal(sim.lastEntered('b', 'master'), 20_000 + 609.375);
+});
+
+test('a tracked interface going down lowers the master priority and the backup takes over; back up, it returns', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200, trackInterfaces: [{ name: 'uplink', weight: -150 }] });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+  sim.start('a', 0);
+  sim.start('b', 0);
+  sim.event('a', { type: 'track', name: 'uplink', up: false }, 10_000);
+  sim.run(30_000);
+  assert.deepEqual(sim.masters(), ['b']);
+  assert.ok(sim.node('a').sent.includes(50));
+  // a's adverts at 200 until 9218.75, at 50 from 10218.75 (b discards them): b is master MDI after 9218.75.
+  assert.equal(sim.lastEntered('b', 'master'), 9218.75 + MDI(100));
+  sim.event('a', { type: 'track', name: 'uplink', up: true }, 30_000);
+  sim.run(60_000);
+  assert.deepEqual(sim.masters(), ['a']);
+});
+
+test('interface down: the master goes to fault without sending, the backup takes over; recovery rejoins', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200 });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+  sim.start('a', 0);
+  sim.start('b', 0);
+  sim.event('a', { type: 'interface', up: false }, 10_000);
+  sim.run(30_000);
+  assert.equal(sim.stateOf('a'), 'fault');
+  assert.equal(sim.lastEntered('b', 'master'), 9218.75 + MDI(100));
+  sim.event('a', { type: 'interface', up: true }, 30_000);
+  sim.run(60_000);
+  assert.equal(sim.lastEntered('a', 'backup'), 30_000);
+  assert.equal(sim.lastEntered('a', 'master'), 30_000 + MDI(200));
+  assert.deepEqual(sim.masters(), ['a']);
+});
+
+test('a weight-0 tracked interface down is a fault: the master says priority 0 so the backup takes over in Skew_Time', () => {
+  const sim = new Sim();
+  sim.add({ name: 'a', address: '192.0.2.1', priority: 200, trackInterfaces: [{ name: 'inside', weight: 0 }] });
+  sim.add({ name: 'b', address: '192.0.2.2', priority: 100 });
+  sim.start('a', 0);
+  sim.start('b', 0);
+  sim.event('a', { type: 'track', name: 'inside', up: false }, 10_000);
+  sim.run(30_000);
+  assert.equal(sim.stateOf('a'), 'fault');
+  assert.equal(sim.transitions.find((t) => t.node === 'a' && t.to === 'fault')?.reason, 'track_down');
+  assert.equal(sim.lastEntered('b', 'master'), 10_000 + skewTime(3, 100, 1000));
+});
+
+// ---- property: random clusters always converge ------------------------------------------------------------
+
+const clusterEvent = fc.record({
+  at: fc.integer({ min: 0, max: 60_000 }),
+  node: fc.nat(2),
+  kind: fc.constantFrom('crash', 'restart', 'shutdown', 'start', 'iface_down', 'iface_up'),
+});
+
+test('property: 2-3 nodes with random priorities, starts, crashes and stops converge to one master, the highest priority', () => {
+  fc.assert(fc.property(
+    fc.array(fc.integer({ min: 1, max: 255 }), { minLength: 2, maxLength: 3 }),
+    fc.array(fc.integer({ min: 0, max: 5000 }), { minLength: 3, maxLength: 3 }),
+    fc.array(clusterEvent, { maxLength: 8 }),
+    fc.constantFrom(0, 1, 3),
+    (priorities, starts, events, linkDelay) => {
+      // At most one address owner (two owners never yield; RFC 5798 forbids that configuration).
+      const prios = priorities.map((p, i) => (p === 255 && priorities.indexOf(255) !== i ? 254 : p));
+      const sim = new Sim(linkDelay);
+      prios.forEach((p, i) => sim.add({ name: `n${i}`, address: `192.0.2.${i + 1}`, priority: p }));
+      prios.forEach((_, i) => sim.start(`n${i}`, starts[i]!));
+      let last = Math.max(...starts);
+      for (const e of events) {
+        if (e.node >= prios.length) continue;
+        const name = `n${e.node}`;
+        last = Math.max(last, e.at);
+        if (e.kind === 'crash') sim.crash(name, e.at);
+        else if (e.kind === 'restart' || e.kind === 'start') sim.start(name, e.at);
+        else if (e.kind === 'shutdown') sim.event(name, { type: 'shutdown' }, e.at);
+        else sim.event(name, { type: 'interface', up: e.kind === 'iface_up' }, e.at);
+      }
+      // Bring every node back up at the end so the final membership is known.
+      const settle = last + 1;
+      prios.forEach((_, i) => sim.event(`n${i}`, { type: 'interface', up: true }, settle));
+      prios.forEach((_, i) => sim.start(`n${i}`, settle));
+      // A restarted crashed node (alive flag) rejoins through `start` above.
+      const bound = 2 * MDI(1) + 1000 + linkDelay * 4;
+      sim.run(settle + bound);
+      const masters = sim.masters();
+      assert.equal(masters.length, 1, `masters at ${sim.now}: ${masters.join(',')}`);
+      const best = Math.max(...prios);
+      assert.equal(sim.node(masters[0]!).config.priority, best);
+      const stable = sim.transitions.filter((t) => t.at > settle + bound / 2).length;
+      sim.run(settle + bound + 20_000);
+      assert.deepEqual(sim.masters(), masters, 'the master stays');
+      assert.equal(sim.transitions.filter((t) => t.at > settle + bound / 2).length, stable, 'no transitions once settled');
+      // Two masters never last longer than one advert interval plus the largest Skew_Time.
+      assert.ok(sim.maxDualMaster <= 1000 + skewTime(3, 1, 1000), `dual master for ${sim.maxDualMaster} ms`);
+    },
+  ), { numRuns: 300 });
+});
