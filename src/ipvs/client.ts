@@ -1,8 +1,9 @@
 /**
  * IpvsClient over generic netlink: resolves the "IPVS" family, reads the table (services, then each
  * service's destinations, several dumps in parallel over a few sockets), and applies changes pipelined:
- * many requests in flight, each with its own sequence number and NLM_F_ACK, results matched back in order.
- * The socket bounds how many are unanswered so their acknowledgements always fit its receive buffer.
+ * many requests in flight in few datagrams, each with its own sequence number, refusals matched back by it,
+ * one acknowledged barrier per batch. The socket bounds how many are unanswered so that even if all were
+ * refused the error replies would fit its receive buffer.
  */
 import { constants } from 'node:os';
 import { LvsdError } from '../errors.js';
@@ -11,7 +12,7 @@ import { serviceId } from './types.js';
 import * as C from './constants.js';
 import { parseGenl } from './nlattr.js';
 import {
-  commandMessage, decodeDaemonMessage, decodeDestMessage, decodeFamilyId, decodeServiceMessage, dumpDaemonsMessage,
+  QUIET_FLAGS, commandMessage, decodeDaemonMessage, decodeDestMessage, decodeFamilyId, decodeServiceMessage, dumpDaemonsMessage,
   dumpDestsMessage, dumpServicesMessage, getConfigMessage, getFamilyMessage, getInfoMessage,
 } from './messages.js';
 import { decodeInfo, decodeTimeouts } from './system.js';
@@ -98,16 +99,26 @@ class NetlinkIpvsClient implements IpvsClient {
     return entries;
   }
 
-  /** Every command is handed to the socket at once; the socket keeps at most `window` of them unanswered. */
-  execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]> {
-    return Promise.all(
-      commands.map((command) =>
-        this.main.ack((seq) => commandMessage(this.family, seq, command), describeCommand(command)).then(
-          (): IpvsResult => ({ ok: true }),
-          (e: unknown): IpvsResult => ({ ok: false, error: e instanceof NetlinkErrno ? kernelError(command, e.errno, e.kernelText) : (e as Error) }),
-        ),
-      ),
-    );
+  /**
+   * Commands go out in batches of about half the window, each batch as one datagram of unacknowledged
+   * changes closed by an acknowledged barrier (see GenlSocket.batch); two batches are in flight at a time.
+   * Only refusals and one acknowledgement per batch come back.
+   */
+  async execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]> {
+    const size = Math.max(1, Math.floor(this.main.ackWindow / 2) - 1);
+    const batches: Array<Promise<IpvsResult[]>> = [];
+    for (let start = 0; start < commands.length; start += size) {
+      const chunk = commands.slice(start, start + size);
+      batches.push(
+        this.main
+          .batch(chunk.map((command) => (seq: number) => commandMessage(this.family, seq, command, QUIET_FLAGS)), chunk.map(describeCommand))
+          .then((errors) => errors.map((e, i): IpvsResult => {
+            if (e === undefined) return { ok: true };
+            return { ok: false, error: e instanceof NetlinkErrno ? kernelError(chunk[i]!, e.errno, e.kernelText) : e };
+          })),
+      );
+    }
+    return (await Promise.all(batches)).flat();
   }
 
   close(): void {

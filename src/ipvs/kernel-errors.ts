@@ -72,6 +72,7 @@ export function kernelErrorMessage(command: IpvsCommand, errno: number, kernelTe
     case 'new-daemon':
       if (errno === E.EEXIST) return `the ${command.daemon.state} sync daemon is already running`;
       if (errno === E.ENODEV) return `sync daemon interface "${command.daemon.interface}" does not exist`;
+      if (errno === E.EINVAL) return `the ${command.daemon.state} sync daemon was refused: the sync protocol cannot run while a service has a real server of another address family (or its settings are invalid)${suffix}`;
       break;
     case 'del-daemon':
       if (errno === E.ESRCH) return `no ${command.state} sync daemon is running`;

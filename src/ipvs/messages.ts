@@ -43,10 +43,13 @@ export function commandParts(command: IpvsCommand): { cmd: number; attrs: Buffer
   }
 }
 
-/** The message of one change, asking for an acknowledgement. */
-export function commandMessage(family: number, seq: number, command: IpvsCommand): Buffer {
+/** Flags of a change sent in a batch: answered only if refused (the batch ends with an acknowledged barrier). */
+export const QUIET_FLAGS = C.NLM_F_REQUEST;
+
+/** The message of one change; by default it asks for an acknowledgement. */
+export function commandMessage(family: number, seq: number, command: IpvsCommand, flags = CHANGE_FLAGS): Buffer {
   const { cmd, attrs } = commandParts(command);
-  return ipvs(family, CHANGE_FLAGS, seq, cmd, attrs);
+  return ipvs(family, flags, seq, cmd, attrs);
 }
 
 export function dumpServicesMessage(family: number, seq: number): Buffer {

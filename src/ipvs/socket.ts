@@ -14,7 +14,25 @@
 import { RawNetlinkSocket } from 'netlink';
 import { LvsdError } from '../errors.js';
 import * as C from './constants.js';
-import { hostS32At, parseNlmsgerr, parseNlmsgs, type NlMsg } from './nlattr.js';
+import { hostS32At, nlmsg, parseNlmsgerr, parseNlmsgs, type NlMsg } from './nlattr.js';
+
+/** Messages -> datagrams of at most MAX_DATAGRAM bytes (a bigger single message goes alone). */
+function pack(msgs: Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let cur: Buffer[] = [];
+  let size = 0;
+  for (const m of msgs) {
+    if (size > 0 && size + m.length > MAX_DATAGRAM) {
+      out.push(Buffer.concat(cur));
+      cur = [];
+      size = 0;
+    }
+    cur.push(m);
+    size += m.length;
+  }
+  if (cur.length) out.push(Buffer.concat(cur));
+  return out;
+}
 
 export interface GenlSocketOptions {
   /** SO_RCVBUF to ask for (the kernel caps it at net.core.rmem_max). Default 8 MiB. */
@@ -33,14 +51,18 @@ export class NetlinkErrno extends Error {
   }
 }
 
-type Kind = 'ack' | 'get' | 'dump';
+/** ack: answered by an acknowledgement; quiet: sent without NLM_F_ACK, answered only on refusal (see batch). */
+type Kind = 'ack' | 'quiet' | 'get' | 'dump';
 
 /**
  * What the kernel charges the receive buffer for the replies to one request, in bytes (skb truesize, with
  * margin): an acknowledgement (an error one echoes the request), a doit reply (genlmsg_new of
  * NLMSG_DEFAULT_SIZE), a dump part (the kernel continues a dump only while the buffer is half empty).
  */
-export const REPLY_COST: Readonly<Record<Kind, number>> = { ack: 2048, get: 16384, dump: 65536 };
+export const REPLY_COST: Readonly<Record<Kind, number>> = { ack: 2048, quiet: 2048, get: 16384, dump: 65536 };
+
+/** Largest datagram to send; a batch bigger than this goes out as several, in order. */
+const MAX_DATAGRAM = 32 * 1024;
 
 interface Pending {
   kind: Kind;
@@ -49,12 +71,15 @@ interface Pending {
   deadline: number;
   resolve: (parts: NlMsg[]) => void;
   reject: (e: Error) => void;
+  /** For a batch barrier: the quiet requests before it, which succeeded if still pending when it is acked. */
+  batch?: number[];
 }
 
+/** One or more datagrams sent together, and the requests they carry (the last one answers last). */
 interface Queued {
-  seq: number;
-  msg: Buffer;
-  pending: Pending;
+  seqs: number[];
+  pendings: Pending[];
+  datagrams: Buffer[];
 }
 
 export class GenlSocket {
@@ -65,6 +90,9 @@ export class GenlSocket {
   private closed = false;
   private referenced = true;
   private timer: NodeJS.Timeout | undefined;
+  /** When a datagram last arrived, and when the deadlines were last checked (ms since the epoch). */
+  private lastRx = 0;
+  private lastSweep = 0;
   /** Dumps waiting for the one running to finish. */
   private dumpChain: Promise<unknown> = Promise.resolve();
   /** Requests built but not sent yet, waiting for room in the receive buffer. */
@@ -103,6 +131,49 @@ export class GenlSocket {
   /** Sends a change and resolves on its acknowledgement; rejects with NetlinkErrno on refusal. */
   ack(build: (seq: number) => Buffer, what: string): Promise<void> {
     return this.request(build, 'ack', what).then(() => undefined);
+  }
+
+  /**
+   * Sends changes built without NLM_F_ACK back to back in as few datagrams as fit, then an acknowledged
+   * NLMSG_NOOP as a barrier. The kernel handles the messages of a datagram in order and answers a change
+   * without NLM_F_ACK only when it refuses it, so once the barrier is acknowledged every change with no error
+   * reply before it has succeeded: one reply for the whole batch instead of one per change.
+   * Resolves with one entry per change: undefined when it succeeded, else its error (NetlinkErrno on refusal).
+   */
+  batch(builders: ReadonlyArray<(seq: number) => Buffer>, whats: readonly string[]): Promise<Array<Error | undefined>> {
+    if (this.closed) return Promise.resolve(builders.map(() => new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed')));
+    const outcomes: Array<Promise<Error | undefined>> = [];
+    const seqs: number[] = [];
+    const pendings: Pending[] = [];
+    const msgs: Buffer[] = [];
+    builders.forEach((build, i) => {
+      const seq = this.nextSeq();
+      let msg: Buffer;
+      try {
+        msg = build(seq);
+      } catch (e) {
+        outcomes.push(Promise.resolve(e as Error));
+        return;
+      }
+      const { pending, promise } = this.newPending('quiet', whats[i] ?? 'change');
+      this.pending.set(seq, pending);
+      outcomes.push(promise.then(() => undefined, (e: Error) => e));
+      seqs.push(seq);
+      pendings.push(pending);
+      msgs.push(msg);
+    });
+    if (seqs.length > 0) {
+      const barrierSeq = this.nextSeq();
+      const barrier = this.newPending('ack', `the barrier after ${seqs.length} changes`);
+      barrier.pending.batch = [...seqs];
+      barrier.promise.catch(() => undefined); // its outcome reaches the changes through settle()
+      this.pending.set(barrierSeq, barrier.pending);
+      msgs.push(nlmsg(C.NLMSG_NOOP, C.NLM_F_REQUEST | C.NLM_F_ACK, barrierSeq, Buffer.alloc(0)));
+      this.setRef(true);
+      this.queue.push({ seqs: [...seqs, barrierSeq], pendings: [...pendings, barrier.pending], datagrams: pack(msgs) });
+      this.flush();
+    }
+    return Promise.all(outcomes);
   }
 
   /** Sends a single get (no NLM_F_ACK: the reply itself answers) and resolves with its reply message. */
@@ -146,32 +217,45 @@ export class GenlSocket {
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<NlMsg[]>((resolve, reject) => {
-      const pending: Pending = { kind, what, parts: [], deadline: Infinity, resolve, reject };
-      this.pending.set(seq, pending);
-      this.setRef(true);
-      this.queue.push({ seq, msg, pending });
-      this.flush();
+    const { pending, promise } = this.newPending(kind, what);
+    this.pending.set(seq, pending);
+    this.setRef(true);
+    this.queue.push({ seqs: [seq], pendings: [pending], datagrams: [msg] });
+    this.flush();
+    return promise;
+  }
+
+  private newPending(kind: Kind, what: string): { pending: Pending; promise: Promise<NlMsg[]> } {
+    let pending!: Pending;
+    const promise = new Promise<NlMsg[]>((resolve, reject) => {
+      pending = { kind, what, parts: [], deadline: Infinity, resolve, reject };
     });
+    return { pending, promise };
   }
 
   /** Sends queued requests while their replies fit the budget (always at least one when none is owed). */
   private flush(): void {
     while (this.queueHead < this.queue.length) {
       const q = this.queue[this.queueHead]!;
-      if (this.pending.get(q.seq) !== q.pending) {
+      const last = q.seqs.length - 1;
+      if (this.pending.get(q.seqs[last]!) !== q.pendings[last]) {
         this.queueHead++; // failed while queued
         continue;
       }
-      const cost = REPLY_COST[q.pending.kind];
+      const cost = q.pendings.reduce((sum, p) => sum + REPLY_COST[p.kind], 0);
       if (this.owed > 0 && this.owed + cost > this.budget) break;
       this.queueHead++;
       this.owed += cost;
-      q.pending.deadline = Date.now() + this.timeoutMs;
+      const deadline = Date.now() + this.timeoutMs;
+      for (const p of q.pendings) p.deadline = deadline;
       this.armTimer();
-      this.raw.send(q.msg, {}, (err) => {
-        if (err) this.settle(q.seq, new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${q.pending.what}: ${err.code ?? err.message}`, { details: { errno: err.errno } }));
-      });
+      for (const datagram of q.datagrams) {
+        this.raw.send(datagram, {}, (err) => {
+          if (!err) return;
+          const e = new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${q.pendings[last]!.what}: ${err.code ?? err.message}`, { details: { errno: err.errno } });
+          for (const seq of q.seqs) this.settle(seq, e);
+        });
+      }
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
       this.queue.splice(0, this.queueHead);
@@ -190,6 +274,10 @@ export class GenlSocket {
       this.queue.length = 0;
       this.queueHead = 0;
     }
+    if (p.batch) {
+      // a barrier: its acknowledgement means success for the changes not refused before it
+      for (const q of p.batch) this.settle(q, result instanceof Error ? result : []);
+    }
     if (result instanceof Error) p.reject(result);
     else p.resolve(result);
     if (!this.closed) this.flush();
@@ -197,6 +285,7 @@ export class GenlSocket {
 
   private onDatagram(buf: Buffer, port: number): void {
     if (port !== 0) return; // only the kernel speaks to us
+    this.lastRx = Date.now();
     let msgs: NlMsg[];
     try {
       msgs = parseNlmsgs(buf);
@@ -263,8 +352,16 @@ export class GenlSocket {
     this.timer.unref();
   }
 
+  /**
+   * Fails requests past their deadline, but only after a whole sweep interval in which nothing arrived: a
+   * process stalled (a long synchronous task, a slow VM) must not mistake replies it has not read yet for
+   * lost ones. Between two sweeps the event loop polls the socket, so silence there is real.
+   */
   private sweep(): void {
     const now = Date.now();
+    const heard = this.lastRx >= this.lastSweep;
+    this.lastSweep = now;
+    if (heard) return;
     for (const [seq, p] of this.pending) {
       if (p.deadline <= now) {
         this.settle(seq, new LvsdError('LVSD_NETLINK_OVERRUN', `no reply from the kernel to ${p.what} within ${this.timeoutMs} ms: the IPVS table must be re-read`));

@@ -38,6 +38,27 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
     }
   });
 
+  it('batches changes without acknowledgements behind one barrier and matches each refusal to its change', async () => {
+    const sock = new GenlSocket({ window: 64 });
+    try {
+      const quiet = (name: string) => (seq: number) => genlmsg(C.GENL_ID_CTRL, C.NLM_F_REQUEST, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, name)]);
+      const names = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? `missing-${i}` : 'nlctrl'));
+      const builders = names.map(quiet);
+      builders[4] = () => {
+        throw new TypeError('cannot encode');
+      };
+      const outcomes = await sock.batch(builders, names);
+      outcomes.forEach((e, i) => {
+        if (i === 4) assert.ok(e instanceof TypeError);
+        else if (i % 3 === 0) assert.ok(e instanceof NetlinkErrno && e.errno === 2, `#${i}: ${e}`);
+        else assert.equal(e, undefined, `#${i}`);
+      });
+      assert.equal(sock.inFlight, 0);
+    } finally {
+      sock.close();
+    }
+  });
+
   it('never overruns even a tiny receive buffer: requests wait until their replies fit', async () => {
     // Without the budget the 400 replies (~8 KiB of buffer each) overflow at once and netlink@0.3.0 aborts
     // the whole process (POLLERR -> EBADF -> NULL syscall name in its error path).
