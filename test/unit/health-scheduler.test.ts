@@ -1,0 +1,332 @@
+/**
+ * The scheduler on a virtual clock with a scripted prober (spreading, dedup, concurrency, reload, slow start,
+ * sorry server, quorum, logs, snapshot), and once end to end with a real TCP server and real time.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../../src/config/types.js';
+import type { DestSpec } from '../../src/ipvs/types.js';
+import {
+  HealthScheduler, ManualClock, type HealthChange, type ProbeResult, type Prober,
+} from '../../src/health/index.js';
+
+const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 1024, execOutputLimit: 4096 };
+
+function tcpCheck(address: string, over: Partial<HealthCheckConfig> = {}): HealthCheckConfig {
+  return { type: 'tcp', interval: 5, timeout: 2, rise: 2, fall: 3, address, port: 80, ...over } as HealthCheckConfig;
+}
+function dest(address: string, weight = 100): DestSpec {
+  return {
+    family: 'ipv4', address, port: 80, forwarding: 'nat', weight,
+    upperThreshold: 0, lowerThreshold: 0, tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0,
+  };
+}
+function service(name: string, addresses: string[], over: Partial<ServiceConfig> = {}, check = (a: string) => tcpCheck(a)): ServiceConfig {
+  return {
+    name,
+    origin: { file: 'test.json', pointer: `/services/${name}` },
+    spec: { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: '192.0.2.10', port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
+    realServers: addresses.map((a) => ({ origin: { file: 'test.json', pointer: `/x/${a}` }, spec: dest(a), healthCheck: check(a) })),
+    onFailure: 'inhibit',
+    slowStart: 0,
+    initialState: 'down',
+    ...over,
+  };
+}
+
+/** A prober whose answers the test sets per address, recording when each probe started. */
+function scripted(clock: ManualClock) {
+  const answers = new Map<string, Partial<ProbeResult>>();
+  const calls: Array<{ address: string; at: number }> = [];
+  const prober: Prober = async (check) => {
+    calls.push({ address: check.address, at: clock.now() });
+    const a = answers.get(check.address) ?? { ok: true, reason: 'connected' };
+    return { ok: a.ok ?? true, latencyMs: 3, reason: a.reason ?? (a.ok === false ? 'connect ECONNREFUSED' : 'connected'), ...a };
+  };
+  return { answers, calls, prober };
+}
+
+function recorder() {
+  const events: Array<{ service: string; dests: DestSpec[]; change: HealthChange }> = [];
+  return { events, onChange: (service: string, dests: DestSpec[], change: HealthChange) => events.push({ service, dests, change }) };
+}
+const weights = (ds: DestSpec[] | undefined) => (ds ?? []).map((d) => `${d.address}=${d.weight}`);
+
+describe('spreading and limits', () => {
+  test('1,000 probes with a 5 s interval start spread over the interval, each once per interval', async () => {
+    const clock = new ManualClock(1_000_000);
+    const { calls, prober } = scripted(clock);
+    const addrs = Array.from({ length: 1000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.1`);
+    const s = new HealthScheduler({ services: [service('big', addrs)], health }, { clock, prober });
+    s.start();
+    await clock.advance(4999);
+    assert.equal(calls.length, 1000);
+    assert.equal(new Set(calls.map((c) => c.address)).size, 1000);
+    const buckets = new Array(10).fill(0);
+    for (const c of calls) buckets[Math.floor((c.at - 1_000_000) / 500)]++;
+    // evenly spread would be 100 per 500 ms; all at once would be 1000 in the first bucket
+    for (const b of buckets) assert.ok(b >= 60 && b <= 140, `bucket counts ${buckets.join(',')}`);
+    await clock.advance(5000);
+    assert.equal(calls.length, 2000, 'each probe runs once per interval');
+    const first = new Map<string, number>();
+    for (const c of calls) {
+      const prev = first.get(c.address);
+      if (prev === undefined) first.set(c.address, c.at);
+      else assert.equal(c.at - prev, 5000, 'a fixed cadence per probe');
+    }
+    await s.stop();
+    assert.equal(clock.pending, 0, 'stop clears every timer');
+  });
+
+  test('no more than maxConcurrent probes are in flight; a probe still running skips its turn', async () => {
+    const clock = new ManualClock();
+    let inFlight = 0;
+    let peak = 0;
+    const release: Array<() => void> = [];
+    const prober: Prober = () => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      return new Promise((resolve) => release.push(() => {
+        inFlight--;
+        resolve({ ok: true, latencyMs: 1, reason: 'connected' });
+      }));
+    };
+    const addrs = Array.from({ length: 20 }, (_, i) => `10.0.0.${i + 1}`);
+    const s = new HealthScheduler({ services: [service('s', addrs)], health: { ...health, maxConcurrent: 3 } }, { clock, prober });
+    s.start();
+    await clock.advance(5000);
+    assert.equal(peak, 3);
+    assert.equal(s.snapshot().loop.queued, 17);
+    await clock.advance(5000);
+    assert.equal(s.snapshot().loop.skipped, 20, 'all 20 were still pending at their next turn');
+    while (release.length) {
+      release.shift()!();
+      await clock.advance(0);
+    }
+    assert.equal(peak, 3);
+    await s.stop();
+  });
+});
+
+describe('results to destinations', () => {
+  test('rise brings a server in, fall takes it out (inhibit: weight 0), one change event and log line each', async () => {
+    const clock = new ManualClock();
+    const { answers, prober } = scripted(clock);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+    const rec = recorder();
+    const s = new HealthScheduler({ services: [service('web', ['10.0.0.1', '10.0.0.2'])], health }, { clock, prober, logger, onChange: rec.onChange });
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=0', '10.0.0.2=0'], 'servers start down (inhibited)');
+    answers.set('10.0.0.2', { ok: false });
+    s.start();
+    await clock.advance(5000);
+    assert.equal(rec.events.length, 0, 'one success is not enough with rise 2');
+    await clock.advance(5000);
+    assert.equal(rec.events.length, 1);
+    assert.deepEqual(weights(rec.events[0]!.dests), ['10.0.0.1=100', '10.0.0.2=0']);
+    assert.deepEqual(
+      (({ realServer, from, to, reason, latencyMs }) => ({ realServer, from, to, reason, latencyMs }))(rec.events[0]!.change),
+      { realServer: '10.0.0.1:80', from: 'down', to: 'up', reason: 'connected', latencyMs: 3 },
+    );
+    assert.deepEqual(rec.events[0]!.change.changes.map((c) => c.kind), ['update'], 'only the changed destination');
+    answers.set('10.0.0.1', { ok: false, reason: 'connect ECONNREFUSED' });
+    await clock.advance(10000);
+    assert.equal(rec.events.length, 1, 'two failures are not enough with fall 3');
+    await clock.advance(5000);
+    assert.equal(rec.events.length, 2);
+    assert.deepEqual(weights(rec.events[1]!.dests), ['10.0.0.1=0', '10.0.0.2=0']);
+    const changes = lines.filter((l) => l.event === 'health.change');
+    assert.deepEqual(changes.map((l) => [l.service, l.realServer, l.from, l.to, l.reason]), [
+      ['web', '10.0.0.1:80', 'down', 'up', 'connected'],
+      ['web', '10.0.0.1:80', 'up', 'down', 'connect ECONNREFUSED'],
+    ]);
+    await s.stop();
+  });
+
+  test('the same check of the same real server in two services is probed once and both follow it', async () => {
+    const clock = new ManualClock();
+    const { calls, prober } = scripted(clock);
+    const rec = recorder();
+    const s = new HealthScheduler(
+      { services: [service('a', ['10.0.0.1']), service('b', ['10.0.0.1']), service('c', ['10.0.0.1'], {}, (a) => tcpCheck(a, { rise: 1 }))], health },
+      { clock, prober, onChange: rec.onChange },
+    );
+    s.start();
+    await clock.advance(10000);
+    const probesPerInterval = calls.length / 2;
+    assert.equal(probesPerInterval, 2, 'a and b share one probe; c has other parameters and its own');
+    assert.deepEqual(rec.events.map((e) => e.service).sort(), ['a', 'b', 'c']);
+    assert.equal(s.snapshot().loop.probes, 2);
+    await s.stop();
+  });
+
+  test('a flapping server with rise 2 / fall 3 causes no changes', async () => {
+    const clock = new ManualClock();
+    const { answers, prober } = scripted(clock);
+    const rec = recorder();
+    const s = new HealthScheduler({ services: [service('web', ['10.0.0.1'], { initialState: 'up' })], health }, { clock, prober, onChange: rec.onChange });
+    s.start();
+    for (let i = 0; i < 20; i++) {
+      answers.set('10.0.0.1', { ok: i % 2 === 0 });
+      await clock.advance(5000);
+    }
+    assert.equal(rec.events.length, 0);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=100']);
+    await s.stop();
+  });
+
+  test('agent weights, drain and maint reach the destinations', async () => {
+    const clock = new ManualClock();
+    const { answers, prober } = scripted(clock);
+    const s = new HealthScheduler({ services: [service('web', ['10.0.0.1'], { initialState: 'up' })], health }, { clock, prober });
+    s.start();
+    answers.set('10.0.0.1', { ok: true, weightPercent: 75, reason: 'agent 75%' });
+    await clock.advance(5000);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=75']);
+    answers.set('10.0.0.1', { ok: true, drain: true, reason: 'agent drain' });
+    await clock.advance(5000);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=0']);
+    assert.equal(s.snapshot().services[0]!.realServers[0]!.status, 'drain');
+    answers.set('10.0.0.1', { ok: false, maint: true, reason: 'agent maint' });
+    await clock.advance(5000);
+    assert.equal(s.snapshot().services[0]!.realServers[0]!.status, 'maint');
+    await s.stop();
+  });
+});
+
+describe('sorry server, quorum, slow start', () => {
+  test('the sorry server comes when the last real server goes and leaves when one returns', async () => {
+    const clock = new ManualClock();
+    const { answers, prober } = scripted(clock);
+    const rec = recorder();
+    const check = (a: string) => tcpCheck(a, { rise: 1, fall: 1 });
+    const svc = service('web', ['10.0.0.1', '10.0.0.2'], { onFailure: 'remove', initialState: 'up', sorryServer: dest('10.9.9.9', 1) }, check);
+    const s = new HealthScheduler({ services: [svc], health }, { clock, prober, onChange: rec.onChange });
+    s.start();
+    answers.set('10.0.0.1', { ok: false });
+    await clock.advance(5000);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.2=100']);
+    answers.set('10.0.0.2', { ok: false });
+    await clock.advance(5000);
+    assert.deepEqual(weights(s.desired('web')), ['10.9.9.9=1']);
+    assert.equal(s.snapshot().services[0]!.sorryActive, true);
+    answers.set('10.0.0.2', { ok: true });
+    await clock.advance(5000);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.2=100']);
+    assert.deepEqual(rec.events.at(-1)!.change.changes.map((c) => `${c.kind} ${c.dest.address}`).sort(), ['add 10.0.0.2', 'remove 10.9.9.9']);
+    await s.stop();
+  });
+
+  test('losing quorum withdraws every real server', async () => {
+    const clock = new ManualClock();
+    const { answers, prober } = scripted(clock);
+    const check = (a: string) => tcpCheck(a, { rise: 1, fall: 1 });
+    const svc = service('web', ['10.0.0.1', '10.0.0.2', '10.0.0.3'], { initialState: 'up', quorum: { minUp: 2 }, sorryServer: dest('10.9.9.9', 1) }, check);
+    const s = new HealthScheduler({ services: [svc], health }, { clock, prober });
+    s.start();
+    answers.set('10.0.0.1', { ok: false });
+    await clock.advance(5000);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=0', '10.0.0.2=100', '10.0.0.3=100']);
+    answers.set('10.0.0.2', { ok: false });
+    await clock.advance(5000);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=0', '10.0.0.2=0', '10.0.0.3=0', '10.9.9.9=1']);
+    assert.equal(s.snapshot().services[0]!.quorumMet, false);
+    await s.stop();
+  });
+
+  test('a recovered server ramps up under slow start, one change per step', async () => {
+    const clock = new ManualClock();
+    const { answers, prober } = scripted(clock);
+    const rec = recorder();
+    const check = (a: string) => tcpCheck(a, { rise: 1, fall: 1, interval: 5 });
+    const s = new HealthScheduler({ services: [service('web', ['10.0.0.1'], { initialState: 'up', slowStart: 30 }, check)], health }, { clock, prober, onChange: rec.onChange });
+    s.start();
+    answers.set('10.0.0.1', { ok: false });
+    await clock.advance(5000);
+    answers.set('10.0.0.1', { ok: true });
+    await clock.advance(5000);
+    rec.events.length = 0;
+    await clock.advance(40000);
+    const ramp = rec.events.map((e) => e.dests[0]!.weight);
+    assert.deepEqual(ramp, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+    assert.ok(rec.events.every((e) => /^slow start/.test(e.change.reason)));
+    await s.stop();
+  });
+});
+
+describe('reload and status', () => {
+  test('update() keeps the state of unchanged checks, starts new ones down and drops removed ones', async () => {
+    const clock = new ManualClock();
+    const { calls, prober } = scripted(clock);
+    const s = new HealthScheduler({ services: [service('web', ['10.0.0.1', '10.0.0.2'])], health }, { clock, prober });
+    s.start();
+    await clock.advance(10000);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=100', '10.0.0.2=100']);
+    const web2 = service('web', ['10.0.0.1', '10.0.0.3']);
+    web2.realServers[0]!.spec.weight = 50; // a weight change is not a check change
+    s.update({ services: [web2], health });
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=50', '10.0.0.3=0']);
+    calls.length = 0;
+    await clock.advance(10000);
+    assert.deepEqual([...new Set(calls.map((c) => c.address))].sort(), ['10.0.0.1', '10.0.0.3']);
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=50', '10.0.0.3=100']);
+    s.update({ services: [], health });
+    assert.equal(s.desired('web'), undefined);
+    calls.length = 0;
+    await clock.advance(10000);
+    assert.equal(calls.length, 0);
+    await s.stop();
+  });
+
+  test('snapshot shows per real server state, weights and last result, and loop health', async () => {
+    const clock = new ManualClock(50_000);
+    const { answers, prober } = scripted(clock);
+    answers.set('10.0.0.2', { ok: false, reason: 'status 503' });
+    const s = new HealthScheduler({ services: [service('web', ['10.0.0.1', '10.0.0.2'], { initialState: 'up' })], health }, { clock, prober });
+    s.start();
+    await clock.advance(20000);
+    const snap = s.snapshot();
+    assert.equal(snap.running, true);
+    assert.equal(snap.loop.lastTickAt, 70_000);
+    assert.equal(snap.loop.lagMs, 0);
+    const [a, b] = snap.services[0]!.realServers;
+    assert.deepEqual([a!.realServer, a!.status, a!.configuredWeight, a!.effectiveWeight, a!.latencyMs], ['10.0.0.1:80', 'up', 100, 100, 3]);
+    assert.deepEqual([b!.status, b!.reason, b!.effectiveWeight, b!.lastResult?.reason], ['down', 'status 503', 0, 'status 503']);
+    assert.ok(b!.since > 50_000 && b!.lastProbeAt! >= b!.since);
+    await s.stop();
+    assert.equal(s.snapshot().running, false);
+  });
+});
+
+test('end to end: a real TCP server going away and coming back, with real time', async () => {
+  const server = net.createServer((sock) => sock.end());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  const rec = recorder();
+  const check = { ...tcpCheck('127.0.0.1', { interval: 0.1, timeout: 0.1, rise: 1, fall: 1 }), port } as HealthCheckConfig;
+  const svc = service('live', [], { initialState: 'down' });
+  svc.realServers = [{ origin: svc.origin, spec: { ...dest('127.0.0.1'), port }, healthCheck: check }];
+  const s = new HealthScheduler({ services: [svc], health }, { onChange: rec.onChange });
+  const waitFor = async (cond: () => boolean) => {
+    for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(cond());
+  };
+  try {
+    s.start();
+    await waitFor(() => rec.events.length >= 1);
+    assert.equal(rec.events[0]!.dests[0]!.weight, 100);
+    await new Promise<void>((r) => server.close(() => r()));
+    await waitFor(() => rec.events.length >= 2);
+    assert.equal(rec.events[1]!.dests[0]!.weight, 0);
+    assert.equal(rec.events[1]!.change.reason, 'connect ECONNREFUSED');
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    await waitFor(() => rec.events.length >= 3);
+    assert.equal(rec.events[2]!.change.to, 'up');
+  } finally {
+    await s.stop();
+    if (server.listening) await new Promise<void>((r) => server.close(() => r()));
+  }
+});
