@@ -7,6 +7,7 @@
  * the plan still goes out: one bad real server does not keep the others from being programmed.
  */
 import { performance } from 'node:perf_hooks';
+import { LvsdError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { IpvsClient, IpvsResult, Timeouts } from '../ipvs/types.js';
 import { planReconcile, type DesiredEntry, type Plan, type PlannedOp } from './plan.js';
@@ -64,7 +65,7 @@ async function send(client: IpvsClient, ops: PlannedOp[]): Promise<IpvsResult[]>
   if (ops.length === 0) return [];
   const results = await client.execute(ops.map((op) => op.command));
   if (results.length !== ops.length) {
-    throw new Error(`IPVS client returned ${results.length} results for ${ops.length} commands`);
+    throw new LvsdError('LVSD_IPVS_PROTOCOL', `the IPVS client returned ${results.length} results for ${ops.length} commands`);
   }
   return results;
 }

@@ -151,3 +151,9 @@ test('a client that fails outright (not a refusal) makes apply throw, so the cal
   };
   await assert.rejects(reconcile(client, desired, { owned: new Set(), ownWholeTable: false }), /socket closed/);
 });
+
+test('a client answering with the wrong number of results is a protocol error, not a silent success', async () => {
+  const client = new ModelClient();
+  client.execute = async () => [];
+  await assert.rejects(applyPlan(client, planReconcile({ desired, kernel: [], owned: new Set(), ownWholeTable: false })), { code: 'LVSD_IPVS_PROTOCOL' });
+});
