@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { decodeAdvert, encodeAdvert, VRRP_MULTICAST_IPV4, type Advert } from '../../src/vrrp/packet.js';
+import { syncGroupOrders, type MemberTransition } from '../../src/vrrp/sync-group.js';
 import {
   createMachine, masterDownInterval, skewTime, step, type MachineConfig, type TimerName, type VrrpAction,
   type VrrpEvent, type VrrpState, type VrrpStateName,
@@ -21,6 +22,8 @@ interface NodeSpec {
   preemptDelay?: number;
   addresses?: string[];
   trackInterfaces?: Array<{ name: string; weight: number }>;
+  /** Virtual router id; nodes only hear adverts of their own. Default 1. */
+  vrid?: number;
 }
 
 interface SimNode {
@@ -90,8 +93,10 @@ class Sim {
     if (!n) throw new Error(`no node ${name}`);
     return n;
   }
-  masters(): string[] {
-    return [...this.nodes.values()].filter((n) => n.alive && n.state.current === 'master').map((n) => n.spec.name);
+  masters(names?: string[]): string[] {
+    return [...this.nodes.values()]
+      .filter((n) => n.alive && n.state.current === 'master' && (!names || names.includes(n.spec.name)))
+      .map((n) => n.spec.name);
   }
   stateOf(name: string): VrrpStateName { return this.node(name).state.current; }
   /** When `name` last entered `to` (undefined if never). */
@@ -125,23 +130,34 @@ class Sim {
       delete n.timerTokens[job.timer];
       return this.feed(job.node, { type: 'timer', timer: job.timer });
     }
+    if (job.bytes[1] !== (n.spec.vrid ?? 1)) return; // another virtual router on the link
     const r = decodeAdvert(job.bytes, {
       family: 'ipv4', source: job.source, destination: VRRP_MULTICAST_IPV4, ttl: 255,
-      expect: { version: job.version, vrid: 1, ...(job.version === 2 ? { advertInterval: n.config.advertInterval / 1000 } : {}) },
+      expect: { version: job.version, vrid: n.spec.vrid ?? 1, ...(job.version === 2 ? { advertInterval: n.config.advertInterval / 1000 } : {}) },
     });
     assert.ok(r.ok, `node ${job.node} dropped an advert: ${!r.ok && r.reason}`);
     this.feed(job.node, { type: 'advert', advert: r.advert });
   }
 
+  /** Sync groups: node names of one director's instances that move together. */
+  readonly groups: string[][] = [];
+
   private feed(name: string, event: VrrpEvent): void {
     const n = this.node(name);
     const { state, actions } = step(n.state, event, this.now);
     n.state = state;
+    let transition: MemberTransition | undefined;
     for (const action of actions) {
       this.actions.push({ at: this.now, node: name, action });
       this.perform(n, action);
+      if (action.type === 'transition') transition = { member: name, from: action.from, to: action.to, reason: action.reason };
     }
     this.checkMasters();
+    const group = this.groups.find((g) => g.includes(name));
+    if (group) {
+      const members = new Map(group.filter((m) => this.node(m).alive).map((m) => [m, this.node(m).state] as const));
+      for (const order of syncGroupOrders(members, transition)) this.feed(order.member, { type: 'sync', command: order.command });
+    }
   }
 
   private perform(n: SimNode, a: VrrpAction): void {
@@ -160,9 +176,9 @@ class Sim {
         n.sent.push(a.priority);
         const version = n.config.version;
         const advert: Advert = version === 3
-          ? { version, family: 'ipv4', vrid: 1, priority: a.priority, maxAdvertInterval: n.config.advertInterval / 10,
+          ? { version, family: 'ipv4', vrid: n.spec.vrid ?? 1, priority: a.priority, maxAdvertInterval: n.config.advertInterval / 10,
               addresses: [...n.config.addresses], source: n.spec.address, destination: VRRP_MULTICAST_IPV4 }
-          : { version, family: 'ipv4', vrid: 1, priority: a.priority, advertInterval: n.config.advertInterval / 1000,
+          : { version, family: 'ipv4', vrid: n.spec.vrid ?? 1, priority: a.priority, advertInterval: n.config.advertInterval / 1000,
               addresses: [...n.config.addresses], source: n.spec.address, destination: VRRP_MULTICAST_IPV4 };
         const bytes = encodeAdvert(advert);
         for (const peer of this.nodes.values()) {
@@ -373,6 +389,62 @@ test('a weight-0 tracked interface down is a fault: the master says priority 0 s
   assert.equal(sim.stateOf('a'), 'fault');
   assert.equal(sim.transitions.find((t) => t.node === 'a' && t.to === 'fault')?.reason, 'track_down');
   assert.equal(sim.lastEntered('b', 'master'), 10_000 + skewTime(3, 100, 1000));
+});
+
+// ---- sync groups: two directors, an outside and an inside instance each ------------------------------------
+
+function twoDirectors(linkDelay = 0, aOutTrack: NodeSpec['trackInterfaces'] = []): Sim {
+  const sim = new Sim(linkDelay);
+  sim.add({ name: 'a-out', address: '198.51.100.1', priority: 200, vrid: 1, trackInterfaces: aOutTrack });
+  sim.add({ name: 'a-in', address: '10.0.0.1', priority: 200, vrid: 2 });
+  sim.add({ name: 'b-out', address: '198.51.100.2', priority: 100, vrid: 1 });
+  sim.add({ name: 'b-in', address: '10.0.0.2', priority: 100, vrid: 2 });
+  sim.groups.push(['a-out', 'a-in'], ['b-out', 'b-in']);
+  for (const n of ['a-out', 'a-in', 'b-out', 'b-in']) sim.start(n, 0);
+  return sim;
+}
+
+test('sync group: one member faulty moves the whole group to the other director', () => {
+  const sim = twoDirectors();
+  sim.run(9000);
+  assert.deepEqual(sim.masters(), ['a-out', 'a-in']);
+  // a's inside link fails: a-in cannot send, a-out is pulled into fault and says priority 0.
+  sim.event('a-in', { type: 'interface', up: false }, 10_000);
+  sim.run(10_000);
+  assert.equal(sim.stateOf('a-out'), 'fault');
+  assert.equal(sim.transitions.find((t) => t.node === 'a-out' && t.to === 'fault')?.reason, 'sync_group_fault');
+  sim.run(20_000);
+  // b-out takes over after Skew_Time, and drags b-in along at that same instant.
+  const takeover = 10_000 + skewTime(3, 100, 1000);
+  assert.equal(sim.lastEntered('b-out', 'master'), takeover);
+  assert.equal(sim.lastEntered('b-in', 'master'), takeover);
+  assert.deepEqual(sim.masters(), ['b-out', 'b-in']);
+  // The link comes back: both of a's instances restart as backup and preempt together.
+  sim.event('a-in', { type: 'interface', up: true }, 20_000);
+  sim.run(40_000);
+  assert.equal(sim.lastEntered('a-out', 'backup'), 20_000);
+  assert.deepEqual(sim.masters(), ['a-out', 'a-in']);
+  assert.equal(sim.stateOf('b-out'), 'backup');
+  assert.equal(sim.stateOf('b-in'), 'backup');
+});
+
+test('sync group: a member losing the election takes its group along, and the held member does not take back its VIP', () => {
+  const sim = twoDirectors(1, [{ name: 'uplink', weight: -150 }]);
+  sim.run(9000);
+  assert.deepEqual(sim.masters(), ['a-out', 'a-in']);
+  // a's uplink fails: a-out drops to 50 and b-out (100) preempts it; a-in (200 > b-in's 100) must follow anyway.
+  sim.event('a-out', { type: 'track', name: 'uplink', up: false }, 10_000);
+  sim.run(30_000);
+  assert.deepEqual(sim.masters(), ['b-out', 'b-in']);
+  assert.equal(sim.stateOf('a-in'), 'backup');
+  assert.equal(sim.node('a-in').state.holdBackup, true);
+  const aIn = sim.transitions.filter((t) => t.node === 'a-in' && t.at > 10_000).map((t) => t.reason);
+  assert.deepEqual(aIn, ['sync_group_backup'], 'a-in stepped down once, for the group, and stayed down');
+  // If director b dies, a's instances take everything back (the held one through its Master_Down_Timer).
+  sim.crash('b-out', 30_000);
+  sim.crash('b-in', 30_000);
+  sim.run(50_000);
+  assert.deepEqual(sim.masters(), ['a-out', 'a-in']);
 });
 
 // ---- property: random clusters always converge ------------------------------------------------------------
