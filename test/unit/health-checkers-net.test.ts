@@ -93,6 +93,10 @@ describe('http check', () => {
         res.statusCode = 503;
         res.end('no');
       } else if (req.url === '/big') res.end(big);
+      else if (req.url === '/huge') {
+        res.on('error', () => {});
+        res.end(Buffer.alloc(8 * 1024 * 1024, 0x61));
+      }
       else if (req.url === '/hang') {
         res.writeHead(200);
         res.write('partial');
@@ -152,6 +156,11 @@ describe('http check', () => {
     assert.equal((await probe(http0({ path: '/big', expectBody: '^x+$' }), target)).ok, true);
     const digest = createHash('sha256').update(big).digest('hex');
     assert.equal((await probe(http0({ path: '/big', expectDigest: digest }), target)).ok, true);
+  });
+
+  test('a body too big to digest (over 4 MiB) fails without reading it all', async () => {
+    const r = await probe(http0({ path: '/huge', expectDigest: 'ab'.repeat(32), timeout: 10 }), target);
+    assert.deepEqual([r.ok, r.reason], [false, 'body over 4194304 bytes']);
   });
 
   test('a server that sends headers and then stalls fails with a timeout', async () => {

@@ -2,7 +2,7 @@
  * HTTP and HTTPS checks: one request on a fresh connection (no keep-alive pool, so nothing lingers), the
  * status must be one of the expected ones, the body must match a regular expression and/or have a sha256
  * digest. At most BODY_LIMIT bytes of the body are kept for the regular expression; the digest covers the
- * whole body, which the timeout bounds.
+ * whole body (hashed as it streams, nothing kept) up to DIGEST_LIMIT bytes, beyond which the check fails.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -13,6 +13,7 @@ import type { ProbeResult } from '../types.js';
 import { deadline, errorReason } from './deadline.js';
 
 export const BODY_LIMIT = 64 * 1024;
+export const DIGEST_LIMIT = 4 * 1024 * 1024;
 
 export type HttpProbeOptions = Pick<
   HttpCheck,
@@ -72,8 +73,13 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
       const hash = createHash('sha256');
       const kept: Buffer[] = [];
       let keptBytes = 0;
+      let hashed = 0;
       res.on('data', (chunk: Buffer) => {
-        if (check.expectDigest !== undefined) hash.update(chunk);
+        if (check.expectDigest !== undefined) {
+          hashed += chunk.length;
+          if (hashed > DIGEST_LIMIT) return finish(d.result(false, `body over ${DIGEST_LIMIT} bytes`));
+          hash.update(chunk);
+        }
         if (keptBytes < BODY_LIMIT) {
           const part = chunk.subarray(0, BODY_LIMIT - keptBytes);
           kept.push(part);
