@@ -191,6 +191,8 @@ export class VrrpInstance {
           this.enqueue(() => this.garpBurst());
           break;
         case 'transition':
+          // A director that starts as backup (or faulty) must not answer for VIPs a crashed run left on the interface.
+          if (a.from === 'initialize' && a.to !== 'master') this.enqueue(() => this.removeVips(true));
           this.counters.transitions++;
           this.since = Date.now();
           if (a.to === 'master') this.lastMaster = null;
@@ -272,11 +274,14 @@ export class VrrpInstance {
     this.log.info({ event: 'vrrp.vips_added', instance: this.config.name, vips: this.vipList() });
   }
 
-  private async removeVips(): Promise<void> {
+  /** Removes the VIPs; `leftover`: at start, only those a previous run left behind (crash, kill -9). */
+  private async removeVips(leftover = false): Promise<void> {
+    const removed: string[] = [];
     for (const vip of this.config.addresses) {
-      await removeAddress(this.config.interface, vip.address, vip.prefixLength);
+      if (await removeAddress(this.config.interface, vip.address, vip.prefixLength)) removed.push(`${vip.address}/${vip.prefixLength}`);
     }
-    this.log.info({ event: 'vrrp.vips_removed', instance: this.config.name, vips: this.vipList() });
+    if (leftover && removed.length === 0) return;
+    this.log.info({ event: 'vrrp.vips_removed', instance: this.config.name, vips: leftover ? removed : this.vipList(), ...(leftover ? { reason: 'leftover' } : {}) });
   }
 
   private async garpBurst(): Promise<void> {

@@ -37,7 +37,7 @@ export class VrrpWorker {
   private readonly transitionListeners: Array<(t: InstanceTransition) => void> = [];
   private exited = false;
 
-  private constructor(log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
+  private constructor(private readonly log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { logLevel } });
     this.worker.on('message', (m: WorkerEvent) => this.onMessage(m));
     this.worker.on('error', (e) => {
@@ -110,9 +110,21 @@ export class VrrpWorker {
     this.transitionListeners.push(listener);
   }
 
-  async stop(): Promise<void> {
-    if (!this.exited) {
-      await this.request({ type: 'stop' }).catch(() => undefined);
+  /**
+   * Clean stop: the worker hands over (priority 0), releases the VIPs, closes its sockets and ends by itself;
+   * it is terminated only if it has not ended `graceMs` later (terminating a worker with netlink work in
+   * flight can abort the process, so that is the last resort).
+   */
+  async stop(graceMs = 3000): Promise<void> {
+    if (this.exited) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    await this.request({ type: 'stop' }).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+    const how = await Promise.race([exited.then(() => 'exited' as const), late]);
+    clearTimeout(timer);
+    if (how === 'late' && !this.exited) {
+      this.log.warn({ event: 'vrrp.worker_terminated', graceMs }, `VRRP worker did not end within ${graceMs} ms of stopping: terminating it`);
       await this.worker.terminate();
     }
   }

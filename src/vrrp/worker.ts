@@ -43,6 +43,9 @@ port.on('message', (m: WorkerRequest) => {
       }
       post({ type: 'snapshot', instances: manager.snapshot() });
       post({ type: 'done', id: m.id });
+      // Stopped: let the thread end on its own once its handles are closed. Being terminated from outside
+      // while the netlink binding still has a callback in flight aborts the whole process (Napi::Error).
+      if (m.type === 'stop') port.close();
     } catch (e) {
       post({ type: 'done', id: m.id, error: { message: (e as Error).message, code: (e as { code?: string }).code } });
     }
