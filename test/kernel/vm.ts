@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInitramfs, cacheRoot } from './init/initramfs.js';
+import { bootImage } from './init/kernel-image.js';
 import { findBusybox, findKernel, findOnPath, type KernelChoice } from './init/modules.js';
 import { MARKER } from './init/scripts.js';
 
@@ -68,7 +69,9 @@ export function repoRoot(): string {
 }
 
 function qemuBinary(): string | undefined {
-  return process.env.LVSD_VM_QEMU ?? findOnPath('qemu-system-x86_64');
+  const forced = process.env.LVSD_VM_QEMU;
+  if (forced) return existsSync(forced) ? forced : undefined;
+  return findOnPath('qemu-system-x86_64');
 }
 
 /** Whether runInVm can work here: qemu, a kernel image with IPVS modules, a static busybox. */
@@ -194,7 +197,7 @@ function qemuArgs(kernel: KernelChoice, initrd: string, ctlDir: string, opts: Ru
     '-machine', 'pc', '-accel', process.env.LVSD_VM_ACCEL ?? 'tcg,thread=multi', '-cpu', 'max',
     '-smp', String(cpus), '-m', String(opts.memoryMb ?? 2048),
     '-display', 'none', '-serial', 'stdio', '-nic', 'none',
-    '-kernel', kernel.image, '-initrd', initrd,
+    '-kernel', bootImage(kernel), '-initrd', initrd,
     '-append', [
       'console=ttyS0', 'quiet', 'loglevel=3', 'panic=-1', 'rdinit=/init', 'mitigations=off',
       'random.trust_cpu=on', 'tsc=reliable', 'no_timer_check', 'cryptomgr.notests', '8250.nr_uarts=1',
@@ -221,8 +224,8 @@ export async function runInVm(opts: RunOptions): Promise<RunResult> {
   const initrd = buildInitramfs(kernel, findBusybox() as string);
   const repo = repoRoot();
   const outDir = opts.outDir ? resolve(opts.outDir) : undefined;
-  if (outDir) mkdirSync(outDir, { recursive: true });
   if (outDir?.includes(',')) throw new Error(`outDir must not contain a comma (qemu option syntax): ${outDir}`);
+  if (outDir) mkdirSync(outDir, { recursive: true });
 
   const ctlDir = mkdtempSync(join(tmpdir(), 'lvsd-vm-ctl-'));
   writeFileSync(join(ctlDir, 'script.sh'), opts.script);
@@ -240,6 +243,7 @@ export async function runInVm(opts: RunOptions): Promise<RunResult> {
   const logFile = opts.logFile ?? (outDir ? join(outDir, 'vm-console.log') : join(cacheRoot(), 'logs', `console-${process.pid}-${++logSeq}.log`));
   mkdirSync(dirname(logFile), { recursive: true });
   const log = createWriteStream(logFile);
+  log.on('error', () => undefined); // a lost debug log must not fail the run
 
   const started = Date.now();
   const tracker = new ConsoleTracker(opts.onLine);
@@ -257,29 +261,35 @@ export async function runInVm(opts: RunOptions): Promise<RunResult> {
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
 
+  let qemuEnd = '';
   try {
     await new Promise<void>((res, rej) => {
       child.once('error', rej);
-      child.once('close', () => res());
+      child.once('close', (code, signal) => {
+        qemuEnd = signal ? `qemu killed by ${signal}` : `qemu exited with status ${code}`;
+        res();
+      });
     });
+  } catch (e) {
+    rmSync(ctlDir, { recursive: true, force: true });
+    throw e;
   } finally {
     clearTimeout(timer);
     tracker.flush();
     await new Promise<void>((res) => log.end(res));
   }
 
-  let exitCode: number;
+  // the exit-code file on the control share is the primary channel, the END marker the fallback
   const codeFile = join(ctlDir, 'exitcode');
-  if (existsSync(codeFile) && /^\d+\s*$/.test(readFileSync(codeFile, 'utf8'))) {
-    exitCode = Number(readFileSync(codeFile, 'utf8').trim());
-  } else if (tracker.ended && Number.isInteger(tracker.endCode)) {
-    exitCode = tracker.endCode!;
-  } else {
-    exitCode = timedOut ? 124 : 125;
-  }
+  const codeText = existsSync(codeFile) ? readFileSync(codeFile, 'utf8').trim() : '';
   rmSync(ctlDir, { recursive: true, force: true });
+  let exitCode: number;
+  if (/^\d+$/.test(codeText)) exitCode = Number(codeText);
+  else if (tracker.ended && Number.isInteger(tracker.endCode)) exitCode = tracker.endCode!;
+  else exitCode = timedOut ? 124 : 125;
   const bootFailure =
-    tracker.bootFailure ?? (!tracker.began ? (timedOut ? 'timed out before the script started' : 'the VM stopped before the script started') : undefined);
+    tracker.bootFailure ??
+    (!tracker.began ? (timedOut ? 'timed out before the script started' : `the VM stopped before the script started (${qemuEnd})`) : undefined);
   return {
     exitCode,
     console: tracker.text,

@@ -17,11 +17,12 @@ export function cacheRoot(): string {
 export function buildInitramfs(kernel: KernelChoice, busybox: string): string {
   const modules = resolveModules(kernel.modulesDir, INITRAMFS_MODULES);
   const bb = statSync(busybox);
+  const image = statSync(kernel.image); // a rebuilt kernel package keeps its version string
   const key = createHash('sha256')
     .update(STAGE1)
     .update(STAGE2)
     .update(JSON.stringify(modules))
-    .update(`${busybox}:${bb.size}:${bb.mtimeMs}`)
+    .update(`${busybox}:${bb.size}:${bb.mtimeMs}:${image.size}:${image.mtimeMs}`)
     .digest('hex')
     .slice(0, 16);
   const dir = join(cacheRoot(), `${kernel.version}-${key}`);
