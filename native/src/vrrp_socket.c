@@ -35,29 +35,31 @@ typedef struct vrrp_socket {
   napi_ref callback;
   napi_async_context async_context;
   bool closing;        /* close requested (by JS, GC or env teardown) */
-  bool handle_closed;  /* uv_close callback ran; fd closed */
+  bool handle_closed;  /* uv_close callback ran */
   bool finalized;      /* the JS External is gone */
-  bool hook_added;
+  /* Registered while the uv handle is alive: Node waits for it at environment teardown (a worker
+     thread ending), so the close callback never runs after the addon is unloaded. */
+  napi_async_cleanup_hook_handle cleanup_hook;
 } vrrp_socket;
 
 static void on_handle_closed(uv_handle_t *handle) {
   vrrp_socket *s = handle->data;
-  if (s->fd >= 0) close(s->fd);
-  s->fd = -1;
   s->handle_closed = true;
+  if (s->cleanup_hook != NULL) napi_remove_async_cleanup_hook(s->cleanup_hook);
+  s->cleanup_hook = NULL;
   if (s->finalized) free(s);
 }
-
-static void env_cleanup(void *arg);
 
 /* Stop polling and close; `from_js` says JS state (references, async context) may still be released. */
 static void begin_close(vrrp_socket *s, bool from_js) {
   if (s->closing) return;
   s->closing = true;
+  /* Once polling stopped the fd can go at once, even if the loop never runs the close callback again
+     (a worker thread being torn down). */
   uv_poll_stop(&s->poll);
+  close(s->fd);
+  s->fd = -1;
   if (from_js) {
-    if (s->hook_added) napi_remove_env_cleanup_hook(s->env, env_cleanup, s);
-    s->hook_added = false;
     if (s->callback != NULL) napi_delete_reference(s->env, s->callback);
     s->callback = NULL;
     if (s->async_context != NULL) napi_async_destroy(s->env, s->async_context);
@@ -66,9 +68,10 @@ static void begin_close(vrrp_socket *s, bool from_js) {
   uv_close((uv_handle_t *)&s->poll, on_handle_closed);
 }
 
-static void env_cleanup(void *arg) {
+/* Environment teardown: close; on_handle_closed then tells Node we are done. */
+static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  (void)handle; /* the same handle we registered, removed in on_handle_closed */
   vrrp_socket *s = arg;
-  s->hook_added = false;
   begin_close(s, false);
 }
 
@@ -322,8 +325,7 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
   napi_create_object(env, &resource);
   napi_create_string_utf8(env, "lvsd:VrrpSocket", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, resource, name, &s->async_context);
-  napi_add_env_cleanup_hook(env, env_cleanup, s);
-  s->hook_added = true;
+  napi_add_async_cleanup_hook(env, env_cleanup, s, &s->cleanup_hook);
   rc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
   napi_value handle;
   napi_create_external(env, s, finalize, NULL, &handle);

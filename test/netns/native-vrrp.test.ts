@@ -164,6 +164,31 @@ describe('VRRP sockets across a veth pair', { skip }, () => {
     assert.match(r.stdout, /caught listener threw on hello/);
   });
 
+  test('sockets left open by a worker thread that ends are closed without a crash or a leaked fd', () => {
+    const index = new URL('../../src/net/index.js', import.meta.url).href;
+    const worker = `
+      import { openVrrpSocket } from ${JSON.stringify(index)};
+      import { parentPort } from 'node:worker_threads';
+      for (const family of ['ipv4', 'ipv6']) openVrrpSocket({ family, interface: 'lo', multicast: true }).on('packet', () => {});
+      parentPort.postMessage('open');`;
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      import { readdirSync } from 'node:fs';
+      const fds = () => readdirSync('/proc/self/fd').length;
+      let before = 0;
+      for (let i = 0; i < 6; i++) {
+        const w = new Worker(new URL('data:text/javascript,' + encodeURIComponent(${JSON.stringify(worker)})));
+        await new Promise((resolve) => w.once('message', resolve));
+        await w.terminate();
+        if (i === 0) before = fds(); // the first worker leaves Node's own lasting fds behind
+      }
+      console.log(JSON.stringify({ before, after: fds() }));`;
+    const r = lab.execResult(a, [process.execPath, '--input-type=module', '-e', script]);
+    assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
+    const { before, after: afterFds } = JSON.parse(r.stdout) as { before: number; after: number };
+    assert.equal(afterFds, before);
+  });
+
   test('closed sockets do not keep the process alive', async () => {
     const code = await agentA.stop(3000);
     assert.equal(code, 0, `agent A did not exit by itself: ${agentA.errorOutput}`);
