@@ -310,6 +310,8 @@ function reconsiderFault(d: Draft): void {
 function onSync(d: Draft, command: SyncCommand): void {
   switch (command) {
     case 'fault':
+      // A member faulty on its own is the group's fault, not held by it: when its cause clears it starts again.
+      if (ownFaultCause(d.s)) return;
       d.s.groupFault = true;
       if (running(d.s)) d.becomeFault('sync_group_fault');
       break;
