@@ -19,7 +19,7 @@ import { createIpvsClient } from '../ipvs/index.js';
 import { destId, serviceId, type DestSpec, type IpvsClient, type KernelEntry } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
 import {
-  DEFAULT_STATE_FILE, applyPlan, canonicalServiceId, loadOwned, nextOwned, planReconcile, reconcile, saveOwned,
+  DEFAULT_STATE_FILE, applyPlan, canonicalServiceId, loadOwned, nextOwned, ownedAfterError, planReconcile, reconcile, saveOwned,
 } from '../reconcile/index.js';
 import type { DrainRequest, DrainResult, ReloadResult } from './control-server.js';
 import { desiredEntry, desiredTable, drainKey, type DesiredEntry } from './desired.js';
@@ -207,6 +207,10 @@ export class Daemon {
         ms: Math.round(performance.now() - started),
       }, `reconcile (${reason}): ${result.plan.ops.length} operations`);
     } catch (e) {
+      // Nobody knows what landed: own everything declared (and owned before) so the next pass can clean up.
+      this.owned = ownedAfterError(desired, this.owned);
+      await saveOwned(this.stateFile(), this.owned).catch(() => undefined);
+      this.kernel.clear();
       this.opts.metrics?.reconcile((performance.now() - started) / 1000, 1);
       this.log.error({ event: 'daemon.reconcile_failed', reason, err: (e as Error).message, code: (e as LvsdError).code },
         `reconcile (${reason}) failed: ${(e as Error).message}`);
