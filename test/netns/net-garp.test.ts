@@ -80,6 +80,19 @@ describe('gratuitous ARP and unsolicited NA on a bridge', { skip }, () => {
     assert.equal(await waitFor('-4', vip, MAC.a), MAC.a);
   });
 
+  test('IPv4: the reply form of gratuitous ARP moves the entry too (VIP back from a to b)', async () => {
+    const vip = '10.78.0.100';
+    const agentB = lab.spawnJson(ns.b, agentScript);
+    await agentB.next((m) => m.event === 'ready', 10_000);
+    assert.equal(await agentA.call('removeAddress', { interface: 'a0', address: vip }), true);
+    assert.equal(await agentB.call('addAddress', { interface: 'b0', address: vip, prefixLength: 24 }), true);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(neighbour('-4', vip)?.lladdr, MAC.a, 'without an announcement c still points at a');
+    await agentB.call('garp', { interface: 'b0', address: vip, arpOp: 'reply' });
+    assert.equal(await waitFor('-4', vip, MAC.b), MAC.b);
+    await agentB.stop();
+  });
+
   test('IPv6: an unsolicited NA (Override) from the link-local of the new owner repoints the entry', async () => {
     const vip = 'fd78::100';
     lab.ip(ns.b, `-6 addr add ${vip}/64 dev b0 nodad`);
