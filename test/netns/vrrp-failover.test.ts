@@ -56,6 +56,8 @@ async function failover(p: Pair, how: (p: Pair) => void, intervalMs: number, lab
   console.log(`# ${label}: VIP on d2 after ${took.toFixed(1)} ms, client entry moved after ${garp.toFixed(1)} ms (MDI ${bound.toFixed(1)} ms)`);
   assert.ok(took <= bound + MARGIN_MS, `${label}: takeover took ${took.toFixed(1)} ms > MDI ${bound.toFixed(1)} + ${MARGIN_MS}`);
   assert.ok(garp <= bound + MARGIN_MS, `${label}: client entry moved after ${garp.toFixed(1)} ms`);
+  // and not early: the last advert heard was at most one interval before t0 (20 ms for the clock reads)
+  assert.ok(took >= bound - intervalMs - 20, `${label}: took over after only ${took.toFixed(1)} ms, before MDI ran out`);
   assert.ok(vlab.holds(d2, VIP));
   assert.ok(vlab.ping(client, VIP), 'the VIP answers at its new home');
   return took;
