@@ -17,80 +17,19 @@ import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { checkKey, probeOffset } from './check-key.js';
 import { Limiter } from './limiter.js';
-import { desiredDests, diffDests, type DestChange, type ServiceDesired } from './service-policy.js';
+import { desiredDests, diffDests, type ServiceDesired } from './service-policy.js';
 import {
   applyProbe, effectiveWeight, initialState, nextRampAt, statusOf,
-  type HealthStatus, type RealServerState,
+  type RealServerState,
 } from './state.js';
+import type {
+  HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
+} from './scheduler-types.js';
 import { systemClock, type Clock, type ProbeResult, type Prober, type ProbeTarget, type TimerHandle } from './types.js';
 
-export interface HealthInput {
-  services: ServiceConfig[];
-  health: HealthGlobalConfig;
-}
-
-export interface HealthChange {
-  /** "10.0.1.11:8080" */
-  realServer: string;
-  from: HealthStatus;
-  to: HealthStatus;
-  reason: string;
-  latencyMs: number;
-  /** The destinations that differ from the previous list. */
-  changes: DestChange[];
-}
-
-export type ChangeListener = (service: string, dests: DestSpec[], change: HealthChange) => void;
-
-export interface HealthSchedulerOptions {
-  clock?: Clock;
-  prober?: Prober;
-  logger?: Logger;
-  onChange?: ChangeListener;
-  /** Milliseconds between loop-health heartbeats. Default 1000. */
-  heartbeatMs?: number;
-}
-
-export interface RealServerStatus {
-  realServer: string;
-  check: HealthCheckConfig['type'];
-  status: HealthStatus;
-  since: number;
-  reason: string;
-  successes: number;
-  failures: number;
-  lastProbeAt?: number;
-  lastResult?: ProbeResult;
-  latencyMs?: number;
-  configuredWeight: number;
-  effectiveWeight: number;
-}
-
-export interface ServiceStatus {
-  name: string;
-  up: number;
-  quorumMet: boolean;
-  sorryActive: boolean;
-  dests: DestSpec[];
-  realServers: RealServerStatus[];
-}
-
-export interface HealthSnapshot {
-  running: boolean;
-  loop: {
-    /** When the heartbeat last ran (ms); old means the loop is stuck. */
-    lastTickAt?: number;
-    /** How late the last heartbeat fired, and the worst seen, ms. */
-    lagMs: number;
-    maxLagMs: number;
-    probes: number;
-    inFlight: number;
-    queued: number;
-    /** Turns skipped because the previous probe of the same check was still running. */
-    skipped: number;
-  };
-  services: ServiceStatus[];
-}
+export type {
+  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
+} from './scheduler-types.js';
 
 interface Job {
   key: string;

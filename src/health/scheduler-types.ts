@@ -1,0 +1,75 @@
+/** The scheduler's public vocabulary: its input, its change events, its options and its status snapshot. */
+import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../config/types.js';
+import type { DestSpec } from '../ipvs/types.js';
+import type { Logger } from '../log.js';
+import type { DestChange } from './service-policy.js';
+import type { HealthStatus } from './state.js';
+import type { Clock, ProbeResult, Prober } from './types.js';
+
+export interface HealthInput {
+  services: ServiceConfig[];
+  health: HealthGlobalConfig;
+}
+
+export interface HealthChange {
+  /** "10.0.1.11:8080" */
+  realServer: string;
+  from: HealthStatus;
+  to: HealthStatus;
+  reason: string;
+  latencyMs: number;
+  /** The destinations that differ from the previous list. */
+  changes: DestChange[];
+}
+
+export type ChangeListener = (service: string, dests: DestSpec[], change: HealthChange) => void;
+
+export interface HealthSchedulerOptions {
+  clock?: Clock;
+  prober?: Prober;
+  logger?: Logger;
+  onChange?: ChangeListener;
+  /** Milliseconds between loop-health heartbeats. Default 1000. */
+  heartbeatMs?: number;
+}
+
+export interface RealServerStatus {
+  realServer: string;
+  check: HealthCheckConfig['type'];
+  status: HealthStatus;
+  since: number;
+  reason: string;
+  successes: number;
+  failures: number;
+  lastProbeAt?: number;
+  lastResult?: ProbeResult;
+  latencyMs?: number;
+  configuredWeight: number;
+  effectiveWeight: number;
+}
+
+export interface ServiceStatus {
+  name: string;
+  up: number;
+  quorumMet: boolean;
+  sorryActive: boolean;
+  dests: DestSpec[];
+  realServers: RealServerStatus[];
+}
+
+export interface HealthSnapshot {
+  running: boolean;
+  loop: {
+    /** When the heartbeat last ran (ms); old means the loop is stuck. */
+    lastTickAt?: number;
+    /** How late the last heartbeat fired, and the worst seen, ms. */
+    lagMs: number;
+    maxLagMs: number;
+    probes: number;
+    inFlight: number;
+    queued: number;
+    /** Turns skipped because the previous probe of the same check was still running. */
+    skipped: number;
+  };
+  services: ServiceStatus[];
+}
