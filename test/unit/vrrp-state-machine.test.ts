@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { VrrpInstanceConfig } from '../../src/config/types.js';
 import type { Advert } from '../../src/vrrp/packet.js';
 import {
-  createMachine, effectivePriority, machineConfigFrom, step, type MachineConfig, type VrrpAction, type VrrpEvent, type VrrpState,
+  compareAddresses, createMachine, effectivePriority, machineConfigFrom, step, type MachineConfig, type VrrpAction, type VrrpEvent, type VrrpState,
 } from '../../src/vrrp/state-machine.js';
 
 const base: MachineConfig = {
@@ -49,6 +49,9 @@ test('master meeting a lower-priority master answers at once and re-announces it
 test('master meeting an equal priority: the higher address wins, compared as numbers', () => {
   assert.equal(run({}, [...master, [4000, advert(100, '192.0.2.10')]]).state.current, 'backup');
   assert.equal(run({ localAddress: '192.0.2.10' }, [...master, [4000, advert(100, '192.0.2.9')]]).state.current, 'master');
+  assert.ok(compareAddresses('fe80::1:0', 'fe80::ffff') > 0);
+  assert.ok(compareAddresses('192.0.2.10', '192.0.2.9') > 0);
+  assert.equal(compareAddresses('2001:db8::1', '2001:db8:0::1'), 0);
 });
 
 test('master stepping down removes its VIPs and learns the winner interval', () => {
