@@ -321,7 +321,7 @@ test('end to end: a real TCP server going away and coming back, with real time',
     await new Promise<void>((r) => server.close(() => r()));
     await waitFor(() => rec.events.length >= 2);
     assert.equal(rec.events[1]!.dests[0]!.weight, 0);
-    assert.equal(rec.events[1]!.change.reason, 'connect ECONNREFUSED');
+    assert.match(rec.events[1]!.change.reason, /^connect ECONN(REFUSED|RESET)$/); // RESET: a connection caught in the closing listener's backlog
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
     await waitFor(() => rec.events.length >= 3);
     assert.equal(rec.events[2]!.change.to, 'up');
