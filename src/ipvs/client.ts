@@ -33,7 +33,9 @@ export async function createIpvsClient(options: IpvsClientOptions = {}): Promise
     const parts = await main.get((seq) => getFamilyMessage(seq, C.IPVS_GENL_NAME), 'CTRL_CMD_GETFAMILY IPVS');
     const first = parts[0];
     if (!first) throw new LvsdError('LVSD_IPVS_PROTOCOL', 'generic netlink family: the controller sent no reply');
-    return new NetlinkIpvsClient(main, decodeFamilyId(first.payload).id, options);
+    const family = decodeFamilyId(first.payload).id;
+    options.logger?.child({ component: 'ipvs' }).debug({ event: 'ipvs.connect', family, window: main.ackWindow, recvBuffer: main.recvBufferSize() }, 'IPVS netlink family resolved');
+    return new NetlinkIpvsClient(main, family, options);
   } catch (e) {
     main.close();
     if (e instanceof NetlinkErrno && e.errno === constants.errno.ENOENT) throw new LvsdError('LVSD_IPVS_UNAVAILABLE', UNAVAILABLE);

@@ -13,6 +13,7 @@
  */
 import { RawNetlinkSocket } from 'netlink';
 import { LvsdError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
 import * as C from './constants.js';
 import { hostS32At, nlmsg, parseNlmsgerr, parseNlmsgs, type NlMsg } from './nlattr.js';
 
@@ -41,6 +42,8 @@ export interface GenlSocketOptions {
   timeoutMs?: number;
   /** At most this many acknowledgements owed at once (the pipelining window); default what the buffer holds. */
   window?: number;
+  /** Where overruns and timeouts are logged (events ipvs.netlink.overrun, ipvs.netlink.timeout). Default silent. */
+  logger?: Logger;
 }
 
 /** A refusal by the kernel, errno kept. The client turns it into an LvsdError naming the object. */
@@ -86,6 +89,7 @@ export class GenlSocket {
   private readonly raw: RawNetlinkSocket;
   private readonly pending = new Map<number, Pending>();
   private readonly timeoutMs: number;
+  private readonly log: Logger;
   private seq = 1;
   private closed = false;
   private referenced = true;
@@ -106,6 +110,7 @@ export class GenlSocket {
 
   constructor(options: GenlSocketOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.log = (options.logger ?? silentLogger).child({ component: 'ipvs' });
     this.raw = new RawNetlinkSocket(C.NETLINK_GENERIC, {
       recvBufferSize: options.recvBufferSize ?? 8 << 20,
       sendBufferSize: 1 << 20,
@@ -333,6 +338,7 @@ export class GenlSocket {
   private overrun(why: string): void {
     this.overruns++;
     this.budget = Math.max(REPLY_COST.ack, Math.floor(this.budget / 2));
+    this.log.warn({ event: 'ipvs.netlink.overrun', why, inFlight: this.pending.size, window: this.ackWindow }, 'netlink replies lost; requests in flight failed');
     this.failAll(new LvsdError('LVSD_NETLINK_OVERRUN', `${why}: replies were lost, the IPVS table must be re-read`));
   }
 
@@ -364,6 +370,7 @@ export class GenlSocket {
     if (heard) return;
     for (const [seq, p] of this.pending) {
       if (p.deadline <= now) {
+        this.log.warn({ event: 'ipvs.netlink.timeout', what: p.what, timeoutMs: this.timeoutMs }, 'no reply from the kernel');
         this.settle(seq, new LvsdError('LVSD_NETLINK_OVERRUN', `no reply from the kernel to ${p.what} within ${this.timeoutMs} ms: the IPVS table must be re-read`));
       }
     }

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import type { EventEmitter } from 'node:events';
+import { pino } from 'pino';
 import { isLvsdError } from '../../src/errors.js';
 import { createIpvsClient } from '../../src/ipvs/client.js';
 import { GenlSocket, NetlinkErrno } from '../../src/ipvs/socket.js';
@@ -75,7 +76,9 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
   });
 
   it('fails the requests in flight with LVSD_NETLINK_OVERRUN on ENOBUFS, halves its window, and goes on', async () => {
-    const sock = new GenlSocket({ timeoutMs: 60_000 });
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const sock = new GenlSocket({ timeoutMs: 60_000, logger });
     try {
       const window = sock.ackWindow;
       const silent = (seq: number) => genlmsg(C.GENL_ID_CTRL, 0, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, 'nlctrl')]);
@@ -86,6 +89,8 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
       for (const p of lost) await assert.rejects(p, (e) => isLvsdError(e, 'LVSD_NETLINK_OVERRUN') && /must be re-read/.test((e as Error).message));
       assert.equal(sock.overruns, 1);
       assert.equal(sock.ackWindow, Math.max(1, Math.floor(window / 2)));
+      const logged = lines.map((l) => JSON.parse(l) as { event: string; component: string; inFlight: number });
+      assert.deepEqual(logged.map((l) => [l.event, l.component, l.inFlight]), [['ipvs.netlink.overrun', 'ipvs', 2]]);
       assert.equal(sock.inFlight, 0);
       const again = await sock.get((seq) => getFamilyMessage(seq, 'nlctrl'), 'nlctrl');
       assert.equal(decodeFamilyId(again[0]!.payload).id, C.GENL_ID_CTRL);
