@@ -400,3 +400,34 @@ test('none is always up', async () => {
   const r = await probe({ ...base, type: 'none' }, target);
   assert.equal(r.ok, true);
 });
+
+describe('IPv6', () => {
+  test('tcp, http (bracketed Host header) and dns over UDP work against ::1', async () => {
+    let host: string | undefined;
+    const web = http.createServer((req, res) => {
+      host = req.headers.host;
+      res.end('v6');
+    });
+    await new Promise<void>((r) => web.listen(0, '::1', () => r()));
+    const port = (web.address() as net.AddressInfo).port;
+    const udp = dgram.createSocket('udp6');
+    udp.on('message', (m, rinfo) => {
+      const q = decodeMessage(m);
+      udp.send(encodeMessage({ header: { ...q.header, response: true, ancount: 0, nscount: 0, arcount: 0 }, questions: q.questions }), rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((r) => udp.bind(0, '::1', () => r()));
+    try {
+      const v6 = { ...base, address: '::1', port };
+      assert.equal((await probe({ ...v6, type: 'tcp' }, target)).ok, true);
+      const r = await probe({ ...v6, type: 'http', method: 'GET', path: '/', expectStatus: [200], expectBody: 'v6', verify: false }, target);
+      assert.equal(r.ok, true, r.reason);
+      assert.equal(host, `[::1]:${port}`);
+      const d = await probe({ ...v6, port: udp.address().port, type: 'dns', query: 'v6.example', queryType: 'AAAA', expectRcode: [0], transport: 'udp' }, target);
+      assert.equal(d.ok, true, d.reason);
+    } finally {
+      web.closeAllConnections();
+      await close(web);
+      udp.close();
+    }
+  });
+});
