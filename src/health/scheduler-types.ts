@@ -42,6 +42,8 @@ export interface RealServerStatus {
   successes: number;
   failures: number;
   lastProbeAt?: number;
+  /** Set while a probe runs: when it started. Much older than the check's timeout means a stuck checker. */
+  probingSince?: number;
   lastResult?: ProbeResult;
   latencyMs?: number;
   configuredWeight: number;

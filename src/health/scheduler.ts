@@ -42,6 +42,8 @@ interface Job {
   timer?: TimerHandle;
   nextDue?: number;
   inFlight?: AbortController;
+  /** When the probe in flight started (left the queue), for status. */
+  probingSince?: number;
   alive: boolean;
 }
 
@@ -159,6 +161,7 @@ export class HealthScheduler extends EventEmitter {
             effectiveWeight: effectiveWeight(s, rs.spec.weight, svc.config.slowStart, now),
           };
           if (s.lastProbeAt !== undefined) row.lastProbeAt = s.lastProbeAt;
+          if (job.probingSince !== undefined) row.probingSince = job.probingSince;
           if (s.lastResult) {
             row.lastResult = s.lastResult;
             row.latencyMs = s.lastResult.latencyMs;
@@ -253,11 +256,15 @@ export class HealthScheduler extends EventEmitter {
     const run = this.limiter
       .run(async () => {
         if (ctl.signal.aborted) return undefined;
+        job.probingSince = this.clock.now();
         return this.prober(job.check, job.target, ctl.signal, env);
       })
       .catch((err: unknown): ProbeResult => ({ ok: false, latencyMs: 0, reason: `probe error ${(err as Error)?.message ?? err}` }))
       .then((result) => {
-        if (job.inFlight === ctl) job.inFlight = undefined;
+        if (job.inFlight === ctl) {
+          job.inFlight = undefined;
+          job.probingSince = undefined;
+        }
         if (result && job.alive && this.running && !ctl.signal.aborted) this.onResult(job, result);
       })
       .finally(() => this.pending.delete(run));

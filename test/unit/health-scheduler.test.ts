@@ -100,6 +100,8 @@ describe('spreading and limits', () => {
     await clock.advance(5000);
     assert.equal(peak, 3);
     assert.equal(s.snapshot().loop.queued, 17);
+    const probing = s.snapshot().services[0]!.realServers.filter((r) => r.probingSince !== undefined);
+    assert.equal(probing.length, 3, 'the snapshot shows which probes are running, and since when');
     await clock.advance(5000);
     assert.equal(s.snapshot().loop.skipped, 20, 'all 20 were still pending at their next turn');
     while (release.length) {
