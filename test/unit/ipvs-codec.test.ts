@@ -6,7 +6,7 @@ import { canonicalAddress } from '../../src/net/address.js';
 import { isLvsdError } from '../../src/errors.js';
 import type { DestSpec, ServiceKey, ServiceSpec } from '../../src/ipvs/types.js';
 import { decodeDest, decodeService, decodeStats, encodeDest, encodeService, encodeServiceKey } from '../../src/ipvs/codec.js';
-import { commandMessage } from '../../src/ipvs/messages.js';
+import { commandMessage, dumpDestsMessage, getInfoMessage } from '../../src/ipvs/messages.js';
 import { decodeDaemon, decodeInfo, decodeTimeouts, encodeDaemon, encodeTimeouts } from '../../src/ipvs/system.js';
 import { parseAttrs } from '../../src/ipvs/nlattr.js';
 
@@ -72,6 +72,17 @@ describe('ipvs codec: golden bytes from linux/ip_vs.h', { skip: !LE && 'little-e
         0600 0f00 0000 0000                  # TUN_FLAGS 0
     `);
     assert.deepEqual(commandMessage(FAMILY_ID, 7, { cmd: 'new-dest', service: key, dest }), expected);
+  });
+
+  it('GET_DEST dump of fwmark service 7 (IPv4), and GET_INFO without NLM_F_ACK', () => {
+    assert.deepEqual(dumpDestsMessage(FAMILY_ID, 3, { kind: 'fwmark', family: 'ipv4', fwmark: 7 }), hex(`
+      28000000 1c00 0103 03000000 00000000   # len 40, REQUEST|DUMP (0x301), seq 3
+      08 01 0000                             # IPVS_CMD_GET_DEST
+      1400 0100                              # IPVS_CMD_ATTR_SERVICE, 20 bytes
+        0600 0100 0200 0000                  # AF_INET
+        0800 0500 07000000                   # FWMARK 7
+    `));
+    assert.deepEqual(getInfoMessage(FAMILY_ID, 4), hex('14000000 1c00 0100 04000000 00000000 0f 01 0000'));
   });
 
   it('a fwmark service carries FWMARK and never PROTOCOL, ADDR or PORT', () => {
