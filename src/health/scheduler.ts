@@ -275,7 +275,8 @@ export class HealthScheduler extends EventEmitter {
     const now = this.clock.now();
     const { state, transition, weightChanged } = applyProbe(job.state, result, job.check, now);
     job.state = state;
-    if (!transition && !weightChanged) return;
+    // a weight reported while down changes nothing until the server is up again
+    if (!transition && !(weightChanged && state.up)) return;
     const status = statusOf(state);
     for (const name of job.services) {
       const svc = this.services.get(name);
