@@ -14,6 +14,7 @@ import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { StringDecoder } from 'node:string_decoder';
 import { buildInitramfs, cacheRoot } from './init/initramfs.js';
 import { bootImage } from './init/kernel-image.js';
 import { findBusybox, findKernel, findOnPath, type KernelChoice } from './init/modules.js';
@@ -254,12 +255,13 @@ export async function runInVm(opts: RunOptions): Promise<RunResult> {
     timedOut = true;
     child.kill('SIGKILL');
   }, opts.timeoutMs);
-  const onData = (buf: Buffer): void => {
+  // one decoder per stream: a chunk may end inside a multi-byte character
+  const feed = (decoder: StringDecoder) => (buf: Buffer): void => {
     log.write(buf);
-    tracker.push(buf.toString('utf8'));
+    tracker.push(decoder.write(buf));
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout!.on('data', feed(new StringDecoder('utf8')));
+  child.stderr!.on('data', feed(new StringDecoder('utf8')));
 
   let qemuEnd = '';
   try {
@@ -331,8 +333,10 @@ export async function runDirect(opts: RunOptions): Promise<RunResult> {
     timedOut = true;
     child.kill('SIGKILL');
   }, opts.timeoutMs);
-  child.stdout!.on('data', (b: Buffer) => tracker.push(b.toString('utf8')));
-  child.stderr!.on('data', (b: Buffer) => tracker.push(b.toString('utf8')));
+  const outDecoder = new StringDecoder('utf8');
+  const errDecoder = new StringDecoder('utf8');
+  child.stdout!.on('data', (b: Buffer) => tracker.push(outDecoder.write(b)));
+  child.stderr!.on('data', (b: Buffer) => tracker.push(errDecoder.write(b)));
   const code = await new Promise<number>((res, rej) => {
     child.once('error', rej);
     child.once('close', (c) => res(c ?? 128));

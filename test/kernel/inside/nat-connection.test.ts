@@ -1,0 +1,269 @@
+/**
+ * Runs inside the kernel-test VM (root, ip_vs loaded): a TCP connection held open through a NAT service
+ * survives `lvsd apply` runs that change the other real servers, and a reapply of the same config touches
+ * nothing (the connection's entry and the kernel's counters stay).
+ *
+ *   client netns (198.51.100.2) --veth-- director = the VM's root netns (198.51.100.1, VIP 192.0.2.100,
+ *   ip_forward on) --veth-- real server netns 1 (10.7.1.11, 10.7.1.12)
+ *                  --veth-- real server netns 2 (10.7.2.21, 10.7.2.22, 10.7.2.23)
+ *
+ * Each real server netns runs one node echo server on port 8080 that answers a line with the address the
+ * connection reached, so the client knows which real server carries it. The real servers' default route
+ * is the director (NAT needs the replies back through it).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { insideSkipReason } from '../vm.js';
+
+const skip = insideSkipReason();
+const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
+const VIP = '192.0.2.100';
+const NS_CLIENT = 'lvsdnc-client';
+const NS = ['lvsdnc-rs1', 'lvsdnc-rs2'] as const;
+/** Real server addresses per real-server netns. */
+const ADDRS: Record<(typeof NS)[number], string[]> = { 'lvsdnc-rs1': ['10.7.1.11', '10.7.1.12'], 'lvsdnc-rs2': ['10.7.2.21', '10.7.2.22', '10.7.2.23'] };
+
+function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+function tryRun(cmd: string, args: string[]): void {
+  try {
+    run(cmd, args);
+  } catch {
+    // cleanup of something that may not exist
+  }
+}
+
+const ECHO_SERVER = `
+const net = require('node:net');
+net.createServer((s) => {
+  let buf = '';
+  s.setEncoding('utf8');
+  s.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      s.write(s.localAddress + ' ' + line + '\\n');
+    }
+  });
+  s.on('error', () => {});
+}).listen(8080, '0.0.0.0', () => console.log('listening'));
+`;
+
+/** Connects to VIP:80, prints "connected <local port>", then relays stdin lines out and reply lines back. */
+const CLIENT = `
+const net = require('node:net');
+const readline = require('node:readline');
+const s = net.connect({ host: ${JSON.stringify(VIP)}, port: 80 }, () => console.log('connected ' + s.localPort));
+s.setEncoding('utf8');
+let buf = '';
+s.on('data', (d) => {
+  buf += d;
+  let i;
+  while ((i = buf.indexOf('\\n')) >= 0) { console.log('reply ' + buf.slice(0, i)); buf = buf.slice(i + 1); }
+});
+s.on('error', (e) => console.log('error ' + e.code));
+s.on('close', () => { console.log('closed'); process.exit(0); });
+readline.createInterface({ input: process.stdin }).on('line', (l) => s.write(l + '\\n'));
+process.stdin.on('end', () => s.end());
+`;
+
+/** A child process whose stdout lines can be awaited one by one. */
+class Lines {
+  private readonly queue: string[] = [];
+  private waiter: ((line: string) => void) | undefined;
+  readonly seen: string[] = [];
+  constructor(readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      this.seen.push(line);
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w(line);
+      } else this.queue.push(line);
+    });
+    child.stderr.on('data', (d: Buffer) => this.seen.push(`stderr: ${d.toString()}`));
+  }
+  next(timeoutMs = 60_000): Promise<string> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        reject(new Error(`no line within ${timeoutMs} ms; output so far:\n${this.seen.join('\n')}`));
+      }, timeoutMs);
+      this.waiter = (line) => {
+        clearTimeout(timer);
+        resolve(line);
+      };
+    });
+  }
+}
+
+let dir: string;
+let stateFile: string;
+let configFile: string;
+const children: ChildProcessWithoutNullStreams[] = [];
+
+function inNs(ns: string, script: string): Lines {
+  const file = join(dir, `${ns}.cjs`);
+  writeFileSync(file, script);
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, file], { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.push(child);
+  return new Lines(child);
+}
+
+function veth(host: string, ns: string, hostAddr: string, nsAddrs: string[], prefix: number): void {
+  run('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  run('ip', ['addr', 'add', `${hostAddr}/${prefix}`, 'dev', host]);
+  run('ip', ['link', 'set', host, 'up']);
+  for (const a of nsAddrs) run('ip', ['-n', ns, 'addr', 'add', `${a}/${prefix}`, 'dev', 'eth0']);
+  run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+  run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+  run('ip', ['-n', ns, 'route', 'add', 'default', 'via', hostAddr]);
+}
+
+function writeConfig(realServers: Array<{ address: string; weight: number }>): void {
+  writeFileSync(configFile, JSON.stringify({
+    ipvs: { stateFile },
+    services: [{
+      name: 'web', protocol: 'tcp', address: VIP, port: 80, scheduler: 'wrr', forwarding: 'nat',
+      realServers: realServers.map((r) => ({ ...r, port: 8080 })),
+    }],
+  }, null, 2));
+}
+
+function apply(): string {
+  const r = spawnSync(process.execPath, [CLI, 'apply', '--config', configFile, '--state-file', stateFile], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `lvsd apply exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** `ipvsadm -Lnc` rows as [proto, expire, state, source, virtual, destination]. */
+function connections(): string[][] {
+  return run('ipvsadm', ['-Lnc']).split('\n').slice(2).map((l) => l.trim().split(/\s+/)).filter((f) => f.length === 6);
+}
+
+/** Conns counter of the service and of each real server, from `ipvsadm -Ln --stats -t VIP:80`. */
+function conns(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of run('ipvsadm', ['-Ln', '--stats', '-t', `${VIP}:80`]).split('\n').slice(3)) {
+    const f = line.trim().split(/\s+/);
+    if (f[0] === 'TCP') out.set('service', Number(f[2]));
+    else if (f[0] === '->') out.set(f[1]!.replace(/:8080$/, ''), Number(f[2]));
+  }
+  return out;
+}
+
+function realServers(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of run('ipvsadm', ['-Ln', '-t', `${VIP}:80`]).split('\n')) {
+    const m = /^\s*->\s+(\S+):8080\s+Masq\s+(\d+)\s/.exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
+before(async () => {
+  if (skip) return;
+  for (const ns of [NS_CLIENT, ...NS]) {
+    tryRun('ip', ['netns', 'del', ns]);
+    run('ip', ['netns', 'add', ns]);
+  }
+  for (const l of ['lvsdnc-c', 'lvsdnc-r1', 'lvsdnc-r2']) tryRun('ip', ['link', 'del', l]);
+  dir = mkdtempSync(join(tmpdir(), 'lvsd-nat-'));
+  stateFile = join(dir, 'state.json');
+  configFile = join(dir, 'lvsd.json');
+  run('ipvsadm', ['-C']);
+  run('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  veth('lvsdnc-c', NS_CLIENT, '198.51.100.1', ['198.51.100.2'], 24);
+  veth('lvsdnc-r1', NS[0], '10.7.1.1', ADDRS[NS[0]], 24);
+  veth('lvsdnc-r2', NS[1], '10.7.2.1', ADDRS[NS[1]], 24);
+  run('ip', ['addr', 'add', `${VIP}/32`, 'dev', 'lvsdnc-c']);
+  const servers = NS.map((ns) => inNs(ns, ECHO_SERVER));
+  for (const s of servers) assert.equal(await s.next(120_000), 'listening');
+});
+
+after(() => {
+  if (skip) return;
+  for (const c of children) c.kill('SIGKILL');
+  tryRun('ipvsadm', ['-C']);
+  for (const l of ['lvsdnc-c', 'lvsdnc-r1', 'lvsdnc-r2']) tryRun('ip', ['link', 'del', l]);
+  for (const ns of [NS_CLIENT, ...NS]) tryRun('ip', ['netns', 'del', ns]);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('a connection through a NAT service keeps echoing across applies that change, add and remove the other real servers; a reapply touches nothing', { skip, timeout: 600_000 }, async () => {
+  const initial = [
+    { address: '10.7.1.11', weight: 1 },
+    { address: '10.7.2.21', weight: 1 },
+    { address: '10.7.1.12', weight: 1 },
+  ];
+  writeConfig(initial);
+  apply();
+  assert.deepEqual(realServers(), new Map(initial.map((r) => [r.address, r.weight])));
+
+  const client = inNs(NS_CLIENT, CLIENT);
+  const hello = await client.next(120_000);
+  const port = /^connected (\d+)$/.exec(hello)?.[1];
+  assert.ok(port, `the client did not connect: ${hello}\n${client.seen.join('\n')}`);
+  client.child.stdin.write('one\n');
+  const first = await client.next();
+  const m = /^reply (\S+) one$/.exec(first);
+  assert.ok(m, `unexpected reply: ${first}`);
+  const carrier = m[1]!;
+  assert.ok(initial.some((r) => r.address === carrier), `the connection reached ${carrier}, not a real server`);
+
+  const entry = () => connections().filter((f) => f[0] === 'TCP' && f[3] === `198.51.100.2:${port}` && f[4] === `${VIP}:80`);
+  assert.deepEqual(entry().map((f) => [f[2], f[5]]), [['ESTABLISHED', `${carrier}:8080`]]);
+  const countsBefore = conns();
+  assert.equal(countsBefore.get('service'), 1);
+  assert.equal(countsBefore.get(carrier), 1);
+
+  // the other two: one gets a new weight, one is removed; a fourth is added
+  const [reweighted, removed] = initial.filter((r) => r.address !== carrier).map((r) => r.address) as [string, string];
+  const added = '10.7.2.23';
+  const next = [
+    { address: carrier, weight: 1 },
+    { address: reweighted, weight: 5 },
+    { address: added, weight: 2 },
+  ];
+  writeConfig(next);
+  const out = apply();
+  assert.match(out, new RegExp(`~ dest ${reweighted.replace(/\./g, '\\.')}:8080 weight 1 -> 5`));
+  assert.match(out, new RegExp(`- dest ${removed.replace(/\./g, '\\.')}:8080`));
+  assert.match(out, new RegExp(`\\+ dest ${added.replace(/\./g, '\\.')}:8080 nat weight 2`));
+  assert.doesNotMatch(out, new RegExp(`${carrier.replace(/\./g, '\\.')}:8080`), 'the carrying real server is not touched');
+  assert.match(out, /^3 operations;/m);
+  assert.deepEqual(realServers(), new Map(next.map((r) => [r.address, r.weight])));
+
+  client.child.stdin.write('two\n');
+  assert.equal(await client.next(), `reply ${carrier} two`);
+  assert.deepEqual(entry().map((f) => [f[2], f[5]]), [['ESTABLISHED', `${carrier}:8080`]]);
+  const countsAfter = conns();
+  assert.equal(countsAfter.get('service'), 1, 'the service was edited in place, its counters kept');
+  assert.equal(countsAfter.get(carrier), 1, "the carrying real server's entry (and counter) kept");
+
+  // the same config again: nothing to do, nothing touched
+  const again = apply();
+  assert.match(again, /^nothing to do: the kernel table matches the configuration$/m);
+  assert.match(again, /^applied 0 of 0 operations/m);
+  client.child.stdin.write('three\n');
+  assert.equal(await client.next(), `reply ${carrier} three`);
+  assert.deepEqual(entry().map((f) => [f[2], f[5]]), [['ESTABLISHED', `${carrier}:8080`]]);
+  const countsAgain = conns();
+  assert.equal(countsAgain.get('service'), 1, 'conns counter not reset by the reapply');
+  assert.equal(countsAgain.get(carrier), 1);
+  assert.deepEqual(realServers(), new Map(next.map((r) => [r.address, r.weight])));
+
+  client.child.stdin.end();
+  assert.equal(await client.next(), 'closed');
+});
