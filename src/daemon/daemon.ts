@@ -25,6 +25,7 @@ import type { DrainRequest, DrainResult, ReloadResult } from './control-server.j
 import { desiredEntry, desiredTable, drainKey, type DesiredEntry } from './desired.js';
 import type { LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
 import { buildSnapshot } from './snapshot.js';
+import { ConnSync } from './conn-sync.js';
 
 /** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
 export interface VrrpPort {
@@ -65,6 +66,7 @@ export class Daemon {
   private drains = new Map<string, DrainRecord>();
   private health: HealthScheduler | undefined;
   private vrrp: VrrpPort | undefined;
+  private connSync: ConnSync | undefined;
   private kernel = new Map<string, KernelEntry>();
   private queue: Promise<unknown> = Promise.resolve();
   private fullPending: Promise<void> | undefined;
@@ -95,6 +97,7 @@ export class Daemon {
       if (!opts.vrrp) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build');
       d.vrrp = await opts.vrrp(config, d.log.child({ component: 'vrrp' }));
     }
+    d.startConnSync();
     await d.fullReconcile('start');
     d.recordLoad('load');
     d.armDrift();
@@ -116,6 +119,19 @@ export class Daemon {
   private async ensureClient(): Promise<void> {
     if (this.client || this.config.services.length === 0) return;
     this.client = await (this.opts.ipvs ?? createIpvsClient)();
+  }
+
+  /** Connection sync (conn-sync.ts): the kernel's sync daemon follows the named VRRP instance's state. */
+  private startConnSync(): void {
+    const cs = this.config.connectionSync;
+    if (!cs || !this.client || !this.vrrp) return;
+    const vrrp = this.vrrp;
+    // read the state and subscribe in the same tick, so no transition falls between
+    this.connSync = ConnSync.create({
+      client: this.client, config: cs, state: vrrp.snapshot().find((i) => i.name === cs.instance)?.state,
+      log: this.log.child({ component: 'connsync' }),
+    });
+    vrrp.onTransition((instance, from, to) => this.connSync?.transition(instance, from, to));
   }
 
   private startHealth(): void {
@@ -282,6 +298,8 @@ export class Daemon {
       if (this.vrrp) await this.vrrp.update(next);
       else this.vrrp = await this.opts.vrrp!(next, this.log.child({ component: 'vrrp' }));
     }
+    if (this.connSync) await this.connSync.update(next.connectionSync);
+    else this.startConnSync();
     await this.fullReconcile('reload');
     this.armDrift();
     this.recordLoad('reload');
@@ -363,6 +381,7 @@ export class Daemon {
     this.stopped = true;
     clearInterval(this.driftTimer);
     await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
+    await this.connSync?.stop();
     await this.health?.stop();
     await this.queue.catch(() => undefined);
     this.client?.close();
