@@ -7,7 +7,10 @@ import { formatHostPort, type Family } from '../net/address.js';
 
 export type { Family };
 export type Protocol = 'tcp' | 'udp' | 'sctp';
-/** `local` is what the kernel reports for a real server whose address is local to the director. */
+/**
+ * `local` and `bypass` exist in linux/ip_vs.h; older kernels report `local` for a real server on one of the
+ * director's own addresses (6.1 keeps the method it was given, measured). lvsd never asks for either.
+ */
 export type Forwarding = 'nat' | 'dr' | 'tunnel' | 'local' | 'bypass';
 export type TunnelType = 'ipip' | 'gue' | 'gre';
 
