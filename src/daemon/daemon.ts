@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError, isLvsdError } from '../errors.js';
-import { HealthScheduler, type HealthChange } from '../health/index.js';
+import { HealthScheduler, checkKey, probe as realProbe, type HealthChange, type Prober, type ProbeResult } from '../health/index.js';
 import { createIpvsClient } from '../ipvs/index.js';
 import { destId, serviceId, type DestSpec, type IpvsClient, type KernelEntry } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
@@ -22,7 +22,7 @@ import {
   DEFAULT_STATE_FILE, applyPlan, canonicalServiceId, loadOwned, nextOwned, ownedAfterError, planReconcile, reconcile, saveOwned,
 } from '../reconcile/index.js';
 import type { DrainRequest, DrainResult, ReloadResult } from './control-server.js';
-import { desiredEntry, desiredTable, drainKey, type DesiredEntry } from './desired.js';
+import { adoptDests, desiredEntry, drainKey, type Adoption, type DesiredEntry } from './desired.js';
 import type { LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
 import { buildSnapshot } from './snapshot.js';
 import { ConnSync } from './conn-sync.js';
@@ -40,6 +40,10 @@ export interface VrrpPort {
 export interface DaemonMetrics {
   reconcile(durationSeconds: number, errors: number): void;
   reload(ok: boolean): void;
+  /** One probe result for a real server of a service ('up' or 'down'). */
+  healthResult?(service: string, realServer: string, result: 'up' | 'down'): void;
+  healthProbeDuration?(type: string, seconds: number): void;
+  healthUp?(service: string, realServer: string, up: boolean): void;
 }
 
 export interface DaemonOptions {
@@ -52,6 +56,8 @@ export interface DaemonOptions {
   /** Creates the VRRP side; absent = no VRRP (instances in the config are then refused). */
   vrrp?: (config: Config, log: Logger) => Promise<VrrpPort>;
   metrics?: DaemonMetrics;
+  /** The health prober (tests inject). Default: the real checkers. */
+  prober?: Prober;
   version?: string;
 }
 
@@ -71,6 +77,10 @@ export class Daemon {
   private queue: Promise<unknown> = Promise.resolve();
   private fullPending: Promise<void> | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
+  /** Per service name: what the kernel held at start, kept until the health checker has had its say. */
+  private adoption = new Map<string, { kernel: DestSpec[]; verdicts: Set<string> }>();
+  private adoptionTimer: NodeJS.Timeout | undefined;
+  private reloadChain: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
 
@@ -92,6 +102,7 @@ export class Daemon {
     d.owned = await loadOwned(d.stateFile(), d.log);
     await d.loadDrains();
     await d.ensureClient();
+    await d.adoptKernel();
     d.startHealth();
     if (config.vrrp.length > 0) {
       if (!opts.vrrp) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build');
@@ -121,6 +132,46 @@ export class Daemon {
     this.client = await (this.opts.ipvs ?? createIpvsClient)();
   }
 
+  /**
+   * A restart finds the table the previous daemon left. Until the health checker has a verdict on a real
+   * server (or the settle time has passed), that server keeps its kernel weight, so a restart changes
+   * nothing in the kernel (desired.ts adoptDests).
+   */
+  private async adoptKernel(): Promise<void> {
+    if (!this.client || this.config.services.length === 0) return;
+    let kernel: KernelEntry[];
+    try {
+      kernel = await this.client.dump();
+    } catch {
+      return; // the first reconcile will say what is wrong
+    }
+    const byId = new Map(kernel.map((e) => [canonicalServiceId(e.service.key), e]));
+    for (const svc of this.config.services) {
+      const k = byId.get(canonicalServiceId(svc.spec.key));
+      if (k) this.adoption.set(svc.name, { kernel: k.dests.map(({ activeConns: _a, inactiveConns: _i, persistentConns: _p, stats: _s, ...d }) => d), verdicts: new Set() });
+    }
+    if (this.adoption.size === 0) return;
+    // Long enough for every probed real server to rise or fall once.
+    let settleS = 0;
+    for (const svc of this.config.services) {
+      for (const rs of svc.realServers) {
+        const c = rs.healthCheck;
+        if (c.type !== 'none') settleS = Math.max(settleS, c.interval * (Math.max(c.rise, c.fall) + 1) + c.timeout);
+      }
+    }
+    this.log.info({ event: 'daemon.adopt', services: [...this.adoption.keys()], settleSeconds: settleS },
+      `adopting ${this.adoption.size} service(s) found in the kernel`);
+    if (settleS === 0) {
+      this.adoption.clear();
+      return;
+    }
+    this.adoptionTimer = setTimeout(() => {
+      this.adoption.clear();
+      void this.fullReconcile('adopted');
+    }, settleS * 1000);
+    this.adoptionTimer.unref();
+  }
+
   /** Connection sync (conn-sync.ts): the kernel's sync daemon follows the named VRRP instance's state. */
   private startConnSync(): void {
     const cs = this.config.connectionSync;
@@ -136,14 +187,46 @@ export class Daemon {
 
   private startHealth(): void {
     if (this.config.services.length === 0) return;
+    // An adopted service's real servers start up: the kernel's weights stand until a probe says otherwise
+    // (a fall takes a dead one out; no rise is needed, so no slow-start ramp and no blip at restart).
+    const services = this.config.services.map((s) => (this.adoption.has(s.name) ? { ...s, initialState: 'up' as const } : s));
     this.health = new HealthScheduler(
-      { services: this.config.services, health: this.config.health },
+      { services, health: this.config.health },
       {
         logger: this.log.child({ component: 'health' }),
         onChange: (service, _dests, change) => this.onHealthChange(service, change),
+        prober: this.countingProber(this.opts.prober ?? realProbe),
       },
     );
     this.health.start();
+    this.publishHealthUp();
+  }
+
+  /** Wraps the prober so each result is counted per service using that probe (probes are shared). */
+  private countingProber(inner: Prober): Prober {
+    const m = this.opts.metrics;
+    if (!m?.healthResult && !m?.healthProbeDuration) return inner;
+    return async (check, target, signal, env) => {
+      const result: ProbeResult = await inner(check, target, signal, env);
+      if (signal.aborted) return result;
+      m.healthProbeDuration?.(check.type, result.latencyMs / 1000);
+      const key = checkKey(check, target);
+      const id = destId(target);
+      for (const s of this.config.services) {
+        if (s.realServers.some((rs) => destId(rs.spec) === id && checkKey(rs.healthCheck, rs.spec) === key)) {
+          m.healthResult?.(s.name, id, result.ok ? 'up' : 'down');
+        }
+      }
+      return result;
+    };
+  }
+
+  private publishHealthUp(): void {
+    const up = this.opts.metrics?.healthUp;
+    if (!up || !this.health) return;
+    for (const s of this.health.snapshot().services) {
+      for (const r of s.realServers) up(s.name, r.realServer, r.status === 'up' || r.status === 'drain');
+    }
   }
 
   private recordLoad(kind: 'load' | 'reload', error?: unknown): void {
@@ -164,14 +247,18 @@ export class Daemon {
   }
 
   private desired(): DesiredEntry[] {
-    const healthDests = new Map<string, DestSpec[]>();
-    if (this.health) {
-      for (const s of this.config.services) {
-        const dests = this.health.desired(s.name);
-        if (dests) healthDests.set(s.name, dests);
-      }
-    }
-    return desiredTable(this.config, { healthDests, drains: new Set(this.drains.keys()) });
+    return this.config.services.map((s) => this.desiredFor(s));
+  }
+
+  /** One service as it should be now: health verdicts (or the adopted kernel state), then drains. */
+  private desiredFor(svc: Config['services'][number]): DesiredEntry {
+    let dests = this.health?.desired(svc.name);
+    const adopted: Adoption | undefined = this.adoption.get(svc.name);
+    if (dests && adopted) dests = adoptDests(svc, dests, adopted);
+    return desiredEntry(svc, {
+      ...(dests ? { healthDests: new Map([[svc.name, dests]]) } : {}),
+      drains: new Set(this.drains.keys()),
+    });
   }
 
   /** Runs `task` after every queued kernel change. */
@@ -235,17 +322,16 @@ export class Daemon {
 
   /** A health change: plan and apply only the service concerned. */
   private onHealthChange(service: string, change: HealthChange): void {
-    void this.enqueue(() => this.reconcileService(service, change.reason));
+    this.adoption.get(service)?.verdicts.add(change.realServer);
+    this.opts.metrics?.healthUp?.(service, change.realServer, change.to === 'up' || change.to === 'drain');
+    void this.enqueue(() => this.reconcileService(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`));
   }
 
   private async reconcileService(name: string, reason: string): Promise<void> {
     if (this.stopped || !this.client) return;
     const svc = this.config.services.find((s) => s.name === name);
     if (!svc) return;
-    const desired = desiredEntry(svc, {
-      healthDests: new Map(this.health?.desired(name) ? [[name, this.health.desired(name)!]] : []),
-      drains: new Set(this.drains.keys()),
-    });
+    const desired = this.desiredFor(svc);
     const id = canonicalServiceId(desired.service.key);
     const cached = this.kernel.get(id);
     if (!cached) {
@@ -254,7 +340,7 @@ export class Daemon {
     }
     const plan = planReconcile({ desired: [desired], kernel: [cached], owned: new Set(), ownWholeTable: false });
     if (plan.ops.length === 0) return;
-    const report = await applyPlan(this.client, plan, { log: this.log.child({ component: 'reconcile', reason }) });
+    const report = await applyPlan(this.client, plan, { log: this.log.child({ component: 'reconcile', reason, service: name }) });
     if (report.ok) {
       this.kernel.set(id, { service: desired.service, dests: desired.dests.map(asKernelDest) });
     } else {
@@ -270,8 +356,17 @@ export class Daemon {
     this.driftTimer.unref();
   }
 
-  /** Re-reads the config; a bad one is refused and the running state kept. Never throws. */
-  async reload(): Promise<ReloadResult> {
+  /**
+   * Re-reads the config; a bad one is refused and the running state kept. Never throws. Reloads run one
+   * at a time (SIGHUP, a file change and `lvsd reload` may arrive together).
+   */
+  reload(): Promise<ReloadResult> {
+    const run = this.reloadChain.then(() => this.reloadNow());
+    this.reloadChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadNow(): Promise<ReloadResult> {
     let next: Config;
     try {
       next = await loadConfig(this.opts.configPath);
@@ -292,8 +387,12 @@ export class Daemon {
     } catch (e) {
       this.log.error({ event: 'ipvs.unavailable', err: (e as Error).message }, (e as Error).message);
     }
-    if (this.health) this.health.update({ services: next.services, health: next.health });
-    else this.startHealth();
+    if (this.health) {
+      this.health.update({ services: next.services, health: next.health });
+      this.publishHealthUp();
+    } else {
+      this.startHealth();
+    }
     if (next.vrrp.length > 0 || this.vrrp) {
       if (this.vrrp) await this.vrrp.update(next);
       else this.vrrp = await this.opts.vrrp!(next, this.log.child({ component: 'vrrp' }));
@@ -380,6 +479,7 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.driftTimer);
+    clearTimeout(this.adoptionTimer);
     await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
     await this.connSync?.stop();
     await this.health?.stop();

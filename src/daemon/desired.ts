@@ -43,3 +43,47 @@ export function desiredTable(config: Pick<Config, 'services'>, overrides: Runtim
 export function desiredIds(table: readonly DesiredEntry[]): Set<string> {
   return new Set(table.map((e) => serviceId(e.service.key)));
 }
+
+/**
+ * What a restarted daemon found in the kernel for one declared service: the kernel's destinations, and the
+ * real servers the health checker has given a verdict on since the start (their health-desired entry wins).
+ */
+export interface Adoption {
+  kernel: readonly DestSpec[];
+  verdicts: ReadonlySet<string>;
+}
+
+/**
+ * A restarted daemon adopts the table the previous one left: until the health checker has a verdict on a
+ * real server, that server keeps what the kernel holds (its weight, or its absence) instead of the
+ * `initialState` the checker starts from; otherwise a restart would inhibit every real server for
+ * rise x interval. The sorry server keeps its kernel presence until some real server of the service has a
+ * verdict. Attributes other than the weight always come from the config.
+ */
+export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], adoption: Adoption): DestSpec[] {
+  const kernelById = new Map(adoption.kernel.map((d) => [destId(d), d]));
+  const healthById = new Map(health.map((d) => [destId(d), d]));
+  const out: DestSpec[] = [];
+  const seen = new Set<string>();
+  for (const rs of service.realServers) {
+    const id = destId(rs.spec);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    if (adoption.verdicts.has(id)) {
+      const h = healthById.get(id);
+      if (h) out.push({ ...h });
+      continue;
+    }
+    const k = kernelById.get(id);
+    if (k) out.push({ ...rs.spec, weight: k.weight });
+  }
+  const sorry = service.sorryServer;
+  if (sorry) {
+    const id = destId(sorry);
+    if (!seen.has(id)) {
+      const sorryFromHealth = adoption.verdicts.size > 0 ? healthById.get(id) : kernelById.has(id) ? sorry : undefined;
+      if (sorryFromHealth) out.push({ ...sorryFromHealth });
+    }
+  }
+  return out;
+}

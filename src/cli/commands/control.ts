@@ -1,6 +1,6 @@
 import type { DrainResult, ReloadResult } from '../../daemon/control-server.js';
-import { LvsdError } from '../../errors.js';
-import { requestDaemon } from '../control-client.js';
+import { LvsdError, isLvsdError } from '../../errors.js';
+import { requestDaemon, type ControlErrorDetails } from '../control-client.js';
 import { EXIT } from '../exit.js';
 import { resolveSocket } from '../socket-path.js';
 
@@ -22,8 +22,18 @@ export async function drain(
   opts: { socket?: string | undefined; config?: string | undefined; service: string; realServer: string },
 ): Promise<number> {
   const socket = await resolveSocket(opts);
-  const result = await requestDaemon<DrainResult>(socket, 'POST', on ? '/v1/drain' : '/v1/undrain',
-    { service: opts.service, realServer: opts.realServer });
+  let result: DrainResult;
+  try {
+    result = await requestDaemon<DrainResult>(socket, 'POST', on ? '/v1/drain' : '/v1/undrain',
+      { service: opts.service, realServer: opts.realServer });
+  } catch (e) {
+    // The daemon answers 404 for a service or real server it does not know: the operator's mistake, not a
+    // daemon failure. Say what the daemon said, with the usage exit status.
+    if (isLvsdError(e, 'LVSD_CONTROL') && (e.details as ControlErrorDetails | undefined)?.status === 404) {
+      throw new LvsdError('LVSD_USAGE', `${e.message} (see lvsd status for the names)`, { cause: e });
+    }
+    throw e;
+  }
   if (!result.ok) throw new LvsdError('LVSD_USAGE', result.message);
   const verb = on ? 'drained' : 'undrained';
   process.stdout.write(result.changed ? `${verb} ${opts.service} ${opts.realServer}\n` : `${opts.service} ${opts.realServer} was already ${verb}\n`);

@@ -1,5 +1,6 @@
 import { watch } from 'chokidar';
 import { readFileSync } from 'node:fs';
+import type { Registry } from 'prom-client';
 import { Daemon, type DaemonMetrics } from '../../daemon/daemon.js';
 import { startControlServer, type ControlServer } from '../../daemon/control-server.js';
 import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
@@ -37,6 +38,9 @@ export async function runCommand(args: RunArgs): Promise<number> {
       if (errors > 0) metrics.reconcileError(errors);
     },
     reload: (ok) => metrics.configReload(ok ? 'ok' : 'refused'),
+    healthResult: (service, realServer, result) => metrics.healthResult(service, realServer, result),
+    healthProbeDuration: (type, seconds) => metrics.healthProbeDuration(type, seconds),
+    healthUp: (service, realServer, up) => metrics.healthUp(service, realServer, up),
   };
   const { vrrpFactory } = await import('../../daemon/vrrp-port.js');
   const daemon = await Daemon.start({
@@ -53,11 +57,24 @@ export async function runCommand(args: RunArgs): Promise<number> {
   metrics.setSnapshotSource(() => latest);
   const closers: Array<() => Promise<void>> = [];
   if (config.metrics) {
-    const server = await startMetricsServer(config.metrics.listen, metrics.registry);
+    // The kernel counters are read at scrape time: each scrape takes a fresh snapshot (at most one a
+    // second, shared by scrapes that arrive together), so a scrape never shows stale or missing counters.
+    let takenAt = 0;
+    let taking: Promise<void> | undefined;
+    const refresh = (): Promise<void> => {
+      if (Date.now() - takenAt < 1000) return Promise.resolve();
+      taking ??= daemon.status().then(
+        (s) => { latest = s; takenAt = Date.now(); },
+        (e: Error) => log.warn({ event: 'metrics.snapshot_failed', err: e.message }, 'metrics: cannot take a status snapshot'),
+      ).finally(() => { taking = undefined; });
+      return taking;
+    };
+    const registry = metrics.registry;
+    const scraped = Object.assign(Object.create(registry) as Registry, {
+      metrics: async () => { await refresh(); return registry.metrics(); },
+    });
+    const server = await startMetricsServer(config.metrics.listen, scraped);
     closers.push(() => server.close());
-    const refresh = setInterval(() => void daemon.status().then((s) => { latest = s; }, () => undefined), 5000);
-    refresh.unref();
-    closers.push(async () => clearInterval(refresh));
     log.info({ event: 'metrics.listening', listen: config.metrics.listen, port: server.port }, `metrics on ${config.metrics.listen}`);
   }
 
