@@ -1,0 +1,109 @@
+/**
+ * The operator commands (drain, undrain, reload, status) against a control socket whose handlers the test
+ * controls: exit statuses and the sentences an operator reads. The real daemon behind them is proven in
+ * the kernel VM (test/kernel/inside/daemon-ops.test.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startControlServer, type ControlHandlers } from '../../src/daemon/control-server.js';
+import { silentLogger } from '../../src/log.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? Number((err as { code?: unknown }).code ?? -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function withDaemon(handlers: Partial<ControlHandlers>, body: (socket: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-cli-'));
+  const socket = join(dir, 'lvsd.sock');
+  const fail = () => { throw new Error('not expected in this test'); };
+  const server = await startControlServer({
+    path: socket,
+    log: silentLogger,
+    handlers: { status: fail, reload: fail, drain: fail, undrain: fail, ...handlers },
+  });
+  try {
+    await body(socket);
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('drain of a real server the daemon does not know is a usage error (exit 2) with the daemon\'s sentence', async () => {
+  const asked: unknown[] = [];
+  await withDaemon({
+    drain: (req) => {
+      asked.push(req);
+      return { ok: false, notFound: 'realServer', message: `service web has no real server ${req.realServer}` };
+    },
+    undrain: () => ({ ok: false, notFound: 'service', message: 'no service named "nosuch"' }),
+  }, async (socket) => {
+    const r = await cli(['drain', 'web', '10.0.1.77:8080', '--socket', socket]);
+    assert.equal(r.status, 2);
+    assert.equal(r.stderr, 'lvsd: service web has no real server 10.0.1.77:8080 (see lvsd status for the names)\n');
+    assert.deepEqual(asked, [{ service: 'web', realServer: '10.0.1.77:8080' }]);
+    const u = await cli(['undrain', 'nosuch', '10.0.1.11:8080', '--socket', socket]);
+    assert.equal(u.status, 2);
+    assert.match(u.stderr, /^lvsd: no service named "nosuch"/);
+  });
+});
+
+test('drain and undrain say what changed, and when nothing did', async () => {
+  let drained = false;
+  await withDaemon({
+    drain: () => { const changed = !drained; drained = true; return { ok: true, changed }; },
+    undrain: () => { const changed = drained; drained = false; return { ok: true, changed }; },
+  }, async (socket) => {
+    assert.deepEqual(await cli(['drain', 'web', '10.0.1.11:8080', '--socket', socket]),
+      { status: 0, stdout: 'drained web 10.0.1.11:8080\n', stderr: '' });
+    assert.equal((await cli(['drain', 'web', '10.0.1.11:8080', '--socket', socket])).stdout, 'web 10.0.1.11:8080 was already drained\n');
+    assert.equal((await cli(['undrain', 'web', '10.0.1.11:8080', '--socket', socket])).stdout, 'undrained web 10.0.1.11:8080\n');
+  });
+});
+
+test('a refused reload exits 1 and lists every problem under one headline', async () => {
+  await withDaemon({
+    reload: () => ({
+      ok: false,
+      error: 'configuration has 2 problems',
+      problems: [
+        { file: '/etc/lvsd/services.json', pointer: '/services/0/scheduler', message: '"wrrr" is not allowed' },
+        { file: '/etc/lvsd/services.json', pointer: '/services/0/realServers/1/weight', message: 'must be an integer from 0 to 65535' },
+      ],
+    }),
+  }, async (socket) => {
+    const r = await cli(['reload', '--socket', socket]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, [
+      'lvsd: reload refused, the running config stays: configuration has 2 problems',
+      '  /etc/lvsd/services.json: /services/0/scheduler: "wrrr" is not allowed',
+      '  /etc/lvsd/services.json: /services/0/realServers/1/weight: must be an integer from 0 to 65535',
+      '',
+    ].join('\n'));
+  });
+});
+
+test('status with no daemon listening exits 4 and says it is not running', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-cli-'));
+  try {
+    const socket = join(dir, 'lvsd.sock');
+    const r = await cli(['status', '--socket', socket]);
+    assert.equal(r.status, 4);
+    assert.equal(r.stderr, `lvsd: lvsd is not running (no daemon listening on ${socket})\n`);
+    // the kernel table follows on stdout (or why it cannot be read: this host may have no IPVS)
+    assert.match(r.stdout, /IPVS table/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
