@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../log.js';
 import { VrrpManager, type ManagerConfig } from './manager.js';
+import { makeThreadRealtime, realtimePriorityFromEnv } from './realtime.js';
 import type { WorkerRequest, WorkerEvent } from './port.js';
 
 const port = parentPort;
@@ -12,6 +13,14 @@ if (!port) throw new Error('vrrp/worker.js must run in a worker thread');
 const data = workerData as { logLevel: string };
 const log = createLogger({ level: data.logLevel }).child({ component: 'vrrp' });
 const post = (m: WorkerEvent) => port.postMessage(m);
+
+// Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts.
+const rtPriority = realtimePriorityFromEnv();
+if (rtPriority > 0) {
+  const rt = makeThreadRealtime(rtPriority);
+  if (rt.ok) log.info({ event: 'vrrp.realtime', tid: rt.tid, priority: rt.priority }, `VRRP thread ${rt.tid} runs SCHED_RR ${rt.priority}`);
+  else log.warn({ event: 'vrrp.realtime_unavailable', reason: rt.reason }, `VRRP thread keeps ordinary scheduling: ${rt.reason}`);
+}
 
 const manager = new VrrpManager(log, {
   onTransition: (t) => {
