@@ -40,7 +40,7 @@ async function report(t: TestContext, node: TapNode): Promise<void> {
 
 /** Bash that runs each inside file on its own (TAP, log and exit status per file into $LVSD_VM_OUT). */
 function suiteScript(paths: readonly string[]): string {
-  const lines = ['set -u', 'failed=0', 'export NODE_OPTIONS="${NODE_OPTIONS:-} --enable-source-maps"'];
+  const lines = ['set -u', 'failed=0', 'printf "harness-env:%s\\n" "$LVSD_HARNESS_CHECK"', 'export NODE_OPTIONS="${NODE_OPTIONS:-} --enable-source-maps"'];
   paths.forEach((p, i) => {
     lines.push(
       `echo "=== ${p}"`,
@@ -69,7 +69,8 @@ test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeo
   const paths = files.map((f) => relative(repo, join(insideDir, f)));
   // a fixed path, overwritten by each run: the place to look when a boot goes wrong
   const logFile = join(tmpdir(), 'lvsd-kernel-tests-console.log');
-  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, logFile });
+  const check = `it's "quoted" $HOME \\ end`; // comes back verbatim: the environment reaches the script intact
+  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, logFile, env: { LVSD_HARNESS_CHECK: check } });
   t.diagnostic(
     `${r.mode}: ${files.length} file(s), total ${(r.durationMs / 1000).toFixed(1)} s` +
       (r.bootMs !== undefined ? `, boot to script ${(r.bootMs / 1000).toFixed(1)} s` : '') +
@@ -97,6 +98,9 @@ test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeo
     if (read('rc')?.trim() !== '0') failedFiles++;
   }
   assert.equal(r.exitCode, failedFiles, 'the exit status of the run should count the failed files');
+  const out = r.output.split('\n');
+  assert.equal(out[0], `harness-env:${check}`, 'the script output starts with what it printed first');
+  assert.deepEqual(out.filter((l) => l.startsWith('=== ')), paths.map((p) => `=== ${p}`));
   if (failedFiles === 0) rmSync(outDir, { recursive: true, force: true });
   else t.diagnostic(`per-file TAP and logs kept in ${outDir}`);
 });

@@ -155,7 +155,8 @@ function connections(): string[][] {
 /** Conns counter of the service and of each real server, from `ipvsadm -Ln --stats -t VIP:80`. */
 function conns(): Map<string, number> {
   const out = new Map<string, number>();
-  for (const line of run('ipvsadm', ['-Ln', '--stats', '-t', `${VIP}:80`]).split('\n').slice(3)) {
+  // (a listing of one service has no version line: pick rows by their first word)
+  for (const line of run('ipvsadm', ['-Ln', '--stats', '-t', `${VIP}:80`]).split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f[0] === 'TCP') out.set('service', Number(f[2]));
     else if (f[0] === '->') out.set(f[1]!.replace(/:8080$/, ''), Number(f[2]));
