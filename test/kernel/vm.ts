@@ -86,12 +86,16 @@ export function vmSupport(): Support {
   return { ok: true };
 }
 
-/** Whether the host kernel itself has IPVS (loading ip_vs if we are root and allowed to). */
+/**
+ * Whether the host kernel itself has IPVS we may administer (loading ip_vs if we are root). A container
+ * on a host with ip_vs loaded sees /proc/net/ip_vs without CAP_NET_ADMIN, so `ipvsadm -Ln` must work too.
+ */
 export function hostHasIpvs(): boolean {
-  if (existsSync('/proc/net/ip_vs')) return true;
-  if (process.getuid?.() !== 0) return false;
-  spawnSync('modprobe', ['ip_vs'], { stdio: 'ignore', timeout: 10_000 });
-  return existsSync('/proc/net/ip_vs');
+  if (!existsSync('/proc/net/ip_vs') && process.getuid?.() === 0) {
+    spawnSync('modprobe', ['ip_vs'], { stdio: 'ignore', timeout: 10_000 });
+  }
+  if (!existsSync('/proc/net/ip_vs')) return false;
+  return spawnSync('ipvsadm', ['-Ln'], { stdio: 'ignore', timeout: 10_000 }).status === 0;
 }
 
 function shellQuote(s: string): string {
