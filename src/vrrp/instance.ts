@@ -16,6 +16,7 @@ import {
   createMachine, effectivePriority, machineConfigFrom, step, wireInterval,
   type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
 } from './state-machine.js';
+import type { MemberTransition } from './sync-group.js';
 
 export interface InstanceCounters {
   advertsSent: number;
@@ -78,8 +79,8 @@ export class VrrpInstance {
     readonly config: VrrpInstanceConfig,
     private readonly log: Logger,
     private readonly hooks: InstanceHooks = {},
-    /** Dispatches sync-group commands to the other members (set by the manager). */
-    private readonly onGroupEvent?: (instance: string, to: VrrpStateName) => void,
+    /** After every step (with the transition it made, if any): the manager's sync-group hook. */
+    private readonly onStep?: (instance: string, transition?: MemberTransition) => void,
   ) {
     this.machine = createMachine(machineConfigFrom(config, '0.0.0.0'));
   }
@@ -90,6 +91,11 @@ export class VrrpInstance {
 
   get state(): VrrpStateName {
     return this.machine.current;
+  }
+
+  /** The machine's state (for sync-group decisions). */
+  get machineState(): VrrpState {
+    return this.machine;
   }
 
   /** Opens the socket, learns the source address, and starts the machine (Initialize -> Backup/Master). */
@@ -119,6 +125,8 @@ export class VrrpInstance {
     const result = step(this.machine, event, now());
     this.machine = result.state;
     this.perform(result.actions);
+    const t = result.actions.filter((a) => a.type === 'transition').at(-1);
+    this.onStep?.(this.config.name, t?.type === 'transition' ? { member: this.config.name, from: t.from, to: t.to, reason: t.reason } : undefined);
   }
 
   sync(command: SyncCommand): void {
@@ -201,7 +209,6 @@ export class VrrpInstance {
             priority: effectivePriority(this.machine),
           }, `${this.config.name}: ${a.from} -> ${a.to} (${a.reason})`);
           this.hooks.onTransition?.({ instance: this.config.name, from: a.from, to: a.to, reason: a.reason, at: Date.now() });
-          this.onGroupEvent?.(this.config.name, a.to);
           break;
         case 'notify':
           this.notify(a.kind);

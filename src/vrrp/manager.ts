@@ -7,24 +7,21 @@ import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { listLinks, watchLinks, type LinkWatcher } from '../net/index.js';
 import { VrrpInstance, type InstanceHooks, type InstanceSnapshot } from './instance.js';
-import type { SyncCommand, VrrpStateName } from './state-machine.js';
+import { syncGroupOrders, type MemberTransition } from './sync-group.js';
+import type { VrrpState } from './state-machine.js';
 
 export interface ManagerConfig {
   vrrp: VrrpInstanceConfig[];
   syncGroups: Array<{ name: string; instances: string[] }>;
 }
 
-/** What the other members of a sync group are told when one member enters `to`. */
-export function groupCommand(from: VrrpStateName, to: VrrpStateName): SyncCommand | undefined {
-  if (to === 'master') return 'master';
-  if (to === 'backup') return from === 'fault' ? 'release' : 'backup';
-  if (to === 'fault') return 'fault';
-  return undefined;
-}
-
-/** The identity of an instance: a config change in any of these replaces it (new socket, new machine). */
+/**
+ * The identity of an instance: a config change in any of these replaces it (new socket, new machine).
+ * Where it was written (origin) is not part of it: moving an instance within the file must not move a VIP.
+ */
 function identity(c: VrrpInstanceConfig): string {
-  return JSON.stringify(c);
+  const { origin: _origin, ...rest } = c;
+  return JSON.stringify(rest);
 }
 
 export class VrrpManager {
@@ -32,7 +29,6 @@ export class VrrpManager {
   private watcher: LinkWatcher | undefined;
   private readonly linkUp = new Map<string, boolean>();
   private groups = new Map<string, string[]>();
-  private readonly lastState = new Map<string, VrrpStateName>();
 
   constructor(private readonly log: Logger, private readonly hooks: InstanceHooks = {}) {}
 
@@ -61,24 +57,25 @@ export class VrrpManager {
     }
     for (const cfg of config.vrrp) {
       if (this.instances.has(cfg.name)) continue;
-      const inst = new VrrpInstance(cfg, this.log, this.hooks, (name, to) => this.onMemberState(name, to));
+      const inst = new VrrpInstance(cfg, this.log, this.hooks, (name, t) => this.onMemberStep(name, t));
       this.instances.set(cfg.name, inst);
       const trackDown = cfg.trackInterfaces.filter((t) => this.linkUp.get(t.name) === false).map((t) => t.name);
       await inst.start({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown });
     }
   }
 
-  private onMemberState(name: string, to: VrrpStateName): void {
-    const from = this.lastState.get(name) ?? 'initialize';
-    this.lastState.set(name, to);
-    const inst = this.instances.get(name);
-    const group = inst?.config.syncGroup;
+  /** After any step of a sync-group member: the orders sync-group.ts gives the members (fault, release, follow). */
+  private onMemberStep(name: string, transition?: MemberTransition): void {
+    const group = this.instances.get(name)?.config.syncGroup;
     if (!group) return;
-    const command = groupCommand(from, to);
-    if (!command) return;
+    const members = new Map<string, VrrpState>();
     for (const member of this.groups.get(group) ?? []) {
-      if (member === name) continue;
-      this.instances.get(member)?.sync(command);
+      const inst = this.instances.get(member);
+      if (inst) members.set(member, inst.machineState);
+    }
+    for (const order of syncGroupOrders(members, transition)) {
+      this.log.debug({ event: 'vrrp.sync_order', group, instance: order.member, command: order.command, cause: name });
+      this.instances.get(order.member)?.sync(order.command);
     }
   }
 

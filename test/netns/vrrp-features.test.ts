@@ -154,6 +154,25 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     assert.equal(lastState(l1, 'VI_2'), 'master');
     assert.ok(vlab.holds(d1, '10.61.0.100') && vlab.holds(d1, '10.62.0.100', 'eth1'));
     assert.ok(!vlab.holds(d2, '10.61.0.100') && !vlab.holds(d2, '10.62.0.100', 'eth1'));
+
+    // both links down, then only eth1 back: VI_2 stays in Fault while VI_1 is faulty (no split group)
+    since = Date.now();
+    vlab.ip(d1, 'link set eth1 down');
+    vlab.ip(d1, 'link set eth0 down');
+    await l2.transition('VI_1', 'master', 5000, since);
+    await l2.transition('VI_2', 'master', 5000, since);
+    since = Date.now();
+    vlab.ip(d1, 'link set eth1 up');
+    await sleep(1000); // well past VI_2's Master_Down_Interval (~340 ms)
+    assert.equal(lastState(l1, 'VI_2'), 'fault', 'VI_2 held in Fault by the group');
+    assert.equal(masters(l2, 'VI_2'), 2, 'd2 kept VI_2 (its second term)');
+    assert.ok(!vlab.holds(d1, '10.62.0.100', 'eth1'));
+    since = Date.now();
+    vlab.ip(d1, 'link set eth0 up');
+    await l1.transition('VI_1', 'master', 5000, since);
+    await l1.transition('VI_2', 'master', 5000, since);
+    await l2.transition('VI_1', 'backup', 5000, since);
+    await l2.transition('VI_2', 'backup', 5000, since);
     await Promise.all([l1.stop(), l2.stop()]);
   });
 
