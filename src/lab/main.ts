@@ -1,0 +1,213 @@
+#!/usr/bin/env node
+/**
+ * `lvsd lab` / `npm run lab`: a complete LVS cluster on one machine — a client, two directors running
+ * `lvsd run` from examples/lab, three web servers — then a failover and a failback under load, with the
+ * figures. On a kernel without IPVS it all runs inside a throwaway qemu VM, streamed live.
+ *
+ *   node dist/src/lab/main.js [--keep] [--vm | --direct] [--loop-ms 200] [--clean]
+ */
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { runScenario, StepFailure, summary, type LabReport } from './scenario.js';
+import { SWITCH_NS, VIP, destroy, hasExamples, labExists, nodes } from './topology.js';
+import { hostHasIpvs, runInVm, vmSupport } from './vm.js';
+
+export interface LabArgs {
+  keep: boolean;
+  mode?: 'vm' | 'direct' | undefined;
+  loopMs: number;
+  clean: boolean;
+  /** internal: run the scenario on this kernel (inside the VM) */
+  here: boolean;
+  dir: string;
+}
+
+const USAGE = `usage: lvsd lab [--keep] [--vm | --direct] [--loop-ms MS] [--clean]
+  --keep      leave the lab running at the end and show how to explore it (Ctrl-C ends it)
+  --vm        run in a qemu VM even if this kernel has IPVS
+  --direct    run on this host (root, a kernel with IPVS)
+  --loop-ms   the client's request period during failover and failback (default 200)
+  --clean     remove a lab left running (namespaces lvs-*) and exit`;
+
+export function parseLabArgs(argv: readonly string[]): LabArgs | string {
+  const a: LabArgs = { keep: false, loopMs: 200, clean: false, here: false, dir: '/tmp/lvsd-lab' };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    switch (f) {
+      case '--keep': a.keep = true; break;
+      case '--vm': a.mode = 'vm'; break;
+      case '--direct': a.mode = 'direct'; break;
+      case '--here': a.here = true; break;
+      case '--clean': a.clean = true; break;
+      case '--loop-ms': {
+        const v = Number(argv[++i]);
+        if (!Number.isInteger(v) || v < 20) return '--loop-ms needs a whole number of milliseconds, at least 20';
+        a.loopMs = v;
+        break;
+      }
+      case '--dir': a.dir = argv[++i] ?? a.dir; break;
+      case '-h': case '--help': return USAGE;
+      default: return `unknown option ${f}\n${USAGE}`;
+    }
+  }
+  return a;
+}
+
+const say = (line: string) => process.stdout.write(line + '\n');
+
+function exploreHelp(inVm: boolean): string[] {
+  const d = '/tmp/lvsd-lab';
+  const lines = [
+    '',
+    'the lab keeps running. Try:',
+    `  ip netns exec lvs-client curl -s http://${VIP}/              # which web server answers`,
+    `  ip netns exec lvs-d1 node dist/src/cli/main.js status --socket ${d}/d1/lvsd.sock`,
+    `  ip netns exec lvs-d2 ipvsadm -Lnc                              # d2's synced connections`,
+    `  ip netns exec lvs-d1 kill -9 $(ip netns pids lvs-d1 | head -1)  # crash the master`,
+    `  ip -n lvs-d1 link set eth0 down                                # or cut its link`,
+    `  tail -f ${d}/d1.log ${d}/d2.log                                 # the directors' logs (JSON)`,
+    `  configs: ${d}/d1/config ${d}/d2/config  (edit, then: lvsd reload --socket ${d}/d1/lvsd.sock)`,
+  ];
+  lines.push(inVm
+    ? 'this runs inside the VM: type a command at the lab> prompt (bash, from the repository); exit or Ctrl-D ends the lab.'
+    : 'Ctrl-C ends the lab and removes everything.');
+  return lines;
+}
+
+/** Inside the VM with --keep: commands arrive as files on the shared directory, one per line typed on the host. */
+async function serveCommands(channel: string): Promise<void> {
+  const { spawn } = await import('node:child_process');
+  say('@@lab-shell@@ ready');
+  for (let seq = 1; ; ) {
+    const file = join(channel, `cmd-${seq}`);
+    let text: string | undefined;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    rmSync(file, { force: true });
+    seq++;
+    if (text.trim() === 'exit') return;
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn('bash', ['-c', text!], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const onLine = (l: string) => say(l);
+      createInterface({ input: child.stdout }).on('line', onLine);
+      createInterface({ input: child.stderr }).on('line', onLine);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      child.on('close', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    say(`@@lab-shell@@ done ${code ?? 'killed'}`);
+  }
+}
+
+/** Runs the scenario on this kernel. */
+async function runHere(args: LabArgs): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    say('lvsd lab: needs root (network namespaces, IPVS)');
+    return 2;
+  }
+  if (!hasExamples()) {
+    say('lvsd lab: examples/lab is missing next to this build');
+    return 2;
+  }
+  let report: LabReport | undefined;
+  const onSignal = () => {
+    say('\ninterrupted: removing the lab');
+    destroy();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const inVm = Boolean(process.env.LVSD_IN_VM);
+  try {
+    report = await runScenario({ dir: args.dir, say, loopMs: args.loopMs }, args.keep ? async () => {
+      for (const l of exploreHelp(inVm)) say(l);
+      if (inVm && process.env.LVSD_VM_OUT) await serveCommands(process.env.LVSD_VM_OUT);
+      else await new Promise<void>(() => undefined); // until Ctrl-C
+    } : undefined);
+  } catch (e) {
+    if (e instanceof StepFailure) {
+      say(`lab: FAILED at "${e.step}"`);
+      return 1;
+    }
+    throw e;
+  }
+  for (const l of summary(report)) say(l);
+  return report.ok ? 0 : 1;
+}
+
+/** Boots the VM and runs `--here` inside it, streaming its lines; with --keep, relays typed commands. */
+async function runVm(args: LabArgs): Promise<number> {
+  const support = vmSupport();
+  if (!support.ok) {
+    say(`lvsd lab: this kernel has no IPVS and the VM cannot run: ${support.reason}`);
+    return 2;
+  }
+  say('lvsd lab: this kernel has no IPVS: booting a qemu VM with it (the host disk read-only, writes in RAM)...');
+  const inner = ['--here', '--loop-ms', String(args.loopMs), ...(args.keep ? ['--keep'] : [])];
+  const channel = args.keep ? mkdtempSync(join(tmpdir(), 'lvsd-lab-shell-')) : undefined;
+  let seq = 0;
+  let rl: ReturnType<typeof createInterface> | undefined;
+  const prompt = () => process.stdout.write('lab> ');
+  const started = Date.now();
+  const r = await runInVm({
+    script: `exec node dist/src/lab/main.js ${inner.join(' ')}\n`,
+    timeoutMs: args.keep ? 4 * 3600_000 : 30 * 60_000,
+    memoryMb: 2048,
+    ...(channel ? { outDir: channel } : {}),
+    onLine: (line) => {
+      if (line.startsWith('@@lab-shell@@')) {
+        if (line.includes('ready')) {
+          say(`(VM booted and lab built in ${((Date.now() - started) / 1000).toFixed(0)} s)`);
+          rl = createInterface({ input: process.stdin });
+          rl.on('line', (cmd) => {
+            if (!cmd.trim()) return prompt();
+            writeFileSync(join(channel!, `cmd-${++seq}`), cmd);
+          });
+          rl.on('close', () => writeFileSync(join(channel!, `cmd-${++seq}`), 'exit'));
+        }
+        prompt();
+        return;
+      }
+      say(line);
+    },
+  });
+  rl?.close();
+  if (channel) rmSync(channel, { recursive: true, force: true });
+  if (r.bootFailure) say(`lvsd lab: the VM failed before the lab ran: ${r.bootFailure} (console log ${r.logFile ?? '-'})`);
+  if (r.timedOut) say('lvsd lab: timed out, VM killed');
+  return r.exitCode;
+}
+
+export async function lab(argv: readonly string[]): Promise<number> {
+  const args = parseLabArgs(argv);
+  if (typeof args === 'string') {
+    say(args);
+    return args === USAGE ? 0 : 2;
+  }
+  if (args.clean) {
+    const had = labExists();
+    destroy();
+    say(had ? `removed the lab's namespaces (${nodes().map((n) => n.ns).join(' ')} ${SWITCH_NS})` : 'no lab running here');
+    return 0;
+  }
+  if (args.here) return runHere(args);
+  const direct = args.mode === 'direct' || (args.mode !== 'vm' && process.getuid?.() === 0 && hostHasIpvs());
+  return direct ? runHere(args) : runVm(args);
+}
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  lab(process.argv.slice(2)).then((code) => process.exit(code), (e: unknown) => {
+    say(`lvsd lab: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    destroy();
+    process.exit(1);
+  });
+}

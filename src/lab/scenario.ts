@@ -1,0 +1,352 @@
+/**
+ * The lab's story, step by step, on a kernel with IPVS (this host, or inside the VM): build the network,
+ * start the web servers and both directors, show their status, send requests through the VIP, kill the
+ * master (kill -9 and link down) while a client keeps asking, bring it back (preemption), sum up.
+ *
+ * Each step prints what it does as it does it and either succeeds or throws a StepFailure naming itself;
+ * `runScenario` stops at the first failure. The figures (failed requests, longest gap, takeover time,
+ * whether the long-lived connection survived) come back in `LabReport` for the summary and for the
+ * failover tests, which drive the same code.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  LabFiles, LabProcess, SWITCH_NS, VIP, buildScript, destroy, execIn, ipIn, labExists, lvsdIn, node, nodes, runScript,
+  startClient, startDirector, startWebServer,
+} from './topology.js';
+
+export interface ScenarioOptions {
+  dir: string;
+  /** print a line (the lab streams it) */
+  say: (line: string) => void;
+  /** client request period during the failover, ms */
+  loopMs?: number;
+  /** how long the client must see success after a takeover before the step ends, ms */
+  steadyMs?: number;
+}
+
+export interface ClientEvent {
+  kind: 'short' | 'long';
+  at: number;
+  ok: boolean;
+  server?: string;
+  ms: number;
+  err?: string;
+}
+
+export interface PhaseFigures {
+  /** requests sent in the phase / failed (error or no answer in 2.5 s) */
+  requests: number;
+  failed: number;
+  /** longest time between two successful answers, ms */
+  longestGapMs: number;
+  /** from the kill (or link up) to the new master's transition, ms */
+  takeoverMs: number;
+  /** the long-lived connection opened before: did it answer after, and from the same server? */
+  longConnection: 'survived' | 'reset' | 'not tested';
+  longServer?: string | undefined;
+}
+
+export interface LabReport {
+  steps: Array<{ name: string; ok: boolean; ms: number; error?: string }>;
+  distribution?: Record<string, number>;
+  failover?: PhaseFigures;
+  failback?: PhaseFigures;
+  advertIntervalS: number;
+  ok: boolean;
+}
+
+export class StepFailure extends Error {
+  constructor(readonly step: string, message: string) {
+    super(`${step}: ${message}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+type Transition = { name: string; instance: string; from: string; to: string; at: number };
+
+/** Everything the lab started; `stop()` ends it all. */
+export class Lab {
+  readonly files: LabFiles;
+  readonly web: LabProcess[] = [];
+  director: [LabProcess | undefined, LabProcess | undefined] = [undefined, undefined];
+  client: LabProcess | undefined;
+  readonly events: ClientEvent[] = [];
+  readonly transitions: Transition[] = [];
+
+  constructor(dir: string) {
+    this.files = new LabFiles(dir);
+  }
+
+  startDirector(which: 1 | 2): LabProcess {
+    const p = startDirector(this.files, which);
+    p.on((_l, j) => {
+      if (j?.event === 'vrrp.transition') {
+        this.transitions.push({ name: p.name, instance: String(j.instance), from: String(j.from), to: String(j.to), at: Date.now() });
+      }
+    });
+    this.director[which - 1] = p;
+    return p;
+  }
+
+  /** The latest state of a director's VI_WEB, from its log. */
+  state(which: 1 | 2): string | undefined {
+    return this.transitions.filter((t) => t.name === `d${which}`).at(-1)?.to;
+  }
+
+  async waitState(which: 1 | 2, state: string, ms: number, since = 0): Promise<Transition> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const t = this.transitions.filter((x) => x.name === `d${which}` && x.at >= since).at(-1);
+      if (t && t.to === state) return t;
+      if (Date.now() > deadline) {
+        const d = this.director[which - 1];
+        throw new Error(`d${which} not ${state} after ${Math.round(ms / 1000)} s (now ${t?.to ?? this.state(which) ?? 'unknown'}); ` +
+          `last log: ${d?.lines.slice(-3).join(' | ') ?? '-'}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  startClient(): LabProcess {
+    const c = startClient(this.files);
+    c.on((_l, j) => {
+      if (j && (j.kind === 'short' || j.kind === 'long')) this.events.push(j as unknown as ClientEvent);
+    });
+    this.client = c;
+    return c;
+  }
+
+  stop(): void {
+    for (const p of [...this.web, ...this.director, this.client]) p?.kill();
+    destroy();
+  }
+}
+
+/** The figures of one disruption: client events from `from` on, the disruption at `t0`. */
+export function figures(events: readonly ClientEvent[], from: number, to: number, t0: number, takeoverAt: number | undefined): Omit<PhaseFigures, 'longConnection'> {
+  const shorts = events.filter((e) => e.kind === 'short' && e.at >= from && e.at <= to);
+  const okEnds = shorts.filter((e) => e.ok).map((e) => e.at + e.ms).sort((a, b) => a - b);
+  let gap = 0;
+  for (let i = 1; i < okEnds.length; i++) gap = Math.max(gap, okEnds[i]! - okEnds[i - 1]!);
+  return {
+    requests: shorts.length,
+    failed: shorts.filter((e) => !e.ok).length,
+    longestGapMs: Math.round(gap),
+    takeoverMs: takeoverAt === undefined ? NaN : Math.round(takeoverAt - t0),
+  };
+}
+
+/** Waits until the client has answered `steadyMs` in a row without a failure, after `since`. */
+async function waitSteady(lab: Lab, since: number, steadyMs: number, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const shorts = lab.events.filter((e) => e.kind === 'short' && e.at >= since);
+    const lastFail = shorts.filter((e) => !e.ok).at(-1);
+    const okSince = shorts.filter((e) => e.ok && e.at > (lastFail?.at ?? since));
+    if (okSince.length > 0 && okSince.at(-1)!.at - okSince[0]!.at >= steadyMs) return;
+    if (Date.now() > deadline) {
+      throw new Error(`the client did not get ${steadyMs / 1000} s of answers in a row within ${ms / 1000} s ` +
+        `(last: ${JSON.stringify(shorts.at(-1) ?? null)})`);
+    }
+    await sleep(200);
+  }
+}
+
+/** Whether the long-lived connection answered after `after` (twice, the same server as before `before`). */
+function longVerdict(lab: Lab, before: number, after: number): { verdict: 'survived' | 'reset'; server?: string | undefined; detail: string } {
+  const longs = lab.events.filter((e) => e.kind === 'long');
+  const prior = longs.filter((e) => e.at < before && e.ok).at(-1);
+  const later = longs.filter((e) => e.at >= after);
+  const failedLater = later.find((e) => !e.ok);
+  if (!prior) return { verdict: 'reset', detail: 'it never answered before the failover' };
+  if (failedLater) return { verdict: 'reset', server: prior.server, detail: `it failed: ${failedLater.err}` };
+  const okLater = later.filter((e) => e.ok);
+  if (okLater.length < 2) return { verdict: 'reset', server: prior.server, detail: 'it did not answer after the failover' };
+  if (okLater.some((e) => e.server !== prior.server)) return { verdict: 'reset', server: prior.server, detail: 'another server answered on it' };
+  return { verdict: 'survived', server: prior.server, detail: `${prior.server} still answers on it` };
+}
+
+function ipvsConns(which: 1 | 2): string[] {
+  const r = spawnSync('ip', ['netns', 'exec', node(`d${which}`).ns, 'ipvsadm', '-Lnc'], { encoding: 'utf8', timeout: 60_000 });
+  return (r.stdout ?? '').split('\n').filter((l) => l.includes(`${VIP}:80`));
+}
+
+function indent(text: string): string {
+  return text.replace(/\s+$/, '').split('\n').map((l) => `      ${l}`).join('\n');
+}
+
+export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Promise<void>): Promise<LabReport> {
+  const say = opts.say;
+  const loopMs = opts.loopMs ?? 200;
+  const steadyMs = opts.steadyMs ?? 4000;
+  const report: LabReport = { steps: [], advertIntervalS: 1, ok: false };
+  if (labExists()) {
+    throw new StepFailure('build the network', `a lab is already running here (namespace ${SWITCH_NS}); ` +
+      `end it, or remove it with: lvsd lab --clean`);
+  }
+  const lab = new Lab(opts.dir);
+  const total = 7;
+  let n = 0;
+  const step = async (name: string, fn: () => Promise<string | void>): Promise<void> => {
+    n++;
+    const t = Date.now();
+    say(`[${n}/${total}] ${name}`);
+    try {
+      const note = await fn();
+      const ms = Date.now() - t;
+      report.steps.push({ name, ok: true, ms });
+      say(`      ok${note ? `: ${note}` : ''} (${(ms / 1000).toFixed(1)} s)`);
+    } catch (e) {
+      const ms = Date.now() - t;
+      const error = (e as Error).message;
+      report.steps.push({ name, ok: false, ms, error });
+      say(`      FAILED: ${error}`);
+      throw new StepFailure(name, error);
+    }
+  };
+
+  try {
+    await step('build the network: client, 2 directors, 3 web servers on one bridge (namespaces lvs-*)', async () => {
+      const r = runScript(buildScript());
+      if (!r.ok) throw new Error(r.output);
+      for (const x of nodes()) say(`      ${x.ns.padEnd(11)} ${x.address}`);
+      return `VIP ${VIP}, DR forwarding`;
+    });
+
+    await step('start the web servers (node HTTP servers answering with their name)', async () => {
+      for (const x of nodes().filter((y) => y.name.startsWith('rs'))) {
+        const p = startWebServer(lab.files, x);
+        lab.web.push(p);
+      }
+      await Promise.all(lab.web.map((p) => p.waitFor((j) => j.event === 'listening', 60_000, `${p.name} listening`)));
+      return 'rs1, rs2, rs3 listening on :80';
+    });
+
+    await step('start both directors: lvsd run (same services file, priorities 150 and 100)', async () => {
+      lab.startDirector(1);
+      await lab.waitState(1, 'master', 90_000);
+      say('      d1: VI_WEB master');
+      lab.startDirector(2);
+      await lab.waitState(2, 'backup', 90_000);
+      say('      d2: VI_WEB backup');
+      // the web servers come up in IPVS after `rise` good probes
+      const deadline = Date.now() + 90_000;
+      for (const which of [1, 2] as const) {
+        for (;;) {
+          const r = await lvsdIn(lab.files, which, ['status', '--json']);
+          let up = 0;
+          let sync = '';
+          try {
+            const s = JSON.parse(r.output) as { services: Array<{ realServers: Array<{ weight: { kernel: number | null } }> }>; connectionSync: Array<{ state: string }> };
+            up = s.services[0]?.realServers.filter((x) => (x.weight.kernel ?? 0) > 0).length ?? 0;
+            sync = s.connectionSync.map((d) => d.state).join('+');
+          } catch {
+            /* not up yet */
+          }
+          if (up === 3 && sync === (which === 1 ? 'master' : 'backup')) {
+            say(`      d${which}: 3 web servers up in IPVS, ${sync} sync daemon running`);
+            break;
+          }
+          if (Date.now() > deadline) throw new Error(`d${which}: ${up}/3 web servers up, sync daemon "${sync}" (want ${which === 1 ? 'master' : 'backup'})`);
+          await sleep(1000);
+        }
+      }
+    });
+
+    await step('lvsd status on both directors', async () => {
+      for (const which of [1, 2] as const) {
+        const r = await lvsdIn(lab.files, which, ['status']);
+        say(`    d${which}$ lvsd status`);
+        say(indent(r.output));
+        if (r.code !== 0) throw new Error(`lvsd status on d${which} exited ${r.code}`);
+      }
+    });
+
+    const client = lab.startClient();
+    await step(`requests through the VIP: 12 from the client (curl http://${VIP}/ would do the same)`, async () => {
+      await client.waitFor((j) => j.kind === 'ready', 60_000, 'client ready');
+      client.send('burst 12');
+      const b = await client.waitFor((j) => j.kind === 'burst', 120_000, 'burst done');
+      const counts = b.counts as Record<string, number>;
+      report.distribution = counts;
+      for (const [name, c] of Object.entries(counts).sort()) say(`      ${name.padEnd(4)} ${'#'.repeat(c)} ${c}`);
+      if (Number(b.failed) > 0) throw new Error(`${String(b.failed)} of 12 requests failed`);
+      if (Object.keys(counts).length !== 3) throw new Error(`only ${Object.keys(counts).join(', ')} answered (round robin should reach all 3)`);
+      return 'every web server answered (rr)';
+    });
+
+    await step('failover: kill -9 the master\'s lvsd and take its link down while the client keeps asking', async () => {
+      client.send(`loop ${loopMs}`);
+      client.send('open');
+      await sleep(4000); // a steady state before: the long connection has talked, the sync daemon has sent it
+      const learnt = ipvsConns(2);
+      say(`      the client sends a request every ${loopMs} ms (a new connection each) and one a second on a long-lived connection`);
+      say(`      d2 knows ${learnt.length} connection(s) to the VIP from d1's sync daemon (ipvsadm -Lnc in lvs-d2)`);
+      const from = Date.now() - 2000;
+      const t0 = Date.now();
+      lab.director[0]!.kill('SIGKILL');
+      const down = ipIn(node('d1').ns, 'link set eth0 down');
+      if (!down.ok) throw new Error(`ip link set eth0 down: ${down.output}`);
+      say('      d1: lvsd killed (SIGKILL), eth0 down');
+      const took = await lab.waitState(2, 'master', 30_000, t0);
+      say(`      d2: VI_WEB master after ${((took.at - t0) / 1000).toFixed(2)} s`);
+      await waitSteady(lab, took.at, steadyMs, 60_000);
+      const end = Date.now();
+      const f = figures(lab.events, from, end, t0, took.at);
+      const lv = longVerdict(lab, t0, took.at);
+      report.failover = { ...f, longConnection: lv.verdict, longServer: lv.server };
+      say(`      requests: ${f.requests}, failed: ${f.failed}, longest gap between answers: ${(f.longestGapMs / 1000).toFixed(2)} s`);
+      say(`      long-lived connection: ${lv.verdict} (${lv.detail})`);
+      if (lv.verdict !== 'survived') throw new Error(`the long-lived connection did not survive the failover: ${lv.detail}`);
+    });
+
+    await step('the old master returns: lvsd restarted on d1, link up; it preempts (priority 150 > 100)', async () => {
+      const from = Date.now() - 2000;
+      const since = Date.now();
+      lab.startDirector(1);
+      await lab.waitState(1, 'fault', 90_000, since).catch(() => undefined); // link still down: fault
+      const up = ipIn(node('d1').ns, 'link set eth0 up');
+      if (!up.ok) throw new Error(`ip link set eth0 up: ${up.output}`);
+      const t0 = Date.now();
+      say('      d1: lvsd started, eth0 up');
+      const back = await lab.waitState(1, 'master', 60_000, t0);
+      await lab.waitState(2, 'backup', 30_000, t0);
+      say(`      d1: VI_WEB master again after ${((back.at - t0) / 1000).toFixed(2)} s, d2 backup`);
+      await waitSteady(lab, back.at, steadyMs, 60_000);
+      const f = figures(lab.events, from, Date.now(), t0, back.at);
+      const lv = longVerdict(lab, t0, back.at);
+      report.failback = { ...f, longConnection: lv.verdict, longServer: lv.server };
+      say(`      requests: ${f.requests}, failed: ${f.failed}, longest gap between answers: ${(f.longestGapMs / 1000).toFixed(2)} s`);
+      say(`      long-lived connection: ${lv.verdict} (${lv.detail})`);
+      client.send('stop');
+      client.send('close');
+    });
+    report.ok = true;
+    if (keep) await keep(lab);
+  } finally {
+    lab.stop();
+  }
+  return report;
+}
+
+/** The closing lines. */
+export function summary(r: LabReport): string[] {
+  const lines = ['', 'summary'];
+  for (const s of r.steps) lines.push(`  ${s.ok ? 'ok    ' : 'FAILED'} ${s.name}${s.error ? `: ${s.error}` : ''}`);
+  const phase = (label: string, f: PhaseFigures | undefined) => {
+    if (!f) return;
+    lines.push(`  ${label}: new master after ${(f.takeoverMs / 1000).toFixed(2)} s; ${f.failed} of ${f.requests} requests failed; ` +
+      `longest gap ${(f.longestGapMs / 1000).toFixed(2)} s; long-lived connection ${f.longConnection}`);
+  };
+  phase('failover (kill -9 + link down)', r.failover);
+  phase('failback (preemption)        ', r.failback);
+  if (r.failover) {
+    lines.push(`  VRRP bound: Master_Down_Interval = 3 x ${r.advertIntervalS} s + skew (${((256 - 100) / 256 * r.advertIntervalS).toFixed(2)} s) = ` +
+      `${(3 * r.advertIntervalS + (256 - 100) / 256 * r.advertIntervalS).toFixed(2)} s`);
+  }
+  lines.push(r.ok ? 'lab: every step worked' : `lab: FAILED at "${r.steps.find((s) => !s.ok)?.name ?? '?'}"`);
+  return lines;
+}
+
+export { execIn };
