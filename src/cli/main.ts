@@ -135,6 +135,24 @@ await yargs(hideBin(process.argv))
         }),
       ),
   )
+  .command(
+    'lab',
+    'build a demo cluster (client, two directors, three web servers) and show a failover under load; in a VM if this kernel lacks IPVS',
+    (y) =>
+      y
+        .option('keep', { type: 'boolean', default: false, describe: 'leave the lab running at the end and show how to explore it' })
+        .option('vm', { type: 'boolean', default: false, describe: 'run in a qemu VM even if this kernel has IPVS' })
+        .option('direct', { type: 'boolean', default: false, describe: 'run on this host (root, IPVS)' })
+        .option('loop-ms', { type: 'number', default: 200, describe: "the client's request period during failover and failback" })
+        .option('clean', { type: 'boolean', default: false, describe: 'remove a lab left running (namespaces lvs-*)' }),
+    (argv) =>
+      run(async () =>
+        (await import('../lab/main.js')).lab([
+          ...(argv.keep ? ['--keep'] : []), ...(argv.vm ? ['--vm'] : []), ...(argv.direct ? ['--direct'] : []),
+          ...(argv.clean ? ['--clean'] : []), '--loop-ms', String(argv['loop-ms']),
+        ]),
+      ),
+  )
   .demandCommand(1, 'name a command: check, apply, run, status, reload, drain, undrain')
   .strict()
   .completion('completion', 'print a bash/zsh completion script')
