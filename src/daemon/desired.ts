@@ -55,10 +55,10 @@ export interface Adoption {
 
 /**
  * A restarted daemon adopts the table the previous one left: until the health checker has a verdict on a
- * real server, that server keeps what the kernel holds (its weight, or its absence) instead of the
- * `initialState` the checker starts from; otherwise a restart would inhibit every real server for
- * rise x interval. The sorry server keeps its kernel presence until some real server of the service has a
- * verdict. Attributes other than the weight always come from the config.
+ * real server, that server keeps what the kernel holds (its weight, or its absence); otherwise a restart
+ * would inhibit every real server for rise x interval (initialState down) or put back ones that were down.
+ * The sorry server keeps its kernel presence until every real server of the service has a verdict.
+ * Attributes other than the weight always come from the config.
  */
 export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], adoption: Adoption): DestSpec[] {
   const kernelById = new Map(adoption.kernel.map((d) => [destId(d), d]));
@@ -81,7 +81,10 @@ export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], 
   if (sorry) {
     const id = destId(sorry);
     if (!seen.has(id)) {
-      const sorryFromHealth = adoption.verdicts.size > 0 ? healthById.get(id) : kernelById.has(id) ? sorry : undefined;
+      // Until every real server has a verdict the others stand at their kernel weights, so the sorry
+      // server's place is still the kernel's; removing it early could leave nobody serving.
+      const allJudged = service.realServers.every((rs) => adoption.verdicts.has(destId(rs.spec)));
+      const sorryFromHealth = allJudged ? healthById.get(id) : kernelById.has(id) ? sorry : undefined;
       if (sorryFromHealth) out.push({ ...sorryFromHealth });
     }
   }

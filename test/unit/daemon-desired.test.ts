@@ -50,15 +50,24 @@ test('adoption: without verdicts the kernel weights stand, also against an all-d
   assert.deepEqual(weights(out), { '10.0.1.11:8080': 100, '10.0.1.12:8080': 0, '10.0.1.13:8080': 37 });
 });
 
-test('adoption: a real server with a verdict follows the health checker; the sorry server then follows it too', () => {
+test('adoption: a real server with a verdict follows the health checker; the sorry server once all have one', () => {
   const svc = service();
-  const health = [rs(svc, 0, 0), rs(svc, 1, 100), rs(svc, 2, 100)];
-  const kernel = [rs(svc, 0, 100), rs(svc, 1, 100), rs(svc, 2, 100), { ...svc.sorryServer! }];
-  const before = adoptDests(svc, health, { kernel, verdicts: new Set() });
-  assert.deepEqual(weights(before), { '10.0.1.11:8080': 100, '10.0.1.12:8080': 100, '10.0.1.13:8080': 100, '10.0.1.99:8080': 1 },
-    'no verdict yet: even the sorry server stays as the kernel has it');
-  const out = adoptDests(svc, health, { kernel, verdicts: new Set(['10.0.1.11:8080']) });
-  assert.deepEqual(weights(out), { '10.0.1.11:8080': 0, '10.0.1.12:8080': 100, '10.0.1.13:8080': 100 });
+  // the previous daemon had every real server down and the sorry server in; the new checker starts them up
+  const kernel = [rs(svc, 0, 0), rs(svc, 1, 0), rs(svc, 2, 0), { ...svc.sorryServer! }];
+  const health = [rs(svc, 0, 100), rs(svc, 1, 100), rs(svc, 2, 100)];
+  assert.deepEqual(weights(adoptDests(svc, health, { kernel, verdicts: new Set() })),
+    { '10.0.1.11:8080': 0, '10.0.1.12:8080': 0, '10.0.1.13:8080': 0, '10.0.1.99:8080': 1 }, 'no verdict: the kernel stands');
+  // one real server judged down again: the others still stand at 0, so the sorry server must stay
+  const oneDown = [rs(svc, 0, 0), rs(svc, 1, 100), rs(svc, 2, 100)];
+  assert.deepEqual(weights(adoptDests(svc, oneDown, { kernel, verdicts: new Set(['10.0.1.11:8080']) })),
+    { '10.0.1.11:8080': 0, '10.0.1.12:8080': 0, '10.0.1.13:8080': 0, '10.0.1.99:8080': 1 });
+  // every real server judged: the health checker's list, sorry server included or not, is the answer
+  const all = new Set(['10.0.1.11:8080', '10.0.1.12:8080', '10.0.1.13:8080']);
+  assert.deepEqual(weights(adoptDests(svc, [rs(svc, 0, 0), rs(svc, 1, 100), rs(svc, 2, 0)], { kernel, verdicts: all })),
+    { '10.0.1.11:8080': 0, '10.0.1.12:8080': 100, '10.0.1.13:8080': 0 });
+  const allDown = [rs(svc, 0, 0), rs(svc, 1, 0), rs(svc, 2, 0), { ...svc.sorryServer! }];
+  assert.deepEqual(weights(adoptDests(svc, allDown, { kernel: kernel.slice(0, 3), verdicts: all })),
+    { '10.0.1.11:8080': 0, '10.0.1.12:8080': 0, '10.0.1.13:8080': 0, '10.0.1.99:8080': 1 });
 });
 
 test('adoption: a real server the kernel lacks stays out until its verdict (it may have been removed as down)', () => {
