@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { kernelSupport, repoRoot, runInVm, runKernelSuite, vmSupport } from './vm.js';
+import { kernelSupport, repoRoot, runDirect, runInVm, runKernelSuite, vmSupport } from './vm.js';
 import { buildInitramfs } from './init/initramfs.js';
 import { findBusybox, findKernel, type KernelChoice } from './init/modules.js';
 import { describeFailure, parseTap, type TapNode } from './init/tap.js';
@@ -191,4 +191,25 @@ test('a VM that runs out of time is killed and reported as timed out, not as a r
   assert.equal(r.exitCode, 124);
   assert.ok(r.bootFailure, 'a run that never reached the script says so');
   assert.ok(Date.now() - started < 10_000, `killed promptly (took ${Date.now() - started} ms)`);
+});
+
+test('runDirect runs the script from the repository root and hands back its status, output and files', async () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'lvsd-direct-test-'));
+  try {
+    const r = await runDirect({
+      script: 'pwd; echo "$GREETING"; echo oops >&2; echo 42 > "$LVSD_VM_OUT/answer"; exit 3',
+      timeoutMs: 30_000,
+      outDir,
+      env: { GREETING: "it's here" },
+    });
+    assert.equal(r.exitCode, 3);
+    assert.equal(r.timedOut, false);
+    assert.deepEqual(r.output.split('\n').sort(), [repoRoot(), "it's here", 'oops'].sort());
+    assert.equal(readFileSync(join(outDir, 'answer'), 'utf8'), '42\n');
+    const slow = await runDirect({ script: 'sleep 30', timeoutMs: 300 });
+    assert.equal(slow.timedOut, true);
+    assert.equal(slow.exitCode, 124);
+  } finally {
+    rmSync(outDir, { recursive: true, force: true });
+  }
 });

@@ -170,7 +170,19 @@ class ConsoleTracker {
 }
 
 const live = new Set<ChildProcess>();
+/** children started as the leader of their own process group (direct-mode scripts) */
+const groupLeaders = new WeakSet<ChildProcess>();
 let hooksInstalled = false;
+
+/** SIGKILL a child; a direct-mode script was started as its own process group, so kill all of it. */
+function kill(child: ChildProcess): void {
+  try {
+    if (groupLeaders.has(child) && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
+  } catch {
+    // already gone
+  }
+}
 
 /** Kills qemu (or the direct script) when this process exits or is told to stop, so no VM outlives a test. */
 function track(child: ChildProcess): void {
@@ -179,7 +191,7 @@ function track(child: ChildProcess): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   const killAll = (): void => {
-    for (const c of live) c.kill('SIGKILL');
+    for (const c of live) kill(c);
   };
   process.once('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -322,6 +334,7 @@ export async function runDirect(opts: RunOptions): Promise<RunResult> {
   tracker.push(`${MARKER} BEGIN 0\n`);
   const child = spawn('bash', [scriptFile], {
     cwd: repoRoot(),
+    detached: true, // own process group: a timeout kills the script's children too
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
@@ -331,11 +344,12 @@ export async function runDirect(opts: RunOptions): Promise<RunResult> {
       ...opts.env,
     },
   });
+  groupLeaders.add(child);
   track(child);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    child.kill('SIGKILL');
+    kill(child);
   }, opts.timeoutMs);
   const outDecoder = new StringDecoder('utf8');
   const errDecoder = new StringDecoder('utf8');

@@ -552,6 +552,8 @@ test('SIGTERM leaves the table; status says not running and shows it; a restart 
   const conns = kernelConns();
   assert.ok((conns.get('192.0.2.10:80') ?? 0) >= 25 && (conns.get('192.0.2.11:80') ?? 0) >= 6, JSON.stringify([...conns]));
 
+  const summary = kernelChanges(daemon, 0).map((l) => `${String(l.reason ?? l.component)}${l.service ? ` [${String(l.service)}]` : ''}: ${String(l.ops)}`);
+  t.diagnostic(`kernel changes in the first daemon's life: ${JSON.stringify(summary)}`);
   daemon.child.kill('SIGTERM');
   assert.equal(await daemon.exited, 0, daemon.stderr);
   assert.ok(daemon.logs.some((l) => l.event === 'daemon.stopped'));
