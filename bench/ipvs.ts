@@ -1,0 +1,251 @@
+/**
+ * IPVS bench: `lvsd apply` against `ipvsadm -R` on the same rules, a one-weight change applied to the full
+ * table, a dump + diff with nothing to do, and lvsd's peak RSS.
+ *
+ * Runs as root on a kernel with IPVS (bench/run.js boots the test VM for it). Both tools get their rules
+ * from one in-memory table; the table is flushed (`ipvsadm -C`) before each cold apply. Each lvsd run is
+ * the real CLI process (node start, config load and validation, dump, plan, apply, verify dump), its phases
+ * read from its `ipvs.apply` log line.
+ *
+ *   LVSD_BENCH_SERVICES=10000,1000   sizes (services), largest first; 10 real servers each
+ *   LVSD_BENCH_DESTS=10
+ * Prints a table; with LVSD_VM_OUT set also writes bench-ipvs.json there.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const TIME = '/usr/bin/time';
+const LINK = 'lvsdbench0';
+
+interface Row {
+  vip: string;
+  dests: Array<{ address: string; weight: number }>;
+}
+
+/** One table, N services x D real servers: VIPs in 172.16/12, real servers in 10/8 (routed by a dummy link). */
+function makeTable(services: number, dests: number): Row[] {
+  return Array.from({ length: services }, (_, i) => ({
+    vip: `172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+    dests: Array.from({ length: dests }, (_, j) => ({ address: `10.${1 + j}.${(i >> 8) & 255}.${i & 255}`, weight: 1 + ((i + j) % 100) })),
+  }));
+}
+
+function lvsdConfig(table: Row[], stateFile: string): string {
+  return JSON.stringify({
+    ipvs: { stateFile },
+    services: table.map((r) => ({
+      protocol: 'tcp', address: r.vip, port: 80, scheduler: 'wrr', forwarding: 'nat',
+      realServers: r.dests.map((d) => ({ address: d.address, port: 8080, weight: d.weight })),
+    })),
+  });
+}
+
+function ipvsadmRules(table: Row[]): string {
+  const out: string[] = [];
+  for (const r of table) {
+    out.push(`-A -t ${r.vip}:80 -s wrr`);
+    for (const d of r.dests) out.push(`-a -t ${r.vip}:80 -r ${d.address}:8080 -m -w ${d.weight}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+interface Timed {
+  ms: number;
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** peak resident set, KiB (from /usr/bin/time -f %M) */
+  maxRssKb?: number;
+}
+
+function sh(cmd: string, args: string[], stdinFile?: string, env?: NodeJS.ProcessEnv): Timed {
+  const rssFile = join(work, 'rss');
+  rmSync(rssFile, { force: true });
+  const useTime = existsSync(TIME);
+  const fd = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
+  const t0 = performance.now();
+  const r = spawnSync(useTime ? TIME : cmd, useTime ? ['-f', '%M', '-o', rssFile, cmd, ...args] : args, {
+    encoding: 'utf8', stdio: [fd, 'pipe', 'pipe'], maxBuffer: 1 << 30, env: env ?? process.env,
+  });
+  const ms = performance.now() - t0;
+  if (typeof fd === 'number') closeSync(fd);
+  const out: Timed = { ms, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  if (useTime && existsSync(rssFile)) {
+    const kb = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+    if (Number.isFinite(kb)) out.maxRssKb = kb;
+  }
+  return out;
+}
+
+function must(r: Timed, what: string): Timed {
+  if (r.status !== 0) throw new Error(`${what} exited ${r.status}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return r;
+}
+
+interface Phases {
+  dumpMs?: number;
+  planMs?: number;
+  applyMs?: number;
+  verifyMs?: number;
+  ops?: number;
+}
+
+/** The phases of lvsd's one `ipvs.apply` (or `ipvs.plan`) log line on stderr. */
+function phases(stderr: string): Phases {
+  for (const line of stderr.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const j = JSON.parse(line) as { event?: string; ops?: number; durations?: Phases };
+      if (j.event === 'ipvs.apply' || j.event === 'ipvs.plan') return { ...j.durations, ...(j.ops !== undefined ? { ops: j.ops } : {}) };
+    } catch {
+      // not a log line
+    }
+  }
+  return {};
+}
+
+function lvsdApply(config: string, state: string, extra: string[] = []): Timed & { phases: Phases } {
+  const r = sh(process.execPath, [CLI, 'apply', '--config', config, '--state-file', state, ...extra], undefined, {
+    ...process.env, LVSD_LOG_LEVEL: 'debug',
+  });
+  return { ...must(r, `lvsd apply ${extra.join(' ')}`), phases: phases(r.stderr) };
+}
+
+function savedSorted(): string[] {
+  return must(sh('ipvsadm', ['-Sn']), 'ipvsadm -Sn').stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.trim().replace(/\s+/g, ' ')).sort();
+}
+
+const work = mkdtempSync(join(tmpdir(), 'lvsd-bench-'));
+const sizes = (process.env.LVSD_BENCH_SERVICES ?? '10000,1000').split(',').map(Number).filter((n) => n > 0);
+const perService = Number(process.env.LVSD_BENCH_DESTS ?? 10);
+const s = (ms: number | undefined) => (ms === undefined ? '-' : (ms / 1000).toFixed(2) + ' s');
+
+interface SizeResult {
+  services: number;
+  realServers: number;
+  ipvsadmRestoreMs: number;
+  lvsdColdMs: number;
+  ratio: number;
+  lvsdColdPhases: Phases;
+  lvsdColdMaxRssKb?: number;
+  ipvsadmMaxRssKb?: number;
+  oneChangeMs: number;
+  oneChangePhases: Phases;
+  oneChangeMaxRssKb?: number;
+  noopMs: number;
+  noopPhases: Phases;
+  sameTable: boolean;
+}
+
+function benchSize(n: number): SizeResult {
+  const table = makeTable(n, perService);
+  const state = join(work, `state-${n}.json`);
+  const config = join(work, `lvsd-${n}.json`);
+  const rules = join(work, `rules-${n}.txt`);
+  writeFileSync(config, lvsdConfig(table, state));
+  writeFileSync(rules, ipvsadmRules(table));
+
+  process.stderr.write(`[bench] ${n} x ${perService}: ipvsadm -R ...\n`);
+  must(sh('ipvsadm', ['-C']), 'ipvsadm -C');
+  const restore = must(sh('ipvsadm', ['-R'], rules), 'ipvsadm -R');
+  const reference = savedSorted();
+  const expectedLines = n * (1 + perService);
+  if (reference.length !== expectedLines) throw new Error(`ipvsadm -R left ${reference.length} rules, expected ${expectedLines}`);
+
+  process.stderr.write(`[bench] ${n} x ${perService}: lvsd apply (cold) ...\n`);
+  must(sh('ipvsadm', ['-C']), 'ipvsadm -C');
+  rmSync(state, { force: true });
+  const cold = lvsdApply(config, state);
+  const sameTable = JSON.stringify(savedSorted()) === JSON.stringify(reference);
+  if (!sameTable) throw new Error('lvsd apply and ipvsadm -R left different tables');
+
+  process.stderr.write(`[bench] ${n} x ${perService}: dump + diff, nothing to do ...\n`);
+  const noop = lvsdApply(config, state, ['--dry-run']);
+  if (!/0 operations/.test(noop.stdout)) throw new Error(`a dry run on the applied table planned something:\n${noop.stdout.slice(0, 2000)}`);
+
+  process.stderr.write(`[bench] ${n} x ${perService}: one weight changed ...\n`);
+  const middle = table[n >> 1]!;
+  middle.dests[3]!.weight = 1000;
+  writeFileSync(config, lvsdConfig(table, state));
+  const one = lvsdApply(config, state);
+  if (!/^1 operation;/m.test(one.stdout)) throw new Error(`a one-weight change planned more than one operation:\n${one.stdout.slice(0, 2000)}`);
+  const listed = must(sh('ipvsadm', ['-Ln', '-t', `${middle.vip}:80`]), 'ipvsadm -Ln -t').stdout;
+  if (!new RegExp(`${middle.dests[3]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+1000\\s`).test(listed)) {
+    throw new Error(`the changed weight is not in the kernel:\n${listed}`);
+  }
+  must(sh('ipvsadm', ['-C']), 'ipvsadm -C');
+
+  return {
+    services: n,
+    realServers: n * perService,
+    ipvsadmRestoreMs: Math.round(restore.ms),
+    lvsdColdMs: Math.round(cold.ms),
+    ratio: Number((cold.ms / restore.ms).toFixed(3)),
+    lvsdColdPhases: cold.phases,
+    ...(cold.maxRssKb !== undefined ? { lvsdColdMaxRssKb: cold.maxRssKb } : {}),
+    ...(restore.maxRssKb !== undefined ? { ipvsadmMaxRssKb: restore.maxRssKb } : {}),
+    oneChangeMs: Math.round(one.ms),
+    oneChangePhases: one.phases,
+    ...(one.maxRssKb !== undefined ? { oneChangeMaxRssKb: one.maxRssKb } : {}),
+    noopMs: Math.round(noop.ms),
+    noopPhases: noop.phases,
+    sameTable,
+  };
+}
+
+function main(): void {
+  if (process.getuid?.() !== 0 || !existsSync('/proc/net/ip_vs')) {
+    process.stderr.write('bench/ipvs: needs root and IPVS (run it through `node dist/bench/run.js ipvs`, which boots the test VM)\n');
+    process.exit(3);
+  }
+  spawnSync('ip', ['link', 'del', LINK], { stdio: 'ignore' });
+  must(sh('ip', ['link', 'add', LINK, 'type', 'dummy']), 'ip link add');
+  must(sh('ip', ['addr', 'add', '10.0.0.254/8', 'dev', LINK]), 'ip addr add');
+  must(sh('ip', ['link', 'set', LINK, 'up']), 'ip link set up');
+  // warm the file cache (node, dist/, node_modules/ come over 9p in the VM) so the first timed run is not
+  // charged for reading them
+  const warmState = join(work, 'warm-state.json');
+  writeFileSync(join(work, 'warm.json'), lvsdConfig(makeTable(1, 1), warmState));
+  lvsdApply(join(work, 'warm.json'), warmState, ['--dry-run']);
+  sh('ipvsadm', ['-Ln']);
+
+  const started = performance.now();
+  const results: SizeResult[] = [];
+  try {
+    for (const n of sizes) results.push(benchSize(n));
+  } finally {
+    spawnSync('ipvsadm', ['-C'], { stdio: 'ignore' });
+    spawnSync('ip', ['link', 'del', LINK], { stdio: 'ignore' });
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const lines: string[] = [];
+  lines.push(`IPVS bench (${perService} real servers per service, wrr, NAT; each lvsd figure is a whole CLI run)`);
+  lines.push('');
+  lines.push('| services | real servers | ipvsadm -R | lvsd apply (cold) | ratio | one weight changed | dump+diff, 0 ops | lvsd peak RSS |');
+  lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results) {
+    lines.push(`| ${r.services} | ${r.realServers} | ${s(r.ipvsadmRestoreMs)} | ${s(r.lvsdColdMs)} | ${r.ratio.toFixed(2)} | ${s(r.oneChangeMs)} | ${s(r.noopMs)} | ${r.lvsdColdMaxRssKb !== undefined ? `${Math.round(r.lvsdColdMaxRssKb / 1024)} MiB` : '-'} |`);
+  }
+  lines.push('');
+  lines.push('lvsd phases (dump / plan / apply / verify):');
+  for (const r of results) {
+    const p = (x: Phases) => `${s(x.dumpMs)} / ${s(x.planMs)} / ${s(x.applyMs)} / ${s(x.verifyMs)} (${x.ops ?? '?'} ops)`;
+    lines.push(`  ${r.services} services: cold ${p(r.lvsdColdPhases)}; one change ${p(r.oneChangePhases)}; dry run ${s(r.noopPhases.dumpMs)} dump, ${s(r.noopPhases.planMs)} plan`);
+  }
+  if (results.length >= 2) {
+    const [big, small] = [results[0]!, results[results.length - 1]!];
+    lines.push('');
+    lines.push(`one-change apply phase, ${big.services} vs ${small.services} services: ${s(big.oneChangePhases.applyMs)} vs ${s(small.oneChangePhases.applyMs)}; whole run ${s(big.oneChangeMs)} vs ${s(small.oneChangeMs)}`);
+  }
+  lines.push(`bench wall time ${s(performance.now() - started)}`);
+  process.stdout.write(lines.join('\n') + '\n');
+  if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, 'bench-ipvs.json'), JSON.stringify(results, null, 2) + '\n');
+}
+
+main();

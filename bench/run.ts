@@ -1,0 +1,85 @@
+/**
+ * Runs the benches: `npm run bench` (or `node dist/bench/run.js [name ...]`).
+ *
+ * Every bench here needs root and a kernel with IPVS, so they all run in ONE boot of the kernel-test VM
+ * (or directly on a host that is root and has IPVS; LVSD_KERNEL_MODE=vm|direct forces one), one after the
+ * other, each printing its own figures. A bench listed below whose compiled file is missing (not written
+ * yet) is skipped with a note. Any other bench/*.js next to this file is run too.
+ *
+ *   LVSD_BENCH_TIMEOUT_S   limit for the whole run (default 2400)
+ *   LVSD_BENCH_*           passed through to the benches (e.g. LVSD_BENCH_SERVICES=2000,1000)
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { kernelSupport, repoRoot, runDirect, runInVm, type RunOptions } from '../test/kernel/vm.js';
+
+/** Known benches, in the order they run. */
+const KNOWN = ['ipvs', 'vrrp-failover'];
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function available(): string[] {
+  const found = readdirSync(here)
+    .filter((f) => f.endsWith('.js') && f !== 'run.js' && !f.startsWith('_'))
+    .map((f) => basename(f, '.js'));
+  const others = found.filter((n) => !KNOWN.includes(n)).sort();
+  return [...KNOWN.filter((n) => found.includes(n)), ...others];
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+async function main(): Promise<number> {
+  const wanted = process.argv.slice(2);
+  const all = available();
+  for (const n of KNOWN) if (!all.includes(n)) process.stdout.write(`bench ${n}: not built (no ${n}.js), skipped\n`);
+  const unknown = wanted.filter((n) => !all.includes(n));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown bench: ${unknown.join(', ')} (available: ${all.join(', ')})\n`);
+    return 2;
+  }
+  const names = wanted.length > 0 ? wanted : all;
+  if (names.length === 0) {
+    process.stdout.write('no bench to run\n');
+    return 0;
+  }
+
+  const support = kernelSupport();
+  if (!support.ok) {
+    process.stderr.write(`the benches need a kernel with IPVS: ${support.reason}\n`);
+    return 3;
+  }
+  const root = repoRoot();
+  // one script: each bench in turn, a banner before it, the exit status after; a failing one does not stop the rest
+  const script = [
+    'status=0',
+    ...names.map((n) => {
+      const file = relative(root, join(here, `${n}.js`));
+      return `echo; echo "=== bench ${n} ==="; node ${shellQuote(file)} || { rc=$?; echo "bench ${n} failed (exit $rc)"; status=1; }`;
+    }),
+    'exit $status',
+    '',
+  ].join('\n');
+  const outDir = mkdtempSync(join(tmpdir(), 'lvsd-bench-out-'));
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (k.startsWith('LVSD_BENCH_') && v !== undefined) env[k] = v;
+  const opts: RunOptions = {
+    script,
+    timeoutMs: Number(process.env.LVSD_BENCH_TIMEOUT_S ?? 2400) * 1000,
+    outDir,
+    env,
+    onLine: (line) => process.stdout.write(line + '\n'),
+  };
+  process.stdout.write(`running ${names.join(', ')} (${support.mode === 'vm' ? 'in the kernel-test VM' : 'on this host'}); results: ${outDir}\n`);
+  const r = support.mode === 'vm' ? await runInVm(opts) : await runDirect(opts);
+  if (r.bootFailure) process.stderr.write(`the VM failed before the benches ran: ${r.bootFailure}\n`);
+  if (r.timedOut) process.stderr.write(`the benches timed out after ${opts.timeoutMs / 1000} s (LVSD_BENCH_TIMEOUT_S)\n`);
+  process.stdout.write(`\nbench run: exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(1)} s${r.bootMs !== undefined ? ` (VM boot ${(r.bootMs / 1000).toFixed(1)} s)` : ''}\n`);
+  if (r.exitCode === 0 && existsSync(outDir) && readdirSync(outDir).every((f) => f === 'vm-console.log')) rmSync(outDir, { recursive: true, force: true });
+  return r.exitCode;
+}
+
+process.exitCode = await main();
