@@ -5,6 +5,8 @@ import { Daemon, type DaemonMetrics } from '../../daemon/daemon.js';
 import { startControlServer, type ControlServer } from '../../daemon/control-server.js';
 import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
+import { loadConfig } from '../../config/index.js';
+import { LvsdError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { EXIT } from '../exit.js';
 
@@ -42,27 +44,39 @@ export async function runCommand(args: RunArgs): Promise<number> {
     healthProbeDuration: (type, seconds) => metrics.healthProbeDuration(type, seconds),
     healthUp: (service, realServer, up) => metrics.healthUp(service, realServer, up),
   };
-  const { vrrpFactory } = await import('../../daemon/vrrp-port.js');
-  const daemon = await Daemon.start({
-    configPath: args.config,
+  // Claim the control socket before touching the kernel: a second `lvsd run` started by mistake must stop
+  // here ("another lvsd is already listening"), not reconcile, probe and run VRRP beside the first one.
+  // A bad config is fatal at start, with every problem (the daemon loads it again, the same way).
+  const startingConfig = await loadConfig(args.config);
+  const socketPath = args.socket ?? startingConfig.control.socket;
+  let daemon: Daemon | undefined;
+  const ready = (): Daemon => {
+    if (!daemon) throw new LvsdError('LVSD_CONTROL', 'lvsd is starting: the config is being applied; try again in a moment');
+    return daemon;
+  };
+  const control: ControlServer = await startControlServer({
+    path: socketPath,
+    ...(startingConfig.control.group ? { group: startingConfig.control.group } : {}),
     log,
-    stateFile: args.stateFile,
-    metrics: daemonMetrics,
-    version,
-    vrrp: vrrpFactory(metrics),
+    handlers: {
+      status: () => ready().status(),
+      reload: () => ready().reload(),
+      drain: (req) => ready().drain(req, true),
+      undrain: (req) => ready().drain(req, false),
+    },
   });
-  const config = daemon.currentConfig;
+  const closers: Array<() => Promise<void>> = [() => control.close()];
 
   let latest: StatusSnapshot | undefined;
   metrics.setSnapshotSource(() => latest);
-  const closers: Array<() => Promise<void>> = [];
-  if (config.metrics) {
+  if (startingConfig.metrics) {
     // The kernel counters are read at scrape time: each scrape takes a fresh snapshot (at most one a
     // second, shared by scrapes that arrive together), so a scrape never shows stale or missing counters.
     let takenAt = 0;
     let taking: Promise<void> | undefined;
     const refresh = (): Promise<void> => {
       if (Date.now() - takenAt < 1000) return Promise.resolve();
+      if (!daemon) return Promise.resolve(); // still starting: the kernel gauges have no data yet
       taking ??= daemon.status().then(
         (s) => { latest = s; takenAt = Date.now(); },
         (e: Error) => log.warn({ event: 'metrics.snapshot_failed', err: e.message }, 'metrics: cannot take a status snapshot'),
@@ -73,24 +87,29 @@ export async function runCommand(args: RunArgs): Promise<number> {
     const scraped = Object.assign(Object.create(registry) as Registry, {
       metrics: async () => { await refresh(); return registry.metrics(); },
     });
-    const server = await startMetricsServer(config.metrics.listen, scraped);
+    const listen = startingConfig.metrics.listen;
+    const server = await startMetricsServer(listen, scraped).catch(async (e: unknown) => {
+      await control.close();
+      throw e;
+    });
     closers.push(() => server.close());
-    log.info({ event: 'metrics.listening', listen: config.metrics.listen, port: server.port }, `metrics on ${config.metrics.listen}`);
+    log.info({ event: 'metrics.listening', listen, port: server.port }, `metrics on ${listen}`);
   }
-
-  const socketPath = args.socket ?? config.control.socket;
-  const control: ControlServer = await startControlServer({
-    path: socketPath,
-    ...(config.control.group ? { group: config.control.group } : {}),
-    log,
-    handlers: {
-      status: () => daemon.status(),
-      reload: () => daemon.reload(),
-      drain: (req) => daemon.drain(req, true),
-      undrain: (req) => daemon.drain(req, false),
-    },
-  });
-  closers.push(() => control.close());
+  const { vrrpFactory } = await import('../../daemon/vrrp-port.js');
+  try {
+    daemon = await Daemon.start({
+      configPath: args.config,
+      log,
+      stateFile: args.stateFile,
+      metrics: daemonMetrics,
+      version,
+      vrrp: vrrpFactory(metrics),
+    });
+  } catch (e) {
+    for (const close of closers) await close().catch(() => undefined);
+    throw e;
+  }
+  const running = daemon;
 
   let debounce: NodeJS.Timeout | undefined;
   const watcher = watch(args.config, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });
@@ -98,7 +117,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
       log.info({ event: 'config.changed', path: args.config }, 'config changed on disk: reloading');
-      void daemon.reload();
+      void running.reload();
     }, 300);
   });
   closers.push(() => watcher.close());
@@ -113,7 +132,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
       log.info({ event: 'daemon.stopping', signal }, `stopping on ${signal}`);
       clearTimeout(debounce);
       void (async () => {
-        await daemon.stop();
+        await running.stop();
         for (const close of closers) await close().catch(() => undefined);
         resolve(EXIT.ok);
       })();
@@ -122,7 +141,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
       log.info({ event: 'config.sighup' }, 'SIGHUP: reloading');
-      void daemon.reload();
+      void running.reload();
     });
   });
 }
