@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,4 +106,23 @@ test('status with no daemon listening exits 4 and says it is not running', async
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a second lvsd run stops at the control socket, before touching the kernel or probing', async () => {
+  await withDaemon({}, async (socket) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-cli-'));
+    try {
+      const config = join(dir, 'services.json');
+      writeFileSync(config, JSON.stringify({
+        services: [{ protocol: 'tcp', address: '192.0.2.10', port: 80, realServers: [{ address: '10.0.1.11', port: 8080 }] }],
+      }));
+      const r = await cli(['run', '--config', config, '--socket', socket, '--state-file', join(dir, 'state.json')]);
+      // exit 4 (control), not 3 (IPVS unavailable on a host without it): the socket was checked first
+      assert.equal(r.status, 4, r.stderr);
+      assert.match(r.stderr, /another lvsd is already listening on /);
+      assert.equal(existsSync(join(dir, 'state.json')), false, 'no state written: nothing was applied');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
