@@ -62,6 +62,12 @@ export interface InstanceSnapshot {
 
 const now = (): number => performance.now();
 
+/** Do two configs of an instance speak the same on the wire (same socket, same VIPs)? Else it must be replaced. */
+export function sameWire(a: VrrpInstanceConfig, b: VrrpInstanceConfig): boolean {
+  const wire = (c: VrrpInstanceConfig) => JSON.stringify([c.name, c.interface, c.vrid, c.family, c.version, c.unicast ?? null, c.addresses]);
+  return wire(a) === wire(b);
+}
+
 export class VrrpInstance {
   private machine: VrrpState;
   private socket: VrrpSocket | undefined;
@@ -76,13 +82,17 @@ export class VrrpInstance {
   private source = '';
 
   constructor(
-    readonly config: VrrpInstanceConfig,
+    private cfg: VrrpInstanceConfig,
     private readonly log: Logger,
     private readonly hooks: InstanceHooks = {},
     /** After every step (with the transition it made, if any): the manager's sync-group hook. */
     private readonly onStep?: (instance: string, transition?: MemberTransition) => void,
   ) {
-    this.machine = createMachine(machineConfigFrom(config, '0.0.0.0'));
+    this.machine = createMachine(machineConfigFrom(cfg, '0.0.0.0'));
+  }
+
+  get config(): VrrpInstanceConfig {
+    return this.cfg;
   }
 
   get name(): string {
@@ -127,6 +137,29 @@ export class VrrpInstance {
     this.perform(result.actions);
     const t = result.actions.filter((a) => a.type === 'transition').at(-1);
     this.onStep?.(this.config.name, t?.type === 'transition' ? { member: this.config.name, from: t.from, to: t.to, reason: t.reason } : undefined);
+  }
+
+  /**
+   * A reload that changes only what the running machine can take in place (priority, preempt, preempt
+   * delay, interval, tracked interfaces, GARP, notify, sync group): no new socket, no state change of its
+   * own, so no VIP moves unless the new priorities make the peer (or us) take over by the protocol.
+   * `linkUp` tells the state of interfaces newly tracked. Callers check sameWire() first.
+   */
+  reconfigure(cfg: VrrpInstanceConfig, linkUp: (name: string) => boolean | undefined): void {
+    this.cfg = cfg;
+    const trackUp = new Map(cfg.trackInterfaces.map((t) => [t.name, this.trackUp.get(t.name) ?? linkUp(t.name) ?? true] as const));
+    this.trackUp.clear();
+    for (const [name, up] of trackUp) this.trackUp.set(name, up);
+    const trackDown = [...trackUp].filter(([, up]) => !up).map(([name]) => name).sort();
+    this.machine = { ...this.machine, config: machineConfigFrom(cfg, this.source), trackDown };
+    if (this.machine.current === 'master') {
+      this.stopGarpRefresh();
+      this.startGarpRefresh();
+    }
+    // a fault cause may have come or gone with the tracked interfaces: let the machine reconsider
+    this.feed({ type: 'interface', up: this.machine.interfaceUp });
+    this.log.info({ event: 'vrrp.reconfigured', instance: cfg.name, priority: effectivePriority(this.machine), state: this.machine.current },
+      `${cfg.name}: new settings taken in place`);
   }
 
   sync(command: SyncCommand): void {

@@ -6,7 +6,7 @@
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { listLinks, watchLinks, type LinkWatcher } from '../net/index.js';
-import { VrrpInstance, type InstanceHooks, type InstanceSnapshot } from './instance.js';
+import { sameWire, VrrpInstance, type InstanceHooks, type InstanceSnapshot } from './instance.js';
 import { syncGroupOrders, type MemberTransition } from './sync-group.js';
 import type { VrrpState } from './state-machine.js';
 
@@ -44,16 +44,23 @@ export class VrrpManager {
     await this.update(config);
   }
 
-  /** Applies a new config: unchanged instances keep running untouched (no VIP moves), others are replaced. */
+  /**
+   * Applies a new config: unchanged instances keep running untouched, instances whose changes the machine
+   * can take in place (priority, tracking, ...) are reconfigured (no VIP moves by themselves), the others
+   * (interface, VRID, version, VIPs, unicast) are replaced: stopped cleanly and started again.
+   */
   async update(config: ManagerConfig): Promise<void> {
     this.groups = new Map(config.syncGroups.map((g) => [g.name, g.instances]));
     const wanted = new Map(config.vrrp.map((c) => [c.name, c]));
     for (const [name, inst] of this.instances) {
       const next = wanted.get(name);
-      if (!next || identity(next) !== identity(inst.config)) {
-        await inst.stop();
-        this.instances.delete(name);
+      if (next && identity(next) === identity(inst.config)) continue;
+      if (next && sameWire(next, inst.config)) {
+        inst.reconfigure(next, (link) => this.linkUp.get(link));
+        continue;
       }
+      await inst.stop();
+      this.instances.delete(name);
     }
     for (const cfg of config.vrrp) {
       if (this.instances.has(cfg.name)) continue;

@@ -176,6 +176,44 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     await Promise.all([l1.stop(), l2.stop()]);
   });
 
+  test('reload: an unchanged instance is left alone; a priority change is taken in place and the peer preempts by the protocol', async (t) => {
+    const vlab = new VrrpLab();
+    t.after(() => vlab.cleanup());
+    const d1 = vlab.node('d1');
+    const d2 = vlab.node('d2');
+    const other = instance(150, { name: 'VI_9', vrid: 79, addresses: ['10.61.0.109/24'] });
+    const l1 = vlab.lvsd(d1, { vrrp: [instance(150), other] }, 'd1');
+    await l1.transition('VI_1', 'master', 20_000);
+    const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
+    await settled(l1, l2);
+    const path = `${vlab.dir}/d1.json`;
+    const rewrite = (vrrp: unknown[]) => {
+      const doc = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+      vlab.file('d1.json', JSON.stringify({ ...doc, vrrp }, null, 2));
+      l1.signal('SIGHUP');
+    };
+
+    // same instances, other order (their place in the file changes): nothing moves
+    let since = Date.now();
+    rewrite([other, instance(150)]);
+    await l1.waitFor((e) => e.event === 'config.reloaded', 10_000, since);
+    await sleep(500);
+    assert.deepEqual(l1.events('vrrp.transition').filter((e) => e.at >= since), [], 'no transition on a no-op reload');
+
+    // priority 150 -> 80: d1 stays running (no stop, no priority 0), d2 (100) preempts after its MDI
+    since = Date.now();
+    rewrite([other, instance(80)]);
+    const reconfigured = await l1.waitFor((e) => e.event === 'vrrp.reconfigured' && e.instance === 'VI_1', 10_000, since);
+    assert.equal(reconfigured.priority, 80);
+    await l2.transition('VI_1', 'master', 5000, since);
+    const back = await l1.transition('VI_1', 'backup', 5000, since);
+    assert.equal(back.reason, 'higher_priority');
+    const moves = l1.events('vrrp.transition').filter((e) => e.at >= since);
+    assert.deepEqual(moves.map((e) => `${e.instance}:${e.from}->${e.to}`), ['VI_1:master->backup'], 'VI_9 untouched, VI_1 not restarted');
+    assert.equal(l1.vrrp('VI_1').priority.configured, 80);
+    await Promise.all([l1.stop(), l2.stop()]);
+  });
+
   test('notify commands get (state, instance, priority) appended and run without blocking the protocol', async (t) => {
     const vlab = new VrrpLab();
     t.after(() => vlab.cleanup());
