@@ -164,6 +164,19 @@ function conns(): Map<string, number> {
   return out;
 }
 
+/**
+ * The counters once the kernel shows the connection: IPVS folds its per-CPU counters into what ipvsadm reads
+ * on its estimator tick (every 2 s), so a fresh connection shows up to a tick later.
+ */
+async function connsOnceCounted(carrier: string): Promise<Map<string, number>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const c = conns();
+    if ((c.get(carrier) ?? 0) > 0 || Date.now() > deadline) return c;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 function realServers(): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of run('ipvsadm', ['-Ln', '-t', `${VIP}:80`]).split('\n')) {
@@ -225,7 +238,7 @@ test('a connection through a NAT service keeps echoing across applies that chang
 
   const entry = () => connections().filter((f) => f[0] === 'TCP' && f[3] === `198.51.100.2:${port}` && f[4] === `${VIP}:80`);
   assert.deepEqual(entry().map((f) => [f[2], f[5]]), [['ESTABLISHED', `${carrier}:8080`]]);
-  const countsBefore = conns();
+  const countsBefore = await connsOnceCounted(carrier);
   assert.equal(countsBefore.get('service'), 1);
   assert.equal(countsBefore.get(carrier), 1);
 
