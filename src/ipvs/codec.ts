@@ -24,7 +24,7 @@ import {
 } from './types.js';
 import * as C from './constants.js';
 import {
-  attr, be16, be32, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32,
+  AttrWriter, attr, be16, be32, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32,
   hostU32At, nest, parseAttrs, protocolError, str, u16, u32, u8, type Attrs,
 } from './nlattr.js';
 
@@ -51,8 +51,10 @@ const TUNNEL_OF = reverse(TUNNELS);
 
 /** The 16-byte ADDR attribute payload. */
 export function addr16(address: string): Buffer {
+  const bytes = addressToBytes(address);
+  if (bytes.length === 16) return bytes;
   const out = Buffer.alloc(16);
-  addressToBytes(address).copy(out);
+  out.set(bytes);
   return out;
 }
 
@@ -76,9 +78,34 @@ function serviceKeyAttrs(key: ServiceKey): Buffer[] {
   ];
 }
 
-/** IPVS_CMD_ATTR_SERVICE with only the identity, for DEL_SERVICE and the destination commands. */
+/** Encoded keys by key object: every real server command of a service repeats its key (a plan shares the object). */
+const encodedKeys = new WeakMap<ServiceKey, Buffer>();
+
+/**
+ * IPVS_CMD_ATTR_SERVICE with only the identity, for DEL_SERVICE and the destination commands. The result is
+ * shared between calls with the same key object: callers copy it into a message, never write to it.
+ */
 export function encodeServiceKey(key: ServiceKey): Buffer {
-  return nest(C.IPVS_CMD_ATTR_SERVICE, serviceKeyAttrs(key));
+  const cached = encodedKeys.get(key);
+  if (cached) return cached;
+  let out: Buffer;
+  if (key.kind === 'fwmark') {
+    const w = new AttrWriter(20);
+    const at = w.begin(C.IPVS_CMD_ATTR_SERVICE);
+    w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family)).u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark).end(at);
+    out = w.done();
+  } else {
+    const w = new AttrWriter(48);
+    const at = w.begin(C.IPVS_CMD_ATTR_SERVICE);
+    w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family))
+      .u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol])
+      .bytes(C.IPVS_SVC_ATTR_ADDR, addr16(key.address))
+      .be16(C.IPVS_SVC_ATTR_PORT, key.port)
+      .end(at);
+    out = w.done();
+  }
+  encodedKeys.set(key, out);
+  return out;
 }
 
 /** IPVS_CMD_ATTR_SERVICE with the full entry (NEW/SET_SERVICE need SCHED_NAME, FLAGS, TIMEOUT, NETMASK together). */
@@ -143,16 +170,21 @@ export function encodeDestKey(dest: Pick<DestSpec, 'family' | 'address' | 'port'
 
 /** IPVS_CMD_ATTR_DEST with the full entry (NEW/SET_DEST need FWD_METHOD, WEIGHT, U_THRESH, L_THRESH together). */
 export function encodeDest(dest: DestSpec): Buffer {
-  return nest(C.IPVS_CMD_ATTR_DEST, [
-    ...destKeyAttrs(dest),
-    u32(C.IPVS_DEST_ATTR_FWD_METHOD, FORWARDING[dest.forwarding]),
-    u32(C.IPVS_DEST_ATTR_WEIGHT, dest.weight),
-    u32(C.IPVS_DEST_ATTR_U_THRESH, dest.upperThreshold),
-    u32(C.IPVS_DEST_ATTR_L_THRESH, dest.lowerThreshold),
-    u8(C.IPVS_DEST_ATTR_TUN_TYPE, TUNNELS[dest.tunnelType]),
-    be16(C.IPVS_DEST_ATTR_TUN_PORT, dest.tunnelPort),
-    u16(C.IPVS_DEST_ATTR_TUN_FLAGS, dest.tunnelFlags),
-  ]);
+  // one buffer: nest header 4 + ADDR 20 + nine 8-byte attributes
+  const w = new AttrWriter(96);
+  const at = w.begin(C.IPVS_CMD_ATTR_DEST);
+  w.bytes(C.IPVS_DEST_ATTR_ADDR, addr16(dest.address))
+    .be16(C.IPVS_DEST_ATTR_PORT, dest.port)
+    .u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family))
+    .u32(C.IPVS_DEST_ATTR_FWD_METHOD, FORWARDING[dest.forwarding])
+    .u32(C.IPVS_DEST_ATTR_WEIGHT, dest.weight)
+    .u32(C.IPVS_DEST_ATTR_U_THRESH, dest.upperThreshold)
+    .u32(C.IPVS_DEST_ATTR_L_THRESH, dest.lowerThreshold)
+    .u8(C.IPVS_DEST_ATTR_TUN_TYPE, TUNNELS[dest.tunnelType])
+    .be16(C.IPVS_DEST_ATTR_TUN_PORT, dest.tunnelPort)
+    .u16(C.IPVS_DEST_ATTR_TUN_FLAGS, dest.tunnelFlags)
+    .end(at);
+  return w.done();
 }
 
 /**

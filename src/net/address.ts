@@ -2,7 +2,7 @@
  * IP addresses as lvsd holds them: a family and the canonical text (dotted quad, or RFC 5952 IPv6),
  * with pure conversions to and from the network-order bytes that netlink and VRRP carry.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 
 export type Family = 'ipv4' | 'ipv6';
 
@@ -10,7 +10,7 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 
 export function familyOf(address: string): Family | undefined {
-  if (isIPv4(address)) return 'ipv4';
+  if (parseIPv4(address)) return 'ipv4';
   if (isIPv6(address)) return 'ipv6';
   return undefined;
 }
@@ -23,9 +23,37 @@ export function familyOfAf(af: number): Family | undefined {
   return af === AF_INET ? 'ipv4' : af === AF_INET6 ? 'ipv6' : undefined;
 }
 
+/**
+ * The four bytes of a dotted quad as node's isIPv4 accepts it (1-3 digits a part, no leading zero, 0-255),
+ * or undefined. A hand parser: encoding tens of thousands of real servers, isIPv4 and split/map dominated.
+ */
+function parseIPv4(text: string): [number, number, number, number] | undefined {
+  const out: [number, number, number, number] = [0, 0, 0, 0];
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a '.' after the end closes the last part
+    if (c === 46) {
+      if (digits === 0 || part > 3) return undefined;
+      out[part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined; // leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return undefined;
+    } else {
+      return undefined;
+    }
+  }
+  return part === 4 ? out : undefined;
+}
+
 /** Bytes of an address in network order: 4 for IPv4, 16 for IPv6. Throws on text that is not an address. */
 export function addressToBytes(address: string): Buffer {
-  if (isIPv4(address)) return Buffer.from(address.split('.').map((p) => Number(p)));
+  const v4 = parseIPv4(address);
+  if (v4) return Buffer.from(v4);
   if (!isIPv6(address)) throw new TypeError(`not an IP address: ${JSON.stringify(address)}`);
   let text = address;
   const zone = text.indexOf('%');
@@ -74,6 +102,7 @@ export function bytesToAddress(family: Family, bytes: Uint8Array): string {
 
 /** The canonical text of an address, or undefined when the text is not an IP address. */
 export function canonicalAddress(address: string): string | undefined {
+  if (parseIPv4(address)) return address; // a dotted quad without leading zeros is its own canonical text
   const family = familyOf(address);
   if (!family) return undefined;
   return bytesToAddress(family, addressToBytes(address));
