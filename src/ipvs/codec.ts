@@ -99,7 +99,7 @@ export function encodeServiceKey(key: ServiceKey): Buffer {
     const at = w.begin(C.IPVS_CMD_ATTR_SERVICE);
     w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family))
       .u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol])
-      .bytes(C.IPVS_SVC_ATTR_ADDR, addr16(key.address))
+      .addr16(C.IPVS_SVC_ATTR_ADDR, key.address)
       .be16(C.IPVS_SVC_ATTR_PORT, key.port)
       .end(at);
     out = w.done();
@@ -169,11 +169,13 @@ export function encodeDestKey(dest: Pick<DestSpec, 'family' | 'address' | 'port'
 }
 
 /** IPVS_CMD_ATTR_DEST with the full entry (NEW/SET_DEST need FWD_METHOD, WEIGHT, U_THRESH, L_THRESH together). */
-export function encodeDest(dest: DestSpec): Buffer {
-  // one buffer: nest header 4 + ADDR 20 + nine 8-byte attributes
-  const w = new AttrWriter(96);
+/** Bytes of encodeDest's attribute: nest header 4 + ADDR 20 + nine 8-byte attributes. */
+export const DEST_ATTR_LEN = 96;
+
+/** Writes the IPVS_CMD_ATTR_DEST of encodeDest (DEST_ATTR_LEN bytes) at the writer's position. */
+export function writeDest(w: AttrWriter, dest: DestSpec): void {
   const at = w.begin(C.IPVS_CMD_ATTR_DEST);
-  w.bytes(C.IPVS_DEST_ATTR_ADDR, addr16(dest.address))
+  w.addr16(C.IPVS_DEST_ATTR_ADDR, dest.address)
     .be16(C.IPVS_DEST_ATTR_PORT, dest.port)
     .u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family))
     .u32(C.IPVS_DEST_ATTR_FWD_METHOD, FORWARDING[dest.forwarding])
@@ -184,6 +186,11 @@ export function encodeDest(dest: DestSpec): Buffer {
     .be16(C.IPVS_DEST_ATTR_TUN_PORT, dest.tunnelPort)
     .u16(C.IPVS_DEST_ATTR_TUN_FLAGS, dest.tunnelFlags)
     .end(at);
+}
+
+export function encodeDest(dest: DestSpec): Buffer {
+  const w = new AttrWriter(DEST_ATTR_LEN);
+  writeDest(w, dest);
   return w.done();
 }
 

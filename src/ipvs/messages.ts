@@ -5,9 +5,9 @@
 import type { IpvsCommand, KernelDest, KernelService, ServiceKey, SyncDaemon } from './types.js';
 import type { Family } from '../net/address.js';
 import * as C from './constants.js';
-import { decodeDest, decodeService, encodeDest, encodeDestKey, encodeService, encodeServiceKey } from './codec.js';
+import { DEST_ATTR_LEN, decodeDest, decodeService, encodeDest, encodeDestKey, encodeService, encodeServiceKey, writeDest } from './codec.js';
 import { decodeDaemon, encodeDaemon, encodeDaemonState, encodeTimeouts } from './system.js';
-import { genlmsg, getStr, getU16, parseGenl, protocolError, str, type Attrs } from './nlattr.js';
+import { AttrWriter, genlmsg, getStr, getU16, parseGenl, protocolError, str, type Attrs } from './nlattr.js';
 
 /** Flags of a change: a request that wants an acknowledgement even on success. */
 export const CHANGE_FLAGS = C.NLM_F_REQUEST | C.NLM_F_ACK;
@@ -48,6 +48,14 @@ export const QUIET_FLAGS = C.NLM_F_REQUEST;
 
 /** The message of one change; by default it asks for an acknowledgement. */
 export function commandMessage(family: number, seq: number, command: IpvsCommand, flags = CHANGE_FLAGS): Buffer {
+  if (command.cmd === 'new-dest' || command.cmd === 'set-dest') {
+    // the bulk of any large apply: written in one buffer (same bytes as commandParts)
+    const key = encodeServiceKey(command.service);
+    const w = new AttrWriter(C.NLMSG_HDRLEN + C.GENL_HDRLEN + key.length + DEST_ATTR_LEN);
+    w.genlHeader(family, flags, seq, command.cmd === 'new-dest' ? C.IPVS_CMD_NEW_DEST : C.IPVS_CMD_SET_DEST, C.IPVS_GENL_VERSION).raw(key);
+    writeDest(w, command.dest);
+    return w.buf;
+  }
   const { cmd, attrs } = commandParts(command);
   return ipvs(family, flags, seq, cmd, attrs);
 }

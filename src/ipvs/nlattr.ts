@@ -7,6 +7,7 @@
 import { endianness } from 'node:os';
 import { LvsdError } from '../errors.js';
 import { GENL_HDRLEN, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSG_HDRLEN } from './constants.js';
+import { addressToBytes, parseIPv4 } from '../net/address.js';
 
 const LE = endianness() === 'LE';
 const NLA_HDRLEN = 4;
@@ -161,6 +162,32 @@ export class AttrWriter {
     this.header(type, payload.length);
     this.buf.set(payload, this.off);
     this.off += align4(payload.length);
+    return this;
+  }
+  /** A 16-byte address attribute (IPv4 in the first 4 bytes), written in place. */
+  addr16(type: number, address: string): this {
+    this.header(type, 16);
+    const v4 = parseIPv4(address);
+    if (v4) {
+      this.buf[this.off] = v4[0];
+      this.buf[this.off + 1] = v4[1];
+      this.buf[this.off + 2] = v4[2];
+      this.buf[this.off + 3] = v4[3];
+    } else {
+      this.buf.set(addressToBytes(address), this.off);
+    }
+    this.off += 16;
+    return this;
+  }
+  /** The netlink and generic netlink headers of a message filling the whole buffer (call first). */
+  genlHeader(family: number, flags: number, seq: number, cmd: number, version: number): this {
+    writeU32(this.buf, this.buf.length, 0);
+    writeU16(this.buf, family, 4);
+    writeU16(this.buf, flags, 6);
+    writeU32(this.buf, seq >>> 0, 8);
+    this.buf[NLMSG_HDRLEN] = cmd;
+    this.buf[NLMSG_HDRLEN + 1] = version;
+    this.off = NLMSG_HDRLEN + GENL_HDRLEN;
     return this;
   }
   /** Already encoded attributes, copied as they are. */

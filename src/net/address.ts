@@ -24,10 +24,10 @@ export function familyOfAf(af: number): Family | undefined {
 }
 
 /**
- * The four bytes of a dotted quad as node's isIPv4 accepts it (1-3 digits a part, no leading zero, 0-255),
+ * The four octets of a dotted quad as node's isIPv4 accepts it (1-3 digits a part, no leading zero, 0-255),
  * or undefined. A hand parser: encoding tens of thousands of real servers, isIPv4 and split/map dominated.
  */
-function parseIPv4(text: string): [number, number, number, number] | undefined {
+export function parseIPv4(text: string): [number, number, number, number] | undefined {
   const out: [number, number, number, number] = [0, 0, 0, 0];
   let part = 0;
   let value = 0;

@@ -10,6 +10,7 @@ import { addressToBytes, canonicalAddress, familyOf } from '../../src/net/addres
 import { encodeDest, encodeServiceKey } from '../../src/ipvs/codec.js';
 import * as C from '../../src/ipvs/constants.js';
 import { attr, be16, genlmsg, nest, nlmsg, u16, u32, u8 } from '../../src/ipvs/nlattr.js';
+import { commandMessage, commandParts, QUIET_FLAGS } from '../../src/ipvs/messages.js';
 import type { DestSpec, ServiceKey } from '../../src/ipvs/types.js';
 
 const octet = fc.integer({ min: 0, max: 255 });
@@ -84,5 +85,20 @@ describe('one-buffer encoders: the same bytes as attribute by attribute', () => 
   it('genlmsg writes the headers and attributes in one buffer', () => {
     const attrs = [u32(1, 5), u16(2, 7)];
     assert.deepEqual(genlmsg(0x1c, 5, 42, 3, 1, attrs), nlmsg(0x1c, 5, 42, Buffer.concat([Buffer.of(3, 1, 0, 0), ...attrs])));
+  });
+
+  it('a new-dest/set-dest message is the same as the one assembled from commandParts', () => {
+    const key = fc.oneof(
+      fc.record({ kind: fc.constant('addr' as const), family: fc.constant('ipv4' as const), protocol: fc.constantFrom('tcp' as const, 'udp' as const), address: quad, port: fc.integer({ min: 0, max: 65535 }) }),
+      fc.record({ kind: fc.constant('fwmark' as const), family: fc.constantFrom('ipv4' as const, 'ipv6' as const), fwmark: fc.integer({ min: 1, max: 0xffffffff }) }),
+    );
+    fc.assert(
+      fc.property(key, dest, fc.constantFrom('new-dest' as const, 'set-dest' as const), fc.integer({ min: 1, max: 0xffffffff }), (service, d, cmd, seq) => {
+        const command = { cmd, service, dest: d };
+        const parts = commandParts(command);
+        assert.deepEqual(commandMessage(0x1c, seq, command, QUIET_FLAGS), genlmsg(0x1c, QUIET_FLAGS, seq, parts.cmd, C.IPVS_GENL_VERSION, parts.attrs));
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
