@@ -24,7 +24,7 @@ import {
 } from './types.js';
 import * as C from './constants.js';
 import {
-  AttrWriter, attr, be16, be32, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32,
+  AttrIndex, AttrWriter, attr, be16, be32, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32,
   hostU32At, nest, parseAttrs, protocolError, str, u16, u32, u8, type Attrs,
 } from './nlattr.js';
 
@@ -198,36 +198,40 @@ export function encodeDest(dest: DestSpec): Buffer {
  * The payload of an IPVS_CMD_ATTR_DEST from a dump. `serviceFamily` is the family to assume when the
  * kernel is older than 3.18 and sends no ADDR_FAMILY.
  */
+/** Index for dumped destinations (reused: decoding is synchronous). */
+const destIndex = new AttrIndex(C.IPVS_DEST_ATTR_TUN_FLAGS + 8);
+
 export function decodeDest(payload: Buffer, serviceFamily: Family): KernelDest {
   const what = 'IPVS destination';
-  const a = parseAttrs(payload, what);
+  const a = destIndex.parse(payload, what);
   const family = a.has(C.IPVS_DEST_ATTR_ADDR_FAMILY)
-    ? familyFrom(getU16(a, C.IPVS_DEST_ATTR_ADDR_FAMILY, what, 'ADDR_FAMILY'), what)
+    ? familyFrom(a.u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, what, 'ADDR_FAMILY'), what)
     : serviceFamily;
-  const fwd = getU32(a, C.IPVS_DEST_ATTR_FWD_METHOD, what, 'FWD_METHOD') & C.IP_VS_CONN_F_FWD_MASK;
+  const fwd = a.u32(C.IPVS_DEST_ATTR_FWD_METHOD, what, 'FWD_METHOD') & C.IP_VS_CONN_F_FWD_MASK;
   const forwarding = FORWARDING_OF.get(fwd);
   if (!forwarding) throw protocolError(what, `unknown forwarding method ${fwd}`);
-  const tunNum = a.has(C.IPVS_DEST_ATTR_TUN_TYPE) ? getU8(a, C.IPVS_DEST_ATTR_TUN_TYPE, what, 'TUN_TYPE') : 0;
+  const tunNum = a.has(C.IPVS_DEST_ATTR_TUN_TYPE) ? a.u8(C.IPVS_DEST_ATTR_TUN_TYPE, what, 'TUN_TYPE') : 0;
   const tunnelType = TUNNEL_OF.get(tunNum);
   if (!tunnelType) throw protocolError(what, `unknown tunnel type ${tunNum}`);
-  const opt = (type: number, name: string, get: typeof getU32): number => (a.has(type) ? get(a, type, what, name) : 0);
+  const addrAt = a.at(C.IPVS_DEST_ATTR_ADDR, family === 'ipv4' ? 4 : 16, what, 'ADDR');
+  const b = a.buf;
   const out: KernelDest = {
     family,
-    address: bytesToAddress(family, getBytes(a, C.IPVS_DEST_ATTR_ADDR, family === 'ipv4' ? 4 : 16, what, 'ADDR')),
-    port: getBe16(a, C.IPVS_DEST_ATTR_PORT, what, 'PORT'),
+    address: family === 'ipv4' ? `${b[addrAt]}.${b[addrAt + 1]}.${b[addrAt + 2]}.${b[addrAt + 3]}` : bytesToAddress(family, b.subarray(addrAt, addrAt + 16)),
+    port: a.be16(C.IPVS_DEST_ATTR_PORT, what, 'PORT'),
     forwarding,
-    weight: getS32(a, C.IPVS_DEST_ATTR_WEIGHT, what, 'WEIGHT'),
-    upperThreshold: getU32(a, C.IPVS_DEST_ATTR_U_THRESH, what, 'U_THRESH'),
-    lowerThreshold: getU32(a, C.IPVS_DEST_ATTR_L_THRESH, what, 'L_THRESH'),
+    weight: a.s32(C.IPVS_DEST_ATTR_WEIGHT, what, 'WEIGHT'),
+    upperThreshold: a.u32(C.IPVS_DEST_ATTR_U_THRESH, what, 'U_THRESH'),
+    lowerThreshold: a.u32(C.IPVS_DEST_ATTR_L_THRESH, what, 'L_THRESH'),
     tunnelType,
-    tunnelPort: opt(C.IPVS_DEST_ATTR_TUN_PORT, 'TUN_PORT', getBe16),
-    tunnelFlags: opt(C.IPVS_DEST_ATTR_TUN_FLAGS, 'TUN_FLAGS', getU16),
-    activeConns: opt(C.IPVS_DEST_ATTR_ACTIVE_CONNS, 'ACTIVE_CONNS', getU32),
-    inactiveConns: opt(C.IPVS_DEST_ATTR_INACT_CONNS, 'INACT_CONNS', getU32),
-    persistentConns: opt(C.IPVS_DEST_ATTR_PERSIST_CONNS, 'PERSIST_CONNS', getU32),
+    tunnelPort: a.has(C.IPVS_DEST_ATTR_TUN_PORT) ? a.be16(C.IPVS_DEST_ATTR_TUN_PORT, what, 'TUN_PORT') : 0,
+    tunnelFlags: a.has(C.IPVS_DEST_ATTR_TUN_FLAGS) ? a.u16(C.IPVS_DEST_ATTR_TUN_FLAGS, what, 'TUN_FLAGS') : 0,
+    activeConns: a.has(C.IPVS_DEST_ATTR_ACTIVE_CONNS) ? a.u32(C.IPVS_DEST_ATTR_ACTIVE_CONNS, what, 'ACTIVE_CONNS') : 0,
+    inactiveConns: a.has(C.IPVS_DEST_ATTR_INACT_CONNS) ? a.u32(C.IPVS_DEST_ATTR_INACT_CONNS, what, 'INACT_CONNS') : 0,
+    persistentConns: a.has(C.IPVS_DEST_ATTR_PERSIST_CONNS) ? a.u32(C.IPVS_DEST_ATTR_PERSIST_CONNS, what, 'PERSIST_CONNS') : 0,
   };
-  const stats = decodeStatsOf(a, C.IPVS_DEST_ATTR_STATS64, C.IPVS_DEST_ATTR_STATS, what);
-  if (stats) out.stats = stats;
+  const stats = a.get(C.IPVS_DEST_ATTR_STATS64) ?? a.get(C.IPVS_DEST_ATTR_STATS);
+  if (stats) out.stats = statsOf(stats, what);
   return out;
 }
 
@@ -250,15 +254,22 @@ const STATS_FIELDS: ReadonlyArray<[number, keyof Stats]> = [
  * The payload of a STATS or STATS64 nest. Each counter may be 4 bytes (32-bit STATS) or 8 (STATS64 and the
  * byte counters of STATS); a counter the kernel did not send reads 0.
  */
+const statsIndex = new AttrIndex(C.IPVS_STATS_ATTR_OUTBPS);
+
 export function decodeStats(payload: Buffer): Stats {
   const what = 'IPVS statistics';
-  const a = parseAttrs(payload, what);
+  const a = statsIndex.parse(payload, what);
   const out = {} as Stats;
-  for (const [type, name] of STATS_FIELDS) {
-    const b = a.get(type);
-    out[name] = b === undefined ? 0n : getCounter(b, what, name);
-  }
+  for (const [type, name] of STATS_FIELDS) out[name] = a.counter(type, what, name);
   return out;
+}
+
+function statsOf(b: Buffer, what: string): Stats {
+  try {
+    return decodeStats(b);
+  } catch (e) {
+    throw protocolError(what, `bad statistics (${(e as Error).message})`);
+  }
 }
 
 /** STATS64 when the kernel sent it (>= 4.1), else the 32-bit STATS, else undefined. */
