@@ -44,6 +44,8 @@ export interface PhaseFigures {
   /** the long-lived connection opened before: did it answer after, and from the same server? */
   longConnection: 'survived' | 'reset' | 'not tested';
   longServer?: string | undefined;
+  /** failback: from link up to the returning director's health checks having every web server up, ms */
+  healthUpMs?: number | undefined;
 }
 
 export interface LabReport {
@@ -73,6 +75,11 @@ export class Lab {
   client: LabProcess | undefined;
   readonly events: ClientEvent[] = [];
   readonly transitions: Transition[] = [];
+  /** per director: real servers the health checks say are up, and the sync daemon lvsd last started */
+  readonly up: [Set<string>, Set<string>] = [new Set(), new Set()];
+  readonly sync: [string, string] = ['', ''];
+  /** when each director's health checks last reached all 3 web servers up */
+  readonly allUpAt: [number | undefined, number | undefined] = [undefined, undefined];
 
   constructor(dir: string) {
     this.files = new LabFiles(dir);
@@ -80,9 +87,19 @@ export class Lab {
 
   startDirector(which: 1 | 2): LabProcess {
     const p = startDirector(this.files, which);
+    this.up[which - 1].clear();
+    this.allUpAt[which - 1] = undefined;
     p.on((_l, j) => {
       if (j?.event === 'vrrp.transition') {
         this.transitions.push({ name: p.name, instance: String(j.instance), from: String(j.from), to: String(j.to), at: Date.now() });
+      }
+      if (j?.event === 'health.change') {
+        if (j.to === 'up') this.up[which - 1].add(String(j.realServer));
+        else this.up[which - 1].delete(String(j.realServer));
+        this.allUpAt[which - 1] = this.up[which - 1].size === 3 ? (this.allUpAt[which - 1] ?? Date.now()) : undefined;
+      }
+      if (j?.event === 'connsync.change' && typeof j.change === 'string' && j.change.startsWith('start ')) {
+        this.sync[which - 1] = j.change.slice('start '.length);
       }
     });
     this.director[which - 1] = p;
@@ -224,40 +241,34 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
     });
 
     await step('start both directors: lvsd run (same services file, priorities 150 and 100)', async () => {
+      // both at once, as two machines booting: the higher priority wins whichever is quicker
       lab.startDirector(1);
-      await lab.waitState(1, 'master', 90_000);
-      say('      d1: VI_WEB master');
       lab.startDirector(2);
-      await lab.waitState(2, 'backup', 90_000);
-      say('      d2: VI_WEB backup');
-      // the web servers come up in IPVS after `rise` good probes
+      const deadline0 = Date.now() + 120_000;
+      while (lab.state(1) !== 'master' || lab.state(2) !== 'backup') {
+        if (Date.now() > deadline0) throw new Error(`no election after 120 s: d1 ${lab.state(1) ?? 'starting'}, d2 ${lab.state(2) ?? 'starting'}`);
+        await sleep(200);
+      }
+      say('      d1: VI_WEB master, d2: VI_WEB backup');
+      // the web servers come up after `rise` good probes; lvsd logs each change (health.change, connsync.change)
       const deadline = Date.now() + 90_000;
       for (const which of [1, 2] as const) {
-        for (;;) {
-          const r = await lvsdIn(lab.files, which, ['status', '--json']);
-          let up = 0;
-          let sync = '';
-          try {
-            const s = JSON.parse(r.output) as { services: Array<{ realServers: Array<{ weight: { kernel: number | null } }> }>; connectionSync: Array<{ state: string }> };
-            up = s.services[0]?.realServers.filter((x) => (x.weight.kernel ?? 0) > 0).length ?? 0;
-            sync = s.connectionSync.map((d) => d.state).join('+');
-          } catch {
-            /* not up yet */
+        const want = which === 1 ? 'master' : 'backup';
+        while (lab.up[which - 1].size < 3 || lab.sync[which - 1] !== want) {
+          if (Date.now() > deadline) {
+            throw new Error(`d${which}: ${lab.up[which - 1].size}/3 web servers up, sync daemon "${lab.sync[which - 1]}" (want ${want})`);
           }
-          if (up === 3 && sync === (which === 1 ? 'master' : 'backup')) {
-            say(`      d${which}: 3 web servers up in IPVS, ${sync} sync daemon running`);
-            break;
-          }
-          if (Date.now() > deadline) throw new Error(`d${which}: ${up}/3 web servers up, sync daemon "${sync}" (want ${which === 1 ? 'master' : 'backup'})`);
-          await sleep(1000);
+          await sleep(200);
         }
+        say(`      d${which}: 3 web servers up (health checks), ${want} sync daemon running`);
       }
     });
 
     await step('lvsd status on both directors', async () => {
+      const both = await Promise.all([lvsdIn(lab.files, 1, ['status']), lvsdIn(lab.files, 2, ['status'])]);
       for (const which of [1, 2] as const) {
-        const r = await lvsdIn(lab.files, which, ['status']);
-        say(`    d${which}$ lvsd status`);
+        const r = both[which - 1]!;
+        say(`    lvs-d${which}# lvsd status`);
         say(indent(r.output));
         if (r.code !== 0) throw new Error(`lvsd status on d${which} exited ${r.code}`);
       }
@@ -288,7 +299,8 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
       lab.director[0]!.kill('SIGKILL');
       const down = ipIn(node('d1').ns, 'link set eth0 down');
       if (!down.ok) throw new Error(`ip link set eth0 down: ${down.output}`);
-      say('      d1: lvsd killed (SIGKILL), eth0 down');
+      // IPVS forwards in the kernel without lvsd: the traffic stops only with the link
+      say(`      d1: lvsd killed (SIGKILL); eth0 down ${((Date.now() - t0) / 1000).toFixed(2)} s later`);
       const took = await lab.waitState(2, 'master', 30_000, t0);
       say(`      d2: VI_WEB master after ${((took.at - t0) / 1000).toFixed(2)} s`);
       await waitSteady(lab, took.at, steadyMs, 60_000);
@@ -312,11 +324,14 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
       say('      d1: lvsd started, eth0 up');
       const back = await lab.waitState(1, 'master', 60_000, t0);
       await lab.waitState(2, 'backup', 30_000, t0);
-      say(`      d1: VI_WEB master again after ${((back.at - t0) / 1000).toFixed(2)} s, d2 backup`);
+      say(`      d1: VI_WEB master again ${((back.at - t0) / 1000).toFixed(2)} s after link up, d2 backup`);
+      const upAt = lab.allUpAt[0];
+      say(`      d1's health checks had all 3 web servers up ${upAt === undefined ? 'NOT YET' : `${((upAt - t0) / 1000).toFixed(2)} s after link up`} ` +
+        '(preemptDelay 8s keeps it backup until they have)');
       await waitSteady(lab, back.at, steadyMs, 60_000);
       const f = figures(lab.events, from, Date.now(), t0, back.at);
       const lv = longVerdict(lab, t0, back.at);
-      report.failback = { ...f, longConnection: lv.verdict, longServer: lv.server };
+      report.failback = { ...f, longConnection: lv.verdict, longServer: lv.server, healthUpMs: upAt === undefined ? undefined : upAt - t0 };
       say(`      requests: ${f.requests}, failed: ${f.failed}, longest gap between answers: ${(f.longestGapMs / 1000).toFixed(2)} s`);
       say(`      long-lived connection: ${lv.verdict} (${lv.detail})`);
       client.send('stop');
@@ -329,6 +344,32 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
   }
   return report;
 }
+
+/**
+ * `lvsd reload` on both directors, one after the other, while the client loop runs (the lab must be
+ * settled and the client started). Returns the figures of the window from the first reload to `afterMs`
+ * after the last.
+ */
+export async function reloadUnderLoad(lab: Lab, loopMs: number, afterMs = 3000): Promise<Omit<PhaseFigures, 'longConnection'> & { outputs: string[] }> {
+  const client = lab.client;
+  if (!client) throw new Error('the client is not running');
+  client.send(`loop ${loopMs}`);
+  await sleep(2000);
+  const from = Date.now();
+  const outputs: string[] = [];
+  for (const which of [1, 2] as const) {
+    const r = await lvsdIn(lab.files, which, ['reload']);
+    outputs.push(`d${which}: ${r.output.trim()}`);
+    if (r.code !== 0) throw new Error(`lvsd reload on d${which} exited ${r.code}: ${r.output.trim()}`);
+  }
+  await sleep(afterMs);
+  client.send('stop');
+  await sleep(TIMEOUT_SLACK_MS);
+  return { ...figures(lab.events, from, Date.now() - TIMEOUT_SLACK_MS, from, undefined), outputs };
+}
+
+/** The client gives up on a request after 2.5 s: wait that long before counting the last ones. */
+const TIMEOUT_SLACK_MS = 3000;
 
 /** The closing lines. */
 export function summary(r: LabReport): string[] {
