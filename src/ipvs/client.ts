@@ -20,7 +20,11 @@ import { describeCommand, kernelError } from './kernel-errors.js';
 import { GenlSocket, NetlinkErrno, type GenlSocketOptions } from './socket.js';
 
 export interface IpvsClientOptions extends GenlSocketOptions {
-  /** Sockets dumping destinations in parallel (a socket runs one dump at a time). Default 4. */
+  /**
+   * Sockets dumping destinations in parallel (a socket runs one dump at a time). Default 16: reading 2,000
+   * services x 10 in the TCG VM took 10.8 s / 7.1 s with 4 sockets, 3.6 s / 6.4 s with 16, 6.4 s / 12.2 s
+   * with 32 (two rounds; ipvsadm -Sn 3.9 s / 5.9 s): more replies handled per event loop turn.
+   */
   dumpSockets?: number;
 }
 
@@ -140,7 +144,7 @@ class NetlinkIpvsClient implements IpvsClient {
 
   /** The main socket plus extra ones (opened once, kept) so destination dumps run side by side. */
   private dumpSockets(services: number): GenlSocket[] {
-    const want = Math.max(1, Math.min(this.options.dumpSockets ?? 4, Math.ceil(services / 8)));
+    const want = Math.max(1, Math.min(this.options.dumpSockets ?? 16, Math.ceil(services / 8)));
     while (this.dumpers.length < want - 1) this.dumpers.push(new GenlSocket({ ...this.options, recvBufferSize: 1 << 20 }));
     return [this.main, ...this.dumpers.slice(0, want - 1)];
   }
