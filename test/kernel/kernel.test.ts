@@ -67,10 +67,8 @@ test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeo
   const repo = repoRoot();
   const outDir = mkdtempSync(join(tmpdir(), 'lvsd-kernel-tests-'));
   const paths = files.map((f) => relative(repo, join(insideDir, f)));
-  // a fixed path, overwritten by each run: the place to look when a boot goes wrong
-  const logFile = join(tmpdir(), 'lvsd-kernel-tests-console.log');
   const check = `it's "quoted" $HOME \\ end`; // comes back verbatim: the environment reaches the script intact
-  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, logFile, env: { LVSD_HARNESS_CHECK: check } });
+  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, env: { LVSD_HARNESS_CHECK: check } });
   t.diagnostic(
     `${r.mode}: ${files.length} file(s), total ${(r.durationMs / 1000).toFixed(1)} s` +
       (r.bootMs !== undefined ? `, boot to script ${(r.bootMs / 1000).toFixed(1)} s` : '') +
@@ -102,7 +100,7 @@ test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeo
   assert.equal(out[0], `harness-env:${check}`, 'the script output starts with what it printed first');
   assert.deepEqual(out.filter((l) => l.startsWith('=== ')), paths.map((p) => `=== ${p}`));
   if (failedFiles === 0) rmSync(outDir, { recursive: true, force: true });
-  else t.diagnostic(`per-file TAP and logs kept in ${outDir}`);
+  else t.diagnostic(`per-file TAP and logs, and the VM console (vm-console.log), kept in ${outDir}`);
 });
 
 test('the TAP of node --test is read back as nested tests with their diagnostics', () => {
