@@ -103,6 +103,9 @@ test('status with no daemon listening exits 4 and says it is not running', async
     assert.equal(r.stderr, `lvsd: lvsd is not running (no daemon listening on ${socket})\n`);
     // the kernel table follows on stdout (or why it cannot be read: this host may have no IPVS)
     assert.match(r.stdout, /IPVS table/);
+    const j = await cli(['status', '--json', '--socket', socket]);
+    assert.equal(j.status, 4);
+    assert.equal((JSON.parse(j.stdout) as { daemon: string }).daemon, 'not running');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
