@@ -9,6 +9,7 @@
  *   burst <n>     <n> requests one after the other, then a summary line
  * stdout events:
  *   { kind: 'short', at, ok, server?, ms, err? }     one per loop request
+ *   { kind: 'long-open', port }                     the long-lived connection is up (its local port)
  *   { kind: 'long', at, ok, server?, ms, err? }      one per request on the long-lived connection
  *   { kind: 'burst', counts: { name: n }, failed }
  *
@@ -63,6 +64,7 @@ class Long {
   constructor() {
     this.socket = connect({ host: vip, port });
     this.socket.setEncoding('utf8');
+    this.socket.on('connect', () => emit({ kind: 'long-open', port: this.socket.localPort }));
     this.socket.on('data', (d: string) => {
       this.buf += d;
       this.parse();

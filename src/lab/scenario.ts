@@ -125,10 +125,14 @@ export class Lab {
     }
   }
 
+  /** the client's port of the latest long-lived connection */
+  longPort: number | undefined;
+
   startClient(): LabProcess {
     const c = startClient(this.files);
     c.on((_l, j) => {
       if (j && (j.kind === 'short' || j.kind === 'long')) this.events.push(j as unknown as ClientEvent);
+      if (j?.kind === 'long-open') this.longPort = Number(j.port);
     });
     this.client = c;
     return c;
@@ -182,6 +186,24 @@ function longVerdict(lab: Lab, before: number, after: number): { verdict: 'survi
   if (okLater.length < 2) return { verdict: 'reset', server: prior.server, detail: 'it did not answer after the failover' };
   if (okLater.some((e) => e.server !== prior.server)) return { verdict: 'reset', server: prior.server, detail: 'another server answered on it' };
   return { verdict: 'survived', server: prior.server, detail: `${prior.server} still answers on it` };
+}
+
+/**
+ * Waits until director `which` has the long-lived connection in its IPVS connection table (learnt from
+ * the master's sync daemon, which sends a connection once it has seen 3 packets of it, and flushes its
+ * buffer within about 2 s). Returns how long that took, ms.
+ */
+export async function waitSynced(lab: Lab, which: 1 | 2, ms: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    const port = lab.longPort;
+    if (port !== undefined && ipvsConns(which).some((l) => l.includes(`${node('client').address}:${port} `))) return Date.now() - t0;
+    if (Date.now() - t0 > ms) {
+      throw new Error(`d${which} has not learnt the long-lived connection (client port ${port ?? '?'}) within ${ms / 1000} s: ` +
+        'is the sync daemon running on both (ipvsadm -L --daemon)?');
+    }
+    await sleep(500);
+  }
 }
 
 function ipvsConns(which: 1 | 2): string[] {
@@ -290,10 +312,12 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
     await step('failover: kill -9 the master\'s lvsd and take its link down while the client keeps asking', async () => {
       client.send(`loop ${loopMs}`);
       client.send('open');
-      await sleep(4000); // a steady state before: the long connection has talked, the sync daemon has sent it
-      const learnt = ipvsConns(2);
       say(`      the client sends a request every ${loopMs} ms (a new connection each) and one a second on a long-lived connection`);
-      say(`      d2 knows ${learnt.length} connection(s) to the VIP from d1's sync daemon (ipvsadm -Lnc in lvs-d2)`);
+      const syncedMs = await waitSynced(lab, 2, 20_000);
+      await sleep(2000); // a steady state before the kill
+      const learnt = ipvsConns(2);
+      say(`      d2 learnt the long-lived connection from d1's sync daemon ${(syncedMs / 1000).toFixed(1)} s after it opened; ` +
+        `it knows ${learnt.length} connection(s) to the VIP (ipvsadm -Lnc in lvs-d2)`);
       const from = Date.now() - 2000;
       const t0 = Date.now();
       lab.director[0]!.kill('SIGKILL');
@@ -366,6 +390,34 @@ export async function reloadUnderLoad(lab: Lab, loopMs: number, afterMs = 3000):
   client.send('stop');
   await sleep(TIMEOUT_SLACK_MS);
   return { ...figures(lab.events, from, Date.now() - TIMEOUT_SLACK_MS, from, undefined), outputs };
+}
+
+/**
+ * The counterfactual of the failover step: the backup's sync daemon is stopped behind lvsd's back
+ * (`ipvsadm --stop-daemon backup` in lvs-d2), a new long-lived connection opened, the master killed and
+ * its link cut as before. Without the synced entry the new master has never heard of the connection, and
+ * its kernel answers the next segment with a reset. d1 must be master, d2 backup, the client running.
+ */
+export async function failoverWithoutSync(lab: Lab): Promise<{ verdict: 'survived' | 'reset'; detail: string; takeoverMs: number }> {
+  const client = lab.client;
+  if (!client) throw new Error('the client is not running');
+  const stop = await execIn(node('d2').ns, ['ipvsadm', '--stop-daemon', 'backup']);
+  if (stop.code !== 0) throw new Error(`ipvsadm --stop-daemon backup in lvs-d2: ${stop.output.trim()}`);
+  client.send('open');
+  await sleep(4000);
+  const port = lab.longPort;
+  if (ipvsConns(2).some((l) => l.includes(`${node('client').address}:${port} `))) {
+    throw new Error(`d2 learnt the new connection (port ${port}) although its sync daemon was stopped`);
+  }
+  const t0 = Date.now();
+  lab.director[0]!.kill('SIGKILL');
+  const down = ipIn(node('d1').ns, 'link set eth0 down');
+  if (!down.ok) throw new Error(`ip link set eth0 down: ${down.output}`);
+  const took = await lab.waitState(2, 'master', 30_000, t0);
+  await sleep(4000);
+  client.send('close');
+  const lv = longVerdict(lab, t0, took.at);
+  return { verdict: lv.verdict, detail: lv.detail, takeoverMs: took.at - t0 };
 }
 
 /** The client gives up on a request after 2.5 s: wait that long before counting the last ones. */
