@@ -1,6 +1,6 @@
 /**
  * Interop with Debian's keepalived (2.2.7, /usr/sbin/keepalived) as the VRRP peer: VRRPv2 IPv4 (1 s),
- * VRRPv3 IPv4 (100 ms) and VRRPv3 IPv6 (100 ms), each with keepalived as master and lvsd as backup and
+ * VRRPv3 IPv4 (100 ms, multicast and unicast) and VRRPv3 IPv6 (100 ms), each with keepalived as master and lvsd as backup and
  * the other way round. Each run goes election -> master's link down (backup takes over within
  * Master_Down_Interval + margin, the client's neighbour entry follows) -> link up (preempted back) ->
  * clean stop of the master (handover within Skew_Time + margin), the VIP never on both routers for longer
@@ -16,6 +16,7 @@ const skip = netnsSkipReason() || keepalivedSkipReason();
 const variants: Array<[string, Variant]> = [
   ['VRRPv2 IPv4, 1 s', { version: 2, family: 'ipv4', intervalMs: 1000, vip: '10.61.0.100', prefix: 24, vrid: 61 }],
   ['VRRPv3 IPv4, 100 ms', { version: 3, family: 'ipv4', intervalMs: 100, vip: '10.61.0.100', prefix: 24, vrid: 62 }],
+  ['VRRPv3 IPv4 unicast, 100 ms', { version: 3, family: 'ipv4', intervalMs: 100, vip: '10.61.0.100', prefix: 24, vrid: 65, unicast: true }],
   ['VRRPv3 IPv6, 100 ms', { version: 3, family: 'ipv6', intervalMs: 100, vip: 'fd00:61::100', prefix: 64, vrid: 63 }],
 ];
 
