@@ -83,11 +83,12 @@ class NetlinkIpvsClient implements IpvsClient {
     return parts.map((m) => decodeDaemonMessage(m.payload));
   }
 
-  async dump(): Promise<KernelEntry[]> {
+  async dump(only?: ReadonlySet<string>): Promise<KernelEntry[]> {
     const parts = await this.main.dump((seq) => dumpServicesMessage(this.family, seq), 'IPVS_CMD_GET_SERVICE dump').catch((e) => {
       throw queryError(e, 'IPVS_CMD_GET_SERVICE dump');
     });
-    const entries: KernelEntry[] = parts.map((m) => ({ service: decodeServiceMessage(m.payload), dests: [] }));
+    let entries: KernelEntry[] = parts.map((m) => ({ service: decodeServiceMessage(m.payload), dests: [] }));
+    if (only) entries = entries.filter((e) => only.has(serviceId(e.service.key)));
     const sockets = this.dumpSockets(entries.length);
     let next = 0;
     const worker = async (sock: GenlSocket) => {

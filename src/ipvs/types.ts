@@ -142,8 +142,11 @@ export type IpvsResult = { ok: true } | { ok: false; error: Error & { code?: str
 /** What the rest of lvsd needs from the kernel's IPVS. src/ipvs implements it over generic netlink. */
 export interface IpvsClient {
   info(): Promise<IpvsInfo>;
-  /** Every service with its destinations and stats. */
-  dump(): Promise<KernelEntry[]>;
+  /**
+   * Every service with its destinations and stats; with `only` (service ids as serviceId() writes them),
+   * just those services (the others' destinations are not read).
+   */
+  dump(only?: ReadonlySet<string>): Promise<KernelEntry[]>;
   getTimeouts(): Promise<Timeouts>;
   /** Sync daemons running now (0, 1 or 2). */
   getDaemons(): Promise<SyncDaemon[]>;

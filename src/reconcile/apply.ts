@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { LvsdError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { IpvsClient, IpvsResult, Timeouts } from '../ipvs/types.js';
-import { planReconcile, type DesiredEntry, type Plan, type PlannedOp } from './plan.js';
+import { canonicalServiceId, planReconcile, type DesiredEntry, type Plan, type PlannedOp } from './plan.js';
 
 export interface OpFailure {
   op: PlannedOp;
@@ -178,19 +178,22 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
   const now = options.now ?? (() => performance.now());
   const wantTimeouts = hasTimeouts(options.timeouts);
 
-  const readAndPlan = async (): Promise<{ plan: Plan; dumpMs: number; planMs: number }> => {
+  /** Reads the kernel and plans; `only`: just these services (by canonical id), and timeouts only if asked. */
+  const readAndPlan = async (only?: { services: ReadonlySet<string>; timeouts: boolean }): Promise<{ plan: Plan; dumpMs: number; planMs: number }> => {
     const t0 = now();
+    const withTimeouts = wantTimeouts && (only?.timeouts ?? true);
+    const inScope = (e: DesiredEntry) => !only || only.services.has(canonicalServiceId(e.service.key));
     const [kernel, kernelTimeouts] = await Promise.all([
-      client.dump(),
-      wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined),
+      only ? (only.services.size > 0 ? client.dump(only.services) : Promise.resolve([])) : client.dump(),
+      withTimeouts ? client.getTimeouts() : Promise.resolve(undefined),
     ]);
     const t1 = now();
     const plan = planReconcile({
-      desired,
-      kernel,
+      desired: only ? desired.filter(inScope) : desired,
+      kernel: only ? kernel.filter(inScope) : kernel,
       owned: options.owned,
       ownWholeTable: options.ownWholeTable,
-      ...(wantTimeouts ? { timeouts: { desired: options.timeouts, ...(kernelTimeouts ? { kernel: kernelTimeouts } : {}) } } : {}),
+      ...(withTimeouts ? { timeouts: { desired: options.timeouts, ...(kernelTimeouts ? { kernel: kernelTimeouts } : {}) } } : {}),
     });
     return { plan, dumpMs: t1 - t0, planMs: now() - t1 };
   };
@@ -204,7 +207,11 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
 
   const result: ReconcileResult = { plan, report };
   if (options.verify && !options.dryRun) {
-    const again = await readAndPlan();
+    // Only what the plan touched is read again: the rest matched in the dump a moment ago (drift after
+    // that is the next reconcile's business). An empty plan reads nothing; a one-change apply reads one service.
+    const touched = new Set<string>();
+    for (const op of plan.ops) if (op.serviceId !== undefined) touched.add(op.serviceId);
+    const again = await readAndPlan({ services: touched, timeouts: plan.ops.some((op) => op.target === 'timeouts') });
     result.remaining = again.plan;
     report.durations.verifyMs = again.dumpMs + again.planMs;
     result.converged = result.remaining.ops.length === 0;
