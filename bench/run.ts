@@ -10,7 +10,7 @@
  *   LVSD_BENCH_*           passed through to the benches (e.g. LVSD_BENCH_SERVICES=2000,1000)
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kernelSupport, repoRoot, runDirect, runInVm, type RunOptions } from '../test/kernel/vm.js';
@@ -73,10 +73,14 @@ async function main(): Promise<number> {
     env,
     onLine: (line) => process.stdout.write(line + '\n'),
   };
+  // the VM shares the host's cores: say how busy the host was, since every figure depends on it
+  const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+  process.stdout.write(`host load average before: ${load()}\n`);
   process.stdout.write(`running ${names.join(', ')} (${support.mode === 'vm' ? 'in the kernel-test VM' : 'on this host'}); results: ${outDir}\n`);
   const r = support.mode === 'vm' ? await runInVm(opts) : await runDirect(opts);
   if (r.bootFailure) process.stderr.write(`the VM failed before the benches ran: ${r.bootFailure}\n`);
   if (r.timedOut) process.stderr.write(`the benches timed out after ${opts.timeoutMs / 1000} s (LVSD_BENCH_TIMEOUT_S)\n`);
+  process.stdout.write(`host load average after: ${load()}\n`);
   process.stdout.write(`\nbench run: exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(1)} s${r.bootMs !== undefined ? ` (VM boot ${(r.bootMs / 1000).toFixed(1)} s)` : ''}\n`);
   if (r.exitCode === 0 && existsSync(outDir) && readdirSync(outDir).every((f) => f === 'vm-console.log')) rmSync(outDir, { recursive: true, force: true });
   return r.exitCode;
