@@ -103,6 +103,16 @@ export class ConnSync {
     return s;
   }
 
+  /**
+   * Same, without waiting: the caller can subscribe to transitions in the same tick it read the state,
+   * so none falls between (the converge reads the state when it runs).
+   */
+  static create(opts: ConnSyncOptions): ConnSync {
+    const s = new ConnSync(opts);
+    void s.converge('start');
+    return s;
+  }
+
   /** The VRRP listener: (instance, from, to). Other instances are ignored. */
   transition(instance: string, _from: string, to: string): void {
     if (!this.config || instance !== this.config.instance || this.stopped) return;
