@@ -12,6 +12,8 @@
  *  - clean stop: SIGTERM to the master; measured until the backup holds the VIP;
  *  - advert jitter: |inter-arrival - interval| of the master's adverts at a passive SCHED_RR receiver over
  *    10 s at 100 ms: lvsd idle, lvsd with its main thread spinning 150 ms of every 200 ms, keepalived idle.
+ * Identical settings: same priorities, interval, VIP, 3 GARPs; both VRRP engines real-time (lvsd's VRRP
+ * thread SCHED_RR 10, keepalived `vrrp_rt_priority 10`), the watchers SCHED_RR 20 so their clocks are fair.
  * Failover time depends on where in its advert interval the master died (uniform over one interval),
  * so medians over several runs are compared. Ratios are lvsd / keepalived (1.0 = the same, < 1 = faster).
  */
