@@ -62,6 +62,9 @@ export interface InstanceSnapshot {
 
 const now = (): number => performance.now();
 
+/** How long a clean stop waits for running notify commands before leaving them to finish on their own. */
+const NOTIFY_STOP_GRACE_MS = 1000;
+
 /** Do two configs of an instance speak the same on the wire (same socket, same VIPs)? Else it must be replaced. */
 export function sameWire(a: VrrpInstanceConfig, b: VrrpInstanceConfig): boolean {
   const wire = (c: VrrpInstanceConfig) => JSON.stringify([c.name, c.interface, c.vrid, c.family, c.version, c.unicast ?? null, c.addresses]);
@@ -80,6 +83,8 @@ export class VrrpInstance {
   private readonly trackUp = new Map<string, boolean>();
   readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0 };
   private source = '';
+  /** Notify commands still running. */
+  private readonly notifying = new Set<{ closed: Promise<void>; detach: () => void }>();
 
   constructor(
     private cfg: VrrpInstanceConfig,
@@ -362,9 +367,23 @@ export class VrrpInstance {
       child.stdout.on('data', keep);
       child.stderr.on('data', keep);
       const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const running = {
+        closed: new Promise<void>((resolve) => child.on('close', () => resolve())),
+        detach: () => {
+          // let the thread end without it: it runs on, unwatched
+          clearTimeout(killer);
+          child.stdout.destroy();
+          child.stderr.destroy();
+          child.unref();
+          this.log.warn({ event: 'vrrp.notify_detached', instance: this.config.name, kind, command: argv[0], pid: child.pid },
+            `${this.config.name}: notify ${kind} still running at stop; left to finish on its own`);
+        },
+      };
+      this.notifying.add(running);
       child.on('error', (e) => this.log.warn({ event: 'vrrp.notify_failed', instance: this.config.name, kind, err: e.message }, e.message));
       child.on('close', (code) => {
         clearTimeout(killer);
+        this.notifying.delete(running);
         this.log.info({ event: 'vrrp.notify', instance: this.config.name, kind, command: argv[0], exitCode: code, output });
       });
     } catch (e) {
@@ -406,5 +425,16 @@ export class VrrpInstance {
     await this.queue;
     this.socket?.close();
     this.socket = undefined;
+    // notify commands (the stop one just started) get a moment; a slow one must not hold the daemon's exit
+    if (this.notifying.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...this.notifying].map((n) => n.closed)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, NOTIFY_STOP_GRACE_MS))),
+      ]);
+      clearTimeout(timer);
+      for (const n of this.notifying) n.detach();
+      this.notifying.clear();
+    }
   }
 }

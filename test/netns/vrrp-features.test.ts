@@ -238,6 +238,13 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const done = await l1.waitFor((e) => e.event === 'vrrp.notify' && e.kind === 'master', 10_000);
     assert.equal(done.exitCode, 0);
     assert.ok(existsSync(out) && readFileSync(out, 'utf8').includes('M done'));
-    await Promise.all([l1.stop(), l2.stop()]);
+    // a clean stop starts the stop command but does not wait out its 3 s: exit 0 within ~1 s (+ startup slack)
+    const t0 = Date.now();
+    assert.equal(await l1.stop(), 0);
+    const stopMs = Date.now() - t0;
+    assert.ok(stopMs < 2500, `stop took ${stopMs} ms`);
+    assert.ok(readFileSync(out, 'utf8').includes('S stop VI_1 150 start'));
+    assert.equal(l1.events('vrrp.notify_detached').length, 1);
+    await l2.stop();
   });
 });
