@@ -141,6 +141,7 @@ await yargs(hideBin(process.argv))
     (y) =>
       y
         .option('keep', { type: 'boolean', default: false, describe: 'leave the lab running at the end and show how to explore it' })
+        .option('nat', { type: 'boolean', default: false, describe: "NAT instead of DR: the web servers behind the directors, their gateway a second VRRP address" })
         .option('vm', { type: 'boolean', default: false, describe: 'run in a qemu VM even if this kernel has IPVS' })
         .option('direct', { type: 'boolean', default: false, describe: 'run on this host (root, IPVS)' })
         .option('loop-ms', { type: 'number', default: 200, describe: "the client's request period during failover and failback" })
@@ -148,7 +149,7 @@ await yargs(hideBin(process.argv))
     (argv) =>
       run(async () =>
         (await import('../lab/main.js')).lab([
-          ...(argv.keep ? ['--keep'] : []), ...(argv.vm ? ['--vm'] : []), ...(argv.direct ? ['--direct'] : []),
+          ...(argv.keep ? ['--keep'] : []), ...(argv.nat ? ['--nat'] : []), ...(argv.vm ? ['--vm'] : []), ...(argv.direct ? ['--direct'] : []),
           ...(argv.clean ? ['--clean'] : []), '--loop-ms', String(argv['loop-ms']),
         ]),
       ),

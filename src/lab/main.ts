@@ -11,13 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { runScenario, StepFailure, summary, type LabReport } from './scenario.js';
-import { SWITCH_NS, VIP, destroy, hasExamples, labExists, nodes } from './topology.js';
+import { runScenario, StepFailure, summary, type Lab, type LabReport } from './scenario.js';
+import { SWITCH_NS, VIP, destroy, hasExamples, labExists, nodes, type Forwarding } from './topology.js';
 import { hostHasIpvs, runInVm, vmSupport } from './vm.js';
 
 export interface LabArgs {
   keep: boolean;
   mode?: 'vm' | 'direct' | undefined;
+  forwarding: Forwarding;
   loopMs: number;
   clean: boolean;
   /** internal: run the scenario on this kernel (inside the VM) */
@@ -25,19 +26,21 @@ export interface LabArgs {
   dir: string;
 }
 
-const USAGE = `usage: lvsd lab [--keep] [--vm | --direct] [--loop-ms MS] [--clean]
+const USAGE = `usage: lvsd lab [--keep] [--nat] [--vm | --direct] [--loop-ms MS] [--clean]
   --keep      leave the lab running at the end and show how to explore it (Ctrl-C ends it)
+  --nat       NAT instead of DR: the web servers behind the directors, their gateway a second VRRP address
   --vm        run in a qemu VM even if this kernel has IPVS
   --direct    run on this host (root, a kernel with IPVS)
   --loop-ms   the client's request period during failover and failback (default 200)
   --clean     remove a lab left running (namespaces lvs-*) and exit`;
 
 export function parseLabArgs(argv: readonly string[]): LabArgs | string {
-  const a: LabArgs = { keep: false, loopMs: 200, clean: false, here: false, dir: '/tmp/lvsd-lab' };
+  const a: LabArgs = { keep: false, forwarding: 'dr', loopMs: 200, clean: false, here: false, dir: '/tmp/lvsd-lab' };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
     switch (f) {
       case '--keep': a.keep = true; break;
+      case '--nat': a.forwarding = 'nat'; break;
       case '--vm': a.mode = 'vm'; break;
       case '--direct': a.mode = 'direct'; break;
       case '--here': a.here = true; break;
@@ -58,18 +61,21 @@ export function parseLabArgs(argv: readonly string[]): LabArgs | string {
 
 const say = (line: string) => process.stdout.write(line + '\n');
 
-function exploreHelp(inVm: boolean): string[] {
-  const d = '/tmp/lvsd-lab';
+function exploreHelp(inVm: boolean, lab: Lab): string[] {
+  const d = lab.files.dir;
+  const lvsd = 'node dist/src/cli/main.js';
+  const row = (cmd: string, what: string) => `  ${cmd.padEnd(70)} # ${what}`;
   const lines = [
     '',
-    'the lab keeps running. Try:',
-    `  ip netns exec lvs-client curl -s http://${VIP}/              # which web server answers`,
-    `  ip netns exec lvs-d1 node dist/src/cli/main.js status --socket ${d}/d1/lvsd.sock`,
-    `  ip netns exec lvs-d2 ipvsadm -Lnc                              # d2's synced connections`,
-    `  ip netns exec lvs-d1 kill -9 $(ip netns pids lvs-d1 | head -1)  # crash the master`,
-    `  ip -n lvs-d1 link set eth0 down                                # or cut its link`,
-    `  tail -f ${d}/d1.log ${d}/d2.log                                 # the directors' logs (JSON)`,
-    `  configs: ${d}/d1/config ${d}/d2/config  (edit, then: lvsd reload --socket ${d}/d1/lvsd.sock)`,
+    'the lab keeps running (d1 master, d2 backup). Try:',
+    row(`ip netns exec lvs-client curl -s http://${VIP}/`, 'which web server answers'),
+    row(`ip netns exec lvs-d1 ${lvsd} status --socket ${d}/d1/lvsd.sock`, "d1's view"),
+    row('ip netns exec lvs-d2 ipvsadm -Lnc', 'the connections d2 learnt by sync'),
+    row('ip netns exec lvs-d2 ipvsadm -L --daemon', "the kernel's sync daemon on d2"),
+    row(`kill -9 ${lab.director[0]?.pid ?? '<pid>'}`, "crash d1's lvsd (then d2 takes over only if the link goes too)"),
+    row('ip -n lvs-d1 link set eth0 down', "cut d1's link"),
+    row(`tail ${d}/d1.log`, "d1's log (JSON lines)"),
+    row(`${lvsd} reload --socket ${d}/d1/lvsd.sock`, `after editing ${d}/d1/config/*.json`),
   ];
   lines.push(inVm
     ? 'this runs inside the VM: type a command at the lab> prompt (bash, from the repository); exit or Ctrl-D ends the lab.'
@@ -128,8 +134,9 @@ async function runHere(args: LabArgs): Promise<number> {
   process.once('SIGTERM', onSignal);
   const inVm = Boolean(process.env.LVSD_IN_VM);
   try {
-    report = await runScenario({ dir: args.dir, say, loopMs: args.loopMs }, args.keep ? async () => {
-      for (const l of exploreHelp(inVm)) say(l);
+    report = await runScenario({ dir: args.dir, say, loopMs: args.loopMs, mode: args.forwarding }, args.keep ? async (lab, sofar) => {
+      for (const l of summary(sofar)) say(l);
+      for (const l of exploreHelp(inVm, lab)) say(l);
       if (inVm && process.env.LVSD_VM_OUT) await serveCommands(process.env.LVSD_VM_OUT);
       else await new Promise<void>(() => undefined); // until Ctrl-C
     } : undefined);
@@ -140,7 +147,7 @@ async function runHere(args: LabArgs): Promise<number> {
     }
     throw e;
   }
-  for (const l of summary(report)) say(l);
+  if (!args.keep) for (const l of summary(report)) say(l);
   return report.ok ? 0 : 1;
 }
 
@@ -152,7 +159,7 @@ async function runVm(args: LabArgs): Promise<number> {
     return 2;
   }
   say('lvsd lab: this kernel has no IPVS: booting a qemu VM with it (the host disk read-only, writes in RAM)...');
-  const inner = ['--here', '--loop-ms', String(args.loopMs), ...(args.keep ? ['--keep'] : [])];
+  const inner = ['--here', '--loop-ms', String(args.loopMs), ...(args.keep ? ['--keep'] : []), ...(args.forwarding === 'nat' ? ['--nat'] : [])];
   const channel = args.keep ? mkdtempSync(join(tmpdir(), 'lvsd-lab-shell-')) : undefined;
   let seq = 0;
   let rl: ReturnType<typeof createInterface> | undefined;

@@ -10,8 +10,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import {
-  LabFiles, LabProcess, SWITCH_NS, VIP, buildScript, destroy, execIn, ipIn, labExists, lvsdIn, node, nodes, runScript,
-  startClient, startDirector, startWebServer,
+  GATEWAY, LabFiles, LabProcess, SWITCH_NS, VIP, buildScript, destroy, execIn, labExists, lvsdIn, node, nodes, runScript,
+  startClient, startDirector, startWebServer, webPort, type Forwarding,
 } from './topology.js';
 
 export interface ScenarioOptions {
@@ -22,6 +22,8 @@ export interface ScenarioOptions {
   loopMs?: number;
   /** how long the client must see success after a takeover before the step ends, ms */
   steadyMs?: number;
+  /** DR (default) or NAT with a gateway VRRP instance in a sync group (examples/lab/nat) */
+  mode?: Forwarding;
 }
 
 export interface ClientEvent {
@@ -65,6 +67,9 @@ export class StepFailure extends Error {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** The VRRP instance the lab follows (with NAT, VI_GW moves with it: a sync group). */
+const INSTANCE = 'VI_WEB';
+
 type Transition = { name: string; instance: string; from: string; to: string; at: number };
 
 /** Everything the lab started; `stop()` ends it all. */
@@ -81,8 +86,20 @@ export class Lab {
   /** when each director's health checks last reached all 3 web servers up */
   readonly allUpAt: [number | undefined, number | undefined] = [undefined, undefined];
 
-  constructor(dir: string) {
-    this.files = new LabFiles(dir);
+  constructor(dir: string, readonly mode: Forwarding = 'dr') {
+    this.files = new LabFiles(dir, mode);
+  }
+
+  /** The director's links: eth0, and eth1 with NAT. */
+  links(): string[] {
+    return this.mode === 'nat' ? ['eth0', 'eth1'] : ['eth0'];
+  }
+
+  /** All of a director's links down or up, in one shell (one process: quick even under emulation). */
+  setLinks(which: 1 | 2, how: 'up' | 'down'): void {
+    const ns = node(`d${which}`).ns;
+    const r = runScript(this.links().map((l) => `ip -n ${ns} link set ${l} ${how}`).join('\n'));
+    if (!r.ok) throw new Error(`ip link set ${how} in ${ns}: ${r.output}`);
   }
 
   startDirector(which: 1 | 2): LabProcess {
@@ -90,7 +107,7 @@ export class Lab {
     this.up[which - 1].clear();
     this.allUpAt[which - 1] = undefined;
     p.on((_l, j) => {
-      if (j?.event === 'vrrp.transition') {
+      if (j?.event === 'vrrp.transition' && j.instance === INSTANCE) {
         this.transitions.push({ name: p.name, instance: String(j.instance), from: String(j.from), to: String(j.to), at: Date.now() });
       }
       if (j?.event === 'health.change') {
@@ -215,7 +232,7 @@ function indent(text: string): string {
   return text.replace(/\s+$/, '').split('\n').map((l) => `      ${l}`).join('\n');
 }
 
-export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Promise<void>): Promise<LabReport> {
+export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab, report: LabReport) => Promise<void>): Promise<LabReport> {
   const say = opts.say;
   const loopMs = opts.loopMs ?? 200;
   const steadyMs = opts.steadyMs ?? 4000;
@@ -224,7 +241,8 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
     throw new StepFailure('build the network', `a lab is already running here (namespace ${SWITCH_NS}); ` +
       `end it, or remove it with: lvsd lab --clean`);
   }
-  const lab = new Lab(opts.dir);
+  const mode = opts.mode ?? 'dr';
+  const lab = new Lab(opts.dir, mode);
   const total = 7;
   let n = 0;
   const step = async (name: string, fn: () => Promise<string | void>): Promise<void> => {
@@ -246,20 +264,22 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
   };
 
   try {
-    await step('build the network: client, 2 directors, 3 web servers on one bridge (namespaces lvs-*)', async () => {
-      const r = runScript(buildScript());
+    await step(`build the network: client, 2 directors, 3 web servers ${mode === 'nat' ? 'behind them on a second bridge' : 'on one bridge'} (namespaces lvs-*)`, async () => {
+      const r = runScript(buildScript(mode));
       if (!r.ok) throw new Error(r.output);
-      for (const x of nodes()) say(`      ${x.ns.padEnd(11)} ${x.address}`);
-      return `VIP ${VIP}, DR forwarding`;
+      for (const x of nodes(mode)) say(`      ${x.ns.padEnd(11)} ${x.address}${x.inner ? ` + ${x.inner.address}` : ''}`);
+      return mode === 'nat'
+        ? `VIP ${VIP}, NAT forwarding, the web servers' gateway ${GATEWAY} (VRRP VI_GW, synced with VI_WEB)`
+        : `VIP ${VIP}, DR forwarding`;
     });
 
     await step('start the web servers (node HTTP servers answering with their name)', async () => {
-      for (const x of nodes().filter((y) => y.name.startsWith('rs'))) {
+      for (const x of nodes(mode).filter((y) => y.name.startsWith('rs'))) {
         const p = startWebServer(lab.files, x);
         lab.web.push(p);
       }
       await Promise.all(lab.web.map((p) => p.waitFor((j) => j.event === 'listening', 60_000, `${p.name} listening`)));
-      return 'rs1, rs2, rs3 listening on :80';
+      return `rs1, rs2, rs3 listening on :${webPort(mode)}`;
     });
 
     await step('start both directors: lvsd run (same services file, priorities 150 and 100)', async () => {
@@ -321,10 +341,9 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
       const from = Date.now() - 2000;
       const t0 = Date.now();
       lab.director[0]!.kill('SIGKILL');
-      const down = ipIn(node('d1').ns, 'link set eth0 down');
-      if (!down.ok) throw new Error(`ip link set eth0 down: ${down.output}`);
+      lab.setLinks(1, 'down');
       // IPVS forwards in the kernel without lvsd: the traffic stops only with the link
-      say(`      d1: lvsd killed (SIGKILL); eth0 down ${((Date.now() - t0) / 1000).toFixed(2)} s later`);
+      say(`      d1: lvsd killed (SIGKILL); ${lab.links().join(', ')} down ${((Date.now() - t0) / 1000).toFixed(2)} s later`);
       const took = await lab.waitState(2, 'master', 30_000, t0);
       say(`      d2: VI_WEB master after ${((took.at - t0) / 1000).toFixed(2)} s`);
       await waitSteady(lab, took.at, steadyMs, 60_000);
@@ -342,10 +361,9 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
       const since = Date.now();
       lab.startDirector(1);
       await lab.waitState(1, 'fault', 90_000, since).catch(() => undefined); // link still down: fault
-      const up = ipIn(node('d1').ns, 'link set eth0 up');
-      if (!up.ok) throw new Error(`ip link set eth0 up: ${up.output}`);
+      lab.setLinks(1, 'up');
       const t0 = Date.now();
-      say('      d1: lvsd started, eth0 up');
+      say(`      d1: lvsd started, ${lab.links().join(', ')} up`);
       const back = await lab.waitState(1, 'master', 60_000, t0);
       await lab.waitState(2, 'backup', 30_000, t0);
       say(`      d1: VI_WEB master again ${((back.at - t0) / 1000).toFixed(2)} s after link up, d2 backup`);
@@ -362,7 +380,7 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab) => Pr
       client.send('close');
     });
     report.ok = true;
-    if (keep) await keep(lab);
+    if (keep) await keep(lab, report);
   } finally {
     lab.stop();
   }
@@ -411,8 +429,7 @@ export async function failoverWithoutSync(lab: Lab): Promise<{ verdict: 'survive
   }
   const t0 = Date.now();
   lab.director[0]!.kill('SIGKILL');
-  const down = ipIn(node('d1').ns, 'link set eth0 down');
-  if (!down.ok) throw new Error(`ip link set eth0 down: ${down.output}`);
+  lab.setLinks(1, 'down');
   const took = await lab.waitState(2, 'master', 30_000, t0);
   await sleep(4000);
   client.send('close');

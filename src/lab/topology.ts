@@ -7,7 +7,9 @@
  *   lvs-d2     10.80.0.3  ─┼─ br0 (lvs-sw)    and on every web server's lo (DR)
  *   lvs-rs1..3 10.80.0.11-13 ─┘
  *
- * Forwarding is DR (direct routing): the master director rewrites only the destination MAC, the web
+ * With NAT (`--nat`) the web servers sit on a second bridge (br1, 10.81.0.0/24) whose only way out is
+ * the directors' eth1: their default gateway 10.81.0.254 is a second VRRP address, in a sync group with
+ * the VIP so both move together. The default is DR (direct routing): the master director rewrites only the destination MAC, the web
  * server (holding the VIP on lo, arp_ignore=1 / arp_announce=2 so it never answers ARP for it) replies
  * straight to the client. One bridge, no routing, and replies never pass a director, so what a failover
  * interrupts is only the client -> director leg.
@@ -25,15 +27,27 @@ export const PREFIX = 'lvs';
 export const VIP = '10.80.0.100';
 export const SUBNET = '10.80.0';
 
+/** DR: everything on one bridge. NAT: the web servers on a second bridge behind the directors. */
+export type Forwarding = 'dr' | 'nat';
+
 export interface LabNode {
   /** short name: client, d1, d2, rs1 ... */
   name: string;
   ns: string;
+  /** eth0's address */
   address: string;
+  /** the bridge eth0 is on */
+  bridge: 'br0' | 'br1';
   /** bridge port name in the switch namespace */
   port: string;
   index: number;
+  /** NAT directors: eth1 on br1, the web servers' side */
+  inner?: { address: string; port: string; index: number };
 }
+
+/** NAT: the web servers' subnet and their default gateway (a VRRP address of the directors) */
+export const INNER_SUBNET = '10.81.0';
+export const GATEWAY = `${INNER_SUBNET}.254`;
 
 const dist = dirname(fileURLToPath(import.meta.url)); // dist/src/lab
 export const LVSD_MAIN = join(dist, '..', 'cli', 'main.js');
@@ -44,32 +58,50 @@ export const EXAMPLES = join(dist, '..', '..', '..', 'examples', 'lab');
 
 export const SWITCH_NS = `${PREFIX}-sw`;
 
-export function nodes(): LabNode[] {
-  const mk = (name: string, host: number, index: number): LabNode => ({
-    name, ns: `${PREFIX}-${name}`, address: `${SUBNET}.${host}`, port: `p-${name}`, index,
-  });
+export function nodes(mode: Forwarding = 'dr'): LabNode[] {
+  const nat = mode === 'nat';
+  const mk = (name: string, host: number, index: number): LabNode => {
+    const rs = name.startsWith('rs');
+    const dir = name.startsWith('d');
+    return {
+      name, ns: `${PREFIX}-${name}`, address: `${rs && nat ? INNER_SUBNET : SUBNET}.${host}`, bridge: rs && nat ? 'br1' : 'br0',
+      port: `p-${name}`, index,
+      ...(dir && nat ? { inner: { address: `${INNER_SUBNET}.${host}`, port: `q-${name}`, index: index + 20 } } : {}),
+    };
+  };
   return [mk('client', 10, 1), mk('d1', 2, 2), mk('d2', 3, 3), mk('rs1', 11, 4), mk('rs2', 12, 5), mk('rs3', 13, 6)];
 }
 
-export function node(name: string): LabNode {
-  const n = nodes().find((x) => x.name === name);
+export function node(name: string, mode: Forwarding = 'dr'): LabNode {
+  const n = nodes(mode).find((x) => x.name === name);
   if (!n) throw new Error(`no lab node ${name}`);
   return n;
 }
 
 /** The bash text that builds the network (idempotence is not attempted: the lab refuses to start twice). */
-export function buildScript(): string {
+export function buildScript(mode: Forwarding = 'dr'): string {
   const l: string[] = ['set -e'];
   l.push(`ip netns add ${SWITCH_NS}`, `ip -n ${SWITCH_NS} link set lo up`);
   // no multicast snooping: VRRP adverts and the sync daemon's messages flood like on a plain switch
-  l.push(`ip -n ${SWITCH_NS} link add br0 type bridge mcast_snooping 0`, `ip -n ${SWITCH_NS} link set br0 up`);
-  for (const n of nodes()) {
+  for (const br of mode === 'nat' ? ['br0', 'br1'] : ['br0']) {
+    l.push(`ip -n ${SWITCH_NS} link add ${br} type bridge mcast_snooping 0`, `ip -n ${SWITCH_NS} link set ${br} up`);
+  }
+  for (const n of nodes(mode)) {
     l.push(`ip netns add ${n.ns}`, `ip -n ${n.ns} link set lo up`);
     // distinct indexes on the two ends: a veth whose index equals its peer's has its carrier changes batched
     l.push(`ip -n ${n.ns} link add eth0 index ${10 + n.index} type veth peer name ${n.port} index ${100 + n.index} netns ${SWITCH_NS}`);
-    l.push(`ip -n ${SWITCH_NS} link set ${n.port} master br0 up`);
+    l.push(`ip -n ${SWITCH_NS} link set ${n.port} master ${n.bridge} up`);
     l.push(`ip -n ${n.ns} addr add ${n.address}/24 dev eth0`, `ip -n ${n.ns} link set eth0 up`);
-    if (n.name.startsWith('rs')) {
+    if (n.inner) {
+      l.push(`ip -n ${n.ns} link add eth1 index ${10 + n.inner.index} type veth peer name ${n.inner.port} index ${100 + n.inner.index} netns ${SWITCH_NS}`);
+      l.push(`ip -n ${SWITCH_NS} link set ${n.inner.port} master br1 up`);
+      l.push(`ip -n ${n.ns} addr add ${n.inner.address}/24 dev eth1`, `ip -n ${n.ns} link set eth1 up`);
+      // NAT: the web servers' replies pass through the director, which rewrites them back to the VIP
+      l.push(`ip netns exec ${n.ns} sysctl -qw net.ipv4.ip_forward=1`);
+    }
+    if (n.name.startsWith('rs') && mode === 'nat') {
+      l.push(`ip -n ${n.ns} route add default via ${GATEWAY}`);
+    } else if (n.name.startsWith('rs')) {
       l.push(`ip -n ${n.ns} addr add ${VIP}/32 dev lo`);
       l.push(`ip netns exec ${n.ns} sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 ` +
         `net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2`);
@@ -179,9 +211,17 @@ export class LabProcess {
   }
 }
 
+export function examplesDir(mode: Forwarding): string {
+  return mode === 'nat' ? join(EXAMPLES, 'nat') : EXAMPLES;
+}
+
+export function webPort(mode: Forwarding): number {
+  return mode === 'nat' ? 8080 : 80;
+}
+
 /** Where the lab keeps configs, sockets, state files and logs. */
 export class LabFiles {
-  constructor(readonly dir: string) {
+  constructor(readonly dir: string, readonly mode: Forwarding = 'dr') {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
   }
@@ -190,8 +230,8 @@ export class LabFiles {
   directorConfig(which: 1 | 2): string {
     const d = join(this.dir, `d${which}`, 'config');
     mkdirSync(d, { recursive: true });
-    copyFileSync(join(EXAMPLES, 'services.json'), join(d, 'services.json'));
-    copyFileSync(join(EXAMPLES, `director-${which}`, 'vrrp.json'), join(d, 'vrrp.json'));
+    copyFileSync(join(examplesDir(this.mode), 'services.json'), join(d, 'services.json'));
+    copyFileSync(join(examplesDir(this.mode), `director-${which}`, 'vrrp.json'), join(d, 'vrrp.json'));
     return d;
   }
 
@@ -209,7 +249,7 @@ export class LabFiles {
 }
 
 export function startWebServer(files: LabFiles, n: LabNode): LabProcess {
-  return new LabProcess(n.name, n.ns, [process.execPath, WEB_SERVER, n.name, '80'], files.log(n.name));
+  return new LabProcess(n.name, n.ns, [process.execPath, WEB_SERVER, n.name, String(webPort(files.mode))], files.log(n.name));
 }
 
 export function startClient(files: LabFiles): LabProcess {

@@ -21,7 +21,7 @@ test('failover figures: failed requests in the window and the longest gap betwee
 });
 
 test('lab flags: defaults, values, and refusals', () => {
-  assert.deepEqual(parseLabArgs([]), { keep: false, loopMs: 200, clean: false, here: false, dir: '/tmp/lvsd-lab' });
+  assert.deepEqual(parseLabArgs([]), { keep: false, forwarding: 'dr', loopMs: 200, clean: false, here: false, dir: '/tmp/lvsd-lab' });
   const a = parseLabArgs(['--keep', '--vm', '--loop-ms', '100']);
   assert.ok(typeof a !== 'string' && a.keep && a.mode === 'vm' && a.loopMs === 100);
   assert.match(String(parseLabArgs(['--loop-ms', '5'])), /at least 20/);
