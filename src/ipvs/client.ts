@@ -28,6 +28,9 @@ export interface IpvsClientOptions extends GenlSocketOptions {
   dumpSockets?: number;
 }
 
+/** Batches in flight or queued at once in execute(): two fit the window, a third waits ready. */
+const EXECUTE_LANES = 3;
+
 const UNAVAILABLE = 'IPVS is not available in this kernel (modprobe ip_vs)';
 const PERMISSION = 'permission denied: lvsd needs CAP_NET_ADMIN';
 
@@ -108,24 +111,36 @@ class NetlinkIpvsClient implements IpvsClient {
 
   /**
    * Commands go out in batches of about half the window, each batch as one datagram of unacknowledged
-   * changes closed by an acknowledged barrier (see GenlSocket.batch); two batches are in flight at a time.
+   * changes closed by an acknowledged barrier (see GenlSocket.batch). A few batches are in flight or queued
+   * at a time, each built (encoded) only when a lane is free: building all of a 110,000-command plan up
+   * front kept every message, pending entry and promise alive at once, and garbage collection made the
+   * apply of 10,000 x 10 five times slower per command than of 1,000 x 10 (measured in the VM).
+   * Batches are handed to the socket in command order, so the kernel sees the commands in order.
    * Only refusals and one acknowledgement per batch come back.
    */
   async execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]> {
     const size = Math.max(1, Math.floor(this.main.ackWindow / 2) - 1);
-    const batches: Array<Promise<IpvsResult[]>> = [];
-    for (let start = 0; start < commands.length; start += size) {
-      const chunk = commands.slice(start, start + size);
-      batches.push(
-        this.main
-          .batch(chunk.map((command) => (seq: number) => commandMessage(this.family, seq, command, QUIET_FLAGS)), chunk.map(describeCommand))
-          .then((errors) => errors.map((e, i): IpvsResult => {
-            if (e === undefined) return { ok: true };
-            return { ok: false, error: e instanceof NetlinkErrno ? kernelError(chunk[i]!, e.errno, e.kernelText) : e };
-          })),
-      );
-    }
-    return (await Promise.all(batches)).flat();
+    const results: IpvsResult[] = new Array<IpvsResult>(commands.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < commands.length) {
+        const start = next;
+        next = Math.min(commands.length, start + size);
+        const chunk = commands.slice(start, next);
+        const errors = await this.main.batch(
+          chunk.map((command) => (seq: number) => commandMessage(this.family, seq, command, QUIET_FLAGS)),
+          chunk.map(describeCommand),
+        );
+        errors.forEach((e, i) => {
+          results[start + i] = e === undefined
+            ? { ok: true }
+            : { ok: false, error: e instanceof NetlinkErrno ? kernelError(chunk[i]!, e.errno, e.kernelText) : e };
+        });
+      }
+    };
+    const lanes = Math.min(EXECUTE_LANES, Math.ceil(commands.length / size));
+    await Promise.all(Array.from({ length: lanes }, lane));
+    return results;
   }
 
   close(): void {
