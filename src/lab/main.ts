@@ -142,7 +142,8 @@ async function runHere(args: LabArgs): Promise<number> {
     } : undefined);
   } catch (e) {
     if (e instanceof StepFailure) {
-      say(`lab: FAILED at "${e.step}"`);
+      if (e.report) for (const l of summary(e.report)) say(l);
+      else say(`lab: FAILED at "${e.step}"`);
       return 1;
     }
     throw e;

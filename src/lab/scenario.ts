@@ -60,7 +60,7 @@ export interface LabReport {
 }
 
 export class StepFailure extends Error {
-  constructor(readonly step: string, message: string) {
+  constructor(readonly step: string, message: string, readonly report?: LabReport) {
     super(`${step}: ${message}`);
   }
 }
@@ -259,7 +259,7 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab, repor
       const error = (e as Error).message;
       report.steps.push({ name, ok: false, ms, error });
       say(`      FAILED: ${error}`);
-      throw new StepFailure(name, error);
+      throw new StepFailure(name, error, report);
     }
   };
 
@@ -288,6 +288,11 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab, repor
       lab.startDirector(2);
       const deadline0 = Date.now() + 120_000;
       while (lab.state(1) !== 'master' || lab.state(2) !== 'backup') {
+        for (const d of lab.director) {
+          if (d && d.child.exitCode !== null) {
+            throw new Error(`lvsd on ${d.name} exited with status ${d.child.exitCode}: ${d.lines.at(-1) ?? ''} (log: ${lab.files.log(d.name)})`);
+          }
+        }
         if (Date.now() > deadline0) throw new Error(`no election after 120 s: d1 ${lab.state(1) ?? 'starting'}, d2 ${lab.state(2) ?? 'starting'}`);
         await sleep(200);
       }
