@@ -137,6 +137,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   rsGauge('lvsd_ipvs_real_server_inactive_connections', 'Inactive connections to the real server', (r) => r.inactiveConns);
   rsGauge('lvsd_ipvs_real_server_weight', 'The real server\'s weight in the kernel', (r) => r.weight.kernel);
   rsGauge('lvsd_real_server_drained', 'Whether the operator drained the real server (1) or not (0)', (r) => (r.drained ? 1 : 0));
+  new Counter({
+    name: 'lvsd_vrrp_address_mismatches_total', help: 'Valid adverts whose VIP list differs from ours', labelNames: ['instance'], registers,
+    collect() { this.reset(); for (const v of source()?.vrrp ?? []) this.inc({ instance: v.name }, v.addressMismatches); },
+  });
   new Gauge({
     name: 'lvsd_health_loop_lag_seconds', help: 'Seconds since the health checker loop last ticked', registers,
     collect() { this.reset(); const h = source()?.health; if (h && h.lagMs !== null) this.set(h.lagMs / 1000); },

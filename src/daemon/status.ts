@@ -79,6 +79,8 @@ export interface VrrpInstanceStatus {
   /** State changes since the daemon started. */
   transitions: number;
   adverts: { sent: number; received: number; invalid: number };
+  /** Valid adverts whose VIP list differs from ours (a peer reloaded before us?): counted, never a state change. */
+  addressMismatches: number;
 }
 
 export interface HealthLoopStatus {

@@ -31,6 +31,7 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
     trackInterfaces: i.trackInterfaces,
     transitions: i.counters.transitions,
     adverts: { sent: i.counters.advertsSent, received: i.counters.advertsReceived, invalid },
+    addressMismatches: i.counters.addressMismatches,
   };
 }
 

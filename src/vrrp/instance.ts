@@ -23,6 +23,7 @@ export interface InstanceCounters {
   advertsReceived: number;
   invalid: Partial<Record<DropReason | 'foreign_peer', number>>;
   transitions: number;
+  /** Valid adverts whose address list differed from ours (every one; the log line is once per peer and list). */
   addressMismatches: number;
 }
 
@@ -252,7 +253,6 @@ export class VrrpInstance {
           this.notify(a.kind);
           break;
         case 'address_mismatch':
-          this.counters.addressMismatches++;
           this.log.warn({
             event: 'vrrp.address_mismatch', instance: this.config.name, peer: a.source, advertised: a.advertised, configured: a.configured,
           }, `${this.config.name}: ${a.source} advertises other addresses than ours (one director reloaded before the other?)`);
@@ -412,7 +412,7 @@ export class VrrpInstance {
       vips: this.vipList(),
       syncGroup: cfg.syncGroup ?? null,
       trackInterfaces: cfg.trackInterfaces.map((t) => ({ name: t.name, up: this.trackUp.get(t.name) ?? true, weight: t.weight })),
-      counters: { ...this.counters, invalid: { ...this.counters.invalid } },
+      counters: { ...this.counters, invalid: { ...this.counters.invalid }, addressMismatches: this.machine.addressMismatches },
       advertLateness: [...this.lateness],
     };
   }

@@ -46,6 +46,9 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const s2 = l2.vrrp('VI_1');
     assert.equal(s2.adverts.invalid, 0);
     assert.ok(s2.adverts.received >= 10);
+    // ...but every one of them is counted, for status and metrics
+    assert.ok(s2.addressMismatches >= 10, `addressMismatches ${s2.addressMismatches}`);
+    assert.equal(l1.vrrp('VI_1').addressMismatches, 0, 'the master sees no mismatch: it has no peer adverts');
     await Promise.all([l1.stop(), l2.stop()]);
   });
 
