@@ -84,6 +84,7 @@ function tunnelFields(tunnel: RawTunnel | undefined, forwarding: Forwarding, poi
     if (type === 'gue' && tunnel.port === undefined) report(pointer, 'a gue tunnel needs "port" (the GUE UDP port on the real server)');
     if (type !== 'gue' && tunnel.port !== undefined) report(`${pointer}/port`, `only gue tunnels have a port, not ${type}`);
     if (type !== 'gue' && checksum === 'remcsum') report(`${pointer}/checksum`, `remcsum needs a gue tunnel, not ${type}`);
+    if (type === 'ipip' && checksum === 'csum') report(`${pointer}/checksum`, 'ipip tunnels carry no checksum: csum applies to gue and gre');
   }
   return { tunnelType: type, tunnelPort: type === 'gue' ? tunnel.port ?? 0 : 0, tunnelFlags: CHECKSUM_FLAGS[checksum] };
 }

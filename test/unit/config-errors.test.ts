@@ -134,10 +134,14 @@ test('tunnel rules: gue needs a port, only gue has one, remcsum needs gue', () =
     { address: '10.0.0.1', tunnel: { type: 'gue' } },
     { address: '10.0.0.2', tunnel: { type: 'ipip', port: 5555 } },
     { address: '10.0.0.3', tunnel: { type: 'gre', checksum: 'remcsum' } },
+    { address: '10.0.0.4', tunnel: { type: 'ipip', checksum: 'csum' } },
+    { address: '10.0.0.5', tunnel: { type: 'gre', checksum: 'csum' } },
   ] })] });
   assertProblem(p, '/services/0/realServers/0/tunnel', /gue tunnel needs "port"/);
   assertProblem(p, '/services/0/realServers/1/tunnel/port', /only gue tunnels have a port/);
   assertProblem(p, '/services/0/realServers/2/tunnel/checksum', /remcsum needs a gue tunnel/);
+  assertProblem(p, '/services/0/realServers/3/tunnel/checksum', /ipip tunnels carry no checksum/);
+  assert.ok(!p.some((x) => x.pointer.startsWith('/services/0/realServers/4')), 'gre with csum is fine');
   assertProblem(problemsOf({ services: [svc({ tunnel: { type: 'gre' } })] }), '/services/0/tunnel', /no server of this service uses tunnel/);
 });
 
