@@ -44,6 +44,10 @@ await yargs(hideBin(process.argv))
         .option('config', configOption)
         .option('dry-run', { alias: 'n', type: 'boolean', default: false, describe: 'show the plan, change nothing' })
         .option('json', { type: 'boolean', default: false, describe: 'print the plan and the report as JSON' })
+        .option('verify', {
+          type: 'boolean', default: false,
+          describe: 're-read what was changed and report whether the kernel now matches (costs one more read of the touched services)',
+        })
         .option('state-file', { type: 'string', describe: 'where lvsd remembers what it applied (overrides the config)' }),
     (argv) =>
       run(async () =>
@@ -51,6 +55,7 @@ await yargs(hideBin(process.argv))
           config: argv.config,
           dryRun: argv['dry-run'],
           json: argv.json,
+          verify: argv.verify,
           stateFile: argv['state-file'],
         }),
       ),

@@ -11,6 +11,8 @@ export interface ApplyArgs {
   config: string;
   dryRun: boolean;
   json: boolean;
+  /** Re-read what the plan touched afterwards and report whether the kernel converged. */
+  verify: boolean;
   stateFile?: string | undefined;
 }
 
@@ -31,7 +33,7 @@ export async function apply(args: ApplyArgs): Promise<number> {
       ownWholeTable: config.ipvs.ownWholeTable,
       ...(config.ipvs.timeouts ? { timeouts: config.ipvs.timeouts } : {}),
       dryRun: args.dryRun,
-      verify: !args.dryRun,
+      verify: args.verify && !args.dryRun,
       log,
     });
     if (!args.dryRun) await saveOwned(stateFile, nextOwned(desired, owned, result.report));
@@ -42,7 +44,8 @@ export async function apply(args: ApplyArgs): Promise<number> {
       process.stdout.write(formatPlan(result.plan) + '\n');
       if (!args.dryRun) process.stdout.write(formatApplyReport(result.report) + '\n');
       if (result.converged === false) {
-        process.stdout.write(`warning: the kernel table still differs after applying (${result.remaining?.ops.length} operations left)\n`);
+        const left = result.remaining?.ops.length ?? 0;
+        process.stdout.write(`warning: the kernel table still differs after applying (${left} operation${left === 1 ? '' : 's'} left)\n`);
       }
     }
     return result.report.ok ? EXIT.ok : EXIT.failed;

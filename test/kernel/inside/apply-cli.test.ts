@@ -244,8 +244,9 @@ test('weights, added and removed real servers and services are applied; a servic
   changed.services.push({ name: 'new', protocol: 'tcp', address: '192.0.2.50', port: 8000, scheduler: 'rr', realServers: [{ address: '10.0.5.1' }] });
   writeConfig(changed);
 
-  const r = lvsd('apply', '--config', configFile, '--state-file', stateFile);
+  const r = lvsd('apply', '--config', configFile, '--state-file', stateFile, '--verify');
   assert.equal(r.status, 0, show(r));
+  assert.doesNotMatch(r.stdout, /still differs/, 'with --verify the re-read finds the kernel converged');
   const lines = r.stdout.split('\n');
   for (const want of [
     '  service tcp/192.0.2.10:80',
