@@ -31,6 +31,8 @@ import { ConnSync } from './conn-sync.js';
 export interface VrrpPort {
   update(config: Config): Promise<void>;
   snapshot(): VrrpInstanceStatus[];
+  /** The same, taken now (status reads this; snapshot() may be up to a second old). */
+  freshSnapshot?(): Promise<VrrpInstanceStatus[]>;
   /** Clean stop: priority 0 so the peer takes over at once, VIPs released. */
   stop(): Promise<void>;
   onTransition(listener: (instance: string, from: string, to: string) => void): void;
@@ -469,7 +471,7 @@ export class Daemon {
       kernel,
       daemons,
       health: this.health?.snapshot(),
-      vrrp: this.vrrp?.snapshot() ?? [],
+      vrrp: this.vrrp ? await (this.vrrp.freshSnapshot?.() ?? this.vrrp.snapshot()) : [],
       drains: [...this.drains.values()],
     });
   }

@@ -51,6 +51,7 @@ export function vrrpFactory(metrics: Metrics): (config: Config, log: Logger) => 
     return {
       update: (c) => worker.update(c),
       snapshot: () => worker.snapshot().map(instanceStatus),
+      freshSnapshot: async () => (await worker.freshSnapshot()).map(instanceStatus),
       stop: () => worker.stop(),
       onTransition: (listener) => worker.onTransition((t) => listener(t.instance, t.from, t.to)),
     };

@@ -41,6 +41,8 @@ export interface InstanceHooks {
   onAdvertSent?(instance: string): void;
   onAdvertReceived?(instance: string): void;
   onInvalid?(instance: string, reason: string): void;
+  /** The master heard (address or priority) changed: status should not wait for the next periodic snapshot. */
+  onMasterChange?(instance: string): void;
 }
 
 export interface InstanceSnapshot {
@@ -199,14 +201,19 @@ export class VrrpInstance {
     this.counters.advertsReceived++;
     this.hooks.onAdvertReceived?.(cfg.name);
     const advert = decoded.advert;
+    let masterChanged = false;
     if (advert.priority !== 0) {
-      this.lastMaster = {
+      const heard = {
         address: advert.source,
         priority: advert.priority,
         advertInterval: advert.version === 3 ? advert.maxAdvertInterval / 100 : advert.advertInterval,
       };
+      const last = this.lastMaster;
+      masterChanged = !last || last.address !== heard.address || last.priority !== heard.priority || last.advertInterval !== heard.advertInterval;
+      this.lastMaster = heard;
     }
     this.feed({ type: 'advert', advert });
+    if (masterChanged) this.hooks.onMasterChange?.(cfg.name);
   }
 
   private countInvalid(reason: DropReason | 'foreign_peer'): void {

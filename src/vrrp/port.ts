@@ -12,7 +12,9 @@ import type { ManagerConfig } from './manager.js';
 export type WorkerRequest =
   | { type: 'start'; id: number; config: ManagerConfig }
   | { type: 'update'; id: number; config: ManagerConfig }
-  | { type: 'stop'; id: number };
+  | { type: 'stop'; id: number }
+  /** Answered by a snapshot then `done`: a status read never sees counters up to a second old. */
+  | { type: 'refresh'; id: number };
 
 export type WorkerEvent =
   | { type: 'done'; id: number; error?: { message: string; code?: string | undefined } }
@@ -89,7 +91,7 @@ export class VrrpWorker {
     this.pending.clear();
   }
 
-  private request(body: { type: 'start' | 'update'; config: ManagerConfig } | { type: 'stop' }): Promise<void> {
+  private request(body: { type: 'start' | 'update'; config: ManagerConfig } | { type: 'stop' } | { type: 'refresh' }): Promise<void> {
     if (this.exited) return Promise.reject(new Error('VRRP worker is not running'));
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
@@ -103,6 +105,17 @@ export class VrrpWorker {
   }
 
   snapshot(): InstanceSnapshot[] {
+    return this.latest;
+  }
+
+  /** A snapshot taken now by the worker; the last one received if the worker does not answer within `waitMs`. */
+  async freshSnapshot(waitMs = 1000): Promise<InstanceSnapshot[]> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.request({ type: 'refresh' }).catch(() => undefined),
+      new Promise((r) => { timer = setTimeout(r, waitMs); }),
+    ]);
+    clearTimeout(timer);
     return this.latest;
   }
 

@@ -30,6 +30,7 @@ const manager = new VrrpManager(log, {
   onAdvertSent: (instance) => post({ type: 'advert', kind: 'sent', instance }),
   onAdvertReceived: (instance) => post({ type: 'advert', kind: 'received', instance }),
   onInvalid: (instance, reason) => post({ type: 'advert', kind: 'invalid', instance, reason }),
+  onMasterChange: () => post({ type: 'snapshot', instances: manager.snapshot() }),
 });
 
 let ticker: NodeJS.Timeout | undefined;
@@ -45,6 +46,8 @@ port.on('message', (m: WorkerRequest) => {
         case 'update':
           await manager.update(m.config as ManagerConfig);
           break;
+        case 'refresh':
+          break; // the snapshot below is the answer
         case 'stop':
           clearInterval(ticker);
           await manager.stop();
