@@ -3,41 +3,24 @@
  * ended by a newline or the agent closing) and judge it with parseAgentReply. Failing to connect, or a close
  * with nothing said, is down.
  */
-import { createConnection } from 'node:net';
 import type { AgentCheck } from '../../config/types.js';
 import type { ProbeResult } from '../types.js';
 import { parseAgentReply } from './agent-reply.js';
-import { deadline, errorReason } from './deadline.js';
+import { deadline, probeOverTcp } from './deadline.js';
 
 export const LINE_LIMIT = 1024;
 
 export function probeAgent(check: Pick<AgentCheck, 'address' | 'port' | 'timeout' | 'send'>, signal?: AbortSignal): Promise<ProbeResult> {
   const d = deadline(check.timeout, signal);
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: check.address, port: check.port });
-    let settled = false;
-    let connected = false;
+  return probeOverTcp(check, d, ({ sock, finish }) => {
     let text = '';
-    const finish = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      d.signal.removeEventListener('abort', onAbort);
-      sock.destroy();
-      resolve(r);
-    };
     const judge = (line: string) => {
       const trimmed = line.replace(/\r$/, '');
       if (trimmed.trim() === '') return finish(d.result(false, 'agent said nothing', { output: '' }));
       finish(d.result(false, '', { ...parseAgentReply(trimmed), output: trimmed }));
     };
-    const onAbort = () => finish(d.result(false, d.reason()));
-    if (d.signal.aborted) return onAbort();
-    d.signal.addEventListener('abort', onAbort, { once: true });
     sock.setEncoding('utf8');
-    sock.on('error', (err) => finish(d.result(false, errorReason(connected ? 'read' : 'connect', err))));
     sock.once('connect', () => {
-      connected = true;
       if (check.send !== undefined && check.send !== '') sock.write(check.send);
     });
     sock.on('data', (chunk: string) => {

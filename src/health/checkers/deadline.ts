@@ -2,6 +2,7 @@
  * The time limit every probe runs under: one AbortSignal that fires on the check's timeout or on the
  * caller's signal, whichever comes first, and a result builder that measures latency.
  */
+import { createConnection, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ProbeResult } from '../types.js';
 
@@ -48,4 +49,41 @@ export function deadline(timeoutSeconds: number, outer?: AbortSignal): Deadline 
 export function errorReason(prefix: string, err: unknown): string {
   const e = err as { code?: string; message?: string };
   return `${prefix} ${e?.code ?? e?.message ?? String(err)}`;
+}
+
+/** What a TCP-based checker gets to drive its exchange: the socket, and `finish` to settle the probe once. */
+export interface ProbeConnection {
+  sock: Socket;
+  finish(result: ProbeResult): void;
+}
+
+/**
+ * Connects to `address:port` under the deadline and settles exactly once: by `finish`, a socket error
+ * ('connect X' before the connection, 'read X' after), the timeout or the caller's abort. The socket is
+ * always destroyed and the deadline cleared. `exchange` wires the checker's own events (connect, data, end).
+ */
+export function probeOverTcp(
+  target: { address: string; port: number },
+  d: Deadline,
+  exchange: (conn: ProbeConnection) => void,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: target.address, port: target.port });
+    let settled = false;
+    let connected = false;
+    const finish = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      d.done();
+      d.signal.removeEventListener('abort', onAbort);
+      sock.destroy();
+      resolve(r);
+    };
+    const onAbort = () => finish(d.result(false, d.reason()));
+    if (d.signal.aborted) return onAbort();
+    d.signal.addEventListener('abort', onAbort, { once: true });
+    sock.on('error', (err) => finish(d.result(false, errorReason(connected ? 'read' : 'connect', err))));
+    sock.once('connect', () => { connected = true; });
+    exchange({ sock, finish });
+  });
 }

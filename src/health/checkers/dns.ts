@@ -4,10 +4,10 @@
  */
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
-import { createConnection, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
 import type { DnsCheck } from '../../config/types.js';
 import type { ProbeResult } from '../types.js';
-import { deadline, errorReason, type Deadline } from './deadline.js';
+import { deadline, errorReason, probeOverTcp, type Deadline } from './deadline.js';
 import { decodeMessage, encodeQuery, QTYPES, sameName, type DnsMessage } from './dns-codec.js';
 
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
@@ -81,24 +81,8 @@ function overUdp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judg
 }
 
 function overTcp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judge): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: check.address, port: check.port });
-    let settled = false;
-    let connected = false;
-    const finish = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      d.signal.removeEventListener('abort', onAbort);
-      sock.destroy();
-      resolve(r);
-    };
-    const onAbort = () => finish(d.result(false, d.reason()));
-    if (d.signal.aborted) return onAbort();
-    d.signal.addEventListener('abort', onAbort, { once: true });
-    sock.on('error', (err) => finish(d.result(false, errorReason(connected ? 'read' : 'connect', err))));
+  return probeOverTcp(check, d, ({ sock, finish }) => {
     sock.once('connect', () => {
-      connected = true;
       const len = Buffer.alloc(2);
       len.writeUInt16BE(query.length);
       sock.write(Buffer.concat([len, query]));
