@@ -6,12 +6,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { insideSkipReason } from '../vm.js';
+import { run, tryRun } from './shell.js';
 
 const skip = insideSkipReason();
 const LINK = 'lvsdac0';
@@ -19,16 +20,6 @@ const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../../../examples/full.json', import.meta.url));
 const SCHEMA = fileURLToPath(new URL('../../../../schemas/lvsd.schema.json', import.meta.url));
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function tryRun(cmd: string, args: string[]): void {
-  try {
-    run(cmd, args);
-  } catch {
-    // cleanup of something that may not exist
-  }
-}
 /** `ipvsadm -Sn`, one rule a line, whitespace collapsed, sorted (the kernel's order is not ours to assert). */
 function saved(): string[] {
   return run('ipvsadm', ['-Sn']).split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '').sort();

@@ -11,7 +11,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { NetnsLab, type JsonChild } from '../../netns/netns.js';
 import { createIpvsClient, destId, serviceId, type IpvsClient } from '../../../src/ipvs/index.js';
 import type { StatusSnapshot } from '../../../src/daemon/status.js';
 import { requestDaemon } from '../../../src/cli/control-client.js';
+import { run, tryRun } from './shell.js';
 
 const skip = insideSkipReason();
 const MAIN = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
@@ -44,16 +45,6 @@ const WEB = 'tcp/192.0.2.10:80';
 const API = 'tcp/192.0.2.11:80';
 const AGENT = 'tcp/192.0.2.12:80';
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function tryRun(cmd: string, args: string[]): void {
-  try {
-    run(cmd, args);
-  } catch {
-    // cleanup of something that may not exist
-  }
-}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface CliResult { status: number; stdout: string; stderr: string }

@@ -13,13 +13,14 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { insideSkipReason } from '../vm.js';
+import { run, tryRun } from './shell.js';
 
 const skip = insideSkipReason();
 const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
@@ -29,16 +30,6 @@ const NS = ['lvsdnc-rs1', 'lvsdnc-rs2'] as const;
 /** Real server addresses per real-server netns. */
 const ADDRS: Record<(typeof NS)[number], string[]> = { 'lvsdnc-rs1': ['10.7.1.11', '10.7.1.12'], 'lvsdnc-rs2': ['10.7.2.21', '10.7.2.22', '10.7.2.23'] };
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function tryRun(cmd: string, args: string[]): void {
-  try {
-    run(cmd, args);
-  } catch {
-    // cleanup of something that may not exist
-  }
-}
 
 const ECHO_SERVER = `
 const net = require('node:net');

@@ -4,7 +4,6 @@
  */
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,20 +11,11 @@ import { insideSkipReason } from '../vm.js';
 import { createIpvsClient, SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, TUN_F_CSUM, type IpvsClient } from '../../../src/ipvs/index.js';
 import { canonicalServiceId, loadOwned, nextOwned, reconcile, saveOwned, type DesiredEntry } from '../../../src/reconcile/index.js';
 import { fwmark, rs, tcp, udp } from '../../unit/reconcile-fixtures.js';
+import { run, tryRun } from './shell.js';
 
 const skip = insideSkipReason();
 const LINK = 'lvsdrc0';
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function tryRun(cmd: string, args: string[]): void {
-  try {
-    run(cmd, args);
-  } catch {
-    // cleanup of something that may not exist
-  }
-}
 /** `ipvsadm -Sn`, one rule a line, sorted (the kernel's order is not ours to assert). */
 function saved(): string[] {
   return run('ipvsadm', ['-Sn']).split('\n').map((l) => l.trim().replace(/\s+/g, ' ')).filter((l) => l !== '').sort();

@@ -4,23 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { insideSkipReason } from '../vm.js';
+import { run, tryRun } from './shell.js';
 
 const skip = insideSkipReason();
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function tryRun(cmd: string, args: string[]): void {
-  try {
-    run(cmd, args);
-  } catch {
-    // cleanup of something that may not exist
-  }
-}
 
 /** The service lines of `ipvsadm -Ln` ("TCP  10.0.0.1:80 wrr"), whitespace collapsed. */
 function services(): string[] {
