@@ -7,6 +7,7 @@
  * address changes and GARP bursts go through a per-instance queue so a GARP never precedes its address.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -125,6 +126,7 @@ export class VrrpInstance {
         `${cfg.name}: ${cfg.interface} has no ${cfg.family === 'ipv4' ? 'IPv4' : 'link-local IPv6'} address to send adverts from`);
     }
     this.source = source ?? (cfg.family === 'ipv4' ? '0.0.0.0' : '::');
+    if (cfg.family === 'ipv4') this.promoteSecondaries();
     for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
     this.machine = createMachine(machineConfigFrom(cfg, this.source), initial);
     this.socket = openVrrpSocket({
@@ -136,6 +138,20 @@ export class VrrpInstance {
     this.socket.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
     this.socket.on('error', (e) => this.log.warn({ event: 'vrrp.socket_error', instance: cfg.name, err: e.message }, e.message));
     this.feed({ type: 'start' });
+  }
+
+  /**
+   * Without net.ipv4.conf.IF.promote_secondaries, removing the first address of a subnet removes every other
+   * address of that subnet too: one instance going backup would take another instance's VIP with it.
+   */
+  private promoteSecondaries(): void {
+    const file = `/proc/sys/net/ipv4/conf/${this.config.interface}/promote_secondaries`;
+    try {
+      if (readFileSync(file, 'utf8').trim() !== '1') writeFileSync(file, '1\n');
+    } catch (e) {
+      this.log.warn({ event: 'vrrp.sysctl_failed', instance: this.config.name, file, err: (e as Error).message },
+        `${this.config.name}: cannot set ${file}: removing one VIP may remove others of its subnet`);
+    }
   }
 
   /** Feeds one event to the machine and performs its actions. */

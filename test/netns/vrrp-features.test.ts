@@ -24,6 +24,30 @@ const lastState = (l: Lvsd, name = 'VI_1') => l.events('vrrp.transition').filter
 const masters = (l: Lvsd, name = 'VI_1') => l.events('vrrp.transition').filter((e) => e.instance === name && e.to === 'master').length;
 
 describe('VRRP features between two lvsd directors', { skip }, () => {
+  test('one instance going backup does not take another instance\'s VIP of the same subnet with it', async (t) => {
+    const vlab = new VrrpLab();
+    t.after(() => vlab.cleanup());
+    const d1 = vlab.node('d1');
+    const d2 = vlab.node('d2');
+    // VI_A (150) wins its election before VI_B (100): its VIP becomes the primary address of 10.99.0.0/24 on d1
+    const viA = (priority: number) => instance(priority, { name: 'VI_A', vrid: 72, addresses: ['10.99.0.10/24'] });
+    const viB = instance(100, { name: 'VI_B', vrid: 73, addresses: ['10.99.0.11/24'] });
+    const l1 = vlab.lvsd(d1, { vrrp: [viA(150), viB] }, 'd1');
+    await l1.transition('VI_A', 'master', 20_000);
+    await l1.transition('VI_B', 'master', 20_000);
+    const addrs = vlab.ip(d1, '-4 addr show dev eth0');
+    assert.match(addrs, /inet 10\.99\.0\.10\/24 (?!.*secondary)/, addrs);
+    assert.match(addrs, /inet 10\.99\.0\.11\/24 .*secondary/, addrs);
+    // d2 preempts VI_A only: d1 removes 10.99.0.10, and must keep VI_B's 10.99.0.11
+    const l2 = vlab.lvsd(d2, { vrrp: [viA(200)] }, 'd2');
+    await l2.transition('VI_A', 'master', 20_000);
+    await sleep(300);
+    assert.ok(!vlab.holds(d1, '10.99.0.10'), 'd1 released VI_A');
+    assert.ok(vlab.holds(d1, '10.99.0.11'), `d1 still holds VI_B: ${vlab.ip(d1, '-4 addr show dev eth0')}`);
+    assert.equal(lastState(l1, 'VI_B'), 'master');
+    await Promise.all([l1.stop(), l2.stop()]);
+  });
+
   test('address-list mismatch: a warning logged once per peer and list, adverts still accepted, never two masters', async (t) => {
     const vlab = new VrrpLab();
     t.after(() => vlab.cleanup());
