@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { kernelSupport, repoRoot, runDirect, runInVm, type RunOptions } from '../test/kernel/vm.js';
+import { kernelSupport, repoRoot, runDirect, runInVm, type RunOptions } from '../src/vm/runner.js';
 
 /** Known benches, in the order they run. */
 const KNOWN = ['ipvs', 'vrrp-failover'];

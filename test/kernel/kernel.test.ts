@@ -12,8 +12,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { kernelSupport, repoRoot, runDirect, runInVm, runKernelSuite, vmSupport } from './vm.js';
-import { buildInitramfs } from './init/initramfs.js';
-import { findBusybox, findKernel, type KernelChoice } from './init/modules.js';
+import { buildInitramfs } from '../../src/vm/initramfs.js';
+import { findBusybox, findKernel, type KernelChoice } from '../../src/vm/modules.js';
 import { describeFailure, parseTap, type TapNode } from './init/tap.js';
 
 const insideDir = join(dirname(fileURLToPath(import.meta.url)), 'inside');
