@@ -212,15 +212,41 @@ export class Daemon {
       const result: ProbeResult = await inner(check, target, signal, env);
       if (signal.aborted) return result;
       m.healthProbeDuration?.(check.type, result.latencyMs / 1000);
-      const key = checkKey(check, target);
-      const id = destId(target);
-      for (const s of this.config.services) {
-        if (s.realServers.some((rs) => destId(rs.spec) === id && checkKey(rs.healthCheck, rs.spec) === key)) {
-          m.healthResult?.(s.name, id, result.ok ? 'up' : 'down');
-        }
+      if (m.healthResult) {
+        const verdict = result.ok ? 'up' : 'down';
+        for (const u of this.usersOf(check, target)) m.healthResult(u.service, u.realServer, verdict);
       }
       return result;
     };
+  }
+
+  /** Per probe identity, the (service, real server) pairs that use it: built once per config, not per probe. */
+  private probeUsersOf: { config: Config; users: Map<string, Array<{ service: string; realServer: string }>> } | undefined;
+
+  /** The same, per target object (the scheduler keeps one per probe): no key is rebuilt per probe. */
+  private readonly usersByTarget = new WeakMap<object, { config: Config; users: Array<{ service: string; realServer: string }> }>();
+
+  private usersOf(check: Parameters<Prober>[0], target: Parameters<Prober>[1]): Array<{ service: string; realServer: string }> {
+    const hit = this.usersByTarget.get(target);
+    if (hit?.config === this.config) return hit.users;
+    const users = this.probeUsers().get(checkKey(check, target)) ?? [];
+    this.usersByTarget.set(target, { config: this.config, users });
+    return users;
+  }
+
+  private probeUsers(): Map<string, Array<{ service: string; realServer: string }>> {
+    if (this.probeUsersOf?.config === this.config) return this.probeUsersOf.users;
+    const users = new Map<string, Array<{ service: string; realServer: string }>>();
+    for (const s of this.config.services) {
+      for (const rs of s.realServers) {
+        const key = checkKey(rs.healthCheck, rs.spec);
+        let list = users.get(key);
+        if (!list) users.set(key, (list = []));
+        list.push({ service: s.name, realServer: destId(rs.spec) });
+      }
+    }
+    this.probeUsersOf = { config: this.config, users };
+    return users;
   }
 
   private publishHealthUp(): void {
