@@ -1,11 +1,13 @@
 /*
  * lvsd_native: packet I/O Node lacks, kept small and dumb. Raw VRRP sockets polled on the event loop,
  * and one-shot sends of Ethernet frames (gratuitous ARP) and ICMPv6 messages (neighbour advertisements).
+ * TCP connect probes for the health checker, many at once on one epoll set (tcp_probe.c).
  * Every decision (what to send, when, what a packet means) is made in TypeScript: see src/net/native.ts.
  */
 #include <node_api.h>
 
 #include "link_send.h"
+#include "tcp_probe.h"
 #include "vrrp_socket.h"
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -17,6 +19,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"ifIndex", NULL, lvsd_if_index, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFrame", NULL, lvsd_send_frame, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendIcmp6", NULL, lvsd_send_icmp6, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProberOpen", NULL, lvsd_tcp_prober_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProbe", NULL, lvsd_tcp_probe, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProbeCancel", NULL, lvsd_tcp_probe_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProberClose", NULL, lvsd_tcp_prober_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProberRef", NULL, lvsd_tcp_prober_ref, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

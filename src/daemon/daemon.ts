@@ -208,8 +208,7 @@ export class Daemon {
   private countingProber(inner: Prober): Prober {
     const m = this.opts.metrics;
     if (!m?.healthResult && !m?.healthProbeDuration) return inner;
-    return async (check, target, signal, env) => {
-      const result: ProbeResult = await inner(check, target, signal, env);
+    return (check, target, signal, env) => inner(check, target, signal, env).then((result: ProbeResult) => {
       if (signal.aborted) return result;
       m.healthProbeDuration?.(check.type, result.latencyMs / 1000);
       if (m.healthResult) {
@@ -217,7 +216,7 @@ export class Daemon {
         for (const u of this.usersOf(check, target)) m.healthResult(u.service, u.realServer, verdict);
       }
       return result;
-    };
+    });
   }
 
   /** Per probe identity, the (service, real server) pairs that use it: built once per config, not per probe. */

@@ -60,6 +60,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   let source: () => StatusSnapshot | undefined = () => undefined;
   /** The result labels each real server has series for, so forgetRealServer can drop them. */
   const resultsSeen = new Map<string, Set<string>>();
+  const resultChildren = new Map<string, { inc(): void }>();
 
   const vrrpState = new Gauge({ name: 'lvsd_vrrp_state', help: 'VRRP state: 0 init, 1 backup, 2 master, 3 fault', labelNames: ['instance'], registers });
   const transitions = new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state changes, by the state entered', labelNames: ['instance', 'to'], registers });
@@ -165,17 +166,28 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     vrrpAdvertReceived: (instance) => received.inc({ instance }),
     vrrpAdvertInvalid: (instance, reason) => invalid.inc({ instance, reason }),
     healthResult: (service, realServer, result) => {
-      const key = `${service}\0${realServer}`;
-      const seen = resultsSeen.get(key) ?? resultsSeen.set(key, new Set()).get(key)!;
-      seen.add(result);
-      results.inc({ service, real_server: realServer, result });
+      // one labelled child per (service, real server, result), kept: a probe result is counted thousands
+      // of times a second and prom-client would hash the labels on every inc
+      const childKey = `${service}\0${realServer}\0${result}`;
+      let child = resultChildren.get(childKey);
+      if (!child) {
+        const key = `${service}\0${realServer}`;
+        const seen = resultsSeen.get(key) ?? resultsSeen.set(key, new Set()).get(key)!;
+        seen.add(result);
+        child = results.labels({ service, real_server: realServer, result });
+        resultChildren.set(childKey, child);
+      }
+      child.inc();
     },
     healthProbeDuration: (type, seconds) => probeDuration.observe({ type }, seconds),
     healthUp: (service, realServer, isUp) => up.set({ service, real_server: realServer }, isUp ? 1 : 0),
     forgetRealServer: (service, realServer) => {
       up.remove({ service, real_server: realServer });
       const key = `${service}\0${realServer}`;
-      for (const result of resultsSeen.get(key) ?? []) results.remove({ service, real_server: realServer, result });
+      for (const result of resultsSeen.get(key) ?? []) {
+        results.remove({ service, real_server: realServer, result });
+        resultChildren.delete(`${key}\0${result}`);
+      }
       resultsSeen.delete(key);
     },
     reconcileDuration: (seconds) => reconcileDuration.observe(seconds),

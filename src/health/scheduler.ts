@@ -25,7 +25,7 @@ import {
 import type {
   HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
 } from './scheduler-types.js';
-import { systemClock, type Clock, type ProbeResult, type Prober, type ProbeTarget, type TimerHandle } from './types.js';
+import { systemClock, type Clock, type ProbeEnv, type ProbeResult, type Prober, type ProbeTarget, type TimerHandle } from './types.js';
 
 export type {
   ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
@@ -42,6 +42,8 @@ interface Job {
   timer?: TimerHandle;
   nextDue?: number;
   inFlight?: AbortController;
+  /** reused by every probe of this job until aborted */
+  ctl?: AbortController;
   /** When the probe in flight started (left the queue), for status. */
   probingSince?: number;
   alive: boolean;
@@ -75,7 +77,10 @@ export class HealthScheduler extends EventEmitter {
   private lagMs = 0;
   private maxLagMs = 0;
   private skipped = 0;
-  private readonly pending = new Set<Promise<void>>();
+  /** probes fired and not finished (queued or running), and stop()'s wait for them */
+  private inFlight = 0;
+  private readonly idleWaiters: Array<() => void> = [];
+  private env: ProbeEnv = {};
 
   constructor(input: HealthInput, options: HealthSchedulerOptions = {}) {
     super();
@@ -85,6 +90,7 @@ export class HealthScheduler extends EventEmitter {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     if (options.onChange) this.on('change', options.onChange);
     this.global = input.health;
+    this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
     this.load(input);
   }
@@ -108,7 +114,7 @@ export class HealthScheduler extends EventEmitter {
     this.heartbeat = undefined;
     for (const job of this.jobs.values()) this.disarm(job);
     for (const svc of this.services.values()) this.clearRamp(svc);
-    await Promise.allSettled([...this.pending]);
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Takes a new config; probes whose identity is unchanged keep their state and schedule. Emits nothing. */
@@ -117,6 +123,7 @@ export class HealthScheduler extends EventEmitter {
       this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
     }
     this.global = input.health;
+    this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     for (const svc of this.services.values()) this.clearRamp(svc);
     const old = this.jobs;
     this.load(input, old);
@@ -250,25 +257,41 @@ export class HealthScheduler extends EventEmitter {
       this.skipped++;
       return;
     }
-    const ctl = new AbortController();
+    // one AbortController per job, replaced only once it has been aborted (disarm): not one per probe
+    const ctl = job.ctl && !job.ctl.signal.aborted ? job.ctl : (job.ctl = new AbortController());
     job.inFlight = ctl;
-    const env = { execUser: this.global.execUser, execOutputLimit: this.global.execOutputLimit };
-    const run = this.limiter
-      .run(async () => {
-        if (ctl.signal.aborted) return undefined;
-        job.probingSince = this.clock.now();
-        return this.prober(job.check, job.target, ctl.signal, env);
-      })
-      .catch((err: unknown): ProbeResult => ({ ok: false, latencyMs: 0, reason: `probe error ${(err as Error)?.message ?? err}` }))
-      .then((result) => {
-        if (job.inFlight === ctl) {
-          job.inFlight = undefined;
-          job.probingSince = undefined;
-        }
-        if (result && job.alive && this.running && !ctl.signal.aborted) this.onResult(job, result);
-      })
-      .finally(() => this.pending.delete(run));
-    this.pending.add(run);
+    this.inFlight++;
+    const limiter = this.limiter; // a reload may replace it: the slot goes back to the one it came from
+    limiter.acquire(() => this.launch(job, ctl, limiter));
+  }
+
+  /** Runs the probe in its limiter slot; callbacks, not a promise chain: this runs thousands of times a second. */
+  private launch(job: Job, ctl: AbortController, limiter: Limiter): void {
+    if (ctl.signal.aborted) return this.finish(job, ctl, limiter, undefined);
+    job.probingSince = this.clock.now();
+    let p: Promise<ProbeResult>;
+    try {
+      p = this.prober(job.check, job.target, ctl.signal, this.env);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (result) => this.finish(job, ctl, limiter, result),
+      (err: unknown) => this.finish(job, ctl, limiter, { ok: false, latencyMs: 0, reason: `probe error ${(err as Error)?.message ?? err}` }),
+    );
+  }
+
+  private finish(job: Job, ctl: AbortController, limiter: Limiter, result: ProbeResult | undefined): void {
+    limiter.release();
+    if (job.inFlight === ctl) {
+      job.inFlight = undefined;
+      job.probingSince = undefined;
+    }
+    try {
+      if (result && job.alive && this.running && !ctl.signal.aborted) this.onResult(job, result);
+    } finally {
+      if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+    }
   }
 
   private onResult(job: Job, result: ProbeResult): void {

@@ -4,9 +4,11 @@
  * - garp.ts: gratuitous ARP / unsolicited NA builders (pure)
  * - links.ts, addresses.ts: interface facts, link notifications and addresses over rtnetlink
  * - native.ts: the lvsd_native addon (VRRP raw sockets, ARP/NA sends)
+ * - tcp-probe.ts: TCP connect probes through the addon (the health checker's tcp check)
  */
 export * from './address.js';
 export * from './garp.js';
 export * from './links.js';
 export * from './addresses.js';
 export * from './native.js';
+export * from './tcp-probe.js';

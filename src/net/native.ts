@@ -23,7 +23,7 @@ export const VRRP_GROUP_IPV4 = '224.0.0.18';
 export const VRRP_GROUP_IPV6 = 'ff02::12';
 export const VRRP_PROTOCOL = 112;
 
-interface NativeBinding {
+export interface NativeBinding {
   vrrpOpen(
     family: 4 | 6,
     ifname: string,
@@ -36,6 +36,12 @@ interface NativeBinding {
   ifIndex(ifname: string): number;
   sendFrame(ifname: string, frame: Buffer): void;
   sendIcmp6(ifname: string, message: Buffer, destination: Buffer, source: Buffer | null, hopLimit: number): void;
+  /** TCP connect probes (native/src/tcp_probe.c): outcomes arrive as [id, errno, latency us] triples. */
+  tcpProberOpen(callback: (outcomes: Float64Array) => void): object;
+  tcpProbe(handle: object, address: Buffer, port: number, timeoutMs: number): number;
+  tcpProbeCancel(handle: object, id: number): void;
+  tcpProberClose(handle: object): void;
+  tcpProberRef(handle: object, ref: boolean): void;
 }
 
 interface NativeErrno extends Error {

@@ -8,7 +8,7 @@ import { probeHttp } from './http.js';
 import { probeNone } from './none.js';
 import { probeTcp } from './tcp.js';
 
-export async function probe(
+export function probe(
   check: HealthCheckConfig,
   target: ProbeTarget,
   signal?: AbortSignal,

@@ -1,11 +1,48 @@
-/** TCP check: up when a connection is accepted within the timeout. */
+/**
+ * TCP check: up when a connection is accepted within the timeout. Through the addon's prober when it is
+ * built (no net.Socket per probe: src/net/tcp-probe.ts), else with a plain socket. Both give the same
+ * reasons: 'connected', 'connect ECONNREFUSED', 'timeout after 1000ms', 'aborted'.
+ */
+import { getSystemErrorName } from 'node:util';
 import type { TcpCheck } from '../../config/types.js';
+import { ETIMEDOUT, sharedTcpProber, type TcpConnectOutcome } from '../../net/index.js';
 import type { ProbeResult } from '../types.js';
 import { deadline, probeOverTcp } from './deadline.js';
 
-export function probeTcp(check: Pick<TcpCheck, 'address' | 'port' | 'timeout'>, signal?: AbortSignal): Promise<ProbeResult> {
+type Target = Pick<TcpCheck, 'address' | 'port' | 'timeout'>;
+
+export function probeTcp(check: Target, signal?: AbortSignal): Promise<ProbeResult> {
+  const prober = useNative ? sharedTcpProber() : undefined;
+  if (!prober) return probeTcpSocket(check, signal);
+  const ms = Math.max(1, Math.round(check.timeout * 1000));
+  return prober.connect(check.address, check.port, ms, signal).then((o) => outcomeResult(o, ms));
+}
+
+/** The same check over a net.Socket (no addon). */
+export function probeTcpSocket(check: Target, signal?: AbortSignal): Promise<ProbeResult> {
   const d = deadline(check.timeout, signal);
   return probeOverTcp(check, d, ({ sock, finish }) => {
     sock.once('connect', () => finish(d.result(true, 'connected')));
   });
+}
+
+let useNative = process.env.LVSD_TCP_PROBE !== 'socket';
+
+/** Tests: force the socket path (false) or the addon path (true, when built). */
+export function setNativeTcpProbe(on: boolean): void {
+  useNative = on;
+}
+
+function outcomeResult(o: TcpConnectOutcome, ms: number): ProbeResult {
+  const latencyMs = Math.round(o.latencyMs * 1000) / 1000;
+  if (o.errno === 0) return { ok: true, latencyMs, reason: 'connected' };
+  if (o.errno === -1) return { ok: false, latencyMs, reason: 'aborted' };
+  if (o.errno === ETIMEDOUT) return { ok: false, latencyMs, reason: `timeout after ${ms}ms` };
+  let name: string;
+  try {
+    name = getSystemErrorName(-o.errno);
+  } catch {
+    name = `errno ${o.errno}`;
+  }
+  return { ok: false, latencyMs, reason: `connect ${name}` };
 }

@@ -1,0 +1,9 @@
+#ifndef LVSD_TCP_PROBE_H
+#define LVSD_TCP_PROBE_H
+#include <node_api.h>
+napi_value lvsd_tcp_prober_open(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_probe(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_probe_cancel(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_prober_close(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_prober_ref(napi_env env, napi_callback_info info);
+#endif
