@@ -66,6 +66,8 @@ async function main(): Promise<number> {
   const outDir = mkdtempSync(join(tmpdir(), 'lvsd-bench-out-'));
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('LVSD_BENCH_') && v !== undefined) env[k] = v;
+  // inside the VM the load average is the VM's own: hand the benches the host's
+  env.LVSD_BENCH_HOST_LOAD = loadavg().map((l) => l.toFixed(2)).join(' ');
   const opts: RunOptions = {
     script,
     timeoutMs: Number(process.env.LVSD_BENCH_TIMEOUT_S ?? 2400) * 1000,

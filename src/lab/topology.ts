@@ -256,9 +256,9 @@ export function startClient(files: LabFiles): LabProcess {
   return new LabProcess('client', node('client').ns, [process.execPath, CLIENT, VIP, '80'], files.log('client'));
 }
 
-/** `lvsd run` in director 1 or 2, with the lab's socket and state file. */
-export function startDirector(files: LabFiles, which: 1 | 2): LabProcess {
-  const argv = [process.execPath, LVSD_MAIN, 'run', '--config', files.directorConfig(which), '--socket', files.socket(which),
+/** `lvsd run` in director 1 or 2, with the lab's socket and state file (and config: examples/lab unless given). */
+export function startDirector(files: LabFiles, which: 1 | 2, configDir = files.directorConfig(which)): LabProcess {
+  const argv = [process.execPath, LVSD_MAIN, 'run', '--config', configDir, '--socket', files.socket(which),
     '--state-file', files.stateFile(which), '--log-level', 'info'];
   return new LabProcess(`d${which}`, node(`d${which}`).ns, argv, files.log(`d${which}`));
 }
