@@ -347,33 +347,74 @@ export class Daemon {
     }
   }
 
-  /** A health change: plan and apply only the service concerned. */
+  /**
+   * A health change: plan and apply only the services concerned. Changes coalesce: they mark their service
+   * dirty, and one queued flush takes every service marked by the time it runs, in one plan and one
+   * pipelined batch (a rack going dark, or 10,000 real servers rising at start, is a handful of batches,
+   * not one kernel round trip and log line per real server).
+   */
   private onHealthChange(service: string, change: HealthChange): void {
     this.adoption.get(service)?.verdicts.add(change.realServer);
     this.opts.metrics?.healthUp?.(service, change.realServer, change.to === 'up' || change.to === 'drain');
-    void this.enqueue(() => this.reconcileService(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`));
+    this.healthDirty.set(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`);
+    if (this.healthFlushQueued) return;
+    this.healthFlushQueued = true;
+    void this.enqueue(() => {
+      this.healthFlushQueued = false;
+      const batch = new Map(this.healthDirty);
+      this.healthDirty.clear();
+      return this.reconcileServices(batch);
+    });
   }
 
-  private async reconcileService(name: string, reason: string): Promise<void> {
-    if (this.stopped || !this.client) return;
-    const svc = this.config.services.find((s) => s.name === name);
-    if (!svc) return;
-    const desired = this.desiredFor(svc);
-    const id = canonicalServiceId(desired.service.key);
-    const cached = this.kernel.get(id);
-    if (!cached) {
-      await this.reconcileAll(`health:${name}`);
-      return;
+  private readonly healthDirty = new Map<string, string>();
+  private healthFlushQueued = false;
+
+  private reconcileService(name: string, reason: string): Promise<void> {
+    return this.reconcileServices(new Map([[name, reason]]));
+  }
+
+  /** Plans the named services (name -> why) against the kernel entries of the last dump, and applies. */
+  private async reconcileServices(batch: ReadonlyMap<string, string>): Promise<void> {
+    if (this.stopped || !this.client || batch.size === 0) return;
+    const byName = this.servicesByName();
+    const entries: Array<{ name: string; desired: DesiredEntry; id: string; cached: KernelEntry }> = [];
+    for (const name of batch.keys()) {
+      const svc = byName.get(name);
+      if (!svc) continue;
+      const desired = this.desiredFor(svc);
+      const id = canonicalServiceId(desired.service.key);
+      const cached = this.kernel.get(id);
+      if (!cached) {
+        // not in the last dump (none yet, or a failure dropped it): one full pass covers the whole batch
+        await this.reconcileAll(`health:${name}${batch.size > 1 ? ` and ${batch.size - 1} more` : ''}`);
+        return;
+      }
+      entries.push({ name, desired, id, cached });
     }
-    const plan = planReconcile({ desired: [desired], kernel: [cached], owned: new Set(), ownWholeTable: false });
+    if (entries.length === 0) return;
+    const plan = planReconcile({ desired: entries.map((e) => e.desired), kernel: entries.map((e) => e.cached), owned: new Set(), ownWholeTable: false });
     if (plan.ops.length === 0) return;
-    const report = await applyPlan(this.client, plan, { log: this.log.child({ component: 'reconcile', reason, service: name }) });
-    if (report.ok) {
-      this.kernel.set(id, { service: desired.service, dests: desired.dests.map(asKernelDest) });
-    } else {
-      this.kernel.delete(id);
-      void this.fullReconcile(`repair:${name}`);
+    const [first] = batch;
+    const context = batch.size === 1
+      ? { reason: first![1], service: first![0] }
+      : { reason: `health: ${batch.size} services (${first![1]}, ...)`, services: batch.size };
+    const report = await applyPlan(this.client, plan, { log: this.log.child({ component: 'reconcile', ...context }) });
+    const failed = new Set([...report.failed, ...report.skipped].map((f) => f.op.serviceId));
+    for (const e of entries) {
+      if (failed.has(e.id)) this.kernel.delete(e.id);
+      else this.kernel.set(e.id, { service: e.desired.service, dests: e.desired.dests.map(asKernelDest) });
     }
+    if (!report.ok) void this.fullReconcile(`repair:${entries.filter((e) => failed.has(e.id)).map((e) => e.name).join(',') || 'health'}`);
+  }
+
+  private servicesByNameOf: { config: Config; map: Map<string, Config['services'][number]> } | undefined;
+
+  private servicesByName(): Map<string, Config['services'][number]> {
+    if (this.servicesByNameOf?.config !== this.config) {
+      this.servicesByNameOf = { config: this.config, map: new Map(this.config.services.map((s) => [s.name, s])) };
+    }
+    return this.servicesByNameOf.map;
   }
 
   private armDrift(): void {

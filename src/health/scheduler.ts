@@ -16,6 +16,7 @@ import { destId, type DestSpec } from '../ipvs/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { checkKey, probeOffset } from './check-key.js';
+import { DueQueue } from './due-queue.js';
 import { Limiter } from './limiter.js';
 import { desiredDests, diffDests, type ServiceDesired } from './service-policy.js';
 import {
@@ -31,6 +32,9 @@ export type {
   ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
 } from './scheduler-types.js';
 
+/** Probes due within this many ms of one that is due are started with it (one wake-up for the batch). */
+const COALESCE_MS = 10;
+
 interface Job {
   key: string;
   check: HealthCheckConfig;
@@ -39,8 +43,9 @@ interface Job {
   offsetMs: number;
   state: RealServerState;
   services: Set<string>;
-  timer?: TimerHandle;
-  nextDue?: number;
+  /** when its next turn is (DueQueue entry; queueIndex set while queued) */
+  due: number;
+  queueIndex?: number | undefined;
   inFlight?: AbortController;
   /** reused by every probe of this job until aborted */
   ctl?: AbortController;
@@ -80,6 +85,9 @@ export class HealthScheduler extends EventEmitter {
   /** probes fired and not finished (queued or running), and stop()'s wait for them */
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
+  private readonly queue = new DueQueue<Job>();
+  private wake: TimerHandle | undefined;
+  private wakeAt: number | undefined;
   private env: ProbeEnv = {};
 
   constructor(input: HealthInput, options: HealthSchedulerOptions = {}) {
@@ -100,7 +108,8 @@ export class HealthScheduler extends EventEmitter {
     if (this.running) return;
     this.running = true;
     const now = this.clock.now();
-    for (const job of this.jobs.values()) this.arm(job, now + job.offsetMs);
+    for (const job of this.jobs.values()) if (job.check.type !== 'none' && job.alive) this.queue.set(job, now + job.offsetMs);
+    this.rearm();
     for (const svc of this.services.values()) this.armRamp(svc);
     this.heartbeatDue = now + this.heartbeatMs;
     this.lastTickAt = now;
@@ -113,6 +122,7 @@ export class HealthScheduler extends EventEmitter {
     if (this.heartbeat !== undefined) this.clock.clearTimeout(this.heartbeat);
     this.heartbeat = undefined;
     for (const job of this.jobs.values()) this.disarm(job);
+    this.rearm();
     for (const svc of this.services.values()) this.clearRamp(svc);
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
@@ -132,7 +142,7 @@ export class HealthScheduler extends EventEmitter {
     }
     if (this.running) {
       const now = this.clock.now();
-      for (const job of this.jobs.values()) if (job.timer === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
+      for (const job of this.jobs.values()) if (!this.queue.has(job) && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
       for (const svc of this.services.values()) this.armRamp(svc);
     }
   }
@@ -204,7 +214,7 @@ export class HealthScheduler extends EventEmitter {
         if (!job) {
           const intervalMs = Math.max(1, rs.healthCheck.interval * 1000);
           job = {
-            key, check: rs.healthCheck, target, intervalMs,
+            key, check: rs.healthCheck, target, intervalMs, due: 0,
             offsetMs: probeOffset(key, intervalMs),
             state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, now),
             services: new Set(),
@@ -235,24 +245,48 @@ export class HealthScheduler extends EventEmitter {
 
   private arm(job: Job, due: number): void {
     if (job.check.type === 'none' || !job.alive) return;
-    job.nextDue = due;
-    job.timer = this.clock.setTimeout(() => this.fire(job), due - this.clock.now());
+    this.queue.set(job, due);
+    this.rearm();
   }
 
   private disarm(job: Job): void {
-    if (job.timer !== undefined) this.clock.clearTimeout(job.timer);
-    job.timer = undefined;
+    this.queue.delete(job);
+    this.rearm();
     job.inFlight?.abort();
     if (!this.jobs.has(job.key) || this.jobs.get(job.key) !== job) job.alive = false;
   }
 
+  /** One timer for every probe: armed for the earliest turn (only re-set when that changes). */
+  private rearm(): void {
+    const next = this.running ? this.queue.peek() : undefined;
+    if (next && this.wakeAt === next.due && this.wake !== undefined) return;
+    if (this.wake !== undefined) this.clock.clearTimeout(this.wake);
+    this.wake = undefined;
+    this.wakeAt = undefined;
+    if (!next) return;
+    this.wakeAt = next.due;
+    this.wake = this.clock.setTimeout(() => this.onWake(), next.due - this.clock.now());
+  }
+
+  /**
+   * Fires every probe due now or within COALESCE_MS: one wake-up for a batch rather than one per probe
+   * (thousands a second), at the price of starting a probe at most that much early. Each probe keeps its
+   * own cadence: its next turn counts from when it was due, not from when it ran.
+   */
+  private onWake(): void {
+    this.wake = undefined;
+    this.wakeAt = undefined;
+    if (!this.running) return;
+    for (const job of this.queue.takeDue(this.clock.now() + COALESCE_MS)) this.fire(job);
+    this.rearm();
+  }
+
   private fire(job: Job): void {
-    job.timer = undefined;
     if (!this.running || !job.alive) return;
     const now = this.clock.now();
-    let due = (job.nextDue ?? now) + job.intervalMs;
+    let due = job.due + job.intervalMs;
     while (due <= now) due += job.intervalMs;
-    this.arm(job, due);
+    this.queue.set(job, due);
     if (job.inFlight) {
       this.skipped++;
       return;

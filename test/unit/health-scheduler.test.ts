@@ -81,6 +81,30 @@ describe('spreading and limits', () => {
     assert.equal(clock.pending, 0, 'stop clears every timer');
   });
 
+  test('one timer serves every probe; probes due within 10 ms share a wake-up and each keeps its cadence', async () => {
+    const clock = new ManualClock(0);
+    const { calls, prober } = scripted(clock);
+    const addrs = Array.from({ length: 1000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.1`);
+    const s = new HealthScheduler({ services: [service('big', addrs)], health }, { clock, prober });
+    s.start();
+    // the heartbeat and the one probe timer: not a timer per real server
+    assert.ok(clock.pending <= 2, `${clock.pending} timers pending for 1,000 probes`);
+    await clock.advance(9999);
+    const byAddress = new Map<string, number[]>();
+    for (const c of calls) byAddress.set(c.address, [...(byAddress.get(c.address) ?? []), c.at]);
+    assert.equal(byAddress.size, 1000, 'every real server was probed');
+    for (const [address, at] of byAddress) {
+      assert.ok(at[0]! < 5000, `${address} first probed at ${at[0]}`);
+      // each probe keeps its own cadence: one interval between its turns, whatever batch it rode in
+      for (let i = 1; i < at.length; i++) assert.equal(at[i]! - at[i - 1]!, 5000, `${address}: ${at.join(', ')}`);
+    }
+    const starts = [...new Set(calls.map((c) => c.at))].sort((a, b) => a - b);
+    for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! - starts[i - 1]! > 10, `wake-ups at ${starts[i - 1]} and ${starts[i]} are 10 ms or less apart`);
+    assert.ok(starts.filter((t) => t < 5000).length < 1000, 'probes shared wake-ups');
+    await s.stop();
+    assert.equal(clock.pending, 0);
+  });
+
   test('no more than maxConcurrent probes are in flight; a probe still running skips its turn', async () => {
     const clock = new ManualClock();
     let inFlight = 0;
