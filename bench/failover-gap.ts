@@ -36,7 +36,8 @@ import { keepalivedConf } from '../src/lab/keepalived-conf.js';
 import { addressEvent, ipvsadmWeights, linkDownAt, mdiMs, renderTable, stateFromLine, type GapTrial, type Tool } from '../src/lab/gap.js';
 import { figures, type ClientEvent } from '../src/lab/scenario.js';
 import {
-  EXAMPLES, LabFiles, LabProcess, VIP, buildScript, destroy, hasExamples, labExists, node, nodes, runScript, startClient, startDirector, startWebServer,
+  EXAMPLES, LabFiles, LabProcess, VIP, buildScript, destroy, hasExamples, labExists, node, nodes, renewScript, runScript, startClient, startDirector,
+  startWebServer,
 } from '../src/lab/topology.js';
 import { realtimePriorityFromEnv } from '../src/vrrp/realtime.js';
 
@@ -117,12 +118,40 @@ function pidsIn(ns: string): number[] {
   return pids.split('\n').filter(Boolean).map(Number);
 }
 
-async function trial(tool: Tool, intervalMs: number, config: string[], index: number): Promise<GapTrial> {
+/** What stays up for the whole bench: the network, the web servers, the client (only the directors change). */
+interface Fixed {
+  files: LabFiles;
+  procs: LabProcess[];
+  client: LabProcess;
+  events: ClientEvent[];
+}
+
+async function setUp(): Promise<Fixed> {
+  destroy();
+  const built = runScript(buildScript('dr'));
+  if (!built.ok) throw new Error(`building the network: ${built.output}`);
+  const files = new LabFiles(join(ROOT, 'lab'));
+  const procs = nodes().filter((n) => n.name.startsWith('rs')).map((n) => startWebServer(files, n));
+  const client = startClient(files);
+  procs.push(client);
+  const events: ClientEvent[] = [];
+  client.on((_l, j) => {
+    if (j?.kind === 'short') events.push(j as unknown as ClientEvent);
+  });
+  await Promise.all([
+    ...procs.filter((p) => p !== client).map((p) => p.waitFor((j) => j.event === 'listening', 90_000, `${p.name} listening`)),
+    client.waitFor((j) => j.kind === 'ready', 90_000, 'client ready'),
+  ]);
+  return { files, procs, client, events };
+}
+
+async function trial(fixed: Fixed, tool: Tool, intervalMs: number, config: string[], index: number): Promise<GapTrial> {
   const started = Date.now();
   const loopMs = intervalMs >= 1000 ? 200 : 100;
   const base = { tool, intervalMs, loopMs, longestGapMs: NaN, takeoverMs: NaN, linkDownMs: NaN, requests: 0, failed: 0, flaps: 0, failedBefore: 0 };
   const files = new LabFiles(join(ROOT, `${intervalMs}ms-${index}-${tool}`));
   const procs: LabProcess[] = [];
+  const { client, events } = fixed;
   const phases: string[] = [];
   let last = started;
   const phase = (name: string) => {
@@ -130,23 +159,8 @@ async function trial(tool: Tool, intervalMs: number, config: string[], index: nu
     last = Date.now();
   };
   try {
-    const built = runScript(buildScript('dr'));
-    if (!built.ok) throw new Error(`building the network: ${built.output}`);
-    const web = nodes().filter((n) => n.name.startsWith('rs')).map((n) => startWebServer(files, n));
-    procs.push(...web);
-    await Promise.all(web.map((p) => p.waitFor((j) => j.event === 'listening', 60_000, `${p.name} listening`)));
-    phase('network+web');
-    const d = [startTool(tool, files, 1, config[0]!), startTool(tool, files, 2, config[1]!)] as const;
-    procs.push(d[0].proc, d[1].proc);
-    await until('d1 master and d2 backup', 120_000, () => {
-      for (const x of d) if (x.proc.child.exitCode !== null) throw new Error(`${tool} on ${x.proc.name} exited: ${x.proc.lines.slice(-3).join(' | ')}`);
-      return d[0].state === 'master' && d[1].state === 'backup';
-    });
-    phase('election');
-    await until('3 web servers at weight 1 in both kernel tables', 90_000, () => upIn(1) === 3 && upIn(2) === 3, 500);
-    phase('health');
-
     // kernel-stamped clocks for the two instants that matter: d1's link going down, the VIP appearing on d2
+    // (started first: they are long ready when the directors are)
     const monitor = (name: string, which: 1 | 2, what: 'address' | 'link') =>
       new LabProcess(name, node(`d${which}`).ns, ['chrt', '--rr', '20', 'ip', '-ts', 'monitor', what], files.log(name));
     const addrMon = monitor('monitor-d2', 2, 'address');
@@ -162,25 +176,28 @@ async function trial(tool: Tool, intervalMs: number, config: string[], index: nu
       const at = linkDownAt(line, 'eth0');
       if (at !== undefined) downs.push(at);
     });
+    const d = [startTool(tool, files, 1, config[0]!), startTool(tool, files, 2, config[1]!)] as const;
+    procs.push(d[0].proc, d[1].proc);
+    await until('d1 master and d2 backup', 120_000, () => {
+      for (const x of d) if (x.proc.child.exitCode !== null) throw new Error(`${tool} on ${x.proc.name} exited: ${x.proc.lines.slice(-3).join(' | ')}`);
+      return d[0].state === 'master' && d[1].state === 'backup';
+    });
+    phase('election');
+    await until('3 web servers at weight 1 in both kernel tables', 90_000, () => upIn(1) === 3 && upIn(2) === 3, 500);
+    phase('health');
+
     // each monitor is listening once it has reported a change of our own
-    await until('ip monitor address in lvs-d2 ready', 30_000, () => {
-      runScript(`ip -n ${node('d2').ns} addr replace 192.0.2.1/32 dev lo; ip -n ${node('d2').ns} addr del 192.0.2.1/32 dev lo`);
-      return addrMon.lines.some((l) => l.includes('192.0.2.1'));
-    }, 1000);
-    await until('ip monitor link in lvs-d1 ready', 30_000, () => {
-      runScript(`ip -n ${node('d1').ns} link add gapprobe type dummy; ip -n ${node('d1').ns} link del gapprobe`);
-      return linkMon.lines.some((l) => l.includes('gapprobe'));
-    }, 1000);
+    await until('ip monitor address in lvs-d2 and ip monitor link in lvs-d1 ready', 30_000, () => {
+      runScript([
+        `ip -n ${node('d2').ns} addr replace 192.0.2.1/32 dev lo`, `ip -n ${node('d2').ns} addr del 192.0.2.1/32 dev lo`,
+        `ip -n ${node('d1').ns} link add gapprobe type dummy`, `ip -n ${node('d1').ns} link del gapprobe`,
+      ].join('\n'));
+      return addrMon.lines.some((l) => l.includes('192.0.2.1')) && linkMon.lines.some((l) => l.includes('gapprobe'));
+    }, 300);
     phase('monitors');
 
-    const client = startClient(files);
-    procs.push(client);
-    const events: ClientEvent[] = [];
-    client.on((_l, j) => {
-      if (j?.kind === 'short') events.push(j as unknown as ClientEvent);
-    });
-    await client.waitFor((j) => j.kind === 'ready', 60_000, 'client ready');
     const backupSince = d[1].states.at(-1)!.at;
+    const loopFrom = Date.now();
     client.send(`loop ${loopMs}`);
     await sleep(Math.max(4000, 3 * intervalMs + 1000));
     phase('client+steady');
@@ -192,21 +209,16 @@ async function trial(tool: Tool, intervalMs: number, config: string[], index: nu
     const victims = pidsIn(node('d1').ns).filter((p) => p !== linkMon.pid);
     const t0 = Date.now();
     const down = runScript(`ip -n ${node('d1').ns} link set eth0 down`);
-    for (const pid of victims) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
+    for (const pid of victims) killPid(pid);
     if (!down.ok) throw new Error(`link down in lvs-d1: ${down.output}`);
     await until('eth0 down seen by the monitor in lvs-d1', 10_000, () => downs.some((a) => a >= t0 - 50));
     const downAt = downs.find((a) => a >= t0 - 50)!;
     const linkDownMs = Math.round(downAt - t0);
-    // false takeovers before the cut: d2 going master, or d1 leaving master, after the election settled
+    // false takeovers before the cut: d2 going master, or d1 leaving master, after the election settled (at start
+    // the quicker of the two may be master for a while: that is the election, not a flap)
     const flaps = d[1].states.filter((x) => x.at >= backupSince && x.at < t0 && x.to === 'master').length +
       d[0].states.filter((x) => x.at >= backupSince && x.at < t0 && x.to !== 'master').length +
-      adds.filter((a) => a < t0).length;
+      adds.filter((a) => a >= backupSince - 50 && a < t0).length;
 
     await until('the VIP added on d2 after the cut', 30_000, () => adds.some((a) => a >= t0 - 50));
     const takeoverAt = adds.find((a) => a >= t0 - 50)!;
@@ -221,7 +233,7 @@ async function trial(tool: Tool, intervalMs: number, config: string[], index: nu
     client.send('stop');
     await sleep(3000); // a request started just before `end` may take its 2.5 s timeout
     const f = figures(events, t0 - 2000, end, downAt, takeoverAt);
-    const failedBefore = events.filter((e) => !e.ok && e.at < t0).length;
+    const failedBefore = events.filter((e) => !e.ok && e.at >= loopFrom && e.at < t0).length;
     phase('after');
     return { ...base, ...f, linkDownMs, flaps, failedBefore, ms: Date.now() - started, phases: phases.join(', ') };
   } catch (e) {
@@ -230,8 +242,20 @@ async function trial(tool: Tool, intervalMs: number, config: string[], index: nu
     if (out !== files.dir) cpSync(files.dir, out, { recursive: true });
     return { ...base, ms: Date.now() - started, error: `${(e as Error).message} (logs: ${out})` };
   } finally {
+    client.send('stop');
     for (const p of procs) p.kill();
-    destroy();
+    for (const which of ['d1', 'd2']) for (const pid of pidsIn(node(which).ns)) killPid(pid);
+    // fresh director namespaces for the next trial: empty IPVS tables, no sync daemon, no VIP left behind
+    const renewed = runScript(renewScript(['d1', 'd2']));
+    if (!renewed.ok) throw new Error(`renewing the directors' namespaces: ${renewed.output}`);
+  }
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
   }
 }
 
@@ -256,13 +280,14 @@ async function main(): Promise<number> {
   const syslog = existsSync('/dev/log') ? undefined : spawn('busybox', ['syslogd', '-n', '-O', join(ROOT, 'syslog')], { stdio: 'ignore' });
   const trials: GapTrial[] = [];
   const t0 = Date.now();
+  const fixed = await setUp();
   for (const iv of intervals) {
     const cfg = await prepareConfigs(iv);
     for (let i = 0; i < runs.get(iv)!; i++) {
       // alternate which tool goes first, so a drift in load weighs on both alike
       const order: Tool[] = i % 2 === 0 ? ['lvsd', 'keepalived'] : ['keepalived', 'lvsd'];
       for (const tool of order) {
-        const t = await trial(tool, iv, cfg[tool], i);
+        const t = await trial(fixed, tool, iv, cfg[tool], i);
         trials.push(t);
         say(`  ${String(iv).padStart(4)} ms #${i + 1} ${tool.padEnd(10)} ` + (t.error ? `FAILED: ${t.error}` :
           `gap ${t.longestGapMs} ms, takeover ${t.takeoverMs} ms (MDI ${mdiMs(iv, BACKUP_PRIORITY).toFixed(0)}), link down +${t.linkDownMs} ms, ` +
@@ -274,6 +299,8 @@ async function main(): Promise<number> {
   say('');
   for (const l of renderTable(trials, intervals, BACKUP_PRIORITY)) say(l);
   say(`load average at the end: this machine ${load()}; whole bench ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  for (const p of fixed.procs) p.kill();
+  destroy();
   syslog?.kill();
   if (json) process.stdout.write(JSON.stringify({ intervals, trials, hostLoadAtStart: hostLoad, loadAtEnd: loadavg() }) + '\n');
   return trials.some((t) => t.error) ? 1 : 0;

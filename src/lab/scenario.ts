@@ -13,6 +13,7 @@ import {
   GATEWAY, LabFiles, LabProcess, SWITCH_NS, VIP, buildScript, destroy, execIn, labExists, lvsdIn, node, nodes, runScript,
   startClient, startDirector, startWebServer, webPort, type Forwarding,
 } from './topology.js';
+import { ipvsadmWeights } from './gap.js';
 
 export interface ScenarioOptions {
   dir: string;
@@ -461,6 +462,91 @@ export async function failoverWithoutSync(lab: Lab): Promise<{ verdict: 'survive
   client.send('close');
   const lv = longVerdict(lab, t0, took.at);
   return { verdict: lv.verdict, detail: lv.detail, takeoverMs: took.at - t0 };
+}
+
+export interface RealServerFailureFigures {
+  /** from the cut (the one `ip` script taking d1's and rs3's links down, after lvsd on d1 was killed) to d2 master, ms */
+  takeoverMs: number;
+  /** from the cut to d2's health.change event marking the failed web server down, ms */
+  downMarkMs: number;
+  /** that web server's weight and the others' in d2's kernel table after the down-mark (`ipvsadm -Ln` in lvs-d2) */
+  weights: Record<string, number>;
+  /** requests started from max(takeover, down-mark) + `settleMs` for `windowMs`: sent, failed, answers per web server */
+  after: { requests: number; failed: number; servers: Record<string, number>; errors: string[] };
+  /** from the cut to the end of the restore (d1 master again, every web server up on both), ms */
+  restoredMs: number;
+}
+
+/**
+ * A web server fails at the very moment the master dies: rs3's link and d1's are taken down in one `ip`
+ * script right after lvsd on d1 is killed (SIGKILL), while the client loop runs. A cut link rather than a
+ * killed process because it is the nastier case: probes and requests to rs3 hang until their timeouts
+ * instead of being refused at once, so the new master's checks need the full fall x interval + timeout.
+ * Waits for d2 to take over and for d2's checks to mark rs3 down, reads d2's kernel table, then counts
+ * the requests started once both have happened (+ `settleMs`). Then restores everything: rs3's link up,
+ * lvsd restarted on d1 and its link up, until d1 is master again, d2 backup, the sync daemons swapped
+ * back and every web server up on both (later steps expect that). d1 master, d2 backup, the client running.
+ */
+export async function realServerFailureDuringFailover(lab: Lab, loopMs: number, settleMs = 500, windowMs = 4000): Promise<RealServerFailureFigures> {
+  const client = lab.client;
+  const d2 = lab.director[1];
+  if (!client || !d2) throw new Error('the client and d2 must be running');
+  if (lab.state(1) !== 'master' || lab.state(2) !== 'backup') throw new Error(`d1 ${lab.state(1)}, d2 ${lab.state(2)}: want master and backup`);
+  const rs = node('rs3', lab.mode);
+  const target = `${rs.address}:${webPort(lab.mode)}`;
+  let downAt: number | undefined;
+  const off = d2.on((_l, j) => {
+    if (j?.event === 'health.change' && j.realServer === target && j.to === 'down' && downAt === undefined) downAt = Date.now();
+  });
+  try {
+    client.send(`loop ${loopMs}`);
+    await sleep(2000);
+    const t0 = Date.now();
+    lab.director[0]!.kill('SIGKILL');
+    const cut = runScript([...lab.links().map((l) => `ip -n ${node('d1').ns} link set ${l} down`), `ip -n ${rs.ns} link set eth0 down`].join('\n'));
+    if (!cut.ok) throw new Error(`taking d1's and ${rs.ns}'s links down: ${cut.output}`);
+    const took = await lab.waitState(2, 'master', 30_000, t0);
+    const deadline = Date.now() + 30_000;
+    while (downAt === undefined) {
+      if (Date.now() > deadline) throw new Error(`d2's health checks did not mark ${target} down within 30 s of the cut (last log: ${d2.lines.slice(-2).join(' | ')})`);
+      await sleep(100);
+    }
+    const weights: Record<string, number> = {};
+    const table = await execIn(node('d2').ns, ['ipvsadm', '-Ln']);
+    for (const [dest, w] of ipvsadmWeights(table.output, `${VIP}:80`)) weights[dest] = w;
+    const from = Math.max(took.at, downAt) + settleMs;
+    await sleep(Math.max(0, from + windowMs - Date.now()));
+    client.send('stop');
+    await sleep(TIMEOUT_SLACK_MS);
+    const shorts = lab.events.filter((e) => e.kind === 'short' && e.at >= from && e.at <= from + windowMs);
+    const servers: Record<string, number> = {};
+    for (const e of shorts) if (e.ok && e.server) servers[e.server] = (servers[e.server] ?? 0) + 1;
+    const failedOnes = shorts.filter((e) => !e.ok);
+    const figs = {
+      takeoverMs: took.at - t0, downMarkMs: downAt - t0, weights,
+      after: { requests: shorts.length, failed: failedOnes.length, servers, errors: [...new Set(failedOnes.map((e) => e.err ?? '?'))] },
+    };
+
+    // restore: rs3 back, d1 back (as the failback step does), and wait for the steady state later steps need
+    const up = runScript(`ip -n ${rs.ns} link set eth0 up`);
+    if (!up.ok) throw new Error(`${rs.ns} link up: ${up.output}`);
+    const since = Date.now();
+    lab.startDirector(1);
+    await lab.waitState(1, 'fault', 90_000, since).catch(() => undefined);
+    lab.setLinks(1, 'up');
+    await lab.waitState(1, 'master', 90_000, since);
+    await lab.waitState(2, 'backup', 30_000, since);
+    await waitSync(lab, 1, 'master', 30_000);
+    await waitSync(lab, 2, 'backup', 30_000);
+    const allUp = Date.now() + 60_000;
+    while (lab.up[0].size < 3 || lab.up[1].size < 3) {
+      if (Date.now() > allUp) throw new Error(`after the restore: d1 has ${lab.up[0].size}/3, d2 ${lab.up[1].size}/3 web servers up`);
+      await sleep(200);
+    }
+    return { ...figs, restoredMs: Date.now() - t0 };
+  } finally {
+    off();
+  }
 }
 
 /** The client gives up on a request after 2.5 s: wait that long before counting the last ones. */

@@ -86,27 +86,47 @@ export function buildScript(mode: Forwarding = 'dr'): string {
   for (const br of mode === 'nat' ? ['br0', 'br1'] : ['br0']) {
     l.push(`ip -n ${SWITCH_NS} link add ${br} type bridge mcast_snooping 0`, `ip -n ${SWITCH_NS} link set ${br} up`);
   }
-  for (const n of nodes(mode)) {
-    l.push(`ip netns add ${n.ns}`, `ip -n ${n.ns} link set lo up`);
-    // distinct indexes on the two ends: a veth whose index equals its peer's has its carrier changes batched
-    l.push(`ip -n ${n.ns} link add eth0 index ${10 + n.index} type veth peer name ${n.port} index ${100 + n.index} netns ${SWITCH_NS}`);
-    l.push(`ip -n ${SWITCH_NS} link set ${n.port} master ${n.bridge} up`);
-    l.push(`ip -n ${n.ns} addr add ${n.address}/24 dev eth0`, `ip -n ${n.ns} link set eth0 up`);
-    if (n.inner) {
-      l.push(`ip -n ${n.ns} link add eth1 index ${10 + n.inner.index} type veth peer name ${n.inner.port} index ${100 + n.inner.index} netns ${SWITCH_NS}`);
-      l.push(`ip -n ${SWITCH_NS} link set ${n.inner.port} master br1 up`);
-      l.push(`ip -n ${n.ns} addr add ${n.inner.address}/24 dev eth1`, `ip -n ${n.ns} link set eth1 up`);
-      // NAT: the web servers' replies pass through the director, which rewrites them back to the VIP
-      l.push(`ip netns exec ${n.ns} sysctl -qw net.ipv4.ip_forward=1`);
-    }
-    if (n.name.startsWith('rs') && mode === 'nat') {
-      l.push(`ip -n ${n.ns} route add default via ${GATEWAY}`);
-    } else if (n.name.startsWith('rs')) {
-      l.push(`ip -n ${n.ns} addr add ${VIP}/32 dev lo`);
-      l.push(`ip netns exec ${n.ns} sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 ` +
-        `net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2`);
-    }
+  for (const n of nodes(mode)) l.push(...nodeCommands(n, mode));
+  return l.join('\n') + '\n';
+}
+
+/** The commands that make one node (its namespace, its link(s) to the switch, addresses, sysctls). */
+export function nodeCommands(n: LabNode, mode: Forwarding = 'dr'): string[] {
+  const l: string[] = [];
+  l.push(`ip netns add ${n.ns}`, `ip -n ${n.ns} link set lo up`);
+  // distinct indexes on the two ends: a veth whose index equals its peer's has its carrier changes batched
+  l.push(`ip -n ${n.ns} link add eth0 index ${10 + n.index} type veth peer name ${n.port} index ${100 + n.index} netns ${SWITCH_NS}`);
+  l.push(`ip -n ${SWITCH_NS} link set ${n.port} master ${n.bridge} up`);
+  l.push(`ip -n ${n.ns} addr add ${n.address}/24 dev eth0`, `ip -n ${n.ns} link set eth0 up`);
+  if (n.inner) {
+    l.push(`ip -n ${n.ns} link add eth1 index ${10 + n.inner.index} type veth peer name ${n.inner.port} index ${100 + n.inner.index} netns ${SWITCH_NS}`);
+    l.push(`ip -n ${SWITCH_NS} link set ${n.inner.port} master br1 up`);
+    l.push(`ip -n ${n.ns} addr add ${n.inner.address}/24 dev eth1`, `ip -n ${n.ns} link set eth1 up`);
+    // NAT: the web servers' replies pass through the director, which rewrites them back to the VIP
+    l.push(`ip netns exec ${n.ns} sysctl -qw net.ipv4.ip_forward=1`);
   }
+  if (n.name.startsWith('rs') && mode === 'nat') {
+    l.push(`ip -n ${n.ns} route add default via ${GATEWAY}`);
+  } else if (n.name.startsWith('rs')) {
+    l.push(`ip -n ${n.ns} addr add ${VIP}/32 dev lo`);
+    l.push(`ip netns exec ${n.ns} sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 ` +
+      `net.ipv4.conf.eth0.arp_ignore=1 net.ipv4.conf.eth0.arp_announce=2`);
+  }
+  return l;
+}
+
+/**
+ * Replaces nodes with fresh ones (new namespaces: empty IPVS tables, no sync daemon, no VIP), the rest of
+ * the lab untouched. Their processes must be gone. The switch ports go first, synchronously: deleting a
+ * namespace frees its links later, and the new port of the same name and index would collide.
+ */
+export function renewScript(names: string[], mode: Forwarding = 'dr'): string {
+  const ns = names.map((name) => node(name, mode));
+  const l: string[] = ['set -e'];
+  for (const n of ns) {
+    l.push(`ip -n ${SWITCH_NS} link del ${n.port}`, ...(n.inner ? [`ip -n ${SWITCH_NS} link del ${n.inner.port}`] : []), `ip netns del ${n.ns}`);
+  }
+  for (const n of ns) l.push(...nodeCommands(n, mode));
   return l.join('\n') + '\n';
 }
 

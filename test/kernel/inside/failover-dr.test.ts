@@ -15,13 +15,21 @@
  *   servers up (preemptDelay 8 s in examples/lab: without it, it took over with every weight still 0 and
  *   a request failed) and no request fails during the handover;
  * - `lvsd reload` on both directors while the client loop runs fails no request;
+ * - a web server failing at the moment of the failover (rs3's link cut in the same `ip` script as the
+ *   master's, lvsd on the master killed just before): the backup takes over within MDI + margin; its own
+ *   health checks mark rs3 down no sooner than (fall - 1) x interval (fall is honoured) and within
+ *   fall x interval + timeout + margin (2 x 2 s + 1 s: examples/lab/services.json); its kernel table has
+ *   rs3 at weight 0 (onFailure inhibit, the default) and rs1/rs2 at 1; every request started once both
+ *   have happened (+ 0.5 s) is answered, by rs1 or rs2 only. Then rs3 and d1 come back, d1 master again;
  * - and the counterfactual: with the backup's sync daemon stopped, the same failover resets a long-lived
  *   connection (so the survival above is connection sync's doing, not luck).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { insideSkipReason } from '../vm.js';
-import { failoverWithoutSync, reloadUnderLoad, runScenario, summary, type LabReport } from '../../../src/lab/scenario.js';
+import {
+  failoverWithoutSync, realServerFailureDuringFailover, reloadUnderLoad, runScenario, summary, type LabReport,
+} from '../../../src/lab/scenario.js';
 
 const skip = insideSkipReason();
 const INTERVAL_MS = 1000; // examples/lab/director-*/vrrp.json
@@ -29,15 +37,19 @@ const BACKUP_PRIORITY = 100;
 const MDI_MS = 3 * INTERVAL_MS + ((256 - BACKUP_PRIORITY) * INTERVAL_MS) / 256;
 const LOOP_MS = 200;
 const MARGIN_MS = 1500;
+// examples/lab/services.json's check
+const CHECK = { intervalMs: 2000, timeoutMs: 1000, fall: 2 };
 
 test('two lvsd directors: failover under load, connection sync, failback, reload', { skip, timeout: 20 * 60_000 }, async () => {
   const lines: string[] = [];
   let reload: Awaited<ReturnType<typeof reloadUnderLoad>> | undefined;
   let report: LabReport;
   let noSync: Awaited<ReturnType<typeof failoverWithoutSync>> | undefined;
+  let rsFail: Awaited<ReturnType<typeof realServerFailureDuringFailover>> | undefined;
   try {
     report = await runScenario({ dir: '/tmp/lvsd-lab-test', say: (l) => lines.push(l), loopMs: LOOP_MS }, async (lab) => {
       reload = await reloadUnderLoad(lab, LOOP_MS);
+      rsFail = await realServerFailureDuringFailover(lab, LOOP_MS);
       noSync = await failoverWithoutSync(lab);
     });
   } catch (e) {
@@ -49,6 +61,7 @@ test('two lvsd directors: failover under load, connection sync, failback, reload
   console.log(`# measured: takeover ${fo.takeoverMs} ms, longest gap ${fo.longestGapMs} ms (gap - takeover ${fo.longestGapMs - fo.takeoverMs} ms), ` +
     `failed ${fo.failed}/${fo.requests}; failback gap ${fb.longestGapMs} ms, failed ${fb.failed}/${fb.requests}; ` +
     `reload failed ${reload?.failed}/${reload?.requests}, gap ${reload?.longestGapMs} ms`);
+  console.log(`# web server failure during the failover: ${JSON.stringify(rsFail)}`);
 
   assert.ok(fo.takeoverMs <= MDI_MS + MARGIN_MS, `takeover ${fo.takeoverMs} ms > MDI ${MDI_MS} + ${MARGIN_MS}`);
   assert.ok(fo.takeoverMs >= MDI_MS - INTERVAL_MS - 100, `takeover after only ${fo.takeoverMs} ms: before the master was missed`);
@@ -59,6 +72,20 @@ test('two lvsd directors: failover under load, connection sync, failback, reload
   assert.ok(fb.healthUpMs !== undefined && fb.healthUpMs < fb.takeoverMs,
     `the returning director takes over only once its health checks have the web servers up (up ${fb.healthUpMs} ms, master ${fb.takeoverMs} ms after link up)`);
   assert.equal(fb.failed, 0, 'preemption by the returning master loses no request');
+  assert.ok(rsFail, 'the web-server-failure step ran');
+  assert.ok(rsFail.takeoverMs <= MDI_MS + MARGIN_MS, `with rs3 failing too: takeover ${rsFail.takeoverMs} ms > MDI ${MDI_MS} + ${MARGIN_MS}`);
+  assert.ok(rsFail.takeoverMs >= MDI_MS - INTERVAL_MS - 100, `with rs3 failing too: takeover after only ${rsFail.takeoverMs} ms`);
+  const downBound = CHECK.fall * CHECK.intervalMs + CHECK.timeoutMs + MARGIN_MS;
+  assert.ok(rsFail.downMarkMs <= downBound,
+    `d2's checks marked rs3 down ${rsFail.downMarkMs} ms after the cut: more than fall x interval + timeout + margin = ${downBound} ms`);
+  assert.ok(rsFail.downMarkMs >= (CHECK.fall - 1) * CHECK.intervalMs,
+    `d2 marked rs3 down only ${rsFail.downMarkMs} ms after the cut: sooner than ${CHECK.fall} failed probes an interval apart allow`);
+  assert.deepEqual(rsFail.weights, { '10.80.0.11:80': 1, '10.80.0.12:80': 1, '10.80.0.13:80': 0 },
+    'd2\'s kernel table: rs3 inhibited (weight 0, onFailure inhibit), rs1 and rs2 in');
+  assert.ok(rsFail.after.requests >= 10, `the client kept asking after the takeover and the down-mark (${rsFail.after.requests} requests)`);
+  assert.equal(rsFail.after.failed, 0,
+    `no request fails once d2 is master and has rs3 down (${rsFail.after.failed}/${rsFail.after.requests}: ${rsFail.after.errors.join(', ')})`);
+  assert.deepEqual(Object.keys(rsFail.after.servers).sort(), ['rs1', 'rs2'], `only rs1 and rs2 answer then (${JSON.stringify(rsFail.after.servers)})`);
   assert.equal(noSync?.verdict, 'reset',
     `without the backup's sync daemon the same failover resets the long-lived connection (${noSync?.detail}): connection sync is what saved it`);
   assert.ok(reload, 'the reload ran');
