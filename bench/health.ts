@@ -1,0 +1,487 @@
+/**
+ * Health-check benchmark: lvsd's TCP checks against keepalived's checker, the same work in the same run.
+ *
+ *   node dist/bench/health.js [--json]        (root, a kernel with IPVS: `npm run bench` runs it in the VM)
+ *
+ * N real servers (LVSD_BENCH_HEALTH_SERVERS, default 10,000: 100 per service, NAT, wrr) with a TCP check
+ * every LVSD_BENCH_HEALTH_INTERVAL_S (default 1 s on a real host, 10 s in the TCG VM: see below), timeout 1 s.
+ * The real servers are one C sink (bench/tcp-sink.c) in namespace hb-rs: 100 addresses on its lo, one
+ * listening port per service; it accepts, records (time, address, port) and closes. Each tool runs in a
+ * fresh director namespace of its own (hb-lvsd, hb-ka: separate IPVS tables) with a VRRP instance at
+ * 100 ms adverts, master alone on its link, whose adverts a passive SCHED_RR receiver in hb-rs timestamps.
+ *
+ * For each tool: first VRRP alone (no services) for LVSD_BENCH_HEALTH_IDLE_S (default 20 s), then the full
+ * config; once the kernel holds every real server with a weight (read with ipvsadm, the same for both)
+ * and one more interval has passed, a window of LVSD_BENCH_HEALTH_WINDOW_S (default 60 s) measures:
+ *  - CPU: utime + stime of every process in the tool's namespace (/proc/PID/stat), per minute and per probe;
+ *  - RSS: the sum of VmRSS at the end of the window, and of VmHWM (peak);
+ *  - probes: what the sink saw — rate, starts per 10 ms bin (the spread: ideal is rate/100 in every bin),
+ *    and per real server the deviation of each interval from the configured one;
+ *  - VRRP: |inter-arrival - 100 ms| of the tool's adverts, with the checks running and alone.
+ * Both tools use real-time VRRP (lvsd's VRRP thread SCHED_RR 10, keepalived `vrrp_rt_priority 10`) and an
+ * ordinary checker. Ratios are lvsd / keepalived (< 1: lvsd uses less).
+ *
+ * Why 10 s in the VM: under TCG every connect/accept/close costs the guest's kernel ~0.3-0.5 ms of emulated
+ * CPU whoever makes it (keepalived: ~0.45 ms per probe measured, nearly all of it syscalls); 10,000 probes
+ * a second would need ~5 vCPUs for the kernel's TCP work alone, and the VM has 2. The same 10,000 checkers
+ * at 1,000 probes/s compare the two fairly; on a host with IPVS set LVSD_BENCH_HEALTH_INTERVAL_S=1.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const root = join(here, '..', '..');
+const LVSD_MAIN = join(root, 'dist', 'src', 'cli', 'main.js');
+const LISTENER = join(root, 'dist', 'test', 'netns', 'fixtures', 'vrrp-listen.js');
+const KEEPALIVED = '/usr/sbin/keepalived';
+
+const inVm = process.env.LVSD_IN_VM === '1';
+const N = Number(process.env.LVSD_BENCH_HEALTH_SERVERS ?? 10_000);
+const INTERVAL_S = Number(process.env.LVSD_BENCH_HEALTH_INTERVAL_S ?? (inVm ? 10 : 1));
+const WINDOW_S = Number(process.env.LVSD_BENCH_HEALTH_WINDOW_S ?? 60);
+const IDLE_S = Number(process.env.LVSD_BENCH_HEALTH_IDLE_S ?? 20);
+const PER_SERVICE = 100;
+const SERVICES = Math.ceil(N / PER_SERVICE);
+const PORT0 = 8000;
+const ADVERT_MS = 100;
+const CLK_TCK = 100;
+const json = process.argv.includes('--json');
+
+type Kind = 'lvsd' | 'keepalived';
+const NS = { rs: 'hb-rs', lvsd: 'hb-lvsd', keepalived: 'hb-ka' } as const;
+/** per tool: its link's subnet (rs side .1, director .2, VIP .100) and the rs-side interface */
+const LINK = { lvsd: { net: '10.91.0', rsIf: 'va' }, keepalived: { net: '10.91.2', rsIf: 'vb' } } as const;
+const VRID = 93;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** configs and logs (LVSD_BENCH_HEALTH_DIR to keep them, e.g. under $LVSD_VM_OUT); sockets always in a local tmp dir */
+const dir = process.env.LVSD_BENCH_HEALTH_DIR || mkdtempSync(join(tmpdir(), 'lvsd-bench-health-'));
+const sockDir = mkdtempSync(join(tmpdir(), 'lvsd-bench-health-sock-'));
+
+function sh(script: string, timeoutMs = 300_000): string {
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${script.split('\n')[0]}...: ${r.stderr || r.error?.message}`);
+  return r.stdout;
+}
+
+function realServers(s: number): Array<{ address: string; port: number }> {
+  const count = Math.min(PER_SERVICE, N - s * PER_SERVICE);
+  return Array.from({ length: count }, (_, r) => ({ address: `10.91.1.${r + 1}`, port: PORT0 + s }));
+}
+const vip = (s: number) => `10.92.${s >> 8}.${s & 255}`;
+
+function buildTopology(): void {
+  const l = ['set -e'];
+  for (const ns of Object.values(NS)) l.push(`ip netns del ${ns} 2>/dev/null || true`, `ip netns add ${ns}`, `ip -n ${ns} link set lo up`);
+  l.push(`for i in $(seq 1 ${PER_SERVICE}); do echo "addr add 10.91.1.$i/32 dev lo"; done | ip -n ${NS.rs} -batch -`);
+  l.push(`ip netns exec ${NS.rs} sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192`);
+  for (const kind of ['lvsd', 'keepalived'] as const) {
+    const { net, rsIf } = LINK[kind];
+    l.push(`ip link add ${rsIf} netns ${NS.rs} type veth peer name eth0 netns ${NS[kind]}`);
+    l.push(`ip -n ${NS.rs} addr add ${net}.1/24 dev ${rsIf}`, `ip -n ${NS.rs} link set ${rsIf} up`);
+    l.push(`ip -n ${NS[kind]} addr add ${net}.2/24 dev eth0`, `ip -n ${NS[kind]} link set eth0 up`);
+    l.push(`ip -n ${NS[kind]} route add 10.91.1.0/24 via ${net}.1`);
+    // the same for both: many short connections a second want the whole ephemeral range
+    l.push(`ip netns exec ${NS[kind]} sysctl -qw net.ipv4.ip_local_port_range="1024 65000"`);
+  }
+  sh(l.join('\n'));
+}
+
+function teardown(): void {
+  for (const ns of Object.values(NS)) {
+    for (const pid of nsPids(ns)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  }
+}
+
+function nsPids(ns: string): number[] {
+  const r = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').filter(Boolean).map(Number);
+}
+
+/** A process in a namespace, its output in a file; `lines` gets stdout lines when `watch` is set. */
+function spawnIn(ns: string, argv: string[], log: string, watch?: (line: string) => void): ChildProcess {
+  if (watch) {
+    const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
+    createInterface({ input: child.stdout! }).on('line', watch);
+    return child;
+  }
+  const fd = openSync(log, 'a');
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  return child;
+}
+
+// ---- the two tools' configs ----
+
+function lvsdConfig(withServices: boolean): string {
+  const { net } = LINK.lvsd;
+  const services = withServices
+    ? Array.from({ length: SERVICES }, (_, s) => ({
+      name: `s${s}`, protocol: 'tcp', address: vip(s), port: 80, scheduler: 'wrr', forwarding: 'nat',
+      healthCheck: { type: 'tcp', interval: `${INTERVAL_S}s`, timeout: '1s', rise: 1, fall: 2 },
+      realServers: realServers(s).map((r) => ({ ...r, weight: 1 })),
+    }))
+    : [];
+  return JSON.stringify({
+    services,
+    vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: VRID, priority: 150, version: 3, advertInterval: `${ADVERT_MS}ms`, addresses: [`${net}.100/24`] }],
+    control: { socket: join(sockDir, 'lvsd.sock') },
+  });
+}
+
+function keepalivedConfig(withServices: boolean): string {
+  const { net } = LINK.keepalived;
+  const l = [
+    'global_defs {', '  router_id hb', '  vrrp_rt_priority 10', '  vrrp_rlimit_rttime 1000000', '}',
+    'vrrp_instance VI_1 {', '  state BACKUP', '  interface eth0', `  virtual_router_id ${VRID}`, '  priority 150',
+    `  advert_int ${ADVERT_MS / 1000}`, '  version 3', '  garp_master_delay 0', '  virtual_ipaddress {', `    ${net}.100/24`, '  }', '}',
+  ];
+  if (withServices) {
+    for (let s = 0; s < SERVICES; s++) {
+      l.push(`virtual_server ${vip(s)} 80 {`, `  delay_loop ${INTERVAL_S}`, '  lb_algo wrr', '  lb_kind NAT', '  protocol TCP');
+      // retry 1 = down after 2 failed connects, as lvsd's fall 2; a server starts up in both (lvsd: rise 1)
+      for (const r of realServers(s)) l.push(`  real_server ${r.address} ${r.port} {`, '    weight 1', '    TCP_CHECK {', '      connect_timeout 1', '      retry 1', '      delay_before_retry 1', '    }', '  }');
+      l.push('}');
+    }
+  }
+  return l.join('\n') + '\n';
+}
+
+function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess {
+  const log = join(dir, `${kind}-${tag}.log`);
+  if (kind === 'lvsd') {
+    const conf = join(dir, `lvsd-${tag}.json`);
+    writeFileSync(conf, lvsdConfig(withServices));
+    // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof)
+    const prof = process.env.LVSD_BENCH_HEALTH_PROF && withServices ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LVSD_BENCH_HEALTH_PROF}`] : [];
+    return spawnIn(NS.lvsd, [process.execPath, ...prof, LVSD_MAIN, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
+      '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log);
+  }
+  const conf = join(dir, `ka-${tag}.conf`);
+  writeFileSync(conf, keepalivedConfig(withServices));
+  const pid = (s: string) => join(dir, `ka-${tag}.${s}.pid`);
+  return spawnIn(NS.keepalived, [KEEPALIVED, '-n', '-D', '-f', conf, '-p', pid('main'), '-r', pid('vrrp'), '-c', pid('check')], log);
+}
+
+async function stopTool(child: ChildProcess, kind: Kind): Promise<void> {
+  const exited = new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  await exited;
+  clearTimeout(t);
+  for (const pid of nsPids(NS[kind])) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** Real servers in the tool's kernel table with a weight > 0 (ipvsadm, the same judge for both). */
+function weightedDests(kind: Kind): number {
+  const out = sh(`ip netns exec ${NS[kind]} ipvsadm -Ln`, 120_000);
+  let n = 0;
+  for (const line of out.split('\n')) {
+    const m = /^\s+->\s+\S+\s+\S+\s+(\d+)/.exec(line);
+    if (m && Number(m[1]) > 0) n++;
+  }
+  return n;
+}
+
+async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${kind} exited (${child.exitCode}) before it was ready: see ${dir}`);
+    const n = weightedDests(kind);
+    if (n >= N) return Date.now() - t0;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${kind}: ${n}/${N} real servers weighted after ${timeoutMs / 1000} s`);
+    await sleep(5000);
+  }
+}
+
+// ---- measuring ----
+
+interface ProcSample { ticks: number; rssKb: number; hwmKb: number }
+
+function sample(pids: number[]): ProcSample {
+  let ticks = 0, rssKb = 0, hwmKb = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      hwmKb += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    } catch {
+      /* gone */
+    }
+  }
+  return { ticks, rssKb, hwmKb };
+}
+
+function vmBusy(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3]! + f[4]!;
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+class Sink {
+  private child: ChildProcess;
+  private waiting: ((n: number) => void) | undefined;
+  readonly ready: Promise<void>;
+
+  constructor(binary: string) {
+    let ready!: () => void;
+    this.ready = new Promise((r) => (ready = r));
+    this.child = spawnIn(NS.rs, [binary, String(PORT0), String(PORT0 + SERVICES)], '', (line) => {
+      const j = JSON.parse(line) as { event: string; n?: number };
+      if (j.event === 'ready') ready();
+      if (j.event === 'dumped') this.waiting?.(j.n ?? 0);
+    });
+  }
+
+  /** The records since the last dump (and a reset). */
+  async dump(): Promise<Array<{ us: number; key: number }>> {
+    const path = join(sockDir, 'sink.bin');
+    const n = await new Promise<number>((resolve) => {
+      this.waiting = resolve;
+      this.child.stdin!.write(`dump ${path}\n`);
+    });
+    const buf = readFileSync(path);
+    const out = new Array<{ us: number; key: number }>(n);
+    for (let i = 0; i < n; i++) {
+      const o = i * 16;
+      out[i] = { us: Number(buf.readBigUInt64LE(o)), key: buf.readUInt32LE(o + 8) * 65536 + buf.readUInt16LE(o + 12) };
+    }
+    return out;
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+class AdvertListener {
+  private readonly child: ChildProcess;
+  readonly arrivals: number[] = [];
+  readonly ready: Promise<void>;
+
+  constructor(rsIf: string) {
+    let ready!: () => void;
+    this.ready = new Promise((r) => (ready = r));
+    this.child = spawnIn(NS.rs, ['chrt', '--rr', '20', process.execPath, LISTENER, rsIf, 'ipv4'], '', (line) => {
+      const j = JSON.parse(line) as { event: string; at?: number; vrid?: number };
+      if (j.event === 'ready') ready();
+      if (j.event === 'advert' && j.vrid === VRID) this.arrivals.push(j.at!);
+    });
+  }
+
+  jitter(from: number, to: number): Stats {
+    const a = this.arrivals.filter((t) => t >= from && t <= to);
+    const j: number[] = [];
+    for (let i = 1; i < a.length; i++) j.push(Math.abs(a[i]! - a[i - 1]! - ADVERT_MS));
+    return { ...stats(j), n: a.length };
+  }
+
+  /** When the first advert arrived (waits for it). */
+  async first(timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    while (this.arrivals.length === 0) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`no VRRP advert within ${timeoutMs / 1000} s`);
+      await sleep(100);
+    }
+    return this.arrivals[0]!;
+  }
+
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+interface Stats { p50: number; p99: number; max: number; n: number }
+
+function stats(xs: number[]): Stats {
+  if (xs.length === 0) return { p50: NaN, p99: NaN, max: NaN, n: 0 };
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+  return { p50: at(50), p99: at(99), max: s[s.length - 1]!, n: s.length };
+}
+
+/** What the sink saw in [from, to] (µs): rate, 10 ms bins, per-server interval deviation. */
+function probeFigures(recs: Array<{ us: number; key: number }>, fromUs: number, toUs: number) {
+  const inWin = recs.filter((r) => r.us >= fromUs && r.us < toUs);
+  const seconds = (toUs - fromUs) / 1e6;
+  const bins = new Array<number>(Math.ceil((toUs - fromUs) / 10_000)).fill(0);
+  for (const r of inWin) bins[Math.floor((r.us - fromUs) / 10_000)]!++;
+  const byServer = new Map<number, number[]>();
+  for (const r of recs) {
+    let l = byServer.get(r.key);
+    if (!l) byServer.set(r.key, (l = []));
+    l.push(r.us);
+  }
+  const dev: number[] = [];
+  let late = 0;
+  for (const times of byServer.values()) {
+    times.sort((a, b) => a - b);
+    for (let i = 1; i < times.length; i++) {
+      const d = (times[i]! - times[i - 1]!) / 1000 - INTERVAL_S * 1000;
+      dev.push(Math.abs(d));
+      if (d > INTERVAL_S * 500) late++;
+    }
+  }
+  return {
+    probes: inWin.length,
+    rate: inWin.length / seconds,
+    servers: byServer.size,
+    bins10ms: { ideal: inWin.length / bins.length, ...stats(bins) },
+    intervalDeviationMs: stats(dev),
+    /** intervals more than 1.5 x the configured one: a probe missed or very late */
+    late,
+  };
+}
+
+interface ToolResult {
+  readyS: number;
+  cpuSPerMin: number;
+  cpuMsPerProbe: number;
+  checkerCpuSPerMin?: number;
+  rssMiB: number;
+  peakRssMiB: number;
+  probes: ReturnType<typeof probeFigures>;
+  vrrpIdle: Stats;
+  vrrpBusy: Stats;
+  vmBusyPct: number;
+}
+
+async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
+  const say = (s: string) => { if (!json) process.stdout.write(`  ${kind}: ${s}\n`); };
+  const listener = new AdvertListener(LINK[kind].rsIf);
+  await listener.ready;
+  try {
+    // VRRP alone
+    const idle = startTool(kind, false, 'idle');
+    const firstAdvert = await listener.first(120_000);
+    await sleep(1000 + IDLE_S * 1000);
+    const vrrpIdle = listener.jitter(firstAdvert + 1000, Date.now());
+    await stopTool(idle, kind);
+    say(`VRRP alone: ${vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${vrrpIdle.p99.toFixed(2)} ms`);
+
+    const full = startTool(kind, true, 'full');
+    const readyMs = await waitReady(kind, full, 900_000);
+    say(`${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
+    await sleep(INTERVAL_S * 1000 + 2000);
+    const pids = nsPids(NS[kind]);
+    const checkerPid = kind === 'keepalived' ? Number(readFileSync(join(dir, 'ka-full.check.pid'), 'utf8').trim()) : undefined;
+    await sink.dump(); // reset
+    const fromUs = Date.now() * 1000;
+    const s0 = sample(pids);
+    const c0 = checkerPid ? sample([checkerPid]) : undefined;
+    const v0 = vmBusy();
+    await sleep(WINDOW_S * 1000);
+    const s1 = sample(pids);
+    const c1 = checkerPid ? sample([checkerPid]) : undefined;
+    const v1 = vmBusy();
+    const toUs = Date.now() * 1000;
+    const recs = await sink.dump();
+    const vrrpBusy = listener.jitter(fromUs / 1000, toUs / 1000);
+    await stopTool(full, kind);
+    const windowS = (toUs - fromUs) / 1e6;
+    const cpuS = (s1.ticks - s0.ticks) / CLK_TCK;
+    const probes = probeFigures(recs, fromUs, toUs);
+    const r: ToolResult = {
+      readyS: readyMs / 1000,
+      cpuSPerMin: (cpuS * 60) / windowS,
+      cpuMsPerProbe: (cpuS * 1000) / Math.max(1, probes.probes),
+      rssMiB: s1.rssKb / 1024,
+      peakRssMiB: s1.hwmKb / 1024,
+      probes,
+      vrrpIdle,
+      vrrpBusy,
+      vmBusyPct: (100 * (v1.busy - v0.busy)) / (v1.total - v0.total),
+    };
+    if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
+    say(`${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)}% busy`);
+    return r;
+  } finally {
+    listener.stop();
+  }
+}
+
+function compileSink(): string {
+  const out = join(dir, 'tcp-sink');
+  const src = join(root, 'bench', 'tcp-sink.c');
+  const r = spawnSync('cc', ['-O2', '-o', out, src], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`cannot build ${src} (needs a C compiler: build-essential): ${r.stderr || r.error?.message}`);
+  return out;
+}
+
+function skipReason(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root';
+  if (spawnSync('ipvsadm', ['-Ln']).status !== 0) return 'no IPVS (ipvsadm -Ln fails)';
+  if (spawnSync(KEEPALIVED, ['--version']).error) return `no keepalived at ${KEEPALIVED}`;
+  return undefined;
+}
+
+async function main(): Promise<void> {
+  const skip = skipReason();
+  if (skip) {
+    process.stderr.write(`health bench skipped: ${skip}\n`);
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  const binary = compileSink();
+  const out = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
+  out(`health checks, lvsd vs keepalived: ${N} real servers (${SERVICES} services), TCP check every ${INTERVAL_S} s, ` +
+    `timeout 1 s; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; ${inVm ? 'in the TCG VM' : 'on this host'} (files: ${dir})`);
+  teardown();
+  buildTopology();
+  const sink = new Sink(binary);
+  await sink.ready;
+  const results: Partial<Record<Kind, ToolResult>> = {};
+  try {
+    for (const kind of ['lvsd', 'keepalived'] as const) results[kind] = await runTool(kind, sink);
+  } finally {
+    sink.stop();
+    teardown();
+  }
+  const L = results.lvsd!;
+  const K = results.keepalived!;
+  const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+  const row = (name: string, a: string, b: string, ratio?: number) =>
+    out(`  ${name.padEnd(38)} ${a.padStart(16)} ${b.padStart(16)}${ratio !== undefined ? `   ${ratio.toFixed(2)}` : ''}`);
+  out('');
+  row('', 'lvsd', 'keepalived');
+  row('probes per second (seen by the servers)', f(L.probes.rate), f(K.probes.rate));
+  row('CPU seconds per minute', f(L.cpuSPerMin, 2), f(K.cpuSPerMin, 2), L.cpuSPerMin / K.cpuSPerMin);
+  row('  of which keepalived\'s checker', '', f(K.checkerCpuSPerMin ?? NaN, 2));
+  row('CPU ms per probe', f(L.cpuMsPerProbe, 3), f(K.cpuMsPerProbe, 3), L.cpuMsPerProbe / K.cpuMsPerProbe);
+  row('RSS MiB (peak)', `${f(L.rssMiB)} (${f(L.peakRssMiB)})`, `${f(K.rssMiB)} (${f(K.peakRssMiB)})`, L.rssMiB / K.rssMiB);
+  row('probe starts per 10 ms: ideal', f(L.probes.bins10ms.ideal), f(K.probes.bins10ms.ideal));
+  row('  p50 / p99 / max', `${L.probes.bins10ms.p50} / ${L.probes.bins10ms.p99} / ${L.probes.bins10ms.max}`,
+    `${K.probes.bins10ms.p50} / ${K.probes.bins10ms.p99} / ${K.probes.bins10ms.max}`);
+  row('interval deviation ms p50 / p99', `${f(L.probes.intervalDeviationMs.p50)} / ${f(L.probes.intervalDeviationMs.p99)}`,
+    `${f(K.probes.intervalDeviationMs.p50)} / ${f(K.probes.intervalDeviationMs.p99)}`);
+  row('intervals > 1.5 x configured', String(L.probes.late), String(K.probes.late));
+  row('VRRP advert jitter ms, alone p99/max', `${f(L.vrrpIdle.p99, 2)} / ${f(L.vrrpIdle.max, 2)}`, `${f(K.vrrpIdle.p99, 2)} / ${f(K.vrrpIdle.max, 2)}`);
+  row('  with the checks running p99/max', `${f(L.vrrpBusy.p99, 2)} / ${f(L.vrrpBusy.max, 2)}`, `${f(K.vrrpBusy.p99, 2)} / ${f(K.vrrpBusy.max, 2)}`);
+  row('  adverts in the window', String(L.vrrpBusy.n), String(K.vrrpBusy.n));
+  row('VM CPU busy in the window %', f(L.vmBusyPct), f(K.vmBusyPct));
+  row('start to every server weighted, s', f(L.readyS), f(K.readyS));
+  if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, lvsd: L, keepalived: K })}\n`);
+}
+
+await main();
