@@ -196,7 +196,7 @@ async function trial(fixed: Fixed, tool: Tool, intervalMs: number, config: strin
     }, 300);
     phase('monitors');
 
-    const backupSince = d[1].states.at(-1)!.at;
+    const settledAt = Math.max(d[0].states.at(-1)!.at, d[1].states.at(-1)!.at);
     const loopFrom = Date.now();
     client.send(`loop ${loopMs}`);
     await sleep(Math.max(4000, 3 * intervalMs + 1000));
@@ -214,11 +214,10 @@ async function trial(fixed: Fixed, tool: Tool, intervalMs: number, config: strin
     await until('eth0 down seen by the monitor in lvs-d1', 10_000, () => downs.some((a) => a >= t0 - 50));
     const downAt = downs.find((a) => a >= t0 - 50)!;
     const linkDownMs = Math.round(downAt - t0);
-    // false takeovers before the cut: d2 going master, or d1 leaving master, after the election settled (at start
-    // the quicker of the two may be master for a while: that is the election, not a flap)
-    const flaps = d[1].states.filter((x) => x.at >= backupSince && x.at < t0 && x.to === 'master').length +
-      d[0].states.filter((x) => x.at >= backupSince && x.at < t0 && x.to !== 'master').length +
-      adds.filter((a) => a >= backupSince - 50 && a < t0).length;
+    // false takeovers: any transition of either director, or the VIP appearing on d2, between the settled
+    // election (d1 master, d2 backup: both their last transitions) and the cut
+    const flaps = [...d[0].states, ...d[1].states].filter((x) => x.at > settledAt && x.at < t0).length +
+      adds.filter((a) => a > settledAt && a < t0).length;
 
     await until('the VIP added on d2 after the cut', 30_000, () => adds.some((a) => a >= t0 - 50));
     const takeoverAt = adds.find((a) => a >= t0 - 50)!;

@@ -96,6 +96,8 @@ export interface GapRow {
   medianGapMs: number;
   maxGapMs: number;
   medianTakeoverMs: number;
+  /** the gap beyond the takeover (the GARP, the next request, its round trip): free of the cut's advert phase */
+  medianAfterTakeoverMs: number;
   failed: number;
   requests: number;
   flaps: number;
@@ -111,6 +113,7 @@ export function summarise(trials: readonly GapTrial[], tool: Tool, intervalMs: n
     medianGapMs: median(ok.map((t) => t.longestGapMs)),
     maxGapMs: ok.length ? Math.max(...ok.map((t) => t.longestGapMs)) : NaN,
     medianTakeoverMs: median(ok.map((t) => t.takeoverMs)),
+    medianAfterTakeoverMs: median(ok.map((t) => t.longestGapMs - t.takeoverMs)),
     failed: sum((t) => t.failed), requests: sum((t) => t.requests),
     flaps: sum((t) => t.flaps), failedBefore: sum((t) => t.failedBefore),
   };
@@ -126,14 +129,15 @@ const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '-').p
 /** The bench's table: a row per tool per interval, then the lvsd / keepalived ratio of median gaps. */
 export function renderTable(trials: readonly GapTrial[], intervals: readonly number[], backupPriority: number): string[] {
   const out = [
-    'interval  MDI    tool        runs  gap median  gap max  takeover median  failed/requests  false takeovers',
+    'interval  MDI    tool        runs  gap median  gap max  takeover median  gap-takeover median  failed/requests  false takeovers',
   ];
   for (const iv of intervals) {
     const rows = (['lvsd', 'keepalived'] as const).map((tool) => summarise(trials, tool, iv));
     for (const r of rows) {
       out.push(`${`${iv} ms`.padEnd(9)} ${s(mdiMs(iv, backupPriority))} ${r.tool.padEnd(11)} ${String(r.trials - r.errors).padStart(4)}` +
         `${r.errors ? ` (+${r.errors} failed)` : ''}  ${s(r.medianGapMs)} s    ${s(r.maxGapMs)} s  ${s(r.medianTakeoverMs)} s         ` +
-        `${`${r.failed}/${r.requests}`.padStart(9)}        ${r.flaps}${r.failedBefore ? ` (${r.failedBefore} requests failed before the kill)` : ''}`);
+        `${s(r.medianAfterTakeoverMs)} s   ` +
+        `${`${r.failed}/${r.requests}`.padStart(15)}  ${String(r.flaps).padStart(15)}${r.failedBefore ? ` (${r.failedBefore} requests failed before the kill)` : ''}`);
     }
     const ratio = rows[0]!.medianGapMs / rows[1]!.medianGapMs;
     out.push(`${`${iv} ms`.padEnd(9)} ratio of median gaps lvsd / keepalived: ${Number.isFinite(ratio) ? ratio.toFixed(2) : '-'}` +

@@ -92,7 +92,7 @@ test('summary rows and the ratio of median gaps', () => {
   });
   const trials = [t('lvsd', 600), t('lvsd', 800), t('lvsd', 700), t('keepalived', 900), t('keepalived', 700), t('keepalived', 0, { error: 'boom' })];
   const l = summarise(trials, 'lvsd', 100);
-  assert.deepEqual([l.medianGapMs, l.maxGapMs, l.medianTakeoverMs, l.failed, l.requests, l.errors], [700, 800, 500, 6, 150, 0]);
+  assert.deepEqual([l.medianGapMs, l.maxGapMs, l.medianTakeoverMs, l.medianAfterTakeoverMs, l.failed, l.requests, l.errors], [700, 800, 500, 200, 6, 150, 0]);
   const k = summarise(trials, 'keepalived', 100);
   assert.deepEqual([k.medianGapMs, k.errors, k.trials], [800, 1, 3], 'a failed trial is counted, not averaged in');
   const table = renderTable(trials, [100], 100).join('\n');
