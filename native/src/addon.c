@@ -24,6 +24,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpProbeCancel", NULL, lvsd_tcp_probe_cancel, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberClose", NULL, lvsd_tcp_prober_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberRef", NULL, lvsd_tcp_prober_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpWatch", NULL, lvsd_tcp_watch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpUnwatch", NULL, lvsd_tcp_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProberLimit", NULL, lvsd_tcp_prober_limit, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProberStats", NULL, lvsd_tcp_prober_stats, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -6,4 +6,8 @@ napi_value lvsd_tcp_probe(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_probe_cancel(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_prober_close(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_prober_ref(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_watch(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_unwatch(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_prober_limit(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_prober_stats(napi_env env, napi_callback_info info);
 #endif

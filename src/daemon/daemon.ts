@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError, isLvsdError } from '../errors.js';
-import { HealthScheduler, checkKey, probe as realProbe, type HealthChange, type Prober, type ProbeResult } from '../health/index.js';
+import { HealthScheduler, checkKey, type HealthChange, type HealthSchedulerOptions, type Prober } from '../health/index.js';
 import { createIpvsClient } from '../ipvs/index.js';
 import { destId, serviceId, type DestSpec, type IpvsClient, type KernelEntry } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
@@ -197,26 +197,26 @@ export class Daemon {
       {
         logger: this.log.child({ component: 'health' }),
         onChange: (service, _dests, change) => this.onHealthChange(service, change),
-        prober: this.countingProber(this.opts.prober ?? realProbe),
+        // no prober given: the real checkers, and TCP checks run by the addon on its own schedule
+        ...(this.opts.prober ? { prober: this.opts.prober } : {}),
+        onProbeResult: this.probeMetrics(),
       },
     );
     this.health.start();
     this.publishHealthUp();
   }
 
-  /** Wraps the prober so each result is counted per service using that probe (probes are shared). */
-  private countingProber(inner: Prober): Prober {
+  /** Counts each probe result per service using that probe (probes are shared), and its duration. */
+  private probeMetrics(): HealthSchedulerOptions['onProbeResult'] {
     const m = this.opts.metrics;
-    if (!m?.healthResult && !m?.healthProbeDuration) return inner;
-    return (check, target, signal, env) => inner(check, target, signal, env).then((result: ProbeResult) => {
-      if (signal.aborted) return result;
+    if (!m?.healthResult && !m?.healthProbeDuration) return undefined;
+    return (check, target, result) => {
       m.healthProbeDuration?.(check.type, result.latencyMs / 1000);
       if (m.healthResult) {
         const verdict = result.ok ? 'up' : 'down';
         for (const u of this.usersOf(check, target)) m.healthResult(u.service, u.realServer, verdict);
       }
-      return result;
-    });
+    };
   }
 
   /** Per probe identity, the (service, real server) pairs that use it: built once per config, not per probe. */

@@ -4,7 +4,7 @@ import type { DestSpec } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
 import type { DestChange } from './service-policy.js';
 import type { HealthStatus } from './state.js';
-import type { Clock, ProbeResult, Prober } from './types.js';
+import type { Clock, ProbeResult, Prober, ProbeTarget } from './types.js';
 
 export interface HealthInput {
   services: ServiceConfig[];
@@ -31,6 +31,8 @@ export interface HealthSchedulerOptions {
   onChange?: ChangeListener;
   /** Milliseconds between loop-health heartbeats. Default 1000. */
   heartbeatMs?: number;
+  /** Every probe result, before it is applied (metrics count them here). */
+  onProbeResult?: (check: HealthCheckConfig, target: ProbeTarget, result: ProbeResult) => void;
 }
 
 export interface RealServerStatus {

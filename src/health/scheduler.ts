@@ -15,6 +15,8 @@ import type { HealthCheckConfig, HealthGlobalConfig, RealServerConfig, ServiceCo
 import { destId, type DestSpec } from '../ipvs/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
+import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
+import type { TcpProber } from '../net/index.js';
 import { checkKey, probeOffset } from './check-key.js';
 import { DueQueue } from './due-queue.js';
 import { Limiter } from './limiter.js';
@@ -46,6 +48,8 @@ interface Job {
   /** when its next turn is (DueQueue entry; queueIndex set while queued) */
   due: number;
   queueIndex?: number | undefined;
+  /** a TCP check the addon runs by itself (its watch id), instead of this scheduler's queue */
+  watchId?: number | undefined;
   inFlight?: AbortController;
   /** reused by every probe of this job until aborted */
   ctl?: AbortController;
@@ -69,6 +73,9 @@ interface ServiceEntry {
 export class HealthScheduler extends EventEmitter {
   private readonly clock: Clock;
   private readonly prober: Prober;
+  /** the addon's prober, which runs TCP checks on its own schedule; only with the real prober and clock */
+  private readonly watcher: TcpProber | undefined;
+  private readonly onProbeResult: HealthSchedulerOptions['onProbeResult'];
   private readonly log: Logger;
   private readonly heartbeatMs: number;
   private jobs = new Map<string, Job>();
@@ -94,12 +101,15 @@ export class HealthScheduler extends EventEmitter {
     super();
     this.clock = options.clock ?? systemClock;
     this.prober = options.prober ?? realProbe;
+    this.watcher = options.prober || options.clock ? undefined : nativeTcpWatcher();
+    this.onProbeResult = options.onProbeResult;
     this.log = (options.logger ?? silentLogger).child({ component: 'health' });
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     if (options.onChange) this.on('change', options.onChange);
     this.global = input.health;
     this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
+    this.watcher?.limit(input.health.maxConcurrent);
     this.load(input);
   }
 
@@ -108,7 +118,7 @@ export class HealthScheduler extends EventEmitter {
     if (this.running) return;
     this.running = true;
     const now = this.clock.now();
-    for (const job of this.jobs.values()) if (job.check.type !== 'none' && job.alive) this.queue.set(job, now + job.offsetMs);
+    for (const job of this.jobs.values()) if (job.check.type !== 'none' && job.alive) this.schedule(job, now + job.offsetMs);
     this.rearm();
     for (const svc of this.services.values()) this.armRamp(svc);
     this.heartbeatDue = now + this.heartbeatMs;
@@ -131,6 +141,7 @@ export class HealthScheduler extends EventEmitter {
   update(input: HealthInput): void {
     if (input.health.maxConcurrent !== this.global.maxConcurrent) {
       this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
+      this.watcher?.limit(input.health.maxConcurrent);
     }
     this.global = input.health;
     this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
@@ -142,7 +153,9 @@ export class HealthScheduler extends EventEmitter {
     }
     if (this.running) {
       const now = this.clock.now();
-      for (const job of this.jobs.values()) if (!this.queue.has(job) && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
+      for (const job of this.jobs.values()) {
+        if (!this.queue.has(job) && job.watchId === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
+      }
       for (const svc of this.services.values()) this.armRamp(svc);
     }
   }
@@ -156,6 +169,8 @@ export class HealthScheduler extends EventEmitter {
     const now = this.clock.now();
     let inFlight = 0;
     for (const job of this.jobs.values()) if (job.inFlight) inFlight++;
+    const native = this.watcher?.stats();
+    if (native) inFlight += native.watchedUnderWay;
     const services: ServiceStatus[] = [];
     for (const svc of this.services.values()) {
       services.push({
@@ -193,7 +208,7 @@ export class HealthScheduler extends EventEmitter {
       probes: this.jobs.size,
       inFlight,
       queued: this.limiter.queued,
-      skipped: this.skipped,
+      skipped: this.skipped + (native?.skipped ?? 0),
     };
     if (this.lastTickAt !== undefined) loop.lastTickAt = this.lastTickAt;
     return { running: this.running, loop, services };
@@ -245,11 +260,38 @@ export class HealthScheduler extends EventEmitter {
 
   private arm(job: Job, due: number): void {
     if (job.check.type === 'none' || !job.alive) return;
-    this.queue.set(job, due);
+    this.schedule(job, due);
     this.rearm();
   }
 
+  /** Its first turn at `due`: in the addon for a TCP check when it can, else in this scheduler's queue. */
+  private schedule(job: Job, due: number): void {
+    if (this.watcher && job.check.type === 'tcp' && job.watchId === undefined) {
+      const check = job.check;
+      const timeoutMs = Math.max(1, Math.round(check.timeout * 1000));
+      try {
+        job.watchId = this.watcher.watch(
+          { address: check.address, port: check.port, intervalMs: job.intervalMs, timeoutMs, firstInMs: due - this.clock.now() },
+          (errno, latencyMs) => this.onWatched(job, tcpOutcomeResult(errno, latencyMs, timeoutMs)),
+        );
+        job.due = due;
+        return;
+      } catch (e) {
+        this.log.warn({ event: 'health.native_unavailable', realServer: job.key, err: (e as Error).message }, 'TCP check through a socket instead');
+      }
+    }
+    this.queue.set(job, due);
+  }
+
+  private onWatched(job: Job, result: ProbeResult): void {
+    if (!this.running || !job.alive) return;
+    this.onProbeResult?.(job.check, job.target, result);
+    this.onResult(job, result);
+  }
+
   private disarm(job: Job): void {
+    if (job.watchId !== undefined) this.watcher?.unwatch(job.watchId);
+    job.watchId = undefined;
     this.queue.delete(job);
     this.rearm();
     job.inFlight?.abort();
@@ -322,7 +364,10 @@ export class HealthScheduler extends EventEmitter {
       job.probingSince = undefined;
     }
     try {
-      if (result && job.alive && this.running && !ctl.signal.aborted) this.onResult(job, result);
+      if (result && job.alive && this.running && !ctl.signal.aborted) {
+        this.onProbeResult?.(job.check, job.target, result);
+        this.onResult(job, result);
+      }
     } finally {
       if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
     }

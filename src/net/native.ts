@@ -36,8 +36,12 @@ export interface NativeBinding {
   ifIndex(ifname: string): number;
   sendFrame(ifname: string, frame: Buffer): void;
   sendIcmp6(ifname: string, message: Buffer, destination: Buffer, source: Buffer | null, hopLimit: number): void;
-  /** TCP connect probes (native/src/tcp_probe.c): outcomes arrive as [id, errno, latency us] triples. */
+  /** TCP connect probes (native/src/tcp_probe.c): outcomes arrive as [id, errno, latency us, watch] quadruples. */
   tcpProberOpen(callback: (outcomes: Float64Array) => void): object;
+  tcpWatch(handle: object, id: number, address: Buffer, port: number, intervalMs: number, timeoutMs: number, firstInMs: number): void;
+  tcpUnwatch(handle: object, id: number): void;
+  tcpProberLimit(handle: object, max: number): void;
+  tcpProberStats(handle: object): [watches: number, watchedUnderWay: number, oneOffUnderWay: number, skipped: number];
   tcpProbe(handle: object, address: Buffer, port: number, timeoutMs: number): number;
   tcpProbeCancel(handle: object, id: number): void;
   tcpProberClose(handle: object): void;

@@ -7,7 +7,12 @@
  * `connect()` resolves `{ errno, latencyMs }`: errno 0 when the connection was accepted, ETIMEDOUT when the
  * deadline passed first, else the connect error (ECONNREFUSED, EHOSTUNREACH ...). An aborted probe
  * resolves `{ errno: -1 }` at once and its socket is closed. The prober keeps the event loop alive only
- * while probes are under way.
+ * while probes are under way or watches registered.
+ *
+ * `watch()` registers a periodic check: the addon starts its probes on time by itself (turns within 10 ms
+ * share a wake-up; a turn whose previous probe is still under way is skipped) and every outcome comes to
+ * the watch's callback. Nothing runs in JavaScript between outcomes: this is the health checker's steady
+ * state at thousands of real servers.
  */
 import { constants } from 'node:os';
 import { addressToBytes } from './address.js';
@@ -27,6 +32,26 @@ interface Pending {
 
 export const ETIMEDOUT = constants.errno.ETIMEDOUT;
 
+export interface TcpWatchOptions {
+  address: string;
+  port: number;
+  intervalMs: number;
+  timeoutMs: number;
+  /** the first turn, from now */
+  firstInMs: number;
+}
+
+export type TcpWatchCallback = (errno: number, latencyMs: number) => void;
+
+export interface TcpProberStats {
+  watches: number;
+  /** probes under way: watched and one-off */
+  watchedUnderWay: number;
+  oneOffUnderWay: number;
+  /** turns skipped because the previous probe was still under way, or the limit was reached */
+  skipped: number;
+}
+
 export class TcpProber {
   private readonly native: NativeBinding;
   private handle: object | undefined;
@@ -35,6 +60,12 @@ export class TcpProber {
   private inFlight = 0;
   /** address text -> bytes: real servers are few and probed again and again */
   private readonly bytes = new Map<string, Buffer>();
+  /** by watch id; ids freed during a delivery are reused only after it (an outcome in the same batch may name them) */
+  private readonly watchers: Array<TcpWatchCallback | undefined> = [];
+  private readonly freeWatchIds: number[] = [];
+  private readonly freedInBatch: number[] = [];
+  private nextWatchId = 0;
+  private watchCount = 0;
 
   constructor() {
     this.native = loadNative();
@@ -46,15 +77,54 @@ export class TcpProber {
     return this.inFlight;
   }
 
-  connect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<TcpConnectOutcome> {
-    if (!this.handle) return Promise.resolve({ errno: constants.errno.EBADF, latencyMs: 0 });
-    if (signal?.aborted) return Promise.resolve({ errno: -1, latencyMs: 0 });
+  private addressBytes(address: string): Buffer {
     let addr = this.bytes.get(address);
     if (!addr) {
       addr = addressToBytes(address);
       if (this.bytes.size > 100_000) this.bytes.clear();
       this.bytes.set(address, addr);
     }
+    return addr;
+  }
+
+  /** Registers a periodic check; returns its id for unwatch(). Throws TypeError for a bad address. */
+  watch(o: TcpWatchOptions, callback: TcpWatchCallback): number {
+    if (!this.handle) throw new Error('the TCP prober is closed');
+    const addr = this.addressBytes(o.address);
+    const id = this.freeWatchIds.pop() ?? this.nextWatchId++;
+    this.native.tcpWatch(this.handle, id, addr, o.port, Math.max(1, Math.round(o.intervalMs)),
+      Math.max(1, Math.round(o.timeoutMs)), Math.max(0, Math.round(o.firstInMs)));
+    this.watchers[id] = callback;
+    if (this.watchCount++ === 0 && this.inFlight === 0) this.native.tcpProberRef(this.handle, true);
+    return id;
+  }
+
+  unwatch(id: number): void {
+    if (!this.handle || !this.watchers[id]) return;
+    this.native.tcpUnwatch(this.handle, id);
+    this.watchers[id] = undefined;
+    if (this.delivering) this.freedInBatch.push(id);
+    else this.freeWatchIds.push(id);
+    if (--this.watchCount === 0 && this.inFlight === 0) this.native.tcpProberRef(this.handle, false);
+  }
+
+  /** Watched probes under way at most (0: no limit); turns beyond it are skipped and counted. */
+  limit(max: number): void {
+    if (this.handle) this.native.tcpProberLimit(this.handle, Math.max(0, Math.floor(max)));
+  }
+
+  stats(): TcpProberStats {
+    if (!this.handle) return { watches: 0, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
+    const [watches, watchedUnderWay, oneOffUnderWay, skipped] = this.native.tcpProberStats(this.handle);
+    return { watches, watchedUnderWay, oneOffUnderWay, skipped };
+  }
+
+  private delivering = false;
+
+  connect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<TcpConnectOutcome> {
+    if (!this.handle) return Promise.resolve({ errno: constants.errno.EBADF, latencyMs: 0 });
+    if (signal?.aborted) return Promise.resolve({ errno: -1, latencyMs: 0 });
+    const addr = this.addressBytes(address);
     const started = performance.now();
     const id = this.native.tcpProbe(this.handle, addr, port, Math.max(1, Math.round(timeoutMs)));
     if (id < 0) {
@@ -73,7 +143,7 @@ export class TcpProber {
         signal.addEventListener('abort', p.onAbort, { once: true });
       }
       this.pending[id] = p;
-      if (this.inFlight++ === 0) this.native.tcpProberRef(this.handle!, true);
+      if (this.inFlight++ === 0 && this.watchCount === 0) this.native.tcpProberRef(this.handle!, true);
     });
   }
 
@@ -82,6 +152,8 @@ export class TcpProber {
     if (!this.handle) return;
     this.native.tcpProberClose(this.handle);
     this.handle = undefined;
+    this.watchers.length = 0;
+    this.watchCount = 0;
     for (let id = 0; id < this.pending.length; id++) {
       const p = this.pending[id];
       if (!p) continue;
@@ -93,16 +165,26 @@ export class TcpProber {
   private settle(id: number, p: Pending): void {
     this.pending[id] = undefined;
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
-    if (--this.inFlight === 0 && this.handle) this.native.tcpProberRef(this.handle, false);
+    if (--this.inFlight === 0 && this.watchCount === 0 && this.handle) this.native.tcpProberRef(this.handle, false);
   }
 
   private onOutcomes(o: Float64Array): void {
-    for (let i = 0; i + 2 < o.length; i += 3) {
-      const id = o[i]!;
-      const p = this.pending[id];
-      if (!p) continue;
-      this.settle(id, p);
-      p.resolve({ errno: o[i + 1]!, latencyMs: o[i + 2]! / 1000 });
+    this.delivering = true;
+    try {
+      for (let i = 0; i + 3 < o.length; i += 4) {
+        const id = o[i]!;
+        if (o[i + 3] === 1) {
+          this.watchers[id]?.(o[i + 1]!, o[i + 2]! / 1000);
+          continue;
+        }
+        const p = this.pending[id];
+        if (!p) continue;
+        this.settle(id, p);
+        p.resolve({ errno: o[i + 1]!, latencyMs: o[i + 2]! / 1000 });
+      }
+    } finally {
+      this.delivering = false;
+      for (const id of this.freedInBatch.splice(0)) this.freeWatchIds.push(id);
     }
   }
 }

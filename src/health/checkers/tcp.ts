@@ -5,7 +5,7 @@
  */
 import { getSystemErrorName } from 'node:util';
 import type { TcpCheck } from '../../config/types.js';
-import { ETIMEDOUT, sharedTcpProber, type TcpConnectOutcome } from '../../net/index.js';
+import { ETIMEDOUT, sharedTcpProber, type TcpConnectOutcome, type TcpProber } from '../../net/index.js';
 import type { ProbeResult } from '../types.js';
 import { deadline, probeOverTcp } from './deadline.js';
 
@@ -15,7 +15,12 @@ export function probeTcp(check: Target, signal?: AbortSignal): Promise<ProbeResu
   const prober = useNative ? sharedTcpProber() : undefined;
   if (!prober) return probeTcpSocket(check, signal);
   const ms = Math.max(1, Math.round(check.timeout * 1000));
-  return prober.connect(check.address, check.port, ms, signal).then((o) => outcomeResult(o, ms));
+  return prober.connect(check.address, check.port, ms, signal).then((o) => tcpOutcomeResult(o.errno, o.latencyMs, ms));
+}
+
+/** The addon's prober for periodic TCP checks (the scheduler's watches), or undefined: not built, or turned off. */
+export function nativeTcpWatcher(): TcpProber | undefined {
+  return useNative ? sharedTcpProber() : undefined;
 }
 
 /** The same check over a net.Socket (no addon). */
@@ -33,16 +38,17 @@ export function setNativeTcpProbe(on: boolean): void {
   useNative = on;
 }
 
-function outcomeResult(o: TcpConnectOutcome, ms: number): ProbeResult {
-  const latencyMs = Math.round(o.latencyMs * 1000) / 1000;
-  if (o.errno === 0) return { ok: true, latencyMs, reason: 'connected' };
-  if (o.errno === -1) return { ok: false, latencyMs, reason: 'aborted' };
-  if (o.errno === ETIMEDOUT) return { ok: false, latencyMs, reason: `timeout after ${ms}ms` };
+/** An addon outcome (errno 0 connected, -1 aborted, ETIMEDOUT past the deadline) as a probe result. */
+export function tcpOutcomeResult(errno: TcpConnectOutcome['errno'], latency: number, timeoutMs: number): ProbeResult {
+  const latencyMs = Math.round(latency * 1000) / 1000;
+  if (errno === 0) return { ok: true, latencyMs, reason: 'connected' };
+  if (errno === -1) return { ok: false, latencyMs, reason: 'aborted' };
+  if (errno === ETIMEDOUT) return { ok: false, latencyMs, reason: `timeout after ${timeoutMs}ms` };
   let name: string;
   try {
-    name = getSystemErrorName(-o.errno);
+    name = getSystemErrorName(-errno);
   } catch {
-    name = `errno ${o.errno}`;
+    name = `errno ${errno}`;
   }
   return { ok: false, latencyMs, reason: `connect ${name}` };
 }

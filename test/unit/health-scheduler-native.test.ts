@@ -1,0 +1,119 @@
+/**
+ * The scheduler with the real checkers and real time: its TCP checks run in the addon (watches: the addon
+ * starts each probe on its schedule, JavaScript only reads outcomes). Against real listeners on loopback:
+ * a server going away is taken out after `fall` probes and brought back after `rise`, on the configured
+ * cadence; every result reaches onProbeResult (the metrics); a reload keeps a healthy server's watch and
+ * state; stop() leaves no watch and no socket behind.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import { describe, test } from 'node:test';
+import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../../src/config/types.js';
+import type { DestSpec } from '../../src/ipvs/types.js';
+import { HealthScheduler, type ProbeResult } from '../../src/health/index.js';
+import { nativeAvailable, sharedTcpProber } from '../../src/net/index.js';
+
+const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 1024, execOutputLimit: 4096 };
+const openFds = () => readdirSync('/proc/self/fd').length;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function service(name: string, ports: number[], check: Partial<HealthCheckConfig> = {}): ServiceConfig {
+  const dest = (port: number): DestSpec => ({
+    family: 'ipv4', address: '127.0.0.1', port, forwarding: 'nat', weight: 10,
+    upperThreshold: 0, lowerThreshold: 0, tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0,
+  });
+  return {
+    name,
+    origin: { file: 't.json', pointer: `/services/${name}` },
+    spec: { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: '192.0.2.10', port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
+    realServers: ports.map((port) => ({
+      origin: { file: 't.json', pointer: `/rs/${port}` },
+      spec: dest(port),
+      healthCheck: { type: 'tcp', interval: 0.2, timeout: 0.5, rise: 2, fall: 2, address: '127.0.0.1', port, ...check } as HealthCheckConfig,
+    })),
+    onFailure: 'inhibit',
+    slowStart: 0,
+    initialState: 'down',
+  };
+}
+
+async function listener(port = 0): Promise<{ server: net.Server; port: number }> {
+  const server = net.createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  return { server, port: (server.address() as net.AddressInfo).port };
+}
+const closeServer = (s: net.Server) => new Promise<void>((r) => s.close(() => r()));
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
+    await sleep(10);
+  }
+  return Date.now() - t0;
+}
+
+describe('TCP checks run by the addon', { skip: nativeAvailable() ? false : 'native addon not built (npm ci)' }, () => {
+  test('a server that goes away is out after fall probes and back after rise, each result counted', async () => {
+    const a = await listener();
+    const b = await listener();
+    const results: Array<{ port: number; result: ProbeResult; at: number }> = [];
+    const weights = new Map<number, number>();
+    const s = new HealthScheduler({ services: [service('web', [a.port, b.port])], health }, {
+      onProbeResult: (_c, target, result) => results.push({ port: target.port, result, at: Date.now() }),
+      onChange: (_svc, dests) => { for (const d of dests) weights.set(d.port, d.weight); },
+    });
+    const watches0 = sharedTcpProber()!.stats().watches;
+    s.start();
+    try {
+      assert.equal(sharedTcpProber()!.stats().watches - watches0, 2, 'both checks are addon watches');
+      await until(() => weights.get(a.port) === 10 && weights.get(b.port) === 10, 3000, 'both up after rise 2');
+      // cadence: consecutive probes of one server are one interval (200 ms) apart
+      const aTimes = results.filter((r) => r.port === a.port).map((r) => r.at);
+      for (let i = 1; i < aTimes.length; i++) {
+        const d = aTimes[i]! - aTimes[i - 1]!;
+        assert.ok(d > 120 && d < 400, `probes of one server ${d} ms apart (interval 200 ms)`);
+      }
+      await closeServer(b.server);
+      const t0 = Date.now();
+      const downIn = await until(() => weights.get(b.port) === 0, 3000, 'b inhibited after fall 2');
+      assert.ok(downIn >= 150, `down after ${downIn} ms: fall 2 needs a second failed probe`);
+      const failed = results.filter((r) => r.port === b.port && r.at >= t0 && !r.result.ok);
+      assert.ok(failed.length >= 2 && failed.every((r) => r.result.reason === 'connect ECONNREFUSED'), JSON.stringify(failed.map((r) => r.result.reason)));
+      assert.equal(weights.get(a.port), 10, 'a is untouched');
+      const back = await listener(b.port);
+      try {
+        await until(() => weights.get(b.port) === 10, 3000, 'b back after rise 2');
+      } finally {
+        await closeServer(back.server);
+      }
+    } finally {
+      await s.stop();
+      await closeServer(a.server);
+    }
+    assert.equal(sharedTcpProber()!.stats().watches, watches0, 'stop removes every watch');
+  });
+
+  test('a reload keeps a healthy server (no new rise); stop leaves no socket open', async () => {
+    const a = await listener();
+    const fds = openFds();
+    const svc = service('web', [a.port]);
+    const changes: string[] = [];
+    const s = new HealthScheduler({ services: [svc], health }, { onChange: (_n, _d, c) => changes.push(`${c.from}->${c.to}`) });
+    s.start();
+    try {
+      await until(() => s.snapshot().services[0]!.up === 1, 3000, 'up');
+      s.update({ services: [{ ...svc, realServers: svc.realServers.map((r) => ({ ...r, spec: { ...r.spec, weight: 20 } })) }], health });
+      assert.equal(s.snapshot().services[0]!.up, 1, 'still up right after the reload');
+      await sleep(600);
+      assert.deepEqual(changes, ['down->up'], 'no transition from the reload');
+      assert.equal(s.desired('web')![0]!.weight, 20, 'the new weight applies at once');
+    } finally {
+      await s.stop();
+      await closeServer(a.server);
+    }
+    await sleep(100);
+    assert.ok(openFds() <= fds + 1, `file descriptors: ${fds} before, ${openFds()} after`);
+  });
+});
