@@ -7,6 +7,7 @@
  *   node dist/bench/failover-gap.js [--json]       (root, a kernel with IPVS, keepalived installed)
  *   LVSD_BENCH_GAP_RUNS=3,5       trials per tool at 1 s and at 100 ms (one number: both)
  *   LVSD_BENCH_GAP_INTERVALS=1000,100
+ *   LVSD_BENCH_GAP_KEEP_LOGS=1    copy every trial's logs (directors, monitors) to $LVSD_VM_OUT/failover-gap
  *
  * The lab's topology (src/lab/topology.ts: a client, two directors, three web servers on one bridge).
  * lvsd runs the lab's own files (examples/lab: DR, rr, HTTP checks every 2 s, connection sync) with only
@@ -27,7 +28,7 @@
  * dead time may still succeed; the gap counts only answers, so the next request after the takeover
  * closes it (one loop period after the takeover, plus the GARP and the round trip).
  */
-import { copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { basename, join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -243,6 +244,10 @@ async function trial(fixed: Fixed, tool: Tool, intervalMs: number, config: strin
   } finally {
     client.send('stop');
     for (const p of procs) p.kill();
+    if (process.env.LVSD_BENCH_GAP_KEEP_LOGS === '1' && process.env.LVSD_VM_OUT) {
+      cpSync(files.dir, join(process.env.LVSD_VM_OUT, 'failover-gap', basename(files.dir)),
+        { recursive: true, force: true, filter: (src) => !lstatSync(src).isSocket() });
+    }
     for (const which of ['d1', 'd2']) for (const pid of pidsIn(node(which).ns)) killPid(pid);
     // fresh director namespaces for the next trial: empty IPVS tables, no sync daemon, no VIP left behind
     const renewed = runScript(renewScript(['d1', 'd2']));

@@ -100,13 +100,15 @@ export async function listAddresses(ifname: string, family?: Family): Promise<In
  * Add `address/prefixLength` to the interface. Resolves true when added, false when it was already there.
  * IPv6 addresses are added with IFA_F_NODAD: a VIP moves between directors that already agreed (by VRRP)
  * who owns it, and duplicate address detection would keep the address tentative (unusable as a source,
- * not answering neighbour solicitations) for about a second after every takeover.
+ * not answering neighbour solicitations) for about a second after every takeover. `options.ifindex`: the
+ * interface's index when the caller knows it (no link lookup first).
  */
-export async function addAddress(ifname: string, address: string, prefixLength: number): Promise<boolean> {
+export async function addAddress(ifname: string, address: string, prefixLength: number, options: { ifindex?: number } = {}): Promise<boolean> {
   const { family, bytes } = checkAddress(address, prefixLength);
-  const link = await getLink(ifname);
+  // a caller that knows the index (a VRRP takeover: its socket's) saves a round trip under rtnl_lock
+  const index = options.ifindex ?? (await getLink(ifname)).index;
   return withRtnl(async (socket) => {
-    const data: rt.Address = { family: afOf(family), prefixlen: prefixLength, index: link.index, scope: 0 };
+    const data: rt.Address = { family: afOf(family), prefixlen: prefixLength, index, scope: 0 };
     const attrs: rt.AddressAttrs = { local: bytes, address: bytes };
     if (family === 'ipv6') {
       data.flags = { nodad: true };
@@ -127,7 +129,7 @@ export async function addAddress(ifname: string, address: string, prefixLength: 
  * Remove `address` from the interface. Resolves true when removed, false when it was not there. The prefix
  * length is looked up when not given (the kernel matches IPv6 addresses on address and prefix length).
  */
-export async function removeAddress(ifname: string, address: string, prefixLength?: number): Promise<boolean> {
+export async function removeAddress(ifname: string, address: string, prefixLength?: number, options: { ifindex?: number } = {}): Promise<boolean> {
   const { family, bytes } = checkAddress(address, prefixLength);
   const canonical = canonicalAddress(address)!;
   let plen = prefixLength;
@@ -136,9 +138,9 @@ export async function removeAddress(ifname: string, address: string, prefixLengt
     if (!found) return false;
     plen = found.prefixLength;
   }
-  const link = await getLink(ifname);
+  const index = options.ifindex ?? (await getLink(ifname)).index;
   return withRtnl(async (socket) => {
-    const data: rt.Address = { family: afOf(family), prefixlen: plen, index: link.index };
+    const data: rt.Address = { family: afOf(family), prefixlen: plen, index };
     // IPv4 matches on IFA_LOCAL alone; IPv6 needs IFA_ADDRESS (with the prefix length).
     const attrs: rt.AddressAttrs = family === 'ipv4' ? { local: bytes } : { address: bytes };
     try {

@@ -312,10 +312,13 @@ export async function sendUnsolicitedNa(ifname: string, address: string, options
   }
 }
 
-/** Announce that this node now owns `address` on `ifname`: gratuitous ARP (IPv4) or unsolicited NA (IPv6). */
-export async function announceAddress(ifname: string, address: string): Promise<void> {
+/**
+ * Announce that this node now owns `address` on `ifname`: gratuitous ARP (IPv4) or unsolicited NA (IPv6).
+ * `options.mac`: the interface's MAC when the caller knows it (no link lookup per announcement).
+ */
+export async function announceAddress(ifname: string, address: string, options: { mac?: string } = {}): Promise<void> {
   const family = familyOf(address);
-  if (family === 'ipv4') return sendGratuitousArp(ifname, address);
-  if (family === 'ipv6') return sendUnsolicitedNa(ifname, address);
+  if (family === 'ipv4') return sendGratuitousArp(ifname, address, options.mac);
+  if (family === 'ipv6') return sendUnsolicitedNa(ifname, address, options.mac !== undefined ? { mac: options.mac } : {});
   throw new TypeError(`not an IP address: ${JSON.stringify(address)}`);
 }

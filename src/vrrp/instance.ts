@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { addAddress, announceAddress, openVrrpSocket, primaryAddress, removeAddress, type VrrpSocket } from '../net/index.js';
+import { addAddress, announceAddress, getLink, openVrrpSocket, primaryAddress, removeAddress, type VrrpSocket } from '../net/index.js';
 import { encodeAdvert, decodeAdvert, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DropReason } from './packet.js';
 import {
   createMachine, effectivePriority, machineConfigFrom, step, wireInterval,
@@ -65,6 +65,8 @@ export interface InstanceSnapshot {
 }
 
 const now = (): number => performance.now();
+/** Wall-clock ms with sub-ms precision (comparable with `ip -ts monitor` stamps). */
+const wall = (t: number = now()): number => Math.round((performance.timeOrigin + t) * 1000) / 1000;
 
 /** How long a clean stop waits for running notify commands before leaving them to finish on their own. */
 const NOTIFY_STOP_GRACE_MS = 1000;
@@ -80,6 +82,14 @@ export class VrrpInstance {
   private socket: VrrpSocket | undefined;
   private readonly timers = new Map<TimerName, { handle: NodeJS.Timeout; at: number }>();
   private queue: Promise<void> = Promise.resolve();
+  /** Tasks queued or running: with none, a new one starts at once (its netlink request goes out in this tick). */
+  private queued = 0;
+  /** The last VIP add queued: a transition to master is told to the main thread (and notified) once it settled. */
+  private vipsAdded: Promise<void> = Promise.resolve();
+  /** Transition hooks and master notifies, in order (a master one waits for its VIPs). */
+  private announced: Promise<void> = Promise.resolve();
+  /** The interface's MAC, looked up at start and when the link comes back (no lookup per GARP). */
+  private mac: string | undefined;
   private garpRefresh: NodeJS.Timeout | undefined;
   private since = Date.now();
   private lastMaster: { address: string; advertInterval: number; priority: number } | null = null;
@@ -87,6 +97,10 @@ export class VrrpInstance {
   private readonly trackUp = new Map<string, boolean>();
   readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0 };
   private source = '';
+  /** Monotonic time of the last advert accepted from the wire (for the takeover timing line). */
+  private lastAdvertAt: number | undefined;
+  /** The instants of a takeover in progress (monotonic ms), logged once as vrrp.takeover_timing. */
+  private takeover: Record<string, number> | undefined;
   /** Notify commands still running. */
   private readonly notifying = new Set<{ closed: Promise<void>; detach: () => void }>();
 
@@ -137,6 +151,7 @@ export class VrrpInstance {
     });
     this.socket.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
     this.socket.on('error', (e) => this.log.warn({ event: 'vrrp.socket_error', instance: cfg.name, err: e.message }, e.message));
+    await this.learnMac();
     this.feed({ type: 'start' });
   }
 
@@ -154,9 +169,9 @@ export class VrrpInstance {
     }
   }
 
-  /** Feeds one event to the machine and performs its actions. */
-  feed(event: VrrpEvent): void {
-    const result = step(this.machine, event, now());
+  /** Feeds one event to the machine and performs its actions; `at`: when it happened (default now). */
+  feed(event: VrrpEvent, at = now()): void {
+    const result = step(this.machine, event, at);
     this.machine = result.state;
     this.perform(result.actions);
     const t = result.actions.filter((a) => a.type === 'transition').at(-1);
@@ -191,7 +206,10 @@ export class VrrpInstance {
   }
 
   link(name: string, up: boolean): void {
-    if (name === this.config.interface) this.feed({ type: 'interface', up });
+    if (name === this.config.interface) {
+      if (up) void this.learnMac();
+      this.feed({ type: 'interface', up });
+    }
     if (this.trackUp.has(name) && this.trackUp.get(name) !== up) {
       this.trackUp.set(name, up);
       this.feed({ type: 'track', name, up });
@@ -199,6 +217,9 @@ export class VrrpInstance {
   }
 
   private onPacket(payload: Buffer, source: string, destination: string, ttl: number): void {
+    // The advert's time is its arrival here, not after the decoding and the hooks below: Master_Down_Timer
+    // runs from it (under emulation the two were 7 ms apart, all of it added to every takeover).
+    const arrived = now();
     const cfg = this.config;
     const decoded = decodeAdvert(payload, {
       family: cfg.family, source, destination, ttl,
@@ -215,7 +236,7 @@ export class VrrpInstance {
       return;
     }
     this.counters.advertsReceived++;
-    this.hooks.onAdvertReceived?.(cfg.name);
+    this.lastAdvertAt = arrived;
     const advert = decoded.advert;
     let masterChanged = false;
     if (advert.priority !== 0) {
@@ -228,8 +249,18 @@ export class VrrpInstance {
       masterChanged = !last || last.address !== heard.address || last.priority !== heard.priority || last.advertInterval !== heard.advertInterval;
       this.lastMaster = heard;
     }
-    this.feed({ type: 'advert', advert });
+    this.feed({ type: 'advert', advert }, arrived);
+    this.hooks.onAdvertReceived?.(cfg.name);
     if (masterChanged) this.hooks.onMasterChange?.(cfg.name);
+  }
+
+  /** The interface's MAC for GARPs; on failure the GARP path looks it up itself. */
+  private async learnMac(): Promise<void> {
+    try {
+      this.mac = (await getLink(this.config.interface)).mac;
+    } catch {
+      this.mac = undefined;
+    }
   }
 
   private countInvalid(reason: DropReason | 'foreign_peer'): void {
@@ -250,7 +281,7 @@ export class VrrpInstance {
           this.cancelTimer(a.timer);
           break;
         case 'add_vips':
-          this.enqueue(() => this.addVips());
+          this.vipsAdded = this.enqueue(() => this.addVips());
           this.startGarpRefresh();
           break;
         case 'remove_vips':
@@ -270,11 +301,17 @@ export class VrrpInstance {
             event: 'vrrp.transition', instance: this.config.name, from: a.from, to: a.to, reason: a.reason,
             priority: effectivePriority(this.machine),
           }, `${this.config.name}: ${a.from} -> ${a.to} (${a.reason})`);
-          this.hooks.onTransition?.({ instance: this.config.name, from: a.from, to: a.to, reason: a.reason, at: Date.now() });
+          // The main thread reacts to a transition (the IPVS sync daemon's switch, which holds rtnl_lock for
+          // tens of ms under emulation): a new master tells it only once its VIPs are in, so the address add
+          // does not queue behind it. Measured: docs/vrrp-runner.md "Takeover path".
+          this.announce(a.to === 'master', ((t: InstanceTransition) => () => this.hooks.onTransition?.(t))(
+            { instance: this.config.name, from: a.from, to: a.to, reason: a.reason, at: Date.now() }));
           break;
-        case 'notify':
-          this.notify(a.kind);
+        case 'notify': {
+          const kind = a.kind;
+          this.announce(kind === 'master', () => this.notify(kind));
           break;
+        }
         case 'address_mismatch':
           this.log.warn({
             event: 'vrrp.address_mismatch', instance: this.config.name, peer: a.source, advertised: a.advertised, configured: a.configured,
@@ -319,7 +356,10 @@ export class VrrpInstance {
     this.cancelTimer(timer);
     const handle = setTimeout(() => {
       this.timers.delete(timer);
+      if (timer === 'master_down') this.takeover = { deadline: at, fired: now(), ...(this.lastAdvertAt !== undefined ? { lastAdvert: this.lastAdvertAt } : {}) };
       this.feed({ type: 'timer', timer });
+      if (this.takeover && this.machine.current !== 'master') this.takeover = undefined;
+      if (this.takeover && this.takeover.stepDone === undefined) this.takeover.stepDone = now();
     }, Math.max(0, at - now()));
     this.timers.set(timer, { handle, at });
   }
@@ -330,23 +370,55 @@ export class VrrpInstance {
     this.timers.delete(timer);
   }
 
-  private enqueue(task: () => Promise<void>): void {
-    this.queue = this.queue.then(task).catch((e: Error) =>
+  /** Runs `task` after the address and GARP tasks queued before it; resolves when it settled (never rejects). */
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    // An idle queue runs the task now rather than in a microtask after the rest of the step (the advert,
+    // the log line): a takeover's RTM_NEWADDR is then sent, and the kernel adds the address, before them.
+    const started = this.queued === 0 ? task() : this.queue.then(task);
+    this.queued++;
+    this.queue = started
+      .catch((e: Error) => this.log.error({ event: 'vrrp.action_failed', instance: this.config.name, err: e.message }, e.message))
+      .finally(() => { this.queued--; });
+    return this.queue;
+  }
+
+  /** Runs `fn` after the announcements before it, and, when `afterVips`, after the VIP add queued last. */
+  private announce(afterVips: boolean, fn: () => void): void {
+    const vips = this.vipsAdded;
+    this.announced = this.announced.then(() => (afterVips ? vips : undefined)).then(fn).catch((e: Error) =>
       this.log.error({ event: 'vrrp.action_failed', instance: this.config.name, err: e.message }, e.message));
   }
 
   private async addVips(): Promise<void> {
+    const t = this.takeover;
+    if (t) t.addStart = now();
     for (const vip of this.config.addresses) {
-      await addAddress(this.config.interface, vip.address, vip.prefixLength);
+      await addAddress(this.config.interface, vip.address, vip.prefixLength, this.ifindexOption());
     }
+    if (t) t.addAcked = now();
     this.log.info({ event: 'vrrp.vips_added', instance: this.config.name, vips: this.vipList() });
+  }
+
+  /** One line per takeover by Master_Down_Timer: where the time went, ms from the last advert heard. */
+  private logTakeover(): void {
+    const t = this.takeover;
+    this.takeover = undefined;
+    if (!t || t.fired === undefined) return;
+    const ref = t.lastAdvert ?? t.fired;
+    const rel = (x: number | undefined) => (x === undefined ? null : Math.round((x - ref) * 10) / 10);
+    this.log.info({
+      event: 'vrrp.takeover_timing', instance: this.config.name,
+      lastAdvertWall: t.lastAdvert !== undefined ? wall(t.lastAdvert) : null,
+      deadline: rel(t.deadline), fired: rel(t.fired), stepDone: rel(t.stepDone), addStart: rel(t.addStart),
+      addAcked: rel(t.addAcked), garpSent: rel(t.garpSent), addAckedWall: t.addAcked !== undefined ? wall(t.addAcked) : null,
+    }, `${this.config.name}: takeover timing`);
   }
 
   /** Removes the VIPs; `leftover`: at start, only those a previous run left behind (crash, kill -9). */
   private async removeVips(leftover = false): Promise<void> {
     const removed: string[] = [];
     for (const vip of this.config.addresses) {
-      if (await removeAddress(this.config.interface, vip.address, vip.prefixLength)) removed.push(`${vip.address}/${vip.prefixLength}`);
+      if (await removeAddress(this.config.interface, vip.address, vip.prefixLength, this.ifindexOption())) removed.push(`${vip.address}/${vip.prefixLength}`);
     }
     if (leftover && removed.length === 0) return;
     this.log.info({ event: 'vrrp.vips_removed', instance: this.config.name, vips: leftover ? removed : this.vipList(), ...(leftover ? { reason: 'leftover' } : {}) });
@@ -358,8 +430,15 @@ export class VrrpInstance {
       if (this.machine.current !== 'master') return;
       if (i > 0 && interval > 0) await new Promise((r) => setTimeout(r, interval * 1000));
       await Promise.all(this.config.addresses.map((vip) =>
-        announceAddress(this.config.interface, vip.address).catch((e: Error) =>
+        announceAddress(this.config.interface, vip.address, this.mac !== undefined ? { mac: this.mac } : {}).catch((e: Error) =>
           this.log.warn({ event: 'vrrp.garp_failed', instance: this.config.name, vip: vip.address, err: e.message }, e.message))));
+      if (i === 0) {
+        if (this.takeover) {
+          this.takeover.garpSent = now();
+          this.logTakeover();
+        }
+        void this.learnMac(); // a MAC changed while the link stayed up is right from the next GARP on
+      }
     }
     this.log.debug({ event: 'vrrp.garp', instance: this.config.name, count });
   }
@@ -414,6 +493,12 @@ export class VrrpInstance {
     }
   }
 
+  /** The interface index of our socket (bound to it), so an address change needs no link lookup first. */
+  private ifindexOption(): { ifindex?: number } {
+    const index = this.socket?.ifindex;
+    return index !== undefined && index > 0 ? { ifindex: index } : {};
+  }
+
   private vipList(): string[] {
     return this.config.addresses.map((a) => `${a.address}/${a.prefixLength}`);
   }
@@ -446,6 +531,7 @@ export class VrrpInstance {
     for (const t of [...this.timers.keys()]) this.cancelTimer(t);
     this.stopGarpRefresh();
     await this.queue;
+    await this.announced; // the stop notify below is started from here
     this.socket?.close();
     this.socket = undefined;
     // notify commands (the stop one just started) get a moment; a slow one must not hold the daemon's exit

@@ -159,3 +159,18 @@ test('machineConfigFrom converts seconds to the wire resolution and milliseconds
   assert.equal(m.preemptDelay, 2500);
   assert.equal(machineConfigFrom({ ...cfg, version: 2, advertInterval: 0.3 }, '192.0.2.1').advertInterval, 1000);
 });
+
+test('100 ms takeover: Master_Down_Timer runs from the last advert (its arrival time), and the VIPs come first', () => {
+  // The runner passes an advert's arrival time as `now` and performs the actions in order: a takeover must
+  // be due exactly Master_Down_Interval after the last advert (3 * 100 + 156 * 100 / 256 = 360.9375 ms)
+  // and add its VIPs before anything else it does (the transition the main thread reacts to comes last).
+  const events: Array<[number, VrrpEvent]> = [[0, { type: 'start' }]];
+  for (let t = 50; t <= 1050; t += 100) events.push([t, advert(150, '192.0.2.2', ['192.0.2.100'], 10)]);
+  const b = run({ advertInterval: 100 }, events);
+  assert.equal(b.state.current, 'backup');
+  assert.equal(b.state.masterAdverInterval, 100);
+  assert.deepEqual(b.state.timers, { master_down: 1050 + 360.9375 });
+  const m = step(b.state, { type: 'timer', timer: 'master_down' }, 1050 + 360.9375);
+  assert.equal(m.state.current, 'master');
+  assert.deepEqual(types(m.actions), ['add_vips', 'send_advert', 'send_garp', 'set_timer', 'transition', 'notify']);
+});
