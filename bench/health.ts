@@ -213,15 +213,16 @@ async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number): Pr
 
 // ---- measuring ----
 
-interface ProcSample { ticks: number; rssKb: number; hwmKb: number }
+interface ProcSample { ticks: number; userTicks: number; rssKb: number; hwmKb: number }
 
 function sample(pids: number[]): ProcSample {
-  let ticks = 0, rssKb = 0, hwmKb = 0;
+  let ticks = 0, userTicks = 0, rssKb = 0, hwmKb = 0;
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+      userTicks += Number(f[11]);
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       hwmKb += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -229,7 +230,7 @@ function sample(pids: number[]): ProcSample {
       /* gone */
     }
   }
-  return { ticks, rssKb, hwmKb };
+  return { ticks, userTicks, rssKb, hwmKb };
 }
 
 function vmBusy(): { busy: number; total: number } {
@@ -358,12 +359,16 @@ interface ToolResult {
   readyS: number;
   cpuSPerMin: number;
   cpuMsPerProbe: number;
+  /** the share of that CPU spent in user space (the rest is the kernel, for both tools mostly TCP) */
+  userShare: number;
   checkerCpuSPerMin?: number;
   rssMiB: number;
   peakRssMiB: number;
   probes: ReturnType<typeof probeFigures>;
   vrrpIdle: Stats;
   vrrpBusy: Stats;
+  /** CPU with VRRP alone (no services) */
+  idleCpuSPerMin: number;
   vmBusyPct: number;
 }
 
@@ -375,7 +380,12 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
     // VRRP alone
     const idle = startTool(kind, false, 'idle');
     const firstAdvert = await listener.first(120_000);
-    await sleep(1000 + IDLE_S * 1000);
+    await sleep(1000);
+    const idlePids = nsPids(NS[kind]);
+    const i0 = sample(idlePids);
+    const it0 = Date.now();
+    await sleep(IDLE_S * 1000);
+    const idleCpuSPerMin = ((sample(idlePids).ticks - i0.ticks) / CLK_TCK) * 60000 / (Date.now() - it0);
     const vrrpIdle = listener.jitter(firstAdvert + 1000, Date.now());
     await stopTool(idle, kind);
     say(`VRRP alone: ${vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${vrrpIdle.p99.toFixed(2)} ms`);
@@ -406,11 +416,13 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
       readyS: readyMs / 1000,
       cpuSPerMin: (cpuS * 60) / windowS,
       cpuMsPerProbe: (cpuS * 1000) / Math.max(1, probes.probes),
+      userShare: (s1.userTicks - s0.userTicks) / Math.max(1, s1.ticks - s0.ticks),
       rssMiB: s1.rssKb / 1024,
       peakRssMiB: s1.hwmKb / 1024,
       probes,
       vrrpIdle,
       vrrpBusy,
+      idleCpuSPerMin,
       vmBusyPct: (100 * (v1.busy - v0.busy)) / (v1.total - v0.total),
     };
     if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
@@ -468,7 +480,10 @@ async function main(): Promise<void> {
   row('probes per second (seen by the servers)', f(L.probes.rate), f(K.probes.rate));
   row('CPU seconds per minute', f(L.cpuSPerMin, 2), f(K.cpuSPerMin, 2), L.cpuSPerMin / K.cpuSPerMin);
   row('  of which keepalived\'s checker', '', f(K.checkerCpuSPerMin ?? NaN, 2));
+  row('  with VRRP alone (no services)', f(L.idleCpuSPerMin, 2), f(K.idleCpuSPerMin, 2));
   row('CPU ms per probe', f(L.cpuMsPerProbe, 3), f(K.cpuMsPerProbe, 3), L.cpuMsPerProbe / K.cpuMsPerProbe);
+  row('  user / kernel ms per probe', `${f(L.cpuMsPerProbe * L.userShare, 3)} / ${f(L.cpuMsPerProbe * (1 - L.userShare), 3)}`,
+    `${f(K.cpuMsPerProbe * K.userShare, 3)} / ${f(K.cpuMsPerProbe * (1 - K.userShare), 3)}`);
   row('RSS MiB (peak)', `${f(L.rssMiB)} (${f(L.peakRssMiB)})`, `${f(K.rssMiB)} (${f(K.peakRssMiB)})`, L.rssMiB / K.rssMiB);
   row('probe starts per 10 ms: ideal', f(L.probes.bins10ms.ideal), f(K.probes.bins10ms.ideal));
   row('  p50 / p99 / max', `${L.probes.bins10ms.p50} / ${L.probes.bins10ms.p99} / ${L.probes.bins10ms.max}`,

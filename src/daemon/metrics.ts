@@ -21,10 +21,10 @@ export interface Metrics {
   /** 'stopped' removes the instance's series. */
   vrrpState(instance: string, state: VrrpStateName): void;
   vrrpTransition(instance: string, to: VrrpStateName): void;
-  vrrpAdvertSent(instance: string): void;
-  vrrpAdvertReceived(instance: string): void;
+  vrrpAdvertSent(instance: string, count?: number): void;
+  vrrpAdvertReceived(instance: string, count?: number): void;
   /** reason: a short stable word ('checksum', 'ttl', 'vrid', 'auth', 'interval', 'addresses', 'length', ...). */
-  vrrpAdvertInvalid(instance: string, reason: string): void;
+  vrrpAdvertInvalid(instance: string, reason: string, count?: number): void;
   /** result: 'up' | 'down' per probe, or a finer stable word ('timeout', 'refused'). */
   healthResult(service: string, realServer: string, result: string): void;
   healthProbeDuration(type: string, seconds: number): void;
@@ -55,20 +55,26 @@ const DIRECTED: Array<[string, string, StatKey, StatKey]> = [
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
   const registers = [registry];
   let source: () => StatusSnapshot | undefined = () => undefined;
   /** The result labels each real server has series for, so forgetRealServer can drop them. */
   const resultsSeen = new Map<string, Set<string>>();
-  const resultChildren = new Map<string, { inc(): void }>();
+  // Probe results and durations arrive thousands of times a second: they are counted in plain numbers
+  // here and become series only at scrape time (prom-client hashes the labels on every inc/observe).
+  const resultCounts = new Map<string, { labels: { service: string; real_server: string; result: string }; n: number }>();
+  const durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
 
   const vrrpState = new Gauge({ name: 'lvsd_vrrp_state', help: 'VRRP state: 0 init, 1 backup, 2 master, 3 fault', labelNames: ['instance'], registers });
   const transitions = new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state changes, by the state entered', labelNames: ['instance', 'to'], registers });
   const sent = new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP advertisements sent', labelNames: ['instance'], registers });
   const received = new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP advertisements received', labelNames: ['instance'], registers });
   const invalid = new Counter({ name: 'lvsd_vrrp_adverts_invalid_total', help: 'VRRP advertisements dropped as invalid, by reason', labelNames: ['instance', 'reason'], registers });
-  const results = new Counter({ name: 'lvsd_health_results_total', help: 'Health probe results', labelNames: ['service', 'real_server', 'result'], registers });
-  const probeDuration = new Histogram({ name: 'lvsd_health_probe_duration_seconds', help: 'Health probe duration', labelNames: ['type'], buckets: DURATION_BUCKETS, registers });
+  new Counter({
+    name: 'lvsd_health_results_total', help: 'Health probe results', labelNames: ['service', 'real_server', 'result'], registers,
+    collect() { this.reset(); for (const e of resultCounts.values()) this.inc(e.labels, e.n); },
+  });
+  registry.registerMetric(probeDurationMetric('lvsd_health_probe_duration_seconds', 'Health probe duration', durations) as never);
   const up = new Gauge({ name: 'lvsd_health_up', help: 'Whether the real server is healthy (1) or not (0)', labelNames: ['service', 'real_server'], registers });
   const reconcileDuration = new Histogram({ name: 'lvsd_reconcile_duration_seconds', help: 'Time to reconcile the kernel table with the desired state', buckets: DURATION_BUCKETS, registers });
   const reconcileErrors = new Counter({ name: 'lvsd_reconcile_errors_total', help: 'IPVS commands the kernel refused during reconciles', registers });
@@ -162,32 +168,38 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       else vrrpState.set({ instance }, VRRP_STATE_VALUE[state]);
     },
     vrrpTransition: (instance, to) => transitions.inc({ instance, to }),
-    vrrpAdvertSent: (instance) => sent.inc({ instance }),
-    vrrpAdvertReceived: (instance) => received.inc({ instance }),
-    vrrpAdvertInvalid: (instance, reason) => invalid.inc({ instance, reason }),
+    vrrpAdvertSent: (instance, count = 1) => sent.inc({ instance }, count),
+    vrrpAdvertReceived: (instance, count = 1) => received.inc({ instance }, count),
+    vrrpAdvertInvalid: (instance, reason, count = 1) => invalid.inc({ instance, reason }, count),
     healthResult: (service, realServer, result) => {
-      // one labelled child per (service, real server, result), kept: a probe result is counted thousands
-      // of times a second and prom-client would hash the labels on every inc
-      const childKey = `${service}\0${realServer}\0${result}`;
-      let child = resultChildren.get(childKey);
-      if (!child) {
-        const key = `${service}\0${realServer}`;
-        const seen = resultsSeen.get(key) ?? resultsSeen.set(key, new Set()).get(key)!;
-        seen.add(result);
-        child = results.labels({ service, real_server: realServer, result });
-        resultChildren.set(childKey, child);
+      const key = `${service}\0${realServer}\0${result}`;
+      const e = resultCounts.get(key);
+      if (e) {
+        e.n++;
+        return;
       }
-      child.inc();
+      const rsKey = `${service}\0${realServer}`;
+      const seen = resultsSeen.get(rsKey) ?? resultsSeen.set(rsKey, new Set()).get(rsKey)!;
+      seen.add(result);
+      resultCounts.set(key, { labels: { service, real_server: realServer, result }, n: 1 });
     },
-    healthProbeDuration: (type, seconds) => probeDuration.observe({ type }, seconds),
+    healthProbeDuration: (type, seconds) => {
+      let d = durations.get(type);
+      if (!d) durations.set(type, (d = { buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }));
+      d.count++;
+      d.sum += seconds;
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+        if (seconds <= DURATION_BUCKETS[i]!) {
+          d.buckets[i]!++;
+          break;
+        }
+      }
+    },
     healthUp: (service, realServer, isUp) => up.set({ service, real_server: realServer }, isUp ? 1 : 0),
     forgetRealServer: (service, realServer) => {
       up.remove({ service, real_server: realServer });
       const key = `${service}\0${realServer}`;
-      for (const result of resultsSeen.get(key) ?? []) {
-        results.remove({ service, real_server: realServer, result });
-        resultChildren.delete(`${key}\0${result}`);
-      }
+      for (const result of resultsSeen.get(key) ?? []) resultCounts.delete(`${key}\0${result}`);
       resultsSeen.delete(key);
     },
     reconcileDuration: (seconds) => reconcileDuration.observe(seconds),
@@ -203,6 +215,32 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 }
 
 /** "127.0.0.1:9100", "[::1]:9100", ":9100" (every address) -> host and port. */
+/**
+ * A histogram by check type whose buckets are plain counters (non-cumulative, one per bound), shaped for
+ * the registry at scrape time the way prom-client's own Histogram is: _bucket (cumulative, with +Inf),
+ * _sum and _count per type.
+ */
+function probeDurationMetric(name: string, help: string, data: Map<string, { buckets: number[]; sum: number; count: number }>) {
+  return {
+    name, help, type: 'histogram', aggregator: 'sum',
+    reset: () => data.clear(),
+    get: async () => {
+      const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+      for (const [type, d] of data) {
+        let acc = 0;
+        for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+          acc += d.buckets[i]!;
+          values.push({ labels: { le: DURATION_BUCKETS[i]!, type }, value: acc, metricName: `${name}_bucket` });
+        }
+        values.push({ labels: { le: '+Inf', type }, value: d.count, metricName: `${name}_bucket` });
+        values.push({ labels: { type }, value: d.sum, metricName: `${name}_sum` });
+        values.push({ labels: { type }, value: d.count, metricName: `${name}_count` });
+      }
+      return { name, help, type: 'histogram', values, aggregator: 'sum' };
+    },
+  };
+}
+
 export function parseListen(listen: string): { host: string | undefined; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[3]) : NaN;

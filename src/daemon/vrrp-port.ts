@@ -42,10 +42,10 @@ export function vrrpFactory(metrics: Metrics): (config: Config, log: Logger) => 
         metrics.vrrpTransition(t.instance, stateName(t.to));
         metrics.vrrpState(t.instance, stateName(t.to));
       },
-      onAdvert: (kind, instance, reason) => {
-        if (kind === 'sent') metrics.vrrpAdvertSent(instance);
-        else if (kind === 'received') metrics.vrrpAdvertReceived(instance);
-        else metrics.vrrpAdvertInvalid(instance, reason ?? 'unknown');
+      onAdvert: (kind, instance, reason, count) => {
+        if (kind === 'sent') metrics.vrrpAdvertSent(instance, count);
+        else if (kind === 'received') metrics.vrrpAdvertReceived(instance, count);
+        else metrics.vrrpAdvertInvalid(instance, reason ?? 'unknown', count);
       },
     });
     return {

@@ -20,11 +20,12 @@ export type WorkerEvent =
   | { type: 'done'; id: number; error?: { message: string; code?: string | undefined } }
   | { type: 'snapshot'; instances: InstanceSnapshot[] }
   | { type: 'transition'; transition: InstanceTransition }
-  | { type: 'advert'; kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string };
+  /** `count` adverts of this kind since the last such message (sent about once a second) */
+  | { type: 'advert'; kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string; count: number };
 
 export interface VrrpWorkerHooks {
   onTransition?(t: InstanceTransition): void;
-  onAdvert?(kind: 'sent' | 'received' | 'invalid', instance: string, reason?: string): void;
+  onAdvert?(kind: 'sent' | 'received' | 'invalid', instance: string, reason: string | undefined, count: number): void;
 }
 
 function managerConfig(config: Config): ManagerConfig {
@@ -81,7 +82,7 @@ export class VrrpWorker {
         for (const l of this.transitionListeners) l(m.transition);
         return;
       case 'advert':
-        this.hooks.onAdvert?.(m.kind, m.instance, m.reason);
+        this.hooks.onAdvert?.(m.kind, m.instance, m.reason, m.count);
         return;
     }
   }
