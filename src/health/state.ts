@@ -76,7 +76,7 @@ export function applyProbe(s: RealServerState, result: ProbeResult, rf: RiseFall
     next.drain = result.drain === true;
     if (result.weightPercent !== undefined) next.weightPercent = result.weightPercent;
     if (result.weight !== undefined) next.dynamicWeight = result.weight;
-    else delete next.dynamicWeight;
+    else if (next.dynamicWeight !== undefined) delete next.dynamicWeight; // only then: a delete makes V8 store the object slowly
     if (!s.up && next.successes >= Math.max(1, rf.rise)) {
       next.up = true;
       next.upSince = now;
