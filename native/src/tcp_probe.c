@@ -153,18 +153,7 @@ static void heap_remove(tcp_prober *p, uint32_t id) {
 /* ---- delivery ---- */
 
 static void call_js(tcp_prober *p, size_t argc, napi_value *argv) {
-  napi_env env = p->env;
-  napi_value cb, recv, result;
-  if (p->callback == NULL || napi_get_reference_value(env, p->callback, &cb) != napi_ok || cb == NULL) return;
-  napi_get_global(env, &recv);
-  napi_make_callback(env, p->async_context, recv, cb, argc, argv, &result);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
+  lvsd_call_js(p->env, p->callback, p->async_context, argc, argv);
 }
 
 static void release_slot(tcp_prober *p, uint32_t id) {
@@ -596,12 +585,7 @@ napi_value lvsd_tcp_prober_open(napi_env env, napi_callback_info info) {
   uv_timer_init(loop, &p->timer);
   p->timer.data = p;
   p->handles_open = 2;
-  napi_create_reference(env, argv[0], 1, &p->callback);
-  napi_value resource, name;
-  napi_create_object(env, &resource);
-  napi_create_string_utf8(env, "lvsd:TcpProber", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, resource, name, &p->async_context);
-  napi_add_async_cleanup_hook(env, env_cleanup, p, &p->cleanup_hook);
+  lvsd_async_init(env, argv[0], "lvsd:TcpProber", &p->callback, &p->async_context, env_cleanup, p, &p->cleanup_hook);
   rc = uv_poll_start(&p->poll, UV_READABLE, on_poll);
   napi_value handle;
   napi_create_external(env, p, finalize, NULL, &handle);

@@ -92,3 +92,28 @@ bool lvsd_setsockopt_int(napi_env env, int fd, int level, int name, int value, c
   }
   return true;
 }
+
+void lvsd_call_js(napi_env env, napi_ref ref, napi_async_context context, size_t argc, napi_value *argv) {
+  napi_value cb, recv, result;
+  if (ref == NULL || napi_get_reference_value(env, ref, &cb) != napi_ok || cb == NULL) return;
+  /* node::MakeCallback needs an object receiver: the global object. */
+  napi_get_global(env, &recv);
+  napi_make_callback(env, context, recv, cb, argc, argv, &result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value exc;
+    napi_get_and_clear_last_exception(env, &exc);
+    napi_fatal_exception(env, exc);
+  }
+}
+
+void lvsd_async_init(napi_env env, napi_value callback, const char *name, napi_ref *ref, napi_async_context *context,
+                     napi_async_cleanup_hook hook, void *arg, napi_async_cleanup_hook_handle *hook_handle) {
+  napi_create_reference(env, callback, 1, ref);
+  napi_value resource, resource_name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource_name);
+  napi_async_init(env, resource, resource_name, context);
+  napi_add_async_cleanup_hook(env, hook, arg, hook_handle);
+}

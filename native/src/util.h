@@ -26,6 +26,14 @@ bool lvsd_arg_buffer(napi_env env, napi_value v, void **data, size_t *len);
 /* A Buffer of exactly `len` bytes, or null/undefined (then *data = NULL). */
 bool lvsd_arg_opt_address(napi_env env, napi_value v, size_t len, void **data);
 
+/* Call a JS callback held by `ref` from a libuv callback (node::MakeCallback semantics, the global object as
+   receiver); an exception it throws is reported as uncaught, as an event emitter's listener would be. */
+void lvsd_call_js(napi_env env, napi_ref ref, napi_async_context context, size_t argc, napi_value *argv);
+/* The JS side of a polled handle: a reference to `callback`, an async context named `name`, and the
+   environment cleanup hook (so teardown waits for the uv handles to close). */
+void lvsd_async_init(napi_env env, napi_value callback, const char *name, napi_ref *ref, napi_async_context *context,
+                     napi_async_cleanup_hook hook, void *arg, napi_async_cleanup_hook_handle *hook_handle);
+
 /* Set an integer socket option, throwing on failure (returns false). */
 bool lvsd_setsockopt_int(napi_env env, int fd, int level, int name, int value, const char *optname);
 

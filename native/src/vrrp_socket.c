@@ -85,20 +85,7 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 static void call_js(vrrp_socket *s, size_t argc, napi_value *argv) {
-  napi_env env = s->env;
-  napi_value cb, recv, result;
-  if (s->callback == NULL || napi_get_reference_value(env, s->callback, &cb) != napi_ok || cb == NULL) return;
-  /* node::MakeCallback needs an object receiver: the global object. */
-  napi_get_global(env, &recv);
-  napi_make_callback(env, s->async_context, recv, cb, argc, argv, &result);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    /* A listener threw: report it as an uncaught exception, like any event emitter would. */
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
+  lvsd_call_js(s->env, s->callback, s->async_context, argc, argv);
 }
 
 static void deliver_error(vrrp_socket *s, const char *syscall, int err) {
@@ -320,12 +307,7 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
     return NULL;
   }
   s->poll.data = s;
-  napi_create_reference(env, argv[3], 1, &s->callback);
-  napi_value resource, name;
-  napi_create_object(env, &resource);
-  napi_create_string_utf8(env, "lvsd:VrrpSocket", NAPI_AUTO_LENGTH, &name);
-  napi_async_init(env, resource, name, &s->async_context);
-  napi_add_async_cleanup_hook(env, env_cleanup, s, &s->cleanup_hook);
+  lvsd_async_init(env, argv[3], "lvsd:VrrpSocket", &s->callback, &s->async_context, env_cleanup, s, &s->cleanup_hook);
   rc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
   napi_value handle;
   napi_create_external(env, s, finalize, NULL, &handle);
