@@ -139,7 +139,7 @@ export class ModelClient implements IpvsClient {
   close(): void {}
 }
 
-/** A service and its real servers, without counters, dests sorted: for comparing a table with a config. */
+/** A service and its real servers, without counters (nor tunnel fields where they mean nothing), dests sorted: for comparing a table with a config. */
 export function essence(e: { service: ServiceSpec; dests: DestSpec[] }, opts: ModelOptions = {}): unknown {
   const s = e.service;
   return {
@@ -148,6 +148,12 @@ export function essence(e: { service: ServiceSpec; dests: DestSpec[] }, opts: Mo
       .map((d) => {
         const k = kernelDest(d, opts);
         const { activeConns: _a, inactiveConns: _i, persistentConns: _p, ...spec } = k;
+        // tunnel parameters mean something only for tunnel forwarding (the planner's rule, plan.ts
+        // destChanges): a NAT/DR real server, or one the kernel reports as local, has none to compare
+        if (spec.forwarding !== 'tunnel') {
+          const { tunnelType: _t, tunnelPort: _tp, tunnelFlags: _tf, ...rest } = spec;
+          return rest;
+        }
         return spec;
       })
       .sort((a, b) => (`${a.address}|${a.port}` < `${b.address}|${b.port}` ? -1 : 1)),
