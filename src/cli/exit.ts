@@ -1,6 +1,7 @@
 /**
  * How the CLI turns an error into an exit status and a sentence. Scripts rely on these numbers.
  */
+import { escapeControl } from '../config/index.js';
 import { isLvsdError, type LvsdErrorCode } from '../errors.js';
 
 export const EXIT = {
@@ -33,17 +34,18 @@ export function exitStatusOf(error: unknown): number {
   return isLvsdError(error) ? byCode[error.code] : EXIT.internal;
 }
 
-/** The text an operator reads: the message, and for config errors every problem on its own line. */
+/** The text an operator reads: the message, and for config errors every problem on its own line (control characters escaped). */
 export function describeError(error: unknown): string {
   if (isLvsdError(error)) {
     const problems = Array.isArray(error.details) ? (error.details as unknown[]) : [];
     const lines = problems
       .map((p) => (p && typeof p === 'object' && 'file' in p && 'pointer' in p && 'message' in p
-        ? `  ${String((p as { file: unknown }).file)}: ${String((p as { pointer: unknown }).pointer)}: ${String((p as { message: unknown }).message)}`
+        ? `  ${escapeControl(`${String((p as { file: unknown }).file)}: ${String((p as { pointer: unknown }).pointer)}: ${String((p as { message: unknown }).message)}`)}`
         : undefined))
       .filter((l): l is string => l !== undefined);
     // config errors carry their problems in the message too: print the headline once, then each problem
-    const headline = lines.length > 0 ? error.message.split('\n')[0] : error.message;
+    // control characters from the input are escaped, so nothing in a name or a value can forge a line
+    const headline = escapeControl(lines.length > 0 ? error.message.split('\n')[0]! : error.message);
     return [`lvsd: ${headline}`, ...lines].join('\n');
   }
   const e = error as Error;

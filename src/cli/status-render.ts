@@ -1,8 +1,11 @@
 /**
  * `lvsd status` as text: a status snapshot rendered for a person at a terminal, readable at a glance.
  * Pure: no I/O, no clock (relative times are measured from the snapshot's generatedAt). Colour (ANSI)
- * only when asked; the CLI passes process.stdout.isTTY.
+ * only when asked; the CLI passes process.stdout.isTTY. Every text that came from the config, a peer or the
+ * kernel is printed with its control characters escaped (esc), so a name cannot forge a line or drive the
+ * terminal.
  */
+import { escapeControl as esc } from '../config/index.js';
 import { LvsdError } from '../errors.js';
 import { destId, serviceId, type KernelEntry } from '../ipvs/types.js';
 import type {
@@ -29,7 +32,7 @@ const ANSI: Record<Tone, string> = {
 const RESET = '\x1b[0m';
 
 interface Cell { text: string; tone?: Tone }
-const cell = (text: string, tone?: Tone): Cell => (tone ? { text, tone } : { text });
+const cell = (text: string, tone?: Tone): Cell => (tone ? { text: esc(text), tone } : { text: esc(text) });
 
 function paint(text: string, tone: Tone | undefined, color: boolean): string {
   return color && tone && text !== '' ? `${ANSI[tone]}${text}${RESET}` : text;
@@ -108,19 +111,19 @@ function table(header: string[], rows: Cell[][], opts: RenderOptions, indent = '
 function header(s: StatusSnapshot, now: number, opts: RenderOptions): string[] {
   const c = opts.color;
   const lines = [
-    `${paint('lvsd', 'head', c)} ${s.version} on ${paint(s.node, 'head', c)}  up ${humanDuration(s.uptimeSeconds)}` +
-      `  pid ${s.pid}  config ${s.configPath}`,
+    `${paint('lvsd', 'head', c)} ${esc(s.version)} on ${paint(esc(s.node), 'head', c)}  up ${humanDuration(s.uptimeSeconds)}` +
+      `  pid ${s.pid}  config ${esc(s.configPath)}`,
   ];
   const l = s.lastLoad;
   if (!l) {
     lines.push(`last ${'load'}: ${paint('none yet', 'warn', c)}`);
   } else if (l.ok) {
-    lines.push(`last ${l.kind}: ${paint('ok', 'good', c)} ${ago(l.at, now)} ago (${l.at})`);
+    lines.push(`last ${esc(l.kind)}: ${paint('ok', 'good', c)} ${ago(l.at, now)} ago (${esc(l.at)})`);
   } else {
-    lines.push(`last ${l.kind}: ${paint('REFUSED', 'bad', c)} ${ago(l.at, now)} ago (${l.at}): ${l.error ?? 'no reason given'}`);
+    lines.push(`last ${esc(l.kind)}: ${paint('REFUSED', 'bad', c)} ${ago(l.at, now)} ago (${esc(l.at)}): ${esc(l.error ?? 'no reason given')}`);
     if (l.kind === 'reload') lines.push('  the previous config is still in force');
     for (const p of l.problems ?? []) {
-      lines.push(`  ${p.file}${p.pointer === '' ? '' : ` ${p.pointer}`}: ${p.message}`);
+      lines.push(`  ${esc(`${p.file}${p.pointer === '' ? '' : ` ${p.pointer}`}: ${p.message}`)}`);
     }
   }
   return lines;
@@ -172,7 +175,7 @@ function serviceBlock(svc: ServiceStatus, now: number, opts: RenderOptions): str
   const meta = [svc.scheduler, ...svc.flags];
   if (svc.persistence) meta.push(`timeout ${svc.persistence.timeout}s`);
   if (svc.forwarding) meta.push(`fwd ${svc.forwarding}`);
-  const lines = [`${paint(svc.name, 'head', c)}  ${svc.key}  ${meta.join(' ')}`];
+  const lines = [`${paint(esc(svc.name), 'head', c)}  ${esc(svc.key)}  ${esc(meta.join(' '))}`];
   if (svc.kernel === 'missing') lines.push(`  ${paint('NOT IN KERNEL', 'bad', c)}`);
   else if (svc.stats) lines.push(`  ${rates(svc.stats)}`);
   if (svc.sorryServerActive) lines.push(`  ${paint('SORRY SERVER ACTIVE', 'bad', c)}`);
@@ -206,7 +209,7 @@ function pick<T>(list: T[], want: string | undefined, match: (t: T) => boolean, 
   if (want === undefined) return list;
   const found = list.filter(match);
   if (found.length === 0) {
-    throw new LvsdError('LVSD_USAGE', `no ${what} ${JSON.stringify(want)} (known: ${names.join(', ') || 'none'})`);
+    throw new LvsdError('LVSD_USAGE', `no ${what} ${esc(JSON.stringify(want))} (known: ${esc(names.join(', ')) || 'none'})`);
   }
   return found;
 }
@@ -226,11 +229,11 @@ export function renderStatus(snapshot: StatusSnapshot, opts: RenderOptions): str
   if (showVrrp) out.push(...vrrpSection(instances, now, opts), '');
   out.push(healthLine(snapshot, opts));
   if (snapshot.connectionSync.length > 0) {
-    out.push(`connection sync: ${snapshot.connectionSync.map((d) => `${d.state} on ${d.interface} id ${d.syncId}`).join(', ')}`);
+    out.push(`connection sync: ${esc(snapshot.connectionSync.map((d) => `${d.state} on ${d.interface} id ${d.syncId}`).join(', '))}`);
   }
   if (showServices) {
     if (snapshot.drains.length > 0) {
-      out.push(`drained: ${snapshot.drains.map((d) => `${d.realServer} in ${d.service}`).join(', ')}`);
+      out.push(`drained: ${esc(snapshot.drains.map((d) => `${d.realServer} in ${d.service}`).join(', '))}`);
     }
     out.push('');
     if (services.length === 0) out.push('no services');
@@ -252,7 +255,7 @@ export function renderKernelTable(entries: KernelEntry[], opts: Pick<RenderOptio
     const svc = e.service;
     const meta = [svc.scheduler, ...serviceFlagNames(svc)];
     if (svc.flags & 1) meta.push(`timeout ${svc.timeout}s`);
-    out.push(`${paint(serviceId(svc.key), 'head', o.color)}  ${meta.join(' ')}`);
+    out.push(`${paint(esc(serviceId(svc.key)), 'head', o.color)}  ${esc(meta.join(' '))}`);
     const st = statsToStatus(svc.stats);
     if (st) out.push(`  ${rates(st)}`);
     if (e.dests.length === 0) { out.push('  no real servers'); return; }

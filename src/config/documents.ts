@@ -31,6 +31,44 @@ export function lineColumn(text: string, offset: number): { line: number; column
   return { line, column: Math.min(offset, text.length) - lineStart + 1 };
 }
 
+/** Offset of the first byte that does not belong to valid UTF-8 (RFC 3629: no overlongs, surrogates or > U+10FFFF). */
+export function invalidUtf8At(bytes: Uint8Array): number | undefined {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    if (b < 0x80) { i++; continue; }
+    let need: number;
+    let min: number;
+    let max = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) { need = 1; min = 0x80; }
+    else if (b >= 0xe0 && b <= 0xef) { need = 2; min = b === 0xe0 ? 0xa0 : 0x80; if (b === 0xed) max = 0x9f; }
+    else if (b >= 0xf0 && b <= 0xf4) { need = 3; min = b === 0xf0 ? 0x90 : 0x80; if (b === 0xf4) max = 0x8f; }
+    else return i;
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || c < (k === 1 ? min : 0x80) || c > (k === 1 ? max : 0xbf)) return i;
+    }
+    i += need + 1;
+  }
+  return undefined;
+}
+
+/**
+ * A config file's bytes as text. Bytes that are not UTF-8 are refused (LVSD_CONFIG_UNREADABLE) with their
+ * byte offset, line and column, rather than read as U+FFFD: a name or address would silently change.
+ */
+export function decodeUtf8(file: string, bytes: Uint8Array): string {
+  const offset = invalidUtf8At(bytes);
+  if (offset === undefined) return new TextDecoder('utf-8').decode(bytes);
+  const before = new TextDecoder('utf-8').decode(bytes.subarray(0, offset));
+  const { line, column } = lineColumn(before, before.length);
+  const hex = bytes[offset]!.toString(16).padStart(2, '0');
+  const reason = `byte 0x${hex} at byte offset ${offset} is not UTF-8 (save the file as UTF-8)`;
+  throw new LvsdError('LVSD_CONFIG_UNREADABLE', `${file}:${line}:${column}: not UTF-8: ${reason}`, {
+    details: { file, line, column, byteOffset: offset, reason },
+  });
+}
+
 /** JSON.parse with a LvsdError('LVSD_CONFIG_UNREADABLE') naming file, line and column on a syntax error. */
 export function parseJson(doc: ConfigDocument): ParsedDocument {
   const text = doc.text.charCodeAt(0) === 0xfeff ? doc.text.slice(1) : doc.text;

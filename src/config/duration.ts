@@ -53,6 +53,7 @@ export function checkDuration(value: unknown): DurationResult {
     total += Number(m[1]) * UNIT_SECONDS[unit]!;
     pos += m[0].length;
   }
+  if (!Number.isFinite(total)) return { ok: false, reason: `"${value}" is too long to count` };
   // Avoid float noise such as 0.30000000000000004 from "300ms".
   return { ok: true, seconds: Math.round(total * 1e6) / 1e6 };
 }

@@ -7,3 +7,4 @@ export { formatProblems, type Problem } from './problems.js';
 export { parseDuration, checkDuration, formatDuration, type DurationResult } from './duration.js';
 export { schemaPath } from './schema.js';
 export { renderConfig } from './render.js';
+export { escapeControl, MAX_TIMER_SECONDS } from './limits.js';

@@ -6,6 +6,7 @@
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { HealthCheckConfig, HealthCheckType, HealthGlobalConfig } from './types.js';
 import { durationOr as seconds, formatDuration } from './duration.js';
+import { MAX_TIMER_SECONDS, TIMER_WHY, escapeControl, hostAddress, overMax } from './limits.js';
 import { pointerJoin, type Problems } from './problems.js';
 import type { RawHealthCheck } from './raw.js';
 
@@ -46,9 +47,15 @@ export function checkHealthShape(raw: RawHealthCheck, file: string, pointer: str
     problems.add(file, `${pointer}/timeout`,
       `must not be longer than the interval (${formatDuration(timeout)} > ${formatDuration(interval)})`);
   }
-  if (raw.address !== undefined && canonicalAddress(raw.address) === undefined) {
-    problems.add(file, `${pointer}/address`, `"${raw.address}" is not an IP address`);
+  for (const k of ['interval', 'timeout'] as const) {
+    const tooLong = raw[k] !== undefined ? overMax(k === 'interval' ? interval : timeout, MAX_TIMER_SECONDS, TIMER_WHY) : undefined;
+    if (tooLong !== undefined) problems.add(file, `${pointer}/${k}`, tooLong);
   }
+  if (raw.address !== undefined) {
+    const a = hostAddress(raw.address);
+    if ('error' in a) problems.add(file, `${pointer}/address`, a.error);
+  }
+  checkRequestText(raw, file, pointer, problems);
   if (raw.expectBody !== undefined) {
     try {
       new RegExp(raw.expectBody);
@@ -62,6 +69,25 @@ export function checkHealthShape(raw: RawHealthCheck, file: string, pointer: str
   }
   if (raw.type === 'dns' && raw.query === undefined) problems.add(file, pointer, 'a dns check needs "query" (the name to ask for)');
   if (raw.type === 'exec' && raw.command === undefined) problems.add(file, pointer, 'an exec check needs "command" (an argv list)');
+}
+
+/**
+ * The parts of an HTTP request lvsd writes from the config: a CR or LF would end the request line or a
+ * header (every probe then fails, or smuggles a header); other control characters and spaces are refused
+ * by Node at run time. Refuse them at check, where the operator is.
+ */
+function checkRequestText(raw: RawHealthCheck, file: string, pointer: string, problems: Problems): void {
+  const printable = /^[\x21-\x7e]*$/;
+  if (raw.path !== undefined && !printable.test(raw.path)) {
+    problems.add(file, `${pointer}/path`,
+      `"${escapeControl(raw.path)}" has a space, control or non-ASCII character: percent-encode it (%20, %0D, ...)`);
+  }
+  for (const k of ['host', 'serverName'] as const) {
+    const v = raw[k];
+    if (v !== undefined && !printable.test(v)) {
+      problems.add(file, `${pointer}/${k}`, `"${escapeControl(v)}" has a space, control or non-ASCII character; write a host name or address (punycode for IDNs)`);
+    }
+  }
 }
 
 /** The probe target: the real server's address and port. */

@@ -9,6 +9,7 @@ import {
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { HealthGlobalConfig, RealServerConfig, ServiceConfig } from './types.js';
 import { durationOr as seconds } from './duration.js';
+import { MAX_PERSISTENCE_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax } from './limits.js';
 import { buildHealthCheck, checkHealthShape } from './normalise-health.js';
 import type { Problems } from './problems.js';
 import type { Located, RawService, RawTunnel } from './raw.js';
@@ -60,8 +61,9 @@ function serviceKey(raw: RawService, report: Report): { key?: ServiceKey; family
   }
   const missing = (['protocol', 'address', 'port'] as const).filter((k) => raw[k] === undefined);
   for (const k of missing) report('', `missing required key "${k}" (a service has protocol, address and port, or a fwmark)`);
-  const address = raw.address !== undefined ? canonicalAddress(raw.address) : undefined;
-  if (raw.address !== undefined && address === undefined) report('/address', `"${raw.address}" is not an IP address`);
+  const parsed = raw.address !== undefined ? hostAddress(raw.address) : undefined;
+  const address = parsed !== undefined && 'address' in parsed ? parsed.address : undefined;
+  if (parsed !== undefined && 'error' in parsed) report('/address', parsed.error);
   const family = (address && familyOf(address)) || raw.family || 'ipv4';
   if (raw.family !== undefined && address !== undefined && raw.family !== family) {
     report('/family', `is ${raw.family} but the address ${address} is ${family}`);
@@ -103,8 +105,9 @@ interface DestInput {
 function buildDest(
   d: DestInput, svc: RawService, key: ServiceKey | undefined, family: Family, pointer: string, report: Report,
 ): DestSpec {
-  const address = canonicalAddress(d.address);
-  if (address === undefined) report(`${pointer}/address`, `"${d.address}" is not an IP address`);
+  const parsed = hostAddress(d.address);
+  const address = 'address' in parsed ? parsed.address : undefined;
+  if ('error' in parsed) report(`${pointer}/address`, parsed.error);
   const destFamily = (address && familyOf(address)) || family;
   const forwarding: Forwarding = d.forwarding ?? svc.forwarding ?? SERVICE_DEFAULTS.forwarding;
   const servicePort = key?.kind === 'addr' ? key.port : svc.port ?? 0;
@@ -171,6 +174,8 @@ export function normaliseService(
     timeout = seconds(persistence.timeout, SERVICE_DEFAULTS.persistenceTimeout);
     if (!Number.isInteger(timeout) || timeout < 1) {
       report('/persistence/timeout', 'must be a whole number of seconds, at least 1s (the kernel counts persistence in seconds)');
+    } else if (timeout > MAX_PERSISTENCE_SECONDS) {
+      report('/persistence/timeout', overMax(timeout, MAX_PERSISTENCE_SECONDS, `${MAX_PERSISTENCE_SECONDS} s: the kernel keeps it in 32-bit jiffies and would wrap it`)!);
     }
     const nm = persistence.netmask;
     if (nm !== undefined) {
@@ -197,6 +202,9 @@ export function normaliseService(
       pe = persistence.engine;
     }
   }
+  const slowStart = seconds(raw.slowStart, SERVICE_DEFAULTS.slowStart);
+  const slowStartTooLong = overMax(slowStart, MAX_TIMER_SECONDS, TIMER_WHY);
+  if (slowStartTooLong !== undefined) report('/slowStart', slowStartTooLong);
   if (key?.kind === 'addr' && key.port === 0 && persistence === undefined) {
     report('/port', 'port 0 (all ports) needs persistence: add "persistence": {}');
   }
@@ -246,7 +254,7 @@ export function normaliseService(
     spec,
     realServers,
     onFailure: raw.onFailure ?? SERVICE_DEFAULTS.onFailure,
-    slowStart: seconds(raw.slowStart, SERVICE_DEFAULTS.slowStart),
+    slowStart,
     ...(sorryServer !== undefined && { sorryServer }),
     ...(raw.quorum !== undefined && { quorum: { minUp: raw.quorum.minUp } }),
     initialState: raw.initialState ?? SERVICE_DEFAULTS.initialState,

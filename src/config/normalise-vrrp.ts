@@ -5,6 +5,7 @@
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { ConnectionSyncConfig, SyncGroupConfig, VrrpAddress, VrrpInstanceConfig } from './types.js';
 import { durationOr as seconds, formatDuration } from './duration.js';
+import { MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax, subnetBroadcast, zoneProblem } from './limits.js';
 import type { Problems } from './problems.js';
 import type { Located, RawConnectionSync, RawSyncGroup, RawVrrpInstance } from './raw.js';
 
@@ -22,14 +23,17 @@ export const VRRP_DEFAULTS = {
 export function parseVrrpAddress(text: string): VrrpAddress | string {
   const slash = text.indexOf('/');
   const host = slash >= 0 ? text.slice(0, slash) : text;
-  const address = canonicalAddress(host);
-  const family = address !== undefined ? familyOf(address) : undefined;
-  if (address === undefined || family === undefined) return `"${host}" is not an IP address`;
+  const parsed = hostAddress(host);
+  if ('error' in parsed) return parsed.error;
+  const address = parsed.address;
+  const family = familyOf(address)!;
   const max = family === 'ipv4' ? 32 : 128;
   if (slash < 0) return { family, address, prefixLength: max };
   const lenText = text.slice(slash + 1);
   const len = /^\d{1,3}$/.test(lenText) ? Number(lenText) : NaN;
   if (!(len >= 1 && len <= max)) return `prefix length "${lenText}" must be from 1 to ${max} for ${family}`;
+  const broadcast = subnetBroadcast(address, len);
+  if (broadcast !== undefined) return broadcast;
   return { family, address, prefixLength: len };
 }
 
@@ -63,9 +67,10 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): V
   let unicast: VrrpInstanceConfig['unicast'];
   if (raw.unicast !== undefined) {
     const canon = (text: string, p: string): string => {
-      const a = canonicalAddress(text);
-      if (a === undefined) report(p, `"${text}" is not an IP address`);
-      else if (familyOf(a) !== family) report(p, `is ${familyOf(a)} but the instance is ${family}`);
+      const parsed = hostAddress(text);
+      const a = 'address' in parsed ? parsed.address : undefined;
+      if ('error' in parsed) report(p, parsed.error);
+      else if (familyOf(a!) !== family) report(p, `is ${familyOf(a!)} but the instance is ${family}`);
       return a ?? text;
     };
     const peers = raw.unicast.peers.map((peer, i) => canon(peer, `/unicast/peers/${i}`));
@@ -90,6 +95,16 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): V
     interval: seconds(raw.garp?.interval, VRRP_DEFAULTS.garp.interval),
     refresh: seconds(raw.garp?.refresh, VRRP_DEFAULTS.garp.refresh),
   };
+  const preemptDelay = seconds(raw.preemptDelay, VRRP_DEFAULTS.preemptDelay);
+  const timers: Array<[string, unknown, number]> = [
+    ['/preemptDelay', raw.preemptDelay, preemptDelay],
+    ['/garp/interval', raw.garp?.interval, garp.interval],
+    ['/garp/refresh', raw.garp?.refresh, garp.refresh],
+  ];
+  for (const [p, given, value] of timers) {
+    const tooLong = given !== undefined ? overMax(value, MAX_TIMER_SECONDS, TIMER_WHY) : undefined;
+    if (tooLong !== undefined) report(p, tooLong);
+  }
   const notify: VrrpInstanceConfig['notify'] = {};
   for (const k of ['master', 'backup', 'fault', 'stop'] as const) {
     const argv = raw.notify?.[k];
@@ -112,7 +127,7 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): V
     family,
     advertInterval: Math.round(advertInterval * 100) / 100,
     preempt: raw.preempt ?? VRRP_DEFAULTS.preempt,
-    preemptDelay: seconds(raw.preemptDelay, VRRP_DEFAULTS.preemptDelay),
+    preemptDelay,
     addresses,
     ...(unicast !== undefined && { unicast }),
     trackInterfaces: (raw.trackInterfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? VRRP_DEFAULTS.trackWeight })),
@@ -206,8 +221,10 @@ export function normaliseConnectionSync(
   }
   let group: string | undefined;
   if (raw.group !== undefined) {
-    group = canonicalAddress(raw.group);
-    if (group === undefined) problems.add(file, `${pointer}/group`, `"${raw.group}" is not an IP address`);
+    const zone = zoneProblem(raw.group);
+    group = zone === undefined ? canonicalAddress(raw.group) : undefined;
+    if (zone !== undefined) problems.add(file, `${pointer}/group`, zone);
+    else if (group === undefined) problems.add(file, `${pointer}/group`, `"${raw.group}" is not an IP address`);
     else if (!isMulticast(group)) problems.add(file, `${pointer}/group`, `${group} is not a multicast address`);
   }
   return {

@@ -5,6 +5,7 @@
 import { canonicalAddress, familyOf } from '../net/address.js';
 import type { Config, ControlConfig, HealthGlobalConfig, IpvsConfig, MetricsConfig } from './types.js';
 import { durationOr as seconds } from './duration.js';
+import { MAX_IPVS_TIMEOUT_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, escapeControl, hasControl, overMax, zoneProblem } from './limits.js';
 import { normaliseServices } from './normalise-services.js';
 import { normaliseConnectionSync, normaliseVrrp } from './normalise-vrrp.js';
 import type { Problems } from './problems.js';
@@ -32,6 +33,8 @@ export function parseListen(text: string): string | { error: string } {
   const port = Number(m[3]);
   if (port < 1 || port > 65535) return { error: `port ${m[3]} must be from 1 to 65535` };
   if (m[1] !== undefined) {
+    const zone = zoneProblem(m[1]);
+    if (zone !== undefined) return { error: zone };
     const a = canonicalAddress(m[1]);
     if (a === undefined || familyOf(a) !== 'ipv6') return { error: `"[${m[1]}]" is not an IPv6 address` };
     return `[${a}]:${port}`;
@@ -44,6 +47,35 @@ export function parseListen(text: string): string | { error: string } {
   return `${host}:${port}`;
 }
 
+/** The longest Unix socket path the kernel keeps whole: sun_path is 108 bytes, one of them the closing NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/**
+ * Why a path lvsd writes or binds is not plain: it must be absolute and say where it goes without
+ * "." or ".." steps, doubled or trailing slashes, or control characters.
+ */
+export function pathProblem(path: string): string | undefined {
+  if (hasControl(path)) return `"${escapeControl(path)}" has a control character`;
+  if (!path.startsWith('/')) return `"${path}" must be an absolute path (start with /)`;
+  if (path.endsWith('/')) return `"${path}" ends with / (name a file, not a directory)`;
+  if (path.includes('//')) return `"${path}" has an empty step (//)`;
+  if (path.split('/').some((step) => step === '.' || step === '..')) return `"${path}" has a "." or ".." step; write the path it means`;
+  return undefined;
+}
+
+function normaliseControl(raw: RawConfig['control'], problems: Problems): ControlConfig {
+  const socket = raw?.value.socket ?? GLOBAL_DEFAULTS.socket;
+  if (raw?.value.socket !== undefined) {
+    const bytes = Buffer.byteLength(socket);
+    const problem = pathProblem(socket)
+      ?? (bytes > MAX_SOCKET_PATH_BYTES
+        ? `is ${bytes} bytes long; a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES} (a longer one would be bound cut short)`
+        : undefined);
+    if (problem !== undefined) problems.add(raw.file, `${raw.pointer}/socket`, problem);
+  }
+  return { socket, ...(raw?.value.group !== undefined && { group: raw.value.group }) };
+}
+
 function normaliseIpvs(loc: Located<RawIpvs> | undefined, problems: Problems): IpvsConfig {
   const raw = loc?.value ?? {};
   const ipvs: IpvsConfig = {
@@ -54,6 +86,10 @@ function normaliseIpvs(loc: Located<RawIpvs> | undefined, problems: Problems): I
   if (loc && raw.driftInterval !== undefined && ipvs.driftInterval <= 0) {
     problems.add(loc.file, `${loc.pointer}/driftInterval`, 'must be longer than 0s');
   }
+  const driftTooLong = overMax(ipvs.driftInterval, MAX_TIMER_SECONDS, TIMER_WHY);
+  if (loc && driftTooLong !== undefined) problems.add(loc.file, `${loc.pointer}/driftInterval`, driftTooLong);
+  const badPath = loc && raw.stateFile !== undefined ? pathProblem(raw.stateFile) : undefined;
+  if (badPath !== undefined) problems.add(loc!.file, `${loc!.pointer}/stateFile`, badPath);
   if (raw.timeouts !== undefined) {
     const timeouts: NonNullable<IpvsConfig['timeouts']> = {};
     for (const k of ['tcp', 'tcpFin', 'udp'] as const) {
@@ -62,6 +98,9 @@ function normaliseIpvs(loc: Located<RawIpvs> | undefined, problems: Problems): I
       const s = seconds(v, 0);
       if (!Number.isInteger(s) || s < 1) {
         problems.add(loc!.file, `${loc!.pointer}/timeouts/${k}`, 'must be a whole number of seconds, at least 1s (the kernel counts these in seconds)');
+      } else if (s > MAX_IPVS_TIMEOUT_SECONDS) {
+        problems.add(loc!.file, `${loc!.pointer}/timeouts/${k}`,
+          overMax(s, MAX_IPVS_TIMEOUT_SECONDS, `${MAX_IPVS_TIMEOUT_SECONDS} s: the kernel refuses more than INT_MAX jiffies`)!);
       }
       timeouts[k] = s;
     }
@@ -83,10 +122,7 @@ export function normalise(files: readonly string[], raw: RawConfig, problems: Pr
   const health = normaliseHealthGlobal(raw.health);
   const services = normaliseServices(raw.services, health, problems);
   const { vrrp, syncGroups } = normaliseVrrp(raw.vrrp, raw.syncGroups, problems, raw.unusableInstanceNames);
-  const control: ControlConfig = {
-    socket: raw.control?.value.socket ?? GLOBAL_DEFAULTS.socket,
-    ...(raw.control?.value.group !== undefined && { group: raw.control.value.group }),
-  };
+  const control = normaliseControl(raw.control, problems);
   let metrics: MetricsConfig | undefined;
   if (raw.metrics) {
     const listen = parseListen(raw.metrics.value.listen);

@@ -3,6 +3,7 @@
  * before refusing, so the user fixes them all in one round.
  */
 import { LvsdError } from '../errors.js';
+import { escapeControl } from './limits.js';
 
 export interface Problem {
   file: string;
@@ -10,9 +11,13 @@ export interface Problem {
   message: string;
 }
 
-/** "services.json: /services/0/port: must be an integer from 0 to 65535", one per line. */
+/**
+ * "services.json: /services/0/port: must be an integer from 0 to 65535", one per line. Control characters
+ * from the input (a key or value with a newline or an escape sequence) are written as escapes, so no value
+ * can start a line of its own or drive the terminal.
+ */
 export function formatProblems(problems: readonly Problem[]): string {
-  return problems.map((p) => `${p.file}: ${p.pointer || '/'}: ${p.message}`).join('\n');
+  return problems.map((p) => escapeControl(`${p.file}: ${p.pointer || '/'}: ${p.message}`)).join('\n');
 }
 
 /** Appends one escaped token to a JSON pointer (RFC 6901). */

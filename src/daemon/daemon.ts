@@ -26,6 +26,7 @@ import { adoptDests, desiredEntry, drainKey, type Adoption, type DesiredEntry } 
 import type { LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
 import { buildSnapshot } from './snapshot.js';
 import { ConnSync } from './conn-sync.js';
+import { timerDelay } from '../timer-delay.js';
 
 /** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
 export interface VrrpPort {
@@ -170,7 +171,7 @@ export class Daemon {
     this.adoptionTimer = setTimeout(() => {
       this.adoption.clear();
       void this.fullReconcile('adopted');
-    }, settleS * 1000);
+    }, timerDelay(settleS * 1000));
     this.adoptionTimer.unref();
   }
 
@@ -420,7 +421,7 @@ export class Daemon {
   private armDrift(): void {
     const ms = Math.max(1, this.config.ipvs.driftInterval) * 1000;
     clearInterval(this.driftTimer);
-    this.driftTimer = setInterval(() => void this.fullReconcile('drift'), ms);
+    this.driftTimer = setInterval(() => void this.fullReconcile('drift'), timerDelay(ms));
     this.driftTimer.unref();
   }
 

@@ -3,6 +3,7 @@
  * free of I/O and real time.
  */
 import type { HealthCheckConfig, HealthGlobalConfig } from '../config/types.js';
+import { timerDelay } from '../timer-delay.js';
 
 /** The outcome of one probe. A probe never throws: every failure is `ok: false` with a reason. */
 export interface ProbeResult {
@@ -50,6 +51,6 @@ export interface Clock {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, Math.max(0, ms)),
+  setTimeout: (fn, ms) => setTimeout(fn, timerDelay(ms)),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };

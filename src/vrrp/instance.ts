@@ -18,6 +18,7 @@ import {
   type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
 } from './state-machine.js';
 import type { MemberTransition } from './sync-group.js';
+import { timerDelay } from '../timer-delay.js';
 
 export interface InstanceCounters {
   advertsSent: number;
@@ -360,7 +361,7 @@ export class VrrpInstance {
       this.feed({ type: 'timer', timer });
       if (this.takeover && this.machine.current !== 'master') this.takeover = undefined;
       if (this.takeover && this.takeover.stepDone === undefined) this.takeover.stepDone = now();
-    }, Math.max(0, at - now()));
+    }, timerDelay(at - now()));
     this.timers.set(timer, { handle, at });
   }
 
@@ -428,7 +429,7 @@ export class VrrpInstance {
     const { count, interval } = this.config.garp;
     for (let i = 0; i < Math.max(1, count); i++) {
       if (this.machine.current !== 'master') return;
-      if (i > 0 && interval > 0) await new Promise((r) => setTimeout(r, interval * 1000));
+      if (i > 0 && interval > 0) await new Promise((r) => setTimeout(r, timerDelay(interval * 1000)));
       await Promise.all(this.config.addresses.map((vip) =>
         announceAddress(this.config.interface, vip.address, this.mac !== undefined ? { mac: this.mac } : {}).catch((e: Error) =>
           this.log.warn({ event: 'vrrp.garp_failed', instance: this.config.name, vip: vip.address, err: e.message }, e.message))));
@@ -449,7 +450,7 @@ export class VrrpInstance {
     if (refresh > 0) {
       this.garpRefresh = setInterval(() => {
         if (this.machine.current === 'master') this.enqueue(() => this.garpBurst());
-      }, refresh * 1000);
+      }, timerDelay(refresh * 1000));
     }
   }
 

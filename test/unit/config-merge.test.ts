@@ -86,7 +86,9 @@ test('a missing path, or a directory without *.json files, is LVSD_CONFIG_UNREAD
     await assert.rejects(loadConfig(dir), (e) => isLvsdError(e, 'LVSD_CONFIG_UNREADABLE') && /no \*\.json files/.test(e.message));
     mkdirSync(join(dir, 'sub.json'));
     writeFileSync(join(dir, 'real.json'), '{}');
-    assert.deepEqual(await configFiles(dir), [join(dir, 'real.json')], 'directories are not config files');
+    assert.deepEqual(await configFiles(dir), [join(dir, 'real.json'), join(dir, 'sub.json')], 'every *.json entry is listed');
+    await assert.rejects(loadConfig(dir), (e) => isLvsdError(e, 'LVSD_CONFIG_UNREADABLE')
+      && e.message === `${join(dir, 'sub.json')}: cannot read: not a regular file`, 'a directory named *.json is refused, not skipped');
   });
 });
 

@@ -117,7 +117,7 @@ const instance = (i: number) => fc.record({
   version: fc.constantFrom(2, 3),
   interval: fc.integer({ min: 1, max: 4095 }),
   priority: maybe(fc.integer({ min: 1, max: 255 })),
-  prefix: fc.integer({ min: 1, max: 32 }),
+  prefix: fc.integer({ min: 1, max: 32 }), // a v4 prefix that would make the address its subnet's broadcast becomes 32
   unicast: fc.boolean(),
   preempt: maybe(fc.boolean()),
 }).map((v) => {
@@ -130,7 +130,7 @@ const instance = (i: number) => fc.record({
     version: v.version,
     advertInterval: v.version === 2 ? Math.max(1, v.interval % 256) : `${v.interval * 10}ms`,
     preempt: v.preempt,
-    addresses: v6 ? [`2001:db8:a::${i + 1}/${v.prefix * 4}`] : [`192.0.2.${i + 1}/${v.prefix}`, `198.51.100.${i + 1}`],
+    addresses: v6 ? [`2001:db8:a::${i + 1}/${v.prefix * 4}`] : [`192.0.2.${i + 1}/${v.prefix > 30 || ((i + 1) & (2 ** (32 - v.prefix) - 1)) !== 2 ** (32 - v.prefix) - 1 ? v.prefix : 32}`, `198.51.100.${i + 1}`],
     unicast: v.unicast ? { source: v6 ? '2001:db8:b::1' : '10.9.0.1', peers: [v6 ? '2001:db8:b::2' : '10.9.0.2'] } : undefined,
   });
 });

@@ -94,6 +94,24 @@ test('a refused reload exits 1 and lists every problem under one headline', asyn
   });
 });
 
+test('a refused reload prints each problem on one line, control characters escaped, whatever the daemon sends', async () => {
+  await withDaemon({
+    reload: () => ({
+      ok: false,
+      error: 'bad \u001b[2Jthing\r',
+      problems: [{ file: 'c.json', pointer: '/services/0/name', message: '"x\n  c.json: /services/1: forged" is bad' }],
+    }),
+  }, async (socket) => {
+    const r = await cli(['reload', '--socket', socket]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, [
+      'lvsd: reload refused, the running config stays: bad \\x1b[2Jthing\\r',
+      '  c.json: /services/0/name: "x\\n  c.json: /services/1: forged" is bad',
+      '',
+    ].join('\n'));
+  });
+});
+
 test('status with no daemon listening exits 4 and says it is not running', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-cli-'));
   try {

@@ -154,3 +154,25 @@ test('the kernel table renders without a daemon, with flags, weights and connect
   ].join('\n').replace('  REAL SERVER  FWD', '  REAL SERVER   FWD'));
   assert.equal(renderKernelTable([]), 'the kernel has no IPVS services\n');
 });
+
+test('text from the config, a peer or the kernel is printed with control characters escaped: nothing forges a line', () => {
+  const s = fixtureSnapshot();
+  s.services[0]!.name = 'web\nlast reload: ok';
+  s.services[0]!.realServers[0]!.health.lastResult = 'HTTP 200\r\n\u001b[2J\u001b[31mfake';
+  s.vrrp[0]!.name = 'vi\u001b]0;title\u0007';
+  s.lastLoad = { kind: 'reload', ok: false, at: s.generatedAt, error: 'bad\nlast reload: ok',
+    problems: [{ file: 'c.json', pointer: '/services/0/name\n', message: 'x\u2028y' }] } as never;
+  const plain = renderStatus(s, { color: false });
+  const coloured = renderStatus(s, { color: true });
+  assert.doesNotMatch(plain, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/, 'no control character but the line ends');
+  assert.equal(plain.split('\n').filter((l) => l.startsWith('last reload')).length, 1, 'one "last reload" line');
+  assert.match(plain, /^web\\nlast reload: ok  tcp\/192\.0\.2\.10:80/m);
+  assert.match(plain, /http: HTTP 200\\r\\n\\x1b\[2J\\x1b\[31mfake/);
+  assert.match(plain, /vi\\x1b\]0;title\\x07/);
+  assert.match(plain, /bad\\nlast reload: ok/);
+  assert.match(plain, /c\.json \/services\/0\/name\\n: x\\u2028y/);
+  // with colour on, the only escape sequences are lvsd's own SGR codes
+  assert.doesNotMatch(coloured.replace(/\u001b\[[0-9;]*m/g, ''), /\u001b/);
+  const k = renderKernelTable([{ service: { key: { kind: 'fwmark', family: 'ipv4', fwmark: 1 }, scheduler: 'w\nrr', flags: 0, timeout: 0, netmask: 0, pe: '' }, dests: [] }] as never);
+  assert.match(k, /w\\nrr/);
+});

@@ -5,6 +5,7 @@
 import { createConnection, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { ProbeResult } from '../types.js';
+import { timerDelay } from '../../timer-delay.js';
 
 export interface Deadline {
   /** Aborted when the timeout passes or the caller aborts. */
@@ -19,7 +20,7 @@ export interface Deadline {
 
 export function deadline(timeoutSeconds: number, outer?: AbortSignal): Deadline {
   const started = performance.now();
-  const ms = Math.max(1, Math.round(timeoutSeconds * 1000));
+  const ms = Math.max(1, timerDelay(Math.round(timeoutSeconds * 1000)));
   const ctl = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {

@@ -1,0 +1,96 @@
+/**
+ * The largest values lvsd can honour, and the checks of text and addresses that every part of the config
+ * shares. Pure.
+ */
+import { canonicalAddress, familyOf, parseIPv4 } from '../net/address.js';
+import { formatDuration } from './duration.js';
+
+/** A Node timer's longest delay: 2^31-1 ms (a longer one fires after 1 ms, again and again). */
+export const MAX_TIMER_SECONDS = 2147483.647;
+/**
+ * IPVS protocol timeouts (tcp, tcpFin, udp): the kernel keeps them in jiffies in an int and refuses
+ * seconds above INT_MAX / HZ; with HZ up to 1000 that is 2147483 s on every kernel.
+ */
+export const MAX_IPVS_TIMEOUT_SECONDS = 2147483;
+/**
+ * Persistence timeout: the kernel multiplies the seconds by HZ into an unsigned int without a check, so
+ * above UINT_MAX / HZ (4294967 s with HZ = 1000) it silently wraps.
+ */
+export const MAX_PERSISTENCE_SECONDS = 4294967;
+
+/** Why a duration in seconds is above `max`, or undefined when it is not. */
+export function overMax(seconds: number, max: number, why: string): string | undefined {
+  if (seconds <= max) return undefined;
+  return `must be at most ${formatDuration(max)} (${why})`;
+}
+
+export const TIMER_WHY = 'the longest timer Node can arm, 2^31-1 ms';
+
+/** Control characters (C0, DEL, C1) and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/** Whether text holds a character that could break a line or drive a terminal. */
+export function hasControl(text: string): boolean {
+  return CONTROL.test(text);
+}
+
+/** Text with every control character written as an escape (\n, \x1b, \u2028), safe to print on one line. */
+export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const code = c.charCodeAt(0);
+    if (c === '\n') return '\\n';
+    if (c === '\r') return '\\r';
+    if (c === '\t') return '\\t';
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * Why a canonical address cannot be a service address, real server, VIP or peer: multicast, broadcast and
+ * unspecified addresses name no single host. Undefined when it can.
+ */
+export function unusableHostAddress(address: string): string | undefined {
+  const v4 = parseIPv4(address);
+  if (v4) {
+    if (v4.every((b) => b === 0)) return `${address} is the unspecified address, not a host`;
+    if (v4.every((b) => b === 255)) return `${address} is the broadcast address, not a host`;
+    if (v4[0] >= 224 && v4[0] <= 239) return `${address} is a multicast address, not a host`;
+    return undefined;
+  }
+  if (familyOf(address) !== 'ipv6') return undefined;
+  if (address === '::') return ':: is the unspecified address, not a host';
+  if (/^ff/i.test(address)) return `${address} is a multicast address, not a host`;
+  return undefined;
+}
+
+/** Why an IPv4 address is the broadcast address of its /len subnet (lengths up to 30 have one). */
+export function subnetBroadcast(address: string, prefixLength: number): string | undefined {
+  const v4 = parseIPv4(address);
+  if (!v4 || prefixLength > 30) return undefined;
+  const value = ((v4[0] << 24) | (v4[1] << 16) | (v4[2] << 8) | v4[3]) >>> 0;
+  const host = prefixLength === 0 ? 0xffffffff : (0xffffffff >>> prefixLength);
+  if ((value & host) === host) return `${address} is the broadcast address of its /${prefixLength} subnet, not a host`;
+  return undefined;
+}
+
+/** Why an address is written with a zone ("fe80::1%eth0"), which lvsd does not carry to the kernel. */
+export function zoneProblem(text: string): string | undefined {
+  const at = text.indexOf('%');
+  if (at < 0) return undefined;
+  return `"${escapeControl(text)}" has a zone (${escapeControl(text.slice(at))}); lvsd does not carry zones: write the address without it (a VRRP instance's addresses are on its interface)`;
+}
+
+/**
+ * A host address as the config writes it, canonical, or why it cannot be one: not an address, a zone,
+ * multicast, broadcast or unspecified.
+ */
+export function hostAddress(text: string): { address: string } | { error: string } {
+  const zone = zoneProblem(text);
+  if (zone !== undefined) return { error: zone };
+  const address = canonicalAddress(text);
+  if (address === undefined) return { error: `"${escapeControl(text)}" is not an IP address` };
+  const unusable = unusableHostAddress(address);
+  return unusable !== undefined ? { error: unusable } : { address };
+}
