@@ -2,11 +2,13 @@
  * lvsd_native: packet I/O Node lacks, kept small and dumb. Raw VRRP sockets polled on the event loop,
  * and one-shot sends of Ethernet frames (gratuitous ARP) and ICMPv6 messages (neighbour advertisements).
  * TCP connect probes for the health checker, many at once on one epoll set (tcp_probe.c).
+ * Netlink sockets of any protocol (rtnetlink, generic netlink), errors delivered as values (netlink_socket.c).
  * Every decision (what to send, when, what a packet means) is made in TypeScript: see src/net/native.ts.
  */
 #include <node_api.h>
 
 #include "link_send.h"
+#include "netlink_socket.h"
 #include "tcp_probe.h"
 #include "vrrp_socket.h"
 
@@ -28,6 +30,11 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpUnwatch", NULL, lvsd_tcp_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberLimit", NULL, lvsd_tcp_prober_limit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberStats", NULL, lvsd_tcp_prober_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nlOpen", NULL, lvsd_nl_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nlSend", NULL, lvsd_nl_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nlClose", NULL, lvsd_nl_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nlRef", NULL, lvsd_nl_ref, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"nlInfo", NULL, lvsd_nl_info, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

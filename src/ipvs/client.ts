@@ -61,8 +61,18 @@ function queryError(e: unknown, what: string): unknown {
 
 class NetlinkIpvsClient implements IpvsClient {
   private readonly dumpers: GenlSocket[] = [];
+  private closed = false;
 
-  constructor(private readonly main: GenlSocket, private readonly family: number, private readonly options: IpvsClientOptions) {}
+  constructor(private socket: GenlSocket, private readonly family: number, private readonly options: IpvsClientOptions) {}
+
+  /** The main socket; a new one if the last one broke (a broken socket closes itself, see GenlSocket). */
+  private get main(): GenlSocket {
+    if (this.socket.isClosed && !this.closed) {
+      this.options.logger?.child({ component: 'ipvs' }).warn({ event: 'ipvs.netlink.reopen' }, 'IPVS netlink socket reopened');
+      this.socket = new GenlSocket(this.options);
+    }
+    return this.socket;
+  }
 
   /** Changes in flight at most (sized from the receive buffer the kernel granted; halves after an overrun). */
   get window(): number {
@@ -144,7 +154,8 @@ class NetlinkIpvsClient implements IpvsClient {
   }
 
   close(): void {
-    this.main.close();
+    this.closed = true;
+    this.socket.close();
     for (const s of this.dumpers) s.close();
     this.dumpers.length = 0;
   }
@@ -161,6 +172,7 @@ class NetlinkIpvsClient implements IpvsClient {
   /** The main socket plus extra ones (opened once, kept) so destination dumps run side by side. */
   private dumpSockets(services: number): GenlSocket[] {
     const want = Math.max(1, Math.min(this.options.dumpSockets ?? 16, Math.ceil(services / 8)));
+    for (let i = this.dumpers.length - 1; i >= 0; i--) if (this.dumpers[i]!.isClosed) this.dumpers.splice(i, 1);
     while (this.dumpers.length < want - 1) this.dumpers.push(new GenlSocket({ ...this.options, recvBufferSize: 1 << 20 }));
     return [this.main, ...this.dumpers.slice(0, want - 1)];
   }

@@ -1,18 +1,17 @@
 /**
- * A thin generic netlink socket over the `netlink` package's RawNetlinkSocket: sends prebuilt messages,
+ * A thin generic netlink socket over the addon's netlink socket (src/net/netlink.ts): sends prebuilt messages,
  * matches every reply to its request by sequence number, keeps the kernel's errno, runs dumps one at a time
  * (the kernel refuses a second dump on a socket while one is running) and puts a deadline on every request.
  *
  * Overruns: the kernel drops a reply that does not fit the receive buffer and flags the socket (ENOBUFS).
- * netlink@0.3.0 cannot survive that flag: the socket polls POLLERR, libuv reports EBADF, and the binding
- * aborts the process while building the error (ErrnoException with a NULL syscall name). So this socket
- * prevents overruns by construction: requests wait in a queue until the replies already owed fit in half the
- * receive buffer, counted at what the kernel charges for each reply (its skb truesize, not its length).
- * If an overrun is reported anyway (NLMSG_OVERRUN, or an ENOBUFS 'error' event from a fixed binding), every
- * request in flight fails with LVSD_NETLINK_OVERRUN, so the caller re-reads the table instead of hanging.
+ * This socket avoids them by construction: requests wait in a queue until the replies already owed fit in
+ * half the receive buffer, counted at what the kernel charges for each reply (its skb truesize, not its
+ * length). If an overrun is reported anyway (ENOBUFS, NLMSG_OVERRUN, a truncated or unreadable datagram),
+ * every request in flight fails with LVSD_NETLINK_OVERRUN, so the caller re-reads the table instead of
+ * hanging; the socket goes on. A broken socket fails everything with LVSD_IPVS_UNAVAILABLE and is closed.
  */
-import { RawNetlinkSocket } from 'netlink';
 import { LvsdError } from '../errors.js';
+import { NETLINK_GENERIC, NetlinkSocket, type NetlinkFailure, type NetlinkItem } from '../net/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import * as C from './constants.js';
 import { hostS32At, nlmsg, parseNlmsgerr, parseNlmsgs, type NlMsg } from './nlattr.js';
@@ -86,7 +85,7 @@ interface Queued {
 }
 
 export class GenlSocket {
-  private readonly raw: RawNetlinkSocket;
+  private readonly raw: NetlinkSocket;
   private readonly pending = new Map<number, Pending>();
   private readonly timeoutMs: number;
   private readonly log: Logger;
@@ -111,15 +110,13 @@ export class GenlSocket {
   constructor(options: GenlSocketOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.log = (options.logger ?? silentLogger).child({ component: 'ipvs' });
-    this.raw = new RawNetlinkSocket(C.NETLINK_GENERIC, {
+    this.raw = new NetlinkSocket(NETLINK_GENERIC, {
       recvBufferSize: options.recvBufferSize ?? 8 << 20,
-      sendBufferSize: 1 << 20,
+      onBatch: (items) => this.onBatch(items),
+      onCallbackError: (e) => this.log.error({ event: 'ipvs.netlink.bug', err: (e as Error)?.stack ?? String(e) }, 'netlink reply handler failed'),
     });
-    this.raw.on('message', (buf, rinfo) => this.onDatagram(buf, rinfo.port));
-    this.raw.on('truncatedMessage', () => this.failAll(new LvsdError('LVSD_IPVS_PROTOCOL', 'netlink reply: truncated datagram')));
-    this.raw.on('error', (err) => this.onError(err));
     this.setRef(false);
-    this.budget = Math.max(REPLY_COST.ack, Math.floor(this.raw.getRecvBufferSize() / 2));
+    this.budget = Math.max(REPLY_COST.ack, Math.floor(this.raw.recvBufferSize() / 2));
     if (options.window !== undefined) this.budget = Math.min(this.budget, Math.max(1, options.window) * REPLY_COST.ack);
   }
 
@@ -130,7 +127,7 @@ export class GenlSocket {
 
   /** The receive buffer the kernel granted, in bytes (what the kernel accounts against, doubled by it). */
   recvBufferSize(): number {
-    return this.raw.getRecvBufferSize();
+    return this.raw.recvBufferSize();
   }
 
   /** Sends a change and resolves on its acknowledgement; rejects with NetlinkErrno on refusal. */
@@ -198,10 +195,15 @@ export class GenlSocket {
     return this.pending.size;
   }
 
-  close(): void {
+  /** Whether the socket is closed (by close() or because it broke): open a new one. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  close(reason: LvsdError = new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed')): void {
     if (this.closed) return;
     this.closed = true;
-    this.failEverything(new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed'));
+    this.failEverything(reason);
     if (this.timer) clearInterval(this.timer);
     this.raw.close();
   }
@@ -255,11 +257,11 @@ export class GenlSocket {
       for (const p of q.pendings) p.deadline = deadline;
       this.armTimer();
       for (const datagram of q.datagrams) {
-        this.raw.send(datagram, {}, (err) => {
-          if (!err) return;
-          const e = new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${q.pendings[last]!.what}: ${err.code ?? err.message}`, { details: { errno: err.errno } });
-          for (const seq of q.seqs) this.settle(seq, e);
-        });
+        const err = this.raw.send(datagram);
+        if (!err) continue;
+        const e = new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${q.pendings[last]!.what}: ${err}`, { details: { errno: err } });
+        for (const seq of q.seqs) this.settle(seq, e);
+        break;
       }
     }
     if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
@@ -288,14 +290,22 @@ export class GenlSocket {
     if (!this.closed) this.flush();
   }
 
-  private onDatagram(buf: Buffer, port: number): void {
-    if (port !== 0) return; // only the kernel speaks to us
+  private onBatch(items: NetlinkItem[]): void {
+    for (const item of items) {
+      if (this.closed) return;
+      if (Buffer.isBuffer(item)) this.onDatagram(item);
+      else this.onFailure(item);
+    }
+  }
+
+  /** The addon drops datagrams from anyone but the kernel. */
+  private onDatagram(buf: Buffer): void {
     this.lastRx = Date.now();
     let msgs: NlMsg[];
     try {
       msgs = parseNlmsgs(buf);
     } catch (e) {
-      this.failAll(e as Error);
+      this.overrun(`unreadable netlink datagram (${(e as Error).message})`);
       return;
     }
     for (const m of msgs) this.onMessage(m);
@@ -326,12 +336,15 @@ export class GenlSocket {
     }
   }
 
-  private onError(err: Error & { code?: string; errno?: number }): void {
-    if (err.code === 'ENOBUFS') {
+  private onFailure(f: NetlinkFailure): void {
+    if (f.kind === 'overrun') {
       this.overrun('netlink receive buffer overflowed (ENOBUFS)');
-      return;
+    } else if (f.kind === 'truncated') {
+      this.overrun(`netlink reply truncated (${f.message})`);
+    } else {
+      this.log.error({ event: 'ipvs.netlink.broken', errno: f.code, err: f.message }, 'IPVS netlink socket failed');
+      this.close(new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink socket failed: ${f.message}`, { details: { errno: f.code } }));
     }
-    this.failEverything(new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink socket failed: ${err.message}`, { cause: err }));
   }
 
   /** Replies were lost: nobody can tell which, so everything in flight fails and the caller re-reads. */
@@ -383,7 +396,6 @@ export class GenlSocket {
   private setRef(on: boolean): void {
     if (on === this.referenced || this.closed) return;
     this.referenced = on;
-    if (on) this.raw.ref();
-    else this.raw.unref();
+    this.raw.ref(on);
   }
 }

@@ -3,13 +3,17 @@
  * or removing one that is not is success, so a VRRP transition can be replayed safely), and the address a
  * VRRP socket sends from (IPv4: the interface's primary address; IPv6: its link-local address).
  */
-import { rt } from 'netlink';
+import { constants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
 import { LvsdError } from '../errors.js';
 import { addressToBytes, afOf, bytesToAddress, canonicalAddress, familyOf, familyOfAf, type Family } from './address.js';
-import { getLink, netlinkErrnoName, withRtnl } from './links.js';
+import { getLink } from './links.js';
+import { rtnlRequest } from './netlink.js';
+import {
+  addressRequest, dumpAddressesRequest, IFA_F_DADFAILED, IFA_F_DEPRECATED, IFA_F_NODAD, IFA_F_SECONDARY, IFA_F_TENTATIVE, type RtAddress,
+} from './rtnl.js';
 
-// NLM_F_CREATE | NLM_F_EXCL: create, and say EEXIST (which we treat as success) when it already exists.
-const NLM_F_CREATE_EXCL = 0x400 | 0x200;
+const { EADDRNOTAVAIL, EEXIST, ENOENT, ESRCH } = constants.errno;
 
 export type AddressScope = 'global' | 'site' | 'link' | 'host' | 'nowhere';
 
@@ -40,25 +44,22 @@ function scopeName(scope: number | undefined): AddressScope {
   }
 }
 
-function fromMessage(msg: rt.AddressMessage): InterfaceAddress | undefined {
-  const family = familyOfAf(msg.data.family ?? 0);
-  const bytes = msg.attrs.local ?? msg.attrs.address;
-  if (!family || !bytes) return undefined;
-  // IFA_FLAGS (u32) supersedes the u8 ifa_flags when present.
-  const flags = msg.attrs.flags ?? msg.data.flags ?? {};
+function fromRt(a: RtAddress): InterfaceAddress | undefined {
+  const family = familyOfAf(a.af);
+  if (!family || !a.address || a.address.length !== (family === 'ipv4' ? 4 : 16)) return undefined;
   const out: InterfaceAddress = {
     family,
-    address: bytesToAddress(family, bytes),
-    prefixLength: msg.data.prefixlen ?? 0,
-    ifindex: msg.data.index ?? 0,
-    scope: scopeName(msg.data.scope),
-    secondary: flags.secondary === true,
-    tentative: flags.tentative === true,
-    dadFailed: flags.dadfailed === true,
-    deprecated: flags.deprecated === true,
-    nodad: flags.nodad === true,
+    address: bytesToAddress(family, a.address),
+    prefixLength: a.prefixLength,
+    ifindex: a.index,
+    scope: scopeName(a.scope),
+    secondary: (a.flags & IFA_F_SECONDARY) !== 0,
+    tentative: (a.flags & IFA_F_TENTATIVE) !== 0,
+    dadFailed: (a.flags & IFA_F_DADFAILED) !== 0,
+    deprecated: (a.flags & IFA_F_DEPRECATED) !== 0,
+    nodad: (a.flags & IFA_F_NODAD) !== 0,
   };
-  if (msg.attrs.label !== undefined) out.label = msg.attrs.label;
+  if (a.label !== undefined) out.label = a.label;
   return out;
 }
 
@@ -72,28 +73,33 @@ function checkAddress(address: string, prefixLength?: number): { family: Family;
   return { family, bytes: addressToBytes(address) };
 }
 
-function kernelError(action: string, ifname: string, address: string, e: unknown): LvsdError {
-  const errno = netlinkErrnoName(e);
-  return new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot ${action} ${address} on ${ifname}: ${errno ?? (e as Error).message}`, {
-    details: { interface: ifname, address, errno },
-    cause: e,
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+function kernelError(action: string, ifname: string, address: string, errno: number): LvsdError {
+  const name = errnoName(errno);
+  return new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot ${action} ${address} on ${ifname}: ${name}`, {
+    details: { interface: ifname, address, errno: name },
   });
 }
 
 /** The addresses on one interface (both families unless `family` is given), in the kernel's order. */
 export async function listAddresses(ifname: string, family?: Family): Promise<InterfaceAddress[]> {
   const link = await getLink(ifname);
-  return withRtnl(async (socket) => {
-    const data: rt.Address = family ? { family: afOf(family) } : {};
-    const replies = await socket.getAddresses(data);
-    const out: InterfaceAddress[] = [];
-    for (const r of replies) {
-      if (r.data.index !== link.index) continue;
-      const a = fromMessage(r);
-      if (a && (!family || a.family === family)) out.push(a);
-    }
-    return out;
-  });
+  const reply = await rtnlRequest((seq) => dumpAddressesRequest(seq, family ? afOf(family) : 0), 'dump', 'RTM_GETADDR dump');
+  if (reply.errno !== 0) throw kernelError('list addresses', ifname, 'the addresses', reply.errno);
+  const out: InterfaceAddress[] = [];
+  for (const r of reply.items) {
+    if (r.kind !== 'address' || r.address.index !== link.index) continue;
+    const a = fromRt(r.address);
+    if (a && (!family || a.family === family)) out.push(a);
+  }
+  return out;
 }
 
 /**
@@ -107,22 +113,13 @@ export async function addAddress(ifname: string, address: string, prefixLength: 
   const { family, bytes } = checkAddress(address, prefixLength);
   // a caller that knows the index (a VRRP takeover: its socket's) saves a round trip under rtnl_lock
   const index = options.ifindex ?? (await getLink(ifname)).index;
-  return withRtnl(async (socket) => {
-    const data: rt.Address = { family: afOf(family), prefixlen: prefixLength, index, scope: 0 };
-    const attrs: rt.AddressAttrs = { local: bytes, address: bytes };
-    if (family === 'ipv6') {
-      data.flags = { nodad: true };
-      attrs.flags = { nodad: true };
-      delete attrs.local;
-    }
-    try {
-      await socket.newAddress(data, attrs, { flags: NLM_F_CREATE_EXCL });
-      return true;
-    } catch (e) {
-      if (netlinkErrnoName(e) === 'EEXIST') return false;
-      throw kernelError('add', ifname, address, e);
-    }
-  });
+  const change = family === 'ipv6'
+    ? { af: afOf(family), prefixLength, index, flags: IFA_F_NODAD, address: bytes }
+    : { af: afOf(family), prefixLength, index, local: bytes, address: bytes };
+  const reply = await rtnlRequest((seq) => addressRequest(seq, 'add', change), 'ack', `RTM_NEWADDR ${address} on ${ifname}`);
+  if (reply.errno === 0) return true;
+  if (reply.errno === EEXIST) return false;
+  throw kernelError('add', ifname, address, reply.errno);
 }
 
 /**
@@ -139,19 +136,14 @@ export async function removeAddress(ifname: string, address: string, prefixLengt
     plen = found.prefixLength;
   }
   const index = options.ifindex ?? (await getLink(ifname)).index;
-  return withRtnl(async (socket) => {
-    const data: rt.Address = { family: afOf(family), prefixlen: plen, index };
-    // IPv4 matches on IFA_LOCAL alone; IPv6 needs IFA_ADDRESS (with the prefix length).
-    const attrs: rt.AddressAttrs = family === 'ipv4' ? { local: bytes } : { address: bytes };
-    try {
-      await socket.delAddress(data, attrs);
-      return true;
-    } catch (e) {
-      const errno = netlinkErrnoName(e);
-      if (errno === 'EADDRNOTAVAIL' || errno === 'ENOENT' || errno === 'ESRCH') return false;
-      throw kernelError('remove', ifname, address, e);
-    }
-  });
+  // IPv4 matches on IFA_LOCAL alone; IPv6 needs IFA_ADDRESS (with the prefix length).
+  const change = family === 'ipv4'
+    ? { af: afOf(family), prefixLength: plen, index, local: bytes }
+    : { af: afOf(family), prefixLength: plen, index, address: bytes };
+  const reply = await rtnlRequest((seq) => addressRequest(seq, 'remove', change), 'ack', `RTM_DELADDR ${address} on ${ifname}`);
+  if (reply.errno === 0) return true;
+  if (reply.errno === EADDRNOTAVAIL || reply.errno === ENOENT || reply.errno === ESRCH) return false;
+  throw kernelError('remove', ifname, address, reply.errno);
 }
 
 /**

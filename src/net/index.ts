@@ -2,12 +2,15 @@
  * src/net: what lvsd needs from the host's network stack besides IPVS. Other folders import only this file.
  * - address.ts: address text <-> bytes (pure)
  * - garp.ts: gratuitous ARP / unsolicited NA builders (pure)
+ * - netlink.ts: netlink sockets of any protocol through the addon (errors as values), rtnetlink requests
+ * - rtnl.ts: rtnetlink link/address messages (pure; internal)
  * - links.ts, addresses.ts: interface facts, link notifications and addresses over rtnetlink
  * - native.ts: the lvsd_native addon (VRRP raw sockets, ARP/NA sends)
  * - tcp-probe.ts: TCP connect probes through the addon (the health checker's tcp check)
  */
 export * from './address.js';
 export * from './garp.js';
+export * from './netlink.js';
 export * from './links.js';
 export * from './addresses.js';
 export * from './native.js';

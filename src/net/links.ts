@@ -1,15 +1,17 @@
 /**
- * Interface facts over rtnetlink (the `netlink` package): index, MAC, MTU and whether the link can carry
- * traffic, plus a watcher on RTNLGRP_LINK so a link going down or up is seen within milliseconds (VRRP
- * fault state, tracked interfaces) instead of by polling.
+ * Interface facts over rtnetlink (src/net/netlink.ts, the addon's netlink socket): index, MAC, MTU and
+ * whether the link can carry traffic, plus a watcher on RTNLGRP_LINK so a link going down or up is seen
+ * within milliseconds (VRRP fault state, tracked interfaces) instead of by polling. When the watcher's socket
+ * overflows (a burst of link changes while lvsd was not reading), it re-reads every link and reports what
+ * changed, so no link change is missed for good.
  */
-import { getSystemErrorName } from 'node:util';
-import { createRtNetlink, rt, type RtNetlinkSocket } from 'netlink';
+import { constants } from 'node:os';
 import { LvsdError } from '../errors.js';
 import { formatMac } from './garp.js';
+import { NETLINK_ROUTE, NetlinkSocket, rtnlRequest, type NetlinkItem } from './netlink.js';
+import { decodeRtnl, dumpLinksRequest, getLinkRequest, RTNLGRP_LINK, type OperState, type RtLink } from './rtnl.js';
 
-const OPERSTATES = ['unknown', 'notpresent', 'down', 'lowerlayerdown', 'testing', 'dormant', 'up'] as const;
-export type OperState = (typeof OPERSTATES)[number];
+export type { OperState } from './rtnl.js';
 
 export interface LinkInfo {
   name: string;
@@ -31,79 +33,47 @@ export interface LinkEvent extends LinkInfo {
   removed: boolean;
 }
 
-/** Errno name from an error the netlink package raised ("Request rejected: ENODEV"), if any. */
-export function netlinkErrnoName(e: unknown): string | undefined {
-  const message = e instanceof Error ? e.message : String(e);
-  const m = /Request rejected: (E[A-Z0-9]+|-?\d+)/.exec(message);
-  if (!m) return undefined;
-  const text = m[1]!;
-  if (/^-?\d+$/.test(text)) {
-    try {
-      return getSystemErrorName(-Math.abs(Number(text)));
-    } catch {
-      return text;
-    }
-  }
-  return text;
-}
-
-/** Run `fn` with a fresh rtnetlink socket, closed afterwards (it never keeps the process alive). */
-export async function withRtnl<T>(fn: (socket: RtNetlinkSocket) => Promise<T>): Promise<T> {
-  let socket: RtNetlinkSocket;
-  try {
-    socket = createRtNetlink();
-  } catch (e) {
-    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot open an rtnetlink socket: ${(e as Error).message}`, { cause: e });
-  }
-  try {
-    return await fn(socket);
-  } finally {
-    socket.socket.close();
-  }
-}
-
-export function linkFromMessage(msg: rt.LinkMessage): LinkInfo {
-  const flags = msg.data.flags ?? {};
-  const operstate = OPERSTATES[msg.attrs.operstate ?? 0] ?? 'unknown';
+export function linkFromRt(l: RtLink): LinkInfo {
   return {
-    name: msg.attrs.ifname ?? '',
-    index: msg.data.index ?? 0,
-    mac: formatMac(msg.attrs.address ?? Buffer.alloc(6)),
-    mtu: msg.attrs.mtu ?? 0,
-    up: flags.up === true && flags.running === true,
-    adminUp: flags.up === true,
-    carrier: msg.attrs.carrier === 1,
-    operstate,
+    name: l.name,
+    index: l.index,
+    mac: formatMac(l.address.length >= 6 ? l.address : Buffer.alloc(6)),
+    mtu: l.mtu,
+    up: l.up,
+    adminUp: l.adminUp,
+    carrier: l.carrier,
+    operstate: l.operstate,
   };
 }
 
 /** The facts of one interface; LvsdError LVSD_NATIVE_UNAVAILABLE when there is no such interface. */
 export async function getLink(name: string): Promise<LinkInfo> {
-  return withRtnl(async (socket) => {
-    try {
-      const replies = await socket.getLink({}, { ifname: name });
-      const link = replies.find((r) => r.kind === 'link');
-      if (!link) throw new Error('Request rejected: ENODEV');
-      return linkFromMessage(link);
-    } catch (e) {
-      const errno = netlinkErrnoName(e);
-      if (errno === 'ENODEV') {
-        throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `no such interface: ${JSON.stringify(name)}`, {
-          details: { interface: name, errno },
-          cause: e,
-        });
-      }
-      throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot read interface ${JSON.stringify(name)}: ${(e as Error).message}`, {
-        details: { interface: name, errno },
-        cause: e,
-      });
-    }
-  });
+  let reply;
+  try {
+    reply = await rtnlRequest((seq) => getLinkRequest(seq, name), 'get', `RTM_GETLINK ${name}`);
+  } catch (e) {
+    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot read interface ${JSON.stringify(name)}: ${(e as Error).message}`, {
+      details: { interface: name },
+      cause: e,
+    });
+  }
+  const link = reply.items.find((i) => i.kind === 'link');
+  if (reply.errno === constants.errno.ENODEV || (reply.errno === 0 && !link)) {
+    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `no such interface: ${JSON.stringify(name)}`, { details: { interface: name, errno: 'ENODEV' } });
+  }
+  if (reply.errno !== 0 || !link) {
+    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot read interface ${JSON.stringify(name)}: errno ${reply.errno}`, {
+      details: { interface: name, errno: reply.errno },
+    });
+  }
+  return linkFromRt(link.link);
 }
 
 /** Every interface in the namespace. */
 export async function listLinks(): Promise<LinkInfo[]> {
-  return withRtnl(async (socket) => (await socket.getLinks()).map(linkFromMessage));
+  const reply = await rtnlRequest((seq) => dumpLinksRequest(seq), 'dump', 'RTM_GETLINK dump');
+  if (reply.errno !== 0) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot list interfaces: errno ${reply.errno}`, { details: { errno: reply.errno } });
+  return reply.items.flatMap((i) => (i.kind === 'link' ? [linkFromRt(i.link)] : []));
 }
 
 export interface LinkWatcher {
@@ -115,10 +85,21 @@ export interface LinkWatcher {
 }
 
 export interface WatchLinksOptions {
-  /** Socket or overrun errors (LVSD_NETLINK_OVERRUN: events were lost, re-read state with listLinks). */
+  /** The socket broke (it no longer reads; the watcher is closed): LVSD_NATIVE_UNAVAILABLE. */
   onError?: (error: LvsdError) => void;
+  /**
+   * Notifications were lost (the socket's buffer overflowed) and the links are being re-read; `resynced`
+   * later says how many links the re-read reported as changed. For logs and metrics.
+   */
+  onOverrun?: (info: { phase: 'lost'; lost: 'overrun' | 'truncated' } | { phase: 'resynced'; links: number; changed: number; ms: number }) => void;
   /** Keep the event loop alive while watching. Default true. */
   ref?: boolean;
+  /** Receive buffer to ask for (bytes). Default 4 MiB (SO_RCVBUFFORCE when allowed). */
+  recvBufferSize?: number;
+}
+
+function sameLink(a: LinkInfo, b: LinkInfo): boolean {
+  return a.name === b.name && a.up === b.up && a.adminUp === b.adminUp && a.carrier === b.carrier && a.mtu === b.mtu && a.mac === b.mac && a.operstate === b.operstate;
 }
 
 /**
@@ -126,48 +107,119 @@ export interface WatchLinksOptions {
  * sends one on any change (flags, carrier, MTU, address...), so callers compare `up` to what they saw last.
  * Admin up/down arrives at once; carrier changes go through the kernel's linkwatch, which for physical
  * NICs passes the first change at once but holds further ones to at most one per second.
+ *
+ * Lost notifications (ENOBUFS, a truncated datagram) are repaired: once the socket's queue is drained the
+ * links are dumped again, and `cb` gets an event for every link whose state differs from the last one
+ * reported (a vanished link as `removed`). A notification read while the dump runs is newer than the dump's
+ * view of its link or equal to it (nothing was lost after the queue was drained), so it wins.
  */
 export function watchLinks(cb: (event: LinkEvent) => void, options: WatchLinksOptions = {}): LinkWatcher {
-  let socket: RtNetlinkSocket;
+  const known = new Map<number, LinkInfo>();
+  let closed = false;
+  let resyncWanted = false;
+  let resyncing: Set<number> | undefined; // links notified while a dump runs
+  let lastDrained = true;
+  let socket: NetlinkSocket;
+
+  const emit = (link: LinkInfo, removed: boolean): void => {
+    if (removed) known.delete(link.index);
+    else known.set(link.index, link);
+    cb({ ...link, removed });
+  };
+
+  const resync = (): void => {
+    resyncWanted = false;
+    resyncing = new Set();
+    const started = Date.now();
+    listLinks().then(
+      (links) => {
+        if (closed) return;
+        const seen = resyncing ?? new Set<number>();
+        resyncing = undefined;
+        let changed = 0;
+        const present = new Set<number>();
+        for (const l of links) {
+          present.add(l.index);
+          if (seen.has(l.index)) continue;
+          const before = known.get(l.index);
+          if (before && sameLink(before, l)) continue;
+          changed++;
+          emit(l, false);
+        }
+        for (const [index, l] of [...known]) {
+          if (present.has(index) || seen.has(index)) continue;
+          changed++;
+          emit(l, true);
+        }
+        options.onOverrun?.({ phase: 'resynced', links: links.length, changed, ms: Date.now() - started });
+        if (resyncWanted && lastDrained) resync(); // else the next drained batch starts it
+      },
+      (e: unknown) => {
+        if (closed) return;
+        resyncing = undefined;
+        // the dump itself failed (it can overflow too under a storm): try again shortly
+        resyncWanted = true;
+        setTimeout(() => {
+          if (!closed && resyncWanted && !resyncing) resync();
+        }, 100).unref();
+        void e;
+      },
+    );
+  };
+
+  const onBatch = (items: NetlinkItem[], drained: boolean): void => {
+    for (const item of items) {
+      if (closed) return;
+      if (!Buffer.isBuffer(item)) {
+        if (item.kind === 'broken') {
+          watcher.close();
+          options.onError?.(new LvsdError('LVSD_NATIVE_UNAVAILABLE', `link notification socket failed: ${item.message}`, { details: { errno: item.code } }));
+          return;
+        }
+        if (!resyncWanted) options.onOverrun?.({ phase: 'lost', lost: item.kind });
+        resyncWanted = true;
+        continue;
+      }
+      for (const m of decodeRtnl(item)) {
+        if (m.kind === 'malformed') {
+          if (!resyncWanted) options.onOverrun?.({ phase: 'lost', lost: 'truncated' });
+          resyncWanted = true;
+          continue;
+        }
+        if (m.kind !== 'link') continue;
+        resyncing?.add(m.link.index);
+        emit(linkFromRt(m.link), m.removed);
+      }
+    }
+    lastDrained = drained;
+    if (drained && resyncWanted && !resyncing && !closed) resync();
+  };
+
   try {
-    socket = createRtNetlink({ ref: options.ref ?? true } as Parameters<typeof createRtNetlink>[0]);
-    socket.addMembership(rt.MulticastGroups.LINK);
+    socket = new NetlinkSocket(NETLINK_ROUTE, { groups: [RTNLGRP_LINK], recvBufferSize: options.recvBufferSize ?? 4 << 20, onBatch });
   } catch (e) {
     throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot subscribe to link notifications: ${(e as Error).message}`, { cause: e });
   }
-  let closed = false;
-  socket.socket.on('message', (msgs) => {
-    for (const m of msgs) {
-      if (m.type !== rt.MessageType.NEWLINK && m.type !== rt.MessageType.DELLINK) continue;
-      let link: LinkInfo;
-      try {
-        link = linkFromMessage(rt.parseLinkMessage(m.data));
-      } catch {
-        continue;
-      }
-      cb({ ...link, removed: m.type === rt.MessageType.DELLINK });
-    }
-  });
-  socket.socket.on('error', (e) => {
-    if (closed) return;
-    const errno = (e as { code?: string }).code;
-    const error =
-      errno === 'ENOBUFS'
-        ? new LvsdError('LVSD_NETLINK_OVERRUN', 'link notifications overran the socket buffer; re-read the links', { cause: e })
-        : new LvsdError('LVSD_NATIVE_UNAVAILABLE', `link notification socket failed: ${e.message}`, { cause: e });
-    options.onError?.(error);
-  });
-  return {
+  if (options.ref === false) socket.ref(false);
+  // what the links are now, so a later re-read reports only what changed (not reported to cb)
+  listLinks().then(
+    (links) => {
+      for (const l of links) if (!known.has(l.index)) known.set(l.index, l);
+    },
+    () => undefined,
+  );
+  const watcher: LinkWatcher = {
     close() {
       if (closed) return;
       closed = true;
-      socket.socket.close();
+      socket.close();
     },
     ref() {
-      if (!closed) socket.socket.ref(true);
+      if (!closed) socket.ref(true);
     },
     unref() {
-      if (!closed) socket.socket.ref(false);
+      if (!closed) socket.ref(false);
     },
   };
+  return watcher;
 }
