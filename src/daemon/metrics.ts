@@ -25,6 +25,8 @@ export interface Metrics {
   vrrpAdvertReceived(instance: string, count?: number): void;
   /** reason: a short stable word ('checksum', 'ttl', 'vrid', 'auth', 'interval', 'addresses', 'length', ...). */
   vrrpAdvertInvalid(instance: string, reason: string, count?: number): void;
+  /** Netlink notifications lost (ENOBUFS) on a socket ('links') and re-read. */
+  netlinkOverrun(socket: string, count?: number): void;
   /** result: 'up' | 'down' per probe, or a finer stable word ('timeout', 'refused'). */
   healthResult(service: string, realServer: string, result: string): void;
   healthProbeDuration(type: string, seconds: number): void;
@@ -70,6 +72,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const sent = new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP advertisements sent', labelNames: ['instance'], registers });
   const received = new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP advertisements received', labelNames: ['instance'], registers });
   const invalid = new Counter({ name: 'lvsd_vrrp_adverts_invalid_total', help: 'VRRP advertisements dropped as invalid, by reason', labelNames: ['instance', 'reason'], registers });
+  const netlinkOverruns = new Counter({ name: 'lvsd_netlink_overruns_total', help: 'Netlink notification overruns (messages lost, state re-read), by socket', labelNames: ['socket'], registers });
   new Counter({
     name: 'lvsd_health_results_total', help: 'Health probe results', labelNames: ['service', 'real_server', 'result'], registers,
     collect() { this.reset(); for (const e of resultCounts.values()) this.inc(e.labels, e.n); },
@@ -171,6 +174,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     vrrpAdvertSent: (instance, count = 1) => sent.inc({ instance }, count),
     vrrpAdvertReceived: (instance, count = 1) => received.inc({ instance }, count),
     vrrpAdvertInvalid: (instance, reason, count = 1) => invalid.inc({ instance, reason }, count),
+    netlinkOverrun: (socket, count = 1) => netlinkOverruns.inc({ socket }, count),
     healthResult: (service, realServer, result) => {
       const key = `${service}\0${realServer}\0${result}`;
       const e = resultCounts.get(key);

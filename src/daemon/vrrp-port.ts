@@ -47,6 +47,7 @@ export function vrrpFactory(metrics: Metrics): (config: Config, log: Logger) => 
         else if (kind === 'received') metrics.vrrpAdvertReceived(instance, count);
         else metrics.vrrpAdvertInvalid(instance, reason ?? 'unknown', count);
       },
+      onNetlinkOverrun: (socket, count) => metrics.netlinkOverrun(socket, count),
     });
     return {
       update: (c) => worker.update(c),

@@ -94,7 +94,7 @@ export interface WatchLinksOptions {
   onOverrun?: (info: { phase: 'lost'; lost: 'overrun' | 'truncated' } | { phase: 'resynced'; links: number; changed: number; ms: number }) => void;
   /** Keep the event loop alive while watching. Default true. */
   ref?: boolean;
-  /** Receive buffer to ask for (bytes). Default 4 MiB (SO_RCVBUFFORCE when allowed). */
+  /** Receive buffer to ask for (bytes). Default: the kernel's (net.core.rmem_default); a burst that overflows it is re-read. */
   recvBufferSize?: number;
 }
 
@@ -196,7 +196,7 @@ export function watchLinks(cb: (event: LinkEvent) => void, options: WatchLinksOp
   };
 
   try {
-    socket = new NetlinkSocket(NETLINK_ROUTE, { groups: [RTNLGRP_LINK], recvBufferSize: options.recvBufferSize ?? 4 << 20, onBatch });
+    socket = new NetlinkSocket(NETLINK_ROUTE, { groups: [RTNLGRP_LINK], recvBufferSize: options.recvBufferSize ?? 0, onBatch });
   } catch (e) {
     throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot subscribe to link notifications: ${(e as Error).message}`, { cause: e });
   }

@@ -45,6 +45,8 @@ export interface InstanceHooks {
   onInvalid?(instance: string, reason: string): void;
   /** The master heard (address or priority) changed: status should not wait for the next periodic snapshot. */
   onMasterChange?(instance: string): void;
+  /** Netlink notifications were lost on `socket` ('links') and are being re-read (the manager's, not an instance's). */
+  onNetlinkOverrun?(socket: string): void;
 }
 
 export interface InstanceSnapshot {

@@ -40,7 +40,17 @@ export class VrrpManager {
       this.linkUp.set(ev.name, up);
       this.log.info({ event: 'vrrp.link', interface: ev.name, up }, `${ev.name} is ${up ? 'up' : 'down'}`);
       for (const i of this.instances.values()) i.link(ev.name, up);
-    }, { onError: (e) => this.log.warn({ event: 'vrrp.link_watch_error', err: e.message }, e.message) });
+    }, {
+      onError: (e) => this.log.error({ event: 'vrrp.link_watch_error', err: e.message }, e.message),
+      onOverrun: (o) => {
+        if (o.phase === 'lost') {
+          this.log.warn({ event: 'net.netlink_overrun', socket: 'links', lost: o.lost }, 'link notifications were lost: re-reading every link');
+          this.hooks.onNetlinkOverrun?.('links');
+        } else {
+          this.log.info({ event: 'net.netlink_resync', socket: 'links', links: o.links, changed: o.changed, ms: o.ms }, `links re-read: ${o.changed} of ${o.links} changed`);
+        }
+      },
+    });
     await this.update(config);
   }
 

@@ -21,11 +21,14 @@ export type WorkerEvent =
   | { type: 'snapshot'; instances: InstanceSnapshot[] }
   | { type: 'transition'; transition: InstanceTransition }
   /** `count` adverts of this kind since the last such message (sent about once a second) */
-  | { type: 'advert'; kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string; count: number };
+  | { type: 'advert'; kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string; count: number }
+  /** `count` netlink overruns on the worker's `socket` ('links') since the last such message */
+  | { type: 'netlink-overrun'; socket: string; count: number };
 
 export interface VrrpWorkerHooks {
   onTransition?(t: InstanceTransition): void;
   onAdvert?(kind: 'sent' | 'received' | 'invalid', instance: string, reason: string | undefined, count: number): void;
+  onNetlinkOverrun?(socket: string, count: number): void;
 }
 
 function managerConfig(config: Config): ManagerConfig {
@@ -83,6 +86,9 @@ export class VrrpWorker {
         return;
       case 'advert':
         this.hooks.onAdvert?.(m.kind, m.instance, m.reason, m.count);
+        return;
+      case 'netlink-overrun':
+        this.hooks.onNetlinkOverrun?.(m.socket, m.count);
         return;
     }
   }

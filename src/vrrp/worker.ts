@@ -31,6 +31,7 @@ const manager = new VrrpManager(log, {
   onAdvertReceived: (instance) => countAdvert('received', instance),
   onInvalid: (instance, reason) => countAdvert('invalid', instance, reason),
   onMasterChange: () => postSnapshot(),
+  onNetlinkOverrun: (socket) => netlinkOverruns.set(socket, (netlinkOverruns.get(socket) ?? 0) + 1),
 });
 
 let ticker: NodeJS.Timeout | undefined;
@@ -48,9 +49,14 @@ function countAdvert(kind: 'sent' | 'received' | 'invalid', instance: string, re
   else advertCounts.set(key, { kind, instance, ...(reason !== undefined ? { reason } : {}), count: 1 });
 }
 
+/** Netlink overruns by socket, sent with the advert counts. */
+const netlinkOverruns = new Map<string, number>();
+
 function flushAdverts(): void {
   for (const c of advertCounts.values()) post({ type: 'advert', ...c });
   advertCounts.clear();
+  for (const [socket, count] of netlinkOverruns) post({ type: 'netlink-overrun', socket, count });
+  netlinkOverruns.clear();
 }
 
 function postSnapshot(): void {
