@@ -8,6 +8,7 @@ export type LvsdErrorCode =
   | 'LVSD_IPVS_UNAVAILABLE'    // the kernel has no IPVS (module not loaded, no generic netlink family)
   | 'LVSD_IPVS_KERNEL'         // the kernel refused an IPVS operation (errno carried)
   | 'LVSD_IPVS_PROTOCOL'       // a netlink reply we could not make sense of
+  | 'LVSD_IPVS_ENCODE'         // a value does not fit its netlink attribute (not an integer, negative, too large)
   | 'LVSD_NETLINK_OVERRUN'     // the socket buffer overflowed (ENOBUFS); state must be re-read
   | 'LVSD_NATIVE_UNAVAILABLE'  // the native addon is not built or cannot open a socket
   | 'LVSD_CONTROL'             // control socket errors (daemon not running, refused)

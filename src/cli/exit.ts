@@ -24,6 +24,7 @@ const byCode: Record<LvsdErrorCode, number> = {
   LVSD_IPVS_UNAVAILABLE: EXIT.unavailable,
   LVSD_IPVS_KERNEL: EXIT.failed,
   LVSD_IPVS_PROTOCOL: EXIT.internal,
+  LVSD_IPVS_ENCODE: EXIT.failed,
   LVSD_NETLINK_OVERRUN: EXIT.failed,
   LVSD_NATIVE_UNAVAILABLE: EXIT.unavailable,
   LVSD_CONTROL: EXIT.daemon,

@@ -25,7 +25,7 @@ import {
 import * as C from './constants.js';
 import {
   AttrIndex, AttrWriter, attr, be16, be32, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32,
-  hostU32At, nest, parseAttrs, protocolError, str, u16, u32, u8, type Attrs,
+  fit, hostU32At, nest, parseAttrs, protocolError, str, u16, u32, u8, type Attrs,
 } from './nlattr.js';
 
 const PROTOCOLS: Record<Protocol, number> = { tcp: C.IPPROTO_TCP, udp: C.IPPROTO_UDP, sctp: C.IPPROTO_SCTP };
@@ -68,13 +68,13 @@ function familyFrom(af: number, what: string): Family {
 
 /** The identifying attributes of a service (what DEL_SERVICE, GET_DEST and dest commands need). */
 function serviceKeyAttrs(key: ServiceKey): Buffer[] {
-  const af = u16(C.IPVS_SVC_ATTR_AF, afOf(key.family));
-  if (key.kind === 'fwmark') return [af, u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark)];
+  const af = u16(C.IPVS_SVC_ATTR_AF, afOf(key.family), 'IPVS_SVC_ATTR_AF');
+  if (key.kind === 'fwmark') return [af, u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark, 'IPVS_SVC_ATTR_FWMARK')];
   return [
     af,
-    u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol]),
+    u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol], 'IPVS_SVC_ATTR_PROTOCOL'),
     attr(C.IPVS_SVC_ATTR_ADDR, addr16(key.address)),
-    be16(C.IPVS_SVC_ATTR_PORT, key.port),
+    be16(C.IPVS_SVC_ATTR_PORT, key.port, 'IPVS_SVC_ATTR_PORT'),
   ];
 }
 
@@ -92,15 +92,15 @@ export function encodeServiceKey(key: ServiceKey): Buffer {
   if (key.kind === 'fwmark') {
     const w = new AttrWriter(20);
     const at = w.begin(C.IPVS_CMD_ATTR_SERVICE);
-    w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family)).u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark).end(at);
+    w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family), 'IPVS_SVC_ATTR_AF').u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark, 'IPVS_SVC_ATTR_FWMARK').end(at);
     out = w.done();
   } else {
     const w = new AttrWriter(48);
     const at = w.begin(C.IPVS_CMD_ATTR_SERVICE);
-    w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family))
-      .u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol])
+    w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family), 'IPVS_SVC_ATTR_AF')
+      .u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol], 'IPVS_SVC_ATTR_PROTOCOL')
       .addr16(C.IPVS_SVC_ATTR_ADDR, key.address)
-      .be16(C.IPVS_SVC_ATTR_PORT, key.port)
+      .be16(C.IPVS_SVC_ATTR_PORT, key.port, 'IPVS_SVC_ATTR_PORT')
       .end(at);
     out = w.done();
   }
@@ -110,13 +110,13 @@ export function encodeServiceKey(key: ServiceKey): Buffer {
 
 /** IPVS_CMD_ATTR_SERVICE with the full entry (NEW/SET_SERVICE need SCHED_NAME, FLAGS, TIMEOUT, NETMASK together). */
 export function encodeService(spec: ServiceSpec): Buffer {
-  const flags = Buffer.concat([hostU32(spec.flags & ~SVC_F_HASHED), hostU32(0xffffffff)]);
+  const flags = Buffer.concat([hostU32((fit(spec.flags, 'u32', 'IPVS_SVC_ATTR_FLAGS') & ~SVC_F_HASHED) >>> 0, 'IPVS_SVC_ATTR_FLAGS'), hostU32(0xffffffff, 'IPVS_SVC_ATTR_FLAGS mask')]);
   const attrs = [
     ...serviceKeyAttrs(spec.key),
     str(C.IPVS_SVC_ATTR_SCHED_NAME, spec.scheduler),
     attr(C.IPVS_SVC_ATTR_FLAGS, flags),
-    u32(C.IPVS_SVC_ATTR_TIMEOUT, spec.timeout),
-    spec.key.family === 'ipv4' ? be32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask) : u32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask),
+    u32(C.IPVS_SVC_ATTR_TIMEOUT, spec.timeout, 'IPVS_SVC_ATTR_TIMEOUT'),
+    spec.key.family === 'ipv4' ? be32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask, 'IPVS_SVC_ATTR_NETMASK') : u32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask, 'IPVS_SVC_ATTR_NETMASK'),
   ];
   if (spec.pe !== '') attrs.push(str(C.IPVS_SVC_ATTR_PE_NAME, spec.pe));
   return nest(C.IPVS_CMD_ATTR_SERVICE, attrs);
@@ -141,7 +141,7 @@ export function decodeService(payload: Buffer): KernelService {
   const out: KernelService = {
     key,
     scheduler: getStr(a, C.IPVS_SVC_ATTR_SCHED_NAME, what, 'SCHED_NAME'),
-    flags: hostU32At(flags, 0) & ~SVC_F_HASHED,
+    flags: (hostU32At(flags, 0) & ~SVC_F_HASHED) >>> 0,
     timeout: getU32(a, C.IPVS_SVC_ATTR_TIMEOUT, what, 'TIMEOUT'),
     netmask: key.family === 'ipv4'
       ? getBe32(a, C.IPVS_SVC_ATTR_NETMASK, what, 'NETMASK')
@@ -159,8 +159,8 @@ export function decodeService(payload: Buffer): KernelService {
 function destKeyAttrs(dest: Pick<DestSpec, 'family' | 'address' | 'port'>): Buffer[] {
   return [
     attr(C.IPVS_DEST_ATTR_ADDR, addr16(dest.address)),
-    be16(C.IPVS_DEST_ATTR_PORT, dest.port),
-    u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family)),
+    be16(C.IPVS_DEST_ATTR_PORT, dest.port, 'IPVS_DEST_ATTR_PORT'),
+    u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family), 'IPVS_DEST_ATTR_ADDR_FAMILY'),
   ];
 }
 
@@ -176,15 +176,15 @@ export const DEST_ATTR_LEN = 96;
 export function writeDest(w: AttrWriter, dest: DestSpec): void {
   const at = w.begin(C.IPVS_CMD_ATTR_DEST);
   w.addr16(C.IPVS_DEST_ATTR_ADDR, dest.address)
-    .be16(C.IPVS_DEST_ATTR_PORT, dest.port)
-    .u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family))
-    .u32(C.IPVS_DEST_ATTR_FWD_METHOD, FORWARDING[dest.forwarding])
-    .u32(C.IPVS_DEST_ATTR_WEIGHT, dest.weight)
-    .u32(C.IPVS_DEST_ATTR_U_THRESH, dest.upperThreshold)
-    .u32(C.IPVS_DEST_ATTR_L_THRESH, dest.lowerThreshold)
-    .u8(C.IPVS_DEST_ATTR_TUN_TYPE, TUNNELS[dest.tunnelType])
-    .be16(C.IPVS_DEST_ATTR_TUN_PORT, dest.tunnelPort)
-    .u16(C.IPVS_DEST_ATTR_TUN_FLAGS, dest.tunnelFlags)
+    .be16(C.IPVS_DEST_ATTR_PORT, dest.port, 'IPVS_DEST_ATTR_PORT')
+    .u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family), 'IPVS_DEST_ATTR_ADDR_FAMILY')
+    .u32(C.IPVS_DEST_ATTR_FWD_METHOD, FORWARDING[dest.forwarding], 'IPVS_DEST_ATTR_FWD_METHOD')
+    .u32(C.IPVS_DEST_ATTR_WEIGHT, fit(dest.weight, 'int', 'IPVS_DEST_ATTR_WEIGHT'), 'IPVS_DEST_ATTR_WEIGHT')
+    .u32(C.IPVS_DEST_ATTR_U_THRESH, dest.upperThreshold, 'IPVS_DEST_ATTR_U_THRESH')
+    .u32(C.IPVS_DEST_ATTR_L_THRESH, dest.lowerThreshold, 'IPVS_DEST_ATTR_L_THRESH')
+    .u8(C.IPVS_DEST_ATTR_TUN_TYPE, TUNNELS[dest.tunnelType], 'IPVS_DEST_ATTR_TUN_TYPE')
+    .be16(C.IPVS_DEST_ATTR_TUN_PORT, dest.tunnelPort, 'IPVS_DEST_ATTR_TUN_PORT')
+    .u16(C.IPVS_DEST_ATTR_TUN_FLAGS, dest.tunnelFlags, 'IPVS_DEST_ATTR_TUN_FLAGS')
     .end(at);
 }
 

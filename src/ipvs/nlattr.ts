@@ -21,6 +21,21 @@ export function protocolError(what: string, why: string): LvsdError {
 
 // ---- writing -------------------------------------------------------------------------------------------
 
+/** `int`: a u32 on the wire that the kernel reads as a C int (a destination's weight): 0..2^31-1. */
+const FIELD_MAX = { u8: 0xff, u16: 0xffff, u32: 0xffffffff, int: 0x7fffffff } as const;
+export type UintField = keyof typeof FIELD_MAX;
+
+/**
+ * `v` when it fits an unsigned field of this width (an integer, 0..max), else LvsdError LVSD_IPVS_ENCODE
+ * naming the attribute: a value must never wrap on its way to the kernel (4294967297 s going out as 1 s).
+ */
+export function fit(v: number, field: UintField, name: string): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= FIELD_MAX[field]) return v;
+  throw new LvsdError('LVSD_IPVS_ENCODE', `${name}: ${String(v)} does not fit the attribute (${field}: an integer 0..${FIELD_MAX[field]})`, {
+    details: { attribute: name, value: String(v), field },
+  });
+}
+
 /** One attribute: header, payload, zero padding to 4 bytes. */
 export function attr(type: number, payload: Uint8Array): Buffer {
   const len = NLA_HDRLEN + payload.length;
@@ -37,27 +52,28 @@ export function nest(type: number, children: readonly Buffer[]): Buffer {
   return attr(type, Buffer.concat(children));
 }
 
-export function u8(type: number, v: number): Buffer {
-  return attr(type, Buffer.of(v & 0xff));
+// The integer writers take the attribute's name for the error when the value does not fit (see fit()).
+export function u8(type: number, v: number, name: string): Buffer {
+  return attr(type, Buffer.of(fit(v, 'u8', name)));
 }
-export function u16(type: number, v: number): Buffer {
+export function u16(type: number, v: number, name: string): Buffer {
   const b = Buffer.alloc(2);
-  writeU16(b, v, 0);
+  writeU16(b, fit(v, 'u16', name), 0);
   return attr(type, b);
 }
-export function be16(type: number, v: number): Buffer {
+export function be16(type: number, v: number, name: string): Buffer {
   const b = Buffer.alloc(2);
-  b.writeUInt16BE(v, 0);
+  b.writeUInt16BE(fit(v, 'u16', name), 0);
   return attr(type, b);
 }
-export function u32(type: number, v: number): Buffer {
+export function u32(type: number, v: number, name: string): Buffer {
   const b = Buffer.alloc(4);
-  writeU32(b, v >>> 0, 0);
+  writeU32(b, fit(v, 'u32', name), 0);
   return attr(type, b);
 }
-export function be32(type: number, v: number): Buffer {
+export function be32(type: number, v: number, name: string): Buffer {
   const b = Buffer.alloc(4);
-  b.writeUInt32BE(v >>> 0, 0);
+  b.writeUInt32BE(fit(v, 'u32', name), 0);
   return attr(type, b);
 }
 /** A NUL-terminated string. */
@@ -73,9 +89,9 @@ function writeU32(b: Buffer, v: number, off: number): void {
   if (LE) b.writeUInt32LE(v, off);
   else b.writeUInt32BE(v, off);
 }
-export function hostU32(v: number): Buffer {
+export function hostU32(v: number, name: string): Buffer {
   const b = Buffer.alloc(4);
-  writeU32(b, v >>> 0, 0);
+  writeU32(b, fit(v, 'u32', name), 0);
   return b;
 }
 
@@ -134,27 +150,31 @@ export class AttrWriter {
   end(at: number): void {
     writeU16(this.buf, this.off - at, at);
   }
-  u8(type: number, v: number): this {
+  u8(type: number, v: number, name: string): this {
+    const x = fit(v, 'u8', name);
     this.header(type, 1);
-    this.buf[this.off] = v & 0xff;
+    this.buf[this.off] = x;
     this.off += 4;
     return this;
   }
-  u16(type: number, v: number): this {
+  u16(type: number, v: number, name: string): this {
+    const x = fit(v, 'u16', name);
     this.header(type, 2);
-    writeU16(this.buf, v, this.off);
+    writeU16(this.buf, x, this.off);
     this.off += 4;
     return this;
   }
-  be16(type: number, v: number): this {
+  be16(type: number, v: number, name: string): this {
+    const x = fit(v, 'u16', name);
     this.header(type, 2);
-    this.buf.writeUInt16BE(v, this.off);
+    this.buf.writeUInt16BE(x, this.off);
     this.off += 4;
     return this;
   }
-  u32(type: number, v: number): this {
+  u32(type: number, v: number, name: string): this {
+    const x = fit(v, 'u32', name);
     this.header(type, 4);
-    writeU32(this.buf, v >>> 0, this.off);
+    writeU32(this.buf, x, this.off);
     this.off += 4;
     return this;
   }

@@ -16,25 +16,25 @@ export function stateNumber(state: SyncState): number {
 /** IPVS_CMD_ATTR_DAEMON for NEW_DAEMON: STATE, MCAST_IFN and SYNC_ID are required, the rest optional (kernel >= 4.3). */
 export function encodeDaemon(d: SyncDaemon): Buffer {
   const attrs = [
-    u32(C.IPVS_DAEMON_ATTR_STATE, stateNumber(d.state)),
+    u32(C.IPVS_DAEMON_ATTR_STATE, stateNumber(d.state), 'IPVS_DAEMON_ATTR_STATE'),
     str(C.IPVS_DAEMON_ATTR_MCAST_IFN, d.interface),
-    u32(C.IPVS_DAEMON_ATTR_SYNC_ID, d.syncId),
+    u32(C.IPVS_DAEMON_ATTR_SYNC_ID, d.syncId, 'IPVS_DAEMON_ATTR_SYNC_ID'),
   ];
-  if (d.maxLength !== undefined) attrs.push(u16(C.IPVS_DAEMON_ATTR_SYNC_MAXLEN, d.maxLength));
+  if (d.maxLength !== undefined) attrs.push(u16(C.IPVS_DAEMON_ATTR_SYNC_MAXLEN, d.maxLength, 'IPVS_DAEMON_ATTR_SYNC_MAXLEN'));
   if (d.group !== undefined) {
     const family = familyOf(d.group);
-    if (family === 'ipv4') attrs.push(be32(C.IPVS_DAEMON_ATTR_MCAST_GROUP, addressToBytes(d.group).readUInt32BE(0)));
+    if (family === 'ipv4') attrs.push(be32(C.IPVS_DAEMON_ATTR_MCAST_GROUP, addressToBytes(d.group).readUInt32BE(0), 'IPVS_DAEMON_ATTR_MCAST_GROUP'));
     else if (family === 'ipv6') attrs.push(attr(C.IPVS_DAEMON_ATTR_MCAST_GROUP6, addressToBytes(d.group)));
     else throw new TypeError(`sync daemon group is not an IP address: ${JSON.stringify(d.group)}`);
   }
-  if (d.port !== undefined) attrs.push(u16(C.IPVS_DAEMON_ATTR_MCAST_PORT, d.port));
-  if (d.ttl !== undefined) attrs.push(u8(C.IPVS_DAEMON_ATTR_MCAST_TTL, d.ttl));
+  if (d.port !== undefined) attrs.push(u16(C.IPVS_DAEMON_ATTR_MCAST_PORT, d.port, 'IPVS_DAEMON_ATTR_MCAST_PORT'));
+  if (d.ttl !== undefined) attrs.push(u8(C.IPVS_DAEMON_ATTR_MCAST_TTL, d.ttl, 'IPVS_DAEMON_ATTR_MCAST_TTL'));
   return nest(C.IPVS_CMD_ATTR_DAEMON, attrs);
 }
 
 /** IPVS_CMD_ATTR_DAEMON for DEL_DAEMON: the state alone. */
 export function encodeDaemonState(state: SyncState): Buffer {
-  return nest(C.IPVS_CMD_ATTR_DAEMON, [u32(C.IPVS_DAEMON_ATTR_STATE, stateNumber(state))]);
+  return nest(C.IPVS_CMD_ATTR_DAEMON, [u32(C.IPVS_DAEMON_ATTR_STATE, stateNumber(state), 'IPVS_DAEMON_ATTR_STATE')]);
 }
 
 /** The payload of an IPVS_CMD_ATTR_DAEMON from a GET_DAEMON dump. */
@@ -59,9 +59,9 @@ export function decodeDaemon(payload: Buffer): SyncDaemon {
 /** First-level attributes of SET_CONFIG. A 0 timeout means "leave as is" and is not sent. */
 export function encodeTimeouts(t: Timeouts): Buffer[] {
   const out: Buffer[] = [];
-  if (t.tcp) out.push(u32(C.IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp));
-  if (t.tcpFin) out.push(u32(C.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpFin));
-  if (t.udp) out.push(u32(C.IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp));
+  if (t.tcp !== 0) out.push(u32(C.IPVS_CMD_ATTR_TIMEOUT_TCP, t.tcp, 'IPVS_CMD_ATTR_TIMEOUT_TCP'));
+  if (t.tcpFin !== 0) out.push(u32(C.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, t.tcpFin, 'IPVS_CMD_ATTR_TIMEOUT_TCP_FIN'));
+  if (t.udp !== 0) out.push(u32(C.IPVS_CMD_ATTR_TIMEOUT_UDP, t.udp, 'IPVS_CMD_ATTR_TIMEOUT_UDP'));
   return out;
 }
 

@@ -50,10 +50,10 @@ function referenceDest(d: DestSpec): Buffer {
   const tun = { ipip: C.IP_VS_CONN_F_TUNNEL_TYPE_IPIP, gue: C.IP_VS_CONN_F_TUNNEL_TYPE_GUE, gre: C.IP_VS_CONN_F_TUNNEL_TYPE_GRE }[d.tunnelType];
   const fwd = { nat: C.IP_VS_CONN_F_MASQ, local: C.IP_VS_CONN_F_LOCALNODE, tunnel: C.IP_VS_CONN_F_TUNNEL, dr: C.IP_VS_CONN_F_DROUTE, bypass: C.IP_VS_CONN_F_BYPASS }[d.forwarding];
   return nest(C.IPVS_CMD_ATTR_DEST, [
-    attr(C.IPVS_DEST_ATTR_ADDR, a16), be16(C.IPVS_DEST_ATTR_PORT, d.port), u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, d.family === 'ipv4' ? 2 : 10),
-    u32(C.IPVS_DEST_ATTR_FWD_METHOD, fwd), u32(C.IPVS_DEST_ATTR_WEIGHT, d.weight), u32(C.IPVS_DEST_ATTR_U_THRESH, d.upperThreshold),
-    u32(C.IPVS_DEST_ATTR_L_THRESH, d.lowerThreshold), u8(C.IPVS_DEST_ATTR_TUN_TYPE, tun), be16(C.IPVS_DEST_ATTR_TUN_PORT, d.tunnelPort),
-    u16(C.IPVS_DEST_ATTR_TUN_FLAGS, d.tunnelFlags),
+    attr(C.IPVS_DEST_ATTR_ADDR, a16), be16(C.IPVS_DEST_ATTR_PORT, d.port, 'IPVS_DEST_ATTR_PORT'), u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, d.family === 'ipv4' ? 2 : 10, 'IPVS_DEST_ATTR_ADDR_FAMILY'),
+    u32(C.IPVS_DEST_ATTR_FWD_METHOD, fwd, 'IPVS_DEST_ATTR_FWD_METHOD'), u32(C.IPVS_DEST_ATTR_WEIGHT, d.weight, 'IPVS_DEST_ATTR_WEIGHT'), u32(C.IPVS_DEST_ATTR_U_THRESH, d.upperThreshold, 'IPVS_DEST_ATTR_U_THRESH'),
+    u32(C.IPVS_DEST_ATTR_L_THRESH, d.lowerThreshold, 'IPVS_DEST_ATTR_L_THRESH'), u8(C.IPVS_DEST_ATTR_TUN_TYPE, tun, 'IPVS_DEST_ATTR_TUN_TYPE'), be16(C.IPVS_DEST_ATTR_TUN_PORT, d.tunnelPort, 'IPVS_DEST_ATTR_TUN_PORT'),
+    u16(C.IPVS_DEST_ATTR_TUN_FLAGS, d.tunnelFlags, 'IPVS_DEST_ATTR_TUN_FLAGS'),
   ]);
 }
 
@@ -74,16 +74,16 @@ describe('one-buffer encoders: the same bytes as attribute by attribute', () => 
   it('encodeServiceKey, and the same key object gives the same bytes again', () => {
     const key: ServiceKey = { kind: 'addr', family: 'ipv6', protocol: 'sctp', address: '2001:db8::10', port: 443 };
     const a16 = addressToBytes('2001:db8::10');
-    const expected = nest(C.IPVS_CMD_ATTR_SERVICE, [u16(C.IPVS_SVC_ATTR_AF, 10), u16(C.IPVS_SVC_ATTR_PROTOCOL, C.IPPROTO_SCTP), attr(C.IPVS_SVC_ATTR_ADDR, a16), be16(C.IPVS_SVC_ATTR_PORT, 443)]);
+    const expected = nest(C.IPVS_CMD_ATTR_SERVICE, [u16(C.IPVS_SVC_ATTR_AF, 10, 'IPVS_SVC_ATTR_AF'), u16(C.IPVS_SVC_ATTR_PROTOCOL, C.IPPROTO_SCTP, 'IPVS_SVC_ATTR_PROTOCOL'), attr(C.IPVS_SVC_ATTR_ADDR, a16), be16(C.IPVS_SVC_ATTR_PORT, 443, 'IPVS_SVC_ATTR_PORT')]);
     assert.deepEqual(encodeServiceKey(key), expected);
     assert.deepEqual(encodeServiceKey(key), expected);
-    assert.deepEqual(encodeServiceKey({ ...key, port: 80 }), nest(C.IPVS_CMD_ATTR_SERVICE, [u16(C.IPVS_SVC_ATTR_AF, 10), u16(C.IPVS_SVC_ATTR_PROTOCOL, C.IPPROTO_SCTP), attr(C.IPVS_SVC_ATTR_ADDR, a16), be16(C.IPVS_SVC_ATTR_PORT, 80)]));
+    assert.deepEqual(encodeServiceKey({ ...key, port: 80 }), nest(C.IPVS_CMD_ATTR_SERVICE, [u16(C.IPVS_SVC_ATTR_AF, 10, 'IPVS_SVC_ATTR_AF'), u16(C.IPVS_SVC_ATTR_PROTOCOL, C.IPPROTO_SCTP, 'IPVS_SVC_ATTR_PROTOCOL'), attr(C.IPVS_SVC_ATTR_ADDR, a16), be16(C.IPVS_SVC_ATTR_PORT, 80, 'IPVS_SVC_ATTR_PORT')]));
     const mark: ServiceKey = { kind: 'fwmark', family: 'ipv4', fwmark: 0xfffffffe };
-    assert.deepEqual(encodeServiceKey(mark), nest(C.IPVS_CMD_ATTR_SERVICE, [u16(C.IPVS_SVC_ATTR_AF, 2), u32(C.IPVS_SVC_ATTR_FWMARK, 0xfffffffe)]));
+    assert.deepEqual(encodeServiceKey(mark), nest(C.IPVS_CMD_ATTR_SERVICE, [u16(C.IPVS_SVC_ATTR_AF, 2, 'IPVS_SVC_ATTR_AF'), u32(C.IPVS_SVC_ATTR_FWMARK, 0xfffffffe, 'IPVS_SVC_ATTR_FWMARK')]));
   });
 
   it('genlmsg writes the headers and attributes in one buffer', () => {
-    const attrs = [u32(1, 5), u16(2, 7)];
+    const attrs = [u32(1, 5, 'one'), u16(2, 7, 'two')];
     assert.deepEqual(genlmsg(0x1c, 5, 42, 3, 1, attrs), nlmsg(0x1c, 5, 42, Buffer.concat([Buffer.of(3, 1, 0, 0), ...attrs])));
   });
 
