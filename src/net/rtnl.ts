@@ -193,7 +193,7 @@ export function decodeRtnl(buf: Buffer): RtItem[] {
         out.push({ kind: 'malformed', seq, why: `error message of ${p.length} bytes, needs 4` });
         continue;
       }
-      const errno = p.length >= 4 ? -s32(p, 0) : 0;
+      const errno = p.length >= 4 ? 0 - s32(p, 0) : 0;
       out.push({ kind: type === NLMSG_ERROR ? 'error' : 'done', seq, errno });
     } else if (type === RTM_NEWLINK || type === RTM_DELLINK) {
       const link = decodeLink(p);
