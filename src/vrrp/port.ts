@@ -132,8 +132,8 @@ export class VrrpWorker {
 
   /**
    * Clean stop: the worker hands over (priority 0), releases the VIPs, closes its sockets and ends by itself;
-   * it is terminated only if it has not ended `graceMs` later (terminating a worker with netlink work in
-   * flight can abort the process, so that is the last resort).
+   * it is terminated only if it has not ended `graceMs` later (the last resort: a terminated worker sends
+   * no priority 0 and leaves its VIPs where they are).
    */
   async stop(graceMs = 3000): Promise<void> {
     if (this.exited) return;

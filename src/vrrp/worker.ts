@@ -84,8 +84,8 @@ port.on('message', (m: WorkerRequest) => {
       }
       postSnapshot();
       post({ type: 'done', id: m.id });
-      // Stopped: let the thread end on its own once its handles are closed. Being terminated from outside
-      // while the netlink binding still has a callback in flight aborts the whole process (Napi::Error).
+      // Stopped: let the thread end on its own once its handles are closed (the addon's sockets close with
+      // the thread's environment too, so a terminate() is safe, but it is the last resort: see port.ts).
       if (m.type === 'stop') port.close();
     } catch (e) {
       post({ type: 'done', id: m.id, error: { message: (e as Error).message, code: (e as { code?: string }).code } });
