@@ -12,7 +12,20 @@ export type LvsdErrorCode =
   | 'LVSD_NETLINK_OVERRUN'     // the socket buffer overflowed (ENOBUFS); state must be re-read
   | 'LVSD_NATIVE_UNAVAILABLE'  // the native addon is not built or cannot open a socket
   | 'LVSD_CONTROL'             // control socket errors (daemon not running, refused)
-  | 'LVSD_USAGE';              // bad command-line flags
+  | 'LVSD_USAGE'               // bad command-line flags
+  | 'LVSD_INTERNAL';           // a bug: lvsd failed where it should not
+
+/** Every code once (the compiler checks the list is complete), to recognise one that crossed a socket. */
+const CODES: Record<LvsdErrorCode, true> = {
+  LVSD_CONFIG_INVALID: true, LVSD_CONFIG_UNREADABLE: true, LVSD_IPVS_UNAVAILABLE: true, LVSD_IPVS_KERNEL: true,
+  LVSD_IPVS_PROTOCOL: true, LVSD_IPVS_ENCODE: true, LVSD_NETLINK_OVERRUN: true, LVSD_NATIVE_UNAVAILABLE: true,
+  LVSD_CONTROL: true, LVSD_USAGE: true, LVSD_INTERNAL: true,
+};
+
+/** Whether a string (a code that crossed a socket, say) is one of ours. */
+export function isErrorCode(code: unknown): code is LvsdErrorCode {
+  return typeof code === 'string' && Object.hasOwn(CODES, code);
+}
 
 export class LvsdError extends Error {
   readonly code: LvsdErrorCode;

@@ -29,6 +29,7 @@ const byCode: Record<LvsdErrorCode, number> = {
   LVSD_NATIVE_UNAVAILABLE: EXIT.unavailable,
   LVSD_CONTROL: EXIT.daemon,
   LVSD_USAGE: EXIT.usage,
+  LVSD_INTERNAL: EXIT.internal,
 };
 
 export function exitStatusOf(error: unknown): number {

@@ -21,7 +21,12 @@ import type { Logger } from '../log.js';
 import type { ConfigProblem, StatusSnapshot } from './status.js';
 
 export interface ReloadResult {
+  /** The new config is in force and the kernel took all of it. */
   ok: boolean;
+  /** The new config is in force (true also when `ok` is false because IPVS did not take all of it). */
+  applied?: boolean;
+  /** The stable code (LVSD_...) of what went wrong; the CLI maps it to an exit status. */
+  code?: string;
   error?: string;
   problems?: ConfigProblem[];
 }

@@ -6,6 +6,11 @@
  * Everything that changes the kernel's IPVS table goes through one queue, so two reconciles never
  * interleave. A full reconcile (start, reload, drift timer) dumps the whole table; a health change plans
  * only the service concerned, against the kernel entry of the last dump, and touches only that service.
+ * Any operation that fails is logged, counted, kept in status (repair.ts) and retried by full reconciles
+ * that back off, until one applies everything.
+ *
+ * A reload is a transaction: the new config is loaded, IPVS read, health and VRRP prepared first; only
+ * when every part has taken it does the daemon switch, all at once (reload.md in docs/operations.md).
  */
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,8 +18,8 @@ import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
-import { LvsdError, isLvsdError } from '../errors.js';
-import { HealthScheduler, checkKey, type HealthChange, type HealthSchedulerOptions, type Prober } from '../health/index.js';
+import { LvsdError, isLvsdError, type LvsdErrorCode } from '../errors.js';
+import { HealthScheduler, type HealthChange, type HealthSchedulerOptions, type PreparedHealth, type Prober } from '../health/index.js';
 import { createIpvsClient } from '../ipvs/index.js';
 import { destId, serviceId, type DestSpec, type IpvsClient, type KernelEntry } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
@@ -23,10 +28,14 @@ import {
 } from '../reconcile/index.js';
 import type { DrainRequest, DrainResult, ReloadResult } from './control-server.js';
 import { adoptDests, desiredEntry, drainKey, type Adoption, type DesiredEntry } from './desired.js';
-import type { LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
+import type { IpvsApplyStatus, LoadOutcome, LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
 import { buildSnapshot } from './snapshot.js';
 import { ConnSync } from './conn-sync.js';
 import { timerDelay } from '../timer-delay.js';
+import { ProbeUsers, realServerPairs } from './probe-users.js';
+import {
+  DEFAULT_BACKOFF, RepairState, backoffMs, passFailure, recordsOf, type BackoffOptions, type FailureRecord,
+} from './repair.js';
 
 /** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
 export interface VrrpPort {
@@ -42,7 +51,15 @@ export interface VrrpPort {
 /** What the daemon reports to metrics; src/daemon/metrics.ts provides it. */
 export interface DaemonMetrics {
   reconcile(durationSeconds: number, errors: number): void;
-  reload(ok: boolean): void;
+  reload(result: LoadOutcome): void;
+  /** One pass over the kernel: kind (start, reload, drift, repair, adopted, health, drain) and result. */
+  reconcilePass?(kind: PassKind, result: PassResult): void;
+  /** Failed kernel operations by command and reason (repair.ts FailureReason). */
+  ipvsOpFailed?(op: string, reason: string, count?: number): void;
+  ipvsFailuresPending?(count: number): void;
+  /** A real server, service or VRRP instance left the config: its series go. */
+  forgetRealServer?(service: string, realServer: string): void;
+  forgetInstance?(instance: string): void;
   /** One probe result for a real server of a service ('up' or 'down'). */
   healthResult?(service: string, realServer: string, result: 'up' | 'down'): void;
   healthProbeDuration?(type: string, seconds: number): void;
@@ -62,7 +79,24 @@ export interface DaemonOptions {
   /** The health prober (tests inject). Default: the real checkers. */
   prober?: Prober;
   version?: string;
+  /** Waits between repair attempts after a kernel operation failed. Default 1 s doubling to 30 s. */
+  repairBackoff?: BackoffOptions;
 }
+
+export type PassKind = 'start' | 'reload' | 'drift' | 'repair' | 'adopted' | 'health' | 'drain';
+export type PassResult = 'ok' | 'partial' | 'failed';
+/** Where a reload came from (logged with its outcome). */
+export type ReloadTrigger = 'control' | 'sighup' | 'file';
+
+interface PassOutcome {
+  result: PassResult;
+  ops: number;
+  failures: FailureRecord[];
+  /** The first failure's code and message, when not ok. */
+  error?: { code: string | undefined; message: string };
+}
+
+const NOTHING_TO_DO: PassOutcome = { result: 'ok', ops: 0, failures: [] };
 
 interface DrainRecord { service: string; realServer: string; since: string }
 
@@ -78,7 +112,7 @@ export class Daemon {
   private connSync: ConnSync | undefined;
   private kernel = new Map<string, KernelEntry>();
   private queue: Promise<unknown> = Promise.resolve();
-  private fullPending: Promise<void> | undefined;
+  private fullPending: Promise<PassOutcome> | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
   /** Per service name: what the kernel held at start, kept until the health checker has had its say. */
   private adoption = new Map<string, { kernel: DestSpec[]; verdicts: Set<string> }>();
@@ -86,6 +120,10 @@ export class Daemon {
   private reloadChain: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
+  private readonly repair = new RepairState();
+  private repairTimer: NodeJS.Timeout | undefined;
+  private lastReconcile: IpvsApplyStatus['lastReconcile'] = null;
+  private readonly probeUsers = new ProbeUsers(() => this.config);
 
   private constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
@@ -98,22 +136,29 @@ export class Daemon {
     try {
       config = await loadConfig(opts.configPath);
     } catch (e) {
-      d.recordLoad('load', e);
+      d.recordLoad('load', 'refused', e);
       throw e;
     }
     d.config = config;
-    d.owned = await loadOwned(d.stateFile(), d.log);
-    await d.loadDrains();
-    await d.ensureClient();
-    await d.adoptKernel();
-    d.startHealth();
-    if (config.vrrp.length > 0) {
-      if (!opts.vrrp) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build');
-      d.vrrp = await opts.vrrp(config, d.log.child({ component: 'vrrp' }));
+    try {
+      d.owned = await loadOwned(d.stateFile(), d.log);
+      await d.loadDrains();
+      await d.ensureClient();
+      await d.adoptKernel();
+      d.startHealth();
+      if (config.vrrp.length > 0) {
+        if (!opts.vrrp) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build');
+        d.vrrp = await opts.vrrp(config, d.log.child({ component: 'vrrp' }));
+      }
+      d.startConnSync();
+    } catch (e) {
+      // what did start must not keep probing or hold the VIPs: the process is about to report the error
+      await d.stop();
+      throw e;
     }
-    d.startConnSync();
-    await d.fullReconcile('start');
-    d.recordLoad('load');
+    const outcome = await d.fullReconcile('start', 'start');
+    // the config is in force either way; what the kernel did not take is retried (repair) and shown
+    d.recordLoad('load', outcome.result === 'ok' ? 'ok' : 'partial', outcome.error ? ipvsError(outcome) : undefined);
     d.armDrift();
     return d;
   }
@@ -170,7 +215,7 @@ export class Daemon {
     }
     this.adoptionTimer = setTimeout(() => {
       this.adoption.clear();
-      void this.fullReconcile('adopted');
+      void this.fullReconcile('adopted', 'adopted');
     }, timerDelay(settleS * 1000));
     this.adoptionTimer.unref();
   }
@@ -190,11 +235,18 @@ export class Daemon {
 
   private startHealth(): void {
     if (this.config.services.length === 0) return;
+    this.health = this.makeHealth(this.config);
+    this.health.start();
+    this.publishHealthUp();
+  }
+
+  /** A scheduler for `config`, not started. */
+  private makeHealth(config: Config): HealthScheduler {
     // An adopted service's real servers start up: the kernel's weights stand until a probe says otherwise
     // (a fall takes a dead one out; no rise is needed, so no slow-start ramp and no blip at restart).
-    const services = this.config.services.map((s) => (this.adoption.has(s.name) ? { ...s, initialState: 'up' as const } : s));
-    this.health = new HealthScheduler(
-      { services, health: this.config.health },
+    const services = config.services.map((s) => (this.adoption.has(s.name) ? { ...s, initialState: 'up' as const } : s));
+    return new HealthScheduler(
+      { services, health: config.health },
       {
         logger: this.log.child({ component: 'health' }),
         onChange: (service, _dests, change) => this.onHealthChange(service, change),
@@ -203,8 +255,6 @@ export class Daemon {
         onProbeResult: this.probeMetrics(),
       },
     );
-    this.health.start();
-    this.publishHealthUp();
   }
 
   /** Counts each probe result per service using that probe (probes are shared), and its duration. */
@@ -215,38 +265,9 @@ export class Daemon {
       m.healthProbeDuration?.(check.type, result.latencyMs / 1000);
       if (m.healthResult) {
         const verdict = result.ok ? 'up' : 'down';
-        for (const u of this.usersOf(check, target)) m.healthResult(u.service, u.realServer, verdict);
+        for (const u of this.probeUsers.of(check, target)) m.healthResult(u.service, u.realServer, verdict);
       }
     };
-  }
-
-  /** Per probe identity, the (service, real server) pairs that use it: built once per config, not per probe. */
-  private probeUsersOf: { config: Config; users: Map<string, Array<{ service: string; realServer: string }>> } | undefined;
-
-  /** The same, per target object (the scheduler keeps one per probe): no key is rebuilt per probe. */
-  private readonly usersByTarget = new WeakMap<object, { config: Config; users: Array<{ service: string; realServer: string }> }>();
-
-  private usersOf(check: Parameters<Prober>[0], target: Parameters<Prober>[1]): Array<{ service: string; realServer: string }> {
-    const hit = this.usersByTarget.get(target);
-    if (hit?.config === this.config) return hit.users;
-    const users = this.probeUsers().get(checkKey(check, target)) ?? [];
-    this.usersByTarget.set(target, { config: this.config, users });
-    return users;
-  }
-
-  private probeUsers(): Map<string, Array<{ service: string; realServer: string }>> {
-    if (this.probeUsersOf?.config === this.config) return this.probeUsersOf.users;
-    const users = new Map<string, Array<{ service: string; realServer: string }>>();
-    for (const s of this.config.services) {
-      for (const rs of s.realServers) {
-        const key = checkKey(rs.healthCheck, rs.spec);
-        let list = users.get(key);
-        if (!list) users.set(key, (list = []));
-        list.push({ service: s.name, realServer: destId(rs.spec) });
-      }
-    }
-    this.probeUsersOf = { config: this.config, users };
-    return users;
   }
 
   private publishHealthUp(): void {
@@ -257,21 +278,41 @@ export class Daemon {
     }
   }
 
-  private recordLoad(kind: 'load' | 'reload', error?: unknown): void {
+  /** A real server or VRRP instance that left the config: its metric series go with it. */
+  private forgetRemoved(old: Config, next: Config): void {
+    const m = this.opts.metrics;
+    if (m?.forgetRealServer) {
+      const kept = realServerPairs(next);
+      for (const pair of realServerPairs(old)) {
+        if (kept.has(pair)) continue;
+        const [service, realServer] = pair.split('\0') as [string, string];
+        m.forgetRealServer(service, realServer);
+      }
+    }
+    if (m?.forgetInstance) {
+      const kept = new Set(next.vrrp.map((v) => v.name));
+      for (const v of old.vrrp) if (!kept.has(v.name)) m.forgetInstance(v.name);
+    }
+  }
+
+  private recordLoad(kind: 'load' | 'reload', result: LoadOutcome, error?: unknown): LoadResult {
     const at = new Date().toISOString();
-    if (error === undefined) {
-      this.lastLoad = { kind, at, ok: true };
+    if (result === 'ok' || error === undefined) {
+      this.lastLoad = { kind, at, ok: result === 'ok', result };
     } else {
       const problems = isLvsdError(error, 'LVSD_CONFIG_INVALID') && Array.isArray(error.details)
         ? (error.details as LoadResult['problems'])
         : undefined;
+      const code = (error as { code?: unknown }).code;
       this.lastLoad = {
-        kind, at, ok: false,
+        kind, at, ok: false, result,
+        ...(typeof code === 'string' && code.startsWith('LVSD_') ? { code } : {}),
         error: error instanceof Error ? error.message : String(error),
         ...(problems ? { problems } : {}),
       };
     }
-    this.opts.metrics?.reload(error === undefined);
+    this.opts.metrics?.reload(result);
+    return this.lastLoad;
   }
 
   private desired(): DesiredEntry[] {
@@ -296,29 +337,32 @@ export class Daemon {
     return run;
   }
 
-  /** Dump, plan against everything declared and owned, apply. Coalesces: one pending full reconcile at most. */
-  fullReconcile(reason: string): Promise<void> {
+  /** Dump, plan against everything declared and owned, apply. Coalesces: one pending full reconcile at most. Never rejects. */
+  fullReconcile(reason: string, kind: PassKind = 'drift'): Promise<PassOutcome> {
     if (this.fullPending) return this.fullPending;
     const p = this.enqueue(async () => {
       this.fullPending = undefined;
-      await this.reconcileAll(reason);
+      return this.reconcileAll(reason, kind);
     });
     this.fullPending = p;
     return p;
   }
 
-  private async reconcileAll(reason: string): Promise<void> {
-    if (this.stopped) return;
-    await this.ensureClient();
-    const client = this.client;
-    if (!client) return;
+  /** One full pass; `kernel`: the table as read a moment ago in the same queue turn (the reload's). Never throws. */
+  private async reconcileAll(reason: string, kind: PassKind, kernel?: KernelEntry[]): Promise<PassOutcome> {
+    if (this.stopped) return NOTHING_TO_DO;
     const started = performance.now();
     const desired = this.desired();
+    let outcome: PassOutcome;
     try {
+      await this.ensureClient();
+      const client = this.client;
+      if (!client) return NOTHING_TO_DO;
       const result = await reconcile(client, desired, {
         owned: this.owned,
         ownWholeTable: this.config.ipvs.ownWholeTable,
         ...(this.config.ipvs.timeouts ? { timeouts: this.config.ipvs.timeouts } : {}),
+        ...(kernel ? { kernel } : {}),
         log: this.log.child({ component: 'reconcile', reason }),
       });
       this.owned = nextOwned(desired, this.owned, result.report);
@@ -327,25 +371,111 @@ export class Daemon {
       this.kernel.clear();
       // The plan was applied; what the kernel holds now is the desired table minus failures. The next
       // drift pass re-reads it; until then targeted changes plan against the desired entries.
-      const failed = new Set(result.report.failed.map((f) => f.op.serviceId));
+      const failed = new Set([...result.report.failed, ...result.report.skipped].map((f) => f.op.serviceId));
       for (const e of desired) {
         const id = canonicalServiceId(e.service.key);
         if (!failed.has(id)) this.kernel.set(id, { service: e.service, dests: e.dests.map(asKernelDest) });
       }
-      this.opts.metrics?.reconcile((performance.now() - started) / 1000, result.report.failed.length);
-      this.log.info({
-        event: 'daemon.reconcile', reason, ops: result.plan.ops.length, failed: result.report.failed.length,
+      const failures = recordsOf(result.report, (id) => this.nameOf(id), Date.now());
+      this.opts.metrics?.reconcile((performance.now() - started) / 1000, failures.length);
+      outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: result.plan.ops.length, failures, ...firstError(failures) };
+      this.log[failures.length > 0 ? 'warn' : 'info']({
+        event: 'daemon.reconcile', reason, ops: result.plan.ops.length, failed: failures.length,
         ms: Math.round(performance.now() - started),
-      }, `reconcile (${reason}): ${result.plan.ops.length} operations`);
+      }, `reconcile (${reason}): ${result.plan.ops.length} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
     } catch (e) {
       // Nobody knows what landed: own everything declared (and owned before) so the next pass can clean up.
       this.owned = ownedAfterError(desired, this.owned);
       await saveOwned(this.stateFile(), this.owned).catch(() => undefined);
       this.kernel.clear();
       this.opts.metrics?.reconcile((performance.now() - started) / 1000, 1);
-      this.log.error({ event: 'daemon.reconcile_failed', reason, err: (e as Error).message, code: (e as LvsdError).code },
-        `reconcile (${reason}) failed: ${(e as Error).message}`);
+      const failure = passFailure(this.client ? 'reconcile' : 'connect', e, Date.now());
+      outcome = { result: 'failed', ops: 0, failures: [failure], ...firstError([failure]) };
+      this.log.error({ event: 'daemon.reconcile_failed', reason, err: failure.message, code: failure.code },
+        `reconcile (${reason}) failed: ${failure.message}`);
     }
+    this.afterPass(kind, outcome, true);
+    this.lastReconcile = {
+      at: new Date().toISOString(), reason, result: outcome.result, ops: outcome.ops, failed: outcome.failures.length,
+      error: outcome.error?.message ?? null,
+    };
+    return outcome;
+  }
+
+  /** The config name of a service id (canonical), when it is declared. */
+  private nameOf(id: string): string | undefined {
+    if (this.namesOf?.config !== this.config) {
+      this.namesOf = { config: this.config, map: new Map(this.config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])) };
+    }
+    return this.namesOf.map.get(id);
+  }
+
+  private namesOf: { config: Config; map: Map<string, string> } | undefined;
+
+  /**
+   * Counts a pass and its failures and keeps them for status: a full pass's list replaces what was
+   * outstanding (it read and planned everything), except one that failed as a whole; a targeted pass adds.
+   * While anything is outstanding a repair (a full reconcile) is scheduled, backing off.
+   */
+  private afterPass(kind: PassKind, outcome: PassOutcome, full: boolean): void {
+    const m = this.opts.metrics;
+    m?.reconcilePass?.(kind, outcome.result);
+    for (const f of outcome.failures) m?.ipvsOpFailed?.(f.op, f.reason);
+    let repaired = false;
+    if (full && outcome.result !== 'failed') {
+      const attempts = this.repair.attempts;
+      const since = this.repair.sinceMs;
+      repaired = this.repair.replace(outcome.failures);
+      if (repaired) {
+        this.log.info({ event: 'daemon.repaired', kind, attempts, failedForMs: since === undefined ? null : Date.now() - since },
+          `IPVS repaired: the kernel holds everything lvsd wants (after ${attempts} retr${attempts === 1 ? 'y' : 'ies'})`);
+      }
+    } else {
+      this.repair.add(outcome.failures);
+    }
+    m?.ipvsFailuresPending?.(this.repair.count);
+    if (this.repair.pending) this.scheduleRepair();
+    else if (this.repairTimer) {
+      clearTimeout(this.repairTimer);
+      this.repairTimer = undefined;
+    }
+  }
+
+  private scheduleRepair(): void {
+    if (this.stopped || this.repairTimer) return;
+    const delay = backoffMs(this.repair.attempts, this.opts.repairBackoff ?? DEFAULT_BACKOFF);
+    this.repair.attempts++;
+    this.repair.nextAttemptAtMs = Date.now() + delay;
+    const first = this.repair.list(1)[0];
+    this.log.warn({
+      event: 'daemon.repair_scheduled', attempt: this.repair.attempts, inMs: delay, failedOps: this.repair.count,
+      ...(first ? { service: first.service ?? first.serviceId, realServer: first.realServer, op: first.op, reason: first.reason } : {}),
+    }, `${this.repair.count} IPVS operation(s) outstanding: full reconcile #${this.repair.attempts} in ${delay} ms`);
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      this.repair.nextAttemptAtMs = undefined;
+      void this.fullReconcile('repair', 'repair');
+    }, delay);
+    this.repairTimer.unref();
+  }
+
+  private ipvsStatus(): IpvsApplyStatus {
+    const r = this.repair;
+    return {
+      state: r.pending ? 'repairing' : 'ok',
+      failedOps: r.count,
+      failures: r.list(20).map((f) => ({
+        service: f.service ?? f.serviceId, realServer: f.realServer, op: f.op, reason: f.reason, code: f.code, message: f.message,
+        at: new Date(f.atMs).toISOString(),
+      })),
+      repair: r.pending
+        ? {
+          since: new Date(r.sinceMs ?? Date.now()).toISOString(), attempts: r.attempts,
+          nextAttemptAt: r.nextAttemptAtMs === undefined ? null : new Date(r.nextAttemptAtMs).toISOString(),
+        }
+        : null,
+      lastReconcile: this.lastReconcile,
+    };
   }
 
   /**
@@ -360,23 +490,24 @@ export class Daemon {
     this.healthDirty.set(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`);
     if (this.healthFlushQueued) return;
     this.healthFlushQueued = true;
-    void this.enqueue(() => {
+    this.enqueue(() => {
       this.healthFlushQueued = false;
       const batch = new Map(this.healthDirty);
       this.healthDirty.clear();
-      return this.reconcileServices(batch);
-    });
+      return this.reconcileServices(batch, 'health');
+    }).catch((e: unknown) => this.internalError('health.flush', e));
+  }
+
+  /** A bug reached the top of an asynchronous path: say so, and let the repair machinery converge. */
+  private internalError(where: string, e: unknown): void {
+    this.log.error({ event: 'daemon.internal_error', where, err: (e as Error)?.stack ?? String(e) }, `internal error in ${where}`);
   }
 
   private readonly healthDirty = new Map<string, string>();
   private healthFlushQueued = false;
 
-  private reconcileService(name: string, reason: string): Promise<void> {
-    return this.reconcileServices(new Map([[name, reason]]));
-  }
-
-  /** Plans the named services (name -> why) against the kernel entries of the last dump, and applies. */
-  private async reconcileServices(batch: ReadonlyMap<string, string>): Promise<void> {
+  /** Plans the named services (name -> why) against the kernel entries of the last dump, and applies. Never throws. */
+  private async reconcileServices(batch: ReadonlyMap<string, string>, kind: 'health' | 'drain'): Promise<void> {
     if (this.stopped || !this.client || batch.size === 0) return;
     const byName = this.servicesByName();
     const entries: Array<{ name: string; desired: DesiredEntry; id: string; cached: KernelEntry }> = [];
@@ -388,7 +519,7 @@ export class Daemon {
       const cached = this.kernel.get(id);
       if (!cached) {
         // not in the last dump (none yet, or a failure dropped it): one full pass covers the whole batch
-        await this.reconcileAll(`health:${name}${batch.size > 1 ? ` and ${batch.size - 1} more` : ''}`);
+        await this.reconcileAll(`${kind}:${name}${batch.size > 1 ? ` and ${batch.size - 1} more` : ''}`, kind);
         return;
       }
       entries.push({ name, desired, id, cached });
@@ -400,13 +531,33 @@ export class Daemon {
     const context = batch.size === 1
       ? { reason: first![1], service: first![0] }
       : { reason: `health: ${batch.size} services (${first![1]}, ...)`, services: batch.size };
-    const report = await applyPlan(this.client, plan, { log: this.log.child({ component: 'reconcile', ...context }) });
+    const log = this.log.child({ component: 'reconcile', ...context });
+    let report: Awaited<ReturnType<typeof applyPlan>>;
+    try {
+      report = await applyPlan(this.client, plan, { log });
+    } catch (e) {
+      // the client failed (socket closed, replies lost): nobody knows which of these landed
+      for (const entry of entries) this.kernel.delete(entry.id);
+      const at = Date.now();
+      const failures = plan.ops.map((op) => ({
+        ...passFailure(op.command.cmd, e, at),
+        serviceId: op.serviceId ?? null, service: (op.serviceId !== undefined ? this.nameOf(op.serviceId) : undefined) ?? null,
+        realServer: op.destId ?? null,
+      }));
+      for (const f of failures) {
+        log.warn({ event: 'ipvs.op_failed', op: f.op, service: f.serviceId, dest: f.realServer, reason: f.message, code: f.code },
+          `failed: ${f.op} ${f.serviceId ?? ''}${f.realServer ? ` ${f.realServer}` : ''}: ${f.message}`);
+      }
+      this.afterPass(kind, { result: 'failed', ops: plan.ops.length, failures, ...firstError(failures) }, false);
+      return;
+    }
     const failed = new Set([...report.failed, ...report.skipped].map((f) => f.op.serviceId));
     for (const e of entries) {
       if (failed.has(e.id)) this.kernel.delete(e.id);
       else this.kernel.set(e.id, { service: e.desired.service, dests: e.desired.dests.map(asKernelDest) });
     }
-    if (!report.ok) void this.fullReconcile(`repair:${entries.filter((e) => failed.has(e.id)).map((e) => e.name).join(',') || 'health'}`);
+    const failures = recordsOf(report, (id) => this.nameOf(id), Date.now());
+    this.afterPass(kind, { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) }, false);
   }
 
   private servicesByNameOf: { config: Config; map: Map<string, Config['services'][number]> } | undefined;
@@ -421,58 +572,110 @@ export class Daemon {
   private armDrift(): void {
     const ms = Math.max(1, this.config.ipvs.driftInterval) * 1000;
     clearInterval(this.driftTimer);
-    this.driftTimer = setInterval(() => void this.fullReconcile('drift'), timerDelay(ms));
+    this.driftTimer = setInterval(() => void this.fullReconcile('drift', 'drift'), timerDelay(ms));
     this.driftTimer.unref();
   }
 
   /**
-   * Re-reads the config; a bad one is refused and the running state kept. Never throws. Reloads run one
-   * at a time (SIGHUP, a file change and `lvsd reload` may arrive together).
+   * Re-reads the config and switches to it, or keeps the running one whole (refused or failed), and says
+   * which. Never rejects. Reloads run one at a time (SIGHUP, a file change and `lvsd reload` may arrive
+   * together). Every outcome is logged, counted and shown in status whatever the trigger.
    */
-  reload(): Promise<ReloadResult> {
-    const run = this.reloadChain.then(() => this.reloadNow());
-    this.reloadChain = run.catch(() => undefined);
+  reload(trigger: ReloadTrigger = 'control'): Promise<ReloadResult> {
+    const run = this.reloadChain.then(() => this.reloadNow(trigger)).catch((e: unknown) => {
+      this.internalError('reload', e);
+      return this.reloadFailed(trigger, 'internal', new LvsdError('LVSD_INTERNAL', `reload failed: ${(e as Error)?.message ?? String(e)}`));
+    });
+    this.reloadChain = run;
     return run;
   }
 
-  private async reloadNow(): Promise<ReloadResult> {
+  private async reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
+    if (this.stopped) return { ok: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let next: Config;
     try {
       next = await loadConfig(this.opts.configPath);
     } catch (e) {
-      this.recordLoad('reload', e);
-      this.log.error({ event: 'config.reload_refused', err: (e as Error).message, problems: (e as LvsdError).details },
-        `reload refused, the running config stays: ${(e as Error).message}`);
-      return { ok: false, error: (e as Error).message, ...(this.lastLoad?.problems ? { problems: this.lastLoad.problems } : {}) };
+      const load = this.recordLoad('reload', 'refused', e);
+      this.log.error({ event: 'config.reload_refused', trigger, code: load.code, err: load.error, problems: load.problems },
+        `reload refused, the running config stays: ${load.error ?? ''}`);
+      return { ok: false, applied: false, error: load.error ?? 'refused', ...(load.code ? { code: load.code } : {}), ...(load.problems ? { problems: load.problems } : {}) };
     }
     if (next.vrrp.length > 0 && !this.vrrp && !this.opts.vrrp) {
-      const error = 'VRRP instances are configured but VRRP is not available in this build';
-      this.recordLoad('reload', new Error(error));
-      return { ok: false, error };
+      return this.reloadFailed(trigger, 'vrrp', new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
     }
-    this.config = next;
+    // The whole switch holds the kernel queue: no health change or drift pass lands between reading the
+    // table and applying the new config to it.
+    return this.enqueue(() => this.switchTo(next, trigger));
+  }
+
+  /** A reload that could not switch: the running config stays whole. */
+  private reloadFailed(trigger: ReloadTrigger, step: string, e: unknown): ReloadResult {
+    const load = this.recordLoad('reload', 'failed', e);
+    this.log.error({ event: 'config.reload_failed', trigger, step, code: load.code, err: load.error },
+      `reload failed (${step}), the running config stays: ${load.error ?? ''}`);
+    return { ok: false, applied: false, error: load.error ?? 'failed', ...(load.code ? { code: load.code } : {}) };
+  }
+
+  /**
+   * Prepare every part for `next` (IPVS reachable and read, health built, VRRP updated); if one cannot
+   * take it, nothing has switched and the old config stays. Then switch all at once and apply the table.
+   */
+  private async switchTo(next: Config, trigger: ReloadTrigger): Promise<ReloadResult> {
+    let step = 'ipvs';
+    let newClient: IpvsClient | undefined;
+    let kernel: KernelEntry[] | undefined;
+    let preparedHealth: PreparedHealth | undefined;
+    let newHealth: HealthScheduler | undefined;
+    let newVrrp: VrrpPort | undefined;
     try {
-      await this.ensureClient();
+      if (next.services.length > 0 && !this.client) newClient = await (this.opts.ipvs ?? createIpvsClient)();
+      const client = this.client ?? newClient;
+      if (client && (next.services.length > 0 || this.owned.size > 0)) kernel = await client.dump();
+      step = 'health';
+      if (this.health) preparedHealth = this.health.prepare({ services: next.services, health: next.health });
+      else if (next.services.length > 0) newHealth = this.makeHealth(next);
+      // VRRP last: the one part that acts while preparing (the worker applies the new instances whole,
+      // or rejects and keeps the old ones), so nothing after it may fail
+      step = 'vrrp';
+      if (this.vrrp) {
+        if (next.vrrp.length > 0 || this.config.vrrp.length > 0) await this.vrrp.update(next);
+      } else if (next.vrrp.length > 0) {
+        newVrrp = await this.opts.vrrp!(next, this.log.child({ component: 'vrrp' }));
+      }
     } catch (e) {
-      this.log.error({ event: 'ipvs.unavailable', err: (e as Error).message }, (e as Error).message);
+      newClient?.close();
+      return this.reloadFailed(trigger, step, e);
     }
-    if (this.health) {
-      this.health.update({ services: next.services, health: next.health });
-      this.publishHealthUp();
-    } else {
-      this.startHealth();
+
+    // ---- switch: nothing below throws, nothing awaits before the table is planned ----
+    const old = this.config;
+    this.config = next;
+    if (newClient) this.client = newClient;
+    if (preparedHealth) this.health!.commit(preparedHealth);
+    if (newHealth) {
+      this.health = newHealth;
+      newHealth.start();
     }
-    if (next.vrrp.length > 0 || this.vrrp) {
-      if (this.vrrp) await this.vrrp.update(next);
-      else this.vrrp = await this.opts.vrrp!(next, this.log.child({ component: 'vrrp' }));
-    }
-    if (this.connSync) await this.connSync.update(next.connectionSync);
-    else this.startConnSync();
-    await this.fullReconcile('reload');
+    if (newVrrp) this.vrrp = newVrrp;
+    this.publishHealthUp();
+    this.forgetRemoved(old, next);
+    const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
     this.armDrift();
-    this.recordLoad('reload');
-    this.log.info({ event: 'config.reloaded', services: next.services.length, vrrp: next.vrrp.length }, 'config reloaded');
-    return { ok: true };
+
+    const outcome = await this.reconcileAll('reload', 'reload', kernel);
+    await syncing;
+    if (outcome.result !== 'ok') {
+      // valid and in force, but the kernel did not take all of it: not a success; the repair retries
+      const error = ipvsError(outcome);
+      const load = this.recordLoad('reload', 'partial', error);
+      this.log.error({ event: 'config.reload_partial', trigger, code: load.code, err: load.error, failedOps: outcome.failures.length },
+        `reload: ${load.error ?? ''}`);
+      return { ok: false, applied: true, error: load.error ?? 'partial', code: error.code };
+    }
+    this.recordLoad('reload', 'ok');
+    this.log.info({ event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length }, 'config reloaded');
+    return { ok: true, applied: true };
   }
 
   private findDrainTarget(req: DrainRequest): { key: string; service: string; realServer: string } | DrainResult {
@@ -495,7 +698,7 @@ export class Daemon {
     await this.saveDrains();
     this.log.info({ event: on ? 'daemon.drain' : 'daemon.undrain', service: target.service, realServer: target.realServer },
       `${on ? 'drained' : 'undrained'} ${target.service} ${target.realServer}`);
-    await this.enqueue(() => this.reconcileService(target.service, on ? 'drain' : 'undrain'));
+    await this.enqueue(() => this.reconcileServices(new Map([[target.service, on ? 'drain' : 'undrain']]), 'drain'));
     return { ok: true, changed: true };
   }
 
@@ -540,6 +743,7 @@ export class Daemon {
       health: this.health?.snapshot(),
       vrrp: this.vrrp ? await (this.vrrp.freshSnapshot?.() ?? this.vrrp.snapshot()) : [],
       drains: [...this.drains.values()],
+      ipvs: this.ipvsStatus(),
     });
   }
 
@@ -549,6 +753,7 @@ export class Daemon {
     this.stopped = true;
     clearInterval(this.driftTimer);
     clearTimeout(this.adoptionTimer);
+    clearTimeout(this.repairTimer);
     await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
     await this.connSync?.stop();
     await this.health?.stop();
@@ -556,6 +761,20 @@ export class Daemon {
     this.client?.close();
     this.log.info({ event: 'daemon.stopped' }, 'lvsd stopped; the IPVS table is left in place');
   }
+}
+
+function firstError(failures: readonly FailureRecord[]): Pick<PassOutcome, 'error'> {
+  const f = failures[0];
+  return f ? { error: { code: f.code ?? undefined, message: `${f.op}${f.service ?? f.serviceId ? ` ${f.service ?? f.serviceId}` : ''}${f.realServer ? ` ${f.realServer}` : ''}: ${f.message}` } } : {};
+}
+
+/** The error a load or reload reports when IPVS did not take all of the config. */
+function ipvsError(outcome: PassOutcome): LvsdError {
+  const n = outcome.failures.length;
+  const code = (outcome.error?.code as LvsdErrorCode | undefined) ?? 'LVSD_IPVS_KERNEL';
+  return new LvsdError(code, outcome.result === 'failed'
+    ? `the new config is in force but IPVS could not be reached: ${outcome.error?.message ?? 'unknown error'}; lvsd retries`
+    : `the new config is in force but ${n} IPVS operation${n === 1 ? '' : 's'} failed (first: ${outcome.error?.message ?? '?'}); lvsd retries`);
 }
 
 function asKernelDest(d: DestSpec): KernelEntry['dests'][number] {

@@ -7,7 +7,7 @@
 import { createServer } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LvsdError } from '../errors.js';
-import type { StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
+import type { LoadOutcome, StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
 
 /** lvsd_vrrp_state values. */
 export const VRRP_STATE_VALUE: Record<Exclude<VrrpStateName, 'stopped'>, number> = {
@@ -31,15 +31,23 @@ export interface Metrics {
   healthResult(service: string, realServer: string, result: string): void;
   healthProbeDuration(type: string, seconds: number): void;
   healthUp(service: string, realServer: string, up: boolean): void;
-  /** Drops a removed real server's health series. */
+  /** Drops a removed real server's series (health results and up). */
   forgetRealServer(service: string, realServer: string): void;
+  /** Drops a removed VRRP instance's series (state, transitions, adverts). */
+  forgetInstance(instance: string): void;
   reconcileDuration(seconds: number): void;
   reconcileError(count?: number): void;
-  configReload(result: 'ok' | 'refused'): void;
+  configReload(result: LoadOutcome): void;
   /** One reconcile: its duration and how many commands the kernel refused (the daemon's DaemonMetrics shape). */
   reconcile(durationSeconds: number, errors: number): void;
-  /** One load or reload (the daemon's DaemonMetrics shape). */
-  reload(ok: boolean): void;
+  /** One pass over the kernel by kind (start, reload, drift, repair, adopted, health, drain) and result (ok, partial, failed). */
+  reconcilePass(kind: string, result: 'ok' | 'partial' | 'failed'): void;
+  /** Kernel operations that failed, by command and reason (overrun, refused, skipped, unavailable, protocol, error). */
+  ipvsOpFailed(op: string, reason: string, count?: number): void;
+  /** Failed operations outstanding (0 once repaired). */
+  ipvsFailuresPending(count: number): void;
+  /** One load or reload, by result (the daemon's DaemonMetrics shape). */
+  reload(result: LoadOutcome): void;
   /** Where the scrape-time gauges (kernel counters, health loop) read from; undefined = no data yet. */
   setSnapshotSource(source: () => StatusSnapshot | undefined): void;
 }
@@ -67,6 +75,15 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const resultCounts = new Map<string, { labels: { service: string; real_server: string; result: string }; n: number }>();
   const durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
 
+  /** Per VRRP instance, the series it has (metric + full label set), so forgetInstance can remove them all. */
+  const instanceSeries = new Map<string, Map<string, { metric: Counter<string> | Gauge<string>; labels: Record<string, string> }>>();
+  const seen = (instance: string, metric: Counter<string> | Gauge<string>, labels: Record<string, string>): Record<string, string> => {
+    let m = instanceSeries.get(instance);
+    if (!m) instanceSeries.set(instance, (m = new Map()));
+    const key = `${(metric as unknown as { name: string }).name}\0${labels.to ?? ''}\0${labels.reason ?? ''}`;
+    if (!m.has(key)) m.set(key, { metric, labels });
+    return labels;
+  };
   const vrrpState = new Gauge({ name: 'lvsd_vrrp_state', help: 'VRRP state: 0 init, 1 backup, 2 master, 3 fault', labelNames: ['instance'], registers });
   const transitions = new Counter({ name: 'lvsd_vrrp_transitions_total', help: 'VRRP state changes, by the state entered', labelNames: ['instance', 'to'], registers });
   const sent = new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP advertisements sent', labelNames: ['instance'], registers });
@@ -82,6 +99,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const reconcileDuration = new Histogram({ name: 'lvsd_reconcile_duration_seconds', help: 'Time to reconcile the kernel table with the desired state', buckets: DURATION_BUCKETS, registers });
   const reconcileErrors = new Counter({ name: 'lvsd_reconcile_errors_total', help: 'IPVS commands the kernel refused during reconciles', registers });
   const reloads = new Counter({ name: 'lvsd_config_reloads_total', help: 'Config loads and reloads, by result', labelNames: ['result'], registers });
+  const passes = new Counter({ name: 'lvsd_ipvs_reconciles_total', help: 'Passes over the kernel IPVS table, by kind and result', labelNames: ['kind', 'result'], registers });
+  const opFailures = new Counter({ name: 'lvsd_ipvs_op_failures_total', help: 'IPVS operations that failed, by command and reason', labelNames: ['op', 'reason'], registers });
+  const pendingFailures = new Gauge({ name: 'lvsd_ipvs_failures_pending', help: 'Failed IPVS operations not repaired yet', registers });
+  pendingFailures.set(0);
 
   // ---- read from the latest snapshot at scrape time ----
   const services = () => source()?.services ?? [];
@@ -168,12 +189,16 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registry,
     vrrpState: (instance, state) => {
       if (state === 'stopped') vrrpState.remove({ instance });
-      else vrrpState.set({ instance }, VRRP_STATE_VALUE[state]);
+      else vrrpState.set(seen(instance, vrrpState, { instance }), VRRP_STATE_VALUE[state]);
     },
-    vrrpTransition: (instance, to) => transitions.inc({ instance, to }),
-    vrrpAdvertSent: (instance, count = 1) => sent.inc({ instance }, count),
-    vrrpAdvertReceived: (instance, count = 1) => received.inc({ instance }, count),
-    vrrpAdvertInvalid: (instance, reason, count = 1) => invalid.inc({ instance, reason }, count),
+    vrrpTransition: (instance, to) => transitions.inc(seen(instance, transitions, { instance, to })),
+    forgetInstance: (instance) => {
+      for (const { metric, labels } of instanceSeries.get(instance)?.values() ?? []) metric.remove(labels);
+      instanceSeries.delete(instance);
+    },
+    vrrpAdvertSent: (instance, count = 1) => sent.inc(seen(instance, sent, { instance }), count),
+    vrrpAdvertReceived: (instance, count = 1) => received.inc(seen(instance, received, { instance }), count),
+    vrrpAdvertInvalid: (instance, reason, count = 1) => invalid.inc(seen(instance, invalid, { instance, reason }), count),
     netlinkOverrun: (socket, count = 1) => netlinkOverruns.inc({ socket }, count),
     healthResult: (service, realServer, result) => {
       const key = `${service}\0${realServer}\0${result}`;
@@ -213,12 +238,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       reconcileDuration.observe(seconds);
       if (errors > 0) reconcileErrors.inc(errors);
     },
-    reload: (ok) => reloads.inc({ result: ok ? 'ok' : 'refused' }),
+    reconcilePass: (kind, result) => passes.inc({ kind, result }),
+    ipvsOpFailed: (op, reason, count = 1) => opFailures.inc({ op, reason }, count),
+    ipvsFailuresPending: (count) => pendingFailures.set(count),
+    reload: (result) => reloads.inc({ result }),
     setSnapshotSource: (fn) => { source = fn; },
   };
 }
 
-/** "127.0.0.1:9100", "[::1]:9100", ":9100" (every address) -> host and port. */
 /**
  * A histogram by check type whose buckets are plain counters (non-cumulative, one per bound), shaped for
  * the registry at scrape time the way prom-client's own Histogram is: _bucket (cumulative, with +Inf),
@@ -245,6 +272,7 @@ function probeDurationMetric(name: string, help: string, data: Map<string, { buc
   };
 }
 
+/** "127.0.0.1:9100", "[::1]:9100", ":9100" (every address) -> host and port. */
 export function parseListen(listen: string): { host: string | undefined; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[3]) : NaN;

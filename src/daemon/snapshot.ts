@@ -10,7 +10,7 @@ import { drainKey } from './desired.js';
 import {
   STATUS_SCHEMA_VERSION, healthLoopStatus, persistenceStatus, serviceFlagNames, serviceForwarding, statsToStatus,
   uptimeSeconds, type HealthStateName, type LoadResult, type RealServerStatus, type ServiceStatus, type StatusSnapshot,
-  type VrrpInstanceStatus,
+  type VrrpInstanceStatus, type IpvsApplyStatus,
 } from './status.js';
 
 export interface SnapshotInput {
@@ -27,7 +27,11 @@ export interface SnapshotInput {
   health: HealthSnapshot | undefined;
   vrrp: VrrpInstanceStatus[];
   drains: Array<{ service: string; realServer: string; since: string }>;
+  /** Outstanding kernel failures and the last full reconcile; absent = nothing known yet. */
+  ipvs?: IpvsApplyStatus;
 }
+
+export const IPVS_OK: IpvsApplyStatus = { state: 'ok', failedOps: 0, failures: [], repair: null, lastReconcile: null };
 
 /** A health loop that has not ticked for this long is shown as not alive. */
 const HEALTH_MAX_LAG_MS = 5000;
@@ -113,5 +117,6 @@ export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
       return { service: svc ? serviceId(svc.spec.key) : d.service, realServer: d.realServer, since: d.since };
     }),
     connectionSync: input.daemons.map((d) => ({ state: d.state, interface: d.interface, syncId: d.syncId })),
+    ipvs: input.ipvs ?? IPVS_OK,
   };
 }

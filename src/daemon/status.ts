@@ -37,6 +37,34 @@ export interface StatusSnapshot {
   drains: DrainStatus[];
   /** The kernel's connection-sync daemons running now (0, 1 or 2). */
   connectionSync: SyncDaemonStatus[];
+  /** Whether lvsd's last changes reached the kernel: failed operations stay here until a repair applies them. */
+  ipvs: IpvsApplyStatus;
+}
+
+export interface IpvsApplyStatus {
+  /** 'ok': nothing outstanding; 'repairing': operations failed and lvsd retries them (full reconciles, backing off). */
+  state: 'ok' | 'repairing';
+  /** Failed operations outstanding. */
+  failedOps: number;
+  /** The first of them (at most 20). */
+  failures: IpvsFailureStatus[];
+  /** null when nothing is outstanding. */
+  repair: { since: string; attempts: number; nextAttemptAt: string | null } | null;
+  /** The last full reconcile (start, reload, drift, repair); null before the first. */
+  lastReconcile: { at: string; reason: string; result: 'ok' | 'partial' | 'failed'; ops: number; failed: number; error: string | null } | null;
+}
+
+export interface IpvsFailureStatus {
+  /** The service's name in the config, else its key; null when a whole pass failed (the table could not be read). */
+  service: string | null;
+  realServer: string | null;
+  /** The command ('set-dest', ...) or the step ('dump', 'apply', 'connect'). */
+  op: string;
+  /** overrun, refused, skipped, unavailable, protocol or error (the lvsd_ipvs_op_failures_total reason). */
+  reason: string;
+  code: string | null;
+  message: string;
+  at: string;
 }
 
 export interface ConfigProblem {
@@ -50,12 +78,23 @@ export interface LoadResult {
   /** 'load' at start-up, 'reload' afterwards (SIGHUP, file change, POST /v1/reload). */
   kind: 'load' | 'reload';
   at: string;
+  /** true only when the config is in force and the kernel took all of it (result 'ok'). */
   ok: boolean;
-  /** Why it was refused; the previous config stays in force. Absent when ok. */
+  /**
+   * ok; refused (the config is invalid or unreadable) or failed (valid, but something could not take it:
+   * IPVS unreachable, VRRP refused): the previous config stays in force; partial: the new config is in
+   * force but the kernel refused or lost some IPVS operations, which lvsd retries (see `ipvs`).
+   */
+  result?: LoadOutcome;
+  /** The error's stable code (LVSD_...), when not ok. */
+  code?: string;
+  /** What went wrong. Absent when ok. */
   error?: string;
   /** Every config problem found, when the refusal was a validation failure. */
   problems?: ConfigProblem[];
 }
+
+export type LoadOutcome = 'ok' | 'refused' | 'failed' | 'partial';
 
 export type VrrpStateName = 'init' | 'backup' | 'master' | 'fault' | 'stopped';
 

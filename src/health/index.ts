@@ -5,7 +5,7 @@
  */
 export { HealthScheduler } from './scheduler.js';
 export type {
-  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
+  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, RealServerStatus, ServiceStatus,
 } from './scheduler.js';
 export { probe, parseAgentReply } from './checkers/index.js';
 export { desiredDests, diffDests } from './service-policy.js';

@@ -63,6 +63,22 @@ interface Member {
   job: Job;
 }
 
+interface Built {
+  jobs: Map<string, Job>;
+  /** per job key, the services using it (set on the job when installed) */
+  users: Map<string, Set<string>>;
+  services: Map<string, ServiceEntry>;
+}
+
+/** A config built by prepare(), switched to by commit(). */
+export interface PreparedHealth {
+  readonly input: HealthInput;
+  /** @internal */
+  readonly built: unknown;
+  /** @internal the running jobs it was built against */
+  readonly from: unknown;
+}
+
 interface ServiceEntry {
   config: ServiceConfig;
   members: Member[];
@@ -139,6 +155,22 @@ export class HealthScheduler extends EventEmitter {
 
   /** Takes a new config; probes whose identity is unchanged keep their state and schedule. Emits nothing. */
   update(input: HealthInput): void {
+    this.commit(this.prepare(input));
+  }
+
+  /**
+   * Builds what update() would switch to, touching nothing that runs: a reload prepares every part first
+   * and switches them all only when each could take the new config. Throws on a config it cannot run.
+   * Commit it before the next prepare or commit (it reuses the running probes' state).
+   */
+  prepare(input: HealthInput): PreparedHealth {
+    return { input, built: this.build(input, this.jobs), from: this.jobs };
+  }
+
+  /** Switches to a prepared config. Never throws. */
+  commit(prepared: PreparedHealth): void {
+    if (prepared.from !== this.jobs) throw new Error('health: prepare() and commit() interleaved with another update');
+    const input = prepared.input;
     if (input.health.maxConcurrent !== this.global.maxConcurrent) {
       this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
       this.watcher?.limit(input.health.maxConcurrent);
@@ -147,7 +179,10 @@ export class HealthScheduler extends EventEmitter {
     this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     for (const svc of this.services.values()) this.clearRamp(svc);
     const old = this.jobs;
-    this.load(input, old);
+    this.install(prepared.built as Built);
+    // results that came in since prepare() changed the probes' state: the services' lists follow it
+    const now = this.clock.now();
+    for (const svc of this.services.values()) svc.desired = this.compute(svc.config, svc.members, now);
     for (const job of old.values()) {
       if (this.jobs.get(job.key) !== job) this.disarm(job);
     }
@@ -216,9 +251,21 @@ export class HealthScheduler extends EventEmitter {
 
   // ---- internals ----
 
-  private load(input: HealthInput, old = new Map<string, Job>()): void {
+  private load(input: HealthInput): void {
+    this.install(this.build(input, new Map()));
+  }
+
+  private install(built: Built): void {
+    for (const [key, names] of built.users) built.jobs.get(key)!.services = names;
+    this.jobs = built.jobs;
+    this.services = built.services;
+  }
+
+  /** The jobs and services of a config, reusing `old` jobs by identity; mutates nothing that exists. */
+  private build(input: HealthInput, old: Map<string, Job>): Built {
     const now = this.clock.now();
     const jobs = new Map<string, Job>();
+    const users = new Map<string, Set<string>>();
     const services = new Map<string, ServiceEntry>();
     for (const config of input.services) {
       const members: Member[] = [];
@@ -236,15 +283,15 @@ export class HealthScheduler extends EventEmitter {
             alive: true,
           };
         }
-        if (!jobs.has(key)) job.services = new Set();
-        job.services.add(config.name);
+        let names = users.get(key);
+        if (!names) users.set(key, (names = new Set()));
+        names.add(config.name);
         jobs.set(key, job);
         members.push({ rs, job });
       }
       services.set(config.name, { config, members, desired: this.compute(config, members, now) });
     }
-    this.jobs = jobs;
-    this.services = services;
+    return { jobs, users, services };
   }
 
   private compute(config: ServiceConfig, members: Member[], now: number): ServiceDesired {

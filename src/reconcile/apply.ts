@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { LvsdError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import type { IpvsClient, IpvsResult, Timeouts } from '../ipvs/types.js';
+import type { IpvsClient, IpvsResult, KernelEntry, Timeouts } from '../ipvs/types.js';
 import { canonicalServiceId, planReconcile, type DesiredEntry, type Plan, type PlannedOp } from './plan.js';
 
 export interface OpFailure {
@@ -154,6 +154,8 @@ export interface ReconcileOptions {
   timeouts?: Partial<Timeouts>;
   /** Plan only, send nothing. */
   dryRun?: boolean;
+  /** The table as the caller read it a moment ago: planned against instead of dumping again. */
+  kernel?: readonly KernelEntry[];
   /** Re-read the table after applying and plan again: `converged` says whether nothing is left to do. */
   verify?: boolean;
   log?: Logger;
@@ -184,7 +186,8 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
     const withTimeouts = wantTimeouts && (only?.timeouts ?? true);
     const inScope = (e: DesiredEntry) => !only || only.services.has(canonicalServiceId(e.service.key));
     const [kernel, kernelTimeouts] = await Promise.all([
-      only ? (only.services.size > 0 ? client.dump(only.services) : Promise.resolve([])) : client.dump(),
+      only ? (only.services.size > 0 ? client.dump(only.services) : Promise.resolve([]))
+        : options.kernel ? Promise.resolve(options.kernel) : client.dump(),
       withTimeouts ? client.getTimeouts() : Promise.resolve(undefined),
     ]);
     const t1 = now();

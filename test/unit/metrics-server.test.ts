@@ -66,7 +66,7 @@ test('a scrape shows the events the daemon recorded, with their labels and value
   m.reconcileError(2);
   m.configReload('ok');
   m.configReload('refused');
-  m.reload(true); // the daemon's DaemonMetrics shape
+  m.reload('ok'); // the daemon's DaemonMetrics shape
   m.reconcile(0.02, 1);
 
   const res = await scrape(server.port);

@@ -104,21 +104,73 @@ export function applyCommands(table: readonly KernelEntry[], commands: readonly 
   return { table: copy, results };
 }
 
-/** A fake IpvsClient over the model. `refuseWith` lets a test make the kernel refuse chosen commands. */
+/**
+ * A fault the model injects, the way the netlink client reports it:
+ * - `op`: the next matching command fails with `error` (an overrun or ENOBUFS from the socket: the kernel
+ *   did not apply it, or did when `applied` says so, and the reply was lost);
+ * - `execute`: the whole execute() call rejects (a closed socket), nothing applied;
+ * - `dump`: dump() rejects (the table cannot be read).
+ * `skip` lets that many matching events pass first; `times` (default 1) is how often it fires.
+ */
+export interface Fault {
+  on: 'op' | 'execute' | 'dump';
+  error: () => Error;
+  skip?: number;
+  times?: number;
+  /** op only: the command takes effect although its result is an error (a lost reply). */
+  applied?: boolean;
+  /** op only: which commands count (default: all). */
+  match?: (c: IpvsCommand) => boolean;
+}
+
+/** The errors a netlink socket gives, as the IPVS client reports them. */
+export const faults = {
+  overrun: () => new LvsdError('LVSD_NETLINK_OVERRUN', 'netlink receive buffer overflowed (ENOBUFS): replies were lost, the IPVS table must be re-read'),
+  enobufs: () => new LvsdError('LVSD_NETLINK_OVERRUN', 'sendmsg: No buffer space available (ENOBUFS)', { details: { errno: 105 } }),
+  closed: () => new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed'),
+};
+
+/** A fake IpvsClient over the model. `refuseWith` lets a test make the kernel refuse chosen commands; `inject` adds faults. */
 export class ModelClient implements IpvsClient {
   table: KernelEntry[];
   timeouts: Timeouts = { tcp: 900, tcpFin: 120, udp: 300 };
   /** Every batch passed to execute, in order. */
   batches: IpvsCommand[][] = [];
+  /** How many dumps were asked for (failed ones included). */
+  dumpCount = 0;
   refuseWith?: (c: IpvsCommand) => { errno: number; message: string } | undefined;
+  private readonly pending: Array<Fault & { left: number; skipLeft: number }> = [];
 
   constructor(table: KernelEntry[] = [], readonly opts: ModelOptions = {}) {
     this.table = structuredClone(table);
+  }
+  /** Arms a fault (see Fault). */
+  inject(fault: Fault): void {
+    this.pending.push({ ...fault, left: fault.times ?? 1, skipLeft: fault.skip ?? 0 });
+  }
+  /** Faults armed and not fired yet. */
+  get faultsLeft(): number {
+    return this.pending.reduce((n, f) => n + f.left, 0);
+  }
+  private fire(on: Fault['on'], c?: IpvsCommand): (Fault & { left: number }) | undefined {
+    for (const f of this.pending) {
+      if (f.on !== on || f.left === 0 || (c && f.match && !f.match(c))) continue;
+      if (f.skipLeft > 0) {
+        f.skipLeft--;
+        continue;
+      }
+      f.left--;
+      return f;
+    }
+    return undefined;
   }
   async info() {
     return { version: '1.2.1', connTableSize: 4096 };
   }
   async dump(): Promise<KernelEntry[]> {
+    this.dumpCount++;
+    const f = this.fire('dump');
+    if (f) throw f.error();
     // The kernel's order is arbitrary: hand back a reversed copy to make sure nobody relies on it.
     return structuredClone(this.table).reverse().map((e) => ({ ...e, dests: [...e.dests].reverse() }));
   }
@@ -129,8 +181,15 @@ export class ModelClient implements IpvsClient {
     return [];
   }
   async execute(commands: readonly IpvsCommand[]): Promise<IpvsResult[]> {
+    const whole = this.fire('execute');
+    if (whole) throw whole.error();
     this.batches.push([...commands]);
     return commands.map((c) => {
+      const f = this.fire('op', c);
+      if (f) {
+        if (f.applied) applyCommand(this.table, c, this.opts, this.timeouts);
+        return { ok: false, error: f.error() };
+      }
       const r = this.refuseWith?.(c);
       if (r) return refuse(r.errno, r.message);
       return applyCommand(this.table, c, this.opts, this.timeouts);

@@ -1,5 +1,5 @@
 import type { DrainResult, ReloadResult } from '../../daemon/control-server.js';
-import { LvsdError, isLvsdError } from '../../errors.js';
+import { LvsdError, isErrorCode, isLvsdError } from '../../errors.js';
 import { requestDaemon, type ControlErrorDetails } from '../control-client.js';
 import { EXIT } from '../exit.js';
 import { resolveSocket } from '../socket-path.js';
@@ -12,7 +12,12 @@ export async function reload(opts: { socket?: string | undefined; config?: strin
     process.stdout.write('reloaded\n');
     return EXIT.ok;
   }
-  throw new LvsdError('LVSD_CONFIG_INVALID', `reload refused, the running config stays: ${result.error ?? 'unknown reason'}`,
+  // the daemon's code says why (an older daemon sends none: its refusals were config problems)
+  const code = isErrorCode(result.code) ? result.code : result.code === undefined ? 'LVSD_CONFIG_INVALID' : 'LVSD_INTERNAL';
+  if (result.applied) {
+    throw new LvsdError(code, `reload incomplete: ${result.error ?? 'unknown reason'} (lvsd status shows what is outstanding)`);
+  }
+  throw new LvsdError(code, `reload refused, the running config stays: ${result.error ?? 'unknown reason'}`,
     { details: result.problems ?? [] });
 }
 

@@ -34,16 +34,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel });
   const version = packageVersion();
   const metrics = createMetrics();
-  const daemonMetrics: DaemonMetrics = {
-    reconcile: (s, errors) => {
-      metrics.reconcileDuration(s);
-      if (errors > 0) metrics.reconcileError(errors);
-    },
-    reload: (ok) => metrics.configReload(ok ? 'ok' : 'refused'),
-    healthResult: (service, realServer, result) => metrics.healthResult(service, realServer, result),
-    healthProbeDuration: (type, seconds) => metrics.healthProbeDuration(type, seconds),
-    healthUp: (service, realServer, up) => metrics.healthUp(service, realServer, up),
-  };
+  const daemonMetrics: DaemonMetrics = metrics;
   // Claim the control socket before touching the kernel: a second `lvsd run` started by mistake must stop
   // here ("another lvsd is already listening"), not reconcile, probe and run VRRP beside the first one.
   // A bad config is fatal at start, with every problem (the daemon loads it again, the same way).
@@ -60,7 +51,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     log,
     handlers: {
       status: () => ready().status(),
-      reload: () => ready().reload(),
+      reload: () => ready().reload('control'),
       drain: (req) => ready().drain(req, true),
       undrain: (req) => ready().drain(req, false),
     },
@@ -117,31 +108,39 @@ export async function runCommand(args: RunArgs): Promise<number> {
     clearTimeout(debounce);
     debounce = setTimeout(() => {
       log.info({ event: 'config.changed', path: args.config }, 'config changed on disk: reloading');
-      void running.reload();
+      void running.reload('file'); // never rejects; the daemon logs the outcome
     }, 300);
   });
+  watcher.on('error', (e: unknown) => log.warn({ event: 'config.watch_error', path: args.config, err: (e as Error)?.message ?? String(e) },
+    'cannot watch the config file: reload with lvsd reload or SIGHUP'));
   closers.push(() => watcher.close());
 
   log.info({ event: 'daemon.started', version, config: args.config, socket: socketPath }, 'lvsd running');
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    const onHup = () => {
+      log.info({ event: 'config.sighup' }, 'SIGHUP: reloading');
+      void running.reload('sighup'); // never rejects; the daemon logs the outcome
+    };
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       log.info({ event: 'daemon.stopping', signal }, `stopping on ${signal}`);
       clearTimeout(debounce);
       void (async () => {
-        await running.stop();
+        await running.stop().catch((e: unknown) => log.error({ event: 'daemon.stop_failed', err: (e as Error)?.message ?? String(e) }, 'stop failed'));
         for (const close of closers) await close().catch(() => undefined);
+        process.off('SIGTERM', onTerm);
+        process.off('SIGINT', onInt);
+        process.off('SIGHUP', onHup);
         resolve(EXIT.ok);
       })();
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      log.info({ event: 'config.sighup' }, 'SIGHUP: reloading');
-      void running.reload();
-    });
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+    process.on('SIGHUP', onHup);
   });
 }
