@@ -141,6 +141,39 @@ await yargs(hideBin(process.argv))
       ),
   )
   .command(
+    'import <format> <file>',
+    "translate another tool's config into lvsd's (keepalived): JSON on stdout, every approximation and refusal on stderr",
+    (y) =>
+      y
+        .positional('format', { type: 'string', choices: ['keepalived'], demandOption: true })
+        .positional('file', { type: 'string', demandOption: true, describe: 'the keepalived.conf to read (includes followed)' })
+        .option('output', { alias: 'o', type: 'string', describe: 'write the lvsd config here instead of stdout' })
+        .option('partial', { type: 'boolean', default: false, describe: 'write what could be imported even when some parts could not (exit status still 1)' })
+        .option('config-id', { type: 'string', describe: "keepalived's --config-id for @ID lines (default: the host name up to the first dot)" }),
+    (argv) =>
+      run(async () =>
+        (await import('./commands/import.js')).importCommand({
+          format: argv.format, file: argv.file, output: argv.output, partial: argv.partial, configId: argv['config-id'],
+        }),
+      ),
+  )
+  .command(
+    'export <format>',
+    'write the config as another tool reads it (keepalived.conf), e.g. to roll back',
+    (y) =>
+      y
+        .positional('format', { type: 'string', choices: ['keepalived'], demandOption: true })
+        .option('config', configOption)
+        .option('output', { alias: 'o', type: 'string', describe: 'write here instead of stdout' })
+        .option('router-id', { type: 'string', describe: 'global_defs router_id (default: the host name)' }),
+    (argv) =>
+      run(async () =>
+        (await import('./commands/export.js')).exportCommand({
+          format: argv.format, config: argv.config, output: argv.output, routerId: argv['router-id'],
+        }),
+      ),
+  )
+  .command(
     'lab',
     'build a demo cluster (client, two directors, three web servers) and show a failover under load; in a VM if this kernel lacks IPVS',
     (y) =>
@@ -159,7 +192,7 @@ await yargs(hideBin(process.argv))
         ]),
       ),
   )
-  .demandCommand(1, 'name a command: check, apply, run, status, reload, drain, undrain')
+  .demandCommand(1, 'name a command: check, apply, run, status, reload, drain, undrain, import, export')
   .strict()
   .completion('completion', 'print a bash/zsh completion script')
   .fail((message, error) => {

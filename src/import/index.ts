@@ -1,0 +1,2 @@
+/** Importers of other tools' configs into lvsd's. */
+export * from './keepalived/index.js';

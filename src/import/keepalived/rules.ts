@@ -1,0 +1,72 @@
+/**
+ * The keyword tables' shape and the walk over a block. Every keyword of a block is one of:
+ * - `map`: translated by its handler (which may itself warn about an approximation);
+ * - `unsupported`: not translated, an error (`FILE:LINE: keyword: why`), the import exits non-zero;
+ * - `ignored`: nothing in lvsd needs it, a warning saying what lvsd does instead.
+ * A keyword in no table is an error too, so nothing is ever dropped silently. Part 2 of issue #12 turns an
+ * `unsupported` entry into a `map` one, in the table only.
+ */
+import type { ImportProblem, Place } from './problems.js';
+import type { Statement } from './tree.js';
+
+export type Rule<C> =
+  | { map: (s: Statement, ctx: C) => void }
+  | { unsupported: string }
+  | { ignored: string };
+
+export type Table<C> = Readonly<Record<string, Rule<C>>>;
+
+/** Why part 2 of issue #12 is needed for a keyword. */
+export const LATER = (what: string): string => `lvsd has no ${what} yet (issue #12, part 2)`;
+
+export class Problems {
+  readonly list: ImportProblem[] = [];
+  error(at: Place, keyword: string, message: string): void {
+    this.list.push({ file: at.file, line: at.line, keyword, message, severity: 'error' });
+  }
+  warn(at: Place, keyword: string, message: string): void {
+    this.list.push({ file: at.file, line: at.line, keyword, message, severity: 'warning' });
+  }
+}
+
+/** Applies `table` to every statement of `block`; `where` names the block for unknown keywords. */
+export function walk<C>(block: ReadonlyArray<Statement> | undefined, table: Table<C>, ctx: C, problems: Problems, where: string): void {
+  for (const s of block ?? []) {
+    const rule = Object.prototype.hasOwnProperty.call(table, s.keyword) ? table[s.keyword] : undefined;
+    if (!rule) problems.error(s, s.keyword, `not a keyword of ${where} the importer knows (nothing was imported from it)`);
+    else if ('unsupported' in rule) problems.error(s, s.keyword, rule.unsupported);
+    else if ('ignored' in rule) problems.warn(s, s.keyword, rule.ignored);
+    else rule.map(s, ctx);
+  }
+}
+
+/** Reads argument `i` of `s` as a number in [min, max] (whole unless `fraction`); reports and returns undefined otherwise. */
+export function numberArg(
+  s: Statement, problems: Problems, i = 0, opts: { min?: number; max?: number; fraction?: boolean } = {},
+): number | undefined {
+  const text = s.args[i];
+  if (text === undefined) {
+    problems.error(s, s.keyword, 'a value is missing');
+    return undefined;
+  }
+  const ok = opts.fraction ? /^\d+(\.\d+)?$|^\.\d+$/.test(text) : /^-?\d+$/.test(text);
+  const n = Number(text);
+  if (!ok || !Number.isFinite(n) || (opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) {
+    const range = opts.min !== undefined && opts.max !== undefined ? ` from ${opts.min} to ${opts.max}` : '';
+    problems.error(s, s.keyword, `"${text}" is not a ${opts.fraction ? 'number' : 'whole number'}${range}`);
+    return undefined;
+  }
+  return n;
+}
+
+/** The first argument, reported when missing. */
+export function stringArg(s: Statement, problems: Problems, i = 0): string | undefined {
+  const v = s.args[i];
+  if (v === undefined) problems.error(s, s.keyword, 'a value is missing');
+  return v;
+}
+
+/** Reports arguments beyond `n` (keepalived ignores or refuses them; lvsd does not guess). */
+export function noExtraArgs(s: Statement, problems: Problems, n: number): void {
+  if (s.args.length > n) problems.error(s, s.keyword, `unexpected extra value${s.args.length - n > 1 ? 's' : ''}: ${s.args.slice(n).join(' ')}`);
+}

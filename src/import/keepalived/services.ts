@@ -1,0 +1,350 @@
+/**
+ * virtual_server / virtual_server_group / real_server -> lvsd services. A virtual_server_group is expanded
+ * into one lvsd service per address (ranges included), port and fwmark, each with the same real servers
+ * and checks (lvsd probes a shared check once).
+ */
+import { isIP } from 'node:net';
+import { CHECKER_KEYWORDS, mapChecker, type CheckDefaults } from './checks.js';
+import type { Model } from './model.js';
+import type { Place } from './problems.js';
+import { Problems, noExtraArgs, numberArg, stringArg, walk, type Table } from './rules.js';
+import type { Statement } from './tree.js';
+
+type Obj = Record<string, unknown>;
+
+type Key = { address: string; port: number } | { fwmark: number };
+
+interface ServiceState {
+  svc: Obj;
+  defaults: CheckDefaults;
+  realServers: Array<{ rs: Obj; place: Place; inhibit: boolean; alpha: boolean[] }>;
+  inhibit: boolean;
+  quorum?: { value: number; at: Statement };
+  hysteresis?: { value: number; at: Statement };
+  persistence: Obj;
+  protocolAt?: Statement;
+  schedFlags: Array<{ flag: 1 | 2 | 3; at: Statement }>;
+  tunnel: Obj;
+  virtualhost?: string;
+}
+
+const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
+const KINDS: Record<string, string> = { NAT: 'nat', DR: 'dr', TUN: 'tunnel' };
+
+function tunnelRules(p: Problems): Table<{ tunnel: Obj }> {
+  return {
+    tun_type: {
+      map: (s, st) => {
+        const t = stringArg(s, p);
+        if (t === 'ipip' || t === 'gue' || t === 'gre') st.tunnel.type = t;
+        else if (t !== undefined) p.error(s, 'tun_type', `"${t}" is not ipip, gue or gre`);
+      },
+    },
+    tun_port: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 1, max: 65535 }); if (n !== undefined) st.tunnel.port = n; } },
+    tun_flags: {
+      map: (s, st) => {
+        const f = stringArg(s, p);
+        const m: Record<string, string> = { nocsum: 'none', csum: 'csum', remcsum: 'remcsum' };
+        if (f !== undefined && m[f]) st.tunnel.checksum = m[f];
+        else if (f !== undefined) p.error(s, 'tun_flags', `"${f}" is not nocsum, csum or remcsum`);
+      },
+    },
+  };
+}
+
+function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults; inhibit: boolean; alpha: boolean[]; tunnel: Obj; checkAt?: Statement }> {
+  const checker = {
+    map: (s: Statement, st: { rs: Obj; defaults: CheckDefaults; alpha: boolean[]; checkAt?: Statement }) => {
+      if (st.checkAt) {
+        p.error(s, s.keyword, `a second check: lvsd runs one check per real server (it keeps the ${st.checkAt.keyword} of line ${st.checkAt.line})`);
+        return;
+      }
+      st.checkAt = s;
+      const m = mapChecker(s, st.defaults, p);
+      if (m) {
+        st.rs.healthCheck = m.check;
+        st.alpha.push(m.alpha);
+      }
+    },
+  };
+  return {
+    ...Object.fromEntries(CHECKER_KEYWORDS.map((k) => [k, checker])),
+    ...tunnelRules(p),
+    weight: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 0, max: 65535 }); if (n !== undefined) st.rs.weight = n; } },
+    inhibit_on_failure: { map: (_s, st) => { st.inhibit = true; } },
+    uthreshold: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 0 }); if (n !== undefined) st.rs.upperThreshold = n; } },
+    lthreshold: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 0 }); if (n !== undefined) st.rs.lowerThreshold = n; } },
+    lvs_method: {
+      map: (s, st) => {
+        const k = KINDS[s.args[0] ?? ''];
+        if (k) st.rs.forwarding = k;
+        else p.error(s, s.keyword, `"${s.args[0] ?? ''}" is not NAT, DR or TUN`);
+      },
+    },
+    notify_up: { unsupported: 'lvsd runs no script when a real server comes up (it logs event health.change)' },
+    notify_down: { unsupported: 'lvsd runs no script when a real server goes down (it logs event health.change)' },
+    smtp_alert: { ignored: 'lvsd sends no email; it logs event health.change' },
+    delay_loop: { map: (s, st) => { st.defaults = { ...st.defaults, delayLoop: numberArg(s, p, 0, { min: 0, fraction: true }) ?? st.defaults.delayLoop }; } },
+    retry: { map: (s, st) => { st.defaults = { ...st.defaults, retry: numberArg(s, p, 0, { min: 0 }) }; } },
+    delay_before_retry: { map: (s, st) => { st.defaults = { ...st.defaults, delayBeforeRetry: numberArg(s, p, 0, { min: 0, fraction: true }) }; } },
+    connect_timeout: { map: (s, st) => { st.defaults = { ...st.defaults, connectTimeout: numberArg(s, p, 0, { min: 0, fraction: true }) }; } },
+    alpha: { map: (_s, st) => { st.defaults = { ...st.defaults, alpha: true }; } },
+    warmup: { ignored: 'lvsd spreads first probes over the interval by itself' },
+    virtualhost: { ignored: 'the Host header comes from the check (url virtualhost or the virtual server\'s)' },
+  };
+}
+
+/** "ADDR PORT" / "fwmark N" / "ADDR-END PORT" of a virtual_server or a group line -> keys. */
+function keysOf(s: Statement, words: string[], p: Problems): Key[] {
+  if (words[0] === 'fwmark') {
+    const n = Number(words[1]);
+    if (!/^\d+$/.test(words[1] ?? '') || n < 1 || n > 4294967295) {
+      p.error(s, s.keyword, `"${words[1] ?? ''}" is not a firewall mark from 1 to 4294967295`);
+      return [];
+    }
+    return [{ fwmark: n }];
+  }
+  const [addr = '', portText] = words;
+  const port = Number(portText ?? '0');
+  if (portText !== undefined && (!/^\d+$/.test(portText) || port > 65535)) {
+    p.error(s, s.keyword, `"${portText}" is not a port`);
+    return [];
+  }
+  const range = /^(.*?)-([0-9a-fA-F]+)$/.exec(addr);
+  if (range && isIP(range[1]!)) {
+    const base = range[1]!;
+    const v6 = isIP(base) === 6;
+    const parts = v6 ? base.split(':') : base.split('.');
+    const first = Number.parseInt(parts[parts.length - 1] || '0', v6 ? 16 : 10);
+    const last = Number.parseInt(range[2]!, v6 ? 16 : 10);
+    if (!(last >= first) || last > (v6 ? 0xffff : 255)) {
+      p.error(s, s.keyword, `the range ${addr} does not count up within the last ${v6 ? 'group' : 'octet'}`);
+      return [];
+    }
+    const out: Key[] = [];
+    for (let v = first; v <= last; v++) {
+      parts[parts.length - 1] = v6 ? v.toString(16) : String(v);
+      out.push({ address: parts.join(v6 ? ':' : '.'), port });
+    }
+    return out;
+  }
+  if (!isIP(addr)) {
+    p.error(s, s.keyword, `"${addr}" is not an IP address`);
+    return [];
+  }
+  return [{ address: addr, port }];
+}
+
+export function mapVirtualServerGroup(s: Statement, model: Model, p: Problems): void {
+  const name = stringArg(s, p);
+  if (name === undefined) return;
+  const keys: Key[] = [];
+  for (const line of s.block ?? []) keys.push(...keysOf(line, [line.keyword, ...line.args], p));
+  model.groups.set(name, { keys, place: s, used: false });
+}
+
+export function mapVirtualServer(s: Statement, model: Model, p: Problems): void {
+  let keys: Key[];
+  if (s.args[0] === 'group') {
+    const g = model.groups.get(s.args[1] ?? '');
+    if (!g) {
+      p.error(s, 'virtual_server', `group ${s.args[1] ?? ''} is not defined before it (keepalived needs it defined first)`);
+      return;
+    }
+    g.used = true;
+    keys = g.keys;
+    if (keys.length > 1) {
+      p.warn(s, 'virtual_server', `group ${s.args[1]}: expanded into ${keys.length} lvsd services with the same real servers and checks (lvsd probes each shared check once)`);
+    }
+  } else {
+    noExtraArgs(s, p, 2);
+    keys = keysOf(s, s.args, p);
+  }
+  if (keys.length === 0) return;
+  const st: ServiceState = {
+    svc: { scheduler: 'wlc', forwarding: 'nat' },
+    defaults: { delayLoop: 60, alpha: false },
+    realServers: [],
+    inhibit: false,
+    persistence: {},
+    schedFlags: [],
+    tunnel: {},
+  };
+  const proto = { value: 'tcp' };
+  walk(s.block, serviceRules(p, proto), st, p, 'virtual_server');
+  const sharedQuorum = keys.length > 1 && st.quorum !== undefined;
+  if (sharedQuorum) p.warn(st.quorum!.at, 'quorum', `counted per lvsd service (each of the ${keys.length} addresses of the group), as keepalived counts it for the group`);
+  for (const key of keys) {
+    const svc: Obj = 'fwmark' in key ? { fwmark: key.fwmark } : { protocol: proto.value, address: key.address, port: key.port };
+    if ('fwmark' in key && st.protocolAt && s.args[0] === 'fwmark') {
+      p.warn(st.protocolAt, 'protocol', 'a fwmark service has no protocol (keepalived ignores it too)');
+    }
+    if ('fwmark' in key) {
+      const v6 = st.realServers.length > 0 && st.realServers.every((r) => isIP(String(r.rs.address)) === 6);
+      if (v6) svc.family = 'ipv6';
+    }
+    Object.assign(svc, st.svc);
+    finishService(s, svc, st, p);
+    model.services.push({ value: svc, place: s, realServerPlaces: st.realServers.map((r) => r.place) });
+  }
+}
+
+function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): void {
+  if (Object.keys(st.persistence).length > 0) {
+    if (st.persistence.timeout === undefined && st.persistence.netmask !== undefined) st.persistence.timeout = 360;
+    svc.persistence = { ...st.persistence };
+  }
+  const flags = st.schedFlags.map(({ flag, at }) => {
+    const sched = String(svc.scheduler);
+    if ((sched === 'sh' || sched === 'mh') && flag !== 3) return `${sched}-${flag === 1 ? 'fallback' : 'port'}`;
+    p.error(at, at.keyword, `lvsd knows this flag only for the sh and mh schedulers (${sched} here)`);
+    return undefined;
+  }).filter((f): f is string => f !== undefined);
+  if (flags.length > 0) svc.schedulerFlags = [...new Set(flags)];
+  if (Object.keys(st.tunnel).length > 0) svc.tunnel = { ...st.tunnel };
+  const inhibits = new Set(st.realServers.map((r) => r.inhibit || st.inhibit));
+  svc.onFailure = inhibits.has(true) ? 'inhibit' : 'remove';
+  if (inhibits.size > 1) p.warn(s, 'inhibit_on_failure', 'set on some real servers only: lvsd sets it per service, so every real server of this one is inhibited (weight 0) instead of removed');
+  const alphas = new Set(st.realServers.flatMap((r) => (r.alpha.length > 0 ? r.alpha : [st.defaults.alpha])));
+  svc.initialState = alphas.has(true) ? 'down' : 'up';
+  if (alphas.size > 1) p.warn(s, 'alpha', 'set on some checks only: lvsd starts every real server of a service the same way (down here)');
+  if (st.quorum) {
+    const weights = st.realServers.map((r) => (typeof r.rs.weight === 'number' ? r.rs.weight : 1));
+    const q = st.quorum.value;
+    const same = weights.every((w) => w === weights[0]);
+    const w = weights.length > 0 ? weights.reduce((a, b) => a + b, 0) / weights.length : 1;
+    const minUp = Math.max(1, Math.ceil(q / Math.max(w, 1)));
+    if (!same) p.warn(st.quorum.at, 'quorum', `keepalived counts the weights of live servers, lvsd counts servers: with unequal weights the import asks for ${minUp} servers up`);
+    if (minUp > weights.length) p.error(st.quorum.at, 'quorum', `${q} is more than the real servers can ever reach; keepalived would never serve`);
+    else if (q > 1 || st.hysteresis) svc.quorum = { minUp };
+    if (st.hysteresis && st.hysteresis.value > 0) {
+      p.warn(st.hysteresis.at, 'hysteresis', `lvsd has no hysteresis: the quorum is lost below ${minUp} servers up and regained at ${minUp}`);
+    }
+  }
+  svc.realServers = st.realServers.map((r) => structuredClone(r.rs));
+  for (const rs of svc.realServers as Obj[]) {
+    const check = rs.healthCheck as Obj | undefined;
+    if (st.virtualhost !== undefined && check && (check.type === 'http' || check.type === 'https') && check.host === undefined) check.host = st.virtualhost;
+  }
+  // DR and tunnel real servers cannot remap the port: keep the check on the port keepalived checked
+  const port = svc.port;
+  for (const rs of svc.realServers as Obj[]) {
+    const fw = rs.forwarding ?? svc.forwarding;
+    if (fw !== 'nat' && port !== undefined && rs.port !== undefined && rs.port !== port) {
+      const check = rs.healthCheck as Obj | undefined;
+      if (check && check.port === undefined && check.type !== 'exec' && check.type !== 'none') check.port = rs.port;
+      delete rs.port;
+    }
+  }
+}
+
+function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState> {
+  const flag = (n: 1 | 2 | 3) => ({ map: (s: Statement, st: ServiceState) => { st.schedFlags.push({ flag: n, at: s }); } });
+  return {
+    ...(tunnelRules(p) as Table<ServiceState>),
+    delay_loop: { map: (s, st) => { st.defaults.delayLoop = numberArg(s, p, 0, { min: 0, fraction: true }) ?? 60; } },
+    retry: { map: (s, st) => { st.defaults.retry = numberArg(s, p, 0, { min: 0 }); } },
+    delay_before_retry: { map: (s, st) => { st.defaults.delayBeforeRetry = numberArg(s, p, 0, { min: 0, fraction: true }); } },
+    connect_timeout: { map: (s, st) => { st.defaults.connectTimeout = numberArg(s, p, 0, { min: 0, fraction: true }); } },
+    lb_algo: { map: (s, st) => scheduler(s, st, p) },
+    lvs_sched: { map: (s, st) => scheduler(s, st, p) },
+    lb_kind: { map: (s, st) => kind(s, st, p) },
+    lvs_method: { map: (s, st) => kind(s, st, p) },
+    persistence_timeout: {
+      map: (s, st) => { st.persistence.timeout = s.args.length === 0 ? 360 : numberArg(s, p, 0, { min: 1 }); },
+    },
+    persistence_granularity: {
+      map: (s, st) => {
+        const g = stringArg(s, p);
+        if (g !== undefined) st.persistence.netmask = /^\d+$/.test(g) ? Number(g) : g;
+      },
+    },
+    persistence_engine: {
+      map: (s, st) => {
+        if (s.args[0] === 'sip') st.persistence.engine = 'sip';
+        else p.error(s, 'persistence_engine', `lvsd knows the sip engine only, not "${s.args[0] ?? ''}"`);
+      },
+    },
+    protocol: {
+      map: (s, st) => {
+        const v = (s.args[0] ?? '').toLowerCase();
+        st.protocolAt = s;
+        if (v === 'tcp' || v === 'udp' || v === 'sctp') proto.value = v;
+        else p.error(s, 'protocol', `"${s.args[0] ?? ''}" is not TCP, UDP or SCTP`);
+      },
+    },
+    ops: { map: (_s, st) => { st.svc.onePacket = true; } },
+    sorry_server: {
+      map: (s, st) => {
+        const a = stringArg(s, p);
+        if (a === undefined) return;
+        const port = s.args[1] === undefined ? undefined : numberArg(s, p, 1, { min: 0, max: 65535 });
+        st.svc.sorryServer = { address: a, ...(port !== undefined ? { port } : {}) };
+      },
+    },
+    sorry_server_inhibit: { ignored: "lvsd adds and removes the sorry server itself; inhibiting it instead makes no difference to traffic" },
+    sorry_server_lvs_method: {
+      map: (s, st) => {
+        const k = KINDS[s.args[0] ?? ''];
+        if (k && st.svc.sorryServer) (st.svc.sorryServer as Obj).forwarding = k;
+        else p.error(s, s.keyword, k ? 'comes before sorry_server: put it after' : `"${s.args[0] ?? ''}" is not NAT, DR or TUN`);
+      },
+    },
+    inhibit_on_failure: { map: (_s, st) => { st.inhibit = true; } },
+    quorum: { map: (s, st) => { const q = numberArg(s, p, 0, { min: 1 }); if (q !== undefined) st.quorum = { value: q, at: s }; } },
+    hysteresis: { map: (s, st) => { const h = numberArg(s, p, 0, { min: 0 }); if (h !== undefined) st.hysteresis = { value: h, at: s }; } },
+    quorum_up: { unsupported: 'lvsd runs no script when the quorum is reached (it logs event health.quorum)' },
+    quorum_down: { unsupported: 'lvsd runs no script when the quorum is lost (it logs event health.quorum)' },
+    alpha: { map: (_s, st) => { st.defaults.alpha = true; } },
+    omega: { ignored: 'lvsd runs no quorum or real-server script when it stops' },
+    ha_suspend: { unsupported: 'lvsd keeps its services whatever the VRRP state (a backup director serves nothing anyway)' },
+    virtualhost: { map: (s, st) => { st.virtualhost = stringArg(s, p); } },
+    hashed: { ignored: 'the kernel hashes every service' },
+    'flag-1': flag(1),
+    'flag-2': flag(2),
+    'flag-3': flag(3),
+    'sh-fallback': flag(1),
+    'mh-fallback': flag(1),
+    'sh-port': flag(2),
+    'mh-port': flag(2),
+    ip_family: { ignored: 'lvsd takes the family from the addresses' },
+    smtp_alert: { ignored: 'lvsd sends no email; it logs event health.change' },
+    warmup: { ignored: 'lvsd spreads first probes over the interval by itself' },
+    real_server: {
+      map: (s, st) => {
+        const address = stringArg(s, p);
+        if (address === undefined) return;
+        if (!isIP(address)) {
+          p.error(s, 'real_server', `"${address}" is not an IP address`);
+          return;
+        }
+        const rs: Obj = { address };
+        if (s.args[1] !== undefined) {
+          const port = numberArg(s, p, 1, { min: 0, max: 65535 });
+          if (port === undefined) return;
+          rs.port = port;
+        }
+        const rst = { rs, defaults: { ...st.defaults }, inhibit: false, alpha: [] as boolean[], tunnel: {} as Obj };
+        walk(s.block, realServerRules(p), rst, p, 'real_server');
+        if (Object.keys(rst.tunnel).length > 0) rs.tunnel = rst.tunnel;
+        st.realServers.push({ rs, place: s, inhibit: rst.inhibit, alpha: rst.alpha });
+      },
+    },
+    local_address_group: { unsupported: 'lvsd has no FULLNAT (it is not in the upstream kernel)' },
+    syn_proxy: { unsupported: 'lvsd has no SYN proxy (it is not in the upstream kernel)' },
+  };
+}
+
+function scheduler(s: Statement, st: ServiceState, p: Problems): void {
+  const v = stringArg(s, p);
+  if (v === undefined) return;
+  if (SCHEDULERS.includes(v)) st.svc.scheduler = v;
+  else p.error(s, s.keyword, `"${v}" is not a scheduler lvsd knows`);
+}
+
+function kind(s: Statement, st: ServiceState, p: Problems): void {
+  const k = KINDS[s.args[0] ?? ''];
+  if (k) st.svc.forwarding = k;
+  else p.error(s, s.keyword, `"${s.args[0] ?? ''}" is not NAT, DR or TUN`);
+}
+
