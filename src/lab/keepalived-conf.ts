@@ -16,15 +16,16 @@
  * - lvsd's probe `timeout` -> keepalived `connect_timeout` (which bounds the whole HTTP check).
  * - lvsd `onFailure: inhibit` -> `inhibit_on_failure` (weight 0, the entry stays); `remove` -> nothing.
  */
+import { LvsdError } from '../errors.js';
 import type { Config, HealthCheckConfig, RealServerConfig, ServiceConfig, VrrpInstanceConfig } from '../config/types.js';
 
 export interface KeepalivedOptions {
   /** global_defs router_id */
   routerId: string;
-  /** real-time priority of keepalived's VRRP process: lvsd's VRRP thread runs SCHED_RR at this priority */
-  vrrpRtPriority: number;
-  /** RLIMIT_RTTIME for it, microseconds (its 10 ms default can get it killed on a loaded host) */
-  vrrpRlimitRttime: number;
+  /** real-time priority of keepalived's VRRP process: lvsd's VRRP thread runs SCHED_RR at this priority (0: not set) */
+  vrrpRtPriority?: number;
+  /** RLIMIT_RTTIME for it, microseconds (its 10 ms default can get it killed on a loaded host; 0: not set) */
+  vrrpRlimitRttime?: number;
 }
 
 /** Seconds as keepalived writes them: "1", "0.1", "2.5". */
@@ -33,29 +34,38 @@ export function keepalivedSeconds(s: number): string {
 }
 
 function unsupported(what: string): never {
-  throw new Error(`keepalived-conf: cannot translate ${what}`);
+  throw new LvsdError('LVSD_CONFIG_INVALID', `keepalived-conf: cannot translate ${what}`);
+}
+
+/** A word keepalived reads back as one: quoted when it has blanks or comment characters. */
+function word(w: string): string {
+  return /^[^\s"'!#{}\\]+$/.test(w) ? w : `"${w.replace(/(["\\])/g, '\\$1')}"`;
 }
 
 function vrrpInstance(v: VrrpInstanceConfig): string[] {
-  if (v.version !== 3) unsupported(`VRRP version ${v.version} (instance ${v.name}): the lab uses 3`);
-  if (v.unicast) unsupported(`unicast VRRP (instance ${v.name})`);
-  if (v.trackInterfaces.length > 0) unsupported(`track interfaces (instance ${v.name})`);
-  if (v.priority === 255) unsupported(`an address owner (priority 255, instance ${v.name})`);
+  const notify = (['master', 'backup', 'fault', 'stop'] as const)
+    .filter((k) => v.notify[k] !== undefined)
+    .map((k) => `  notify_${k} ${word(v.notify[k]!.join(' '))}`);
   return [
     `vrrp_instance ${v.name} {`,
     // both tools start every non-owner instance as backup and let the election decide
-    '  state BACKUP',
+    `  state ${v.priority === 255 ? 'MASTER' : 'BACKUP'}`,
     `  interface ${v.interface}`,
     `  virtual_router_id ${v.vrid}`,
     `  priority ${v.priority}`,
     `  advert_int ${keepalivedSeconds(v.advertInterval)}`,
-    '  version 3',
+    `  version ${v.version}`,
     ...(v.preempt ? (v.preemptDelay > 0 ? [`  preempt_delay ${keepalivedSeconds(v.preemptDelay)}`] : []) : ['  nopreempt']),
     // lvsd's gratuitous ARPs: `count` of them on becoming master (their spacing is global, vrrp_garp_interval),
     // refresh 0 = no later set
     `  garp_master_repeat ${v.garp.count}`,
     '  garp_master_delay 0',
     ...(v.garp.refresh > 0 ? [`  garp_master_refresh ${keepalivedSeconds(v.garp.refresh)}`] : []),
+    ...(v.unicast ? [`  unicast_src_ip ${v.unicast.source}`, '  unicast_peer {', ...v.unicast.peers.map((p) => `    ${p}`), '  }'] : []),
+    ...(v.trackInterfaces.length > 0
+      ? ['  track_interface {', ...v.trackInterfaces.map((t) => `    ${t.name}${t.weight !== 0 ? ` weight ${t.weight}` : ''}`), '  }']
+      : []),
+    ...notify,
     '  virtual_ipaddress {',
     ...v.addresses.map((a) => `    ${a.address}/${a.prefixLength} dev ${v.interface}`),
     '  }',
@@ -63,47 +73,93 @@ function vrrpInstance(v: VrrpInstanceConfig): string[] {
   ];
 }
 
-function check(c: HealthCheckConfig, rs: RealServerConfig): string[] {
-  if (c.type !== 'http') unsupported(`a ${c.type} health check (real server ${rs.spec.address})`);
-  if (c.method !== 'GET') unsupported(`HTTP method ${c.method}`);
-  if (c.expectBody !== undefined || c.expectDigest !== undefined || c.host !== undefined) {
-    unsupported('an HTTP check with a body, digest or host expectation');
-  }
-  const connect = c.address === rs.spec.address && c.port === rs.spec.port ? [] : [`      connect_ip ${c.address}`, `      connect_port ${c.port}`];
+function connect(c: HealthCheckConfig, rs: RealServerConfig): string[] {
   return [
-    '    HTTP_GET {',
-    '      url {',
-    `        path ${c.path}`,
-    `        status_code ${c.expectStatus.join(' ')}`,
-    '      }',
-    ...connect,
-    `      connect_timeout ${keepalivedSeconds(c.timeout)}`,
-    `      retry ${c.fall - 1}`,
-    `      delay_before_retry ${keepalivedSeconds(c.interval)}`,
-    '    }',
+    ...(c.address !== rs.spec.address ? [`      connect_ip ${c.address}`] : []),
+    ...(c.port !== rs.spec.port ? [`      connect_port ${c.port}`] : []),
   ];
 }
 
+function check(c: HealthCheckConfig, rs: RealServerConfig): string[] {
+  // lvsd fall N: the first failure and N-1 retries an interval apart; the probe timeout bounds the check
+  const timing = [`      connect_timeout ${keepalivedSeconds(c.timeout)}`, `      retry ${c.fall - 1}`, `      delay_before_retry ${keepalivedSeconds(c.interval)}`];
+  switch (c.type) {
+    case 'none':
+      return [];
+    case 'tcp':
+      return ['    TCP_CHECK {', ...connect(c, rs), ...timing, '    }'];
+    case 'http':
+    case 'https': {
+      if (c.method !== 'GET') unsupported(`HTTP method ${c.method}`);
+      if (c.expectDigest !== undefined) unsupported('an HTTP check with a SHA-256 digest (keepalived digests are MD5)');
+      return [
+        `    ${c.type === 'http' ? 'HTTP_GET' : 'SSL_GET'} {`,
+        '      url {',
+        `        path ${word(c.path)}`,
+        `        status_code ${c.expectStatus.join(' ')}`,
+        ...(c.host !== undefined ? [`        virtualhost ${word(c.host)}`] : []),
+        ...(c.expectBody !== undefined ? [`        regex ${word(c.expectBody)}`] : []),
+        '      }',
+        ...connect(c, rs),
+        ...timing,
+        '    }',
+      ];
+    }
+    case 'dns':
+      if (c.transport !== 'udp' || c.expectRcode.join() !== '0') unsupported('a DNS check over TCP or expecting another rcode than NOERROR');
+      return ['    DNS_CHECK {', `      type ${c.queryType}`, `      name ${word(c.query)}`, ...connect(c, rs), ...timing, '    }'];
+    case 'exec':
+      if (c.shell) unsupported('an exec check through a shell');
+      return [
+        '    MISC_CHECK {',
+        `      misc_path ${word([...c.command, rs.spec.address, String(rs.spec.port)].join(' '))}`,
+        `      misc_timeout ${Math.max(1, Math.ceil(c.timeout))}`,
+        ...(c.dynamicWeight ? ['      misc_dynamic'] : []),
+        ...(c.user !== undefined ? [`      user ${c.user}`] : []),
+        `      retry ${c.fall - 1}`,
+        `      delay_before_retry ${keepalivedSeconds(c.interval)}`,
+        '    }',
+      ];
+    default:
+      return unsupported(`a ${c.type} health check (real server ${rs.spec.address})`);
+  }
+}
+
+const KIND = { nat: 'NAT', dr: 'DR', tunnel: 'TUN' } as const;
+
 function virtualServer(s: ServiceConfig): string[] {
   const key = s.spec.key;
-  if (key.kind !== 'addr' || key.protocol !== 'tcp') unsupported(`service ${s.name}: only TCP services on an address`);
-  if (s.spec.timeout > 0 || s.spec.flags !== 0) unsupported(`service ${s.name}: persistence or scheduler flags`);
-  if (s.sorryServer || s.quorum || s.slowStart > 0) unsupported(`service ${s.name}: sorry server, quorum or slow start`);
-  if (s.initialState !== 'down') unsupported(`service ${s.name}: initialState up`);
-  const intervals = new Set(s.realServers.map((r) => r.healthCheck.interval));
-  if (intervals.size !== 1) unsupported(`service ${s.name}: real servers probed at different intervals`);
+  if (s.slowStart > 0) unsupported(`service ${s.name}: slow start`);
+  const intervals = new Set(s.realServers.filter((r) => r.healthCheck.type !== 'none').map((r) => r.healthCheck.interval));
+  if (intervals.size > 1) unsupported(`service ${s.name}: real servers probed at different intervals`);
+  const flags = s.spec.flags;
+  const persistent = (flags & 0x1) !== 0;
+  const sched = s.spec.scheduler;
+  const weights = new Set(s.realServers.map((r) => r.spec.weight));
+  if (s.quorum && weights.size > 1) unsupported(`service ${s.name}: a quorum over real servers of different weights (keepalived sums weights)`);
+  const fullMask = key.family === 'ipv6' ? 128 : 0xffffffff;
   const lines = [
-    `virtual_server ${key.address} ${key.port} {`,
-    `  delay_loop ${keepalivedSeconds([...intervals][0]!)}`,
-    `  lb_algo ${s.spec.scheduler}`,
+    key.kind === 'fwmark' ? `virtual_server fwmark ${key.fwmark} {` : `virtual_server ${key.address} ${key.port} {`,
+    `  delay_loop ${keepalivedSeconds([...intervals][0] ?? 60)}`,
+    `  lb_algo ${sched}`,
     `  lb_kind ${forwarding(s.realServers, s.name)}`,
-    '  protocol TCP',
-    '  alpha',
+    ...(key.kind === 'fwmark' ? [] : [`  protocol ${key.protocol.toUpperCase()}`]),
+    ...(persistent ? [`  persistence_timeout ${s.spec.timeout}`] : []),
+    ...(persistent && s.spec.netmask !== fullMask ? [`  persistence_granularity ${key.family === 'ipv6' ? s.spec.netmask : maskText(s.spec.netmask)}`] : []),
+    ...(s.spec.pe ? [`  persistence_engine ${s.spec.pe}`] : []),
+    ...((flags & 0x4) !== 0 ? ['  ops'] : []),
+    ...((flags & 0x8) !== 0 ? [`  ${sched}-fallback`] : []),
+    ...((flags & 0x10) !== 0 ? [`  ${sched}-port`] : []),
+    ...(s.initialState === 'down' ? ['  alpha'] : []),
+    ...(s.quorum ? [`  quorum ${s.quorum.minUp * ([...weights][0] ?? 1)}`] : []),
+    ...(s.sorryServer ? [`  sorry_server ${s.sorryServer.address} ${s.sorryServer.port}`] : []),
   ];
   for (const rs of s.realServers) {
     lines.push(
       `  real_server ${rs.spec.address} ${rs.spec.port} {`,
       `    weight ${rs.spec.weight}`,
+      ...(kindOf(rs, s.name) !== forwarding(s.realServers, s.name) ? [`    lvs_method ${kindOf(rs, s.name)}`] : []),
+      ...(rs.spec.upperThreshold > 0 ? [`    uthreshold ${rs.spec.upperThreshold}`, `    lthreshold ${rs.spec.lowerThreshold}`] : []),
       ...(s.onFailure === 'inhibit' ? ['    inhibit_on_failure'] : []),
       ...check(rs.healthCheck, rs),
       '  }',
@@ -113,34 +169,46 @@ function virtualServer(s: ServiceConfig): string[] {
   return lines;
 }
 
-function forwarding(rss: RealServerConfig[], name: string): 'DR' | 'NAT' {
-  const kinds = new Set(rss.map((r) => r.spec.forwarding));
-  if (kinds.size !== 1) unsupported(`service ${name}: mixed forwarding methods`);
-  const k = [...kinds][0];
-  if (k === 'dr') return 'DR';
-  if (k === 'nat') return 'NAT';
-  return unsupported(`service ${name}: ${String(k)} forwarding`);
+function maskText(n: number): string {
+  return [24, 16, 8, 0].map((sh) => (n >>> sh) & 255).join('.');
+}
+
+function kindOf(rs: RealServerConfig, name: string): 'DR' | 'NAT' | 'TUN' {
+  return forwarding([rs], name);
+}
+
+/** The service's lb_kind: its first real server's (others differing get their own lvs_method). */
+function forwarding(rss: RealServerConfig[], name: string): 'DR' | 'NAT' | 'TUN' {
+  const k = rss[0]?.spec.forwarding ?? 'nat';
+  // keepalived 2.2 has no tun_type/tun_port (the kernel's GUE/GRE encapsulation)
+  if (rss.some((r) => r.spec.forwarding === 'tunnel' && r.spec.tunnelType !== 'ipip')) unsupported(`service ${name}: GUE or GRE tunnels`);
+  if (k !== 'nat' && k !== 'dr' && k !== 'tunnel') return unsupported(`service ${name}: ${k} forwarding`);
+  return KIND[k];
 }
 
 /** The keepalived.conf text for a director whose lvsd config is `config`. */
 export function keepalivedConf(config: Config, opts: KeepalivedOptions): string {
-  if (config.syncGroups.length > 0) unsupported('VRRP sync groups');
   const cs = config.connectionSync;
-  if (cs && (cs.port !== undefined || cs.ttl !== undefined || cs.group !== undefined || cs.maxLength !== undefined)) {
-    unsupported('connection sync with a port, TTL, group or maximum length');
-  }
   const garpIntervals = new Set(config.vrrp.map((v) => v.garp.interval));
   if (garpIntervals.size > 1) unsupported('instances with different GARP intervals (keepalived sets it per interface)');
+  const t = config.ipvs.timeouts;
   const lines = [
     'global_defs {',
     `  router_id ${opts.routerId}`,
-    '  vrrp_version 3',
-    `  vrrp_rt_priority ${opts.vrrpRtPriority}`,
-    `  vrrp_rlimit_rttime ${opts.vrrpRlimitRttime}`,
+    ...(config.vrrp.length > 0 && config.vrrp.every((v) => v.version === 3) ? ['  vrrp_version 3'] : []),
+    ...(opts.vrrpRtPriority ? [`  vrrp_rt_priority ${opts.vrrpRtPriority}`] : []),
+    ...(opts.vrrpRlimitRttime ? [`  vrrp_rlimit_rttime ${opts.vrrpRlimitRttime}`] : []),
     ...[...garpIntervals].map((g) => `  vrrp_garp_interval ${keepalivedSeconds(g)}`),
-    ...(cs ? [`  lvs_sync_daemon ${cs.interface} ${cs.instance} id ${cs.syncId}`] : []),
+    ...(t && Object.keys(t).length > 0
+      ? [`  lvs_timeouts${t.tcp !== undefined ? ` tcp ${t.tcp}` : ''}${t.tcpFin !== undefined ? ` tcpfin ${t.tcpFin}` : ''}${t.udp !== undefined ? ` udp ${t.udp}` : ''}`]
+      : []),
+    ...(cs
+      ? [`  lvs_sync_daemon ${cs.interface} ${cs.instance} id ${cs.syncId}${cs.maxLength !== undefined ? ` maxlen ${cs.maxLength}` : ''}` +
+          `${cs.port !== undefined ? ` port ${cs.port}` : ''}${cs.ttl !== undefined ? ` ttl ${cs.ttl}` : ''}${cs.group !== undefined ? ` group ${cs.group}` : ''}`]
+      : []),
     '}',
   ];
+  for (const g of config.syncGroups) lines.push(`vrrp_sync_group ${g.name} {`, '  group {', ...g.instances.map((i) => `    ${i}`), '  }', '}');
   for (const v of config.vrrp) lines.push(...vrrpInstance(v));
   for (const s of config.services) lines.push(...virtualServer(s));
   return lines.join('\n') + '\n';

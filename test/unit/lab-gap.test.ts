@@ -38,11 +38,11 @@ test('keepalived.conf from the lab files: the same instance, service, checks and
 
 test('keepalived.conf refuses what it cannot translate instead of benchmarking something else', () => {
   const c = labConfig(1);
-  c.services[0]!.realServers[0]!.healthCheck = { ...c.services[0]!.realServers[0]!.healthCheck, type: 'tcp' } as never;
-  assert.throws(() => keepalivedConf(c, opts), /cannot translate a tcp health check/);
-  const v2 = labConfig(1);
-  v2.vrrp[0]!.version = 2;
-  assert.throws(() => keepalivedConf(v2, opts), /VRRP version 2/);
+  c.services[0]!.realServers[0]!.healthCheck = { ...c.services[0]!.realServers[0]!.healthCheck, type: 'agent' } as never;
+  assert.throws(() => keepalivedConf(c, opts), /cannot translate a agent health check/);
+  const slow = labConfig(1);
+  slow.services[0]!.slowStart = 10;
+  assert.throws(() => keepalivedConf(slow, opts), /slow start/);
 });
 
 test('director state from lvsd events and keepalived lines', () => {

@@ -59,9 +59,12 @@ function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults;
         p.error(s, s.keyword, `a second check: lvsd runs one check per real server (it keeps the ${st.checkAt.keyword} of line ${st.checkAt.line})`);
         return;
       }
-      st.checkAt = s;
       const m = mapChecker(s, st.defaults, p);
       if (m) {
+        st.checkAt = s;
+        // a misc_path ending in the real server's address and port (as lvsd export writes it): lvsd appends them itself
+        const cmd = m.check.command as string[] | undefined;
+        if (cmd && m.check.shell !== true && cmd.length > 2 && cmd.at(-2) === st.rs.address && cmd.at(-1) === String(st.rs.port ?? 0)) cmd.splice(-2, 2);
         st.rs.healthCheck = m.check;
         st.alpha.push(m.alpha);
       }

@@ -1,0 +1,257 @@
+/** keepalived keywords -> lvsd config: mapped, approximated (warning) or refused (error), each at FILE:LINE. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig } from '../../src/config/index.js';
+import { formatProblem, importKeepalived, memoryFiles } from '../../src/import/index.js';
+
+const FILE = '/etc/keepalived/keepalived.conf';
+const imp = (text: string, configId?: string) => importKeepalived(FILE, memoryFiles({ [FILE]: text }), { configId });
+const errors = (r: ReturnType<typeof imp>) => r.problems.filter((p) => p.severity === 'error').map(formatProblem);
+const warnings = (r: ReturnType<typeof imp>) => r.problems.filter((p) => p.severity === 'warning').map(formatProblem);
+
+test('a virtual server with its options, real servers and checks maps key by key, and lvsd accepts it', () => {
+  const r = imp(`
+virtual_server 192.0.2.10 443 {
+  delay_loop 5
+  lb_algo sh
+  sh-port
+  lb_kind DR
+  protocol TCP
+  persistence_timeout 600
+  persistence_granularity 255.255.255.0
+  quorum 2
+  sorry_server 192.0.2.99 443
+  alpha
+  real_server 192.0.2.11 443 {
+    weight 3
+    uthreshold 100
+    lthreshold 50
+    inhibit_on_failure
+    SSL_GET {
+      url {
+        path /health
+        status_code 200-201 204
+        virtualhost www.example
+      }
+      connect_port 8443
+      connect_timeout 2
+      retry 2
+      delay_before_retry 5
+    }
+  }
+  real_server 192.0.2.12 443 {
+    weight 3
+    inhibit_on_failure
+    TCP_CHECK {
+      connect_timeout 1
+      retry 0
+    }
+  }
+}
+virtual_server fwmark 7 {
+  lb_algo rr
+  real_server 10.0.0.1 {
+    MISC_CHECK {
+      misc_path "/usr/local/bin/check arg"
+      misc_timeout 3
+      misc_dynamic
+      user checker
+    }
+  }
+}
+virtual_server 2001:db8::53 53 {
+  protocol UDP
+  ops
+  lb_algo mh
+  real_server 2001:db8::1 53 {
+    DNS_CHECK {
+      type AAAA
+      name example.org
+      retry 2
+      delay_before_retry 60
+    }
+  }
+}`);
+  assert.deepEqual(errors(r), []);
+  assert.deepEqual(r.config.services, [
+    {
+      protocol: 'tcp', address: '192.0.2.10', port: 443, scheduler: 'sh', forwarding: 'dr', schedulerFlags: ['sh-port'],
+      sorryServer: { address: '192.0.2.99', port: 443 }, persistence: { timeout: 600, netmask: '255.255.255.0' },
+      onFailure: 'inhibit', initialState: 'down', quorum: { minUp: 1 },
+      realServers: [
+        { address: '192.0.2.11', port: 443, weight: 3, upperThreshold: 100, lowerThreshold: 50,
+          healthCheck: { type: 'https', path: '/health', expectStatus: [200, 201, 204], host: 'www.example', port: 8443, verify: false, interval: 5, timeout: 2, rise: 1, fall: 3 } },
+        { address: '192.0.2.12', port: 443, weight: 3, healthCheck: { type: 'tcp', interval: 5, timeout: 1, rise: 1, fall: 1 } },
+      ],
+    },
+    {
+      fwmark: 7, scheduler: 'rr', forwarding: 'nat', onFailure: 'remove', initialState: 'up',
+      realServers: [{ address: '10.0.0.1', healthCheck: { type: 'exec', command: ['/usr/local/bin/check', 'arg'], dynamicWeight: true, user: 'checker', interval: 60, timeout: 3, rise: 1, fall: 1 } }],
+    },
+    {
+      protocol: 'udp', address: '2001:db8::53', port: 53, scheduler: 'mh', forwarding: 'nat', onePacket: true, onFailure: 'remove', initialState: 'up',
+      realServers: [{ address: '2001:db8::1', port: 53, healthCheck: { type: 'dns', queryType: 'AAAA', query: 'example.org', interval: 60, timeout: 5, rise: 1, fall: 3 } }],
+    },
+  ]);
+  // quorum 2 over weights 3: one server of weight 3 is enough, as keepalived sums weights
+  assert.ok(warnings(r).some((w) => /:27: SSL_GET: lvsd retries at the check interval \(5s\), not delay_before_retry \(5s\)/.test(w)) === false);
+  assert.ok(warnings(r).some((w) => /:57: DNS_CHECK: lvsd retries at the check interval/.test(w)) === false);
+  assert.ok(warnings(r).some((w) => /:47: MISC_CHECK|misc_path/.test(w)));
+  parseConfig([{ file: 'x.json', text: JSON.stringify(r.config) }]);
+});
+
+test('VRRP instances, sync groups, sync daemon, timeouts and globals map; keepalived defaults are written out', () => {
+  const r = imp(`
+global_defs {
+  router_id d1
+  vrrp_garp_interval 0.1
+  lvs_timeouts tcp 900 tcpfin 120 udp 300
+  lvs_sync_daemon eth1 VI_1 id 9
+}
+vrrp_sync_group G {
+  group {
+    VI_1
+    VI_6
+  }
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  advert_int 2
+  nopreempt
+  unicast_src_ip 10.0.0.1
+  unicast_peer {
+    10.0.0.2
+  }
+  track_interface {
+    eth1 weight -20
+    eth2
+  }
+  notify_master "/usr/local/bin/notify master VI_1"
+  virtual_ipaddress {
+    192.0.2.1/24 dev eth0
+    192.0.2.2
+  }
+}
+vrrp_instance VI_6 {
+  interface eth0
+  virtual_router_id 52
+  advert_int 0.5
+  virtual_ipaddress {
+    2001:db8::1/64
+  }
+}`);
+  assert.deepEqual(errors(r), []);
+  assert.deepEqual(r.config.vrrp, [
+    { name: 'VI_1', interface: 'eth0', vrid: 51, priority: 150, advertInterval: 2, preempt: false, version: 2,
+      unicast: { source: '10.0.0.1', peers: ['10.0.0.2'] }, trackInterfaces: [{ name: 'eth1', weight: -20 }, { name: 'eth2' }],
+      notify: { master: ['/usr/local/bin/notify', 'master', 'VI_1'] }, addresses: ['192.0.2.1/24', '192.0.2.2'], garp: { interval: 0.1 } },
+    { name: 'VI_6', interface: 'eth0', vrid: 52, advertInterval: 0.5, addresses: ['2001:db8::1/64'], version: 3, priority: 100, garp: { interval: 0.1 } },
+  ]);
+  assert.deepEqual(r.config.syncGroups, [{ name: 'G', instances: ['VI_1', 'VI_6'] }]);
+  assert.deepEqual(r.config.connectionSync, { instance: 'VI_1', interface: 'eth1', syncId: 9 });
+  assert.deepEqual(r.config.ipvs, { timeouts: { tcp: 900, tcpFin: 120, udp: 300 } });
+  assert.deepEqual(warnings(r), [`${FILE}:3: router_id: lvsd names itself by host name in logs`]);
+});
+
+test('what lvsd cannot do is refused at its FILE:LINE with why, every one, and the rest is still a valid config', () => {
+  const r = imp(`vrrp_script chk {
+  script "true"
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 1
+  authentication {
+    auth_type PASS
+    auth_pass x
+  }
+  track_script {
+    chk
+  }
+  virtual_ipaddress {
+    192.0.2.1
+    192.0.2.2 dev eth9
+  }
+}
+virtual_server 192.0.2.10 80 {
+  quorum_up /bin/up
+  frobnicate 3
+  real_server 10.0.0.1 80 {
+    PING_CHECK {
+    }
+    TCP_CHECK {
+    }
+  }
+}
+`);
+  assert.deepEqual(errors(r), [
+    `${FILE}:1: vrrp_script: lvsd has no VRRP tracking of scripts yet (issue #12, part 2)`,
+    `${FILE}:7: authentication: lvsd sends no VRRP authentication (RFC 5798 removed it) and a keepalived peer that expects it drops its adverts: remove authentication from the keepalived pair first (a reload on each), then import`,
+    `${FILE}:11: track_script: lvsd has no VRRP tracking of scripts yet (issue #12, part 2)`,
+    `${FILE}:16: dev: lvsd puts an instance's addresses on its own interface (eth0), not on eth9: use an instance on eth9`,
+    `${FILE}:20: quorum_up: lvsd runs no script when the quorum is reached (it logs event health.quorum)`,
+    `${FILE}:21: frobnicate: not a keyword of virtual_server the importer knows (nothing was imported from it)`,
+    `${FILE}:23: PING_CHECK: lvsd has no ICMP echo (PING) check yet (issue #12, part 2)`,
+  ]);
+  assert.equal(r.complete, false);
+  const cfg = parseConfig([{ file: 'x.json', text: JSON.stringify(r.config) }]);
+  assert.deepEqual(cfg.vrrp[0]!.addresses.map((a) => a.address), ['192.0.2.1']);
+  assert.equal(cfg.services[0]!.realServers[0]!.healthCheck.type, 'tcp');
+});
+
+test("what lvsd's validator refuses is reported at the keepalived line it came from and left out", () => {
+  const r = imp(`vrrp_instance A {
+  interface eth0
+  virtual_router_id 1
+  virtual_ipaddress {
+    192.0.2.1
+  }
+}
+vrrp_instance B {
+  interface eth0
+  virtual_router_id 2
+  virtual_ipaddress {
+    192.0.2.1
+  }
+}
+virtual_server 192.0.2.10 80 {
+  lb_kind DR
+  protocol TCP
+  ops
+}
+`);
+  const e = errors(r).sort();
+  assert.equal(e.length, 2, e.join('\n'));
+  assert.match(e[0]!, new RegExp(`^${FILE}:15: onePacket: lvsd refuses the result`));
+  assert.match(e[1]!, new RegExp(`^${FILE}:8: addresses: lvsd refuses the result`));
+  assert.deepEqual((r.config.vrrp as Array<{ name: string }>).map((v) => v.name), ['A']);
+  assert.equal(r.config.services, undefined);
+});
+
+test('virtual_server_group: ranges and fwmarks expand into one service each with the same real servers', () => {
+  const r = imp(`virtual_server_group G {
+  10.0.0.1-3 80
+  fwmark 5
+}
+virtual_server group G {
+  lb_kind NAT
+  quorum 1
+  real_server 10.1.0.1 8080 {
+    TCP_CHECK {
+    }
+  }
+}
+virtual_server_group G6 {
+  2001:db8::9-b 443
+}
+virtual_server group G6 {
+  real_server 2001:db8:1::1 443 {
+  }
+}`);
+  assert.deepEqual(errors(r), []);
+  const services = r.config.services as Array<Record<string, unknown>>;
+  assert.deepEqual(services.map((s) => s.address ?? `fwmark ${String(s.fwmark)}`), ['10.0.0.1', '10.0.0.2', '10.0.0.3', 'fwmark 5', '2001:db8::9', '2001:db8::a', '2001:db8::b']);
+  assert.ok(warnings(r).some((w) => /:5: virtual_server: group G: expanded into 4 lvsd services/.test(w)));
+});

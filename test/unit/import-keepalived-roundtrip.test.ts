@@ -1,0 +1,45 @@
+/** lvsd export keepalived, then import: the same config for everything both tools can say. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfig, type Config } from '../../src/config/index.js';
+import { importKeepalived, memoryFiles } from '../../src/import/index.js';
+import { keepalivedConf } from '../../src/lab/keepalived-conf.js';
+
+const original = {
+  ipvs: { timeouts: { tcp: '15m', tcpFin: '2m', udp: '5m' } },
+  services: [
+    { protocol: 'tcp', address: '192.0.2.10', port: 80, scheduler: 'wrr', persistence: { timeout: '5m', netmask: '255.255.255.0' },
+      onFailure: 'inhibit', sorryServer: { address: '10.0.9.9', port: 80 }, quorum: { minUp: 2 },
+      realServers: [
+        { address: '10.0.1.11', port: 8080, weight: 100, healthCheck: { type: 'http', path: '/health', expectStatus: [200, 204], host: 'www', interval: 3, timeout: 1, rise: 1, fall: 3 } },
+        { address: '10.0.1.12', port: 8080, weight: 100, upperThreshold: 1000, lowerThreshold: 800, healthCheck: { type: 'tcp', port: 81, interval: 3, timeout: 2, rise: 1, fall: 1 } },
+        { address: '10.0.1.13', port: 80, weight: 100, forwarding: 'tunnel' },
+      ] },
+    { protocol: 'udp', address: '2001:db8::53', port: 53, scheduler: 'mh', schedulerFlags: ['mh-port'], onePacket: true, forwarding: 'dr', onFailure: 'remove', initialState: 'up',
+      realServers: [{ address: '2001:db8:1::1', healthCheck: { type: 'dns', query: 'example.org', queryType: 'AAAA', interval: 10, rise: 1, fall: 2 } }] },
+    { fwmark: 7, scheduler: 'sh', schedulerFlags: ['sh-fallback'], forwarding: 'dr', persistence: {},
+      realServers: [{ address: '10.0.2.1', healthCheck: { type: 'exec', command: ['/usr/local/bin/chk'], user: 'nobody', interval: 5, timeout: 4, rise: 1, fall: 1 } }] },
+  ],
+  vrrp: [
+    { name: 'VI_1', interface: 'eth0', vrid: 51, priority: 150, version: 2, advertInterval: 1, preempt: false, addresses: ['192.0.2.1/24', '192.0.2.2'],
+      unicast: { source: '10.0.0.1', peers: ['10.0.0.2'] }, trackInterfaces: [{ name: 'eth1', weight: -20 }, { name: 'eth2' }],
+      notify: { master: ['/usr/local/bin/notify', 'master'] }, garp: { count: 3, interval: '100ms' } },
+    { name: 'VI_6', interface: 'eth0', vrid: 52, version: 3, advertInterval: 0.5, preemptDelay: 8, addresses: ['2001:db8::1/64'], garp: { count: 3, interval: '100ms', refresh: 60 } },
+  ],
+  syncGroups: [{ name: 'G', instances: ['VI_1', 'VI_6'] }],
+  connectionSync: { instance: 'VI_1', interface: 'eth1', syncId: 9 },
+};
+
+/** The parts of a Config both tools express (not: file names, origins, lvsd-only defaults). */
+function comparable(c: Config): unknown {
+  return JSON.parse(JSON.stringify({ ...c, files: undefined, control: undefined, health: undefined }, (k, v: unknown) => (k === 'origin' ? undefined : v)));
+}
+
+test('export keepalived then import gives back an equivalent config', () => {
+  const config = parseConfig([{ file: 'lvsd.json', text: JSON.stringify(original) }]);
+  const text = keepalivedConf(config, { routerId: 'd1' });
+  const r = importKeepalived('/k/keepalived.conf', memoryFiles({ '/k/keepalived.conf': text }));
+  assert.deepEqual(r.problems.filter((p) => p.severity === 'error'), []);
+  const back = parseConfig([{ file: 'lvsd.json', text: JSON.stringify(r.config) }]);
+  assert.deepEqual(comparable(back), comparable(config));
+});
