@@ -28,6 +28,8 @@ const byCode: Record<LvsdErrorCode, number> = {
   LVSD_NETLINK_OVERRUN: EXIT.failed,
   LVSD_NATIVE_UNAVAILABLE: EXIT.unavailable,
   LVSD_CONTROL: EXIT.daemon,
+  LVSD_STATE: EXIT.failed,
+  LVSD_ALREADY_RUNNING: EXIT.daemon,
   LVSD_USAGE: EXIT.usage,
   LVSD_INTERNAL: EXIT.internal,
 };

@@ -14,7 +14,6 @@
  */
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
@@ -36,6 +35,7 @@ import { ProbeUsers, realServerPairs } from './probe-users.js';
 import {
   DEFAULT_BACKOFF, RepairState, backoffMs, passFailure, recordsOf, type BackoffOptions, type FailureRecord,
 } from './repair.js';
+import { loadDrains, saveDrains, type DrainRecord } from './drains-file.js';
 
 /** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
 export interface VrrpPort {
@@ -97,8 +97,6 @@ interface PassOutcome {
 }
 
 const NOTHING_TO_DO: PassOutcome = { result: 'ok', ops: 0, failures: [] };
-
-interface DrainRecord { service: string; realServer: string; since: string }
 
 export class Daemon {
   readonly startedAtMs = Date.now();
@@ -693,31 +691,27 @@ export class Daemon {
     if ('ok' in target) return target;
     const had = this.drains.has(target.key);
     if (on === had) return { ok: true, changed: false };
-    if (on) this.drains.set(target.key, { service: target.service, realServer: target.realServer, since: new Date().toISOString() });
-    else this.drains.delete(target.key);
-    await this.saveDrains();
+    const next = new Map(this.drains);
+    if (on) next.set(target.key, { service: target.service, realServer: target.realServer, since: new Date().toISOString() });
+    else next.delete(target.key);
+    // recorded first: a drain the daemon could not write down would be lost at the next restart
+    try {
+      await saveDrains(this.drainsFile(), [...next.values()]);
+    } catch (e) {
+      this.log.error({ event: 'daemon.drains_save_failed', file: this.drainsFile(), service: target.service, realServer: target.realServer, err: (e as Error).message },
+        `cannot record the ${on ? 'drain' : 'undrain'} of ${target.service} ${target.realServer}: ${(e as Error).message}`);
+      throw new LvsdError('LVSD_STATE', `cannot record the ${on ? 'drain' : 'undrain'} in ${this.drainsFile()}: ${(e as Error).message}; nothing changed`, { cause: e });
+    }
+    this.drains = next;
     this.log.info({ event: on ? 'daemon.drain' : 'daemon.undrain', service: target.service, realServer: target.realServer },
       `${on ? 'drained' : 'undrained'} ${target.service} ${target.realServer}`);
     await this.enqueue(() => this.reconcileServices(new Map([[target.service, on ? 'drain' : 'undrain']]), 'drain'));
     return { ok: true, changed: true };
   }
 
+  /** The recorded drains; throws LVSD_STATE when they cannot be known (drains-file.ts), so start fails rather than forget them. */
   private async loadDrains(): Promise<void> {
-    try {
-      const list = JSON.parse(await readFile(this.drainsFile(), 'utf8')) as DrainRecord[];
-      for (const d of list) {
-        if (typeof d.service === 'string' && typeof d.realServer === 'string') this.drains.set(`${d.service}/${d.realServer}`, d);
-      }
-    } catch {
-      // no drains recorded yet
-    }
-  }
-
-  private async saveDrains(): Promise<void> {
-    const file = this.drainsFile();
-    await mkdir(dirname(file), { recursive: true });
-    await writeFile(`${file}.tmp`, JSON.stringify([...this.drains.values()], null, 2) + '\n');
-    await rename(`${file}.tmp`, file);
+    for (const d of await loadDrains(this.drainsFile(), this.log)) this.drains.set(`${d.service}/${d.realServer}`, d);
   }
 
   async status(): Promise<StatusSnapshot> {

@@ -2,13 +2,12 @@
  * Which services lvsd applied last, remembered on disk, so that a service dropped from the config is
  * removed from the kernel while services other tools created are left alone.
  *
- * File format: `{ "version": 1, "services": ["tcp/192.0.2.10:80", ...] }`, written atomically (temp file
- * in the same directory, fsync, rename). A missing or unreadable file reads as the empty set with a
- * warning: the safe direction, since an empty set only means lvsd removes less.
+ * File format: `{ "version": 1, "services": ["tcp/192.0.2.10:80", ...] }`, written atomically
+ * (src/atomic-file.ts). A missing or unreadable file reads as the empty set with a warning: the safe
+ * direction, since an empty set only means lvsd removes less.
  */
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { ApplyReport } from './apply.js';
 import { canonicalServiceId, type DesiredEntry } from './plan.js';
@@ -54,25 +53,10 @@ function parseState(text: string): string[] | undefined {
   return services as string[];
 }
 
-/** Writes the set atomically, creating the directory. Throws on I/O failure (the caller logs it). */
+/** Writes the set atomically (src/atomic-file.ts), creating the directory. Throws on I/O failure (the caller logs it). */
 export async function saveOwned(path: string, owned: Iterable<string>): Promise<void> {
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
   const body = JSON.stringify({ version: VERSION, services: [...new Set(owned)].sort() }, null, 2) + '\n';
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(body, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
+  await writeFileAtomic(path, body);
 }
 
 /**
