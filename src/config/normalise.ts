@@ -126,7 +126,7 @@ export function normalise(files: readonly string[], raw: RawConfig, problems: Pr
   let metrics: MetricsConfig | undefined;
   if (raw.metrics) {
     const listen = parseListen(raw.metrics.value.listen);
-    if (typeof listen === 'string') metrics = { listen };
+    if (typeof listen === 'string') metrics = { listen, statusPage: raw.metrics.value.statusPage ?? false };
     else problems.add(raw.metrics.file, `${raw.metrics.pointer}/listen`, listen.error);
   }
   const connectionSync = raw.connectionSync ? normaliseConnectionSync(raw.connectionSync, vrrp, problems, raw.unusableInstanceNames) : undefined;

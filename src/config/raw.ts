@@ -137,7 +137,7 @@ export interface RawConfig {
   unusableInstanceNames: Set<string>;
   ipvs?: Located<RawIpvs>;
   control?: Located<{ socket?: string; group?: string }>;
-  metrics?: Located<{ listen: string }>;
+  metrics?: Located<{ listen: string; statusPage?: boolean }>;
   health?: Located<RawHealthGlobal>;
   connectionSync?: Located<RawConnectionSync>;
 }

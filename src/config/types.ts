@@ -178,6 +178,8 @@ export interface ControlConfig {
 export interface MetricsConfig {
   /** host:port */
   listen: string;
+  /** Serve the read-only status page at / on the metrics listener (src/daemon/web). Default false. */
+  statusPage: boolean;
 }
 
 export interface ConnectionSyncConfig {

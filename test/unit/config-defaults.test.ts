@@ -116,8 +116,8 @@ test('a config with only VRRP is valid', () => {
 });
 
 test('metrics listen is normalised; connection sync keeps only what is given', () => {
-  assert.deepEqual(parse({ metrics: { listen: '[2001:DB8::1]:9650' } }).metrics, { listen: '[2001:db8::1]:9650' });
-  assert.deepEqual(parse({ metrics: { listen: 'localhost:9650' } }).metrics, { listen: 'localhost:9650' });
+  assert.deepEqual(parse({ metrics: { listen: '[2001:DB8::1]:9650' } }).metrics, { listen: '[2001:db8::1]:9650', statusPage: false });
+  assert.deepEqual(parse({ metrics: { listen: 'localhost:9650', statusPage: true } }).metrics, { listen: 'localhost:9650', statusPage: true });
   const c = parse({
     vrrp: [{ name: 'V', interface: 'eth0', vrid: 1, addresses: ['192.0.2.1'] }],
     connectionSync: { instance: 'V', interface: 'eth1', syncId: 3 },

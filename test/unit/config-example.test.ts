@@ -103,7 +103,7 @@ test('examples/full.json exercises health checks, VRRP, sync and the global sect
   assert.equal(sip.realServers[0]!.healthCheck.type === 'exec' && sip.realServers[0]!.healthCheck.user, 'lvsd-check');
   assert.equal(c.services.find((s) => s.name === 'marked6')!.spec.netmask, 64);
   assert.deepEqual(c.connectionSync, { instance: 'VI_4', interface: 'eth1', syncId: 1, port: 8848, ttl: 1, group: '224.0.0.81', maxLength: 1472 });
-  assert.deepEqual(c.metrics, { listen: '127.0.0.1:9650' });
+  assert.deepEqual(c.metrics, { listen: '127.0.0.1:9650', statusPage: true });
   assert.deepEqual(c.control, { socket: '/run/lvsd/lvsd.sock', group: 'lvsd' });
   assert.deepEqual(c.ipvs, { timeouts: { tcp: 900, tcpFin: 120, udp: 300 }, ownWholeTable: true, driftInterval: 60, stateFile: '/var/lib/lvsd/state.json' });
   const v4 = c.vrrp.find((v) => v.name === 'VI_4')!;

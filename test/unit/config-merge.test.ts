@@ -34,7 +34,7 @@ test('a directory merges its *.json files by name: lists concatenated, origins p
     ]);
     assert.deepEqual(c.vrrp.map((v) => [v.name, v.syncGroup]), [['A', 'G'], ['B', 'G']]);
     assert.equal(c.ipvs.ownWholeTable, true);
-    assert.deepEqual(c.metrics, { listen: '127.0.0.1:9650' });
+    assert.deepEqual(c.metrics, { listen: '127.0.0.1:9650', statusPage: false });
   });
 });
 
