@@ -4,7 +4,7 @@
  * status snapshot at scrape time. `startMetricsServer` serves GET /metrics on the configured host:port.
  * The metric list is in docs/status.md.
  */
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LvsdError } from '../errors.js';
 import type { LoadOutcome, StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
@@ -283,11 +283,17 @@ export function parseListen(listen: string): { host: string | undefined; port: n
   return { host: host === '' ? undefined : host, port };
 }
 
-/** Serves GET /metrics from the registry. Rejects with LvsdError when the address cannot be bound. */
-export async function startMetricsServer(listen: string, registry: Registry): Promise<{ close(): Promise<void>; port: number }> {
+/**
+ * Serves GET /metrics from the registry, and the status page's routes when given (`routes.handle` answers
+ * the paths it knows and returns false for others). Rejects with LvsdError when the address cannot be bound.
+ */
+export async function startMetricsServer(
+  listen: string, registry: Registry, routes?: { handle(req: IncomingMessage, res: ServerResponse): boolean },
+): Promise<{ close(): Promise<void>; port: number }> {
   const { host, port } = parseListen(listen);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://lvsd').pathname;
+    if (path !== '/metrics' && routes?.handle(req, res)) return;
     if (path !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('lvsd serves its metrics at /metrics\n');
       return;

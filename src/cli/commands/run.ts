@@ -1,10 +1,11 @@
 import { watch } from 'chokidar';
 import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
-import { Daemon, type DaemonMetrics } from '../../daemon/daemon.js';
+import { Daemon, type DaemonMetrics, type DaemonOptions } from '../../daemon/daemon.js';
 import { startControlServer, type ControlServer } from '../../daemon/control-server.js';
 import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
+import { createStatusPage, type StatusPage } from '../../daemon/web/index.js';
 import { loadConfig } from '../../config/index.js';
 import { LvsdError } from '../../errors.js';
 import { createLogger } from '../../log.js';
@@ -15,6 +16,8 @@ export interface RunArgs {
   socket?: string | undefined;
   stateFile?: string | undefined;
   logLevel: string;
+  /** Tests only: the IPVS client (an in-memory table where the kernel has no IPVS). */
+  ipvs?: DaemonOptions['ipvs'];
 }
 
 export function packageVersion(): string {
@@ -59,6 +62,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const closers: Array<() => Promise<void>> = [() => control.close()];
 
   let latest: StatusSnapshot | undefined;
+  let startPage = (): void => undefined;
   metrics.setSnapshotSource(() => latest);
   if (startingConfig.metrics) {
     // The kernel counters are read at scrape time: each scrape takes a fresh snapshot (at most one a
@@ -79,11 +83,24 @@ export async function runCommand(args: RunArgs): Promise<number> {
       metrics: async () => { await refresh(); return registry.metrics(); },
     });
     const listen = startingConfig.metrics.listen;
-    const server = await startMetricsServer(listen, scraped).catch(async (e: unknown) => {
+    let page: StatusPage | undefined;
+    try {
+      if (startingConfig.metrics.statusPage) page = createStatusPage({ take: () => ready().status(), log: log.child({ component: 'statuspage' }) });
+    } catch (e) {
+      await control.close();
+      throw e;
+    }
+    const server = await startMetricsServer(listen, scraped, page).catch(async (e: unknown) => {
       await control.close();
       throw e;
     });
     closers.push(() => server.close());
+    if (page) {
+      const started = page;
+      startPage = () => started.start();
+      closers.push(async () => started.close());
+      log.info({ event: 'statuspage.listening', listen, port: server.port }, `status page on http://${listen}/`);
+    }
     log.info({ event: 'metrics.listening', listen, port: server.port }, `metrics on ${listen}`);
   }
   const { vrrpFactory } = await import('../../daemon/vrrp-port.js');
@@ -95,12 +112,14 @@ export async function runCommand(args: RunArgs): Promise<number> {
       metrics: daemonMetrics,
       version,
       vrrp: vrrpFactory(metrics),
+      ...(args.ipvs && { ipvs: args.ipvs }),
     });
   } catch (e) {
     for (const close of closers) await close().catch(() => undefined);
     throw e;
   }
   const running = daemon;
+  startPage();
 
   let debounce: NodeJS.Timeout | undefined;
   const watcher = watch(args.config, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });

@@ -1,0 +1,67 @@
+/** Synthetic status snapshots of any size, for the status page's scale tests and measurements. */
+import type { RealServerStatus, ServiceStatus, StatusSnapshot, StatsStatus } from '../../src/daemon/status.js';
+
+function stats(cps: number, bps: number): StatsStatus {
+  return { conns: cps * 1000, inpkts: cps * 20, outpkts: cps * 18, inbytes: bps * 500, outbytes: bps * 400, cps, inpps: cps * 10, outpps: cps * 9, inbps: bps, outbps: Math.round(bps / 4) };
+}
+
+export interface BigOptions {
+  services: number;
+  realServers: number;
+  /** Moves the rates (and nothing else) from one snapshot to the next. */
+  tick?: number;
+  /** Real servers marked down: "service index/real server index". */
+  down?: Set<string>;
+  drained?: Set<string>;
+  vrrpState?: 'master' | 'backup';
+  nowMs?: number;
+  reloadRefused?: boolean;
+}
+
+export function bigSnapshot(o: BigOptions): StatusSnapshot {
+  const now = o.nowMs ?? Date.now();
+  const tick = o.tick ?? 0;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const services: ServiceStatus[] = [];
+  for (let i = 0; i < o.services; i++) {
+    const a = `10.${(i >> 8) & 255}.${i & 255}`;
+    const realServers: RealServerStatus[] = [];
+    let cps = 0;
+    let bps = 0;
+    for (let j = 0; j < o.realServers; j++) {
+      const down = o.down?.has(`${i}/${j}`) ?? false;
+      const drained = o.drained?.has(`${i}/${j}`) ?? false;
+      const rcps = down ? 0 : 5 + ((i * 7 + j * 3 + tick) % 40);
+      const rbps = rcps * 12_000;
+      cps += rcps;
+      bps += rbps;
+      realServers.push({
+        address: `${a}.${10 + j}`, port: 8080, id: `${a}.${10 + j}:8080`, forwarding: 'nat',
+        weight: { configured: 100, effective: down || drained ? 0 : 100, kernel: down || drained ? 0 : 100 },
+        health: { state: down ? 'down' : 'up', check: 'http', lastResult: down ? 'connect ECONNREFUSED' : 'ok', latencyMs: 2, since: iso(now - 60_000) },
+        drained, activeConns: down ? 0 : rcps * 3, inactiveConns: rcps * 10, stats: stats(rcps, rbps),
+      });
+    }
+    services.push({
+      name: `svc-${String(i).padStart(4, '0')}`, key: `tcp/192.0.${(i >> 8) & 255}.${i & 255}:80`, family: 'ipv4', scheduler: 'wlc',
+      flags: [], persistence: null, forwarding: 'nat', kernel: 'present', stats: stats(cps, bps), sorryServerActive: false, realServers,
+    });
+  }
+  const state = o.vrrpState ?? 'master';
+  return {
+    schemaVersion: 1, generatedAt: iso(now), node: 'lb1.example.net', version: '0.1.0', pid: 4242,
+    startedAt: iso(now - 3_600_000), uptimeSeconds: 3600, configPath: '/etc/lvsd/secret-path.json',
+    lastLoad: o.reloadRefused
+      ? { kind: 'reload', at: iso(now - 5000), ok: false, error: 'services.json: /services/3/port: SECRET-DETAIL', problems: [{ file: '/etc/lvsd/services.json', pointer: '/services/3/port', message: 'SECRET-DETAIL' }] }
+      : { kind: 'load', at: iso(now - 3_600_000), ok: true },
+    vrrp: [{
+      name: 'VI_WEB', interface: 'eth0', vrid: 80, family: 'ipv4', version: 3, state,
+      priority: { configured: 150, effective: 150 }, since: iso(now - 600_000),
+      master: state === 'master' ? null : { address: '10.80.0.2', advertInterval: 1, priority: 200 },
+      vips: ['10.80.0.100/24'], syncGroup: null, trackInterfaces: [], transitions: 1,
+      adverts: { sent: 600, received: 0, invalid: 0 }, addressMismatches: 0,
+    }],
+    health: { alive: true, lastTickAt: iso(now - 100), lagMs: 100, probesInFlight: 4 },
+    services, drains: [], connectionSync: [],
+  };
+}

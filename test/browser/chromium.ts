@@ -1,0 +1,56 @@
+/**
+ * Debian's chromium driven by playwright-core (no browser download): a fresh profile per launch, and a
+ * page that records console errors, uncaught exceptions, CSP violations and failed requests.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const CHROMIUM = process.env.LVSD_CHROMIUM ?? '/usr/bin/chromium';
+
+export function chromiumSkipReason(): string | false {
+  return existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (apt-get install chromium)`;
+}
+
+export interface Watched {
+  page: Page;
+  /** console errors, page errors, CSP violations and failed requests, as text */
+  problems: string[];
+}
+
+export class Chromium {
+  private constructor(readonly browser: Browser, private readonly profile: string, readonly context: BrowserContext) {}
+
+  static async launch(): Promise<Chromium> {
+    const profile = mkdtempSync(join(tmpdir(), 'lvsd-chromium-'));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+      timeout: 60_000,
+    });
+    return new Chromium(context.browser()!, profile, context);
+  }
+
+  async open(url: string, viewport = { width: 1280, height: 900 }): Promise<Watched> {
+    const page = await this.context.newPage();
+    await page.setViewportSize(viewport);
+    const problems: string[] = [];
+    page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`); });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+    // CSP violations also reach the console, but the event names the directive
+    await page.addInitScript({
+      content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));",
+    });
+    await page.goto(url, { waitUntil: 'load', timeout: 60_000 });
+    return { page, problems };
+  }
+
+  async close(): Promise<void> {
+    await this.context.close().catch(() => undefined);
+    rmSync(this.profile, { recursive: true, force: true });
+  }
+}
