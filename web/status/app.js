@@ -187,7 +187,7 @@
     const summary = el('summary');
     const parts = {
       name: el('span', 'name', name), key: el('span', 'key mono muted'), status: el('span', 'badge'),
-      cps: el('span', 'num'), bps: el('span', 'num'), sparks: el('span', 'sparks'),
+      cps: el('span', 'num cps'), bps: el('span', 'num bps'), sparks: el('span', 'sparks'),
     };
     summary.append(parts.name, parts.key, parts.status, parts.cps, parts.bps, parts.sparks);
     details.append(summary);
