@@ -2,7 +2,7 @@
  * Debian's chromium driven by playwright-core (no browser download): a fresh profile per launch, and a
  * page that records console errors, uncaught exceptions, CSP violations and failed requests.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -22,10 +22,16 @@ export interface Watched {
 export class Chromium {
   private constructor(readonly browser: Browser, private readonly profile: string, readonly context: BrowserContext) {}
 
-  static async launch(): Promise<Chromium> {
+  /** `netns`: run the browser inside that network namespace (through a wrapper script: `ip netns exec`). */
+  static async launch(opts: { netns?: string } = {}): Promise<Chromium> {
     const profile = mkdtempSync(join(tmpdir(), 'lvsd-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+    let executablePath = CHROMIUM;
+    if (opts.netns) {
+      executablePath = join(profile, 'chromium-in-netns');
+      writeFileSync(executablePath, `#!/bin/sh\nexec ip netns exec ${opts.netns} ${CHROMIUM} "$@"\n`, { mode: 0o755 });
+    }
+    const context = await chromium.launchPersistentContext(join(profile, 'profile'), {
+      executablePath,
       headless: true,
       args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],

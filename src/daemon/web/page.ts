@@ -26,9 +26,9 @@ const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': CSP,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
-  'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
   'x-frame-options': 'DENY',
+  // no Cross-Origin-Opener-Policy: browsers ignore it (with a console error) on plain HTTP to an address
 };
 
 const ASSETS: Record<string, { file: string; type: string }> = {
