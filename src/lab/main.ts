@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { runScenario, StepFailure, summary, type Lab, type LabReport } from './scenario.js';
-import { SWITCH_NS, VIP, destroy, hasExamples, labExists, nodes, type Forwarding } from './topology.js';
+import { SWITCH_NS, VIP, destroy, hasExamples, labExists, nodes, statusPageUrl, type Forwarding } from './topology.js';
 import { hostHasIpvs, runInVm, vmSupport } from './vm.js';
 
 export interface LabArgs {
@@ -77,6 +77,13 @@ function exploreHelp(inVm: boolean, lab: Lab): string[] {
     row(`tail ${d}/d1.log`, "d1's log (JSON lines)"),
     row(`${lvsd} reload --socket ${d}/d1/lvsd.sock`, `after editing ${d}/d1/config/*.json`),
   ];
+  const pages = ([1, 2] as const).map((w) => [w, statusPageUrl(w, lab.files.mode)] as const).filter((p): p is readonly [1 | 2, string] => p[1] !== undefined);
+  if (pages.length > 0) {
+    lines.push('', 'status pages (reachable from the lab\'s network, e.g. its client namespace):');
+    for (const [w, url] of pages) lines.push(`  d${w}: ${url}`);
+    lines.push(row(`ip netns exec lvs-client curl -s ${pages[0]![1]}state.json`, "what d1's page shows, as JSON"));
+    if (!inVm) lines.push(row(`ip netns exec lvs-client chromium --no-sandbox --user-data-dir=$(mktemp -d) ${pages[0]![1]}`, 'a browser in the lab (as root, on a desktop)'));
+  }
   lines.push(inVm
     ? 'this runs inside the VM: type a command at the lab> prompt (bash, from the repository); exit or Ctrl-D ends the lab.'
     : 'Ctrl-C ends the lab and removes everything.');

@@ -18,7 +18,7 @@
  * dozens: under an emulated VM each exec costs up to a second); `script()` prints them for the curious.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, copyFileSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, copyFileSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -237,6 +237,16 @@ export function examplesDir(mode: Forwarding): string {
 
 export function webPort(mode: Forwarding): number {
   return mode === 'nat' ? 8080 : 80;
+}
+
+/** The address of director 1's or 2's status page, from its example config (undefined when it has none). */
+export function statusPageUrl(which: 1 | 2, mode: Forwarding = 'dr'): string | undefined {
+  try {
+    const doc = JSON.parse(readFileSync(join(examplesDir(mode), `director-${which}`, 'vrrp.json'), 'utf8')) as { metrics?: { listen?: string; statusPage?: boolean } };
+    return doc.metrics?.statusPage && doc.metrics.listen ? `http://${doc.metrics.listen}/` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Where the lab keeps configs, sockets, state files and logs. */

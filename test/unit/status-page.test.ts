@@ -11,6 +11,7 @@ import { CSP, diffEvents, EventLog, pageState, RateHistory, Sampler, statusPageR
 import { silentLogger } from '../../src/log.js';
 import { bigSnapshot } from '../browser/big-snapshot.js';
 import { fixtureSnapshot } from './status-fixture.js';
+import { node, statusPageUrl } from '../../src/lab/topology.js';
 
 const T0 = Date.parse('2026-12-04T00:00:00Z');
 
@@ -158,4 +159,12 @@ test('a sampler whose snapshot fails keeps the last good one and says so once in
   assert.equal(sampler.seq, 1);
   assert.ok(sampler.latest);
   assert.equal(lines.length, 1);
+});
+
+test('the lab\'s directors serve their status pages on their own addresses, which `lvsd lab --keep` prints', () => {
+  for (const mode of ['dr', 'nat'] as const) {
+    for (const which of [1, 2] as const) {
+      assert.equal(statusPageUrl(which, mode), `http://${node(`d${which}`, mode).address}:9650/`, `${mode} d${which}`);
+    }
+  }
 });
