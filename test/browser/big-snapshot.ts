@@ -52,8 +52,8 @@ export function bigSnapshot(o: BigOptions): StatusSnapshot {
     schemaVersion: 1, generatedAt: iso(now), node: 'lb1.example.net', version: '0.1.0', pid: 4242,
     startedAt: iso(now - 3_600_000), uptimeSeconds: 3600, configPath: '/etc/lvsd/secret-path.json',
     lastLoad: o.reloadRefused
-      ? { kind: 'reload', at: iso(now - 5000), ok: false, error: 'services.json: /services/3/port: SECRET-DETAIL', problems: [{ file: '/etc/lvsd/services.json', pointer: '/services/3/port', message: 'SECRET-DETAIL' }] }
-      : { kind: 'load', at: iso(now - 3_600_000), ok: true },
+      ? { kind: 'reload', at: iso(now - 5000), ok: false, result: 'refused', code: 'LVSD_CONFIG_INVALID', error: 'services.json: /services/3/port: SECRET-DETAIL', problems: [{ file: '/etc/lvsd/services.json', pointer: '/services/3/port', message: 'SECRET-DETAIL' }] }
+      : { kind: 'load', at: iso(now - 3_600_000), ok: true, result: 'ok' },
     vrrp: [{
       name: 'VI_WEB', interface: 'eth0', vrid: 80, family: 'ipv4', version: 3, state,
       priority: { configured: 150, effective: 150 }, since: iso(now - 600_000),
@@ -63,5 +63,6 @@ export function bigSnapshot(o: BigOptions): StatusSnapshot {
     }],
     health: { alive: true, lastTickAt: iso(now - 100), lagMs: 100, probesInFlight: 4 },
     services, drains: [], connectionSync: [],
+    ipvs: { state: 'ok', failedOps: 0, failures: [], repair: null, lastReconcile: null },
   };
 }

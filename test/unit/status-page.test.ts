@@ -55,6 +55,10 @@ test('events: a VRRP transition, a real server going down, a drain and a refused
   assert.deepEqual(find('load').map((e) => [e.text, e.level]), [['reload refused: the previous config stays', 'bad']]);
   assert.ok(!JSON.stringify(ev).includes('SECRET'), 'the refusal\'s reason stays on the control socket');
   assert.deepEqual(diffEvents(b, b), [], 'no change, no event');
+  const c = bigSnapshot({ services: 3, realServers: 2, nowMs: T0 + 4000 });
+  c.lastLoad = { kind: 'reload', at: new Date(T0 + 3000).toISOString(), ok: false, result: 'partial', error: 'SECRET' };
+  assert.deepEqual(diffEvents(b, c).filter((e) => e.kind === 'load').map((e) => [e.text, e.level]),
+    [['reload applied, some IPVS operations retried', 'warn']], 'a partial reload is in force: amber, not red');
 });
 
 test('events: a mass failure is summed up, not a thousand lines; the log keeps the newest 50', () => {
@@ -78,7 +82,7 @@ test('the page state shows the figures but not what only the control socket tell
   for (const hidden of [s.configPath, 'SECRET', String(s.pid), 'ECONNREFUSED', 'HTTP 503']) {
     assert.ok(!text.includes(hidden), `${hidden} is not on the page`);
   }
-  assert.deepEqual(page.load, { kind: 'reload', at: s.generatedAt, ok: false });
+  assert.deepEqual(page.load, { kind: 'reload', at: s.generatedAt, ok: false, result: 'refused' });
   const web = page.services.find((x) => x.name === 'web')!;
   assert.equal(web.rs.length, s.services.find((x) => x.name === 'web')!.realServers.length);
   assert.equal(page.vrrp[1]!.master?.address, 'fe80::1');

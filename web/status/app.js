@@ -75,9 +75,14 @@
     else if (states.every((x) => x === 'backup')) setBadge(role, 'strong-warn', 'backup');
     else setBadge(role, 'strong-warn', 'mixed: ' + states.filter((x) => x === 'master').length + ' master');
     const load = $('load');
+    const when = s.load ? ' ' + ago(s.load.at) + ' ago' : '';
     if (!s.load) load.hidden = true;
-    else if (s.load.ok) setBadge(load, 'ok', s.load.kind + ' applied ' + ago(s.load.at) + ' ago');
-    else setBadge(load, 'strong-bad', s.load.kind + ' REFUSED ' + ago(s.load.at) + ' ago: old config in force');
+    else if (s.load.result === 'ok') setBadge(load, 'ok', s.load.kind + ' applied' + when);
+    else if (s.load.result === 'partial') setBadge(load, 'strong-warn', s.load.kind + ' applied' + when + ', IPVS partly: retrying');
+    else setBadge(load, 'strong-bad', s.load.kind + ' ' + (s.load.result === 'failed' ? 'FAILED' : 'REFUSED') + when + ': old config in force');
+    const ipvs = $('ipvs');
+    if (s.ipvs.state === 'ok') ipvs.hidden = true;
+    else setBadge(ipvs, 'strong-warn', s.ipvs.failedOps + ' IPVS operation' + (s.ipvs.failedOps === 1 ? '' : 's') + ' failed: retrying');
     const loop = $('loop');
     if (s.healthLoop.alive) loop.hidden = true;
     else setBadge(loop, 'strong-bad', 'health checks stalled');

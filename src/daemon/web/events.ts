@@ -6,7 +6,8 @@
  * the load's `at`), not the time it was noticed. A change that came and went between two snapshots is
  * not seen, except VRRP, whose transition counter shows it ("2 transitions").
  */
-import type { StatusSnapshot } from '../status.js';
+import type { LoadOutcome, StatusSnapshot } from '../status.js';
+import { loadOutcome } from './view.js';
 
 export type EventLevel = 'ok' | 'warn' | 'bad' | 'info';
 
@@ -24,6 +25,12 @@ export interface PageEvent {
 /** More health changes than this in one snapshot are summed up in one event per direction. */
 const HEALTH_DETAIL_MAX = 8;
 
+const LOAD_LEVEL: Record<LoadOutcome, EventLevel> = { ok: 'ok', partial: 'warn', refused: 'bad', failed: 'bad' };
+const LOAD_TEXT: Record<LoadOutcome, string> = {
+  ok: 'applied', partial: 'applied, some IPVS operations retried', refused: 'refused: the previous config stays',
+  failed: 'failed: the previous config stays',
+};
+
 const VRRP_LEVEL: Record<string, EventLevel> = { master: 'ok', backup: 'warn', fault: 'bad', init: 'info', stopped: 'info' };
 
 /** The events between two snapshots (prev undefined: the first one, whose current states are reported). */
@@ -33,10 +40,8 @@ export function diffEvents(prev: StatusSnapshot | undefined, next: StatusSnapsho
 
   const load = next.lastLoad;
   if (load && (!prev?.lastLoad || prev.lastLoad.at !== load.at)) {
-    events.push({
-      at: load.at, kind: 'load', level: load.ok ? 'ok' : 'bad', subject: 'config',
-      text: load.ok ? `${load.kind} applied` : `${load.kind} refused: the previous config stays`,
-    });
+    const outcome = loadOutcome(load);
+    events.push({ at: load.at, kind: 'load', level: LOAD_LEVEL[outcome], subject: 'config', text: `${load.kind} ${LOAD_TEXT[outcome]}` });
   }
 
   const prevVrrp = new Map((prev?.vrrp ?? []).map((v) => [v.name, v]));

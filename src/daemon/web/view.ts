@@ -8,7 +8,7 @@
  *
  * Pure. Real servers are compact arrays (the bulk of the document at 1,000 services): see RsRow.
  */
-import type { StatusSnapshot } from '../status.js';
+import type { LoadOutcome, LoadResult, StatusSnapshot } from '../status.js';
 import type { HistoryDelta } from './history.js';
 import type { PageEvent } from './events.js';
 
@@ -53,8 +53,13 @@ export interface PageState {
   node: string;
   version: string;
   uptimeSeconds: number;
-  /** The last load or reload: when and whether it was applied. */
-  load: { kind: 'load' | 'reload'; at: string; ok: boolean } | null;
+  /**
+   * The last load or reload: when, and its outcome: ok; refused or failed (the previous config stays);
+   * partial (the new config is in force, some IPVS operations are being retried).
+   */
+  load: { kind: 'load' | 'reload'; at: string; ok: boolean; result: LoadOutcome } | null;
+  /** Failed IPVS operations lvsd is retrying (0 when none). */
+  ipvs: { state: 'ok' | 'repairing'; failedOps: number };
   healthLoop: { alive: boolean; lagMs: number | null };
   vrrp: PageVrrp[];
   services: PageService[];
@@ -73,7 +78,8 @@ export function pageState(s: StatusSnapshot, extra: { events: PageEvent[]; histo
     node: s.node,
     version: s.version,
     uptimeSeconds: s.uptimeSeconds,
-    load: s.lastLoad && { kind: s.lastLoad.kind, at: s.lastLoad.at, ok: s.lastLoad.ok },
+    load: s.lastLoad && { kind: s.lastLoad.kind, at: s.lastLoad.at, ok: s.lastLoad.ok, result: loadOutcome(s.lastLoad) },
+    ipvs: { state: s.ipvs.state, failedOps: s.ipvs.failedOps },
     healthLoop: { alive: s.health.alive, lagMs: s.health.lagMs },
     vrrp: s.vrrp.map((v) => ({
       name: v.name,
@@ -104,6 +110,11 @@ export function pageState(s: StatusSnapshot, extra: { events: PageEvent[]; histo
     ...(extra.history && { history: extra.history }),
     sampleMs: extra.sampleMs,
   };
+}
+
+/** A load's outcome; snapshots from before `result` existed say only ok or not (refused). */
+export function loadOutcome(l: LoadResult): LoadOutcome {
+  return l.result ?? (l.ok ? 'ok' : 'refused');
 }
 
 /** The history sample of a snapshot: each service's rates (0 when missing from the kernel). */
