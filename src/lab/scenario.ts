@@ -9,6 +9,8 @@
  * failover tests, which drive the same code.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   GATEWAY, LabFiles, LabProcess, SWITCH_NS, VIP, buildScript, destroy, execIn, labExists, lvsdIn, node, nodes, runScript,
   startClient, startDirector, startWebServer, webPort, type Forwarding,
@@ -438,21 +440,46 @@ export async function reloadUnderLoad(lab: Lab, loopMs: number, afterMs = 3000):
 }
 
 /**
- * The counterfactual of the failover step: the backup's sync daemon is stopped behind lvsd's back
- * (`ipvsadm --stop-daemon backup` in lvs-d2), a new long-lived connection opened, the master killed and
- * its link cut as before. Without the synced entry the new master has never heard of the connection, and
- * its kernel answers the next segment with a reset. d1 must be master, d2 backup, the client running.
+ * The counterfactual of the failover step: the backup runs no sync daemon, a new long-lived connection
+ * is opened, the master killed and its link cut as before. Without the synced entry the new master has
+ * never heard of the connection, and its kernel answers the next segment with a reset.
+ *
+ * The backup's sync daemon is removed the way an operator would, through lvsd: d2's config loses its
+ * `connectionSync` and is reloaded, and lvsd stops the daemon itself (its `connsync.change` line is
+ * awaited and the kernel checked). Stopping it behind lvsd's back (`ipvsadm --stop-daemon`) raced lvsd,
+ * which rightly starts the daemon its config wants again on its next convergence (a transition, a retry),
+ * so the connection was sometimes learnt after all. d1 must be master, d2 backup, the client running.
  */
 export async function failoverWithoutSync(lab: Lab): Promise<{ verdict: 'survived' | 'reset'; detail: string; takeoverMs: number }> {
   const client = lab.client;
-  if (!client) throw new Error('the client is not running');
-  const stop = await execIn(node('d2').ns, ['ipvsadm', '--stop-daemon', 'backup']);
-  if (stop.code !== 0) throw new Error(`ipvsadm --stop-daemon backup in lvs-d2: ${stop.output.trim()}`);
+  const d2 = lab.director[1];
+  if (!client || !d2) throw new Error('the client and d2 must be running');
+  let stoppedAt: number | undefined;
+  const off = d2.on((_l, j) => {
+    if (j?.event === 'connsync.change' && j.change === 'stop backup') stoppedAt ??= Date.now();
+  });
+  try {
+    const services = join(lab.files.dir, 'd2', 'config', 'services.json');
+    const config = JSON.parse(readFileSync(services, 'utf8')) as Record<string, unknown>;
+    delete config.connectionSync;
+    writeFileSync(services, JSON.stringify(config, null, 2));
+    const r = await lvsdIn(lab.files, 2, ['reload']);
+    if (r.code !== 0) throw new Error(`lvsd reload on d2 (without connectionSync) exited ${r.code}: ${r.output.trim()}`);
+    const deadline = Date.now() + 30_000;
+    while (stoppedAt === undefined) {
+      if (Date.now() > deadline) throw new Error(`d2's lvsd did not stop its backup sync daemon within 30 s of the reload (last log: ${d2.lines.slice(-2).join(' | ')})`);
+      await sleep(100);
+    }
+  } finally {
+    off();
+  }
+  const daemons = await execIn(node('d2').ns, ['ipvsadm', '-L', '--daemon']);
+  if (daemons.output.trim() !== '') throw new Error(`d2 still runs a sync daemon after lvsd stopped it: ${daemons.output.trim()}`);
   client.send('open');
   await sleep(4000);
   const port = lab.longPort;
   if (ipvsConns(2).some((l) => l.includes(`${node('client').address}:${port} `))) {
-    throw new Error(`d2 learnt the new connection (port ${port}) although its sync daemon was stopped`);
+    throw new Error(`d2 learnt the new connection (port ${port}) although it runs no sync daemon`);
   }
   const t0 = Date.now();
   lab.director[0]!.kill('SIGKILL');
@@ -469,7 +496,9 @@ export interface RealServerFailureFigures {
   takeoverMs: number;
   /** from the cut to d2's health.change event marking the failed web server down, ms */
   downMarkMs: number;
-  /** that web server's weight and the others' in d2's kernel table after the down-mark (`ipvsadm -Ln` in lvs-d2) */
+  /** from the cut to d2's kernel table seen with that web server at weight 0 (`ipvsadm -Ln` in lvs-d2, polled), ms */
+  inhibitedMs: number;
+  /** that web server's weight and the others' in d2's kernel table then */
   weights: Record<string, number>;
   /** requests started from max(takeover, down-mark) + `settleMs` for `windowMs`: sent, failed, answers per web server */
   after: { requests: number; failed: number; servers: Record<string, number>; errors: string[] };
@@ -482,8 +511,8 @@ export interface RealServerFailureFigures {
  * script right after lvsd on d1 is killed (SIGKILL), while the client loop runs. A cut link rather than a
  * killed process because it is the nastier case: probes and requests to rs3 hang until their timeouts
  * instead of being refused at once, so the new master's checks need the full fall x interval + timeout.
- * Waits for d2 to take over and for d2's checks to mark rs3 down, reads d2's kernel table, then counts
- * the requests started once both have happened (+ `settleMs`). Then restores everything: rs3's link up,
+ * Waits for d2 to take over, for d2's checks to mark rs3 down and for d2's kernel table to have it at weight
+ * 0, then counts the requests started once all three have happened (+ `settleMs`). Then restores everything: rs3's link up,
  * lvsd restarted on d1 and its link up, until d1 is master again, d2 backup, the sync daemons swapped
  * back and every web server up on both (later steps expect that). d1 master, d2 backup, the client running.
  */
@@ -511,10 +540,20 @@ export async function realServerFailureDuringFailover(lab: Lab, loopMs: number, 
       if (Date.now() > deadline) throw new Error(`d2's health checks did not mark ${target} down within 30 s of the cut (last log: ${d2.lines.slice(-2).join(' | ')})`);
       await sleep(100);
     }
-    const weights: Record<string, number> = {};
-    const table = await execIn(node('d2').ns, ['ipvsadm', '-Ln']);
-    for (const [dest, w] of ipvsadmWeights(table.output, `${VIP}:80`)) weights[dest] = w;
-    const from = Math.max(took.at, downAt) + settleMs;
+    // The down-mark is logged before the weight reaches the kernel (one queued, coalesced batch later):
+    // the window starts once d2's kernel table is seen with rs3 at weight 0, not at the log line, so a
+    // request scheduled in between (to rs3, still weighted) is not counted against lvsd.
+    let weights: Record<string, number> = {};
+    let inhibitedAt: number | undefined;
+    while (inhibitedAt === undefined) {
+      const table = await execIn(node('d2').ns, ['ipvsadm', '-Ln']);
+      weights = {};
+      for (const [dest, w] of ipvsadmWeights(table.output, `${VIP}:80`)) weights[dest] = w;
+      if (weights[target] === 0) inhibitedAt = Date.now();
+      else if (Date.now() > deadline) throw new Error(`d2's kernel table still has ${target} at weight ${weights[target]} 30 s after the cut (marked down ${downAt - t0} ms after it)`);
+      else await sleep(100);
+    }
+    const from = Math.max(took.at, downAt, inhibitedAt) + settleMs;
     await sleep(Math.max(0, from + windowMs - Date.now()));
     client.send('stop');
     await sleep(TIMEOUT_SLACK_MS);
@@ -523,7 +562,7 @@ export async function realServerFailureDuringFailover(lab: Lab, loopMs: number, 
     for (const e of shorts) if (e.ok && e.server) servers[e.server] = (servers[e.server] ?? 0) + 1;
     const failedOnes = shorts.filter((e) => !e.ok);
     const figs = {
-      takeoverMs: took.at - t0, downMarkMs: downAt - t0, weights,
+      takeoverMs: took.at - t0, downMarkMs: downAt - t0, inhibitedMs: inhibitedAt - t0, weights,
       after: { requests: shorts.length, failed: failedOnes.length, servers, errors: [...new Set(failedOnes.map((e) => e.err ?? '?'))] },
     };
 

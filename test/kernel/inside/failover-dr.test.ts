@@ -19,10 +19,12 @@
  *   master's, lvsd on the master killed just before): the backup takes over within MDI + margin; its own
  *   health checks mark rs3 down no sooner than (fall - 1) x interval (fall is honoured) and within
  *   fall x interval + timeout + margin (2 x 2 s + 1 s: examples/lab/services.json); its kernel table has
- *   rs3 at weight 0 (onFailure inhibit, the default) and rs1/rs2 at 1; every request started once both
- *   have happened (+ 0.5 s) is answered, by rs1 or rs2 only. Then rs3 and d1 come back, d1 master again;
- * - and the counterfactual: with the backup's sync daemon stopped, the same failover resets a long-lived
- *   connection (so the survival above is connection sync's doing, not luck).
+ *   rs3 at weight 0 (onFailure inhibit, the default) and rs1/rs2 at 1; every request started once the
+ *   takeover, the down-mark and the kernel's weight 0 (polled, not assumed) have happened (+ 0.5 s) is
+ *   answered, by rs1 or rs2 only. Then rs3 and d1 come back, d1 master again;
+ * - and the counterfactual: with the backup's sync daemon stopped (by lvsd, after a reload without
+ *   `connectionSync`), the same failover resets a long-lived connection (so the survival above is
+ *   connection sync's doing, not luck).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
