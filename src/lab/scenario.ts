@@ -42,6 +42,8 @@ export interface PhaseFigures {
   /** requests sent in the phase / failed (error or no answer in 2.5 s) */
   requests: number;
   failed: number;
+  /** each failed request: started `atMs` after t0 (the kill, or link up), failed after `ms`, with what error */
+  failures: Array<{ atMs: number; ms: number; err: string }>;
   /** longest time between two successful answers, ms */
   longestGapMs: number;
   /** from the kill (or link up) to the new master's transition, ms */
@@ -180,6 +182,7 @@ export function figures(events: readonly ClientEvent[], from: number, to: number
   return {
     requests: shorts.length,
     failed: shorts.filter((e) => !e.ok).length,
+    failures: shorts.filter((e) => !e.ok).map((e) => ({ atMs: Math.round(e.at - t0), ms: Math.round(e.ms), err: e.err ?? '?' })),
     longestGapMs: Math.round(gap),
     takeoverMs: takeoverAt === undefined ? NaN : Math.round(takeoverAt - t0),
   };

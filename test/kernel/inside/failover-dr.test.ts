@@ -73,7 +73,7 @@ test('two lvsd directors: failover under load, connection sync, failback, reload
   assert.equal(fb.longConnection, 'survived', 'and the failback');
   assert.ok(fb.healthUpMs !== undefined && fb.healthUpMs < fb.takeoverMs,
     `the returning director takes over only once its health checks have the web servers up (up ${fb.healthUpMs} ms, master ${fb.takeoverMs} ms after link up)`);
-  assert.equal(fb.failed, 0, 'preemption by the returning master loses no request');
+  assert.equal(fb.failed, 0, `preemption by the returning master loses no request (master ${fb.takeoverMs} ms after link up; failed: ${JSON.stringify(fb.failures)})`);
   assert.ok(rsFail, 'the web-server-failure step ran');
   assert.ok(rsFail.takeoverMs <= MDI_MS + MARGIN_MS, `with rs3 failing too: takeover ${rsFail.takeoverMs} ms > MDI ${MDI_MS} + ${MARGIN_MS}`);
   assert.ok(rsFail.takeoverMs >= MDI_MS - INTERVAL_MS - 100, `with rs3 failing too: takeover after only ${rsFail.takeoverMs} ms`);
