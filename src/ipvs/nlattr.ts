@@ -406,6 +406,7 @@ export function parseNlmsgs(buf: Buffer): NlMsg[] {
     });
     off += align4(len);
   }
+  if (off < buf.length) throw protocolError('netlink message', `${buf.length - off} bytes left, below the 16-byte header`);
   return out;
 }
 

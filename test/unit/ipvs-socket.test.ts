@@ -140,6 +140,37 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
     await assert.rejects(sock.get((seq) => getFamilyMessage(seq, 'nlctrl'), 'x'), (e) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE'));
   });
 
+  it('a truncated or unreadable reply fails what is in flight as an overrun (re-read), and the socket goes on', async () => {
+    const sock = new GenlSocket({ timeoutMs: 60_000 });
+    const batch = (sock as unknown as { onBatch(items: unknown[]): void }).onBatch.bind(sock);
+    try {
+      const silent = (seq: number) => genlmsg(C.GENL_ID_CTRL, 0, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, 'nlctrl')]);
+      const a = sock.ack(silent, 'a');
+      await new Promise((r) => setImmediate(r));
+      batch([{ kind: 'truncated', errno: 90, code: 'EMSGSIZE', message: 'recvmsg (datagram truncated): Message too long' }]);
+      await assert.rejects(a, (e) => isLvsdError(e, 'LVSD_NETLINK_OVERRUN') && /truncated/.test((e as Error).message));
+      const b = sock.ack(silent, 'b');
+      await new Promise((r) => setImmediate(r));
+      batch([Buffer.from([0xff, 0xff, 0, 0, 1, 2, 3])]); // garbage: a length past the end
+      await assert.rejects(b, (e) => isLvsdError(e, 'LVSD_NETLINK_OVERRUN') && /unreadable/.test((e as Error).message));
+      assert.equal(sock.overruns, 2);
+      const again = await sock.get((seq) => getFamilyMessage(seq, 'nlctrl'), 'nlctrl');
+      assert.equal(decodeFamilyId(again[0]!.payload).id, C.GENL_ID_CTRL);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('a broken socket fails everything with LVSD_IPVS_UNAVAILABLE and closes itself (the client opens a new one)', async () => {
+    const sock = new GenlSocket({ timeoutMs: 60_000 });
+    const silent = (seq: number) => genlmsg(C.GENL_ID_CTRL, 0, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, 'nlctrl')]);
+    const a = sock.ack(silent, 'a');
+    (sock as unknown as { onBatch(items: unknown[]): void }).onBatch([{ kind: 'broken', errno: 9, code: 'EBADF', message: 'uv_poll (socket keeps failing): Bad file descriptor' }]);
+    await assert.rejects(a, (e) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE') && /socket failed/.test((e as Error).message));
+    assert.equal(sock.isClosed, true);
+    await assert.rejects(sock.get((seq) => getFamilyMessage(seq, 'nlctrl'), 'x'), (e) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE'));
+  });
+
   it('createIpvsClient says how to get IPVS when the kernel has none', { skip: hasIpvs && 'this kernel has IPVS' }, async () => {
     await assert.rejects(createIpvsClient(), (e) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE') && (e as Error).message === 'IPVS is not available in this kernel (modprobe ip_vs)');
   });

@@ -250,6 +250,33 @@ describe('IpvsClient against the kernel', { skip }, () => {
     assert.equal(results[1]!.ok, true);
   });
 
+  it('a value that does not fit its attribute fails alone with LVSD_IPVS_ENCODE; nothing wraps into the kernel', async () => {
+    const wrapped = v4('tcp', '192.0.2.77', 443);
+    const fine = v4('tcp', '192.0.2.78', 443);
+    const results = await client.execute([
+      { cmd: 'new-service', service: svc(wrapped, { flags: SVC_F_PERSISTENT, timeout: 4294967297 }) },
+      { cmd: 'new-service', service: svc(fine, { flags: SVC_F_PERSISTENT, timeout: 300 }) },
+    ]);
+    assert.ok(!results[0]!.ok && isLvsdError(results[0]!.error, 'LVSD_IPVS_ENCODE'), String(!results[0]!.ok && results[0]!.error));
+    assert.match((results[0] as { error: Error }).error.message, /IPVS_SVC_ATTR_TIMEOUT: 4294967297/);
+    assert.ok(results[1]!.ok);
+    const table = byId(await client.dump());
+    assert.equal(table.has(serviceId(wrapped)), false, 'not created with a 1 s timeout');
+    assert.equal(table.get(serviceId(fine))?.service.timeout, 300);
+    await client.execute([{ cmd: 'del-service', key: fine }]);
+  });
+
+  it('a socket that breaks fails what was in flight with LVSD_IPVS_UNAVAILABLE and is replaced for the next request', async () => {
+    const sock = (client as unknown as { socket: { onBatch(items: unknown[]): void; isClosed: boolean } }).socket;
+    const inFlight = client.dump();
+    await new Promise((r) => setImmediate(r)); // the dump is sent
+    sock.onBatch([{ kind: 'broken', errno: 9, code: 'EBADF', message: 'uv_poll (socket keeps failing): Bad file descriptor' }]);
+    await assert.rejects(inFlight, (e) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE') && /socket failed/.test((e as Error).message));
+    assert.equal(sock.isClosed, true);
+    assert.ok(Array.isArray(await client.dump()), 'the next request goes through a new socket');
+    assert.notEqual((client as unknown as { socket: unknown }).socket, sock);
+  });
+
   it('gets and sets connection timeouts (0 leaves one as it is)', async () => {
     const before = await client.getTimeouts();
     try {
