@@ -60,6 +60,8 @@ export interface DaemonMetrics {
   /** A real server, service or VRRP instance left the config: its series go. */
   forgetRealServer?(service: string, realServer: string): void;
   forgetInstance?(instance: string): void;
+  /** Netlink replies lost on a socket ('ipvs'); the table is re-read. */
+  netlinkOverrun?(socket: string, count?: number): void;
   /** One probe result for a real server of a service ('up' or 'down'). */
   healthResult?(service: string, realServer: string, result: 'up' | 'down'): void;
   healthProbeDuration?(type: string, seconds: number): void;
@@ -173,9 +175,14 @@ export class Daemon {
     return join(dirname(this.stateFile()), 'drains.json');
   }
 
+  /** The generic-netlink client, its overruns logged (ipvs.netlink.overrun) and counted (lvsd_netlink_overruns_total). */
+  private createIpvsClient(): Promise<IpvsClient> {
+    return createIpvsClient({ logger: this.log, onOverrun: () => this.opts.metrics?.netlinkOverrun?.('ipvs') });
+  }
+
   private async ensureClient(): Promise<void> {
     if (this.client || this.config.services.length === 0) return;
-    this.client = await (this.opts.ipvs ?? createIpvsClient)();
+    this.client = await (this.opts.ipvs ?? (() => this.createIpvsClient()))();
   }
 
   /**
@@ -627,7 +634,7 @@ export class Daemon {
     let newHealth: HealthScheduler | undefined;
     let newVrrp: VrrpPort | undefined;
     try {
-      if (next.services.length > 0 && !this.client) newClient = await (this.opts.ipvs ?? createIpvsClient)();
+      if (next.services.length > 0 && !this.client) newClient = await (this.opts.ipvs ?? (() => this.createIpvsClient()))();
       const client = this.client ?? newClient;
       if (client && (next.services.length > 0 || this.owned.size > 0)) kernel = await client.dump();
       step = 'health';

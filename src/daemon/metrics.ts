@@ -25,7 +25,7 @@ export interface Metrics {
   vrrpAdvertReceived(instance: string, count?: number): void;
   /** reason: a short stable word ('checksum', 'ttl', 'vrid', 'auth', 'interval', 'addresses', 'length', ...). */
   vrrpAdvertInvalid(instance: string, reason: string, count?: number): void;
-  /** Netlink notifications lost (ENOBUFS) on a socket ('links') and re-read. */
+  /** Netlink messages lost (ENOBUFS) on a socket (links: notifications, ipvs: replies) and the state re-read. */
   netlinkOverrun(socket: string, count?: number): void;
   /** result: 'up' | 'down' per probe, or a finer stable word ('timeout', 'refused'). */
   healthResult(service: string, realServer: string, result: string): void;

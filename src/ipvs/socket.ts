@@ -43,6 +43,8 @@ export interface GenlSocketOptions {
   window?: number;
   /** Where overruns and timeouts are logged (events ipvs.netlink.overrun, ipvs.netlink.timeout). Default silent. */
   logger?: Logger;
+  /** Called on every overrun (replies lost, requests in flight failed): for a metric. */
+  onOverrun?: () => void;
 }
 
 /** A refusal by the kernel, errno kept. The client turns it into an LvsdError naming the object. */
@@ -89,6 +91,7 @@ export class GenlSocket {
   private readonly pending = new Map<number, Pending>();
   private readonly timeoutMs: number;
   private readonly log: Logger;
+  private readonly onOverrun: (() => void) | undefined;
   private seq = 1;
   private closed = false;
   private referenced = true;
@@ -110,6 +113,7 @@ export class GenlSocket {
   constructor(options: GenlSocketOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.log = (options.logger ?? silentLogger).child({ component: 'ipvs' });
+    this.onOverrun = options.onOverrun;
     this.raw = new NetlinkSocket(NETLINK_GENERIC, {
       recvBufferSize: options.recvBufferSize ?? 8 << 20,
       onBatch: (items) => this.onBatch(items),
@@ -350,6 +354,7 @@ export class GenlSocket {
   /** Replies were lost: nobody can tell which, so everything in flight fails and the caller re-reads. */
   private overrun(why: string): void {
     this.overruns++;
+    this.onOverrun?.();
     this.budget = Math.max(REPLY_COST.ack, Math.floor(this.budget / 2));
     this.log.warn({ event: 'ipvs.netlink.overrun', why, inFlight: this.pending.size, window: this.ackWindow }, 'netlink replies lost; requests in flight failed');
     this.failAll(new LvsdError('LVSD_NETLINK_OVERRUN', `${why}: replies were lost, the IPVS table must be re-read`));

@@ -76,7 +76,8 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
   it('fails the requests in flight with LVSD_NETLINK_OVERRUN on ENOBUFS, halves its window, and goes on', async () => {
     const lines: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
-    const sock = new GenlSocket({ timeoutMs: 60_000, logger });
+    let counted = 0;
+    const sock = new GenlSocket({ timeoutMs: 60_000, logger, onOverrun: () => counted++ });
     try {
       const window = sock.ackWindow;
       const silent = (seq: number) => genlmsg(C.GENL_ID_CTRL, 0, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, 'nlctrl')]);
@@ -86,6 +87,7 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
       (sock as unknown as { onBatch(items: unknown[]): void }).onBatch([{ kind: 'overrun', errno: 105, code: 'ENOBUFS', message: 'recvmsg: No buffer space available' }]);
       for (const p of lost) await assert.rejects(p, (e) => isLvsdError(e, 'LVSD_NETLINK_OVERRUN') && /must be re-read/.test((e as Error).message));
       assert.equal(sock.overruns, 1);
+      assert.equal(counted, 1, 'onOverrun (the daemon counts it in lvsd_netlink_overruns_total{socket="ipvs"})');
       assert.equal(sock.ackWindow, Math.max(1, Math.floor(window / 2)));
       const logged = lines.map((l) => JSON.parse(l) as { event: string; component: string; inFlight: number });
       assert.deepEqual(logged.map((l) => [l.event, l.component, l.inFlight]), [['ipvs.netlink.overrun', 'ipvs', 2]]);
