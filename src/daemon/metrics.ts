@@ -89,7 +89,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const sent = new Counter({ name: 'lvsd_vrrp_adverts_sent_total', help: 'VRRP advertisements sent', labelNames: ['instance'], registers });
   const received = new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP advertisements received', labelNames: ['instance'], registers });
   const invalid = new Counter({ name: 'lvsd_vrrp_adverts_invalid_total', help: 'VRRP advertisements dropped as invalid, by reason', labelNames: ['instance', 'reason'], registers });
-  const netlinkOverruns = new Counter({ name: 'lvsd_netlink_overruns_total', help: 'Netlink notification overruns (messages lost, state re-read), by socket', labelNames: ['socket'], registers });
+  const netlinkOverruns = new Counter({ name: 'lvsd_netlink_overruns_total', help: 'Netlink overruns (messages lost, state re-read), by socket: links, ipvs', labelNames: ['socket'], registers });
   new Counter({
     name: 'lvsd_health_results_total', help: 'Health probe results', labelNames: ['service', 'real_server', 'result'], registers,
     collect() { this.reset(); for (const e of resultCounts.values()) this.inc(e.labels, e.n); },
