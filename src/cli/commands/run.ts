@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import { Daemon, type DaemonMetrics, type DaemonOptions } from '../../daemon/daemon.js';
 import { startControlServer, type ControlServer } from '../../daemon/control-server.js';
 import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
+import { claimNetns } from '../../daemon/netns-guard.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
 import { createStatusPage, type StatusPage } from '../../daemon/web/index.js';
 import { loadConfig } from '../../config/index.js';
@@ -38,11 +39,13 @@ export async function runCommand(args: RunArgs): Promise<number> {
   const version = packageVersion();
   const metrics = createMetrics();
   const daemonMetrics: DaemonMetrics = metrics;
-  // Claim the control socket before touching the kernel: a second `lvsd run` started by mistake must stop
-  // here ("another lvsd is already listening"), not reconcile, probe and run VRRP beside the first one.
-  // A bad config is fatal at start, with every problem (the daemon loads it again, the same way).
+  // Claim the network namespace, then the control socket, before touching the kernel: a second `lvsd run`
+  // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
+  // first one (netns-guard.ts). A bad config is fatal at start, with every problem (the daemon loads it
+  // again, the same way).
   const startingConfig = await loadConfig(args.config);
   const socketPath = args.socket ?? startingConfig.control.socket;
+  const guard = await claimNetns({ pid: process.pid, socket: socketPath, version });
   let daemon: Daemon | undefined;
   const ready = (): Daemon => {
     if (!daemon) throw new LvsdError('LVSD_CONTROL', 'lvsd is starting: the config is being applied; try again in a moment');
@@ -58,8 +61,13 @@ export async function runCommand(args: RunArgs): Promise<number> {
       drain: (req) => ready().drain(req, true),
       undrain: (req) => ready().drain(req, false),
     },
+  }).catch(async (e: unknown) => {
+    await guard.release();
+    throw e;
   });
+  // the guard goes last: the namespace is free only once everything else has stopped
   const closers: Array<() => Promise<void>> = [() => control.close()];
+  const releaseGuard = () => guard.release();
 
   let latest: StatusSnapshot | undefined;
   let startPage = (): void => undefined;
@@ -92,6 +100,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     }
     const server = await startMetricsServer(listen, scraped, page).catch(async (e: unknown) => {
       await control.close();
+      await releaseGuard();
       throw e;
     });
     closers.push(() => server.close());
@@ -116,6 +125,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     });
   } catch (e) {
     for (const close of closers) await close().catch(() => undefined);
+    await releaseGuard();
     throw e;
   }
   const running = daemon;
@@ -152,6 +162,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
       void (async () => {
         await running.stop().catch((e: unknown) => log.error({ event: 'daemon.stop_failed', err: (e as Error)?.message ?? String(e) }, 'stop failed'));
         for (const close of closers) await close().catch(() => undefined);
+        await releaseGuard();
         process.off('SIGTERM', onTerm);
         process.off('SIGINT', onInt);
         process.off('SIGHUP', onHup);
