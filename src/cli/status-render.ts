@@ -120,12 +120,32 @@ function header(s: StatusSnapshot, now: number, opts: RenderOptions): string[] {
   } else if (l.ok) {
     lines.push(`last ${esc(l.kind)}: ${paint('ok', 'good', c)} ${ago(l.at, now)} ago (${esc(l.at)})`);
   } else {
-    lines.push(`last ${esc(l.kind)}: ${paint('REFUSED', 'bad', c)} ${ago(l.at, now)} ago (${esc(l.at)}): ${esc(l.error ?? 'no reason given')}`);
-    if (l.kind === 'reload') lines.push('  the previous config is still in force');
+    // partial: the config is in force but IPVS did not take all of it; refused/failed: the old one stays
+    const word = l.result === 'partial' ? 'INCOMPLETE' : l.result === 'failed' ? 'FAILED' : 'REFUSED';
+    lines.push(`last ${esc(l.kind)}: ${paint(word, 'bad', c)} ${ago(l.at, now)} ago (${esc(l.at)}): ${esc(l.error ?? 'no reason given')}`);
+    if (l.result === 'partial') lines.push('  this config is in force; lvsd retries what the kernel did not take (see IPVS below)');
+    else if (l.kind === 'reload') lines.push('  the previous config is still in force');
     for (const p of l.problems ?? []) {
       lines.push(`  ${esc(`${p.file}${p.pointer === '' ? '' : ` ${p.pointer}`}: ${p.message}`)}`);
     }
   }
+  return lines;
+}
+
+/** Nothing when the kernel took everything; else what is outstanding and when lvsd tries again. */
+function ipvsLines(s: StatusSnapshot, now: number, opts: RenderOptions): string[] {
+  const i = s.ipvs;
+  if (!i || i.state === 'ok') return [];
+  const c = opts.color;
+  const next = i.repair?.nextAttemptAt ? `, next try in ${humanDuration(Math.max(0, Math.round((Date.parse(i.repair.nextAttemptAt) - now) / 1000)))}` : '';
+  const lines = [
+    `IPVS: ${paint('REPAIRING', 'bad', c)} ${i.failedOps} operation${i.failedOps === 1 ? '' : 's'} failed` +
+      `${i.repair ? ` since ${ago(i.repair.since, now)} ago, ${i.repair.attempts} retr${i.repair.attempts === 1 ? 'y' : 'ies'}${next}` : ''}`,
+  ];
+  for (const f of i.failures.slice(0, 5)) {
+    lines.push(`  ${esc(`${f.op} ${f.service ?? '(whole table)'}${f.realServer ? ` ${f.realServer}` : ''}: ${f.reason}: ${f.message}`)}`);
+  }
+  if (i.failedOps > 5) lines.push(`  ... and ${i.failedOps - 5} more (lvsd status --json)`);
   return lines;
 }
 
@@ -228,6 +248,7 @@ export function renderStatus(snapshot: StatusSnapshot, opts: RenderOptions): str
   const out: string[] = [...header(snapshot, now, opts), ''];
   if (showVrrp) out.push(...vrrpSection(instances, now, opts), '');
   out.push(healthLine(snapshot, opts));
+  out.push(...ipvsLines(snapshot, now, opts));
   if (snapshot.connectionSync.length > 0) {
     out.push(`connection sync: ${esc(snapshot.connectionSync.map((d) => `${d.state} on ${d.interface} id ${d.syncId}`).join(', '))}`);
   }

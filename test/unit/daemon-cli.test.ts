@@ -112,6 +112,27 @@ test('a refused reload prints each problem on one line, control characters escap
   });
 });
 
+test('a reload that could not switch exits with its code\'s status; one applied in part is not reported as reloaded', async () => {
+  let answer: Record<string, unknown> = {};
+  await withDaemon({ reload: () => answer as never }, async (socket) => {
+    answer = { ok: false, applied: false, code: 'LVSD_NATIVE_UNAVAILABLE', error: 'vi_2: cannot open a VRRP socket on eth0' };
+    let r = await cli(['reload', '--socket', socket]);
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(r.stderr, 'lvsd: reload refused, the running config stays: vi_2: cannot open a VRRP socket on eth0\n');
+    assert.equal(r.stdout, '');
+
+    answer = { ok: false, applied: true, code: 'LVSD_NETLINK_OVERRUN', error: 'the new config is in force but 1 IPVS operation failed' };
+    r = await cli(['reload', '--socket', socket]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^lvsd: reload incomplete: the new config is in force but 1 IPVS operation failed/);
+    assert.equal(r.stdout, '', 'never "reloaded"');
+
+    answer = { ok: false, applied: false, code: 'LVSD_INTERNAL', error: 'reload failed: boom' };
+    r = await cli(['reload', '--socket', socket]);
+    assert.equal(r.status, 70);
+  });
+});
+
 test('status with no daemon listening exits 4 and says it is not running', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-cli-'));
   try {

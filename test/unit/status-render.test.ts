@@ -67,6 +67,29 @@ test('a refused reload stands out with its error and every problem', () => {
   assert.ok(renderStatus(s, { color: true }).includes(`${ESC}1;31mREFUSED${ESC}0m`));
 });
 
+test('an incomplete reload says the new config is in force, and the failed IPVS operations show until repaired', () => {
+  const s = fixtureSnapshot();
+  s.lastLoad = {
+    kind: 'reload', at: '2026-11-25T11:59:00.000Z', ok: false, result: 'partial', code: 'LVSD_NETLINK_OVERRUN',
+    error: 'the new config is in force but 1 IPVS operation failed (first: new-dest web 10.0.1.14:8080: ENOBUFS); lvsd retries',
+  };
+  s.ipvs = {
+    state: 'repairing', failedOps: 1,
+    failures: [{ service: 'web', realServer: '10.0.1.14:8080', op: 'new-dest', reason: 'overrun', code: 'LVSD_NETLINK_OVERRUN', message: 'ENOBUFS', at: '2026-11-25T11:59:00.000Z' }],
+    repair: { since: '2026-11-25T11:59:00.000Z', attempts: 2, nextAttemptAt: '2026-11-25T12:00:04.000Z' },
+    lastReconcile: { at: '2026-11-25T11:59:30.000Z', reason: 'repair', result: 'partial', ops: 1, failed: 1, error: 'new-dest web 10.0.1.14:8080: ENOBUFS' },
+  };
+  const lines = renderStatus(s, { color: false }).split('\n');
+  assert.match(lines[1]!, /^last reload: INCOMPLETE 1m00s ago \(2026-11-25T11:59:00.000Z\): the new config is in force/);
+  assert.equal(lines[2], '  this config is in force; lvsd retries what the kernel did not take (see IPVS below)');
+  const at = lines.findIndex((l) => l.startsWith('IPVS: '));
+  assert.equal(lines[at], 'IPVS: REPAIRING 1 operation failed since 1m00s ago, 2 retries, next try in 4s');
+  assert.equal(lines[at + 1], '  new-dest web 10.0.1.14:8080: overrun: ENOBUFS');
+  s.lastLoad = { ...s.lastLoad, result: 'failed', error: 'vi_2: cannot open a VRRP socket' };
+  assert.match(renderStatus(s, { color: false }).split('\n')[1]!, /^last reload: FAILED /);
+  assert.equal(renderStatus(s, { color: false }).split('\n')[2], '  the previous config is still in force');
+});
+
 test('a stalled health checker loop is shown as STALLED, not hidden', () => {
   const s = fixtureSnapshot();
   s.health = { alive: false, lastTickAt: '2026-11-25T11:59:15.000Z', lagMs: 45_000, probesInFlight: 1 };
