@@ -136,6 +136,16 @@ export class VrrpInstance {
 
   /** Opens the socket, learns the source address, and starts the machine (Initialize -> Backup/Master). */
   async start(initial: { interfaceUp: boolean; trackDown: string[] }): Promise<void> {
+    await this.open();
+    await this.run(initial);
+  }
+
+  /**
+   * The part of start() that can fail: the source address and the socket. Nothing runs yet (packets are
+   * not read): a reload opens every new instance first, and stops or replaces running ones only when all
+   * of them opened. close() gives up an instance opened and never run.
+   */
+  async open(): Promise<void> {
     const cfg = this.config;
     const source = cfg.unicast?.source ?? (await primaryAddress(cfg.interface, cfg.family));
     if (!source) {
@@ -143,19 +153,30 @@ export class VrrpInstance {
         `${cfg.name}: ${cfg.interface} has no ${cfg.family === 'ipv4' ? 'IPv4' : 'link-local IPv6'} address to send adverts from`);
     }
     this.source = source ?? (cfg.family === 'ipv4' ? '0.0.0.0' : '::');
-    if (cfg.family === 'ipv4') this.promoteSecondaries();
-    for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
-    this.machine = createMachine(machineConfigFrom(cfg, this.source), initial);
     this.socket = openVrrpSocket({
       family: cfg.family,
       interface: cfg.interface,
       multicast: !cfg.unicast,
       ...(source ? { source } : {}),
     });
-    this.socket.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
     this.socket.on('error', (e) => this.log.warn({ event: 'vrrp.socket_error', instance: cfg.name, err: e.message }, e.message));
+  }
+
+  /** Starts an opened instance's machine (Initialize -> Backup/Master). */
+  async run(initial: { interfaceUp: boolean; trackDown: string[] }): Promise<void> {
+    const cfg = this.config;
+    if (cfg.family === 'ipv4') this.promoteSecondaries();
+    for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
+    this.machine = createMachine(machineConfigFrom(cfg, this.source), initial);
+    this.socket?.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
     await this.learnMac();
     this.feed({ type: 'start' });
+  }
+
+  /** Gives up an instance that was opened and never run. */
+  close(): void {
+    this.socket?.close();
+    this.socket = undefined;
   }
 
   /**

@@ -58,26 +58,45 @@ export class VrrpManager {
    * Applies a new config: unchanged instances keep running untouched, instances whose changes the machine
    * can take in place (priority, tracking, ...) are reconfigured (no VIP moves by themselves), the others
    * (interface, VRID, version, VIPs, unicast) are replaced: stopped cleanly and started again.
+   *
+   * All or nothing: every instance to start (new or replacing one) is opened first (source address,
+   * socket); if one cannot be, the ones opened are closed and the update rejects with nothing running
+   * touched. Only then are instances reconfigured, stopped and started.
    */
   async update(config: ManagerConfig): Promise<void> {
-    this.groups = new Map(config.syncGroups.map((g) => [g.name, g.instances]));
     const wanted = new Map(config.vrrp.map((c) => [c.name, c]));
+    const reconfigure: Array<[VrrpInstance, VrrpInstanceConfig]> = [];
+    const retire: VrrpInstance[] = [];
     for (const [name, inst] of this.instances) {
       const next = wanted.get(name);
       if (next && identity(next) === identity(inst.config)) continue;
-      if (next && sameWire(next, inst.config)) {
-        inst.reconfigure(next, (link) => this.linkUp.get(link));
-        continue;
-      }
-      await inst.stop();
-      this.instances.delete(name);
+      if (next && sameWire(next, inst.config)) reconfigure.push([inst, next]);
+      else retire.push(inst);
     }
-    for (const cfg of config.vrrp) {
-      if (this.instances.has(cfg.name)) continue;
-      const inst = new VrrpInstance(cfg, this.log, this.hooks, (name, t) => this.onMemberStep(name, t));
-      this.instances.set(cfg.name, inst);
+    const retiring = new Set(retire.map((i) => i.name));
+    const opened: VrrpInstance[] = [];
+    try {
+      for (const cfg of config.vrrp) {
+        if (this.instances.has(cfg.name) && !retiring.has(cfg.name)) continue;
+        const inst = new VrrpInstance(cfg, this.log, this.hooks, (name, t) => this.onMemberStep(name, t));
+        await inst.open();
+        opened.push(inst);
+      }
+    } catch (e) {
+      for (const inst of opened) inst.close();
+      throw e;
+    }
+    this.groups = new Map(config.syncGroups.map((g) => [g.name, g.instances]));
+    for (const [inst, next] of reconfigure) inst.reconfigure(next, (link) => this.linkUp.get(link));
+    for (const inst of retire) {
+      await inst.stop();
+      this.instances.delete(inst.name);
+    }
+    for (const inst of opened) {
+      this.instances.set(inst.name, inst);
+      const cfg = inst.config;
       const trackDown = cfg.trackInterfaces.filter((t) => this.linkUp.get(t.name) === false).map((t) => t.name);
-      await inst.start({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown });
+      await inst.run({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown });
     }
   }
 
