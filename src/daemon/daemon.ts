@@ -596,7 +596,7 @@ export class Daemon {
   }
 
   private async reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
-    if (this.stopped) return { ok: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
+    if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let next: Config;
     try {
       next = await loadConfig(this.opts.configPath);
@@ -627,6 +627,8 @@ export class Daemon {
    * take it, nothing has switched and the old config stays. Then switch all at once and apply the table.
    */
   private async switchTo(next: Config, trigger: ReloadTrigger): Promise<ReloadResult> {
+    // a stop came while the config was read: nothing may start now
+    if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let step = 'ipvs';
     let newClient: IpvsClient | undefined;
     let kernel: KernelEntry[] | undefined;
@@ -651,6 +653,11 @@ export class Daemon {
     } catch (e) {
       newClient?.close();
       return this.reloadFailed(trigger, step, e);
+    }
+    if (this.stopped) {
+      newClient?.close();
+      await newVrrp?.stop().catch(() => undefined);
+      return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     }
 
     // ---- switch: nothing below throws, nothing awaits before the table is planned ----
@@ -755,11 +762,16 @@ export class Daemon {
     clearInterval(this.driftTimer);
     clearTimeout(this.adoptionTimer);
     clearTimeout(this.repairTimer);
+    await this.reloadChain; // a reload in progress ends first (it sees `stopped` and switches nothing)
     await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
     await this.connSync?.stop();
     await this.health?.stop();
     await this.queue.catch(() => undefined);
-    this.client?.close();
+    try {
+      this.client?.close();
+    } catch (e) {
+      this.log.warn({ event: 'ipvs.close_failed', err: (e as Error).message }, 'closing the IPVS socket failed');
+    }
     this.log.info({ event: 'daemon.stopped' }, 'lvsd stopped; the IPVS table is left in place');
   }
 }

@@ -57,6 +57,8 @@ export const VI_1 = { name: 'vi_1', interface: 'eth0', vrid: 51, priority: 150, 
 export class FakeVrrp implements VrrpPort {
   configs: Config[] = [];
   failUpdate: Error | undefined;
+  /** update() waits for this when set (a slow VRRP thread). */
+  gate: Promise<void> | undefined;
   stopped = false;
   constructor(config: Config, private readonly metrics?: Metrics) {
     this.configs.push(config);
@@ -66,6 +68,7 @@ export class FakeVrrp implements VrrpPort {
     return this.configs.at(-1)!.vrrp.map((v) => `${v.name}/${v.vrid}/${v.priority}`);
   }
   async update(config: Config): Promise<void> {
+    await this.gate;
     if (this.failUpdate) throw this.failUpdate;
     this.configs.push(config);
     for (const v of config.vrrp) {

@@ -158,3 +158,23 @@ test('reloads removing a real server, a service and a VRRP instance remove their
   assert.doesNotMatch(text, /instance="vi_2"/, 'removed VRRP instance: none of its series');
   assert.match(text, /instance="vi_1"/);
 });
+
+test('a stop during a reload waits for it and leaves nothing of the new config running (no probe of a new real server afterwards)', async (t) => {
+  const { lab, d } = await started(t);
+  lab.write(NEXT);
+  let open!: () => void;
+  lab.vrrp!.gate = new Promise<void>((r) => (open = r));
+  const dumps = lab.kernel.dumpCount;
+  const reloading = d.reload('sighup');
+  await until('the reload read the table (it is at VRRP now)', 2000, () => lab.kernel.dumpCount > dumps);
+  const stopping = d.stop();
+  open();
+  const r = await reloading;
+  await stopping;
+  assert.equal(r.ok, false);
+  const probes = lab.probed.length;
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(lab.probed.length, probes, 'no probe runs after stop');
+  assert.ok(!lab.probed.includes('10.0.1.14:8080'), 'the new real server was never probed');
+  assert.equal(lab.vrrp!.stopped, true);
+});

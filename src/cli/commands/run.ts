@@ -9,7 +9,8 @@ import type { StatusSnapshot } from '../../daemon/status.js';
 import { createStatusPage, type StatusPage } from '../../daemon/web/index.js';
 import { loadConfig } from '../../config/index.js';
 import { LvsdError } from '../../errors.js';
-import { createLogger } from '../../log.js';
+import { createLogger, type Logger } from '../../log.js';
+import { trapSignals, type SignalTrap } from '../signals.js';
 import { EXIT } from '../exit.js';
 
 export interface RunArgs {
@@ -36,6 +37,16 @@ export function packageVersion(): string {
  */
 export async function runCommand(args: RunArgs): Promise<number> {
   const log = createLogger({ level: args.logLevel });
+  const signals = trapSignals(log);
+  try {
+    return await run(args, log, signals);
+  } catch (e) {
+    signals.detach();
+    throw e;
+  }
+}
+
+async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<number> {
   const version = packageVersion();
   const metrics = createMetrics();
   const daemonMetrics: DaemonMetrics = metrics;
@@ -148,12 +159,6 @@ export async function runCommand(args: RunArgs): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const onTerm = () => stop('SIGTERM');
-    const onInt = () => stop('SIGINT');
-    const onHup = () => {
-      log.info({ event: 'config.sighup' }, 'SIGHUP: reloading');
-      void running.reload('sighup'); // never rejects; the daemon logs the outcome
-    };
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
@@ -163,14 +168,13 @@ export async function runCommand(args: RunArgs): Promise<number> {
         await running.stop().catch((e: unknown) => log.error({ event: 'daemon.stop_failed', err: (e as Error)?.message ?? String(e) }, 'stop failed'));
         for (const close of closers) await close().catch(() => undefined);
         await releaseGuard();
-        process.off('SIGTERM', onTerm);
-        process.off('SIGINT', onInt);
-        process.off('SIGHUP', onHup);
+        signals.detach();
         resolve(EXIT.ok);
       })();
     };
-    process.on('SIGTERM', onTerm);
-    process.on('SIGINT', onInt);
-    process.on('SIGHUP', onHup);
+    signals.attach({
+      stop,
+      reload: () => void running.reload('sighup'), // never rejects; the daemon logs the outcome
+    });
   });
 }
