@@ -1,20 +1,14 @@
 /**
  * The daemon: wires config, IPVS reconcile, health checks, VRRP, the control socket and metrics.
  * Data flows one way: config (+ health results, drains) -> desired table -> reconcile -> kernel;
- * VRRP state -> addresses and the connection-sync daemon.
- *
- * Everything that changes the kernel's IPVS table goes through one queue, so two reconciles never
- * interleave. A full reconcile (start, reload, drift timer) dumps the whole table; a health change plans
- * only the service concerned, against the kernel entry of the last dump, and touches only that service.
- * Any operation that fails is logged, counted, kept in status (repair.ts) and retried by full reconciles
- * that back off, until one applies everything.
+ * VRRP state -> addresses and the connection-sync daemon. The passes over the kernel (one queue, repair
+ * of failed operations) are in kernel-sync.ts.
  *
  * A reload is a transaction: the new config is loaded, IPVS read, health and VRRP prepared first; only
- * when every part has taken it does the daemon switch, all at once (reload.md in docs/operations.md).
+ * when every part has taken it does the daemon switch, all at once (docs/operations.md, Reload).
  */
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError, isLvsdError, type LvsdErrorCode } from '../errors.js';
@@ -22,19 +16,18 @@ import { HealthScheduler, type HealthChange, type HealthSchedulerOptions, type P
 import { createIpvsClient } from '../ipvs/index.js';
 import { destId, serviceId, type DestSpec, type IpvsClient, type KernelEntry } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
-import {
-  DEFAULT_STATE_FILE, applyPlan, canonicalServiceId, loadOwned, nextOwned, ownedAfterError, planReconcile, reconcile, saveOwned,
-} from '../reconcile/index.js';
+import { DEFAULT_STATE_FILE, canonicalServiceId, loadOwned } from '../reconcile/index.js';
 import type { DrainRequest, DrainResult, ReloadResult } from './control-server.js';
 import { adoptDests, desiredEntry, drainKey, type Adoption, type DesiredEntry } from './desired.js';
-import type { IpvsApplyStatus, LoadOutcome, LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
+import type { LoadOutcome, LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
 import { buildSnapshot } from './snapshot.js';
 import { ConnSync } from './conn-sync.js';
 import { timerDelay } from '../timer-delay.js';
 import { ProbeUsers, realServerPairs } from './probe-users.js';
-import {
-  DEFAULT_BACKOFF, RepairState, backoffMs, passFailure, recordsOf, type BackoffOptions, type FailureRecord,
-} from './repair.js';
+import type { BackoffOptions } from './repair.js';
+import { KernelSync, type PassKind, type PassOutcome, type PassResult } from './kernel-sync.js';
+
+export type { PassKind, PassOutcome, PassResult } from './kernel-sync.js';
 import { loadDrains, saveDrains, type DrainRecord } from './drains-file.js';
 
 /** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
@@ -85,34 +78,19 @@ export interface DaemonOptions {
   repairBackoff?: BackoffOptions;
 }
 
-export type PassKind = 'start' | 'reload' | 'drift' | 'repair' | 'adopted' | 'health' | 'drain';
-export type PassResult = 'ok' | 'partial' | 'failed';
 /** Where a reload came from (logged with its outcome). */
 export type ReloadTrigger = 'control' | 'sighup' | 'file';
 
-interface PassOutcome {
-  result: PassResult;
-  ops: number;
-  failures: FailureRecord[];
-  /** The first failure's code and message, when not ok. */
-  error?: { code: string | undefined; message: string };
-}
-
-const NOTHING_TO_DO: PassOutcome = { result: 'ok', ops: 0, failures: [] };
 
 export class Daemon {
   readonly startedAtMs = Date.now();
   private config!: Config;
   private lastLoad: LoadResult | null = null;
   private client: IpvsClient | undefined;
-  private owned = new Set<string>();
   private drains = new Map<string, DrainRecord>();
   private health: HealthScheduler | undefined;
   private vrrp: VrrpPort | undefined;
   private connSync: ConnSync | undefined;
-  private kernel = new Map<string, KernelEntry>();
-  private queue: Promise<unknown> = Promise.resolve();
-  private fullPending: Promise<PassOutcome> | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
   /** Per service name: what the kernel held at start, kept until the health checker has had its say. */
   private adoption = new Map<string, { kernel: DestSpec[]; verdicts: Set<string> }>();
@@ -120,13 +98,26 @@ export class Daemon {
   private reloadChain: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
-  private readonly repair = new RepairState();
-  private repairTimer: NodeJS.Timeout | undefined;
-  private lastReconcile: IpvsApplyStatus['lastReconcile'] = null;
+  private readonly sync: KernelSync;
   private readonly probeUsers = new ProbeUsers(() => this.config);
 
   private constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
+    this.sync = new KernelSync({
+      log: opts.log, metrics: opts.metrics, backoff: opts.repairBackoff,
+      config: () => this.config,
+      client: () => this.client,
+      ensureClient: () => this.ensureClient(),
+      desired: () => this.desired(),
+      desiredFor: (svc) => this.desiredFor(svc),
+      stateFile: () => this.stateFile(),
+      internalError: (where, e) => this.internalError(where, e),
+    });
+  }
+
+  /** Runs `task` after every queued kernel change (the reload holds the queue while it switches). */
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    return this.sync.enqueue(task);
   }
 
   /** Loads the config (a bad one is fatal at start), applies it, starts health checks, VRRP and the drift timer. */
@@ -141,7 +132,7 @@ export class Daemon {
     }
     d.config = config;
     try {
-      d.owned = await loadOwned(d.stateFile(), d.log);
+      d.sync.owned = await loadOwned(d.stateFile(), d.log);
       await d.loadDrains();
       await d.ensureClient();
       await d.adoptKernel();
@@ -335,243 +326,21 @@ export class Daemon {
     });
   }
 
-  /** Runs `task` after every queued kernel change. */
-  private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(task, task);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  /** Dump, plan against everything declared and owned, apply. Coalesces: one pending full reconcile at most. Never rejects. */
-  fullReconcile(reason: string, kind: PassKind = 'drift'): Promise<PassOutcome> {
-    if (this.fullPending) return this.fullPending;
-    const p = this.enqueue(async () => {
-      this.fullPending = undefined;
-      return this.reconcileAll(reason, kind);
-    });
-    this.fullPending = p;
-    return p;
-  }
-
-  /** One full pass; `kernel`: the table as read a moment ago in the same queue turn (the reload's). Never throws. */
-  private async reconcileAll(reason: string, kind: PassKind, kernel?: KernelEntry[]): Promise<PassOutcome> {
-    if (this.stopped) return NOTHING_TO_DO;
-    const started = performance.now();
-    const desired = this.desired();
-    let outcome: PassOutcome;
-    try {
-      await this.ensureClient();
-      const client = this.client;
-      if (!client) return NOTHING_TO_DO;
-      const result = await reconcile(client, desired, {
-        owned: this.owned,
-        ownWholeTable: this.config.ipvs.ownWholeTable,
-        ...(this.config.ipvs.timeouts ? { timeouts: this.config.ipvs.timeouts } : {}),
-        ...(kernel ? { kernel } : {}),
-        log: this.log.child({ component: 'reconcile', reason }),
-      });
-      this.owned = nextOwned(desired, this.owned, result.report);
-      await saveOwned(this.stateFile(), this.owned).catch((e: Error) =>
-        this.log.error({ event: 'state.save_failed', file: this.stateFile(), err: e.message }, 'cannot save the state file'));
-      this.kernel.clear();
-      // The plan was applied; what the kernel holds now is the desired table minus failures. The next
-      // drift pass re-reads it; until then targeted changes plan against the desired entries.
-      const failed = new Set([...result.report.failed, ...result.report.skipped].map((f) => f.op.serviceId));
-      for (const e of desired) {
-        const id = canonicalServiceId(e.service.key);
-        if (!failed.has(id)) this.kernel.set(id, { service: e.service, dests: e.dests.map(asKernelDest) });
-      }
-      const failures = recordsOf(result.report, (id) => this.nameOf(id), Date.now());
-      this.opts.metrics?.reconcile((performance.now() - started) / 1000, failures.length);
-      outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: result.plan.ops.length, failures, ...firstError(failures) };
-      this.log[failures.length > 0 ? 'warn' : 'info']({
-        event: 'daemon.reconcile', reason, ops: result.plan.ops.length, failed: failures.length,
-        ms: Math.round(performance.now() - started),
-      }, `reconcile (${reason}): ${result.plan.ops.length} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
-    } catch (e) {
-      // Nobody knows what landed: own everything declared (and owned before) so the next pass can clean up.
-      this.owned = ownedAfterError(desired, this.owned);
-      await saveOwned(this.stateFile(), this.owned).catch(() => undefined);
-      this.kernel.clear();
-      this.opts.metrics?.reconcile((performance.now() - started) / 1000, 1);
-      const failure = passFailure(this.client ? 'reconcile' : 'connect', e, Date.now());
-      outcome = { result: 'failed', ops: 0, failures: [failure], ...firstError([failure]) };
-      this.log.error({ event: 'daemon.reconcile_failed', reason, err: failure.message, code: failure.code },
-        `reconcile (${reason}) failed: ${failure.message}`);
-    }
-    this.afterPass(kind, outcome, true);
-    this.lastReconcile = {
-      at: new Date().toISOString(), reason, result: outcome.result, ops: outcome.ops, failed: outcome.failures.length,
-      error: outcome.error?.message ?? null,
-    };
-    return outcome;
-  }
-
-  /** The config name of a service id (canonical), when it is declared. */
-  private nameOf(id: string): string | undefined {
-    if (this.namesOf?.config !== this.config) {
-      this.namesOf = { config: this.config, map: new Map(this.config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])) };
-    }
-    return this.namesOf.map.get(id);
-  }
-
-  private namesOf: { config: Config; map: Map<string, string> } | undefined;
-
-  /**
-   * Counts a pass and its failures and keeps them for status: a full pass's list replaces what was
-   * outstanding (it read and planned everything), except one that failed as a whole; a targeted pass adds.
-   * While anything is outstanding a repair (a full reconcile) is scheduled, backing off.
-   */
-  private afterPass(kind: PassKind, outcome: PassOutcome, full: boolean): void {
-    const m = this.opts.metrics;
-    m?.reconcilePass?.(kind, outcome.result);
-    for (const f of outcome.failures) m?.ipvsOpFailed?.(f.op, f.reason);
-    let repaired = false;
-    if (full && outcome.result !== 'failed') {
-      const attempts = this.repair.attempts;
-      const since = this.repair.sinceMs;
-      repaired = this.repair.replace(outcome.failures);
-      if (repaired) {
-        this.log.info({ event: 'daemon.repaired', kind, attempts, failedForMs: since === undefined ? null : Date.now() - since },
-          `IPVS repaired: the kernel holds everything lvsd wants (after ${attempts} retr${attempts === 1 ? 'y' : 'ies'})`);
-      }
-    } else {
-      this.repair.add(outcome.failures);
-    }
-    m?.ipvsFailuresPending?.(this.repair.count);
-    if (this.repair.pending) this.scheduleRepair();
-    else if (this.repairTimer) {
-      clearTimeout(this.repairTimer);
-      this.repairTimer = undefined;
-    }
-  }
-
-  private scheduleRepair(): void {
-    if (this.stopped || this.repairTimer) return;
-    const delay = backoffMs(this.repair.attempts, this.opts.repairBackoff ?? DEFAULT_BACKOFF);
-    this.repair.attempts++;
-    this.repair.nextAttemptAtMs = Date.now() + delay;
-    const first = this.repair.list(1)[0];
-    this.log.warn({
-      event: 'daemon.repair_scheduled', attempt: this.repair.attempts, inMs: delay, failedOps: this.repair.count,
-      ...(first ? { service: first.service ?? first.serviceId, realServer: first.realServer, op: first.op, reason: first.reason } : {}),
-    }, `${this.repair.count} IPVS operation(s) outstanding: full reconcile #${this.repair.attempts} in ${delay} ms`);
-    this.repairTimer = setTimeout(() => {
-      this.repairTimer = undefined;
-      this.repair.nextAttemptAtMs = undefined;
-      void this.fullReconcile('repair', 'repair');
-    }, delay);
-    this.repairTimer.unref();
-  }
-
-  private ipvsStatus(): IpvsApplyStatus {
-    const r = this.repair;
-    return {
-      state: r.pending ? 'repairing' : 'ok',
-      failedOps: r.count,
-      failures: r.list(20).map((f) => ({
-        service: f.service ?? f.serviceId, realServer: f.realServer, op: f.op, reason: f.reason, code: f.code, message: f.message,
-        at: new Date(f.atMs).toISOString(),
-      })),
-      repair: r.pending
-        ? {
-          since: new Date(r.sinceMs ?? Date.now()).toISOString(), attempts: r.attempts,
-          nextAttemptAt: r.nextAttemptAtMs === undefined ? null : new Date(r.nextAttemptAtMs).toISOString(),
-        }
-        : null,
-      lastReconcile: this.lastReconcile,
-    };
-  }
-
-  /**
-   * A health change: plan and apply only the services concerned. Changes coalesce: they mark their service
-   * dirty, and one queued flush takes every service marked by the time it runs, in one plan and one
-   * pipelined batch (a rack going dark, or 10,000 real servers rising at start, is a handful of batches,
-   * not one kernel round trip and log line per real server).
-   */
+  /** A health change: the service is planned and applied again (coalesced, kernel-sync.ts markDirty). */
   private onHealthChange(service: string, change: HealthChange): void {
     this.adoption.get(service)?.verdicts.add(change.realServer);
     this.opts.metrics?.healthUp?.(service, change.realServer, change.to === 'up' || change.to === 'drain');
-    this.healthDirty.set(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`);
-    if (this.healthFlushQueued) return;
-    this.healthFlushQueued = true;
-    this.enqueue(() => {
-      this.healthFlushQueued = false;
-      const batch = new Map(this.healthDirty);
-      this.healthDirty.clear();
-      return this.reconcileServices(batch, 'health');
-    }).catch((e: unknown) => this.internalError('health.flush', e));
+    this.sync.markDirty(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`);
   }
 
-  /** A bug reached the top of an asynchronous path: say so, and let the repair machinery converge. */
+  /** A bug reached the top of an asynchronous path: say so; the repair machinery converges. */
   private internalError(where: string, e: unknown): void {
     this.log.error({ event: 'daemon.internal_error', where, err: (e as Error)?.stack ?? String(e) }, `internal error in ${where}`);
   }
 
-  private readonly healthDirty = new Map<string, string>();
-  private healthFlushQueued = false;
-
-  /** Plans the named services (name -> why) against the kernel entries of the last dump, and applies. Never throws. */
-  private async reconcileServices(batch: ReadonlyMap<string, string>, kind: 'health' | 'drain'): Promise<void> {
-    if (this.stopped || !this.client || batch.size === 0) return;
-    const byName = this.servicesByName();
-    const entries: Array<{ name: string; desired: DesiredEntry; id: string; cached: KernelEntry }> = [];
-    for (const name of batch.keys()) {
-      const svc = byName.get(name);
-      if (!svc) continue;
-      const desired = this.desiredFor(svc);
-      const id = canonicalServiceId(desired.service.key);
-      const cached = this.kernel.get(id);
-      if (!cached) {
-        // not in the last dump (none yet, or a failure dropped it): one full pass covers the whole batch
-        await this.reconcileAll(`${kind}:${name}${batch.size > 1 ? ` and ${batch.size - 1} more` : ''}`, kind);
-        return;
-      }
-      entries.push({ name, desired, id, cached });
-    }
-    if (entries.length === 0) return;
-    const plan = planReconcile({ desired: entries.map((e) => e.desired), kernel: entries.map((e) => e.cached), owned: new Set(), ownWholeTable: false });
-    if (plan.ops.length === 0) return;
-    const [first] = batch;
-    const context = batch.size === 1
-      ? { reason: first![1], service: first![0] }
-      : { reason: `health: ${batch.size} services (${first![1]}, ...)`, services: batch.size };
-    const log = this.log.child({ component: 'reconcile', ...context });
-    let report: Awaited<ReturnType<typeof applyPlan>>;
-    try {
-      report = await applyPlan(this.client, plan, { log });
-    } catch (e) {
-      // the client failed (socket closed, replies lost): nobody knows which of these landed
-      for (const entry of entries) this.kernel.delete(entry.id);
-      const at = Date.now();
-      const failures = plan.ops.map((op) => ({
-        ...passFailure(op.command.cmd, e, at),
-        serviceId: op.serviceId ?? null, service: (op.serviceId !== undefined ? this.nameOf(op.serviceId) : undefined) ?? null,
-        realServer: op.destId ?? null,
-      }));
-      for (const f of failures) {
-        log.warn({ event: 'ipvs.op_failed', op: f.op, service: f.serviceId, dest: f.realServer, reason: f.message, code: f.code },
-          `failed: ${f.op} ${f.serviceId ?? ''}${f.realServer ? ` ${f.realServer}` : ''}: ${f.message}`);
-      }
-      this.afterPass(kind, { result: 'failed', ops: plan.ops.length, failures, ...firstError(failures) }, false);
-      return;
-    }
-    const failed = new Set([...report.failed, ...report.skipped].map((f) => f.op.serviceId));
-    for (const e of entries) {
-      if (failed.has(e.id)) this.kernel.delete(e.id);
-      else this.kernel.set(e.id, { service: e.desired.service, dests: e.desired.dests.map(asKernelDest) });
-    }
-    const failures = recordsOf(report, (id) => this.nameOf(id), Date.now());
-    this.afterPass(kind, { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) }, false);
-  }
-
-  private servicesByNameOf: { config: Config; map: Map<string, Config['services'][number]> } | undefined;
-
-  private servicesByName(): Map<string, Config['services'][number]> {
-    if (this.servicesByNameOf?.config !== this.config) {
-      this.servicesByNameOf = { config: this.config, map: new Map(this.config.services.map((s) => [s.name, s])) };
-    }
-    return this.servicesByNameOf.map;
+  /** Dump, plan against everything declared and owned, apply. Coalesces. Never rejects. */
+  fullReconcile(reason: string, kind: PassKind = 'drift'): Promise<PassOutcome> {
+    return this.sync.fullReconcile(reason, kind);
   }
 
   private armDrift(): void {
@@ -638,7 +407,7 @@ export class Daemon {
     try {
       if (next.services.length > 0 && !this.client) newClient = await (this.opts.ipvs ?? (() => this.createIpvsClient()))();
       const client = this.client ?? newClient;
-      if (client && (next.services.length > 0 || this.owned.size > 0)) kernel = await client.dump();
+      if (client && (next.services.length > 0 || this.sync.owned.size > 0)) kernel = await client.dump();
       step = 'health';
       if (this.health) preparedHealth = this.health.prepare({ services: next.services, health: next.health });
       else if (next.services.length > 0) newHealth = this.makeHealth(next);
@@ -675,7 +444,7 @@ export class Daemon {
     const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
     this.armDrift();
 
-    const outcome = await this.reconcileAll('reload', 'reload', kernel);
+    const outcome = await this.sync.reconcileAll('reload', 'reload', kernel);
     await syncing;
     if (outcome.result !== 'ok') {
       // valid and in force, but the kernel did not take all of it: not a success; the repair retries
@@ -719,7 +488,7 @@ export class Daemon {
     this.drains = next;
     this.log.info({ event: on ? 'daemon.drain' : 'daemon.undrain', service: target.service, realServer: target.realServer },
       `${on ? 'drained' : 'undrained'} ${target.service} ${target.realServer}`);
-    await this.enqueue(() => this.reconcileServices(new Map([[target.service, on ? 'drain' : 'undrain']]), 'drain'));
+    await this.enqueue(() => this.sync.reconcileServices(new Map([[target.service, on ? 'drain' : 'undrain']]), 'drain'));
     return { ok: true, changed: true };
   }
 
@@ -751,7 +520,7 @@ export class Daemon {
       health: this.health?.snapshot(),
       vrrp: this.vrrp ? await (this.vrrp.freshSnapshot?.() ?? this.vrrp.snapshot()) : [],
       drains: [...this.drains.values()],
-      ipvs: this.ipvsStatus(),
+      ipvs: this.sync.status(),
     });
   }
 
@@ -761,12 +530,11 @@ export class Daemon {
     this.stopped = true;
     clearInterval(this.driftTimer);
     clearTimeout(this.adoptionTimer);
-    clearTimeout(this.repairTimer);
     await this.reloadChain; // a reload in progress ends first (it sees `stopped` and switches nothing)
     await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
     await this.connSync?.stop();
     await this.health?.stop();
-    await this.queue.catch(() => undefined);
+    await this.sync.stop();
     try {
       this.client?.close();
     } catch (e) {
@@ -776,11 +544,6 @@ export class Daemon {
   }
 }
 
-function firstError(failures: readonly FailureRecord[]): Pick<PassOutcome, 'error'> {
-  const f = failures[0];
-  return f ? { error: { code: f.code ?? undefined, message: `${f.op}${f.service ?? f.serviceId ? ` ${f.service ?? f.serviceId}` : ''}${f.realServer ? ` ${f.realServer}` : ''}: ${f.message}` } } : {};
-}
-
 /** The error a load or reload reports when IPVS did not take all of the config. */
 function ipvsError(outcome: PassOutcome): LvsdError {
   const n = outcome.failures.length;
@@ -788,8 +551,4 @@ function ipvsError(outcome: PassOutcome): LvsdError {
   return new LvsdError(code, outcome.result === 'failed'
     ? `the new config is in force but IPVS could not be reached: ${outcome.error?.message ?? 'unknown error'}; lvsd retries`
     : `the new config is in force but ${n} IPVS operation${n === 1 ? '' : 's'} failed (first: ${outcome.error?.message ?? '?'}); lvsd retries`);
-}
-
-function asKernelDest(d: DestSpec): KernelEntry['dests'][number] {
-  return { ...d, activeConns: 0, inactiveConns: 0, persistentConns: 0 };
 }
