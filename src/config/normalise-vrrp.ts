@@ -110,6 +110,7 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): V
     const argv = raw.notify?.[k];
     if (argv !== undefined) notify[k] = [...argv];
   }
+  if (raw.notify?.user !== undefined) notify.user = raw.notify.user;
   const trackNames = new Map<string, number>();
   (raw.trackInterfaces ?? []).forEach((t, i) => {
     const earlier = trackNames.get(t.name);

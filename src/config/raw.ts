@@ -105,7 +105,7 @@ export interface RawVrrpInstance {
   unicast?: { source: string; peers: string[] };
   trackInterfaces?: Array<{ name: string; weight?: number }>;
   garp?: { count?: number; interval?: RawDuration; refresh?: RawDuration };
-  notify?: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[] };
+  notify?: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[]; user?: string };
 }
 
 export interface RawSyncGroup {

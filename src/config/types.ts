@@ -158,7 +158,8 @@ export interface VrrpInstanceConfig {
   unicast?: { source: string; peers: string[] };
   trackInterfaces: Array<{ name: string; weight: number }>;
   garp: { count: number; interval: number; refresh: number };
-  notify: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[] };
+  /** Commands per state; `user` (absent: the daemon's own) is who they run as when lvsd runs as root. */
+  notify: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[]; user?: string };
   /** The sync group it belongs to, if any. */
   syncGroup?: string;
 }

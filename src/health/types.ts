@@ -22,6 +22,11 @@ export interface ProbeResult {
   maint?: boolean;
   /** Exec: captured stdout+stderr, bounded; agent: the line read. */
   output?: string;
+  /**
+   * Set (to the errno name: 'EMFILE', 'EADDRNOTAVAIL' ...) when the probe failed because of the director
+   * itself, not the real server (local-failure.ts): the result does not count for or against the server.
+   */
+  local?: string;
 }
 
 /** The real server a probe is about (exec appends these; the check's own address/port is what is probed). */

@@ -6,7 +6,6 @@
  * Sends and timers happen synchronously in the event handler that caused them (adverts keep time);
  * address changes and GARP bursts go through a per-instance queue so a GARP never precedes its address.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { VrrpInstanceConfig } from '../config/types.js';
@@ -15,9 +14,10 @@ import { addAddress, announceAddress, getLink, openVrrpSocket, primaryAddress, r
 import { encodeAdvert, decodeAdvert, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DropReason } from './packet.js';
 import {
   createMachine, effectivePriority, machineConfigFrom, step, wireInterval,
-  type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
+  type NotifyKind, type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
 } from './state-machine.js';
 import type { MemberTransition } from './sync-group.js';
+import { NotifyRunner } from './notify.js';
 import { timerDelay } from '../timer-delay.js';
 
 export interface InstanceCounters {
@@ -104,8 +104,6 @@ export class VrrpInstance {
   private lastAdvertAt: number | undefined;
   /** The instants of a takeover in progress (monotonic ms), logged once as vrrp.takeover_timing. */
   private takeover: Record<string, number> | undefined;
-  /** Notify commands still running. */
-  private readonly notifying = new Set<{ closed: Promise<void>; detach: () => void }>();
 
   constructor(
     private cfg: VrrpInstanceConfig,
@@ -115,7 +113,11 @@ export class VrrpInstance {
     private readonly onStep?: (instance: string, transition?: MemberTransition) => void,
   ) {
     this.machine = createMachine(machineConfigFrom(cfg, '0.0.0.0'));
+    this.notifier = new NotifyRunner(log);
   }
+
+  /** Notify commands (notify.ts). */
+  private readonly notifier: NotifyRunner;
 
   get config(): VrrpInstanceConfig {
     return this.cfg;
@@ -482,39 +484,9 @@ export class VrrpInstance {
     this.garpRefresh = undefined;
   }
 
-  private notify(kind: 'master' | 'backup' | 'fault' | 'stop'): void {
-    const argv = this.config.notify[kind];
-    if (!argv || argv.length === 0) return;
-    const args = [...argv.slice(1), kind, this.config.name, String(effectivePriority(this.machine))];
-    try {
-      const child = spawn(argv[0]!, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
-      let output = '';
-      const keep = (c: Buffer) => { if (output.length < 4096) output += c.toString('utf8').slice(0, 4096 - output.length); };
-      child.stdout.on('data', keep);
-      child.stderr.on('data', keep);
-      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      const running = {
-        closed: new Promise<void>((resolve) => child.on('close', () => resolve())),
-        detach: () => {
-          // let the thread end without it: it runs on, unwatched
-          clearTimeout(killer);
-          child.stdout.destroy();
-          child.stderr.destroy();
-          child.unref();
-          this.log.warn({ event: 'vrrp.notify_detached', instance: this.config.name, kind, command: argv[0], pid: child.pid },
-            `${this.config.name}: notify ${kind} still running at stop; left to finish on its own`);
-        },
-      };
-      this.notifying.add(running);
-      child.on('error', (e) => this.log.warn({ event: 'vrrp.notify_failed', instance: this.config.name, kind, err: e.message }, e.message));
-      child.on('close', (code) => {
-        clearTimeout(killer);
-        this.notifying.delete(running);
-        this.log.info({ event: 'vrrp.notify', instance: this.config.name, kind, command: argv[0], exitCode: code, output });
-      });
-    } catch (e) {
-      this.log.warn({ event: 'vrrp.notify_failed', instance: this.config.name, kind, err: (e as Error).message });
-    }
+  private notify(kind: NotifyKind): void {
+    const n = this.config.notify;
+    this.notifier.run(n[kind], { kind, instance: this.config.name, priority: effectivePriority(this.machine), user: n.user });
   }
 
   /** The interface index of our socket (bound to it), so an address change needs no link lookup first. */
@@ -559,15 +531,6 @@ export class VrrpInstance {
     this.socket?.close();
     this.socket = undefined;
     // notify commands (the stop one just started) get a moment; a slow one must not hold the daemon's exit
-    if (this.notifying.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all([...this.notifying].map((n) => n.closed)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, NOTIFY_STOP_GRACE_MS))),
-      ]);
-      clearTimeout(timer);
-      for (const n of this.notifying) n.detach();
-      this.notifying.clear();
-    }
+    await this.notifier.settle(NOTIFY_STOP_GRACE_MS);
   }
 }

@@ -1,16 +1,21 @@
 /**
  * The exec checker with real scripts: exit codes, dynamic weights, the real server's address and port as the
- * last arguments, no shell unless asked, an unprivileged user when run as root, a timeout that kills the whole
- * process group, nothing left running after a check, and bounded output.
+ * last arguments, no shell unless asked, an unprivileged user when run as root, a timeout that kills
+ * everything the check started (as root: its PID namespace, so setsid and double forks do not escape),
+ * nothing left running after a check, and bounded output.
+ *
+ * Leftovers are found by a unique marker in their command line, searched in /proc: pids a check writes
+ * from inside its PID namespace mean nothing outside it.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ExecCheck } from '../../src/config/types.js';
 import { probe } from '../../src/health/index.js';
-import { execArgv } from '../../src/health/checkers/exec.js';
+import { execArgv, execIsolation, setExecIsolation } from '../../src/health/checkers/exec.js';
 
 let dir: string;
 let scratch: string;
@@ -28,33 +33,33 @@ function check(command: string[], over: Partial<ExecCheck> = {}): ExecCheck {
     type: 'exec', command, shell: false, dynamicWeight: false, ...over,
   };
 }
-/** Running (a zombie waiting for init to reap it is dead: it runs nothing). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(stat);
-  } catch {
-    return false;
-  }
+/** A `sleep` duration nobody else uses: the marker that finds the process in /proc. */
+function marker(): string {
+  return `${3000 + randomInt(1000)}.${randomInt(1_000_000)}`;
 }
-async function gone(pids: number[]): Promise<boolean> {
-  for (let i = 0; i < 250; i++) {
-    if (pids.every((p) => !alive(p))) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
-async function readPids(file: string): Promise<number[]> {
-  for (let i = 0; i < 100; i++) {
+/** Host pids of running processes (zombies run nothing) whose command line contains `text`. */
+function running(text: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
     try {
-      const pids = readFileSync(file, 'utf8').trim().split(/\s+/).map(Number).filter((n) => n > 0);
-      if (pids.length >= 2) return pids;
+      if (/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${name}/stat`, 'utf8'))) continue;
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').includes(text)) out.push(Number(name));
     } catch {
-      /* not written yet */
+      /* gone meanwhile */
     }
+  }
+  return out;
+}
+async function appear(text: string, n: number): Promise<void> {
+  for (let i = 0; i < 250 && running(text).length < n; i++) await new Promise((r) => setTimeout(r, 20));
+}
+async function gone(...texts: string[]): Promise<string[]> {
+  for (let i = 0; i < 250; i++) {
+    if (texts.every((t) => running(t).length === 0)) return [];
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`no pids in ${file}`);
+  return texts.filter((t) => running(t).length > 0);
 }
 
 before(() => {
@@ -120,23 +125,57 @@ describe('arguments, shell and user', () => {
 });
 
 describe('timeouts, leftovers and output', () => {
-  test('a hanging check times out and its whole process group is killed', async () => {
-    const pidFile = join(scratch, 'hang.pids');
-    const hang = script('hang.sh', `sleep 300 &\necho $$ $! > ${pidFile}\nwait`);
+  test('a hanging check times out and everything it started is killed', async () => {
+    const m = marker();
+    const hang = script('hang.sh', `sleep ${m} &\nwait`);
     const r = await probe(check([hang], { timeout: 0.5 }), target);
     assert.equal(r.ok, false);
     assert.equal(r.reason, 'timeout after 500ms');
-    const pids = await readPids(pidFile);
-    assert.ok(await gone(pids), `still running: ${pids.filter(alive).join(' ')}`);
+    assert.deepEqual(await gone(m), []);
   });
 
   test('a check that exits leaving a background process behind does not leak it', async () => {
-    const pidFile = join(scratch, 'left.pids');
-    const left = script('left.sh', `sleep 300 >/dev/null 2>&1 &\necho $$ $! > ${pidFile}\nexit 0`);
+    const m = marker();
+    const left = script('left.sh', `sleep ${m} >/dev/null 2>&1 &\nexit 0`);
     const r = await probe(check([left]), target);
     assert.equal(r.ok, true);
-    assert.ok(await gone(await readPids(pidFile)), 'the background sleep survived the check');
+    assert.deepEqual(await gone(m), [], 'the background sleep survived the check');
   });
+
+  const root = process.getuid?.() === 0;
+  test('as root, a check whose children call setsid, double-fork or whose program itself calls setsid leaves nothing after its timeout',
+    { skip: !root && 'not root: exec checks are contained by a process group only' }, async () => {
+      assert.equal(await execIsolation(), 'pidns', 'unshare makes PID namespaces here');
+      const [a, b, c, e] = [marker(), marker(), marker(), marker()];
+      // a: its own session in the background; b: a daemonised grandchild (double fork + setsid);
+      // c: `setsid -f` (forks, new session); then the program itself leaves the group (exec setsid)
+      const escape = script('escape.sh', [
+        `setsid sleep ${a} </dev/null >/dev/null 2>&1 &`,
+        `(setsid sh -c 'sleep ${b}' </dev/null >/dev/null 2>&1 &)`,
+        `setsid -f sleep ${c} </dev/null >/dev/null 2>&1`,
+        `exec setsid sleep ${e}`,
+      ].join('\n'));
+      const started = probe(check([escape], { timeout: 1 }), target);
+      await appear(a, 1);
+      const r = await started;
+      assert.equal(r.reason, 'timeout after 1000ms');
+      assert.deepEqual(await gone(a, b, c, e), [], 'an escaped process survived the timeout');
+    });
+
+  test('without a PID namespace (not root, or no unshare), a child that calls setsid escapes: the reason for one',
+    { skip: !root && 'not root' }, async () => {
+      setExecIsolation('pgroup');
+      const a = marker();
+      try {
+        const r = await probe(check([script('escape2.sh', `setsid sleep ${a} </dev/null >/dev/null 2>&1 &\nsleep 30`)], { timeout: 0.5 }), target);
+        assert.equal(r.reason, 'timeout after 500ms');
+        await new Promise((res) => setTimeout(res, 200));
+        assert.equal(running(a).length, 1, 'the process-group kill alone misses a new session');
+      } finally {
+        for (const pid of running(a)) process.kill(pid, 'SIGKILL');
+        setExecIsolation(undefined);
+      }
+    });
 
   test('output is captured up to execOutputLimit', async () => {
     const noisy = script('noisy.sh', 'i=0; while [ $i -lt 2000 ]; do echo 0123456789abcdef; i=$((i+1)); done; exit 1');

@@ -1,45 +1,28 @@
 /**
  * Exec check: run a program with the real server's address and port appended to its argv, never through a
- * shell unless asked. When lvsd runs as root the program runs as an unprivileged user. It gets its own process
- * group, so the timeout kills it and everything it started; whatever of the group is left when it exits is
- * killed too. Exit 0 is up, anything else down; with dynamicWeight exit 2..255 is up with weight code - 2.
+ * shell unless asked. When lvsd runs as root the program runs as an unprivileged user, in a PID namespace of
+ * its own: `unshare --pid --fork --kill-child -- unshare --fork -S uid -G gid -- program ...`. The inner
+ * unshare is the namespace's init and stays root (so nothing the check runs can signal it, and the kernel's
+ * parent-death signal stays armed); when it dies, the kernel kills everything in the namespace, whatever
+ * sessions or process groups the check made (setsid, double forks). The timeout kills the process group,
+ * which holds both unshares: nothing the check started survives it. Without root, or where unshare cannot
+ * make a PID namespace (a container without CAP_SYS_ADMIN), the check runs in its own process group only,
+ * which a child that calls setsid escapes. Exit 0 is up, anything else down; with dynamicWeight exit
+ * 2..255 is up with weight code - 2.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import type { ExecCheck } from '../../config/types.js';
+import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
+import { localErrno } from '../local-failure.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../types.js';
 import { deadline, errorReason } from './deadline.js';
 
 export const DEFAULT_OUTPUT_LIMIT = 4096;
-const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export { lookupUser };
 
 export type ExecProbeOptions = Pick<ExecCheck, 'timeout' | 'command' | 'shell' | 'user' | 'dynamicWeight'>;
-
-interface Ids {
-  uid: number;
-  gid: number;
-}
-const idCache = new Map<string, Promise<Ids>>();
-
-function idOf(flag: '-u' | '-g', user: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    execFile('id', [flag, '--', user], { timeout: 5000 }, (err, stdout) => {
-      const n = Number(String(stdout).trim());
-      if (err || !Number.isInteger(n)) reject(new Error(`unknown user ${user}`));
-      else resolve(n);
-    });
-  });
-}
-
-/** uid and gid of a user name (as `id -u`/`id -g` say), cached; a failed look-up is retried next time. */
-export function lookupUser(user: string): Promise<Ids> {
-  let p = idCache.get(user);
-  if (!p) {
-    p = Promise.all([idOf('-u', user), idOf('-g', user)]).then(([uid, gid]) => ({ uid, gid }));
-    idCache.set(user, p);
-    p.catch(() => idCache.delete(user));
-  }
-  return p;
-}
 
 /** The program and arguments to spawn: argv + address + port, or `/bin/sh -c '<command> "$@"' lvsd-check address port`. */
 export function execArgv(check: Pick<ExecCheck, 'command' | 'shell'>, target: ProbeTarget): string[] {
@@ -47,6 +30,33 @@ export function execArgv(check: Pick<ExecCheck, 'command' | 'shell'>, target: Pr
   if (check.shell) return ['/bin/sh', '-c', `${check.command.join(' ')} "$@"`, 'lvsd-check', ...tail];
   return [...check.command, ...tail];
 }
+
+/** How exec checks are contained: a PID namespace each, or a process group only. */
+export type ExecIsolation = 'pidns' | 'pgroup';
+
+let isolation: Promise<ExecIsolation> | undefined;
+
+/** Decided once: 'pidns' when lvsd is root and unshare makes a PID namespace here, else 'pgroup'. */
+export function execIsolation(): Promise<ExecIsolation> {
+  isolation ??= process.getuid?.() !== 0 ? Promise.resolve('pgroup') : new Promise((resolve) => {
+    execFile('unshare', [...wrapper({ uid: 65534, gid: 65534 }), 'true'], { timeout: 10_000, env: { PATH: SAFE_PATH } },
+      (err) => resolve(err ? 'pgroup' : 'pidns'));
+  });
+  return isolation;
+}
+
+/** Tests: force one way (undefined: decide again). */
+export function setExecIsolation(mode: ExecIsolation | undefined): void {
+  isolation = mode === undefined ? undefined : Promise.resolve(mode);
+}
+
+/** unshare's arguments before the program: a PID namespace whose init (the inner unshare) stays root. */
+function wrapper(ids: Ids): string[] {
+  return ['--pid', '--fork', '--kill-child', '--', 'unshare', '--fork', '-S', String(ids.uid), '-G', String(ids.gid), '--'];
+}
+
+/** The wrapper's own failure for want of a local resource (fork EAGAIN, no memory, too many namespaces). */
+const WRAPPER_LOCAL = /^unshare: .*(Resource temporarily unavailable|Cannot allocate memory|Too many open files|No space left on device)/m;
 
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
@@ -79,20 +89,31 @@ export async function probeExec(
     d.done();
     return d.result(false, d.reason());
   }
-  const [file, ...args] = execArgv(check, target);
+  const mode = ids ? await execIsolation() : 'pgroup';
+  const argv = execArgv(check, target);
+  const [file, ...args] = ids && mode === 'pidns' ? ['unshare', ...wrapper(ids), ...argv] : argv;
   return new Promise((resolve) => {
-    const child = spawn(file!, args, {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      cwd: '/',
-      env: {
-        PATH: SAFE_PATH,
-        LANG: process.env.LANG ?? 'C',
-        LVSD_REAL_SERVER_ADDRESS: target.address,
-        LVSD_REAL_SERVER_PORT: String(target.port),
-      },
-      ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
-    });
+    let child: ChildProcessByStdio<null, Readable, Readable>;
+    try {
+      child = spawn(file!, args, {
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: '/',
+        env: {
+          PATH: SAFE_PATH,
+          LANG: process.env.LANG ?? 'C',
+          LVSD_REAL_SERVER_ADDRESS: target.address,
+          LVSD_REAL_SERVER_PORT: String(target.port),
+        },
+        // in a PID namespace the inner unshare drops to the user; else the program starts as the user
+        ...(ids && mode === 'pgroup' ? { uid: ids.uid, gid: ids.gid } : {}),
+      });
+    } catch (err) {
+      d.done();
+      const local = localErrno((err as NodeJS.ErrnoException).code);
+      resolve(d.result(false, errorReason('spawn', err), local ? { local } : {}));
+      return;
+    }
     const chunks: Buffer[] = [];
     let kept = 0;
     const keep = (chunk: Buffer) => {
@@ -118,7 +139,10 @@ export async function probeExec(
     };
     const onAbort = () => finish(false, d.reason());
     d.signal.addEventListener('abort', onAbort, { once: true });
-    child.once('error', (err) => finish(false, errorReason('spawn', err)));
+    child.once('error', (err) => {
+      const local = localErrno((err as NodeJS.ErrnoException).code);
+      finish(false, errorReason('spawn', err), local ? { local } : {});
+    });
     child.once('exit', (code, sig) => {
       exit = { code, sig };
       killGroup(child.pid); // whatever it left behind holds the pipes open; it goes too
@@ -128,8 +152,24 @@ export async function probeExec(
       const { code, sig } = exit;
       if (code === null) return finish(false, `signal ${sig}`);
       if (code === 0) return finish(true, 'exit 0');
+      if (mode === 'pidns' && code >= 1 && code <= 127) {
+        // the wrapper's own complaints read as Node's spawn errors would
+        const text = Buffer.concat(chunks).toString('utf8');
+        const m = code === 1 ? WRAPPER_LOCAL.exec(text) : undefined;
+        if (m) return finish(false, `spawn ${wrapperErrno(m[1]!)}`, { local: wrapperErrno(m[1]!) });
+        if (code >= 126 && /^unshare: failed to execute /m.test(text)) {
+          return finish(false, /No such file or directory/.test(text) ? 'spawn ENOENT' : 'spawn EACCES');
+        }
+      }
       if (check.dynamicWeight && code >= 2) return finish(true, `exit ${code}`, { weight: code - 2 });
       finish(false, `exit ${code}`);
     });
   });
+}
+
+function wrapperErrno(text: string): string {
+  if (text.startsWith('Resource')) return 'EAGAIN';
+  if (text.startsWith('Cannot')) return 'ENOMEM';
+  if (text.startsWith('Too many')) return 'EMFILE';
+  return 'ENOSPC';
 }

@@ -1,0 +1,35 @@
+/**
+ * Who a child process runs as: a user name's uid and gid (as `id -u`/`id -g` say, cached), and the
+ * PATH every child lvsd starts gets instead of the daemon's own environment.
+ */
+import { execFile } from 'node:child_process';
+
+export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export interface Ids {
+  uid: number;
+  gid: number;
+}
+const idCache = new Map<string, Promise<Ids>>();
+
+function idOf(flag: '-u' | '-g', user: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    execFile('id', [flag, '--', user], { timeout: 5000 }, (err, stdout) => {
+      const n = Number(String(stdout).trim());
+      if (err || !Number.isInteger(n)) reject(new Error(`unknown user ${user}`));
+      else resolve(n);
+    });
+  });
+}
+
+/** uid and gid of a user name (as `id -u`/`id -g` say), cached; a failed look-up is retried next time. */
+export function lookupUser(user: string): Promise<Ids> {
+  let p = idCache.get(user);
+  if (!p) {
+    p = Promise.all([idOf('-u', user), idOf('-g', user)]).then(([uid, gid]) => ({ uid, gid }));
+    idCache.set(user, p);
+    p.catch(() => idCache.delete(user));
+  }
+  return p;
+}
+
