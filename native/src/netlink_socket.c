@@ -5,7 +5,8 @@
  * Nothing here ever throws from a libuv callback. Every condition a netlink socket can report reaches
  * JavaScript as a value in the batch: a datagram is a Buffer, a failure is an Error with `errno` and
  * `syscall` (ENOBUFS: the receive buffer overflowed and messages were lost; EMSGSIZE with `truncated`: a
- * datagram did not fit; anything else: the socket is broken). A POLLERR wake (how the kernel signals
+ * datagram did not fit; with `stopped` set: the socket no longer reads; any other errno: messages may
+ * have been lost, the socket goes on). A POLLERR wake (how the kernel signals
  * ENOBUFS) makes libuv stop the poll and report EBADF; we read and clear the socket error (SO_ERROR),
  * hand it over, and poll again, so an overrun is survivable by design. Datagrams not from the kernel
  * (port id 0) are dropped: another local process must not be able to forge replies or events.
@@ -165,7 +166,15 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   } else {
     s->idle_error_wakes = 0;
   }
-  if (fatal) uv_poll_stop(&s->poll); /* JS sees the error and closes the socket */
+  if (fatal) {
+    uv_poll_stop(&s->poll); /* JS sees the error and closes the socket */
+    /* mark the last error as the one that stopped the socket */
+    napi_value last, yes;
+    if (count > 0 && napi_get_element(env, items, count - 1, &last) == napi_ok) {
+      napi_get_boolean(env, true, &yes);
+      napi_set_named_property(env, last, "stopped", yes);
+    }
+  }
   if (count > 0) {
     napi_value argv[2];
     argv[0] = items;

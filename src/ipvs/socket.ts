@@ -343,8 +343,8 @@ export class GenlSocket {
   private onFailure(f: NetlinkFailure): void {
     if (f.kind === 'overrun') {
       this.overrun('netlink receive buffer overflowed (ENOBUFS)');
-    } else if (f.kind === 'truncated') {
-      this.overrun(`netlink reply truncated (${f.message})`);
+    } else if (f.kind === 'truncated' || f.kind === 'error') {
+      this.overrun(`netlink ${f.kind === 'truncated' ? 'reply truncated' : 'socket error'} (${f.message})`);
     } else {
       this.log.error({ event: 'ipvs.netlink.broken', errno: f.code, err: f.message }, 'IPVS netlink socket failed');
       this.close(new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink socket failed: ${f.message}`, { details: { errno: f.code } }));

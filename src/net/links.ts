@@ -85,17 +85,19 @@ export interface LinkWatcher {
 }
 
 export interface WatchLinksOptions {
-  /** The socket broke (it no longer reads; the watcher is closed): LVSD_NATIVE_UNAVAILABLE. */
+  /** The socket broke (it no longer reads): LVSD_NATIVE_UNAVAILABLE; the watcher subscribes again and re-reads. */
   onError?: (error: LvsdError) => void;
   /**
    * Notifications were lost (the socket's buffer overflowed) and the links are being re-read; `resynced`
    * later says how many links the re-read reported as changed. For logs and metrics.
    */
-  onOverrun?: (info: { phase: 'lost'; lost: 'overrun' | 'truncated' } | { phase: 'resynced'; links: number; changed: number; ms: number }) => void;
+  onOverrun?: (info: { phase: 'lost'; lost: 'overrun' | 'truncated' | 'error' } | { phase: 'resynced'; links: number; changed: number; ms: number }) => void;
   /** Keep the event loop alive while watching. Default true. */
   ref?: boolean;
   /** Receive buffer to ask for (bytes). Default: the kernel's (net.core.rmem_default); a burst that overflows it is re-read. */
   recvBufferSize?: number;
+  /** Opens the notification socket (tests inject failures here). Default: an RTNLGRP_LINK NetlinkSocket. */
+  openSocket?: (onBatch: (items: NetlinkItem[], drained: boolean) => void) => Pick<NetlinkSocket, 'close' | 'ref'>;
 }
 
 function sameLink(a: LinkInfo, b: LinkInfo): boolean {
@@ -119,7 +121,7 @@ export function watchLinks(cb: (event: LinkEvent) => void, options: WatchLinksOp
   let resyncWanted = false;
   let resyncing: Set<number> | undefined; // links notified while a dump runs
   let lastDrained = true;
-  let socket: NetlinkSocket;
+  let socket: Pick<NetlinkSocket, 'close' | 'ref'>;
 
   const emit = (link: LinkInfo, removed: boolean): void => {
     if (removed) known.delete(link.index);
@@ -172,8 +174,7 @@ export function watchLinks(cb: (event: LinkEvent) => void, options: WatchLinksOp
       if (closed) return;
       if (!Buffer.isBuffer(item)) {
         if (item.kind === 'broken') {
-          watcher.close();
-          options.onError?.(new LvsdError('LVSD_NATIVE_UNAVAILABLE', `link notification socket failed: ${item.message}`, { details: { errno: item.code } }));
+          reopen(item.message, item.code);
           return;
         }
         if (!resyncWanted) options.onOverrun?.({ phase: 'lost', lost: item.kind });
@@ -195,12 +196,39 @@ export function watchLinks(cb: (event: LinkEvent) => void, options: WatchLinksOp
     if (drained && resyncWanted && !resyncing && !closed) resync();
   };
 
+  let referenced = options.ref ?? true;
+  const open = (): Pick<NetlinkSocket, 'close' | 'ref'> => {
+    const s = options.openSocket
+      ? options.openSocket(onBatch)
+      : new NetlinkSocket(NETLINK_ROUTE, { groups: [RTNLGRP_LINK], recvBufferSize: options.recvBufferSize ?? 0, onBatch });
+    if (!referenced) s.ref(false);
+    return s;
+  };
+
+  /** The socket stopped reading: say so, then subscribe again (every second until it works) and re-read. */
+  const reopen = (why: string, errno: string): void => {
+    socket.close();
+    options.onError?.(new LvsdError('LVSD_NATIVE_UNAVAILABLE', `link notification socket failed: ${why}; subscribing again`, { details: { errno } }));
+    if (!resyncWanted) options.onOverrun?.({ phase: 'lost', lost: 'error' });
+    resyncWanted = true;
+    const retry = setTimeout(() => {
+      if (closed) return;
+      try {
+        socket = open();
+      } catch (e) {
+        reopen((e as Error).message, 'open');
+        return;
+      }
+      if (!resyncing) resync();
+    }, 1000);
+    retry.unref();
+  };
+
   try {
-    socket = new NetlinkSocket(NETLINK_ROUTE, { groups: [RTNLGRP_LINK], recvBufferSize: options.recvBufferSize ?? 0, onBatch });
+    socket = open();
   } catch (e) {
     throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `cannot subscribe to link notifications: ${(e as Error).message}`, { cause: e });
   }
-  if (options.ref === false) socket.ref(false);
   // what the links are now, so a later re-read reports only what changed (not reported to cb)
   listLinks().then(
     (links) => {
@@ -215,9 +243,11 @@ export function watchLinks(cb: (event: LinkEvent) => void, options: WatchLinksOp
       socket.close();
     },
     ref() {
+      referenced = true;
       if (!closed) socket.ref(true);
     },
     unref() {
+      referenced = false;
       if (!closed) socket.ref(false);
     },
   };

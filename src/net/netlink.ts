@@ -16,8 +16,9 @@ export const NETLINK_GENERIC = 16;
 /** A condition the socket reported, as a value. */
 export interface NetlinkFailure {
   /** 'overrun': the receive buffer overflowed (ENOBUFS), messages were lost; 'truncated': a datagram did not
-   *  fit and was lost; 'broken': any other error, the socket no longer reads. */
-  kind: 'overrun' | 'truncated' | 'broken';
+   *  fit and was lost; 'error': another socket error (messages may have been lost; the socket goes on);
+   *  'broken': the socket no longer reads (close it, open another). */
+  kind: 'overrun' | 'truncated' | 'error' | 'broken';
   errno: number;
   code: string;
   message: string;
@@ -55,10 +56,10 @@ function errnoCode(errno: number): string {
   }
 }
 
-function toFailure(e: Error & { errno?: number; truncated?: number }): NetlinkFailure {
+function toFailure(e: Error & { errno?: number; truncated?: number; stopped?: boolean }): NetlinkFailure {
   const errno = typeof e.errno === 'number' ? e.errno : 0;
   const code = errnoCode(errno);
-  const kind = code === 'ENOBUFS' ? 'overrun' : e.truncated !== undefined ? 'truncated' : 'broken';
+  const kind = e.stopped ? 'broken' : code === 'ENOBUFS' ? 'overrun' : e.truncated !== undefined ? 'truncated' : 'error';
   return { kind, errno, code, message: e.message };
 }
 
@@ -169,7 +170,7 @@ export function rtnlRequest(build: (seq: number) => Buffer, kind: 'ack' | 'get' 
             if (Buffer.isBuffer(i)) {
               for (const m of decodeRtnl(i)) onMessage(m);
             } else {
-              const code = i.kind === 'broken' ? 'LVSD_NATIVE_UNAVAILABLE' : 'LVSD_NETLINK_OVERRUN';
+              const code = i.kind === 'broken' || i.kind === 'error' ? 'LVSD_NATIVE_UNAVAILABLE' : 'LVSD_NETLINK_OVERRUN';
               finish(new LvsdError(code, `${what}: ${i.message}`, { details: { errno: i.code } }));
             }
           }
