@@ -141,6 +141,8 @@ function virtualServer(s: ServiceConfig): string[] {
   const lines = [
     key.kind === 'fwmark' ? `virtual_server fwmark ${key.fwmark} {` : `virtual_server ${key.address} ${key.port} {`,
     `  delay_loop ${keepalivedSeconds([...intervals][0] ?? 60)}`,
+    // lvsd's service name, kept where keepalived has one (an id-like default name is not written)
+    ...(/^(tcp|udp|sctp|fwmark)\//.test(s.name) ? [] : [`  snmp_name ${word(s.name)}`]),
     `  lb_algo ${sched}`,
     `  lb_kind ${forwarding(s.realServers, s.name)}`,
     ...(key.kind === 'fwmark' ? [] : [`  protocol ${key.protocol.toUpperCase()}`]),
@@ -158,7 +160,7 @@ function virtualServer(s: ServiceConfig): string[] {
     lines.push(
       `  real_server ${rs.spec.address} ${rs.spec.port} {`,
       `    weight ${rs.spec.weight}`,
-      ...(kindOf(rs, s.name) !== forwarding(s.realServers, s.name) ? [`    lvs_method ${kindOf(rs, s.name)}`] : []),
+      ...methodLine(rs, s),
       ...(rs.spec.upperThreshold > 0 ? [`    uthreshold ${rs.spec.upperThreshold}`, `    lthreshold ${rs.spec.lowerThreshold}`] : []),
       ...(s.onFailure === 'inhibit' ? ['    inhibit_on_failure'] : []),
       ...check(rs.healthCheck, rs),
@@ -177,11 +179,18 @@ function kindOf(rs: RealServerConfig, name: string): 'DR' | 'NAT' | 'TUN' {
   return forwarding([rs], name);
 }
 
+/** A real server's lvs_method when it differs from the service's lb_kind (or is a GUE/GRE tunnel). */
+function methodLine(rs: RealServerConfig, s: ServiceConfig): string[] {
+  const kind = kindOf(rs, s.name);
+  const tunnel = kind === 'TUN' && rs.spec.tunnelType !== 'ipip'
+    ? ` type ${rs.spec.tunnelType}${rs.spec.tunnelType === 'gue' ? ` port ${rs.spec.tunnelPort}` : ''} ${['nocsum', 'csum', 'remcsum'][rs.spec.tunnelFlags] ?? 'nocsum'}`
+    : '';
+  return kind !== forwarding(s.realServers, s.name) || tunnel !== '' ? [`    lvs_method ${kind}${tunnel}`] : [];
+}
+
 /** The service's lb_kind: its first real server's (others differing get their own lvs_method). */
 function forwarding(rss: RealServerConfig[], name: string): 'DR' | 'NAT' | 'TUN' {
   const k = rss[0]?.spec.forwarding ?? 'nat';
-  // keepalived 2.2 has no tun_type/tun_port (the kernel's GUE/GRE encapsulation)
-  if (rss.some((r) => r.spec.forwarding === 'tunnel' && r.spec.tunnelType !== 'ipip')) unsupported(`service ${name}: GUE or GRE tunnels`);
   if (k !== 'nat' && k !== 'dr' && k !== 'tunnel') return unsupported(`service ${name}: ${k} forwarding`);
   return KIND[k];
 }

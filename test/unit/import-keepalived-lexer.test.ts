@@ -72,3 +72,14 @@ test('~SEQ and ~SEQx repeat a line, nested, with the variable expanded each time
   const bad = words({ '/etc/keepalived/keepalived.conf': '~SEQ(i, 1, -1, 5) x\n~SEQ(i) y\n' });
   assert.deepEqual(bad.problems.map((p) => [p.line, p.keyword]), [[1, '~SEQ'], [2, '~SEQ']]);
 });
+
+test('~LST repeats a line per value or value set, nested with ~SEQ', () => {
+  const r = words({ '/etc/keepalived/keepalived.conf': '~LST({IP, IP1}, {10,1},{20,4}) ~SEQ(N,1,2) 192.${N}.${IP}.${IP1}\n~LST(X, a, b) v $X\n' });
+  assert.deepEqual(r.lines.map((l) => l.words.join(' ')), ['192.1.10.1', '192.2.10.1', '192.1.20.4', '192.2.20.4', 'v a', 'v b']);
+  assert.deepEqual(words({ '/etc/keepalived/keepalived.conf': '~LST({A, B}, {1}) x\n' }).problems.map((p) => p.keyword), ['~LST']);
+});
+
+test('a parameter expanding to @ID is a conditional line, and definitions are expanded when used, not when defined', () => {
+  const r = words({ '/etc/keepalived/keepalived.conf': '$IF_MAIN=@main\n$IF_MAIN priority 240\n$B=10.2.${S}\n$S=0\n${B}.100\n$S=10\n${B}.100\n' }, { configId: 'main' });
+  assert.deepEqual(r.lines.map((l) => l.words.join(' ')), ['priority 240', '10.2.0.100', '10.2.10.100']);
+});

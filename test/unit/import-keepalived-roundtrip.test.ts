@@ -43,3 +43,15 @@ test('export keepalived then import gives back an equivalent config', () => {
   const back = parseConfig([{ file: 'lvsd.json', text: JSON.stringify(r.config) }]);
   assert.deepEqual(comparable(back), comparable(config));
 });
+
+test('the shipped examples (services with a GUE tunnel, VRRP with unicast and tracking) round-trip too', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { ROOT } = await import('./config-fixtures.js');
+  for (const name of ['services.json', 'vrrp.json']) {
+    const config = parseConfig([{ file: name, text: readFileSync(`${ROOT}examples/${name}`, 'utf8') }]);
+    const r = importKeepalived('/k/keepalived.conf', memoryFiles({ '/k/keepalived.conf': keepalivedConf(config, { routerId: 'd1' }) }));
+    assert.deepEqual(r.problems.filter((p) => p.severity === 'error'), [], name);
+    const back = parseConfig([{ file: name, text: JSON.stringify(r.config) }]);
+    assert.deepEqual(comparable(back), comparable(config), name);
+  }
+});

@@ -47,7 +47,7 @@ function common(p: Problems): Table<CheckState> {
     nb_get_retry: { map: (s, st) => { st.retry = numberArg(s, p, 0, { min: 0, max: 999 }); } },
     delay_before_retry: { map: (s, st) => { st.delayBeforeRetry = numberArg(s, p, 0, { min: 0, fraction: true }); } },
     delay_loop: { map: (s, st) => { st.delayLoop = numberArg(s, p, 0, { min: 0, fraction: true }); } },
-    alpha: { map: (_s, st) => { st.alpha = true; } },
+    alpha: { map: (s, st) => { st.alpha = s.args[0] === undefined || ['true', 'on', 'yes'].includes(s.args[0]); } },
     omega: { ignored: 'lvsd runs no script when it stops; nothing to do' },
     warmup: { ignored: "lvsd spreads first probes over the interval by itself (a fixed offset per check), not keepalived's random warmup" },
     log_all_failures: { ignored: 'lvsd logs every state change (event health.change), not every failed probe' },
@@ -188,7 +188,8 @@ export function mapChecker(s: Statement, defaults: CheckDefaults, p: Problems): 
   walk(s.block, def.table, st, p, s.keyword);
   const interval = st.delayLoop ?? defaults.delayLoop;
   const retry = st.retry ?? defaults.retry ?? (def.type === 'exec' ? 0 : def.type === 'dns' ? 3 : 1);
-  const dbr = st.delayBeforeRetry ?? defaults.delayBeforeRetry ?? 1;
+  // keepalived: DNS retries a delay_loop apart, HTTP/SSL 3 s, the others 1 s
+  const dbr = st.delayBeforeRetry ?? defaults.delayBeforeRetry ?? (def.type === 'dns' ? interval : def.type === 'http' || def.type === 'https' ? 3 : 1);
   let timeout = def.type === 'exec' ? st.miscTimeout ?? interval : st.connectTimeout ?? defaults.connectTimeout ?? 5;
   if (interval <= 0) {
     p.error(s, s.keyword, 'a delay_loop of 0: lvsd needs an interval above 0');
@@ -206,9 +207,10 @@ export function mapChecker(s: Statement, defaults: CheckDefaults, p: Problems): 
     p.error(s, s.keyword, 'no misc_path: nothing to run');
     return undefined;
   }
-  if (def.type === 'dns' && st.check.query === undefined) {
-    p.error(s, s.keyword, 'no name to query');
-    return undefined;
+  if (def.type === 'dns') {
+    // keepalived's defaults: an SOA query for the root
+    st.check.query ??= '.';
+    st.check.queryType ??= 'SOA';
   }
   if ((def.type === 'http' || def.type === 'https') && st.check.expectStatus === undefined && st.urls > 0) {
     st.check.expectStatus = Array.from({ length: 100 }, (_, i) => 200 + i);

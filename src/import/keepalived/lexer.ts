@@ -184,8 +184,12 @@ class Lexer {
         this.seq(buf, place, depth);
         return undefined;
       }
+      if (buf.startsWith('~LST')) {
+        this.lst(buf, place, depth);
+        return undefined;
+      }
       if (buf.startsWith('~')) {
-        this.problem(place, buf.split(/\s/)[0]!, 'not understood (keepalived 2.2 knows ~SEQ and ~LST; the importer reads ~SEQ only)');
+        this.problem(place, buf.split(/\s/)[0]!, 'not understood (keepalived knows ~SEQ and ~LST)');
         return undefined;
       }
       if (!buf.includes('$')) break;
@@ -297,6 +301,53 @@ class Lexer {
       this.logical(m[4]!, place, depth);
     }
     if (saved) this.defs.set(m[2]!, saved);
+  }
+
+  /** ~LST(var, v1, v2, ...) or ~LST({a, b}, {1, 2}, {3, 4}) TEXT: TEXT once per value (set). */
+  private lst(buf: string, place: Place, depth: number): void {
+    const bad = (why: string): void => this.problem(place, '~LST', why);
+    const open = buf.indexOf('(');
+    if (!/^~LST[ \t]*\(/.test(buf)) return bad('not a valid ~LST(VAR, VALUE, ...) line');
+    let depthParen = 0;
+    let close = -1;
+    for (let i = open; i < buf.length; i++) {
+      if (buf[i] === '(') depthParen++;
+      else if (buf[i] === ')' && --depthParen === 0) {
+        close = i;
+        break;
+      }
+    }
+    if (close < 0) return bad('its ( is not closed');
+    const inner = buf.slice(open + 1, close);
+    const text = buf.slice(close + 1).replace(/^[ \t]+/, '');
+    // split on commas outside {...}
+    const items: string[] = [];
+    let cur = '';
+    let brace = 0;
+    for (const c of inner) {
+      if (c === '{') brace++;
+      if (c === '}') brace--;
+      if (c === ',' && brace === 0) {
+        items.push(cur.trim());
+        cur = '';
+      } else cur += c;
+    }
+    items.push(cur.trim());
+    const unbrace = (s: string): string[] => (s.startsWith('{') && s.endsWith('}') ? s.slice(1, -1).split(',').map((x) => x.trim()) : [s]);
+    const names = unbrace(items[0] ?? '');
+    if (names.some((n) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) || items.length < 2) return bad('needs variable names and at least one value');
+    const sets = items.slice(1).map(unbrace);
+    if (sets.some((v) => v.length !== names.length)) return bad(`every value set needs ${names.length} value${names.length > 1 ? 's' : ''}`);
+    const saved = names.map((n) => this.defs.get(n));
+    for (const values of sets) {
+      names.forEach((n, i) => this.defs.set(n, { lines: [values[i]!], multiline: false }));
+      this.logical(text, place, depth);
+    }
+    names.forEach((n, i) => {
+      const sv = saved[i];
+      if (sv) this.defs.set(n, sv);
+      else this.defs.delete(n);
+    });
   }
 
   private include(pattern: string, place: Place, depth: number): void {

@@ -24,35 +24,65 @@ interface ServiceState {
   persistence: Obj;
   protocolAt?: Statement;
   schedFlags: Array<{ flag: 1 | 2 | 3; at: Statement }>;
-  tunnel: Obj;
   virtualhost?: string;
+  name?: { value: string | undefined; at: Statement };
 }
 
 const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
 const KINDS: Record<string, string> = { NAT: 'nat', DR: 'dr', TUN: 'tunnel' };
 
-function tunnelRules(p: Problems): Table<{ tunnel: Obj }> {
-  return {
-    tun_type: {
-      map: (s, st) => {
-        const t = stringArg(s, p);
-        if (t === 'ipip' || t === 'gue' || t === 'gre') st.tunnel.type = t;
-        else if (t !== undefined) p.error(s, 'tun_type', `"${t}" is not ipip, gue or gre`);
-      },
-    },
-    tun_port: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 1, max: 65535 }); if (n !== undefined) st.tunnel.port = n; } },
-    tun_flags: {
-      map: (s, st) => {
-        const f = stringArg(s, p);
-        const m: Record<string, string> = { nocsum: 'none', csum: 'csum', remcsum: 'remcsum' };
-        if (f !== undefined && m[f]) st.tunnel.checksum = m[f];
-        else if (f !== undefined) p.error(s, 'tun_flags', `"${f}" is not nocsum, csum or remcsum`);
-      },
-    },
-  };
+/** `NAT|DR|TUN [type {ipip|gue port N|gre} [nocsum|csum|remcsum]]` -> forwarding and tunnel, or undefined (reported). */
+function method(s: Statement, p: Problems): { forwarding: string; tunnel?: Obj } | undefined {
+  const [kindWord = '', ...rest] = s.args;
+  const forwarding = KINDS[kindWord];
+  if (!forwarding) {
+    p.error(s, s.keyword, `"${kindWord}" is not NAT, DR or TUN`);
+    return undefined;
+  }
+  if (rest.length === 0) return { forwarding };
+  const tunnel: Obj = {};
+  let i = 0;
+  if (forwarding !== 'tunnel' || rest[0] !== 'type') {
+    p.error(s, s.keyword, `unexpected ${rest.join(' ')}`);
+    return undefined;
+  }
+  const type = rest[1];
+  i = 2;
+  if (type !== 'ipip' && type !== 'gue' && type !== 'gre') {
+    p.error(s, s.keyword, `tunnel type "${type ?? ''}" is not ipip, gue or gre`);
+    return undefined;
+  }
+  tunnel.type = type;
+  if (type === 'gue') {
+    const port = Number(rest[i + 1]);
+    if (rest[i] !== 'port' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      p.error(s, s.keyword, 'a gue tunnel needs port 1-65535');
+      return undefined;
+    }
+    tunnel.port = port;
+    i += 2;
+  }
+  const flags: Record<string, string> = { nocsum: 'none', csum: 'csum', remcsum: 'remcsum' };
+  if (rest[i] !== undefined) {
+    if (!flags[rest[i]!] || rest.length > i + 1) {
+      p.error(s, s.keyword, `unexpected ${rest.slice(i).join(' ')}`);
+      return undefined;
+    }
+    tunnel.checksum = flags[rest[i]!];
+  }
+  return { forwarding, tunnel };
 }
 
-function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults; inhibit: boolean; alpha: boolean[]; tunnel: Obj; checkAt?: Statement }> {
+/** A keepalived <BOOL>: absent, true/on/yes are true; false/off/no false. */
+function boolArg(s: Statement, p: Problems): boolean {
+  const v = s.args[0];
+  if (v === undefined || ['true', 'on', 'yes'].includes(v)) return true;
+  if (['false', 'off', 'no'].includes(v)) return false;
+  p.error(s, s.keyword, `"${v}" is not yes or no`);
+  return false;
+}
+
+function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults; inhibit: boolean; alpha: boolean[]; checkAt?: Statement }> {
   const checker = {
     map: (s: Statement, st: { rs: Obj; defaults: CheckDefaults; alpha: boolean[]; checkAt?: Statement }) => {
       if (st.checkAt) {
@@ -72,26 +102,27 @@ function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults;
   };
   return {
     ...Object.fromEntries(CHECKER_KEYWORDS.map((k) => [k, checker])),
-    ...tunnelRules(p),
     weight: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 0, max: 65535 }); if (n !== undefined) st.rs.weight = n; } },
-    inhibit_on_failure: { map: (_s, st) => { st.inhibit = true; } },
+    inhibit_on_failure: { map: (s, st) => { st.inhibit = boolArg(s, p); } },
     uthreshold: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 0 }); if (n !== undefined) st.rs.upperThreshold = n; } },
     lthreshold: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 0 }); if (n !== undefined) st.rs.lowerThreshold = n; } },
     lvs_method: {
       map: (s, st) => {
-        const k = KINDS[s.args[0] ?? ''];
-        if (k) st.rs.forwarding = k;
-        else p.error(s, s.keyword, `"${s.args[0] ?? ''}" is not NAT, DR or TUN`);
+        const m = method(s, p);
+        if (!m) return;
+        st.rs.forwarding = m.forwarding;
+        if (m.tunnel) st.rs.tunnel = m.tunnel;
       },
     },
     notify_up: { unsupported: 'lvsd runs no script when a real server comes up (it logs event health.change)' },
     notify_down: { unsupported: 'lvsd runs no script when a real server goes down (it logs event health.change)' },
     smtp_alert: { ignored: 'lvsd sends no email; it logs event health.change' },
+    snmp_name: { ignored: 'lvsd has no SNMP; it names real servers by address and port' },
     delay_loop: { map: (s, st) => { st.defaults = { ...st.defaults, delayLoop: numberArg(s, p, 0, { min: 0, fraction: true }) ?? st.defaults.delayLoop }; } },
     retry: { map: (s, st) => { st.defaults = { ...st.defaults, retry: numberArg(s, p, 0, { min: 0 }) }; } },
     delay_before_retry: { map: (s, st) => { st.defaults = { ...st.defaults, delayBeforeRetry: numberArg(s, p, 0, { min: 0, fraction: true }) }; } },
     connect_timeout: { map: (s, st) => { st.defaults = { ...st.defaults, connectTimeout: numberArg(s, p, 0, { min: 0, fraction: true }) }; } },
-    alpha: { map: (_s, st) => { st.defaults = { ...st.defaults, alpha: true }; } },
+    alpha: { map: (s, st) => { st.defaults = { ...st.defaults, alpha: boolArg(s, p) }; } },
     warmup: { ignored: 'lvsd spreads first probes over the interval by itself' },
     virtualhost: { ignored: 'the Host header comes from the check (url virtualhost or the virtual server\'s)' },
   };
@@ -171,7 +202,6 @@ export function mapVirtualServer(s: Statement, model: Model, p: Problems): void 
     inhibit: false,
     persistence: {},
     schedFlags: [],
-    tunnel: {},
   };
   const proto = { value: 'tcp' };
   walk(s.block, serviceRules(p, proto), st, p, 'virtual_server');
@@ -185,6 +215,10 @@ export function mapVirtualServer(s: Statement, model: Model, p: Problems): void 
     if ('fwmark' in key) {
       const v6 = st.realServers.length > 0 && st.realServers.every((r) => isIP(String(r.rs.address)) === 6);
       if (v6) svc.family = 'ipv6';
+    }
+    if (st.name?.value !== undefined) {
+      if (keys.length === 1) svc.name = st.name.value;
+      else if (key === keys[0]) p.warn(st.name.at, 'snmp_name', `not used as the name of the ${keys.length} services of the group (each is named by its address)`);
     }
     Object.assign(svc, st.svc);
     finishService(s, svc, st, p);
@@ -204,7 +238,6 @@ function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): v
     return undefined;
   }).filter((f): f is string => f !== undefined);
   if (flags.length > 0) svc.schedulerFlags = [...new Set(flags)];
-  if (Object.keys(st.tunnel).length > 0) svc.tunnel = { ...st.tunnel };
   const inhibits = new Set(st.realServers.map((r) => r.inhibit || st.inhibit));
   svc.onFailure = inhibits.has(true) ? 'inhibit' : 'remove';
   if (inhibits.size > 1) p.warn(s, 'inhibit_on_failure', 'set on some real servers only: lvsd sets it per service, so every real server of this one is inhibited (weight 0) instead of removed');
@@ -244,7 +277,6 @@ function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): v
 function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState> {
   const flag = (n: 1 | 2 | 3) => ({ map: (s: Statement, st: ServiceState) => { st.schedFlags.push({ flag: n, at: s }); } });
   return {
-    ...(tunnelRules(p) as Table<ServiceState>),
     delay_loop: { map: (s, st) => { st.defaults.delayLoop = numberArg(s, p, 0, { min: 0, fraction: true }) ?? 60; } },
     retry: { map: (s, st) => { st.defaults.retry = numberArg(s, p, 0, { min: 0 }); } },
     delay_before_retry: { map: (s, st) => { st.defaults.delayBeforeRetry = numberArg(s, p, 0, { min: 0, fraction: true }); } },
@@ -253,6 +285,7 @@ function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState
     lvs_sched: { map: (s, st) => scheduler(s, st, p) },
     lb_kind: { map: (s, st) => kind(s, st, p) },
     lvs_method: { map: (s, st) => kind(s, st, p) },
+    snmp_name: { map: (s, st) => { st.name = { value: stringArg(s, p), at: s }; } },
     persistence_timeout: {
       map: (s, st) => { st.persistence.timeout = s.args.length === 0 ? 360 : numberArg(s, p, 0, { min: 1 }); },
     },
@@ -288,17 +321,21 @@ function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState
     sorry_server_inhibit: { ignored: "lvsd adds and removes the sorry server itself; inhibiting it instead makes no difference to traffic" },
     sorry_server_lvs_method: {
       map: (s, st) => {
-        const k = KINDS[s.args[0] ?? ''];
-        if (k && st.svc.sorryServer) (st.svc.sorryServer as Obj).forwarding = k;
-        else p.error(s, s.keyword, k ? 'comes before sorry_server: put it after' : `"${s.args[0] ?? ''}" is not NAT, DR or TUN`);
+        const m = method(s, p);
+        if (!m) return;
+        if (!st.svc.sorryServer) {
+          p.error(s, s.keyword, 'comes before sorry_server: put it after');
+          return;
+        }
+        Object.assign(st.svc.sorryServer as Obj, { forwarding: m.forwarding }, m.tunnel ? { tunnel: m.tunnel } : {});
       },
     },
-    inhibit_on_failure: { map: (_s, st) => { st.inhibit = true; } },
+    inhibit_on_failure: { map: (s, st) => { st.inhibit = boolArg(s, p); } },
     quorum: { map: (s, st) => { const q = numberArg(s, p, 0, { min: 1 }); if (q !== undefined) st.quorum = { value: q, at: s }; } },
     hysteresis: { map: (s, st) => { const h = numberArg(s, p, 0, { min: 0 }); if (h !== undefined) st.hysteresis = { value: h, at: s }; } },
     quorum_up: { unsupported: 'lvsd runs no script when the quorum is reached (it logs event health.quorum)' },
     quorum_down: { unsupported: 'lvsd runs no script when the quorum is lost (it logs event health.quorum)' },
-    alpha: { map: (_s, st) => { st.defaults.alpha = true; } },
+    alpha: { map: (s, st) => { st.defaults.alpha = boolArg(s, p); } },
     omega: { ignored: 'lvsd runs no quorum or real-server script when it stops' },
     ha_suspend: { unsupported: 'lvsd keeps its services whatever the VRRP state (a backup director serves nothing anyway)' },
     virtualhost: { map: (s, st) => { st.virtualhost = stringArg(s, p); } },
@@ -327,9 +364,8 @@ function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState
           if (port === undefined) return;
           rs.port = port;
         }
-        const rst = { rs, defaults: { ...st.defaults }, inhibit: false, alpha: [] as boolean[], tunnel: {} as Obj };
+        const rst = { rs, defaults: { ...st.defaults }, inhibit: false, alpha: [] as boolean[] };
         walk(s.block, realServerRules(p), rst, p, 'real_server');
-        if (Object.keys(rst.tunnel).length > 0) rs.tunnel = rst.tunnel;
         st.realServers.push({ rs, place: s, inhibit: rst.inhibit, alpha: rst.alpha });
       },
     },
@@ -346,8 +382,9 @@ function scheduler(s: Statement, st: ServiceState, p: Problems): void {
 }
 
 function kind(s: Statement, st: ServiceState, p: Problems): void {
-  const k = KINDS[s.args[0] ?? ''];
-  if (k) st.svc.forwarding = k;
-  else p.error(s, s.keyword, `"${s.args[0] ?? ''}" is not NAT, DR or TUN`);
+  const m = method(s, p);
+  if (!m) return;
+  st.svc.forwarding = m.forwarding;
+  if (m.tunnel) st.svc.tunnel = m.tunnel;
 }
 
