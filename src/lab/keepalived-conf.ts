@@ -141,8 +141,6 @@ function virtualServer(s: ServiceConfig): string[] {
   const lines = [
     key.kind === 'fwmark' ? `virtual_server fwmark ${key.fwmark} {` : `virtual_server ${key.address} ${key.port} {`,
     `  delay_loop ${keepalivedSeconds([...intervals][0] ?? 60)}`,
-    // lvsd's service name, kept where keepalived has one (an id-like default name is not written)
-    ...(/^(tcp|udp|sctp|fwmark)\//.test(s.name) ? [] : [`  snmp_name ${word(s.name)}`]),
     `  lb_algo ${sched}`,
     `  lb_kind ${forwarding(s.realServers, s.name)}`,
     ...(key.kind === 'fwmark' ? [] : [`  protocol ${key.protocol.toUpperCase()}`]),
@@ -155,6 +153,8 @@ function virtualServer(s: ServiceConfig): string[] {
     ...(s.initialState === 'down' ? ['  alpha'] : []),
     ...(s.quorum ? [`  quorum ${s.quorum.minUp * ([...weights][0] ?? 1)}`] : []),
     ...(s.sorryServer ? [`  sorry_server ${s.sorryServer.address} ${s.sorryServer.port}`] : []),
+    // lvsd's service name, kept where keepalived has one (an id-like default name is not written)
+    ...(/^(tcp|udp|sctp|fwmark)\//.test(s.name) ? [] : [`  snmp_name ${word(s.name)}`]),
   ];
   for (const rs of s.realServers) {
     lines.push(
