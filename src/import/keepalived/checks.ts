@@ -38,7 +38,7 @@ const set = (key: string, value: (s: Statement, st: CheckState, p: Problems) => 
     if (v !== undefined) st.check[key] = v;
   } });
 
-function common(p: Problems): Table<CheckState> {
+export function common(p: Problems): Table<CheckState> {
   return {
     connect_ip: set('address', (s) => stringArg(s, p))(p),
     connect_port: set('port', (s) => numberArg(s, p, 0, { min: 1, max: 65535 }))(p),
@@ -58,7 +58,7 @@ function common(p: Problems): Table<CheckState> {
   };
 }
 
-function urlTable(p: Problems): Table<CheckState & { first: boolean }> {
+export function urlTable(p: Problems): Table<CheckState & { first: boolean }> {
   return {
     path: { map: (s, st) => { if (st.first) st.check.path = stringArg(s, p); } },
     digest: {
@@ -113,7 +113,7 @@ function httpTable(p: Problems): Table<CheckState> {
   };
 }
 
-const checkers: Record<string, (p: Problems) => { type: string; table: Table<CheckState> } | { unsupported: string }> = {
+export const checkers: Record<string, (p: Problems) => { type: string; table: Table<CheckState> } | { unsupported: string }> = {
   TCP_CHECK: (p) => ({ type: 'tcp', table: common(p) }),
   HTTP_GET: (p) => ({ type: 'http', table: httpTable(p) }),
   SSL_GET: (p) => ({ type: 'https', table: httpTable(p) }),

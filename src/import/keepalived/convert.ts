@@ -76,7 +76,7 @@ const IGNORED_GLOBALS: Record<string, string> = Object.fromEntries(
   ],
 );
 
-function globalRules(model: Model, p: Problems): Table<null> {
+export function globalRules(model: Model, p: Problems): Table<null> {
   const g = model.globals;
   const table: Record<string, Table<null>[string]> = Object.fromEntries(Object.entries(IGNORED_GLOBALS).map(([k, why]) => [k, { ignored: why }]));
   return {
@@ -150,7 +150,7 @@ function globalRules(model: Model, p: Problems): Table<null> {
   };
 }
 
-function rootRules(model: Model, p: Problems): Table<null> {
+export function rootRules(model: Model, p: Problems): Table<null> {
   return {
     global_defs: { map: (s) => walk(s.block, globalRules(model, p), null, p, 'global_defs') },
     vrrp_instance: { map: (s) => mapInstance(s, model, p) },

@@ -82,7 +82,7 @@ function boolArg(s: Statement, p: Problems): boolean {
   return false;
 }
 
-function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults; inhibit: boolean; alpha: boolean[]; checkAt?: Statement }> {
+export function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults; inhibit: boolean; alpha: boolean[]; checkAt?: Statement }> {
   const checker = {
     map: (s: Statement, st: { rs: Obj; defaults: CheckDefaults; alpha: boolean[]; checkAt?: Statement }) => {
       if (st.checkAt) {
@@ -274,7 +274,7 @@ function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): v
   }
 }
 
-function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState> {
+export function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState> {
   const flag = (n: 1 | 2 | 3) => ({ map: (s: Statement, st: ServiceState) => { st.schedFlags.push({ flag: n, at: s }); } });
   return {
     delay_loop: { map: (s, st) => { st.defaults.delayLoop = numberArg(s, p, 0, { min: 0, fraction: true }) ?? 60; } },

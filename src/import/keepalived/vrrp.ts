@@ -67,7 +67,7 @@ function addressLines(s: Statement, st: InstanceState, p: Problems, excluded: bo
   st.v.addresses = list;
 }
 
-function instanceRules(p: Problems): Table<InstanceState> {
+export function instanceRules(p: Problems): Table<InstanceState> {
   const notify = (kind: string) => ({ map: (s: Statement, st: InstanceState) => { const a = argv(s); if (a.length > 0) st.notify[kind] = a; } });
   const garp = (key: string, fraction: boolean) => ({
     map: (s: Statement, st: InstanceState) => { const n = numberArg(s, p, 0, { min: 0, fraction }); if (n !== undefined) st.garp[key] = n; },
@@ -227,7 +227,16 @@ export function mapSyncGroup(s: Statement, model: Model, p: Problems): void {
   const name = stringArg(s, p);
   if (name === undefined) return;
   const instances: string[] = [];
-  const rules: Table<null> = {
+  walk(s.block, syncGroupRules(p, instances), null, p, 'vrrp_sync_group');
+  if (instances.length === 0) {
+    p.error(s, 'vrrp_sync_group', 'no group { ... } of instances: nothing to import');
+    return;
+  }
+  model.syncGroups.push({ value: { name, instances }, place: s });
+}
+
+export function syncGroupRules(p: Problems, instances: string[]): Table<null> {
+  return {
     group: { map: (g) => { for (const l of g.block ?? []) instances.push(l.keyword, ...l.args); } },
     notify_master: { unsupported: 'lvsd runs notify scripts per instance, not per sync group: put it on the member instances' },
     notify_backup: { unsupported: 'lvsd runs notify scripts per instance, not per sync group: put it on the member instances' },
@@ -242,10 +251,4 @@ export function mapSyncGroup(s: Statement, model: Model, p: Problems): void {
     track_file: { unsupported: LATER('VRRP tracking of files') },
     track_process: { unsupported: LATER('VRRP tracking of processes') },
   };
-  walk(s.block, rules, null, p, 'vrrp_sync_group');
-  if (instances.length === 0) {
-    p.error(s, 'vrrp_sync_group', 'no group { ... } of instances: nothing to import');
-    return;
-  }
-  model.syncGroups.push({ value: { name, instances }, place: s });
 }
