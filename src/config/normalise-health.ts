@@ -9,6 +9,7 @@ import { durationOr as seconds, formatDuration } from './duration.js';
 import { MAX_TIMER_SECONDS, TIMER_WHY, escapeControl, hostAddress, overMax } from './limits.js';
 import { pointerJoin, type Problems } from './problems.js';
 import type { RawHealthCheck } from './raw.js';
+import { PatternError, compilePattern } from '../regex/index.js';
 
 export const HEALTH_DEFAULTS = { interval: 5, timeout: 2, rise: 2, fall: 3 } as const;
 
@@ -57,12 +58,8 @@ export function checkHealthShape(raw: RawHealthCheck, file: string, pointer: str
   }
   checkRequestText(raw, file, pointer, problems);
   if (raw.expectBody !== undefined) {
-    try {
-      new RegExp(raw.expectBody);
-    } catch (e) {
-      const why = (e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
-      problems.add(file, `${pointer}/expectBody`, `is not a valid regular expression: ${why}`);
-    }
+    const why = bodyPatternProblem(raw.expectBody);
+    if (why !== undefined) problems.add(file, `${pointer}/expectBody`, why);
   }
   if (raw.expectBody !== undefined && raw.expectDigest !== undefined) {
     problems.add(file, `${pointer}/expectDigest`, 'give expectBody or expectDigest, not both');
@@ -88,6 +85,25 @@ function checkRequestText(raw: RawHealthCheck, file: string, pointer: string, pr
       problems.add(file, `${pointer}/${k}`, `"${escapeControl(v)}" has a space, control or non-ASCII character; write a host name or address (punycode for IDNs)`);
     }
   }
+}
+
+/**
+ * Why a body pattern cannot be used: it must be a JavaScript regular expression (no flags) and lvsd's
+ * linear-time matcher must be able to run it (no backreferences or lookaround; see docs/health.md).
+ */
+export function bodyPatternProblem(pattern: string): string | undefined {
+  try {
+    new RegExp(pattern);
+  } catch (e) {
+    return `is not a valid regular expression: ${(e as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '')}`;
+  }
+  try {
+    compilePattern(pattern);
+  } catch (e) {
+    if (!(e instanceof PatternError)) throw e;
+    return `is not a pattern lvsd can match in linear time: ${e.message} (at character ${e.index + 1}; see docs/health.md)`;
+  }
+  return undefined;
 }
 
 /** The probe target: the real server's address and port. */

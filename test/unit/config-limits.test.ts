@@ -212,3 +212,19 @@ test('a problem that quotes input prints as one line: control characters are esc
     assert.doesNotMatch(e.message, /\u001b|forged\n/);
   }
 });
+
+test('a body pattern the linear-time matcher cannot run is refused at check with the pointer and the position', () => {
+  const p = problemsOf({ services: [
+    hc({ expectBody: '(a)\\1' }),
+    svc({ name: 't', port: 81, healthCheck: { type: 'http', expectBody: 'ok(?=!)' } }),
+    svc({ name: 'u', port: 82, healthCheck: { type: 'http', expectBody: '(' } }),
+    svc({ name: 'v', port: 83, healthCheck: { type: 'http', expectBody: 'x{5000}' } }),
+  ] });
+  assertProblem(p, '/services/0/healthCheck/expectBody',
+    /^is not a pattern lvsd can match in linear time: backreferences \(\\1 \.\.\.\) cannot be matched in linear time \(at character 4; see docs\/health\.md\)$/);
+  assertProblem(p, '/services/1/healthCheck/expectBody', /lookahead and lookbehind .* \(at character 3;/);
+  assertProblem(p, '/services/2/healthCheck/expectBody', /^is not a valid regular expression: Unterminated group$/);
+  assertProblem(p, '/services/3/healthCheck/expectBody', /a count above 1000/);
+  // the hostile pattern of the issue is fine: the matcher runs it in linear time
+  assert.equal((parse({ services: [hc({ expectBody: '^(a+)+$' })] }).services[0]!.realServers[0]!.healthCheck as { expectBody?: string }).expectBody, '^(a+)+$');
+});

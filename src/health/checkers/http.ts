@@ -3,12 +3,15 @@
  * status must be one of the expected ones, the body must match a regular expression and/or have a sha256
  * digest. At most BODY_LIMIT bytes of the body are kept for the regular expression; the digest covers the
  * whole body (hashed as it streams, nothing kept) up to DIGEST_LIMIT bytes, beyond which the check fails.
+ * The expression runs on lvsd's linear-time matcher (src/regex), in slices that let the event loop run,
+ * and ends with the probe's deadline: whatever a backend sends, a probe costs at most its timeout.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { HttpCheck } from '../../config/types.js';
+import { Matcher, compilePattern } from '../../regex/index.js';
 import type { ProbeResult } from '../types.js';
 import { deadline, errorReason } from './deadline.js';
 
@@ -23,9 +26,9 @@ export type HttpProbeOptions = Pick<
 export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promise<ProbeResult> {
   const d = deadline(check.timeout, signal);
   const needBody = check.expectBody !== undefined || check.expectDigest !== undefined;
-  let bodyRe: RegExp | undefined;
+  let bodyRe: Matcher | undefined;
   try {
-    if (check.expectBody !== undefined) bodyRe = new RegExp(check.expectBody);
+    if (check.expectBody !== undefined) bodyRe = matcherFor(check.expectBody);
   } catch {
     d.done();
     return Promise.resolve(d.result(false, 'invalid body expression'));
@@ -90,15 +93,21 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
       res.once('end', () => onBody());
       res.once('error', (err) => fail('read', err));
       res.once('aborted', () => fail('read', new Error('aborted')));
+      let matching = false;
       function onBody(): void {
-        if (settled) return;
+        if (settled || matching) return;
+        matching = true;
+        res.pause();
         const body = Buffer.concat(kept).toString('utf8');
-        if (bodyRe && !bodyRe.test(body)) return finish(d.result(false, 'body mismatch'));
-        if (check.expectDigest !== undefined) {
-          const digest = hash.digest('hex');
-          if (digest !== check.expectDigest.toLowerCase()) return finish(d.result(false, `digest mismatch ${digest}`));
-        }
-        finish(d.result(true, `status ${status}`));
+        const matched = bodyRe ? bodyRe.testAsync(body, d.signal) : Promise.resolve(true);
+        matched.then((ok) => {
+          if (!ok) return finish(d.result(false, 'body mismatch'));
+          if (check.expectDigest !== undefined) {
+            const digest = hash.digest('hex');
+            if (digest !== check.expectDigest.toLowerCase()) return finish(d.result(false, `digest mismatch ${digest}`));
+          }
+          finish(d.result(true, `status ${status}`));
+        }, () => finish(d.result(false, `body match: ${d.reason()}`)));
       }
     });
     let stage = 'connect';
@@ -112,4 +121,18 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
     });
     req.end();
   });
+}
+
+/** Compiled body patterns, shared by every probe of every check that uses them (bounded). */
+const matchers = new Map<string, Matcher>();
+const MAX_MATCHERS = 256;
+
+function matcherFor(pattern: string): Matcher {
+  let m = matchers.get(pattern);
+  if (m === undefined) {
+    m = new Matcher(compilePattern(pattern));
+    if (matchers.size >= MAX_MATCHERS) matchers.clear();
+    matchers.set(pattern, m);
+  }
+  return m;
 }
