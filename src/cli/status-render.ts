@@ -249,6 +249,10 @@ export function renderStatus(snapshot: StatusSnapshot, opts: RenderOptions): str
   if (showVrrp) out.push(...vrrpSection(instances, now, opts), '');
   out.push(healthLine(snapshot, opts));
   out.push(...ipvsLines(snapshot, now, opts));
+  const sp = snapshot.connectionSyncProblem;
+  if (sp) {
+    out.push(`connection sync: ${paint('FAILING', 'bad', opts.color)} since ${ago(sp.since, now)} ago, ${sp.attempts} attempt${sp.attempts === 1 ? '' : 's'}: ${esc(`${sp.op}: ${sp.message}`)}`);
+  }
   if (snapshot.connectionSync.length > 0) {
     out.push(`connection sync: ${esc(snapshot.connectionSync.map((d) => `${d.state} on ${d.interface} id ${d.syncId}`).join(', '))}`);
   }

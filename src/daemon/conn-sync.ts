@@ -8,7 +8,8 @@
  *
  * The decision is pure (`wantedDaemons`, `planSync`); `ConnSync` performs it: at start it reads what
  * the kernel runs (`getDaemons`) and converges, then again on every transition of the instance and on
- * reload. A command the kernel refuses is logged and retried after `retryMs`.
+ * reload. A command the kernel refuses (or a read that fails) is logged, reported (`onFailed`, for metrics),
+ * kept for status (`problem()`) and retried, backing off from `retryMs` to 60 s, until it converges.
  */
 import type { ConnectionSyncConfig } from '../config/types.js';
 import type { IpvsClient, IpvsCommand, SyncDaemon, SyncState } from '../ipvs/types.js';
@@ -78,9 +79,21 @@ export interface ConnSyncOptions {
   /** The instance's state now (undefined: not known yet, treated as not master). */
   state: InstanceState | undefined;
   log: Logger;
-  /** Retry after a refused command or a failed read, ms. Default 5000. */
+  /** First retry after a refused command or a failed read, ms (doubling up to 60 s). Default 1000. */
   retryMs?: number;
+  /** Each failed command ('new-daemon', 'del-daemon') or pass that failed as a whole ('sync-daemons'), with the error's code. */
+  onFailed?(op: string, code: string | undefined): void;
 }
+
+/** What has not converged yet, for status. */
+export interface SyncProblem {
+  op: string;
+  message: string;
+  since: number;
+  attempts: number;
+}
+
+const MAX_RETRY_MS = 60_000;
 
 export class ConnSync {
   private config: ConnectionSyncConfig | undefined;
@@ -89,11 +102,17 @@ export class ConnSync {
   private retry: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly retryMs: number;
+  private failing: SyncProblem | undefined;
 
   private constructor(private readonly opts: ConnSyncOptions) {
     this.config = opts.config;
     this.state = opts.state;
-    this.retryMs = opts.retryMs ?? 5000;
+    this.retryMs = opts.retryMs ?? 1000;
+  }
+
+  /** The last failure, until a converge succeeds; undefined when converged. */
+  problem(): SyncProblem | undefined {
+    return this.failing && { ...this.failing };
   }
 
   /** Reads the kernel's daemons and converges once before resolving (a failure is logged, then retried). */
@@ -149,13 +168,12 @@ export class ConnSync {
     if (this.stopped) return;
     clearTimeout(this.retry);
     const log = this.opts.log;
-    let failed = false;
+    let failed: { op: string; message: string } | undefined;
     try {
       const running = await this.opts.client.getDaemons();
       const wanted = wantedDaemons(this.config, this.state);
       const commands = planSync(wanted, running);
-      if (commands.length === 0) return;
-      const results = await this.opts.client.execute(commands);
+      const results = commands.length > 0 ? await this.opts.client.execute(commands) : [];
       results.forEach((r, i) => {
         const c = commands[i]!;
         const what = c.cmd === 'new-daemon' ? `start ${c.daemon.state}` : c.cmd === 'del-daemon' ? `stop ${c.state}` : c.cmd;
@@ -163,16 +181,25 @@ export class ConnSync {
           log.info({ event: 'connsync.change', reason, change: what, ...(c.cmd === 'new-daemon' ? { daemon: c.daemon } : {}) },
             `connection sync: ${what} sync daemon (${reason})`);
         } else {
-          failed = true;
+          failed ??= { op: c.cmd, message: r.error.message };
+          this.opts.onFailed?.(c.cmd, (r.error as { code?: string }).code);
           log.error({ event: 'connsync.refused', reason, change: what, err: r.error.message }, `connection sync: ${r.error.message}`);
         }
       });
     } catch (e) {
-      failed = true;
+      failed = { op: 'sync-daemons', message: (e as Error).message };
+      this.opts.onFailed?.('sync-daemons', (e as { code?: string }).code);
       log.error({ event: 'connsync.failed', reason, err: (e as Error).message }, `connection sync: ${(e as Error).message}`);
     }
-    if (failed && !this.stopped && this.state !== 'stopped') {
-      this.retry = setTimeout(() => void this.converge('retry'), this.retryMs);
+    if (!failed) {
+      if (this.failing) log.info({ event: 'connsync.repaired', attempts: this.failing.attempts }, 'connection sync converged');
+      this.failing = undefined;
+      return;
+    }
+    const attempts = (this.failing?.attempts ?? 0) + 1;
+    this.failing = { ...failed, since: this.failing?.since ?? Date.now(), attempts };
+    if (!this.stopped && this.state !== 'stopped') {
+      this.retry = setTimeout(() => void this.converge('retry'), Math.min(MAX_RETRY_MS, this.retryMs * 2 ** Math.min(attempts - 1, 20)));
       this.retry.unref();
     }
   }

@@ -24,7 +24,7 @@ import { buildSnapshot } from './snapshot.js';
 import { ConnSync } from './conn-sync.js';
 import { timerDelay } from '../timer-delay.js';
 import { ProbeUsers, realServerPairs } from './probe-users.js';
-import type { BackoffOptions } from './repair.js';
+import { reasonOf, type BackoffOptions } from './repair.js';
 import { KernelSync, type PassKind, type PassOutcome, type PassResult } from './kernel-sync.js';
 
 export type { PassKind, PassOutcome, PassResult } from './kernel-sync.js';
@@ -225,6 +225,7 @@ export class Daemon {
     this.connSync = ConnSync.create({
       client: this.client, config: cs, state: vrrp.snapshot().find((i) => i.name === cs.instance)?.state,
       log: this.log.child({ component: 'connsync' }),
+      onFailed: (op, code) => this.opts.metrics?.ipvsOpFailed?.(op, reasonOf(code)),
     });
     vrrp.onTransition((instance, from, to) => this.connSync?.transition(instance, from, to));
   }
@@ -521,6 +522,7 @@ export class Daemon {
       vrrp: this.vrrp ? await (this.vrrp.freshSnapshot?.() ?? this.vrrp.snapshot()) : [],
       drains: [...this.drains.values()],
       ipvs: this.sync.status(),
+      connectionSyncProblem: this.connSync?.problem(),
     });
   }
 

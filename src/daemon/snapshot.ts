@@ -29,6 +29,8 @@ export interface SnapshotInput {
   drains: Array<{ service: string; realServer: string; since: string }>;
   /** Outstanding kernel failures and the last full reconcile; absent = nothing known yet. */
   ipvs?: IpvsApplyStatus;
+  /** The sync daemons are not as wanted: what failed last (conn-sync.ts). */
+  connectionSyncProblem?: { op: string; message: string; since: number; attempts: number } | undefined;
 }
 
 export const IPVS_OK: IpvsApplyStatus = { state: 'ok', failedOps: 0, failures: [], repair: null, lastReconcile: null };
@@ -118,5 +120,8 @@ export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
     }),
     connectionSync: input.daemons.map((d) => ({ state: d.state, interface: d.interface, syncId: d.syncId })),
     ipvs: input.ipvs ?? IPVS_OK,
+    connectionSyncProblem: input.connectionSyncProblem
+      ? { ...input.connectionSyncProblem, since: new Date(input.connectionSyncProblem.since).toISOString() }
+      : null,
   };
 }

@@ -39,6 +39,8 @@ export interface StatusSnapshot {
   connectionSync: SyncDaemonStatus[];
   /** Whether lvsd's last changes reached the kernel: failed operations stay here until a repair applies them. */
   ipvs: IpvsApplyStatus;
+  /** null when the sync daemons are as wanted; else the last failure, retried until they are. */
+  connectionSyncProblem?: { op: string; message: string; since: string; attempts: number } | null;
 }
 
 export interface IpvsApplyStatus {

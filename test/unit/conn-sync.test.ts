@@ -137,3 +137,27 @@ test('a refused start is retried until the kernel accepts it', async () => {
   assert.deepEqual(states(k), ['backup']);
   await s.stop();
 });
+
+test('a refused sync daemon is reported for metrics, kept as the problem until it converges, and retried backing off', async () => {
+  const k = new FakeKernel();
+  k.refuseNew = true;
+  const failed: Array<[string, string | undefined, number]> = [];
+  const s = await ConnSync.start({
+    client: client(k), config: cfg, state: 'backup', log: silentLogger, retryMs: 40,
+    onFailed: (op, code) => failed.push([op, code, performance.now()]),
+  });
+  assert.deepEqual(failed.map(([op, code]) => [op, code]), [['new-daemon', 'LVSD_IPVS_KERNEL']]);
+  assert.equal(s.problem()?.op, 'new-daemon');
+  assert.equal(s.problem()?.attempts, 1);
+  const end = Date.now() + 5000;
+  while (failed.length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(s.problem()!.attempts >= 3, true);
+  // timers fire late under load, never early: the waits are at least 40 then 80 ms
+  assert.ok(failed[1]![2] - failed[0]![2] >= 39, 'first retry after retryMs');
+  assert.ok(failed[2]![2] - failed[1]![2] >= 79, 'then twice as long');
+  k.refuseNew = false;
+  await s.converge('test');
+  assert.equal(s.problem(), undefined, 'converged: no problem any more');
+  assert.deepEqual(states(k), ['backup']);
+  await s.stop();
+});

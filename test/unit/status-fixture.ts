@@ -69,5 +69,6 @@ export function fixtureSnapshot(): StatusSnapshot {
     drains: [{ service: 'tcp/192.0.2.10:80', realServer: '10.0.1.12:8080', since: '2026-11-25T11:50:00.000Z' }],
     connectionSync: [{ state: 'master', interface: 'eth1', syncId: 9 }],
     ipvs: { state: 'ok', failedOps: 0, failures: [], repair: null, lastReconcile: null },
+    connectionSyncProblem: null,
   };
 }
