@@ -8,3 +8,4 @@ export { parseDuration, checkDuration, formatDuration, type DurationResult } fro
 export { schemaPath } from './schema.js';
 export { renderConfig } from './render.js';
 export { escapeControl, MAX_TIMER_SECONDS } from './limits.js';
+export { socketPathProblem, pathProblem } from './normalise.js';

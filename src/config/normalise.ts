@@ -63,14 +63,19 @@ export function pathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/** Why a path cannot be a control socket: not plain (pathProblem), or longer than sun_path holds. */
+export function socketPathProblem(path: string): string | undefined {
+  const bytes = Buffer.byteLength(path);
+  return pathProblem(path)
+    ?? (bytes > MAX_SOCKET_PATH_BYTES
+      ? `is ${bytes} bytes long; a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES} (a longer one would be bound cut short)`
+      : undefined);
+}
+
 function normaliseControl(raw: RawConfig['control'], problems: Problems): ControlConfig {
   const socket = raw?.value.socket ?? GLOBAL_DEFAULTS.socket;
   if (raw?.value.socket !== undefined) {
-    const bytes = Buffer.byteLength(socket);
-    const problem = pathProblem(socket)
-      ?? (bytes > MAX_SOCKET_PATH_BYTES
-        ? `is ${bytes} bytes long; a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES} (a longer one would be bound cut short)`
-        : undefined);
+    const problem = socketPathProblem(socket);
     if (problem !== undefined) problems.add(raw.file, `${raw.pointer}/socket`, problem);
   }
   return { socket, ...(raw?.value.group !== undefined && { group: raw.value.group }) };

@@ -168,3 +168,21 @@ test('a second lvsd run stops at the control socket, before touching the kernel 
     }
   });
 });
+
+test('lvsd run refuses a --socket path that sun_path cannot hold whole, before touching anything', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-cli-'));
+  try {
+    const config = join(dir, 'services.json');
+    writeFileSync(config, JSON.stringify({ services: [{ protocol: 'tcp', address: '192.0.2.10', port: 80 }] }));
+    const long = join(dir, 's'.repeat(120 - dir.length), 'lvsd.sock');
+    const r = await cli(['run', '--config', config, '--socket', long, '--state-file', join(dir, 'state.json')]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /^lvsd: --socket is 1\d\d bytes long; a Unix socket path holds at most 107/);
+    const rel = await cli(['run', '--config', config, '--socket', 'lvsd.sock', '--state-file', join(dir, 'state.json')]);
+    assert.equal(rel.status, 2, rel.stderr);
+    assert.match(rel.stderr, /^lvsd: --socket "lvsd\.sock" must be an absolute path/);
+    assert.equal(existsSync(join(dir, 'state.json')), false, 'nothing was applied');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -7,7 +7,7 @@ import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
 import { claimNetns } from '../../daemon/netns-guard.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
 import { createStatusPage, type StatusPage } from '../../daemon/web/index.js';
-import { loadConfig } from '../../config/index.js';
+import { loadConfig, socketPathProblem } from '../../config/index.js';
 import { LvsdError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
 import { trapSignals, type SignalTrap } from '../signals.js';
@@ -56,6 +56,8 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
   // again, the same way).
   const startingConfig = await loadConfig(args.config);
   const socketPath = args.socket ?? startingConfig.control.socket;
+  const badSocket = args.socket !== undefined ? socketPathProblem(args.socket) : undefined;
+  if (badSocket !== undefined) throw new LvsdError('LVSD_USAGE', `--socket ${badSocket}`);
   const guard = await claimNetns({ pid: process.pid, socket: socketPath, version });
   let daemon: Daemon | undefined;
   const ready = (): Daemon => {

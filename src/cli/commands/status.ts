@@ -4,6 +4,7 @@ import { requestDaemon } from '../control-client.js';
 import { EXIT, describeError } from '../exit.js';
 import { resolveSocket } from '../socket-path.js';
 import { renderKernelTable, renderStatus } from '../status-render.js';
+import { timerDelay } from '../../timer-delay.js';
 
 export interface StatusArgs {
   socket?: string | undefined;
@@ -24,7 +25,7 @@ export async function status(args: StatusArgs): Promise<number> {
   const seconds = Math.max(0.5, args.watch);
   for (;;) {
     await once(args, socket, true);
-    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await new Promise((r) => setTimeout(r, timerDelay(seconds * 1000)));
   }
 }
 
