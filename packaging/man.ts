@@ -1,0 +1,188 @@
+/**
+ * The manual pages, written from the code so they cannot drift from it: lvsd(8) from the yargs definitions
+ * (src/cli/definition.ts, read by cli-doc.ts) and lvsd.json(5) from the JSON Schema (read by
+ * schema-doc.ts). Pure: text in, roff out. Build them with `node dist/packaging/man.js OUTDIR`.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defineCli } from '../src/cli/definition.js';
+import { EXIT } from '../src/cli/exit.js';
+import { readCli, type CliDoc, type CommandDoc, type OptionDoc } from './cli-doc.js';
+import { readSchema, type KeyDoc } from './schema-doc.js';
+
+/** roff-safe text: backslashes, and a leading dot or quote that roff would read as a request. */
+export function roff(text: string): string {
+  return text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .split('\n')
+    .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
+    .join('\n');
+}
+
+const bold = (s: string): string => `\\fB${roff(s)}\\fR`;
+const italic = (s: string): string => `\\fI${roff(s)}\\fR`;
+
+/** What each exit status means. Typed by EXIT's keys: a new status does not compile until it is described. */
+const EXIT_MEANING: Record<keyof typeof EXIT, string> = {
+  ok: 'done',
+  failed: 'invalid config (every problem listed), a refused reload, or kernel operations that failed',
+  usage: 'usage: bad arguments, an unknown service or real server for drain/undrain',
+  unavailable: 'IPVS, the native addon or privileges are missing',
+  daemon: 'the daemon is not running, cannot be reached, or the socket refused you (run as root or a control.group member)',
+  internal: 'a bug: please report it with the message',
+};
+
+/** The environment variables lvsd reads (src/, outside the lab and the VM runner). */
+export const ENVIRONMENT: ReadonlyArray<[string, string]> = [
+  ['LVSD_LOG_LEVEL', 'the log level of lvsd run and lvsd apply: debug, info (run\'s default), warn (apply\'s default) or error; --log-level wins'],
+  ['LVSD_LOG_FORMAT', 'json forces JSON lines on a terminal, pretty forces readable lines elsewhere (default: pretty on a terminal, JSON otherwise, as under systemd)'],
+  ['LVSD_TCP_PROBE', 'socket makes TCP health checks use a Node socket each instead of the native addon'],
+  ['NO_COLOR', 'when set, readable log lines and lvsd status are not coloured'],
+];
+
+function optionLine(o: OptionDoc, positional: boolean): string {
+  if (positional) return `.TP\n${italic(o.name)}`;
+  const names = [...o.aliases, o.name].map((n) => bold(n.length === 1 ? `-${n}` : `--${n}`)).join(', ');
+  const arg = o.type && o.type !== 'boolean' ? ` ${italic(o.type === 'number' ? 'N' : o.type)}` : '';
+  return `.TP\n${names}${arg}`;
+}
+
+function optionText(o: OptionDoc): string {
+  const describe = (o.describe ?? '').trim();
+  const parts = [describe && !/[.!?)]$/.test(describe) ? `${describe}.` : describe];
+  if (o.choices) parts.push(`One of: ${o.choices.map(String).join(', ')}.`);
+  if (o.default !== undefined && o.default !== false) parts.push(`Default: ${String(o.default)}.`);
+  if (o.required) parts.push('Required.');
+  return roff(parts.filter(Boolean).join(' ').replace(/\s+/g, ' ').trim());
+}
+
+function commandSection(c: CommandDoc): string {
+  const synopsis = c.command.split(/\s+/).map((w, i) => (i === 0 ? bold(w) : /^[<[]/.test(w) ? italic(w.replace(/[<>[\]]/g, '')) : roff(w)));
+  const lines = [`.SS "lvsd ${roff(c.name)}"`, `${bold('lvsd')} ${synopsis.join(' ')}${c.options.length ? ' [\\fIoptions\\fR]' : ''}`, '.PP', roff(c.describe)];
+  for (const p of c.positionals) lines.push(optionLine(p, true), optionText(p));
+  for (const o of c.options) lines.push(optionLine(o, false), optionText(o));
+  return lines.join('\n');
+}
+
+export interface PageMeta {
+  version: string;
+  /** YYYY-MM-DD, for the page footer */
+  date: string;
+}
+
+/** lvsd(8). */
+export function renderLvsdPage(cli: CliDoc, meta: PageMeta): string {
+  const [, ...about] = cli.usage.split('\n').filter((l) => l.trim() !== '');
+  const globals: string[] = [];
+  for (const o of cli.options) globals.push(optionLine(o, false), optionText(o));
+  if (cli.help) globals.push('.TP', bold('--help'), 'Show the help of lvsd or of one command, and exit.');
+  if (cli.version) globals.push('.TP', bold('--version'), 'Print the version of lvsd, and exit.');
+  return [
+    `.TH LVSD 8 "${meta.date}" "lvsd ${roff(meta.version)}" "System Administration"`,
+    '.SH NAME',
+    `lvsd \\- ${roff(about.join(' ').replace(/\.$/, '').replace(/^A /, 'a '))}`,
+    '.SH SYNOPSIS',
+    `${bold(cli.scriptName)} ${italic('command')} [${italic('options')}]`,
+    '.SH DESCRIPTION',
+    roff('lvsd programs the kernel\'s IPVS table from a JSON declaration (see lvsd.json(5)), keeps it converged, ' +
+      'runs VRRP between two directors so one of them holds the virtual addresses, and turns health checks ' +
+      'into real server weights. On a director it runs as the systemd service lvsd.service (lvsd run); the ' +
+      'other commands check a config, program the table once, or talk to the running daemon over its control socket.'),
+    '.SH COMMANDS',
+    ...cli.commands.map(commandSection),
+    '.SH GLOBAL OPTIONS',
+    ...globals,
+    '.SH EXIT STATUS',
+    ...(Object.keys(EXIT) as Array<keyof typeof EXIT>).flatMap((k) => ['.TP', bold(String(EXIT[k])), roff(EXIT_MEANING[k])]),
+    '.SH ENVIRONMENT',
+    ...ENVIRONMENT.flatMap(([name, text]) => ['.TP', bold(name), roff(text)]),
+    '.SH FILES',
+    '.TP', bold('/etc/lvsd/services.json'), roff('The config lvsd.service runs (a file, or with --config a directory of *.json files merged in name order). Not shipped: write it, lvsd check it, then start the service.'),
+    '.TP', bold('/etc/lvsd/services.json.example'), roff('A commented example that declares nothing.'),
+    '.TP', bold('/run/lvsd/lvsd.sock'), roff('The control socket (control.socket) that lvsd status, reload, drain and undrain use.'),
+    '.TP', bold('/var/lib/lvsd/'), roff('State: state.json (what lvsd applied, so it removes only its own services) and drains.json (drains survive restarts).'),
+    '.TP', bold('/lib/systemd/system/lvsd.service'), roff('The systemd unit: systemctl enable --now lvsd; systemctl reload lvsd re-reads the config; a restart adopts the IPVS table without changing it.'),
+    '.TP', bold('/usr/share/doc/lvsd/'), roff('operations.md (install, upgrade, drain, log events, metrics), config.md, health.md, status.md, and examples/.'),
+    '.SH SEE ALSO',
+    `${bold('lvsd.json')}(5), ${bold('ipvsadm')}(8), ${bold('systemctl')}(1), ${bold('journalctl')}(1)`,
+    '',
+  ].join('\n');
+}
+
+const SECTION_TEXT: Record<string, string> = {
+  ipvs: 'How lvsd treats the kernel\'s IPVS table.',
+  services: 'The virtual services: one IPVS service each, with its real servers and health check.',
+  vrrp: 'VRRP instances: which director holds which virtual addresses.',
+  syncGroups: 'Groups of VRRP instances that change state together.',
+  control: 'The control socket that lvsd status, reload, drain and undrain use.',
+  metrics: 'The Prometheus metrics listener.',
+  health: 'Settings for all health checks.',
+  connectionSync: 'The kernel\'s connection-sync daemon, so a takeover keeps established connections.',
+};
+
+/** lvsd.json(5). */
+export function renderConfigPage(schema: { title: string; description: string; keys: KeyDoc[] }, meta: PageMeta): string {
+  const out = [
+    `.TH LVSD.JSON 5 "${meta.date}" "lvsd ${roff(meta.version)}" "File Formats"`,
+    '.SH NAME',
+    'lvsd.json \\- the configuration of lvsd(8): services, real servers, health checks, VRRP',
+    '.SH SYNOPSIS',
+    '/etc/lvsd/services.json',
+    '.SH DESCRIPTION',
+    roff('A JSON object. ' + schema.description),
+    '.PP',
+    roff('Durations are seconds as a number or a string with units: "250ms", "2s", "5m", "1h", "1m30s". Addresses are ' +
+      'IPv4 or IPv6 text. lvsd check reports every problem with its file and JSON pointer. This page lists every key ' +
+      'the schema (/usr/lib/lvsd/schemas/lvsd.schema.json) allows, with its type; defaults, the rules between keys and ' +
+      'worked examples are in /usr/share/doc/lvsd/config.md and /usr/share/doc/lvsd/examples/.'),
+  ];
+  let section = '';
+  for (const k of schema.keys) {
+    if (k.section !== section) {
+      section = k.section;
+      out.push(`.SH "${roff(section.toUpperCase())}"`);
+      if (SECTION_TEXT[section]) out.push(roff(SECTION_TEXT[section]!));
+    }
+    const text = [k.type + (k.required ? ', required' : '') + (k.notes.length ? `; ${k.notes.join('; ')}` : '') + '.', k.description ?? '']
+      .filter(Boolean).join(' ');
+    out.push('.TP', bold(k.path), roff(text));
+  }
+  out.push('.SH EXAMPLE', '.nf', roff(EXAMPLE.trim()), '.fi', '.SH SEE ALSO', `${bold('lvsd')}(8)`, '');
+  return out.join('\n');
+}
+
+const EXAMPLE = `
+{
+  "services": [
+    { "name": "web", "protocol": "tcp", "address": "192.0.2.10", "port": 80,
+      "scheduler": "wrr", "forwarding": "dr",
+      "healthCheck": { "type": "http", "path": "/health", "interval": "2s" },
+      "realServers": [ { "address": "10.0.1.11", "weight": 100 },
+                       { "address": "10.0.1.12", "weight": 100 } ] }
+  ],
+  "vrrp": [
+    { "name": "VI_1", "interface": "eth0", "vrid": 51, "priority": 150,
+      "addresses": ["192.0.2.10/24"] }
+  ]
+}`;
+
+/** Writes lvsd.8 and lvsd.json.5 into `outDir` (uncompressed): `node dist/packaging/man.js OUTDIR [VERSION DATE]`. */
+export function writePages(outDir: string, meta: PageMeta): { lvsd: string; config: string } {
+  const schemaPath = new URL('../../schemas/lvsd.schema.json', import.meta.url);
+  const schema = readSchema(JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>);
+  mkdirSync(outDir, { recursive: true });
+  const lvsd = join(outDir, 'lvsd.8');
+  const config = join(outDir, 'lvsd.json.5');
+  writeFileSync(lvsd, renderLvsdPage(readCli(defineCli), meta));
+  writeFileSync(config, renderConfigPage(schema, meta));
+  return { lvsd, config };
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const [outDir = 'dist/man', version = pkg.version, date = new Date().toISOString().slice(0, 10)] = process.argv.slice(2);
+  const written = writePages(outDir, { version, date });
+  process.stdout.write(`${written.lvsd}\n${written.config}\n`);
+}
