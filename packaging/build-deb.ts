@@ -20,7 +20,7 @@ import { copyrightFile, controlFile, debianChangelog, md5sums, normaliseTree, pr
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PREFIX = 'usr/lib/lvsd';
 
-interface Args { out: string; runtime: Runtime; compress: 'xz' | 'gzip' | 'none' }
+export interface Args { out: string; runtime: Runtime; compress: 'xz' | 'gzip' | 'none'; /** compression level (dpkg-deb -z) */ level?: number }
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { out: join(repo, 'dist', 'deb'), runtime: 'bundled', compress: 'xz' };
@@ -191,7 +191,8 @@ export function buildDeb(args: Args): string {
 
   const deb = join(args.out, `${name}.deb`);
   const epoch = String(Math.floor(Date.parse(date) / 1000));
-  const r = spawnSync('dpkg-deb', ['--root-owner-group', `-Z${args.compress}`, '--build', root, deb],
+  const level = args.level !== undefined ? [`-z${args.level}`] : [];
+  const r = spawnSync('dpkg-deb', ['--root-owner-group', `-Z${args.compress}`, ...level, '--build', root, deb],
     { encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: epoch } });
   if (r.status !== 0) throw new Error(`dpkg-deb failed: ${r.stderr}`);
   rmSync(root, { recursive: true, force: true });

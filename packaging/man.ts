@@ -104,6 +104,7 @@ export function renderLvsdPage(cli: CliDoc, meta: PageMeta): string {
     '.TP', bold('/run/lvsd/lvsd.sock'), roff('The control socket (control.socket) that lvsd status, reload, drain and undrain use.'),
     '.TP', bold('/var/lib/lvsd/'), roff('State: state.json (what lvsd applied, so it removes only its own services) and drains.json (drains survive restarts).'),
     '.TP', bold('/lib/systemd/system/lvsd.service'), roff('The systemd unit: systemctl enable --now lvsd; systemctl reload lvsd re-reads the config; a restart adopts the IPVS table without changing it.'),
+    '.TP', bold('/usr/share/bash-completion/completions/lvsd'), roff('Bash completion of commands and options (lvsd completion prints it).'),
     '.TP', bold('/usr/share/doc/lvsd/'), roff('operations.md (install, upgrade, drain, log events, metrics), config.md, health.md, status.md, and examples/.'),
     '.SH SEE ALSO',
     `${bold('lvsd.json')}(5), ${bold('ipvsadm')}(8), ${bold('systemctl')}(1), ${bold('journalctl')}(1)`,

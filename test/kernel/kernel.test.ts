@@ -15,6 +15,7 @@ import { kernelSupport, repoRoot, runDirect, runInVm, runKernelSuite, vmSupport 
 import { buildInitramfs } from '../../src/vm/initramfs.js';
 import { findBusybox, findKernel, type KernelChoice } from '../../src/vm/modules.js';
 import { describeFailure, parseTap, type TapNode } from './init/tap.js';
+import { buildDeb } from '../../packaging/build-deb.js';
 
 const insideDir = join(dirname(fileURLToPath(import.meta.url)), 'inside');
 // TCG is slow and the host is shared: a busy 2-core box took 13.5 min for six files
@@ -57,6 +58,22 @@ function suiteScript(paths: readonly string[]): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * inside/package.test.js installs the Debian package: build it here, on the host, before the boot (the VM
+ * sees the shared out dir). Uncompressed: xz would cost ~40 s here and more to unpack under TCG.
+ */
+function packageForVm(files: readonly string[], outDir: string, t: TestContext): Record<string, string> {
+  if (!files.some((f) => f.startsWith('package.'))) return {};
+  const started = Date.now();
+  try {
+    const deb = buildDeb({ out: join(outDir, 'deb'), runtime: 'bundled', compress: 'none' });
+    t.diagnostic(`built ${deb} for inside/package.test.js in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { LVSD_TEST_DEB: deb };
+  } catch (e) {
+    return { LVSD_TEST_DEB_ERROR: (e as Error).message };
+  }
+}
+
 test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeoutMs + 60_000 }, async (t) => {
   if (process.env.LVSD_SKIP_KERNEL) return t.skip('LVSD_SKIP_KERNEL is set');
   const only = process.env.LVSD_KERNEL_ONLY; // a substring of the file names to run, for working on one
@@ -74,7 +91,8 @@ test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeo
   const outDir = mkdtempSync(join(tmpdir(), 'lvsd-kernel-tests-'));
   const paths = files.map((f) => relative(repo, join(insideDir, f)));
   const check = `it's "quoted" $HOME \\ end`; // comes back verbatim: the environment reaches the script intact
-  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, env: { LVSD_HARNESS_CHECK: check } });
+  const env: Record<string, string> = { LVSD_HARNESS_CHECK: check, ...packageForVm(files, outDir, t) };
+  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, env });
   t.diagnostic(
     `${r.mode}: ${files.length} file(s), total ${(r.durationMs / 1000).toFixed(1)} s` +
       (r.bootMs !== undefined ? `, boot to script ${(r.bootMs / 1000).toFixed(1)} s` : '') +
