@@ -149,8 +149,9 @@ test('the Debian package installs, runs a director, upgrades without touching th
     await until('the new daemon adopting the table', () => events().some((e) => e.event === 'daemon.adopt'));
     await until('VRRP master again', hasVip);
     assert.equal(ipvs(), before, 'the kernel table is as it was');
-    const adopted = events().find((e) => e.event === 'daemon.reconcile' && e.reason === 'start' && e.pid === pid);
-    if (adopted) assert.equal(adopted.ops, 0, 'the restart sent nothing to the kernel');
+    const first = (): Record<string, unknown> | undefined => events().find((e) => e.event === 'daemon.reconcile' && e.pid === pid);
+    await until("the new daemon's first reconcile", () => first() !== undefined);
+    assert.equal(first()!.ops, 0, 'the restart sent nothing to the kernel');
   });
 
   await t.test('dpkg -r stops the daemon and keeps /etc/lvsd, /var/lib/lvsd and the kernel table', async () => {
