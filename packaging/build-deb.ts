@@ -110,6 +110,14 @@ function shlibDepends(root: string, elves: string[]): string {
   return m ? m[1]!.trim() : '';
 }
 
+/** The date the package and its pages carry: $SOURCE_DATE_EPOCH, else the last commit's, else now. */
+function buildDate(): string {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
+  if (Number.isFinite(epoch) && epoch > 0) return new Date(epoch * 1000).toISOString();
+  const r = spawnSync('git', ['log', '-1', '--format=%cI'], { cwd: repo, encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : new Date().toISOString();
+}
+
 export function buildDeb(args: Args): string {
   const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; description: string; license: string };
   const arch = sh('dpkg', ['--print-architecture']).trim();
@@ -117,14 +125,15 @@ export function buildDeb(args: Args): string {
   const root = join(args.out, name);
   rmSync(root, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
-  const date = sh('git', ['log', '-1', '--format=%cI'], { cwd: repo }).trim() || new Date().toISOString();
+  const date = buildDate();
 
-  // ---- the program: /usr/lib/lvsd mirrors a checkout (package.json, dist/src, schemas, native, node_modules)
+  // ---- the program: /usr/lib/lvsd mirrors a checkout (package.json, dist/src, schemas, web, native, node_modules)
   need(join(repo, 'dist', 'src', 'cli', 'main.js'), 'run npm run build first');
   const addon = need(join(repo, 'native', 'build', 'Release', 'lvsd_native.node'), 'run npm ci (it builds the addon) first');
   write(root, `${PREFIX}/package.json`, JSON.stringify({ name: 'lvsd', version: pkg.version, type: 'module', license: pkg.license }, null, 2) + '\n');
   cpSync(join(repo, 'dist', 'src'), join(root, PREFIX, 'dist', 'src'), { recursive: true, filter: (s) => !s.endsWith('.map') });
   cpSync(join(repo, 'schemas'), join(root, PREFIX, 'schemas'), { recursive: true });
+  cpSync(join(repo, 'web', 'status'), join(root, PREFIX, 'web', 'status'), { recursive: true }); // the status page
   cpSync(join(repo, 'examples', 'lab'), join(root, PREFIX, 'examples', 'lab'), { recursive: true }); // lvsd lab
   write(root, `${PREFIX}/native/build/Release/lvsd_native.node`, readFileSync(addon), 0o644);
   const modules = copyProductionModules(root);
@@ -154,7 +163,7 @@ export function buildDeb(args: Args): string {
     elves.push(dest);
     node = `/${PREFIX}/bin/node`;
   }
-  for (const e of elves) if (!e.endsWith('/bin/node')) sh('strip', ['--strip-unneeded', e]);
+  if (has('strip')) for (const e of elves) if (!e.endsWith('/bin/node')) sh('strip', ['--strip-unneeded', e]);
   write(root, 'usr/bin/lvsd',
     `#!/bin/sh\n# lvsd(8), with ${args.runtime === 'bundled' ? `the Node.js ${nodeVersion} this package carries` : 'the system\'s Node.js'}\n` +
     `exec ${node} /${PREFIX}/dist/src/cli/main.js "$@"\n`, 0o755);

@@ -10,6 +10,7 @@ import { defineCli } from '../src/cli/definition.js';
 import { EXIT } from '../src/cli/exit.js';
 import { readCli, type CliDoc, type CommandDoc, type OptionDoc } from './cli-doc.js';
 import { readSchema, type KeyDoc } from './schema-doc.js';
+import { readConfigDocs, type KeyNote } from './config-doc.js';
 
 /** roff-safe text: backslashes, and a leading dot or quote that roff would read as a request. */
 export function roff(text: string): string {
@@ -124,7 +125,11 @@ const SECTION_TEXT: Record<string, string> = {
 };
 
 /** lvsd.json(5). */
-export function renderConfigPage(schema: { title: string; description: string; keys: KeyDoc[] }, meta: PageMeta): string {
+export function renderConfigPage(
+  schema: { title: string; description: string; keys: KeyDoc[] },
+  meta: PageMeta,
+  docs: (path: string) => KeyNote | undefined = () => undefined,
+): string {
   const out = [
     `.TH LVSD.JSON 5 "${meta.date}" "lvsd ${roff(meta.version)}" "File Formats"`,
     '.SH NAME',
@@ -136,8 +141,8 @@ export function renderConfigPage(schema: { title: string; description: string; k
     '.PP',
     roff('Durations are seconds as a number or a string with units: "250ms", "2s", "5m", "1h", "1m30s". Addresses are ' +
       'IPv4 or IPv6 text. lvsd check reports every problem with its file and JSON pointer. This page lists every key ' +
-      'the schema (/usr/lib/lvsd/schemas/lvsd.schema.json) allows, with its type; defaults, the rules between keys and ' +
-      'worked examples are in /usr/share/doc/lvsd/config.md and /usr/share/doc/lvsd/examples/.'),
+      'the schema (/usr/lib/lvsd/schemas/lvsd.schema.json) allows, with its type, and its default and notes as ' +
+      '/usr/share/doc/lvsd/config.md gives them; the rules between keys and worked examples are there and in /usr/share/doc/lvsd/examples/.'),
   ];
   let section = '';
   for (const k of schema.keys) {
@@ -146,8 +151,19 @@ export function renderConfigPage(schema: { title: string; description: string; k
       out.push(`.SH "${roff(section.toUpperCase())}"`);
       if (SECTION_TEXT[section]) out.push(roff(SECTION_TEXT[section]!));
     }
-    const text = [k.type + (k.required ? ', required' : '') + (k.notes.length ? `; ${k.notes.join('; ')}` : '') + '.', k.description ?? '']
-      .filter(Boolean).join(' ');
+    const doc = docs(k.path);
+    const sentence = (t: string | undefined): string => {
+      if (!t) return '';
+      const s = t[0]!.toUpperCase() + t.slice(1);
+      return /[.!?]$/.test(s) ? s : `${s}.`;
+    };
+    const dflt = doc?.default;
+    const text = [
+      k.type + (k.required ? ', required' : '') + (k.notes.length ? `; ${k.notes.join('; ')}` : '') + '.',
+      sentence(k.description),
+      dflt === undefined || k.required ? '' : /^required/i.test(dflt) ? sentence(dflt) : `Default: ${sentence(dflt).replace(/^./, (c) => (/^[A-Z][a-z]/.test(dflt) ? c : dflt[0]!))}`,
+      sentence(doc?.notes),
+    ].filter(Boolean).join(' ');
     out.push('.TP', bold(k.path), roff(text));
   }
   out.push('.SH EXAMPLE', '.nf', roff(EXAMPLE.trim()), '.fi', '.SH SEE ALSO', `${bold('lvsd')}(8)`, '');
@@ -177,7 +193,8 @@ export function writePages(outDir: string, meta: PageMeta): { lvsd: string; conf
   const lvsd = join(outDir, 'lvsd.8');
   const config = join(outDir, 'lvsd.json.5');
   writeFileSync(lvsd, renderLvsdPage(readCli(defineCli), meta));
-  writeFileSync(config, renderConfigPage(schema, meta));
+  const docs = readConfigDocs(readFileSync(new URL('../../docs/config.md', import.meta.url), 'utf8'));
+  writeFileSync(config, renderConfigPage(schema, meta, docs));
   return { lvsd, config };
 }
 

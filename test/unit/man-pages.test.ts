@@ -99,3 +99,15 @@ test('a definition the generators do not understand stops the build instead of l
   assert.throws(() => readCli((y) => y.env('LVSD')), /\.env\(\)/);
   assert.throws(() => readSchema({ properties: { a: { oneOf: [{ properties: { b: { type: 'string' } } }] } } }), /"oneOf" at \.a/);
 });
+
+test('lvsd.json(5) gives the defaults docs/config.md gives, key by key', () => {
+  const page = plain(lvsd5);
+  const entry = (path: string): string => page.split(`.TP\n${path}\n`)[1]?.split('\n.')[0] ?? '';
+  assert.match(entry('vrrp[].priority'), /Default: 100\./);
+  assert.match(entry('services[].realServers[].weight'), /Default: 1\./);
+  assert.match(entry('services[].healthCheck.interval'), /Default: 5 s\./);
+  assert.match(entry('services[].realServers[].healthCheck.interval'), /Default: 5 s\./);
+  assert.match(entry('ipvs.timeouts.tcpFin'), /Default: absent/);
+  assert.match(entry('control.socket'), /Default: \/run\/lvsd\/lvsd\.sock\./);
+  assert.match(entry('vrrp[].vrid'), /required/);
+});

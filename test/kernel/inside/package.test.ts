@@ -62,6 +62,8 @@ exit 0
 `;
 
 const env = { ...process.env, PATH: `${SHIM}:${process.env.PATH}`, DEBIAN_FRONTEND: 'noninteractive' };
+/** dpkg, with man pages and docs installed even where an image's dpkg config path-excludes them */
+const DPKG = ['--path-include=/usr/share/man/*', '--path-include=/usr/share/doc/lvsd/*'];
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const shimCalls = (): string[] => (existsSync(SHIM_LOG) ? readFileSync(SHIM_LOG, 'utf8').trim().split('\n').filter(Boolean) : []);
@@ -109,7 +111,7 @@ test('the Debian package installs, runs a director, upgrades without touching th
   });
 
   await t.test('dpkg -i installs it; the unit is enabled but nothing starts without a config', () => {
-    sh('dpkg', ['-i', deb!]);
+    sh('dpkg', [...DPKG, '-i', deb!]);
     assert.equal(sh('lvsd', ['--version']).trim(), version);
     assert.match(sh('lvsd', ['check', '--config', '/etc/lvsd/services.json.example']), /valid \(0 services, 0 real servers, 0 VRRP instances\)/);
     assert.equal(sh('man', ['-w', 'lvsd']).trim(), '/usr/share/man/man8/lvsd.8.gz');
@@ -141,7 +143,7 @@ test('the Debian package installs, runs a director, upgrades without touching th
 
   await t.test('an upgrade (dpkg -i over it) restarts the daemon, which adopts the table unchanged', async () => {
     const calls = shimCalls().length;
-    sh('dpkg', ['-i', deb!]);
+    sh('dpkg', [...DPKG, '-i', deb!]);
     assert.match(shimCalls().slice(calls).join('\n'), /try-restart lvsd\.service/);
     const pid = daemonPid();
     assert.notEqual(pid, firstPid, 'a new daemon');
