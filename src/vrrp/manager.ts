@@ -38,7 +38,9 @@ export class VrrpManager {
       const up = ev.up && !ev.removed;
       if (this.linkUp.get(ev.name) === up) return;
       this.linkUp.set(ev.name, up);
-      this.log.info({ event: 'vrrp.link', interface: ev.name, up }, `${ev.name} is ${up ? 'up' : 'down'}`);
+      // info for the interfaces an instance runs on or tracks; other links (500 veths created) at debug
+      const watched = [...this.instances.values()].some((i) => i.config.interface === ev.name || i.config.trackInterfaces.some((t) => t.name === ev.name));
+      this.log[watched ? 'info' : 'debug']({ event: 'vrrp.link', interface: ev.name, up }, `${ev.name} is ${up ? 'up' : 'down'}`);
       for (const i of this.instances.values()) i.link(ev.name, up);
     }, {
       onError: (e) => this.log.error({ event: 'vrrp.link_watch_error', err: e.message }, e.message),

@@ -26,7 +26,7 @@ function metric(vlab: VrrpLab, ns: string, series: string): number | undefined {
 }
 
 describe('netlink overrun on the link notification socket', { skip }, () => {
-  test('a VRRP master survives 500 new veth pairs while stopped: keeps its VIP, logs, counts, re-reads the links, still sees link-down', async () => {
+  test('a VRRP master survives 500 new veth pairs while stopped: keeps its VIP, logs, counts, re-reads the links, still sees link-down', async (t) => {
     const vlab = new VrrpLab('10.63.0');
     try {
       const d1 = vlab.node('d1');
@@ -54,6 +54,7 @@ describe('netlink overrun on the link notification socket', { skip }, () => {
       assert.equal(overrun.socket, 'links');
       const resync = await l1.waitFor((m) => m.event === 'net.netlink_resync', 10_000, 0, 'net.netlink_resync');
       assert.ok((resync.links as number) >= 1003, `the re-read saw ${String(resync.links)} links`);
+      t.diagnostic(`re-read of ${String(resync.links)} links: ${String(resync.ms)} ms, ${String(resync.changed)} changed; overrun seen ${overrun.at - t0} ms after SIGCONT`);
       // t0 going down was lost in the overflow: only the re-read can have told lvsd
       await l1.waitFor((m) => m.event === 'vrrp.link' && m.interface === 't0' && m.up === false, 10_000, t0, 't0 down');
       assert.deepEqual(l1.vrrp('VI_1').trackInterfaces, [{ name: 't0', up: false, weight: -10 }]);
