@@ -2,7 +2,7 @@
  * The largest values lvsd can honour, and the checks of text and addresses that every part of the config
  * shares. Pure.
  */
-import { canonicalAddress, familyOf, parseIPv4 } from '../net/address.js';
+import { addressToBytes, canonicalAddress, familyOf, parseIPv4 } from '../net/address.js';
 import { formatDuration } from './duration.js';
 
 /** A Node timer's longest delay: 2^31-1 ms (a longer one fires after 1 ms, again and again). */
@@ -62,6 +62,11 @@ export function unusableHostAddress(address: string): string | undefined {
   if (familyOf(address) !== 'ipv6') return undefined;
   if (address === '::') return ':: is the unspecified address, not a host';
   if (/^ff/i.test(address)) return `${address} is a multicast address, not a host`;
+  const b = addressToBytes(address);
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    const inner = unusableHostAddress(`${b[12]}.${b[13]}.${b[14]}.${b[15]}`);
+    if (inner !== undefined) return `${address} is IPv4-mapped: ${inner}`;
+  }
   return undefined;
 }
 

@@ -166,6 +166,9 @@ test('multicast, broadcast and unspecified addresses are refused as service addr
   assertProblem(v, '/vrrp/0/unicast/peers/0', /broadcast/);
   assertProblem(v, '/vrrp/1/addresses/0', /multicast/);
   assertProblem(v, '/vrrp/1/addresses/1', /unspecified/);
+  const m = problemsOf({ services: [svc({ realServers: [{ address: '::ffff:224.0.0.1', forwarding: 'tunnel' }, { address: '::ffff:0.0.0.0', forwarding: 'tunnel' }] })] });
+  assertProblem(m, '/services/0/realServers/0/address', /^::ffff:e000:1 is IPv4-mapped: 224\.0\.0\.1 is a multicast address/);
+  assertProblem(m, '/services/0/realServers/1/address', /IPv4-mapped: 0\.0\.0\.0 is the unspecified address/);
   // /31 and /32 have no broadcast address; the last address of a larger real-server subnet is not known
   parse({ vrrp: [vi({ addresses: ['192.0.2.255/31', '198.51.100.255/32'] })], services: [svc({ realServers: [{ address: '10.0.0.255' }] })] });
 });
