@@ -25,8 +25,8 @@ export function roff(text: string): string {
 const bold = (s: string): string => `\\fB${roff(s)}\\fR`;
 const italic = (s: string): string => `\\fI${roff(s)}\\fR`;
 
-/** What each exit status means. Typed by EXIT's keys: a new status does not compile until it is described. */
-const EXIT_MEANING: Record<keyof typeof EXIT, string> = {
+/** What each exit status means. A status of EXIT missing here stops the page (and test/unit/man-pages). */
+const EXIT_MEANING: Partial<Record<keyof typeof EXIT, string>> = {
   ok: 'done',
   failed: 'invalid config (every problem listed), a refused reload, or kernel operations that failed',
   usage: 'usage: bad arguments, an unknown service or real server for drain/undrain',
@@ -42,6 +42,12 @@ export const ENVIRONMENT: ReadonlyArray<[string, string]> = [
   ['LVSD_TCP_PROBE', 'socket makes TCP health checks use a Node socket each instead of the native addon'],
   ['NO_COLOR', 'when set, readable log lines and lvsd status are not coloured'],
 ];
+
+function exitMeaning(k: keyof typeof EXIT): string {
+  const m = EXIT_MEANING[k];
+  if (m === undefined) throw new Error(`packaging/man.ts: describe the exit status EXIT.${k} in EXIT_MEANING`);
+  return m;
+}
 
 function optionLine(o: OptionDoc, positional: boolean): string {
   if (positional) return `.TP\n${italic(o.name)}`;
@@ -96,7 +102,7 @@ export function renderLvsdPage(cli: CliDoc, meta: PageMeta): string {
     '.SH GLOBAL OPTIONS',
     ...globals,
     '.SH EXIT STATUS',
-    ...(Object.keys(EXIT) as Array<keyof typeof EXIT>).flatMap((k) => ['.TP', bold(String(EXIT[k])), roff(EXIT_MEANING[k])]),
+    ...(Object.keys(EXIT) as Array<keyof typeof EXIT>).flatMap((k) => ['.TP', bold(String(EXIT[k])), roff(exitMeaning(k))]),
     '.SH ENVIRONMENT',
     ...ENVIRONMENT.flatMap(([name, text]) => ['.TP', bold(name), roff(text)]),
     '.SH FILES',
