@@ -16,7 +16,9 @@ function idOf(flag: '-u' | '-g', user: string): Promise<number> {
   return new Promise((resolve, reject) => {
     execFile('id', [flag, '--', user], { timeout: 5000 }, (err, stdout) => {
       const n = Number(String(stdout).trim());
-      if (err || !Number.isInteger(n)) reject(new Error(`unknown user ${user}`));
+      // `id` could not even run (EMFILE, EAGAIN ...): say so, with the code, rather than blame the name
+      if (err && typeof err.code === 'string') reject(Object.assign(new Error(`cannot look up user ${user}: spawn ${err.code}`), { code: err.code }));
+      else if (err || !Number.isInteger(n)) reject(new Error(`unknown user ${user}`));
       else resolve(n);
     });
   });

@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { dirname } from 'node:path';
 import { LvsdError, isLvsdError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { CONTROL_LIMITS, limitConnections, type ConnectionLimits } from './conn-limits.js';
 import type { ConfigProblem, StatusSnapshot } from './status.js';
 
 export interface ReloadResult {
@@ -56,6 +57,8 @@ export interface ControlServerOptions {
   group?: string;
   handlers: ControlHandlers;
   log: Logger;
+  /** Connections at once and idle time (conn-limits.ts); default CONTROL_LIMITS. */
+  limits?: ConnectionLimits;
 }
 
 export interface ControlServer {
@@ -211,6 +214,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
       },
     );
   });
+
+  limitConnections(server, opts.limits ?? CONTROL_LIMITS);
 
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) =>

@@ -59,6 +59,8 @@ export interface DaemonMetrics {
   healthResult?(service: string, realServer: string, result: 'up' | 'down'): void;
   healthProbeDuration?(type: string, seconds: number): void;
   healthUp?(service: string, realServer: string, up: boolean): void;
+  /** A probe that failed because of the director itself (errno name): not counted as up or down. */
+  healthLocalFailure?(errno: string): void;
 }
 
 export interface DaemonOptions {
@@ -257,8 +259,9 @@ export class Daemon {
   /** Counts each probe result per service using that probe (probes are shared), and its duration. */
   private probeMetrics(): HealthSchedulerOptions['onProbeResult'] {
     const m = this.opts.metrics;
-    if (!m?.healthResult && !m?.healthProbeDuration) return undefined;
+    if (!m?.healthResult && !m?.healthProbeDuration && !m?.healthLocalFailure) return undefined;
     return (check, target, result) => {
+      if (result.local !== undefined) return m.healthLocalFailure?.(result.local);
       m.healthProbeDuration?.(check.type, result.latencyMs / 1000);
       if (m.healthResult) {
         const verdict = result.ok ? 'up' : 'down';

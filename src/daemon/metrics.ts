@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LvsdError } from '../errors.js';
+import { METRICS_LIMITS, limitConnections } from './conn-limits.js';
 import type { LoadOutcome, StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
 
 /** lvsd_vrrp_state values. */
@@ -31,6 +32,8 @@ export interface Metrics {
   healthResult(service: string, realServer: string, result: string): void;
   healthProbeDuration(type: string, seconds: number): void;
   healthUp(service: string, realServer: string, up: boolean): void;
+  /** A probe that failed because of the director itself (EMFILE, EADDRNOTAVAIL ...), by errno name. */
+  healthLocalFailure(errno: string): void;
   /** Drops a removed real server's series (health results and up). */
   forgetRealServer(service: string, realServer: string): void;
   /** Drops a removed VRRP instance's series (state, transitions, adverts). */
@@ -98,6 +101,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const up = new Gauge({ name: 'lvsd_health_up', help: 'Whether the real server is healthy (1) or not (0)', labelNames: ['service', 'real_server'], registers });
   const reconcileDuration = new Histogram({ name: 'lvsd_reconcile_duration_seconds', help: 'Time to reconcile the kernel table with the desired state', buckets: DURATION_BUCKETS, registers });
   const reconcileErrors = new Counter({ name: 'lvsd_reconcile_errors_total', help: 'IPVS commands the kernel refused during reconciles', registers });
+  const localFailures = new Counter({
+    name: 'lvsd_health_local_failures_total', help: 'Probes that failed because of the director itself (out of descriptors, ports, memory), by errno; not counted against the real server',
+    labelNames: ['errno'], registers,
+  });
   const reloads = new Counter({ name: 'lvsd_config_reloads_total', help: 'Config loads and reloads, by result', labelNames: ['result'], registers });
   const passes = new Counter({ name: 'lvsd_ipvs_reconciles_total', help: 'Passes over the kernel IPVS table, by kind and result', labelNames: ['kind', 'result'], registers });
   const opFailures = new Counter({ name: 'lvsd_ipvs_op_failures_total', help: 'IPVS operations that failed, by command and reason', labelNames: ['op', 'reason'], registers });
@@ -233,6 +240,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     reconcileDuration: (seconds) => reconcileDuration.observe(seconds),
     reconcileError: (count = 1) => reconcileErrors.inc(count),
+    healthLocalFailure: (errno) => localFailures.inc({ errno }),
     configReload: (result) => reloads.inc({ result }),
     reconcile: (seconds, errors) => {
       reconcileDuration.observe(seconds);
@@ -307,6 +315,7 @@ export async function startMetricsServer(
       (e: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`collecting metrics failed: ${(e as Error).message}\n`),
     );
   });
+  limitConnections(server, METRICS_LIMITS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e) => reject(new LvsdError('LVSD_CONFIG_INVALID', `cannot serve metrics on ${listen}: ${e.message}`, { cause: e })));
     server.listen({ host, port }, resolve);

@@ -36,6 +36,10 @@ export type {
 
 /** Probes due within this many ms of one that is due are started with it (one wake-up for the batch). */
 const COALESCE_MS = 10;
+/** A probe that failed because of the director itself is tried again this soon (or at its interval, if shorter). */
+export const LOCAL_RETRY_MS = 1000;
+/** At most one health.local_failure line this often; the ones in between are counted in the next. */
+const LOCAL_LOG_EVERY_MS = 10_000;
 
 interface Job {
   key: string;
@@ -105,6 +109,10 @@ export class HealthScheduler extends EventEmitter {
   private lagMs = 0;
   private maxLagMs = 0;
   private skipped = 0;
+  /** Probes that failed because of the director itself (local-failure.ts), and the log rate limit. */
+  private localFailures = 0;
+  private localLoggedAt: number | undefined;
+  private localUnlogged = 0;
   /** probes fired and not finished (queued or running), and stop()'s wait for them */
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
@@ -420,7 +428,40 @@ export class HealthScheduler extends EventEmitter {
     }
   }
 
+  /**
+   * A probe that failed because of the director itself says nothing about the real server: its state
+   * stays as it is, the event is logged (at most once per LOCAL_LOG_EVERY_MS, with how many were not)
+   * and the probe is tried again within LOCAL_RETRY_MS.
+   */
+  private onLocalFailure(job: Job, result: ProbeResult): void {
+    const now = this.clock.now();
+    this.localFailures++;
+    if (this.localLoggedAt === undefined || now - this.localLoggedAt >= LOCAL_LOG_EVERY_MS) {
+      this.log.error({
+        event: 'health.local_failure', realServer: destId(job.target), check: job.check.type, errno: result.local,
+        reason: result.reason, unlogged: this.localUnlogged, total: this.localFailures,
+      }, `probe of ${destId(job.target)} failed on this director (${result.reason}): the real server keeps its state`);
+      this.localLoggedAt = now;
+      this.localUnlogged = 0;
+    } else {
+      this.localUnlogged++;
+    }
+    if (!this.running || !job.alive || job.intervalMs <= LOCAL_RETRY_MS) return;
+    const retryAt = now + LOCAL_RETRY_MS;
+    if (job.watchId !== undefined) {
+      // the addon runs this watch: start it again with its first turn at the retry
+      this.watcher?.unwatch(job.watchId);
+      job.watchId = undefined;
+      this.schedule(job, retryAt);
+      this.rearm();
+    } else if (this.queue.has(job) && job.due > retryAt) {
+      this.queue.set(job, retryAt);
+      this.rearm();
+    }
+  }
+
   private onResult(job: Job, result: ProbeResult): void {
+    if (result.local !== undefined) return this.onLocalFailure(job, result);
     const now = this.clock.now();
     const { state, transition, weightChanged } = applyProbe(job.state, result, job.check, now);
     job.state = state;

@@ -356,3 +356,42 @@ test('end to end: a real TCP server going away and coming back, with real time',
     if (server.listening) await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+describe('failures of the director itself', () => {
+  test('a probe failing with EMFILE leaves an up real server up, is logged once per 10 s and retried within a second', async () => {
+    const clock = new ManualClock(1_000_000);
+    const { answers, calls, prober } = scripted(clock);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino(new Writable({ write(c, _e, cb) { lines.push(JSON.parse(String(c)) as Record<string, unknown>); cb(); } }));
+    const { events, onChange } = recorder();
+    const seen: ProbeResult[] = [];
+    const s = new HealthScheduler(
+      { services: [service('web', ['10.0.0.1'], { initialState: 'up' }, (a) => tcpCheck(a, { fall: 1 }))], health },
+      { clock, prober, onChange, logger, onProbeResult: (_c, _t, r) => seen.push(r) },
+    );
+    s.start();
+    await clock.advance(5000);
+    assert.equal(calls.length, 1);
+    answers.set('10.0.0.1', { ok: false, reason: 'connect EMFILE', local: 'EMFILE' });
+    const before = calls.length;
+    while (calls.length === before) await clock.advance(100); // the next turn fails locally...
+    await clock.advance(1000);
+    assert.equal(calls.length, before + 2, '...and is tried again within a second, not five');
+    await clock.advance(3000);
+    assert.equal(events.length, 0, 'fall 1, yet no change: the real server is not judged');
+    assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=100']);
+    const row = s.snapshot().services[0]!.realServers[0]!;
+    assert.equal(row.status, 'up');
+    assert.equal(row.failures, 0);
+    const logged = lines.filter((l) => l.event === 'health.local_failure');
+    assert.equal(logged.length, 1, 'rate limited');
+    assert.equal(logged[0]!.level, 50);
+    assert.equal(logged[0]!.errno, 'EMFILE');
+    assert.ok(seen.some((r) => r.local === 'EMFILE'), 'the result still reaches metrics');
+    answers.set('10.0.0.1', { ok: false, reason: 'connect ECONNREFUSED' });
+    await clock.advance(5000);
+    assert.equal(events.length, 1, 'a real refusal still takes it out');
+    assert.equal(events[0]!.change.to, 'down');
+    await s.stop();
+  });
+});

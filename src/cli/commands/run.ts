@@ -5,6 +5,7 @@ import { Daemon, type DaemonMetrics, type DaemonOptions } from '../../daemon/dae
 import { startControlServer, type ControlServer } from '../../daemon/control-server.js';
 import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
 import { claimNetns } from '../../daemon/netns-guard.js';
+import { LOW_NOFILE, noFileLimit } from '../../daemon/limits.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
 import { createStatusPage, type StatusPage } from '../../daemon/web/index.js';
 import { loadConfig, socketPathProblem } from '../../config/index.js';
@@ -157,6 +158,12 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     'cannot watch the config file: reload with lvsd reload or SIGHUP'));
   closers.push(() => watcher.close());
 
+  const nofile = noFileLimit();
+  if (nofile) {
+    const low = nofile.soft !== 'unlimited' && nofile.soft < LOW_NOFILE;
+    log[low ? 'warn' : 'info']({ event: 'daemon.limits', nofileSoft: nofile.soft, nofileHard: nofile.hard },
+      low ? `only ${nofile.soft} file descriptors (hard limit ${nofile.hard}): probes may run short; raise LimitNOFILE` : `file descriptors: ${nofile.soft}`);
+  }
   log.info({ event: 'daemon.started', version, config: args.config, socket: socketPath }, 'lvsd running');
 
   return new Promise<number>((resolve) => {

@@ -4,6 +4,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { localErrno } from '../local-failure.js';
 import type { ProbeResult } from '../types.js';
 import { timerDelay } from '../../timer-delay.js';
 
@@ -46,6 +47,12 @@ export function deadline(timeoutSeconds: number, outer?: AbortSignal): Deadline 
   };
 }
 
+/** `{ local: 'EMFILE' }` when the error is the director's own (local-failure.ts), else nothing. */
+export function localExtra(err: unknown): Partial<ProbeResult> {
+  const local = localErrno((err as { code?: string } | undefined)?.code);
+  return local ? { local } : {};
+}
+
 /** 'connect ECONNREFUSED' from a socket error; the code when there is one, else the message. */
 export function errorReason(prefix: string, err: unknown): string {
   const e = err as { code?: string; message?: string };
@@ -83,7 +90,7 @@ export function probeOverTcp(
     const onAbort = () => finish(d.result(false, d.reason()));
     if (d.signal.aborted) return onAbort();
     d.signal.addEventListener('abort', onAbort, { once: true });
-    sock.on('error', (err) => finish(d.result(false, errorReason(connected ? 'read' : 'connect', err))));
+    sock.on('error', (err) => finish(d.result(false, errorReason(connected ? 'read' : 'connect', err), localExtra(err))));
     sock.once('connect', () => { connected = true; });
     exchange({ sock, finish });
   });

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { DnsCheck } from '../../config/types.js';
 import type { ProbeResult } from '../types.js';
-import { deadline, errorReason, probeOverTcp, type Deadline } from './deadline.js';
+import { deadline, errorReason, localExtra, probeOverTcp, type Deadline } from './deadline.js';
 import { decodeMessage, encodeQuery, QTYPES, sameName, type DnsMessage } from './dns-codec.js';
 
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
@@ -63,7 +63,7 @@ function overUdp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judg
     const onAbort = () => finish(d.result(false, d.reason()));
     if (d.signal.aborted) return onAbort();
     d.signal.addEventListener('abort', onAbort, { once: true });
-    sock.on('error', (err) => finish(d.result(false, errorReason('udp', err))));
+    sock.on('error', (err) => finish(d.result(false, errorReason('udp', err), localExtra(err))));
     sock.on('message', (msg) => {
       let decoded: DnsMessage;
       try {
@@ -75,7 +75,7 @@ function overUdp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judg
       if (r) finish(r);
     });
     sock.connect(check.port, check.address, () => {
-      if (!settled) sock.send(query, (err) => err && finish(d.result(false, errorReason('send', err))));
+      if (!settled) sock.send(query, (err) => err && finish(d.result(false, errorReason('send', err), localExtra(err))));
     });
   });
 }

@@ -16,7 +16,7 @@ import type { ExecCheck } from '../../config/types.js';
 import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
 import { localErrno } from '../local-failure.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../types.js';
-import { deadline, errorReason } from './deadline.js';
+import { deadline, errorReason, localExtra } from './deadline.js';
 
 export const DEFAULT_OUTPUT_LIMIT = 4096;
 
@@ -39,8 +39,11 @@ let isolation: Promise<ExecIsolation> | undefined;
 /** Decided once: 'pidns' when lvsd is root and unshare makes a PID namespace here, else 'pgroup'. */
 export function execIsolation(): Promise<ExecIsolation> {
   isolation ??= process.getuid?.() !== 0 ? Promise.resolve('pgroup') : new Promise((resolve) => {
-    execFile('unshare', [...wrapper({ uid: 65534, gid: 65534 }), 'true'], { timeout: 10_000, env: { PATH: SAFE_PATH } },
-      (err) => resolve(err ? 'pgroup' : 'pidns'));
+    execFile('unshare', [...wrapper({ uid: 65534, gid: 65534 }), 'true'], { timeout: 10_000, env: { PATH: SAFE_PATH } }, (err) => {
+      // unshare could not even be started (out of descriptors, processes): decide again next time
+      if (err && typeof err.code === 'string' && localErrno(err.code)) isolation = undefined;
+      resolve(err ? 'pgroup' : 'pidns');
+    });
   });
   return isolation;
 }
@@ -82,7 +85,7 @@ export async function probeExec(
       ids = await lookupUser(user);
     } catch (err) {
       d.done();
-      return d.result(false, (err as Error).message);
+      return d.result(false, (err as Error).message, localExtra(err));
     }
   }
   if (d.signal.aborted) {

@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 import type { HttpCheck } from '../../config/types.js';
 import { Matcher, compilePattern } from '../../regex/index.js';
 import type { ProbeResult } from '../types.js';
-import { deadline, errorReason } from './deadline.js';
+import { deadline, errorReason, localExtra } from './deadline.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const DIGEST_LIMIT = 4 * 1024 * 1024;
@@ -112,7 +112,7 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
     });
     let stage = 'connect';
     function fail(where: string, err: unknown): void {
-      finish(d.result(false, d.signal.aborted ? d.reason() : errorReason(where, err)));
+      finish(d.signal.aborted ? d.result(false, d.reason()) : d.result(false, errorReason(where, err), localExtra(err)));
     }
     req.once('error', (err) => fail(stage, err));
     req.once('socket', (sock) => {

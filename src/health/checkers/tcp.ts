@@ -6,6 +6,7 @@
 import { getSystemErrorName } from 'node:util';
 import type { TcpCheck } from '../../config/types.js';
 import { ETIMEDOUT, sharedTcpProber, type TcpConnectOutcome, type TcpProber } from '../../net/index.js';
+import { localErrno } from '../local-failure.js';
 import type { ProbeResult } from '../types.js';
 import { deadline, probeOverTcp } from './deadline.js';
 
@@ -50,5 +51,6 @@ export function tcpOutcomeResult(errno: TcpConnectOutcome['errno'], latency: num
   } catch {
     name = `errno ${errno}`;
   }
-  return { ok: false, latencyMs, reason: `connect ${name}` };
+  const local = localErrno(name);
+  return local ? { ok: false, latencyMs, reason: `connect ${name}`, local } : { ok: false, latencyMs, reason: `connect ${name}` };
 }
