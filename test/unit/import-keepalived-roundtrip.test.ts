@@ -55,3 +55,17 @@ test('the shipped examples (services with a GUE tunnel, VRRP with unicast and tr
     assert.deepEqual(comparable(back), comparable(config), name);
   }
 });
+
+test('lvsd export keepalived: the file on stdout, exit 0; what keepalived cannot say is refused with the reason, exit 1', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { ROOT } = await import('./config-fixtures.js');
+  const cli = `${ROOT}dist/src/cli/main.js`;
+  const ok = spawnSync(process.execPath, [cli, 'export', 'keepalived', '-c', `${ROOT}examples/services.json`, '--router-id', 'd1'], { encoding: 'utf8' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /^global_defs \{\n  router_id d1\n/);
+  assert.match(ok.stdout, /virtual_server 192\.0\.2\.10 80 \{/);
+  const refused = spawnSync(process.execPath, [cli, 'export', 'keepalived', '-c', `${ROOT}examples/full.json`], { encoding: 'utf8' });
+  assert.equal(refused.status, 1);
+  assert.equal(refused.stdout, '');
+  assert.match(refused.stderr, /cannot translate service web: slow start/);
+});
