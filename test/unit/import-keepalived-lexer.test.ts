@@ -83,3 +83,8 @@ test('a parameter expanding to @ID is a conditional line, and definitions are ex
   const r = words({ '/etc/keepalived/keepalived.conf': '$IF_MAIN=@main\n$IF_MAIN priority 240\n$B=10.2.${S}\n$S=0\n${B}.100\n$S=10\n${B}.100\n' }, { configId: 'main' });
   assert.deepEqual(r.lines.map((l) => l.words.join(' ')), ['priority 240', '10.2.0.100', '10.2.10.100']);
 });
+
+test('an escaped comment character inside a multi-line definition survives its expansion (decommented once, as keepalived)', () => {
+  const r = words({ '/etc/keepalived/keepalived.conf': '$M= \\\n  path /a\\#b \\\n  x 1\n$M\n' });
+  assert.deepEqual(r.lines.map((l) => l.words.join(' ')), ['path /a#b', 'x 1']);
+});

@@ -196,7 +196,7 @@ class Lexer {
       const expanded = this.expand(buf, place);
       if (expanded === undefined) break;
       if (expanded.multiline) {
-        for (const l of expanded.lines) this.logical(decomment(l).text, place, depth);
+        for (const l of expanded.lines) this.logical(l.replace(/^[ \t]+/, ''), place, depth);
         return undefined;
       }
       buf = expanded.lines[0]!;
