@@ -8,6 +8,8 @@ export type {
   ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, RealServerStatus, ServiceStatus,
 } from './scheduler.js';
 export { probe, parseAgentReply } from './checkers/index.js';
+export { execIsolation, type ExecIsolation } from './checkers/exec.js';
+export { LOCAL_ERRNOS, localErrno } from './local-failure.js';
 export { desiredDests, diffDests } from './service-policy.js';
 export type { DestChange, RealServerView, ServiceDesired, ServicePolicy } from './service-policy.js';
 export {

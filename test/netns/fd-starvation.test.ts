@@ -1,7 +1,7 @@
 /**
  * A director short of file descriptors must not take a healthy real server out (issue #10, item 5).
  * `lvsd run` (over the in-memory IPVS model, everything else real) in its own network namespace under
- * `prlimit --nofile=120:120`, a healthy real server (another process) checked by TCP every 250 ms:
+ * `prlimit --nofile=64:120` (raised to 120 at start), a healthy real server (another process) checked by TCP every 250 ms:
  * - 200 idle connections to the control socket: the daemon keeps at most 32, so the probes keep their
  *   descriptors, the real server keeps weight 7 and `lvsd status` still answers;
  * - the daemon's descriptors all used up for 3 s: every probe fails with EMFILE, which is the director's
@@ -82,8 +82,12 @@ function setup(t: { after(fn: () => void): void }) {
 async function start(s: ReturnType<typeof setup>): Promise<Daemon> {
   const backend = s.lab.spawnJson(s.ns, LAB);
   await backend.call('listen', { host: '127.0.0.1', port: 8080, kind: 'agent', reply: 'up' });
-  const d = new Daemon(s.lab.spawn(s.ns, ['prlimit', '--nofile=120:120', process.execPath, DAEMON, s.config, s.socket, join(s.dir, 'state.json')]));
+  // started with a soft limit of 64: the daemon runs with the hard limit, 120
+  const d = new Daemon(s.lab.spawn(s.ns, ['prlimit', '--nofile=64:120', process.execPath, DAEMON, s.config, s.socket, join(s.dir, 'state.json')]));
   await d.waitFor('daemon.started');
+  const limits = await d.waitFor('daemon.limits');
+  assert.deepEqual([limits.nofileSoft, limits.nofileHard], [120, 120]);
+  assert.equal(limits.level, 'warn', 'below 1024: a warning');
   for (let i = 0; ; i++) {
     const r = await status(s.socket);
     if (!(r instanceof Error) && r.weight.kernel === 7) break;

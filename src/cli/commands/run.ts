@@ -6,6 +6,7 @@ import { startControlServer, type ControlServer } from '../../daemon/control-ser
 import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
 import { claimNetns } from '../../daemon/netns-guard.js';
 import { LOW_NOFILE, noFileLimit } from '../../daemon/limits.js';
+import { execIsolation } from '../../health/index.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
 import { createStatusPage, type StatusPage } from '../../daemon/web/index.js';
 import { loadConfig, socketPathProblem } from '../../config/index.js';
@@ -163,6 +164,12 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     const low = nofile.soft !== 'unlimited' && nofile.soft < LOW_NOFILE;
     log[low ? 'warn' : 'info']({ event: 'daemon.limits', nofileSoft: nofile.soft, nofileHard: nofile.hard },
       low ? `only ${nofile.soft} file descriptors (hard limit ${nofile.hard}): probes may run short; raise LimitNOFILE` : `file descriptors: ${nofile.soft}`);
+  }
+  if (startingConfig.services.some((s) => s.realServers.some((r) => r.healthCheck.type === 'exec'))) {
+    void execIsolation().then((mode) => {
+      if (mode === 'pidns') log.info({ event: 'health.exec_isolation', mode }, 'exec checks run in a PID namespace each');
+      else log.warn({ event: 'health.exec_isolation', mode }, 'exec checks run in a process group only (not root, or unshare cannot make a PID namespace): a child that calls setsid can outlive its check');
+    });
   }
   log.info({ event: 'daemon.started', version, config: args.config, socket: socketPath }, 'lvsd running');
 
