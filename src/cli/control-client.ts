@@ -4,6 +4,7 @@
  */
 import { request } from 'node:http';
 import { LvsdError } from '../errors.js';
+import { timerDelay } from '../timer-delay.js';
 
 export const DEFAULT_CONTROL_SOCKET = '/run/lvsd/lvsd.sock';
 
@@ -81,7 +82,7 @@ export function requestDaemon<T = unknown>(
       req.destroy();
       reject(new LvsdError('LVSD_CONTROL', `lvsd did not answer ${method} ${path} on ${socketPath} within ${timeoutMs / 1000}s`,
         { details: { socket: socketPath } satisfies ControlErrorDetails }));
-    }, timeoutMs);
+    }, timerDelay(timeoutMs));
     req.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(connectError(socketPath, e));

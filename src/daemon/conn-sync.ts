@@ -14,6 +14,7 @@
 import type { ConnectionSyncConfig } from '../config/types.js';
 import type { IpvsClient, IpvsCommand, SyncDaemon, SyncState } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
+import { timerDelay } from '../timer-delay.js';
 
 /** The VRRP states as the daemon's transition listener names them. */
 export type InstanceState = 'initialize' | 'init' | 'backup' | 'master' | 'fault' | 'stopped' | string;
@@ -199,7 +200,8 @@ export class ConnSync {
     const attempts = (this.failing?.attempts ?? 0) + 1;
     this.failing = { ...failed, since: this.failing?.since ?? Date.now(), attempts };
     if (!this.stopped && this.state !== 'stopped') {
-      this.retry = setTimeout(() => void this.converge('retry'), Math.min(MAX_RETRY_MS, this.retryMs * 2 ** Math.min(attempts - 1, 20)));
+      const delay = timerDelay(Math.min(MAX_RETRY_MS, this.retryMs * 2 ** Math.min(attempts - 1, 20)));
+      this.retry = setTimeout(() => void this.converge('retry'), delay);
       this.retry.unref();
     }
   }

@@ -13,6 +13,7 @@ import {
   applyPlan, canonicalServiceId, nextOwned, ownedAfterError, planReconcile, reconcile, saveOwned, type DesiredEntry,
 } from '../reconcile/index.js';
 import type { DaemonMetrics } from './daemon.js';
+import { timerDelay } from '../timer-delay.js';
 import { DEFAULT_BACKOFF, RepairState, backoffMs, passFailure, recordsOf, type BackoffOptions, type FailureRecord } from './repair.js';
 import type { IpvsApplyStatus } from './status.js';
 
@@ -180,7 +181,8 @@ export class KernelSync {
 
   private scheduleRepair(): void {
     if (this.stopped || this.repairTimer) return;
-    const delay = backoffMs(this.repair.attempts, this.host.backoff ?? DEFAULT_BACKOFF);
+    // a backoff's growth (or an injected base) must never reach setTimeout unclamped: Infinity is 1 ms
+    const delay = timerDelay(backoffMs(this.repair.attempts, this.host.backoff ?? DEFAULT_BACKOFF));
     this.repair.attempts++;
     this.repair.nextAttemptAtMs = Date.now() + delay;
     const first = this.repair.list(1)[0];

@@ -11,6 +11,7 @@
  * hanging; the socket goes on. A broken socket fails everything with LVSD_IPVS_UNAVAILABLE and is closed.
  */
 import { LvsdError } from '../errors.js';
+import { timerDelay } from '../timer-delay.js';
 import { NETLINK_GENERIC, NetlinkSocket, type NetlinkFailure, type NetlinkItem } from '../net/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import * as C from './constants.js';
@@ -372,7 +373,7 @@ export class GenlSocket {
 
   private armTimer(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.sweep(), Math.min(250, Math.max(10, this.timeoutMs / 4)));
+    this.timer = setInterval(() => this.sweep(), timerDelay(Math.min(250, Math.max(10, this.timeoutMs / 4))));
     this.timer.unref();
   }
 

@@ -7,6 +7,7 @@
  */
 import { getSystemErrorName } from 'node:util';
 import { LvsdError } from '../errors.js';
+import { timerDelay } from '../timer-delay.js';
 import { loadNative } from './native.js';
 import { decodeRtnl, type RtItem } from './rtnl.js';
 
@@ -180,7 +181,7 @@ export function rtnlRequest(build: (seq: number) => Buffer, kind: 'ack' | 'get' 
       finish(e as LvsdError);
       return;
     }
-    timer = setTimeout(() => finish(new LvsdError('LVSD_NETLINK_OVERRUN', `${what}: no reply from the kernel within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => finish(new LvsdError('LVSD_NETLINK_OVERRUN', `${what}: no reply from the kernel within ${timeoutMs} ms`)), timerDelay(timeoutMs));
     let msg: Buffer;
     try {
       msg = build(seq);

@@ -29,3 +29,51 @@ test('an over-long delay on the health clock or a probe deadline neither fires e
   assert.equal(aborted, false, 'the probe deadline did not expire');
   assert.deepEqual(warnings.filter((w) => w === 'TimeoutOverflowWarning'), []);
 });
+
+test('the IPVS repair timer backs off through the clamp: an unbounded backoff waits, it does not retry every millisecond', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { KernelSync } = await import('../../src/daemon/kernel-sync.js');
+  const { LvsdError } = await import('../../src/errors.js');
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-repair-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const lines: Array<Record<string, unknown>> = [];
+  const log = { info: () => undefined, warn: (o: Record<string, unknown>) => lines.push(o), error: () => undefined, debug: () => undefined,
+    child() { return this; } } as unknown as import('../../src/log.js').Logger;
+  let attempts = 0;
+  const sync = new KernelSync({
+    log, backoff: { baseMs: 1e300, maxMs: Infinity },
+    config: () => { throw new Error('not reached: no client'); },
+    client: () => undefined,
+    ensureClient: async () => { attempts++; throw new LvsdError('LVSD_IPVS_UNAVAILABLE', 'IPVS is not there'); },
+    desired: () => [], desiredFor: () => { throw new Error('not reached'); },
+    stateFile: () => join(dir, 'state.json'),
+    internalError: (where, e) => { throw e; },
+  });
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.name);
+  process.on('warning', onWarning);
+  await sync.fullReconcile('start', 'start');
+  await new Promise((r) => setTimeout(r, 300));
+  process.off('warning', onWarning);
+  await sync.stop();
+  assert.equal(attempts, 1, 'one pass, no retry storm');
+  assert.deepEqual(lines.filter((l) => l.event === 'daemon.repair_scheduled').map((l) => l.inMs), [MAX_TIMER_MS]);
+  assert.deepEqual(warnings.filter((w) => w === 'TimeoutOverflowWarning'), []);
+});
+
+test('the connection-sync retry goes through the clamp: a retry base that is not a number does not retry every millisecond', async () => {
+  const { ConnSync } = await import('../../src/daemon/conn-sync.js');
+  const { silentLogger } = await import('../../src/log.js');
+  let asked = 0;
+  const client = {
+    async getDaemons() { asked++; return []; },
+    async execute(commands: readonly unknown[]) { return commands.map(() => ({ ok: false, error: Object.assign(new Error('ENODEV'), { code: 'LVSD_IPVS_KERNEL' }) })); },
+  } as unknown as import('../../src/ipvs/types.js').IpvsClient;
+  const s = await ConnSync.start({ client, config: { instance: 'VI_1', interface: 'eth0', syncId: 7 }, state: 'backup', log: silentLogger, retryMs: NaN });
+  await new Promise((r) => setTimeout(r, 300));
+  const seen = asked;
+  await s.stop();
+  assert.equal(seen, 1, 'refused once, then waiting');
+});

@@ -10,6 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../log.js';
+import { timerDelay } from '../../timer-delay.js';
 import type { StatusSnapshot } from '../status.js';
 import { diffEvents, EventLog } from './events.js';
 import { RateHistory, type HistoryOptions } from './history.js';
@@ -63,7 +64,7 @@ export class Sampler {
 
   private schedule(): void {
     if (this.closed) return;
-    this.timer = setTimeout(() => void this.sample().finally(() => this.schedule()), this.periodMs);
+    this.timer = setTimeout(() => void this.sample().finally(() => this.schedule()), timerDelay(this.periodMs));
     this.timer.unref();
   }
 
