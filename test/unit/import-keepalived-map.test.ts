@@ -255,3 +255,12 @@ virtual_server group G6 {
   assert.deepEqual(services.map((s) => s.address ?? `fwmark ${String(s.fwmark)}`), ['10.0.0.1', '10.0.0.2', '10.0.0.3', 'fwmark 5', '2001:db8::9', '2001:db8::a', '2001:db8::b']);
   assert.ok(warnings(r).some((w) => /:5: virtual_server: group G: expanded into 4 lvsd services/.test(w)));
 });
+
+test('lvs_sync_daemon: optional inst, the id defaults to the instance\'s virtual_router_id; without an instance it is refused', () => {
+  const vi = 'vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 42\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n';
+  const r = imp(`global_defs {\n lvs_sync_daemon eth1 inst VI_1 port 8849 ttl 2 group 224.0.0.82\n}\n${vi}`);
+  assert.deepEqual(errors(r), []);
+  assert.deepEqual(r.config.connectionSync, { instance: 'VI_1', interface: 'eth1', port: 8849, ttl: 2, group: '224.0.0.82', syncId: 42 });
+  const none = imp(`global_defs {\n lvs_sync_daemon eth1 id 3\n}\n${vi}`);
+  assert.match(errors(none)[0]!, /:2: lvs_sync_daemon: without a VRRP instance/);
+});

@@ -120,20 +120,27 @@ export function globalRules(model: Model, p: Problems): Table<null> {
     },
     lvs_sync_daemon: {
       map: (s) => {
-        const [iface, instance, ...rest] = s.args;
+        const keys: Record<string, string> = { id: 'syncId', maxlen: 'maxLength', port: 'port', ttl: 'ttl', group: 'group' };
+        const [iface, ...rest] = s.args;
+        if (rest[0] === 'inst') rest.shift();
+        const instance = rest[0] !== undefined && !(rest[0] in keys) ? rest.shift() : undefined;
         if (!iface || !instance) {
-          p.error(s, 'lvs_sync_daemon', 'needs an interface and a VRRP instance');
+          p.error(s, 'lvs_sync_daemon', 'without a VRRP instance keepalived runs both sync daemons all the time; lvsd runs the one its instance state calls for: name the instance');
           return;
         }
         const cs: Record<string, unknown> = { instance, interface: iface };
-        const keys: Record<string, string> = { id: 'syncId', maxlen: 'maxLength', port: 'port', ttl: 'ttl', group: 'group' };
+        const offset = s.args.length - rest.length;
         for (let i = 0; i < rest.length; i += 2) {
           const key = keys[rest[i]!];
           if (!key) {
             p.error(s, 'lvs_sync_daemon', `"${rest[i]!}" is not id, maxlen, port, ttl or group`);
             continue;
           }
-          cs[key] = key === 'group' ? rest[i + 1] : Number(rest[i + 1]);
+          if (key === 'group') cs.group = rest[i + 1];
+          else {
+            const n = numberArg(s, p, offset + i + 1, { min: 0, max: 65535 });
+            if (n !== undefined) cs[key] = n;
+          }
         }
         model.connectionSync = { value: cs, place: s };
       },
@@ -196,6 +203,9 @@ export function importKeepalived(path: string, files: ConfigFiles, opts: { confi
   const p = new Problems();
   const model = emptyModel();
   walk(tree.statements, rootRules(model, p), null, p, 'the top level');
+  // the sync daemon's id defaults to its instance's virtual_router_id, as in keepalived
+  const cs = model.connectionSync?.value;
+  if (cs && cs.syncId === undefined) cs.syncId = Number(model.vrrp.find((v) => v.value.name === cs.instance)?.value.vrid ?? 0);
   for (const [name, g] of model.groups) {
     if (!g.used) p.warn(g.place, 'virtual_server_group', `${name} is used by no virtual_server: nothing to import`);
   }
