@@ -20,10 +20,12 @@ export interface Watched {
 }
 
 export class Chromium {
-  private constructor(readonly browser: Browser, private readonly profile: string, readonly context: BrowserContext) {}
+  private constructor(readonly browser: Browser, private readonly profile: string, readonly context: BrowserContext, private readonly timeoutMs: number) {}
 
   /** `netns`: run the browser inside that network namespace (through a wrapper script: `ip netns exec`). */
-  static async launch(opts: { netns?: string } = {}): Promise<Chromium> {
+  /** `timeoutMs`: for the launch and each page step (default 60 s; minutes under the VM's emulation). */
+  static async launch(opts: { netns?: string; timeoutMs?: number } = {}): Promise<Chromium> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
     const profile = mkdtempSync(join(tmpdir(), 'lvsd-chromium-'));
     let executablePath = CHROMIUM;
     if (opts.netns) {
@@ -35,9 +37,10 @@ export class Chromium {
       headless: true,
       args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-      timeout: 60_000,
+      timeout: timeoutMs,
     });
-    return new Chromium(context.browser()!, profile, context);
+    context.setDefaultTimeout(timeoutMs);
+    return new Chromium(context.browser()!, profile, context, timeoutMs);
   }
 
   async open(url: string, viewport = { width: 1280, height: 900 }): Promise<Watched> {
@@ -51,7 +54,7 @@ export class Chromium {
     await page.addInitScript({
       content: "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));",
     });
-    await page.goto(url, { waitUntil: 'load', timeout: 60_000 });
+    await page.goto(url, { waitUntil: 'load', timeout: this.timeoutMs });
     return { page, problems };
   }
 

@@ -31,13 +31,21 @@ await new Promise<void>((resolve, reject) => {
   lab.on('exit', (code) => reject(new Error(`the lab exited (${code}) before it was ready`)));
 });
 
-const browser = await Chromium.launch({ netns: 'lvs-client' });
+// requests through the VIP meanwhile, so the sparklines and rates show traffic
+const load = spawn('ip', ['netns', 'exec', 'lvs-client', 'sh', '-c',
+  'while :; do curl -s -o /dev/null --max-time 2 http://10.80.0.100/; sleep 0.1; done'], { stdio: 'ignore' });
+const browser = await Chromium.launch({ netns: 'lvs-client', timeoutMs: 900_000 });
 try {
   const shots: Buffer[] = [];
   for (const which of [1, 2] as const) {
     const url = statusPageUrl(which)!;
     const w = await browser.open(url, { width: 720, height: 900 });
-    await w.page.waitForFunction(() => document.querySelectorAll('details.svc svg.spark path').length > 0, undefined, { timeout: 120_000, polling: 500 });
+    await w.page.waitForFunction(() => document.querySelectorAll('details.svc svg.spark path').length > 0, undefined, { timeout: 900_000, polling: 1000 });
+    // chromium starting under the VM's emulation slows everything: health checks time out for a while
+    // (1 s timeout); wait until both directors see every web server up again and the page is fresh
+    await w.page.waitForFunction(() => document.querySelector('details.svc[data-service="web"] .badge')?.textContent === '3/3 serving',
+      undefined, { timeout: 900_000, polling: 1000 }).catch(() => say(`d${which}: not every web server up after 15 min; taking the picture as it is`));
+    await w.page.waitForTimeout(30_000);
     const shot = await w.page.screenshot({ path: join(out, `d${which}.png`) });
     shots.push(shot);
     say(`d${which}: ${url} ${w.problems.length === 0 ? 'no console error' : w.problems.join('; ')}`);
@@ -49,6 +57,7 @@ try {
   say(`wrote ${join(out, 'status-page.png')}`);
 } finally {
   await browser.close();
+  load.kill();
   lab.kill('SIGINT');
 }
 process.exit(0);
