@@ -264,3 +264,20 @@ test('lvs_sync_daemon: optional inst, the id defaults to the instance\'s virtual
   const none = imp(`global_defs {\n lvs_sync_daemon eth1 id 3\n}\n${vi}`);
   assert.match(errors(none)[0]!, /:2: lvs_sync_daemon: without a VRRP instance/);
 });
+
+test('a stray value or a block after a keyword that takes none is refused, never dropped silently', () => {
+  const r = imp(`virtual_server 192.0.2.10 80 {
+  ops yes
+  protocol UDP
+  real_server 10.0.0.1 80 {
+    weight 10 TCP_CHECK {
+      connect_timeout 2
+    }
+  }
+}`);
+  assert.deepEqual(errors(r), [
+    `${FILE}:2: ops: unexpected yes (nothing was imported from it)`,
+    `${FILE}:5: weight: unexpected TCP_CHECK (nothing was imported from it)`,
+    `${FILE}:5: weight: takes no { } block here (nothing in it was imported)`,
+  ]);
+});

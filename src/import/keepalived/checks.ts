@@ -60,13 +60,13 @@ export function common(p: Problems): Table<CheckState> {
 
 export function urlTable(p: Problems): Table<CheckState & { first: boolean }> {
   return {
-    path: { map: (s, st) => { if (st.first) st.check.path = stringArg(s, p); } },
+    path: { map: (s, st) => { const v = stringArg(s, p); if (st.first) st.check.path = v; } },
     digest: {
-      map: (s) => p.warn(s, 'digest', "keepalived's digest is MD5, lvsd's expectDigest is SHA-256: the import checks the status code only (run `curl -s URL | sha256sum` and set expectDigest)"),
+      map: (s) => stringArg(s, p) !== undefined && p.warn(s, 'digest', "keepalived's digest is MD5, lvsd's expectDigest is SHA-256: the import checks the status code only (run `curl -s URL | sha256sum` and set expectDigest)"),
     },
     status_code: {
       map: (s, st) => {
-        if (!st.first) return;
+        if (!st.first) return void [...s.args];
         const codes: number[] = [];
         for (const a of s.args) {
           const m = /^(\d{3})(?:-(\d{3}))?$/.exec(a);
@@ -79,10 +79,10 @@ export function urlTable(p: Problems): Table<CheckState & { first: boolean }> {
         if (codes.length > 0) st.check.expectStatus = codes;
       },
     },
-    virtualhost: { map: (s, st) => { if (st.first) st.check.host = stringArg(s, p); } },
+    virtualhost: { map: (s, st) => { const v = stringArg(s, p); if (st.first) st.check.host = v; } },
     regex: {
       map: (s, st) => {
-        if (!st.first) return;
+        if (!st.first) return void stringArg(s, p);
         st.check.expectBody = stringArg(s, p);
         p.warn(s, 'regex', "matched as a JavaScript regular expression (keepalived uses PCRE2): check that it means the same");
       },
@@ -161,7 +161,7 @@ export const checkers: Record<string, (p: Problems) => { type: string; table: Ta
           st.smtpHosts++;
           if (st.smtpHosts > 1) {
             p.warn(s, 'host', 'lvsd checks one address per real server: this host is not checked');
-            return;
+            return void s.block;
           }
           walk(s.block, common(p), st, p, 'host');
         },

@@ -36,8 +36,30 @@ export function walk<C>(block: ReadonlyArray<Statement> | undefined, table: Tabl
     if (!rule) problems.error(s, s.keyword, `not a keyword of ${where} the importer knows (nothing was imported from it)`);
     else if ('unsupported' in rule) problems.error(s, s.keyword, rule.unsupported);
     else if ('ignored' in rule) problems.warn(s, s.keyword, rule.ignored);
-    else rule.map(s, ctx);
+    else mapChecked(s, rule.map, ctx, problems);
   }
+}
+
+/**
+ * Runs a handler on a view of the statement that notes which values and whether the block it read: values
+ * or a block it did not read are reported, so a stray word (`weight 10 TCP_CHECK`) or a block after a keyword
+ * that takes none is never dropped silently.
+ */
+function mapChecked<C>(s: Statement, map: (s: Statement, ctx: C) => void, ctx: C, problems: Problems): void {
+  let maxRead = -1;
+  let blockRead = false;
+  const args = new Proxy(s.args, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && /^\d+$/.test(key)) maxRead = Math.max(maxRead, Number(key));
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+  const view: Statement = { file: s.file, line: s.line, keyword: s.keyword, args, get block() { blockRead = true; return s.block; } };
+  const before = problems.list.length;
+  map(view, ctx);
+  if (problems.list.slice(before).some((x) => x.file === s.file && x.line === s.line && x.severity === 'error')) return;
+  if (s.args.length > maxRead + 1) problems.error(s, s.keyword, `unexpected ${s.args.slice(maxRead + 1).join(' ')} (nothing was imported from it)`);
+  if (s.block !== undefined && !blockRead) problems.error(s, s.keyword, 'takes no { } block here (nothing in it was imported)');
 }
 
 /** Reads argument `i` of `s` as a number in [min, max] (whole unless `fraction`); reports and returns undefined otherwise. */
