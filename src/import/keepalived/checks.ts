@@ -180,7 +180,7 @@ export const CHECKER_KEYWORDS = Object.keys(checkers);
 export function mapChecker(s: Statement, defaults: CheckDefaults, p: Problems): { check: Obj; alpha: boolean } | undefined {
   const def = checkers[s.keyword]!(p);
   if ('unsupported' in def) {
-    p.error(s, s.keyword, def.unsupported);
+    p.error(s, s.keyword, `${def.unsupported} (--partial writes the real server without this check)`);
     return undefined;
   }
   const st: CheckState = { check: { type: def.type }, type: def.type, urls: 0, smtpHosts: 0 };
