@@ -86,6 +86,7 @@ typedef struct tcp_prober {
   double skipped;   /* turns skipped: previous probe still under way, or the limit reached */
   bool delivering;
   bool closing;
+  bool poll_dead; /* the epoll fd cannot be polled again: the timer collects completions every 10 ms */
   int handles_open; /* uv handles not yet closed (poll, timer) */
   bool finalized;
   napi_async_cleanup_hook_handle cleanup_hook;
@@ -374,8 +375,9 @@ static void arm(tcp_prober *p) {
     p->armed_ns = 0;
     return;
   }
-  if (p->armed_ns != 0 && p->armed_ns <= first) return; /* fires first anyway; re-armed then */
   uint64_t now = now_ns();
+  if (p->poll_dead && p->heap_n > 0 && first > now + 10000000u) first = now + 10000000u;
+  if (p->armed_ns != 0 && p->armed_ns <= first) return; /* fires first anyway; re-armed then */
   uint64_t ms = first > now ? (first - now + 999999) / 1000000 : 0;
   uv_timer_start(&p->timer, on_timer, ms, 0);
   p->armed_ns = first;
@@ -424,7 +426,13 @@ static void on_timer(uv_timer_t *t) {
 static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   tcp_prober *p = handle->data;
-  if (status < 0 || p->closing) return;
+  if (p->closing) return;
+  if (status < 0) {
+    /* libuv stopped the poll (POLLERR; an epoll fd has no reason to report one). Left stopped, completed
+       connects would only be seen when a deadline fires: healthy servers late or timed out. Poll again,
+       or, if that fails, let the timer collect every 10 ms. */
+    if (!p->poll_dead && uv_poll_start(&p->poll, UV_READABLE, on_poll) < 0) p->poll_dead = true;
+  }
   wake(p);
 }
 

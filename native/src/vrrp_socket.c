@@ -9,6 +9,9 @@
  * Sending: we never bind() (a bound raw socket only receives packets addressed to the bound address, which
  * would lose the multicast group); a chosen source address goes in an IP_PKTINFO / IPV6_PKTINFO cmsg.
  * IPv6 checksum: IPV6_CHECKSUM is disabled, the TypeScript codec computes and verifies VRRP checksums.
+ * Errors: a socket error (POLLERR; libuv then stops the poll and reports EBADF) is read with SO_ERROR and
+ * delivered as a value, the error queue is drained and the poll restarted: a VRRP socket never goes deaf in
+ * silence. One that cannot be polled again is reported with `stopped: true`; JavaScript replaces it.
  */
 #include "vrrp_socket.h"
 
@@ -25,6 +28,7 @@
 
 #define VRRP_PROTO 112
 #define MAX_READS_PER_WAKE 64
+#define MAX_IDLE_ERROR_WAKES 16 /* POLLERR wakes in a row with no error, nothing queued and nothing read */
 
 typedef struct vrrp_socket {
   napi_env env;
@@ -37,6 +41,7 @@ typedef struct vrrp_socket {
   bool closing;        /* close requested (by JS, GC or env teardown) */
   bool handle_closed;  /* uv_close callback ran */
   bool finalized;      /* the JS External is gone */
+  int idle_error_wakes;
   /* Registered while the uv handle is alive: Node waits for it at environment teardown (a worker
      thread ending), so the close callback never runs after the addon is unloaded. */
   napi_async_cleanup_hook_handle cleanup_hook;
@@ -110,7 +115,7 @@ static void deliver_packet(vrrp_socket *s, const uint8_t *payload, size_t len, c
 }
 
 /* Read one datagram; returns false when there is nothing more to read (or the read failed). */
-static bool read_one(vrrp_socket *s) {
+static bool read_one(vrrp_socket *s, bool *progress) {
   uint8_t buf[65536];
   union {
     struct cmsghdr align;
@@ -130,9 +135,11 @@ static bool read_one(vrrp_socket *s) {
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
     if (errno == EINTR) return true;
+    *progress = true;
     deliver_error(s, "recvmsg", errno);
     return false;
   }
+  *progress = true;
   unsigned ifindex = 0;
   if (s->family == AF_INET) {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
@@ -167,21 +174,74 @@ static bool read_one(vrrp_socket *s) {
   return true;
 }
 
+/* Drain the error queue (entries only exist if someone set IP_RECVERR / IPV6_RECVERR on the socket; while one
+   is queued the socket stays readable-with-error and a restarted poll would wake at once again). */
+static int drain_error_queue(vrrp_socket *s) {
+  uint8_t buf[512];
+  uint8_t control[512];
+  int drained = 0;
+  for (int i = 0; i < MAX_READS_PER_WAKE; i++) {
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
+    if (recvmsg(s->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
+    drained++;
+  }
+  return drained;
+}
+
+/* The socket cannot be read again: stop polling and hand JavaScript the error marked `stopped` (it opens a
+   new socket). */
+static void stop_broken(vrrp_socket *s, napi_value error) {
+  uv_poll_stop(&s->poll);
+  napi_value yes;
+  napi_get_boolean(s->env, true, &yes);
+  napi_set_named_property(s->env, error, "stopped", yes);
+  call_js(s, 1, &error);
+}
+
 static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   vrrp_socket *s = handle->data;
+  if (s->closing) return;
   napi_handle_scope scope;
   if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
+  bool progress = false;
   if (status < 0) {
-    deliver_error(s, "uv_poll", -status);
-  } else {
-    for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
-      napi_handle_scope inner;
-      napi_open_handle_scope(s->env, &inner);
-      bool more = read_one(s);
-      napi_close_handle_scope(s->env, inner);
-      if (!more) break;
+    /* POLLERR: libuv stopped the poll and reports EBADF. The socket is fine: take its pending error (this
+       clears it), drop what waits in the error queue, deliver the error as a value, read, and poll again.
+       Left stopped, the socket would hear no advert again and a backup would make itself master. */
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
+      /* not a socket any more (EBADF, ENOTSOCK): polling it again would make libuv abort in epoll_ctl */
+      stop_broken(s, lvsd_errno_error(s->env, "getsockopt", errno, "SO_ERROR"));
+      napi_close_handle_scope(s->env, scope);
+      return;
     }
+    if (drain_error_queue(s) > 0) progress = true;
+    if (err != 0) {
+      progress = true;
+      deliver_error(s, "recvmsg", err);
+    }
+  }
+  for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
+    napi_handle_scope inner;
+    napi_open_handle_scope(s->env, &inner);
+    bool more = read_one(s, &progress);
+    napi_close_handle_scope(s->env, inner);
+    if (!more) break;
+  }
+  if (status < 0 && !s->closing) {
+    s->idle_error_wakes = progress ? 0 : s->idle_error_wakes + 1;
+    int rc = 0;
+    if (s->idle_error_wakes < MAX_IDLE_ERROR_WAKES) rc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
+    if (s->idle_error_wakes >= MAX_IDLE_ERROR_WAKES || rc < 0) {
+      /* Cannot be brought back: say so (JavaScript opens a new socket), never carry on deaf in silence. */
+      stop_broken(s, rc < 0 ? lvsd_errno_error(s->env, "uv_poll_start", -rc, NULL)
+                            : lvsd_errno_error(s->env, "uv_poll", -status, "socket keeps failing"));
+    }
+  } else if (status >= 0) {
+    s->idle_error_wakes = 0;
   }
   napi_close_handle_scope(s->env, scope);
 }

@@ -179,6 +179,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: 'lvsd_vrrp_address_mismatches_total', help: 'Valid adverts whose VIP list differs from ours', labelNames: ['instance'], registers,
     collect() { this.reset(); for (const v of source()?.vrrp ?? []) this.inc({ instance: v.name }, v.addressMismatches); },
   });
+  new Counter({
+    name: 'lvsd_vrrp_socket_errors_total', help: 'Errors the VRRP socket reported (it went on reading)', labelNames: ['instance'], registers,
+    collect() { this.reset(); for (const v of source()?.vrrp ?? []) this.inc({ instance: v.name }, v.socket?.errors ?? 0); },
+  });
+  new Counter({
+    name: 'lvsd_vrrp_socket_reopens_total', help: 'VRRP sockets replaced because one stopped reading', labelNames: ['instance'], registers,
+    collect() { this.reset(); for (const v of source()?.vrrp ?? []) this.inc({ instance: v.name }, v.socket?.reopens ?? 0); },
+  });
   new Gauge({
     name: 'lvsd_health_loop_lag_seconds', help: 'Seconds since the health checker loop last ticked', registers,
     collect() { this.reset(); const h = source()?.health; if (h && h.lagMs !== null) this.set(h.lagMs / 1000); },

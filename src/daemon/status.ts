@@ -122,6 +122,8 @@ export interface VrrpInstanceStatus {
   adverts: { sent: number; received: number; invalid: number };
   /** Valid adverts whose VIP list differs from ours (a peer reloaded before us?): counted, never a state change. */
   addressMismatches: number;
+  /** Errors the VRRP socket reported (it kept reading) and sockets replaced because one stopped reading. */
+  socket?: { errors: number; reopens: number };
 }
 
 export interface HealthLoopStatus {

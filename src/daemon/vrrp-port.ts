@@ -32,6 +32,7 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
     transitions: i.counters.transitions,
     adverts: { sent: i.counters.advertsSent, received: i.counters.advertsReceived, invalid },
     addressMismatches: i.counters.addressMismatches,
+    socket: { errors: i.counters.socketErrors ?? 0, reopens: i.counters.socketReopens ?? 0 },
   };
 }
 

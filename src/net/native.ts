@@ -51,6 +51,8 @@ export interface NativeBinding {
 interface NativeErrno extends Error {
   errno?: number;
   syscall?: string;
+  /** The socket stopped reading (it cannot be polled again). */
+  stopped?: boolean;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'lvsd_native.node');
@@ -165,13 +167,16 @@ export interface VrrpSocketOptions {
 interface VrrpSocketEvents {
   packet: [payload: Buffer, info: VrrpPacketInfo];
   error: [error: LvsdError];
+  /** The socket cannot read again (its poll could not be restarted): the owner must open a new one. */
+  broken: [error: LvsdError];
   close: [];
 }
 
 /**
  * A raw VRRP socket on one interface. 'packet' gives the VRRP message (IP header stripped) with the
- * addresses and TTL; 'error' reports receive and send failures (e.g. ENETDOWN while the link is down);
- * the socket stays open after an error. Keeps the process alive while open unless unref()'d.
+ * addresses and TTL; 'error' reports receive and send failures (e.g. ENETDOWN while the link is down, a
+ * socket error the kernel queued); the socket stays open and reading after an error. 'broken' says it
+ * stopped reading for good (never seen in practice; the owner replaces it). Keeps the process alive while open unless unref()'d.
  */
 export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
   readonly family: Family;
@@ -210,7 +215,9 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
   private onNative(err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number): void {
     if (!this.handle) return;
     if (err) {
-      this.emit('error', toLvsdError(err, 'VRRP receive failed', this.interface) as LvsdError);
+      const error = toLvsdError(err, 'VRRP receive failed', this.interface) as LvsdError;
+      if (err.stopped) this.emit('broken', error);
+      else this.emit('error', error);
       return;
     }
     this.emit('packet', payload!, {

@@ -27,6 +27,10 @@ export interface InstanceCounters {
   transitions: number;
   /** Valid adverts whose address list differed from ours (every one; the log line is once per peer and list). */
   addressMismatches: number;
+  /** Receive and send failures the socket reported (it keeps reading). */
+  socketErrors: number;
+  /** Sockets replaced because one stopped reading. */
+  socketReopens: number;
 }
 
 export interface InstanceTransition {
@@ -98,7 +102,7 @@ export class VrrpInstance {
   private lastMaster: { address: string; advertInterval: number; priority: number } | null = null;
   private readonly lateness: number[] = [];
   private readonly trackUp = new Map<string, boolean>();
-  readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0 };
+  readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0, socketErrors: 0, socketReopens: 0 };
   private source = '';
   /** Monotonic time of the last advert accepted from the wire (for the takeover timing line). */
   private lastAdvertAt: number | undefined;
@@ -155,14 +159,52 @@ export class VrrpInstance {
         `${cfg.name}: ${cfg.interface} has no ${cfg.family === 'ipv4' ? 'IPv4' : 'link-local IPv6'} address to send adverts from`);
     }
     this.source = source ?? (cfg.family === 'ipv4' ? '0.0.0.0' : '::');
-    this.socket = openVrrpSocket({
-      family: cfg.family,
-      interface: cfg.interface,
-      multicast: !cfg.unicast,
-      ...(source ? { source } : {}),
-    });
-    this.socket.on('error', (e) => this.log.warn({ event: 'vrrp.socket_error', instance: cfg.name, err: e.message }, e.message));
+    this.socket = this.openSocket();
   }
+
+  private openSocket(): VrrpSocket {
+    const cfg = this.config;
+    const source = this.source === '0.0.0.0' || this.source === '::' ? undefined : this.source;
+    const socket = openVrrpSocket({ family: cfg.family, interface: cfg.interface, multicast: !cfg.unicast, ...(source ? { source } : {}) });
+    socket.on('error', (e) => {
+      this.counters.socketErrors++;
+      this.log.warn({ event: 'vrrp.socket_error', instance: cfg.name, err: e.message, code: (e.details as { code?: string } | undefined)?.code }, e.message);
+    });
+    socket.on('broken', (e) => this.replaceSocket(e.message));
+    if (this.running) socket.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
+    return socket;
+  }
+
+  /** Whether run() wired the packets to the machine (an opened, never run instance reads nothing). */
+  private running = false;
+  private reopenTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The socket stopped reading: a backup that hears no advert makes itself master (two masters), so open
+   * a new one at once, and every second until that works. Logged at error level and counted.
+   */
+  private replaceSocket(why: string): void {
+    if (!this.socket) return;
+    this.socket.close();
+    this.socket = undefined;
+    this.counters.socketReopens++;
+    const attempt = (): void => {
+      this.reopenTimer = undefined;
+      if (this.stopping) return;
+      try {
+        this.socket = this.openSocket();
+        this.log.error({ event: 'vrrp.socket_reopened', instance: this.config.name, err: why },
+          `${this.config.name}: the VRRP socket stopped reading (${why}); a new one is open`);
+      } catch (e) {
+        this.log.error({ event: 'vrrp.socket_reopen_failed', instance: this.config.name, err: (e as Error).message },
+          `${this.config.name}: the VRRP socket stopped reading (${why}) and cannot be opened again: ${(e as Error).message}; retrying in 1 s`);
+        this.reopenTimer = setTimeout(attempt, 1000);
+      }
+    };
+    attempt();
+  }
+
+  private stopping = false;
 
   /** Starts an opened instance's machine (Initialize -> Backup/Master). */
   async run(initial: { interfaceUp: boolean; trackDown: string[] }): Promise<void> {
@@ -170,6 +212,7 @@ export class VrrpInstance {
     if (cfg.family === 'ipv4') this.promoteSecondaries();
     for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
     this.machine = createMachine(machineConfigFrom(cfg, this.source), initial);
+    this.running = true;
     this.socket?.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
     await this.learnMac();
     this.feed({ type: 'start' });
@@ -177,6 +220,8 @@ export class VrrpInstance {
 
   /** Gives up an instance that was opened and never run. */
   close(): void {
+    this.stopping = true;
+    clearTimeout(this.reopenTimer);
     this.socket?.close();
     this.socket = undefined;
   }
@@ -528,6 +573,8 @@ export class VrrpInstance {
     this.stopGarpRefresh();
     await this.queue;
     await this.announced; // the stop notify below is started from here
+    this.stopping = true;
+    clearTimeout(this.reopenTimer);
     this.socket?.close();
     this.socket = undefined;
     // notify commands (the stop one just started) get a moment; a slow one must not hold the daemon's exit
