@@ -6,6 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { METRICS_LIMITS } from '../../src/daemon/conn-limits.js';
+import { createMetrics, startMetricsServer } from '../../src/daemon/metrics.js';
 import { gunzipSync } from 'node:zlib';
 import { CSP, diffEvents, EventLog, pageState, RateHistory, Sampler, statusPageRoutes, type PageState } from '../../src/daemon/web/index.js';
 import { silentLogger } from '../../src/log.js';
@@ -171,4 +174,23 @@ test('the lab\'s directors serve their status pages on their own addresses, whic
       assert.equal(statusPageUrl(which, mode), `http://${node(`d${which}`, mode).address}:9650/`, `${mode} d${which}`);
     }
   }
+});
+
+test('on the metrics listener the page is under its connection cap: idle connections make room, the page still answers', async (t) => {
+  const sampler = new Sampler({ take: async () => bigSnapshot({ services: 2, realServers: 1 }), log: silentLogger });
+  await sampler.sample();
+  const server = await startMetricsServer('127.0.0.1:0', createMetrics({ processMetrics: false }).registry, statusPageRoutes(sampler));
+  t.after(() => server.close());
+  const idle: Socket[] = [];
+  for (let i = 0; i < METRICS_LIMITS.maxConnections; i++) {
+    const s = connect(server.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    idle.push(s);
+  }
+  const closed = idle.map((s) => new Promise<boolean>((r) => { s.once('close', () => r(true)); setTimeout(() => r(false), 3000); }));
+  const r = await get(`http://127.0.0.1:${server.port}/state.json`);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['content-security-policy'], CSP);
+  assert.ok((await Promise.all(closed)).some(Boolean), 'the longest idle connection was closed to make room');
+  for (const s of idle) s.destroy();
 });
