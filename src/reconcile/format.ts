@@ -10,7 +10,11 @@
  *   - service udp/192.0.2.53:53 (no longer declared)
  *
  * Lines are grouped by service for reading; the kernel receives them in the plan's order.
+ * Every line has its control characters escaped (escapeControl, as `lvsd status` does): scheduler and
+ * persistence-engine names, warnings and error messages come from the kernel's replies, and an ESC or a
+ * newline there must not drive the terminal or forge a line.
  */
+import { escapeControl } from '../config/index.js';
 import type { ApplyReport, OpFailure } from './apply.js';
 import { describeDest, describeService, describeTimeouts } from './describe.js';
 import type { Plan, PlannedOp, PlanSummary } from './plan.js';
@@ -75,7 +79,7 @@ export function formatPlan(plan: Plan): string {
     lines.push(`left alone (not declared, not applied by lvsd): ${plan.summary.foreign.join(', ')}`);
   }
   lines.push(`${plural(plan.ops.length, 'operation')}; ${formatSummary(plan.summary)}`);
-  return lines.join('\n');
+  return lines.map(escapeControl).join('\n');
 }
 
 function ms(n: number | undefined): string {
@@ -97,5 +101,5 @@ export function formatApplyReport(report: ApplyReport): string {
   const lines = [`applied ${report.succeeded} of ${plural(total, 'operation')} in ${ms(d.applyMs)}${phases ? ` (${phases})` : ''}`];
   for (const f of report.failed) lines.push(`failed: ${failureLine(f)}`);
   for (const f of report.skipped) lines.push(`skipped: ${failureLine(f)}`);
-  return lines.join('\n');
+  return lines.map(escapeControl).join('\n');
 }

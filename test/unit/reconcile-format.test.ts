@@ -67,3 +67,26 @@ test('scheduler flags read as ipvsadm names them for sh and mh', () => {
   const edit = planReconcile({ desired: [{ service: { ...svc, scheduler: 'sh', flags: 0x8 }, dests: [] }], kernel: [entry(svc)], owned: new Set(), ownWholeTable: false });
   assert.equal(edit.ops[0]!.reason, 'scheduler mh -> sh, flags none -> sh-fallback');
 });
+
+test('names and messages read back from the kernel print with their control characters escaped: no ESC reaches the terminal, no newline forges a line', async () => {
+  const hostile = 'wlc\x1b[2J\nfailed: everything';
+  const plan = planReconcile({
+    desired: [{ service: tcp('192.0.2.10', 80, { scheduler: 'wrr' }), dests: [rs('10.0.1.11', 8080)] }],
+    kernel: [entry({ ...tcp('192.0.2.10', 80), scheduler: hostile, pe: 'sip\x07' }, [krs('10.0.1.11', 8080)])],
+    owned: new Set(['tcp/192.0.2.10:80']),
+    ownWholeTable: false,
+  });
+  const text = formatPlan(plan);
+  assert.doesNotMatch(text, /[\x00-\x09\x0b-\x1f\x7f]/, 'no control character but the line breaks');
+  const lines = text.split('\n');
+  assert.equal(lines.length, 2, 'one line for the change, one summary');
+  assert.match(lines[0]!, /^~ service tcp\/192\.0\.2\.10:80 scheduler wlc\\x1b\[2J\\nfailed: everything -> wrr/);
+  assert.match(lines[0]!, /sip\\x07/);
+
+  const client = new ModelClient();
+  client.refuseWith = (c) => (c.cmd === 'new-service' ? { errno: 22, message: 'Invalid argument\x1b]0;pwned\x07\nok: fine' } : undefined);
+  const add = planReconcile({ desired: [{ service: tcp('192.0.2.11', 80), dests: [] }], kernel: [], owned: new Set(), ownWholeTable: false });
+  const report = formatApplyReport(await applyPlan(client, add, {}));
+  assert.doesNotMatch(report, /[\x00-\x09\x0b-\x1f\x7f]/);
+  assert.deepEqual(report.split('\n').slice(1), ['failed: new-service service tcp/192.0.2.11:80: Invalid argument\\x1b]0;pwned\\x07\\nok: fine']);
+});

@@ -1,4 +1,5 @@
 import type { DrainResult, ReloadResult } from '../../daemon/control-server.js';
+import { escapeControl } from '../../config/index.js';
 import { LvsdError, isErrorCode, isLvsdError } from '../../errors.js';
 import { requestDaemon, type ControlErrorDetails } from '../control-client.js';
 import { EXIT } from '../exit.js';
@@ -41,6 +42,7 @@ export async function drain(
   }
   if (!result.ok) throw new LvsdError('LVSD_USAGE', result.message);
   const verb = on ? 'drained' : 'undrained';
-  process.stdout.write(result.changed ? `${verb} ${opts.service} ${opts.realServer}\n` : `${opts.service} ${opts.realServer} was already ${verb}\n`);
+  const what = escapeControl(`${opts.service} ${opts.realServer}`);
+  process.stdout.write(result.changed ? `${verb} ${what}\n` : `${what} was already ${verb}\n`);
   return EXIT.ok;
 }
