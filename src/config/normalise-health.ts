@@ -22,10 +22,12 @@ const TYPE_KEYS: Readonly<Record<HealthCheckType, readonly string[]>> = {
   dns: ['query', 'queryType', 'expectRcode', 'transport'],
   exec: ['command', 'shell', 'user', 'dynamicWeight'],
   agent: ['send'],
+  smtp: ['heloName'],
+  udp: ['payload', 'requireReply', 'expectReply', 'minReplyLength', 'maxReplyLength'],
   none: [],
 };
 /** Check types that open a connection and so need a port. */
-const NEEDS_PORT: ReadonlySet<HealthCheckType> = new Set(['tcp', 'http', 'https', 'dns', 'agent']);
+const NEEDS_PORT: ReadonlySet<HealthCheckType> = new Set(['tcp', 'http', 'https', 'dns', 'agent', 'smtp', 'udp']);
 
 function timing(raw: RawHealthCheck): { interval: number; timeout: number } {
   const interval = seconds(raw.interval, HEALTH_DEFAULTS.interval);
@@ -66,6 +68,17 @@ export function checkHealthShape(raw: RawHealthCheck, file: string, pointer: str
   }
   if (raw.type === 'dns' && raw.query === undefined) problems.add(file, pointer, 'a dns check needs "query" (the name to ask for)');
   if (raw.type === 'exec' && raw.command === undefined) problems.add(file, pointer, 'an exec check needs "command" (an argv list)');
+  if (raw.requireReply === false && raw.expectReply !== undefined) {
+    problems.add(file, `${pointer}/requireReply`, 'is false but expectReply needs a reply: remove one of them');
+  }
+  if (raw.minReplyLength !== undefined && raw.maxReplyLength !== undefined && raw.minReplyLength > raw.maxReplyLength) {
+    problems.add(file, `${pointer}/minReplyLength`, `is more than maxReplyLength (${raw.minReplyLength} > ${raw.maxReplyLength}): every probe would fail`);
+  }
+}
+
+/** Hex digit pairs with any spacing ('0a 1B', '0a1b') -> canonical lower-case pairs without spaces. */
+function hexText(text: string | undefined): string {
+  return (text ?? '').replace(/\s+/g, '').toLowerCase();
 }
 
 /**
@@ -143,6 +156,18 @@ export function buildHealthCheck(
     case 'tcp':
     case 'none':
       return { ...base, type: r.type };
+    case 'smtp':
+      return { ...base, type: 'smtp', ...(r.heloName !== undefined && { heloName: r.heloName }) };
+    case 'udp':
+      return {
+        ...base,
+        type: 'udp',
+        payload: hexText(r.payload),
+        requireReply: r.requireReply ?? r.expectReply !== undefined,
+        ...(r.expectReply !== undefined && { expectReply: hexText(r.expectReply) }),
+        minReplyLength: r.minReplyLength ?? 0,
+        maxReplyLength: r.maxReplyLength ?? 65535,
+      };
     case 'http':
     case 'https':
       return {

@@ -18,7 +18,7 @@ export interface RawTunnel {
 }
 
 export interface RawHealthCheck {
-  type: 'tcp' | 'http' | 'https' | 'dns' | 'exec' | 'agent' | 'none';
+  type: 'tcp' | 'http' | 'https' | 'dns' | 'exec' | 'agent' | 'smtp' | 'udp' | 'none';
   address?: string;
   port?: number;
   interval?: RawDuration;
@@ -42,6 +42,12 @@ export interface RawHealthCheck {
   user?: string;
   dynamicWeight?: boolean;
   send?: string;
+  heloName?: string;
+  payload?: string;
+  requireReply?: boolean;
+  expectReply?: string;
+  minReplyLength?: number;
+  maxReplyLength?: number;
 }
 
 export interface RawRealServer {

@@ -119,9 +119,28 @@ export interface AgentCheck extends HealthCheckBase {
   /** Optional text sent after connecting (HAProxy agent-send). */
   send?: string;
 }
+export interface SmtpCheck extends HealthCheckBase {
+  type: 'smtp';
+  /** The name sent with HELO; default the director's host name (read when the probe runs). */
+  heloName?: string;
+}
+export interface UdpCheck extends HealthCheckBase {
+  type: 'udp';
+  /** The datagram sent, as hex digit pairs ('' sends an empty datagram). Default ''. */
+  payload: string;
+  /** Down unless a reply arrives (keepalived's require_reply). Default false: only an ICMP error is down. */
+  requireReply: boolean;
+  /** Hex pairs the reply must start with; `x` matches any nibble. Implies requireReply. */
+  expectReply?: string;
+  /** Reply length limits (bytes), checked when a reply is required. Default 0 and 65535. */
+  minReplyLength: number;
+  maxReplyLength: number;
+}
+/** ICMP / ICMPv6 echo through the addon (native/src/icmp_probe.c): up when the matching reply arrives. */
+export interface PingCheck extends HealthCheckBase { type: 'ping' }
 export interface NoneCheck extends HealthCheckBase { type: 'none' }
 
-export type HealthCheckConfig = TcpCheck | HttpCheck | DnsCheck | ExecCheck | AgentCheck | NoneCheck;
+export type HealthCheckConfig = TcpCheck | HttpCheck | DnsCheck | ExecCheck | AgentCheck | SmtpCheck | UdpCheck | NoneCheck;
 export type HealthCheckType = HealthCheckConfig['type'];
 
 export interface HealthGlobalConfig {

@@ -88,6 +88,11 @@ test('health check defaults per type; a real server check replaces the service c
   assert.deepEqual(check({ type: 'exec', command: ['/bin/true'] }),
     { type: 'exec', ...base, command: ['/bin/true'], shell: false, user: 'probe', dynamicWeight: false });
   assert.deepEqual(check({ type: 'agent' }), { type: 'agent', ...base });
+  assert.deepEqual(check({ type: 'smtp', port: 25 }), { type: 'smtp', ...base, port: 25 });
+  assert.deepEqual(check({ type: 'smtp', port: 25, heloName: 'lb1.example.net' }), { type: 'smtp', ...base, port: 25, heloName: 'lb1.example.net' });
+  assert.deepEqual(check({ type: 'udp' }), { type: 'udp', ...base, payload: '', requireReply: false, minReplyLength: 0, maxReplyLength: 65535 });
+  assert.deepEqual(check({ type: 'udp', payload: '0A 1b', expectReply: 'Ff xX' }),
+    { type: 'udp', ...base, payload: '0a1b', requireReply: true, expectReply: 'ffxx', minReplyLength: 0, maxReplyLength: 65535 });
   assert.deepEqual(check({ type: 'tcp', interval: '1s' }), { type: 'tcp', ...base, interval: 1, timeout: 1 });
   const s = parse({ services: [svc({
     healthCheck: { type: 'http', path: '/x' },

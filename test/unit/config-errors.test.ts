@@ -167,6 +167,21 @@ test('health check rules: keys per type, timeout within interval, regex, digest,
   assertProblem(p, '/services/2/realServers/0', /tcp health check has no port to probe/);
 });
 
+test('smtp and udp check rules: hex payloads, a reply pattern needs a reply, lengths in order, a HELO name without spaces', () => {
+  const p = problemsOf({ services: [
+    svc({ healthCheck: { type: 'udp', payload: 'abc', expectReply: 'zz', requireReply: false } }),
+    svc({ name: 'u2', port: 81, healthCheck: { type: 'udp', minReplyLength: 10, maxReplyLength: 2, heloName: 'x' } }),
+    svc({ name: 's', port: 25, healthCheck: { type: 'smtp', heloName: 'two words' } }),
+  ] });
+  assertProblem(p, '/services/0/healthCheck/payload', /must be hex digit pairs/);
+  assertProblem(p, '/services/0/healthCheck/expectReply', /must be hex digit pairs, x for a digit/);
+  assertProblem(p, '/services/1/healthCheck/minReplyLength', /is more than maxReplyLength \(10 > 2\)/);
+  assertProblem(p, '/services/1/healthCheck/heloName', /applies to smtp checks, not udp/);
+  assertProblem(p, '/services/2/healthCheck/heloName', /must be a host name/);
+  const q = problemsOf({ services: [svc({ healthCheck: { type: 'udp', expectReply: 'ff', requireReply: false } })] });
+  assertProblem(q, '/services/0/healthCheck/requireReply', /is false but expectReply needs a reply/);
+});
+
 test('health check schema errors: the digest must be 64 hex digits', () => {
   assertProblem(problemsOf({ services: [svc({ healthCheck: { type: 'https', expectDigest: 'xyz' } })] }),
     '/services/0/healthCheck/expectDigest', /sha256 digest/);

@@ -23,7 +23,7 @@ const wholeSeconds = fc.oneof(
 );
 
 const healthCheck = fc.record({
-  type: fc.constantFrom('tcp', 'http', 'https', 'dns', 'exec', 'agent', 'none'),
+  type: fc.constantFrom('tcp', 'http', 'https', 'dns', 'exec', 'agent', 'smtp', 'udp', 'none'),
   interval: fc.integer({ min: 2, max: 60 }),
   timeout: maybe(fc.integer({ min: 1, max: 2 })),
   rise: maybe(fc.integer({ min: 1, max: 10 })),
@@ -40,6 +40,8 @@ const healthCheck = fc.record({
     case 'https': return clean({ ...base, path: h.path, verify: h.verify });
     case 'dns': return { ...base, query: h.query };
     case 'exec': return { ...base, command: ['/bin/check', '--quiet'] };
+    case 'smtp': return h.verify ? { ...base, heloName: 'lb.example.net' } : base;
+    case 'udp': return h.verify ? { ...base, payload: '0a ff', expectReply: '0x' } : { ...base, requireReply: true, maxReplyLength: 255 };
     default: return base;
   }
 });

@@ -6,7 +6,9 @@ import { probeDns } from './dns.js';
 import { probeExec } from './exec.js';
 import { probeHttp } from './http.js';
 import { probeNone } from './none.js';
+import { probeSmtp } from './smtp.js';
 import { probeTcp } from './tcp.js';
+import { probeUdp } from './udp.js';
 
 export function probe(
   check: HealthCheckConfig,
@@ -26,11 +28,15 @@ export function probe(
       return probeExec(check, target, signal, env);
     case 'agent':
       return probeAgent(check, signal);
+    case 'smtp':
+      return probeSmtp(check, signal);
+    case 'udp':
+      return probeUdp(check, signal);
     case 'none':
       return probeNone();
   }
 }
 
-export { probeAgent, probeDns, probeExec, probeHttp, probeNone, probeTcp };
+export { probeAgent, probeDns, probeExec, probeHttp, probeNone, probeSmtp, probeTcp, probeUdp };
 export { parseAgentReply, type AgentVerdict } from './agent-reply.js';
 export * as dnsCodec from './dns-codec.js';
