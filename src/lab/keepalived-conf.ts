@@ -120,6 +120,25 @@ function check(c: HealthCheckConfig, rs: RealServerConfig): string[] {
         `      delay_before_retry ${keepalivedSeconds(c.interval)}`,
         '    }',
       ];
+    case 'smtp':
+      return ['    SMTP_CHECK {', ...(c.heloName !== undefined ? [`      helo_name ${word(c.heloName)}`] : []), ...connect(c, rs), ...timing, '    }'];
+    case 'udp': {
+      const pairs = (hex: string) => hex.match(/../g)?.join(' ') ?? '';
+      return [
+        '    UDP_CHECK {',
+        ...(c.payload !== '' ? [`      payload ${pairs(c.payload)}`] : []),
+        ...(c.requireReply
+          ? [
+              `      require_reply${c.expectReply !== undefined ? ` ${pairs(c.expectReply)}` : ''}`,
+              `      min_reply_length ${c.minReplyLength}`,
+              `      max_reply_length ${c.maxReplyLength}`,
+            ]
+          : []),
+        ...connect(c, rs),
+        ...timing,
+        '    }',
+      ];
+    }
     default:
       return unsupported(`a ${c.type} health check (real server ${rs.spec.address})`);
   }

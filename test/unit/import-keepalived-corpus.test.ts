@@ -27,7 +27,7 @@ const EXPECTED: Record<string, 'ok' | string[]> = {
   'keepalived.conf.IPv6': 'ok',
   'keepalived.conf.PING_CHECK': ['PING_CHECK'],
   'keepalived.conf.SMTP_CHECK': 'ok',
-  'keepalived.conf.UDP_CHECK': ['UDP_CHECK'],
+  'keepalived.conf.UDP_CHECK': 'ok',
   'keepalived.conf.inhibit': 'ok',
   'keepalived.conf.misc_check': 'ok',
   'keepalived.conf.misc_check_arg': 'ok',

@@ -281,3 +281,75 @@ test('a stray value or a block after a keyword that takes none is refused, never
     `${FILE}:5: weight: takes no { } block here (nothing in it was imported)`,
   ]);
 });
+
+test('SMTP_CHECK maps to an smtp check with its helo_name; UDP_CHECK to a udp check with its hex payload and reply pattern', () => {
+  const r = imp(`
+virtual_server 192.0.2.10 25 {
+  delay_loop 10
+  protocol TCP
+  real_server 10.0.0.1 25 {
+    SMTP_CHECK {
+      helo_name lb1.example.net
+      connect_timeout 3
+      retry 2
+      delay_before_retry 10
+    }
+  }
+}
+virtual_server 192.0.2.10 53 {
+  delay_loop 10
+  protocol UDP
+  real_server 10.0.0.1 53 {
+    UDP_CHECK {
+      payload Ab12f 3 456
+      require_reply 4c5x 0
+      min_reply_length 4
+      connect_timeout 3
+      retry 0
+    }
+  }
+  real_server 10.0.0.2 53 {
+    UDP_CHECK {
+      connect_timeout 3
+      retry 0
+    }
+  }
+}
+`);
+  assert.deepEqual(errors(r), []);
+  assert.deepEqual(warnings(r), [
+    `${FILE}:27: UDP_CHECK: no payload: keepalived sends random bytes, lvsd an empty datagram (set payload if the service ignores empty ones)`,
+  ]);
+  const cfg = parseConfig([{ file: 'x.json', text: JSON.stringify(r.config) }]);
+  assert.deepEqual(cfg.services[0]!.realServers[0]!.healthCheck,
+    { type: 'smtp', heloName: 'lb1.example.net', interval: 10, timeout: 3, rise: 1, fall: 3, address: '10.0.0.1', port: 25 });
+  assert.deepEqual(cfg.services[1]!.realServers[0]!.healthCheck, {
+    type: 'udp', payload: 'ab120f034506', requireReply: true, expectReply: '4c5x00', minReplyLength: 4, maxReplyLength: 255,
+    interval: 10, timeout: 3, rise: 1, fall: 1, address: '10.0.0.1', port: 53,
+  });
+  assert.deepEqual(cfg.services[1]!.realServers[1]!.healthCheck, {
+    type: 'udp', payload: '', requireReply: false, minReplyLength: 0, maxReplyLength: 65535,
+    interval: 10, timeout: 3, rise: 1, fall: 1, address: '10.0.0.2', port: 53,
+  });
+  const bad = imp(`virtual_server 192.0.2.10 53 {
+  protocol UDP
+  real_server 10.0.0.1 53 {
+    UDP_CHECK {
+      payload 12zz
+      require_reply
+      max_reply_length 70000
+    }
+  }
+  real_server 10.0.0.2 53 {
+    SMTP_CHECK {
+      helo_name "two words"
+    }
+  }
+}
+`);
+  assert.deepEqual(errors(bad), [
+    `${FILE}:5: payload: "12zz" is not a hex string`,
+    `${FILE}:7: max_reply_length: "70000" is not a whole number from 0 to 65535`,
+    `${FILE}:12: helo_name: "two words" has a space, control or non-ASCII character: lvsd sends a host name`,
+  ]);
+});

@@ -1,5 +1,5 @@
 /**
- * keepalived checkers (TCP_CHECK, HTTP_GET, SSL_GET, DNS_CHECK, MISC_CHECK, SMTP_CHECK, ...) -> one lvsd
+ * keepalived checkers (TCP_CHECK, HTTP_GET, SSL_GET, DNS_CHECK, MISC_CHECK, SMTP_CHECK, UDP_CHECK, ...) -> one lvsd
  * healthCheck. Timing: keepalived probes every `delay_loop` and, after a failure, retries `retry` times
  * `delay_before_retry` apart; one success brings a server back. lvsd probes every `interval` and counts
  * `fall` failures / `rise` successes in a row. So interval = delay_loop, fall = retry + 1, rise = 1,
@@ -152,10 +152,15 @@ export const checkers: Record<string, (p: Problems) => { type: string; table: Ta
     },
   }),
   SMTP_CHECK: (p) => ({
-    type: 'tcp',
+    type: 'smtp',
     table: {
       ...common(p),
-      helo_name: { ignored: 'the import checks SMTP servers with a TCP connect (no HELO dialogue): lvsd has no SMTP check yet (issue #12, part 2)' },
+      helo_name: set('heloName', (s) => {
+        const v = stringArg(s, p);
+        if (v === undefined || /^[\x21-\x7e]+$/.test(v)) return v;
+        p.error(s, 'helo_name', `"${v}" has a space, control or non-ASCII character: lvsd sends a host name`);
+        return undefined;
+      })(p),
       host: {
         map: (s, st) => {
           st.smtpHosts++;
@@ -168,11 +173,48 @@ export const checkers: Record<string, (p: Problems) => { type: string; table: Ta
       },
     },
   }),
-  UDP_CHECK: () => ({ unsupported: LATER('UDP check') }),
+  UDP_CHECK: (p) => ({
+    type: 'udp',
+    table: {
+      ...common(p),
+      payload: set('payload', (s) => hexArg(s, p, false))(p),
+      require_reply: {
+        map: (s, st) => {
+          st.check.requireReply = true;
+          if (s.args.length > 0) st.check.expectReply = hexArg(s, p, true);
+        },
+      },
+      min_reply_length: set('minReplyLength', (s) => numberArg(s, p, 0, { min: 0, max: 65535 }))(p),
+      max_reply_length: set('maxReplyLength', (s) => numberArg(s, p, 0, { min: 0, max: 65535 }))(p),
+    },
+  }),
   PING_CHECK: () => ({ unsupported: LATER('ICMP echo (PING) check') }),
   FILE_CHECK: () => ({ unsupported: LATER('check that reads a file') }),
   BFD_CHECK: () => ({ unsupported: 'lvsd has no BFD' }),
 };
+
+/**
+ * keepalived's free-form hex (`Ab12f 3 456`: pairs within each word, a lone last digit is a byte of its own:
+ * AB 12 0F 03 45 06) as lvsd's hex pairs; `x` (a digit that may be anything) only in a reply pattern.
+ */
+export function keepalivedHex(words: readonly string[], wildcard: boolean): string | undefined {
+  const digit = wildcard ? /^[0-9a-fA-FxX]+$/ : /^[0-9a-fA-F]+$/;
+  let out = '';
+  for (const w of words) {
+    if (!digit.test(w)) return undefined;
+    for (let i = 0; i < w.length; i += 2) out += i + 1 < w.length ? w.slice(i, i + 2) : `0${w[i]}`;
+  }
+  return out.toLowerCase();
+}
+
+function hexArg(s: Statement, p: Problems, wildcard: boolean): string | undefined {
+  const hex = s.args.length > 0 ? keepalivedHex([...s.args], wildcard) : undefined;
+  if (hex === undefined || hex === '') {
+    p.error(s, s.keyword, s.args.length === 0 ? 'a value is missing' : `"${s.args.join(' ')}" is not a hex string`);
+    return undefined;
+  }
+  return hex;
+}
 
 export const CHECKER_KEYWORDS = Object.keys(checkers);
 
@@ -184,7 +226,6 @@ export function mapChecker(s: Statement, defaults: CheckDefaults, p: Problems): 
     return undefined;
   }
   const st: CheckState = { check: { type: def.type }, type: def.type, urls: 0, smtpHosts: 0 };
-  if (s.keyword === 'SMTP_CHECK') p.warn(s, 'SMTP_CHECK', 'checked with a TCP connect to the SMTP port (no HELO dialogue): lvsd has no SMTP check yet (issue #12, part 2)');
   walk(s.block, def.table, st, p, s.keyword);
   const interval = st.delayLoop ?? defaults.delayLoop;
   const retry = st.retry ?? defaults.retry ?? (def.type === 'exec' ? 0 : def.type === 'dns' ? 3 : 1);
@@ -216,6 +257,13 @@ export function mapChecker(s: Statement, defaults: CheckDefaults, p: Problems): 
     st.check.expectStatus = Array.from({ length: 100 }, (_, i) => 200 + i);
   }
   if (def.type === 'https') st.check.verify = false;
+  if (def.type === 'udp') {
+    // keepalived's defaults: a random payload when none is given, replies of at most 255 bytes
+    if (st.check.payload === undefined) {
+      p.warn(s, s.keyword, 'no payload: keepalived sends random bytes, lvsd an empty datagram (set payload if the service ignores empty ones)');
+    }
+    if (st.check.requireReply === true) st.check.maxReplyLength ??= 255;
+  }
   if (!st.check.user && def.type === 'exec') {
     p.warn(s, s.keyword, 'runs as health.execUser (nobody unless set; keepalived: script_user or root): set user if the script needs more');
   }
