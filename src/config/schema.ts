@@ -1,19 +1,23 @@
 /**
- * The JSON Schema (schemas/lvsd.schema.json) compiled with ajv, and ajv's errors turned into plain
+ * The JSON Schema (schemas/lvsd.schema.json) as a validator, and ajv's errors turned into plain
  * problems: `unknown key "scheduller" (did you mean "scheduler"?)`, `must be an integer from 0 to 65535`.
- * The schema file is found from this module's location (dist/src/config or src/config) and read once.
+ * The validator was compiled at build time (schema-compile.ts writes schema-validator.cjs next to this
+ * module), so validating a config loads ajv's small runtime helpers only, never its compiler.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LvsdError } from '../errors.js';
-import { canonicalAddress } from '../net/address.js';
 import { checkDuration } from './duration.js';
 import { pointerJoin, type Problem } from './problems.js';
+import { kindAccepts } from './schema-kinds.js';
 import { closest } from './suggest.js';
 
 const SCHEMA_RELATIVE = join('schemas', 'lvsd.schema.json');
+/** Written by `npm run build` (packaging/validator.js); the name is schema-compile.ts's VALIDATOR_MODULE. */
+const VALIDATOR_MODULE = './schema-validator.cjs';
 
 /** The schema file's path: the nearest schemas/lvsd.schema.json above this module (the package root). */
 export function schemaPath(): string {
@@ -30,26 +34,14 @@ let validator: ValidateFunction | undefined;
 
 function compiled(): ValidateFunction {
   if (validator) return validator;
-  const path = schemaPath();
-  let schema: unknown;
+  let factory: (accepts: typeof kindAccepts) => ValidateFunction;
   try {
-    schema = JSON.parse(readFileSync(path, 'utf8'));
+    factory = createRequire(import.meta.url)(VALIDATOR_MODULE) as typeof factory;
   } catch (e) {
-    throw new LvsdError('LVSD_CONFIG_UNREADABLE', `cannot read the config schema ${path}: ${(e as Error).message}`, { cause: e });
+    throw new LvsdError('LVSD_CONFIG_UNREADABLE',
+      `cannot load the config validator ${VALIDATOR_MODULE} (written by npm run build): ${(e as Error).message}`, { cause: e });
   }
-  const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictTypes: false, allowUnionTypes: true });
-  // x-kind names a value kind whose check JSON Schema cannot spell (editors ignore it; lvsd enforces it).
-  ajv.addKeyword({
-    keyword: 'x-kind',
-    schemaType: 'string',
-    errors: false,
-    validate: (kind: string, data: unknown) =>
-      kind === 'address' ? typeof data !== 'string' || canonicalAddress(data) !== undefined
-        : kind === 'duration' ? checkDuration(data).ok || typeof data !== 'string'
-        : true,
-  });
-  ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
-  validator = ajv.compile(schema as object);
+  validator = factory(kindAccepts);
   return validator;
 }
 
