@@ -153,11 +153,20 @@ const STATE_TONE: Record<VrrpInstanceStatus['state'], Tone> = {
   master: 'good', backup: 'warn', fault: 'bad', init: 'dim', stopped: 'dim',
 };
 
+/** A tracked script, file or process that matters now: "script chk DOWN (fault)", "file /run/w=3 (-30)". */
+function trackCell(t: NonNullable<VrrpInstanceStatus['tracks']>[number]): string {
+  const what = t.kind === 'file' ? `file ${t.name}=${t.up ? (t.value ?? 'NaN') : 'unreadable'}` : `${t.kind} ${t.name} ${t.up ? 'UP' : 'DOWN'}`;
+  return `${what} (${t.effect === 'fault' ? 'fault' : t.effect > 0 ? `+${t.effect}` : t.effect})`;
+}
+
 function vrrpSection(list: VrrpInstanceStatus[], now: number, opts: RenderOptions): string[] {
   if (list.length === 0) return ['VRRP: no instances'];
   const rows = list.map((v) => {
     const prio = `${v.priority.effective}/${v.priority.configured}`;
-    const down = v.trackInterfaces.filter((t) => !t.up).map((t) => t.name);
+    const down = [
+      ...v.trackInterfaces.filter((t) => !t.up).map((t) => `${t.name} DOWN`),
+      ...(v.tracks ?? []).filter((t) => t.effect !== 0 || !t.up).map(trackCell),
+    ];
     const master = v.state === 'master' ? 'this node' : v.master ? `${v.master.address} (${v.master.priority})` : '-';
     return [
       cell(v.name),
@@ -166,7 +175,7 @@ function vrrpSection(list: VrrpInstanceStatus[], now: number, opts: RenderOption
       cell(prio, v.priority.effective < v.priority.configured ? 'warn' : undefined),
       cell(master),
       cell(ago(v.since, now)),
-      cell(down.length ? `${down.join(',')} DOWN` : '-', down.length ? 'bad' : undefined),
+      cell(down.length ? down.join(', ') : '-', down.length ? 'bad' : undefined),
       cell(v.vips.join(' ') || '-'),
     ];
   });

@@ -3,7 +3,9 @@
  * version, uniqueness, membership. Pure.
  */
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
-import type { ConnectionSyncConfig, SyncGroupConfig, VrrpAddress, VrrpInstanceConfig } from './types.js';
+import type {
+  ConnectionSyncConfig, SyncGroupConfig, TrackFileConfig, TrackProcessConfig, TrackScriptConfig, VrrpAddress, VrrpInstanceConfig,
+} from './types.js';
 import { durationOr as seconds, formatDuration } from './duration.js';
 import { MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax, subnetBroadcast, zoneProblem } from './limits.js';
 import type { Problems } from './problems.js';
@@ -16,6 +18,9 @@ export const VRRP_DEFAULTS = {
   preempt: true,
   preemptDelay: 0,
   trackWeight: 0,
+  trackScript: { interval: 1, rise: 1, fall: 1, weight: 0 },
+  trackFileWeight: 1,
+  trackProcess: { weight: 0, quorum: 1, delay: 0, interval: 1 },
   garp: { count: 5, interval: 0.2, refresh: 0 },
 } as const;
 
@@ -42,7 +47,74 @@ function wholeCentiseconds(s: number): boolean {
   return Math.abs(s * 100 - Math.round(s * 100)) < 1e-6;
 }
 
-function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): VrrpInstanceConfig {
+/** Names unique within a list: the second use of a name is reported with the first's place. */
+function uniqueNames(items: ReadonlyArray<unknown>, key: (x: never) => string, list: string, report: (p: string, m: string) => void): void {
+  const seen = new Map<string, number>();
+  items.forEach((t, i) => {
+    const k = key(t as never);
+    const earlier = seen.get(k);
+    if (earlier !== undefined) report(`/${list}/${i}`, `tracks "${k}" twice (also /${list}/${earlier})`);
+    else seen.set(k, i);
+  });
+}
+
+function trackScripts(raw: RawVrrpInstance, execUser: string, report: (p: string, m: string) => void): TrackScriptConfig[] {
+  const list = raw.trackScripts ?? [];
+  uniqueNames(list, (t: { name: string }) => t.name, 'trackScripts', report);
+  return list.map((t, i) => {
+    const interval = seconds(t.interval, VRRP_DEFAULTS.trackScript.interval);
+    const timeout = seconds(t.timeout, interval);
+    if (t.interval !== undefined && interval <= 0) report(`/trackScripts/${i}/interval`, 'must be more than 0');
+    if (t.timeout !== undefined && timeout <= 0) report(`/trackScripts/${i}/timeout`, 'must be more than 0');
+    for (const [k, given, v] of [['interval', t.interval, interval], ['timeout', t.timeout, timeout]] as const) {
+      const tooLong = given !== undefined ? overMax(v, MAX_TIMER_SECONDS, TIMER_WHY) : undefined;
+      if (tooLong !== undefined) report(`/trackScripts/${i}/${k}`, tooLong);
+    }
+    return {
+      name: t.name, command: [...t.command], interval, timeout,
+      weight: t.weight ?? VRRP_DEFAULTS.trackScript.weight, reverse: t.reverse ?? false,
+      rise: t.rise ?? VRRP_DEFAULTS.trackScript.rise, fall: t.fall ?? VRRP_DEFAULTS.trackScript.fall,
+      user: t.user ?? execUser, initFail: t.initFail ?? false,
+    };
+  });
+}
+
+function trackFiles(raw: RawVrrpInstance, report: (p: string, m: string) => void): TrackFileConfig[] {
+  const list = raw.trackFiles ?? [];
+  uniqueNames(list, (t: { path: string }) => t.path, 'trackFiles', report);
+  list.forEach((t, i) => {
+    if (!t.path.startsWith('/')) report(`/trackFiles/${i}/path`, `"${t.path}" is not an absolute path`);
+  });
+  return list.map((t) => ({ path: t.path, weight: t.weight ?? VRRP_DEFAULTS.trackFileWeight, reverse: t.reverse ?? false }));
+}
+
+/** The key a tracked process is shown and logged by: its name, with its arguments when given. */
+export function trackProcessKey(t: { name: string; args?: readonly string[] }): string {
+  return t.args === undefined ? t.name : [t.name, ...t.args].join(' ');
+}
+
+function trackProcesses(raw: RawVrrpInstance, report: (p: string, m: string) => void): TrackProcessConfig[] {
+  const list = raw.trackProcesses ?? [];
+  uniqueNames(list, trackProcessKey, 'trackProcesses', report);
+  return list.map((t, i) => {
+    const quorum = t.quorum ?? VRRP_DEFAULTS.trackProcess.quorum;
+    if (t.quorumMax !== undefined && t.quorumMax < quorum) report(`/trackProcesses/${i}/quorumMax`, `is less than quorum (${quorum}): the process could never be up`);
+    const interval = seconds(t.interval, VRRP_DEFAULTS.trackProcess.interval);
+    if (t.interval !== undefined && interval <= 0) report(`/trackProcesses/${i}/interval`, 'must be more than 0');
+    const delay = seconds(t.delay, VRRP_DEFAULTS.trackProcess.delay);
+    for (const [k, given, v] of [['interval', t.interval, interval], ['delay', t.delay, delay]] as const) {
+      const tooLong = given !== undefined ? overMax(v, MAX_TIMER_SECONDS, TIMER_WHY) : undefined;
+      if (tooLong !== undefined) report(`/trackProcesses/${i}/${k}`, tooLong);
+    }
+    return {
+      name: t.name, ...(t.args !== undefined && { args: [...t.args] }),
+      weight: t.weight ?? VRRP_DEFAULTS.trackProcess.weight, reverse: t.reverse ?? false,
+      quorum, ...(t.quorumMax !== undefined && { quorumMax: t.quorumMax }), delay, interval,
+    };
+  });
+}
+
+function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems, execUser: string): VrrpInstanceConfig {
   const { file, pointer, value: raw } = loc;
   const report = (p: string, message: string) => problems.add(file, pointer + p, message);
 
@@ -132,6 +204,9 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): V
     addresses,
     ...(unicast !== undefined && { unicast }),
     trackInterfaces: (raw.trackInterfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? VRRP_DEFAULTS.trackWeight })),
+    trackScripts: trackScripts(raw, execUser, report),
+    trackFiles: trackFiles(raw, report),
+    trackProcesses: trackProcesses(raw, report),
     garp,
     notify,
   };
@@ -141,6 +216,8 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems): V
 export function normaliseVrrp(
   instances: ReadonlyArray<Located<RawVrrpInstance>>, groups: ReadonlyArray<Located<RawSyncGroup>>, problems: Problems,
   unusableNames: ReadonlySet<string> = new Set(),
+  /** Who track scripts run as when they do not say: health.execUser. */
+  execUser = 'nobody',
 ): { vrrp: VrrpInstanceConfig[]; syncGroups: SyncGroupConfig[] } {
   const where = (here: Located<unknown>, there: Located<unknown>) =>
     here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
@@ -148,7 +225,7 @@ export function normaliseVrrp(
   const byRouter = new Map<string, Located<RawVrrpInstance>>();
   const byAddress = new Map<string, { name: string; loc: Located<RawVrrpInstance> }>();
   const vrrp = instances.map((loc) => {
-    const inst = normaliseInstance(loc, problems);
+    const inst = normaliseInstance(loc, problems, execUser);
     loc.value.addresses.forEach((text, i) => {
       const a = parseVrrpAddress(text);
       if (typeof a === 'string') return;

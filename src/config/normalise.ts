@@ -126,7 +126,7 @@ function normaliseHealthGlobal(raw: RawConfig['health']): HealthGlobalConfig {
 export function normalise(files: readonly string[], raw: RawConfig, problems: Problems): Config {
   const health = normaliseHealthGlobal(raw.health);
   const services = normaliseServices(raw.services, health, problems);
-  const { vrrp, syncGroups } = normaliseVrrp(raw.vrrp, raw.syncGroups, problems, raw.unusableInstanceNames);
+  const { vrrp, syncGroups } = normaliseVrrp(raw.vrrp, raw.syncGroups, problems, raw.unusableInstanceNames, health.execUser);
   const control = normaliseControl(raw.control, problems);
   let metrics: MetricsConfig | undefined;
   if (raw.metrics) {

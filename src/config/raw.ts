@@ -110,6 +110,15 @@ export interface RawVrrpInstance {
   addresses: string[];
   unicast?: { source: string; peers: string[] };
   trackInterfaces?: Array<{ name: string; weight?: number }>;
+  trackScripts?: Array<{
+    name: string; command: string[]; interval?: RawDuration; timeout?: RawDuration; weight?: number; reverse?: boolean;
+    rise?: number; fall?: number; user?: string; initFail?: boolean;
+  }>;
+  trackFiles?: Array<{ path: string; weight?: number; reverse?: boolean }>;
+  trackProcesses?: Array<{
+    name: string; args?: string[]; weight?: number; reverse?: boolean; quorum?: number; quorumMax?: number;
+    delay?: RawDuration; interval?: RawDuration;
+  }>;
   garp?: { count?: number; interval?: RawDuration; refresh?: RawDuration };
   notify?: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[]; user?: string };
 }

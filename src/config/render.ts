@@ -81,6 +81,9 @@ function renderInstance(v: VrrpInstanceConfig): Json {
     addresses: v.addresses.map((a) => `${a.address}/${a.prefixLength}`),
     ...(v.unicast && { unicast: { source: v.unicast.source, peers: [...v.unicast.peers] } }),
     trackInterfaces: v.trackInterfaces.map((t) => ({ ...t })),
+    ...(v.trackScripts.length > 0 && { trackScripts: v.trackScripts.map((t) => ({ ...t, command: [...t.command] })) }),
+    ...(v.trackFiles.length > 0 && { trackFiles: v.trackFiles.map((t) => ({ ...t })) }),
+    ...(v.trackProcesses.length > 0 && { trackProcesses: v.trackProcesses.map((t) => ({ ...t, ...(t.args && { args: [...t.args] }) })) }),
     garp: { ...v.garp },
     notify: { ...v.notify },
   };

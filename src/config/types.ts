@@ -176,11 +176,63 @@ export interface VrrpInstanceConfig {
   addresses: VrrpAddress[];
   unicast?: { source: string; peers: string[] };
   trackInterfaces: Array<{ name: string; weight: number }>;
+  /** Programs run every `interval` (unprivileged, like exec checks): up after `rise` successes, down after `fall` failures. */
+  trackScripts: TrackScriptConfig[];
+  /** Files holding a number: number * weight is added to the priority (weight 0: non-zero is fault). */
+  trackFiles: TrackFileConfig[];
+  /** Processes by name (and argv): up while quorum..quorumMax of them run. */
+  trackProcesses: TrackProcessConfig[];
   garp: { count: number; interval: number; refresh: number };
   /** Commands per state; `user` (absent: the daemon's own) is who they run as when lvsd runs as root. */
   notify: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[]; user?: string };
   /** The sync group it belongs to, if any. */
   syncGroup?: string;
+}
+
+/**
+ * Weights of scripts and processes (keepalived's): > 0 is added while up, < 0 is added while down, 0 makes
+ * the instance faulty while down; `reverse` swaps up and down for that purpose and negates the weight.
+ */
+export interface TrackScriptConfig {
+  name: string;
+  /** argv, never through a shell. */
+  command: string[];
+  /** Seconds between runs. Default 1. */
+  interval: number;
+  /** Seconds a run may take; a run that takes longer failed. Default: the interval. */
+  timeout: number;
+  weight: number;
+  reverse: boolean;
+  /** Successes in a row that make a down script up. Default 1. */
+  rise: number;
+  /** Failures in a row that make an up script down. Default 1. */
+  fall: number;
+  /** Who it runs as when lvsd is root; default health.execUser. */
+  user: string;
+  /** Start down (as if it had failed `fall` times) rather than up. Default false. */
+  initFail: boolean;
+}
+export interface TrackFileConfig {
+  path: string;
+  /** Multiplier of the number in the file; 0: a non-zero number is fault. Default 1. */
+  weight: number;
+  reverse: boolean;
+}
+export interface TrackProcessConfig {
+  /** The process name (/proc/PID/comm, or the base name of argv[0]). */
+  name: string;
+  /** When given, the process's arguments after argv[0] must be exactly these. */
+  args?: string[];
+  weight: number;
+  reverse: boolean;
+  /** Fewest matching processes that count as up. Default 1. */
+  quorum: number;
+  /** Most matching processes that count as up. Default: no limit. */
+  quorumMax?: number;
+  /** Seconds a change in the count must last before it counts (fork/exec and restart bounces). Default 0. */
+  delay: number;
+  /** Seconds between scans of /proc. Default 1. */
+  interval: number;
 }
 
 export interface SyncGroupConfig {

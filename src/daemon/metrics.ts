@@ -188,6 +188,19 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     collect() { this.reset(); for (const v of source()?.vrrp ?? []) this.inc({ instance: v.name }, v.socket?.reopens ?? 0); },
   });
   new Gauge({
+    name: 'lvsd_vrrp_track_up', help: 'Tracked script, file or process of a VRRP instance: 1 up (file: readable), 0 down',
+    labelNames: ['instance', 'kind', 'name'], registers,
+    collect() { this.reset(); for (const v of source()?.vrrp ?? []) for (const t of v.tracks ?? []) this.set({ instance: v.name, kind: t.kind, name: t.name }, t.up ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'lvsd_vrrp_track_priority_delta', help: 'What a tracked script, file or process adds to the VRRP priority now (fault: -255)',
+    labelNames: ['instance', 'kind', 'name'], registers,
+    collect() {
+      this.reset();
+      for (const v of source()?.vrrp ?? []) for (const t of v.tracks ?? []) this.set({ instance: v.name, kind: t.kind, name: t.name }, t.effect === 'fault' ? -255 : t.effect);
+    },
+  });
+  new Gauge({
     name: 'lvsd_health_loop_lag_seconds', help: 'Seconds since the health checker loop last ticked', registers,
     collect() { this.reset(); const h = source()?.health; if (h && h.lagMs !== null) this.set(h.lagMs / 1000); },
   });

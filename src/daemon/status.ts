@@ -117,6 +117,11 @@ export interface VrrpInstanceStatus {
   vips: string[];
   syncGroup: string | null;
   trackInterfaces: Array<{ name: string; up: boolean; weight: number }>;
+  /**
+   * Tracked scripts, files and processes: up (file: readable), the number read (file) or matching (process),
+   * the weight, and the effect now: the priority delta, or 'fault'.
+   */
+  tracks?: Array<{ kind: 'script' | 'file' | 'process'; name: string; up: boolean; value?: number; weight: number; effect: number | 'fault'; detail?: string }>;
   /** State changes since the daemon started. */
   transitions: number;
   adverts: { sent: number; received: number; invalid: number };

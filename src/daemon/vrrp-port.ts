@@ -29,6 +29,7 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
     vips: i.vips,
     syncGroup: i.syncGroup,
     trackInterfaces: i.trackInterfaces,
+    tracks: i.tracks ?? [],
     transitions: i.counters.transitions,
     adverts: { sent: i.counters.advertsSent, received: i.counters.advertsReceived, invalid },
     addressMismatches: i.counters.addressMismatches,

@@ -19,6 +19,7 @@ import {
 import type { MemberTransition } from './sync-group.js';
 import { NotifyRunner } from './notify.js';
 import { timerDelay } from '../timer-delay.js';
+import { InstanceTrackers, type TrackChange, type TrackedStatus } from './trackers.js';
 
 export interface InstanceCounters {
   advertsSent: number;
@@ -66,6 +67,8 @@ export interface InstanceSnapshot {
   vips: string[];
   syncGroup: string | null;
   trackInterfaces: Array<{ name: string; up: boolean; weight: number }>;
+  /** Tracked scripts, files and processes. */
+  tracks: TrackedStatus[];
   counters: InstanceCounters;
   /** Send-time lateness of adverts (ms): the last 256 samples, for the jitter benchmark. */
   advertLateness: number[];
@@ -102,6 +105,7 @@ export class VrrpInstance {
   private lastMaster: { address: string; advertInterval: number; priority: number } | null = null;
   private readonly lateness: number[] = [];
   private readonly trackUp = new Map<string, boolean>();
+  private trackers: InstanceTrackers | undefined;
   readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0, socketErrors: 0, socketReopens: 0 };
   private source = '';
   /** Monotonic time of the last advert accepted from the wire (for the takeover timing line). */
@@ -211,7 +215,11 @@ export class VrrpInstance {
     const cfg = this.config;
     if (cfg.family === 'ipv4') this.promoteSecondaries();
     for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
-    this.machine = createMachine(machineConfigFrom(cfg, this.source), initial);
+    // files and processes are read once before the machine starts: a master with its daemon dead never starts as master
+    this.trackers = new InstanceTrackers(cfg, (c) => this.onTrackChange(c));
+    await this.trackers.start();
+    this.machine = createMachine(machineConfigFrom(cfg, this.source), { ...initial, trackEffects: this.trackers.effects() });
+    this.logTracks('start');
     this.running = true;
     this.socket?.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
     await this.learnMac();
@@ -221,6 +229,7 @@ export class VrrpInstance {
   /** Gives up an instance that was opened and never run. */
   close(): void {
     this.stopping = true;
+    this.trackers?.stop();
     clearTimeout(this.reopenTimer);
     this.socket?.close();
     this.socket = undefined;
@@ -261,7 +270,11 @@ export class VrrpInstance {
     this.trackUp.clear();
     for (const [name, up] of trackUp) this.trackUp.set(name, up);
     const trackDown = [...trackUp].filter(([, up]) => !up).map(([name]) => name).sort();
-    this.machine = { ...this.machine, config: machineConfigFrom(cfg, this.source), trackDown };
+    const old = this.trackers;
+    old?.stop();
+    this.trackers = new InstanceTrackers(cfg, (c) => this.onTrackChange(c), old);
+    void this.trackers.start();
+    this.machine = { ...this.machine, config: machineConfigFrom(cfg, this.source), trackDown, trackEffects: this.trackers.effects() };
     if (this.machine.current === 'master') {
       this.stopGarpRefresh();
       this.startGarpRefresh();
@@ -270,6 +283,30 @@ export class VrrpInstance {
     this.feed({ type: 'interface', up: this.machine.interfaceUp });
     this.log.info({ event: 'vrrp.reconfigured', instance: cfg.name, priority: effectivePriority(this.machine), state: this.machine.current },
       `${cfg.name}: new settings taken in place`);
+  }
+
+  /** A tracked script, file or process changed: log it, and tell the machine when its effect changed. */
+  private onTrackChange(c: TrackChange): void {
+    const s = c.status;
+    const effectChanged = c.before !== s.effect;
+    if (effectChanged && !this.stopping) this.feed({ type: 'track_effect', key: c.key, effect: s.effect });
+    this.log[effectChanged ? 'info' : 'debug']({
+      event: 'vrrp.track_change', instance: this.config.name, kind: s.kind, name: s.name, up: s.up,
+      ...(s.value !== undefined ? { value: s.value } : {}), weight: s.weight, effect: s.effect, ...(c.before !== undefined ? { before: c.before } : {}),
+      ...(s.detail !== undefined ? { detail: s.detail } : {}), priority: effectivePriority(this.machine), state: this.machine.current,
+    }, `${this.config.name}: tracked ${s.kind} ${s.name} is ${s.kind === 'file' ? `${s.value ?? (s.up ? 'not a number' : 'unreadable')}` : s.up ? 'up' : 'down'}` +
+      ` (effect ${s.effect}${s.detail ? `, ${s.detail}` : ''})`);
+    this.hooks.onMasterChange?.(this.config.name); // status shows it without waiting for the periodic snapshot
+  }
+
+  /** The tracked objects as the machine starts: one line each that is not neutral. */
+  private logTracks(when: string): void {
+    for (const s of this.trackers?.snapshot() ?? []) {
+      if (s.effect === 0 && s.up) continue;
+      this.log.info({ event: 'vrrp.track_change', instance: this.config.name, kind: s.kind, name: s.name, up: s.up,
+        ...(s.value !== undefined ? { value: s.value } : {}), weight: s.weight, effect: s.effect, at: when },
+      `${this.config.name}: tracked ${s.kind} ${s.name} at ${when}: effect ${s.effect}`);
+    }
   }
 
   sync(command: SyncCommand): void {
@@ -561,6 +598,7 @@ export class VrrpInstance {
       vips: this.vipList(),
       syncGroup: cfg.syncGroup ?? null,
       trackInterfaces: cfg.trackInterfaces.map((t) => ({ name: t.name, up: this.trackUp.get(t.name) ?? true, weight: t.weight })),
+      tracks: this.trackers?.snapshot() ?? [],
       counters: { ...this.counters, invalid: { ...this.counters.invalid }, addressMismatches: this.machine.addressMismatches },
       advertLateness: [...this.lateness],
     };
@@ -568,6 +606,7 @@ export class VrrpInstance {
 
   /** Clean stop: priority 0 so the peer takes over at once, VIPs released, socket closed. */
   async stop(): Promise<void> {
+    this.trackers?.stop();
     this.feed({ type: 'shutdown' });
     for (const t of [...this.timers.keys()]) this.cancelTimer(t);
     this.stopGarpRefresh();

@@ -11,6 +11,7 @@
 import type { VrrpInstanceConfig } from '../config/types.js';
 import { addressToBytes, canonicalAddress } from '../net/address.js';
 import type { Advert } from './packet.js';
+import type { TrackEffect } from './track.js';
 
 export type VrrpStateName = 'initialize' | 'backup' | 'master' | 'fault' | 'stopped';
 export type TimerName = 'advert' | 'master_down' | 'preempt';
@@ -63,6 +64,8 @@ export interface VrrpState {
   readonly interfaceUp: boolean;
   /** Names of tracked interfaces that are down, sorted. */
   readonly trackDown: readonly string[];
+  /** Effects of tracked scripts, files and processes by key (track.ts): a priority delta or 'fault'. */
+  readonly trackEffects: Readonly<Record<string, TrackEffect>>;
   /** The sync group holds this instance in Fault (another member is faulty). */
   readonly groupFault: boolean;
   /** The sync group made this instance Backup: it does not preempt until it is Master again. */
@@ -91,6 +94,8 @@ export type VrrpEvent =
   | { type: 'timer'; timer: TimerName }
   | { type: 'interface'; up: boolean }
   | { type: 'track'; name: string; up: boolean }
+  /** A tracked script, file or process has a new effect (null: no longer tracked). */
+  | { type: 'track_effect'; key: string; effect: TrackEffect | null }
   | { type: 'sync'; command: SyncCommand };
 
 export type TransitionReason =
@@ -99,7 +104,7 @@ export type TransitionReason =
   | 'higher_priority'   // Master: an advert with higher priority (or equal and higher address)
   | 'shutdown'
   | 'interface_down'
-  | 'track_down'        // a tracked interface with weight 0 went down
+  | 'track_down'        // a tracked interface with weight 0 went down, or a tracked script, file or process is in fault
   | 'fault_cleared'     // every fault cause is gone: start again
   | 'sync_group_master'
   | 'sync_group_backup'
@@ -125,12 +130,15 @@ export interface StepResult {
   actions: VrrpAction[];
 }
 
-export function createMachine(config: MachineConfig, init: { interfaceUp?: boolean; trackDown?: string[] } = {}): VrrpState {
+export function createMachine(
+  config: MachineConfig, init: { interfaceUp?: boolean; trackDown?: string[]; trackEffects?: Record<string, TrackEffect> } = {},
+): VrrpState {
   return {
     config,
     current: 'initialize',
     interfaceUp: init.interfaceUp ?? true,
     trackDown: [...new Set(init.trackDown ?? [])].sort(),
+    trackEffects: { ...init.trackEffects },
     groupFault: false,
     holdBackup: false,
     masterAdverInterval: config.advertInterval,
@@ -142,19 +150,26 @@ export function createMachine(config: MachineConfig, init: { interfaceUp?: boole
 
 // ---- formulas -------------------------------------------------------------------------------------------
 
-/** Configured priority plus the weights of down tracked interfaces, clamped to 1..254; the owner (255) stays 255. */
-export function effectivePriority(s: Pick<VrrpState, 'config' | 'trackDown'>): number {
+type TrackView = Pick<VrrpState, 'config' | 'trackDown'> & { trackEffects?: VrrpState['trackEffects'] };
+
+/**
+ * Configured priority plus the weights of down tracked interfaces and the deltas of tracked scripts, files
+ * and processes, clamped to 1..254; the owner (255) stays 255.
+ */
+export function effectivePriority(s: TrackView): number {
   const { priority, trackInterfaces } = s.config;
   if (priority === 255) return 255;
   let p = priority;
   for (const t of trackInterfaces) if (s.trackDown.includes(t.name)) p += t.weight;
+  for (const e of Object.values(s.trackEffects ?? {})) if (typeof e === 'number') p += e;
   return Math.min(254, Math.max(1, p));
 }
 
 /** Why the instance is faulty on its own account (not counting the sync group), or undefined. */
-export function ownFaultCause(s: Pick<VrrpState, 'config' | 'trackDown' | 'interfaceUp'>): 'interface_down' | 'track_down' | undefined {
+export function ownFaultCause(s: TrackView & Pick<VrrpState, 'interfaceUp'>): 'interface_down' | 'track_down' | undefined {
   if (!s.interfaceUp) return 'interface_down';
   if (s.config.trackInterfaces.some((t) => t.weight === 0 && s.trackDown.includes(t.name))) return 'track_down';
+  if (Object.values(s.trackEffects ?? {}).includes('fault')) return 'track_down';
   return undefined;
 }
 
@@ -284,6 +299,14 @@ export function step(state: VrrpState, event: VrrpEvent, now: number): StepResul
       if (event.up) down.delete(event.name);
       else down.add(event.name);
       d.s.trackDown = [...down].sort();
+      reconsiderFault(d);
+      break;
+    }
+    case 'track_effect': {
+      const effects = { ...d.s.trackEffects };
+      if (event.effect === null) delete effects[event.key];
+      else effects[event.key] = event.effect;
+      d.s.trackEffects = effects;
       reconsiderFault(d);
       break;
     }

@@ -108,7 +108,7 @@ test('VRRP defaults: priority 100, version 3, 1 s adverts, preempt, 5 GARPs 200 
     name: 'V', origin: { file: 'c.json', pointer: '/vrrp/0' }, interface: 'eth0', vrid: 1, priority: 100, version: 3,
     family: 'ipv4', advertInterval: 1, preempt: true, preemptDelay: 0,
     addresses: [{ family: 'ipv4', address: '192.0.2.1', prefixLength: 32 }, { family: 'ipv4', address: '192.0.2.2', prefixLength: 24 }],
-    trackInterfaces: [], garp: { count: 5, interval: 0.2, refresh: 0 }, notify: {},
+    trackInterfaces: [], trackScripts: [], trackFiles: [], trackProcesses: [], garp: { count: 5, interval: 0.2, refresh: 0 }, notify: {},
   });
   const v6 = parse({ vrrp: [{ name: 'V', interface: 'eth0', vrid: 1, addresses: ['2001:DB8::0:1'] }] }).vrrp[0]!;
   assert.deepEqual(v6.addresses, [{ family: 'ipv6', address: '2001:db8::1', prefixLength: 128 }]);

@@ -22,10 +22,12 @@ export const DEFAULT_OUTPUT_LIMIT = 4096;
 
 export { lookupUser };
 
-export type ExecProbeOptions = Pick<ExecCheck, 'timeout' | 'command' | 'shell' | 'user' | 'dynamicWeight'>;
+/** `bare`: the command runs as written, without the real server's address and port (VRRP track scripts). */
+export type ExecProbeOptions = Pick<ExecCheck, 'timeout' | 'command' | 'shell' | 'user' | 'dynamicWeight'> & { bare?: boolean };
 
 /** The program and arguments to spawn: argv + address + port, or `/bin/sh -c '<command> "$@"' lvsd-check address port`. */
-export function execArgv(check: Pick<ExecCheck, 'command' | 'shell'>, target: ProbeTarget): string[] {
+export function execArgv(check: Pick<ExecCheck, 'command' | 'shell'> & { bare?: boolean }, target: ProbeTarget): string[] {
+  if (check.bare) return check.shell ? ['/bin/sh', '-c', check.command.join(' ')] : [...check.command];
   const tail = [target.address, String(target.port)];
   if (check.shell) return ['/bin/sh', '-c', `${check.command.join(' ')} "$@"`, 'lvsd-check', ...tail];
   return [...check.command, ...tail];
@@ -105,8 +107,7 @@ export async function probeExec(
         env: {
           PATH: SAFE_PATH,
           LANG: process.env.LANG ?? 'C',
-          LVSD_REAL_SERVER_ADDRESS: target.address,
-          LVSD_REAL_SERVER_PORT: String(target.port),
+          ...(check.bare ? {} : { LVSD_REAL_SERVER_ADDRESS: target.address, LVSD_REAL_SERVER_PORT: String(target.port) }),
         },
         // in a PID namespace the inner unshare drops to the user; else the program starts as the user
         ...(ids && mode === 'pgroup' ? { uid: ids.uid, gid: ids.gid } : {}),
