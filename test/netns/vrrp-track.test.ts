@@ -1,0 +1,170 @@
+/**
+ * VRRP tracking beyond interfaces, between two real `lvsd run` directors on a bridge: a track script that
+ * fails (run unprivileged), a tracked file whose number changes, and a tracked process that dies each move
+ * the VIP to the peer, and back when they recover. What is asserted is what a user sees: who is master,
+ * who holds the VIP, and what `lvsd status` says.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { netnsSkipReason } from './netns.js';
+import { settled } from './fixtures/vrrp-pair.js';
+import { sleep, VrrpLab } from './fixtures/vrrp-lab.js';
+
+const skip = netnsSkipReason();
+
+function instance(priority: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'VI_1', interface: 'eth0', vrid: 74, priority, version: 3, advertInterval: '100ms',
+    addresses: ['10.61.0.100/24'], garp: { count: 1, interval: '0s', refresh: '0s' }, ...extra,
+  };
+}
+
+/** A directory the unprivileged script user can read (the lab's own is private). */
+function openDir(): string {
+  const dir = mkdtempSync('/tmp/lvsd-track-');
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+function write(path: string, text: string): void {
+  writeFileSync(path, text);
+  chmodSync(path, 0o644);
+}
+
+type Track = { kind: string; name: string; up: boolean; value?: number; weight: number; effect: number | 'fault'; detail?: string };
+const tracks = (s: unknown): Track[] => (s as { tracks?: Track[] }).tracks ?? [];
+
+describe('VRRP tracked scripts, files and processes between two lvsd directors', { skip }, () => {
+  test('a failing track script lowers the master\'s priority by its weight: the peer takes over; when it passes again, back', async (t) => {
+    const vlab = new VrrpLab();
+    const dir = openDir();
+    t.after(() => { vlab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
+    const flag = join(dir, 'flag');
+    write(flag, 'ok\n');
+    const d1 = vlab.node('d1');
+    const d2 = vlab.node('d2');
+    const script = { name: 'chk', command: ['/bin/grep', '-q', 'ok', flag], interval: '200ms', timeout: '2s', weight: -60, fall: 2, rise: 2 };
+    const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackScripts: [script] })] }, 'd1');
+    await l1.transition('VI_1', 'master', 20_000);
+    const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
+    await settled(l1, l2);
+    assert.equal(l1.vrrp('VI_1').state, 'master');
+
+    let since = Date.now();
+    write(flag, 'bad\n');
+    await l2.transition('VI_1', 'master', 10_000, since);
+    await l1.transition('VI_1', 'backup', 10_000, since);
+    const s1 = l1.vrrp('VI_1');
+    assert.deepEqual(s1.priority, { configured: 150, effective: 90 });
+    const chk = tracks(s1).find((x) => x.kind === 'script' && x.name === 'chk');
+    assert.ok(chk && !chk.up && chk.effect === -60 && chk.detail === 'exit 1', JSON.stringify(tracks(s1)));
+    const change = l1.events('vrrp.track_change').find((e) => e.name === 'chk' && e.up === false);
+    assert.ok(change, 'vrrp.track_change logged');
+    await sleep(200);
+    assert.ok(vlab.holds(d2, '10.61.0.100') && !vlab.holds(d1, '10.61.0.100'));
+
+    since = Date.now();
+    write(flag, 'ok\n');
+    await l1.transition('VI_1', 'master', 10_000, since);
+    await l2.transition('VI_1', 'backup', 10_000, since);
+    assert.equal(l1.vrrp('VI_1').priority.effective, 150);
+    await Promise.all([l1.stop(), l2.stop()]);
+  });
+
+  test('a track script with weight 0 runs as the unprivileged user; failing is a fault: VIPs released, the peer takes over', async (t) => {
+    const vlab = new VrrpLab();
+    const dir = openDir();
+    t.after(() => { vlab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
+    const flag = join(dir, 'flag');
+    write(flag, 'ok\n');
+    const d1 = vlab.node('d1');
+    const d2 = vlab.node('d2');
+    // passes only when run as nobody, and only while the flag says ok
+    const command = ['/bin/sh', '-c', `[ "$(id -un)" = nobody ] && grep -q ok ${flag}`];
+    const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackScripts: [{ name: 'as_nobody', command, interval: '200ms', user: 'nobody' }] })] }, 'd1');
+    await l1.transition('VI_1', 'master', 20_000);
+    const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
+    await settled(l1, l2);
+    await sleep(600); // several runs: had it not run as nobody, it would have failed by now
+    assert.equal(l1.vrrp('VI_1').state, 'master');
+
+    const since = Date.now();
+    write(flag, 'bad\n');
+    const fault = await l1.transition('VI_1', 'fault', 10_000, since);
+    assert.equal(fault.reason, 'track_down');
+    await l2.transition('VI_1', 'master', 10_000, since);
+    await l1.waitFor((e) => e.event === 'vrrp.vips_removed', 5000, since);
+    assert.ok(!vlab.holds(d1, '10.61.0.100'));
+    await Promise.all([l1.stop(), l2.stop()]);
+  });
+
+  test('a tracked file\'s number times its weight moves the priority: the peer takes over at 7 x -10, gives back at 0', async (t) => {
+    const vlab = new VrrpLab();
+    const dir = openDir();
+    t.after(() => { vlab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
+    const file = join(dir, 'weight');
+    write(file, '0\n');
+    const d1 = vlab.node('d1');
+    const d2 = vlab.node('d2');
+    const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackFiles: [{ path: file, weight: -10 }] })] }, 'd1');
+    await l1.transition('VI_1', 'master', 20_000);
+    const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
+    await settled(l1, l2);
+
+    write(file, '3\n'); // 150 - 30 = 120: still above the peer
+    await sleep(2500);
+    assert.equal(l1.vrrp('VI_1').priority.effective, 120);
+    assert.equal(l1.vrrp('VI_1').state, 'master');
+
+    let since = Date.now();
+    write(file, '7\n'); // 150 - 70 = 80: below the peer's 100
+    await l2.transition('VI_1', 'master', 10_000, since);
+    await l1.transition('VI_1', 'backup', 10_000, since);
+    const s1 = l1.vrrp('VI_1');
+    assert.equal(s1.priority.effective, 80);
+    assert.deepEqual(tracks(s1), [{ kind: 'file', name: file, up: true, value: 7, weight: -10, effect: -70 }]);
+
+    since = Date.now();
+    write(file, '0\n');
+    await l1.transition('VI_1', 'master', 10_000, since);
+    await l2.transition('VI_1', 'backup', 10_000, since);
+    await Promise.all([l1.stop(), l2.stop()]);
+  });
+
+  test('a tracked process dying faults the master (weight 0): the peer takes over; restarted, the master comes back', async (t) => {
+    const vlab = new VrrpLab();
+    const procs = new Set<ReturnType<typeof spawn>>();
+    const start = () => {
+      const p = spawn('sleep', ['4747.25'], { stdio: 'ignore' });
+      procs.add(p);
+      return p;
+    };
+    t.after(() => { for (const p of procs) p.kill('SIGKILL'); vlab.cleanup(); });
+    let proc = start();
+    const d1 = vlab.node('d1');
+    const d2 = vlab.node('d2');
+    const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackProcesses: [{ name: 'sleep', args: ['4747.25'], interval: '200ms' }] })] }, 'd1');
+    await l1.transition('VI_1', 'master', 20_000);
+    const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
+    await settled(l1, l2);
+    assert.deepEqual(tracks(l1.vrrp('VI_1')), [{ kind: 'process', name: 'sleep 4747.25', up: true, value: 1, weight: 0, effect: 0 }]);
+
+    let since = Date.now();
+    proc.kill('SIGKILL');
+    const fault = await l1.transition('VI_1', 'fault', 10_000, since);
+    assert.equal(fault.reason, 'track_down');
+    await l2.transition('VI_1', 'master', 10_000, since);
+    assert.deepEqual(tracks(l1.vrrp('VI_1')), [{ kind: 'process', name: 'sleep 4747.25', up: false, value: 0, weight: 0, effect: 'fault' }]);
+    await sleep(200);
+    assert.ok(vlab.holds(d2, '10.61.0.100') && !vlab.holds(d1, '10.61.0.100'));
+
+    since = Date.now();
+    proc = start();
+    await l1.transition('VI_1', 'master', 10_000, since);
+    await l2.transition('VI_1', 'backup', 10_000, since);
+    await Promise.all([l1.stop(), l2.stop()]);
+  });
+});
