@@ -1,9 +1,26 @@
 #!/usr/bin/env node
 /**
- * The lvsd command line: a thin yargs front over the definitions in definition.ts.
+ * The lvsd command line: the definitions in definition.ts, parsed by quick-argv.ts when the command line
+ * is plainly valid and by yargs otherwise (help, completion, mistakes: yargs' messages). Loading yargs
+ * costs about as much as starting node, so the common commands go without it; `--version` alone needs
+ * nothing but package.json.
  */
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { defineCli } from './definition.js';
+import { readFileSync } from 'node:fs';
 
-await defineCli(yargs(hideBin(process.argv))).parseAsync();
+const args = process.argv.slice(2);
+if (args.length === 1 && args[0] === '--version') {
+  // main.js is dist/src/cli/main.js: package.json is three levels up, in a checkout and in the package
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  process.stdout.write(`${pkg.version}\n`);
+} else {
+  const { defineCli } = await import('./definition.js');
+  const { quickCommand } = await import('./quick-argv.js');
+  const quick = quickCommand(defineCli, args);
+  if (quick) {
+    await quick.run();
+  } else {
+    const { default: yargs } = await import('yargs');
+    const { hideBin } = await import('yargs/helpers');
+    await defineCli(yargs(hideBin(process.argv))).parseAsync();
+  }
+}

@@ -1,7 +1,7 @@
 /**
  * Fast start (issue #11): a CLI process loads only what its command uses. `lvsd --version` and
  * `lvsd check` must not load ajv's schema compiler (the validator is compiled at build time), pino,
- * prom-client or chokidar; and the validator `npm run build` wrote must be the one the schema compiles to.
+ * prom-client, chokidar or yargs (main.ts parses plain command lines itself, quick-argv.ts); and the validator `npm run build` wrote must be the one the schema compiles to.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,6 +39,8 @@ const HEAVY: Array<[string, RegExp]> = [
   ['pino', /node_modules\/pino\//],
   ['prom-client', /node_modules\/prom-client\//],
   ['chokidar', /node_modules\/chokidar\//],
+  // yargs (with cliui, string-width, ...) costs about as much as node's own start: only help and mistakes need it
+  ['yargs', /node_modules\/yargs\//],
 ];
 
 function assertLight(files: string[]): void {
@@ -48,7 +50,7 @@ function assertLight(files: string[]): void {
   }
 }
 
-test('lvsd --version prints the version and loads neither ajv nor pino nor prom-client nor chokidar', () => {
+test('lvsd --version prints the version and loads neither ajv nor pino nor prom-client nor chokidar nor yargs', () => {
   const r = loaded(['--version']);
   assert.equal(r.status, 0, r.stderr);
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -57,7 +59,7 @@ test('lvsd --version prints the version and loads neither ajv nor pino nor prom-
   assertLight(r.files);
 });
 
-test('lvsd check validates with the build-time validator: no ajv compiler, pino, prom-client or chokidar', () => {
+test('lvsd check validates with the build-time validator: no ajv compiler, pino, prom-client, chokidar or yargs', () => {
   const ok = loaded(['check', '-c', config]);
   assert.equal(ok.status, 0, ok.stderr);
   assert.match(ok.stdout, /valid \(1 service, 1 real server, 0 VRRP instances\)/);
