@@ -24,6 +24,7 @@ const TYPE_KEYS: Readonly<Record<HealthCheckType, readonly string[]>> = {
   agent: ['send'],
   smtp: ['heloName'],
   udp: ['payload', 'requireReply', 'expectReply', 'minReplyLength', 'maxReplyLength'],
+  ping: [],
   none: [],
 };
 /** Check types that open a connection and so need a port. */
@@ -154,6 +155,7 @@ export function buildHealthCheck(
   };
   switch (r.type) {
     case 'tcp':
+    case 'ping':
     case 'none':
       return { ...base, type: r.type };
     case 'smtp':

@@ -18,7 +18,7 @@ export interface RawTunnel {
 }
 
 export interface RawHealthCheck {
-  type: 'tcp' | 'http' | 'https' | 'dns' | 'exec' | 'agent' | 'smtp' | 'udp' | 'none';
+  type: 'tcp' | 'http' | 'https' | 'dns' | 'exec' | 'agent' | 'smtp' | 'udp' | 'ping' | 'none';
   address?: string;
   port?: number;
   interval?: RawDuration;

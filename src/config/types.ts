@@ -136,11 +136,11 @@ export interface UdpCheck extends HealthCheckBase {
   minReplyLength: number;
   maxReplyLength: number;
 }
-/** ICMP / ICMPv6 echo through the addon (native/src/icmp_probe.c): up when the matching reply arrives. */
+/** ICMP / ICMPv6 echo through the addon (native/src/icmp_socket.c): up when the matching reply arrives. */
 export interface PingCheck extends HealthCheckBase { type: 'ping' }
 export interface NoneCheck extends HealthCheckBase { type: 'none' }
 
-export type HealthCheckConfig = TcpCheck | HttpCheck | DnsCheck | ExecCheck | AgentCheck | SmtpCheck | UdpCheck | NoneCheck;
+export type HealthCheckConfig = TcpCheck | HttpCheck | DnsCheck | ExecCheck | AgentCheck | SmtpCheck | UdpCheck | PingCheck | NoneCheck;
 export type HealthCheckType = HealthCheckConfig['type'];
 
 export interface HealthGlobalConfig {

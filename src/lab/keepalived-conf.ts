@@ -120,6 +120,8 @@ function check(c: HealthCheckConfig, rs: RealServerConfig): string[] {
         `      delay_before_retry ${keepalivedSeconds(c.interval)}`,
         '    }',
       ];
+    case 'ping':
+      return ['    PING_CHECK {', ...(c.address !== rs.spec.address ? [`      connect_ip ${c.address}`] : []), ...timing, '    }'];
     case 'smtp':
       return ['    SMTP_CHECK {', ...(c.heloName !== undefined ? [`      helo_name ${word(c.heloName)}`] : []), ...connect(c, rs), ...timing, '    }'];
     case 'udp': {

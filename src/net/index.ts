@@ -7,6 +7,7 @@
  * - links.ts, addresses.ts: interface facts, link notifications and addresses over rtnetlink
  * - native.ts: the lvsd_native addon (VRRP raw sockets, ARP/NA sends)
  * - tcp-probe.ts: TCP connect probes through the addon (the health checker's tcp check)
+ * - icmp-probe.ts: ICMP/ICMPv6 echo probes through the addon (the health checker's ping check)
  */
 export * from './address.js';
 export * from './garp.js';
@@ -15,3 +16,4 @@ export * from './links.js';
 export * from './addresses.js';
 export * from './native.js';
 export * from './tcp-probe.js';
+export * from './icmp-probe.js';

@@ -90,6 +90,7 @@ test('health check defaults per type; a real server check replaces the service c
   assert.deepEqual(check({ type: 'agent' }), { type: 'agent', ...base });
   assert.deepEqual(check({ type: 'smtp', port: 25 }), { type: 'smtp', ...base, port: 25 });
   assert.deepEqual(check({ type: 'smtp', port: 25, heloName: 'lb1.example.net' }), { type: 'smtp', ...base, port: 25, heloName: 'lb1.example.net' });
+  assert.deepEqual(check({ type: 'ping' }), { type: 'ping', ...base });
   assert.deepEqual(check({ type: 'udp' }), { type: 'udp', ...base, payload: '', requireReply: false, minReplyLength: 0, maxReplyLength: 65535 });
   assert.deepEqual(check({ type: 'udp', payload: '0A 1b', expectReply: 'Ff xX' }),
     { type: 'udp', ...base, payload: '0a1b', requireReply: true, expectReply: 'ffxx', minReplyLength: 0, maxReplyLength: 65535 });

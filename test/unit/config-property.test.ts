@@ -23,7 +23,7 @@ const wholeSeconds = fc.oneof(
 );
 
 const healthCheck = fc.record({
-  type: fc.constantFrom('tcp', 'http', 'https', 'dns', 'exec', 'agent', 'smtp', 'udp', 'none'),
+  type: fc.constantFrom('tcp', 'http', 'https', 'dns', 'exec', 'agent', 'smtp', 'udp', 'ping', 'none'),
   interval: fc.integer({ min: 2, max: 60 }),
   timeout: maybe(fc.integer({ min: 1, max: 2 })),
   rise: maybe(fc.integer({ min: 1, max: 10 })),

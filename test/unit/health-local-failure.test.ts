@@ -1,7 +1,7 @@
 /**
  * Probes that fail because of the director itself are marked as such, with real descriptor exhaustion: a
  * child process under `prlimit --nofile` uses up its descriptors and probes a healthy local server with
- * every path that opens one (the addon's TCP prober, a socket, HTTP, SMTP, UDP, an exec check). Each result says
+ * every path that opens one (the addon's TCP prober, a socket, HTTP, SMTP, UDP, the ICMP socket, an exec check). Each result says
  * `local: 'EMFILE'`, which the scheduler never counts against the real server (health-scheduler.test.ts,
  * "failures of the director itself").
  */
@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const CHILD = fileURLToPath(new URL('./local-probe-child.js', import.meta.url));
 
-test('out of descriptors: TCP (addon and socket), HTTP, SMTP, UDP and exec probes fail as local (EMFILE), not as the server\'s fault', async (t) => {
+test('out of descriptors: TCP (addon and socket), HTTP, SMTP, UDP, PING and exec probes fail as local (EMFILE), not as the server\'s fault', async (t) => {
   const server = createServer((_req, res) => res.end('ok'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
@@ -27,7 +27,7 @@ test('out of descriptors: TCP (addon and socket), HTTP, SMTP, UDP and exec probe
   });
   const r = JSON.parse(out) as Record<string, { ok: boolean; reason: string; local?: string } | null | number>;
   assert.ok((r.held as number) > 0);
-  for (const name of ['native', 'socket', 'http', 'smtp', 'udp', 'exec']) {
+  for (const name of ['native', 'socket', 'http', 'smtp', 'udp', 'ping', 'exec']) {
     const p = r[name] as { ok: boolean; reason: string; local?: string } | null;
     if (p === null) continue; // the addon is not built here
     assert.equal(p.ok, false, name);

@@ -25,7 +25,7 @@ const skip = dir === undefined ? (process.env.CI ? false : 'keepalived doc/sampl
 const EXPECTED: Record<string, 'ok' | string[]> = {
   'keepalived.conf.HTTP_GET.port': 'ok',
   'keepalived.conf.IPv6': 'ok',
-  'keepalived.conf.PING_CHECK': ['PING_CHECK'],
+  'keepalived.conf.PING_CHECK': 'ok',
   'keepalived.conf.SMTP_CHECK': 'ok',
   'keepalived.conf.UDP_CHECK': 'ok',
   'keepalived.conf.inhibit': 'ok',

@@ -179,7 +179,7 @@ virtual_server 192.0.2.10 80 {
   quorum_up /bin/up
   frobnicate 3
   real_server 10.0.0.1 80 {
-    PING_CHECK {
+    BFD_CHECK {
     }
     TCP_CHECK {
     }
@@ -193,7 +193,7 @@ virtual_server 192.0.2.10 80 {
     `${FILE}:16: dev: lvsd puts an instance's addresses on its own interface (eth0), not on eth9: use an instance on eth9`,
     `${FILE}:20: quorum_up: lvsd runs no script when the quorum is reached (it logs event health.quorum)`,
     `${FILE}:21: frobnicate: not a keyword of virtual_server the importer knows (nothing was imported from it)`,
-    `${FILE}:23: PING_CHECK: lvsd has no ICMP echo (PING) check yet (issue #12, part 2) (--partial writes the real server without this check)`,
+    `${FILE}:23: BFD_CHECK: lvsd has no BFD (--partial writes the real server without this check)`,
   ]);
   assert.equal(r.complete, false);
   const cfg = parseConfig([{ file: 'x.json', text: JSON.stringify(r.config) }]);

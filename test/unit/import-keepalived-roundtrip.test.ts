@@ -14,6 +14,7 @@ const original = {
         { address: '10.0.1.11', port: 8080, weight: 100, healthCheck: { type: 'http', path: '/health', expectStatus: [200, 204], host: 'www', interval: 3, timeout: 1, rise: 1, fall: 3 } },
         { address: '10.0.1.12', port: 8080, weight: 100, upperThreshold: 1000, lowerThreshold: 800, healthCheck: { type: 'tcp', port: 81, interval: 3, timeout: 2, rise: 1, fall: 1 } },
         { address: '10.0.1.13', port: 80, weight: 100, forwarding: 'tunnel' },
+        { address: '10.0.1.15', port: 8080, weight: 100, healthCheck: { type: 'ping', interval: 3, timeout: 1, rise: 1, fall: 2 } },
         { address: '10.0.1.14', port: 8080, weight: 100, healthCheck: { type: 'smtp', port: 25, heloName: 'lb1.example.net', interval: 3, timeout: 2, rise: 1, fall: 2 } },
       ] },
     { protocol: 'udp', address: '2001:db8::53', port: 53, scheduler: 'mh', schedulerFlags: ['mh-port'], onePacket: true, forwarding: 'dr', onFailure: 'remove', initialState: 'up',

@@ -1,7 +1,7 @@
 /**
  * `node local-probe-child.js PORT`: uses up every descriptor this process may open, then probes
  * 127.0.0.1:PORT (a listening server) with the TCP check through the addon and through a socket, the HTTP
- * check, the SMTP and UDP checks and an exec check, and prints each result as one JSON line. Run under `prlimit --nofile=N` by
+ * check, the SMTP, UDP and PING checks and an exec check, and prints each result as one JSON line. Run under `prlimit --nofile=N` by
  * health-local-failure.test.ts.
  */
 import { openSync, closeSync } from 'node:fs';
@@ -26,6 +26,7 @@ const results = {
   http: await probe({ ...base, type: 'http', method: 'GET', path: '/', expectStatus: [200], verify: false } as never, { address: '127.0.0.1', port }),
   smtp: await probe({ ...base, type: 'smtp' }, { address: '127.0.0.1', port }),
   udp: await probe({ ...base, type: 'udp', payload: '00', requireReply: false, minReplyLength: 0, maxReplyLength: 65535 }, { address: '127.0.0.1', port }),
+  ping: await probe({ ...base, type: 'ping' }, { address: '127.0.0.1', port }),
   exec: await probe({ ...base, type: 'exec', command: ['/bin/true'], shell: false, dynamicWeight: false } as never, { address: '127.0.0.1', port }),
 };
 for (const fd of held) closeSync(fd);

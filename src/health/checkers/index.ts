@@ -6,6 +6,7 @@ import { probeDns } from './dns.js';
 import { probeExec } from './exec.js';
 import { probeHttp } from './http.js';
 import { probeNone } from './none.js';
+import { probePing } from './ping.js';
 import { probeSmtp } from './smtp.js';
 import { probeTcp } from './tcp.js';
 import { probeUdp } from './udp.js';
@@ -32,11 +33,13 @@ export function probe(
       return probeSmtp(check, signal);
     case 'udp':
       return probeUdp(check, signal);
+    case 'ping':
+      return probePing(check, signal);
     case 'none':
       return probeNone();
   }
 }
 
-export { probeAgent, probeDns, probeExec, probeHttp, probeNone, probeSmtp, probeTcp, probeUdp };
+export { probeAgent, probeDns, probeExec, probeHttp, probeNone, probePing, probeSmtp, probeTcp, probeUdp };
 export { parseAgentReply, type AgentVerdict } from './agent-reply.js';
 export * as dnsCodec from './dns-codec.js';

@@ -1,5 +1,5 @@
 /**
- * keepalived checkers (TCP_CHECK, HTTP_GET, SSL_GET, DNS_CHECK, MISC_CHECK, SMTP_CHECK, UDP_CHECK, ...) -> one lvsd
+ * keepalived checkers (TCP_CHECK, HTTP_GET, SSL_GET, DNS_CHECK, MISC_CHECK, SMTP_CHECK, UDP_CHECK, PING_CHECK, ...) -> one lvsd
  * healthCheck. Timing: keepalived probes every `delay_loop` and, after a failure, retries `retry` times
  * `delay_before_retry` apart; one success brings a server back. lvsd probes every `interval` and counts
  * `fall` failures / `rise` successes in a row. So interval = delay_loop, fall = retry + 1, rise = 1,
@@ -188,7 +188,7 @@ export const checkers: Record<string, (p: Problems) => { type: string; table: Ta
       max_reply_length: set('maxReplyLength', (s) => numberArg(s, p, 0, { min: 0, max: 65535 }))(p),
     },
   }),
-  PING_CHECK: () => ({ unsupported: LATER('ICMP echo (PING) check') }),
+  PING_CHECK: (p) => ({ type: 'ping', table: common(p) }),
   FILE_CHECK: () => ({ unsupported: LATER('check that reads a file') }),
   BFD_CHECK: () => ({ unsupported: 'lvsd has no BFD' }),
 };
