@@ -31,6 +31,10 @@
 #define RECV_BUFFER 2048      /* an echo reply to our 64-byte requests, with room for options */
 #define MAX_READS_PER_WAKE 64 /* then yield to the loop */
 #define MAX_IDLE_ERROR_WAKES 16
+/* Replies to a burst of probes arrive before the loop reads any: each costs ~400 bytes of receive buffer
+   (skb truesize), so the default 208 KiB holds 512 and drops the rest (measured: 512 of 1000 loopback
+   echoes answered). 4 MiB holds ~10000. */
+#define RECV_BUFFER_BYTES (4 * 1024 * 1024)
 
 typedef struct icmp_socket {
   napi_env env;
@@ -195,12 +199,20 @@ static icmp_socket *unwrap(napi_env env, napi_value v) {
   return data;
 }
 
+/* Receive buffer: SO_RCVBUFFORCE (CAP_NET_ADMIN, beyond net.core.rmem_max), else SO_RCVBUF (capped by it). */
+static void set_rcvbuf(int fd) {
+  int size = RECV_BUFFER_BYTES;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+}
+
 /* A ping socket if allowed, else a raw one with an echo-reply-only filter; -errno when neither opens. */
 static int open_socket(int family, bool *raw) {
   int proto = family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd >= 0) {
     *raw = false;
+    set_rcvbuf(fd);
     return fd;
   }
   int first = errno;
@@ -208,6 +220,7 @@ static int open_socket(int family, bool *raw) {
   fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd < 0) return -errno;
   *raw = true;
+  set_rcvbuf(fd);
   if (family == AF_INET) {
     struct icmp_filter filter = {.data = ~(1U << ICMP_ECHOREPLY)};
     (void)setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter);
