@@ -1,15 +1,25 @@
 import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isatty } from 'node:tty';
-import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import type { DestinationStream, Logger, LoggerOptions } from 'pino';
 import { formatLogLine } from './log-pretty.js';
 
 export type { Logger };
+
+type Pino = typeof import('pino');
+let pinoModule: Pino | undefined;
+
+/** pino, loaded on first use (it is CommonJS, so synchronously): a CLI command that logs nothing never loads it. */
+function pinoLib(): Pino {
+  return (pinoModule ??= createRequire(import.meta.url)('pino') as Pino);
+}
 
 /**
  * The root logger. Log lines are JSON with stable field names: `event` names what happened
  * (`ipvs.apply`, `vrrp.transition`, ...), `component` is bound per module with child loggers.
  */
 export function createLogger(options: { level?: string; destination?: number | string; pretty?: boolean } = {}): Logger {
+  const pino = pinoLib().pino;
   const opts: LoggerOptions = {
     level: options.level ?? process.env.LVSD_LOG_LEVEL ?? 'info',
     base: { pid: process.pid },
@@ -33,5 +43,39 @@ function wantsPretty(fd: number): boolean {
   return isatty(fd);
 }
 
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60 };
+const noop = (): void => {};
+
+/**
+ * A logger that becomes `make()` only when something is logged at `level` or above (or anything but a
+ * level method, `level`, `isLevelEnabled` or `child` is asked of it); until then calls below `level` cost
+ * nothing and pino is not loaded. For short CLI commands (`lvsd apply` logs warnings only).
+ */
+export function lazyLogger(level: string, make: () => Logger): Logger {
+  let real: Logger | undefined;
+  const threshold = level === 'silent' ? Infinity : LEVELS[level] ?? LEVELS.info!;
+  return new Proxy({} as Logger, {
+    get(_target, key) {
+      if (real === undefined) {
+        if (typeof key === 'string' && LEVELS[key] !== undefined && LEVELS[key] < threshold) return noop;
+        if (key === 'level') return level;
+        if (key === 'isLevelEnabled') return (l: string) => (LEVELS[l] ?? Infinity) >= threshold;
+        if (key === 'child') {
+          return (bindings: Record<string, unknown>, opts?: { level?: string }) =>
+            lazyLogger(opts?.level ?? level, () => (real ??= make()).child(bindings, opts));
+        }
+      }
+      const r = (real ??= make());
+      const v = (r as unknown as Record<PropertyKey, unknown>)[key];
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(r) : v;
+    },
+    set(_target, key, value) {
+      (real ??= make());
+      (real as unknown as Record<PropertyKey, unknown>)[key] = value;
+      return true;
+    },
+  });
+}
+
 /** A logger that drops everything; for library use and tests that do not look at logs. */
-export const silentLogger: Logger = pino({ level: 'silent' });
+export const silentLogger: Logger = lazyLogger('silent', () => pinoLib().pino({ level: 'silent' }));

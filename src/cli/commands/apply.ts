@@ -1,6 +1,6 @@
 import { loadConfig } from '../../config/index.js';
 import { createIpvsClient } from '../../ipvs/index.js';
-import { createLogger } from '../../log.js';
+import { createLogger, lazyLogger } from '../../log.js';
 import {
   DEFAULT_STATE_FILE, formatApplyReport, formatPlan, loadOwned, nextOwned, reconcile, saveOwned,
 } from '../../reconcile/index.js';
@@ -23,7 +23,9 @@ export interface ApplyArgs {
 export async function apply(args: ApplyArgs): Promise<number> {
   const config = await loadConfig(args.config);
   const stateFile = args.stateFile ?? config.ipvs.stateFile ?? DEFAULT_STATE_FILE;
-  const log = createLogger({ level: process.env.LVSD_LOG_LEVEL ?? 'warn', destination: 2 });
+  const level = process.env.LVSD_LOG_LEVEL ?? 'warn';
+  // pino is loaded only if something is logged at this level (at warn: a failure or a surprise)
+  const log = lazyLogger(level, () => createLogger({ level, destination: 2 }));
   const client = await createIpvsClient();
   try {
     const owned = await loadOwned(stateFile, log);
