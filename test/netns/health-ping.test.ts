@@ -3,7 +3,8 @@
  * on a veth. An address that answers echo is up (IPv4 and IPv6); one that does not is down with a
  * timeout: a host ignoring echo requests, an on-link address nobody holds, a server whose link went down;
  * an address with no route is down at once (send ENETUNREACH). Both kinds of socket are exercised: a raw
- * socket (the namespace's default ping_group_range lets no group have a ping socket) and a ping socket.
+ * socket (the namespace's default ping_group_range lets no group have a ping socket) and a ping socket;
+ * an unprivileged process outside ping_group_range gets a local failure (EPERM), inside it a ping socket.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -69,6 +70,24 @@ describe('PING check in namespaces', { skip }, () => {
     const up = ping(1, '10.91.0.2', 'fd91::2');
     assert.equal(up['10.91.0.2']!.ok, true);
     assert.equal(up['fd91::2']!.ok, true);
+  });
+
+  test('without CAP_NET_RAW and outside ping_group_range the socket cannot be opened: local (EPERM), not the server\'s fault; inside the range a ping socket works unprivileged', (t) => {
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    if (lab.execResult(ns.a, [...nobody, 'test', '-r', PROBE]).status !== 0) return t.skip('the checkout is not readable by nobody');
+    const asNobody = () => JSON.parse(lab.exec(ns.a, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+      process.execPath, PROBE, '1', '10.91.0.2', 'fd91::2'])) as Record<string, Result>;
+    lab.exec(ns.a, ['sysctl', '-qw', 'net.ipv4.ping_group_range=1 0']);
+    const denied = asNobody();
+    for (const a of ['10.91.0.2', 'fd91::2']) {
+      assert.equal(denied[a]!.ok, false, a);
+      assert.equal(denied[a]!.reason, 'icmp socket EPERM', a);
+      assert.equal(denied[a]!.local, 'EPERM', 'the scheduler keeps the server as it was and retries');
+    }
+    lab.exec(ns.a, ['sysctl', '-qw', 'net.ipv4.ping_group_range=65534 65534']);
+    const allowed = asNobody();
+    assert.equal(allowed['10.91.0.2']!.ok, true, allowed['10.91.0.2']!.reason);
+    assert.equal(allowed['fd91::2']!.ok, true, allowed['fd91::2']!.reason);
   });
 
   test("a server whose link is down is down", () => {
