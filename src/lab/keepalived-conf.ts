@@ -125,10 +125,11 @@ function check(c: HealthCheckConfig, rs: RealServerConfig): string[] {
     case 'smtp':
       return ['    SMTP_CHECK {', ...(c.heloName !== undefined ? [`      helo_name ${word(c.heloName)}`] : []), ...connect(c, rs), ...timing, '    }'];
     case 'udp': {
+      if (c.payload === '') unsupported('a UDP check with an empty payload (keepalived sends random bytes instead)');
       const pairs = (hex: string) => hex.match(/../g)?.join(' ') ?? '';
       return [
         '    UDP_CHECK {',
-        ...(c.payload !== '' ? [`      payload ${pairs(c.payload)}`] : []),
+        `      payload ${pairs(c.payload)}`,
         ...(c.requireReply
           ? [
               `      require_reply${c.expectReply !== undefined ? ` ${pairs(c.expectReply)}` : ''}`,

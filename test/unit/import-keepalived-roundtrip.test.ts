@@ -74,3 +74,9 @@ test('lvsd export keepalived: the file on stdout, exit 0; what keepalived cannot
   assert.equal(refused.stdout, '');
   assert.match(refused.stderr, /cannot translate service web: slow start/);
 });
+
+test('a UDP check without a payload is not exported: keepalived would send random bytes instead of an empty datagram', () => {
+  const config = parseConfig([{ file: 'lvsd.json', text: JSON.stringify({ services: [{ protocol: 'udp', address: '192.0.2.10', port: 53,
+    realServers: [{ address: '10.0.0.1', healthCheck: { type: 'udp' } }] }] }) }]);
+  assert.throws(() => keepalivedConf(config, { routerId: 'd1' }), /a UDP check with an empty payload \(keepalived sends random bytes instead\)/);
+});
