@@ -85,6 +85,8 @@ export class IcmpProber {
   private counter = randomBytes(4).readUInt32BE(0);
   private readonly pending = new Map<number, Pending>();
   private readonly socks: { 4?: Sock; 6?: Sock } = {};
+  /** probes waiting for a reply, per family: the socket keeps the loop alive while its count is above 0 */
+  private readonly waiting = { 4: 0, 6: 0 };
 
   constructor() {
     this.native = loadNative() as unknown as IcmpBinding;
@@ -122,13 +124,13 @@ export class IcmpProber {
           this.pending.delete(counter);
           clearTimeout(p.timer);
           signal?.removeEventListener('abort', onAbort);
-          this.refresh();
+          if (--this.waiting[family] === 0) this.ref(family, false);
           resolve(o);
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(counter, p);
-      this.refresh();
+      if (this.waiting[family]++ === 0) this.ref(family, true);
     });
   }
 
@@ -161,11 +163,9 @@ export class IcmpProber {
   }
 
   /** Keep the loop alive only while probes wait for replies. */
-  private refresh(): void {
-    for (const f of [4, 6] as const) {
-      const s = this.socks[f];
-      if (s) this.native.icmpRef(s.handle, [...this.pending.values()].some((p) => p.family === f));
-    }
+  private ref(family: 4 | 6, on: boolean): void {
+    const s = this.socks[family];
+    if (s) this.native.icmpRef(s.handle, on);
   }
 
   private onItems(family: 4 | 6, sock: Sock, items: Array<Buffer | (Error & { errno?: number; stopped?: boolean })>): void {
