@@ -1,46 +1,60 @@
 /**
  * A scan of /proc for tracked processes: every process's comm, and the argv of those whose comm could
- * match a tracked name (only they need it). One scan serves every tracker that asks within `maxAgeMs`.
- * Measured with ~500 processes: docs/vrrp.md "Tracking".
+ * match a tracked name (only they need it). Reads are synchronous with one reused buffer, in slices of
+ * SLICE processes with the event loop free between slices, so the VRRP thread is never held for long.
+ *
+ * Measured on the 2-core test host with ~500 processes (docs/vrrp.md "Tracking"): one promise-based read
+ * per file cost 60 ms CPU per scan (94 ms wall); open/read/close synchronously with a reused buffer 4.6 ms
+ * CPU (8.7 ms wall, held in one piece), hence this shape: ~0.5% of a core at the default 1 s interval. In
+ * slices of 16 the longest hold of the event loop during scans was 5.3 ms (p99 5.1; slices of 64: 35 / 14 ms).
+ * The kernel's process events connector would cost nothing between events, but needs a netlink connector
+ * socket in the native addon and a full scan anyway after any lost event; a scan is cheap enough.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
 import type { ProcessInfo } from './track.js';
 
-export interface ScanResult {
-  at: number;
-  /** Processes whose comm is one of the wanted prefixes, with their argv. */
-  processes: ProcessInfo[];
-}
+const SLICE = 16;
+const buf = Buffer.alloc(4096);
 
-async function readComm(pid: string): Promise<string | undefined> {
+/** The first bytes of a /proc file (comm is 16 bytes at most; argv is cut at 4 KiB), or undefined when gone. */
+function readSmall(path: string): string | undefined {
+  let fd: number | undefined;
   try {
-    return (await readFile(`/proc/${pid}/comm`, 'utf8')).replace(/\n$/, '');
+    fd = openSync(path, 'r');
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.toString('utf8', 0, n);
   } catch {
-    return undefined; // gone between readdir and read
+    return undefined; // the process ended between readdir and read
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
-async function readArgv(pid: string): Promise<string[]> {
-  try {
-    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    if (raw === '') return [];
-    return raw.replace(/\0$/, '').split('\0');
-  } catch {
-    return [];
-  }
+function argvOf(pid: string): string[] {
+  const raw = readSmall(`/proc/${pid}/cmdline`) ?? '';
+  if (raw === '') return [];
+  return raw.replace(/\0$/, '').split('\0');
 }
 
-/** Processes whose comm equals one of `names` cut to 15 characters (the kernel's comm length), with argv. */
+const yieldLoop = () => new Promise<void>((r) => setImmediate(r));
+
+/** Processes whose comm equals one of `names` cut to 15 characters (the kernel's comm length) or their base name, with argv. */
 export async function scanProcesses(names: ReadonlySet<string>): Promise<ProcessInfo[]> {
-  const prefixes = new Set([...names].map((n) => n.slice(0, 15)));
-  const bases = new Set([...names].map((n) => n.slice(n.lastIndexOf('/') + 1).slice(0, 15)));
-  const pids = (await readdir('/proc')).filter((e) => e.charCodeAt(0) >= 48 && e.charCodeAt(0) <= 57);
+  const wanted = new Set<string>();
+  for (const n of names) {
+    wanted.add(n.slice(0, 15));
+    wanted.add(n.slice(n.lastIndexOf('/') + 1).slice(0, 15));
+  }
+  const pids = readdirSync('/proc').filter((e) => e.charCodeAt(0) >= 48 && e.charCodeAt(0) <= 57);
   const found: ProcessInfo[] = [];
-  await Promise.all(pids.map(async (pid) => {
-    const comm = await readComm(pid);
-    if (comm === undefined || (!prefixes.has(comm) && !bases.has(comm))) return;
-    found.push({ comm, argv: await readArgv(pid) });
-  }));
+  for (let i = 0; i < pids.length; i += SLICE) {
+    if (i > 0) await yieldLoop();
+    for (const pid of pids.slice(i, i + SLICE)) {
+      const comm = readSmall(`/proc/${pid}/comm`)?.replace(/\n$/, '');
+      if (comm === undefined || !wanted.has(comm)) continue;
+      found.push({ comm, argv: argvOf(pid) });
+    }
+  }
   return found;
 }
 
