@@ -8,6 +8,7 @@ import { emptyModel } from './model.js';
 import { Problems, type Table } from './rules.js';
 import { realServerRules, serviceRules } from './services.js';
 import { instanceRules, syncGroupRules } from './vrrp.js';
+import { fileRules, processRules, scriptRules } from './track.js';
 
 export type KeywordKind = 'mapped' | 'not supported' | 'ignored';
 
@@ -31,6 +32,9 @@ export function keywordCatalog(): Record<string, Record<string, { kind: KeywordK
     real_server: list(realServerRules(p) as Table<never>),
     'checkers (all)': list(common(p) as Table<never>),
     url: list(urlTable(p) as Table<never>),
+    vrrp_script: list(scriptRules(p) as Table<never>),
+    vrrp_track_file: list(fileRules(p) as Table<never>),
+    vrrp_track_process: list(processRules(p) as Table<never>),
   };
   for (const [name, make] of Object.entries(checkers)) {
     const def = make(p);

@@ -9,10 +9,11 @@ import type { ConfigFiles } from './files.js';
 import { lexKeepalived } from './lexer.js';
 import { emptyModel, render, type Model } from './model.js';
 import type { ImportProblem, Place } from './problems.js';
-import { LATER, Problems, numberArg, stringArg, walk, type Table } from './rules.js';
+import { Problems, numberArg, stringArg, walk, type Table } from './rules.js';
 import { mapVirtualServer, mapVirtualServerGroup } from './services.js';
 import { buildTree } from './tree.js';
 import { mapInstance, mapSyncGroup } from './vrrp.js';
+import { mapTrackDef, resolveTracks } from './track.js';
 
 export interface ImportResult {
   /** The lvsd config (valid: lvsd's validator accepted it), without what could not be mapped. */
@@ -164,10 +165,10 @@ export function rootRules(model: Model, p: Problems): Table<null> {
     vrrp_sync_group: { map: (s) => mapSyncGroup(s, model, p) },
     virtual_server_group: { map: (s) => mapVirtualServerGroup(s, model, p) },
     virtual_server: { map: (s) => mapVirtualServer(s, model, p) },
-    vrrp_script: { unsupported: LATER('VRRP tracking of scripts') },
-    vrrp_track_file: { unsupported: LATER('VRRP tracking of files') },
-    track_file: { unsupported: LATER('VRRP tracking of files') },
-    vrrp_track_process: { unsupported: LATER('VRRP tracking of processes') },
+    vrrp_script: { map: (s) => mapTrackDef('script', s, model, p) },
+    vrrp_track_file: { map: (s) => mapTrackDef('file', s, model, p) },
+    track_file: { map: (s) => mapTrackDef('file', s, model, p) },
+    vrrp_track_process: { map: (s) => mapTrackDef('process', s, model, p) },
     static_ipaddress: { unsupported: 'lvsd adds only VRRP addresses: keep static addresses in the system network config' },
     static_routes: { unsupported: 'lvsd adds no routes: keep them in the system network config' },
     static_rules: { unsupported: 'lvsd adds no policy-routing rules: keep them in the system network config' },
@@ -203,6 +204,7 @@ export function importKeepalived(path: string, files: ConfigFiles, opts: { confi
   const p = new Problems();
   const model = emptyModel();
   walk(tree.statements, rootRules(model, p), null, p, 'the top level');
+  resolveTracks(model, p);
   // the sync daemon's id defaults to its instance's virtual_router_id, as in keepalived
   const cs = model.connectionSync?.value;
   if (cs && cs.syncId === undefined) cs.syncId = Number(model.vrrp.find((v) => v.value.name === cs.instance)?.value.vrid ?? 0);

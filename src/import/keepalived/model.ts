@@ -1,5 +1,6 @@
 /** What the mapper builds: lvsd config parts, each with the keepalived place it came from. */
 import type { Place } from './problems.js';
+import { emptyTracks, type TrackModel } from './track.js';
 
 type Obj = Record<string, unknown>;
 
@@ -12,6 +13,8 @@ export interface Model {
   health?: { value: Obj; place: Place };
   groups: Map<string, { keys: Array<{ address: string; port: number } | { fwmark: number }>; place: Place; used: boolean }>;
   globals: Globals;
+  /** vrrp_script / track_file / vrrp_track_process definitions and the instances' references to them. */
+  tracks: TrackModel;
 }
 
 /** global_defs values that instances and checks inherit. */
@@ -24,7 +27,7 @@ export interface Globals {
 }
 
 export function emptyModel(): Model {
-  return { services: [], vrrp: [], syncGroups: [], groups: new Map(), globals: {} };
+  return { services: [], vrrp: [], syncGroups: [], groups: new Map(), globals: {}, tracks: emptyTracks() };
 }
 
 /** The lvsd JSON document of the model's entries that are not dropped, and where each part came from. */

@@ -1,6 +1,7 @@
 /** vrrp_instance and vrrp_sync_group -> lvsd `vrrp[]` and `syncGroups[]`. */
 import { isIP } from 'node:net';
-import type { Globals, Model } from './model.js';
+import { emptyModel, type Globals, type Model } from './model.js';
+import { mapTrackRefs } from './track.js';
 import { LATER, Problems, numberArg, stringArg, walk, type Table } from './rules.js';
 import type { Statement } from './tree.js';
 
@@ -67,7 +68,7 @@ function addressLines(s: Statement, st: InstanceState, p: Problems, excluded: bo
   st.v.addresses = list;
 }
 
-export function instanceRules(p: Problems): Table<InstanceState> {
+export function instanceRules(p: Problems, model: Model = emptyModel()): Table<InstanceState> {
   const notify = (kind: string) => ({ map: (s: Statement, st: InstanceState) => { const a = argv(s); if (a.length > 0) st.notify[kind] = a; } });
   const garp = (key: string, fraction: boolean) => ({
     map: (s: Statement, st: InstanceState) => { const n = numberArg(s, p, 0, { min: 0, fraction }); if (n !== undefined) st.garp[key] = n; },
@@ -141,9 +142,9 @@ export function instanceRules(p: Problems): Table<InstanceState> {
     lvs_sync_daemon_interface: { map: (s, st) => { const i = stringArg(s, p); if (i) st.syncInterface = { iface: i, at: s }; } },
     use_vmac: { unsupported: 'lvsd has no VRRP virtual MAC (macvlan) interfaces' },
     vmac_xmit_base: { unsupported: 'lvsd has no VRRP virtual MAC (macvlan) interfaces' },
-    track_script: { unsupported: LATER('VRRP tracking of scripts') },
-    track_file: { unsupported: LATER('VRRP tracking of files') },
-    track_process: { unsupported: LATER('VRRP tracking of processes') },
+    track_script: { map: (s, st) => mapTrackRefs('script', s, st.v, model, p) },
+    track_file: { map: (s, st) => mapTrackRefs('file', s, st.v, model, p) },
+    track_process: { map: (s, st) => mapTrackRefs('process', s, st.v, model, p) },
     track_bfd: { unsupported: 'lvsd has no BFD' },
     virtual_routes: { unsupported: 'lvsd adds no routes with the VIPs: keep the routes in the system network config (or a notify script)' },
     virtual_rules: { unsupported: 'lvsd adds no policy-routing rules with the VIPs: keep them in the system network config (or a notify script)' },
@@ -169,7 +170,7 @@ export function mapInstance(s: Statement, model: Model, p: Problems): void {
   const name = stringArg(s, p);
   if (name === undefined) return;
   const st: InstanceState = { v: { name }, name, notify: {}, peers: [], garp: {}, devs: [] };
-  walk(s.block, instanceRules(p), st, p, 'vrrp_instance');
+  walk(s.block, instanceRules(p, model), st, p, 'vrrp_instance');
   const g: Globals = model.globals;
   const v = st.v;
   if (v.interface === undefined && g.defaultInterface) v.interface = g.defaultInterface;
@@ -247,8 +248,8 @@ export function syncGroupRules(p: Problems, instances: string[]): Table<null> {
     global_tracking: { ignored: 'lvsd tracks per instance' },
     sync_group_tracking_weight: { ignored: 'lvsd tracks per instance' },
     track_interface: { unsupported: 'lvsd tracks interfaces per instance: put it on the member instances' },
-    track_script: { unsupported: LATER('VRRP tracking of scripts') },
-    track_file: { unsupported: LATER('VRRP tracking of files') },
-    track_process: { unsupported: LATER('VRRP tracking of processes') },
+    track_script: { unsupported: 'lvsd tracks scripts per instance: put it on the member instances' },
+    track_file: { unsupported: 'lvsd tracks files per instance: put it on the member instances' },
+    track_process: { unsupported: 'lvsd tracks processes per instance: put it on the member instances' },
   };
 }
