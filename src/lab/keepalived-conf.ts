@@ -42,6 +42,42 @@ function word(w: string): string {
   return /^[^\s"'!#{}\\]+$/.test(w) ? w : `"${w.replace(/(["\\])/g, '\\$1')}"`;
 }
 
+/**
+ * keepalived names of an instance's tracked objects: defined once at the top level, named by the instance.
+ * A script keeps its name unless another instance has a script of that name too (then INSTANCE_NAME).
+ */
+let sharedScriptNames = new Set<string>();
+const trackNames = (v: VrrpInstanceConfig) => ({
+  scripts: v.trackScripts.map((t) => (sharedScriptNames.has(t.name) ? `${v.name}_${t.name}` : t.name)),
+  files: v.trackFiles.map((_t, i) => `${v.name}_file${i}`),
+  processes: v.trackProcesses.map((_t, i) => `${v.name}_process${i}`),
+});
+
+const weightLine = (t: { weight: number; reverse: boolean }) => `  weight ${t.weight}${t.reverse ? ' reverse' : ''}`;
+
+/** vrrp_script / track_file / vrrp_track_process blocks of an instance's tracked scripts, files and processes. */
+function trackDefinitions(v: VrrpInstanceConfig): string[] {
+  const n = trackNames(v);
+  const out: string[] = [];
+  for (const t of v.trackScripts) if (t.command.some((a) => /\s/.test(a))) unsupported(`track script ${t.name}: an argument with blanks (keepalived splits the script on blanks)`);
+  v.trackScripts.forEach((t, i) => out.push(
+    `vrrp_script ${n.scripts[i]} {`, `  script ${word(t.command.join(' '))}`, `  interval ${keepalivedSeconds(t.interval)}`,
+    `  timeout ${keepalivedSeconds(t.timeout)}`, weightLine(t), `  rise ${t.rise}`, `  fall ${t.fall}`, `  user ${t.user}`,
+    ...(t.initFail ? ['  init_fail'] : []), '}'));
+  v.trackFiles.forEach((t, i) => out.push(`track_file ${n.files[i]} {`, `  file ${word(t.path)}`, weightLine(t), '}'));
+  v.trackProcesses.forEach((t, i) => out.push(
+    `vrrp_track_process ${n.processes[i]} {`, `  process ${[t.name, ...(t.args ?? [])].map(word).join(' ')}`, weightLine(t),
+    `  quorum ${t.quorum}`, ...(t.quorumMax !== undefined ? [`  quorum_max ${t.quorumMax}`] : []),
+    ...(t.delay > 0 ? [`  delay ${keepalivedSeconds(t.delay)}`] : []), '}'));
+  return out;
+}
+
+function trackReferences(v: VrrpInstanceConfig): string[] {
+  const n = trackNames(v);
+  const block = (keyword: string, names: string[]) => (names.length > 0 ? [`  ${keyword} {`, ...names.map((x) => `    ${x}`), '  }'] : []);
+  return [...block('track_script', n.scripts), ...block('track_file', n.files), ...block('track_process', n.processes)];
+}
+
 function vrrpInstance(v: VrrpInstanceConfig): string[] {
   const notify = (['master', 'backup', 'fault', 'stop'] as const)
     .filter((k) => v.notify[k] !== undefined)
@@ -65,6 +101,7 @@ function vrrpInstance(v: VrrpInstanceConfig): string[] {
     ...(v.trackInterfaces.length > 0
       ? ['  track_interface {', ...v.trackInterfaces.map((t) => `    ${t.name}${t.weight !== 0 ? ` weight ${t.weight}` : ''}`), '  }']
       : []),
+    ...trackReferences(v),
     ...notify,
     '  virtual_ipaddress {',
     ...v.addresses.map((a) => `    ${a.address}/${a.prefixLength} dev ${v.interface}`),
@@ -240,6 +277,9 @@ export function keepalivedConf(config: Config, opts: KeepalivedOptions): string 
     '}',
   ];
   for (const g of config.syncGroups) lines.push(`vrrp_sync_group ${g.name} {`, '  group {', ...g.instances.map((i) => `    ${i}`), '  }', '}');
+  const scriptNames = config.vrrp.flatMap((v) => v.trackScripts.map((t) => t.name));
+  sharedScriptNames = new Set(scriptNames.filter((n, i) => scriptNames.indexOf(n) !== i));
+  for (const v of config.vrrp) lines.push(...trackDefinitions(v));
   for (const v of config.vrrp) lines.push(...vrrpInstance(v));
   for (const s of config.services) lines.push(...virtualServer(s));
   return lines.join('\n') + '\n';

@@ -28,7 +28,11 @@ const original = {
   vrrp: [
     { name: 'VI_1', interface: 'eth0', vrid: 51, priority: 150, version: 2, advertInterval: 1, preempt: false, addresses: ['192.0.2.1/24', '192.0.2.2'],
       unicast: { source: '10.0.0.1', peers: ['10.0.0.2'] }, trackInterfaces: [{ name: 'eth1', weight: -20 }, { name: 'eth2' }],
-      notify: { master: ['/usr/local/bin/notify', 'master'] }, garp: { count: 3, interval: '100ms' } },
+      notify: { master: ['/usr/local/bin/notify', 'master'] }, garp: { count: 3, interval: '100ms' },
+      trackScripts: [{ name: 'chk', command: ['/usr/local/bin/chk', 'nginx'], interval: 2, timeout: 1, weight: -30, rise: 2, fall: 3, user: 'nobody', initFail: true },
+        { name: 'up', command: ['/bin/true'], weight: 10, reverse: true, user: 'nobody' }],
+      trackFiles: [{ path: '/run/lvs-weight', weight: -5 }, { path: '/run/lvs-fault', weight: 0, reverse: true }],
+      trackProcesses: [{ name: 'haproxy', args: ['-f', '/etc/haproxy/haproxy.cfg'], weight: 0, quorum: 1, quorumMax: 2, delay: 0.5 }, { name: 'sshd', weight: -20, reverse: true }] },
     { name: 'VI_6', interface: 'eth0', vrid: 52, version: 3, advertInterval: 0.5, preemptDelay: 8, addresses: ['2001:db8::1/64'], garp: { count: 3, interval: '100ms', refresh: 60 } },
   ],
   syncGroups: [{ name: 'G', instances: ['VI_1', 'VI_6'] }],
