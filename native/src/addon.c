@@ -2,7 +2,7 @@
  * lvsd_native: packet I/O Node lacks, kept small and dumb. Raw VRRP sockets polled on the event loop,
  * and one-shot sends of Ethernet frames (gratuitous ARP) and ICMPv6 messages (neighbour advertisements).
  * TCP connect probes for the health checker, many at once on one epoll set (tcp_probe.c).
- * ICMP/ICMPv6 echo sockets for PING checks, errors delivered as values (icmp_socket.c).
+ * UDP probes with every ICMP error reported (udp_probe.c) and ICMP/ICMPv6 echo sockets for PING checks, errors delivered as values (icmp_socket.c).
  * Netlink sockets of any protocol (rtnetlink, generic netlink), errors delivered as values (netlink_socket.c).
  * Every decision (what to send, when, what a packet means) is made in TypeScript: see src/net/native.ts.
  */
@@ -12,6 +12,7 @@
 #include "link_send.h"
 #include "netlink_socket.h"
 #include "tcp_probe.h"
+#include "udp_probe.h"
 #include "vrrp_socket.h"
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -32,6 +33,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpUnwatch", NULL, lvsd_tcp_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberLimit", NULL, lvsd_tcp_prober_limit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberStats", NULL, lvsd_tcp_prober_stats, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpProbeOpen", NULL, lvsd_udp_probe_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpProbeClose", NULL, lvsd_udp_probe_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"icmpOpen", NULL, lvsd_icmp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"icmpSend", NULL, lvsd_icmp_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"icmpClose", NULL, lvsd_icmp_close, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -4,12 +4,19 @@
  * (`requireReply`, or `expectReply`): its length within [minReplyLength, maxReplyLength] and its first bytes
  * matching `expectReply`. No reply within the timeout is up, as keepalived has it, unless a reply is
  * required: a UDP service gives no other sign of life, and a silent drop cannot be told from a slow server.
+ *
+ * Through the addon when it is built (native/src/udp_probe.c): its socket has IP_RECVERR, so a router's
+ * net or host unreachable and the director's own failed ARP/ND reach the check as errors. A Node dgram
+ * socket (the fallback) only hears port unreachable: the others look like silence there, which is up.
  */
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { UdpCheck } from '../../config/types.js';
+import { addressToBytes, loadNative } from '../../net/index.js';
+import { localErrno } from '../local-failure.js';
 import type { ProbeResult } from '../types.js';
-import { deadline, errorReason, localExtra } from './deadline.js';
+import { deadline, errorReason, localExtra, type Deadline } from './deadline.js';
 
 export type UdpProbeOptions = Pick<UdpCheck,
   'address' | 'port' | 'timeout' | 'payload' | 'requireReply' | 'expectReply' | 'minReplyLength' | 'maxReplyLength'>;
@@ -40,9 +47,87 @@ export function judgeReply(check: UdpProbeOptions, reply: Uint8Array): { ok: boo
   return { ok: true, reason: `reply ${reply.length} bytes` };
 }
 
+interface UdpBinding {
+  udpProbeOpen(destination: Buffer, port: number, payload: Buffer, callback: (item: Buffer | (Error & { errno?: number })) => void): object;
+  udpProbeClose(handle: object): void;
+}
+
+let useNative = process.env.LVSD_UDP_PROBE !== 'socket';
+
+/** Tests: force the dgram path (false) or the addon path (true, when built). */
+export function setNativeUdpProbe(on: boolean): void {
+  useNative = on;
+}
+
+function binding(): UdpBinding | undefined {
+  if (!useNative) return undefined;
+  try {
+    const b = loadNative() as unknown as Partial<UdpBinding>;
+    return typeof b.udpProbeOpen === 'function' ? (b as UdpBinding) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function errnoName(errno: number | undefined): string {
+  if (typeof errno !== 'number') return 'EIO';
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
 export function probeUdp(check: UdpProbeOptions, signal?: AbortSignal): Promise<ProbeResult> {
   const d = deadline(check.timeout, signal);
   const payload = Buffer.from(check.payload.replace(/\s+/g, ''), 'hex');
+  const native = binding();
+  return native ? probeUdpNative(native, check, d, payload) : probeUdpSocket(check, d, payload);
+}
+
+/** The silence verdict when the deadline fires (up unless a reply is required), or 'aborted'. */
+function onDeadline(check: UdpProbeOptions, d: Deadline): ProbeResult {
+  const why = d.reason();
+  if (why.startsWith('timeout') && !check.requireReply) return d.result(true, `no reply, no ICMP error in ${why.slice(14)}`);
+  return d.result(false, check.requireReply && why.startsWith('timeout') ? `no reply: ${why}` : why);
+}
+
+function probeUdpNative(native: UdpBinding, check: UdpProbeOptions, d: Deadline, payload: Buffer): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let handle: object | undefined;
+    let settled = false;
+    const finish = (r: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      d.done();
+      d.signal.removeEventListener('abort', onAbort);
+      if (handle) native.udpProbeClose(handle);
+      resolve(r);
+    };
+    const onAbort = () => finish(onDeadline(check, d));
+    if (d.signal.aborted) return onAbort();
+    try {
+      handle = native.udpProbeOpen(addressToBytes(check.address), check.port, payload, (item) => {
+        if (Buffer.isBuffer(item)) {
+          const v = judgeReply(check, item);
+          return finish(d.result(v.ok, v.reason));
+        }
+        const name = errnoName(item.errno);
+        const local = localErrno(name);
+        finish(d.result(false, `udp ${name}`, local ? { local } : undefined));
+      });
+    } catch (err) {
+      const e = err as { errno?: number; syscall?: string; message?: string };
+      if (typeof e.errno !== 'number') return finish(d.result(false, `udp ${e.message ?? String(err)}`));
+      const name = errnoName(e.errno);
+      const local = localErrno(name);
+      return finish(d.result(false, `${e.syscall === 'send' ? 'send' : 'udp'} ${name}`, local ? { local } : undefined));
+    }
+    d.signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function probeUdpSocket(check: UdpProbeOptions, d: Deadline, payload: Buffer): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let sock: dgram.Socket;
     let settled = false;
@@ -58,12 +143,8 @@ export function probeUdp(check: UdpProbeOptions, signal?: AbortSignal): Promise<
       }
       resolve(r);
     };
-    const onAbort = () => {
-      const why = d.reason();
-      // silence is up unless a reply is required: only an ICMP error says the port is closed
-      if (why.startsWith('timeout') && !check.requireReply) return finish(d.result(true, `no reply, no ICMP error in ${why.slice(14)}`));
-      finish(d.result(false, check.requireReply && why.startsWith('timeout') ? `no reply: ${why}` : why));
-    };
+    // silence is up unless a reply is required: only an ICMP error says the port is closed
+    const onAbort = () => finish(onDeadline(check, d));
     try {
       sock = dgram.createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
     } catch (err) {
