@@ -30,7 +30,7 @@ export function upDownEffect(up: boolean, weight: number, reverse: boolean): Tra
 export function fileEffect(value: number | undefined, weight: number, reverse: boolean): TrackEffect {
   const v = value ?? 0;
   if (weight === 0) return v !== 0 ? 'fault' : 0;
-  const delta = v * weight * (reverse ? -1 : 1);
+  const delta = v * weight * (reverse ? -1 : 1) || 0; // never -0
   if (delta < -253) return 'fault';
   return Math.min(253, delta);
 }

@@ -41,6 +41,9 @@ export interface TrackChange {
 
 const now = (): number => performance.now();
 
+/** How a script is run (tests inject one). */
+export type ScriptRunner = typeof probeExec;
+
 export class InstanceTrackers {
   private readonly status = new Map<string, TrackedStatus>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -54,6 +57,7 @@ export class InstanceTrackers {
     private readonly onChange: (c: TrackChange) => void,
     /** States of the previous trackers (a reload keeps what was observed: no script starts up again). */
     previous?: InstanceTrackers,
+    private readonly runScript: ScriptRunner = probeExec,
   ) {
     for (const s of cfg.trackScripts) {
       const key = trackKey('script', s.name);
@@ -128,12 +132,16 @@ export class InstanceTrackers {
     const key = trackKey('script', s.name);
     const run = async (): Promise<void> => {
       const started = now();
-      const r = await probeExec({ command: s.command, shell: false, timeout: s.timeout, user: s.user, dynamicWeight: false, bare: true },
+      const r = await this.runScript({ command: s.command, shell: false, timeout: s.timeout, user: s.user, dynamicWeight: false, bare: true },
         { address: '', port: 0 }, undefined, { execUser: s.user });
       if (this.stopped) return;
-      const rf = riseFall(this.scripts.get(key) ?? initialRiseFall(s.initFail), r.ok, s.rise, s.fall);
+      const before = this.scripts.get(key) ?? initialRiseFall(s.initFail);
+      // the director itself could not run it (no descriptors, no processes: local-failure.ts): that says
+      // nothing about what the script checks, so it counts neither way (a starved master keeps its priority)
+      const rf = r.local !== undefined ? before : riseFall(before, r.ok, s.rise, s.fall);
       this.scripts.set(key, rf);
-      this.set(key, { kind: 'script', name: s.name, up: rf.up, weight: s.weight, effect: upDownEffect(rf.up, s.weight, s.reverse), detail: r.reason }, true);
+      const detail = r.local !== undefined ? `${r.reason} (lvsd itself: not counted)` : r.reason;
+      this.set(key, { kind: 'script', name: s.name, up: rf.up, weight: s.weight, effect: upDownEffect(rf.up, s.weight, s.reverse), detail }, true);
       // the next run starts `interval` after this one started (or at once when it took longer)
       this.after(Math.max(0, s.interval - (now() - started) / 1000), () => void run());
     };
