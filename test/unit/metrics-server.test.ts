@@ -140,6 +140,26 @@ test('kernel counters and the health loop come from the latest snapshot at scrap
   assert.equal(value(samples, 'lvsd_ipvs_service_present', { service: 'dns6' }), undefined);
 });
 
+test('tracked scripts, files and processes of VRRP instances: up and priority delta per object (fault: -255), from the snapshot', async (t) => {
+  const m = createMetrics({ processMetrics: false });
+  const server = await startMetricsServer('127.0.0.1:0', m.registry);
+  t.after(() => server.close());
+  const snapshot = fixtureSnapshot();
+  snapshot.vrrp[0]!.tracks = [
+    { kind: 'script', name: 'chk', up: false, weight: -30, effect: -30 },
+    { kind: 'process', name: 'sshd', up: false, value: 0, weight: 0, effect: 'fault' },
+    { kind: 'file', name: '/run/w', up: true, value: 0, weight: 1, effect: 0 },
+  ];
+  m.setSnapshotSource(() => snapshot);
+  const { samples, types } = parseExposition((await scrape(server.port)).body);
+  assert.equal(types.get('lvsd_vrrp_track_up'), 'gauge');
+  assert.equal(value(samples, 'lvsd_vrrp_track_up', { instance: 'vi_web', kind: 'script', name: 'chk' }), 0);
+  assert.equal(value(samples, 'lvsd_vrrp_track_up', { instance: 'vi_web', kind: 'file', name: '/run/w' }), 1);
+  assert.equal(value(samples, 'lvsd_vrrp_track_priority_delta', { instance: 'vi_web', kind: 'script', name: 'chk' }), -30);
+  assert.equal(value(samples, 'lvsd_vrrp_track_priority_delta', { instance: 'vi_web', kind: 'process', name: 'sshd' }), -255);
+  assert.equal(value(samples, 'lvsd_vrrp_track_priority_delta', { instance: 'vi_dns6' }), undefined, 'no tracked objects, no series');
+});
+
 test('process metrics are included by default; other paths are 404', async (t) => {
   const m = createMetrics();
   const server = await startMetricsServer('127.0.0.1:0', m.registry);

@@ -199,3 +199,17 @@ test('text from the config, a peer or the kernel is printed with control charact
   const k = renderKernelTable([{ service: { key: { kind: 'fwmark', family: 'ipv4', fwmark: 1 }, scheduler: 'w\nrr', flags: 0, timeout: 0, netmask: 0, pe: '' }, dests: [] }] as never);
   assert.match(k, /w\\nrr/);
 });
+
+test('VRRP TRACK lists down interfaces and the tracked scripts, files and processes that move the priority or fault', () => {
+  const s = fixtureSnapshot();
+  s.vrrp[1]!.tracks = [
+    { kind: 'script', name: 'chk', up: false, weight: -30, effect: -30, detail: 'exit 1' },
+    { kind: 'file', name: '/run/w', up: true, value: 2, weight: -5, effect: -10 },
+    { kind: 'process', name: 'haproxy', up: true, value: 1, weight: 0, effect: 0 },
+    { kind: 'process', name: 'sshd', up: false, value: 0, weight: 0, effect: 'fault' },
+    { kind: 'file', name: '/run/gone', up: false, weight: 1, effect: 0 },
+  ];
+  const text = renderStatus(s, { color: false });
+  assert.match(text, /eth2 DOWN, script chk DOWN \(-30\), file \/run\/w=2 \(-10\), process sshd DOWN \(fault\), file \/run\/gone=unreadable \(0\)/);
+  assert.ok(!text.includes('haproxy'), 'a neutral tracked object is not listed (status --json has it)');
+});
