@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { netnsSkipReason } from './netns.js';
 import { settled } from './fixtures/vrrp-pair.js';
-import { sleep, VrrpLab } from './fixtures/vrrp-lab.js';
+import { keepalivedSkipReason, sleep, VrrpLab } from './fixtures/vrrp-lab.js';
+import { importKeepalived, memoryFiles } from '../../src/import/index.js';
 
 const skip = netnsSkipReason();
 
@@ -166,5 +167,56 @@ describe('VRRP tracked scripts, files and processes between two lvsd directors',
     await l1.transition('VI_1', 'master', 10_000, since);
     await l2.transition('VI_1', 'backup', 10_000, since);
     await Promise.all([l1.stop(), l2.stop()]);
+  });
+});
+
+describe('an imported keepalived.conf with vrrp_script and track_file, run by lvsd against keepalived', { skip: skip || keepalivedSkipReason() }, () => {
+  test('the script failing, then the file\'s number, each hand the VIP to the keepalived backup, as keepalived would', async (t) => {
+    const vlab = new VrrpLab();
+    const dir = openDir();
+    t.after(() => { vlab.cleanup(); rmSync(dir, { recursive: true, force: true }); });
+    const flag = join(dir, 'flag');
+    const weight = join(dir, 'weight');
+    write(flag, 'ok\n');
+    write(weight, '0\n');
+    const d1 = vlab.node('d1');
+    const d2 = vlab.node('d2');
+    // the master's keepalived.conf, imported: what a user migrating does
+    const conf = [
+      'vrrp_script chk {', `  script "/bin/grep -q ok ${flag}"`, '  interval 1', '  weight -60', '  fall 1', '  rise 1', '  user nobody', '}',
+      'track_file wfile {', `  file ${weight}`, '  weight -10', '}',
+      'vrrp_instance VI_1 {', '  state MASTER', '  interface eth0', '  virtual_router_id 75', '  priority 150', '  advert_int 1', '  version 3',
+      '  track_script {', '    chk', '  }', '  track_file {', '    wfile', '  }',
+      '  virtual_ipaddress {', '    10.61.0.100/24', '  }', '}', '',
+    ].join('\n');
+    const imported = importKeepalived('/k/keepalived.conf', memoryFiles({ '/k/keepalived.conf': conf }));
+    assert.deepEqual(imported.problems.filter((p) => p.severity === 'error'), []);
+    const l1 = vlab.lvsd(d1, imported.config, 'd1');
+    await l1.transition('VI_1', 'master', 20_000);
+    const k2 = vlab.keepalived(d2, [
+      'global_defs {', '  router_id d2', '  vrrp_rt_priority 10', '  vrrp_rlimit_rttime 1000000', '}',
+      'vrrp_instance VI_1 {', '  state BACKUP', '  interface eth0', '  virtual_router_id 75', '  priority 100', '  advert_int 1', '  version 3',
+      '  garp_master_delay 0', '  virtual_ipaddress {', '    10.61.0.100/24', '  }', '}', '',
+    ].join('\n'), 'd2');
+    await k2.entering('VI_1', 'BACKUP', 20_000);
+    await sleep(3000);
+    assert.equal(l1.vrrp('VI_1').state, 'master');
+
+    let since = Date.now();
+    write(flag, 'bad\n'); // 150 - 60 = 90 < 100
+    await k2.entering('VI_1', 'MASTER', 15_000, since);
+    await l1.transition('VI_1', 'backup', 15_000, since);
+    since = Date.now();
+    write(flag, 'ok\n');
+    await l1.transition('VI_1', 'master', 15_000, since);
+    await k2.entering('VI_1', 'BACKUP', 15_000, since);
+
+    since = Date.now();
+    write(weight, '6\n'); // 150 - 60 = 90 < 100
+    await k2.entering('VI_1', 'MASTER', 15_000, since);
+    await l1.transition('VI_1', 'backup', 15_000, since);
+    assert.equal(l1.vrrp('VI_1').priority.effective, 90);
+    assert.deepEqual(k2.complaints(), []);
+    await Promise.all([l1.stop(), k2.stop()]);
   });
 });
