@@ -440,7 +440,10 @@ test('lvsd drain sets the kernel weight to 0 (status says DRAINED: next test); a
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'drained web 10.0.1.11:8080\n');
   await waitWeight(WEB, '10.0.1.11:8080', 0, 5000);
-  assert.deepEqual(kernelChanges(daemon, mark, 'web').map((l) => l.ops), [1], JSON.stringify(kernelChanges(daemon, mark)));
+  // one kernel operation in all: the drain's targeted apply, or the 10 s drift pass when it runs between
+  // the drain being recorded and that apply (then the targeted one finds nothing to do); either is right
+  const changes = kernelChanges(daemon, mark);
+  assert.equal(changes.reduce((n, l) => n + Number(l.ops), 0), 1, JSON.stringify(changes));
   const s = await snapshot();
   assert.equal(s.services[0]!.realServers[0]!.drained, true);
   assert.deepEqual(s.services[0]!.realServers[0]!.weight, { configured: 100, effective: 0, kernel: 0 });
