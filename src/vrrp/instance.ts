@@ -273,7 +273,7 @@ export class VrrpInstance {
     const old = this.trackers;
     old?.stop();
     this.trackers = new InstanceTrackers(cfg, (c) => this.onTrackChange(c), old);
-    void this.trackers.start();
+    void this.trackers.start(true); // what changed since the last reading reaches the machine as track_effect
     this.machine = { ...this.machine, config: machineConfigFrom(cfg, this.source), trackDown, trackEffects: this.trackers.effects() };
     if (this.machine.current === 'master') {
       this.stopGarpRefresh();

@@ -88,11 +88,15 @@ export class InstanceTrackers {
     return [...this.status.values()].map((s) => ({ ...s }));
   }
 
-  /** Reads files and scans processes once (so the machine starts with them), then runs everything on its interval. */
-  async start(): Promise<void> {
+  /**
+   * Reads files and scans processes once, then runs everything on its interval. `report`: whether that
+   * first reading is reported as changes: not at start (the machine is created with effects() after it),
+   * yes on a reload (the running machine has the previous trackers' effects and must hear what differs).
+   */
+  async start(report = false): Promise<void> {
     await Promise.all([
-      ...this.cfg.trackFiles.map((f) => this.readFile(f, false)),
-      this.scanProcesses(false, true),
+      ...this.cfg.trackFiles.map((f) => this.readFile(f, report)),
+      this.scanProcesses(report, true),
     ]);
     for (const s of this.cfg.trackScripts) this.loopScript(s);
     for (const f of this.cfg.trackFiles) this.every(1, () => this.readFile(f, true));

@@ -106,3 +106,26 @@ test('a reload keeps what was observed: a script down before is still down in th
   assert.deepEqual(t2.effects(), { 'script:chk': -30 }, 'down, with the new weight, before any run');
   t2.stop();
 });
+
+test('on a reload the first reading is reported: a file changed since the old trackers read it reaches the machine', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-trackers-'));
+  const file = join(dir, 'w');
+  writeFileSync(file, '2\n');
+  const cfg = instance({ trackFiles: [{ path: file, weight: -10 }] });
+  const t1 = new InstanceTrackers(cfg, () => {});
+  try {
+    await t1.start();
+    t1.stop();
+    writeFileSync(file, '5\n');
+    const changes: TrackChange[] = [];
+    const t2 = new InstanceTrackers(cfg, (c) => changes.push(c), t1);
+    assert.deepEqual(t2.effects(), { [`file:${file}`]: -20 }, 'the old reading until the new one');
+    await t2.start(true);
+    t2.stop();
+    assert.equal(changes.length, 1);
+    assert.equal(changes[0]!.status.effect, -50);
+    assert.equal(changes[0]!.before, -20);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
