@@ -182,7 +182,16 @@ function vrrpSection(list: VrrpInstanceStatus[], now: number, opts: RenderOption
   return [
     paint('VRRP', 'head', opts.color),
     ...table(['INSTANCE', 'IF/VRID', 'STATE', 'PRIO eff/conf', 'MASTER', 'FOR', 'TRACK', 'VIPS'], rows, opts),
+    ...list.filter((v) => (v.tracks ?? []).length > 0).map((v) => `  ${esc(v.name)} tracks: ${(v.tracks ?? []).map(trackState).join(', ')}`),
   ];
+}
+
+/** Every tracked object of an instance, below the table: "script chk up (0, exit 0)", "process nginx x2 up (0)". */
+function trackState(t: NonNullable<VrrpInstanceStatus['tracks']>[number]): string {
+  const effect = t.effect === 'fault' ? 'fault' : t.effect > 0 ? `+${t.effect}` : String(t.effect);
+  if (t.kind === 'file') return esc(`file ${t.name}=${t.up ? (t.value ?? 'NaN') : 'unreadable'} (${effect})`);
+  const count = t.kind === 'process' && t.value !== undefined ? ` x${t.value}` : '';
+  return esc(`${t.kind} ${t.name}${count} ${t.up ? 'up' : 'DOWN'} (${effect}${t.detail ? `, ${t.detail}` : ''})`);
 }
 
 function healthLine(s: StatusSnapshot, opts: RenderOptions): string {

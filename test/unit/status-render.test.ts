@@ -211,5 +211,7 @@ test('VRRP TRACK lists down interfaces and the tracked scripts, files and proces
   ];
   const text = renderStatus(s, { color: false });
   assert.match(text, /eth2 DOWN, script chk DOWN \(-30\), file \/run\/w=2 \(-10\), process sshd DOWN \(fault\), file \/run\/gone=unreadable \(0\)/);
-  assert.ok(!text.includes('haproxy'), 'a neutral tracked object is not listed (status --json has it)');
+  assert.ok(!/DOWN.*haproxy/.test(text.split('\n').find((l) => l.includes('vi_dns6  '))!), 'a neutral tracked object is not in the TRACK column');
+  assert.ok(text.includes('  vi_dns6 tracks: script chk DOWN (-30, exit 1), file /run/w=2 (-10), process haproxy x1 up (0), process sshd x0 DOWN (fault), file /run/gone=unreadable (0)\n'),
+    'every tracked object is listed below the table');
 });
