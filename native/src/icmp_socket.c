@@ -30,71 +30,21 @@
 
 #define RECV_BUFFER 2048      /* an echo reply to our 64-byte requests, with room for options */
 #define MAX_READS_PER_WAKE 64 /* then yield to the loop */
-#define MAX_IDLE_ERROR_WAKES 16
 /* Replies to a burst of probes arrive before the loop reads any: each costs ~400 bytes of receive buffer
    (skb truesize), so the default 208 KiB holds 512 and drops the rest (measured: 512 of 1000 loopback
    echoes answered). 4 MiB holds ~10000. */
 #define RECV_BUFFER_BYTES (4 * 1024 * 1024)
+#define BAD_HANDLE "expected an ICMP socket handle"
 
 typedef struct icmp_socket {
-  napi_env env;
-  int fd;
+  lvsd_polled h; /* first: the polled socket's plumbing (util.h) */
   int family;
   bool raw;
-  uv_poll_t poll;
-  napi_ref callback;
-  napi_async_context async_context;
   uint8_t buf[RECV_BUFFER];
-  int idle_error_wakes;
-  bool closing;
-  bool handle_closed;
-  bool finalized;
-  napi_async_cleanup_hook_handle cleanup_hook;
 } icmp_socket;
 
-static void on_handle_closed(uv_handle_t *handle) {
-  icmp_socket *s = handle->data;
-  s->handle_closed = true;
-  if (s->cleanup_hook != NULL) napi_remove_async_cleanup_hook(s->cleanup_hook);
-  s->cleanup_hook = NULL;
-  if (s->finalized) free(s);
-}
-
-static void begin_close(icmp_socket *s, bool from_js) {
-  if (s->closing) return;
-  s->closing = true;
-  uv_poll_stop(&s->poll);
-  close(s->fd);
-  s->fd = -1;
-  if (from_js) {
-    if (s->callback != NULL) napi_delete_reference(s->env, s->callback);
-    s->callback = NULL;
-    if (s->async_context != NULL) napi_async_destroy(s->env, s->async_context);
-    s->async_context = NULL;
-  }
-  uv_close((uv_handle_t *)&s->poll, on_handle_closed);
-}
-
-static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
-  (void)handle;
-  begin_close(arg, false);
-}
-
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  icmp_socket *s = data;
-  s->finalized = true;
-  if (!s->closing) begin_close(s, true);
-  else if (s->handle_closed) free(s);
-}
-
-static void push(napi_env env, napi_value items, uint32_t *count, napi_value item) {
-  napi_set_element(env, items, (*count)++, item);
-}
-
 /* One datagram -> `address bytes + ICMP message` (raw IPv4: the IP header skipped), or nothing if malformed. */
-static void push_message(icmp_socket *s, napi_value items, uint32_t *count, const struct sockaddr_storage *from, size_t n) {
+static void push_message(icmp_socket *s, lvsd_batch *b, const struct sockaddr_storage *from, size_t n) {
   const uint8_t *msg = s->buf;
   size_t len = n;
   if (s->family == AF_INET && s->raw) {
@@ -113,97 +63,53 @@ static void push_message(icmp_socket *s, napi_value items, uint32_t *count, cons
     addr = &((const struct sockaddr_in6 *)from)->sin6_addr;
     alen = 16;
   }
-  napi_value b;
+  napi_value item;
   void *data;
-  if (napi_create_buffer(s->env, alen + len, &data, &b) != napi_ok) return;
+  if (napi_create_buffer(s->h.env, alen + len, &data, &item) != napi_ok) return;
   memcpy(data, addr, alen);
   memcpy((uint8_t *)data + alen, msg, len);
-  push(s->env, items, count, b);
+  lvsd_batch_push(b, item);
 }
 
-static bool read_batch(icmp_socket *s, napi_value items, uint32_t *count, bool *fatal) {
+/* Reads what is queued (at most MAX_READS_PER_WAKE datagrams) into `b`; an error the socket cannot go on
+   after stops it (sets *stopped). */
+static void read_batch(icmp_socket *s, lvsd_batch *b, bool *stopped) {
   for (int i = 0; i < MAX_READS_PER_WAKE; i++) {
     struct sockaddr_storage from;
     socklen_t flen = sizeof from;
     memset(&from, 0, sizeof from);
-    ssize_t n = recvfrom(s->fd, s->buf, RECV_BUFFER, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+    ssize_t n = recvfrom(s->h.fd, s->buf, RECV_BUFFER, MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
     if (n < 0) {
       int err = errno;
-      if (err == EAGAIN || err == EWOULDBLOCK) return true;
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
       if (err == EINTR) continue;
-      push(s->env, items, count, lvsd_errno_error(s->env, "recvfrom", err, NULL));
+      napi_value error = lvsd_errno_error(s->h.env, "recvfrom", err, NULL);
+      lvsd_batch_push(b, error);
       /* a ping socket reports an ICMP error for an earlier request here; the socket goes on */
       if (err == ENOBUFS || err == EHOSTUNREACH || err == ENETUNREACH || err == ECONNREFUSED || err == EMSGSIZE) continue;
-      *fatal = true;
-      return false;
+      lvsd_polled_stop(&s->h, error); /* JS sees the error, closes this socket and opens another on the next probe */
+      *stopped = true;
+      return;
     }
     if ((int)from.ss_family != s->family) continue;
-    push_message(s, items, count, &from, (size_t)n);
+    push_message(s, b, &from, (size_t)n);
   }
-  return false;
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   icmp_socket *s = handle->data;
-  if (s->closing) return;
-  napi_env env = s->env;
+  if (s->h.closing) return;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value items;
-  napi_create_array(env, &items);
-  uint32_t count = 0;
-  bool fatal = false;
-  if (status < 0) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err != 0) push(env, items, &count, lvsd_errno_error(env, "recvfrom", err, NULL));
-  }
-  read_batch(s, items, &count, &fatal);
-  if (status < 0) {
-    s->idle_error_wakes = count == 0 ? s->idle_error_wakes + 1 : 0;
-    if (s->idle_error_wakes >= MAX_IDLE_ERROR_WAKES) {
-      push(env, items, &count, lvsd_errno_error(env, "uv_poll", -status, "socket keeps failing"));
-      fatal = true;
-    } else if (!fatal) {
-      int rc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
-      if (rc < 0) {
-        push(env, items, &count, lvsd_errno_error(env, "uv_poll_start", -rc, NULL));
-        fatal = true;
-      }
-    }
-  } else {
-    s->idle_error_wakes = 0;
-  }
-  if (fatal) {
-    uv_poll_stop(&s->poll); /* JS sees the error, closes this socket and opens another on the next probe */
-    napi_value last, yes;
-    if (count > 0 && napi_get_element(env, items, count - 1, &last) == napi_ok) {
-      napi_get_boolean(env, true, &yes);
-      napi_set_named_property(env, last, "stopped", yes);
-    }
-  }
-  if (count > 0) lvsd_call_js(env, s->callback, s->async_context, 1, &items);
-  napi_close_handle_scope(env, scope);
-}
-
-static icmp_socket *unwrap(napi_env env, napi_value v) {
-  void *data = NULL;
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    lvsd_throw_type(env, "expected an ICMP socket handle");
-    return NULL;
-  }
-  return data;
-}
-
-/* Receive buffer: SO_RCVBUFFORCE (CAP_NET_ADMIN, beyond net.core.rmem_max), else SO_RCVBUF (capped by it). */
-static void set_rcvbuf(int fd) {
-  int size = RECV_BUFFER_BYTES;
-  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  if (napi_open_handle_scope(s->h.env, &scope) != napi_ok) return;
+  lvsd_batch b;
+  lvsd_batch_init(&b, s->h.env);
+  bool stopped = false, progress = false;
+  if (status < 0) lvsd_batch_push(&b, lvsd_polled_pending_error(&s->h, "recvfrom", false, &progress, &stopped));
+  if (!stopped) read_batch(s, &b, &stopped);
+  lvsd_batch_push(&b, lvsd_polled_rearm(&s->h, status, b.count > 0, stopped));
+  if (b.count > 0) lvsd_polled_call(&s->h, 1, &b.items);
+  napi_close_handle_scope(s->h.env, scope);
 }
 
 /* A ping socket if allowed, else a raw one with an echo-reply-only filter; -errno when neither opens. */
@@ -212,7 +118,7 @@ static int open_socket(int family, bool *raw) {
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd >= 0) {
     *raw = false;
-    set_rcvbuf(fd);
+    lvsd_set_rcvbuf(fd, RECV_BUFFER_BYTES);
     return fd;
   }
   int first = errno;
@@ -220,7 +126,7 @@ static int open_socket(int family, bool *raw) {
   fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd < 0) return -errno;
   *raw = true;
-  set_rcvbuf(fd);
+  lvsd_set_rcvbuf(fd, RECV_BUFFER_BYTES);
   if (family == AF_INET) {
     struct icmp_filter filter = {.data = ~(1U << ICMP_ECHOREPLY)};
     (void)setsockopt(fd, SOL_RAW, ICMP_FILTER, &filter, sizeof filter);
@@ -255,41 +161,13 @@ napi_value lvsd_icmp_open(napi_env env, napi_callback_info info) {
     lvsd_throw_errno(env, "socket", -fd, family == AF_INET ? "ICMP" : "ICMPv6");
     return NULL;
   }
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    close(fd);
-    lvsd_throw_type(env, "no event loop");
-    return NULL;
-  }
   icmp_socket *s = calloc(1, sizeof *s);
-  if (s == NULL) {
-    close(fd);
-    lvsd_throw_errno(env, "malloc", ENOMEM, NULL);
-    return NULL;
+  if (s != NULL) {
+    s->family = family;
+    s->raw = raw;
   }
-  s->env = env;
-  s->fd = fd;
-  s->family = family;
-  s->raw = raw;
-  int rc = uv_poll_init(loop, &s->poll, fd);
-  if (rc < 0) {
-    close(fd);
-    free(s);
-    lvsd_throw_errno(env, "uv_poll_init", -rc, NULL);
-    return NULL;
-  }
-  s->poll.data = s;
-  lvsd_async_init(env, argv[1], "lvsd:IcmpSocket", &s->callback, &s->async_context, env_cleanup, s, &s->cleanup_hook);
-  rc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
-  uv_unref((uv_handle_t *)&s->poll); /* idle: JS refs it while probes are under way */
-  napi_value handle;
-  napi_create_external(env, s, finalize, NULL, &handle);
-  if (rc < 0) {
-    begin_close(s, true);
-    lvsd_throw_errno(env, "uv_poll_start", -rc, NULL);
-    return NULL;
-  }
-  return handle;
+  /* idle (unreferenced): JS refs it while probes are under way */
+  return lvsd_polled_start(env, (lvsd_polled *)s, fd, argv[1], "lvsd:IcmpSocket", on_poll, false);
 }
 
 /* icmpSend(handle, destination: Buffer(4|16), message: Buffer) -> 0, or -errno (never throws for a socket
@@ -298,7 +176,7 @@ napi_value lvsd_icmp_send(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  icmp_socket *s = argc < 3 ? NULL : unwrap(env, argv[0]);
+  icmp_socket *s = argc < 3 ? NULL : lvsd_unwrap(env, argv[0], BAD_HANDLE);
   if (s == NULL) return NULL;
   void *dst, *data;
   size_t dlen, len;
@@ -308,7 +186,7 @@ napi_value lvsd_icmp_send(napi_env env, napi_callback_info info) {
     lvsd_throw_type(env, "destination address of the wrong family");
     return NULL;
   }
-  if (s->closing) {
+  if (s->h.closing) {
     napi_create_int32(env, -EBADF, &result);
     return result;
   }
@@ -328,7 +206,7 @@ napi_value lvsd_icmp_send(napi_env env, napi_callback_info info) {
   }
   ssize_t n;
   do {
-    n = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tlen);
+    n = sendto(s->h.fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, tlen);
   } while (n < 0 && errno == EINTR);
   napi_create_int32(env, n < 0 ? -errno : 0, &result);
   return result;
@@ -336,26 +214,10 @@ napi_value lvsd_icmp_send(napi_env env, napi_callback_info info) {
 
 /* icmpClose(handle): stop reading and close (idempotent). */
 napi_value lvsd_icmp_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  icmp_socket *s = argc < 1 ? NULL : unwrap(env, argv[0]);
-  if (s == NULL) return NULL;
-  begin_close(s, true);
-  return NULL;
+  return lvsd_polled_close_call(env, info, BAD_HANDLE);
 }
 
 /* icmpRef(handle, ref): whether the socket keeps the event loop alive (while probes are under way). */
 napi_value lvsd_icmp_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool ref;
-  icmp_socket *s = argc < 2 ? NULL : unwrap(env, argv[0]);
-  if (s == NULL || !lvsd_arg_bool(env, argv[1], &ref)) return NULL;
-  if (!s->closing) {
-    if (ref) uv_ref((uv_handle_t *)&s->poll);
-    else uv_unref((uv_handle_t *)&s->poll);
-  }
-  return NULL;
+  return lvsd_polled_ref_call(env, info, BAD_HANDLE);
 }

@@ -472,12 +472,7 @@ static void begin_close(tcp_prober *p, bool from_js) {
   p->out_n = 0;
   close(p->epfd);
   p->epfd = -1;
-  if (from_js) {
-    if (p->callback != NULL) napi_delete_reference(p->env, p->callback);
-    p->callback = NULL;
-    if (p->async_context != NULL) napi_async_destroy(p->env, p->async_context);
-    p->async_context = NULL;
-  }
+  if (from_js) lvsd_async_release(p->env, &p->callback, &p->async_context);
   uv_close((uv_handle_t *)&p->poll, on_handle_closed);
   uv_close((uv_handle_t *)&p->timer, on_handle_closed);
 }
@@ -497,14 +492,7 @@ static void finalize(napi_env env, void *data, void *hint) {
 }
 
 static tcp_prober *unwrap(napi_env env, napi_value v) {
-  void *data = NULL;
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    lvsd_throw_type(env, "expected a TCP prober handle");
-    return NULL;
-  }
-  return data;
+  return lvsd_unwrap(env, v, "expected a TCP prober handle");
 }
 
 /* Make room for one more slot; false when out of memory. */

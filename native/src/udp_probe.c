@@ -23,69 +23,27 @@
 #include "util.h"
 
 #define REPLY_MAX 65536
+#define BAD_HANDLE "expected a UDP probe handle"
 
+/* Nothing of its own beyond the polled socket (util.h): the probe is connected, its reply or error is all
+   it reads. */
 typedef struct udp_probe {
-  napi_env env;
-  int fd;
-  uv_poll_t poll;
-  napi_ref callback;
-  napi_async_context async_context;
-  bool closing;
-  bool handle_closed;
-  bool finalized;
-  napi_async_cleanup_hook_handle cleanup_hook;
+  lvsd_polled h;
 } udp_probe;
-
-static void on_handle_closed(uv_handle_t *handle) {
-  udp_probe *p = handle->data;
-  p->handle_closed = true;
-  if (p->cleanup_hook != NULL) napi_remove_async_cleanup_hook(p->cleanup_hook);
-  p->cleanup_hook = NULL;
-  if (p->finalized) free(p);
-}
-
-static void begin_close(udp_probe *p, bool from_js) {
-  if (p->closing) return;
-  p->closing = true;
-  uv_poll_stop(&p->poll);
-  close(p->fd);
-  p->fd = -1;
-  if (from_js) {
-    if (p->callback != NULL) napi_delete_reference(p->env, p->callback);
-    p->callback = NULL;
-    if (p->async_context != NULL) napi_async_destroy(p->env, p->async_context);
-    p->async_context = NULL;
-  }
-  uv_close((uv_handle_t *)&p->poll, on_handle_closed);
-}
-
-static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
-  (void)handle;
-  begin_close(arg, false);
-}
-
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  udp_probe *p = data;
-  p->finalized = true;
-  if (!p->closing) begin_close(p, true);
-  else if (p->handle_closed) free(p);
-}
 
 static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   udp_probe *p = handle->data;
-  if (p->closing) return;
-  napi_env env = p->env;
+  if (p->h.closing) return;
+  napi_env env = p->h.env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value item = NULL;
   int err = 0;
   if (status < 0) {
     /* POLLERR: libuv stopped the poll; the socket error is the ICMP error */
-    socklen_t len = sizeof err;
-    if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    err = lvsd_so_error(p->h.fd);
+    if (err < 0) err = -err;
     if (err == 0) err = -status;
   } else {
     uint8_t *buf = malloc(REPLY_MAX); /* replies are rare: one per probe */
@@ -93,7 +51,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     if (buf == NULL) err = ENOMEM;
     else {
       do {
-        n = recv(p->fd, buf, REPLY_MAX, MSG_DONTWAIT | MSG_TRUNC);
+        n = recv(p->h.fd, buf, REPLY_MAX, MSG_DONTWAIT | MSG_TRUNC);
       } while (n < 0 && errno == EINTR);
       if (n >= 0) {
         size_t len = (size_t)n > REPLY_MAX ? REPLY_MAX : (size_t)n;
@@ -106,22 +64,11 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     }
   }
   if (err != 0) {
-    uv_poll_stop(&p->poll); /* one verdict is enough: the caller closes the probe */
+    uv_poll_stop(&p->h.poll); /* one verdict is enough: the caller closes the probe */
     item = lvsd_errno_error(env, "recv", err, NULL);
   }
-  if (item != NULL) lvsd_call_js(env, p->callback, p->async_context, 1, &item);
+  if (item != NULL) lvsd_polled_call(&p->h, 1, &item);
   napi_close_handle_scope(env, scope);
-}
-
-static udp_probe *unwrap(napi_env env, napi_value v) {
-  void *data = NULL;
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    lvsd_throw_type(env, "expected a UDP probe handle");
-    return NULL;
-  }
-  return data;
 }
 
 /* udpProbeOpen(destination: Buffer(4|16), port, payload: Buffer, callback(item: Buffer|Error)) -> handle.
@@ -188,47 +135,10 @@ napi_value lvsd_udp_probe_open(napi_env env, napi_callback_info info) {
     lvsd_throw_errno(env, "send", err, NULL);
     return NULL;
   }
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    close(fd);
-    lvsd_throw_type(env, "no event loop");
-    return NULL;
-  }
-  udp_probe *p = calloc(1, sizeof *p);
-  if (p == NULL) {
-    close(fd);
-    lvsd_throw_errno(env, "malloc", ENOMEM, NULL);
-    return NULL;
-  }
-  p->env = env;
-  p->fd = fd;
-  int rc = uv_poll_init(loop, &p->poll, fd);
-  if (rc < 0) {
-    close(fd);
-    free(p);
-    lvsd_throw_errno(env, "uv_poll_init", -rc, NULL);
-    return NULL;
-  }
-  p->poll.data = p;
-  lvsd_async_init(env, argv[3], "lvsd:UdpProbe", &p->callback, &p->async_context, env_cleanup, p, &p->cleanup_hook);
-  rc = uv_poll_start(&p->poll, UV_READABLE, on_poll);
-  napi_value handle;
-  napi_create_external(env, p, finalize, NULL, &handle);
-  if (rc < 0) {
-    begin_close(p, true);
-    lvsd_throw_errno(env, "uv_poll_start", -rc, NULL);
-    return NULL;
-  }
-  return handle;
+  return lvsd_polled_start(env, calloc(1, sizeof(udp_probe)), fd, argv[3], "lvsd:UdpProbe", on_poll, true);
 }
 
 /* udpProbeClose(handle): stop reading and close (idempotent). */
 napi_value lvsd_udp_probe_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_probe *p = argc < 1 ? NULL : unwrap(env, argv[0]);
-  if (p == NULL) return NULL;
-  begin_close(p, true);
-  return NULL;
+  return lvsd_polled_close_call(env, info, BAD_HANDLE);
 }

@@ -28,80 +28,27 @@
 
 #define VRRP_PROTO 112
 #define MAX_READS_PER_WAKE 64
-#define MAX_IDLE_ERROR_WAKES 16 /* POLLERR wakes in a row with no error, nothing queued and nothing read */
+#define BAD_HANDLE "expected a VRRP socket handle"
 
 typedef struct vrrp_socket {
-  napi_env env;
-  int fd;
+  lvsd_polled h; /* first: the polled socket's plumbing (util.h) */
   int family;
   unsigned ifindex;
-  uv_poll_t poll;
-  napi_ref callback;
-  napi_async_context async_context;
-  bool closing;        /* close requested (by JS, GC or env teardown) */
-  bool handle_closed;  /* uv_close callback ran */
-  bool finalized;      /* the JS External is gone */
-  int idle_error_wakes;
-  /* Registered while the uv handle is alive: Node waits for it at environment teardown (a worker
-     thread ending), so the close callback never runs after the addon is unloaded. */
-  napi_async_cleanup_hook_handle cleanup_hook;
 } vrrp_socket;
 
-static void on_handle_closed(uv_handle_t *handle) {
-  vrrp_socket *s = handle->data;
-  s->handle_closed = true;
-  if (s->cleanup_hook != NULL) napi_remove_async_cleanup_hook(s->cleanup_hook);
-  s->cleanup_hook = NULL;
-  if (s->finalized) free(s);
-}
-
-/* Stop polling and close; `from_js` says JS state (references, async context) may still be released. */
-static void begin_close(vrrp_socket *s, bool from_js) {
-  if (s->closing) return;
-  s->closing = true;
-  /* Once polling stopped the fd can go at once, even if the loop never runs the close callback again
-     (a worker thread being torn down). */
-  uv_poll_stop(&s->poll);
-  close(s->fd);
-  s->fd = -1;
-  if (from_js) {
-    if (s->callback != NULL) napi_delete_reference(s->env, s->callback);
-    s->callback = NULL;
-    if (s->async_context != NULL) napi_async_destroy(s->env, s->async_context);
-    s->async_context = NULL;
-  }
-  uv_close((uv_handle_t *)&s->poll, on_handle_closed);
-}
-
-/* Environment teardown: close; on_handle_closed then tells Node we are done. */
-static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
-  (void)handle; /* the same handle we registered, removed in on_handle_closed */
-  vrrp_socket *s = arg;
-  begin_close(s, false);
-}
-
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  vrrp_socket *s = data;
-  s->finalized = true;
-  if (!s->closing) begin_close(s, true);
-  else if (s->handle_closed) free(s);
-}
-
 static void call_js(vrrp_socket *s, size_t argc, napi_value *argv) {
-  lvsd_call_js(s->env, s->callback, s->async_context, argc, argv);
+  lvsd_polled_call(&s->h, argc, argv);
 }
 
 static void deliver_error(vrrp_socket *s, const char *syscall, int err) {
   napi_value argv[1];
-  argv[0] = lvsd_errno_error(s->env, syscall, err, NULL);
+  argv[0] = lvsd_errno_error(s->h.env, syscall, err, NULL);
   call_js(s, 1, argv);
 }
 
 static void deliver_packet(vrrp_socket *s, const uint8_t *payload, size_t len, const void *src, const void *dst,
                            int ttl, unsigned ifindex) {
-  napi_env env = s->env;
+  napi_env env = s->h.env;
   size_t alen = s->family == AF_INET ? 4 : 16;
   napi_value argv[6];
   void *ignored;
@@ -131,7 +78,7 @@ static bool read_one(vrrp_socket *s, bool *progress) {
       .msg_control = control.bytes,
       .msg_controllen = sizeof control.bytes,
   };
-  ssize_t n = recvmsg(s->fd, &msg, MSG_DONTWAIT);
+  ssize_t n = recvmsg(s->h.fd, &msg, MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
     if (errno == EINTR) return true;
@@ -174,76 +121,30 @@ static bool read_one(vrrp_socket *s, bool *progress) {
   return true;
 }
 
-/* Drain the error queue (entries only exist if someone set IP_RECVERR / IPV6_RECVERR on the socket; while one
-   is queued the socket stays readable-with-error and a restarted poll would wake at once again). */
-static int drain_error_queue(vrrp_socket *s) {
-  uint8_t buf[512];
-  uint8_t control[512];
-  int drained = 0;
-  for (int i = 0; i < MAX_READS_PER_WAKE; i++) {
-    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof control};
-    if (recvmsg(s->fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) break;
-    drained++;
-  }
-  return drained;
-}
-
-/* The socket cannot be read again: stop polling and hand JavaScript the error marked `stopped` (it opens a
-   new socket). */
-static void stop_broken(vrrp_socket *s, napi_value error) {
-  uv_poll_stop(&s->poll);
-  napi_value yes;
-  napi_get_boolean(s->env, true, &yes);
-  napi_set_named_property(s->env, error, "stopped", yes);
-  call_js(s, 1, &error);
-}
-
 static void on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   vrrp_socket *s = handle->data;
-  if (s->closing) return;
+  if (s->h.closing) return;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(s->env, &scope) != napi_ok) return;
-  bool progress = false;
+  if (napi_open_handle_scope(s->h.env, &scope) != napi_ok) return;
+  bool progress = false, stopped = false;
   if (status < 0) {
-    /* POLLERR: libuv stopped the poll and reports EBADF. The socket is fine: take its pending error (this
-       clears it), drop what waits in the error queue, deliver the error as a value, read, and poll again.
-       Left stopped, the socket would hear no advert again and a backup would make itself master. */
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) {
-      /* not a socket any more (EBADF, ENOTSOCK): polling it again would make libuv abort in epoll_ctl */
-      stop_broken(s, lvsd_errno_error(s->env, "getsockopt", errno, "SO_ERROR"));
-      napi_close_handle_scope(s->env, scope);
-      return;
-    }
-    if (drain_error_queue(s) > 0) progress = true;
-    if (err != 0) {
-      progress = true;
-      deliver_error(s, "recvmsg", err);
-    }
+    /* POLLERR: the socket is fine: take its pending error, drop what waits in the error queue, deliver the
+       error as a value, read, and poll again. Left stopped, the socket would hear no advert again and a
+       backup would make itself master. */
+    napi_value error = lvsd_polled_pending_error(&s->h, "recvmsg", true, &progress, &stopped);
+    if (error != NULL) call_js(s, 1, &error);
   }
-  for (int i = 0; i < MAX_READS_PER_WAKE && !s->closing; i++) {
+  for (int i = 0; i < MAX_READS_PER_WAKE && !stopped && !s->h.closing; i++) {
     napi_handle_scope inner;
-    napi_open_handle_scope(s->env, &inner);
+    napi_open_handle_scope(s->h.env, &inner);
     bool more = read_one(s, &progress);
-    napi_close_handle_scope(s->env, inner);
+    napi_close_handle_scope(s->h.env, inner);
     if (!more) break;
   }
-  if (status < 0 && !s->closing) {
-    s->idle_error_wakes = progress ? 0 : s->idle_error_wakes + 1;
-    int rc = 0;
-    if (s->idle_error_wakes < MAX_IDLE_ERROR_WAKES) rc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
-    if (s->idle_error_wakes >= MAX_IDLE_ERROR_WAKES || rc < 0) {
-      /* Cannot be brought back: say so (JavaScript opens a new socket), never carry on deaf in silence. */
-      stop_broken(s, rc < 0 ? lvsd_errno_error(s->env, "uv_poll_start", -rc, NULL)
-                            : lvsd_errno_error(s->env, "uv_poll", -status, "socket keeps failing"));
-    }
-  } else if (status >= 0) {
-    s->idle_error_wakes = 0;
-  }
-  napi_close_handle_scope(s->env, scope);
+  napi_value error = lvsd_polled_rearm(&s->h, status, progress, stopped);
+  if (error != NULL) call_js(s, 1, &error);
+  napi_close_handle_scope(s->h.env, scope);
 }
 
 /* Set the options of a fresh socket; returns false after throwing. */
@@ -296,17 +197,6 @@ static bool configure(napi_env env, int fd, int family, const char *ifname, unsi
   return true;
 }
 
-static vrrp_socket *unwrap(napi_env env, napi_value v) {
-  void *data = NULL;
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok || data == NULL) {
-    lvsd_throw_type(env, "expected a VRRP socket handle");
-    return NULL;
-  }
-  return data;
-}
-
 /* vrrpOpen(family: 4 | 6, ifname: string, multicast: boolean, callback) -> handle */
 napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -343,40 +233,12 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
     close(fd);
     return NULL;
   }
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    close(fd);
-    lvsd_throw_type(env, "no event loop");
-    return NULL;
-  }
   vrrp_socket *s = calloc(1, sizeof *s);
-  if (s == NULL) {
-    close(fd);
-    lvsd_throw_errno(env, "calloc", ENOMEM, NULL);
-    return NULL;
+  if (s != NULL) {
+    s->family = family;
+    s->ifindex = ifindex;
   }
-  s->env = env;
-  s->fd = fd;
-  s->family = family;
-  s->ifindex = ifindex;
-  int rc = uv_poll_init(loop, &s->poll, fd);
-  if (rc < 0) {
-    close(fd);
-    free(s);
-    lvsd_throw_errno(env, "uv_poll_init", -rc, NULL);
-    return NULL;
-  }
-  s->poll.data = s;
-  lvsd_async_init(env, argv[3], "lvsd:VrrpSocket", &s->callback, &s->async_context, env_cleanup, s, &s->cleanup_hook);
-  rc = uv_poll_start(&s->poll, UV_READABLE, on_poll);
-  napi_value handle;
-  napi_create_external(env, s, finalize, NULL, &handle);
-  if (rc < 0) {
-    begin_close(s, true);
-    lvsd_throw_errno(env, "uv_poll_start", -rc, NULL);
-    return NULL;
-  }
-  return handle;
+  return lvsd_polled_start(env, (lvsd_polled *)s, fd, argv[3], "lvsd:VrrpSocket", on_poll, true);
 }
 
 /* vrrpSend(handle, payload: Buffer, destination: Buffer(4|16), source: Buffer | null) -> bytes sent */
@@ -388,9 +250,9 @@ napi_value lvsd_vrrp_send(napi_env env, napi_callback_info info) {
     lvsd_throw_type(env, "vrrpSend(handle, payload, destination, source)");
     return NULL;
   }
-  vrrp_socket *s = unwrap(env, argv[0]);
+  vrrp_socket *s = lvsd_unwrap(env, argv[0], BAD_HANDLE);
   if (s == NULL) return NULL;
-  if (s->closing) {
+  if (s->h.closing) {
     lvsd_throw_errno(env, "sendmsg", EBADF, "socket is closed");
     return NULL;
   }
@@ -455,7 +317,7 @@ napi_value lvsd_vrrp_send(napi_env env, napi_callback_info info) {
       memcpy(CMSG_DATA(c), &pi, sizeof pi);
     }
   }
-  ssize_t n = sendmsg(s->fd, &msg, MSG_DONTWAIT);
+  ssize_t n = sendmsg(s->h.fd, &msg, MSG_DONTWAIT);
   if (n < 0) {
     lvsd_throw_errno(env, "sendmsg", errno, NULL);
     return NULL;
@@ -467,26 +329,10 @@ napi_value lvsd_vrrp_send(napi_env env, napi_callback_info info) {
 
 /* vrrpClose(handle): stop reading and close the fd (idempotent). */
 napi_value lvsd_vrrp_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  vrrp_socket *s = argc < 1 ? NULL : unwrap(env, argv[0]);
-  if (s == NULL) return NULL;
-  begin_close(s, true);
-  return NULL;
+  return lvsd_polled_close_call(env, info, BAD_HANDLE);
 }
 
 /* vrrpRef(handle, ref: boolean): whether an open socket keeps the event loop alive. */
 napi_value lvsd_vrrp_ref(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool ref;
-  vrrp_socket *s = argc < 2 ? NULL : unwrap(env, argv[0]);
-  if (s == NULL || !lvsd_arg_bool(env, argv[1], &ref)) return NULL;
-  if (!s->closing) {
-    if (ref) uv_ref((uv_handle_t *)&s->poll);
-    else uv_unref((uv_handle_t *)&s->poll);
-  }
-  return NULL;
+  return lvsd_polled_ref_call(env, info, BAD_HANDLE);
 }
