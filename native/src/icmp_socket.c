@@ -12,7 +12,8 @@
  *
  * Nothing here ever throws from a libuv callback: a failed read reaches JavaScript as an Error value with
  * `errno` and `syscall` in the batch (`stopped` set when the socket no longer reads); a POLLERR wake is
- * read (SO_ERROR), reported and polled again, as in netlink_socket.c. A send returns -errno, never throws.
+ * read (SO_ERROR), reported and polled again, as for every polled socket (lvsd_polled, util.c). A send
+ * returns -errno, never throws.
  */
 #include "icmp_socket.h"
 

@@ -279,12 +279,12 @@ napi_value lvsd_polled_rearm(lvsd_polled *h, int status, bool progress, bool sto
     h->idle_error_wakes = 0;
     return NULL;
   }
-  if (h->closing) return NULL;
+  if (h->closing || stopped) return NULL; /* stopped: its error is already on its way */
   h->idle_error_wakes = progress ? 0 : h->idle_error_wakes + 1;
   napi_value error = NULL;
   if (h->idle_error_wakes >= MAX_IDLE_ERROR_WAKES) {
     error = lvsd_errno_error(h->env, "uv_poll", -status, "socket keeps failing");
-  } else if (!stopped) {
+  } else {
     int rc = uv_poll_start(&h->poll, UV_READABLE, h->on_poll);
     if (rc < 0) error = lvsd_errno_error(h->env, "uv_poll_start", -rc, NULL);
   }

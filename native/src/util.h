@@ -94,7 +94,7 @@ void lvsd_polled_call(lvsd_polled *h, size_t argc, napi_value *argv);
 napi_value lvsd_polled_pending_error(lvsd_polled *h, const char *syscall, bool drain_errqueue, bool *progress,
                                      bool *stopped);
 /* The end of every wake, after reading. After a POLLERR wake the poll is started again, unless the socket
-   is closing or `stopped`; when it cannot be (16 POLLERR wakes in a row without `progress`: "uv_poll ...
+   is closing or `stopped` (already reported); when it cannot be (16 POLLERR wakes in a row without `progress`: "uv_poll ...
    socket keeps failing", or uv_poll_start failing) the stopping Error is returned (stopped, to deliver).
    NULL otherwise. A normal wake resets the count. */
 napi_value lvsd_polled_rearm(lvsd_polled *h, int status, bool progress, bool stopped);
