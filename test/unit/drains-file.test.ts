@@ -9,8 +9,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { writeFileAtomic } from '../../src/atomic-file.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { parseDrains } from '../../src/daemon/drains-file.js';
@@ -18,19 +16,9 @@ import { isLvsdError } from '../../src/errors.js';
 import type { Prober } from '../../src/health/index.js';
 import { destId, serviceId } from '../../src/ipvs/types.js';
 import { ModelClient } from './reconcile-model.js';
+import { captureLog } from './log-capture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: pino(stream), lines };
-}
 
 function setup(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-drains-'));
@@ -48,7 +36,7 @@ function setup(t: { after(fn: () => void): void }) {
   }));
   const prober: Prober = async () => ({ ok: true, latencyMs: 1, reason: 'connected' });
   const kernel = new ModelClient();
-  const logs = capture();
+  const logs = captureLog();
   const start = () => Daemon.start({
     configPath, log: logs.log, stateFile: join(dir, 'lib', 'state.json'), ipvs: async () => kernel, prober,
   });

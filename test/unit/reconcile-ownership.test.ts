@@ -3,22 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { applyPlan, loadOwned, nextOwned, ownedAfterError, planReconcile, saveOwned } from '../../src/reconcile/index.js';
 import { ModelClient } from './reconcile-model.js';
 import { entry, tcp } from './reconcile-fixtures.js';
-
-function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(JSON.parse(String(chunk)));
-      cb();
-    },
-  });
-  return { log: pino(stream), lines };
-}
+import { captureLog } from './log-capture.js';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'lvsd-own-'));
@@ -45,7 +33,7 @@ test('saving replaces the file whole and leaves no temporary file behind', async
 
 test('a missing state file is the empty set with a warning', async (t) => {
   const dir = await tempDir(t);
-  const { log, lines } = capture();
+  const { log, lines } = captureLog();
   assert.deepEqual(await loadOwned(join(dir, 'nope.json'), log), new Set());
   assert.equal(lines[0]!.event, 'reconcile.state_unreadable');
   assert.equal(lines[0]!.reason, 'missing');
@@ -56,7 +44,7 @@ test('a corrupt state file is the empty set with a warning, never a crash', asyn
   for (const body of ['{"services": ["a", ', '[1,2]', '{"services": [1]}', 'null', '']) {
     const path = join(dir, 'state.json');
     await writeFile(path, body);
-    const { log, lines } = capture();
+    const { log, lines } = captureLog();
     assert.deepEqual(await loadOwned(path, log), new Set(), body);
     assert.equal(lines[0]!.reason, 'corrupt');
     assert.equal(lines[0]!.level, 40);

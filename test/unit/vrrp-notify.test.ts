@@ -8,20 +8,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { NotifyRunner } from '../../src/vrrp/notify.js';
-
-function capture() {
-  const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(JSON.parse(String(chunk)) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { log: pino(stream), lines };
-}
+import { captureLog } from './log-capture.js';
 
 function setup(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-notify-'));
@@ -47,7 +35,7 @@ test('a notify command sees only the documented environment, cwd / and its argum
   const { out, script } = setup(t);
   process.env.LVSD_TEST_SECRET = 'leaked';
   t.after(() => delete process.env.LVSD_TEST_SECRET);
-  const { log, lines } = capture();
+  const { log, lines } = captureLog();
   new NotifyRunner(log).run([script, 'extra'], { kind: 'master', instance: 'VI_1', priority: 150 });
   assert.equal((await ran(lines)).exitCode, 0);
   const text = readFileSync(out, 'utf8').trim().split('\n');
@@ -62,7 +50,7 @@ test('a notify command sees only the documented environment, cwd / and its argum
 
 test('notify.user: the command runs as that user; an unknown one is logged, not run', { skip: process.getuid?.() !== 0 && 'not root' }, async (t) => {
   const { out, script } = setup(t);
-  const { log, lines } = capture();
+  const { log, lines } = captureLog();
   const runner = new NotifyRunner(log);
   runner.run([script], { kind: 'backup', instance: 'VI_1', priority: 100, user: 'nobody' });
   assert.equal((await ran(lines)).exitCode, 0);
