@@ -7,7 +7,7 @@
  */
 import { escapeControl as esc } from '../config/index.js';
 import { LvsdError } from '../errors.js';
-import { destId, serviceId, type KernelEntry } from '../ipvs/types.js';
+import { destId, serviceId, type KernelEntry } from '../table/index.js';
 import type {
   RealServerStatus, ServiceStatus, StatusSnapshot, StatsStatus, VrrpInstanceStatus,
 } from '../daemon/status.js';

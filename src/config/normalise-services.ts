@@ -3,9 +3,9 @@
  * build of ServiceConfig with every default filled. Pure.
  */
 import {
-  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, TUN_F_CSUM, TUN_F_NOCSUM, TUN_F_REMCSUM,
+  SCHEDULER_FLAG_BITS, SVC_F_ONEPACKET, SVC_F_PERSISTENT, TUNNEL_CHECKSUM_BITS, TUN_F_NOCSUM,
   destId, serviceId, type DestSpec, type Forwarding, type ServiceKey, type TunnelType,
-} from '../ipvs/types.js';
+} from '../table/index.js';
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { HealthGlobalConfig, RealServerConfig, ServiceConfig } from './types.js';
 import { durationOr as seconds } from './duration.js';
@@ -25,13 +25,6 @@ export const SERVICE_DEFAULTS = {
   initialState: 'down',
 } as const;
 
-const SCHEDULER_FLAG_BITS: Readonly<Record<string, number>> = {
-  'sh-fallback': SVC_F_SCHED1,
-  'sh-port': SVC_F_SCHED2,
-  'mh-fallback': SVC_F_SCHED1,
-  'mh-port': SVC_F_SCHED2,
-};
-const CHECKSUM_FLAGS = { none: TUN_F_NOCSUM, csum: TUN_F_CSUM, remcsum: TUN_F_REMCSUM } as const;
 
 type Report = (pointer: string, message: string) => void;
 
@@ -88,7 +81,7 @@ function tunnelFields(tunnel: RawTunnel | undefined, forwarding: Forwarding, poi
     if (type !== 'gue' && checksum === 'remcsum') report(`${pointer}/checksum`, `remcsum needs a gue tunnel, not ${type}`);
     if (type === 'ipip' && checksum === 'csum') report(`${pointer}/checksum`, 'ipip tunnels carry no checksum: csum applies to gue and gre');
   }
-  return { tunnelType: type, tunnelPort: type === 'gue' ? tunnel.port ?? 0 : 0, tunnelFlags: CHECKSUM_FLAGS[checksum] };
+  return { tunnelType: type, tunnelPort: type === 'gue' ? tunnel.port ?? 0 : 0, tunnelFlags: TUNNEL_CHECKSUM_BITS[checksum] };
 }
 
 interface DestInput {

@@ -2,7 +2,7 @@
  * A Config written back as a config document with every default spelt out, so `lvsd config show` can print
  * what lvsd understood, and parseConfig(render(c)) equals c. Pure.
  */
-import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, TUN_F_CSUM, TUN_F_REMCSUM, type DestSpec } from '../ipvs/types.js';
+import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, schedulerFlagWords, tunnelChecksum, type DestSpec } from '../table/index.js';
 import type { Config, HealthCheckConfig, RealServerConfig, ServiceConfig, VrrpInstanceConfig } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -21,7 +21,7 @@ function renderDest(d: DestSpec): Json {
     out['tunnel'] = {
       type: d.tunnelType,
       ...(d.tunnelType === 'gue' && { port: d.tunnelPort }),
-      checksum: d.tunnelFlags & TUN_F_REMCSUM ? 'remcsum' : d.tunnelFlags & TUN_F_CSUM ? 'csum' : 'none',
+      checksum: tunnelChecksum(d.tunnelFlags),
     };
   }
   return out;
@@ -48,9 +48,7 @@ function renderService(s: ServiceConfig): Json {
   if (key.kind === 'addr') Object.assign(out, { protocol: key.protocol, address: key.address, port: key.port });
   else Object.assign(out, { fwmark: key.fwmark, family: key.family });
   out['scheduler'] = scheduler;
-  const schedulerFlags: string[] = [];
-  if (flags & SVC_F_SCHED1) schedulerFlags.push(`${scheduler}-fallback`);
-  if (flags & SVC_F_SCHED2) schedulerFlags.push(`${scheduler}-port`);
+  const schedulerFlags = schedulerFlagWords(flags, scheduler);
   if (schedulerFlags.length > 0) out['schedulerFlags'] = schedulerFlags;
   if (flags & SVC_F_PERSISTENT) {
     out['persistence'] = { timeout, netmask: key.family === 'ipv4' ? dotted(netmask) : netmask, ...(pe !== '' && { engine: pe }) };

@@ -3,7 +3,7 @@
  * VRRP, health checks, daemon) reads these types, never raw JSON. Durations are seconds (fractional
  * allowed); every default is filled in by the normaliser so consumers never guess.
  */
-import type { DestSpec, Family, ServiceSpec, Timeouts } from '../ipvs/types.js';
+import type { DestSpec, Family, ServiceSpec, Timeouts } from '../table/index.js';
 
 /** Where a piece of config came from, for error messages: `file: /json/pointer`. */
 export interface Origin {

@@ -3,12 +3,9 @@
  * operator drains). Pure: the reconciler compares this against the kernel.
  */
 import type { Config, ServiceConfig } from '../config/types.js';
-import { destId, serviceId, type DestSpec, type ServiceSpec } from '../ipvs/types.js';
+import { destId, serviceId, type DesiredEntry, type DestSpec } from '../table/index.js';
 
-export interface DesiredEntry {
-  service: ServiceSpec;
-  dests: DestSpec[];
-}
+export type { DesiredEntry };
 
 export interface RuntimeOverrides {
   /** Per service name, the destinations the health checker wants (replaces the configured list). */

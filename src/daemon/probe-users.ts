@@ -4,7 +4,7 @@
  */
 import type { Config } from '../config/types.js';
 import { checkKey, type Prober } from '../health/index.js';
-import { destId } from '../ipvs/types.js';
+import { destId } from '../table/index.js';
 
 export interface ProbeUser { service: string; realServer: string }
 

@@ -4,7 +4,8 @@
  */
 import type { Config } from '../config/types.js';
 import type { HealthSnapshot } from '../health/index.js';
-import { destId, serviceId, type KernelEntry, type SyncDaemon } from '../ipvs/types.js';
+import type { SyncDaemon } from '../ipvs/types.js';
+import { destId, serviceId, type KernelEntry } from '../table/index.js';
 import { canonicalServiceId } from '../reconcile/index.js';
 import { drainKey } from './desired.js';
 import {

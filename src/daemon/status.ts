@@ -9,8 +9,8 @@
  *
  * The helpers below are pure: the daemon passes the clock in.
  */
-import type { Family, Forwarding, KernelEntry, ServiceSpec, Stats, SyncState } from '../ipvs/types.js';
-import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3 } from '../ipvs/types.js';
+import type { SyncState } from '../ipvs/types.js';
+import { SVC_F_PERSISTENT, serviceFlagNames as flagNames, type Family, type Forwarding, type KernelEntry, type ServiceSpec, type Stats } from '../table/index.js';
 import type { HealthCheckType } from '../config/types.js';
 
 export const STATUS_SCHEMA_VERSION = 1 as const;
@@ -235,14 +235,7 @@ export function statsToStatus(stats: Stats | undefined): StatsStatus | null {
 
 /** Names of a service's flag bits; the scheduler-specific bits are named for sh and mh, "sched-flag-N" otherwise. */
 export function serviceFlagNames(spec: Pick<ServiceSpec, 'flags' | 'scheduler'>): string[] {
-  const names: string[] = [];
-  if (spec.flags & SVC_F_PERSISTENT) names.push('persistent');
-  if (spec.flags & SVC_F_ONEPACKET) names.push('one-packet');
-  const sched = spec.scheduler === 'sh' || spec.scheduler === 'mh' ? spec.scheduler : undefined;
-  if (spec.flags & SVC_F_SCHED1) names.push(sched ? `${sched}-fallback` : 'sched-flag-1');
-  if (spec.flags & SVC_F_SCHED2) names.push(sched ? `${sched}-port` : 'sched-flag-2');
-  if (spec.flags & SVC_F_SCHED3) names.push('sched-flag-3');
-  return names;
+  return flagNames(spec.flags, spec.scheduler, 'long');
 }
 
 /** The persistence block of a service: null when not persistent; an IPv4 netmask as dotted quad, IPv6 as "/len". */

@@ -1,6 +1,6 @@
 /** The scheduler's public vocabulary: its input, its change events, its options and its status snapshot. */
 import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../config/types.js';
-import type { DestSpec } from '../ipvs/types.js';
+import type { DestSpec } from '../table/index.js';
 import type { Logger } from '../log.js';
 import type { DestChange } from './service-policy.js';
 import type { HealthStatus } from './state.js';

@@ -12,7 +12,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { HealthCheckConfig, HealthGlobalConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
-import { destId, type DestSpec } from '../ipvs/types.js';
+import { destId, type DestSpec } from '../table/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';

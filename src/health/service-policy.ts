@@ -8,7 +8,7 @@
  * - Sorry server: present exactly when no real server is serving (none up, or quorum lost).
  */
 import type { ServiceConfig } from '../config/types.js';
-import { destId, type DestSpec } from '../ipvs/types.js';
+import { destId, type DestSpec } from '../table/index.js';
 
 export interface RealServerView {
   /** The configured destination (configured weight). */

@@ -3,42 +3,23 @@
  * CLI rendering of a plan. Pure.
  */
 import {
-  SVC_F_ONEPACKET,
   SVC_F_PERSISTENT,
-  SVC_F_SCHED1,
-  SVC_F_SCHED2,
-  SVC_F_SCHED3,
-  TUN_F_CSUM,
-  TUN_F_REMCSUM,
+  serviceFlagNames,
+  tunnelChecksum,
+  unknownServiceFlags,
   type DestSpec,
   type Family,
   type ServiceSpec,
   type Timeouts,
-} from '../ipvs/types.js';
-
-const SERVICE_FLAG_NAMES: Array<[number, string]> = [
-  [SVC_F_PERSISTENT, 'persistent'],
-  [SVC_F_ONEPACKET, 'ops'],
-  [SVC_F_SCHED1, 'sched1'],
-  [SVC_F_SCHED2, 'sched2'],
-  [SVC_F_SCHED3, 'sched3'],
-];
+} from '../table/index.js';
 
 /**
  * "persistent|ops", "none" when no bit is set; unknown bits as hex. With the scheduler, the scheduler flags
  * get ipvsadm's names: sh and mh call SCHED1 "-fallback" and SCHED2 "-port" ("mh-fallback|mh-port").
  */
 export function describeServiceFlags(flags: number, scheduler?: string): string {
-  const names: string[] = [];
-  let rest = flags >>> 0;
-  const named = scheduler === 'sh' || scheduler === 'mh';
-  for (const [bit, generic] of SERVICE_FLAG_NAMES) {
-    const name = named && bit === SVC_F_SCHED1 ? `${scheduler}-fallback` : named && bit === SVC_F_SCHED2 ? `${scheduler}-port` : generic;
-    if (rest & bit) {
-      names.push(name);
-      rest &= ~bit;
-    }
-  }
+  const names = serviceFlagNames(flags, scheduler, 'short');
+  const rest = unknownServiceFlags(flags);
   if (rest !== 0) names.push(`0x${rest.toString(16)}`);
   return names.length === 0 ? 'none' : names.join('|');
 }
@@ -52,9 +33,7 @@ export function describeNetmask(family: Family, netmask: number): string {
 
 /** "csum", "remcsum", "nocsum". */
 export function describeTunnelFlags(flags: number): string {
-  if (flags & TUN_F_REMCSUM) return 'remcsum';
-  if (flags & TUN_F_CSUM) return 'csum';
-  return 'nocsum';
+  return tunnelChecksum(flags, 'short');
 }
 
 /** "wrr persistent 300s netmask 255.255.255.0 pe sip ops": the service's attributes worth reading. */

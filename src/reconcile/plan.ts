@@ -20,25 +20,22 @@
  *   5. real server removals (a service is given its new real servers before losing old ones)
  *   6. service removals
  */
+import type { IpvsCommand } from '../ipvs/types.js';
 import {
-  destId,
-  serviceId,
   SVC_F_HASHED,
+  canonicalDestId,
+  canonicalServiceId,
+  type DesiredEntry,
   type DestSpec,
-  type IpvsCommand,
   type KernelDest,
   type KernelEntry,
-  type ServiceKey,
   type ServiceSpec,
   type Timeouts,
-} from '../ipvs/types.js';
-import { canonicalAddress } from '../net/address.js';
+} from '../table/index.js';
 import { describeNetmask, describeServiceFlags, describeTunnelFlags } from './describe.js';
 
-export interface DesiredEntry {
-  service: ServiceSpec;
-  dests: DestSpec[];
-}
+export type { DesiredEntry };
+export { canonicalDestId, canonicalServiceId };
 
 export interface PlanInput {
   desired: readonly DesiredEntry[];
@@ -94,32 +91,6 @@ export interface Plan {
   summary: PlanSummary;
   /** Problems in the input that the planner worked around (duplicate declarations). */
   warnings: string[];
-}
-
-/** A dotted quad without leading zeros is already canonical: most addresses take this path. */
-const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
-const canonicalCache = new Map<string, string>();
-
-function canonical(address: string): string {
-  if (CANONICAL_V4.test(address)) return address;
-  let c = canonicalCache.get(address);
-  if (c === undefined) {
-    c = canonicalAddress(address) ?? address;
-    if (canonicalCache.size >= 65536) canonicalCache.clear();
-    canonicalCache.set(address, c);
-  }
-  return c;
-}
-
-/** The identity of a service with its address in canonical text, so "2001:DB8::1" and "2001:db8::1" agree. */
-export function canonicalServiceId(key: ServiceKey): string {
-  if (key.kind === 'fwmark') return serviceId(key);
-  return serviceId({ ...key, address: canonical(key.address) });
-}
-
-/** The identity of a real server within its service, address in canonical text. */
-export function canonicalDestId(dest: Pick<DestSpec, 'address' | 'port'>): string {
-  return destId({ address: canonical(dest.address), port: dest.port });
 }
 
 export function planCommands(plan: Plan): IpvsCommand[] {
