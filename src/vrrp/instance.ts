@@ -1,107 +1,40 @@
 /**
  * The runner of one VRRP instance: it feeds the pure state machine (state-machine.ts) with packets from
- * the wire, timers and link events, and performs the machine's actions: adverts out, VIPs added and
- * removed over rtnetlink, gratuitous ARP / unsolicited NA, notify commands, log lines.
+ * the wire, timers and link events, and performs the machine's actions: adverts out, VIPs and GARP / NA
+ * (vip-actions.ts), notify commands (notify.ts), log lines, takeover telemetry (takeover-timing.ts).
  *
- * Sends and timers happen synchronously in the event handler that caused them (adverts keep time);
- * address changes and GARP bursts go through a per-instance queue so a GARP never precedes its address.
+ * Everything it does to the world goes through a RunnerIo and a RunnerClock (runner-io.ts): the daemon
+ * passes the real ones, the unit tests a fake link and a virtual clock. Sends and timers happen
+ * synchronously in the event handler that caused them (adverts keep time).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { addAddress, announceAddress, getLink, openVrrpSocket, primaryAddress, removeAddress, type VrrpSocket } from '../net/index.js';
-import { encodeAdvert, decodeAdvert, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DropReason } from './packet.js';
+import type { DropReason } from './packet.js';
+import { decodeIncoming, heardMaster, outgoingAdverts } from './wire.js';
 import {
-  createMachine, effectivePriority, machineConfigFrom, step, wireInterval,
+  createMachine, effectivePriority, machineConfigFrom, step,
   type NotifyKind, type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
 } from './state-machine.js';
 import type { MemberTransition } from './sync-group.js';
 import { NotifyRunner } from './notify.js';
-import { timerDelay } from '../timer-delay.js';
-import { InstanceTrackers, type TrackChange, type TrackedStatus } from './trackers.js';
+import { InstanceTrackers, type TrackChange } from './trackers.js';
+import { logTrackChange, logTracksAtStart } from './track-log.js';
+import { AdvertChannel } from './advert-channel.js';
+import { netIo, systemClock, type InstanceDeps, type Notifier, type RunnerClock, type RunnerIo, type TimerHandle } from './runner-io.js';
+import { TakeoverTiming } from './takeover-timing.js';
+import { VipActions } from './vip-actions.js';
+import type { InstanceCounters, InstanceHooks, InstanceSnapshot, InstanceTransition } from './instance-types.js';
 
-export interface InstanceCounters {
-  advertsSent: number;
-  advertsReceived: number;
-  invalid: Partial<Record<DropReason | 'foreign_peer', number>>;
-  transitions: number;
-  /** Valid adverts whose address list differed from ours (every one; the log line is once per peer and list). */
-  addressMismatches: number;
-  /** Receive and send failures the socket reported (it keeps reading). */
-  socketErrors: number;
-  /** Sockets replaced because one stopped reading. */
-  socketReopens: number;
-}
+export { sameWire, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
+export type { AdvertSocket, AdvertSocketHandlers, InstanceDeps, Notifier, RunnerClock, RunnerIo } from './runner-io.js';
 
-export interface InstanceTransition {
-  instance: string;
-  from: VrrpStateName;
-  to: VrrpStateName;
-  reason: string;
-  at: number;
-}
-
-export interface InstanceHooks {
-  /** Every transition, after the actions it implies were started. */
-  onTransition?(t: InstanceTransition): void;
-  onAdvertSent?(instance: string): void;
-  onAdvertReceived?(instance: string): void;
-  onInvalid?(instance: string, reason: string): void;
-  /** The master heard (address or priority) changed: status should not wait for the next periodic snapshot. */
-  onMasterChange?(instance: string): void;
-  /** Netlink notifications were lost on `socket` ('links') and are being re-read (the manager's, not an instance's). */
-  onNetlinkOverrun?(socket: string): void;
-}
-
-export interface InstanceSnapshot {
-  name: string;
-  interface: string;
-  vrid: number;
-  family: 'ipv4' | 'ipv6';
-  version: 2 | 3;
-  state: VrrpStateName;
-  priority: { configured: number; effective: number };
-  since: number;
-  master: { address: string; advertInterval: number; priority: number } | null;
-  vips: string[];
-  syncGroup: string | null;
-  trackInterfaces: Array<{ name: string; up: boolean; weight: number }>;
-  /** Tracked scripts, files and processes. */
-  tracks: TrackedStatus[];
-  counters: InstanceCounters;
-  /** Send-time lateness of adverts (ms): the last 256 samples, for the jitter benchmark. */
-  advertLateness: number[];
-}
-
-const now = (): number => performance.now();
-/** Wall-clock ms with sub-ms precision (comparable with `ip -ts monitor` stamps). */
-const wall = (t: number = now()): number => Math.round((performance.timeOrigin + t) * 1000) / 1000;
-
-/** How long a clean stop waits for running notify commands before leaving them to finish on their own. */
+/** How a clean stop waits for running notify commands before leaving them to finish on their own. */
 const NOTIFY_STOP_GRACE_MS = 1000;
-
-/** Do two configs of an instance speak the same on the wire (same socket, same VIPs)? Else it must be replaced. */
-export function sameWire(a: VrrpInstanceConfig, b: VrrpInstanceConfig): boolean {
-  const wire = (c: VrrpInstanceConfig) => JSON.stringify([c.name, c.interface, c.vrid, c.family, c.version, c.unicast ?? null, c.addresses]);
-  return wire(a) === wire(b);
-}
 
 export class VrrpInstance {
   private machine: VrrpState;
-  private socket: VrrpSocket | undefined;
-  private readonly timers = new Map<TimerName, { handle: NodeJS.Timeout; at: number }>();
-  private queue: Promise<void> = Promise.resolve();
-  /** Tasks queued or running: with none, a new one starts at once (its netlink request goes out in this tick). */
-  private queued = 0;
-  /** The last VIP add queued: a transition to master is told to the main thread (and notified) once it settled. */
-  private vipsAdded: Promise<void> = Promise.resolve();
-  /** Transition hooks and master notifies, in order (a master one waits for its VIPs). */
-  private announced: Promise<void> = Promise.resolve();
-  /** The interface's MAC, looked up at start and when the link comes back (no lookup per GARP). */
-  private mac: string | undefined;
-  private garpRefresh: NodeJS.Timeout | undefined;
-  private since = Date.now();
+  private readonly timers = new Map<TimerName, { handle: TimerHandle; at: number }>();
+  private since: number;
   private lastMaster: { address: string; advertInterval: number; priority: number } | null = null;
   private readonly lateness: number[] = [];
   private readonly trackUp = new Map<string, boolean>();
@@ -110,8 +43,15 @@ export class VrrpInstance {
   private source = '';
   /** Monotonic time of the last advert accepted from the wire (for the takeover timing line). */
   private lastAdvertAt: number | undefined;
-  /** The instants of a takeover in progress (monotonic ms), logged once as vrrp.takeover_timing. */
-  private takeover: Record<string, number> | undefined;
+  /** Whether run() wired the packets to the machine (an opened, never run instance reads nothing). */
+  private running = false;
+  private stopping = false;
+  private readonly io: RunnerIo;
+  private readonly clock: RunnerClock;
+  private readonly notifier: Notifier;
+  private readonly takeover: TakeoverTiming;
+  private readonly vips: VipActions;
+  private readonly channel: AdvertChannel;
 
   constructor(
     private cfg: VrrpInstanceConfig,
@@ -119,20 +59,30 @@ export class VrrpInstance {
     private readonly hooks: InstanceHooks = {},
     /** After every step (with the transition it made, if any): the manager's sync-group hook. */
     private readonly onStep?: (instance: string, transition?: MemberTransition) => void,
+    deps: InstanceDeps = {},
   ) {
+    this.io = deps.io ?? netIo;
+    this.clock = deps.clock ?? systemClock;
+    this.notifier = deps.notifier ?? new NotifyRunner(log);
+    this.since = this.clock.wall();
     this.machine = createMachine(machineConfigFrom(cfg, '0.0.0.0'));
-    this.notifier = new NotifyRunner(log);
+    this.takeover = new TakeoverTiming(cfg.name, log, () => this.clock.now());
+    this.channel = new AdvertChannel({
+      instance: cfg.name, io: this.io, clock: this.clock, log, counters: this.counters,
+      onPacket: (payload, info) => { if (this.running) this.onPacket(payload, info.source, info.destination, info.ttl); },
+    });
+    this.vips = new VipActions({
+      config: () => this.cfg, isMaster: () => this.machine.current === 'master', ifindex: () => this.channel.ifindex,
+      io: this.io, clock: this.clock, log, takeover: this.takeover,
+    });
   }
-
-  /** Notify commands (notify.ts). */
-  private readonly notifier: NotifyRunner;
 
   get config(): VrrpInstanceConfig {
     return this.cfg;
   }
 
   get name(): string {
-    return this.config.name;
+    return this.cfg.name;
   }
 
   get state(): VrrpStateName {
@@ -156,73 +106,28 @@ export class VrrpInstance {
    * of them opened. close() gives up an instance opened and never run.
    */
   async open(): Promise<void> {
-    const cfg = this.config;
-    const source = cfg.unicast?.source ?? (await primaryAddress(cfg.interface, cfg.family));
+    const cfg = this.cfg;
+    const source = cfg.unicast?.source ?? (await this.io.primaryAddress(cfg.interface, cfg.family));
     if (!source) {
       this.log.warn({ event: 'vrrp.no_source', instance: cfg.name, interface: cfg.interface },
         `${cfg.name}: ${cfg.interface} has no ${cfg.family === 'ipv4' ? 'IPv4' : 'link-local IPv6'} address to send adverts from`);
     }
     this.source = source ?? (cfg.family === 'ipv4' ? '0.0.0.0' : '::');
-    this.socket = this.openSocket();
+    this.channel.open({ family: cfg.family, interface: cfg.interface, multicast: !cfg.unicast, ...(source ? { source } : {}) });
   }
-
-  private openSocket(): VrrpSocket {
-    const cfg = this.config;
-    const source = this.source === '0.0.0.0' || this.source === '::' ? undefined : this.source;
-    const socket = openVrrpSocket({ family: cfg.family, interface: cfg.interface, multicast: !cfg.unicast, ...(source ? { source } : {}) });
-    socket.on('error', (e) => {
-      this.counters.socketErrors++;
-      this.log.warn({ event: 'vrrp.socket_error', instance: cfg.name, err: e.message, code: (e.details as { code?: string } | undefined)?.code }, e.message);
-    });
-    socket.on('broken', (e) => this.replaceSocket(e.message));
-    if (this.running) socket.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
-    return socket;
-  }
-
-  /** Whether run() wired the packets to the machine (an opened, never run instance reads nothing). */
-  private running = false;
-  private reopenTimer: NodeJS.Timeout | undefined;
-
-  /**
-   * The socket stopped reading: a backup that hears no advert makes itself master (two masters), so open
-   * a new one at once, and every second until that works. Logged at error level and counted.
-   */
-  private replaceSocket(why: string): void {
-    if (!this.socket) return;
-    this.socket.close();
-    this.socket = undefined;
-    this.counters.socketReopens++;
-    const attempt = (): void => {
-      this.reopenTimer = undefined;
-      if (this.stopping) return;
-      try {
-        this.socket = this.openSocket();
-        this.log.error({ event: 'vrrp.socket_reopened', instance: this.config.name, err: why },
-          `${this.config.name}: the VRRP socket stopped reading (${why}); a new one is open`);
-      } catch (e) {
-        this.log.error({ event: 'vrrp.socket_reopen_failed', instance: this.config.name, err: (e as Error).message },
-          `${this.config.name}: the VRRP socket stopped reading (${why}) and cannot be opened again: ${(e as Error).message}; retrying in 1 s`);
-        this.reopenTimer = setTimeout(attempt, 1000);
-      }
-    };
-    attempt();
-  }
-
-  private stopping = false;
 
   /** Starts an opened instance's machine (Initialize -> Backup/Master). */
   async run(initial: { interfaceUp: boolean; trackDown: string[] }): Promise<void> {
-    const cfg = this.config;
+    const cfg = this.cfg;
     if (cfg.family === 'ipv4') this.promoteSecondaries();
     for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
     // files and processes are read once before the machine starts: a master with its daemon dead never starts as master
     this.trackers = new InstanceTrackers(cfg, (c) => this.onTrackChange(c));
     await this.trackers.start();
     this.machine = createMachine(machineConfigFrom(cfg, this.source), { ...initial, trackEffects: this.trackers.effects() });
-    this.logTracks('start');
+    logTracksAtStart(this.log, this.cfg.name, this.trackers.snapshot());
     this.running = true;
-    this.socket?.on('packet', (payload, info) => this.onPacket(payload, info.source, info.destination, info.ttl));
-    await this.learnMac();
+    await this.vips.learnMac();
     this.feed({ type: 'start' });
   }
 
@@ -230,9 +135,7 @@ export class VrrpInstance {
   close(): void {
     this.stopping = true;
     this.trackers?.stop();
-    clearTimeout(this.reopenTimer);
-    this.socket?.close();
-    this.socket = undefined;
+    this.channel.close();
   }
 
   /**
@@ -240,22 +143,22 @@ export class VrrpInstance {
    * address of that subnet too: one instance going backup would take another instance's VIP with it.
    */
   private promoteSecondaries(): void {
-    const file = `/proc/sys/net/ipv4/conf/${this.config.interface}/promote_secondaries`;
     try {
-      if (readFileSync(file, 'utf8').trim() !== '1') writeFileSync(file, '1\n');
+      this.io.promoteSecondaries(this.cfg.interface);
     } catch (e) {
-      this.log.warn({ event: 'vrrp.sysctl_failed', instance: this.config.name, file, err: (e as Error).message },
-        `${this.config.name}: cannot set ${file}: removing one VIP may remove others of its subnet`);
+      const file = `/proc/sys/net/ipv4/conf/${this.cfg.interface}/promote_secondaries`;
+      this.log.warn({ event: 'vrrp.sysctl_failed', instance: this.cfg.name, file, err: (e as Error).message },
+        `${this.cfg.name}: cannot set ${file}: removing one VIP may remove others of its subnet`);
     }
   }
 
   /** Feeds one event to the machine and performs its actions; `at`: when it happened (default now). */
-  feed(event: VrrpEvent, at = now()): void {
+  feed(event: VrrpEvent, at = this.clock.now()): void {
     const result = step(this.machine, event, at);
     this.machine = result.state;
     this.perform(result.actions);
     const t = result.actions.filter((a) => a.type === 'transition').at(-1);
-    this.onStep?.(this.config.name, t?.type === 'transition' ? { member: this.config.name, from: t.from, to: t.to, reason: t.reason } : undefined);
+    this.onStep?.(this.cfg.name, t?.type === 'transition' ? { member: this.cfg.name, from: t.from, to: t.to, reason: t.reason } : undefined);
   }
 
   /**
@@ -275,10 +178,7 @@ export class VrrpInstance {
     this.trackers = new InstanceTrackers(cfg, (c) => this.onTrackChange(c), old);
     void this.trackers.start(true); // what changed since the last reading reaches the machine as track_effect
     this.machine = { ...this.machine, config: machineConfigFrom(cfg, this.source), trackDown, trackEffects: this.trackers.effects() };
-    if (this.machine.current === 'master') {
-      this.stopGarpRefresh();
-      this.startGarpRefresh();
-    }
+    if (this.machine.current === 'master') this.vips.restartRefresh();
     // a fault cause may have come or gone with the tracked interfaces: let the machine reconsider
     this.feed({ type: 'interface', up: this.machine.interfaceUp });
     this.log.info({ event: 'vrrp.reconfigured', instance: cfg.name, priority: effectivePriority(this.machine), state: this.machine.current },
@@ -287,26 +187,10 @@ export class VrrpInstance {
 
   /** A tracked script, file or process changed: log it, and tell the machine when its effect changed. */
   private onTrackChange(c: TrackChange): void {
-    const s = c.status;
-    const effectChanged = c.before !== s.effect;
-    if (effectChanged && !this.stopping) this.feed({ type: 'track_effect', key: c.key, effect: s.effect });
-    this.log[effectChanged ? 'info' : 'debug']({
-      event: 'vrrp.track_change', instance: this.config.name, kind: s.kind, name: s.name, up: s.up,
-      ...(s.value !== undefined ? { value: s.value } : {}), weight: s.weight, effect: s.effect, ...(c.before !== undefined ? { before: c.before } : {}),
-      ...(s.detail !== undefined ? { detail: s.detail } : {}), priority: effectivePriority(this.machine), state: this.machine.current,
-    }, `${this.config.name}: tracked ${s.kind} ${s.name} is ${s.kind === 'file' ? `${s.value ?? (s.up ? 'not a number' : 'unreadable')}` : s.up ? 'up' : 'down'}` +
-      ` (effect ${s.effect}${s.detail ? `, ${s.detail}` : ''})`);
-    this.hooks.onMasterChange?.(this.config.name); // status shows it without waiting for the periodic snapshot
-  }
-
-  /** The tracked objects as the machine starts: one line each that is not neutral. */
-  private logTracks(when: string): void {
-    for (const s of this.trackers?.snapshot() ?? []) {
-      if (s.effect === 0 && s.up) continue;
-      this.log.info({ event: 'vrrp.track_change', instance: this.config.name, kind: s.kind, name: s.name, up: s.up,
-        ...(s.value !== undefined ? { value: s.value } : {}), weight: s.weight, effect: s.effect, at: when },
-      `${this.config.name}: tracked ${s.kind} ${s.name} at ${when}: effect ${s.effect}`);
-    }
+    const effectChanged = c.before !== c.status.effect;
+    if (effectChanged && !this.stopping) this.feed({ type: 'track_effect', key: c.key, effect: c.status.effect });
+    logTrackChange(this.log, this.cfg.name, c, effectivePriority(this.machine), this.machine.current);
+    this.hooks.onMasterChange?.(this.cfg.name); // status shows it without waiting for the periodic snapshot
   }
 
   sync(command: SyncCommand): void {
@@ -314,8 +198,8 @@ export class VrrpInstance {
   }
 
   link(name: string, up: boolean): void {
-    if (name === this.config.interface) {
-      if (up) void this.learnMac();
+    if (name === this.cfg.interface) {
+      if (up) void this.vips.learnMac();
       this.feed({ type: 'interface', up });
     }
     if (this.trackUp.has(name) && this.trackUp.get(name) !== up) {
@@ -327,15 +211,11 @@ export class VrrpInstance {
   private onPacket(payload: Buffer, source: string, destination: string, ttl: number): void {
     // The advert's time is its arrival here, not after the decoding and the hooks below: Master_Down_Timer
     // runs from it (under emulation the two were 7 ms apart, all of it added to every takeover).
-    const arrived = now();
-    const cfg = this.config;
-    const decoded = decodeAdvert(payload, {
-      family: cfg.family, source, destination, ttl,
-      expect: { version: cfg.version, vrid: cfg.vrid, ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval) } : {}) },
-    });
+    const arrived = this.clock.now();
+    const cfg = this.cfg;
+    const decoded = decodeIncoming(cfg, payload, { source, destination, ttl });
     if (!decoded.ok) {
-      if (decoded.reason === 'vrid') return; // another virtual router on the link: normal
-      this.countInvalid(decoded.reason);
+      if (decoded.reason !== 'vrid') this.countInvalid(decoded.reason); // another virtual router on the link: normal
       return;
     }
     if (source === this.source) return; // our own advert looped back
@@ -346,34 +226,18 @@ export class VrrpInstance {
     this.counters.advertsReceived++;
     this.lastAdvertAt = arrived;
     const advert = decoded.advert;
-    let masterChanged = false;
-    if (advert.priority !== 0) {
-      const heard = {
-        address: advert.source,
-        priority: advert.priority,
-        advertInterval: advert.version === 3 ? advert.maxAdvertInterval / 100 : advert.advertInterval,
-      };
-      const last = this.lastMaster;
-      masterChanged = !last || last.address !== heard.address || last.priority !== heard.priority || last.advertInterval !== heard.advertInterval;
-      this.lastMaster = heard;
-    }
+    const heard = heardMaster(advert);
+    const last = this.lastMaster;
+    const masterChanged = heard !== null && (!last || last.address !== heard.address || last.priority !== heard.priority || last.advertInterval !== heard.advertInterval);
+    if (heard) this.lastMaster = heard;
     this.feed({ type: 'advert', advert }, arrived);
     this.hooks.onAdvertReceived?.(cfg.name);
     if (masterChanged) this.hooks.onMasterChange?.(cfg.name);
   }
 
-  /** The interface's MAC for GARPs; on failure the GARP path looks it up itself. */
-  private async learnMac(): Promise<void> {
-    try {
-      this.mac = (await getLink(this.config.interface)).mac;
-    } catch {
-      this.mac = undefined;
-    }
-  }
-
   private countInvalid(reason: DropReason | 'foreign_peer'): void {
     this.counters.invalid[reason] = (this.counters.invalid[reason] ?? 0) + 1;
-    this.hooks.onInvalid?.(this.config.name, reason);
+    this.hooks.onInvalid?.(this.cfg.name, reason);
   }
 
   private perform(actions: VrrpAction[]): void {
@@ -389,65 +253,52 @@ export class VrrpInstance {
           this.cancelTimer(a.timer);
           break;
         case 'add_vips':
-          this.vipsAdded = this.enqueue(() => this.addVips());
-          this.startGarpRefresh();
+          this.vips.add();
           break;
         case 'remove_vips':
-          this.stopGarpRefresh();
-          this.enqueue(() => this.removeVips());
+          this.vips.remove();
           break;
         case 'send_garp':
-          this.enqueue(() => this.garpBurst());
+          this.vips.garp();
           break;
         case 'transition':
-          // A director that starts as backup (or faulty) must not answer for VIPs a crashed run left on the interface.
-          if (a.from === 'initialize' && a.to !== 'master') this.enqueue(() => this.removeVips(true));
-          this.counters.transitions++;
-          this.since = Date.now();
-          if (a.to === 'master') this.lastMaster = null;
-          this.log.info({
-            event: 'vrrp.transition', instance: this.config.name, from: a.from, to: a.to, reason: a.reason,
-            priority: effectivePriority(this.machine),
-          }, `${this.config.name}: ${a.from} -> ${a.to} (${a.reason})`);
-          // The main thread reacts to a transition (the IPVS sync daemon's switch, which holds rtnl_lock for
-          // tens of ms under emulation): a new master tells it only once its VIPs are in, so the address add
-          // does not queue behind it. Measured: docs/vrrp-runner.md "Takeover path".
-          this.announce(a.to === 'master', ((t: InstanceTransition) => () => this.hooks.onTransition?.(t))(
-            { instance: this.config.name, from: a.from, to: a.to, reason: a.reason, at: Date.now() }));
+          this.transition(a.from, a.to, a.reason);
           break;
         case 'notify': {
           const kind = a.kind;
-          this.announce(kind === 'master', () => this.notify(kind));
+          this.vips.announce(kind === 'master', () => this.notify(kind));
           break;
         }
         case 'address_mismatch':
           this.log.warn({
-            event: 'vrrp.address_mismatch', instance: this.config.name, peer: a.source, advertised: a.advertised, configured: a.configured,
-          }, `${this.config.name}: ${a.source} advertises other addresses than ours (one director reloaded before the other?)`);
+            event: 'vrrp.address_mismatch', instance: this.cfg.name, peer: a.source, advertised: a.advertised, configured: a.configured,
+          }, `${this.cfg.name}: ${a.source} advertises other addresses than ours (one director reloaded before the other?)`);
           break;
       }
     }
   }
 
-  private destinations(): string[] {
-    const cfg = this.config;
-    if (cfg.unicast) return cfg.unicast.peers;
-    return [cfg.family === 'ipv4' ? VRRP_MULTICAST_IPV4 : VRRP_MULTICAST_IPV6];
+  private transition(from: VrrpStateName, to: VrrpStateName, reason: string): void {
+    const name = this.cfg.name;
+    // A director that starts as backup (or faulty) must not answer for VIPs a crashed run left on the interface.
+    if (from === 'initialize' && to !== 'master') this.vips.remove(true);
+    this.counters.transitions++;
+    this.since = this.clock.wall();
+    if (to === 'master') this.lastMaster = null;
+    this.log.info({ event: 'vrrp.transition', instance: name, from, to, reason, priority: effectivePriority(this.machine) }, `${name}: ${from} -> ${to} (${reason})`);
+    // The main thread reacts to a transition (the IPVS sync daemon's switch, which holds rtnl_lock for
+    // tens of ms under emulation): a new master tells it only once its VIPs are in, so the address add
+    // does not queue behind it. Measured: docs/vrrp-runner.md "Takeover path".
+    const t: InstanceTransition = { instance: name, from, to, reason, at: this.clock.wall() };
+    this.vips.announce(to === 'master', () => this.hooks.onTransition?.(t));
   }
 
   private sendAdvert(priority: number): void {
-    const cfg = this.config;
+    const cfg = this.cfg;
     const scheduled = this.timers.get('advert')?.at;
-    for (const destination of this.destinations()) {
-      const base = {
-        family: cfg.family, vrid: cfg.vrid, priority,
-        addresses: cfg.addresses.map((a) => a.address), source: this.source, destination,
-      };
-      const advert: Advert = cfg.version === 3
-        ? { ...base, version: 3, maxAdvertInterval: wireInterval(3, cfg.advertInterval) }
-        : { ...base, version: 2, family: 'ipv4', advertInterval: wireInterval(2, cfg.advertInterval) };
+    for (const { destination, payload } of outgoingAdverts(cfg, this.source, priority)) {
       try {
-        this.socket?.send(encodeAdvert(advert), destination);
+        this.channel.send(payload, destination);
         this.counters.advertsSent++;
         this.hooks.onAdvertSent?.(cfg.name);
       } catch (e) {
@@ -455,134 +306,34 @@ export class VrrpInstance {
       }
     }
     if (scheduled !== undefined) {
-      this.lateness.push(Math.max(0, now() - scheduled));
+      this.lateness.push(Math.max(0, this.clock.now() - scheduled));
       if (this.lateness.length > 256) this.lateness.shift();
     }
   }
 
   private setTimer(timer: TimerName, at: number): void {
     this.cancelTimer(timer);
-    const handle = setTimeout(() => {
+    const handle = this.clock.setTimeout(() => {
       this.timers.delete(timer);
-      if (timer === 'master_down') this.takeover = { deadline: at, fired: now(), ...(this.lastAdvertAt !== undefined ? { lastAdvert: this.lastAdvertAt } : {}) };
+      if (timer === 'master_down') this.takeover.begin(at, this.lastAdvertAt);
       this.feed({ type: 'timer', timer });
-      if (this.takeover && this.machine.current !== 'master') this.takeover = undefined;
-      if (this.takeover && this.takeover.stepDone === undefined) this.takeover.stepDone = now();
-    }, timerDelay(at - now()));
+      this.takeover.stepped(this.machine.current === 'master');
+    }, at - this.clock.now());
     this.timers.set(timer, { handle, at });
   }
 
   private cancelTimer(timer: TimerName): void {
-    const t = this.timers.get(timer);
-    if (t) clearTimeout(t.handle);
+    this.clock.clearTimeout(this.timers.get(timer)?.handle);
     this.timers.delete(timer);
   }
 
-  /** Runs `task` after the address and GARP tasks queued before it; resolves when it settled (never rejects). */
-  private enqueue(task: () => Promise<void>): Promise<void> {
-    // An idle queue runs the task now rather than in a microtask after the rest of the step (the advert,
-    // the log line): a takeover's RTM_NEWADDR is then sent, and the kernel adds the address, before them.
-    const started = this.queued === 0 ? task() : this.queue.then(task);
-    this.queued++;
-    this.queue = started
-      .catch((e: Error) => this.log.error({ event: 'vrrp.action_failed', instance: this.config.name, err: e.message }, e.message))
-      .finally(() => { this.queued--; });
-    return this.queue;
-  }
-
-  /** Runs `fn` after the announcements before it, and, when `afterVips`, after the VIP add queued last. */
-  private announce(afterVips: boolean, fn: () => void): void {
-    const vips = this.vipsAdded;
-    this.announced = this.announced.then(() => (afterVips ? vips : undefined)).then(fn).catch((e: Error) =>
-      this.log.error({ event: 'vrrp.action_failed', instance: this.config.name, err: e.message }, e.message));
-  }
-
-  private async addVips(): Promise<void> {
-    const t = this.takeover;
-    if (t) t.addStart = now();
-    for (const vip of this.config.addresses) {
-      await addAddress(this.config.interface, vip.address, vip.prefixLength, this.ifindexOption());
-    }
-    if (t) t.addAcked = now();
-    this.log.info({ event: 'vrrp.vips_added', instance: this.config.name, vips: this.vipList() });
-  }
-
-  /** One line per takeover by Master_Down_Timer: where the time went, ms from the last advert heard. */
-  private logTakeover(): void {
-    const t = this.takeover;
-    this.takeover = undefined;
-    if (!t || t.fired === undefined) return;
-    const ref = t.lastAdvert ?? t.fired;
-    const rel = (x: number | undefined) => (x === undefined ? null : Math.round((x - ref) * 10) / 10);
-    this.log.info({
-      event: 'vrrp.takeover_timing', instance: this.config.name,
-      lastAdvertWall: t.lastAdvert !== undefined ? wall(t.lastAdvert) : null,
-      deadline: rel(t.deadline), fired: rel(t.fired), stepDone: rel(t.stepDone), addStart: rel(t.addStart),
-      addAcked: rel(t.addAcked), garpSent: rel(t.garpSent), addAckedWall: t.addAcked !== undefined ? wall(t.addAcked) : null,
-    }, `${this.config.name}: takeover timing`);
-  }
-
-  /** Removes the VIPs; `leftover`: at start, only those a previous run left behind (crash, kill -9). */
-  private async removeVips(leftover = false): Promise<void> {
-    const removed: string[] = [];
-    for (const vip of this.config.addresses) {
-      if (await removeAddress(this.config.interface, vip.address, vip.prefixLength, this.ifindexOption())) removed.push(`${vip.address}/${vip.prefixLength}`);
-    }
-    if (leftover && removed.length === 0) return;
-    this.log.info({ event: 'vrrp.vips_removed', instance: this.config.name, vips: leftover ? removed : this.vipList(), ...(leftover ? { reason: 'leftover' } : {}) });
-  }
-
-  private async garpBurst(): Promise<void> {
-    const { count, interval } = this.config.garp;
-    for (let i = 0; i < Math.max(1, count); i++) {
-      if (this.machine.current !== 'master') return;
-      if (i > 0 && interval > 0) await new Promise((r) => setTimeout(r, timerDelay(interval * 1000)));
-      await Promise.all(this.config.addresses.map((vip) =>
-        announceAddress(this.config.interface, vip.address, this.mac !== undefined ? { mac: this.mac } : {}).catch((e: Error) =>
-          this.log.warn({ event: 'vrrp.garp_failed', instance: this.config.name, vip: vip.address, err: e.message }, e.message))));
-      if (i === 0) {
-        if (this.takeover) {
-          this.takeover.garpSent = now();
-          this.logTakeover();
-        }
-        void this.learnMac(); // a MAC changed while the link stayed up is right from the next GARP on
-      }
-    }
-    this.log.debug({ event: 'vrrp.garp', instance: this.config.name, count });
-  }
-
-  private startGarpRefresh(): void {
-    this.stopGarpRefresh();
-    const refresh = this.config.garp.refresh;
-    if (refresh > 0) {
-      this.garpRefresh = setInterval(() => {
-        if (this.machine.current === 'master') this.enqueue(() => this.garpBurst());
-      }, timerDelay(refresh * 1000));
-    }
-  }
-
-  private stopGarpRefresh(): void {
-    clearInterval(this.garpRefresh);
-    this.garpRefresh = undefined;
-  }
-
   private notify(kind: NotifyKind): void {
-    const n = this.config.notify;
-    this.notifier.run(n[kind], { kind, instance: this.config.name, priority: effectivePriority(this.machine), user: n.user });
-  }
-
-  /** The interface index of our socket (bound to it), so an address change needs no link lookup first. */
-  private ifindexOption(): { ifindex?: number } {
-    const index = this.socket?.ifindex;
-    return index !== undefined && index > 0 ? { ifindex: index } : {};
-  }
-
-  private vipList(): string[] {
-    return this.config.addresses.map((a) => `${a.address}/${a.prefixLength}`);
+    const n = this.cfg.notify;
+    this.notifier.run(n[kind], { kind, instance: this.cfg.name, priority: effectivePriority(this.machine), user: n.user });
   }
 
   snapshot(): InstanceSnapshot {
-    const cfg = this.config;
+    const cfg = this.cfg;
     return {
       name: cfg.name,
       interface: cfg.interface,
@@ -595,7 +346,7 @@ export class VrrpInstance {
       master: this.machine.current === 'master'
         ? { address: this.source, advertInterval: cfg.advertInterval, priority: effectivePriority(this.machine) }
         : this.lastMaster,
-      vips: this.vipList(),
+      vips: this.vips.vipList(),
       syncGroup: cfg.syncGroup ?? null,
       trackInterfaces: cfg.trackInterfaces.map((t) => ({ name: t.name, up: this.trackUp.get(t.name) ?? true, weight: t.weight })),
       tracks: this.trackers?.snapshot() ?? [],
@@ -609,13 +360,10 @@ export class VrrpInstance {
     this.trackers?.stop();
     this.feed({ type: 'shutdown' });
     for (const t of [...this.timers.keys()]) this.cancelTimer(t);
-    this.stopGarpRefresh();
-    await this.queue;
-    await this.announced; // the stop notify below is started from here
+    this.vips.stopRefresh();
+    await this.vips.idle(); // the stop notify below is started from here
     this.stopping = true;
-    clearTimeout(this.reopenTimer);
-    this.socket?.close();
-    this.socket = undefined;
+    this.channel.close();
     // notify commands (the stop one just started) get a moment; a slow one must not hold the daemon's exit
     await this.notifier.settle(NOTIFY_STOP_GRACE_MS);
   }

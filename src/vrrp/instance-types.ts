@@ -1,0 +1,67 @@
+/**
+ * The types of a running VRRP instance that other modules see (the worker's messages, status): counters,
+ * transitions, hooks, snapshots; and sameWire(), which says whether a reload can keep an instance's socket.
+ */
+import type { VrrpInstanceConfig } from '../config/types.js';
+import type { DropReason } from './packet.js';
+import type { VrrpStateName } from './state-machine.js';
+import type { TrackedStatus } from './trackers.js';
+
+export interface InstanceCounters {
+  advertsSent: number;
+  advertsReceived: number;
+  invalid: Partial<Record<DropReason | 'foreign_peer', number>>;
+  transitions: number;
+  /** Valid adverts whose address list differed from ours (every one; the log line is once per peer and list). */
+  addressMismatches: number;
+  /** Receive and send failures the socket reported (it keeps reading). */
+  socketErrors: number;
+  /** Sockets replaced because one stopped reading. */
+  socketReopens: number;
+}
+
+export interface InstanceTransition {
+  instance: string;
+  from: VrrpStateName;
+  to: VrrpStateName;
+  reason: string;
+  at: number;
+}
+
+export interface InstanceHooks {
+  /** Every transition, after the actions it implies were started. */
+  onTransition?(t: InstanceTransition): void;
+  onAdvertSent?(instance: string): void;
+  onAdvertReceived?(instance: string): void;
+  onInvalid?(instance: string, reason: string): void;
+  /** The master heard (address or priority) changed: status should not wait for the next periodic snapshot. */
+  onMasterChange?(instance: string): void;
+  /** Netlink notifications were lost on `socket` ('links') and are being re-read (the manager's, not an instance's). */
+  onNetlinkOverrun?(socket: string): void;
+}
+
+export interface InstanceSnapshot {
+  name: string;
+  interface: string;
+  vrid: number;
+  family: 'ipv4' | 'ipv6';
+  version: 2 | 3;
+  state: VrrpStateName;
+  priority: { configured: number; effective: number };
+  since: number;
+  master: { address: string; advertInterval: number; priority: number } | null;
+  vips: string[];
+  syncGroup: string | null;
+  trackInterfaces: Array<{ name: string; up: boolean; weight: number }>;
+  /** Tracked scripts, files and processes. */
+  tracks: TrackedStatus[];
+  counters: InstanceCounters;
+  /** Send-time lateness of adverts (ms): the last 256 samples, for the jitter benchmark. */
+  advertLateness: number[];
+}
+
+/** Do two configs of an instance speak the same on the wire (same socket, same VIPs)? Else it must be replaced. */
+export function sameWire(a: VrrpInstanceConfig, b: VrrpInstanceConfig): boolean {
+  const wire = (c: VrrpInstanceConfig) => JSON.stringify([c.name, c.interface, c.vrid, c.family, c.version, c.unicast ?? null, c.addresses]);
+  return wire(a) === wire(b);
+}
