@@ -23,7 +23,7 @@ export function controlFile(o: {
     `Maintainer: ${MAINTAINER}`,
     `Installed-Size: ${o.installedSize}`,
     `Depends: ${o.depends}`,
-    'Recommends: ipvsadm',
+    'Recommends: ipvsadm, nftables',
     'Section: net',
     'Priority: optional',
     'Description: control plane for Linux Virtual Server (IPVS, VRRP, health checks)',

@@ -14,6 +14,7 @@ export type LvsdErrorCode =
   | 'LVSD_CONTROL'             // control socket errors (daemon not running, refused)
   | 'LVSD_STATE'               // a file lvsd keeps (drains) cannot be read back or written
   | 'LVSD_ALREADY_RUNNING'     // another lvsd runs in this network namespace
+  | 'LVSD_FIREWALL'            // nftables rules lvsd needs (VRRP Accept_Mode off) cannot be installed or removed
   | 'LVSD_USAGE'               // bad command-line flags
   | 'LVSD_INTERNAL';           // a bug: lvsd failed where it should not
 
@@ -21,7 +22,7 @@ export type LvsdErrorCode =
 const CODES: Record<LvsdErrorCode, true> = {
   LVSD_CONFIG_INVALID: true, LVSD_CONFIG_UNREADABLE: true, LVSD_IPVS_UNAVAILABLE: true, LVSD_IPVS_KERNEL: true,
   LVSD_IPVS_PROTOCOL: true, LVSD_IPVS_ENCODE: true, LVSD_NETLINK_OVERRUN: true, LVSD_NATIVE_UNAVAILABLE: true,
-  LVSD_CONTROL: true, LVSD_STATE: true, LVSD_ALREADY_RUNNING: true, LVSD_USAGE: true, LVSD_INTERNAL: true,
+  LVSD_CONTROL: true, LVSD_STATE: true, LVSD_ALREADY_RUNNING: true, LVSD_FIREWALL: true, LVSD_USAGE: true, LVSD_INTERNAL: true,
 };
 
 /** Whether a string (a code that crossed a socket, say) is one of ours. */

@@ -30,6 +30,7 @@ const byCode: Record<LvsdErrorCode, number> = {
   LVSD_CONTROL: EXIT.daemon,
   LVSD_STATE: EXIT.failed,
   LVSD_ALREADY_RUNNING: EXIT.daemon,
+  LVSD_FIREWALL: EXIT.failed,
   LVSD_USAGE: EXIT.usage,
   LVSD_INTERNAL: EXIT.internal,
 };

@@ -107,6 +107,7 @@ export interface RawVrrpInstance {
   advertInterval?: RawDuration;
   preempt?: boolean;
   preemptDelay?: RawDuration;
+  acceptMode?: boolean;
   addresses: string[];
   unicast?: { source: string; peers: string[] };
   trackInterfaces?: Array<{ name: string; weight?: number }>;

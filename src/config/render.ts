@@ -76,6 +76,7 @@ function renderInstance(v: VrrpInstanceConfig): Json {
     advertInterval: v.advertInterval,
     preempt: v.preempt,
     preemptDelay: v.preemptDelay,
+    acceptMode: v.acceptMode,
     addresses: v.addresses.map((a) => `${a.address}/${a.prefixLength}`),
     ...(v.unicast && { unicast: { source: v.unicast.source, peers: [...v.unicast.peers] } }),
     trackInterfaces: v.trackInterfaces.map((t) => ({ ...t })),

@@ -173,6 +173,12 @@ export interface VrrpInstanceConfig {
   preempt: boolean;
   /** Seconds. Default 0. */
   preemptDelay: number;
+  /**
+   * RFC 5798 Accept_Mode: a master that is not the address owner accepts packets addressed to its VIPs.
+   * Default true (the RFC's default is false; a director's VIPs exist to receive traffic). false: dropped
+   * by an nftables rule after IPVS, so virtual services still work (src/net/accept-filter.ts).
+   */
+  acceptMode: boolean;
   addresses: VrrpAddress[];
   unicast?: { source: string; peers: string[] };
   trackInterfaces: Array<{ name: string; weight: number }>;

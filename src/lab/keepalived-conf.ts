@@ -91,6 +91,7 @@ function vrrpInstance(v: VrrpInstanceConfig): string[] {
     `  priority ${v.priority}`,
     `  advert_int ${keepalivedSeconds(v.advertInterval)}`,
     `  version ${v.version}`,
+    ...(v.acceptMode ? [] : ['  no_accept']),
     ...(v.preempt ? (v.preemptDelay > 0 ? [`  preempt_delay ${keepalivedSeconds(v.preemptDelay)}`] : []) : ['  nopreempt']),
     // lvsd's gratuitous ARPs: `count` of them on becoming master (their spacing is global, vrrp_garp_interval),
     // refresh 0 = no later set

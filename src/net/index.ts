@@ -8,6 +8,7 @@
  * - native.ts: the lvsd_native addon (VRRP raw sockets, ARP/NA sends)
  * - tcp-probe.ts: TCP connect probes through the addon (the health checker's tcp check)
  * - icmp-probe.ts: ICMP/ICMPv6 echo probes through the addon (the health checker's ping check)
+ * - accept-filter.ts: the nftables table that drops packets to VIPs of instances with Accept_Mode off
  */
 export * from './address.js';
 export * from './garp.js';
@@ -17,3 +18,4 @@ export * from './addresses.js';
 export * from './native.js';
 export * from './tcp-probe.js';
 export * from './icmp-probe.js';
+export * from './accept-filter.js';

@@ -5,7 +5,7 @@
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import { listLinks, watchLinks, type LinkWatcher } from '../net/index.js';
+import { listLinks, setAcceptFilter, watchLinks, type LinkWatcher } from '../net/index.js';
 import { sameWire, VrrpInstance, type InstanceHooks, type InstanceSnapshot } from './instance.js';
 import { syncGroupOrders, type MemberTransition } from './sync-group.js';
 import type { VrrpState } from './state-machine.js';
@@ -24,13 +24,25 @@ function identity(c: VrrpInstanceConfig): string {
   return JSON.stringify(rest);
 }
 
+/** The VIPs whose packets the kernel must drop: instances with Accept_Mode off that are not the address owner. */
+export function filteredVips(instances: readonly VrrpInstanceConfig[]): string[] {
+  return instances.filter((c) => !c.acceptMode && c.priority !== 255).flatMap((c) => c.addresses.map((a) => a.address)).sort();
+}
+
 export class VrrpManager {
   private readonly instances = new Map<string, VrrpInstance>();
   private watcher: LinkWatcher | undefined;
   private readonly linkUp = new Map<string, boolean>();
   private groups = new Map<string, string[]>();
+  /** The VIPs the Accept_Mode filter drops now (undefined: not written yet by this run). */
+  private filtered: string | undefined;
 
-  constructor(private readonly log: Logger, private readonly hooks: InstanceHooks = {}) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly hooks: InstanceHooks = {},
+    /** Installs the Accept_Mode filter (src/net/accept-filter.ts); tests inject one. */
+    private readonly acceptFilter: (vips: string[]) => Promise<void> = setAcceptFilter,
+  ) {}
 
   async start(config: ManagerConfig): Promise<void> {
     for (const l of await listLinks()) this.linkUp.set(l.name, l.up);
@@ -84,6 +96,7 @@ export class VrrpManager {
         await inst.open();
         opened.push(inst);
       }
+      await this.applyAcceptFilter(filteredVips(config.vrrp));
     } catch (e) {
       for (const inst of opened) inst.close();
       throw e;
@@ -99,6 +112,23 @@ export class VrrpManager {
       const cfg = inst.config;
       const trackDown = cfg.trackInterfaces.filter((t) => this.linkUp.get(t.name) === false).map((t) => t.name);
       await inst.run({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown });
+    }
+  }
+
+  /**
+   * Writes the Accept_Mode filter when what it drops changed (at start always, so a crashed run's table
+   * goes). Before any instance starts or changes: a VIP never comes up unfiltered.
+   */
+  private async applyAcceptFilter(vips: string[]): Promise<void> {
+    const key = vips.join(' ');
+    if (key === this.filtered) return;
+    await this.acceptFilter(vips);
+    const before = this.filtered;
+    this.filtered = key;
+    if (vips.length > 0 || before) {
+      this.log.info({ event: 'vrrp.accept_filter', vips }, vips.length > 0
+        ? `Accept_Mode off: packets to ${vips.join(', ')} are dropped unless IPVS forwards them`
+        : 'Accept_Mode filter removed');
     }
   }
 
@@ -126,5 +156,10 @@ export class VrrpManager {
     this.watcher?.close();
     await Promise.all([...this.instances.values()].map((i) => i.stop()));
     this.instances.clear();
+    if (this.filtered) {
+      // the VIPs are gone: the table goes too (a failure is logged; the next start rewrites it anyway)
+      await this.applyAcceptFilter([]).catch((e: Error) =>
+        this.log.warn({ event: 'vrrp.accept_filter_failed', err: e.message }, e.message));
+    }
   }
 }

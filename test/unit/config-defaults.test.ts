@@ -103,11 +103,11 @@ test('health check defaults per type; a real server check replaces the service c
   assert.deepEqual(s.realServers[1]!.healthCheck, { type: 'tcp', ...base, address: '10.0.0.2', port: 22 });
 });
 
-test('VRRP defaults: priority 100, version 3, 1 s adverts, preempt, 5 GARPs 200 ms apart, no refresh', () => {
+test('VRRP defaults: priority 100, version 3, 1 s adverts, preempt, 5 GARPs 200 ms apart, no refresh, Accept_Mode on', () => {
   const c = parse({ vrrp: [{ name: 'V', interface: 'eth0', vrid: 1, addresses: ['192.0.2.1', '192.0.2.2/24'] }] });
   assert.deepEqual(c.vrrp[0], {
     name: 'V', origin: { file: 'c.json', pointer: '/vrrp/0' }, interface: 'eth0', vrid: 1, priority: 100, version: 3,
-    family: 'ipv4', advertInterval: 1, preempt: true, preemptDelay: 0,
+    family: 'ipv4', advertInterval: 1, preempt: true, preemptDelay: 0, acceptMode: true,
     addresses: [{ family: 'ipv4', address: '192.0.2.1', prefixLength: 32 }, { family: 'ipv4', address: '192.0.2.2', prefixLength: 24 }],
     trackInterfaces: [], trackScripts: [], trackFiles: [], trackProcesses: [], garp: { count: 5, interval: 0.2, refresh: 0 }, notify: {},
   });

@@ -37,8 +37,7 @@ const IGNORED_GLOBALS: Record<string, string> = Object.fromEntries(
     ['enable_script_security', 'lvsd runs exec checks as an unprivileged user (health.execUser) always'],
     ['vrrp_skip_check_adv_addr', "lvsd does not compare the advert's addresses with its own"],
     ['vrrp_check_unicast_src', 'lvsd accepts unicast adverts from its configured peers'],
-    ['vrrp_strict', 'lvsd follows RFC 5798 and adds no iptables rules'],
-    ['vrrp_iptables', 'lvsd adds no iptables rules'],
+    ['vrrp_iptables', 'lvsd adds no iptables rules: acceptMode false is its own nftables table (inet lvsd_vrrp)'],
     ['vrrp_ipsets', 'lvsd adds no ipsets'],
     ['vrrp_priority', 'lvsd runs VRRP in its own thread (SCHED_RR when it may)'],
     ['checker_priority', 'lvsd runs checks in its main thread'],
@@ -83,6 +82,7 @@ export function globalRules(model: Model, p: Problems): Table<null> {
   return {
     ...table,
     vrrp_version: { map: (s) => { g.vrrpVersion = numberArg(s, p, 0, { min: 2, max: 3 }); } },
+    vrrp_strict: { map: (s) => { g.strict = s; } },
     vrrp_garp_interval: { map: (s) => { g.garpInterval = numberArg(s, p, 0, { min: 0, fraction: true }); } },
     vrrp_gna_interval: { map: (s) => { g.garpInterval ??= numberArg(s, p, 0, { min: 0, fraction: true }); } },
     vrrp_garp_master_repeat: { map: (s) => { g.garpRepeat = numberArg(s, p, 0, { min: 0 }); } },

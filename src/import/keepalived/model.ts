@@ -1,5 +1,6 @@
 /** What the mapper builds: lvsd config parts, each with the keepalived place it came from. */
 import type { Place } from './problems.js';
+import type { Statement } from './tree.js';
 import { emptyTracks, type TrackModel } from './track.js';
 
 type Obj = Record<string, unknown>;
@@ -24,6 +25,8 @@ export interface Globals {
   garpRepeat?: number;
   garpRefresh?: number;
   defaultInterface?: string;
+  /** `vrrp_strict`, where it was written. */
+  strict?: Statement;
 }
 
 export function emptyModel(): Model {

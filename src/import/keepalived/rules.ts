@@ -92,3 +92,12 @@ export function stringArg(s: Statement, problems: Problems, i = 0): string | und
 export function noExtraArgs(s: Statement, problems: Problems, n: number): void {
   if (s.args.length > n) problems.error(s, s.keyword, `unexpected extra value${s.args.length - n > 1 ? 's' : ''}: ${s.args.slice(n).join(' ')}`);
 }
+
+/** A keepalived <BOOL>: absent, true/on/yes are true; false/off/no false. */
+export function boolArg(s: Statement, p: Problems): boolean {
+  const v = s.args[0];
+  if (v === undefined || ['true', 'on', 'yes'].includes(v)) return true;
+  if (['false', 'off', 'no'].includes(v)) return false;
+  p.error(s, s.keyword, `"${v}" is not yes or no`);
+  return false;
+}

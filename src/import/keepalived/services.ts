@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { CHECKER_KEYWORDS, mapChecker, type CheckDefaults } from './checks.js';
 import type { Model } from './model.js';
 import type { Place } from './problems.js';
-import { Problems, noExtraArgs, numberArg, stringArg, walk, type Table } from './rules.js';
+import { Problems, boolArg, noExtraArgs, numberArg, stringArg, walk, type Table } from './rules.js';
 import type { Statement } from './tree.js';
 
 type Obj = Record<string, unknown>;
@@ -71,15 +71,6 @@ function method(s: Statement, p: Problems): { forwarding: string; tunnel?: Obj }
     tunnel.checksum = flags[rest[i]!];
   }
   return { forwarding, tunnel };
-}
-
-/** A keepalived <BOOL>: absent, true/on/yes are true; false/off/no false. */
-function boolArg(s: Statement, p: Problems): boolean {
-  const v = s.args[0];
-  if (v === undefined || ['true', 'on', 'yes'].includes(v)) return true;
-  if (['false', 'off', 'no'].includes(v)) return false;
-  p.error(s, s.keyword, `"${v}" is not yes or no`);
-  return false;
 }
 
 export function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDefaults; inhibit: boolean; alpha: boolean[]; checkAt?: Statement }> {

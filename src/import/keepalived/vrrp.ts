@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { emptyModel, type Globals, type Model } from './model.js';
 import { mapTrackRefs } from './track.js';
-import { LATER, Problems, numberArg, stringArg, walk, type Table } from './rules.js';
+import { Problems, boolArg, numberArg, stringArg, walk, type Table } from './rules.js';
 import type { Statement } from './tree.js';
 
 type Obj = Record<string, unknown>;
@@ -20,6 +20,10 @@ interface InstanceState {
   versionAt?: Statement;
   advertAt?: Statement;
   syncInterface?: { iface: string; at: Statement };
+  /** `accept` / `no_accept` as written. */
+  accept?: boolean;
+  /** `strict_mode` as written (absent: the global vrrp_strict). */
+  strict?: { on: boolean; at: Statement };
   devs: Array<{ addr: string; dev: string; at: Statement }>;
 }
 
@@ -148,9 +152,9 @@ export function instanceRules(p: Problems, model: Model = emptyModel()): Table<I
     track_bfd: { unsupported: 'lvsd has no BFD' },
     virtual_routes: { unsupported: 'lvsd adds no routes with the VIPs: keep the routes in the system network config (or a notify script)' },
     virtual_rules: { unsupported: 'lvsd adds no policy-routing rules with the VIPs: keep them in the system network config (or a notify script)' },
-    accept: { ignored: "lvsd's master accepts packets to its addresses (they are local addresses), as keepalived's accept" },
-    no_accept: { unsupported: LATER('VRRPv3 Accept_Mode') },
-    strict_mode: { ignored: 'lvsd follows RFC 5798; no iptables rules' },
+    accept: { map: (s, st) => { st.accept = true; } },
+    no_accept: { map: (s, st) => { st.accept = false; } },
+    strict_mode: { map: (s, st) => { st.strict = { on: boolArg(s, p), at: s }; } },
     dont_track_primary: { ignored: "lvsd goes to fault when the instance's own interface goes down" },
     mcast_src_ip: { ignored: "lvsd sends adverts from the interface's primary address" },
     native_ipv6: { ignored: 'lvsd takes the family from the addresses' },
@@ -189,6 +193,13 @@ export function mapInstance(s: Statement, model: Model, p: Problems): void {
     version = 3;
   }
   v.version = version;
+  // keepalived: Accept_Mode on unless no_accept, or strict mode (the instance's, else vrrp_strict) without `accept`
+  const strict = st.strict ? st.strict.on : g.strict !== undefined;
+  if (st.accept === false || (st.accept === undefined && strict)) v.acceptMode = false;
+  if (strict) {
+    p.warn(st.strict?.at ?? g.strict!, st.strict ? 'strict_mode' : 'vrrp_strict',
+      `lvsd takes ${st.accept === true ? 'nothing (accept is set)' : 'acceptMode false (no_accept)'} from strict mode; its other checks lvsd does per RFC 5798 anyway, or does not need (no authentication, no VMAC)`);
+  }
   if (v.priority === undefined) v.priority = 100;
   if (v.advertInterval === undefined) v.advertInterval = 1;
   if (version === 2 && typeof v.advertInterval === 'number' && !Number.isInteger(v.advertInterval)) {
