@@ -8,7 +8,7 @@
  *   close         close it
  *   burst <n>     <n> requests one after the other, then a summary line
  * stdout events:
- *   { kind: 'short', at, ok, server?, ms, err? }     one per loop request
+ *   { kind: 'short', at, ok, server?, ms, err?, port? }  one per loop request (port: the local port of one that timed out)
  *   { kind: 'long-open', port }                     the long-lived connection is up (its local port)
  *   { kind: 'long', at, ok, server?, ms, err? }      one per request on the long-lived connection
  *   { kind: 'burst', counts: { name: n }, failed }
@@ -28,9 +28,10 @@ function emit(o: Record<string, unknown>): void {
 }
 
 /** One GET on a fresh connection; resolves with the server's name or an error text. */
-function get(): Promise<{ ok: boolean; server?: string; ms: number; err?: string }> {
+function get(): Promise<{ ok: boolean; server?: string; ms: number; err?: string; port?: number }> {
   const t0 = performance.now();
   return new Promise((resolve) => {
+    let localPort: number | undefined;
     const req = request({ host: vip, port, path: '/', agent: false, timeout: TIMEOUT_MS }, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -38,8 +39,11 @@ function get(): Promise<{ ok: boolean; server?: string; ms: number; err?: string
       res.on('end', () => resolve({ ok: res.statusCode === 200, server: body.trim(), ms: performance.now() - t0 }));
       res.on('error', (e) => resolve({ ok: false, ms: performance.now() - t0, err: e.message }));
     });
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms`)));
-    req.on('error', (e) => resolve({ ok: false, ms: performance.now() - t0, err: (e as NodeJS.ErrnoException).code ?? e.message }));
+    req.on('timeout', () => {
+      localPort = req.socket?.localPort;
+      req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms`));
+    });
+    req.on('error', (e) => resolve({ ok: false, ms: performance.now() - t0, err: (e as NodeJS.ErrnoException).code ?? e.message, ...(localPort ? { port: localPort } : {}) }));
     req.end();
   });
 }

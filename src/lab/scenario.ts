@@ -36,6 +36,8 @@ export interface ClientEvent {
   server?: string;
   ms: number;
   err?: string;
+  /** the client's local port of a request that timed out */
+  port?: number;
 }
 
 export interface PhaseFigures {
@@ -505,6 +507,8 @@ export interface RealServerFailureFigures {
   weights: Record<string, number>;
   /** requests started from max(takeover, down-mark) + `settleMs` for `windowMs`: sent, failed, answers per web server */
   after: { requests: number; failed: number; servers: Record<string, number>; errors: string[] };
+  /** when some failed: d2's IPVS connection entries (`ipvsadm -Lnc`) for their client ports, read right after the window */
+  failedEntries?: string[];
   /** from the cut to the end of the restore (d1 master again, every web server up on both), ms */
   restoredMs: number;
 }
@@ -564,9 +568,17 @@ export async function realServerFailureDuringFailover(lab: Lab, loopMs: number, 
     const servers: Record<string, number> = {};
     for (const e of shorts) if (e.ok && e.server) servers[e.server] = (servers[e.server] ?? 0) + 1;
     const failedOnes = shorts.filter((e) => !e.ok);
+    const ports = failedOnes.map((e) => e.port).filter((p): p is number => p !== undefined);
+    let failedEntries: string[] | undefined;
+    if (failedOnes.length > 0) {
+      const conns = await execIn(node('d2').ns, ['ipvsadm', '-Lnc']);
+      failedEntries = [`ports ${ports.join(',') || '?'}`,
+        ...conns.output.split('\n').filter((l) => ports.some((p) => l.includes(`:${p} `)))];
+    }
     const figs = {
       takeoverMs: took.at - t0, downMarkMs: downAt - t0, inhibitedMs: inhibitedAt - t0, weights,
       after: { requests: shorts.length, failed: failedOnes.length, servers, errors: [...new Set(failedOnes.map((e) => e.err ?? '?'))] },
+      ...(failedEntries ? { failedEntries } : {}),
     };
 
     // restore: rs3 back, d1 back (as the failback step does), and wait for the steady state later steps need
