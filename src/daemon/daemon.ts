@@ -128,7 +128,7 @@ export class Daemon {
     const d = new Daemon(opts);
     let config: Config;
     try {
-      config = await loadConfig(opts.configPath);
+      config = await loadConfig(opts.configPath, { hostChecks: true });
     } catch (e) {
       d.recordLoad('load', 'refused', e);
       throw e;
@@ -373,7 +373,7 @@ export class Daemon {
     if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let next: Config;
     try {
-      next = await loadConfig(this.opts.configPath);
+      next = await loadConfig(this.opts.configPath, { hostChecks: true });
     } catch (e) {
       const load = this.recordLoad('reload', 'refused', e);
       this.log.error({ event: 'config.reload_refused', trigger, code: load.code, err: load.error, problems: load.problems },

@@ -114,6 +114,24 @@ test('a refused config is logged on every trigger with its code, and the running
   assert.equal(metricValue(await lab.metrics.registry.metrics(), 'lvsd_config_reloads_total', { result: 'refused' }), 1);
 });
 
+test('a reload naming a user this host does not have (a notify command, an exec check) is refused with the pointer; the running config stays', async (t) => {
+  const { lab, d, before } = await started(t);
+  lab.write({
+    services: [{ ...WEB, healthCheck: { type: 'exec', command: ['/bin/true'], user: 'lvsd-no-such-user-1' } }],
+    vrrp: [{ ...VI_1, notify: { master: ['/bin/true'], user: 'lvsd-no-such-user-2' } }],
+  });
+  const r = await d.reload('control');
+  assert.equal(r.ok, false);
+  assert.equal(r.code, 'LVSD_CONFIG_INVALID');
+  assert.deepEqual(r.problems?.map((p) => [p.pointer, p.message]), [
+    ['/services/0/healthCheck/user', 'no user "lvsd-no-such-user-1" on this host (exec checks, track scripts and notify commands run as it)'],
+    ['/vrrp/0/notify/user', 'no user "lvsd-no-such-user-2" on this host (exec checks, track scripts and notify commands run as it)'],
+  ]);
+  assert.deepEqual(await observe(d), before, 'the healthy real servers keep their weights and states');
+  assert.deepEqual(lab.vrrp!.running, ['vi_1/51/150']);
+  assert.equal((await d.status()).lastLoad?.result, 'refused');
+});
+
 test('a valid reload that IPVS takes only in part is in force, reported as incomplete (not ok), shown and repaired', async (t) => {
   const { lab, d } = await started(t);
   lab.write(NEXT);

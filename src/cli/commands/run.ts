@@ -56,7 +56,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
   // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
   // first one (netns-guard.ts). A bad config is fatal at start, with every problem (the daemon loads it
   // again, the same way).
-  const startingConfig = await loadConfig(args.config);
+  const startingConfig = await loadConfig(args.config, { hostChecks: true });
   const socketPath = args.socket ?? startingConfig.control.socket;
   const badSocket = args.socket !== undefined ? socketPathProblem(args.socket) : undefined;
   if (badSocket !== undefined) throw new LvsdError('LVSD_USAGE', `--socket ${badSocket}`);

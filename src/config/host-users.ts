@@ -1,0 +1,65 @@
+/**
+ * The users a config names (exec checks, track scripts, notify commands, health.execUser) must exist on the
+ * director that runs it: a check whose user is unknown would fail every probe and take healthy real servers
+ * out, a notify command would never run. `lvsd check`, `lvsd run` and every reload look them up here and
+ * refuse the config naming the file and pointer; the running config stays in force.
+ */
+import { lookupUser } from '../users.js';
+import { pointerJoin, type Problem } from './problems.js';
+
+export interface UserMention {
+  user: string;
+  file: string;
+  pointer: string;
+}
+
+/** Where each document names a user: the `user` of a healthCheck, a notify block or a track script, and health.execUser. Pure. */
+export function userMentions(documents: ReadonlyArray<{ file: string; data: unknown }>): UserMention[] {
+  const out: UserMention[] = [];
+  const walk = (v: unknown, pointer: string, path: readonly string[]): void => {
+    if (Array.isArray(v)) {
+      v.forEach((item, i) => walk(item, pointerJoin(pointer, i), [...path, String(i)]));
+      return;
+    }
+    if (v === null || typeof v !== 'object') return;
+    const parent = path[path.length - 1];
+    const grandparent = path[path.length - 2];
+    for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
+      const here = pointerJoin(pointer, k);
+      const names = typeof child === 'string' && (
+        (k === 'user' && (parent === 'healthCheck' || parent === 'notify' || grandparent === 'trackScripts')) ||
+        (k === 'execUser' && parent === 'health'));
+      if (names) out.push({ user: child, file: '', pointer: here });
+      else walk(child, here, [...path, k]);
+    }
+  };
+  for (const doc of documents) {
+    const start = out.length;
+    walk(doc.data, '', []);
+    for (let i = start; i < out.length; i++) out[i]!.file = doc.file;
+  }
+  return out;
+}
+
+/** One problem per mention of a user this host does not have (each name looked up once). */
+export async function unknownUsers(
+  mentions: readonly UserMention[],
+  lookup: (user: string) => Promise<unknown> = lookupUser,
+): Promise<Problem[]> {
+  const verdicts = new Map<string, Promise<string | undefined>>();
+  for (const m of mentions) {
+    if (!verdicts.has(m.user)) {
+      verdicts.set(m.user, lookup(m.user).then(() => undefined, (e: unknown) => {
+        const err = e as NodeJS.ErrnoException;
+        // `id` could not run (EMFILE ...): say that, do not blame the name
+        return err.code ? err.message : `no user "${m.user}" on this host (exec checks, track scripts and notify commands run as it)`;
+      }));
+    }
+  }
+  const problems: Problem[] = [];
+  for (const m of mentions) {
+    const why = await verdicts.get(m.user)!;
+    if (why !== undefined) problems.push({ file: m.file, pointer: m.pointer, message: why });
+  }
+  return problems;
+}
