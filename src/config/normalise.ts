@@ -87,6 +87,8 @@ function normaliseIpvs(loc: Located<RawIpvs> | undefined, problems: Problems): I
     ownWholeTable: raw.ownWholeTable ?? false,
     driftInterval: seconds(raw.driftInterval, GLOBAL_DEFAULTS.driftInterval),
     stateFile: raw.stateFile ?? GLOBAL_DEFAULTS.stateFile,
+    expireNodestConn: raw.expireNodestConn ?? true,
+    expireQuiescentTemplate: raw.expireQuiescentTemplate ?? true,
   };
   if (loc && raw.driftInterval !== undefined && ipvs.driftInterval <= 0) {
     problems.add(loc.file, `${loc.pointer}/driftInterval`, 'must be longer than 0s');

@@ -96,6 +96,8 @@ export interface RawIpvs {
   ownWholeTable?: boolean;
   driftInterval?: RawDuration;
   stateFile?: string;
+  expireNodestConn?: boolean;
+  expireQuiescentTemplate?: boolean;
 }
 
 export interface RawVrrpInstance {

@@ -34,6 +34,10 @@ export interface IpvsConfig {
   driftInterval: number;
   /** Where lvsd remembers which services it applied last. Default /var/lib/lvsd/state.json. */
   stateFile: string;
+  /** net.ipv4.vs.expire_nodest_conn: a SYN on an old entry to a weight-0 server is scheduled afresh. Default true. */
+  expireNodestConn: boolean;
+  /** net.ipv4.vs.expire_quiescent_template: persistence templates to a weight-0 server are dropped. Default true. */
+  expireQuiescentTemplate: boolean;
 }
 
 export type OnFailure = 'inhibit' | 'remove';

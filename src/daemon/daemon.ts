@@ -25,6 +25,7 @@ import { buildSnapshot } from './snapshot.js';
 import { ConnSync } from './conn-sync.js';
 import { timerDelay } from '../timer-delay.js';
 import { ProbeUsers, realServerPairs } from './probe-users.js';
+import { applyIpvsSysctls, ipvsSysctls } from '../ipvs/sysctl.js';
 import { reasonOf, type BackoffOptions } from './repair.js';
 import { KernelSync, type PassKind, type PassOutcome, type PassResult } from './kernel-sync.js';
 
@@ -79,6 +80,8 @@ export interface DaemonOptions {
   version?: string;
   /** Waits between repair attempts after a kernel operation failed. Default 1 s doubling to 30 s. */
   repairBackoff?: BackoffOptions;
+  /** Where IPVS's sysctls are (tests point it at a directory). Default /proc/sys/net/ipv4/vs, skipped when `ipvs` is injected. */
+  ipvsSysctlDir?: string;
 }
 
 /** Where a reload came from (logged with its outcome). */
@@ -138,6 +141,7 @@ export class Daemon {
       d.sync.owned = await loadOwned(d.stateFile(), d.log);
       await d.loadDrains();
       await d.ensureClient();
+      await d.applyIpvsSysctls();
       await d.adoptKernel();
       d.startHealth();
       if (config.vrrp.length > 0) {
@@ -172,6 +176,19 @@ export class Daemon {
   /** The generic-netlink client, its overruns logged (ipvs.netlink.overrun) and counted (lvsd_netlink_overruns_total). */
   private createIpvsClient(): Promise<IpvsClient> {
     return createIpvsClient({ logger: this.log, onOverrun: () => this.opts.metrics?.netlinkOverrun?.('ipvs') });
+  }
+
+  /** Sets IPVS's sysctls the config asks for (ipvs/sysctl.ts); a failure is logged, never fatal. Never throws. */
+  private async applyIpvsSysctls(): Promise<void> {
+    if (!this.client || (this.opts.ipvs && this.opts.ipvsSysctlDir === undefined)) return;
+    const out = await applyIpvsSysctls(ipvsSysctls(this.config.ipvs), this.opts.ipvsSysctlDir);
+    for (const [name, [from, to]] of Object.entries(out.changed)) {
+      this.log.info({ event: 'ipvs.sysctl_set', name, from, to }, `net.ipv4.vs.${name}: ${from} -> ${to}`);
+    }
+    for (const f of out.failed) {
+      this.log.warn({ event: 'ipvs.sysctl_failed', name: f.name, path: f.path, err: f.error, code: f.code },
+        `cannot set net.ipv4.vs.${f.name} (${f.error}): servers taken out may still get new connections from reused ports or persistence templates`);
+    }
   }
 
   private async ensureClient(): Promise<void> {
@@ -448,6 +465,7 @@ export class Daemon {
     this.forgetRemoved(old, next);
     const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
     this.armDrift();
+    await this.applyIpvsSysctls();
 
     const outcome = await this.sync.reconcileAll('reload', 'reload', kernel);
     await syncing;

@@ -5,7 +5,7 @@ import { parse, svc } from './config-fixtures.js';
 test('an empty config is valid and fills every global default', () => {
   assert.deepEqual(parse({}), {
     files: ['c.json'],
-    ipvs: { ownWholeTable: false, driftInterval: 30, stateFile: '/var/lib/lvsd/state.json' },
+    ipvs: { ownWholeTable: false, driftInterval: 30, stateFile: '/var/lib/lvsd/state.json', expireNodestConn: true, expireQuiescentTemplate: true },
     services: [],
     vrrp: [],
     syncGroups: [],

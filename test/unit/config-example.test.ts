@@ -17,7 +17,7 @@ const serviceDefaults = { onFailure: 'inhibit', slowStart: 0, initialState: 'dow
 
 const expected: Config = {
   files: [F],
-  ipvs: { timeouts: { tcp: 900, tcpFin: 120, udp: 300 }, ownWholeTable: false, driftInterval: 30, stateFile: '/var/lib/lvsd/state.json' },
+  ipvs: { timeouts: { tcp: 900, tcpFin: 120, udp: 300 }, ownWholeTable: false, driftInterval: 30, stateFile: '/var/lib/lvsd/state.json', expireNodestConn: true, expireQuiescentTemplate: true },
   services: [
     {
       name: 'web',
@@ -105,7 +105,7 @@ test('examples/full.json exercises health checks, VRRP, sync and the global sect
   assert.deepEqual(c.connectionSync, { instance: 'VI_4', interface: 'eth1', syncId: 1, port: 8848, ttl: 1, group: '224.0.0.81', maxLength: 1472 });
   assert.deepEqual(c.metrics, { listen: '127.0.0.1:9650', statusPage: true });
   assert.deepEqual(c.control, { socket: '/run/lvsd/lvsd.sock', group: 'lvsd' });
-  assert.deepEqual(c.ipvs, { timeouts: { tcp: 900, tcpFin: 120, udp: 300 }, ownWholeTable: true, driftInterval: 60, stateFile: '/var/lib/lvsd/state.json' });
+  assert.deepEqual(c.ipvs, { timeouts: { tcp: 900, tcpFin: 120, udp: 300 }, ownWholeTable: true, driftInterval: 60, stateFile: '/var/lib/lvsd/state.json', expireNodestConn: true, expireQuiescentTemplate: true });
   const v4 = c.vrrp.find((v) => v.name === 'VI_4')!;
   assert.deepEqual(v4.garp, { count: 5, interval: 0.2, refresh: 60 });
   assert.deepEqual(v4.trackInterfaces, [{ name: 'eth1', weight: -50 }, { name: 'eth2', weight: 0 }]);

@@ -1,5 +1,6 @@
 import { loadConfig } from '../../config/index.js';
 import { createIpvsClient } from '../../ipvs/index.js';
+import { applyIpvsSysctls, ipvsSysctls } from '../../ipvs/sysctl.js';
 import { createLogger, lazyLogger } from '../../log.js';
 import {
   DEFAULT_STATE_FILE, formatApplyReport, formatPlan, loadOwned, nextOwned, reconcile, saveOwned,
@@ -28,6 +29,12 @@ export async function apply(args: ApplyArgs): Promise<number> {
   const log = lazyLogger(level, () => createLogger({ level, destination: 2 }));
   const client = await createIpvsClient();
   try {
+    if (!args.dryRun) {
+      const sysctls = await applyIpvsSysctls(ipvsSysctls(config.ipvs));
+      for (const f of sysctls.failed) {
+        process.stderr.write(`warning: cannot set net.ipv4.vs.${f.name} (${f.error}): servers at weight 0 may still get new connections from reused ports or persistence templates\n`);
+      }
+    }
     const owned = await loadOwned(stateFile, log);
     const desired = desiredTable(config);
     const result = await reconcile(client, desired, {

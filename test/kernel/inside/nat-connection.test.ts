@@ -272,3 +272,109 @@ test('a connection through a NAT service keeps echoing across applies that chang
   client.child.stdin.end();
   assert.equal(await client.next(), 'closed');
 });
+
+/** One connection to VIP:port: sends a line, prints the real server that answered, then closes. */
+function oneShot(port: number): string {
+  const script = `
+const s = require('node:net').connect({ host: ${JSON.stringify(VIP)}, port: ${port} });
+s.setEncoding('utf8');
+s.setTimeout(5000, () => { console.log('timeout'); process.exit(1); });
+s.on('connect', () => s.write('x\\n'));
+s.on('data', (d) => { console.log(d.split(' ')[0]); s.end(); });
+s.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });`;
+  const r = spawnSync('ip', ['netns', 'exec', NS_CLIENT, process.execPath, '-e', script], { encoding: 'utf8', timeout: 120_000 });
+  return r.stdout.trim().split('\n')[0] ?? `no output (${r.stderr})`;
+}
+
+/**
+ * Two connections to VIP:port from the same local port: the first is reset right after its answer, the second
+ * starts when a line arrives on stdin. Prints each answering server ('timeout' when none answers in 5 s).
+ */
+const REUSE_CLIENT = (port: number, localPort: number) => `
+const net = require('node:net');
+function once(rst) {
+  const s = net.connect({ host: ${JSON.stringify(VIP)}, port: ${port}, localPort: ${localPort} });
+  s.setEncoding('utf8');
+  s.setTimeout(5000, () => { console.log('timeout'); s.destroy(); });
+  s.on('connect', () => s.write('x\\n'));
+  s.on('data', (d) => { console.log(d.split(' ')[0]); rst ? s.resetAndDestroy() : s.end(); });
+  s.on('error', (e) => console.log('error ' + e.code));
+}
+once(true);
+require('node:readline').createInterface({ input: process.stdin }).once('line', () => once(false));
+`;
+
+/**
+ * A client that vanished without a trace (its reset never reaches the director: dropped in the client's
+ * netns), then comes back from the same source port: IPVS still holds the ESTABLISHED entry to `carrier`.
+ * `between` runs once the first connection is gone. Returns the first and second answering servers.
+ */
+async function reusedPort(port: number, localPort: number, between: (carrier: string) => void): Promise<[string, string]> {
+  const nft = spawnSync('ip', ['netns', 'exec', NS_CLIENT, 'nft', '-f', '-'], {
+    encoding: 'utf8',
+    input: 'table inet lvsdnc {\n chain out {\n  type filter hook output priority 0; policy accept;\n  tcp flags & rst == rst drop\n }\n}\n',
+  });
+  assert.equal(nft.status, 0, `nft in ${NS_CLIENT}: ${nft.stderr}`);
+  try {
+    const c = inNs(NS_CLIENT, REUSE_CLIENT(port, localPort));
+    const carrier = await c.next(120_000);
+    between(carrier);
+    c.child.stdin.write('go\n');
+    const second = await c.next(60_000);
+    c.child.kill();
+    return [carrier, second];
+  } finally {
+    tryRun('ip', ['netns', 'exec', NS_CLIENT, 'nft', 'delete', 'table', 'inet', 'lvsdnc']);
+  }
+}
+
+test('a real server at weight 0 gets no new connection: not through a persistent client\'s template, not through a reused client port (lvsd sets expire_quiescent_template and expire_nodest_conn)', { skip, timeout: 600_000 }, async () => {
+  const quietState = join(dir, 'quiesce-state.json');
+  const quietConfig = join(dir, 'quiesce.json');
+  const SERVERS = ['10.7.1.11', '10.7.2.21'];
+  writeFileSync(quietConfig, JSON.stringify({
+    ipvs: { stateFile: quietState },
+    services: [
+      { name: 'sticky', protocol: 'tcp', address: VIP, port: 81, scheduler: 'rr', forwarding: 'nat', persistence: { timeout: '300s' },
+        realServers: SERVERS.map((address) => ({ address, port: 8080 })) },
+      { name: 'plain', protocol: 'tcp', address: VIP, port: 82, scheduler: 'rr', forwarding: 'nat',
+        realServers: SERVERS.map((address) => ({ address, port: 8080 })) },
+    ],
+  }));
+  const r = spawnSync(process.execPath, [CLI, 'apply', '--config', quietConfig, '--state-file', quietState], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `lvsd apply exited ${r.status}\n${r.stdout}\n${r.stderr}`);
+  const sysctl = (name: string) => run('cat', [`/proc/sys/net/ipv4/vs/${name}`]).trim();
+  assert.deepEqual([sysctl('expire_nodest_conn'), sysctl('expire_quiescent_template')], ['1', '1'], 'lvsd apply set both');
+  const other = (s: string) => SERVERS.find((x) => x !== s)!;
+  const weigh = (port: number, server: string, weight: number) => run('ipvsadm', ['-e', '-t', `${VIP}:${port}`, '-r', `${server}:8080`, '-m', '-w', String(weight)]);
+
+  // 1. persistence: the client's template points at `first`; once `first` is at weight 0 the client's next connection goes elsewhere
+  const first = oneShot(81);
+  assert.ok(SERVERS.includes(first), `the sticky service answered: ${first}`);
+  assert.equal(oneShot(81), first, 'persistence holds while the server is in service');
+  weigh(81, first, 0);
+  assert.equal(oneShot(81), other(first), 'a persistent client leaves a server at weight 0');
+
+  // 2. a reused source port: a new SYN from the port of an (ESTABLISHED) entry to a server now at weight 0 is scheduled afresh
+  const [carrier, next] = await reusedPort(82, 40123, (c) => weigh(82, c, 0));
+  assert.ok(SERVERS.includes(carrier), `the plain service answered: ${carrier}`);
+  assert.equal(next, other(carrier), 'a SYN reusing the port of an entry to a server at weight 0 is scheduled afresh');
+
+  // the same two with the kernel's defaults (what lvsd no longer leaves): both land on the server at weight 0
+  run('sysctl', ['-qw', 'net.ipv4.vs.expire_nodest_conn=0', 'net.ipv4.vs.expire_quiescent_template=0']);
+  try {
+    weigh(81, first, 1);
+    const template = oneShot(81); // the client's template, whichever server it names
+    weigh(81, template, 0);
+    weigh(81, other(template), 1);
+    assert.equal(oneShot(81), template, 'counterfactual: without expire_quiescent_template the template still sends the client to the server at weight 0');
+    weigh(82, carrier, 1);
+    const [reused, followed] = await reusedPort(82, 40125, (c) => { weigh(82, c, 0); weigh(82, other(c), 1); });
+    // the SYN follows the entry to `reused`, whose socket for that port is still open: no handshake, no answer
+    assert.equal(followed, 'timeout', 'counterfactual: without expire_nodest_conn the reused port follows its stale entry and gets no answer');
+    assert.deepEqual(connections().filter((f) => f[3] === '198.51.100.2:40125' && f[4] === `${VIP}:82`).map((f) => f[5]), [`${reused}:8080`],
+      'counterfactual: the entry of the reused port points at the server at weight 0');
+  } finally {
+    run('sysctl', ['-qw', 'net.ipv4.vs.expire_nodest_conn=1', 'net.ipv4.vs.expire_quiescent_template=1']);
+  }
+});

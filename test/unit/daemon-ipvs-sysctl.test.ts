@@ -1,0 +1,58 @@
+/**
+ * lvsd sets IPVS's expire_nodest_conn and expire_quiescent_template (so a server taken out gets no new
+ * connection through an old entry or a persistence template) at start and on every reload, writes only what
+ * differs, and keeps serving when /proc/sys cannot be written. The kernel behaviour these switches buy is
+ * proven in the VM (test/kernel/inside/nat-connection.test.ts); here the daemon's side, over a directory
+ * standing in for /proc/sys/net/ipv4/vs and the in-memory IPVS model.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WEB, daemonLab, until, weights } from './daemon-lab.js';
+import { applyIpvsSysctls } from '../../src/ipvs/sysctl.js';
+
+const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8').trim();
+
+test('start sets both switches, a reload that turns one off writes just that one, and each change is logged', async (t) => {
+  const lab = daemonLab(t);
+  const dir = join(lab.dir, 'vs');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'expire_nodest_conn'), '0\n');
+  writeFileSync(join(dir, 'expire_quiescent_template'), '0\n');
+  const d = await lab.start({ ipvsSysctlDir: dir });
+  assert.equal(read(dir, 'expire_nodest_conn'), '1');
+  assert.equal(read(dir, 'expire_quiescent_template'), '1');
+  assert.deepEqual(lab.logs.filter((l) => l.event === 'ipvs.sysctl_set').map((l) => [l.name, l.from, l.to]),
+    [['expire_nodest_conn', 0, 1], ['expire_quiescent_template', 0, 1]]);
+
+  lab.write({ ipvs: { expireNodestConn: false }, services: [WEB] });
+  assert.deepEqual(await d.reload('control'), { ok: true, applied: true });
+  assert.equal(read(dir, 'expire_nodest_conn'), '0');
+  assert.equal(read(dir, 'expire_quiescent_template'), '1');
+  assert.equal(lab.logs.filter((l) => l.event === 'ipvs.sysctl_set').length, 3, 'the unchanged one is not written again');
+});
+
+test('a /proc/sys lvsd cannot write is a warning naming the switch; the table is still programmed and the daemon serves', async (t) => {
+  const lab = daemonLab(t);
+  const dir = join(lab.dir, 'vs');
+  mkdirSync(join(dir, 'expire_nodest_conn'), { recursive: true }); // a directory: reading it fails with EISDIR
+  writeFileSync(join(dir, 'expire_quiescent_template'), '0\n');
+  await lab.start({ ipvsSysctlDir: dir });
+  const warn = lab.logs.find((l) => l.event === 'ipvs.sysctl_failed');
+  assert.equal(warn?.name, 'expire_nodest_conn');
+  assert.equal(warn?.code, 'EISDIR');
+  assert.equal(read(dir, 'expire_quiescent_template'), '1', 'the other one is still set');
+  await until('the table programmed', 5000, () => Object.keys(weights(lab.kernel)).length === 3);
+});
+
+test('applyIpvsSysctls writes only values that differ and reports each failure without throwing', async (t) => {
+  const lab = daemonLab(t);
+  const dir = join(lab.dir, 'vs2');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'a'), '1\n');
+  writeFileSync(join(dir, 'b'), '0\n');
+  const out = await applyIpvsSysctls({ a: 1, b: 1, missing: 1 }, dir);
+  assert.deepEqual(out.changed, { b: [0, 1] });
+  assert.deepEqual(out.failed.map((f) => [f.name, f.code]), [['missing', 'ENOENT']]);
+});
