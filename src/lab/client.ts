@@ -32,6 +32,7 @@ function get(): Promise<{ ok: boolean; server?: string; ms: number; err?: string
   const t0 = performance.now();
   return new Promise((resolve) => {
     let localPort: number | undefined;
+    let connected = false;
     const req = request({ host: vip, port, path: '/', agent: false, timeout: TIMEOUT_MS }, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -39,9 +40,11 @@ function get(): Promise<{ ok: boolean; server?: string; ms: number; err?: string
       res.on('end', () => resolve({ ok: res.statusCode === 200, server: body.trim(), ms: performance.now() - t0 }));
       res.on('error', (e) => resolve({ ok: false, ms: performance.now() - t0, err: e.message }));
     });
+    req.on('socket', (s) => s.once('connect', () => (connected = true)));
     req.on('timeout', () => {
       localPort = req.socket?.localPort;
-      req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms`));
+      // whether the handshake had completed tells a lost SYN from a server that did not answer
+      req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms (${connected ? 'connected' : 'no handshake'})`));
     });
     req.on('error', (e) => resolve({ ok: false, ms: performance.now() - t0, err: (e as NodeJS.ErrnoException).code ?? e.message, ...(localPort ? { port: localPort } : {}) }));
     req.end();
