@@ -12,7 +12,10 @@ import { dirname, join } from 'node:path';
 import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError, isLvsdError, type LvsdErrorCode } from '../errors.js';
-import { HealthScheduler, type HealthChange, type HealthSchedulerOptions, type PreparedHealth, type Prober } from '../health/index.js';
+import {
+  HealthScheduler, type HealthChange, type HealthSchedulerOptions, type PreparedHealth, type ProbeHistogram, type Prober,
+} from '../health/index.js';
+import { DURATION_BUCKETS } from './buckets.js';
 import { createIpvsClient } from '../ipvs/index.js';
 import type { IpvsClient } from '../ipvs/types.js';
 import { destId, serviceId, type DestSpec, type KernelEntry } from '../table/index.js';
@@ -58,8 +61,12 @@ export interface DaemonMetrics {
   /** Netlink replies lost on a socket ('ipvs'); the table is re-read. */
   netlinkOverrun?(socket: string, count?: number): void;
   /** One probe result for a real server of a service ('up' or 'down'). */
-  healthResult?(service: string, realServer: string, result: 'up' | 'down'): void;
+  healthResult?(service: string, realServer: string, result: 'up' | 'down', count?: number): void;
   healthProbeDuration?(type: string, seconds: number): void;
+  /** Many durations at once (the addon's TCP checks): counts per DURATION_BUCKETS bound and one beyond. */
+  healthProbeDurations?(type: string, histogram: ProbeHistogram): void;
+  /** `take` hands the addon's TCP check counts over (to the two above); metrics call it at each scrape. */
+  healthCountsFrom?(take: () => void): void;
   healthUp?(service: string, realServer: string, up: boolean): void;
   /** A probe that failed because of the director itself (errno name): not counted as up or down. */
   healthLocalFailure?(errno: string): void;
@@ -119,6 +126,7 @@ export class Daemon {
       stateFile: () => this.stateFile(),
       internalError: (where, e) => this.internalError(where, e),
     });
+    opts.metrics?.healthCountsFrom?.(() => this.health?.takeCounts());
   }
 
   /** Runs `task` after every queued kernel change (the reload holds the queue while it switches). */
@@ -270,6 +278,7 @@ export class Daemon {
         // no prober given: the real checkers, and TCP checks run by the addon on its own schedule
         ...(this.opts.prober ? { prober: this.opts.prober } : {}),
         onProbeResult: this.probeMetrics(),
+        ...this.probeCountMetrics(),
       },
     );
   }
@@ -285,6 +294,22 @@ export class Daemon {
         const verdict = result.ok ? 'up' : 'down';
         for (const u of this.probeUsers.of(check, target)) m.healthResult(u.service, u.realServer, verdict);
       }
+    };
+  }
+
+  /** The same for the TCP checks the addon runs: counted there, taken at scrape (healthCountsFrom). */
+  private probeCountMetrics(): Pick<HealthSchedulerOptions, 'onProbeCounts' | 'onProbeDurations' | 'durationBuckets'> {
+    const m = this.opts.metrics;
+    return {
+      durationBuckets: DURATION_BUCKETS,
+      onProbeCounts: (check, target, ok, failed) => {
+        if (!m?.healthResult) return;
+        for (const u of this.probeUsers.of(check, target)) {
+          if (ok > 0) m.healthResult(u.service, u.realServer, 'up', ok);
+          if (failed > 0) m.healthResult(u.service, u.realServer, 'down', failed);
+        }
+      },
+      onProbeDurations: (type, h) => m?.healthProbeDurations?.(type, h),
     };
   }
 

@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LvsdError } from '../errors.js';
+import { DURATION_BUCKETS } from './buckets.js';
 import { METRICS_LIMITS, limitConnections } from './conn-limits.js';
 import type { LoadOutcome, StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
 
@@ -15,7 +16,6 @@ export const VRRP_STATE_VALUE: Record<Exclude<VrrpStateName, 'stopped'>, number>
   init: 0, backup: 1, master: 2, fault: 3,
 };
 
-const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export interface Metrics {
   registry: Registry;
@@ -29,8 +29,12 @@ export interface Metrics {
   /** Netlink messages lost (ENOBUFS) on a socket (links: notifications, ipvs: replies) and the state re-read. */
   netlinkOverrun(socket: string, count?: number): void;
   /** result: 'up' | 'down' per probe, or a finer stable word ('timeout', 'refused'). */
-  healthResult(service: string, realServer: string, result: string): void;
+  healthResult(service: string, realServer: string, result: string, count?: number): void;
   healthProbeDuration(type: string, seconds: number): void;
+  /** Many probe durations at once: counts per DURATION_BUCKETS bound (and one beyond), their sum and count. */
+  healthProbeDurations(type: string, histogram: { buckets: number[]; sumSeconds: number; count: number }): void;
+  /** Called at each scrape before the health series are read (the addon's TCP check counts are pulled then). */
+  healthCountsFrom(take: () => void): void;
   healthUp(service: string, realServer: string, up: boolean): void;
   /** A probe that failed because of the director itself (EMFILE, EADDRNOTAVAIL ...), by errno name. */
   healthLocalFailure(errno: string): void;
@@ -77,6 +81,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   // here and become series only at scrape time (prom-client hashes the labels on every inc/observe).
   const resultCounts = new Map<string, { labels: { service: string; real_server: string; result: string }; n: number }>();
   const durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  let takeHealthCounts = (): void => undefined;
+  const durationsOf = (type: string) => {
+    let d = durations.get(type);
+    if (!d) durations.set(type, (d = { buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    return d;
+  };
 
   /** Per VRRP instance, the series it has (metric + full label set), so forgetInstance can remove them all. */
   const instanceSeries = new Map<string, Map<string, { metric: Counter<string> | Gauge<string>; labels: Record<string, string> }>>();
@@ -95,11 +105,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const netlinkOverruns = new Counter({ name: 'lvsd_netlink_overruns_total', help: 'Netlink overruns (messages lost, state re-read), by socket: links, ipvs', labelNames: ['socket'], registers });
   new Counter({
     name: 'lvsd_health_results_total', help: 'Health probe results', labelNames: ['service', 'real_server', 'result'], registers,
-    collect() { this.reset(); for (const e of resultCounts.values()) this.inc(e.labels, e.n); },
+    collect() { takeHealthCounts(); this.reset(); for (const e of resultCounts.values()) this.inc(e.labels, e.n); },
   });
-  registry.registerMetric(probeDurationMetric('lvsd_health_probe_duration_seconds', 'Health probe duration', durations) as never);
+  registry.registerMetric(probeDurationMetric('lvsd_health_probe_duration_seconds', 'Health probe duration', durations, () => takeHealthCounts()) as never);
   const up = new Gauge({ name: 'lvsd_health_up', help: 'Whether the real server is healthy (1) or not (0)', labelNames: ['service', 'real_server'], registers });
-  const reconcileDuration = new Histogram({ name: 'lvsd_reconcile_duration_seconds', help: 'Time to reconcile the kernel table with the desired state', buckets: DURATION_BUCKETS, registers });
+  const reconcileDuration = new Histogram({ name: 'lvsd_reconcile_duration_seconds', help: 'Time to reconcile the kernel table with the desired state', buckets: [...DURATION_BUCKETS], registers });
   const reconcileErrors = new Counter({ name: 'lvsd_reconcile_errors_total', help: 'IPVS commands the kernel refused during reconciles', registers });
   const localFailures = new Counter({
     name: 'lvsd_health_local_failures_total', help: 'Probes that failed because of the director itself (out of descriptors, ports, memory), by errno; not counted against the real server',
@@ -228,21 +238,28 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     vrrpAdvertReceived: (instance, count = 1) => received.inc(seen(instance, received, { instance }), count),
     vrrpAdvertInvalid: (instance, reason, count = 1) => invalid.inc(seen(instance, invalid, { instance, reason }), count),
     netlinkOverrun: (socket, count = 1) => netlinkOverruns.inc({ socket }, count),
-    healthResult: (service, realServer, result) => {
+    healthResult: (service, realServer, result, count = 1) => {
       const key = `${service}\0${realServer}\0${result}`;
       const e = resultCounts.get(key);
       if (e) {
-        e.n++;
+        e.n += count;
         return;
       }
       const rsKey = `${service}\0${realServer}`;
       const seen = resultsSeen.get(rsKey) ?? resultsSeen.set(rsKey, new Set()).get(rsKey)!;
       seen.add(result);
-      resultCounts.set(key, { labels: { service, real_server: realServer, result }, n: 1 });
+      resultCounts.set(key, { labels: { service, real_server: realServer, result }, n: count });
     },
+    healthProbeDurations: (type, h) => {
+      const d = durationsOf(type);
+      d.count += h.count;
+      d.sum += h.sumSeconds;
+      // the last bucket (beyond every bound) is only in the count, as +Inf
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) d.buckets[i]! += h.buckets[i] ?? 0;
+    },
+    healthCountsFrom: (take) => { takeHealthCounts = take; },
     healthProbeDuration: (type, seconds) => {
-      let d = durations.get(type);
-      if (!d) durations.set(type, (d = { buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }));
+      const d = durationsOf(type);
       d.count++;
       d.sum += seconds;
       for (let i = 0; i < DURATION_BUCKETS.length; i++) {
@@ -280,11 +297,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
  * the registry at scrape time the way prom-client's own Histogram is: _bucket (cumulative, with +Inf),
  * _sum and _count per type.
  */
-function probeDurationMetric(name: string, help: string, data: Map<string, { buckets: number[]; sum: number; count: number }>) {
+function probeDurationMetric(
+  name: string, help: string, data: Map<string, { buckets: number[]; sum: number; count: number }>, before: () => void,
+) {
   return {
     name, help, type: 'histogram', aggregator: 'sum',
     reset: () => data.clear(),
     get: async () => {
+      before();
       const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
       for (const [type, d] of data) {
         let acc = 0;

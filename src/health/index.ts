@@ -5,7 +5,7 @@
  */
 export { HealthScheduler } from './scheduler.js';
 export type {
-  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, RealServerStatus, ServiceStatus,
+  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, ProbeHistogram, RealServerStatus, ServiceStatus,
 } from './scheduler.js';
 export { probe, parseAgentReply } from './checkers/index.js';
 export { execIsolation, type ExecIsolation } from './checkers/exec.js';
@@ -13,7 +13,7 @@ export { LOCAL_ERRNOS, localErrno } from './local-failure.js';
 export { desiredDests, diffDests } from './service-policy.js';
 export type { DestChange, RealServerView, ServiceDesired, ServicePolicy } from './service-policy.js';
 export {
-  applyProbe, effectiveWeight, initialState, nextRampAt, rampWeight, shareOf, statusOf, targetWeight, SLOW_START_STEPS,
+  applyProbe, applyRun, effectiveWeight, initialState, nextRampAt, rampWeight, shareOf, statusOf, targetWeight, SLOW_START_STEPS,
 } from './state.js';
 export type { HealthStatus, ProbeOutcome, RealServerState, RiseFall, Transition } from './state.js';
 export { checkKey, probeOffset } from './check-key.js';

@@ -31,8 +31,25 @@ export interface HealthSchedulerOptions {
   onChange?: ChangeListener;
   /** Milliseconds between loop-health heartbeats. Default 1000. */
   heartbeatMs?: number;
-  /** Every probe result, before it is applied (metrics count them here). */
+  /**
+   * Every probe result, before it is applied (metrics count them here), except those of the TCP checks the
+   * addon runs: it counts them itself, and takeCounts() hands them to onProbeCounts / onProbeDurations
+   * (their local failures still come here, one by one).
+   */
   onProbeResult?: (check: HealthCheckConfig, target: ProbeTarget, result: ProbeResult) => void;
+  /** Results of an addon TCP check since the last takeCounts(): how many connected, how many failed. */
+  onProbeCounts?: (check: HealthCheckConfig, target: ProbeTarget, ok: number, failed: number) => void;
+  /** Their latencies since the last takeCounts(), as a histogram over durationBuckets. */
+  onProbeDurations?: (type: HealthCheckConfig['type'], histogram: ProbeHistogram) => void;
+  /** Upper bounds (seconds, ascending, at most 32) of the histogram onProbeDurations gets. */
+  durationBuckets?: readonly number[];
+}
+
+/** Counts per bucket (one per bound, then one beyond the last), their sum in seconds, their count. */
+export interface ProbeHistogram {
+  buckets: number[];
+  sumSeconds: number;
+  count: number;
 }
 
 export interface RealServerStatus {

@@ -11,7 +11,7 @@
  *   real server.
  */
 import { EventEmitter } from 'node:events';
-import type { HealthCheckConfig, HealthGlobalConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
+import type { HealthGlobalConfig, ServiceConfig } from '../config/types.js';
 import { destId, type DestSpec } from '../table/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
@@ -19,19 +19,18 @@ import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
 import type { TcpProber } from '../net/index.js';
 import { checkKey, probeOffset } from './check-key.js';
 import { DueQueue } from './due-queue.js';
+import type { Job, Member, ServiceEntry } from './job.js';
 import { Limiter } from './limiter.js';
+import { LOCAL_ERRNOS } from './local-failure.js';
+import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
 import { desiredDests, diffDests, type ServiceDesired } from './service-policy.js';
-import {
-  applyProbe, effectiveWeight, initialState, nextRampAt, statusOf,
-  type RealServerState,
-} from './state.js';
-import type {
-  HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
-} from './scheduler-types.js';
-import { systemClock, type Clock, type ProbeEnv, type ProbeResult, type Prober, type ProbeTarget, type TimerHandle } from './types.js';
+import { serviceStatus } from './snapshot.js';
+import { applyProbe, applyRun, effectiveWeight, initialState, nextRampAt, statusOf } from './state.js';
+import type { HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ServiceStatus } from './scheduler-types.js';
+import { systemClock, type Clock, type ProbeEnv, type ProbeResult, type Prober, type TimerHandle } from './types.js';
 
 export type {
-  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerStatus, ServiceStatus,
+  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ProbeHistogram, RealServerStatus, ServiceStatus,
 } from './scheduler-types.js';
 
 /** Probes due within this many ms of one that is due are started with it (one wake-up for the batch). */
@@ -40,32 +39,6 @@ const COALESCE_MS = 10;
 export const LOCAL_RETRY_MS = 1000;
 /** At most one health.local_failure line this often; the ones in between are counted in the next. */
 const LOCAL_LOG_EVERY_MS = 10_000;
-
-interface Job {
-  key: string;
-  check: HealthCheckConfig;
-  target: ProbeTarget;
-  intervalMs: number;
-  offsetMs: number;
-  state: RealServerState;
-  services: Set<string>;
-  /** when its next turn is (DueQueue entry; queueIndex set while queued) */
-  due: number;
-  queueIndex?: number | undefined;
-  /** a TCP check the addon runs by itself (its watch id), instead of this scheduler's queue */
-  watchId?: number | undefined;
-  inFlight?: AbortController;
-  /** reused by every probe of this job until aborted */
-  ctl?: AbortController;
-  /** When the probe in flight started (left the queue), for status. */
-  probingSince?: number;
-  alive: boolean;
-}
-
-interface Member {
-  rs: RealServerConfig;
-  job: Job;
-}
 
 interface Built {
   jobs: Map<string, Job>;
@@ -83,19 +56,14 @@ export interface PreparedHealth {
   readonly from: unknown;
 }
 
-interface ServiceEntry {
-  config: ServiceConfig;
-  members: Member[];
-  desired: ServiceDesired;
-  rampTimer?: TimerHandle;
-}
-
 export class HealthScheduler extends EventEmitter {
   private readonly clock: Clock;
   private readonly prober: Prober;
   /** the addon's prober, which runs TCP checks on its own schedule; only with the real prober and clock */
   private readonly watcher: TcpProber | undefined;
   private readonly onProbeResult: HealthSchedulerOptions['onProbeResult'];
+  private readonly onProbeCounts: HealthSchedulerOptions['onProbeCounts'];
+  private readonly onProbeDurations: HealthSchedulerOptions['onProbeDurations'];
   private readonly log: Logger;
   private readonly heartbeatMs: number;
   private jobs = new Map<string, Job>();
@@ -127,6 +95,8 @@ export class HealthScheduler extends EventEmitter {
     this.prober = options.prober ?? realProbe;
     this.watcher = options.prober || options.clock ? undefined : nativeTcpWatcher();
     this.onProbeResult = options.onProbeResult;
+    this.onProbeCounts = options.onProbeCounts;
+    this.onProbeDurations = options.onProbeDurations;
     this.log = (options.logger ?? silentLogger).child({ component: 'health' });
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     if (options.onChange) this.on('change', options.onChange);
@@ -134,6 +104,7 @@ export class HealthScheduler extends EventEmitter {
     this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
     this.watcher?.limit(input.health.maxConcurrent);
+    this.watcher?.configure(LOCAL_ERRNOS, options.durationBuckets ?? []);
     this.load(input);
   }
 
@@ -155,6 +126,7 @@ export class HealthScheduler extends EventEmitter {
     this.running = false;
     if (this.heartbeat !== undefined) this.clock.clearTimeout(this.heartbeat);
     this.heartbeat = undefined;
+    this.takeCounts();
     for (const job of this.jobs.values()) this.disarm(job);
     this.rearm();
     for (const svc of this.services.values()) this.clearRamp(svc);
@@ -191,6 +163,7 @@ export class HealthScheduler extends EventEmitter {
     // results that came in since prepare() changed the probes' state: the services' lists follow it
     const now = this.clock.now();
     for (const svc of this.services.values()) svc.desired = this.compute(svc.config, svc.members, now);
+    if ([...old.values()].some((job) => job.watchId !== undefined && this.jobs.get(job.key) !== job)) this.takeCounts(old.values());
     for (const job of old.values()) {
       if (this.jobs.get(job.key) !== job) this.disarm(job);
     }
@@ -215,36 +188,8 @@ export class HealthScheduler extends EventEmitter {
     const native = this.watcher?.stats();
     if (native) inFlight += native.watchedUnderWay;
     const services: ServiceStatus[] = [];
-    for (const svc of this.services.values()) {
-      services.push({
-        name: svc.config.name,
-        up: svc.desired.up,
-        quorumMet: svc.desired.quorumMet,
-        sorryActive: svc.desired.sorryActive,
-        dests: svc.desired.dests.map((d) => ({ ...d })),
-        realServers: svc.members.map(({ rs, job }) => {
-          const s = job.state;
-          const row: RealServerStatus = {
-            realServer: destId(rs.spec),
-            check: job.check.type,
-            status: statusOf(s),
-            since: s.since,
-            reason: s.reason,
-            successes: s.successes,
-            failures: s.failures,
-            configuredWeight: rs.spec.weight,
-            effectiveWeight: effectiveWeight(s, rs.spec.weight, svc.config.slowStart, now),
-          };
-          if (s.lastProbeAt !== undefined) row.lastProbeAt = s.lastProbeAt;
-          if (job.probingSince !== undefined) row.probingSince = job.probingSince;
-          if (s.lastResult) {
-            row.lastResult = s.lastResult;
-            row.latencyMs = s.lastResult.latencyMs;
-          }
-          return row;
-        }),
-      });
-    }
+    const watch = this.watcher?.watchState() ?? (() => undefined);
+    for (const svc of this.services.values()) services.push(serviceStatus(svc, now, watch));
     const loop: HealthSnapshot['loop'] = {
       lagMs: this.lagMs,
       maxLagMs: this.maxLagMs,
@@ -255,6 +200,20 @@ export class HealthScheduler extends EventEmitter {
     };
     if (this.lastTickAt !== undefined) loop.lastTickAt = this.lastTickAt;
     return { running: this.running, loop, services };
+  }
+
+  /**
+   * Hands the results the addon counted for its TCP watches since the last call to onProbeCounts, and
+   * their latencies to onProbeDurations (metrics call this at scrape; results of other checks go one by
+   * one to onProbeResult as they come).
+   */
+  takeCounts(jobs: Iterable<Job> = this.jobs.values()): void {
+    const watcher = this.watcher;
+    if (!watcher) return;
+    const counts = this.onProbeCounts;
+    takeWatchCounts(watcher, jobs, (job, ok, failed) => counts?.(job.check, job.target, ok, failed));
+    const h = watcher.takeHistogram();
+    if (h.count > 0) this.onProbeDurations?.('tcp', h);
   }
 
   // ---- internals ----
@@ -322,12 +281,11 @@ export class HealthScheduler extends EventEmitter {
   /** Its first turn at `due`: in the addon for a TCP check when it can, else in this scheduler's queue. */
   private schedule(job: Job, due: number): void {
     if (this.watcher && job.check.type === 'tcp' && job.watchId === undefined) {
-      const check = job.check;
-      const timeoutMs = Math.max(1, Math.round(check.timeout * 1000));
+      const timeoutMs = timeoutMsOf(job);
       try {
         job.watchId = this.watcher.watch(
-          { address: check.address, port: check.port, intervalMs: job.intervalMs, timeoutMs, firstInMs: due - this.clock.now() },
-          (errno, latencyMs) => this.onWatched(job, tcpOutcomeResult(errno, latencyMs, timeoutMs)),
+          watchOptions(job, due - this.clock.now()),
+          (errno, latencyMs, run) => this.onWatched(job, tcpOutcomeResult(errno, latencyMs, timeoutMs), run),
         );
         job.due = due;
         return;
@@ -338,10 +296,14 @@ export class HealthScheduler extends EventEmitter {
     this.queue.set(job, due);
   }
 
-  private onWatched(job: Job, result: ProbeResult): void {
+  /** An outcome the addon told (run: its place in the run of its verdict); counted by takeCounts(), not here. */
+  private onWatched(job: Job, result: ProbeResult, run: number): void {
     if (!this.running || !job.alive) return;
-    this.onProbeResult?.(job.check, job.target, result);
-    this.onResult(job, result);
+    if (result.local !== undefined || run === 0) {
+      this.onProbeResult?.(job.check, job.target, result);
+      return this.onLocalFailure(job, result);
+    }
+    this.onResult(job, result, run);
   }
 
   private disarm(job: Job): void {
@@ -449,21 +411,20 @@ export class HealthScheduler extends EventEmitter {
     if (!this.running || !job.alive || job.intervalMs <= LOCAL_RETRY_MS) return;
     const retryAt = now + LOCAL_RETRY_MS;
     if (job.watchId !== undefined) {
-      // the addon runs this watch: start it again with its first turn at the retry
-      this.watcher?.unwatch(job.watchId);
-      job.watchId = undefined;
-      this.schedule(job, retryAt);
-      this.rearm();
+      this.watcher?.next(job.watchId, LOCAL_RETRY_MS); // the addon runs this watch: its next turn at the retry
     } else if (this.queue.has(job) && job.due > retryAt) {
       this.queue.set(job, retryAt);
       this.rearm();
     }
   }
 
-  private onResult(job: Job, result: ProbeResult): void {
+  /** A probe's result; `run` when it is the run-th in a row with its verdict and those before were not told. */
+  private onResult(job: Job, result: ProbeResult, run?: number): void {
     if (result.local !== undefined) return this.onLocalFailure(job, result);
     const now = this.clock.now();
-    const { state, transition, weightChanged } = applyProbe(job.state, result, job.check, now);
+    const { state, transition, weightChanged } = run === undefined
+      ? applyProbe(job.state, result, job.check, now)
+      : applyRun(job.state, result, run, job.check, now);
     job.state = state;
     // a weight reported while down changes nothing until the server is up again
     if (!transition && !(weightChanged && state.up)) return;

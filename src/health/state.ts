@@ -96,6 +96,17 @@ export function applyProbe(s: RealServerState, result: ProbeResult, rf: RiseFall
   return { state: next, transition: { from: before, to: after, reason: result.reason }, weightChanged };
 }
 
+/**
+ * Folds a result that is the `run`-th in a row with its verdict, the ones before it in the run not seen
+ * one by one (the addon's TCP watches tell only the outcomes that can change something: native/src/tcp_watch.c).
+ * The same as applying the whole run with applyProbe: the counts come from `run`, not from the state.
+ */
+export function applyRun(s: RealServerState, result: ProbeResult, run: number, rf: RiseFall, now: number): ProbeOutcome {
+  const before = Math.max(0, run - 1);
+  const prior = result.ok ? { ...s, successes: before, failures: 0 } : { ...s, successes: 0, failures: before };
+  return applyProbe(prior, result, rf, now);
+}
+
 /** `percent` of `configured`, rounded; a non-zero share of a non-zero weight is at least 1. */
 export function shareOf(configured: number, percent: number): number {
   if (configured <= 0 || percent <= 0) return 0;

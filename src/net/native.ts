@@ -36,13 +36,22 @@ export interface NativeBinding {
   ifIndex(ifname: string): number;
   sendFrame(ifname: string, frame: Buffer): void;
   sendIcmp6(ifname: string, message: Buffer, destination: Buffer, source: Buffer | null, hopLimit: number): void;
-  /** TCP connect probes (native/src/tcp_probe.c): outcomes arrive as [id, errno, latency us, watch] quadruples. */
+  /** TCP connect probes (native/src/tcp_probe.c): outcomes arrive as [id, errno, latency us, watch, run] records. */
   tcpProberOpen(callback: (outcomes: Float64Array) => void): object;
-  tcpWatch(handle: object, id: number, address: Buffer, port: number, intervalMs: number, timeoutMs: number, firstInMs: number): void;
+  tcpWatch(
+    handle: object, id: number, address: Buffer, port: number, intervalMs: number, timeoutMs: number, firstInMs: number,
+    rise: number, fall: number, reset: boolean, runOk: number, run: number,
+  ): void;
   tcpUnwatch(handle: object, id: number): void;
+  tcpWatchNext(handle: object, id: number, inMs: number): void;
+  /** per watch id: [lastOk (-1 none), errno, run, latency us, ms since] */
+  tcpWatchState(handle: object): Float64Array;
+  /** [id, connected, failed] per watch with outcomes since the last call, then the histogram: per bound, beyond, sum us, count */
+  tcpWatchCounts(handle: object): Float64Array;
+  tcpProberConfigure(handle: object, localErrnos: number[], boundsUs: number[]): void;
   tcpProberLimit(handle: object, max: number): void;
   tcpProberStats(handle: object): [watches: number, watchedUnderWay: number, oneOffUnderWay: number, skipped: number];
-  tcpProbe(handle: object, address: Buffer, port: number, timeoutMs: number): number;
+  tcpProbe(handle: object, address: Buffer, port: number, timeoutMs: number, reset?: boolean): number;
   tcpProbeCancel(handle: object, id: number): void;
   tcpProberClose(handle: object): void;
   tcpProberRef(handle: object, ref: boolean): void;

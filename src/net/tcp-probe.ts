@@ -10,9 +10,12 @@
  * while probes are under way or watches registered.
  *
  * `watch()` registers a periodic check: the addon starts its probes on time by itself (turns within 10 ms
- * share a wake-up; a turn whose previous probe is still under way is skipped) and every outcome comes to
- * the watch's callback. Nothing runs in JavaScript between outcomes: this is the health checker's steady
- * state at thousands of real servers.
+ * share a wake-up; a turn whose previous probe is still under way is skipped) and folds their outcomes
+ * into runs and counters (native/src/tcp_watch.c). The watch's callback hears only the outcomes that can
+ * change something (a run's first, the one reaching rise or fall, a new errno, a local failure); status
+ * reads every watch's last outcome with `watchState()`, metrics its counts with `pullCounts()`/`takeCounts()`.
+ * Nothing runs in JavaScript between those: this is the health checker's steady state at thousands of
+ * real servers.
  */
 import { constants } from 'node:os';
 import { addressToBytes } from './address.js';
@@ -39,9 +42,38 @@ export interface TcpWatchOptions {
   timeoutMs: number;
   /** the first turn, from now */
   firstInMs: number;
+  /** outcomes of a run that are told: the rise-th success and the fall-th failure in a row */
+  rise: number;
+  fall: number;
+  /** close each probe with RST (SO_LINGER 0): no TIME_WAIT left on this host */
+  reset?: boolean;
+  /** a run of `n` outcomes already counted (e.g. before a retry), carried on */
+  run?: { ok: boolean; n: number };
 }
 
-export type TcpWatchCallback = (errno: number, latencyMs: number) => void;
+/**
+ * An outcome of a watch: errno (0 connected), latency, and its place in the run of consecutive outcomes with
+ * the same verdict (1 = the verdict flipped); run 0: a failure of this host (a local errno), not counted.
+ */
+export type TcpWatchCallback = (errno: number, latencyMs: number, run: number) => void;
+
+/** What the addon last saw of a watch. */
+export interface TcpWatchState {
+  ok: boolean;
+  errno: number;
+  /** consecutive outcomes with this verdict */
+  run: number;
+  latencyMs: number;
+  /** ms ago */
+  agoMs: number;
+}
+
+/** The latency histogram of watched probes since the last take: counts per bound (seconds) and beyond. */
+export interface TcpLatencyHistogram {
+  buckets: number[];
+  sumSeconds: number;
+  count: number;
+}
 
 export interface TcpProberStats {
   watches: number;
@@ -66,6 +98,11 @@ export class TcpProber {
   private readonly freedInBatch: number[] = [];
   private nextWatchId = 0;
   private watchCount = 0;
+  /** pulled from the addon, not taken yet: connected / failed outcomes by watch id, and the histogram */
+  private okCounts = new Float64Array(0);
+  private failCounts = new Float64Array(0);
+  private bounds: number[] = [];
+  private hist: TcpLatencyHistogram = { buckets: [0], sumSeconds: 0, count: 0 };
 
   constructor() {
     this.native = loadNative();
@@ -92,8 +129,16 @@ export class TcpProber {
     if (!this.handle) throw new Error('the TCP prober is closed');
     const addr = this.addressBytes(o.address);
     const id = this.freeWatchIds.pop() ?? this.nextWatchId++;
-    this.native.tcpWatch(this.handle, id, addr, o.port, Math.max(1, Math.round(o.intervalMs)),
-      Math.max(1, Math.round(o.timeoutMs)), Math.max(0, Math.round(o.firstInMs)));
+    const run = o.run && o.run.n > 0 ? o.run : undefined;
+    try {
+      this.native.tcpWatch(this.handle, id, addr, o.port, Math.max(1, Math.round(o.intervalMs)),
+        Math.max(1, Math.round(o.timeoutMs)), Math.max(0, Math.round(o.firstInMs)),
+        Math.max(1, Math.floor(o.rise)), Math.max(1, Math.floor(o.fall)), o.reset === true,
+        run ? Number(run.ok) : -1, run ? Math.min(run.n, 0xffff_ffff) : 0);
+    } catch (e) {
+      this.freeWatchIds.push(id);
+      throw e;
+    }
     this.watchers[id] = callback;
     if (this.watchCount++ === 0 && this.inFlight === 0) this.native.tcpProberRef(this.handle, true);
     return id;
@@ -103,9 +148,82 @@ export class TcpProber {
     if (!this.handle || !this.watchers[id]) return;
     this.native.tcpUnwatch(this.handle, id);
     this.watchers[id] = undefined;
+    if (id < this.okCounts.length) this.okCounts[id] = this.failCounts[id] = 0;
     if (this.delivering) this.freedInBatch.push(id);
     else this.freeWatchIds.push(id);
     if (--this.watchCount === 0 && this.inFlight === 0) this.native.tcpProberRef(this.handle, false);
+  }
+
+  /** The watch's next turn `inMs` from now instead of when it was due; its run goes on. */
+  next(id: number, inMs: number): void {
+    if (this.handle && this.watchers[id]) this.native.tcpWatchNext(this.handle, id, Math.max(0, Math.round(inMs)));
+  }
+
+  /**
+   * errno names that are this host's own failures (never counted in a run, always told), and the bounds
+   * (seconds, ascending, at most 32) of the latency histogram; the histogram restarts.
+   */
+  configure(localErrnos: Iterable<string>, boundsSeconds: readonly number[]): void {
+    if (!this.handle) return;
+    const numbers: number[] = [];
+    for (const name of localErrnos) {
+      const n = (constants.errno as Record<string, number | undefined>)[name];
+      if (n !== undefined) numbers.push(n);
+    }
+    this.native.tcpProberConfigure(this.handle, numbers, boundsSeconds.map((b) => b * 1e6));
+    this.bounds = [...boundsSeconds];
+    this.hist = { buckets: new Array<number>(this.bounds.length + 1).fill(0), sumSeconds: 0, count: 0 };
+  }
+
+  /** What the addon last saw of each watch, by id (undefined: no outcome yet). One call for every watch. */
+  watchState(): (id: number) => TcpWatchState | undefined {
+    if (!this.handle) return () => undefined;
+    const v = this.native.tcpWatchState(this.handle);
+    return (id) => {
+      const o = id * 5;
+      if (o + 4 >= v.length || v[o]! < 0) return undefined;
+      return { ok: v[o] === 1, errno: v[o + 1]!, run: v[o + 2]!, latencyMs: v[o + 3]! / 1000, agoMs: v[o + 4]! };
+    };
+  }
+
+  /** Moves the addon's counters (outcomes per watch, latency histogram) here, to be taken. */
+  pullCounts(): void {
+    if (!this.handle) return;
+    const v = this.native.tcpWatchCounts(this.handle);
+    const tail = this.bounds.length + 3;
+    const end = v.length - tail;
+    for (let i = 0; i + 2 < end; i += 3) {
+      const id = v[i]!;
+      if (id >= this.okCounts.length) {
+        const size = Math.max(256, this.okCounts.length * 2, id + 1);
+        const ok = new Float64Array(size), fail = new Float64Array(size);
+        ok.set(this.okCounts);
+        fail.set(this.failCounts);
+        this.okCounts = ok;
+        this.failCounts = fail;
+      }
+      if (!this.watchers[id]) continue;
+      this.okCounts[id]! += v[i + 1]!;
+      this.failCounts[id]! += v[i + 2]!;
+    }
+    for (let b = 0; b <= this.bounds.length; b++) this.hist.buckets[b]! += v[end + b]!;
+    this.hist.sumSeconds += v[end + this.bounds.length + 1]! / 1e6;
+    this.hist.count += v[end + this.bounds.length + 2]!;
+  }
+
+  /** A watch's pulled counts (connected, failed), reset. */
+  takeCounts(id: number): [ok: number, failed: number] {
+    if (id >= this.okCounts.length) return [0, 0];
+    const r: [number, number] = [this.okCounts[id]!, this.failCounts[id]!];
+    this.okCounts[id] = this.failCounts[id] = 0;
+    return r;
+  }
+
+  /** The pulled latency histogram (the process's one, every watch together), reset. */
+  takeHistogram(): TcpLatencyHistogram {
+    const h = this.hist;
+    this.hist = { buckets: new Array<number>(this.bounds.length + 1).fill(0), sumSeconds: 0, count: 0 };
+    return h;
   }
 
   /** Watched probes under way at most (0: no limit); turns beyond it are skipped and counted. */
@@ -171,10 +289,10 @@ export class TcpProber {
   private onOutcomes(o: Float64Array): void {
     this.delivering = true;
     try {
-      for (let i = 0; i + 3 < o.length; i += 4) {
+      for (let i = 0; i + 4 < o.length; i += 5) {
         const id = o[i]!;
         if (o[i + 3] === 1) {
-          this.watchers[id]?.(o[i + 1]!, o[i + 2]! / 1000);
+          this.watchers[id]?.(o[i + 1]!, o[i + 2]! / 1000, o[i + 4]!);
           continue;
         }
         const p = this.pending[id];

@@ -2,7 +2,8 @@
  * The scheduler with the real checkers and real time: its TCP checks run in the addon (watches: the addon
  * starts each probe on its schedule, JavaScript only reads outcomes). Against real listeners on loopback:
  * a server going away is taken out after `fall` probes and brought back after `rise`, on the configured
- * cadence; every result reaches onProbeResult (the metrics); a reload keeps a healthy server's watch and
+ * cadence; the addon counts every result (takeCounts hands them to the metrics) and tells JavaScript only
+ * the changes; a reload keeps a healthy server's watch and
  * state; stop() leaves no watch and no socket behind.
  */
 import assert from 'node:assert/strict';
@@ -58,29 +59,44 @@ describe('TCP checks run by the addon', { skip: nativeAvailable() ? false : 'nat
   test('a server that goes away is out after fall probes and back after rise, each result counted', async () => {
     const a = await listener();
     const b = await listener();
-    const results: Array<{ port: number; result: ProbeResult; at: number }> = [];
+    const counts = new Map<number, { ok: number; failed: number }>();
+    const told: ProbeResult[] = [];
     const weights = new Map<number, number>();
+    const changes: Array<{ port: number; reason: string; to: string }> = [];
     const s = new HealthScheduler({ services: [service('web', [a.port, b.port])], health }, {
-      onProbeResult: (_c, target, result) => results.push({ port: target.port, result, at: Date.now() }),
-      onChange: (_svc, dests) => { for (const d of dests) weights.set(d.port, d.weight); },
+      onProbeResult: (_c, _t, result) => told.push(result),
+      onProbeCounts: (_c, target, ok, failed) => {
+        const c = counts.get(target.port) ?? { ok: 0, failed: 0 };
+        counts.set(target.port, { ok: c.ok + ok, failed: c.failed + failed });
+      },
+      onChange: (_svc, dests, c) => {
+        for (const d of dests) weights.set(d.port, d.weight);
+        changes.push({ port: Number(c.realServer.split(':')[1]), reason: c.reason, to: c.to });
+      },
     });
     const watches0 = sharedTcpProber()!.stats().watches;
     s.start();
+    const t0 = Date.now();
     try {
       assert.equal(sharedTcpProber()!.stats().watches - watches0, 2, 'both checks are addon watches');
       await until(() => weights.get(a.port) === 10 && weights.get(b.port) === 10, 3000, 'both up after rise 2');
-      // cadence: consecutive probes of one server are one interval (200 ms) apart
-      const aTimes = results.filter((r) => r.port === a.port).map((r) => r.at);
-      for (let i = 1; i < aTimes.length; i++) {
-        const d = aTimes[i]! - aTimes[i - 1]!;
-        assert.ok(d > 120 && d < 400, `probes of one server ${d} ms apart (interval 200 ms)`);
-      }
+      await sleep(1000);
+      // cadence: one probe per interval (200 ms), counted by the addon and taken at once
+      s.takeCounts();
+      const elapsed = Date.now() - t0;
+      const aCount = counts.get(a.port)!;
+      assert.equal(aCount.failed, 0);
+      assert.ok(aCount.ok >= elapsed / 200 - 3 && aCount.ok <= elapsed / 200 + 1, `${aCount.ok} probes of a in ${elapsed} ms at 200 ms`);
+      assert.equal(told.length, 0, 'no result one by one: the addon counts them');
       await closeServer(b.server);
-      const t0 = Date.now();
+      const t1 = Date.now();
       const downIn = await until(() => weights.get(b.port) === 0, 3000, 'b inhibited after fall 2');
       assert.ok(downIn >= 150, `down after ${downIn} ms: fall 2 needs a second failed probe`);
-      const failed = results.filter((r) => r.port === b.port && r.at >= t0 && !r.result.ok);
-      assert.ok(failed.length >= 2 && failed.every((r) => r.result.reason === 'connect ECONNREFUSED'), JSON.stringify(failed.map((r) => r.result.reason)));
+      s.takeCounts();
+      assert.ok(counts.get(b.port)!.failed >= 2, JSON.stringify(counts.get(b.port)));
+      const down = changes.filter((c) => c.port === b.port && c.to === 'down');
+      assert.deepEqual(down.map((c) => c.reason), ['connect ECONNREFUSED'], 'taken out with the reason');
+      assert.ok(Date.now() - t1 < 3000);
       assert.equal(weights.get(a.port), 10, 'a is untouched');
       const back = await listener(b.port);
       try {

@@ -1,0 +1,38 @@
+/** The scheduler's own records (internal to src/health): one Job per distinct probe, the services using them. */
+import type { HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
+import type { ServiceDesired } from './service-policy.js';
+import type { RealServerState } from './state.js';
+import type { ProbeTarget, TimerHandle } from './types.js';
+
+export interface Job {
+  key: string;
+  check: HealthCheckConfig;
+  target: ProbeTarget;
+  intervalMs: number;
+  offsetMs: number;
+  state: RealServerState;
+  services: Set<string>;
+  /** when its next turn is (DueQueue entry; queueIndex set while queued) */
+  due: number;
+  queueIndex?: number | undefined;
+  /** a TCP check the addon runs by itself (its watch id), instead of this scheduler's queue */
+  watchId?: number | undefined;
+  inFlight?: AbortController;
+  /** reused by every probe of this job until aborted */
+  ctl?: AbortController;
+  /** When the probe in flight started (left the queue), for status. */
+  probingSince?: number;
+  alive: boolean;
+}
+
+export interface Member {
+  rs: RealServerConfig;
+  job: Job;
+}
+
+export interface ServiceEntry {
+  config: ServiceConfig;
+  members: Member[];
+  desired: ServiceDesired;
+  rampTimer?: TimerHandle;
+}
