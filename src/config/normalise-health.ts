@@ -16,7 +16,7 @@ export const HEALTH_DEFAULTS = { interval: 5, timeout: 2, rise: 2, fall: 3 } as 
 const COMMON_KEYS = ['type', 'address', 'port', 'interval', 'timeout', 'rise', 'fall'];
 const HTTP_KEYS = ['method', 'path', 'host', 'expectStatus', 'expectBody', 'expectDigest'];
 const TYPE_KEYS: Readonly<Record<HealthCheckType, readonly string[]>> = {
-  tcp: [],
+  tcp: ['close'],
   http: HTTP_KEYS,
   https: [...HTTP_KEYS, 'serverName', 'verify'],
   dns: ['query', 'queryType', 'expectRcode', 'transport'],
@@ -155,6 +155,7 @@ export function buildHealthCheck(
   };
   switch (r.type) {
     case 'tcp':
+      return { ...base, type: 'tcp', ...(r.close === 'reset' && { close: 'reset' as const }) };
     case 'ping':
     case 'none':
       return { ...base, type: r.type };

@@ -37,6 +37,7 @@ export interface RawHealthCheck {
   queryType?: 'A' | 'AAAA' | 'NS' | 'CNAME' | 'SOA' | 'PTR' | 'MX' | 'TXT' | 'SRV';
   expectRcode?: number[];
   transport?: 'udp' | 'tcp';
+  close?: 'fin' | 'reset';
   command?: string[];
   shell?: boolean;
   user?: string;

@@ -82,7 +82,11 @@ interface HealthCheckBase {
   port: number;
 }
 
-export interface TcpCheck extends HealthCheckBase { type: 'tcp' }
+export interface TcpCheck extends HealthCheckBase {
+  type: 'tcp';
+  /** 'reset': close each probe's connection with RST (SO_LINGER 0), leaving no TIME_WAIT; absent: FIN. */
+  close?: 'reset';
+}
 export interface HttpCheck extends HealthCheckBase {
   type: 'http' | 'https';
   method: string;

@@ -13,9 +13,6 @@ import type { Job } from './job.js';
 import type { RealServerStatus } from './scheduler-types.js';
 import type { RealServerState } from './state.js';
 
-/** LVSD_TCP_PROBE_RESET=1: close TCP check connections with RST (measured in docs/benchmarks.md). */
-const resetByEnv = process.env.LVSD_TCP_PROBE_RESET === '1';
-
 export function timeoutMsOf(job: Job): number {
   return Math.max(1, Math.round(job.check.timeout * 1000));
 }
@@ -25,7 +22,7 @@ export function watchOptions(job: Job, firstInMs: number): TcpWatchOptions {
   const { check, state } = job;
   const o: TcpWatchOptions = {
     address: check.address, port: check.port, intervalMs: job.intervalMs, timeoutMs: timeoutMsOf(job),
-    firstInMs, rise: check.rise, fall: check.fall, reset: resetByEnv,
+    firstInMs, rise: check.rise, fall: check.fall, reset: check.type === 'tcp' && check.close === 'reset',
   };
   const run = runOf(state);
   if (run) o.run = run;

@@ -239,12 +239,12 @@ export class TcpProber {
 
   private delivering = false;
 
-  connect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<TcpConnectOutcome> {
+  connect(address: string, port: number, timeoutMs: number, signal?: AbortSignal, reset = false): Promise<TcpConnectOutcome> {
     if (!this.handle) return Promise.resolve({ errno: constants.errno.EBADF, latencyMs: 0 });
     if (signal?.aborted) return Promise.resolve({ errno: -1, latencyMs: 0 });
     const addr = this.addressBytes(address);
     const started = performance.now();
-    const id = this.native.tcpProbe(this.handle, addr, port, Math.max(1, Math.round(timeoutMs)));
+    const id = this.native.tcpProbe(this.handle, addr, port, Math.max(1, Math.round(timeoutMs)), reset);
     if (id < 0) {
       const latencyMs = performance.now() - started;
       return Promise.resolve({ errno: id === -1 ? 0 : -(id + 1), latencyMs });

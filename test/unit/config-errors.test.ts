@@ -263,3 +263,15 @@ test('pathologically nested bad JSON is still LVSD_CONFIG_UNREADABLE', () => {
 test('a document that is not an object is refused', () => {
   assertProblem(problemsOf([]), '', /must be an object/);
 });
+
+test('a tcp check\'s close: reset is kept (RST, no TIME_WAIT), fin is the default; on another type it is refused at its pointer', () => {
+  const config = parseConfig([{ file: 'c.json', text: JSON.stringify({ services: [
+    svc({ healthCheck: { type: 'tcp', close: 'reset' } }),
+    svc({ name: 'f', port: 81, healthCheck: { type: 'tcp', close: 'fin' } }),
+  ] }) }]);
+  const closeOf = (i: number) => (config.services[i]!.realServers[0]!.healthCheck as { close?: string }).close;
+  assert.equal(closeOf(0), 'reset');
+  assert.equal(closeOf(1), undefined);
+  const p = problemsOf({ services: [svc({ healthCheck: { type: 'http', close: 'reset' } })] });
+  assertProblem(p, '/services/0/healthCheck/close', /"close" applies to tcp checks, not http/);
+});

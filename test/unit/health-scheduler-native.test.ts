@@ -111,6 +111,32 @@ describe('TCP checks run by the addon', { skip: nativeAvailable() ? false : 'nat
     assert.equal(sharedTcpProber()!.stats().watches, watches0, 'stop removes every watch');
   });
 
+  test('status shows each addon check\'s run and last probe, though JavaScript hears only the changes', async () => {
+    const a = await listener();
+    const svc = service('web', [a.port]);
+    const s = new HealthScheduler({ services: [svc], health });
+    s.start();
+    try {
+      await until(() => s.snapshot().services[0]!.up === 1, 3000, 'up');
+      await until(() => s.snapshot().services[0]!.realServers[0]!.successes >= 6, 5000, 'successes go on counting');
+      const row = s.snapshot().services[0]!.realServers[0]!;
+      assert.equal(row.status, 'up');
+      assert.equal(row.failures, 0);
+      assert.equal(row.lastResult?.reason, 'connected');
+      assert.ok(row.lastProbeAt !== undefined && Date.now() - row.lastProbeAt < 1000, `last probe ${Date.now() - row.lastProbeAt!} ms ago`);
+      assert.ok(row.latencyMs !== undefined && row.latencyMs >= 0);
+      await closeServer(a.server);
+      await until(() => s.snapshot().services[0]!.realServers[0]!.failures >= 4, 5000, 'failures counted');
+      const down = s.snapshot().services[0]!.realServers[0]!;
+      assert.equal(down.status, 'down');
+      assert.equal(down.successes, 0);
+      assert.equal(down.lastResult?.reason, 'connect ECONNREFUSED');
+    } finally {
+      await s.stop();
+      if (a.server.listening) await closeServer(a.server);
+    }
+  });
+
   test('a reload keeps a healthy server (no new rise); stop leaves no socket open', async () => {
     const a = await listener();
     const fds = openFds();

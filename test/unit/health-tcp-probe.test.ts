@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { TcpCheck } from '../../src/config/types.js';
@@ -158,4 +158,116 @@ describe('the addon prober itself', { skip: nativeAvailable() ? false : 'native 
     await close(server);
     // the test process exiting by itself (node:test waits for the loop) is the rest of the proof
   });
+});
+
+describe('the addon\'s watches: outcomes folded in C', { skip: nativeAvailable() ? false : 'native addon not built' }, () => {
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+    const t0 = Date.now();
+    while (!cond()) {
+      if (Date.now() - t0 > ms) assert.fail(`${what}: not within ${ms} ms`);
+      await sleep(10);
+    }
+  }
+
+  test('a watch tells only the outcomes that can change something; every one is counted and shown', async () => {
+    const prober = sharedTcpProber()!;
+    prober.configure(['EMFILE'], [0.001, 0.01, 1]);
+    prober.pullCounts();
+    prober.takeHistogram();
+    const server = net.createServer((s) => s.destroy());
+    const port = await listen(server);
+    const told: Array<{ errno: number; run: number }> = [];
+    const id = prober.watch({ address: '127.0.0.1', port, intervalMs: 20, timeoutMs: 1000, firstInMs: 0, rise: 2, fall: 3 },
+      (errno, _latency, run) => told.push({ errno, run }));
+    let counted = 0;
+    try {
+      // healthy: the first success (the verdict is new) and the second (rise 2) are told, then nothing
+      await until(() => (prober.watchState()(id)?.run ?? 0) >= 12, 10_000, '12 successes in a row');
+      assert.deepEqual(told, [{ errno: 0, run: 1 }, { errno: 0, run: 2 }]);
+      const seen = prober.watchState()(id)!;
+      assert.equal(seen.ok, true);
+      assert.ok(seen.agoMs >= 0 && seen.agoMs < 5000, `last outcome ${seen.agoMs} ms ago`);
+      prober.pullCounts();
+      let [ok, failed] = prober.takeCounts(id);
+      assert.ok(ok >= 12 && failed === 0, `counted ${ok} connected, ${failed} failed`);
+      counted += ok;
+      // the server goes away: the first refusal (the verdict flipped) and the third (fall 3) are told
+      await close(server);
+      await until(() => (prober.watchState()(id)?.run ?? 0) >= 8 && prober.watchState()(id)?.ok === false, 10_000, '8 failures in a row');
+      const refused = told.slice(2);
+      assert.equal(refused.length, 2, JSON.stringify(told));
+      assert.deepEqual(refused.map((t) => t.run), [1, 3]);
+      assert.ok(refused.every((t) => t.errno !== 0));
+      // a retry sooner (after a local failure) carries the run on
+      prober.next(id, 0);
+      await until(() => (prober.watchState()(id)?.run ?? 0) >= 9, 10_000, 'the run goes on');
+      assert.equal(told.length, 4, 'nothing told after the retry: the run continued, no new errno');
+      prober.pullCounts();
+      [ok, failed] = prober.takeCounts(id);
+      assert.ok(failed >= 9, `${failed} failures counted`);
+      counted += ok + failed;
+      const h = prober.takeHistogram();
+      assert.equal(h.count, counted, 'every outcome is in the latency histogram');
+      assert.equal(h.buckets.reduce((a, b) => a + b, 0), counted);
+      assert.equal(h.buckets.length, 4);
+    } finally {
+      prober.unwatch(id);
+      if (server.listening) await close(server);
+    }
+  });
+
+  test('a watch made with a run already counted carries it on: the fall-th failure is told', async () => {
+    const prober = sharedTcpProber()!;
+    const port = await deadPort();
+    const told: number[] = [];
+    // two failures were counted before (say, by the previous watch of this check): the next one is the third
+    const id = prober.watch({ address: '127.0.0.1', port, intervalMs: 20, timeoutMs: 1000, firstInMs: 0, rise: 1, fall: 3, run: { ok: false, n: 2 } },
+      (_errno, _latency, run) => told.push(run));
+    try {
+      await until(() => (prober.watchState()(id)?.run ?? 0) >= 6, 10_000, 'failures');
+      assert.deepEqual(told, [3], 'the first outcome is told (its errno is new) as the third in the run');
+    } finally {
+      prober.unwatch(id);
+    }
+  });
+});
+
+describe('close: reset', () => {
+  /** TIME_WAIT sockets on this host toward 127.0.0.1:port (the probing side's, which the director keeps). */
+  const timeWaits = (port: number): number => {
+    let n = 0;
+    for (const file of ['/proc/net/tcp']) {
+      for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length < 4) continue;
+        const remotePort = parseInt(f[2]!.split(':')[1]!, 16);
+        if (remotePort === port && f[3] === '06') n++; // 06: TIME_WAIT
+      }
+    }
+    return n;
+  };
+  const paths = [
+    { name: 'addon', native: true, skip: nativeAvailable() ? false : 'native addon not built' },
+    { name: 'socket', native: false, skip: false },
+  ] as const;
+  for (const p of paths) {
+    test(`${p.name}: a probe closed with RST leaves no TIME_WAIT; with FIN (the default) it does`, { skip: p.skip }, async () => {
+      setNativeTcpProbe(p.native);
+      // the server waits for the probe to close first, so the probing side is the one that would keep TIME_WAIT
+      const server = net.createServer((s) => { s.on('error', () => undefined); s.on('end', () => s.end()); s.resume(); });
+      const port = await listen(server);
+      try {
+        for (let i = 0; i < 5; i++) assert.equal((await probeTcp({ ...check('127.0.0.1', port), close: 'reset' })).ok, true);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.equal(timeWaits(port), 0, 'no TIME_WAIT after RST');
+        for (let i = 0; i < 5; i++) assert.equal((await probeTcp(check('127.0.0.1', port))).ok, true);
+        await new Promise((r) => setTimeout(r, 100));
+        assert.ok(timeWaits(port) >= 1, 'FIN leaves TIME_WAIT (the measure works)');
+      } finally {
+        setNativeTcpProbe(true);
+        await close(server);
+      }
+    });
+  }
 });

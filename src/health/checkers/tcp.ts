@@ -1,7 +1,8 @@
 /**
  * TCP check: up when a connection is accepted within the timeout. Through the addon's prober when it is
  * built (no net.Socket per probe: src/net/tcp-probe.ts), else with a plain socket. Both give the same
- * reasons: 'connected', 'connect ECONNREFUSED', 'timeout after 1000ms', 'aborted'.
+ * reasons: 'connected', 'connect ECONNREFUSED', 'timeout after 1000ms', 'aborted'. `close: 'reset'` ends the
+ * connection with RST instead of FIN (SO_LINGER 0), so no probe leaves a TIME_WAIT socket on the director.
  */
 import { getSystemErrorName } from 'node:util';
 import type { TcpCheck } from '../../config/types.js';
@@ -10,13 +11,13 @@ import { localErrno } from '../local-failure.js';
 import type { ProbeResult } from '../types.js';
 import { deadline, probeOverTcp } from './deadline.js';
 
-type Target = Pick<TcpCheck, 'address' | 'port' | 'timeout'>;
+type Target = Pick<TcpCheck, 'address' | 'port' | 'timeout' | 'close'>;
 
 export function probeTcp(check: Target, signal?: AbortSignal): Promise<ProbeResult> {
   const prober = useNative ? sharedTcpProber() : undefined;
   if (!prober) return probeTcpSocket(check, signal);
   const ms = Math.max(1, Math.round(check.timeout * 1000));
-  return prober.connect(check.address, check.port, ms, signal).then((o) => tcpOutcomeResult(o.errno, o.latencyMs, ms));
+  return prober.connect(check.address, check.port, ms, signal, check.close === 'reset').then((o) => tcpOutcomeResult(o.errno, o.latencyMs, ms));
 }
 
 /** The addon's prober for periodic TCP checks (the scheduler's watches), or undefined: not built, or turned off. */
@@ -28,7 +29,10 @@ export function nativeTcpWatcher(): TcpProber | undefined {
 export function probeTcpSocket(check: Target, signal?: AbortSignal): Promise<ProbeResult> {
   const d = deadline(check.timeout, signal);
   return probeOverTcp(check, d, ({ sock, finish }) => {
-    sock.once('connect', () => finish(d.result(true, 'connected')));
+    sock.once('connect', () => {
+      if (check.close === 'reset') sock.resetAndDestroy(); // RST: no TIME_WAIT left here
+      finish(d.result(true, 'connected'));
+    });
   });
 }
 
