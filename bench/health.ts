@@ -49,6 +49,12 @@ const IDLE_S = Number(process.env.LVSD_BENCH_HEALTH_IDLE_S ?? 20);
  * do: off (1 h) by default so both do the same work; LVSD_BENCH_HEALTH_DRIFT=30s measures lvsd as deployed.
  */
 const DRIFT = process.env.LVSD_BENCH_HEALTH_DRIFT ?? '1h';
+/** LVSD_BENCH_HEALTH_TOOLS=lvsd: lvsd alone (e.g. its RSS at 100,000 real servers, where keepalived's start takes long) */
+const TOOLS = (process.env.LVSD_BENCH_HEALTH_TOOLS ?? 'lvsd,keepalived').split(',').filter((t): t is Kind => t === 'lvsd' || t === 'keepalived');
+/** LVSD_BENCH_HEALTH_CLOSE=reset: lvsd's TCP checks close with RST (keepalived has no such choice: FIN) */
+/** LVSD_BENCH_HEALTH_NODE_FLAGS: node flags for lvsd, e.g. "--max-semi-space-size=1" (V8's young generation) */
+const NODE_FLAGS = (process.env.LVSD_BENCH_HEALTH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' ? 'reset' : undefined;
 const PER_SERVICE = 100;
 const SERVICES = Math.ceil(N / PER_SERVICE);
 const PORT0 = 8000;
@@ -134,7 +140,7 @@ function lvsdConfig(withServices: boolean): string {
   const services = withServices
     ? Array.from({ length: SERVICES }, (_, s) => ({
       name: `s${s}`, protocol: 'tcp', address: vip(s), port: 80, scheduler: 'wrr', forwarding: 'nat',
-      healthCheck: { type: 'tcp', interval: `${INTERVAL_S}s`, timeout: '1s', rise: 1, fall: 2 },
+      healthCheck: { type: 'tcp', interval: `${INTERVAL_S}s`, timeout: '1s', rise: 1, fall: 2, ...(CLOSE ? { close: CLOSE } : {}) },
       realServers: realServers(s).map((r) => ({ ...r, weight: 1 })),
     }))
     : [];
@@ -171,7 +177,7 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
     writeFileSync(conf, lvsdConfig(withServices));
     // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof)
     const prof = process.env.LVSD_BENCH_HEALTH_PROF && withServices ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LVSD_BENCH_HEALTH_PROF}`] : [];
-    return spawnIn(NS.lvsd, [process.execPath, ...prof, LVSD_MAIN, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
+    return spawnIn(NS.lvsd, [process.execPath, ...NODE_FLAGS, ...prof, LVSD_MAIN, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
       '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log);
   }
   const conf = join(dir, `ka-${tag}.conf`);
@@ -375,6 +381,8 @@ interface ToolResult {
   vrrpBusy: Stats;
   /** CPU with VRRP alone (no services) */
   idleCpuSPerMin: number;
+  /** RSS with VRRP alone */
+  idleRssMiB: number;
   vmBusyPct: number;
 }
 
@@ -391,10 +399,12 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
     const i0 = sample(idlePids);
     const it0 = Date.now();
     await sleep(IDLE_S * 1000);
-    const idleCpuSPerMin = ((sample(idlePids).ticks - i0.ticks) / CLK_TCK) * 60000 / (Date.now() - it0);
+    const i1 = sample(idlePids);
+    const idleCpuSPerMin = ((i1.ticks - i0.ticks) / CLK_TCK) * 60000 / (Date.now() - it0);
+    const idleRssMiB = i1.rssKb / 1024;
     const vrrpIdle = listener.jitter(firstAdvert + 1000, Date.now());
     await stopTool(idle, kind);
-    say(`VRRP alone: ${vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${vrrpIdle.p99.toFixed(2)} ms`);
+    say(`VRRP alone: ${vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${vrrpIdle.p99.toFixed(2)} ms, RSS ${idleRssMiB.toFixed(1)} MiB`);
 
     const full = startTool(kind, true, 'full');
     const readyMs = await waitReady(kind, full, 900_000);
@@ -429,6 +439,7 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
       vrrpIdle,
       vrrpBusy,
       idleCpuSPerMin,
+      idleRssMiB,
       vmBusyPct: (100 * (v1.busy - v0.busy)) / (v1.total - v0.total),
     };
     if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
@@ -464,23 +475,37 @@ async function main(): Promise<void> {
   const binary = compileSink();
   const out = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
   out(`health checks, lvsd vs keepalived: ${N} real servers (${SERVICES} services), TCP check every ${INTERVAL_S} s, ` +
-    `timeout 1 s; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ${inVm ? 'in the TCG VM' : 'on this host'} (files: ${dir})`);
+    `timeout 1 s${CLOSE ? ', lvsd closing with RST' : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
+    `${inVm ? 'in the TCG VM' : 'on this host'} (files: ${dir})`);
   teardown();
   buildTopology();
   const sink = new Sink(binary);
   await sink.ready;
   const results: Partial<Record<Kind, ToolResult>> = {};
   try {
-    for (const kind of ['lvsd', 'keepalived'] as const) results[kind] = await runTool(kind, sink);
+    for (const kind of TOOLS) results[kind] = await runTool(kind, sink);
   } finally {
     sink.stop();
     teardown();
   }
-  const L = results.lvsd!;
-  const K = results.keepalived!;
+  const L = results.lvsd;
+  const K = results.keepalived;
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const row = (name: string, a: string, b: string, ratio?: number) =>
-    out(`  ${name.padEnd(38)} ${a.padStart(16)} ${b.padStart(16)}${ratio !== undefined ? `   ${ratio.toFixed(2)}` : ''}`);
+    out(`  ${name.padEnd(38)} ${a.padStart(16)} ${b.padStart(16)}${ratio !== undefined && Number.isFinite(ratio) ? `   ${ratio.toFixed(2)}` : ''}`);
+  out('');
+  if (!L || !K) {
+    const only = (L ?? K)!;
+    const who = L ? 'lvsd' : 'keepalived';
+    out(`  ${who} alone, ${N} real servers: ${f(only.probes.rate)} probes/s, CPU ${f(only.cpuSPerMin, 2)} s/min ` +
+      `(${f(only.cpuMsPerProbe, 3)} ms/probe), RSS ${f(only.rssMiB)} MiB (peak ${f(only.peakRssMiB)}), ready after ${f(only.readyS)} s`);
+    if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, [who]: only })}\n`);
+    return;
+  }
+  // the issue's rows (#11): the whole process tree of each tool, measured in this run
+  const cpuS = (r: ToolResult) => (r.cpuSPerMin * WINDOW_S) / 60;
+  row(`${f(L.probes.rate, 0)} distinct TCP checks/s for ${WINDOW_S} s: CPU s`, f(cpuS(L), 2), f(cpuS(K), 2), L.cpuSPerMin / K.cpuSPerMin);
+  row(`same: RSS MiB (at ${N} TCP checks)`, f(L.rssMiB), f(K.rssMiB), L.rssMiB / K.rssMiB);
   out('');
   row('', 'lvsd', 'keepalived');
   row('probes per second (seen by the servers)', f(L.probes.rate), f(K.probes.rate));
@@ -491,6 +516,7 @@ async function main(): Promise<void> {
   row('  user / kernel ms per probe', `${f(L.cpuMsPerProbe * L.userShare, 3)} / ${f(L.cpuMsPerProbe * (1 - L.userShare), 3)}`,
     `${f(K.cpuMsPerProbe * K.userShare, 3)} / ${f(K.cpuMsPerProbe * (1 - K.userShare), 3)}`);
   row('RSS MiB (peak)', `${f(L.rssMiB)} (${f(L.peakRssMiB)})`, `${f(K.rssMiB)} (${f(K.peakRssMiB)})`, L.rssMiB / K.rssMiB);
+  row('  RSS MiB with VRRP alone', f(L.idleRssMiB), f(K.idleRssMiB));
   row('probe starts per 10 ms: ideal', f(L.probes.bins10ms.ideal), f(K.probes.bins10ms.ideal));
   row('  p50 / p99 / max', `${L.probes.bins10ms.p50} / ${L.probes.bins10ms.p99} / ${L.probes.bins10ms.max}`,
     `${K.probes.bins10ms.p50} / ${K.probes.bins10ms.p99} / ${K.probes.bins10ms.max}`);

@@ -17,15 +17,16 @@ import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
 import type { TcpProber } from '../net/index.js';
-import { checkKey, probeOffset } from './check-key.js';
+import { buildJobs, computeDesired, type Built } from './build.js';
 import { DueQueue } from './due-queue.js';
 import type { Job, Member, ServiceEntry } from './job.js';
 import { Limiter } from './limiter.js';
+import { LocalFailureLog } from './local-log.js';
 import { LOCAL_ERRNOS } from './local-failure.js';
 import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
-import { desiredDests, diffDests, type ServiceDesired } from './service-policy.js';
+import { diffDests, type ServiceDesired } from './service-policy.js';
 import { serviceStatus } from './snapshot.js';
-import { applyProbe, applyRun, effectiveWeight, initialState, nextRampAt, statusOf } from './state.js';
+import { applyProbe, applyRun, effectiveWeight, nextRampAt, statusOf } from './state.js';
 import type { HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ServiceStatus } from './scheduler-types.js';
 import { systemClock, type Clock, type ProbeEnv, type ProbeResult, type Prober, type TimerHandle } from './types.js';
 
@@ -39,13 +40,6 @@ const COALESCE_MS = 10;
 export const LOCAL_RETRY_MS = 1000;
 /** At most one health.local_failure line this often; the ones in between are counted in the next. */
 const LOCAL_LOG_EVERY_MS = 10_000;
-
-interface Built {
-  jobs: Map<string, Job>;
-  /** per job key, the services using it (set on the job when installed) */
-  users: Map<string, Set<string>>;
-  services: Map<string, ServiceEntry>;
-}
 
 /** A config built by prepare(), switched to by commit(). */
 export interface PreparedHealth {
@@ -77,10 +71,8 @@ export class HealthScheduler extends EventEmitter {
   private lagMs = 0;
   private maxLagMs = 0;
   private skipped = 0;
-  /** Probes that failed because of the director itself (local-failure.ts), and the log rate limit. */
-  private localFailures = 0;
-  private localLoggedAt: number | undefined;
-  private localUnlogged = 0;
+  /** Probes that failed because of the director itself (local-failure.ts), logged at most once per 10 s. */
+  private readonly localLog: LocalFailureLog;
   /** probes fired and not finished (queued or running), and stop()'s wait for them */
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
@@ -98,6 +90,7 @@ export class HealthScheduler extends EventEmitter {
     this.onProbeCounts = options.onProbeCounts;
     this.onProbeDurations = options.onProbeDurations;
     this.log = (options.logger ?? silentLogger).child({ component: 'health' });
+    this.localLog = new LocalFailureLog(this.log, LOCAL_LOG_EVERY_MS);
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     if (options.onChange) this.on('change', options.onChange);
     this.global = input.health;
@@ -228,48 +221,12 @@ export class HealthScheduler extends EventEmitter {
     this.services = built.services;
   }
 
-  /** The jobs and services of a config, reusing `old` jobs by identity; mutates nothing that exists. */
   private build(input: HealthInput, old: Map<string, Job>): Built {
-    const now = this.clock.now();
-    const jobs = new Map<string, Job>();
-    const users = new Map<string, Set<string>>();
-    const services = new Map<string, ServiceEntry>();
-    for (const config of input.services) {
-      const members: Member[] = [];
-      for (const rs of config.realServers) {
-        const target = { address: rs.spec.address, port: rs.spec.port };
-        const key = checkKey(rs.healthCheck, target);
-        let job = jobs.get(key) ?? old.get(key);
-        if (!job) {
-          const intervalMs = Math.max(1, rs.healthCheck.interval * 1000);
-          job = {
-            key, check: rs.healthCheck, target, intervalMs, due: 0,
-            offsetMs: probeOffset(key, intervalMs),
-            state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, now),
-            services: new Set(),
-            alive: true,
-          };
-        }
-        let names = users.get(key);
-        if (!names) users.set(key, (names = new Set()));
-        names.add(config.name);
-        jobs.set(key, job);
-        members.push({ rs, job });
-      }
-      services.set(config.name, { config, members, desired: this.compute(config, members, now) });
-    }
-    return { jobs, users, services };
+    return buildJobs(input, old, this.clock.now());
   }
 
   private compute(config: ServiceConfig, members: Member[], now: number): ServiceDesired {
-    return desiredDests(
-      config,
-      members.map(({ rs, job }) => ({
-        spec: rs.spec,
-        up: job.state.up,
-        weight: effectiveWeight(job.state, rs.spec.weight, config.slowStart, now),
-      })),
-    );
+    return computeDesired(config, members, now);
   }
 
   private arm(job: Job, due: number): void {
@@ -397,17 +354,7 @@ export class HealthScheduler extends EventEmitter {
    */
   private onLocalFailure(job: Job, result: ProbeResult): void {
     const now = this.clock.now();
-    this.localFailures++;
-    if (this.localLoggedAt === undefined || now - this.localLoggedAt >= LOCAL_LOG_EVERY_MS) {
-      this.log.error({
-        event: 'health.local_failure', realServer: destId(job.target), check: job.check.type, errno: result.local,
-        reason: result.reason, unlogged: this.localUnlogged, total: this.localFailures,
-      }, `probe of ${destId(job.target)} failed on this director (${result.reason}): the real server keeps its state`);
-      this.localLoggedAt = now;
-      this.localUnlogged = 0;
-    } else {
-      this.localUnlogged++;
-    }
+    this.localLog.record(job.target, job.check, result, now);
     if (!this.running || !job.alive || job.intervalMs <= LOCAL_RETRY_MS) return;
     const retryAt = now + LOCAL_RETRY_MS;
     if (job.watchId !== undefined) {
