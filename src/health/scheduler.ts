@@ -18,24 +18,21 @@ import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
 import type { TcpProber } from '../net/index.js';
 import { buildJobs, computeDesired, type Built } from './build.js';
-import { DueQueue } from './due-queue.js';
 import type { Job, Member, ServiceEntry } from './job.js';
-import { Limiter } from './limiter.js';
 import { LocalFailureLog } from './local-log.js';
+import { ProbeRunner } from './probe-runner.js';
 import { LOCAL_ERRNOS } from './local-failure.js';
 import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
 import { diffDests, type ServiceDesired } from './service-policy.js';
 import { serviceStatus } from './snapshot.js';
 import { applyProbe, applyRun, effectiveWeight, nextRampAt, statusOf } from './state.js';
 import type { HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ServiceStatus } from './scheduler-types.js';
-import { systemClock, type Clock, type ProbeEnv, type ProbeResult, type Prober, type TimerHandle } from './types.js';
+import { systemClock, type Clock, type ProbeResult, type TimerHandle } from './types.js';
 
 export type {
   ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ProbeHistogram, RealServerStatus, ServiceStatus,
 } from './scheduler-types.js';
 
-/** Probes due within this many ms of one that is due are started with it (one wake-up for the batch). */
-const COALESCE_MS = 10;
 /** A probe that failed because of the director itself is tried again this soon (or at its interval, if shorter). */
 export const LOCAL_RETRY_MS = 1000;
 /** At most one health.local_failure line this often; the ones in between are counted in the next. */
@@ -52,7 +49,6 @@ export interface PreparedHealth {
 
 export class HealthScheduler extends EventEmitter {
   private readonly clock: Clock;
-  private readonly prober: Prober;
   /** the addon's prober, which runs TCP checks on its own schedule; only with the real prober and clock */
   private readonly watcher: TcpProber | undefined;
   private readonly onProbeResult: HealthSchedulerOptions['onProbeResult'];
@@ -63,28 +59,19 @@ export class HealthScheduler extends EventEmitter {
   private jobs = new Map<string, Job>();
   private services = new Map<string, ServiceEntry>();
   private global: HealthGlobalConfig;
-  private limiter: Limiter;
   private running = false;
   private heartbeat?: TimerHandle;
   private heartbeatDue = 0;
   private lastTickAt?: number;
   private lagMs = 0;
   private maxLagMs = 0;
-  private skipped = 0;
   /** Probes that failed because of the director itself (local-failure.ts), logged at most once per 10 s. */
   private readonly localLog: LocalFailureLog;
-  /** probes fired and not finished (queued or running), and stop()'s wait for them */
-  private inFlight = 0;
-  private readonly idleWaiters: Array<() => void> = [];
-  private readonly queue = new DueQueue<Job>();
-  private wake: TimerHandle | undefined;
-  private wakeAt: number | undefined;
-  private env: ProbeEnv = {};
+  private readonly runner: ProbeRunner;
 
   constructor(input: HealthInput, options: HealthSchedulerOptions = {}) {
     super();
     this.clock = options.clock ?? systemClock;
-    this.prober = options.prober ?? realProbe;
     this.watcher = options.prober || options.clock ? undefined : nativeTcpWatcher();
     this.onProbeResult = options.onProbeResult;
     this.onProbeCounts = options.onProbeCounts;
@@ -94,8 +81,11 @@ export class HealthScheduler extends EventEmitter {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     if (options.onChange) this.on('change', options.onChange);
     this.global = input.health;
-    this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
-    this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
+    this.runner = new ProbeRunner(this.clock, options.prober ?? realProbe, input.health.maxConcurrent, (job, result) => {
+      this.onProbeResult?.(job.check, job.target, result);
+      this.onResult(job, result);
+    });
+    this.runner.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     this.watcher?.limit(input.health.maxConcurrent);
     this.watcher?.configure(LOCAL_ERRNOS, options.durationBuckets ?? []);
     this.load(input);
@@ -104,10 +94,9 @@ export class HealthScheduler extends EventEmitter {
   /** Starts probing: each probe first runs at its offset within its interval from now. */
   start(): void {
     if (this.running) return;
-    this.running = true;
+    this.running = this.runner.running = true;
     const now = this.clock.now();
     for (const job of this.jobs.values()) if (job.check.type !== 'none' && job.alive) this.schedule(job, now + job.offsetMs);
-    this.rearm();
     for (const svc of this.services.values()) this.armRamp(svc);
     this.heartbeatDue = now + this.heartbeatMs;
     this.lastTickAt = now;
@@ -116,14 +105,13 @@ export class HealthScheduler extends EventEmitter {
 
   /** Stops every timer, aborts probes in flight and resolves when they have ended. */
   async stop(): Promise<void> {
-    this.running = false;
+    this.running = this.runner.running = false;
     if (this.heartbeat !== undefined) this.clock.clearTimeout(this.heartbeat);
     this.heartbeat = undefined;
     this.takeCounts();
     for (const job of this.jobs.values()) this.disarm(job);
-    this.rearm();
     for (const svc of this.services.values()) this.clearRamp(svc);
-    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.runner.idle();
   }
 
   /** Takes a new config; probes whose identity is unchanged keep their state and schedule. Emits nothing. */
@@ -145,11 +133,11 @@ export class HealthScheduler extends EventEmitter {
     if (prepared.from !== this.jobs) throw new Error('health: prepare() and commit() interleaved with another update');
     const input = prepared.input;
     if (input.health.maxConcurrent !== this.global.maxConcurrent) {
-      this.limiter = new Limiter(Math.max(1, input.health.maxConcurrent));
+      this.runner.limit(input.health.maxConcurrent);
       this.watcher?.limit(input.health.maxConcurrent);
     }
     this.global = input.health;
-    this.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
+    this.runner.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     for (const svc of this.services.values()) this.clearRamp(svc);
     const old = this.jobs;
     this.install(prepared.built as Built);
@@ -163,7 +151,7 @@ export class HealthScheduler extends EventEmitter {
     if (this.running) {
       const now = this.clock.now();
       for (const job of this.jobs.values()) {
-        if (!this.queue.has(job) && job.watchId === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
+        if (!this.runner.has(job) && job.watchId === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
       }
       for (const svc of this.services.values()) this.armRamp(svc);
     }
@@ -188,8 +176,8 @@ export class HealthScheduler extends EventEmitter {
       maxLagMs: this.maxLagMs,
       probes: this.jobs.size,
       inFlight,
-      queued: this.limiter.queued,
-      skipped: this.skipped + (native?.skipped ?? 0),
+      queued: this.runner.queued,
+      skipped: this.runner.skipped + (native?.skipped ?? 0),
     };
     if (this.lastTickAt !== undefined) loop.lastTickAt = this.lastTickAt;
     return { running: this.running, loop, services };
@@ -232,7 +220,6 @@ export class HealthScheduler extends EventEmitter {
   private arm(job: Job, due: number): void {
     if (job.check.type === 'none' || !job.alive) return;
     this.schedule(job, due);
-    this.rearm();
   }
 
   /** Its first turn at `due`: in the addon for a TCP check when it can, else in this scheduler's queue. */
@@ -250,7 +237,8 @@ export class HealthScheduler extends EventEmitter {
         this.log.warn({ event: 'health.native_unavailable', realServer: job.key, err: (e as Error).message }, 'TCP check through a socket instead');
       }
     }
-    this.queue.set(job, due);
+    job.due = due;
+    this.runner.set(job, due);
   }
 
   /** An outcome the addon told (run: its place in the run of its verdict); counted by takeCounts(), not here. */
@@ -266,85 +254,8 @@ export class HealthScheduler extends EventEmitter {
   private disarm(job: Job): void {
     if (job.watchId !== undefined) this.watcher?.unwatch(job.watchId);
     job.watchId = undefined;
-    this.queue.delete(job);
-    this.rearm();
-    job.inFlight?.abort();
+    this.runner.delete(job);
     if (!this.jobs.has(job.key) || this.jobs.get(job.key) !== job) job.alive = false;
-  }
-
-  /** One timer for every probe: armed for the earliest turn (only re-set when that changes). */
-  private rearm(): void {
-    const next = this.running ? this.queue.peek() : undefined;
-    if (next && this.wakeAt === next.due && this.wake !== undefined) return;
-    if (this.wake !== undefined) this.clock.clearTimeout(this.wake);
-    this.wake = undefined;
-    this.wakeAt = undefined;
-    if (!next) return;
-    this.wakeAt = next.due;
-    this.wake = this.clock.setTimeout(() => this.onWake(), next.due - this.clock.now());
-  }
-
-  /**
-   * Fires every probe due now or within COALESCE_MS: one wake-up for a batch rather than one per probe
-   * (thousands a second), at the price of starting a probe at most that much early. Each probe keeps its
-   * own cadence: its next turn counts from when it was due, not from when it ran.
-   */
-  private onWake(): void {
-    this.wake = undefined;
-    this.wakeAt = undefined;
-    if (!this.running) return;
-    for (const job of this.queue.takeDue(this.clock.now() + COALESCE_MS)) this.fire(job);
-    this.rearm();
-  }
-
-  private fire(job: Job): void {
-    if (!this.running || !job.alive) return;
-    const now = this.clock.now();
-    let due = job.due + job.intervalMs;
-    while (due <= now) due += job.intervalMs;
-    this.queue.set(job, due);
-    if (job.inFlight) {
-      this.skipped++;
-      return;
-    }
-    // one AbortController per job, replaced only once it has been aborted (disarm): not one per probe
-    const ctl = job.ctl && !job.ctl.signal.aborted ? job.ctl : (job.ctl = new AbortController());
-    job.inFlight = ctl;
-    this.inFlight++;
-    const limiter = this.limiter; // a reload may replace it: the slot goes back to the one it came from
-    limiter.acquire(() => this.launch(job, ctl, limiter));
-  }
-
-  /** Runs the probe in its limiter slot; callbacks, not a promise chain: this runs thousands of times a second. */
-  private launch(job: Job, ctl: AbortController, limiter: Limiter): void {
-    if (ctl.signal.aborted) return this.finish(job, ctl, limiter, undefined);
-    job.probingSince = this.clock.now();
-    let p: Promise<ProbeResult>;
-    try {
-      p = this.prober(job.check, job.target, ctl.signal, this.env);
-    } catch (err) {
-      p = Promise.reject(err);
-    }
-    p.then(
-      (result) => this.finish(job, ctl, limiter, result),
-      (err: unknown) => this.finish(job, ctl, limiter, { ok: false, latencyMs: 0, reason: `probe error ${(err as Error)?.message ?? err}` }),
-    );
-  }
-
-  private finish(job: Job, ctl: AbortController, limiter: Limiter, result: ProbeResult | undefined): void {
-    limiter.release();
-    if (job.inFlight === ctl) {
-      job.inFlight = undefined;
-      job.probingSince = undefined;
-    }
-    try {
-      if (result && job.alive && this.running && !ctl.signal.aborted) {
-        this.onProbeResult?.(job.check, job.target, result);
-        this.onResult(job, result);
-      }
-    } finally {
-      if (--this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
-    }
   }
 
   /**
@@ -359,9 +270,8 @@ export class HealthScheduler extends EventEmitter {
     const retryAt = now + LOCAL_RETRY_MS;
     if (job.watchId !== undefined) {
       this.watcher?.next(job.watchId, LOCAL_RETRY_MS); // the addon runs this watch: its next turn at the retry
-    } else if (this.queue.has(job) && job.due > retryAt) {
-      this.queue.set(job, retryAt);
-      this.rearm();
+    } else if (this.runner.has(job) && job.due > retryAt) {
+      this.runner.set(job, retryAt);
     }
   }
 
