@@ -2,7 +2,7 @@
  * The log of probe failures that are the director's own (local-failure.ts): at most one health.local_failure
  * line per period, saying how many were not logged since the last one and how many there were in all.
  */
-import { destId } from '../ipvs/types.js';
+import { destId } from '../table/index.js';
 import type { Logger } from '../log.js';
 import type { HealthCheckConfig } from '../config/types.js';
 import type { ProbeResult, ProbeTarget } from './types.js';
