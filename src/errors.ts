@@ -16,13 +16,15 @@ export type LvsdErrorCode =
   | 'LVSD_ALREADY_RUNNING'     // another lvsd runs in this network namespace
   | 'LVSD_FIREWALL'            // nftables rules lvsd needs (VRRP Accept_Mode off) cannot be installed or removed
   | 'LVSD_USAGE'               // bad command-line flags
+  | 'LVSD_BGP'                 // the BGP daemon lvsd runs for ecmp (BIRD) is missing, refused a config or does not answer
   | 'LVSD_INTERNAL';           // a bug: lvsd failed where it should not
 
 /** Every code once (the compiler checks the list is complete), to recognise one that crossed a socket. */
 const CODES: Record<LvsdErrorCode, true> = {
   LVSD_CONFIG_INVALID: true, LVSD_CONFIG_UNREADABLE: true, LVSD_IPVS_UNAVAILABLE: true, LVSD_IPVS_KERNEL: true,
   LVSD_IPVS_PROTOCOL: true, LVSD_IPVS_ENCODE: true, LVSD_NETLINK_OVERRUN: true, LVSD_NATIVE_UNAVAILABLE: true,
-  LVSD_CONTROL: true, LVSD_STATE: true, LVSD_ALREADY_RUNNING: true, LVSD_FIREWALL: true, LVSD_USAGE: true, LVSD_INTERNAL: true,
+  LVSD_CONTROL: true, LVSD_STATE: true, LVSD_ALREADY_RUNNING: true, LVSD_FIREWALL: true, LVSD_USAGE: true, LVSD_BGP: true,
+  LVSD_INTERNAL: true,
 };
 
 /** Whether a string (a code that crossed a socket, say) is one of ours. */

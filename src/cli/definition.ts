@@ -5,6 +5,7 @@
  * loaded only when it runs.
  */
 import type { Argv } from 'yargs';
+import { LvsdError } from '../errors.js';
 import { DEFAULT_CONFIG, DEFAULT_SOCKET } from './defaults.js';
 import { EXIT, describeError, exitStatusOf } from './exit.js';
 
@@ -23,6 +24,19 @@ const configOption = {
   default: DEFAULT_CONFIG,
   describe: 'services file, or a directory of *.json files',
 } as const;
+const directorOption = {
+  type: 'boolean',
+  describe: 'the whole director (ecmp): withdraw every announced address and wait for the routers; what still arrives is served',
+} as const;
+
+/** The service and real server a drain names; both are needed without --director. */
+function drainTarget(argv: { service?: string | undefined; realServer?: string | undefined }): { service: string; realServer: string } {
+  if (argv.service === undefined || argv.realServer === undefined) {
+    throw new LvsdError('LVSD_USAGE', 'name a service and a real server (lvsd drain SERVICE ADDRESS:PORT), or give --director');
+  }
+  return { service: argv.service, realServer: argv.realServer };
+}
+
 const socketOption = {
   type: 'string',
   describe: `control socket of the running daemon (default: the config's control.socket, else ${DEFAULT_SOCKET})`,
@@ -115,36 +129,38 @@ export function defineCli(y: Argv): Argv {
       (argv) => run(async () => (await import('./commands/control.js')).reload({ socket: argv.socket, config: argv.config })),
     )
     .command(
-      'drain <service> <realServer>',
-      "set a real server's weight to 0 so its connections drain, until undrained (kept across reloads)",
+      'drain [service] [realServer]',
+      "set a real server's weight to 0 so its connections drain, until undrained (kept across reloads); with --director (ecmp), withdraw every address",
       (y) =>
         y
-          .positional('service', { type: 'string', demandOption: true, describe: 'service name' })
-          .positional('realServer', { type: 'string', demandOption: true, describe: 'ADDRESS:PORT or [V6]:PORT' })
+          .positional('service', { type: 'string', describe: 'service name' })
+          .positional('realServer', { type: 'string', describe: 'ADDRESS:PORT or [V6]:PORT' })
+          .option('director', directorOption)
           .option('socket', socketOption)
           .option('config', { ...configOption, describe: 'config to read control.socket from' }),
       (argv) =>
-        run(async () =>
-          (await import('./commands/control.js')).drain(true, {
-            socket: argv.socket, config: argv.config, service: argv.service, realServer: argv.realServer,
-          }),
-        ),
+        run(async () => {
+          const control = await import('./commands/control.js');
+          if (argv.director) return control.drainDirector(true, { socket: argv.socket, config: argv.config });
+          return control.drain(true, { socket: argv.socket, config: argv.config, ...drainTarget(argv) });
+        }),
     )
     .command(
-      'undrain <service> <realServer>',
-      'give a drained real server its weight back',
+      'undrain [service] [realServer]',
+      'give a drained real server its weight back; with --director (ecmp), announce the addresses again',
       (y) =>
         y
-          .positional('service', { type: 'string', demandOption: true })
-          .positional('realServer', { type: 'string', demandOption: true })
+          .positional('service', { type: 'string', describe: 'service name' })
+          .positional('realServer', { type: 'string', describe: 'ADDRESS:PORT or [V6]:PORT' })
+          .option('director', directorOption)
           .option('socket', socketOption)
           .option('config', { ...configOption, describe: 'config to read control.socket from' }),
       (argv) =>
-        run(async () =>
-          (await import('./commands/control.js')).drain(false, {
-            socket: argv.socket, config: argv.config, service: argv.service, realServer: argv.realServer,
-          }),
-        ),
+        run(async () => {
+          const control = await import('./commands/control.js');
+          if (argv.director) return control.drainDirector(false, { socket: argv.socket, config: argv.config });
+          return control.drain(false, { socket: argv.socket, config: argv.config, ...drainTarget(argv) });
+        }),
     )
     .command(
       'import <format> <file>',

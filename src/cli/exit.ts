@@ -29,6 +29,7 @@ const byCode: Record<LvsdErrorCode, number> = {
   LVSD_NATIVE_UNAVAILABLE: EXIT.unavailable,
   LVSD_CONTROL: EXIT.daemon,
   LVSD_STATE: EXIT.failed,
+  LVSD_BGP: EXIT.failed,
   LVSD_ALREADY_RUNNING: EXIT.daemon,
   LVSD_FIREWALL: EXIT.failed,
   LVSD_USAGE: EXIT.usage,

@@ -194,6 +194,33 @@ function trackState(t: NonNullable<VrrpInstanceStatus['tracks']>[number]): strin
   return esc(`${t.kind} ${t.name}${count} ${t.up ? 'up' : 'DOWN'} (${effect}${t.detail ? `, ${t.detail}` : ''})`);
 }
 
+const BGP_TONE = (state: string): Tone => (state === 'Established' || state === 'Up' || state === 'off' ? 'good' : 'bad');
+
+/** BIRD, the director drain, the sessions and what is announced (docs/ecmp.md). */
+function ecmpSection(e: NonNullable<StatusSnapshot['ecmp']>, now: number, opts: RenderOptions): string[] {
+  const c = opts.color;
+  const d = e.daemon;
+  const bird = d.running
+    ? `${paint('running', 'good', c)} pid ${d.pid}${d.startedAt ? ` for ${ago(d.startedAt, now)}` : ''}`
+    : `${paint('NOT RUNNING', 'bad', c)}${d.nextStartAt ? `, next start in ${humanDuration(Math.max(0, Math.round((Date.parse(d.nextStartAt) - now) / 1000)))}` : ''}`;
+  const mode = e.stopping ? paint('STOPPING', 'warn', c)
+    : e.drained ? `${paint('DRAINED', 'warn', c)}${e.drainedSince ? ` ${ago(e.drainedSince, now)} ago` : ''} (lvsd undrain --director)`
+    : e.problems.length > 0 ? paint('NOT SERVING', 'bad', c) : paint('serving', 'good', c);
+  const lines = [
+    `${paint('ECMP', 'head', c)} ${mode}  BIRD ${bird}, ${d.restarts} restart${d.restarts === 1 ? '' : 's'}`,
+  ];
+  if (d.lastError) lines.push(`  BIRD: ${paint(esc(d.lastError), 'bad', c)}`);
+  for (const p of e.problems) lines.push(`  ${paint(esc(p), 'bad', c)}`);
+  lines.push(...table(['PEER', 'AS', 'BGP', 'BFD', 'FOR', 'DETAIL'], e.peers.map((p) => [
+    cell(esc(p.address)), cell(String(p.as)), cell(esc(p.bgp), BGP_TONE(p.bgp)), cell(esc(p.bfd), BGP_TONE(p.bfd)),
+    cell(ago(p.since, now)), cell(esc(p.detail) || '-'),
+  ]), opts));
+  lines.push(...table(['VIP', 'ANNOUNCED', 'WHY NOT'], e.vips.map((v) => [
+    cell(esc(v.prefix)), cell(v.announced ? 'yes' : 'NO', v.announced ? 'good' : 'bad'), cell(esc(v.reason ?? '') || '-'),
+  ]), opts));
+  return lines;
+}
+
 function healthLine(s: StatusSnapshot, opts: RenderOptions): string {
   const h = s.health;
   const lag = h.lagMs === null ? 'no tick yet'
@@ -265,6 +292,7 @@ export function renderStatus(snapshot: StatusSnapshot, opts: RenderOptions): str
 
   const out: string[] = [...header(snapshot, now, opts), ''];
   if (showVrrp) out.push(...vrrpSection(instances, now, opts), '');
+  if (snapshot.ecmp && !filtered) out.push(...ecmpSection(snapshot.ecmp, now, opts), '');
   out.push(healthLine(snapshot, opts));
   out.push(...ipvsLines(snapshot, now, opts));
   const sp = snapshot.connectionSyncProblem;

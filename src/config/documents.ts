@@ -93,7 +93,7 @@ export function parseJson(doc: ConfigDocument): ParsedDocument {
 }
 
 export const LIST_SECTIONS = ['services', 'vrrp', 'syncGroups'] as const;
-export const SINGLE_SECTIONS = ['ipvs', 'control', 'metrics', 'health', 'connectionSync'] as const;
+export const SINGLE_SECTIONS = ['ipvs', 'control', 'metrics', 'health', 'connectionSync', 'ecmp'] as const;
 
 /**
  * The part of a document a schema problem at `pointer` makes unusable for the semantic checks: the whole

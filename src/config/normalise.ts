@@ -3,11 +3,12 @@
  * problem collected. Pure.
  */
 import { canonicalAddress, familyOf } from '../net/address.js';
-import type { Config, ControlConfig, HealthGlobalConfig, IpvsConfig, MetricsConfig } from './types.js';
+import type { Config, ControlConfig, EcmpConfig, HealthGlobalConfig, IpvsConfig, MetricsConfig } from './types.js';
 import { durationOr as seconds } from './duration.js';
 import { MAX_IPVS_TIMEOUT_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, escapeControl, hasControl, overMax, zoneProblem } from './limits.js';
 import { normaliseServices } from './normalise-services.js';
 import { normaliseConnectionSync, normaliseVrrp } from './normalise-vrrp.js';
+import { checkEcmpServices, normaliseEcmp } from './normalise-ecmp.js';
 import type { Problems } from './problems.js';
 import type { Located, RawConfig, RawIpvs } from './raw.js';
 
@@ -137,6 +138,11 @@ export function normalise(files: readonly string[], raw: RawConfig, problems: Pr
     else problems.add(raw.metrics.file, `${raw.metrics.pointer}/listen`, listen.error);
   }
   const connectionSync = raw.connectionSync ? normaliseConnectionSync(raw.connectionSync, vrrp, problems, raw.unusableInstanceNames) : undefined;
+  let ecmp: EcmpConfig | undefined;
+  if (raw.ecmp) {
+    ecmp = normaliseEcmp(raw.ecmp, problems);
+    checkEcmpServices(ecmp, raw.services, services, vrrp, problems);
+  }
   return {
     files: [...files],
     ipvs: normaliseIpvs(raw.ipvs, problems),
@@ -146,6 +152,7 @@ export function normalise(files: readonly string[], raw: RawConfig, problems: Pr
     control,
     ...(metrics !== undefined && { metrics }),
     ...(connectionSync !== undefined && { connectionSync }),
+    ...(ecmp !== undefined && { ecmp }),
     health,
   };
 }

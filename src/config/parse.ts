@@ -28,5 +28,6 @@ export function parseConfig(documents: ReadonlyArray<ConfigDocument>): Config {
   const raw = mergeDocuments(parsed, problems, (file, pointer) => unusable.has(`${file}\0${pointer}`));
   const config = normalise(parsed.map((d) => d.file), raw, problems);
   problems.throwIfAny();
+  if (problems.warnings.length > 0) config.warnings = [...problems.warnings];
   return config;
 }

@@ -31,6 +31,8 @@ export function pointerJoin(pointer: string, ...tokens: Array<string | number>):
 /** Collects problems; `throwIfAny` turns them into one LvsdError('LVSD_CONFIG_INVALID'). */
 export class Problems {
   readonly list: Problem[] = [];
+  /** Not errors: the config works, but maybe not as meant (`lvsd check` prints them, the daemon logs them). */
+  readonly warnings: Problem[] = [];
   private readonly seen = new Set<string>();
 
   add(file: string, pointer: string, message: string): void {
@@ -38,6 +40,10 @@ export class Problems {
     if (this.seen.has(key)) return;
     this.seen.add(key);
     this.list.push({ file, pointer, message });
+  }
+
+  warn(file: string, pointer: string, message: string): void {
+    this.warnings.push({ file, pointer, message });
   }
 
   get size(): number {

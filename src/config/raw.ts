@@ -148,6 +148,17 @@ export interface RawConnectionSync {
   maxLength?: number;
 }
 
+export interface RawEcmp {
+  routerId: string;
+  localAs: number;
+  peers: Array<{ address: string; as: number; source?: string; bfd?: boolean; holdTime?: RawDuration }>;
+  bfd?: { interval?: RawDuration; multiplier?: number };
+  holdTime?: RawDuration;
+  vipInterface?: string;
+  withdrawWait?: RawDuration;
+  daemon?: { path?: string; runDir?: string };
+}
+
 export interface RawConfig {
   services: Array<Located<RawService>>;
   vrrp: Array<Located<RawVrrpInstance>>;
@@ -159,4 +170,5 @@ export interface RawConfig {
   metrics?: Located<{ listen: string; statusPage?: boolean }>;
   health?: Located<RawHealthGlobal>;
   connectionSync?: Located<RawConnectionSync>;
+  ecmp?: Located<RawEcmp>;
 }

@@ -23,6 +23,10 @@ export interface Config {
   /** The kernel's connection-sync daemon, driven by a VRRP instance's state. */
   connectionSync?: ConnectionSyncConfig;
   health: HealthGlobalConfig;
+  /** Active-active directors: service addresses announced over BGP by a BIRD lvsd runs (docs/ecmp.md). */
+  ecmp?: EcmpConfig;
+  /** What `lvsd check` warns about (the config works, but maybe not as meant); absent when none. */
+  warnings?: Array<{ file: string; pointer: string; message: string }>;
 }
 
 export interface IpvsConfig {
@@ -277,4 +281,28 @@ export interface ConnectionSyncConfig {
   ttl?: number;
   group?: string;
   maxLength?: number;
+}
+
+export interface EcmpPeerConfig {
+  address: string;
+  family: Family;
+  as: number;
+  source?: string;
+  bfd: boolean;
+  /** Seconds. */
+  holdTime: number;
+}
+
+export interface EcmpConfig {
+  origin: Origin;
+  routerId: string;
+  localAs: number;
+  peers: EcmpPeerConfig[];
+  /** Seconds between BFD packets (tx and rx), and the missed ones that take a session down. */
+  bfd: { interval: number; multiplier: number };
+  /** Where lvsd puts the service addresses (as /32 or /128). Default lo. */
+  vipInterface: string;
+  /** Seconds lvsd waits after a withdraw for a director drain or a stop. Default 2. */
+  withdrawWait: number;
+  daemon: { path: string; runDir: string };
 }

@@ -49,6 +49,8 @@ export interface ControlHandlers {
   reload(): ReloadResult | Promise<ReloadResult>;
   drain(req: DrainRequest): DrainResult | Promise<DrainResult>;
   undrain(req: DrainRequest): DrainResult | Promise<DrainResult>;
+  /** `lvsd drain --director` (on) / `lvsd undrain --director`: ECMP withdraws every address (docs/ecmp.md). */
+  drainDirector?(on: boolean): Promise<{ ok: true; changed: boolean }>;
 }
 
 export interface ControlServerOptions {
@@ -168,6 +170,7 @@ function drainRequest(body: unknown): DrainRequest {
 
 const ROUTES: Record<string, string> = {
   '/v1/status': 'GET', '/v1/reload': 'POST', '/v1/drain': 'POST', '/v1/undrain': 'POST',
+  '/v1/drain-director': 'POST', '/v1/undrain-director': 'POST',
 };
 
 async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[number, unknown]> {
@@ -183,6 +186,10 @@ async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[
       return [200, await handlers.status()];
     case '/v1/reload':
       return [200, await handlers.reload()];
+    case '/v1/drain-director':
+    case '/v1/undrain-director':
+      if (!handlers.drainDirector) throw new HttpError(404, 'NOT_FOUND', 'this daemon cannot drain the director');
+      return [200, await handlers.drainDirector(path === '/v1/drain-director')];
     default: {
       const dr = drainRequest(body);
       const result = path === '/v1/drain' ? await handlers.drain(dr) : await handlers.undrain(dr);

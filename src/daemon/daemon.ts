@@ -34,6 +34,8 @@ import { KernelSync, type PassKind, type PassOutcome, type PassResult } from './
 
 export type { PassKind, PassOutcome, PassResult } from './kernel-sync.js';
 import { loadDrains, saveDrains, type DrainRecord } from './drains-file.js';
+import { Ecmp, type EcmpOptions, type ServiceQuorum } from '../ecmp/index.js';
+import { addAddress } from '../net/index.js';
 
 /** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
 export interface VrrpPort {
@@ -89,6 +91,9 @@ export interface DaemonOptions {
   repairBackoff?: BackoffOptions;
   /** Where IPVS's sysctls are (tests point it at a directory). Default /proc/sys/net/ipv4/vs, skipped when `ipvs` is injected. */
   ipvsSysctlDir?: string;
+  /** Tests: where the ECMP sysctls are written (default /proc/sys), and BIRD's restart backoff. */
+  sysctlRoot?: string;
+  bgpBackoff?: EcmpOptions['backoff'];
 }
 
 /** Where a reload came from (logged with its outcome). */
@@ -104,6 +109,7 @@ export class Daemon {
   private health: HealthScheduler | undefined;
   private vrrp: VrrpPort | undefined;
   private connSync: ConnSync | undefined;
+  private ecmp: Ecmp | undefined;
   private driftTimer: NodeJS.Timeout | undefined;
   /** Per service name: what the kernel held at start, kept until the health checker has had its say. */
   private adoption = new Map<string, { kernel: DestSpec[]; verdicts: Set<string> }>();
@@ -165,8 +171,56 @@ export class Daemon {
     const outcome = await d.fullReconcile('start', 'start');
     // the config is in force either way; what the kernel did not take is retried (repair) and shown
     d.recordLoad('load', outcome.result === 'ok' ? 'ok' : 'partial', outcome.error ? ipvsError(outcome) : undefined);
+    d.logWarnings(config);
+    try {
+      // after the first pass: what is announced follows a table that is in the kernel
+      if (config.ecmp) d.ecmp = await d.startEcmp(config.ecmp);
+    } catch (e) {
+      await d.stop();
+      throw e;
+    }
     d.armDrift();
     return d;
+  }
+
+  private logWarnings(config: Config): void {
+    for (const w of config.warnings ?? []) {
+      this.log.warn({ event: 'config.warning', file: w.file, pointer: w.pointer, message: w.message }, `${w.file}: ${w.pointer}: ${w.message}`);
+    }
+  }
+
+  /** The ECMP side (src/ecmp): BIRD, the sysctls, the addresses on the VIP interface. */
+  private startEcmp(ecmp: NonNullable<Config['ecmp']>): Promise<Ecmp> {
+    return Ecmp.start({
+      config: ecmp,
+      log: this.log.child({ component: 'ecmp' }),
+      stateDir: dirname(this.stateFile()),
+      addresses: { add: (ifname, address, plen) => addAddress(ifname, address, plen) },
+      host: { quorums: () => this.quorums(), directorProblems: () => this.directorProblems() },
+      ...(this.opts.sysctlRoot !== undefined && { sysctlRoot: this.opts.sysctlRoot }),
+      ...(this.opts.bgpBackoff && { backoff: this.opts.bgpBackoff }),
+    });
+  }
+
+  /**
+   * Per ECMP service: its real servers that are up (health check up, not drained by the operator,
+   * configured weight above 0; the sorry server never counts) and its quorum.
+   */
+  private quorums(): ServiceQuorum[] {
+    const out: ServiceQuorum[] = [];
+    for (const svc of this.config.services) {
+      if (svc.spec.key.kind !== 'addr') continue;
+      const healthy = new Set(this.health?.upServers(svc.name) ?? svc.realServers.map((r) => destId(r.spec)));
+      const up = svc.realServers.filter((r) => r.spec.weight > 0 && healthy.has(destId(r.spec)) && !this.drains.has(drainKey(svc.name, r.spec))).length;
+      out.push({ name: svc.name, address: svc.spec.key.address, up, quorum: svc.quorum?.minUp ?? 1 });
+    }
+    return out;
+  }
+
+  /** Why this director cannot serve at all: IPVS could not be read or written at the last full pass. */
+  private directorProblems(): string[] {
+    const last = this.sync.status().lastReconcile;
+    return last?.result === 'failed' ? [`IPVS unreachable: ${last.error ?? 'the last reconcile failed'}`] : [];
   }
 
   get currentConfig(): Config {
@@ -378,6 +432,7 @@ export class Daemon {
     this.adoption.get(service)?.verdicts.add(change.realServer);
     this.opts.metrics?.healthUp?.(service, change.realServer, change.to === 'up' || change.to === 'drain');
     this.sync.markDirty(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`);
+    void this.ecmp?.evaluate();
   }
 
   /** A bug reached the top of an asynchronous path: say so; the repair machinery converges. */
@@ -494,6 +549,8 @@ export class Daemon {
 
     const outcome = await this.sync.reconcileAll('reload', 'reload', kernel);
     await syncing;
+    this.logWarnings(next);
+    await this.switchEcmp(next);
     if (outcome.result !== 'ok') {
       // valid and in force, but the kernel did not take all of it: not a success; the repair retries
       const error = ipvsError(outcome);
@@ -505,6 +562,28 @@ export class Daemon {
     this.recordLoad('reload', 'ok');
     this.log.info({ event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length }, 'config reloaded');
     return { ok: true, applied: true };
+  }
+
+  /** ECMP after a reload: started, updated or stopped (BIRD stops: the routers drop this director). */
+  private async switchEcmp(next: Config): Promise<void> {
+    try {
+      if (next.ecmp && this.ecmp) await this.ecmp.update(next.ecmp);
+      else if (next.ecmp) this.ecmp = await this.startEcmp(next.ecmp);
+      else if (this.ecmp) {
+        const old = this.ecmp;
+        this.ecmp = undefined;
+        await old.withdrawForStop();
+        await old.stop();
+      }
+    } catch (e) {
+      this.log.error({ event: 'ecmp.switch_failed', err: (e as Error).message }, `ecmp: ${(e as Error).message}`);
+    }
+  }
+
+  /** `lvsd drain --director` / `lvsd undrain --director`: withdraw every address (and wait for the routers) or announce again. */
+  async drainDirector(on: boolean): Promise<{ ok: true; changed: boolean }> {
+    if (!this.ecmp) throw new LvsdError('LVSD_CONTROL', 'this director has no ecmp section: nothing is announced, so there is nothing to drain (drain real servers with lvsd drain SERVICE REALSERVER)');
+    return { ok: true, ...(await this.ecmp.drain(on)) };
   }
 
   private findDrainTarget(req: DrainRequest): { key: string; service: string; realServer: string } | DrainResult {
@@ -537,6 +616,7 @@ export class Daemon {
     this.log.info({ event: on ? 'daemon.drain' : 'daemon.undrain', service: target.service, realServer: target.realServer },
       `${on ? 'drained' : 'undrained'} ${target.service} ${target.realServer}`);
     await this.enqueue(() => this.sync.reconcileServices(new Map([[target.service, on ? 'drain' : 'undrain']]), 'drain'));
+    void this.ecmp?.evaluate();
     return { ok: true, changed: true };
   }
 
@@ -570,6 +650,7 @@ export class Daemon {
       drains: [...this.drains.values()],
       ipvs: this.sync.status(),
       connectionSyncProblem: this.connSync?.problem(),
+      ecmp: this.ecmp?.status() ?? null,
     });
   }
 
@@ -580,6 +661,12 @@ export class Daemon {
     clearInterval(this.driftTimer);
     clearTimeout(this.adoptionTimer);
     await this.reloadChain; // a reload in progress ends first (it sees `stopped` and switches nothing)
+    // ECMP first: withdraw, give the routers withdrawWait to move the flows, then stop BIRD; what still
+    // arrives meanwhile is served by the table, which stays
+    if (this.ecmp) {
+      await this.ecmp.withdrawForStop().catch((e: Error) => this.log.error({ event: 'ecmp.stop_failed', err: e.message }, e.message));
+      await this.ecmp.stop().catch((e: Error) => this.log.error({ event: 'ecmp.stop_failed', err: e.message }, e.message));
+    }
     await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
     await this.connSync?.stop();
     await this.health?.stop();

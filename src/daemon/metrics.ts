@@ -123,6 +123,32 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   // ---- read from the latest snapshot at scrape time ----
   const services = () => source()?.services ?? [];
+  // ECMP (docs/ecmp.md): BIRD, its sessions and what is announced, from the snapshot; no series without ecmp
+  const ecmp = () => source()?.ecmp ?? undefined;
+  new Gauge({
+    name: 'lvsd_bgp_session_up', help: 'BGP session with the peer established (1) or not (0)', labelNames: ['peer'], registers,
+    collect() { this.reset(); for (const p of ecmp()?.peers ?? []) this.set({ peer: p.address }, p.bgp === 'Established' ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'lvsd_bfd_session_up', help: 'BFD session with the peer up (1) or not (0); no series for peers without BFD', labelNames: ['peer'], registers,
+    collect() { this.reset(); for (const p of ecmp()?.peers ?? []) if (p.bfd !== 'off') this.set({ peer: p.address }, p.bfd === 'Up' ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'lvsd_vip_announced', help: 'Service address announced over BGP by this director (1) or withdrawn (0)', labelNames: ['vip'], registers,
+    collect() { this.reset(); for (const v of ecmp()?.vips ?? []) this.set({ vip: v.prefix }, v.announced ? 1 : 0); },
+  });
+  new Gauge({
+    name: 'lvsd_bgp_daemon_up', help: 'The BIRD lvsd runs for ecmp is running (1) or not (0)', registers,
+    collect() { this.reset(); const e = ecmp(); if (e) this.set(e.daemon.running ? 1 : 0); },
+  });
+  new Counter({
+    name: 'lvsd_bgp_daemon_restarts_total', help: 'Restarts of BIRD after it exited or could not start', registers,
+    collect() { this.reset(); const e = ecmp(); if (e) this.inc(e.daemon.restarts); },
+  });
+  new Gauge({
+    name: 'lvsd_director_drained', help: 'lvsd drain --director in force (1) or not (0)', registers,
+    collect() { this.reset(); const e = ecmp(); if (e) this.set(e.drained ? 1 : 0); },
+  });
   new Gauge({
     name: 'lvsd_ipvs_service_present', help: 'Whether the kernel holds the declared service (1) or not (0)', labelNames: ['service'], registers,
     collect() { this.reset(); for (const s of services()) this.set({ service: s.name }, s.kernel === 'present' ? 1 : 0); },

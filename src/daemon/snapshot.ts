@@ -32,6 +32,7 @@ export interface SnapshotInput {
   ipvs?: IpvsApplyStatus;
   /** The sync daemons are not as wanted: what failed last (conn-sync.ts). */
   connectionSyncProblem?: { op: string; message: string; since: number; attempts: number } | undefined;
+  ecmp?: StatusSnapshot['ecmp'];
 }
 
 export const IPVS_OK: IpvsApplyStatus = { state: 'ok', failedOps: 0, failures: [], repair: null, lastReconcile: null };
@@ -124,5 +125,6 @@ export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
     connectionSyncProblem: input.connectionSyncProblem
       ? { ...input.connectionSyncProblem, since: new Date(input.connectionSyncProblem.since).toISOString() }
       : null,
+    ecmp: input.ecmp ?? null,
   };
 }

@@ -12,6 +12,9 @@
 import type { SyncState } from '../ipvs/types.js';
 import { SVC_F_PERSISTENT, serviceFlagNames as flagNames, type Family, type Forwarding, type KernelEntry, type ServiceSpec, type Stats } from '../table/index.js';
 import type { HealthCheckType } from '../config/types.js';
+import type { EcmpStatus } from '../ecmp/index.js';
+
+export type { EcmpStatus } from '../ecmp/index.js';
 
 export const STATUS_SCHEMA_VERSION = 1 as const;
 
@@ -41,6 +44,8 @@ export interface StatusSnapshot {
   ipvs: IpvsApplyStatus;
   /** null when the sync daemons are as wanted; else the last failure, retried until they are. */
   connectionSyncProblem?: { op: string; message: string; since: string; attempts: number } | null;
+  /** Active-active ECMP (docs/ecmp.md): BIRD, the BGP/BFD sessions and each address announced or not; null without `ecmp`. */
+  ecmp?: EcmpStatus | null;
 }
 
 export interface IpvsApplyStatus {

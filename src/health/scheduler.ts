@@ -162,6 +162,12 @@ export class HealthScheduler extends EventEmitter {
     return this.services.get(service)?.desired.dests.map((d) => ({ ...d }));
   }
 
+  /** The real servers (destIds) of a service whose check says up now, or undefined for a service the scheduler does not know. */
+  upServers(service: string): string[] | undefined {
+    const svc = this.services.get(service);
+    return svc?.members.filter(({ job }) => statusOf(job.state) === 'up').map(({ rs }) => destId(rs.spec));
+  }
+
   snapshot(): HealthSnapshot {
     const now = this.clock.now();
     let inFlight = 0;

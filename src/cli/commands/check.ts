@@ -1,4 +1,4 @@
-import { loadConfig } from '../../config/index.js';
+import { escapeControl, loadConfig } from '../../config/index.js';
 import { EXIT } from '../exit.js';
 
 /** `lvsd check`: validate, print a one-line summary; every problem is thrown as LVSD_CONFIG_INVALID. */
@@ -10,6 +10,12 @@ export async function check(opts: { config: string }): Promise<number> {
     `${realServers} real server${realServers === 1 ? '' : 's'}`,
     `${config.vrrp.length} VRRP instance${config.vrrp.length === 1 ? '' : 's'}`,
   ];
+  if (config.ecmp) {
+    const vips = new Set(config.services.flatMap((s) => (s.spec.key.kind === 'addr' ? [s.spec.key.address] : [])));
+    parts.push(`ecmp: ${vips.size} address${vips.size === 1 ? '' : 'es'} announced to ${config.ecmp.peers.length} peer${config.ecmp.peers.length === 1 ? '' : 's'}`);
+  }
+  // warnings: the config works, but maybe not as meant; they do not change the exit status
+  for (const w of config.warnings ?? []) process.stderr.write(`${escapeControl(`warning: ${w.file}: ${w.pointer || '/'}: ${w.message}`)}\n`);
   process.stdout.write(`${opts.config}: valid (${parts.join(', ')})\n`);
   return EXIT.ok;
 }

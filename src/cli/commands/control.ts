@@ -46,3 +46,13 @@ export async function drain(
   process.stdout.write(result.changed ? `${verb} ${what}\n` : `${what} was already ${verb}\n`);
   return EXIT.ok;
 }
+
+/** `lvsd drain --director` / `lvsd undrain --director` (ecmp): withdraw every address and wait for the routers, or announce again. */
+export async function drainDirector(on: boolean, opts: { socket?: string | undefined; config?: string | undefined }): Promise<number> {
+  const socket = await resolveSocket(opts);
+  const result = await requestDaemon<{ ok: boolean; changed: boolean }>(socket, 'POST', on ? '/v1/drain-director' : '/v1/undrain-director', {},
+    { timeoutMs: 120_000 });
+  const verb = on ? 'drained: nothing is announced; what still arrives is served' : 'undrained: addresses are announced again as health allows';
+  process.stdout.write(result.changed ? `director ${verb}\n` : `the director was already ${on ? 'drained' : 'undrained'}\n`);
+  return EXIT.ok;
+}

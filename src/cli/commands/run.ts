@@ -22,6 +22,8 @@ export interface RunArgs {
   logLevel: string;
   /** Tests only: the IPVS client (an in-memory table where the kernel has no IPVS). */
   ipvs?: DaemonOptions['ipvs'];
+  /** Tests only: where the ECMP sysctls go (a directory standing in for /proc/sys where IPVS is absent). */
+  sysctlRoot?: string;
 }
 
 export function packageVersion(): string {
@@ -75,6 +77,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
       reload: () => ready().reload('control'),
       drain: (req) => ready().drain(req, true),
       undrain: (req) => ready().drain(req, false),
+      drainDirector: (on) => ready().drainDirector(on),
     },
   }).catch(async (e: unknown) => {
     await guard.release();
@@ -137,6 +140,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
       version,
       vrrp: vrrpFactory(metrics),
       ...(args.ipvs && { ipvs: args.ipvs }),
+      ...(args.sysctlRoot !== undefined && { sysctlRoot: args.sysctlRoot }),
     });
   } catch (e) {
     for (const close of closers) await close().catch(() => undefined);
