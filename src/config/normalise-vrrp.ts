@@ -18,6 +18,7 @@ export const VRRP_DEFAULTS = {
   preempt: true,
   preemptDelay: 0,
   acceptMode: true,
+  v2Compat: false,
   trackWeight: 0,
   trackScript: { interval: 1, rise: 1, fall: 1, weight: 0 },
   trackFileWeight: 1,
@@ -162,6 +163,13 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems, ex
   } else if (!wholeCentiseconds(advertInterval)) {
     report('/advertInterval', `VRRP version 3 counts in centiseconds; ${formatDuration(advertInterval)} is finer than 10ms steps`);
   }
+  if (raw.v2Compat === true) {
+    if (version !== 3) report('/v2Compat', 'is for a version 3 instance among VRRPv2 routers; a version 2 instance speaks VRRPv2 already');
+    else if (family !== 'ipv4') report('/v2Compat', 'VRRPv2 is IPv4 only');
+    else if (!Number.isInteger(advertInterval) || advertInterval > 255) {
+      report('/advertInterval', `with v2Compat the VRRPv2 routers must read the same interval: whole seconds from 1s to 255s (got ${formatDuration(advertInterval)})`);
+    }
+  }
 
   const garp = {
     count: raw.garp?.count ?? VRRP_DEFAULTS.garp.count,
@@ -203,6 +211,7 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems, ex
     preempt: raw.preempt ?? VRRP_DEFAULTS.preempt,
     preemptDelay,
     acceptMode: raw.acceptMode ?? VRRP_DEFAULTS.acceptMode,
+    v2Compat: raw.v2Compat ?? VRRP_DEFAULTS.v2Compat,
     addresses,
     ...(unicast !== undefined && { unicast }),
     trackInterfaces: (raw.trackInterfaces ?? []).map((t) => ({ name: t.name, weight: t.weight ?? VRRP_DEFAULTS.trackWeight })),

@@ -111,6 +111,7 @@ export interface RawVrrpInstance {
   preempt?: boolean;
   preemptDelay?: RawDuration;
   acceptMode?: boolean;
+  v2Compat?: boolean;
   addresses: string[];
   unicast?: { source: string; peers: string[] };
   trackInterfaces?: Array<{ name: string; weight?: number }>;

@@ -77,6 +77,7 @@ function renderInstance(v: VrrpInstanceConfig): Json {
     preempt: v.preempt,
     preemptDelay: v.preemptDelay,
     acceptMode: v.acceptMode,
+    v2Compat: v.v2Compat,
     addresses: v.addresses.map((a) => `${a.address}/${a.prefixLength}`),
     ...(v.unicast && { unicast: { source: v.unicast.source, peers: [...v.unicast.peers] } }),
     trackInterfaces: v.trackInterfaces.map((t) => ({ ...t })),

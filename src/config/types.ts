@@ -191,6 +191,12 @@ export interface VrrpInstanceConfig {
    * by an nftables rule after IPVS, so virtual services still work (src/net/accept-filter.ts).
    */
   acceptMode: boolean;
+  /**
+   * RFC 5798 8.4: version 3 that also sends a VRRPv2 advert with every VRRPv3 one and accepts VRRPv2
+   * adverts (learning their interval), ignoring the VRRPv2 ones of a router it also hears VRRPv3 from.
+   * Version 3, IPv4, whole-second interval. Default false.
+   */
+  v2Compat: boolean;
   addresses: VrrpAddress[];
   unicast?: { source: string; peers: string[] };
   trackInterfaces: Array<{ name: string; weight: number }>;

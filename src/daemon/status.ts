@@ -111,6 +111,10 @@ export interface VrrpInstanceStatus {
   vrid: number;
   family: Family;
   version: 2 | 3;
+  /** Version 3 that also speaks VRRPv2 (RFC 5798 8.4); absent from daemons before it existed. */
+  v2Compat?: boolean;
+  /** Whether the master accepts packets addressed to the VIPs (false: dropped unless IPVS forwards them). */
+  acceptMode?: boolean;
   state: VrrpStateName;
   /** effective = configured adjusted by tracked interfaces that are down. */
   priority: { configured: number; effective: number };

@@ -22,6 +22,8 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
     vrid: i.vrid,
     family: i.family,
     version: i.version,
+    v2Compat: i.v2Compat,
+    acceptMode: i.acceptMode,
     state: stateName(i.state),
     priority: i.priority,
     since: new Date(i.since).toISOString(),

@@ -82,6 +82,7 @@ function vrrpInstance(v: VrrpInstanceConfig): string[] {
   const notify = (['master', 'backup', 'fault', 'stop'] as const)
     .filter((k) => v.notify[k] !== undefined)
     .map((k) => `  notify_${k} ${word(v.notify[k]!.join(' '))}`);
+  if (v.v2Compat) unsupported(`instance ${v.name}: v2Compat (keepalived has no mixed VRRPv2/VRRPv3 mode: choose version 2 or 3 first)`);
   return [
     `vrrp_instance ${v.name} {`,
     // both tools start every non-owner instance as backup and let the election decide

@@ -46,6 +46,10 @@ export interface InstanceSnapshot {
   vrid: number;
   family: 'ipv4' | 'ipv6';
   version: 2 | 3;
+  /** VRRPv2 adverts sent and heard too (RFC 5798 8.4). */
+  v2Compat: boolean;
+  /** Accept_Mode: false = packets to the VIPs are dropped unless IPVS forwards them (not for the owner). */
+  acceptMode: boolean;
   state: VrrpStateName;
   priority: { configured: number; effective: number };
   since: number;

@@ -9,8 +9,8 @@
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { DropReason } from './packet.js';
-import { decodeIncoming, heardMaster, outgoingAdverts } from './wire.js';
+import type { Advert, DropReason } from './packet.js';
+import { decodeIncoming, heardMaster, outgoingAdverts, v2Shadowed } from './wire.js';
 import {
   createMachine, effectivePriority, machineConfigFrom, step,
   type NotifyKind, type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
@@ -43,6 +43,8 @@ export class VrrpInstance {
   private source = '';
   /** Monotonic time of the last advert accepted from the wire (for the takeover timing line). */
   private lastAdvertAt: number | undefined;
+  /** v2Compat: the last VRRPv3 advert of each source (its VRRPv2 ones are then ignored). */
+  private readonly v3Heard = new Map<string, { at: number; intervalMs: number }>();
   /** Whether run() wired the packets to the machine (an opened, never run instance reads nothing). */
   private running = false;
   private stopping = false;
@@ -223,9 +225,10 @@ export class VrrpInstance {
       this.countInvalid('foreign_peer');
       return;
     }
+    const advert = decoded.advert;
+    if (cfg.v2Compat && this.mixedVersions(advert, arrived)) return;
     this.counters.advertsReceived++;
     this.lastAdvertAt = arrived;
-    const advert = decoded.advert;
     const heard = heardMaster(advert);
     const last = this.lastMaster;
     const masterChanged = heard !== null && (!last || last.address !== heard.address || last.priority !== heard.priority || last.advertInterval !== heard.advertInterval);
@@ -233,6 +236,15 @@ export class VrrpInstance {
     this.feed({ type: 'advert', advert }, arrived);
     this.hooks.onAdvertReceived?.(cfg.name);
     if (masterChanged) this.hooks.onMasterChange?.(cfg.name);
+  }
+
+  /** v2Compat: notes a source's VRRPv3 adverts; true for a VRRPv2 one it shadows (ignored, RFC 5798 8.4). */
+  private mixedVersions(advert: Advert, arrived: number): boolean {
+    if (advert.version === 3) {
+      this.v3Heard.set(advert.source, { at: arrived, intervalMs: advert.maxAdvertInterval * 10 });
+      return false;
+    }
+    return v2Shadowed(this.v3Heard.get(advert.source), arrived);
   }
 
   private countInvalid(reason: DropReason | 'foreign_peer'): void {
@@ -340,6 +352,8 @@ export class VrrpInstance {
       vrid: cfg.vrid,
       family: cfg.family,
       version: cfg.version,
+      v2Compat: cfg.v2Compat,
+      acceptMode: cfg.acceptMode || cfg.priority === 255,
       state: this.machine.current,
       priority: { configured: cfg.priority, effective: effectivePriority(this.machine) },
       since: this.since,

@@ -188,6 +188,10 @@ export function compareAddresses(a: string, b: string): number {
   return Buffer.compare(addressToBytes(a), addressToBytes(b));
 }
 
+/**
+ * Master_Adver_Interval from an advert, ms: a v3 machine learns it from every advert it accepts, from a
+ * VRRPv2 one too (v2Compat: its seconds, RFC 5798 8.4); a v2 machine never learns (mismatches are dropped).
+ */
 function advertIntervalMs(a: Advert): number {
   return a.version === 3 ? a.maxAdvertInterval * 10 : a.advertInterval * 1000;
 }
@@ -408,7 +412,7 @@ function onAdvert(d: Draft, a: Advert): void {
     }
     const waiting = d.timers.preempt !== undefined; // preempt delay still running
     if (!d.s.config.preempt || d.s.holdBackup || !lower || waiting) {
-      if (a.version === 3) d.s.masterAdverInterval = advertIntervalMs(a);
+      if (d.s.config.version === 3) d.s.masterAdverInterval = advertIntervalMs(a);
       d.s.master = { address: a.source, priority: a.priority };
       d.arm('master_down', d.now + d.mdi);
     }
@@ -424,7 +428,7 @@ function onAdvert(d: Draft, a: Advert): void {
   const owner = d.s.config.priority === 255;
   const higher = a.priority > local || (a.priority === local && compareAddresses(a.source, d.s.config.localAddress) > 0);
   if (higher && !owner) {
-    if (a.version === 3) d.s.masterAdverInterval = advertIntervalMs(a);
+    if (d.s.config.version === 3) d.s.masterAdverInterval = advertIntervalMs(a);
     d.s.master = { address: a.source, priority: a.priority };
     d.becomeBackup('higher_priority');
     return;

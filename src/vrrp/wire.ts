@@ -6,24 +6,42 @@ import type { VrrpInstanceConfig } from '../config/types.js';
 import { decodeAdvert, encodeAdvert, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DecodeResult } from './packet.js';
 import { wireInterval } from './state-machine.js';
 
-/** The encoded adverts an instance sends at `priority` from `source`: to the group, or to each unicast peer. */
+/**
+ * The encoded adverts an instance sends at `priority` from `source`: to the group, or to each unicast peer.
+ * v2Compat (RFC 5798 8.4): after each VRRPv3 advert the same one in VRRPv2, for the v2 routers, at the same rate.
+ */
 export function outgoingAdverts(cfg: VrrpInstanceConfig, source: string, priority: number): Array<{ destination: string; payload: Buffer }> {
   const destinations = cfg.unicast ? cfg.unicast.peers : [cfg.family === 'ipv4' ? VRRP_MULTICAST_IPV4 : VRRP_MULTICAST_IPV6];
-  return destinations.map((destination) => {
+  const out: Array<{ destination: string; payload: Buffer }> = [];
+  for (const destination of destinations) {
     const base = { family: cfg.family, vrid: cfg.vrid, priority, addresses: cfg.addresses.map((a) => a.address), source, destination };
-    const advert: Advert = cfg.version === 3
-      ? { ...base, version: 3, maxAdvertInterval: wireInterval(3, cfg.advertInterval) }
-      : { ...base, version: 2, family: 'ipv4', advertInterval: wireInterval(2, cfg.advertInterval) };
-    return { destination, payload: encodeAdvert(advert) };
-  });
+    const v2: Advert = { ...base, version: 2, family: 'ipv4', advertInterval: wireInterval(2, cfg.advertInterval) };
+    out.push({ destination, payload: encodeAdvert(cfg.version === 3 ? { ...base, version: 3, maxAdvertInterval: wireInterval(3, cfg.advertInterval) } : v2) });
+    if (cfg.version === 3 && cfg.v2Compat) out.push({ destination, payload: encodeAdvert(v2) });
+  }
+  return out;
 }
 
 /** Decodes a payload received on the instance's socket, checked against its version, VRID and (v2) interval. */
 export function decodeIncoming(cfg: VrrpInstanceConfig, payload: Buffer, ip: { source: string; destination: string; ttl: number }): DecodeResult {
   return decodeAdvert(payload, {
     family: cfg.family, ...ip,
-    expect: { version: cfg.version, vrid: cfg.vrid, ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval) } : {}) },
+    // v2Compat: both versions, and a v2 master's interval is learnt, not required to equal ours (RFC 5798 8.4)
+    expect: {
+      vrid: cfg.vrid,
+      ...(cfg.v2Compat ? {} : { version: cfg.version }),
+      ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval) } : {}),
+    },
   });
+}
+
+/**
+ * RFC 5798 8.4: a v2Compat router ignores the VRRPv2 adverts of a router it also hears VRRPv3 from (another
+ * router in the same mode sends both). `lastV3`: when that source's last VRRPv3 advert arrived and the
+ * interval it carried (ms); its VRRPv2 ones are ignored for three such intervals after it. Pure.
+ */
+export function v2Shadowed(lastV3: { at: number; intervalMs: number } | undefined, now: number): boolean {
+  return lastV3 !== undefined && now - lastV3.at <= 3 * lastV3.intervalMs;
 }
 
 /** The master an accepted advert shows (none for priority 0: a master leaving), as status reports it. */

@@ -107,7 +107,7 @@ test('VRRP defaults: priority 100, version 3, 1 s adverts, preempt, 5 GARPs 200 
   const c = parse({ vrrp: [{ name: 'V', interface: 'eth0', vrid: 1, addresses: ['192.0.2.1', '192.0.2.2/24'] }] });
   assert.deepEqual(c.vrrp[0], {
     name: 'V', origin: { file: 'c.json', pointer: '/vrrp/0' }, interface: 'eth0', vrid: 1, priority: 100, version: 3,
-    family: 'ipv4', advertInterval: 1, preempt: true, preemptDelay: 0, acceptMode: true,
+    family: 'ipv4', advertInterval: 1, preempt: true, preemptDelay: 0, acceptMode: true, v2Compat: false,
     addresses: [{ family: 'ipv4', address: '192.0.2.1', prefixLength: 32 }, { family: 'ipv4', address: '192.0.2.2', prefixLength: 24 }],
     trackInterfaces: [], trackScripts: [], trackFiles: [], trackProcesses: [], garp: { count: 5, interval: 0.2, refresh: 0 }, notify: {},
   });

@@ -198,3 +198,69 @@ test('a VRRP socket that stops reading is replaced at once, then every second un
   assert.equal(b.inst.counters.advertsReceived, before + 5);
   assert.equal(b.inst.state, 'backup');
 });
+
+test('v2Compat (RFC 5798 8.4): the master sends a VRRPv3 and a VRRPv2 advert every interval, at 0 on stop both', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const a = node(lan, 'a', '10.0.0.1', { v2Compat: true });
+  await a.start();
+  const t0 = await lan.clock.until(() => a.inst.state === 'master', 10_000);
+  await lan.clock.advance(2500);
+  const sent = lan.of('a', ['advert']).map((e) => e.kind === 'advert' && [e.t - t0, e.advert.version, e.advert.priority,
+    e.advert.version === 2 ? e.advert.advertInterval : e.advert.maxAdvertInterval]);
+  assert.deepEqual(sent, [[0, 3, 100, 100], [0, 2, 100, 1], [1000, 3, 100, 100], [1000, 2, 100, 1], [2000, 3, 100, 100], [2000, 2, 100, 1]]);
+  const ts = lan.clock.now();
+  const stopped = a.inst.stop();
+  await lan.clock.advance(0);
+  await stopped;
+  assert.deepEqual(lan.of('a', ['advert'], ts).map((e) => e.kind === 'advert' && [e.advert.version, e.advert.priority]), [[3, 0], [2, 0]]);
+});
+
+test('v2Compat: a backup follows a VRRPv2 master, learning its interval in seconds, and takes over one Master_Down_Interval after its last advert', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const b = node(lan, 'b', '10.0.0.2', { v2Compat: true });
+  await b.start();
+  let last = 0;
+  for (let i = 0; i < 8; i++) {
+    if (i > 0) await lan.clock.advance(2000);
+    lan.inject({ version: 2, family: 'ipv4', vrid: 7, priority: 200, addresses: [VIP], source: '10.0.0.9', advertInterval: 2 });
+    last = lan.clock.now();
+  }
+  assert.equal(b.inst.state, 'backup', 'a 2 s VRRPv2 master is followed (its interval learnt, not required to be ours)');
+  assert.equal(b.inst.counters.advertsReceived, 8);
+  const mdi2 = 3 * 2000 + ((256 - 100) * 2000) / 256;
+  await lan.clock.advance(last + mdi2 - 1 - lan.clock.now());
+  assert.equal(b.inst.state, 'backup');
+  await lan.clock.advance(1);
+  assert.equal(b.inst.state, 'master');
+});
+
+test('v2Compat: the VRRPv2 adverts of a router also heard in VRRPv3 are ignored; a lone VRRPv2 router is heard', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const b = node(lan, 'b', '10.0.0.2', { v2Compat: true });
+  await b.start();
+  for (let i = 0; i < 5; i++) {
+    if (i > 0) await lan.clock.advance(1000);
+    lan.inject({ version: 3, family: 'ipv4', vrid: 7, priority: 200, addresses: [VIP], source: '10.0.0.9', maxAdvertInterval: 100 });
+    lan.inject({ version: 2, family: 'ipv4', vrid: 7, priority: 200, addresses: [VIP], source: '10.0.0.9', advertInterval: 1 });
+  }
+  assert.equal(b.inst.counters.advertsReceived, 5, 'each pair counted once: the VRRPv3 one');
+  assert.equal(b.inst.snapshot().master?.advertInterval, 1);
+  // the same router stops speaking VRRPv3 (reconfigured to v2): after three of its intervals its VRRPv2 adverts count
+  for (let i = 0; i < 5; i++) {
+    await lan.clock.advance(1000);
+    lan.inject({ version: 2, family: 'ipv4', vrid: 7, priority: 200, addresses: [VIP], source: '10.0.0.9', advertInterval: 1 });
+  }
+  assert.equal(b.inst.counters.advertsReceived, 7, 'the VRRPv2 ones 4 s and 5 s after its last VRRPv3 one');
+  assert.equal(b.inst.state, 'backup');
+});
+
+test('without v2Compat a version 3 instance drops VRRPv2 adverts (counted as invalid: version) and sends VRRPv3 only', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const b = node(lan, 'b', '10.0.0.2');
+  await b.start();
+  lan.inject({ version: 2, family: 'ipv4', vrid: 7, priority: 200, addresses: [VIP], source: '10.0.0.9', advertInterval: 1 });
+  assert.equal(b.inst.counters.invalid.version, 1);
+  await lan.clock.until(() => b.inst.state === 'master', 10_000);
+  await lan.clock.advance(1500);
+  assert.ok(lan.of('b', ['advert']).every((e) => e.kind === 'advert' && e.advert.version === 3));
+});

@@ -151,7 +151,7 @@ test('sync fault holds a member in fault until release; a member faulty on its o
 test('machineConfigFrom converts seconds to the wire resolution and milliseconds', () => {
   const cfg = {
     name: 'vi', origin: { file: 'x', pointer: '' }, interface: 'eth0', vrid: 1, priority: 150, version: 3, family: 'ipv4',
-    advertInterval: 0.333, preempt: true, preemptDelay: 2.5, acceptMode: true, addresses: [{ family: 'ipv4', address: '192.0.2.100', prefixLength: 24 }],
+    advertInterval: 0.333, preempt: true, preemptDelay: 2.5, acceptMode: true, v2Compat: false, addresses: [{ family: 'ipv4', address: '192.0.2.100', prefixLength: 24 }],
     trackInterfaces: [{ name: 'eth1', weight: -20 }], trackScripts: [], trackFiles: [], trackProcesses: [], garp: { count: 5, interval: 0.01, refresh: 0 }, notify: {},
   } satisfies VrrpInstanceConfig;
   const m = machineConfigFrom(cfg, '192.0.2.1');
