@@ -44,8 +44,14 @@ export type DrainResult =
   | { ok: true; changed: boolean }
   | { ok: false; notFound: 'service' | 'realServer'; message: string };
 
+/** GET /v1/status?service=NAME&fresh=1: one service only (its counters read alone); the table read afresh. */
+export interface StatusQuery {
+  service?: string;
+  fresh?: boolean;
+}
+
 export interface ControlHandlers {
-  status(): StatusSnapshot | Promise<StatusSnapshot>;
+  status(query?: StatusQuery): StatusSnapshot | Promise<StatusSnapshot>;
   reload(): ReloadResult | Promise<ReloadResult>;
   drain(req: DrainRequest): DrainResult | Promise<DrainResult>;
   undrain(req: DrainRequest): DrainResult | Promise<DrainResult>;
@@ -174,7 +180,8 @@ const ROUTES: Record<string, string> = {
 };
 
 async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[number, unknown]> {
-  const path = new URL(req.url ?? '/', 'http://lvsd').pathname;
+  const url = new URL(req.url ?? '/', 'http://lvsd');
+  const path = url.pathname;
   const method = ROUTES[path];
   if (method === undefined) throw new HttpError(404, 'NOT_FOUND', `no such endpoint: ${path}`);
   if (req.method !== method) {
@@ -182,8 +189,11 @@ async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[
   }
   const body = method === 'POST' ? await readJson(req) : undefined;
   switch (path) {
-    case '/v1/status':
-      return [200, await handlers.status()];
+    case '/v1/status': {
+      const service = url.searchParams.get('service');
+      const fresh = url.searchParams.get('fresh');
+      return [200, await handlers.status({ ...(service !== null ? { service } : {}), ...(fresh === '1' || fresh === 'true' ? { fresh: true } : {}) })];
+    }
     case '/v1/reload':
       return [200, await handlers.reload()];
     case '/v1/drain-director':

@@ -1,10 +1,10 @@
 /**
  * The daemon: wires config, IPVS reconcile, health checks, VRRP, the control socket and metrics.
  * Data flows one way: config (+ health results, drains) -> desired table -> reconcile -> kernel;
- * VRRP state -> addresses and the connection-sync daemon. The passes over the kernel (one queue, repair
- * of failed operations) are in kernel-sync.ts.
+ * VRRP state -> addresses and the connection-sync daemon. The kernel's table is owned by the reconciler
+ * (src/reconcile/reconciler.ts: the desired table, the kept view, one queue, repair of failed operations).
  *
- * A reload is a transaction: the new config is loaded, IPVS read, health and VRRP prepared first; only
+ * A reload is a transaction: the new config is loaded, IPVS asked, health and VRRP prepared first; only
  * when every part has taken it does the daemon switch, all at once (docs/operations.md, Reload).
  */
 import { hostname } from 'node:os';
@@ -20,19 +20,22 @@ import { createIpvsClient } from '../ipvs/index.js';
 import type { IpvsClient } from '../ipvs/types.js';
 import { destId, serviceId, type DestSpec, type KernelEntry } from '../table/index.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_STATE_FILE, canonicalServiceId, loadOwned } from '../reconcile/index.js';
+import {
+  DEFAULT_STATE_FILE, Reconciler, canonicalServiceId, loadOwned, reasonOf,
+  type BackoffOptions, type DesiredTable, type PassKind, type PassOutcome, type PassResult,
+} from '../reconcile/index.js';
 import type { DrainRequest, DrainResult, ReloadResult } from './control-server.js';
 import { adoptDests, desiredEntry, drainKey, type Adoption, type DesiredEntry } from './desired.js';
 import type { LoadOutcome, LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
 import { buildSnapshot } from './snapshot.js';
+import type { StatusQuery } from './control-server.js';
 import { ConnSync } from './conn-sync.js';
 import { timerDelay } from '../timer-delay.js';
 import { ProbeUsers, realServerPairs } from './probe-users.js';
 import { applyIpvsSysctls, ipvsSysctls } from '../ipvs/sysctl.js';
-import { reasonOf, type BackoffOptions } from './repair.js';
-import { KernelSync, type PassKind, type PassOutcome, type PassResult } from './kernel-sync.js';
+import { mergeCounters } from './snapshot.js';
 
-export type { PassKind, PassOutcome, PassResult } from './kernel-sync.js';
+export type { PassKind, PassOutcome, PassResult };
 import { loadDrains, saveDrains, type DrainRecord } from './drains-file.js';
 import { Ecmp, type EcmpOptions, type ServiceQuorum } from '../ecmp/index.js';
 import { addAddress } from '../net/index.js';
@@ -117,19 +120,20 @@ export class Daemon {
   private reloadChain: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
-  private readonly sync: KernelSync;
+  private readonly reconciler: Reconciler;
+  /** Per service name: the destinations the health checker wants, as its last change event said. */
+  private healthDests = new Map<string, DestSpec[]>();
   private readonly probeUsers = new ProbeUsers(() => this.config);
 
   private constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
-    this.sync = new KernelSync({
-      log: opts.log, metrics: opts.metrics, backoff: opts.repairBackoff,
-      config: () => this.config,
-      client: () => this.client,
-      ensureClient: () => this.ensureClient(),
-      desired: () => this.desired(),
-      desiredFor: (svc) => this.desiredFor(svc),
+    this.reconciler = new Reconciler({
+      log: opts.log, events: opts.metrics, backoff: opts.repairBackoff,
       stateFile: () => this.stateFile(),
+      client: async () => {
+        await this.ensureClient();
+        return this.client;
+      },
       internalError: (where, e) => this.internalError(where, e),
     });
     opts.metrics?.healthCountsFrom?.(() => this.health?.takeCounts());
@@ -137,7 +141,7 @@ export class Daemon {
 
   /** Runs `task` after every queued kernel change (the reload holds the queue while it switches). */
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    return this.sync.enqueue(task);
+    return this.reconciler.enqueue(task);
   }
 
   /** Loads the config (a bad one is fatal at start), applies it, starts health checks, VRRP and the drift timer. */
@@ -152,7 +156,7 @@ export class Daemon {
     }
     d.config = config;
     try {
-      d.sync.owned = await loadOwned(d.stateFile(), d.log);
+      d.reconciler.owned = await loadOwned(d.stateFile(), d.log);
       await d.loadDrains();
       await d.ensureClient();
       await d.applyIpvsSysctls();
@@ -168,7 +172,7 @@ export class Daemon {
       await d.stop();
       throw e;
     }
-    const outcome = await d.fullReconcile('start', 'start');
+    const outcome = await d.reconciler.applyDesired(d.desiredTable(), 'start', 'start');
     // the config is in force either way; what the kernel did not take is retried (repair) and shown
     d.recordLoad('load', outcome.result === 'ok' ? 'ok' : 'partial', outcome.error ? ipvsError(outcome) : undefined);
     d.logWarnings(config);
@@ -219,7 +223,7 @@ export class Daemon {
 
   /** Why this director cannot serve at all: IPVS could not be read or written at the last full pass. */
   private directorProblems(): string[] {
-    const last = this.sync.status().lastReconcile;
+    const last = this.reconciler.status().lastReconcile;
     return last?.result === 'failed' ? [`IPVS unreachable: ${last.error ?? 'the last reconcile failed'}`] : [];
   }
 
@@ -267,7 +271,7 @@ export class Daemon {
     if (!this.client || this.config.services.length === 0) return;
     let kernel: KernelEntry[];
     try {
-      kernel = await this.client.dump();
+      kernel = await this.reconciler.read();
     } catch {
       return; // the first reconcile will say what is wrong
     }
@@ -293,7 +297,7 @@ export class Daemon {
     }
     this.adoptionTimer = setTimeout(() => {
       this.adoption.clear();
-      void this.fullReconcile('adopted', 'adopted');
+      void this.reconciler.applyDesired(this.desiredTable(), 'adopted', 'adopted');
     }, timerDelay(settleS * 1000));
     this.adoptionTimer.unref();
   }
@@ -316,7 +320,18 @@ export class Daemon {
     if (this.config.services.length === 0) return;
     this.health = this.makeHealth(this.config);
     this.health.start();
+    this.refreshHealthDests();
     this.publishHealthUp();
+  }
+
+  /** The health checker's lists for every service, read when its config changes (events keep them current). */
+  private refreshHealthDests(): void {
+    const next = new Map<string, DestSpec[]>();
+    for (const svc of this.config.services) {
+      const dests = this.health?.desired(svc.name);
+      if (dests) next.set(svc.name, dests);
+    }
+    this.healthDests = next;
   }
 
   /** A scheduler for `config`, not started. */
@@ -328,7 +343,7 @@ export class Daemon {
       { services, health: config.health },
       {
         logger: this.log.child({ component: 'health' }),
-        onChange: (service, _dests, change) => this.onHealthChange(service, change),
+        onChange: (service, dests, change) => this.onHealthChange(service, dests, change),
         // no prober given: the real checkers, and TCP checks run by the addon on its own schedule
         ...(this.opts.prober ? { prober: this.opts.prober } : {}),
         onProbeResult: this.probeMetrics(),
@@ -412,13 +427,19 @@ export class Daemon {
     return this.lastLoad;
   }
 
-  private desired(): DesiredEntry[] {
-    return this.config.services.map((s) => this.desiredFor(s));
+  /** The table lvsd wants now, for the reconciler. */
+  private desiredTable(): DesiredTable {
+    return {
+      entries: this.config.services.map((s) => this.desiredFor(s)),
+      names: new Map(this.config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])),
+      ownWholeTable: this.config.ipvs.ownWholeTable,
+      timeouts: this.config.ipvs.timeouts,
+    };
   }
 
   /** One service as it should be now: health verdicts (or the adopted kernel state), then drains. */
   private desiredFor(svc: Config['services'][number]): DesiredEntry {
-    let dests = this.health?.desired(svc.name);
+    let dests = this.healthDests.get(svc.name);
     const adopted: Adoption | undefined = this.adoption.get(svc.name);
     if (dests && adopted) dests = adoptDests(svc, dests, adopted);
     return desiredEntry(svc, {
@@ -427,11 +448,14 @@ export class Daemon {
     });
   }
 
-  /** A health change: the service is planned and applied again (coalesced, kernel-sync.ts markDirty). */
-  private onHealthChange(service: string, change: HealthChange): void {
+  /** A health change carries the service's new list: the reconciler plans that service again (coalesced). */
+  private onHealthChange(service: string, dests: DestSpec[], change: HealthChange): void {
     this.adoption.get(service)?.verdicts.add(change.realServer);
     this.opts.metrics?.healthUp?.(service, change.realServer, change.to === 'up' || change.to === 'drain');
-    this.sync.markDirty(service, `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`);
+    const svc = this.config.services.find((s) => s.name === service);
+    if (!svc) return;
+    this.healthDests.set(service, dests);
+    void this.reconciler.update([this.desiredFor(svc)], `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`, 'health');
     void this.ecmp?.evaluate();
   }
 
@@ -440,9 +464,9 @@ export class Daemon {
     this.log.error({ event: 'daemon.internal_error', where, err: (e as Error)?.stack ?? String(e) }, `internal error in ${where}`);
   }
 
-  /** Dump, plan against everything declared and owned, apply. Coalesces. Never rejects. */
+  /** The full read: the kernel's table read, everything declared and owned planned, applied. Coalesces. Never rejects. */
   fullReconcile(reason: string, kind: PassKind = 'drift'): Promise<PassOutcome> {
-    return this.sync.fullReconcile(reason, kind);
+    return this.reconciler.repairDrift(reason, kind);
   }
 
   private armDrift(): void {
@@ -502,14 +526,14 @@ export class Daemon {
     if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let step = 'ipvs';
     let newClient: IpvsClient | undefined;
-    let kernel: KernelEntry[] | undefined;
     let preparedHealth: PreparedHealth | undefined;
     let newHealth: HealthScheduler | undefined;
     let newVrrp: VrrpPort | undefined;
     try {
       if (next.services.length > 0 && !this.client) newClient = await (this.opts.ipvs ?? (() => this.createIpvsClient()))();
       const client = this.client ?? newClient;
-      if (client && (next.services.length > 0 || this.sync.owned.size > 0)) kernel = await client.dump();
+      // IPVS must answer (one small request); the table itself is not read: the reconciler keeps it
+      if (client && (next.services.length > 0 || this.reconciler.owned.size > 0)) await client.info();
       step = 'health';
       if (this.health) preparedHealth = this.health.prepare({ services: next.services, health: next.health });
       else if (next.services.length > 0) newHealth = this.makeHealth(next);
@@ -540,6 +564,7 @@ export class Daemon {
       this.health = newHealth;
       newHealth.start();
     }
+    this.refreshHealthDests();
     if (newVrrp) this.vrrp = newVrrp;
     this.publishHealthUp();
     this.forgetRemoved(old, next);
@@ -547,7 +572,7 @@ export class Daemon {
     this.armDrift();
     await this.applyIpvsSysctls();
 
-    const outcome = await this.sync.reconcileAll('reload', 'reload', kernel);
+    const outcome = await this.reconciler.applyDesiredNow(this.desiredTable(), 'reload', 'reload');
     await syncing;
     this.logWarnings(next);
     await this.switchEcmp(next);
@@ -615,7 +640,8 @@ export class Daemon {
     this.drains = next;
     this.log.info({ event: on ? 'daemon.drain' : 'daemon.undrain', service: target.service, realServer: target.realServer },
       `${on ? 'drained' : 'undrained'} ${target.service} ${target.realServer}`);
-    await this.enqueue(() => this.sync.reconcileServices(new Map([[target.service, on ? 'drain' : 'undrain']]), 'drain'));
+    const svc = this.config.services.find((s) => s.name === target.service);
+    if (svc) await this.reconciler.update([this.desiredFor(svc)], `${on ? 'drain' : 'undrain'}: ${target.realServer}`, 'drain');
     void this.ecmp?.evaluate();
     return { ok: true, changed: true };
   }
@@ -625,13 +651,29 @@ export class Daemon {
     for (const d of await loadDrains(this.drainsFile(), this.log)) this.drains.set(`${d.service}/${d.realServer}`, d);
   }
 
-  async status(): Promise<StatusSnapshot> {
+  /**
+   * The status snapshot from the kept view of the table, with the counters read for the services shown
+   * (`service`: that one only); `fresh`: the whole table read from the kernel instead.
+   */
+  async status(query: StatusQuery = {}): Promise<StatusSnapshot> {
+    const services = query.service === undefined
+      ? this.config.services
+      : this.config.services.filter((s) => s.name === query.service || serviceId(s.spec.key) === query.service);
     let kernel: KernelEntry[] | undefined;
     let daemons: Awaited<ReturnType<IpvsClient['getDaemons']>> = [];
     if (this.client) {
+      const view = query.fresh ? undefined : this.reconciler.snapshot(services.map((s) => canonicalServiceId(s.spec.key)));
       try {
-        [kernel, daemons] = await Promise.all([this.client.dump(), this.client.getDaemons()]);
+        if (view) {
+          const only = new Set(services.map((s) => serviceId(s.spec.key)));
+          const [counters, ds] = await Promise.all([only.size > 0 ? this.client.dump(only) : Promise.resolve([]), this.client.getDaemons()]);
+          kernel = mergeCounters(view, counters);
+          daemons = ds;
+        } else {
+          [kernel, daemons] = await Promise.all([this.client.dump(), this.client.getDaemons()]);
+        }
       } catch (e) {
+        kernel = view;
         this.log.warn({ event: 'status.dump_failed', err: (e as Error).message }, 'status: cannot read the IPVS table');
       }
     }
@@ -641,14 +683,14 @@ export class Daemon {
       node: hostname(),
       version: this.opts.version ?? '0.0.0',
       configPath: this.opts.configPath,
-      config: this.config,
+      config: query.service === undefined ? this.config : { ...this.config, services },
       lastLoad: this.lastLoad,
       kernel,
       daemons,
       health: this.health?.snapshot(),
       vrrp: this.vrrp ? await (this.vrrp.freshSnapshot?.() ?? this.vrrp.snapshot()) : [],
       drains: [...this.drains.values()],
-      ipvs: this.sync.status(),
+      ipvs: this.reconciler.status(),
       connectionSyncProblem: this.connSync?.problem(),
       ecmp: this.ecmp?.status() ?? null,
     });
@@ -670,7 +712,7 @@ export class Daemon {
     await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
     await this.connSync?.stop();
     await this.health?.stop();
-    await this.sync.stop();
+    await this.reconciler.stop();
     try {
       this.client?.close();
     } catch (e) {

@@ -5,7 +5,7 @@
 import type { Config } from '../config/types.js';
 import type { HealthSnapshot } from '../health/index.js';
 import type { SyncDaemon } from '../ipvs/types.js';
-import { destId, serviceId, type KernelEntry } from '../table/index.js';
+import { canonicalDestId, destId, serviceId, type KernelEntry } from '../table/index.js';
 import { canonicalServiceId } from '../reconcile/index.js';
 import { drainKey } from './desired.js';
 import {
@@ -127,4 +127,27 @@ export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
       : null,
     ecmp: input.ecmp ?? null,
   };
+}
+
+/**
+ * The kept view of some services with the counters of a read of the same services: weights and presence
+ * as the view has them, connections and statistics from the read (0 and none where the read lacks the
+ * object: the view and the kernel disagree until the next drift pass).
+ */
+export function mergeCounters(view: readonly KernelEntry[], read: readonly KernelEntry[]): KernelEntry[] {
+  const byId = new Map(read.map((e) => [canonicalServiceId(e.service.key), e]));
+  return view.map((v) => {
+    const r = byId.get(canonicalServiceId(v.service.key));
+    if (!r) return v;
+    const dests = new Map(r.dests.map((d) => [canonicalDestId(d), d]));
+    return {
+      service: { ...v.service, ...(r.service.stats ? { stats: r.service.stats } : {}) },
+      dests: v.dests.map((d) => {
+        const k = dests.get(canonicalDestId(d));
+        return k
+          ? { ...d, activeConns: k.activeConns, inactiveConns: k.inactiveConns, persistentConns: k.persistentConns, ...(k.stats ? { stats: k.stats } : {}) }
+          : d;
+      }),
+    };
+  });
 }

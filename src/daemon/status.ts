@@ -15,6 +15,9 @@ import type { HealthCheckType } from '../config/types.js';
 import type { EcmpStatus } from '../ecmp/index.js';
 
 export type { EcmpStatus } from '../ecmp/index.js';
+import type { IpvsApplyStatus } from '../reconcile/index.js';
+
+export type { IpvsApplyStatus, IpvsFailureStatus } from '../reconcile/index.js';
 
 export const STATUS_SCHEMA_VERSION = 1 as const;
 
@@ -46,32 +49,6 @@ export interface StatusSnapshot {
   connectionSyncProblem?: { op: string; message: string; since: string; attempts: number } | null;
   /** Active-active ECMP (docs/ecmp.md): BIRD, the BGP/BFD sessions and each address announced or not; null without `ecmp`. */
   ecmp?: EcmpStatus | null;
-}
-
-export interface IpvsApplyStatus {
-  /** 'ok': nothing outstanding; 'repairing': operations failed and lvsd retries them (full reconciles, backing off). */
-  state: 'ok' | 'repairing';
-  /** Failed operations outstanding. */
-  failedOps: number;
-  /** The first of them (at most 20). */
-  failures: IpvsFailureStatus[];
-  /** null when nothing is outstanding. */
-  repair: { since: string; attempts: number; nextAttemptAt: string | null } | null;
-  /** The last full reconcile (start, reload, drift, repair); null before the first. */
-  lastReconcile: { at: string; reason: string; result: 'ok' | 'partial' | 'failed'; ops: number; failed: number; error: string | null } | null;
-}
-
-export interface IpvsFailureStatus {
-  /** The service's name in the config, else its key; null when a whole pass failed (the table could not be read). */
-  service: string | null;
-  realServer: string | null;
-  /** The command ('set-dest', ...) or the step ('dump', 'apply', 'connect'). */
-  op: string;
-  /** overrun, refused, skipped, unavailable, protocol or error (the lvsd_ipvs_op_failures_total reason). */
-  reason: string;
-  code: string | null;
-  message: string;
-  at: string;
 }
 
 export interface ConfigProblem {

@@ -1,4 +1,7 @@
-/** Desired state vs the kernel's IPVS table: plan, apply, remember what lvsd owns, render for humans. */
+/**
+ * Desired state vs the kernel's IPVS table: the reconciler that owns the table (reconciler.ts), the pure
+ * planner, applying, what lvsd owns, repair of failures, rendering for humans.
+ */
 export {
   planReconcile,
   planCommands,
@@ -29,3 +32,22 @@ export {
 export { loadOwned, saveOwned, nextOwned, ownedAfterError, DEFAULT_STATE_FILE } from './ownership.js';
 export { formatPlan, formatApplyReport, formatSummary } from './format.js';
 export { describeService, describeDest, describeTimeouts, describeNetmask, describeServiceFlags } from './describe.js';
+export { Reconciler } from './reconciler.js';
+export {
+  sameEntry,
+  firstError,
+  type DesiredTable,
+  type IpvsApplyStatus,
+  type IpvsFailureStatus,
+  type PassKind,
+  type PassOutcome,
+  type PassResult,
+  type ReconcilerEvents,
+  type ReconcilerOptions,
+} from './reconciler-types.js';
+export {
+  DEFAULT_BACKOFF, RepairState, backoffMs, passFailure, reasonOf, recordsOf,
+  type BackoffOptions, type FailureReason, type FailureRecord,
+} from './repair.js';
+export { KeptView } from './view.js';
+export { planSliced } from './sliced.js';

@@ -67,7 +67,10 @@ export class FakeVrrp implements VrrpPort {
   get running(): string[] {
     return this.configs.at(-1)!.vrrp.map((v) => `${v.name}/${v.vrid}/${v.priority}`);
   }
+  /** update() calls so far, counted when called (before the gate). */
+  updateCalls = 0;
   async update(config: Config): Promise<void> {
+    this.updateCalls++;
     await this.gate;
     if (this.failUpdate) throw this.failUpdate;
     this.configs.push(config);

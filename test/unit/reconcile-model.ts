@@ -109,11 +109,12 @@ export function applyCommands(table: readonly KernelEntry[], commands: readonly 
  * - `op`: the next matching command fails with `error` (an overrun or ENOBUFS from the socket: the kernel
  *   did not apply it, or did when `applied` says so, and the reply was lost);
  * - `execute`: the whole execute() call rejects (a closed socket), nothing applied;
- * - `dump`: dump() rejects (the table cannot be read).
+ * - `dump`: dump() rejects (the table cannot be read);
+ * - `info`: info() rejects (IPVS does not answer at all).
  * `skip` lets that many matching events pass first; `times` (default 1) is how often it fires.
  */
 export interface Fault {
-  on: 'op' | 'execute' | 'dump';
+  on: 'op' | 'execute' | 'dump' | 'info';
   error: () => Error;
   skip?: number;
   times?: number;
@@ -165,6 +166,8 @@ export class ModelClient implements IpvsClient {
     return undefined;
   }
   async info() {
+    const f = this.fire('info');
+    if (f) throw f.error();
     return { version: '1.2.1', connTableSize: 4096 };
   }
   async dump(): Promise<KernelEntry[]> {

@@ -34,7 +34,7 @@ test('the IPVS repair timer backs off through the clamp: an unbounded backoff wa
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { KernelSync } = await import('../../src/daemon/kernel-sync.js');
+  const { Reconciler } = await import('../../src/reconcile/index.js');
   const { LvsdError } = await import('../../src/errors.js');
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-repair-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,19 +42,16 @@ test('the IPVS repair timer backs off through the clamp: an unbounded backoff wa
   const log = { info: () => undefined, warn: (o: Record<string, unknown>) => lines.push(o), error: () => undefined, debug: () => undefined,
     child() { return this; } } as unknown as import('../../src/log.js').Logger;
   let attempts = 0;
-  const sync = new KernelSync({
+  const sync = new Reconciler({
     log, backoff: { baseMs: 1e300, maxMs: Infinity },
-    config: () => { throw new Error('not reached: no client'); },
-    client: () => undefined,
-    ensureClient: async () => { attempts++; throw new LvsdError('LVSD_IPVS_UNAVAILABLE', 'IPVS is not there'); },
-    desired: () => [], desiredFor: () => { throw new Error('not reached'); },
+    client: async () => { attempts++; throw new LvsdError('LVSD_IPVS_UNAVAILABLE', 'IPVS is not there'); },
     stateFile: () => join(dir, 'state.json'),
     internalError: (where, e) => { throw e; },
   });
   const warnings: string[] = [];
   const onWarning = (w: Error) => warnings.push(w.name);
   process.on('warning', onWarning);
-  await sync.fullReconcile('start', 'start');
+  await sync.repairDrift('start', 'start');
   await new Promise((r) => setTimeout(r, 300));
   process.off('warning', onWarning);
   await sync.stop();

@@ -73,7 +73,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     ...(startingConfig.control.group ? { group: startingConfig.control.group } : {}),
     log,
     handlers: {
-      status: () => ready().status(),
+      status: (query) => ready().status(query),
       reload: () => ready().reload('control'),
       drain: (req) => ready().drain(req, true),
       undrain: (req) => ready().drain(req, false),

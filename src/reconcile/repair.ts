@@ -1,12 +1,12 @@
 /**
- * Kernel operations that failed and are not repaired yet, and when to try again. Pure: the daemon feeds it
- * the outcome of every apply and performs the retries (a full reconcile: dump, plan, apply) on its timer.
+ * Kernel operations that failed and are not repaired yet, and when to try again. Pure: the reconciler feeds it
+ * the outcome of every apply and performs the retries (a full pass: read, plan, apply) on its timer.
  *
  * A full pass is authoritative (it read the whole table and planned everything): its failures replace the
  * list. A targeted pass (a health change, a drain) only adds to it. The list empties when a full pass
  * applies everything; until then `lvsd status` shows it and retries back off exponentially.
  */
-import type { OpFailure } from '../reconcile/index.js';
+import type { OpFailure } from './apply.js';
 
 /** Why an operation failed, as a metric label: a small fixed set. */
 export type FailureReason = 'overrun' | 'refused' | 'skipped' | 'unavailable' | 'protocol' | 'error';
@@ -110,6 +110,19 @@ export class RepairState {
       out.push(r);
     }
     return out;
+  }
+
+  /** The services (canonical ids) with an outstanding failure. */
+  serviceIds(): Set<string> {
+    const out = new Set<string>();
+    for (const r of this.records.values()) if (r.serviceId !== null) out.add(r.serviceId);
+    return out;
+  }
+
+  /** Whether a failure outstanding is not about one service (timeouts, a whole pass). */
+  get hasGlobal(): boolean {
+    for (const r of this.records.values()) if (r.serviceId === null) return true;
+    return false;
   }
 
   /** A targeted pass's failures: added to what is outstanding. */

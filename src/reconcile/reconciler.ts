@@ -1,0 +1,408 @@
+/**
+ * The reconciler that owns the IPVS table: the desired table, the kernel view it last read and has since
+ * changed by its own successful operations (view.ts), the owned set (the state file), and the queue every
+ * change to the kernel goes through, so two passes never interleave. The daemon calls four things:
+ *
+ * - applyDesired: a new desired table (start, reload, end of adoption): the services whose desired entry
+ *   changed (and those with outstanding failures or a stale view) are planned against the kept view and
+ *   only their operations are sent; no dump. The first pass, before any read, reads the whole table.
+ * - update: desired entries of some services (a health change, a drain): coalesced, planned against the
+ *   kept view, sent in one pipelined batch.
+ * - repairDrift: the one full read: the view is replaced by the kernel's table, everything is planned
+ *   (a slice of services per turn of the event loop: sliced.ts) and the difference sent. The drift timer
+ *   and the repair of failed operations call it.
+ * - snapshot / status: the kept view, and what failed.
+ *
+ * Every failed operation is logged, counted, kept for status (repair.ts) and retried by full passes that
+ * back off until one applies everything. An operation whose outcome is unknown (the socket failed, a reply
+ * was lost) marks its service stale: it is read again before it is planned, and the full pass reads all.
+ */
+import { performance } from 'node:perf_hooks';
+import type { IpvsClient } from '../ipvs/types.js';
+import { timerDelay } from '../timer-delay.js';
+import { canonicalServiceId, type DesiredEntry, type KernelEntry } from '../table/index.js';
+import { applyPlan, type ApplyReport } from './apply.js';
+import { ownedAfterError, saveOwned } from './ownership.js';
+import type { Plan } from './plan.js';
+import {
+  KNOWN_OUTCOME, NOTHING_TO_DO, firstError, hasTimeouts, sameEntry, sameTimeouts,
+  type DesiredTable, type IpvsApplyStatus, type PassKind, type PassOutcome, type ReconcilerOptions,
+} from './reconciler-types.js';
+import { DEFAULT_BACKOFF, RepairState, backoffMs, passFailure, recordsOf, type FailureRecord } from './repair.js';
+import { planSliced } from './sliced.js';
+import { KeptView } from './view.js';
+
+/** Passes that plan the whole desired table (and so own the owned set and show as the last reconcile). */
+const TABLE_KINDS: ReadonlySet<PassKind> = new Set(['start', 'reload', 'drift', 'repair', 'adopted']);
+
+export class Reconciler {
+  /** Service ids lvsd applied (the state file). */
+  owned = new Set<string>();
+  private readonly view = new KeptView();
+  private table: DesiredTable = { entries: [], names: new Map(), ownWholeTable: false };
+  /** The desired entries by canonical id (first declaration wins), table order; update() replaces some. */
+  private desired = new Map<string, DesiredEntry>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private fullPending: Promise<PassOutcome> | undefined;
+  private readonly dirty = new Map<string, { reason: string; kind: 'health' | 'drain' }>();
+  private flushPending: Promise<void> | undefined;
+  private readonly repair = new RepairState();
+  private repairTimer: NodeJS.Timeout | undefined;
+  private lastReconcile: IpvsApplyStatus['lastReconcile'] = null;
+  private stopped = false;
+
+  constructor(private readonly opts: ReconcilerOptions) {}
+
+  /** No pass runs after this; resolves once the one running has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.repairTimer);
+    this.repairTimer = undefined;
+    await this.queue.catch(() => undefined);
+  }
+
+  /** Runs `task` after every queued kernel change (a reload holds the queue while it switches). */
+  enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Reads the whole table into the view and returns it (start: adoption looks at it). Throws when it cannot. */
+  async read(): Promise<KernelEntry[]> {
+    const client = await this.opts.client();
+    if (!client) return [];
+    const kernel = await client.dump();
+    this.view.replaceAll(kernel);
+    return kernel;
+  }
+
+  /** A new desired table, applied after what is queued. Never rejects. */
+  applyDesired(table: DesiredTable, reason: string, kind: PassKind): Promise<PassOutcome> {
+    return this.enqueue(() => this.applyDesiredNow(table, reason, kind));
+  }
+
+  /**
+   * A new desired table, applied now: call it from inside the queue (the reload's switch holds it). Only
+   * the services whose desired entry changed, or that have outstanding failures or a stale view, are
+   * planned, against the kept view; a start (or a first pass) reads the whole table. Never rejects.
+   */
+  async applyDesiredNow(table: DesiredTable, reason: string, kind: PassKind): Promise<PassOutcome> {
+    const old = this.table;
+    const oldDesired = this.desired;
+    this.setTable(table);
+    if (this.stopped) return NOTHING_TO_DO;
+    if (kind === 'start' || !this.view.known || old.ownWholeTable !== table.ownWholeTable || this.repair.hasGlobal) {
+      return this.fullPass(reason, kind, kind === 'start' && this.view.known);
+    }
+    const ids = new Set<string>();
+    for (const [id, e] of this.desired) if (!sameEntry(oldDesired.get(id), e)) ids.add(id);
+    for (const id of oldDesired.keys()) if (!this.desired.has(id)) ids.add(id);
+    for (const id of this.view.stale()) ids.add(id);
+    for (const id of this.repair.serviceIds()) ids.add(id);
+    return this.pass(ids, reason, kind, !sameTimeouts(old.timeouts, table.timeouts));
+  }
+
+  /**
+   * Some services' desired entries changed (a health verdict, a drain): they are planned against the kept
+   * view after what is queued. Changes coalesce: everything marked by the time the flush runs goes out in
+   * one plan and one pipelined batch. Entries of services not in the desired table are ignored. Never rejects.
+   */
+  update(entries: readonly DesiredEntry[], reason: string, kind: 'health' | 'drain'): Promise<void> {
+    for (const e of entries) {
+      const id = canonicalServiceId(e.service.key);
+      if (!this.desired.has(id)) continue;
+      this.desired.set(id, e);
+      this.dirty.set(id, { reason, kind });
+    }
+    this.flushPending ??= this.enqueue(async () => {
+      this.flushPending = undefined;
+      const batch = new Map(this.dirty);
+      this.dirty.clear();
+      if (batch.size === 0) return;
+      const [firstId, first] = batch.entries().next().value as [string, { reason: string; kind: 'health' | 'drain' }];
+      const kind = [...batch.values()].some((b) => b.kind === 'drain') ? 'drain' : 'health';
+      const name = this.table.names.get(firstId) ?? firstId;
+      const reason = batch.size === 1 ? first.reason : `${first.kind}: ${batch.size} services (${first.reason}, ...)`;
+      await this.pass(new Set(batch.keys()), reason, kind, false, batch.size === 1 ? name : undefined);
+    }).catch((e: unknown) => this.opts.internalError('reconcile.flush', e));
+    return this.flushPending;
+  }
+
+  /** The one full read: the view is replaced by the kernel's table and everything planned. Coalesces. Never rejects. */
+  repairDrift(reason = 'drift', kind: PassKind = 'drift'): Promise<PassOutcome> {
+    if (this.fullPending) return this.fullPending;
+    const p = this.enqueue(async () => {
+      this.fullPending = undefined;
+      return this.fullPass(reason, kind, false);
+    });
+    this.fullPending = p;
+    return p;
+  }
+
+  /** The kept view of these services (canonical ids), counters 0; undefined while the view knows nothing. */
+  snapshot(ids: Iterable<string>): KernelEntry[] | undefined {
+    if (!this.view.known) return undefined;
+    const out: KernelEntry[] = [];
+    for (const id of ids) {
+      const e = this.view.entry(id);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  /** Services and real servers in the kept view. */
+  get viewSize(): { services: number; objects: number } {
+    return { services: this.view.size, objects: this.view.objects };
+  }
+
+  status(): IpvsApplyStatus {
+    const r = this.repair;
+    return {
+      state: r.pending ? 'repairing' : 'ok',
+      failedOps: r.count,
+      failures: r.list(20).map((f) => ({
+        service: f.service ?? f.serviceId, realServer: f.realServer, op: f.op, reason: f.reason, code: f.code, message: f.message,
+        at: new Date(f.atMs).toISOString(),
+      })),
+      repair: r.pending
+        ? {
+          since: new Date(r.sinceMs ?? Date.now()).toISOString(), attempts: r.attempts,
+          nextAttemptAt: r.nextAttemptAtMs === undefined ? null : new Date(r.nextAttemptAtMs).toISOString(),
+        }
+        : null,
+      lastReconcile: this.lastReconcile,
+    };
+  }
+
+  private setTable(table: DesiredTable): void {
+    this.table = table;
+    const desired = new Map<string, DesiredEntry>();
+    for (const e of table.entries) {
+      const id = canonicalServiceId(e.service.key);
+      if (!desired.has(id)) desired.set(id, e);
+    }
+    this.desired = desired;
+  }
+
+  private nameOf = (id: string): string | undefined => this.table.names.get(id);
+
+  /** Declared now, plus what lvsd owned that the kernel (as far as the view knows) still holds. */
+  private ownedNow(): Set<string> {
+    const out = new Set(this.desired.keys());
+    for (const id of this.owned) if (this.view.has(id)) out.add(id);
+    return out;
+  }
+
+  private async saveOwned(): Promise<void> {
+    await saveOwned(this.opts.stateFile(), this.owned).catch((e: Error) =>
+      this.opts.log.error({ event: 'state.save_failed', file: this.opts.stateFile(), err: e.message }, 'cannot save the state file'));
+  }
+
+  /**
+   * Sends a plan and makes the view follow what the kernel accepted. A refusal leaves the kernel as it
+   * was; an operation that failed otherwise (a lost reply) may have landed: its service goes stale. When
+   * the client itself fails nobody knows what landed: every service of the plan goes stale, and it throws.
+   */
+  private async send(client: IpvsClient, plan: Plan, log: ReconcilerOptions['log']): Promise<ApplyReport> {
+    let report: ApplyReport;
+    try {
+      report = await applyPlan(client, plan, { log });
+    } catch (e) {
+      for (const op of plan.ops) {
+        if (op.serviceId !== undefined) this.view.markStale(op.serviceId);
+        if (op.target === 'timeouts') this.view.timeouts = undefined;
+      }
+      throw e;
+    }
+    const bad = new Set([...report.failed, ...report.skipped].map((f) => f.op));
+    for (const op of plan.ops) if (!bad.has(op)) this.view.applied(op.command);
+    for (const f of report.failed) {
+      if (KNOWN_OUTCOME.has(f.code ?? '')) continue;
+      if (f.op.serviceId !== undefined) this.view.markStale(f.op.serviceId);
+      if (f.op.target === 'timeouts') this.view.timeouts = undefined;
+    }
+    return report;
+  }
+
+  /**
+   * The full pass: the whole table read (or, at start, the read adoption made a moment ago), everything
+   * planned a slice at a time, the difference sent. Its failures replace what was outstanding. Never throws.
+   */
+  private async fullPass(reason: string, kind: PassKind, useView: boolean): Promise<PassOutcome> {
+    if (this.stopped) return NOTHING_TO_DO;
+    const started = performance.now();
+    const log = this.opts.log.child({ component: 'reconcile', reason });
+    let outcome: PassOutcome;
+    let client: IpvsClient | undefined;
+    try {
+      client = await this.opts.client();
+      if (!client) return NOTHING_TO_DO;
+      const table = this.table;
+      const wantTimeouts = hasTimeouts(table.timeouts);
+      if (!useView) {
+        const [kernel, timeouts] = await Promise.all([client.dump(), wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined)]);
+        this.view.replaceAll(kernel);
+        this.view.timeouts = timeouts;
+      } else if (wantTimeouts) {
+        this.view.timeouts = await client.getTimeouts();
+      }
+      const readMs = performance.now() - started;
+      const plan = await planSliced({
+        desired: [...this.desired.values()], view: this.view, candidates: [...this.view.ids()],
+        owned: this.owned, ownWholeTable: table.ownWholeTable,
+        ...(wantTimeouts ? { timeouts: { desired: table.timeouts!, ...(this.view.timeouts ? { kernel: this.view.timeouts } : {}) } } : {}),
+        ...(this.opts.sliceObjects ? { sliceObjects: this.opts.sliceObjects } : {}),
+      });
+      const report = await this.send(client, plan, log);
+      this.owned = this.ownedNow();
+      await this.saveOwned();
+      const failures = recordsOf(report, this.nameOf, Date.now());
+      this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
+      outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) };
+      this.opts.log[failures.length > 0 ? 'warn' : 'info']({
+        event: 'daemon.reconcile', reason, read: !useView, ops: plan.ops.length, failed: failures.length,
+        readMs: Math.round(readMs), ms: Math.round(performance.now() - started),
+      }, `reconcile (${reason}): ${plan.ops.length} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
+    } catch (e) {
+      outcome = await this.passFailed(reason, e, client !== undefined, started);
+    }
+    this.afterPass(kind, outcome, true);
+    this.noteReconcile(reason, outcome);
+    return outcome;
+  }
+
+  /**
+   * A pass over some services (canonical ids): stale ones read first, then planned against the view and
+   * sent. A table pass (reload, adopted) also removes what is no longer declared and may set timeouts;
+   * a health or drain pass only edits declared services. Its failures add to what is outstanding.
+   */
+  private async pass(ids: ReadonlySet<string>, reason: string, kind: PassKind, timeouts: boolean, service?: string): Promise<PassOutcome> {
+    if (this.stopped) return NOTHING_TO_DO;
+    if (!this.view.known) return this.fullPass(`${reason}`, kind, false);
+    const tableKind = TABLE_KINDS.has(kind);
+    const started = performance.now();
+    const log = this.opts.log.child({ component: 'reconcile', reason, ...(service !== undefined ? { service } : {}) });
+    let outcome: PassOutcome;
+    let client: IpvsClient | undefined;
+    let plan: Plan | undefined;
+    try {
+      client = await this.opts.client();
+      if (!client) return NOTHING_TO_DO;
+      const stale = [...ids].filter((id) => this.view.isStale(id));
+      if (stale.length > 0) this.view.replaceSome(new Set(stale), await client.dump(new Set(stale)));
+      const wantTimeouts = tableKind && timeouts && hasTimeouts(this.table.timeouts);
+      if (wantTimeouts) this.view.timeouts = await client.getTimeouts();
+      const desired: DesiredEntry[] = [];
+      for (const [id, e] of this.desired) if (ids.has(id)) desired.push(e);
+      plan = await planSliced({
+        desired, view: this.view, candidates: tableKind ? [...ids].filter((id) => !this.desired.has(id)) : [],
+        owned: tableKind ? this.owned : new Set(), ownWholeTable: tableKind && this.table.ownWholeTable,
+        ...(wantTimeouts ? { timeouts: { desired: this.table.timeouts!, ...(this.view.timeouts ? { kernel: this.view.timeouts } : {}) } } : {}),
+        ...(this.opts.sliceObjects ? { sliceObjects: this.opts.sliceObjects } : {}),
+      });
+      const report = plan.ops.length > 0 || tableKind ? await this.send(client, plan, log) : undefined;
+      if (tableKind) {
+        this.owned = this.ownedNow();
+        await this.saveOwned();
+      }
+      const failures = report ? recordsOf(report, this.nameOf, Date.now()) : [];
+      outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) };
+      if (tableKind) {
+        this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
+        this.opts.log[failures.length > 0 ? 'warn' : 'info']({
+          event: 'daemon.reconcile', reason, read: false, services: ids.size, ops: plan.ops.length, failed: failures.length,
+          ms: Math.round(performance.now() - started),
+        }, `reconcile (${reason}): ${plan.ops.length} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
+      }
+    } catch (e) {
+      if (plan && plan.ops.length > 0 && !tableKind) {
+        // the client failed while sending: nobody knows which of these landed (their services are stale)
+        const at = Date.now();
+        const failures: FailureRecord[] = plan.ops.map((op) => ({
+          ...passFailure(op.command.cmd, e, at),
+          serviceId: op.serviceId ?? null, service: (op.serviceId !== undefined ? this.nameOf(op.serviceId) : undefined) ?? null,
+          realServer: op.destId ?? null,
+        }));
+        for (const f of failures) {
+          log.warn({ event: 'ipvs.op_failed', op: f.op, service: f.serviceId, dest: f.realServer, reason: f.message, code: f.code },
+            `failed: ${f.op} ${f.serviceId ?? ''}${f.realServer ? ` ${f.realServer}` : ''}: ${f.message}`);
+        }
+        outcome = { result: 'failed', ops: plan.ops.length, failures, ...firstError(failures) };
+      } else {
+        for (const id of ids) this.view.markStale(id);
+        outcome = await this.passFailed(reason, e, client !== undefined, started, tableKind);
+      }
+    }
+    this.afterPass(kind, outcome, false);
+    if (tableKind) this.noteReconcile(reason, outcome);
+    return outcome;
+  }
+
+  /** A pass that could not complete (the table unreadable, the socket failed). */
+  private async passFailed(reason: string, e: unknown, connected: boolean, started: number, ownsTable = true): Promise<PassOutcome> {
+    if (ownsTable) {
+      // Nobody knows what landed: own everything declared (and owned before) so a later pass can clean up.
+      this.owned = ownedAfterError([...this.desired.values()], this.owned);
+      await saveOwned(this.opts.stateFile(), this.owned).catch(() => undefined);
+    }
+    this.opts.events?.reconcile?.((performance.now() - started) / 1000, 1);
+    const failure = passFailure(connected ? 'reconcile' : 'connect', e, Date.now());
+    this.opts.log.error({ event: 'daemon.reconcile_failed', reason, err: failure.message, code: failure.code },
+      `reconcile (${reason}) failed: ${failure.message}`);
+    return { result: 'failed', ops: 0, failures: [failure], ...firstError([failure]) };
+  }
+
+  private noteReconcile(reason: string, outcome: PassOutcome): void {
+    this.lastReconcile = {
+      at: new Date().toISOString(), reason, result: outcome.result, ops: outcome.ops, failed: outcome.failures.length,
+      error: outcome.error?.message ?? null,
+    };
+  }
+
+  /**
+   * Counts a pass and its failures and keeps them for status: a full pass's list replaces what was
+   * outstanding (it read and planned everything), except one that failed as a whole; another pass adds.
+   * While anything is outstanding a repair (a full pass) is scheduled, backing off.
+   */
+  private afterPass(kind: PassKind, outcome: PassOutcome, full: boolean): void {
+    const m = this.opts.events;
+    m?.reconcilePass?.(kind, outcome.result);
+    for (const f of outcome.failures) m?.ipvsOpFailed?.(f.op, f.reason);
+    if (full && outcome.result !== 'failed') {
+      const attempts = this.repair.attempts;
+      const since = this.repair.sinceMs;
+      if (this.repair.replace(outcome.failures)) {
+        this.opts.log.info({ event: 'daemon.repaired', kind, attempts, failedForMs: since === undefined ? null : Date.now() - since },
+          `IPVS repaired: the kernel holds everything lvsd wants (after ${attempts} retr${attempts === 1 ? 'y' : 'ies'})`);
+      }
+    } else {
+      this.repair.add(outcome.failures);
+    }
+    m?.ipvsFailuresPending?.(this.repair.count);
+    if (this.repair.pending) this.scheduleRepair();
+    else if (this.repairTimer) {
+      clearTimeout(this.repairTimer);
+      this.repairTimer = undefined;
+    }
+  }
+
+  private scheduleRepair(): void {
+    if (this.stopped || this.repairTimer) return;
+    // a backoff's growth (or an injected base) must never reach setTimeout unclamped: Infinity is 1 ms
+    const delay = timerDelay(backoffMs(this.repair.attempts, this.opts.backoff ?? DEFAULT_BACKOFF));
+    this.repair.attempts++;
+    this.repair.nextAttemptAtMs = Date.now() + delay;
+    const first = this.repair.list(1)[0];
+    this.opts.log.warn({
+      event: 'daemon.repair_scheduled', attempt: this.repair.attempts, inMs: delay, failedOps: this.repair.count,
+      ...(first ? { service: first.service ?? first.serviceId, realServer: first.realServer, op: first.op, reason: first.reason } : {}),
+    }, `${this.repair.count} IPVS operation(s) outstanding: full reconcile #${this.repair.attempts} in ${delay} ms`);
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      this.repair.nextAttemptAtMs = undefined;
+      void this.repairDrift('repair', 'repair');
+    }, delay);
+    this.repairTimer.unref();
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The kernel's table as the reconciler last read it, changed since by its own operations that succeeded.
+ * Planning against this instead of dumping the kernel makes a reload or a health change cost what changed.
+ * It can diverge from the kernel (an edit behind lvsd's back, a reply lost after the kernel applied the
+ * command): the drift pass replaces it with a fresh read, a service whose operations ended in an unknown
+ * state is marked stale and read again before it is planned. Pure (no I/O).
+ */
+import type { IpvsCommand } from '../ipvs/types.js';
+import { canonicalDestId, canonicalServiceId, type DestSpec, type KernelDest, type KernelEntry, type KernelService, type Timeouts } from '../table/index.js';
+
+interface ViewService {
+  service: KernelService;
+  dests: Map<string, KernelDest>;
+}
+
+function kernelDest(d: DestSpec): KernelDest {
+  return { ...d, activeConns: 0, inactiveConns: 0, persistentConns: 0 };
+}
+
+export class KeptView {
+  private readonly services = new Map<string, ViewService>();
+  private readonly staleIds = new Set<string>();
+  /** False until a whole read: before that the view knows nothing and every pass reads. */
+  known = false;
+  /** The kernel's connection timeouts as last read or set; undefined when not known. */
+  timeouts: Timeouts | undefined;
+
+  /** A whole read: the view becomes exactly this table. */
+  replaceAll(kernel: readonly KernelEntry[]): void {
+    this.services.clear();
+    this.staleIds.clear();
+    for (const e of kernel) this.put(e);
+    this.known = true;
+  }
+
+  /** A read of some services: `ids` were read, `kernel` is what of them exists. */
+  replaceSome(ids: ReadonlySet<string>, kernel: readonly KernelEntry[]): void {
+    for (const id of ids) {
+      this.services.delete(id);
+      this.staleIds.delete(id);
+    }
+    for (const e of kernel) if (ids.has(canonicalServiceId(e.service.key))) this.put(e);
+  }
+
+  private put(e: KernelEntry): void {
+    const id = canonicalServiceId(e.service.key);
+    if (this.services.has(id)) return;
+    const { stats: _s, ...service } = e.service;
+    const dests = new Map<string, KernelDest>();
+    for (const d of e.dests) {
+      const did = canonicalDestId(d);
+      if (dests.has(did)) continue;
+      const { stats: _d, ...spec } = d;
+      dests.set(did, { ...spec, activeConns: 0, inactiveConns: 0, persistentConns: 0 });
+    }
+    this.services.set(id, { service, dests });
+  }
+
+  has(id: string): boolean {
+    return this.services.has(id);
+  }
+
+  ids(): IterableIterator<string> {
+    return this.services.keys();
+  }
+
+  get size(): number {
+    return this.services.size;
+  }
+
+  /** One service as a KernelEntry (counters 0), or undefined when the view says the kernel lacks it. */
+  entry(id: string): KernelEntry | undefined {
+    const s = this.services.get(id);
+    return s ? { service: { ...s.service }, dests: [...s.dests.values()] } : undefined;
+  }
+
+  /** Real servers in the view, all services. */
+  get objects(): number {
+    let n = this.services.size;
+    for (const s of this.services.values()) n += s.dests.size;
+    return n;
+  }
+
+  /** The service's operations ended in an unknown state: read it again before planning it. */
+  markStale(id: string): void {
+    this.staleIds.add(id);
+  }
+
+  isStale(id: string): boolean {
+    return this.staleIds.has(id);
+  }
+
+  stale(): string[] {
+    return [...this.staleIds];
+  }
+
+  /** A command the kernel accepted: the view follows it. */
+  applied(command: IpvsCommand): void {
+    switch (command.cmd) {
+      case 'new-service':
+      case 'set-service': {
+        const id = canonicalServiceId(command.service.key);
+        const have = this.services.get(id);
+        if (have) have.service = { ...command.service };
+        else this.services.set(id, { service: { ...command.service }, dests: new Map() });
+        return;
+      }
+      case 'del-service':
+        this.services.delete(canonicalServiceId(command.key));
+        return;
+      case 'new-dest':
+      case 'set-dest': {
+        const s = this.services.get(canonicalServiceId(command.service));
+        if (!s) return; // cannot happen after an accepted service command; a read will say
+        s.dests.set(canonicalDestId(command.dest), kernelDest(command.dest));
+        return;
+      }
+      case 'del-dest':
+        this.services.get(canonicalServiceId(command.service))?.dests.delete(canonicalDestId(command.dest));
+        return;
+      case 'set-timeouts': {
+        if (!this.timeouts) return;
+        const t = command.timeouts;
+        this.timeouts = { tcp: t.tcp || this.timeouts.tcp, tcpFin: t.tcpFin || this.timeouts.tcpFin, udp: t.udp || this.timeouts.udp };
+        return;
+      }
+      default:
+    }
+  }
+}
