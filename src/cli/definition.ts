@@ -108,8 +108,9 @@ export function defineCli(y: Argv): Argv {
           .option('config', { ...configOption, describe: 'config to read control.socket from' })
           .option('json', { type: 'boolean', default: false, describe: 'the documented JSON shape (schemaVersion 1)' })
           .option('watch', { alias: 'w', type: 'number', describe: 'refresh every N seconds' })
-          .option('service', { alias: 's', type: 'string', describe: 'only this service' })
-          .option('instance', { alias: 'i', type: 'string', describe: 'only this VRRP instance' }),
+          .option('service', { alias: 's', type: 'string', describe: 'only this service (the daemon reads its counters alone)' })
+          .option('instance', { alias: 'i', type: 'string', describe: 'only this VRRP instance' })
+          .option('fresh', { type: 'boolean', default: false, describe: 'read the whole IPVS table from the kernel (default: the daemon\'s kept view with counters read)' }),
       (argv) =>
         run(async () =>
           (await import('./commands/status.js')).status({
@@ -119,6 +120,7 @@ export function defineCli(y: Argv): Argv {
             watch: argv.watch,
             service: argv.service,
             instance: argv.instance,
+            fresh: argv.fresh,
           }),
         ),
     )

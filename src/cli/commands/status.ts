@@ -13,6 +13,8 @@ export interface StatusArgs {
   watch?: number | undefined;
   service?: string | undefined;
   instance?: string | undefined;
+  /** The whole table read from the kernel rather than the daemon's kept view. */
+  fresh?: boolean | undefined;
 }
 
 /**
@@ -33,7 +35,8 @@ async function once(args: StatusArgs, socket: string, clear: boolean): Promise<n
   const tty = process.stdout.isTTY === true;
   let snapshot: StatusSnapshot;
   try {
-    snapshot = await requestDaemon<StatusSnapshot>(socket, 'GET', '/v1/status');
+    const query = new URLSearchParams({ ...(args.service ? { service: args.service } : {}), ...(args.fresh ? { fresh: '1' } : {}) }).toString();
+    snapshot = await requestDaemon<StatusSnapshot>(socket, 'GET', `/v1/status${query ? `?${query}` : ''}`);
   } catch (e) {
     if (!isLvsdError(e, 'LVSD_CONTROL')) throw e;
     const out = await kernelOnly(args.json, tty);
