@@ -17,7 +17,7 @@
  * back off until one applies everything. An operation whose outcome is unknown (the socket failed, a reply
  * was lost) marks its service stale: it is read again before it is planned, and the full pass reads all.
  */
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsClient } from '../ipvs/types.js';
 import { timerDelay } from '../timer-delay.js';
 import { canonicalServiceId, type DesiredEntry, type KernelEntry } from '../table/index.js';
@@ -235,6 +235,9 @@ export class Reconciler {
     const log = this.opts.log.child({ component: 'reconcile', reason });
     let outcome: PassOutcome;
     let client: IpvsClient | undefined;
+    // how long the event loop (health probes, timers, the control socket) waited at worst during the pass
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     try {
       client = await this.opts.client();
       if (!client) return NOTHING_TO_DO;
@@ -262,10 +265,13 @@ export class Reconciler {
       outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) };
       this.opts.log[failures.length > 0 ? 'warn' : 'info']({
         event: 'daemon.reconcile', reason, read: !useView, ops: plan.ops.length, failed: failures.length,
-        readMs: Math.round(readMs), ms: Math.round(performance.now() - started),
+        services: this.view.size, readMs: Math.round(readMs), ms: Math.round(performance.now() - started),
+        loopDelayMaxMs: Math.round(loop.max / 1e6), loopDelayP99Ms: Math.round(loop.percentile(99) / 1e6),
       }, `reconcile (${reason}): ${plan.ops.length} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
     } catch (e) {
       outcome = await this.passFailed(reason, e, client !== undefined, started);
+    } finally {
+      loop.disable();
     }
     this.afterPass(kind, outcome, true);
     this.noteReconcile(reason, outcome);
