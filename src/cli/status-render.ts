@@ -270,6 +270,72 @@ function serviceBlock(svc: ServiceStatus, now: number, opts: RenderOptions): str
   return lines;
 }
 
+/**
+ * A group: one heading, a line per member (its kernel key, presence and traffic), and one table of the
+ * shared real servers: weight c/e/k gives every member's kernel weight when they differ, connections summed.
+ */
+function groupBlock(members: ServiceStatus[], now: number, opts: RenderOptions): string[] {
+  const c = opts.color;
+  const first = members[0]!;
+  const meta = [first.scheduler, ...first.flags];
+  if (first.persistence) meta.push(`timeout ${first.persistence.timeout}s`);
+  if (first.forwarding) meta.push(`fwd ${first.forwarding}`);
+  const name = first.group?.name ?? first.name;
+  const lines = [`${paint(esc(name), 'head', c)}  group of ${members.length}  ${esc(meta.join(' '))}`];
+  for (const m of members) {
+    const state = m.kernel === 'missing' ? paint('NOT IN KERNEL', 'bad', c) : m.stats ? rates(m.stats) : '';
+    const sorry = m.sorryServerActive ? `  ${paint('SORRY SERVER ACTIVE', 'bad', c)}` : '';
+    lines.push(`  ${esc(m.key)}  ${state}${sorry}`);
+  }
+  if (first.realServers.length === 0) {
+    lines.push('  no real servers');
+    return lines;
+  }
+  const rows = first.realServers.map((r, i) => {
+    const all = members.map((m) => m.realServers[i]).filter((x): x is RealServerStatus => x !== undefined);
+    const kernel = [...new Set(all.map((x) => x.weight.kernel ?? '-'))].join(',');
+    const differs = all.some((x) => x.weight.kernel !== r.weight.effective);
+    const sum = (f: (x: RealServerStatus) => number | null) => (all.every((x) => f(x) === null) ? '-' : humanCount(all.reduce((n, x) => n + (f(x) ?? 0), 0)));
+    return [
+      cell(r.sharedId ?? r.id),
+      cell(r.forwarding),
+      cell(`${r.weight.configured}/${r.weight.effective}/${kernel}`, differs ? 'warn' : undefined),
+      cell(r.health.state.toUpperCase(), HEALTH_TONE[r.health.state]),
+      cell(ago(r.health.since, now)),
+      cell(latency(r.health.latencyMs)),
+      cell(sum((x) => x.activeConns)),
+      cell(sum((x) => x.inactiveConns)),
+      cell(r.drained ? 'DRAINED' : '', 'mark'),
+      cell(`${r.health.check}: ${r.health.lastResult ?? '-'}`),
+    ];
+  });
+  lines.push(...table(
+    ['REAL SERVER', 'FWD', 'WEIGHT c/e/k', 'HEALTH', 'FOR', 'LATENCY', 'ACTIVE', 'INACT', 'DRAIN', 'LAST CHECK'],
+    rows, opts,
+  ));
+  return lines;
+}
+
+/** Services in order, a group's members gathered at its first member. */
+function blocks(services: ServiceStatus[]): ServiceStatus[][] {
+  const out: ServiceStatus[][] = [];
+  const groups = new Map<string, ServiceStatus[]>();
+  for (const s of services) {
+    if (!s.group) {
+      out.push([s]);
+      continue;
+    }
+    const g = groups.get(s.group.name);
+    if (g) g.push(s);
+    else {
+      const list = [s];
+      groups.set(s.group.name, list);
+      out.push(list);
+    }
+  }
+  return out;
+}
+
 function pick<T>(list: T[], want: string | undefined, match: (t: T) => boolean, what: string, names: string[]): T[] {
   if (want === undefined) return list;
   const found = list.filter(match);
@@ -282,8 +348,8 @@ function pick<T>(list: T[], want: string | undefined, match: (t: T) => boolean, 
 /** The whole status for a terminal. Throws LvsdError LVSD_USAGE when a filter matches nothing. */
 export function renderStatus(snapshot: StatusSnapshot, opts: RenderOptions): string {
   const now = Date.parse(snapshot.generatedAt);
-  const services = pick(snapshot.services, opts.service, (s) => s.name === opts.service || s.key === opts.service,
-    'service', snapshot.services.map((s) => s.name));
+  const services = pick(snapshot.services, opts.service, (s) => s.name === opts.service || s.key === opts.service || s.group?.name === opts.service,
+    'service', [...new Set(snapshot.services.map((s) => s.group?.name ?? s.name))]);
   const instances = pick(snapshot.vrrp, opts.instance, (v) => v.name === opts.instance,
     'VRRP instance', snapshot.vrrp.map((v) => v.name));
   const filtered = opts.service !== undefined || opts.instance !== undefined;
@@ -308,9 +374,9 @@ export function renderStatus(snapshot: StatusSnapshot, opts: RenderOptions): str
     }
     out.push('');
     if (services.length === 0) out.push('no services');
-    services.forEach((svc, i) => {
+    blocks(services).forEach((list, i) => {
       if (i > 0) out.push('');
-      out.push(...serviceBlock(svc, now, opts));
+      out.push(...(list[0]!.group ? groupBlock(list, now, opts) : serviceBlock(list[0]!, now, opts)));
     });
   }
   return out.join('\n') + '\n';

@@ -7,10 +7,11 @@ import {
   destId, serviceId, type DestSpec, type Forwarding, type ServiceKey, type TunnelType,
 } from '../table/index.js';
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
-import type { HealthGlobalConfig, RealServerConfig, ServiceConfig } from './types.js';
+import type { HealthGlobalConfig, RealServerConfig, ServiceConfig, ServiceGroupRef } from './types.js';
 import { durationOr as seconds } from './duration.js';
 import { MAX_PERSISTENCE_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax } from './limits.js';
 import { buildHealthCheck, checkHealthShape } from './normalise-health.js';
+import { expandMembers, memberName, sharedId, sharedPort, type Member } from './normalise-groups.js';
 import type { Problems } from './problems.js';
 import type { Located, RawService, RawTunnel } from './raw.js';
 
@@ -105,7 +106,7 @@ function buildDest(
   const forwarding: Forwarding = d.forwarding ?? svc.forwarding ?? SERVICE_DEFAULTS.forwarding;
   const servicePort = key?.kind === 'addr' ? key.port : svc.port ?? 0;
   const port = d.port ?? servicePort;
-  if (forwarding !== 'nat' && svc.fwmark === undefined && d.port !== undefined && d.port !== servicePort) {
+  if (forwarding !== 'nat' && key?.kind !== 'fwmark' && svc.fwmark === undefined && d.port !== undefined && d.port !== servicePort) {
     report(`${pointer}/port`, `${forwarding} forwarding cannot change the port: use the service's port ${servicePort} or omit it (only nat remaps ports)`);
   }
   if (destFamily !== family && forwarding !== 'tunnel') {
@@ -134,13 +135,21 @@ function buildDest(
   };
 }
 
-/** One service, normalised; problems are reported relative to its pointer. */
+/** A group member being built: its key, where it was declared, and the group's other members. */
+interface MemberContext {
+  member: Member;
+  members: readonly Member[];
+  group: ServiceGroupRef;
+}
+
+/** One service (or one member of a group), normalised; problems are reported relative to its pointer. */
 export function normaliseService(
-  loc: Located<RawService>, index: number, global: HealthGlobalConfig, problems: Problems,
+  loc: Located<RawService>, index: number, global: HealthGlobalConfig, problems: Problems, ctx?: MemberContext,
 ): { service: ServiceConfig; key?: ServiceKey } {
   const { file, pointer, value: raw } = loc;
   const report: Report = (p, message) => problems.add(file, pointer + p, message);
-  const { key, family } = serviceKey(raw, report);
+  const { key, family } = ctx ? { key: ctx.member.key, family: ctx.member.key.family } : serviceKey(raw, report);
+  const keyPointer = ctx ? ctx.member.pointer : '';
 
   const scheduler = raw.scheduler ?? SERVICE_DEFAULTS.scheduler;
   let flags = 0;
@@ -150,7 +159,7 @@ export function normaliseService(
     flags |= SCHEDULER_FLAG_BITS[flag] ?? 0;
   });
 
-  const protocol = raw.fwmark === undefined ? raw.protocol : undefined;
+  const protocol = key ? (key.kind === 'addr' ? key.protocol : undefined) : raw.fwmark === undefined ? raw.protocol : undefined;
   if (raw.onePacket === true) {
     if (protocol !== undefined && protocol !== 'udp') {
       report('/onePacket', `one-packet scheduling applies to UDP only (the kernel ignores it for ${protocol}); use it on udp or fwmark services`);
@@ -199,7 +208,7 @@ export function normaliseService(
   const slowStartTooLong = overMax(slowStart, MAX_TIMER_SECONDS, TIMER_WHY);
   if (slowStartTooLong !== undefined) report('/slowStart', slowStartTooLong);
   if (key?.kind === 'addr' && key.port === 0 && persistence === undefined) {
-    report('/port', 'port 0 (all ports) needs persistence: add "persistence": {}');
+    report(`${keyPointer}/port`, 'port 0 (all ports) needs persistence: add "persistence": {}');
   }
 
   const realServers: RealServerConfig[] = [];
@@ -219,7 +228,22 @@ export function normaliseService(
     if (earlier !== undefined) report(rsPointer, `duplicate real server ${destId(spec)} (also ${earlier})`);
     else seenDests.set(id, pointer + rsPointer);
     if (rs.healthCheck !== undefined) checkHealthShape(rs.healthCheck, file, `${pointer}${rsPointer}/healthCheck`, problems);
-    const healthCheck = buildHealthCheck(rs.healthCheck ?? raw.healthCheck, spec, global, (m) => report(rsPointer, m));
+    const declared = rs.healthCheck ?? raw.healthCheck;
+    if (ctx) {
+      // one probe per real server for the whole group: the same target whatever the member's port
+      const port = sharedPort(rs, ctx.members, declared?.port);
+      const needsPort = declared !== undefined && !['none', 'ping'].includes(declared.type);
+      const unported = port === undefined && needsPort;
+      if (unported) {
+        const ports = [...new Set(ctx.members.map((m) => (m.key.kind === 'addr' ? m.key.port : 0)))].join(', ');
+        report(rsPointer, `the members of this group have different ports (${ports}) and the real server has none: give it a "port", or its healthCheck one (it is probed once for the whole group)`);
+      }
+      const target = { ...spec, port: port ?? 0 };
+      const healthCheck = buildHealthCheck(declared, target, global, (m) => { if (!unported) report(rsPointer, m); });
+      realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck, shared: { id: sharedId(spec.address, target.port), port: target.port } });
+      return;
+    }
+    const healthCheck = buildHealthCheck(declared, spec, global, (m) => report(rsPointer, m));
     realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck });
   });
 
@@ -242,7 +266,7 @@ export function normaliseService(
     pe,
   };
   const service: ServiceConfig = {
-    name: raw.name ?? (key ? serviceId(key) : `service-${index}`),
+    name: ctx ? memberName(ctx.group.name, serviceId(key!)) : raw.name ?? (key ? serviceId(key) : `service-${index}`),
     origin: { file, pointer },
     spec,
     realServers,
@@ -251,20 +275,21 @@ export function normaliseService(
     ...(sorryServer !== undefined && { sorryServer }),
     ...(raw.quorum !== undefined && { quorum: { minUp: raw.quorum.minUp } }),
     initialState: raw.initialState ?? SERVICE_DEFAULTS.initialState,
+    ...(ctx && { group: ctx.group }),
   };
   return key !== undefined ? { service, key } : { service };
 }
 
-/** Every service, with the cross-service rules: unique names and unique kernel keys. */
+/** Every service (a group's members each one), with the cross-service rules: unique names and unique kernel keys. */
 export function normaliseServices(
   list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems,
 ): ServiceConfig[] {
-  const byName = new Map<string, Located<RawService>>();
-  const byKey = new Map<string, Located<RawService>>();
+  const byName = new Map<string, Located<unknown>>();
+  const byKey = new Map<string, Located<unknown>>();
   const where = (here: Located<unknown>, there: Located<unknown>) =>
     here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
-  return list.map((loc, i) => {
-    const { service, key } = normaliseService(loc, i, global, problems);
+  const out: ServiceConfig[] = [];
+  const claim = (loc: Located<unknown>, service: ServiceConfig, key: ServiceKey | undefined) => {
     const named = byName.get(service.name);
     if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${service.name}" (also ${where(loc, named)})`);
     else byName.set(service.name, loc);
@@ -274,6 +299,28 @@ export function normaliseServices(
       if (same) problems.add(loc.file, loc.pointer, `duplicate service ${id} (also ${where(loc, same)})`);
       else byKey.set(id, loc);
     }
-    return service;
+  };
+  list.forEach((loc, i) => {
+    if (loc.value.members === undefined) {
+      const { service, key } = normaliseService(loc, i, global, problems);
+      claim(loc, service, key);
+      out.push(service);
+      return;
+    }
+    const members = expandMembers(loc.value, (p, m) => problems.add(loc.file, loc.pointer + p, m));
+    if (members === undefined) return;
+    const name = loc.value.name!;
+    // the group's own name is taken too: `lvsd drain NAME` and status address the group by it
+    const groupLoc = { ...loc, value: undefined };
+    const named = byName.get(name);
+    if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${name}" (also ${where(loc, named)})`);
+    else byName.set(name, groupLoc);
+    members.forEach((member, index) => {
+      const ctx = { member, members, group: { name, index, size: members.length } };
+      const { service, key } = normaliseService(loc, i, global, problems, ctx);
+      claim({ ...loc, pointer: loc.pointer + member.pointer }, service, key);
+      out.push(service);
+    });
   });
+  return out;
 }

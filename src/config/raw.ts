@@ -70,8 +70,17 @@ export interface RawSorryServer {
   tunnel?: RawTunnel;
 }
 
+export interface RawServiceMember {
+  address?: string;
+  lastAddress?: string;
+  port?: number;
+  fwmark?: number;
+  family?: 'ipv4' | 'ipv6';
+}
+
 export interface RawService {
   name?: string;
+  members?: RawServiceMember[];
   protocol?: 'tcp' | 'udp' | 'sctp';
   address?: string;
   port?: number;

@@ -61,6 +61,20 @@ export interface ServiceConfig {
   quorum?: { minUp: number };
   /** Whether real servers start up (before their first probe) or down. Default 'down'. */
   initialState: 'up' | 'down';
+  /**
+   * Set when this IPVS service is one member of a group (a service declared with `members`): every member
+   * has the same real servers, checks and settings, each real server is probed once for the whole group,
+   * and a drain of the group applies to the server in every member.
+   */
+  group?: ServiceGroupRef;
+}
+
+export interface ServiceGroupRef {
+  /** The group's name (the declared service's `name`); members are named `group[serviceId]`. */
+  name: string;
+  /** This member's place in the group (0-based) and the group's size after ranges are expanded. */
+  index: number;
+  size: number;
 }
 
 export interface RealServerConfig {
@@ -69,6 +83,12 @@ export interface RealServerConfig {
   spec: DestSpec;
   /** The check that applies (the real server's own, else the service's, else `none`). */
   healthCheck: HealthCheckConfig;
+  /**
+   * In a group: the real server as one entity across the members, whose destinations may differ in port.
+   * `id` names it for drains and status, `port` is the port its one probe targets. Absent outside groups
+   * (there the destination itself, `destId(spec)`, is the identity and the probe target).
+   */
+  shared?: { id: string; port: number };
 }
 
 interface HealthCheckBase {

@@ -25,7 +25,7 @@ import {
   type BackoffOptions, type DesiredTable, type PassKind, type PassOutcome, type PassResult,
 } from '../reconcile/index.js';
 import type { DrainRequest, DrainResult, ReloadResult } from './control-server.js';
-import { adoptDests, desiredEntry, drainKey, type Adoption, type DesiredEntry } from './desired.js';
+import { adoptDests, desiredEntry, realServerDrainKey, realServerOwner, type Adoption, type DesiredEntry } from './desired.js';
 import type { LoadOutcome, LoadResult, StatusSnapshot, VrrpInstanceStatus } from './status.js';
 import { buildSnapshot } from './snapshot.js';
 import type { StatusQuery } from './control-server.js';
@@ -215,7 +215,7 @@ export class Daemon {
     for (const svc of this.config.services) {
       if (svc.spec.key.kind !== 'addr') continue;
       const healthy = new Set(this.health?.upServers(svc.name) ?? svc.realServers.map((r) => destId(r.spec)));
-      const up = svc.realServers.filter((r) => r.spec.weight > 0 && healthy.has(destId(r.spec)) && !this.drains.has(drainKey(svc.name, r.spec))).length;
+      const up = svc.realServers.filter((r) => r.spec.weight > 0 && healthy.has(destId(r.spec)) && !this.drains.has(realServerDrainKey(svc, r))).length;
       out.push({ name: svc.name, address: svc.spec.key.address, up, quorum: svc.quorum?.minUp ?? 1 });
     }
     return out;
@@ -385,9 +385,25 @@ export class Daemon {
   private publishHealthUp(): void {
     const up = this.opts.metrics?.healthUp;
     if (!up || !this.health) return;
+    const byName = new Map(this.config.services.map((s) => [s.name, s]));
     for (const s of this.health.snapshot().services) {
-      for (const r of s.realServers) up(s.name, r.realServer, r.status === 'up' || r.status === 'drain');
+      const svc = byName.get(s.name);
+      for (const r of s.realServers) {
+        const rs = svc?.group ? svc.realServers.find((x) => destId(x.spec) === r.realServer) : undefined;
+        const owner = svc && rs ? realServerOwner(svc, rs) : { service: s.name, realServer: r.realServer };
+        up(owner.service, owner.realServer, r.status === 'up' || r.status === 'drain');
+      }
     }
+  }
+
+  private groupNames: { config: Config; map: Map<string, string> } | undefined;
+
+  /** The service label of a service's metric series: its group's name when it is a member. */
+  private seriesName(service: string): string {
+    if (this.groupNames?.config !== this.config) {
+      this.groupNames = { config: this.config, map: new Map(this.config.services.flatMap((s) => (s.group ? [[s.name, s.group.name] as const] : []))) };
+    }
+    return this.groupNames.map.get(service) ?? service;
   }
 
   /** A real server or VRRP instance that left the config: its metric series go with it. */
@@ -451,7 +467,8 @@ export class Daemon {
   /** A health change carries the service's new list: the reconciler plans that service again (coalesced). */
   private onHealthChange(service: string, dests: DestSpec[], change: HealthChange): void {
     this.adoption.get(service)?.verdicts.add(change.realServer);
-    this.opts.metrics?.healthUp?.(service, change.realServer, change.to === 'up' || change.to === 'drain');
+    // a group's members report the same probe: their series is the group's (change.realServer is the shared id)
+    this.opts.metrics?.healthUp?.(this.seriesName(service), change.realServer, change.to === 'up' || change.to === 'drain');
     const svc = this.config.services.find((s) => s.name === service);
     if (!svc) return;
     this.healthDests.set(service, dests);
@@ -611,14 +628,19 @@ export class Daemon {
     return { ok: true, ...(await this.ecmp.drain(on)) };
   }
 
-  private findDrainTarget(req: DrainRequest): { key: string; service: string; realServer: string } | DrainResult {
-    const svc = this.config.services.find((s) => s.name === req.service || serviceId(s.spec.key) === req.service);
+  private findDrainTarget(req: DrainRequest): { key: string; service: string; realServer: string; members: string[] } | DrainResult {
+    // a group is drained by its name (or any member's): the server goes to weight 0 in every member
+    const byName = this.config.services.find((s) => s.name === req.service || serviceId(s.spec.key) === req.service);
+    const groupName = byName?.group?.name ?? (byName ? undefined : this.config.services.find((s) => s.group?.name === req.service)?.group?.name);
+    const svc = groupName !== undefined ? this.config.services.find((s) => s.group?.name === groupName) : byName;
     if (!svc) return { ok: false, notFound: 'service', message: `no service named ${JSON.stringify(req.service)}` };
-    const rs = svc.realServers.find((r) => destId(r.spec) === req.realServer || r.spec.address === req.realServer);
+    const rs = svc.realServers.find((r) => destId(r.spec) === req.realServer || r.shared?.id === req.realServer || r.spec.address === req.realServer);
     if (!rs) {
-      return { ok: false, notFound: 'realServer', message: `service ${svc.name} has no real server ${req.realServer}` };
+      return { ok: false, notFound: 'realServer', message: `service ${groupName ?? svc.name} has no real server ${req.realServer}` };
     }
-    return { key: drainKey(svc.name, rs.spec), service: svc.name, realServer: destId(rs.spec) };
+    const owner = realServerOwner(svc, rs);
+    const members = groupName !== undefined ? this.config.services.filter((s) => s.group?.name === groupName).map((s) => s.name) : [svc.name];
+    return { key: realServerDrainKey(svc, rs), ...owner, members };
   }
 
   async drain(req: DrainRequest, on: boolean): Promise<DrainResult> {
@@ -640,8 +662,10 @@ export class Daemon {
     this.drains = next;
     this.log.info({ event: on ? 'daemon.drain' : 'daemon.undrain', service: target.service, realServer: target.realServer },
       `${on ? 'drained' : 'undrained'} ${target.service} ${target.realServer}`);
-    const svc = this.config.services.find((s) => s.name === target.service);
-    if (svc) await this.reconciler.update([this.desiredFor(svc)], `${on ? 'drain' : 'undrain'}: ${target.realServer}`, 'drain');
+    // a group's drain: the server in every member, in one update
+    const members = new Set(target.members);
+    const svcs = this.config.services.filter((s) => members.has(s.name));
+    if (svcs.length > 0) await this.reconciler.update(svcs.map((s) => this.desiredFor(s)), `${on ? 'drain' : 'undrain'}: ${target.realServer}`, 'drain');
     void this.ecmp?.evaluate();
     return { ok: true, changed: true };
   }

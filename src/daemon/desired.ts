@@ -2,7 +2,8 @@
  * The IPVS table lvsd wants, from the config and what the daemon knows at run time (health results,
  * operator drains). Pure: the reconciler compares this against the kernel.
  */
-import type { Config, ServiceConfig } from '../config/types.js';
+import type { Config, RealServerConfig, ServiceConfig } from '../config/types.js';
+import { probeTarget } from '../health/index.js';
 import { destId, serviceId, type DesiredEntry, type DestSpec } from '../table/index.js';
 
 export type { DesiredEntry };
@@ -18,6 +19,22 @@ export function drainKey(serviceName: string, dest: Pick<DestSpec, 'address' | '
   return `${serviceName}/${destId(dest)}`;
 }
 
+/**
+ * Who a real server is for drains, status and metrics: (service name, destination), or in a group (the
+ * group's name, the server's shared id), so one drain or series covers the server in every member.
+ */
+export function realServerOwner(service: Pick<ServiceConfig, 'name' | 'group'>, rs: Pick<RealServerConfig, 'spec' | 'shared'>): { service: string; realServer: string } {
+  return service.group && rs.shared
+    ? { service: service.group.name, realServer: rs.shared.id }
+    : { service: service.name, realServer: destId(rs.spec) };
+}
+
+/** The drain key of a configured real server (see realServerOwner). */
+export function realServerDrainKey(service: Pick<ServiceConfig, 'name' | 'group'>, rs: Pick<RealServerConfig, 'spec' | 'shared'>): string {
+  const o = realServerOwner(service, rs);
+  return `${o.service}/${o.realServer}`;
+}
+
 /** The configured destinations of a service, every real server in at its configured weight. */
 export function configuredDests(service: ServiceConfig): DestSpec[] {
   return service.realServers.map((rs) => rs.spec);
@@ -26,9 +43,15 @@ export function configuredDests(service: ServiceConfig): DestSpec[] {
 export function desiredEntry(service: ServiceConfig, overrides: RuntimeOverrides = {}): DesiredEntry {
   const dests = overrides.healthDests?.get(service.name) ?? configuredDests(service);
   const drains = overrides.drains;
+  const drained = (d: DestSpec): boolean => {
+    if (!drains || drains.size === 0) return false;
+    if (!service.group) return drains.has(drainKey(service.name, d));
+    const rs = service.realServers.find((r) => r.spec.address === d.address && r.spec.port === d.port);
+    return rs !== undefined && drains.has(realServerDrainKey(service, rs));
+  };
   return {
     service: service.spec,
-    dests: dests.map((d) => (drains?.has(drainKey(service.name, d)) ? { ...d, weight: 0 } : { ...d })),
+    dests: dests.map((d) => (drained(d) ? { ...d, weight: 0 } : { ...d })),
   };
 }
 
@@ -66,7 +89,7 @@ export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], 
     const id = destId(rs.spec);
     if (seen.has(id)) continue;
     seen.add(id);
-    if (adoption.verdicts.has(id)) {
+    if (adoption.verdicts.has(destId(probeTarget(rs)))) {
       const h = healthById.get(id);
       if (h) out.push({ ...h });
       continue;
@@ -80,7 +103,7 @@ export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], 
     if (!seen.has(id)) {
       // Until every real server has a verdict the others stand at their kernel weights, so the sorry
       // server's place is still the kernel's; removing it early could leave nobody serving.
-      const allJudged = service.realServers.every((rs) => adoption.verdicts.has(destId(rs.spec)));
+      const allJudged = service.realServers.every((rs) => adoption.verdicts.has(destId(probeTarget(rs))));
       const sorryFromHealth = allJudged ? healthById.get(id) : kernelById.has(id) ? sorry : undefined;
       if (sorryFromHealth) out.push({ ...sorryFromHealth });
     }

@@ -9,7 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { LvsdError } from '../errors.js';
 import { DURATION_BUCKETS } from './buckets.js';
 import { METRICS_LIMITS, limitConnections } from './conn-limits.js';
-import type { LoadOutcome, StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
+import type { LoadOutcome, RealServerStatus, ServiceStatus, StatusSnapshot, StatsStatus, VrrpStateName } from './status.js';
 
 /** lvsd_vrrp_state values. */
 export const VRRP_STATE_VALUE: Record<Exclude<VrrpStateName, 'stopped'>, number> = {
@@ -122,6 +122,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   pendingFailures.set(0);
 
   // ---- read from the latest snapshot at scrape time ----
+  // A group's members are one series: labelled by the group's name and the real server's shared id, their
+  // values summed (counters, connections), or the worst kept (presence, weight): a group of 1,000 members
+  // costs as many series as one service.
   const services = () => source()?.services ?? [];
   // ECMP (docs/ecmp.md): BIRD, its sessions and what is announced, from the snapshot; no series without ecmp
   const ecmp = () => source()?.ecmp ?? undefined;
@@ -149,17 +152,35 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: 'lvsd_director_drained', help: 'lvsd drain --director in force (1) or not (0)', registers,
     collect() { this.reset(); const e = ecmp(); if (e) this.set(e.drained ? 1 : 0); },
   });
+  const svcLabel = (s: ServiceStatus) => s.group?.name ?? s.name;
+  const rsLabel = (r: RealServerStatus) => r.sharedId ?? r.id;
+  const combined = (pairs: Iterable<[Record<string, string>, number]>, combine: (a: number, b: number) => number) => {
+    const out = new Map<string, [Record<string, string>, number]>();
+    for (const [labels, v] of pairs) {
+      const k = Object.values(labels).join('\0');
+      const e = out.get(k);
+      if (e) e[1] = combine(e[1], v);
+      else out.set(k, [labels, v]);
+    }
+    return out.values();
+  };
   new Gauge({
-    name: 'lvsd_ipvs_service_present', help: 'Whether the kernel holds the declared service (1) or not (0)', labelNames: ['service'], registers,
-    collect() { this.reset(); for (const s of services()) this.set({ service: s.name }, s.kernel === 'present' ? 1 : 0); },
+    name: 'lvsd_ipvs_service_present', help: 'Whether the kernel holds the declared service (1) or not (0); a group: every member', labelNames: ['service'], registers,
+    collect() {
+      this.reset();
+      for (const [l, v] of combined(services().map((s) => [{ service: svcLabel(s) }, s.kernel === 'present' ? 1 : 0]), Math.min)) this.set(l, v);
+    },
   });
   new Counter({
     name: 'lvsd_ipvs_service_connections_total', help: 'Connections the kernel scheduled for the service', labelNames: ['service'], registers,
-    collect() { this.reset(); for (const s of services()) if (s.stats) this.inc({ service: s.name }, s.stats.conns); },
+    collect() { this.reset(); for (const s of services()) if (s.stats) this.inc({ service: svcLabel(s) }, s.stats.conns); },
   });
   new Gauge({
     name: 'lvsd_ipvs_service_connections_per_second', help: 'The kernel\'s estimate of new connections per second', labelNames: ['service'], registers,
-    collect() { this.reset(); for (const s of services()) if (s.stats) this.set({ service: s.name }, s.stats.cps); },
+    collect() {
+      this.reset();
+      for (const [l, v] of combined(services().filter((s) => s.stats).map((s) => [{ service: svcLabel(s) }, s.stats!.cps]), (a, b) => a + b)) this.set(l, v);
+    },
   });
   for (const [unit, word, inKey, outKey] of DIRECTED) {
     new Counter({
@@ -168,8 +189,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         this.reset();
         for (const s of services()) {
           if (!s.stats) continue;
-          this.inc({ service: s.name, direction: 'in' }, s.stats[inKey]);
-          this.inc({ service: s.name, direction: 'out' }, s.stats[outKey]);
+          this.inc({ service: svcLabel(s), direction: 'in' }, s.stats[inKey]);
+          this.inc({ service: svcLabel(s), direction: 'out' }, s.stats[outKey]);
         }
       },
     });
@@ -180,8 +201,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         for (const s of services()) {
           for (const r of s.realServers) {
             if (!r.stats) continue;
-            this.inc({ service: s.name, real_server: r.id, direction: 'in' }, r.stats[inKey]);
-            this.inc({ service: s.name, real_server: r.id, direction: 'out' }, r.stats[outKey]);
+            this.inc({ service: svcLabel(s), real_server: rsLabel(r), direction: 'in' }, r.stats[inKey]);
+            this.inc({ service: svcLabel(s), real_server: rsLabel(r), direction: 'out' }, r.stats[outKey]);
           }
         }
       },
@@ -191,26 +212,29 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     name: 'lvsd_ipvs_real_server_connections_total', help: 'Connections the kernel scheduled to the real server', labelNames: ['service', 'real_server'], registers,
     collect() {
       this.reset();
-      for (const s of services()) for (const r of s.realServers) if (r.stats) this.inc({ service: s.name, real_server: r.id }, r.stats.conns);
+      for (const s of services()) for (const r of s.realServers) if (r.stats) this.inc({ service: svcLabel(s), real_server: rsLabel(r) }, r.stats.conns);
     },
   });
-  const rsGauge = (name: string, help: string, value: (r: StatusSnapshot['services'][number]['realServers'][number]) => number | null) =>
+  const rsGauge = (name: string, help: string, value: (r: RealServerStatus) => number | null, combine: (a: number, b: number) => number) =>
     new Gauge({
       name, help, labelNames: ['service', 'real_server'], registers,
       collect() {
         this.reset();
+        const pairs: Array<[Record<string, string>, number]> = [];
         for (const s of services()) {
           for (const r of s.realServers) {
             const v = value(r);
-            if (v !== null) this.set({ service: s.name, real_server: r.id }, v);
+            if (v !== null) pairs.push([{ service: svcLabel(s), real_server: rsLabel(r) }, v]);
           }
         }
+        for (const [l, v] of combined(pairs, combine)) this.set(l, v);
       },
     });
-  rsGauge('lvsd_ipvs_real_server_active_connections', 'Active connections to the real server', (r) => r.activeConns);
-  rsGauge('lvsd_ipvs_real_server_inactive_connections', 'Inactive connections to the real server', (r) => r.inactiveConns);
-  rsGauge('lvsd_ipvs_real_server_weight', 'The real server\'s weight in the kernel', (r) => r.weight.kernel);
-  rsGauge('lvsd_real_server_drained', 'Whether the operator drained the real server (1) or not (0)', (r) => (r.drained ? 1 : 0));
+  const sum = (a: number, b: number) => a + b;
+  rsGauge('lvsd_ipvs_real_server_active_connections', 'Active connections to the real server (a group: summed over its members)', (r) => r.activeConns, sum);
+  rsGauge('lvsd_ipvs_real_server_inactive_connections', 'Inactive connections to the real server (a group: summed over its members)', (r) => r.inactiveConns, sum);
+  rsGauge('lvsd_ipvs_real_server_weight', 'The real server\'s weight in the kernel (a group: the lowest over its members)', (r) => r.weight.kernel, Math.min);
+  rsGauge('lvsd_real_server_drained', 'Whether the operator drained the real server (1) or not (0)', (r) => (r.drained ? 1 : 0), Math.max);
   new Counter({
     name: 'lvsd_vrrp_address_mismatches_total', help: 'Valid adverts whose VIP list differs from ours', labelNames: ['instance'], registers,
     collect() { this.reset(); for (const v of source()?.vrrp ?? []) this.inc({ instance: v.name }, v.addressMismatches); },

@@ -3,8 +3,8 @@
  * count each result per pair, so each probe's users are looked up once per config, not per result.
  */
 import type { Config } from '../config/types.js';
-import { checkKey, type Prober } from '../health/index.js';
-import { destId } from '../table/index.js';
+import { checkKey, probeTarget, type Prober } from '../health/index.js';
+import { realServerOwner } from './desired.js';
 
 export interface ProbeUser { service: string; realServer: string }
 
@@ -29,10 +29,12 @@ export class ProbeUsers {
     const users = new Map<string, ProbeUser[]>();
     for (const s of config.services) {
       for (const rs of s.realServers) {
-        const key = checkKey(rs.healthCheck, rs.spec);
+        const key = checkKey(rs.healthCheck, probeTarget(rs));
         let list = users.get(key);
         if (!list) users.set(key, (list = []));
-        list.push({ service: s.name, realServer: destId(rs.spec) });
+        // a group's members share the probe and the series: one user for the group
+        const owner = realServerOwner(s, rs);
+        if (!list.some((u) => u.service === owner.service && u.realServer === owner.realServer)) list.push(owner);
       }
     }
     this.byKey = { config, users };
@@ -40,9 +42,14 @@ export class ProbeUsers {
   }
 }
 
-/** The (service, real server) pairs of a config, as "name\0destId". */
+/** The (service, real server) pairs of a config's metric series, as "name\0id" (a group's: its name and shared id). */
 export function realServerPairs(config: Config): Set<string> {
   const out = new Set<string>();
-  for (const s of config.services) for (const rs of s.realServers) out.add(`${s.name}\0${destId(rs.spec)}`);
+  for (const s of config.services) {
+    for (const rs of s.realServers) {
+      const o = realServerOwner(s, rs);
+      out.add(`${o.service}\0${o.realServer}`);
+    }
+  }
   return out;
 }

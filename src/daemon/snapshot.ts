@@ -7,7 +7,7 @@ import type { HealthSnapshot } from '../health/index.js';
 import type { SyncDaemon } from '../ipvs/types.js';
 import { canonicalDestId, destId, serviceId, type KernelEntry } from '../table/index.js';
 import { canonicalServiceId } from '../reconcile/index.js';
-import { drainKey } from './desired.js';
+import { realServerDrainKey } from './desired.js';
 import {
   STATUS_SCHEMA_VERSION, healthLoopStatus, persistenceStatus, serviceFlagNames, serviceForwarding, statsToStatus,
   uptimeSeconds, type HealthStateName, type LoadResult, type RealServerStatus, type ServiceStatus, type StatusSnapshot,
@@ -60,12 +60,13 @@ export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
       const id = destId(rs.spec);
       const kd = kernelDests.get(id);
       const hs = hById.get(id);
-      const isDrained = drained.has(drainKey(svc.name, rs.spec));
+      const isDrained = drained.has(realServerDrainKey(svc, rs));
       const effective = isDrained ? 0 : hs ? hs.effectiveWeight : rs.spec.weight;
       return {
         address: rs.spec.address,
         port: rs.spec.port,
         id,
+        ...(rs.shared && { sharedId: rs.shared.id }),
         forwarding: rs.spec.forwarding,
         weight: { configured: rs.spec.weight, effective, kernel: kd ? kd.weight : null },
         health: {
@@ -93,6 +94,7 @@ export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
       stats: statsToStatus(k?.service.stats),
       sorryServerActive: h?.sorryActive ?? false,
       realServers,
+      ...(svc.group && { group: { ...svc.group } }),
     };
   });
 
@@ -118,7 +120,8 @@ export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
     services,
     drains: input.drains.map((d) => {
       const svc = config.services.find((s) => s.name === d.service);
-      return { service: svc ? serviceId(svc.spec.key) : d.service, realServer: d.realServer, since: d.since };
+      // a group's drain is shown by the group's name (it covers every member)
+      return { service: svc && !svc.group ? serviceId(svc.spec.key) : d.service, realServer: d.realServer, since: d.since };
     }),
     connectionSync: input.daemons.map((d) => ({ state: d.state, interface: d.interface, syncId: d.syncId })),
     ipvs: input.ipvs ?? IPVS_OK,

@@ -160,6 +160,8 @@ export interface ServiceStatus {
   /** Whether the sorry server is in the kernel table in place of the real servers. */
   sorryServerActive: boolean;
   realServers: RealServerStatus[];
+  /** Present when the service is one member of a group: the group's name, this member's place, the group's size. */
+  group?: { name: string; index: number; size: number };
 }
 
 export type HealthStateName = 'up' | 'down' | 'unknown';
@@ -169,6 +171,8 @@ export interface RealServerStatus {
   port: number;
   /** destId(): "10.0.1.11:8080", "[2001:db8::11]:80". */
   id: string;
+  /** In a group: the server's id across the members (drains, metrics, the probe's address:port). */
+  sharedId?: string;
   forwarding: Forwarding;
   /** configured: from the config; effective: what lvsd wants now (0 when down or drained); kernel: what the kernel has (null when absent). */
   weight: { configured: number; effective: number; kernel: number | null };

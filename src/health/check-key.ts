@@ -4,7 +4,7 @@
  * identity, which spreads many probes over their interval instead of firing them at once.
  */
 import { createHash } from 'node:crypto';
-import type { HealthCheckConfig } from '../config/types.js';
+import type { HealthCheckConfig, RealServerConfig } from '../config/types.js';
 import { formatHostPort } from '../net/address.js';
 import type { ProbeTarget } from './types.js';
 
@@ -17,6 +17,14 @@ function stable(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
+}
+
+/**
+ * What a real server's probe targets: its destination, or in a group the one port shared by every member
+ * (so the members' destinations, whose ports may differ, share one probe).
+ */
+export function probeTarget(rs: Pick<RealServerConfig, 'spec' | 'shared'>): ProbeTarget {
+  return { address: rs.spec.address, port: rs.shared?.port ?? rs.spec.port };
 }
 
 export function checkKey(check: HealthCheckConfig, target: ProbeTarget): string {

@@ -292,15 +292,20 @@ export class HealthScheduler extends EventEmitter {
     // a weight reported while down changes nothing until the server is up again
     if (!transition && !(weightChanged && state.up)) return;
     const status = statusOf(state);
+    // a group's members share the probe: one line for the group, not one per member
+    const loggedGroups = new Set<string>();
     for (const name of job.services) {
       const svc = this.services.get(name);
       if (!svc) continue;
+      const group = svc.config.group;
+      const logIt = group === undefined || !loggedGroups.has(group.name);
+      if (group) loggedGroups.add(group.name);
       for (const m of svc.members) {
-        if (m.job !== job) continue;
-        const realServer = destId(m.rs.spec);
+        if (m.job !== job || !logIt) continue;
+        const realServer = m.rs.shared?.id ?? destId(m.rs.spec);
         const weight = effectiveWeight(state, m.rs.spec.weight, svc.config.slowStart, now);
         this.log.info({
-          event: 'health.change', service: name, realServer,
+          event: 'health.change', service: group?.name ?? name, ...(group && { members: group.size }), realServer,
           from: transition?.from ?? status, to: transition?.to ?? status,
           reason: result.reason, latencyMs: result.latencyMs, weight,
         });
