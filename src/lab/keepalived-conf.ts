@@ -188,7 +188,67 @@ function check(c: HealthCheckConfig, rs: RealServerConfig): string[] {
 
 const KIND = { nat: 'NAT', dr: 'DR', tunnel: 'TUN' } as const;
 
-function virtualServer(s: ServiceConfig): string[] {
+/** A group's members as virtual_server_group lines, consecutive addresses on one port written as a range. */
+function groupLines(members: ServiceConfig[]): string[] {
+  const out: string[] = [];
+  const families = new Set(members.map((m) => m.spec.key.family));
+  let run: { first: string; last: string; port: number; lastTail: number; family: string } | undefined;
+  const flush = () => {
+    if (!run) return;
+    if (run.first === run.last) out.push(`  ${run.first} ${run.port}`);
+    else out.push(`  ${run.first}-${run.family === 'ipv4' ? run.lastTail : run.lastTail.toString(16)} ${run.port}`);
+    run = undefined;
+  };
+  for (const m of members) {
+    const key = m.spec.key;
+    if (key.kind === 'fwmark') {
+      flush();
+      // the family is written when the group has both (keepalived needs it then) or when it is not IPv4
+      out.push(`  fwmark ${key.fwmark}${families.size > 1 || key.family === 'ipv6' ? ` ${key.family === 'ipv6' ? 'inet6' : 'inet'}` : ''}`);
+      continue;
+    }
+    const tail = lastPart(key.address, key.family);
+    const prefix = key.address.slice(0, key.address.lastIndexOf(key.family === 'ipv4' ? '.' : ':'));
+    if (run && run.port === key.port && run.family === key.family && tail === run.lastTail + 1
+      && prefix === run.last.slice(0, run.last.lastIndexOf(key.family === 'ipv4' ? '.' : ':'))) {
+      run.last = key.address;
+      run.lastTail = tail;
+      continue;
+    }
+    flush();
+    run = { first: key.address, last: key.address, port: key.port, lastTail: tail, family: key.family };
+  }
+  flush();
+  return out;
+}
+
+function lastPart(address: string, family: string): number {
+  if (family === 'ipv4') return Number(address.split('.').at(-1));
+  const part = address.split(':').at(-1) ?? '';
+  return part === '' ? 0 : Number.parseInt(part, 16);
+}
+
+/**
+ * A group: `virtual_server_group NAME { members }` and one `virtual_server group NAME` with the settings and
+ * real servers every member shares. A real server whose port differs between members has no keepalived form.
+ */
+function virtualServerGroup(members: ServiceConfig[]): string[] {
+  const first = members[0]!;
+  const name = first.group!.name;
+  if (!/^[A-Za-z0-9_.:-]+$/.test(name)) unsupported(`group ${name}: a name keepalived cannot read as one word`);
+  // a real server whose port follows the member's: without a port (DR and tunnel only; NAT would need one)
+  const realServers = first.realServers.map((rs, i) => {
+    const ports = new Set(members.map((m) => m.realServers[i]?.spec.port));
+    if (ports.size === 1) return rs;
+    if (rs.spec.forwarding === 'nat') unsupported(`group ${name}: NAT real server ${rs.spec.address} has a different port per member (${[...ports].join(', ')}); keepalived gives it one`);
+    return { ...rs, spec: { ...rs.spec, port: 0 } };
+  });
+  const addr = members.find((m) => m.spec.key.kind === 'addr');
+  const body = virtualServer({ ...first, name, realServers }, addr?.spec.key.kind === 'addr' ? addr.spec.key.protocol : undefined).slice(1);
+  return [`virtual_server_group ${name} {`, ...groupLines(members), '}', `virtual_server group ${name} {`, ...body];
+}
+
+function virtualServer(s: ServiceConfig, groupProtocol?: string): string[] {
   const key = s.spec.key;
   if (s.slowStart > 0) unsupported(`service ${s.name}: slow start`);
   const intervals = new Set(s.realServers.filter((r) => r.healthCheck.type !== 'none').map((r) => r.healthCheck.interval));
@@ -204,7 +264,8 @@ function virtualServer(s: ServiceConfig): string[] {
     `  delay_loop ${keepalivedSeconds([...intervals][0] ?? 60)}`,
     `  lb_algo ${sched}`,
     `  lb_kind ${forwarding(s.realServers, s.name)}`,
-    ...(key.kind === 'fwmark' ? [] : [`  protocol ${key.protocol.toUpperCase()}`]),
+    ...(groupProtocol !== undefined ? [`  protocol ${groupProtocol.toUpperCase()}`]
+      : key.kind === 'fwmark' || s.group ? [] : [`  protocol ${key.protocol.toUpperCase()}`]),
     ...(persistent ? [`  persistence_timeout ${s.spec.timeout}`] : []),
     ...(persistent && s.spec.netmask !== fullMask ? [`  persistence_granularity ${key.family === 'ipv6' ? s.spec.netmask : maskText(s.spec.netmask)}`] : []),
     ...(s.spec.pe ? [`  persistence_engine ${s.spec.pe}`] : []),
@@ -215,11 +276,11 @@ function virtualServer(s: ServiceConfig): string[] {
     ...(s.quorum ? [`  quorum ${s.quorum.minUp * ([...weights][0] ?? 1)}`] : []),
     ...(s.sorryServer ? [`  sorry_server ${s.sorryServer.address} ${s.sorryServer.port}`] : []),
     // lvsd's service name, kept where keepalived has one (an id-like default name is not written)
-    ...(/^(tcp|udp|sctp|fwmark)\//.test(s.name) ? [] : [`  snmp_name ${word(s.name)}`]),
+    ...(s.group || /^(tcp|udp|sctp|fwmark)\//.test(s.name) ? [] : [`  snmp_name ${word(s.name)}`]),
   ];
   for (const rs of s.realServers) {
     lines.push(
-      `  real_server ${rs.spec.address} ${rs.spec.port} {`,
+      `  real_server ${rs.spec.address}${s.group && rs.spec.port === 0 ? '' : ` ${rs.spec.port}`} {`,
       `    weight ${rs.spec.weight}`,
       ...methodLine(rs, s),
       ...(rs.spec.upperThreshold > 0 ? [`    uthreshold ${rs.spec.upperThreshold}`, `    lthreshold ${rs.spec.lowerThreshold}`] : []),
@@ -283,6 +344,14 @@ export function keepalivedConf(config: Config, opts: KeepalivedOptions): string 
   sharedScriptNames = new Set(scriptNames.filter((n, i) => scriptNames.indexOf(n) !== i));
   for (const v of config.vrrp) lines.push(...trackDefinitions(v));
   for (const v of config.vrrp) lines.push(...vrrpInstance(v));
-  for (const s of config.services) lines.push(...virtualServer(s));
+  // a group is written where its first member is, so an import gives the services back in their order
+  const written = new Set<string>();
+  for (const s of config.services) {
+    if (!s.group) lines.push(...virtualServer(s));
+    else if (!written.has(s.group.name)) {
+      written.add(s.group.name);
+      lines.push(...virtualServerGroup(config.services.filter((m) => m.group?.name === s.group!.name)));
+    }
+  }
   return lines.join('\n') + '\n';
 }

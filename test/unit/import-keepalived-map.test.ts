@@ -228,7 +228,7 @@ virtual_server 192.0.2.10 80 {
   assert.equal(r.config.services, undefined);
 });
 
-test('virtual_server_group: ranges and fwmarks expand into one service each with the same real servers', () => {
+test('virtual_server_group: one lvsd service with members (ranges kept, fwmark families), no expansion warning', () => {
   const r = imp(`virtual_server_group G {
   10.0.0.1-3 80
   fwmark 5
@@ -241,8 +241,21 @@ virtual_server group G {
     }
   }
 }
+virtual_server_group H {
+  10.0.0.7 53
+}
+virtual_server group H {
+  real_server 10.1.0.1 53 {
+  }
+}
+virtual_server group H {
+  protocol UDP
+  real_server 10.1.0.1 53 {
+  }
+}
 virtual_server_group G6 {
   2001:db8::9-b 443
+  fwmark 6 inet6
 }
 virtual_server group G6 {
   real_server 2001:db8:1::1 443 {
@@ -250,8 +263,33 @@ virtual_server group G6 {
 }`);
   assert.deepEqual(errors(r), []);
   const services = r.config.services as Array<Record<string, unknown>>;
-  assert.deepEqual(services.map((s) => s.address ?? `fwmark ${String(s.fwmark)}`), ['10.0.0.1', '10.0.0.2', '10.0.0.3', 'fwmark 5', '2001:db8::9', '2001:db8::a', '2001:db8::b']);
-  assert.ok(warnings(r).some((w) => /:5: virtual_server: group G: expanded into 4 lvsd services/.test(w)));
+  assert.deepEqual(services.map((s) => [s.name, s.protocol, s.members]), [
+    ['G', 'tcp', [{ address: '10.0.0.1', lastAddress: '10.0.0.3', port: 80 }, { fwmark: 5 }]],
+    ['H', 'tcp', [{ address: '10.0.0.7', port: 53 }]],
+    ['H-udp', 'udp', [{ address: '10.0.0.7', port: 53 }]],
+    ['G6', 'tcp', [{ address: '2001:db8::9', lastAddress: '2001:db8::b', port: 443 }, { fwmark: 6, family: 'ipv6' }]],
+  ]);
+  assert.ok(!warnings(r).some((w) => /expanded|group G/.test(w)), warnings(r).join('\n'));
+  // lvsd runs each as one IPVS service per member
+  const config = parseConfig([{ file: 'i.json', text: JSON.stringify(r.config) }]);
+  assert.deepEqual(config.services.map((s) => s.name), [
+    'G[tcp/10.0.0.1:80]', 'G[tcp/10.0.0.2:80]', 'G[tcp/10.0.0.3:80]', 'G[fwmark/ipv4/5]',
+    'H[tcp/10.0.0.7:53]', 'H-udp[udp/10.0.0.7:53]',
+    'G6[tcp/[2001:db8::9]:443]', 'G6[tcp/[2001:db8::a]:443]', 'G6[tcp/[2001:db8::b]:443]', 'G6[fwmark/ipv6/6]',
+  ]);
+});
+
+test('virtual_server_group: a bad line is refused at its line; a fwmark line takes only inet or inet6', () => {
+  const r = imp(`virtual_server_group G {
+  10.0.0.5-3 80
+  fwmark 5 inet7
+  10.0.0.9 80
+}
+virtual_server group G {
+  real_server 10.1.0.1 80 {
+  }
+}`);
+  assert.deepEqual(errors(r).map((e) => e.replace(/^.*?:(\d+): /, '$1: ')).map((e) => e.slice(0, 20)), ['2: 10.0.0.5-3: the r', '3: fwmark: unexpecte']);
 });
 
 test('lvs_sync_daemon: optional inst, the id defaults to the instance\'s virtual_router_id; without an instance it is refused', () => {

@@ -84,3 +84,30 @@ test('a UDP check without a payload is not exported: keepalived would send rando
     realServers: [{ address: '10.0.0.1', healthCheck: { type: 'udp' } }] }] }) }]);
   assert.throws(() => keepalivedConf(config, { routerId: 'd1' }), /a UDP check with an empty payload \(keepalived sends random bytes instead\)/);
 });
+
+test('a service group round-trips as a virtual_server_group (ranges, fwmarks with their family, shared real servers)', () => {
+  const grouped = {
+    services: [
+      { protocol: 'tcp', address: '192.0.2.10', port: 80, realServers: [{ address: '10.0.1.1' }] },
+      { name: 'web', protocol: 'tcp', scheduler: 'rr', onFailure: 'remove', initialState: 'up',
+        members: [{ address: '192.0.2.20', lastAddress: '192.0.2.22', port: 80 }, { address: '192.0.2.30', port: 8080 }, { fwmark: 9 }],
+        realServers: [
+          { address: '10.0.3.1', port: 80, weight: 5, healthCheck: { type: 'tcp', interval: 2, timeout: 1, rise: 1, fall: 2 } },
+          { address: '10.0.3.2', port: 80, weight: 5, healthCheck: { type: 'http', path: '/', interval: 2, timeout: 1, rise: 1, fall: 2 } },
+        ] },
+      { name: 'v6', protocol: 'udp', forwarding: 'dr', scheduler: 'sh', initialState: 'up', onFailure: 'remove',
+        members: [{ address: '2001:db8::20', lastAddress: '2001:db8::2f', port: 53 }, { fwmark: 10, family: 'ipv6' }],
+        realServers: [{ address: '2001:db8:1::1', healthCheck: { type: 'ping', interval: 2, timeout: 1, rise: 1, fall: 2 } }] },
+    ],
+  };
+  const config = parseConfig([{ file: 'lvsd.json', text: JSON.stringify(grouped) }]);
+  assert.equal(config.services.length, 1 + 5 + 17);
+  const text = keepalivedConf(config, { routerId: 'd1' });
+  assert.match(text, /virtual_server_group web \{\n {2}192\.0\.2\.20-22 80\n {2}192\.0\.2\.30 8080\n {2}fwmark 9\n\}\nvirtual_server group web \{/);
+  assert.match(text, /virtual_server_group v6 \{\n {2}2001:db8::20-2f 53\n {2}fwmark 10 inet6\n\}/);
+  const r = importKeepalived('/k/keepalived.conf', memoryFiles({ '/k/keepalived.conf': text }));
+  assert.deepEqual(r.problems.filter((p) => p.severity === 'error'), []);
+  assert.deepEqual(r.problems.filter((p) => /virtual_server|group/.test(p.keyword)), []);
+  const back = parseConfig([{ file: 'lvsd.json', text: JSON.stringify(r.config) }]);
+  assert.deepEqual(comparable(back), comparable(config));
+});

@@ -12,7 +12,8 @@ export interface Model {
   connectionSync?: { value: Obj; place: Place };
   ipvs?: { value: Obj; place: Place };
   health?: { value: Obj; place: Place };
-  groups: Map<string, { keys: Array<{ address: string; port: number } | { fwmark: number }>; place: Place; used: boolean }>;
+  /** virtual_server_group definitions as lvsd `members` entries (ranges kept), and how many services they expand to. */
+  groups: Map<string, { members: Obj[]; size: number; place: Place; used: boolean }>;
   globals: Globals;
   /** vrrp_script / track_file / vrrp_track_process definitions and the instances' references to them. */
   tracks: TrackModel;

@@ -1,7 +1,7 @@
 /**
- * virtual_server / virtual_server_group / real_server -> lvsd services. A virtual_server_group is expanded
- * into one lvsd service per address (ranges included), port and fwmark, each with the same real servers
- * and checks (lvsd probes a shared check once).
+ * virtual_server / virtual_server_group / real_server -> lvsd services. A `virtual_server group NAME` is
+ * one lvsd service with `members` (the group's addresses, ranges and fwmarks), which lvsd runs as one IPVS
+ * service per member sharing the real servers, their one probe each, drains and quorum.
  */
 import { isIP } from 'node:net';
 import { CHECKER_KEYWORDS, mapChecker, type CheckDefaults } from './checks.js';
@@ -160,32 +160,68 @@ function keysOf(s: Statement, words: string[], p: Problems): Key[] {
   return [{ address: addr, port }];
 }
 
+/** One virtual_server_group line as an lvsd member (a range stays a range), or undefined (reported). */
+function memberOf(s: Statement, words: string[], p: Problems): { member: Obj; size: number } | undefined {
+  if (words[0] === 'fwmark') {
+    const family = words[2];
+    if (words.length > 3 || (family !== undefined && family !== 'inet' && family !== 'inet6')) {
+      p.error(s, s.keyword, `unexpected ${words.slice(2).join(' ')} (a fwmark line takes a mark and inet or inet6)`);
+      return undefined;
+    }
+    const keys = keysOf(s, words.slice(0, 2), p);
+    if (keys.length === 0) return undefined;
+    const fwmark = (keys[0] as { fwmark: number }).fwmark;
+    return { member: { fwmark, ...(family !== undefined && { family: family === 'inet6' ? 'ipv6' : 'ipv4' }) }, size: 1 };
+  }
+  if (words.length > 2) {
+    p.error(s, s.keyword, `unexpected ${words.slice(2).join(' ')}`);
+    return undefined;
+  }
+  const keys = keysOf(s, words, p) as Array<{ address: string; port: number }>;
+  if (keys.length === 0) return undefined;
+  const first = keys[0]!;
+  const last = keys[keys.length - 1]!;
+  return {
+    member: { address: first.address, ...(keys.length > 1 && { lastAddress: last.address }), port: first.port },
+    size: keys.length,
+  };
+}
+
 export function mapVirtualServerGroup(s: Statement, model: Model, p: Problems): void {
   const name = stringArg(s, p);
   if (name === undefined) return;
-  const keys: Key[] = [];
-  for (const line of s.block ?? []) keys.push(...keysOf(line, [line.keyword, ...line.args], p));
-  model.groups.set(name, { keys, place: s, used: false });
+  const members: Obj[] = [];
+  let size = 0;
+  for (const line of s.block ?? []) {
+    const m = memberOf(line, [line.keyword, ...line.args], p);
+    if (m) {
+      members.push(m.member);
+      size += m.size;
+    }
+  }
+  if (members.length === 0) p.error(s, 'virtual_server_group', `${name} has no usable entries (keepalived removes it too)`);
+  model.groups.set(name, { members, size, place: s, used: false });
 }
 
 export function mapVirtualServer(s: Statement, model: Model, p: Problems): void {
   let keys: Key[];
+  let group: { name: string; members: Obj[] } | undefined;
   if (s.args[0] === 'group') {
     const g = model.groups.get(s.args[1] ?? '');
     if (!g) {
       p.error(s, 'virtual_server', `group ${s.args[1] ?? ''} is not defined before it (keepalived needs it defined first)`);
       return;
     }
+    noExtraArgs(s, p, 2);
     g.used = true;
-    keys = g.keys;
-    if (keys.length > 1) {
-      p.warn(s, 'virtual_server', `group ${s.args[1]}: expanded into ${keys.length} lvsd services with the same real servers and checks (lvsd probes each shared check once)`);
-    }
+    if (g.members.length === 0) return;
+    group = { name: s.args[1]!, members: g.members };
+    keys = [];
   } else {
     noExtraArgs(s, p, 2);
     keys = keysOf(s, s.args, p);
+    if (keys.length === 0) return;
   }
-  if (keys.length === 0) return;
   const st: ServiceState = {
     svc: { scheduler: 'wlc', forwarding: 'nat' },
     defaults: { delayLoop: 60, alpha: false },
@@ -196,8 +232,10 @@ export function mapVirtualServer(s: Statement, model: Model, p: Problems): void 
   };
   const proto = { value: 'tcp' };
   walk(s.block, serviceRules(p, proto), st, p, 'virtual_server');
-  const sharedQuorum = keys.length > 1 && st.quorum !== undefined;
-  if (sharedQuorum) p.warn(st.quorum!.at, 'quorum', `counted per lvsd service (each of the ${keys.length} addresses of the group), as keepalived counts it for the group`);
+  if (group) {
+    mapGroupService(s, group, proto.value, st, model, p);
+    return;
+  }
   for (const key of keys) {
     const svc: Obj = 'fwmark' in key ? { fwmark: key.fwmark } : { protocol: proto.value, address: key.address, port: key.port };
     if ('fwmark' in key && st.protocolAt && s.args[0] === 'fwmark') {
@@ -215,6 +253,31 @@ export function mapVirtualServer(s: Statement, model: Model, p: Problems): void 
     finishService(s, svc, st, p);
     model.services.push({ value: svc, place: s, realServerPlaces: st.realServers.map((r) => r.place) });
   }
+}
+
+/** `virtual_server group NAME`: one lvsd service with members (a second one over the same group is named NAME-protocol). */
+function mapGroupService(s: Statement, group: { name: string; members: Obj[] }, protocol: string, st: ServiceState, model: Model, p: Problems): void {
+  const taken = new Set(model.services.map((e) => e.value.name));
+  let name = st.name?.value ?? group.name;
+  if (taken.has(name)) name = `${name}-${protocol}`;
+  const members = group.members.map((m) => ({ ...m }));
+  const hasAddress = members.some((m) => m.address !== undefined);
+  const svc: Obj = { name, members, ...(hasAddress ? { protocol } : {}) };
+  if (!hasAddress && st.protocolAt) p.warn(st.protocolAt, 'protocol', 'the group has fwmarks only, which have no protocol (keepalived ignores it too)');
+  Object.assign(svc, st.svc);
+  finishService(s, svc, st, p);
+  // DR and tunnel cannot remap ports: a real server port that some address member does not listen on
+  // becomes the check's port (the destination takes each member's port, as keepalived's does in effect)
+  const ports = new Set(members.map((m) => (m.fwmark !== undefined ? undefined : m.port ?? 0)).filter((x) => x !== undefined));
+  for (const rs of svc.realServers as Obj[]) {
+    const fw = rs.forwarding ?? svc.forwarding;
+    if (fw === 'nat' || rs.port === undefined) continue;
+    if ([...ports].every((port) => port === rs.port)) continue;
+    const check = rs.healthCheck as Obj | undefined;
+    if (check && check.port === undefined && check.type !== 'exec' && check.type !== 'none') check.port = rs.port;
+    delete rs.port;
+  }
+  model.services.push({ value: svc, place: s, realServerPlaces: st.realServers.map((r) => r.place) });
 }
 
 function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): void {
