@@ -308,13 +308,14 @@ export function normaliseServices(
       return;
     }
     const members = expandMembers(loc.value, (p, m) => problems.add(loc.file, loc.pointer + p, m));
-    if (members === undefined) return;
-    const name = loc.value.name!;
-    // the group's own name is taken too: `lvsd drain NAME` and status address the group by it
-    const groupLoc = { ...loc, value: undefined };
-    const named = byName.get(name);
-    if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${name}" (also ${where(loc, named)})`);
-    else byName.set(name, groupLoc);
+    const name = loc.value.name;
+    if (name !== undefined) {
+      // the group's own name is taken too: `lvsd drain NAME` and status address the group by it
+      const named = byName.get(name);
+      if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${name}" (also ${where(loc, named)})`);
+      else byName.set(name, loc);
+    }
+    if (members === undefined || name === undefined) return;
     members.forEach((member, index) => {
       const ctx = { member, members, group: { name, index, size: members.length } };
       const { service, key } = normaliseService(loc, i, global, problems, ctx);
