@@ -199,20 +199,26 @@ export function defineCli(y: Argv): Argv {
     )
     .command(
       'lab',
-      'build a demo cluster (client, two directors, three web servers) and show a failover under load; in a VM if this kernel lacks IPVS',
+      'build a demo cluster (client, two directors, three web servers; or with --ecmp three directors behind a BGP router) and show a failover under load; in a VM if this kernel lacks IPVS',
       (y) =>
         y
           .option('keep', { type: 'boolean', default: false, describe: 'leave the lab running at the end and show how to explore it' })
           .option('nat', { type: 'boolean', default: false, describe: "NAT instead of DR: the web servers behind the directors, their gateway a second VRRP address" })
           .option('vm', { type: 'boolean', default: false, describe: 'run in a qemu VM even if this kernel has IPVS' })
           .option('direct', { type: 'boolean', default: false, describe: 'run on this host (root, IPVS)' })
-          .option('loop-ms', { type: 'number', default: 200, describe: "the client's request period during failover and failback" })
-          .option('clean', { type: 'boolean', default: false, describe: 'remove a lab left running (namespaces lvs-*)' }),
+          .option('ecmp', { type: 'boolean', default: false, describe: 'three directors that all serve, behind a router (BIRD: BGP + BFD, kernel ECMP); crash one, bring it back, drain one' })
+          .option('json', { type: 'boolean', default: false, describe: '(--ecmp) print the figures as one JSON object, the last line' })
+          .option('pool', { type: 'number', describe: '(--ecmp) long-lived connections the client holds (default 100)' })
+          .option('bfd', { type: 'number', describe: "(--ecmp) the router's BFD interval in ms, x 3 (default 100)" })
+          .option('loop-ms', { type: 'number', describe: "the client's request period during failover and failback (default 200; 100 with --ecmp)" })
+          .option('clean', { type: 'boolean', default: false, describe: 'remove a lab left running (namespaces lvs-*, with --ecmp lve-*)' }),
       (argv) =>
         run(async () =>
           (await import('../lab/main.js')).lab([
             ...(argv.keep ? ['--keep'] : []), ...(argv.nat ? ['--nat'] : []), ...(argv.vm ? ['--vm'] : []), ...(argv.direct ? ['--direct'] : []),
-            ...(argv.clean ? ['--clean'] : []), '--loop-ms', String(argv['loop-ms']),
+            ...(argv.clean ? ['--clean'] : []), ...(argv['loop-ms'] !== undefined ? ['--loop-ms', String(argv['loop-ms'])] : []),
+            ...(argv.ecmp ? ['--ecmp'] : []), ...(argv.json ? ['--json'] : []),
+            ...(argv.pool !== undefined ? ['--pool', String(argv.pool)] : []), ...(argv.bfd !== undefined ? ['--bfd', String(argv.bfd)] : []),
           ]),
         ),
     )

@@ -5,6 +5,7 @@
  * figures. On a kernel without IPVS it all runs inside a throwaway qemu VM, streamed live.
  *
  *   node dist/src/lab/main.js [--keep] [--vm | --direct] [--loop-ms 200] [--clean]
+ *   node dist/src/lab/main.js --ecmp [--json] [--pool N] [--bfd MS] ...   (three directors behind a BGP router)
  */
 import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { runScenario, StepFailure, summary, type Lab, type LabReport } from './scenario.js';
 import { SWITCH_NS, VIP, destroy, hasExamples, labExists, nodes, statusPageUrl, type Forwarding } from './topology.js';
 import { hostHasIpvs, runInVm, vmSupport } from './vm.js';
+import { EcmpStepFailure, ecmpJson, ecmpSummary, runEcmpScenario, type EcmpLab, type EcmpReport } from './ecmp-scenario.js';
+import { allNamespaces, ecmpDestroy, ecmpLabExists } from './ecmp-topology.js';
 
 export interface LabArgs {
   keep: boolean;
@@ -21,21 +24,34 @@ export interface LabArgs {
   forwarding: Forwarding;
   loopMs: number;
   clean: boolean;
+  /** three directors behind a BGP router (ECMP) instead of a VRRP pair */
+  ecmp: boolean;
+  /** ECMP: print the summary as one JSON object, the last line */
+  json: boolean;
+  /** ECMP: long-lived connections the client holds; the router's BFD interval */
+  pool?: number | undefined;
+  bfdMs?: number | undefined;
   /** internal: run the scenario on this kernel (inside the VM) */
   here: boolean;
   dir: string;
 }
 
-const USAGE = `usage: lvsd lab [--keep] [--nat] [--vm | --direct] [--loop-ms MS] [--clean]
+const USAGE = `usage: lvsd lab [--keep] [--nat | --ecmp [--json] [--pool N] [--bfd MS]] [--vm | --direct] [--loop-ms MS] [--clean]
   --keep      leave the lab running at the end and show how to explore it (Ctrl-C ends it)
   --nat       NAT instead of DR: the web servers behind the directors, their gateway a second VRRP address
   --vm        run in a qemu VM even if this kernel has IPVS
   --direct    run on this host (root, a kernel with IPVS)
-  --loop-ms   the client's request period during failover and failback (default 200)
+  --ecmp      three directors that all serve, behind a router (BIRD: BGP + BFD, kernel ECMP); crash one, bring it back, drain one
+  --json      (--ecmp) print the figures as one JSON object, the last line
+  --pool N    (--ecmp) long-lived connections the client holds (default 100)
+  --bfd MS    (--ecmp) the router's BFD interval (x 3; default 100)
+  --loop-ms   the client's request period during failover and failback (default 200; 100 with --ecmp)
   --clean     remove a lab left running (namespaces lvs-*) and exit`;
 
 export function parseLabArgs(argv: readonly string[]): LabArgs | string {
-  const a: LabArgs = { keep: false, forwarding: 'dr', loopMs: 200, clean: false, here: false, dir: '/tmp/lvsd-lab' };
+  const a: LabArgs = { keep: false, forwarding: 'dr', loopMs: 200, clean: false, ecmp: false, json: false, here: false, dir: '/tmp/lvsd-lab' };
+  let loopGiven = false;
+  const whole = (v: number, min: number, what: string) => (Number.isInteger(v) && v >= min ? undefined : `${what} needs a whole number, at least ${min}`);
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
     switch (f) {
@@ -45,10 +61,21 @@ export function parseLabArgs(argv: readonly string[]): LabArgs | string {
       case '--direct': a.mode = 'direct'; break;
       case '--here': a.here = true; break;
       case '--clean': a.clean = true; break;
+      case '--ecmp': a.ecmp = true; break;
+      case '--json': a.json = true; break;
+      case '--pool': case '--bfd': {
+        const v = Number(argv[++i]);
+        const bad = f === '--pool' ? whole(v, 1, '--pool') : whole(v, 10, '--bfd (milliseconds)');
+        if (bad) return bad;
+        if (f === '--pool') a.pool = v;
+        else a.bfdMs = v;
+        break;
+      }
       case '--loop-ms': {
         const v = Number(argv[++i]);
         if (!Number.isInteger(v) || v < 20) return '--loop-ms needs a whole number of milliseconds, at least 20';
         a.loopMs = v;
+        loopGiven = true;
         break;
       }
       case '--dir': a.dir = argv[++i] ?? a.dir; break;
@@ -56,6 +83,10 @@ export function parseLabArgs(argv: readonly string[]): LabArgs | string {
       default: return `unknown option ${f}\n${USAGE}`;
     }
   }
+  if (a.ecmp && a.forwarding === 'nat') return '--ecmp and --nat do not go together (the ECMP lab forwards by DR)';
+  if (!a.ecmp && (a.json || a.pool !== undefined || a.bfdMs !== undefined)) return '--json, --pool and --bfd go with --ecmp';
+  if (a.ecmp && !loopGiven) a.loopMs = 100;
+  if (a.ecmp && a.dir === '/tmp/lvsd-lab') a.dir = '/tmp/lvsd-lab-ecmp';
   return a;
 }
 
@@ -121,6 +152,55 @@ async function serveCommands(channel: string): Promise<void> {
   }
 }
 
+function ecmpExploreHelp(inVm: boolean, lab: EcmpLab): string[] {
+  const lvsd = 'node dist/src/cli/main.js';
+  const row = (cmd: string, what: string) => `  ${cmd.padEnd(74)} # ${what}`;
+  return [
+    '',
+    'the lab keeps running (d1, d2, d3 all serving; d2 drained if the drain step ran). Try:',
+    row('ip netns exec lve-client curl -s http://10.90.100.100/', 'which web server answers'),
+    row('ip -n lve-r route show 10.90.100.100', "the router's ECMP route: one next hop per announcing director"),
+    row(`birdc -s ${lab.dir}/router/bird.ctl show protocols`, "the router's BGP sessions"),
+    row(`birdc -s ${lab.dir}/router/bird.ctl show bfd sessions`, 'and BFD'),
+    row(`ip netns exec lve-d1 ${lvsd} status --socket ${lab.socket(1)}`, "d1's view (ECMP block: BIRD, peers, VIPs)"),
+    row(`ip netns exec lve-d2 ${lvsd} undrain --director --socket ${lab.socket(2)}`, 'announce d2 again'),
+    row('ip netns exec lve-d3 ipvsadm -Lnc', 'the connections d3 forwards'),
+    row(`tail ${lab.dir}/d1.log`, "d1's log (JSON lines)"),
+    inVm
+      ? 'this runs inside the VM: type a command at the lab> prompt (bash, from the repository); exit or Ctrl-D ends the lab.'
+      : 'Ctrl-C ends the lab and removes everything.',
+  ];
+}
+
+/** The ECMP lab on this kernel; with --json the figures as the last line. */
+async function runEcmpHere(args: LabArgs): Promise<number> {
+  const onSignal = () => {
+    say('\ninterrupted: removing the lab');
+    ecmpDestroy();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const inVm = Boolean(process.env.LVSD_IN_VM);
+  let report: EcmpReport;
+  try {
+    report = await runEcmpScenario({ dir: args.dir, say, loopMs: args.loopMs, pool: args.pool, bfdIntervalMs: args.bfdMs }, args.keep ? async (lab, sofar) => {
+      for (const l of ecmpSummary(sofar)) say(l);
+      for (const l of ecmpExploreHelp(inVm, lab)) say(l);
+      if (inVm && process.env.LVSD_VM_OUT) await serveCommands(process.env.LVSD_VM_OUT);
+      else await new Promise<void>(() => undefined); // until Ctrl-C
+    } : undefined);
+  } catch (e) {
+    if (!(e instanceof EcmpStepFailure)) throw e;
+    for (const l of ecmpSummary(e.report)) say(l);
+    if (args.json) say(JSON.stringify(ecmpJson(e.report)));
+    return 1;
+  }
+  if (!args.keep) for (const l of ecmpSummary(report)) say(l);
+  if (args.json) say(JSON.stringify(ecmpJson(report)));
+  return report.ok ? 0 : 1;
+}
+
 /** Runs the scenario on this kernel. */
 async function runHere(args: LabArgs): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -131,6 +211,7 @@ async function runHere(args: LabArgs): Promise<number> {
     say('lvsd lab: examples/lab is missing next to this build');
     return 2;
   }
+  if (args.ecmp) return runEcmpHere(args);
   let report: LabReport | undefined;
   const onSignal = () => {
     say('\ninterrupted: removing the lab');
@@ -167,7 +248,9 @@ async function runVm(args: LabArgs): Promise<number> {
     return 2;
   }
   say('lvsd lab: this kernel has no IPVS: booting a qemu VM with it (the host disk read-only, writes in RAM)...');
-  const inner = ['--here', '--loop-ms', String(args.loopMs), ...(args.keep ? ['--keep'] : []), ...(args.forwarding === 'nat' ? ['--nat'] : [])];
+  const inner = ['--here', '--loop-ms', String(args.loopMs), ...(args.keep ? ['--keep'] : []), ...(args.forwarding === 'nat' ? ['--nat'] : []),
+    ...(args.ecmp ? ['--ecmp'] : []), ...(args.json ? ['--json'] : []), ...(args.pool !== undefined ? ['--pool', String(args.pool)] : []),
+    ...(args.bfdMs !== undefined ? ['--bfd', String(args.bfdMs)] : [])];
   const channel = args.keep ? mkdtempSync(join(tmpdir(), 'lvsd-lab-shell-')) : undefined;
   let seq = 0;
   let rl: ReturnType<typeof createInterface> | undefined;
@@ -207,6 +290,12 @@ export async function lab(argv: readonly string[]): Promise<number> {
   if (typeof args === 'string') {
     say(args);
     return args === USAGE ? 0 : 2;
+  }
+  if (args.clean && args.ecmp) {
+    const had = ecmpLabExists();
+    ecmpDestroy();
+    say(had ? `removed the ECMP lab's namespaces (${allNamespaces().join(' ')})` : 'no ECMP lab running here');
+    return 0;
   }
   if (args.clean) {
     const had = labExists();

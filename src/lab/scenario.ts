@@ -35,6 +35,8 @@ export interface ClientEvent {
   ok: boolean;
   server?: string;
   ms: number;
+  /** fresh connections: how long the TCP handshake took */
+  connectMs?: number;
   err?: string;
   /** the client's local port of a request that timed out */
   port?: number;

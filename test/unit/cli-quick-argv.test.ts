@@ -46,6 +46,7 @@ const TAKEN: string[][] = [
   ['import', 'keepalived', '/etc/keepalived/keepalived.conf', '-o', 'out.json', '--partial'],
   ['export', 'keepalived', '--router-id', 'lb1', '-c', 'c.json'],
   ['lab', '--nat', '--loop-ms', '100'],
+  ['lab', '--ecmp', '--json', '--pool', '30', '--bfd', '200'],
 ];
 
 for (const args of TAKEN) {

@@ -21,11 +21,18 @@ test('failover figures: failed requests in the window and the longest gap betwee
 });
 
 test('lab flags: defaults, values, and refusals', () => {
-  assert.deepEqual(parseLabArgs([]), { keep: false, forwarding: 'dr', loopMs: 200, clean: false, here: false, dir: '/tmp/lvsd-lab' });
+  assert.deepEqual(parseLabArgs([]), { keep: false, forwarding: 'dr', loopMs: 200, clean: false, ecmp: false, json: false, here: false, dir: '/tmp/lvsd-lab' });
   const a = parseLabArgs(['--keep', '--vm', '--loop-ms', '100']);
   assert.ok(typeof a !== 'string' && a.keep && a.mode === 'vm' && a.loopMs === 100);
   assert.match(String(parseLabArgs(['--loop-ms', '5'])), /at least 20/);
   assert.match(String(parseLabArgs(['--bogus'])), /unknown option --bogus/);
+  const e = parseLabArgs(['--ecmp', '--json', '--pool', '30', '--bfd', '200']);
+  assert.ok(typeof e !== 'string');
+  assert.deepEqual([e.ecmp, e.json, e.pool, e.bfdMs, e.loopMs, e.dir], [true, true, 30, 200, 100, '/tmp/lvsd-lab-ecmp'], 'ECMP: its own defaults (a fresh connection every 100 ms, its own directory)');
+  assert.equal((parseLabArgs(['--ecmp', '--loop-ms', '300']) as { loopMs: number }).loopMs, 300);
+  assert.match(String(parseLabArgs(['--ecmp', '--nat'])), /do not go together/);
+  assert.match(String(parseLabArgs(['--json'])), /go with --ecmp/);
+  assert.match(String(parseLabArgs(['--ecmp', '--pool', '0'])), /--pool needs a whole number/);
 });
 
 test('the lab network: private addresses only, DR real servers hold the VIP on lo and never answer ARP for it', () => {
