@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { kernelSupport, repoRoot, runDirect, runInVm, type RunOptions } from '../src/vm/runner.js';
 
 /** Known benches, in the order they run. */
-const KNOWN = ['ipvs', 'vrrp-failover', 'health', 'failover-gap'];
+const KNOWN = ['ipvs', 'vrrp-failover', 'health', 'failover-gap', 'ecmp-failover'];
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -54,6 +54,8 @@ export interface EcmpPhase {
   startToRouteMs?: number;
   /** pooled connections the router had sent through the director before (its IPVS connection table) */
   viaDirector?: number;
+  /** and after (a returning director: those the router moved back to it, mid-stream) */
+  viaDirectorAfter?: number;
 }
 
 export interface EcmpReport {
@@ -94,7 +96,6 @@ export class EcmpLab {
   readonly up = new Map<DirectorIndex, Set<string>>();
   /** per director: when its lvsd last said it announces the VIP (undefined: not since its start) */
   readonly announcedAt = new Map<DirectorIndex, number>();
-  private pending: Array<(c: PooledConn[]) => void> = [];
 
   constructor(readonly dir: string) {
     rmSync(dir, { recursive: true, force: true });
@@ -171,28 +172,15 @@ export class EcmpLab {
     const c = new LabProcess('client', CLIENT, [process.execPath, CLIENT_JS, ECMP_VIP, String(ECMP_PORT)], this.log('client'));
     c.on((_l, j) => {
       if (j && (j.kind === 'short' || j.kind === 'long')) this.events.push(j as unknown as ClientEvent);
-      if (j?.kind === 'pool') {
-        const waiting = this.pending;
-        this.pending = [];
-        for (const w of waiting) w(j.conns as PooledConn[]);
-      }
     });
     this.client = c;
     return c;
   }
 
   /** The client's pool, now. */
-  async poolReport(ms = 30_000): Promise<PooledConn[]> {
-    const c = this.client;
-    if (!c) throw new Error('the client is not running');
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the client did not report its pool')), ms);
-      this.pending.push((conns) => {
-        clearTimeout(timer);
-        resolve(conns);
-      });
-      c.send('pool-report');
-    });
+  poolReport(ms = 30_000): Promise<PooledConn[]> {
+    if (!this.client) throw new Error('the client is not running');
+    return poolReport(this.client, ms);
   }
 
   /** Waits until the route does (want true) or does not (false) go through `hop`, after `since`; returns when. */
@@ -221,6 +209,23 @@ export class EcmpLab {
     for (const p of [...this.web, ...this.directors.values(), this.client, this.router, this.monitor]) p?.kill();
     ecmpDestroy();
   }
+}
+
+/** Asks the lab client (src/lab/client.ts) for its pool's figures. */
+export function poolReport(client: LabProcess, ms = 30_000): Promise<PooledConn[]> {
+  return new Promise((resolve, reject) => {
+    const off = client.on((_l, j) => {
+      if (j?.kind !== 'pool') return;
+      off();
+      clearTimeout(timer);
+      resolve(j.conns as PooledConn[]);
+    });
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`the client did not report its pool within ${ms / 1000} s`));
+    }, ms);
+    client.send('pool-report');
+  });
 }
 
 export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, report: EcmpReport) => Promise<void>): Promise<EcmpReport> {
@@ -332,14 +337,16 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
       return 'every pooled connection answers';
     });
 
-    await step('crash: SIGKILL to everything on d1 (lvsd, its BGP daemon), its link down, while the client keeps going', async () => {
+    await step('crash: d1\'s link down and SIGKILL to everything on it (lvsd, its BIRD), while the client keeps going', async () => {
       report.crash = await disrupt(lab, {
         which: 1, settleMs, say,
+        // the link first: a dead machine sends nothing, so the router must notice by BFD (killing BIRD first
+        // would close its BGP session with a FIN the router acts on at once)
         act: async () => {
-          const killed = killAllIn(director(1).ns);
           const r = runScript(`ip -n ${director(1).ns} link set eth0 down`);
           if (!r.ok) throw new Error(r.output);
-          return `${killed} process(es) killed, eth0 down`;
+          const killed = killAllIn(director(1).ns);
+          return `eth0 down, ${killed} process(es) killed`;
         },
         waitRouter: (t0) => lab.waitHop(hop(1), false, t0, 30_000, 'the router drops d1'),
         kind: 'drop',
@@ -425,15 +432,18 @@ export async function disrupt(lab: EcmpLab, d: Disruption): Promise<EcmpPhase> {
   d.say(`      the router ${d.kind === 'drop' ? 'dropped' : 'added'} d${d.which} ${(routerMs / 1000).toFixed(2)} s after that; now through ${lab.nexthops().map((h) => `d${DIRECTORS.find((x) => director(x).address === h) ?? '?'}`).join(', ')}`);
   await sleep(d.settleMs + TIMEOUT_SLACK_MS);
   const after = await lab.poolReport();
+  const viaAfter = lab.conns(d.which);
+  const viaDirectorAfter = after.filter((c) => c.port !== undefined && viaAfter.has(c.port)).length;
   const est = establishedFigures(before, after);
   const fresh = newConnFigures(lab.events, from, Date.now() - TIMEOUT_SLACK_MS, t0);
-  const phase: EcmpPhase = { established: est, newConnections: fresh, viaDirector };
+  const phase: EcmpPhase = { established: est, newConnections: fresh, viaDirector, viaDirectorAfter };
   if (d.kind === 'drop') phase.routerDropMs = Math.round(routerMs);
   else {
     const announced = d.announcedAt?.();
     phase.routerAddMs = announced === undefined ? undefined : Math.round(routerAt - announced);
     phase.startToRouteMs = Math.round(routerAt - (d.startedAt?.() ?? t0));
   }
+  if (d.kind === 'add') d.say(`      the router moved ${viaDirectorAfter} of the pooled connections to d${d.which}, mid-stream (its IPVS connection table)`);
   d.say(`      established: ${est.survived} of ${est.total} survived (the longest wait for an answer on one: ${(est.longestWaitMs / 1000).toFixed(2)} s)`);
   for (const l of est.lost.slice(0, 5)) d.say(`        lost ${l}`);
   d.say(`      new connections: ${fresh.failed} of ${fresh.total} failed, ${fresh.retried} answered after their SYN was sent again; longest gap between answers ` +
