@@ -77,11 +77,16 @@ class Long {
   private waiting: ((r: { ok: boolean; server?: string; err?: string }) => void) | undefined;
   private timer: NodeJS.Timeout;
   dead: string | undefined;
+  /** kept: a destroyed socket forgets it */
+  private localPort: number | undefined;
 
   constructor(private readonly onResult: (r: LongResult) => void = (r) => emit({ kind: 'long', ...r }), onOpen = (p: number | undefined) => emit({ kind: 'long-open', port: p }), periodMs = 1000) {
     this.socket = connect({ host: vip, port });
     this.socket.setEncoding('utf8');
-    this.socket.on('connect', () => onOpen(this.socket.localPort));
+    this.socket.on('connect', () => {
+      this.localPort = this.socket.localPort;
+      onOpen(this.localPort);
+    });
     this.socket.on('data', (d: string) => {
       this.buf += d;
       this.parse();
@@ -126,7 +131,7 @@ class Long {
   }
 
   get port(): number | undefined {
-    return this.socket.localPort;
+    return this.localPort;
   }
 
   close(): void {
