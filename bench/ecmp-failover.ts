@@ -7,8 +7,8 @@
  *   node dist/bench/run.js ecmp-failover          (boots the kernel-test VM; or `npm run bench`)
  *   node dist/bench/ecmp-failover.js [--json]     (root, a kernel with IPVS, bird2 installed)
  *   LVSD_BENCH_ECMP_RUNS=1        crashes per setup
- *   LVSD_BENCH_ECMP_POOL=100      long-lived connections (a request a second each)
- *   LVSD_BENCH_ECMP_LOOP_MS=100   a fresh connection every ... ms
+ *   LVSD_BENCH_ECMP_POOL=100      long-lived connections (a request every 2 s each)
+ *   LVSD_BENCH_ECMP_LOOP_MS=200   a fresh connection every ... ms
  *
  * The load: the lab client (src/lab/client.ts) holds the pool and opens fresh connections all along. The
  * crash, for both: the director's link down, then SIGKILL to every process in its namespace (for the pair,
@@ -30,7 +30,7 @@ import { ipvsadmWeights } from '../src/lab/gap.js';
 const json = process.argv.includes('--json');
 const RUNS = Number(process.env.LVSD_BENCH_ECMP_RUNS ?? 1);
 const POOL = Number(process.env.LVSD_BENCH_ECMP_POOL ?? 100);
-const LOOP_MS = Number(process.env.LVSD_BENCH_ECMP_LOOP_MS ?? 100);
+const LOOP_MS = Number(process.env.LVSD_BENCH_ECMP_LOOP_MS ?? 200);
 const SETTLE_MS = 6000;
 const ROOT = '/tmp/lvsd-bench-ecmp';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -101,7 +101,7 @@ async function pairCrash(i: number): Promise<Crash> {
       if (j?.kind === 'short') events.push(j as unknown as ClientEvent);
     });
     await client.waitFor((j) => j.kind === 'ready', 60_000, 'client ready');
-    client.send(`pool ${POOL} 1000`);
+    client.send(`pool ${POOL} 2000`);
     client.send(`loop ${LOOP_MS}`);
     let before: Awaited<ReturnType<typeof poolReport>> = [];
     for (let k = 0; k < 45 && !(before.length === POOL && before.every((c) => c.ok >= 2)); k++) {
@@ -146,7 +146,7 @@ async function pairCrash(i: number): Promise<Crash> {
 }
 
 function row(c: Crash): string {
-  const label = c.setup === 'ecmp' ? 'ECMP trio (BGP + BFD 100 ms x 3)' : 'VRRP pair (1 s adverts, sync)';
+  const label = c.setup === 'ecmp' ? 'ECMP trio (BGP + BFD 300 ms x 3)' : 'VRRP pair (1 s adverts, sync)';
   if (c.error) return `${label.padEnd(34)} FAILED: ${c.error}`;
   const e = c.established!;
   const n = c.newConnections!;
@@ -166,7 +166,7 @@ async function main(): Promise<number> {
   }
   const say = (l: string) => { if (!json) process.stdout.write(`${l}\n`); };
   const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
-  say(`one director crash (link down + SIGKILL) under the same load: ${POOL} long-lived connections (a request a second each), ` +
+  say(`one director crash (link down + SIGKILL) under the same load: ${POOL} long-lived connections (a request every 2 s each), ` +
     `a fresh connection every ${LOOP_MS} ms; ${RUNS} run(s) per setup`);
   say(`load average at start: ${process.env.LVSD_BENCH_HOST_LOAD ? `host ${process.env.LVSD_BENCH_HOST_LOAD}, ` : ''}this machine ${load()}`);
   const crashes: Crash[] = [];
@@ -181,7 +181,7 @@ async function main(): Promise<number> {
   say(`${'setup'.padEnd(34)} ${'established lost'.padStart(25)}  ${'new fail'.padStart(8)}  ${'SYN again'.padStart(7)}  ${'longest gap'.padStart(8)}  ${'detected'.padStart(8)}  ${'longest wait (est.)'}`);
   for (const c of crashes) say(row(c));
   say('detected: ECMP, the router dropped the director\'s next hop (ip monitor route); pair, the backup logged master.');
-  say('longest gap: between two answers to fresh connections; longest wait: the longest any pooled connection waited for an answer (a request a second: 1 s is no wait).');
+  say('longest gap: between two answers to fresh connections; longest wait: the longest any pooled connection waited for an answer (a request every 2 s: 2 s is no wait).');
   say(`load average at the end: this machine ${load()}`);
   if (json) process.stdout.write(JSON.stringify({ pool: POOL, loopMs: LOOP_MS, crashes, hostLoadAtStart: process.env.LVSD_BENCH_HOST_LOAD, loadAtEnd: loadavg() }) + '\n');
   return crashes.some((c) => c.error) ? 1 : 0;

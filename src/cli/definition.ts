@@ -209,8 +209,8 @@ export function defineCli(y: Argv): Argv {
           .option('ecmp', { type: 'boolean', default: false, describe: 'three directors that all serve, behind a router (BIRD: BGP + BFD, kernel ECMP); crash one, bring it back, drain one' })
           .option('json', { type: 'boolean', default: false, describe: '(--ecmp) print the figures as one JSON object, the last line' })
           .option('pool', { type: 'number', describe: '(--ecmp) long-lived connections the client holds (default 100)' })
-          .option('bfd', { type: 'number', describe: "(--ecmp) the router's BFD interval in ms, x 3 (default 100)" })
-          .option('loop-ms', { type: 'number', describe: "the client's request period during failover and failback (default 200; 100 with --ecmp)" })
+          .option('bfd', { type: 'number', describe: "(--ecmp) the router's BFD interval in ms, x 3 (default 300)" })
+          .option('loop-ms', { type: 'number', describe: "the client's request period during failover and failback (default 200)" })
           .option('clean', { type: 'boolean', default: false, describe: 'remove a lab left running (namespaces lvs-*, with --ecmp lve-*)' }),
       (argv) =>
         run(async () =>

@@ -27,12 +27,12 @@ import { ECMP_EXAMPLES, directorAs, isAnnounce, isWithdraw, setRunDir } from './
 export interface EcmpOptions {
   dir: string;
   say: (line: string) => void;
-  /** a fresh connection every loopMs (default 100) */
+  /** a fresh connection every loopMs (default 200) */
   loopMs?: number;
-  /** long-lived connections held through the lab (default 100), each asking every poolPeriodMs (default 1000) */
+  /** long-lived connections held through the lab (default 100), each asking every poolPeriodMs (default 2000) */
   pool?: number;
   poolPeriodMs?: number;
-  /** the router's BFD timers (default 100 ms x 3) */
+  /** the router's BFD timers (default 300 ms x 3, as the directors' examples/lab/ecmp files) */
   bfdIntervalMs?: number;
   bfdMultiplier?: number;
   /** run the drain step (default: when lvsd has `drain --director`) */
@@ -230,11 +230,11 @@ export function poolReport(client: LabProcess, ms = 30_000): Promise<PooledConn[
 
 export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, report: EcmpReport) => Promise<void>): Promise<EcmpReport> {
   const say = opts.say;
-  const loopMs = opts.loopMs ?? 100;
+  const loopMs = opts.loopMs ?? 200;
   const poolN = opts.pool ?? 100;
-  const poolPeriodMs = opts.poolPeriodMs ?? 1000;
+  const poolPeriodMs = opts.poolPeriodMs ?? 2000;
   const settleMs = opts.settleMs ?? 6000;
-  const bfd = { intervalMs: opts.bfdIntervalMs ?? 100, multiplier: opts.bfdMultiplier ?? 3 };
+  const bfd = { intervalMs: opts.bfdIntervalMs ?? 300, multiplier: opts.bfdMultiplier ?? 3 };
   const report: EcmpReport = { steps: [], bfd, ok: false };
   if (ecmpLabExists()) {
     throw new EcmpStepFailure('build the network', 'an ECMP lab is already running here (namespace lve-sw); end it, or remove it with: lvsd lab --ecmp --clean', report);

@@ -44,13 +44,12 @@ const USAGE = `usage: lvsd lab [--keep] [--nat | --ecmp [--json] [--pool N] [--b
   --ecmp      three directors that all serve, behind a router (BIRD: BGP + BFD, kernel ECMP); crash one, bring it back, drain one
   --json      (--ecmp) print the figures as one JSON object, the last line
   --pool N    (--ecmp) long-lived connections the client holds (default 100)
-  --bfd MS    (--ecmp) the router's BFD interval (x 3; default 100)
-  --loop-ms   the client's request period during failover and failback (default 200; 100 with --ecmp)
+  --bfd MS    (--ecmp) the router's BFD interval (x 3; default 300, as the directors' in examples/lab/ecmp)
+  --loop-ms   the client's request period during failover and failback (default 200)
   --clean     remove a lab left running (namespaces lvs-*) and exit`;
 
 export function parseLabArgs(argv: readonly string[]): LabArgs | string {
   const a: LabArgs = { keep: false, forwarding: 'dr', loopMs: 200, clean: false, ecmp: false, json: false, here: false, dir: '/tmp/lvsd-lab' };
-  let loopGiven = false;
   const whole = (v: number, min: number, what: string) => (Number.isInteger(v) && v >= min ? undefined : `${what} needs a whole number, at least ${min}`);
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
@@ -75,7 +74,6 @@ export function parseLabArgs(argv: readonly string[]): LabArgs | string {
         const v = Number(argv[++i]);
         if (!Number.isInteger(v) || v < 20) return '--loop-ms needs a whole number of milliseconds, at least 20';
         a.loopMs = v;
-        loopGiven = true;
         break;
       }
       case '--dir': a.dir = argv[++i] ?? a.dir; break;
@@ -85,7 +83,6 @@ export function parseLabArgs(argv: readonly string[]): LabArgs | string {
   }
   if (a.ecmp && a.forwarding === 'nat') return '--ecmp and --nat do not go together (the ECMP lab forwards by DR)';
   if (!a.ecmp && (a.json || a.pool !== undefined || a.bfdMs !== undefined)) return '--json, --pool and --bfd go with --ecmp';
-  if (a.ecmp && !loopGiven) a.loopMs = 100;
   if (a.ecmp && a.dir === '/tmp/lvsd-lab') a.dir = '/tmp/lvsd-lab-ecmp';
   return a;
 }

@@ -28,7 +28,7 @@ test('lab flags: defaults, values, and refusals', () => {
   assert.match(String(parseLabArgs(['--bogus'])), /unknown option --bogus/);
   const e = parseLabArgs(['--ecmp', '--json', '--pool', '30', '--bfd', '200']);
   assert.ok(typeof e !== 'string');
-  assert.deepEqual([e.ecmp, e.json, e.pool, e.bfdMs, e.loopMs, e.dir], [true, true, 30, 200, 100, '/tmp/lvsd-lab-ecmp'], 'ECMP: its own defaults (a fresh connection every 100 ms, its own directory)');
+  assert.deepEqual([e.ecmp, e.json, e.pool, e.bfdMs, e.loopMs, e.dir], [true, true, 30, 200, 200, '/tmp/lvsd-lab-ecmp'], 'ECMP: its own directory');
   assert.equal((parseLabArgs(['--ecmp', '--loop-ms', '300']) as { loopMs: number }).loopMs, 300);
   assert.match(String(parseLabArgs(['--ecmp', '--nat'])), /do not go together/);
   assert.match(String(parseLabArgs(['--json'])), /go with --ecmp/);
