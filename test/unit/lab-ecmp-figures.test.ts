@@ -3,6 +3,12 @@ import assert from 'node:assert/strict';
 import { establishedFigures, goalLines, hopChangeAt, newConnFigures, routeEvent, type PooledConn } from '../../src/lab/ecmp-figures.js';
 import { ecmpBuildScript, ecmpNodes, renewDirectorScript, routerBirdConf } from '../../src/lab/ecmp-topology.js';
 import type { ClientEvent } from '../../src/lab/scenario.js';
+import { directorAs } from '../../src/lab/ecmp-config.js';
+import { loadConfig } from '../../src/config/index.js';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const at = (s: string) => new Date(s).getTime();
 
@@ -86,4 +92,25 @@ test('the ECMP lab network: private addresses, L4 multipath hashing on the route
   assert.match(conf, /min rx interval 200 ms; min tx interval 200 ms;.* multiplier 3/);
   assert.match(conf, /error wait time 1, 5/);
   assert.match(conf, /protocol bgp d1 from director \{ neighbor 10\.90\.0\.2 as 65001; \}/);
+});
+
+test('examples/lab/ecmp: every director config is valid, announces the VIP over BFD to the router, mh + DR', async () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  for (const which of [1, 2, 3] as const) {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-ecmp-example-'));
+    try {
+      copyFileSync(join(root, 'examples/lab/ecmp/services.json'), join(dir, 'services.json'));
+      copyFileSync(join(root, `examples/lab/ecmp/director-${which}/ecmp.json`), join(dir, 'ecmp.json'));
+      const c = await loadConfig(dir);
+      assert.equal(c.ecmp?.routerId, `10.90.0.${which + 1}`);
+      assert.equal(c.ecmp?.localAs, directorAs(which), 'the router expects this AS');
+      assert.deepEqual(c.ecmp?.peers.map((p) => p.address), ['10.90.0.1']);
+      const web = c.services[0]!;
+      assert.deepEqual(web.spec.key, { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: '10.90.100.100', port: 80 });
+      assert.equal(web.spec.scheduler, 'mh');
+      assert.deepEqual(web.realServers.map((r) => r.spec.address), ['10.90.0.11', '10.90.0.12', '10.90.0.13']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
 });
