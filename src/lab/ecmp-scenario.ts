@@ -196,13 +196,18 @@ export class EcmpLab {
 
   /** The client ports of the pooled connections the director `which` has in its IPVS connection table. */
   conns(which: DirectorIndex): Set<number> {
+    return new Set([...this.connStates(which)].filter(([, st]) => st === 'ESTABLISHED').map(([p]) => p));
+  }
+
+  /** Client port -> IPVS connection state, for the VIP's connections in director `which`'s table. */
+  connStates(which: DirectorIndex): Map<number, string> {
     const r = spawnSync('ip', ['netns', 'exec', director(which).ns, 'ipvsadm', '-Lnc'], { encoding: 'utf8', timeout: 60_000 });
-    const ports = new Set<number>();
+    const states = new Map<number, string>();
     for (const l of (r.stdout ?? '').split('\n')) {
-      const m = /ESTABLISHED\s+[\d.]+:(\d+)\s+/.exec(l);
-      if (m && l.includes(`${ECMP_VIP}:${ECMP_PORT}`)) ports.add(Number(m[1]));
+      const m = /^\S+\s+\S+\s+(\S+)\s+[\d.]+:(\d+)\s+/.exec(l);
+      if (m && l.includes(`${ECMP_VIP}:${ECMP_PORT}`)) states.set(Number(m[2]), m[1]!);
     }
-    return ports;
+    return states;
   }
 
   stop(): void {
@@ -318,13 +323,25 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
       await client.waitFor((j) => j.kind === 'ready', 60_000, 'client ready');
       client.send(`pool ${poolN} ${poolPeriodMs}`);
       client.send(`loop ${loopMs}`);
-      const deadline = Date.now() + 60_000;
+      const deadline = Date.now() + 120_000;
       let conns: PooledConn[] = [];
       for (;;) {
         await sleep(2000);
         conns = await lab.poolReport();
         if (conns.length === poolN && conns.every((c) => c.ok >= 2)) break;
-        if (Date.now() > deadline) throw new Error(`${conns.filter((c) => c.ok >= 2).length}/${poolN} pooled connections answering after 60 s`);
+        if (Date.now() > deadline) {
+          // where the silent ones are: which director's table holds them, in what state
+          const silent = conns.filter((c) => c.ok < 2);
+          const where = DIRECTORS.map((d) => {
+            const st = lab.connStates(d);
+            const seen = silent.filter((c) => c.port !== undefined && st.has(c.port)).map((c) => st.get(c.port!)!);
+            const counts: Record<string, number> = {};
+            for (const x of seen) counts[x] = (counts[x] ?? 0) + 1;
+            return `d${d}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}`;
+          });
+          throw new Error(`${poolN - silent.length}/${poolN} pooled connections answering after 120 s; the silent ones in the directors' tables: ${where.join('; ')}` +
+            ` (e.g. #${silent[0]?.id} port ${silent[0]?.port ?? 'not connected'}${silent[0]?.dead ? `, ${silent[0].dead}` : ''})`);
+        }
       }
       const dead = conns.filter((c) => c.dead);
       if (dead.length > 0) throw new Error(`${dead.length} pooled connection(s) failed before anything happened: ${dead[0]!.dead}`);
