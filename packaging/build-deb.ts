@@ -127,11 +127,14 @@ export function buildDeb(args: Args): string {
   mkdirSync(root, { recursive: true });
   const date = buildDate();
 
-  // ---- the program: /usr/lib/lvsd mirrors a checkout (package.json, dist/src, schemas, web, native, node_modules)
+  // ---- the program: /usr/lib/lvsd mirrors a checkout (package.json, dist/src, dist/bundle, schemas, web, native,
+  // node_modules); /usr/bin/lvsd runs the bundled command line (packaging/bundle.ts), dist/src serves `lvsd lab`
   need(join(repo, 'dist', 'src', 'cli', 'main.js'), 'run npm run build first');
+  need(join(repo, 'dist', 'bundle', 'main.js'), 'run npm run build first (it bundles the command line)');
   const addon = need(join(repo, 'native', 'build', 'Release', 'lvsd_native.node'), 'run npm ci (it builds the addon) first');
   write(root, `${PREFIX}/package.json`, JSON.stringify({ name: 'lvsd', version: pkg.version, type: 'module', license: pkg.license }, null, 2) + '\n');
   cpSync(join(repo, 'dist', 'src'), join(root, PREFIX, 'dist', 'src'), { recursive: true, filter: (s) => !s.endsWith('.map') });
+  cpSync(join(repo, 'dist', 'bundle'), join(root, PREFIX, 'dist', 'bundle'), { recursive: true });
   cpSync(join(repo, 'schemas'), join(root, PREFIX, 'schemas'), { recursive: true });
   cpSync(join(repo, 'web', 'status'), join(root, PREFIX, 'web', 'status'), { recursive: true }); // the status page
   cpSync(join(repo, 'examples', 'lab'), join(root, PREFIX, 'examples', 'lab'), { recursive: true }); // lvsd lab
@@ -166,7 +169,7 @@ export function buildDeb(args: Args): string {
   if (has('strip')) for (const e of elves) if (!e.endsWith('/bin/node')) sh('strip', ['--strip-unneeded', e]);
   write(root, 'usr/bin/lvsd',
     `#!/bin/sh\n# lvsd(8), with ${args.runtime === 'bundled' ? `the Node.js ${nodeVersion} this package carries` : 'the system\'s Node.js'}\n` +
-    `exec ${node} /${PREFIX}/dist/src/cli/main.js "$@"\n`, 0o755);
+    `exec ${node} /${PREFIX}/dist/bundle/main.js "$@"\n`, 0o755);
 
   // ---- systemd, configuration, state, completion, manual pages, documentation
   write(root, 'lib/systemd/system/lvsd.service', readFileSync(join(repo, 'examples', 'lvsd.service')));

@@ -5,13 +5,11 @@
  * costs about as much as starting node, so the common commands go without it; `--version` alone needs
  * nothing but package.json.
  */
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../package-root.js';
 
 const args = process.argv.slice(2);
 if (args.length === 1 && args[0] === '--version') {
-  // main.js is dist/src/cli/main.js: package.json is three levels up, in a checkout and in the package
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  process.stdout.write(`${pkg.version}\n`);
+  process.stdout.write(`${packageVersion()}\n`);
 } else {
   const { defineCli } = await import('./definition.js');
   const { quickCommand } = await import('./quick-argv.js');

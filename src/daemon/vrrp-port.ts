@@ -5,7 +5,7 @@
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { InstanceSnapshot } from '../vrrp/instance.js';
-import { VrrpWorker } from '../vrrp/port.js';
+import { VrrpWorker, type VrrpWorkerHooks } from '../vrrp/port.js';
 import type { VrrpPort } from './daemon.js';
 import type { Metrics } from './metrics.js';
 import type { VrrpInstanceStatus, VrrpStateName } from './status.js';
@@ -40,25 +40,83 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
 }
 
 export function vrrpFactory(metrics: Metrics): (config: Config, log: Logger) => Promise<VrrpPort> {
-  return async (config, log) => {
-    const worker = await VrrpWorker.start(config, log, {
-      onTransition: (t) => {
-        metrics.vrrpTransition(t.instance, stateName(t.to));
-        metrics.vrrpState(t.instance, stateName(t.to));
-      },
-      onAdvert: (kind, instance, reason, count) => {
-        if (kind === 'sent') metrics.vrrpAdvertSent(instance, count);
-        else if (kind === 'received') metrics.vrrpAdvertReceived(instance, count);
-        else metrics.vrrpAdvertInvalid(instance, reason ?? 'unknown', count);
-      },
-      onNetlinkOverrun: (socket, count) => metrics.netlinkOverrun(socket, count),
-    });
-    return {
-      update: (c) => worker.update(c),
-      snapshot: () => worker.snapshot().map(instanceStatus),
-      freshSnapshot: async () => (await worker.freshSnapshot()).map(instanceStatus),
-      stop: () => worker.stop(),
-      onTransition: (listener) => worker.onTransition((t) => listener(t.instance, t.from, t.to)),
-    };
+  return async (config, log) => portOf(await VrrpWorker.start(config, log, metricsHooks(() => metrics)));
+}
+
+function metricsHooks(metrics: () => Metrics | undefined, later?: (f: (m: Metrics) => void) => void): VrrpWorkerHooks {
+  const feed = (f: (m: Metrics) => void): void => {
+    const m = metrics();
+    if (m) f(m);
+    else later?.(f);
+  };
+  return {
+    onTransition: (t) => feed((m) => {
+      m.vrrpTransition(t.instance, stateName(t.to));
+      m.vrrpState(t.instance, stateName(t.to));
+    }),
+    onAdvert: (kind, instance, reason, count) => feed((m) => {
+      if (kind === 'sent') m.vrrpAdvertSent(instance, count);
+      else if (kind === 'received') m.vrrpAdvertReceived(instance, count);
+      else m.vrrpAdvertInvalid(instance, reason ?? 'unknown', count);
+    }),
+    onNetlinkOverrun: (socket, count) => feed((m) => m.netlinkOverrun(socket, count)),
+  };
+}
+
+function portOf(worker: VrrpWorker): VrrpPort {
+  return {
+    update: (c) => worker.update(c),
+    snapshot: () => worker.snapshot().map(instanceStatus),
+    freshSnapshot: async () => (await worker.freshSnapshot()).map(instanceStatus),
+    stop: () => worker.stop(),
+    onTransition: (listener) => worker.onTransition((t) => listener(t.instance, t.from, t.to)),
+  };
+}
+
+/** What startVrrpEarly returns: the port (once the worker runs) and where its counters go from now on. */
+export interface EarlyVrrp {
+  /** Rejects as VrrpWorker.start would; the rejection is reported by whoever awaits it, never unhandled. */
+  readonly port: Promise<VrrpPort>;
+  attachMetrics(metrics: Metrics): void;
+}
+
+/** A VRRP worker booting before the config is known (bootVrrpEarly). */
+export interface BootingVrrp {
+  /** Starts the instances of `config` (see startVrrpEarly). */
+  start(config: Config): EarlyVrrp;
+  /** The config has no VRRP instance: the thread ends. */
+  discard(): void;
+}
+
+/** At most this many reports are kept for the metrics before they are attached (a few seconds' worth). */
+const EARLY_REPORTS = 1000;
+
+/**
+ * Boots the VRRP worker thread at once, before the config is loaded (issue #11, fast start): node's
+ * bootstrap of the thread and its modules overlap the main thread's reading of the config. It starts no
+ * instance and does not keep the process alive until start() (a start that fails first just exits).
+ *
+ * start() then starts the instances before the rest of the daemon is loaded: the worker announces backup
+ * and runs its Master_Down timer while the main thread loads the health engine, metrics and control server
+ * and programs the table. What it reports before the metrics exist (transitions, advert counts) is kept
+ * and handed to them by attachMetrics.
+ */
+export function bootVrrpEarly(log: Logger): BootingVrrp {
+  let metrics: Metrics | undefined;
+  const early: Array<(m: Metrics) => void> = [];
+  const worker = VrrpWorker.boot(log, metricsHooks(() => metrics, (f) => { if (early.length < EARLY_REPORTS) early.push(f); }));
+  return {
+    start: (config) => {
+      const port = worker.begin(config).then(() => portOf(worker));
+      port.catch(() => undefined); // awaited later by the daemon's start, which reports it
+      return {
+        port,
+        attachMetrics: (m) => {
+          metrics = m;
+          for (const f of early.splice(0)) f(m);
+        },
+      };
+    },
+    discard: () => void worker.discard().catch(() => undefined),
   };
 }

@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getSystemErrorName } from 'node:util';
 import { LvsdError } from '../errors.js';
+import { packageRoot } from '../package-root.js';
 import { addressToBytes, bytesToAddress, familyOf, type Family } from './address.js';
 import { primaryAddress } from './addresses.js';
 import { ALL_NODES, buildGratuitousArp, buildUnsolicitedNa } from './garp.js';
@@ -65,17 +66,6 @@ interface NativeErrno extends Error {
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'lvsd_native.node');
-
-/** The package root: the nearest directory above this module holding package.json (dist/src/net -> root). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return dirname(fileURLToPath(import.meta.url));
-    dir = parent;
-  }
-}
 
 let binding: NativeBinding | undefined;
 

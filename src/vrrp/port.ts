@@ -45,6 +45,8 @@ export class VrrpWorker {
 
   private constructor(private readonly log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
     this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { logLevel } });
+    // a booting worker does not keep the process alive: a start that fails before begin() just exits
+    this.worker.unref();
     this.worker.on('message', (m: WorkerEvent) => this.onMessage(m));
     this.worker.on('error', (e) => {
       log.error({ event: 'vrrp.worker_error', err: e.message }, `VRRP worker failed: ${e.message}`);
@@ -56,15 +58,35 @@ export class VrrpWorker {
     });
   }
 
+  /**
+   * Starts the thread (node's bootstrap, the worker's modules) without starting any instance: `lvsd run`
+   * boots it while the main thread loads the config (issue #11, fast start). begin() starts the instances;
+   * discard() ends a worker that will not be used.
+   */
+  static boot(log: Logger, hooks: VrrpWorkerHooks = {}): VrrpWorker {
+    return new VrrpWorker(log, log.level, hooks);
+  }
+
   static async start(config: Config, log: Logger, hooks: VrrpWorkerHooks = {}): Promise<VrrpWorker> {
-    const w = new VrrpWorker(log, log.level, hooks);
+    const w = VrrpWorker.boot(log, hooks);
+    await w.begin(config);
+    return w;
+  }
+
+  /** Starts the instances of `config` (once); the worker keeps the process alive from here on. */
+  async begin(config: Config): Promise<void> {
+    this.worker.ref();
     try {
-      await w.request({ type: 'start', config: managerConfig(config) });
+      await this.request({ type: 'start', config: managerConfig(config) });
     } catch (e) {
-      await w.worker.terminate();
+      await this.worker.terminate();
       throw e;
     }
-    return w;
+  }
+
+  /** Ends a booted worker that was never begun. */
+  async discard(): Promise<void> {
+    await this.worker.terminate();
   }
 
   private onMessage(m: WorkerEvent): void {

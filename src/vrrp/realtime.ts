@@ -8,7 +8,7 @@
  * Linux applies scheduling policy per thread; the thread's id comes from /proc/thread-self and util-linux's
  * chrt sets it. Without CAP_SYS_NICE or chrt the thread keeps the ordinary policy and the reason is returned.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 
 export type RealtimeResult = { ok: true; tid: number; priority: number } | { ok: false; reason: string };
@@ -23,15 +23,22 @@ export function currentThreadId(): number | undefined {
   }
 }
 
-/** Puts the calling thread in SCHED_RR at `priority` (1..99) with SCHED_RESET_ON_FORK. Never throws. */
-export function makeThreadRealtime(priority: number): RealtimeResult {
-  if (process.platform !== 'linux') return { ok: false, reason: 'real-time scheduling is set on Linux only' };
+/**
+ * Puts the calling thread in SCHED_RR at `priority` (1..99) with SCHED_RESET_ON_FORK. Does not block the
+ * thread while chrt runs (a process start costs ~0.25 s of CPU under the test VM's emulation): the VRRP
+ * worker opens its sockets and starts its timers meanwhile, as backups that only listen. Never rejects.
+ */
+export function makeThreadRealtime(priority: number): Promise<RealtimeResult> {
+  if (process.platform !== 'linux') return Promise.resolve({ ok: false, reason: 'real-time scheduling is set on Linux only' });
   const tid = currentThreadId();
-  if (tid === undefined) return { ok: false, reason: '/proc/thread-self is unreadable' };
-  const r = spawnSync('chrt', ['--reset-on-fork', '--rr', '--pid', String(priority), String(tid)], { encoding: 'utf8', timeout: 5000 });
-  if (r.error) return { ok: false, reason: `chrt: ${r.error.message}` };
-  if (r.status !== 0) return { ok: false, reason: `chrt exited ${r.status}: ${r.stderr.trim()}` };
-  return { ok: true, tid, priority };
+  if (tid === undefined) return Promise.resolve({ ok: false, reason: '/proc/thread-self is unreadable' });
+  return new Promise((resolve) => {
+    execFile('chrt', ['--reset-on-fork', '--rr', '--pid', String(priority), String(tid)], { encoding: 'utf8', timeout: 5000 }, (error, _stdout, stderr) => {
+      if (!error) resolve({ ok: true, tid, priority });
+      else if (typeof error.code === 'number') resolve({ ok: false, reason: `chrt exited ${error.code}: ${stderr.trim()}` });
+      else resolve({ ok: false, reason: `chrt: ${error.message}` });
+    });
+  });
 }
 
 /** The priority to use: LVSD_VRRP_RT_PRIORITY (0 = leave the thread alone), default 10. */

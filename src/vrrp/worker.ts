@@ -3,7 +3,8 @@
  * while the main thread probes, reconciles or serves status. Talks to port.ts by messages only.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { createLogger } from '../log.js';
+import pino from 'pino';
+import { createLogger, usePino } from '../log.js';
 import { VrrpManager, type ManagerConfig } from './manager.js';
 import { makeThreadRealtime, realtimePriorityFromEnv } from './realtime.js';
 import type { WorkerRequest, WorkerEvent } from './port.js';
@@ -11,16 +12,9 @@ import type { WorkerRequest, WorkerEvent } from './port.js';
 const port = parentPort;
 if (!port) throw new Error('vrrp/worker.js must run in a worker thread');
 const data = workerData as { logLevel: string };
+usePino(pino);
 const log = createLogger({ level: data.logLevel }).child({ component: 'vrrp' });
 const post = (m: WorkerEvent) => port.postMessage(m);
-
-// Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts.
-const rtPriority = realtimePriorityFromEnv();
-if (rtPriority > 0) {
-  const rt = makeThreadRealtime(rtPriority);
-  if (rt.ok) log.info({ event: 'vrrp.realtime', tid: rt.tid, priority: rt.priority }, `VRRP thread ${rt.tid} runs SCHED_RR ${rt.priority}`);
-  else log.warn({ event: 'vrrp.realtime_unavailable', reason: rt.reason }, `VRRP thread keeps ordinary scheduling: ${rt.reason}`);
-}
 
 const manager = new VrrpManager(log, {
   onTransition: (t) => {
@@ -35,6 +29,20 @@ const manager = new VrrpManager(log, {
 });
 
 let ticker: NodeJS.Timeout | undefined;
+
+/**
+ * Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts. Set when the
+ * instances start (a worker booted early and discarded does nothing), and chrt runs while they start (as
+ * backups, which only listen): not on the start-up's path.
+ */
+function realtime(): void {
+  const rtPriority = realtimePriorityFromEnv();
+  if (rtPriority <= 0) return;
+  void makeThreadRealtime(rtPriority).then((rt) => {
+    if (rt.ok) log.info({ event: 'vrrp.realtime', tid: rt.tid, priority: rt.priority }, `VRRP thread ${rt.tid} runs SCHED_RR ${rt.priority}`);
+    else log.warn({ event: 'vrrp.realtime_unavailable', reason: rt.reason }, `VRRP thread keeps ordinary scheduling: ${rt.reason}`);
+  });
+}
 
 /**
  * Advert counts go to the main thread once a second (and before every snapshot), not one message per
@@ -69,6 +77,7 @@ port.on('message', (m: WorkerRequest) => {
     try {
       switch (m.type) {
         case 'start':
+          realtime();
           await manager.start(m.config as ManagerConfig);
           ticker = setInterval(postSnapshot, 1000);
           break;

@@ -1,17 +1,15 @@
-import { watch } from 'chokidar';
-import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
-import { Daemon, type DaemonMetrics, type DaemonOptions } from '../../daemon/daemon.js';
-import { startControlServer, type ControlServer } from '../../daemon/control-server.js';
-import { createMetrics, startMetricsServer } from '../../daemon/metrics.js';
+import type { Daemon, DaemonMetrics, DaemonOptions } from '../../daemon/daemon.js';
+import type { ControlServer } from '../../daemon/control-server.js';
 import { claimNetns } from '../../daemon/netns-guard.js';
-import { LOW_NOFILE, noFileLimit } from '../../daemon/limits.js';
-import { execIsolation } from '../../health/index.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
-import { createStatusPage, type StatusPage } from '../../daemon/web/index.js';
+import type { StatusPage } from '../../daemon/web/index.js';
+import type { EarlyVrrp } from '../../daemon/vrrp-port.js';
 import { loadConfig, socketPathProblem } from '../../config/index.js';
+import type { Config } from '../../config/types.js';
 import { LvsdError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
+import { packageVersion } from '../../package-root.js';
 import { trapSignals, type SignalTrap } from '../signals.js';
 import { EXIT } from '../exit.js';
 
@@ -24,15 +22,6 @@ export interface RunArgs {
   ipvs?: DaemonOptions['ipvs'];
   /** Tests only: where the ECMP sysctls go (a directory standing in for /proc/sys where IPVS is absent). */
   sysctlRoot?: string;
-}
-
-export function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
-  } catch {
-    return '0.0.0';
-  }
 }
 
 /**
@@ -52,17 +41,50 @@ export async function runCommand(args: RunArgs): Promise<number> {
 
 async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<number> {
   const version = packageVersion();
-  const metrics = createMetrics();
-  const daemonMetrics: DaemonMetrics = metrics;
+  // VRRP first (issue #11, fast start): the worker thread boots now, while the config is read; it starts
+  // its instances once the namespace is claimed (below), announces backup and runs the Master_Down timer
+  // while this thread loads the rest of the daemon and programs the table.
+  const vrrpPort = await import('../../daemon/vrrp-port.js');
+  const booting = vrrpPort.bootVrrpEarly(log.child({ component: 'vrrp' }));
   // Claim the network namespace, then the control socket, before touching the kernel: a second `lvsd run`
   // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
   // first one (netns-guard.ts). A bad config is fatal at start, with every problem (the daemon loads it
   // again, the same way).
-  const startingConfig = await loadConfig(args.config, { hostChecks: true });
-  const socketPath = args.socket ?? startingConfig.control.socket;
-  const badSocket = args.socket !== undefined ? socketPathProblem(args.socket) : undefined;
-  if (badSocket !== undefined) throw new LvsdError('LVSD_USAGE', `--socket ${badSocket}`);
-  const guard = await claimNetns({ pid: process.pid, socket: socketPath, version });
+  let startingConfig: Config;
+  let socketPath: string;
+  let guard: Awaited<ReturnType<typeof claimNetns>>;
+  try {
+    startingConfig = await loadConfig(args.config, { hostChecks: true });
+    socketPath = args.socket ?? startingConfig.control.socket;
+    const badSocket = args.socket !== undefined ? socketPathProblem(args.socket) : undefined;
+    if (badSocket !== undefined) throw new LvsdError('LVSD_USAGE', `--socket ${badSocket}`);
+    guard = await claimNetns({ pid: process.pid, socket: socketPath, version });
+  } catch (e) {
+    booting.discard();
+    throw e;
+  }
+  // Whatever fails from here on stops the VRRP worker before the namespace is released.
+  const early: EarlyVrrp | undefined = startingConfig.vrrp.length > 0 ? booting.start(startingConfig) : undefined;
+  if (!early) booting.discard();
+  let earlyTaken = false;
+  const stopEarly = async (): Promise<void> => {
+    if (!early || earlyTaken) return;
+    earlyTaken = true;
+    await (await early.port.catch(() => undefined))?.stop().catch(() => undefined);
+  };
+  const releaseGuard = async (): Promise<void> => {
+    await stopEarly();
+    await guard.release();
+  };
+  const [{ Daemon }, { startControlServer }, { createMetrics, startMetricsServer }] = await Promise.all([
+    import('../../daemon/daemon.js'), import('../../daemon/control-server.js'), import('../../daemon/metrics.js'),
+  ]).catch(async (e: unknown) => {
+    await releaseGuard();
+    throw e;
+  });
+  const metrics = createMetrics();
+  const daemonMetrics: DaemonMetrics = metrics;
+  early?.attachMetrics(metrics);
   let daemon: Daemon | undefined;
   const ready = (): Daemon => {
     if (!daemon) throw new LvsdError('LVSD_CONTROL', 'lvsd is starting: the config is being applied; try again in a moment');
@@ -80,12 +102,11 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
       drainDirector: (on) => ready().drainDirector(on),
     },
   }).catch(async (e: unknown) => {
-    await guard.release();
+    await releaseGuard();
     throw e;
   });
   // the guard goes last: the namespace is free only once everything else has stopped
   const closers: Array<() => Promise<void>> = [() => control.close()];
-  const releaseGuard = () => guard.release();
 
   let latest: StatusSnapshot | undefined;
   let startPage = (): void => undefined;
@@ -111,9 +132,13 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     const listen = startingConfig.metrics.listen;
     let page: StatusPage | undefined;
     try {
-      if (startingConfig.metrics.statusPage) page = createStatusPage({ take: () => ready().status(), log: log.child({ component: 'statuspage' }) });
+      if (startingConfig.metrics.statusPage) {
+        const { createStatusPage } = await import('../../daemon/web/index.js');
+        page = createStatusPage({ take: () => ready().status(), log: log.child({ component: 'statuspage' }) });
+      }
     } catch (e) {
       await control.close();
+      await releaseGuard();
       throw e;
     }
     const server = await startMetricsServer(listen, scraped, page).catch(async (e: unknown) => {
@@ -130,7 +155,17 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     }
     log.info({ event: 'metrics.listening', listen, port: server.port }, `metrics on ${listen}`);
   }
-  const { vrrpFactory } = await import('../../daemon/vrrp-port.js');
+  // the daemon takes the worker started above (updated to the config it loads itself, if that changed)
+  const vrrp: DaemonOptions['vrrp'] = async (config, vlog) => {
+    if (!early || earlyTaken) return vrrpPort.vrrpFactory(metrics)(config, vlog);
+    earlyTaken = true;
+    const port = await early.port;
+    await port.update(config).catch(async (e: unknown) => {
+      await port.stop().catch(() => undefined);
+      throw e;
+    });
+    return port;
+  };
   try {
     daemon = await Daemon.start({
       configPath: args.config,
@@ -138,7 +173,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
       stateFile: args.stateFile,
       metrics: daemonMetrics,
       version,
-      vrrp: vrrpFactory(metrics),
+      vrrp,
       ...(args.ipvs && { ipvs: args.ipvs }),
       ...(args.sysctlRoot !== undefined && { sysctlRoot: args.sysctlRoot }),
     });
@@ -150,6 +185,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
   const running = daemon;
   startPage();
 
+  const { watch } = await import('chokidar');
   let debounce: NodeJS.Timeout | undefined;
   const watcher = watch(args.config, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });
   watcher.on('all', () => {
@@ -163,6 +199,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     'cannot watch the config file: reload with lvsd reload or SIGHUP'));
   closers.push(() => watcher.close());
 
+  const [{ LOW_NOFILE, noFileLimit }, { execIsolation }] = await Promise.all([import('../../daemon/limits.js'), import('../../health/index.js')]);
   const nofile = noFileLimit();
   if (nofile) {
     const low = nofile.soft !== 'unlimited' && nofile.soft < LOW_NOFILE;

@@ -1,0 +1,46 @@
+/**
+ * `lvsd run` starts its VRRP worker first (issue #11, fast start: the Master_Down timer runs while the rest
+ * of the daemon loads and the table is programmed). A start that fails after that must not leave the
+ * worker running: lvsd exits with the error, and the instance never becomes master and never takes its VIP.
+ * Real `lvsd run` in a real namespace; the failure is a metrics listener on an address the director does
+ * not have (EADDRNOTAVAIL), which fails after the worker was started, on any kernel.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { VrrpLab, LVSD_MAIN } from './fixtures/vrrp-lab.js';
+import { netnsSkipReason } from './netns.js';
+
+const skip = netnsSkipReason();
+const VIP = '10.61.0.100';
+
+test('a start that fails after the VRRP worker started stops it: lvsd exits with the error and never takes the VIP', { skip }, async () => {
+  const vlab = new VrrpLab();
+  try {
+    const d1 = vlab.node('d1');
+    const addrs = vlab.watchAddresses(d1);
+    await addrs.ready();
+    const config = vlab.file('lvsd.json', JSON.stringify({
+      control: { socket: `${vlab.dir}/d1.sock` },
+      // 100 ms adverts: Master_Down_Interval 0.36 s, so a worker left running would take the VIP at once
+      vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
+      metrics: { listen: '192.0.2.1:9650' },
+    }));
+    const child = vlab.spawn(d1, [process.execPath, LVSD_MAIN, 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`, '--log-level', 'info']);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`lvsd still running 30 s after a failed start:\n${out.slice(-3000)}`)), 30_000);
+      child.once('exit', (c) => (clearTimeout(timer), resolve(c)));
+    }).finally(() => child.kill('SIGKILL'));
+    assert.notEqual(code, 0, out);
+    assert.match(out, /192\.0\.2\.1:9650/, 'the error names the listener');
+    assert.ok(out.includes('"event":"vrrp.transition"'), `the VRRP worker had started:\n${out.slice(-3000)}`);
+    assert.doesNotMatch(out, /"to":"master"/, 'the instance never became master');
+    await new Promise((r) => setTimeout(r, 1000)); // a worker left behind would have taken the VIP by now
+    assert.deepEqual(addrs.items.filter((e) => e.added && e.address === VIP), [], 'the VIP was never added');
+    assert.equal(vlab.holds(d1, VIP), false);
+  } finally {
+    vlab.cleanup();
+  }
+});
