@@ -17,12 +17,15 @@
  * checkout is a 9p share, and reading modules from it would be most of what is timed.
  * LVSD_BENCH_STARTUP_COPY=0 runs the build where it is.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { KEEPALIVED, VrrpLab } from '../test/netns/fixtures/vrrp-lab.js';
+import { netnsSkipReason } from '../test/netns/netns.js';
 
 /** LVSD_BENCH_STARTUP_CLI: another build's dist/src/cli/main.js (an older commit, for before/after). */
 const CLI = process.env.LVSD_BENCH_STARTUP_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -80,7 +83,8 @@ const DEV_ONLY = new Set(['typescript', 'playwright-core', '@types', 'fast-check
 /** Copies the build whose main.js is `cli` into `to`; returns the copy's main.js. */
 function copyBuild(cli: string, to: string): string {
   const root = join(dirname(cli), '..', '..', '..');
-  for (const part of ['package.json', 'schemas', join('dist', 'src'), join('native', 'build'), 'node_modules']) {
+  for (const part of ['package.json', 'schemas', join('dist', 'src'), join('dist', 'bundle'), join('native', 'build'), 'node_modules']) {
+    if (!existsSync(join(root, part))) continue; // a build from before the bundle
     cpSync(join(root, part), join(to, part), {
       recursive: true,
       dereference: true,
@@ -92,21 +96,32 @@ function copyBuild(cli: string, to: string): string {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-bench-startup-'));
-  const cli = process.env.LVSD_BENCH_STARTUP_COPY === '0' ? CLI : copyBuild(CLI, join(dir, 'build'));
+  const copy = process.env.LVSD_BENCH_STARTUP_COPY !== '0';
+  const cli = copy ? copyBuild(CLI, join(dir, 'build')) : CLI;
+  // node itself and keepalived too: in the VM they are on the 9p share as well
+  const node = copy ? copyExecutable(process.execPath, join(dir, 'node')) : process.execPath;
   const config = join(dir, 'services.json');
   const socket = join(dir, 'lvsd.sock');
   writeFileSync(config, JSON.stringify({
     services: [{ name: 'web', protocol: 'tcp', address: '192.0.2.10', port: 80, realServers: [{ address: '10.0.1.11', port: 8080 }] }],
   }));
   const stop = await startDaemon(config, socket, join(dir, 'daemon-state.json'));
-  const node = process.execPath;
-  const rows: Row[] = [
-    { name: 'node -e 0', argv: [node, '-e', '0'], cpu: [], wall: [] },
-    { name: 'lvsd --version', argv: [node, cli, '--version'], goal: 2.5, cpu: [], wall: [] },
-    { name: 'lvsd check, one service', argv: [node, cli, 'check', '-c', config], goal: 2.5, cpu: [], wall: [] },
-    { name: 'lvsd apply, one service', argv: [node, cli, 'apply', '-c', config, '--state-file', join(dir, 'apply-state.json')], goal: 2.5, cpu: [], wall: [] },
-    { name: 'lvsd status, daemon with one service', argv: [node, cli, 'status', '--socket', socket], goal: 2.5, cpu: [], wall: [] },
+  // what ships is the bundle (packaging/bundle.ts); the same commands from tsc's dist/src are measured beside it
+  const bundled = join(dirname(cli), '..', '..', 'bundle', 'main.js');
+  const builds: Array<[string, string]> = existsSync(bundled) ? [['', bundled], [' (dist/src, unbundled)', cli]] : [['', cli]];
+  const commands: Array<[string, string[]]> = [
+    ['lvsd --version', ['--version']],
+    ['lvsd check, one service', ['check', '-c', config]],
+    ['lvsd apply, one service', ['apply', '-c', config, '--state-file', join(dir, 'apply-state.json')]],
+    ['lvsd status, daemon with one service', ['status', '--socket', socket]],
   ];
+  const rows: Row[] = [{ name: 'node -e 0', argv: [node, '-e', '0'], cpu: [], wall: [] }];
+  for (const [name, args] of commands) {
+    for (const [i, [label, main]] of builds.entries()) {
+      rows.push({ name: name + label, argv: [node, main, ...args], ...(i === 0 ? { goal: 2.5 } : {}), cpu: [], wall: [] });
+    }
+  }
+  const out: string[] = [];
   try {
     const before = loadavg().map((l) => l.toFixed(2)).join(' ');
     for (const row of rows) once(row.argv); // warm the page cache
@@ -122,11 +137,11 @@ async function main(): Promise<void> {
     const floor = rows[0]!;
     const cpu0 = median(floor.cpu);
     const wall0 = median(floor.wall);
-    const out: string[] = [
-      `start-up of ${CLI}${CLI === cli ? '' : ' (copied to a temporary directory)'}, ${RUNS} rounds, medians (host load ${process.env.LVSD_BENCH_HOST_LOAD ?? before}; node ${process.version})`,
+    out.push(
+      `start-up of ${builds.map((b) => b[1]).join(' and ')}${copy ? ` (a copy of ${CLI}'s build, node copied too)` : ''}, ${RUNS} rounds, medians (host load ${process.env.LVSD_BENCH_HOST_LOAD ?? before}; node ${process.version})`,
       '| command | CPU ms | CPU ratio | wall ms | wall ratio | goal | exit |',
       '|---|---:|---:|---:|---:|---:|---:|',
-    ];
+    );
     for (const row of rows) {
       const cpu = median(row.cpu);
       const wall = median(row.wall);
@@ -136,8 +151,160 @@ async function main(): Promise<void> {
     process.stdout.write(out.join('\n') + '\n');
   } finally {
     stop();
+  }
+  try {
+    await masterRows(builds[0]![1], node, dir);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function copyExecutable(from: string, to: string): string {
+  cpSync(from, to, { dereference: true });
+  chmodSync(to, 0o755);
+  return to;
+}
+
+const MASTER_RUNS = Number(process.env.LVSD_BENCH_STARTUP_MASTER_RUNS ?? 3);
+
+/** The exec -> master row: MASTER_RUNS trials of each tool, alternating, medians. */
+async function masterRows(cli: string, node: string, dir: string): Promise<void> {
+  const skip = netnsSkipReason() || (existsSync(KEEPALIVED) ? false : `${KEEPALIVED} is not installed`);
+  if (skip) {
+    process.stdout.write(`exec -> VRRP master: skipped (${skip})\n`);
+    return;
+  }
+  // where the kernel has no IPVS (a plain host) both run VRRP alone: start-up without the table
+  const withTable = existsSync('/proc/net/ip_vs');
+  const keepalived = process.env.LVSD_BENCH_STARTUP_COPY !== '0' ? copyExecutable(KEEPALIVED, join(dir, 'keepalived')) : KEEPALIVED;
+  const argv = {
+    lvsd: (conf: string, d: string) => [node, cli, 'run', '--config', conf, '--state-file', join(d, 'lvsd.state'), '--log-level', 'info'],
+    // in the foreground, logging to syslog as installed (no console logging: under TCG a console is slow)
+    keepalived: (conf: string, d: string) => [keepalived, '-n', '-f', conf,
+      '-p', join(d, 'k.pid'), '-r', join(d, 'k-vrrp.pid'), '-c', join(d, 'k-check.pid')],
+  };
+  const trials: Record<'lvsd' | 'keepalived', MasterTrial[]> = { lvsd: [], keepalived: [] };
+  for (let i = 0; i < MASTER_RUNS; i++) {
+    for (const kind of (i % 2 ? ['keepalived', 'lvsd'] : ['lvsd', 'keepalived']) as Array<'lvsd' | 'keepalived'>) {
+      trials[kind].push(await masterTrial(kind, argv[kind], withTable, node));
+    }
+  }
+  const med = (kind: 'lvsd' | 'keepalived', k: keyof MasterTrial) => {
+    const xs = trials[kind].map((t) => t[k]).filter((x): x is number => x !== undefined);
+    return xs.length ? median(xs) : undefined;
+  };
+  const ms = (x: number | undefined) => (x === undefined ? '-' : x.toFixed(0));
+  const lines = [
+    `exec -> VRRP master${withTable ? ' with its table programmed' : ' (VRRP only: no IPVS in this kernel)'}, 1 s adverts, priority 100 alone on its link ` +
+      `(Master_Down_Interval 3.61 s), fresh namespaces per trial, ${MASTER_RUNS} trials each, medians (all: ` +
+      `lvsd ${trials.lvsd.map((t) => t.total).map(ms).join(' ')}; keepalived ${trials.keepalived.map((t) => t.total).map(ms).join(' ')})`,
+    '| tool | VIP ms | table ms | both ms | ratio | goal |',
+    '|---|---:|---:|---:|---:|---:|',
+  ];
+  const k = med('keepalived', 'total')!;
+  for (const kind of ['lvsd', 'keepalived'] as const) {
+    const total = med(kind, 'total')!;
+    lines.push(`| ${kind} | ${ms(med(kind, 'vip'))} | ${ms(med(kind, 'table'))} | ${ms(total)} | ${(total / k).toFixed(2)} | ${kind === 'lvsd' ? '<= 1.2' : ''} |`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+// ---- exec -> VRRP master with its table programmed, lvsd against keepalived on the same config ----
+
+const VIP = '10.61.0.100';
+const VS = { address: '192.0.2.10', port: 80, real: '10.61.0.50', realPort: 8080 };
+
+/** Waits in the namespace until /proc/net/ip_vs lists a real server; prints the wall time (ms) it first did. */
+const TABLE_POLLER = `
+const { readFileSync } = require('node:fs');
+process.stdout.write('ready\\n');
+const t = setInterval(() => {
+  let text = '';
+  try { text = readFileSync('/proc/net/ip_vs', 'utf8'); } catch { return; }
+  if (/^\\s+->\\s+0A3D0032:1F90/m.test(text)) { process.stdout.write(Date.now() + '\\n'); clearInterval(t); }
+}, 20);`;
+
+function lvsdConfig(withTable: boolean, socket: string): string {
+  return JSON.stringify({
+    control: { socket },
+    vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '1s', addresses: [`${VIP}/24`],
+      garp: { count: 3, interval: '50ms', refresh: '0s' } }],
+    ...(withTable ? { services: [{ name: 'web', protocol: 'tcp', address: VS.address, port: VS.port, scheduler: 'wlc',
+      realServers: [{ address: VS.real, port: VS.realPort, forwarding: 'nat', weight: 1 }] }] } : {}),
+  });
+}
+
+function keepalivedConfig(withTable: boolean): string {
+  return [
+    'global_defs {', '  router_id d1', '  vrrp_rt_priority 10', '  vrrp_rlimit_rttime 1000000', '}',
+    'vrrp_instance VI_1 {', '  state BACKUP', '  interface eth0', '  virtual_router_id 51', '  priority 100', '  advert_int 1',
+    '  version 3', '  garp_master_delay 0', '  virtual_ipaddress {', `    ${VIP}/24`, '  }', '}',
+    ...(withTable ? [`virtual_server ${VS.address} ${VS.port} {`, '  lb_algo wlc', '  lb_kind NAT', '  protocol TCP',
+      `  real_server ${VS.real} ${VS.realPort} {`, '    weight 1', '  }', '}'] : []),
+    '',
+  ].join('\n');
+}
+
+interface MasterTrial { vip: number; table?: number; total: number }
+
+/**
+ * One trial in a fresh lab (its own namespaces, so no IPVS dest trash or VRRP peer carries over): the
+ * director alone on its link, so it starts as backup, hears nobody and becomes master after
+ * Master_Down_Interval (3 x 1 s + skew). Timed from just before the exec to the VIP on eth0
+ * (`ip -ts monitor address`) and the real server in /proc/net/ip_vs (a poller in the namespace, 20 ms).
+ */
+async function masterTrial(kind: 'lvsd' | 'keepalived', argvFor: (conf: string, dir: string) => string[], withTable: boolean,
+  node: string): Promise<MasterTrial> {
+  const vlab = new VrrpLab();
+  try {
+    const d1 = vlab.node('d1');
+    const addrs = vlab.watchAddresses(d1);
+    const poller = withTable ? vlab.spawn(d1, [node, '-e', TABLE_POLLER]) : undefined;
+    const tableAt = poller ? firstLines(poller) : undefined;
+    if (tableAt) await tableAt.first;
+    await addrs.ready();
+    const conf = kind === 'lvsd'
+      ? vlab.file('lvsd.json', lvsdConfig(withTable, join(vlab.dir, 'lvsd.sock')))
+      : vlab.file('keepalived.conf', keepalivedConfig(withTable));
+    const t0 = Date.now();
+    const child = vlab.spawn(d1, argvFor(conf, vlab.dir));
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    const vip = await addrs.waitFor((e) => e.added && e.address === VIP, 120_000, t0, `${kind}: VIP`).catch((e: Error) => {
+      throw new Error(`${e.message}\n${kind} printed:\n${out.slice(-3000)}`);
+    });
+    const table = tableAt ? Number(await withTimeout(tableAt.second, 120_000, `${kind}: table`)) : undefined;
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    const r: MasterTrial = { vip: vip.at - t0, total: Math.max(vip.at, table ?? 0) - t0 };
+    if (table !== undefined) r.table = table - t0;
+    return r;
+  } finally {
+    vlab.cleanup();
+  }
+}
+
+/** The first two lines `child` prints. */
+function firstLines(child: ChildProcess): { first: Promise<string>; second: Promise<string> } {
+  const lines: string[] = [];
+  const waiters: Array<(s: string) => void> = [];
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    lines.push(l);
+    waiters.splice(0).forEach((w) => w(l));
+  });
+  const nth = (i: number): Promise<string> => new Promise((resolve) => {
+    const check = (): void => { if (lines.length > i) resolve(lines[i]!); else waiters.push(check); };
+    check();
+  });
+  return { first: nth(0), second: nth(1) };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms);
+    p.then((v) => { clearTimeout(t); resolve(v); }, (e: unknown) => { clearTimeout(t); reject(e as Error); });
+  });
 }
 
 await main();
