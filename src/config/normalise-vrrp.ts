@@ -171,6 +171,12 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems, ex
     }
   }
 
+  if (raw.authentication !== undefined) {
+    const bytes = Buffer.byteLength(raw.authentication.password, 'utf8');
+    if (version !== 2) report('/authentication', 'is VRRPv2 only (RFC 5798 removed authentication): set version 2, or remove it');
+    else if (bytes > 8) report('/authentication/password', `is ${bytes} bytes in UTF-8; a VRRPv2 password carries at most 8`);
+  }
+
   const garp = {
     count: raw.garp?.count ?? VRRP_DEFAULTS.garp.count,
     interval: seconds(raw.garp?.interval, VRRP_DEFAULTS.garp.interval),
@@ -220,6 +226,7 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems, ex
     trackProcesses: trackProcesses(raw, report),
     garp,
     notify,
+    ...(raw.authentication !== undefined && { authentication: { type: 'pass' as const, password: raw.authentication.password } }),
   };
 }
 

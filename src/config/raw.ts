@@ -135,6 +135,7 @@ export interface RawVrrpInstance {
   }>;
   garp?: { count?: number; interval?: RawDuration; refresh?: RawDuration };
   notify?: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[]; user?: string };
+  authentication?: { type: 'pass'; password: string };
 }
 
 export interface RawSyncGroup {

@@ -227,6 +227,8 @@ export interface VrrpInstanceConfig {
   /** Processes by name (and argv): up while quorum..quorumMax of them run. */
   trackProcesses: TrackProcessConfig[];
   garp: { count: number; interval: number; refresh: number };
+  /** VRRPv2 simple-text password (RFC 2338 type 1), for a keepalived peer that sends and expects one; v2 only. */
+  authentication?: { type: 'pass'; password: string };
   /** Commands per state; `user` (absent: the daemon's own) is who they run as when lvsd runs as root. */
   notify: { master?: string[]; backup?: string[]; fault?: string[]; stop?: string[]; user?: string };
   /** The sync group it belongs to, if any. */

@@ -93,6 +93,7 @@ function vrrpInstance(v: VrrpInstanceConfig): string[] {
     `  advert_int ${keepalivedSeconds(v.advertInterval)}`,
     `  version ${v.version}`,
     ...(v.acceptMode ? [] : ['  no_accept']),
+    ...(v.authentication ? ['  authentication {', '    auth_type PASS', `    auth_pass ${word(v.authentication.password)}`, '  }'] : []),
     ...(v.preempt ? (v.preemptDelay > 0 ? [`  preempt_delay ${keepalivedSeconds(v.preemptDelay)}`] : []) : ['  nopreempt']),
     // lvsd's gratuitous ARPs: `count` of them on becoming master (their spacing is global, vrrp_garp_interval),
     // refresh 0 = no later set

@@ -62,7 +62,7 @@ export type DropReason =
   | 'address_count'     // count 0, or more address bytes than the count says
   | 'checksum'          // checksum does not verify
   | 'vrid'              // VRID 0 or not the instance's VRID
-  | 'auth'              // v2 authentication type other than 0 (none)
+  | 'auth'              // v2: authentication type or password other than the instance's (none: type 0)
   | 'interval'          // advertisement interval 0
   | 'interval_mismatch'; // v2: interval differs from ours (RFC 3768 7.1 says discard)
 
@@ -83,13 +83,31 @@ export interface DecodeContext {
     vrid?: number;
     /** v2 only: our Advertisement_Interval in seconds; a different one is `interval_mismatch`. */
     advertInterval?: number;
+    /** v2 only: our simple-text password as its 8 wire bytes (RFC 2338 5.3.6.1 type 1); absent: type 0 (none) expected. */
+    password?: Uint8Array;
   };
 }
 
 export type DecodeResult = { ok: true; advert: Advert } | { ok: false; reason: DropReason };
 
-/** The input of `encodeAdvert`: an advert (v3 with `maxAdvertInterval`, v2 with `advertInterval`). */
-export type EncodeInput = Advert;
+/**
+ * The input of `encodeAdvert`: an advert (v3 with `maxAdvertInterval`, v2 with `advertInterval`, and for v2
+ * optionally the simple-text password as its 8 wire bytes).
+ */
+export type EncodeInput = Advert & { password?: Uint8Array };
+
+/** A VRRPv2 simple-text password as keepalived puts it on the wire: its bytes, zero-padded to 8. Throws past 8 bytes. */
+export function passwordBytes(password: string): Buffer {
+  const bytes = Buffer.from(password, 'utf8');
+  if (bytes.length === 0 || bytes.length > VRRP_V2_AUTH_LENGTH) throw new RangeError(`a VRRPv2 password is 1 to ${VRRP_V2_AUTH_LENGTH} bytes, got ${bytes.length}`);
+  const out = Buffer.alloc(VRRP_V2_AUTH_LENGTH);
+  bytes.copy(out);
+  return out;
+}
+
+/** RFC 2338 authentication types: 0 none, 1 simple text password. */
+const AUTH_NONE = 0;
+const AUTH_SIMPLE_TEXT = 1;
 
 function addressLength(family: Family): number {
   return family === 'ipv4' ? 4 : 16;
@@ -113,6 +131,9 @@ function checkInt(name: string, value: number, min: number, max: number): void {
 export function encodeAdvert(input: EncodeInput): Buffer {
   const { version, family, vrid, priority, addresses, source, destination } = input;
   if (version === 2 && family !== 'ipv4') throw new RangeError('VRRPv2 is IPv4 only');
+  if (input.password !== undefined && (version !== 2 || input.password.length !== VRRP_V2_AUTH_LENGTH)) {
+    throw new RangeError('a password is VRRPv2 only and 8 bytes on the wire');
+  }
   checkInt('vrid', vrid, 1, 255);
   checkInt('priority', priority, 0, 255);
   checkInt('address count', addresses.length, 1, 255);
@@ -130,12 +151,14 @@ export function encodeAdvert(input: EncodeInput): Buffer {
   if (version === 3) {
     out.writeUInt16BE(interval & 0x0fff, 4); // the 4 reserved bits stay zero
   } else {
-    out[4] = 0; // auth type 0: no authentication (RFC 3768 5.3.6)
+    // auth type 0: none (RFC 3768 5.3.6); 1: simple text (RFC 2338 5.3.6.1), which keepalived still speaks
+    out[4] = input.password ? AUTH_SIMPLE_TEXT : AUTH_NONE;
     out[5] = interval;
   }
   const size = addressLength(family);
   addresses.forEach((a, i) => addressToBytes(a).copy(out, VRRP_HEADER_LENGTH + i * size));
-  // v2 auth data: 8 zero bytes, already zero.
+  // v2 auth data: the password, or 8 zero bytes (already zero)
+  if (version === 2 && input.password) Buffer.from(input.password).copy(out, out.length - VRRP_V2_AUTH_LENGTH);
   out.writeUInt16BE(vrrpChecksum(version, family, source, destination, out), 6);
   return out;
 }
@@ -168,7 +191,11 @@ export function decodeAdvert(payload: Uint8Array, ctx: DecodeContext): DecodeRes
   if (vrrpChecksum(version, family, ctx.source, ctx.destination, payload) !== 0) return drop('checksum');
   const vrid = payload[1]!;
   if (vrid === 0 || (expect?.vrid !== undefined && expect.vrid !== vrid)) return drop('vrid');
-  if (version === 2 && payload[4] !== 0) return drop('auth');
+  if (version === 2) {
+    const want = expect?.password;
+    if (payload[4] !== (want ? AUTH_SIMPLE_TEXT : AUTH_NONE)) return drop('auth');
+    if (want && !Buffer.from(payload.subarray(needed - VRRP_V2_AUTH_LENGTH, needed)).equals(Buffer.from(want))) return drop('auth');
+  }
   const interval = version === 3 ? ((payload[4]! << 8) | payload[5]!) & 0x0fff : payload[5]!;
   if (interval === 0) return drop('interval');
   if (version === 2 && expect?.advertInterval !== undefined && expect.advertInterval !== interval) {

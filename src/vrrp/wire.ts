@@ -3,7 +3,7 @@
  * destination) and the decoding of a received payload with the instance's expectations. Pure.
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
-import { decodeAdvert, encodeAdvert, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DecodeResult } from './packet.js';
+import { decodeAdvert, encodeAdvert, passwordBytes, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DecodeResult, type EncodeInput } from './packet.js';
 import { wireInterval } from './state-machine.js';
 
 /**
@@ -15,7 +15,8 @@ export function outgoingAdverts(cfg: VrrpInstanceConfig, source: string, priorit
   const out: Array<{ destination: string; payload: Buffer }> = [];
   for (const destination of destinations) {
     const base = { family: cfg.family, vrid: cfg.vrid, priority, addresses: cfg.addresses.map((a) => a.address), source, destination };
-    const v2: Advert = { ...base, version: 2, family: 'ipv4', advertInterval: wireInterval(2, cfg.advertInterval) };
+    // a password (authentication) is VRRPv2-only: the config refuses it on a version 3 instance, v2Compat included
+    const v2: EncodeInput = { ...base, version: 2, family: 'ipv4', advertInterval: wireInterval(2, cfg.advertInterval), ...password(cfg) };
     out.push({ destination, payload: encodeAdvert(cfg.version === 3 ? { ...base, version: 3, maxAdvertInterval: wireInterval(3, cfg.advertInterval) } : v2) });
     if (cfg.version === 3 && cfg.v2Compat) out.push({ destination, payload: encodeAdvert(v2) });
   }
@@ -30,7 +31,7 @@ export function decodeIncoming(cfg: VrrpInstanceConfig, payload: Buffer, ip: { s
     expect: {
       vrid: cfg.vrid,
       ...(cfg.v2Compat ? {} : { version: cfg.version }),
-      ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval) } : {}),
+      ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval), ...password(cfg) } : {}),
     },
   });
 }
@@ -42,6 +43,11 @@ export function decodeIncoming(cfg: VrrpInstanceConfig, payload: Buffer, ip: { s
  */
 export function v2Shadowed(lastV3: { at: number; intervalMs: number } | undefined, now: number): boolean {
   return lastV3 !== undefined && now - lastV3.at <= 3 * lastV3.intervalMs;
+}
+
+/** The instance's v2 password as wire bytes, when it has one. */
+function password(cfg: VrrpInstanceConfig): { password?: Buffer } {
+  return cfg.authentication ? { password: passwordBytes(cfg.authentication.password) } : {};
 }
 
 /** The master an accepted advert shows (none for priority 0: a master leaving), as status reports it. */

@@ -36,18 +36,18 @@ const EXPECTED: Record<string, 'ok' | string[]> = {
   'keepalived.conf.status_code': 'ok',
   'keepalived.conf.virtual_server_group': 'ok',
   'keepalived.conf.virtualhost': 'ok',
-  'keepalived.conf.vrrp.scripts': ['notify_backup', 'notify_master', 'notify_fault', 'authentication'],
+  'keepalived.conf.vrrp.scripts': 'ok',
   'keepalived.conf.SSL_GET': ['authentication'],
   'keepalived.conf.conditional_conf': ['vrrp_script', 'use_vmac'],
   'keepalived.conf.fwmark': 'ok',
   'keepalived.conf.track_interface': ['static_routes', 'virtual_routes', 'dev', 'dev'],
-  'keepalived.conf.vrrp': ['authentication', 'authentication'],
+  'keepalived.conf.vrrp': 'ok',
   'keepalived.conf.vrrp.localcheck': 'ok',
-  'keepalived.conf.vrrp.lvs_syncd': ['VI_2', 'VI_3', 'vrrp_sync_group', 'authentication'],
+  'keepalived.conf.vrrp.lvs_syncd': ['VI_2', 'VI_3', 'vrrp_sync_group'],
   'keepalived.conf.vrrp.routes': ['static_routes', 'virtual_routes', 'dev', 'dev'],
   'keepalived.conf.vrrp.rules': ['static_rules', 'virtual_rules', 'dev', 'dev'],
   'keepalived.conf.vrrp.static_ipaddress': ['static_ipaddress', 'virtual_routes'],
-  'keepalived.conf.vrrp.sync': ['notify_backup', 'notify_master', 'notify_fault'],
+  'keepalived.conf.vrrp.sync': 'ok',
 };
 
 test('every keepalived sample imports or is refused at FILE:LINE, and the result passes lvsd validation', { skip }, () => {

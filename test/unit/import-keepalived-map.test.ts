@@ -164,7 +164,7 @@ vrrp_instance VI_1 {
   interface eth0
   virtual_router_id 1
   authentication {
-    auth_type PASS
+    auth_type AH
     auth_pass x
   }
   track_script {
@@ -187,7 +187,7 @@ virtual_server 192.0.2.10 80 {
 }
 `);
   assert.deepEqual(errors(r), [
-    `${FILE}:7: authentication: lvsd sends no VRRP authentication (RFC 5798 removed it) and a keepalived peer that expects it drops its adverts: remove authentication from the keepalived pair first (a reload on each), then import`,
+    `${FILE}:7: authentication: lvsd has no IPsec AH authentication (RFC 2338 type 2; RFC 3768 removed it): remove authentication from the keepalived pair first (a reload on each), then import`,
     `${FILE}:16: dev: lvsd puts an instance's addresses on its own interface (eth0), not on eth9: use an instance on eth9`,
     `${FILE}:20: quorum_up: lvsd runs no script when the quorum is reached (it logs event health.quorum)`,
     `${FILE}:21: frobnicate: not a keyword of virtual_server the importer knows (nothing was imported from it)`,

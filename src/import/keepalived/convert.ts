@@ -12,7 +12,7 @@ import type { ImportProblem, Place } from './problems.js';
 import { Problems, numberArg, stringArg, walk, type Table } from './rules.js';
 import { mapVirtualServer, mapVirtualServerGroup } from './services.js';
 import { buildTree } from './tree.js';
-import { mapInstance, mapSyncGroup } from './vrrp.js';
+import { mapInstance, mapSyncGroup, resolveGroupNotify } from './vrrp.js';
 import { mapTrackDef, resolveTracks } from './track.js';
 
 export interface ImportResult {
@@ -205,6 +205,7 @@ export function importKeepalived(path: string, files: ConfigFiles, opts: { confi
   const model = emptyModel();
   walk(tree.statements, rootRules(model, p), null, p, 'the top level');
   resolveTracks(model, p);
+  resolveGroupNotify(model, p);
   // the sync daemon's id defaults to its instance's virtual_router_id, as in keepalived
   const cs = model.connectionSync?.value;
   if (cs && cs.syncId === undefined) cs.syncId = Number(model.vrrp.find((v) => v.value.name === cs.instance)?.value.vrid ?? 0);

@@ -17,6 +17,8 @@ export interface Model {
   globals: Globals;
   /** vrrp_script / track_file / vrrp_track_process definitions and the instances' references to them. */
   tracks: TrackModel;
+  /** A vrrp_sync_group's notify commands (per state, argv), placed on a member instance once all are read. */
+  groupNotify: Array<{ group: string; members: string[]; notify: Record<string, { argv: string[]; at: Statement }>; at: Statement }>;
 }
 
 /** global_defs values that instances and checks inherit. */
@@ -31,7 +33,7 @@ export interface Globals {
 }
 
 export function emptyModel(): Model {
-  return { services: [], vrrp: [], syncGroups: [], groups: new Map(), globals: {}, tracks: emptyTracks() };
+  return { services: [], vrrp: [], syncGroups: [], groups: new Map(), globals: {}, tracks: emptyTracks(), groupNotify: [] };
 }
 
 /** The lvsd JSON document of the model's entries that are not dropped, and where each part came from. */

@@ -25,6 +25,37 @@ interface InstanceState {
   /** `strict_mode` as written (absent: the global vrrp_strict). */
   strict?: { on: boolean; at: Statement };
   devs: Array<{ addr: string; dev: string; at: Statement }>;
+  /** `authentication { auth_type PASS; auth_pass ... }`: the password keepalived puts on the wire. */
+  auth?: { password: string; at: Statement };
+}
+
+/** An authentication block: PASS maps (keepalived sends only the first 8 characters), AH does not. */
+function mapAuthentication(s: Statement, st: InstanceState, p: Problems): void {
+  let type: string | undefined;
+  let pass: { value: string; at: Statement } | undefined;
+  for (const line of s.block ?? []) {
+    if (line.keyword === 'auth_type') type = line.args[0];
+    else if (line.keyword === 'auth_pass') pass = { value: line.args[0] ?? '', at: line };
+    else p.error(line, line.keyword, 'not an authentication option the importer knows');
+  }
+  if (type === 'AH') {
+    p.error(s, 'authentication', 'lvsd has no IPsec AH authentication (RFC 2338 type 2; RFC 3768 removed it): remove authentication from the keepalived pair first (a reload on each), then import');
+    return;
+  }
+  if (type !== 'PASS') {
+    p.error(s, 'authentication', `auth_type ${type ?? '(none)'}: keepalived knows PASS and AH`);
+    return;
+  }
+  if (!pass || pass.value === '') {
+    p.error(s, 'authentication', 'auth_type PASS without auth_pass');
+    return;
+  }
+  let password = pass.value;
+  if (Buffer.byteLength(password, 'utf8') > 8) {
+    password = Buffer.from(password, 'utf8').subarray(0, 8).toString('utf8').replace(/\uFFFD$/, '');
+    p.warn(pass.at, 'auth_pass', `keepalived sends only the first 8 bytes: lvsd's password is "${password}"`);
+  }
+  st.auth = { password, at: s };
 }
 
 /** A notify command as keepalived reads it: one quoted string split on blanks, or the words as given. */
@@ -132,9 +163,7 @@ export function instanceRules(p: Problems, model: Model = emptyModel()): Table<I
     notify_master_rx_lower_pri: { unsupported: 'lvsd runs no script when a master hears a lower priority' },
     notify_deleted: { ignored: 'lvsd runs the fault/stop scripts only' },
     smtp_alert: { ignored: 'lvsd sends no email; it logs event vrrp.transition' },
-    authentication: {
-      unsupported: 'lvsd sends no VRRP authentication (RFC 5798 removed it) and a keepalived peer that expects it drops its adverts: remove authentication from the keepalived pair first (a reload on each), then import',
-    },
+    authentication: { map: (s, st) => mapAuthentication(s, st, p) },
     garp_master_delay: { ignored: 'lvsd sends its gratuitous ARPs once on becoming master (garp.count), not a second set later' },
     garp_master_repeat: garp('count', false),
     garp_master_refresh: garp('refresh', true),
@@ -193,6 +222,10 @@ export function mapInstance(s: Statement, model: Model, p: Problems): void {
     version = 3;
   }
   v.version = version;
+  if (st.auth) {
+    if (version === 2) v.authentication = { type: 'pass', password: st.auth.password };
+    else p.warn(st.auth.at, 'authentication', 'VRRPv3 has no authentication (RFC 5798): ignored, as keepalived ignores it');
+  }
   // keepalived: Accept_Mode on unless no_accept, or strict mode (the instance's, else vrrp_strict) without `accept`
   const strict = st.strict ? st.strict.on : g.strict !== undefined;
   if (st.accept === false || (st.accept === undefined && strict)) v.acceptMode = false;
@@ -239,22 +272,69 @@ export function mapSyncGroup(s: Statement, model: Model, p: Problems): void {
   const name = stringArg(s, p);
   if (name === undefined) return;
   const instances: string[] = [];
-  walk(s.block, syncGroupRules(p, instances), null, p, 'vrrp_sync_group');
+  const notify: Record<string, { argv: string[]; at: Statement }> = {};
+  walk(s.block, syncGroupRules(p, instances, notify), null, p, 'vrrp_sync_group');
   if (instances.length === 0) {
     p.error(s, 'vrrp_sync_group', 'no group { ... } of instances: nothing to import');
     return;
   }
   model.syncGroups.push({ value: { name, instances }, place: s });
+  if (Object.keys(notify).length > 0) model.groupNotify.push({ group: name, members: instances, notify, at: s });
 }
 
-export function syncGroupRules(p: Problems, instances: string[]): Table<null> {
+const STATE_WORDS = [['master', 'MASTER'], ['backup', 'BACKUP'], ['fault', 'FAULT'], ['stop', 'STOP']] as const;
+
+/**
+ * A sync group's notify commands go to its first member instance: the members of a sync group change state
+ * together, so the command runs once per group transition, as keepalived runs it. `notify` gets keepalived's
+ * arguments (GROUP name STATE) fixed at import; lvsd appends its own (state, instance, priority) after them.
+ */
+export function resolveGroupNotify(model: Model, p: Problems): void {
+  for (const g of model.groupNotify) {
+    const target = g.members.map((m) => model.vrrp.find((v) => v.value.name === m)).find((v) => v !== undefined);
+    const generic = g.notify.generic;
+    const perState: Record<string, { argv: string[]; at: Statement }> = {};
+    for (const [kind, word] of STATE_WORDS) {
+      if (g.notify[kind]) perState[kind] = g.notify[kind]!;
+    }
+    if (generic) {
+      if (Object.keys(perState).length > 0) {
+        p.error(generic.at, 'notify', 'lvsd runs one script per state: with notify_master/backup/fault too, fold notify into them');
+        continue;
+      }
+      for (const [kind, word] of STATE_WORDS) perState[kind] = { argv: [...generic.argv, 'GROUP', g.group, word], at: generic.at };
+    }
+    if (!target) {
+      for (const n of new Set(Object.values(perState).map((x) => x.at))) p.error(n, n.keyword, `no member instance of sync group ${g.group} was imported to run it from`);
+      continue;
+    }
+    const instance = String(target.value.name);
+    const own = (target.value.notify ?? {}) as Record<string, string[]>;
+    const warned = new Set<Statement>();
+    for (const [kind, n] of Object.entries(perState)) {
+      if (own[kind]) {
+        p.error(n.at, n.at.keyword, `member instance ${instance} has its own ${kind} command: lvsd runs one command per state and instance`);
+        continue;
+      }
+      own[kind] = n.argv;
+      if (!warned.has(n.at)) {
+        warned.add(n.at);
+        p.warn(n.at, n.at.keyword, `lvsd runs it from member instance ${instance} (a sync group's instances change state together: once per group transition)${n.at.keyword === 'notify' ? ', with keepalived\'s arguments (GROUP name STATE) fixed at import' : ''}`);
+      }
+    }
+    if (Object.keys(own).length > 0) target.value.notify = own;
+  }
+}
+
+export function syncGroupRules(p: Problems, instances: string[], notify: Record<string, { argv: string[]; at: Statement }> = {}): Table<null> {
+  const perState = (kind: string) => ({ map: (s: Statement) => { const a = argv(s); if (a.length > 0) notify[kind] = { argv: a, at: s }; } });
   return {
     group: { map: (g) => { for (const l of g.block ?? []) instances.push(l.keyword, ...l.args); } },
-    notify_master: { unsupported: 'lvsd runs notify scripts per instance, not per sync group: put it on the member instances' },
-    notify_backup: { unsupported: 'lvsd runs notify scripts per instance, not per sync group: put it on the member instances' },
-    notify_fault: { unsupported: 'lvsd runs notify scripts per instance, not per sync group: put it on the member instances' },
-    notify_stop: { unsupported: 'lvsd runs notify scripts per instance, not per sync group: put it on the member instances' },
-    notify: { unsupported: 'lvsd runs notify scripts per instance, not per sync group: put it on the member instances' },
+    notify_master: perState('master'),
+    notify_backup: perState('backup'),
+    notify_fault: perState('fault'),
+    notify_stop: perState('stop'),
+    notify: perState('generic'),
     smtp_alert: { ignored: 'lvsd sends no email; it logs event vrrp.transition' },
     global_tracking: { ignored: 'lvsd tracks per instance' },
     sync_group_tracking_weight: { ignored: 'lvsd tracks per instance' },
