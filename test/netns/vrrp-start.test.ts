@@ -1,7 +1,8 @@
 /**
  * `lvsd run` starts its VRRP worker first (issue #11, fast start: the Master_Down timer runs while the rest
  * of the daemon loads and the table is programmed). A start that fails after that must not leave the
- * worker running: lvsd exits with the error, and the instance never becomes master and never takes its VIP.
+ * worker running: lvsd exits with the error and holds no VIP afterwards. (On a loaded host the instance
+ * may become master before the failure, 100 ms adverts here: then it releases the VIP as it stops.)
  * Real `lvsd run` in a real namespace; the failure is a metrics listener on an address the director does
  * not have (EADDRNOTAVAIL), which fails after the worker was started, on any kernel.
  */
@@ -13,7 +14,7 @@ import { netnsSkipReason } from './netns.js';
 const skip = netnsSkipReason();
 const VIP = '10.61.0.100';
 
-test('a start that fails after the VRRP worker started stops it: lvsd exits with the error and never takes the VIP', { skip }, async () => {
+test('a start that fails after the VRRP worker started stops it: lvsd exits with the error and holds no VIP', { skip }, async () => {
   const vlab = new VrrpLab();
   try {
     const d1 = vlab.node('d1');
@@ -36,10 +37,11 @@ test('a start that fails after the VRRP worker started stops it: lvsd exits with
     assert.notEqual(code, 0, out);
     assert.match(out, /192\.0\.2\.1:9650/, 'the error names the listener');
     assert.ok(out.includes('"event":"vrrp.transition"'), `the VRRP worker had started:\n${out.slice(-3000)}`);
-    assert.doesNotMatch(out, /"to":"master"/, 'the instance never became master');
-    await new Promise((r) => setTimeout(r, 1000)); // a worker left behind would have taken the VIP by now
-    assert.deepEqual(addrs.items.filter((e) => e.added && e.address === VIP), [], 'the VIP was never added');
-    assert.equal(vlab.holds(d1, VIP), false);
+    await new Promise((r) => setTimeout(r, 1000)); // a worker left behind would hold the VIP by now
+    assert.equal(vlab.holds(d1, VIP), false, 'no VIP after the failed start');
+    const added = addrs.items.filter((e) => e.address === VIP && e.added).length;
+    const removed = addrs.items.filter((e) => e.address === VIP && !e.added).length;
+    assert.equal(added, removed, 'a VIP taken before the failure was released');
   } finally {
     vlab.cleanup();
   }
