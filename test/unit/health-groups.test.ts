@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { HealthScheduler, ManualClock, type ProbeResult, type Prober } from '../../src/health/index.js';
 import { desiredEntry, realServerDrainKey } from '../../src/daemon/desired.js';
 import type { DestSpec } from '../../src/table/index.js';
+import { captureLog } from './log-capture.js';
 
 const config = parseConfig([{ file: 'g.json', text: JSON.stringify({ services: [{
   name: 'web', protocol: 'tcp', scheduler: 'rr', initialState: 'up',
@@ -44,8 +45,9 @@ test('a server that fails goes to weight 0 in every member at once; the others k
   const clock = new ManualClock(0);
   const { down, prober } = scripted();
   const latest = new Map<string, DestSpec[]>();
+  const { log, lines } = captureLog();
   const s = new HealthScheduler({ services: config.services, health: config.health }, {
-    clock, prober, onChange: (service, dests) => latest.set(service, dests),
+    clock, prober, logger: log, onChange: (service, dests) => latest.set(service, dests),
   });
   s.start();
   await clock.advance(3000);
@@ -56,6 +58,9 @@ test('a server that fails goes to weight 0 in every member at once; the others k
   assert.deepEqual(weights('web[tcp/192.0.2.1:80]'), ['10.0.0.1:80=0', '10.0.0.2:80=7']);
   assert.deepEqual(weights('web[tcp/192.0.2.2:443]'), ['10.0.0.1:443=0', '10.0.0.2:443=7']);
   assert.deepEqual(weights('web[fwmark/ipv4/9]'), ['10.0.0.1:0=0', '10.0.0.2:0=7']);
+  // one log line for the group (by its name and the server's shared id), not one per member
+  const changes = lines.filter((l) => l.event === 'health.change');
+  assert.deepEqual(changes.map((l) => [l.service, l.members, l.realServer, l.to]), [['web', 3, '10.0.0.1:8080', 'down']]);
   await s.stop();
 });
 
