@@ -11,7 +11,7 @@
  *   LVSD_BENCH_DESTS=10
  * Prints a table; with LVSD_VM_OUT set also writes bench-ipvs.json there.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,9 +35,10 @@ function makeTable(services: number, dests: number): Row[] {
   }));
 }
 
-function lvsdConfig(table: Row[], stateFile: string): string {
+function lvsdConfig(table: Row[], stateFile: string, extra: Record<string, unknown> = {}): string {
   return JSON.stringify({
-    ipvs: { stateFile },
+    ...extra,
+    ipvs: { stateFile, ...(extra['ipvs'] as object | undefined) },
     services: table.map((r) => ({
       protocol: 'tcp', address: r.vip, port: 80, scheduler: 'wrr', forwarding: 'nat',
       realServers: r.dests.map((d) => ({ address: d.address, port: 8080, weight: d.weight })),
@@ -190,9 +191,102 @@ interface SizeResult {
   noopMs: number;
   noopPhases: Phases;
   sameTable: boolean;
+  daemon?: DaemonResult;
 }
 
-function benchSize(n: number): SizeResult {
+/** The running daemon on the applied table: start (adopting it), one weight + `lvsd reload`, a drift pass. */
+interface DaemonResult {
+  /** exec of `lvsd run` until daemon.started (the table read once and planned: 0 ops). */
+  startMs: number;
+  /** `lvsd reload` CLI run, from spawn to exit, the kernel holding the new weight when it returns. */
+  reloadCliMs: number;
+  /** The daemon's reload pass (daemon.reconcile reason reload): ms and ops. */
+  reloadPassMs?: number;
+  reloadOps?: number;
+  /** One drift pass over the whole table: its daemon.reconcile line. */
+  drift?: { ms: number; readMs: number; ops: number; loopDelayMaxMs: number; loopDelayP99Ms: number };
+  /** `lvsd status -s NAME` and `lvsd status --fresh` CLI runs. */
+  statusOneMs: number;
+  statusFreshMs: number;
+}
+
+function logLines(file: string): Array<Record<string, unknown>> {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => {
+    try {
+      return JSON.parse(l) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  });
+}
+
+async function waitLog(file: string, ok: (l: Record<string, unknown>) => boolean, ms: number, what: string): Promise<Record<string, unknown>> {
+  const end = performance.now() + ms;
+  for (;;) {
+    const hit = logLines(file).find(ok);
+    if (hit) return hit;
+    if (performance.now() > end) throw new Error(`bench: no ${what} within ${ms} ms\n${readFileSync(file, 'utf8').slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * `lvsd run` in namespace `ns`, whose table lvsd apply has just programmed: the daemon adopts it; one
+ * weight is edited and `lvsd reload` timed until it returns (the reload answers once the kernel has the
+ * operation; checked with ipvsadm); then one drift pass (the full read) with the event loop's worst delay.
+ */
+async function benchDaemon(ns: string, table: Row[], n: number, state: string): Promise<DaemonResult> {
+  const config = join(work, `daemon-${n}.json`);
+  const socket = join(work, `lvsd-${n}.sock`);
+  const logFile = join(work, `daemon-${n}.log`);
+  // the drift timer fires once the reload has been measured (a 110,000-object pass under TCG takes tens of seconds)
+  const driftS = Math.max(60, Math.ceil(n / 100));
+  const extra = { control: { socket }, ipvs: { driftInterval: `${driftS}s` } };
+  writeFileSync(config, lvsdConfig(table, state, extra));
+  const out = openSync(logFile, 'w');
+  const t0 = performance.now();
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, 'run', '--config', config, '--state-file', state, '--log-level', 'info'],
+    { stdio: ['ignore', out, out] });
+  try {
+    await waitLog(logFile, (l) => l.event === 'daemon.started', 30 * 60_000, 'daemon.started');
+    const startMs = performance.now() - t0;
+    const row = table[(n >> 1) + 1]!;
+    row.dests[5]!.weight = 777;
+    writeFileSync(config, lvsdConfig(table, state, extra));
+    const t1 = performance.now();
+    must(sh(process.execPath, [CLI, 'reload', '--socket', socket]), 'lvsd reload');
+    const reloadCliMs = performance.now() - t1;
+    const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
+    if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+777\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
+    const pass = logLines(logFile).filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
+    const t2 = performance.now();
+    must(sh(process.execPath, [CLI, 'status', '-s', `tcp/${row.vip}:80`, '--socket', socket]), 'lvsd status -s');
+    const statusOneMs = performance.now() - t2;
+    const t3 = performance.now();
+    must(sh(process.execPath, [CLI, 'status', '--json', '--fresh', '--socket', socket]), 'lvsd status --fresh');
+    const statusFreshMs = performance.now() - t3;
+    process.stderr.write(`[bench] ${n}: waiting for a drift pass (every ${driftS} s) ...\n`);
+    const drift = await waitLog(logFile, (l) => l.event === 'daemon.reconcile' && l.reason === 'drift', (driftS * 3 + 600) * 1000, 'drift pass');
+    return {
+      startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
+      ...(pass ? { reloadPassMs: Number(pass.ms), reloadOps: Number(pass.ops) } : {}),
+      drift: { ms: Number(drift.ms), readMs: Number(drift.readMs), ops: Number(drift.ops), loopDelayMaxMs: Number(drift.loopDelayMaxMs), loopDelayP99Ms: Number(drift.loopDelayP99Ms) },
+      statusOneMs: Math.round(statusOneMs), statusFreshMs: Math.round(statusFreshMs),
+    };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    } else {
+      process.stderr.write(`[bench] lvsd run exited early: ${child.exitCode ?? child.signalCode}\n`);
+    }
+    closeSync(out);
+    if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, `daemon-${n}.log`), readFileSync(logFile));
+  }
+}
+
+async function benchSize(n: number): Promise<SizeResult> {
   const table = makeTable(n, perService);
   const state = join(work, `state-${n}.json`);
   const config = join(work, `lvsd-${n}.json`);
@@ -221,26 +315,37 @@ function benchSize(n: number): SizeResult {
   const sameTable = JSON.stringify(savedSorted()) === JSON.stringify(reference);
   if (!sameTable) throw new Error('lvsd apply and ipvsadm -R left different tables');
 
-  process.stderr.write(`[bench] ${n} x ${perService}: dump + diff, nothing to do ...\n`);
-  quiesce();
-  const noop = lvsdApply(config, state, ['--dry-run']);
-  if (!/0 operations/.test(noop.stdout)) throw new Error(`a dry run on the applied table planned something:\n${noop.stdout.slice(0, 2000)}`);
+  // LVSD_BENCH_CLI=0: skip the two CLI rows below (dry run, one change by lvsd apply): the daemon rows only
+  const cliRows = process.env.LVSD_BENCH_CLI !== '0';
+  const skipped: Timed & { phases: Phases } = { ms: 0, status: 0, stdout: '', stderr: '', phases: {} };
+  let noop = skipped;
+  let one = skipped;
+  if (cliRows) {
+    process.stderr.write(`[bench] ${n} x ${perService}: dump + diff, nothing to do ...\n`);
+    quiesce();
+    noop = lvsdApply(config, state, ['--dry-run']);
+    if (!/0 operations/.test(noop.stdout)) throw new Error(`a dry run on the applied table planned something:\n${noop.stdout.slice(0, 2000)}`);
 
-  process.stderr.write(`[bench] ${n} x ${perService}: one weight changed ...\n`);
-  const middle = table[n >> 1]!;
-  middle.dests[3]!.weight = 1000;
-  writeFileSync(config, lvsdConfig(table, state));
-  quiesce();
-  const one = lvsdApply(config, state);
-  if (!/^1 operation;/m.test(one.stdout)) throw new Error(`a one-weight change planned more than one operation:\n${one.stdout.slice(0, 2000)}`);
-  const listed = must(sh('ipvsadm', ['-Ln', '-t', `${middle.vip}:80`]), 'ipvsadm -Ln -t').stdout;
-  if (!new RegExp(`${middle.dests[3]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+1000\\s`).test(listed)) {
-    throw new Error(`the changed weight is not in the kernel:\n${listed}`);
+    process.stderr.write(`[bench] ${n} x ${perService}: one weight changed ...\n`);
+    const middle = table[n >> 1]!;
+    middle.dests[3]!.weight = 1000;
+    writeFileSync(config, lvsdConfig(table, state));
+    quiesce();
+    one = lvsdApply(config, state);
+    if (!/^1 operation;/m.test(one.stdout)) throw new Error(`a one-weight change planned more than one operation:\n${one.stdout.slice(0, 2000)}`);
+    const listed = must(sh('ipvsadm', ['-Ln', '-t', `${middle.vip}:80`]), 'ipvsadm -Ln -t').stdout;
+    if (!new RegExp(`${middle.dests[3]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+1000\\s`).test(listed)) {
+      throw new Error(`the changed weight is not in the kernel:\n${listed}`);
+    }
   }
+  process.stderr.write(`[bench] ${n} x ${perService}: lvsd run, one weight + lvsd reload, a drift pass ...\n`);
+  quiesce();
+  const daemon = process.env.LVSD_BENCH_DAEMON === '0' ? undefined : await benchDaemon(nsLvsd, table, n, state);
   inNs = undefined;
   dropNamespace(nsLvsd);
 
   return {
+    ...(daemon ? { daemon } : {}),
     services: n,
     realServers: n * perService,
     ipvsadmRestoreMs: Math.round(restore.ms),
@@ -258,7 +363,7 @@ function benchSize(n: number): SizeResult {
   };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   if (process.getuid?.() !== 0 || !existsSync('/proc/net/ip_vs')) {
     process.stderr.write('bench/ipvs: needs root and IPVS (run it through `node dist/bench/run.js ipvs`, which boots the test VM)\n');
     process.exit(3);
@@ -277,7 +382,7 @@ function main(): void {
   const started = performance.now();
   const results: SizeResult[] = [];
   try {
-    for (const n of sizes) results.push(benchSize(n));
+    for (const n of sizes) results.push(await benchSize(n));
   } finally {
     inNs = undefined;
     for (const n of sizes) for (const p of ['r', 'l']) dropNamespace(`lvsdbench-${p}${n}`);
@@ -300,6 +405,16 @@ function main(): void {
     const p = (x: Phases) => `${s(x.dumpMs)} / ${s(x.planMs)} / ${s(x.applyMs)} / ${s(x.verifyMs)} (${x.ops ?? '?'} ops)`;
     lines.push(`  ${r.services} services: cold ${p(r.lvsdColdPhases)}; one change ${p(r.oneChangePhases)}; dry run ${s(r.noopPhases.dumpMs)} dump, ${s(r.noopPhases.planMs)} plan`);
   }
+  const daemons = results.filter((r) => r.daemon);
+  if (daemons.length > 0) {
+    lines.push('');
+    lines.push('| services | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run) | its pass in the daemon | reload / ipvsadm -R cold | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
+    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of daemons) {
+      const d = r.daemon!;
+      lines.push(`| ${r.services} | ${s(d.startMs)} | ${s(d.reloadCliMs)} | ${d.reloadPassMs ?? '-'} ms, ${d.reloadOps ?? '?'} op | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+    }
+  }
   if (results.length >= 2) {
     const bySize = [...results].sort((a, b) => b.services - a.services);
     const [big, small] = [bySize[0]!, bySize[bySize.length - 1]!];
@@ -311,4 +426,4 @@ function main(): void {
   if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, 'bench-ipvs.json'), JSON.stringify(results, null, 2) + '\n');
 }
 
-main();
+await main();

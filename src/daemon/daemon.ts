@@ -79,6 +79,8 @@ export interface DaemonMetrics {
 
 export interface DaemonOptions {
   configPath: string;
+  /** The config, already loaded from configPath (`lvsd run` loads it once, to claim the socket); absent: start loads it. */
+  config?: Config;
   log: Logger;
   /** Overrides config.ipvs.stateFile. */
   stateFile?: string | undefined;
@@ -149,7 +151,7 @@ export class Daemon {
     const d = new Daemon(opts);
     let config: Config;
     try {
-      config = await loadConfig(opts.configPath, { hostChecks: true });
+      config = opts.config ?? await loadConfig(opts.configPath, { hostChecks: true });
     } catch (e) {
       d.recordLoad('load', 'refused', e);
       throw e;

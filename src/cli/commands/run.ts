@@ -48,8 +48,8 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
   const booting = vrrpPort.bootVrrpEarly(log.child({ component: 'vrrp' }));
   // Claim the network namespace, then the control socket, before touching the kernel: a second `lvsd run`
   // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
-  // first one (netns-guard.ts). A bad config is fatal at start, with every problem (the daemon loads it
-  // again, the same way).
+  // first one (netns-guard.ts). A bad config is fatal at start, with every problem; the daemon is handed
+  // this config (it is loaded once).
   let startingConfig: Config;
   let socketPath: string;
   let guard: Awaited<ReturnType<typeof claimNetns>>;
@@ -169,6 +169,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
   try {
     daemon = await Daemon.start({
       configPath: args.config,
+      config: startingConfig,
       log,
       stateFile: args.stateFile,
       metrics: daemonMetrics,
