@@ -1,10 +1,11 @@
 /**
  * The types of a running VRRP instance that other modules see (the worker's messages, status): counters,
- * transitions, hooks, snapshots; and sameWire(), which says whether a reload can keep an instance's socket.
+ * transitions, hooks, snapshots (built by instanceSnapshot(), pure); and sameWire(), which says whether a reload
+ * can keep an instance's socket.
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { DropReason } from './packet.js';
-import type { VrrpStateName } from './state-machine.js';
+import { effectivePriority, type VrrpState, type VrrpStateName } from './state-machine.js';
 import type { TrackedStatus } from './trackers.js';
 
 export interface InstanceCounters {
@@ -68,4 +69,41 @@ export interface InstanceSnapshot {
 export function sameWire(a: VrrpInstanceConfig, b: VrrpInstanceConfig): boolean {
   const wire = (c: VrrpInstanceConfig) => JSON.stringify([c.name, c.interface, c.vrid, c.family, c.version, c.unicast ?? null, c.addresses]);
   return wire(a) === wire(b);
+}
+
+/** What an instance's snapshot is made of, besides its config. */
+export interface SnapshotParts {
+  machine: VrrpState;
+  since: number;
+  source: string;
+  lastMaster: InstanceSnapshot['master'];
+  trackUp: ReadonlyMap<string, boolean>;
+  tracks: TrackedStatus[];
+  counters: InstanceCounters;
+  lateness: readonly number[];
+  vips: string[];
+}
+
+/** The snapshot status and metrics read (copies: the instance goes on changing its own). Pure. */
+export function instanceSnapshot(cfg: VrrpInstanceConfig, p: SnapshotParts): InstanceSnapshot {
+  const priority = effectivePriority(p.machine);
+  return {
+    name: cfg.name,
+    interface: cfg.interface,
+    vrid: cfg.vrid,
+    family: cfg.family,
+    version: cfg.version,
+    v2Compat: cfg.v2Compat,
+    acceptMode: cfg.acceptMode || cfg.priority === 255,
+    state: p.machine.current,
+    priority: { configured: cfg.priority, effective: priority },
+    since: p.since,
+    master: p.machine.current === 'master' ? { address: p.source, advertInterval: cfg.advertInterval, priority } : p.lastMaster,
+    vips: p.vips,
+    syncGroup: cfg.syncGroup ?? null,
+    trackInterfaces: cfg.trackInterfaces.map((t) => ({ name: t.name, up: p.trackUp.get(t.name) ?? true, weight: t.weight })),
+    tracks: p.tracks,
+    counters: { ...p.counters, invalid: { ...p.counters.invalid }, addressMismatches: p.machine.addressMismatches },
+    advertLateness: [...p.lateness],
+  };
 }

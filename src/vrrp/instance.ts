@@ -9,8 +9,8 @@
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
-import type { Advert, DropReason } from './packet.js';
-import { decodeIncoming, heardMaster, outgoingAdverts, v2Shadowed } from './wire.js';
+import type { DropReason } from './packet.js';
+import { decodeIncoming, heardMaster, MixedVersions, outgoingAdverts } from './wire.js';
 import {
   createMachine, effectivePriority, machineConfigFrom, step,
   type NotifyKind, type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
@@ -23,7 +23,7 @@ import { AdvertChannel } from './advert-channel.js';
 import { netIo, systemClock, type InstanceDeps, type Notifier, type RunnerClock, type RunnerIo, type TimerHandle } from './runner-io.js';
 import { TakeoverTiming } from './takeover-timing.js';
 import { VipActions } from './vip-actions.js';
-import type { InstanceCounters, InstanceHooks, InstanceSnapshot, InstanceTransition } from './instance-types.js';
+import { instanceSnapshot, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
 
 export { sameWire, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
 export type { AdvertSocket, AdvertSocketHandlers, InstanceDeps, Notifier, RunnerClock, RunnerIo } from './runner-io.js';
@@ -43,8 +43,8 @@ export class VrrpInstance {
   private source = '';
   /** Monotonic time of the last advert accepted from the wire (for the takeover timing line). */
   private lastAdvertAt: number | undefined;
-  /** v2Compat: the last VRRPv3 advert of each source (its VRRPv2 ones are then ignored). */
-  private readonly v3Heard = new Map<string, { at: number; intervalMs: number }>();
+  /** v2Compat: which VRRPv2 adverts to ignore (RFC 5798 8.4). */
+  private readonly mixed = new MixedVersions();
   /** Whether run() wired the packets to the machine (an opened, never run instance reads nothing). */
   private running = false;
   private stopping = false;
@@ -226,7 +226,7 @@ export class VrrpInstance {
       return;
     }
     const advert = decoded.advert;
-    if (cfg.v2Compat && this.mixedVersions(advert, arrived)) return;
+    if (cfg.v2Compat && this.mixed.shadowed(advert, arrived)) return;
     this.counters.advertsReceived++;
     this.lastAdvertAt = arrived;
     const heard = heardMaster(advert);
@@ -236,15 +236,6 @@ export class VrrpInstance {
     this.feed({ type: 'advert', advert }, arrived);
     this.hooks.onAdvertReceived?.(cfg.name);
     if (masterChanged) this.hooks.onMasterChange?.(cfg.name);
-  }
-
-  /** v2Compat: notes a source's VRRPv3 adverts; true for a VRRPv2 one it shadows (ignored, RFC 5798 8.4). */
-  private mixedVersions(advert: Advert, arrived: number): boolean {
-    if (advert.version === 3) {
-      this.v3Heard.set(advert.source, { at: arrived, intervalMs: advert.maxAdvertInterval * 10 });
-      return false;
-    }
-    return v2Shadowed(this.v3Heard.get(advert.source), arrived);
   }
 
   private countInvalid(reason: DropReason | 'foreign_peer'): void {
@@ -345,28 +336,10 @@ export class VrrpInstance {
   }
 
   snapshot(): InstanceSnapshot {
-    const cfg = this.cfg;
-    return {
-      name: cfg.name,
-      interface: cfg.interface,
-      vrid: cfg.vrid,
-      family: cfg.family,
-      version: cfg.version,
-      v2Compat: cfg.v2Compat,
-      acceptMode: cfg.acceptMode || cfg.priority === 255,
-      state: this.machine.current,
-      priority: { configured: cfg.priority, effective: effectivePriority(this.machine) },
-      since: this.since,
-      master: this.machine.current === 'master'
-        ? { address: this.source, advertInterval: cfg.advertInterval, priority: effectivePriority(this.machine) }
-        : this.lastMaster,
-      vips: this.vips.vipList(),
-      syncGroup: cfg.syncGroup ?? null,
-      trackInterfaces: cfg.trackInterfaces.map((t) => ({ name: t.name, up: this.trackUp.get(t.name) ?? true, weight: t.weight })),
-      tracks: this.trackers?.snapshot() ?? [],
-      counters: { ...this.counters, invalid: { ...this.counters.invalid }, addressMismatches: this.machine.addressMismatches },
-      advertLateness: [...this.lateness],
-    };
+    return instanceSnapshot(this.cfg, {
+      machine: this.machine, since: this.since, source: this.source, lastMaster: this.lastMaster, trackUp: this.trackUp,
+      tracks: this.trackers?.snapshot() ?? [], counters: this.counters, lateness: this.lateness, vips: this.vips.vipList(),
+    });
   }
 
   /** Clean stop: priority 0 so the peer takes over at once, VIPs released, socket closed. */

@@ -50,6 +50,20 @@ function password(cfg: VrrpInstanceConfig): { password?: Buffer } {
   return cfg.authentication ? { password: passwordBytes(cfg.authentication.password) } : {};
 }
 
+/** v2Compat: the last VRRPv3 advert of each source, and whether a VRRPv2 advert is one to ignore. */
+export class MixedVersions {
+  private readonly v3 = new Map<string, { at: number; intervalMs: number }>();
+
+  /** Notes a VRRPv3 advert (false); for a VRRPv2 one, whether its sender was heard in VRRPv3 lately (v2Shadowed). */
+  shadowed(advert: Advert, at: number): boolean {
+    if (advert.version === 3) {
+      this.v3.set(advert.source, { at, intervalMs: advert.maxAdvertInterval * 10 });
+      return false;
+    }
+    return v2Shadowed(this.v3.get(advert.source), at);
+  }
+}
+
 /** The master an accepted advert shows (none for priority 0: a master leaving), as status reports it. */
 export function heardMaster(advert: Advert): { address: string; priority: number; advertInterval: number } | null {
   if (advert.priority === 0) return null;
