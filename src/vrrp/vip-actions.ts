@@ -33,6 +33,8 @@ export class VipActions {
   /** The interface's MAC, looked up at start and when the link comes back (no lookup per GARP). */
   private mac: string | undefined;
   private refresh: TimerHandle | undefined;
+  /** The timers of burst rounds still to come. */
+  private readonly rounds = new Set<TimerHandle>();
 
   constructor(private readonly ctx: VipContext) {}
 
@@ -50,7 +52,7 @@ export class VipActions {
 
   /** One GARP / NA burst (queued after the address changes before it). */
   garp(): void {
-    this.enqueue(() => this.burst());
+    this.enqueue(() => this.round(0));
   }
 
   /** Runs `fn` after the announcements before it, and, when `afterVips`, after the VIP add queued last. */
@@ -69,9 +71,12 @@ export class VipActions {
     this.startRefresh();
   }
 
+  /** Stops the periodic refresh and the rounds of a burst still to come. */
   stopRefresh(): void {
     this.ctx.clock.clearInterval(this.refresh);
     this.refresh = undefined;
+    for (const h of this.rounds) this.ctx.clock.clearTimeout(h);
+    this.rounds.clear();
   }
 
   /** Resolves when every queued task and announcement settled. */
@@ -119,26 +124,39 @@ export class VipActions {
     this.ctx.log.info({ event: 'vrrp.vips_removed', instance: cfg.name, vips: leftover ? removed : this.vipList(), ...(leftover ? { reason: 'leftover' } : {}) });
   }
 
-  private async burst(): Promise<void> {
+  /**
+   * One round of a GARP / NA burst, run in the queue; the next round is queued `interval` later by a timer,
+   * so the queue never sleeps inside a burst: a step down in the middle of one removes the VIPs at once, and
+   * no round goes out once the instance is not master (one did, after its sleep, before the VIPs went).
+   */
+  private async round(i: number): Promise<void> {
     const { io, clock, log } = this.ctx;
     const cfg = this.ctx.config();
     const { count, interval } = cfg.garp;
-    for (let i = 0; i < Math.max(1, count); i++) {
-      if (!this.ctx.isMaster()) return;
-      if (i > 0 && interval > 0) await new Promise<void>((r) => clock.setTimeout(r, interval * 1000));
-      const options = this.mac !== undefined ? { mac: this.mac } : {};
-      await Promise.all(cfg.addresses.map((vip) => io.announce(cfg.interface, vip.address, options).catch((e: Error) =>
-        log.warn({ event: 'vrrp.garp_failed', instance: cfg.name, vip: vip.address, err: e.message }, e.message))));
-      if (i === 0) {
-        this.ctx.takeover.finish();
-        void this.learnMac(); // a MAC changed while the link stayed up is right from the next GARP on
-      }
+    if (!this.ctx.isMaster()) return;
+    const options = this.mac !== undefined ? { mac: this.mac } : {};
+    await Promise.all(cfg.addresses.map((vip) => io.announce(cfg.interface, vip.address, options).catch((e: Error) =>
+      log.warn({ event: 'vrrp.garp_failed', instance: cfg.name, vip: vip.address, err: e.message }, e.message))));
+    if (i === 0) {
+      this.ctx.takeover.finish();
+      void this.learnMac(); // a MAC changed while the link stayed up is right from the next GARP on
     }
-    log.debug({ event: 'vrrp.garp', instance: cfg.name, count });
+    if (i + 1 >= Math.max(1, count)) {
+      log.debug({ event: 'vrrp.garp', instance: cfg.name, count });
+    } else if (interval <= 0) {
+      await this.round(i + 1);
+    } else {
+      const handle = clock.setTimeout(() => {
+        this.rounds.delete(handle);
+        this.enqueue(() => this.round(i + 1));
+      }, interval * 1000);
+      this.rounds.add(handle);
+    }
   }
 
   private startRefresh(): void {
-    this.stopRefresh();
+    this.ctx.clock.clearInterval(this.refresh);
+    this.refresh = undefined;
     const period = this.ctx.config().garp.refresh;
     if (period > 0) {
       this.refresh = this.ctx.clock.setInterval(() => {

@@ -165,7 +165,8 @@ test('GARP / NA schedule: count x interval at takeover, the burst again every re
   await lan.clock.advance(4_700);
   const tx = lan.clock.now();
   assert.equal(tx - t0, 29_700);
-  await lan.clock.advance(100); // the burst at 30_000 starts
+  await lan.clock.advance(500); // the burst at 30_000 started: its first GARP is out, two more due at 30_500 and 31_000
+  assert.deepEqual(lan.of('a', ['announce'], tx).map((e) => e.t - t0), [30_000]);
   lan.inject({ version: 3, family: 'ipv4', vrid: 7, priority: 250, addresses: [VIP], source: '10.0.0.9', maxAdvertInterval: 100 });
   const tBackup = lan.clock.now();
   assert.equal(a.inst.state, 'backup');
