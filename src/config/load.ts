@@ -12,6 +12,7 @@ import type { Config } from './types.js';
 import { decodeUtf8, type ConfigDocument } from './documents.js';
 import { parseConfig } from './parse.js';
 import { unknownUsers, userMentions } from './host-users.js';
+import { missingTools } from './host-tools.js';
 import { Problems } from './problems.js';
 
 function unreadable(path: string, e: unknown): LvsdError {
@@ -74,7 +75,8 @@ async function readRegular(file: string): Promise<Buffer> {
 
 /**
  * Reads and parses the config at `path` (a file or a directory). `hostChecks`: also what depends on this host
- * (the users it names exist), for `check`, `run` and reloads; commands that only need the socket path skip it.
+ * (the users it names exist, the programs it needs: host-tools.ts), for `check`, `run` and reloads; commands that
+ * only need the socket path skip it.
  */
 export async function loadConfig(path: string, opts: { hostChecks?: boolean } = {}): Promise<Config> {
   const files = await configFiles(path);
@@ -82,7 +84,10 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean } = 
   for (const file of files) documents.push({ file, text: decodeUtf8(file, await readRegular(file)) });
   const config = parseConfig(documents);
   if (opts.hostChecks) {
-    const problems = await unknownUsers(userMentions(documents.map((d) => ({ file: d.file, data: JSON.parse(d.text) as unknown }))));
+    const problems = [
+      ...await unknownUsers(userMentions(documents.map((d) => ({ file: d.file, data: JSON.parse(d.text) as unknown })))),
+      ...missingTools(config),
+    ];
     if (problems.length > 0) {
       const all = new Problems();
       for (const p of problems) all.add(p.file, p.pointer, p.message);
