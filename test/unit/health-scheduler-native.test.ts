@@ -14,6 +14,8 @@ import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../..
 import type { DestSpec } from '../../src/ipvs/types.js';
 import { HealthScheduler, type ProbeResult } from '../../src/health/index.js';
 import { nativeAvailable, sharedTcpProber } from '../../src/net/index.js';
+import { DURATION_BUCKETS } from '../../src/daemon/buckets.js';
+import { createMetrics } from '../../src/daemon/metrics.js';
 
 const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 1024, execOutputLimit: 4096 };
 const openFds = () => readdirSync('/proc/self/fd').length;
@@ -134,6 +136,39 @@ describe('TCP checks run by the addon', { skip: nativeAvailable() ? false : 'nat
     } finally {
       await s.stop();
       if (a.server.listening) await closeServer(a.server);
+    }
+  });
+
+  test('a metrics scrape takes the addon\'s counts: results per real server and the latency histogram', async () => {
+    const a = await listener();
+    const metrics = createMetrics({ processMetrics: false });
+    const s = new HealthScheduler({ services: [service('web', [a.port])], health }, {
+      durationBuckets: DURATION_BUCKETS,
+      onProbeCounts: (_c, target, ok, failed) => {
+        const rs = `127.0.0.1:${target.port}`;
+        if (ok) metrics.healthResult('web', rs, 'up', ok);
+        if (failed) metrics.healthResult('web', rs, 'down', failed);
+      },
+      onProbeDurations: (type, h) => metrics.healthProbeDurations(type, h),
+    });
+    metrics.healthCountsFrom(() => s.takeCounts());
+    s.start();
+    try {
+      await until(() => s.snapshot().services[0]!.realServers[0]!.successes >= 5, 5000, '5 probes');
+      const text = await metrics.registry.metrics();
+      const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+      const up = value(new RegExp(`lvsd_health_results_total\\{service="web",real_server="127.0.0.1:${a.port}",result="up"\\} (\\d+)`));
+      assert.ok(up >= 5, `results up ${up}\n${text.split('\n').filter((l) => l.includes('health')).join('\n')}`);
+      const count = value(/lvsd_health_probe_duration_seconds_count\{type="tcp"\} (\d+)/);
+      const inf = value(/lvsd_health_probe_duration_seconds_bucket\{le="\+Inf",type="tcp"\} (\d+)/);
+      assert.ok(count >= up && inf === count, `histogram count ${count}, +Inf ${inf}, results ${up}`);
+      // the next scrape adds what came since: counters only grow
+      await sleep(500);
+      const again = Number(new RegExp(`result="up"\\} (\\d+)`).exec(await metrics.registry.metrics())?.[1]);
+      assert.ok(again > up, `${again} after ${up}`);
+    } finally {
+      await s.stop();
+      await closeServer(a.server);
     }
   });
 
