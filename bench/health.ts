@@ -52,8 +52,12 @@ const DRIFT = process.env.LVSD_BENCH_HEALTH_DRIFT ?? '1h';
 /** LVSD_BENCH_HEALTH_TOOLS=lvsd: lvsd alone (e.g. its RSS at 100,000 real servers, where keepalived's start takes long) */
 const TOOLS = (process.env.LVSD_BENCH_HEALTH_TOOLS ?? 'lvsd,keepalived').split(',').filter((t): t is Kind => t === 'lvsd' || t === 'keepalived');
 /** LVSD_BENCH_HEALTH_CLOSE=reset: lvsd's TCP checks close with RST (keepalived has no such choice: FIN) */
-/** LVSD_BENCH_HEALTH_NODE_FLAGS: node flags for lvsd, e.g. "--max-semi-space-size=1" (V8's young generation) */
-const NODE_FLAGS = (process.env.LVSD_BENCH_HEALTH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** The node flags lvsd runs with as installed: those of main.js's first line (#!/usr/bin/env -S node FLAGS). */
+function deployedFlags(): string {
+  return /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(LVSD_MAIN, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? '';
+}
+/** LVSD_BENCH_HEALTH_NODE_FLAGS: node flags for lvsd instead (default: deployedFlags(); "" for none) */
+const NODE_FLAGS = (process.env.LVSD_BENCH_HEALTH_NODE_FLAGS ?? deployedFlags()).split(' ').filter(Boolean);
 const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' ? 'reset' : undefined;
 const PER_SERVICE = 100;
 const SERVICES = Math.ceil(N / PER_SERVICE);

@@ -167,9 +167,11 @@ export function buildDeb(args: Args): string {
     node = `/${PREFIX}/bin/node`;
   }
   if (has('strip')) for (const e of elves) if (!e.endsWith('/bin/node')) sh('strip', ['--strip-unneeded', e]);
+  // the node flags main.js's first line gives (#!/usr/bin/env -S node FLAGS)
+  const flags = /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(join(repo, 'dist', 'src', 'cli', 'main.js'), 'utf8').split('\n')[0]!)?.[1] ?? '';
   write(root, 'usr/bin/lvsd',
     `#!/bin/sh\n# lvsd(8), with ${args.runtime === 'bundled' ? `the Node.js ${nodeVersion} this package carries` : 'the system\'s Node.js'}\n` +
-    `exec ${node} /${PREFIX}/dist/bundle/main.js "$@"\n`, 0o755);
+    `exec ${node}${flags} /${PREFIX}/dist/bundle/main.js "$@"\n`, 0o755);
 
   // ---- systemd, configuration, state, completion, manual pages, documentation
   write(root, 'lib/systemd/system/lvsd.service', readFileSync(join(repo, 'examples', 'lvsd.service')));
