@@ -69,3 +69,14 @@ test('mutated keepalived samples (lines dropped, duplicated, swapped, words repl
     { numRuns: 300 },
   );
 });
+
+test('a file that includes itself inside ~SEQ stops at a bounded number of reads, with one problem each, promptly', () => {
+  // ~SEQ(i,1,2) doubles every level: 2^32 reads before the depth limit; it hung the fuzz above 1 run in 13
+  for (const n of [2, 3]) {
+    const r = importKeepalived(FILE, memoryFiles({ [FILE]: `~SEQ(i,1,${n}) include ../k/keepalived.conf` }), { configId: 'id' });
+    assert.deepEqual(r.problems.map((p) => p.message), [
+      'more than 32 levels of include (does a file include itself?)',
+      'more than 1000 files read through include (does a file include itself?); stopped reading',
+    ]);
+  }
+});

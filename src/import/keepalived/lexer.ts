@@ -26,6 +26,8 @@ export interface LexOptions {
 const MAX_INCLUDE_DEPTH = 32;
 const MAX_EXPANSIONS = 1000;
 const MAX_LINES = 1_000_000;
+/** Files read in all (an include inside ~SEQ multiplies: `~SEQ(i,1,2) include self` is 2^32 reads deep down). */
+const MAX_FILE_READS = 1000;
 
 interface Definition {
   /** One or more lines (multi-line definitions). */
@@ -110,6 +112,8 @@ class Lexer {
   readonly lines: Line[] = [];
   readonly problems: ImportProblem[] = [];
   readonly files: string[] = [];
+  private reads = 0;
+  private tooDeep = false;
   private readonly defs = new Map<string, Definition>();
 
   constructor(private readonly fs: ConfigFiles, private readonly opts: LexOptions) {}
@@ -119,6 +123,7 @@ class Lexer {
   }
 
   readFile(path: string, depth: number, from?: Place): void {
+    this.reads++;
     const text = this.fs.read(path);
     if (text === undefined) {
       if (from) this.problem(from, 'include', `cannot read ${path}`);
@@ -357,7 +362,13 @@ class Lexer {
       return;
     }
     if (depth >= MAX_INCLUDE_DEPTH) {
-      this.problem(place, 'include', `more than ${MAX_INCLUDE_DEPTH} levels of include (does a file include itself?)`);
+      // once: a self-include under ~SEQ reaches the limit on every branch
+      if (!this.tooDeep) this.problem(place, 'include', `more than ${MAX_INCLUDE_DEPTH} levels of include (does a file include itself?)`);
+      this.tooDeep = true;
+      return;
+    }
+    if (this.reads >= MAX_FILE_READS) {
+      if (this.reads++ === MAX_FILE_READS) this.problem(place, 'include', `more than ${MAX_FILE_READS} files read through include (does a file include itself?); stopped reading`);
       return;
     }
     const target = words[0]!;
