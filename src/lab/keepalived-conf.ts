@@ -127,6 +127,7 @@ function check(c: HealthCheckConfig, rs: RealServerConfig): string[] {
     case 'none':
       return [];
     case 'tcp':
+      if (c.close === 'reset') unsupported('a tcp check closing with RST (close: "reset"; keepalived\'s TCP_CHECK always closes with FIN)');
       return ['    TCP_CHECK {', ...connect(c, rs), ...timing, '    }'];
     case 'http':
     case 'https': {

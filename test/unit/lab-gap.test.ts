@@ -43,6 +43,9 @@ test('keepalived.conf refuses what it cannot translate instead of benchmarking s
   const slow = labConfig(1);
   slow.services[0]!.slowStart = 10;
   assert.throws(() => keepalivedConf(slow, opts), /slow start/);
+  const reset = labConfig(1);
+  reset.services[0]!.realServers[0]!.healthCheck = { ...reset.services[0]!.realServers[0]!.healthCheck, type: 'tcp', close: 'reset' } as never;
+  assert.throws(() => keepalivedConf(reset, opts), /cannot translate a tcp check closing with RST/);
 });
 
 test('director state from lvsd events and keepalived lines', () => {
