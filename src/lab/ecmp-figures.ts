@@ -70,6 +70,18 @@ export function hopChangeAt(events: ReadonlyArray<{ at: number; nexthops: string
 }
 
 /**
+ * Route changes in a window that are not the disruption's own: the route should only ever go from `before`
+ * to `before` without `hop` (drop) or with it (add). Any other next-hop set means a session flapped (BFD on
+ * a starved VM, typically): the window's timing figures then measure the flap as much as the disruption.
+ */
+export function unexpectedRoutes(events: ReadonlyArray<{ at: number; nexthops: string[] }>, from: number, to: number, before: readonly string[], hop: string, kind: 'drop' | 'add'): number {
+  const key = (xs: readonly string[]) => [...new Set(xs)].sort().join(',');
+  const a = key(before);
+  const b = key(kind === 'drop' ? before.filter((h) => h !== hop) : [...before, hop]);
+  return events.filter((e) => e.at >= from && e.at <= to && key(e.nexthops) !== a && key(e.nexthops) !== b).length;
+}
+
+/**
  * Established connections across a disruption: `before` and `after` are the client's pool reports taken
  * before it and once everything settled. A connection counts when it was alive and had answered before;
  * it survived when it is still alive, answered at least `minAnswers` more times, and only ever from the

@@ -19,7 +19,7 @@ import {
   ecmpNodes, killAllIn, renewDirectorScript, routerBirdConf, type DirectorIndex,
 } from './ecmp-topology.js';
 import {
-  establishedFigures, goalLines, hopChangeAt, newConnFigures, phaseSummary, routeEvent, type EstablishedFigures, type NewConnFigures,
+  establishedFigures, goalLines, hopChangeAt, newConnFigures, phaseSummary, routeEvent, unexpectedRoutes, type EstablishedFigures, type NewConnFigures,
   type PhaseSummary, type PooledConn,
 } from './ecmp-figures.js';
 import { ECMP_EXAMPLES, directorAs, isAnnounce, isWithdraw, setRunDir } from './ecmp-config.js';
@@ -35,7 +35,7 @@ export interface EcmpOptions {
   /** the router's BFD timers (default 300 ms x 3, as the directors' examples/lab/ecmp files) */
   bfdIntervalMs?: number;
   bfdMultiplier?: number;
-  /** run the drain step (default: when lvsd has `drain --director`) */
+  /** run the drain step (default true) */
   drain?: boolean;
   /** how long after the router changed to keep counting (default 6000: a TCP retransmission backs off to 1.6 s and more) */
   settleMs?: number;
@@ -56,6 +56,9 @@ export interface EcmpPhase {
   viaDirector?: number;
   /** and after (a returning director: those the router moved back to it, mid-stream) */
   viaDirectorAfter?: number;
+  /** route changes in the window other than this disruption's own (sessions flapping): timing figures then
+   * measure the flap too */
+  otherRouteChanges: number;
 }
 
 export interface EcmpReport {
@@ -195,17 +198,22 @@ export class EcmpLab {
   }
 
   /** The client ports of the pooled connections the director `which` has in its IPVS connection table. */
-  conns(which: DirectorIndex): Set<number> {
-    return new Set([...this.connStates(which)].filter(([, st]) => st === 'ESTABLISHED').map(([p]) => p));
+  /**
+   * The client ports of the connections director `which` forwards now: ESTABLISHED entries in its IPVS table
+   * refreshed within `recentS` (an entry starts at 15:00 and counts down; one the router moved away from
+   * this director stays behind, ageing).
+   */
+  conns(which: DirectorIndex, recentS = 10): Set<number> {
+    return new Set([...this.connStates(which)].filter(([, c]) => c.state === 'ESTABLISHED' && c.expireS >= 900 - recentS).map(([p]) => p));
   }
 
-  /** Client port -> IPVS connection state, for the VIP's connections in director `which`'s table. */
-  connStates(which: DirectorIndex): Map<number, string> {
+  /** Client port -> IPVS connection state and seconds left, for the VIP's connections in director `which`'s table. */
+  connStates(which: DirectorIndex): Map<number, { state: string; expireS: number }> {
     const r = spawnSync('ip', ['netns', 'exec', director(which).ns, 'ipvsadm', '-Lnc'], { encoding: 'utf8', timeout: 60_000 });
-    const states = new Map<number, string>();
+    const states = new Map<number, { state: string; expireS: number }>();
     for (const l of (r.stdout ?? '').split('\n')) {
-      const m = /^\S+\s+\S+\s+(\S+)\s+[\d.]+:(\d+)\s+/.exec(l);
-      if (m && l.includes(`${ECMP_VIP}:${ECMP_PORT}`)) states.set(Number(m[2]), m[1]!);
+      const m = /^\S+\s+(\d+):(\d+)\s+(\S+)\s+[\d.]+:(\d+)\s+/.exec(l);
+      if (m && l.includes(`${ECMP_VIP}:${ECMP_PORT}`)) states.set(Number(m[4]), { state: m[3]!, expireS: Number(m[1]) * 60 + Number(m[2]) });
     }
     return states;
   }
@@ -334,7 +342,7 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
           const silent = conns.filter((c) => c.ok < 2);
           const where = DIRECTORS.map((d) => {
             const st = lab.connStates(d);
-            const seen = silent.filter((c) => c.port !== undefined && st.has(c.port)).map((c) => st.get(c.port!)!);
+            const seen = silent.filter((c) => c.port !== undefined && st.has(c.port)).map((c) => st.get(c.port!)!.state);
             const counts: Record<string, number> = {};
             for (const x of seen) counts[x] = (counts[x] ?? 0) + 1;
             return `d${d}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}`;
@@ -394,10 +402,8 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
     });
 
     await step('drain: lvsd drain --director on d2 (withdraw, keep serving what still arrives)', async () => {
-      const want = opts.drain ?? true;
-      const probe = await execIn(director(2).ns, [process.execPath, LVSD_MAIN, 'drain', '--help']);
-      if (!want || !/--director/.test(probe.output)) {
-        report.drainSkipped = want ? 'this lvsd has no `drain --director`' : 'not asked for';
+      if (opts.drain === false) {
+        report.drainSkipped = 'not asked for';
         return `skipped: ${report.drainSkipped}`;
       }
       report.drain = await disrupt(lab, {
@@ -436,6 +442,7 @@ export interface Disruption {
 /** One disruption under load: the pool's figures before and after, the fresh connections around it. */
 export async function disrupt(lab: EcmpLab, d: Disruption): Promise<EcmpPhase> {
   const before = await lab.poolReport();
+  const hopsBefore = lab.nexthops();
   const via = lab.conns(d.which);
   const viaDirector = before.filter((c) => c.port !== undefined && via.has(c.port)).length;
   lab.client!.send('mark');
@@ -453,7 +460,9 @@ export async function disrupt(lab: EcmpLab, d: Disruption): Promise<EcmpPhase> {
   const viaDirectorAfter = after.filter((c) => c.port !== undefined && viaAfter.has(c.port)).length;
   const est = establishedFigures(before, after);
   const fresh = newConnFigures(lab.events, from, Date.now() - TIMEOUT_SLACK_MS, t0);
-  const phase: EcmpPhase = { established: est, newConnections: fresh, viaDirector, viaDirectorAfter };
+  const otherRouteChanges = unexpectedRoutes(lab.routes, from, Date.now(), hopsBefore, director(d.which).address, d.kind);
+  const phase: EcmpPhase = { established: est, newConnections: fresh, viaDirector, viaDirectorAfter, otherRouteChanges };
+  if (otherRouteChanges > 0) d.say(`      note: the route also changed ${otherRouteChanges} other time(s) in this window (sessions flapping: a starved VM?); the timings include that`);
   if (d.kind === 'drop') phase.routerDropMs = Math.round(routerMs);
   else {
     const announced = d.announcedAt?.();
@@ -477,9 +486,11 @@ export function ecmpJson(r: EcmpReport): Record<string, unknown> {
   const phase = (p: EcmpPhase | undefined, extra: Record<string, unknown>): (PhaseSummary & Record<string, unknown>) | undefined =>
     p && { ...phaseSummary(p.established, p.newConnections), ...extra };
   const out: Record<string, unknown> = {};
-  if (r.crash) out.crash = phase(r.crash, { routerDropMs: r.crash.routerDropMs ?? null });
-  if (r.return) out.return = phase(r.return, { routerAddMs: r.return.routerAddMs ?? null, startToRouteMs: r.return.startToRouteMs ?? null });
-  if (r.drain) out.drain = phase(r.drain, { routerDropMs: r.drain.routerDropMs ?? null });
+  if (r.crash) out.crash = phase(r.crash, { routerDropMs: r.crash.routerDropMs ?? null, otherRouteChanges: r.crash.otherRouteChanges });
+  if (r.return) {
+    out.return = phase(r.return, { routerAddMs: r.return.routerAddMs ?? null, startToRouteMs: r.return.startToRouteMs ?? null, otherRouteChanges: r.return.otherRouteChanges });
+  }
+  if (r.drain) out.drain = phase(r.drain, { routerDropMs: r.drain.routerDropMs ?? null, otherRouteChanges: r.drain.otherRouteChanges });
   out.ok = r.ok;
   return out;
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { establishedFigures, goalLines, hopChangeAt, newConnFigures, routeEvent, type PooledConn } from '../../src/lab/ecmp-figures.js';
+import { establishedFigures, goalLines, hopChangeAt, newConnFigures, routeEvent, unexpectedRoutes, type PooledConn } from '../../src/lab/ecmp-figures.js';
 import { ecmpBuildScript, ecmpNodes, renewDirectorScript, routerBirdConf } from '../../src/lab/ecmp-topology.js';
 import type { ClientEvent } from '../../src/lab/scenario.js';
 import { directorAs } from '../../src/lab/ecmp-config.js';
@@ -24,6 +24,11 @@ test("the router's route changes, from `ip -ts -o monitor route`: multipath, one
   assert.equal(hopChangeAt(events, 'a', false, 2), 5);
   assert.equal(hopChangeAt(events, 'a', true, 6), 9);
   assert.equal(hopChangeAt(events, 'a', false, 6), undefined);
+  // a drop of c from a,b,c: only a,b is expected; a flap of b (a alone, then none) is counted, outside the window not
+  const flappy = [{ at: 10, nexthops: ['a', 'b'] }, { at: 11, nexthops: ['a'] }, { at: 12, nexthops: [] }, { at: 13, nexthops: ['a', 'b'] }, { at: 30, nexthops: ['b'] }];
+  assert.equal(unexpectedRoutes(flappy, 10, 20, ['a', 'b', 'c'], 'c', 'drop'), 2);
+  assert.equal(unexpectedRoutes(flappy.slice(0, 1), 10, 20, ['c', 'b', 'a'], 'c', 'drop'), 0, 'order does not matter');
+  assert.equal(unexpectedRoutes([{ at: 5, nexthops: ['a', 'b', 'c'] }], 0, 9, ['a', 'b'], 'c', 'add'), 0);
 });
 
 const conn = (id: number, o: Partial<PooledConn> = {}): PooledConn => ({ id, port: 40000 + id, server: 'rs1', servers: ['rs1'], ok: 5, failed: 0, longestWaitMs: 1000, ...o });
