@@ -36,6 +36,5 @@ export function setRunDir(file: string, runDir: string): void {
   writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
 }
 
-/** lvsd's log events: the director starts / stops announcing the VIP (docs/ecmp.md). */
+/** lvsd's log event: the director announces the VIP (docs/ecmp.md). */
 export const isAnnounce = (j: Record<string, unknown>): boolean => j.event === 'ecmp.announce';
-export const isWithdraw = (j: Record<string, unknown>): boolean => j.event === 'ecmp.withdraw';

@@ -22,7 +22,7 @@ import {
   establishedFigures, goalLines, hopChangeAt, newConnFigures, phaseSummary, routeEvent, unexpectedRoutes, type EstablishedFigures, type NewConnFigures,
   type PhaseSummary, type PooledConn,
 } from './ecmp-figures.js';
-import { ECMP_EXAMPLES, directorAs, isAnnounce, isWithdraw, setRunDir } from './ecmp-config.js';
+import { ECMP_EXAMPLES, directorAs, isAnnounce, setRunDir } from './ecmp-config.js';
 
 export interface EcmpOptions {
   dir: string;
@@ -59,6 +59,9 @@ export interface EcmpPhase {
   /** route changes in the window other than this disruption's own (sessions flapping): timing figures then
    * measure the flap too */
   otherRouteChanges: number;
+  /** the client sent under 80% of the fresh connections it was asked to (a starved VM): timings then
+   * measure the starvation too */
+  starved: boolean;
 }
 
 export interface EcmpReport {
@@ -97,8 +100,9 @@ export class EcmpLab {
   readonly events: ClientEvent[] = [];
   /** per director: the real servers its health checks have up */
   readonly up = new Map<DirectorIndex, Set<string>>();
-  /** per director: when its lvsd last said it announces the VIP (undefined: not since its start) */
-  readonly announcedAt = new Map<DirectorIndex, number>();
+  /** per director: when its lvsd said it announces / withdraws the VIP, since its (last) start */
+  readonly announces = new Map<DirectorIndex, number[]>();
+  readonly withdraws = new Map<DirectorIndex, number[]>();
 
   constructor(readonly dir: string) {
     rmSync(dir, { recursive: true, force: true });
@@ -158,14 +162,18 @@ export class EcmpLab {
     const p = new LabProcess(n.name, n.ns, argv, this.log(n.name));
     const up = new Set<string>();
     this.up.set(which, up);
-    this.announcedAt.delete(which);
+    const announces: number[] = [];
+    this.announces.set(which, announces);
+    const withdraws: number[] = [];
+    this.withdraws.set(which, withdraws);
     p.on((_l, j) => {
       if (j?.event === 'health.change') {
         if (j.to === 'up') up.add(String(j.realServer));
         else up.delete(String(j.realServer));
       }
-      if (j && isAnnounce(j)) this.announcedAt.set(which, Date.now());
-      if (j && isWithdraw(j)) this.announcedAt.delete(which);
+      if (j && isAnnounce(j)) announces.push(Date.now());
+      // its own time stamp: the line may reach the lab late
+      if (j?.event === 'ecmp.withdraw') withdraws.push(typeof j.time === 'string' ? Date.parse(j.time) : Date.now());
     });
     this.directors.set(which, p);
     return p;
@@ -364,14 +372,17 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
 
     await step('crash: d1\'s link down and SIGKILL to everything on it (lvsd, its BIRD), while the client keeps going', async () => {
       report.crash = await disrupt(lab, {
-        which: 1, settleMs, say,
+        which: 1, settleMs, say, loopMs,
         // the link first: a dead machine sends nothing, so the router must notice by BFD (killing BIRD first
         // would close its BGP session with a FIN the router acts on at once)
+        // the clock starts when the link is down (`date` right after `ip link`, in the same shell: the exec
+        // itself can take seconds in a starved VM)
         act: async () => {
-          const r = runScript(`ip -n ${director(1).ns} link set eth0 down`);
+          const r = runScript(`ip -n ${director(1).ns} link set eth0 down && date +%s%3N`);
           if (!r.ok) throw new Error(r.output);
           const killed = killAllIn(director(1).ns);
-          return `eth0 down, ${killed} process(es) killed`;
+          const at = Number(r.output.trim().split('\n').at(-1));
+          return { note: `eth0 down, ${killed} process(es) killed`, ...(Number.isFinite(at) ? { at } : {}) };
         },
         waitRouter: (t0) => lab.waitHop(hop(1), false, t0, 30_000, 'the router drops d1'),
         kind: 'drop',
@@ -387,7 +398,7 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
       if (!r.ok) throw new Error(r.output);
       let startedAt = 0;
       report.return = await disrupt(lab, {
-        which: 1, settleMs, say,
+        which: 1, settleMs, say, loopMs,
         act: async () => {
           startedAt = Date.now();
           lab.startDirector(1);
@@ -395,7 +406,7 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
         },
         waitRouter: (t0) => lab.waitHop(hop(1), true, t0, 240_000, 'the router routes through d1 again'),
         kind: 'add',
-        announcedAt: () => lab.announcedAt.get(1),
+        announcedAt: (routerAt) => lab.announces.get(1)?.filter((a) => a <= routerAt).at(-1),
         startedAt: () => startedAt,
       });
       if (!allUp(1)) say(`      note: d1 had ${lab.up.get(1)?.size ?? 0}/3 web servers up by its checks when the router took it back`);
@@ -407,11 +418,15 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
         return `skipped: ${report.drainSkipped}`;
       }
       report.drain = await disrupt(lab, {
-        which: 2, settleMs, say,
+        which: 2, settleMs, say, loopMs,
+        // the clock starts at lvsd's withdraw (its log line's time), not at the command: the CLI's own start
+        // takes seconds under TCG
         act: async () => {
+          const since = Date.now();
           const r = await execIn(director(2).ns, [process.execPath, LVSD_MAIN, 'drain', '--director', '--socket', lab.socket(2)], 120_000);
           if (r.code !== 0) throw new Error(`lvsd drain --director exited ${r.code}: ${r.output.trim()}`);
-          return `lvsd drain --director: ${r.output.trim().split('\n').at(-1) ?? ''}`;
+          const at = lab.withdraws.get(2)?.find((w) => w >= since - 1000);
+          return { note: `lvsd drain --director: ${r.output.trim().split('\n').at(-1) ?? ''}`, ...(at !== undefined ? { at } : {}) };
         },
         waitRouter: (t0) => lab.waitHop(hop(2), false, t0, 60_000, 'the router drops d2'),
         kind: 'drop',
@@ -429,13 +444,16 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
 
 export interface Disruption {
   which: DirectorIndex;
+  /** the client's period for fresh connections, ms */
+  loopMs: number;
   settleMs: number;
   say: (l: string) => void;
-  /** what disrupts (its moment is t0, just before it is called); returns a note */
-  act: () => Promise<string>;
+  /** what disrupts; returns a note, and when it took effect if that is known better than "just before the call" */
+  act: () => Promise<string | { note: string; at?: number }>;
   waitRouter: (t0: number) => Promise<number>;
   kind: 'drop' | 'add';
-  announcedAt?: () => number | undefined;
+  /** the director's announcement the router acted on: its last `ecmp.announce` before `routerAt` */
+  announcedAt?: (routerAt: number) => number | undefined;
   startedAt?: () => number;
 }
 
@@ -448,8 +466,10 @@ export async function disrupt(lab: EcmpLab, d: Disruption): Promise<EcmpPhase> {
   lab.client!.send('mark');
   await sleep(1000);
   const from = Date.now() - 2000;
-  const t0 = Date.now();
-  const note = await d.act();
+  const called = Date.now();
+  const acted = await d.act();
+  const note = typeof acted === 'string' ? acted : acted.note;
+  const t0 = typeof acted === 'string' ? called : acted.at ?? called;
   d.say(`      ${note} (${viaDirector} of the ${before.length} pooled connections went through d${d.which})`);
   const routerAt = await d.waitRouter(t0);
   const routerMs = routerAt - t0;
@@ -459,13 +479,16 @@ export async function disrupt(lab: EcmpLab, d: Disruption): Promise<EcmpPhase> {
   const viaAfter = lab.conns(d.which);
   const viaDirectorAfter = after.filter((c) => c.port !== undefined && viaAfter.has(c.port)).length;
   const est = establishedFigures(before, after);
-  const fresh = newConnFigures(lab.events, from, Date.now() - TIMEOUT_SLACK_MS, t0);
+  const to = Date.now() - TIMEOUT_SLACK_MS;
+  const fresh = newConnFigures(lab.events, from, to, t0);
+  const starved = fresh.total < 0.8 * ((to - from) / d.loopMs);
   const otherRouteChanges = unexpectedRoutes(lab.routes, from, Date.now(), hopsBefore, director(d.which).address, d.kind);
-  const phase: EcmpPhase = { established: est, newConnections: fresh, viaDirector, viaDirectorAfter, otherRouteChanges };
+  const phase: EcmpPhase = { established: est, newConnections: fresh, viaDirector, viaDirectorAfter, otherRouteChanges, starved };
+  if (starved) d.say(`      note: the client sent ${fresh.total} fresh connections where it was asked for ${Math.round((to - from) / d.loopMs)} (a starved VM); the timings include that`);
   if (otherRouteChanges > 0) d.say(`      note: the route also changed ${otherRouteChanges} other time(s) in this window (sessions flapping: a starved VM?); the timings include that`);
   if (d.kind === 'drop') phase.routerDropMs = Math.round(routerMs);
   else {
-    const announced = d.announcedAt?.();
+    const announced = d.announcedAt?.(routerAt);
     phase.routerAddMs = announced === undefined ? undefined : Math.round(routerAt - announced);
     phase.startToRouteMs = Math.round(routerAt - (d.startedAt?.() ?? t0));
   }
@@ -486,11 +509,10 @@ export function ecmpJson(r: EcmpReport): Record<string, unknown> {
   const phase = (p: EcmpPhase | undefined, extra: Record<string, unknown>): (PhaseSummary & Record<string, unknown>) | undefined =>
     p && { ...phaseSummary(p.established, p.newConnections), ...extra };
   const out: Record<string, unknown> = {};
-  if (r.crash) out.crash = phase(r.crash, { routerDropMs: r.crash.routerDropMs ?? null, otherRouteChanges: r.crash.otherRouteChanges });
-  if (r.return) {
-    out.return = phase(r.return, { routerAddMs: r.return.routerAddMs ?? null, startToRouteMs: r.return.startToRouteMs ?? null, otherRouteChanges: r.return.otherRouteChanges });
-  }
-  if (r.drain) out.drain = phase(r.drain, { routerDropMs: r.drain.routerDropMs ?? null, otherRouteChanges: r.drain.otherRouteChanges });
+  const q = (p: EcmpPhase) => ({ otherRouteChanges: p.otherRouteChanges, starved: p.starved });
+  if (r.crash) out.crash = phase(r.crash, { routerDropMs: r.crash.routerDropMs ?? null, ...q(r.crash) });
+  if (r.return) out.return = phase(r.return, { routerAddMs: r.return.routerAddMs ?? null, startToRouteMs: r.return.startToRouteMs ?? null, ...q(r.return) });
+  if (r.drain) out.drain = phase(r.drain, { routerDropMs: r.drain.routerDropMs ?? null, ...q(r.drain) });
   out.ok = r.ok;
   return out;
 }

@@ -11,8 +11,9 @@
  *   and sysctls in place before it announces);
  * - `lvsd drain --director` on another: the router drops it and not one request fails.
  * The survival of established connections is asserted always; the timings (router drop, resumption, the
- * drain's fresh connections) only when no BGP/BFD session flapped in that window (on a starved TCG VM BFD
- * flaps, and the window then measures the flap). Timing bounds are loose; the figures are printed.
+ * drain's fresh connections) only when no BGP/BFD session flapped in that window and the client kept its
+ * pace (on a starved TCG VM BFD flaps and everything runs late: the window then measures that). Timing
+ * bounds are loose; the figures are printed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,11 +45,13 @@ test('ECMP lab: three lvsd directors behind a BGP router; crash, return and drai
   console.log(`# ${JSON.stringify(ecmpJson(report))}`);
 
   // What lvsd guarantees (asserted always): established connections keep their web server when the router
-  // moves them, whichever way. What the clock says (asserted when no BGP/BFD session flapped in the window:
-  // on a starved TCG VM BFD at 300 ms flaps, and the timings then measure the flap, not the disruption).
-  const steady = (p: { otherRouteChanges: number }, what: string) => {
+  // moves them, whichever way. What the clock says (asserted when no BGP/BFD session flapped in the window
+  // and the client kept its pace: on a starved TCG VM BFD at 300 ms flaps and every process runs late, and
+  // the timings then measure that, not the disruption).
+  const steady = (p: { otherRouteChanges: number; starved: boolean }, what: string) => {
     if (p.otherRouteChanges > 0) console.log(`# ${what}: timing not asserted, the route changed ${p.otherRouteChanges} other time(s) (sessions flapping)`);
-    return p.otherRouteChanges === 0;
+    if (p.starved) console.log(`# ${what}: timing not asserted, the client could not keep its pace (a starved VM)`);
+    return p.otherRouteChanges === 0 && !p.starved;
   };
   const crash = report.crash!;
   assert.ok(crash.viaDirector! > 0, 'some pooled connections went through the crashed director (else the crash proves nothing)');
