@@ -40,8 +40,14 @@ export function limitConnections(server: Server, limits: ConnectionLimits): { cl
     t.idleSince = Date.now();
     clearTimeout(t.timer);
     t.timer = setTimeout(() => {
-      closedIdle++;
-      t.socket.destroy();
+      // A loop held longer than idleMs (a large config being loaded) fires this timer before it reads the
+      // request that may be waiting on the socket: look again after that read (setImmediate runs after
+      // the poll phase), and close only a connection that is still idle then.
+      setImmediate(() => {
+        if (t.busy > 0 || t.socket.destroyed || Date.now() - t.idleSince < limits.idleMs) return;
+        closedIdle++;
+        t.socket.destroy();
+      });
     }, limits.idleMs);
     t.timer.unref();
   };

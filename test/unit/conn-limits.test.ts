@@ -56,3 +56,38 @@ test('20 idle clients against a limit of 4: at most 4 held, a request still answ
   await sleep(700);
   assert.equal(await open(server), 0, 'idle connections closed after idleMs');
 });
+
+test('a request waiting on the socket while the event loop is held longer than idleMs is answered, not closed as idle', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { existsSync, mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-connlimits-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const IDLE_MS = 300;
+  const server = createServer((_req, res) => res.end('answered'));
+  limitConnections(server, { maxConnections: 4, idleMs: IDLE_MS });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as AddressInfo).port;
+  const sent = join(dir, 'sent');
+  // the client is another process: it connects, writes its request, then says so in a file
+  const client = spawn(process.execPath, ['-e', `
+    const s = require('node:net').connect(${port}, '127.0.0.1', () => {
+      s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n', () => require('node:fs').writeFileSync(${JSON.stringify(sent)}, ''));
+    });
+    let out = ''; s.on('data', (d) => (out += d)); s.on('close', () => { process.stdout.write(out.includes('answered') ? 'answered' : 'closed'); });
+    s.on('error', () => process.stdout.write('closed'));
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let result = '';
+  client.stdout.on('data', (d: Buffer) => (result += d.toString()));
+  // hold the loop (a large config being loaded) from the connection until the request is in the socket
+  // and idleMs has passed: the idle timer is due before the request is read
+  await new Promise<void>((resolve) => server.once('connection', () => {
+    const start = Date.now();
+    while (!existsSync(sent) || Date.now() - start < IDLE_MS * 2) { /* busy */ }
+    resolve();
+  }));
+  await new Promise((r) => client.once('exit', r));
+  assert.equal(result, 'answered');
+});
