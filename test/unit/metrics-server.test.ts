@@ -185,3 +185,30 @@ test('listen addresses: host:port, [v6]:port, :port; anything else is refused', 
     await first.close();
   }
 });
+
+test('a group of 100 members is one series per real server (connections summed, weight and presence the lowest), not 100', async (t) => {
+  const m = createMetrics({ processMetrics: false });
+  const server = await startMetricsServer('127.0.0.1:0', m.registry);
+  t.after(() => server.close());
+  const snapshot = fixtureSnapshot();
+  const web = snapshot.services[0]!;
+  const size = 100;
+  snapshot.services = Array.from({ length: size }, (_, index) => ({
+    ...structuredClone(web),
+    name: `g[tcp/192.0.2.${index + 1}:80]`, key: `tcp/192.0.2.${index + 1}:80`, group: { name: 'g', index, size },
+    realServers: web.realServers.map((r) => ({ ...structuredClone(r), sharedId: r.id })),
+  }));
+  snapshot.services[7]!.kernel = 'missing';
+  snapshot.services[7]!.stats = null;
+  snapshot.services[9]!.realServers[0]!.weight.kernel = 0;
+  m.setSnapshotSource(() => snapshot);
+  const { samples } = parseExposition((await scrape(server.port)).body);
+  const series = (name: string) => samples.filter((s) => s.name === name);
+  assert.equal(series('lvsd_ipvs_service_present').length, 1);
+  assert.equal(value(samples, 'lvsd_ipvs_service_present', { service: 'g' }), 0, 'one member missing: the group is not whole');
+  assert.equal(series('lvsd_ipvs_real_server_active_connections').length, web.realServers.length);
+  assert.equal(value(samples, 'lvsd_ipvs_real_server_active_connections', { service: 'g', real_server: '10.0.1.11:8080' }), 1500 * size);
+  assert.equal(value(samples, 'lvsd_ipvs_real_server_weight', { service: 'g', real_server: '10.0.1.11:8080' }), 0, 'the lowest member weight');
+  assert.equal(value(samples, 'lvsd_ipvs_service_connections_total', { service: 'g' }), 1234567 * (size - 1));
+  assert.ok(!samples.some((s) => String(s.labels.service ?? '').startsWith('g[')), 'no per-member series');
+});

@@ -215,3 +215,26 @@ test('VRRP TRACK lists down interfaces and the tracked scripts, files and proces
   assert.ok(text.includes('  vi_dns6 tracks: script chk DOWN (-30, exit 1), file /run/w=2 (-10), process haproxy x1 up (0), process sshd x0 DOWN (fault), file /run/gone=unreadable (0)\n'),
     'every tracked object is listed below the table');
 });
+
+test('a group is shown once: its members with their kernel state, then one table of the shared real servers', () => {
+  const snapshot = fixtureSnapshot();
+  const web = snapshot.services[0]!;
+  const members = [1, 2].map((n, index) => ({
+    ...structuredClone(web),
+    name: `g[tcp/192.0.2.${n}:80]`, key: `tcp/192.0.2.${n}:80`, group: { name: 'g', index, size: 2 },
+    realServers: web.realServers.map((r) => ({ ...structuredClone(r), sharedId: r.id })),
+  }));
+  members[1]!.kernel = 'missing';
+  members[1]!.stats = null;
+  members[1]!.realServers[0]!.weight.kernel = 7;
+  snapshot.services = [members[0]!, ...snapshot.services, members[1]!];
+  const text = renderStatus(snapshot, { color: false, width: 200 });
+  assert.equal(text.match(/^g {2}group of 2 /gm)?.length, 1, text);
+  assert.match(text, /^ {2}tcp\/192\.0\.2\.1:80 {2}conns /m);
+  assert.match(text, /^ {2}tcp\/192\.0\.2\.2:80 {2}NOT IN KERNEL/m);
+  assert.equal(text.match(/^ {2}10\.0\.1\.11:8080 /gm)?.length, 2, 'once in the group table, once in web\'s');
+  assert.doesNotMatch(text, /g\[tcp/, 'members are not listed as services of their own');
+  const only = renderStatus(snapshot, { color: false, width: 200, service: 'g' });
+  assert.match(only, /^g {2}group of 2 /m);
+  assert.doesNotMatch(only, /^web /m);
+});

@@ -7,6 +7,7 @@ export async function check(opts: { config: string }): Promise<number> {
   const realServers = config.services.reduce((n, s) => n + s.realServers.length, 0);
   const parts = [
     `${config.services.length} service${config.services.length === 1 ? '' : 's'}`,
+    ...groupsPart(config.services),
     `${realServers} real server${realServers === 1 ? '' : 's'}`,
     `${config.vrrp.length} VRRP instance${config.vrrp.length === 1 ? '' : 's'}`,
   ];
@@ -18,4 +19,12 @@ export async function check(opts: { config: string }): Promise<number> {
   for (const w of config.warnings ?? []) process.stderr.write(`${escapeControl(`warning: ${w.file}: ${w.pointer || '/'}: ${w.message}`)}\n`);
   process.stdout.write(`${opts.config}: valid (${parts.join(', ')})\n`);
   return EXIT.ok;
+}
+
+/** "5 of them in 1 group" when some services are group members (counted as the IPVS services they are). */
+function groupsPart(services: ReadonlyArray<{ group?: { name: string } }>): string[] {
+  const members = services.filter((s) => s.group);
+  if (members.length === 0) return [];
+  const groups = new Set(members.map((s) => s.group!.name)).size;
+  return [`${members.length} of them in ${groups} group${groups === 1 ? '' : 's'}`];
 }
