@@ -212,3 +212,35 @@ test('a group of 100 members is one series per real server (connections summed, 
   assert.equal(value(samples, 'lvsd_ipvs_service_connections_total', { service: 'g' }), 1234567 * (size - 1));
   assert.ok(!samples.some((s) => String(s.labels.service ?? '').startsWith('g[')), 'no per-member series');
 });
+
+test('ecmp: sessions, BFD, announced addresses, BIRD up, restarts and the director drain come from the snapshot; none without ecmp', async (t) => {
+  const m = createMetrics({ processMetrics: false });
+  const server = await startMetricsServer('127.0.0.1:0', m.registry);
+  t.after(() => server.close());
+  let snapshot = fixtureSnapshot();
+  m.setSnapshotSource(() => snapshot);
+  let { samples } = parseExposition((await scrape(server.port)).body);
+  assert.equal(value(samples, 'lvsd_bgp_session_up', { peer: '10.1.0.1' }), undefined);
+  assert.equal(value(samples, 'lvsd_vip_announced', { vip: '10.200.0.10/32' }), undefined);
+  snapshot = {
+    ...fixtureSnapshot(),
+    ecmp: {
+      daemon: { running: true, pid: 42, restarts: 3, startedAt: null, lastError: null, nextStartAt: null },
+      drained: true, drainedSince: null, stopping: false, problems: [],
+      peers: [
+        { address: '10.1.0.1', as: 65000, bgp: 'Established', bfd: 'Up', detail: '', since: '2026-01-01T00:00:00Z' },
+        { address: '10.1.1.1', as: 65000, bgp: 'Active', bfd: 'off', detail: '', since: '2026-01-01T00:00:00Z' },
+      ],
+      vips: [{ address: '10.200.0.10', prefix: '10.200.0.10/32', announced: false, reason: 'director drained' }],
+    },
+  };
+  ({ samples } = parseExposition((await scrape(server.port)).body));
+  assert.equal(value(samples, 'lvsd_bgp_session_up', { peer: '10.1.0.1' }), 1);
+  assert.equal(value(samples, 'lvsd_bgp_session_up', { peer: '10.1.1.1' }), 0);
+  assert.equal(value(samples, 'lvsd_bfd_session_up', { peer: '10.1.0.1' }), 1);
+  assert.equal(value(samples, 'lvsd_bfd_session_up', { peer: '10.1.1.1' }), undefined, 'no BFD on that peer: no series');
+  assert.equal(value(samples, 'lvsd_vip_announced', { vip: '10.200.0.10/32' }), 0);
+  assert.equal(value(samples, 'lvsd_bgp_daemon_up', {}), 1);
+  assert.equal(value(samples, 'lvsd_bgp_daemon_restarts_total', {}), 3);
+  assert.equal(value(samples, 'lvsd_director_drained', {}), 1);
+});
