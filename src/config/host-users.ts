@@ -1,5 +1,5 @@
 /**
- * The users a config names (exec checks, track scripts, notify commands, health.execUser) must exist on the
+ * The users a config names (exec checks, track scripts, notify and quorum commands, health.execUser) must exist on the
  * director that runs it: a check whose user is unknown would fail every probe and take healthy real servers
  * out, a notify command would never run. `lvsd check`, `lvsd run` and every reload look them up here and
  * refuse the config naming the file and pointer; the running config stays in force.
@@ -27,7 +27,7 @@ export function userMentions(documents: ReadonlyArray<{ file: string; data: unkn
     for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
       const here = pointerJoin(pointer, k);
       const names = typeof child === 'string' && (
-        (k === 'user' && (parent === 'healthCheck' || parent === 'notify' || grandparent === 'trackScripts')) ||
+        (k === 'user' && (parent === 'healthCheck' || parent === 'notify' || parent === 'quorum' || grandparent === 'trackScripts')) ||
         (k === 'execUser' && parent === 'health'));
       if (names) out.push({ user: child, file: '', pointer: here });
       else walk(child, here, [...path, k]);

@@ -273,7 +273,12 @@ export function normaliseService(
     onFailure: raw.onFailure ?? SERVICE_DEFAULTS.onFailure,
     slowStart,
     ...(sorryServer !== undefined && { sorryServer }),
-    ...(raw.quorum !== undefined && { quorum: { minUp: raw.quorum.minUp } }),
+    ...(raw.quorum !== undefined && { quorum: {
+      minUp: raw.quorum.minUp,
+      ...(raw.quorum.up !== undefined && { up: [...raw.quorum.up] }),
+      ...(raw.quorum.down !== undefined && { down: [...raw.quorum.down] }),
+      ...(raw.quorum.user !== undefined && { user: raw.quorum.user }),
+    } }),
     initialState: raw.initialState ?? SERVICE_DEFAULTS.initialState,
     ...(ctx && { group: ctx.group }),
   };

@@ -97,7 +97,7 @@ export interface RawService {
   onFailure?: 'inhibit' | 'remove';
   slowStart?: RawDuration;
   sorryServer?: RawSorryServer;
-  quorum?: { minUp: number };
+  quorum?: { minUp: number; up?: string[]; down?: string[]; user?: string };
   initialState?: 'up' | 'down';
 }
 

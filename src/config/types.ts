@@ -58,7 +58,13 @@ export interface ServiceConfig {
   /** Added when no real server is up, removed when one is. */
   sorryServer?: DestSpec;
   /** Below this many real servers up, all are withdrawn (the sorry server, if any, serves). */
-  quorum?: { minUp: number };
+  quorum?: {
+    minUp: number;
+    /** Commands run when the quorum is gained / lost (keepalived's quorum_up / quorum_down), as `user` when lvsd is root. */
+    up?: string[];
+    down?: string[];
+    user?: string;
+  };
   /** Whether real servers start up (before their first probe) or down. Default 'down'. */
   initialState: 'up' | 'down';
   /**

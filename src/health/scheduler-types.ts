@@ -29,6 +29,8 @@ export interface HealthSchedulerOptions {
   prober?: Prober;
   logger?: Logger;
   onChange?: ChangeListener;
+  /** A service with a quorum gained it (`met`) or lost it, with how many real servers are up. */
+  onQuorum?: (service: string, met: boolean, up: number) => void;
   /** Milliseconds between loop-health heartbeats. Default 1000. */
   heartbeatMs?: number;
   /**

@@ -80,6 +80,7 @@ export class HealthScheduler extends EventEmitter {
     this.localLog = new LocalFailureLog(this.log, LOCAL_LOG_EVERY_MS);
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     if (options.onChange) this.on('change', options.onChange);
+    if (options.onQuorum) this.on('quorum', options.onQuorum);
     this.global = input.health;
     this.runner = new ProbeRunner(this.clock, options.prober ?? realProbe, input.health.maxConcurrent, (job, result) => {
       this.onProbeResult?.(job.check, job.target, result);
@@ -325,6 +326,7 @@ export class HealthScheduler extends EventEmitter {
     const changes = diffDests(before.dests, next.dests);
     if (before.quorumMet !== next.quorumMet) {
       this.log.warn({ event: 'health.quorum', service: svc.config.name, met: next.quorumMet, up: next.up, minUp: svc.config.quorum?.minUp });
+      this.emit('quorum', svc.config.name, next.quorumMet, next.up);
     }
     if (before.sorryActive !== next.sorryActive) {
       this.log.warn({ event: 'health.sorry', service: svc.config.name, active: next.sorryActive, up: next.up });

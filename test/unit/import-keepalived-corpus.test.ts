@@ -31,7 +31,7 @@ const EXPECTED: Record<string, 'ok' | string[]> = {
   'keepalived.conf.inhibit': 'ok',
   'keepalived.conf.misc_check': 'ok',
   'keepalived.conf.misc_check_arg': 'ok',
-  'keepalived.conf.quorum': ['quorum_up', 'quorum_down'],
+  'keepalived.conf.quorum': 'ok',
   'keepalived.conf.sample': 'ok',
   'keepalived.conf.status_code': 'ok',
   'keepalived.conf.virtual_server_group': 'ok',
@@ -77,13 +77,13 @@ test('lvsd import keepalived: exit 0 and a config `lvsd check` accepts; a refuse
     assert.equal(ok.status, 0, ok.stderr);
     assert.match(ok.stderr, /keepalived\.conf\.sample:40: digest: /);
     assert.match(execFileSync(process.execPath, [cli, 'check', '-c', out], { encoding: 'utf8' }), /valid \(1 service, 1 real server, 1 VRRP instance\)/);
-    const refused = spawnSync(process.execPath, [cli, 'import', 'keepalived', join(dir!, 'keepalived.conf.quorum')], { encoding: 'utf8' });
+    const refused = spawnSync(process.execPath, [cli, 'import', 'keepalived', join(dir!, 'keepalived.conf.SSL_GET')], { encoding: 'utf8' });
     assert.equal(refused.status, 1);
     assert.equal(refused.stdout, '');
-    assert.match(refused.stderr, /not imported: .*keepalived\.conf\.quorum:33: quorum_up: /);
-    const partial = spawnSync(process.execPath, [cli, 'import', 'keepalived', join(dir!, 'keepalived.conf.quorum'), '--partial'], { encoding: 'utf8' });
+    assert.match(refused.stderr, /not imported: .*keepalived\.conf\.SSL_GET:19: authentication: lvsd has no IPsec AH/);
+    const partial = spawnSync(process.execPath, [cli, 'import', 'keepalived', join(dir!, 'keepalived.conf.SSL_GET'), '--partial'], { encoding: 'utf8' });
     assert.equal(partial.status, 1);
-    assert.equal((JSON.parse(partial.stdout) as { services: unknown[] }).services.length, 1);
+    assert.equal((JSON.parse(partial.stdout) as { services: unknown[] }).services.length, 2);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

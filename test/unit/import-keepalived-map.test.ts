@@ -176,7 +176,7 @@ vrrp_instance VI_1 {
   }
 }
 virtual_server 192.0.2.10 80 {
-  quorum_up /bin/up
+  ha_suspend
   frobnicate 3
   real_server 10.0.0.1 80 {
     BFD_CHECK {
@@ -189,7 +189,7 @@ virtual_server 192.0.2.10 80 {
   assert.deepEqual(errors(r), [
     `${FILE}:7: authentication: lvsd has no IPsec AH authentication (RFC 2338 type 2; RFC 3768 removed it): remove authentication from the keepalived pair first (a reload on each), then import`,
     `${FILE}:16: dev: lvsd puts an instance's addresses on its own interface (eth0), not on eth9: use an instance on eth9`,
-    `${FILE}:20: quorum_up: lvsd runs no script when the quorum is reached (it logs event health.quorum)`,
+    `${FILE}:20: ha_suspend: lvsd keeps its services whatever the VRRP state (a backup director serves nothing anyway)`,
     `${FILE}:21: frobnicate: not a keyword of virtual_server the importer knows (nothing was imported from it)`,
     `${FILE}:23: BFD_CHECK: lvsd has no BFD (--partial writes the real server without this check)`,
   ]);
@@ -388,4 +388,20 @@ virtual_server 192.0.2.10 53 {
     `${FILE}:7: max_reply_length: "70000" is not a whole number from 0 to 65535`,
     `${FILE}:12: helo_name: "two words" has a space, control or non-ASCII character: lvsd sends a host name`,
   ]);
+});
+
+test('quorum_up / quorum_down map to quorum.up / quorum.down (keepalived\'s quorum of 1 when none is set), and lvsd accepts them', () => {
+  const r = imp(`
+virtual_server 192.0.2.10 80 {
+  quorum_up "/usr/local/bin/q up"
+  quorum_down "/usr/local/bin/qdown now"
+  real_server 10.0.0.1 80 {
+    TCP_CHECK {
+    }
+  }
+}
+`);
+  assert.deepEqual(errors(r), []);
+  const cfg = parseConfig([{ file: 'x.json', text: JSON.stringify(r.config) }]);
+  assert.deepEqual(cfg.services[0]!.quorum, { minUp: 1, up: ['/usr/local/bin/q', 'up'], down: ['/usr/local/bin/qdown', 'now'] });
 });

@@ -14,6 +14,11 @@ type Obj = Record<string, unknown>;
 
 type Key = { address: string; port: number } | { fwmark: number };
 
+/** A script keyword's command as keepalived reads it: one quoted string split on blanks, or the words as given. */
+function commandArgv(s: Statement): string[] {
+  return s.args.length === 1 ? s.args[0]!.split(/\s+/).filter(Boolean) : s.args;
+}
+
 interface ServiceState {
   svc: Obj;
   defaults: CheckDefaults;
@@ -21,6 +26,8 @@ interface ServiceState {
   inhibit: boolean;
   quorum?: { value: number; at: Statement };
   hysteresis?: { value: number; at: Statement };
+  /** quorum_up / quorum_down commands, as keepalived splits them. */
+  quorumCommands: { up?: string[]; down?: string[] };
   persistence: Obj;
   protocolAt?: Statement;
   schedFlags: Array<{ flag: 1 | 2 | 3; at: Statement }>;
@@ -229,6 +236,7 @@ export function mapVirtualServer(s: Statement, model: Model, p: Problems): void 
     inhibit: false,
     persistence: {},
     schedFlags: [],
+    quorumCommands: {},
   };
   const proto = { value: 'tcp' };
   walk(s.block, serviceRules(p, proto), st, p, 'virtual_server');
@@ -311,6 +319,13 @@ function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): v
       p.warn(st.hysteresis.at, 'hysteresis', `lvsd has no hysteresis: the quorum is lost below ${minUp} servers up and regained at ${minUp}`);
     }
   }
+  if (st.quorumCommands.up || st.quorumCommands.down) {
+    // keepalived's quorum defaults to 1: the commands run on the first server up and the last one down
+    const q = (svc.quorum as Obj | undefined) ?? { minUp: 1 };
+    if (st.quorumCommands.up) q.up = st.quorumCommands.up;
+    if (st.quorumCommands.down) q.down = st.quorumCommands.down;
+    svc.quorum = q;
+  }
   svc.realServers = st.realServers.map((r) => structuredClone(r.rs));
   for (const rs of svc.realServers as Obj[]) {
     const check = rs.healthCheck as Obj | undefined;
@@ -387,8 +402,8 @@ export function serviceRules(p: Problems, proto: { value: string }): Table<Servi
     inhibit_on_failure: { map: (s, st) => { st.inhibit = boolArg(s, p); } },
     quorum: { map: (s, st) => { const q = numberArg(s, p, 0, { min: 1 }); if (q !== undefined) st.quorum = { value: q, at: s }; } },
     hysteresis: { map: (s, st) => { const h = numberArg(s, p, 0, { min: 0 }); if (h !== undefined) st.hysteresis = { value: h, at: s }; } },
-    quorum_up: { unsupported: 'lvsd runs no script when the quorum is reached (it logs event health.quorum)' },
-    quorum_down: { unsupported: 'lvsd runs no script when the quorum is lost (it logs event health.quorum)' },
+    quorum_up: { map: (s, st) => { const a = commandArgv(s); if (a.length > 0) st.quorumCommands.up = a; } },
+    quorum_down: { map: (s, st) => { const a = commandArgv(s); if (a.length > 0) st.quorumCommands.down = a; } },
     alpha: { map: (s, st) => { st.defaults.alpha = boolArg(s, p); } },
     omega: { ignored: 'lvsd runs no quorum or real-server script when it stops' },
     ha_suspend: { unsupported: 'lvsd keeps its services whatever the VRRP state (a backup director serves nothing anyway)' },
