@@ -292,7 +292,7 @@ export class Daemon {
         if (c.type !== 'none') settleS = Math.max(settleS, c.interval * (Math.max(c.rise, c.fall) + 1) + c.timeout);
       }
     }
-    this.log.info({ event: 'daemon.adopt', services: [...this.adoption.keys()], settleSeconds: settleS },
+    this.log.info({ event: 'daemon.adopt', services: this.adoption.size > 100 ? this.adoption.size : [...this.adoption.keys()], settleSeconds: settleS },
       `adopting ${this.adoption.size} service(s) found in the kernel`);
     if (settleS === 0) {
       this.adoption.clear();
