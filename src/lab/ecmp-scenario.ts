@@ -375,13 +375,14 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
         which: 1, settleMs, say, loopMs,
         // the link first: a dead machine sends nothing, so the router must notice by BFD (killing BIRD first
         // would close its BGP session with a FIN the router acts on at once)
-        // the clock starts when the link is down (`date` right after `ip link`, in the same shell: the exec
-        // itself can take seconds in a starved VM)
+        // the clock starts just before `ip link` runs (`date` in the same shell: starting the shell can take
+        // seconds in a starved VM), so the figure includes the command's own time, never misses a drop
+        // that came before the command returned
         act: async () => {
-          const r = runScript(`ip -n ${director(1).ns} link set eth0 down && date +%s%3N`);
+          const r = runScript(`date +%s%3N; ip -n ${director(1).ns} link set eth0 down`);
           if (!r.ok) throw new Error(r.output);
           const killed = killAllIn(director(1).ns);
-          const at = Number(r.output.trim().split('\n').at(-1));
+          const at = Number(r.output.trim().split('\n')[0]);
           return { note: `eth0 down, ${killed} process(es) killed`, ...(Number.isFinite(at) ? { at } : {}) };
         },
         waitRouter: (t0) => lab.waitHop(hop(1), false, t0, 30_000, 'the router drops d1'),
