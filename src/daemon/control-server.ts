@@ -41,7 +41,8 @@ export interface DrainRequest {
 
 /** `changed` false when the real server was already (un)drained. Not found -> 404 with `message`. */
 export type DrainResult =
-  | { ok: true; changed: boolean }
+  /** `kernel`: present when the change is recorded but IPVS refused it (the daemon's repair retries it). */
+  | { ok: true; changed: boolean; kernel?: { applied: false; error: string } }
   | { ok: false; notFound: 'service' | 'realServer'; message: string };
 
 /** GET /v1/status?service=NAME&fresh=1: one service only (its counters read alone); the table read afresh. */

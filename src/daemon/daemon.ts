@@ -672,8 +672,13 @@ export class Daemon {
     // a group's drain: the server in every member, in one update
     const members = new Set(target.members);
     const svcs = this.config.services.filter((s) => members.has(s.name));
+    const asked = Date.now();
     if (svcs.length > 0) await this.reconciler.update(svcs.map((s) => this.desiredFor(s)), `${on ? 'drain' : 'undrain'}: ${target.realServer}`, 'drain');
     void this.ecmp?.evaluate();
+    // recorded either way; but the operator must hear when the kernel did not take it (the repair retries)
+    const failed = this.reconciler.status().failures.find((f) =>
+      members.has(String(f.service)) && (f.realServer === null || f.realServer === undefined || f.realServer === target.realServer) && Date.parse(f.at) >= asked - 1000);
+    if (failed) return { ok: true, changed: true, kernel: { applied: false, error: `${failed.op}: ${failed.message}` } };
     return { ok: true, changed: true };
   }
 

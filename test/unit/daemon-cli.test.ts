@@ -75,6 +75,17 @@ test('drain and undrain say what changed, and when nothing did', async () => {
   });
 });
 
+test('a drain the kernel did not take says so and exits 1 (it is recorded and retried), instead of printing success', async () => {
+  await withDaemon({
+    drain: () => ({ ok: true, changed: true, kernel: { applied: false, error: 'edit-dest: No buffer space available' } }),
+  }, async (socket) => {
+    assert.deepEqual(await cli(['drain', 'web', '10.0.1.11:8080', '--socket', socket]), {
+      status: 1, stdout: '',
+      stderr: 'lvsd: drained web 10.0.1.11:8080 is recorded, but the kernel has not taken it yet (edit-dest: No buffer space available); lvsd retries: see lvsd status\n',
+    });
+  });
+});
+
 test('a refused reload exits 1 and lists every problem under one headline', async () => {
   await withDaemon({
     reload: () => ({

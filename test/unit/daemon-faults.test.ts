@@ -131,3 +131,17 @@ test('a daemon whose start fails half way stops what it started (no probe runs a
   await new Promise((r) => setTimeout(r, 400)); // four probe intervals
   assert.equal(probesAfter, 0);
 });
+
+test('a drain IPVS refuses is recorded and retried, and the drain request says the kernel has not taken it', async (t) => {
+  const lab = daemonLab(t);
+  const d = await lab.start({ repairBackoff: { baseMs: 50, maxMs: 200 } });
+  await until('all up', 5000, () => weights(lab.kernel)['10.0.1.12:8080'] === 100);
+  lab.kernel.inject({ on: 'op', match: setDestOf('10.0.1.12'), error: faults.enobufs });
+  const r = await d.drain({ service: 'web', realServer: '10.0.1.12:8080' }, true);
+  assert.equal(r.ok, true);
+  assert.ok(r.ok && r.kernel && !r.kernel.applied, `the kernel's refusal is reported: ${JSON.stringify(r)}`);
+  assert.match((r as { kernel: { error: string } }).kernel.error, /No buffer space available/);
+  await until('the repair applies the drain', 5000, () => weights(lab.kernel)['10.0.1.12:8080'] === 0);
+  const again = await d.drain({ service: 'web', realServer: '10.0.1.11:8080' }, true);
+  assert.deepEqual(again, { ok: true, changed: true }, 'a drain the kernel takes says nothing more');
+});

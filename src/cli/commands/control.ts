@@ -43,6 +43,10 @@ export async function drain(
   if (!result.ok) throw new LvsdError('LVSD_USAGE', result.message);
   const verb = on ? 'drained' : 'undrained';
   const what = escapeControl(`${opts.service} ${opts.realServer}`);
+  if (result.kernel && !result.kernel.applied) {
+    process.stderr.write(`lvsd: ${verb} ${what} is recorded, but the kernel has not taken it yet (${escapeControl(result.kernel.error)}); lvsd retries: see lvsd status\n`);
+    return EXIT.failed;
+  }
   process.stdout.write(result.changed ? `${verb} ${what}\n` : `${what} was already ${verb}\n`);
   return EXIT.ok;
 }
