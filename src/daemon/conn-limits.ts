@@ -52,8 +52,12 @@ export function limitConnections(server: Server, limits: ConnectionLimits): { cl
     t.timer.unref();
   };
   // http's own timers, in step: headers and whole request within the idle time, keep-alive as long
-  server.headersTimeout = limits.idleMs;
-  server.requestTimeout = limits.idleMs;
+  // Node's own header and request deadlines are off: its checker counts from the connection and runs on a
+  // timer, so after the loop was held longer than the deadline (a 110,000-object config being loaded) it
+  // closed requests that were waiting, complete, on the socket. The idle timer above bounds the headers
+  // the same way, looking again after the socket is read; a body is bounded by its reader (control-server).
+  server.headersTimeout = 0;
+  server.requestTimeout = 0;
   server.keepAliveTimeout = limits.idleMs;
   server.on('connection', (socket: Socket) => {
     if (open.size >= limits.maxConnections) {

@@ -192,3 +192,21 @@ test('with a group, members may use the socket (mode 0660) and others are refuse
   await assert.rejects(startControlServer({ path: join(dir, 'x.sock'), group: 'no-such-group-lvsd', handlers: handlers(), log: silentLogger }),
     (e: unknown) => isLvsdError(e, 'LVSD_CONTROL') && /does not exist/.test(e.message));
 });
+
+test('a request body that never finishes arriving does not hold its connection for ever', async (t) => {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'lvsd.sock');
+  const server = await startControlServer({ path, handlers: handlers(), log: silentLogger });
+  t.after(() => server.close());
+  const { connect } = await import('node:net');
+  const started = Date.now();
+  const closed = await new Promise<boolean>((resolve) => {
+    const s = connect(path, () => s.write('POST /v1/drain HTTP/1.1\r\nHost: lvsd\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"serv'));
+    s.on('close', () => resolve(true));
+    s.on('error', () => undefined);
+    setTimeout(() => { s.destroy(); resolve(false); }, 20_000).unref();
+  });
+  assert.equal(closed, true, 'the daemon closed the connection');
+  assert.ok(Date.now() - started < 19_000);
+});
