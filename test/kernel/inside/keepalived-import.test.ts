@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { importKeepalived, nodeFiles } from '../../../src/import/index.js';
 import { samplesDir } from '../../unit/keepalived-samples.js';
+import { parseConfig } from '../../../src/config/index.js';
 import { insideSkipReason } from '../vm.js';
 import { run, tryRun } from './shell.js';
 
@@ -54,11 +55,13 @@ async function namespaces(names: string[]): Promise<void> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The ipvsadm -Sn token of a service of the lvsd JSON: `-t 10.0.0.1:80`, `-u [2001:db8::1]:53`, `-f 1`. */
-function serviceToken(s: Record<string, unknown>): string {
-  if (s.fwmark !== undefined) return `-f ${String(s.fwmark)}`;
-  const flag = s.protocol === 'udp' ? '-u' : s.protocol === 'sctp' ? '--sctp-service' : '-t';
-  const addr = String(s.address).includes(':') ? `[${String(s.address)}]` : String(s.address);
-  return `${flag} ${addr}:${String(s.port)}`;
+/** ipvsadm's words for each IPVS service of an imported service (a group's: every member's, ranges expanded). */
+function serviceTokens(s: Record<string, unknown>): string[] {
+  return parseConfig([{ file: 'token.json', text: JSON.stringify({ services: [s] }) }]).services.map(({ spec: { key } }) => {
+    if (key.kind === 'fwmark') return `-f ${key.fwmark}`;
+    const flag = key.protocol === 'udp' ? '-u' : key.protocol === 'sctp' ? '--sctp-service' : '-t';
+    return `${flag} ${key.address.includes(':') ? `[${key.address}]` : key.address}:${key.port}`;
+  });
 }
 
 function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
@@ -86,7 +89,7 @@ test('keepalived and lvsd program the same IPVS table from each sample with virt
   for (const f of samples) {
     const r = importKeepalived(join(dir, f), nodeFiles, { configId: 'none' });
     const services = (r.config.services ?? []) as Array<Record<string, unknown>>;
-    tokens.set(f, services.map(serviceToken));
+    tokens.set(f, services.flatMap(serviceTokens));
     let b = batches.find((batch) => batch.every((g) => !tokens.get(g)!.some((tok) => tokens.get(f)!.includes(tok))));
     if (!b) batches.push((b = []));
     b.push(f);
