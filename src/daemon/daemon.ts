@@ -219,7 +219,8 @@ export class Daemon {
       if (svc.spec.key.kind !== 'addr') continue;
       const healthy = new Set(this.health?.upServers(svc.name) ?? svc.realServers.map((r) => destId(r.spec)));
       const up = svc.realServers.filter((r) => r.spec.weight > 0 && healthy.has(destId(r.spec)) && !this.drains.has(realServerDrainKey(svc, r))).length;
-      out.push({ name: svc.name, address: svc.spec.key.address, up, quorum: svc.quorum?.minUp ?? 1 });
+      const unsettled = this.health?.unsettledServers(svc.name) ?? 0;
+      out.push({ name: svc.name, address: svc.spec.key.address, up, quorum: svc.quorum?.minUp ?? 1, ...(unsettled > 0 && { unsettled }) });
     }
     return out;
   }

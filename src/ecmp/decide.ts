@@ -14,6 +14,13 @@ export interface ServiceQuorum {
   up: number;
   /** `quorum.minUp`, else 1. */
   quorum: number;
+  /**
+   * Real servers without a first health verdict yet (a director just started). While any is unsettled the
+   * VIP stays withdrawn: `mh` gives every director the same choice only over the same weighted servers, so
+   * a director announcing with one server still at its initial weight would send the flows the routers move
+   * to it to other servers than the rest do (and sloppy TCP could not save them).
+   */
+  unsettled?: number;
 }
 
 export interface DirectorState {
@@ -60,6 +67,13 @@ function verdict(address: string, list: readonly ServiceQuorum[], d: DirectorSta
   if (d.drained) return { announce: false, reason: 'director drained' };
   if (d.problems.length > 0) return { announce: false, reason: `director: ${d.problems.join('; ')}` };
   if (d.missingAddresses?.has(address)) return { announce: false, reason: `${address} is not on the VIP interface` };
+  const waiting = list.filter((s) => (s.unsettled ?? 0) > 0);
+  if (waiting.length > 0) {
+    return {
+      announce: false,
+      reason: waiting.map((s) => `${s.name}: waiting for the first health verdict of ${s.unsettled} real server${s.unsettled === 1 ? '' : 's'}`).join('; '),
+    };
+  }
   const short = list.filter((s) => s.up < s.quorum);
   if (short.length > 0) {
     return {

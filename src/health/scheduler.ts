@@ -164,6 +164,19 @@ export class HealthScheduler extends EventEmitter {
   }
 
   /** The real servers (destIds) of a service whose check says up now, or undefined for a service the scheduler does not know. */
+  /**
+   * How many real servers of the service have no first verdict yet: probed, but neither `rise` successes nor
+   * `fall` failures since the start (or since they were added). `none` checks are always settled.
+   */
+  unsettledServers(service: string): number | undefined {
+    const svc = this.services.get(service);
+    const now = this.clock.now();
+    // a server that flaps and so never completes a rise or a fall counts as settled after twice the time one takes
+    return svc?.members.filter(({ job }) => 'rise' in job.check && job.state.reason === 'initial' &&
+      job.state.successes < job.check.rise && job.state.failures < job.check.fall &&
+      now - job.state.since < 2 * (Math.max(job.check.rise, job.check.fall) * job.intervalMs + job.check.timeout * 1000)).length;
+  }
+
   upServers(service: string): string[] | undefined {
     const svc = this.services.get(service);
     return svc?.members.filter(({ job }) => statusOf(job.state) === 'up').map(({ rs }) => destId(rs.spec));

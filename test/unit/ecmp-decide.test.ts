@@ -51,3 +51,15 @@ test('prefixes: /32 for IPv4, /128 for IPv6; announced() lists the announced one
   assert.deepEqual(announced(d), ['192.0.2.1/32']);
   assert.deepEqual(decide([], { stopping: false, drained: false, problems: [] }), []);
 });
+
+test('a VIP waits for the first health verdict of every real server before it is announced (the mh tables must match)', () => {
+  const svc = (unsettled?: number): ServiceQuorum[] => [
+    { name: 'web', address: '10.0.0.1', up: 2, quorum: 1, ...(unsettled !== undefined && { unsettled }) },
+    { name: 'tls', address: '10.0.0.1', up: 3, quorum: 1 },
+  ];
+  const director = { stopping: false, drained: false, problems: [] };
+  assert.deepEqual(decide(svc(1), director).map((d) => [d.announce, d.reason]),
+    [[false, 'web: waiting for the first health verdict of 1 real server']]);
+  assert.deepEqual(decide(svc(0), director).map((d) => d.announce), [true]);
+  assert.deepEqual(decide(svc(), director).map((d) => d.announce), [true]);
+});

@@ -395,3 +395,22 @@ describe('failures of the director itself', () => {
     await s.stop();
   });
 });
+
+test('unsettledServers: a real server counts until its first rise or fall (initially up or down), and not past twice that time when it flaps', async () => {
+  const clock = new ManualClock(0);
+  const { answers, prober } = scripted(clock);
+  answers.set('10.0.0.2', { ok: false });
+  const s = new HealthScheduler({ services: [service('web', ['10.0.0.1', '10.0.0.2']), service('up', ['10.0.0.3'], { initialState: 'up' })], health }, { clock, prober });
+  assert.equal(s.unsettledServers('web'), 2);
+  assert.equal(s.unsettledServers('up'), 1);
+  s.start();
+  await clock.advance(5000); // one probe each: rise 2, fall 3 not reached
+  assert.equal(s.unsettledServers('web'), 2);
+  await clock.advance(5000); // .1 rose (2 successes); .2 has 2 failures of 3; .3 reached rise 2 while up
+  assert.equal(s.unsettledServers('web'), 1);
+  assert.equal(s.unsettledServers('up'), 0);
+  await clock.advance(5000); // .2's third failure: down is a verdict too
+  assert.equal(s.unsettledServers('web'), 0);
+  assert.equal(s.unsettledServers('nosuch'), undefined);
+  await s.stop();
+});
