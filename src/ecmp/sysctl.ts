@@ -4,8 +4,7 @@
  * never answers for a service address it holds on `lo` (routed VIPs are never ARPed for; an address that
  * happens to be on-link must not be claimed by a director the routers no longer send it to).
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { setSysctls } from '../sysctl.js';
 
 export interface Sysctl {
   /** Dotted name, e.g. net.ipv4.vs.sloppy_tcp. */
@@ -35,17 +34,9 @@ export interface SysctlResult {
  * where someone set it is fine). Never throws.
  */
 export async function applySysctls(root = '/proc/sys', list: readonly Sysctl[] = ECMP_SYSCTLS): Promise<SysctlResult[]> {
-  const out: SysctlResult[] = [];
-  for (const s of list) {
-    const file = join(root, ...s.name.split('.'));
-    try {
-      await writeFile(file, `${s.value}\n`);
-      out.push({ name: s.name, ok: true, required: s.required });
-    } catch (e) {
-      const current = await readFile(file, 'utf8').then((t) => t.trim(), () => undefined);
-      if (current === s.value) out.push({ name: s.name, ok: true, required: s.required });
-      else out.push({ name: s.name, ok: false, required: s.required, error: `cannot set ${s.name}=${s.value}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}${current !== undefined ? ` (it is ${current})` : ''}` });
-    }
-  }
-  return out;
+  const results = await setSysctls(list, root);
+  return list.map((s, i) => {
+    const r = results[i]!;
+    return { name: s.name, ok: r.ok, required: s.required, ...(r.error !== undefined && { error: r.error }) };
+  });
 }

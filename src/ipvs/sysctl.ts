@@ -11,8 +11,7 @@
  * lvsd sets both by default (`ipvs.expireQuiescentTemplate`, `ipvs.expireNodestConn`), writes only what
  * differs, and never fails over them: a read-only /proc/sys is reported, the table is still programmed.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { setSysctls } from '../sysctl.js';
 
 export const IPVS_SYSCTL_DIR = '/proc/sys/net/ipv4/vs';
 
@@ -30,20 +29,12 @@ export interface SysctlOutcome {
   failed: Array<{ name: string; path: string; error: string; code?: string }>;
 }
 
-/** Reads each value and writes those that differ. Never throws. */
+/** Reads each value and writes those that differ (src/sysctl.ts). Never throws. */
 export async function applyIpvsSysctls(values: Record<string, number>, dir = IPVS_SYSCTL_DIR): Promise<SysctlOutcome> {
   const out: SysctlOutcome = { changed: {}, failed: [] };
-  for (const [name, want] of Object.entries(values)) {
-    const path = join(dir, name);
-    try {
-      const have = Number((await readFile(path, 'utf8')).trim());
-      if (have === want) continue;
-      await writeFile(path, `${want}\n`);
-      out.changed[name] = [have, want];
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      out.failed.push({ name, path, error: err.message, ...(err.code ? { code: err.code } : {}) });
-    }
+  for (const r of await setSysctls(Object.entries(values).map(([name, v]) => ({ name, value: String(v) })), dir)) {
+    if (r.changed) out.changed[r.name] = [Number(r.from), values[r.name]!];
+    else if (!r.ok) out.failed.push({ name: r.name, path: r.path, error: r.error!, ...(r.code && { code: r.code }) });
   }
   return out;
 }
