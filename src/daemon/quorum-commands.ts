@@ -5,12 +5,9 @@
  * `down`), LVSD_UP (real servers up), as `quorum.user` when lvsd is root, output (4 KiB at most) logged at
  * exit, killed after 30 s. The argv runs as written: nothing is appended (keepalived appends nothing either).
  */
-import { spawn } from 'node:child_process';
 import type { Logger } from '../log.js';
-import { SAFE_PATH, lookupUser, type Ids } from '../users.js';
-
-const KILL_AFTER_MS = 30_000;
-const OUTPUT_LIMIT = 4096;
+import { SAFE_PATH } from '../users.js';
+import { spawnHook, superviseHook } from '../hook-command.js';
 
 export interface QuorumEvent {
   service: string;
@@ -28,22 +25,7 @@ export function runQuorumCommand(argv: readonly string[] | undefined, e: QuorumE
   if (!argv || argv.length === 0) return;
   const base = { event: 'health.quorum_command', service: e.service, quorum: e.met ? 'up' : 'down', command: argv[0] };
   const failed = (err: Error) => log.warn({ ...base, event: 'health.quorum_command_failed', err: err.message }, `${e.service}: quorum ${base.quorum} command: ${err.message}`);
-  void (async () => {
-    let ids: Ids | undefined;
-    if (user !== undefined && process.getuid?.() === 0) ids = await lookupUser(user);
-    const child = spawn(argv[0]!, argv.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe'], cwd: '/', env: quorumEnv(e), ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
-    });
-    let output = '';
-    const keep = (b: Buffer) => { if (output.length < OUTPUT_LIMIT) output += b.toString('utf8').slice(0, OUTPUT_LIMIT - output.length); };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
-    killer.unref();
-    child.on('error', (err) => { clearTimeout(killer); failed(err); });
-    child.on('close', (code, signal) => {
-      clearTimeout(killer);
-      log.info({ ...base, exitCode: code, ...(signal ? { signal } : {}), output });
-    });
-  })().catch((err: unknown) => failed(err as Error));
+  spawnHook(argv, [], quorumEnv(e), user).then((child) => {
+    superviseHook(child, (code, signal, output) => log.info({ ...base, exitCode: code, ...(signal ? { signal } : {}), output }), failed);
+  }, (err: unknown) => failed(err as Error));
 }

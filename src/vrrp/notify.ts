@@ -6,10 +6,9 @@
  * never awaited by the protocol; its output (4 KiB at most) is logged when it exits; it is killed after
  * 30 s. A clean stop waits a moment for the ones still running, then leaves them to finish on their own.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import type { Logger } from '../log.js';
-import { SAFE_PATH, lookupUser, type Ids } from '../users.js';
+import { SAFE_PATH } from '../users.js';
+import { spawnHook, superviseHook, type HookChild } from '../hook-command.js';
 import type { NotifyKind } from './state-machine.js';
 
 export interface NotifyContext {
@@ -19,9 +18,6 @@ export interface NotifyContext {
   /** Run as this user (when lvsd is root); absent: as the daemon. */
   user?: string | undefined;
 }
-
-const KILL_AFTER_MS = 30_000;
-const OUTPUT_LIMIT = 4096;
 
 /** The whole environment of a notify command. Pure. */
 export function notifyEnv(ctx: NotifyContext): Record<string, string> {
@@ -39,15 +35,8 @@ export function notifyArgs(argv: readonly string[], ctx: NotifyContext): string[
 }
 
 /** Starts one notify command; rejects when the user is unknown or the spawn fails at once. */
-export async function spawnNotify(argv: readonly string[], ctx: NotifyContext): Promise<ChildProcessByStdio<null, Readable, Readable>> {
-  let ids: Ids | undefined;
-  if (ctx.user !== undefined && process.getuid?.() === 0) ids = await lookupUser(ctx.user);
-  return spawn(argv[0]!, notifyArgs(argv, ctx), {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: '/',
-    env: notifyEnv(ctx),
-    ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
-  });
+export function spawnNotify(argv: readonly string[], ctx: NotifyContext): Promise<HookChild> {
+  return spawnHook(argv.slice(0, 1), notifyArgs(argv, ctx), notifyEnv(ctx), ctx.user);
 }
 
 interface Running {
@@ -64,16 +53,16 @@ export class NotifyRunner {
   run(argv: readonly string[] | undefined, ctx: NotifyContext): void {
     if (!argv || argv.length === 0) return;
     const base = { event: 'vrrp.notify', instance: ctx.instance, kind: ctx.kind, command: argv[0] };
-    let child: ChildProcessByStdio<null, Readable, Readable> | undefined;
+    let child: HookChild | undefined;
     let detached = false;
-    let killer: NodeJS.Timeout | undefined;
+    let supervision: { stop(): void } | undefined;
     let done!: () => void;
     const entry: Running = {
       closed: new Promise<void>((resolve) => (done = resolve)),
       detach: () => {
         // let the thread end without it: it runs on, unwatched
         detached = true;
-        clearTimeout(killer);
+        supervision?.stop();
         if (!child) return;
         child.stdout.destroy();
         child.stderr.destroy();
@@ -94,18 +83,11 @@ export class NotifyRunner {
         c.unref();
         return;
       }
-      let output = '';
-      const keep = (b: Buffer) => { if (output.length < OUTPUT_LIMIT) output += b.toString('utf8').slice(0, OUTPUT_LIMIT - output.length); };
-      c.stdout.on('data', keep);
-      c.stderr.on('data', keep);
-      killer = setTimeout(() => c.kill('SIGKILL'), KILL_AFTER_MS);
-      c.on('error', failed);
-      c.on('close', (code) => {
-        clearTimeout(killer);
+      supervision = superviseHook(c, (code, _signal, output) => {
         this.running.delete(entry);
         this.log.info({ ...base, exitCode: code, output });
         done();
-      });
+      }, failed);
     }, failed);
   }
 
