@@ -57,7 +57,10 @@ class Lvsd {
     for (;;) {
       const hit = this.lines.slice(from).find((l) => l.event === event && match(l));
       if (hit) return hit;
-      if (Date.now() > end) throw new Error(`no ${event} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`);
+      if (Date.now() > end) {
+        const recent = this.lines.slice(from).filter((l) => /^(bgp|ecmp)\./.test(String(l.event))).slice(-15).map((l) => JSON.stringify(l));
+        throw new Error(`no ${event} within ${ms} ms; its last bgp/ecmp lines: ${recent.join('\n')}; stderr: ${this.stderr.slice(-2000)}`);
+      }
       await sleep(100);
     }
   }
@@ -95,9 +98,19 @@ function setup(t: { after(fn: () => void): void }) {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-ecmp-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const router = lab.namespace('r');
-  const routerBird = (): ChildProcess => lab.spawn(router, [BIRD, '-f', '-c', join(dir, 'router.conf'), '-s', join(dir, 'router.ctl')]);
+  // the router's BIRD logs to stderr: kept (its tail) for diagnostics, and read so that a full pipe never blocks it
+  const routerLog = { bytes: 0, tail: '' };
+  const routerBird = (): ChildProcess => {
+    const child = lab.spawn(router, [BIRD, '-f', '-c', join(dir, 'router.conf'), '-s', join(dir, 'router.ctl')]);
+    child.stdout!.resume();
+    child.stderr!.on('data', (c: Buffer) => {
+      routerLog.bytes += c.length;
+      routerLog.tail = (routerLog.tail + c.toString()).slice(-4000);
+    });
+    return child;
+  };
   writeFileSync(join(dir, 'router.conf'), routerConfig([{ address: '10.9.1.11', name: 'd1' }, { address: '10.9.2.12', name: 'd2' }]));
-  return { lab, dir, router, routerBird };
+  return { lab, dir, router, routerBird, routerLog };
 }
 
 /** The next hops the router's kernel has for the VIP (sorted), [] when it has no route. */
@@ -238,7 +251,15 @@ test('two directors announce the VIP; health, quorum, drain, BIRD crashes, a los
 
     await t.test('the router\'s BIRD stops: lvsd keeps running and shows the session down; the router returns: established again', async () => {
       const mark = d1.lvsd.lines.length;
+      const gone = new Promise<void>((r) => router.once('exit', () => r()));
       router.kill('SIGTERM');
+      // a peer that does not stop would make everything after this wait on it: give it 5 s, then kill it
+      // and say so (one clean-clone CI run saw d1's session stay up 20 s after this SIGTERM)
+      if (await Promise.race([gone.then(() => false), sleep(5000).then(() => true)])) {
+        t.diagnostic(`the router's BIRD was still running 5 s after SIGTERM; killed. Its log: ${s.routerLog.tail}`);
+        router.kill('SIGKILL');
+        await gone;
+      }
       await d1.lvsd.waitFor('bgp.session', 20_000, (l) => l.from === 'Established', mark);
       const e = await d1.lvsd.ecmp();
       assert.notEqual(e.peers[0].bgp, 'Established');
