@@ -16,6 +16,10 @@ export interface BigOptions {
   vrrpState?: 'master' | 'backup';
   nowMs?: number;
   reloadRefused?: boolean;
+  /** The first `size` services are the members of one group named `name`. */
+  group?: { name: string; size: number };
+  /** An active-active director: no VRRP, this ECMP block instead. */
+  ecmp?: NonNullable<StatusSnapshot['ecmp']>;
 }
 
 export function bigSnapshot(o: BigOptions): StatusSnapshot {
@@ -45,6 +49,7 @@ export function bigSnapshot(o: BigOptions): StatusSnapshot {
     services.push({
       name: `svc-${String(i).padStart(4, '0')}`, key: `tcp/192.0.${(i >> 8) & 255}.${i & 255}:80`, family: 'ipv4', scheduler: 'wlc',
       flags: [], persistence: null, forwarding: 'nat', kernel: 'present', stats: stats(cps, bps), sorryServerActive: false, realServers,
+      ...(o.group && i < o.group.size && { group: { name: o.group.name, index: i, size: o.group.size } }),
     });
   }
   const state = o.vrrpState ?? 'master';
@@ -54,7 +59,8 @@ export function bigSnapshot(o: BigOptions): StatusSnapshot {
     lastLoad: o.reloadRefused
       ? { kind: 'reload', at: iso(now - 5000), ok: false, result: 'refused', code: 'LVSD_CONFIG_INVALID', error: 'services.json: /services/3/port: SECRET-DETAIL', problems: [{ file: '/etc/lvsd/services.json', pointer: '/services/3/port', message: 'SECRET-DETAIL' }] }
       : { kind: 'load', at: iso(now - 3_600_000), ok: true, result: 'ok' },
-    vrrp: [{
+    ...(o.ecmp && { ecmp: o.ecmp }),
+    vrrp: o.ecmp ? [] : [{
       name: 'VI_WEB', interface: 'eth0', vrid: 80, family: 'ipv4', version: 3, state,
       priority: { configured: 150, effective: 150 }, since: iso(now - 600_000),
       master: state === 'master' ? null : { address: '10.80.0.2', advertInterval: 1, priority: 200 },
@@ -64,5 +70,22 @@ export function bigSnapshot(o: BigOptions): StatusSnapshot {
     health: { alive: true, lastTickAt: iso(now - 100), lagMs: 100, probesInFlight: 4 },
     services, drains: [], connectionSync: [],
     ipvs: { state: 'ok', failedOps: 0, failures: [], repair: null, lastReconcile: null },
+  };
+}
+
+/** An ECMP director with one session down and one of two addresses withdrawn (for the page's tests). */
+export function ecmpBlock(): NonNullable<StatusSnapshot['ecmp']> {
+  const at = new Date(0).toISOString();
+  return {
+    daemon: { running: true, pid: 777, restarts: 2, startedAt: at, lastError: 'BIRD killed by SIGKILL: SECRET-BIRD-LINE', nextStartAt: null },
+    drained: false, drainedSince: null, stopping: false, problems: [],
+    peers: [
+      { address: '10.9.1.1', as: 65000, bgp: 'Established', bfd: 'Up', detail: '', since: at },
+      { address: '10.9.2.1', as: 65000, bgp: 'Active', bfd: 'Down', detail: 'Socket: Connection refused', since: at },
+    ],
+    vips: [
+      { address: '192.0.0.0', prefix: '192.0.0.0/32', announced: true, reason: null },
+      { address: '192.0.0.1', prefix: '192.0.0.1/32', announced: false, reason: 'svc-0001: 0 real servers up, quorum 1' },
+    ],
   };
 }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { Sampler, statusPageRoutes } from '../../src/daemon/web/index.js';
 import { silentLogger } from '../../src/log.js';
-import { bigSnapshot, type BigOptions } from './big-snapshot.js';
+import { bigSnapshot, ecmpBlock, type BigOptions } from './big-snapshot.js';
 import { Chromium, chromiumSkipReason } from './chromium.js';
 
 // the functions passed to page.evaluate run in the browser
@@ -117,6 +117,33 @@ describe('the status page in chromium at 1,000 services', { skip }, () => {
     }
     assert.ok(width <= 375, `the page is ${width} px wide`);
     assert.ok(await page.locator('#role').isVisible());
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  // last: it changes the scenario the daemon's snapshots are made from
+  test('an ECMP director: its role is what it announces, a withdrawn address says why, a session down stands out; a group\'s members are found by its name', async () => {
+    scenario.vrrpState = 'master';
+    scenario.ecmp = ecmpBlock();
+    scenario.group = { name: 'web-all', size: 3 };
+    const { page, problems } = await browser.open(base);
+    await page.waitForSelector('#ecmp-section:not([hidden])', { timeout: 30_000 });
+    assert.equal(await page.locator('#vrrp-none').isVisible(), true, 'no VRRP instance on an ECMP director');
+    const role = page.locator('#role');
+    assert.equal((await role.innerText()).toLowerCase(), 'announcing 1/2');
+    assert.match(String(await role.getAttribute('class')), /strong-warn/);
+    assert.match(await page.locator('#ecmp-summary').innerText(), /1 of 2 announced/);
+    const withdrawn = page.locator('#ecmp [data-vip="192.0.0.1/32"]');
+    assert.equal(await withdrawn.locator('[data-field="announced"]').innerText(), 'withdrawn');
+    assert.match(await withdrawn.innerText(), /svc-0001: 0 real servers up, quorum 1/);
+    assert.equal(await page.locator('#ecmp [data-vip="192.0.0.0/32"] [data-field="announced"]').innerText(), 'announced');
+    const director = page.locator('#ecmp [data-ecmp="director"]');
+    assert.match(await director.innerText(), /peer 10\.9\.2\.1\s+AS 65000: BGP Active, BFD Down/);
+    assert.match(String(await director.locator('dd.bad').first().innerText()), /BGP Active/);
+    assert.doesNotMatch(await page.locator('body').innerText(), /SECRET-BIRD-LINE/);
+    await page.fill('#filter', 'web-all');
+    assert.deepEqual(await page.locator('#services details.svc').evaluateAll((els) => els.map((e) => (e as any).dataset.service)), ['svc-0000', 'svc-0001', 'svc-0002']);
+    assert.match(await page.locator('details.svc[data-service="svc-0001"] summary .key').innerText(), /group web-all/);
     assert.deepEqual(problems, []);
     await page.close();
   });

@@ -12,7 +12,7 @@ import { createMetrics, startMetricsServer } from '../../src/daemon/metrics.js';
 import { gunzipSync } from 'node:zlib';
 import { CSP, diffEvents, EventLog, pageState, RateHistory, Sampler, statusPageRoutes, type PageState } from '../../src/daemon/web/index.js';
 import { silentLogger } from '../../src/log.js';
-import { bigSnapshot } from '../browser/big-snapshot.js';
+import { bigSnapshot, ecmpBlock } from '../browser/big-snapshot.js';
 import { fixtureSnapshot } from './status-fixture.js';
 import { node, statusPageUrl } from '../../src/lab/topology.js';
 
@@ -89,6 +89,21 @@ test('the page state shows the figures but not what only the control socket tell
   const web = page.services.find((x) => x.name === 'web')!;
   assert.equal(web.rs.length, s.services.find((x) => x.name === 'web')!.realServers.length);
   assert.equal(page.vrrp[1]!.master?.address, 'fe80::1');
+});
+
+test('the page state carries an ECMP director\'s sessions and announcements and each service\'s group, not BIRD\'s pid or error text', () => {
+  const s = bigSnapshot({ services: 3, realServers: 2, group: { name: 'web-all', size: 2 }, ecmp: ecmpBlock() });
+  const page = pageState(s, { events: [], history: undefined, sampleMs: 2000 });
+  assert.deepEqual(page.ecmp, {
+    bird: { running: true, restarts: 2 },
+    drained: false,
+    peers: [{ address: '10.9.1.1', as: 65000, bgp: 'Established', bfd: 'Up' }, { address: '10.9.2.1', as: 65000, bgp: 'Active', bfd: 'Down' }],
+    vips: [{ prefix: '192.0.0.0/32', announced: true, reason: null }, { prefix: '192.0.0.1/32', announced: false, reason: 'svc-0001: 0 real servers up, quorum 1' }],
+  });
+  assert.deepEqual(page.services.map((x) => x.group), ['web-all', 'web-all', null]);
+  const text = JSON.stringify(page);
+  for (const hidden of ['SECRET-BIRD-LINE', '777', 'Connection refused']) assert.ok(!text.includes(hidden), `${hidden} is not on the page`);
+  assert.equal(pageState(bigSnapshot({ services: 1, realServers: 1 }), { events: [], history: undefined, sampleMs: 2000 }).ecmp, null);
 });
 
 async function serve(sampler: Sampler): Promise<{ server: Server; base: string }> {

@@ -69,7 +69,16 @@
     $('version').textContent = 'lvsd ' + s.version;
     const states = s.vrrp.map((v) => v.state);
     const role = $('role');
-    if (states.length === 0) role.hidden = true;
+    const e = s.ecmp;
+    if (states.length === 0 && e) {
+      // active-active: the director's role is what it announces
+      const on = e.vips.filter((v) => v.announced).length;
+      if (e.drained) setBadge(role, 'strong-warn', 'drained');
+      else if (!e.bird.running) setBadge(role, 'strong-bad', 'BIRD not running');
+      else if (on === e.vips.length && on > 0) setBadge(role, 'strong-ok', 'announcing');
+      else if (on === 0) setBadge(role, 'strong-bad', 'withdrawn');
+      else setBadge(role, 'strong-warn', 'announcing ' + on + '/' + e.vips.length);
+    } else if (states.length === 0) role.hidden = true;
     else if (states.some((x) => x === 'fault' || x === 'init' || x === 'stopped')) setBadge(role, 'strong-bad', states.includes('fault') ? 'fault' : states.find((x) => x !== 'master' && x !== 'backup'));
     else if (states.every((x) => x === 'master')) setBadge(role, 'strong-ok', 'master');
     else if (states.every((x) => x === 'backup')) setBadge(role, 'strong-warn', 'backup');
@@ -112,6 +121,39 @@
       card.append(h, dl);
       return card;
     }));
+  }
+
+  // ---- ECMP: BIRD, the sessions, what is announced ----
+  function renderEcmp(s) {
+    const e = s.ecmp;
+    $('ecmp-section').hidden = !e;
+    if (!e) return;
+    const on = e.vips.filter((v) => v.announced).length;
+    $('ecmp-summary').textContent = '(' + on + ' of ' + e.vips.length + ' announced' + (e.drained ? ', director drained' : '') + ')';
+    const director = el('article', 'card ' + (e.drained ? 'st-backup' : e.bird.running ? 'st-master' : 'st-fault'));
+    director.dataset.ecmp = 'director';
+    const h = el('h3', '', 'BIRD');
+    const b = el('span', 'badge ' + (e.bird.running ? 'ok' : 'bad'), e.bird.running ? 'running' : 'not running');
+    b.dataset.field = 'bird';
+    h.append(b);
+    const dl = el('dl');
+    const add = (k, val, cls) => { dl.append(el('dt', '', k), el('dd', cls || '', val)); };
+    add('director', e.drained ? 'drained (lvsd undrain --director)' : 'in service');
+    add('restarts', String(e.bird.restarts));
+    for (const p of e.peers) add('peer ' + p.address, 'AS ' + p.as + ': BGP ' + p.bgp + (p.bfd === 'off' ? '' : ', BFD ' + p.bfd), p.bgp === 'Established' ? '' : 'bad');
+    director.append(h, dl);
+    const vips = e.vips.map((v) => {
+      const card = el('article', 'card ' + (v.announced ? 'st-master' : 'st-fault'));
+      card.dataset.vip = v.prefix;
+      const vh = el('h3', 'mono', v.prefix);
+      const vb = el('span', 'badge ' + (v.announced ? 'ok' : 'bad'), v.announced ? 'announced' : 'withdrawn');
+      vb.dataset.field = 'announced';
+      vh.append(vb);
+      card.append(vh);
+      if (!v.announced && v.reason) card.append(el('p', 'reason', v.reason));
+      return card;
+    });
+    $('ecmp').replaceChildren(director, ...vips);
   }
 
   // ---- services ----
@@ -220,12 +262,12 @@
       const [lv, label] = level(svc);
       row.level = lv;
       row.details.className = 'svc lv-' + lv;
-      row.parts.key.textContent = svc.key + ' ' + svc.scheduler + (svc.forwarding ? '/' + svc.forwarding : '');
+      row.parts.key.textContent = svc.key + ' ' + svc.scheduler + (svc.forwarding ? '/' + svc.forwarding : '') + (svc.group ? ', group ' + svc.group : '');
       row.parts.status.className = 'badge ' + lv;
       row.parts.status.textContent = label;
       row.parts.cps.textContent = num(svc.cps) + ' conn/s';
       row.parts.bps.textContent = bytes(svc.bps);
-      row.text = (svc.name + ' ' + svc.key + ' ' + svc.rs.map((r) => r[0]).join(' ')).toLowerCase();
+      row.text = (svc.name + ' ' + (svc.group || '') + ' ' + svc.key + ' ' + svc.rs.map((r) => r[0]).join(' ')).toLowerCase();
       if (row.details.open) updateBody(row);
     }
   }
@@ -311,6 +353,7 @@
     if (!state) return;
     renderHeader(state);
     renderVrrp(state);
+    renderEcmp(state);
     renderServices(state, autoOpen);
     renderEvents(state);
   }

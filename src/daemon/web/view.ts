@@ -23,6 +23,8 @@ export type RsRow = [string, string, number, number, 0 | 1, number | null, numbe
 
 export interface PageService {
   name: string;
+  /** The group the service is one member of (its members share real servers and checks); null when none. */
+  group: string | null;
   key: string;
   scheduler: string;
   forwarding: string | null;
@@ -47,6 +49,17 @@ export interface PageVrrp {
   syncGroup: string | null;
 }
 
+/**
+ * Active-active ECMP: whether BIRD runs, the director drain, each BGP session and each address announced or
+ * not (with why). What the routers learn anyway; BIRD's error text and pid stay on the control socket.
+ */
+export interface PageEcmp {
+  bird: { running: boolean; restarts: number };
+  drained: boolean;
+  peers: Array<{ address: string; as: number; bgp: string; bfd: string }>;
+  vips: Array<{ prefix: string; announced: boolean; reason: string | null }>;
+}
+
 export interface PageState {
   v: typeof PAGE_STATE_VERSION;
   generatedAt: string;
@@ -62,6 +75,8 @@ export interface PageState {
   ipvs: { state: 'ok' | 'repairing'; failedOps: number };
   healthLoop: { alive: boolean; lagMs: number | null };
   vrrp: PageVrrp[];
+  /** Null when the director has no `ecmp` section. */
+  ecmp: PageEcmp | null;
   services: PageService[];
   /** Newest first. */
   events: PageEvent[];
@@ -92,8 +107,15 @@ export function pageState(s: StatusSnapshot, extra: { events: PageEvent[]; histo
       vips: [...v.vips],
       syncGroup: v.syncGroup,
     })),
+    ecmp: s.ecmp ? {
+      bird: { running: s.ecmp.daemon.running, restarts: s.ecmp.daemon.restarts },
+      drained: s.ecmp.drained,
+      peers: s.ecmp.peers.map((p) => ({ address: p.address, as: p.as, bgp: p.bgp, bfd: p.bfd })),
+      vips: s.ecmp.vips.map((v) => ({ prefix: v.prefix, announced: v.announced, reason: v.reason })),
+    } : null,
     services: s.services.map((svc) => ({
       name: svc.name,
+      group: svc.group?.name ?? null,
       key: svc.key,
       scheduler: svc.scheduler,
       forwarding: svc.forwarding,
