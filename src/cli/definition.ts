@@ -43,6 +43,22 @@ const socketOption = {
 } as const;
 
 /** Adds lvsd's commands and options to `y` (a yargs instance, or the man page generator's recorder). */
+/** `drain` and `undrain` take the same arguments. */
+function drainOptions<T>(y: Argv<T>) {
+  return y
+    .positional('service', { type: 'string', describe: 'service name' })
+    .positional('realServer', { type: 'string', describe: 'ADDRESS:PORT or [V6]:PORT' })
+    .option('director', directorOption)
+    .option('socket', socketOption)
+    .option('config', { ...configOption, describe: 'config to read control.socket from' });
+}
+
+async function drainCommand(on: boolean, argv: { service?: string | undefined; realServer?: string | undefined; director?: boolean | undefined; socket?: string | undefined; config?: string | undefined }): Promise<number> {
+  const control = await import('./commands/control.js');
+  if (argv.director) return control.drainDirector(on, { socket: argv.socket, config: argv.config });
+  return control.drain(on, { socket: argv.socket, config: argv.config, ...drainTarget(argv) });
+}
+
 export function defineCli(y: Argv): Argv {
   return y
     .scriptName('lvsd')
@@ -133,36 +149,14 @@ export function defineCli(y: Argv): Argv {
     .command(
       'drain [service] [realServer]',
       "set a real server's weight to 0 so its connections drain, until undrained (kept across reloads); with --director (ecmp), withdraw every address",
-      (y) =>
-        y
-          .positional('service', { type: 'string', describe: 'service name' })
-          .positional('realServer', { type: 'string', describe: 'ADDRESS:PORT or [V6]:PORT' })
-          .option('director', directorOption)
-          .option('socket', socketOption)
-          .option('config', { ...configOption, describe: 'config to read control.socket from' }),
-      (argv) =>
-        run(async () => {
-          const control = await import('./commands/control.js');
-          if (argv.director) return control.drainDirector(true, { socket: argv.socket, config: argv.config });
-          return control.drain(true, { socket: argv.socket, config: argv.config, ...drainTarget(argv) });
-        }),
+      drainOptions,
+      (argv) => run(() => drainCommand(true, argv)),
     )
     .command(
       'undrain [service] [realServer]',
       'give a drained real server its weight back; with --director (ecmp), announce the addresses again',
-      (y) =>
-        y
-          .positional('service', { type: 'string', describe: 'service name' })
-          .positional('realServer', { type: 'string', describe: 'ADDRESS:PORT or [V6]:PORT' })
-          .option('director', directorOption)
-          .option('socket', socketOption)
-          .option('config', { ...configOption, describe: 'config to read control.socket from' }),
-      (argv) =>
-        run(async () => {
-          const control = await import('./commands/control.js');
-          if (argv.director) return control.drainDirector(false, { socket: argv.socket, config: argv.config });
-          return control.drain(false, { socket: argv.socket, config: argv.config, ...drainTarget(argv) });
-        }),
+      drainOptions,
+      (argv) => run(() => drainCommand(false, argv)),
     )
     .command(
       'import <format> <file>',

@@ -8,6 +8,7 @@
  * Each step prints what it does and either succeeds or throws a StepFailure naming itself. The figures come
  * back in `EcmpReport` for the summary, the `--json` line, the bench and the kernel test.
  */
+import { stepRunner, type StepRecord } from './steps.js';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -65,7 +66,7 @@ export interface EcmpPhase {
 }
 
 export interface EcmpReport {
-  steps: Array<{ name: string; ok: boolean; ms: number; error?: string }>;
+  steps: StepRecord[];
   crash?: EcmpPhase;
   return?: EcmpPhase;
   drain?: EcmpPhase;
@@ -261,25 +262,8 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
     throw new EcmpStepFailure('build the network', 'an ECMP lab is already running here (namespace lve-sw); end it, or remove it with: lvsd lab --ecmp --clean', report);
   }
   const lab = new EcmpLab(opts.dir);
-  let n = 0;
   const total = opts.crashOnly ? 6 : 8;
-  const step = async (name: string, fn: () => Promise<string | void>): Promise<void> => {
-    n++;
-    const t = Date.now();
-    say(`[${n}/${total}] ${name}`);
-    try {
-      const note = await fn();
-      const ms = Date.now() - t;
-      report.steps.push({ name, ok: true, ms });
-      say(`      ok${note ? `: ${note}` : ''} (${(ms / 1000).toFixed(1)} s)`);
-    } catch (e) {
-      const ms = Date.now() - t;
-      const error = (e as Error).message;
-      report.steps.push({ name, ok: false, ms, error });
-      say(`      FAILED: ${error}`);
-      throw new EcmpStepFailure(name, error, report);
-    }
-  };
+  const step = stepRunner(say, total, report.steps, (name, error) => new EcmpStepFailure(name, error, report));
   const hop = (d: DirectorIndex) => director(d).address;
   const allUp = (d: DirectorIndex) => (lab.up.get(d)?.size ?? 0) === 3;
 

@@ -8,6 +8,7 @@
  * whether the long-lived connection survived) come back in `LabReport` for the summary and for the
  * failover tests, which drive the same code.
  */
+import { stepRunner, type StepRecord } from './steps.js';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,7 +61,7 @@ export interface PhaseFigures {
 }
 
 export interface LabReport {
-  steps: Array<{ name: string; ok: boolean; ms: number; error?: string }>;
+  steps: StepRecord[];
   distribution?: Record<string, number>;
   failover?: PhaseFigures;
   failback?: PhaseFigures;
@@ -270,24 +271,7 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab, repor
   const mode = opts.mode ?? 'dr';
   const lab = new Lab(opts.dir, mode);
   const total = 7;
-  let n = 0;
-  const step = async (name: string, fn: () => Promise<string | void>): Promise<void> => {
-    n++;
-    const t = Date.now();
-    say(`[${n}/${total}] ${name}`);
-    try {
-      const note = await fn();
-      const ms = Date.now() - t;
-      report.steps.push({ name, ok: true, ms });
-      say(`      ok${note ? `: ${note}` : ''} (${(ms / 1000).toFixed(1)} s)`);
-    } catch (e) {
-      const ms = Date.now() - t;
-      const error = (e as Error).message;
-      report.steps.push({ name, ok: false, ms, error });
-      say(`      FAILED: ${error}`);
-      throw new StepFailure(name, error, report);
-    }
-  };
+  const step = stepRunner(say, total, report.steps, (name, error) => new StepFailure(name, error, report));
 
   try {
     await step(`build the network: client, 2 directors, 3 web servers ${mode === 'nat' ? 'behind them on a second bridge' : 'on one bridge'} (namespaces lvs-*)`, async () => {

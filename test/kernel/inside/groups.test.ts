@@ -13,10 +13,10 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { insideSkipReason } from '../vm.js';
 import { run, tryRun } from './shell.js';
+import { Lines, relayClientScript } from './lines.js';
 
 const skip = insideSkipReason();
 const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
@@ -53,45 +53,7 @@ readline.createInterface({ input: process.stdin }).on('line', (l) => {
 });
 `;
 
-const CLIENT = (vip: string) => `
-const net = require('node:net');
-const readline = require('node:readline');
-const s = net.connect({ host: ${JSON.stringify(vip)}, port: 80 }, () => console.log('connected ' + s.localPort));
-s.setEncoding('utf8');
-let buf = '';
-s.on('data', (d) => {
-  buf += d;
-  let i;
-  while ((i = buf.indexOf('\\n')) >= 0) { console.log('reply ' + buf.slice(0, i)); buf = buf.slice(i + 1); }
-});
-s.on('error', (e) => console.log('error ' + e.code));
-s.on('close', () => { console.log('closed'); process.exit(0); });
-readline.createInterface({ input: process.stdin }).on('line', (l) => s.write(l + '\\n'));
-`;
 
-class Lines {
-  private readonly queue: string[] = [];
-  private waiter: ((line: string) => void) | undefined;
-  readonly seen: string[] = [];
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      this.seen.push(line);
-      const w = this.waiter;
-      this.waiter = undefined;
-      if (w) w(line);
-      else this.queue.push(line);
-    });
-    child.stderr.on('data', (d: Buffer) => this.seen.push(`stderr: ${d.toString()}`));
-  }
-  next(timeoutMs = 60_000): Promise<string> {
-    const queued = this.queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { this.waiter = undefined; reject(new Error(`no line within ${timeoutMs} ms:\n${this.seen.join('\n')}`)); }, timeoutMs);
-      this.waiter = (line) => { clearTimeout(timer); resolve(line); };
-    });
-  }
-}
 
 let dir: string;
 let configFile: string;
@@ -208,7 +170,7 @@ test('a group of 2 VIPs: one failing real server goes to weight 0 in both member
   await waitTable('both members with both real servers at weight 1', (t) => all(t, VIPS.slice(0, 2), { [RS[0]]: 1, [RS[1]]: 1 }), 120_000);
 
   // a connection held through the first member
-  const client = inNs(NS_CLIENT, 'client', CLIENT(VIPS[0]));
+  const client = inNs(NS_CLIENT, 'client', relayClientScript(VIPS[0]));
   const hello = await client.next(120_000);
   const port = /^connected (\d+)$/.exec(hello)?.[1];
   assert.ok(port, `the client did not connect: ${hello}`);

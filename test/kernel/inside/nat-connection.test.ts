@@ -17,10 +17,10 @@ import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:chil
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { insideSkipReason } from '../vm.js';
 import { run, tryRun } from './shell.js';
+import { Lines, relayClientScript } from './lines.js';
 
 const skip = insideSkipReason();
 const CLI = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
@@ -49,55 +49,7 @@ net.createServer((s) => {
 }).listen(8080, '0.0.0.0', () => console.log('listening'));
 `;
 
-/** Connects to VIP:80, prints "connected <local port>", then relays stdin lines out and reply lines back. */
-const CLIENT = `
-const net = require('node:net');
-const readline = require('node:readline');
-const s = net.connect({ host: ${JSON.stringify(VIP)}, port: 80 }, () => console.log('connected ' + s.localPort));
-s.setEncoding('utf8');
-let buf = '';
-s.on('data', (d) => {
-  buf += d;
-  let i;
-  while ((i = buf.indexOf('\\n')) >= 0) { console.log('reply ' + buf.slice(0, i)); buf = buf.slice(i + 1); }
-});
-s.on('error', (e) => console.log('error ' + e.code));
-s.on('close', () => { console.log('closed'); process.exit(0); });
-readline.createInterface({ input: process.stdin }).on('line', (l) => s.write(l + '\\n'));
-process.stdin.on('end', () => s.end());
-`;
 
-/** A child process whose stdout lines can be awaited one by one. */
-class Lines {
-  private readonly queue: string[] = [];
-  private waiter: ((line: string) => void) | undefined;
-  readonly seen: string[] = [];
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      this.seen.push(line);
-      if (this.waiter) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(line);
-      } else this.queue.push(line);
-    });
-    child.stderr.on('data', (d: Buffer) => this.seen.push(`stderr: ${d.toString()}`));
-  }
-  next(timeoutMs = 60_000): Promise<string> {
-    const queued = this.queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        reject(new Error(`no line within ${timeoutMs} ms; output so far:\n${this.seen.join('\n')}`));
-      }, timeoutMs);
-      this.waiter = (line) => {
-        clearTimeout(timer);
-        resolve(line);
-      };
-    });
-  }
-}
 
 let dir: string;
 let stateFile: string;
@@ -216,7 +168,7 @@ test('a connection through a NAT service keeps echoing across applies that chang
   apply();
   assert.deepEqual(realServers(), new Map(initial.map((r) => [r.address, r.weight])));
 
-  const client = inNs(NS_CLIENT, CLIENT);
+  const client = inNs(NS_CLIENT, relayClientScript(VIP));
   const hello = await client.next(120_000);
   const port = /^connected (\d+)$/.exec(hello)?.[1];
   assert.ok(port, `the client did not connect: ${hello}\n${client.seen.join('\n')}`);
