@@ -53,11 +53,20 @@ export function invalidUtf8At(bytes: Uint8Array): number | undefined {
   return undefined;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * A config file's bytes as text. Bytes that are not UTF-8 are refused (LVSD_CONFIG_UNREADABLE) with their
  * byte offset, line and column, rather than read as U+FFFD: a name or address would silently change.
  */
 export function decodeUtf8(file: string, bytes: Uint8Array): string {
+  // the built-in decoder refuses exactly what invalidUtf8At finds (WHATWG UTF-8: no overlongs, surrogates
+  // or > U+10FFFF) and is many times faster; the scan runs only to locate the bad byte
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    // located below
+  }
   const offset = invalidUtf8At(bytes);
   if (offset === undefined) return new TextDecoder('utf-8').decode(bytes);
   const before = new TextDecoder('utf-8').decode(bytes.subarray(0, offset));

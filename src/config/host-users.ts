@@ -16,27 +16,40 @@ export interface UserMention {
 /** Where each document names a user: the `user` of a healthCheck, a notify block or a track script, and health.execUser. Pure. */
 export function userMentions(documents: ReadonlyArray<{ file: string; data: unknown }>): UserMention[] {
   const out: UserMention[] = [];
-  const walk = (v: unknown, pointer: string, path: readonly string[]): void => {
+  // the keys from the document's root to the value being walked; a pointer is built only for a mention
+  const path: Array<string | number> = [];
+  let file = '';
+  const walk = (v: unknown): void => {
     if (Array.isArray(v)) {
-      v.forEach((item, i) => walk(item, pointerJoin(pointer, i), [...path, String(i)]));
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
+        if (item === null || typeof item !== 'object') continue;
+        path.push(i);
+        walk(item);
+        path.pop();
+      }
       return;
     }
     if (v === null || typeof v !== 'object') return;
     const parent = path[path.length - 1];
     const grandparent = path[path.length - 2];
-    for (const [k, child] of Object.entries(v as Record<string, unknown>)) {
-      const here = pointerJoin(pointer, k);
+    const obj = v as Record<string, unknown>;
+    for (const k in obj) {
+      const child = obj[k];
       const names = typeof child === 'string' && (
         (k === 'user' && (parent === 'healthCheck' || parent === 'notify' || parent === 'quorum' || grandparent === 'trackScripts')) ||
         (k === 'execUser' && parent === 'health'));
-      if (names) out.push({ user: child, file: '', pointer: here });
-      else walk(child, here, [...path, k]);
+      if (names) out.push({ user: child, file, pointer: pointerJoin('', ...path, k) });
+      else if (child !== null && typeof child === 'object') {
+        path.push(k);
+        walk(child);
+        path.pop();
+      }
     }
   };
   for (const doc of documents) {
-    const start = out.length;
-    walk(doc.data, '', []);
-    for (let i = start; i < out.length; i++) out[i]!.file = doc.file;
+    file = doc.file;
+    walk(doc.data);
   }
   return out;
 }

@@ -9,8 +9,9 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LvsdError } from '../errors.js';
 import type { Config } from './types.js';
-import { decodeUtf8, type ConfigDocument } from './documents.js';
-import { parseConfig } from './parse.js';
+import { decodeUtf8, parseJson } from './documents.js';
+import { buildConfig, checkDocument } from './parse.js';
+import type { CachedFile, ConfigCache } from './cache.js';
 import { unknownUsers, userMentions } from './host-users.js';
 import { missingTools } from './host-tools.js';
 import { Problems } from './problems.js';
@@ -73,21 +74,55 @@ async function readRegular(file: string): Promise<Buffer> {
   }
 }
 
+/** Files read at once: a directory of many small files waits on the file system's round trips, not on bytes. */
+const READ_CONCURRENCY = 16;
+
+/** Every file's bytes, in the order given; the first file that cannot be read (in that order) fails it all. */
+async function readAll(files: readonly string[]): Promise<Buffer[]> {
+  const out: Array<Promise<Buffer>> = new Array(files.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const i = next++;
+      out[i] = readRegular(files[i]!);
+      await out[i]!.catch(() => undefined);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, files.length) }, worker));
+  return Promise.all(out);
+}
+
 /**
  * Reads and parses the config at `path` (a file or a directory). `hostChecks`: also what depends on this host
  * (the users it names exist, the programs it needs: host-tools.ts), for `check`, `run` and reloads; commands that
- * only need the socket path skip it.
+ * only need the socket path skip it. `cache`: reuse what an earlier load with the same cache made of files
+ * whose content is unchanged and of services that are unchanged (cache.ts); the result is the same as
+ * without it, problems and their order included.
  */
-export async function loadConfig(path: string, opts: { hostChecks?: boolean } = {}): Promise<Config> {
+export async function loadConfig(path: string, opts: { hostChecks?: boolean; cache?: ConfigCache } = {}): Promise<Config> {
+  const { cache } = opts;
   const files = await configFiles(path);
-  const documents: ConfigDocument[] = [];
-  for (const file of files) documents.push({ file, text: decodeUtf8(file, await readRegular(file)) });
-  const config = parseConfig(documents);
+  const contents = await readAll(files);
+  const entries: CachedFile[] = [];
+  let filesReused = 0;
+  files.forEach((file, i) => {
+    const bytes = contents[i]!;
+    const hit = cache?.lookup(file, bytes);
+    if (hit !== undefined) filesReused++;
+    entries.push(hit ?? { bytes, doc: checkDocument(parseJson({ file, text: decodeUtf8(file, bytes) })) });
+  });
+  cache?.keep(entries);
+  let config: Config;
+  try {
+    config = buildConfig(entries.map((e) => e.doc), cache?.services);
+  } finally {
+    if (cache) {
+      cache.stats = { filesReused, filesRead: files.length, itemsReused: cache.services.reused, itemsBuilt: cache.services.built };
+    }
+  }
   if (opts.hostChecks) {
-    const problems = [
-      ...await unknownUsers(userMentions(documents.map((d) => ({ file: d.file, data: JSON.parse(d.text) as unknown })))),
-      ...missingTools(config),
-    ];
+    const mentions = entries.flatMap((e) => (e.mentions ??= userMentions([e.doc])));
+    const problems = [...await unknownUsers(mentions), ...missingTools(config)];
     if (problems.length > 0) {
       const all = new Problems();
       for (const p of problems) all.add(p.file, p.pointer, p.message);

@@ -12,7 +12,7 @@ import { durationOr as seconds } from './duration.js';
 import { MAX_PERSISTENCE_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax } from './limits.js';
 import { buildHealthCheck, checkHealthShape } from './normalise-health.js';
 import { expandMembers, memberName, sharedId, sharedPort, type Member } from './normalise-groups.js';
-import type { Problems } from './problems.js';
+import { Problems } from './problems.js';
 import type { Located, RawService, RawTunnel } from './raw.js';
 
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'] as const;
@@ -285,48 +285,70 @@ export function normaliseService(
   return key !== undefined ? { service, key } : { service };
 }
 
-/** Every service (a group's members each one), with the cross-service rules: unique names and unique kernel keys. */
+/** What one list item makes on its own: its services (a group: one per member), with the problems found in it alone. */
+export interface ServiceItem {
+  services: Array<{ service: ServiceConfig; key?: ServiceKey; at: Located<unknown> }>;
+  /** A group's own name, claimed beside its members' names. */
+  groupName?: string;
+  problems: Problems;
+}
+
+/** One item of the services list, normalised by itself (nothing here looks at the other items). */
+export function normaliseItem(loc: Located<RawService>, i: number, global: HealthGlobalConfig): ServiceItem {
+  const problems = new Problems();
+  if (loc.value.members === undefined) {
+    const { service, key } = normaliseService(loc, i, global, problems);
+    return { services: [{ service, ...(key !== undefined && { key }), at: loc }], problems };
+  }
+  const members = expandMembers(loc.value, (p, m) => problems.add(loc.file, loc.pointer + p, m));
+  const name = loc.value.name;
+  const item: ServiceItem = { services: [], problems, ...(name !== undefined && { groupName: name }) };
+  if (members === undefined || name === undefined) return item;
+  members.forEach((member, index) => {
+    const ctx = { member, members, group: { name, index, size: members.length } };
+    const { service, key } = normaliseService(loc, i, global, problems, ctx);
+    item.services.push({ service, ...(key !== undefined && { key }), at: { ...loc, pointer: loc.pointer + member.pointer } });
+  });
+  return item;
+}
+
+/** Builds (or reuses: service-memo.ts) one list item's ServiceItem. */
+export type ItemSource = (loc: Located<RawService>, i: number, global: HealthGlobalConfig) => ServiceItem;
+
+/**
+ * Every service (a group's members each one), with the cross-service rules: unique names and unique kernel
+ * keys. Each item is normalised by itself (`item`, which may reuse an unchanged item's result), then the
+ * items' problems and the cross-item checks follow in list order, so a reused item reports exactly what a
+ * fresh one would.
+ */
 export function normaliseServices(
-  list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems,
+  list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems, item: ItemSource = normaliseItem,
 ): ServiceConfig[] {
   const byName = new Map<string, Located<unknown>>();
   const byKey = new Map<string, Located<unknown>>();
   const where = (here: Located<unknown>, there: Located<unknown>) =>
     here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
   const out: ServiceConfig[] = [];
-  const claim = (loc: Located<unknown>, service: ServiceConfig, key: ServiceKey | undefined) => {
-    const named = byName.get(service.name);
-    if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${service.name}" (also ${where(loc, named)})`);
-    else byName.set(service.name, loc);
-    if (key) {
-      const id = serviceId(key);
-      const same = byKey.get(id);
-      if (same) problems.add(loc.file, loc.pointer, `duplicate service ${id} (also ${where(loc, same)})`);
-      else byKey.set(id, loc);
-    }
+  const claimName = (loc: Located<unknown>, name: string) => {
+    const named = byName.get(name);
+    if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${name}" (also ${where(loc, named)})`);
+    else byName.set(name, loc);
   };
   list.forEach((loc, i) => {
-    if (loc.value.members === undefined) {
-      const { service, key } = normaliseService(loc, i, global, problems);
-      claim(loc, service, key);
+    const made = item(loc, i, global);
+    problems.addAll(made.problems);
+    // the group's own name is taken too: `lvsd drain NAME` and status address the group by it
+    if (made.groupName !== undefined) claimName(loc, made.groupName);
+    for (const { service, key, at } of made.services) {
+      claimName(at, service.name);
+      if (key) {
+        const id = serviceId(key);
+        const same = byKey.get(id);
+        if (same) problems.add(at.file, at.pointer, `duplicate service ${id} (also ${where(at, same)})`);
+        else byKey.set(id, at);
+      }
       out.push(service);
-      return;
     }
-    const members = expandMembers(loc.value, (p, m) => problems.add(loc.file, loc.pointer + p, m));
-    const name = loc.value.name;
-    if (name !== undefined) {
-      // the group's own name is taken too: `lvsd drain NAME` and status address the group by it
-      const named = byName.get(name);
-      if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${name}" (also ${where(loc, named)})`);
-      else byName.set(name, loc);
-    }
-    if (members === undefined || name === undefined) return;
-    members.forEach((member, index) => {
-      const ctx = { member, members, group: { name, index, size: members.length } };
-      const { service, key } = normaliseService(loc, i, global, problems, ctx);
-      claim({ ...loc, pointer: loc.pointer + member.pointer }, service, key);
-      out.push(service);
-    });
   });
   return out;
 }

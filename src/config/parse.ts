@@ -3,31 +3,54 @@
  * problem. No I/O beyond reading the bundled schema once.
  */
 import type { Config } from './types.js';
-import { mergeDocuments, parseJson, unusablePart, type ConfigDocument } from './documents.js';
+import { mergeDocuments, parseJson, unusablePart, type ConfigDocument, type ParsedDocument } from './documents.js';
 import { normalise } from './normalise.js';
-import { Problems } from './problems.js';
+import { Problems, type Problem } from './problems.js';
 import { validateDocument } from './schema.js';
+import type { ServiceMemo } from './service-memo.js';
+
+/** A parsed document with what the schema found wrong in it (empty: it conforms). Depends on the document alone. */
+export interface CheckedDocument extends ParsedDocument {
+  schemaProblems: readonly Problem[];
+}
+
+export function checkDocument(doc: ParsedDocument): CheckedDocument {
+  return { ...doc, schemaProblems: validateDocument(doc.file, doc.data) };
+}
 
 /**
- * Parses, validates (schema, then semantic rules) and normalises config documents, merged in the order
- * given. Throws LvsdError('LVSD_CONFIG_UNREADABLE') on bad JSON, LvsdError('LVSD_CONFIG_INVALID') with
- * `details: Problem[]` otherwise. A list item or section that breaks the schema is left out of the
- * semantic checks (they would misread it); everything else is still checked, so one round shows all.
+ * Validates (schema, then semantic rules) and normalises config documents, merged in the order given.
+ * Throws LvsdError('LVSD_CONFIG_INVALID') with `details: Problem[]`. A list item or section that breaks
+ * the schema is left out of the semantic checks (they would misread it); everything else is still checked,
+ * so one round shows all. `memo` reuses the services that did not change since its last build.
  */
-export function parseConfig(documents: ReadonlyArray<ConfigDocument>): Config {
-  const parsed = documents.map(parseJson);
+export function buildConfig(docs: ReadonlyArray<CheckedDocument>, memo?: ServiceMemo): Config {
   const problems = new Problems();
   const unusable = new Set<string>();
-  for (const doc of parsed) {
-    for (const p of validateDocument(doc.file, doc.data)) {
+  for (const doc of docs) {
+    for (const p of doc.schemaProblems) {
       problems.add(p.file, p.pointer, p.message);
       const part = unusablePart(p.pointer);
       if (part !== undefined) unusable.add(`${doc.file}\0${part}`);
     }
   }
-  const raw = mergeDocuments(parsed, problems, (file, pointer) => unusable.has(`${file}\0${pointer}`));
-  const config = normalise(parsed.map((d) => d.file), raw, problems);
+  const raw = mergeDocuments(docs, problems, (file, pointer) => unusable.has(`${file}\0${pointer}`));
+  memo?.begin();
+  let config: Config;
+  try {
+    config = normalise(docs.map((d) => d.file), raw, problems, memo?.item);
+  } finally {
+    memo?.end();
+  }
   problems.throwIfAny();
   if (problems.warnings.length > 0) config.warnings = [...problems.warnings];
   return config;
+}
+
+/**
+ * Parses, validates and normalises config documents (see buildConfig). Throws
+ * LvsdError('LVSD_CONFIG_UNREADABLE') on bad JSON, LvsdError('LVSD_CONFIG_INVALID') otherwise.
+ */
+export function parseConfig(documents: ReadonlyArray<ConfigDocument>): Config {
+  return buildConfig(documents.map(parseJson).map(checkDocument));
 }

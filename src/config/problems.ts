@@ -46,6 +46,12 @@ export class Problems {
     this.warnings.push({ file, pointer, message });
   }
 
+  /** Adds another collection's problems and warnings, in their order. */
+  addAll(other: Problems): void {
+    for (const p of other.list) this.add(p.file, p.pointer, p.message);
+    for (const w of other.warnings) this.warnings.push(w);
+  }
+
   get size(): number {
     return this.list.length;
   }

@@ -9,7 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { loadConfig } from '../config/index.js';
+import { ConfigCache, loadConfig, type LoadStats } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError, isLvsdError, type LvsdErrorCode } from '../errors.js';
 import {
@@ -82,6 +82,8 @@ export interface DaemonOptions {
   configPath: string;
   /** The config, already loaded from configPath (`lvsd run` loads it once, to claim the socket); absent: start loads it. */
   config?: Config;
+  /** What loaded `config` kept (ConfigCache): reloads reuse the files and services that did not change. Absent: a new one. */
+  configCache?: ConfigCache;
   log: Logger;
   /** Overrides config.ipvs.stateFile. */
   stateFile?: string | undefined;
@@ -109,6 +111,7 @@ export type ReloadTrigger = 'control' | 'sighup' | 'file';
 export class Daemon {
   readonly startedAtMs = Date.now();
   private config!: Config;
+  private readonly configCache: ConfigCache;
   private lastLoad: LoadResult | null = null;
   private client: IpvsClient | undefined;
   private drains = new Map<string, DrainRecord>();
@@ -130,6 +133,7 @@ export class Daemon {
 
   private constructor(private readonly opts: DaemonOptions) {
     this.log = opts.log;
+    this.configCache = opts.configCache ?? new ConfigCache();
     this.reconciler = new Reconciler({
       log: opts.log, events: opts.metrics, backoff: opts.repairBackoff,
       stateFile: () => this.stateFile(),
@@ -152,7 +156,7 @@ export class Daemon {
     const d = new Daemon(opts);
     let config: Config;
     try {
-      config = opts.config ?? await loadConfig(opts.configPath, { hostChecks: true });
+      config = opts.config ?? await loadConfig(opts.configPath, { hostChecks: true, cache: d.configCache });
     } catch (e) {
       d.recordLoad('load', 'refused', e);
       throw e;
@@ -518,8 +522,9 @@ export class Daemon {
   private async reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
     if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let next: Config;
+    const started = performance.now();
     try {
-      next = await loadConfig(this.opts.configPath, { hostChecks: true });
+      next = await loadConfig(this.opts.configPath, { hostChecks: true, cache: this.configCache });
     } catch (e) {
       const load = this.recordLoad('reload', 'refused', e);
       this.log.error({ event: 'config.reload_refused', trigger, code: load.code, err: load.error, problems: load.problems },
@@ -531,7 +536,8 @@ export class Daemon {
     }
     // The whole switch holds the kernel queue: no health change or drift pass lands between reading the
     // table and applying the new config to it.
-    return this.enqueue(() => this.switchTo(next, trigger));
+    const load = { loadMs: Math.round(performance.now() - started), ...this.configCache.stats };
+    return this.enqueue(() => this.switchTo(next, trigger, load));
   }
 
   /** A reload that could not switch: the running config stays whole. */
@@ -546,7 +552,7 @@ export class Daemon {
    * Prepare every part for `next` (IPVS reachable and read, health built, VRRP updated); if one cannot
    * take it, nothing has switched and the old config stays. Then switch all at once and apply the table.
    */
-  private async switchTo(next: Config, trigger: ReloadTrigger): Promise<ReloadResult> {
+  private async switchTo(next: Config, trigger: ReloadTrigger, load: LoadStats & { loadMs: number }): Promise<ReloadResult> {
     // a stop came while the config was read: nothing may start now
     if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let step = 'ipvs';
@@ -610,7 +616,7 @@ export class Daemon {
       return { ok: false, applied: true, error: load.error ?? 'partial', code: error.code };
     }
     this.recordLoad('reload', 'ok');
-    this.log.info({ event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length }, 'config reloaded');
+    this.log.info({ event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...load }, 'config reloaded');
     return { ok: true, applied: true };
   }
 

@@ -3,7 +3,7 @@
  * count each result per pair, so each probe's users are looked up once per config, not per result.
  */
 import type { Config } from '../config/types.js';
-import { checkKey, probeTarget, type Prober } from '../health/index.js';
+import { checkKey, realServerKey, type Prober } from '../health/index.js';
 import { realServerOwner } from './desired.js';
 
 export interface ProbeUser { service: string; realServer: string }
@@ -29,7 +29,7 @@ export class ProbeUsers {
     const users = new Map<string, ProbeUser[]>();
     for (const s of config.services) {
       for (const rs of s.realServers) {
-        const key = checkKey(rs.healthCheck, probeTarget(rs));
+        const key = realServerKey(rs);
         let list = users.get(key);
         if (!list) users.set(key, (list = []));
         // a group's members share the probe and the series: one user for the group

@@ -4,7 +4,7 @@
  * running set whose identity is unchanged is reused (its state and schedule kept), nothing is mutated.
  */
 import type { ServiceConfig } from '../config/types.js';
-import { checkKey, probeOffset, probeTarget } from './check-key.js';
+import { probeOffset, probeTarget, realServerKey } from './check-key.js';
 import type { Job, Member, ServiceEntry } from './job.js';
 import type { HealthInput } from './scheduler-types.js';
 import { desiredDests, type ServiceDesired } from './service-policy.js';
@@ -26,7 +26,7 @@ export function buildJobs(input: HealthInput, old: ReadonlyMap<string, Job>, now
     const members: Member[] = [];
     for (const rs of config.realServers) {
       const target = probeTarget(rs);
-      const key = checkKey(rs.healthCheck, target);
+      const key = realServerKey(rs);
       let job = jobs.get(key) ?? old.get(key);
       if (!job) {
         const intervalMs = Math.max(1, rs.healthCheck.interval * 1000);

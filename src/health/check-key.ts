@@ -27,8 +27,25 @@ export function probeTarget(rs: Pick<RealServerConfig, 'spec' | 'shared'>): Prob
   return { address: rs.spec.address, port: rs.shared?.port ?? rs.spec.port };
 }
 
+/**
+ * stable() of each check config seen: a reload that reuses a service's config (config/service-memo.ts)
+ * hands the same objects again, and configs are never mutated, so a check is serialised once.
+ */
+const stableChecks = new WeakMap<HealthCheckConfig, string>();
+
 export function checkKey(check: HealthCheckConfig, target: ProbeTarget): string {
-  return `${check.type} ${formatHostPort(target.address, target.port)} ${stable(check)}`;
+  let text = stableChecks.get(check);
+  if (text === undefined) stableChecks.set(check, (text = stable(check)));
+  return `${check.type} ${formatHostPort(target.address, target.port)} ${text}`;
+}
+
+const realServerKeys = new WeakMap<Pick<RealServerConfig, 'spec' | 'shared' | 'healthCheck'>, string>();
+
+/** checkKey of a real server's own probe, kept per (never mutated) real server config: a reload that reuses it builds no key. */
+export function realServerKey(rs: Pick<RealServerConfig, 'spec' | 'shared' | 'healthCheck'>): string {
+  let key = realServerKeys.get(rs);
+  if (key === undefined) realServerKeys.set(rs, (key = checkKey(rs.healthCheck, probeTarget(rs))));
+  return key;
 }
 
 /** A fixed offset in [0, intervalMs) for a key: the same key always gets the same offset. */

@@ -16,7 +16,7 @@ export {
   applyProbe, applyRun, effectiveWeight, initialState, nextRampAt, rampWeight, shareOf, statusOf, targetWeight, SLOW_START_STEPS,
 } from './state.js';
 export type { HealthStatus, ProbeOutcome, RealServerState, RiseFall, Transition } from './state.js';
-export { checkKey, probeOffset, probeTarget } from './check-key.js';
+export { checkKey, probeOffset, probeTarget, realServerKey } from './check-key.js';
 export { Limiter } from './limiter.js';
 export { ManualClock } from './clock.js';
 export { systemClock } from './types.js';

@@ -5,7 +5,7 @@ import { claimNetns } from '../../daemon/netns-guard.js';
 import type { StatusSnapshot } from '../../daemon/status.js';
 import type { StatusPage } from '../../daemon/web/index.js';
 import type { EarlyVrrp } from '../../daemon/vrrp-port.js';
-import { loadConfig, socketPathProblem } from '../../config/index.js';
+import { ConfigCache, loadConfig, socketPathProblem } from '../../config/index.js';
 import type { Config } from '../../config/types.js';
 import { LvsdError } from '../../errors.js';
 import { createLogger, type Logger } from '../../log.js';
@@ -51,10 +51,11 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
   // first one (netns-guard.ts). A bad config is fatal at start, with every problem; the daemon is handed
   // this config (it is loaded once).
   let startingConfig: Config;
+  const configCache = new ConfigCache();
   let socketPath: string;
   let guard: Awaited<ReturnType<typeof claimNetns>>;
   try {
-    startingConfig = await loadConfig(args.config, { hostChecks: true });
+    startingConfig = await loadConfig(args.config, { hostChecks: true, cache: configCache });
     socketPath = args.socket ?? startingConfig.control.socket;
     const badSocket = args.socket !== undefined ? socketPathProblem(args.socket) : undefined;
     if (badSocket !== undefined) throw new LvsdError('LVSD_USAGE', `--socket ${badSocket}`);
@@ -170,6 +171,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     daemon = await Daemon.start({
       configPath: args.config,
       config: startingConfig,
+      configCache,
       log,
       stateFile: args.stateFile,
       metrics: daemonMetrics,

@@ -1,0 +1,48 @@
+/**
+ * The daemon keeps what it made of its config directory (config/cache.ts) from the start load on, so a
+ * reload parses and normalises only the changed file, and it never trusts a file by its size and mtime:
+ * an in-place rewrite reaches the kernel, a broken one is refused naming file and pointer while the old
+ * config keeps serving. Over the in-memory IPVS model.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WEB, daemonLab, until, weights } from './daemon-lab.js';
+
+const other = (i: number) => ({
+  name: `svc${i}`, protocol: 'tcp', address: '192.0.2.20', port: 1000 + i, initialState: 'up',
+  realServers: [{ address: '10.0.2.1', port: 8080, weight: 10 }],
+});
+
+test('a reload of a config directory rebuilds only the changed file; an in-place rewrite of the same size and mtime is not missed', async (t) => {
+  const lab = daemonLab(t);
+  const conf = join(lab.dir, 'conf.d');
+  mkdirSync(conf);
+  for (let i = 1; i <= 9; i++) writeFileSync(join(conf, `${i}.json`), JSON.stringify({ services: [other(i)] }));
+  const web = join(conf, '0-web.json');
+  const stamp = () => utimesSync(web, 1_700_000_000, 1_700_000_000);
+  writeFileSync(web, JSON.stringify({ services: [{ ...WEB, initialState: 'up' }] }));
+  stamp();
+  const d = await lab.start({ configPath: conf });
+  await until('web up', 5000, () => weights(lab.kernel)['10.0.1.11:8080'] === 100);
+
+  writeFileSync(web, readFileSync(web, 'utf8').replace('"weight":100', '"weight":300'));
+  stamp();
+  assert.deepEqual(await d.reload('control'), { ok: true, applied: true });
+  assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 300);
+  const reloaded = lab.logs.filter((l) => l.event === 'config.reloaded').pop()!;
+  assert.equal(reloaded.filesRead, 10);
+  assert.equal(reloaded.filesReused, 9, 'the start load\'s files were reused');
+  assert.equal(reloaded.itemsBuilt, 1);
+  assert.equal(typeof reloaded.loadMs, 'number');
+
+  writeFileSync(web, readFileSync(web, 'utf8').replace('"weight":300', '"weight":-30'));
+  stamp();
+  const refused = await d.reload('control');
+  assert.equal(refused.ok, false);
+  assert.equal(refused.code, 'LVSD_CONFIG_INVALID');
+  assert.deepEqual(refused.problems?.map((p) => [p.file, p.pointer]), [[web, '/services/0/realServers/0/weight']]);
+  assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 300, 'the old config keeps serving');
+  assert.equal(lab.kernel.table.length, 10);
+});
