@@ -171,7 +171,7 @@ function vrrpSection(list: VrrpInstanceStatus[], now: number, opts: RenderOption
     return [
       cell(v.name),
       cell(`${v.interface}/${v.vrid}`),
-      cell(v.state.toUpperCase(), STATE_TONE[v.state]),
+      cell(v.waitingForTable ? `${v.state.toUpperCase()} (waiting for its IPVS table)` : v.state.toUpperCase(), v.waitingForTable ? 'warn' : STATE_TONE[v.state]),
       cell(prio, v.priority.effective < v.priority.configured ? 'warn' : undefined),
       cell(master),
       cell(ago(v.since, now)),

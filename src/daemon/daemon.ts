@@ -50,6 +50,12 @@ export interface VrrpPort {
   /** Clean stop: priority 0 so the peer takes over at once, VIPs released. */
   stop(): Promise<void>;
   onTransition(listener: (instance: string, from: string, to: string) => void): void;
+  /**
+   * The first reconcile of the declared table finished (ok: the kernel took all of it). Until then an
+   * instance started with services declared does not claim mastership (it would take VIPs it cannot
+   * serve); a failed first pass releases it too, with an error logged (docs/architecture.md).
+   */
+  tableReady?(ok: boolean, error?: string): Promise<void>;
 }
 
 /** What the daemon reports to metrics; src/daemon/metrics.ts provides it. */
@@ -180,6 +186,9 @@ export class Daemon {
       throw e;
     }
     const outcome = await d.reconciler.applyDesired(d.desiredTable(), 'start', 'start');
+    // VRRP may claim mastership now: the table is in the kernel (or the first attempt failed: see tableReady)
+    await d.vrrp?.tableReady?.(outcome.result === 'ok', outcome.result === 'ok' ? undefined : ipvsError(outcome).message)
+      .catch((e: Error) => d.log.error({ event: 'vrrp.table_ready_failed', err: e.message }, `cannot tell VRRP the table is programmed: ${e.message}`));
     // the config is in force either way; what the kernel did not take is retried (repair) and shown
     d.recordLoad('load', outcome.result === 'ok' ? 'ok' : 'partial', outcome.error ? ipvsError(outcome) : undefined);
     d.logWarnings(config);

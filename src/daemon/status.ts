@@ -93,6 +93,8 @@ export interface VrrpInstanceStatus {
   /** Whether the master accepts packets addressed to the VIPs (false: dropped unless IPVS forwards them). */
   acceptMode?: boolean;
   state: VrrpStateName;
+  /** Present (true) while the instance may not become master: the daemon's first reconcile has not finished. */
+  waitingForTable?: boolean;
   /** effective = configured adjusted by tracked interfaces that are down. */
   priority: { configured: number; effective: number };
   /** When the instance entered its current state. */

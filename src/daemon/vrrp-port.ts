@@ -34,6 +34,7 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
     tracks: i.tracks ?? [],
     transitions: i.counters.transitions,
     adverts: { sent: i.counters.advertsSent, received: i.counters.advertsReceived, invalid },
+    ...(i.waitingForTable ? { waitingForTable: true } : {}),
     addressMismatches: i.counters.addressMismatches,
     socket: { errors: i.counters.socketErrors ?? 0, reopens: i.counters.socketReopens ?? 0 },
   };
@@ -69,6 +70,7 @@ function portOf(worker: VrrpWorker): VrrpPort {
     snapshot: () => worker.snapshot().map(instanceStatus),
     freshSnapshot: async () => (await worker.freshSnapshot()).map(instanceStatus),
     stop: () => worker.stop(),
+    tableReady: (ok, error) => worker.tableReady(ok, error),
     onTransition: (listener) => worker.onTransition((t) => listener(t.instance, t.from, t.to)),
   };
 }
@@ -107,7 +109,9 @@ export function bootVrrpEarly(log: Logger): BootingVrrp {
   const worker = VrrpWorker.boot(log, metricsHooks(() => metrics, (f) => { if (early.length < EARLY_REPORTS) early.push(f); }));
   return {
     start: (config) => {
-      const port = worker.begin(config).then(() => portOf(worker));
+      // With services to program, no instance claims mastership before the daemon's first reconcile
+      // finished (Daemon.start calls tableReady): a master without its table takes VIPs it cannot serve.
+      const port = worker.begin(config, { waitForTable: config.services.length > 0 }).then(() => portOf(worker));
       port.catch(() => undefined); // awaited later by the daemon's start, which reports it
       return {
         port,

@@ -63,6 +63,8 @@ export interface InstanceSnapshot {
   counters: InstanceCounters;
   /** Send-time lateness of adverts (ms): the last 256 samples, for the jitter benchmark. */
   advertLateness: number[];
+  /** It may not become master yet: the daemon's first reconcile of its IPVS table has not finished. */
+  waitingForTable: boolean;
 }
 
 /** Do two configs of an instance speak the same on the wire (same socket, same VIPs)? Else it must be replaced. */
@@ -105,5 +107,6 @@ export function instanceSnapshot(cfg: VrrpInstanceConfig, p: SnapshotParts): Ins
     tracks: p.tracks,
     counters: { ...p.counters, invalid: { ...p.counters.invalid }, addressMismatches: p.machine.addressMismatches },
     advertLateness: [...p.lateness],
+    waitingForTable: p.machine.waitingForTable,
   };
 }

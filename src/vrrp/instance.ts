@@ -28,6 +28,13 @@ import { instanceSnapshot, type InstanceCounters, type InstanceHooks, type Insta
 export { sameWire, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
 export type { AdvertSocket, AdvertSocketHandlers, InstanceDeps, Notifier, RunnerClock, RunnerIo } from './runner-io.js';
 
+/** How an instance starts: its links' state, and whether it waits for the daemon's table before any claim. */
+export interface RunInitial {
+  interfaceUp: boolean;
+  trackDown: string[];
+  waitForTable?: boolean;
+}
+
 /** How a clean stop waits for running notify commands before leaving them to finish on their own. */
 const NOTIFY_STOP_GRACE_MS = 1000;
 
@@ -97,7 +104,7 @@ export class VrrpInstance {
   }
 
   /** Opens the socket, learns the source address, and starts the machine (Initialize -> Backup/Master). */
-  async start(initial: { interfaceUp: boolean; trackDown: string[] }): Promise<void> {
+  async start(initial: RunInitial): Promise<void> {
     await this.open();
     await this.run(initial);
   }
@@ -119,7 +126,7 @@ export class VrrpInstance {
   }
 
   /** Starts an opened instance's machine (Initialize -> Backup/Master). */
-  async run(initial: { interfaceUp: boolean; trackDown: string[] }): Promise<void> {
+  async run(initial: RunInitial): Promise<void> {
     const cfg = this.cfg;
     if (cfg.family === 'ipv4') this.promoteSecondaries();
     for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
@@ -199,6 +206,11 @@ export class VrrpInstance {
     this.feed({ type: 'sync', command });
   }
 
+  /** The daemon's first reconcile finished: the instance may claim mastership from now on. */
+  tableReady(): void {
+    if (this.running && this.machine.waitingForTable) this.feed({ type: 'table_ready' });
+  }
+
   link(name: string, up: boolean): void {
     if (name === this.cfg.interface) {
       if (up) void this.vips.learnMac();
@@ -272,6 +284,10 @@ export class VrrpInstance {
           this.vips.announce(kind === 'master', () => this.notify(kind));
           break;
         }
+        case 'claim_deferred':
+          this.log.info({ event: 'vrrp.waiting_for_table', instance: this.cfg.name, reason: a.reason, priority: effectivePriority(this.machine) },
+            `${this.cfg.name}: would become master (${a.reason}) but the IPVS table is not programmed yet: staying backup until it is`);
+          break;
         case 'address_mismatch':
           this.log.warn({
             event: 'vrrp.address_mismatch', instance: this.cfg.name, peer: a.source, advertised: a.advertised, configured: a.configured,

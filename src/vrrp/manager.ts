@@ -36,6 +36,12 @@ export class VrrpManager {
   private groups = new Map<string, string[]>();
   /** The VIPs the Accept_Mode filter drops now (undefined: not written yet by this run). */
   private filtered: string | undefined;
+  /**
+   * Until tableReady(): instances started wait for the daemon's first reconcile before they claim
+   * mastership. Set by start() only, so a reload never makes an instance wait.
+   */
+  private waitingForTable = false;
+  private waitingSince = 0;
 
   constructor(
     private readonly log: Logger,
@@ -44,7 +50,10 @@ export class VrrpManager {
     private readonly acceptFilter: (vips: string[]) => Promise<void> = setAcceptFilter,
   ) {}
 
-  async start(config: ManagerConfig): Promise<void> {
+  /** `waitForTable`: the daemon has an IPVS table to program first (see tableReady). */
+  async start(config: ManagerConfig, opts: { waitForTable?: boolean } = {}): Promise<void> {
+    this.waitingForTable = opts.waitForTable ?? false;
+    this.waitingSince = Date.now();
     for (const l of await listLinks()) this.linkUp.set(l.name, l.up);
     this.watcher = watchLinks((ev) => {
       const up = ev.up && !ev.removed;
@@ -111,8 +120,27 @@ export class VrrpManager {
       this.instances.set(inst.name, inst);
       const cfg = inst.config;
       const trackDown = cfg.trackInterfaces.filter((t) => this.linkUp.get(t.name) === false).map((t) => t.name);
-      await inst.run({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown });
+      await inst.run({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown, waitForTable: this.waitingForTable });
     }
+  }
+
+  /**
+   * The daemon's first reconcile finished (`ok`: the kernel took the whole table): instances may claim
+   * mastership from now on, and one that would have claimed it already does so now. Idempotent.
+   */
+  tableReady(ok: boolean, error?: string): void {
+    if (!this.waitingForTable) return;
+    this.waitingForTable = false;
+    const detail = { waitedMs: Date.now() - this.waitingSince, error };
+    const deferred = [...this.instances.values()].filter((i) => i.machineState.deferredClaim !== undefined).map((i) => i.name);
+    if (ok) {
+      this.log.info({ event: 'vrrp.table_ready', ok, waitedMs: detail.waitedMs, claiming: deferred },
+        `IPVS table programmed after ${detail.waitedMs} ms: VRRP may claim mastership${deferred.length > 0 ? ` (now: ${deferred.join(', ')})` : ''}`);
+    } else {
+      this.log.error({ event: 'vrrp.table_ready', ok, waitedMs: detail.waitedMs, claiming: deferred, err: detail.error },
+        `the first reconcile could not program the whole IPVS table (${detail.error ?? 'failed'}): VRRP may claim mastership anyway; the kernel is retried`);
+    }
+    for (const inst of this.instances.values()) inst.tableReady();
   }
 
   /**

@@ -10,7 +10,9 @@ import type { InstanceSnapshot, InstanceTransition } from './instance.js';
 import type { ManagerConfig } from './manager.js';
 
 export type WorkerRequest =
-  | { type: 'start'; id: number; config: ManagerConfig }
+  | { type: 'start'; id: number; config: ManagerConfig; waitForTable?: boolean }
+  /** The daemon's first reconcile finished (ok: the kernel took all of it): instances may claim mastership. */
+  | { type: 'table-ready'; id: number; ok: boolean; error?: string }
   | { type: 'update'; id: number; config: ManagerConfig }
   | { type: 'stop'; id: number }
   /** Answered by a snapshot then `done`: a status read never sees counters up to a second old. */
@@ -30,6 +32,8 @@ export interface VrrpWorkerHooks {
   onAdvert?(kind: 'sent' | 'received' | 'invalid', instance: string, reason: string | undefined, count: number): void;
   onNetlinkOverrun?(socket: string, count: number): void;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function managerConfig(config: Config): ManagerConfig {
   return { vrrp: config.vrrp, syncGroups: config.syncGroups };
@@ -73,11 +77,14 @@ export class VrrpWorker {
     return w;
   }
 
-  /** Starts the instances of `config` (once); the worker keeps the process alive from here on. */
-  async begin(config: Config): Promise<void> {
+  /**
+   * Starts the instances of `config` (once); the worker keeps the process alive from here on. With
+   * `waitForTable`, no instance claims mastership until tableReady().
+   */
+  async begin(config: Config, opts: { waitForTable?: boolean } = {}): Promise<void> {
     this.worker.ref();
     try {
-      await this.request({ type: 'start', config: managerConfig(config) });
+      await this.request({ type: 'start', config: managerConfig(config), waitForTable: opts.waitForTable ?? false });
     } catch (e) {
       await this.worker.terminate();
       throw e;
@@ -120,7 +127,7 @@ export class VrrpWorker {
     this.pending.clear();
   }
 
-  private request(body: { type: 'start' | 'update'; config: ManagerConfig } | { type: 'stop' } | { type: 'refresh' }): Promise<void> {
+  private request(body: DistributiveOmit<WorkerRequest, 'id'>): Promise<void> {
     if (this.exited) return Promise.reject(new Error('VRRP worker is not running'));
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
@@ -131,6 +138,11 @@ export class VrrpWorker {
 
   update(config: Config): Promise<void> {
     return this.request({ type: 'update', config: managerConfig(config) });
+  }
+
+  /** The daemon's first reconcile finished: instances waiting for it may claim mastership (once; later calls do nothing). */
+  tableReady(ok: boolean, error?: string): Promise<void> {
+    return this.request({ type: 'table-ready', ok, ...(error !== undefined ? { error } : {}) });
   }
 
   snapshot(): InstanceSnapshot[] {

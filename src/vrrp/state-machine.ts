@@ -6,7 +6,8 @@
  *
  * Beyond the RFC: Fault (own interface down, or a tracked interface with weight 0 down, or the sync group
  * in fault) and Stopped (after a clean shutdown) states, tracked-interface weights, preempt delay, sync
- * group commands, and the "two masters meet" reassertion. docs/vrrp.md explains each decision.
+ * group commands, the "two masters meet" reassertion, and the wait for the daemon's table (no claim of
+ * mastership before the first reconcile finished: `waitingForTable`). docs/vrrp.md explains each decision.
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import { addressToBytes, canonicalAddress } from '../net/address.js';
@@ -82,6 +83,13 @@ export interface VrrpState {
   readonly lastMismatch?: string;
   /** Adverts received whose address list differs from ours. */
   readonly addressMismatches: number;
+  /**
+   * The daemon's first reconcile of its IPVS table has not finished: the instance may not become master
+   * (by Master_Down, preemption, the sync group or as the address owner) until the `table_ready` event.
+   */
+  readonly waitingForTable: boolean;
+  /** While waiting for the table: the takeover it would have made (its reason), made at `table_ready`. */
+  readonly deferredClaim?: TransitionReason;
 }
 
 export type SyncCommand = 'master' | 'backup' | 'fault' | 'release';
@@ -96,7 +104,9 @@ export type VrrpEvent =
   | { type: 'track'; name: string; up: boolean }
   /** A tracked script, file or process has a new effect (null: no longer tracked). */
   | { type: 'track_effect'; key: string; effect: TrackEffect | null }
-  | { type: 'sync'; command: SyncCommand };
+  | { type: 'sync'; command: SyncCommand }
+  /** The daemon's first reconcile finished (ok or not): a claim deferred while waiting for it is made now. */
+  | { type: 'table_ready' };
 
 export type TransitionReason =
   | 'start'             // Initialize/Stopped -> Backup, or -> Master for the address owner
@@ -123,7 +133,9 @@ export type VrrpAction =
   | { type: 'send_garp' }
   | { type: 'transition'; from: VrrpStateName; to: VrrpStateName; reason: TransitionReason }
   | { type: 'notify'; kind: NotifyKind }
-  | { type: 'address_mismatch'; source: string; advertised: string[]; configured: string[] };
+  | { type: 'address_mismatch'; source: string; advertised: string[]; configured: string[] }
+  /** It would have become master (reason) but waits for the daemon's table: it stays backup for now. */
+  | { type: 'claim_deferred'; reason: TransitionReason };
 
 export interface StepResult {
   state: VrrpState;
@@ -131,7 +143,8 @@ export interface StepResult {
 }
 
 export function createMachine(
-  config: MachineConfig, init: { interfaceUp?: boolean; trackDown?: string[]; trackEffects?: Record<string, TrackEffect> } = {},
+  config: MachineConfig,
+  init: { interfaceUp?: boolean; trackDown?: string[]; trackEffects?: Record<string, TrackEffect>; waitForTable?: boolean } = {},
 ): VrrpState {
   return {
     config,
@@ -145,6 +158,7 @@ export function createMachine(
     timers: {},
     preemptReady: false,
     addressMismatches: 0,
+    waitingForTable: init.waitForTable ?? false,
   };
 }
 
@@ -235,7 +249,19 @@ class Draft {
     return { state: { ...this.s, timers: this.timers }, actions: this.actions };
   }
 
+  /**
+   * Become master, unless the daemon's table is not programmed yet: then stay backup, remember the claim
+   * and make it at `table_ready` (the Master_Down timer is not re-armed: nobody is heard as master).
+   */
+  claim(reason: TransitionReason): void {
+    if (!this.s.waitingForTable) return this.becomeMaster(reason);
+    if (this.s.current !== 'backup') this.becomeBackup(reason);
+    this.disarm('master_down');
+    if (this.s.deferredClaim === undefined) this.actions.push({ type: 'claim_deferred', reason });
+    this.s.deferredClaim = reason;
+  }
   becomeMaster(reason: TransitionReason): void {
+    delete this.s.deferredClaim;
     this.disarm('master_down');
     this.disarm('preempt');
     this.s.preemptReady = false;
@@ -259,7 +285,7 @@ class Draft {
     const fault = ownFaultCause(this.s) ?? (this.s.groupFault ? 'sync_group_fault' : undefined);
     if (fault) return this.becomeFault(fault);
     this.s.masterAdverInterval = this.s.config.advertInterval;
-    if (this.s.config.priority === 255) this.becomeMaster(reason);
+    if (this.s.config.priority === 255) this.claim(reason);
     else this.becomeBackup(reason);
   }
   leave(): void {
@@ -272,6 +298,7 @@ class Draft {
     this.s.preemptReady = false;
     this.s.holdBackup = false;
     delete this.s.master;
+    delete this.s.deferredClaim;
   }
   becomeFault(reason: TransitionReason): void {
     this.leave();
@@ -317,6 +344,16 @@ export function step(state: VrrpState, event: VrrpEvent, now: number): StepResul
     case 'sync':
       onSync(d, event.command);
       break;
+    case 'table_ready': {
+      if (!state.waitingForTable) break;
+      d.s.waitingForTable = false;
+      const claim = d.s.deferredClaim;
+      delete d.s.deferredClaim;
+      // the address owner is master whenever it runs (RFC 5798 6.4.1), whatever it heard meanwhile
+      const owner = d.s.config.priority === 255;
+      if (d.s.current === 'backup' && (claim !== undefined || owner)) d.becomeMaster(claim ?? 'start');
+      break;
+    }
     case 'timer':
       if (state.timers[event.timer] !== undefined) onTimer(d, event.timer);
       break;
@@ -348,7 +385,7 @@ function onSync(d: Draft, command: SyncCommand): void {
       if (d.s.current === 'fault' && !ownFaultCause(d.s)) d.startup('sync_group_release');
       break;
     case 'master':
-      if (d.s.current === 'backup') d.becomeMaster('sync_group_master');
+      if (d.s.current === 'backup') d.claim('sync_group_master');
       break;
     case 'backup':
       if (d.s.current === 'master') {
@@ -364,7 +401,7 @@ function onTimer(d: Draft, timer: TimerName): void {
   delete d.timers[timer]; // it fired
   switch (timer) {
     case 'master_down':
-      if (d.s.current === 'backup') d.becomeMaster('master_down');
+      if (d.s.current === 'backup') d.claim('master_down');
       break;
     case 'advert':
       if (d.s.current === 'master') {
@@ -400,6 +437,7 @@ function onAdvert(d: Draft, a: Advert): void {
       // The master is leaving: take over after Skew_Time unless someone else speaks first.
       d.arm('master_down', d.now + d.skew);
       delete d.s.master;
+      delete d.s.deferredClaim; // a master was heard: no claim until its timer runs out again
       return;
     }
     const lower = a.priority < local;
@@ -415,6 +453,7 @@ function onAdvert(d: Draft, a: Advert): void {
       if (d.s.config.version === 3) d.s.masterAdverInterval = advertIntervalMs(a);
       d.s.master = { address: a.source, priority: a.priority };
       d.arm('master_down', d.now + d.mdi);
+      delete d.s.deferredClaim;
     }
     // else: a preempting backup discards it, and its Master_Down_Timer runs out.
     return;

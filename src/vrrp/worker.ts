@@ -78,11 +78,14 @@ port.on('message', (m: WorkerRequest) => {
       switch (m.type) {
         case 'start':
           realtime();
-          await manager.start(m.config as ManagerConfig);
+          await manager.start(m.config as ManagerConfig, { waitForTable: m.waitForTable ?? false });
           ticker = setInterval(postSnapshot, 1000);
           break;
         case 'update':
           await manager.update(m.config as ManagerConfig);
+          break;
+        case 'table-ready':
+          manager.tableReady(m.ok, m.error);
           break;
         case 'refresh':
           break; // the snapshot below is the answer

@@ -86,6 +86,12 @@ export class FakeVrrp implements VrrpPort {
     this.stopped = true;
   }
   onTransition(): void {}
+  /** tableReady() calls, with how many services the kernel held at that moment (set by the lab). */
+  tableReadyCalls: Array<{ ok: boolean; error?: string | undefined; kernelServices: number }> = [];
+  kernelServices: () => number = () => 0;
+  async tableReady(ok: boolean, error?: string): Promise<void> {
+    this.tableReadyCalls.push({ ok, error, kernelServices: this.kernelServices() });
+  }
 }
 
 export interface LabOptions {
@@ -125,7 +131,11 @@ export function daemonLab(t: { after(fn: () => unknown): void }, lab: LabOptions
     async start(extra: Partial<DaemonOptions> = {}): Promise<Daemon> {
       const d = await Daemon.start({
         configPath, log, stateFile: join(dir, 'state.json'), ipvs: async () => kernel, prober, metrics,
-        vrrp: async (config) => (vrrp = new FakeVrrp(config, metrics)),
+        vrrp: async (config) => {
+          vrrp = new FakeVrrp(config, metrics);
+          vrrp.kernelServices = () => kernel.table.length;
+          return vrrp;
+        },
         ...extra,
       });
       daemons.push(d);

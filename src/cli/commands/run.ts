@@ -88,7 +88,11 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
   early?.attachMetrics(metrics);
   let daemon: Daemon | undefined;
   const ready = (): Daemon => {
-    if (!daemon) throw new LvsdError('LVSD_CONTROL', 'lvsd is starting: the config is being applied; try again in a moment');
+    if (!daemon) {
+      throw new LvsdError('LVSD_CONTROL', early && startingConfig.services.length > 0
+        ? 'lvsd is starting: its IPVS table is being programmed, and VRRP stays backup until it is (vrrp.waiting_for_table); try again in a moment'
+        : 'lvsd is starting: the config is being applied; try again in a moment');
+    }
     return daemon;
   };
   const control: ControlServer = await startControlServer({
