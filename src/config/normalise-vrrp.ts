@@ -173,7 +173,9 @@ function normaliseInstance(loc: Located<RawVrrpInstance>, problems: Problems, ex
 
   if (raw.authentication !== undefined) {
     const bytes = Buffer.byteLength(raw.authentication.password, 'utf8');
-    if (version !== 2) report('/authentication', 'is VRRPv2 only (RFC 5798 removed authentication): set version 2, or remove it');
+    if (version !== 2 && raw.v2Compat !== true) {
+      report('/authentication', 'is VRRPv2 only (RFC 5798 removed authentication): set version 2 (or v2Compat, whose VRRPv2 adverts carry it), or remove it');
+    }
     else if (bytes > 8) report('/authentication/password', `is ${bytes} bytes in UTF-8; a VRRPv2 password carries at most 8`);
   }
 

@@ -15,7 +15,7 @@ export function outgoingAdverts(cfg: VrrpInstanceConfig, source: string, priorit
   const out: Array<{ destination: string; payload: Buffer }> = [];
   for (const destination of destinations) {
     const base = { family: cfg.family, vrid: cfg.vrid, priority, addresses: cfg.addresses.map((a) => a.address), source, destination };
-    // a password (authentication) is VRRPv2-only: the config refuses it on a version 3 instance, v2Compat included
+    // a password (authentication) is VRRPv2-only: a v2Compat instance puts it in its VRRPv2 adverts only
     const v2: EncodeInput = { ...base, version: 2, family: 'ipv4', advertInterval: wireInterval(2, cfg.advertInterval), ...password(cfg) };
     out.push({ destination, payload: encodeAdvert(cfg.version === 3 ? { ...base, version: 3, maxAdvertInterval: wireInterval(3, cfg.advertInterval) } : v2) });
     if (cfg.version === 3 && cfg.v2Compat) out.push({ destination, payload: encodeAdvert(v2) });
@@ -31,7 +31,9 @@ export function decodeIncoming(cfg: VrrpInstanceConfig, payload: Buffer, ip: { s
     expect: {
       vrid: cfg.vrid,
       ...(cfg.v2Compat ? {} : { version: cfg.version }),
-      ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval), ...password(cfg) } : {}),
+      ...(cfg.version === 2 ? { advertInterval: wireInterval(2, cfg.advertInterval) } : {}),
+      // the password is checked on VRRPv2 adverts only (a VRRPv3 one has no such field)
+      ...password(cfg),
     },
   });
 }

@@ -2,7 +2,8 @@
  * Mixed VRRPv2 / VRRPv3 (RFC 5798 8.4) against Debian's keepalived 2.2.7 running VRRPv2: lvsd runs
  * version 3 with `v2Compat`, so it sends a VRRPv2 advert with every VRRPv3 one and hears keepalived's
  * VRRPv2 adverts. Both roles: election, link-down failover, preemption back, clean-stop handover (the
- * shared handover scenario), and a steady minute-fraction with both up in which nobody changes state.
+ * shared handover scenario), the same with a VRRPv2 password, and a steady minute-fraction with both up in
+ * which nobody changes state.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -29,6 +30,17 @@ describe('lvsd (VRRPv3 + v2Compat) and keepalived (VRRPv2) as peers', { skip }, 
       });
     });
   }
+
+  test('with a VRRPv2 password (keepalived auth_type PASS): keepalived master, lvsd backup: failover, preemption, clean stop', async (t) => {
+    const vlab = new VrrpLab();
+    t.after(() => vlab.cleanup());
+    await handoverScenario({
+      vlab, v: { ...v, password: 'mix2pw' }, masterNode: vlab.node('d1'), backupNode: vlab.node('d2'), client: vlab.node('c'),
+      master: { kind: 'keepalived', priority: 150 },
+      backup: { kind: 'lvsd', priority: 100 },
+      log: (line) => t.diagnostic(`password: ${line}`),
+    });
+  });
 
   test('lvsd starts later with the higher priority: it preempts keepalived once, then 8 s with nobody changing state (no ping-pong)', async (t) => {
     const vlab = new VrrpLab();

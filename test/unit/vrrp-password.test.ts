@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeAdvert, encodeAdvert, passwordBytes, type AdvertV2 } from '../../src/vrrp/packet.js';
 import { parseConfig } from '../../src/config/index.js';
+import { decodeIncoming, outgoingAdverts } from '../../src/vrrp/wire.js';
 import { formatProblem, importKeepalived, memoryFiles } from '../../src/import/index.js';
 
 const imp = (file: string, text: string) => {
@@ -56,6 +57,8 @@ test('config: authentication is VRRPv2 only and at most 8 bytes, each refusal wi
     { type: 'pass', password: 'secret' });
   assert.throws(() => parseConfig(doc({ version: 3, authentication: { type: 'pass', password: 'x' } })),
     /c\.json: \/vrrp\/0\/authentication: is VRRPv2 only/);
+  assert.deepEqual(parseConfig(doc({ version: 3, v2Compat: true, authentication: { type: 'pass', password: 'secret' } })).vrrp[0]!.authentication,
+    { type: 'pass', password: 'secret' }, 'v2Compat: the password is for its VRRPv2 adverts');
   assert.throws(() => parseConfig(doc({ version: 2, authentication: { type: 'pass', password: 'ééééé' } })),
     /\/vrrp\/0\/authentication\/password: is 10 bytes in UTF-8/);
   assert.throws(() => parseConfig(doc({ version: 2, authentication: { type: 'ah', password: 'x' } })), /\/vrrp\/0\/authentication\/type/);
@@ -130,4 +133,21 @@ test('import: a sync group\'s notify commands run from its first member instance
   const clash = imp('/etc/g.conf', group('  notify_master /bin/group-master', 'notify_master /bin/own-master'));
   assert.notEqual(clash.exitCode, 0);
   assert.match(clash.errors.join('\n'), /\/etc\/g\.conf:7: notify_master: member instance VI_2 has its own master command/);
+});
+
+test('v2Compat with a password: the VRRPv2 adverts carry it and must carry it; the VRRPv3 ones have no such field and pass', () => {
+  const cfg = parseConfig(doc({ version: 3, v2Compat: true, advertInterval: '1s', authentication: { type: 'pass', password: '1111' } })).vrrp[0]!;
+  const out = outgoingAdverts(cfg, '192.0.2.1', 100);
+  assert.deepEqual(out.map((o) => o.payload[0]! >> 4), [3, 2]);
+  const [v3, v2] = out.map((o) => o.payload);
+  assert.equal(v2![4], 1, 'the VRRPv2 advert says simple text');
+  assert.deepEqual([...v2!.subarray(v2!.length - 8)], [0x31, 0x31, 0x31, 0x31, 0, 0, 0, 0]);
+  const ip = { source: '192.0.2.9', destination: '224.0.0.18', ttl: 255 };
+  const v2From = (pw?: string) => encodeAdvert({ ...V2, vrid: 5, addresses: ['192.0.2.5'], source: ip.source, ...(pw ? { password: passwordBytes(pw) } : {}) });
+  assert.equal(decodeIncoming(cfg, v2From('1111'), ip).ok, true, 'a VRRPv2 peer with the password');
+  assert.deepEqual(decodeIncoming(cfg, v2From(), ip), { ok: false, reason: 'auth' }, 'a VRRPv2 peer without it');
+  assert.deepEqual(decodeIncoming(cfg, v2From('2222'), ip), { ok: false, reason: 'auth' }, 'a VRRPv2 peer with another');
+  const v3From = encodeAdvert({ version: 3, family: 'ipv4', vrid: 5, priority: 100, addresses: ['192.0.2.5'], maxAdvertInterval: 100, ...ip });
+  assert.equal(decodeIncoming(cfg, v3From, ip).ok, true, 'a VRRPv3 peer (another v2Compat router)');
+  assert.ok(v3!.length < v2!.length, 'the VRRPv3 advert has no authentication data');
 });
