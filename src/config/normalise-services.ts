@@ -7,13 +7,13 @@ import {
   destId, serviceId, type DestSpec, type Forwarding, type ServiceKey, type TunnelType,
 } from '../table/index.js';
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
-import type { HealthGlobalConfig, RealServerConfig, ServiceConfig, ServiceGroupRef } from './types.js';
+import type { HealthGlobalConfig, RealServerConfig, RealServerNotify, ServiceConfig, ServiceGroupRef } from './types.js';
 import { durationOr as seconds } from './duration.js';
 import { MAX_PERSISTENCE_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax } from './limits.js';
 import { buildHealthCheck, checkHealthShape } from './normalise-health.js';
 import { expandMembers, memberName, sharedId, sharedPort, type Member } from './normalise-groups.js';
 import { Problems } from './problems.js';
-import type { Located, RawService, RawTunnel } from './raw.js';
+import type { Located, RawRealServer, RawService, RawTunnel } from './raw.js';
 
 export const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'] as const;
 export const SERVICE_DEFAULTS = {
@@ -240,11 +240,11 @@ export function normaliseService(
       }
       const target = { ...spec, port: port ?? 0 };
       const healthCheck = buildHealthCheck(declared, target, global, (m) => { if (!unported) report(rsPointer, m); });
-      realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck, shared: { id: sharedId(spec.address, target.port), port: target.port } });
+      realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck, shared: { id: sharedId(spec.address, target.port), port: target.port }, ...notifyOf(rs) });
       return;
     }
     const healthCheck = buildHealthCheck(declared, spec, global, (m) => report(rsPointer, m));
-    realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck });
+    realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck, ...notifyOf(rs) });
   });
 
   let sorryServer: DestSpec | undefined;
@@ -351,4 +351,11 @@ export function normaliseServices(
     }
   });
   return out;
+}
+
+/** A real server's notify commands, copied; nothing when it has none. */
+function notifyOf(rs: RawRealServer): { notify?: RealServerNotify } {
+  const n = rs.notify;
+  if (!n || (n.up === undefined && n.down === undefined)) return {};
+  return { notify: { ...(n.up !== undefined && { up: [...n.up] }), ...(n.down !== undefined && { down: [...n.down] }), ...(n.user !== undefined && { user: n.user }) } };
 }

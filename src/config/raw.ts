@@ -60,6 +60,7 @@ export interface RawRealServer {
   forwarding?: 'nat' | 'dr' | 'tunnel';
   tunnel?: RawTunnel;
   healthCheck?: RawHealthCheck;
+  notify?: { up?: string[]; down?: string[]; user?: string };
 }
 
 export interface RawSorryServer {

@@ -39,7 +39,7 @@ function renderCheck(c: HealthCheckConfig, rs: DestSpec): Json {
 }
 
 function renderRealServer(r: RealServerConfig): Json {
-  return { ...renderDest(r.spec), healthCheck: renderCheck(r.healthCheck, r.spec) };
+  return { ...renderDest(r.spec), healthCheck: renderCheck(r.healthCheck, r.spec), ...(r.notify && { notify: { ...r.notify } }) };
 }
 
 function renderService(s: ServiceConfig): Json {
@@ -61,7 +61,7 @@ function renderService(s: ServiceConfig): Json {
     const { upperThreshold: _u, lowerThreshold: _l, ...sorry } = renderDest(s.sorryServer);
     out['sorryServer'] = sorry;
   }
-  if (s.quorum) out['quorum'] = { minUp: s.quorum.minUp };
+  if (s.quorum) out['quorum'] = { ...s.quorum };
   out['initialState'] = s.initialState;
   return out;
 }

@@ -95,6 +95,14 @@ export interface RealServerConfig {
    * (there the destination itself, `destId(spec)`, is the identity and the probe target).
    */
   shared?: { id: string; port: number };
+  /** Commands run when its health check takes it up / down (keepalived's notify_up / notify_down), as `user` when lvsd is root. */
+  notify?: RealServerNotify;
+}
+
+export interface RealServerNotify {
+  up?: string[];
+  down?: string[];
+  user?: string;
 }
 
 interface HealthCheckBase {

@@ -33,7 +33,7 @@ import { ConnSync } from './conn-sync.js';
 import { timerDelay } from '../timer-delay.js';
 import { ProbeUsers, realServerPairs } from './probe-users.js';
 import { applyIpvsSysctls, ipvsSysctls } from '../ipvs/sysctl.js';
-import { runQuorumCommand } from './quorum-commands.js';
+import { runQuorumCommand, runRealServerCommand } from './health-commands.js';
 import { mergeCounters } from './snapshot.js';
 
 export type { PassKind, PassOutcome, PassResult };
@@ -365,6 +365,7 @@ export class Daemon {
           const q = this.config.services.find((s) => s.name === service)?.quorum;
           runQuorumCommand(met ? q?.up : q?.down, { service, met, up }, q?.user, this.log.child({ component: 'health' }));
         },
+        onTransition: (t) => runRealServerCommand(t, this.log.child({ component: 'health' })),
         // no prober given: the real checkers, and TCP checks run by the addon on its own schedule
         ...(this.opts.prober ? { prober: this.opts.prober } : {}),
         onProbeResult: this.probeMetrics(),

@@ -1,5 +1,5 @@
 /** The scheduler's public vocabulary: its input, its change events, its options and its status snapshot. */
-import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../config/types.js';
+import type { HealthCheckConfig, HealthGlobalConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
 import type { DestSpec } from '../table/index.js';
 import type { Logger } from '../log.js';
 import type { DestChange } from './service-policy.js';
@@ -31,6 +31,11 @@ export interface HealthSchedulerOptions {
   onChange?: ChangeListener;
   /** A service with a quorum gained it (`met`) or lost it, with how many real servers are up. */
   onQuorum?: (service: string, met: boolean, up: number) => void;
+  /**
+   * A real server went up or down (once per group, for the group's name), after the 'change' it caused:
+   * its notify commands run here.
+   */
+  onTransition?: (e: RealServerTransition) => void;
   /** Milliseconds between loop-health heartbeats. Default 1000. */
   heartbeatMs?: number;
   /**
@@ -95,4 +100,16 @@ export interface HealthSnapshot {
     skipped: number;
   };
   services: ServiceStatus[];
+}
+
+/** A real server's health verdict changed. */
+export interface RealServerTransition {
+  /** The service's name, or its group's. */
+  service: string;
+  realServer: RealServerConfig;
+  /** Its id as status and drains name it. */
+  id: string;
+  from: HealthStatus;
+  to: HealthStatus;
+  reason: string;
 }

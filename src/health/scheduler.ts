@@ -26,11 +26,11 @@ import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
 import { diffDests, type ServiceDesired } from './service-policy.js';
 import { serviceStatus } from './snapshot.js';
 import { applyProbe, applyRun, effectiveWeight, nextRampAt, statusOf } from './state.js';
-import type { HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ServiceStatus } from './scheduler-types.js';
+import type { HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerTransition, ServiceStatus } from './scheduler-types.js';
 import { systemClock, type Clock, type ProbeResult, type TimerHandle } from './types.js';
 
 export type {
-  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ProbeHistogram, RealServerStatus, ServiceStatus,
+  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ProbeHistogram, RealServerStatus, RealServerTransition, ServiceStatus,
 } from './scheduler-types.js';
 
 /** A probe that failed because of the director itself is tried again this soon (or at its interval, if shorter). */
@@ -81,6 +81,7 @@ export class HealthScheduler extends EventEmitter {
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     if (options.onChange) this.on('change', options.onChange);
     if (options.onQuorum) this.on('quorum', options.onQuorum);
+    if (options.onTransition) this.on('transition', options.onTransition);
     this.global = input.health;
     this.runner = new ProbeRunner(this.clock, options.prober ?? realProbe, input.health.maxConcurrent, (job, result) => {
       this.onProbeResult?.(job.check, job.target, result);
@@ -308,6 +309,7 @@ export class HealthScheduler extends EventEmitter {
     const status = statusOf(state);
     // a group's members share the probe: one line for the group, not one per member
     const loggedGroups = new Set<string>();
+    const transitions: RealServerTransition[] = [];
     for (const name of job.services) {
       const svc = this.services.get(name);
       if (!svc) continue;
@@ -323,12 +325,14 @@ export class HealthScheduler extends EventEmitter {
           from: transition?.from ?? status, to: transition?.to ?? status,
           reason: result.reason, latencyMs: result.latencyMs, weight,
         });
+        if (transition) transitions.push({ service: group?.name ?? name, realServer: m.rs, id: realServer, from: transition.from, to: transition.to, reason: result.reason });
       }
       this.recompute(svc, {
         realServer: destId(job.target), from: transition?.from ?? status, to: transition?.to ?? status,
         reason: result.reason, latencyMs: result.latencyMs, changes: [],
       });
     }
+    for (const t of transitions) this.emit('transition', t);
   }
 
   private recompute(svc: ServiceEntry, change: HealthChange): void {

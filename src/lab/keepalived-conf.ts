@@ -42,6 +42,13 @@ function word(w: string): string {
   return /^[^\s"'!#{}\\]+$/.test(w) ? w : `"${w.replace(/(["\\])/g, '\\$1')}"`;
 }
 
+/** A command keyword (quorum_up, notify_up...): keepalived splits its script on blanks, then an optional user. */
+function scriptLine(indent: string, keyword: string, argv: readonly string[] | undefined, user: string | undefined, where: string): string[] {
+  if (!argv) return [];
+  if (argv.some((a) => /\s/.test(a))) unsupported(`${where}: ${keyword} with an argument with blanks (keepalived splits the script on blanks)`);
+  return [`${indent}${keyword} ${word(argv.join(' '))}${user ? ` ${word(user)}` : ''}`];
+}
+
 /**
  * keepalived names of an instance's tracked objects: defined once at the top level, named by the instance.
  * A script keeps its name unless another instance has a script of that name too (then INSTANCE_NAME).
@@ -276,6 +283,8 @@ function virtualServer(s: ServiceConfig, groupProtocol?: string): string[] {
     ...((flags & 0x10) !== 0 ? [`  ${sched}-port`] : []),
     ...(s.initialState === 'down' ? ['  alpha'] : []),
     ...(s.quorum ? [`  quorum ${s.quorum.minUp * ([...weights][0] ?? 1)}`] : []),
+    ...scriptLine('  ', 'quorum_up', s.quorum?.up, s.quorum?.user, `service ${s.name}`),
+    ...scriptLine('  ', 'quorum_down', s.quorum?.down, s.quorum?.user, `service ${s.name}`),
     ...(s.sorryServer ? [`  sorry_server ${s.sorryServer.address} ${s.sorryServer.port}`] : []),
     // lvsd's service name, kept where keepalived has one (an id-like default name is not written)
     ...(s.group || /^(tcp|udp|sctp|fwmark)\//.test(s.name) ? [] : [`  snmp_name ${word(s.name)}`]),
@@ -288,6 +297,8 @@ function virtualServer(s: ServiceConfig, groupProtocol?: string): string[] {
       ...(rs.spec.upperThreshold > 0 ? [`    uthreshold ${rs.spec.upperThreshold}`, `    lthreshold ${rs.spec.lowerThreshold}`] : []),
       ...(s.onFailure === 'inhibit' ? ['    inhibit_on_failure'] : []),
       ...check(rs.healthCheck, rs),
+      ...scriptLine('    ', 'notify_up', rs.notify?.up, rs.notify?.user, `real server ${rs.spec.address}`),
+      ...scriptLine('    ', 'notify_down', rs.notify?.down, rs.notify?.user, `real server ${rs.spec.address}`),
       '  }',
     );
   }

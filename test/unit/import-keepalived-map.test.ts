@@ -405,3 +405,42 @@ virtual_server 192.0.2.10 80 {
   const cfg = parseConfig([{ file: 'x.json', text: JSON.stringify(r.config) }]);
   assert.deepEqual(cfg.services[0]!.quorum, { minUp: 1, up: ['/usr/local/bin/q', 'up'], down: ['/usr/local/bin/qdown', 'now'] });
 });
+
+test('notify_up / notify_down map to the real server\'s notify; SCRIPT [USER [GROUP]] as keepalived reads it: the user is kept, a group is a warning, two users an error', () => {
+  const r = imp(`
+virtual_server 192.0.2.10 80 {
+  quorum_up "/usr/local/bin/q up" nobody
+  real_server 10.0.0.1 80 {
+    notify_up "/usr/local/bin/rs up" nobody nogroup
+    notify_down /usr/local/bin/rs-down nobody
+    TCP_CHECK {
+    }
+  }
+}
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  virtual_ipaddress {
+    192.0.2.10/24
+  }
+  notify_master "/usr/local/bin/n master" nobody
+  notify_backup /usr/local/bin/n-backup
+}
+`);
+  assert.deepEqual(errors(r), []);
+  assert.deepEqual(warnings(r).filter((w) => /group/.test(w)), [`${FILE}:5: notify_up: lvsd runs it with the primary group of nobody, not with group nogroup`]);
+  const cfg = parseConfig([{ file: 'x.json', text: JSON.stringify(r.config) }]);
+  assert.deepEqual(cfg.services[0]!.realServers[0]!.notify, { up: ['/usr/local/bin/rs', 'up'], down: ['/usr/local/bin/rs-down'], user: 'nobody' });
+  assert.deepEqual(cfg.services[0]!.quorum, { minUp: 1, up: ['/usr/local/bin/q', 'up'], user: 'nobody' });
+  assert.deepEqual(cfg.vrrp[0]!.notify, { master: ['/usr/local/bin/n', 'master'], backup: ['/usr/local/bin/n-backup'], user: 'nobody' });
+
+  const two = imp(`
+virtual_server 192.0.2.10 80 {
+  real_server 10.0.0.1 80 {
+    notify_up /bin/up nobody
+    notify_down /bin/down daemon
+  }
+}
+`);
+  assert.deepEqual(errors(two), [`${FILE}:5: notify_down: runs as daemon, another of the real server's notify commands as nobody: lvsd runs them all as one user`]);
+});

@@ -93,6 +93,36 @@ export function noExtraArgs(s: Statement, problems: Problems, n: number): void {
   if (s.args.length > n) problems.error(s, s.keyword, `unexpected extra value${s.args.length - n > 1 ? 's' : ''}: ${s.args.slice(n).join(' ')}`);
 }
 
+/**
+ * A script keyword as keepalived reads it: `KEYWORD SCRIPT [USER [GROUP]]`, SCRIPT one word or a quoted
+ * string that keepalived splits on blanks. lvsd runs a command as a user with that user's primary group.
+ */
+export function scriptArgs(s: Statement, p: Problems): { argv: string[]; user?: string } | undefined {
+  const argv = (s.args[0] ?? '').split(/\s+/).filter(Boolean);
+  if (argv.length === 0) {
+    p.error(s, s.keyword, 'the script is missing');
+    return undefined;
+  }
+  if (s.args.length > 3) {
+    p.error(s, s.keyword, `unexpected ${s.args.slice(3).join(' ')}: keepalived reads SCRIPT [USER [GROUP]] (a script with arguments is quoted)`);
+  }
+  if (s.args[2] !== undefined) p.warn(s, s.keyword, `lvsd runs it with the primary group of ${s.args[1]}, not with group ${s.args[2]}`);
+  return { argv, ...(s.args[1] !== undefined && { user: s.args[1] }) };
+}
+
+/**
+ * Puts a script's user in `into.user`: commands that lvsd runs as one user (an instance's notify commands, a
+ * service's quorum commands, a real server's notify commands) must name the same one; a second is an error.
+ */
+export function oneUser(s: Statement, p: Problems, into: Record<string, unknown>, user: string | undefined, what: string): void {
+  if (user === undefined) return;
+  if (into.user !== undefined && into.user !== user) {
+    p.error(s, s.keyword, `runs as ${user}, another of ${what} as ${String(into.user)}: lvsd runs them all as one user`);
+    return;
+  }
+  into.user = user;
+}
+
 /** A keepalived <BOOL>: absent, true/on/yes are true; false/off/no false. */
 export function boolArg(s: Statement, p: Problems): boolean {
   const v = s.args[0];

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { CHECKER_KEYWORDS, mapChecker, type CheckDefaults } from './checks.js';
 import type { Model } from './model.js';
 import type { Place } from './problems.js';
-import { Problems, boolArg, noExtraArgs, numberArg, stringArg, walk, type Table } from './rules.js';
+import { Problems, boolArg, noExtraArgs, numberArg, oneUser, scriptArgs, stringArg, walk, type Table } from './rules.js';
 import type { Statement } from './tree.js';
 
 type Obj = Record<string, unknown>;
@@ -15,9 +15,6 @@ type Obj = Record<string, unknown>;
 type Key = { address: string; port: number } | { fwmark: number };
 
 /** A script keyword's command as keepalived reads it: one quoted string split on blanks, or the words as given. */
-function commandArgv(s: Statement): string[] {
-  return s.args.length === 1 ? s.args[0]!.split(/\s+/).filter(Boolean) : s.args;
-}
 
 interface ServiceState {
   svc: Obj;
@@ -27,7 +24,7 @@ interface ServiceState {
   quorum?: { value: number; at: Statement };
   hysteresis?: { value: number; at: Statement };
   /** quorum_up / quorum_down commands, as keepalived splits them. */
-  quorumCommands: { up?: string[]; down?: string[] };
+  quorumCommands: { up?: string[]; down?: string[]; user?: string };
   persistence: Obj;
   protocolAt?: Statement;
   schedFlags: Array<{ flag: 1 | 2 | 3; at: Statement }>;
@@ -98,6 +95,13 @@ export function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDe
       }
     },
   };
+  const realServerNotify = (s: Statement, rs: Obj, kind: 'up' | 'down'): void => {
+    const r = scriptArgs(s, p);
+    if (!r) return;
+    const notify = (rs.notify ??= {}) as Obj;
+    notify[kind] = r.argv;
+    oneUser(s, p, notify, r.user, "the real server's notify commands");
+  };
   return {
     ...Object.fromEntries(CHECKER_KEYWORDS.map((k) => [k, checker])),
     weight: { map: (s, st) => { const n = numberArg(s, p, 0, { min: 0, max: 65535 }); if (n !== undefined) st.rs.weight = n; } },
@@ -112,8 +116,8 @@ export function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDe
         if (m.tunnel) st.rs.tunnel = m.tunnel;
       },
     },
-    notify_up: { unsupported: 'lvsd runs no script when a real server comes up (it logs event health.change)' },
-    notify_down: { unsupported: 'lvsd runs no script when a real server goes down (it logs event health.change)' },
+    notify_up: { map: (s, st) => realServerNotify(s, st.rs, 'up') },
+    notify_down: { map: (s, st) => realServerNotify(s, st.rs, 'down') },
     smtp_alert: { ignored: 'lvsd sends no email; it logs event health.change' },
     snmp_name: { ignored: 'lvsd has no SNMP; it names real servers by address and port' },
     delay_loop: { map: (s, st) => { st.defaults = { ...st.defaults, delayLoop: numberArg(s, p, 0, { min: 0, fraction: true }) ?? st.defaults.delayLoop }; } },
@@ -324,6 +328,7 @@ function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): v
     const q = (svc.quorum as Obj | undefined) ?? { minUp: 1 };
     if (st.quorumCommands.up) q.up = st.quorumCommands.up;
     if (st.quorumCommands.down) q.down = st.quorumCommands.down;
+    if (st.quorumCommands.user) q.user = st.quorumCommands.user;
     svc.quorum = q;
   }
   svc.realServers = st.realServers.map((r) => structuredClone(r.rs));
@@ -345,6 +350,12 @@ function finishService(s: Statement, svc: Obj, st: ServiceState, p: Problems): v
 
 export function serviceRules(p: Problems, proto: { value: string }): Table<ServiceState> {
   const flag = (n: 1 | 2 | 3) => ({ map: (s: Statement, st: ServiceState) => { st.schedFlags.push({ flag: n, at: s }); } });
+  const quorumCommand = (s: Statement, st: ServiceState, kind: 'up' | 'down'): void => {
+    const r = scriptArgs(s, p);
+    if (!r) return;
+    st.quorumCommands[kind] = r.argv;
+    oneUser(s, p, st.quorumCommands, r.user, 'the quorum commands');
+  };
   return {
     delay_loop: { map: (s, st) => { st.defaults.delayLoop = numberArg(s, p, 0, { min: 0, fraction: true }) ?? 60; } },
     retry: { map: (s, st) => { st.defaults.retry = numberArg(s, p, 0, { min: 0 }); } },
@@ -402,8 +413,8 @@ export function serviceRules(p: Problems, proto: { value: string }): Table<Servi
     inhibit_on_failure: { map: (s, st) => { st.inhibit = boolArg(s, p); } },
     quorum: { map: (s, st) => { const q = numberArg(s, p, 0, { min: 1 }); if (q !== undefined) st.quorum = { value: q, at: s }; } },
     hysteresis: { map: (s, st) => { const h = numberArg(s, p, 0, { min: 0 }); if (h !== undefined) st.hysteresis = { value: h, at: s }; } },
-    quorum_up: { map: (s, st) => { const a = commandArgv(s); if (a.length > 0) st.quorumCommands.up = a; } },
-    quorum_down: { map: (s, st) => { const a = commandArgv(s); if (a.length > 0) st.quorumCommands.down = a; } },
+    quorum_up: { map: (s, st) => quorumCommand(s, st, 'up') },
+    quorum_down: { map: (s, st) => quorumCommand(s, st, 'down') },
     alpha: { map: (s, st) => { st.defaults.alpha = boolArg(s, p); } },
     omega: { ignored: 'lvsd runs no quorum or real-server script when it stops' },
     ha_suspend: { unsupported: 'lvsd keeps its services whatever the VRRP state (a backup director serves nothing anyway)' },

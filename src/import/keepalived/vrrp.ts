@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { emptyModel, type Globals, type Model } from './model.js';
 import { mapTrackRefs } from './track.js';
-import { Problems, boolArg, numberArg, stringArg, walk, type Table } from './rules.js';
+import { Problems, boolArg, numberArg, oneUser, scriptArgs, stringArg, walk, type Table } from './rules.js';
 import type { Statement } from './tree.js';
 
 type Obj = Record<string, unknown>;
@@ -58,11 +58,6 @@ function mapAuthentication(s: Statement, st: InstanceState, p: Problems): void {
   st.auth = { password, at: s };
 }
 
-/** A notify command as keepalived reads it: one quoted string split on blanks, or the words as given. */
-function argv(s: Statement): string[] {
-  return s.args.length === 1 ? s.args[0]!.split(/\s+/).filter(Boolean) : s.args;
-}
-
 function addressLines(s: Statement, st: InstanceState, p: Problems, excluded: boolean): void {
   const list = (st.v.addresses as string[] | undefined) ?? [];
   for (const line of s.block ?? []) {
@@ -104,7 +99,14 @@ function addressLines(s: Statement, st: InstanceState, p: Problems, excluded: bo
 }
 
 export function instanceRules(p: Problems, model: Model = emptyModel()): Table<InstanceState> {
-  const notify = (kind: string) => ({ map: (s: Statement, st: InstanceState) => { const a = argv(s); if (a.length > 0) st.notify[kind] = a; } });
+  const notify = (kind: string) => ({
+    map: (s: Statement, st: InstanceState) => {
+      const r = scriptArgs(s, p);
+      if (!r) return;
+      st.notify[kind] = r.argv;
+      oneUser(s, p, st.notify, r.user, "the instance's notify commands");
+    },
+  });
   const garp = (key: string, fraction: boolean) => ({
     map: (s: Statement, st: InstanceState) => { const n = numberArg(s, p, 0, { min: 0, fraction }); if (n !== undefined) st.garp[key] = n; },
   });
@@ -159,7 +161,14 @@ export function instanceRules(p: Problems, model: Model = emptyModel()): Table<I
     notify_backup: notify('backup'),
     notify_fault: notify('fault'),
     notify_stop: notify('stop'),
-    notify: { map: (s, st) => { st.generic = { argv: argv(s), at: s }; } },
+    notify: {
+      map: (s, st) => {
+        const r = scriptArgs(s, p);
+        if (!r) return;
+        st.generic = { argv: r.argv, at: s };
+        oneUser(s, p, st.notify, r.user, "the instance's notify commands");
+      },
+    },
     notify_master_rx_lower_pri: { unsupported: 'lvsd runs no script when a master hears a lower priority' },
     notify_deleted: { ignored: 'lvsd runs the fault/stop scripts only' },
     smtp_alert: { ignored: 'lvsd sends no email; it logs event vrrp.transition' },
@@ -251,7 +260,7 @@ export function mapInstance(s: Statement, model: Model, p: Problems): void {
   if (typeof garp.count === 'number' && garp.count > 100) garp.count = 100;
   if (Object.keys(garp).length > 0) v.garp = garp;
   if (st.generic) {
-    if (Object.keys(st.notify).length > 0) {
+    if (Object.keys(st.notify).some((k) => k !== 'user')) {
       p.error(st.generic.at, 'notify', 'lvsd runs one script per state: with notify_master/backup/fault too, fold notify into them');
     } else {
       for (const [kind, word] of [['master', 'MASTER'], ['backup', 'BACKUP'], ['fault', 'FAULT'], ['stop', 'STOP']] as const) {
@@ -327,7 +336,14 @@ export function resolveGroupNotify(model: Model, p: Problems): void {
 }
 
 export function syncGroupRules(p: Problems, instances: string[], notify: Record<string, { argv: string[]; at: Statement }> = {}): Table<null> {
-  const perState = (kind: string) => ({ map: (s: Statement) => { const a = argv(s); if (a.length > 0) notify[kind] = { argv: a, at: s }; } });
+  const perState = (kind: string) => ({
+    map: (s: Statement) => {
+      const r = scriptArgs(s, p);
+      if (!r) return;
+      notify[kind] = { argv: r.argv, at: s };
+      if (r.user !== undefined) p.error(s, s.keyword, `runs as ${r.user}: lvsd runs a sync group's notify commands as its first member's notify user (set notify.user there after the import)`);
+    },
+  });
   return {
     group: { map: (g) => { for (const l of g.block ?? []) instances.push(l.keyword, ...l.args); } },
     notify_master: perState('master'),
