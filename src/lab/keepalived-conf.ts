@@ -88,7 +88,7 @@ function trackReferences(v: VrrpInstanceConfig): string[] {
 function vrrpInstance(v: VrrpInstanceConfig): string[] {
   const notify = (['master', 'backup', 'fault', 'stop'] as const)
     .filter((k) => v.notify[k] !== undefined)
-    .map((k) => `  notify_${k} ${word(v.notify[k]!.join(' '))}`);
+    .flatMap((k) => scriptLine('  ', `notify_${k}`, v.notify[k], v.notify.user, `instance ${v.name}`));
   if (v.v2Compat) unsupported(`instance ${v.name}: v2Compat (keepalived has no mixed VRRPv2/VRRPv3 mode: choose version 2 or 3 first)`);
   return [
     `vrrp_instance ${v.name} {`,

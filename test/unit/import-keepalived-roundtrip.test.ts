@@ -9,11 +9,11 @@ const original = {
   ipvs: { timeouts: { tcp: '15m', tcpFin: '2m', udp: '5m' } },
   services: [
     { protocol: 'tcp', address: '192.0.2.10', port: 80, scheduler: 'wrr', persistence: { timeout: '5m', netmask: '255.255.255.0' },
-      onFailure: 'inhibit', sorryServer: { address: '10.0.9.9', port: 80 }, quorum: { minUp: 2 },
+      onFailure: 'inhibit', sorryServer: { address: '10.0.9.9', port: 80 }, quorum: { minUp: 2, up: ['/usr/local/bin/q', 'up'], down: ['/usr/local/bin/q', 'down'], user: 'nobody' },
       realServers: [
         { address: '10.0.1.11', port: 8080, weight: 100, healthCheck: { type: 'http', path: '/health', expectStatus: [200, 204], host: 'www', interval: 3, timeout: 1, rise: 1, fall: 3 } },
         { address: '10.0.1.12', port: 8080, weight: 100, upperThreshold: 1000, lowerThreshold: 800, healthCheck: { type: 'tcp', port: 81, interval: 3, timeout: 2, rise: 1, fall: 1 } },
-        { address: '10.0.1.13', port: 80, weight: 100, forwarding: 'tunnel' },
+        { address: '10.0.1.13', port: 80, weight: 100, forwarding: 'tunnel', notify: { up: ['/usr/local/bin/rs', 'up'], down: ['/usr/local/bin/rs-down'], user: 'nobody' } },
         { address: '10.0.1.15', port: 8080, weight: 100, healthCheck: { type: 'ping', interval: 3, timeout: 1, rise: 1, fall: 2 } },
         { address: '10.0.1.14', port: 8080, weight: 100, healthCheck: { type: 'smtp', port: 25, heloName: 'lb1.example.net', interval: 3, timeout: 2, rise: 1, fall: 2 } },
       ] },
@@ -28,7 +28,7 @@ const original = {
   vrrp: [
     { name: 'VI_1', interface: 'eth0', vrid: 51, priority: 150, version: 2, advertInterval: 1, preempt: false, addresses: ['192.0.2.1/24', '192.0.2.2'],
       unicast: { source: '10.0.0.1', peers: ['10.0.0.2'] }, trackInterfaces: [{ name: 'eth1', weight: -20 }, { name: 'eth2' }],
-      notify: { master: ['/usr/local/bin/notify', 'master'] }, garp: { count: 3, interval: '100ms' },
+      notify: { master: ['/usr/local/bin/notify', 'master'], user: 'nobody' }, garp: { count: 3, interval: '100ms' },
       trackScripts: [{ name: 'chk', command: ['/usr/local/bin/chk', 'nginx'], interval: 2, timeout: 1, weight: -30, rise: 2, fall: 3, user: 'nobody', initFail: true },
         { name: 'up', command: ['/bin/true'], weight: 10, reverse: true, user: 'nobody' }],
       trackFiles: [{ path: '/run/lvs-weight', weight: -5 }, { path: '/run/lvs-fault', weight: 0, reverse: true }],
