@@ -1,0 +1,199 @@
+/**
+ * The fixed cost of the daemon, natively on a host (no IPVS needed): `lvsd run` with one VRRP instance and
+ * no service, against keepalived with the same instance, as master and as backup (issue #11 item 3). Not
+ * run by run.js (its name starts with _); docs/benchmarks.md has the figures it gave.
+ *
+ *   node dist/bench/_fixed-cost.js [--tool lvsd|keepalived] [--role master|backup] [--window S] [--advert S]
+ *     [--root DIR] [--node-flags "--flag ..."] [--env K=V,...] [--threads] [--json]
+ *
+ * Two namespaces joined by a veth: the tool in fc-tool, a keepalived peer in fc-peer (priority 100 when the
+ * tool is to be master with 150, 200 when it is to be backup). Once the tool is in its state and has run
+ * 10 s more (start-up's garbage settled), a window of S seconds (default 60) measures, over every process
+ * in fc-tool (the whole tree: keepalived's three, lvsd's one):
+ *  - CPU: utime + stime from /proc/PID/stat, seconds per minute;
+ *  - memory: the sum of VmRSS, and of Pss (smaps_rollup: keepalived's processes share pages);
+ *  - wake-ups: voluntary + involuntary context switches of every thread (/proc/PID/task/TID/status) per
+ *    second, by thread name (--threads prints each thread).
+ * ROOT (default: this checkout) is the lvsd checkout whose dist/bundle/main.js is run: an older build can
+ * be compared with this script. The node flags default to those of main.js's first line.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const arg = (name: string, dflt: string): string => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : dflt;
+};
+const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
+const ROOT = arg('root', join(here, '..', '..'));
+const MAIN = join(ROOT, 'dist', 'bundle', 'main.js');
+const TOOL = arg('tool', 'lvsd') as 'lvsd' | 'keepalived';
+const ROLE = arg('role', 'master') as 'master' | 'backup';
+const WINDOW_S = Number(arg('window', '60'));
+const ADVERT_S = Number(arg('advert', '1'));
+const SETTLE_S = Number(arg('settle', '10'));
+const json = process.argv.includes('--json');
+const KEEPALIVED = '/usr/sbin/keepalived';
+const NS = { tool: 'fc-tool', peer: 'fc-peer' };
+const VIP = '10.93.0.100';
+const CLK_TCK = 100;
+
+function deployedFlags(): string {
+  return /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(MAIN, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? '';
+}
+const NODE_FLAGS = arg('node-flags', deployedFlags()).split(' ').filter(Boolean);
+const EXTRA_ENV = Object.fromEntries(arg('env', '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+
+const dir = mkdtempSync(join(tmpdir(), 'lvsd-fixed-cost-'));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function sh(script: string): string {
+  const r = spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${script}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function nsPids(ns: string): number[] {
+  return (spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '').split('\n').filter(Boolean).map(Number);
+}
+
+function teardown(): void {
+  for (const ns of Object.values(NS)) {
+    for (const pid of nsPids(ns)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  }
+}
+
+function topology(): void {
+  teardown();
+  sh([
+    'set -e',
+    ...Object.values(NS).map((ns) => `ip netns add ${ns} && ip -n ${ns} link set lo up`),
+    `ip link add eth0 netns ${NS.tool} index 71 type veth peer name eth0 netns ${NS.peer} index 72`,
+    `ip -n ${NS.tool} addr add 10.93.0.1/24 dev eth0 && ip -n ${NS.tool} link set eth0 up`,
+    `ip -n ${NS.peer} addr add 10.93.0.2/24 dev eth0 && ip -n ${NS.peer} link set eth0 up`,
+  ].join('\n'));
+}
+
+function keepalivedConf(priority: number): string {
+  return ['global_defs {', '  router_id fc', '}', 'vrrp_instance VI_1 {', '  state BACKUP', '  interface eth0',
+    '  virtual_router_id 51', `  priority ${priority}`, `  advert_int ${ADVERT_S}`, '  version 3', '  virtual_ipaddress {',
+    `    ${VIP}/24`, '  }', '}', ''].join('\n');
+}
+
+function startKeepalived(ns: string, priority: number, tag: string): ChildProcess {
+  const conf = join(dir, `${tag}.conf`);
+  writeFileSync(conf, keepalivedConf(priority));
+  const pid = (s: string) => join(dir, `${tag}.${s}.pid`);
+  return spawn('ip', ['netns', 'exec', ns, KEEPALIVED, '-n', '-l', '-D', '-f', conf, '-p', pid('main'), '-r', pid('vrrp'), '-c', pid('check')],
+    { stdio: 'ignore' });
+}
+
+function startLvsd(priority: number): ChildProcess {
+  const conf = join(dir, 'lvsd.json');
+  writeFileSync(conf, JSON.stringify({
+    services: [],
+    vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority, version: 3, advertInterval: `${ADVERT_S}s`, addresses: [`${VIP}/24`] }],
+    control: { socket: join(dir, 'lvsd.sock') },
+  }));
+  return spawn('ip', ['netns', 'exec', NS.tool, process.execPath, ...NODE_FLAGS, MAIN, 'run', '--config', conf, '--socket', join(dir, 'lvsd.sock'),
+    '--state-file', join(dir, 'lvsd.state'), '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...EXTRA_ENV } });
+}
+
+function holdsVip(ns: string): boolean {
+  return spawnSync('ip', ['-n', ns, '-4', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).stdout.includes(`${VIP}/`);
+}
+
+interface Sample { ticks: number; rssKb: number; pssKb: number; threads: Map<string, { name: string; switches: number; cpuNs: number }> }
+
+function sample(): Sample {
+  let ticks = 0, rssKb = 0, pssKb = 0;
+  const threads = new Map<string, { name: string; switches: number; cpuNs: number }>();
+  for (const pid of nsPids(NS.tool)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+      rssKb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      pssKb += Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        const name = /Name:\s+(.*)/.exec(s)?.[1] ?? '?';
+        const sw = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0) + Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(s)?.[1] ?? 0);
+        // schedstat's first field: ns on the CPU (the ticks of /proc/PID/stat are 10 ms: too coarse when idle)
+        const cpuNs = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+        threads.set(`${pid}/${tid}`, { name, switches: sw, cpuNs });
+      }
+    } catch { /* gone */ }
+  }
+  return { ticks, rssKb, pssKb, threads };
+}
+
+async function main(): Promise<void> {
+  topology();
+  const mine = ROLE === 'master' ? 150 : 100;
+  const peer = startKeepalived(NS.peer, ROLE === 'master' ? 100 : 200, 'peer');
+  if (ROLE === 'backup') {
+    for (let i = 0; !holdsVip(NS.peer); i++) {
+      if (i > 200) throw new Error('the peer never became master');
+      await sleep(100);
+    }
+  }
+  const tool = TOOL === 'lvsd' ? startLvsd(mine) : startKeepalived(NS.tool, mine, 'tool');
+  try {
+    if (ROLE === 'master') {
+      for (let i = 0; !holdsVip(NS.tool); i++) {
+        if (i > 600) throw new Error(`${TOOL} never became master`);
+        await sleep(100);
+      }
+    }
+    await sleep(SETTLE_S * 1000);
+    const a = sample();
+    const t0 = Date.now();
+    await sleep(WINDOW_S * 1000);
+    const b = sample();
+    const seconds = (Date.now() - t0) / 1000;
+    if (ROLE === 'backup' && holdsVip(NS.tool)) throw new Error(`${TOOL} took over from the peer`);
+    if (ROLE === 'master' && !holdsVip(NS.tool)) throw new Error(`${TOOL} lost master`);
+    const byName = new Map<string, number>();
+    const perThread: Array<{ thread: string; name: string; perS: number; cpuMsPerMin: number }> = [];
+    let cpuNs = 0;
+    for (const [k, t] of b.threads) {
+      const d = (t.switches - (a.threads.get(k)?.switches ?? 0)) / seconds;
+      const ns = t.cpuNs - (a.threads.get(k)?.cpuNs ?? 0);
+      cpuNs += ns;
+      byName.set(t.name, (byName.get(t.name) ?? 0) + d);
+      perThread.push({ thread: k, name: t.name, perS: +d.toFixed(2), cpuMsPerMin: +((ns / 1e6) * 60 / seconds).toFixed(2) });
+    }
+    const wakeups = [...byName.values()].reduce((x, y) => x + y, 0);
+    const result = {
+      tool: TOOL, role: ROLE, advertS: ADVERT_S, windowS: +seconds.toFixed(1),
+      ...(TOOL === 'lvsd' ? { root: ROOT, nodeFlags: NODE_FLAGS.join(' '), env: EXTRA_ENV } : {}),
+      cpuSPerMin: +(((b.ticks - a.ticks) / CLK_TCK) * 60 / seconds).toFixed(3),
+      /** the same from the threads' schedstat (ns; threads that ended inside the window are missed) */
+      cpuMsPerMin: +((cpuNs / 1e6) * 60 / seconds).toFixed(1),
+      rssMiB: +(b.rssKb / 1024).toFixed(1), pssMiB: +(b.pssKb / 1024).toFixed(1),
+      wakeupsPerS: +wakeups.toFixed(1),
+      threads: Object.fromEntries([...byName].filter(([, v]) => v > 0.01).map(([k, v]) => [k, +v.toFixed(2)])),
+      load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+    };
+    if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else {
+      process.stdout.write(`${TOOL} ${ROLE}: CPU ${result.cpuSPerMin} s/min (schedstat ${result.cpuMsPerMin} ms/min), RSS ${result.rssMiB} MiB (PSS ${result.pssMiB}), ` +
+        `${result.wakeupsPerS} wake-ups/s ${JSON.stringify(result.threads)} (load ${result.load})\n`);
+      if (process.argv.includes('--threads')) for (const t of perThread) process.stdout.write(`  ${t.thread} ${t.name}: ${t.perS}/s, ${t.cpuMsPerMin} ms/min\n`);
+    }
+  } finally {
+    tool.kill('SIGTERM');
+    peer.kill('SIGTERM');
+    await sleep(1500);
+    teardown();
+  }
+}
+
+await main();
