@@ -45,7 +45,7 @@ import { addAddress } from '../net/index.js';
 export interface VrrpPort {
   update(config: Config): Promise<void>;
   snapshot(): VrrpInstanceStatus[];
-  /** The same, taken now (status reads this; snapshot() may be up to a second old). */
+  /** The same, taken now (status reads this; snapshot() is as of the last transition or fresh read). */
   freshSnapshot?(): Promise<VrrpInstanceStatus[]>;
   /** Clean stop: priority 0 so the peer takes over at once, VIPs released. */
   stop(): Promise<void>;

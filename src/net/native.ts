@@ -231,9 +231,15 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
    * Send a VRRP message (no IP header) to `destination`: the group (VRRP_GROUP_IPV4 / VRRP_GROUP_IPV6) or
    * a unicast peer. Failures are emitted as 'error' on the next tick; a bad destination throws TypeError.
    */
+  /** The last destination's wire bytes: an instance sends to the same one or few every interval. */
+  private destination: { text: string; bytes: Buffer } | undefined;
+
   send(payload: Buffer, destination: string): void {
-    if (familyOf(destination) !== this.family) {
-      throw new TypeError(`destination ${JSON.stringify(destination)} is not an ${this.family} address`);
+    if (this.destination?.text !== destination) {
+      if (familyOf(destination) !== this.family) {
+        throw new TypeError(`destination ${JSON.stringify(destination)} is not an ${this.family} address`);
+      }
+      this.destination = { text: destination, bytes: addressToBytes(destination) };
     }
     if (!this.handle) {
       const error = new LvsdError('LVSD_NATIVE_UNAVAILABLE', `VRRP socket on ${this.interface} is closed`);
@@ -241,7 +247,7 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
       return;
     }
     try {
-      this.native.vrrpSend(this.handle, payload, addressToBytes(destination), this.sourceBytes);
+      this.native.vrrpSend(this.handle, payload, this.destination.bytes, this.sourceBytes);
     } catch (e) {
       const error = toLvsdError(e, `VRRP send to ${destination} failed`, this.interface);
       if (!(error instanceof LvsdError)) throw error;

@@ -312,10 +312,20 @@ export class VrrpInstance {
     this.vips.announce(to === 'master', () => this.hooks.onTransition?.(t));
   }
 
+  /**
+   * The encoded adverts of the last (config, source, priority): a master sends the same bytes every interval,
+   * and encoding them (addresses parsed, checksum) was a quarter of the thread's CPU per advert.
+   */
+  private adverts: { cfg: VrrpInstanceConfig; source: string; priority: number; out: ReturnType<typeof outgoingAdverts> } | undefined;
+
   private sendAdvert(priority: number): void {
     const cfg = this.cfg;
     const scheduled = this.timers.get('advert')?.at;
-    for (const { destination, payload } of outgoingAdverts(cfg, this.source, priority)) {
+    let a = this.adverts;
+    if (a?.cfg !== cfg || a.source !== this.source || a.priority !== priority) {
+      a = this.adverts = { cfg, source: this.source, priority, out: outgoingAdverts(cfg, this.source, priority) };
+    }
+    for (const { destination, payload } of a.out) {
       try {
         this.channel.send(payload, destination);
         this.counters.advertsSent++;

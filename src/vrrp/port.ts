@@ -15,14 +15,14 @@ export type WorkerRequest =
   | { type: 'table-ready'; id: number; ok: boolean; error?: string }
   | { type: 'update'; id: number; config: ManagerConfig }
   | { type: 'stop'; id: number }
-  /** Answered by a snapshot then `done`: a status read never sees counters up to a second old. */
+  /** Answered by the advert counts, a snapshot, then `done`: what status reads and metrics scrapes ask for. */
   | { type: 'refresh'; id: number };
 
 export type WorkerEvent =
   | { type: 'done'; id: number; error?: { message: string; code?: string | undefined } }
   | { type: 'snapshot'; instances: InstanceSnapshot[] }
   | { type: 'transition'; transition: InstanceTransition }
-  /** `count` adverts of this kind since the last such message (sent about once a second) */
+  /** `count` adverts of this kind since the last such message (sent before every snapshot) */
   | { type: 'advert'; kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string; count: number }
   /** `count` netlink overruns on the worker's `socket` ('links') since the last such message */
   | { type: 'netlink-overrun'; socket: string; count: number };

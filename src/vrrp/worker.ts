@@ -3,8 +3,7 @@
  * while the main thread probes, reconciles or serves status. Talks to port.ts by messages only.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import pino from 'pino';
-import { createLogger, usePino } from '../log.js';
+import { lineLogger } from '../log-line.js';
 import { VrrpManager, type ManagerConfig } from './manager.js';
 import { makeThreadRealtime, realtimePriorityFromEnv } from './realtime.js';
 import type { WorkerRequest, WorkerEvent } from './port.js';
@@ -12,8 +11,8 @@ import type { WorkerRequest, WorkerEvent } from './port.js';
 const port = parentPort;
 if (!port) throw new Error('vrrp/worker.js must run in a worker thread');
 const data = workerData as { logLevel: string };
-usePino(pino);
-const log = createLogger({ level: data.logLevel }).child({ component: 'vrrp' });
+// pino's lines without pino (log-line.ts): this thread's isolate is ~5 MiB smaller
+const log = lineLogger({ level: data.logLevel }).child({ component: 'vrrp' });
 const post = (m: WorkerEvent) => port.postMessage(m);
 
 const manager = new VrrpManager(log, {
@@ -27,8 +26,6 @@ const manager = new VrrpManager(log, {
   onMasterChange: () => postSnapshot(),
   onNetlinkOverrun: (socket) => netlinkOverruns.set(socket, (netlinkOverruns.get(socket) ?? 0) + 1),
 });
-
-let ticker: NodeJS.Timeout | undefined;
 
 /**
  * Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts. Set when the
@@ -45,8 +42,10 @@ function realtime(): void {
 }
 
 /**
- * Advert counts go to the main thread once a second (and before every snapshot), not one message per
- * advert: at 100 ms adverts that was 10 wake-ups a second of the main thread for a counter.
+ * Advert counts go to the main thread with every snapshot, not one message per advert (at 100 ms adverts
+ * that was 10 wake-ups a second of the main thread for a counter). Snapshots go on a transition, a change
+ * of master, and when the main thread asks (`refresh`: every status read and metrics scrape does), never on
+ * a timer: an idle thread wakes for its protocol only (docs/benchmarks.md, "the daemon's fixed cost").
  */
 const advertCounts = new Map<string, { kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string; count: number }>();
 
@@ -79,7 +78,6 @@ port.on('message', (m: WorkerRequest) => {
         case 'start':
           realtime();
           await manager.start(m.config as ManagerConfig, { waitForTable: m.waitForTable ?? false });
-          ticker = setInterval(postSnapshot, 1000);
           break;
         case 'update':
           await manager.update(m.config as ManagerConfig);
@@ -90,7 +88,6 @@ port.on('message', (m: WorkerRequest) => {
         case 'refresh':
           break; // the snapshot below is the answer
         case 'stop':
-          clearInterval(ticker);
           await manager.stop();
           break;
       }
