@@ -4,7 +4,7 @@
  * run by run.js (its name starts with _); docs/benchmarks.md has the figures it gave.
  *
  *   node dist/bench/_fixed-cost.js [--tool lvsd|keepalived] [--role master|backup] [--window S] [--advert S]
- *     [--root DIR] [--node-flags "--flag ..."] [--env K=V,...] [--threads] [--json]
+ *     [--root DIR] [--node-flags "--flag ..."] [--env K=V,...] [--ns PREFIX] [--threads] [--json]
  *
  * Two namespaces joined by a veth: the tool in fc-tool, a keepalived peer in fc-peer (priority 100 when the
  * tool is to be master with 150, 200 when it is to be backup). Once the tool is in its state and has run
@@ -37,7 +37,8 @@ const ADVERT_S = Number(arg('advert', '1'));
 const SETTLE_S = Number(arg('settle', '10'));
 const json = process.argv.includes('--json');
 const KEEPALIVED = '/usr/sbin/keepalived';
-const NS = { tool: 'fc-tool', peer: 'fc-peer' };
+const PREFIX = arg('ns', 'fc');
+const NS = { tool: `${PREFIX}-tool`, peer: `${PREFIX}-peer` };
 const VIP = '10.93.0.100';
 const CLK_TCK = 100;
 

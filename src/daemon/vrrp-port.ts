@@ -40,7 +40,7 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
   };
 }
 
-export function vrrpFactory(metrics: Metrics): (config: Config, log: Logger) => Promise<VrrpPort> {
+export function vrrpFactory(metrics: Metrics | undefined): (config: Config, log: Logger) => Promise<VrrpPort> {
   return async (config, log) => portOf(await VrrpWorker.start(config, log, metricsHooks(() => metrics)));
 }
 
@@ -79,7 +79,8 @@ function portOf(worker: VrrpWorker): VrrpPort {
 export interface EarlyVrrp {
   /** Rejects as VrrpWorker.start would; the rejection is reported by whoever awaits it, never unhandled. */
   readonly port: Promise<VrrpPort>;
-  attachMetrics(metrics: Metrics): void;
+  /** Where the counters go from now on; undefined: nowhere (no metrics configured), and what was kept is dropped. */
+  attachMetrics(metrics: Metrics | undefined): void;
 }
 
 /** A VRRP worker booting before the config is known (bootVrrpEarly). */
@@ -105,8 +106,9 @@ const EARLY_REPORTS = 1000;
  */
 export function bootVrrpEarly(log: Logger): BootingVrrp {
   let metrics: Metrics | undefined;
+  let attached = false;
   const early: Array<(m: Metrics) => void> = [];
-  const worker = VrrpWorker.boot(log, metricsHooks(() => metrics, (f) => { if (early.length < EARLY_REPORTS) early.push(f); }));
+  const worker = VrrpWorker.boot(log, metricsHooks(() => metrics, (f) => { if (!attached && early.length < EARLY_REPORTS) early.push(f); }));
   return {
     start: (config) => {
       // With services to program, no instance claims mastership before the daemon's first reconcile
@@ -117,7 +119,8 @@ export function bootVrrpEarly(log: Logger): BootingVrrp {
         port,
         attachMetrics: (m) => {
           metrics = m;
-          for (const f of early.splice(0)) f(m);
+          attached = true;
+          for (const f of early.splice(0)) if (m) f(m);
         },
       };
     },

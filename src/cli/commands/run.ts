@@ -77,14 +77,19 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
     await stopEarly();
     await guard.release();
   };
-  const [{ Daemon }, { startControlServer }, { createMetrics, startMetricsServer }] = await Promise.all([
-    import('../../daemon/daemon.js'), import('../../daemon/control-server.js'), import('../../daemon/metrics.js'),
+  // Metrics only when something can read them (a `metrics` section: its listener is opened at start only):
+  // prom-client, its default process metrics (a 1 s event-loop timer, a GC observer) and every counter
+  // update per probe cost ~8 MiB of RSS and CPU that no one would see (docs/benchmarks.md, "the daemon's
+  // fixed cost").
+  const [{ Daemon }, { startControlServer }, metricsModule] = await Promise.all([
+    import('../../daemon/daemon.js'), import('../../daemon/control-server.js'),
+    startingConfig.metrics ? import('../../daemon/metrics.js') : undefined,
   ]).catch(async (e: unknown) => {
     await releaseGuard();
     throw e;
   });
-  const metrics = createMetrics();
-  const daemonMetrics: DaemonMetrics = metrics;
+  const metrics = metricsModule?.createMetrics();
+  const daemonMetrics: DaemonMetrics | undefined = metrics;
   early?.attachMetrics(metrics);
   let daemon: Daemon | undefined;
   const ready = (): Daemon => {
@@ -115,8 +120,8 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
 
   let latest: StatusSnapshot | undefined;
   let startPage = (): void => undefined;
-  metrics.setSnapshotSource(() => latest);
-  if (startingConfig.metrics) {
+  if (startingConfig.metrics && metrics && metricsModule) {
+    metrics.setSnapshotSource(() => latest);
     // The kernel counters are read at scrape time: each scrape takes a fresh snapshot (at most one a
     // second, shared by scrapes that arrive together), so a scrape never shows stale or missing counters.
     let takenAt = 0;
@@ -146,7 +151,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
       await releaseGuard();
       throw e;
     }
-    const server = await startMetricsServer(listen, scraped, page).catch(async (e: unknown) => {
+    const server = await metricsModule.startMetricsServer(listen, scraped, page).catch(async (e: unknown) => {
       await control.close();
       await releaseGuard();
       throw e;
@@ -178,7 +183,7 @@ async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<num
       configCache,
       log,
       stateFile: args.stateFile,
-      metrics: daemonMetrics,
+      ...(daemonMetrics && { metrics: daemonMetrics }),
       version,
       vrrp,
       ...(args.ipvs && { ipvs: args.ipvs }),
