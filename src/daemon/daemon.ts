@@ -13,7 +13,7 @@ import { ConfigCache, loadConfig, type LoadStats } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError, isLvsdError, type LvsdErrorCode } from '../errors.js';
 import {
-  HealthScheduler, type HealthChange, type HealthSchedulerOptions, type PreparedHealth, type ProbeHistogram, type Prober,
+  HealthScheduler, type HealthChange, type HealthSchedulerOptions, type TcpWatcher, type PreparedHealth, type ProbeHistogram, type Prober,
 } from '../health/index.js';
 import { DURATION_BUCKETS } from './buckets.js';
 import { createIpvsClient } from '../ipvs/index.js';
@@ -100,6 +100,8 @@ export interface DaemonOptions {
   metrics?: DaemonMetrics;
   /** The health prober (tests inject). Default: the real checkers. */
   prober?: Prober;
+  /** What runs the TCP checks (tests inject a fake addon). Default: the addon. */
+  healthWatcher?: TcpWatcher;
   version?: string;
   /** Waits between repair attempts after a kernel operation failed. Default 1 s doubling to 30 s. */
   repairBackoff?: BackoffOptions;
@@ -368,6 +370,7 @@ export class Daemon {
         onTransition: (t) => runRealServerCommand(t, this.log.child({ component: 'health' })),
         // no prober given: the real checkers, and TCP checks run by the addon on its own schedule
         ...(this.opts.prober ? { prober: this.opts.prober } : {}),
+        ...(this.opts.healthWatcher ? { watcher: this.opts.healthWatcher } : {}),
         onProbeResult: this.probeMetrics(),
         ...this.probeCountMetrics(),
       },
@@ -486,16 +489,37 @@ export class Daemon {
     });
   }
 
-  /** A health change carries the service's new list: the reconciler plans that service again (coalesced). */
+  /**
+   * A health change carries the service's new list (the transitions of one batch of outcomes folded into
+   * one event per service): the reconciler plans that service again (coalesced).
+   */
   private onHealthChange(service: string, dests: DestSpec[], change: HealthChange): void {
-    this.adoption.get(service)?.verdicts.add(change.realServer);
-    // a group's members report the same probe: their series is the group's (change.realServer is the shared id)
-    this.opts.metrics?.healthUp?.(this.seriesName(service), change.realServer, change.to === 'up' || change.to === 'drain');
-    const svc = this.config.services.find((s) => s.name === service);
+    const adopted = this.adoption.get(service);
+    const series = this.opts.metrics?.healthUp ? this.seriesName(service) : service;
+    for (const t of change.transitions) {
+      adopted?.verdicts.add(t.realServer);
+      // a group's members report the same probe: their series is the group's (t.realServer is the shared id)
+      this.opts.metrics?.healthUp?.(series, t.realServer, t.to === 'up' || t.to === 'drain');
+    }
+    const svc = this.serviceNamed(service);
     if (!svc) return;
     this.healthDests.set(service, dests);
-    void this.reconciler.update([this.desiredFor(svc)], `health: ${change.realServer} ${change.from} -> ${change.to} (${change.reason})`, 'health');
+    const n = change.transitions.length;
+    const what = `${change.realServer} ${change.from} -> ${change.to} (${change.reason})${n > 1 ? ` and ${n - 1} more` : ''}`;
+    void this.reconciler.update([this.desiredFor(svc)], `health: ${what}`, 'health');
     void this.ecmp?.evaluate();
+  }
+
+  private servicesByName: { config: Config; map: Map<string, Config['services'][number]> } | undefined;
+
+  /** A service of the running config by name (first declaration), without a scan per health event. */
+  private serviceNamed(name: string): Config['services'][number] | undefined {
+    if (this.servicesByName?.config !== this.config) {
+      const map = new Map<string, Config['services'][number]>();
+      for (const s of this.config.services) if (!map.has(s.name)) map.set(s.name, s);
+      this.servicesByName = { config: this.config, map };
+    }
+    return this.servicesByName.map.get(name);
   }
 
   /** A bug reached the top of an asynchronous path: say so; the repair machinery converges. */

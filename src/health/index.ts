@@ -5,7 +5,8 @@
  */
 export { HealthScheduler } from './scheduler.js';
 export type {
-  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, ProbeHistogram, RealServerStatus, RealServerTransition, ServiceStatus,
+  ChangeListener, HealthChange, HealthTransition, TcpWatcher, HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, ProbeHistogram,
+  RealServerStatus, RealServerTransition, ServiceStatus,
 } from './scheduler.js';
 export { probe, parseAgentReply } from './checkers/index.js';
 export { execIsolation, type ExecIsolation } from './checkers/exec.js';

@@ -35,4 +35,6 @@ export interface ServiceEntry {
   members: Member[];
   desired: ServiceDesired;
   rampTimer?: TimerHandle;
+  /** Its members by job (built at the first result), so a result finds its members without a scan. */
+  byJob?: Map<Job, Member[]>;
 }

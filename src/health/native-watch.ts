@@ -7,7 +7,8 @@
  * failures (local-failure.ts). So a thousand healthy servers a second cost JavaScript nothing; status reads
  * the addon's last outcome per watch, and the metrics' counts and latency histogram are pulled at scrape.
  */
-import type { TcpProber, TcpWatchOptions, TcpWatchState } from '../net/index.js';
+import type { TcpWatchOptions, TcpWatchState } from '../net/index.js';
+import type { TcpWatcher } from './scheduler-types.js';
 import { tcpOutcomeResult } from './checkers/tcp.js';
 import type { Job } from './job.js';
 import type { RealServerStatus } from './scheduler-types.js';
@@ -47,7 +48,7 @@ export function overlayWatch(row: RealServerStatus, job: Job, seen: TcpWatchStat
 }
 
 /** Per job's watch, the outcomes the addon counted since the last call: (job, connected, failed). */
-export function takeWatchCounts(watcher: TcpProber, jobs: Iterable<Job>, each: (job: Job, ok: number, failed: number) => void): void {
+export function takeWatchCounts(watcher: TcpWatcher, jobs: Iterable<Job>, each: (job: Job, ok: number, failed: number) => void): void {
   watcher.pullCounts();
   for (const job of jobs) {
     if (job.watchId === undefined) continue;

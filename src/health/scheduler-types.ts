@@ -2,6 +2,7 @@
 import type { HealthCheckConfig, HealthGlobalConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
 import type { DestSpec } from '../table/index.js';
 import type { Logger } from '../log.js';
+import type { TcpProber } from '../net/index.js';
 import type { DestChange } from './service-policy.js';
 import type { HealthStatus } from './state.js';
 import type { Clock, ProbeResult, Prober, ProbeTarget } from './types.js';
@@ -11,22 +12,38 @@ export interface HealthInput {
   health: HealthGlobalConfig;
 }
 
-export interface HealthChange {
+/** One real server's verdict or weight changing. */
+export interface HealthTransition {
   /** "10.0.1.11:8080" */
   realServer: string;
   from: HealthStatus;
   to: HealthStatus;
   reason: string;
   latencyMs: number;
+}
+
+/**
+ * A service's list changed. The outcomes the addon delivers in one batch are folded into one event per
+ * service (at 10,000 real servers rising at start, one list per service per batch instead of one per
+ * server): the top-level fields are the first transition, `transitions` has every one (at least one).
+ */
+export interface HealthChange extends HealthTransition {
+  transitions: HealthTransition[];
   /** The destinations that differ from the previous list. */
   changes: DestChange[];
 }
 
 export type ChangeListener = (service: string, dests: DestSpec[], change: HealthChange) => void;
 
+/** What the scheduler uses of the addon's TCP prober (src/net/tcp-probe.ts): its watches. */
+export type TcpWatcher = Pick<TcpProber,
+  'watch' | 'unwatch' | 'next' | 'limit' | 'configure' | 'stats' | 'watchState' | 'takeHistogram' | 'pullCounts' | 'takeCounts'>;
+
 export interface HealthSchedulerOptions {
   clock?: Clock;
   prober?: Prober;
+  /** Runs the TCP checks (tests inject a fake). Default: the addon's, unless a prober or clock is given. */
+  watcher?: TcpWatcher;
   logger?: Logger;
   onChange?: ChangeListener;
   /** A service with a quorum gained it (`met`) or lost it, with how many real servers are up. */

@@ -16,7 +16,6 @@ import { destId, type DestSpec } from '../table/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
-import type { TcpProber } from '../net/index.js';
 import { buildJobs, computeDesired, type Built } from './build.js';
 import type { Job, Member, ServiceEntry } from './job.js';
 import { LocalFailureLog } from './local-log.js';
@@ -26,17 +25,32 @@ import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
 import { diffDests, type ServiceDesired } from './service-policy.js';
 import { serviceStatus } from './snapshot.js';
 import { applyProbe, applyRun, effectiveWeight, nextRampAt, statusOf } from './state.js';
-import type { HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, RealServerTransition, ServiceStatus } from './scheduler-types.js';
+import type {
+  HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, HealthTransition, RealServerTransition, ServiceStatus, TcpWatcher,
+} from './scheduler-types.js';
 import { systemClock, type Clock, type ProbeResult, type TimerHandle } from './types.js';
 
 export type {
-  ChangeListener, HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, ProbeHistogram, RealServerStatus, RealServerTransition, ServiceStatus,
+  ChangeListener, HealthChange, HealthTransition, TcpWatcher, HealthInput, HealthSchedulerOptions, HealthSnapshot, ProbeHistogram, RealServerStatus,
+  RealServerTransition, ServiceStatus,
 } from './scheduler-types.js';
 
 /** A probe that failed because of the director itself is tried again this soon (or at its interval, if shorter). */
 export const LOCAL_RETRY_MS = 1000;
 /** At most one health.local_failure line this often; the ones in between are counted in the next. */
 const LOCAL_LOG_EVERY_MS = 10_000;
+
+function membersOf(svc: ServiceEntry, job: Job): readonly Member[] {
+  if (!svc.byJob) {
+    svc.byJob = new Map();
+    for (const m of svc.members) {
+      const list = svc.byJob.get(m.job);
+      if (list) list.push(m);
+      else svc.byJob.set(m.job, [m]);
+    }
+  }
+  return svc.byJob.get(job) ?? [];
+}
 
 /** A config built by prepare(), switched to by commit(). */
 export interface PreparedHealth {
@@ -50,7 +64,7 @@ export interface PreparedHealth {
 export class HealthScheduler extends EventEmitter {
   private readonly clock: Clock;
   /** the addon's prober, which runs TCP checks on its own schedule; only with the real prober and clock */
-  private readonly watcher: TcpProber | undefined;
+  private readonly watcher: TcpWatcher | undefined;
   private readonly onProbeResult: HealthSchedulerOptions['onProbeResult'];
   private readonly onProbeCounts: HealthSchedulerOptions['onProbeCounts'];
   private readonly onProbeDurations: HealthSchedulerOptions['onProbeDurations'];
@@ -68,11 +82,17 @@ export class HealthScheduler extends EventEmitter {
   /** Probes that failed because of the director itself (local-failure.ts), logged at most once per 10 s. */
   private readonly localLog: LocalFailureLog;
   private readonly runner: ProbeRunner;
+  /**
+   * Services with transitions from the addon's current batch of outcomes, recomputed once each when the
+   * batch has been read (a microtask: it runs after the addon's callback returns).
+   */
+  private readonly folded = new Map<ServiceEntry, HealthTransition[]>();
+  private foldScheduled = false;
 
   constructor(input: HealthInput, options: HealthSchedulerOptions = {}) {
     super();
     this.clock = options.clock ?? systemClock;
-    this.watcher = options.prober || options.clock ? undefined : nativeTcpWatcher();
+    this.watcher = options.watcher ?? (options.prober || options.clock ? undefined : nativeTcpWatcher());
     this.onProbeResult = options.onProbeResult;
     this.onProbeCounts = options.onProbeCounts;
     this.onProbeDurations = options.onProbeDurations;
@@ -85,7 +105,7 @@ export class HealthScheduler extends EventEmitter {
     this.global = input.health;
     this.runner = new ProbeRunner(this.clock, options.prober ?? realProbe, input.health.maxConcurrent, (job, result) => {
       this.onProbeResult?.(job.check, job.target, result);
-      this.onResult(job, result);
+      this.onResult(job, result, undefined, true);
     });
     this.runner.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     this.watcher?.limit(input.health.maxConcurrent);
@@ -108,6 +128,7 @@ export class HealthScheduler extends EventEmitter {
   /** Stops every timer, aborts probes in flight and resolves when they have ended. */
   async stop(): Promise<void> {
     this.running = this.runner.running = false;
+    this.folded.clear();
     if (this.heartbeat !== undefined) this.clock.clearTimeout(this.heartbeat);
     this.heartbeat = undefined;
     this.takeCounts();
@@ -133,6 +154,8 @@ export class HealthScheduler extends EventEmitter {
   /** Switches to a prepared config. Never throws. */
   commit(prepared: PreparedHealth): void {
     if (prepared.from !== this.jobs) throw new Error('health: prepare() and commit() interleaved with another update');
+    // transitions of the batch being read are told against the lists they changed, before those are replaced
+    if (this.folded.size > 0) this.flushFolded();
     const input = prepared.input;
     if (input.health.maxConcurrent !== this.global.maxConcurrent) {
       this.runner.limit(input.health.maxConcurrent);
@@ -269,7 +292,7 @@ export class HealthScheduler extends EventEmitter {
       this.onProbeResult?.(job.check, job.target, result);
       return this.onLocalFailure(job, result);
     }
-    this.onResult(job, result, run);
+    this.onResult(job, result, run, true);
   }
 
   private disarm(job: Job): void {
@@ -296,8 +319,11 @@ export class HealthScheduler extends EventEmitter {
     }
   }
 
-  /** A probe's result; `run` when it is the run-th in a row with its verdict and those before were not told. */
-  private onResult(job: Job, result: ProbeResult, run?: number): void {
+  /**
+   * A probe's result; `run` when it is the run-th in a row with its verdict and those before were not told.
+   * `fold`: part of a batch the addon delivers, so its services are recomputed once after the batch.
+   */
+  private onResult(job: Job, result: ProbeResult, run?: number, fold = false): void {
     if (result.local !== undefined) return this.onLocalFailure(job, result);
     const now = this.clock.now();
     const { state, transition, weightChanged } = run === undefined
@@ -316,8 +342,7 @@ export class HealthScheduler extends EventEmitter {
       const group = svc.config.group;
       const logIt = group === undefined || !loggedGroups.has(group.name);
       if (group) loggedGroups.add(group.name);
-      for (const m of svc.members) {
-        if (m.job !== job || !logIt) continue;
+      for (const m of logIt ? membersOf(svc, job) : []) {
         const realServer = m.rs.shared?.id ?? destId(m.rs.spec);
         const weight = effectiveWeight(state, m.rs.spec.weight, svc.config.slowStart, now);
         this.log.info({
@@ -327,12 +352,35 @@ export class HealthScheduler extends EventEmitter {
         });
         if (transition) transitions.push({ service: group?.name ?? name, realServer: m.rs, id: realServer, from: transition.from, to: transition.to, reason: result.reason });
       }
-      this.recompute(svc, {
+      const t: HealthTransition = {
         realServer: destId(job.target), from: transition?.from ?? status, to: transition?.to ?? status,
-        reason: result.reason, latencyMs: result.latencyMs, changes: [],
-      });
+        reason: result.reason, latencyMs: result.latencyMs,
+      };
+      if (fold) this.fold(svc, t);
+      else this.recompute(svc, { ...t, transitions: [t], changes: [] });
     }
     for (const t of transitions) this.emit('transition', t);
+  }
+
+  private fold(svc: ServiceEntry, t: HealthTransition): void {
+    const list = this.folded.get(svc);
+    if (list) list.push(t);
+    else this.folded.set(svc, [t]);
+    if (this.foldScheduled) return;
+    this.foldScheduled = true;
+    queueMicrotask(() => this.flushFolded());
+  }
+
+  /** Recomputes each service with transitions in the batch just read, once. */
+  private flushFolded(): void {
+    this.foldScheduled = false;
+    const batch = [...this.folded];
+    this.folded.clear();
+    for (const [svc, transitions] of batch) {
+      // a reload (commit) replaced the service since: it recomputed every list from the probes' states
+      if (!this.running || this.services.get(svc.config.name) !== svc) continue;
+      this.recompute(svc, { ...transitions[0]!, transitions, changes: [] });
+    }
   }
 
   private recompute(svc: ServiceEntry, change: HealthChange): void {
@@ -381,9 +429,8 @@ export class HealthScheduler extends EventEmitter {
       const weight = effectiveWeight(m.job.state, m.rs.spec.weight, svc.config.slowStart, t);
       this.log.debug({ event: 'health.slowstart', service: svc.config.name, realServer: destId(m.rs.spec), weight });
       const status = statusOf(m.job.state);
-      this.recompute(svc, {
-        realServer: destId(m.rs.spec), from: status, to: status, reason: `slow start weight ${weight}`, latencyMs: 0, changes: [],
-      });
+      const tr: HealthTransition = { realServer: destId(m.rs.spec), from: status, to: status, reason: `slow start weight ${weight}`, latencyMs: 0 };
+      this.recompute(svc, { ...tr, transitions: [tr], changes: [] });
     }, at - now);
   }
 

@@ -4,6 +4,7 @@
  * director when asked). Written independently of src/reconcile: it shares no code with the planner.
  */
 import { LvsdError } from '../../src/errors.js';
+import { canonicalServiceId } from '../../src/ipvs/types.js';
 import type {
   DestSpec,
   IpvsClient,
@@ -44,63 +45,143 @@ function kernelDest(d: DestSpec, opts: ModelOptions, old?: KernelDest): KernelDe
   };
 }
 
+/**
+ * The table indexed for one batch of commands: services by key and, for the services a command touches,
+ * real servers by (address, port), so a batch costs O(table + commands) instead of a scan per command.
+ * Removals are marked and additions queued; finish() writes them into the table's arrays (in place, the
+ * order a kernel that appends would give: kept ones in their places, new ones at the end).
+ */
+class BatchIndex {
+  private readonly services = new Map<string, KernelEntry>();
+  private readonly dests = new Map<KernelEntry, Map<string, number>>();
+  private readonly removedServices = new Set<KernelEntry>();
+  /** Whether some key is in the table twice (only a hand-made table has that). */
+  private readonly duplicates: boolean = false;
+  private readonly removedDests = new Map<KernelEntry, Set<KernelDest>>();
+
+  constructor(private readonly table: KernelEntry[], private readonly opts: ModelOptions, private readonly timeouts?: Timeouts) {
+    for (const e of table) {
+      const k = keyText(e.service.key);
+      if (!this.services.has(k)) this.services.set(k, e); // the first one wins, as a scan from the start
+      else this.duplicates = true;
+    }
+  }
+
+  private destIndex(e: KernelEntry): Map<string, number> {
+    let m = this.dests.get(e);
+    if (!m) {
+      m = new Map();
+      e.dests.forEach((d, i) => {
+        const k = `${d.address}|${d.port}`;
+        if (!m!.has(k)) m!.set(k, i);
+      });
+      this.dests.set(e, m);
+    }
+    return m;
+  }
+
+  /** Applies one command; returns the kernel's answer. */
+  apply(c: IpvsCommand): IpvsResult {
+    switch (c.cmd) {
+      case 'new-service': {
+        const k = keyText(c.service.key);
+        if (this.services.has(k)) return refuse(17, 'File exists');
+        const e: KernelEntry = { service: kernelService(c.service), dests: [] };
+        this.services.set(k, e);
+        this.table.push(e);
+        return { ok: true };
+      }
+      case 'set-service': {
+        const e = this.services.get(keyText(c.service.key));
+        if (!e) return refuse(3, 'No such process');
+        e.service = kernelService(c.service);
+        return { ok: true };
+      }
+      case 'del-service': {
+        const k = keyText(c.key);
+        const e = this.services.get(k);
+        if (!e) return refuse(3, 'No such process');
+        this.services.delete(k);
+        this.removedServices.add(e);
+        // a duplicate further on (only a hand-made table has one) is what a scan finds next
+        if (this.duplicates) {
+          for (const other of this.table) if (!this.removedServices.has(other) && keyText(other.service.key) === k) {
+            this.services.set(k, other);
+            break;
+          }
+        }
+        return { ok: true };
+      }
+      case 'new-dest':
+      case 'set-dest':
+      case 'del-dest': {
+        const e = this.services.get(keyText(c.service));
+        if (!e) return refuse(3, 'No such process');
+        const index = this.destIndex(e);
+        const dk = `${c.dest.address}|${c.dest.port}`;
+        const j = index.get(dk);
+        if (c.cmd === 'new-dest') {
+          if (j !== undefined) return refuse(17, 'File exists');
+          index.set(dk, e.dests.length);
+          e.dests.push(kernelDest(c.dest, this.opts));
+        } else if (j === undefined) {
+          return refuse(2, 'No such file or directory');
+        } else if (c.cmd === 'set-dest') {
+          e.dests[j] = kernelDest(c.dest, this.opts, e.dests[j]);
+        } else {
+          index.delete(dk);
+          let removed = this.removedDests.get(e);
+          if (!removed) this.removedDests.set(e, (removed = new Set()));
+          removed.add(e.dests[j]!);
+        }
+        return { ok: true };
+      }
+      case 'set-timeouts': {
+        const t = this.timeouts;
+        if (t) {
+          if (c.timeouts.tcp) t.tcp = c.timeouts.tcp;
+          if (c.timeouts.tcpFin) t.tcpFin = c.timeouts.tcpFin;
+          if (c.timeouts.udp) t.udp = c.timeouts.udp;
+        }
+        return { ok: true };
+      }
+      default:
+        return { ok: true };
+    }
+  }
+
+  /** Writes the batch's removals and additions into the table's arrays. */
+  finish(): void {
+    for (const [e, removed] of this.removedDests) {
+      let w = 0;
+      for (const d of e.dests) if (!removed.has(d)) e.dests[w++] = d;
+      e.dests.length = w;
+    }
+    if (this.removedServices.size === 0) return; // new services were appended as they came
+    let w = 0;
+    for (const e of this.table) if (!this.removedServices.has(e)) this.table[w++] = e;
+    this.table.length = w;
+  }
+}
+
+/** Applies commands in place, in order; returns the kernel's answer to each. O(table + commands). */
+export function applyBatch(table: KernelEntry[], commands: readonly IpvsCommand[], opts: ModelOptions = {}, timeouts?: Timeouts,
+  each?: (c: IpvsCommand, apply: () => IpvsResult) => IpvsResult): IpvsResult[] {
+  const index = new BatchIndex(table, opts, timeouts);
+  const results = commands.map((c) => (each ? each(c, () => index.apply(c)) : index.apply(c)));
+  index.finish();
+  return results;
+}
+
 /** Applies one command in place; returns the kernel's answer. */
 export function applyCommand(table: KernelEntry[], c: IpvsCommand, opts: ModelOptions = {}, timeouts?: Timeouts): IpvsResult {
-  const find = (k: ServiceKey) => table.findIndex((e) => keyText(e.service.key) === keyText(k));
-  switch (c.cmd) {
-    case 'new-service': {
-      if (find(c.service.key) >= 0) return refuse(17, 'File exists');
-      table.push({ service: kernelService(c.service), dests: [] });
-      return { ok: true };
-    }
-    case 'set-service': {
-      const i = find(c.service.key);
-      if (i < 0) return refuse(3, 'No such process');
-      table[i] = { service: kernelService(c.service), dests: table[i]!.dests };
-      return { ok: true };
-    }
-    case 'del-service': {
-      const i = find(c.key);
-      if (i < 0) return refuse(3, 'No such process');
-      table.splice(i, 1);
-      return { ok: true };
-    }
-    case 'new-dest':
-    case 'set-dest':
-    case 'del-dest': {
-      const i = find(c.service);
-      if (i < 0) return refuse(3, 'No such process');
-      const dests = table[i]!.dests;
-      const j = dests.findIndex((d) => d.address === c.dest.address && d.port === c.dest.port);
-      if (c.cmd === 'new-dest') {
-        if (j >= 0) return refuse(17, 'File exists');
-        dests.push(kernelDest(c.dest, opts));
-      } else if (j < 0) {
-        return refuse(2, 'No such file or directory');
-      } else if (c.cmd === 'set-dest') {
-        dests[j] = kernelDest(c.dest, opts, dests[j]);
-      } else {
-        dests.splice(j, 1);
-      }
-      return { ok: true };
-    }
-    case 'set-timeouts': {
-      if (timeouts) {
-        if (c.timeouts.tcp) timeouts.tcp = c.timeouts.tcp;
-        if (c.timeouts.tcpFin) timeouts.tcpFin = c.timeouts.tcpFin;
-        if (c.timeouts.udp) timeouts.udp = c.timeouts.udp;
-      }
-      return { ok: true };
-    }
-    default:
-      return { ok: true };
-  }
+  return applyBatch(table, [c], opts, timeouts)[0]!;
 }
 
 /** apply(commands, table): a new table, the input untouched. */
 export function applyCommands(table: readonly KernelEntry[], commands: readonly IpvsCommand[], opts: ModelOptions = {}): { table: KernelEntry[]; results: IpvsResult[] } {
   const copy = structuredClone(table) as KernelEntry[];
-  const results = commands.map((c) => applyCommand(copy, c, opts));
+  const results = applyBatch(copy, commands, opts);
   return { table: copy, results };
 }
 
@@ -170,12 +251,13 @@ export class ModelClient implements IpvsClient {
     if (f) throw f.error();
     return { version: '1.2.1', connTableSize: 4096 };
   }
-  async dump(): Promise<KernelEntry[]> {
+  async dump(only?: ReadonlySet<string>): Promise<KernelEntry[]> {
     this.dumpCount++;
     const f = this.fire('dump');
     if (f) throw f.error();
+    const read = only ? this.table.filter((e) => only.has(canonicalServiceId(e.service.key))) : this.table;
     // The kernel's order is arbitrary: hand back a reversed copy to make sure nobody relies on it.
-    return structuredClone(this.table).reverse().map((e) => ({ ...e, dests: [...e.dests].reverse() }));
+    return structuredClone(read).reverse().map((e) => ({ ...e, dests: [...e.dests].reverse() }));
   }
   async getTimeouts(): Promise<Timeouts> {
     return { ...this.timeouts };
@@ -187,15 +269,15 @@ export class ModelClient implements IpvsClient {
     const whole = this.fire('execute');
     if (whole) throw whole.error();
     this.batches.push([...commands]);
-    return commands.map((c) => {
+    return applyBatch(this.table, commands, this.opts, this.timeouts, (c, apply) => {
       const f = this.fire('op', c);
       if (f) {
-        if (f.applied) applyCommand(this.table, c, this.opts, this.timeouts);
+        if (f.applied) apply();
         return { ok: false, error: f.error() };
       }
       const r = this.refuseWith?.(c);
       if (r) return refuse(r.errno, r.message);
-      return applyCommand(this.table, c, this.opts, this.timeouts);
+      return apply();
     });
   }
   close(): void {}

@@ -1,0 +1,137 @@
+/**
+ * 10,000 real servers rising in one batch of the addon's outcomes (issue #11: `lvsd run` at 10,000 real
+ * servers in the TCG VM held its event loop for minutes at start). The addon delivers the outcomes of
+ * many watches in one callback; the scheduler folds them into one recomputed list per service, and the
+ * daemon plans each service once. A fake addon (FakeWatcher) delivers the batch, so the batch is exact.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../../src/config/types.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { HealthScheduler, type HealthChange, type TcpWatcher } from '../../src/health/index.js';
+import type { TcpWatchCallback, TcpWatchOptions } from '../../src/net/index.js';
+import { silentLogger } from '../../src/log.js';
+import type { DestSpec } from '../../src/ipvs/types.js';
+import { ModelClient } from './reconcile-model.js';
+import { until } from './daemon-lab.js';
+
+const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 65536, execOutputLimit: 4096 };
+const SERVICES = 100;
+const PER = 100;
+
+/** The addon's watches, in memory: deliver() calls the callbacks of one batch synchronously, as onOutcomes does. */
+export class FakeWatcher implements TcpWatcher {
+  readonly watches = new Map<number, { o: TcpWatchOptions; cb: TcpWatchCallback }>();
+  private nextId = 0;
+  watch(o: TcpWatchOptions, cb: TcpWatchCallback): number {
+    const id = this.nextId++;
+    this.watches.set(id, { o, cb });
+    return id;
+  }
+  unwatch(id: number): void {
+    this.watches.delete(id);
+  }
+  next(): void {}
+  limit(): void {}
+  configure(): void {}
+  stats() {
+    return { watches: this.watches.size, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
+  }
+  watchState() {
+    return () => undefined;
+  }
+  takeHistogram() {
+    return { buckets: [0], sumSeconds: 0, count: 0 };
+  }
+  pullCounts(): void {}
+  takeCounts(): [number, number] {
+    return [0, 0];
+  }
+  /** Every watch's outcome in one batch: connected (errno 0), the rise-th success in a row. */
+  riseAll(): void {
+    for (const { o, cb } of [...this.watches.values()]) cb(0, 1, o.rise);
+  }
+}
+
+function dest(s: number, r: number): DestSpec {
+  return {
+    family: 'ipv4', address: `10.${s >> 8}.${s & 255}.${r + 1}`, port: 8080, forwarding: 'nat', weight: 5,
+    upperThreshold: 0, lowerThreshold: 0, tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0,
+  };
+}
+
+function services(): ServiceConfig[] {
+  return Array.from({ length: SERVICES }, (_, s) => ({
+    name: `s${s}`,
+    origin: { file: 't.json', pointer: `/services/${s}` },
+    spec: { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: `192.0.${s >> 8}.${s & 255}`, port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
+    realServers: Array.from({ length: PER }, (_, r) => {
+      const spec = dest(s, r);
+      return {
+        origin: { file: 't.json', pointer: `/services/${s}/realServers/${r}` }, spec,
+        healthCheck: { type: 'tcp', interval: 10, timeout: 1, rise: 1, fall: 2, address: spec.address, port: spec.port } as HealthCheckConfig,
+      };
+    }),
+    onFailure: 'inhibit', slowStart: 0, initialState: 'down',
+  }));
+}
+
+describe('10,000 real servers rising in one batch of outcomes', () => {
+  test('the scheduler tells one new list per service, with every transition of the batch', async () => {
+    const watcher = new FakeWatcher();
+    const events: Array<{ service: string; dests: DestSpec[]; change: HealthChange }> = [];
+    const s = new HealthScheduler({ services: services(), health }, {
+      watcher, onChange: (service, dests, change) => events.push({ service, dests, change }),
+    });
+    s.start();
+    try {
+      assert.equal(watcher.watches.size, SERVICES * PER);
+      watcher.riseAll();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(events.length, SERVICES, 'one event per service, not one per real server');
+      for (const e of events) {
+        assert.equal(e.change.transitions.length, PER);
+        assert.ok(e.change.transitions.every((t) => t.from === 'down' && t.to === 'up'));
+        assert.equal(e.dests.length, PER);
+        assert.ok(e.dests.every((d) => d.weight === 5), `${e.service}: every real server in at its weight`);
+        assert.equal(e.change.changes.length, PER);
+      }
+      assert.equal(s.snapshot().services.reduce((n, x) => n + x.up, 0), SERVICES * PER);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('the daemon programs the kernel with them in one health pass', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-batch-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const configPath = join(dir, 'lvsd.json');
+    writeFileSync(configPath, JSON.stringify({
+      services: services().map((svc) => ({
+        name: svc.name, protocol: 'tcp', address: svc.spec.key.kind === 'addr' ? svc.spec.key.address : '', port: 80, scheduler: 'wrr', forwarding: 'nat',
+        healthCheck: { type: 'tcp', interval: '10s', timeout: '1s', rise: 1, fall: 2 },
+        realServers: svc.realServers.map((r) => ({ address: r.spec.address, port: r.spec.port, weight: 5 })),
+      })),
+    }));
+    const watcher = new FakeWatcher();
+    const kernel = new ModelClient();
+    const d = await Daemon.start({ configPath, stateFile: join(dir, 'state.json'), log: silentLogger, ipvs: async () => kernel, healthWatcher: watcher });
+    try {
+      const dests = () => kernel.table.reduce((n, e) => n + e.dests.length, 0);
+      const weighted = () => kernel.table.reduce((n, e) => n + e.dests.filter((x) => x.weight === 5).length, 0);
+      assert.equal(dests(), SERVICES * PER, 'every real server programmed, inhibited until its first verdict');
+      assert.equal(weighted(), 0);
+      const before = kernel.batches.length;
+      watcher.riseAll();
+      await until('every real server weighted', 60_000, () => weighted() === SERVICES * PER);
+      const sets = kernel.batches.slice(before).flat().filter((c) => c.cmd === 'set-dest').length;
+      assert.equal(sets, SERVICES * PER, 'one set-dest per real server');
+      assert.equal(kernel.batches.length - before, 1, 'in one batch');
+    } finally {
+      await d.stop();
+    }
+  });
+});
