@@ -73,7 +73,7 @@ export class Reconciler {
     const client = await this.opts.client();
     if (!client) return [];
     const kernel = await client.dump();
-    this.view.replaceAll(kernel);
+    await this.view.replaceAllSliced(kernel, this.opts.sliceObjects);
     return kernel;
   }
 
@@ -245,7 +245,7 @@ export class Reconciler {
       const wantTimeouts = hasTimeouts(table.timeouts);
       if (!useView) {
         const [kernel, timeouts] = await Promise.all([client.dump(), wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined)]);
-        this.view.replaceAll(kernel);
+        await this.view.replaceAllSliced(kernel, this.opts.sliceObjects);
         this.view.timeouts = timeouts;
       } else if (wantTimeouts) {
         this.view.timeouts = await client.getTimeouts();

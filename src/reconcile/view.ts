@@ -17,8 +17,33 @@ function kernelDest(d: DestSpec): KernelDest {
   return { ...d, activeConns: 0, inactiveConns: 0, persistentConns: 0 };
 }
 
+/** Objects (services + real servers) put into a view between two turns of the event loop. */
+const DEFAULT_SLICE = 2048;
+
+const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** One kernel entry into a view's map (counters and stats dropped); the first of a duplicate wins. */
+function put(into: Map<string, ViewService>, e: KernelEntry): void {
+  const id = canonicalServiceId(e.service.key);
+  if (into.has(id)) return;
+  const k = e.service;
+  const service: KernelService = { key: k.key, scheduler: k.scheduler, flags: k.flags, timeout: k.timeout, netmask: k.netmask, pe: k.pe };
+  const dests = new Map<string, KernelDest>();
+  for (const d of e.dests) {
+    const did = canonicalDestId(d);
+    if (dests.has(did)) continue;
+    dests.set(did, {
+      family: d.family, address: d.address, port: d.port, forwarding: d.forwarding, weight: d.weight,
+      upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold,
+      tunnelType: d.tunnelType, tunnelPort: d.tunnelPort, tunnelFlags: d.tunnelFlags,
+      activeConns: 0, inactiveConns: 0, persistentConns: 0,
+    });
+  }
+  into.set(id, { service, dests });
+}
+
 export class KeptView {
-  private readonly services = new Map<string, ViewService>();
+  private services = new Map<string, ViewService>();
   private readonly staleIds = new Set<string>();
   /** False until a whole read: before that the view knows nothing and every pass reads. */
   known = false;
@@ -29,7 +54,28 @@ export class KeptView {
   replaceAll(kernel: readonly KernelEntry[]): void {
     this.services.clear();
     this.staleIds.clear();
-    for (const e of kernel) this.put(e);
+    for (const e of kernel) put(this.services, e);
+    this.known = true;
+  }
+
+  /**
+   * The same, a slice of `sliceObjects` services + real servers at a time with a turn of the event loop
+   * between slices (110,000 objects took 130-400 ms in one block natively, 50-100x that under TCG). The
+   * new view is built aside and swapped in at the end, so the view is never half replaced.
+   */
+  async replaceAllSliced(kernel: readonly KernelEntry[], sliceObjects = DEFAULT_SLICE): Promise<void> {
+    const next = new Map<string, ViewService>();
+    let objects = 0;
+    for (const e of kernel) {
+      put(next, e);
+      objects += 1 + e.dests.length;
+      if (objects >= sliceObjects) {
+        objects = 0;
+        await nextTurn();
+      }
+    }
+    this.services = next;
+    this.staleIds.clear();
     this.known = true;
   }
 
@@ -39,21 +85,7 @@ export class KeptView {
       this.services.delete(id);
       this.staleIds.delete(id);
     }
-    for (const e of kernel) if (ids.has(canonicalServiceId(e.service.key))) this.put(e);
-  }
-
-  private put(e: KernelEntry): void {
-    const id = canonicalServiceId(e.service.key);
-    if (this.services.has(id)) return;
-    const { stats: _s, ...service } = e.service;
-    const dests = new Map<string, KernelDest>();
-    for (const d of e.dests) {
-      const did = canonicalDestId(d);
-      if (dests.has(did)) continue;
-      const { stats: _d, ...spec } = d;
-      dests.set(did, { ...spec, activeConns: 0, inactiveConns: 0, persistentConns: 0 });
-    }
-    this.services.set(id, { service, dests });
+    for (const e of kernel) if (ids.has(canonicalServiceId(e.service.key))) put(this.services, e);
   }
 
   has(id: string): boolean {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { pino } from 'pino';
 import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../../src/config/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { HealthScheduler, type HealthChange, type TcpWatcher } from '../../src/health/index.js';
@@ -80,7 +81,7 @@ function services(): ServiceConfig[] {
 }
 
 describe('10,000 real servers rising in one batch of outcomes', () => {
-  test('the scheduler tells one new list per service, with every transition of the batch', async () => {
+  test('the scheduler folds them into a few new lists per service, with every transition', async () => {
     const watcher = new FakeWatcher();
     const events: Array<{ service: string; dests: DestSpec[]; change: HealthChange }> = [];
     const s = new HealthScheduler({ services: services(), health }, {
@@ -90,22 +91,47 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     try {
       assert.equal(watcher.watches.size, SERVICES * PER);
       watcher.riseAll();
+      const up = () => s.snapshot().services.reduce((n, x) => n + x.up, 0);
+      while (up() < SERVICES * PER) await new Promise((r) => setImmediate(r));
       await new Promise((r) => setImmediate(r));
-      assert.equal(events.length, SERVICES, 'one event per service, not one per real server');
-      for (const e of events) {
-        assert.equal(e.change.transitions.length, PER);
+      // one per real server before: 10,000 lists of 100 computed and sent on
+      assert.ok(events.length <= (SERVICES * PER) / 10, `${events.length} change events for ${SERVICES * PER} transitions`);
+      assert.equal(events.reduce((n, e) => n + e.change.transitions.length, 0), SERVICES * PER, 'every transition told once');
+      const last = new Map(events.map((e) => [e.service, e]));
+      assert.equal(last.size, SERVICES);
+      for (const e of last.values()) {
         assert.ok(e.change.transitions.every((t) => t.from === 'down' && t.to === 'up'));
         assert.equal(e.dests.length, PER);
         assert.ok(e.dests.every((d) => d.weight === 5), `${e.service}: every real server in at its weight`);
-        assert.equal(e.change.changes.length, PER);
       }
-      assert.equal(s.snapshot().services.reduce((n, x) => n + x.up, 0), SERVICES * PER);
     } finally {
       await s.stop();
     }
   });
 
-  test('the daemon programs the kernel with them in one health pass', async (t) => {
+  test('a batch that takes long to read does not hold the event loop: the rest is read turn by turn', async () => {
+    const watcher = new FakeWatcher();
+    const n = 1000;
+    // a log that costs 1 ms a line (as a slow disk, or the TCG VM): reading 1,000 outcomes at once took a second
+    const slow = pino({ level: 'info' }, { write: () => { const t = performance.now(); while (performance.now() - t < 1); } });
+    const s = new HealthScheduler({ services: services().slice(0, n / PER), health }, { watcher, logger: slow });
+    s.start();
+    try {
+      const up = () => s.snapshot().services.reduce((k, x) => k + x.up, 0);
+      let upWhenTimerRan = -1;
+      setTimeout(() => (upWhenTimerRan = up()), 0);
+      await new Promise((r) => setImmediate(r)); // the timer is due
+      watcher.riseAll();
+      const upAfterBatch = up();
+      while (up() < n) await new Promise((r) => setImmediate(r));
+      assert.ok(upAfterBatch < n, `the addon's callback read ${upAfterBatch} of ${n} outcomes before returning`);
+      assert.ok(upWhenTimerRan >= 0 && upWhenTimerRan < n, `a timer ran while outcomes were waiting (it saw ${upWhenTimerRan} up)`);
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('the daemon programs the kernel with them in a few health passes, each real server once', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-batch-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const configPath = join(dir, 'lvsd.json');
@@ -129,7 +155,8 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
       await until('every real server weighted', 60_000, () => weighted() === SERVICES * PER);
       const sets = kernel.batches.slice(before).flat().filter((c) => c.cmd === 'set-dest').length;
       assert.equal(sets, SERVICES * PER, 'one set-dest per real server');
-      assert.equal(kernel.batches.length - before, 1, 'in one batch');
+      const passes = kernel.batches.length - before;
+      assert.ok(passes <= (SERVICES * PER) / 10, `${passes} batches for ${SERVICES * PER} changes`);
     } finally {
       await d.stop();
     }
