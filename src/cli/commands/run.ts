@@ -29,7 +29,7 @@ export interface RunArgs {
  * hands over, VIPs released, the IPVS table left in place so a restart does not blip).
  */
 export async function runCommand(args: RunArgs): Promise<number> {
-  const log = createLogger({ level: args.logLevel });
+  const log = createLogger({ level: args.logLevel, sync: false });
   const signals = trapSignals(log);
   try {
     return await run(args, log, signals);
