@@ -8,8 +8,7 @@
  * (docs/benchmarks.md, the start-up bench, has the figures). tsc's dist/src stays as it is: the tests
  * import it, and `node dist/src/cli/main.js` is the same program unbundled.
  *
- * Layout: main.js (the CLI) and worker.js (the VRRP worker thread, src/vrrp/port.ts starts it as
- * `./worker.js` next to itself) are entries; each command's module and what several share are chunks
+ * Layout: main.js (the CLI) is the entry; each command's module and what several share are chunks
  * beside them, loaded by the commands that use them (dynamic import() stays lazy). The config validator
  * (schema-validator.cjs, written by validator.js) is copied next to them, minified, as src/config/schema.ts
  * loads it from its own directory. Files found by walking up to the package root (package.json, schemas/, web/,
@@ -17,8 +16,9 @@
  * too; yargs, pino (required at run time) and ajv's runtime helpers load from node_modules as before. `lvsd lab` stays unbundled (dist/src/lab): it locates its
  * scripts and examples relative to its own files and is a demo, not a director's command.
  */
-import { build, transform, type Plugin } from 'esbuild';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { build, type Plugin } from 'esbuild';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VALIDATOR_MODULE } from '../src/config/schema-compile.js';
 
@@ -33,13 +33,57 @@ const labOutside: Plugin = {
   },
 };
 
+/**
+ * Our modules have no side effects at import (none is imported for its effect alone): telling esbuild so
+ * lets it leave out what a folder's index.ts re-exports but the importer does not use. Without it the
+ * VRRP worker, importing src/net's index for links and addresses, carried the TCP and ICMP probers and
+ * with them node's crypto (15 internal modules compiled at every thread start).
+ */
+const pureModules: Plugin = {
+  name: 'pure-modules',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (a) => (a.resolveDir.startsWith(`${dist}src`) ? { path: resolve(a.resolveDir, a.path), sideEffects: false } : undefined));
+  },
+};
+
+/** The VRRP worker thread's file in the bundle. */
+export const WORKER_FILE = 'worker.cjs';
+
+/**
+ * The VRRP worker thread as one CommonJS file, with everything it imports inside (issue #11, fast start):
+ * a thread that starts an ES module compiles node's ESM loader (a dozen internal modules, not in node's
+ * start-up snapshot for threads) and reads and links every chunk, all on the path from exec to the
+ * instances announcing backup; a CommonJS file is one read through the loader the thread already has.
+ * `import.meta.url` (the package root, the addon, pino found from it) becomes this file's URL.
+ */
+async function bundleWorker(out: string): Promise<void> {
+  await build({
+    entryPoints: [`${dist}src/vrrp/worker.js`],
+    outfile: `${out}/${WORKER_FILE}`,
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    external: ['yargs', 'yargs/*', 'ajv', 'ajv/*'],
+    define: { 'import.meta.url': '__lvsdImportMetaUrl' },
+    banner: { js: "'use strict';const __lvsdImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    plugins: [pureModules],
+    logLevel: 'warning',
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+  });
+}
+
 export async function bundle(): Promise<void> {
   const out = `${dist}${BUNDLE_DIR}`;
   const tmp = `${out}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   await build({
-    entryPoints: { main: `${dist}src/cli/main.js`, worker: `${dist}src/vrrp/worker.js` },
+    entryPoints: { main: `${dist}src/cli/main.js` },
+    // the VRRP worker is its own CommonJS file (below): src/vrrp/port.ts starts that one from the bundle
+    define: { __LVSD_VRRP_WORKER__: JSON.stringify(`./${WORKER_FILE}`) },
     outdir: tmp,
     bundle: true,
     splitting: true,
@@ -53,7 +97,7 @@ export async function bundle(): Promise<void> {
     // bundled CommonJS code requires node's modules: give the ES module output a require()
     banner: { js: "import { createRequire as __lvsdCreateRequire } from 'node:module'; const require = __lvsdCreateRequire(import.meta.url);" },
     chunkNames: 'chunk-[hash]',
-    plugins: [labOutside],
+    plugins: [labOutside, pureModules],
     logLevel: 'warning',
     // fewer bytes for V8 to scan at every start (whitespace, comments, shorter syntax); names are kept, so
     // stack traces and log lines still name our functions
@@ -61,10 +105,15 @@ export async function bundle(): Promise<void> {
     minifySyntax: true,
     legalComments: 'none',
   });
-  // the generated validator is 200 KB of code with long names and whitespace: minified, V8 reads a third of it
-  const validator = await transform(readFileSync(`${dist}src/config/${VALIDATOR_MODULE}`, 'utf8'),
-    { minify: true, format: 'cjs', platform: 'node', target: 'node20', legalComments: 'none' });
-  writeFileSync(`${tmp}/${VALIDATOR_MODULE}`, validator.code);
+  await bundleWorker(tmp);
+  // the generated validator is 200 KB of code with long names and whitespace: minified, V8 reads a third of
+  // it; the two ajv runtime helpers it requires (and fast-deep-equal) go inside, so loading it resolves
+  // nothing in node_modules (five package lookups and files fewer for every command that reads a config)
+  await build({
+    entryPoints: [`${dist}src/config/${VALIDATOR_MODULE}`],
+    outfile: `${tmp}/${VALIDATOR_MODULE}`,
+    bundle: true, minify: true, format: 'cjs', platform: 'node', target: 'node20', legalComments: 'none', logLevel: 'warning',
+  });
   rmSync(out, { recursive: true, force: true });
   renameSync(tmp, out);
 }

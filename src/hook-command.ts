@@ -4,7 +4,7 @@
  * and when lvsd is root and a user is named, that user's uid and gid with no supplementary groups), their
  * output kept up to 4 KiB for the log, killed after 30 s. Never awaited by what triggered them.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { SAFE_PATH, lookupUser, type Ids } from './users.js';
 
@@ -17,6 +17,8 @@ export type HookChild = ChildProcessByStdio<null, Readable, Readable>;
 export async function spawnHook(argv: readonly string[], extraArgs: readonly string[], env: Record<string, string>, user: string | undefined): Promise<HookChild> {
   let ids: Ids | undefined;
   if (user !== undefined && process.getuid?.() === 0) ids = await lookupUser(user);
+  // (node:child_process is imported when first used: the VRRP thread loads this module at start, and child_process brings net, dgram and streams, which cost seconds to compile under the test VM's emulation)
+  const { spawn } = await import('node:child_process');
   return spawn(argv[0]!, [...argv.slice(1), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: '/',

@@ -9,17 +9,23 @@ export type { Logger };
 type Pino = typeof import('pino');
 let pinoModule: Pino | undefined;
 
-/** pino, loaded on first use (it is CommonJS, so synchronously): a CLI command that logs nothing never loads it. */
+/**
+ * pino, loaded on first use (it is CommonJS, so synchronously): a CLI command that logs nothing never loads
+ * it. `lvsd run` has it loaded before (preloadPino).
+ */
 function pinoLib(): Pino {
   return (pinoModule ??= createRequire(import.meta.url)('pino') as Pino);
 }
 
 /**
- * Hands this module an already imported pino, for a thread that logs from its first line anyway (the VRRP
- * worker imports it statically, so the bundle carries it in worker.js instead of ~30 files read at start).
+ * Loads pino by import() before the first line is logged (`lvsd run`): the bundle carries pino in a chunk
+ * of its own, one file, where the require of pinoLib reads ~30 files from node_modules, seconds of the
+ * daemon's start-up under the test VM's emulation (docs/benchmarks.md, the start-up bench).
  */
-export function usePino(lib: unknown): void {
-  pinoModule ??= lib as Pino;
+export async function preloadPino(): Promise<void> {
+  if (pinoModule) return;
+  const mod = (await import('pino')) as unknown as { default: Pino };
+  pinoModule ??= mod.default;
 }
 
 /**

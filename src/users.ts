@@ -2,7 +2,6 @@
  * Who a child process runs as: a user name's uid and gid (as `id -u`/`id -g` say, cached), and the
  * PATH every child lvsd starts gets instead of the daemon's own environment.
  */
-import { execFile } from 'node:child_process';
 
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -12,7 +11,9 @@ export interface Ids {
 }
 const idCache = new Map<string, Promise<Ids>>();
 
-function idOf(flag: '-u' | '-g', user: string): Promise<number> {
+/** (node:child_process is imported when first used: the VRRP thread loads this module at start, and child_process brings net, dgram and streams, which cost seconds to compile under the test VM's emulation) */
+async function idOf(flag: '-u' | '-g', user: string): Promise<number> {
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve, reject) => {
     execFile('id', [flag, '--', user], { timeout: 5000 }, (err, stdout) => {
       const n = Number(String(stdout).trim());

@@ -1,7 +1,8 @@
 /**
  * How the CLI turns an error into an exit status and a sentence. Scripts rely on these numbers.
  */
-import { escapeControl } from '../config/index.js';
+// the leaf, not the config module's index: a command that reads no config never loads the config loader
+import { escapeControl } from '../config/escape.js';
 import { isLvsdError, type LvsdErrorCode } from '../errors.js';
 
 export const EXIT = {

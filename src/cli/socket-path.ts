@@ -1,4 +1,3 @@
-import { loadConfig } from '../config/index.js';
 import { DEFAULT_SOCKET } from './defaults.js';
 
 /**
@@ -9,6 +8,8 @@ export async function resolveSocket(opts: { socket?: string | undefined; config?
   if (opts.socket) return opts.socket;
   if (opts.config) {
     try {
+      // imported here: status and the control commands given --socket (or nothing) never load the config module
+      const { loadConfig } = await import('../config/index.js');
       return (await loadConfig(opts.config)).control.socket;
     } catch {
       // an unreadable or invalid config does not stop status from reaching the daemon at the default path

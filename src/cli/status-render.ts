@@ -5,7 +5,8 @@
  * kernel is printed with its control characters escaped (esc), so a name cannot forge a line or drive the
  * terminal.
  */
-import { escapeControl as esc } from '../config/index.js';
+// the leaf, not the config module's index: status never loads the config loader (issue #11, fast start)
+import { escapeControl as esc } from '../config/escape.js';
 import { LvsdError } from '../errors.js';
 import { destId, serviceId, type KernelEntry } from '../table/index.js';
 import type {

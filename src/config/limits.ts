@@ -27,25 +27,8 @@ export function overMax(seconds: number, max: number, why: string): string | und
 export const TIMER_WHY = 'the longest timer Node can arm, 2^31-1 ms';
 
 /** Control characters (C0, DEL, C1) and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-
-/** Whether text holds a character that could break a line or drive a terminal. */
-export function hasControl(text: string): boolean {
-  return CONTROL.test(text);
-}
-
-/** Text with every control character written as an escape (\n, \x1b, \u2028), safe to print on one line. */
-export function escapeControl(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
-    const code = c.charCodeAt(0);
-    if (c === '\n') return '\\n';
-    if (c === '\r') return '\\r';
-    if (c === '\t') return '\\t';
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
+export { escapeControl, hasControl } from './escape.js';
+import { escapeControl } from './escape.js';
 
 /**
  * Why a canonical address cannot be a service address, real server, VIP or peer: multicast, broadcast and

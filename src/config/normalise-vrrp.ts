@@ -9,6 +9,7 @@ import type {
 import { durationOr as seconds, formatDuration } from './duration.js';
 import { MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax, subnetBroadcast, zoneProblem } from './limits.js';
 import type { Problems } from './problems.js';
+import { trackProcessKey } from './track-key.js';
 import type { Located, RawConnectionSync, RawSyncGroup, RawVrrpInstance } from './raw.js';
 
 export const VRRP_DEFAULTS = {
@@ -91,9 +92,7 @@ function trackFiles(raw: RawVrrpInstance, report: (p: string, m: string) => void
 }
 
 /** The key a tracked process is shown and logged by: its name, with its arguments when given. */
-export function trackProcessKey(t: { name: string; args?: readonly string[] }): string {
-  return t.args === undefined ? t.name : [t.name, ...t.args].join(' ');
-}
+export { trackProcessKey };
 
 function trackProcesses(raw: RawVrrpInstance, report: (p: string, m: string) => void): TrackProcessConfig[] {
   const list = raw.trackProcesses ?? [];

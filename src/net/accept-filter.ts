@@ -10,7 +10,6 @@
  * hook for them. The table is written whole, in one `nft -f` transaction, at start and at every reload, and
  * deleted when no instance needs it (also a leftover of a crashed run).
  */
-import { execFile } from 'node:child_process';
 import { LvsdError } from '../errors.js';
 import { familyOf } from './address.js';
 
@@ -49,6 +48,7 @@ export function acceptFilterScript(vips: readonly string[]): string {
  */
 export async function setAcceptFilter(vips: readonly string[], nft = 'nft'): Promise<void> {
   const script = acceptFilterScript(vips);
+  const { execFile } = await import('node:child_process'); // on first use: not among the VRRP thread's start-up modules
   await new Promise<void>((resolve, reject) => {
     const child = execFile(nft, ['-f', '-'], { timeout: 10_000 }, (err, _stdout, stderr) => {
       if (!err) return resolve();

@@ -36,6 +36,8 @@ export class VrrpManager {
   private groups = new Map<string, string[]>();
   /** The VIPs the Accept_Mode filter drops now (undefined: not written yet by this run). */
   private filtered: string | undefined;
+  /** The last accept-filter write queued (they run one after the other). */
+  private filterWrites: Promise<void> = Promise.resolve();
   /**
    * Until tableReady(): instances started wait for the daemon's first reconcile before they claim
    * mastership. Set by start() only, so a reload never makes an instance wait.
@@ -98,6 +100,11 @@ export class VrrpManager {
     }
     const retiring = new Set(retire.map((i) => i.name));
     const opened: VrrpInstance[] = [];
+    const filtered = filteredVips(config.vrrp);
+    // At start with no VIP to filter, the write only removes what a crashed run may have left: it runs
+    // once the instances are listening (nft is a process start, seconds under emulation, on the path from
+    // exec to backup otherwise). A backup holds no VIP, so a leftover table meanwhile drops nothing.
+    const removeLeftover = filtered.length === 0 && this.filtered === undefined;
     try {
       for (const cfg of config.vrrp) {
         if (this.instances.has(cfg.name) && !retiring.has(cfg.name)) continue;
@@ -105,7 +112,7 @@ export class VrrpManager {
         await inst.open();
         opened.push(inst);
       }
-      await this.applyAcceptFilter(filteredVips(config.vrrp));
+      if (!removeLeftover) await this.applyAcceptFilter(filtered);
     } catch (e) {
       for (const inst of opened) inst.close();
       throw e;
@@ -121,6 +128,10 @@ export class VrrpManager {
       const cfg = inst.config;
       const trackDown = cfg.trackInterfaces.filter((t) => this.linkUp.get(t.name) === false).map((t) => t.name);
       await inst.run({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown, waitForTable: this.waitingForTable });
+    }
+    if (removeLeftover) {
+      void this.applyAcceptFilter([]).catch((e: Error) =>
+        this.log.warn({ event: 'vrrp.accept_filter_failed', err: e.message }, e.message));
     }
   }
 
@@ -147,7 +158,14 @@ export class VrrpManager {
    * Writes the Accept_Mode filter when what it drops changed (at start always, so a crashed run's table
    * goes). Before any instance starts or changes: a VIP never comes up unfiltered.
    */
-  private async applyAcceptFilter(vips: string[]): Promise<void> {
+  private applyAcceptFilter(vips: string[]): Promise<void> {
+    // one nft at a time, in order (the leftover removal at start may still be running)
+    const next = this.filterWrites.catch(() => undefined).then(() => this.writeAcceptFilter(vips));
+    this.filterWrites = next;
+    return next;
+  }
+
+  private async writeAcceptFilter(vips: string[]): Promise<void> {
     const key = vips.join(' ');
     if (key === this.filtered) return;
     await this.acceptFilter(vips);

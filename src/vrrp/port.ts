@@ -35,6 +35,10 @@ export interface VrrpWorkerHooks {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** Set by the bundle (packaging/bundle.ts: the worker as one CommonJS file); tsc's dist/src runs worker.js. */
+declare const __LVSD_VRRP_WORKER__: string | undefined;
+const WORKER_FILE = typeof __LVSD_VRRP_WORKER__ === 'string' ? __LVSD_VRRP_WORKER__ : './worker.js';
+
 function managerConfig(config: Config): ManagerConfig {
   return { vrrp: config.vrrp, syncGroups: config.syncGroups };
 }
@@ -48,7 +52,7 @@ export class VrrpWorker {
   private exited = false;
 
   private constructor(private readonly log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
-    this.worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { logLevel } });
+    this.worker = new Worker(new URL(WORKER_FILE, import.meta.url), { workerData: { logLevel } });
     // a booting worker does not keep the process alive: a start that fails before begin() just exits
     this.worker.unref();
     this.worker.on('message', (m: WorkerEvent) => this.onMessage(m));

@@ -8,7 +8,6 @@
  * Linux applies scheduling policy per thread; the thread's id comes from /proc/thread-self and util-linux's
  * chrt sets it. Without CAP_SYS_NICE or chrt the thread keeps the ordinary policy and the reason is returned.
  */
-import { execFile } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 
 export type RealtimeResult = { ok: true; tid: number; priority: number } | { ok: false; reason: string };
@@ -28,10 +27,11 @@ export function currentThreadId(): number | undefined {
  * thread while chrt runs (a process start costs ~0.25 s of CPU under the test VM's emulation): the VRRP
  * worker opens its sockets and starts its timers meanwhile, as backups that only listen. Never rejects.
  */
-export function makeThreadRealtime(priority: number): Promise<RealtimeResult> {
-  if (process.platform !== 'linux') return Promise.resolve({ ok: false, reason: 'real-time scheduling is set on Linux only' });
+export async function makeThreadRealtime(priority: number): Promise<RealtimeResult> {
+  if (process.platform !== 'linux') return { ok: false, reason: 'real-time scheduling is set on Linux only' };
   const tid = currentThreadId();
-  if (tid === undefined) return Promise.resolve({ ok: false, reason: '/proc/thread-self is unreadable' });
+  if (tid === undefined) return { ok: false, reason: '/proc/thread-self is unreadable' };
+  const { execFile } = await import('node:child_process'); // on first use: not among the thread's start-up modules
   return new Promise((resolve) => {
     execFile('chrt', ['--reset-on-fork', '--rr', '--pid', String(priority), String(tid)], { encoding: 'utf8', timeout: 5000 }, (error, _stdout, stderr) => {
       if (!error) resolve({ ok: true, tid, priority });

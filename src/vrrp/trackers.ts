@@ -8,8 +8,9 @@
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { TrackFileConfig, TrackProcessConfig, TrackScriptConfig, VrrpInstanceConfig } from '../config/types.js';
-import { trackProcessKey } from '../config/normalise-vrrp.js';
-import { probeExec } from '../health/checkers/exec.js';
+// a leaf: the config's normalisation (and the exec checker below) are not among the VRRP thread's start-up modules
+import { trackProcessKey } from '../config/track-key.js';
+import type { probeExec } from '../health/checkers/exec.js';
 import { timerDelay } from '../timer-delay.js';
 import { sharedScan } from './proc-scan.js';
 import {
@@ -44,6 +45,9 @@ const now = (): number => performance.now();
 /** How a script is run (tests inject one). */
 export type ScriptRunner = typeof probeExec;
 
+/** The exec checker, loaded when the first script runs (it brings child_process: see users.ts). */
+const runScriptProbe: ScriptRunner = async (...args) => (await import('../health/checkers/exec.js')).probeExec(...args);
+
 export class InstanceTrackers {
   private readonly status = new Map<string, TrackedStatus>();
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -57,7 +61,7 @@ export class InstanceTrackers {
     private readonly onChange: (c: TrackChange) => void,
     /** States of the previous trackers (a reload keeps what was observed: no script starts up again). */
     previous?: InstanceTrackers,
-    private readonly runScript: ScriptRunner = probeExec,
+    private readonly runScript: ScriptRunner = runScriptProbe,
   ) {
     for (const s of cfg.trackScripts) {
       const key = trackKey('script', s.name);

@@ -28,9 +28,10 @@ const manager = new VrrpManager(log, {
 });
 
 /**
- * Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts. Set when the
- * instances start (a worker booted early and discarded does nothing), and chrt runs while they start (as
- * backups, which only listen): not on the start-up's path.
+ * Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts. Set once the
+ * instances have started (a worker booted early and discarded does nothing): starting chrt blocks the
+ * thread while node forks (84 ms on the host, more under emulation), so it comes after the backups are
+ * listening and their Master_Down timers run, not before.
  */
 function realtime(): void {
   const rtPriority = realtimePriorityFromEnv();
@@ -76,7 +77,6 @@ port.on('message', (m: WorkerRequest) => {
     try {
       switch (m.type) {
         case 'start':
-          realtime();
           await manager.start(m.config as ManagerConfig, { waitForTable: m.waitForTable ?? false });
           break;
         case 'update':
@@ -96,6 +96,7 @@ port.on('message', (m: WorkerRequest) => {
       // Stopped: let the thread end on its own once its handles are closed (the addon's sockets close with
       // the thread's environment too, so a terminate() is safe, but it is the last resort: see port.ts).
       if (m.type === 'stop') port.close();
+      if (m.type === 'start') realtime();
     } catch (e) {
       post({ type: 'done', id: m.id, error: { message: (e as Error).message, code: (e as { code?: string }).code } });
     }

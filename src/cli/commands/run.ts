@@ -8,7 +8,7 @@ import type { EarlyVrrp } from '../../daemon/vrrp-port.js';
 import { ConfigCache, loadConfig, socketPathProblem } from '../../config/index.js';
 import type { Config } from '../../config/types.js';
 import { LvsdError } from '../../errors.js';
-import { createLogger, type Logger } from '../../log.js';
+import { createLogger, lazyLogger, preloadPino, type Logger } from '../../log.js';
 import { packageVersion } from '../../package-root.js';
 import { trapSignals, type SignalTrap } from '../signals.js';
 import { EXIT } from '../exit.js';
@@ -29,23 +29,26 @@ export interface RunArgs {
  * hands over, VIPs released, the IPVS table left in place so a restart does not blip).
  */
 export async function runCommand(args: RunArgs): Promise<number> {
-  const log = createLogger({ level: args.logLevel, sync: false });
+  // pino's chunk loads while the VRRP worker boots (run awaits it before anything is logged)
+  const pinoReady = preloadPino();
+  const log = lazyLogger(args.logLevel, () => createLogger({ level: args.logLevel, sync: false }));
   const signals = trapSignals(log);
   try {
-    return await run(args, log, signals);
+    return await run(args, log, signals, pinoReady);
   } catch (e) {
     signals.detach();
     throw e;
   }
 }
 
-async function run(args: RunArgs, log: Logger, signals: SignalTrap): Promise<number> {
+async function run(args: RunArgs, log: Logger, signals: SignalTrap, pinoReady: Promise<void>): Promise<number> {
   const version = packageVersion();
   // VRRP first (issue #11, fast start): the worker thread boots now, while the config is read; it starts
   // its instances once the namespace is claimed (below), announces backup and runs the Master_Down timer
   // while this thread loads the rest of the daemon and programs the table.
   const vrrpPort = await import('../../daemon/vrrp-port.js');
   const booting = vrrpPort.bootVrrpEarly(log.child({ component: 'vrrp' }));
+  await pinoReady.catch(() => undefined); // a failed import: pino is required when first used, and says why
   // Claim the network namespace, then the control socket, before touching the kernel: a second `lvsd run`
   // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
   // first one (netns-guard.ts). A bad config is fatal at start, with every problem; the daemon is handed
