@@ -9,10 +9,11 @@
  *
  *   LVSD_BENCH_SERVICES=1000,10000   sizes (services); 10 real servers each
  *   LVSD_BENCH_DESTS=10
+ *   LVSD_BENCH_LAYOUTS=file,dir      the daemon rows' config: one file, and/or a directory of 100 service files
  * Prints a table; with LVSD_VM_OUT set also writes bench-ipvs.json there.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -44,6 +45,25 @@ function lvsdConfig(table: Row[], stateFile: string, extra: Record<string, unkno
       realServers: r.dests.map((d) => ({ address: d.address, port: 8080, weight: d.weight })),
     })),
   });
+}
+
+/** Files of services in the `dir` layout (plus 000-global.json): a big deployment keeps its services in many files. */
+const DIR_FILES = 100;
+
+/** The daemon's config in `layout`: one file, or a directory; `only` rewrites just the directory file holding that service. */
+function writeDaemonConfig(layout: 'file' | 'dir', path: string, table: Row[], stateFile: string, extra: Record<string, unknown>, only?: number): void {
+  if (layout === 'file') {
+    writeFileSync(path, lvsdConfig(table, stateFile, extra));
+    return;
+  }
+  mkdirSync(path, { recursive: true });
+  const per = Math.ceil(table.length / DIR_FILES);
+  if (only === undefined) writeFileSync(join(path, '000-global.json'), JSON.stringify({ ...extra, ipvs: { stateFile, ...(extra['ipvs'] as object | undefined) } }));
+  for (let f = 0; f * per < table.length; f++) {
+    if (only !== undefined && Math.floor(only / per) !== f) continue;
+    const doc = JSON.parse(lvsdConfig(table.slice(f * per, (f + 1) * per), stateFile)) as { services: unknown[] };
+    writeFileSync(join(path, `svc-${String(f + 1).padStart(3, '0')}.json`), JSON.stringify({ services: doc.services }, null, 2));
+  }
 }
 
 function ipvsadmRules(table: Row[]): string {
@@ -174,6 +194,7 @@ function savedSorted(): string[] {
 const work = mkdtempSync(join(tmpdir(), 'lvsd-bench-'));
 const sizes = (process.env.LVSD_BENCH_SERVICES ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
 const perService = Number(process.env.LVSD_BENCH_DESTS ?? 10);
+const layouts = (process.env.LVSD_BENCH_LAYOUTS ?? 'file,dir').split(',').filter((l): l is 'file' | 'dir' => l === 'file' || l === 'dir');
 const s = (ms: number | undefined) => (ms === undefined ? '-' : (ms / 1000).toFixed(2) + ' s');
 
 interface SizeResult {
@@ -191,11 +212,21 @@ interface SizeResult {
   noopMs: number;
   noopPhases: Phases;
   sameTable: boolean;
-  daemon?: DaemonResult;
+  daemons?: DaemonResult[];
 }
 
 /** The running daemon on the applied table: start (adopting it), one weight + `lvsd reload`, a drift pass. */
 interface DaemonResult {
+  /** The config the daemon ran: one file, or a directory of DIR_FILES service files. */
+  layout: 'file' | 'dir';
+  /** The daemon's own reload (config.reloaded of the control reload): load + switch + pass, ms; the load alone; the event loop's worst delay. */
+  reloadDaemonMs?: number;
+  reloadLoadMs?: number;
+  reloadLoopMaxMs?: number;
+  /** The same for the file watcher's reload of the edit, when it ran (it may run first and do the work). */
+  watcherReload?: { ms: number; loadMs: number; loopDelayMaxMs: number };
+  /** `lvsd --version`, for the CLI process's own share of reloadCliMs. */
+  versionCliMs: number;
   /** exec of `lvsd run` until daemon.started (the table read once and planned: 0 ops). */
   startMs: number;
   /** `lvsd reload` CLI run, from spawn to exit, the kernel holding the new weight when it returns. */
@@ -236,14 +267,14 @@ async function waitLog(file: string, ok: (l: Record<string, unknown>) => boolean
  * weight is edited and `lvsd reload` timed until it returns (the reload answers once the kernel has the
  * operation; checked with ipvsadm); then one drift pass (the full read) with the event loop's worst delay.
  */
-async function benchDaemon(ns: string, table: Row[], n: number, state: string): Promise<DaemonResult> {
-  const config = join(work, `daemon-${n}.json`);
-  const socket = join(work, `lvsd-${n}.sock`);
-  const logFile = join(work, `daemon-${n}.log`);
+async function benchDaemon(ns: string, table: Row[], n: number, state: string, layout: 'file' | 'dir', drift: boolean): Promise<DaemonResult> {
+  const config = join(work, layout === 'file' ? `daemon-${n}.json` : `daemon-${n}.d`);
+  const socket = join(work, `lvsd-${n}-${layout}.sock`);
+  const logFile = join(work, `daemon-${n}-${layout}.log`);
   // the drift timer fires once the reload has been measured (a 110,000-object pass under TCG takes tens of seconds)
   const driftS = Math.max(60, Math.ceil(n / 100));
   const extra = { control: { socket }, ipvs: { driftInterval: `${driftS}s` } };
-  writeFileSync(config, lvsdConfig(table, state, extra));
+  writeDaemonConfig(layout, config, table, state, extra);
   const out = openSync(logFile, 'w');
   const t0 = performance.now();
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, 'run', '--config', config, '--state-file', state, '--log-level', 'info'],
@@ -251,14 +282,21 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string): 
   try {
     await waitLog(logFile, (l) => l.event === 'daemon.started', 30 * 60_000, 'daemon.started');
     const startMs = performance.now() - t0;
-    const row = table[(n >> 1) + 1]!;
-    row.dests[5]!.weight = 777;
-    writeFileSync(config, lvsdConfig(table, state, extra));
+    const changed = (n >> 1) + 1;
+    const row = table[changed]!;
+    const weight = layout === 'file' ? 777 : 778;
+    row.dests[5]!.weight = weight;
+    const reloadsBefore = logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
+    writeDaemonConfig(layout, config, table, state, extra, changed);
     const t1 = performance.now();
     must(sh(process.execPath, [CLI, 'reload', '--socket', socket]), 'lvsd reload');
     const reloadCliMs = performance.now() - t1;
+    const reloads = logLines(logFile).filter((l) => l.event === 'config.reloaded').slice(reloadsBefore);
+    const control = reloads.filter((l) => l.trigger === 'control').pop();
+    const watcher = reloads.find((l) => l.trigger === 'file');
+    const versionCliMs = must(sh(process.execPath, [CLI, '--version']), 'lvsd --version').ms;
     const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
-    if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+777\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
+    if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
     const pass = logLines(logFile).filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
     const t2 = performance.now();
     must(sh(process.execPath, [CLI, 'status', '-s', `tcp/${row.vip}:80`, '--socket', socket]), 'lvsd status -s');
@@ -266,12 +304,24 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string): 
     const t3 = performance.now();
     must(sh(process.execPath, [CLI, 'status', '--json', '--fresh', '--socket', socket]), 'lvsd status --fresh');
     const statusFreshMs = performance.now() - t3;
+    const facts = {
+      layout, versionCliMs: Math.round(versionCliMs),
+      ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),
+      ...(watcher ? { watcherReload: { ms: Number(watcher.ms), loadMs: Number(watcher.loadMs), loopDelayMaxMs: Number(watcher.loopDelayMaxMs) } } : {}),
+    };
+    if (!drift) {
+      return {
+        ...facts, startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
+        ...(pass ? { reloadPassMs: Number(pass.ms), reloadOps: Number(pass.ops) } : {}),
+        statusOneMs: Math.round(statusOneMs), statusFreshMs: Math.round(statusFreshMs),
+      };
+    }
     process.stderr.write(`[bench] ${n}: waiting for a drift pass (every ${driftS} s) ...\n`);
-    const drift = await waitLog(logFile, (l) => l.event === 'daemon.reconcile' && l.reason === 'drift', (driftS * 3 + 600) * 1000, 'drift pass');
+    const driftLine = await waitLog(logFile, (l) => l.event === 'daemon.reconcile' && l.reason === 'drift', (driftS * 3 + 600) * 1000, 'drift pass');
     return {
-      startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
+      ...facts, startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
       ...(pass ? { reloadPassMs: Number(pass.ms), reloadOps: Number(pass.ops) } : {}),
-      drift: { ms: Number(drift.ms), readMs: Number(drift.readMs), ops: Number(drift.ops), loopDelayMaxMs: Number(drift.loopDelayMaxMs), loopDelayP99Ms: Number(drift.loopDelayP99Ms) },
+      drift: { ms: Number(driftLine.ms), readMs: Number(driftLine.readMs), ops: Number(driftLine.ops), loopDelayMaxMs: Number(driftLine.loopDelayMaxMs), loopDelayP99Ms: Number(driftLine.loopDelayP99Ms) },
       statusOneMs: Math.round(statusOneMs), statusFreshMs: Math.round(statusFreshMs),
     };
   } finally {
@@ -282,7 +332,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string): 
       process.stderr.write(`[bench] lvsd run exited early: ${child.exitCode ?? child.signalCode}\n`);
     }
     closeSync(out);
-    if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, `daemon-${n}.log`), readFileSync(logFile));
+    if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, `daemon-${n}-${layout}.log`), readFileSync(logFile));
   }
 }
 
@@ -340,12 +390,19 @@ async function benchSize(n: number): Promise<SizeResult> {
   }
   process.stderr.write(`[bench] ${n} x ${perService}: lvsd run, one weight + lvsd reload, a drift pass ...\n`);
   quiesce();
-  const daemon = process.env.LVSD_BENCH_DAEMON === '0' ? undefined : await benchDaemon(nsLvsd, table, n, state);
+  const daemons: DaemonResult[] = [];
+  if (process.env.LVSD_BENCH_DAEMON !== '0') {
+    // the drift pass is waited for once, with the first layout (it does not depend on the config's files)
+    for (const [i, layout] of layouts.entries()) {
+      if (i > 0) quiesce();
+      daemons.push(await benchDaemon(nsLvsd, table, n, state, layout, i === 0));
+    }
+  }
   inNs = undefined;
   dropNamespace(nsLvsd);
 
   return {
-    ...(daemon ? { daemon } : {}),
+    ...(daemons.length > 0 ? { daemons } : {}),
     services: n,
     realServers: n * perService,
     ipvsadmRestoreMs: Math.round(restore.ms),
@@ -405,14 +462,14 @@ async function main(): Promise<void> {
     const p = (x: Phases) => `${s(x.dumpMs)} / ${s(x.planMs)} / ${s(x.applyMs)} / ${s(x.verifyMs)} (${x.ops ?? '?'} ops)`;
     lines.push(`  ${r.services} services: cold ${p(r.lvsdColdPhases)}; one change ${p(r.oneChangePhases)}; dry run ${s(r.noopPhases.dumpMs)} dump, ${s(r.noopPhases.planMs)} plan`);
   }
-  const daemons = results.filter((r) => r.daemon);
+  const daemons = results.flatMap((r) => (r.daemons ?? []).map((d) => ({ r, d })));
   if (daemons.length > 0) {
     lines.push('');
-    lines.push('| services | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run) | its pass in the daemon | reload / ipvsadm -R cold | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
-    lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of daemons) {
-      const d = r.daemon!;
-      lines.push(`| ${r.services} | ${s(d.startMs)} | ${s(d.reloadCliMs)} | ${d.reloadPassMs ?? '-'} ms, ${d.reloadOps ?? '?'} op | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+    lines.push('| services | config | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run) | reload / ipvsadm -R cold | in the daemon: whole reload / load / pass (ops) | its event loop worst | file watcher\'s reload: whole / load / loop worst | `lvsd --version` | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
+    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const { r, d } of daemons) {
+      const w = d.watcherReload;
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`} | ${s(d.startMs)} | ${s(d.reloadCliMs)} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}) | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
     }
   }
   if (results.length >= 2) {

@@ -8,6 +8,7 @@
  * when every part has taken it does the daemon switch, all at once (docs/operations.md, Reload).
  */
 import { hostname } from 'node:os';
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { ConfigCache, loadConfig, type LoadStats } from '../config/index.js';
 import type { Config } from '../config/types.js';
@@ -82,6 +83,13 @@ export interface DaemonMetrics {
   healthUp?(service: string, realServer: string, up: boolean): void;
   /** A probe that failed because of the director itself (errno name): not counted as up or down. */
   healthLocalFailure?(errno: string): void;
+}
+
+/** What a reload measured on its way, logged with config.reloaded. */
+interface ReloadFacts extends LoadStats {
+  started: number;
+  loop: IntervalHistogram;
+  loadMs: number;
 }
 
 export interface DaemonOptions {
@@ -555,6 +563,17 @@ export class Daemon {
 
   private async reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
     if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
+    // how long the reload held this thread at most (health probes and the control socket wait meanwhile)
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    try {
+      return await this.loadAndSwitch(trigger, loop);
+    } finally {
+      loop.disable();
+    }
+  }
+
+  private async loadAndSwitch(trigger: ReloadTrigger, loop: IntervalHistogram): Promise<ReloadResult> {
     let next: Config;
     const started = performance.now();
     try {
@@ -570,7 +589,7 @@ export class Daemon {
     }
     // The whole switch holds the kernel queue: no health change or drift pass lands between reading the
     // table and applying the new config to it.
-    const load = { loadMs: Math.round(performance.now() - started), ...this.configCache.stats };
+    const load: ReloadFacts = { started, loop, loadMs: Math.round(performance.now() - started), ...this.configCache.stats };
     return this.enqueue(() => this.switchTo(next, trigger, load));
   }
 
@@ -586,7 +605,7 @@ export class Daemon {
    * Prepare every part for `next` (IPVS reachable and read, health built, VRRP updated); if one cannot
    * take it, nothing has switched and the old config stays. Then switch all at once and apply the table.
    */
-  private async switchTo(next: Config, trigger: ReloadTrigger, load: LoadStats & { loadMs: number }): Promise<ReloadResult> {
+  private async switchTo(next: Config, trigger: ReloadTrigger, facts: ReloadFacts): Promise<ReloadResult> {
     // a stop came while the config was read: nothing may start now
     if (this.stopped) return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
     let step = 'ipvs';
@@ -650,7 +669,11 @@ export class Daemon {
       return { ok: false, applied: true, error: load.error ?? 'partial', code: error.code };
     }
     this.recordLoad('reload', 'ok');
-    this.log.info({ event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...load }, 'config reloaded');
+    const { started, loop, ...load } = facts;
+    this.log.info({
+      event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...load,
+      ms: Math.round(performance.now() - started), loopDelayMaxMs: Math.round(loop.max / 1e6),
+    }, 'config reloaded');
     return { ok: true, applied: true };
   }
 
