@@ -17,12 +17,30 @@ export interface Built {
   services: Map<string, ServiceEntry>;
 }
 
-/** The jobs and services of a config at `now`, reusing `old` jobs by identity. */
-export function buildJobs(input: HealthInput, old: ReadonlyMap<string, Job>, now: number): Built {
+/**
+ * The jobs and services of a config at `now`, reusing `old` jobs by identity. A service whose config is the
+ * very object `oldServices` holds (a reload reused it: config/service-memo.ts) and whose jobs all still run
+ * keeps its members and its last desired list (commit() computes every service's list again anyway).
+ */
+export function buildJobs(
+  input: HealthInput, old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry> = new Map(),
+): Built {
   const jobs = new Map<string, Job>();
   const users = new Map<string, Set<string>>();
   const services = new Map<string, ServiceEntry>();
+  const use = (key: string, job: Job, name: string) => {
+    let names = users.get(key);
+    if (!names) users.set(key, (names = new Set()));
+    names.add(name);
+    jobs.set(key, job);
+  };
   for (const config of input.services) {
+    const before = oldServices.get(config.name);
+    if (before !== undefined && before.config === config && before.members.every(({ job }) => old.get(job.key) === job)) {
+      for (const { job } of before.members) use(job.key, job, config.name);
+      services.set(config.name, { config, members: before.members, desired: before.desired });
+      continue;
+    }
     const members: Member[] = [];
     for (const rs of config.realServers) {
       const target = probeTarget(rs);
@@ -38,10 +56,7 @@ export function buildJobs(input: HealthInput, old: ReadonlyMap<string, Job>, now
           alive: true,
         };
       }
-      let names = users.get(key);
-      if (!names) users.set(key, (names = new Set()));
-      names.add(config.name);
-      jobs.set(key, job);
+      use(key, job, config.name);
       members.push({ rs, job });
     }
     services.set(config.name, { config, members, desired: computeDesired(config, members, now) });

@@ -159,7 +159,7 @@ export class HealthScheduler extends EventEmitter {
    * Commit it before the next prepare or commit (it reuses the running probes' state).
    */
   prepare(input: HealthInput): PreparedHealth {
-    return { input, built: this.build(input, this.jobs), from: this.jobs };
+    return { input, built: buildJobs(input, this.jobs, this.clock.now(), this.services), from: this.jobs };
   }
 
   /** Switches to a prepared config. Never throws. */
