@@ -195,7 +195,7 @@ const work = mkdtempSync(join(tmpdir(), 'lvsd-bench-'));
 const sizes = (process.env.LVSD_BENCH_SERVICES ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
 const perService = Number(process.env.LVSD_BENCH_DESTS ?? 10);
 const layouts = (process.env.LVSD_BENCH_LAYOUTS ?? 'file,dir').split(',').filter((l): l is 'file' | 'dir' => l === 'file' || l === 'dir');
-const s = (ms: number | undefined) => (ms === undefined ? '-' : (ms / 1000).toFixed(2) + ' s');
+const s = (ms: number | undefined) => (ms === undefined ? '-' : Number.isNaN(ms) ? 'failed' : (ms / 1000).toFixed(2) + ' s');
 
 interface SizeResult {
   services: number;
@@ -299,11 +299,15 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
     const pass = logLines(logFile).filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
     const t2 = performance.now();
-    must(sh(process.execPath, [CLI, 'status', '-s', `tcp/${row.vip}:80`, '--socket', socket]), 'lvsd status -s');
-    const statusOneMs = performance.now() - t2;
+    // a status row that fails (the CLI's 10 s deadline under a loaded TCG host) is shown as failed, not fatal to the rest
+    const statusOk = (r: Timed, what: string) => {
+      if (r.status === 0) return true;
+      process.stderr.write(`[bench] ${what} failed (exit ${r.status}): ${r.stderr.slice(-300)}\n`);
+      return false;
+    };
+    const statusOneMs = statusOk(sh(process.execPath, [CLI, 'status', '-s', `tcp/${row.vip}:80`, '--socket', socket]), 'lvsd status -s') ? performance.now() - t2 : NaN;
     const t3 = performance.now();
-    must(sh(process.execPath, [CLI, 'status', '--json', '--fresh', '--socket', socket]), 'lvsd status --fresh');
-    const statusFreshMs = performance.now() - t3;
+    const statusFreshMs = statusOk(sh(process.execPath, [CLI, 'status', '--json', '--fresh', '--socket', socket]), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
     const facts = {
       layout, versionCliMs: Math.round(versionCliMs),
       ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),

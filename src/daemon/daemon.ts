@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { ConfigCache, loadConfig, type LoadStats } from '../config/index.js';
-import type { Config } from '../config/types.js';
+import type { Config, ServiceConfig } from '../config/types.js';
 import { LvsdError, isLvsdError, type LvsdErrorCode } from '../errors.js';
 import {
   HealthScheduler, type HealthChange, type HealthSchedulerOptions, type TcpWatcher, type PreparedHealth, type ProbeHistogram, type Prober,
@@ -128,6 +128,8 @@ export class Daemon {
   readonly startedAtMs = Date.now();
   private config!: Config;
   private readonly configCache: ConfigCache;
+  /** The copy of an adopted service's config the health checker runs (healthConfig). */
+  private readonly healthConfigs = new WeakMap<ServiceConfig, ServiceConfig>();
   private lastLoad: LoadResult | null = null;
   private client: IpvsClient | undefined;
   private drains = new Map<string, DrainRecord>();
@@ -351,21 +353,33 @@ export class Daemon {
     this.publishHealthUp();
   }
 
-  /** The health checker's lists for every service, read when its config changes (events keep them current). */
-  private refreshHealthDests(): void {
+  /**
+   * The health checker's lists for every service, read when its config changes (events keep them current).
+   * `kept`: services a reload reused whole (the same config object): the checker kept them as they were, so
+   * their lists are taken from what this daemon already holds.
+   */
+  private refreshHealthDests(kept: ReadonlySet<ServiceConfig> = new Set()): void {
     const next = new Map<string, DestSpec[]>();
     for (const svc of this.config.services) {
-      const dests = this.health?.desired(svc.name);
+      const dests = (kept.has(svc) ? this.healthDests.get(svc.name) : undefined) ?? this.health?.desired(svc.name);
       if (dests) next.set(svc.name, dests);
     }
     this.healthDests = next;
+  }
+
+  /** What the health checker is given for a service: an adopted one starts up (makeHealth), the same object for the same config. */
+  private healthConfig(s: ServiceConfig): ServiceConfig {
+    if (!this.adoption.has(s.name)) return s;
+    let c = this.healthConfigs.get(s);
+    if (c === undefined) this.healthConfigs.set(s, (c = { ...s, initialState: 'up' }));
+    return c;
   }
 
   /** A scheduler for `config`, not started. */
   private makeHealth(config: Config): HealthScheduler {
     // An adopted service's real servers start up: the kernel's weights stand until a probe says otherwise
     // (a fall takes a dead one out; no rise is needed, so no slow-start ramp and no blip at restart).
-    const services = config.services.map((s) => (this.adoption.has(s.name) ? { ...s, initialState: 'up' as const } : s));
+    const services = config.services.map((s) => this.healthConfig(s));
     return new HealthScheduler(
       { services, health: config.health },
       {
@@ -415,11 +429,12 @@ export class Daemon {
     };
   }
 
-  private publishHealthUp(): void {
+  private publishHealthUp(kept: ReadonlySet<ServiceConfig> = new Set()): void {
     const up = this.opts.metrics?.healthUp;
     if (!up || !this.health) return;
     const byName = new Map(this.config.services.map((s) => [s.name, s]));
-    for (const s of this.health.snapshot().services) {
+    const names = this.config.services.filter((s) => !kept.has(s)).map((s) => s.name);
+    for (const s of kept.size > 0 ? this.health.serviceStatuses(names) : this.health.snapshot().services) {
       const svc = byName.get(s.name);
       for (const r of s.realServers) {
         const rs = svc?.group ? svc.realServers.find((x) => destId(x.spec) === r.realServer) : undefined;
@@ -440,11 +455,12 @@ export class Daemon {
   }
 
   /** A real server or VRRP instance that left the config: its metric series go with it. */
-  private forgetRemoved(old: Config, next: Config): void {
+  private forgetRemoved(old: Config, next: Config, reused: ReadonlySet<ServiceConfig>): void {
     const m = this.opts.metrics;
     if (m?.forgetRealServer) {
-      const kept = realServerPairs(next);
-      for (const pair of realServerPairs(old)) {
+      // a reused service keeps its pairs, and no other service has them (names are unique, a group is one item)
+      const kept = realServerPairs({ services: next.services.filter((s) => !reused.has(s)) });
+      for (const pair of realServerPairs({ services: old.services.filter((s) => !reused.has(s)) })) {
         if (kept.has(pair)) continue;
         const [service, realServer] = pair.split('\0') as [string, string];
         m.forgetRealServer(service, realServer);
@@ -479,7 +495,7 @@ export class Daemon {
   /** The table lvsd wants now, for the reconciler. */
   private desiredTable(): DesiredTable {
     return {
-      entries: this.config.services.map((s) => this.desiredFor(s)),
+      entries: ((drains) => this.config.services.map((s) => this.desiredFor(s, drains)))(new Set(this.drains.keys())),
       names: new Map(this.config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])),
       ownWholeTable: this.config.ipvs.ownWholeTable,
       timeouts: this.config.ipvs.timeouts,
@@ -487,13 +503,13 @@ export class Daemon {
   }
 
   /** One service as it should be now: health verdicts (or the adopted kernel state), then drains. */
-  private desiredFor(svc: Config['services'][number]): DesiredEntry {
+  private desiredFor(svc: Config['services'][number], drains: ReadonlySet<string> = new Set(this.drains.keys())): DesiredEntry {
     let dests = this.healthDests.get(svc.name);
     const adopted: Adoption | undefined = this.adoption.get(svc.name);
     if (dests && adopted) dests = adoptDests(svc, dests, adopted);
     return desiredEntry(svc, {
       ...(dests ? { healthDests: new Map([[svc.name, dests]]) } : {}),
-      drains: new Set(this.drains.keys()),
+      drains,
     });
   }
 
@@ -619,7 +635,9 @@ export class Daemon {
       // IPVS must answer (one small request); the table itself is not read: the reconciler keeps it
       if (client && (next.services.length > 0 || this.reconciler.owned.size > 0)) await client.info();
       step = 'health';
-      if (this.health) preparedHealth = this.health.prepare({ services: next.services, health: next.health });
+      // a service the reload reused is handed over as the same object, so the checker keeps it as it runs
+      // (a new or changed one is handed over as configured: a real server the reload adds starts as its config says)
+      if (this.health) preparedHealth = this.health.prepare({ services: next.services.map((s) => this.healthConfigs.get(s) ?? s), health: next.health });
       else if (next.services.length > 0) newHealth = this.makeHealth(next);
       // VRRP last: the one part that acts while preparing (the worker applies the new instances whole,
       // or rejects and keeps the old ones), so nothing after it may fail
@@ -648,10 +666,13 @@ export class Daemon {
       this.health = newHealth;
       newHealth.start();
     }
-    this.refreshHealthDests();
+    // services the reload reused whole (config/service-memo.ts): their lists, health series and metrics stay
+    const kept = new Set(old.services);
+    const reused = new Set(next.services.filter((s) => kept.has(s)));
+    this.refreshHealthDests(reused);
     if (newVrrp) this.vrrp = newVrrp;
-    this.publishHealthUp();
-    this.forgetRemoved(old, next);
+    this.publishHealthUp(reused);
+    this.forgetRemoved(old, next, reused);
     const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
     this.armDrift();
     await this.applyIpvsSysctls();

@@ -43,7 +43,7 @@ export class ProbeUsers {
 }
 
 /** The (service, real server) pairs of a config's metric series, as "name\0id" (a group's: its name and shared id). */
-export function realServerPairs(config: Config): Set<string> {
+export function realServerPairs(config: Pick<Config, 'services'>): Set<string> {
   const out = new Set<string>();
   for (const s of config.services) {
     for (const rs of s.realServers) {

@@ -12,40 +12,44 @@ import { effectiveWeight, initialState } from './state.js';
 
 export interface Built {
   jobs: Map<string, Job>;
-  /** per job key, the services using it (set on the job when installed) */
+  /** per job key, the services using it (set on the job when installed); only the jobs whose users changed */
   users: Map<string, Set<string>>;
   services: Map<string, ServiceEntry>;
+  /** The running entries kept as they are (same config object, same jobs): commit() leaves them alone. */
+  kept: Set<ServiceEntry>;
+  /** Running jobs no service uses any more. */
+  removed: Job[];
 }
 
 /**
  * The jobs and services of a config at `now`, reusing `old` jobs by identity. A service whose config is the
  * very object `oldServices` holds (a reload reused it: config/service-memo.ts) and whose jobs all still run
- * keeps its members and its last desired list (commit() computes every service's list again anyway).
+ * keeps its running entry (members, desired list, ramp timer); only the jobs of services added, changed or
+ * removed have their users counted again, so a reload that changed one service costs about one service.
  */
 export function buildJobs(
   input: HealthInput, old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry> = new Map(),
 ): Built {
-  const jobs = new Map<string, Job>();
-  const users = new Map<string, Set<string>>();
+  const jobs = new Map(old);
   const services = new Map<string, ServiceEntry>();
-  const use = (key: string, job: Job, name: string) => {
-    let names = users.get(key);
-    if (!names) users.set(key, (names = new Set()));
-    names.add(name);
-    jobs.set(key, job);
-  };
+  const kept = new Set<ServiceEntry>();
+  /** Job keys whose users may differ from the running job's `services`. */
+  const dirty = new Set<string>();
+  /** Users of dirty keys among the services built here. */
+  const builtUsers = new Map<string, Set<string>>();
   for (const config of input.services) {
     const before = oldServices.get(config.name);
     if (before !== undefined && before.config === config && before.members.every(({ job }) => old.get(job.key) === job)) {
-      for (const { job } of before.members) use(job.key, job, config.name);
-      services.set(config.name, { config, members: before.members, desired: before.desired });
+      services.set(config.name, before);
+      kept.add(before);
       continue;
     }
+    if (before !== undefined) for (const { job } of before.members) dirty.add(job.key);
     const members: Member[] = [];
     for (const rs of config.realServers) {
       const target = probeTarget(rs);
       const key = realServerKey(rs);
-      let job = jobs.get(key) ?? old.get(key);
+      let job = jobs.get(key);
       if (!job) {
         const intervalMs = Math.max(1, rs.healthCheck.interval * 1000);
         job = {
@@ -55,13 +59,39 @@ export function buildJobs(
           services: new Set(),
           alive: true,
         };
+        jobs.set(key, job);
       }
-      use(key, job, config.name);
+      dirty.add(key);
+      let names = builtUsers.get(key);
+      if (!names) builtUsers.set(key, (names = new Set()));
+      names.add(config.name);
       members.push({ rs, job });
     }
     services.set(config.name, { config, members, desired: computeDesired(config, members, now) });
   }
-  return { jobs, users, services };
+  for (const [name, before] of oldServices) {
+    if (services.get(name) === before) continue;
+    for (const { job } of before.members) dirty.add(job.key);
+  }
+  const users = new Map<string, Set<string>>();
+  const removed: Job[] = [];
+  for (const key of dirty) {
+    const names = new Set<string>();
+    // a kept service uses exactly the jobs it used before
+    for (const name of old.get(key)?.services ?? []) {
+      const svc = services.get(name);
+      if (svc !== undefined && kept.has(svc)) names.add(name);
+    }
+    for (const name of builtUsers.get(key) ?? []) names.add(name);
+    if (names.size > 0) {
+      users.set(key, names);
+      continue;
+    }
+    jobs.delete(key);
+    const gone = old.get(key);
+    if (gone !== undefined) removed.push(gone);
+  }
+  return { jobs, users, services, kept, removed };
 }
 
 /** The destinations a service should have at `now`, from its members' states. */

@@ -174,22 +174,23 @@ export class HealthScheduler extends EventEmitter {
     }
     this.global = input.health;
     this.runner.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
-    for (const svc of this.services.values()) this.clearRamp(svc);
-    const old = this.jobs;
-    this.install(prepared.built as Built);
-    // results that came in since prepare() changed the probes' state: the services' lists follow it
+    const built = prepared.built as Built;
+    // a kept entry is the running one, results included: its list and ramp timer stay
+    for (const svc of this.services.values()) if (!built.kept.has(svc)) this.clearRamp(svc);
+    this.install(built);
+    // results that came in since prepare() changed the probes' state: the built services' lists follow it
     const now = this.clock.now();
-    for (const svc of this.services.values()) svc.desired = this.compute(svc.config, svc.members, now);
-    if ([...old.values()].some((job) => job.watchId !== undefined && this.jobs.get(job.key) !== job)) this.takeCounts(old.values());
-    for (const job of old.values()) {
-      if (this.jobs.get(job.key) !== job) this.disarm(job);
-    }
+    for (const svc of this.services.values()) if (!built.kept.has(svc)) svc.desired = this.compute(svc.config, svc.members, now);
+    if (built.removed.some((job) => job.watchId !== undefined)) this.takeCounts(built.removed);
+    for (const job of built.removed) this.disarm(job);
     if (this.running) {
       const now = this.clock.now();
-      for (const job of this.jobs.values()) {
+      // a job whose users did not change was running before and is scheduled: only the others may need arming
+      for (const key of built.users.keys()) {
+        const job = this.jobs.get(key)!;
         if (!this.runner.has(job) && job.watchId === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
       }
-      for (const svc of this.services.values()) this.armRamp(svc);
+      for (const svc of this.services.values()) if (!built.kept.has(svc)) this.armRamp(svc);
     }
   }
 
@@ -215,6 +216,18 @@ export class HealthScheduler extends EventEmitter {
   upServers(service: string): string[] | undefined {
     const svc = this.services.get(service);
     return svc?.members.filter(({ job }) => statusOf(job.state) === 'up').map(({ rs }) => destId(rs.spec));
+  }
+
+  /** The status of these services (those the scheduler knows), as snapshot() shows them. */
+  serviceStatuses(names: Iterable<string>): ServiceStatus[] {
+    const now = this.clock.now();
+    const watch = this.watcher?.watchState() ?? (() => undefined);
+    const out: ServiceStatus[] = [];
+    for (const name of names) {
+      const svc = this.services.get(name);
+      if (svc) out.push(serviceStatus(svc, now, watch));
+    }
+    return out;
   }
 
   snapshot(): HealthSnapshot {

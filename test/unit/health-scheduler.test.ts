@@ -307,6 +307,45 @@ describe('reload and status', () => {
     await s.stop();
   });
 
+  test('update() with reused config objects (a reload that changed one service): the kept service keeps its entry, a shared probe keeps running for it, one only the removed service used stops', async () => {
+    const clock = new ManualClock();
+    const { answers, calls, prober } = scripted(clock);
+    const { events, onChange } = recorder();
+    // 10.0.0.1 is one probe shared by both services; 10.0.0.2 only b uses
+    const a = service('a', ['10.0.0.1', '10.0.0.3']);
+    const b = service('b', ['10.0.0.1', '10.0.0.2']);
+    const s = new HealthScheduler({ services: [a, b], health }, { clock, prober, onChange });
+    s.start();
+    await clock.advance(10000);
+    assert.deepEqual(weights(s.desired('a')), ['10.0.0.1=100', '10.0.0.3=100']);
+
+    // b's config changes (a new object), a's is the very same object: a is kept
+    const b2 = service('b', ['10.0.0.1', '10.0.0.2'], { onFailure: 'remove' });
+    s.update({ services: [a, b2], health });
+    assert.deepEqual(weights(s.desired('a')), ['10.0.0.1=100', '10.0.0.3=100']);
+    // b removed: the shared probe keeps running for a, and a result of it still reaches a
+    s.update({ services: [a], health });
+    assert.equal(s.desired('b'), undefined);
+    calls.length = 0;
+    answers.set('10.0.0.1', { ok: false, reason: 'connect ECONNREFUSED' });
+    events.length = 0;
+    await clock.advance(20000);
+    assert.deepEqual([...new Set(calls.map((c) => c.address))].sort(), ['10.0.0.1', '10.0.0.3'], '10.0.0.2 (only b) stopped, 10.0.0.1 (shared) runs');
+    assert.deepEqual(weights(s.desired('a')), ['10.0.0.1=0', '10.0.0.3=100']);
+    assert.deepEqual(events.map((e) => e.service), ['a'], 'the shared probe\'s verdict reaches a only');
+    // b comes back as a new object: it gets the running shared probe's state (down), its own new probe starts down
+    const b3 = service('b', ['10.0.0.1', '10.0.0.2']);
+    s.update({ services: [a, b3], health });
+    assert.deepEqual(weights(s.desired('b')), ['10.0.0.1=0', '10.0.0.2=0']);
+    answers.delete('10.0.0.1');
+    events.length = 0;
+    await clock.advance(20000);
+    assert.deepEqual(weights(s.desired('a')), ['10.0.0.1=100', '10.0.0.3=100']);
+    assert.deepEqual(weights(s.desired('b')), ['10.0.0.1=100', '10.0.0.2=100']);
+    assert.deepEqual([...new Set(events.map((e) => e.service))].sort(), ['a', 'b'], 'the shared probe serves both again');
+    await s.stop();
+  });
+
   test('snapshot shows per real server state, weights and last result, and loop health', async () => {
     const clock = new ManualClock(50_000);
     const { answers, prober } = scripted(clock);
