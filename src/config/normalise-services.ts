@@ -287,7 +287,8 @@ export function normaliseService(
 
 /** What one list item makes on its own: its services (a group: one per member), with the problems found in it alone. */
 export interface ServiceItem {
-  services: Array<{ service: ServiceConfig; key?: ServiceKey; at: Located<unknown> }>;
+  /** `id`: the kernel key's serviceId, made once with the item. */
+  services: Array<{ service: ServiceConfig; key?: ServiceKey; id?: string; at: Located<unknown> }>;
   /** A group's own name, claimed beside its members' names. */
   groupName?: string;
   problems: Problems;
@@ -298,7 +299,7 @@ export function normaliseItem(loc: Located<RawService>, i: number, global: Healt
   const problems = new Problems();
   if (loc.value.members === undefined) {
     const { service, key } = normaliseService(loc, i, global, problems);
-    return { services: [{ service, ...(key !== undefined && { key }), at: loc }], problems };
+    return { services: [{ service, ...(key !== undefined && { key, id: serviceId(key) }), at: loc }], problems };
   }
   const members = expandMembers(loc.value, (p, m) => problems.add(loc.file, loc.pointer + p, m));
   const name = loc.value.name;
@@ -307,7 +308,7 @@ export function normaliseItem(loc: Located<RawService>, i: number, global: Healt
   members.forEach((member, index) => {
     const ctx = { member, members, group: { name, index, size: members.length } };
     const { service, key } = normaliseService(loc, i, global, problems, ctx);
-    item.services.push({ service, ...(key !== undefined && { key }), at: { ...loc, pointer: loc.pointer + member.pointer } });
+    item.services.push({ service, ...(key !== undefined && { key, id: serviceId(key) }), at: { ...loc, pointer: loc.pointer + member.pointer } });
   });
   return item;
 }
@@ -339,10 +340,9 @@ export function normaliseServices(
     problems.addAll(made.problems);
     // the group's own name is taken too: `lvsd drain NAME` and status address the group by it
     if (made.groupName !== undefined) claimName(loc, made.groupName);
-    for (const { service, key, at } of made.services) {
+    for (const { service, id, at } of made.services) {
       claimName(at, service.name);
-      if (key) {
-        const id = serviceId(key);
+      if (id !== undefined) {
         const same = byKey.get(id);
         if (same) problems.add(at.file, at.pointer, `duplicate service ${id} (also ${where(at, same)})`);
         else byKey.set(id, at);

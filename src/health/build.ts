@@ -11,7 +11,9 @@ import { desiredDests, type ServiceDesired } from './service-policy.js';
 import { effectiveWeight, initialState } from './state.js';
 
 export interface Built {
-  jobs: Map<string, Job>;
+  /** Jobs to add to the running set, and keys of jobs to take out of it (install applies both). */
+  added: Map<string, Job>;
+  deleted: string[];
   /** per job key, the services using it (set on the job when installed); only the jobs whose users changed */
   users: Map<string, Set<string>>;
   services: Map<string, ServiceEntry>;
@@ -30,7 +32,8 @@ export interface Built {
 export function buildJobs(
   input: HealthInput, old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry> = new Map(),
 ): Built {
-  const jobs = new Map(old);
+  const added = new Map<string, Job>();
+  const jobs = { get: (key: string) => added.get(key) ?? old.get(key) };
   const services = new Map<string, ServiceEntry>();
   const kept = new Set<ServiceEntry>();
   /** Job keys whose users may differ from the running job's `services`. */
@@ -59,7 +62,7 @@ export function buildJobs(
           services: new Set(),
           alive: true,
         };
-        jobs.set(key, job);
+        added.set(key, job);
       }
       dirty.add(key);
       let names = builtUsers.get(key);
@@ -75,6 +78,7 @@ export function buildJobs(
   }
   const users = new Map<string, Set<string>>();
   const removed: Job[] = [];
+  const deleted: string[] = [];
   for (const key of dirty) {
     const names = new Set<string>();
     // a kept service uses exactly the jobs it used before
@@ -87,11 +91,11 @@ export function buildJobs(
       users.set(key, names);
       continue;
     }
-    jobs.delete(key);
+    deleted.push(key);
     const gone = old.get(key);
     if (gone !== undefined) removed.push(gone);
   }
-  return { jobs, users, services, kept, removed };
+  return { added, deleted, users, services, kept, removed };
 }
 
 /** The destinations a service should have at `now`, from its members' states. */

@@ -73,7 +73,9 @@ export class HealthScheduler extends EventEmitter {
   private readonly onProbeDurations: HealthSchedulerOptions['onProbeDurations'];
   private readonly log: Logger;
   private readonly heartbeatMs: number;
-  private jobs = new Map<string, Job>();
+  private readonly jobs = new Map<string, Job>();
+  /** Counts installs: a prepared build belongs to the one it was made from. */
+  private generation = 0;
   private services = new Map<string, ServiceEntry>();
   private global: HealthGlobalConfig;
   private running = false;
@@ -159,12 +161,12 @@ export class HealthScheduler extends EventEmitter {
    * Commit it before the next prepare or commit (it reuses the running probes' state).
    */
   prepare(input: HealthInput): PreparedHealth {
-    return { input, built: buildJobs(input, this.jobs, this.clock.now(), this.services), from: this.jobs };
+    return { input, built: buildJobs(input, this.jobs, this.clock.now(), this.services), from: this.generation };
   }
 
   /** Switches to a prepared config. Never throws. */
   commit(prepared: PreparedHealth): void {
-    if (prepared.from !== this.jobs) throw new Error('health: prepare() and commit() interleaved with another update');
+    if (prepared.from !== this.generation) throw new Error('health: prepare() and commit() interleaved with another update');
     // transitions of the batch being read are told against the lists they changed, before those are replaced
     if (this.folded.size > 0) this.flushFolded();
     const input = prepared.input;
@@ -271,9 +273,12 @@ export class HealthScheduler extends EventEmitter {
     this.install(this.build(input, new Map()));
   }
 
+  /** Applies a build to the running set (in place: a reload that changed one service touches about one service's jobs). */
   private install(built: Built): void {
-    for (const [key, names] of built.users) built.jobs.get(key)!.services = names;
-    this.jobs = built.jobs;
+    this.generation++;
+    for (const [key, job] of built.added) this.jobs.set(key, job);
+    for (const key of built.deleted) this.jobs.delete(key);
+    for (const [key, names] of built.users) this.jobs.get(key)!.services = names;
     this.services = built.services;
   }
 

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseConfig, renderConfig, type Config } from '../../src/config/index.js';
 import { jsonErrorAt } from '../../src/config/json-position.js';
+import { buildConfig, checkDocument } from '../../src/config/parse.js';
+import { ServiceMemo } from '../../src/config/service-memo.js';
 import { example } from './config-fixtures.js';
 
 const SCHEDULERS = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos'];
@@ -174,4 +176,43 @@ test('the JSON error locator agrees with JSON.parse', () => {
     try { JSON.parse(prefix); } catch { valid = false; }
     if (!valid) assert.ok(jsonErrorAt(prefix).offset <= prefix.length);
   }));
+});
+
+/** The outcome of a build: the Config, or the error's code and problems. */
+function outcomeOf(build: () => Config): unknown {
+  try {
+    return { config: build() };
+  } catch (e) {
+    const err = e as { code?: string; details?: unknown; message?: string };
+    return { code: err.code, details: err.details, message: err.message };
+  }
+}
+
+test('a build that reuses the previous builds\' services (ServiceMemo) gives what a fresh build gives, problems included', () => {
+  const step = fc.tuple(config, fc.nat(), fc.constantFrom('replace', 'duplicate', 'drop', 'health'));
+  fc.assert(fc.property(config, fc.array(step, { minLength: 1, maxLength: 4 }), (first, steps) => {
+    const memo = new ServiceMemo();
+    let doc = first as Record<string, unknown> & { services?: unknown[] };
+    const docs = [doc];
+    for (const [other, at, how] of steps) {
+      const services = [...(doc.services ?? [])];
+      const theirs = (other as { services?: unknown[] }).services ?? [];
+      const k = services.length > 0 ? at % services.length : 0;
+      if (how === 'replace' && theirs.length > 0) services[k] = theirs[at % theirs.length];
+      if (how === 'duplicate' && services.length > 0) services.push(services[k]);
+      if (how === 'drop' && services.length > 0) services.splice(k, 1);
+      doc = { ...doc, services, ...(how === 'health' && { health: { execUser: `user${at % 3}` } }) };
+      docs.push(doc);
+    }
+    for (const d of docs) {
+      // two files, so items move between places too
+      const half = Math.floor((d.services ?? []).length / 2);
+      const files = [
+        { file: 'a.json', data: { ...d, services: (d.services ?? []).slice(0, half) } },
+        { file: 'b.json', data: { services: (d.services ?? []).slice(half) } },
+      ];
+      const checked = files.map((f) => checkDocument(f));
+      assert.deepEqual(outcomeOf(() => buildConfig(checked, memo)), outcomeOf(() => buildConfig(files.map((f) => checkDocument(f)))));
+    }
+  }), { numRuns: 150 });
 });
