@@ -49,8 +49,8 @@ export interface HealthSchedulerOptions {
   /** A service with a quorum gained it (`met`) or lost it, with how many real servers are up. */
   onQuorum?: (service: string, met: boolean, up: number) => void;
   /**
-   * A real server went up or down (once per group, for the group's name), after the 'change' it caused:
-   * its notify commands run here.
+   * A real server went up or down (once per group, for the group's name): its notify commands run here.
+   * Not ordered with the 'change' it causes (outcomes the addon reports in a batch are folded first).
    */
   onTransition?: (e: RealServerTransition) => void;
   /** Milliseconds between loop-health heartbeats. Default 1000. */
