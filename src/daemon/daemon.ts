@@ -128,6 +128,10 @@ export class Daemon {
   readonly startedAtMs = Date.now();
   private config!: Config;
   private readonly configCache: ConfigCache;
+  /** The desired entry last made for a service config, and what it was made from (desiredFor). */
+  private readonly desiredMade = new WeakMap<ServiceConfig, {
+    health: DestSpec[] | undefined; adopted: Adoption | undefined; verdicts: number; drains: ReadonlyMap<string, unknown>; entry: DesiredEntry;
+  }>();
   /** The copy of an adopted service's config the health checker runs (healthConfig). */
   private readonly healthConfigs = new WeakMap<ServiceConfig, ServiceConfig>();
   private lastLoad: LoadResult | null = null;
@@ -502,15 +506,25 @@ export class Daemon {
     };
   }
 
-  /** One service as it should be now: health verdicts (or the adopted kernel state), then drains. */
+  /**
+   * One service as it should be now: health verdicts (or the adopted kernel state), then drains. The entry
+   * made last time is handed out again while nothing it was made from changed (the same config object, the
+   * same health list object, the same adoption and verdict count, the same drains map), so a reload that
+   * reused a service plans it in O(1) (the reconciler compares entries by identity first).
+   */
   private desiredFor(svc: Config['services'][number], drains: ReadonlySet<string> = new Set(this.drains.keys())): DesiredEntry {
-    let dests = this.healthDests.get(svc.name);
+    const health = this.healthDests.get(svc.name);
     const adopted: Adoption | undefined = this.adoption.get(svc.name);
-    if (dests && adopted) dests = adoptDests(svc, dests, adopted);
-    return desiredEntry(svc, {
+    const verdicts = adopted?.verdicts.size ?? 0;
+    const made = this.desiredMade.get(svc);
+    if (made && made.health === health && made.adopted === adopted && made.verdicts === verdicts && made.drains === this.drains) return made.entry;
+    const dests = health && adopted ? adoptDests(svc, health, adopted) : health;
+    const entry = desiredEntry(svc, {
       ...(dests ? { healthDests: new Map([[svc.name, dests]]) } : {}),
       drains,
     });
+    this.desiredMade.set(svc, { health, adopted, verdicts, drains: this.drains, entry });
+    return entry;
   }
 
   /**
@@ -769,7 +783,10 @@ export class Daemon {
 
   /** The recorded drains; throws LVSD_STATE when they cannot be known (drains-file.ts), so start fails rather than forget them. */
   private async loadDrains(): Promise<void> {
-    for (const d of await loadDrains(this.drainsFile(), this.log)) this.drains.set(`${d.service}/${d.realServer}`, d);
+    // a new map, never changed in place: desiredFor knows the drains changed by the map's identity
+    const drains = new Map(this.drains);
+    for (const d of await loadDrains(this.drainsFile(), this.log)) drains.set(`${d.service}/${d.realServer}`, d);
+    this.drains = drains;
   }
 
   /**

@@ -42,7 +42,8 @@ export function buildJobs(
   const builtUsers = new Map<string, Set<string>>();
   for (const config of input.services) {
     const before = oldServices.get(config.name);
-    if (before !== undefined && before.config === config && before.members.every(({ job }) => old.get(job.key) === job)) {
+    // (a running entry's jobs are all installed; `alive` is the cheap check that none was taken out)
+    if (before !== undefined && before.config === config && before.members.every(({ job }) => job.alive)) {
       services.set(config.name, before);
       kept.add(before);
       continue;
