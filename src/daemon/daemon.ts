@@ -39,7 +39,7 @@ import { mergeCounters } from './snapshot.js';
 
 export type { PassKind, PassOutcome, PassResult };
 import { loadDrains, saveDrains, type DrainRecord } from './drains-file.js';
-import { Ecmp, type EcmpOptions, type ServiceQuorum } from '../ecmp/index.js';
+import type { Ecmp, EcmpOptions, ServiceQuorum } from '../ecmp/index.js';
 import { addAddress } from '../net/index.js';
 
 /** What the daemon needs from the VRRP side; src/vrrp provides it (a worker thread runs the protocol). */
@@ -226,7 +226,9 @@ export class Daemon {
   }
 
   /** The ECMP side (src/ecmp): BIRD, the sysctls, the addresses on the VIP interface. */
-  private startEcmp(ecmp: NonNullable<Config['ecmp']>): Promise<Ecmp> {
+  private async startEcmp(ecmp: NonNullable<Config['ecmp']>): Promise<Ecmp> {
+    // imported here: a director without ecmp never loads BIRD's supervisor (child_process, readline)
+    const { Ecmp } = await import('../ecmp/index.js');
     return Ecmp.start({
       config: ecmp,
       log: this.log.child({ component: 'ecmp' }),

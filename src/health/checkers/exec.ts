@@ -10,7 +10,7 @@
  * which a child that calls setsid escapes. Exit 0 is up, anything else down; with dynamicWeight exit
  * 2..255 is up with weight code - 2.
  */
-import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { ExecCheck } from '../../config/types.js';
 import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
@@ -38,15 +38,24 @@ export type ExecIsolation = 'pidns' | 'pgroup';
 
 let isolation: Promise<ExecIsolation> | undefined;
 
+/**
+ * node:child_process, imported when the first command runs: it brings net, dgram and streams, which the
+ * daemon's start (and a director without exec checks) need not compile (issue #11, fast start).
+ */
+let childProcess: typeof import('node:child_process') | undefined;
+async function loadChildProcess(): Promise<typeof import('node:child_process')> {
+  return (childProcess ??= await import('node:child_process'));
+}
+
 /** Decided once: 'pidns' when lvsd is root and unshare makes a PID namespace here, else 'pgroup'. */
 export function execIsolation(): Promise<ExecIsolation> {
-  isolation ??= process.getuid?.() !== 0 ? Promise.resolve('pgroup') : new Promise((resolve) => {
+  isolation ??= process.getuid?.() !== 0 ? Promise.resolve('pgroup') : loadChildProcess().then(({ execFile }) => new Promise((resolve) => {
     execFile('unshare', [...wrapper({ uid: 65534, gid: 65534 }), 'true'], { timeout: 10_000, env: { PATH: SAFE_PATH } }, (err) => {
       // unshare could not even be started (out of descriptors, processes): decide again next time
       if (err && typeof err.code === 'string' && localErrno(err.code)) isolation = undefined;
       resolve(err ? 'pgroup' : 'pidns');
     });
-  });
+  }));
   return isolation;
 }
 
@@ -78,6 +87,7 @@ export async function probeExec(
   signal?: AbortSignal,
   env: ProbeEnv = {},
 ): Promise<ProbeResult> {
+  const { spawn } = childProcess ?? await loadChildProcess(); // before the deadline: the first import is not the check's time
   const d = deadline(check.timeout, signal);
   const limit = env.execOutputLimit ?? DEFAULT_OUTPUT_LIMIT;
   let ids: Ids | undefined;

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
+import type * as Https from 'node:https';
 import { isIP } from 'node:net';
 import type { HttpCheck } from '../../config/types.js';
 import { Matcher, compilePattern } from '../../regex/index.js';
@@ -23,7 +23,16 @@ export type HttpProbeOptions = Pick<
   'type' | 'address' | 'port' | 'timeout' | 'method' | 'path' | 'host' | 'expectStatus' | 'expectBody' | 'expectDigest' | 'serverName' | 'verify'
 >;
 
+/** node:https (and TLS), imported for the first https probe: a director without one never compiles them. */
+let https: typeof Https | undefined;
+
 export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promise<ProbeResult> {
+  if (check.type === 'https' && https === undefined) {
+    return import('node:https').then((m) => {
+      https ??= m.default;
+      return probeHttp(check, signal);
+    });
+  }
   const d = deadline(check.timeout, signal);
   const needBody = check.expectBody !== undefined || check.expectDigest !== undefined;
   let bodyRe: Matcher | undefined;
@@ -44,7 +53,7 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
     };
     const hostHeader = check.host ?? (check.address.includes(':') ? `[${check.address}]` : check.address);
     const defaultPort = check.type === 'https' ? 443 : 80;
-    const options: https.RequestOptions = {
+    const options: Https.RequestOptions = {
       host: check.address,
       port: check.port,
       method: check.method,
@@ -63,7 +72,7 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
       if (name !== undefined && isIP(name) === 0) options.servername = name;
       options.rejectUnauthorized = check.verify;
     }
-    const req = (check.type === 'https' ? https : http).request(options, (res) => {
+    const req = (check.type === 'https' ? https! : http).request(options, (res) => {
       const status = res.statusCode ?? 0;
       if (!check.expectStatus.includes(status)) {
         finish(d.result(false, `status ${status}`));
