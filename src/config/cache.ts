@@ -25,6 +25,7 @@ export interface LoadStats {
   itemsBuilt: number;
 }
 
+/** Used by one load at a time (the daemon runs its reloads one after another). */
 export class ConfigCache {
   private files = new Map<string, CachedFile>();
   readonly services = new ServiceMemo();

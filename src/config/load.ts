@@ -74,6 +74,9 @@ async function readRegular(file: string): Promise<Buffer> {
   }
 }
 
+/** Lets the event loop run what waits (timers, sockets) before going on. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Files read at once: a directory of many small files waits on the file system's round trips, not on bytes. */
 const READ_CONCURRENCY = 16;
 
@@ -105,12 +108,21 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
   const contents = await readAll(files);
   const entries: CachedFile[] = [];
   let filesReused = 0;
-  files.forEach((file, i) => {
+  for (const [i, file] of files.entries()) {
     const bytes = contents[i]!;
     const hit = cache?.lookup(file, bytes);
-    if (hit !== undefined) filesReused++;
-    entries.push(hit ?? { bytes, doc: checkDocument(parseJson({ file, text: decodeUtf8(file, bytes) })) });
-  });
+    if (hit !== undefined) {
+      filesReused++;
+      entries.push(hit);
+      continue;
+    }
+    // each heavy step of a changed file is its own turn of the event loop: a daemon's probes and control
+    // socket wait for one step (a large file's JSON.parse is the longest), not for the whole load
+    const parsed = parseJson({ file, text: decodeUtf8(file, bytes) });
+    await turn();
+    entries.push({ bytes, doc: checkDocument(parsed) });
+    await turn();
+  }
   cache?.keep(entries);
   let config: Config;
   try {
@@ -121,6 +133,7 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
     }
   }
   if (opts.hostChecks) {
+    if (filesReused < files.length) await turn();
     const mentions = entries.flatMap((e) => (e.mentions ??= userMentions([e.doc])));
     const problems = [...await unknownUsers(mentions), ...missingTools(config)];
     if (problems.length > 0) {
