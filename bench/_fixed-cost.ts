@@ -11,11 +11,18 @@
  * 10 s more (start-up's garbage settled), a window of S seconds (default 60) measures, over every process
  * in fc-tool (the whole tree: keepalived's three, lvsd's one):
  *  - CPU: utime + stime from /proc/PID/stat, seconds per minute;
- *  - memory: the sum of VmRSS, and of Pss (smaps_rollup: keepalived's processes share pages);
+ *  - memory: the sum of VmRSS, of its RssAnon, and of Pss (smaps_rollup: keepalived's processes share pages);
  *  - wake-ups: voluntary + involuntary context switches of every thread (/proc/PID/task/TID/status) per
  *    second, by thread name (--threads prints each thread).
  * ROOT (default: this checkout) is the lvsd checkout whose dist/bundle/main.js is run: an older build can
  * be compared with this script. The node flags default to those of main.js's first line.
+ *
+ * --checks N [--interval S]: lvsd also checks N distinct TCP real servers every S s (default 2; 100 per
+ * service, 10.94.1.1-100 on ports 8000 + service, all answered by bench/tcp-sink.c in fc-peer), so the
+ * CPU per probe and the RSS at N checks of the whole daemon can be measured natively: the host has no IPVS,
+ * so lvsd runs over the in-memory IPVS model (test/netns/fixtures/model-daemon.ts, unbundled, which keeps
+ * a copy of the table of its own: RSS a little above a real director's). lvsd only (keepalived's checker
+ * needs IPVS); probes counted by the sink.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +41,9 @@ const TOOL = arg('tool', 'lvsd') as 'lvsd' | 'keepalived';
 const ROLE = arg('role', 'master') as 'master' | 'backup';
 const WINDOW_S = Number(arg('window', '60'));
 const ADVERT_S = Number(arg('advert', '1'));
-const SETTLE_S = Number(arg('settle', '10'));
+const CHECKS = Number(arg('checks', '0'));
+const INTERVAL_S = Number(arg('interval', '2'));
+const SETTLE_S = Number(arg('settle', String(CHECKS > 0 ? 2 * INTERVAL_S + 10 : 10)));
 const json = process.argv.includes('--json');
 const KEEPALIVED = '/usr/sbin/keepalived';
 const PREFIX = arg('ns', 'fc');
@@ -95,32 +104,85 @@ function startKeepalived(ns: string, priority: number, tag: string): ChildProces
     { stdio: 'ignore' });
 }
 
+const PER_SERVICE = 100;
+
+function services(): unknown[] {
+  return Array.from({ length: Math.ceil(CHECKS / PER_SERVICE) }, (_, s) => ({
+    name: `s${s}`, protocol: 'tcp', address: `10.95.${s >> 8}.${s & 255}`, port: 80, scheduler: 'wrr', forwarding: 'nat',
+    healthCheck: { type: 'tcp', interval: `${INTERVAL_S}s`, timeout: '1s', rise: 1, fall: 2 },
+    realServers: Array.from({ length: Math.min(PER_SERVICE, CHECKS - s * PER_SERVICE) }, (_, r) => ({ address: `10.94.1.${r + 1}`, port: 8000 + s, weight: 1 })),
+  }));
+}
+
+/** bench/tcp-sink.c in the peer namespace, answering every check; counts what it saw (dump). */
+class Sink {
+  private readonly child: ChildProcess;
+  private waiting: ((n: number) => void) | undefined;
+  readonly ready: Promise<void>;
+  constructor() {
+    const bin = join(dir, 'tcp-sink');
+    sh(`cc -O2 -o ${bin} ${join(ROOT, 'bench', 'tcp-sink.c')}`);
+    const l = [`for i in $(seq 1 ${PER_SERVICE}); do echo "addr add 10.94.1.$i/32 dev lo"; done | ip -n ${NS.peer} -batch -`,
+      `ip -n ${NS.tool} route add 10.94.1.0/24 via 10.93.0.2`,
+      `ip netns exec ${NS.peer} sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192`,
+      `ip netns exec ${NS.tool} sysctl -qw net.ipv4.ip_local_port_range="1024 65000"`];
+    sh(l.join('\n'));
+    let ready!: () => void;
+    this.ready = new Promise((r) => (ready = r));
+    this.child = spawn('ip', ['netns', 'exec', NS.peer, bin, '8000', String(8000 + Math.ceil(CHECKS / PER_SERVICE))], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let buf = '';
+    this.child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) {
+        const j = JSON.parse(buf.slice(0, i)) as { event: string; n?: number };
+        if (j.event === 'ready') ready();
+        if (j.event === 'dumped') this.waiting?.(j.n ?? 0);
+      }
+    });
+  }
+  /** Connections seen since the last count. */
+  count(): Promise<number> {
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+      this.child.stdin!.write(`dump ${join(dir, 'sink.bin')}\n`);
+    });
+  }
+  stop(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
 function startLvsd(priority: number): ChildProcess {
   const conf = join(dir, 'lvsd.json');
   writeFileSync(conf, JSON.stringify({
-    services: [],
+    ipvs: { driftInterval: '1h' },
+    services: services(),
     vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority, version: 3, advertInterval: `${ADVERT_S}s`, addresses: [`${VIP}/24`] }],
     control: { socket: join(dir, 'lvsd.sock') },
   }));
-  return spawn('ip', ['netns', 'exec', NS.tool, process.execPath, ...NODE_FLAGS, MAIN, 'run', '--config', conf, '--socket', join(dir, 'lvsd.sock'),
-    '--state-file', join(dir, 'lvsd.state'), '--log-level', 'info'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...EXTRA_ENV } });
+  const argv = CHECKS > 0
+    ? [join(ROOT, 'dist', 'test', 'netns', 'fixtures', 'model-daemon.js'), conf, join(dir, 'lvsd.sock'), join(dir, 'lvsd.state')]
+    : [MAIN, 'run', '--config', conf, '--socket', join(dir, 'lvsd.sock'), '--state-file', join(dir, 'lvsd.state'), '--log-level', 'info'];
+  return spawn('ip', ['netns', 'exec', NS.tool, process.execPath, ...NODE_FLAGS, ...argv], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...EXTRA_ENV } });
 }
 
 function holdsVip(ns: string): boolean {
   return spawnSync('ip', ['-n', ns, '-4', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).stdout.includes(`${VIP}/`);
 }
 
-interface Sample { ticks: number; rssKb: number; pssKb: number; threads: Map<string, { name: string; switches: number; cpuNs: number }> }
+interface Sample { ticks: number; rssKb: number; anonKb: number; pssKb: number; threads: Map<string, { name: string; switches: number; cpuNs: number }> }
 
 function sample(): Sample {
-  let ticks = 0, rssKb = 0, pssKb = 0;
+  let ticks = 0, rssKb = 0, anonKb = 0, pssKb = 0;
   const threads = new Map<string, { name: string; switches: number; cpuNs: number }>();
   for (const pid of nsPids(NS.tool)) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]);
-      rssKb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      anonKb += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
       pssKb += Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         const s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
@@ -132,12 +194,14 @@ function sample(): Sample {
       }
     } catch { /* gone */ }
   }
-  return { ticks, rssKb, pssKb, threads };
+  return { ticks, rssKb, anonKb, pssKb, threads };
 }
 
 async function main(): Promise<void> {
   topology();
   const mine = ROLE === 'master' ? 150 : 100;
+  const sink = CHECKS > 0 ? new Sink() : undefined;
+  await sink?.ready;
   const peer = startKeepalived(NS.peer, ROLE === 'master' ? 100 : 200, 'peer');
   if (ROLE === 'backup') {
     for (let i = 0; !holdsVip(NS.peer); i++) {
@@ -154,10 +218,12 @@ async function main(): Promise<void> {
       }
     }
     await sleep(SETTLE_S * 1000);
+    await sink?.count();
     const a = sample();
     const t0 = Date.now();
     await sleep(WINDOW_S * 1000);
     const b = sample();
+    const probes = (await sink?.count()) ?? 0;
     const seconds = (Date.now() - t0) / 1000;
     if (ROLE === 'backup' && holdsVip(NS.tool)) throw new Error(`${TOOL} took over from the peer`);
     if (ROLE === 'master' && !holdsVip(NS.tool)) throw new Error(`${TOOL} lost master`);
@@ -178,18 +244,24 @@ async function main(): Promise<void> {
       cpuSPerMin: +(((b.ticks - a.ticks) / CLK_TCK) * 60 / seconds).toFixed(3),
       /** the same from the threads' schedstat (ns; threads that ended inside the window are missed) */
       cpuMsPerMin: +((cpuNs / 1e6) * 60 / seconds).toFixed(1),
-      rssMiB: +(b.rssKb / 1024).toFixed(1), pssMiB: +(b.pssKb / 1024).toFixed(1),
+      ...(CHECKS > 0 ? { checks: CHECKS, intervalS: INTERVAL_S, probesPerS: +(probes / seconds).toFixed(1), cpuMsPerProbe: +(cpuNs / 1e6 / probes).toFixed(4) } : {}),
+      rssMiB: +(b.rssKb / 1024).toFixed(1),
+      /** of the RSS, the private memory (the rest is mapped files: node's binary, shared and clean) */
+      anonMiB: +(b.anonKb / 1024).toFixed(1), pssMiB: +(b.pssKb / 1024).toFixed(1),
       wakeupsPerS: +wakeups.toFixed(1),
       threads: Object.fromEntries([...byName].filter(([, v]) => v > 0.01).map(([k, v]) => [k, +v.toFixed(2)])),
       load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+      ...(process.argv.includes('--threads') ? { perThread: perThread.filter((t) => t.perS > 0 || t.cpuMsPerMin > 0) } : {}),
     };
     if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else {
-      process.stdout.write(`${TOOL} ${ROLE}: CPU ${result.cpuSPerMin} s/min (schedstat ${result.cpuMsPerMin} ms/min), RSS ${result.rssMiB} MiB (PSS ${result.pssMiB}), ` +
+      if (CHECKS > 0) process.stdout.write(`${CHECKS} checks every ${INTERVAL_S} s: ${result.probesPerS} probes/s, ${result.cpuMsPerProbe} ms CPU per probe\n`);
+      process.stdout.write(`${TOOL} ${ROLE}: CPU ${result.cpuSPerMin} s/min (schedstat ${result.cpuMsPerMin} ms/min), RSS ${result.rssMiB} MiB (anon ${result.anonMiB}, PSS ${result.pssMiB}), ` +
         `${result.wakeupsPerS} wake-ups/s ${JSON.stringify(result.threads)} (load ${result.load})\n`);
       if (process.argv.includes('--threads')) for (const t of perThread) process.stdout.write(`  ${t.thread} ${t.name}: ${t.perS}/s, ${t.cpuMsPerMin} ms/min\n`);
     }
   } finally {
+    sink?.stop();
     tool.kill('SIGTERM');
     peer.kill('SIGTERM');
     await sleep(1500);
