@@ -57,6 +57,21 @@ export function vrrpChecksum(
   destination: string,
   message: Uint8Array,
 ): number {
-  const initial = version === 3 ? onesComplementSum(pseudoHeader(family, source, destination, message.length)) : 0;
+  const initial = version === 3 ? pseudoSum(family, source, destination, message.length) : 0;
   return internetChecksum(message, initial);
+}
+
+/**
+ * The last pseudo-header's sum: a router sends and receives the same (source, destination, length) advert
+ * after advert, and building it (two addresses parsed) was an eighth of the VRRP thread's CPU per advert
+ * received (docs/benchmarks.md, "the daemon's fixed cost"). A memo of a pure function: results unchanged.
+ */
+let lastPseudo: { family: Family; source: string; destination: string; length: number; sum: number } | undefined;
+
+function pseudoSum(family: Family, source: string, destination: string, length: number): number {
+  const l = lastPseudo;
+  if (l !== undefined && l.length === length && l.source === source && l.destination === destination && l.family === family) return l.sum;
+  const sum = onesComplementSum(pseudoHeader(family, source, destination, length));
+  lastPseudo = { family, source, destination, length, sum };
+  return sum;
 }
