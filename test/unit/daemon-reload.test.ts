@@ -177,6 +177,36 @@ test('reloads removing a real server, a service and a VRRP instance remove their
   assert.match(text, /instance="vi_1"/);
 });
 
+test('a reload that keeps one service whole (reused) and changes another: the kept one keeps its series, health state and kernel entry; the changed one\'s removed real server loses its series', async (t) => {
+  const lab = daemonLab(t);
+  const API = { ...WEB, name: 'api', address: '192.0.2.20', realServers: [{ address: '10.0.2.11', port: 8080, weight: 100 }, { address: '10.0.2.12', port: 8080, weight: 100 }] };
+  lab.alive.add('10.0.2.11:8080');
+  lab.alive.add('10.0.2.12:8080');
+  lab.write({ services: [WEB, API] });
+  const d = await lab.start();
+  await until('all up', 5000, () => weights(lab.kernel, 'tcp/192.0.2.20:80')['10.0.2.12:8080'] === 100 && weights(lab.kernel)['10.0.1.13:8080'] === 100);
+  lab.metrics.healthResult('api', '10.0.2.11:8080', 'up');
+  lab.metrics.healthResult('web', '10.0.1.13:8080', 'up');
+  const since = (await d.status()).services.find((s) => s.name === 'api')!.realServers.map((r) => r.health.since);
+
+  // web loses 10.0.1.13; api is byte-for-byte the same item, so the reload reuses it whole
+  lab.write({ services: [{ ...WEB, realServers: WEB.realServers.slice(0, 2) }, API] });
+  const r = await d.reload('control');
+  assert.deepEqual(r, { ok: true, applied: true });
+  const line = lab.logs.filter((l) => l.event === 'config.reloaded').pop()!;
+  assert.equal(line.itemsReused, 1);
+  assert.equal(line.itemsBuilt, 1);
+  const text = await lab.metrics.registry.metrics();
+  assert.equal(metricValue(text, 'lvsd_health_up', { service: 'api', real_server: '10.0.2.11:8080' }), 1, 'the kept service keeps its series');
+  assert.doesNotMatch(text, /real_server="10\.0\.1\.13:8080"/, 'the removed real server has none');
+  assert.deepEqual((await d.status()).services.find((s) => s.name === 'api')!.realServers.map((r) => r.health.since), since, 'health state kept');
+  assert.deepEqual(weights(lab.kernel, 'tcp/192.0.2.20:80'), { '10.0.2.11:8080': 100, '10.0.2.12:8080': 100 });
+  assert.equal(weights(lab.kernel)['10.0.1.13:8080'], undefined);
+  // a verdict after the reload still reaches the kept service's kernel entry
+  lab.alive.delete('10.0.2.12:8080');
+  await until('api 10.0.2.12 out', 5000, () => weights(lab.kernel, 'tcp/192.0.2.20:80')['10.0.2.12:8080'] === 0);
+});
+
 test('a stop during a reload waits for it and leaves nothing of the new config running (no probe of a new real server afterwards)', async (t) => {
   const { lab, d } = await started(t);
   lab.write(NEXT);
