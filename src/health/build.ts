@@ -60,7 +60,7 @@ export function buildJobs(
           key, check: rs.healthCheck, target, intervalMs, due: 0,
           offsetMs: probeOffset(key, intervalMs),
           state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, now),
-          services: new Set(),
+          services: [],
           alive: true,
         };
         added.set(key, job);

@@ -11,7 +11,8 @@ export interface Job {
   intervalMs: number;
   offsetMs: number;
   state: RealServerState;
-  services: Set<string>;
+  /** The services using it (in a group: each member). An array: one Set per probe cost ~100 bytes more at 100,000 probes. */
+  services: readonly string[];
   /** when its next turn is (DueQueue entry; queueIndex set while queued) */
   due: number;
   queueIndex?: number | undefined;

@@ -278,7 +278,7 @@ export class HealthScheduler extends EventEmitter {
     this.generation++;
     for (const [key, job] of built.added) this.jobs.set(key, job);
     for (const key of built.deleted) this.jobs.delete(key);
-    for (const [key, names] of built.users) this.jobs.get(key)!.services = names;
+    for (const [key, names] of built.users) this.jobs.get(key)!.services = [...names];
     this.services = built.services;
   }
 
