@@ -3,7 +3,6 @@
  * check type, the real server, and every check parameter. And a deterministic start offset from that
  * identity, which spreads many probes over their interval instead of firing them at once.
  */
-import { createHash } from 'node:crypto';
 import type { HealthCheckConfig, RealServerConfig } from '../config/types.js';
 import { formatHostPort } from '../net/address.js';
 import type { ProbeTarget } from './types.js';
@@ -48,8 +47,21 @@ export function realServerKey(rs: Pick<RealServerConfig, 'spec' | 'shared' | 'he
   return key;
 }
 
-/** A fixed offset in [0, intervalMs) for a key: the same key always gets the same offset. */
+/**
+ * A fixed offset in [0, intervalMs) for a key: the same key always gets the same offset. FNV-1a over the
+ * key's UTF-16 units with a final mix (murmur3's fmix32), not a SHA-256: 10,000 keys hashed with node:crypto
+ * took 2.8 s of a 14 s block at start in the TCG VM; the spread is what matters here, not the strength.
+ */
 export function probeOffset(key: string, intervalMs: number): number {
-  const h = createHash('sha256').update(key).digest();
-  return Math.floor((h.readUInt32BE(0) / 0x1_0000_0000) * intervalMs);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return Math.floor(((h >>> 0) / 0x1_0000_0000) * intervalMs);
 }
