@@ -236,12 +236,17 @@ function rates(st: StatsStatus): string {
   return `conns ${humanCount(st.conns)} (${humanCount(st.cps)}/s)  in ${humanByteRate(st.inbps)}  out ${humanByteRate(st.outbps)}`;
 }
 
-function serviceBlock(svc: ServiceStatus, now: number, opts: RenderOptions): string[] {
-  const c = opts.color;
+/** Scheduler, flags, persistence timeout and forwarding, as a service's heading shows them. */
+function serviceMeta(svc: ServiceStatus): string {
   const meta = [svc.scheduler, ...svc.flags];
   if (svc.persistence) meta.push(`timeout ${svc.persistence.timeout}s`);
   if (svc.forwarding) meta.push(`fwd ${svc.forwarding}`);
-  const lines = [`${paint(esc(svc.name), 'head', c)}  ${esc(svc.key)}  ${esc(meta.join(' '))}`];
+  return meta.join(' ');
+}
+
+function serviceBlock(svc: ServiceStatus, now: number, opts: RenderOptions): string[] {
+  const c = opts.color;
+  const lines = [`${paint(esc(svc.name), 'head', c)}  ${esc(svc.key)}  ${esc(serviceMeta(svc))}`];
   if (svc.kernel === 'missing') lines.push(`  ${paint('NOT IN KERNEL', 'bad', c)}`);
   else if (svc.stats) lines.push(`  ${rates(svc.stats)}`);
   if (svc.sorryServerActive) lines.push(`  ${paint('SORRY SERVER ACTIVE', 'bad', c)}`);
@@ -249,26 +254,32 @@ function serviceBlock(svc: ServiceStatus, now: number, opts: RenderOptions): str
     lines.push('  no real servers');
     return lines;
   }
-  const rows = svc.realServers.map((r) => {
-    const w = r.weight;
-    return [
-      cell(r.id),
-      cell(r.forwarding),
-      cell(`${w.configured}/${w.effective}/${w.kernel ?? '-'}`, w.kernel !== w.effective ? 'warn' : undefined),
-      cell(r.health.state.toUpperCase(), HEALTH_TONE[r.health.state]),
-      cell(ago(r.health.since, now)),
-      cell(latency(r.health.latencyMs)),
-      cell(r.activeConns === null ? '-' : humanCount(r.activeConns)),
-      cell(r.inactiveConns === null ? '-' : humanCount(r.inactiveConns)),
-      cell(r.drained ? 'DRAINED' : '', 'mark'),
-      cell(`${r.health.check}: ${r.health.lastResult ?? '-'}`),
-    ];
-  });
-  lines.push(...table(
-    ['REAL SERVER', 'FWD', 'WEIGHT c/e/k', 'HEALTH', 'FOR', 'LATENCY', 'ACTIVE', 'INACT', 'DRAIN', 'LAST CHECK'],
-    rows, opts,
-  ));
+  const count = (n: number | null) => (n === null ? '-' : humanCount(n));
+  const rows = svc.realServers.map((r) => realServerRow(r, now, {
+    id: r.id, kernelWeight: String(r.weight.kernel ?? '-'), weightDiffers: r.weight.kernel !== r.weight.effective,
+    active: count(r.activeConns), inactive: count(r.inactiveConns),
+  }));
+  lines.push(...table(REAL_SERVER_HEADER, rows, opts));
   return lines;
+}
+
+const REAL_SERVER_HEADER = ['REAL SERVER', 'FWD', 'WEIGHT c/e/k', 'HEALTH', 'FOR', 'LATENCY', 'ACTIVE', 'INACT', 'DRAIN', 'LAST CHECK'];
+
+/** One real server's line of a service's (or a group's) table; what differs between the two comes in `o`. */
+function realServerRow(r: RealServerStatus, now: number,
+  o: { id: string; kernelWeight: string; weightDiffers: boolean; active: string; inactive: string }): Cell[] {
+  return [
+    cell(o.id),
+    cell(r.forwarding),
+    cell(`${r.weight.configured}/${r.weight.effective}/${o.kernelWeight}`, o.weightDiffers ? 'warn' : undefined),
+    cell(r.health.state.toUpperCase(), HEALTH_TONE[r.health.state]),
+    cell(ago(r.health.since, now)),
+    cell(latency(r.health.latencyMs)),
+    cell(o.active),
+    cell(o.inactive),
+    cell(r.drained ? 'DRAINED' : '', 'mark'),
+    cell(`${r.health.check}: ${r.health.lastResult ?? '-'}`),
+  ];
 }
 
 /**
@@ -278,11 +289,8 @@ function serviceBlock(svc: ServiceStatus, now: number, opts: RenderOptions): str
 function groupBlock(members: ServiceStatus[], now: number, opts: RenderOptions): string[] {
   const c = opts.color;
   const first = members[0]!;
-  const meta = [first.scheduler, ...first.flags];
-  if (first.persistence) meta.push(`timeout ${first.persistence.timeout}s`);
-  if (first.forwarding) meta.push(`fwd ${first.forwarding}`);
   const name = first.group?.name ?? first.name;
-  const lines = [`${paint(esc(name), 'head', c)}  group of ${members.length}  ${esc(meta.join(' '))}`];
+  const lines = [`${paint(esc(name), 'head', c)}  group of ${members.length}  ${esc(serviceMeta(first))}`];
   for (const m of members) {
     const state = m.kernel === 'missing' ? paint('NOT IN KERNEL', 'bad', c) : m.stats ? rates(m.stats) : '';
     const sorry = m.sorryServerActive ? `  ${paint('SORRY SERVER ACTIVE', 'bad', c)}` : '';
@@ -297,23 +305,12 @@ function groupBlock(members: ServiceStatus[], now: number, opts: RenderOptions):
     const kernel = [...new Set(all.map((x) => x.weight.kernel ?? '-'))].join(',');
     const differs = all.some((x) => x.weight.kernel !== r.weight.effective);
     const sum = (f: (x: RealServerStatus) => number | null) => (all.every((x) => f(x) === null) ? '-' : humanCount(all.reduce((n, x) => n + (f(x) ?? 0), 0)));
-    return [
-      cell(r.sharedId ?? r.id),
-      cell(r.forwarding),
-      cell(`${r.weight.configured}/${r.weight.effective}/${kernel}`, differs ? 'warn' : undefined),
-      cell(r.health.state.toUpperCase(), HEALTH_TONE[r.health.state]),
-      cell(ago(r.health.since, now)),
-      cell(latency(r.health.latencyMs)),
-      cell(sum((x) => x.activeConns)),
-      cell(sum((x) => x.inactiveConns)),
-      cell(r.drained ? 'DRAINED' : '', 'mark'),
-      cell(`${r.health.check}: ${r.health.lastResult ?? '-'}`),
-    ];
+    return realServerRow(r, now, {
+      id: r.sharedId ?? r.id, kernelWeight: kernel, weightDiffers: differs,
+      active: sum((x) => x.activeConns), inactive: sum((x) => x.inactiveConns),
+    });
   });
-  lines.push(...table(
-    ['REAL SERVER', 'FWD', 'WEIGHT c/e/k', 'HEALTH', 'FOR', 'LATENCY', 'ACTIVE', 'INACT', 'DRAIN', 'LAST CHECK'],
-    rows, opts,
-  ));
+  lines.push(...table(REAL_SERVER_HEADER, rows, opts));
   return lines;
 }
 
