@@ -110,3 +110,18 @@ export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], 
   }
   return out;
 }
+
+/**
+ * How long a restarted daemon keeps the adopted kernel weights: long enough for every probed real server
+ * to rise or fall once (0: nothing is probed, nothing to wait for).
+ */
+export function adoptionSettleSeconds(config: Pick<Config, 'services'>): number {
+  let settleS = 0;
+  for (const svc of config.services) {
+    for (const rs of svc.realServers) {
+      const c = rs.healthCheck;
+      if (c.type !== 'none') settleS = Math.max(settleS, c.interval * (Math.max(c.rise, c.fall) + 1) + c.timeout);
+    }
+  }
+  return settleS;
+}

@@ -6,7 +6,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { InstanceSnapshot } from '../vrrp/instance.js';
 import { VrrpWorker, type VrrpWorkerHooks } from '../vrrp/port.js';
-import type { VrrpPort } from './daemon.js';
+import type { VrrpPort } from './daemon-types.js';
 import type { Metrics } from './metrics.js';
 import type { VrrpInstanceStatus, VrrpStateName } from './status.js';
 

@@ -1,0 +1,126 @@
+/**
+ * The daemon's health checker: the scheduler it runs (its changes, quorum and transition commands, the
+ * probers tests inject), and its results as metrics: each probe result counted per (service, real server)
+ * using it (probes are shared), the up gauges after a start or reload, the series of what left the config.
+ */
+import type { Config, ServiceConfig } from '../config/types.js';
+import { HealthScheduler, type HealthSchedulerOptions, type Prober, type TcpWatcher } from '../health/index.js';
+import type { Logger } from '../log.js';
+import { destId } from '../table/index.js';
+import { DURATION_BUCKETS } from './buckets.js';
+import type { DaemonMetrics } from './daemon-types.js';
+import { realServerOwner } from './desired.js';
+import { runQuorumCommand, runRealServerCommand } from './health-commands.js';
+import { realServerPairs, type ProbeUsers } from './probe-users.js';
+
+export interface HealthWiring {
+  log: Logger;
+  /** The config in force (a quorum's commands are looked up in it when the quorum changes). */
+  running: () => Config;
+  onChange: NonNullable<HealthSchedulerOptions['onChange']>;
+  metrics: DaemonMetrics | undefined;
+  probeUsers: ProbeUsers;
+  /** Tests inject these; absent: the real checkers, and TCP checks run by the addon on its own schedule. */
+  prober?: Prober | undefined;
+  watcher?: TcpWatcher | undefined;
+}
+
+/** A scheduler for `services` (the config's, as the health checker is to run them) and `config`'s health section, not started. */
+export function createHealth(config: Config, services: ServiceConfig[], w: HealthWiring): HealthScheduler {
+  return new HealthScheduler(
+    { services, health: config.health },
+    {
+      logger: w.log.child({ component: 'health' }),
+      onChange: w.onChange,
+      onQuorum: (service, met, up) => {
+        const q = w.running().services.find((s) => s.name === service)?.quorum;
+        runQuorumCommand(met ? q?.up : q?.down, { service, met, up }, q?.user, w.log.child({ component: 'health' }));
+      },
+      onTransition: (t) => runRealServerCommand(t, w.log.child({ component: 'health' })),
+      ...(w.prober ? { prober: w.prober } : {}),
+      ...(w.watcher ? { watcher: w.watcher } : {}),
+      onProbeResult: probeMetrics(w.metrics, w.probeUsers),
+      ...probeCountMetrics(w.metrics, w.probeUsers),
+    },
+  );
+}
+
+/** Counts each probe result per service using that probe (probes are shared), and its duration. */
+export function probeMetrics(m: DaemonMetrics | undefined, probeUsers: ProbeUsers): HealthSchedulerOptions['onProbeResult'] {
+  if (!m?.healthResult && !m?.healthProbeDuration && !m?.healthLocalFailure) return undefined;
+  return (check, target, result) => {
+    if (result.local !== undefined) return m.healthLocalFailure?.(result.local);
+    m.healthProbeDuration?.(check.type, result.latencyMs / 1000);
+    if (m.healthResult) {
+      const verdict = result.ok ? 'up' : 'down';
+      for (const u of probeUsers.of(check, target)) m.healthResult(u.service, u.realServer, verdict);
+    }
+  };
+}
+
+/** The same for the TCP checks the addon runs: counted there, taken at scrape (healthCountsFrom). */
+export function probeCountMetrics(
+  m: DaemonMetrics | undefined, probeUsers: ProbeUsers,
+): Pick<HealthSchedulerOptions, 'onProbeCounts' | 'onProbeDurations' | 'durationBuckets'> {
+  return {
+    durationBuckets: DURATION_BUCKETS,
+    onProbeCounts: (check, target, ok, failed) => {
+      if (!m?.healthResult) return;
+      for (const u of probeUsers.of(check, target)) {
+        if (ok > 0) m.healthResult(u.service, u.realServer, 'up', ok);
+        if (failed > 0) m.healthResult(u.service, u.realServer, 'down', failed);
+      }
+    },
+    onProbeDurations: (type, h) => m?.healthProbeDurations?.(type, h),
+  };
+}
+
+/**
+ * Every real server's up gauge from the health checker's state, after a start or a reload. `kept`: the
+ * services a reload reused whole, whose gauges stand as they are.
+ */
+export function publishHealthUp(
+  m: DaemonMetrics | undefined, health: HealthScheduler | undefined, config: Config, kept: ReadonlySet<ServiceConfig> = new Set(),
+): void {
+  const up = m?.healthUp;
+  if (!up || !health) return;
+  const byName = new Map(config.services.map((s) => [s.name, s]));
+  const names = config.services.filter((s) => !kept.has(s)).map((s) => s.name);
+  for (const s of kept.size > 0 ? health.serviceStatuses(names) : health.snapshot().services) {
+    const svc = byName.get(s.name);
+    for (const r of s.realServers) {
+      const rs = svc?.group ? svc.realServers.find((x) => destId(x.spec) === r.realServer) : undefined;
+      const owner = svc && rs ? realServerOwner(svc, rs) : { service: s.name, realServer: r.realServer };
+      up(owner.service, owner.realServer, r.status === 'up' || r.status === 'drain');
+    }
+  }
+}
+
+/** A real server or VRRP instance that left the config: its metric series go with it. */
+export function forgetRemoved(m: DaemonMetrics | undefined, old: Config, next: Config, reused: ReadonlySet<ServiceConfig>): void {
+  if (m?.forgetRealServer) {
+    // a reused service keeps its pairs, and no other service has them (names are unique, a group is one item)
+    const kept = realServerPairs({ services: next.services.filter((s) => !reused.has(s)) });
+    for (const pair of realServerPairs({ services: old.services.filter((s) => !reused.has(s)) })) {
+      if (kept.has(pair)) continue;
+      const [service, realServer] = pair.split('\0') as [string, string];
+      m.forgetRealServer(service, realServer);
+    }
+  }
+  if (m?.forgetInstance) {
+    const kept = new Set(next.vrrp.map((v) => v.name));
+    for (const v of old.vrrp) if (!kept.has(v.name)) m.forgetInstance(v.name);
+  }
+}
+
+/** The service label of a service's metric series: its group's name when it is a member (one map per config). */
+export class SeriesNames {
+  private names: { config: Config; map: Map<string, string> } | undefined;
+
+  of(config: Config, service: string): string {
+    if (this.names?.config !== config) {
+      this.names = { config, map: new Map(config.services.flatMap((s) => (s.group ? [[s.name, s.group.name] as const] : []))) };
+    }
+    return this.names.map.get(service) ?? service;
+  }
+}

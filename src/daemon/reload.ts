@@ -1,0 +1,136 @@
+/**
+ * The steps of a reload that hold no daemon state: watching how long it held the event loop, preparing
+ * every part for the new config (IPVS asked, health prepared or built, VRRP updated; what was made is
+ * undone when a part refuses or a stop came meanwhile), and the line `config.reloaded` logs. The daemon
+ * (daemon.ts) loads, switches all at once and records the outcome.
+ */
+import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import type { LoadStats } from '../config/index.js';
+import type { Config, ServiceConfig } from '../config/types.js';
+import type { HealthScheduler, PreparedHealth } from '../health/index.js';
+import type { IpvsClient } from '../ipvs/types.js';
+import type { Logger } from '../log.js';
+import type { ReloadResult } from './control-server.js';
+import type { LoadResult } from './status.js';
+import type { ReloadTrigger, VrrpPort } from './daemon-types.js';
+
+/** What a reload measured on its way, logged with config.reloaded. */
+export interface ReloadFacts extends LoadStats {
+  started: number;
+  loop: IntervalHistogram;
+  loadMs: number;
+}
+
+/** The answer to a reload that came while lvsd stops. */
+export function stoppingResult(): ReloadResult {
+  return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
+}
+
+/** Runs `reload` with the event loop's delay watched (how long it held this thread at most: probes and the control socket wait meanwhile). */
+export async function watchingLoop<T>(reload: (loop: IntervalHistogram) => Promise<T>): Promise<T> {
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
+  try {
+    return await reload(loop);
+  } finally {
+    loop.disable();
+  }
+}
+
+/** The parts the daemon runs now. */
+export interface RunningParts {
+  config: Config;
+  client: IpvsClient | undefined;
+  health: HealthScheduler | undefined;
+  vrrp: VrrpPort | undefined;
+  /** Services recorded as lvsd's (the ownership record): IPVS must answer while there are any. */
+  owned: number;
+}
+
+/** How the parts the daemon does not run yet are made. */
+export interface PartMakers {
+  ipvs: () => Promise<IpvsClient>;
+  /** A scheduler for the config, not started. */
+  health: (config: Config) => HealthScheduler;
+  /** The config the running checker has for a service (the same object for a service the reload reused). */
+  healthConfig: (service: ServiceConfig) => ServiceConfig;
+  vrrp: ((config: Config, log: Logger) => Promise<VrrpPort>) | undefined;
+  log: Logger;
+}
+
+/** What a reload made or prepared, switched in all at once. */
+export interface PreparedParts {
+  newClient?: IpvsClient | undefined;
+  preparedHealth?: PreparedHealth | undefined;
+  newHealth?: HealthScheduler | undefined;
+  newVrrp?: VrrpPort | undefined;
+}
+
+/**
+ * Prepares every part for `next` (IPVS reachable, health built, VRRP updated). If one cannot take it,
+ * nothing has switched: a client made for it is closed and the step that refused is returned.
+ */
+export async function prepareParts(
+  next: Config, running: RunningParts, make: PartMakers,
+): Promise<{ ok: true; parts: PreparedParts } | { ok: false; step: string; error: unknown }> {
+  let step = 'ipvs';
+  const parts: PreparedParts = {};
+  try {
+    if (next.services.length > 0 && !running.client) parts.newClient = await make.ipvs();
+    const client = running.client ?? parts.newClient;
+    // IPVS must answer (one small request); the table itself is not read: the reconciler keeps it
+    if (client && (next.services.length > 0 || running.owned > 0)) await client.info();
+    step = 'health';
+    // a service the reload reused is handed over as the same object, so the checker keeps it as it runs
+    // (a new or changed one is handed over as configured: a real server the reload adds starts as its config says)
+    if (running.health) parts.preparedHealth = running.health.prepare({ services: next.services.map((s) => make.healthConfig(s)), health: next.health });
+    else if (next.services.length > 0) parts.newHealth = make.health(next);
+    // VRRP last: the one part that acts while preparing (the worker applies the new instances whole,
+    // or rejects and keeps the old ones), so nothing after it may fail
+    step = 'vrrp';
+    if (running.vrrp) {
+      if (next.vrrp.length > 0 || running.config.vrrp.length > 0) await running.vrrp.update(next);
+    } else if (next.vrrp.length > 0) {
+      parts.newVrrp = await make.vrrp!(next, make.log.child({ component: 'vrrp' }));
+    }
+  } catch (error) {
+    parts.newClient?.close();
+    return { ok: false, step, error };
+  }
+  return { ok: true, parts };
+}
+
+/** Undoes what prepareParts made (a stop came while it prepared). */
+export async function dropPrepared(parts: PreparedParts): Promise<void> {
+  parts.newClient?.close();
+  await parts.newVrrp?.stop().catch(() => undefined);
+}
+
+/** config.reloaded: what the reload measured. */
+export function logReloaded(log: Logger, trigger: ReloadTrigger, next: Config, facts: ReloadFacts): void {
+  const { started, loop, ...load } = facts;
+  log.info({
+    event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...load,
+    ms: Math.round(performance.now() - started), loopDelayMaxMs: Math.round(loop.max / 1e6),
+  }, 'config reloaded');
+}
+
+/** config.reload_refused: the new config is invalid (every problem named); the running one stays whole. */
+export function refusedAnswer(log: Logger, trigger: ReloadTrigger, load: LoadResult): ReloadResult {
+  log.error({ event: 'config.reload_refused', trigger, code: load.code, err: load.error, problems: load.problems },
+    `reload refused, the running config stays: ${load.error ?? ''}`);
+  return { ok: false, applied: false, error: load.error ?? 'refused', ...(load.code ? { code: load.code } : {}), ...(load.problems ? { problems: load.problems } : {}) };
+}
+
+/** config.reload_failed: a part could not take the new config (`step`); the running one stays whole. */
+export function failedAnswer(log: Logger, trigger: ReloadTrigger, step: string, load: LoadResult): ReloadResult {
+  log.error({ event: 'config.reload_failed', trigger, step, code: load.code, err: load.error },
+    `reload failed (${step}), the running config stays: ${load.error ?? ''}`);
+  return { ok: false, applied: false, error: load.error ?? 'failed', ...(load.code ? { code: load.code } : {}) };
+}
+
+/** config.reload_partial: valid and in force, but the kernel did not take all of it (the repair retries). */
+export function partialAnswer(log: Logger, trigger: ReloadTrigger, load: LoadResult, failedOps: number, code: string): ReloadResult {
+  log.error({ event: 'config.reload_partial', trigger, code: load.code, err: load.error, failedOps }, `reload: ${load.error ?? ''}`);
+  return { ok: false, applied: true, error: load.error ?? 'partial', code };
+}
