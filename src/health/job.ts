@@ -1,5 +1,6 @@
 /** The scheduler's own records (internal to src/health): one Job per distinct probe, the services using them. */
 import type { HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
+import type { DestSpec } from '../table/index.js';
 import type { ServiceDesired } from './service-policy.js';
 import type { RealServerState } from './state.js';
 import type { ProbeTarget, TimerHandle } from './types.js';
@@ -29,6 +30,8 @@ export interface Job {
 export interface Member {
   rs: RealServerConfig;
   job: Job;
+  /** The destination its service's list last had for it (build.ts computeDesired reuses it while its weight is the same). */
+  dest?: DestSpec | undefined;
 }
 
 export interface ServiceEntry {

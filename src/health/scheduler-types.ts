@@ -33,6 +33,10 @@ export interface HealthChange extends HealthTransition {
   changes: DestChange[];
 }
 
+/**
+ * `dests` is the scheduler's own list (an unchanged real server's entry is the same object from one change
+ * to the next): a listener keeps it or copies it, and mutates neither the list nor its objects.
+ */
 export type ChangeListener = (service: string, dests: DestSpec[], change: HealthChange) => void;
 
 /** What the scheduler uses of the addon's TCP prober (src/net/tcp-probe.ts): its watches. */

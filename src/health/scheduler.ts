@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { HealthGlobalConfig, ServiceConfig } from '../config/types.js';
-import { destId, type DestSpec } from '../table/index.js';
+import { destId, destSpec, type DestSpec } from '../table/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
@@ -198,7 +198,7 @@ export class HealthScheduler extends EventEmitter {
 
   /** The destinations a service should have now, or undefined for a service the scheduler does not know. */
   desired(service: string): DestSpec[] | undefined {
-    return this.services.get(service)?.desired.dests.map((d) => ({ ...d }));
+    return this.services.get(service)?.desired.dests.map((d) => destSpec(d));
   }
 
   /** The real servers (destIds) of a service whose check says up now, or undefined for a service the scheduler does not know. */
@@ -466,7 +466,8 @@ export class HealthScheduler extends EventEmitter {
     }
     this.armRamp(svc);
     if (changes.length === 0) return;
-    this.emit('change', svc.config.name, next.dests.map((d) => ({ ...d })), { ...change, changes });
+    // the list itself, not a copy: its objects are shared with the next recompute (computeDesired), never mutated
+    this.emit('change', svc.config.name, next.dests, { ...change, changes });
   }
 
   private clearRamp(svc: ServiceEntry): void {

@@ -1,5 +1,5 @@
 /** What status shows of a service's health: its real servers' rows, from the scheduler's jobs. Pure. */
-import { destId } from '../table/index.js';
+import { destId, destSpec } from '../table/index.js';
 import type { TcpWatchState } from '../net/index.js';
 import type { ServiceEntry } from './job.js';
 import { overlayWatch } from './native-watch.js';
@@ -13,7 +13,7 @@ export function serviceStatus(svc: ServiceEntry, now: number, watch: (id: number
     up: svc.desired.up,
     quorumMet: svc.desired.quorumMet,
     sorryActive: svc.desired.sorryActive,
-    dests: svc.desired.dests.map((d) => ({ ...d })),
+    dests: svc.desired.dests.map((d) => destSpec(d)),
     realServers: svc.members.map(({ rs, job }) => {
       const s = job.state;
       const row: RealServerStatus = {

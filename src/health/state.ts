@@ -52,8 +52,22 @@ export interface ProbeOutcome {
 /** At most this many weight steps in a slow-start ramp, so the kernel is not hammered. */
 export const SLOW_START_STEPS = 10;
 
+/**
+ * A state with every field present, in one order (optional ones undefined): every real server's state then
+ * shares one hidden class in V8. A spread copy with a field added (`{ ...s, lastProbeAt }`) gave each of
+ * them a class of its own: ~0.7 MiB of classes and 0.4 MiB of property arrays per 10,000 real servers.
+ */
+function makeState(
+  s: Omit<RealServerState, 'lastResult' | 'lastProbeAt'>, lastResult: ProbeResult | undefined, lastProbeAt: number | undefined,
+): RealServerState {
+  return {
+    up: s.up, successes: s.successes, failures: s.failures, since: s.since, reason: s.reason, upSince: s.upSince,
+    lastResult, lastProbeAt, weightPercent: s.weightPercent, dynamicWeight: s.dynamicWeight, drain: s.drain, maint: s.maint,
+  };
+}
+
 export function initialState(initial: 'up' | 'down', now: number): RealServerState {
-  return { up: initial === 'up', successes: 0, failures: 0, since: now, reason: 'initial', drain: false, maint: false };
+  return makeState({ up: initial === 'up', successes: 0, failures: 0, since: now, reason: 'initial', drain: false, maint: false }, undefined, undefined);
 }
 
 export function statusOf(s: RealServerState): HealthStatus {
@@ -68,7 +82,7 @@ export function statusOf(s: RealServerState): HealthStatus {
  */
 export function applyProbe(s: RealServerState, result: ProbeResult, rf: RiseFall, now: number): ProbeOutcome {
   const before = statusOf(s);
-  const next: RealServerState = { ...s, lastResult: result, lastProbeAt: now };
+  const next = makeState(s, result, now);
   if (result.ok) {
     next.successes = s.successes + 1;
     next.failures = 0;
@@ -76,7 +90,7 @@ export function applyProbe(s: RealServerState, result: ProbeResult, rf: RiseFall
     next.drain = result.drain === true;
     if (result.weightPercent !== undefined) next.weightPercent = result.weightPercent;
     if (result.weight !== undefined) next.dynamicWeight = result.weight;
-    else if (next.dynamicWeight !== undefined) delete next.dynamicWeight; // only then: a delete makes V8 store the object slowly
+    else next.dynamicWeight = undefined;
     if (!s.up && next.successes >= Math.max(1, rf.rise)) {
       next.up = true;
       next.upSince = now;
@@ -103,7 +117,9 @@ export function applyProbe(s: RealServerState, result: ProbeResult, rf: RiseFall
  */
 export function applyRun(s: RealServerState, result: ProbeResult, run: number, rf: RiseFall, now: number): ProbeOutcome {
   const before = Math.max(0, run - 1);
-  const prior = result.ok ? { ...s, successes: before, failures: 0 } : { ...s, successes: 0, failures: before };
+  const prior = makeState(s, s.lastResult, s.lastProbeAt);
+  prior.successes = result.ok ? before : 0;
+  prior.failures = result.ok ? 0 : before;
   return applyProbe(prior, result, rf, now);
 }
 

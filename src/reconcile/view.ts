@@ -6,15 +6,11 @@
  * state is marked stale and read again before it is planned. Pure (no I/O).
  */
 import type { IpvsCommand } from '../ipvs/types.js';
-import { canonicalDestId, canonicalServiceId, type DestSpec, type KernelDest, type KernelEntry, type KernelService, type Timeouts } from '../table/index.js';
+import { canonicalDestId, canonicalServiceId, kernelDest, type KernelDest, type KernelEntry, type KernelService, type Timeouts } from '../table/index.js';
 
 interface ViewService {
   service: KernelService;
   dests: Map<string, KernelDest>;
-}
-
-function kernelDest(d: DestSpec): KernelDest {
-  return { ...d, activeConns: 0, inactiveConns: 0, persistentConns: 0 };
 }
 
 /** Objects (services + real servers) put into a view between two turns of the event loop. */
@@ -32,12 +28,7 @@ function put(into: Map<string, ViewService>, e: KernelEntry): void {
   for (const d of e.dests) {
     const did = canonicalDestId(d);
     if (dests.has(did)) continue;
-    dests.set(did, {
-      family: d.family, address: d.address, port: d.port, forwarding: d.forwarding, weight: d.weight,
-      upperThreshold: d.upperThreshold, lowerThreshold: d.lowerThreshold,
-      tunnelType: d.tunnelType, tunnelPort: d.tunnelPort, tunnelFlags: d.tunnelFlags,
-      activeConns: 0, inactiveConns: 0, persistentConns: 0,
-    });
+    dests.set(did, kernelDest(d));
   }
   into.set(id, { service, dests });
 }

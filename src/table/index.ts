@@ -6,3 +6,4 @@
 export * from './types.js';
 export * from './ids.js';
 export * from './flags.js';
+export * from './dest.js';

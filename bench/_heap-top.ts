@@ -1,0 +1,87 @@
+/**
+ * Summarises a V8 heap snapshot (node --heapsnapshot-signal, v8.writeHeapSnapshot, bench/_memory.js
+ * `snapshot`): the self size and count of its objects by kind and constructor (or string / array / code),
+ * biggest first. Not a dominator tree: it says what the heap is made of, not who keeps it.
+ *
+ *   node dist/bench/_heap-top.js FILE [TOP]
+ */
+import { readFileSync } from 'node:fs';
+
+interface Snapshot {
+  snapshot: { meta: { node_fields: string[]; node_types: [string[], ...unknown[]] } };
+  nodes: number[];
+  strings: string[];
+}
+
+const [file, topArg] = process.argv.slice(2);
+if (!file) {
+  process.stderr.write('usage: _heap-top.js FILE [TOP]\n');
+  process.exit(2);
+}
+const s = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+const fields = s.snapshot.meta.node_fields;
+const types = s.snapshot.meta.node_types[0];
+const F = fields.length;
+const iType = fields.indexOf('type'), iName = fields.indexOf('name'), iSize = fields.indexOf('self_size');
+const by = new Map<string, { size: number; count: number }>();
+let total = 0;
+for (let i = 0; i < s.nodes.length; i += F) {
+  const type = types[s.nodes[i + iType]!]!;
+  const size = s.nodes[i + iSize]!;
+  total += size;
+  const name = process.env.ALL_NAMES || type === 'object' || type === 'closure' || type === 'native' ? s.strings[s.nodes[i + iName]!]! : '';
+  const key = `${type}${name ? ` ${name.slice(0, 60)}` : ''}`;
+  const e = by.get(key);
+  if (e) {
+    e.size += size;
+    e.count++;
+  } else by.set(key, { size, count: 1 });
+}
+const top = [...by].sort((a, b) => b[1].size - a[1].size).slice(0, Number(topArg ?? 40));
+process.stdout.write(`total ${(total / 1048576).toFixed(1)} MiB\n`);
+for (const [k, v] of top) process.stdout.write(`${(v.size / 1048576).toFixed(2).padStart(8)} MiB ${String(v.count).padStart(9)}  ${k}\n`);
+
+// Objects by their properties (the first 8 names, sorted), so one kind of record is one line: count, self
+// size, and how many distinct hidden classes (maps) and property arrays they use.
+interface Edges { snapshot: { meta: { edge_fields: string[]; edge_types: [string[], ...unknown[]] } }; edges: number[] }
+const e = s as unknown as Snapshot & Edges;
+const EF = e.snapshot.meta.edge_fields.length;
+const edgeTypes = e.snapshot.meta.edge_types[0];
+const iEdgeCount = fields.indexOf('edge_count');
+const eType = e.snapshot.meta.edge_fields.indexOf('type'), eName = e.snapshot.meta.edge_fields.indexOf('name_or_index'), eTo = e.snapshot.meta.edge_fields.indexOf('to_node');
+const kinds = new Map<string, { count: number; size: number; maps: Set<number>; props: number; propSize: number; mapSize: number }>();
+let edge = 0;
+for (let i = 0; i < s.nodes.length; i += F) {
+  const n = s.nodes[i + iEdgeCount]!;
+  const type = types[s.nodes[i + iType]!]!;
+  if (type === 'object') {
+    const names: string[] = [];
+    let map = -1, props = -1;
+    for (let k = 0; k < n; k++) {
+      const at = (edge + k) * EF;
+      const et = edgeTypes[e.edges[at + eType]!]!;
+      const name = et === 'element' || et === 'hidden' ? String(e.edges[at + eName]) : s.strings[e.edges[at + eName]!]!;
+      if (et === 'property') names.push(name);
+      if (et === 'internal' && name === 'map') map = e.edges[at + eTo]!;
+      if (et === 'internal' && name === 'properties') props = e.edges[at + eTo]!;
+    }
+    const key = `${s.strings[s.nodes[i + iName]!]} {${names.sort().slice(0, 8).join(',')}${names.length > 8 ? ',…' : ''}}`;
+    let k = kinds.get(key);
+    if (!k) kinds.set(key, (k = { count: 0, size: 0, maps: new Set(), props: 0, propSize: 0, mapSize: 0 }));
+    k.count++;
+    k.size += s.nodes[i + iSize]!;
+    if (map >= 0 && !k.maps.has(map)) {
+      k.maps.add(map);
+      k.mapSize += s.nodes[map + iSize]!;
+    }
+    if (props >= 0) {
+      k.props++;
+      k.propSize += s.nodes[props + iSize]!;
+    }
+  }
+  edge += n;
+}
+process.stdout.write('\nobjects by properties: MiB self, count, maps (MiB), property arrays (MiB)\n');
+for (const [k, v] of [...kinds].sort((a, b) => b[1].size + b[1].propSize - a[1].size - a[1].propSize).slice(0, Number(topArg ?? 40))) {
+  process.stdout.write(`${(v.size / 1048576).toFixed(2).padStart(7)} ${String(v.count).padStart(8)} ${String(v.maps.size).padStart(6)} (${(v.mapSize / 1048576).toFixed(2)}) ${String(v.props).padStart(6)} (${(v.propSize / 1048576).toFixed(2)})  ${k.slice(0, 150)}\n`);
+}

@@ -1,0 +1,112 @@
+/**
+ * The daemon's memory at N TCP checks, natively on a host (no IPVS, no VRRP, no keepalived): `lvsd run` in
+ * this process over the in-memory IPVS model, N distinct TCP targets on 127.1.0.0/16 answered by
+ * bench/tcp-sink.c, and process.memoryUsage() sampled every second (issue #11 item 3). Not run by run.js
+ * (its name starts with _); docs/benchmarks.md has the figures it gave.
+ *
+ *   cc -O2 -o /tmp/sink bench/tcp-sink.c
+ *   ip netns add mem && ip -n mem link set lo up
+ *   ip netns exec mem sysctl -qw net.core.somaxconn=4096 net.ipv4.ip_local_port_range="1024 65000"
+ *   sleep 1e6 | ip netns exec mem /tmp/sink 8000 8004 >/dev/null &
+ *   ip netns exec mem node --max-semi-space-size=1 --expose-gc dist/bench/_memory.js ROOT N INTERVAL_S SECONDS [snapshot]
+ *
+ * ROOT is the checkout whose dist/ is measured (an older build can be compared). Prints one JSON line per
+ * 5 s (rss, heapTotal, heapUsed, external, arrayBuffers in MiB, real servers up in the model), then the
+ * same after a full GC at the end (with --expose-gc), and the model's own table's heap (measured by
+ * dropping it: the model stands in for the kernel, whose table is not in a real director's RSS).
+ * `snapshot`: writes a heap snapshot at the end (bench/_heap-top.js summarises one).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
+
+const [root, nArg, intervalArg, secondsArg, snap] = process.argv.slice(2);
+const ALLOC_S = Number(process.env.LVSD_MEM_ALLOC_S ?? 0);
+if (!root || !nArg) {
+  process.stderr.write('usage: _memory.js ROOT N INTERVAL_S SECONDS [snapshot]\n');
+  process.exit(2);
+}
+const N = Number(nArg), INTERVAL = Number(intervalArg ?? 10), SECONDS = Number(secondsArg ?? 60);
+const PER = 100;
+const dir = mkdtempSync(join(tmpdir(), 'lvsd-mem-'));
+const conf = join(dir, 'lvsd.json');
+writeFileSync(conf, JSON.stringify({
+  ipvs: { driftInterval: '1h' },
+  services: Array.from({ length: Math.ceil(N / PER) }, (_, s) => ({
+    name: `s${s}`, protocol: 'tcp', address: `10.92.${s >> 8}.${s & 255}`, port: 80, scheduler: 'wrr', forwarding: 'nat',
+    healthCheck: { type: 'tcp', interval: `${INTERVAL}s`, timeout: '1s', rise: 1, fall: 2 },
+    realServers: Array.from({ length: Math.min(PER, N - s * PER) }, (_, r) => ({ address: `127.1.${s & 255}.${r + 1}`, port: 8000 + (s >> 8), weight: 1 })),
+  })),
+  control: { socket: join(dir, 'lvsd.sock') },
+}));
+
+const { runCommand } = (await import(`${root}/dist/src/cli/commands/run.js`)) as typeof import('../src/cli/commands/run.js');
+const { ModelClient } = (await import(`${root}/dist/test/unit/reconcile-model.js`)) as typeof import('../test/unit/reconcile-model.js');
+const kernel = new ModelClient();
+const mib = (n: number) => +(n / 1048576).toFixed(1);
+const t0 = Date.now();
+let peakRss = 0;
+function sample(tag: string): void {
+  const m = process.memoryUsage();
+  peakRss = Math.max(peakRss, m.rss);
+  const table = (kernel as unknown as { table: Array<{ dests: Array<{ weight: number }> }> }).table ?? [];
+  let up = 0;
+  for (const e of table) for (const d of e.dests) if (d.weight > 0) up++;
+  process.stdout.write(`${JSON.stringify({
+    tag, t: +((Date.now() - t0) / 1000).toFixed(1), rss: mib(m.rss), peakRss: mib(peakRss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed),
+    external: mib(m.external), arrayBuffers: mib(m.arrayBuffers), up,
+  })}\n`);
+}
+const timer = setInterval(() => {
+  kernel.batches.length = 0; // the model keeps every batch it executed, for tests: not the daemon's memory
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 100);
+const every = setInterval(() => sample('run'), 5000);
+if (ALLOC_S > 0) await allocations(ALLOC_S);
+void runCommand({ config: conf, socket: join(dir, 'lvsd.sock'), stateFile: join(dir, 'lvsd.state'), logLevel: 'warn', ipvs: async () => kernel });
+await new Promise((r) => setTimeout(r, SECONDS * 1000));
+clearInterval(every);
+clearInterval(timer);
+const gc = (globalThis as { gc?: () => void }).gc;
+gc?.();
+sample('end, after GC');
+if (snap) process.stderr.write(`heap snapshot: ${writeHeapSnapshot(join(dir, 'end.heapsnapshot'))}\n`);
+// the model's table is the kernel's, not the daemon's: its heap, measured by dropping it
+if (gc) {
+  const before = process.memoryUsage().heapUsed;
+  (kernel as unknown as { table: unknown[] }).table.length = 0;
+  gc();
+  process.stdout.write(`${JSON.stringify({ tag: 'model table heap', mib: mib(before - process.memoryUsage().heapUsed) })}\n`);
+}
+process.exit(0);
+
+/**
+ * LVSD_MEM_ALLOC_S=S: V8's sampling heap profiler over the first S seconds, counting what was allocated
+ * whether or not it was collected since (the start's transient peak is garbage); the top allocating
+ * functions are printed.
+ */
+async function allocations(seconds: number): Promise<void> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) => new Promise<any>((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
+  await post('HeapProfiler.startSampling', { samplingInterval: 32768, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  setTimeout(() => {
+    void post('HeapProfiler.stopSampling').then(({ profile }) => {
+      const by = new Map<string, number>();
+      const walk = (n: any, stack: string[]): void => {
+        const f = n.callFrame;
+        const here = `${f.functionName || '(anon)'} ${String(f.url).split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
+        const self = (n.selfSize as number);
+        if (self > 0) by.set(here, (by.get(here) ?? 0) + self);
+        for (const c of n.children) walk(c, [...stack, here]);
+      };
+      walk(profile.head, []);
+      let total = 0;
+      for (const v of by.values()) total += v;
+      process.stdout.write(`allocated in ${seconds} s: ${mib(total)} MiB (sampled)\n`);
+      for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 30)) process.stdout.write(`${String(mib(v)).padStart(8)} MiB  ${k}\n`);
+    });
+  }, seconds * 1000);
+}

@@ -1,0 +1,99 @@
+/**
+ * Run by health-memory.test.ts with `node --allow-natives-syntax`: a config of 20 services x 100 real
+ * servers with TCP checks loaded by the real loader, a HealthScheduler over it whose (fake) addon watches
+ * make every real server rise and then one in four fall, and the reconciler's kept view of the table. Prints
+ * how many hidden classes (V8 maps) each kind of per-real-server record uses, as JSON.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/index.js';
+import { HealthScheduler, type TcpWatcher } from '../../src/health/index.js';
+import type { TcpWatchCallback, TcpWatchOptions } from '../../src/net/index.js';
+import { KeptView } from '../../src/reconcile/view.js';
+import type { DestSpec } from '../../src/table/index.js';
+
+/** The addon's watches in memory (as health-batch.test.ts's, which cannot be imported without running its tests). */
+class FakeWatcher implements TcpWatcher {
+  readonly watches = new Map<number, { o: TcpWatchOptions; cb: TcpWatchCallback }>();
+  private nextId = 0;
+  watch(o: TcpWatchOptions, cb: TcpWatchCallback): number {
+    this.watches.set(this.nextId, { o, cb });
+    return this.nextId++;
+  }
+  unwatch(id: number): void {
+    this.watches.delete(id);
+  }
+  next(): void {}
+  limit(): void {}
+  configure(): void {}
+  stats() {
+    return { watches: this.watches.size, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
+  }
+  watchState() {
+    return () => undefined;
+  }
+  takeHistogram() {
+    return { buckets: [0], sumSeconds: 0, count: 0 };
+  }
+  pullCounts(): void {}
+  takeCounts(): [number, number] {
+    return [0, 0];
+  }
+  riseAll(): void {
+    for (const { o, cb } of [...this.watches.values()]) cb(0, 1, o.rise);
+  }
+}
+
+const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
+
+/** How many distinct hidden classes among these objects (stops counting at 50). */
+function classes(objects: Iterable<object>): number {
+  const seen: object[] = [];
+  for (const o of objects) {
+    if (!seen.some((r) => sameMap(r, o))) seen.push(o);
+    if (seen.length >= 50) break;
+  }
+  return seen.length;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'lvsd-classes-'));
+const file = join(dir, 'lvsd.json');
+writeFileSync(file, JSON.stringify({
+  services: Array.from({ length: 20 }, (_, s) => ({
+    name: `s${s}`, protocol: 'tcp', address: `10.92.0.${s + 1}`, port: 80, scheduler: 'wrr', forwarding: 'nat',
+    healthCheck: { type: 'tcp', interval: '10s', timeout: '1s', rise: 1, fall: 1 },
+    realServers: Array.from({ length: 100 }, (_, r) => ({ address: `10.93.${s}.${r + 1}`, port: 8080, weight: 3 })),
+  })),
+}));
+const config = await loadConfig(file);
+const watcher = new FakeWatcher();
+const lists = new Map<string, DestSpec[]>();
+const h = new HealthScheduler({ services: config.services, health: config.health }, { watcher, onChange: (name, dests) => lists.set(name, dests) });
+h.start();
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+watcher.riseAll();
+await settle();
+let i = 0;
+for (const { o, cb } of [...watcher.watches.values()]) if (i++ % 4 === 0) cb(111, 0, o.fall);
+await settle();
+const jobs = [...(h as unknown as { jobs: Map<string, { state: object; target: object }> }).jobs.values()];
+const view = new KeptView();
+view.replaceAll(config.services.map((s) => ({ service: s.spec, dests: [...(lists.get(s.name) ?? [])].map((d) => ({ ...d, activeConns: 1, inactiveConns: 0, persistentConns: 0 })) })));
+const viewDests = config.services.flatMap((s) => view.entry(s.spec.key.kind === 'addr' ? `tcp/${s.spec.key.address}:80` : '')?.dests ?? []);
+process.stdout.write(`${JSON.stringify({
+  realServers: jobs.length,
+  listed: [...lists.values()].reduce((n, l) => n + l.length, 0),
+  viewed: viewDests.length,
+  classes: {
+    healthState: classes(jobs.map((j) => j.state)),
+    healthList: classes([...lists.values()].flat()),
+    statusList: classes(h.serviceStatuses(config.services.map((s) => s.name)).flatMap((s) => s.dests)),
+    configCheck: classes(config.services.flatMap((s) => s.realServers.map((rs) => rs.healthCheck))),
+    configDest: classes(config.services.flatMap((s) => s.realServers.map((rs) => rs.spec))),
+    keptView: classes(viewDests),
+  },
+})}\n`);
+await h.stop();
