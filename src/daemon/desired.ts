@@ -4,7 +4,7 @@
  */
 import type { Config, RealServerConfig, ServiceConfig } from '../config/types.js';
 import { probeTarget } from '../health/index.js';
-import { destId, serviceId, type DesiredEntry, type DestSpec } from '../table/index.js';
+import { destId, destSpec, serviceId, type DesiredEntry, type DestSpec } from '../table/index.js';
 
 export type { DesiredEntry };
 
@@ -49,9 +49,12 @@ export function desiredEntry(service: ServiceConfig, overrides: RuntimeOverrides
     const rs = service.realServers.find((r) => r.spec.address === d.address && r.spec.port === d.port);
     return rs !== undefined && drains.has(realServerDrainKey(service, rs));
   };
+  // The health checker's (or the config's) objects themselves, a copy only for a drained one: at 100,000
+  // real servers a copy of every object per health change was ~0.7 GB allocated while they rose at start.
+  // Nobody mutates a desired entry's objects.
   return {
     service: service.spec,
-    dests: dests.map((d) => (drained(d) ? { ...d, weight: 0 } : { ...d })),
+    dests: dests.map((d) => (drained(d) ? destSpec(d, 0) : d)),
   };
 }
 
@@ -91,11 +94,11 @@ export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], 
     seen.add(id);
     if (adoption.verdicts.has(destId(probeTarget(rs)))) {
       const h = healthById.get(id);
-      if (h) out.push({ ...h });
+      if (h) out.push(h);
       continue;
     }
     const k = kernelById.get(id);
-    if (k) out.push({ ...rs.spec, weight: k.weight });
+    if (k) out.push(destSpec(rs.spec, k.weight));
   }
   const sorry = service.sorryServer;
   if (sorry) {
@@ -105,7 +108,7 @@ export function adoptDests(service: ServiceConfig, health: readonly DestSpec[], 
       // server's place is still the kernel's; removing it early could leave nobody serving.
       const allJudged = service.realServers.every((rs) => adoption.verdicts.has(destId(probeTarget(rs))));
       const sorryFromHealth = allJudged ? healthById.get(id) : kernelById.has(id) ? sorry : undefined;
-      if (sorryFromHealth) out.push({ ...sorryFromHealth });
+      if (sorryFromHealth) out.push(sorryFromHealth);
     }
   }
   return out;

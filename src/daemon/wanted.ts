@@ -6,7 +6,7 @@
  */
 import type { Config, ServiceConfig } from '../config/types.js';
 import type { DesiredTable } from '../reconcile/index.js';
-import { canonicalServiceId, type DesiredEntry, type DestSpec, type KernelEntry } from '../table/index.js';
+import { canonicalServiceId, destSpec, type DesiredEntry, type DestSpec, type KernelEntry } from '../table/index.js';
 import { adoptDests, desiredEntry, type Adoption } from './desired.js';
 import type { DrainRecord } from './drains-file.js';
 
@@ -50,7 +50,7 @@ export class Wanted {
     const byId = new Map(kernel.map((e) => [canonicalServiceId(e.service.key), e]));
     for (const svc of this.config().services) {
       const k = byId.get(canonicalServiceId(svc.spec.key));
-      if (k) this.adoption.set(svc.name, { kernel: k.dests.map(({ activeConns: _a, inactiveConns: _i, persistentConns: _p, stats: _s, ...d }) => d), verdicts: new Set() });
+      if (k) this.adoption.set(svc.name, { kernel: k.dests.map((d) => destSpec(d)), verdicts: new Set() });
     }
     return [...this.adoption.keys()];
   }
