@@ -11,8 +11,7 @@
  *   real server.
  */
 import { EventEmitter } from 'node:events';
-import { performance } from 'node:perf_hooks';
-import type { HealthGlobalConfig, ServiceConfig } from '../config/types.js';
+import type { HealthGlobalConfig } from '../config/types.js';
 import { destId, destSpec, type DestSpec } from '../table/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
@@ -23,11 +22,12 @@ import { LocalFailureLog } from './local-log.js';
 import { ProbeRunner } from './probe-runner.js';
 import { LOCAL_ERRNOS } from './local-failure.js';
 import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
-import { diffDests, type ServiceDesired } from './service-policy.js';
 import { serviceStatus } from './snapshot.js';
-import { applyProbe, applyRun, effectiveWeight, nextRampAt, statusOf } from './state.js';
+import { applyProbe, applyRun, effectiveWeight, statusOf } from './state.js';
+import { ServiceLists } from './service-lists.js';
+import { SlicedReader } from './sliced-reader.js';
 import type {
-  HealthChange, HealthInput, HealthSchedulerOptions, HealthSnapshot, HealthTransition, RealServerTransition, ServiceStatus, TcpWatcher,
+  HealthInput, HealthSchedulerOptions, HealthSnapshot, HealthTransition, RealServerTransition, ServiceStatus, TcpWatcher,
 } from './scheduler-types.js';
 import { systemClock, type Clock, type ProbeResult, type TimerHandle } from './types.js';
 
@@ -76,7 +76,6 @@ export class HealthScheduler extends EventEmitter {
   private readonly jobs = new Map<string, Job>();
   /** Counts installs: a prepared build belongs to the one it was made from. */
   private generation = 0;
-  private services = new Map<string, ServiceEntry>();
   private global: HealthGlobalConfig;
   private running = false;
   private heartbeat?: TimerHandle;
@@ -87,18 +86,10 @@ export class HealthScheduler extends EventEmitter {
   /** Probes that failed because of the director itself (local-failure.ts), logged at most once per 10 s. */
   private readonly localLog: LocalFailureLog;
   private readonly runner: ProbeRunner;
-  /**
-   * Services with transitions from the addon's current batch of outcomes, recomputed once each when the
-   * batch has been read (a microtask: it runs after the addon's callback returns).
-   */
-  private readonly folded = new Map<ServiceEntry, HealthTransition[]>();
-  private foldScheduled = false;
-  /** Outcomes told by the addon, waiting for a turn of the event loop (see told()). */
-  private backlog: Array<{ job: Job; watchId: number; result: ProbeResult; run: number }> = [];
-  private backlogHead = 0;
-  private drainScheduled = false;
-  /** When reading the addon's current batch began (cleared after the batch). */
-  private sliceStartedAt: number | undefined;
+  /** The services and their lists (recomputed per batch of outcomes, slow-start timers). */
+  private readonly lists: ServiceLists;
+  /** Outcomes told by the addon, read at most TOLD_SLICE_MS per turn of the event loop. */
+  private readonly reader: SlicedReader<{ job: Job; watchId: number; result: ProbeResult; run: number }>;
 
   constructor(input: HealthInput, options: HealthSchedulerOptions = {}) {
     super();
@@ -114,6 +105,11 @@ export class HealthScheduler extends EventEmitter {
     if (options.onQuorum) this.on('quorum', options.onQuorum);
     if (options.onTransition) this.on('transition', options.onTransition);
     this.global = input.health;
+    this.lists = new ServiceLists(this.clock, this.log, {
+      change: (service, dests, change) => this.emit('change', service, dests, change),
+      quorum: (service, met, up) => this.emit('quorum', service, met, up),
+    });
+    this.reader = new SlicedReader(TOLD_SLICE_MS, (b) => this.onWatched(b.job, b.watchId, b.result, b.run), () => this.running);
     this.runner = new ProbeRunner(this.clock, options.prober ?? realProbe, input.health.maxConcurrent, (job, result) => {
       this.onProbeResult?.(job.check, job.target, result);
       this.onResult(job, result, undefined, true);
@@ -127,10 +123,10 @@ export class HealthScheduler extends EventEmitter {
   /** Starts probing: each probe first runs at its offset within its interval from now. */
   start(): void {
     if (this.running) return;
-    this.running = this.runner.running = true;
+    this.running = this.runner.running = this.lists.running = true;
     const now = this.clock.now();
     for (const job of this.jobs.values()) if (job.check.type !== 'none' && job.alive) this.schedule(job, now + job.offsetMs);
-    for (const svc of this.services.values()) this.armRamp(svc);
+    for (const svc of this.lists.entries.values()) this.lists.armRamp(svc);
     this.heartbeatDue = now + this.heartbeatMs;
     this.lastTickAt = now;
     this.heartbeat = this.clock.setTimeout(() => this.tick(), this.heartbeatMs);
@@ -138,15 +134,14 @@ export class HealthScheduler extends EventEmitter {
 
   /** Stops every timer, aborts probes in flight and resolves when they have ended. */
   async stop(): Promise<void> {
-    this.running = this.runner.running = false;
-    this.folded.clear();
-    this.backlog = [];
-    this.backlogHead = 0;
+    this.running = this.runner.running = this.lists.running = false;
+    this.lists.dropFolded();
+    this.reader.clear();
     if (this.heartbeat !== undefined) this.clock.clearTimeout(this.heartbeat);
     this.heartbeat = undefined;
     this.takeCounts();
     for (const job of this.jobs.values()) this.disarm(job);
-    for (const svc of this.services.values()) this.clearRamp(svc);
+    for (const svc of this.lists.entries.values()) this.lists.clearRamp(svc);
     await this.runner.idle();
   }
 
@@ -161,14 +156,14 @@ export class HealthScheduler extends EventEmitter {
    * Commit it before the next prepare or commit (it reuses the running probes' state).
    */
   prepare(input: HealthInput): PreparedHealth {
-    return { input, built: buildJobs(input, this.jobs, this.clock.now(), this.services), from: this.generation };
+    return { input, built: buildJobs(input, this.jobs, this.clock.now(), this.lists.entries), from: this.generation };
   }
 
   /** Switches to a prepared config. Never throws. */
   commit(prepared: PreparedHealth): void {
     if (prepared.from !== this.generation) throw new Error('health: prepare() and commit() interleaved with another update');
     // transitions of the batch being read are told against the lists they changed, before those are replaced
-    if (this.folded.size > 0) this.flushFolded();
+    this.lists.flushFolded();
     const input = prepared.input;
     if (input.health.maxConcurrent !== this.global.maxConcurrent) {
       this.runner.limit(input.health.maxConcurrent);
@@ -178,11 +173,11 @@ export class HealthScheduler extends EventEmitter {
     this.runner.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
     const built = prepared.built as Built;
     // a kept entry is the running one, results included: its list and ramp timer stay
-    for (const svc of this.services.values()) if (!built.kept.has(svc)) this.clearRamp(svc);
+    for (const svc of this.lists.entries.values()) if (!built.kept.has(svc)) this.lists.clearRamp(svc);
     this.install(built);
     // results that came in since prepare() changed the probes' state: the built services' lists follow it
     const now = this.clock.now();
-    for (const svc of this.services.values()) if (!built.kept.has(svc)) svc.desired = this.compute(svc.config, svc.members, now);
+    for (const svc of this.lists.entries.values()) if (!built.kept.has(svc)) svc.desired = computeDesired(svc.config, svc.members, now);
     if (built.removed.some((job) => job.watchId !== undefined)) this.takeCounts(built.removed);
     for (const job of built.removed) this.disarm(job);
     if (this.running) {
@@ -192,13 +187,13 @@ export class HealthScheduler extends EventEmitter {
         const job = this.jobs.get(key)!;
         if (!this.runner.has(job) && job.watchId === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
       }
-      for (const svc of this.services.values()) if (!built.kept.has(svc)) this.armRamp(svc);
+      for (const svc of this.lists.entries.values()) if (!built.kept.has(svc)) this.lists.armRamp(svc);
     }
   }
 
   /** The destinations a service should have now, or undefined for a service the scheduler does not know. */
   desired(service: string): DestSpec[] | undefined {
-    return this.services.get(service)?.desired.dests.map((d) => destSpec(d));
+    return this.lists.entries.get(service)?.desired.dests.map((d) => destSpec(d));
   }
 
   /** The real servers (destIds) of a service whose check says up now, or undefined for a service the scheduler does not know. */
@@ -207,7 +202,7 @@ export class HealthScheduler extends EventEmitter {
    * `fall` failures since the start (or since they were added). `none` checks are always settled.
    */
   unsettledServers(service: string): number | undefined {
-    const svc = this.services.get(service);
+    const svc = this.lists.entries.get(service);
     const now = this.clock.now();
     // a server that flaps and so never completes a rise or a fall counts as settled after twice the time one takes
     return svc?.members.filter(({ job }) => 'rise' in job.check && job.state.reason === 'initial' &&
@@ -216,7 +211,7 @@ export class HealthScheduler extends EventEmitter {
   }
 
   upServers(service: string): string[] | undefined {
-    const svc = this.services.get(service);
+    const svc = this.lists.entries.get(service);
     return svc?.members.filter(({ job }) => statusOf(job.state) === 'up').map(({ rs }) => destId(rs.spec));
   }
 
@@ -226,7 +221,7 @@ export class HealthScheduler extends EventEmitter {
     const watch = this.watcher?.watchState() ?? (() => undefined);
     const out: ServiceStatus[] = [];
     for (const name of names) {
-      const svc = this.services.get(name);
+      const svc = this.lists.entries.get(name);
       if (svc) out.push(serviceStatus(svc, now, watch));
     }
     return out;
@@ -240,7 +235,7 @@ export class HealthScheduler extends EventEmitter {
     if (native) inFlight += native.watchedUnderWay;
     const services: ServiceStatus[] = [];
     const watch = this.watcher?.watchState() ?? (() => undefined);
-    for (const svc of this.services.values()) services.push(serviceStatus(svc, now, watch));
+    for (const svc of this.lists.entries.values()) services.push(serviceStatus(svc, now, watch));
     const loop: HealthSnapshot['loop'] = {
       lagMs: this.lagMs,
       maxLagMs: this.maxLagMs,
@@ -279,15 +274,11 @@ export class HealthScheduler extends EventEmitter {
     for (const [key, job] of built.added) this.jobs.set(key, job);
     for (const key of built.deleted) this.jobs.delete(key);
     for (const [key, names] of built.users) this.jobs.get(key)!.services = [...names];
-    this.services = built.services;
+    this.lists.entries = built.services;
   }
 
   private build(input: HealthInput, old: Map<string, Job>): Built {
     return buildJobs(input, old, this.clock.now());
-  }
-
-  private compute(config: ServiceConfig, members: Member[], now: number): ServiceDesired {
-    return computeDesired(config, members, now);
   }
 
   private arm(job: Job, due: number): void {
@@ -315,42 +306,10 @@ export class HealthScheduler extends EventEmitter {
     this.runner.set(job, due);
   }
 
-  /**
-   * An outcome the addon told. Read at once while the current batch has taken less than TOLD_SLICE_MS;
-   * past that (a batch of thousands: every real server's first verdict at start, a rack going dark, a
-   * loop that was held), the rest waits in `backlog` and is read a slice per turn of the event loop, so
-   * the kernel's replies, timers and the reconciler keep running. Under the TCG VM 10,000 first verdicts
-   * in one batch held the loop 163 s, and the start pass could not program the table meanwhile.
-   */
+  /** An outcome the addon told: read now, or a later turn when the batch has taken its slice (sliced-reader.ts). */
   private told(job: Job, watchId: number, result: ProbeResult, run: number): void {
-    const now = performance.now();
-    if (this.sliceStartedAt === undefined) {
-      this.sliceStartedAt = now;
-      queueMicrotask(() => (this.sliceStartedAt = undefined)); // after the addon's batch
-    }
-    if (this.backlogHead === this.backlog.length && now - this.sliceStartedAt < TOLD_SLICE_MS) return this.onWatched(job, watchId, result, run);
-    this.backlog.push({ job, watchId, result, run });
-    if (!this.drainScheduled) {
-      this.drainScheduled = true;
-      setImmediate(() => this.drainBacklog());
-    }
-  }
-
-  private drainBacklog(): void {
-    this.drainScheduled = false;
-    const t0 = performance.now();
-    while (this.backlogHead < this.backlog.length) {
-      const b = this.backlog[this.backlogHead++]!;
-      this.onWatched(b.job, b.watchId, b.result, b.run);
-      if (performance.now() - t0 >= TOLD_SLICE_MS) break;
-    }
-    if (this.backlogHead >= this.backlog.length) {
-      this.backlog = [];
-      this.backlogHead = 0;
-    } else if (this.running) {
-      this.drainScheduled = true;
-      setImmediate(() => this.drainBacklog());
-    }
+    if (this.reader.readNow()) return this.onWatched(job, watchId, result, run);
+    this.reader.defer({ job, watchId, result, run });
   }
 
   /** An outcome the addon told (run: its place in the run of its verdict); counted by takeCounts(), not here. */
@@ -405,7 +364,7 @@ export class HealthScheduler extends EventEmitter {
     const loggedGroups = new Set<string>();
     const transitions: RealServerTransition[] = [];
     for (const name of job.services) {
-      const svc = this.services.get(name);
+      const svc = this.lists.entries.get(name);
       if (!svc) continue;
       const group = svc.config.group;
       const logIt = group === undefined || !loggedGroups.has(group.name);
@@ -424,83 +383,10 @@ export class HealthScheduler extends EventEmitter {
         realServer: destId(job.target), from: transition?.from ?? status, to: transition?.to ?? status,
         reason: result.reason, latencyMs: result.latencyMs,
       };
-      if (fold) this.fold(svc, t);
-      else this.recompute(svc, { ...t, transitions: [t], changes: [] });
+      if (fold) this.lists.fold(svc, t);
+      else this.lists.recompute(svc, { ...t, transitions: [t], changes: [] });
     }
     for (const t of transitions) this.emit('transition', t);
-  }
-
-  private fold(svc: ServiceEntry, t: HealthTransition): void {
-    const list = this.folded.get(svc);
-    if (list) list.push(t);
-    else this.folded.set(svc, [t]);
-    if (this.foldScheduled) return;
-    this.foldScheduled = true;
-    queueMicrotask(() => this.flushFolded());
-  }
-
-  /** Recomputes each service with transitions in the batch just read, once. */
-  private flushFolded(): void {
-    this.foldScheduled = false;
-    const batch = [...this.folded];
-    this.folded.clear();
-    for (const [svc, transitions] of batch) {
-      // a reload (commit) replaced the service since: it recomputed every list from the probes' states
-      if (!this.running || this.services.get(svc.config.name) !== svc) continue;
-      this.recompute(svc, { ...transitions[0]!, transitions, changes: [] });
-    }
-  }
-
-  private recompute(svc: ServiceEntry, change: HealthChange): void {
-    const now = this.clock.now();
-    const before = svc.desired;
-    const next = this.compute(svc.config, svc.members, now);
-    svc.desired = next;
-    const changes = diffDests(before.dests, next.dests);
-    if (before.quorumMet !== next.quorumMet) {
-      this.log.warn({ event: 'health.quorum', service: svc.config.name, met: next.quorumMet, up: next.up, minUp: svc.config.quorum?.minUp });
-      this.emit('quorum', svc.config.name, next.quorumMet, next.up);
-    }
-    if (before.sorryActive !== next.sorryActive) {
-      this.log.warn({ event: 'health.sorry', service: svc.config.name, active: next.sorryActive, up: next.up });
-    }
-    this.armRamp(svc);
-    if (changes.length === 0) return;
-    // the list itself, not a copy: its objects are shared with the next recompute (computeDesired), never mutated
-    this.emit('change', svc.config.name, next.dests, { ...change, changes });
-  }
-
-  private clearRamp(svc: ServiceEntry): void {
-    if (svc.rampTimer !== undefined) this.clock.clearTimeout(svc.rampTimer);
-    svc.rampTimer = undefined;
-  }
-
-  /** Sets one timer for the service's next slow-start step, if any real server is ramping. */
-  private armRamp(svc: ServiceEntry): void {
-    this.clearRamp(svc);
-    if (!this.running) return;
-    const now = this.clock.now();
-    let at: number | undefined;
-    let who: Member | undefined;
-    for (const m of svc.members) {
-      const t = nextRampAt(m.job.state, m.rs.spec.weight, svc.config.slowStart, now);
-      if (t !== undefined && (at === undefined || t < at)) {
-        at = t;
-        who = m;
-      }
-    }
-    if (at === undefined || !who) return;
-    const m = who;
-    svc.rampTimer = this.clock.setTimeout(() => {
-      svc.rampTimer = undefined;
-      if (!this.running || this.services.get(svc.config.name) !== svc) return;
-      const t = this.clock.now();
-      const weight = effectiveWeight(m.job.state, m.rs.spec.weight, svc.config.slowStart, t);
-      this.log.debug({ event: 'health.slowstart', service: svc.config.name, realServer: destId(m.rs.spec), weight });
-      const status = statusOf(m.job.state);
-      const tr: HealthTransition = { realServer: destId(m.rs.spec), from: status, to: status, reason: `slow start weight ${weight}`, latencyMs: 0 };
-      this.recompute(svc, { ...tr, transitions: [tr], changes: [] });
-    }, at - now);
   }
 
   private tick(): void {

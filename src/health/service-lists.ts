@@ -1,0 +1,113 @@
+/**
+ * The services the health checker knows and the destination list each should have: recomputed when its
+ * real servers' states change (once per batch of outcomes the addon delivers: `fold`), on a slow-start
+ * step (one timer per service), and told as 'change' (and 'quorum') events. Internal to src/health.
+ */
+import type { Logger } from '../log.js';
+import { destId, type DestSpec } from '../table/index.js';
+import { computeDesired } from './build.js';
+import type { Member, ServiceEntry } from './job.js';
+import type { HealthChange, HealthTransition } from './scheduler-types.js';
+import { diffDests } from './service-policy.js';
+import { effectiveWeight, nextRampAt, statusOf } from './state.js';
+import type { Clock } from './types.js';
+
+/** Where the lists' news goes (the scheduler's events). */
+export interface ListEvents {
+  /** `dests` is the list itself, not a copy: its objects are shared with the next recompute, never mutated. */
+  change(service: string, dests: DestSpec[], change: HealthChange): void;
+  quorum(service: string, met: boolean, up: number): void;
+}
+
+export class ServiceLists {
+  /** The services by name; a commit replaces the map whole (`install`). */
+  entries = new Map<string, ServiceEntry>();
+  running = false;
+  /**
+   * Services with transitions from the addon's current batch of outcomes, recomputed once each when the
+   * batch has been read (a microtask: it runs after the addon's callback returns).
+   */
+  private readonly folded = new Map<ServiceEntry, HealthTransition[]>();
+  private foldScheduled = false;
+
+  constructor(private readonly clock: Clock, private readonly log: Logger, private readonly events: ListEvents) {}
+
+  /** A transition of the batch being read: its service is recomputed once, after the batch. */
+  fold(svc: ServiceEntry, t: HealthTransition): void {
+    const list = this.folded.get(svc);
+    if (list) list.push(t);
+    else this.folded.set(svc, [t]);
+    if (this.foldScheduled) return;
+    this.foldScheduled = true;
+    queueMicrotask(() => this.flushFolded());
+  }
+
+  /** Recomputes each service with transitions in the batch just read, once (a commit calls it first). */
+  flushFolded(): void {
+    this.foldScheduled = false;
+    if (this.folded.size === 0) return;
+    const batch = [...this.folded];
+    this.folded.clear();
+    for (const [svc, transitions] of batch) {
+      // a reload (commit) replaced the service since: it recomputed every list from the probes' states
+      if (!this.running || this.entries.get(svc.config.name) !== svc) continue;
+      this.recompute(svc, { ...transitions[0]!, transitions, changes: [] });
+    }
+  }
+
+  /** Drops the transitions not yet recomputed (stop). */
+  dropFolded(): void {
+    this.folded.clear();
+  }
+
+  recompute(svc: ServiceEntry, change: HealthChange): void {
+    const now = this.clock.now();
+    const before = svc.desired;
+    const next = computeDesired(svc.config, svc.members, now);
+    svc.desired = next;
+    const changes = diffDests(before.dests, next.dests);
+    if (before.quorumMet !== next.quorumMet) {
+      this.log.warn({ event: 'health.quorum', service: svc.config.name, met: next.quorumMet, up: next.up, minUp: svc.config.quorum?.minUp });
+      this.events.quorum(svc.config.name, next.quorumMet, next.up);
+    }
+    if (before.sorryActive !== next.sorryActive) {
+      this.log.warn({ event: 'health.sorry', service: svc.config.name, active: next.sorryActive, up: next.up });
+    }
+    this.armRamp(svc);
+    if (changes.length === 0) return;
+    this.events.change(svc.config.name, next.dests, { ...change, changes });
+  }
+
+  clearRamp(svc: ServiceEntry): void {
+    if (svc.rampTimer !== undefined) this.clock.clearTimeout(svc.rampTimer);
+    svc.rampTimer = undefined;
+  }
+
+  /** Sets one timer for the service's next slow-start step, if any real server is ramping. */
+  armRamp(svc: ServiceEntry): void {
+    this.clearRamp(svc);
+    if (!this.running) return;
+    const now = this.clock.now();
+    let at: number | undefined;
+    let who: Member | undefined;
+    for (const m of svc.members) {
+      const t = nextRampAt(m.job.state, m.rs.spec.weight, svc.config.slowStart, now);
+      if (t !== undefined && (at === undefined || t < at)) {
+        at = t;
+        who = m;
+      }
+    }
+    if (at === undefined || !who) return;
+    const m = who;
+    svc.rampTimer = this.clock.setTimeout(() => {
+      svc.rampTimer = undefined;
+      if (!this.running || this.entries.get(svc.config.name) !== svc) return;
+      const t = this.clock.now();
+      const weight = effectiveWeight(m.job.state, m.rs.spec.weight, svc.config.slowStart, t);
+      this.log.debug({ event: 'health.slowstart', service: svc.config.name, realServer: destId(m.rs.spec), weight });
+      const status = statusOf(m.job.state);
+      const tr: HealthTransition = { realServer: destId(m.rs.spec), from: status, to: status, reason: `slow start weight ${weight}`, latencyMs: 0 };
+      this.recompute(svc, { ...tr, transitions: [tr], changes: [] });
+    }, at - now);
+  }
+}
