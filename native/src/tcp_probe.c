@@ -8,11 +8,11 @@
  * records (errno 0 = connected, ETIMEDOUT = the deadline passed; watch 1 = id is a watch's, 0 = a one-off
  * probe's; run: see tcp_watch.c).
  *
- * This file is the engine: slots, the deadline heap, the epoll set, delivery and lifetime. Periodic checks
- * ("watches", scheduled and folded here in C) are tcp_watch.c; the JavaScript entry points tcp_probe_api.c.
- * Nothing is decided here: what an outcome means (rise, fall, weights) is src/health's business.
- * Deadlines live in a binary min-heap indexed by slot, so cancelling or completing a probe is O(log n)
- * and the timer is re-armed only when the earliest deadline changes.
+ * This file is the engine: starting a probe, waking (completions, deadlines, turns) and delivery. The
+ * deadline heap is tcp_deadline.c, the prober's lifetime (open, grow, close, finalize) tcp_prober.c,
+ * periodic checks ("watches", scheduled and folded here in C) tcp_watch.c, the JavaScript entry points
+ * tcp_probe_api.c. Nothing is decided here: what an outcome means (rise, fall, weights) is src/health's
+ * business.
  */
 #include "tcp_probe.h"
 
@@ -31,59 +31,6 @@ uint64_t lvsd_tcp_now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* ---- the deadline heap ---- */
-
-static bool earlier(tcp_prober *p, uint32_t a, uint32_t b) {
-  return p->slots[p->heap[a]].deadline_ns < p->slots[p->heap[b]].deadline_ns;
-}
-
-static void heap_swap(tcp_prober *p, uint32_t a, uint32_t b) {
-  uint32_t t = p->heap[a];
-  p->heap[a] = p->heap[b];
-  p->heap[b] = t;
-  p->slots[p->heap[a]].heap_pos = a;
-  p->slots[p->heap[b]].heap_pos = b;
-}
-
-static void heap_up(tcp_prober *p, uint32_t i) {
-  while (i > 0) {
-    uint32_t parent = (i - 1) / 2;
-    if (!earlier(p, i, parent)) break;
-    heap_swap(p, i, parent);
-    i = parent;
-  }
-}
-
-static void heap_down(tcp_prober *p, uint32_t i) {
-  for (;;) {
-    uint32_t l = 2 * i + 1, r = l + 1, m = i;
-    if (l < p->heap_n && earlier(p, l, m)) m = l;
-    if (r < p->heap_n && earlier(p, r, m)) m = r;
-    if (m == i) return;
-    heap_swap(p, i, m);
-    i = m;
-  }
-}
-
-static void heap_push(tcp_prober *p, uint32_t id) {
-  uint32_t i = p->heap_n++;
-  p->heap[i] = id;
-  p->slots[id].heap_pos = i;
-  heap_up(p, i);
-}
-
-static void heap_remove(tcp_prober *p, uint32_t id) {
-  uint32_t i = p->slots[id].heap_pos;
-  if (i == NO_HEAP) return;
-  p->slots[id].heap_pos = NO_HEAP;
-  uint32_t last = --p->heap_n;
-  if (i == last) return;
-  p->heap[i] = p->heap[last];
-  p->slots[p->heap[i]].heap_pos = i;
-  heap_down(p, i);
-  heap_up(p, i);
 }
 
 /* ---- delivery ---- */
@@ -106,7 +53,7 @@ double *lvsd_tcp_next_out(tcp_prober *p) {
 }
 
 void lvsd_tcp_drop(tcp_prober *p, uint32_t id) {
-  heap_remove(p, id);
+  lvsd_tcp_deadline_remove(p, id);
   close(p->slots[id].fd);
   release_slot(p, id);
 }
@@ -115,7 +62,7 @@ void lvsd_tcp_drop(tcp_prober *p, uint32_t id) {
 static void finish(tcp_prober *p, uint32_t id, int err, uint64_t at) {
   probe_slot *s = &p->slots[id];
   if (s->fd < 0) return;
-  heap_remove(p, id);
+  lvsd_tcp_deadline_remove(p, id);
   close(s->fd);
   double latency_us = (double)(at - s->start_ns) / 1000.0;
   if (s->watch != NO_WATCH) {
@@ -209,7 +156,7 @@ int64_t lvsd_tcp_start(tcp_prober *p, const struct sockaddr_storage *sa, socklen
     release_slot(p, id);
     return -1;
   }
-  heap_push(p, id);
+  lvsd_tcp_deadline_push(p, id);
   return id;
 }
 
@@ -277,7 +224,7 @@ static void on_timer(uv_timer_t *t) {
   wake(p);
 }
 
-static void on_poll(uv_poll_t *handle, int status, int events) {
+void lvsd_tcp_on_poll(uv_poll_t *handle, int status, int events) {
   (void)events;
   tcp_prober *p = handle->data;
   if (p->closing) return;
@@ -285,128 +232,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
     /* libuv stopped the poll (POLLERR; an epoll fd has no reason to report one). Left stopped, completed
        connects would only be seen when a deadline fires: healthy servers late or timed out. Poll again,
        or, if that fails, let the timer collect every 10 ms. */
-    if (!p->poll_dead && uv_poll_start(&p->poll, UV_READABLE, on_poll) < 0) p->poll_dead = true;
+    if (!p->poll_dead && uv_poll_start(&p->poll, UV_READABLE, lvsd_tcp_on_poll) < 0) p->poll_dead = true;
   }
   wake(p);
-}
-
-/* ---- lifetime ---- */
-
-static void free_prober(tcp_prober *p) {
-  free(p->slots);
-  free(p->free_ids);
-  free(p->heap);
-  free(p->out);
-  free(p->done);
-  free(p->watches);
-  free(p->turns);
-  free(p->scratch);
-  free(p);
-}
-
-static void on_handle_closed(uv_handle_t *handle) {
-  tcp_prober *p = handle->data;
-  if (--p->handles_open > 0) return;
-  if (p->cleanup_hook != NULL) napi_remove_async_cleanup_hook(p->cleanup_hook);
-  p->cleanup_hook = NULL;
-  if (p->finalized) free_prober(p);
-}
-
-void lvsd_tcp_begin_close(tcp_prober *p, bool from_js) {
-  if (p->closing) return;
-  p->closing = true;
-  uv_poll_stop(&p->poll);
-  uv_timer_stop(&p->timer);
-  for (uint32_t i = 0; i < p->nslots; i++) {
-    if (p->slots[i].fd >= 0) close(p->slots[i].fd);
-    p->slots[i].fd = -1;
-  }
-  p->heap_n = 0;
-  p->turns_n = 0;
-  p->out_n = 0;
-  close(p->epfd);
-  p->epfd = -1;
-  if (from_js) lvsd_async_release(p->env, &p->callback, &p->async_context);
-  uv_close((uv_handle_t *)&p->poll, on_handle_closed);
-  uv_close((uv_handle_t *)&p->timer, on_handle_closed);
-}
-
-static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
-  (void)handle;
-  lvsd_tcp_begin_close(arg, false);
-}
-
-static void finalize(napi_env env, void *data, void *hint) {
-  (void)env;
-  (void)hint;
-  tcp_prober *p = data;
-  p->finalized = true;
-  if (!p->closing) lvsd_tcp_begin_close(p, true);
-  else if (p->handles_open == 0) free_prober(p);
-}
-
-tcp_prober *lvsd_tcp_unwrap(napi_env env, napi_value v) {
-  return lvsd_unwrap(env, v, "expected a TCP prober handle");
-}
-
-/* Make room for one more slot; false when out of memory. */
-bool lvsd_tcp_grow(tcp_prober *p) {
-  if (p->nfree > 0 || p->nslots < p->cap) return true;
-  uint32_t cap = p->cap ? p->cap * 2 : 256;
-  probe_slot *slots = realloc(p->slots, sizeof *slots * cap);
-  if (slots == NULL) return false;
-  p->slots = slots;
-  uint32_t *f = realloc(p->free_ids, sizeof *f * cap), *h = NULL, *d = NULL;
-  if (f != NULL) p->free_ids = f;
-  if (f != NULL) h = realloc(p->heap, sizeof *h * cap);
-  if (h != NULL) p->heap = h;
-  if (h != NULL) d = realloc(p->done, sizeof *d * cap);
-  if (d != NULL) p->done = d;
-  if (d == NULL) return false;
-  p->cap = cap;
-  return true;
-}
-
-/* A prober delivering to `callback`; NULL after throwing. */
-napi_value lvsd_tcp_open(napi_env env, napi_value callback) {
-  uv_loop_t *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-    lvsd_throw_type(env, "no event loop");
-    return NULL;
-  }
-  int epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) {
-    lvsd_throw_errno(env, "epoll_create1", errno, NULL);
-    return NULL;
-  }
-  tcp_prober *p = calloc(1, sizeof *p);
-  if (p == NULL || !lvsd_tcp_grow(p)) {
-    if (p != NULL) free_prober(p);
-    close(epfd);
-    lvsd_throw_errno(env, "calloc", ENOMEM, NULL);
-    return NULL;
-  }
-  p->env = env;
-  p->epfd = epfd;
-  int rc = uv_poll_init(loop, &p->poll, epfd);
-  if (rc < 0) {
-    close(epfd);
-    free_prober(p);
-    lvsd_throw_errno(env, "uv_poll_init", -rc, NULL);
-    return NULL;
-  }
-  p->poll.data = p;
-  uv_timer_init(loop, &p->timer);
-  p->timer.data = p;
-  p->handles_open = 2;
-  lvsd_async_init(env, callback, "lvsd:TcpProber", &p->callback, &p->async_context, env_cleanup, p, &p->cleanup_hook);
-  rc = uv_poll_start(&p->poll, UV_READABLE, on_poll);
-  napi_value handle;
-  napi_create_external(env, p, finalize, NULL, &handle);
-  if (rc < 0) {
-    lvsd_tcp_begin_close(p, true);
-    lvsd_throw_errno(env, "uv_poll_start", -rc, NULL);
-    return NULL;
-  }
-  return handle;
 }

@@ -1,7 +1,8 @@
 /*
- * The TCP prober's insides, shared by its three files: tcp_probe.c (the engine: sockets, the deadline heap,
- * the epoll set, delivery, lifetime), tcp_watch.c (periodic checks: the turn heap, folding outcomes into
- * runs and counters) and tcp_probe_api.c (the JavaScript entry points). Not part of the addon's interface.
+ * The TCP prober's insides, shared by its files: tcp_probe.c (the engine: starting probes, the epoll set,
+ * waking, delivery), tcp_deadline.c (the deadline heap), tcp_prober.c (lifetime), tcp_watch.c (periodic
+ * checks: the turn heap, folding outcomes into runs and counters) and tcp_probe_api.c (the JavaScript
+ * entry points). Not part of the addon's interface.
  */
 #ifndef LVSD_TCP_PROBE_INT_H
 #define LVSD_TCP_PROBE_INT_H
@@ -93,9 +94,19 @@ typedef struct tcp_prober {
   napi_async_cleanup_hook_handle cleanup_hook;
 } tcp_prober;
 
+/* tcp_deadline.c: the deadline heap */
+void lvsd_tcp_deadline_push(tcp_prober *p, uint32_t id);
+void lvsd_tcp_deadline_remove(tcp_prober *p, uint32_t id);
+
+/* tcp_prober.c: lifetime */
+bool lvsd_tcp_grow(tcp_prober *p);
+void lvsd_tcp_begin_close(tcp_prober *p, bool from_js);
+tcp_prober *lvsd_tcp_unwrap(napi_env env, napi_value v);
+napi_value lvsd_tcp_open(napi_env env, napi_value callback);
+
 /* tcp_probe.c: the engine */
 uint64_t lvsd_tcp_now_ns(void);
-bool lvsd_tcp_grow(tcp_prober *p);
+void lvsd_tcp_on_poll(uv_poll_t *handle, int status, int events);
 /* Opens and connects a socket; returns the slot id, or -1 with *done set: 0 connected at once, else errno. */
 int64_t lvsd_tcp_start(tcp_prober *p, const struct sockaddr_storage *sa, socklen_t salen, uint32_t timeout_ms, bool reset, int *done);
 /* Close a probe under way without an outcome. */
@@ -103,9 +114,6 @@ void lvsd_tcp_drop(tcp_prober *p, uint32_t id);
 /* Room for one more queued outcome, or NULL when out of memory. */
 double *lvsd_tcp_next_out(tcp_prober *p);
 void lvsd_tcp_arm(tcp_prober *p);
-void lvsd_tcp_begin_close(tcp_prober *p, bool from_js);
-tcp_prober *lvsd_tcp_unwrap(napi_env env, napi_value v);
-napi_value lvsd_tcp_open(napi_env env, napi_value callback);
 /* tcp_probe_api.c: an address Buffer (4 or 16 bytes) and a port into a sockaddr; false after throwing. */
 bool lvsd_tcp_sockaddr_arg(napi_env env, napi_value addr_v, napi_value port_v, struct sockaddr_storage *sa, socklen_t *salen);
 
