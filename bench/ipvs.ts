@@ -10,6 +10,7 @@
  *   LVSD_BENCH_SERVICES=1000,10000   sizes (services); 10 real servers each
  *   LVSD_BENCH_DESTS=10
  *   LVSD_BENCH_LAYOUTS=file,dir      the daemon rows' config: one file, and/or a directory of 100 service files
+ *   LVSD_BENCH_DAEMON_NODE_FLAGS     node flags for the daemon rows' `lvsd run` (e.g. "--cpu-prof --cpu-prof-dir=DIR")
  * Prints a table; with LVSD_VM_OUT set also writes bench-ipvs.json there.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -20,6 +21,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** The node flags lvsd runs with as installed: those of main.js's first line (#!/usr/bin/env -S node FLAGS). */
+const DEPLOYED = (/^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(CLI, 'utf8').split('\n')[0]!)?.[1] ?? '').split(' ').filter(Boolean);
+/** `lvsd ARGS` as installed: node with main.js's flags. */
+const lvsd = (...args: string[]): string[] => [...DEPLOYED, CLI, ...args];
 const TIME = '/usr/bin/time';
 const LINK = 'lvsdbench0';
 
@@ -181,7 +186,7 @@ function phases(stderr: string): Phases {
 }
 
 function lvsdApply(config: string, state: string, extra: string[] = []): Timed & { phases: Phases } {
-  const r = sh(process.execPath, [CLI, 'apply', '--config', config, '--state-file', state, ...extra], undefined, {
+  const r = sh(process.execPath, lvsd('apply', '--config', config, '--state-file', state, ...extra), undefined, {
     ...process.env, LVSD_LOG_LEVEL: 'debug',
   });
   return { ...must(r, `lvsd apply ${extra.join(' ')}`), phases: phases(r.stderr) };
@@ -277,7 +282,10 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
   writeDaemonConfig(layout, config, table, state, extra);
   const out = openSync(logFile, 'w');
   const t0 = performance.now();
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, CLI, 'run', '--config', config, '--state-file', state, '--log-level', 'info'],
+  const nodeFlags = (process.env.LVSD_BENCH_DAEMON_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  // a profile goes where the results go (the VM's shared result directory) unless told otherwise
+  if (nodeFlags.includes('--cpu-prof') && !nodeFlags.some((f) => f.startsWith('--cpu-prof-dir'))) nodeFlags.push(`--cpu-prof-dir=${process.env.LVSD_VM_OUT ?? work}`);
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...nodeFlags, ...lvsd('run'), '--config', config, '--state-file', state, '--log-level', 'info'],
     { stdio: ['ignore', out, out] });
   try {
     await waitLog(logFile, (l) => l.event === 'daemon.started', 30 * 60_000, 'daemon.started');
@@ -289,12 +297,12 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const reloadsBefore = logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
     writeDaemonConfig(layout, config, table, state, extra, changed);
     const t1 = performance.now();
-    must(sh(process.execPath, [CLI, 'reload', '--socket', socket]), 'lvsd reload');
+    must(sh(process.execPath, lvsd('reload', '--socket', socket)), 'lvsd reload');
     const reloadCliMs = performance.now() - t1;
     const reloads = logLines(logFile).filter((l) => l.event === 'config.reloaded').slice(reloadsBefore);
     const control = reloads.filter((l) => l.trigger === 'control').pop();
     const watcher = reloads.find((l) => l.trigger === 'file');
-    const versionCliMs = must(sh(process.execPath, [CLI, '--version']), 'lvsd --version').ms;
+    const versionCliMs = must(sh(process.execPath, lvsd('--version')), 'lvsd --version').ms;
     const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
     if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
     const pass = logLines(logFile).filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
@@ -305,9 +313,9 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
       process.stderr.write(`[bench] ${what} failed (exit ${r.status}): ${r.stderr.slice(-300)}\n`);
       return false;
     };
-    const statusOneMs = statusOk(sh(process.execPath, [CLI, 'status', '-s', `tcp/${row.vip}:80`, '--socket', socket]), 'lvsd status -s') ? performance.now() - t2 : NaN;
+    const statusOneMs = statusOk(sh(process.execPath, lvsd('status', '-s', `tcp/${row.vip}:80`, '--socket', socket)), 'lvsd status -s') ? performance.now() - t2 : NaN;
     const t3 = performance.now();
-    const statusFreshMs = statusOk(sh(process.execPath, [CLI, 'status', '--json', '--fresh', '--socket', socket]), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
+    const statusFreshMs = statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
     const facts = {
       layout, versionCliMs: Math.round(versionCliMs),
       ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),

@@ -45,7 +45,7 @@ export interface ReconcilerOptions {
   /** The client, created when first needed; undefined when nothing needs one. Throws when IPVS cannot be reached. */
   client(): Promise<IpvsClient | undefined>;
   internalError(where: string, e: unknown): void;
-  /** Objects planned per turn of the event loop in a full pass (sliced.ts). */
+  /** Objects planned in one planReconcile call of a pass (sliced.ts); turns are yielded by time (turn-budget.ts). */
   sliceObjects?: number;
 }
 

@@ -1,12 +1,13 @@
 /**
- * Planning a large table without holding the event loop: the desired table is planned a slice of services
- * at a time against the kept view, with a turn of the event loop between slices, so health probes and
- * timers run during a 110,000-object pass. The slices' plans merge into the one plan a single
- * planReconcile call would give (the same ops, in the same phase order).
+ * Planning a large table without holding the event loop: the desired table is planned a chunk of services
+ * at a time against the kept view, and a turn of the event loop is yielded whenever a slice has used its
+ * time (turn-budget.ts), so health probes and timers run during a 110,000-object pass. The chunks' plans
+ * merge into the one plan a single planReconcile call would give (the same ops, in the same phase order).
  */
 import type { Plan, PlannedOp, PlanSummary } from './plan.js';
 import { planReconcile } from './plan.js';
 import type { KeptView } from './view.js';
+import { TurnBudget } from '../turn-budget.js';
 import { canonicalServiceId, type DesiredEntry, type KernelEntry, type Timeouts } from '../table/index.js';
 
 export interface SlicedInput {
@@ -17,8 +18,10 @@ export interface SlicedInput {
   owned: ReadonlySet<string>;
   ownWholeTable: boolean;
   timeouts?: { desired?: Partial<Timeouts>; kernel?: Timeouts };
-  /** Objects (services + real servers) planned between two turns of the event loop. Default 4096. */
+  /** Objects (services + real servers, desired and kernel) planned in one planReconcile call. Default 256. */
   sliceObjects?: number;
+  /** When to yield a turn of the event loop (default: a new TurnBudget). */
+  budget?: TurnBudget;
 }
 
 /** The order planReconcile emits: timeouts, services, new dests, dest edits, dest removals, service removals. */
@@ -33,8 +36,6 @@ function phase(op: PlannedOp): number {
     default: return 5;
   }
 }
-
-const yieldTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 function emptySummary(): PlanSummary {
   return {
@@ -57,7 +58,8 @@ function addSummary(into: PlanSummary, s: PlanSummary): void {
 }
 
 export async function planSliced(input: SlicedInput): Promise<Plan> {
-  const limit = input.sliceObjects ?? 4096;
+  const limit = input.sliceObjects ?? 256;
+  const budget = input.budget ?? new TurnBudget();
   const summary = emptySummary();
   const warnings: string[] = [];
   const byPhase: PlannedOp[][] = [[], [], [], [], [], []];
@@ -77,7 +79,7 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
     slice = [];
     kernel = [];
     objects = 0;
-    await yieldTurn();
+    if (budget.spent) await budget.yield();
   };
   for (const e of input.desired) {
     const id = canonicalServiceId(e.service.key);

@@ -6,17 +6,13 @@
  * state is marked stale and read again before it is planned. Pure (no I/O).
  */
 import type { IpvsCommand } from '../ipvs/types.js';
+import { TurnBudget } from '../turn-budget.js';
 import { canonicalDestId, canonicalServiceId, kernelDest, type KernelDest, type KernelEntry, type KernelService, type Timeouts } from '../table/index.js';
 
 interface ViewService {
   service: KernelService;
   dests: Map<string, KernelDest>;
 }
-
-/** Objects (services + real servers) put into a view between two turns of the event loop. */
-const DEFAULT_SLICE = 2048;
-
-const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /** One kernel entry into a view's map (counters and stats dropped); the first of a duplicate wins. */
 function put(into: Map<string, ViewService>, e: KernelEntry): void {
@@ -50,20 +46,15 @@ export class KeptView {
   }
 
   /**
-   * The same, a slice of `sliceObjects` services + real servers at a time with a turn of the event loop
-   * between slices (110,000 objects took 130-400 ms in one block natively, 50-100x that under TCG). The
-   * new view is built aside and swapped in at the end, so the view is never half replaced.
+   * The same, a slice per turn of the event loop, each slice bounded by time (turn-budget.ts: 110,000
+   * objects took 130-400 ms in one block natively, 50-100x that under TCG). The new view is built aside and
+   * swapped in at the end, so the view is never half replaced.
    */
-  async replaceAllSliced(kernel: readonly KernelEntry[], sliceObjects = DEFAULT_SLICE): Promise<void> {
+  async replaceAllSliced(kernel: readonly KernelEntry[], budget = new TurnBudget()): Promise<void> {
     const next = new Map<string, ViewService>();
-    let objects = 0;
     for (const e of kernel) {
       put(next, e);
-      objects += 1 + e.dests.length;
-      if (objects >= sliceObjects) {
-        objects = 0;
-        await nextTurn();
-      }
+      if (budget.spent) await budget.yield();
     }
     this.services = next;
     this.staleIds.clear();

@@ -29,7 +29,7 @@ test('a full read of 10,000 x 10 goes into the view a slice per turn, swapped in
     turns++;
     seen.push(view.entry(first)!.dests[0]!.weight);
   }, 0);
-  await view.replaceAllSliced(table(10_000, 5), 2048);
+  await view.replaceAllSliced(table(10_000, 5));
   clearInterval(ticker);
   assert.ok(turns >= 2, `timers ran ${turns} times while 110,000 objects went in`);
   assert.ok(seen.every((w) => w === 1), 'the old view until the new one is whole');

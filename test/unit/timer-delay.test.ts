@@ -48,6 +48,7 @@ test('the IPVS repair timer backs off through the clamp: an unbounded backoff wa
     stateFile: () => join(dir, 'state.json'),
     internalError: (where, e) => { throw e; },
   });
+  sync.owned = new Set(['tcp/192.0.2.10:80']); // something to manage (with nothing, a pass reads nothing)
   const warnings: string[] = [];
   const onWarning = (w: Error) => warnings.push(w.name);
   process.on('warning', onWarning);
