@@ -533,6 +533,13 @@ async function main(): Promise<void> {
   row('VM CPU busy in the window %', f(L.vmBusyPct), f(K.vmBusyPct));
   row('start to every server weighted, s', f(L.readyS), f(K.readyS));
   if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, lvsd: L, keepalived: K })}\n`);
+  // for bench/run.ts's summary
+  if (process.env.LVSD_VM_OUT) {
+    writeFileSync(join(process.env.LVSD_VM_OUT, 'bench-health.json'), JSON.stringify({
+      servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, probesPerS: L.probes.rate,
+      lvsd: { cpuS: cpuS(L), rssMiB: L.rssMiB }, keepalived: { cpuS: cpuS(K), rssMiB: K.rssMiB },
+    }, null, 2) + '\n');
+  }
 }
 
 await main();

@@ -7,7 +7,7 @@
  * the real CLI process (node start, config load and validation, dump, plan, apply, verify dump), its phases
  * read from its `ipvs.apply` log line.
  *
- *   LVSD_BENCH_SERVICES=1000,10000   sizes (services); 10 real servers each
+ *   LVSD_BENCH_SERVICES=2000,10000   sizes (services); 10 real servers each (22,000 and 110,000 objects: issue #11's rows)
  *   LVSD_BENCH_DESTS=10
  *   LVSD_BENCH_LAYOUTS=file,dir      the daemon rows' config: one file, and/or a directory of 100 service files
  *   LVSD_BENCH_DAEMON_NODE_FLAGS     node flags for the daemon rows' `lvsd run` (e.g. "--cpu-prof --cpu-prof-dir=DIR")
@@ -197,7 +197,7 @@ function savedSorted(): string[] {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'lvsd-bench-'));
-const sizes = (process.env.LVSD_BENCH_SERVICES ?? '1000,10000').split(',').map(Number).filter((n) => n > 0);
+const sizes = (process.env.LVSD_BENCH_SERVICES ?? '2000,10000').split(',').map(Number).filter((n) => n > 0);
 const perService = Number(process.env.LVSD_BENCH_DESTS ?? 10);
 const layouts = (process.env.LVSD_BENCH_LAYOUTS ?? 'file,dir').split(',').filter((l): l is 'file' | 'dir' => l === 'file' || l === 'dir');
 const s = (ms: number | undefined) => (ms === undefined ? '-' : Number.isNaN(ms) ? 'failed' : (ms / 1000).toFixed(2) + ' s');
@@ -451,7 +451,11 @@ async function main(): Promise<void> {
   const started = performance.now();
   const results: SizeResult[] = [];
   try {
-    for (const n of sizes) results.push(await benchSize(n));
+    for (const n of sizes) {
+      results.push(await benchSize(n));
+      // after each size, so a run cut short (bench/run.ts's time limit) keeps what finished
+      if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, 'bench-ipvs.json'), JSON.stringify(results, null, 2) + '\n');
+    }
   } finally {
     inNs = undefined;
     for (const n of sizes) for (const p of ['r', 'l']) dropNamespace(`lvsdbench-${p}${n}`);

@@ -3,20 +3,38 @@
  *
  * Every bench here needs root and a kernel with IPVS, so they all run in ONE boot of the kernel-test VM
  * (or directly on a host that is root and has IPVS; LVSD_KERNEL_MODE=vm|direct forces one), one after the
- * other, each printing its own figures. A bench listed below whose compiled file is missing (not written
- * yet) is skipped with a note. Any other bench/*.js next to this file is run too.
+ * other, each printing its own figures.
  *
- *   LVSD_BENCH_TIMEOUT_S   limit for the whole run (default 2400)
- *   LVSD_BENCH_*           passed through to the benches (e.g. LVSD_BENCH_SERVICES=2000,1000)
+ * With no name it runs the benches of issue #11's table (startup, health, ipvs: about 30-40 min under TCG)
+ * and ends with one summary table of every row, lvsd against its reference, from that one run
+ * (bench/_summary.ts). `all` runs every bench; names run those (the summary shows what they measured).
+ * A bench listed below whose compiled file is missing is skipped with a note.
+ *
+ *   LVSD_BENCH_TIMEOUT_S   limit for the whole run (default 2400); what finished before it is summarised
+ *   LVSD_BENCH_*           passed through to the benches (e.g. LVSD_BENCH_SERVICES=2000,10000)
+ * The default run sets, unless given: LVSD_BENCH_LAYOUTS=file, LVSD_BENCH_CLI=0 (the daemon rows, not the
+ * dry run and one-change apply), LVSD_BENCH_HEALTH_WINDOW_S=30 (the issue's 30 s), LVSD_BENCH_STARTUP_RUNS=5.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { formatSummary, readResults } from './_summary.js';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { kernelSupport, repoRoot, runDirect, runInVm, type RunOptions } from '../src/vm/runner.js';
 
 /** Known benches, in the order they run. */
-const KNOWN = ['ipvs', 'vrrp-failover', 'health', 'failover-gap', 'ecmp-failover'];
+const KNOWN = ['startup', 'health', 'ipvs', 'vrrp-failover', 'failover-gap', 'ecmp-failover'];
+
+/** The benches of issue #11's table: what `npm run bench` runs by default, shortest first (a run cut short keeps them). */
+const SUMMARY = ['startup', 'health', 'ipvs'];
+
+/** Knobs the default run sets when not given, to keep it within ~40 min under TCG. */
+const SUMMARY_DEFAULTS: Record<string, string> = {
+  LVSD_BENCH_LAYOUTS: 'file',
+  LVSD_BENCH_CLI: '0',
+  LVSD_BENCH_HEALTH_WINDOW_S: '30',
+  LVSD_BENCH_STARTUP_RUNS: '5',
+};
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -33,15 +51,16 @@ function shellQuote(s: string): string {
 }
 
 async function main(): Promise<number> {
-  const wanted = process.argv.slice(2);
+  const args = process.argv.slice(2);
   const all = available();
+  const wanted = args.includes('all') ? all : args.length > 0 ? args : SUMMARY.filter((n) => all.includes(n));
   for (const n of KNOWN) if (!all.includes(n)) process.stdout.write(`bench ${n}: not built (no ${n}.js), skipped\n`);
   const unknown = wanted.filter((n) => !all.includes(n));
   if (unknown.length > 0) {
     process.stderr.write(`unknown bench: ${unknown.join(', ')} (available: ${all.join(', ')})\n`);
     return 2;
   }
-  const names = wanted.length > 0 ? wanted : all;
+  const names = wanted;
   if (names.length === 0) {
     process.stdout.write('no bench to run\n');
     return 0;
@@ -65,6 +84,7 @@ async function main(): Promise<number> {
   ].join('\n');
   const outDir = mkdtempSync(join(tmpdir(), 'lvsd-bench-out-'));
   const env: Record<string, string> = {};
+  if (args.length === 0) Object.assign(env, SUMMARY_DEFAULTS);
   for (const [k, v] of Object.entries(process.env)) if (k.startsWith('LVSD_BENCH_') && v !== undefined) env[k] = v;
   // inside the VM the load average is the VM's own: hand the benches the host's
   env.LVSD_BENCH_HOST_LOAD = loadavg().map((l) => l.toFixed(2)).join(' ');
@@ -77,13 +97,19 @@ async function main(): Promise<number> {
   };
   // the VM shares the host's cores: say how busy the host was, since every figure depends on it
   const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
-  process.stdout.write(`host load average before: ${load()}\n`);
+  const before = load();
+  process.stdout.write(`host load average before: ${before}\n`);
   process.stdout.write(`running ${names.join(', ')} (${support.mode === 'vm' ? 'in the kernel-test VM' : 'on this host'}); results: ${outDir}\n`);
   const r = support.mode === 'vm' ? await runInVm(opts) : await runDirect(opts);
   if (r.bootFailure) process.stderr.write(`the VM failed before the benches ran: ${r.bootFailure}\n`);
   if (r.timedOut) process.stderr.write(`the benches timed out after ${opts.timeoutMs / 1000} s (LVSD_BENCH_TIMEOUT_S)\n`);
-  process.stdout.write(`host load average after: ${load()}\n`);
+  const after = load();
+  process.stdout.write(`host load average after: ${after}\n`);
   process.stdout.write(`\nbench run: exit ${r.exitCode}, ${(r.durationMs / 1000).toFixed(1)} s${r.bootMs !== undefined ? ` (VM boot ${(r.bootMs / 1000).toFixed(1)} s)` : ''}\n`);
+  if (names.some((n) => SUMMARY.includes(n))) {
+    process.stdout.write(`\n=== summary: issue #11's table, measured in this run (${names.join(', ')}${r.timedOut ? '; TIMED OUT: rows not measured did not finish' : ''}; host load before ${before}, after ${after}) ===\n`);
+    process.stdout.write(formatSummary(readResults(outDir)) + '\n');
+  }
   if (r.exitCode === 0 && existsSync(outDir) && readdirSync(outDir).every((f) => f === 'vm-console.log')) rmSync(outDir, { recursive: true, force: true });
   return r.exitCode;
 }

@@ -18,7 +18,7 @@
  * LVSD_BENCH_STARTUP_COPY=0 runs the build where it is.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -149,6 +149,8 @@ async function main(): Promise<void> {
       out.push(`| ${row.name} | ${cpu.toFixed(0)} | ${(cpu / cpu0).toFixed(2)} | ${wall.toFixed(0)} | ${(wall / wall0).toFixed(2)} | ${row.goal !== undefined ? `<= ${row.goal}` : ''} | ${row.exit}${note} |`);
     }
     process.stdout.write(out.join('\n') + '\n');
+    // for bench/run.ts's summary
+    saveJson('cli', rows.map((row) => ({ name: row.name, cpuMs: median(row.cpu), wallMs: median(row.wall), cpuRatio: median(row.cpu) / cpu0, wallRatio: median(row.wall) / wall0, exit: row.exit })));
   } finally {
     stop();
   }
@@ -207,6 +209,16 @@ async function masterRows(cli: string, node: string, dir: string): Promise<void>
     lines.push(`| ${kind} | ${ms(med(kind, 'vip'))} | ${ms(med(kind, 'table'))} | ${ms(total)} | ${(total / k).toFixed(2)} | ${kind === 'lvsd' ? '<= 1.2' : ''} |`);
   }
   process.stdout.write(lines.join('\n') + '\n');
+  saveJson('master', { withTable, lvsdMs: med('lvsd', 'total'), keepalivedMs: k, ratio: med('lvsd', 'total')! / k });
+}
+
+/** Results for bench/run.ts's summary: $LVSD_VM_OUT/bench-startup.json, one key per part. */
+function saveJson(part: string, value: unknown): void {
+  const dir = process.env.LVSD_VM_OUT;
+  if (!dir) return;
+  const file = join(dir, 'bench-startup.json');
+  const doc = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> : {};
+  writeFileSync(file, JSON.stringify({ ...doc, [part]: value }, null, 2) + '\n');
 }
 
 // ---- exec -> VRRP master with its table programmed, lvsd against keepalived on the same config ----

@@ -1,0 +1,49 @@
+/**
+ * `npm run bench`'s summary (bench/_summary.ts): every row of issue #11's table from one run's result
+ * files, the ratio and whether the goal is met; a row whose bench did not finish says so.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatSummary, summaryRows } from '../../bench/_summary.js';
+
+const ipvs = [
+  { services: 2000, realServers: 20_000, ipvsadmRestoreMs: 7300, lvsdColdMs: 5000, daemons: [{ layout: 'file', reloadCliMs: 1460, drift: { ms: 9000, readMs: 8000, loopDelayMaxMs: 40, loopDelayP99Ms: 20 } }] },
+];
+const startup = {
+  cli: [
+    { name: 'node -e 0', cpuMs: 300, wallMs: 400, cpuRatio: 1, wallRatio: 1, exit: 0 },
+    { name: 'lvsd --version', cpuMs: 500, wallMs: 800, cpuRatio: 1.67, wallRatio: 2, exit: 0 },
+    { name: 'lvsd --version (dist/src, unbundled)', cpuMs: 900, wallMs: 1200, cpuRatio: 3, wallRatio: 3, exit: 0 },
+    { name: 'lvsd check, one service', cpuMs: 900, wallMs: 1200, cpuRatio: 3, wallRatio: 3, exit: 0 },
+    { name: 'lvsd apply, one service', cpuMs: 900, wallMs: 1000, cpuRatio: 3, wallRatio: 2.5, exit: 0 },
+    { name: 'lvsd status, daemon with one service', cpuMs: 600, wallMs: 700, cpuRatio: 2, wallRatio: 1.75, exit: 0 },
+  ],
+  master: { withTable: true, lvsdMs: 5000, keepalivedMs: 4500, ratio: 5000 / 4500 },
+};
+const health = { servers: 10_000, windowS: 30, probesPerS: 1000, lvsd: { cpuS: 13, rssMiB: 70 }, keepalived: { cpuS: 12, rssMiB: 15 } };
+
+test('the summary has every row of the issue\'s table, with ratio and goal met or not', () => {
+  const rows = summaryRows({ ipvs, startup, health });
+  const by = (what: string) => rows.find((r) => r.what.startsWith(what))!;
+  assert.deepEqual([by('cold apply, 2,000').ratio, by('cold apply, 2,000').met], ['0.68', 'yes']);
+  assert.match(by('cold apply, 2,000').what, /22,000 objects/);
+  assert.equal(by('cold apply, 10,000').met, '-', 'the 110k row is there, not measured');
+  assert.match(by('cold apply, 10,000').what, /110,000 objects/);
+  assert.deepEqual([by('one weight edited').ratio, by('one weight edited').met], ['20.0 %', 'no']);
+  assert.deepEqual([by('`lvsd --version`').ratio, by('`lvsd --version`').met], ['2.00', 'yes']);
+  assert.deepEqual([by('`lvsd check`').ratio, by('`lvsd check`').met], ['3.00', 'no']);
+  assert.equal(by('`lvsd apply`').met, 'yes', '2.5 is within <= 2.5');
+  assert.deepEqual([by('`lvsd run`').ratio, by('`lvsd run`').met], ['1.11', 'yes']);
+  assert.deepEqual([by('1,000 distinct TCP checks').ratio, by('1,000 distinct TCP checks').met], ['1.08', 'no']);
+  assert.deepEqual([by('same: RSS').lvsd, by('same: RSS').met], ['70 MiB', 'no']);
+  assert.equal(rows.length, 11);
+  const text = formatSummary({ ipvs, startup, health });
+  assert.match(text, /drift pass .* at 22,000 objects: 9\.00 s \(read 8\.00 s\), event loop worst 40 ms, p99 20 ms/);
+  assert.match(text, /5 of 9 measured rows meet their goal; 2 not measured/);
+});
+
+test('a run that measured nothing still prints every row, each "not measured"', () => {
+  const rows = summaryRows({});
+  assert.equal(rows.length, 11);
+  assert.ok(rows.every((r) => r.met === '-' && /not measured/.test(r.lvsd)));
+});
