@@ -71,6 +71,10 @@ clearInterval(timer);
 const gc = (globalThis as { gc?: () => void }).gc;
 gc?.();
 sample('end, after GC');
+if (process.env.LVSD_MEM_LAST_RESORT) {
+  (gc as unknown as (o: object) => void)?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  sample('end, after a last-resort GC');
+}
 if (snap) process.stderr.write(`heap snapshot: ${writeHeapSnapshot(join(dir, 'end.heapsnapshot'))}\n`);
 // the model's table is the kernel's, not the daemon's: its heap, measured by dropping it
 if (gc) {

@@ -57,11 +57,14 @@ export function buildJobs(
       let job = jobs.get(key);
       if (!job) {
         const intervalMs = Math.max(1, rs.healthCheck.interval * 1000);
+        // every field in the literal, those set later too: one added afterwards moves the object's
+        // properties out of it (a property array per job, ~40 bytes)
         job = {
-          key, check: rs.healthCheck, target, intervalMs, due: 0,
+          key, check: rs.healthCheck, target, intervalMs,
           offsetMs: probeOffset(key, intervalMs),
           state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, now),
           services: [],
+          due: 0, queueIndex: undefined, watchId: undefined, inFlight: undefined, ctl: undefined, probingSince: undefined,
           alive: true,
         };
         added.set(key, job);
@@ -70,7 +73,7 @@ export function buildJobs(
       let names = builtUsers.get(key);
       if (!names) builtUsers.set(key, (names = new Set()));
       names.add(config.name);
-      members.push({ rs, job });
+      members.push({ rs, job, dest: undefined });
     }
     services.set(config.name, { config, members, desired: computeDesired(config, members, now) });
   }
@@ -146,7 +149,8 @@ export function computeDesired(config: ServiceConfig, members: readonly Member[]
     else if (inhibit) weight = 0;
     else continue;
     const last = m.dest;
-    dests.push(last !== undefined && last.weight === weight ? last : (m.dest = destSpec(m.rs.spec, weight)));
+    if (last !== undefined && last.weight === weight) dests.push(last);
+    else dests.push((m.dest = weight === m.rs.spec.weight ? m.rs.spec : destSpec(m.rs.spec, weight))); // at its configured weight: the config's own object
   }
   if (sorryActive) dests.push(config.sorryServer!);
   return { dests, up, quorumMet, sorryActive };

@@ -19,11 +19,11 @@ export interface Job {
   queueIndex?: number | undefined;
   /** a TCP check the addon runs by itself (its watch id), instead of this scheduler's queue */
   watchId?: number | undefined;
-  inFlight?: AbortController;
+  inFlight?: AbortController | undefined;
   /** reused by every probe of this job until aborted */
-  ctl?: AbortController;
+  ctl?: AbortController | undefined;
   /** When the probe in flight started (left the queue), for status. */
-  probingSince?: number;
+  probingSince?: number | undefined;
   alive: boolean;
 }
 
