@@ -85,3 +85,25 @@ process.stdout.write('\nobjects by properties: MiB self, count, maps (MiB), prop
 for (const [k, v] of [...kinds].sort((a, b) => b[1].size + b[1].propSize - a[1].size - a[1].propSize).slice(0, Number(topArg ?? 40))) {
   process.stdout.write(`${(v.size / 1048576).toFixed(2).padStart(7)} ${String(v.count).padStart(8)} ${String(v.maps.size).padStart(6)} (${(v.mapSize / 1048576).toFixed(2)}) ${String(v.props).padStart(6)} (${(v.propSize / 1048576).toFixed(2)})  ${k.slice(0, 150)}\n`);
 }
+
+// Contexts (a closure's captured variables) by the names they hold, so a closure kept per record shows.
+const ctx = new Map<string, { count: number; size: number }>();
+edge = 0;
+for (let i = 0; i < s.nodes.length; i += F) {
+  const n = s.nodes[i + iEdgeCount]!;
+  if (s.strings[s.nodes[i + iName]!] === 'system / Context') {
+    const names: string[] = [];
+    for (let k = 0; k < n; k++) {
+      const at = (edge + k) * EF;
+      if (edgeTypes[e.edges[at + eType]!] === 'context') names.push(s.strings[e.edges[at + eName]!]!);
+    }
+    const key = names.sort().slice(0, 10).join(',');
+    const c = ctx.get(key) ?? { count: 0, size: 0 };
+    c.count++;
+    c.size += s.nodes[i + iSize]!;
+    ctx.set(key, c);
+  }
+  edge += n;
+}
+process.stdout.write('\ncontexts by the variables they hold: MiB, count\n');
+for (const [k, v] of [...ctx].sort((a, b) => b[1].size - a[1].size).slice(0, 8)) process.stdout.write(`${(v.size / 1048576).toFixed(2).padStart(7)} ${String(v.count).padStart(8)}  ${k.slice(0, 150)}\n`);

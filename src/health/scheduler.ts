@@ -88,6 +88,12 @@ export class HealthScheduler extends EventEmitter {
   private readonly runner: ProbeRunner;
   /** The services and their lists (recomputed per batch of outcomes, slow-start timers). */
   private readonly lists: ServiceLists;
+  /** The jobs by the id of their addon watch; one callback for every watch (onWatch), not a closure each. */
+  private readonly byWatch: Array<Job | undefined> = [];
+  private readonly onWatch = (errno: number, latencyMs: number, run: number, id: number): void => {
+    const job = this.byWatch[id];
+    if (job !== undefined) this.told(job, id, tcpOutcomeResult(errno, latencyMs, timeoutMsOf(job)), run);
+  };
   /** Outcomes told by the addon, read at most TOLD_SLICE_MS per turn of the event loop. */
   private readonly reader: SlicedReader<{ job: Job; watchId: number; result: ProbeResult; run: number }>;
 
@@ -289,12 +295,9 @@ export class HealthScheduler extends EventEmitter {
   /** Its first turn at `due`: in the addon for a TCP check when it can, else in this scheduler's queue. */
   private schedule(job: Job, due: number): void {
     if (this.watcher && job.check.type === 'tcp' && job.watchId === undefined) {
-      const timeoutMs = timeoutMsOf(job);
       try {
-        const id: number = this.watcher.watch(
-          watchOptions(job, due - this.clock.now()),
-          (errno, latencyMs, run) => this.told(job, id, tcpOutcomeResult(errno, latencyMs, timeoutMs), run),
-        );
+        const id = this.watcher.watch(watchOptions(job, due - this.clock.now()), this.onWatch);
+        this.byWatch[id] = job;
         job.watchId = id;
         job.due = due;
         return;
@@ -323,7 +326,10 @@ export class HealthScheduler extends EventEmitter {
   }
 
   private disarm(job: Job): void {
-    if (job.watchId !== undefined) this.watcher?.unwatch(job.watchId);
+    if (job.watchId !== undefined) {
+      if (this.byWatch[job.watchId] === job) this.byWatch[job.watchId] = undefined;
+      this.watcher?.unwatch(job.watchId);
+    }
     job.watchId = undefined;
     this.runner.delete(job);
     if (!this.jobs.has(job.key) || this.jobs.get(job.key) !== job) job.alive = false;

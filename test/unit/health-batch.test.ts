@@ -53,7 +53,7 @@ export class FakeWatcher implements TcpWatcher {
   }
   /** Every watch's outcome in one batch: connected (errno 0), the rise-th success in a row. */
   riseAll(): void {
-    for (const { o, cb } of [...this.watches.values()]) cb(0, 1, o.rise);
+    for (const [id, { o, cb }] of [...this.watches]) cb(0, 1, o.rise, id);
   }
 }
 

@@ -41,7 +41,7 @@ class FakeWatcher implements TcpWatcher {
     return [0, 0];
   }
   riseAll(): void {
-    for (const { o, cb } of [...this.watches.values()]) cb(0, 1, o.rise);
+    for (const [id, { o, cb }] of [...this.watches]) cb(0, 1, o.rise, id);
   }
 }
 
@@ -77,7 +77,7 @@ const settle = async (): Promise<void> => {
 watcher.riseAll();
 await settle();
 let i = 0;
-for (const { o, cb } of [...watcher.watches.values()]) if (i++ % 4 === 0) cb(111, 0, o.fall);
+for (const [id, { o, cb }] of [...watcher.watches]) if (i++ % 4 === 0) cb(111, 0, o.fall, id);
 await settle();
 const jobs = [...(h as unknown as { jobs: Map<string, { state: object; target: object }> }).jobs.values()];
 const view = new KeptView();
