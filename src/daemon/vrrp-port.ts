@@ -127,3 +127,36 @@ export function bootVrrpEarly(log: Logger): BootingVrrp {
     discard: () => void worker.discard().catch(() => undefined),
   };
 }
+
+/** The early worker's hand-over to the daemon (earlyHandover). */
+export interface EarlyHandover {
+  /** The daemon's VRRP factory (DaemonOptions.vrrp): the early worker first, new workers after. */
+  vrrp: (config: Config, log: Logger) => Promise<VrrpPort>;
+  /** Stops the early worker if the daemon has not taken it (a start that fails). Never rejects. */
+  stopUntaken(): Promise<void>;
+}
+
+/**
+ * The daemon takes the worker started early (updated to the config it loads itself, if that changed: a
+ * worker that refuses it is stopped); any later VRRP side it asks for is a new worker from `fresh`.
+ */
+export function earlyHandover(early: EarlyVrrp | undefined, fresh: (config: Config, log: Logger) => Promise<VrrpPort>): EarlyHandover {
+  let taken = false;
+  return {
+    vrrp: async (config, vlog) => {
+      if (!early || taken) return fresh(config, vlog);
+      taken = true;
+      const port = await early.port;
+      await port.update(config).catch(async (e: unknown) => {
+        await port.stop().catch(() => undefined);
+        throw e;
+      });
+      return port;
+    },
+    stopUntaken: async () => {
+      if (!early || taken) return;
+      taken = true;
+      await (await early.port.catch(() => undefined))?.stop().catch(() => undefined);
+    },
+  };
+}

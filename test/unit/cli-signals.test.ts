@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { silentLogger } from '../../src/log.js';
-import { trapSignals } from '../../src/cli/signals.js';
+import { trapSignals } from '../../src/daemon/signals.js';
 
 test('signals during start are held: SIGHUPs become one reload once started, listeners go on detach', () => {
   const proc = new EventEmitter();

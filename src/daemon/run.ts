@@ -1,0 +1,199 @@
+/**
+ * The running daemon as a process (`lvsd run`; src/cli/commands/run.ts only hands over its arguments):
+ * the VRRP worker booted first, the config loaded once, the network namespace claimed, the control
+ * socket, the metrics endpoint and status page, the daemon itself, the config file watcher and the
+ * signals, started in that order and stopped in the reverse. SIGHUP or a changed config file reloads;
+ * SIGTERM/SIGINT stop cleanly (VRRP hands over, VIPs released, the IPVS table left in place so a restart
+ * does not blip).
+ */
+import { ConfigCache, loadConfig, socketPathProblem } from '../config/index.js';
+import type { Config } from '../config/types.js';
+import { LvsdError } from '../errors.js';
+import { createLogger, lazyLogger, preloadPino, type Logger } from '../log.js';
+import { packageVersion } from '../package-root.js';
+import { watchConfigFile } from './config-watch.js';
+import type { ControlServer } from './control-server.js';
+import type { Daemon, DaemonMetrics, DaemonOptions } from './daemon.js';
+import { claimNetns } from './netns-guard.js';
+import { trapSignals, type SignalTrap } from './signals.js';
+import type { Metrics } from './metrics.js';
+import type { EarlyVrrp } from './vrrp-port.js';
+
+export interface RunDaemonOptions {
+  /** The config file (or directory): loaded once at start, read again by each reload, watched. */
+  configPath: string;
+  /** Overrides control.socket. */
+  socket?: string | undefined;
+  /** Overrides ipvs.stateFile. */
+  stateFile?: string | undefined;
+  logLevel: string;
+  /** Tests only: the IPVS client (an in-memory table where the kernel has no IPVS). */
+  ipvs?: DaemonOptions['ipvs'];
+  /** Tests only: where the ECMP sysctls go (a directory standing in for /proc/sys where IPVS is absent). */
+  sysctlRoot?: string | undefined;
+}
+
+/** Runs until SIGTERM/SIGINT and a clean stop. Rejects when it cannot start (what started is stopped). */
+export async function runDaemon(o: RunDaemonOptions): Promise<void> {
+  // pino's chunk loads while the VRRP worker boots (run awaits it before anything is logged)
+  const pinoReady = preloadPino();
+  const log = lazyLogger(o.logLevel, () => createLogger({ level: o.logLevel, sync: false }));
+  const signals = trapSignals(log);
+  try {
+    return await run(o, log, signals, pinoReady);
+  } catch (e) {
+    signals.detach();
+    throw e;
+  }
+}
+
+async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoReady: Promise<void>): Promise<void> {
+  const version = packageVersion();
+  // VRRP first (issue #11, fast start): the worker thread boots now, while the config is read; it starts
+  // its instances once the namespace is claimed (below), announces backup and runs the Master_Down timer
+  // while this thread loads the rest of the daemon and programs the table.
+  const vrrpPort = await import('./vrrp-port.js');
+  const booting = vrrpPort.bootVrrpEarly(log.child({ component: 'vrrp' }));
+  await pinoReady.catch(() => undefined); // a failed import: pino is required when first used, and says why
+  // Claim the network namespace, then the control socket, before touching the kernel: a second `lvsd run`
+  // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
+  // first one (netns-guard.ts). A bad config is fatal at start, with every problem; the daemon is handed
+  // this config (it is loaded once).
+  let startingConfig: Config;
+  const configCache = new ConfigCache();
+  let socketPath: string;
+  let guard: Awaited<ReturnType<typeof claimNetns>>;
+  try {
+    startingConfig = await loadConfig(o.configPath, { hostChecks: true, cache: configCache });
+    socketPath = o.socket ?? startingConfig.control.socket;
+    const badSocket = o.socket !== undefined ? socketPathProblem(o.socket) : undefined;
+    if (badSocket !== undefined) throw new LvsdError('LVSD_USAGE', `--socket ${badSocket}`);
+    guard = await claimNetns({ pid: process.pid, socket: socketPath, version });
+  } catch (e) {
+    booting.discard();
+    throw e;
+  }
+  // Whatever fails from here on stops the VRRP worker before the namespace is released.
+  const early: EarlyVrrp | undefined = startingConfig.vrrp.length > 0 ? booting.start(startingConfig) : undefined;
+  if (!early) booting.discard();
+  let metrics: Metrics | undefined;
+  // the daemon takes the worker started above (updated to the config it loads itself, if that changed)
+  const handover = vrrpPort.earlyHandover(early, (config, vlog) => vrrpPort.vrrpFactory(metrics)(config, vlog));
+  const releaseGuard = async (): Promise<void> => {
+    await handover.stopUntaken();
+    await guard.release();
+  };
+  // Metrics only when something can read them (a `metrics` section: metrics-endpoint.ts says why).
+  const [{ Daemon }, { startControlServer }, endpointModule] = await Promise.all([
+    import('./daemon.js'), import('./control-server.js'),
+    startingConfig.metrics ? import('./metrics-endpoint.js') : undefined,
+  ]).catch(async (e: unknown) => {
+    await releaseGuard();
+    throw e;
+  });
+  const endpoint = endpointModule ? new endpointModule.MetricsEndpoint() : undefined;
+  metrics = endpoint?.metrics;
+  const daemonMetrics: DaemonMetrics | undefined = metrics;
+  early?.attachMetrics(metrics);
+  let daemon: Daemon | undefined;
+  const ready = (): Daemon => {
+    if (!daemon) {
+      throw new LvsdError('LVSD_CONTROL', early && startingConfig.services.length > 0
+        ? 'lvsd is starting: its IPVS table is being programmed, and VRRP stays backup until it is (vrrp.waiting_for_table); try again in a moment'
+        : 'lvsd is starting: the config is being applied; try again in a moment');
+    }
+    return daemon;
+  };
+  const control: ControlServer = await startControlServer({
+    path: socketPath,
+    ...(startingConfig.control.group ? { group: startingConfig.control.group } : {}),
+    log,
+    handlers: {
+      status: (query) => ready().status(query),
+      reload: () => ready().reload('control'),
+      drain: (req) => ready().drain(req, true),
+      undrain: (req) => ready().drain(req, false),
+      drainDirector: (on) => ready().drainDirector(on),
+    },
+  }).catch(async (e: unknown) => {
+    await releaseGuard();
+    throw e;
+  });
+  // the guard goes last: the namespace is free only once everything else has stopped
+  const closers: Array<() => Promise<void>> = [() => control.close()];
+
+  let startPage = (): void => undefined;
+  if (startingConfig.metrics && endpoint) {
+    const opened = await endpoint.open(startingConfig.metrics, { running: () => daemon, ready, log }).catch(async (e: unknown) => {
+      await control.close();
+      await releaseGuard();
+      throw e;
+    });
+    closers.push(...opened.closers);
+    startPage = () => opened.startPage();
+  }
+  try {
+    daemon = await Daemon.start({
+      configPath: o.configPath,
+      config: startingConfig,
+      configCache,
+      log,
+      stateFile: o.stateFile,
+      ...(daemonMetrics && { metrics: daemonMetrics }),
+      version,
+      vrrp: handover.vrrp,
+      ...(o.ipvs && { ipvs: o.ipvs }),
+      ...(o.sysctlRoot !== undefined && { sysctlRoot: o.sysctlRoot }),
+    });
+  } catch (e) {
+    for (const close of closers) await close().catch(() => undefined);
+    await releaseGuard();
+    throw e;
+  }
+  const running = daemon;
+  startPage();
+
+  // never rejects; the daemon logs the outcome
+  const watch = await watchConfigFile(o.configPath, () => void running.reload('file'), log);
+  closers.push(() => watch.close());
+  await logHostFacts(startingConfig, log);
+  log.info({ event: 'daemon.started', version, config: o.configPath, socket: socketPath }, 'lvsd running');
+
+  return new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ event: 'daemon.stopping', signal }, `stopping on ${signal}`);
+      watch.cancel();
+      void (async () => {
+        await running.stop().catch((e: unknown) => log.error({ event: 'daemon.stop_failed', err: (e as Error)?.message ?? String(e) }, 'stop failed'));
+        for (const close of closers) await close().catch(() => undefined);
+        await releaseGuard();
+        signals.detach();
+        resolve();
+      })();
+    };
+    signals.attach({
+      stop,
+      reload: () => void running.reload('sighup'), // never rejects; the daemon logs the outcome
+    });
+  });
+}
+
+/** What the host gives the daemon, logged once it runs: the descriptor limit, how exec checks are isolated. */
+async function logHostFacts(config: Config, log: Logger): Promise<void> {
+  const [{ LOW_NOFILE, noFileLimit }, { execIsolation }] = await Promise.all([import('./limits.js'), import('../health/index.js')]);
+  const nofile = noFileLimit();
+  if (nofile) {
+    const low = nofile.soft !== 'unlimited' && nofile.soft < LOW_NOFILE;
+    log[low ? 'warn' : 'info']({ event: 'daemon.limits', nofileSoft: nofile.soft, nofileHard: nofile.hard },
+      low ? `only ${nofile.soft} file descriptors (hard limit ${nofile.hard}): probes may run short; raise LimitNOFILE` : `file descriptors: ${nofile.soft}`);
+  }
+  if (config.services.some((s) => s.realServers.some((r) => r.healthCheck.type === 'exec'))) {
+    void execIsolation().then((mode) => {
+      if (mode === 'pidns') log.info({ event: 'health.exec_isolation', mode }, 'exec checks run in a PID namespace each');
+      else log.warn({ event: 'health.exec_isolation', mode }, 'exec checks run in a process group only (not root, or unshare cannot make a PID namespace): a child that calls setsid can outlive its check');
+    });
+  }
+}
