@@ -14,12 +14,11 @@
  * - snapshot / status: the kept view, and what failed.
  *
  * Every failed operation is logged, counted, kept for status (repair.ts) and retried by full passes that
- * back off until one applies everything. An operation whose outcome is unknown (the socket failed, a reply
+ * back off until one applies everything (repair-schedule.ts). An operation whose outcome is unknown (the socket failed, a reply
  * was lost) marks its service stale: it is read again before it is planned, and the full pass reads all.
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsClient } from '../ipvs/types.js';
-import { timerDelay } from '../timer-delay.js';
 import { canonicalServiceId, type DesiredEntry, type KernelEntry } from '../table/index.js';
 import { applyPlan, type ApplyReport } from './apply.js';
 import { ownedAfterError, saveOwned } from './ownership.js';
@@ -28,7 +27,8 @@ import {
   KNOWN_OUTCOME, NOTHING_TO_DO, firstError, hasTimeouts, sameEntry, sameTimeouts,
   type DesiredTable, type IpvsApplyStatus, type PassKind, type PassOutcome, type ReconcilerOptions,
 } from './reconciler-types.js';
-import { DEFAULT_BACKOFF, RepairState, backoffMs, passFailure, recordsOf, type FailureRecord } from './repair.js';
+import { passFailure, recordsOf, type FailureRecord } from './repair.js';
+import { RepairSchedule } from './repair-schedule.js';
 import { planSliced } from './sliced.js';
 import { KeptView } from './view.js';
 import { TurnBudget } from '../turn-budget.js';
@@ -49,18 +49,20 @@ export class Reconciler {
   private fullPending: Promise<PassOutcome> | undefined;
   private readonly dirty = new Map<string, { reason: string; kind: 'health' | 'drain' }>();
   private flushPending: Promise<void> | undefined;
-  private readonly repair = new RepairState();
-  private repairTimer: NodeJS.Timeout | undefined;
-  private lastReconcile: IpvsApplyStatus['lastReconcile'] = null;
+  /** What failed, the repair passes scheduled for it, the last full pass (repair-schedule.ts). */
+  private readonly repairs: RepairSchedule;
   private stopped = false;
 
-  constructor(private readonly opts: ReconcilerOptions) {}
+  constructor(private readonly opts: ReconcilerOptions) {
+    this.repairs = new RepairSchedule({
+      log: opts.log, events: opts.events, backoff: opts.backoff, repair: () => void this.repairDrift('repair', 'repair'),
+    });
+  }
 
   /** No pass runs after this; resolves once the one running has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.repairTimer);
-    this.repairTimer = undefined;
+    this.repairs.stop();
     await this.queue.catch(() => undefined);
   }
 
@@ -95,14 +97,14 @@ export class Reconciler {
     const oldDesired = this.desired;
     this.setTable(table);
     if (this.stopped) return NOTHING_TO_DO;
-    if (kind === 'start' || !this.view.known || old.ownWholeTable !== table.ownWholeTable || this.repair.hasGlobal) {
+    if (kind === 'start' || !this.view.known || old.ownWholeTable !== table.ownWholeTable || this.repairs.state.hasGlobal) {
       return this.fullPass(reason, kind, kind === 'start' && this.view.known);
     }
     const ids = new Set<string>();
     for (const [id, e] of this.desired) if (!sameEntry(oldDesired.get(id), e)) ids.add(id);
     for (const id of oldDesired.keys()) if (!this.desired.has(id)) ids.add(id);
     for (const id of this.view.stale()) ids.add(id);
-    for (const id of this.repair.serviceIds()) ids.add(id);
+    for (const id of this.repairs.state.serviceIds()) ids.add(id);
     return this.pass(ids, reason, kind, !sameTimeouts(old.timeouts, table.timeouts));
   }
 
@@ -159,23 +161,9 @@ export class Reconciler {
     return { services: this.view.size, objects: this.view.objects };
   }
 
+  /** What failed and is being repaired, and the last full pass (repair-schedule.ts). */
   status(): IpvsApplyStatus {
-    const r = this.repair;
-    return {
-      state: r.pending ? 'repairing' : 'ok',
-      failedOps: r.count,
-      failures: r.list(20).map((f) => ({
-        service: f.service ?? f.serviceId, realServer: f.realServer, op: f.op, reason: f.reason, code: f.code, message: f.message,
-        at: new Date(f.atMs).toISOString(),
-      })),
-      repair: r.pending
-        ? {
-          since: new Date(r.sinceMs ?? Date.now()).toISOString(), attempts: r.attempts,
-          nextAttemptAt: r.nextAttemptAtMs === undefined ? null : new Date(r.nextAttemptAtMs).toISOString(),
-        }
-        : null,
-      lastReconcile: this.lastReconcile,
-    };
+    return this.repairs.status();
   }
 
   private setTable(table: DesiredTable): void {
@@ -264,8 +252,8 @@ export class Reconciler {
     if (this.desired.size === 0 && this.owned.size === 0 && !this.table.ownWholeTable) {
       // lvsd manages only what it declares or owns: with neither (a VRRP-only config, or every service gone
       // and removed) there is nothing to repair, and the kernel's table is not read
-      this.afterPass(kind, NOTHING_TO_DO, true);
-      this.noteReconcile(reason, NOTHING_TO_DO);
+      this.repairs.afterPass(kind, NOTHING_TO_DO, true);
+      this.repairs.noteReconcile(reason, NOTHING_TO_DO);
       return NOTHING_TO_DO;
     }
     const started = performance.now();
@@ -310,8 +298,8 @@ export class Reconciler {
     } finally {
       loop.disable();
     }
-    this.afterPass(kind, outcome, true);
-    this.noteReconcile(reason, outcome);
+    this.repairs.afterPass(kind, outcome, true);
+    this.repairs.noteReconcile(reason, outcome);
     return outcome;
   }
 
@@ -374,8 +362,8 @@ export class Reconciler {
         outcome = await this.passFailed(reason, e, client !== undefined, started, tableKind);
       }
     }
-    this.afterPass(kind, outcome, false);
-    if (tableKind) this.noteReconcile(reason, outcome);
+    this.repairs.afterPass(kind, outcome, false);
+    if (tableKind) this.repairs.noteReconcile(reason, outcome);
     return outcome;
   }
 
@@ -392,58 +380,5 @@ export class Reconciler {
     this.opts.log.error({ event: 'daemon.reconcile_failed', reason, err: failure.message, code: failure.code },
       `reconcile (${reason}) failed: ${failure.message}`);
     return { result: 'failed', ops: 0, failures: [failure], ...firstError([failure]) };
-  }
-
-  private noteReconcile(reason: string, outcome: PassOutcome): void {
-    this.lastReconcile = {
-      at: new Date().toISOString(), reason, result: outcome.result, ops: outcome.ops, failed: outcome.failures.length,
-      error: outcome.error?.message ?? null,
-    };
-  }
-
-  /**
-   * Counts a pass and its failures and keeps them for status: a full pass's list replaces what was
-   * outstanding (it read and planned everything), except one that failed as a whole; another pass adds.
-   * While anything is outstanding a repair (a full pass) is scheduled, backing off.
-   */
-  private afterPass(kind: PassKind, outcome: PassOutcome, full: boolean): void {
-    const m = this.opts.events;
-    m?.reconcilePass?.(kind, outcome.result);
-    for (const f of outcome.failures) m?.ipvsOpFailed?.(f.op, f.reason);
-    if (full && outcome.result !== 'failed') {
-      const attempts = this.repair.attempts;
-      const since = this.repair.sinceMs;
-      if (this.repair.replace(outcome.failures)) {
-        this.opts.log.info({ event: 'daemon.repaired', kind, attempts, failedForMs: since === undefined ? null : Date.now() - since },
-          `IPVS repaired: the kernel holds everything lvsd wants (after ${attempts} retr${attempts === 1 ? 'y' : 'ies'})`);
-      }
-    } else {
-      this.repair.add(outcome.failures);
-    }
-    m?.ipvsFailuresPending?.(this.repair.count);
-    if (this.repair.pending) this.scheduleRepair();
-    else if (this.repairTimer) {
-      clearTimeout(this.repairTimer);
-      this.repairTimer = undefined;
-    }
-  }
-
-  private scheduleRepair(): void {
-    if (this.stopped || this.repairTimer) return;
-    // a backoff's growth (or an injected base) must never reach setTimeout unclamped: Infinity is 1 ms
-    const delay = timerDelay(backoffMs(this.repair.attempts, this.opts.backoff ?? DEFAULT_BACKOFF));
-    this.repair.attempts++;
-    this.repair.nextAttemptAtMs = Date.now() + delay;
-    const first = this.repair.list(1)[0];
-    this.opts.log.warn({
-      event: 'daemon.repair_scheduled', attempt: this.repair.attempts, inMs: delay, failedOps: this.repair.count,
-      ...(first ? { service: first.service ?? first.serviceId, realServer: first.realServer, op: first.op, reason: first.reason } : {}),
-    }, `${this.repair.count} IPVS operation(s) outstanding: full reconcile #${this.repair.attempts} in ${delay} ms`);
-    this.repairTimer = setTimeout(() => {
-      this.repairTimer = undefined;
-      this.repair.nextAttemptAtMs = undefined;
-      void this.repairDrift('repair', 'repair');
-    }, delay);
-    this.repairTimer.unref();
   }
 }
