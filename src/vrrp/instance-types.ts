@@ -5,7 +5,8 @@
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { DropReason } from './packet.js';
-import { effectivePriority, type VrrpState, type VrrpStateName } from './state-machine.js';
+import { effectivePriority } from './machine-formulas.js';
+import type { VrrpState, VrrpStateName } from './machine-types.js';
 import type { TrackedStatus } from './trackers.js';
 
 export interface InstanceCounters {

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { listLinks, setAcceptFilter, watchLinks, type LinkWatcher } from '../net/index.js';
 import { sameWire, VrrpInstance, type InstanceHooks, type InstanceSnapshot } from './instance.js';
 import { syncGroupOrders, type MemberTransition } from './sync-group.js';
-import type { VrrpState } from './state-machine.js';
+import type { VrrpState } from './machine-types.js';
 
 export interface ManagerConfig {
   vrrp: VrrpInstanceConfig[];

@@ -9,7 +9,7 @@
 import type { Logger } from '../log.js';
 import { SAFE_PATH } from '../users.js';
 import { spawnHook, superviseHook, type HookChild } from '../hook-command.js';
-import type { NotifyKind } from './state-machine.js';
+import type { NotifyKind } from './machine-types.js';
 
 export interface NotifyContext {
   kind: NotifyKind;

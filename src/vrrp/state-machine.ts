@@ -9,138 +9,19 @@
  * group commands, the "two masters meet" reassertion, and the wait for the daemon's table (no claim of
  * mastership before the first reconcile finished: `waitingForTable`). docs/vrrp.md explains each decision.
  */
-import type { VrrpInstanceConfig } from '../config/types.js';
-import { addressToBytes, canonicalAddress } from '../net/address.js';
+import { advertIntervalMs, compareAddresses, effectivePriority, masterDownInterval, ownFaultCause, skewTime } from './machine-formulas.js';
+import type { MachineConfig } from './machine-config.js';
+import type {
+  NotifyKind, StepResult, SyncCommand, TimerName, TransitionReason, VrrpAction, VrrpEvent, VrrpState, VrrpStateName,
+} from './machine-types.js';
 import type { Advert } from './packet.js';
 import type { TrackEffect } from './track.js';
 
-export type VrrpStateName = 'initialize' | 'backup' | 'master' | 'fault' | 'stopped';
-export type TimerName = 'advert' | 'master_down' | 'preempt';
-
-/** What an instance's state machine needs from the config, in the machine's units (milliseconds). */
-export interface MachineConfig {
-  version: 2 | 3;
-  /** Configured priority 1..255; 255 = address owner. */
-  priority: number;
-  /** Advertisement_Interval, ms (v3: a multiple of 10, v2: of 1000). */
-  advertInterval: number;
-  preempt: boolean;
-  /** ms a preempting backup waits, after first seeing a lower-priority master, before it may take over. 0 = RFC behaviour. */
-  preemptDelay: number;
-  /** The virtual addresses we advertise, canonical text; received lists are compared with them. */
-  addresses: readonly string[];
-  /** Our primary address (the source of our adverts), for the equal-priority tie-break. */
-  localAddress: string;
-  /** Weight added to the priority while the interface is down; 0 = fault while it is down. */
-  trackInterfaces: ReadonlyArray<{ name: string; weight: number }>;
-}
-
-/**
- * The machine config of an instance: seconds become ms (v3 rounded to centiseconds, v2 to whole seconds,
- * as the wire carries them), addresses canonical. `localAddress` is the source of our adverts.
- */
-export function machineConfigFrom(cfg: VrrpInstanceConfig, localAddress: string): MachineConfig {
-  return {
-    version: cfg.version,
-    priority: cfg.priority,
-    advertInterval: wireInterval(cfg.version, cfg.advertInterval) * (cfg.version === 3 ? 10 : 1000),
-    preempt: cfg.preempt,
-    preemptDelay: Math.round(cfg.preemptDelay * 1000),
-    addresses: cfg.addresses.map((a) => canonicalAddress(a.address) ?? a.address),
-    localAddress: canonicalAddress(localAddress) ?? localAddress,
-    trackInterfaces: cfg.trackInterfaces.map((t) => ({ ...t })),
-  };
-}
-
-/** The interval field of the wire: v3 centiseconds 1..4095, v2 whole seconds 1..255, from seconds. */
-export function wireInterval(version: 2 | 3, seconds: number): number {
-  return version === 3
-    ? Math.min(4095, Math.max(1, Math.round(seconds * 100)))
-    : Math.min(255, Math.max(1, Math.round(seconds)));
-}
-
-export interface VrrpState {
-  readonly config: MachineConfig;
-  readonly current: VrrpStateName;
-  readonly interfaceUp: boolean;
-  /** Names of tracked interfaces that are down, sorted. */
-  readonly trackDown: readonly string[];
-  /** Effects of tracked scripts, files and processes by key (track.ts): a priority delta or 'fault'. */
-  readonly trackEffects: Readonly<Record<string, TrackEffect>>;
-  /** The sync group holds this instance in Fault (another member is faulty). */
-  readonly groupFault: boolean;
-  /** The sync group made this instance Backup: it does not preempt until it is Master again. */
-  readonly holdBackup: boolean;
-  /** Master_Adver_Interval, ms: ours until a master's advert teaches us its own (v3). */
-  readonly masterAdverInterval: number;
-  /** Armed timers and their deadlines. */
-  readonly timers: Readonly<Partial<Record<TimerName, number>>>;
-  /** The preempt delay has run out: lower-priority adverts are discarded again (RFC preemption). */
-  readonly preemptReady: boolean;
-  /** The last master we accepted an advert from (Backup). */
-  readonly master?: { address: string; priority: number };
-  /** The last address mismatch reported (source + list), so a mismatch is reported once, not per advert. */
-  readonly lastMismatch?: string;
-  /** Adverts received whose address list differs from ours. */
-  readonly addressMismatches: number;
-  /**
-   * The daemon's first reconcile of its IPVS table has not finished: the instance may not become master
-   * (by Master_Down, preemption, the sync group or as the address owner) until the `table_ready` event.
-   */
-  readonly waitingForTable: boolean;
-  /** While waiting for the table: the takeover it would have made (its reason), made at `table_ready`. */
-  readonly deferredClaim?: TransitionReason;
-}
-
-export type SyncCommand = 'master' | 'backup' | 'fault' | 'release';
-
-export type VrrpEvent =
-  | { type: 'start' }
-  /** Clean stop: a Master sends priority 0 so a Backup takes over after Skew_Time, then leaves. */
-  | { type: 'shutdown' }
-  | { type: 'advert'; advert: Advert }
-  | { type: 'timer'; timer: TimerName }
-  | { type: 'interface'; up: boolean }
-  | { type: 'track'; name: string; up: boolean }
-  /** A tracked script, file or process has a new effect (null: no longer tracked). */
-  | { type: 'track_effect'; key: string; effect: TrackEffect | null }
-  | { type: 'sync'; command: SyncCommand }
-  /** The daemon's first reconcile finished (ok or not): a claim deferred while waiting for it is made now. */
-  | { type: 'table_ready' };
-
-export type TransitionReason =
-  | 'start'             // Initialize/Stopped -> Backup, or -> Master for the address owner
-  | 'master_down'       // Backup: Master_Down_Timer fired
-  | 'higher_priority'   // Master: an advert with higher priority (or equal and higher address)
-  | 'shutdown'
-  | 'interface_down'
-  | 'track_down'        // a tracked interface with weight 0 went down, or a tracked script, file or process is in fault
-  | 'fault_cleared'     // every fault cause is gone: start again
-  | 'sync_group_master'
-  | 'sync_group_backup'
-  | 'sync_group_fault'
-  | 'sync_group_release';
-
-export type NotifyKind = 'master' | 'backup' | 'fault' | 'stop';
-
-export type VrrpAction =
-  | { type: 'send_advert'; priority: number }
-  | { type: 'set_timer'; timer: TimerName; at: number }
-  | { type: 'cancel_timer'; timer: TimerName }
-  | { type: 'add_vips' }
-  | { type: 'remove_vips' }
-  /** Gratuitous ARP (IPv4) / unsolicited NA with the router flag (IPv6) burst for every VIP. */
-  | { type: 'send_garp' }
-  | { type: 'transition'; from: VrrpStateName; to: VrrpStateName; reason: TransitionReason }
-  | { type: 'notify'; kind: NotifyKind }
-  | { type: 'address_mismatch'; source: string; advertised: string[]; configured: string[] }
-  /** It would have become master (reason) but waits for the daemon's table: it stays backup for now. */
-  | { type: 'claim_deferred'; reason: TransitionReason };
-
-export interface StepResult {
-  state: VrrpState;
-  actions: VrrpAction[];
-}
+export { machineConfigFrom, wireInterval, type MachineConfig } from './machine-config.js';
+export { compareAddresses, effectivePriority, masterDownInterval, ownFaultCause, skewTime } from './machine-formulas.js';
+export type {
+  NotifyKind, StepResult, SyncCommand, TimerName, TransitionReason, VrrpAction, VrrpEvent, VrrpState, VrrpStateName,
+} from './machine-types.js';
 
 export function createMachine(
   config: MachineConfig,
@@ -160,54 +41,6 @@ export function createMachine(
     addressMismatches: 0,
     waitingForTable: init.waitForTable ?? false,
   };
-}
-
-// ---- formulas -------------------------------------------------------------------------------------------
-
-type TrackView = Pick<VrrpState, 'config' | 'trackDown'> & { trackEffects?: VrrpState['trackEffects'] };
-
-/**
- * Configured priority plus the weights of down tracked interfaces and the deltas of tracked scripts, files
- * and processes, clamped to 1..254; the owner (255) stays 255.
- */
-export function effectivePriority(s: TrackView): number {
-  const { priority, trackInterfaces } = s.config;
-  if (priority === 255) return 255;
-  let p = priority;
-  for (const t of trackInterfaces) if (s.trackDown.includes(t.name)) p += t.weight;
-  for (const e of Object.values(s.trackEffects ?? {})) if (typeof e === 'number') p += e;
-  return Math.min(254, Math.max(1, p));
-}
-
-/** Why the instance is faulty on its own account (not counting the sync group), or undefined. */
-export function ownFaultCause(s: TrackView & Pick<VrrpState, 'interfaceUp'>): 'interface_down' | 'track_down' | undefined {
-  if (!s.interfaceUp) return 'interface_down';
-  if (s.config.trackInterfaces.some((t) => t.weight === 0 && s.trackDown.includes(t.name))) return 'track_down';
-  if (Object.values(s.trackEffects ?? {}).includes('fault')) return 'track_down';
-  return undefined;
-}
-
-/** Skew_Time, ms. v3: ((256 - Priority) * Master_Adver_Interval) / 256; v2: (256 - Priority) / 256 seconds. */
-export function skewTime(version: 2 | 3, priority: number, masterAdverInterval: number): number {
-  return version === 3 ? ((256 - priority) * masterAdverInterval) / 256 : ((256 - priority) * 1000) / 256;
-}
-
-/** Master_Down_Interval, ms: 3 * Master_Adver_Interval (v2: Advertisement_Interval) + Skew_Time. */
-export function masterDownInterval(version: 2 | 3, priority: number, masterAdverInterval: number): number {
-  return 3 * masterAdverInterval + skewTime(version, priority, masterAdverInterval);
-}
-
-/** Compare two addresses of one family as unsigned integers in network byte order (RFC 5798 6.4.3). */
-export function compareAddresses(a: string, b: string): number {
-  return Buffer.compare(addressToBytes(a), addressToBytes(b));
-}
-
-/**
- * Master_Adver_Interval from an advert, ms: a v3 machine learns it from every advert it accepts, from a
- * VRRPv2 one too (v2Compat: its seconds, RFC 5798 8.4); a v2 machine never learns (mismatches are dropped).
- */
-function advertIntervalMs(a: Advert): number {
-  return a.version === 3 ? a.maxAdvertInterval * 10 : a.advertInterval * 1000;
 }
 
 // ---- the machine ----------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@
  *  - transitions the group itself caused (reason `sync_group_*`) never propagate again, so one change
  *    settles in one round.
  */
-import type { SyncCommand, TransitionReason, VrrpState, VrrpStateName } from './state-machine.js';
-import { ownFaultCause } from './state-machine.js';
+import type { SyncCommand, TransitionReason, VrrpState, VrrpStateName } from './machine-types.js';
+import { ownFaultCause } from './machine-formulas.js';
 
 export interface MemberTransition {
   member: string;

@@ -1,6 +1,6 @@
 /** The log lines of tracked scripts, files and processes (`vrrp.track_change`). */
 import type { Logger } from '../log.js';
-import type { VrrpStateName } from './state-machine.js';
+import type { VrrpStateName } from './machine-types.js';
 import type { TrackChange, TrackedStatus } from './trackers.js';
 
 /** One change: at info when its effect changed, at debug otherwise. */

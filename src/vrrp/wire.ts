@@ -4,7 +4,7 @@
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import { decodeAdvert, encodeAdvert, passwordBytes, VRRP_MULTICAST_IPV4, VRRP_MULTICAST_IPV6, type Advert, type DecodeResult, type EncodeInput } from './packet.js';
-import { wireInterval } from './state-machine.js';
+import { wireInterval } from './machine-config.js';
 
 /**
  * The encoded adverts an instance sends at `priority` from `source`: to the group, or to each unicast peer.
