@@ -3,7 +3,7 @@
  * client's reports, and summing a disruption (a director's crash, its return, its drain) up into the
  * figures the lab prints and its --json line. No I/O here.
  */
-import type { ClientEvent } from './scenario.js';
+import type { ClientEvent } from './running-lab.js';
 
 /** One pooled long-lived connection, as the client reports it (src/lab/client.ts, `pool-report`). */
 export interface PooledConn {

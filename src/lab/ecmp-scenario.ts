@@ -8,22 +8,19 @@
  * Each step prints what it does and either succeeds or throws a StepFailure naming itself. The figures come
  * back in `EcmpReport` for the summary, the `--json` line, the bench and the kernel test.
  */
-import { stepRunner, type StepRecord } from './steps.js';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { stepRunner, type StepRecord } from './steps.js';
 import { LVSD_MAIN, LabProcess, execIn, runScript } from './topology.js';
-import type { ClientEvent } from './scenario.js';
 import {
-  CLIENT, DIRECTORS, ECMP_PORT, ECMP_VIP, ROUTER, ROUTER_AS, director, ecmpBuildScript, ecmpDestroy, ecmpLabExists, ecmpNode,
-  ecmpNodes, killAllIn, renewDirectorScript, routerBirdConf, type DirectorIndex,
+  DIRECTORS, ECMP_PORT, ECMP_VIP, ROUTER, ROUTER_AS, director, ecmpBuildScript, ecmpLabExists, ecmpNode, ecmpNodes, killAllIn, renewDirectorScript,
+  type DirectorIndex,
 } from './ecmp-topology.js';
-import {
-  establishedFigures, goalLines, hopChangeAt, newConnFigures, phaseSummary, routeEvent, unexpectedRoutes, type EstablishedFigures, type NewConnFigures,
-  type PhaseSummary, type PooledConn,
-} from './ecmp-figures.js';
-import { ECMP_EXAMPLES, directorAs, isAnnounce, setRunDir } from './ecmp-config.js';
+import { goalLines, phaseSummary, type PhaseSummary, type PooledConn } from './ecmp-figures.js';
+import { disrupt, type EcmpPhase } from './ecmp-disrupt.js';
+import { EcmpLab, WEB_SERVER_JS, sleep } from './ecmp-lab.js';
+
+export { EcmpLab, poolReport } from './ecmp-lab.js';
+export { disrupt, type Disruption, type EcmpPhase } from './ecmp-disrupt.js';
 
 export interface EcmpOptions {
   dir: string;
@@ -44,27 +41,6 @@ export interface EcmpOptions {
   crashOnly?: boolean;
 }
 
-export interface EcmpPhase {
-  established: EstablishedFigures;
-  newConnections: NewConnFigures;
-  /** crash/drain: from the kill (the drain command) to the router's route without the director, ms */
-  routerDropMs?: number;
-  /** return: from the director announcing again (its lvsd log) to the router's route with it, ms */
-  routerAddMs?: number;
-  /** return: from lvsd's start to the router's route with the director, ms */
-  startToRouteMs?: number;
-  /** pooled connections the router had sent through the director before (its IPVS connection table) */
-  viaDirector?: number;
-  /** and after (a returning director: those the router moved back to it, mid-stream) */
-  viaDirectorAfter?: number;
-  /** route changes in the window other than this disruption's own (sessions flapping): timing figures then
-   * measure the flap too */
-  otherRouteChanges: number;
-  /** the client sent under 80% of the fresh connections it was asked to (a starved VM): timings then
-   * measure the starvation too */
-  starved: boolean;
-}
-
 export interface EcmpReport {
   steps: StepRecord[];
   crash?: EcmpPhase;
@@ -82,172 +58,8 @@ export class EcmpStepFailure extends Error {
   }
 }
 
-const CLIENT_JS = fileURLToPath(new URL('./client.js', import.meta.url));
-const WEB_SERVER_JS = fileURLToPath(new URL('./web-server.js', import.meta.url));
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-/** the client gives up on a request after 2.5 s: wait that long before counting the last ones */
-const TIMEOUT_SLACK_MS = 3000;
-
-type Route = { at: number; nexthops: string[] };
-
-/** Everything the ECMP lab started; `stop()` ends it all. */
-export class EcmpLab {
-  readonly web: LabProcess[] = [];
-  readonly directors = new Map<DirectorIndex, LabProcess>();
-  router: LabProcess | undefined;
-  monitor: LabProcess | undefined;
-  client: LabProcess | undefined;
-  readonly routes: Route[] = [];
-  readonly events: ClientEvent[] = [];
-  /** per director: the real servers its health checks have up */
-  readonly up = new Map<DirectorIndex, Set<string>>();
-  /** per director: when its lvsd said it announces / withdraws the VIP, since its (last) start */
-  readonly announces = new Map<DirectorIndex, number[]>();
-  readonly withdraws = new Map<DirectorIndex, number[]>();
-
-  constructor(readonly dir: string) {
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
-  }
-
-  log(name: string): string {
-    return join(this.dir, `${name}.log`);
-  }
-
-  socket(which: DirectorIndex): string {
-    return join(this.dir, `d${which}`, 'lvsd.sock');
-  }
-
-  /** The route's next hops now (from the monitor; [] before the first announcement). */
-  nexthops(): string[] {
-    return this.routes.at(-1)?.nexthops ?? [];
-  }
-
-  startRouter(bfdIntervalMs: number, bfdMultiplier: number): void {
-    const conf = join(this.dir, 'router', 'bird.conf');
-    mkdirSync(join(this.dir, 'router'), { recursive: true });
-    writeFileSync(conf, routerBirdConf({
-      bfdIntervalMs, bfdMultiplier, logFile: this.log('router-bird'),
-      peers: DIRECTORS.map((d) => ({ name: `d${d}`, address: director(d).address, as: directorAs(d) })),
-    }));
-    // the monitor first, so it sees the first route; SCHED_RR so its time stamps are the kernel's moment, not
-    // when a loaded VM got round to it
-    this.monitor = new LabProcess('routes', ROUTER, ['chrt', '-r', '10', 'ip', '-ts', '-o', 'monitor', 'route'], this.log('routes'));
-    this.monitor.on((line) => {
-      const e = routeEvent(line, ECMP_VIP);
-      if (e) this.routes.push(e);
-    });
-    this.router = new LabProcess('router', ROUTER, ['bird', '-f', '-c', conf, '-s', join(this.dir, 'router', 'bird.ctl'),
-      '-P', join(this.dir, 'router', 'bird.pid')], this.log('router'));
-  }
-
-  /** The director's config directory: examples/lab/ecmp's shared files and its own director-N/ files. */
-  configDir(which: DirectorIndex): string {
-    const d = join(this.dir, `d${which}`, 'config');
-    mkdirSync(d, { recursive: true });
-    const own = join(ECMP_EXAMPLES, `director-${which}`);
-    for (const src of [ECMP_EXAMPLES, own]) {
-      if (!existsSync(src)) continue;
-      for (const f of readdirSync(src).filter((x) => x.endsWith('.json'))) {
-        copyFileSync(join(src, f), join(d, f));
-        setRunDir(join(d, f), join(this.dir, `d${which}`, 'bird'));
-      }
-    }
-    return d;
-  }
-
-  startDirector(which: DirectorIndex): LabProcess {
-    const n = director(which);
-    const argv = [process.execPath, LVSD_MAIN, 'run', '--config', this.configDir(which), '--socket', this.socket(which),
-      '--state-file', join(this.dir, `d${which}`, 'state.json'), '--log-level', 'info'];
-    const p = new LabProcess(n.name, n.ns, argv, this.log(n.name));
-    const up = new Set<string>();
-    this.up.set(which, up);
-    const announces: number[] = [];
-    this.announces.set(which, announces);
-    const withdraws: number[] = [];
-    this.withdraws.set(which, withdraws);
-    p.on((_l, j) => {
-      if (j?.event === 'health.change') {
-        if (j.to === 'up') up.add(String(j.realServer));
-        else up.delete(String(j.realServer));
-      }
-      if (j && isAnnounce(j)) announces.push(Date.now());
-      // its own time stamp: the line may reach the lab late
-      if (j?.event === 'ecmp.withdraw') withdraws.push(typeof j.time === 'string' ? Date.parse(j.time) : Date.now());
-    });
-    this.directors.set(which, p);
-    return p;
-  }
-
-  startClient(): LabProcess {
-    const c = new LabProcess('client', CLIENT, [process.execPath, CLIENT_JS, ECMP_VIP, String(ECMP_PORT)], this.log('client'));
-    c.on((_l, j) => {
-      if (j && (j.kind === 'short' || j.kind === 'long')) this.events.push(j as unknown as ClientEvent);
-    });
-    this.client = c;
-    return c;
-  }
-
-  /** The client's pool, now. */
-  poolReport(ms = 30_000): Promise<PooledConn[]> {
-    if (!this.client) throw new Error('the client is not running');
-    return poolReport(this.client, ms);
-  }
-
-  /** Waits until the route does (want true) or does not (false) go through `hop`, after `since`; returns when. */
-  async waitHop(hop: string, want: boolean, since: number, ms: number, what: string): Promise<number> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const at = hopChangeAt(this.routes, hop, want, since);
-      if (at !== undefined) return at;
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${ms / 1000} s (the route's next hops: ${this.nexthops().join(', ') || 'none'})`);
-      await sleep(50);
-    }
-  }
-
-  /** The client ports of the pooled connections the director `which` has in its IPVS connection table. */
-  /**
-   * The client ports of the connections director `which` forwards now: ESTABLISHED entries in its IPVS table
-   * refreshed within `recentS` (an entry starts at 15:00 and counts down; one the router moved away from
-   * this director stays behind, ageing).
-   */
-  conns(which: DirectorIndex, recentS = 10): Set<number> {
-    return new Set([...this.connStates(which)].filter(([, c]) => c.state === 'ESTABLISHED' && c.expireS >= 900 - recentS).map(([p]) => p));
-  }
-
-  /** Client port -> IPVS connection state and seconds left, for the VIP's connections in director `which`'s table. */
-  connStates(which: DirectorIndex): Map<number, { state: string; expireS: number }> {
-    const r = spawnSync('ip', ['netns', 'exec', director(which).ns, 'ipvsadm', '-Lnc'], { encoding: 'utf8', timeout: 60_000 });
-    const states = new Map<number, { state: string; expireS: number }>();
-    for (const l of (r.stdout ?? '').split('\n')) {
-      const m = /^\S+\s+(\d+):(\d+)\s+(\S+)\s+[\d.]+:(\d+)\s+/.exec(l);
-      if (m && l.includes(`${ECMP_VIP}:${ECMP_PORT}`)) states.set(Number(m[4]), { state: m[3]!, expireS: Number(m[1]) * 60 + Number(m[2]) });
-    }
-    return states;
-  }
-
-  stop(): void {
-    for (const p of [...this.web, ...this.directors.values(), this.client, this.router, this.monitor]) p?.kill();
-    ecmpDestroy();
-  }
-}
-
-/** Asks the lab client (src/lab/client.ts) for its pool's figures. */
-export function poolReport(client: LabProcess, ms = 30_000): Promise<PooledConn[]> {
-  return new Promise((resolve, reject) => {
-    const off = client.on((_l, j) => {
-      if (j?.kind !== 'pool') return;
-      off();
-      clearTimeout(timer);
-      resolve(j.conns as PooledConn[]);
-    });
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`the client did not report its pool within ${ms / 1000} s`));
-    }, ms);
-    client.send('pool-report');
-  });
+function indent(text: string): string {
+  return text.replace(/\s+$/, '').split('\n').map((l) => `      ${l}`).join('\n');
 }
 
 export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, report: EcmpReport) => Promise<void>): Promise<EcmpReport> {
@@ -425,68 +237,6 @@ export async function runEcmpScenario(opts: EcmpOptions, keep?: (lab: EcmpLab, r
     lab.stop();
   }
   return report;
-}
-
-export interface Disruption {
-  which: DirectorIndex;
-  /** the client's period for fresh connections, ms */
-  loopMs: number;
-  settleMs: number;
-  say: (l: string) => void;
-  /** what disrupts; returns a note, and when it took effect if that is known better than "just before the call" */
-  act: () => Promise<string | { note: string; at?: number }>;
-  waitRouter: (t0: number) => Promise<number>;
-  kind: 'drop' | 'add';
-  /** the director's announcement the router acted on: its last `ecmp.announce` before `routerAt` */
-  announcedAt?: (routerAt: number) => number | undefined;
-  startedAt?: () => number;
-}
-
-/** One disruption under load: the pool's figures before and after, the fresh connections around it. */
-export async function disrupt(lab: EcmpLab, d: Disruption): Promise<EcmpPhase> {
-  const before = await lab.poolReport();
-  const hopsBefore = lab.nexthops();
-  const via = lab.conns(d.which);
-  const viaDirector = before.filter((c) => c.port !== undefined && via.has(c.port)).length;
-  lab.client!.send('mark');
-  await sleep(1000);
-  const from = Date.now() - 2000;
-  const called = Date.now();
-  const acted = await d.act();
-  const note = typeof acted === 'string' ? acted : acted.note;
-  const t0 = typeof acted === 'string' ? called : acted.at ?? called;
-  d.say(`      ${note} (${viaDirector} of the ${before.length} pooled connections went through d${d.which})`);
-  const routerAt = await d.waitRouter(t0);
-  const routerMs = routerAt - t0;
-  d.say(`      the router ${d.kind === 'drop' ? 'dropped' : 'added'} d${d.which} ${(routerMs / 1000).toFixed(2)} s after that; now through ${lab.nexthops().map((h) => `d${DIRECTORS.find((x) => director(x).address === h) ?? '?'}`).join(', ')}`);
-  await sleep(d.settleMs + TIMEOUT_SLACK_MS);
-  const after = await lab.poolReport();
-  const viaAfter = lab.conns(d.which);
-  const viaDirectorAfter = after.filter((c) => c.port !== undefined && viaAfter.has(c.port)).length;
-  const est = establishedFigures(before, after);
-  const to = Date.now() - TIMEOUT_SLACK_MS;
-  const fresh = newConnFigures(lab.events, from, to, t0);
-  const starved = fresh.total < 0.8 * ((to - from) / d.loopMs);
-  const otherRouteChanges = unexpectedRoutes(lab.routes, from, Date.now(), hopsBefore, director(d.which).address, d.kind);
-  const phase: EcmpPhase = { established: est, newConnections: fresh, viaDirector, viaDirectorAfter, otherRouteChanges, starved };
-  if (starved) d.say(`      note: the client sent ${fresh.total} fresh connections where it was asked for ${Math.round((to - from) / d.loopMs)} (a starved VM); the timings include that`);
-  if (otherRouteChanges > 0) d.say(`      note: the route also changed ${otherRouteChanges} other time(s) in this window (sessions flapping: a starved VM?); the timings include that`);
-  if (d.kind === 'drop') phase.routerDropMs = Math.round(routerMs);
-  else {
-    const announced = d.announcedAt?.(routerAt);
-    phase.routerAddMs = announced === undefined ? undefined : Math.round(routerAt - announced);
-    phase.startToRouteMs = Math.round(routerAt - (d.startedAt?.() ?? t0));
-  }
-  if (d.kind === 'add') d.say(`      the router moved ${viaDirectorAfter} of the pooled connections to d${d.which}, mid-stream (its IPVS connection table)`);
-  d.say(`      established: ${est.survived} of ${est.total} survived (the longest wait for an answer on one: ${(est.longestWaitMs / 1000).toFixed(2)} s)`);
-  for (const l of est.lost.slice(0, 5)) d.say(`        lost ${l}`);
-  d.say(`      new connections: ${fresh.failed} of ${fresh.total} failed, ${fresh.retried} answered after their SYN was sent again; longest gap between answers ` +
-    `${(fresh.longestGapMs / 1000).toFixed(2)} s; ${fresh.resumedMs === 0 ? 'none was hurt' : `all fine again ${(fresh.resumedMs / 1000).toFixed(2)} s after`}`);
-  return phase;
-}
-
-function indent(text: string): string {
-  return text.replace(/\s+$/, '').split('\n').map((l) => `      ${l}`).join('\n');
 }
 
 /** The --json summary: `{"crash": {...}, "return": {...}}` (and "drain" when it ran). */
