@@ -1,8 +1,7 @@
 /**
  * How the CLI turns an error into an exit status and a sentence. Scripts rely on these numbers.
  */
-// the leaf, not the config module's index: a command that reads no config never loads the config loader
-import { escapeControl } from '../config/escape.js';
+import { escapeControl } from '../escape.js';
 import { isLvsdError, type LvsdErrorCode } from '../errors.js';
 
 export const EXIT = {

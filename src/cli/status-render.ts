@@ -6,7 +6,7 @@
  * terminal.
  */
 // the leaf, not the config module's index: status never loads the config loader (issue #11, fast start)
-import { escapeControl as esc } from '../config/escape.js';
+import { escapeControl as esc } from '../escape.js';
 import { LvsdError } from '../errors.js';
 import { destId, serviceId, type KernelEntry } from '../table/index.js';
 import type {

@@ -27,8 +27,8 @@ export function overMax(seconds: number, max: number, why: string): string | und
 export const TIMER_WHY = 'the longest timer Node can arm, 2^31-1 ms';
 
 /** Control characters (C0, DEL, C1) and the Unicode line and paragraph separators. */
-export { escapeControl, hasControl } from './escape.js';
-import { escapeControl } from './escape.js';
+export { escapeControl, hasControl } from '../escape.js';
+import { escapeControl } from '../escape.js';
 
 /**
  * Why a canonical address cannot be a service address, real server, VIP or peer: multicast, broadcast and

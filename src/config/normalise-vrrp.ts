@@ -9,7 +9,7 @@ import type {
 import { durationOr as seconds, formatDuration } from './duration.js';
 import { MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax, subnetBroadcast, zoneProblem } from './limits.js';
 import type { Problems } from './problems.js';
-import { trackProcessKey } from './track-key.js';
+import { trackProcessKey } from '../track-key.js';
 import type { Located, RawConnectionSync, RawSyncGroup, RawVrrpInstance } from './raw.js';
 
 export const VRRP_DEFAULTS = {

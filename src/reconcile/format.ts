@@ -14,7 +14,7 @@
  * persistence-engine names, warnings and error messages come from the kernel's replies, and an ESC or a
  * newline there must not drive the terminal or forge a line.
  */
-import { escapeControl } from '../config/index.js';
+import { escapeControl } from '../escape.js';
 import type { ApplyReport, OpFailure } from './apply.js';
 import { describeDest, describeService, describeTimeouts } from './describe.js';
 import type { Plan, PlannedOp, PlanSummary } from './plan.js';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { TrackFileConfig, TrackProcessConfig, TrackScriptConfig, VrrpInstanceConfig } from '../config/types.js';
 // a leaf: the config's normalisation (and the exec checker below) are not among the VRRP thread's start-up modules
-import { trackProcessKey } from '../config/track-key.js';
+import { trackProcessKey } from '../track-key.js';
 import type { probeExec } from '../health/checkers/exec.js';
 import { timerDelay } from '../timer-delay.js';
 import { sharedScan } from './proc-scan.js';

@@ -1,5 +1,5 @@
 import type { DrainResult, ReloadResult } from '../../daemon/control-server.js';
-import { escapeControl } from '../../config/escape.js'; // the leaf: drain/reload never load the config loader
+import { escapeControl } from '../../escape.js';
 import { LvsdError, isErrorCode, isLvsdError } from '../../errors.js';
 import { requestDaemon, type ControlErrorDetails } from '../control-client.js';
 import { EXIT } from '../exit.js';

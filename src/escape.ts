@@ -1,6 +1,6 @@
 /**
- * Control characters in text lvsd prints (a leaf: the CLI's error and status output use it without loading
- * the config module).
+ * Control characters in text lvsd prints: config problems, the CLI's errors and status output, plans. A
+ * leaf, so a command that reads no config never loads the config module to print safely.
  */
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
