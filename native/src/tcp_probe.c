@@ -17,6 +17,9 @@
 #include "tcp_probe.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -189,8 +192,22 @@ static void expire(tcp_prober *p) {
   while (p->heap_n > 0 && p->slots[p->heap[0]].deadline_ns <= now) finish(p, p->heap[0], ETIMEDOUT, now);
 }
 
-/* Take every completed connect off the epoll set (before deadlines are judged: a loop that was busy must
-   not call a connection that did complete a timeout). */
+/* The kernel's clock is jiffies (1-10 ms): a handshake this close to its deadline counts as in time. */
+#define LATE_SLACK_NS 10000000u
+
+/* A connect found complete after its deadline (the event loop was held): did the handshake end after the
+   deadline? TCP_INFO says how long ago the last ACK came, here the SYN-ACK; the probe is judged on its own
+   clock, as keepalived's checker judges it, not on when this process got round to reading it. */
+static bool completed_late(int fd, uint64_t deadline_ns, uint64_t at) {
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < offsetof(struct tcp_info, tcpi_last_ack_recv) + sizeof ti.tcpi_last_ack_recv) return false;
+  uint64_t ago = (uint64_t)ti.tcpi_last_ack_recv * 1000000u;
+  return ago < at && at - ago > deadline_ns + LATE_SLACK_NS;
+}
+
+/* Take every completed connect off the epoll set before deadlines are judged: a loop that was busy must
+   not call a connection that completed in time a timeout (nor one that completed late a connection). */
 static void collect(tcp_prober *p) {
   struct epoll_event ev[MAX_EVENTS];
   for (int round = 0; round < 64; round++) {
@@ -204,6 +221,7 @@ static void collect(tcp_prober *p) {
       socklen_t len = sizeof err;
       if (getsockopt(p->slots[id].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
       if (err == 0 && (ev[i].events & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
+      if (err == 0 && at > p->slots[id].deadline_ns && completed_late(p->slots[id].fd, p->slots[id].deadline_ns, at)) err = ETIMEDOUT;
       finish(p, id, err, at);
     }
     if (k < MAX_EVENTS) break;
