@@ -7,7 +7,7 @@
  */
 import { constants } from 'node:os';
 import { LvsdError } from '../errors.js';
-import type { IpvsClient, IpvsCommand, IpvsInfo, IpvsResult, KernelEntry, SyncDaemon, Timeouts } from './types.js';
+import type { DumpOptions, IpvsClient, IpvsCommand, IpvsInfo, IpvsResult, KernelEntry, SyncDaemon, Timeouts } from './types.js';
 import { serviceId } from './types.js';
 import * as C from './constants.js';
 import { parseGenl } from './nlattr.js';
@@ -98,7 +98,8 @@ class NetlinkIpvsClient implements IpvsClient {
     return parts.map((m) => decodeDaemonMessage(m.payload));
   }
 
-  async dump(only?: ReadonlySet<string>): Promise<KernelEntry[]> {
+  async dump(only?: ReadonlySet<string>, opts: DumpOptions = {}): Promise<KernelEntry[]> {
+    const stats = opts.stats !== false;
     const parts = await this.main.dump((seq) => dumpServicesMessage(this.family, seq), 'IPVS_CMD_GET_SERVICE dump').catch((e) => {
       throw queryError(e, 'IPVS_CMD_GET_SERVICE dump');
     });
@@ -107,7 +108,7 @@ class NetlinkIpvsClient implements IpvsClient {
     let entries: KernelEntry[] = [];
     for (const part of parts) {
       if (budget.spent) await budget.yield();
-      entries.push({ service: decodeServiceMessage(part.payload), dests: [] });
+      entries.push({ service: decodeServiceMessage(part.payload, stats), dests: [] });
     }
     if (only) entries = entries.filter((e) => only.has(serviceId(e.service.key)));
     const sockets = this.dumpSockets(entries.length);
@@ -120,7 +121,7 @@ class NetlinkIpvsClient implements IpvsClient {
         const destParts = await sock.dump((seq) => dumpDestsMessage(this.family, seq, key), what).catch((e) => {
           throw queryError(e, what);
         });
-        entry.dests = destParts.map((m) => decodeDestMessage(m.payload, key.family));
+        entry.dests = destParts.map((m) => decodeDestMessage(m.payload, key.family, stats));
       }
     };
     await Promise.all(sockets.map(worker));

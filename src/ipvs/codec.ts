@@ -133,7 +133,7 @@ function decodeServiceKey(a: Attrs, what: string): ServiceKey {
 }
 
 /** The payload of an IPVS_CMD_ATTR_SERVICE from a dump or GET_SERVICE reply. */
-export function decodeService(payload: Buffer): KernelService {
+export function decodeService(payload: Buffer, withStats = true): KernelService {
   const what = 'IPVS service';
   const a = parseAttrs(payload, what);
   const key = decodeServiceKey(a, what);
@@ -148,7 +148,7 @@ export function decodeService(payload: Buffer): KernelService {
       : getU32(a, C.IPVS_SVC_ATTR_NETMASK, what, 'NETMASK'),
     pe: a.has(C.IPVS_SVC_ATTR_PE_NAME) ? getStr(a, C.IPVS_SVC_ATTR_PE_NAME, what, 'PE_NAME') : '',
   };
-  const stats = decodeStatsOf(a, C.IPVS_SVC_ATTR_STATS64, C.IPVS_SVC_ATTR_STATS, what);
+  const stats = withStats ? decodeStatsOf(a, C.IPVS_SVC_ATTR_STATS64, C.IPVS_SVC_ATTR_STATS, what) : undefined;
   if (stats) out.stats = stats;
   return out;
 }
@@ -201,7 +201,7 @@ export function encodeDest(dest: DestSpec): Buffer {
 /** Index for dumped destinations (reused: decoding is synchronous). */
 const destIndex = new AttrIndex(C.IPVS_DEST_ATTR_TUN_FLAGS + 8);
 
-export function decodeDest(payload: Buffer, serviceFamily: Family): KernelDest {
+export function decodeDest(payload: Buffer, serviceFamily: Family, withStats = true): KernelDest {
   const what = 'IPVS destination';
   const a = destIndex.parse(payload, what);
   const family = a.has(C.IPVS_DEST_ATTR_ADDR_FAMILY)
@@ -230,7 +230,7 @@ export function decodeDest(payload: Buffer, serviceFamily: Family): KernelDest {
     inactiveConns: a.has(C.IPVS_DEST_ATTR_INACT_CONNS) ? a.u32(C.IPVS_DEST_ATTR_INACT_CONNS, what, 'INACT_CONNS') : 0,
     persistentConns: a.has(C.IPVS_DEST_ATTR_PERSIST_CONNS) ? a.u32(C.IPVS_DEST_ATTR_PERSIST_CONNS, what, 'PERSIST_CONNS') : 0,
   };
-  const stats = a.get(C.IPVS_DEST_ATTR_STATS64) ?? a.get(C.IPVS_DEST_ATTR_STATS);
+  const stats = withStats ? a.get(C.IPVS_DEST_ATTR_STATS64) ?? a.get(C.IPVS_DEST_ATTR_STATS) : undefined;
   if (stats) out.stats = statsOf(stats, what);
   return out;
 }

@@ -99,15 +99,15 @@ function nested(attrs: Attrs, type: number, what: string, name: string): Buffer 
 }
 
 /** One message of a GET_SERVICE dump. */
-export function decodeServiceMessage(payload: Buffer): KernelService {
+export function decodeServiceMessage(payload: Buffer, withStats = true): KernelService {
   const { attrs } = parseGenl(payload, 'IPVS service message');
-  return decodeService(nested(attrs, C.IPVS_CMD_ATTR_SERVICE, 'IPVS service message', 'CMD_ATTR_SERVICE'));
+  return decodeService(nested(attrs, C.IPVS_CMD_ATTR_SERVICE, 'IPVS service message', 'CMD_ATTR_SERVICE'), withStats);
 }
 
 /** One message of a GET_DEST dump. */
-export function decodeDestMessage(payload: Buffer, serviceFamily: Family): KernelDest {
+export function decodeDestMessage(payload: Buffer, serviceFamily: Family, withStats = true): KernelDest {
   const { attrs } = parseGenl(payload, 'IPVS destination message');
-  return decodeDest(nested(attrs, C.IPVS_CMD_ATTR_DEST, 'IPVS destination message', 'CMD_ATTR_DEST'), serviceFamily);
+  return decodeDest(nested(attrs, C.IPVS_CMD_ATTR_DEST, 'IPVS destination message', 'CMD_ATTR_DEST'), serviceFamily, withStats);
 }
 
 /** One message of a GET_DAEMON dump. */

@@ -33,6 +33,9 @@ import { planSliced } from './sliced.js';
 import { KeptView } from './view.js';
 import { TurnBudget } from '../turn-budget.js';
 
+/** The view keeps no counters: its reads leave the statistics undecoded. */
+const NO_STATS = { stats: false } as const;
+
 /** Passes that plan the whole desired table (and so own the owned set and show as the last reconcile). */
 const TABLE_KINDS: ReadonlySet<PassKind> = new Set(['start', 'reload', 'drift', 'repair', 'adopted']);
 
@@ -77,7 +80,7 @@ export class Reconciler {
   async read(): Promise<KernelEntry[]> {
     const client = await this.opts.client();
     if (!client) return [];
-    const kernel = await client.dump();
+    const kernel = await client.dump(undefined, NO_STATS);
     await this.view.replaceAllSliced(kernel);
     return kernel;
   }
@@ -270,7 +273,7 @@ export class Reconciler {
       const table = this.table;
       const wantTimeouts = hasTimeouts(table.timeouts);
       if (!useView) {
-        const [kernel, timeouts] = await Promise.all([client.dump(), wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined)]);
+        const [kernel, timeouts] = await Promise.all([client.dump(undefined, NO_STATS), wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined)]);
         await this.view.replaceAllSliced(kernel, budget);
         this.view.timeouts = timeouts;
       } else if (wantTimeouts) {
@@ -321,7 +324,7 @@ export class Reconciler {
       client = await this.opts.client();
       if (!client) return NOTHING_TO_DO;
       const stale = [...ids].filter((id) => this.view.isStale(id));
-      if (stale.length > 0) this.view.replaceSome(new Set(stale), await client.dump(new Set(stale)));
+      if (stale.length > 0) this.view.replaceSome(new Set(stale), await client.dump(new Set(stale), NO_STATS));
       const wantTimeouts = tableKind && timeouts && hasTimeouts(this.table.timeouts);
       if (wantTimeouts) this.view.timeouts = await client.getTimeouts();
       const desired: DesiredEntry[] = [];

@@ -172,6 +172,25 @@ describe('ipvs codec: decoding what the kernel dumps', { skip: !LE && 'little-en
     assert.equal(decodeStats(inner(stats64)).inbytes, 10_000_000_000n);
   });
 
+  it('leaves the statistics out when told (the reconciler\'s reads keep no counters)', () => {
+    const s = decodeService(kernelService('rr', 2, [stats32, stats64]), false);
+    assert.equal(s.stats, undefined);
+    assert.equal('stats' in s, false);
+    assert.equal(s.scheduler, 'rr');
+    const dest = (withStats: boolean) => decodeDest(Buffer.concat([hex(`
+      1400 0100 0a00010b 00000000 00000000 00000000
+      0600 0200 1f90 0000
+      0800 0300 00000000
+      0800 0400 05000000
+      0800 0500 00000000
+      0800 0600 00000000
+    `), stats64]), 'ipv4', withStats); // STATS64 is attribute 12 in a service and in a real server
+    assert.equal(dest(true).stats?.conns, 1n << 32n);
+    const bare = dest(false);
+    assert.equal('stats' in bare, false);
+    assert.equal(bare.weight, 5);
+  });
+
   it('reads a destination without ADDR_FAMILY (kernel < 3.18) in the service family', () => {
     const d = decodeDest(hex(`
       1400 0100 0a00010b 00000000 00000000 00000000
