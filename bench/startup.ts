@@ -106,9 +106,14 @@ async function main(): Promise<void> {
     services: [{ name: 'web', protocol: 'tcp', address: '192.0.2.10', port: 80, realServers: [{ address: '10.0.1.11', port: 8080 }] }],
   }));
   const stop = await startDaemon(config, socket, join(dir, 'daemon-state.json'));
-  // what ships is the bundle (packaging/bundle.ts); the same commands from tsc's dist/src are measured beside it
-  const bundled = join(dirname(cli), '..', '..', 'bundle', 'main.js');
-  const builds: Array<[string, string]> = existsSync(bundled) ? [['', bundled], [' (dist/src, unbundled)', cli]] : [['', cli]];
+  // what ships is the bundle (packaging/bundle.ts: lvsd.cjs, main.js before the per-command files); the same
+  // commands without its code cache and from tsc's dist/src are measured beside it
+  const bundleDir = join(dirname(cli), '..', '..', 'bundle');
+  const launcher = ['lvsd.cjs', 'main.js'].map((f) => join(bundleDir, f)).find((f) => existsSync(f));
+  const builds: Array<[string, string, string[]]> = launcher
+    ? [['', launcher, []], ...(existsSync(join(bundleDir, 'code-cache')) ? [[' (no code cache)', launcher, ['env', 'LVSD_CODE_CACHE=off']] as [string, string, string[]]] : []),
+      [' (dist/src, unbundled)', cli, []]]
+    : [['', cli, []]];
   const commands: Array<[string, string[]]> = [
     ['lvsd --version', ['--version']],
     ['lvsd check, one service', ['check', '-c', config]],
@@ -117,8 +122,8 @@ async function main(): Promise<void> {
   ];
   const rows: Row[] = [{ name: 'node -e 0', argv: [node, '-e', '0'], cpu: [], wall: [] }];
   for (const [name, args] of commands) {
-    for (const [i, [label, main]] of builds.entries()) {
-      rows.push({ name: name + label, argv: [node, main, ...args], ...(i === 0 ? { goal: 2.5 } : {}), cpu: [], wall: [] });
+    for (const [i, [label, main, prefix]] of builds.entries()) {
+      rows.push({ name: name + label, argv: [...prefix, node, main, ...args], ...(i === 0 ? { goal: 2.5 } : {}), cpu: [], wall: [] });
     }
   }
   const out: string[] = [];
@@ -138,7 +143,7 @@ async function main(): Promise<void> {
     const cpu0 = median(floor.cpu);
     const wall0 = median(floor.wall);
     out.push(
-      `start-up of ${builds.map((b) => b[1]).join(' and ')}${copy ? ` (a copy of ${CLI}'s build, node copied too)` : ''}, ${RUNS} rounds, medians (host load ${process.env.LVSD_BENCH_HOST_LOAD ?? before}; node ${process.version})`,
+      `start-up of ${[...new Set(builds.map((b) => b[1]))].join(' and ')}${copy ? ` (a copy of ${CLI}'s build, node copied too)` : ''}, ${RUNS} rounds, medians (host load ${process.env.LVSD_BENCH_HOST_LOAD ?? before}; node ${process.version})`,
       '| command | CPU ms | CPU ratio | wall ms | wall ratio | goal | exit |',
       '|---|---:|---:|---:|---:|---:|---:|',
     );

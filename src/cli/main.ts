@@ -9,20 +9,6 @@
  * them from here): --max-semi-space-size=1 keeps V8's young generation at 1 MiB semi-spaces instead of
  * growing to 16 MiB each, ~30 MiB less RSS for the daemon (docs/benchmarks.md, the health bench).
  */
-import { packageVersion } from '../package-root.js';
+import { start } from './start.js';
 
-const args = process.argv.slice(2);
-if (args.length === 1 && args[0] === '--version') {
-  process.stdout.write(`${packageVersion()}\n`);
-} else {
-  const { defineCli } = await import('./definition.js');
-  const { quickCommand } = await import('./quick-argv.js');
-  const quick = quickCommand(defineCli, args);
-  if (quick) {
-    await quick.run();
-  } else {
-    const { default: yargs } = await import('yargs');
-    const { hideBin } = await import('yargs/helpers');
-    await defineCli(yargs(hideBin(process.argv))).parseAsync();
-  }
-}
+await start(process.argv.slice(2));
