@@ -14,6 +14,7 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, r
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { CODE_CACHE_DIR } from '../src/cli/code-cache.js';
 import { writePages } from './man.js';
 import { copyrightFile, controlFile, debianChangelog, md5sums, normaliseTree, pruneModule, type Runtime } from './deb-files.js';
 
@@ -130,7 +131,7 @@ export function buildDeb(args: Args): string {
   // ---- the program: /usr/lib/lvsd mirrors a checkout (package.json, dist/src, dist/bundle, schemas, web, native,
   // node_modules); /usr/bin/lvsd runs the bundled command line (packaging/bundle.ts), dist/src serves `lvsd lab`
   need(join(repo, 'dist', 'src', 'cli', 'main.js'), 'run npm run build first');
-  need(join(repo, 'dist', 'bundle', 'main.js'), 'run npm run build first (it bundles the command line)');
+  need(join(repo, 'dist', 'bundle', 'lvsd.cjs'), 'run npm run build first (it bundles the command line)');
   const addon = need(join(repo, 'native', 'build', 'Release', 'lvsd_native.node'), 'run npm ci (it builds the addon) first');
   write(root, `${PREFIX}/package.json`, JSON.stringify({ name: 'lvsd', version: pkg.version, type: 'module', license: pkg.license }, null, 2) + '\n');
   cpSync(join(repo, 'dist', 'src'), join(root, PREFIX, 'dist', 'src'), { recursive: true, filter: (s) => !s.endsWith('.map') });
@@ -167,11 +168,19 @@ export function buildDeb(args: Args): string {
     node = `/${PREFIX}/bin/node`;
   }
   if (has('strip')) for (const e of elves) if (!e.endsWith('/bin/node')) sh('strip', ['--strip-unneeded', e]);
+  // V8's code cache for the bundle (src/cli/code-cache.ts) is per node: made again with the node shipped, so
+  // that one finds its own; with the system's node the build's are shipped and used where its version is
+  // the same (elsewhere the files compile from source, as without a cache)
+  if (args.runtime === 'bundled') {
+    const bundleDir = join(root, PREFIX, 'dist', 'bundle');
+    rmSync(join(bundleDir, CODE_CACHE_DIR), { recursive: true, force: true });
+    sh(process.execPath, [join(repo, 'dist', 'packaging', 'code-cache.js'), '--node', join(root, PREFIX, 'bin', 'node'), '--dir', bundleDir]);
+  }
   // the node flags main.js's first line gives (#!/usr/bin/env -S node FLAGS)
   const flags = /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(join(repo, 'dist', 'src', 'cli', 'main.js'), 'utf8').split('\n')[0]!)?.[1] ?? '';
   write(root, 'usr/bin/lvsd',
     `#!/bin/sh\n# lvsd(8), with ${args.runtime === 'bundled' ? `the Node.js ${nodeVersion} this package carries` : 'the system\'s Node.js'}\n` +
-    `exec ${node}${flags} /${PREFIX}/dist/bundle/main.js "$@"\n`, 0o755);
+    `exec ${node}${flags} /${PREFIX}/dist/bundle/lvsd.cjs "$@"\n`, 0o755);
 
   // ---- systemd, configuration, state, completion, manual pages, documentation
   write(root, 'lib/systemd/system/lvsd.service', readFileSync(join(repo, 'examples', 'lvsd.service')));

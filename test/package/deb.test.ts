@@ -28,7 +28,9 @@ test('the package holds the program, its runtime, the unit, the config example, 
   const paths = new Set(listing.map((l) => l.split(/\s+/)[5]?.replace(/^\./, '')).filter(Boolean));
   for (const p of [
     '/usr/bin/lvsd', '/usr/lib/lvsd/bin/node', '/usr/lib/lvsd/package.json', '/usr/lib/lvsd/dist/src/cli/main.js',
-    '/usr/lib/lvsd/dist/src/vrrp/worker.js', '/usr/lib/lvsd/dist/bundle/main.js', '/usr/lib/lvsd/dist/bundle/worker.cjs',
+    '/usr/lib/lvsd/dist/src/vrrp/worker.js', '/usr/lib/lvsd/dist/bundle/lvsd.cjs', '/usr/lib/lvsd/dist/bundle/worker.cjs',
+    `/usr/lib/lvsd/dist/bundle/code-cache/${process.version}-${process.arch}-max-semi-space-size=1/worker.cjs.cache`,
+    `/usr/lib/lvsd/dist/bundle/code-cache/${process.version}-${process.arch}-max-semi-space-size=1/check.cjs.cache`,
     '/usr/lib/lvsd/dist/bundle/schema-validator.cjs', '/usr/lib/lvsd/schemas/lvsd.schema.json', '/usr/lib/lvsd/web/status/index.html',
     '/usr/lib/lvsd/native/build/Release/lvsd_native.node', '/lib/systemd/system/lvsd.service',
     '/etc/lvsd/services.json.example', '/var/lib/lvsd/', '/usr/share/bash-completion/completions/lvsd',

@@ -1,5 +1,5 @@
 /**
- * The bundled command line (packaging/bundle.ts, dist/bundle/main.js: what /usr/bin/lvsd and package.json's
+ * The bundled command line (packaging/bundle.ts, dist/bundle/lvsd.cjs: what /usr/bin/lvsd and package.json's
  * bin run) is the same program as dist/src/cli/main.js: the same output and exit status for the common
  * commands, its files found from its own directory (package.json, the validator, the native addon), and
  * none of dist/src loaded (a path that still pointed there would make the package depend on it silently).
@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const bundled = fileURLToPath(new URL('../../bundle/main.js', import.meta.url));
+const bundled = fileURLToPath(new URL('../../bundle/lvsd.cjs', import.meta.url));
 const unbundled = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const recorder = fileURLToPath(new URL('./load-recorder.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-bundle-'));
@@ -45,6 +45,11 @@ const commands: Array<[string, string[]]> = [
   ['status without a daemon', ['status', '--socket', join(dir, 'none.sock')]],
   // without IPVS (a plain host) exit 3 after the addon and the netlink client were loaded; with IPVS a dry run
   ['apply --dry-run', ['apply', '-c', good, '--dry-run', '--state-file', join(dir, 'state.json')]],
+  ['reload without a daemon', ['reload', '--socket', join(dir, 'none.sock')]],
+  // a command's own file hands what quick-argv does not take to yargs, imported through the launcher
+  ['a mistake after a command', ['check', '--no-such-option']],
+  ['run --help', ['run', '--help']],
+  ['--help', ['--help']],
 ];
 
 for (const [what, args] of commands) {
@@ -54,7 +59,7 @@ for (const [what, args] of commands) {
     assert.equal(b.status, u.status, b.stderr);
     assert.equal(b.stdout, u.stdout);
     assert.equal(b.stderr, u.stderr);
-    assert.ok(b.files.some((f) => f.endsWith('/bundle/main.js')), 'the recorder saw the bundle');
+    assert.ok(b.files.some((f) => f.endsWith('/bundle/lvsd.cjs')), 'the recorder saw the bundle');
     assert.deepEqual(b.files.filter((f) => f.includes('/dist/src/')), [], 'nothing from dist/src');
   });
 }

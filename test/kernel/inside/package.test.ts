@@ -114,6 +114,10 @@ test('the Debian package installs, runs a director, upgrades without touching th
     sh('dpkg', [...DPKG, '-i', deb!]);
     assert.equal(sh('lvsd', ['--version']).trim(), version);
     assert.match(sh('lvsd', ['check', '--config', '/etc/lvsd/services.json.example']), /valid \(0 services, 0 real servers, 0 VRRP instances\)/);
+    // V8 takes the code cache the package ships for its node (src/cli/code-cache.ts): the fast start of issue #11
+    const cached = spawnSync('lvsd', ['check', '--config', '/etc/lvsd/services.json.example'], { encoding: 'utf8', env: { ...env, LVSD_CODE_CACHE: 'report' } });
+    assert.match(cached.stderr, /code-cache: check\.cjs accepted/);
+    assert.match(cached.stderr, /code-cache: schema-validator\.cjs accepted/);
     assert.equal(sh('man', ['-w', 'lvsd']).trim(), '/usr/share/man/man8/lvsd.8.gz');
     assert.equal(sh('man', ['-w', 'lvsd.json']).trim(), '/usr/share/man/man5/lvsd.json.5.gz');
     const verify = spawnSync('systemd-analyze', ['verify', '/lib/systemd/system/lvsd.service'], { encoding: 'utf8' });
