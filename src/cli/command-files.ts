@@ -28,3 +28,15 @@ export function commandFile(args: readonly string[]): string {
 export const CODE_CACHED_FILES: ReadonlySet<string> = new Set([
   ...new Set(Object.values(COMMAND_FILES)).values(),
 ].map((f) => `${f}.cjs`).concat(['schema-validator.cjs', 'worker.cjs']));
+
+/**
+ * The log level `lvsd run` will give its VRRP thread (definition.ts: --log-level, else LVSD_LOG_LEVEL, else
+ * info), read without parsing the command line; a wrong guess only costs the early thread (early-thread.ts).
+ */
+export function runLogLevel(args: readonly string[], env = process.env.LVSD_LOG_LEVEL): string {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--log-level' && i + 1 < args.length) return args[i + 1]!;
+    if (args[i]!.startsWith('--log-level=')) return args[i]!.slice('--log-level='.length);
+  }
+  return env ?? 'info';
+}

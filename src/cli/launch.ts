@@ -12,7 +12,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageVersion } from '../package-root.js';
 import { codeCacheMode, installCodeCache } from './code-cache.js';
-import { CODE_CACHED_FILES, commandFile } from './command-files.js';
+import { CODE_CACHED_FILES, commandFile, runLogLevel } from './command-files.js';
+import { startEarlyVrrpThread } from '../vrrp/early-thread.js';
 
 declare const __dirname: string;
 declare const __filename: string;
@@ -21,6 +22,8 @@ const args = process.argv.slice(2);
 if (args.length === 1 && args[0] === '--version') {
   process.stdout.write(`${packageVersion()}\n`);
 } else {
+  // `lvsd run`: the VRRP thread boots while this thread loads the daemon (src/vrrp/early-thread.ts)
+  if (args[0] === 'run' && !args.includes('--help')) startEarlyVrrpThread(join(__dirname, 'worker-start.cjs'), runLogLevel(args));
   const mode = codeCacheMode();
   if (mode !== 'off') installCodeCache(__dirname, CODE_CACHED_FILES, mode);
   const { start } = createRequire(__filename)(join(__dirname, `${commandFile(args)}.cjs`)) as typeof import('./start.js');

@@ -2,12 +2,14 @@
  * The main thread's handle on the VRRP worker thread (worker.ts): start, update on reload, snapshots for
  * status, transitions for the connection-sync daemon and metrics, clean stop.
  */
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
 import { LvsdError, type LvsdErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InstanceSnapshot, InstanceTransition } from './instance.js';
 import type { ManagerConfig } from './manager.js';
+import { createVrrpThread, takeEarlyVrrpThread } from './early-thread.js';
 
 export type WorkerRequest =
   | { type: 'start'; id: number; config: ManagerConfig; waitForTable?: boolean }
@@ -52,7 +54,11 @@ export class VrrpWorker {
   private exited = false;
 
   private constructor(private readonly log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
-    this.worker = new Worker(new URL(WORKER_FILE, import.meta.url), { workerData: { logLevel } });
+    const file = fileURLToPath(new URL(WORKER_FILE, import.meta.url));
+    // the thread the bundle's launcher started at exec, if any (early-thread.ts)
+    const early = takeEarlyVrrpThread(file, logLevel);
+    this.worker = early ?? createVrrpThread(file, logLevel);
+    log.debug({ event: 'vrrp.worker_boot', early: early !== undefined }, early ? 'VRRP worker: the thread started at exec' : 'VRRP worker: thread starting');
     // a booting worker does not keep the process alive: a start that fails before begin() just exits
     this.worker.unref();
     this.worker.on('message', (m: WorkerEvent) => this.onMessage(m));

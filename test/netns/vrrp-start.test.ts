@@ -8,13 +8,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { VrrpLab, LVSD_MAIN } from './fixtures/vrrp-lab.js';
 import { netnsSkipReason } from './netns.js';
 
 const skip = netnsSkipReason();
 const VIP = '10.61.0.100';
+/** The bundle's launcher (packaging/bundle.ts): it starts the VRRP thread at exec (src/vrrp/early-thread.ts). */
+const BUNDLE = fileURLToPath(new URL('../../bundle/lvsd.cjs', import.meta.url));
+const noBundle = !existsSync(BUNDLE) && 'no dist/bundle: run npm run build';
 
-test('a start that fails after the VRRP worker started stops it: lvsd exits with the error and holds no VIP', { skip }, async () => {
+for (const [entry, main] of [['dist/src', LVSD_MAIN], ['the bundle, its VRRP thread started at exec', BUNDLE]] as const) {
+test(`a start that fails after the VRRP worker started stops it: lvsd exits with the error and holds no VIP (${entry})`, { skip: skip || (main === BUNDLE && noBundle) }, async () => {
   const vlab = new VrrpLab();
   try {
     const d1 = vlab.node('d1');
@@ -26,7 +32,7 @@ test('a start that fails after the VRRP worker started stops it: lvsd exits with
       vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
       metrics: { listen: '192.0.2.1:9650' },
     }));
-    const child = vlab.spawn(d1, [process.execPath, LVSD_MAIN, 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`, '--log-level', 'info']);
+    const child = vlab.spawn(d1, [process.execPath, main, 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`, '--log-level', 'info']);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -46,3 +52,20 @@ test('a start that fails after the VRRP worker started stops it: lvsd exits with
     vlab.cleanup();
   }
 });
+}
+
+test('the bundled lvsd run takes the VRRP thread started at exec and becomes master with it', { skip: skip || noBundle }, async () => {
+  const vlab = new VrrpLab();
+  try {
+    const d1 = vlab.node('d1');
+    const lvsd = vlab.lvsd(d1, {
+      vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
+    }, 'd1', { main: BUNDLE });
+    await lvsd.transition('VI_1', 'master', 30_000);
+    assert.deepEqual(lvsd.events('vrrp.worker_boot').map((e) => e.early), [true], 'one VRRP thread, the one started at exec');
+    assert.equal(vlab.holds(d1, VIP), true);
+  } finally {
+    vlab.cleanup();
+  }
+});
+
