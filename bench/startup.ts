@@ -16,6 +16,11 @@
  * node_modules without the dev-only compilers), as the issue's figures were taken: in the test VM the
  * checkout is a 9p share, and reading modules from it would be most of what is timed.
  * LVSD_BENCH_STARTUP_COPY=0 runs the build where it is.
+ *
+ * What is measured is the bundle (dist/bundle/lvsd.cjs, what ships), and beside it in the same rounds: the
+ * bundle without its code cache (LVSD_CODE_CACHE=off), another build's bundle (LVSD_BENCH_STARTUP_BEFORE=its
+ * dist/src/cli/main.js; its `lvsd run` also alternates in the exec -> master trials) and, with
+ * LVSD_BENCH_STARTUP_UNBUNDLED=1, tsc's dist/src.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,6 +36,10 @@ import { netnsSkipReason } from '../test/netns/netns.js';
 const CLI = process.env.LVSD_BENCH_STARTUP_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const MODEL_DAEMON = fileURLToPath(new URL('../test/netns/fixtures/model-daemon.js', import.meta.url));
 const RUNS = Number(process.env.LVSD_BENCH_STARTUP_RUNS ?? 15);
+/** LVSD_BENCH_STARTUP_BEFORE: another build's dist/src/cli/main.js, its bundle measured in the same rounds and trials. */
+const BEFORE = process.env.LVSD_BENCH_STARTUP_BEFORE;
+/** LVSD_BENCH_STARTUP_UNBUNDLED=1: tsc's dist/src measured too (not what ships). */
+const UNBUNDLED = process.env.LVSD_BENCH_STARTUP_UNBUNDLED === '1';
 
 interface Row {
   name: string;
@@ -98,6 +107,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-bench-startup-'));
   const copy = process.env.LVSD_BENCH_STARTUP_COPY !== '0';
   const cli = copy ? copyBuild(CLI, join(dir, 'build')) : CLI;
+  const beforeCli = BEFORE && (copy ? copyBuild(BEFORE, join(dir, 'before')) : BEFORE);
   // node itself and keepalived too: in the VM they are on the 9p share as well
   const node = copy ? copyExecutable(process.execPath, join(dir, 'node')) : process.execPath;
   const config = join(dir, 'services.json');
@@ -107,13 +117,12 @@ async function main(): Promise<void> {
   }));
   const stop = await startDaemon(config, socket, join(dir, 'daemon-state.json'));
   // what ships is the bundle (packaging/bundle.ts: lvsd.cjs, main.js before the per-command files); the same
-  // commands without its code cache and from tsc's dist/src are measured beside it
-  const bundleDir = join(dirname(cli), '..', '..', 'bundle');
-  const launcher = ['lvsd.cjs', 'main.js'].map((f) => join(bundleDir, f)).find((f) => existsSync(f));
-  const builds: Array<[string, string, string[]]> = launcher
-    ? [['', launcher, []], ...(existsSync(join(bundleDir, 'code-cache')) ? [[' (no code cache)', launcher, ['env', 'LVSD_CODE_CACHE=off']] as [string, string, string[]]] : []),
-      [' (dist/src, unbundled)', cli, []]]
-    : [['', cli, []]];
+  // commands without its code cache, from another build (BEFORE) and from tsc's dist/src are measured beside it
+  const launcher = bundleLauncher(cli);
+  const builds: Array<[string, string, string[]]> = [['', launcher ?? cli, []]];
+  if (launcher && existsSync(join(dirname(launcher), 'code-cache'))) builds.push([' (no code cache)', launcher, ['env', 'LVSD_CODE_CACHE=off']]);
+  if (beforeCli) builds.push([` (before: ${BEFORE})`, bundleLauncher(beforeCli) ?? beforeCli, []]);
+  if (launcher && UNBUNDLED) builds.push([' (dist/src, unbundled)', cli, []]);
   const commands: Array<[string, string[]]> = [
     ['lvsd --version', ['--version']],
     ['lvsd check, one service', ['check', '-c', config]],
@@ -160,10 +169,16 @@ async function main(): Promise<void> {
     stop();
   }
   try {
-    await masterRows(builds[0]![1], node, dir);
+    await masterRows(builds[0]![1], node, dir, beforeCli ? bundleLauncher(beforeCli) ?? beforeCli : undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The bundle's entry beside a build's dist/src/cli/main.js (lvsd.cjs; main.js before it), if it has one. */
+function bundleLauncher(cli: string): string | undefined {
+  const dir = join(dirname(cli), '..', '..', 'bundle');
+  return ['lvsd.cjs', 'main.js'].map((f) => join(dir, f)).find((f) => existsSync(f));
 }
 
 function copyExecutable(from: string, to: string): string {
@@ -175,7 +190,7 @@ function copyExecutable(from: string, to: string): string {
 const MASTER_RUNS = Number(process.env.LVSD_BENCH_STARTUP_MASTER_RUNS ?? 3);
 
 /** The exec -> master row: MASTER_RUNS trials of each tool, alternating, medians. */
-async function masterRows(cli: string, node: string, dir: string): Promise<void> {
+async function masterRows(cli: string, node: string, dir: string, before?: string): Promise<void> {
   const skip = netnsSkipReason() || (existsSync(KEEPALIVED) ? false : `${KEEPALIVED} is not installed`);
   if (skip) {
     process.stdout.write(`exec -> VRRP master: skipped (${skip})\n`);
@@ -184,19 +199,23 @@ async function masterRows(cli: string, node: string, dir: string): Promise<void>
   // where the kernel has no IPVS (a plain host) both run VRRP alone: start-up without the table
   const withTable = existsSync('/proc/net/ip_vs');
   const keepalived = process.env.LVSD_BENCH_STARTUP_COPY !== '0' ? copyExecutable(KEEPALIVED, join(dir, 'keepalived')) : KEEPALIVED;
+  const lvsdArgv = (main: string) => (conf: string, d: string) => [node, main, 'run', '--config', conf, '--state-file', join(d, 'lvsd.state'), '--log-level', 'info'];
   const argv = {
-    lvsd: (conf: string, d: string) => [node, cli, 'run', '--config', conf, '--state-file', join(d, 'lvsd.state'), '--log-level', 'info'],
+    lvsd: lvsdArgv(cli),
+    before: lvsdArgv(before ?? cli),
     // in the foreground, logging to syslog as installed (no console logging: under TCG a console is slow)
     keepalived: (conf: string, d: string) => [keepalived, '-n', '-f', conf,
       '-p', join(d, 'k.pid'), '-r', join(d, 'k-vrrp.pid'), '-c', join(d, 'k-check.pid')],
   };
-  const trials: Record<'lvsd' | 'keepalived', MasterTrial[]> = { lvsd: [], keepalived: [] };
+  type Tool = 'lvsd' | 'before' | 'keepalived';
+  const tools: Tool[] = before ? ['lvsd', 'before', 'keepalived'] : ['lvsd', 'keepalived'];
+  const trials: Record<Tool, MasterTrial[]> = { lvsd: [], before: [], keepalived: [] };
   for (let i = 0; i < MASTER_RUNS; i++) {
-    for (const kind of (i % 2 ? ['keepalived', 'lvsd'] : ['lvsd', 'keepalived']) as Array<'lvsd' | 'keepalived'>) {
-      trials[kind].push(await masterTrial(kind, argv[kind], withTable, node));
+    for (const kind of i % 2 ? [...tools].reverse() : tools) {
+      trials[kind].push(await masterTrial(kind === 'keepalived' ? 'keepalived' : 'lvsd', argv[kind], withTable, node));
     }
   }
-  const med = (kind: 'lvsd' | 'keepalived', k: keyof MasterTrial) => {
+  const med = (kind: Tool, k: keyof MasterTrial) => {
     const xs = trials[kind].map((t) => t[k]).filter((x): x is number => x !== undefined);
     return xs.length ? median(xs) : undefined;
   };
@@ -204,14 +223,15 @@ async function masterRows(cli: string, node: string, dir: string): Promise<void>
   const lines = [
     `exec -> VRRP master${withTable ? ' with its table programmed' : ' (VRRP only: no IPVS in this kernel)'}, 1 s adverts, priority 100 alone on its link ` +
       `(Master_Down_Interval 3.61 s), fresh namespaces per trial, ${MASTER_RUNS} trials each, medians (all: ` +
-      `lvsd ${trials.lvsd.map((t) => t.total).map(ms).join(' ')}; keepalived ${trials.keepalived.map((t) => t.total).map(ms).join(' ')})`,
+      `${tools.map((t) => `${t} ${trials[t].map((x) => x.total).map(ms).join(' ')}`).join('; ')})`,
     '| tool | VIP ms | table ms | both ms | ratio | goal |',
     '|---|---:|---:|---:|---:|---:|',
   ];
   const k = med('keepalived', 'total')!;
-  for (const kind of ['lvsd', 'keepalived'] as const) {
+  for (const kind of tools) {
     const total = med(kind, 'total')!;
-    lines.push(`| ${kind} | ${ms(med(kind, 'vip'))} | ${ms(med(kind, 'table'))} | ${ms(total)} | ${(total / k).toFixed(2)} | ${kind === 'lvsd' ? '<= 1.2' : ''} |`);
+    const name = kind === 'before' ? `lvsd (before: ${BEFORE})` : kind;
+    lines.push(`| ${name} | ${ms(med(kind, 'vip'))} | ${ms(med(kind, 'table'))} | ${ms(total)} | ${(total / k).toFixed(2)} | ${kind === 'lvsd' ? '<= 1.2' : ''} |`);
   }
   process.stdout.write(lines.join('\n') + '\n');
   saveJson('master', { withTable, lvsdMs: med('lvsd', 'total'), keepalivedMs: k, ratio: med('lvsd', 'total')! / k });
