@@ -4,9 +4,19 @@
  * target, and the directory is fsynced. A crash or power loss at any point leaves either the old file or
  * the new one, never a truncated or half-written one; two writers never share a temp file.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+/** Per process: with the pid and a random part, a temp name no other writer uses (open's O_EXCL checks it). */
+let tmpCounter = 0;
+
+/**
+ * The temp file's unique part, without node:crypto: a CLI command that saves a state file would otherwise
+ * load crypto's 15 internal modules for six random bytes (issue #11, fast start; O_EXCL is the guarantee).
+ */
+function tmpSuffix(): string {
+  return `${process.pid}.${(tmpCounter++).toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+}
 
 export interface AtomicWriteOptions {
   /** Mode of a new file (default 0o644). */
@@ -19,7 +29,7 @@ export interface AtomicWriteOptions {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o755 });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${tmpSuffix()}.tmp`);
   try {
     const fh = await open(tmp, 'wx', options.mode ?? 0o644);
     try {

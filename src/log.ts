@@ -1,12 +1,16 @@
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isatty } from 'node:tty';
 import type { DestinationStream, Logger, LoggerOptions } from 'pino';
 import { formatLogLine } from './log-pretty.js';
 
 export type { Logger };
 
 type Pino = typeof import('pino');
+
+/** node:tty's isatty, loaded when first asked (node:tty loads node:net: a CLI command that logs nothing needs neither). */
+function isatty(fd: number): boolean {
+  return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(fd);
+}
 let pinoModule: Pino | undefined;
 
 /**

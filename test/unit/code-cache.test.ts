@@ -74,13 +74,19 @@ for (const flags of [[], shebangFlags()]) {
   });
 }
 
-test('the caches are kept per node version and flags: another flag set finds none of them', { skip }, () => {
+test('the caches are kept per node version and flags: another flag set finds none of them; V8 flags in NODE_OPTIONS get them rejected', { skip }, () => {
   assert.notEqual(cacheKey([]), cacheKey(['--max-semi-space-size=1']));
-  assert.notEqual(cacheKey([]), cacheKey([], '--max-old-space-size=100'));
   assert.match(cacheKey([]), new RegExp(`^${process.version.replace(/\./g, '\\.')}-${process.arch}$`));
   const r = lvsd(join(bundleDir, 'lvsd.cjs'), ['check', '-c', good], ['--max-old-space-size=300']);
   assert.deepEqual(r.cache, ['check.cjs missing', 'schema-validator.cjs missing']);
   assert.equal(r.status, 0);
+  // node-only options in NODE_OPTIONS (what test harnesses set) keep the caches; a V8 flag there is rejected
+  const opts = (o: string) => spawnSync(process.execPath, [join(bundleDir, 'lvsd.cjs'), 'check', '-c', good],
+    { encoding: 'utf8', env: { ...process.env, LVSD_CODE_CACHE: 'report', NODE_OPTIONS: o } });
+  assert.match(opts('--enable-source-maps').stderr, /check\.cjs accepted/);
+  const v8 = opts('--max-old-space-size=300');
+  assert.match(v8.stderr, /check\.cjs rejected/);
+  assert.equal(v8.status, 0);
 });
 
 /** A copy of the package (package.json, schemas, the addon, node_modules linked) with the bundle as `damage` leaves it. */
