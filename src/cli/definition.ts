@@ -8,12 +8,13 @@ import type { Argv } from 'yargs';
 import { LvsdError } from '../errors.js';
 import { DEFAULT_CONFIG, DEFAULT_SOCKET } from './defaults.js';
 import { EXIT, describeError, exitStatusOf } from './exit.js';
+import { writeErr } from './out.js';
 
 async function run(task: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await task();
   } catch (error) {
-    process.stderr.write(describeError(error) + '\n');
+    writeErr(describeError(error) + '\n');
     process.exitCode = exitStatusOf(error);
   }
 }
@@ -225,6 +226,13 @@ export function defineCli(y: Argv): Argv {
       process.exit(EXIT.usage);
     })
     .help()
-    .version()
-    .wrap(Math.min(110, process.stdout.columns ?? 100));
+    .version();
+}
+
+/**
+ * The width yargs wraps help to (start.ts, on the yargs path only: reading process.stdout.columns builds
+ * node's stdout stream, which the common commands do without: out.ts).
+ */
+export function helpWidth(): number {
+  return Math.min(110, process.stdout.columns ?? 100);
 }

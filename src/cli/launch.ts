@@ -14,13 +14,14 @@ import { packageVersion } from '../package-root.js';
 import { codeCacheMode, installCodeCache } from './code-cache.js';
 import { CODE_CACHED_FILES, commandFile, runLogLevel } from './command-files.js';
 import { startEarlyVrrpThread } from '../vrrp/early-thread.js';
+import { writeOut } from './out.js';
 
 declare const __dirname: string;
 declare const __filename: string;
 
 const args = process.argv.slice(2);
 if (args.length === 1 && args[0] === '--version') {
-  process.stdout.write(`${packageVersion()}\n`);
+  writeOut(`${packageVersion()}\n`);
 } else {
   // `lvsd run`: the VRRP thread boots while this thread loads the daemon (src/vrrp/early-thread.ts)
   if (args[0] === 'run' && !args.includes('--help')) startEarlyVrrpThread(join(__dirname, 'worker-start.cjs'), runLogLevel(args));

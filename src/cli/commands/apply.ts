@@ -7,6 +7,7 @@ import {
 } from '../../reconcile/index.js';
 import { desiredTable } from '../../daemon/desired.js';
 import { EXIT } from '../exit.js';
+import { writeErr, writeOut } from '../out.js';
 
 export interface ApplyArgs {
   config: string;
@@ -32,7 +33,7 @@ export async function apply(args: ApplyArgs): Promise<number> {
     if (!args.dryRun) {
       const sysctls = await applyIpvsSysctls(ipvsSysctls(config.ipvs));
       for (const f of sysctls.failed) {
-        process.stderr.write(`warning: cannot set net.ipv4.vs.${f.name} (${f.error}): servers at weight 0 may still get new connections from reused ports or persistence templates\n`);
+        writeErr(`warning: cannot set net.ipv4.vs.${f.name} (${f.error}): servers at weight 0 may still get new connections from reused ports or persistence templates\n`);
       }
     }
     const owned = await loadOwned(stateFile, log);
@@ -47,14 +48,14 @@ export async function apply(args: ApplyArgs): Promise<number> {
     });
     if (!args.dryRun) await saveOwned(stateFile, nextOwned(desired, owned, result.report));
     if (args.json) {
-      process.stdout.write(JSON.stringify({ plan: result.plan, report: result.report, converged: result.converged },
+      writeOut(JSON.stringify({ plan: result.plan, report: result.report, converged: result.converged },
         (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
     } else {
-      process.stdout.write(formatPlan(result.plan) + '\n');
-      if (!args.dryRun) process.stdout.write(formatApplyReport(result.report) + '\n');
+      writeOut(formatPlan(result.plan) + '\n');
+      if (!args.dryRun) writeOut(formatApplyReport(result.report) + '\n');
       if (result.converged === false) {
         const left = result.remaining?.ops.length ?? 0;
-        process.stdout.write(`warning: the kernel table still differs after applying (${left} operation${left === 1 ? '' : 's'} left)\n`);
+        writeOut(`warning: the kernel table still differs after applying (${left} operation${left === 1 ? '' : 's'} left)\n`);
       }
     }
     return result.report.ok ? EXIT.ok : EXIT.failed;

@@ -1,5 +1,6 @@
 import { escapeControl, loadConfig } from '../../config/index.js';
 import { EXIT } from '../exit.js';
+import { writeErr, writeOut } from '../out.js';
 
 /** `lvsd check`: validate, print a one-line summary; every problem is thrown as LVSD_CONFIG_INVALID. */
 export async function check(opts: { config: string }): Promise<number> {
@@ -16,8 +17,8 @@ export async function check(opts: { config: string }): Promise<number> {
     parts.push(`ecmp: ${vips.size} address${vips.size === 1 ? '' : 'es'} announced to ${config.ecmp.peers.length} peer${config.ecmp.peers.length === 1 ? '' : 's'}`);
   }
   // warnings: the config works, but maybe not as meant; they do not change the exit status
-  for (const w of config.warnings ?? []) process.stderr.write(`${escapeControl(`warning: ${w.file}: ${w.pointer || '/'}: ${w.message}`)}\n`);
-  process.stdout.write(`${opts.config}: valid (${parts.join(', ')})\n`);
+  for (const w of config.warnings ?? []) writeErr(`${escapeControl(`warning: ${w.file}: ${w.pointer || '/'}: ${w.message}`)}\n`);
+  writeOut(`${opts.config}: valid (${parts.join(', ')})\n`);
   return EXIT.ok;
 }
 

@@ -4,13 +4,14 @@ import { LvsdError, isErrorCode, isLvsdError } from '../../errors.js';
 import { requestDaemon, type ControlErrorDetails } from '../control-client.js';
 import { EXIT } from '../exit.js';
 import { resolveSocket } from '../socket-path.js';
+import { writeErr, writeOut } from '../out.js';
 
 /** `lvsd reload`: the daemon validates and applies; a refused config is reported with every problem. */
 export async function reload(opts: { socket?: string | undefined; config?: string | undefined }): Promise<number> {
   const socket = await resolveSocket(opts);
   const result = await requestDaemon<ReloadResult>(socket, 'POST', '/v1/reload', {}, { timeoutMs: 120_000 });
   if (result.ok) {
-    process.stdout.write('reloaded\n');
+    writeOut('reloaded\n');
     return EXIT.ok;
   }
   // the daemon's code says why (an older daemon sends none: its refusals were config problems)
@@ -44,10 +45,10 @@ export async function drain(
   const verb = on ? 'drained' : 'undrained';
   const what = escapeControl(`${opts.service} ${opts.realServer}`);
   if (result.kernel && !result.kernel.applied) {
-    process.stderr.write(`lvsd: ${verb} ${what} is recorded, but the kernel has not taken it yet (${escapeControl(result.kernel.error)}); lvsd retries: see lvsd status\n`);
+    writeErr(`lvsd: ${verb} ${what} is recorded, but the kernel has not taken it yet (${escapeControl(result.kernel.error)}); lvsd retries: see lvsd status\n`);
     return EXIT.failed;
   }
-  process.stdout.write(result.changed ? `${verb} ${what}\n` : `${what} was already ${verb}\n`);
+  writeOut(result.changed ? `${verb} ${what}\n` : `${what} was already ${verb}\n`);
   return EXIT.ok;
 }
 
@@ -57,6 +58,6 @@ export async function drainDirector(on: boolean, opts: { socket?: string | undef
   const result = await requestDaemon<{ ok: boolean; changed: boolean }>(socket, 'POST', on ? '/v1/drain-director' : '/v1/undrain-director', {},
     { timeoutMs: 120_000 });
   const verb = on ? 'drained: nothing is announced; what still arrives is served' : 'undrained: addresses are announced again as health allows';
-  process.stdout.write(result.changed ? `director ${verb}\n` : `the director was already ${on ? 'drained' : 'undrained'}\n`);
+  writeOut(result.changed ? `director ${verb}\n` : `the director was already ${on ? 'drained' : 'undrained'}\n`);
   return EXIT.ok;
 }

@@ -5,6 +5,8 @@ import { EXIT, describeError } from '../exit.js';
 import { resolveSocket } from '../socket-path.js';
 import { renderKernelTable, renderStatus } from '../status-render.js';
 import { timerDelay } from '../../timer-delay.js';
+import { isatty } from 'node:tty';
+import { writeErr, writeOut } from '../out.js';
 
 export interface StatusArgs {
   socket?: string | undefined;
@@ -32,7 +34,7 @@ export async function status(args: StatusArgs): Promise<number> {
 }
 
 async function once(args: StatusArgs, socket: string, clear: boolean): Promise<number> {
-  const tty = process.stdout.isTTY === true;
+  const tty = isatty(1);
   let snapshot: StatusSnapshot;
   try {
     const query = new URLSearchParams({ ...(args.service ? { service: args.service } : {}), ...(args.fresh ? { fresh: '1' } : {}) }).toString();
@@ -40,21 +42,21 @@ async function once(args: StatusArgs, socket: string, clear: boolean): Promise<n
   } catch (e) {
     if (!isLvsdError(e, 'LVSD_CONTROL')) throw e;
     const out = await kernelOnly(args.json, tty);
-    if (clear && tty) process.stdout.write('\x1b[2J\x1b[H');
-    process.stderr.write(describeError(e) + '\n');
-    process.stdout.write(out);
+    if (clear && tty) writeOut('\x1b[2J\x1b[H');
+    writeErr(describeError(e) + '\n');
+    writeOut(out);
     return EXIT.daemon;
   }
   const text = args.json
     ? JSON.stringify(snapshot, null, 2) + '\n'
     : renderStatus(snapshot, {
       color: tty,
-      ...(process.stdout.columns ? { width: process.stdout.columns } : {}),
+      ...(tty && process.stdout.columns ? { width: process.stdout.columns } : {}),
       ...(args.service ? { service: args.service } : {}),
       ...(args.instance ? { instance: args.instance } : {}),
     });
-  if (clear && tty) process.stdout.write('\x1b[2J\x1b[H');
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  if (clear && tty) writeOut('\x1b[2J\x1b[H');
+  writeOut(text.endsWith('\n') ? text : text + '\n');
   return EXIT.ok;
 }
 
