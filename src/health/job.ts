@@ -39,6 +39,6 @@ export interface ServiceEntry {
   members: Member[];
   desired: ServiceDesired;
   rampTimer?: TimerHandle;
-  /** Its members by job (built at the first result), so a result finds its members without a scan. */
-  byJob?: Map<Job, Member[]>;
+  /** Its members by job (built at the first result), so a result finds its members without a scan; one member as itself, not an array of one (~60 bytes per real server). */
+  byJob?: Map<Job, Member | Member[]>;
 }

@@ -45,14 +45,17 @@ const LOCAL_LOG_EVERY_MS = 10_000;
 
 function membersOf(svc: ServiceEntry, job: Job): readonly Member[] {
   if (!svc.byJob) {
-    svc.byJob = new Map();
+    const byJob = new Map<Job, Member | Member[]>();
     for (const m of svc.members) {
-      const list = svc.byJob.get(m.job);
-      if (list) list.push(m);
-      else svc.byJob.set(m.job, [m]);
+      const had = byJob.get(m.job);
+      if (had === undefined) byJob.set(m.job, m);
+      else if (Array.isArray(had)) had.push(m);
+      else byJob.set(m.job, [had, m]);
     }
+    svc.byJob = byJob;
   }
-  return svc.byJob.get(job) ?? [];
+  const found = svc.byJob.get(job);
+  return found === undefined ? [] : Array.isArray(found) ? found : [found];
 }
 
 /** A config built by prepare(), switched to by commit(). */
