@@ -5,7 +5,7 @@
  * same few milliseconds on any machine. Health probes, VRRP's messages and the control socket run between
  * slices.
  */
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from './monotonic.js';
 
 /** Milliseconds of work between two turns of the event loop. */
 export const TURN_BUDGET_MS = 5;
@@ -13,7 +13,7 @@ export const TURN_BUDGET_MS = 5;
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class TurnBudget {
-  private sliceStart = performance.now();
+  private sliceStart = monotonicMs();
   /** Turns yielded so far. */
   turns = 0;
 
@@ -21,7 +21,7 @@ export class TurnBudget {
 
   /** Whether this slice has used its time. */
   get spent(): boolean {
-    return performance.now() - this.sliceStart >= this.budgetMs;
+    return monotonicMs() - this.sliceStart >= this.budgetMs;
   }
 
   /** Yields a turn of the event loop when this slice has used its time; call it between two units of work. */
@@ -33,6 +33,6 @@ export class TurnBudget {
   async yield(): Promise<void> {
     await nextTurn();
     this.turns++;
-    this.sliceStart = performance.now();
+    this.sliceStart = monotonicMs();
   }
 }

@@ -10,7 +10,7 @@
  * every request in flight fails with LVSD_NETLINK_OVERRUN, so the caller re-reads the table instead of
  * hanging; the socket goes on. A broken socket fails everything with LVSD_IPVS_UNAVAILABLE and is closed.
  */
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from '../monotonic.js';
 import { LvsdError } from '../errors.js';
 import { timerDelay } from '../timer-delay.js';
 import { NETLINK_GENERIC, NetlinkSocket, type NetlinkFailure, type NetlinkItem } from '../net/index.js';
@@ -330,11 +330,11 @@ export class GenlSocket {
   /** Reads the inbox in order until this turn's reading time is spent; the rest on a later turn. */
   private drain = (): void => {
     this.drainArmed = false;
-    const t0 = performance.now();
+    const t0 = monotonicMs();
     const first = this.inboxHead;
     while (this.inboxHead < this.inbox.length && !this.closed) {
       // at least one item per drain, so reading always moves on
-      if (this.inboxHead > first && turn.spentMs + (performance.now() - t0) >= TURN_BUDGET_MS) {
+      if (this.inboxHead > first && turn.spentMs + (monotonicMs() - t0) >= TURN_BUDGET_MS) {
         this.drainArmed = true;
         setImmediate(this.drain);
         break;
@@ -343,7 +343,7 @@ export class GenlSocket {
       if (Buffer.isBuffer(item)) this.onDatagram(item);
       else this.onFailure(item);
     }
-    account(performance.now() - t0);
+    account(monotonicMs() - t0);
     if (this.closed || this.inboxHead === this.inbox.length) {
       this.inbox.length = 0;
       this.inboxHead = 0;

@@ -6,7 +6,7 @@
  * real servers (reported as skipped, with the reason). Every other refusal is collected and the rest of
  * the plan still goes out: one bad real server does not keep the others from being programmed.
  */
-import { performance } from 'node:perf_hooks';
+import { monotonicMs } from '../monotonic.js';
 import { LvsdError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { IpvsClient, IpvsResult, KernelEntry, Timeouts } from '../ipvs/types.js';
@@ -44,7 +44,7 @@ export interface ApplyReport {
 
 export interface ApplyOptions {
   log?: Logger;
-  /** Monotonic milliseconds; injectable for tests. Default performance.now. */
+  /** Monotonic milliseconds; injectable for tests. Default monotonicMs (monotonic.ts). */
   now?: () => number;
 }
 
@@ -99,7 +99,7 @@ export async function applyPlan(client: IpvsClient, plan: Plan, options: ApplyOp
 
 async function sendPlan(client: IpvsClient, plan: Plan, options: ApplyOptions): Promise<ApplyReport> {
   const log = options.log ?? silentLogger;
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? monotonicMs;
   const start = now();
   const failed: OpFailure[] = [];
   const skipped: OpFailure[] = [];
@@ -177,7 +177,7 @@ function hasTimeouts(t: Partial<Timeouts> | undefined): t is Partial<Timeouts> {
 /** dump + plan + apply (+ verify). Logs one `ipvs.apply` line with counts and phase durations. */
 export async function reconcile(client: IpvsClient, desired: readonly DesiredEntry[], options: ReconcileOptions): Promise<ReconcileResult> {
   const log = options.log ?? silentLogger;
-  const now = options.now ?? (() => performance.now());
+  const now = options.now ?? monotonicMs;
   const wantTimeouts = hasTimeouts(options.timeouts);
 
   /** Reads the kernel and plans; `only`: just these services (by canonical id), and timeouts only if asked. */
