@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { dirname } from 'node:path';
 import { LvsdError, isLvsdError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { TurnBudget } from '../turn-budget.js';
 import { CONTROL_LIMITS, limitConnections, type ConnectionLimits } from './conn-limits.js';
 import type { ConfigProblem, StatusSnapshot } from './status.js';
 
@@ -144,10 +145,34 @@ async function prepareSocketPath(path: string, gid: number | undefined): Promise
   unlinkSync(path); // stale: left by a daemon that did not exit cleanly
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body) + '\n';
+function send(res: ServerResponse, status: number, body: unknown, text = JSON.stringify(body) + '\n'): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * JSON.stringify's text of a body, its `services` array (a status snapshot: tens of MB at 100,000 real
+ * servers) written a slice of services per turn of the event loop: the same text, without holding the
+ * daemon for the whole of it.
+ */
+export async function jsonInTurns(body: unknown, budget = new TurnBudget()): Promise<string> {
+  const services = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as { services?: unknown }).services : undefined;
+  if (!Array.isArray(services)) return JSON.stringify(body);
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(body as object)) {
+    if (value === services) {
+      const items: string[] = [];
+      for (const item of services) {
+        items.push(JSON.stringify(item) ?? 'null');
+        await budget.check();
+      }
+      parts.push(`${JSON.stringify(key)}:[${items.join(',')}]`);
+    } else {
+      const text = JSON.stringify(value);
+      if (text !== undefined) parts.push(`${JSON.stringify(key)}:${text}`);
+    }
+  }
+  return `{${parts.join(',')}}`;
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -228,10 +253,10 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   await prepareSocketPath(opts.path, gid);
 
   const server = createServer((req, res) => {
-    route(req, opts.handlers).then(
-      ([status, body]) => {
+    route(req, opts.handlers).then(async ([status, body]) => ({ status, body, text: (await jsonInTurns(body)) + '\n' })).then(
+      ({ status, body, text }) => {
         log.debug({ event: 'control.request', method: req.method, url: req.url, status }, 'control request');
-        send(res, status, body);
+        send(res, status, body, text);
       },
       (e: unknown) => {
         const err = e instanceof HttpError ? e

@@ -35,7 +35,7 @@ import {
   dropPrepared, failedAnswer, logReloaded, partialAnswer, prepareParts, refusedAnswer, stoppingResult, watchingLoop, type ReloadFacts,
 } from './reload.js';
 import { ProbeUsers } from './probe-users.js';
-import { buildSnapshot } from './snapshot.js';
+import { buildSnapshotInTurns } from './snapshot.js';
 import type { LoadOutcome, LoadResult, StatusSnapshot } from './status.js';
 import { readStatusTable } from './status-read.js';
 import { Wanted } from './wanted.js';
@@ -375,7 +375,9 @@ export class Daemon {
     const { kernel, daemons } = this.client
       ? await readStatusTable(this.client, this.reconciler, services, query.fresh === true, this.log)
       : { kernel: undefined, daemons: [] };
-    return buildSnapshot({
+    // the health of the services shown, read one by one as the snapshot is built a slice per turn
+    const healthOf = this.health?.statusReader();
+    return buildSnapshotInTurns({
       nowMs: Date.now(),
       startedAtMs: this.startedAtMs,
       node: hostname(),
@@ -385,7 +387,8 @@ export class Daemon {
       lastLoad: this.lastLoad,
       kernel,
       daemons,
-      health: this.health?.snapshot(),
+      health: this.health?.snapshot({ services: false }),
+      healthOf,
       vrrp: this.vrrp ? await (this.vrrp.freshSnapshot?.() ?? this.vrrp.snapshot()) : [],
       drains: [...this.wanted.drains.values()],
       ipvs: this.reconciler.status(),

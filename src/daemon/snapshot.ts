@@ -2,11 +2,12 @@
  * Builds the status snapshot (the contract of status.ts) from what the daemon holds: the config, the
  * kernel's table as just dumped, the health checker's and VRRP's own snapshots. Pure.
  */
-import type { Config } from '../config/types.js';
-import type { HealthSnapshot } from '../health/index.js';
+import type { Config, ServiceConfig } from '../config/types.js';
+import type { HealthSnapshot, ServiceStatus as HealthServiceStatus } from '../health/index.js';
 import type { SyncDaemon } from '../ipvs/types.js';
 import { canonicalDestId, destId, serviceId, type KernelEntry } from '../table/index.js';
 import { canonicalServiceId } from '../reconcile/index.js';
+import { TurnBudget } from '../turn-budget.js';
 import { realServerDrainKey } from './desired.js';
 import {
   STATUS_SCHEMA_VERSION, healthLoopStatus, persistenceStatus, serviceFlagNames, serviceForwarding, statsToStatus,
@@ -26,6 +27,8 @@ export interface SnapshotInput {
   kernel: KernelEntry[] | undefined;
   daemons: SyncDaemon[];
   health: HealthSnapshot | undefined;
+  /** Services' health read one by one (the scheduler's statusReader), instead of `health.services`. */
+  healthOf?: ((name: string) => HealthServiceStatus | undefined) | undefined;
   vrrp: VrrpInstanceStatus[];
   drains: Array<{ service: string; realServer: string; since: string }>;
   /** Outstanding kernel failures and the last full reconcile; absent = nothing known yet. */
@@ -45,59 +48,92 @@ function healthState(status: string | undefined): HealthStateName {
   return status === 'up' || status === 'drain' ? 'up' : 'down';
 }
 
-export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
-  const { config, nowMs } = input;
-  const kernelById = new Map((input.kernel ?? []).map((e) => [canonicalServiceId(e.service.key), e]));
-  const drained = new Set(input.drains.map((d) => `${d.service}/${d.realServer}`));
-  const healthByService = new Map((input.health?.services ?? []).map((s) => [s.name, s]));
+/** What every service's status is built from: lookups made once per snapshot. */
+interface ServiceContext {
+  kernelById: Map<string, KernelEntry>;
+  drained: Set<string>;
+  healthOf: (name: string) => HealthServiceStatus | undefined;
+}
 
-  const services: ServiceStatus[] = config.services.map((svc) => {
-    const k = kernelById.get(canonicalServiceId(svc.spec.key));
-    const kernelDests = new Map((k?.dests ?? []).map((d) => [destId(d), d]));
-    const h = healthByService.get(svc.name);
-    const hById = new Map((h?.realServers ?? []).map((r) => [r.realServer, r]));
-    const realServers: RealServerStatus[] = svc.realServers.map((rs) => {
-      const id = destId(rs.spec);
-      const kd = kernelDests.get(id);
-      const hs = hById.get(id);
-      const isDrained = drained.has(realServerDrainKey(svc, rs));
-      const effective = isDrained ? 0 : hs ? hs.effectiveWeight : rs.spec.weight;
-      return {
-        address: rs.spec.address,
-        port: rs.spec.port,
-        id,
-        ...(rs.shared && { sharedId: rs.shared.id }),
-        forwarding: rs.spec.forwarding,
-        weight: { configured: rs.spec.weight, effective, kernel: kd ? kd.weight : null },
-        health: {
-          state: rs.healthCheck.type === 'none' && !hs ? 'up' : healthState(hs?.status),
-          check: rs.healthCheck.type,
-          lastResult: hs?.lastResult ? (hs.lastResult.ok ? 'ok' : hs.lastResult.reason) : null,
-          latencyMs: hs?.latencyMs ?? null,
-          since: hs ? new Date(hs.since).toISOString() : null,
-        },
-        drained: isDrained,
-        activeConns: kd ? kd.activeConns : null,
-        inactiveConns: kd ? kd.inactiveConns : null,
-        stats: statsToStatus(kd?.stats),
-      };
-    });
+function serviceContext(input: SnapshotInput): ServiceContext {
+  const healthByService = input.healthOf ? undefined : new Map((input.health?.services ?? []).map((s) => [s.name, s]));
+  return {
+    kernelById: new Map((input.kernel ?? []).map((e) => [canonicalServiceId(e.service.key), e])),
+    drained: new Set(input.drains.map((d) => `${d.service}/${d.realServer}`)),
+    healthOf: input.healthOf ?? ((name) => healthByService!.get(name)),
+  };
+}
+
+function serviceStatusOf(svc: ServiceConfig, ctx: ServiceContext): ServiceStatus {
+  const { kernelById, drained } = ctx;
+  const k = kernelById.get(canonicalServiceId(svc.spec.key));
+  const kernelDests = new Map((k?.dests ?? []).map((d) => [destId(d), d]));
+  const h = ctx.healthOf(svc.name);
+  const hById = new Map((h?.realServers ?? []).map((r) => [r.realServer, r]));
+  const realServers: RealServerStatus[] = svc.realServers.map((rs) => {
+    const id = destId(rs.spec);
+    const kd = kernelDests.get(id);
+    const hs = hById.get(id);
+    const isDrained = drained.has(realServerDrainKey(svc, rs));
+    const effective = isDrained ? 0 : hs ? hs.effectiveWeight : rs.spec.weight;
     return {
-      name: svc.name,
-      key: serviceId(svc.spec.key),
-      family: svc.spec.key.family,
-      scheduler: svc.spec.scheduler,
-      flags: serviceFlagNames(svc.spec),
-      persistence: persistenceStatus(svc.spec),
-      forwarding: serviceForwarding(svc.realServers.map((r) => r.spec.forwarding)),
-      kernel: k ? 'present' : 'missing',
-      stats: statsToStatus(k?.service.stats),
-      sorryServerActive: h?.sorryActive ?? false,
-      realServers,
-      ...(svc.group && { group: { ...svc.group } }),
+      address: rs.spec.address,
+      port: rs.spec.port,
+      id,
+      ...(rs.shared && { sharedId: rs.shared.id }),
+      forwarding: rs.spec.forwarding,
+      weight: { configured: rs.spec.weight, effective, kernel: kd ? kd.weight : null },
+      health: {
+        state: rs.healthCheck.type === 'none' && !hs ? 'up' : healthState(hs?.status),
+        check: rs.healthCheck.type,
+        lastResult: hs?.lastResult ? (hs.lastResult.ok ? 'ok' : hs.lastResult.reason) : null,
+        latencyMs: hs?.latencyMs ?? null,
+        since: hs ? new Date(hs.since).toISOString() : null,
+      },
+      drained: isDrained,
+      activeConns: kd ? kd.activeConns : null,
+      inactiveConns: kd ? kd.inactiveConns : null,
+      stats: statsToStatus(kd?.stats),
     };
   });
+  return {
+    name: svc.name,
+    key: serviceId(svc.spec.key),
+    family: svc.spec.key.family,
+    scheduler: svc.spec.scheduler,
+    flags: serviceFlagNames(svc.spec),
+    persistence: persistenceStatus(svc.spec),
+    forwarding: serviceForwarding(svc.realServers.map((r) => r.spec.forwarding)),
+    kernel: k ? 'present' : 'missing',
+    stats: statsToStatus(k?.service.stats),
+    sorryServerActive: h?.sorryActive ?? false,
+    realServers,
+    ...(svc.group && { group: { ...svc.group } }),
+  };
+}
 
+export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
+  const ctx = serviceContext(input);
+  return assemble(input, input.config.services.map((svc) => serviceStatusOf(svc, ctx)));
+}
+
+/**
+ * The same snapshot built a slice of services per turn of the event loop (turn-budget.ts): at 10,000
+ * services a whole status took the daemon's loop for seconds natively and tens of seconds in the TCG VM,
+ * delaying health probes and the control socket while an operator ran `lvsd status` or a scrape came.
+ */
+export async function buildSnapshotInTurns(input: SnapshotInput, budget = new TurnBudget()): Promise<StatusSnapshot> {
+  const ctx = serviceContext(input);
+  const services: ServiceStatus[] = [];
+  for (const svc of input.config.services) {
+    services.push(serviceStatusOf(svc, ctx));
+    await budget.check();
+  }
+  return assemble(input, services);
+}
+
+function assemble(input: SnapshotInput, services: ServiceStatus[]): StatusSnapshot {
+  const { config, nowMs } = input;
   const loop = input.health?.loop;
   return {
     schemaVersion: STATUS_SCHEMA_VERSION,
