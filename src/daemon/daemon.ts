@@ -103,7 +103,7 @@ export class Daemon {
     try {
       d.reconciler.owned = await loadOwned(d.stateFile(), d.log);
       await d.loadDrains();
-      await d.ensureClient();
+      await d.openClientAtStart();
       await d.applyIpvsSysctls();
       await d.adoptKernel();
       d.startHealth();
@@ -158,9 +158,31 @@ export class Daemon {
     await applyConfiguredSysctls(this.config.ipvs, this.opts.ipvsSysctlDir, this.log);
   }
 
+  /**
+   * IPVS is opened when there is something to manage: services declared, services a previous daemon owned
+   * (its state file: a restart on a config without them removes them), or the whole table owned.
+   */
   private async ensureClient(): Promise<void> {
-    if (this.client || this.config.services.length === 0) return;
+    if (this.client || !this.managesIpvs()) return;
     this.client = await (this.opts.ipvs ?? (() => this.createIpvsClient()))();
+  }
+
+  private managesIpvs(): boolean {
+    return this.config.services.length > 0 || this.reconciler.owned.size > 0 || this.config.ipvs.ownWholeTable;
+  }
+
+  /**
+   * At start: IPVS that cannot be opened is fatal when services are declared; with none declared (only
+   * what a previous daemon owned is to be removed) VRRP starts anyway and the removal is retried (repair).
+   */
+  private async openClientAtStart(): Promise<void> {
+    try {
+      await this.ensureClient();
+    } catch (e) {
+      if (this.config.services.length > 0) throw e;
+      this.log.warn({ event: 'ipvs.open_failed', owned: this.reconciler.owned.size, err: (e as Error).message },
+        `cannot open IPVS to remove the ${this.reconciler.owned.size} service(s) a previous lvsd owned; retrying: ${(e as Error).message}`);
+    }
   }
 
   /** A restart adopts the table the previous daemon left (adoption.ts). */
