@@ -193,12 +193,8 @@ function aligned(want: readonly DestSpec[], have: readonly KernelDest[]): boolea
   return true;
 }
 
-/**
- * The plan of an aligned service: what the general path gives (the same ops in the same order: only
- * edits), without a map of id strings per side. At 100,000 real servers rising at start those maps were
- * most of the ~2 GB the planner allocated in 45 s (bench/_memory.ts).
- */
-function planAligned(sid: string, want: DesiredEntry, have: KernelEntry, services: PlannedOp[], setDests: PlannedOp[], summary: PlanSummary): void {
+/** A declared service the kernel holds: a set-service when its attributes differ, counted either way. */
+function planServiceEdit(sid: string, want: DesiredEntry, have: KernelEntry, services: PlannedOp[], summary: PlanSummary): void {
   const sChanges = serviceChanges(want.service, have.service);
   if (sChanges.length > 0) {
     services.push({ command: { cmd: 'set-service', service: want.service }, action: 'change', target: 'service', serviceId: sid, changes: sChanges, reason: reasonOf(sChanges) });
@@ -206,6 +202,15 @@ function planAligned(sid: string, want: DesiredEntry, have: KernelEntry, service
   } else {
     summary.servicesUnchanged++;
   }
+}
+
+/**
+ * The plan of an aligned service: what the general path gives (the same ops in the same order: only
+ * edits), without a map of id strings per side. At 100,000 real servers rising at start those maps were
+ * most of the ~2 GB the planner allocated in 45 s (bench/_memory.ts).
+ */
+function planAligned(sid: string, want: DesiredEntry, have: KernelEntry, services: PlannedOp[], setDests: PlannedOp[], summary: PlanSummary): void {
+  planServiceEdit(sid, want, have, services, summary);
   const key = want.service.key;
   for (let i = 0; i < want.dests.length; i++) {
     const d = want.dests[i]!;
@@ -266,13 +271,7 @@ export function planReconcile(input: PlanInput): Plan {
       }
       continue;
     }
-    const sChanges = serviceChanges(want.service, have.service);
-    if (sChanges.length > 0) {
-      services.push({ command: { cmd: 'set-service', service: want.service }, action: 'change', target: 'service', serviceId: sid, changes: sChanges, reason: reasonOf(sChanges) });
-      summary.servicesChanged++;
-    } else {
-      summary.servicesUnchanged++;
-    }
+    planServiceEdit(sid, want, have, services, summary);
     const kernelDests = new Map<string, KernelDest>();
     for (const d of have.dests) {
       const did = canonicalDestId(d);

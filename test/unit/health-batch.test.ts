@@ -12,8 +12,8 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../../src/config/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { HealthScheduler, type HealthChange, type TcpWatcher } from '../../src/health/index.js';
-import type { TcpWatchCallback, TcpWatchOptions } from '../../src/net/index.js';
+import { HealthScheduler, type HealthChange } from '../../src/health/index.js';
+import { FakeWatcher } from './fake-tcp-watcher.js';
 import { silentLogger } from '../../src/log.js';
 import type { DestSpec } from '../../src/ipvs/types.js';
 import { ModelClient } from './reconcile-model.js';
@@ -22,40 +22,6 @@ import { until } from './daemon-lab.js';
 const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 65536, execOutputLimit: 4096 };
 const SERVICES = 100;
 const PER = 100;
-
-/** The addon's watches, in memory: deliver() calls the callbacks of one batch synchronously, as onOutcomes does. */
-export class FakeWatcher implements TcpWatcher {
-  readonly watches = new Map<number, { o: TcpWatchOptions; cb: TcpWatchCallback }>();
-  private nextId = 0;
-  watch(o: TcpWatchOptions, cb: TcpWatchCallback): number {
-    const id = this.nextId++;
-    this.watches.set(id, { o, cb });
-    return id;
-  }
-  unwatch(id: number): void {
-    this.watches.delete(id);
-  }
-  next(): void {}
-  limit(): void {}
-  configure(): void {}
-  stats() {
-    return { watches: this.watches.size, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
-  }
-  watchState() {
-    return () => undefined;
-  }
-  takeHistogram() {
-    return { buckets: [0], sumSeconds: 0, count: 0 };
-  }
-  pullCounts(): void {}
-  takeCounts(): [number, number] {
-    return [0, 0];
-  }
-  /** Every watch's outcome in one batch: connected (errno 0), the rise-th success in a row. */
-  riseAll(): void {
-    for (const [id, { o, cb }] of [...this.watches]) cb(0, 1, o.rise, id);
-  }
-}
 
 function dest(s: number, r: number): DestSpec {
   return {

@@ -8,42 +8,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.js';
-import { HealthScheduler, type TcpWatcher } from '../../src/health/index.js';
-import type { TcpWatchCallback, TcpWatchOptions } from '../../src/net/index.js';
+import { HealthScheduler } from '../../src/health/index.js';
+import { FakeWatcher } from './fake-tcp-watcher.js';
 import { KeptView } from '../../src/reconcile/view.js';
 import type { DestSpec } from '../../src/table/index.js';
-
-/** The addon's watches in memory (as health-batch.test.ts's, which cannot be imported without running its tests). */
-class FakeWatcher implements TcpWatcher {
-  readonly watches = new Map<number, { o: TcpWatchOptions; cb: TcpWatchCallback }>();
-  private nextId = 0;
-  watch(o: TcpWatchOptions, cb: TcpWatchCallback): number {
-    this.watches.set(this.nextId, { o, cb });
-    return this.nextId++;
-  }
-  unwatch(id: number): void {
-    this.watches.delete(id);
-  }
-  next(): void {}
-  limit(): void {}
-  configure(): void {}
-  stats() {
-    return { watches: this.watches.size, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
-  }
-  watchState() {
-    return () => undefined;
-  }
-  takeHistogram() {
-    return { buckets: [0], sumSeconds: 0, count: 0 };
-  }
-  pullCounts(): void {}
-  takeCounts(): [number, number] {
-    return [0, 0];
-  }
-  riseAll(): void {
-    for (const [id, { o, cb }] of [...this.watches]) cb(0, 1, o.rise, id);
-  }
-}
 
 const sameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
 
