@@ -16,7 +16,7 @@
  */
 import { escapeControl } from '../escape.js';
 import type { ApplyReport, OpFailure } from './apply.js';
-import { describeDest, describeService, describeTimeouts } from './describe.js';
+import { describeDest, describeService } from './describe.js';
 import type { Plan, PlannedOp, PlanSummary } from './plan.js';
 
 const MARK = { add: '+', change: '~', remove: '-' } as const;

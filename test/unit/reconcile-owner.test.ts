@@ -11,7 +11,7 @@ import { TurnBudget } from '../../src/turn-budget.js';
 import type { IpvsCommand } from '../../src/ipvs/types.js';
 import type { DestSpec, KernelEntry, ServiceSpec } from '../../src/table/index.js';
 import { faults } from './reconcile-model.js';
-import { WEB, daemonLab, metricValue, until, weights } from './daemon-lab.js';
+import { WEB, daemonLab, metricValue, weights } from './daemon-lab.js';
 
 const NOCHECK = { ...WEB, healthCheck: { type: 'none' } };
 const API = { ...NOCHECK, name: 'api', address: '192.0.2.20', realServers: [{ address: '10.0.2.11', port: 8080, weight: 10 }] };
