@@ -165,8 +165,11 @@ function keepalivedConfig(withServices: boolean): string {
   ];
   if (withServices) {
     for (let s = 0; s < SERVICES; s++) {
-      l.push(`virtual_server ${vip(s)} 80 {`, `  delay_loop ${INTERVAL_S}`, '  lb_algo wrr', '  lb_kind NAT', '  protocol TCP');
-      // retry 1 = down after 2 failed connects, as lvsd's fall 2; a server starts up in both (lvsd: rise 1)
+      // alpha: every real server starts down and is weighted at its first successful check, as lvsd's (rise 1,
+      // initial state down); without it keepalived weights them all at start, before any probe, and the
+      // "start to every server weighted" row compared programming with probing
+      l.push(`virtual_server ${vip(s)} 80 {`, `  delay_loop ${INTERVAL_S}`, '  lb_algo wrr', '  lb_kind NAT', '  protocol TCP', '  alpha');
+      // retry 1 = down after 2 failed connects, as lvsd's fall 2
       for (const r of realServers(s)) l.push(`  real_server ${r.address} ${r.port} {`, '    weight 1', '    TCP_CHECK {', '      connect_timeout 1', '      retry 1', '      delay_before_retry 1', '    }', '  }');
       l.push('}');
     }
