@@ -26,8 +26,9 @@ export interface SnapshotInput {
   /** undefined when the table could not be read. */
   kernel: KernelEntry[] | undefined;
   daemons: SyncDaemon[];
+  /** The health checker's loop (its `services` are not read: see healthOf). */
   health: HealthSnapshot | undefined;
-  /** Services' health read one by one (the scheduler's statusReader), instead of `health.services`. */
+  /** Each service's health, read as its status is built (the scheduler's statusReader). */
   healthOf?: ((name: string) => HealthServiceStatus | undefined) | undefined;
   vrrp: VrrpInstanceStatus[];
   drains: Array<{ service: string; realServer: string; since: string }>;
@@ -56,11 +57,10 @@ interface ServiceContext {
 }
 
 function serviceContext(input: SnapshotInput): ServiceContext {
-  const healthByService = input.healthOf ? undefined : new Map((input.health?.services ?? []).map((s) => [s.name, s]));
   return {
     kernelById: new Map((input.kernel ?? []).map((e) => [canonicalServiceId(e.service.key), e])),
     drained: new Set(input.drains.map((d) => `${d.service}/${d.realServer}`)),
-    healthOf: input.healthOf ?? ((name) => healthByService!.get(name)),
+    healthOf: input.healthOf ?? (() => undefined),
   };
 }
 
@@ -112,13 +112,8 @@ function serviceStatusOf(svc: ServiceConfig, ctx: ServiceContext): ServiceStatus
   };
 }
 
-export function buildSnapshot(input: SnapshotInput): StatusSnapshot {
-  const ctx = serviceContext(input);
-  return assemble(input, input.config.services.map((svc) => serviceStatusOf(svc, ctx)));
-}
-
 /**
- * The same snapshot built a slice of services per turn of the event loop (turn-budget.ts): at 10,000
+ * The status snapshot, built a slice of services per turn of the event loop (turn-budget.ts): at 10,000
  * services a whole status took the daemon's loop for seconds natively and tens of seconds in the TCG VM,
  * delaying health probes and the control socket while an operator ran `lvsd status` or a scrape came.
  */

@@ -226,12 +226,11 @@ export class HealthScheduler extends EventEmitter {
 
   /** The status of these services (those the scheduler knows), as snapshot() shows them. */
   serviceStatuses(names: Iterable<string>): ServiceStatus[] {
-    const now = this.clock.now();
-    const watch = this.watcher?.watchState() ?? (() => undefined);
+    const read = this.statusReader();
     const out: ServiceStatus[] = [];
     for (const name of names) {
-      const svc = this.lists.entries.get(name);
-      if (svc) out.push(serviceStatus(svc, now, watch));
+      const status = read(name);
+      if (status) out.push(status);
     }
     return out;
   }

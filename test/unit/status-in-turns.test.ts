@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { jsonInTurns } from '../../src/daemon/control-server.js';
-import { buildSnapshot, buildSnapshotInTurns, type SnapshotInput } from '../../src/daemon/snapshot.js';
+import { buildSnapshotInTurns, type SnapshotInput } from '../../src/daemon/snapshot.js';
 import type { StatusSnapshot } from '../../src/daemon/status.js';
 import { TurnBudget } from '../../src/turn-budget.js';
 import { daemonLab, until } from './daemon-lab.js';
@@ -77,7 +77,9 @@ test('the sliced snapshot is the one-block snapshot, and yields between services
   } as unknown as SnapshotInput;
   const budget = new TurnBudget(0);
   const sliced = await buildSnapshotInTurns(input, budget);
-  assert.deepEqual(sliced, buildSnapshot(input));
+  const oneBlock = new TurnBudget(Infinity);
+  assert.deepEqual(sliced, await buildSnapshotInTurns(input, oneBlock));
+  assert.equal(oneBlock.turns, 0, 'an unbounded budget builds it in one block');
   assert.equal(budget.turns, 5, 'a turn after each service with a budget of 0');
 });
 
