@@ -86,7 +86,7 @@ export function publishHealthUp(
   if (!up || !health) return;
   const byName = new Map(config.services.map((s) => [s.name, s]));
   const names = config.services.filter((s) => !kept.has(s)).map((s) => s.name);
-  for (const s of kept.size > 0 ? health.serviceStatuses(names) : health.snapshot().services) {
+  for (const s of health.serviceStatuses(names)) {
     const svc = byName.get(s.name);
     for (const r of s.realServers) {
       const rs = svc?.group ? svc.realServers.find((x) => destId(x.spec) === r.realServer) : undefined;
