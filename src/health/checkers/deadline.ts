@@ -47,6 +47,59 @@ export function deadline(timeoutSeconds: number, outer?: AbortSignal): Deadline 
   };
 }
 
+/** How a probe settles: exactly once, whatever ends it first (its own outcome, an error, the deadline). */
+export interface Settlement {
+  /** Settles with `r` the first time: clears the deadline, runs the cleanup, resolves. Later calls do nothing. */
+  finish(r: ProbeResult): void;
+  /** Whether the probe has settled. */
+  settled(): boolean;
+  /** Settles with the deadline's result when it fires; at once (returning false) when it already has. */
+  watch(): boolean;
+}
+
+/**
+ * The settle-once discipline every checker follows. `cleanup` releases what the probe holds (socket, child,
+ * request); `onDeadline` builds the result when the deadline fires (default: failed, with the deadline's reason).
+ */
+export function settleOnce(
+  d: Deadline,
+  resolve: (r: ProbeResult) => void,
+  cleanup: () => void,
+  onDeadline: () => ProbeResult = () => d.result(false, d.reason()),
+): Settlement {
+  let settled = false;
+  const onAbort = () => finish(onDeadline());
+  function finish(r: ProbeResult): void {
+    if (settled) return;
+    settled = true;
+    d.done();
+    d.signal.removeEventListener('abort', onAbort);
+    cleanup();
+    resolve(r);
+  }
+  return {
+    finish,
+    settled: () => settled,
+    watch: () => {
+      if (d.signal.aborted) {
+        onAbort();
+        return false;
+      }
+      d.signal.addEventListener('abort', onAbort, { once: true });
+      return true;
+    },
+  };
+}
+
+/** Closes a datagram socket that may already be closed. */
+export function closeQuietly(sock: { close(): unknown } | undefined): void {
+  try {
+    sock?.close();
+  } catch {
+    /* already closed */
+  }
+}
+
 /** `{ local: 'EMFILE' }` when the error is the director's own (local-failure.ts), else nothing. */
 export function localExtra(err: unknown): Partial<ProbeResult> {
   const local = localErrno((err as { code?: string } | undefined)?.code);
@@ -77,19 +130,9 @@ export function probeOverTcp(
 ): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const sock = createConnection({ host: target.address, port: target.port });
-    let settled = false;
     let connected = false;
-    const finish = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      d.signal.removeEventListener('abort', onAbort);
-      sock.destroy();
-      resolve(r);
-    };
-    const onAbort = () => finish(d.result(false, d.reason()));
-    if (d.signal.aborted) return onAbort();
-    d.signal.addEventListener('abort', onAbort, { once: true });
+    const { finish, watch } = settleOnce(d, resolve, () => sock.destroy());
+    if (!watch()) return;
     sock.on('error', (err) => finish(d.result(false, errorReason(connected ? 'read' : 'connect', err), localExtra(err))));
     sock.once('connect', () => { connected = true; });
     exchange({ sock, finish });

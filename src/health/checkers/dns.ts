@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import type { DnsCheck } from '../../config/types.js';
 import type { ProbeResult } from '../types.js';
-import { deadline, errorReason, localExtra, probeOverTcp, type Deadline } from './deadline.js';
+import { closeQuietly, deadline, errorReason, localExtra, probeOverTcp, settleOnce, type Deadline } from './deadline.js';
 import { decodeMessage, encodeQuery, QTYPES, sameName, type DnsMessage } from './dns-codec.js';
 
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
@@ -47,22 +47,8 @@ type Judge = (msg: DnsMessage) => ProbeResult | undefined;
 function overUdp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judge): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const sock = dgram.createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
-    let settled = false;
-    const finish = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      d.signal.removeEventListener('abort', onAbort);
-      try {
-        sock.close();
-      } catch {
-        /* already closed */
-      }
-      resolve(r);
-    };
-    const onAbort = () => finish(d.result(false, d.reason()));
-    if (d.signal.aborted) return onAbort();
-    d.signal.addEventListener('abort', onAbort, { once: true });
+    const { finish, settled, watch } = settleOnce(d, resolve, () => closeQuietly(sock));
+    if (!watch()) return;
     sock.on('error', (err) => finish(d.result(false, errorReason('udp', err), localExtra(err))));
     sock.on('message', (msg) => {
       let decoded: DnsMessage;
@@ -75,7 +61,7 @@ function overUdp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judg
       if (r) finish(r);
     });
     sock.connect(check.port, check.address, () => {
-      if (!settled) sock.send(query, (err) => err && finish(d.result(false, errorReason('send', err), localExtra(err))));
+      if (!settled()) sock.send(query, (err) => err && finish(d.result(false, errorReason('send', err), localExtra(err))));
     });
   });
 }

@@ -16,7 +16,7 @@ import type { ExecCheck } from '../../config/types.js';
 import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
 import { localErrno } from '../local-failure.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../types.js';
-import { deadline, errorReason, localExtra } from './deadline.js';
+import { deadline, errorReason, localExtra, settleOnce } from './deadline.js';
 
 export const DEFAULT_OUTPUT_LIMIT = 4096;
 
@@ -138,21 +138,17 @@ export async function probeExec(
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    let settled = false;
     let exit: { code: number | null; sig: NodeJS.Signals | null } | undefined;
-    const finish = (ok: boolean, reason: string, extra: Partial<ProbeResult> = {}) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      d.signal.removeEventListener('abort', onAbort);
+    const output = () => Buffer.concat(chunks).toString('utf8').trimEnd();
+    const settlement = settleOnce(d, resolve, () => {
       killGroup(child.pid);
       child.stdout.destroy();
       child.stderr.destroy();
-      const output = Buffer.concat(chunks).toString('utf8').trimEnd();
-      resolve(d.result(ok, reason, { ...extra, output }));
+    }, () => d.result(false, d.reason(), { output: output() }));
+    const finish = (ok: boolean, reason: string, extra: Partial<ProbeResult> = {}) => {
+      if (!settlement.settled()) settlement.finish(d.result(ok, reason, { ...extra, output: output() }));
     };
-    const onAbort = () => finish(false, d.reason());
-    d.signal.addEventListener('abort', onAbort, { once: true });
+    settlement.watch();
     child.once('error', (err) => {
       const local = localErrno((err as NodeJS.ErrnoException).code);
       finish(false, errorReason('spawn', err), local ? { local } : {});

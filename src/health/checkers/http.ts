@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 import type { HttpCheck } from '../../config/types.js';
 import { Matcher, compilePattern } from '../../regex/index.js';
 import type { ProbeResult } from '../types.js';
-import { deadline, errorReason, localExtra } from './deadline.js';
+import { deadline, errorReason, localExtra, settleOnce } from './deadline.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const DIGEST_LIMIT = 4 * 1024 * 1024;
@@ -43,14 +43,8 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
     return Promise.resolve(d.result(false, 'invalid body expression'));
   }
   return new Promise((resolve) => {
-    let settled = false;
-    const finish = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      req.destroy();
-      resolve(r);
-    };
+    // no deadline watch: the request carries the deadline's signal and fails with it
+    const { finish, settled } = settleOnce(d, resolve, () => req.destroy());
     const hostHeader = check.host ?? (check.address.includes(':') ? `[${check.address}]` : check.address);
     const defaultPort = check.type === 'https' ? 443 : 80;
     const options: Https.RequestOptions = {
@@ -104,7 +98,7 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
       res.once('aborted', () => fail('read', new Error('aborted')));
       let matching = false;
       function onBody(): void {
-        if (settled || matching) return;
+        if (settled() || matching) return;
         matching = true;
         res.pause();
         const body = Buffer.concat(kept).toString('utf8');

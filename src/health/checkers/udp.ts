@@ -16,7 +16,7 @@ import type { UdpCheck } from '../../config/types.js';
 import { addressToBytes, loadNative } from '../../net/index.js';
 import { localErrno } from '../local-failure.js';
 import type { ProbeResult } from '../types.js';
-import { deadline, errorReason, localExtra, type Deadline } from './deadline.js';
+import { closeQuietly, deadline, errorReason, localExtra, settleOnce, type Deadline } from './deadline.js';
 
 export type UdpProbeOptions = Pick<UdpCheck,
   'address' | 'port' | 'timeout' | 'payload' | 'requireReply' | 'expectReply' | 'minReplyLength' | 'maxReplyLength'>;
@@ -95,17 +95,10 @@ function onDeadline(check: UdpProbeOptions, d: Deadline): ProbeResult {
 function probeUdpNative(native: UdpBinding, check: UdpProbeOptions, d: Deadline, payload: Buffer): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let handle: object | undefined;
-    let settled = false;
-    const finish = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      d.signal.removeEventListener('abort', onAbort);
+    const { finish, watch } = settleOnce(d, resolve, () => {
       if (handle) native.udpProbeClose(handle);
-      resolve(r);
-    };
-    const onAbort = () => finish(onDeadline(check, d));
-    if (d.signal.aborted) return onAbort();
+    }, () => onDeadline(check, d));
+    if (d.signal.aborted) return void watch();
     try {
       handle = native.udpProbeOpen(addressToBytes(check.address), check.port, payload, (item) => {
         if (Buffer.isBuffer(item)) {
@@ -123,42 +116,29 @@ function probeUdpNative(native: UdpBinding, check: UdpProbeOptions, d: Deadline,
       const local = localErrno(name);
       return finish(d.result(false, `${e.syscall === 'send' ? 'send' : 'udp'} ${name}`, local ? { local } : undefined));
     }
-    d.signal.addEventListener('abort', onAbort, { once: true });
+    watch();
   });
 }
 
 function probeUdpSocket(check: UdpProbeOptions, d: Deadline, payload: Buffer): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    let sock: dgram.Socket;
-    let settled = false;
-    const finish = (r: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      d.done();
-      d.signal.removeEventListener('abort', onAbort);
-      try {
-        sock?.close();
-      } catch {
-        /* already closed */
-      }
-      resolve(r);
-    };
+    let sock: dgram.Socket | undefined;
     // silence is up unless a reply is required: only an ICMP error says the port is closed
-    const onAbort = () => finish(onDeadline(check, d));
+    const { finish, settled, watch } = settleOnce(d, resolve, () => closeQuietly(sock), () => onDeadline(check, d));
     try {
       sock = dgram.createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
     } catch (err) {
       return finish(d.result(false, errorReason('udp', err), localExtra(err)));
     }
-    if (d.signal.aborted) return onAbort();
-    d.signal.addEventListener('abort', onAbort, { once: true });
-    sock.on('error', (err) => finish(d.result(false, errorReason('udp', err), localExtra(err))));
-    sock.on('message', (msg) => {
+    if (!watch()) return;
+    const open = sock;
+    open.on('error', (err) => finish(d.result(false, errorReason('udp', err), localExtra(err))));
+    open.on('message', (msg) => {
       const v = judgeReply(check, msg);
       finish(d.result(v.ok, v.reason));
     });
-    sock.connect(check.port, check.address, () => {
-      if (!settled) sock.send(payload, (err) => err && finish(d.result(false, errorReason('send', err), localExtra(err))));
+    open.connect(check.port, check.address, () => {
+      if (!settled()) open.send(payload, (err) => err && finish(d.result(false, errorReason('send', err), localExtra(err))));
     });
   });
 }
