@@ -2,35 +2,53 @@
  * ConfigCache: what a long-running process (the daemon) keeps between loads of its config so that a
  * reload costs what changed. Per file, keyed by the file's whole content (the bytes are kept and compared,
  * never its size or mtime: a file rewritten in place within the same second at the same size is read as
- * new): the parsed document, its schema problems and the users it names. Per item of the services list,
- * the normalised services (service-memo.ts). Everything that crosses files or items (the merge, duplicate
- * names and addresses, VRRP, groups, references, host checks) is done again on every load.
+ * new): the parsed document, its schema problems and the users it names. A file whose bytes changed only
+ * inside its services list is not parsed whole: the items between the bytes it shares with its last
+ * version at the start and at the end are parsed and schema-checked, the rest is the last parse's
+ * (splice.ts; the items' places in the bytes are found in the background after a file is parsed whole,
+ * item-spans.ts). Per item of the services list, the normalised services (service-memo.ts). Everything
+ * that crosses files or items (the merge, duplicate names and addresses, VRRP, groups, references, host
+ * checks) is done again on every load.
  */
-import type { UserMention } from './host-users.js';
-import type { CheckedDocument } from './parse.js';
+import { mentionsIn, type UserMention } from './host-users.js';
+import { SpanScanner, itemSpans, type ItemSpans } from './item-spans.js';
+import { checkItems, type CheckedDocument } from './parse.js';
+import { pointerJoin } from './problems.js';
 import { ServiceMemo } from './service-memo.js';
+import { spliceItems, type Spliced } from './splice.js';
+import { TurnBudget } from '../turn-budget.js';
 
 export interface CachedFile {
   bytes: Buffer;
   doc: CheckedDocument;
   mentions?: UserMention[];
+  /** Where the services items sit in `bytes`; null: nowhere the scanner is sure of; undefined: not scanned yet. */
+  spans?: ItemSpans | null;
 }
 
 export interface LoadStats {
   /** Files whose content was unchanged (parse and schema check reused). */
   filesReused: number;
+  /** Files changed only within their services items: those items parsed and checked, the rest reused. */
+  filesPatched: number;
   filesRead: number;
   /** Services list items whose normalised result was reused / built. */
   itemsReused: number;
   itemsBuilt: number;
 }
 
+/** Bytes scanned between two looks at the turn's time budget. */
+const SCAN_STEP = 256 * 1024;
+
 /** Used by one load at a time (the daemon runs its reloads one after another). */
 export class ConfigCache {
   private files = new Map<string, CachedFile>();
   readonly services = new ServiceMemo();
   /** What the latest load reused. */
-  stats: LoadStats = { filesReused: 0, filesRead: 0, itemsReused: 0, itemsBuilt: 0 };
+  stats: LoadStats = { filesReused: 0, filesPatched: 0, filesRead: 0, itemsReused: 0, itemsBuilt: 0 };
+  /** The background scan of the latest files (see keep); tests await it. */
+  scanned: Promise<void> = Promise.resolve();
+  private generation = 0;
 
   /** The entry for `file` if its content is exactly `bytes`. */
   lookup(file: string, bytes: Buffer): CachedFile | undefined {
@@ -38,8 +56,95 @@ export class ConfigCache {
     return hit !== undefined && hit.bytes.equals(bytes) ? hit : undefined;
   }
 
-  /** Keeps exactly these files' entries (the ones the latest load read). */
+  /**
+   * The entry for `file`'s new content `bytes` made from its last one when they differ only within the
+   * services items (the same document a whole parse and check give, splice.ts); undefined: parse it whole.
+   * Only from a last version the schema found nothing wrong in, so the new one's problems are its new items'.
+   */
+  patch(file: string, bytes: Buffer): CachedFile | undefined {
+    const old = this.files.get(file);
+    if (old === undefined || old.doc.schemaProblems.length > 0) return undefined;
+    if (old.spans === undefined) old.spans = itemSpans(old.bytes) ?? null;
+    if (old.spans === null) return undefined;
+    const s = spliceItems(old.bytes, old.doc.data, old.spans, bytes);
+    if (s === undefined) return undefined;
+    const entry: CachedFile = { bytes, doc: { file, data: s.data, schemaProblems: checkItems(file, s.items, s.first) }, spans: s.spans };
+    if (old.mentions !== undefined) entry.mentions = patchMentions(old.mentions, s, file);
+    return entry;
+  }
+
+  /**
+   * Keeps exactly these files' entries (the ones the latest load read), and finds in the background, a
+   * slice of the event loop's turn at a time, where the services items sit in those parsed whole.
+   */
   keep(entries: ReadonlyArray<CachedFile>): void {
     this.files = new Map(entries.map((e) => [e.doc.file, e]));
+    const generation = ++this.generation;
+    const todo = entries.filter((e) => e.spans === undefined && e.doc.schemaProblems.length === 0);
+    if (todo.length === 0) return;
+    this.scanned = this.scanInTurns(todo, generation).catch(() => undefined);
   }
+
+  private async scanInTurns(todo: readonly CachedFile[], generation: number): Promise<void> {
+    const budget = new TurnBudget();
+    await budget.yield();
+    for (const entry of todo) {
+      const scanner = new SpanScanner(entry.bytes);
+      while (!scanner.done) {
+        scanner.run(scanner.position + SCAN_STEP);
+        await budget.check();
+        // a newer load replaced these entries, or a reload scanned this one itself
+        if (generation !== this.generation) return;
+      }
+      entry.spans ??= scanner.result() ?? null;
+    }
+  }
+}
+
+/** The top-level key a mention's pointer starts with, as escaped in the pointer. */
+function topToken(pointer: string): string {
+  const end = pointer.indexOf('/', 1);
+  return end < 0 ? pointer.slice(1) : pointer.slice(1, end);
+}
+
+/** The services index of a pointer under /services/, or -1. */
+function serviceIndex(pointer: string): number {
+  if (!pointer.startsWith('/services/')) return -1;
+  const end = pointer.indexOf('/', 10);
+  return Number(end < 0 ? pointer.slice(10) : pointer.slice(10, end));
+}
+
+/**
+ * The users the patched document names: what userMentions would find in it, made from the last version's
+ * (every top-level section but services unchanged, in the document's key order; in services, the items
+ * before the patch, the new items walked, the items after it renumbered).
+ */
+function patchMentions(old: readonly UserMention[], s: Spliced, file: string): UserMention[] {
+  const bySection = new Map<string, UserMention[]>();
+  for (const m of old) {
+    const top = topToken(m.pointer);
+    let list = bySection.get(top);
+    if (list === undefined) bySection.set(top, list = []);
+    list.push(m);
+  }
+  const out: UserMention[] = [];
+  const shift = s.items.length - s.removed;
+  for (const key of Object.keys(s.data)) {
+    if (key !== 'services') {
+      for (const m of bySection.get(topToken(pointerJoin('', key))) ?? []) out.push(m);
+      continue;
+    }
+    const olds = bySection.get('services') ?? [];
+    let i = 0;
+    for (; i < olds.length && serviceIndex(olds[i]!.pointer) < s.first; i++) out.push(olds[i]!);
+    for (const [j, item] of s.items.entries()) mentionsIn(item, file, ['services', s.first + j], out);
+    for (; i < olds.length; i++) {
+      const m = olds[i]!;
+      const index = serviceIndex(m.pointer);
+      if (index < s.first + s.removed) continue;
+      const rest = m.pointer.slice(10 + String(index).length);
+      out.push(shift === 0 ? m : { ...m, pointer: `/services/${index + shift}${rest}` });
+    }
+  }
+  return out;
 }

@@ -16,9 +16,16 @@ export interface UserMention {
 /** Where each document names a user: the `user` of a healthCheck, a notify block or a track script, and health.execUser. Pure. */
 export function userMentions(documents: ReadonlyArray<{ file: string; data: unknown }>): UserMention[] {
   const out: UserMention[] = [];
+  for (const doc of documents) mentionsIn(doc.data, doc.file, [], out);
+  return out;
+}
+
+/**
+ * The mentions in `value`, which sits at `path` (the keys from its document's root) in `file`, appended to
+ * `out` in document order: what userMentions finds there.
+ */
+export function mentionsIn(value: unknown, file: string, path: Array<string | number>, out: UserMention[]): UserMention[] {
   // the keys from the document's root to the value being walked; a pointer is built only for a mention
-  const path: Array<string | number> = [];
-  let file = '';
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
@@ -47,10 +54,7 @@ export function userMentions(documents: ReadonlyArray<{ file: string; data: unkn
       }
     }
   };
-  for (const doc of documents) {
-    file = doc.file;
-    walk(doc.data);
-  }
+  walk(value);
   return out;
 }
 

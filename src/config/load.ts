@@ -40,8 +40,9 @@ async function readAll(files: readonly string[]): Promise<Buffer[]> {
  * Reads and parses the config at `path` (a file or a directory). `hostChecks`: also what depends on this host
  * (the users it names exist, the programs it needs: host-tools.ts), for `check`, `run` and reloads; commands that
  * only need the socket path skip it. `cache`: reuse what an earlier load with the same cache made of files
- * whose content is unchanged and of services that are unchanged (cache.ts); the result is the same as
- * without it, problems and their order included.
+ * whose content is unchanged, of the unchanged part of a file edited within its services list, and of
+ * services that are unchanged (cache.ts); the result is the same as without it, problems and their order
+ * included.
  */
 export async function loadConfig(path: string, opts: { hostChecks?: boolean; cache?: ConfigCache } = {}): Promise<Config> {
   const { cache } = opts;
@@ -49,12 +50,20 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
   const contents = await readAll(files);
   const entries: CachedFile[] = [];
   let filesReused = 0;
+  let filesPatched = 0;
   for (const [i, file] of files.entries()) {
     const bytes = contents[i]!;
     const hit = cache?.lookup(file, bytes);
     if (hit !== undefined) {
       filesReused++;
       entries.push(hit);
+      continue;
+    }
+    // changed only within its services items: those items parsed and checked, the rest reused
+    const patched = cache?.patch(file, bytes);
+    if (patched !== undefined) {
+      filesPatched++;
+      entries.push(patched);
       continue;
     }
     // each heavy step of a changed file is its own turn of the event loop: a daemon's probes and control
@@ -70,11 +79,11 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
     config = buildConfig(entries.map((e) => e.doc), cache?.services);
   } finally {
     if (cache) {
-      cache.stats = { filesReused, filesRead: files.length, itemsReused: cache.services.reused, itemsBuilt: cache.services.built };
+      cache.stats = { filesReused, filesPatched, filesRead: files.length, itemsReused: cache.services.reused, itemsBuilt: cache.services.built };
     }
   }
   if (opts.hostChecks) {
-    if (filesReused < files.length) await turn();
+    if (filesReused + filesPatched < files.length) await turn();
     const mentions = entries.flatMap((e) => (e.mentions ??= userMentions([e.doc])));
     const problems = [...await unknownUsers(mentions), ...missingTools(config)];
     if (problems.length > 0) {

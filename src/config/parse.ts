@@ -19,6 +19,20 @@ export function checkDocument(doc: ParsedDocument): CheckedDocument {
 }
 
 /**
+ * The schema problems of services items `items` standing at index `first` of `file`'s services list on: the
+ * problems a check of the whole document finds at them, in its order (the schema checks each item alone,
+ * and nothing about the list but that it is one).
+ */
+export function checkItems(file: string, items: readonly unknown[], first: number): Problem[] {
+  const problems = validateDocument(file, { services: items });
+  if (first === 0) return problems;
+  return problems.map((p) => {
+    const m = /^\/services\/(\d+)(.*)$/s.exec(p.pointer);
+    return m ? { ...p, pointer: `/services/${Number(m[1]) + first}${m[2]}` } : p;
+  });
+}
+
+/**
  * Validates (schema, then semantic rules) and normalises config documents, merged in the order given.
  * Throws LvsdError('LVSD_CONFIG_INVALID') with `details: Problem[]`. A list item or section that breaks
  * the schema is left out of the semantic checks (they would misread it); everything else is still checked,

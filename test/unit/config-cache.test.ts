@@ -46,12 +46,12 @@ test('a reload reads every file but parses and normalises only what changed: one
   await withDir(files, async (dir) => {
     const cache = new ConfigCache();
     await same(dir, cache);
-    assert.deepEqual(cache.stats, { filesReused: 0, filesRead: 6, itemsReused: 0, itemsBuilt: 10 });
+    assert.deepEqual(cache.stats, { filesReused: 0, filesPatched: 0, filesRead: 6, itemsReused: 0, itemsBuilt: 10 });
     await same(dir, cache);
-    assert.deepEqual(cache.stats, { filesReused: 6, filesRead: 6, itemsReused: 10, itemsBuilt: 0 });
+    assert.deepEqual(cache.stats, { filesReused: 6, filesPatched: 0, filesRead: 6, itemsReused: 10, itemsBuilt: 0 });
     writeFileSync(join(dir, '3.json'), JSON.stringify({ services: [service(30, 77), service(31)] }));
     const r = await same(dir, cache) as { config: Config };
-    assert.deepEqual(cache.stats, { filesReused: 5, filesRead: 6, itemsReused: 9, itemsBuilt: 1 });
+    assert.deepEqual(cache.stats, { filesReused: 5, filesPatched: 1, filesRead: 6, itemsReused: 9, itemsBuilt: 1 });
     assert.equal(r.config.services.find((s) => s.realServers[0]!.spec.address === '10.0.0.30')!.realServers[0]!.spec.weight, 77);
   });
 });
@@ -151,7 +151,7 @@ test('a single file: a one-weight edit rebuilds one service; bad JSON is refused
     services[7] = service(8, 42);
     writeFileSync(file, JSON.stringify({ services }));
     const r = await same(file, cache) as { config: Config };
-    assert.deepEqual(cache.stats, { filesReused: 0, filesRead: 1, itemsReused: 19, itemsBuilt: 1 });
+    assert.deepEqual(cache.stats, { filesReused: 0, filesPatched: 1, filesRead: 1, itemsReused: 19, itemsBuilt: 1 });
     assert.equal(r.config.services[7]!.realServers[0]!.spec.weight, 42);
     writeFileSync(file, JSON.stringify({ services }).slice(0, -3));
     const broken = await same(file, cache) as { code: string; message: string };

@@ -46,3 +46,32 @@ test('a reload of a config directory rebuilds only the changed file; an in-place
   assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 300, 'the old config keeps serving');
   assert.equal(lab.kernel.table.length, 10);
 });
+
+test('a reload of one large file edited in one service parses that service alone; a bad edit is refused at its pointer and the old config keeps serving', async (t) => {
+  const lab = daemonLab(t);
+  const services = [{ ...WEB, initialState: 'up' }, ...Array.from({ length: 50 }, (_, i) => other(i + 1))];
+  const write = () => writeFileSync(lab.configPath, JSON.stringify({ services }, null, 2));
+  write();
+  const d = await lab.start();
+  await until('web up', 5000, () => weights(lab.kernel)['10.0.1.11:8080'] === 100);
+
+  services[0] = { ...services[0]!, realServers: WEB.realServers.map((r, i) => (i === 0 ? { ...r, weight: 300 } : r)) };
+  write();
+  assert.deepEqual(await d.reload('control'), { ok: true, applied: true });
+  assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 300);
+  const reloaded = lab.logs.filter((l) => l.event === 'config.reloaded').pop()!;
+  assert.equal(reloaded.filesPatched, 1, 'the file was patched, not parsed whole');
+  assert.equal(reloaded.itemsBuilt, 1);
+  assert.equal(reloaded.itemsReused, 50);
+
+  services[0] = { ...services[0]!, realServers: WEB.realServers.map((r, i) => (i === 0 ? { ...r, weight: -30 } : r)) };
+  write();
+  const refused = await d.reload('control');
+  assert.equal(refused.ok, false);
+  assert.equal(refused.code, 'LVSD_CONFIG_INVALID');
+  assert.deepEqual(refused.problems?.map((p) => [p.file, p.pointer]), [[lab.configPath, '/services/0/realServers/0/weight']]);
+  assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 300, 'the old config keeps serving');
+  assert.equal(lab.kernel.table.length, 51);
+  const status = await d.status();
+  assert.equal(status.lastLoad?.result, 'refused');
+});

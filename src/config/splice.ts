@@ -1,0 +1,119 @@
+/**
+ * A large config file edited in a few places, read again without parsing it whole: the bytes it shares
+ * with its last version at the start and at the end are the same text, so only the services items
+ * between them are parsed (JSON.parse of that slice), and the rest of the document is the last parse's
+ * values, the very objects. Pure.
+ *
+ * Why this is the same document a whole parse gives: the slice runs from the first byte of an item to
+ * the last byte of an item (item-spans.ts), both sides of it are unchanged, so they still end in `[` or
+ * `,` before it and begin with `,` or `]` after it; a slice that parses as the elements of a list,
+ * `[` + slice + `]`, then reads as those elements in that place too. Anything else (the edit reaches
+ * beyond the services list, the slice is not whole items, not UTF-8, not JSON) gives undefined, and
+ * the caller parses the file whole, which says exactly what is wrong and where.
+ */
+import type { ItemSpans } from './item-spans.js';
+import { SpanScanner } from './item-spans.js';
+
+/** What changed, and the document it makes. */
+export interface Spliced {
+  /** The new document: the old one's top-level values, with a new services list. */
+  data: Record<string, unknown>;
+  /** Index in the services list of the first new item; `removed` old items were replaced by `items`. */
+  first: number;
+  removed: number;
+  items: unknown[];
+  spans: ItemSpans;
+}
+
+const CHUNK = 64 * 1024;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** How many bytes a and b share at their start. */
+export function commonPrefix(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  // whole chunks compared natively, then the first chunk that differs byte by byte
+  while (i + CHUNK <= n && a.compare(b, i, i + CHUNK, i, i + CHUNK) === 0) i += CHUNK;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+/** How many bytes a and b share at their end, at most `max`. */
+export function commonSuffix(a: Buffer, b: Buffer, max: number): number {
+  let i = 0;
+  const at = (x: Buffer, k: number) => x.length - k;
+  while (i + CHUNK <= max && a.compare(b, at(b, i + CHUNK), at(b, i), at(a, i + CHUNK), at(a, i)) === 0) i += CHUNK;
+  while (i < max && a[a.length - 1 - i] === b[b.length - 1 - i]) i++;
+  return i;
+}
+
+/** The last index whose value is <= x (sorted ascending), or -1. */
+function lastAtMost(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
+/** The first index whose value is >= x (sorted ascending), or sorted.length. */
+function firstAtLeast(sorted: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * The document `bytes` make, from the last version (`oldBytes`, which parsed as `oldData`, its services
+ * items at `spans`) and a parse of the items between their common start and end; undefined when the
+ * difference is not within the services list's items (parse the file whole).
+ */
+export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans, bytes: Buffer): Spliced | undefined {
+  if (typeof oldData !== 'object' || oldData === null || Array.isArray(oldData)) return undefined;
+  const oldList = (oldData as Record<string, unknown>)['services'];
+  if (!Array.isArray(oldList) || oldList.length !== spans.starts.length || oldList.length === 0) return undefined;
+  const p = commonPrefix(oldBytes, bytes);
+  const s = commonSuffix(oldBytes, bytes, Math.min(oldBytes.length, bytes.length) - p);
+  const changedEnd = oldBytes.length - s;
+  const delta = bytes.length - oldBytes.length;
+  // from the item that begins at or before the first changed byte to the item that ends at or after the last
+  const first = lastAtMost(spans.starts, p);
+  const last = firstAtLeast(spans.ends, changedEnd);
+  if (first < 0 || last >= spans.ends.length || last < first) return undefined;
+  const from = spans.starts[first]!;
+  const to = spans.ends[last]! + delta;
+  if (to <= from) return undefined;
+  const slice = bytes.subarray(from, to);
+  let items: unknown;
+  try {
+    items = JSON.parse(`[${strictUtf8.decode(slice)}]`);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(items) || items.length === 0) return undefined;
+  const scan = new SpanScanner(slice, { list: true, base: from });
+  scan.run();
+  const fresh = scan.result();
+  if (fresh === undefined || fresh.starts.length !== items.length) return undefined;
+  const removed = last - first + 1;
+  const list = [...oldList.slice(0, first), ...items, ...oldList.slice(last + 1)];
+  const starts = spans.starts.slice(0, first);
+  const ends = spans.ends.slice(0, first);
+  for (let i = 0; i < fresh.starts.length; i++) {
+    starts.push(fresh.starts[i]!);
+    ends.push(fresh.ends[i]!);
+  }
+  for (let i = last + 1; i < spans.starts.length; i++) {
+    starts.push(spans.starts[i]! + delta);
+    ends.push(spans.ends[i]! + delta);
+  }
+  return { data: { ...(oldData as Record<string, unknown>), services: list }, first, removed, items, spans: { starts, ends } };
+}
