@@ -10,9 +10,11 @@
  * that crosses files or items (the merge, duplicate names and addresses, VRRP, groups, references, host
  * checks) is done again on every load.
  */
+import { LocatedCache } from './documents.js';
 import { mentionsIn, type UserMention } from './host-users.js';
 import { SpanScanner, itemSpans, type ItemSpans } from './item-spans.js';
 import { checkItems, type CheckedDocument } from './parse.js';
+import type { Config } from './types.js';
 import { pointerJoin } from './problems.js';
 import { ServiceMemo } from './service-memo.js';
 import { spliceItems, type Spliced } from './splice.js';
@@ -43,9 +45,12 @@ const SCAN_STEP = 256 * 1024;
 /** Used by one load at a time (the daemon runs its reloads one after another). */
 export class ConfigCache {
   private files = new Map<string, CachedFile>();
-  readonly services = new ServiceMemo();
+  readonly located = new LocatedCache();
+  readonly services = new ServiceMemo(this.located);
   /** What the latest load reused. */
   stats: LoadStats = { filesReused: 0, filesPatched: 0, filesRead: 0, itemsReused: 0, itemsBuilt: 0 };
+  /** The last build that gave a config: the files it read (these very entries) and the config. */
+  private last: { entries: readonly CachedFile[]; config: Config; items: number } | undefined;
   /** The background scan of the latest files (see keep); tests await it. */
   scanned: Promise<void> = Promise.resolve();
   private generation = 0;
@@ -74,10 +79,27 @@ export class ConfigCache {
   }
 
   /**
+   * The config the last good build made, when `entries` are the very entries it read, in its order: a
+   * build of the same documents with the same memo gives the same config (nothing in it reads anything
+   * else), so it is handed out again rather than built; the host checks still run on it (load.ts).
+   */
+  built(entries: readonly CachedFile[]): { config: Config; items: number } | undefined {
+    const last = this.last;
+    if (last === undefined || last.entries.length !== entries.length) return undefined;
+    return entries.every((e, i) => e === last.entries[i]) ? last : undefined;
+  }
+
+  /** A build of `entries` gave `config` (a build that threw leaves the last one forgotten: see keep). */
+  remember(entries: readonly CachedFile[], config: Config): void {
+    this.last = { entries, config, items: this.services.reused + this.services.built };
+  }
+
+  /**
    * Keeps exactly these files' entries (the ones the latest load read), and finds in the background, a
    * slice of the event loop's turn at a time, where the services items sit in those parsed whole.
    */
   keep(entries: ReadonlyArray<CachedFile>): void {
+    if (this.built(entries) === undefined) this.last = undefined;
     this.files = new Map(entries.map((e) => [e.doc.file, e]));
     const generation = ++this.generation;
     const todo = entries.filter((e) => e.spans === undefined && e.doc.schemaProblems.length === 0);

@@ -6,7 +6,7 @@
 import { LvsdError } from '../errors.js';
 import { jsonErrorAt } from './json-position.js';
 import type { Problems } from './problems.js';
-import type { RawConfig } from './raw.js';
+import type { Located, RawConfig } from './raw.js';
 
 export interface ConfigDocument {
   file: string;
@@ -118,32 +118,84 @@ export function unusablePart(pointer: string): string | undefined {
 }
 
 /**
+ * The Located items of each list of each file, kept from one merge to the next (the daemon's reloads): an
+ * item whose value is the very object it was at the same index last time is the same Located object, so
+ * a reload of a config whose lists are mostly unchanged allocates nothing for them, and what is keyed by
+ * them (service-memo.ts) is found by identity. Only what the latest merge saw is kept.
+ */
+export class LocatedCache {
+  private kept = new Map<string, Array<Located<unknown>>>();
+  private next = new Map<string, Array<Located<unknown>>>();
+  /** The latest merge's new Located items that took the place of another (same file, list and index). */
+  private replaced = new Map<Located<unknown>, Located<unknown>>();
+
+  /** Call before a merge. */
+  begin(): void {
+    this.next = new Map();
+    this.replaced = new Map();
+  }
+
+  /** The Located items of `list`, `section` of `file`. */
+  items(file: string, section: string, list: readonly unknown[]): Array<Located<unknown>> {
+    const key = `${file}\0${section}`;
+    const old = this.kept.get(key);
+    const out: Array<Located<unknown>> = new Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const was = old?.[i];
+      if (was !== undefined && was.value === list[i]) {
+        out[i] = was;
+        continue;
+      }
+      const loc = { file, pointer: `/${section}/${i}`, value: list[i] };
+      if (was !== undefined) this.replaced.set(loc, was);
+      out[i] = loc;
+    }
+    this.next.set(key, out);
+    return out;
+  }
+
+  /** The Located item the last merge before this one had at `loc`'s place, when `loc` is new. */
+  previous<T>(loc: Located<T>): Located<T> | undefined {
+    return this.replaced.get(loc) as Located<T> | undefined;
+  }
+
+  /** Call after a merge: what it saw becomes what the next one may reuse. */
+  end(): void {
+    this.kept = this.next;
+    this.next = new Map();
+  }
+}
+
+/**
  * Merges documents in the order given, leaving out the parts `unusable(file, pointer)` names (those broke
  * the schema and are reported already). A top-level object set by two files is a problem reported at the
- * later one, naming the earlier.
+ * later one, naming the earlier. `located`: reuse the last merge's Located items.
  */
 export function mergeDocuments(
   docs: readonly ParsedDocument[],
   problems: Problems,
-  unusable: (file: string, pointer: string) => boolean = () => false,
+  unusable: ((file: string, pointer: string) => boolean) | undefined = undefined,
+  located?: LocatedCache,
 ): RawConfig {
   const merged: RawConfig = { services: [], vrrp: [], syncGroups: [], unusableInstanceNames: new Set() };
   const setBy = new Map<string, string>();
+  located?.begin();
   for (const { file, data } of docs) {
-    if (unusable(file, '') || typeof data !== 'object' || data === null || Array.isArray(data)) continue;
+    if (unusable?.(file, '') || typeof data !== 'object' || data === null || Array.isArray(data)) continue;
     const obj = data as Record<string, unknown>;
     for (const section of LIST_SECTIONS) {
       const list = obj[section];
-      if (!Array.isArray(list) || unusable(file, `/${section}`)) continue;
-      list.forEach((value, i) => {
-        const pointer = `/${section}/${i}`;
-        if (unusable(file, pointer)) {
-          const name = (value as { name?: unknown } | null)?.name;
+      if (!Array.isArray(list) || unusable?.(file, `/${section}`)) continue;
+      const items = located ? located.items(file, section, list) : list.map((value: unknown, i) => ({ file, pointer: `/${section}/${i}`, value }));
+      const into = merged[section] as Array<Located<unknown>>;
+      for (const loc of items) {
+        if (unusable?.(file, loc.pointer)) {
+          const name = (loc.value as { name?: unknown } | null)?.name;
           if (section === 'vrrp' && typeof name === 'string') merged.unusableInstanceNames.add(name);
-          return;
+          continue;
         }
-        (merged[section] as Array<{ file: string; pointer: string; value: unknown }>).push({ file, pointer, value });
-      });
+        into.push(loc);
+      }
     }
     for (const section of SINGLE_SECTIONS) {
       const value = obj[section];
@@ -154,9 +206,10 @@ export function mergeDocuments(
         continue;
       }
       setBy.set(section, file);
-      if (unusable(file, `/${section}`)) continue;
+      if (unusable?.(file, `/${section}`)) continue;
       (merged as unknown as Record<string, unknown>)[section] = { file, pointer: `/${section}`, value };
     }
   }
+  located?.end();
   return merged;
 }

@@ -75,11 +75,19 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
   }
   cache?.keep(entries);
   let config: Config;
-  try {
-    config = buildConfig(entries.map((e) => e.doc), cache?.services);
-  } finally {
-    if (cache) {
-      cache.stats = { filesReused, filesPatched, filesRead: files.length, itemsReused: cache.services.reused, itemsBuilt: cache.services.built };
+  const last = cache?.built(entries);
+  if (last !== undefined) {
+    // every file is the one the last good build read: it would build this very config again
+    config = last.config;
+    cache!.stats = { filesReused, filesPatched, filesRead: files.length, itemsReused: last.items, itemsBuilt: 0 };
+  } else {
+    try {
+      config = buildConfig(entries.map((e) => e.doc), cache?.services, cache?.located);
+      cache?.remember(entries, config);
+    } finally {
+      if (cache) {
+        cache.stats = { filesReused, filesPatched, filesRead: files.length, itemsReused: cache.services.reused, itemsBuilt: cache.services.built };
+      }
     }
   }
   if (opts.hostChecks) {

@@ -3,7 +3,7 @@
  * problem. No I/O beyond reading the bundled schema once.
  */
 import type { Config } from './types.js';
-import { mergeDocuments, parseJson, unusablePart, type ConfigDocument, type ParsedDocument } from './documents.js';
+import { mergeDocuments, parseJson, unusablePart, type ConfigDocument, type LocatedCache, type ParsedDocument } from './documents.js';
 import { normalise } from './normalise.js';
 import { Problems, type Problem } from './problems.js';
 import { validateDocument } from './schema.js';
@@ -36,9 +36,10 @@ export function checkItems(file: string, items: readonly unknown[], first: numbe
  * Validates (schema, then semantic rules) and normalises config documents, merged in the order given.
  * Throws LvsdError('LVSD_CONFIG_INVALID') with `details: Problem[]`. A list item or section that breaks
  * the schema is left out of the semantic checks (they would misread it); everything else is still checked,
- * so one round shows all. `memo` reuses the services that did not change since its last build.
+ * so one round shows all. `memo` reuses the services that did not change since its last build, `located`
+ * the list items' Located records.
  */
-export function buildConfig(docs: ReadonlyArray<CheckedDocument>, memo?: ServiceMemo): Config {
+export function buildConfig(docs: ReadonlyArray<CheckedDocument>, memo?: ServiceMemo, located?: LocatedCache): Config {
   const problems = new Problems();
   const unusable = new Set<string>();
   for (const doc of docs) {
@@ -48,7 +49,7 @@ export function buildConfig(docs: ReadonlyArray<CheckedDocument>, memo?: Service
       if (part !== undefined) unusable.add(`${doc.file}\0${part}`);
     }
   }
-  const raw = mergeDocuments(docs, problems, (file, pointer) => unusable.has(`${file}\0${pointer}`));
+  const raw = mergeDocuments(docs, problems, unusable.size > 0 ? (file, pointer) => unusable.has(`${file}\0${pointer}`) : undefined, located);
   memo?.begin();
   let config: Config;
   try {

@@ -5,15 +5,17 @@
  * list (a nameless item's fallback name uses it), the same value (the very object of an unchanged file, or
  * an equal JSON value) and the same health defaults (exec checks take their user from them). Everything
  * that crosses items (duplicate names and kernel keys) is checked afresh on every build (normaliseServices).
- * Only what the latest build saw is kept.
+ * Only what the latest build saw is kept. An unchanged item is found by its Located record (the same
+ * object from one merge to the next, documents.ts), so a reload of 10,000 unchanged items builds no key.
  */
 import type { HealthGlobalConfig } from './types.js';
+import type { LocatedCache } from './documents.js';
 import { jsonEqual } from './json-equal.js';
 import { normaliseItem, type ItemSource, type ServiceItem } from './normalise-services.js';
 import type { Located, RawService } from './raw.js';
 
 interface Entry {
-  value: unknown;
+  loc: Located<RawService>;
   index: number;
   global: HealthGlobalConfig;
   item: ServiceItem;
@@ -24,11 +26,17 @@ function sameGlobal(a: HealthGlobalConfig, b: HealthGlobalConfig): boolean {
 }
 
 export class ServiceMemo {
-  private kept = new Map<string, Entry>();
-  private next = new Map<string, Entry>();
+  /** What the latest build saw, by its Located record (the same object while file, pointer and value are: documents.ts's LocatedCache). */
+  private kept = new Map<Located<RawService>, Entry>();
+  /** The same by place (file and pointer), made when first asked: without a LocatedCache, for an item whose file was parsed again. */
+  private byPlace: Map<string, Entry> | undefined;
+  private next = new Map<Located<RawService>, Entry>();
   /** Items reused and built in the latest build. */
   reused = 0;
   built = 0;
+
+  /** `located`: the merges' Located records, whose replaced items are looked up by the record they replaced. */
+  constructor(private readonly located?: LocatedCache) {}
 
   /** Call before a build. */
   begin(): void {
@@ -40,21 +48,37 @@ export class ServiceMemo {
   /** Call after a build: what it saw becomes what the next one may reuse. */
   end(): void {
     this.kept = this.next;
+    this.byPlace = undefined;
     this.next = new Map();
+  }
+
+  private atPlace(loc: Located<RawService>): Entry | undefined {
+    if (this.byPlace === undefined) {
+      this.byPlace = new Map();
+      for (const e of this.kept.values()) this.byPlace.set(`${e.loc.file}\0${e.loc.pointer}`, e);
+    }
+    return this.byPlace.get(`${loc.file}\0${loc.pointer}`);
   }
 
   /** The ItemSource for normaliseServices. */
   readonly item: ItemSource = (loc: Located<RawService>, i: number, global: HealthGlobalConfig): ServiceItem => {
-    const where = `${loc.file}\0${loc.pointer}`;
-    const old = this.kept.get(where);
-    if (old !== undefined && old.index === i && sameGlobal(old.global, global) && jsonEqual(old.value, loc.value)) {
+    const same = this.kept.get(loc);
+    if (same !== undefined && same.index === i && sameGlobal(same.global, global)) {
       this.reused++;
-      this.next.set(where, { ...old, value: loc.value });
+      this.next.set(loc, same);
+      return same.item;
+    }
+    const before = same === undefined ? this.located?.previous(loc) : undefined;
+    const old = same ?? (before !== undefined ? this.kept.get(before) : this.located === undefined ? this.atPlace(loc) : undefined);
+    if (old !== undefined && old.loc.file === loc.file && old.loc.pointer === loc.pointer && old.index === i
+      && sameGlobal(old.global, global) && jsonEqual(old.loc.value, loc.value)) {
+      this.reused++;
+      this.next.set(loc, { ...old, loc });
       return old.item;
     }
     this.built++;
     const item = normaliseItem(loc, i, global);
-    this.next.set(where, { value: loc.value, index: i, global, item });
+    this.next.set(loc, { loc, index: i, global, item });
     return item;
   };
 }

@@ -343,13 +343,16 @@ export class Daemon {
       this.health = newHealth;
       newHealth.start();
     }
-    // services the reload reused whole (config/service-memo.ts): their lists, health series and metrics stay
-    const kept = new Set(old.services);
-    const reused = new Set(next.services.filter((s) => kept.has(s)));
-    this.refreshHealthDests(reused);
+    // services the reload reused whole (config/service-memo.ts): their lists, health series and metrics stay;
+    // the very config in force (every file unchanged) keeps them all, without looking at each
+    if (next !== old) {
+      const kept = new Set(old.services);
+      const reused = new Set(next.services.filter((s) => kept.has(s)));
+      this.refreshHealthDests(reused);
+      publishHealthUp(this.opts.metrics, this.health, this.config, reused);
+      forgetRemoved(this.opts.metrics, old, next, reused);
+    }
     if (newVrrp) this.vrrp = newVrrp;
-    publishHealthUp(this.opts.metrics, this.health, this.config, reused);
-    forgetRemoved(this.opts.metrics, old, next, reused);
     const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
     this.armDrift();
     await this.applyIpvsSysctls();

@@ -82,8 +82,10 @@ export async function prepareParts(
     if (client && (next.services.length > 0 || running.owned > 0)) await client.info();
     step = 'health';
     // a service the reload reused is handed over as the same object, so the checker keeps it as it runs
-    // (a new or changed one is handed over as configured: a real server the reload adds starts as its config says)
-    if (running.health) parts.preparedHealth = running.health.prepare({ services: next.services.map((s) => make.healthConfig(s)), health: next.health });
+    // (a new or changed one is handed over as configured: a real server the reload adds starts as its config says);
+    // the very config in force (every file unchanged: config/cache.ts) leaves the checker as it is
+    if (next === running.config) { /* nothing to prepare */ }
+    else if (running.health) parts.preparedHealth = running.health.prepare({ services: next.services.map((s) => make.healthConfig(s)), health: next.health });
     else if (next.services.length > 0) parts.newHealth = make.health(next);
     // VRRP last: the one part that acts while preparing (the worker applies the new instances whole,
     // or rejects and keeps the old ones), so nothing after it may fail

@@ -27,6 +27,8 @@ export class Wanted {
   /** The copy of an adopted service's config the health checker runs (healthConfig). */
   private readonly healthConfigs = new WeakMap<ServiceConfig, ServiceConfig>();
   private byName: { config: Config; map: Map<string, ServiceConfig> } | undefined;
+  /** The table's names (canonical id -> service name) of a config: made once per config in force. */
+  private names: { config: Config; names: Map<string, string> } | undefined;
 
   /** `config`: the config in force. */
   constructor(private readonly config: () => Config) {}
@@ -103,9 +105,10 @@ export class Wanted {
   table(): DesiredTable {
     const config = this.config();
     const drains = new Set(this.drains.keys());
+    if (this.names?.config !== config) this.names = { config, names: new Map(config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])) };
     return {
       entries: config.services.map((s) => this.entry(s, drains)),
-      names: new Map(config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])),
+      names: this.names.names,
       ownWholeTable: config.ipvs.ownWholeTable,
       timeouts: config.ipvs.timeouts,
     };

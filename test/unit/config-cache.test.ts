@@ -164,3 +164,38 @@ test('a single file: a one-weight edit rebuilds one service; bad JSON is refused
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('every file unchanged: the config in force is handed out again, not built, and the host checks still run on it', async () => {
+  const vi = { name: 'vi', interface: 'eth0', vrid: 7, addresses: ['192.0.2.7'], acceptMode: false };
+  await withDir({ 'a.json': { services: [service(1), service(2)] }, 'b.json': { vrrp: [vi] } }, async (dir) => {
+    const tools = mkdtempSync(join(tmpdir(), 'lvsd-tools-'));
+    const path = process.env['PATH'];
+    try {
+      writeFileSync(join(tools, 'nft'), '#!/bin/sh\n', { mode: 0o755 });
+      process.env['PATH'] = `${tools}:${path ?? ''}`;
+      const cache = new ConfigCache();
+      const first = await loadConfig(dir, { cache, hostChecks: true });
+      const again = await loadConfig(dir, { cache, hostChecks: true });
+      assert.equal(again, first, 'the very config');
+      assert.deepEqual(cache.stats, { filesReused: 2, filesPatched: 0, filesRead: 2, itemsReused: 2, itemsBuilt: 0 });
+      assert.deepEqual(again, await loadConfig(dir, { hostChecks: true }), 'what a fresh load gives');
+      // nft gone from the host: the same files are refused at the instance that needs it
+      process.env['PATH'] = join(tools, 'none');
+      await assert.rejects(loadConfig(dir, { cache, hostChecks: true }), (e: unknown) => {
+        assert.ok(isLvsdError(e, 'LVSD_CONFIG_INVALID'));
+        assert.deepEqual((e.details as Array<{ file: string; pointer: string }>).map((p) => [p.file, p.pointer]), [[join(dir, 'b.json'), '/vrrp/0/acceptMode']]);
+        return true;
+      });
+      // a changed file is built again
+      writeFileSync(join(dir, 'a.json'), JSON.stringify({ services: [service(1, 9), service(2)] }));
+      process.env['PATH'] = `${tools}:${path ?? ''}`;
+      const changed = await loadConfig(dir, { cache, hostChecks: true });
+      assert.notEqual(changed, first);
+      assert.equal(changed.services[1], first.services[1], 'the unchanged service is the same object');
+      assert.equal(changed.services[0]!.realServers[0]!.spec.weight, 9);
+    } finally {
+      process.env['PATH'] = path;
+      rmSync(tools, { recursive: true, force: true });
+    }
+  });
+});
