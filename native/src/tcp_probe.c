@@ -1,18 +1,19 @@
 /*
  * TCP connect probes without a JavaScript socket each: the health checker's hot path at thousands of
- * real servers a second. One prober owns an epoll set read from the Node event loop (a uv_poll_t on the
- * epoll fd) and a uv timer for deadlines. A probe is a non-blocking socket and connect(); when the socket
+ * real servers a second. A probe is a non-blocking socket and connect() on one epoll set; when the socket
  * turns writable (connected) or reports an error, or its deadline passes, the socket is closed (with RST
- * when asked: SO_LINGER 0 leaves no TIME_WAIT) and the outcome queued. The outcomes gathered in one wake-up
- * reach JavaScript in one call, as a Float64Array of [id, errno, latency in microseconds, watch, run]
- * records (errno 0 = connected, ETIMEDOUT = the deadline passed; watch 1 = id is a watch's, 0 = a one-off
- * probe's; run: see tcp_watch.c).
+ * when asked: SO_LINGER 0 leaves no TIME_WAIT) and the outcome folded or queued. The outcomes reach
+ * JavaScript in one call per wake of the main loop, as a Float64Array of [id, errno, latency in
+ * microseconds, watch, run] records (errno 0 = connected, ETIMEDOUT = the deadline passed; watch 1 = id
+ * is a watch's, 0 = a one-off probe's; run: see tcp_watch.c).
  *
- * This file is the engine: starting a probe, waking (completions, deadlines, turns) and delivery. The
- * deadline heap is tcp_deadline.c, the prober's lifetime (open, grow, close, finalize) tcp_prober.c,
- * periodic checks ("watches", scheduled and folded here in C) tcp_watch.c, the JavaScript entry points
- * tcp_probe_api.c. Nothing is decided here: what an outcome means (rise, fall, weights) is src/health's
- * business.
+ * This file is the engine, single-threaded logic with no lock of its own: one turn (lvsd_tcp_turn) takes
+ * the completions, the commands JavaScript queued, the deadlines passed and the watches due, and folds
+ * what came of them under the prober's mutex once at its end. Where it runs is tcp_runner.c (a thread of
+ * its own, so nothing JavaScript does delays a probe, or the Node loop as a fallback); the deadline heap
+ * is tcp_deadline.c, periodic checks ("watches") tcp_watch.c, the lifetime tcp_prober.c, the JavaScript
+ * entry points tcp_probe_api.c and tcp_watch_api.c. Nothing is decided here: what an outcome means (rise,
+ * fall, weights) is src/health's business.
  */
 #include "tcp_probe.h"
 
@@ -28,15 +29,29 @@
 
 #include "tcp_probe_int.h"
 
-#define MAX_EVENTS 256
-
 uint64_t lvsd_tcp_now_ns(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* ---- delivery ---- */
+/* ---- slots ---- */
+
+/* Make room for one more slot; false when out of memory. */
+bool lvsd_tcp_grow(tcp_prober *p) {
+  if (p->nfree > 0 || p->nslots < p->cap) return true;
+  uint32_t cap = p->cap ? p->cap * 2 : 256;
+  probe_slot *slots = realloc(p->slots, sizeof *slots * cap);
+  if (slots == NULL) return false;
+  p->slots = slots;
+  uint32_t *f = realloc(p->free_ids, sizeof *f * cap), *h = NULL;
+  if (f != NULL) p->free_ids = f;
+  if (f != NULL) h = realloc(p->heap, sizeof *h * cap);
+  if (h == NULL) return false;
+  p->heap = h;
+  p->cap = cap;
+  return true;
+}
 
 static void release_slot(tcp_prober *p, uint32_t id) {
   p->slots[id].fd = -1;
@@ -44,24 +59,26 @@ static void release_slot(tcp_prober *p, uint32_t id) {
   p->free_ids[p->nfree++] = id;
 }
 
-double *lvsd_tcp_next_out(tcp_prober *p) {
-  if (p->out_n == p->out_cap) {
-    uint32_t cap = p->out_cap ? p->out_cap * 2 : 512;
-    double *o = realloc(p->out, sizeof *o * OUT_WIDTH * cap);
-    if (o == NULL) return NULL;
-    p->out = o;
-    p->out_cap = cap;
-  }
-  return &p->out[OUT_WIDTH * p->out_n++];
-}
-
 void lvsd_tcp_drop(tcp_prober *p, uint32_t id) {
   lvsd_tcp_deadline_remove(p, id);
   close(p->slots[id].fd);
+  if (p->slots[id].watch == NO_WATCH && p->slots[id].oneoff < p->noneoff_slot) p->oneoff_slot[p->slots[id].oneoff] = NO_SLOT;
   release_slot(p, id);
 }
 
-/* Close the probe's socket and fold or queue its outcome; a one-off's slot is freed once JavaScript has it. */
+bool lvsd_tcp_fold_later(tcp_prober *p, bool watch, uint32_t id, uint32_t epoch, int err, double latency_us, uint64_t at) {
+  if (p->folds_n == p->folds_cap) {
+    uint32_t cap = p->folds_cap ? p->folds_cap * 2 : 256;
+    tcp_fold *f = realloc(p->folds, sizeof *f * cap);
+    if (f == NULL) return false;
+    p->folds = f;
+    p->folds_cap = cap;
+  }
+  p->folds[p->folds_n++] = (tcp_fold){.id = id, .epoch = epoch, .watch = watch, .err = err, .latency_us = latency_us, .at = at};
+  return true;
+}
+
+/* Close the probe's socket and keep its outcome for the end of the turn. */
 static void finish(tcp_prober *p, uint32_t id, int err, uint64_t at) {
   probe_slot *s = &p->slots[id];
   if (s->fd < 0) return;
@@ -69,58 +86,21 @@ static void finish(tcp_prober *p, uint32_t id, int err, uint64_t at) {
   close(s->fd);
   double latency_us = (double)(at - s->start_ns) / 1000.0;
   if (s->watch != NO_WATCH) {
-    uint32_t w = s->watch;
-    p->watches[w].slot = NO_WATCH;
+    p->watches[s->watch].slot = NO_SLOT;
     p->watch_in_flight--;
-    s->watch = NO_WATCH;
-    release_slot(p, id); /* nothing in JavaScript names a watch's slot */
-    lvsd_tcp_watch_outcome(p, w, err, latency_us, at);
-    return;
+    lvsd_tcp_fold_later(p, true, s->watch, s->epoch, err, latency_us, at);
+  } else {
+    if (s->oneoff < p->noneoff_slot) p->oneoff_slot[s->oneoff] = NO_SLOT;
+    lvsd_tcp_fold_later(p, false, s->oneoff, s->epoch, err, latency_us, at);
   }
-  s->fd = -2; /* done, outcome queued */
-  double *o = lvsd_tcp_next_out(p);
-  if (o != NULL) { /* else out of memory: the outcome is lost, the slot still freed */
-    o[0] = (double)id;
-    o[1] = (double)err;
-    o[2] = latency_us;
-    o[3] = 0;
-    o[4] = 0;
-  }
-  p->done[p->done_n++] = id;
-}
-
-static void deliver(tcp_prober *p) {
-  if (p->out_n == 0 || p->delivering) return;
-  napi_env env = p->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  size_t n = (size_t)p->out_n * OUT_WIDTH;
-  void *data;
-  napi_value ab, arr;
-  napi_create_arraybuffer(env, n * sizeof(double), &data, &ab);
-  memcpy(data, p->out, n * sizeof(double));
-  napi_create_typedarray(env, napi_float64_array, n, ab, 0, &arr);
-  p->out_n = 0;
-  /* the ids stay taken until JavaScript has seen them, so a probe started from the callback cannot reuse one */
-  uint32_t done_n = p->done_n;
-  p->done_n = 0;
-  uint32_t *done = malloc(sizeof(uint32_t) * (done_n ? done_n : 1));
-  if (done != NULL) memcpy(done, p->done, sizeof(uint32_t) * done_n);
-  p->delivering = true;
-  lvsd_call_js(p->env, p->callback, p->async_context, 1, &arr);
-  p->delivering = false;
-  if (done != NULL) {
-    for (uint32_t i = 0; i < done_n; i++) release_slot(p, done[i]);
-    free(done);
-  }
-  napi_close_handle_scope(env, scope);
+  release_slot(p, id);
 }
 
 /* ---- starting probes ---- */
 
-int64_t lvsd_tcp_start(tcp_prober *p, const struct sockaddr_storage *sa, socklen_t salen, uint32_t timeout_ms, bool reset, int *done) {
+int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done) {
   uint64_t start = lvsd_tcp_now_ns();
-  int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *done = errno;
     return -1;
@@ -130,7 +110,7 @@ int64_t lvsd_tcp_start(tcp_prober *p, const struct sockaddr_storage *sa, socklen
     struct linger l = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
-  if (connect(fd, (const struct sockaddr *)sa, salen) == 0) {
+  if (connect(fd, &addr->sa, lvsd_tcp_addr_len(addr)) == 0) {
     close(fd);
     *done = 0;
     return -1;
@@ -152,6 +132,8 @@ int64_t lvsd_tcp_start(tcp_prober *p, const struct sockaddr_storage *sa, socklen
   s->deadline_ns = start + (uint64_t)(timeout_ms ? timeout_ms : 1) * 1000000u;
   s->heap_pos = NO_HEAP;
   s->watch = NO_WATCH;
+  s->oneoff = NO_SLOT;
+  s->epoch = 0;
   struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = id};
   if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
     *done = errno;
@@ -163,29 +145,40 @@ int64_t lvsd_tcp_start(tcp_prober *p, const struct sockaddr_storage *sa, socklen
   return id;
 }
 
-/* ---- waking up ---- */
+/* ---- one-off probes (the engine's side) ---- */
 
-static void on_timer(uv_timer_t *t);
-
-/* Arm the timer for the earliest deadline or turn, unless it is already armed for that or earlier. */
-void lvsd_tcp_arm(tcp_prober *p) {
-  if (p->closing) return;
-  uint64_t first = 0;
-  if (p->heap_n > 0) first = p->slots[p->heap[0]].deadline_ns;
-  uint64_t turn = lvsd_tcp_first_turn(p);
-  if (turn != 0 && (first == 0 || turn < first)) first = turn;
-  if (first == 0) {
-    if (p->armed_ns != 0) uv_timer_stop(&p->timer);
-    p->armed_ns = 0;
+static void oneoff_command(tcp_prober *p, const tcp_cmd *c) {
+  if (c->id >= p->noneoff_slot) {
+    uint32_t cap = p->noneoff_slot ? p->noneoff_slot : 64;
+    while (cap <= c->id) cap *= 2;
+    uint32_t *o = realloc(p->oneoff_slot, sizeof *o * cap);
+    if (o == NULL) {
+      if (c->op == CMD_PROBE) lvsd_tcp_fold_later(p, false, c->id, c->epoch, ENOMEM, 0, lvsd_tcp_now_ns());
+      return;
+    }
+    for (uint32_t i = p->noneoff_slot; i < cap; i++) o[i] = NO_SLOT;
+    p->oneoff_slot = o;
+    p->noneoff_slot = cap;
+  }
+  if (c->op == CMD_CANCEL) {
+    uint32_t s = p->oneoff_slot[c->id];
+    if (s != NO_SLOT && p->slots[s].fd >= 0 && p->slots[s].epoch == c->epoch) lvsd_tcp_drop(p, s);
     return;
   }
-  uint64_t now = lvsd_tcp_now_ns();
-  if (p->poll_dead && p->heap_n > 0 && first > now + 10000000u) first = now + 10000000u;
-  if (p->armed_ns != 0 && p->armed_ns <= first) return; /* fires first anyway; re-armed then */
-  uint64_t ms = first > now ? (first - now + 999999) / 1000000 : 0;
-  uv_timer_start(&p->timer, on_timer, ms, 0);
-  p->armed_ns = first;
+  int err = 0;
+  uint64_t t0 = lvsd_tcp_now_ns();
+  int64_t s = lvsd_tcp_start(p, &c->addr, c->timeout_ms, c->reset, &err);
+  if (s < 0) {
+    uint64_t at = lvsd_tcp_now_ns();
+    lvsd_tcp_fold_later(p, false, c->id, c->epoch, err, (double)(at - t0) / 1000.0, at);
+    return;
+  }
+  p->slots[s].oneoff = c->id;
+  p->slots[s].epoch = c->epoch;
+  p->oneoff_slot[c->id] = (uint32_t)s;
 }
+
+/* ---- one turn ---- */
 
 static void expire(tcp_prober *p) {
   uint64_t now = lvsd_tcp_now_ns();
@@ -195,9 +188,9 @@ static void expire(tcp_prober *p) {
 /* The kernel's clock is jiffies (1-10 ms): a handshake this close to its deadline counts as in time. */
 #define LATE_SLACK_NS 10000000u
 
-/* A connect found complete after its deadline (the event loop was held): did the handshake end after the
-   deadline? TCP_INFO says how long ago the last ACK came, here the SYN-ACK; the probe is judged on its own
-   clock, as keepalived's checker judges it, not on when this process got round to reading it. */
+/* A connect found complete after its deadline (the engine was held: loop mode, or a starved thread): did
+   the handshake end after the deadline? TCP_INFO says how long ago the last ACK came, here the SYN-ACK;
+   the probe is judged on its own clock, as keepalived's checker judges it, not on when it was read. */
 static bool completed_late(int fd, uint64_t deadline_ns, uint64_t at) {
   struct tcp_info ti;
   socklen_t len = sizeof ti;
@@ -206,51 +199,98 @@ static bool completed_late(int fd, uint64_t deadline_ns, uint64_t at) {
   return ago < at && at - ago > deadline_ns + LATE_SLACK_NS;
 }
 
-/* Take every completed connect off the epoll set before deadlines are judged: a loop that was busy must
-   not call a connection that completed in time a timeout (nor one that completed late a connection). */
+static void completions(tcp_prober *p, const struct epoll_event *ev, int k) {
+  uint64_t at = lvsd_tcp_now_ns();
+  for (int i = 0; i < k; i++) {
+    uint32_t id = ev[i].data.u32;
+    if (id == WAKE_ID) {
+      uint64_t n;
+      if (read(p->wakefd, &n, sizeof n) < 0) { /* EAGAIN: already read */
+      }
+      continue;
+    }
+    if (id >= p->nslots || p->slots[id].fd < 0) continue;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(p->slots[id].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    if (err == 0 && (ev[i].events & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
+    if (err == 0 && at > p->slots[id].deadline_ns && completed_late(p->slots[id].fd, p->slots[id].deadline_ns, at)) err = ETIMEDOUT;
+    finish(p, id, err, at);
+  }
+}
+
+/* Every completion ready now, before deadlines are judged: a connection that completed in time is not
+   called a timeout because the engine got round to it late. */
 static void collect(tcp_prober *p) {
   struct epoll_event ev[MAX_EVENTS];
   for (int round = 0; round < 64; round++) {
     int k = epoll_wait(p->epfd, ev, MAX_EVENTS, 0);
     if (k <= 0) break;
-    uint64_t at = lvsd_tcp_now_ns();
-    for (int i = 0; i < k; i++) {
-      uint32_t id = ev[i].data.u32;
-      if (id >= p->nslots || p->slots[id].fd < 0) continue;
-      int err = 0;
-      socklen_t len = sizeof err;
-      if (getsockopt(p->slots[id].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-      if (err == 0 && (ev[i].events & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
-      if (err == 0 && at > p->slots[id].deadline_ns && completed_late(p->slots[id].fd, p->slots[id].deadline_ns, at)) err = ETIMEDOUT;
-      finish(p, id, err, at);
-    }
+    completions(p, ev, k);
     if (k < MAX_EVENTS) break;
   }
 }
 
-static void wake(tcp_prober *p) {
-  collect(p);
+/* The commands JavaScript queued, in order (taken under mu, applied without it). */
+static void take_commands(tcp_prober *p) {
+  pthread_mutex_lock(&p->mu);
+  tcp_cmd *c = p->cmds;
+  uint32_t n = p->cmds_n, cap = p->cmds_cap;
+  p->cmds = p->work;
+  p->cmds_cap = p->work_cap;
+  p->cmds_n = 0;
+  p->work = c;
+  p->work_cap = cap;
+  p->wake_pending = false;
+  p->max_in_flight = p->limit;
+  p->stop_seen = p->stop;
+  pthread_mutex_unlock(&p->mu);
+  for (uint32_t i = 0; i < n && !p->stop_seen; i++) {
+    if (c[i].op == CMD_PROBE || c[i].op == CMD_CANCEL) oneoff_command(p, &c[i]);
+    else lvsd_tcp_watch_command(p, &c[i]);
+  }
+}
+
+/* The turn's outcomes into runs and counters and the queue for JavaScript: one critical section. */
+static bool publish(tcp_prober *p) {
+  pthread_mutex_lock(&p->mu);
+  uint32_t before = p->out_n;
+  for (uint32_t i = 0; i < p->folds_n; i++) {
+    tcp_fold *f = &p->folds[i];
+    if (f->watch) {
+      /* a watch removed (or removed and made again) since: its outcome goes with it */
+      if (f->id < p->nwatches && p->watches[f->id].used && p->watches[f->id].epoch == f->epoch)
+        lvsd_tcp_watch_outcome(p, f->id, f->err, f->latency_us, f->at);
+      continue;
+    }
+    tcp_outcome *o = lvsd_tcp_next_out(p);
+    if (o != NULL) *o = (tcp_outcome){.id = f->id, .epoch = f->epoch, .err = f->err, .latency_us = f->latency_us, .watch = false, .run = 0};
+  }
+  p->stats[0] = p->turns_n;
+  p->stats[1] = p->watch_in_flight;
+  p->stats[2] = (double)p->heap_n - p->watch_in_flight;
+  p->stats[3] = p->skipped;
+  bool queued = p->out_n > before;
+  pthread_mutex_unlock(&p->mu);
+  p->folds_n = 0;
+  return queued;
+}
+
+uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k) {
+  /* completions first: a command below may free a slot the events name, and reuse it */
+  if (k < 0) {
+    collect(p);
+  } else {
+    completions(p, ev, k);
+    if (k == MAX_EVENTS) collect(p);
+  }
+  take_commands(p);
+  if (p->stop_seen) return 0;
   expire(p);
   lvsd_tcp_run_turns(p);
-  deliver(p);
-  lvsd_tcp_arm(p);
-}
-
-static void on_timer(uv_timer_t *t) {
-  tcp_prober *p = t->data;
-  p->armed_ns = 0;
-  wake(p);
-}
-
-void lvsd_tcp_on_poll(uv_poll_t *handle, int status, int events) {
-  (void)events;
-  tcp_prober *p = handle->data;
-  if (p->closing) return;
-  if (status < 0) {
-    /* libuv stopped the poll (POLLERR; an epoll fd has no reason to report one). Left stopped, completed
-       connects would only be seen when a deadline fires: healthy servers late or timed out. Poll again,
-       or, if that fails, let the timer collect every 10 ms. */
-    if (!p->poll_dead && uv_poll_start(&p->poll, UV_READABLE, lvsd_tcp_on_poll) < 0) p->poll_dead = true;
-  }
-  wake(p);
+  if (publish(p)) uv_async_send(&p->async);
+  uint64_t first = p->heap_n > 0 ? p->slots[p->heap[0]].deadline_ns : 0;
+  uint64_t turn = lvsd_tcp_first_turn(p);
+  if (turn != 0 && (first == 0 || turn < first)) first = turn;
+  return first;
 }

@@ -1,12 +1,15 @@
 /*
- * The TCP prober's lifetime: opening one (its epoll set, uv poll and timer, the JavaScript callback),
- * growing its slot arrays, and closing it from JavaScript, from the garbage collector (finalize) or at
- * the environment's teardown (a worker ending), whichever comes first; the memory goes once both uv
- * handles have closed and the JavaScript handle is finalized.
+ * The TCP prober's lifetime: opening one (its epoll set and eventfd, the engine started on its thread or
+ * the loop by tcp_runner.c, the JavaScript callback), and closing it from JavaScript, from the garbage
+ * collector (finalize) or at the environment's teardown (a worker ending), whichever comes first. Closing
+ * stops the engine first (the thread joined), so every socket is closed by the thread that closes the
+ * prober and nothing runs after; the memory goes once every uv handle has closed and the JavaScript
+ * handle is finalized.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "tcp_probe.h"
@@ -16,15 +19,27 @@ static void free_prober(tcp_prober *p) {
   free(p->slots);
   free(p->free_ids);
   free(p->heap);
-  free(p->out);
-  free(p->done);
-  free(p->watches);
   free(p->turns);
   free(p->scratch);
+  free(p->oneoff_slot);
+  free(p->folds);
+  free(p->work);
+  free(p->cmds);
+  free(p->out);
+  free(p->watches);
+  free(p->taken);
+  free(p->deliver_buf);
+  free(p->js_epoch);
+  free(p->js_used);
+  free(p->oneoff_epoch);
+  free(p->oneoff_pending);
+  free(p->oneoff_free);
+  free(p->done);
+  pthread_mutex_destroy(&p->mu);
   free(p);
 }
 
-static void on_handle_closed(uv_handle_t *handle) {
+void lvsd_tcp_handle_closed(uv_handle_t *handle) {
   tcp_prober *p = handle->data;
   if (--p->handles_open > 0) return;
   if (p->cleanup_hook != NULL) napi_remove_async_cleanup_hook(p->cleanup_hook);
@@ -35,8 +50,8 @@ static void on_handle_closed(uv_handle_t *handle) {
 void lvsd_tcp_begin_close(tcp_prober *p, bool from_js) {
   if (p->closing) return;
   p->closing = true;
-  uv_poll_stop(&p->poll);
-  uv_timer_stop(&p->timer);
+  bool loop_handles = p->handles_open > 1;
+  lvsd_tcp_stop(p); /* from here on nothing else touches the engine's state */
   for (uint32_t i = 0; i < p->nslots; i++) {
     if (p->slots[i].fd >= 0) close(p->slots[i].fd);
     p->slots[i].fd = -1;
@@ -46,9 +61,14 @@ void lvsd_tcp_begin_close(tcp_prober *p, bool from_js) {
   p->out_n = 0;
   close(p->epfd);
   p->epfd = -1;
+  close(p->wakefd);
+  p->wakefd = -1;
   if (from_js) lvsd_async_release(p->env, &p->callback, &p->async_context);
-  uv_close((uv_handle_t *)&p->poll, on_handle_closed);
-  uv_close((uv_handle_t *)&p->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&p->async, lvsd_tcp_handle_closed);
+  if (loop_handles) {
+    uv_close((uv_handle_t *)&p->poll, lvsd_tcp_handle_closed);
+    uv_close((uv_handle_t *)&p->timer, lvsd_tcp_handle_closed);
+  }
 }
 
 static void env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
@@ -69,26 +89,9 @@ tcp_prober *lvsd_tcp_unwrap(napi_env env, napi_value v) {
   return lvsd_unwrap(env, v, "expected a TCP prober handle");
 }
 
-/* Make room for one more slot; false when out of memory. */
-bool lvsd_tcp_grow(tcp_prober *p) {
-  if (p->nfree > 0 || p->nslots < p->cap) return true;
-  uint32_t cap = p->cap ? p->cap * 2 : 256;
-  probe_slot *slots = realloc(p->slots, sizeof *slots * cap);
-  if (slots == NULL) return false;
-  p->slots = slots;
-  uint32_t *f = realloc(p->free_ids, sizeof *f * cap), *h = NULL, *d = NULL;
-  if (f != NULL) p->free_ids = f;
-  if (f != NULL) h = realloc(p->heap, sizeof *h * cap);
-  if (h != NULL) p->heap = h;
-  if (h != NULL) d = realloc(p->done, sizeof *d * cap);
-  if (d != NULL) p->done = d;
-  if (d == NULL) return false;
-  p->cap = cap;
-  return true;
-}
-
-/* A prober delivering to `callback`; NULL after throwing. */
-napi_value lvsd_tcp_open(napi_env env, napi_value callback) {
+/* A prober delivering to `callback`, its engine on a thread (mode 0), the loop (1), or a thread that
+   cannot be created (2: the fallback, for tests); NULL after throwing. */
+napi_value lvsd_tcp_open(napi_env env, napi_value callback, int mode) {
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
     lvsd_throw_type(env, "no event loop");
@@ -99,31 +102,45 @@ napi_value lvsd_tcp_open(napi_env env, napi_value callback) {
     lvsd_throw_errno(env, "epoll_create1", errno, NULL);
     return NULL;
   }
+  int wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.u32 = WAKE_ID};
+  if (wakefd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, wakefd, &ev) < 0) {
+    int err = errno;
+    if (wakefd >= 0) close(wakefd);
+    close(epfd);
+    lvsd_throw_errno(env, wakefd < 0 ? "eventfd" : "epoll_ctl", err, NULL);
+    return NULL;
+  }
   tcp_prober *p = calloc(1, sizeof *p);
-  if (p == NULL || !lvsd_tcp_grow(p)) {
-    if (p != NULL) free_prober(p);
+  if (p == NULL || pthread_mutex_init(&p->mu, NULL) != 0) {
+    free(p);
+    close(wakefd);
     close(epfd);
     lvsd_throw_errno(env, "calloc", ENOMEM, NULL);
     return NULL;
   }
   p->env = env;
   p->epfd = epfd;
-  int rc = uv_poll_init(loop, &p->poll, epfd);
-  if (rc < 0) {
+  p->wakefd = wakefd;
+  if (!lvsd_tcp_grow(p)) {
+    close(wakefd);
     close(epfd);
     free_prober(p);
-    lvsd_throw_errno(env, "uv_poll_init", -rc, NULL);
+    lvsd_throw_errno(env, "calloc", ENOMEM, NULL);
     return NULL;
   }
-  p->poll.data = p;
-  uv_timer_init(loop, &p->timer);
-  p->timer.data = p;
-  p->handles_open = 2;
+  int rc = lvsd_tcp_run(p, loop, mode);
+  if (rc < 0 && p->handles_open == 0) { /* the async handle itself failed */
+    close(wakefd);
+    close(epfd);
+    free_prober(p);
+    lvsd_throw_errno(env, "uv_async_init", -rc, NULL);
+    return NULL;
+  }
   lvsd_async_init(env, callback, "lvsd:TcpProber", &p->callback, &p->async_context, env_cleanup, p, &p->cleanup_hook);
-  rc = uv_poll_start(&p->poll, UV_READABLE, lvsd_tcp_on_poll);
   napi_value handle;
   napi_create_external(env, p, finalize, NULL, &handle);
-  if (rc < 0) {
+  if (rc < 0) { /* neither a thread nor the loop's poll: no engine at all */
     lvsd_tcp_begin_close(p, true);
     lvsd_throw_errno(env, "uv_poll_start", -rc, NULL);
     return NULL;

@@ -37,8 +37,11 @@ export interface NativeBinding {
   ifIndex(ifname: string): number;
   sendFrame(ifname: string, frame: Buffer): void;
   sendIcmp6(ifname: string, message: Buffer, destination: Buffer, source: Buffer | null, hopLimit: number): void;
-  /** TCP connect probes (native/src/tcp_probe.c): outcomes arrive as [id, errno, latency us, watch, run] records. */
-  tcpProberOpen(callback: (outcomes: Float64Array) => void): object;
+  /**
+   * TCP connect probes (native/src/tcp_probe.c): outcomes arrive as [id, errno, latency us, watch, run] records.
+   * engine: 0 its own thread (default), 1 the Node loop, 2 as if no thread could be created (tests: the fallback).
+   */
+  tcpProberOpen(callback: (outcomes: Float64Array) => void, engine?: 0 | 1 | 2): object;
   tcpWatch(
     handle: object, id: number, address: Buffer, port: number, intervalMs: number, timeoutMs: number, firstInMs: number,
     rise: number, fall: number, reset: boolean, runOk: number, run: number,
@@ -51,7 +54,7 @@ export interface NativeBinding {
   tcpWatchCounts(handle: object): Float64Array;
   tcpProberConfigure(handle: object, localErrnos: number[], boundsUs: number[]): void;
   tcpProberLimit(handle: object, max: number): void;
-  tcpProberStats(handle: object): [watches: number, watchedUnderWay: number, oneOffUnderWay: number, skipped: number];
+  tcpProberStats(handle: object): [watches: number, watchedUnderWay: number, oneOffUnderWay: number, skipped: number, threaded: number];
   tcpProbe(handle: object, address: Buffer, port: number, timeoutMs: number, reset?: boolean): number;
   tcpProbeCancel(handle: object, id: number): void;
   tcpProberClose(handle: object): void;

@@ -2,7 +2,10 @@
  * TCP connect probes through the addon (native/src/tcp_probe.c): one epoll set for every probe under way,
  * outcomes delivered in batches, deadlines kept in C. A probe costs a socket, a connect and a close, with
  * no net.Socket, stream or timer per probe: this is what lets one process check thousands of real servers
- * a second (docs/benchmarks.md, the health bench).
+ * a second (docs/benchmarks.md, the health bench). The addon's engine runs on a thread of its own
+ * (native/src/tcp_runner.c): probes start, complete and time out on time whatever holds this event loop;
+ * only outcomes cross to it. If the thread cannot be created it runs on this loop instead (`stats().thread`
+ * says which; `LVSD_TCP_ENGINE=loop` asks for the loop).
  *
  * `connect()` resolves `{ errno, latencyMs }`: errno 0 when the connection was accepted, ETIMEDOUT when the
  * deadline passed first, else the connect error (ECONNREFUSED, EHOSTUNREACH ...). An aborted probe
@@ -77,6 +80,8 @@ export interface TcpLatencyHistogram {
 }
 
 export interface TcpProberStats {
+  /** the engine runs on its own thread (false: on this event loop, the fallback) */
+  thread: boolean;
   watches: number;
   /** probes under way: watched and one-off */
   watchedUnderWay: number;
@@ -105,9 +110,10 @@ export class TcpProber {
   private bounds: number[] = [];
   private hist: TcpLatencyHistogram = { buckets: [0], sumSeconds: 0, count: 0 };
 
-  constructor() {
+  /** engine: 'thread' (default; the loop if no thread can be had), 'loop', or 'no-thread' (tests: as if none could be) */
+  constructor(engine: 'thread' | 'loop' | 'no-thread' = process.env.LVSD_TCP_ENGINE === 'loop' ? 'loop' : 'thread') {
     this.native = loadNative();
-    this.handle = this.native.tcpProberOpen((outcomes) => this.onOutcomes(outcomes));
+    this.handle = this.native.tcpProberOpen((outcomes) => this.onOutcomes(outcomes), engine === 'thread' ? 0 : engine === 'loop' ? 1 : 2);
     this.native.tcpProberRef(this.handle, false);
   }
 
@@ -235,9 +241,10 @@ export class TcpProber {
   }
 
   stats(): TcpProberStats {
-    if (!this.handle) return { watches: 0, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
-    const [watches, watchedUnderWay, oneOffUnderWay, skipped] = this.native.tcpProberStats(this.handle);
-    return { watches, watchedUnderWay, oneOffUnderWay, skipped };
+    if (!this.handle) return { thread: false, watches: 0, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
+    // the engine publishes its figures at each of its turns; the watches registered are known here at once
+    const [, watchedUnderWay, oneOffUnderWay, skipped, threaded] = this.native.tcpProberStats(this.handle);
+    return { thread: threaded === 1, watches: this.watchCount, watchedUnderWay, oneOffUnderWay, skipped };
   }
 
   private delivering = false;
@@ -247,11 +254,9 @@ export class TcpProber {
     if (signal?.aborted) return Promise.resolve({ errno: -1, latencyMs: 0 });
     const addr = this.addressBytes(address);
     const started = performance.now();
+    // the outcome always comes through onOutcomes (the engine starts the probe); < 0: refused here (closed, no memory)
     const id = this.native.tcpProbe(this.handle, addr, port, Math.max(1, Math.round(timeoutMs)), reset);
-    if (id < 0) {
-      const latencyMs = performance.now() - started;
-      return Promise.resolve({ errno: id === -1 ? 0 : -(id + 1), latencyMs });
-    }
+    if (id < 0) return Promise.resolve({ errno: -(id + 1), latencyMs: performance.now() - started });
     return new Promise<TcpConnectOutcome>((resolve) => {
       const p: Pending = { resolve, signal, onAbort: undefined };
       if (signal) {

@@ -18,14 +18,26 @@ describe('a TCP probe read after its deadline', { skip }, () => {
   const lab = skip ? undefined : new NetnsLab();
   after(() => lab?.cleanup());
 
-  test('a handshake completed after the deadline is a timeout; one completed in time is a connection', () => {
+  type Out = {
+    late: { errno: number; latencyMs: number; establishedAtRelease: boolean; readAfterMs: number };
+    timely: { errno: number; latencyMs: number };
+  };
+
+  test('engine on the event loop: a handshake completed after the deadline is a timeout; one completed in time is a connection', () => {
     const ns = lab!.namespace('late');
-    const out = JSON.parse(lab!.exec(ns, [process.execPath, PROBE])) as {
-      late: { errno: number; latencyMs: number; establishedAtRelease: boolean; readAfterMs: number };
-      timely: { errno: number; latencyMs: number };
-    };
+    const out = JSON.parse(lab!.exec(ns, [process.execPath, PROBE, 'loop'])) as Out;
     assert.equal(out.late.establishedAtRelease, true, `premise: the late handshake completed while the loop was held (${JSON.stringify(out)})`);
     assert.equal(out.late.errno, constants.errno.ETIMEDOUT, `late: errno ${out.late.errno} (0: counted as connected)`);
+    assert.equal(out.timely.errno, 0, `timely: errno ${out.timely.errno}`);
+  });
+
+  test('engine on its own thread: the late probe times out at its deadline while the loop is held', () => {
+    const ns = lab!.namespace('late-thread');
+    const out = JSON.parse(lab!.exec(ns, [process.execPath, PROBE, 'thread'])) as Out;
+    assert.equal(out.late.errno, constants.errno.ETIMEDOUT, `late: errno ${out.late.errno} (${JSON.stringify(out)})`);
+    // judged by the engine when its deadline (500 ms) passed, not when the loop came back (1.8 s)
+    assert.ok(out.late.latencyMs < 1500, `late: ${out.late.latencyMs} ms`);
+    assert.equal(out.late.establishedAtRelease, false, 'the engine closed the probe at its deadline, before the handshake');
     assert.equal(out.timely.errno, 0, `timely: errno ${out.timely.errno}`);
   });
 });

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { TcpCheck } from '../../src/config/types.js';
 import { probeTcp, setNativeTcpProbe } from '../../src/health/checkers/tcp.js';
-import { nativeAvailable, sharedTcpProber } from '../../src/net/index.js';
+import { nativeAvailable, sharedTcpProber, TcpProber } from '../../src/net/index.js';
 
 const check = (address: string, port: number, timeout = 2): TcpCheck => ({ type: 'tcp', address, port, timeout, interval: 5, rise: 1, fall: 1 });
 
@@ -229,6 +229,59 @@ describe('the addon\'s watches: outcomes folded in C', { skip: nativeAvailable()
       assert.deepEqual(told, [3], 'the first outcome is told (its errno is new) as the third in the run');
     } finally {
       prober.unwatch(id);
+    }
+  });
+});
+
+describe('where the addon\'s engine runs', { skip: nativeAvailable() ? false : 'native addon not built' }, () => {
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+  const hold = (ms: number) => {
+    const until = Date.now() + ms;
+    while (Date.now() < until) { /* the event loop held: outcomes queue up in the addon */ }
+  };
+
+  for (const engine of ['thread', 'no-thread'] as const) {
+    test(`${engine === 'thread' ? 'its own thread' : 'a thread that cannot be created: the event loop instead'}: the same verdicts`, async () => {
+      const prober = new TcpProber(engine);
+      const server = net.createServer((s) => s.destroy());
+      const port = await listen(server);
+      try {
+        assert.equal(prober.stats().thread, engine === 'thread');
+        assert.equal((await prober.connect('127.0.0.1', port, 1000)).errno, 0);
+        assert.notEqual((await prober.connect('127.0.0.1', await deadPort(), 1000)).errno, 0);
+        const told: number[] = [];
+        const id = prober.watch({ address: '127.0.0.1', port, intervalMs: 20, timeoutMs: 1000, firstInMs: 0, rise: 2, fall: 2 }, (errno) => told.push(errno));
+        for (let i = 0; i < 300 && (prober.watchState()(id)?.run ?? 0) < 5; i++) await sleep(10);
+        assert.deepEqual(told, [0, 0], 'the first success and the rise-th');
+        prober.unwatch(id);
+      } finally {
+        prober.close();
+        await close(server);
+      }
+    });
+  }
+
+  test('a watch id removed and made again never hears the outcomes of its earlier target, queued while the loop was held', async () => {
+    const prober = new TcpProber();
+    const server = net.createServer((s) => s.destroy());
+    const port = await listen(server);
+    const dead = await deadPort();
+    const wrong: number[] = [];
+    try {
+      for (let round = 0; round < 30; round++) {
+        // refused every 1 ms while the loop is held: outcomes wait in the addon's queue for JavaScript
+        const a = prober.watch({ address: '127.0.0.1', port: dead, intervalMs: 1, timeoutMs: 1000, firstInMs: 0, rise: 1, fall: 1 }, () => undefined);
+        hold(5);
+        prober.unwatch(a);
+        const b = prober.watch({ address: '127.0.0.1', port, intervalMs: 1000, timeoutMs: 1000, firstInMs: 0, rise: 1, fall: 1 }, (errno) => { if (errno !== 0) wrong.push(errno); });
+        assert.equal(b, a, 'the id is reused (what makes the test)');
+        await sleep(5);
+        prober.unwatch(b);
+      }
+      assert.deepEqual(wrong, [], 'outcomes of the refused target told to the new watch');
+    } finally {
+      prober.close();
+      await close(server);
     }
   });
 });
