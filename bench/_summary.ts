@@ -23,7 +23,11 @@ interface IpvsSize {
   realServers: number;
   ipvsadmRestoreMs: number;
   lvsdColdMs: number;
-  daemons?: Array<{ layout: string; reloadCliMs: number; drift?: { ms: number; readMs: number; loopDelayMaxMs: number; loopDelayP99Ms: number } }>;
+  daemons?: Array<{
+    layout: string; reloadCliMs: number; drift?: { ms: number; readMs: number; loopDelayMaxMs: number; loopDelayP99Ms: number };
+    /** bench/ipvs.ts DaemonResult.paths: the reload paths besides `lvsd reload` after an edit */
+    paths?: { same?: { cliMs: number }; sighup?: { ms: number }; watcher?: { ms: number } };
+  }>;
 }
 
 interface StartupDoc {
@@ -153,6 +157,20 @@ export function formatSummary(r: SummaryInput): string {
     for (const { x, d } of drifts) {
       out.push(`drift pass (the one periodic full read) at ${int(x.services + x.realServers)} objects: ${sec(d.ms)} (read ${sec(d.readMs)}), ` +
         `event loop worst ${d.loopDelayMaxMs} ms, p99 ${d.loopDelayP99Ms} ms`);
+    }
+  }
+  // the other ways a reload comes, beside the issue's row (which times `lvsd reload` after the edit)
+  const paths = (r.ipvs ?? []).flatMap((x) => (x.daemons ?? []).flatMap((d) => (d.paths ? [{ x, d, p: d.paths }] : [])));
+  if (paths.length > 0) {
+    out.push('');
+    const pct = (ms: number, x: { ipvsadmRestoreMs: number }) => `${sec(ms)} (${((ms / x.ipvsadmRestoreMs) * 100).toFixed(1)} %)`;
+    for (const { x, d, p } of paths) {
+      const parts = [
+        ...(p.sighup ? [`SIGHUP after the edit ${pct(p.sighup.ms, x)}`] : []),
+        ...(p.watcher ? [`the edit left to the file watcher ${pct(p.watcher.ms, x)}`] : []),
+        ...(p.same ? [`\`lvsd reload\` with nothing changed ${pct(p.same.cliMs, x)}`] : []),
+      ];
+      out.push(`one weight edited, daemon at ${int(x.services + x.realServers)} objects (${d.layout === 'file' ? 'one file' : 'a directory'}), until the kernel has it: ${parts.join('; ')}`);
     }
   }
   const met = rows.filter((x) => x.met === 'yes').length;

@@ -11,6 +11,7 @@
  *   LVSD_BENCH_DESTS=10
  *   LVSD_BENCH_LAYOUTS=file,dir      the daemon rows' config: one file, and/or a directory of 100 service files
  *   LVSD_BENCH_DAEMON_NODE_FLAGS     node flags for the daemon rows' `lvsd run` (e.g. "--cpu-prof --cpu-prof-dir=DIR")
+ *   LVSD_BENCH_DRIFT=0               do not wait for the daemon's drift pass (the reload and status rows only)
  * Prints a table; with LVSD_VM_OUT set also writes bench-ipvs.json there.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -236,6 +237,19 @@ interface DaemonResult {
   startMs: number;
   /** `lvsd reload` CLI run, from spawn to exit, the kernel holding the new weight when it returns. */
   reloadCliMs: number;
+  /**
+   * The other ways a reload comes, each with a weight edited before it (lvsd reload above has its own):
+   * `same`: `lvsd reload` again with nothing changed (the CLI's own cost: node, the control socket, a reload
+   * that finds every file unchanged); `sighup`: SIGHUP right after the edit, until the daemon logged the
+   * reload done (the kernel has the weight); `watcher`: the edit alone, until the file watcher's reload
+   * logged it done (its debounce included). `ms`: from the signal or the write to config.reloaded's time;
+   * `daemonMs`: that line's own `ms` (load to kernel), `loadMs` its load.
+   */
+  paths?: {
+    same?: { cliMs: number; daemonMs?: number; loadMs?: number };
+    sighup?: { ms: number; daemonMs: number; loadMs: number };
+    watcher?: { ms: number; daemonMs: number; loadMs: number };
+  };
   /** The daemon's reload pass (daemon.reconcile reason reload): ms and ops. */
   reloadPassMs?: number;
   reloadOps?: number;
@@ -267,6 +281,52 @@ async function waitLog(file: string, ok: (l: Record<string, unknown>) => boolean
   }
 }
 
+/** The weight of `row`'s 6th real server as the kernel holds it (ipvsadm -Ln -t), or undefined. */
+function kernelWeight(row: Row): number | undefined {
+  const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
+  const m = new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+(\\d+)\\s`).exec(listed);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * The reload paths besides `lvsd reload` after an edit (DaemonResult.paths): `lvsd reload` with nothing
+ * changed, SIGHUP right after an edit, an edit left to the file watcher. Each edit sets a new weight on
+ * `row` and is checked in the kernel afterwards (outside the timing).
+ */
+async function reloadPaths(
+  pid: number, row: Row, index: number, base: number, logFile: string, write: (only: number) => void, socket: string, editedAt: number,
+): Promise<DaemonResult['paths']> {
+  const out: NonNullable<DaemonResult['paths']> = {};
+  const reloadedAfter = (n: number, trigger: string) => logLines(logFile).filter((l) => l.event === 'config.reloaded').slice(n).find((l) => l.trigger === trigger);
+  const count = () => logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
+  try {
+    // the watcher wakes on the edit `lvsd reload` was timed after: its reload (first or second) ends first
+    await waitLog(logFile, (l) => l.event === 'config.reloaded' && l.trigger === 'file' && Date.parse(String(l.time)) >= editedAt, 60_000, 'the watcher after lvsd reload').catch(() => undefined);
+    const before = count();
+    const t0 = performance.now();
+    must(sh(process.execPath, lvsd('reload', '--socket', socket)), 'lvsd reload (nothing changed)');
+    const cliMs = Math.round(performance.now() - t0);
+    const same = reloadedAfter(before, 'control');
+    out.same = { cliMs, ...(same ? { daemonMs: Number(same.ms), loadMs: Number(same.loadMs) } : {}) };
+
+    for (const [path, step] of [['sighup', 1], ['watcher', 2]] as const) {
+      const weight = base + 10 * step;
+      row.dests[5]!.weight = weight;
+      write(index);
+      const t = Date.now();
+      if (path === 'sighup') process.kill(pid, 'SIGHUP');
+      const line = await waitLog(logFile, (l) => l.event === 'config.reloaded' && l.trigger === (path === 'sighup' ? 'sighup' : 'file') && Date.parse(String(l.time)) >= t, 300_000, `${path} reload`);
+      out[path] = { ms: Date.parse(String(line.time)) - t, daemonMs: Number(line.ms), loadMs: Number(line.loadMs) };
+      if (kernelWeight(row) !== weight) throw new Error(`bench: after the ${path} reload the kernel does not hold weight ${weight}`);
+      // the watcher also wakes on the SIGHUP step's edit: let its reload (nothing left to do) pass first
+      if (path === 'sighup') await waitLog(logFile, (l) => l.event === 'config.reloaded' && l.trigger === 'file' && Date.parse(String(l.time)) >= t, 60_000, 'the watcher after SIGHUP').catch(() => undefined);
+    }
+  } catch (e) {
+    process.stderr.write(`[bench] reload paths: ${(e as Error).message.slice(0, 2000)}\n`);
+  }
+  return out;
+}
+
 /**
  * `lvsd run` in namespace `ns`, whose table lvsd apply has just programmed: the daemon adopts it; one
  * weight is edited and `lvsd reload` timed until it returns (the reload answers once the kernel has the
@@ -296,6 +356,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     row.dests[5]!.weight = weight;
     const reloadsBefore = logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
     writeDaemonConfig(layout, config, table, state, extra, changed);
+    const editedAt = Date.now();
     const t1 = performance.now();
     must(sh(process.execPath, lvsd('reload', '--socket', socket)), 'lvsd reload');
     const reloadCliMs = performance.now() - t1;
@@ -306,6 +367,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
     if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
     const pass = logLines(logFile).filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
+    const paths = await reloadPaths(child.pid!, row, changed, weight, logFile, (only) => writeDaemonConfig(layout, config, table, state, extra, only), socket, editedAt);
     const t2 = performance.now();
     // a status row that fails (the CLI's 10 s deadline under a loaded TCG host) is shown as failed, not fatal to the rest
     const statusOk = (r: Timed, what: string) => {
@@ -317,7 +379,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const t3 = performance.now();
     const statusFreshMs = statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
     const facts = {
-      layout, versionCliMs: Math.round(versionCliMs),
+      layout, versionCliMs: Math.round(versionCliMs), paths,
       ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),
       ...(watcher ? { watcherReload: { ms: Number(watcher.ms), loadMs: Number(watcher.loadMs), loopDelayMaxMs: Number(watcher.loopDelayMaxMs) } } : {}),
     };
@@ -411,7 +473,7 @@ async function benchSize(n: number): Promise<SizeResult> {
     // the drift pass is waited for once, with the first layout (it does not depend on the config's files)
     for (const [i, layout] of layouts.entries()) {
       if (i > 0) quiesce();
-      daemons.push(await benchDaemon(nsLvsd, table, n, state, layout, i === 0));
+      daemons.push(await benchDaemon(nsLvsd, table, n, state, layout, i === 0 && process.env.LVSD_BENCH_DRIFT !== '0'));
     }
   }
   inNs = undefined;
@@ -490,6 +552,21 @@ async function main(): Promise<void> {
     for (const { r, d } of daemons) {
       const w = d.watcherReload;
       lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`} | ${s(d.startMs)} | ${s(d.reloadCliMs)} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}) | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+    }
+  }
+  const withPaths = daemons.filter(({ d }) => d.paths !== undefined);
+  if (withPaths.length > 0) {
+    const pct = (ms: number | undefined, r: SizeResult) => (ms === undefined ? '-' : `${((ms / r.ipvsadmRestoreMs) * 100).toFixed(1)} %`);
+    lines.push('');
+    lines.push('The other reload paths (each after its own one-weight edit; % of ipvsadm -R cold):');
+    lines.push('');
+    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % |');
+    lines.push('|---:|---|---:|---:|---:|---:|---:|');
+    for (const { r, d } of withPaths) {
+      const p = d.paths!;
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ` +
+        `${p.sighup ? `${s(p.sighup.ms)} (${p.sighup.daemonMs} / ${p.sighup.loadMs} ms)` : '-'} | ${pct(p.sighup?.ms, r)} | ` +
+        `${p.watcher ? `${s(p.watcher.ms)} (${p.watcher.daemonMs} / ${p.watcher.loadMs} ms)` : '-'} | ${pct(p.watcher?.ms, r)} |`);
     }
   }
   if (results.length >= 2) {
