@@ -56,7 +56,14 @@ export async function readRegular(file: string): Promise<Buffer> {
     throw unreadable(file, e);
   }
   try {
-    if (!(await fh.stat()).isFile()) throw notRegular(file);
+    const info = await fh.stat();
+    if (!info.isFile()) throw notRegular(file);
+    // one read of the size fstat gave, and one byte more: a short read is the end of the file (a daemon
+    // reads every file at every reload, and each call is a round trip through libuv's thread pool)
+    const buf = Buffer.allocUnsafe(info.size + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    if (bytesRead <= info.size) return buf.subarray(0, bytesRead);
+    // it grew meanwhile: read it as it is now
     return await fh.readFile();
   } catch (e) {
     throw e instanceof LvsdError ? e : unreadable(file, e);
