@@ -107,3 +107,98 @@ for (let i = 0; i < s.nodes.length; i += F) {
 }
 process.stdout.write('\ncontexts by the variables they hold: MiB, count\n');
 for (const [k, v] of [...ctx].sort((a, b) => b[1].size - a[1].size).slice(0, 8)) process.stdout.write(`${(v.size / 1048576).toFixed(2).padStart(7)} ${String(v.count).padStart(8)}  ${k.slice(0, 150)}\n`);
+
+// RETAINERS=1: for the biggest kinds (object shapes as above, and strings, arrays, numbers), who points to
+// them: the referrer's kind and the edge's name, by count (weak edges left out). What holds a kind of record.
+if (process.env.RETAINERS) {
+  const kindOf = new Int32Array(s.nodes.length / F).fill(-1);
+  const names: string[] = [];
+  const index = new Map<string, number>();
+  const sizeOf = new Float64Array(s.nodes.length / F);
+  const idOf = (k: string): number => {
+    let i = index.get(k);
+    if (i === undefined) index.set(k, (i = names.push(k) - 1));
+    return i;
+  };
+  edge = 0;
+  for (let i = 0, n = 0; i < s.nodes.length; i += F, n++) {
+    const count = s.nodes[i + iEdgeCount]!;
+    const type = types[s.nodes[i + iType]!]!;
+    sizeOf[n] = s.nodes[i + iSize]!;
+    if (type === 'object') {
+      const props: string[] = [];
+      for (let k = 0; k < count; k++) {
+        const at = (edge + k) * EF;
+        if (edgeTypes[e.edges[at + eType]!] === 'property') props.push(s.strings[e.edges[at + eName]!]!);
+      }
+      kindOf[n] = idOf(`${s.strings[s.nodes[i + iName]!]} {${props.sort().slice(0, 8).join(',')}}`);
+    } else kindOf[n] = idOf(type === 'hidden' || type === 'code' || type === 'closure' || type === 'native' ? `${type} ${s.strings[s.nodes[i + iName]!]!.slice(0, 40)}` : type);
+    edge += count;
+  }
+  const total = new Float64Array(names.length);
+  for (let n = 0; n < kindOf.length; n++) total[kindOf[n]!] += sizeOf[n]!;
+  const held = new Map<number, Map<string, { count: number; size: number }>>();
+  edge = 0;
+  for (let i = 0, n = 0; i < s.nodes.length; i += F, n++) {
+    const count = s.nodes[i + iEdgeCount]!;
+    for (let k = 0; k < count; k++) {
+      const at = (edge + k) * EF;
+      const et = edgeTypes[e.edges[at + eType]!]!;
+      if (et === 'weak' || et === 'shortcut') continue;
+      const to = e.edges[at + eTo]! / F;
+      const name = et === 'element' || et === 'hidden' ? '[]' : s.strings[e.edges[at + eName]!]!;
+      if (name === 'map' || name === '__proto__') continue;
+      const by = held.get(kindOf[to]!) ?? new Map();
+      held.set(kindOf[to]!, by);
+      const key = `${names[kindOf[n]!]!.slice(0, 70)} .${name}`;
+      const c = by.get(key) ?? { count: 0, size: 0 };
+      c.count++;
+      c.size += sizeOf[to]!;
+      by.set(key, c);
+    }
+    edge += count;
+  }
+  // the first referrer of each node (and the edge's name), to print paths of a few hops
+  const firstRef = new Int32Array(kindOf.length).fill(-1);
+  const firstName: string[] = new Array(kindOf.length);
+  edge = 0;
+  for (let i = 0, n = 0; i < s.nodes.length; i += F, n++) {
+    const count = s.nodes[i + iEdgeCount]!;
+    for (let k = 0; k < count; k++) {
+      const at = (edge + k) * EF;
+      const et = edgeTypes[e.edges[at + eType]!]!;
+      if (et === 'weak' || et === 'shortcut') continue;
+      const to = e.edges[at + eTo]! / F;
+      if (firstRef[to] !== -1) continue;
+      const name = et === 'element' || et === 'hidden' ? '[]' : s.strings[e.edges[at + eName]!]!;
+      if (name === 'map' || name === '__proto__') continue;
+      firstRef[to] = n;
+      firstName[to] = name;
+    }
+    edge += count;
+  }
+  const paths = new Map<number, Map<string, number>>();
+  for (let n = 0; n < kindOf.length; n++) {
+    const parts: string[] = [];
+    for (let at = n, hop = 0; hop < Number(process.env.HOPS ?? 4) && firstRef[at]! >= 0; hop++) {
+      parts.push(`.${/^\d+$/.test(firstName[at]!) ? '[]' : firstName[at]}`);
+      at = firstRef[at]!;
+      parts.push(names[kindOf[at]!]!.replace(/^Object /, '').slice(0, 50));
+    }
+    const by = paths.get(kindOf[n]!) ?? new Map<string, number>();
+    paths.set(kindOf[n]!, by);
+    const p = parts.reverse().join(' ');
+    by.set(p, (by.get(p) ?? 0) + sizeOf[n]!);
+  }
+  process.stdout.write('\nwho holds the biggest kinds (kind: MiB; referrer .edge: count, MiB pointed to)\n');
+  const order = [...total.keys()].sort((a, b) => total[b]! - total[a]!).slice(0, Number(process.env.RETAINERS) || 15);
+  for (const k of order) {
+    process.stdout.write(`${names[k]!.slice(0, 110)}: ${(total[k]! / 1048576).toFixed(2)} MiB\n`);
+    for (const [r, c] of [...(held.get(k) ?? [])].sort((a, b) => b[1].size - a[1].size).slice(0, 6)) {
+      process.stdout.write(`    ${String(c.count).padStart(8)} ${(c.size / 1048576).toFixed(2).padStart(6)}  ${r}\n`);
+    }
+    for (const [p, size] of [...(paths.get(k) ?? [])].sort((a, b) => b[1] - a[1]).slice(0, 4)) {
+      process.stdout.write(`      path ${(size / 1048576).toFixed(2).padStart(6)}  ${p.slice(0, 260)}\n`);
+    }
+  }
+}

@@ -16,7 +16,7 @@
  * dropping it: the model stands in for the kernel, whose table is not in a real director's RSS).
  * `snapshot`: writes a heap snapshot at the end (bench/_heap-top.js summarises one).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHeapSnapshot } from 'node:v8';
@@ -71,6 +71,8 @@ clearInterval(timer);
 const gc = (globalThis as { gc?: () => void }).gc;
 gc?.();
 sample('end, after GC');
+process.stdout.write(`${JSON.stringify({ tag: 'smaps', ...smaps() })}\n`);
+if (process.env.LVSD_MEM_MAPS) process.stdout.write(readFileSync('/proc/self/smaps', 'utf8').split('\n').filter((l) => /^[0-9a-f]+-|^Rss:/.test(l)).join('\n'));
 if (process.env.LVSD_MEM_LAST_RESORT) {
   (gc as unknown as (o: object) => void)?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   sample('end, after a last-resort GC');
@@ -113,4 +115,40 @@ async function allocations(seconds: number): Promise<void> {
       for (const [k, v] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 30)) process.stdout.write(`${String(mib(v)).padStart(8)} MiB  ${k}\n`);
     });
   }, seconds * 1000);
+}
+
+/**
+ * Where the RSS is, from /proc/self/smaps (MiB): file-backed pages by file (node's binary and libraries:
+ * clean, shared with other node processes), brk heap (malloc's main arena), and anonymous mappings by
+ * size (V8's heap pages and code space, thread arenas and stacks), with RssAnon and RssFile.
+ */
+function smaps(): Record<string, number | Record<string, number>> {
+  const text = readFileSync('/proc/self/smaps', 'utf8');
+  const files: Record<string, number> = {};
+  const anon: Record<string, number> = {};
+  let name = '', size = 0, anonRss = 0, fileRss = 0, total = 0;
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      name = head[1]!;
+      const [a, b] = line.split(' ')[0]!.split('-').map((h) => parseInt(h, 16));
+      size = (b! - a!) / 1024;
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (!rss) continue;
+    const kb = Number(rss[1]);
+    total += kb;
+    if (name.startsWith('/')) {
+      fileRss += kb;
+      const base = name.split('/').pop()!;
+      files[base] = (files[base] ?? 0) + kb;
+    } else {
+      anonRss += kb;
+      const key = name || (size >= 65536 ? 'anon >= 64 MiB (malloc arenas)' : size >= 1024 ? 'anon 1-64 MiB' : size > 256 ? 'anon 256 KiB-1 MiB' : 'anon <= 256 KiB (V8 pages)');
+      anon[key] = (anon[key] ?? 0) + kb;
+    }
+  }
+  const m = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v >= 512).sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, mib(v * 1024)]));
+  return { total: mib(total * 1024), anon: mib(anonRss * 1024), file: mib(fileRss * 1024), anonBy: m(anon), fileBy: m(files) };
 }

@@ -299,7 +299,15 @@ export class HealthScheduler extends EventEmitter {
     this.generation++;
     for (const [key, job] of built.added) this.jobs.set(key, job);
     for (const key of built.deleted) this.jobs.delete(key);
-    for (const [key, names] of built.users) this.jobs.get(key)!.services = [...names];
+    // jobs with the same users share one array (the real servers of a service: one per service, not per probe)
+    const lists = new Map<string, readonly string[]>();
+    for (const [key, names] of built.users) {
+      const list = [...names];
+      const id = list.join('\0');
+      let shared = lists.get(id);
+      if (shared === undefined) lists.set(id, (shared = list));
+      this.jobs.get(key)!.services = shared;
+    }
     this.lists.entries = built.services;
   }
 

@@ -170,7 +170,10 @@ export class Reconciler {
   }
 
   private setTable(table: DesiredTable): void {
-    this.table = table;
+    // the entries live on in `desired` (which update() keeps current), not in the table: kept there they
+    // held the table of the last applyDesired, every real server of it, long after health changed them
+    // (at start: a weight-0 copy of each real server for as long as the config ran)
+    this.table = { entries: [], names: table.names, ownWholeTable: table.ownWholeTable, timeouts: table.timeouts };
     const desired = new Map<string, DesiredEntry>();
     for (const e of table.entries) {
       const id = canonicalServiceId(e.service.key);

@@ -7,24 +7,44 @@
  */
 import type { IpvsCommand } from '../ipvs/types.js';
 import { TurnBudget } from '../turn-budget.js';
-import { canonicalDestId, canonicalServiceId, kernelDest, type KernelDest, type KernelEntry, type KernelService, type Timeouts } from '../table/index.js';
+import {
+  canonicalDestId, canonicalServiceId, destSpec, kernelDest, type DestSpec, type KernelEntry, type KernelService, type Timeouts,
+} from '../table/index.js';
 
+/**
+ * A service as the view holds it. Its real servers are DestSpecs, not KernelDests: the view keeps no
+ * counters (entry() hands them out as 0), and a real server the kernel accepted from a command is held as
+ * the command's own object, which is the desired table's (immutable, shared with the health lists and the
+ * config): one object per real server for all of them, not a copy more in the view (~120 bytes each).
+ */
 interface ViewService {
   service: KernelService;
-  dests: Map<string, KernelDest>;
+  dests: Map<string, DestSpec>;
 }
 
-/** One kernel entry into a view's map (counters and stats dropped); the first of a duplicate wins. */
-function put(into: Map<string, ViewService>, e: KernelEntry): void {
+function sameDest(a: DestSpec, b: DestSpec): boolean {
+  return a.address === b.address && a.port === b.port && a.family === b.family && a.forwarding === b.forwarding &&
+    a.weight === b.weight && a.upperThreshold === b.upperThreshold && a.lowerThreshold === b.lowerThreshold &&
+    a.tunnelType === b.tunnelType && a.tunnelPort === b.tunnelPort && a.tunnelFlags === b.tunnelFlags;
+}
+
+/**
+ * One kernel entry into a view's map (counters and stats dropped); the first of a duplicate wins. A real
+ * server read as the view already held it (`before`, the view being replaced) keeps that object, so a read
+ * that finds no drift leaves the view sharing the desired table's objects.
+ */
+function put(into: Map<string, ViewService>, e: KernelEntry, before?: ReadonlyMap<string, ViewService>): void {
   const id = canonicalServiceId(e.service.key);
   if (into.has(id)) return;
   const k = e.service;
   const service: KernelService = { key: k.key, scheduler: k.scheduler, flags: k.flags, timeout: k.timeout, netmask: k.netmask, pe: k.pe };
-  const dests = new Map<string, KernelDest>();
+  const had = before?.get(id)?.dests;
+  const dests = new Map<string, DestSpec>();
   for (const d of e.dests) {
     const did = canonicalDestId(d);
     if (dests.has(did)) continue;
-    dests.set(did, kernelDest(d));
+    const old = had?.get(did);
+    dests.set(did, old !== undefined && sameDest(old, d) ? old : destSpec(d));
   }
   into.set(id, { service, dests });
 }
@@ -39,9 +59,10 @@ export class KeptView {
 
   /** A whole read: the view becomes exactly this table. */
   replaceAll(kernel: readonly KernelEntry[]): void {
-    this.services.clear();
+    const before = this.services;
+    this.services = new Map();
     this.staleIds.clear();
-    for (const e of kernel) put(this.services, e);
+    for (const e of kernel) put(this.services, e, before);
     this.known = true;
   }
 
@@ -52,8 +73,9 @@ export class KeptView {
    */
   async replaceAllSliced(kernel: readonly KernelEntry[], budget = new TurnBudget()): Promise<void> {
     const next = new Map<string, ViewService>();
+    const before = this.services;
     for (const e of kernel) {
-      put(next, e);
+      put(next, e, before);
       if (budget.spent) await budget.yield();
     }
     this.services = next;
@@ -63,11 +85,14 @@ export class KeptView {
 
   /** A read of some services: `ids` were read, `kernel` is what of them exists. */
   replaceSome(ids: ReadonlySet<string>, kernel: readonly KernelEntry[]): void {
+    const before = new Map<string, ViewService>();
     for (const id of ids) {
+      const had = this.services.get(id);
+      if (had !== undefined) before.set(id, had);
       this.services.delete(id);
       this.staleIds.delete(id);
     }
-    for (const e of kernel) if (ids.has(canonicalServiceId(e.service.key))) put(this.services, e);
+    for (const e of kernel) if (ids.has(canonicalServiceId(e.service.key))) put(this.services, e, before);
   }
 
   has(id: string): boolean {
@@ -85,7 +110,10 @@ export class KeptView {
   /** One service as a KernelEntry (counters 0), or undefined when the view says the kernel lacks it. */
   entry(id: string): KernelEntry | undefined {
     const s = this.services.get(id);
-    return s ? { service: { ...s.service }, dests: [...s.dests.values()] } : undefined;
+    if (!s) return undefined;
+    const dests = [];
+    for (const d of s.dests.values()) dests.push(kernelDest(d));
+    return { service: { ...s.service }, dests };
   }
 
   /** Real servers in the view, all services. */
@@ -126,7 +154,7 @@ export class KeptView {
       case 'set-dest': {
         const s = this.services.get(canonicalServiceId(command.service));
         if (!s) return; // cannot happen after an accepted service command; a read will say
-        s.dests.set(canonicalDestId(command.dest), kernelDest(command.dest));
+        s.dests.set(canonicalDestId(command.dest), command.dest); // the desired object itself (see ViewService)
         return;
       }
       case 'del-dest':

@@ -87,6 +87,34 @@ describe('probe identity and limiter', () => {
     assert.notEqual(checkKey(a, t), checkKey(a, { ...t, port: 81 }));
   });
 
+  test('property: two probes have one key exactly when their checks are equal field for field and their targets are the same', () => {
+    // the identity as it was defined before keys carried a number for the parameters: every field's JSON,
+    // sorted by name, undefined fields left out
+    const stable = (v: unknown): string => {
+      if (Array.isArray(v)) return `[${v.map(stable).join(',')}]`;
+      if (v !== null && typeof v === 'object') {
+        return `{${Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => `${JSON.stringify(k)}:${stable(x)}`).join(',')}}`;
+      }
+      return JSON.stringify(v);
+    };
+    const reference = (c: HealthCheckConfig, t: { address: string; port: number }) => `${t.address} ${t.port} ${stable(c)}`;
+    const small = <T>(...xs: T[]) => fc.constantFrom(...xs);
+    const base = { interval: small(1, 5, 0.5), timeout: small(1, 2), rise: small(1, 2), fall: small(1, 3), address: small('10.0.0.1', '10.0.0.2', '2001:db8::1'), port: small(80, 81) };
+    const check = fc.oneof(
+      fc.record({ ...base, type: small('tcp' as const), close: small(undefined, 'reset' as const) }),
+      fc.record({ ...base, type: small('ping' as const, 'none' as const) }),
+      fc.record({ ...base, type: small('http' as const, 'https' as const), method: small('GET', 'HEAD'), path: small('/', '/a'), expectStatus: small([200], [200, 204]), verify: fc.boolean(), host: small(undefined, 'x') }),
+      fc.record({ ...base, type: small('dns' as const), query: small('a.', 'b.'), queryType: small('A' as const, 'AAAA' as const), expectRcode: small([0]), transport: small('udp' as const, 'tcp' as const) }),
+    ) as fc.Arbitrary<HealthCheckConfig>;
+    const target = fc.record({ address: small('10.0.0.1', '10.0.0.2'), port: small(80, 81) });
+    fc.assert(fc.property(check, target, check, target, (a, ta, b, tb) => {
+      // the same check rebuilt with its fields in another order is the same probe
+      const shuffled = Object.fromEntries(Object.entries(b).reverse()) as HealthCheckConfig;
+      assert.equal(checkKey(a, ta) === checkKey(shuffled, tb), reference(a, ta) === reference(b, tb));
+      assert.equal(checkKey(b, tb), checkKey(shuffled, tb));
+    }), { numRuns: 2000 });
+  });
+
   test('property: offsets are stable and inside the interval', () => {
     fc.assert(fc.property(fc.string(), fc.integer({ min: 1, max: 600_000 }), (key, interval) => {
       const o = probeOffset(key, interval);

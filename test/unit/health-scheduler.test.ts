@@ -63,19 +63,22 @@ describe('spreading and limits', () => {
     const s = new HealthScheduler({ services: [service('big', addrs)], health }, { clock, prober });
     s.start();
     await clock.advance(4999);
-    assert.equal(calls.length, 1000);
-    assert.equal(new Set(calls.map((c) => c.address)).size, 1000);
+    const firsts = new Map<string, number>();
+    for (const c of calls) if (!firsts.has(c.address)) firsts.set(c.address, c.at);
+    assert.equal(firsts.size, 1000, 'every probe ran in the first interval');
     const buckets = new Array(10).fill(0);
-    for (const c of calls) buckets[Math.floor((c.at - 1_000_000) / 500)]++;
+    for (const at of firsts.values()) buckets[Math.floor((at - 1_000_000) / 500)]++;
     // evenly spread would be 100 per 500 ms; all at once would be 1000 in the first bucket
     for (const b of buckets) assert.ok(b >= 60 && b <= 140, `bucket counts ${buckets.join(',')}`);
     await clock.advance(5000);
-    assert.equal(calls.length, 2000, 'each probe runs once per interval');
-    const first = new Map<string, number>();
-    for (const c of calls) {
-      const prev = first.get(c.address);
-      if (prev === undefined) first.set(c.address, c.at);
-      else assert.equal(c.at - prev, 5000, 'a fixed cadence per probe');
+    // once per interval, each at a fixed cadence; a turn due within COALESCE_MS (10 ms) of a wake-up
+    // starts with it (probe-runner.ts), so a start may be up to 10 ms before its turn
+    const byAddress = new Map<string, number[]>();
+    for (const c of calls) byAddress.set(c.address, [...(byAddress.get(c.address) ?? []), c.at]);
+    for (const [address, at] of byAddress) {
+      const onTime = at.filter((t) => t - firsts.get(address)! < 2 * 5000 - 10);
+      assert.equal(onTime.length, 2, `${address}: ${at.join(', ')}: each probe runs once per interval`);
+      for (let i = 1; i < at.length; i++) assert.ok(Math.abs(at[i]! - at[i - 1]! - 5000) <= 10, `${address}: ${at.join(', ')}: a fixed cadence per probe`);
     }
     await s.stop();
     assert.equal(clock.pending, 0, 'stop clears every timer');
@@ -95,8 +98,9 @@ describe('spreading and limits', () => {
     assert.equal(byAddress.size, 1000, 'every real server was probed');
     for (const [address, at] of byAddress) {
       assert.ok(at[0]! < 5000, `${address} first probed at ${at[0]}`);
-      // each probe keeps its own cadence: one interval between its turns, whatever batch it rode in
-      for (let i = 1; i < at.length; i++) assert.equal(at[i]! - at[i - 1]!, 5000, `${address}: ${at.join(', ')}`);
+      // each probe keeps its own cadence: one interval between its turns, whatever batch it rode in (a
+      // batch may start it up to 10 ms before its turn; the next turn still counts from when it was due)
+      for (let i = 1; i < at.length; i++) assert.ok(Math.abs(at[i]! - at[i - 1]! - 5000) <= 10, `${address}: ${at.join(', ')}`);
     }
     const starts = [...new Set(calls.map((c) => c.at))].sort((a, b) => a - b);
     for (let i = 1; i < starts.length; i++) assert.ok(starts[i]! - starts[i - 1]! > 10, `wake-ups at ${starts[i - 1]} and ${starts[i]} are 10 ms or less apart`);
