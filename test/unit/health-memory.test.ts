@@ -19,12 +19,24 @@ describe('per-real-server records share their hidden classes', () => {
     const child = fileURLToPath(new URL('./hidden-classes-child.js', import.meta.url));
     const out = JSON.parse(execFileSync(process.execPath, ['--allow-natives-syntax', child], { encoding: 'utf8' })) as {
       realServers: number; listed: number; viewed: number; classes: Record<string, number>;
+      shared: { servicesArrays: number; targetsNotSpecs: number; longestKey: number };
     };
     assert.equal(out.realServers, 2000);
     assert.equal(out.listed, 2000);
     assert.equal(out.viewed, 2000);
     // before: a spread copy with a field added gave each state and each check a class of its own (50+ here)
     for (const [kind, n] of Object.entries(out.classes)) assert.ok(n <= 2, `${kind}: ${n} hidden classes for 2,000 records`);
+  });
+
+  test('what the probes of 2,000 real servers share: one users array per service, the config\'s destinations as targets, short keys', () => {
+    const child = fileURLToPath(new URL('./hidden-classes-child.js', import.meta.url));
+    const out = JSON.parse(execFileSync(process.execPath, ['--allow-natives-syntax', child], { encoding: 'utf8' })) as {
+      shared: { servicesArrays: number; targetsNotSpecs: number; longestKey: number };
+    };
+    assert.equal(out.shared.servicesArrays, 20, 'an array of users per service, not per probe');
+    assert.equal(out.shared.targetsNotSpecs, 0, 'no target object of its own per probe');
+    // before: ~130 characters, the check's every field as JSON per probe
+    assert.ok(out.shared.longestKey <= 60, `keys up to ${out.shared.longestKey} characters`);
   });
 });
 

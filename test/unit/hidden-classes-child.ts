@@ -47,12 +47,20 @@ await settle();
 let i = 0;
 for (const [id, { o, cb }] of [...watcher.watches]) if (i++ % 4 === 0) cb(111, 0, o.fall, id);
 await settle();
-const jobs = [...(h as unknown as { jobs: Map<string, { state: object; target: object }> }).jobs.values()];
+const jobs = [...(h as unknown as { jobs: Map<string, { state: object; target: object; services: readonly string[]; key: string }> }).jobs.values()];
+const specs = new Set<object>(config.services.flatMap((s) => s.realServers.map((rs) => rs.spec)));
 const view = new KeptView();
 view.replaceAll(config.services.map((s) => ({ service: s.spec, dests: [...(lists.get(s.name) ?? [])].map((d) => ({ ...d, activeConns: 1, inactiveConns: 0, persistentConns: 0 })) })));
 const viewDests = config.services.flatMap((s) => view.entry(s.spec.key.kind === 'addr' ? `tcp/${s.spec.key.address}:80` : '')?.dests ?? []);
 process.stdout.write(`${JSON.stringify({
   realServers: jobs.length,
+  shared: {
+    // the arrays of users: one per distinct set (a service's real servers share one), not one per probe
+    servicesArrays: new Set(jobs.map((j) => j.services)).size,
+    // a probe's target outside groups is the destination object itself
+    targetsNotSpecs: jobs.filter((j) => !specs.has(j.target)).length,
+    longestKey: Math.max(...jobs.map((j) => j.key.length)),
+  },
   listed: [...lists.values()].reduce((n, l) => n + l.length, 0),
   viewed: viewDests.length,
   classes: {

@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import type { IpvsClient } from '../../src/ipvs/types.js';
 import { Reconciler, type DesiredTable } from '../../src/reconcile/index.js';
@@ -170,4 +172,23 @@ test('the daemon: once a reload leaves only VRRP (its services removed), the dri
   await d.fullReconcile('drift');
   assert.equal(lab.kernel.dumpCount, after, 'nothing declared, nothing owned: no read');
   assert.equal((await d.status()).ipvs?.lastReconcile?.result ?? 'ok', 'ok');
+});
+
+test('once health changes replaced every entry, the reconciler holds none of the table it started with (before: a weight-0 copy of every real server, for as long as the config ran)', async (t) => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const client = new ModelClient();
+  const { r } = reconcilerOver(t, client);
+  const refs: Array<WeakRef<object>> = [];
+  await (async () => {
+    // at start every real server is down: the lists carry weight-0 copies
+    const start = desiredTable(20).map((e) => ({ service: e.service, dests: e.dests.map((d) => ({ ...d, weight: 0 })) }));
+    for (const e of start) for (const d of e.dests) refs.push(new WeakRef(d));
+    await r.applyDesired(table(start), 'start', 'start');
+  })();
+  await r.update(desiredTable(20), 'health: up', 'health');
+  await until('the health change applied', 5000, () => client.table.every((e) => e.dests.every((d) => d.weight > 0)));
+  client.batches.length = 0;
+  gc();
+  assert.equal(refs.filter((w) => w.deref() !== undefined).length, 0, 'objects of the start table still reachable');
 });

@@ -40,3 +40,20 @@ test('a full read of 10,000 x 10 goes into the view a slice per turn, swapped in
   for (const id of [first, 'tcp/172.16.39.15:80']) assert.deepEqual(view.entry(id), once.entry(id));
   assert.equal(view.entry(first)!.dests[0]!.activeConns, 0, 'counters are not kept');
 });
+
+test('a real server the kernel accepted is held as the command\'s own object, and a read that finds it unchanged keeps it (one object per real server, not a copy in the view)', () => {
+  const view = new KeptView();
+  const [e] = table(1, 1);
+  view.replaceAll([{ service: e!.service, dests: [] }]);
+  const wanted = { ...e!.dests[0]!, weight: 3 };
+  const { activeConns: _a, inactiveConns: _i, persistentConns: _p, ...spec } = wanted;
+  view.applied({ cmd: 'new-dest', service: e!.service.key, dest: spec });
+  const held = () => [...(view as unknown as { services: Map<string, { dests: Map<string, object> }> }).services.values()][0]!.dests.values().next().value;
+  assert.equal(held(), spec, 'the command\'s object');
+  view.replaceAll([{ service: e!.service, dests: [{ ...wanted, activeConns: 9 }] }]);
+  assert.equal(held(), spec, 'read as held: the same object');
+  assert.deepEqual(view.entry('tcp/172.16.0.0:80')!.dests, [{ ...spec, activeConns: 0, inactiveConns: 0, persistentConns: 0 }], 'handed out as a kernel real server, counters 0');
+  view.replaceAll([{ service: e!.service, dests: [{ ...wanted, weight: 4 }] }]);
+  assert.notEqual(held(), spec, 'drifted: the read\'s values');
+  assert.equal(view.entry('tcp/172.16.0.0:80')!.dests[0]!.weight, 4);
+});
