@@ -11,7 +11,8 @@
  *   ip netns exec hc node [--max-semi-space-size=1] dist/bench/_health-checker.js ROOT N INTERVAL_S WINDOW_S [reset]
  *
  * ROOT is the checkout whose dist/ is measured (an older build can be compared with this script). The
- * targets are 127.1.S.R (every 127/8 address is local) on ports 8000 + S/256, 100 per service.
+ * targets are 127.1.S.R (every 127/8 address is local) on ports 8000 + S/256, 100 per service; with
+ * LVSD_HC_NET=A.B.C they are A.B.C.R on port 8000 + S instead (the health bench's sink across a veth).
  */
 const [root, nArg, intervalArg, windowArg, close] = process.argv.slice(2);
 if (!root || !nArg) {
@@ -21,11 +22,12 @@ if (!root || !nArg) {
 const { HealthScheduler } = (await import(`${root}/dist/src/health/index.js`)) as typeof import('../src/health/index.js');
 const N = Number(nArg), INTERVAL = Number(intervalArg ?? 1), WINDOW = Number(windowArg ?? 30);
 const PER = 100;
+const NET = process.env.LVSD_HC_NET;
 const services = Array.from({ length: Math.ceil(N / PER) }, (_, s) => ({
   name: `s${s}`, origin: { file: 'bench', pointer: '' },
   spec: { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: `10.92.${s >> 8}.${s & 255}`, port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
   realServers: Array.from({ length: Math.min(PER, N - s * PER) }, (_, r) => {
-    const address = `127.1.${s & 255}.${r + 1}`, port = 8000 + (s >> 8);
+    const address = NET ? `${NET}.${r + 1}` : `127.1.${s & 255}.${r + 1}`, port = NET ? 8000 + s : 8000 + (s >> 8);
     return {
       origin: { file: 'bench', pointer: '' },
       spec: { family: 'ipv4', address, port, forwarding: 'nat', weight: 1, upperThreshold: 0, lowerThreshold: 0, tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0 },

@@ -211,9 +211,14 @@ static void completions(tcp_prober *p, const struct epoll_event *ev, int k) {
     }
     if (id >= p->nslots || p->slots[id].fd < 0) continue;
     int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(p->slots[id].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0 && (ev[i].events & (EPOLLERR | EPOLLHUP))) err = ECONNRESET;
+    /* A failed connect (refused, unreachable, reset) is EPOLLERR with EPOLLHUP: the kernel sets the socket's
+       error before it wakes the poll. Writable without either is a connection: no SO_ERROR to read, one
+       syscall less per healthy probe (a socket, connect, epoll_ctl and close remain). */
+    if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
+      socklen_t len = sizeof err;
+      if (getsockopt(p->slots[id].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+      if (err == 0) err = ECONNRESET;
+    }
     if (err == 0 && at > p->slots[id].deadline_ns && completed_late(p->slots[id].fd, p->slots[id].deadline_ns, at)) err = ETIMEDOUT;
     finish(p, id, err, at);
   }
