@@ -16,10 +16,12 @@
 #include "vrrp_socket.h"
 
 #include <errno.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -28,6 +30,7 @@
 
 #define VRRP_PROTO 112
 #define MAX_READS_PER_WAKE 64
+#define MAX_READS_PER_DRAIN 4096
 #define BAD_HANDLE "expected a VRRP socket handle"
 
 typedef struct vrrp_socket {
@@ -197,41 +200,93 @@ static bool configure(napi_env env, int fd, int family, const char *ifname, unsi
   return true;
 }
 
-/* vrrpOpen(family: 4 | 6, ifname: string, multicast: boolean, callback) -> handle */
-napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 4) {
-    lvsd_throw_type(env, "vrrpOpen(family, ifname, multicast, callback)");
-    return NULL;
-  }
+/* Read the arguments family (4 | 6), ifname and multicast shared by vrrpOpen and vrrpListen; false after throwing. */
+static bool socket_args(napi_env env, napi_value *argv, int *family, char *ifname, size_t size, unsigned *ifindex,
+                        bool *multicast) {
   uint32_t fam;
-  bool multicast;
-  char ifname[IF_NAMESIZE];
-  napi_valuetype cbt;
-  if (!lvsd_arg_u32(env, argv[0], &fam) || !lvsd_arg_ifname(env, argv[1], ifname, sizeof ifname) ||
-      !lvsd_arg_bool(env, argv[2], &multicast))
-    return NULL;
-  napi_typeof(env, argv[3], &cbt);
-  if ((fam != 4 && fam != 6) || cbt != napi_function) {
-    lvsd_throw_type(env, "family must be 4 or 6 and callback a function");
-    return NULL;
+  if (!lvsd_arg_u32(env, argv[0], &fam) || !lvsd_arg_ifname(env, argv[1], ifname, size) ||
+      !lvsd_arg_bool(env, argv[2], multicast))
+    return false;
+  if (fam != 4 && fam != 6) {
+    lvsd_throw_type(env, "family must be 4 or 6");
+    return false;
   }
-  int family = fam == 4 ? AF_INET : AF_INET6;
-  unsigned ifindex = if_nametoindex(ifname);
-  if (ifindex == 0) {
+  *family = fam == 4 ? AF_INET : AF_INET6;
+  *ifindex = if_nametoindex(ifname);
+  if (*ifindex == 0) {
     lvsd_throw_errno(env, "if_nametoindex", errno, ifname);
-    return NULL;
+    return false;
   }
+  return true;
+}
+
+/* A new socket of `family` on `ifname`, configured; -1 after throwing. */
+static int new_socket(napi_env env, int family, const char *ifname, unsigned ifindex, bool multicast) {
   int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, VRRP_PROTO);
   if (fd < 0) {
     lvsd_throw_errno(env, "socket", errno, family == AF_INET ? "AF_INET raw 112" : "AF_INET6 raw 112");
-    return NULL;
+    return -1;
   }
   if (!configure(env, fd, family, ifname, ifindex, multicast)) {
     close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Whether `fd` is a raw VRRP socket of `family` bound to `ifname` (what vrrpListen made); throws EBADF if not. */
+static bool is_vrrp_socket(napi_env env, int fd, int family, const char *ifname) {
+  int domain = 0, type = 0, protocol = 0;
+  socklen_t len = sizeof domain;
+  char bound[IF_NAMESIZE + 1];
+  socklen_t blen = sizeof bound;
+  memset(bound, 0, sizeof bound);
+  bool ok = fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == family &&
+            (len = sizeof type, getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) && type == SOCK_RAW &&
+            (len = sizeof protocol, getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0) &&
+            protocol == VRRP_PROTO && getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, bound, &blen) == 0 &&
+            strcmp(bound, ifname) == 0;
+  if (!ok) lvsd_throw_errno(env, "getsockopt", EBADF, "not a VRRP socket of this family and interface");
+  return ok;
+}
+
+/*
+ * vrrpOpen(family: 4 | 6, ifname: string, multicast: boolean, callback, fd?: number) -> handle
+ * With `fd` (a socket vrrpListen opened, with the same family, interface and multicast), that socket is
+ * polled from now on, with what it queued meanwhile; it is checked to be a raw VRRP socket on `ifname` first.
+ */
+napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 4) {
+    lvsd_throw_type(env, "vrrpOpen(family, ifname, multicast, callback, fd?)");
     return NULL;
+  }
+  int family;
+  bool multicast;
+  unsigned ifindex;
+  char ifname[IF_NAMESIZE];
+  napi_valuetype cbt, fdt = napi_undefined;
+  if (!socket_args(env, argv, &family, ifname, sizeof ifname, &ifindex, &multicast)) return NULL;
+  napi_typeof(env, argv[3], &cbt);
+  if (cbt != napi_function) {
+    lvsd_throw_type(env, "callback must be a function");
+    return NULL;
+  }
+  if (argc >= 5) napi_typeof(env, argv[4], &fdt);
+  int fd;
+  if (fdt == napi_undefined || fdt == napi_null) {
+    fd = new_socket(env, family, ifname, ifindex, multicast);
+    if (fd < 0) return NULL;
+  } else {
+    int32_t given;
+    if (napi_get_value_int32(env, argv[4], &given) != napi_ok) {
+      lvsd_throw_type(env, "fd must be a number");
+      return NULL;
+    }
+    if (!is_vrrp_socket(env, given, family, ifname)) return NULL;
+    fd = given;
   }
   vrrp_socket *s = calloc(1, sizeof *s);
   if (s != NULL) {
@@ -239,6 +294,74 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
     s->ifindex = ifindex;
   }
   return lvsd_polled_start(env, (lvsd_polled *)s, fd, argv[3], "lvsd:VrrpSocket", on_poll, true);
+}
+
+/*
+ * vrrpListen(family: 4 | 6, ifname: string, multicast: boolean) -> fd
+ * A VRRP socket as vrrpOpen makes it, not polled: the kernel queues what arrives until vrrpOpen adopts it
+ * (`lvsd run` opens its instances' sockets at exec, before the VRRP thread runs: src/vrrp/early-listen.ts).
+ * Its receive buffer is 1 MiB where the kernel allows, so seconds of adverts from many virtual routers fit.
+ */
+napi_value lvsd_vrrp_listen(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) {
+    lvsd_throw_type(env, "vrrpListen(family, ifname, multicast)");
+    return NULL;
+  }
+  int family;
+  bool multicast;
+  unsigned ifindex;
+  char ifname[IF_NAMESIZE];
+  if (!socket_args(env, argv, &family, ifname, sizeof ifname, &ifindex, &multicast)) return NULL;
+  int fd = new_socket(env, family, ifname, ifindex, multicast);
+  if (fd < 0) return NULL;
+  lvsd_set_rcvbuf(fd, 1 << 20);
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
+/*
+ * vrrpDrain(handle) -> drops
+ * Reads every datagram queued now, delivering each to the callback before returning (as a poll wake
+ * would), and returns how many the kernel dropped on this socket since it was opened (a full receive
+ * queue), or -1 when that cannot be read. What the runner needs before it starts a Master_Down timer that
+ * runs from the moment the socket was opened: every advert heard since, or the knowledge that some were lost.
+ */
+napi_value lvsd_vrrp_drain(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  vrrp_socket *s = argc < 1 ? NULL : lvsd_unwrap(env, argv[0], BAD_HANDLE);
+  if (s == NULL) return NULL;
+  if (s->h.closing) {
+    lvsd_throw_errno(env, "recvmsg", EBADF, "socket is closed");
+    return NULL;
+  }
+  bool progress = false;
+  for (int i = 0; i < MAX_READS_PER_DRAIN && !s->h.closing; i++) {
+    napi_handle_scope inner;
+    napi_open_handle_scope(env, &inner);
+    bool more = read_one(s, &progress);
+    napi_close_handle_scope(env, inner);
+    if (!more) break;
+  }
+  int64_t drops = -1;
+  uint32_t meminfo[SK_MEMINFO_VARS];
+  socklen_t len = sizeof meminfo;
+  if (!s->h.closing && getsockopt(s->h.fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len) == 0 &&
+      len >= (SK_MEMINFO_DROPS + 1) * sizeof(uint32_t))
+    drops = meminfo[SK_MEMINFO_DROPS];
+  /* a queue still not empty after MAX_READS_PER_DRAIN reads: not everything was heard */
+  if (drops >= 0 && !s->h.closing) {
+    int pending = 0;
+    if (ioctl(s->h.fd, FIONREAD, &pending) == 0 && pending > 0) drops = -1;
+  }
+  napi_value result;
+  napi_create_int64(env, drops, &result);
+  return result;
 }
 
 /* vrrpSend(handle, payload: Buffer, destination: Buffer(4|16), source: Buffer | null) -> bytes sent */

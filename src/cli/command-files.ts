@@ -1,3 +1,5 @@
+import { DEFAULT_CONFIG } from './defaults.js';
+
 /**
  * Which file of the bundle holds which command (packaging/bundle.ts builds them, launch.ts picks one).
  * A command line whose first word is not here (help, completion, import, export, lab, a mistake) runs the
@@ -39,4 +41,16 @@ export function runLogLevel(args: readonly string[], env = process.env.LVSD_LOG_
     if (args[i]!.startsWith('--log-level=')) return args[i]!.slice('--log-level='.length);
   }
   return env ?? 'info';
+}
+
+/**
+ * The config `lvsd run` will load (definition.ts: --config or -c, else DEFAULT_CONFIG), read without parsing
+ * the command line; a wrong guess only costs the sockets opened at exec (src/vrrp/early-listen.ts).
+ */
+export function runConfigPath(args: readonly string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    if ((args[i] === '--config' || args[i] === '-c') && i + 1 < args.length) return args[i + 1]!;
+    if (args[i]!.startsWith('--config=')) return args[i]!.slice('--config='.length);
+  }
+  return DEFAULT_CONFIG;
 }

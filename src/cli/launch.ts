@@ -12,8 +12,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageVersion } from '../package-root.js';
 import { codeCacheMode, installCodeCache } from './code-cache.js';
-import { CODE_CACHED_FILES, commandFile, runLogLevel } from './command-files.js';
+import { CODE_CACHED_FILES, commandFile, runConfigPath, runLogLevel } from './command-files.js';
 import { startEarlyVrrpThread } from '../vrrp/early-thread.js';
+import { listenEarly } from '../vrrp/early-listen.js';
 import { writeOut } from './out.js';
 
 declare const __dirname: string;
@@ -24,7 +25,10 @@ if (args.length === 1 && args[0] === '--version') {
   writeOut(`${packageVersion()}\n`);
 } else {
   // `lvsd run`: the VRRP thread boots while this thread loads the daemon (src/vrrp/early-thread.ts)
-  if (args[0] === 'run' && !args.includes('--help')) startEarlyVrrpThread(join(__dirname, 'worker-start.cjs'), runLogLevel(args));
+  if (args[0] === 'run' && !args.includes('--help')) {
+    listenEarly(runConfigPath(args));
+    startEarlyVrrpThread(join(__dirname, 'worker-start.cjs'), runLogLevel(args));
+  }
   const mode = codeCacheMode();
   if (mode !== 'off') installCodeCache(__dirname, CODE_CACHED_FILES, mode);
   const { start } = createRequire(__filename)(join(__dirname, `${commandFile(args)}.cjs`)) as typeof import('./start.js');

@@ -18,6 +18,7 @@ import { claimNetns } from './netns-guard.js';
 import { trapSignals, type SignalTrap } from './signals.js';
 import type { Metrics } from './metrics.js';
 import type { EarlyVrrp } from './vrrp-port.js';
+import { closeListeners, handListeners, takeEarlyListeners } from '../vrrp/early-listen.js';
 
 export interface RunDaemonOptions {
   /** The config file (or directory): loaded once at start, read again by each reload, watched. */
@@ -71,10 +72,13 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
     guard = await claimNetns({ pid: process.pid, socket: socketPath, version });
   } catch (e) {
     booting.discard();
+    closeListeners(takeEarlyListeners());
     throw e;
   }
-  // Whatever fails from here on stops the VRRP worker before the namespace is released.
-  const early: EarlyVrrp | undefined = startingConfig.vrrp.length > 0 ? booting.start(startingConfig) : undefined;
+  // Whatever fails from here on stops the VRRP worker before the namespace is released. The instances
+  // adopt the sockets the launcher opened for them at exec (early-listen.ts); the others are closed.
+  const sockets = handListeners(takeEarlyListeners(), startingConfig.vrrp);
+  const early: EarlyVrrp | undefined = startingConfig.vrrp.length > 0 ? booting.start(startingConfig, sockets) : undefined;
   if (!early) booting.discard();
   let metrics: Metrics | undefined;
   // the daemon takes the worker started above (updated to the config it loads itself, if that changed)

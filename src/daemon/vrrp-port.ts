@@ -6,6 +6,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { InstanceSnapshot } from '../vrrp/instance.js';
 import { VrrpWorker, type VrrpWorkerHooks } from '../vrrp/port.js';
+import type { EarlyListener } from '../vrrp/early-listen.js';
 import type { VrrpPort } from './daemon-types.js';
 import type { Metrics } from './metrics.js';
 import type { VrrpInstanceStatus, VrrpStateName } from './status.js';
@@ -85,8 +86,8 @@ export interface EarlyVrrp {
 
 /** A VRRP worker booting before the config is known (bootVrrpEarly). */
 export interface BootingVrrp {
-  /** Starts the instances of `config` (see startVrrpEarly). */
-  start(config: Config): EarlyVrrp;
+  /** Starts the instances of `config` (see startVrrpEarly), with the sockets opened for them at exec. */
+  start(config: Config, early?: EarlyListener[]): EarlyVrrp;
   /** The config has no VRRP instance: the thread ends. */
   discard(): void;
 }
@@ -110,10 +111,10 @@ export function bootVrrpEarly(log: Logger): BootingVrrp {
   const early: Array<(m: Metrics) => void> = [];
   const worker = VrrpWorker.boot(log, metricsHooks(() => metrics, (f) => { if (!attached && early.length < EARLY_REPORTS) early.push(f); }));
   return {
-    start: (config) => {
+    start: (config, sockets) => {
       // With services to program, no instance claims mastership before the daemon's first reconcile
       // finished (Daemon.start calls tableReady): a master without its table takes VIPs it cannot serve.
-      const port = worker.begin(config, { waitForTable: config.services.length > 0 }).then(() => portOf(worker));
+      const port = worker.begin(config, { waitForTable: config.services.length > 0, ...(sockets ? { early: sockets } : {}) }).then(() => portOf(worker));
       port.catch(() => undefined); // awaited later by the daemon's start, which reports it
       return {
         port,

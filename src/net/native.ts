@@ -30,7 +30,12 @@ export interface NativeBinding {
     ifname: string,
     multicast: boolean,
     callback: (err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number) => void,
+    fd?: number,
   ): object;
+  /** A VRRP socket configured as vrrpOpen's, not polled: its descriptor, for vrrpOpen to adopt later. */
+  vrrpListen(family: 4 | 6, ifname: string, multicast: boolean): number;
+  /** Delivers every queued datagram to the callback now; the kernel's drop count since the socket opened, -1 unknown. */
+  vrrpDrain(handle: object): number;
   vrrpSend(handle: object, payload: Buffer, destination: Buffer, source: Buffer | null): number;
   vrrpClose(handle: object): void;
   vrrpRef(handle: object, ref: boolean): void;
@@ -164,6 +169,12 @@ export interface VrrpSocketOptions {
    * source, so pass it.
    */
   source?: string;
+  /**
+   * A socket listenVrrp opened earlier with the same family, interface and multicast: it is read from now
+   * on, with what the kernel queued on it meanwhile (drain() reads that at once). Checked to be a raw VRRP
+   * socket on the interface; when it is not, the open throws and the descriptor is left alone.
+   */
+  adoptFd?: number;
 }
 
 interface VrrpSocketEvents {
@@ -207,8 +218,7 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     try {
       this.ifindex = native.ifIndex(options.interface);
       this.handle = native.vrrpOpen(family === 'ipv4' ? 4 : 6, options.interface, multicast, (err, payload, src, dst, ttl, ifindex) =>
-        this.onNative(err, payload, src, dst, ttl, ifindex),
-      );
+        this.onNative(err, payload, src, dst, ttl, ifindex), options.adoptFd);
     } catch (e) {
       throw toLvsdError(e, `cannot open ${family} VRRP socket`, options.interface);
     }
@@ -258,6 +268,21 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     }
   }
 
+  /**
+   * Reads what is queued on the socket now, emitting a 'packet' for each before it returns, and returns
+   * how many datagrams the kernel dropped on it since it was opened (its receive queue was full), or -1
+   * when that is unknown (or more was queued than one drain reads): the caller cannot know it heard
+   * everything then.
+   */
+  drain(): number {
+    if (!this.handle) return -1;
+    try {
+      return this.native.vrrpDrain(this.handle);
+    } catch {
+      return -1;
+    }
+  }
+
   /** Stop receiving and release the socket; idempotent. Emits 'close'. */
   close(): void {
     if (!this.handle) return;
@@ -285,6 +310,20 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
 
 export function openVrrpSocket(options: VrrpSocketOptions): VrrpSocket {
   return new VrrpSocket(options);
+}
+
+/**
+ * Opens a VRRP socket that nothing reads yet (the kernel queues what arrives) and returns its descriptor,
+ * for a VrrpSocket to adopt (`adoptFd`), in this thread or another. Throws LVSD_NATIVE_UNAVAILABLE as
+ * VrrpSocket does. The caller closes the descriptor if nothing adopts it.
+ */
+export function listenVrrp(options: Omit<VrrpSocketOptions, 'source' | 'adoptFd'>): number {
+  const native = loadNative();
+  try {
+    return native.vrrpListen(options.family === 'ipv4' ? 4 : 6, options.interface, options.multicast);
+  } catch (e) {
+    throw toLvsdError(e, `cannot open ${options.family} VRRP socket`, options.interface);
+  }
 }
 
 /**

@@ -25,10 +25,33 @@ export class AdvertChannel {
 
   constructor(private readonly ctx: ChannelContext) {}
 
-  /** Opens the socket; throws when it cannot be. */
-  open(options: VrrpSocketOptions): void {
-    this.options = options;
-    this.socket = this.openSocket(options);
+  /**
+   * Opens the socket; throws when it cannot be. With `adoptFd` (a socket opened at exec, early-listen.ts)
+   * that socket is read from now on; one that cannot be adopted is left alone and a new one opened, as
+   * without it. Returns whether it was adopted.
+   */
+  open(options: VrrpSocketOptions): boolean {
+    const { adoptFd, ...fresh } = options;
+    this.options = fresh; // a socket opened again (replace) is a new one
+    if (adoptFd !== undefined) {
+      try {
+        this.socket = this.openSocket(options);
+        return true;
+      } catch (e) {
+        this.ctx.log.warn({ event: 'vrrp.early_socket_refused', instance: this.ctx.instance, err: (e as Error).message },
+          `${this.ctx.instance}: the socket opened at exec cannot be taken (${(e as Error).message}): opening a new one`);
+      }
+    }
+    this.socket = this.openSocket(fresh);
+    return false;
+  }
+
+  /**
+   * Delivers what the socket holds now (onPacket, before it returns) and returns how many datagrams the
+   * kernel dropped on it since it was opened: -1 when unknown (no socket, or a socket that cannot say).
+   */
+  drain(): number {
+    return this.socket?.drain?.() ?? -1;
   }
 
   get ifindex(): number | undefined {

@@ -9,7 +9,9 @@
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
+import type { VrrpPacketInfo } from '../net/index.js';
 import type { DropReason } from './packet.js';
+import { closeListeners } from './early-listen.js';
 import { decodeIncoming, heardMaster, MixedVersions, outgoingAdverts } from './wire.js';
 import {
   createMachine, effectivePriority, machineConfigFrom, step,
@@ -35,6 +37,15 @@ export interface RunInitial {
   waitForTable?: boolean;
 }
 
+/** A socket opened before the instance (at exec: early-listen.ts), and since when it listens (the runner's clock). */
+export interface EarlySocket {
+  fd: number;
+  since: number;
+}
+
+/** At most this many adverts are held between open() and the machine's start; more, and the timer runs from the start. */
+const MAX_HELD = 4096;
+
 /** How a clean stop waits for running notify commands before leaving them to finish on their own. */
 const NOTIFY_STOP_GRACE_MS = 1000;
 
@@ -52,8 +63,13 @@ export class VrrpInstance {
   private lastAdvertAt: number | undefined;
   /** v2Compat: which VRRPv2 adverts to ignore (RFC 5798 8.4). */
   private readonly mixed = new MixedVersions();
-  /** Whether run() wired the packets to the machine (an opened, never run instance reads nothing). */
+  /** Whether run() wired the packets to the machine; until then they are held (held), and fed once it starts. */
   private running = false;
+  private held: Array<{ payload: Buffer; info: VrrpPacketInfo }> = [];
+  /** More arrived before the start than held keeps: the socket's listening time does not count. */
+  private heldLost = false;
+  /** Since when the socket adopted at open() listens (early-listen.ts); undefined for a socket opened here. */
+  private listenSince: number | undefined;
   private stopping = false;
   private readonly io: RunnerIo;
   private readonly clock: RunnerClock;
@@ -78,7 +94,10 @@ export class VrrpInstance {
     this.takeover = new TakeoverTiming(cfg.name, log, () => this.clock.now());
     this.channel = new AdvertChannel({
       instance: cfg.name, io: this.io, clock: this.clock, log, counters: this.counters,
-      onPacket: (payload, info) => { if (this.running) this.onPacket(payload, info.source, info.destination, info.ttl); },
+      onPacket: (payload, info) => {
+        if (this.running) this.onPacket(payload, info.source, info.destination, info.ttl);
+        else this.hold(payload, info);
+      },
     });
     this.vips = new VipActions({
       config: () => this.cfg, isMaster: () => this.machine.current === 'master', ifindex: () => this.channel.ifindex,
@@ -111,18 +130,57 @@ export class VrrpInstance {
 
   /**
    * The part of start() that can fail: the source address and the socket. Nothing runs yet (packets are
-   * not read): a reload opens every new instance first, and stops or replaces running ones only when all
-   * of them opened. close() gives up an instance opened and never run.
+   * held for the machine): a reload opens every new instance first, and stops or replaces running ones
+   * only when all of them opened. close() gives up an instance opened and never run.
+   *
+   * `early`: the socket `lvsd run` opened for this instance at exec (early-listen.ts). It is adopted, and
+   * the Master_Down timer runs from when it began to listen (run() reads what it queued first); this
+   * instance owns its descriptor from now on, adopted or not.
    */
-  async open(): Promise<void> {
+  async open(early?: EarlySocket): Promise<void> {
     const cfg = this.cfg;
-    const source = cfg.unicast?.source ?? (await this.io.primaryAddress(cfg.interface, cfg.family));
+    let source: string | undefined;
+    try {
+      source = cfg.unicast?.source ?? (await this.io.primaryAddress(cfg.interface, cfg.family));
+    } catch (e) {
+      // not handed to the addon yet: closed here (once handed, the addon closes it with the socket, or
+      // refused it as no VRRP socket of this interface and left it alone)
+      if (early) closeListeners([early]);
+      throw e;
+    }
     if (!source) {
       this.log.warn({ event: 'vrrp.no_source', instance: cfg.name, interface: cfg.interface },
         `${cfg.name}: ${cfg.interface} has no ${cfg.family === 'ipv4' ? 'IPv4' : 'link-local IPv6'} address to send adverts from`);
     }
     this.source = source ?? (cfg.family === 'ipv4' ? '0.0.0.0' : '::');
-    this.channel.open({ family: cfg.family, interface: cfg.interface, multicast: !cfg.unicast, ...(source ? { source } : {}) });
+    const adopted = this.channel.open({
+      family: cfg.family, interface: cfg.interface, multicast: !cfg.unicast, ...(source ? { source } : {}), ...(early ? { adoptFd: early.fd } : {}),
+    });
+    if (adopted) this.listenSince = early!.since;
+  }
+
+  private hold(payload: Buffer, info: VrrpPacketInfo): void {
+    if (this.stopping) return;
+    if (this.held.length >= MAX_HELD) this.heldLost = true;
+    else this.held.push({ payload, info });
+  }
+
+  /**
+   * When the machine's start counts from: now, or when the adopted socket began to listen if every advert
+   * since has been heard (drain: what the socket queued is held now, and the kernel dropped none). An
+   * address owner (priority 255) starts as master at once: now.
+   */
+  private startTime(): number {
+    const now = this.clock.now();
+    const drops = this.channel.drain();
+    const since = this.listenSince;
+    if (since === undefined || this.cfg.priority === 255) return now;
+    const heard = drops === 0 && !this.heldLost;
+    this.log.info({ event: 'vrrp.early_socket', instance: this.cfg.name, listenedMs: Math.round(now - since), heard: this.held.length, complete: heard },
+      heard
+        ? `${this.cfg.name}: listening since ${Math.round(now - since)} ms (socket opened at exec, ${this.held.length} packets heard meanwhile): Master_Down runs from then`
+        : `${this.cfg.name}: the socket opened at exec lost packets while nothing read it (${drops < 0 ? 'count unknown' : `${drops} dropped`}): Master_Down runs from now`);
+    return heard ? Math.min(since, now) : now;
   }
 
   /** Starts an opened instance's machine (Initialize -> Backup/Master). */
@@ -135,14 +193,23 @@ export class VrrpInstance {
     await this.trackers.start();
     this.machine = createMachine(machineConfigFrom(cfg, this.source), { ...initial, trackEffects: this.trackers.effects() });
     logTracksAtStart(this.log, this.cfg.name, this.trackers.snapshot());
-    this.running = true;
     await this.vips.learnMac();
-    this.feed({ type: 'start' });
+    // From here to the end, synchronously: what the socket holds is read, the machine starts (its
+    // Master_Down timer from when the socket began to listen, if every packet since was heard), and what was
+    // heard before the start is fed to it, at its arrival here (later than on the wire: a timer it restarts
+    // ends later, never earlier). No timer can fire in between, so no advert heard is skipped.
+    const at = this.startTime();
+    this.running = true;
+    this.feed({ type: 'start' }, at);
+    const held = this.held;
+    this.held = [];
+    for (const { payload, info } of held) this.onPacket(payload, info.source, info.destination, info.ttl);
   }
 
   /** Gives up an instance that was opened and never run. */
   close(): void {
     this.stopping = true;
+    this.held = [];
     this.trackers?.stop();
     this.channel.close();
   }

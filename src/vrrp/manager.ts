@@ -6,7 +6,8 @@
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { listLinks, setAcceptFilter, watchLinks, type LinkWatcher } from '../net/index.js';
-import { sameWire, VrrpInstance, type InstanceHooks, type InstanceSnapshot } from './instance.js';
+import { sameWire, VrrpInstance, type EarlySocket, type InstanceHooks, type InstanceSnapshot } from './instance.js';
+import { closeListeners, listenerFits, type ListenSpec } from './early-listen.js';
 import { syncGroupOrders, type MemberTransition } from './sync-group.js';
 import type { VrrpState } from './machine-types.js';
 
@@ -44,6 +45,8 @@ export class VrrpManager {
    */
   private waitingForTable = false;
   private waitingSince = 0;
+  /** The sockets opened at exec (early-listen.ts) the instances of the first update adopt; closed after it. */
+  private early = new Map<string, ListenSpec & EarlySocket>();
 
   constructor(
     private readonly log: Logger,
@@ -52,8 +55,21 @@ export class VrrpManager {
     private readonly acceptFilter: (vips: string[]) => Promise<void> = setAcceptFilter,
   ) {}
 
-  /** `waitForTable`: the daemon has an IPVS table to program first (see tableReady). */
-  async start(config: ManagerConfig, opts: { waitForTable?: boolean } = {}): Promise<void> {
+  /**
+   * `waitForTable`: the daemon has an IPVS table to program first (see tableReady). `early`: sockets opened
+   * at exec, `since` on the runners' clock; the instance each was opened for adopts it, the rest are closed.
+   */
+  async start(config: ManagerConfig, opts: { waitForTable?: boolean; early?: ReadonlyArray<ListenSpec & EarlySocket> } = {}): Promise<void> {
+    this.early = new Map((opts.early ?? []).map((l) => [l.instance, l]));
+    try {
+      await this.startInstances(config, opts);
+    } finally {
+      closeListeners([...this.early.values()]);
+      this.early.clear();
+    }
+  }
+
+  private async startInstances(config: ManagerConfig, opts: { waitForTable?: boolean }): Promise<void> {
     this.waitingForTable = opts.waitForTable ?? false;
     this.waitingSince = Date.now();
     for (const l of await listLinks()) this.linkUp.set(l.name, l.up);
@@ -109,7 +125,7 @@ export class VrrpManager {
       for (const cfg of config.vrrp) {
         if (this.instances.has(cfg.name) && !retiring.has(cfg.name)) continue;
         const inst = new VrrpInstance(cfg, this.log, this.hooks, (name, t) => this.onMemberStep(name, t));
-        await inst.open();
+        await inst.open(this.earlySocket(cfg));
         opened.push(inst);
       }
       if (!removeLeftover) await this.applyAcceptFilter(filtered);
@@ -133,6 +149,16 @@ export class VrrpManager {
       void this.applyAcceptFilter([]).catch((e: Error) =>
         this.log.warn({ event: 'vrrp.accept_filter_failed', err: e.message }, e.message));
     }
+  }
+
+  /** The socket opened at exec for `cfg`, taken (once); one opened for other settings is closed. */
+  private earlySocket(cfg: VrrpInstanceConfig): EarlySocket | undefined {
+    const l = this.early.get(cfg.name);
+    if (!l) return undefined;
+    this.early.delete(cfg.name);
+    if (listenerFits(l, cfg)) return { fd: l.fd, since: l.since };
+    closeListeners([l]);
+    return undefined;
   }
 
   /**

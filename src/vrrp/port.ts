@@ -10,9 +10,11 @@ import type { Logger } from '../log.js';
 import type { InstanceSnapshot, InstanceTransition } from './instance.js';
 import type { ManagerConfig } from './manager.js';
 import { createVrrpThread, takeEarlyVrrpThread } from './early-thread.js';
+import { closeListeners, type EarlyListener } from './early-listen.js';
 
 export type WorkerRequest =
-  | { type: 'start'; id: number; config: ManagerConfig; waitForTable?: boolean }
+  /** `early`: sockets opened at exec (early-listen.ts); the thread owns their descriptors once it has the message. */
+  | { type: 'start'; id: number; config: ManagerConfig; waitForTable?: boolean; early?: EarlyListener[] }
   /** The daemon's first reconcile finished (ok: the kernel took all of it): instances may claim mastership. */
   | { type: 'table-ready'; id: number; ok: boolean; error?: string }
   | { type: 'update'; id: number; config: ManagerConfig }
@@ -52,6 +54,8 @@ export class VrrpWorker {
   private latest: InstanceSnapshot[] = [];
   private readonly transitionListeners: Array<(t: InstanceTransition) => void> = [];
   private exited = false;
+  /** Why the thread ended, when it did by failing: what a request made afterwards is told. */
+  private failure: LvsdError | undefined;
 
   private constructor(private readonly log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
     const file = fileURLToPath(new URL(WORKER_FILE, import.meta.url));
@@ -64,11 +68,13 @@ export class VrrpWorker {
     this.worker.on('message', (m: WorkerEvent) => this.onMessage(m));
     this.worker.on('error', (e) => {
       log.error({ event: 'vrrp.worker_error', err: e.message }, `VRRP worker failed: ${e.message}`);
-      this.failAll(e);
+      this.failure ??= new LvsdError('LVSD_INTERNAL', `the VRRP worker thread failed: ${e.message}`, { cause: e });
+      this.failAll(this.failure);
     });
     this.worker.on('exit', (code) => {
       this.exited = true;
-      this.failAll(new Error(`VRRP worker exited with code ${code}`));
+      this.failure ??= new LvsdError('LVSD_INTERNAL', `the VRRP worker thread exited with code ${code}`);
+      this.failAll(this.failure);
     });
   }
 
@@ -89,15 +95,20 @@ export class VrrpWorker {
 
   /**
    * Starts the instances of `config` (once); the worker keeps the process alive from here on. With
-   * `waitForTable`, no instance claims mastership until tableReady().
+   * `waitForTable`, no instance claims mastership until tableReady(). `early`: the sockets opened at exec
+   * for these instances (early-listen.ts), handed to the thread (closed here if it cannot take them).
    */
-  async begin(config: Config, opts: { waitForTable?: boolean } = {}): Promise<void> {
+  async begin(config: Config, opts: { waitForTable?: boolean; early?: EarlyListener[] } = {}): Promise<void> {
     this.worker.ref();
+    const early = opts.early ?? [];
+    if (this.exited) closeListeners(early); // never posted; once posted, the thread owns them
     try {
-      await this.request({ type: 'start', config: managerConfig(config), waitForTable: opts.waitForTable ?? false });
+      await this.request({ type: 'start', config: managerConfig(config), waitForTable: opts.waitForTable ?? false, ...(early.length > 0 ? { early } : {}) });
     } catch (e) {
       await this.worker.terminate();
-      throw e;
+      // lvsd does not run without its VRRP side: the daemon's start fails with this
+      const err = e as LvsdError;
+      throw new LvsdError(err.code ?? 'LVSD_INTERNAL', `cannot start the VRRP instances: ${err.message}`, { cause: e, details: err.details });
     }
   }
 
@@ -138,7 +149,7 @@ export class VrrpWorker {
   }
 
   private request(body: DistributiveOmit<WorkerRequest, 'id'>): Promise<void> {
-    if (this.exited) return Promise.reject(new Error('VRRP worker is not running'));
+    if (this.exited) return Promise.reject(this.failure ?? new LvsdError('LVSD_INTERNAL', 'the VRRP worker thread is not running'));
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });

@@ -21,6 +21,11 @@ export interface AdvertSocket {
   /** Sends a VRRP message (no IP header); failures come back through `onError`. */
   send(payload: Buffer, destination: string): void;
   close(): void;
+  /**
+   * Delivers every datagram queued now through `onPacket` before it returns; the kernel's drop count since
+   * the socket opened, -1 when unknown. Absent: unknown.
+   */
+  drain?(): number;
 }
 
 export interface AdvertSocketHandlers {

@@ -7,6 +7,8 @@ import { lineLogger } from '../log-line.js';
 import { VrrpManager, type ManagerConfig } from './manager.js';
 import { makeThreadRealtime, realtimePriorityFromEnv } from './realtime.js';
 import type { WorkerRequest, WorkerEvent } from './port.js';
+import { sinceOn } from './early-listen.js';
+import { systemClock } from './runner-io.js';
 
 const port = parentPort;
 if (!port) throw new Error('vrrp/worker.js must run in a worker thread');
@@ -76,9 +78,12 @@ port.on('message', (m: WorkerRequest) => {
   void (async () => {
     try {
       switch (m.type) {
-        case 'start':
-          await manager.start(m.config as ManagerConfig, { waitForTable: m.waitForTable ?? false });
+        case 'start': {
+          // the sockets opened at exec: since when they listen, on the runners' clock, read at once
+          const early = (m.early ?? []).map((l) => ({ ...l, since: sinceOn(systemClock.now(), l.since) }));
+          await manager.start(m.config as ManagerConfig, { waitForTable: m.waitForTable ?? false, early });
           break;
+        }
         case 'update':
           await manager.update(m.config as ManagerConfig);
           break;

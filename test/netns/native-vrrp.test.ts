@@ -55,6 +55,28 @@ describe('VRRP sockets across a veth pair', { skip }, () => {
   });
   after(() => lab?.cleanup());
 
+  test('a socket opened before anything reads it keeps what arrives: adopted, drain() delivers all of it at once and counts no drop', async () => {
+    await agentB.call('listen', { name: 'early', family: 'ipv4', interface: 'b0', multicast: true });
+    await agentA.call('open', { name: 'early', family: 'ipv4', interface: 'a0', multicast: true, source: '10.77.0.1' });
+    const sent = [payload('q1'), payload('q2'), payload('q3')];
+    for (const p of sent) await agentA.call('send', { name: 'early', payload: p, destination: VRRP_GROUP_IPV4 });
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await agentB.call<{ drained: number; drops: number }>('adoptDrain', { name: 'early', family: 'ipv4', interface: 'b0', multicast: true });
+    assert.deepEqual(r, { drained: 3, drops: 0 });
+    const later = payload('after');
+    await agentA.call('send', { name: 'early', payload: later, destination: VRRP_GROUP_IPV4 });
+    await agentB.next(packetOf(later), 5000); // and it is read as any socket is from then on
+    await agentA.call('close', { name: 'early' });
+    await agentB.call('close', { name: 'early' });
+  });
+
+  test('adopting a descriptor that is no VRRP socket of the interface is refused, and the descriptor left alone', async () => {
+    const r = await agentB.call<{ error: { code: string; message: string }; open: boolean }>('adoptNotASocket', { family: 'ipv4', interface: 'b0' });
+    assert.equal(r.error.code, 'LVSD_NATIVE_UNAVAILABLE');
+    assert.match(r.error.message, /not a VRRP socket/);
+    assert.equal(r.open, true);
+  });
+
   test('IPv4 multicast: received with TTL 255 from the chosen source to 224.0.0.18 on the right interface', async () => {
     const { ifindex } = await agentB.call<{ ifindex: number }>('open', { name: 'v4m', family: 'ipv4', interface: 'b0', multicast: true });
     await agentA.call('open', { name: 'v4m', family: 'ipv4', interface: 'a0', multicast: true, source: '10.77.0.1' });

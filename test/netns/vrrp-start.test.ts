@@ -8,7 +8,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VrrpLab, LVSD_MAIN } from './fixtures/vrrp-lab.js';
 import { netnsSkipReason } from './netns.js';
@@ -69,3 +71,39 @@ test('the bundled lvsd run takes the VRRP thread started at exec and becomes mas
   }
 });
 
+
+test('a VRRP thread that cannot start: lvsd exits with an error naming it, and never holds the VIP', { skip: skip || noBundle }, async () => {
+  const vlab = new VrrpLab();
+  const copy = mkdtempSync(join(tmpdir(), 'lvsd-broken-worker-'));
+  try {
+    // the bundle as installed, its VRRP thread's file broken (both the thread started at exec and its replacement fail)
+    const root = join(dirname(BUNDLE), '..', '..');
+    for (const part of ['package.json', 'schemas', join('dist', 'bundle'), join('native', 'build')]) {
+      cpSync(join(root, part), join(copy, part), { recursive: true, dereference: true });
+    }
+    writeFileSync(join(copy, 'dist', 'bundle', 'worker.cjs'), "throw new Error('injected: this VRRP thread cannot start');\n");
+    const d1 = vlab.node('d1');
+    const addrs = vlab.watchAddresses(d1);
+    await addrs.ready();
+    const config = vlab.file('lvsd.json', JSON.stringify({
+      control: { socket: `${vlab.dir}/d1.sock` },
+      vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
+    }));
+    const child = vlab.spawn(d1, [process.execPath, join(copy, 'dist', 'bundle', 'lvsd.cjs'), 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`]);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`lvsd still running 30 s after its VRRP thread failed:\n${out.slice(-3000)}`)), 30_000);
+      child.once('exit', (c) => (clearTimeout(timer), resolve(c)));
+    }).finally(() => child.kill('SIGKILL'));
+    assert.notEqual(code, 0, out);
+    assert.match(out, /^lvsd: cannot start the VRRP instances: the VRRP worker thread failed: injected: this VRRP thread cannot start$/m,
+      `one line saying what failed and why:\n${out.slice(-3000)}`);
+    assert.ok(!out.includes('"event":"daemon.started"'), 'the daemon never ran without its VRRP side');
+    assert.deepEqual(addrs.items.filter((e) => e.address === VIP), [], 'no VIP');
+  } finally {
+    vlab.cleanup();
+    rmSync(copy, { recursive: true, force: true });
+  }
+});

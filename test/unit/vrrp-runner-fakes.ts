@@ -66,37 +66,87 @@ export type LinkEvent =
   | { t: number; node: string; kind: 'advert'; advert: Advert }
   | { t: number; node: string; kind: 'add' | 'remove' | 'announce'; address: string };
 
-/** One broadcast domain: adverts from one socket reach every other open socket on it, at once. */
+interface FakeSocket {
+  node: string;
+  source: string;
+  /** undefined: a socket opened at exec that nothing reads yet (early-listen.ts): what arrives is queued */
+  handlers: AdvertSocketHandlers | undefined;
+  open: boolean;
+  queue: Array<{ payload: Buffer; info: { source: string; destination: string; ttl: number; ifindex: number } }>;
+  /** what drain() reports as dropped by the kernel */
+  drops: number;
+}
+
+/**
+ * One broadcast domain: adverts from one socket reach every other open socket on it, at once (a socket
+ * nobody reads yet queues them, as the kernel does, until it is adopted and drained).
+ */
 export class FakeLan {
   readonly events: LinkEvent[] = [];
-  private readonly sockets = new Set<{ node: string; source: string; handlers: AdvertSocketHandlers; open: boolean }>();
+  private readonly sockets = new Set<FakeSocket>();
+  private readonly early = new Map<number, FakeSocket>();
+  private nextFd = 100;
+
+  /** A socket opened for `node` before its runner exists (vrrpListen): its fake descriptor. */
+  listenEarly(node: string, source: string, drops = 0): number {
+    const fd = this.nextFd++;
+    const entry: FakeSocket = { node, source, handlers: undefined, open: true, queue: [], drops };
+    this.sockets.add(entry);
+    this.early.set(fd, entry);
+    return fd;
+  }
+
+  /** How many packets wait on `node`'s sockets that nothing reads. */
+  queued(node: string): number {
+    return [...this.sockets].filter((s) => s.node === node && !s.handlers).reduce((n, s) => n + s.queue.length, 0);
+  }
+
+  private deliver(to: FakeSocket, payload: Buffer, info: FakeSocket['queue'][number]['info']): void {
+    if (to.handlers) to.handlers.onPacket(payload, info);
+    else to.queue.push({ payload, info });
+  }
 
   constructor(readonly clock: VirtualClock) {}
 
   /** The RunnerIo of a node whose interface has `source` as its primary address. */
-  io(node: string, source: string, vips = new Set<string>()): RunnerIo & { vips: Set<string>; openFails: number; sockets: number } {
+  io(node: string, source: string, vips = new Set<string>()): RunnerIo & { vips: Set<string>; openFails: number; sockets: number; adopted: number } {
     const lan = this;
     const record = (e: Record<string, unknown>) => lan.events.push({ t: lan.clock.now(), node, ...e } as LinkEvent);
     const io = {
       vips, openFails: 0, sockets: 0,
       primaryAddress: async () => source,
-      openSocket(_options: VrrpSocketOptions, handlers: AdvertSocketHandlers): AdvertSocket & { handlers: AdvertSocketHandlers } {
+      adopted: 0,
+      openSocket(options: VrrpSocketOptions, handlers: AdvertSocketHandlers): AdvertSocket & { handlers: AdvertSocketHandlers } {
         if (io.openFails > 0) {
           io.openFails--;
           throw new Error('ENOBUFS (fake)');
         }
         io.sockets++;
-        const entry = { node, source, handlers, open: true };
-        lan.sockets.add(entry);
+        let entry: FakeSocket;
+        const early = options.adoptFd !== undefined ? lan.early.get(options.adoptFd) : undefined;
+        if (options.adoptFd !== undefined && !early) throw new Error(`EBADF (fake): ${options.adoptFd} is no VRRP socket`);
+        if (early) {
+          lan.early.delete(options.adoptFd!);
+          early.handlers = handlers;
+          entry = early;
+          io.adopted++;
+        } else {
+          entry = { node, source, handlers, open: true, queue: [], drops: 0 };
+          lan.sockets.add(entry);
+        }
         return {
           ifindex: 2,
           handlers,
           send(payload: Buffer, destination: string) {
             const decoded = decodeAdvert(payload, { family: 'ipv4', source, destination, ttl: 255 });
             if (decoded.ok) record({ kind: 'advert', advert: decoded.advert });
-            for (const s of lan.sockets) if (s !== entry && s.open) s.handlers.onPacket(payload, { source, destination, ttl: 255, ifindex: 2 });
+            for (const s of lan.sockets) if (s !== entry && s.open) lan.deliver(s, payload, { source, destination, ttl: 255, ifindex: 2 });
           },
           close() { entry.open = false; lan.sockets.delete(entry); },
+          drain() {
+            for (const p of entry.queue.splice(0)) handlers.onPacket(p.payload, p.info);
+            return entry.drops;
+          },
         };
       },
       async addAddress(_if: string, address: string) { record({ kind: 'add', address }); vips.add(address); return true; },
@@ -111,7 +161,7 @@ export class FakeLan {
   /** An advert from a peer that is not a runner (a scripted master). */
   inject(advert: Record<string, unknown>): void {
     const full = { destination: '224.0.0.18', ...advert } as unknown as Advert;
-    for (const s of this.sockets) if (s.open) s.handlers.onPacket(encodeAdvert(full), { source: full.source, destination: full.destination, ttl: 255, ifindex: 2 });
+    for (const s of this.sockets) if (s.open) this.deliver(s, encodeAdvert(full), { source: full.source, destination: full.destination, ttl: 255, ifindex: 2 });
   }
 
   /** What `node` did, kinds filtered, times relative to `from`. */
@@ -128,7 +178,7 @@ export function recordingNotifier(): Notifier & { runs: NotifyContext[] } {
 
 /** Tells every open socket of `node` that it stopped reading (the addon's 'broken'). */
 export function breakSockets(lan: FakeLan, node: string, error: Error): void {
-  for (const s of (lan as unknown as { sockets: Set<{ node: string; open: boolean; handlers: AdvertSocketHandlers }> }).sockets) {
-    if (s.node === node && s.open) s.handlers.onBroken(error as never);
+  for (const s of (lan as unknown as { sockets: Set<FakeSocket> }).sockets) {
+    if (s.node === node && s.open) s.handlers?.onBroken(error as never);
   }
 }
