@@ -41,8 +41,12 @@ export interface EarlyListener extends ListenSpec {
 
 type Slots = { [SLOT]?: EarlyListener[] };
 
-/** Above this many bytes of config the peek is not worth its parse (the table, not VRRP, sets the start). */
-export const PEEK_MAX_BYTES = 4 << 20;
+/**
+ * Above this many bytes of config the peek is not worth its parse: with hundreds of services the table's
+ * programming, not Master_Down, sets when a director can be master (it waits for its table), and the
+ * parse would delay the daemon's own load.
+ */
+export const PEEK_MAX_BYTES = 512 << 10;
 
 /**
  * The sockets the instances of these parsed config documents will open (pure). Anything unexpected is
@@ -76,15 +80,13 @@ export function readConfigDocs(path: string): unknown[] {
       ? readdirSync(path).filter((n) => n.endsWith('.json') && !n.startsWith('.')).sort().map((n) => join(path, n))
       : [path];
     let bytes = 0;
-    const texts: string[] = [];
     for (const file of files) {
-      if (!statSync(file).isFile()) return [];
-      const text = readFileSync(file, 'utf8');
-      bytes += text.length;
-      if (bytes > PEEK_MAX_BYTES) return [];
-      texts.push(text);
+      const info = statSync(file);
+      if (!info.isFile()) return [];
+      bytes += info.size;
     }
-    return texts.map((t) => JSON.parse(t) as unknown);
+    if (bytes > PEEK_MAX_BYTES) return [];
+    return files.map((file) => JSON.parse(readFileSync(file, 'utf8')) as unknown);
   } catch {
     return [];
   }
