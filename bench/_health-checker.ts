@@ -29,7 +29,6 @@ const services = Array.from({ length: Math.ceil(N / PER) }, (_, s) => ({
   realServers: Array.from({ length: Math.min(PER, N - s * PER) }, (_, r) => {
     const address = NET ? `${NET}.${r + 1}` : `127.1.${s & 255}.${r + 1}`, port = NET ? 8000 + s : 8000 + (s >> 8);
     return {
-      origin: { file: 'bench', pointer: '' },
       spec: { family: 'ipv4', address, port, forwarding: 'nat', weight: 1, upperThreshold: 0, lowerThreshold: 0, tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0 },
       healthCheck: { type: 'tcp', interval: INTERVAL, timeout: 1, rise: 1, fall: 2, address, port, ...(close === 'reset' ? { close: 'reset' } : {}) },
     };

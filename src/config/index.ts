@@ -10,3 +10,4 @@ export { schemaPath } from './schema.js';
 export { renderConfig } from './render.js';
 export { escapeControl, MAX_TIMER_SECONDS } from './limits.js';
 export { socketPathProblem, pathProblem } from './normalise.js';
+export { realServerOrigin } from './normalise-services.js';

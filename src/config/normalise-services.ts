@@ -7,7 +7,7 @@ import {
   destId, serviceId, type DestSpec, type Forwarding, type ServiceKey, type TunnelType,
 } from '../table/index.js';
 import { canonicalAddress, familyOf, type Family } from '../net/address.js';
-import type { HealthGlobalConfig, RealServerConfig, RealServerNotify, ServiceConfig, ServiceGroupRef } from './types.js';
+import type { HealthGlobalConfig, Origin, RealServerConfig, RealServerNotify, ServiceConfig, ServiceGroupRef } from './types.js';
 import { durationOr as seconds } from './duration.js';
 import { MAX_PERSISTENCE_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax } from './limits.js';
 import { buildHealthCheck, checkHealthShape } from './normalise-health.js';
@@ -246,11 +246,11 @@ export function normaliseService(
       }
       const target = { ...spec, port: port ?? 0 };
       const healthCheck = buildHealthCheck(declared, target, global, (m) => { if (!unported) report(rsPointer, m); });
-      realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck, shared: { id: sharedId(spec.address, target.port), port: target.port }, ...notifyOf(rs) });
+      realServers.push({ spec, healthCheck, shared: { id: sharedId(spec.address, target.port), port: target.port }, ...notifyOf(rs) });
       return;
     }
     const healthCheck = buildHealthCheck(declared, spec, global, (m) => report(rsPointer, m));
-    realServers.push({ origin: { file, pointer: pointer + rsPointer }, spec, healthCheck, ...notifyOf(rs) });
+    realServers.push({ spec, healthCheck, ...notifyOf(rs) });
   });
 
   let sorryServer: DestSpec | undefined;
@@ -357,6 +357,14 @@ export function normaliseServices(
     }
   });
   return out;
+}
+
+/**
+ * Where a service's `index`-th real server was declared (a group's members share their item's origin, so
+ * the same holds for them): not kept per real server (see RealServerConfig).
+ */
+export function realServerOrigin(service: Pick<ServiceConfig, 'origin'>, index: number): Origin {
+  return { file: service.origin.file, pointer: `${service.origin.pointer}/realServers/${index}` };
 }
 
 /** A real server's notify commands, copied; nothing when it has none. */

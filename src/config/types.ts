@@ -83,8 +83,12 @@ export interface ServiceGroupRef {
   size: number;
 }
 
+/**
+ * A configured real server. Where it was declared is not kept per real server (an Origin and its pointer
+ * string were ~100 bytes each, 10 MiB at 100,000 real servers, and nothing read them): it is
+ * realServerOrigin(service, index), from its service's origin and its place in `realServers`.
+ */
 export interface RealServerConfig {
-  origin: Origin;
   /** The kernel-level destination with the configured weight. */
   spec: DestSpec;
   /** The check that applies (the real server's own, else the service's, else `none`). */

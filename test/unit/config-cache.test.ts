@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigCache, loadConfig, type Config } from '../../src/config/index.js';
+import { ConfigCache, loadConfig, realServerOrigin, type Config } from '../../src/config/index.js';
 import { isLvsdError } from '../../src/errors.js';
 
 const service = (i: number, weight = 1) => ({
@@ -132,7 +132,7 @@ test('a service that moved (another index, another file) is built again: its ori
     writeFileSync(join(dir, 'a.json'), JSON.stringify({ services: [service(2)] }));
     writeFileSync(join(dir, 'b.json'), JSON.stringify({ services: [service(3), service(1)] }));
     const r = await same(dir, cache) as { config: Config };
-    assert.deepEqual(r.config.services.map((s) => [s.origin.file, s.origin.pointer, s.realServers[0]!.origin.pointer]), [
+    assert.deepEqual(r.config.services.map((s) => [s.origin.file, s.origin.pointer, realServerOrigin(s, 0).pointer]), [
       [join(dir, 'a.json'), '/services/0', '/services/0/realServers/0'],
       [join(dir, 'b.json'), '/services/0', '/services/0/realServers/0'],
       [join(dir, 'b.json'), '/services/1', '/services/1/realServers/0'],

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseConfig, type Config, type HealthCheckConfig } from '../../src/config/index.js';
+import { parseConfig, realServerOrigin, type Config, type HealthCheckConfig } from '../../src/config/index.js';
 import { SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, type DestSpec } from '../../src/ipvs/types.js';
 import { example } from './config-fixtures.js';
 
@@ -11,8 +11,12 @@ const dest = (d: Partial<DestSpec> & Pick<DestSpec, 'address' | 'port'>): DestSp
   family: 'ipv4', forwarding: 'nat', weight: 1, upperThreshold: 0, lowerThreshold: 0,
   tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0, ...d,
 });
-const rs = (pointer: string, spec: DestSpec) =>
-  ({ origin: { file: F, pointer }, spec, healthCheck: none(spec.address, spec.port) });
+/** Where each real server was declared, in order: realServerOrigin says it (a real server keeps no origin of its own). */
+const pointers: string[] = [];
+const rs = (pointer: string, spec: DestSpec) => {
+  pointers.push(pointer);
+  return { spec, healthCheck: none(spec.address, spec.port) };
+};
 const serviceDefaults = { onFailure: 'inhibit', slowStart: 0, initialState: 'down' } as const;
 
 const expected: Config = {
@@ -64,7 +68,9 @@ const expected: Config = {
 };
 
 test('the issue 2 example normalises to exactly the expected Config', () => {
-  assert.deepEqual(parseConfig([example(F)]), expected);
+  const config = parseConfig([example(F)]);
+  assert.deepEqual(config, expected);
+  assert.deepEqual(config.services.flatMap((s) => s.realServers.map((_, i) => realServerOrigin(s, i))), pointers.map((pointer) => ({ file: F, pointer })));
 });
 
 test('every shipped example validates', () => {

@@ -38,7 +38,7 @@ function services(): ServiceConfig[] {
     realServers: Array.from({ length: PER }, (_, r) => {
       const spec = dest(s, r);
       return {
-        origin: { file: 't.json', pointer: `/services/${s}/realServers/${r}` }, spec,
+        spec,
         healthCheck: { type: 'tcp', interval: 10, timeout: 1, rise: 1, fall: 2, address: spec.address, port: spec.port } as HealthCheckConfig,
       };
     }),

@@ -26,7 +26,7 @@ function service(checks: Array<{ port: number; check: HealthCheckConfig }>): Ser
     name: 'mixed',
     origin: { file: 't.json', pointer: '/services/0' },
     spec: { key: { kind: 'addr', family: 'ipv4', protocol: 'udp', address: '192.0.2.10', port: 53 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
-    realServers: checks.map(({ port, check }) => ({ origin: { file: 't.json', pointer: `/rs/${port}` }, spec: dest(port), healthCheck: check })),
+    realServers: checks.map(({ port, check }) => ({ spec: dest(port), healthCheck: check })),
     onFailure: 'inhibit',
     slowStart: 0,
     initialState: 'down',

@@ -31,7 +31,6 @@ function service(name: string, ports: number[], check: Partial<HealthCheckConfig
     origin: { file: 't.json', pointer: `/services/${name}` },
     spec: { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: '192.0.2.10', port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
     realServers: ports.map((port) => ({
-      origin: { file: 't.json', pointer: `/rs/${port}` },
       spec: dest(port),
       healthCheck: { type: 'tcp', interval: 0.2, timeout: 0.5, rise: 2, fall: 2, address: '127.0.0.1', port, ...check } as HealthCheckConfig,
     })),

@@ -29,7 +29,7 @@ function service(name: string, addresses: string[], over: Partial<ServiceConfig>
     name,
     origin: { file: 'test.json', pointer: `/services/${name}` },
     spec: { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: '192.0.2.10', port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' },
-    realServers: addresses.map((a) => ({ origin: { file: 'test.json', pointer: `/x/${a}` }, spec: dest(a), healthCheck: check(a) })),
+    realServers: addresses.map((a) => ({ spec: dest(a), healthCheck: check(a) })),
     onFailure: 'inhibit',
     slowStart: 0,
     initialState: 'down',
@@ -377,7 +377,7 @@ test('end to end: a real TCP server going away and coming back, with real time',
   const rec = recorder();
   const check = { ...tcpCheck('127.0.0.1', { interval: 0.1, timeout: 0.1, rise: 1, fall: 1 }), port } as HealthCheckConfig;
   const svc = service('live', [], { initialState: 'down' });
-  svc.realServers = [{ origin: svc.origin, spec: { ...dest('127.0.0.1'), port }, healthCheck: check }];
+  svc.realServers = [{ spec: { ...dest('127.0.0.1'), port }, healthCheck: check }];
   const s = new HealthScheduler({ services: [svc], health }, { onChange: rec.onChange });
   const waitFor = async (cond: () => boolean) => {
     for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
