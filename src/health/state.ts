@@ -114,13 +114,19 @@ export function applyProbe(s: RealServerState, result: ProbeResult, rf: RiseFall
  * Folds a result that is the `run`-th in a row with its verdict, the ones before it in the run not seen
  * one by one (the addon's TCP watches tell only the outcomes that can change something: native/src/tcp_watch.c).
  * The same as applying the whole run with applyProbe: the counts come from `run`, not from the state.
+ * The state keeps no last result or probe time: the addon keeps the last outcome of its watch, and status
+ * reads it there (native-watch.ts overlayWatch); kept here too they were ~80 bytes per real server (the
+ * result, its latency and the time as boxed numbers).
  */
 export function applyRun(s: RealServerState, result: ProbeResult, run: number, rf: RiseFall, now: number): ProbeOutcome {
   const before = Math.max(0, run - 1);
-  const prior = makeState(s, s.lastResult, s.lastProbeAt);
+  const prior = makeState(s, undefined, undefined);
   prior.successes = result.ok ? before : 0;
   prior.failures = result.ok ? 0 : before;
-  return applyProbe(prior, result, rf, now);
+  const out = applyProbe(prior, result, rf, now);
+  out.state.lastResult = undefined;
+  out.state.lastProbeAt = undefined;
+  return out;
 }
 
 /** `percent` of `configured`, rounded; a non-zero share of a non-zero weight is at least 1. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import {
-  applyProbe, effectiveWeight, initialState, nextRampAt, parseAgentReply, rampWeight, SLOW_START_STEPS, statusOf,
+  applyProbe, applyRun, effectiveWeight, initialState, nextRampAt, parseAgentReply, rampWeight, SLOW_START_STEPS, statusOf,
   type ProbeResult, type RealServerState,
 } from '../../src/health/index.js';
 
@@ -78,6 +78,28 @@ describe('rise and fall', () => {
         });
       }),
     );
+  });
+});
+
+describe('runs told by the addon', () => {
+  test('property: a told run folds as before (applyProbe over its counts) but keeps no last result or probe time: the addon keeps them', () => {
+    // applyRun as it was: the run's earlier outcomes as counts, then the told one through applyProbe
+    const before = (s: RealServerState, r: ProbeResult, run: number, rf: { rise: number; fall: number }, now: number) =>
+      applyProbe({ ...s, successes: r.ok ? Math.max(0, run - 1) : 0, failures: r.ok ? 0 : Math.max(0, run - 1) }, r, rf, now);
+    fc.assert(fc.property(
+      fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 6 })), { maxLength: 12 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 4 }), fc.boolean(),
+      (runs, rise, fall, startUp) => {
+        let told = initialState(startUp ? 'up' : 'down', 0);
+        let t = 0;
+        for (const [good, n] of runs) {
+          const r = good ? ok() : bad();
+          const want = before(told, r, n, { rise, fall }, ++t);
+          const got = applyRun(told, r, n, { rise, fall }, t);
+          assert.deepEqual(got, { ...want, state: { ...want.state, lastResult: undefined, lastProbeAt: undefined } });
+          told = got.state;
+        }
+      },
+    ));
   });
 });
 
