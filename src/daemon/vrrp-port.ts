@@ -80,6 +80,8 @@ function portOf(worker: VrrpWorker): VrrpPort {
 export interface EarlyVrrp {
   /** Rejects as VrrpWorker.start would; the rejection is reported by whoever awaits it, never unhandled. */
   readonly port: Promise<VrrpPort>;
+  /** The config its instances were started with. */
+  readonly config: Config;
   /** Where the counters go from now on; undefined: nowhere (no metrics configured), and what was kept is dropped. */
   attachMetrics(metrics: Metrics | undefined): void;
 }
@@ -118,6 +120,7 @@ export function bootVrrpEarly(log: Logger): BootingVrrp {
       port.catch(() => undefined); // awaited later by the daemon's start, which reports it
       return {
         port,
+        config,
         attachMetrics: (m) => {
           metrics = m;
           attached = true;
@@ -138,8 +141,8 @@ export interface EarlyHandover {
 }
 
 /**
- * The daemon takes the worker started early (updated to the config it loads itself, if that changed: a
- * worker that refuses it is stopped); any later VRRP side it asks for is a new worker from `fresh`.
+ * The daemon takes the worker started early (updated to the config it loads itself, if that is another
+ * one: a worker that refuses it is stopped); any later VRRP side it asks for is a new worker from `fresh`.
  */
 export function earlyHandover(early: EarlyVrrp | undefined, fresh: (config: Config, log: Logger) => Promise<VrrpPort>): EarlyHandover {
   let taken = false;
@@ -148,6 +151,9 @@ export function earlyHandover(early: EarlyVrrp | undefined, fresh: (config: Conf
       if (!early || taken) return fresh(config, vlog);
       taken = true;
       const port = await early.port;
+      // the same config (lvsd run hands the daemon the one it loaded): nothing to update, no round trip to
+      // the thread on the way to the first reconcile
+      if (config === early.config) return port;
       await port.update(config).catch(async (e: unknown) => {
         await port.stop().catch(() => undefined);
         throw e;
