@@ -18,7 +18,8 @@ const BUNDLE = fileURLToPath(new URL('../../bundle/lvsd.cjs', import.meta.url));
 const LATE_THREAD = fileURLToPath(new URL('./fixtures/vrrp-late-thread.js', import.meta.url));
 const noBundle = !existsSync(BUNDLE) && 'no dist/bundle: run npm run build';
 
-test('alone on its link, the bundled lvsd run becomes master no earlier than Master_Down_Interval after exec, counted from its socket opened at exec', { skip: skip || noBundle }, async () => {
+for (const [family, vip] of [['IPv4', VIP], ['IPv6', '2001:db8:61::100']] as const) {
+test(`alone on its link, the bundled lvsd run becomes master no earlier than Master_Down_Interval after exec, counted from its socket opened at exec (${family})`, { skip: skip || noBundle }, async () => {
   const vlab = new VrrpLab();
   try {
     const d1 = vlab.node('d1');
@@ -26,9 +27,9 @@ test('alone on its link, the bundled lvsd run becomes master no earlier than Mas
     await addrs.ready();
     const t0 = Date.now();
     const lvsd = vlab.lvsd(d1, {
-      vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '1s', addresses: [`${VIP}/24`] }],
+      vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '1s', addresses: [`${vip}/${family === 'IPv4' ? 24 : 64}`] }],
     }, 'd1', { main: BUNDLE });
-    const added = await addrs.waitFor((e) => e.added && e.address === VIP, 60_000, t0, 'the VIP');
+    const added = await addrs.waitFor((e) => e.added && e.address === vip, 60_000, t0, 'the VIP');
     // Master_Down_Interval at priority 100, 1 s adverts: 3 s + 156/256 s
     assert.ok(added.at - t0 >= 3609, `master ${added.at - t0} ms after exec: earlier than Master_Down_Interval`);
     const early = lvsd.events('vrrp.early_socket');
@@ -39,6 +40,7 @@ test('alone on its link, the bundled lvsd run becomes master no earlier than Mas
     vlab.cleanup();
   }
 });
+}
 
 test('a master\'s adverts heard before the VRRP thread takes the socket keep lvsd backup, though Master_Down_Interval passed meanwhile', { skip: skip || keepalivedSkipReason() }, async () => {
   const vlab = new VrrpLab();
