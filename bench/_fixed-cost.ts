@@ -25,7 +25,7 @@
  * needs IPVS); probes counted by the sink.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,7 +52,10 @@ const VIP = '10.93.0.100';
 const CLK_TCK = 100;
 
 function deployedFlags(): string {
-  return /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(MAIN, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? '';
+  // the launcher (lvsd.cjs) carries the flags since main.js became a stub that requires it
+  const launcher = join(ROOT, 'dist', 'bundle', 'lvsd.cjs');
+  const first = readFileSync(existsSync(launcher) ? launcher : MAIN, 'utf8').split('\n')[0]!;
+  return /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(first)?.[1]?.trim() ?? '';
 }
 const NODE_FLAGS = arg('node-flags', deployedFlags()).split(' ').filter(Boolean);
 const EXTRA_ENV = Object.fromEntries(arg('env', '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
