@@ -212,7 +212,12 @@ void lvsd_tcp_watch_command(tcp_prober *p, const tcp_cmd *c) {
     return;
   }
   if (!reserve(p, c->id)) {
-    /* out of memory: told as this host's own failure when JavaScript marked ENOMEM so, else lost */
+    /* out of memory: the watch cannot be made; JavaScript hears ENOMEM (run 0: this host's own failure) */
+    pthread_mutex_lock(&p->mu);
+    tcp_outcome *o = lvsd_tcp_next_out(p);
+    if (o != NULL) *o = (tcp_outcome){.id = c->id, .epoch = c->epoch, .err = ENOMEM, .run = 0, .watch = true, .latency_us = 0};
+    pthread_mutex_unlock(&p->mu);
+    uv_async_send(&p->async);
     return;
   }
   watch *x = &p->watches[c->id];
