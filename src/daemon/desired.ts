@@ -51,7 +51,9 @@ export function desiredEntry(service: ServiceConfig, overrides: RuntimeOverrides
   };
   // The health checker's (or the config's) objects themselves, a copy only for a drained one: at 100,000
   // real servers a copy of every object per health change was ~0.7 GB allocated while they rose at start.
-  // Nobody mutates a desired entry's objects.
+  // Nobody mutates a desired entry's objects, nor its list: with nothing drained the list itself (a new
+  // array per health change was ~10 MiB of the start's garbage at 10,000 real servers).
+  if (!drains || drains.size === 0) return { service: service.spec, dests: dests as DestSpec[] };
   return {
     service: service.spec,
     dests: dests.map((d) => (drained(d) ? destSpec(d, 0) : d)),

@@ -27,8 +27,7 @@ import {
   canonicalServiceId,
   type DesiredEntry,
   type DestSpec,
-  type KernelDest,
-  type KernelEntry,
+  type KernelService,
   type ServiceSpec,
   type Timeouts,
 } from '../table/index.js';
@@ -37,9 +36,19 @@ import { describeNetmask, describeServiceFlags, describeTunnelFlags } from './de
 export type { DesiredEntry };
 export { canonicalDestId, canonicalServiceId };
 
+/**
+ * A service of the kernel's table as the planner reads it: its real servers' counters and stats never
+ * count, so they may be plain DestSpecs (the kept view hands out the objects it holds, no copy per plan).
+ * A KernelEntry is one.
+ */
+export interface PlanKernelEntry {
+  service: KernelService;
+  dests: readonly DestSpec[];
+}
+
 export interface PlanInput {
   desired: readonly DesiredEntry[];
-  kernel: readonly KernelEntry[];
+  kernel: readonly PlanKernelEntry[];
   /** serviceIds lvsd applied last time (from the state file). */
   owned: ReadonlySet<string>;
   /** Remove every kernel service that is not desired, whoever created it. */
@@ -187,14 +196,14 @@ function dedupeDests(sid: string, dests: readonly DestSpec[], warnings: string[]
  * each place): what a service the reconciler programmed looks like when a health change or a reload
  * replans it. The kernel's real servers are distinct, so the wanted ones are too (no duplicate to warn of).
  */
-function aligned(want: readonly DestSpec[], have: readonly KernelDest[]): boolean {
+function aligned(want: readonly DestSpec[], have: readonly DestSpec[]): boolean {
   if (want.length !== have.length) return false;
   for (let i = 0; i < want.length; i++) if (want[i]!.address !== have[i]!.address || want[i]!.port !== have[i]!.port) return false;
   return true;
 }
 
 /** A declared service the kernel holds: a set-service when its attributes differ, counted either way. */
-function planServiceEdit(sid: string, want: DesiredEntry, have: KernelEntry, services: PlannedOp[], summary: PlanSummary): void {
+function planServiceEdit(sid: string, want: DesiredEntry, have: PlanKernelEntry, services: PlannedOp[], summary: PlanSummary): void {
   const sChanges = serviceChanges(want.service, have.service);
   if (sChanges.length > 0) {
     services.push({ command: { cmd: 'set-service', service: want.service }, action: 'change', target: 'service', serviceId: sid, changes: sChanges, reason: reasonOf(sChanges) });
@@ -209,7 +218,7 @@ function planServiceEdit(sid: string, want: DesiredEntry, have: KernelEntry, ser
  * edits), without a map of id strings per side. At 100,000 real servers rising at start those maps were
  * most of the ~2 GB the planner allocated in 45 s (bench/_memory.ts).
  */
-function planAligned(sid: string, want: DesiredEntry, have: KernelEntry, services: PlannedOp[], setDests: PlannedOp[], summary: PlanSummary): void {
+function planAligned(sid: string, want: DesiredEntry, have: PlanKernelEntry, services: PlannedOp[], setDests: PlannedOp[], summary: PlanSummary): void {
   planServiceEdit(sid, want, have, services, summary);
   const key = want.service.key;
   for (let i = 0; i < want.dests.length; i++) {
@@ -233,7 +242,7 @@ export function planReconcile(input: PlanInput): Plan {
     foreign: [],
   };
 
-  const kernelById = new Map<string, KernelEntry>();
+  const kernelById = new Map<string, PlanKernelEntry>();
   for (const entry of input.kernel) {
     const id = canonicalServiceId(entry.service.key);
     if (!kernelById.has(id)) kernelById.set(id, entry);
@@ -272,7 +281,7 @@ export function planReconcile(input: PlanInput): Plan {
       continue;
     }
     planServiceEdit(sid, want, have, services, summary);
-    const kernelDests = new Map<string, KernelDest>();
+    const kernelDests = new Map<string, DestSpec>();
     for (const d of have.dests) {
       const did = canonicalDestId(d);
       if (!kernelDests.has(did)) kernelDests.set(did, d);

@@ -4,11 +4,11 @@
  * time (turn-budget.ts), so health probes and timers run during a 110,000-object pass. The chunks' plans
  * merge into the one plan a single planReconcile call would give (the same ops, in the same phase order).
  */
-import type { Plan, PlannedOp, PlanSummary } from './plan.js';
+import type { Plan, PlanKernelEntry, PlannedOp, PlanSummary } from './plan.js';
 import { planReconcile } from './plan.js';
 import type { KeptView } from './view.js';
 import { TurnBudget } from '../turn-budget.js';
-import { canonicalServiceId, type DesiredEntry, type KernelEntry, type Timeouts } from '../table/index.js';
+import { canonicalServiceId, type DesiredEntry, type Timeouts } from '../table/index.js';
 
 export interface SlicedInput {
   desired: readonly DesiredEntry[];
@@ -71,7 +71,7 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
 
   const seen = new Set<string>();
   let slice: DesiredEntry[] = [];
-  let kernel: KernelEntry[] = [];
+  let kernel: PlanKernelEntry[] = [];
   let objects = 0;
   const flush = async () => {
     if (slice.length === 0) return;
@@ -89,7 +89,7 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
     }
     seen.add(id);
     slice.push(e);
-    const k = input.view.entry(id);
+    const k = input.view.plannable(id);
     if (k) kernel.push(k);
     objects += 1 + e.dests.length + (k?.dests.length ?? 0);
     if (objects >= limit) await flush();
@@ -97,10 +97,10 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
   await flush();
 
   // what is in the kernel and no longer (or never) declared, and the timeouts: one small plan
-  const gone: KernelEntry[] = [];
+  const gone: PlanKernelEntry[] = [];
   for (const id of input.candidates) {
     if (seen.has(id)) continue;
-    const k = input.view.entry(id);
+    const k = input.view.plannable(id);
     if (k) gone.push(k);
   }
   take(planReconcile({
