@@ -23,6 +23,10 @@ export interface StatusArgs {
  * `lvsd status`: the running daemon's view. When the daemon is not running it says so, exits non-zero,
  * and still shows the kernel's IPVS table.
  */
+/** How long `lvsd status` waits for the daemon's kept view, and for a whole fresh read of the table. */
+export const STATUS_TIMEOUT_MS = 10_000;
+export const FRESH_TIMEOUT_MS = 120_000;
+
 export async function status(args: StatusArgs): Promise<number> {
   const socket = await resolveSocket(args);
   if (args.watch === undefined) return once(args, socket, false);
@@ -38,7 +42,9 @@ async function once(args: StatusArgs, socket: string, clear: boolean): Promise<n
   let snapshot: StatusSnapshot;
   try {
     const query = new URLSearchParams({ ...(args.service ? { service: args.service } : {}), ...(args.fresh ? { fresh: '1' } : {}) }).toString();
-    snapshot = await requestDaemon<StatusSnapshot>(socket, 'GET', `/v1/status${query ? `?${query}` : ''}`);
+    // --fresh reads the whole table: at 100,000 real servers that is seconds natively, more on a slow host
+    snapshot = await requestDaemon<StatusSnapshot>(socket, 'GET', `/v1/status${query ? `?${query}` : ''}`,
+      undefined, { timeoutMs: args.fresh ? FRESH_TIMEOUT_MS : STATUS_TIMEOUT_MS });
   } catch (e) {
     if (!isLvsdError(e, 'LVSD_CONTROL')) throw e;
     const out = await kernelOnly(args.json, tty);
