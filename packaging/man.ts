@@ -40,6 +40,7 @@ export const ENVIRONMENT: ReadonlyArray<[string, string]> = [
   ['LVSD_LOG_LEVEL', 'the log level of lvsd run and lvsd apply: debug, info (run\'s default), warn (apply\'s default) or error; --log-level wins'],
   ['LVSD_LOG_FORMAT', 'json forces JSON lines on a terminal, pretty forces readable lines elsewhere (default: pretty on a terminal, JSON otherwise, as under systemd)'],
   ['LVSD_TCP_PROBE', 'socket makes TCP health checks use a Node socket each instead of the native addon'],
+  ['LVSD_TCP_ENGINE', 'loop runs the native TCP check engine on the event loop instead of its own thread (a diagnostic: the checks and their outcomes are the same; probes then wait whenever the loop is busy)'],
   ['LVSD_UDP_PROBE', 'socket makes UDP health checks use a Node dgram socket instead of the native addon (which alone hears net and host unreachable)'],
   ['LVSD_CODE_CACHE', 'off compiles the command line from source instead of through the V8 code cache shipped beside it (a diagnostic: the output is the same); report also prints on stderr whether V8 took each cache; write is for the build'],
   ['NO_COLOR', 'when set, readable log lines and lvsd status are not coloured'],
