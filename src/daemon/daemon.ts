@@ -64,7 +64,8 @@ export class Daemon {
   private readonly probeUsers = new ProbeUsers(() => this.config);
   private readonly seriesNames = new SeriesNames();
 
-  private constructor(private readonly opts: DaemonOptions) {
+  // without the starting config: the daemon lives on, and a reload must not leave that config behind in memory
+  private constructor(private readonly opts: Omit<DaemonOptions, 'config'>) {
     this.log = opts.log;
     this.configCache = opts.configCache ?? new ConfigCache();
     this.reconciler = new Reconciler({
@@ -91,10 +92,11 @@ export class Daemon {
 
   /** Loads the config (a bad one is fatal at start), applies it, starts health checks, VRRP and the drift timer. */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const d = new Daemon(opts);
+    const { config: given, ...rest } = opts;
+    const d = new Daemon(rest);
     let config: Config;
     try {
-      config = opts.config ?? await loadConfig(opts.configPath, { hostChecks: true, cache: d.configCache });
+      config = given ?? await loadConfig(opts.configPath, { hostChecks: true, cache: d.configCache });
     } catch (e) {
       d.recordLoad('load', 'refused', e);
       throw e;

@@ -100,9 +100,12 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   const daemonMetrics: DaemonMetrics | undefined = metrics;
   early?.attachMetrics(metrics);
   let daemon: Daemon | undefined;
+  // The closures below (control handlers, signals) live as long as the daemon: none may refer to the
+  // starting config, or every closure of this function would keep it (and its parse) after a reload.
+  const tableFirst = early !== undefined && startingConfig.services.length > 0;
   const ready = (): Daemon => {
     if (!daemon) {
-      throw new LvsdError('LVSD_CONTROL', early && startingConfig.services.length > 0
+      throw new LvsdError('LVSD_CONTROL', tableFirst
         ? 'lvsd is starting: its IPVS table is being programmed, and VRRP stays backup until it is (vrrp.waiting_for_table); try again in a moment'
         : 'lvsd is starting: the config is being applied; try again in a moment');
     }
