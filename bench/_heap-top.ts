@@ -137,46 +137,38 @@ if (process.env.RETAINERS) {
   }
   const total = new Float64Array(names.length);
   for (let n = 0; n < kindOf.length; n++) total[kindOf[n]!] += sizeOf[n]!;
-  const held = new Map<number, Map<string, { count: number; size: number }>>();
-  edge = 0;
-  for (let i = 0, n = 0; i < s.nodes.length; i += F, n++) {
-    const count = s.nodes[i + iEdgeCount]!;
-    for (let k = 0; k < count; k++) {
-      const at = (edge + k) * EF;
-      const et = edgeTypes[e.edges[at + eType]!]!;
-      if (et === 'weak' || et === 'shortcut') continue;
-      const to = e.edges[at + eTo]! / F;
-      const name = et === 'element' || et === 'hidden' ? '[]' : s.strings[e.edges[at + eName]!]!;
-      if (name === 'map' || name === '__proto__') continue;
-      const by = held.get(kindOf[to]!) ?? new Map();
-      held.set(kindOf[to]!, by);
-      const key = `${names[kindOf[n]!]!.slice(0, 70)} .${name}`;
-      const c = by.get(key) ?? { count: 0, size: 0 };
-      c.count++;
-      c.size += sizeOf[to]!;
-      by.set(key, c);
+  /** Every strong edge (no weak or shortcut ones): from node n to node `to`, with its name ('[]' for elements). */
+  const eachEdge = (visit: (n: number, to: number, name: string) => void): void => {
+    let at = 0;
+    for (let i = 0, n = 0; i < s.nodes.length; i += F, n++) {
+      const count = s.nodes[i + iEdgeCount]!;
+      for (let k = 0; k < count; k++, at += EF) {
+        const et = edgeTypes[e.edges[at + eType]!]!;
+        if (et === 'weak' || et === 'shortcut') continue;
+        const name = et === 'element' || et === 'hidden' ? '[]' : s.strings[e.edges[at + eName]!]!;
+        if (name === 'map' || name === '__proto__') continue;
+        visit(n, e.edges[at + eTo]! / F, name);
+      }
     }
-    edge += count;
-  }
+  };
+  const held = new Map<number, Map<string, { count: number; size: number }>>();
+  eachEdge((n, to, name) => {
+    const by = held.get(kindOf[to]!) ?? new Map();
+    held.set(kindOf[to]!, by);
+    const key = `${names[kindOf[n]!]!.slice(0, 70)} .${name}`;
+    const c = by.get(key) ?? { count: 0, size: 0 };
+    c.count++;
+    c.size += sizeOf[to]!;
+    by.set(key, c);
+  });
   // the first referrer of each node (and the edge's name), to print paths of a few hops
   const firstRef = new Int32Array(kindOf.length).fill(-1);
   const firstName: string[] = new Array(kindOf.length);
-  edge = 0;
-  for (let i = 0, n = 0; i < s.nodes.length; i += F, n++) {
-    const count = s.nodes[i + iEdgeCount]!;
-    for (let k = 0; k < count; k++) {
-      const at = (edge + k) * EF;
-      const et = edgeTypes[e.edges[at + eType]!]!;
-      if (et === 'weak' || et === 'shortcut') continue;
-      const to = e.edges[at + eTo]! / F;
-      if (firstRef[to] !== -1) continue;
-      const name = et === 'element' || et === 'hidden' ? '[]' : s.strings[e.edges[at + eName]!]!;
-      if (name === 'map' || name === '__proto__') continue;
-      firstRef[to] = n;
-      firstName[to] = name;
-    }
-    edge += count;
-  }
+  eachEdge((n, to, name) => {
+    if (firstRef[to] !== -1) return;
+    firstRef[to] = n;
+    firstName[to] = name;
+  });
   const paths = new Map<number, Map<string, number>>();
   for (let n = 0; n < kindOf.length; n++) {
     const parts: string[] = [];

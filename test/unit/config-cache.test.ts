@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigCache, loadConfig, realServerOrigin, type Config } from '../../src/config/index.js';
 import { isLvsdError } from '../../src/errors.js';
+import { outcome } from './config-outcome.js';
 
 const service = (i: number, weight = 1) => ({
   protocol: 'tcp', address: `192.0.2.${i}`, port: 80,
@@ -23,15 +24,6 @@ function withDir(files: Record<string, unknown>, body: (dir: string) => Promise<
   return body(dir).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
-/** The outcome of a load as a comparable value: the config, or the error's code and problems. */
-async function outcome(load: Promise<Config>): Promise<unknown> {
-  try {
-    return { config: await load };
-  } catch (e) {
-    if (!isLvsdError(e)) throw e;
-    return { code: e.code, message: e.message, details: e.details };
-  }
-}
 
 /** Loads with the cache and without; asserts both give the same outcome, and returns it. */
 async function same(dir: string, cache: ConfigCache): Promise<unknown> {

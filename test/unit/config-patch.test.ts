@@ -12,19 +12,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ConfigCache, loadConfig, type Config } from '../../src/config/index.js';
+import { ConfigCache, loadConfig } from '../../src/config/index.js';
 import { userMentions } from '../../src/config/host-users.js';
 import { itemSpans } from '../../src/config/item-spans.js';
 import { isLvsdError } from '../../src/errors.js';
+import { outcome } from './config-outcome.js';
 
-async function outcome(load: Promise<Config>): Promise<unknown> {
-  try {
-    return { config: await load };
-  } catch (e) {
-    if (!isLvsdError(e)) throw e;
-    return { code: e.code, message: e.message, details: e.details };
-  }
-}
 
 /** JSON values with the characters that matter to a scanner: quotes, backslashes, brackets, non-ASCII. */
 const tricky = fc.oneof(
