@@ -40,7 +40,11 @@ test('a VRRP-only restart whose IPVS cannot be opened still starts (VRRP runs) a
   assert.ok(lab.vrrp, 'VRRP started');
   assert.equal(lab.kernel.table.length, 1, 'nothing removed while IPVS refuses');
   assert.ok(lab.logs.some((l) => l.event === 'ipvs.open_failed' && l.owned === 1), 'the failure is logged with what waits');
+  const mark = lab.logs.length;
   refuse = false;
-  await until('the owned service removed after IPVS answers', 5000, () => lab.kernel.table.length === 0);
+  // the repair pass removes the service, then records what it owns (the state file), then counts itself
+  // done: status says 'ok' from that moment, which the kernel's table alone does not tell
+  await until('the repair pass done (daemon.repaired)', 5000, () => lab.logs.slice(mark).some((l) => l.event === 'daemon.repaired'));
+  assert.equal(lab.kernel.table.length, 0, 'the owned service removed after IPVS answers');
   assert.equal((await d.status()).ipvs.state, 'ok');
 });
