@@ -11,10 +11,11 @@ import type { Config } from '../config/types.js';
 import { LvsdError } from '../errors.js';
 import { createLogger, lazyLogger, preloadPino, type Logger } from '../log.js';
 import { packageVersion } from '../package-root.js';
-import { watchConfigFile } from './config-watch.js';
+import { watchConfigFile, type ConfigWatch } from './config-watch.js';
 import type { ControlServer } from './control-server.js';
-import type { Daemon, DaemonMetrics, DaemonOptions } from './daemon.js';
+import type { Daemon, DaemonMetrics, DaemonOptions, ReloadTrigger } from './daemon.js';
 import { claimNetns } from './netns-guard.js';
+import { ReloadQueue } from './reload-queue.js';
 import { trapSignals, type SignalTrap } from './signals.js';
 import type { Metrics } from './metrics.js';
 import type { EarlyVrrp } from './vrrp-port.js';
@@ -32,6 +33,8 @@ export interface RunDaemonOptions {
   ipvs?: DaemonOptions['ipvs'];
   /** Tests only: where the ECMP sysctls go (a directory standing in for /proc/sys where IPVS is absent). */
   sysctlRoot?: string | undefined;
+  /** Tests only: the file watcher's quiet time before it reloads (config-watch.ts; default 300 ms). */
+  watchQuietMs?: number | undefined;
 }
 
 /** Runs until SIGTERM/SIGINT and a clean stop. Rejects when it cannot start (what started is stopped). */
@@ -100,6 +103,13 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   const daemonMetrics: DaemonMetrics | undefined = metrics;
   early?.attachMetrics(metrics);
   let daemon: Daemon | undefined;
+  // Every reload goes through one queue (reload-queue.ts): a request is answered by a reload that read the
+  // files after it came, requests that wait share one, and a reload that starts covers the watcher's pending one.
+  let watch: ConfigWatch | undefined;
+  const reloads = new ReloadQueue((trigger: ReloadTrigger) => ready().reload(trigger), ({ trigger, triggers }) => {
+    if (triggers.length > 1) log.info({ event: 'config.reload_shared', trigger, triggers }, `one reload answers ${triggers.length} requests`);
+    watch?.covered(trigger);
+  });
   // The closures below (control handlers, signals) live as long as the daemon: none may refer to the
   // starting config, or every closure of this function would keep it (and its parse) after a reload.
   const tableFirst = early !== undefined && startingConfig.services.length > 0;
@@ -117,7 +127,7 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
     log,
     handlers: {
       status: (query) => ready().status(query),
-      reload: () => ready().reload('control'),
+      reload: () => reloads.request('control'),
       drain: (req) => ready().drain(req, true),
       undrain: (req) => ready().drain(req, false),
       drainDirector: (on) => ready().drainDirector(on),
@@ -161,8 +171,10 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   startPage();
 
   // never rejects; the daemon logs the outcome
-  const watch = await watchConfigFile(o.configPath, () => void running.reload('file'), log);
-  closers.push(() => watch.close());
+  const watching = await watchConfigFile(o.configPath, () => void reloads.request('file'), log,
+    o.watchQuietMs !== undefined ? { quietMs: o.watchQuietMs } : {});
+  watch = watching;
+  closers.push(() => watching.close());
   await logHostFacts(startingConfig, log);
   log.info({ event: 'daemon.started', version, config: o.configPath, socket: socketPath }, 'lvsd running');
 
@@ -172,7 +184,7 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
       if (stopping) return;
       stopping = true;
       log.info({ event: 'daemon.stopping', signal }, `stopping on ${signal}`);
-      watch.cancel();
+      watching.cancel();
       void (async () => {
         await running.stop().catch((e: unknown) => log.error({ event: 'daemon.stop_failed', err: (e as Error)?.message ?? String(e) }, 'stop failed'));
         for (const close of closers) await close().catch(() => undefined);
@@ -183,7 +195,7 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
     };
     signals.attach({
       stop,
-      reload: () => void running.reload('sighup'), // never rejects; the daemon logs the outcome
+      reload: () => void reloads.request('sighup'), // never rejects; the daemon logs the outcome
     });
   });
 }

@@ -11,6 +11,8 @@ export interface RunArgs {
   ipvs?: DaemonOptions['ipvs'];
   /** Tests only: where the ECMP sysctls go (a directory standing in for /proc/sys where IPVS is absent). */
   sysctlRoot?: string;
+  /** Tests only: the config file watcher's quiet time before it reloads, ms. */
+  watchQuietMs?: number;
 }
 
 /**
@@ -26,6 +28,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     logLevel: args.logLevel,
     ...(args.ipvs && { ipvs: args.ipvs }),
     ...(args.sysctlRoot !== undefined && { sysctlRoot: args.sysctlRoot }),
+    ...(args.watchQuietMs !== undefined && { watchQuietMs: args.watchQuietMs }),
   });
   return EXIT.ok;
 }

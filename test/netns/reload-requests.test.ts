@@ -1,0 +1,149 @@
+/**
+ * Which reload answers `lvsd reload` and SIGHUP (src/daemon/reload-queue.ts), with `lvsd run` over the
+ * in-memory IPVS model in its own network namespace, its real control socket, file watcher and signals:
+ * - an edit followed by `lvsd reload` while the file watcher waits out its quiet time is one reload, the
+ *   explicit one, which reads the edit: the watcher's pending reload is dropped;
+ * - requests made while a reload runs share one more reload, which read the files after them: each is
+ *   answered with the config written before it, never with the running reload's older read.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { NetnsLab, netnsSkipReason } from './netns.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const DAEMON = fileURLToPath(new URL('./fixtures/model-daemon.js', import.meta.url));
+const skip = netnsSkipReason();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Line = Record<string, unknown>;
+
+class Daemon {
+  readonly lines: Line[] = [];
+  private waiters: Array<() => void> = [];
+  private stderr = '';
+  constructor(readonly child: ChildProcess) {
+    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      try {
+        this.lines.push(JSON.parse(l) as Line);
+        for (const w of this.waiters.splice(0)) w();
+      } catch { /* not JSON */ }
+    });
+  }
+  async waitFor(ok: (l: Line) => boolean, what: string, ms = 30_000): Promise<Line> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const hit = this.lines.find(ok);
+      if (hit) return hit;
+      if (Date.now() > end) throw new Error(`no ${what} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`);
+      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 200); });
+    }
+  }
+  reloads(): Line[] {
+    return this.lines.filter((l) => l.event === 'config.reloaded' || l.event === 'config.reload_refused' || l.event === 'config.reload_failed');
+  }
+}
+
+/** Written whole (a new file renamed over the old): a reload never reads half of it. */
+function writeConfig(file: string, weight: number): void {
+  writeFileSync(`${file}.new`, JSON.stringify({
+    services: [{
+      name: 'web', protocol: 'tcp', address: '192.0.2.10', port: 80, scheduler: 'wrr', forwarding: 'nat',
+      realServers: [{ address: '10.0.0.1', port: 8080, weight }],
+    }],
+  }));
+  renameSync(`${file}.new`, file);
+}
+
+async function start(t: { after(fn: () => void): void }, env: string[]) {
+  const lab = new NetnsLab();
+  t.after(() => lab.cleanup());
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-reloadq-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const config = join(dir, 'services.json');
+  writeConfig(config, 7);
+  const socket = join(dir, 'lvsd.sock');
+  const ns = lab.namespace('d');
+  const d = new Daemon(lab.spawn(ns, ['env', ...env, process.execPath, DAEMON, config, socket, join(dir, 'state.json')]));
+  t.after(() => d.child.kill('SIGTERM'));
+  await d.waitFor((l) => l.event === 'daemon.started', 'daemon.started');
+  return { d, config, socket };
+}
+
+/** POST /v1/reload from this process (no CLI start-up between the edit and the request). */
+function postReload(socket: string): Promise<{ ok: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, method: 'POST', path: '/v1/reload' }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(JSON.parse(body) as { ok: boolean }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The kernel weight of the one real server (`lvsd status --json`). */
+function kernelWeight(socket: string): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [MAIN, 'status', '--json', '--socket', socket], { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`lvsd status failed: ${err.message} ${stderr}`));
+      const snap = JSON.parse(stdout) as { services: Array<{ realServers: Array<{ weight: { kernel: number | null } }> }> };
+      resolve(snap.services[0]!.realServers[0]!.weight.kernel);
+    });
+  });
+}
+
+test('an edit, then lvsd reload while the watcher waits out its quiet time: one reload, the explicit one, with the edit',
+  { skip, timeout: 120_000 }, async (t) => {
+    const QUIET = 4000;
+    const { d, config, socket } = await start(t, ['LOG_LEVEL=debug', `WATCH_QUIET_MS=${QUIET}`]);
+    const before = d.reloads().length;
+    writeConfig(config, 8);
+    await d.waitFor((l) => l.event === 'config.change_seen', 'the watcher seeing the edit');
+    const result = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [MAIN, 'reload', '--socket', socket], { encoding: 'utf8', timeout: 20_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout)));
+    });
+    assert.equal(result, 'reloaded\n');
+    assert.equal(await kernelWeight(socket), 8, 'the explicit reload read the edit');
+    await sleep(QUIET + 2000); // the watcher's reload would have run by now
+    const reloads = d.reloads().slice(before);
+    assert.deepEqual(reloads.map((l) => [l.event, l.trigger]), [['config.reloaded', 'control']],
+      'one reload: the watcher\'s pending one is covered by the explicit one');
+    const covered = d.lines.find((l) => l.event === 'config.change_covered');
+    assert.equal(covered?.by, 'control');
+    assert.equal(d.lines.filter((l) => l.event === 'config.changed').length, 0, 'the watcher did not reload');
+  });
+
+test('lvsd reload and SIGHUP while a reload runs: one more reload for all of them, which read the files after them',
+  { skip, timeout: 120_000 }, async (t) => {
+    // every batch of IPVS commands takes 2 s more: a reload that changes a weight runs for 2 s after reading the files;
+    // the watcher's quiet time is longer than the test, so only the explicit requests reload
+    const { d, config, socket } = await start(t, ['MODEL_EXECUTE_DELAY_MS=2000', 'WATCH_QUIET_MS=600000']);
+    assert.equal(await kernelWeight(socket), 7);
+    const before = d.reloads().length;
+    writeConfig(config, 8);
+    d.child.kill('SIGHUP');
+    await d.waitFor((l) => l.event === 'config.sighup', 'the SIGHUP reload starting');
+    // the SIGHUP reload has read (or is reading) weight 8 and applies it for 2 s: these come while it runs
+    writeConfig(config, 9);
+    const answers = await Promise.all([postReload(socket), postReload(socket), postReload(socket)]);
+    assert.deepEqual(answers.map((a) => a.ok), [true, true, true]);
+    assert.equal(await kernelWeight(socket), 9, 'each answer came from a reload that read the files after the request');
+    d.child.kill('SIGHUP');
+    await d.waitFor((l) => l.event === 'config.reloaded' && d.reloads().length - before >= 3, 'the last SIGHUP reload');
+    const reloads = d.reloads().slice(before);
+    assert.deepEqual(reloads.map((l) => [l.event, l.trigger]),
+      [['config.reloaded', 'sighup'], ['config.reloaded', 'control'], ['config.reloaded', 'sighup']],
+      'the three requests made while the first reload ran shared one reload');
+    const shared = d.lines.find((l) => l.event === 'config.reload_shared');
+    assert.deepEqual(shared?.triggers, ['control', 'control', 'control']);
+  });
