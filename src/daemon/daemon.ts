@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { performance, type IntervalHistogram } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { ConfigCache, loadConfig } from '../config/index.js';
-import type { Config, ServiceConfig } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import { LvsdError } from '../errors.js';
 import type { HealthChange, HealthScheduler } from '../health/index.js';
 import { createIpvsClient } from '../ipvs/index.js';
@@ -28,12 +28,13 @@ import { ConnSync } from './conn-sync.js';
 import type { DaemonOptions, ReloadTrigger, VrrpPort } from './daemon-types.js';
 import { drainRealServer, loadDrainMap } from './drain.js';
 import { EcmpSide, directorProblems, ecmpQuorums } from './ecmp-side.js';
-import { SeriesNames, createHealth, forgetRemoved, publishHealthUp } from './health-wiring.js';
+import { SeriesNames, createHealth, publishHealthUp } from './health-wiring.js';
 import { applyConfiguredSysctls } from './ipvs-sysctls.js';
 import { ipvsError, loadRecord, logConfigWarnings } from './load-record.js';
 import {
-  dropPrepared, failedAnswer, logReloaded, partialAnswer, prepareParts, refusedAnswer, stoppingResult, watchingLoop, type ReloadFacts,
+  dropPrepared, failedAnswer, followServices, logReloaded, partialAnswer, prepareParts, refusedAnswer, stoppingResult, watchingLoop, type ReloadFacts,
 } from './reload.js';
+import { servicesDelta } from './service-delta.js';
 import { ProbeUsers } from './probe-users.js';
 import { buildSnapshotInTurns } from './snapshot.js';
 import type { LoadOutcome, LoadResult, StatusSnapshot } from './status.js';
@@ -212,12 +213,12 @@ export class Daemon {
     this.health = this.makeHealth(this.config);
     this.health.start();
     this.refreshHealthDests();
-    publishHealthUp(this.opts.metrics, this.health, this.config);
+    publishHealthUp(this.opts.metrics, this.health, this.config.services);
   }
 
-  /** The health checker's lists for every service (Wanted.refreshHealth); `kept`: the services a reload reused whole. */
-  private refreshHealthDests(kept?: ReadonlySet<ServiceConfig>): void {
-    this.wanted.refreshHealth((service) => this.health?.desired(service), kept);
+  /** The health checker's lists for every service (Wanted.refreshHealth). */
+  private refreshHealthDests(): void {
+    this.wanted.refreshHealth((service) => this.health?.desired(service));
   }
 
   /** A scheduler for `config`, not started (health-wiring.ts). */
@@ -320,6 +321,8 @@ export class Daemon {
   private async switchTo(next: Config, trigger: ReloadTrigger, facts: ReloadFacts): Promise<ReloadResult> {
     // a stop came while the config was read: nothing may start now
     if (this.stopped) return stoppingResult();
+    // the services changed in place only (service-delta.ts): every part works on those alone
+    const delta = next === this.config ? { before: [], after: [] } : servicesDelta(this.config, next);
     const prepared = await prepareParts(next, {
       config: this.config, client: this.client, health: this.health, vrrp: this.vrrp, owned: this.reconciler.owned.size,
     }, {
@@ -328,7 +331,7 @@ export class Daemon {
       healthConfig: (service) => this.wanted.runningHealthConfig(service),
       vrrp: this.opts.vrrp,
       log: this.log,
-    });
+    }, delta);
     if (!prepared.ok) return this.reloadFailed(trigger, prepared.step, prepared.error);
     const { newClient, preparedHealth, newHealth, newVrrp } = prepared.parts;
     if (this.stopped) {
@@ -345,21 +348,15 @@ export class Daemon {
       this.health = newHealth;
       newHealth.start();
     }
-    // services the reload reused whole (config/service-memo.ts): their lists, health series and metrics stay;
-    // the very config in force (every file unchanged) keeps them all, without looking at each
-    if (next !== old) {
-      const kept = new Set(old.services);
-      const reused = new Set(next.services.filter((s) => kept.has(s)));
-      this.refreshHealthDests(reused);
-      publishHealthUp(this.opts.metrics, this.health, this.config, reused);
-      forgetRemoved(this.opts.metrics, old, next, reused);
-    }
+    // services the reload reused whole (config/service-memo.ts): their lists, health series and metrics stay
+    followServices(old, next, delta, { wanted: this.wanted, seriesNames: this.seriesNames, metrics: this.opts.metrics, health: this.health });
     if (newVrrp) this.vrrp = newVrrp;
     const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
     this.armDrift();
     await this.applyIpvsSysctls();
 
-    const outcome = await this.reconciler.applyDesiredNow(this.wanted.table(), 'reload', 'reload');
+    const outcome = await ((delta && this.reconciler.applyChangesNow(this.wanted.changes(delta), 'reload', 'reload'))
+      ?? this.reconciler.applyDesiredNow(this.wanted.table(), 'reload', 'reload'));
     await syncing;
     logConfigWarnings(this.log, next);
     await this.ecmp.switch(next.ecmp);

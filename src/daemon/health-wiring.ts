@@ -76,32 +76,34 @@ export function probeCountMetrics(
 }
 
 /**
- * Every real server's up gauge from the health checker's state, after a start or a reload. `kept`: the
- * services a reload reused whole, whose gauges stand as they are.
+ * The up gauge of every real server of `services` from the health checker's state, after a start or a
+ * reload (a reload passes the services it did not reuse whole: a reused one's gauges stand as they are).
  */
-export function publishHealthUp(
-  m: DaemonMetrics | undefined, health: HealthScheduler | undefined, config: Config, kept: ReadonlySet<ServiceConfig> = new Set(),
-): void {
+export function publishHealthUp(m: DaemonMetrics | undefined, health: HealthScheduler | undefined, services: readonly ServiceConfig[]): void {
   const up = m?.healthUp;
   if (!up || !health) return;
-  const byName = new Map(config.services.map((s) => [s.name, s]));
-  const names = config.services.filter((s) => !kept.has(s)).map((s) => s.name);
-  for (const s of health.serviceStatuses(names)) {
-    const svc = byName.get(s.name);
-    for (const r of s.realServers) {
-      const rs = svc?.group ? svc.realServers.find((x) => destId(x.spec) === r.realServer) : undefined;
-      const owner = svc && rs ? realServerOwner(svc, rs) : { service: s.name, realServer: r.realServer };
+  const read = health.statusReader();
+  for (const svc of services) {
+    const s = read(svc.name);
+    for (const r of s?.realServers ?? []) {
+      const rs = svc.group ? svc.realServers.find((x) => destId(x.spec) === r.realServer) : undefined;
+      const owner = rs ? realServerOwner(svc, rs) : { service: svc.name, realServer: r.realServer };
       up(owner.service, owner.realServer, r.status === 'up' || r.status === 'drain');
     }
   }
 }
 
-/** A real server or VRRP instance that left the config: its metric series go with it. */
-export function forgetRemoved(m: DaemonMetrics | undefined, old: Config, next: Config, reused: ReadonlySet<ServiceConfig>): void {
+/**
+ * A real server or VRRP instance that left the config: its metric series go with it. `before` and `after`:
+ * the services of `old` and `next` that the reload did not reuse whole (a reused service keeps its pairs,
+ * and no other service has them: names are unique, a group is one item).
+ */
+export function forgetRemoved(
+  m: DaemonMetrics | undefined, old: Config, next: Config, before: readonly ServiceConfig[], after: readonly ServiceConfig[],
+): void {
   if (m?.forgetRealServer) {
-    // a reused service keeps its pairs, and no other service has them (names are unique, a group is one item)
-    const kept = realServerPairs({ services: next.services.filter((s) => !reused.has(s)) });
-    for (const pair of realServerPairs({ services: old.services.filter((s) => !reused.has(s)) })) {
+    const kept = realServerPairs({ services: after as ServiceConfig[] });
+    for (const pair of realServerPairs({ services: before as ServiceConfig[] })) {
       if (kept.has(pair)) continue;
       const [service, realServer] = pair.split('\0') as [string, string];
       m.forgetRealServer(service, realServer);
@@ -122,5 +124,10 @@ export class SeriesNames {
       this.names = { config, map: new Map(config.services.flatMap((s) => (s.group ? [[s.name, s.group.name] as const] : []))) };
     }
     return this.names.map.get(service) ?? service;
+  }
+
+  /** `next` has the names and groups of `old` (a reload that changed services in place: service-delta.ts): the same labels. */
+  switched(old: Config, next: Config): void {
+    if (this.names?.config === old) this.names.config = next;
   }
 }

@@ -12,7 +12,10 @@ import type { IpvsClient } from '../ipvs/types.js';
 import type { Logger } from '../log.js';
 import type { ReloadResult } from './control-server.js';
 import type { LoadResult } from './status.js';
-import type { ReloadTrigger, VrrpPort } from './daemon-types.js';
+import type { DaemonMetrics, ReloadTrigger, VrrpPort } from './daemon-types.js';
+import { forgetRemoved, publishHealthUp, type SeriesNames } from './health-wiring.js';
+import type { ServicesDelta } from './service-delta.js';
+import type { Wanted } from './wanted.js';
 
 /** What a reload measured on its way, logged with config.reloaded. */
 export interface ReloadFacts extends LoadStats {
@@ -71,7 +74,7 @@ export interface PreparedParts {
  * nothing has switched: a client made for it is closed and the step that refused is returned.
  */
 export async function prepareParts(
-  next: Config, running: RunningParts, make: PartMakers,
+  next: Config, running: RunningParts, make: PartMakers, delta?: ServicesDelta,
 ): Promise<{ ok: true; parts: PreparedParts } | { ok: false; step: string; error: unknown }> {
   let step = 'ipvs';
   const parts: PreparedParts = {};
@@ -83,9 +86,13 @@ export async function prepareParts(
     step = 'health';
     // a service the reload reused is handed over as the same object, so the checker keeps it as it runs
     // (a new or changed one is handed over as configured: a real server the reload adds starts as its config says);
-    // the very config in force (every file unchanged: config/cache.ts) leaves the checker as it is
+    // the very config in force (every file unchanged: config/cache.ts) leaves the checker as it is; services
+    // changed in place (service-delta.ts) are built alone
     if (next === running.config) { /* nothing to prepare */ }
-    else if (running.health) parts.preparedHealth = running.health.prepare({ services: next.services.map((s) => make.healthConfig(s)), health: next.health });
+    else if (running.health) {
+      parts.preparedHealth = (delta && running.health.prepareChanges(delta.after.map((s) => make.healthConfig(s)), next.health))
+        ?? running.health.prepare({ services: next.services.map((s) => make.healthConfig(s)), health: next.health });
+    }
     else if (next.services.length > 0) parts.newHealth = make.health(next);
     // VRRP last: the one part that acts while preparing (the worker applies the new instances whole,
     // or rejects and keeps the old ones), so nothing after it may fail
@@ -100,6 +107,36 @@ export async function prepareParts(
     return { ok: false, step, error };
   }
   return { ok: true, parts };
+}
+
+/** What the daemon keeps per service beside its parts (switched by followServices). */
+export interface ServiceRecords {
+  wanted: Wanted;
+  seriesNames: SeriesNames;
+  metrics: DaemonMetrics | undefined;
+  health: HealthScheduler | undefined;
+}
+
+/**
+ * After the switch from `old` to `next`: the health checker's lists, the metric series and the per-config
+ * maps follow the new config. With a delta only its services are looked at; without one, every service
+ * the reload did not reuse whole (the same object).
+ */
+export function followServices(old: Config, next: Config, delta: ServicesDelta | undefined, r: ServiceRecords): void {
+  if (next === old) return; // the very config in force: its lists, series and maps stay
+  const health = r.health;
+  if (delta) {
+    r.wanted.switched(old, next, delta, (name) => health?.desired(name));
+    r.seriesNames.switched(old, next);
+    publishHealthUp(r.metrics, health, delta.after);
+    forgetRemoved(r.metrics, old, next, delta.before, delta.after);
+    return;
+  }
+  const kept = new Set(old.services);
+  const reused = new Set(next.services.filter((s) => kept.has(s)));
+  r.wanted.refreshHealth((name) => health?.desired(name), reused);
+  publishHealthUp(r.metrics, health, next.services.filter((s) => !reused.has(s)));
+  forgetRemoved(r.metrics, old, next, old.services.filter((s) => !reused.has(s)), next.services.filter((s) => !reused.has(s)));
 }
 
 /** Undoes what prepareParts made (a stop came while it prepared). */

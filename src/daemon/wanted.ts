@@ -5,10 +5,11 @@
  * reusing a service's entry while nothing it was made from changed. No I/O.
  */
 import type { Config, ServiceConfig } from '../config/types.js';
-import type { DesiredTable } from '../reconcile/index.js';
+import type { DesiredChanges, DesiredTable } from '../reconcile/index.js';
 import { canonicalServiceId, destSpec, type DesiredEntry, type DestSpec, type KernelEntry } from '../table/index.js';
 import { adoptDests, desiredEntry, type Adoption } from './desired.js';
 import type { DrainRecord } from './drains-file.js';
+import type { ServicesDelta } from './service-delta.js';
 
 export class Wanted {
   /**
@@ -101,14 +102,49 @@ export class Wanted {
     return svc;
   }
 
+  /**
+   * A reload switched from `old` to `next`, which differ by `delta` (service-delta.ts: the same names and
+   * kernel keys in the same places): what was made per config for `old` serves `next` with the changed
+   * services put in, and the health checker's lists are read for those services only.
+   */
+  switched(old: Config, next: Config, delta: ServicesDelta, desired: (service: string) => DestSpec[] | undefined): void {
+    if (this.byName?.config === old) {
+      for (const s of delta.after) this.byName.map.set(s.name, s);
+      this.byName.config = next;
+    }
+    if (this.names?.config === old) this.names.config = next;
+    for (const s of delta.after) {
+      const dests = desired(s.name);
+      if (dests) this.health.set(s.name, dests);
+      else this.health.delete(s.name);
+    }
+  }
+
+  /** The table lvsd wants now with only the services `delta` changed in it, for the reconciler's applyChangesNow. */
+  changes(delta: ServicesDelta): DesiredChanges {
+    const config = this.config();
+    const drains = new Set(this.drains.keys());
+    return {
+      entries: delta.after.map((s) => this.entry(s, drains)),
+      names: this.tableNames(config),
+      ownWholeTable: config.ipvs.ownWholeTable,
+      timeouts: config.ipvs.timeouts,
+    };
+  }
+
+  /** The table's names (canonical id -> service name) of the config in force, made once per config. */
+  private tableNames(config: Config): Map<string, string> {
+    if (this.names?.config !== config) this.names = { config, names: new Map(config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])) };
+    return this.names.names;
+  }
+
   /** The table lvsd wants now, for the reconciler. */
   table(): DesiredTable {
     const config = this.config();
     const drains = new Set(this.drains.keys());
-    if (this.names?.config !== config) this.names = { config, names: new Map(config.services.map((s) => [canonicalServiceId(s.spec.key), s.name])) };
     return {
       entries: config.services.map((s) => this.entry(s, drains)),
-      names: this.names.names,
+      names: this.tableNames(config),
       ownWholeTable: config.ipvs.ownWholeTable,
       timeouts: config.ipvs.timeouts,
     };

@@ -17,44 +17,45 @@ export interface Built {
   deleted: string[];
   /** per job key, the services using it (set on the job when installed); only the jobs whose users changed */
   users: Map<string, Set<string>>;
-  services: Map<string, ServiceEntry>;
-  /** The running entries kept as they are (same config object, same jobs): commit() leaves them alone. */
-  kept: Set<ServiceEntry>;
+  /** A whole build: every service's entry, in the config's order (the running ones kept included). */
+  services?: Map<string, ServiceEntry>;
+  /** A build of changes: entries that replace the running ones of the same names, where they stand. */
+  patch?: Map<string, ServiceEntry>;
+  /** The entries built (new or changed); every other entry is a running one kept as it is (same config object, same jobs). */
+  built: ServiceEntry[];
+  /** The running entries replaced or dropped. */
+  dropped: ServiceEntry[];
   /** Running jobs no service uses any more. */
   removed: Job[];
 }
 
-/**
- * The jobs and services of a config at `now`, reusing `old` jobs by identity. A service whose config is the
- * very object `oldServices` holds (a reload reused it: config/service-memo.ts) and whose jobs all still run
- * keeps its running entry (members, desired list, ramp timer); only the jobs of services added, changed or
- * removed have their users counted again, so a reload that changed one service costs about one service.
- */
-export function buildJobs(
-  input: HealthInput, old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry> = new Map(),
-): Built {
-  const added = new Map<string, Job>();
-  const jobs = { get: (key: string) => added.get(key) ?? old.get(key) };
-  const services = new Map<string, ServiceEntry>();
-  const kept = new Set<ServiceEntry>();
+/** The jobs of the services built, and the job keys whose users may have changed. */
+class Builder {
+  readonly added = new Map<string, Job>();
   /** Job keys whose users may differ from the running job's `services`. */
-  const dirty = new Set<string>();
+  readonly dirty = new Set<string>();
   /** Users of dirty keys among the services built here. */
-  const builtUsers = new Map<string, Set<string>>();
-  for (const config of input.services) {
-    const before = oldServices.get(config.name);
-    // (a running entry's jobs are all installed; `alive` is the cheap check that none was taken out)
-    if (before !== undefined && before.config === config && before.members.every(({ job }) => job.alive)) {
-      services.set(config.name, before);
-      kept.add(before);
-      continue;
-    }
-    if (before !== undefined) for (const { job } of before.members) dirty.add(job.key);
+  private readonly builtUsers = new Map<string, Set<string>>();
+  readonly built: ServiceEntry[] = [];
+  readonly dropped: ServiceEntry[] = [];
+  private readonly droppedSet = new Set<ServiceEntry>();
+
+  constructor(private readonly old: ReadonlyMap<string, Job>, private readonly now: number) {}
+
+  /** A running entry that a built one replaces, or that is gone: the users of its jobs are counted again. */
+  drop(before: ServiceEntry): void {
+    if (this.droppedSet.has(before)) return;
+    this.droppedSet.add(before);
+    this.dropped.push(before);
+    for (const { job } of before.members) this.dirty.add(job.key);
+  }
+
+  build(config: ServiceConfig): ServiceEntry {
     const members: Member[] = [];
     for (const rs of config.realServers) {
       const target = probeTarget(rs);
       const key = realServerKey(rs);
-      let job = jobs.get(key);
+      let job = this.added.get(key) ?? this.old.get(key);
       if (!job) {
         const intervalMs = Math.max(1, rs.healthCheck.interval * 1000);
         // every field in the literal, those set later too: one added afterwards moves the object's
@@ -62,45 +63,98 @@ export function buildJobs(
         job = {
           key, check: rs.healthCheck, target, intervalMs,
           offsetMs: probeOffset(key, intervalMs),
-          state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, now),
+          state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, this.now),
           services: [],
           due: 0, queueIndex: undefined, watchId: undefined, inFlight: undefined, ctl: undefined, probingSince: undefined,
           alive: true,
         };
-        added.set(key, job);
+        this.added.set(key, job);
       }
-      dirty.add(key);
-      let names = builtUsers.get(key);
-      if (!names) builtUsers.set(key, (names = new Set()));
+      this.dirty.add(key);
+      let names = this.builtUsers.get(key);
+      if (!names) this.builtUsers.set(key, (names = new Set()));
       names.add(config.name);
       members.push({ rs, job, dest: undefined });
     }
-    services.set(config.name, { config, members, desired: computeDesired(config, members, now) });
+    const entry = { config, members, desired: computeDesired(config, members, this.now) };
+    this.built.push(entry);
+    return entry;
   }
-  for (const [name, before] of oldServices) {
-    if (services.get(name) === before) continue;
-    for (const { job } of before.members) dirty.add(job.key);
-  }
-  const users = new Map<string, Set<string>>();
-  const removed: Job[] = [];
-  const deleted: string[] = [];
-  for (const key of dirty) {
-    const names = new Set<string>();
-    // a kept service uses exactly the jobs it used before
-    for (const name of old.get(key)?.services ?? []) {
-      const svc = services.get(name);
-      if (svc !== undefined && kept.has(svc)) names.add(name);
+
+  /** The users of every dirty key: the running users still `kept`, and the services built. */
+  finish(kept: (name: string) => boolean): Pick<Built, 'added' | 'deleted' | 'users' | 'built' | 'dropped' | 'removed'> {
+    const users = new Map<string, Set<string>>();
+    const removed: Job[] = [];
+    const deleted: string[] = [];
+    for (const key of this.dirty) {
+      const names = new Set<string>();
+      // a kept service uses exactly the jobs it used before
+      for (const name of this.old.get(key)?.services ?? []) if (kept(name)) names.add(name);
+      for (const name of this.builtUsers.get(key) ?? []) names.add(name);
+      if (names.size > 0) {
+        users.set(key, names);
+        continue;
+      }
+      deleted.push(key);
+      const gone = this.old.get(key);
+      if (gone !== undefined) removed.push(gone);
     }
-    for (const name of builtUsers.get(key) ?? []) names.add(name);
-    if (names.size > 0) {
-      users.set(key, names);
+    return { added: this.added, deleted, users, built: this.built, dropped: this.dropped, removed };
+  }
+}
+
+/** A running entry that a build may keep for `config`: the same config object, and (a cheap check that none was taken out) its jobs all installed. */
+function keeps(before: ServiceEntry | undefined, config: ServiceConfig): before is ServiceEntry {
+  return before !== undefined && before.config === config && before.members.every(({ job }) => job.alive);
+}
+
+/**
+ * The jobs and services of a config at `now`, reusing `old` jobs by identity. A service whose config is the
+ * very object `oldServices` holds (a reload reused it: config/service-memo.ts) and whose jobs all still run
+ * keeps its running entry (members, desired list, ramp timer); only the jobs of services added, changed or
+ * removed have their users counted again.
+ */
+export function buildJobs(
+  input: HealthInput, old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry> = new Map(),
+): Built {
+  const b = new Builder(old, now);
+  const services = new Map<string, ServiceEntry>();
+  const kept = new Set<ServiceEntry>();
+  for (const config of input.services) {
+    const before = oldServices.get(config.name);
+    if (keeps(before, config)) {
+      services.set(config.name, before);
+      kept.add(before);
       continue;
     }
-    deleted.push(key);
-    const gone = old.get(key);
-    if (gone !== undefined) removed.push(gone);
+    if (before !== undefined) b.drop(before);
+    services.set(config.name, b.build(config));
   }
-  return { added, deleted, users, services, kept, removed };
+  for (const [name, before] of oldServices) if (services.get(name) !== before) b.drop(before);
+  return { ...b.finish((name) => kept.has(services.get(name)!)), services };
+}
+
+/**
+ * What buildJobs gives for the running services with `changed` put in place of the running services of
+ * the same names (a reload that changed those alone: daemon/service-delta.ts), built in proportion to the
+ * change: the running entries of every other service are kept without a look at each. Undefined when a
+ * name is not running, or given twice: build the whole config then.
+ */
+export function buildChanges(
+  changed: readonly ServiceConfig[], old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry>,
+): Built | undefined {
+  const b = new Builder(old, now);
+  const patch = new Map<string, ServiceEntry>();
+  const seen = new Set<string>();
+  for (const config of changed) {
+    const before = oldServices.get(config.name);
+    if (before === undefined || seen.has(config.name)) return undefined;
+    seen.add(config.name);
+    if (keeps(before, config)) continue;
+    b.drop(before);
+    patch.set(config.name, b.build(config));
+  }
+  return { ...b.finish((name) => !patch.has(name) && oldServices.has(name)), patch };
 }
 
 /**

@@ -11,12 +11,12 @@
  *   real server.
  */
 import { EventEmitter } from 'node:events';
-import type { HealthGlobalConfig } from '../config/types.js';
+import type { HealthGlobalConfig, ServiceConfig } from '../config/types.js';
 import { destId, destSpec, type DestSpec } from '../table/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
-import { buildJobs, computeDesired, type Built } from './build.js';
+import { buildChanges, buildJobs, computeDesired, type Built } from './build.js';
 import type { Job, Member, ServiceEntry } from './job.js';
 import { LocalFailureLog } from './local-log.js';
 import { ProbeRunner } from './probe-runner.js';
@@ -60,7 +60,7 @@ function membersOf(svc: ServiceEntry, job: Job): readonly Member[] {
 
 /** A config built by prepare(), switched to by commit(). */
 export interface PreparedHealth {
-  readonly input: HealthInput;
+  readonly health: HealthGlobalConfig;
   /** @internal */
   readonly built: unknown;
   /** @internal the running jobs it was built against */
@@ -165,7 +165,17 @@ export class HealthScheduler extends EventEmitter {
    * Commit it before the next prepare or commit (it reuses the running probes' state).
    */
   prepare(input: HealthInput): PreparedHealth {
-    return { input, built: buildJobs(input, this.jobs, this.clock.now(), this.lists.entries), from: this.generation };
+    return { health: input.health, built: buildJobs(input, this.jobs, this.clock.now(), this.lists.entries), from: this.generation };
+  }
+
+  /**
+   * prepare() for the services running with `changed` in place of the running services of the same names
+   * (a reload that changed those in place alone), in proportion to the change: what prepare() of the whole
+   * list would build. Undefined when a name is not running: prepare() the whole list then.
+   */
+  prepareChanges(changed: readonly ServiceConfig[], health: HealthGlobalConfig): PreparedHealth | undefined {
+    const built = buildChanges(changed, this.jobs, this.clock.now(), this.lists.entries);
+    return built && { health, built, from: this.generation };
   }
 
   /** Switches to a prepared config. Never throws. */
@@ -173,20 +183,20 @@ export class HealthScheduler extends EventEmitter {
     if (prepared.from !== this.generation) throw new Error('health: prepare() and commit() interleaved with another update');
     // transitions of the batch being read are told against the lists they changed, before those are replaced
     this.lists.flushFolded();
-    const input = prepared.input;
-    if (input.health.maxConcurrent !== this.global.maxConcurrent) {
-      this.runner.limit(input.health.maxConcurrent);
-      this.watcher?.limit(input.health.maxConcurrent);
+    const health = prepared.health;
+    if (health.maxConcurrent !== this.global.maxConcurrent) {
+      this.runner.limit(health.maxConcurrent);
+      this.watcher?.limit(health.maxConcurrent);
     }
-    this.global = input.health;
-    this.runner.env = { execUser: input.health.execUser, execOutputLimit: input.health.execOutputLimit };
+    this.global = health;
+    this.runner.env = { execUser: health.execUser, execOutputLimit: health.execOutputLimit };
     const built = prepared.built as Built;
     // a kept entry is the running one, results included: its list and ramp timer stay
-    for (const svc of this.lists.entries.values()) if (!built.kept.has(svc)) this.lists.clearRamp(svc);
+    for (const svc of built.dropped) this.lists.clearRamp(svc);
     this.install(built);
     // results that came in since prepare() changed the probes' state: the built services' lists follow it
     const now = this.clock.now();
-    for (const svc of this.lists.entries.values()) if (!built.kept.has(svc)) svc.desired = computeDesired(svc.config, svc.members, now);
+    for (const svc of built.built) svc.desired = computeDesired(svc.config, svc.members, now);
     if (built.removed.some((job) => job.watchId !== undefined)) this.takeCounts(built.removed);
     for (const job of built.removed) this.disarm(job);
     if (this.running) {
@@ -196,7 +206,7 @@ export class HealthScheduler extends EventEmitter {
         const job = this.jobs.get(key)!;
         if (!this.runner.has(job) && job.watchId === undefined && job.check.type !== 'none') this.arm(job, now + job.offsetMs);
       }
-      for (const svc of this.lists.entries.values()) if (!built.kept.has(svc)) this.lists.armRamp(svc);
+      for (const svc of built.built) this.lists.armRamp(svc);
     }
   }
 
@@ -308,7 +318,9 @@ export class HealthScheduler extends EventEmitter {
       if (shared === undefined) lists.set(id, (shared = list));
       this.jobs.get(key)!.services = shared;
     }
-    this.lists.entries = built.services;
+    if (built.services) this.lists.entries = built.services;
+    // the same names: each entry replaced where it stands, so the map's order is the config's still
+    for (const [name, svc] of built.patch ?? []) this.lists.entries.set(name, svc);
   }
 
   private build(input: HealthInput, old: Map<string, Job>): Built {

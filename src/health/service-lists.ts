@@ -20,7 +20,7 @@ export interface ListEvents {
 }
 
 export class ServiceLists {
-  /** The services by name; a commit replaces the map whole (`install`). */
+  /** The services by name, in the config's order; a commit replaces the map whole, or some entries in place (`install`). */
   entries = new Map<string, ServiceEntry>();
   running = false;
   /**

@@ -36,6 +36,7 @@ export { Reconciler } from './reconciler.js';
 export {
   sameEntry,
   firstError,
+  type DesiredChanges,
   type DesiredTable,
   type IpvsApplyStatus,
   type IpvsFailureStatus,

@@ -36,6 +36,14 @@ export interface DesiredTable {
   timeouts?: Partial<Timeouts> | undefined;
 }
 
+/**
+ * The desired table in force with some services' entries replaced, each under a canonical id the table
+ * has (Reconciler.applyChangesNow): `names`, `ownWholeTable` and `timeouts` as in DesiredTable, whole.
+ */
+export interface DesiredChanges extends Omit<DesiredTable, 'entries'> {
+  entries: readonly DesiredEntry[];
+}
+
 export interface ReconcilerOptions {
   log: Logger;
   events?: ReconcilerEvents | undefined;

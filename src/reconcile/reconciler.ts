@@ -25,7 +25,7 @@ import { ownedAfterError, saveOwned } from './ownership.js';
 import type { Plan } from './plan.js';
 import {
   KNOWN_OUTCOME, NOTHING_TO_DO, firstError, hasTimeouts, sameEntry, sameTimeouts,
-  type DesiredTable, type IpvsApplyStatus, type PassKind, type PassOutcome, type ReconcilerOptions,
+  type DesiredChanges, type DesiredTable, type IpvsApplyStatus, type PassKind, type PassOutcome, type ReconcilerOptions,
 } from './reconciler-types.js';
 import { passFailure, recordsOf, type FailureRecord } from './repair.js';
 import { RepairSchedule } from './repair-schedule.js';
@@ -48,6 +48,13 @@ export class Reconciler {
   private table: DesiredTable = { entries: [], names: new Map(), ownWholeTable: false };
   /** The desired entries by canonical id (first declaration wins), table order; update() replaces some. */
   private desired = new Map<string, DesiredEntry>();
+  /** Whether the last whole table had one entry per canonical id (applyChangesNow replaces entries by id). */
+  private unique = true;
+  /**
+   * The owned set the last settle made, while the desired table has kept its ids since (only changes, which
+   * keep them, were applied): settleOwned knows then without a look at each id whether it would change.
+   */
+  private settled: ReadonlySet<string> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private fullPending: Promise<PassOutcome> | undefined;
   private readonly dirty = new Map<string, { reason: string; kind: 'health' | 'drain' }>();
@@ -109,6 +116,35 @@ export class Reconciler {
     for (const id of this.view.stale()) ids.add(id);
     for (const id of this.repairs.state.serviceIds()) ids.add(id);
     return this.pass(ids, reason, kind, !sameTimeouts(old.timeouts, table.timeouts));
+  }
+
+  /**
+   * The table in force with some services' entries replaced (a reload that changed those services in
+   * place), applied now, from inside the queue: what applyDesiredNow does with the whole table, in
+   * proportion to the change. Only the entries given are compared with those in force; the services with
+   * outstanding failures or a stale view are planned too. Returns undefined, having changed nothing, when
+   * it cannot be exact this way (an entry whose id the table does not have, a first pass, a change of
+   * ownWholeTable, a failure that is not one service's): apply the whole table then.
+   */
+  applyChangesNow(changes: DesiredChanges, reason: string, kind: PassKind): Promise<PassOutcome> | undefined {
+    const old = this.table;
+    if (this.stopped || kind === 'start' || !this.view.known || !this.unique || old.ownWholeTable !== changes.ownWholeTable
+      || this.repairs.state.hasGlobal) return undefined;
+    const replaced = new Map<string, DesiredEntry>();
+    for (const e of changes.entries) {
+      const id = canonicalServiceId(e.service.key);
+      if (!this.desired.has(id) || replaced.has(id)) return undefined;
+      replaced.set(id, e);
+    }
+    this.table = { entries: [], names: changes.names, ownWholeTable: changes.ownWholeTable, timeouts: changes.timeouts };
+    const ids = new Set<string>();
+    for (const [id, e] of replaced) {
+      if (!sameEntry(this.desired.get(id), e)) ids.add(id);
+      this.desired.set(id, e); // in place: the table's order stays
+    }
+    for (const id of this.view.stale()) ids.add(id);
+    for (const id of this.repairs.state.serviceIds()) ids.add(id);
+    return this.pass(ids, reason, kind, !sameTimeouts(old.timeouts, changes.timeouts));
   }
 
   /**
@@ -180,6 +216,8 @@ export class Reconciler {
       if (!desired.has(id)) desired.set(id, e);
     }
     this.desired = desired;
+    this.unique = desired.size === table.entries.length;
+    this.settled = undefined;
   }
 
   private nameOf = (id: string): string | undefined => this.table.names.get(id);
@@ -192,6 +230,11 @@ export class Reconciler {
    * slice per turn and written only when it changed (always once per process).
    */
   private async settleOwned(budget: TurnBudget): Promise<void> {
+    // nothing can have changed: the owned set was settled and written, the desired ids are the same since,
+    // and it holds them alone (so none owned beyond them that the kernel may have lost)
+    const settled = this.settled;
+    if (settled !== undefined && this.owned === settled && this.savedOwned === settled && settled.size === this.desired.size) return;
+    this.settled = undefined;
     const out = new Set<string>();
     for (const id of this.desired.keys()) {
       out.add(id);
@@ -213,11 +256,15 @@ export class Reconciler {
         if (budget.spent) await budget.yield();
       }
     }
-    if (same) return;
+    if (same) {
+      this.savedOwned = this.settled = out; // the same ids as written
+      return;
+    }
     this.savedOwned = undefined;
     try {
       await saveOwned(this.opts.stateFile(), out);
       this.savedOwned = out;
+      this.settled = out;
     } catch (e) {
       this.opts.log.error({ event: 'state.save_failed', file: this.opts.stateFile(), err: (e as Error).message }, 'cannot save the state file');
     }
@@ -330,8 +377,12 @@ export class Reconciler {
       if (stale.length > 0) this.view.replaceSome(new Set(stale), await client.dump(new Set(stale), NO_STATS));
       const wantTimeouts = tableKind && timeouts && hasTimeouts(this.table.timeouts);
       if (wantTimeouts) this.view.timeouts = await client.getTimeouts();
+      // in the order of `ids` (a whole table's: the table's), not a walk of the whole table
       const desired: DesiredEntry[] = [];
-      for (const [id, e] of this.desired) if (ids.has(id)) desired.push(e);
+      for (const id of ids) {
+        const e = this.desired.get(id);
+        if (e !== undefined) desired.push(e);
+      }
       plan = await planSliced({
         desired, view: this.view, candidates: tableKind ? [...ids].filter((id) => !this.desired.has(id)) : [],
         owned: tableKind ? this.owned : new Set(), ownWholeTable: tableKind && this.table.ownWholeTable,
