@@ -323,39 +323,124 @@ export function normaliseItem(loc: Located<RawService>, i: number, global: Healt
 export type ItemSource = (loc: Located<RawService>, i: number, global: HealthGlobalConfig) => ServiceItem;
 
 /**
+ * What the cross-item checks of the last build found, kept for the next one (the memo holds it: a daemon's
+ * reloads): each item's result by its place, and the names and kernel keys they claimed, when the build
+ * found nothing wrong with any service. The next build then checks only the items that differ (another
+ * result at their place): their old claims are taken back and their new ones made.
+ */
+export class ServiceChecks {
+  /** The last build's items by their place in the list; undefined: it found a problem, or there was none. */
+  items: ServiceItem[] | undefined;
+  names = new Map<string, Located<unknown>>();
+  keys = new Map<string, Located<unknown>>();
+  /** Builds that checked the changed items alone (tests). */
+  incremental = 0;
+}
+
+/** Above this share of the list changed, the whole list is checked (the same work then). */
+const MAX_CHANGED_SHARE = 0.25;
+
+/**
+ * The claims of `made` checked against the last build's (`checks`), for the items that differ: true when
+ * none collides, with `checks` updated to this build; false when it cannot tell that way (a changed item
+ * with problems of its own, a claim already made, much of the list changed): check the whole list then.
+ */
+function checkChanged(list: ReadonlyArray<Located<unknown>>, made: readonly ServiceItem[], checks: ServiceChecks): boolean {
+  const prev = checks.items;
+  if (prev === undefined) return false;
+  const changed: number[] = [];
+  const most = Math.max(1, Math.floor(Math.max(made.length, prev.length) * MAX_CHANGED_SHARE));
+  for (let i = 0; i < Math.max(made.length, prev.length); i++) {
+    if (made[i] === prev[i]) continue;
+    if (changed.length >= most || (made[i] !== undefined && made[i]!.problems.size > 0)) return false;
+    changed.push(i);
+  }
+  checks.items = undefined; // from here on the claims change: whatever happens, the next build checks the whole list unless this one finishes
+  for (const i of changed) {
+    const old = prev[i];
+    if (old === undefined) continue;
+    if (old.groupName !== undefined) checks.names.delete(old.groupName);
+    for (const { service, id } of old.services) {
+      checks.names.delete(service.name);
+      if (id !== undefined) checks.keys.delete(id);
+    }
+  }
+  for (const i of changed) {
+    const item = made[i];
+    if (item === undefined) continue;
+    if (item.groupName !== undefined) {
+      if (checks.names.has(item.groupName)) return false;
+      checks.names.set(item.groupName, list[i]!);
+    }
+    for (const { service, id, at } of item.services) {
+      if (checks.names.has(service.name)) return false;
+      checks.names.set(service.name, at);
+      if (id !== undefined) {
+        if (checks.keys.has(id)) return false;
+        checks.keys.set(id, at);
+      }
+    }
+  }
+  checks.items = [...made];
+  checks.incremental++;
+  return true;
+}
+
+/**
  * Every service (a group's members each one), with the cross-service rules: unique names and unique kernel
  * keys. Each item is normalised by itself (`item`, which may reuse an unchanged item's result), then the
  * items' problems and the cross-item checks follow in list order, so a reused item reports exactly what a
- * fresh one would.
+ * fresh one would. `checks`: what the last build's checks found (a daemon's reloads): when it found
+ * nothing wrong, only the items that differ are checked against it, and the result is the same.
  */
 export function normaliseServices(
   list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems, item: ItemSource = normaliseItem,
+  checks?: ServiceChecks,
 ): ServiceConfig[] {
+  const made = list.map((loc, i) => item(loc, i, global));
+  const out: ServiceConfig[] = [];
+  if (checks !== undefined && checkChanged(list, made, checks)) {
+    for (const m of made) {
+      if (m.problems.warnings.length > 0) problems.addAll(m.problems);
+      for (const { service } of m.services) out.push(service);
+    }
+    return out;
+  }
   const byName = new Map<string, Located<unknown>>();
   const byKey = new Map<string, Located<unknown>>();
   const where = (here: Located<unknown>, there: Located<unknown>) =>
     here.file === there.file ? there.pointer : `${there.file} ${there.pointer}`;
-  const out: ServiceConfig[] = [];
+  let clean = true;
   const claimName = (loc: Located<unknown>, name: string) => {
     const named = byName.get(name);
-    if (named) problems.add(loc.file, loc.pointer, `duplicate service name "${name}" (also ${where(loc, named)})`);
-    else byName.set(name, loc);
+    if (named) {
+      problems.add(loc.file, loc.pointer, `duplicate service name "${name}" (also ${where(loc, named)})`);
+      clean = false;
+    } else byName.set(name, loc);
   };
   list.forEach((loc, i) => {
-    const made = item(loc, i, global);
-    problems.addAll(made.problems);
+    const m = made[i]!;
+    if (m.problems.size > 0) clean = false;
+    problems.addAll(m.problems);
     // the group's own name is taken too: `lvsd drain NAME` and status address the group by it
-    if (made.groupName !== undefined) claimName(loc, made.groupName);
-    for (const { service, id, at } of made.services) {
+    if (m.groupName !== undefined) claimName(loc, m.groupName);
+    for (const { service, id, at } of m.services) {
       claimName(at, service.name);
       if (id !== undefined) {
         const same = byKey.get(id);
-        if (same) problems.add(at.file, at.pointer, `duplicate service ${id} (also ${where(at, same)})`);
-        else byKey.set(id, at);
+        if (same) {
+          problems.add(at.file, at.pointer, `duplicate service ${id} (also ${where(at, same)})`);
+          clean = false;
+        } else byKey.set(id, at);
       }
       out.push(service);
     }
   });
+  if (checks !== undefined) {
+    checks.items = clean ? made : undefined;
+    checks.names = byName;
+    checks.keys = byKey;
+  }
   return out;
 }
 

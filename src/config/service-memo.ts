@@ -4,14 +4,15 @@
  * same place (file and pointer: its problems and origin name that place), has the same index in the merged
  * list (a nameless item's fallback name uses it), the same value (the very object of an unchanged file, or
  * an equal JSON value) and the same health defaults (exec checks take their user from them). Everything
- * that crosses items (duplicate names and kernel keys) is checked afresh on every build (normaliseServices).
+ * that crosses items (duplicate names and kernel keys) is checked on every build, for the items that changed
+ * against what the last build claimed when it found nothing wrong (`checks`, normaliseServices).
  * Only what the latest build saw is kept. An unchanged item is found by its Located record (the same
  * object from one merge to the next, documents.ts), so a reload of 10,000 unchanged items builds no key.
  */
 import type { HealthGlobalConfig } from './types.js';
 import type { LocatedCache } from './documents.js';
 import { jsonEqual } from './json-equal.js';
-import { normaliseItem, type ItemSource, type ServiceItem } from './normalise-services.js';
+import { ServiceChecks, normaliseItem, type ItemSource, type ServiceItem } from './normalise-services.js';
 import type { Located, RawService } from './raw.js';
 
 interface Entry {
@@ -31,6 +32,8 @@ export class ServiceMemo {
   /** The same by place (file and pointer), made when first asked: without a LocatedCache, for an item whose file was parsed again. */
   private byPlace: Map<string, Entry> | undefined;
   private next = new Map<Located<RawService>, Entry>();
+  /** The names and keys the latest build's services claimed (normaliseServices). */
+  readonly checks = new ServiceChecks();
   /** Items reused and built in the latest build. */
   reused = 0;
   built = 0;

@@ -112,6 +112,7 @@ test('a load patched from the last version is the whole load: random documents, 
     const file = join(dir, 'lvsd.json');
     let run = 0;
     let patched = 0;
+    let checkedAlone = 0;
     await fc.assert(fc.asyncProperty(
       fc.array(service, { minLength: 1, maxLength: 6 }), fc.array(edit, { minLength: 1, maxLength: 8 }), fc.constantFrom(0, 2),
       async (services, edits, indent0) => {
@@ -159,9 +160,11 @@ test('a load patched from the last version is the whole load: random documents, 
           }
           await step();
         }
+        checkedAlone += cache.services.checks.incremental;
       },
     ), { numRuns: 150 });
     assert.ok(patched > 30, `loads patched: ${patched}`);
+    assert.ok(checkedAlone > 30, `builds whose duplicate checks looked at the changed items alone: ${checkedAlone}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
