@@ -210,3 +210,34 @@ test('a request body that never finishes arriving does not hold its connection f
   assert.equal(closed, true, 'the daemon closed the connection');
   assert.ok(Date.now() - started < 19_000);
 });
+
+test('the client reads HTTP/1.1 answers: content-length, chunked, and says when one is cut short or not HTTP', async () => {
+  const { parseAnswer } = await import('../../src/cli/control-client.js');
+  const b = (s: string) => Buffer.from(s, 'latin1');
+  const ok = parseAnswer(b('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'));
+  assert.ok(typeof ok !== 'string');
+  assert.deepEqual([ok.status, ok.body.toString()], [200, '{"ok":true}']);
+  const chunked = parseAnswer(b('HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'));
+  assert.ok(typeof chunked !== 'string');
+  assert.deepEqual([chunked.status, chunked.body.toString()], [404, '{"a":1}']);
+  const untilClose = parseAnswer(b('HTTP/1.0 200 OK\r\n\r\n[1]'));
+  assert.ok(typeof untilClose !== 'string');
+  assert.equal(untilClose.body.toString(), '[1]');
+  assert.equal(parseAnswer(b('HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n{"ok":true}')), 'the answer was cut short');
+  assert.equal(parseAnswer(b('HTTP/1.1 200 OK\r\ncontent-le')), 'the answer was cut short');
+  assert.equal(parseAnswer(b('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{"a"')), 'the answer was cut short');
+  assert.equal(parseAnswer(b('')), 'the connection closed without an answer');
+  assert.equal(parseAnswer(b('SSH-2.0-OpenSSH\r\n\r\n')), 'the answer is not HTTP');
+});
+
+test('a daemon that closes the connection without answering is a clear LVSD_CONTROL error, not a hang', async (t) => {
+  const { createServer } = await import('node:net');
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'mute.sock');
+  const server = createServer((c) => c.once('data', () => c.end()));
+  await new Promise<void>((r) => server.listen(path, r));
+  t.after(() => server.close());
+  await assert.rejects(requestDaemon(path, 'POST', '/v1/reload', {}), (e: unknown) =>
+    isLvsdError(e, 'LVSD_CONTROL') && /closed without an answer/.test((e as Error).message));
+});
