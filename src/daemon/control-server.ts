@@ -16,6 +16,7 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, unlinkSync } 
 import { createConnection, type Socket } from 'node:net';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { LvsdError, isLvsdError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { TurnBudget } from '../turn-budget.js';
@@ -253,9 +254,11 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   await prepareSocketPath(opts.path, gid);
 
   const server = createServer((req, res) => {
+    const arrived = performance.now();
     route(req, opts.handlers).then(async ([status, body]) => ({ status, body, text: (await jsonInTurns(body)) + '\n' })).then(
       ({ status, body, text }) => {
-        log.debug({ event: 'control.request', method: req.method, url: req.url, status }, 'control request');
+        // ms: from the request's head to the answer (a reload's wait for the one running included)
+        log.debug({ event: 'control.request', method: req.method, url: req.url, status, ms: Math.round(performance.now() - arrived) }, 'control request');
         send(res, status, body, text);
       },
       (e: unknown) => {
