@@ -27,7 +27,7 @@
  * at 1,000 probes/s compare the two fairly; on a host with IPVS set LVSD_BENCH_HEALTH_INTERVAL_S=1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,14 +51,20 @@ const IDLE_S = Number(process.env.LVSD_BENCH_HEALTH_IDLE_S ?? 20);
 const DRIFT = process.env.LVSD_BENCH_HEALTH_DRIFT ?? '1h';
 /** LVSD_BENCH_HEALTH_TOOLS=lvsd: lvsd alone (e.g. its RSS at 100,000 real servers, where keepalived's start takes long) */
 const TOOLS = (process.env.LVSD_BENCH_HEALTH_TOOLS ?? 'lvsd,keepalived').split(',').filter((t): t is Kind => t === 'lvsd' || t === 'keepalived');
-/** LVSD_BENCH_HEALTH_CLOSE=reset: lvsd's TCP checks close with RST (keepalived has no such choice: FIN) */
 /** The node flags lvsd runs with as installed: those of main.js's first line (#!/usr/bin/env -S node FLAGS). */
 function deployedFlags(): string {
   return /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(LVSD_MAIN, 'utf8').split('\n')[0]!)?.[1]?.trim() ?? '';
 }
 /** LVSD_BENCH_HEALTH_NODE_FLAGS: node flags for lvsd instead (default: deployedFlags(); "" for none) */
 const NODE_FLAGS = (process.env.LVSD_BENCH_HEALTH_NODE_FLAGS ?? deployedFlags()).split(' ').filter(Boolean);
-const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' ? 'reset' : undefined;
+/** LVSD_BENCH_HEALTH_CLOSE=reset|fin: lvsd's TCP checks close with RST or FIN (default: the check's default) */
+const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVSD_BENCH_HEALTH_CLOSE === 'fin' ? process.env.LVSD_BENCH_HEALTH_CLOSE : undefined;
+/**
+ * LVSD_BENCH_HEALTH_TRACE_S=S: after the window, with the tool still running, S seconds of `perf record` of
+ * its processes (kernel and user stacks; the report by symbol in DIR/perf-TOOL.txt) and then S seconds of
+ * `strace -c -f` (syscalls per probe: DIR/strace-TOOL.txt), each with the probes the sink saw meanwhile.
+ */
+const TRACE_S = Number(process.env.LVSD_BENCH_HEALTH_TRACE_S ?? 0);
 const PER_SERVICE = 100;
 const SERVICES = Math.ceil(N / PER_SERVICE);
 const PORT0 = 8000;
@@ -232,35 +238,130 @@ async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number): Pr
 
 // ---- measuring ----
 
-interface ProcSample { ticks: number; userTicks: number; rssKb: number; hwmKb: number }
+interface ProcSample {
+  ticks: number;
+  userTicks: number;
+  rssKb: number;
+  hwmKb: number;
+  /** per thread, named process/thread (threads of one name summed): [user, kernel] ticks */
+  threads: Map<string, [number, number]>;
+}
+
+/** utime and stime (fields 14, 15) and the name of a /proc/.../stat */
+function statTicks(path: string): { name: string; user: number; sys: number } {
+  const stat = readFileSync(path, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), user: Number(f[11]), sys: Number(f[12]) };
+}
 
 function sample(pids: number[]): ProcSample {
   let ticks = 0, userTicks = 0, rssKb = 0, hwmKb = 0;
+  const threads = new Map<string, [number, number]>();
   for (const pid of pids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
-      userTicks += Number(f[11]);
+      const p = statTicks(`/proc/${pid}/stat`);
+      ticks += p.user + p.sys;
+      userTicks += p.user;
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       hwmKb += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
+        const key = `${p.name}/${t.name}`;
+        const had = threads.get(key) ?? [0, 0];
+        threads.set(key, [had[0] + t.user, had[1] + t.sys]);
+      }
     } catch {
       /* gone */
     }
   }
-  return { ticks, userTicks, rssKb, hwmKb };
+  return { ticks, userTicks, rssKb, hwmKb, threads };
 }
 
-function vmBusy(): { busy: number; total: number } {
+/** user / kernel ms per probe of each thread name in the window, busiest first */
+function threadFigures(s0: ProcSample, s1: ProcSample, probes: number): Array<{ thread: string; userMsPerProbe: number; kernelMsPerProbe: number }> {
+  const out = [];
+  for (const [name, [u1, k1]] of s1.threads) {
+    const [u0, k0] = s0.threads.get(name) ?? [0, 0];
+    const per = (t: number) => (t * 1000) / CLK_TCK / Math.max(1, probes);
+    if (u1 - u0 + k1 - k0 > 0) out.push({ thread: name, userMsPerProbe: per(u1 - u0), kernelMsPerProbe: per(k1 - k0) });
+  }
+  return out.sort((a, b) => b.userMsPerProbe + b.kernelMsPerProbe - a.userMsPerProbe - a.kernelMsPerProbe);
+}
+
+/**
+ * LVSD_BENCH_HEALTH_TRACE_S: where the tool's CPU goes per probe, the tool still running. `perf record`
+ * (cpu-clock, call graphs) of its processes, reported by symbol, then `strace -c -f` (syscall counts; it
+ * slows the tool, so its probes are counted separately). Each with the probes the sink saw meanwhile.
+ */
+async function trace(kind: Kind, pids: number[], sink: Sink): Promise<void> {
+  const say = (s: string) => { if (!json) process.stdout.write(`  ${kind}: ${s}\n`); };
+  const list = pids.join(',');
+  const data = join(dir, `perf-${kind}.data`);
+  await sink.dump();
+  const perf = spawnSync('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-g', '-p', list, '-o', data, '--', 'sleep', String(TRACE_S)], { encoding: 'utf8' });
+  const perfProbes = (await sink.dump()).length;
+  // the kernel's symbols of this boot, to read the record's call chains elsewhere (perf script + kallsyms)
+  writeFileSync(join(dir, 'kallsyms'), readFileSync('/proc/kallsyms'));
+  if (perf.status === 0) {
+    const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '--children', '--sort', 'comm,sym', '--percent-limit', '1.5', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    writeFileSync(join(dir, `perf-${kind}.txt`), `probes during the record: ${perfProbes} in ${TRACE_S} s\n${rep.stdout}`);
+    say(`perf: ${perfProbes} probes in ${TRACE_S} s, report in ${join(dir, `perf-${kind}.txt`)}`);
+  } else {
+    say(`perf record failed: ${perf.stderr.split('\n')[0]}`);
+  }
+  const out = join(dir, `strace-${kind}.txt`);
+  const st = spawnSync('timeout', ['-s', 'INT', String(TRACE_S), 'strace', '-c', '-f', '-o', out, ...pids.flatMap((p) => ['-p', String(p)])], { encoding: 'utf8' });
+  const straceProbes = (await sink.dump()).length;
+  writeFileSync(out, `probes during strace: ${straceProbes} in ${TRACE_S} s (exit ${st.status})\n${readFileSync(out, 'utf8')}`);
+  say(`strace: ${straceProbes} probes in ${TRACE_S} s, counts in ${out}`);
+  // the calls themselves for a moment: how each tool opens and closes a probe's socket (SO_LINGER and its value)
+  const calls = join(dir, `strace-${kind}-calls.txt`);
+  spawnSync('timeout', ['-s', 'INT', '2', 'strace', '-f', '-tt', '-e', 'trace=socket,setsockopt,connect,getsockopt,shutdown,close,epoll_ctl,fcntl', '-o', calls, ...pids.flatMap((p) => ['-p', String(p)])]);
+}
+
+interface VmSample { busy: number; total: number; user: number; system: number; softirq: number; irq: number; ksoftirqd: number; sink: number }
+
+/** The whole machine's CPU (/proc/stat, ticks), ksoftirqd's (network work deferred there is no tool's) and the sink's. */
+function vmBusy(sinkPid?: number): VmSample {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
   const idle = f[3]! + f[4]!;
   const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  let ksoftirqd = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const t = statTicks(`/proc/${pid}/stat`);
+      if (t.name.startsWith('ksoftirqd/')) ksoftirqd += t.user + t.sys;
+    } catch {
+      /* gone */
+    }
+  }
+  let sink = 0;
+  try {
+    if (sinkPid) {
+      const t = statTicks(`/proc/${sinkPid}/stat`);
+      sink = t.user + t.sys;
+    }
+  } catch {
+    /* gone */
+  }
+  return { busy: total - idle, total, user: f[0]! + f[1]!, system: f[2]!, irq: f[5]!, softirq: f[6]!, ksoftirqd, sink };
+}
+
+/** ms per probe of the whole machine in the window: busy, and of it user, system, irq + softirq, ksoftirqd, the sink */
+function vmFigures(v0: VmSample, v1: VmSample, probes: number) {
+  const per = (a: number, b: number) => ((b - a) * 1000) / CLK_TCK / Math.max(1, probes);
+  return {
+    busy: per(v0.busy, v1.busy), user: per(v0.user, v1.user), system: per(v0.system, v1.system),
+    irqSoftirq: per(v0.irq + v0.softirq, v1.irq + v1.softirq), ksoftirqd: per(v0.ksoftirqd, v1.ksoftirqd), sink: per(v0.sink, v1.sink),
+  };
 }
 
 class Sink {
   private child: ChildProcess;
+  /** the sink's own pid (its child of `ip netns exec`), once ready */
+  pid: number | undefined;
   private waiting: ((n: number) => void) | undefined;
   readonly ready: Promise<void>;
 
@@ -269,7 +370,10 @@ class Sink {
     this.ready = new Promise((r) => (ready = r));
     this.child = spawnIn(NS.rs, [binary, String(PORT0), String(PORT0 + SERVICES)], '', (line) => {
       const j = JSON.parse(line) as { event: string; n?: number };
-      if (j.event === 'ready') ready();
+      if (j.event === 'ready') {
+        this.pid = nsPids(NS.rs).find((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'tcp-sink'; } catch { return false; } });
+        ready();
+      }
       if (j.event === 'dumped') this.waiting?.(j.n ?? 0);
     });
   }
@@ -391,6 +495,12 @@ interface ToolResult {
   /** RSS with VRRP alone */
   idleRssMiB: number;
   vmBusyPct: number;
+  /** the whole VM's CPU per probe (every tool's probes cost the sink and the kernel's network work too) */
+  vmMsPerProbe: ReturnType<typeof vmFigures>;
+  /** CPU per probe by thread (process/thread name) */
+  threads: ReturnType<typeof threadFigures>;
+  /** when the window began */
+  at: string;
 }
 
 async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
@@ -423,14 +533,15 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
     const fromUs = Date.now() * 1000;
     const s0 = sample(pids);
     const c0 = checkerPid ? sample([checkerPid]) : undefined;
-    const v0 = vmBusy();
+    const v0 = vmBusy(sink.pid);
     await sleep(WINDOW_S * 1000);
     const s1 = sample(pids);
     const c1 = checkerPid ? sample([checkerPid]) : undefined;
-    const v1 = vmBusy();
+    const v1 = vmBusy(sink.pid);
     const toUs = Date.now() * 1000;
     const recs = await sink.dump();
     const vrrpBusy = listener.jitter(fromUs / 1000, toUs / 1000);
+    if (TRACE_S > 0) await trace(kind, pids, sink);
     await stopTool(full, kind);
     const windowS = (toUs - fromUs) / 1e6;
     const cpuS = (s1.ticks - s0.ticks) / CLK_TCK;
@@ -448,9 +559,15 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
       idleCpuSPerMin,
       idleRssMiB,
       vmBusyPct: (100 * (v1.busy - v0.busy)) / (v1.total - v0.total),
+      threads: threadFigures(s0, s1, probes.probes),
+      vmMsPerProbe: vmFigures(v0, v1, probes.probes),
+      at: new Date(fromUs / 1000).toISOString(),
     };
     if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
     say(`${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)}% busy`);
+    const vm = r.vmMsPerProbe;
+    say(`  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
+    for (const t of r.threads.slice(0, 8)) say(`  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe`);
     return r;
   } finally {
     listener.stop();
@@ -482,7 +599,7 @@ async function main(): Promise<void> {
   const binary = compileSink();
   const out = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
   out(`health checks, lvsd vs keepalived: ${N} real servers (${SERVICES} services), TCP check every ${INTERVAL_S} s, ` +
-    `timeout 1 s${CLOSE ? ', lvsd closing with RST' : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
+    `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
     `${inVm ? 'in the TCG VM' : 'on this host'} (files: ${dir})`);
   teardown();
   buildTopology();
@@ -505,7 +622,7 @@ async function main(): Promise<void> {
     const only = (L ?? K)!;
     const who = L ? 'lvsd' : 'keepalived';
     out(`  ${who} alone, ${N} real servers: ${f(only.probes.rate)} probes/s, CPU ${f(only.cpuSPerMin, 2)} s/min ` +
-      `(${f(only.cpuMsPerProbe, 3)} ms/probe), RSS ${f(only.rssMiB)} MiB (peak ${f(only.peakRssMiB)}), ready after ${f(only.readyS)} s`);
+      `(${f(only.cpuMsPerProbe, 3)} ms/probe: user ${f(only.cpuMsPerProbe * only.userShare, 3)}, kernel ${f(only.cpuMsPerProbe * (1 - only.userShare), 3)}), RSS ${f(only.rssMiB)} MiB (peak ${f(only.peakRssMiB)}), ready after ${f(only.readyS)} s`);
     if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, [who]: only })}\n`);
     return;
   }
