@@ -29,6 +29,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { unitEnvironment } from './_unit-env.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,7 +59,8 @@ function deployedFlags(): string {
   return /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(first)?.[1]?.trim() ?? '';
 }
 const NODE_FLAGS = arg('node-flags', deployedFlags()).split(' ').filter(Boolean);
-const EXTRA_ENV = Object.fromEntries(arg('env', '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+/** the packaged unit's Environment= (bench/_unit-env.ts; LVSD_BENCH_UNIT_ENV=0: none), then --env on top */
+const EXTRA_ENV = { ...unitEnvironment(ROOT), ...Object.fromEntries(arg('env', '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string])) };
 
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-fixed-cost-'));
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -173,6 +175,33 @@ function holdsVip(ns: string): boolean {
   return spawnSync('ip', ['-n', ns, '-4', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).stdout.includes(`${VIP}/`);
 }
 
+/**
+ * glibc's malloc arenas besides the main one, and what of them is resident: each is a 64 MiB-aligned
+ * anonymous reservation whose used part is read-write and the rest PROT_NONE (MALLOC_ARENA_MAX caps them).
+ */
+function arenas(pid: number): { n: number; rssKb: number; heapKb: number } {
+  const H = 64n << 20n;
+  const maps = readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n');
+  const regions: Array<{ a: bigint; b: bigint; perms: string; anon: boolean; heap: boolean; rss: number }> = [];
+  for (const line of maps) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(\S*)$/.exec(line);
+    if (m) regions.push({ a: BigInt(`0x${m[1]}`), b: BigInt(`0x${m[2]}`), perms: m[3]!, anon: m[4] === '0' && m[5] === '', heap: m[5] === '[heap]', rss: 0 });
+    else if (line.startsWith('Rss:') && regions.length > 0) regions[regions.length - 1]!.rss = Number(/(\d+)/.exec(line)![1]);
+  }
+  let n = 0, rssKb = 0, heapKb = 0;
+  for (let i = 0; i < regions.length; i++) {
+    const r = regions[i]!, next = regions[i + 1];
+    if (r.heap) heapKb += r.rss;
+    if (!r.anon || !r.perms.startsWith('rw') || r.a % H !== 0n) continue;
+    const whole = r.b - r.a === H || (next !== undefined && next.a === r.b && next.b === r.a + H && next.perms.startsWith('---'));
+    if (whole) {
+      n++;
+      rssKb += r.rss;
+    }
+  }
+  return { n, rssKb, heapKb };
+}
+
 interface Sample { ticks: number; rssKb: number; anonKb: number; pssKb: number; threads: Map<string, { name: string; switches: number; cpuNs: number }> }
 
 function sample(): Sample {
@@ -249,6 +278,8 @@ async function main(): Promise<void> {
       cpuMsPerMin: +((cpuNs / 1e6) * 60 / seconds).toFixed(1),
       ...(CHECKS > 0 ? { checks: CHECKS, intervalS: INTERVAL_S, probesPerS: +(probes / seconds).toFixed(1), cpuMsPerProbe: +(cpuNs / 1e6 / probes).toFixed(4) } : {}),
       rssMiB: +(b.rssKb / 1024).toFixed(1),
+      /** malloc arenas besides the main one (lvsd only: its one process) and their resident MiB; the main one's ([heap]) */
+      ...(TOOL === 'lvsd' ? (() => { const x = nsPids(NS.tool).map(arenas).reduce((p, q) => ({ n: p.n + q.n, rssKb: p.rssKb + q.rssKb, heapKb: p.heapKb + q.heapKb }), { n: 0, rssKb: 0, heapKb: 0 }); return { arenas: x.n, arenaMiB: +(x.rssKb / 1024).toFixed(1), mainArenaMiB: +(x.heapKb / 1024).toFixed(1) }; })() : {}),
       /** of the RSS, the private memory (the rest is mapped files: node's binary, shared and clean) */
       anonMiB: +(b.anonKb / 1024).toFixed(1), pssMiB: +(b.pssKb / 1024).toFixed(1),
       wakeupsPerS: +wakeups.toFixed(1),

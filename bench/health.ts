@@ -32,6 +32,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { unitEnvironment } from './_unit-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '..', '..');
@@ -58,6 +59,8 @@ function deployedFlags(): string {
 /** LVSD_BENCH_HEALTH_NODE_FLAGS: node flags for lvsd instead (default: deployedFlags(); "" for none) */
 const NODE_FLAGS = (process.env.LVSD_BENCH_HEALTH_NODE_FLAGS ?? deployedFlags()).split(' ').filter(Boolean);
 /** LVSD_BENCH_HEALTH_CLOSE=reset|fin: lvsd's TCP checks close with RST or FIN (default: the check's default) */
+/** lvsd's environment as the packaged unit gives it (bench/_unit-env.ts; LVSD_BENCH_UNIT_ENV=0: none) */
+const UNIT_ENV = unitEnvironment(root);
 const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVSD_BENCH_HEALTH_CLOSE === 'fin' ? process.env.LVSD_BENCH_HEALTH_CLOSE : undefined;
 /**
  * LVSD_BENCH_HEALTH_TRACE_S=S: after the window, with the tool still running, S seconds of `perf record` of
@@ -131,14 +134,14 @@ function nsPids(ns: string): number[] {
 }
 
 /** A process in a namespace, its output in a file; `lines` gets stdout lines when `watch` is set. */
-function spawnIn(ns: string, argv: string[], log: string, watch?: (line: string) => void): ChildProcess {
+function spawnIn(ns: string, argv: string[], log: string, watch?: (line: string) => void, env?: Record<string, string>): ChildProcess {
   if (watch) {
     const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'inherit'] });
     createInterface({ input: child.stdout! }).on('line', watch);
     return child;
   }
   const fd = openSync(log, 'a');
-  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', fd, fd] });
+  const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
   closeSync(fd);
   return child;
 }
@@ -191,7 +194,7 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
     // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof)
     const prof = process.env.LVSD_BENCH_HEALTH_PROF && withServices ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LVSD_BENCH_HEALTH_PROF}`] : [];
     return spawnIn(NS.lvsd, [process.execPath, ...NODE_FLAGS, ...prof, LVSD_MAIN, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
-      '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log);
+      '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log, undefined, UNIT_ENV);
   }
   const conf = join(dir, `ka-${tag}.conf`);
   writeFileSync(conf, keepalivedConfig(withServices));
@@ -599,7 +602,7 @@ async function main(): Promise<void> {
   const binary = compileSink();
   const out = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
   out(`health checks, lvsd vs keepalived: ${N} real servers (${SERVICES} services), TCP check every ${INTERVAL_S} s, ` +
-    `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
+    `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}${Object.keys(UNIT_ENV).length ? `, the unit's environment ${Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
     `${inVm ? 'in the TCG VM' : 'on this host'} (files: ${dir})`);
   teardown();
   buildTopology();
