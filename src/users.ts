@@ -98,6 +98,8 @@ function fileStamp(path: string): string {
 
 export class UserResolver {
   private readonly kept = new Map<string, Kept>();
+  /** The last answer each user had, for `lookupToRun`. */
+  private readonly lastGood = new Map<string, Ids>();
   private files: { stamp: string; filesFirst: boolean; users: Map<string, Ids> } | undefined;
   private readonly passwdFile: string;
   private readonly nsswitchFile: string;
@@ -121,16 +123,33 @@ export class UserResolver {
     if (hit && hit.stamp === stamp && (hit.fromFiles || now - hit.at < this.ttlMs)) return hit.ids;
     const local = this.fromFiles(stamp).get(user);
     if (local) {
+      this.lastGood.set(user, local);
       const ids = Promise.resolve({ ...local });
       this.kept.set(user, { ids, stamp, at: now, fromFiles: true });
       return ids;
     }
     const entry: Kept = { ids: this.nss(user), stamp, at: now, fromFiles: false };
     this.kept.set(user, entry);
-    entry.ids.catch(() => {
+    entry.ids.then((ids) => this.lastGood.set(user, ids), () => {
       if (this.kept.get(user) === entry) this.kept.delete(user);
     });
     return entry.ids;
+  }
+
+  /**
+   * For a process about to run as `user` (an exec check, a hook): as `lookup`, but a user this resolver
+   * knew and the host no longer has keeps its last uid and gid. Taking every real server out (each exec
+   * check failing) because a user was deleted under a running daemon would not be failing safe; the
+   * config naming it is refused at the next check or reload, which names the user and the pointer.
+   */
+  async lookupToRun(user: string): Promise<Ids> {
+    try {
+      return await this.lookup(user);
+    } catch (e) {
+      const last = this.lastGood.get(user);
+      if (last === undefined || (e as NodeJS.ErrnoException).code !== undefined) throw e;
+      return { ...last };
+    }
   }
 
   /** The users /etc/passwd answers for (none when NSS does not ask it first), read again when `stamp` changed. */
@@ -152,7 +171,15 @@ export class UserResolver {
 
 const resolver = new UserResolver();
 
-/** uid and gid of a user name (as `id -u`/`id -g` say), kept while what they came from is unchanged; a failed look-up is retried next time. */
+/**
+ * uid and gid of a user a process is about to run as (as `id -u`/`id -g` say), kept while what they came
+ * from is unchanged; a user deleted since keeps its last ids (UserResolver.lookupToRun says why).
+ */
 export function lookupUser(user: string): Promise<Ids> {
+  return resolver.lookupToRun(user);
+}
+
+/** Whether `user` exists on this host now (the users a config names: config/host-users.ts); rejects when it does not. */
+export function userExists(user: string): Promise<Ids> {
   return resolver.lookup(user);
 }

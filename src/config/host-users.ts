@@ -4,7 +4,7 @@
  * out, a notify command would never run. `lvsd check`, `lvsd run` and every reload look them up here and
  * refuse the config naming the file and pointer; the running config stays in force.
  */
-import { lookupUser } from '../users.js';
+import { userExists } from '../users.js';
 import { pointerJoin, type Problem } from './problems.js';
 
 export interface UserMention {
@@ -61,7 +61,7 @@ export function mentionsIn(value: unknown, file: string, path: Array<string | nu
 /** One problem per mention of a user this host does not have (each name looked up once). */
 export async function unknownUsers(
   mentions: readonly UserMention[],
-  lookup: (user: string) => Promise<unknown> = lookupUser,
+  lookup: (user: string) => Promise<unknown> = userExists,
 ): Promise<Problem[]> {
   const verdicts = new Map<string, Promise<string | undefined>>();
   for (const m of mentions) {

@@ -91,3 +91,15 @@ test('where NSS does not ask the files first, every user is asked of NSS (kept a
   await assert.rejects(f.resolver.lookup('root'));
   assert.deepEqual(f.asked, ['ldapuser', 'root']);
 });
+
+test('a process about to run as a user deleted under the daemon keeps its last ids (exec checks do not all fail); the check of the config says it is gone', async (t) => {
+  const f = fixture(t);
+  f.writePasswd(['root:x:0:0:root:/root:/bin/bash', 'checker:x:1000:1000::/:/bin/sh']);
+  assert.deepEqual(await f.resolver.lookupToRun('checker'), { uid: 1000, gid: 1000 });
+  f.writePasswd(['root:x:0:0:root:/root:/bin/bash']); // userdel
+  await assert.rejects(f.resolver.lookup('checker'), /unknown user/, 'a reload or lvsd check refuses the config');
+  assert.deepEqual(await f.resolver.lookupToRun('checker'), { uid: 1000, gid: 1000 }, 'a running check keeps going as before');
+  await assert.rejects(f.resolver.lookupToRun('never-known'), /unknown user/);
+  f.writePasswd(['root:x:0:0:root:/root:/bin/bash', 'checker:x:1005:1005::/:/bin/sh']); // usermod -u
+  assert.deepEqual(await f.resolver.lookupToRun('checker'), { uid: 1005, gid: 1005 });
+});
