@@ -21,6 +21,11 @@
  * bundle without its code cache (LVSD_CODE_CACHE=off), another build's bundle (LVSD_BENCH_STARTUP_BEFORE=its
  * dist/src/cli/main.js; its `lvsd run` also alternates in the exec -> master trials) and, with
  * LVSD_BENCH_STARTUP_UNBUNDLED=1, tsc's dist/src.
+ *
+ * LVSD_BENCH_STARTUP_PARTS: which parts run, comma-separated (default `cli,master`): `cli` the command rows,
+ * `master` the exec -> VRRP master trials (LVSD_BENCH_STARTUP_MASTER_RUNS of each tool, default 3). With
+ * LVSD_BENCH_STARTUP_MASTER_TRACE=1 each lvsd trial also prints when its log says the VRRP instance went
+ * backup, the daemon's first reconcile ended (`vrrp.table_ready`) and the daemon ran (`daemon.started`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +45,7 @@ const RUNS = Number(process.env.LVSD_BENCH_STARTUP_RUNS ?? 15);
 const BEFORE = process.env.LVSD_BENCH_STARTUP_BEFORE;
 /** LVSD_BENCH_STARTUP_UNBUNDLED=1: tsc's dist/src measured too (not what ships). */
 const UNBUNDLED = process.env.LVSD_BENCH_STARTUP_UNBUNDLED === '1';
+const PARTS = new Set((process.env.LVSD_BENCH_STARTUP_PARTS ?? 'cli,master').split(',').map((p) => p.trim()));
 
 interface Row {
   name: string;
@@ -115,7 +121,6 @@ async function main(): Promise<void> {
   writeFileSync(config, JSON.stringify({
     services: [{ name: 'web', protocol: 'tcp', address: '192.0.2.10', port: 80, realServers: [{ address: '10.0.1.11', port: 8080 }] }],
   }));
-  const stop = await startDaemon(config, socket, join(dir, 'daemon-state.json'));
   // what ships is the bundle (packaging/bundle.ts: lvsd.cjs, main.js before the per-command files); the same
   // commands without its code cache, from another build (BEFORE) and from tsc's dist/src are measured beside it
   const launcher = bundleLauncher(cli);
@@ -135,7 +140,18 @@ async function main(): Promise<void> {
       rows.push({ name: name + label, argv: [...prefix, node, main, ...args], ...(i === 0 ? { goal: 2.5 } : {}), cpu: [], wall: [] });
     }
   }
+  if (PARTS.has('cli')) await cliRows(rows, builds, copy, config, socket, dir);
+  try {
+    if (PARTS.has('master')) await masterRows(builds[0]![1], node, dir, beforeCli ? bundleLauncher(beforeCli) ?? beforeCli : undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The command rows: RUNS rounds of every row, in turn, against `lvsd status`'s model daemon. */
+async function cliRows(rows: Row[], builds: Array<[string, string, string[]]>, copy: boolean, config: string, socket: string, dir: string): Promise<void> {
   const out: string[] = [];
+  const stop = await startDaemon(config, socket, join(dir, 'daemon-state.json'));
   try {
     const before = loadavg().map((l) => l.toFixed(2)).join(' ');
     for (const row of rows) once(row.argv); // warm the page cache
@@ -168,11 +184,6 @@ async function main(): Promise<void> {
   } finally {
     stop();
   }
-  try {
-    await masterRows(builds[0]![1], node, dir, beforeCli ? bundleLauncher(beforeCli) ?? beforeCli : undefined);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
 }
 
 /** The bundle's entry beside a build's dist/src/cli/main.js (lvsd.cjs; main.js before it), if it has one. */
@@ -188,6 +199,7 @@ function copyExecutable(from: string, to: string): string {
 }
 
 const MASTER_RUNS = Number(process.env.LVSD_BENCH_STARTUP_MASTER_RUNS ?? 3);
+const TRACE = process.env.LVSD_BENCH_STARTUP_MASTER_TRACE === '1';
 
 /** The exec -> master row: MASTER_RUNS trials of each tool, alternating, medians. */
 async function masterRows(cli: string, node: string, dir: string, before?: string): Promise<void> {
@@ -212,7 +224,9 @@ async function masterRows(cli: string, node: string, dir: string, before?: strin
   const trials: Record<Tool, MasterTrial[]> = { lvsd: [], before: [], keepalived: [] };
   for (let i = 0; i < MASTER_RUNS; i++) {
     for (const kind of i % 2 ? [...tools].reverse() : tools) {
-      trials[kind].push(await masterTrial(kind === 'keepalived' ? 'keepalived' : 'lvsd', argv[kind], withTable, node));
+      const trial = await masterTrial(kind === 'keepalived' ? 'keepalived' : 'lvsd', argv[kind], withTable, node);
+      trials[kind].push(trial);
+      if (TRACE && trial.log) process.stdout.write(`${kind} trial ${i + 1}: ${trial.total} ms; its log: ${trial.log}\n`);
     }
   }
   const med = (kind: Tool, k: keyof MasterTrial) => {
@@ -282,7 +296,28 @@ function keepalivedConfig(withTable: boolean): string {
   ].join('\n');
 }
 
-interface MasterTrial { vip: number; table?: number; total: number }
+interface MasterTrial {
+  vip: number;
+  table?: number;
+  total: number;
+  /** lvsd: each log event's first line, ms after exec (`event ms, ...`) */
+  log?: string;
+}
+
+/** The first line of each event in pino JSON lines, as `event ms` after `t0` (ms since the epoch). */
+function logTimeline(out: string, t0: number): string {
+  const seen = new Map<string, number>();
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const { event, time } = JSON.parse(line) as { event?: unknown; time?: unknown };
+      if (typeof event === 'string' && typeof time === 'number' && !seen.has(event)) seen.set(event, time - t0);
+    } catch {
+      // not a log line
+    }
+  }
+  return [...seen].map(([event, ms]) => `${event} ${ms}`).join(', ');
+}
 
 /**
  * One trial in a fresh lab (its own namespaces, so no IPVS dest trash or VRRP peer carries over): the
@@ -316,6 +351,7 @@ async function masterTrial(kind: 'lvsd' | 'keepalived', argvFor: (conf: string, 
     await new Promise((r) => setTimeout(r, 500));
     const r: MasterTrial = { vip: vip.at - t0, total: Math.max(vip.at, table ?? 0) - t0 };
     if (table !== undefined) r.table = table - t0;
+    if (kind === 'lvsd') r.log = logTimeline(out, t0);
     return r;
   } finally {
     vlab.cleanup();
