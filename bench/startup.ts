@@ -311,7 +311,9 @@ function logTimeline(out: string, t0: number): string {
     if (!line.startsWith('{')) continue;
     try {
       const { event, time } = JSON.parse(line) as { event?: unknown; time?: unknown };
-      if (typeof event === 'string' && typeof time === 'number' && !seen.has(event)) seen.set(event, time - t0);
+      // lvsd logs ISO times (src/log.ts)
+      const at = typeof time === 'number' ? time : typeof time === 'string' ? Date.parse(time) : NaN;
+      if (typeof event === 'string' && Number.isFinite(at) && !seen.has(event)) seen.set(event, at - t0);
     } catch {
       // not a log line
     }
