@@ -104,26 +104,23 @@ export class Daemon {
     }
     d.config = config;
     try {
-      d.reconciler.owned = await loadOwned(d.stateFile(), d.log);
-      await d.loadDrains();
-      await d.openClientAtStart();
-      await d.applyIpvsSysctls();
-      await d.adoptKernel();
-      d.startHealth();
-      if (config.vrrp.length > 0) {
-        if (!opts.vrrp) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build');
-        d.vrrp = await opts.vrrp(config, d.log.child({ component: 'vrrp' }));
-      }
+      await d.prepareStart(opts.vrrp);
       d.startConnSync();
     } catch (e) {
       // what did start must not keep probing or hold the VIPs: the process is about to report the error
       await d.stop();
       throw e;
     }
-    const outcome = await d.reconciler.applyDesired(d.wanted.table(), 'start', 'start');
-    // VRRP may claim mastership now: the table is in the kernel (or the first attempt failed: see tableReady)
-    await d.vrrp?.tableReady?.(outcome.result === 'ok', outcome.result === 'ok' ? undefined : ipvsError(outcome).message)
-      .catch((e: Error) => d.log.error({ event: 'vrrp.table_ready_failed', err: e.message }, `cannot tell VRRP the table is programmed: ${e.message}`));
+    // VRRP may claim mastership once the table is in the kernel (or the first attempt failed: see
+    // tableReady), not after the state file is written too
+    let told: Promise<void> | undefined;
+    const tellVrrp = (outcome: PassOutcome): void => {
+      told ??= (d.vrrp?.tableReady?.(outcome.result === 'ok', outcome.result === 'ok' ? undefined : ipvsError(outcome).message) ?? Promise.resolve())
+        .catch((e: Error) => d.log.error({ event: 'vrrp.table_ready_failed', err: e.message }, `cannot tell VRRP the table is programmed: ${e.message}`));
+    };
+    const outcome = await d.reconciler.applyDesired(d.wanted.table(), 'start', 'start', tellVrrp);
+    tellVrrp(outcome);
+    await told;
     // the config is in force either way; what the kernel did not take is retried (repair) and shown
     d.recordLoad('load', outcome.result === 'ok' ? 'ok' : 'partial', outcome.error ? ipvsError(outcome) : undefined);
     logConfigWarnings(d.log, config);
@@ -136,6 +133,44 @@ export class Daemon {
     }
     d.armDrift();
     return d;
+  }
+
+  /**
+   * The start's steps before the first table write, each begun as soon as what it needs is known
+   * (docs/architecture.md, "Start"):
+   *
+   *   state file --(only with no service declared: whether IPVS is needed)--> IPVS opened --+--> sysctls
+   *   drains file ---------------------------------------------------------------------------+--> table read (adoption) --> health checks
+   *   the VRRP side (the worker started at exec)
+   *
+   * Nothing that changes the kernel (the sysctls, the adoption's settle timer, the first pass) runs before
+   * the drains are known and IPVS is open, and no probe starts before that either. Every step has settled
+   * before this returns, so the first write (and a failed start's stop) never runs beside one; a start
+   * that fails throws the error of the first failed step in the order they had when they ran one after
+   * the other: drains, IPVS, health, VRRP.
+   */
+  private async prepareStart(vrrp: DaemonOptions['vrrp']): Promise<void> {
+    const config = this.config;
+    const owned = loadOwned(this.stateFile(), this.log).then((o) => {
+      this.reconciler.owned = o;
+    });
+    const drains = this.loadDrains();
+    // with services declared (or the whole table owned) IPVS is opened whatever the state file says
+    const client = (config.services.length > 0 || config.ipvs.ownWholeTable ? Promise.resolve() : owned).then(() => this.openClientAtStart());
+    const known = Promise.all([drains, client]);
+    // the adoption's read could start with IPVS open, but it arms the settle timer that applies the table
+    const sysctls = known.then(() => this.applyIpvsSysctls());
+    const adopted = known.then(() => this.adoptKernel());
+    const health = adopted.then(() => this.startHealth());
+    const vrrpSide = config.vrrp.length === 0 ? Promise.resolve() : vrrp
+      ? vrrp(config, this.log.child({ component: 'vrrp' })).then((port) => {
+        this.vrrp = port;
+      })
+      : Promise.reject(new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
+    const steps = [owned, drains, client, sysctls, adopted, health, vrrpSide];
+    const settled = await Promise.allSettled(steps);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   get currentConfig(): Config {

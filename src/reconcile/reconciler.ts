@@ -92,9 +92,13 @@ export class Reconciler {
     return kernel;
   }
 
-  /** A new desired table, applied after what is queued. Never rejects. */
-  applyDesired(table: DesiredTable, reason: string, kind: PassKind): Promise<PassOutcome> {
-    return this.enqueue(() => this.applyDesiredNow(table, reason, kind));
+  /**
+   * A new desired table, applied after what is queued. Never rejects. `sent`: called once the kernel has
+   * answered the pass's operations, before the state file is written (the start tells VRRP then); not
+   * called when the pass sent nothing or failed before sending.
+   */
+  applyDesired(table: DesiredTable, reason: string, kind: PassKind, sent?: (outcome: PassOutcome) => void): Promise<PassOutcome> {
+    return this.enqueue(() => this.applyDesiredNow(table, reason, kind, sent));
   }
 
   /**
@@ -102,13 +106,13 @@ export class Reconciler {
    * the services whose desired entry changed, or that have outstanding failures or a stale view, are
    * planned, against the kept view; a start (or a first pass) reads the whole table. Never rejects.
    */
-  async applyDesiredNow(table: DesiredTable, reason: string, kind: PassKind): Promise<PassOutcome> {
+  async applyDesiredNow(table: DesiredTable, reason: string, kind: PassKind, sent?: (outcome: PassOutcome) => void): Promise<PassOutcome> {
     const old = this.table;
     const oldDesired = this.desired;
     this.setTable(table);
     if (this.stopped) return NOTHING_TO_DO;
     if (kind === 'start' || !this.view.known || old.ownWholeTable !== table.ownWholeTable || this.repairs.state.hasGlobal) {
-      return this.fullPass(reason, kind, kind === 'start' && this.view.known);
+      return this.fullPass(reason, kind, kind === 'start' && this.view.known, sent);
     }
     const ids = new Set<string>();
     for (const [id, e] of this.desired) if (!sameEntry(oldDesired.get(id), e)) ids.add(id);
@@ -300,7 +304,7 @@ export class Reconciler {
    * The full pass: the whole table read (or, at start, the read adoption made a moment ago), everything
    * planned a slice at a time, the difference sent. Its failures replace what was outstanding. Never throws.
    */
-  private async fullPass(reason: string, kind: PassKind, useView: boolean): Promise<PassOutcome> {
+  private async fullPass(reason: string, kind: PassKind, useView: boolean, sent?: (outcome: PassOutcome) => void): Promise<PassOutcome> {
     if (this.stopped) return NOTHING_TO_DO;
     if (this.desired.size === 0 && this.owned.size === 0 && !this.table.ownWholeTable) {
       // lvsd manages only what it declares or owns: with neither (a VRRP-only config, or every service gone
@@ -337,10 +341,11 @@ export class Reconciler {
         ...(this.opts.sliceObjects ? { sliceObjects: this.opts.sliceObjects } : {}), budget,
       });
       const report = await this.send(client, plan, log);
-      await this.settleOwned(budget);
       const failures = recordsOf(report, this.nameOf, Date.now());
-      this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
       outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) };
+      sent?.(outcome);
+      await this.settleOwned(budget);
+      this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
       this.opts.log[failures.length > 0 ? 'warn' : 'info']({
         event: 'daemon.reconcile', reason, read: !useView, ops: plan.ops.length, failed: failures.length,
         services: this.view.size, readMs: Math.round(readMs), ms: Math.round(performance.now() - started),

@@ -45,6 +45,8 @@ export class VrrpManager {
    */
   private waitingForTable = false;
   private waitingSince = 0;
+  /** A crashed run's Accept_Mode table is removed once the table is programmed (see update()). */
+  private leftoverAfterTable = false;
   /** The sockets opened at exec (early-listen.ts) the instances of the first update adopt; closed after it. */
   private early = new Map<string, ListenSpec & EarlySocket>();
 
@@ -119,7 +121,9 @@ export class VrrpManager {
     const filtered = filteredVips(config.vrrp);
     // At start with no VIP to filter, the write only removes what a crashed run may have left: it runs
     // once the instances are listening (nft is a process start, seconds under emulation, on the path from
-    // exec to backup otherwise). A backup holds no VIP, so a leftover table meanwhile drops nothing.
+    // exec to backup otherwise), and with a table to program once that is in the kernel: forking a process
+    // this size stalls the main thread too (0.3-1 s under emulation), which is then on its way to the
+    // table. A backup holds no VIP, so a leftover table meanwhile drops nothing.
     const removeLeftover = filtered.length === 0 && this.filtered === undefined;
     try {
       for (const cfg of config.vrrp) {
@@ -146,9 +150,17 @@ export class VrrpManager {
       await inst.run({ interfaceUp: this.linkUp.get(cfg.interface) ?? true, trackDown, waitForTable: this.waitingForTable });
     }
     if (removeLeftover) {
-      void this.applyAcceptFilter([]).catch((e: Error) =>
-        this.log.warn({ event: 'vrrp.accept_filter_failed', err: e.message }, e.message));
+      if (this.waitingForTable) this.leftoverAfterTable = true;
+      else this.removeLeftover();
     }
+  }
+
+  /** Removes a crashed run's Accept_Mode table, unless this run has written the filter since. */
+  private removeLeftover(): void {
+    this.leftoverAfterTable = false;
+    const next = this.filterWrites.catch(() => undefined).then(() => (this.filtered === undefined ? this.writeAcceptFilter([]) : undefined));
+    this.filterWrites = next;
+    void next.catch((e: Error) => this.log.warn({ event: 'vrrp.accept_filter_failed', err: e.message }, e.message));
   }
 
   /** The socket opened at exec for `cfg`, taken (once); one opened for other settings is closed. */
@@ -178,6 +190,7 @@ export class VrrpManager {
         `the first reconcile could not program the whole IPVS table (${detail.error ?? 'failed'}): VRRP may claim mastership anyway; the kernel is retried`);
     }
     for (const inst of this.instances.values()) inst.tableReady();
+    if (this.leftoverAfterTable) this.removeLeftover();
   }
 
   /**
@@ -228,6 +241,7 @@ export class VrrpManager {
     this.watcher?.close();
     await Promise.all([...this.instances.values()].map((i) => i.stop()));
     this.instances.clear();
+    if (this.leftoverAfterTable) this.removeLeftover();
     if (this.filtered) {
       // the VIPs are gone: the table goes too (a failure is logged; the next start rewrites it anyway)
       await this.applyAcceptFilter([]).catch((e: Error) =>

@@ -1,9 +1,10 @@
-/** The Accept_Mode filter's nft script (pure) and its failures (src/net/accept-filter.ts). */
-import { test } from 'node:test';
+/** The Accept_Mode filter's nft script (pure) and its failures (src/net/accept-filter.ts); when the manager removes a crashed run's. */
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { acceptFilterScript, setAcceptFilter } from '../../src/net/index.js';
 import { isLvsdError } from '../../src/errors.js';
-import { filteredVips } from '../../src/vrrp/manager.js';
+import { silentLogger } from '../../src/log.js';
+import { VrrpManager, filteredVips } from '../../src/vrrp/manager.js';
 import { parse } from './config-fixtures.js';
 
 test('no VIP to filter: the script only removes the table (whether or not it exists)', () => {
@@ -42,4 +43,46 @@ test('nft missing: installing a filter fails with LVSD_FIREWALL naming the fix; 
 
 test('nft refusing the rules: LVSD_FIREWALL with its reason', async () => {
   await assert.rejects(setAcceptFilter(['192.0.2.1'], '/bin/false'), (e: unknown) => isLvsdError(e, 'LVSD_FIREWALL') && /refused/.test(e.message));
+});
+
+describe('a crashed run\'s filter, removed at start', () => {
+  // the manager with no instance: what it does with the filter at start, through an injected nft
+  const calls = (): { writes: string[][]; filter: (vips: string[]) => Promise<void> } => {
+    const writes: string[][] = [];
+    return { writes, filter: async (vips) => void writes.push(vips) };
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  test('with no table to program: removed once the instances listen', async (t) => {
+    const nft = calls();
+    const m = new VrrpManager(silentLogger, {}, nft.filter);
+    t.after(() => m.stop());
+    await m.start({ vrrp: [], syncGroups: [] });
+    await settle();
+    assert.deepEqual(nft.writes, [[]]);
+  });
+
+  test('with a table to program: removed only once it is in the kernel (nft\'s fork stalls the main thread on its way there)', async (t) => {
+    const nft = calls();
+    const m = new VrrpManager(silentLogger, {}, nft.filter);
+    t.after(() => m.stop());
+    await m.start({ vrrp: [], syncGroups: [] }, { waitForTable: true });
+    await settle();
+    assert.deepEqual(nft.writes, [], 'nothing while the table is programmed');
+    m.tableReady(true);
+    await settle();
+    assert.deepEqual(nft.writes, [[]]);
+    m.tableReady(true);
+    await settle();
+    assert.deepEqual(nft.writes, [[]], 'once');
+  });
+
+  test('a start stopped before its table was programmed still removes it', async () => {
+    const nft = calls();
+    const m = new VrrpManager(silentLogger, {}, nft.filter);
+    await m.start({ vrrp: [], syncGroups: [] }, { waitForTable: true });
+    await m.stop();
+    await settle();
+    assert.deepEqual(nft.writes, [[]]);
+  });
 });
