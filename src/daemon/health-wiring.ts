@@ -82,10 +82,8 @@ export function probeCountMetrics(
 export function publishHealthUp(m: DaemonMetrics | undefined, health: HealthScheduler | undefined, services: readonly ServiceConfig[]): void {
   const up = m?.healthUp;
   if (!up || !health) return;
-  const read = health.statusReader();
   for (const svc of services) {
-    const s = read(svc.name);
-    for (const r of s?.realServers ?? []) {
+    for (const r of health.serverStatuses(svc.name) ?? []) {
       const rs = svc.group ? svc.realServers.find((x) => destId(x.spec) === r.realServer) : undefined;
       const owner = rs ? realServerOwner(svc, rs) : { service: svc.name, realServer: r.realServer };
       up(owner.service, owner.realServer, r.status === 'up' || r.status === 'drain');

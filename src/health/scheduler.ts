@@ -23,7 +23,7 @@ import { ProbeRunner } from './probe-runner.js';
 import { LOCAL_ERRNOS } from './local-failure.js';
 import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
 import { serviceStatus } from './snapshot.js';
-import { applyProbe, applyRun, effectiveWeight, statusOf } from './state.js';
+import { applyProbe, applyRun, effectiveWeight, statusOf, type HealthStatus } from './state.js';
 import { ServiceLists } from './service-lists.js';
 import { SlicedReader } from './sliced-reader.js';
 import type {
@@ -232,6 +232,15 @@ export class HealthScheduler extends EventEmitter {
   upServers(service: string): string[] | undefined {
     const svc = this.lists.entries.get(service);
     return svc?.members.filter(({ job }) => statusOf(job.state) === 'up').map(({ rs }) => destId(rs.spec));
+  }
+
+  /**
+   * Each real server's status (up, down, drain ...) of a service, by its destination id, from the probes'
+   * states alone (statusReader() also copies the addon's watch states, every watch's, for the rows' details);
+   * undefined for a service the scheduler does not know.
+   */
+  serverStatuses(service: string): Array<{ realServer: string; status: HealthStatus }> | undefined {
+    return this.lists.entries.get(service)?.members.map(({ rs, job }) => ({ realServer: destId(rs.spec), status: statusOf(job.state) }));
   }
 
   /** The status of these services (those the scheduler knows), as snapshot() shows them. */
