@@ -124,8 +124,13 @@ export class SeriesNames {
     return this.names.map.get(service) ?? service;
   }
 
-  /** `next` has the names and groups of `old` (a reload that changed services in place: service-delta.ts): the same labels. */
-  switched(old: Config, next: Config): void {
-    if (this.names?.config === old) this.names.config = next;
+  /**
+   * The config in force is `next` now: the labels carry over when it has the names and groups of `old` (a
+   * reload that changed services in place: service-delta.ts), else they go (they would hold `old`).
+   */
+  switched(old: Config, next: Config, same: boolean): void {
+    if (this.names?.config !== old) return;
+    if (same) this.names.config = next;
+    else this.names = undefined;
   }
 }

@@ -127,7 +127,7 @@ export function followServices(old: Config, next: Config, delta: ServicesDelta |
   const health = r.health;
   if (delta) {
     r.wanted.switched(old, next, delta, (name) => health?.desired(name));
-    r.seriesNames.switched(old, next);
+    r.seriesNames.switched(old, next, true);
     publishHealthUp(r.metrics, health, delta.after);
     forgetRemoved(r.metrics, old, next, delta.before, delta.after);
     return;
@@ -135,6 +135,7 @@ export function followServices(old: Config, next: Config, delta: ServicesDelta |
   const kept = new Set(old.services);
   const reused = new Set(next.services.filter((s) => kept.has(s)));
   r.wanted.refreshHealth((name) => health?.desired(name), reused);
+  r.seriesNames.switched(old, next, false);
   publishHealthUp(r.metrics, health, next.services.filter((s) => !reused.has(s)));
   forgetRemoved(r.metrics, old, next, old.services.filter((s) => !reused.has(s)), next.services.filter((s) => !reused.has(s)));
 }

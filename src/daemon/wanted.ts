@@ -83,11 +83,16 @@ export class Wanted {
    */
   refreshHealth(desired: (service: string) => DestSpec[] | undefined, kept: ReadonlySet<ServiceConfig> = new Set()): void {
     const next = new Map<string, DestSpec[]>();
-    for (const svc of this.config().services) {
+    const config = this.config();
+    for (const svc of config.services) {
       const dests = (kept.has(svc) ? this.health.get(svc.name) : undefined) ?? desired(svc.name);
       if (dests) next.set(svc.name, dests);
     }
     this.health = next;
+    // the maps made for a config no longer in force go now, not when next asked: they hold that config
+    // (at 100,000 real servers tens of MiB) until a health change, which may never come
+    if (this.byName?.config !== config) this.byName = undefined;
+    if (this.names?.config !== config) this.names = undefined;
   }
 
   /**
