@@ -42,6 +42,10 @@ export function birdConfig(ecmp: EcmpConfig, announced: readonly string[]): stri
     '# Written by lvsd (docs/ecmp.md); lvsd rewrites it on every change: do not edit.',
     `router id ${ecmp.routerId};`,
     'log stderr all;',
+    // show protocols prints when each protocol last changed state: one token, the same format however
+    // long ago (BIRD's default turns a time of day into a date after 20 hours), so that lvsd can tell a
+    // session that went down and came back between two of its reads (manager.ts)
+    'timeformat protocol "%s.%6f";',
     'protocol device { scan time 10; }',
   ];
   if (ecmp.peers.some((p) => p.bfd)) {

@@ -74,6 +74,8 @@ export interface ProtocolRow {
   proto: string;
   /** BIRD's protocol state: up, down, start, stop. */
   state: string;
+  /** When BIRD's protocol state last changed, as BIRD prints it (lvsd's config sets the format: birdTime()). */
+  since: string;
   /** For BGP: the session state, then any last error ("Active  Socket: Connection refused"). */
   info: string;
 }
@@ -84,9 +86,18 @@ export function parseProtocols(reply: BirdReply): ProtocolRow[] {
   for (const line of reply.lines) {
     const m = /^\s*(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*(.*?)\s*$/.exec(line);
     if (!m || (m[1] === 'Name' && m[2] === 'Proto')) continue;
-    out.push({ name: m[1]!, proto: m[2]!, state: m[4]!, info: m[6]! });
+    out.push({ name: m[1]!, proto: m[2]!, state: m[4]!, since: m[5]!, info: m[6]! });
   }
   return out;
+}
+
+/**
+ * A `since` of `show protocols` as an ISO time when BIRD printed it in the format lvsd's config sets
+ * (`timeformat protocol "%s.%6f"`: seconds since the epoch, microseconds), else undefined.
+ */
+export function birdTime(since: string): string | undefined {
+  if (!/^\d+\.\d{6}$/.test(since)) return undefined;
+  return new Date(Math.floor(Number(since) * 1000)).toISOString();
 }
 
 const BGP_STATES = new Set(['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established']);

@@ -9,7 +9,8 @@
  */
 export { announced, decide, vipPrefix, type DirectorState, type ServiceQuorum, type VipDecision } from './decide.js';
 export { birdConfig, peerProtocol } from './bird-config.js';
-export { birdCommand, bgpSession, parseBfdSessions, parseProtocols, type BirdReply } from './bird-control.js';
+export { birdCommand, bgpSession, birdTime, parseBfdSessions, parseProtocols, type BirdReply } from './bird-control.js';
 export { BirdSupervisor, type DaemonStatus } from './supervisor.js';
 export { ECMP_SYSCTLS, applySysctls, type SysctlResult } from './sysctl.js';
+export { sessionChange, type SessionRead } from './session-change.js';
 export { Ecmp, type EcmpAddressPort, type EcmpHost, type EcmpOptions, type EcmpPeerStatus, type EcmpStatus } from './manager.js';

@@ -9,9 +9,10 @@ import { writeFileAtomic } from '../atomic-file.js';
 import type { EcmpConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { timerDelay } from '../timer-delay.js';
-import { bgpSession, parseBfdSessions, parseProtocols } from './bird-control.js';
+import { bgpSession, birdTime, parseBfdSessions, parseProtocols } from './bird-control.js';
 import { birdConfig, peerProtocol } from './bird-config.js';
 import { announced, decide, type ServiceQuorum, type VipDecision } from './decide.js';
+import { sessionChange } from './session-change.js';
 import { BirdSupervisor, type DaemonStatus, type SupervisorOptions } from './supervisor.js';
 import { applySysctls, type SysctlResult } from './sysctl.js';
 
@@ -77,6 +78,8 @@ export class Ecmp {
   /** What BIRD was last given to announce (sorted prefixes, joined). */
   private given: string | undefined;
   private peers = new Map<string, EcmpPeerStatus>();
+  /** Per peer, when BIRD's protocol last changed state at the last read (BIRD's text), to tell a flap between reads. */
+  private changedAt = new Map<string, string | undefined>();
   private pollTimer: NodeJS.Timeout | undefined;
   private pollFailing = false;
   private applying: Promise<void> = Promise.resolve();
@@ -290,7 +293,7 @@ export class Ecmp {
       this.setPeers((address) => {
         const row = byName.get(peerProtocol(address));
         const s = row ? bgpSession(row) : { state: 'unknown', detail: 'not in BIRD' };
-        return { bgp: s.state, bfd: bfd.get(address) ?? 'Down', detail: s.detail };
+        return { bgp: s.state, bfd: bfd.get(address) ?? 'Down', detail: s.detail, changedAt: row?.since };
       });
       if (this.pollFailing) this.opts.log.info({ event: 'bgp.socket_ok' }, 'BIRD control socket answers again');
       this.pollFailing = false;
@@ -305,16 +308,24 @@ export class Ecmp {
     }
   }
 
-  private setPeers(read: (address: string) => { bgp: string; bfd: string | undefined; detail: string }): void {
+  private setPeers(read: (address: string) => { bgp: string; bfd: string | undefined; detail: string; changedAt?: string | undefined }): void {
     for (const p of this.config.peers) {
       const cur = this.peers.get(p.address)!;
       const r = read(p.address);
       const bfd = p.bfd ? (r.bfd ?? 'Down') : 'off';
-      if (r.bgp !== cur.bgp || bfd !== cur.bfd) {
+      const change = sessionChange({ bgp: cur.bgp, bfd: cur.bfd, changedAt: this.changedAt.get(p.address) }, { bgp: r.bgp, bfd, changedAt: r.changedAt });
+      if (change === 'changed') {
         this.opts.log[r.bgp === 'Established' ? 'info' : 'warn']({ event: 'bgp.session', peer: p.address, from: cur.bgp, to: r.bgp, bfd, detail: r.detail },
           `BGP session with ${p.address}: ${cur.bgp} -> ${r.bgp} (BFD ${bfd})${r.detail ? `: ${r.detail}` : ''}`);
         if (r.bgp !== cur.bgp) cur.since = new Date().toISOString();
+      } else if (change === 'flapped') {
+        const at = birdTime(r.changedAt!);
+        const what = r.bgp === 'Established' ? 'went down and came back' : 'was restarted by BIRD (it may have been established meanwhile)';
+        this.opts.log.warn({ event: 'bgp.session', peer: p.address, from: cur.bgp, to: r.bgp, bfd, detail: r.detail, flapped: true, changedAt: at ?? r.changedAt },
+          `BGP session with ${p.address} ${what} between two reads: ${cur.bgp} -> ${r.bgp} since ${at ?? r.changedAt} (BFD ${bfd})${r.detail ? `: ${r.detail}` : ''}`);
+        cur.since = at ?? new Date().toISOString();
       }
+      this.changedAt.set(p.address, r.changedAt);
       cur.bgp = r.bgp;
       cur.bfd = bfd;
       cur.detail = r.detail;

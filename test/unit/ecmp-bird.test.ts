@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from './config-fixtures.js';
-import { bgpSession, birdConfig, parseBfdSessions, parseProtocols, peerProtocol } from '../../src/ecmp/index.js';
+import { bgpSession, birdConfig, birdTime, parseBfdSessions, parseProtocols, peerProtocol } from '../../src/ecmp/index.js';
 
 const BIRD = '/usr/sbin/bird';
 const noBird = spawnSync(BIRD, ['--version']).error ? `${BIRD} is not installed` : false;
@@ -28,6 +28,7 @@ const config = parse({
 test('bird.conf: the announced prefixes as static routes, one BGP session per peer with its timers and BFD', () => {
   const text = birdConfig(config, ['10.200.0.10/32', 'fd00:200::10/128']);
   assert.match(text, /^router id 10\.1\.0\.11;$/m);
+  assert.match(text, /^timeformat protocol "%s\.%6f";$/m, 'show protocols prints each change time as one token, epoch seconds');
   assert.match(text, /protocol static lvsd_vips4 \{ ipv4; route 10\.200\.0\.10\/32 blackhole; \}/);
   assert.match(text, /protocol static lvsd_vips6 \{ ipv6; route fd00:200::10\/128 blackhole; \}/);
   assert.match(text, /min rx interval 50 ms; min tx interval 50 ms; idle tx interval 1000 ms; multiplier 5;/);
@@ -69,7 +70,13 @@ test('show protocols and show bfd sessions as BIRD 2.0.12 prints them', () => {
   assert.deepEqual(rows.map((r) => r.name), ['device1', 'lvsd_vips4', 'peer_10_1_0_1', 'peer_fd00__1']);
   assert.deepEqual(bgpSession(rows[2]!), { state: 'Established', detail: '' });
   assert.deepEqual(bgpSession(rows[3]!), { state: 'Active', detail: 'Socket: Connection refused' });
-  assert.deepEqual(bgpSession({ name: 'x', proto: 'BGP', state: 'down', info: '' }), { state: 'Down', detail: '' });
+  assert.equal(rows[2]!.since, '20:18:29.371');
+  // what lvsd's own config makes BIRD print (timeformat protocol "%s.%6f"), seen from BIRD 2.0.12
+  const own = parseProtocols(lines('peer_10_9_1_1 BGP        ---        start  1796460800.017186  Active        Socket: Connection refused'));
+  assert.equal(own[0]!.since, '1796460800.017186');
+  assert.equal(birdTime(own[0]!.since), '2026-12-05T08:53:20.017Z');
+  assert.equal(birdTime('20:18:29.371'), undefined);
+  assert.deepEqual(bgpSession({ name: 'x', proto: 'BGP', state: 'down', since: '', info: '' }), { state: 'Down', detail: '' });
   const bfd = parseBfdSessions(lines([
     'lvsd_bfd:',
     'IP address                Interface  State      Since         Interval  Timeout',
