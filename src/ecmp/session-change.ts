@@ -10,9 +10,18 @@ export interface SessionRead {
   bgp: string;
   /** BFD state, 'off' without BFD. */
   bfd: string;
-  /** When BIRD's protocol last changed state (its own text); undefined when BIRD did not say. */
+  /** When BIRD's protocol last changed state, as BIRD printed it (epoch seconds); undefined when BIRD did not say. */
   changedAt: string | undefined;
 }
+
+/**
+ * How far BIRD's printed change time must move to be a change. BIRD keeps the time on its monotonic clock
+ * and prints it as wall-clock time minus the age, the two clocks read at different moments: the same
+ * change prints a few microseconds apart from one read to the next (measured on 2.0.12), more when BIRD
+ * is preempted between the two readings on a loaded host. A real flap moves it by a second or more: with
+ * lvsd's `connect delay time 1` and `error wait time 1, 10` a session is down at least a second.
+ */
+export const CHANGE_TOLERANCE_S = 0.5;
 
 /**
  * 'changed': the BGP or BFD state differs; 'flapped': the same states, but BIRD's protocol changed state
@@ -20,6 +29,13 @@ export interface SessionRead {
  */
 export function sessionChange(before: SessionRead, now: SessionRead): 'changed' | 'flapped' | 'same' {
   if (before.bgp !== now.bgp || before.bfd !== now.bfd) return 'changed';
-  if (before.changedAt !== undefined && now.changedAt !== undefined && before.changedAt !== now.changedAt) return 'flapped';
+  const a = seconds(before.changedAt);
+  const b = seconds(now.changedAt);
+  if (a !== undefined && b !== undefined && Math.abs(b - a) > CHANGE_TOLERANCE_S) return 'flapped';
   return 'same';
+}
+
+function seconds(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d+(\.\d+)?$/.test(text)) return undefined;
+  return Number(text);
 }
