@@ -345,7 +345,7 @@ const MAX_CHANGED_SHARE = 0.25;
  * none collides, with `checks` updated to this build; false when it cannot tell that way (a changed item
  * with problems of its own, a claim already made, much of the list changed): check the whole list then.
  */
-function checkChanged(list: ReadonlyArray<Located<unknown>>, made: readonly ServiceItem[], checks: ServiceChecks): boolean {
+function checkChanged(list: ReadonlyArray<Located<unknown>>, made: ServiceItem[], checks: ServiceChecks): boolean {
   const prev = checks.items;
   if (prev === undefined) return false;
   const changed: number[] = [];
@@ -381,7 +381,7 @@ function checkChanged(list: ReadonlyArray<Located<unknown>>, made: readonly Serv
       }
     }
   }
-  checks.items = [...made];
+  checks.items = made; // a list of this build's own, which nobody changes
   checks.incremental++;
   return true;
 }
