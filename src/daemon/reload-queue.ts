@@ -13,8 +13,10 @@
  *   (config-watch.ts), so an edit followed by `lvsd reload` is one reload, not two, and the explicit
  *   one does not wait for the watcher's quiet period.
  *
- * The reload function must never reject (Daemon.reload does not). Pure of I/O; the daemon's reload and the
- * watcher are injected.
+ * A reload counts as having read the files from the moment it starts (reading them is the first thing it
+ * does): a request that comes between its start and its read waits for the next one, which costs a reload
+ * more, never an answer older than the request. The reload function must never reject (Daemon.reload does
+ * not). Pure of I/O; the daemon's reload and the watcher are injected.
  */
 
 /** One start of a reload: the request that started it and those that share it (in arrival order). */
@@ -50,11 +52,6 @@ export class ReloadQueue<T, R> {
       this.waiting.triggers.push(trigger);
     }
     return this.waiting.promise;
-  }
-
-  /** Resolves once no reload runs or waits (a stop waits for them: they see the daemon stopping and switch nothing). */
-  async idle(): Promise<void> {
-    while (this.running !== undefined) await this.running;
   }
 
   private start(triggers: T[]): Promise<R> {
