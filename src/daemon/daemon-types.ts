@@ -62,6 +62,11 @@ export interface DaemonOptions {
   stateFile?: string | undefined;
   /** Creates the IPVS client (tests inject). Default: the generic-netlink client. */
   ipvs?: () => Promise<IpvsClient>;
+  /**
+   * `lvsd run`: the control socket (and metrics endpoint) opening. The start changes nothing in the kernel
+   * and starts no probe before it has; a rejection fails the start (its error first).
+   */
+  beforeKernel?: Promise<unknown>;
   /** Creates the VRRP side; absent = no VRRP (instances in the config are then refused). */
   vrrp?: (config: Config, log: Logger) => Promise<VrrpPort>;
   metrics?: DaemonMetrics;

@@ -104,7 +104,7 @@ export class Daemon {
     }
     d.config = config;
     try {
-      await d.prepareStart(opts.vrrp);
+      await d.prepareStart(opts.vrrp, opts.beforeKernel);
       d.startConnSync();
     } catch (e) {
       // what did start must not keep probing or hold the VIPs: the process is about to report the error
@@ -141,23 +141,25 @@ export class Daemon {
    *
    *   state file --(only with no service declared: whether IPVS is needed)--> IPVS opened --+--> sysctls
    *   drains file ---------------------------------------------------------------------------+--> table read (adoption) --> health checks
+   *   `beforeKernel` (lvsd run: the control socket opening) ---------------------------------+
    *   the VRRP side (the worker started at exec)
    *
    * Nothing that changes the kernel (the sysctls, the adoption's settle timer, the first pass) runs before
-   * the drains are known and IPVS is open, and no probe starts before that either. Every step has settled
-   * before this returns, so the first write (and a failed start's stop) never runs beside one; a start
-   * that fails throws the error of the first failed step in the order they had when they ran one after
-   * the other: drains, IPVS, health, VRRP.
+   * the drains are known, IPVS is open and `beforeKernel` has settled, and no probe starts before that
+   * either. Every step has settled before this returns, so the first write (and a failed start's stop)
+   * never runs beside one; a start that fails throws the error of the first failed step in the order they
+   * had when they ran one after the other: control socket, drains, IPVS, health, VRRP.
    */
-  private async prepareStart(vrrp: DaemonOptions['vrrp']): Promise<void> {
+  private async prepareStart(vrrp: DaemonOptions['vrrp'], beforeKernel: Promise<unknown> | undefined): Promise<void> {
     const config = this.config;
+    const gate = Promise.resolve(beforeKernel);
     const owned = loadOwned(this.stateFile(), this.log).then((o) => {
       this.reconciler.owned = o;
     });
     const drains = this.loadDrains();
     // with services declared (or the whole table owned) IPVS is opened whatever the state file says
     const client = (config.services.length > 0 || config.ipvs.ownWholeTable ? Promise.resolve() : owned).then(() => this.openClientAtStart());
-    const known = Promise.all([drains, client]);
+    const known = Promise.all([gate, drains, client]);
     // the adoption's read could start with IPVS open, but it arms the settle timer that applies the table
     const sysctls = known.then(() => this.applyIpvsSysctls());
     const adopted = known.then(() => this.adoptKernel());
@@ -167,7 +169,7 @@ export class Daemon {
         this.vrrp = port;
       })
       : Promise.reject(new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
-    const steps = [owned, drains, client, sysctls, adopted, health, vrrpSide];
+    const steps = [gate, owned, drains, client, sysctls, adopted, health, vrrpSide];
     const settled = await Promise.allSettled(steps);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

@@ -1,8 +1,9 @@
 /**
  * The running daemon as a process (`lvsd run`; src/cli/commands/run.ts only hands over its arguments):
  * the VRRP worker booted first, the config loaded once, the network namespace claimed, the control
- * socket, the metrics endpoint and status page, the daemon itself, the config file watcher and the
- * signals, started in that order and stopped in the reverse. SIGHUP or a changed config file reloads;
+ * socket, the metrics endpoint and status page (opening while the daemon's start reads its files, and
+ * open before it changes the kernel), the daemon itself, the config file watcher and the signals,
+ * started in that order and stopped in the reverse. SIGHUP or a changed config file reloads;
  * SIGTERM/SIGINT stop cleanly (VRRP hands over, VIPs released, the IPVS table left in place so a restart
  * does not blip).
  */
@@ -59,7 +60,7 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   const vrrpPort = await import('./vrrp-port.js');
   const booting = vrrpPort.bootVrrpEarly(log.child({ component: 'vrrp' }));
   await pinoReady.catch(() => undefined); // a failed import: pino is required when first used, and says why
-  // Claim the network namespace, then the control socket, before touching the kernel: a second `lvsd run`
+  // Claim the network namespace, then the control socket, before changing the kernel: a second `lvsd run`
   // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
   // first one (netns-guard.ts). A bad config is fatal at start, with every problem; the daemon is handed
   // this config (it is loaded once).
@@ -121,7 +122,13 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
     }
     return daemon;
   };
-  const control: ControlServer = await startControlServer({
+  // The control socket and the metrics endpoint open while the daemon reads its files, opens IPVS and takes
+  // the VRRP side; it changes nothing in the kernel and starts no probe before they are open
+  // (DaemonOptions.beforeKernel), so a start that cannot open them still stops before touching the table.
+  // the guard goes last: the namespace is free only once everything else has stopped
+  const closers: Array<() => Promise<void>> = [];
+  let startPage = (): void => undefined;
+  const listening = startControlServer({
     path: socketPath,
     ...(startingConfig.control.group ? { group: startingConfig.control.group } : {}),
     log,
@@ -132,23 +139,14 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
       undrain: (req) => ready().drain(req, false),
       drainDirector: (on) => ready().drainDirector(on),
     },
-  }).catch(async (e: unknown) => {
-    await releaseGuard();
-    throw e;
+  }).then(async (control: ControlServer) => {
+    closers.push(() => control.close());
+    if (startingConfig.metrics && endpoint) {
+      const opened = await endpoint.open(startingConfig.metrics, { running: () => daemon, ready, log });
+      closers.push(...opened.closers);
+      startPage = () => opened.startPage();
+    }
   });
-  // the guard goes last: the namespace is free only once everything else has stopped
-  const closers: Array<() => Promise<void>> = [() => control.close()];
-
-  let startPage = (): void => undefined;
-  if (startingConfig.metrics && endpoint) {
-    const opened = await endpoint.open(startingConfig.metrics, { running: () => daemon, ready, log }).catch(async (e: unknown) => {
-      await control.close();
-      await releaseGuard();
-      throw e;
-    });
-    closers.push(...opened.closers);
-    startPage = () => opened.startPage();
-  }
   try {
     daemon = await Daemon.start({
       configPath: o.configPath,
@@ -159,10 +157,12 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
       ...(daemonMetrics && { metrics: daemonMetrics }),
       version,
       vrrp: handover.vrrp,
+      beforeKernel: listening,
       ...(o.ipvs && { ipvs: o.ipvs }),
       ...(o.sysctlRoot !== undefined && { sysctlRoot: o.sysctlRoot }),
     });
   } catch (e) {
+    await listening.catch(() => undefined);
     for (const close of closers) await close().catch(() => undefined);
     await releaseGuard();
     throw e;

@@ -2,8 +2,8 @@
  * The start's steps run together where they wait on nothing of each other (Daemon.prepareStart: the state
  * file, the drains file, IPVS, the VRRP side), but nothing that changes the kernel runs before the drains
  * are known: a drained real server is never written with a weight above 0, and the sysctls are not set,
- * while the drains file is still being read. The drains file is a FIFO here, so its read lasts until the
- * test writes it.
+ * while the drains file is still being read (a FIFO here, so its read lasts until the test writes it) or
+ * the control socket is opening (`lvsd run` hands that in as `beforeKernel`).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -53,4 +53,33 @@ test('a drained real server is never written with weight > 0 at start, though IP
   assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 0);
   assert.equal(read(sys, 'expire_nodest_conn'), '1');
   assert.deepEqual(lab.vrrp!.tableReadyCalls.map((c) => [c.ok, c.kernelServices]), [[true, 1]], 'VRRP told once, with the table in the kernel');
+});
+
+test('nothing changes in the kernel before the control socket listens; one that cannot open fails the start with its error, the kernel untouched', async (t) => {
+  const lab = daemonLab(t, { vrrp: true });
+  const sys = join(lab.dir, 'vs');
+  mkdirSync(sys);
+  writeFileSync(join(sys, 'expire_nodest_conn'), '0\n');
+  writeFileSync(join(sys, 'expire_quiescent_template'), '0\n');
+  let opened = false;
+  let refuse!: (e: Error) => void;
+  const beforeKernel = new Promise((_resolve, reject) => { refuse = reject; });
+  const starting = lab.start({
+    ipvsSysctlDir: sys,
+    beforeKernel,
+    ipvs: async () => {
+      opened = true;
+      return lab.kernel;
+    },
+  });
+  await until('IPVS opened and VRRP asked while the control socket opens', 10_000, () => opened && lab.vrrp !== undefined);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(lab.kernel.batches.length, 0, 'nothing written to IPVS before the control socket listens');
+  assert.equal(read(sys, 'expire_nodest_conn'), '0', 'no sysctl set before the control socket listens');
+  assert.equal(lab.probed.length, 0, 'no probe before the control socket listens');
+  refuse(new Error('the control socket is taken (test)'));
+  await assert.rejects(starting, /control socket is taken/);
+  assert.equal(lab.kernel.batches.length, 0);
+  assert.equal(read(sys, 'expire_nodest_conn'), '0');
+  assert.equal(lab.vrrp!.stopped, true, 'the VRRP side taken meanwhile is stopped');
 });
