@@ -333,6 +333,10 @@ export class ServiceChecks {
   items: ServiceItem[] | undefined;
   names = new Map<string, Located<unknown>>();
   keys = new Map<string, Located<unknown>>();
+  /** The last build's services, where each item's first one stands in it, and whether any item had warnings. */
+  out: ServiceConfig[] = [];
+  starts: number[] = [];
+  warned = false;
   /** Builds that checked the changed items alone (tests). */
   incremental = 0;
 }
@@ -345,14 +349,14 @@ const MAX_CHANGED_SHARE = 0.25;
  * none collides, with `checks` updated to this build; false when it cannot tell that way (a changed item
  * with problems of its own, a claim already made, much of the list changed): check the whole list then.
  */
-function checkChanged(list: ReadonlyArray<Located<unknown>>, made: ServiceItem[], checks: ServiceChecks): boolean {
+function checkChanged(list: ReadonlyArray<Located<unknown>>, made: ServiceItem[], checks: ServiceChecks): { changed: number[]; prev: ServiceItem[] } | undefined {
   const prev = checks.items;
-  if (prev === undefined) return false;
+  if (prev === undefined) return undefined;
   const changed: number[] = [];
   const most = Math.max(1, Math.floor(Math.max(made.length, prev.length) * MAX_CHANGED_SHARE));
   for (let i = 0; i < Math.max(made.length, prev.length); i++) {
     if (made[i] === prev[i]) continue;
-    if (changed.length >= most || (made[i] !== undefined && made[i]!.problems.size > 0)) return false;
+    if (changed.length >= most || (made[i] !== undefined && made[i]!.problems.size > 0)) return undefined;
     changed.push(i);
   }
   checks.items = undefined; // from here on the claims change: whatever happens, the next build checks the whole list unless this one finishes
@@ -369,21 +373,56 @@ function checkChanged(list: ReadonlyArray<Located<unknown>>, made: ServiceItem[]
     const item = made[i];
     if (item === undefined) continue;
     if (item.groupName !== undefined) {
-      if (checks.names.has(item.groupName)) return false;
+      if (checks.names.has(item.groupName)) return undefined;
       checks.names.set(item.groupName, list[i]!);
     }
     for (const { service, id, at } of item.services) {
-      if (checks.names.has(service.name)) return false;
+      if (checks.names.has(service.name)) return undefined;
       checks.names.set(service.name, at);
       if (id !== undefined) {
-        if (checks.keys.has(id)) return false;
+        if (checks.keys.has(id)) return undefined;
         checks.keys.set(id, at);
       }
     }
   }
   checks.items = made; // a list of this build's own, which nobody changes
   checks.incremental++;
-  return true;
+  return { changed, prev };
+}
+
+/** Every item's services in list order, and where each item's first one stands. */
+function servicesOf(made: readonly ServiceItem[], checks: ServiceChecks): ServiceConfig[] {
+  const out: ServiceConfig[] = [];
+  const starts: number[] = new Array(made.length);
+  for (let i = 0; i < made.length; i++) {
+    starts[i] = out.length;
+    for (const { service } of made[i]!.services) out.push(service);
+  }
+  checks.starts = starts;
+  return out;
+}
+
+/**
+ * The services of a build whose items differ from the last one's at `changed` alone: the last list with
+ * theirs put in (a copy: that list is the config in force's), when each changed item has as many services
+ * as before; else all of them again. The items' warnings, in order, when any has one.
+ */
+function changedServices(made: readonly ServiceItem[], prev: readonly ServiceItem[], changed: readonly number[], checks: ServiceChecks, problems: Problems): ServiceConfig[] {
+  if (checks.warned || changed.some((i) => made[i] !== undefined && made[i]!.problems.warnings.length > 0)) {
+    checks.warned = false;
+    for (const m of made) {
+      if (m.problems.warnings.length === 0) continue;
+      checks.warned = true;
+      problems.addAll(m.problems);
+    }
+  }
+  if (made.length !== prev.length || changed.some((i) => made[i]!.services.length !== prev[i]!.services.length)) return servicesOf(made, checks);
+  const out = checks.out.slice();
+  for (const i of changed) {
+    const at = checks.starts[i]!;
+    made[i]!.services.forEach(({ service }, k) => { out[at + k] = service; });
+  }
+  return out;
 }
 
 /**
@@ -398,14 +437,9 @@ export function normaliseServices(
   checks?: ServiceChecks,
 ): ServiceConfig[] {
   const made = list.map((loc, i) => item(loc, i, global));
+  const alone = checks !== undefined ? checkChanged(list, made, checks) : undefined;
+  if (alone !== undefined) return (checks!.out = changedServices(made, alone.prev, alone.changed, checks!, problems));
   const out: ServiceConfig[] = [];
-  if (checks !== undefined && checkChanged(list, made, checks)) {
-    for (const m of made) {
-      if (m.problems.warnings.length > 0) problems.addAll(m.problems);
-      for (const { service } of m.services) out.push(service);
-    }
-    return out;
-  }
   const byName = new Map<string, Located<unknown>>();
   const byKey = new Map<string, Located<unknown>>();
   const where = (here: Located<unknown>, there: Located<unknown>) =>
@@ -440,6 +474,9 @@ export function normaliseServices(
     checks.items = clean ? made : undefined;
     checks.names = byName;
     checks.keys = byKey;
+    checks.warned = made.some((m) => m.problems.warnings.length > 0);
+    checks.out = servicesOf(made, checks);
+    return checks.out;
   }
   return out;
 }
