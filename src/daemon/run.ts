@@ -128,6 +128,8 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   // the guard goes last: the namespace is free only once everything else has stopped
   const closers: Array<() => Promise<void>> = [];
   let startPage = (): void => undefined;
+  // the closure below outlives the start: it refers to the metrics section, not to the starting config
+  const metricsConfig = startingConfig.metrics;
   const listening = startControlServer({
     path: socketPath,
     ...(startingConfig.control.group ? { group: startingConfig.control.group } : {}),
@@ -141,8 +143,8 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
     },
   }).then(async (control: ControlServer) => {
     closers.push(() => control.close());
-    if (startingConfig.metrics && endpoint) {
-      const opened = await endpoint.open(startingConfig.metrics, { running: () => daemon, ready, log });
+    if (metricsConfig && endpoint) {
+      const opened = await endpoint.open(metricsConfig, { running: () => daemon, ready, log });
       closers.push(...opened.closers);
       startPage = () => opened.startPage();
     }
