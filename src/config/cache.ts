@@ -11,6 +11,7 @@
  * checks) is done again on every load.
  */
 import { LocatedCache } from './documents.js';
+import { COMPARE_CHUNK } from './files.js';
 import { mentionsIn, type UserMention } from './host-users.js';
 import { SpanScanner, itemSpans, type ItemSpans } from './item-spans.js';
 import { checkItems, type CheckedDocument } from './parse.js';
@@ -58,7 +59,19 @@ export class ConfigCache {
   /** The entry for `file` if its content is exactly `bytes`. */
   lookup(file: string, bytes: Buffer): CachedFile | undefined {
     const hit = this.files.get(file);
-    return hit !== undefined && hit.bytes.equals(bytes) ? hit : undefined;
+    return hit !== undefined && (hit.bytes === bytes || hit.bytes.equals(bytes)) ? hit : undefined;
+  }
+
+  /** The bytes kept for `file` (a reload's read compares the file with them in place: files.ts readRegular). */
+  bytesOf(file: string): Buffer | undefined {
+    return this.files.get(file)?.bytes;
+  }
+
+  private readonly scratches: Buffer[] = [];
+
+  /** The `i`-th reader's buffer for those comparisons, made once and kept (COMPARE_CHUNK bytes each). */
+  scratch(i: number): Buffer {
+    return (this.scratches[i] ??= Buffer.allocUnsafe(COMPARE_CHUNK));
   }
 
   /**

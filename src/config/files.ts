@@ -3,7 +3,7 @@
  * commands use it (control-socket.ts) without loading the validator.
  */
 import { constants } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LvsdError } from '../errors.js';
 
@@ -44,11 +44,33 @@ export async function configFiles(path: string): Promise<string[]> {
   return files;
 }
 
+/** How much of a file is compared per read when it may be unchanged (`readRegular`'s `same`). */
+export const COMPARE_CHUNK = 256 * 1024;
+
+/**
+ * Whether the file open as `fh` holds exactly `same`: read a chunk at a time into `scratch` and compared,
+ * then one byte past the end (it must be the end).
+ */
+async function holds(fh: FileHandle, same: Buffer, scratch: Buffer): Promise<boolean> {
+  for (let at = 0; at < same.length; at += scratch.length) {
+    const want = Math.min(scratch.length, same.length - at);
+    const { bytesRead } = await fh.read(scratch, 0, want, at);
+    if (bytesRead !== want || !scratch.subarray(0, want).equals(same.subarray(at, at + want))) return false;
+  }
+  return (await fh.read(scratch, 0, 1, same.length)).bytesRead === 0;
+}
+
 /**
  * The bytes of one config file. Opened without blocking (a FIFO would otherwise hang the load) and checked
  * to be a regular file on the open descriptor, so a file swapped between a check and the read is caught too.
+ *
+ * `same`: the bytes it held when last read (a daemon's ConfigCache). If it still holds exactly those,
+ * `same` itself is returned, compared through `scratch` (COMPARE_CHUNK bytes, reused) without a buffer of
+ * the file's size: at 100,000 real servers every reload read a 6 MB file into a new buffer, and that
+ * memory, outside V8's heap, made V8 run a full garbage collection every 7 reloads or so (0.4-0.5 s of
+ * marking natively, steps of up to 190 ms holding the event loop).
  */
-export async function readRegular(file: string): Promise<Buffer> {
+export async function readRegular(file: string, same?: Buffer, scratch?: Buffer): Promise<Buffer> {
   let fh;
   try {
     fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -58,6 +80,7 @@ export async function readRegular(file: string): Promise<Buffer> {
   try {
     const info = await fh.stat();
     if (!info.isFile()) throw notRegular(file);
+    if (same !== undefined && scratch !== undefined && info.size === same.length && scratch.length > 0 && await holds(fh, same, scratch)) return same;
     // one read of the size fstat gave, and one byte more: a short read is the end of the file (a daemon
     // reads every file at every reload, and each call is a round trip through libuv's thread pool)
     const buf = Buffer.allocUnsafe(info.size + 1);

@@ -21,14 +21,20 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 /** Files read at once: a directory of many small files waits on the file system's round trips, not on bytes. */
 const READ_CONCURRENCY = 16;
 
-/** Every file's bytes, in the order given; the first file that cannot be read (in that order) fails it all. */
-async function readAll(files: readonly string[]): Promise<Buffer[]> {
+/**
+ * Every file's bytes, in the order given; the first file that cannot be read (in that order) fails it all.
+ * With a cache, a file that still holds the bytes it kept is compared in place and those very bytes come
+ * back (files.ts readRegular: no buffer of its size per reload).
+ */
+async function readAll(files: readonly string[], cache: ConfigCache | undefined): Promise<Buffer[]> {
   const out: Array<Promise<Buffer>> = new Array(files.length);
   let next = 0;
+  let workers = 0;
   const worker = async (): Promise<void> => {
+    const scratch = cache?.scratch(workers++);
     while (next < files.length) {
       const i = next++;
-      out[i] = readRegular(files[i]!);
+      out[i] = readRegular(files[i]!, cache?.bytesOf(files[i]!), scratch);
       await out[i]!.catch(() => undefined);
     }
   };
@@ -47,7 +53,7 @@ async function readAll(files: readonly string[]): Promise<Buffer[]> {
 export async function loadConfig(path: string, opts: { hostChecks?: boolean; cache?: ConfigCache } = {}): Promise<Config> {
   const { cache } = opts;
   const files = await configFiles(path);
-  const contents = await readAll(files);
+  const contents = await readAll(files, cache);
   const entries: CachedFile[] = [];
   let filesReused = 0;
   let filesPatched = 0;
