@@ -3,13 +3,15 @@
  * file, the drains file, IPVS, the VRRP side), but nothing that changes the kernel runs before the drains
  * are known: a drained real server is never written with a weight above 0, and the sysctls are not set,
  * while the drains file is still being read (a FIFO here, so its read lasts until the test writes it) or
- * the control socket is opening (`lvsd run` hands that in as `beforeKernel`).
+ * the control socket is opening (`lvsd run` hands that in as `beforeKernel`). A start that fails reports
+ * the error of the first failed step in the order they used to run in.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { LvsdError, isLvsdError } from '../../src/errors.js';
 import { destId } from '../../src/ipvs/types.js';
 import { daemonLab, until, weights } from './daemon-lab.js';
 
@@ -82,4 +84,18 @@ test('nothing changes in the kernel before the control socket listens; one that 
   assert.equal(lab.kernel.batches.length, 0);
   assert.equal(read(sys, 'expire_nodest_conn'), '0');
   assert.equal(lab.vrrp!.stopped, true, 'the VRRP side taken meanwhile is stopped');
+});
+
+test('IPVS that cannot be opened fails the start as before (VRRP stopped, no probe); with the drains unusable too, the drains\' error is the one reported', async (t) => {
+  const lab = daemonLab(t, { vrrp: true });
+  const refusing = async (): Promise<never> => {
+    throw new LvsdError('LVSD_IPVS_UNAVAILABLE', 'IPVS is not available in this kernel (test)');
+  };
+  await assert.rejects(lab.start({ ipvs: refusing }), (e: unknown) => isLvsdError(e, 'LVSD_IPVS_UNAVAILABLE'));
+  assert.equal(lab.vrrp!.stopped, true, 'the VRRP side taken meanwhile is stopped');
+  assert.equal(lab.probed.length, 0);
+  writeFileSync(join(lab.dir, 'drains.json'), 'not json');
+  writeFileSync(join(lab.dir, 'drains.json.last-good'), '');
+  await assert.rejects(lab.start({ ipvs: refusing }), (e: unknown) => isLvsdError(e, 'LVSD_STATE'));
+  assert.equal(lab.probed.length, 0);
 });
