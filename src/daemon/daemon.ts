@@ -386,7 +386,7 @@ export class Daemon {
       newHealth.start();
     }
     // services the reload reused whole (config/service-memo.ts): their lists, health series and metrics stay
-    followServices(old, next, delta, { wanted: this.wanted, seriesNames: this.seriesNames, metrics: this.opts.metrics, health: this.health });
+    followServices(old, next, delta, { wanted: this.wanted, seriesNames: this.seriesNames, metrics: this.opts.metrics, health: this.health, probeUsers: this.probeUsers });
     if (newVrrp) this.vrrp = newVrrp;
     const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
     this.armDrift();

@@ -15,6 +15,7 @@ import type { LoadResult } from './status.js';
 import type { DaemonMetrics, ReloadTrigger, VrrpPort } from './daemon-types.js';
 import { forgetRemoved, publishHealthUp, type SeriesNames } from './health-wiring.js';
 import type { ServicesDelta } from './service-delta.js';
+import type { ProbeUsers } from './probe-users.js';
 import type { Wanted } from './wanted.js';
 
 /** What a reload measured on its way, logged with config.reloaded. */
@@ -115,6 +116,7 @@ export interface ServiceRecords {
   seriesNames: SeriesNames;
   metrics: DaemonMetrics | undefined;
   health: HealthScheduler | undefined;
+  probeUsers: ProbeUsers;
 }
 
 /**
@@ -124,6 +126,7 @@ export interface ServiceRecords {
  */
 export function followServices(old: Config, next: Config, delta: ServicesDelta | undefined, r: ServiceRecords): void {
   if (next === old) return; // the very config in force: its lists, series and maps stay
+  r.probeUsers.switched(old, next, delta);
   const health = r.health;
   if (delta) {
     r.wanted.switched(old, next, delta, (name) => health?.desired(name));
