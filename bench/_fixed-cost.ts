@@ -4,7 +4,7 @@
  * run by run.js (its name starts with _); docs/benchmarks.md has the figures it gave.
  *
  *   node dist/bench/_fixed-cost.js [--tool lvsd|keepalived] [--role master|backup] [--window S] [--advert S]
- *     [--root DIR] [--node-flags "--flag ..."] [--env K=V,...] [--ns PREFIX] [--threads] [--json]
+ *     [--root DIR] [--node-flags "--flag ..."] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
  *
  * Two namespaces joined by a veth: the tool in fc-tool, a keepalived peer in fc-peer (priority 100 when the
  * tool is to be master with 150, 200 when it is to be backup). Once the tool is in its state and has run
@@ -44,6 +44,8 @@ const WINDOW_S = Number(arg('window', '60'));
 const ADVERT_S = Number(arg('advert', '1'));
 const CHECKS = Number(arg('checks', '0'));
 const INTERVAL_S = Number(arg('interval', '2'));
+/** --close reset: the checks close with RST (`close: "reset"`) */
+const CLOSE = arg('close', '') === 'reset' ? { close: 'reset' } : {};
 const SETTLE_S = Number(arg('settle', String(CHECKS > 0 ? 2 * INTERVAL_S + 10 : 10)));
 const json = process.argv.includes('--json');
 const KEEPALIVED = '/usr/sbin/keepalived';
@@ -114,7 +116,7 @@ const PER_SERVICE = 100;
 function services(): unknown[] {
   return Array.from({ length: Math.ceil(CHECKS / PER_SERVICE) }, (_, s) => ({
     name: `s${s}`, protocol: 'tcp', address: `10.95.${s >> 8}.${s & 255}`, port: 80, scheduler: 'wrr', forwarding: 'nat',
-    healthCheck: { type: 'tcp', interval: `${INTERVAL_S}s`, timeout: '1s', rise: 1, fall: 2 },
+    healthCheck: { type: 'tcp', interval: `${INTERVAL_S}s`, timeout: '1s', rise: 1, fall: 2, ...CLOSE },
     realServers: Array.from({ length: Math.min(PER_SERVICE, CHECKS - s * PER_SERVICE) }, (_, r) => ({ address: `10.94.1.${r + 1}`, port: 8000 + s, weight: 1 })),
   }));
 }

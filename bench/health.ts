@@ -281,6 +281,14 @@ function sample(pids: number[]): ProcSample {
   return { ticks, userTicks, rssKb, hwmKb, threads };
 }
 
+/** TCP sockets in TIME_WAIT in a namespace (/proc/net/tcp state 06, read in the namespace) */
+function timeWaits(ns: string): number {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  let n = 0;
+  for (const line of (r.stdout ?? '').split('\n')) if (line.split(/\s+/)[4] === '06') n++;
+  return n;
+}
+
 /** user / kernel ms per probe of each thread name in the window, busiest first */
 function threadFigures(s0: ProcSample, s1: ProcSample, probes: number): Array<{ thread: string; userMsPerProbe: number; kernelMsPerProbe: number }> {
   const out = [];
@@ -498,6 +506,8 @@ interface ToolResult {
   /** RSS with VRRP alone */
   idleRssMiB: number;
   vmBusyPct: number;
+  /** TIME_WAIT sockets at the end of the window in the tool's namespace and the real servers' (both tools' probes) */
+  timeWait: { director: number; realServers: number };
   /** the whole VM's CPU per probe (every tool's probes cost the sink and the kernel's network work too) */
   vmMsPerProbe: ReturnType<typeof vmFigures>;
   /** CPU per probe by thread (process/thread name) */
@@ -544,6 +554,7 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
     const toUs = Date.now() * 1000;
     const recs = await sink.dump();
     const vrrpBusy = listener.jitter(fromUs / 1000, toUs / 1000);
+    const timeWait = { director: timeWaits(NS[kind]), realServers: timeWaits(NS.rs) };
     if (TRACE_S > 0) await trace(kind, pids, sink);
     await stopTool(full, kind);
     const windowS = (toUs - fromUs) / 1e6;
@@ -564,10 +575,12 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
       vmBusyPct: (100 * (v1.busy - v0.busy)) / (v1.total - v0.total),
       threads: threadFigures(s0, s1, probes.probes),
       vmMsPerProbe: vmFigures(v0, v1, probes.probes),
+      timeWait,
       at: new Date(fromUs / 1000).toISOString(),
     };
     if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
     say(`${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)}% busy`);
+    say(`  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
     const vm = r.vmMsPerProbe;
     say(`  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
     for (const t of r.threads.slice(0, 8)) say(`  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe`);

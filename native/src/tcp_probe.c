@@ -59,9 +59,63 @@ static void release_slot(tcp_prober *p, uint32_t id) {
   p->free_ids[p->nfree++] = id;
 }
 
+/* ---- kept sockets (close: reset) ---- */
+
+static bool fd_slot_reserve(tcp_prober *p, int fd) {
+  if ((uint32_t)fd < p->fd_slot_cap) return true;
+  uint32_t cap = p->fd_slot_cap ? p->fd_slot_cap : 1024;
+  while (cap <= (uint32_t)fd) cap *= 2;
+  uint32_t *m = realloc(p->fd_slot, sizeof *m * cap);
+  if (m == NULL) return false;
+  for (uint32_t i = p->fd_slot_cap; i < cap; i++) m[i] = NO_SLOT;
+  p->fd_slot = m;
+  p->fd_slot_cap = cap;
+  return true;
+}
+
+/* A kept socket of the family, or a new one registered for good; -1 when there is none to keep (then the
+   probe opens a socket of its own, closed with SO_LINGER 0 as before). */
+static int kept_socket(tcp_prober *p, int family) {
+  int f = family == AF_INET6;
+  if (p->idle_n[f] > 0) return p->idle[f][--p->idle_n[f]];
+  if (p->idle_cap[f] == 0) {
+    p->idle[f] = malloc(sizeof(int) * IDLE_MAX);
+    if (p->idle[f] == NULL) return -1;
+    p->idle_cap[f] = IDLE_MAX;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  /* edge-triggered: an idle socket's state (unconnected) would report ready for ever when level-triggered;
+     a probe's connect reports at its edge, and epoll reads the state again when it reports */
+  struct epoll_event ev = {.events = EPOLLOUT | EPOLLET, .data.u32 = POOLED | (uint32_t)fd};
+  if (!fd_slot_reserve(p, fd) || epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* The end of a probe on a kept socket: a connect to AF_UNSPEC aborts the connection (RST when it was
+   established, nothing when it was still SYN_SENT or failed) and leaves the socket unconnected for the next
+   probe; its next connect clears the error this leaves. Kept when there is room, else closed. */
+static void end_kept(tcp_prober *p, int fd, bool v6) {
+  struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+  p->fd_slot[fd] = NO_SLOT;
+  if (connect(fd, &unspec, sizeof unspec) < 0 || p->idle_n[v6] >= p->idle_cap[v6]) {
+    close(fd);
+    return;
+  }
+  p->idle[v6][p->idle_n[v6]++] = fd;
+}
+
+static void end_socket(tcp_prober *p, probe_slot *s) {
+  if (s->pooled) end_kept(p, s->fd, s->v6);
+  else close(s->fd);
+}
+
 void lvsd_tcp_drop(tcp_prober *p, uint32_t id) {
   lvsd_tcp_deadline_remove(p, id);
-  close(p->slots[id].fd);
+  end_socket(p, &p->slots[id]);
   if (p->slots[id].watch == NO_WATCH && p->slots[id].oneoff < p->noneoff_slot) p->oneoff_slot[p->slots[id].oneoff] = NO_SLOT;
   release_slot(p, id);
 }
@@ -83,7 +137,7 @@ static void finish(tcp_prober *p, uint32_t id, int err, uint64_t at) {
   probe_slot *s = &p->slots[id];
   if (s->fd < 0) return;
   lvsd_tcp_deadline_remove(p, id);
-  close(s->fd);
+  end_socket(p, s);
   double latency_us = (double)(at - s->start_ns) / 1000.0;
   if (s->watch != NO_WATCH) {
     p->watches[s->watch].slot = NO_SLOT;
@@ -100,46 +154,58 @@ static void finish(tcp_prober *p, uint32_t id, int err, uint64_t at) {
 
 int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done) {
   uint64_t start = lvsd_tcp_now_ns();
-  int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  bool v6 = addr->sa.sa_family == AF_INET6;
+  int fd = reset ? kept_socket(p, addr->sa.sa_family) : -1;
+  bool pooled = fd >= 0;
+  if (!pooled) fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *done = errno;
     return -1;
   }
-  if (reset) {
+  if (reset && !pooled) {
     /* close() then sends RST: the probe leaves no TIME_WAIT on this host and no FIN handshake on the wire */
     struct linger l = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
   }
   if (connect(fd, &addr->sa, lvsd_tcp_addr_len(addr)) == 0) {
-    close(fd);
+    if (pooled) end_kept(p, fd, v6);
+    else close(fd);
     *done = 0;
     return -1;
   }
   if (errno != EINPROGRESS) {
     *done = errno;
-    close(fd);
+    close(fd); /* a kept one too: what a failed connect leaves is not worth knowing */
+    if (pooled) p->fd_slot[fd] = NO_SLOT;
     return -1;
   }
   if (!lvsd_tcp_grow(p)) {
-    close(fd);
+    if (pooled) end_kept(p, fd, v6);
+    else close(fd);
     *done = ENOMEM;
     return -1;
   }
   uint32_t id = p->nfree > 0 ? p->free_ids[--p->nfree] : p->nslots++;
   probe_slot *s = &p->slots[id];
   s->fd = fd;
+  s->pooled = pooled;
+  s->v6 = v6;
   s->start_ns = start;
   s->deadline_ns = start + (uint64_t)(timeout_ms ? timeout_ms : 1) * 1000000u;
   s->heap_pos = NO_HEAP;
   s->watch = NO_WATCH;
   s->oneoff = NO_SLOT;
   s->epoch = 0;
-  struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = id};
-  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-    *done = errno;
-    close(fd);
-    release_slot(p, id);
-    return -1;
+  if (pooled) {
+    p->fd_slot[fd] = (uint32_t)id;
+  } else {
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = id};
+    if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+      *done = errno;
+      close(fd);
+      release_slot(p, id);
+      return -1;
+    }
   }
   lvsd_tcp_deadline_push(p, id);
   return id;
@@ -208,6 +274,12 @@ static void completions(tcp_prober *p, const struct epoll_event *ev, int k) {
       if (read(p->wakefd, &n, sizeof n) < 0) { /* EAGAIN: already read */
       }
       continue;
+    }
+    if (id & POOLED) { /* a kept socket: its probe, if one is under way (an idle one's edges are not) */
+      uint32_t fd = id & ~POOLED;
+      if (fd >= p->fd_slot_cap || p->fd_slot[fd] == NO_SLOT) continue;
+      id = p->fd_slot[fd];
+      if (id >= p->nslots || p->slots[id].fd != (int)fd) continue;
     }
     if (id >= p->nslots || p->slots[id].fd < 0) continue;
     int err = 0;

@@ -31,11 +31,13 @@
 #define NO_WATCH UINT32_MAX
 #define NO_SLOT UINT32_MAX
 #define WAKE_ID UINT32_MAX    /* the eventfd's epoll data: commands are waiting */
+#define POOLED 0x80000000u    /* epoll data of a kept socket (close: reset): POOLED | its fd */
 #define COALESCE_NS 10000000u /* turns due within 10 ms share a wake-up */
 #define OUT_WIDTH 5           /* doubles per delivered outcome: id, errno, latency us, watch, run */
 #define LOCAL_ERRNO_MAX 256   /* errnos below this can be marked "the director's own" */
 #define MAX_BUCKETS 32        /* latency histogram bounds at most */
 #define MAX_EVENTS 256
+#define IDLE_MAX 256          /* kept sockets per family at most (the rest are closed) */
 
 /* A target: IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128: one per watch). */
 typedef union tcp_addr {
@@ -50,6 +52,8 @@ static inline socklen_t lvsd_tcp_addr_len(const tcp_addr *a) {
 
 typedef struct probe_slot {
   int fd;            /* -1: free */
+  bool pooled;       /* the socket is a kept one (close: reset): disconnected and kept, not closed */
+  bool v6;
   uint32_t heap_pos; /* index in the deadline heap, NO_HEAP when not in it */
   uint32_t watch;    /* the watch this probe is for, NO_WATCH for a one-off */
   uint32_t oneoff;   /* a one-off's id (JavaScript's) */
@@ -134,6 +138,14 @@ typedef struct tcp_prober {
   double skipped; /* turns skipped: previous probe still under way, or the limit reached */
   tcp_fold *folds;
   uint32_t folds_n, folds_cap;
+  /* Sockets of `close: reset` probes, kept between probes: a connect to AF_UNSPEC ends a probe (an RST, as
+     SO_LINGER 0 and close would send) and leaves the socket unconnected, still in the epoll set
+     (edge-triggered, data POOLED | fd), so the next probe of that family is a connect alone: no socket(),
+     setsockopt(), epoll_ctl() or close(). idle[0] IPv4, idle[1] IPv6. */
+  int *idle[2];
+  uint32_t idle_n[2], idle_cap[2];
+  uint32_t *fd_slot; /* a kept socket's probe slot, by fd; NO_SLOT while it is idle */
+  uint32_t fd_slot_cap;
   tcp_cmd *work; /* the commands being applied (swapped with `cmds`) */
   uint32_t work_cap;
   bool stop_seen;

@@ -35,6 +35,9 @@ static void free_prober(tcp_prober *p) {
   free(p->oneoff_pending);
   free(p->oneoff_free);
   free(p->done);
+  free(p->idle[0]);
+  free(p->idle[1]);
+  free(p->fd_slot);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }
@@ -55,6 +58,10 @@ void lvsd_tcp_begin_close(tcp_prober *p, bool from_js) {
   for (uint32_t i = 0; i < p->nslots; i++) {
     if (p->slots[i].fd >= 0) close(p->slots[i].fd);
     p->slots[i].fd = -1;
+  }
+  for (int f = 0; f < 2; f++) {
+    for (uint32_t i = 0; i < p->idle_n[f]; i++) close(p->idle[f][i]);
+    p->idle_n[f] = 0;
   }
   p->heap_n = 0;
   p->turns_n = 0;

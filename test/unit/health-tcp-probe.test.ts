@@ -29,6 +29,7 @@ async function deadPort(): Promise<number> {
   return port;
 }
 const openFds = () => readdirSync('/proc/self/fd').length;
+const pick = (r: { ok: boolean; reason: string }) => [r.ok, r.reason];
 
 /**
  * A listener that never accepts, with its accept queue already full (backlog 0 holds one connection,
@@ -306,6 +307,41 @@ describe('close: reset', () => {
     { name: 'addon', native: true, skip: nativeAvailable() ? false : 'native addon not built' },
     { name: 'socket', native: false, skip: false },
   ] as const;
+  test('addon: RST probes in turn to a server, a closed port and one that never answers: each verdict its own', { skip: nativeAvailable() ? false : 'native addon not built' }, async () => {
+    // the addon keeps a reset probe's socket for the next one (a connect to AF_UNSPEC ends the probe): what
+    // a refusal, a timeout or a connection left on it must not leak into the probe that reuses it
+    setNativeTcpProbe(true);
+    const server = net.createServer((s) => { s.on('error', () => undefined); s.resume(); });
+    const port = await listen(server);
+    const dead = await deadPort();
+    const full = await fullListener();
+    const reset = (p: number, timeout = 2) => probeTcp({ ...check('127.0.0.1', p, timeout), close: 'reset' });
+    try {
+      const fds = openFds();
+      for (let i = 0; i < 20; i++) {
+        assert.deepEqual(pick(await reset(port)), [true, 'connected'], `round ${i}: the server`);
+        assert.deepEqual(pick(await reset(dead)), [false, 'connect ECONNREFUSED'], `round ${i}: the closed port`);
+        assert.deepEqual(pick(await reset(port)), [true, 'connected'], `round ${i}: the server after a refusal`);
+        if (i % 5 === 0) assert.deepEqual(pick(await reset(full.port, 0.2)), [false, 'timeout after 200ms'], `round ${i}: no answer`);
+      }
+      // many at once, then the same again: the sockets kept are bounded and reused, not one more per probe
+      // (the server's side of each connection is in this process too: counted once it has seen the RST)
+      const many = async () => {
+        for (const r of await Promise.all(Array.from({ length: 300 }, (_, i) => reset(i % 3 ? port : dead)))) assert.equal(r.ok, r.reason === 'connected');
+        await new Promise((r) => setTimeout(r, 200));
+      };
+      await many();
+      const kept = openFds();
+      await many();
+      assert.ok(openFds() <= kept, `file descriptors: ${kept} after the first 300, ${openFds()} after the next`);
+      assert.ok(openFds() <= fds + 256 + 2, `file descriptors: ${fds} before, ${openFds()} after (at most 256 kept)`);
+      assert.equal(timeWaits(port), 0, 'no TIME_WAIT: every connection ended with RST');
+    } finally {
+      full.stop();
+      await close(server);
+    }
+  });
+
   for (const p of paths) {
     test(`${p.name}: a probe closed with RST leaves no TIME_WAIT; with FIN (the default) it does`, { skip: p.skip }, async () => {
       setNativeTcpProbe(p.native);
