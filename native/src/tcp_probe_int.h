@@ -37,7 +37,7 @@
 #define LOCAL_ERRNO_MAX 256   /* errnos below this can be marked "the director's own" */
 #define MAX_BUCKETS 32        /* latency histogram bounds at most */
 #define MAX_EVENTS 256
-#define IDLE_MAX 256          /* kept sockets per family at most (the rest are closed) */
+#define IDLE_MAX 1024         /* kept sockets per family at most (the rest are closed): the peak of reset probes under way */
 
 /* A target: IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128: one per watch). */
 typedef union tcp_addr {
