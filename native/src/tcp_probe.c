@@ -175,8 +175,8 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   }
   if (errno != EINPROGRESS) {
     *done = errno;
-    close(fd); /* a kept one too: what a failed connect leaves is not worth knowing */
-    if (pooled) p->fd_slot[fd] = NO_SLOT;
+    if (pooled) end_kept(p, fd, v6); /* refused at once (loopback): unconnected again, kept */
+    else close(fd);
     return -1;
   }
   if (!lvsd_tcp_grow(p)) {
