@@ -248,7 +248,7 @@ test('two directors announce the VIP; health, quorum, drain, BIRD crashes, a los
       await d1.lvsd.waitFor('bgp.daemon_start', 20_000, (l) => l.restart === true, mark);
       await waitHops(s.lab, s.router, both, 30_000);
       const e = await d1.lvsd.ecmp();
-      assert.equal(e.daemon.restarts, 1);
+      assert.equal(e.daemon.restarts, 1, `BIRD restarted once: ${JSON.stringify(d1.lvsd.lines.slice(mark).filter((l) => /^bgp\.(daemon|socket|poll)/.test(String(l.event))).map((l) => [l.time, l.event, l.msg ?? l.line]))}`);
       assert.notEqual(e.daemon.pid, pid);
     });
 
