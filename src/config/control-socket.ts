@@ -15,9 +15,8 @@
  * which names the problem (before, the CLI went to the default socket then).
  */
 import { configFiles, readRegular } from './files.js';
+import { BACKSLASH, QUOTE, isSpace, stringEnd } from './json-bytes.js';
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
@@ -25,26 +24,9 @@ const CLOSE_BRACKET = 0x5d;
 const COLON = 0x3a;
 const COMMA = 0x2c;
 
-function isSpace(b: number | undefined): boolean {
-  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-}
-
 function skipSpace(bytes: Uint8Array, pos: number): number {
   while (isSpace(bytes[pos])) pos++;
   return pos;
-}
-
-/** The offset of the quote ending the string whose opening quote is at `open`, or -1 (cut short). */
-function stringEnd(bytes: Uint8Array, open: number): number {
-  let q = open;
-  for (;;) {
-    q = bytes.indexOf(QUOTE, q + 1);
-    if (q < 0) return -1;
-    // a quote after an odd run of backslashes is escaped
-    let n = 0;
-    while (bytes[q - 1 - n] === BACKSLASH) n++;
-    if (n % 2 === 0) return q;
-  }
 }
 
 /** The offset just past the value starting at `pos` (not validated inside), or -1 when it does not end. */

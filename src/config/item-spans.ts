@@ -7,6 +7,7 @@
  * cannot be sure which list JSON.parse took as "services" (the key written twice; no such list; the top
  * level not an object) it finds nothing, and the file is always parsed whole.
  */
+import { BACKSLASH, QUOTE, isSpace, stringEnd } from './json-bytes.js';
 
 /** [starts[i], ends[i]) is the i-th item of the services list, in byte offsets of the file. */
 export interface ItemSpans {
@@ -14,26 +15,7 @@ export interface ItemSpans {
   ends: number[];
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const SERVICES_KEY = Buffer.from('"services"');
-
-function isSpace(b: number): boolean {
-  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-}
-
-/** The offset of the quote that ends the string whose opening quote is at `open`, or -1 (cut short). */
-function stringEnd(bytes: Uint8Array, open: number): number {
-  let q = open;
-  for (;;) {
-    q = bytes.indexOf(QUOTE, q + 1);
-    if (q < 0) return -1;
-    // a quote after an odd run of backslashes is escaped
-    let n = 0;
-    while (bytes[q - 1 - n] === BACKSLASH) n++;
-    if (n % 2 === 0) return q;
-  }
-}
 
 /**
  * A scan that can be run a piece at a time (`run(until)`, for a large file in the background) or at once.

@@ -9,13 +9,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DaemonLog } from './daemon-log.js';
 import { NetnsLab, netnsSkipReason } from './netns.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -37,30 +37,6 @@ function status(socket: string): Promise<Row | Error> {
   });
 }
 
-class Daemon {
-  readonly lines: Array<Record<string, unknown>> = [];
-  private waiters: Array<() => void> = [];
-  private stderr = '';
-  constructor(readonly child: ChildProcess) {
-    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      try {
-        this.lines.push(JSON.parse(l) as Record<string, unknown>);
-        for (const w of this.waiters.splice(0)) w();
-      } catch { /* not JSON */ }
-    });
-  }
-  async waitFor(event: string, ms = 20_000): Promise<Record<string, unknown>> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const hit = this.lines.find((l) => l.event === event);
-      if (hit) return hit;
-      if (Date.now() > end) throw new Error(`no ${event} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`);
-      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 200); });
-    }
-  }
-}
-
 function setup(t: { after(fn: () => void): void }) {
   const lab = new NetnsLab();
   t.after(() => lab.cleanup());
@@ -79,13 +55,13 @@ function setup(t: { after(fn: () => void): void }) {
   return { lab, ns, dir, config, socket };
 }
 
-async function start(s: ReturnType<typeof setup>): Promise<Daemon> {
+async function start(s: ReturnType<typeof setup>): Promise<DaemonLog> {
   const backend = s.lab.spawnJson(s.ns, LAB);
   await backend.call('listen', { host: '127.0.0.1', port: 8080, kind: 'agent', reply: 'up' });
   // started with a soft limit of 64: the daemon runs with the hard limit, 120
-  const d = new Daemon(s.lab.spawn(s.ns, ['prlimit', '--nofile=64:120', process.execPath, DAEMON, s.config, s.socket, join(s.dir, 'state.json')]));
-  await d.waitFor('daemon.started');
-  const limits = await d.waitFor('daemon.limits');
+  const d = new DaemonLog(s.lab.spawn(s.ns, ['prlimit', '--nofile=64:120', process.execPath, DAEMON, s.config, s.socket, join(s.dir, 'state.json')]));
+  await d.waitForEvent('daemon.started');
+  const limits = await d.waitForEvent('daemon.limits');
   assert.deepEqual([limits.nofileSoft, limits.nofileHard], [120, 120]);
   assert.equal(limits.level, 'warn', 'below 1024: a warning');
   for (let i = 0; ; i++) {
@@ -97,7 +73,7 @@ async function start(s: ReturnType<typeof setup>): Promise<Daemon> {
   return d;
 }
 
-const downs = (d: Daemon) => d.lines.filter((l) => l.event === 'health.change' && l.to === 'down');
+const downs = (d: DaemonLog) => d.lines.filter((l) => l.event === 'health.change' && l.to === 'down');
 
 test('200 idle control connections under a 120-descriptor limit: the healthy server keeps weight 7, status answers',
   { skip, timeout: 120_000 }, async (t) => {
@@ -126,10 +102,10 @@ test('every descriptor used up for 3 s: probes fail with EMFILE, counted as the 
     const s = setup(t);
     const d = await start(s);
     d.child.kill('SIGUSR2');
-    const full = await d.waitFor('hog.full');
+    const full = await d.waitForEvent('hog.full');
     assert.ok(Number(full.held) > 0);
-    await d.waitFor('hog.released', 10_000);
-    const local = await d.waitFor('health.local_failure');
+    await d.waitForEvent('hog.released', 10_000);
+    const local = await d.waitForEvent('health.local_failure');
     assert.equal(local.errno, 'EMFILE');
     assert.equal(local.level, 'error');
     await sleep(1000); // probing resumes

@@ -8,13 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { DaemonLog, type LogLine } from './daemon-log.js';
 import { NetnsLab, netnsSkipReason } from './netns.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -22,33 +22,9 @@ const DAEMON = fileURLToPath(new URL('./fixtures/model-daemon.js', import.meta.u
 const skip = netnsSkipReason();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-type Line = Record<string, unknown>;
 
-class Daemon {
-  readonly lines: Line[] = [];
-  private waiters: Array<() => void> = [];
-  private stderr = '';
-  constructor(readonly child: ChildProcess) {
-    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    createInterface({ input: child.stdout! }).on('line', (l) => {
-      try {
-        this.lines.push(JSON.parse(l) as Line);
-        for (const w of this.waiters.splice(0)) w();
-      } catch { /* not JSON */ }
-    });
-  }
-  async waitFor(ok: (l: Line) => boolean, what: string, ms = 30_000): Promise<Line> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const hit = this.lines.find(ok);
-      if (hit) return hit;
-      if (Date.now() > end) throw new Error(`no ${what} within ${ms} ms; stderr: ${this.stderr.slice(-2000)}`);
-      await new Promise<void>((r) => { this.waiters.push(r); setTimeout(r, 200); });
-    }
-  }
-  reloads(): Line[] {
-    return this.lines.filter((l) => l.event === 'config.reloaded' || l.event === 'config.reload_refused' || l.event === 'config.reload_failed');
-  }
+function reloadLines(d: DaemonLog): LogLine[] {
+  return d.lines.filter((l) => l.event === 'config.reloaded' || l.event === 'config.reload_refused' || l.event === 'config.reload_failed');
 }
 
 /** Written whole (a new file renamed over the old): a reload never reads half of it. */
@@ -71,7 +47,7 @@ async function start(t: { after(fn: () => void): void }, env: string[]) {
   writeConfig(config, 7);
   const socket = join(dir, 'lvsd.sock');
   const ns = lab.namespace('d');
-  const d = new Daemon(lab.spawn(ns, ['env', ...env, process.execPath, DAEMON, config, socket, join(dir, 'state.json')]));
+  const d = new DaemonLog(lab.spawn(ns, ['env', ...env, process.execPath, DAEMON, config, socket, join(dir, 'state.json')]));
   t.after(() => d.child.kill('SIGTERM'));
   await d.waitFor((l) => l.event === 'daemon.started', 'daemon.started');
   return { d, config, socket };
@@ -105,14 +81,14 @@ test('an edit, then lvsd reload (POST /v1/reload) while the watcher waits out it
   { skip, timeout: 120_000 }, async (t) => {
     const QUIET = 5000;
     const { d, config, socket } = await start(t, ['LOG_LEVEL=debug', `WATCH_QUIET_MS=${QUIET}`]);
-    const before = d.reloads().length;
+    const before = reloadLines(d).length;
     writeConfig(config, 8);
     await d.waitFor((l) => l.event === 'config.change_seen', 'the watcher seeing the edit');
     // what `lvsd reload` sends, from this process: it arrives well within the quiet time even on a loaded host
     assert.deepEqual(await postReload(socket), { ok: true, applied: true });
     assert.equal(await kernelWeight(socket), 8, 'the explicit reload read the edit');
     await sleep(QUIET + 2000); // the watcher's reload would have run by now
-    const reloads = d.reloads().slice(before);
+    const reloads = reloadLines(d).slice(before);
     assert.deepEqual(reloads.map((l) => [l.event, l.trigger]), [['config.reloaded', 'control']],
       'one reload: the watcher\'s pending one is covered by the explicit one');
     const covered = d.lines.find((l) => l.event === 'config.change_covered');
@@ -126,7 +102,7 @@ test('lvsd reload and SIGHUP while a reload runs: one more reload for all of the
     // the watcher's quiet time is longer than the test, so only the explicit requests reload
     const { d, config, socket } = await start(t, ['MODEL_EXECUTE_DELAY_MS=4000', 'WATCH_QUIET_MS=600000']);
     assert.equal(await kernelWeight(socket), 7);
-    const before = d.reloads().length;
+    const before = reloadLines(d).length;
     writeConfig(config, 8);
     d.child.kill('SIGHUP');
     await d.waitFor((l) => l.event === 'config.sighup', 'the SIGHUP reload starting');
@@ -136,8 +112,8 @@ test('lvsd reload and SIGHUP while a reload runs: one more reload for all of the
     assert.deepEqual(answers.map((a) => a.ok), [true, true, true]);
     assert.equal(await kernelWeight(socket), 9, 'each answer came from a reload that read the files after the request');
     d.child.kill('SIGHUP');
-    await d.waitFor((l) => l.event === 'config.reloaded' && d.reloads().length - before >= 3, 'the last SIGHUP reload');
-    const reloads = d.reloads().slice(before);
+    await d.waitFor((l) => l.event === 'config.reloaded' && reloadLines(d).length - before >= 3, 'the last SIGHUP reload');
+    const reloads = reloadLines(d).slice(before);
     assert.deepEqual(reloads.map((l) => [l.event, l.trigger]),
       [['config.reloaded', 'sighup'], ['config.reloaded', 'control'], ['config.reloaded', 'sighup']],
       'the three requests made while the first reload ran shared one reload');
