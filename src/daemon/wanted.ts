@@ -127,14 +127,7 @@ export class Wanted {
 
   /** The table lvsd wants now with only the services `delta` changed in it, for the reconciler's applyChangesNow. */
   changes(delta: ServicesDelta): DesiredChanges {
-    const config = this.config();
-    const drains = new Set(this.drains.keys());
-    return {
-      entries: delta.after.map((s) => this.entry(s, drains)),
-      names: this.tableNames(config),
-      ownWholeTable: config.ipvs.ownWholeTable,
-      timeouts: config.ipvs.timeouts,
-    };
+    return this.tableOf(delta.after);
   }
 
   /** The table's names (canonical id -> service name) of the config in force, made once per config. */
@@ -145,10 +138,15 @@ export class Wanted {
 
   /** The table lvsd wants now, for the reconciler. */
   table(): DesiredTable {
+    return this.tableOf(this.config().services);
+  }
+
+  /** The entries of `services` as they should be now, with the config in force's names and table-wide settings. */
+  private tableOf(services: readonly ServiceConfig[]): DesiredTable {
     const config = this.config();
     const drains = new Set(this.drains.keys());
     return {
-      entries: config.services.map((s) => this.entry(s, drains)),
+      entries: services.map((s) => this.entry(s, drains)),
       names: this.tableNames(config),
       ownWholeTable: config.ipvs.ownWholeTable,
       timeouts: config.ipvs.timeouts,
