@@ -5,7 +5,9 @@
  *
  * Receiving: IPv4 raw sockets deliver the IP header, which we parse for TTL, source and destination and
  * strip. IPv6 raw sockets deliver only the payload; source comes from the sender address, destination and
- * interface from IPV6_PKTINFO, hop limit from IPV6_HOPLIMIT.
+ * interface from IPV6_PKTINFO, hop limit from IPV6_HOPLIMIT. Each datagram comes with its age: how long
+ * before the read the kernel received it (SO_TIMESTAMPNS), so a thread that was held reads when an advert
+ * really came.
  * Sending: we never bind() (a bound raw socket only receives packets addressed to the bound address, which
  * would lose the multicast group); a chosen source address goes in an IP_PKTINFO / IPV6_PKTINFO cmsg.
  * IPv6 checksum: IPV6_CHECKSUM is disabled, the TypeScript codec computes and verifies VRRP checksums.
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -37,7 +40,15 @@ typedef struct vrrp_socket {
   lvsd_polled h; /* first: the polled socket's plumbing (util.h) */
   int family;
   unsigned ifindex;
+  /* CLOCK_MONOTONIC ns of the last read that found the queue empty (0: never): what is read later arrived after */
+  int64_t empty_since;
 } vrrp_socket;
+
+static int64_t clock_ns(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void call_js(vrrp_socket *s, size_t argc, napi_value *argv) {
   lvsd_polled_call(&s->h, argc, argv);
@@ -50,10 +61,10 @@ static void deliver_error(vrrp_socket *s, const char *syscall, int err) {
 }
 
 static void deliver_packet(vrrp_socket *s, const uint8_t *payload, size_t len, const void *src, const void *dst,
-                           int ttl, unsigned ifindex) {
+                           int ttl, unsigned ifindex, double age_ms) {
   napi_env env = s->h.env;
   size_t alen = s->family == AF_INET ? 4 : 16;
-  napi_value argv[6];
+  napi_value argv[7];
   void *ignored;
   napi_get_null(env, &argv[0]);
   napi_create_buffer_copy(env, len, payload, &ignored, &argv[1]);
@@ -61,7 +72,22 @@ static void deliver_packet(vrrp_socket *s, const uint8_t *payload, size_t len, c
   napi_create_buffer_copy(env, alen, dst, &ignored, &argv[3]);
   napi_create_int32(env, ttl, &argv[4]);
   napi_create_uint32(env, ifindex, &argv[5]);
-  call_js(s, 6, argv);
+  napi_create_double(env, age_ms, &argv[6]);
+  call_js(s, 7, argv);
+}
+
+/*
+ * How long ago (ms) the kernel received a datagram whose SO_TIMESTAMPNS stamp is `stamp` (CLOCK_REALTIME),
+ * as of `real` / `mono` (both read just before the recvmsg); -1 without a stamp. Bounded by the last read
+ * that found the queue empty: the datagram arrived after it, whatever the wall clock did in between (a
+ * step of the clock can make an age longer, never older than that read).
+ */
+static double packet_age(const vrrp_socket *s, const struct timespec *stamp, int64_t real, int64_t mono) {
+  if (stamp == NULL) return -1;
+  int64_t age = real - ((int64_t)stamp->tv_sec * 1000000000 + stamp->tv_nsec);
+  if (age < 0) age = 0;
+  if (s->empty_since > 0 && age > mono - s->empty_since) age = mono - s->empty_since;
+  return (double)age / 1e6;
 }
 
 /* Read one datagram; returns false when there is nothing more to read (or the read failed). */
@@ -69,7 +95,7 @@ static bool read_one(vrrp_socket *s, bool *progress) {
   uint8_t buf[65536];
   union {
     struct cmsghdr align;
-    uint8_t bytes[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + 64];
+    uint8_t bytes[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct timespec)) + 64];
   } control;
   struct sockaddr_storage from;
   struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
@@ -81,9 +107,13 @@ static bool read_one(vrrp_socket *s, bool *progress) {
       .msg_control = control.bytes,
       .msg_controllen = sizeof control.bytes,
   };
+  int64_t mono = clock_ns(CLOCK_MONOTONIC), real = clock_ns(CLOCK_REALTIME);
   ssize_t n = recvmsg(s->h.fd, &msg, MSG_DONTWAIT);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      s->empty_since = mono;
+      return false;
+    }
     if (errno == EINTR) return true;
     *progress = true;
     deliver_error(s, "recvmsg", errno);
@@ -91,6 +121,14 @@ static bool read_one(vrrp_socket *s, bool *progress) {
   }
   *progress = true;
   unsigned ifindex = 0;
+  struct timespec stamp_buf, *stamp = NULL;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS && c->cmsg_len >= CMSG_LEN(sizeof stamp_buf)) {
+      memcpy(&stamp_buf, CMSG_DATA(c), sizeof stamp_buf);
+      stamp = &stamp_buf;
+    }
+  }
+  double age = packet_age(s, stamp, real, mono);
   if (s->family == AF_INET) {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -102,7 +140,7 @@ static bool read_one(vrrp_socket *s, bool *progress) {
     if (n < 20) return true; /* not even an IP header: drop */
     size_t ihl = (size_t)(buf[0] & 0x0f) * 4;
     if (ihl < 20 || (size_t)n < ihl) return true;
-    deliver_packet(s, buf + ihl, (size_t)n - ihl, buf + 12, buf + 16, buf[8], ifindex);
+    deliver_packet(s, buf + ihl, (size_t)n - ihl, buf + 12, buf + 16, buf[8], ifindex, age);
   } else {
     struct in6_addr dst;
     memset(&dst, 0, sizeof dst);
@@ -119,7 +157,7 @@ static bool read_one(vrrp_socket *s, bool *progress) {
       }
     }
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&from;
-    deliver_packet(s, buf, (size_t)n, &sin6->sin6_addr, &dst, hops, ifindex);
+    deliver_packet(s, buf, (size_t)n, &sin6->sin6_addr, &dst, hops, ifindex, age);
   }
   return true;
 }
@@ -156,6 +194,9 @@ static bool configure(napi_env env, int fd, int family, const char *ifname, unsi
     lvsd_throw_errno(env, "setsockopt", errno, "SO_BINDTODEVICE");
     return false;
   }
+  /* each datagram's receive time: a thread that reads late still knows when an advert came (the runner's
+     Master_Down timer runs from it, and an advert queued before the timer is handled keeps it a backup) */
+  if (!lvsd_setsockopt_int(env, fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS")) return false;
   if (family == AF_INET) {
     struct ip_mreqn mreq;
     memset(&mreq, 0, sizeof mreq);

@@ -29,7 +29,7 @@ export interface NativeBinding {
     family: 4 | 6,
     ifname: string,
     multicast: boolean,
-    callback: (err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number) => void,
+    callback: (err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number, age?: number) => void,
     fd?: number,
   ): object;
   /** A VRRP socket configured as vrrpOpen's, not polled: its descriptor, for vrrpOpen to adopt later. */
@@ -154,6 +154,11 @@ export interface VrrpPacketInfo {
   ttl: number;
   /** Index of the interface it arrived on. */
   ifindex: number;
+  /**
+   * How long (ms) before it was handed over the kernel received it (SO_TIMESTAMPNS): a thread that read it
+   * late still knows when it came. Absent when the kernel gave no timestamp.
+   */
+  age?: number;
 }
 
 export interface VrrpSocketOptions {
@@ -217,14 +222,14 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     this.sourceBytes = options.source !== undefined ? addressToBytes(options.source) : null;
     try {
       this.ifindex = native.ifIndex(options.interface);
-      this.handle = native.vrrpOpen(family === 'ipv4' ? 4 : 6, options.interface, multicast, (err, payload, src, dst, ttl, ifindex) =>
-        this.onNative(err, payload, src, dst, ttl, ifindex), options.adoptFd);
+      this.handle = native.vrrpOpen(family === 'ipv4' ? 4 : 6, options.interface, multicast, (err, payload, src, dst, ttl, ifindex, age) =>
+        this.onNative(err, payload, src, dst, ttl, ifindex, age), options.adoptFd);
     } catch (e) {
       throw toLvsdError(e, `cannot open ${family} VRRP socket`, options.interface);
     }
   }
 
-  private onNative(err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number): void {
+  private onNative(err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number, age?: number): void {
     if (!this.handle) return;
     if (err) {
       const error = toLvsdError(err, 'VRRP receive failed', this.interface) as LvsdError;
@@ -237,6 +242,7 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
       destination: bytesToAddress(this.family, dst!),
       ttl: ttl!,
       ifindex: ifindex!,
+      ...(age !== undefined && age >= 0 ? { age } : {}),
     });
   }
 

@@ -65,7 +65,7 @@ export class VrrpInstance {
   private readonly mixed = new MixedVersions();
   /** Whether run() wired the packets to the machine; until then they are held (held), and fed once it starts. */
   private running = false;
-  private held: Array<{ payload: Buffer; info: VrrpPacketInfo }> = [];
+  private held: Array<{ payload: Buffer; info: VrrpPacketInfo; at: number }> = [];
   /** More arrived before the start than held keeps: the socket's listening time does not count. */
   private heldLost = false;
   /** Since when the socket adopted at open() listens (early-listen.ts); undefined for a socket opened here. */
@@ -95,8 +95,13 @@ export class VrrpInstance {
     this.channel = new AdvertChannel({
       instance: cfg.name, io: this.io, clock: this.clock, log, counters: this.counters,
       onPacket: (payload, info) => {
-        if (this.running) this.onPacket(payload, info.source, info.destination, info.ttl);
-        else this.hold(payload, info);
+        // The advert's time is when the kernel received it (a thread held by the scheduler, a GC pause or
+        // a stop reads it late), and otherwise its arrival here, before the decoding and the hooks below
+        // (under emulation the two were 7 ms apart, all of it added to every takeover).
+        const now = this.clock.now();
+        const at = info.age !== undefined && info.age > 0 ? now - info.age : now;
+        if (this.running) this.onPacket(payload, info, at);
+        else this.hold(payload, info, at);
       },
     });
     this.vips = new VipActions({
@@ -159,10 +164,10 @@ export class VrrpInstance {
     if (adopted) this.listenSince = early!.since;
   }
 
-  private hold(payload: Buffer, info: VrrpPacketInfo): void {
+  private hold(payload: Buffer, info: VrrpPacketInfo, at: number): void {
     if (this.stopping) return;
     if (this.held.length >= MAX_HELD) this.heldLost = true;
-    else this.held.push({ payload, info });
+    else this.held.push({ payload, info, at });
   }
 
   /**
@@ -196,14 +201,14 @@ export class VrrpInstance {
     await this.vips.learnMac();
     // From here to the end, synchronously: what the socket holds is read, the machine starts (its
     // Master_Down timer from when the socket began to listen, if every packet since was heard), and what was
-    // heard before the start is fed to it, at its arrival here (later than on the wire: a timer it restarts
-    // ends later, never earlier). No timer can fire in between, so no advert heard is skipped.
+    // heard before the start is fed to it, at its arrival (never before the start: a timer it restarts
+    // ends no earlier than the start's). No timer can fire in between, so no advert heard is skipped.
     const at = this.startTime();
     this.running = true;
     this.feed({ type: 'start' }, at);
     const held = this.held;
     this.held = [];
-    for (const { payload, info } of held) this.onPacket(payload, info.source, info.destination, info.ttl);
+    for (const h of held) this.onPacket(h.payload, h.info, Math.max(h.at, at));
   }
 
   /** Gives up an instance that was opened and never run. */
@@ -289,10 +294,9 @@ export class VrrpInstance {
     }
   }
 
-  private onPacket(payload: Buffer, source: string, destination: string, ttl: number): void {
-    // The advert's time is its arrival here, not after the decoding and the hooks below: Master_Down_Timer
-    // runs from it (under emulation the two were 7 ms apart, all of it added to every takeover).
-    const arrived = this.clock.now();
+  /** One datagram from the socket, received at `arrived` (the runner's clock): Master_Down_Timer runs from it. */
+  private onPacket(payload: Buffer, info: VrrpPacketInfo, arrived: number): void {
+    const { source, destination, ttl } = info;
     const cfg = this.cfg;
     const decoded = decodeIncoming(cfg, payload, { source, destination, ttl });
     if (!decoded.ok) {
@@ -409,13 +413,42 @@ export class VrrpInstance {
 
   private setTimer(timer: TimerName, at: number): void {
     this.cancelTimer(timer);
-    const handle = this.clock.setTimeout(() => {
-      this.timers.delete(timer);
-      if (timer === 'master_down') this.takeover.begin(at, this.lastAdvertAt);
-      this.feed({ type: 'timer', timer });
-      this.takeover.stepped(this.machine.current === 'master');
-    }, at - this.clock.now());
-    this.timers.set(timer, { handle, at });
+    const entry = {
+      at,
+      handle: this.clock.setTimeout(() => {
+        if (this.timers.get(timer) !== entry) return;
+        if (timer === 'master_down' && !this.masterDownStands(entry)) return;
+        this.fire(timer, at);
+      }, at - this.clock.now()),
+    };
+    this.timers.set(timer, entry);
+  }
+
+  private fire(timer: TimerName, at: number): void {
+    this.timers.delete(timer);
+    if (timer === 'master_down') this.takeover.begin(at, this.lastAdvertAt);
+    this.feed({ type: 'timer', timer });
+    this.takeover.stepped(this.machine.current === 'master');
+  }
+
+  /**
+   * Master_Down_Timer expired: whether it still does once the socket is read. The event loop runs expired
+   * timers before it polls its sockets, so a thread that stood still past the deadline (not scheduled on a
+   * loaded host, a GC pause, a stop) would see the timer first and take over from a master whose adverts
+   * sit in its socket, received in time: two masters until the next advert. So what the socket holds is
+   * read first, each advert at the time the kernel received it: one from a master that keeps us backup
+   * re-arms the timer from its arrival. What stands then is a deadline no advert moved, or one moved to a
+   * time already past (the last advert queued came more than Master_Down_Interval ago: the master went
+   * silent while we stood still), which is acted on now.
+   */
+  private masterDownStands(entry: { at: number }): boolean {
+    this.channel.drain();
+    const armed = this.timers.get('master_down');
+    if (armed === entry) return true;
+    if (armed === undefined || armed.at > this.clock.now()) return false; // re-armed ahead, or cancelled
+    this.clock.clearTimeout(armed.handle);
+    this.fire('master_down', armed.at);
+    return false;
   }
 
   private cancelTimer(timer: TimerName): void {

@@ -72,7 +72,8 @@ interface FakeSocket {
   /** undefined: a socket opened at exec that nothing reads yet (early-listen.ts): what arrives is queued */
   handlers: AdvertSocketHandlers | undefined;
   open: boolean;
-  queue: Array<{ payload: Buffer; info: { source: string; destination: string; ttl: number; ifindex: number } }>;
+  /** what arrived and was not read yet, with when it arrived (drain() reports its age, as the addon does) */
+  queue: Array<{ payload: Buffer; info: { source: string; destination: string; ttl: number; ifindex: number }; t: number }>;
   /** what drain() reports as dropped by the kernel */
   drops: number;
 }
@@ -85,6 +86,8 @@ export class FakeLan {
   readonly events: LinkEvent[] = [];
   private readonly sockets = new Set<FakeSocket>();
   private readonly early = new Map<number, FakeSocket>();
+  /** nodes whose event loop stands still: their sockets queue what arrives, their timers still fire */
+  private readonly stalled = new Set<string>();
   private nextFd = 100;
 
   /** A socket opened for `node` before its runner exists (vrrpListen): its fake descriptor. */
@@ -102,8 +105,27 @@ export class FakeLan {
   }
 
   private deliver(to: FakeSocket, payload: Buffer, info: FakeSocket['queue'][number]['info']): void {
-    if (to.handlers) to.handlers.onPacket(payload, info);
-    else to.queue.push({ payload, info });
+    if (to.handlers && !this.stalled.has(to.node)) to.handlers.onPacket(payload, info);
+    else to.queue.push({ payload, info, t: this.clock.now() });
+  }
+
+  /**
+   * `node`'s thread stands still from now (on: true) or runs again (false). While it stands, what reaches
+   * its sockets queues in them, and the runner's timers still fire when due, before it polls again: what
+   * the event loop does when it runs again after a thread was held past a deadline (timers first). Running
+   * again delivers the queue, as the next poll would, each packet with its age.
+   */
+  stall(node: string, on: boolean): void {
+    if (on) {
+      this.stalled.add(node);
+      return;
+    }
+    this.stalled.delete(node);
+    for (const s of this.sockets) if (s.node === node && s.handlers) this.take(s, s.handlers);
+  }
+
+  private take(entry: FakeSocket, handlers: AdvertSocketHandlers): void {
+    for (const p of entry.queue.splice(0)) handlers.onPacket(p.payload, { ...p.info, age: this.clock.now() - p.t });
   }
 
   constructor(readonly clock: VirtualClock) {}
@@ -144,7 +166,7 @@ export class FakeLan {
           },
           close() { entry.open = false; lan.sockets.delete(entry); },
           drain() {
-            for (const p of entry.queue.splice(0)) handlers.onPacket(p.payload, p.info);
+            lan.take(entry, handlers);
             return entry.drops;
           },
         };

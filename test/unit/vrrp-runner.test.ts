@@ -64,6 +64,40 @@ test('takeover: a backup becomes master exactly Master_Down_Interval after the l
   assert.deepEqual([timing.deadline, timing.fired, timing.addStart, timing.garpSent], [mdi(100), mdi(100), mdi(100), mdi(100)].map(tenth));
 });
 
+test('a backup whose thread stands still past Master_Down_Interval while the master keeps speaking stays backup: its timer reads the socket first', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const b = node(lan, 'b', '10.0.0.2');
+  await b.start();
+  await scriptedMaster(lan, 200, 3);
+  // from here b's loop stands still: adverts queue in its socket, its Master_Down timer fires when due
+  lan.stall('b', true);
+  await scriptedMaster(lan, 200, 10);
+  assert.equal(b.inst.state, 'backup', 'the timer expired with adverts received in time in the socket');
+  lan.stall('b', false);
+  const last = await scriptedMaster(lan, 200, 3);
+  await lan.clock.advance(mdi(100) - 1);
+  assert.equal(b.inst.state, 'backup');
+  assert.deepEqual(lan.of('b', ['add', 'advert']), [], 'never master, no VIP, no advert');
+  await lan.clock.advance(1);
+  assert.equal(b.inst.state, 'master', 'and it still takes over Master_Down_Interval after the last advert');
+  assert.equal(lan.of('b', ['add'])[0]!.t, last + mdi(100));
+});
+
+test('a backup whose thread stands still while the master falls silent takes over Master_Down_Interval after the last advert the kernel received', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const b = node(lan, 'b', '10.0.0.2');
+  await b.start();
+  await scriptedMaster(lan, 200, 3);
+  lan.stall('b', true);
+  await lan.clock.advance(1000);
+  const last = await scriptedMaster(lan, 200, 2); // heard only when the timer reads the socket
+  await lan.clock.until(() => b.inst.state === 'master', 10_000);
+  assert.equal(lan.of('b', ['add'])[0]!.t, last + mdi(100), 'the deadline runs from the queued advert\'s arrival, not from when it was read');
+  const timing = b.lines.find((l) => l.event === 'vrrp.takeover_timing');
+  assert.equal(timing?.deadline, Math.round(mdi(100) * 10) / 10, 'the takeover line counts from the last advert received');
+  lan.stall('b', false);
+});
+
 test('preemption: a higher priority that starts later takes over in its own Master_Down_Interval; the old master removes its VIP at that instant', async () => {
   const lan = new FakeLan(new VirtualClock());
   const a = node(lan, 'a', '10.0.0.1');
