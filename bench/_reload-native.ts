@@ -11,7 +11,7 @@
  *   LVSD_BENCH_UNCHANGED=1  also reload with nothing changed
  * With `node --cpu-prof` the profile covers the start as well: read the reloads' share in it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -20,27 +20,19 @@ import { Daemon } from '../src/daemon/daemon.js';
 import { createMetrics } from '../src/daemon/metrics.js';
 import type { Prober } from '../src/health/index.js';
 import { ModelClient } from '../test/unit/reconcile-model.js';
+import { ConfigWriter, DESTS } from './_config-writer.js';
 
 const N = Number(process.argv[2] ?? 2000);
 const RELOADS = Number(process.argv[3] ?? 12);
-const DESTS = 10;
 const checks = process.env.LVSD_BENCH_CHECKS === 'tcp';
 
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-reload-native-'));
 const file = join(dir, 'lvsd.json');
-const weights = Array.from({ length: N }, (_, i) => Array.from({ length: DESTS }, (_, j) => 1 + ((i + j) % 100)));
-const write = () => writeFileSync(file, JSON.stringify({
-  ipvs: { driftInterval: '3600s' },
-  services: weights.map((w, i) => ({
-    protocol: 'tcp', address: `172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, port: 80, scheduler: 'wrr', forwarding: 'nat',
-    ...(checks ? { initialState: 'up', healthCheck: { type: 'tcp', interval: '60s', timeout: '1s', rise: 1, fall: 1 } } : {}),
-    realServers: w.map((weight, j) => ({ address: `10.${1 + j}.${(i >> 8) & 255}.${i & 255}`, port: 8080, weight })),
-  })),
-}));
-write();
+// written without garbage of the file's size per edit (the writer's collections are not the daemon's)
+const writer = new ConfigWriter(file, N, { checks });
 
 const lines: Array<Record<string, unknown>> = [];
-const log = pino({ level: 'info' }, { write: (l: string) => void (l.includes('"config.reload') && lines.push(JSON.parse(l) as Record<string, unknown>)) });
+const log = pino({ level: 'info' }, { write: (l: string) => void ((l.includes('"config.reload') || l.includes('"daemon.reconcile')) && lines.push(JSON.parse(l) as Record<string, unknown>)) });
 const prober: Prober = async () => ({ ok: true, latencyMs: 1, reason: 'ok' });
 const kernel = new ModelClient();
 let modelMs = 0;
@@ -60,7 +52,7 @@ const d = await Daemon.start({
 });
 const startMs = performance.now() - t0;
 
-interface Sample { wallMs: number; cpuMs: number; modelMs: number; ownMs: number; loadMs: number; loopMaxMs: number; ok: boolean }
+interface Sample { wallMs: number; cpuMs: number; modelMs: number; ownMs: number; loadMs: number; readMs: number; parseMs: number; buildMs: number; hostMs: number; passMs: number; loopMaxMs: number; ok: boolean }
 async function reload(): Promise<Sample> {
   const c0 = process.cpuUsage();
   const w0 = performance.now();
@@ -68,9 +60,11 @@ async function reload(): Promise<Sample> {
   const r = await d.reload('control');
   const wallMs = performance.now() - w0;
   const c = process.cpuUsage(c0);
-  const line = lines.at(-1) ?? {};
+  const line = lines.filter((l) => l.event === 'config.reloaded').at(-1) ?? {};
+  const pass = lines.filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').at(-1) ?? {};
+  lines.length = 0;
   const cpuMs = (c.user + c.system) / 1000;
-  return { wallMs, cpuMs, modelMs: modelMs - m0, ownMs: cpuMs - (modelMs - m0), loadMs: Number(line.loadMs), loopMaxMs: Number(line.loopDelayMaxMs), ok: r.ok };
+  return { wallMs, cpuMs, modelMs: modelMs - m0, ownMs: cpuMs - (modelMs - m0), loadMs: Number(line.loadMs), readMs: Number(line.readMs), parseMs: Number(line.parseMs), buildMs: Number(line.buildMs), hostMs: Number(line.hostMs), passMs: Number(pass.ms), loopMaxMs: Number(line.loopDelayMaxMs), ok: r.ok };
 }
 
 const median = (xs: number[]): number => {
@@ -80,19 +74,18 @@ const median = (xs: number[]): number => {
 const show = (what: string, samples: Sample[]): void => {
   const tail = samples.slice(samples.length >> 1);
   const f = (k: keyof Sample) => median(tail.map((s) => s[k] as number)).toFixed(1);
-  process.stdout.write(`${what}: wall ${f('wallMs')} ms, CPU ${f('cpuMs')} ms (model ${f('modelMs')}, own ${f('ownMs')}), load ${f('loadMs')} ms, loop worst ${f('loopMaxMs')} ms (medians of the last ${tail.length})\n`);
+  process.stdout.write(`${what}: wall ${f('wallMs')} ms, CPU ${f('cpuMs')} ms (model ${f('modelMs')}, own ${f('ownMs')}), load ${f('loadMs')} ms (read ${f('readMs')}, parse ${f('parseMs')}, build ${f('buildMs')}, host checks ${f('hostMs')}), pass ${f('passMs')} ms, loop worst ${f('loopMaxMs')} ms (medians of the last ${tail.length})\n`);
 };
 
 process.stdout.write(`${N} x ${DESTS}${checks ? ', TCP checks' : ''}: started in ${Math.round(startMs)} ms; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 const edited: Sample[] = [];
 for (let k = 0; k < RELOADS; k++) {
   const i = (k * 7919) % N;
-  weights[i]![5] = 200 + k;
-  write();
+  writer.setWeight(i, 5, 200 + k);
   const s = await reload();
   if (!s.ok) throw new Error(`reload ${k} failed`);
   edited.push(s);
-  process.stdout.write(`  edit ${k}: wall ${s.wallMs.toFixed(1)} / CPU ${s.cpuMs.toFixed(1)} / model ${s.modelMs.toFixed(1)} / load ${s.loadMs} / loop ${s.loopMaxMs} ms\n`);
+  process.stdout.write(`  edit ${k}: wall ${s.wallMs.toFixed(1)} / CPU ${s.cpuMs.toFixed(1)} / model ${s.modelMs.toFixed(1)} / load ${s.loadMs} (read ${s.readMs}, parse ${s.parseMs}, build ${s.buildMs}) / pass ${s.passMs} / loop ${s.loopMaxMs} ms\n`);
 }
 show('one weight edited', edited);
 if (process.env.LVSD_BENCH_UNCHANGED === '1') {

@@ -11,7 +11,7 @@
  * checks) is done again on every load.
  */
 import { LocatedCache } from './documents.js';
-import { COMPARE_CHUNK } from './files.js';
+import { COMPARE_CHUNK, type KeptRead } from './files.js';
 import { mentionsIn, type UserMention } from './host-users.js';
 import { SpanScanner, itemSpans, type ItemSpans } from './item-spans.js';
 import { checkItems, type CheckedDocument } from './parse.js';
@@ -40,6 +40,18 @@ export interface LoadStats {
   itemsBuilt: number;
 }
 
+/** Where the latest load's time went (ms; the turns of the event loop between steps included). */
+export interface LoadPhases {
+  /** Finding the files and reading them (comparing them with the kept bytes). */
+  readMs: number;
+  /** Parsing what changed (splicing the changed items into the last document, or parsing a file whole). */
+  parseMs: number;
+  /** Merging, normalising and checking the config (nothing when every file is the last good build's). */
+  buildMs: number;
+  /** The host checks (users and programs the config needs). */
+  hostMs: number;
+}
+
 /** Bytes scanned between two looks at the turn's time budget. */
 const SCAN_STEP = 256 * 1024;
 
@@ -50,6 +62,7 @@ export class ConfigCache {
   readonly services = new ServiceMemo(this.located);
   /** What the latest load reused. */
   stats: LoadStats = { filesReused: 0, filesPatched: 0, filesRead: 0, itemsReused: 0, itemsBuilt: 0 };
+  phases: LoadPhases = { readMs: 0, parseMs: 0, buildMs: 0, hostMs: 0 };
   /** The last build that gave a config: the files it read (these very entries) and the config. */
   private last: { entries: readonly CachedFile[]; config: Config; items: number } | undefined;
   /** The background scan of the latest files (see keep); tests await it. */
@@ -62,7 +75,7 @@ export class ConfigCache {
     return hit !== undefined && (hit.bytes === bytes || hit.bytes.equals(bytes)) ? hit : undefined;
   }
 
-  /** The bytes kept for `file` (a reload's read compares the file with them in place: files.ts readRegular). */
+  /** The bytes kept for `file` (a reload's read compares the file with them in place: files.ts reread). */
   bytesOf(file: string): Buffer | undefined {
     return this.files.get(file)?.bytes;
   }
@@ -75,16 +88,44 @@ export class ConfigCache {
   }
 
   /**
+   * Per file, the buffer its next changed content is read into: the one of the file's two that does not
+   * hold its kept bytes (keep swaps them). Only buffers made here (`owned`) are ever written to again.
+   */
+  private readonly spares = new Map<string, Buffer>();
+  private readonly owned = new WeakSet<ArrayBufferLike>();
+
+  /** What files.ts reread needs to read `file` again by the `i`-th reader; undefined: nothing kept of it. */
+  keptRead(file: string, i: number): KeptRead | undefined {
+    const same = this.files.get(file)?.bytes;
+    if (same === undefined) return undefined;
+    return {
+      same,
+      scratch: this.scratch(i),
+      spare: (size, make) => {
+        const have = this.spares.get(file);
+        if (have !== undefined && have.length >= size) return have;
+        if (!make) return undefined;
+        // room to grow by an eighth before another is needed
+        const made = Buffer.allocUnsafeSlow(size + (size >>> 3) + 64);
+        this.owned.add(made.buffer);
+        this.spares.set(file, made);
+        return made;
+      },
+    };
+  }
+
+  /**
    * The entry for `file`'s new content `bytes` made from its last one when they differ only within the
    * services items (the same document a whole parse and check give, splice.ts); undefined: parse it whole.
    * Only from a last version the schema found nothing wrong in, so the new one's problems are its new items'.
+   * `prefix`: how many bytes they share at their start, when the read found it (files.ts reread).
    */
-  patch(file: string, bytes: Buffer): CachedFile | undefined {
+  patch(file: string, bytes: Buffer, prefix?: number): CachedFile | undefined {
     const old = this.files.get(file);
     if (old === undefined || old.doc.schemaProblems.length > 0) return undefined;
     if (old.spans === undefined) old.spans = itemSpans(old.bytes) ?? null;
     if (old.spans === null) return undefined;
-    const s = spliceItems(old.bytes, old.doc.data, old.spans, bytes);
+    const s = spliceItems(old.bytes, old.doc.data, old.spans, bytes, prefix);
     if (s === undefined) return undefined;
     const entry: CachedFile = { bytes, doc: { file, data: s.data, schemaProblems: checkItems(file, s.items, s.first) }, spans: s.spans };
     if (old.mentions !== undefined) entry.mentions = patchMentions(old.mentions, s, file);
@@ -113,7 +154,21 @@ export class ConfigCache {
    */
   keep(entries: ReadonlyArray<CachedFile>): void {
     if (this.built(entries) === undefined) this.last = undefined;
-    this.files = new Map(entries.map((e) => [e.doc.file, e]));
+    const files = new Map(entries.map((e) => [e.doc.file, e]));
+    for (const [file, spare] of this.spares) {
+      const now = files.get(file);
+      if (now === undefined) {
+        this.spares.delete(file);
+        continue;
+      }
+      if (now.bytes.buffer !== spare.buffer) continue;
+      // the spare holds the kept bytes now: the buffer of the bytes they replace is the spare (when made here)
+      const before = this.files.get(file)?.bytes;
+      if (before !== undefined && before.buffer !== spare.buffer && this.owned.has(before.buffer)) {
+        this.spares.set(file, Buffer.from(before.buffer, 0, before.buffer.byteLength));
+      } else this.spares.delete(file);
+    }
+    this.files = files;
     const generation = ++this.generation;
     const todo = entries.filter((e) => e.spans === undefined && e.doc.schemaProblems.length === 0);
     if (todo.length === 0) return;

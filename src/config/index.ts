@@ -2,7 +2,7 @@
 export type * from './types.js';
 export { loadConfig, configFiles } from './load.js';
 export { parseConfig } from './parse.js';
-export { ConfigCache, type LoadStats } from './cache.js';
+export { ConfigCache, type LoadPhases, type LoadStats } from './cache.js';
 export type { ConfigDocument } from './documents.js';
 export { formatProblems, type Problem } from './problems.js';
 export { parseDuration, checkDuration, formatDuration, type DurationResult } from './duration.js';

@@ -4,8 +4,9 @@
  * FIFO under a *.json name, bytes that are not UTF-8) fails the whole load naming that file: leaving it out
  * would silently drop what it declares.
  */
+import { performance } from 'node:perf_hooks';
 import type { Config } from './types.js';
-import { configFiles, readRegular } from './files.js';
+import { configFiles, readRegular, reread, type Reread } from './files.js';
 import { decodeUtf8, parseJson } from './documents.js';
 import { buildConfig, checkDocument } from './parse.js';
 import type { CachedFile, ConfigCache } from './cache.js';
@@ -24,17 +25,19 @@ const READ_CONCURRENCY = 16;
 /**
  * Every file's bytes, in the order given; the first file that cannot be read (in that order) fails it all.
  * With a cache, a file that still holds the bytes it kept is compared in place and those very bytes come
- * back (files.ts readRegular: no buffer of its size per reload).
+ * back, and a changed one is read into the cache's spare buffer for it with the length of the start it
+ * shares with them (files.ts reread: no buffer of its size per reload).
  */
-async function readAll(files: readonly string[], cache: ConfigCache | undefined): Promise<Buffer[]> {
-  const out: Array<Promise<Buffer>> = new Array(files.length);
+async function readAll(files: readonly string[], cache: ConfigCache | undefined): Promise<Array<Partial<Reread> & { bytes: Buffer }>> {
+  const out: Array<Promise<Partial<Reread> & { bytes: Buffer }>> = new Array(files.length);
   let next = 0;
   let workers = 0;
   const worker = async (): Promise<void> => {
-    const scratch = cache?.scratch(workers++);
+    const reader = workers++;
     while (next < files.length) {
       const i = next++;
-      out[i] = readRegular(files[i]!, cache?.bytesOf(files[i]!), scratch);
+      const kept = cache?.keptRead(files[i]!, reader);
+      out[i] = kept !== undefined ? reread(files[i]!, kept) : readRegular(files[i]!).then((bytes) => ({ bytes }));
       await out[i]!.catch(() => undefined);
     }
   };
@@ -52,21 +55,24 @@ async function readAll(files: readonly string[], cache: ConfigCache | undefined)
  */
 export async function loadConfig(path: string, opts: { hostChecks?: boolean; cache?: ConfigCache } = {}): Promise<Config> {
   const { cache } = opts;
+  const t0 = performance.now();
   const files = await configFiles(path);
   const contents = await readAll(files, cache);
+  const t1 = performance.now();
   const entries: CachedFile[] = [];
   let filesReused = 0;
   let filesPatched = 0;
   for (const [i, file] of files.entries()) {
-    const bytes = contents[i]!;
-    const hit = cache?.lookup(file, bytes);
+    const { bytes, prefix } = contents[i]!;
+    // the read gave the kept bytes themselves when the file still holds them, and other bytes only when it does not
+    const hit = cache?.bytesOf(file) === bytes ? cache.lookup(file, bytes) : undefined;
     if (hit !== undefined) {
       filesReused++;
       entries.push(hit);
       continue;
     }
     // changed only within its services items: those items parsed and checked, the rest reused
-    const patched = cache?.patch(file, bytes);
+    const patched = cache?.patch(file, bytes, prefix);
     if (patched !== undefined) {
       filesPatched++;
       entries.push(patched);
@@ -80,6 +86,7 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
     await turn();
   }
   cache?.keep(entries);
+  const t2 = performance.now();
   let config: Config;
   const last = cache?.built(entries);
   if (last !== undefined) {
@@ -96,6 +103,8 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
       }
     }
   }
+  const t3 = performance.now();
+  if (cache) cache.phases = { readMs: t1 - t0, parseMs: t2 - t1, buildMs: t3 - t2, hostMs: 0 };
   if (opts.hostChecks) {
     if (filesReused + filesPatched < files.length) await turn();
     const mentions = entries.flatMap((e) => (e.mentions ??= userMentions([e.doc])));
@@ -105,6 +114,7 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
       for (const p of problems) all.add(p.file, p.pointer, p.message);
       all.throwIfAny();
     }
+    if (cache) cache.phases.hostMs = performance.now() - t3;
   }
   return config;
 }

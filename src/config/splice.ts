@@ -11,6 +11,7 @@
  * beyond the services list, the slice is not whole items, not UTF-8, not JSON) gives undefined, and
  * the caller parses the file whole, which says exactly what is wrong and where.
  */
+import { commonPrefix, commonSuffix } from './byte-compare.js';
 import type { ItemSpans } from './item-spans.js';
 import { SpanScanner } from './item-spans.js';
 
@@ -25,27 +26,7 @@ export interface Spliced {
   spans: ItemSpans;
 }
 
-const CHUNK = 64 * 1024;
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** How many bytes a and b share at their start. */
-export function commonPrefix(a: Buffer, b: Buffer): number {
-  const n = Math.min(a.length, b.length);
-  let i = 0;
-  // whole chunks compared natively, then the first chunk that differs byte by byte
-  while (i + CHUNK <= n && a.compare(b, i, i + CHUNK, i, i + CHUNK) === 0) i += CHUNK;
-  while (i < n && a[i] === b[i]) i++;
-  return i;
-}
-
-/** How many bytes a and b share at their end, at most `max`. */
-export function commonSuffix(a: Buffer, b: Buffer, max: number): number {
-  let i = 0;
-  const at = (x: Buffer, k: number) => x.length - k;
-  while (i + CHUNK <= max && a.compare(b, at(b, i + CHUNK), at(b, i), at(a, i + CHUNK), at(a, i)) === 0) i += CHUNK;
-  while (i < max && a[a.length - 1 - i] === b[b.length - 1 - i]) i++;
-  return i;
-}
 
 /** The last index whose value is <= x (sorted ascending), or -1. */
 function lastAtMost(sorted: readonly number[], x: number): number {
@@ -74,13 +55,14 @@ function firstAtLeast(sorted: readonly number[], x: number): number {
 /**
  * The document `bytes` make, from the last version (`oldBytes`, which parsed as `oldData`, its services
  * items at `spans`) and a parse of the items between their common start and end; undefined when the
- * difference is not within the services list's items (parse the file whole).
+ * difference is not within the services list's items (parse the file whole). `prefix`: how many bytes
+ * they share at their start, when the read found it already (files.ts reread).
  */
-export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans, bytes: Buffer): Spliced | undefined {
+export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans, bytes: Buffer, prefix?: number): Spliced | undefined {
   if (typeof oldData !== 'object' || oldData === null || Array.isArray(oldData)) return undefined;
   const oldList = (oldData as Record<string, unknown>)['services'];
   if (!Array.isArray(oldList) || oldList.length !== spans.starts.length || oldList.length === 0) return undefined;
-  const p = commonPrefix(oldBytes, bytes);
+  const p = prefix ?? commonPrefix(oldBytes, bytes);
   const s = commonSuffix(oldBytes, bytes, Math.min(oldBytes.length, bytes.length) - p);
   const changedEnd = oldBytes.length - s;
   const delta = bytes.length - oldBytes.length;
@@ -104,16 +86,37 @@ export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans
   const fresh = scan.result();
   if (fresh === undefined || fresh.starts.length !== items.length) return undefined;
   const removed = last - first + 1;
-  const list = [...oldList.slice(0, first), ...items, ...oldList.slice(last + 1)];
-  const starts = spans.starts.slice(0, first);
-  const ends = spans.ends.slice(0, first);
-  for (let i = 0; i < fresh.starts.length; i++) {
-    starts.push(fresh.starts[i]!);
-    ends.push(fresh.ends[i]!);
-  }
-  for (let i = last + 1; i < spans.starts.length; i++) {
-    starts.push(spans.starts[i]! + delta);
-    ends.push(spans.ends[i]! + delta);
+  // copies of the lists with the new items put in (natively copied when the count is the same)
+  let list: unknown[];
+  let starts: number[];
+  let ends: number[];
+  if (items.length === removed) {
+    list = oldList.slice();
+    starts = spans.starts.slice();
+    ends = spans.ends.slice();
+    for (let i = 0; i < items.length; i++) {
+      list[first + i] = items[i];
+      starts[first + i] = fresh.starts[i]!;
+      ends[first + i] = fresh.ends[i]!;
+    }
+    if (delta !== 0) {
+      for (let i = last + 1; i < starts.length; i++) {
+        starts[i]! += delta;
+        ends[i]! += delta;
+      }
+    }
+  } else {
+    list = [...oldList.slice(0, first), ...items, ...oldList.slice(last + 1)];
+    starts = spans.starts.slice(0, first);
+    ends = spans.ends.slice(0, first);
+    for (let i = 0; i < fresh.starts.length; i++) {
+      starts.push(fresh.starts[i]!);
+      ends.push(fresh.ends[i]!);
+    }
+    for (let i = last + 1; i < spans.starts.length; i++) {
+      starts.push(spans.starts[i]! + delta);
+      ends.push(spans.ends[i]! + delta);
+    }
   }
   return { data: { ...(oldData as Record<string, unknown>), services: list }, first, removed, items, spans: { starts, ends } };
 }

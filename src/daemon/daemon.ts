@@ -342,7 +342,7 @@ export class Daemon {
     }
     // The whole switch holds the kernel queue: no health change or drift pass lands between reading the
     // table and applying the new config to it.
-    const load: ReloadFacts = { started, loop, loadMs: Math.round(performance.now() - started), ...this.configCache.stats };
+    const load: ReloadFacts = { started, loop, loadMs: Math.round(performance.now() - started), ...this.configCache.stats, phases: { ...this.configCache.phases } };
     return this.reconciler.enqueue(() => this.switchTo(next, trigger, load));
   }
 

@@ -5,7 +5,7 @@
  * (daemon.ts) loads, switches all at once and records the outcome.
  */
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
-import type { LoadStats } from '../config/index.js';
+import type { LoadPhases, LoadStats } from '../config/index.js';
 import type { Config, ServiceConfig } from '../config/types.js';
 import type { HealthScheduler, PreparedHealth } from '../health/index.js';
 import type { IpvsClient } from '../ipvs/types.js';
@@ -23,6 +23,8 @@ export interface ReloadFacts extends LoadStats {
   started: number;
   loop: IntervalHistogram;
   loadMs: number;
+  /** Where the load's time went (config/cache.ts LoadPhases). */
+  phases?: LoadPhases;
 }
 
 /** The answer to a reload that came while lvsd stops. */
@@ -151,9 +153,11 @@ export async function dropPrepared(parts: PreparedParts): Promise<void> {
 
 /** config.reloaded: what the reload measured. */
 export function logReloaded(log: Logger, trigger: ReloadTrigger, next: Config, facts: ReloadFacts): void {
-  const { started, loop, ...load } = facts;
+  const { started, loop, phases, ...load } = facts;
+  const tenth = (ms: number) => Math.round(ms * 10) / 10;
   log.info({
     event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...load,
+    ...(phases && { readMs: tenth(phases.readMs), parseMs: tenth(phases.parseMs), buildMs: tenth(phases.buildMs), hostMs: tenth(phases.hostMs) }),
     ms: Math.round(performance.now() - started), loopDelayMaxMs: Math.round(loop.max / 1e6),
   }, 'config reloaded');
 }
