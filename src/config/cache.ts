@@ -59,7 +59,7 @@ const SCAN_STEP = 256 * 1024;
 export class ConfigCache {
   private files = new Map<string, CachedFile>();
   readonly located = new LocatedCache();
-  readonly services = new ServiceMemo(this.located);
+  readonly services = new ServiceMemo();
   /** What the latest load reused. */
   stats: LoadStats = { filesReused: 0, filesPatched: 0, filesRead: 0, itemsReused: 0, itemsBuilt: 0 };
   phases: LoadPhases = { readMs: 0, parseMs: 0, buildMs: 0, hostMs: 0 };

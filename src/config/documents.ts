@@ -121,42 +121,38 @@ export function unusablePart(pointer: string): string | undefined {
  * The Located items of each list of each file, kept from one merge to the next (the daemon's reloads): an
  * item whose value is the very object it was at the same index last time is the same Located object, so
  * a reload of a config whose lists are mostly unchanged allocates nothing for them, and what is keyed by
- * them (service-memo.ts) is found by identity. Only what the latest merge saw is kept.
+ * them (service-memo.ts) is found by identity. A list that is the very array it was (a file unchanged, or
+ * edited outside it) gives the very array of Located items it gave. Only what the latest merge saw is kept.
  */
 export class LocatedCache {
-  private kept = new Map<string, Array<Located<unknown>>>();
-  private next = new Map<string, Array<Located<unknown>>>();
-  /** The latest merge's new Located items that took the place of another (same file, list and index). */
-  private replaced = new Map<Located<unknown>, Located<unknown>>();
+  private kept = new Map<string, { list: readonly unknown[]; locs: Array<Located<unknown>> }>();
+  private next = new Map<string, { list: readonly unknown[]; locs: Array<Located<unknown>> }>();
 
   /** Call before a merge. */
   begin(): void {
     this.next = new Map();
-    this.replaced = new Map();
   }
 
-  /** The Located items of `list`, `section` of `file`. */
-  items(file: string, section: string, list: readonly unknown[]): Array<Located<unknown>> {
+  /** The Located items of `list`, `section` of `file` (not to be changed: the next merge may hand out the same array). */
+  items(file: string, section: string, list: readonly unknown[]): ReadonlyArray<Located<unknown>> {
     const key = `${file}\0${section}`;
     const old = this.kept.get(key);
-    const out: Array<Located<unknown>> = new Array(list.length);
+    if (old !== undefined && old.list === list) {
+      this.next.set(key, old);
+      return old.locs;
+    }
+    // the last ones copied natively where the length is the same, then the items that are not the same value replaced
+    const locs: Array<Located<unknown>> = old !== undefined && old.locs.length === list.length ? old.locs.slice() : new Array(list.length);
     for (let i = 0; i < list.length; i++) {
-      const was = old?.[i];
+      const was = locs[i] ?? old?.locs[i];
       if (was !== undefined && was.value === list[i]) {
-        out[i] = was;
+        locs[i] = was;
         continue;
       }
-      const loc = { file, pointer: `/${section}/${i}`, value: list[i] };
-      if (was !== undefined) this.replaced.set(loc, was);
-      out[i] = loc;
+      locs[i] = { file, pointer: `/${section}/${i}`, value: list[i] };
     }
-    this.next.set(key, out);
-    return out;
-  }
-
-  /** The Located item the last merge before this one had at `loc`'s place, when `loc` is new. */
-  previous<T>(loc: Located<T>): Located<T> | undefined {
-    return this.replaced.get(loc) as Located<T> | undefined;
+    this.next.set(key, { list, locs });
+    return locs;
   }
 
   /** Call after a merge: what it saw becomes what the next one may reuse. */
@@ -179,6 +175,8 @@ export function mergeDocuments(
 ): RawConfig {
   const merged: RawConfig = { services: [], vrrp: [], syncGroups: [], unusableInstanceNames: new Set() };
   const setBy = new Map<string, string>();
+  /** The lists that are a file's own array (not to be added to). */
+  const shared = new Set<string>();
   located?.begin();
   for (const { file, data } of docs) {
     if (unusable?.(file, '') || typeof data !== 'object' || data === null || Array.isArray(data)) continue;
@@ -187,7 +185,16 @@ export function mergeDocuments(
       const list = obj[section];
       if (!Array.isArray(list) || unusable?.(file, `/${section}`)) continue;
       const items = located ? located.items(file, section, list) : list.map((value: unknown, i) => ({ file, pointer: `/${section}/${i}`, value }));
-      const into = merged[section] as Array<Located<unknown>>;
+      const lists = merged as unknown as Record<string, Array<Located<unknown>>>;
+      if (lists[section]!.length === 0 && unusable === undefined) {
+        // the first file with this list: its items are the list (the very array of an unchanged list, which
+        // service-memo.ts then knows at once), copied only when another file's items follow
+        lists[section] = items as Array<Located<unknown>>;
+        shared.add(section);
+        continue;
+      }
+      if (shared.delete(section)) lists[section] = lists[section]!.slice();
+      const into = lists[section]!;
       for (const loc of items) {
         if (unusable?.(file, loc.pointer)) {
           const name = (loc.value as { name?: unknown } | null)?.name;

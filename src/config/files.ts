@@ -2,11 +2,12 @@
  * Which files a config path names, and reading one of them as a regular file. A leaf: the CLI's control
  * commands use it (control-socket.ts) without loading the validator.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, type BigIntStats } from 'node:fs';
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LvsdError } from '../errors.js';
 import { commonPrefix } from './byte-compare.js';
+import { TurnBudget } from '../turn-budget.js';
 
 function unreadable(path: string, e: unknown): LvsdError {
   const err = e as NodeJS.ErrnoException;
@@ -118,72 +119,98 @@ export interface Reread {
 /** Reads made of a file that is written to meanwhile before one is taken whole (then it is read as it is). */
 const REREAD_TRIES = 3;
 
+/** Bytes read per synchronous read; the event loop gets a turn between two when the turn's budget is spent. */
+export const READ_STEP = 1024 * 1024;
+
+/** Whether the file open as `fd` was written to (or truncated) since `before`: another size, modification or change time. */
+function movedSince(fd: number, before: BigIntStats): boolean {
+  const now = fstatSync(fd, { bigint: true });
+  return now.size !== before.size || now.mtimeNs !== before.mtimeNs || now.ctimeNs !== before.ctimeNs;
+}
+
 /**
  * A file read again by a process that kept its last bytes (`kept`). The file is compared with them as it
- * is read, a chunk at a time, so that a file that still holds them gives back `same` itself, and a changed
+ * is read, a step at a time, so that a file that still holds them gives back `same` itself, and a changed
  * one tells how many bytes it shares with them at its start (the splice of an edit starts there:
  * splice.ts). The new content goes into the kept spare (two buffers per file in all, whatever the number
  * of reloads: at 100,000 real servers a 6 MB buffer made per reload made V8 run a full collection every
- * few reloads, and under TCG its fresh pages were a good part of a reload's cost); the first change of a
- * file makes that spare. A file written to while it is read (its size, mtime or ctime moved) is read again.
+ * few reloads, and under TCG the first touch of its fresh pages cost ~50 ms); the first change of a file
+ * makes that spare. A file written to while it is read (its size, mtime or ctime moved) is read again.
+ *
+ * The reads are synchronous, READ_STEP bytes each, with a turn of the event loop between two once the
+ * turn's time budget is spent: a regular file's bytes come from the page cache, and each asynchronous
+ * call is a round trip through libuv's thread pool (under TCG 5-30 ms each, and five of them per file:
+ * open, fstat, read, fstat, close); natively a 6 MB file is read in ~1.5 ms without a turn.
  */
 export async function reread(file: string, kept: KeptRead): Promise<Reread> {
+  const budget = new TurnBudget();
   for (let tries = 1; ; tries++) {
-    const { fh, size, changed } = await openRegular(file);
+    let fd: number;
     try {
-      const got = await compareAndRead(fh, size, kept);
-      if (!(await changed())) return got;
+      fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (e) {
+      throw unreadable(file, e);
+    }
+    try {
+      const info = fstatSync(fd, { bigint: true });
+      if (!info.isFile()) throw notRegular(file);
+      const got = await compareAndRead(fd, Number(info.size), kept, budget);
+      if (got !== undefined && !movedSince(fd, info)) return got;
       if (tries >= REREAD_TRIES) {
-        const bytes = await readWhole(fh, size);
+        // written to all along: read as it is now, whole
+        const bytes = readFileSync(fd);
         return { bytes, prefix: commonPrefix(bytes, kept.same) };
       }
     } catch (e) {
       throw e instanceof LvsdError ? e : unreadable(file, e);
     } finally {
-      await fh.close().catch(() => undefined);
+      closeSync(fd);
     }
   }
 }
 
-async function compareAndRead(fh: FileHandle, size: number, kept: KeptRead): Promise<Reread> {
+/**
+ * The file (`size` bytes by fstat) read and compared with `kept.same`; undefined when it held more than
+ * `size` bytes (it grew meanwhile: read it again).
+ */
+async function compareAndRead(fd: number, size: number, kept: KeptRead, budget: TurnBudget): Promise<Reread | undefined> {
   const { same, scratch } = kept;
-  const n = Math.min(size, same.length);
-  const spare = kept.spare(size + 1, false);
+  // the new content goes into the spare when there is one; while there is none, the steps are read into
+  // the scratch and compared there, and a spare is made at the first byte that differs
+  let buf = kept.spare(size + 1, false);
+  /** The bytes shared with `same` at the start; -1: every byte read so far is `same`'s. */
+  let prefix = -1;
   let at = 0;
-  if (spare !== undefined) {
-    // read whole into the spare at once (one round trip through the thread pool), then compared there
-    const { bytesRead } = await fh.read(spare, 0, size + 1, 0);
-    if (bytesRead > size) {
-      // it grew meanwhile: read it as it is now
-      const grown = await fh.readFile();
-      return { bytes: grown, prefix: commonPrefix(grown, same) };
+  for (;;) {
+    const into = buf ?? scratch;
+    const offset = buf !== undefined ? at : 0;
+    const want = Math.min(buf !== undefined ? READ_STEP : scratch.length, size + 1 - at);
+    const n = readSync(fd, into, offset, want, at);
+    if (prefix < 0) {
+      const k = commonPrefix(into.subarray(offset, offset + n), same.subarray(at, at + n));
+      if (k < n) {
+        prefix = at + k;
+        if (buf === undefined) {
+          buf = kept.spare(size + 1, true)!;
+          // the shared start is the kept bytes': copied, not read again
+          same.copy(buf, 0, 0, at);
+          into.copy(buf, at, 0, n);
+        }
+      }
     }
-    const bytes = spare.subarray(0, bytesRead);
-    const prefix = commonPrefix(bytes, same);
-    return prefix === same.length && bytesRead === same.length ? { bytes: same, prefix } : { bytes, prefix };
+    at += n;
+    if (at > size) return undefined;
+    if (n < want || n === 0) break;
+    await budget.check();
   }
-  // no spare yet: compared through the scratch, and a spare made only when the file differs
-  while (at < n) {
-    const want = Math.min(scratch.length, n - at);
-    const { bytesRead } = await fh.read(scratch, 0, want, at);
-    const k = commonPrefix(scratch.subarray(0, bytesRead), same.subarray(at, at + bytesRead));
-    at += k;
-    if (k < want) break;
+  if (prefix < 0) {
+    if (at === same.length) return { bytes: same, prefix: at };
+    // the kept bytes' start, shorter
+    prefix = at;
+    if (buf === undefined) {
+      buf = kept.spare(size + 1, true)!;
+      same.copy(buf, 0, 0, at);
+    }
   }
-  if (at === n && size === same.length && (await fh.read(scratch, 0, 1, size)).bytesRead === 0) return { bytes: same, prefix: at };
-  const buf = kept.spare(size + 1, true)!;
-  // the shared start is the kept bytes': copied, not read again
-  same.copy(buf, 0, 0, at);
-  return finish(fh, size, buf, at, at, same);
-}
-
-/** The rest of the file read into `buf` from `readTo` (what is before it is there already); `prefix`: the bytes shared with `same`. */
-async function finish(fh: FileHandle, size: number, buf: Buffer, prefix: number, readTo: number, same: Buffer): Promise<Reread> {
-  const want = size + 1 - readTo;
-  const { bytesRead } = want > 0 ? await fh.read(buf, readTo, want, readTo) : { bytesRead: 0 };
-  const length = readTo + bytesRead;
-  if (length <= size) return { bytes: buf.subarray(0, length), prefix: Math.min(prefix, length) };
-  // it grew meanwhile: read it as it is now
-  const bytes = await fh.readFile();
-  return { bytes, prefix: commonPrefix(bytes, same) };
+  return { bytes: buf!.subarray(0, at), prefix };
 }

@@ -319,8 +319,18 @@ export function normaliseItem(loc: Located<RawService>, i: number, global: Healt
   return item;
 }
 
-/** Builds (or reuses: service-memo.ts) one list item's ServiceItem. */
-export type ItemSource = (loc: Located<RawService>, i: number, global: HealthGlobalConfig) => ServiceItem;
+/**
+ * Builds (or reuses: service-memo.ts) every list item's ServiceItem. `since`, `changed`: the items are
+ * `since`'s but at `changed` (indices, ascending; past the list's end: items removed), when the source knows.
+ */
+export type ServiceItems = (list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig) => {
+  made: ServiceItem[];
+  since?: readonly ServiceItem[];
+  changed?: readonly number[];
+};
+
+/** Every item built alone. */
+const buildEach: ServiceItems = (list, global) => ({ made: list.map((loc, i) => normaliseItem(loc, i, global)) });
 
 /**
  * What the cross-item checks of the last build found, kept for the next one (the memo holds it: a daemon's
@@ -349,15 +359,23 @@ const MAX_CHANGED_SHARE = 0.25;
  * none collides, with `checks` updated to this build; false when it cannot tell that way (a changed item
  * with problems of its own, a claim already made, much of the list changed): check the whole list then.
  */
-function checkChanged(list: ReadonlyArray<Located<unknown>>, made: ServiceItem[], checks: ServiceChecks): { changed: number[]; prev: ServiceItem[] } | undefined {
+function checkChanged(list: ReadonlyArray<Located<unknown>>, made: ServiceItem[], checks: ServiceChecks, hint: ReturnType<ServiceItems>): { changed: readonly number[]; prev: ServiceItem[] } | undefined {
   const prev = checks.items;
   if (prev === undefined) return undefined;
-  const changed: number[] = [];
   const most = Math.max(1, Math.floor(Math.max(made.length, prev.length) * MAX_CHANGED_SHARE));
-  for (let i = 0; i < Math.max(made.length, prev.length); i++) {
-    if (made[i] === prev[i]) continue;
-    if (changed.length >= most || (made[i] !== undefined && made[i]!.problems.size > 0)) return undefined;
-    changed.push(i);
+  let changed: readonly number[];
+  if (hint.since === prev && hint.changed !== undefined) {
+    // the source says where they differ: only those are looked at
+    changed = hint.changed;
+    if (changed.length > most || changed.some((i) => made[i] !== undefined && made[i]!.problems.size > 0)) return undefined;
+  } else {
+    const found: number[] = [];
+    for (let i = 0; i < Math.max(made.length, prev.length); i++) {
+      if (made[i] === prev[i]) continue;
+      if (found.length >= most || (made[i] !== undefined && made[i]!.problems.size > 0)) return undefined;
+      found.push(i);
+    }
+    changed = found;
   }
   checks.items = undefined; // from here on the claims change: whatever happens, the next build checks the whole list unless this one finishes
   for (const i of changed) {
@@ -427,17 +445,18 @@ function changedServices(made: readonly ServiceItem[], prev: readonly ServiceIte
 
 /**
  * Every service (a group's members each one), with the cross-service rules: unique names and unique kernel
- * keys. Each item is normalised by itself (`item`, which may reuse an unchanged item's result), then the
+ * keys. Each item is normalised by itself (`source`, which may reuse an unchanged item's result), then the
  * items' problems and the cross-item checks follow in list order, so a reused item reports exactly what a
  * fresh one would. `checks`: what the last build's checks found (a daemon's reloads): when it found
  * nothing wrong, only the items that differ are checked against it, and the result is the same.
  */
 export function normaliseServices(
-  list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems, item: ItemSource = normaliseItem,
+  list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems, source: ServiceItems = buildEach,
   checks?: ServiceChecks,
 ): ServiceConfig[] {
-  const made = list.map((loc, i) => item(loc, i, global));
-  const alone = checks !== undefined ? checkChanged(list, made, checks) : undefined;
+  const built = source(list, global);
+  const { made } = built;
+  const alone = checks !== undefined ? checkChanged(list, made, checks, built) : undefined;
   if (alone !== undefined) return (checks!.out = changedServices(made, alone.prev, alone.changed, checks!, problems));
   const out: ServiceConfig[] = [];
   const byName = new Map<string, Located<unknown>>();

@@ -6,7 +6,7 @@ import { canonicalAddress, familyOf } from '../net/address.js';
 import type { Config, ControlConfig, EcmpConfig, HealthGlobalConfig, IpvsConfig, MetricsConfig } from './types.js';
 import { durationOr as seconds } from './duration.js';
 import { MAX_IPVS_TIMEOUT_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, escapeControl, hasControl, overMax, zoneProblem } from './limits.js';
-import { normaliseServices, type ItemSource, type ServiceChecks } from './normalise-services.js';
+import { normaliseServices, type ServiceItems, type ServiceChecks } from './normalise-services.js';
 import { normaliseConnectionSync, normaliseVrrp } from './normalise-vrrp.js';
 import { checkEcmpServices, normaliseEcmp } from './normalise-ecmp.js';
 import type { Problems } from './problems.js';
@@ -125,10 +125,10 @@ function normaliseHealthGlobal(raw: RawConfig['health']): HealthGlobalConfig {
   };
 }
 
-/** The typed config of merged, schema-valid documents; problems are collected, not thrown. `item`, `checks`: see normaliseServices. */
-export function normalise(files: readonly string[], raw: RawConfig, problems: Problems, item?: ItemSource, checks?: ServiceChecks): Config {
+/** The typed config of merged, schema-valid documents; problems are collected, not thrown. `items`, `checks`: see normaliseServices. */
+export function normalise(files: readonly string[], raw: RawConfig, problems: Problems, items?: ServiceItems, checks?: ServiceChecks): Config {
   const health = normaliseHealthGlobal(raw.health);
-  const services = normaliseServices(raw.services, health, problems, item, checks);
+  const services = normaliseServices(raw.services, health, problems, items, checks);
   const { vrrp, syncGroups } = normaliseVrrp(raw.vrrp, raw.syncGroups, problems, raw.unusableInstanceNames, health.execUser);
   const control = normaliseControl(raw.control, problems);
   let metrics: MetricsConfig | undefined;

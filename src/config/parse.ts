@@ -53,7 +53,7 @@ export function buildConfig(docs: ReadonlyArray<CheckedDocument>, memo?: Service
   memo?.begin();
   let config: Config;
   try {
-    config = normalise(docs.map((d) => d.file), raw, problems, memo?.item, memo?.checks);
+    config = normalise(docs.map((d) => d.file), raw, problems, memo?.items, memo?.checks);
   } finally {
     memo?.end();
   }

@@ -172,9 +172,9 @@ export interface RawEcmp {
 }
 
 export interface RawConfig {
-  services: Array<Located<RawService>>;
-  vrrp: Array<Located<RawVrrpInstance>>;
-  syncGroups: Array<Located<RawSyncGroup>>;
+  services: ReadonlyArray<Located<RawService>>;
+  vrrp: ReadonlyArray<Located<RawVrrpInstance>>;
+  syncGroups: ReadonlyArray<Located<RawSyncGroup>>;
   /** Names of VRRP instances left out for breaking the schema: references to them are not reported again. */
   unusableInstanceNames: Set<string>;
   ipvs?: Located<RawIpvs>;

@@ -6,116 +6,84 @@
  * an equal JSON value) and the same health defaults (exec checks take their user from them). Everything
  * that crosses items (duplicate names and kernel keys) is checked on every build, for the items that changed
  * against what the last build claimed when it found nothing wrong (`checks`, normaliseServices).
- * Only what the latest build saw is kept. An unchanged item is found by its Located record (the same
- * object from one merge to the next, documents.ts), so a reload of 10,000 unchanged items builds no key.
+ *
+ * Only what the latest build saw is kept, by index in the merged list: an item can only be reused at the
+ * index it had, so the one candidate is the last build's item there. The merge hands an unchanged item over
+ * as the very Located record it was (documents.ts LocatedCache), so a reload of 10,000 unchanged items
+ * compares 10,000 pointers and copies two arrays natively: no key built, no map looked up, nothing written
+ * per item.
  */
 import type { HealthGlobalConfig } from './types.js';
-import type { LocatedCache } from './documents.js';
 import { jsonEqual } from './json-equal.js';
-import { ServiceChecks, normaliseItem, type ItemSource, type ServiceItem } from './normalise-services.js';
+import { ServiceChecks, normaliseItem, type ServiceItem, type ServiceItems } from './normalise-services.js';
 import type { Located, RawService } from './raw.js';
-
-interface Entry {
-  loc: Located<RawService>;
-  index: number;
-  global: HealthGlobalConfig;
-  item: ServiceItem;
-  /** The build that last saw it. */
-  seen: number;
-}
 
 function sameGlobal(a: HealthGlobalConfig, b: HealthGlobalConfig): boolean {
   return a.execUser === b.execUser && a.maxConcurrent === b.maxConcurrent && a.execOutputLimit === b.execOutputLimit;
 }
 
 export class ServiceMemo {
-  /**
-   * What the latest build saw, by its Located record (the same object while file, pointer and value are:
-   * documents.ts's LocatedCache). Kept in place from one build to the next: an unchanged item is stamped,
-   * a changed one replaces the entry it was found by, and the rest is looked at only when a build saw
-   * fewer items than are kept (one was removed), so a build that reused 10,000 items fills no map of them.
-   */
-  private kept = new Map<Located<RawService>, Entry>();
-  /** The same by place (file and pointer), made when first asked: without a LocatedCache, for an item whose file was parsed again. */
-  private byPlace: Map<string, Entry> | undefined;
-  /** The current build's number, its new entries, the kept ones it saw, and the kept ones its new entries replace. */
-  private build = 0;
-  private fresh: Entry[] = [];
-  private seen = 0;
-  private displaced: Entry[] = [];
+  /** The latest build's list, what each of its items made, and its health defaults. */
+  private list: ReadonlyArray<Located<RawService>> = [];
+  private made: ServiceItem[] = [];
+  private global: HealthGlobalConfig | undefined;
   /** The names and keys the latest build's services claimed (normaliseServices). */
   readonly checks = new ServiceChecks();
   /** Items reused and built in the latest build. */
   reused = 0;
   built = 0;
 
-  /** `located`: the merges' Located records, whose replaced items are looked up by the record they replaced. */
-  constructor(private readonly located?: LocatedCache) {}
-
   /** Call before a build. */
   begin(): void {
-    this.build++;
-    this.fresh = [];
-    this.displaced = [];
-    this.seen = 0;
     this.reused = 0;
     this.built = 0;
   }
 
-  /** Call after a build: what it saw becomes what the next one may reuse. */
-  end(): void {
-    const build = this.build;
-    let changed = this.fresh.length > 0;
-    for (const old of this.displaced) {
-      if (old.seen === build || this.kept.get(old.loc) !== old) continue;
-      this.kept.delete(old.loc);
-      changed = true;
-    }
-    // an entry kept that this build did not see (its item was removed): only a walk finds it
-    if (this.kept.size > this.seen) {
-      for (const [loc, e] of this.kept) if (e.seen !== build) this.kept.delete(loc);
-      changed = true;
-    }
-    for (const e of this.fresh) this.kept.set(e.loc, e);
-    if (changed) this.byPlace = undefined;
-    this.fresh = [];
-    this.displaced = [];
+  /** Call after a build (kept for callers that bracket a build; the memo is up to date after `items`). */
+  end(): void {}
+
+  /** How many items the memo holds (the latest build's). */
+  get size(): number {
+    return this.made.length;
   }
 
-  private atPlace(loc: Located<RawService>): Entry | undefined {
-    if (this.byPlace === undefined) {
-      this.byPlace = new Map();
-      for (const e of this.kept.values()) this.byPlace.set(`${e.loc.file}\0${e.loc.pointer}`, e);
+  /** The ServiceItems source for normaliseServices: the last build's results where the items are the same, the changed ones built. */
+  readonly items: ServiceItems = (list, global) => {
+    const lastList = this.list;
+    const lastMade = this.made;
+    const same = this.global !== undefined && sameGlobal(this.global, global);
+    let made: ServiceItem[];
+    const changed: number[] = [];
+    if (same && list === lastList) {
+      made = lastMade;
+    } else {
+      // the last build's results copied natively, then the items that are not the very same record looked at
+      made = same ? lastMade.slice(0, list.length) : new Array<ServiceItem>(list.length);
+      for (let i = 0; i < list.length; i++) {
+        const loc = list[i]!;
+        if (same && i < lastList.length && lastList[i] === loc) continue;
+        const item = this.one(loc, i, global, same, lastList[i], lastMade[i]);
+        if (item !== lastMade[i]) changed.push(i);
+        made[i] = item;
+      }
+      for (let i = list.length; i < lastMade.length; i++) changed.push(i);
     }
-    return this.byPlace.get(`${loc.file}\0${loc.pointer}`);
-  }
+    this.reused = list.length - this.built;
+    const since = lastMade;
+    this.list = list;
+    this.made = made;
+    this.global = global;
+    return { made, since, changed };
+  };
 
-  private see(e: Entry): void {
-    if (e.seen === this.build) return;
-    e.seen = this.build;
-    this.seen++;
-  }
-
-  /** The ItemSource for normaliseServices. */
-  readonly item: ItemSource = (loc: Located<RawService>, i: number, global: HealthGlobalConfig): ServiceItem => {
-    const same = this.kept.get(loc);
-    if (same !== undefined && same.index === i && sameGlobal(same.global, global)) {
-      this.reused++;
-      this.see(same);
-      return same.item;
-    }
-    const before = same === undefined ? this.located?.previous(loc) : undefined;
-    const old = same ?? (before !== undefined ? this.kept.get(before) : this.located === undefined ? this.atPlace(loc) : undefined);
-    if (old !== undefined) this.displaced.push(old);
-    if (old !== undefined && old.loc.file === loc.file && old.loc.pointer === loc.pointer && old.index === i
-      && sameGlobal(old.global, global) && jsonEqual(old.loc.value, loc.value)) {
-      this.reused++;
-      this.fresh.push({ ...old, loc, seen: this.build });
-      return old.item;
+  /** One item that is not the very record the last build had at its place. */
+  private one(loc: Located<RawService>, i: number, global: HealthGlobalConfig, sameDefaults: boolean,
+    oldLoc: Located<RawService> | undefined, oldItem: ServiceItem | undefined): ServiceItem {
+    if (sameDefaults && oldLoc !== undefined && oldItem !== undefined && oldLoc.file === loc.file && oldLoc.pointer === loc.pointer
+      && jsonEqual(oldLoc.value, loc.value)) {
+      return oldItem;
     }
     this.built++;
-    const item = normaliseItem(loc, i, global);
-    this.fresh.push({ loc, index: i, global, item, seen: this.build });
-    return item;
-  };
+    return normaliseItem(loc, i, global);
+  }
 }
