@@ -24,6 +24,7 @@ import { logTrackChange, logTracksAtStart } from './track-log.js';
 import { AdvertChannel } from './advert-channel.js';
 import { netIo, systemClock, type InstanceDeps, type Notifier, type RunnerClock, type RunnerIo, type TimerHandle } from './runner-io.js';
 import { TakeoverTiming } from './takeover-timing.js';
+import { LateAdverts } from './late-advert.js';
 import { VipActions } from './vip-actions.js';
 import { instanceSnapshot, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
 
@@ -45,6 +46,12 @@ export interface EarlySocket {
 
 /** At most this many adverts are held between open() and the machine's start; more, and the timer runs from the start. */
 const MAX_HELD = 4096;
+
+/** The thread's late-advert watch (late-advert.ts): one per thread, its schedstat baseline is the thread's. */
+let lateAdverts: LateAdverts | undefined;
+function threadLateAdverts(): LateAdverts {
+  return (lateAdverts ??= new LateAdverts(() => systemClock.now()));
+}
 
 /** How a clean stop waits for running notify commands before leaving them to finish on their own. */
 const NOTIFY_STOP_GRACE_MS = 1000;
@@ -75,6 +82,7 @@ export class VrrpInstance {
   private readonly clock: RunnerClock;
   private readonly notifier: Notifier;
   private readonly takeover: TakeoverTiming;
+  private readonly late: LateAdverts;
   private readonly vips: VipActions;
   private readonly channel: AdvertChannel;
 
@@ -92,6 +100,8 @@ export class VrrpInstance {
     this.since = this.clock.wall();
     this.machine = createMachine(machineConfigFrom(cfg, '0.0.0.0'));
     this.takeover = new TakeoverTiming(cfg.name, log, () => this.clock.now());
+    // a virtual clock (tests) gets its own watch, with no thread times to read
+    this.late = deps.lateAdverts ?? (this.clock === systemClock ? threadLateAdverts() : new LateAdverts(() => this.clock.now(), () => undefined));
     this.channel = new AdvertChannel({
       instance: cfg.name, io: this.io, clock: this.clock, log, counters: this.counters,
       onPacket: (payload, info) => {
@@ -388,10 +398,13 @@ export class VrrpInstance {
    * and encoding them (addresses parsed, checksum) was a quarter of the thread's CPU per advert.
    */
   private adverts: { cfg: VrrpInstanceConfig; source: string; priority: number; out: ReturnType<typeof outgoingAdverts> } | undefined;
+  /** When the advert timer that is sending now was due (undefined for adverts sent by other events). */
+  private advertDue: number | undefined;
 
   private sendAdvert(priority: number): void {
     const cfg = this.cfg;
-    const scheduled = this.timers.get('advert')?.at;
+    const scheduled = this.advertDue;
+    this.advertDue = undefined;
     let a = this.adverts;
     if (a?.cfg !== cfg || a.source !== this.source || a.priority !== priority) {
       a = this.adverts = { cfg, source: this.source, priority, out: outgoingAdverts(cfg, this.source, priority) };
@@ -406,8 +419,10 @@ export class VrrpInstance {
       }
     }
     if (scheduled !== undefined) {
-      this.lateness.push(Math.max(0, this.clock.now() - scheduled));
+      const late = Math.max(0, this.clock.now() - scheduled);
+      this.lateness.push(late);
       if (this.lateness.length > 256) this.lateness.shift();
+      this.late.fired(cfg.name, late, cfg.advertInterval, this.log);
     }
   }
 
@@ -426,6 +441,7 @@ export class VrrpInstance {
 
   private fire(timer: TimerName, at: number): void {
     this.timers.delete(timer);
+    if (timer === 'advert') this.advertDue = at; // the advert it sends is this late (snapshot's advertLateness)
     if (timer === 'master_down') this.takeover.begin(at, this.lastAdvertAt);
     this.feed({ type: 'timer', timer });
     this.takeover.stepped(this.machine.current === 'master');

@@ -13,6 +13,7 @@ import {
 } from '../net/index.js';
 import { timerDelay } from '../timer-delay.js';
 import type { NotifyContext } from './notify.js';
+import type { LateAdverts } from './late-advert.js';
 
 /** An open advert socket on one interface. */
 export interface AdvertSocket {
@@ -111,4 +112,6 @@ export interface InstanceDeps {
   io?: RunnerIo;
   clock?: RunnerClock;
   notifier?: Notifier;
+  /** Where late adverts are explained (default: the thread's, reading its schedstat). */
+  lateAdverts?: LateAdverts;
 }
