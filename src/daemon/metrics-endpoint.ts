@@ -39,14 +39,22 @@ export class MetricsEndpoint {
     this.metrics.setSnapshotSource(() => latest);
     // The kernel counters are read at scrape time: each scrape takes a fresh snapshot (at most one a
     // second, shared by scrapes that arrive together), so a scrape never shows stale or missing counters.
+    // The snapshot is let go a second after it was taken: kept between scrapes, it was every real
+    // server's status in the heap for nothing (~4 MiB at 10,000 real servers).
     let takenAt = 0;
     let taking: Promise<void> | undefined;
+    let drop: NodeJS.Timeout | undefined;
     const refresh = (): Promise<void> => {
       if (Date.now() - takenAt < 1000) return Promise.resolve();
       const daemon = o.running();
       if (!daemon) return Promise.resolve(); // still starting: the kernel gauges have no data yet
       taking ??= daemon.status().then(
-        (s) => { latest = s; takenAt = Date.now(); },
+        (s) => {
+          latest = s;
+          takenAt = Date.now();
+          clearTimeout(drop);
+          drop = setTimeout(() => { latest = undefined; takenAt = 0; }, 1000).unref();
+        },
         (e: Error) => log.warn({ event: 'metrics.snapshot_failed', err: e.message }, 'metrics: cannot take a status snapshot'),
       ).finally(() => { taking = undefined; });
       return taking;
@@ -62,7 +70,7 @@ export class MetricsEndpoint {
       page = createStatusPage({ take: () => o.ready().status(), log: log.child({ component: 'statuspage' }) });
     }
     const server = await startMetricsServer(listen, scraped, page);
-    const closers: Array<() => Promise<void>> = [() => server.close()];
+    const closers: Array<() => Promise<void>> = [async () => { clearTimeout(drop); await server.close(); }];
     let startPage = (): void => undefined;
     if (page) {
       const started = page;

@@ -6,6 +6,7 @@
  * members costs as many series as one service.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { scrapeTimeFamily } from './metrics-families.js';
 import type { RealServerStatus, ServiceStatus, StatusSnapshot, StatsStatus } from './status.js';
 
 type StatKey = keyof StatsStatus;
@@ -85,42 +86,31 @@ export function registerSnapshotMetrics(registers: Registry[], source: () => Sta
         }
       },
     });
-    new Counter({
-      name: `lvsd_ipvs_real_server_${unit}_total`, help: `${word} through the real server, by direction`, labelNames: ['service', 'real_server', 'direction'], registers,
-      collect() {
-        this.reset();
-        for (const s of services()) {
-          for (const r of s.realServers) {
-            if (!r.stats) continue;
-            this.inc({ service: svcLabel(s), real_server: rsLabel(r), direction: 'in' }, r.stats[inKey]);
-            this.inc({ service: svcLabel(s), real_server: rsLabel(r), direction: 'out' }, r.stats[outKey]);
-          }
+    scrapeTimeFamily(registers, `lvsd_ipvs_real_server_${unit}_total`, `${word} through the real server, by direction`, 'counter', (put) => {
+      for (const s of services()) {
+        for (const r of s.realServers) {
+          if (!r.stats) continue;
+          put({ service: svcLabel(s), real_server: rsLabel(r), direction: 'in' }, r.stats[inKey]);
+          put({ service: svcLabel(s), real_server: rsLabel(r), direction: 'out' }, r.stats[outKey]);
         }
-      },
+      }
     });
   }
-  new Counter({
-    name: 'lvsd_ipvs_real_server_connections_total', help: 'Connections the kernel scheduled to the real server', labelNames: ['service', 'real_server'], registers,
-    collect() {
-      this.reset();
-      for (const s of services()) for (const r of s.realServers) if (r.stats) this.inc({ service: svcLabel(s), real_server: rsLabel(r) }, r.stats.conns);
-    },
+  // per real server: made at scrape time and dropped after (metrics-families.ts)
+  scrapeTimeFamily(registers, 'lvsd_ipvs_real_server_connections_total', 'Connections the kernel scheduled to the real server', 'counter', (put) => {
+    for (const s of services()) for (const r of s.realServers) if (r.stats) put({ service: svcLabel(s), real_server: rsLabel(r) }, r.stats.conns);
   });
   const rsGauge = (name: string, help: string, value: (r: RealServerStatus) => number | null, combine: (a: number, b: number) => number) =>
-    new Gauge({
-      name, help, labelNames: ['service', 'real_server'], registers,
-      collect() {
-        this.reset();
-        const pairs: Array<[Record<string, string>, number]> = [];
-        for (const s of services()) {
-          for (const r of s.realServers) {
-            const v = value(r);
-            if (v !== null) pairs.push([{ service: svcLabel(s), real_server: rsLabel(r) }, v]);
-          }
+    scrapeTimeFamily(registers, name, help, 'gauge', (put) => {
+      const pairs: Array<[Record<string, string>, number]> = [];
+      for (const s of services()) {
+        for (const r of s.realServers) {
+          const v = value(r);
+          if (v !== null) pairs.push([{ service: svcLabel(s), real_server: rsLabel(r) }, v]);
         }
-        for (const [l, v] of combined(pairs, combine)) this.set(l, v);
-      },
-    });
+      }
+      for (const [l, v] of combined(pairs, combine)) put(l, v);
+    }, true);
   const sum = (a: number, b: number) => a + b;
   rsGauge('lvsd_ipvs_real_server_active_connections', 'Active connections to the real server (a group: summed over its members)', (r) => r.activeConns, sum);
   rsGauge('lvsd_ipvs_real_server_inactive_connections', 'Inactive connections to the real server (a group: summed over its members)', (r) => r.inactiveConns, sum);

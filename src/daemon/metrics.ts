@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { DURATION_BUCKETS } from './buckets.js';
+import { SeriesValues, scrapeTimeFamily } from './metrics-families.js';
 import { registerSnapshotMetrics } from './metrics-snapshot.js';
 import type { LoadOutcome, StatusSnapshot, VrrpStateName } from './status.js';
 
@@ -69,11 +70,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
   const registers = [registry];
   let source: () => StatusSnapshot | undefined = () => undefined;
-  /** The result labels each real server has series for, so forgetRealServer can drop them. */
-  const resultsSeen = new Map<string, Set<string>>();
   // Probe results and durations arrive thousands of times a second: they are counted in plain numbers
-  // here and become series only at scrape time (prom-client hashes the labels on every inc/observe).
-  const resultCounts = new Map<string, { labels: { service: string; real_server: string; result: string }; n: number }>();
+  // here and become series only at scrape time (prom-client hashes the labels on every inc/observe), and
+  // the per-real-server families keep one key and number per series (metrics-families.ts).
+  const resultCounts = new SeriesValues(['service', 'real_server', 'result']);
+  /** Every result word counted (up, down): forgetRealServer drops each one's series. */
+  const resultWords = new Set<string>();
+  const ups = new SeriesValues(['service', 'real_server']);
   const durations = new Map<string, { buckets: number[]; sum: number; count: number }>();
   let takeHealthCounts = (): void => undefined;
   const durationsOf = (type: string) => {
@@ -97,12 +100,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   const received = new Counter({ name: 'lvsd_vrrp_adverts_received_total', help: 'Valid VRRP advertisements received', labelNames: ['instance'], registers });
   const invalid = new Counter({ name: 'lvsd_vrrp_adverts_invalid_total', help: 'VRRP advertisements dropped as invalid, by reason', labelNames: ['instance', 'reason'], registers });
   const netlinkOverruns = new Counter({ name: 'lvsd_netlink_overruns_total', help: 'Netlink overruns (messages lost, state re-read), by socket: links, ipvs', labelNames: ['socket'], registers });
-  new Counter({
-    name: 'lvsd_health_results_total', help: 'Health probe results', labelNames: ['service', 'real_server', 'result'], registers,
-    collect() { takeHealthCounts(); this.reset(); for (const e of resultCounts.values()) this.inc(e.labels, e.n); },
-  });
+  scrapeTimeFamily(registers, 'lvsd_health_results_total', 'Health probe results', 'counter', (put) => {
+    takeHealthCounts();
+    resultCounts.put(put);
+  }, true);
   registry.registerMetric(probeDurationMetric('lvsd_health_probe_duration_seconds', 'Health probe duration', durations, () => takeHealthCounts()) as never);
-  const up = new Gauge({ name: 'lvsd_health_up', help: 'Whether the real server is healthy (1) or not (0)', labelNames: ['service', 'real_server'], registers });
+  scrapeTimeFamily(registers, 'lvsd_health_up', 'Whether the real server is healthy (1) or not (0)', 'gauge', (put) => ups.put(put), true);
   const reconcileDuration = new Histogram({ name: 'lvsd_reconcile_duration_seconds', help: 'Time to reconcile the kernel table with the desired state', buckets: [...DURATION_BUCKETS], registers });
   const reconcileErrors = new Counter({ name: 'lvsd_reconcile_errors_total', help: 'IPVS commands the kernel refused during reconciles', registers });
   const localFailures = new Counter({
@@ -133,16 +136,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     vrrpAdvertInvalid: (instance, reason, count = 1) => invalid.inc(seen(instance, invalid, { instance, reason }), count),
     netlinkOverrun: (socket, count = 1) => netlinkOverruns.inc({ socket }, count),
     healthResult: (service, realServer, result, count = 1) => {
-      const key = `${service}\0${realServer}\0${result}`;
-      const e = resultCounts.get(key);
-      if (e) {
-        e.n += count;
-        return;
-      }
-      const rsKey = `${service}\0${realServer}`;
-      const seen = resultsSeen.get(rsKey) ?? resultsSeen.set(rsKey, new Set()).get(rsKey)!;
-      seen.add(result);
-      resultCounts.set(key, { labels: { service, real_server: realServer, result }, n: count });
+      resultWords.add(result);
+      resultCounts.add(SeriesValues.key(service, realServer, result), count);
     },
     healthProbeDurations: (type, h) => {
       const d = durationsOf(type);
@@ -163,12 +158,10 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         }
       }
     },
-    healthUp: (service, realServer, isUp) => up.set({ service, real_server: realServer }, isUp ? 1 : 0),
+    healthUp: (service, realServer, isUp) => ups.set(SeriesValues.key(service, realServer), isUp ? 1 : 0),
     forgetRealServer: (service, realServer) => {
-      up.remove({ service, real_server: realServer });
-      const key = `${service}\0${realServer}`;
-      for (const result of resultsSeen.get(key) ?? []) resultCounts.delete(`${key}\0${result}`);
-      resultsSeen.delete(key);
+      ups.delete(SeriesValues.key(service, realServer));
+      for (const result of resultWords) resultCounts.delete(SeriesValues.key(service, realServer, result));
     },
     reconcileDuration: (seconds) => reconcileDuration.observe(seconds),
     reconcileError: (count = 1) => reconcileErrors.inc(count),
