@@ -59,7 +59,7 @@ const SCAN_STEP = 256 * 1024;
 export class ConfigCache {
   private files = new Map<string, CachedFile>();
   readonly located = new LocatedCache();
-  readonly services = new ServiceMemo();
+  readonly services = new ServiceMemo(this.located);
   /** What the latest load reused. */
   stats: LoadStats = { filesReused: 0, filesPatched: 0, filesRead: 0, itemsReused: 0, itemsBuilt: 0 };
   phases: LoadPhases = { readMs: 0, parseMs: 0, buildMs: 0, hostMs: 0 };
@@ -127,7 +127,8 @@ export class ConfigCache {
     if (old.spans === null) return undefined;
     const s = spliceItems(old.bytes, old.doc.data, old.spans, bytes, prefix);
     if (s === undefined) return undefined;
-    const entry: CachedFile = { bytes, doc: { file, data: s.data, schemaProblems: checkItems(file, s.items, s.first) }, spans: s.spans };
+    const edit = { before: (old.doc.data as { services: unknown[] }).services, first: s.first, removed: s.removed, added: s.items.length };
+    const entry: CachedFile = { bytes, doc: { file, data: s.data, schemaProblems: checkItems(file, s.items, s.first), edit }, spans: s.spans };
     if (old.mentions !== undefined) entry.mentions = patchMentions(old.mentions, s, file);
     return entry;
   }

@@ -118,6 +118,23 @@ export function unusablePart(pointer: string): string | undefined {
 }
 
 /**
+ * A services list made from `before` (the last version of the same file's list) by replacing the
+ * `removed` items from index `first` on with `added` new ones; every other item is the very value it was.
+ */
+export interface ListEdit {
+  before: readonly unknown[];
+  first: number;
+  removed: number;
+  added: number;
+}
+
+/** An array of Located items that is `before` but at `changed` (ascending indices, the same length). */
+export interface LocatedEdit {
+  before: ReadonlyArray<Located<unknown>>;
+  changed: readonly number[];
+}
+
+/**
  * The Located items of each list of each file, kept from one merge to the next (the daemon's reloads): an
  * item whose value is the very object it was at the same index last time is the same Located object, so
  * a reload of a config whose lists are mostly unchanged allocates nothing for them, and what is keyed by
@@ -127,19 +144,43 @@ export function unusablePart(pointer: string): string | undefined {
 export class LocatedCache {
   private kept = new Map<string, { list: readonly unknown[]; locs: Array<Located<unknown>> }>();
   private next = new Map<string, { list: readonly unknown[]; locs: Array<Located<unknown>> }>();
+  /** Arrays of Located items made from another by replacing the items at `changed` (the latest merge's). */
+  private edits = new WeakMap<ReadonlyArray<Located<unknown>>, LocatedEdit>();
 
   /** Call before a merge. */
   begin(): void {
     this.next = new Map();
   }
 
-  /** The Located items of `list`, `section` of `file` (not to be changed: the next merge may hand out the same array). */
-  items(file: string, section: string, list: readonly unknown[]): ReadonlyArray<Located<unknown>> {
+  /** How `locs` (an array this cache handed out) differs from another it handed out before, when it was made from it by an edit. */
+  editOf(locs: ReadonlyArray<Located<unknown>>): LocatedEdit | undefined {
+    return this.edits.get(locs);
+  }
+
+  /**
+   * The Located items of `list`, `section` of `file` (not to be changed: the next merge may hand out the
+   * same array). `edit`: how `list` differs from the list it was made from (cache.ts patch), so that only
+   * the items it replaced are looked at.
+   */
+  items(file: string, section: string, list: readonly unknown[], edit?: ListEdit): ReadonlyArray<Located<unknown>> {
     const key = `${file}\0${section}`;
     const old = this.kept.get(key);
     if (old !== undefined && old.list === list) {
       this.next.set(key, old);
       return old.locs;
+    }
+    if (old !== undefined && edit !== undefined && edit.before === old.list && edit.removed === edit.added && old.locs.length === list.length) {
+      // the same items but the ones the edit replaced, at the same places
+      const locs = old.locs.slice();
+      const changed: number[] = [];
+      for (let i = edit.first; i < edit.first + edit.added; i++) {
+        if (locs[i]!.value === list[i]) continue;
+        locs[i] = { file, pointer: `/${section}/${i}`, value: list[i] };
+        changed.push(i);
+      }
+      this.edits.set(locs, { before: old.locs, changed });
+      this.next.set(key, { list, locs });
+      return locs;
     }
     // the last ones copied natively where the length is the same, then the items that are not the same value replaced
     const locs: Array<Located<unknown>> = old !== undefined && old.locs.length === list.length ? old.locs.slice() : new Array(list.length);
@@ -178,13 +219,13 @@ export function mergeDocuments(
   /** The lists that are a file's own array (not to be added to). */
   const shared = new Set<string>();
   located?.begin();
-  for (const { file, data } of docs) {
+  for (const { file, data, edit } of docs as ReadonlyArray<ParsedDocument & { edit?: ListEdit }>) {
     if (unusable?.(file, '') || typeof data !== 'object' || data === null || Array.isArray(data)) continue;
     const obj = data as Record<string, unknown>;
     for (const section of LIST_SECTIONS) {
       const list = obj[section];
       if (!Array.isArray(list) || unusable?.(file, `/${section}`)) continue;
-      const items = located ? located.items(file, section, list) : list.map((value: unknown, i) => ({ file, pointer: `/${section}/${i}`, value }));
+      const items = located ? located.items(file, section, list, section === 'services' ? edit : undefined) : list.map((value: unknown, i) => ({ file, pointer: `/${section}/${i}`, value }));
       const lists = merged as unknown as Record<string, Array<Located<unknown>>>;
       if (lists[section]!.length === 0 && unusable === undefined) {
         // the first file with this list: its items are the list (the very array of an unchanged list, which

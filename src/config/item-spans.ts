@@ -9,10 +9,43 @@
  */
 import { BACKSLASH, QUOTE, isSpace, stringEnd } from './json-bytes.js';
 
-/** [starts[i], ends[i]) is the i-th item of the services list, in byte offsets of the file. */
+/**
+ * [starts[i], ends[i]) is the i-th item of the services list, in byte offsets of the file, once `shifts`
+ * are added: each moves the items from its index on by `by` bytes (a reload's edit that changed the
+ * length of an item moves every item after it: splice.ts records that in one entry rather than a walk).
+ */
 export interface ItemSpans {
   starts: number[];
   ends: number[];
+  shifts?: ReadonlyArray<{ from: number; by: number }>;
+}
+
+/** What `spans.shifts` add to item `i`. */
+export function shiftAt(spans: ItemSpans, i: number): number {
+  let by = 0;
+  for (const s of spans.shifts ?? []) if (s.from <= i) by += s.by;
+  return by;
+}
+
+/** Item `i`'s start and end in the file. */
+export function spanStart(spans: ItemSpans, i: number): number {
+  return spans.starts[i]! + shiftAt(spans, i);
+}
+export function spanEnd(spans: ItemSpans, i: number): number {
+  return spans.ends[i]! + shiftAt(spans, i);
+}
+
+/** The spans with their shifts added (a walk of every item). */
+export function settled(spans: ItemSpans): { starts: number[]; ends: number[] } {
+  if (spans.shifts === undefined || spans.shifts.length === 0) return { starts: spans.starts, ends: spans.ends };
+  const starts = spans.starts.slice();
+  const ends = spans.ends.slice();
+  for (let i = 0; i < starts.length; i++) {
+    const by = shiftAt(spans, i);
+    starts[i]! += by;
+    ends[i]! += by;
+  }
+  return { starts, ends };
 }
 
 const SERVICES_KEY = Buffer.from('"services"');

@@ -3,7 +3,7 @@
  * problem. No I/O beyond reading the bundled schema once.
  */
 import type { Config } from './types.js';
-import { mergeDocuments, parseJson, unusablePart, type ConfigDocument, type LocatedCache, type ParsedDocument } from './documents.js';
+import { mergeDocuments, parseJson, unusablePart, type ConfigDocument, type ListEdit, type LocatedCache, type ParsedDocument } from './documents.js';
 import { normalise } from './normalise.js';
 import { Problems, type Problem } from './problems.js';
 import { validateDocument } from './schema.js';
@@ -12,6 +12,8 @@ import type { ServiceMemo } from './service-memo.js';
 /** A parsed document with what the schema found wrong in it (empty: it conforms). Depends on the document alone. */
 export interface CheckedDocument extends ParsedDocument {
   schemaProblems: readonly Problem[];
+  /** How its services list differs from `edit.before`, when it was made from it (cache.ts patch): see ListEdit. */
+  edit?: ListEdit;
 }
 
 export function checkDocument(doc: ParsedDocument): CheckedDocument {

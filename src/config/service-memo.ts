@@ -14,6 +14,7 @@
  * per item.
  */
 import type { HealthGlobalConfig } from './types.js';
+import type { LocatedCache } from './documents.js';
 import { jsonEqual } from './json-equal.js';
 import { ServiceChecks, normaliseItem, type ServiceItem, type ServiceItems } from './normalise-services.js';
 import type { Located, RawService } from './raw.js';
@@ -32,6 +33,11 @@ export class ServiceMemo {
   /** Items reused and built in the latest build. */
   reused = 0;
   built = 0;
+  /** Builds that looked at an edit's items alone (tests). */
+  byEdit = 0;
+
+  /** `located`: the merges' Located records, which say which items of a list an edit replaced. */
+  constructor(private readonly located?: LocatedCache) {}
 
   /** Call before a build. */
   begin(): void {
@@ -54,8 +60,18 @@ export class ServiceMemo {
     const same = this.global !== undefined && sameGlobal(this.global, global);
     let made: ServiceItem[];
     const changed: number[] = [];
+    const edit = same ? this.located?.editOf(list) : undefined;
     if (same && list === lastList) {
       made = lastMade;
+    } else if (edit !== undefined && edit.before === lastList && list.length === lastList.length) {
+      // the last list but the items an edit replaced: only those looked at
+      made = lastMade.slice();
+      this.byEdit++;
+      for (const i of edit.changed) {
+        const item = this.one(list[i]!, i, global, true, lastList[i], lastMade[i]);
+        if (item !== lastMade[i]) changed.push(i);
+        made[i] = item;
+      }
     } else {
       // the last build's results copied natively, then the items that are not the very same record looked at
       made = same ? lastMade.slice(0, list.length) : new Array<ServiceItem>(list.length);

@@ -12,8 +12,7 @@
  * the caller parses the file whole, which says exactly what is wrong and where.
  */
 import { commonPrefix, commonSuffix } from './byte-compare.js';
-import type { ItemSpans } from './item-spans.js';
-import { SpanScanner } from './item-spans.js';
+import { SpanScanner, settled, shiftAt, spanEnd, spanStart, type ItemSpans } from './item-spans.js';
 
 /** What changed, and the document it makes. */
 export interface Spliced {
@@ -28,29 +27,32 @@ export interface Spliced {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** The last index whose value is <= x (sorted ascending), or -1. */
-function lastAtMost(sorted: readonly number[], x: number): number {
+/** The last item whose start is <= x, or -1. */
+function lastStartAtMost(spans: ItemSpans, x: number): number {
   let lo = 0;
-  let hi = sorted.length;
+  let hi = spans.starts.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! <= x) lo = mid + 1;
+    if (spanStart(spans, mid) <= x) lo = mid + 1;
     else hi = mid;
   }
   return lo - 1;
 }
 
-/** The first index whose value is >= x (sorted ascending), or sorted.length. */
-function firstAtLeast(sorted: readonly number[], x: number): number {
+/** The first item whose end is >= x, or the number of items. */
+function firstEndAtLeast(spans: ItemSpans, x: number): number {
   let lo = 0;
-  let hi = sorted.length;
+  let hi = spans.ends.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < x) lo = mid + 1;
+    if (spanEnd(spans, mid) < x) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
+
+/** Shifts kept before they are added in (one walk of the items per this many reloads that changed an item's length). */
+const MAX_SHIFTS = 16;
 
 /**
  * The document `bytes` make, from the last version (`oldBytes`, which parsed as `oldData`, its services
@@ -67,11 +69,11 @@ export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans
   const changedEnd = oldBytes.length - s;
   const delta = bytes.length - oldBytes.length;
   // from the item that begins at or before the first changed byte to the item that ends at or after the last
-  const first = lastAtMost(spans.starts, p);
-  const last = firstAtLeast(spans.ends, changedEnd);
+  const first = lastStartAtMost(spans, p);
+  const last = firstEndAtLeast(spans, changedEnd);
   if (first < 0 || last >= spans.ends.length || last < first) return undefined;
-  const from = spans.starts[first]!;
-  const to = spans.ends[last]! + delta;
+  const from = spanStart(spans, first);
+  const to = spanEnd(spans, last) + delta;
   if (to <= from) return undefined;
   const slice = bytes.subarray(from, to);
   let items: unknown;
@@ -86,37 +88,38 @@ export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans
   const fresh = scan.result();
   if (fresh === undefined || fresh.starts.length !== items.length) return undefined;
   const removed = last - first + 1;
-  // copies of the lists with the new items put in (natively copied when the count is the same)
+  // copies of the lists with the new items put in (natively copied when the count is the same; the items
+  // after the edit keep their offsets, and a shift from the next one on says how far they moved)
   let list: unknown[];
-  let starts: number[];
-  let ends: number[];
+  let next: ItemSpans;
   if (items.length === removed) {
     list = oldList.slice();
-    starts = spans.starts.slice();
-    ends = spans.ends.slice();
+    const starts = spans.starts.slice();
+    const ends = spans.ends.slice();
     for (let i = 0; i < items.length; i++) {
+      const by = shiftAt(spans, first + i);
       list[first + i] = items[i];
-      starts[first + i] = fresh.starts[i]!;
-      ends[first + i] = fresh.ends[i]!;
+      starts[first + i] = fresh.starts[i]! - by;
+      ends[first + i] = fresh.ends[i]! - by;
     }
-    if (delta !== 0) {
-      for (let i = last + 1; i < starts.length; i++) {
-        starts[i]! += delta;
-        ends[i]! += delta;
-      }
-    }
+    const shifts = [...spans.shifts ?? []];
+    if (delta !== 0 && last + 1 < starts.length) shifts.push({ from: last + 1, by: delta });
+    next = { starts, ends, shifts };
+    if (shifts.length > MAX_SHIFTS) next = settled(next);
   } else {
+    const old = settled(spans);
     list = [...oldList.slice(0, first), ...items, ...oldList.slice(last + 1)];
-    starts = spans.starts.slice(0, first);
-    ends = spans.ends.slice(0, first);
+    const starts = old.starts.slice(0, first);
+    const ends = old.ends.slice(0, first);
     for (let i = 0; i < fresh.starts.length; i++) {
       starts.push(fresh.starts[i]!);
       ends.push(fresh.ends[i]!);
     }
-    for (let i = last + 1; i < spans.starts.length; i++) {
-      starts.push(spans.starts[i]! + delta);
-      ends.push(spans.ends[i]! + delta);
+    for (let i = last + 1; i < old.starts.length; i++) {
+      starts.push(old.starts[i]! + delta);
+      ends.push(old.ends[i]! + delta);
     }
+    next = { starts, ends };
   }
-  return { data: { ...(oldData as Record<string, unknown>), services: list }, first, removed, items, spans: { starts, ends } };
+  return { data: { ...(oldData as Record<string, unknown>), services: list }, first, removed, items, spans: next };
 }

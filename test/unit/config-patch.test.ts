@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { ConfigCache, loadConfig } from '../../src/config/index.js';
 import { userMentions } from '../../src/config/host-users.js';
-import { itemSpans } from '../../src/config/item-spans.js';
+import { itemSpans, settled } from '../../src/config/item-spans.js';
 import { isLvsdError } from '../../src/errors.js';
 import { outcome } from './config-outcome.js';
 
@@ -113,6 +113,7 @@ test('a load patched from the last version is the whole load: random documents, 
     let run = 0;
     let patched = 0;
     let checkedAlone = 0;
+    let byEdit = 0;
     await fc.assert(fc.asyncProperty(
       fc.array(service, { minLength: 1, maxLength: 6 }), fc.array(edit, { minLength: 1, maxLength: 8 }), fc.constantFrom(0, 2),
       async (services, edits, indent0) => {
@@ -161,10 +162,12 @@ test('a load patched from the last version is the whole load: random documents, 
           await step();
         }
         checkedAlone += cache.services.checks.incremental;
+        byEdit += cache.services.byEdit;
       },
     ), { numRuns: 150 });
     assert.ok(patched > 30, `loads patched: ${patched}`);
     assert.ok(checkedAlone > 30, `builds whose duplicate checks looked at the changed items alone: ${checkedAlone}`);
+    assert.ok(byEdit > 10, `builds that normalised the edited items alone: ${byEdit}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -209,6 +212,37 @@ test('one weight edited in a large file: one item parsed and built, the rest reu
     write();
     await loadConfig(file, { cache });
     assert.equal(cache.stats.filesPatched, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('many edits in a row that change items\' lengths, here and there in a large file: each load is the whole load, the items found where they are', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-patch-'));
+  try {
+    const file = join(dir, 'lvsd.json');
+    const services = Array.from({ length: 120 }, (_, i) => ({
+      name: `s${i}`, protocol: 'tcp', address: `192.0.2.${1 + (i % 250)}`, port: 1000 + i,
+      realServers: [{ address: '10.0.0.1', port: 8080, weight: 1 }, { address: '10.0.0.2', port: 8080, weight: 2 }],
+    }));
+    const cache = new ConfigCache();
+    let patched = 0;
+    for (let k = 0; k < 60; k++) {
+      // a weight of another number of digits each time, at the start, the end and between
+      const at = [0, 119, 60, 1, 118, (k * 37) % 120][k % 6]!;
+      services[at]!.realServers[k % 2]!.weight = [7, 1234, 56, 10000, 3][k % 5]!;
+      if (k % 7 === 3) services[(k * 11) % 120]!.name = `renamed-${k}`;
+      const bytes = Buffer.from(JSON.stringify({ ipvs: { driftInterval: '30s' }, services }, null, k === 10 ? 0 : 2));
+      writeFileSync(file, bytes);
+      const cached = await outcome(loadConfig(file, { cache }));
+      assert.deepEqual(cached, await outcome(loadConfig(file)), `load ${k}`);
+      patched += cache.stats.filesPatched;
+      // where the patch says the items are is where a scan of the new bytes finds them
+      const spans = cache.lookup(file, bytes)?.spans;
+      if (cache.stats.filesPatched === 1) assert.deepEqual(settled(spans!), itemSpans(bytes), `spans after load ${k}`);
+      if (k === 0) await cache.scanned;
+    }
+    assert.ok(patched > 30, `loads patched: ${patched}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
