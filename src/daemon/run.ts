@@ -178,6 +178,8 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   watch = watching;
   closers.push(() => watching.close());
   await logHostFacts(startingConfig, log);
+  const stopTrims = (await import('./heap-trim.js')).startHeapTrim(log);
+  closers.push(async () => stopTrims());
   log.info({ event: 'daemon.started', version, config: o.configPath, socket: socketPath }, 'lvsd running');
 
   return new Promise<void>((resolve) => {

@@ -64,6 +64,8 @@ export interface NativeBinding {
   tcpProbeCancel(handle: object, id: number): void;
   tcpProberClose(handle: object): void;
   tcpProberRef(handle: object, ref: boolean): void;
+  /** glibc's malloc_trim(0): free pages inside the heap back to the kernel; the microseconds it took. */
+  mallocTrim(): number;
 }
 
 interface NativeErrno extends Error {
