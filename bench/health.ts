@@ -27,7 +27,7 @@
  * at 1,000 probes/s compare the two fairly; on a host with IPVS set LVSD_BENCH_HEALTH_INTERVAL_S=1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -37,6 +37,13 @@ import { unitEnvironment } from './_unit-env.js';
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = join(here, '..', '..');
 const LVSD_MAIN = join(root, 'dist', 'src', 'cli', 'main.js');
+/**
+ * What ships and /usr/bin/lvsd runs: the bundle's launcher (its VRRP worker one CommonJS file through the
+ * code cache); tsc's dist/src only without a bundle. Until 2026-12-05 this bench ran dist/src's ESM files,
+ * ~4.5 MiB more RSS than the bundle (node's ESM loader in both threads, every module compiled from source).
+ */
+const LVSD_BUNDLE = join(root, 'dist', 'bundle', 'lvsd.cjs');
+const LVSD_CLI = existsSync(LVSD_BUNDLE) ? LVSD_BUNDLE : LVSD_MAIN;
 const LISTENER = join(root, 'dist', 'test', 'netns', 'fixtures', 'vrrp-listen.js');
 const KEEPALIVED = '/usr/sbin/keepalived';
 
@@ -193,7 +200,7 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
     writeFileSync(conf, lvsdConfig(withServices));
     // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof)
     const prof = process.env.LVSD_BENCH_HEALTH_PROF && withServices ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LVSD_BENCH_HEALTH_PROF}`] : [];
-    return spawnIn(NS.lvsd, [process.execPath, ...NODE_FLAGS, ...prof, LVSD_MAIN, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
+    return spawnIn(NS.lvsd, [process.execPath, ...NODE_FLAGS, ...prof, LVSD_CLI, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
       '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log, undefined, UNIT_ENV);
   }
   const conf = join(dir, `ka-${tag}.conf`);
