@@ -449,9 +449,9 @@ export class VrrpInstance {
 
   /**
    * Master_Down_Timer expired: whether it still does once the socket is read. The event loop runs expired
-   * timers before it polls its sockets, so a thread that stood still past the deadline (not scheduled on a
-   * loaded host, a GC pause, a stop) would see the timer first and take over from a master whose adverts
-   * sit in its socket, received in time: two masters until the next advert. So what the socket holds is
+   * timers before it polls again, so a thread held past the deadline outside its timers (a callback that
+   * ran long or was preempted, a GC pause there, SIGSTOP) would see the timer first and take over from a
+   * master whose adverts sit in its socket, received in time: two masters until the next advert. So what the socket holds is
    * read first, each advert at the time the kernel received it: one from a master that keeps us backup
    * re-arms the timer from its arrival. What stands then is a deadline no advert moved, or one moved to a
    * time already past (the last advert queued came more than Master_Down_Interval ago: the master went
