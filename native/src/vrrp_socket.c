@@ -19,6 +19,8 @@
 
 #include <errno.h>
 #include <linux/sock_diag.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -488,6 +490,34 @@ napi_value lvsd_vrrp_send(napi_env env, napi_callback_info info) {
   }
   napi_value result;
   napi_create_int64(env, n, &result);
+  return result;
+}
+
+/*
+ * vrrpRealtime(priority: 1..99) -> tid
+ * Puts the calling thread (only: Linux applies a policy per thread) in SCHED_RR at `priority`, with
+ * SCHED_RESET_ON_FORK so what it spawns runs ordinary scheduling. One system call: no process is started
+ * (util-linux chrt was: a fork of the whole process from this thread, which blocked the thread until the
+ * child exec'd and held every thread's page faults while the page tables were copied). Throws the errno
+ * (EPERM without CAP_SYS_NICE).
+ */
+napi_value lvsd_vrrp_realtime(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t priority;
+  if (argc < 1 || !lvsd_arg_u32(env, argv[0], &priority)) return NULL;
+  if (priority < 1 || priority > 99) {
+    lvsd_throw_type(env, "priority must be 1..99");
+    return NULL;
+  }
+  struct sched_param param = {.sched_priority = (int)priority};
+  if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &param) != 0) {
+    lvsd_throw_errno(env, "sched_setscheduler", errno, "SCHED_RR");
+    return NULL;
+  }
+  napi_value result;
+  napi_create_int64(env, (int64_t)syscall(SYS_gettid), &result);
   return result;
 }
 

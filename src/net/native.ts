@@ -36,6 +36,8 @@ export interface NativeBinding {
   vrrpListen(family: 4 | 6, ifname: string, multicast: boolean): number;
   /** Delivers every queued datagram to the callback now; the kernel's drop count since the socket opened, -1 unknown. */
   vrrpDrain(handle: object): number;
+  /** SCHED_RR at `priority` with reset-on-fork for the calling thread; its kernel thread id. Throws the errno. */
+  vrrpRealtime(priority: number): number;
   vrrpSend(handle: object, payload: Buffer, destination: Buffer, source: Buffer | null): number;
   vrrpClose(handle: object): void;
   vrrpRef(handle: object, ref: boolean): void;
@@ -331,6 +333,23 @@ export function listenVrrp(options: Omit<VrrpSocketOptions, 'source' | 'adoptFd'
     return native.vrrpListen(options.family === 'ipv4' ? 4 : 6, options.interface, options.multicast);
   } catch (e) {
     throw toLvsdError(e, `cannot open ${options.family} VRRP socket`, options.interface);
+  }
+}
+
+/**
+ * Puts the calling thread (the VRRP worker's) in SCHED_RR at `priority` (1..99) with SCHED_RESET_ON_FORK:
+ * one system call, no process started. Returns the thread's kernel id; throws an Error naming the errno
+ * (EPERM: no CAP_SYS_NICE) or LVSD_NATIVE_UNAVAILABLE.
+ */
+export function setThreadRealtime(priority: number): number {
+  const native = loadNative();
+  if (typeof native.vrrpRealtime !== 'function') throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'the native addon predates vrrpRealtime: run npm ci');
+  try {
+    return native.vrrpRealtime(priority);
+  } catch (e) {
+    const ne = e as NativeErrno;
+    const name = errnoName(ne);
+    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `sched_setscheduler(SCHED_RR ${priority}) failed: ${name ?? (e as Error).message}${name === 'EPERM' ? ' (needs CAP_SYS_NICE)' : ''}`, { cause: e });
   }
 }
 

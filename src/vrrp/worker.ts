@@ -30,23 +30,18 @@ const manager = new VrrpManager(log, {
 });
 
 /**
- * Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts. Set once the
- * instances have started (a worker booted early and discarded does nothing): starting chrt blocks the
- * thread while node forks (84 ms on the host, more under emulation), so it comes after the backups are
- * listening and their Master_Down timers run, not before. With a table to program first it comes once the
- * table is in (`table-ready`): the fork of a process this size holds the main thread too (its page faults
- * wait for the copy of the page tables; under the test VM's emulation the main thread's start stalled
- * 0.3-1 s while chrt started), and until the table is in the instances are backups that only listen.
+ * Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts. Set when the
+ * instances start (a worker booted early and discarded does nothing), with or without a table to program
+ * first: it is one system call of this thread. (Set by a chrt process, it waited for the table: the fork
+ * of a process this size blocked this thread and held the main thread's start, 0.3-1 s under the test VM's
+ * emulation.)
  */
-let realtimeWhenTableReady = false;
-
 function realtime(): void {
   const rtPriority = realtimePriorityFromEnv();
   if (rtPriority <= 0) return;
-  void makeThreadRealtime(rtPriority).then((rt) => {
-    if (rt.ok) log.info({ event: 'vrrp.realtime', tid: rt.tid, priority: rt.priority }, `VRRP thread ${rt.tid} runs SCHED_RR ${rt.priority}`);
-    else log.warn({ event: 'vrrp.realtime_unavailable', reason: rt.reason }, `VRRP thread keeps ordinary scheduling: ${rt.reason}`);
-  });
+  const rt = makeThreadRealtime(rtPriority);
+  if (rt.ok) log.info({ event: 'vrrp.realtime', tid: rt.tid, priority: rt.priority }, `VRRP thread ${rt.tid} runs SCHED_RR ${rt.priority}`);
+  else log.warn({ event: 'vrrp.realtime_unavailable', reason: rt.reason }, `VRRP thread keeps ordinary scheduling: ${rt.reason}`);
 }
 
 /**
@@ -106,11 +101,7 @@ port.on('message', (m: WorkerRequest) => {
       // Stopped: let the thread end on its own once its handles are closed (the addon's sockets close with
       // the thread's environment too, so a terminate() is safe, but it is the last resort: see port.ts).
       if (m.type === 'stop') port.close();
-      if (m.type === 'start' && m.waitForTable) realtimeWhenTableReady = true;
-      else if (m.type === 'start' || (m.type === 'table-ready' && realtimeWhenTableReady)) {
-        realtimeWhenTableReady = false;
-        realtime();
-      }
+      if (m.type === 'start') realtime();
     } catch (e) {
       post({ type: 'done', id: m.id, error: { message: (e as Error).message, code: (e as { code?: string }).code } });
     }
