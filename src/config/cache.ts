@@ -144,6 +144,16 @@ export class ConfigCache {
     return entries.every((e, i) => e === last.entries[i]) ? last : undefined;
   }
 
+  /**
+   * The indices at which `next`'s services are other objects than `old`'s (ascending; the same length),
+   * when the latest build made `next` from the build that made `old` by replacing those alone; undefined
+   * when it cannot say (compare them then).
+   */
+  servicesChanged(old: Config, next: Config): readonly number[] | undefined {
+    const change = this.services.checks.change;
+    return change !== undefined && change.from === old.services && change.to === next.services ? change.changed : undefined;
+  }
+
   /** A build of `entries` gave `config` (a build that threw leaves the last one forgotten: see keep). */
   remember(entries: readonly CachedFile[], config: Config): void {
     this.last = { entries, config, items: this.services.reused + this.services.built };

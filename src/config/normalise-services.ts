@@ -349,6 +349,11 @@ export class ServiceChecks {
   warned = false;
   /** Builds that checked the changed items alone (tests). */
   incremental = 0;
+  /**
+   * The latest build's services (`to`) as the services of the build before it (`from`) with those at
+   * `changed` replaced (indices, ascending), when it was made that way; undefined otherwise.
+   */
+  change: { from: readonly ServiceConfig[]; to: readonly ServiceConfig[]; changed: readonly number[] } | undefined;
 }
 
 /** Above this share of the list changed, the whole list is checked (the same work then). */
@@ -436,10 +441,16 @@ function changedServices(made: readonly ServiceItem[], prev: readonly ServiceIte
   }
   if (made.length !== prev.length || changed.some((i) => made[i]!.services.length !== prev[i]!.services.length)) return servicesOf(made, checks);
   const out = checks.out.slice();
+  const at: number[] = [];
   for (const i of changed) {
-    const at = checks.starts[i]!;
-    made[i]!.services.forEach(({ service }, k) => { out[at + k] = service; });
+    const start = checks.starts[i]!;
+    made[i]!.services.forEach(({ service }, k) => {
+      if (out[start + k] === service) return;
+      out[start + k] = service;
+      at.push(start + k);
+    });
   }
+  checks.change = { from: checks.out, to: out, changed: at };
   return out;
 }
 
@@ -454,6 +465,7 @@ export function normaliseServices(
   list: ReadonlyArray<Located<RawService>>, global: HealthGlobalConfig, problems: Problems, source: ServiceItems = buildEach,
   checks?: ServiceChecks,
 ): ServiceConfig[] {
+  if (checks !== undefined) checks.change = undefined;
   const built = source(list, global);
   const { made } = built;
   const alone = checks !== undefined ? checkChanged(list, made, checks, built) : undefined;

@@ -359,7 +359,7 @@ export class Daemon {
     // a stop came while the config was read: nothing may start now
     if (this.stopped) return stoppingResult();
     // the services changed in place only (service-delta.ts): every part works on those alone
-    const delta = next === this.config ? { before: [], after: [] } : servicesDelta(this.config, next);
+    const delta = next === this.config ? { before: [], after: [] } : servicesDelta(this.config, next, this.configCache.servicesChanged(this.config, next));
     const prepared = await prepareParts(next, {
       config: this.config, client: this.client, health: this.health, vrrp: this.vrrp, owned: this.reconciler.owned.size,
     }, {

@@ -29,15 +29,21 @@ function sameGroup(a: ServiceConfig, b: ServiceConfig): boolean {
   return g.name === h.name && g.index === h.index && g.size === h.size;
 }
 
-/** The delta from `old` to `next`, or undefined when the services did not change in place only (see above). */
-export function servicesDelta(old: Config, next: Config): ServicesDelta | undefined {
+/**
+ * The delta from `old` to `next`, or undefined when the services did not change in place only (see above).
+ * `changed`: the indices at which they are other objects, when the config layer knows them
+ * (config/cache.ts servicesChanged): only those are looked at, not every service.
+ */
+export function servicesDelta(old: Config, next: Config, changed?: readonly number[]): ServicesDelta | undefined {
   const a = old.services;
   const b = next.services;
   if (a.length !== b.length) return undefined;
   const before: ServiceConfig[] = [];
   const after: ServiceConfig[] = [];
   const most = Math.floor(a.length * MAX_SHARE);
-  for (let i = 0; i < a.length; i++) {
+  const indices = changed ?? { length: a.length };
+  for (let k = 0; k < indices.length; k++) {
+    const i = changed !== undefined ? changed[k]! : k;
     const s = a[i]!;
     const t = b[i]!;
     if (s === t) continue;

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ConfigCache, loadConfig } from '../../src/config/index.js';
+import { ConfigCache, loadConfig, type Config } from '../../src/config/index.js';
 import { userMentions } from '../../src/config/host-users.js';
 import { itemSpans, settled } from '../../src/config/item-spans.js';
 import { isLvsdError } from '../../src/errors.js';
@@ -114,6 +114,7 @@ test('a load patched from the last version is the whole load: random documents, 
     let patched = 0;
     let checkedAlone = 0;
     let byEdit = 0;
+    let hinted = 0;
     await fc.assert(fc.asyncProperty(
       fc.array(service, { minLength: 1, maxLength: 6 }), fc.array(edit, { minLength: 1, maxLength: 8 }), fc.constantFrom(0, 2),
       async (services, edits, indent0) => {
@@ -123,10 +124,22 @@ test('a load patched from the last version is the whole load: random documents, 
         let indent: number = indent0;
         let bytes = Buffer.from(JSON.stringify(doc, null, indent));
         const cache = new ConfigCache();
+        let before: Config | undefined;
         const step = async () => {
           writeFileSync(file, bytes);
           const cached = await outcome(loadConfig(file, { cache }));
           assert.deepEqual(cached, await outcome(loadConfig(file)));
+          // where the cache says the services changed since the last config is where they did
+          const now = (cached as { config?: Config }).config;
+          if (before !== undefined && now !== undefined && now !== before) {
+            const said = cache.servicesChanged(before, now);
+            if (said !== undefined) {
+              hinted++;
+              assert.deepEqual(said, now.services.flatMap((svc, i) => (svc !== before!.services[i] ? [i] : [])));
+              assert.equal(now.services.length, before.services.length);
+            }
+          }
+          if (now !== undefined) before = now;
           patched += cache.stats.filesPatched;
           // the users it names, as the host checks would find them in a fresh parse
           const entry = cache.lookup(file, bytes);
@@ -168,6 +181,7 @@ test('a load patched from the last version is the whole load: random documents, 
     assert.ok(patched > 30, `loads patched: ${patched}`);
     assert.ok(checkedAlone > 30, `builds whose duplicate checks looked at the changed items alone: ${checkedAlone}`);
     assert.ok(byEdit > 10, `builds that normalised the edited items alone: ${byEdit}`);
+    assert.ok(hinted > 3, `loads whose changed services the cache named: ${hinted}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -227,6 +241,8 @@ test('many edits in a row that change items\' lengths, here and there in a large
     }));
     const cache = new ConfigCache();
     let patched = 0;
+    let named = 0;
+    let last: Config | undefined;
     for (let k = 0; k < 60; k++) {
       // a weight of another number of digits each time, at the start, the end and between
       const at = [0, 119, 60, 1, 118, (k * 37) % 120][k % 6]!;
@@ -240,9 +256,17 @@ test('many edits in a row that change items\' lengths, here and there in a large
       // where the patch says the items are is where a scan of the new bytes finds them
       const spans = cache.lookup(file, bytes)?.spans;
       if (cache.stats.filesPatched === 1) assert.deepEqual(settled(spans!), itemSpans(bytes), `spans after load ${k}`);
+      // and the services that changed since the last config are named, exactly
+      const now = (cached as { config: Config }).config;
+      if (cache.stats.filesPatched === 1 && last !== undefined) {
+        assert.deepEqual(cache.servicesChanged(last, now), now.services.flatMap((svc, i) => (svc !== last!.services[i] ? [i] : [])), `load ${k}`);
+        named++;
+      }
+      last = now;
       if (k === 0) await cache.scanned;
     }
     assert.ok(patched > 30, `loads patched: ${patched}`);
+    assert.ok(named > 30, `loads whose changed services were named: ${named}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -41,3 +41,14 @@ test('no delta when a service is added, removed, renamed, moved to another key o
   ];
   for (const [what, next] of cases) assert.equal(servicesDelta(base, next), undefined, what);
 });
+
+test('given the changed indices (the config layer\'s), the delta is the one a walk of the whole list gives, and so is every refusal', () => {
+  const edited = build(Array.from({ length: N }, (_, i) => svc(i, { realServers: [{ address: '10.0.1.1', port: 80, weight: 5 }] })));
+  const next = mix(base, edited, [2, 7]);
+  assert.deepEqual(servicesDelta(base, next, [2, 7]), servicesDelta(base, next));
+  assert.deepEqual(servicesDelta(base, next, [2, 7])!.after, [edited.services[2], edited.services[7]]);
+  const renamed = mix(base, build(Array.from({ length: N }, (_, i) => svc(i, { name: `t${i}` }))), [3]);
+  assert.equal(servicesDelta(base, renamed, [3]), undefined, 'renamed');
+  const quarter = mix(base, build(Array.from({ length: N }, (_, i) => svc(i, { scheduler: 'rr' }))), [0, 1, 2, 3]);
+  assert.equal(servicesDelta(base, quarter, [0, 1, 2, 3]), undefined, 'a quarter changed');
+});
