@@ -38,5 +38,5 @@ const tail = ms.slice(ms.length >> 1).sort((a, b) => a - b);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const last = phases.slice(phases.length >> 1);
 const parts = Object.keys(last[0] ?? {}).map((k) => `${k} ${median(last.map((p) => p[k]!)).toFixed(2)}`).join(', ');
-process.stdout.write(`${N} x ${DESTS}: load of a one-weight edit, median ${tail[tail.length >> 1]!.toFixed(2)} ms, worst ${tail.at(-1)!.toFixed(2)} ms (last ${tail.length} of ${RELOADS}); phases (medians): ${parts}; GCs ${gcs}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
+process.stdout.write(`${N} x ${DESTS}: load of a one-weight edit, first ${ms[0]!.toFixed(2)} ms (${JSON.stringify(phases[0])}), median ${tail[tail.length >> 1]!.toFixed(2)} ms, worst ${tail.at(-1)!.toFixed(2)} ms (last ${tail.length} of ${RELOADS}); phases (medians): ${parts}; GCs ${gcs}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 rmSync(dir, { recursive: true, force: true });

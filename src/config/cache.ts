@@ -11,7 +11,8 @@
  * checks) is done again on every load.
  */
 import { LocatedCache } from './documents.js';
-import { COMPARE_CHUNK, type KeptRead } from './files.js';
+import { COMPARE_CHUNK } from './files.js';
+import { applyEdit, type Edited } from './byte-compare.js';
 import { mentionsIn, type UserMention } from './host-users.js';
 import { SpanScanner, itemSpans, type ItemSpans } from './item-spans.js';
 import { checkItems, type CheckedDocument } from './parse.js';
@@ -22,7 +23,9 @@ import { spliceItems, type Spliced } from './splice.js';
 import { TurnBudget } from '../turn-budget.js';
 
 export interface CachedFile {
+  /** The file's bytes; while `pending` is set, the last version's, which that edit makes the file's (keep applies it). */
   bytes: Buffer;
+  pending?: Edited;
   doc: CheckedDocument;
   mentions?: UserMention[];
   /** Where the services items sit in `bytes`; null: nowhere the scanner is sure of; undefined: not scanned yet. */
@@ -80,55 +83,38 @@ export class ConfigCache {
     return this.files.get(file)?.bytes;
   }
 
-  private readonly scratches: Buffer[] = [];
+  private scratchBuffer: Buffer | undefined;
 
-  /** The `i`-th reader's buffer for those comparisons, made once and kept (COMPARE_CHUNK bytes each). */
-  scratch(i: number): Buffer {
-    return (this.scratches[i] ??= Buffer.allocUnsafe(COMPARE_CHUNK));
+  /** The buffer a reload's reads compare through (files.ts reread), made once and kept (COMPARE_CHUNK bytes). */
+  get scratch(): Buffer {
+    return (this.scratchBuffer ??= Buffer.allocUnsafeSlow(COMPARE_CHUNK));
   }
 
-  /**
-   * Per file, the buffer its next changed content is read into: the one of the file's two that does not
-   * hold its kept bytes (keep swaps them). Only buffers made here (`owned`) are ever written to again.
-   */
-  private readonly spares = new Map<string, Buffer>();
+  /** Memory that only the bytes kept of one file use (byte-compare.ts roomyBuffer): an edit is applied there, in place. */
   private readonly owned = new WeakSet<ArrayBufferLike>();
 
-  /** What files.ts reread needs to read `file` again by the `i`-th reader; undefined: nothing kept of it. */
-  keptRead(file: string, i: number): KeptRead | undefined {
-    const same = this.files.get(file)?.bytes;
-    if (same === undefined) return undefined;
-    return {
-      same,
-      scratch: this.scratch(i),
-      spare: (size, make) => {
-        const have = this.spares.get(file);
-        if (have !== undefined && have.length >= size) return have;
-        if (!make) return undefined;
-        // room to grow by an eighth before another is needed
-        const made = Buffer.allocUnsafeSlow(size + (size >>> 3) + 64);
-        this.owned.add(made.buffer);
-        this.spares.set(file, made);
-        return made;
-      },
-    };
+  /** `bytes` is the only view of its memory, made by roomyBuffer (files.ts readRegular with `roomy`). */
+  own(bytes: Buffer): void {
+    this.owned.add(bytes.buffer);
   }
 
   /**
-   * The entry for `file`'s new content `bytes` made from its last one when they differ only within the
-   * services items (the same document a whole parse and check give, splice.ts); undefined: parse it whole.
-   * Only from a last version the schema found nothing wrong in, so the new one's problems are its new items'.
-   * `prefix`: how many bytes they share at their start, when the read found it (files.ts reread).
+   * The entry for `file`'s new content, given as an edit of its kept bytes (byte-compare.ts), made from its
+   * last one when they differ only within the services items (the same document a whole parse and check
+   * give, splice.ts); undefined: parse it whole. Only from a last version the schema found nothing wrong in,
+   * so the new one's problems are its new items'. The entry's bytes are the kept ones, with the edit to
+   * apply (`pending`), until keep takes it.
    */
-  patch(file: string, bytes: Buffer, prefix?: number): CachedFile | undefined {
+  patch(file: string, edit: Edited): CachedFile | undefined {
     const old = this.files.get(file);
     if (old === undefined || old.doc.schemaProblems.length > 0) return undefined;
     if (old.spans === undefined) old.spans = itemSpans(old.bytes) ?? null;
     if (old.spans === null) return undefined;
-    const s = spliceItems(old.bytes, old.doc.data, old.spans, bytes, prefix);
+    const s = spliceItems(old.bytes, old.doc.data, old.spans, edit);
     if (s === undefined) return undefined;
-    const edit = { before: (old.doc.data as { services: unknown[] }).services, first: s.first, removed: s.removed, added: s.items.length };
-    const entry: CachedFile = { bytes, doc: { file, data: s.data, schemaProblems: checkItems(file, s.items, s.first), edit }, spans: s.spans };
+    const listEdit = { before: (old.doc.data as { services: unknown[] }).services, first: s.first, removed: s.removed, added: s.items.length };
+    const doc = { file, data: s.data, schemaProblems: checkItems(file, s.items, s.first), edit: listEdit };
+    const entry: CachedFile = { bytes: old.bytes, pending: edit, doc, spans: s.spans };
     if (old.mentions !== undefined) entry.mentions = patchMentions(old.mentions, s, file);
     return entry;
   }
@@ -165,21 +151,16 @@ export class ConfigCache {
    */
   keep(entries: ReadonlyArray<CachedFile>): void {
     if (this.built(entries) === undefined) this.last = undefined;
-    const files = new Map(entries.map((e) => [e.doc.file, e]));
-    for (const [file, spare] of this.spares) {
-      const now = files.get(file);
-      if (now === undefined) {
-        this.spares.delete(file);
-        continue;
-      }
-      if (now.bytes.buffer !== spare.buffer) continue;
-      // the spare holds the kept bytes now: the buffer of the bytes they replace is the spare (when made here)
-      const before = this.files.get(file)?.bytes;
-      if (before !== undefined && before.buffer !== spare.buffer && this.owned.has(before.buffer)) {
-        this.spares.set(file, Buffer.from(before.buffer, 0, before.buffer.byteLength));
-      } else this.spares.delete(file);
+    // the edits are applied now that the last versions' bytes are no longer needed: in their own memory
+    // when it has room (no buffer of the file's size made), else in a new buffer
+    for (const e of entries) {
+      if (e.pending === undefined) continue;
+      const bytes = applyEdit(e.bytes, e.pending, this.owned.has(e.bytes.buffer));
+      this.owned.add(bytes.buffer);
+      e.bytes = bytes;
+      delete e.pending;
     }
-    this.files = files;
+    this.files = new Map(entries.map((e) => [e.doc.file, e]));
     const generation = ++this.generation;
     const todo = entries.filter((e) => e.spans === undefined && e.doc.schemaProblems.length === 0);
     if (todo.length === 0) return;

@@ -6,7 +6,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, type
 import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LvsdError } from '../errors.js';
-import { commonPrefix } from './byte-compare.js';
+import { commonPrefix, commonSuffix, roomyBuffer, type Edited } from './byte-compare.js';
 import { TurnBudget } from '../turn-budget.js';
 
 function unreadable(path: string, e: unknown): LvsdError {
@@ -46,8 +46,8 @@ export async function configFiles(path: string): Promise<string[]> {
   return files;
 }
 
-/** How much of a file is compared per read when it may be unchanged (`reread`). */
-export const COMPARE_CHUNK = 256 * 1024;
+/** How much of a file is read and compared at a time when it is read again (`reread`). */
+export const COMPARE_CHUNK = 1024 * 1024;
 
 /** Opens `file` without blocking (a FIFO would otherwise hang the load) and checks it is a regular file on the open descriptor. */
 async function openRegular(file: string): Promise<{ fh: FileHandle; size: number; changed: () => Promise<boolean> }> {
@@ -76,10 +76,10 @@ async function openRegular(file: string): Promise<{ fh: FileHandle; size: number
  * The bytes of one config file. Opened without blocking and checked to be a regular file on the open
  * descriptor, so a file swapped between a check and the read is caught too.
  */
-export async function readRegular(file: string): Promise<Buffer> {
+export async function readRegular(file: string, roomy = false): Promise<Buffer> {
   const { fh, size } = await openRegular(file);
   try {
-    return await readWhole(fh, size);
+    return await readWhole(fh, size, roomy);
   } catch (e) {
     throw e instanceof LvsdError ? e : unreadable(file, e);
   } finally {
@@ -87,40 +87,24 @@ export async function readRegular(file: string): Promise<Buffer> {
   }
 }
 
-/** One read of the size fstat gave, and one byte more: a short read is the end of the file (each call is a round trip through libuv's thread pool). */
-async function readWhole(fh: FileHandle, size: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(size + 1);
+/**
+ * One read of the size fstat gave, and one byte more: a short read is the end of the file (each call is a
+ * round trip through libuv's thread pool). `roomy`: into a buffer of its own with room to grow (roomyBuffer).
+ */
+async function readWhole(fh: FileHandle, size: number, roomy = false): Promise<Buffer> {
+  const buf = roomy ? roomyBuffer(size + 1) : Buffer.allocUnsafe(size + 1);
   const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
   if (bytesRead <= size) return buf.subarray(0, bytesRead);
   // it grew meanwhile: read it as it is now
-  return await fh.readFile();
-}
-
-/** What a reader keeps between two reads of one file (a daemon's ConfigCache). */
-export interface KeptRead {
-  /** The bytes the file held when last read. */
-  same: Buffer;
-  /** COMPARE_CHUNK bytes to compare through while no spare is at hand. */
-  scratch: Buffer;
-  /**
-   * A buffer of at least `size` bytes that nothing else holds (not `same`'s), for the file's new content;
-   * undefined when there is none yet and `make` is false.
-   */
-  spare(size: number, make: boolean): Buffer | undefined;
-}
-
-/** A file read again: its bytes, and how many of them it shares with the kept ones at its start. */
-export interface Reread {
-  /** `same` itself when the file still holds exactly it; else the new content (in a spare, or a new buffer). */
-  bytes: Buffer;
-  prefix: number;
+  const now = await fh.readFile();
+  if (!roomy) return now;
+  const copy = roomyBuffer(now.length);
+  now.copy(copy);
+  return copy.subarray(0, now.length);
 }
 
 /** Reads made of a file that is written to meanwhile before one is taken whole (then it is read as it is). */
 const REREAD_TRIES = 3;
-
-/** Bytes read per synchronous read; the event loop gets a turn between two when the turn's budget is spent. */
-export const READ_STEP = 1024 * 1024;
 
 /** Whether the file open as `fd` was written to (or truncated) since `before`: another size, modification or change time. */
 function movedSince(fd: number, before: BigIntStats): boolean {
@@ -128,21 +112,25 @@ function movedSince(fd: number, before: BigIntStats): boolean {
   return now.size !== before.size || now.mtimeNs !== before.mtimeNs || now.ctimeNs !== before.ctimeNs;
 }
 
+/** A file read again: the kept bytes themselves (it still holds them), how it differs from them, or (written to all along) its bytes. */
+export type Reread = { same: true } | { edited: Edited } | { bytes: Buffer };
+
 /**
- * A file read again by a process that kept its last bytes (`kept`). The file is compared with them as it
- * is read, a step at a time, so that a file that still holds them gives back `same` itself, and a changed
- * one tells how many bytes it shares with them at its start (the splice of an edit starts there:
- * splice.ts). The new content goes into the kept spare (two buffers per file in all, whatever the number
- * of reloads: at 100,000 real servers a 6 MB buffer made per reload made V8 run a full collection every
- * few reloads, and under TCG the first touch of its fresh pages cost ~50 ms); the first change of a file
- * makes that spare. A file written to while it is read (its size, mtime or ctime moved) is read again.
+ * A file read again by a process that kept its last bytes (`same`), compared with them as it is read and
+ * never copied whole: its start is read through `scratch` and compared up to the first byte that differs,
+ * then its end, backwards, up to the last one, and only what lies between is kept (`middle`). A one-weight
+ * edit of a 6 MB file is then two compared passes over a 256 KiB buffer and a few hundred bytes kept: no
+ * buffer of the file's size per reload (one made per reload, 6 MB outside V8's heap, made V8 run a full
+ * collection every few reloads, and under TCG the first touch of its fresh pages alone cost ~50 ms). A
+ * file written to while it is read (its size, mtime or ctime moved) is read again.
  *
- * The reads are synchronous, READ_STEP bytes each, with a turn of the event loop between two once the
- * turn's time budget is spent: a regular file's bytes come from the page cache, and each asynchronous
- * call is a round trip through libuv's thread pool (under TCG 5-30 ms each, and five of them per file:
- * open, fstat, read, fstat, close); natively a 6 MB file is read in ~1.5 ms without a turn.
+ * The reads are synchronous, a scratch at a time, with a turn of the event loop between two once the
+ * turn's time budget is spent: a regular file's bytes come from the page cache, and each asynchronous call
+ * is a round trip through libuv's thread pool (under TCG 5-30 ms each, five per file: open, fstat, read,
+ * fstat, close); natively a 6 MB file is compared in ~1.5 ms without a turn. `afterStep`: called after
+ * each read (tests write to the file there).
  */
-export async function reread(file: string, kept: KeptRead): Promise<Reread> {
+export async function reread(file: string, same: Buffer, scratch: Buffer, afterStep?: () => void): Promise<Reread> {
   const budget = new TurnBudget();
   for (let tries = 1; ; tries++) {
     let fd: number;
@@ -154,13 +142,10 @@ export async function reread(file: string, kept: KeptRead): Promise<Reread> {
     try {
       const info = fstatSync(fd, { bigint: true });
       if (!info.isFile()) throw notRegular(file);
-      const got = await compareAndRead(fd, Number(info.size), kept, budget);
+      const got = await compareWith(fd, Number(info.size), same, scratch, budget, afterStep);
       if (got !== undefined && !movedSince(fd, info)) return got;
-      if (tries >= REREAD_TRIES) {
-        // written to all along: read as it is now, whole
-        const bytes = readFileSync(fd);
-        return { bytes, prefix: commonPrefix(bytes, kept.same) };
-      }
+      // written to all along: as it is now, whole
+      if (tries >= REREAD_TRIES) return { bytes: readFileSync(fd) };
     } catch (e) {
       throw e instanceof LvsdError ? e : unreadable(file, e);
     } finally {
@@ -169,48 +154,47 @@ export async function reread(file: string, kept: KeptRead): Promise<Reread> {
   }
 }
 
-/**
- * The file (`size` bytes by fstat) read and compared with `kept.same`; undefined when it held more than
- * `size` bytes (it grew meanwhile: read it again).
- */
-async function compareAndRead(fd: number, size: number, kept: KeptRead, budget: TurnBudget): Promise<Reread | undefined> {
-  const { same, scratch } = kept;
-  // the new content goes into the spare when there is one; while there is none, the steps are read into
-  // the scratch and compared there, and a spare is made at the first byte that differs
-  let buf = kept.spare(size + 1, false);
-  /** The bytes shared with `same` at the start; -1: every byte read so far is `same`'s. */
-  let prefix = -1;
-  let at = 0;
-  for (;;) {
-    const into = buf ?? scratch;
-    const offset = buf !== undefined ? at : 0;
-    const want = Math.min(buf !== undefined ? READ_STEP : scratch.length, size + 1 - at);
-    const n = readSync(fd, into, offset, want, at);
-    if (prefix < 0) {
-      const k = commonPrefix(into.subarray(offset, offset + n), same.subarray(at, at + n));
-      if (k < n) {
-        prefix = at + k;
-        if (buf === undefined) {
-          buf = kept.spare(size + 1, true)!;
-          // the shared start is the kept bytes': copied, not read again
-          same.copy(buf, 0, 0, at);
-          into.copy(buf, at, 0, n);
-        }
-      }
-    }
-    at += n;
-    if (at > size) return undefined;
-    if (n < want || n === 0) break;
+/** Reads exactly `length` bytes at `at` into `into` at `offset`; false when the file ended first. */
+function readExactly(fd: number, into: Buffer, offset: number, length: number, at: number): boolean {
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, into, offset + done, length - done, at + done);
+    if (n === 0) return false;
+    done += n;
+  }
+  return true;
+}
+
+/** The file (`size` bytes by fstat) compared with `same`; undefined when it did not hold `size` bytes (written to meanwhile). */
+async function compareWith(fd: number, size: number, same: Buffer, scratch: Buffer, budget: TurnBudget, afterStep?: () => void): Promise<Reread | undefined> {
+  const both = Math.min(size, same.length);
+  // the start they share
+  let prefix = 0;
+  while (prefix < both) {
+    const want = Math.min(scratch.length, both - prefix);
+    if (!readExactly(fd, scratch, 0, want, prefix)) return undefined;
+    const k = commonPrefix(scratch.subarray(0, want), same.subarray(prefix, prefix + want));
+    prefix += k;
+    afterStep?.();
+    if (k < want) break;
     await budget.check();
   }
-  if (prefix < 0) {
-    if (at === same.length) return { bytes: same, prefix: at };
-    // the kept bytes' start, shorter
-    prefix = at;
-    if (buf === undefined) {
-      buf = kept.spare(size + 1, true)!;
-      same.copy(buf, 0, 0, at);
-    }
+  // one byte past the end: it must be the end
+  if (readSync(fd, scratch, 0, 1, size) !== 0) return undefined;
+  if (prefix === same.length && size === same.length) return { same: true };
+  // the end they share, read backwards
+  let suffix = 0;
+  const most = both - prefix;
+  while (suffix < most) {
+    const want = Math.min(scratch.length, most - suffix);
+    if (!readExactly(fd, scratch, 0, want, size - suffix - want)) return undefined;
+    const k = commonSuffix(scratch.subarray(0, want), same.subarray(same.length - suffix - want, same.length - suffix), want);
+    suffix += k;
+    afterStep?.();
+    if (k < want) break;
+    await budget.check();
   }
-  return { bytes: buf!.subarray(0, at), prefix };
+  const middle = Buffer.allocUnsafe(size - suffix - prefix);
+  if (!readExactly(fd, middle, 0, middle.length, prefix)) return undefined;
+  return { edited: { prefix, suffix, middle, size } };
 }

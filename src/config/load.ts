@@ -7,6 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Config } from './types.js';
 import { configFiles, readRegular, reread, type Reread } from './files.js';
+import { editOf, editedBytes } from './byte-compare.js';
 import { decodeUtf8, parseJson } from './documents.js';
 import { buildConfig, checkDocument } from './parse.js';
 import type { CachedFile, ConfigCache } from './cache.js';
@@ -22,26 +23,37 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 /** Files read at once: a directory of many small files waits on the file system's round trips, not on bytes. */
 const READ_CONCURRENCY = 16;
 
+/** A file as read: its bytes, or (read again with a cache) the kept bytes themselves or how it differs from them. */
+type Read = { bytes: Buffer } | Reread;
+
 /**
- * Every file's bytes, in the order given; the first file that cannot be read (in that order) fails it all.
- * With a cache, a file that still holds the bytes it kept is compared in place and those very bytes come
- * back, and a changed one is read into the cache's spare buffer for it with the length of the start it
- * shares with them (files.ts reread: no buffer of its size per reload).
+ * Every file, in the order given; the first file that cannot be read (in that order) fails it all. With a
+ * cache, a file it kept is compared with the kept bytes in place (files.ts reread: no buffer of its size
+ * per reload), one after another through the cache's one scratch buffer (those reads are synchronous:
+ * nothing to wait on together); one it did not keep is read into memory the cache then owns (an edit is
+ * later applied there), READ_CONCURRENCY at a time.
  */
-async function readAll(files: readonly string[], cache: ConfigCache | undefined): Promise<Array<Partial<Reread> & { bytes: Buffer }>> {
-  const out: Array<Promise<Partial<Reread> & { bytes: Buffer }>> = new Array(files.length);
+async function readAll(files: readonly string[], cache: ConfigCache | undefined): Promise<Read[]> {
+  const out: Array<Promise<Read>> = new Array(files.length);
+  const fresh = files.flatMap((f, i) => (cache?.bytesOf(f) === undefined ? [i] : []));
   let next = 0;
-  let workers = 0;
   const worker = async (): Promise<void> => {
-    const reader = workers++;
-    while (next < files.length) {
-      const i = next++;
-      const kept = cache?.keptRead(files[i]!, reader);
-      out[i] = kept !== undefined ? reread(files[i]!, kept) : readRegular(files[i]!).then((bytes) => ({ bytes }));
+    while (next < fresh.length) {
+      const i = fresh[next++]!;
+      out[i] = readRegular(files[i]!, cache !== undefined).then((bytes) => {
+        cache?.own(bytes);
+        return { bytes };
+      });
       await out[i]!.catch(() => undefined);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, files.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, fresh.length) }, worker));
+  for (const [i, file] of files.entries()) {
+    const same = cache?.bytesOf(file);
+    if (same === undefined) continue;
+    out[i] = reread(file, same, cache!.scratch);
+    await out[i]!.catch(() => undefined);
+  }
   return Promise.all(out);
 }
 
@@ -63,21 +75,26 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
   let filesReused = 0;
   let filesPatched = 0;
   for (const [i, file] of files.entries()) {
-    const { bytes, prefix } = contents[i]!;
-    // the read gave the kept bytes themselves when the file still holds them, and other bytes only when it does not
-    const hit = cache?.bytesOf(file) === bytes ? cache.lookup(file, bytes) : undefined;
-    if (hit !== undefined) {
+    const read = contents[i]!;
+    const same = cache?.bytesOf(file);
+    if ('same' in read) {
       filesReused++;
-      entries.push(hit);
+      entries.push(cache!.lookup(file, same!)!);
       continue;
     }
     // changed only within its services items: those items parsed and checked, the rest reused
-    const patched = cache?.patch(file, bytes, prefix);
+    const edit = 'edited' in read ? read.edited : same !== undefined ? editOf(same, read.bytes) : undefined;
+    const patched = edit !== undefined ? cache?.patch(file, edit) : undefined;
     if (patched !== undefined) {
       filesPatched++;
       entries.push(patched);
       continue;
     }
+    let bytes: Buffer;
+    if ('edited' in read) {
+      bytes = editedBytes(same!, read.edited);
+      cache?.own(bytes);
+    } else bytes = read.bytes;
     // each heavy step of a changed file is its own turn of the event loop: a daemon's probes and control
     // socket wait for one step (a large file's JSON.parse is the longest), not for the whole load
     const parsed = parseJson({ file, text: decodeUtf8(file, bytes) });

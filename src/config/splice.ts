@@ -11,7 +11,7 @@
  * beyond the services list, the slice is not whole items, not UTF-8, not JSON) gives undefined, and
  * the caller parses the file whole, which says exactly what is wrong and where.
  */
-import { commonPrefix, commonSuffix } from './byte-compare.js';
+import { editedRange, type Edited } from './byte-compare.js';
 import { SpanScanner, settled, shiftAt, spanEnd, spanStart, type ItemSpans } from './item-spans.js';
 
 /** What changed, and the document it makes. */
@@ -55,19 +55,18 @@ function firstEndAtLeast(spans: ItemSpans, x: number): number {
 const MAX_SHIFTS = 16;
 
 /**
- * The document `bytes` make, from the last version (`oldBytes`, which parsed as `oldData`, its services
- * items at `spans`) and a parse of the items between their common start and end; undefined when the
- * difference is not within the services list's items (parse the file whole). `prefix`: how many bytes
- * they share at their start, when the read found it already (files.ts reread).
+ * The document the new content makes, from the last version (`oldBytes`, which parsed as `oldData`, its
+ * services items at `spans`) and how the new content differs from it (`edit`: byte-compare.ts), with a
+ * parse of the items the edit touched; undefined when the difference is not within the services list's
+ * items (parse the file whole).
  */
-export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans, bytes: Buffer, prefix?: number): Spliced | undefined {
+export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans, edit: Edited): Spliced | undefined {
   if (typeof oldData !== 'object' || oldData === null || Array.isArray(oldData)) return undefined;
   const oldList = (oldData as Record<string, unknown>)['services'];
   if (!Array.isArray(oldList) || oldList.length !== spans.starts.length || oldList.length === 0) return undefined;
-  const p = prefix ?? commonPrefix(oldBytes, bytes);
-  const s = commonSuffix(oldBytes, bytes, Math.min(oldBytes.length, bytes.length) - p);
-  const changedEnd = oldBytes.length - s;
-  const delta = bytes.length - oldBytes.length;
+  const p = edit.prefix;
+  const changedEnd = oldBytes.length - edit.suffix;
+  const delta = edit.size - oldBytes.length;
   // from the item that begins at or before the first changed byte to the item that ends at or after the last
   const first = lastStartAtMost(spans, p);
   const last = firstEndAtLeast(spans, changedEnd);
@@ -75,7 +74,7 @@ export function spliceItems(oldBytes: Buffer, oldData: unknown, spans: ItemSpans
   const from = spanStart(spans, first);
   const to = spanEnd(spans, last) + delta;
   if (to <= from) return undefined;
-  const slice = bytes.subarray(from, to);
+  const slice = editedRange(oldBytes, edit, from, to);
   let items: unknown;
   try {
     items = JSON.parse(`[${strictUtf8.decode(slice)}]`);

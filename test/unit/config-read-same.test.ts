@@ -1,79 +1,81 @@
 /**
  * A daemon's reload compares a config file with the bytes it kept in place (src/config/files.ts
- * reread): an unchanged file gives back those very bytes, with no buffer of the file's
- * size (at 100,000 real servers such buffers, one per reload, forced a full garbage collection every few
- * reloads); any change (in any chunk, grown, shrunk, replaced) gives the new bytes.
+ * reread): an unchanged file gives back those very bytes, a changed one how it differs from them (start
+ * and end shared, the middle read), with no buffer of the file's size (at 100,000 real servers such
+ * buffers, one per reload, forced a full garbage collection every few reloads); the edit is applied in the
+ * kept bytes' own memory once a load takes it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COMPARE_CHUNK, readRegular, reread, type KeptRead } from '../../src/config/files.js';
+import { COMPARE_CHUNK, readRegular, reread } from '../../src/config/files.js';
+import { applyEdit, editedBytes, editedRange, roomyBuffer } from '../../src/config/byte-compare.js';
 import { ConfigCache, loadConfig } from '../../src/config/index.js';
-
-/** A KeptRead over `same` with one spare of its own (made on the first change, as the ConfigCache does); `during`: runs when the read asks for a spare. */
-function keptOver(same: Buffer, scratch: Buffer, during?: () => void) {
-  const made: Buffer[] = [];
-  const kept: KeptRead = {
-    same, scratch,
-    spare: (size, make) => {
-      during?.();
-      const have = made.at(-1);
-      if (have !== undefined && have.length >= size) return have;
-      if (!make) return undefined;
-      made.push(Buffer.alloc(size + 7));
-      return made.at(-1);
-    },
-  };
-  return { kept, made };
-}
 
 const prefixOf = (a: Buffer, b: Buffer) => {
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   return i;
 };
+const suffixOf = (a: Buffer, b: Buffer, max: number) => {
+  let i = 0;
+  while (i < max && a[a.length - 1 - i] === b[b.length - 1 - i]) i++;
+  return i;
+};
 
-test('an unchanged file gives back the kept bytes themselves; every kind of change gives the new bytes and the start they share', async (t) => {
+test('an unchanged file gives back the kept bytes themselves; every kind of change gives how it differs, exactly, and nothing of the file\'s size', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-read-same-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'big.json');
   const scratch = Buffer.alloc(1000);
-  const original = Buffer.from('x'.repeat(2500)); // three chunks of the scratch, the last one short
+  const original = Buffer.from(Array.from({ length: 2500 }, (_, i) => 'abcdefghij'[i % 10]).join('')); // three scratches, the last one short
   writeFileSync(file, original);
   const kept = await readRegular(file);
   assert.deepEqual(kept, original);
-  for (const withSpare of [false, true]) {
-    const { kept: k, made } = keptOver(kept, scratch);
-    if (withSpare) k.spare(4000, true);
-    const same = await reread(file, k);
-    assert.equal(same.bytes, kept, 'the very buffer: nothing of the file\'s size made');
-    assert.equal(made.length, withSpare ? 1 : 0, 'no spare made for an unchanged file');
-    for (const [what, bytes] of [
-      ['first chunk', Buffer.concat([Buffer.from('y'), original.subarray(1)])],
-      ['last byte', Buffer.concat([original.subarray(0, 2499), Buffer.from('y')])],
-      ['a chunk boundary', Buffer.concat([original.subarray(0, 1000), Buffer.from('y'), original.subarray(1001)])],
-      ['a spare chunk boundary', Buffer.concat([original.subarray(0, COMPARE_CHUNK > 2000 ? 2000 : COMPARE_CHUNK), Buffer.from('yy')])],
-      ['grown', Buffer.concat([original, Buffer.from('y')])],
-      ['grown past the spare', Buffer.concat([original, Buffer.alloc(3000, 'z')])],
-      ['shrunk', original.subarray(0, 2000)],
-      ['emptied', Buffer.alloc(0)],
-    ] as const) {
-      writeFileSync(file, bytes);
-      const got = await reread(file, k);
-      assert.notEqual(got.bytes, kept, what);
-      assert.deepEqual(got.bytes, bytes, what);
-      assert.equal(got.prefix, prefixOf(kept, bytes), what);
-      assert.ok(made.every((m) => m.buffer !== kept.buffer), 'the kept bytes are never written to');
-      assert.deepEqual(kept, original, 'the kept bytes are whole');
+  assert.deepEqual(await reread(file, kept, scratch), { same: true });
+  for (const [what, bytes] of [
+    ['first byte', Buffer.concat([Buffer.from('y'), original.subarray(1)])],
+    ['last byte', Buffer.concat([original.subarray(0, 2499), Buffer.from('y')])],
+    ['a scratch boundary', Buffer.concat([original.subarray(0, 1000), Buffer.from('y'), original.subarray(1001)])],
+    ['longer in the middle', Buffer.concat([original.subarray(0, 1200), Buffer.from('yyyyy'), original.subarray(1200)])],
+    ['shorter in the middle', Buffer.concat([original.subarray(0, 1200), original.subarray(1700)])],
+    ['two places', Buffer.concat([original.subarray(0, 100), Buffer.from('y'), original.subarray(101, 2400), Buffer.from('z'), original.subarray(2401)])],
+    ['grown at the end', Buffer.concat([original, Buffer.from('y')])],
+    ['grown at the start', Buffer.concat([Buffer.from('y'), original])],
+    ['shrunk', original.subarray(0, 2000)],
+    ['emptied', Buffer.alloc(0)],
+    ['much longer', Buffer.concat([original, original, original])],
+  ] as const) {
+    writeFileSync(file, bytes);
+    const got = await reread(file, kept, scratch);
+    assert.ok('edited' in got, what);
+    const e = got.edited;
+    const prefix = prefixOf(kept, bytes);
+    assert.equal(e.prefix, prefix, what);
+    assert.equal(e.suffix, suffixOf(kept, bytes, Math.min(kept.length, bytes.length) - prefix), what);
+    assert.equal(e.size, bytes.length, what);
+    assert.ok(e.middle.length <= bytes.length, what);
+    assert.deepEqual(editedBytes(kept, e), bytes, what);
+    // any range of the new content, without making it whole
+    for (const [from, to] of [[0, bytes.length], [0, e.prefix + 1], [Math.max(0, e.prefix - 3), e.prefix + e.middle.length + 3], [Math.max(0, bytes.length - 10), bytes.length]] as const) {
+      const lo = Math.min(from, bytes.length);
+      const hi = Math.min(to, bytes.length);
+      assert.deepEqual(editedRange(kept, e, lo, hi), bytes.subarray(lo, hi), `${what} [${lo}, ${hi})`);
     }
-    assert.ok(made.length <= 2, `spares made: ${made.length} (one, and one more for the file that outgrew it)`);
-    // replaced by another file with the same bytes: the same bytes, kept ones
-    writeFileSync(`${file}.new`, original);
-    renameSync(`${file}.new`, file);
-    assert.equal((await reread(file, k)).bytes, kept);
+    // made in place in memory of its own with room (and in a new buffer when there is no room)
+    const roomy = roomyBuffer(kept.length);
+    kept.copy(roomy);
+    const inPlace = applyEdit(roomy.subarray(0, kept.length), e, true);
+    assert.deepEqual(inPlace, bytes, what);
+    if (bytes.length <= roomy.length) assert.equal(inPlace.buffer, roomy.buffer, `${what}: in place`);
+    assert.deepEqual(kept, original, 'the kept bytes are not written to by a read');
   }
+  // replaced by another file with the same bytes: the same bytes, kept ones
+  writeFileSync(`${file}.new`, original);
+  renameSync(`${file}.new`, file);
+  assert.deepEqual(await reread(file, kept, scratch), { same: true });
 });
 
 test('a file truncated or rewritten while it is read is read again as it is now', async (t) => {
@@ -84,21 +86,21 @@ test('a file truncated or rewritten while it is read is read again as it is now'
   writeFileSync(file, original);
   const kept = await readRegular(file);
   const edited = Buffer.concat([original.subarray(0, 3000), Buffer.from('y'), original.subarray(3001)]);
-  const after = Buffer.from('{"services":[]}');
-  for (const withSpare of [false, true]) {
+  // the same size, changed where the read has been already: only the file's times say it was written
+  const sameSize = Buffer.concat([original.subarray(0, 500), Buffer.from('z'), original.subarray(501)]);
+  const shorter = Buffer.from('{"services":[]}');
+  for (const [then, at] of [[shorter, 1], [shorter, 2], [shorter, 5], [sameSize, 2], [sameSize, 4]] as const) {
     writeFileSync(file, edited);
-    let writes = 0;
-    // the writer truncates and rewrites the file in the middle of the read (when it asks for a spare)
-    const { kept: k } = keptOver(kept, Buffer.alloc(1000), () => {
-      if (writes++ === (withSpare ? 0 : 1)) truncateSync(file, 0);
-      if (writes === (withSpare ? 2 : 3)) writeFileSync(file, after);
+    let steps = 0;
+    // an editor writes the file (truncated, then written) after the at-th read, in a later clock tick
+    const got = await reread(file, kept, Buffer.alloc(1000), () => {
+      if (++steps !== at) return;
+      writeFileSync(file, then);
+      utimesSync(file, new Date(), new Date(Date.now() + 5000));
     });
-    if (withSpare) k.spare(8000, true);
-    writes = 0;
-    const got = await reread(file, k);
-    assert.ok(writes >= 2, 'the file was written to during the read');
-    assert.deepEqual(got.bytes, after, `never a mix of two versions (spare: ${withSpare})`);
-    assert.equal(got.prefix, prefixOf(kept, after));
+    assert.ok(steps >= at, 'the file was written to during the read');
+    const now = 'same' in got ? kept : 'edited' in got ? editedBytes(kept, got.edited) : got.bytes;
+    assert.deepEqual(now, then, `never a mix of two versions (${then.length} bytes written after read ${at})`);
   }
 });
 
@@ -109,8 +111,9 @@ test('a reload of an unchanged large file through the ConfigCache reuses the kep
   const services = Array.from({ length: 1500 }, (_, i) => ({
     name: `s${i}`, protocol: 'tcp', address: `192.0.2.${1 + (i % 250)}`, port: 1000 + i, realServers: [{ address: '10.0.0.1', port: 80 }],
   }));
-  writeFileSync(file, JSON.stringify({ services }, null, 2));
-  assert.ok(JSON.stringify({ services }, null, 2).length > COMPARE_CHUNK, 'more than one chunk');
+  const text = JSON.stringify({ $comment: 'x'.repeat(COMPARE_CHUNK), services }, null, 2);
+  writeFileSync(file, text);
+  assert.ok(text.length > COMPARE_CHUNK, 'more than one chunk');
   const cache = new ConfigCache();
   const first = await loadConfig(file, { cache });
   const kept = cache.bytesOf(file);
@@ -120,7 +123,7 @@ test('a reload of an unchanged large file through the ConfigCache reuses the kep
   assert.equal(cache.stats.filesReused, 1);
 });
 
-test('reloads read a changed file into a spare, never into the bytes the cache keeps: after edits, a refused version and the good one again, the kept bytes are the last good file\'s', async (t) => {
+test('an edit is applied to the kept bytes only once a load takes it: after edits, a version that is not JSON and the good one again, the kept bytes are the last good file\'s', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-read-same-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'services.json');
@@ -146,7 +149,7 @@ test('reloads read a changed file into a spare, never into the bytes the cache k
   }
   const good = cache.bytesOf(file)!;
   const goodCopy = Buffer.from(good);
-  // a version that is not JSON: refused, and read into the spare, not over the kept bytes
+  // a version that is not JSON: refused, and the kept bytes untouched
   writeFileSync(file, Buffer.concat([good.subarray(0, 5000), Buffer.from('}}'), good.subarray(5000)]));
   await assert.rejects(loadConfig(file, { cache }), /not valid JSON/);
   assert.deepEqual(good, goodCopy, 'the kept bytes are whole');
@@ -158,5 +161,31 @@ test('reloads read a changed file into a spare, never into the bytes the cache k
   assert.deepEqual(again, await loadConfig(file));
   services[399]!.realServers[0]!.weight = 99;
   await load('an edit after it');
+  assert.equal(cache.stats.filesPatched, 1);
+});
+
+test('a load that fails after one file was patched leaves that file\'s kept bytes as they were: the next load sees its edit', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-read-same-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const a = join(dir, 'a.json');
+  const b = join(dir, 'b.json');
+  const services = Array.from({ length: 200 }, (_, i) => ({
+    protocol: 'tcp', address: `192.0.2.${1 + (i % 250)}`, port: 1000 + i, realServers: [{ address: '10.0.0.1', port: 80, weight: 1 }],
+  }));
+  const good = JSON.stringify({ ipvs: { driftInterval: '30s' } });
+  writeFileSync(a, JSON.stringify({ services }, null, 2));
+  writeFileSync(b, good);
+  const cache = new ConfigCache();
+  await loadConfig(dir, { cache });
+  await cache.scanned;
+  // a.json edited (patched), b.json broken: the load fails after a.json's patch
+  services[120]!.realServers[0]!.weight = 42;
+  writeFileSync(a, JSON.stringify({ services }, null, 2));
+  writeFileSync(b, '{"ipvs": ');
+  await assert.rejects(loadConfig(dir, { cache }), /not valid JSON/);
+  writeFileSync(b, good);
+  const config = await loadConfig(dir, { cache });
+  assert.equal(config.services[120]!.realServers[0]!.spec.weight, 42, 'a.json\'s edit is loaded');
+  assert.deepEqual(config, await loadConfig(dir));
   assert.equal(cache.stats.filesPatched, 1);
 });
