@@ -335,6 +335,8 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
   if (s != NULL) {
     s->family = family;
     s->ifindex = ifindex;
+    /* a socket opened here has queued nothing yet; one adopted may hold adverts from before */
+    if (fdt == napi_undefined || fdt == napi_null) s->empty_since = clock_ns(CLOCK_MONOTONIC);
   }
   return lvsd_polled_start(env, (lvsd_polled *)s, fd, argv[3], "lvsd:VrrpSocket", on_poll, true);
 }
