@@ -5,8 +5,8 @@
  *
  * Receiving: IPv4 raw sockets deliver the IP header, which we parse for TTL, source and destination and
  * strip. IPv6 raw sockets deliver only the payload; source comes from the sender address, destination and
- * interface from IPV6_PKTINFO, hop limit from IPV6_HOPLIMIT. Each datagram comes with its age: how long
- * before the read the kernel received it (SO_TIMESTAMPNS), so a thread that was held reads when an advert
+ * interface from IPV6_PKTINFO, hop limit from IPV6_HOPLIMIT. Each datagram comes with the time the kernel
+ * received it (SO_TIMESTAMPNS, given on CLOCK_MONOTONIC), so a thread that was held reads when an advert
  * really came.
  * Sending: we never bind() (a bound raw socket only receives packets addressed to the bound address, which
  * would lose the multicast group); a chosen source address goes in an IP_PKTINFO / IPV6_PKTINFO cmsg.
@@ -63,7 +63,7 @@ static void deliver_error(vrrp_socket *s, const char *syscall, int err) {
 }
 
 static void deliver_packet(vrrp_socket *s, const uint8_t *payload, size_t len, const void *src, const void *dst,
-                           int ttl, unsigned ifindex, double age_ms) {
+                           int ttl, unsigned ifindex, double received_ms) {
   napi_env env = s->h.env;
   size_t alen = s->family == AF_INET ? 4 : 16;
   napi_value argv[7];
@@ -74,22 +74,25 @@ static void deliver_packet(vrrp_socket *s, const uint8_t *payload, size_t len, c
   napi_create_buffer_copy(env, alen, dst, &ignored, &argv[3]);
   napi_create_int32(env, ttl, &argv[4]);
   napi_create_uint32(env, ifindex, &argv[5]);
-  napi_create_double(env, age_ms, &argv[6]);
+  napi_create_double(env, received_ms, &argv[6]);
   call_js(s, 7, argv);
 }
 
 /*
- * How long ago (ms) the kernel received a datagram whose SO_TIMESTAMPNS stamp is `stamp` (CLOCK_REALTIME),
- * as of `real` / `mono` (both read just before the recvmsg); -1 without a stamp. Bounded by the last read
- * that found the queue empty: the datagram arrived after it, whatever the wall clock did in between (a
- * step of the clock can make an age longer, never older than that read).
+ * When (CLOCK_MONOTONIC ms) the kernel received a datagram whose SO_TIMESTAMPNS stamp is `stamp`
+ * (CLOCK_REALTIME); -1 without a stamp. The two clocks are read together after the recvmsg, so time the
+ * thread lost before or after the read shifts both alike and the result is the arrival whatever the
+ * scheduler did. Never later than that read, never before the last read that found the queue empty (the
+ * datagram came after it, whatever a step of the wall clock says).
  */
-static double packet_age(const vrrp_socket *s, const struct timespec *stamp, int64_t real, int64_t mono) {
+static double received_at(const vrrp_socket *s, const struct timespec *stamp) {
   if (stamp == NULL) return -1;
+  int64_t real = clock_ns(CLOCK_REALTIME), mono = clock_ns(CLOCK_MONOTONIC);
   int64_t age = real - ((int64_t)stamp->tv_sec * 1000000000 + stamp->tv_nsec);
   if (age < 0) age = 0;
-  if (s->empty_since > 0 && age > mono - s->empty_since) age = mono - s->empty_since;
-  return (double)age / 1e6;
+  int64_t at = mono - age;
+  if (at < s->empty_since) at = s->empty_since;
+  return (double)at / 1e6;
 }
 
 /* Read one datagram; returns false when there is nothing more to read (or the read failed). */
@@ -109,11 +112,11 @@ static bool read_one(vrrp_socket *s, bool *progress) {
       .msg_control = control.bytes,
       .msg_controllen = sizeof control.bytes,
   };
-  int64_t mono = clock_ns(CLOCK_MONOTONIC), real = clock_ns(CLOCK_REALTIME);
+  int64_t before = clock_ns(CLOCK_MONOTONIC); /* what a read that finds nothing proves: empty then */
   ssize_t n = recvmsg(s->h.fd, &msg, MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      s->empty_since = mono;
+      s->empty_since = before;
       return false;
     }
     if (errno == EINTR) return true;
@@ -130,7 +133,7 @@ static bool read_one(vrrp_socket *s, bool *progress) {
       stamp = &stamp_buf;
     }
   }
-  double age = packet_age(s, stamp, real, mono);
+  double received = received_at(s, stamp);
   if (s->family == AF_INET) {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
@@ -142,7 +145,7 @@ static bool read_one(vrrp_socket *s, bool *progress) {
     if (n < 20) return true; /* not even an IP header: drop */
     size_t ihl = (size_t)(buf[0] & 0x0f) * 4;
     if (ihl < 20 || (size_t)n < ihl) return true;
-    deliver_packet(s, buf + ihl, (size_t)n - ihl, buf + 12, buf + 16, buf[8], ifindex, age);
+    deliver_packet(s, buf + ihl, (size_t)n - ihl, buf + 12, buf + 16, buf[8], ifindex, received);
   } else {
     struct in6_addr dst;
     memset(&dst, 0, sizeof dst);
@@ -159,7 +162,7 @@ static bool read_one(vrrp_socket *s, bool *progress) {
       }
     }
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&from;
-    deliver_packet(s, buf, (size_t)n, &sin6->sin6_addr, &dst, hops, ifindex, age);
+    deliver_packet(s, buf, (size_t)n, &sin6->sin6_addr, &dst, hops, ifindex, received);
   }
   return true;
 }

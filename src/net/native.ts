@@ -29,7 +29,7 @@ export interface NativeBinding {
     family: 4 | 6,
     ifname: string,
     multicast: boolean,
-    callback: (err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number, age?: number) => void,
+    callback: (err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number, received?: number) => void,
     fd?: number,
   ): object;
   /** A VRRP socket configured as vrrpOpen's, not polled: its descriptor, for vrrpOpen to adopt later. */
@@ -159,10 +159,10 @@ export interface VrrpPacketInfo {
   /** Index of the interface it arrived on. */
   ifindex: number;
   /**
-   * How long (ms) before it was handed over the kernel received it (SO_TIMESTAMPNS): a thread that read it
-   * late still knows when it came. Absent when the kernel gave no timestamp.
+   * When the kernel received it (SO_TIMESTAMPNS), on this thread's performance.now() clock: a thread that
+   * read it late still knows when it came. Absent when the kernel gave no timestamp.
    */
-  age?: number;
+  receivedAt?: number;
 }
 
 export interface VrrpSocketOptions {
@@ -226,14 +226,14 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     this.sourceBytes = options.source !== undefined ? addressToBytes(options.source) : null;
     try {
       this.ifindex = native.ifIndex(options.interface);
-      this.handle = native.vrrpOpen(family === 'ipv4' ? 4 : 6, options.interface, multicast, (err, payload, src, dst, ttl, ifindex, age) =>
-        this.onNative(err, payload, src, dst, ttl, ifindex, age), options.adoptFd);
+      this.handle = native.vrrpOpen(family === 'ipv4' ? 4 : 6, options.interface, multicast, (err, payload, src, dst, ttl, ifindex, received) =>
+        this.onNative(err, payload, src, dst, ttl, ifindex, received), options.adoptFd);
     } catch (e) {
       throw toLvsdError(e, `cannot open ${family} VRRP socket`, options.interface);
     }
   }
 
-  private onNative(err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number, age?: number): void {
+  private onNative(err: NativeErrno | null, payload?: Buffer, src?: Buffer, dst?: Buffer, ttl?: number, ifindex?: number, received?: number): void {
     if (!this.handle) return;
     if (err) {
       const error = toLvsdError(err, 'VRRP receive failed', this.interface) as LvsdError;
@@ -246,7 +246,7 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
       destination: bytesToAddress(this.family, dst!),
       ttl: ttl!,
       ifindex: ifindex!,
-      ...(age !== undefined && age >= 0 ? { age } : {}),
+      ...(received !== undefined && received >= 0 ? { receivedAt: received - monotonicOffset() } : {}),
     });
   }
 
@@ -316,6 +316,28 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     if (this.handle) this.native.vrrpRef(this.handle, true);
     return this;
   }
+}
+
+/**
+ * CLOCK_MONOTONIC ms minus performance.now() in this thread (node counts performance.now() on the monotonic
+ * clock from the thread's own origin): the addon gives receive times on CLOCK_MONOTONIC. Read once per
+ * thread, as the closest of five back-to-back pairs.
+ */
+let monoOffset: number | undefined;
+function monotonicOffset(): number {
+  if (monoOffset !== undefined) return monoOffset;
+  let gap = Infinity;
+  let offset = 0;
+  for (let i = 0; i < 5; i++) {
+    const a = performance.now();
+    const mono = Number(process.hrtime.bigint()) / 1e6;
+    const b = performance.now();
+    if (b - a < gap) {
+      gap = b - a;
+      offset = mono - (a + b) / 2;
+    }
+  }
+  return (monoOffset = offset);
 }
 
 export function openVrrpSocket(options: VrrpSocketOptions): VrrpSocket {

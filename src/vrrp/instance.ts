@@ -109,7 +109,7 @@ export class VrrpInstance {
         // a stop reads it late), and otherwise its arrival here, before the decoding and the hooks below
         // (under emulation the two were 7 ms apart, all of it added to every takeover).
         const now = this.clock.now();
-        const at = info.age !== undefined && info.age > 0 ? now - info.age : now;
+        const at = info.receivedAt !== undefined ? Math.min(info.receivedAt, now) : now;
         if (this.running) this.onPacket(payload, info, at);
         else this.hold(payload, info, at);
       },

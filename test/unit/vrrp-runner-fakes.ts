@@ -72,7 +72,7 @@ interface FakeSocket {
   /** undefined: a socket opened at exec that nothing reads yet (early-listen.ts): what arrives is queued */
   handlers: AdvertSocketHandlers | undefined;
   open: boolean;
-  /** what arrived and was not read yet, with when it arrived (drain() reports its age, as the addon does) */
+  /** what arrived and was not read yet, with when it arrived (drain() reports it, as the addon does) */
   queue: Array<{ payload: Buffer; info: { source: string; destination: string; ttl: number; ifindex: number }; t: number }>;
   /** what drain() reports as dropped by the kernel */
   drops: number;
@@ -113,7 +113,7 @@ export class FakeLan {
    * `node`'s thread stands still from now (on: true) or runs again (false). While it stands, what reaches
    * its sockets queues in them, and the runner's timers still fire when due, before it polls again: what
    * the event loop does when it runs again after a thread was held past a deadline (timers first). Running
-   * again delivers the queue, as the next poll would, each packet with its age.
+   * again delivers the queue, as the next poll would, each packet with its receive time.
    */
   stall(node: string, on: boolean): void {
     if (on) {
@@ -125,7 +125,7 @@ export class FakeLan {
   }
 
   private take(entry: FakeSocket, handlers: AdvertSocketHandlers): void {
-    for (const p of entry.queue.splice(0)) handlers.onPacket(p.payload, { ...p.info, age: this.clock.now() - p.t });
+    for (const p of entry.queue.splice(0)) handlers.onPacket(p.payload, { ...p.info, receivedAt: p.t });
   }
 
   constructor(readonly clock: VirtualClock) {}
