@@ -21,6 +21,7 @@ const cache = new ConfigCache();
 await loadConfig(file, { hostChecks: true, cache });
 await cache.scanned;
 const ms: number[] = [];
+const cpu: number[] = [];
 const phases: Array<Record<string, number>> = [];
 let gcs = 0;
 const { PerformanceObserver } = await import('node:perf_hooks');
@@ -29,8 +30,11 @@ for (let k = 0; k < RELOADS; k++) {
   const i = (k * 7919) % N;
   writer.setWeight(i, 5, 200 + k);
   const t = performance.now();
+  const c0 = process.cpuUsage();
   await loadConfig(file, { hostChecks: true, cache });
   ms.push(performance.now() - t);
+  const c = process.cpuUsage(c0);
+  cpu.push((c.user + c.system) / 1000);
   phases.push({ ...(cache as unknown as { phases?: Record<string, number> }).phases });
   if (cache.stats.filesPatched !== 1) throw new Error(`reload ${k} not patched: ${JSON.stringify(cache.stats)}`);
 }
@@ -38,5 +42,5 @@ const tail = ms.slice(ms.length >> 1).sort((a, b) => a - b);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const last = phases.slice(phases.length >> 1);
 const parts = Object.keys(last[0] ?? {}).map((k) => `${k} ${median(last.map((p) => p[k]!)).toFixed(2)}`).join(', ');
-process.stdout.write(`${N} x ${DESTS}: load of a one-weight edit, first ${ms[0]!.toFixed(2)} ms (${JSON.stringify(phases[0])}), median ${tail[tail.length >> 1]!.toFixed(2)} ms, worst ${tail.at(-1)!.toFixed(2)} ms (last ${tail.length} of ${RELOADS}); phases (medians): ${parts}; GCs ${gcs}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
+process.stdout.write(`${N} x ${DESTS}: load of a one-weight edit, first ${ms[0]!.toFixed(2)} ms (${JSON.stringify(phases[0])}), median ${tail[tail.length >> 1]!.toFixed(2)} ms (CPU ${median(cpu.slice(cpu.length >> 1)).toFixed(2)} ms), worst ${tail.at(-1)!.toFixed(2)} ms (last ${tail.length} of ${RELOADS}); phases (medians): ${parts}; GCs ${gcs}; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
 rmSync(dir, { recursive: true, force: true });
