@@ -8,7 +8,10 @@
  * (splice.ts; the items' places in the bytes are found in the background after a file is parsed whole,
  * item-spans.ts). Per item of the services list, the normalised services (service-memo.ts). Everything
  * that crosses files or items (the merge, duplicate names and addresses, VRRP, groups, references, host
- * checks) is done again on every load.
+ * checks) is done again on every load, for the services against what the last build claimed. A changed
+ * file arrives as an edit of its kept bytes (files.ts reread), applied to them in place once a load takes
+ * it (keep), and what the edit replaced is carried through the merge and the memo to the daemon
+ * (servicesChanged), so a one-weight edit walks no list of items.
  */
 import { LocatedCache } from './documents.js';
 import { COMPARE_CHUNK } from './files.js';

@@ -54,7 +54,7 @@ export async function configFiles(path: string): Promise<string[]> {
 export const COMPARE_CHUNK = 1024 * 1024;
 
 /** Opens `file` without blocking (a FIFO would otherwise hang the load) and checks it is a regular file on the open descriptor. */
-async function openRegular(file: string): Promise<{ fh: FileHandle; size: number; changed: () => Promise<boolean> }> {
+async function openRegular(file: string): Promise<{ fh: FileHandle; size: number }> {
   let fh;
   try {
     fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -62,14 +62,9 @@ async function openRegular(file: string): Promise<{ fh: FileHandle; size: number
     throw unreadable(file, e);
   }
   try {
-    const info = await fh.stat({ bigint: true });
+    const info = await fh.stat();
     if (!info.isFile()) throw notRegular(file);
-    // written to (or truncated) since: another size, or another modification or change time
-    const changed = async () => {
-      const now = await fh.stat({ bigint: true });
-      return now.size !== info.size || now.mtimeNs !== info.mtimeNs || now.ctimeNs !== info.ctimeNs;
-    };
-    return { fh, size: Number(info.size), changed };
+    return { fh, size: info.size };
   } catch (e) {
     await fh.close().catch(() => undefined);
     throw e instanceof LvsdError ? e : unreadable(file, e);
@@ -97,7 +92,7 @@ export async function readRegular(file: string, roomy = false): Promise<Buffer> 
  */
 async function readWhole(fh: FileHandle, size: number, roomy = false): Promise<Buffer> {
   const buf = roomy ? roomyBuffer(size + 1) : Buffer.allocUnsafe(size + 1);
-  const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+  const { bytesRead } = await fh.read(buf, 0, size + 1, 0);
   if (bytesRead <= size) return buf.subarray(0, bytesRead);
   // it grew meanwhile: read it as it is now
   const now = await fh.readFile();
