@@ -271,3 +271,60 @@ test('many edits in a row that change items\' lengths, here and there in a large
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('each kind of edit, one after another: at the start, the end, the middle, longer, across items, outside the list, bad JSON, replaced by a shorter and a longer file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-patch-'));
+  try {
+    const file = join(dir, 'lvsd.json');
+    const svc = (i: number) => ({
+      name: `s${i}`, protocol: 'tcp', address: `192.0.2.${1 + (i % 250)}`, port: 1000 + i,
+      realServers: [{ address: '10.0.0.1', port: 8080, weight: 1 }, { address: '10.0.0.2', port: 8080, weight: 2 }],
+    });
+    let doc = { ipvs: { driftInterval: '30s' }, services: Array.from({ length: 50 }, (_, i) => svc(i)) };
+    const cache = new ConfigCache();
+    const step = async (what: string, text: string, patched?: 0 | 1) => {
+      writeFileSync(file, text);
+      const cached = await outcome(loadConfig(file, { cache }));
+      assert.deepEqual(cached, await outcome(loadConfig(file)), what);
+      if (patched !== undefined) assert.equal(cache.stats.filesPatched, patched, `${what}: patched`);
+      return cached;
+    };
+    const write = (what: string, patched?: 0 | 1) => step(what, JSON.stringify(doc, null, 2), patched);
+    await write('first');
+    await cache.scanned;
+    doc.services[0]!.realServers[0]!.weight = 5;
+    await write('a weight in the first item', 1);
+    doc.services[49]!.realServers[1]!.weight = 6;
+    await write('a weight in the last item', 1);
+    doc.services[25]!.realServers[0]!.weight = 1000;
+    await write('a weight in the middle, longer', 1);
+    doc.services[25]!.realServers[0]!.weight = 3;
+    await write('shorter again', 1);
+    [doc.services[10], doc.services[11]] = [doc.services[11]!, doc.services[10]!];
+    await write('two items swapped (an edit across their boundary)', 1);
+    doc.services.splice(30, 1);
+    await write('an item removed', 1);
+    doc.services.unshift(svc(99));
+    await write('an item added at the start', 1);
+    doc.ipvs.driftInterval = '60s';
+    await write('outside the list', 0);
+    const good = JSON.stringify(doc, null, 2);
+    const bad = good.replace('"weight": 6', '"weight": 6x');
+    assert.notEqual(bad, good);
+    const refused = await step('bad JSON in an edited item', bad) as { code?: string; message?: string };
+    assert.equal(refused.code, 'LVSD_CONFIG_UNREADABLE');
+    assert.match(refused.message!, /not valid JSON/);
+    await step('the version before it again: the kept bytes, untouched by the refused load', good, 0);
+    assert.equal(cache.stats.filesReused, 1);
+    doc.services[20]!.realServers[0]!.weight = 8;
+    await write('then an edit, patched from it', 1);
+    doc = { ipvs: doc.ipvs, services: doc.services.slice(0, 2) };
+    await write('replaced by a shorter file');
+    doc = { ipvs: doc.ipvs, services: Array.from({ length: 100 }, (_, i) => svc(i)) };
+    await write('replaced by a longer file');
+    await write('unchanged', 0);
+    assert.equal(cache.stats.filesReused, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
