@@ -53,12 +53,7 @@ export function buildConfig(docs: ReadonlyArray<CheckedDocument>, memo?: Service
   }
   const raw = mergeDocuments(docs, problems, unusable.size > 0 ? (file, pointer) => unusable.has(`${file}\0${pointer}`) : undefined, located);
   memo?.begin();
-  let config: Config;
-  try {
-    config = normalise(docs.map((d) => d.file), raw, problems, memo?.items, memo?.checks);
-  } finally {
-    memo?.end();
-  }
+  const config = normalise(docs.map((d) => d.file), raw, problems, memo?.items, memo?.checks);
   problems.throwIfAny();
   if (problems.warnings.length > 0) config.warnings = [...problems.warnings];
   return config;

@@ -45,9 +45,6 @@ export class ServiceMemo {
     this.built = 0;
   }
 
-  /** Call after a build (kept for callers that bracket a build; the memo is up to date after `items`). */
-  end(): void {}
-
   /** How many items the memo holds (the latest build's). */
   get size(): number {
     return this.made.length;
