@@ -10,9 +10,9 @@
  * be opened: EACCES/EPERM without ping_group_range or CAP_NET_RAW, EMFILE ...; the send failed:
  * ENETUNREACH, EHOSTUNREACH, ENOBUFS ...). `stage` says which ('socket', 'send' or 'recv').
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { nodeCrypto } from '../builtins.js';
 import { timerDelay } from '../timer-delay.js';
 import { addressToBytes, familyOf } from './address.js';
 import { loadNative } from './native.js';
@@ -80,9 +80,9 @@ interface Sock {
 
 export class IcmpProber {
   private readonly native: IcmpBinding;
-  private readonly token = randomBytes(TOKEN_BYTES);
-  private readonly id = randomBytes(2).readUInt16BE(0);
-  private counter = randomBytes(4).readUInt32BE(0);
+  private readonly token = nodeCrypto().randomBytes(TOKEN_BYTES);
+  private readonly id = nodeCrypto().randomBytes(2).readUInt16BE(0);
+  private counter = nodeCrypto().randomBytes(4).readUInt32BE(0);
   private readonly pending = new Map<number, Pending>();
   private readonly socks: { 4?: Sock; 6?: Sock } = {};
   /** probes waiting for a reply, per family: the socket keeps the loop alive while its count is above 0 */

@@ -2,9 +2,8 @@
  * DNS check: one query over UDP (connected socket, so an ICMP refusal fails fast) or TCP (two-byte length
  * prefix); up when a response with our id and question arrives with an expected rcode.
  */
-import { randomInt } from 'node:crypto';
-import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
+import { nodeCrypto, nodeDgram } from '../../builtins.js';
 import type { DnsCheck } from '../../config/types.js';
 import type { ProbeResult } from '../types.js';
 import { closeQuietly, deadline, errorReason, localExtra, probeOverTcp, settleOnce, type Deadline } from './deadline.js';
@@ -20,7 +19,7 @@ export type DnsProbeOptions = Pick<DnsCheck, 'address' | 'port' | 'timeout' | 'q
 
 export function probeDns(check: DnsProbeOptions, signal?: AbortSignal): Promise<ProbeResult> {
   const d = deadline(check.timeout, signal);
-  const id = randomInt(0, 0x10000);
+  const id = nodeCrypto().randomInt(0, 0x10000);
   let query: Buffer;
   try {
     query = encodeQuery(id, check.query, QTYPES[check.queryType]);
@@ -46,7 +45,7 @@ type Judge = (msg: DnsMessage) => ProbeResult | undefined;
 
 function overUdp(check: DnsProbeOptions, d: Deadline, query: Buffer, judge: Judge): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
+    const sock = nodeDgram().createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
     const { finish, settled, watch } = settleOnce(d, resolve, () => closeQuietly(sock));
     if (!watch()) return;
     sock.on('error', (err) => finish(d.result(false, errorReason('udp', err), localExtra(err))));

@@ -6,10 +6,10 @@
  * The expression runs on lvsd's linear-time matcher (src/regex), in slices that let the event loop run,
  * and ends with the probe's deadline: whatever a backend sends, a probe costs at most its timeout.
  */
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type * as Https from 'node:https';
 import { isIP } from 'node:net';
+import { nodeCrypto } from '../../builtins.js';
 import type { HttpCheck } from '../../config/types.js';
 import { Matcher, compilePattern } from '../../regex/index.js';
 import type { ProbeResult } from '../types.js';
@@ -76,7 +76,7 @@ export function probeHttp(check: HttpProbeOptions, signal?: AbortSignal): Promis
         finish(d.result(true, `status ${status}`));
         return;
       }
-      const hash = createHash('sha256');
+      const hash = nodeCrypto().createHash('sha256');
       const kept: Buffer[] = [];
       let keptBytes = 0;
       let hashed = 0;

@@ -9,9 +9,10 @@
  * net or host unreachable and the director's own failed ARP/ND reach the check as errors. A Node dgram
  * socket (the fallback) only hears port unreachable: the others look like silence there, which is up.
  */
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { getSystemErrorName } from 'node:util';
+import { nodeDgram } from '../../builtins.js';
 import type { UdpCheck } from '../../config/types.js';
 import { addressToBytes, loadNative } from '../../net/index.js';
 import { localErrno } from '../local-failure.js';
@@ -126,7 +127,7 @@ function probeUdpSocket(check: UdpProbeOptions, d: Deadline, payload: Buffer): P
     // silence is up unless a reply is required: only an ICMP error says the port is closed
     const { finish, settled, watch } = settleOnce(d, resolve, () => closeQuietly(sock), () => onDeadline(check, d));
     try {
-      sock = dgram.createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
+      sock = nodeDgram().createSocket(isIPv6(check.address) ? 'udp6' : 'udp4');
     } catch (err) {
       return finish(d.result(false, errorReason('udp', err), localExtra(err)));
     }
