@@ -296,6 +296,15 @@ function timeWaits(ns: string): number {
   return n;
 }
 
+/** The TCP counters of a namespace (/proc/net/snmp read in it): segments sent and received, resets sent. */
+function tcpCounters(ns: string): { out: number; in: number; rsts: number } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
+  const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('Tcp:'));
+  const names = lines[0]?.split(/\s+/) ?? [], values = lines[1]?.split(/\s+/).map(Number) ?? [];
+  const get = (n: string) => values[names.indexOf(n)] ?? 0;
+  return { out: get('OutSegs'), in: get('InSegs'), rsts: get('OutRsts') };
+}
+
 /** user / kernel ms per probe of each thread name in the window, busiest first */
 function threadFigures(s0: ProcSample, s1: ProcSample, probes: number): Array<{ thread: string; userMsPerProbe: number; kernelMsPerProbe: number }> {
   const out = [];
@@ -519,6 +528,8 @@ interface ToolResult {
   vmMsPerProbe: ReturnType<typeof vmFigures>;
   /** CPU per probe by thread (process/thread name) */
   threads: ReturnType<typeof threadFigures>;
+  /** TCP segments per probe on the tool's side of the link (sent, received; of those sent, resets): how a probe ends */
+  segmentsPerProbe: { out: number; in: number; rsts: number };
   /** when the window began */
   at: string;
 }
@@ -554,10 +565,12 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
     const s0 = sample(pids);
     const c0 = checkerPid ? sample([checkerPid]) : undefined;
     const v0 = vmBusy(sink.pid);
+    const t0 = tcpCounters(NS[kind]);
     await sleep(WINDOW_S * 1000);
     const s1 = sample(pids);
     const c1 = checkerPid ? sample([checkerPid]) : undefined;
     const v1 = vmBusy(sink.pid);
+    const t1 = tcpCounters(NS[kind]);
     const toUs = Date.now() * 1000;
     const recs = await sink.dump();
     const vrrpBusy = listener.jitter(fromUs / 1000, toUs / 1000);
@@ -583,11 +596,14 @@ async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
       threads: threadFigures(s0, s1, probes.probes),
       vmMsPerProbe: vmFigures(v0, v1, probes.probes),
       timeWait,
+      segmentsPerProbe: { out: (t1.out - t0.out) / Math.max(1, probes.probes), in: (t1.in - t0.in) / Math.max(1, probes.probes), rsts: (t1.rsts - t0.rsts) / Math.max(1, probes.probes) },
       at: new Date(fromUs / 1000).toISOString(),
     };
     if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
     say(`${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)}% busy`);
     say(`  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
+    const seg = r.segmentsPerProbe;
+    say(`  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received`);
     const vm = r.vmMsPerProbe;
     say(`  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
     for (const t of r.threads.slice(0, 8)) say(`  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe`);
