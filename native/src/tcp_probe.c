@@ -2,8 +2,7 @@
  * TCP connect probes without a JavaScript socket each: the health checker's hot path at thousands of
  * real servers a second. A probe is a non-blocking socket and connect() on one epoll set; when the socket
  * turns writable (connected) or reports an error, or its deadline passes, the socket is closed (with RST
- * when asked: SO_LINGER 0 leaves no TIME_WAIT; else a FIN that carries the handshake's last ACK) and the
- * outcome folded or queued. The outcomes reach
+ * when asked: SO_LINGER 0 leaves no TIME_WAIT) and the outcome folded or queued. The outcomes reach
  * JavaScript in one call per wake of the main loop, as a Float64Array of [id, errno, latency in
  * microseconds, watch, run] records (errno 0 = connected, ETIMEDOUT = the deadline passed; watch 1 = id
  * is a watch's, 0 = a one-off probe's; run: see tcp_watch.c).
@@ -162,14 +161,6 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   if (fd < 0) {
     *done = errno;
     return -1;
-  }
-  if (!reset) {
-    /* FIN: the handshake's last ACK waits (TCP_DEFER_ACCEPT on a connecting socket delays it, up to 200 ms,
-       for data to carry it) and goes out with the FIN of the close that follows the connect at once: the
-       server accepts a connection and reads its end as before, in one segment fewer (SYN, FIN+ACK, then the
-       ACK of the server's FIN). Failing, the ACK goes alone as before. */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof one);
   }
   if (reset && !pooled) {
     /* close() then sends RST: the probe leaves no TIME_WAIT on this host and no FIN handshake on the wire */
