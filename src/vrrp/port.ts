@@ -11,6 +11,8 @@ import type { InstanceSnapshot, InstanceTransition } from './instance.js';
 import type { ManagerConfig } from './manager.js';
 import { createVrrpThread, takeEarlyVrrpThread } from './early-thread.js';
 import { closeListeners, type EarlyListener } from './early-listen.js';
+import { SpawnHost } from './spawn-host.js';
+import type { SpawnReply, SpawnRequest } from './spawn-relay.js';
 
 export type WorkerRequest =
   /** `early`: sockets opened at exec (early-listen.ts); the thread owns their descriptors once it has the message. */
@@ -29,7 +31,12 @@ export type WorkerEvent =
   /** `count` adverts of this kind since the last such message (sent before every snapshot) */
   | { type: 'advert'; kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string; count: number }
   /** `count` netlink overruns on the worker's `socket` ('links') since the last such message */
-  | { type: 'netlink-overrun'; socket: string; count: number };
+  | { type: 'netlink-overrun'; socket: string; count: number }
+  /** A track script or notify command for this thread to start (spawn-relay.ts, spawn-host.ts) */
+  | SpawnRequest;
+
+/** What the thread receives: requests (answered by `done`) and the answers to its spawn requests. */
+export type WorkerInbound = WorkerRequest | SpawnReply;
 
 export interface VrrpWorkerHooks {
   onTransition?(t: InstanceTransition): void;
@@ -56,6 +63,8 @@ export class VrrpWorker {
   private exited = false;
   /** Why the thread ended, when it did by failing: what a request made afterwards is told. */
   private failure: LvsdError | undefined;
+  /** Starts the thread's track scripts and notify commands here (spawn-relay.ts says why). */
+  private readonly spawns = new SpawnHost((m) => this.post(m));
 
   private constructor(private readonly log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
     const file = fileURLToPath(new URL(WORKER_FILE, import.meta.url));
@@ -73,6 +82,7 @@ export class VrrpWorker {
     });
     this.worker.on('exit', (code) => {
       this.exited = true;
+      this.spawns.close();
       this.failure ??= new LvsdError('LVSD_INTERNAL', `the VRRP worker thread exited with code ${code}`);
       this.failAll(this.failure);
     });
@@ -117,7 +127,12 @@ export class VrrpWorker {
     await this.worker.terminate();
   }
 
+  private post(m: WorkerInbound): void {
+    if (!this.exited) this.worker.postMessage(m);
+  }
+
   private onMessage(m: WorkerEvent): void {
+    if (this.spawns.handle(m)) return;
     switch (m.type) {
       case 'done': {
         const p = this.pending.get(m.id);
@@ -139,6 +154,8 @@ export class VrrpWorker {
         return;
       case 'netlink-overrun':
         this.hooks.onNetlinkOverrun?.(m.socket, m.count);
+        return;
+      default:
         return;
     }
   }

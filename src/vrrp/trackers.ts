@@ -1,6 +1,7 @@
 /**
  * The runner of one instance's tracked scripts, files and processes: runs scripts (unprivileged, in a PID
- * namespace of their own, as exec health checks: src/health/checkers/exec.ts), reads files and scans /proc
+ * namespace of their own, as exec health checks: src/health/checkers/exec.ts; in the daemon the main thread
+ * starts them for this one, spawn-relay.ts), reads files and scans /proc
  * every interval, and reports each object's effect (track.ts) when it changes. The instance feeds the
  * effects to its state machine. Nothing here throws: a script that cannot start is a failed run, a file
  * that cannot be read holds 0 (keepalived's reading), a scan that fails keeps the last count.
@@ -13,6 +14,7 @@ import { trackProcessKey } from '../track-key.js';
 import type { probeExec } from '../health/checkers/exec.js';
 import { timerDelay } from '../timer-delay.js';
 import { sharedScan } from './proc-scan.js';
+import { spawnRelay } from './spawn-relay.js';
 import {
   fileEffect, initialRiseFall, parseTrackFile, processMatches, quorumUp, riseFall, trackKey, upDownEffect,
   type RiseFall, type TrackEffect, type TrackKind,
@@ -45,8 +47,16 @@ const now = (): number => performance.now();
 /** How a script is run (tests inject one). */
 export type ScriptRunner = typeof probeExec;
 
-/** The exec checker, loaded when the first script runs (it brings child_process: see users.ts). */
-const runScriptProbe: ScriptRunner = async (...args) => (await import('../health/checkers/exec.js')).probeExec(...args);
+/**
+ * In the daemon, the main thread runs the script (spawn-relay.ts: a spawn from this thread blocks it until
+ * the child exec'd); without a relay, the exec checker here, loaded when the first script runs (it brings
+ * child_process: see users.ts).
+ */
+const runScriptProbe: ScriptRunner = async (check, target, signal, env) => {
+  const relay = spawnRelay();
+  if (relay) return relay.runScript(check, target, env);
+  return (await import('../health/checkers/exec.js')).probeExec(check, target, signal, env);
+};
 
 export class InstanceTrackers {
   private readonly status = new Map<string, TrackedStatus>();

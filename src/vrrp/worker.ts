@@ -6,9 +6,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { lineLogger } from '../log-line.js';
 import { VrrpManager, type ManagerConfig } from './manager.js';
 import { makeThreadRealtime, realtimePriorityFromEnv } from './realtime.js';
-import type { WorkerRequest, WorkerEvent } from './port.js';
+import type { WorkerEvent, WorkerInbound } from './port.js';
 import { sinceOn } from './early-listen.js';
 import { systemClock } from './runner-io.js';
+import { SpawnRelay, useSpawnRelay } from './spawn-relay.js';
 
 const port = parentPort;
 if (!port) throw new Error('vrrp/worker.js must run in a worker thread');
@@ -16,6 +17,9 @@ const data = workerData as { logLevel: string };
 // pino's lines without pino (log-line.ts): this thread's isolate is ~5 MiB smaller
 const log = lineLogger({ level: data.logLevel }).child({ component: 'vrrp' });
 const post = (m: WorkerEvent) => port.postMessage(m);
+// track scripts and notify commands are started by the main thread: a spawn here blocks this thread until the child exec'd
+const relay = new SpawnRelay(post);
+useSpawnRelay(relay);
 
 const manager = new VrrpManager(log, {
   onTransition: (t) => {
@@ -74,7 +78,9 @@ function postSnapshot(): void {
   post({ type: 'snapshot', instances: manager.snapshot() });
 }
 
-port.on('message', (m: WorkerRequest) => {
+port.on('message', (m: WorkerInbound) => {
+  if (relay.receive(m)) return;
+  if (!('id' in m)) return;
   void (async () => {
     try {
       switch (m.type) {
