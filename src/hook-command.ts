@@ -7,6 +7,7 @@
 import type { ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { SAFE_PATH, lookupUser, type Ids } from './users.js';
+import { spawnRaised } from './fork-priority.js';
 
 export const HOOK_KILL_AFTER_MS = 30_000;
 export const HOOK_OUTPUT_LIMIT = 4096;
@@ -19,12 +20,13 @@ export async function spawnHook(argv: readonly string[], extraArgs: readonly str
   if (user !== undefined && process.getuid?.() === 0) ids = await lookupUser(user);
   // (node:child_process is imported when first used: the VRRP thread loads this module at start, and child_process brings net, dgram and streams, which cost seconds to compile under the test VM's emulation)
   const { spawn } = await import('node:child_process');
-  return spawn(argv[0]!, [...argv.slice(1), ...extraArgs], {
+  // on the main thread at SCHED_RR 1 while it forks (fork-priority.ts)
+  return spawnRaised(() => spawn(argv[0]!, [...argv.slice(1), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     cwd: '/',
     env: { PATH: SAFE_PATH, ...env },
     ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
-  });
+  }));
 }
 
 /**

@@ -43,6 +43,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"vrrpListen", NULL, lvsd_vrrp_listen, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpDrain", NULL, lvsd_vrrp_drain, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpRealtime", NULL, lvsd_vrrp_realtime, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"threadForkPriority", NULL, lvsd_thread_fork_priority, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ifIndex", NULL, lvsd_if_index, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFrame", NULL, lvsd_send_frame, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendIcmp6", NULL, lvsd_send_icmp6, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -38,6 +38,8 @@ export interface NativeBinding {
   vrrpDrain(handle: object): number;
   /** SCHED_RR at `priority` with reset-on-fork for the calling thread; its kernel thread id. Throws the errno. */
   vrrpRealtime(priority: number): number;
+  /** The calling thread to SCHED_RR 1 (reset on fork) or back to SCHED_OTHER; false when it cannot be set. */
+  threadForkPriority?(raise: boolean): boolean;
   vrrpSend(handle: object, payload: Buffer, destination: Buffer, source: Buffer | null): number;
   vrrpClose(handle: object): void;
   vrrpRef(handle: object, ref: boolean): void;

@@ -14,6 +14,7 @@ import type { ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { ExecCheck } from '../../config/types.js';
 import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
+import { spawnRaised } from '../../fork-priority.js';
 import { localErrno } from '../local-failure.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../types.js';
 import { deadline, errorReason, localExtra, settleOnce } from './deadline.js';
@@ -110,7 +111,7 @@ export async function probeExec(
   return new Promise((resolve) => {
     let child: ChildProcessByStdio<null, Readable, Readable>;
     try {
-      child = spawn(file!, args, {
+      child = spawnRaised(() => spawn(file!, args, {
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
         cwd: '/',
@@ -121,7 +122,7 @@ export async function probeExec(
         },
         // in a PID namespace the inner unshare drops to the user; else the program starts as the user
         ...(ids && mode === 'pgroup' ? { uid: ids.uid, gid: ids.gid } : {}),
-      });
+      }));
     } catch (err) {
       d.done();
       const local = localErrno((err as NodeJS.ErrnoException).code);
