@@ -11,6 +11,7 @@
  * deleted when no instance needs it (also a leftover of a crashed run).
  */
 import { LvsdError } from '../errors.js';
+import { spawnRaised } from '../fork-priority.js';
 import { familyOf } from './address.js';
 
 export const ACCEPT_FILTER_TABLE = 'lvsd_vrrp';
@@ -50,7 +51,7 @@ export async function setAcceptFilter(vips: readonly string[], nft = 'nft'): Pro
   const script = acceptFilterScript(vips);
   const { execFile } = await import('node:child_process'); // on first use: not among the VRRP thread's start-up modules
   await new Promise<void>((resolve, reject) => {
-    const child = execFile(nft, ['-f', '-'], { timeout: 10_000 }, (err, _stdout, stderr) => {
+    const child = spawnRaised(() => execFile(nft, ['-f', '-'], { timeout: 10_000 }, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' && vips.length === 0) return resolve();
@@ -59,7 +60,7 @@ export async function setAcceptFilter(vips: readonly string[], nft = 'nft'): Pro
         : `${nft} refused the rules: ${String(stderr).trim() || err.message}`;
       reject(new LvsdError('LVSD_FIREWALL', `cannot ${vips.length > 0 ? 'install' : 'remove'} the Accept_Mode filter for ${vips.join(', ') || 'no address'}: ${why}`,
         { details: { vips: [...vips] }, cause: err }));
-    });
+    }));
     child.stdin?.on('error', () => {}); // a missing nft closes stdin: the callback above reports it
     child.stdin?.end(script);
   });

@@ -1,6 +1,7 @@
 /**
  * The main thread's side of spawn-relay.ts: runs the VRRP thread's track scripts (the exec checker, as an
- * exec health check) and notify commands (hook-command.ts through notify.ts) and answers over the port.
+ * exec health check), notify commands (hook-command.ts through notify.ts) and Accept_Mode filter writes
+ * (nft) and answers over the port.
  * What is run, as whom and how (user, PID namespace, environment, timeout, output) is the same code as
  * when the thread spawned them itself; only the thread that forks changed.
  *
@@ -9,10 +10,11 @@
  * them (notify.ts settle()).
  */
 import type { ProbeResult } from '../health/types.js';
+import { setAcceptFilter } from '../net/accept-filter.js';
 import { localNotifySpawner, type NotifyHandle } from './notify.js';
 import type { SpawnReply, SpawnRequest } from './spawn-relay.js';
 
-const REQUESTS: ReadonlySet<string> = new Set(['spawn-script', 'spawn-notify', 'notify-detach']);
+const REQUESTS: ReadonlySet<string> = new Set(['spawn-script', 'spawn-notify', 'notify-detach', 'accept-filter']);
 
 export class SpawnHost {
   private readonly scripts = new Map<number, AbortController>();
@@ -35,6 +37,9 @@ export class SpawnHost {
         break;
       case 'notify-detach':
         this.notifies.get(r.sid)?.detach();
+        break;
+      case 'accept-filter':
+        this.acceptFilter(r.sid, r.vips);
         break;
     }
     return true;
@@ -72,6 +77,11 @@ export class SpawnHost {
       this.notifies.set(sid, h);
       this.send({ type: 'notify-started', sid, pid: h.pid });
     }, (e: Error) => this.send({ type: 'notify-error', sid, message: e.message }));
+  }
+
+  private acceptFilter(sid: number, vips: string[]): void {
+    setAcceptFilter(vips).then(() => this.send({ type: 'accept-filter-done', sid }), (e: Error & { code?: string; details?: Record<string, unknown> }) =>
+      this.send({ type: 'accept-filter-done', sid, error: { message: e.message, code: e.code ?? 'LVSD_FIREWALL', details: e.details } }));
   }
 
   /** The thread is gone: kill its scripts, leave its notify commands to finish on their own. */

@@ -6,10 +6,13 @@
  * 200 ms). The worker sends a request over its port instead (worker.ts); the main thread runs it with the
  * same code as before (spawn-host.ts: the exec checker, hook-command.ts) and sends back the result, or for
  * a notify command its pid, then its exit. The thread keeps the logic and the log lines (trackers.ts,
- * notify.ts). Without a relay (unit tests, a runner on the main thread) both spawn where they run.
+ * notify.ts). The Accept_Mode filter's nft goes the same way (the manager's writes, at start and on a
+ * reload that changes the VIPs). Without a relay (unit tests, a runner on the main thread) all spawn where
+ * they run.
  *
  * A busy main thread delays a script's result (the next run waits for it), never an advert.
  */
+import { LvsdError, type LvsdErrorCode } from '../errors.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../health/types.js';
 import type { ExecProbeOptions } from '../health/checkers/exec.js';
 import type { NotifyContext, NotifyHandle, NotifySpawner, NotifyWatch } from './notify.js';
@@ -19,16 +22,19 @@ export type SpawnRequest =
   | { type: 'spawn-script'; sid: number; check: ExecProbeOptions; target: ProbeTarget; env: ProbeEnv }
   | { type: 'spawn-notify'; sid: number; argv: string[]; ctx: NotifyContext }
   /** Stop watching a notify command (its deadline): the thread is stopping and leaves it to finish. */
-  | { type: 'notify-detach'; sid: number };
+  | { type: 'notify-detach'; sid: number }
+  /** The Accept_Mode filter (an nft process: src/net/accept-filter.ts) to set to these VIPs. */
+  | { type: 'accept-filter'; sid: number; vips: string[] };
 
 /** The main thread's answers. */
 export type SpawnReply =
   | { type: 'script-result'; sid: number; result: ProbeResult }
   | { type: 'notify-started'; sid: number; pid: number | undefined }
   | { type: 'notify-exit'; sid: number; code: number | null; signal: NodeJS.Signals | null; output: string }
-  | { type: 'notify-error'; sid: number; message: string };
+  | { type: 'notify-error'; sid: number; message: string }
+  | { type: 'accept-filter-done'; sid: number; error?: { message: string; code: string; details?: Record<string, unknown> | undefined } };
 
-export const SPAWN_REPLIES: ReadonlySet<string> = new Set(['script-result', 'notify-started', 'notify-exit', 'notify-error']);
+export const SPAWN_REPLIES: ReadonlySet<string> = new Set(['script-result', 'notify-started', 'notify-exit', 'notify-error', 'accept-filter-done']);
 
 interface PendingNotify {
   watch: NotifyWatch;
@@ -41,6 +47,7 @@ export class SpawnRelay {
   private nextSid = 1;
   private readonly scripts = new Map<number, (r: ProbeResult) => void>();
   private readonly notifies = new Map<number, PendingNotify>();
+  private readonly filters = new Map<number, { resolve(): void; reject(e: Error): void }>();
 
   constructor(private readonly post: (m: SpawnRequest) => void) {}
 
@@ -67,6 +74,15 @@ export class SpawnRelay {
     });
   };
 
+  /** The Accept_Mode filter set by the main thread (setAcceptFilter's LvsdError when it cannot be). */
+  acceptFilter(vips: readonly string[]): Promise<void> {
+    const sid = this.nextSid++;
+    return new Promise((resolve, reject) => {
+      this.filters.set(sid, { resolve, reject });
+      this.post({ type: 'accept-filter', sid, vips: [...vips] });
+    });
+  }
+
   /** An answer of the main thread; true when it was one. */
   receive(m: { type: string }): boolean {
     if (!SPAWN_REPLIES.has(m.type)) return false;
@@ -87,6 +103,13 @@ export class SpawnRelay {
         const p = this.notifies.get(r.sid);
         this.notifies.delete(r.sid);
         p?.watch.onExit(r.code, r.signal, r.output);
+        break;
+      }
+      case 'accept-filter-done': {
+        const p = this.filters.get(r.sid);
+        this.filters.delete(r.sid);
+        if (!r.error) p?.resolve();
+        else p?.reject(new LvsdError(r.error.code as LvsdErrorCode, r.error.message, { details: r.error.details }));
         break;
       }
       case 'notify-error': {

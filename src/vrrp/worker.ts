@@ -31,7 +31,7 @@ const manager = new VrrpManager(log, {
   onInvalid: (instance, reason) => countAdvert('invalid', instance, reason),
   onMasterChange: () => postSnapshot(),
   onNetlinkOverrun: (socket) => netlinkOverruns.set(socket, (netlinkOverruns.get(socket) ?? 0) + 1),
-});
+}, (vips) => relay.acceptFilter(vips)); // nft is started by the main thread too
 
 /**
  * Adverts must keep time on a loaded host: this thread (only) runs SCHED_RR, see realtime.ts. Set when the
