@@ -531,7 +531,8 @@ napi_value lvsd_vrrp_realtime(napi_env env, napi_callback_info info) {
  * Raises the calling thread to SCHED_RR 1 (reset on fork) or puts it back to SCHED_OTHER. The main thread
  * raises itself around a spawn (src/fork-priority.ts): the fork copies the page tables holding the address
  * space's lock, and an ordinary thread preempted meanwhile stalled the VRRP thread's page faults for as long
- * as it waited for a CPU. false when the policy could not be set (no CAP_SYS_NICE): never throws.
+ * as it waited for a CPU. false when the policy could not be set (no CAP_SYS_NICE) or the thread does not
+ * run SCHED_OTHER (it is left alone then): never throws.
  */
 napi_value lvsd_thread_fork_priority(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -540,7 +541,10 @@ napi_value lvsd_thread_fork_priority(napi_env env, napi_callback_info info) {
   bool raise = false;
   if (argc >= 1) napi_get_value_bool(env, argv[0], &raise);
   struct sched_param param = {.sched_priority = raise ? 1 : 0};
-  int rc = sched_setscheduler(0, raise ? (SCHED_RR | SCHED_RESET_ON_FORK) : SCHED_OTHER, &param);
+  /* a thread the operator runs otherwise (chrt, systemd CPUSchedulingPolicy=) is left as it is */
+  int rc = raise && sched_getscheduler(0) != SCHED_OTHER
+    ? -1
+    : sched_setscheduler(0, raise ? (SCHED_RR | SCHED_RESET_ON_FORK) : SCHED_OTHER, &param);
   napi_value result;
   napi_get_boolean(env, rc == 0, &result);
   return result;

@@ -1,6 +1,7 @@
 /**
  * src/fork-priority.ts: the main thread runs a spawn call at SCHED_RR 1 and is ordinary again right after;
- * the child runs ordinary scheduling (reset-on-fork); a worker thread is left as it is.
+ * the child runs ordinary scheduling (reset-on-fork); a main thread already real-time and a worker thread
+ * are left as they are.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { spawnRaised } from '../../src/fork-priority.js';
+import { loadNative } from '../../src/net/native.js';
 
 const policy = (file = '/proc/thread-self/sched'): number => Number(/^policy\s*:\s*(\d+)/m.exec(readFileSync(file, 'utf8'))?.[1]);
 
@@ -23,6 +25,15 @@ test('the main thread is SCHED_RR during the spawn call only; the child is ordin
   assert.equal(Number(/^policy\s*:\s*(\d+)/m.exec(child.stdout)?.[1]), 0, 'the child runs SCHED_OTHER');
   assert.throws(() => spawnRaised(() => { throw new Error('spawn failed'); }), /spawn failed/);
   assert.equal(policy(), 0, 'ordinary again after a spawn that threw');
+});
+
+test('a main thread the operator runs SCHED_RR (chrt) is left SCHED_RR', { skip: process.getuid?.() !== 0 && 'not root (CAP_SYS_NICE)' }, (t) => {
+  const native = loadNative();
+  native.vrrpRealtime(5);
+  t.after(() => native.threadForkPriority?.(false));
+  assert.equal(policy(), 2);
+  spawnRaised(() => spawnSync('/bin/true'));
+  assert.equal(policy(), 2, 'still SCHED_RR');
 });
 
 test('off the main thread the spawn runs as it is', async () => {
