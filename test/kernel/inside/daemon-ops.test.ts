@@ -215,7 +215,11 @@ function kernelChanges(d: DaemonProcess, from: number, service?: string): LogLin
  * finds nothing to send: one kernel operation either way, from whichever pass sent it.
  */
 function changesOf(d: DaemonProcess, from: number, service: string): LogLine[] {
-  return d.since(from, (l) => l.event === 'ipvs.apply' && Number(l.ops) > 0 && (l.service === service || (l.service === undefined && l.reason === 'drift')));
+  return d.since(from, isChangeOf(service));
+}
+
+function isChangeOf(service: string): (l: LogLine) => boolean {
+  return (l) => l.event === 'ipvs.apply' && Number(l.ops) > 0 && (l.service === service || (l.service === undefined && l.reason === 'drift'));
 }
 
 /** GET /v1/status straight from the socket (the CLI's own output is checked where it matters: each CLI run costs ~10 s under TCG). */
@@ -331,8 +335,12 @@ test('a real server answering 503 is inhibited (weight 0) within fall x interval
 });
 
 test('the sorry server comes in when no real server is up and goes when one is back', { skip }, async () => {
+  const first = daemon.logs.length;
   await servers.call('set', { host: '10.0.1.11', port: 8080, status: 503 });
   await waitWeight(WEB, '10.0.1.11:8080', 0, DOWN_BOUND_MS + 5000);
+  // the kernel shows the weight before the daemon's line about it has come through its log pipe: the mark
+  // goes after that line, or the first real server's change is counted as the second's
+  await daemon.waitLog(isChangeOf('web'), 5000, first);
   const mark = daemon.logs.length;
   await servers.call('set', { host: '10.0.1.12', port: 8080, status: 503 });
   await waitWeight(WEB, '10.0.1.99:8080', 1, DOWN_BOUND_MS + 5000);
