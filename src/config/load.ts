@@ -4,7 +4,6 @@
  * FIFO under a *.json name, bytes that are not UTF-8) fails the whole load naming that file: leaving it out
  * would silently drop what it declares.
  */
-import { performance } from 'node:perf_hooks';
 import type { Config } from './types.js';
 import { configFiles, readRegular, reread, type Reread } from './files.js';
 import { editOf, editedBytes } from './byte-compare.js';
@@ -14,6 +13,7 @@ import type { CachedFile, ConfigCache } from './cache.js';
 import { unknownUsers, userMentions } from './host-users.js';
 import { missingTools } from './host-tools.js';
 import { Problems } from './problems.js';
+import { monotonicMs } from '../monotonic.js';
 
 export { configFiles } from './files.js';
 
@@ -67,10 +67,10 @@ async function readAll(files: readonly string[], cache: ConfigCache | undefined)
  */
 export async function loadConfig(path: string, opts: { hostChecks?: boolean; cache?: ConfigCache } = {}): Promise<Config> {
   const { cache } = opts;
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const files = await configFiles(path);
   const contents = await readAll(files, cache);
-  const t1 = performance.now();
+  const t1 = monotonicMs();
   const entries: CachedFile[] = [];
   let filesReused = 0;
   let filesPatched = 0;
@@ -103,7 +103,7 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
     await turn();
   }
   cache?.keep(entries);
-  const t2 = performance.now();
+  const t2 = monotonicMs();
   let config: Config;
   const last = cache?.built(entries);
   if (last !== undefined) {
@@ -120,7 +120,7 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
       }
     }
   }
-  const t3 = performance.now();
+  const t3 = monotonicMs();
   if (cache) cache.phases = { readMs: t1 - t0, parseMs: t2 - t1, buildMs: t3 - t2, hostMs: 0 };
   if (opts.hostChecks) {
     if (filesReused + filesPatched < files.length) await turn();
@@ -131,7 +131,7 @@ export async function loadConfig(path: string, opts: { hostChecks?: boolean; cac
       for (const p of problems) all.add(p.file, p.pointer, p.message);
       all.throwIfAny();
     }
-    if (cache) cache.phases.hostMs = performance.now() - t3;
+    if (cache) cache.phases.hostMs = monotonicMs() - t3;
   }
   return config;
 }
