@@ -14,31 +14,40 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync } from 'node:fs';
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import { netnsSkipReason } from './netns.js';
 import { jitter, percentile, sleep, VrrpLab } from './fixtures/vrrp-lab.js';
 
 const skip = netnsSkipReason();
 
+/**
+ * A master (VRRP only, 100 ms adverts) whose track script appends a line to `runs` every 200 ms, an advert
+ * listener beside it; resolves once it is master and has run a second.
+ */
+async function scriptMaster(t: TestContext, vrid: number, options?: Parameters<VrrpLab['lvsd']>[3]) {
+  const vlab = new VrrpLab();
+  t.after(() => vlab.cleanup());
+  const d1 = vlab.node('d1');
+  const client = vlab.node('c');
+  const runs = vlab.file('runs', '');
+  // the script runs as nobody (lvsd is root): it may append here
+  chmodSync(vlab.dir, 0o711);
+  chmodSync(runs, 0o666);
+  const listener = await vlab.listen(client);
+  const l1 = vlab.lvsd(d1, {
+    vrrp: [{
+      name: 'VI_1', interface: 'eth0', vrid, priority: 150, version: 3, advertInterval: '100ms', addresses: ['10.61.0.100/24'],
+      trackScripts: [{ name: 'chk', command: ['/bin/sh', '-c', `echo run >> ${runs}`], interval: '200ms', weight: -10 }],
+    }],
+  }, 'd1', options);
+  await l1.transition('VI_1', 'master', 30_000);
+  await sleep(1000);
+  return { d1, runs, listener, l1 };
+}
+
 describe('VRRP adverts with frequent track scripts', { skip }, () => {
   test('a track script every 200 ms on a loaded host does not delay the master\'s adverts', async (t) => {
-    const vlab = new VrrpLab();
-    t.after(() => vlab.cleanup());
-    const d1 = vlab.node('d1');
-    const client = vlab.node('c');
-    const runs = vlab.file('runs', '');
-    // the script runs as nobody (lvsd is root): it may append here
-    chmodSync(vlab.dir, 0o711);
-    chmodSync(runs, 0o666);
-    const listener = await vlab.listen(client);
-    const l1 = vlab.lvsd(d1, {
-      vrrp: [{
-        name: 'VI_1', interface: 'eth0', vrid: 82, priority: 150, version: 3, advertInterval: '100ms', addresses: ['10.61.0.100/24'],
-        trackScripts: [{ name: 'chk', command: ['/bin/sh', '-c', `echo run >> ${runs}`], interval: '200ms', weight: -10 }],
-      }],
-    }, 'd1');
-    await l1.transition('VI_1', 'master', 30_000);
-    await sleep(1000);
+    const { d1, runs, listener, l1 } = await scriptMaster(t, 82);
     // two ordinary busy loops, one per core of the test host, for the measurement only
     const hogs = [0, 1].map(() => spawn('/bin/sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
     t.after(() => { for (const h of hogs) h.kill('SIGKILL'); });
@@ -68,22 +77,7 @@ describe('VRRP adverts with frequent track scripts', { skip }, () => {
   });
 
   test('a main thread busy 150 ms of every 200 ms delays the script\'s runs, not the adverts', async (t) => {
-    const vlab = new VrrpLab();
-    t.after(() => vlab.cleanup());
-    const d1 = vlab.node('d1');
-    const client = vlab.node('c');
-    const runs = vlab.file('runs', '');
-    chmodSync(vlab.dir, 0o711);
-    chmodSync(runs, 0o666);
-    const listener = await vlab.listen(client);
-    const l1 = vlab.lvsd(d1, {
-      vrrp: [{
-        name: 'VI_1', interface: 'eth0', vrid: 83, priority: 150, version: 3, advertInterval: '100ms', addresses: ['10.61.0.100/24'],
-        trackScripts: [{ name: 'chk', command: ['/bin/sh', '-c', `echo run >> ${runs}`], interval: '200ms', weight: -10 }],
-      }],
-    }, 'd1', { busy: { busyMs: 150, periodMs: 200 } });
-    await l1.transition('VI_1', 'master', 30_000);
-    await sleep(1000);
+    const { d1, runs, listener, l1 } = await scriptMaster(t, 83, { busy: { busyMs: 150, periodMs: 200 } });
     const runsBefore = readFileSync(runs, 'utf8').split('\n').length;
     const from = Date.now();
     await sleep(8000);
