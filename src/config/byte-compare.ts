@@ -13,20 +13,28 @@ function sameRange(a: Buffer, aFrom: number, b: Buffer, bFrom: number, n: number
   return a.compare(b, bFrom, bFrom + n, aFrom, aFrom + n) === 0;
 }
 
-/** How many bytes a and b share at their start. */
-export function commonPrefix(a: Buffer, b: Buffer): number {
-  const n = Math.min(a.length, b.length);
+/**
+ * How long a run two byte strings share, at most `max`: `same(from, to)` says whether the run's bytes
+ * [from, to) match, `sameByte(i)` whether its byte i does. Whole chunks first, then the chunk that differs
+ * halved down to 16 bytes, then those one by one.
+ */
+function sharedRun(max: number, same: (from: number, to: number) => boolean, sameByte: (i: number) => boolean): number {
   let i = 0;
-  while (i + CMP_CHUNK <= n && sameRange(a, i, b, i, CMP_CHUNK)) i += CMP_CHUNK;
+  while (i + CMP_CHUNK <= max && same(i, i + CMP_CHUNK)) i += CMP_CHUNK;
   // the first difference, if any, is in [i, hi)
-  let hi = Math.min(n, i + CMP_CHUNK);
+  let hi = Math.min(max, i + CMP_CHUNK);
   while (hi - i > 16) {
     const mid = (i + hi) >>> 1;
-    if (sameRange(a, i, b, i, mid - i)) i = mid;
+    if (same(i, mid)) i = mid;
     else hi = mid;
   }
-  while (i < hi && a[i] === b[i]) i++;
+  while (i < hi && sameByte(i)) i++;
   return i;
+}
+
+/** How many bytes a and b share at their start. */
+export function commonPrefix(a: Buffer, b: Buffer): number {
+  return sharedRun(Math.min(a.length, b.length), (from, to) => sameRange(a, from, b, from, to - from), (i) => a[i] === b[i]);
 }
 
 /** How many bytes a and b share at their end, at most `max`. */
@@ -34,17 +42,7 @@ export function commonSuffix(a: Buffer, b: Buffer, max: number): number {
   const la = a.length;
   const lb = b.length;
   // the last `to` bytes less the last `from` ones
-  const same = (from: number, to: number) => sameRange(a, la - to, b, lb - to, to - from);
-  let i = 0;
-  while (i + CMP_CHUNK <= max && same(i, i + CMP_CHUNK)) i += CMP_CHUNK;
-  let hi = Math.min(max, i + CMP_CHUNK);
-  while (hi - i > 16) {
-    const mid = (i + hi) >>> 1;
-    if (same(i, mid)) i = mid;
-    else hi = mid;
-  }
-  while (i < hi && a[la - 1 - i] === b[lb - 1 - i]) i++;
-  return i;
+  return sharedRun(max, (from, to) => sameRange(a, la - to, b, lb - to, to - from), (i) => a[la - 1 - i] === b[lb - 1 - i]);
 }
 
 /**
