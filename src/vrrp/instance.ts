@@ -12,7 +12,7 @@ import type { Logger } from '../log.js';
 import type { VrrpPacketInfo } from '../net/index.js';
 import type { DropReason } from './packet.js';
 import { closeListeners } from './early-listen.js';
-import { decodeIncoming, heardMaster, MixedVersions, outgoingAdverts } from './wire.js';
+import { decodeIncoming, heardMaster, MixedVersions } from './wire.js';
 import {
   createMachine, effectivePriority, machineConfigFrom, step,
   type NotifyKind, type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
@@ -26,6 +26,8 @@ import { netIo, systemClock, type InstanceDeps, type Notifier, type RunnerClock,
 import { TakeoverTiming } from './takeover-timing.js';
 import { LateAdverts } from './late-advert.js';
 import { VipActions } from './vip-actions.js';
+import { AdvertSender } from './advert-sender.js';
+import { StartHold } from './start-hold.js';
 import { instanceSnapshot, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
 
 export { sameWire, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
@@ -44,9 +46,6 @@ export interface EarlySocket {
   since: number;
 }
 
-/** At most this many adverts are held between open() and the machine's start; more, and the timer runs from the start. */
-const MAX_HELD = 4096;
-
 /** The thread's late-advert watch (late-advert.ts): one per thread, its schedstat baseline is the thread's. */
 let lateAdverts: LateAdverts | undefined;
 function threadLateAdverts(): LateAdverts {
@@ -61,7 +60,6 @@ export class VrrpInstance {
   private readonly timers = new Map<TimerName, { handle: TimerHandle; at: number }>();
   private since: number;
   private lastMaster: { address: string; advertInterval: number; priority: number } | null = null;
-  private readonly lateness: number[] = [];
   private readonly trackUp = new Map<string, boolean>();
   private trackers: InstanceTrackers | undefined;
   readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0, socketErrors: 0, socketReopens: 0 };
@@ -70,13 +68,9 @@ export class VrrpInstance {
   private lastAdvertAt: number | undefined;
   /** v2Compat: which VRRPv2 adverts to ignore (RFC 5798 8.4). */
   private readonly mixed = new MixedVersions();
-  /** Whether run() wired the packets to the machine; until then they are held (held), and fed once it starts. */
+  /** Whether run() wired the packets to the machine; until then they are held (start-hold.ts), and fed once it starts. */
   private running = false;
-  private held: Array<{ payload: Buffer; info: VrrpPacketInfo; at: number }> = [];
-  /** More arrived before the start than held keeps: the socket's listening time does not count. */
-  private heldLost = false;
-  /** Since when the socket adopted at open() listens (early-listen.ts); undefined for a socket opened here. */
-  private listenSince: number | undefined;
+  private readonly startHold = new StartHold();
   private stopping = false;
   private readonly io: RunnerIo;
   private readonly clock: RunnerClock;
@@ -85,6 +79,7 @@ export class VrrpInstance {
   private readonly late: LateAdverts;
   private readonly vips: VipActions;
   private readonly channel: AdvertChannel;
+  private readonly sender: AdvertSender;
 
   constructor(
     private cfg: VrrpInstanceConfig,
@@ -111,9 +106,10 @@ export class VrrpInstance {
         const now = this.clock.now();
         const at = info.receivedAt !== undefined ? Math.min(info.receivedAt, now) : now;
         if (this.running) this.onPacket(payload, info, at);
-        else this.hold(payload, info, at);
+        else if (!this.stopping) this.startHold.hold(payload, info, at);
       },
     });
+    this.sender = new AdvertSender({ channel: this.channel, clock: this.clock, log, counters: this.counters, hooks: this.hooks, late: this.late });
     this.vips = new VipActions({
       config: () => this.cfg, isMaster: () => this.machine.current === 'master', ifindex: () => this.channel.ifindex,
       io: this.io, clock: this.clock, log, takeover: this.takeover,
@@ -171,31 +167,7 @@ export class VrrpInstance {
     const adopted = this.channel.open({
       family: cfg.family, interface: cfg.interface, multicast: !cfg.unicast, ...(source ? { source } : {}), ...(early ? { adoptFd: early.fd } : {}),
     });
-    if (adopted) this.listenSince = early!.since;
-  }
-
-  private hold(payload: Buffer, info: VrrpPacketInfo, at: number): void {
-    if (this.stopping) return;
-    if (this.held.length >= MAX_HELD) this.heldLost = true;
-    else this.held.push({ payload, info, at });
-  }
-
-  /**
-   * When the machine's start counts from: now, or when the adopted socket began to listen if every advert
-   * since has been heard (drain: what the socket queued is held now, and the kernel dropped none). An
-   * address owner (priority 255) starts as master at once: now.
-   */
-  private startTime(): number {
-    const now = this.clock.now();
-    const drops = this.channel.drain();
-    const since = this.listenSince;
-    if (since === undefined || this.cfg.priority === 255) return now;
-    const heard = drops === 0 && !this.heldLost;
-    this.log.info({ event: 'vrrp.early_socket', instance: this.cfg.name, listenedMs: Math.round(now - since), heard: this.held.length, complete: heard },
-      heard
-        ? `${this.cfg.name}: listening since ${Math.round(now - since)} ms (socket opened at exec, ${this.held.length} packets heard meanwhile): Master_Down runs from then`
-        : `${this.cfg.name}: the socket opened at exec lost packets while nothing read it (${drops < 0 ? 'count unknown' : `${drops} dropped`}): Master_Down runs from now`);
-    return heard ? Math.min(since, now) : now;
+    if (adopted) this.startHold.listenSince = early!.since;
   }
 
   /** Starts an opened instance's machine (Initialize -> Backup/Master). */
@@ -213,18 +185,17 @@ export class VrrpInstance {
     // Master_Down timer from when the socket began to listen, if every packet since was heard), and what was
     // heard before the start is fed to it, at its arrival (never before the start: a timer it restarts
     // ends no earlier than the start's). No timer can fire in between, so no advert heard is skipped.
-    const at = this.startTime();
+    const now = this.clock.now();
+    const at = this.startHold.startTime(now, this.channel.drain(), cfg.name, cfg.priority, this.log);
     this.running = true;
     this.feed({ type: 'start' }, at);
-    const held = this.held;
-    this.held = [];
-    for (const h of held) this.onPacket(h.payload, h.info, Math.max(h.at, at));
+    for (const h of this.startHold.take()) this.onPacket(h.payload, h.info, Math.max(h.at, at));
   }
 
   /** Gives up an instance that was opened and never run. */
   close(): void {
     this.stopping = true;
-    this.held = [];
+    this.startHold.take();
     this.trackers?.stop();
     this.channel.close();
   }
@@ -393,37 +364,13 @@ export class VrrpInstance {
     this.vips.announce(to === 'master', () => this.hooks.onTransition?.(t));
   }
 
-  /**
-   * The encoded adverts of the last (config, source, priority): a master sends the same bytes every interval,
-   * and encoding them (addresses parsed, checksum) was a quarter of the thread's CPU per advert.
-   */
-  private adverts: { cfg: VrrpInstanceConfig; source: string; priority: number; out: ReturnType<typeof outgoingAdverts> } | undefined;
   /** When the advert timer that is sending now was due (undefined for adverts sent by other events). */
   private advertDue: number | undefined;
 
   private sendAdvert(priority: number): void {
-    const cfg = this.cfg;
     const scheduled = this.advertDue;
     this.advertDue = undefined;
-    let a = this.adverts;
-    if (a?.cfg !== cfg || a.source !== this.source || a.priority !== priority) {
-      a = this.adverts = { cfg, source: this.source, priority, out: outgoingAdverts(cfg, this.source, priority) };
-    }
-    for (const { destination, payload } of a.out) {
-      try {
-        this.channel.send(payload, destination);
-        this.counters.advertsSent++;
-        this.hooks.onAdvertSent?.(cfg.name);
-      } catch (e) {
-        this.log.warn({ event: 'vrrp.send_failed', instance: cfg.name, destination, err: (e as Error).message }, (e as Error).message);
-      }
-    }
-    if (scheduled !== undefined) {
-      const late = Math.max(0, this.clock.now() - scheduled);
-      this.lateness.push(late);
-      if (this.lateness.length > 256) this.lateness.shift();
-      this.late.fired(cfg.name, late, cfg.advertInterval, this.log);
-    }
+    this.sender.send(this.cfg, this.source, priority, scheduled);
   }
 
   private setTimer(timer: TimerName, at: number): void {
@@ -480,7 +427,7 @@ export class VrrpInstance {
   snapshot(): InstanceSnapshot {
     return instanceSnapshot(this.cfg, {
       machine: this.machine, since: this.since, source: this.source, lastMaster: this.lastMaster, trackUp: this.trackUp,
-      tracks: this.trackers?.snapshot() ?? [], counters: this.counters, lateness: this.lateness, vips: this.vips.vipList(),
+      tracks: this.trackers?.snapshot() ?? [], counters: this.counters, lateness: this.sender.lateness, vips: this.vips.vipList(),
     });
   }
 
