@@ -14,6 +14,7 @@
 #include "link_send.h"
 #include "netlink_socket.h"
 #include "tcp_probe.h"
+#include "thread_sched.h"
 #include "udp_probe.h"
 #include "vrrp_socket.h"
 

@@ -19,8 +19,6 @@
 
 #include <errno.h>
 #include <linux/sock_diag.h>
-#include <sched.h>
-#include <sys/syscall.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -32,8 +30,8 @@
 #include <uv.h>
 
 #include "util.h"
+#include "vrrp_socket_setup.h"
 
-#define VRRP_PROTO 112
 #define MAX_READS_PER_WAKE 64
 #define MAX_READS_PER_DRAIN 4096
 #define BAD_HANDLE "expected a VRRP socket handle"
@@ -193,109 +191,6 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
   napi_close_handle_scope(s->h.env, scope);
 }
 
-/* Set the options of a fresh socket; returns false after throwing. */
-static bool configure(napi_env env, int fd, int family, const char *ifname, unsigned ifindex, bool multicast) {
-  if (setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, (socklen_t)strlen(ifname)) < 0) {
-    lvsd_throw_errno(env, "setsockopt", errno, "SO_BINDTODEVICE");
-    return false;
-  }
-  /* each datagram's receive time: a thread that reads late still knows when an advert came (the runner's
-     Master_Down timer runs from it, and an advert queued before the timer is handled keeps it a backup) */
-  if (!lvsd_setsockopt_int(env, fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS")) return false;
-  if (family == AF_INET) {
-    struct ip_mreqn mreq;
-    memset(&mreq, 0, sizeof mreq);
-    mreq.imr_ifindex = (int)ifindex;
-    if (!lvsd_setsockopt_int(env, fd, IPPROTO_IP, IP_PKTINFO, 1, "IP_PKTINFO") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IP, IP_TTL, 255, "IP_TTL") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IP, IP_MULTICAST_TTL, 255, "IP_MULTICAST_TTL") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IP, IP_MULTICAST_LOOP, 0, "IP_MULTICAST_LOOP"))
-      return false;
-    if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq, sizeof mreq) < 0) {
-      lvsd_throw_errno(env, "setsockopt", errno, "IP_MULTICAST_IF");
-      return false;
-    }
-    if (multicast) {
-      mreq.imr_multiaddr.s_addr = htonl(0xe0000012); /* 224.0.0.18 */
-      if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0) {
-        lvsd_throw_errno(env, "setsockopt", errno, "IP_ADD_MEMBERSHIP 224.0.0.18");
-        return false;
-      }
-    }
-  } else {
-    if (!lvsd_setsockopt_int(env, fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1, "IPV6_RECVPKTINFO") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, 1, "IPV6_RECVHOPLIMIT") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, 255, "IPV6_UNICAST_HOPS") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255, "IPV6_MULTICAST_HOPS") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, "IPV6_MULTICAST_LOOP") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, (int)ifindex, "IPV6_MULTICAST_IF") ||
-        !lvsd_setsockopt_int(env, fd, IPPROTO_IPV6, IPV6_CHECKSUM, -1, "IPV6_CHECKSUM"))
-      return false;
-    if (multicast) {
-      struct ipv6_mreq mreq;
-      memset(&mreq, 0, sizeof mreq);
-      static const uint8_t group[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12};
-      memcpy(&mreq.ipv6mr_multiaddr, group, 16);
-      mreq.ipv6mr_interface = ifindex;
-      if (setsockopt(fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mreq, sizeof mreq) < 0) {
-        lvsd_throw_errno(env, "setsockopt", errno, "IPV6_JOIN_GROUP ff02::12");
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-/* Read the arguments family (4 | 6), ifname and multicast shared by vrrpOpen and vrrpListen; false after throwing. */
-static bool socket_args(napi_env env, napi_value *argv, int *family, char *ifname, size_t size, unsigned *ifindex,
-                        bool *multicast) {
-  uint32_t fam;
-  if (!lvsd_arg_u32(env, argv[0], &fam) || !lvsd_arg_ifname(env, argv[1], ifname, size) ||
-      !lvsd_arg_bool(env, argv[2], multicast))
-    return false;
-  if (fam != 4 && fam != 6) {
-    lvsd_throw_type(env, "family must be 4 or 6");
-    return false;
-  }
-  *family = fam == 4 ? AF_INET : AF_INET6;
-  *ifindex = if_nametoindex(ifname);
-  if (*ifindex == 0) {
-    lvsd_throw_errno(env, "if_nametoindex", errno, ifname);
-    return false;
-  }
-  return true;
-}
-
-/* A new socket of `family` on `ifname`, configured; -1 after throwing. */
-static int new_socket(napi_env env, int family, const char *ifname, unsigned ifindex, bool multicast) {
-  int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, VRRP_PROTO);
-  if (fd < 0) {
-    lvsd_throw_errno(env, "socket", errno, family == AF_INET ? "AF_INET raw 112" : "AF_INET6 raw 112");
-    return -1;
-  }
-  if (!configure(env, fd, family, ifname, ifindex, multicast)) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/* Whether `fd` is a raw VRRP socket of `family` bound to `ifname` (what vrrpListen made); throws EBADF if not. */
-static bool is_vrrp_socket(napi_env env, int fd, int family, const char *ifname) {
-  int domain = 0, type = 0, protocol = 0;
-  socklen_t len = sizeof domain;
-  char bound[IF_NAMESIZE + 1];
-  socklen_t blen = sizeof bound;
-  memset(bound, 0, sizeof bound);
-  bool ok = fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == family &&
-            (len = sizeof type, getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) && type == SOCK_RAW &&
-            (len = sizeof protocol, getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0) &&
-            protocol == VRRP_PROTO && getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, bound, &blen) == 0 &&
-            strcmp(bound, ifname) == 0;
-  if (!ok) lvsd_throw_errno(env, "getsockopt", EBADF, "not a VRRP socket of this family and interface");
-  return ok;
-}
-
 /*
  * vrrpOpen(family: 4 | 6, ifname: string, multicast: boolean, callback, fd?: number) -> handle
  * With `fd` (a socket vrrpListen opened, with the same family, interface and multicast), that socket is
@@ -314,7 +209,7 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
   unsigned ifindex;
   char ifname[IF_NAMESIZE];
   napi_valuetype cbt, fdt = napi_undefined;
-  if (!socket_args(env, argv, &family, ifname, sizeof ifname, &ifindex, &multicast)) return NULL;
+  if (!lvsd_vrrp_socket_args(env, argv, &family, ifname, sizeof ifname, &ifindex, &multicast)) return NULL;
   napi_typeof(env, argv[3], &cbt);
   if (cbt != napi_function) {
     lvsd_throw_type(env, "callback must be a function");
@@ -323,7 +218,7 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
   if (argc >= 5) napi_typeof(env, argv[4], &fdt);
   int fd;
   if (fdt == napi_undefined || fdt == napi_null) {
-    fd = new_socket(env, family, ifname, ifindex, multicast);
+    fd = lvsd_vrrp_new_socket(env, family, ifname, ifindex, multicast);
     if (fd < 0) return NULL;
   } else {
     int32_t given;
@@ -331,7 +226,7 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
       lvsd_throw_type(env, "fd must be a number");
       return NULL;
     }
-    if (!is_vrrp_socket(env, given, family, ifname)) return NULL;
+    if (!lvsd_is_vrrp_socket(env, given, family, ifname)) return NULL;
     fd = given;
   }
   vrrp_socket *s = calloc(1, sizeof *s);
@@ -362,8 +257,8 @@ napi_value lvsd_vrrp_listen(napi_env env, napi_callback_info info) {
   bool multicast;
   unsigned ifindex;
   char ifname[IF_NAMESIZE];
-  if (!socket_args(env, argv, &family, ifname, sizeof ifname, &ifindex, &multicast)) return NULL;
-  int fd = new_socket(env, family, ifname, ifindex, multicast);
+  if (!lvsd_vrrp_socket_args(env, argv, &family, ifname, sizeof ifname, &ifindex, &multicast)) return NULL;
+  int fd = lvsd_vrrp_new_socket(env, family, ifname, ifindex, multicast);
   if (fd < 0) return NULL;
   lvsd_set_rcvbuf(fd, 1 << 20);
   napi_value result;
@@ -495,58 +390,6 @@ napi_value lvsd_vrrp_send(napi_env env, napi_callback_info info) {
   }
   napi_value result;
   napi_create_int64(env, n, &result);
-  return result;
-}
-
-/*
- * vrrpRealtime(priority: 1..99) -> tid
- * Puts the calling thread (only: Linux applies a policy per thread) in SCHED_RR at `priority`, with
- * SCHED_RESET_ON_FORK so what it spawns runs ordinary scheduling. One system call: no process is started
- * (util-linux chrt was: a fork of the whole process from this thread, which blocked the thread until the
- * child exec'd and held every thread's page faults while the page tables were copied). Throws the errno
- * (EPERM without CAP_SYS_NICE).
- */
-napi_value lvsd_vrrp_realtime(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint32_t priority;
-  if (argc < 1 || !lvsd_arg_u32(env, argv[0], &priority)) return NULL;
-  if (priority < 1 || priority > 99) {
-    lvsd_throw_type(env, "priority must be 1..99");
-    return NULL;
-  }
-  struct sched_param param = {.sched_priority = (int)priority};
-  if (sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &param) != 0) {
-    lvsd_throw_errno(env, "sched_setscheduler", errno, "SCHED_RR");
-    return NULL;
-  }
-  napi_value result;
-  napi_create_int64(env, (int64_t)syscall(SYS_gettid), &result);
-  return result;
-}
-
-/*
- * threadForkPriority(raise: boolean) -> boolean
- * Raises the calling thread to SCHED_RR 1 (reset on fork) or puts it back to SCHED_OTHER. The main thread
- * raises itself around a spawn (src/fork-priority.ts): the fork copies the page tables holding the address
- * space's lock, and an ordinary thread preempted meanwhile stalled the VRRP thread's page faults for as long
- * as it waited for a CPU. false when the policy could not be set (no CAP_SYS_NICE) or the thread does not
- * run SCHED_OTHER (it is left alone then): never throws.
- */
-napi_value lvsd_thread_fork_priority(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  bool raise = false;
-  if (argc >= 1) napi_get_value_bool(env, argv[0], &raise);
-  struct sched_param param = {.sched_priority = raise ? 1 : 0};
-  /* a thread the operator runs otherwise (chrt, systemd CPUSchedulingPolicy=) is left as it is */
-  int rc = raise && sched_getscheduler(0) != SCHED_OTHER
-    ? -1
-    : sched_setscheduler(0, raise ? (SCHED_RR | SCHED_RESET_ON_FORK) : SCHED_OTHER, &param);
-  napi_value result;
-  napi_get_boolean(env, rc == 0, &result);
   return result;
 }
 

@@ -7,6 +7,4 @@ napi_value lvsd_vrrp_close(napi_env env, napi_callback_info info);
 napi_value lvsd_vrrp_ref(napi_env env, napi_callback_info info);
 napi_value lvsd_vrrp_listen(napi_env env, napi_callback_info info);
 napi_value lvsd_vrrp_drain(napi_env env, napi_callback_info info);
-napi_value lvsd_vrrp_realtime(napi_env env, napi_callback_info info);
-napi_value lvsd_thread_fork_priority(napi_env env, napi_callback_info info);
 #endif
