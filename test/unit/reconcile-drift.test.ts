@@ -189,6 +189,13 @@ test('once health changes replaced every entry, the reconciler holds none of the
   await r.update(desiredTable(20), 'health: up', 'health');
   await until('the health change applied', 5000, () => client.table.every((e) => e.dests.every((d) => d.weight > 0)));
   client.batches.length = 0;
-  gc();
-  assert.equal(refs.filter((w) => w.deref() !== undefined).length, 0, 'objects of the start table still reachable');
+  // what the last batch's settling still holds for a turn of the event loop (at host load 16 one object was,
+  // once) is let go first: what this test is after is a copy kept for as long as the config runs
+  const alive = (): number => refs.filter((w) => w.deref() !== undefined).length;
+  for (let i = 0; i < 5; i++) {
+    await new Promise((res) => setTimeout(res, 20));
+    gc();
+    if (alive() === 0) break;
+  }
+  assert.equal(alive(), 0, 'objects of the start table still reachable');
 });
