@@ -4,29 +4,27 @@
  * and when lvsd is root and a user is named, that user's uid and gid with no supplementary groups), their
  * output kept up to 4 KiB for the log, killed after 30 s. Never awaited by what triggered them.
  */
-import type { ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { SAFE_PATH, lookupUser, type Ids } from './users.js';
-import { spawnRaised } from './fork-priority.js';
+import { loadSpawn, type SpawnedChild } from './spawn-child.js';
 
 export const HOOK_KILL_AFTER_MS = 30_000;
 export const HOOK_OUTPUT_LIMIT = 4096;
 
-export type HookChild = ChildProcessByStdio<null, Readable, Readable>;
+export type HookChild = SpawnedChild;
 
 /** Starts `argv` with `extraArgs` appended; rejects when the user is unknown or the spawn fails at once. */
 export async function spawnHook(argv: readonly string[], extraArgs: readonly string[], env: Record<string, string>, user: string | undefined): Promise<HookChild> {
   let ids: Ids | undefined;
   if (user !== undefined && process.getuid?.() === 0) ids = await lookupUser(user);
-  // (node:child_process is imported when first used: the VRRP thread loads this module at start, and child_process brings net, dgram and streams, which cost seconds to compile under the test VM's emulation)
-  const { spawn } = await import('node:child_process');
-  // on the main thread at SCHED_RR 1 while it forks (fork-priority.ts)
-  return spawnRaised(() => spawn(argv[0]!, [...argv.slice(1), ...extraArgs], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  // (what starts it is imported when first used: the VRRP thread loads this module at start, and net or
+  // child_process bring streams, which cost seconds to compile under the test VM's emulation)
+  const spawn = await loadSpawn();
+  // a clone sharing the daemon's memory until its execve, nothing copied (spawn-child.ts)
+  return spawn(argv[0]!, [...argv.slice(1), ...extraArgs], {
     cwd: '/',
     env: { PATH: SAFE_PATH, ...env },
     ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
-  }));
+  });
 }
 
 /**

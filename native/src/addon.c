@@ -13,6 +13,7 @@
 #include "icmp_socket.h"
 #include "link_send.h"
 #include "netlink_socket.h"
+#include "spawn.h"
 #include "tcp_probe.h"
 #include "thread_sched.h"
 #include "udp_probe.h"
@@ -72,6 +73,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"nlClose", NULL, lvsd_nl_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nlRef", NULL, lvsd_nl_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"nlInfo", NULL, lvsd_nl_info, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"spawnChild", NULL, lvsd_spawn_child, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"childRef", NULL, lvsd_child_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, lvsd_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

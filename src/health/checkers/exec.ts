@@ -10,11 +10,9 @@
  * which a child that calls setsid escapes. Exit 0 is up, anything else down; with dynamicWeight exit
  * 2..255 is up with weight code - 2.
  */
-import type { ChildProcessByStdio } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import type { ExecCheck } from '../../config/types.js';
 import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
-import { spawnRaised } from '../../fork-priority.js';
+import { loadSpawn, type SpawnedChild } from '../../spawn-child.js';
 import { localErrno } from '../local-failure.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../types.js';
 import { deadline, errorReason, localExtra, settleOnce } from './deadline.js';
@@ -88,7 +86,7 @@ export async function probeExec(
   signal?: AbortSignal,
   env: ProbeEnv = {},
 ): Promise<ProbeResult> {
-  const { spawn } = childProcess ?? await loadChildProcess(); // before the deadline: the first import is not the check's time
+  const spawn = await loadSpawn(); // before the deadline: the first import is not the check's time
   const d = deadline(check.timeout, signal);
   const limit = env.execOutputLimit ?? DEFAULT_OUTPUT_LIMIT;
   let ids: Ids | undefined;
@@ -109,11 +107,11 @@ export async function probeExec(
   const argv = execArgv(check, target);
   const [file, ...args] = ids && mode === 'pidns' ? ['unshare', ...wrapper(ids), ...argv] : argv;
   return new Promise((resolve) => {
-    let child: ChildProcessByStdio<null, Readable, Readable>;
+    let child: SpawnedChild;
     try {
-      child = spawnRaised(() => spawn(file!, args, {
+      // a clone sharing the daemon's memory until its execve, nothing copied (spawn-child.ts)
+      child = spawn(file!, args, {
         detached: true,
-        stdio: ['ignore', 'pipe', 'pipe'],
         cwd: '/',
         env: {
           PATH: SAFE_PATH,
@@ -122,7 +120,7 @@ export async function probeExec(
         },
         // in a PID namespace the inner unshare drops to the user; else the program starts as the user
         ...(ids && mode === 'pgroup' ? { uid: ids.uid, gid: ids.gid } : {}),
-      }));
+      });
     } catch (err) {
       d.done();
       const local = localErrno((err as NodeJS.ErrnoException).code);
