@@ -97,15 +97,31 @@ interface Pending {
   deadline: number;
   resolve: (parts: NlMsg[]) => void;
   reject: (e: Error) => void;
-  /** For a batch barrier: the quiet requests before it, which succeeded if still pending when it is acked. */
-  batch?: number[];
+  /** For a batch's barrier: the batch, whose changes not refused before the barrier's acknowledgement succeeded. */
+  batch?: Batch;
 }
 
-/** One or more datagrams sent together, and the requests they carry (the last one answers last). */
+/**
+ * The quiet changes of one batch: sequence numbers first..first+count-1 (one contiguous range, so a change
+ * costs no entry of its own in the pending map), answered only when refused, then the barrier.
+ */
+interface Batch {
+  first: number;
+  count: number;
+  /** Per change: UNSETTLED until its refusal or the barrier's answer, then undefined (accepted) or its error. */
+  results: Array<Error | undefined | typeof UNSETTLED>;
+  /** Changes sent (or to be sent) whose answer has not come: what their replies may still cost. */
+  owedChanges: number;
+}
+
+const UNSETTLED = Symbol('unsettled');
+
+/** One or more datagrams sent together, the request that answers last, and what its replies may cost. */
 interface Queued {
-  seqs: number[];
-  pendings: Pending[];
+  seq: number;
+  pending: Pending;
   datagrams: Buffer[];
+  cost: number;
 }
 
 export class GenlSocket {
@@ -123,6 +139,8 @@ export class GenlSocket {
   private lastSweep = 0;
   /** Dumps waiting for the one running to finish. */
   private dumpChain: Promise<unknown> = Promise.resolve();
+  /** Batches sent or queued and not answered yet, oldest first (a refusal is looked up among them). */
+  private readonly batches: Batch[] = [];
   /** Requests built but not sent yet, waiting for room in the receive buffer. */
   private readonly queue: Queued[] = [];
   private queueHead = 0;
@@ -166,46 +184,45 @@ export class GenlSocket {
   }
 
   /**
-   * Sends changes built without NLM_F_ACK back to back in as few datagrams as fit, then an acknowledged
-   * NLMSG_NOOP as a barrier. The kernel handles the messages of a datagram in order and answers a change
-   * without NLM_F_ACK only when it refuses it, so once the barrier is acknowledged every change with no error
-   * reply before it has succeeded: one reply for the whole batch instead of one per change.
-   * Resolves with one entry per change: undefined when it succeeded, else its error (NetlinkErrno on refusal).
+   * Sends `count` changes built without NLM_F_ACK (the i-th by `build(i, seq)`) back to back in as few
+   * datagrams as fit, then an acknowledged NLMSG_NOOP as a barrier. The kernel handles the messages of a
+   * datagram in order and answers a change without NLM_F_ACK only when it refuses it, so once the barrier is
+   * acknowledged every change with no error reply before it has succeeded: one reply for the whole batch
+   * instead of one per change. The changes take consecutive sequence numbers and no entry, promise or text
+   * of their own: a refusal finds its change by its place in the batch.
+   * Resolves with one entry per change: undefined when it succeeded, else its error (NetlinkErrno on
+   * refusal, what `build` threw, or what failed the barrier: overrun, timeout, closed socket).
    */
-  batch(builders: ReadonlyArray<(seq: number) => Buffer>, whats: readonly string[]): Promise<Array<Error | undefined>> {
-    if (this.closed) return Promise.resolve(builders.map(() => new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed')));
-    const outcomes: Array<Promise<Error | undefined>> = [];
-    const seqs: number[] = [];
-    const pendings: Pending[] = [];
+  batch(count: number, build: (i: number, seq: number) => Buffer): Promise<Array<Error | undefined>> {
+    if (this.closed) return Promise.resolve(Array.from({ length: count }, () => new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed')));
+    if (count === 0) return Promise.resolve([]);
+    const first = this.seqRange(count + 1);
+    const batch: Batch = { first, count, results: new Array<Error | undefined | typeof UNSETTLED>(count), owedChanges: 0 };
     const msgs: Buffer[] = [];
-    builders.forEach((build, i) => {
-      const seq = this.nextSeq();
+    for (let i = 0; i < count; i++) {
       let msg: Buffer;
       try {
-        msg = build(seq);
+        msg = build(i, first + i);
       } catch (e) {
-        outcomes.push(Promise.resolve(e as Error));
-        return;
+        batch.results[i] = e as Error;
+        continue;
       }
-      const { pending, promise } = this.newPending('quiet', whats[i] ?? 'change');
-      this.pending.set(seq, pending);
-      outcomes.push(promise.then(() => undefined, (e: Error) => e));
-      seqs.push(seq);
-      pendings.push(pending);
+      batch.results[i] = UNSETTLED;
       msgs.push(msg);
-    });
-    if (seqs.length > 0) {
-      const barrierSeq = this.nextSeq();
-      const barrier = this.newPending('ack', `the barrier after ${seqs.length} changes`);
-      barrier.pending.batch = [...seqs];
-      barrier.promise.catch(() => undefined); // its outcome reaches the changes through settle()
-      this.pending.set(barrierSeq, barrier.pending);
-      msgs.push(nlmsg(C.NLMSG_NOOP, C.NLM_F_REQUEST | C.NLM_F_ACK, barrierSeq, Buffer.alloc(0)));
-      this.setRef(true);
-      this.queue.push({ seqs: [...seqs, barrierSeq], pendings: [...pendings, barrier.pending], datagrams: pack(msgs) });
-      this.flush();
+      batch.owedChanges++;
     }
-    return Promise.all(outcomes);
+    if (msgs.length === 0) return Promise.resolve(batch.results as Array<Error | undefined>);
+    this.batches.push(batch);
+    const barrierSeq = first + count;
+    const barrier = this.newPending('ack', `the barrier after ${count} changes`);
+    barrier.pending.batch = batch;
+    this.pending.set(barrierSeq, barrier.pending);
+    msgs.push(nlmsg(C.NLMSG_NOOP, C.NLM_F_REQUEST | C.NLM_F_ACK, barrierSeq, Buffer.alloc(0)));
+    this.setRef(true);
+    this.queue.push({ seq: barrierSeq, pending: barrier.pending, datagrams: pack(msgs), cost: batch.owedChanges * REPLY_COST.quiet + REPLY_COST.ack });
+    this.flush();
+    // the barrier's outcome is the batch's: settle() writes it into every change not refused before it
+    return barrier.promise.then(() => batch.results as Array<Error | undefined>, () => batch.results as Array<Error | undefined>);
   }
 
   /** Sends a single get (no NLM_F_ACK: the reply itself answers) and resolves with its reply message. */
@@ -239,10 +256,37 @@ export class GenlSocket {
   }
 
   private nextSeq(): number {
+    return this.seqRange(1);
+  }
+
+  /** `n` consecutive sequence numbers, none 0 and none in use by a request or batch still unanswered. */
+  private seqRange(n: number): number {
     let s = this.seq;
-    while (this.pending.has(s) || s === 0) s = (s % 0xffffffff) + 1;
-    this.seq = (s % 0xffffffff) + 1;
+    for (;;) {
+      if (s + n - 1 > 0xffffffff) s = 1;
+      const conflict = this.inUse(s, n);
+      if (conflict === undefined) break;
+      s = conflict + 1;
+    }
+    this.seq = s + n > 0xffffffff ? 1 : s + n;
     return s;
+  }
+
+  /** The last sequence number in s..s+n-1 that an unanswered request or batch holds, else undefined. */
+  private inUse(s: number, n: number): number | undefined {
+    let last: number | undefined;
+    if (this.pending.size > 0) {
+      if (n <= this.pending.size) {
+        for (let x = s; x < s + n; x++) if (this.pending.has(x)) last = x;
+      } else {
+        for (const x of this.pending.keys()) if (x >= s && x < s + n && (last === undefined || x > last)) last = x;
+      }
+    }
+    for (const b of this.batches) {
+      const end = b.first + b.count - 1;
+      if (b.first < s + n && end >= s && (last === undefined || Math.min(end, s + n - 1) > last)) last = Math.min(end, s + n - 1);
+    }
+    return last;
   }
 
   private request(build: (seq: number) => Buffer, kind: Kind, what: string): Promise<NlMsg[]> {
@@ -257,7 +301,7 @@ export class GenlSocket {
     const { pending, promise } = this.newPending(kind, what);
     this.pending.set(seq, pending);
     this.setRef(true);
-    this.queue.push({ seqs: [seq], pendings: [pending], datagrams: [msg] });
+    this.queue.push({ seq, pending, datagrams: [msg], cost: REPLY_COST[kind] });
     this.flush();
     return promise;
   }
@@ -274,23 +318,19 @@ export class GenlSocket {
   private flush(): void {
     while (this.queueHead < this.queue.length) {
       const q = this.queue[this.queueHead]!;
-      const last = q.seqs.length - 1;
-      if (this.pending.get(q.seqs[last]!) !== q.pendings[last]) {
+      if (this.pending.get(q.seq) !== q.pending) {
         this.queueHead++; // failed while queued
         continue;
       }
-      const cost = q.pendings.reduce((sum, p) => sum + REPLY_COST[p.kind], 0);
-      if (this.owed > 0 && this.owed + cost > this.budget) break;
+      if (this.owed > 0 && this.owed + q.cost > this.budget) break;
       this.queueHead++;
-      this.owed += cost;
-      const deadline = Date.now() + this.timeoutMs;
-      for (const p of q.pendings) p.deadline = deadline;
+      this.owed += q.cost;
+      q.pending.deadline = Date.now() + this.timeoutMs;
       this.armTimer();
       for (const datagram of q.datagrams) {
         const err = this.raw.send(datagram);
         if (!err) continue;
-        const e = new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${q.pendings[last]!.what}: ${err}`, { details: { errno: err } });
-        for (const seq of q.seqs) this.settle(seq, e);
+        this.settle(q.seq, new LvsdError('LVSD_IPVS_UNAVAILABLE', `netlink send failed for ${q.pending.what}: ${err}`, { details: { errno: err } }));
         break;
       }
     }
@@ -304,20 +344,36 @@ export class GenlSocket {
     const p = this.pending.get(seq);
     if (!p) return;
     this.pending.delete(seq);
-    if (p.deadline !== Infinity) this.owed -= REPLY_COST[p.kind]; // it had been sent
+    const b = p.batch;
+    if (p.deadline !== Infinity) {
+      // it had been sent: its replies are no longer owed (a batch's refused changes were paid as they came)
+      this.owed -= b ? b.owedChanges * REPLY_COST.quiet + REPLY_COST.ack : REPLY_COST[p.kind];
+    }
+    if (b) {
+      // a barrier: its acknowledgement means success for the changes not refused before it, its failure fails them
+      const outcome = result instanceof Error ? result : undefined;
+      for (let i = 0; i < b.count; i++) if (b.results[i] === UNSETTLED) b.results[i] = outcome;
+      const at = this.batches.indexOf(b);
+      if (at >= 0) this.batches.splice(at, 1);
+    }
     if (this.pending.size === 0) {
       this.setRef(false);
       this.owed = 0;
       this.queue.length = 0;
       this.queueHead = 0;
     }
-    if (p.batch) {
-      // a barrier: its acknowledgement means success for the changes not refused before it
-      for (const q of p.batch) this.settle(q, result instanceof Error ? result : []);
-    }
     if (result instanceof Error) p.reject(result);
     else p.resolve(result);
     if (!this.closed) this.flush();
+  }
+
+  /** The batch holding change `seq` and its place in it, if the change is still unanswered. */
+  private quietChange(seq: number): { batch: Batch; index: number } | undefined {
+    for (const b of this.batches) {
+      const i = seq - b.first;
+      if (i >= 0 && i < b.count) return b.results[i] === UNSETTLED ? { batch: b, index: i } : undefined;
+    }
+    return undefined;
   }
 
   private onBatch(items: NetlinkItem[]): void {
@@ -367,7 +423,11 @@ export class GenlSocket {
 
   private onMessage(m: NlMsg): void {
     const p = this.pending.get(m.seq);
-    if (!p) return; // a late reply to a request already failed (timeout or overrun)
+    if (!p) {
+      const change = this.quietChange(m.seq);
+      if (change) this.onRefusal(change.batch, change.index, m);
+      return; // else a late reply to a request already failed (timeout or overrun)
+    }
     p.deadline = Date.now() + this.timeoutMs;
     if (m.type === C.NLMSG_ERROR) {
       let err;
@@ -388,6 +448,26 @@ export class GenlSocket {
     } else if (m.type !== C.NLMSG_NOOP) {
       p.parts.push(m);
     }
+  }
+
+  /**
+   * A reply to a quiet change of a batch. Only a refusal is expected; an acknowledgement (not asked for)
+   * settles it as accepted; any other message is data the request returned and leaves it to the barrier.
+   */
+  private onRefusal(b: Batch, index: number, m: NlMsg): void {
+    const barrier = this.pending.get(b.first + b.count);
+    if (barrier) barrier.deadline = Date.now() + this.timeoutMs;
+    if (m.type !== C.NLMSG_ERROR) return;
+    let outcome: Error | undefined;
+    try {
+      const err = parseNlmsgerr(m.payload, m.flags);
+      outcome = err.errno === 0 ? undefined : new NetlinkErrno(err.errno, err.message);
+    } catch (e) {
+      outcome = e as Error;
+    }
+    b.results[index] = outcome;
+    b.owedChanges--;
+    this.owed -= REPLY_COST.quiet;
   }
 
   private onFailure(f: NetlinkFailure): void {

@@ -10,7 +10,7 @@ import { isLvsdError } from '../../src/errors.js';
 import { createIpvsClient } from '../../src/ipvs/client.js';
 import { GenlSocket, NetlinkErrno } from '../../src/ipvs/socket.js';
 import { decodeFamilyId, getFamilyMessage } from '../../src/ipvs/messages.js';
-import { genlmsg, str } from '../../src/ipvs/nlattr.js';
+import { genlmsg, nlmsg, str } from '../../src/ipvs/nlattr.js';
 import * as C from '../../src/ipvs/constants.js';
 
 const hasIpvs = existsSync('/proc/net/ip_vs');
@@ -47,11 +47,34 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
       builders[4] = () => {
         throw new TypeError('cannot encode');
       };
-      const outcomes = await sock.batch(builders, names);
+      const outcomes = await sock.batch(builders.length, (i, seq) => builders[i]!(seq));
       outcomes.forEach((e, i) => {
         if (i === 4) assert.ok(e instanceof TypeError);
         else if (i % 3 === 0) assert.ok(e instanceof NetlinkErrno && e.errno === 2, `#${i}: ${e}`);
         else assert.equal(e, undefined, `#${i}`);
+      });
+      assert.equal(sock.inFlight, 0);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('several batches in flight at once: each refusal lands on its own change, the others succeed', async () => {
+    const sock = new GenlSocket({ window: 256 });
+    try {
+      // NLMSG_NOOP without NLM_F_ACK: the kernel takes it silently (a change it accepts); a GETFAMILY of a
+      // missing family: refused with ENOENT (a change it refuses)
+      const refused = (i: number) => i % 97 === 13;
+      const build = (b: number) => (i: number, seq: number) => refused(b * 1000 + i)
+        ? genlmsg(C.GENL_ID_CTRL, C.NLM_F_REQUEST, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, `missing-${b}-${i}`)])
+        : nlmsg(C.NLMSG_NOOP, C.NLM_F_REQUEST, seq, Buffer.alloc(8));
+      const all = await Promise.all([0, 1, 2].map((b) => sock.batch(1000, build(b))));
+      all.forEach((outcomes, b) => {
+        assert.equal(outcomes.length, 1000);
+        outcomes.forEach((e, i) => {
+          if (refused(b * 1000 + i)) assert.ok(e instanceof NetlinkErrno && e.errno === 2, `batch ${b} #${i}: ${e}`);
+          else assert.equal(e, undefined, `batch ${b} #${i}`);
+        });
       });
       assert.equal(sock.inFlight, 0);
     } finally {
