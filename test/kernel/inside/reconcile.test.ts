@@ -247,3 +247,45 @@ test('declared timeouts are set, and only the ones that differ', { skip, timeout
   assert.equal(r.converged, true);
   assert.deepEqual(await client.getTimeouts(), { ...original, tcp: want.tcp });
 });
+
+test('refusals in the middle of a large pipelined apply are each reported with their service and real server; everything else lands', { skip, timeout: 300_000 }, async () => {
+  // 300 services x 10 real servers: several datagrams and more than one acknowledged batch; three refusals
+  // the config would have caught, put where they sit between accepted changes of the same datagram
+  const big: DesiredEntry[] = Array.from({ length: 300 }, (_, i) => ({
+    service: tcp(`192.0.3.${i % 250}`, 1000 + i, { scheduler: i === 200 ? 'nosuch' : 'wrr' }),
+    dests: Array.from({ length: 10 }, (_, j) => rs(`10.1.${i % 250}.${j + 1}`, 8000 + i, { weight: j + 1 })),
+  }));
+  big[40]!.dests[3] = rs('10.1.40.4', 8040, { upperThreshold: 5, lowerThreshold: 10 }); // ERANGE
+  big[150]!.dests[5] = rs('224.0.0.5', 8150); // EINVAL: multicast
+  const result = await reconcile(client, big, { owned: new Set(), ownWholeTable: false });
+  const r = result.report;
+  assert.deepEqual(r.failed.map((f) => [f.op.command.cmd, f.op.serviceId, f.op.destId, f.errno]), [
+    ['new-service', 'tcp/192.0.3.200:1200', undefined, 2],
+    ['new-dest', 'tcp/192.0.3.40:1040', '10.1.40.4:8040', 34],
+    ['new-dest', 'tcp/192.0.3.150:1150', '224.0.0.5:8150', 22],
+  ]);
+  assert.equal(r.failed[0]!.reason, 'scheduler "nosuch" is not available: load module ip_vs_nosuch');
+  assert.match(r.failed[1]!.reason, /^real server 10\.1\.40\.4:8040 in service tcp\/192\.0\.3\.40:1040: weight or connection thresholds out of range/);
+  assert.match(r.failed[2]!.reason, /^real server 224\.0\.0\.5:8150 in service tcp\/192\.0\.3\.150:1150 was refused as invalid/);
+  // the refused service's real servers are not sent (the kernel would refuse each with ESRCH)
+  assert.equal(r.skipped.length, 10);
+  assert.ok(r.skipped.every((s) => s.op.serviceId === 'tcp/192.0.3.200:1200' && /was not created: scheduler "nosuch"/.test(s.reason)), r.skipped.map((s) => s.reason).join('\n'));
+  assert.equal(r.sent, 300 + 3000 - 10);
+  assert.equal(r.succeeded, r.sent - 3);
+  assert.equal(r.ok, false);
+
+  const lines = saved();
+  assert.equal(lines.length, 299 + 2990 - 2, 'every other service and real server is in the kernel');
+  assert.ok(lines.includes('-a -t 192.0.3.40:1040 -r 10.1.40.3:8040 -m -w 3') && lines.includes('-a -t 192.0.3.40:1040 -r 10.1.40.5:8040 -m -w 5'), lines.filter((l) => l.includes('192.0.3.40:')).join('\n'));
+  assert.ok(lines.includes('-a -t 192.0.3.150:1150 -r 10.1.150.5:8150 -m -w 5') && lines.includes('-a -t 192.0.3.150:1150 -r 10.1.150.7:8150 -m -w 7'), lines.filter((l) => l.includes('192.0.3.150:')).join('\n'));
+  assert.ok(!lines.some((l) => l.includes('224.0.0.5') || l.includes('10.1.40.4:8040') || l.includes('192.0.3.200:1200')), 'nothing refused is in the kernel');
+
+  // a second pass plans exactly what was refused, and nothing else
+  const again = await reconcile(client, big, { owned: ids(big), ownWholeTable: false, dryRun: true });
+  assert.deepEqual(again.plan.ops.map((o) => `${o.command.cmd} ${o.serviceId} ${o.destId ?? ''}`).sort(), [
+    'new-dest tcp/192.0.3.150:1150 224.0.0.5:8150',
+    'new-dest tcp/192.0.3.40:1040 10.1.40.4:8040',
+    'new-service tcp/192.0.3.200:1200 ',
+    ...Array.from({ length: 10 }, (_, j) => `new-dest tcp/192.0.3.200:1200 10.1.200.${j + 1}:8200`),
+  ].sort());
+});
