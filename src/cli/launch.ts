@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --expose-gc
 /**
  * The bundled command line's entry (dist/bundle/lvsd.cjs; packaging/bundle.ts): what /usr/bin/lvsd and
  * package.json's `bin` run. It loads only the file of the command asked for (check.cjs, apply.cjs, run.cjs,

@@ -1,39 +1,128 @@
 /**
- * Hands the free pages inside the C heap back to the kernel (glibc's malloc_trim, through the addon) a
- * little after the start and then once a minute. glibc's free() gives back only the top of the heap;
- * a start, a reload or a status build leave free chunks between live ones, and those pages stayed in
- * the RSS: 3.7 MiB of 10 at 10,000 TCP checks (docs/benchmarks.md, "RSS at 10,000 checks"). A trim
- * of that heap takes well under a millisecond; the VRRP thread's allocations wait for it (one arena,
- * MALLOC_ARENA_MAX=1).
+ * Gives memory the daemon no longer uses back to the kernel, in two heaps:
+ *
+ * - the C heap (glibc's malloc_trim, through the addon) a little after the start and then once a minute.
+ *   glibc's free() gives back only the top of the heap; a start, a reload or a status build leave free
+ *   chunks between live ones, and those pages stayed in the RSS: 3.7 MiB of 10 at 10,000 TCP checks
+ *   (docs/benchmarks.md, "RSS at 10,000 checks"). A trim of that heap takes well under a millisecond; the
+ *   VRRP thread's allocations wait for it (one arena, MALLOC_ARENA_MAX=1).
+ * - V8's heap (HeapSettle below): a full collection once the heap holds much more than after the last one
+ *   and has stopped growing. A start or a large reload leaves tens of MiB of garbage in the old generation,
+ *   and V8 collects it only when the old generation reaches a limit set from the start's peak (up to 4x the
+ *   live data) or when its memory reducer judges the process idle, which a busy director (or a slow VM)
+ *   may not be for minutes: the RSS at 10,000 checks read 74 or 100 MiB by where that fell.
  */
+import { createRequire } from 'node:module';
 import type { Logger } from '../log.js';
 import { loadNative } from '../net/index.js';
 
 /** The first trim: the start's first probe verdicts and table writes are done by then. */
 export const FIRST_TRIM_MS = 20_000;
 export const TRIM_EVERY_MS = 60_000;
+/** How often V8's heap is looked at (one getHeapStatistics call, a few microseconds). */
+export const SETTLE_EVERY_MS = 5_000;
 
-/** Starts the trims; the returned function stops them. Without the addon (or without glibc) it does nothing. */
-export function startHeapTrim(log: Logger, firstMs = FIRST_TRIM_MS, everyMs = TRIM_EVERY_MS): () => void {
-  let trim: () => number;
+const MiB = 1 << 20;
+
+/**
+ * When to ask V8 for a full collection, from the heap's used bytes read every SETTLE_EVERY_MS. Pure.
+ * It collects when the heap holds `minExcess` (and half the floor) more than its floor, the lowest use
+ * seen since the last collection it asked for, and grew less than `quiet` since the last reading: the
+ * allocation that made the excess (a start, a reload) is over, so the garbage is there to take. The floor
+ * is unknown until a first collection (the readings begin after the start's peak): the first quiet reading
+ * over `minExcess` collects. A heap that keeps growing is left to V8's own limits; a collection that finds
+ * the heap all live raises the floor, so the next one needs a new excess.
+ */
+export class HeapSettle {
+  private low = 0;
+  private last: number | undefined;
+
+  constructor(private readonly minExcess = 8 * MiB, private readonly quiet = 1 * MiB) {}
+
+  /** One reading; true when a collection should run now. */
+  sample(used: number): boolean {
+    const last = this.last;
+    this.last = used;
+    this.low = Math.min(this.low, used);
+    if (last === undefined || used - last >= this.quiet) return false;
+    if (used - this.low < Math.max(this.minExcess, this.low / 2)) return false;
+    // the next floor is what the collection leaves: read from the next readings
+    this.low = Infinity;
+    this.last = undefined;
+    return true;
+  }
+}
+
+/** V8's collector when node runs with --expose-gc (lvsd's node flags: src/cli/main.ts), else undefined. */
+export type Collect = () => void;
+function exposedGc(): Collect | undefined {
+  const gc = (globalThis as { gc?: (o?: object) => void }).gc;
+  if (typeof gc !== 'function') return undefined;
+  // incremental marking, finished by V8's tasks: the event loop is not held for the whole collection
+  return () => gc({ type: 'major', execution: 'async' });
+}
+
+export interface HeapTrimOptions {
+  firstMs?: number;
+  everyMs?: number;
+  settleEveryMs?: number;
+  /** tests: V8's collector (default: the exposed gc, if any) and the heap's used bytes */
+  collect?: Collect | undefined;
+  usedBytes?: () => number;
+  settle?: HeapSettle;
+}
+
+/**
+ * Starts the trims and the heap settling; the returned function stops them. Without the addon (or glibc)
+ * the C heap is left alone; without an exposed gc, V8's heap is.
+ */
+export function startHeapTrim(log: Logger, opts: HeapTrimOptions = {}): () => void {
+  const stops: Array<() => void> = [];
+  const trim = mallocTrim();
+  if (trim) {
+    const run = (): void => {
+      const us = trim();
+      log.debug({ event: 'daemon.heap_trimmed', us: Math.round(us) }, `C heap trimmed in ${Math.round(us)} us`);
+    };
+    let every: NodeJS.Timeout | undefined;
+    const first = setTimeout(() => {
+      run();
+      every = setInterval(run, opts.everyMs ?? TRIM_EVERY_MS).unref();
+    }, opts.firstMs ?? FIRST_TRIM_MS).unref();
+    stops.push(() => {
+      clearTimeout(first);
+      clearInterval(every);
+    });
+  }
+  const collect = 'collect' in opts ? opts.collect : exposedGc();
+  if (collect) {
+    const used = opts.usedBytes ?? heapUsed;
+    const settle = opts.settle ?? new HeapSettle();
+    const look = setInterval(() => {
+      const before = used();
+      if (!settle.sample(before)) return;
+      collect();
+      log.debug({ event: 'daemon.heap_collected', usedMiB: Math.round(before / MiB) }, `V8 heap collected at ${Math.round(before / MiB)} MiB used`);
+    }, opts.settleEveryMs ?? SETTLE_EVERY_MS).unref();
+    stops.push(() => clearInterval(look));
+  }
+  return () => {
+    for (const stop of stops) stop();
+  };
+}
+
+function mallocTrim(): (() => number) | undefined {
   try {
     const native = loadNative();
-    if (typeof native.mallocTrim !== 'function') return () => undefined;
-    trim = () => native.mallocTrim();
+    return typeof native.mallocTrim === 'function' ? () => native.mallocTrim() : undefined;
   } catch {
-    return () => undefined;
+    return undefined;
   }
-  const run = (): void => {
-    const us = trim();
-    log.debug({ event: 'daemon.heap_trimmed', us: Math.round(us) }, `C heap trimmed in ${Math.round(us)} us`);
-  };
-  let every: NodeJS.Timeout | undefined;
-  const first = setTimeout(() => {
-    run();
-    every = setInterval(run, everyMs).unref();
-  }, firstMs).unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(every);
-  };
+}
+
+let v8: typeof import('node:v8') | undefined;
+/** The main isolate's used heap bytes; node:v8 is loaded at the first reading, not with the daemon. */
+function heapUsed(): number {
+  v8 ??= createRequire(import.meta.url)('node:v8') as typeof import('node:v8');
+  return v8.getHeapStatistics().used_heap_size;
 }

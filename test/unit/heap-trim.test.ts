@@ -1,13 +1,15 @@
 /**
  * The C heap's free pages go back to the kernel when lvsd trims it (src/daemon/heap-trim.ts, the addon's
- * mallocTrim): memory freed between live allocations leaves the RSS, which free() alone never does.
+ * mallocTrim): memory freed between live allocations leaves the RSS, which free() alone never does. And
+ * V8's heap is collected once it holds far more than after the last collection and has stopped growing
+ * (HeapSettle): the garbage a start or a reload leaves goes, where V8 alone kept it for minutes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadNative, nativeAvailable } from '../../src/net/index.js';
-import { startHeapTrim } from '../../src/daemon/heap-trim.js';
+import { HeapSettle, startHeapTrim } from '../../src/daemon/heap-trim.js';
 import type { Logger } from '../../src/log.js';
 
 const MiB = 1 << 20;
@@ -36,11 +38,76 @@ test('freed memory between live allocations leaves the RSS once the heap is trim
 test('lvsd run trims a little after its start and then periodically, and stops when asked', { skip: !nativeAvailable() && 'addon not built' }, async () => {
   const lines: string[] = [];
   const log = { debug: (o: { event: string }) => { lines.push(o.event); } } as unknown as Logger;
-  const stop = startHeapTrim(log, 20, 30);
+  const stop = startHeapTrim(log, { firstMs: 20, everyMs: 30, collect: undefined });
   await new Promise((r) => setTimeout(r, 120));
   stop();
   const n = lines.filter((l) => l === 'daemon.heap_trimmed').length;
   assert.ok(n >= 2, `${n} trims in 120 ms`);
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(lines.filter((l) => l === 'daemon.heap_trimmed').length, n, 'no trim after stop');
+});
+
+test('HeapSettle: collects once the heap has grown well past its floor and stopped growing, not while it grows', () => {
+  const settle = new HeapSettle(8 * MiB, 1 * MiB);
+  const said = (mib: number[]) => mib.map((m) => settle.sample(m * MiB));
+  // the readings begin while the start grows the heap from 10 to 60 MiB, then it holds (the floor is not
+  // known yet: the first quiet reading over 8 MiB collects)
+  assert.deepEqual(said([10, 20, 40, 60]), [false, false, false, false], 'growing: left to V8');
+  assert.deepEqual(said([60.5]), [true], 'grown 50 MiB over its floor and quiet: collect');
+  // the collection left 20 MiB: the new floor; small drifts do not collect again
+  assert.deepEqual(said([20, 20.2, 21, 24, 26]), [false, false, false, false, false]);
+  // 8 MiB is not enough at a 20 MiB floor: half the floor (10 MiB) is
+  assert.deepEqual(said([29, 29.5]), [false, false]);
+  assert.deepEqual(said([30.5, 30.6]), [false, true]);
+});
+
+test('HeapSettle: a heap that grows steadily is never collected by it; one that is all live raises the floor', () => {
+  const settle = new HeapSettle(8 * MiB, 1 * MiB);
+  for (let m = 10; m < 200; m += 2) assert.equal(settle.sample(m * MiB), false, `growing at ${m} MiB`);
+  assert.equal(settle.sample(200 * MiB), false, 'still grown 2 MiB since the last reading');
+  assert.equal(settle.sample(200 * MiB), true, 'quiet');
+  // the collection found it all live (200 MiB stays): no second collection at the same size
+  for (let i = 0; i < 20; i++) assert.equal(settle.sample(200 * MiB), false);
+});
+
+test('lvsd run asks V8 for a collection when the heap settles, once, and not after stop', async () => {
+  const lines: string[] = [];
+  const log = { debug: (o: { event: string }) => { lines.push(o.event); } } as unknown as Logger;
+  const readings = [10, 30, 50, 50, 50, 50, 50].map((m) => m * MiB);
+  let i = 0;
+  let collected = 0;
+  const stop = startHeapTrim(log, {
+    firstMs: 1e6, settleEveryMs: 10, collect: () => { collected++; readings.fill(15 * MiB, i); }, usedBytes: () => readings[Math.min(i++, readings.length - 1)]!,
+  });
+  await new Promise((r) => setTimeout(r, 150));
+  stop();
+  assert.equal(collected, 1);
+  assert.deepEqual(lines.filter((l) => l === 'daemon.heap_collected'), ['daemon.heap_collected']);
+  const at = i;
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(i, at, 'no reading after stop');
+});
+
+test('the garbage a start leaves in V8\'s old generation leaves the heap once it settles, not before', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (o?: object) => void;
+  const v8 = await import('node:v8');
+  const used = () => v8.getHeapStatistics().used_heap_size;
+  gc();
+  const floor = used();
+  // ~40 MiB of objects that live long enough to be promoted to the old generation, then dropped
+  let held: unknown[] | undefined = [];
+  for (let i = 0; i < 400_000; i++) held.push({ a: i, b: [i, i + 1], c: `s${i}` });
+  for (let k = 0; k < 8; k++) new Array(100_000).fill(k);
+  held = undefined;
+  const grown = used();
+  assert.ok(grown - floor > 30 * MiB, `the heap grew by ${((grown - floor) / MiB).toFixed(1)} MiB`);
+  const log = { debug: () => undefined } as unknown as Logger;
+  const stop = startHeapTrim(log, { firstMs: 1e6, settleEveryMs: 20, collect: () => gc({ type: 'major', execution: 'async' }) });
+  try {
+    for (let t = 0; t < 100 && used() - floor > 10 * MiB; t++) await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    stop();
+  }
+  assert.ok(used() - floor < 10 * MiB, `${((used() - floor) / MiB).toFixed(1)} MiB over the floor after the settle`);
 });
