@@ -39,6 +39,9 @@ export interface ServiceEntry {
   members: Member[];
   desired: ServiceDesired;
   rampTimer?: TimerHandle;
-  /** Its members by job (built at the first result), so a result finds its members without a scan; one member as itself, not an array of one (~60 bytes per real server). */
+  /**
+   * Its members by job (built at the first result) when it has more than scheduler.ts's SCAN_MEMBERS, so a
+   * result finds its members without a scan; one member as itself, not an array of one (~60 bytes per real server).
+   */
   byJob?: Map<Job, Member | Member[]>;
 }

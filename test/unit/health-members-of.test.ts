@@ -1,0 +1,37 @@
+/**
+ * A probe's result finds the members of a service it probes (scheduler.ts membersOf): by a scan of the
+ * service's list up to SCAN_MEMBERS members, by a map per service above. Both give what a filter of the
+ * list gives, in the list's order, duplicates (two real servers sharing one probe) included.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { membersOf, SCAN_MEMBERS } from '../../src/health/scheduler.js';
+import type { Job, Member, ServiceEntry } from '../../src/health/job.js';
+
+function entry(jobOf: number[], jobs: Job[]): ServiceEntry {
+  const members = jobOf.map((j, i) => ({ rs: { index: i }, job: jobs[j]!, dest: undefined }) as unknown as Member);
+  return { config: {}, members, desired: {} } as unknown as ServiceEntry;
+}
+
+test('membersOf: the members a filter of the list finds, in order, on both sides of SCAN_MEMBERS', () => {
+  fc.assert(fc.property(
+    fc.integer({ min: 1, max: 8 }),
+    fc.oneof(fc.integer({ min: 0, max: SCAN_MEMBERS }), fc.integer({ min: SCAN_MEMBERS + 1, max: 3 * SCAN_MEMBERS })),
+    fc.integer(),
+    (nJobs, n, seed) => {
+      const jobs = Array.from({ length: nJobs + 1 }, (_, k) => ({ key: `j${k}` }) as unknown as Job);
+      // jobs[nJobs] probes no member of the service
+      let x = seed | 0;
+      const jobOf = Array.from({ length: n }, () => ((x = (Math.imul(x, 1103515245) + 12345) | 0) >>> 8) % nJobs);
+      const svc = entry(jobOf, jobs);
+      for (const job of jobs) {
+        const want = svc.members.filter((m) => m.job === job);
+        assert.deepEqual([...membersOf(svc, job)], want);
+        // asked again (the map, once built, is kept): the same
+        assert.deepEqual([...membersOf(svc, job)], want);
+      }
+      assert.equal(svc.byJob !== undefined, n > SCAN_MEMBERS, 'a map only above SCAN_MEMBERS');
+    },
+  ), { numRuns: 200 });
+});
