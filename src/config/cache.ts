@@ -24,6 +24,7 @@ import { pointerJoin } from './problems.js';
 import { ServiceMemo } from './service-memo.js';
 import { spliceItems, type Spliced } from './splice.js';
 import { TurnBudget } from '../turn-budget.js';
+import type { ReadRecord } from './read-stamp.js';
 
 export interface CachedFile {
   /** The file's bytes; while `pending` is set, the last version's, which that edit makes the file's (keep applies it). */
@@ -69,6 +70,8 @@ export class ConfigCache {
   /** What the latest load reused. */
   stats: LoadStats = { filesReused: 0, filesPatched: 0, filesRead: 0, itemsReused: 0, itemsBuilt: 0 };
   phases: LoadPhases = { readMs: 0, parseMs: 0, buildMs: 0, hostMs: 0 };
+  /** The files the latest load read whole, with their status as read (read-stamp.ts); undefined when it could not read them all. */
+  lastRead: ReadRecord | undefined;
   /** The last build that gave a config: the files it read (these very entries) and the config. */
   private last: { entries: readonly CachedFile[]; config: Config; items: number } | undefined;
   /** The background scan of the latest files (see keep); tests await it. */

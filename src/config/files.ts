@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { LvsdError } from '../errors.js';
 import { commonPrefix, commonSuffix, roomyBuffer, type Edited } from './byte-compare.js';
 import { TurnBudget } from '../turn-budget.js';
+import type { ReadRecord } from './read-stamp.js';
 
 function unreadable(path: string, e: unknown): LvsdError {
   const err = e as NodeJS.ErrnoException;
@@ -28,15 +29,17 @@ function notRegular(path: string): LvsdError {
  * The files a path names: itself, or a directory's *.json files sorted by name (code-point order). The
  * look-ups are synchronous (a local file system answers in microseconds; each asynchronous call is a round
  * trip through libuv's thread pool, 5-30 ms under TCG, and a reload makes this one every time).
+ * `record`: a directory's status is noted there (its list of files is unchanged while it is unchanged).
  */
-export async function configFiles(path: string): Promise<string[]> {
+export async function configFiles(path: string, record?: ReadRecord): Promise<string[]> {
   let info;
   try {
-    info = statSync(path);
+    info = statSync(path, { bigint: true });
   } catch (e) {
     throw unreadable(path, e);
   }
   if (!info.isDirectory()) return [path];
+  record?.saw(path, info);
   let names: string[];
   try {
     names = readdirSync(path);
@@ -54,7 +57,7 @@ export async function configFiles(path: string): Promise<string[]> {
 export const COMPARE_CHUNK = 1024 * 1024;
 
 /** Opens `file` without blocking (a FIFO would otherwise hang the load) and checks it is a regular file on the open descriptor. */
-async function openRegular(file: string): Promise<{ fh: FileHandle; size: number }> {
+async function openRegular(file: string): Promise<{ fh: FileHandle; info: BigIntStats }> {
   let fh;
   try {
     fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -62,9 +65,9 @@ async function openRegular(file: string): Promise<{ fh: FileHandle; size: number
     throw unreadable(file, e);
   }
   try {
-    const info = await fh.stat();
+    const info = await fh.stat({ bigint: true });
     if (!info.isFile()) throw notRegular(file);
-    return { fh, size: info.size };
+    return { fh, info };
   } catch (e) {
     await fh.close().catch(() => undefined);
     throw e instanceof LvsdError ? e : unreadable(file, e);
@@ -73,12 +76,15 @@ async function openRegular(file: string): Promise<{ fh: FileHandle; size: number
 
 /**
  * The bytes of one config file. Opened without blocking and checked to be a regular file on the open
- * descriptor, so a file swapped between a check and the read is caught too.
+ * descriptor, so a file swapped between a check and the read is caught too. `record`: the file's status
+ * before the read is noted there (read-stamp.ts).
  */
-export async function readRegular(file: string, roomy = false): Promise<Buffer> {
-  const { fh, size } = await openRegular(file);
+export async function readRegular(file: string, roomy = false, record?: ReadRecord): Promise<Buffer> {
+  const { fh, info } = await openRegular(file);
   try {
-    return await readWhole(fh, size, roomy);
+    const bytes = await readWhole(fh, Number(info.size), roomy);
+    record?.saw(file, info);
+    return bytes;
   } catch (e) {
     throw e instanceof LvsdError ? e : unreadable(file, e);
   } finally {
@@ -127,9 +133,10 @@ export type Reread = { same: true } | { edited: Edited } | { bytes: Buffer };
  * turn's time budget is spent: a regular file's bytes come from the page cache, and each asynchronous call
  * is a round trip through libuv's thread pool (under TCG 5-30 ms each, five per file: open, fstat, read,
  * fstat, close); natively a 6 MB file is compared in ~1.5 ms without a turn. `afterStep`: called after
- * each read (tests write to the file there).
+ * each read (tests write to the file there). `record`: the file's status before the read it took is noted
+ * there (read-stamp.ts).
  */
-export async function reread(file: string, same: Buffer, scratch: Buffer, afterStep?: () => void): Promise<Reread> {
+export async function reread(file: string, same: Buffer, scratch: Buffer, afterStep?: () => void, record?: ReadRecord): Promise<Reread> {
   const budget = new TurnBudget();
   for (let tries = 1; ; tries++) {
     let fd: number;
@@ -142,9 +149,17 @@ export async function reread(file: string, same: Buffer, scratch: Buffer, afterS
       const info = fstatSync(fd, { bigint: true });
       if (!info.isFile()) throw notRegular(file);
       const got = await compareWith(fd, Number(info.size), same, scratch, budget, afterStep);
-      if (got !== undefined && !movedSince(fd, info)) return got;
-      // written to all along: as it is now, whole
-      if (tries >= REREAD_TRIES) return { bytes: readFileSync(fd) };
+      if (got !== undefined && !movedSince(fd, info)) {
+        record?.saw(file, info);
+        return got;
+      }
+      // written to all along: as it is now, whole (its status before the read is what it was read as)
+      if (tries >= REREAD_TRIES) {
+        const now = fstatSync(fd, { bigint: true });
+        const bytes = readFileSync(fd);
+        record?.saw(file, now);
+        return { bytes };
+      }
     } catch (e) {
       throw e instanceof LvsdError ? e : unreadable(file, e);
     } finally {

@@ -3,6 +3,7 @@ export type * from './types.js';
 export { loadConfig, configFiles } from './load.js';
 export { parseConfig } from './parse.js';
 export { ConfigCache, type LoadPhases, type LoadStats } from './cache.js';
+export { unchangedSince, type ReadRecord } from './read-stamp.js';
 export type { ConfigDocument } from './documents.js';
 export { formatProblems, type Problem } from './problems.js';
 export { parseDuration, checkDuration, formatDuration, type DurationResult } from './duration.js';

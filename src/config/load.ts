@@ -14,6 +14,7 @@ import { unknownUsers, userMentions } from './host-users.js';
 import { missingTools } from './host-tools.js';
 import { Problems } from './problems.js';
 import { monotonicMs } from '../monotonic.js';
+import { ReadRecord } from './read-stamp.js';
 
 export { configFiles } from './files.js';
 
@@ -33,14 +34,14 @@ type Read = { bytes: Buffer } | Reread;
  * nothing to wait on together); one it did not keep is read into memory the cache then owns (an edit is
  * later applied there), READ_CONCURRENCY at a time.
  */
-async function readAll(files: readonly string[], cache: ConfigCache | undefined): Promise<Read[]> {
+async function readAll(files: readonly string[], cache: ConfigCache | undefined, record: ReadRecord | undefined): Promise<Read[]> {
   const out: Array<Promise<Read>> = new Array(files.length);
   const fresh = files.flatMap((f, i) => (cache?.bytesOf(f) === undefined ? [i] : []));
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < fresh.length) {
       const i = fresh[next++]!;
-      out[i] = readRegular(files[i]!, cache !== undefined).then((bytes) => {
+      out[i] = readRegular(files[i]!, cache !== undefined, record).then((bytes) => {
         cache?.own(bytes);
         return { bytes };
       });
@@ -51,7 +52,7 @@ async function readAll(files: readonly string[], cache: ConfigCache | undefined)
   for (const [i, file] of files.entries()) {
     const same = cache?.bytesOf(file);
     if (same === undefined) continue;
-    out[i] = reread(file, same, cache!.scratch);
+    out[i] = reread(file, same, cache!.scratch, undefined, record);
     await out[i]!.catch(() => undefined);
   }
   return Promise.all(out);
@@ -68,8 +69,12 @@ async function readAll(files: readonly string[], cache: ConfigCache | undefined)
 export async function loadConfig(path: string, opts: { hostChecks?: boolean; cache?: ConfigCache } = {}): Promise<Config> {
   const { cache } = opts;
   const t0 = monotonicMs();
-  const files = await configFiles(path);
-  const contents = await readAll(files, cache);
+  // what this load reads, noted for the daemon's reload requests (read-stamp.ts): kept once every file is read
+  const record = cache ? new ReadRecord() : undefined;
+  if (cache) cache.lastRead = undefined;
+  const files = await configFiles(path, record);
+  const contents = await readAll(files, cache, record);
+  if (cache) cache.lastRead = record;
   const t1 = monotonicMs();
   const entries: CachedFile[] = [];
   let filesReused = 0;

@@ -2,21 +2,25 @@
  * Who gets which reload. `lvsd reload` (the control socket), SIGHUP and the config file watcher each ask
  * for one; a reload reads the config files when it starts. The promise a request is answered with:
  *
- * - **A request is answered by a reload that started (and so read the files) after the request came.**
- *   With none running, one starts at once. With one running, it read the files before this request: the
- *   request waits for the next one, which starts as soon as the running one ends.
+ * - **A request is answered by a reload whose read shows the files as they were when the request came, or
+ *   later.** With none running, one starts at once. With one running, it read the files before (or while)
+ *   this request came: the request waits for it to end, and then
+ *   - if it succeeded and the daemon can tell that every file it read is unchanged since (`answersLater`:
+ *     src/config/read-stamp.ts compares each file's status with the one it was read with), its outcome is
+ *     also this request's answer: the files held what it read when the request came, and a reload of them
+ *     would do nothing;
+ *   - else (a file changed, or might have; the reload was refused or failed, which another attempt may
+ *     not be) the request is answered by the next reload, which starts as soon as the running one ends.
  * - **Requests that wait together share that next reload**: ten `lvsd reload`s during a long reload are
- *   one more reload, not ten, and each is answered with its outcome. Nothing is dropped: a request made
- *   while the next reload is waiting joins it, and that reload has not read anything yet.
+ *   one more reload at most, not ten, and each is answered with its outcome. Nothing is dropped: a request
+ *   made while the next reload is waiting joins it, and that reload has not read anything yet.
  * - **A reload that starts covers every change seen before it**: `onStart` is called just before it reads
  *   the files, and the daemon drops the file watcher's pending (debounced) reload there
  *   (config-watch.ts), so an edit followed by `lvsd reload` is one reload, not two, and the explicit
  *   one does not wait for the watcher's quiet period.
  *
- * A reload counts as having read the files from the moment it starts (reading them is the first thing it
- * does): a request that comes between its start and its read waits for the next one, which costs a reload
- * more, never an answer older than the request. The reload function must never reject (Daemon.reload does
- * not). Pure of I/O; the daemon's reload and the watcher are injected.
+ * The reload function must never reject (Daemon.reload does not). Pure of I/O; the daemon's reload, the
+ * check of the files and the watcher are injected.
  */
 
 /** One start of a reload: the request that started it and those that share it (in arrival order). */
@@ -32,16 +36,32 @@ interface Waiting<T, R> {
   resolve: (result: Promise<R>) => void;
 }
 
+/** What the queue asks the daemon besides the reload itself (none may throw: a throw counts as "no" and is otherwise ignored). */
+export interface ReloadQueueHooks<T, R> {
+  /** A reload is about to start (and read the files) for these requests. */
+  onStart?: (start: ReloadStart<T>) => void;
+  /**
+   * Called as a reload ends with `result` while requests wait: whether that result answers them too, i.e.
+   * it succeeded and every file it read is unchanged since it read it.
+   */
+  answersLater?: (result: R) => boolean;
+  /** The reload `trigger` started for answered `triggers`, which came while it ran (answersLater said so). */
+  onShared?: (shared: ReloadStart<T>) => void;
+}
+
 export class ReloadQueue<T, R> {
   private running: Promise<R> | undefined;
   private waiting: Waiting<T, R> | undefined;
+  private readonly hooks: ReloadQueueHooks<T, R>;
 
-  constructor(
-    private readonly reload: (trigger: T) => Promise<R>,
-    private readonly onStart: (start: ReloadStart<T>) => void = () => undefined,
-  ) {}
+  constructor(private readonly reload: (trigger: T) => Promise<R>, hooks: ReloadQueueHooks<T, R> | ReloadQueueHooks<T, R>['onStart'] = {}) {
+    this.hooks = typeof hooks === 'function' ? { onStart: hooks } : hooks;
+  }
 
-  /** A reload that starts after this call, or the one already waiting to start (which has read nothing yet). */
+  /**
+   * The running reload's outcome when it ends with the files unchanged since it read them (answersLater);
+   * else a reload that starts after this call, or the one already waiting to start (which has read nothing yet).
+   */
   request(trigger: T): Promise<R> {
     if (this.running === undefined) return this.start([trigger]);
     if (this.waiting === undefined) {
@@ -55,18 +75,46 @@ export class ReloadQueue<T, R> {
   }
 
   private start(triggers: T[]): Promise<R> {
+    const trigger = triggers[0]!;
     try {
-      this.onStart({ trigger: triggers[0]!, triggers });
+      this.hooks.onStart?.({ trigger, triggers });
     } catch {
       // a hook that failed must not cost a reload: the worst it leaves is one reload more
     }
-    const run = this.reload(triggers[0]!).finally(() => {
-      this.running = undefined;
-      const next = this.waiting;
-      this.waiting = undefined;
-      if (next !== undefined) next.resolve(this.start(next.triggers));
+    const run = this.reload(trigger).then((result) => {
+      this.ended(trigger, { result });
+      return result;
+    }, (e: unknown) => {
+      this.ended(trigger, undefined);
+      throw e;
     });
     this.running = run;
     return run;
+  }
+
+  /** The running reload ended (`outcome` undefined: it threw): the requests that came meanwhile are answered by it or by the next one. */
+  private ended(trigger: T, outcome: { result: R } | undefined): void {
+    this.running = undefined;
+    const next = this.waiting;
+    this.waiting = undefined;
+    if (next === undefined) return;
+    if (outcome !== undefined && this.answers(outcome.result)) {
+      next.resolve(Promise.resolve(outcome.result));
+      try {
+        this.hooks.onShared?.({ trigger, triggers: next.triggers });
+      } catch {
+        // only a log line
+      }
+      return;
+    }
+    next.resolve(this.start(next.triggers));
+  }
+
+  private answers(result: R): boolean {
+    try {
+      return this.hooks.answersLater?.(result) === true;
+    } catch {
+      return false; // in doubt, the next reload answers
+    }
   }
 }

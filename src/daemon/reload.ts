@@ -5,7 +5,7 @@
  * (daemon.ts) loads, switches all at once and records the outcome.
  */
 import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
-import type { LoadPhases, LoadStats } from '../config/index.js';
+import { unchangedSince, type ConfigCache, type LoadPhases, type LoadStats } from '../config/index.js';
 import type { Config, ServiceConfig } from '../config/types.js';
 import type { HealthScheduler, PreparedHealth } from '../health/index.js';
 import type { IpvsClient } from '../ipvs/types.js';
@@ -25,6 +25,18 @@ export interface ReloadFacts extends LoadStats {
   loadMs: number;
   /** Where the load's time went (config/cache.ts LoadPhases). */
   phases?: LoadPhases;
+}
+
+/**
+ * Whether a reload that ended with `result` also answers the requests that came while it ran
+ * (reload-queue.ts): it succeeded, and every file its load read (`cache.lastRead`: reloads run one at a
+ * time, so the latest load is its own) is unchanged since (config/read-stamp.ts). A refused or failed reload
+ * answers only its own requests: what refused it may be outside the files (a user missing on the host,
+ * IPVS not answering), and a later request means to try again.
+ */
+export function answeredByRead(result: ReloadResult, cache: ConfigCache): boolean {
+  const read = cache.lastRead;
+  return result.ok && read !== undefined && unchangedSince(read);
 }
 
 /** The answer to a reload that came while lvsd stops. */

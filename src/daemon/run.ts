@@ -17,6 +17,7 @@ import type { ControlServer } from './control-server.js';
 import type { Daemon, DaemonMetrics, DaemonOptions, ReloadTrigger } from './daemon.js';
 import { claimNetns } from './netns-guard.js';
 import { ReloadQueue } from './reload-queue.js';
+import { answeredByRead } from './reload.js';
 import { trapSignals, type SignalTrap } from './signals.js';
 import type { Metrics } from './metrics.js';
 import type { EarlyVrrp } from './vrrp-port.js';
@@ -105,11 +106,17 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   early?.attachMetrics(metrics);
   let daemon: Daemon | undefined;
   // Every reload goes through one queue (reload-queue.ts): a request is answered by a reload that read the
-  // files after it came, requests that wait share one, and a reload that starts covers the watcher's pending one.
+  // files as they were when it came (a running one whose files are unchanged since it read them, else the
+  // next), requests that wait share one, and a reload that starts covers the watcher's pending one.
   let watch: ConfigWatch | undefined;
-  const reloads = new ReloadQueue((trigger: ReloadTrigger) => ready().reload(trigger), ({ trigger, triggers }) => {
-    if (triggers.length > 1) log.info({ event: 'config.reload_shared', trigger, triggers }, `one reload answers ${triggers.length} requests`);
-    watch?.covered(trigger);
+  const reloads = new ReloadQueue((trigger: ReloadTrigger) => ready().reload(trigger), {
+    onStart: ({ trigger, triggers }) => {
+      if (triggers.length > 1) log.info({ event: 'config.reload_shared', trigger, triggers }, `one reload answers ${triggers.length} requests`);
+      watch?.covered(trigger);
+    },
+    answersLater: (result) => answeredByRead(result, configCache),
+    onShared: ({ trigger, triggers }) => log.info({ event: 'config.reload_shared', trigger, triggers, unchangedSince: true },
+      `the ${trigger} reload answers ${triggers.length} request(s) that came while it ran: the files are unchanged since it read them`),
   });
   // The closures below (control handlers, signals) live as long as the daemon: none may refer to the
   // starting config, or every closure of this function would keep it (and its parse) after a reload.

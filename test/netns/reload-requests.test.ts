@@ -4,7 +4,8 @@
  * - an edit followed by `lvsd reload` while the file watcher waits out its quiet time is one reload, the
  *   explicit one, which reads the edit: the watcher's pending reload is dropped;
  * - requests made while a reload runs share one more reload, which read the files after them: each is
- *   answered with the config written before it, never with the running reload's older read.
+ *   answered with the config written before it, never with the running reload's older read;
+ * - unless the files are unchanged since the running reload read them: then it answers them, no reload more.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -119,4 +120,27 @@ test('lvsd reload and SIGHUP while a reload runs: one more reload for all of the
       'the three requests made while the first reload ran shared one reload');
     const shared = d.lines.find((l) => l.event === 'config.reload_shared');
     assert.deepEqual(shared?.triggers, ['control', 'control', 'control']);
+  });
+
+test('lvsd reload while a reload runs and the files are unchanged since it read them: the running reload answers, no reload more',
+  { skip, timeout: 120_000 }, async (t) => {
+    // as above: a reload that changes a weight runs for 4 s after reading the files; the watcher stays out of it
+    const { d, config, socket } = await start(t, ['MODEL_EXECUTE_DELAY_MS=4000', 'WATCH_QUIET_MS=600000']);
+    assert.equal(await kernelWeight(socket), 7);
+    const before = reloadLines(d).length;
+    writeConfig(config, 8);
+    // a change time older than the read by more than the file system's clock tick (config/read-stamp.ts): a
+    // later write could not hide behind it
+    await sleep(500);
+    d.child.kill('SIGHUP');
+    await d.waitFor((l) => l.event === 'config.sighup', 'the SIGHUP reload starting');
+    const answers = await Promise.all([postReload(socket), postReload(socket)]);
+    assert.deepEqual(answers, [{ ok: true, applied: true }, { ok: true, applied: true }]);
+    assert.equal(await kernelWeight(socket), 8);
+    // a reload more (nothing to send to the kernel: no model delay) would have logged by now
+    await sleep(2000);
+    assert.deepEqual(reloadLines(d).slice(before).map((l) => [l.event, l.trigger]), [['config.reloaded', 'sighup']],
+      'the two requests were answered by the running reload');
+    const shared = d.lines.find((l) => l.event === 'config.reload_shared');
+    assert.deepEqual([shared?.trigger, shared?.triggers, shared?.unchangedSince], ['sighup', ['control', 'control'], true]);
   });

@@ -1,7 +1,8 @@
 /**
- * The reload queue (src/daemon/reload-queue.ts): every request is answered by a reload that started after
- * it came, requests that wait share one reload, none is lost, and a starting reload is announced first
- * (the daemon drops the watcher's pending reload there).
+ * The reload queue (src/daemon/reload-queue.ts): every request is answered by a reload that read the files
+ * as they were when it came or later (one that started after it, or the one running when it came if its
+ * files are unchanged since it read them and it succeeded), requests that wait share one reload, none is
+ * lost, and a starting reload is announced first (the daemon drops the watcher's pending reload there).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -89,6 +90,114 @@ test('property: runs never overlap, each request is answered by a reload that st
       assert.ok(at > madeAt, `a request made at ${madeAt} was answered by a reload that started at ${at}`);
     }
   }), { numRuns: 300 });
+});
+
+/**
+ * A queue over a file whose version the test moves (`edit`): each reload reads the version when it starts,
+ * and answersLater says yes when the reload succeeded and the version is still the one it read.
+ */
+function versioned() {
+  let version = 0;
+  const runs: Array<{ read: number; ok: boolean; end: (ok?: boolean) => void }> = [];
+  const shared: Array<ReloadStart<string>> = [];
+  const queue = new ReloadQueue<string, { read: number; ok: boolean }>(
+    () => new Promise((resolve) => {
+      const run = { read: version, ok: true, end: (ok = true) => {
+        run.ok = ok;
+        resolve({ read: run.read, ok });
+      } };
+      runs.push(run);
+    }),
+    {
+      answersLater: (result) => result.ok && result.read === version,
+      onShared: (s) => shared.push(s),
+    },
+  );
+  return { queue, runs, shared, edit: () => ++version, version: () => version };
+}
+
+test('requests made while a reload runs are answered by it when the files are unchanged since it read them: no reload more', async () => {
+  const h = versioned();
+  const first = h.queue.request('file');
+  const a = h.queue.request('control');
+  const b = h.queue.request('sighup');
+  h.runs[0]!.end();
+  assert.deepEqual(await first, { read: 0, ok: true });
+  assert.deepEqual(await a, { read: 0, ok: true });
+  assert.deepEqual(await b, { read: 0, ok: true });
+  await settle();
+  assert.equal(h.runs.length, 1, 'one reload for all three');
+  assert.deepEqual(h.shared, [{ trigger: 'file', triggers: ['control', 'sighup'] }]);
+});
+
+test('a file edited while a reload runs: the requests made meanwhile get a reload of their own, which reads the edit', async () => {
+  const h = versioned();
+  const first = h.queue.request('file');
+  h.edit(); // after the running reload read the files
+  const a = h.queue.request('control');
+  h.runs[0]!.end();
+  assert.deepEqual(await first, { read: 0, ok: true });
+  await settle();
+  assert.equal(h.runs.length, 2);
+  h.runs[1]!.end();
+  assert.deepEqual(await a, { read: 1, ok: true });
+  assert.deepEqual(h.shared, []);
+});
+
+test('a running reload that fails answers only its own requests: those made meanwhile try again', async () => {
+  const h = versioned();
+  const first = h.queue.request('file');
+  const a = h.queue.request('control');
+  h.runs[0]!.end(false);
+  assert.deepEqual(await first, { read: 0, ok: false });
+  await settle();
+  assert.equal(h.runs.length, 2, 'files unchanged, but the outcome was a failure: a reload more');
+  h.runs[1]!.end();
+  assert.deepEqual(await a, { read: 0, ok: true });
+});
+
+test('a check that throws counts as a change: the next reload answers', async () => {
+  const runs: Array<() => void> = [];
+  const queue = new ReloadQueue<string, string>((t) => new Promise((r) => runs.push(() => r(t))), {
+    answersLater: () => { throw new Error('EIO'); },
+    onShared: () => assert.fail('not shared'),
+  });
+  const first = queue.request('file');
+  const a = queue.request('control');
+  runs[0]!();
+  assert.equal(await first, 'file');
+  await settle();
+  assert.equal(runs.length, 2);
+  runs[1]!();
+  assert.equal(await a, 'control');
+});
+
+test('property: runs never overlap, each answer read the files as they were at its request or later, and runs <= requests', async () => {
+  type Step = 'request' | 'end' | 'fail' | 'edit' | 'settle';
+  const steps = fc.constantFrom<Step>('request', 'end', 'fail', 'edit', 'settle');
+  await fc.assert(fc.asyncProperty(fc.array(steps, { maxLength: 60 }), async (script) => {
+    const h = versioned();
+    const answers: Array<{ version: number; answer: Promise<{ read: number }> }> = [];
+    let ended = 0;
+    for (const step of script) {
+      if (step === 'request') answers.push({ version: h.version(), answer: h.queue.request('control') });
+      else if (step === 'edit') h.edit();
+      else if (step === 'end' || step === 'fail') {
+        if (ended < h.runs.length) h.runs[ended++]!.end(step === 'end');
+      } else await settle();
+      assert.ok(h.runs.length - ended <= 1, 'at most one reload runs at a time');
+    }
+    for (;;) {
+      await settle();
+      if (ended === h.runs.length) break;
+      h.runs[ended++]!.end();
+    }
+    assert.ok(h.runs.length <= answers.length);
+    for (const { version, answer } of answers) {
+      const { read } = await answer;
+      assert.ok(read >= version, `a request made at version ${version} was answered by a reload that read version ${read}`);
+    }
+  }), { numRuns: 500 });
 });
 
 test('a failing onStart hook costs nothing: the reload still runs', async () => {
