@@ -14,7 +14,7 @@
  * services list cut short after "control") still gives its socket, so `lvsd reload` reaches the daemon,
  * which names the problem (before, the CLI went to the default socket then).
  */
-import { configFiles, readRegular } from './files.js';
+import { configFiles, readRegularSync } from './files.js';
 import { BACKSLASH, QUOTE, isSpace, stringEnd } from './json-bytes.js';
 
 const OPEN_BRACE = 0x7b;
@@ -60,6 +60,23 @@ function valueEnd(bytes: Uint8Array, pos: number): number {
 }
 
 /**
+ * Where the last `"key"` (quotes included) starts in `buf`, or -1. Searched forward for the key without its
+ * first two letters and the closing quote, each find checked backwards: a needle that starts with a quote
+ * or a letter JSON keys are full of makes node's search stop at every one of them (for "control" in a
+ * 6 MB config of 110,000 objects, natively 2.2 ms for `"control"` against 0.2 ms for `ntrol"`; under the
+ * test VM's emulation 50-100 times that). `key` has at least three characters that need no escaping.
+ */
+function lastQuoted(buf: Buffer, key: string): number {
+  const quoted = Buffer.from(JSON.stringify(key));
+  const tail = quoted.subarray(3);
+  let last = -1;
+  for (let i = buf.indexOf(tail, 3); i >= 0; i = buf.indexOf(tail, i + 1)) {
+    if (buf.compare(quoted, 0, 3, i - 3, i) === 0) last = i - 3;
+  }
+  return last;
+}
+
+/**
  * The bytes of the value of the last top-level `key` of the JSON object in `bytes` (a UTF-8 byte order
  * mark allowed first): `null` when the object has no such key, undefined when the scan cannot be sure
  * (the caller parses the file whole then). `key` must need no escaping in JSON. Pure.
@@ -69,8 +86,8 @@ function valueEnd(bytes: Uint8Array, pos: number): number {
  * past it (what follows is not validated; the daemon does that).
  */
 export function topLevelValue(bytes: Uint8Array, key: string): Uint8Array | null | undefined {
-  const quoted = Buffer.from(JSON.stringify(key));
-  const lastMention = Math.max(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).lastIndexOf(quoted), bytes.lastIndexOf(BACKSLASH));
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lastMention = Math.max(lastQuoted(buf, key), buf.lastIndexOf(BACKSLASH));
   let pos = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   pos = skipSpace(bytes, pos);
   if (bytes[pos] !== OPEN_BRACE) return undefined;
@@ -134,7 +151,7 @@ function controlOf(bytes: Buffer): unknown {
  */
 export async function controlSocketOf(path: string): Promise<string | undefined> {
   for (const file of await configFiles(path)) {
-    const control = controlOf(await readRegular(file)) as { socket?: unknown } | null | undefined;
+    const control = controlOf(readRegularSync(file)) as { socket?: unknown } | null | undefined;
     if (control === undefined) continue;
     const socket = control?.socket;
     return typeof socket === 'string' && socket.startsWith('/') ? socket : undefined;

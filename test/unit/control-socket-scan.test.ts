@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -118,6 +119,20 @@ test('controlSocketOf: a directory\'s file that names control wins; files withou
     // so lvsd reload reaches the daemon, which names the problem
     writeFileSync(one, '{"control": {"socket": "/run/lvsd/y.sock"}, "services": [{"port": 80,}]}');
     assert.equal(await controlSocketOf(one), '/run/lvsd/y.sock');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('controlSocketOf reads each file as a regular file without blocking: a FIFO or a directory under a *.json name is an error naming it, not a hang', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-scan-'));
+  try {
+    const fifo = join(dir, 'services.json');
+    execFileSync('mkfifo', [fifo]);
+    await assert.rejects(controlSocketOf(fifo), (e: Error & { code?: string }) => e.code === 'LVSD_CONFIG_UNREADABLE' && e.message.includes(fifo));
+    const sub = join(dir, 'conf.d');
+    mkdirSync(join(sub, '10-x.json'), { recursive: true });
+    await assert.rejects(controlSocketOf(sub), (e: Error & { code?: string }) => e.code === 'LVSD_CONFIG_UNREADABLE' && e.message.includes('10-x.json'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
