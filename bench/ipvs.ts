@@ -31,8 +31,15 @@ const BUNDLE = fileURLToPath(new URL('../bundle/lvsd.cjs', import.meta.url));
 const CLI = existsSync(BUNDLE) ? BUNDLE : MAIN;
 /** The node flags lvsd runs with as installed: those of main.js's first line (#!/usr/bin/env -S node FLAGS). */
 const DEPLOYED = (/^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(MAIN, 'utf8').split('\n')[0]!)?.[1] ?? '').split(' ').filter(Boolean);
+/**
+ * LVSD_BENCH_DAEMON_BEFORE=PATH: another build's dist/bundle/lvsd.cjs; the daemon rows then run with it
+ * too, in the same boot (first that build, then this one), for an A/B of the reload rows.
+ */
+const BEFORE = process.env.LVSD_BENCH_DAEMON_BEFORE;
+/** The build the next command runs (the daemon rows switch it for LVSD_BENCH_DAEMON_BEFORE). */
+let cli = CLI;
 /** `lvsd ARGS` as installed: node with main.js's flags, running the bundle. */
-const lvsd = (...args: string[]): string[] => [...DEPLOYED, CLI, ...args];
+const lvsd = (...args: string[]): string[] => [...DEPLOYED, cli, ...args];
 const TIME = '/usr/bin/time';
 const LINK = 'lvsdbench0';
 
@@ -232,6 +239,8 @@ interface SizeResult {
 interface DaemonResult {
   /** The config the daemon ran: one file, or a directory of DIR_FILES service files. */
   layout: 'file' | 'dir';
+  /** Set when the row ran LVSD_BENCH_DAEMON_BEFORE's build (its lvsd.cjs). */
+  build?: string;
   /** The daemon's own reload (config.reloaded of the control reload): load + switch + pass, ms; the load alone; the event loop's worst delay. */
   reloadDaemonMs?: number;
   reloadLoadMs?: number;
@@ -254,6 +263,8 @@ interface DaemonResult {
    */
   paths?: {
     same?: { cliMs: number; daemonMs?: number; loadMs?: number };
+    /** The same with `--config FILE` instead of `--socket` (systemd's ExecReload: the CLI reads control.socket from the config). */
+    sameConfig?: { cliMs: number; daemonMs?: number };
     sighup?: { ms: number; daemonMs: number; loadMs: number };
     watcher?: { ms: number; daemonMs: number; loadMs: number };
   };
@@ -302,6 +313,7 @@ function kernelWeight(row: Row): number | undefined {
  */
 async function reloadPaths(
   pid: number, row: Row, index: number, base: number, logFile: string, write: (only: number) => void, socket: string, editedAt: number,
+  configPath: string,
 ): Promise<DaemonResult['paths']> {
   const out: NonNullable<DaemonResult['paths']> = {};
   const reloadedAfter = (n: number, trigger: string) => logLines(logFile).filter((l) => l.event === 'config.reloaded').slice(n).find((l) => l.trigger === trigger);
@@ -317,6 +329,12 @@ async function reloadPaths(
     const cliMs = Math.round(performance.now() - t0);
     const same = reloadedAfter(before, 'control');
     out.same = { cliMs, ...(same ? { daemonMs: Number(same.ms), loadMs: Number(same.loadMs) } : {}) };
+    const before2 = count();
+    const t1 = performance.now();
+    must(sh(process.execPath, lvsd('reload', '--config', configPath)), 'lvsd reload --config (nothing changed)');
+    const cliMs2 = Math.round(performance.now() - t1);
+    const same2 = reloadedAfter(before2, 'control');
+    out.sameConfig = { cliMs: cliMs2, ...(same2 ? { daemonMs: Number(same2.ms) } : {}) };
 
     for (const [path, step] of [['sighup', 1], ['watcher', 2]] as const) {
       const weight = base + 10 * step;
@@ -344,7 +362,7 @@ async function reloadPaths(
 async function benchDaemon(ns: string, table: Row[], n: number, state: string, layout: 'file' | 'dir', drift: boolean): Promise<DaemonResult> {
   const config = join(work, layout === 'file' ? `daemon-${n}.json` : `daemon-${n}.d`);
   const socket = join(work, `lvsd-${n}-${layout}.sock`);
-  const logFile = join(work, `daemon-${n}-${layout}.log`);
+  const logFile = join(work, `daemon-${n}-${layout}${cli === CLI ? '' : '-before'}.log`);
   // the drift timer fires once the reload has been measured (a 110,000-object pass under TCG takes tens of seconds)
   const driftS = Math.max(60, Math.ceil(n / 100));
   const extra = { control: { socket }, ipvs: { driftInterval: `${driftS}s` } };
@@ -376,7 +394,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
     if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
     const pass = logLines(logFile).filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
-    const paths = await reloadPaths(child.pid!, row, changed, weight, logFile, (only) => writeDaemonConfig(layout, config, table, state, extra, only), socket, editedAt);
+    const paths = await reloadPaths(child.pid!, row, changed, weight, logFile, (only) => writeDaemonConfig(layout, config, table, state, extra, only), socket, editedAt, config);
     const t2 = performance.now();
     // a status row that fails (the CLI's 10 s deadline under a loaded TCG host) is shown as failed, not fatal to the rest
     const statusOk = (r: Timed, what: string) => {
@@ -419,7 +437,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
       process.stderr.write(`[bench] lvsd run exited early: ${child.exitCode ?? child.signalCode}\n`);
     }
     closeSync(out);
-    if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, `daemon-${n}-${layout}.log`), readFileSync(logFile));
+    if (process.env.LVSD_VM_OUT) writeFileSync(join(process.env.LVSD_VM_OUT, `daemon-${n}-${layout}${cli === CLI ? '' : '-before'}.log`), readFileSync(logFile));
   }
 }
 
@@ -480,10 +498,19 @@ async function benchSize(n: number): Promise<SizeResult> {
   const daemons: DaemonResult[] = [];
   if (process.env.LVSD_BENCH_DAEMON !== '0') {
     // the drift pass is waited for once, with the first layout (it does not depend on the config's files)
-    for (const [i, layout] of layouts.entries()) {
-      if (i > 0) quiesce();
-      daemons.push(await benchDaemon(nsLvsd, table, n, state, layout, i === 0 && process.env.LVSD_BENCH_DRIFT !== '0'));
+    const builds = BEFORE ? [BEFORE, CLI] : [CLI];
+    const before: DaemonResult[] = [];
+    for (const [b, build] of builds.entries()) {
+      cli = build;
+      for (const [i, layout] of layouts.entries()) {
+        if (i > 0 || b > 0) quiesce();
+        const row = await benchDaemon(nsLvsd, table, n, state, layout, i === 0 && b === builds.length - 1 && process.env.LVSD_BENCH_DRIFT !== '0');
+        if (build === CLI) daemons.push(row);
+        else before.push({ ...row, build });
+      }
     }
+    cli = CLI;
+    daemons.push(...before);
   }
   inNs = undefined;
   dropNamespace(nsLvsd);
@@ -564,7 +591,7 @@ async function main(): Promise<void> {
     lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of daemons) {
       const w = d.watcherReload;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`} | ${s(d.startMs)} | ${s(d.reloadCliMs)} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}) | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}) | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
     }
   }
   const withPaths = daemons.filter(({ d }) => d.paths !== undefined);
@@ -573,11 +600,11 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push('The other reload paths (each after its own one-weight edit; % of ipvsadm -R cold):');
     lines.push('');
-    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % |');
-    lines.push('|---:|---|---:|---:|---:|---:|---:|');
+    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | the same with `--config` (control.socket read from it) | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % |');
+    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of withPaths) {
       const p = d.paths!;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ` +
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ${p.sameConfig ? `${s(p.sameConfig.cliMs)} / ${p.sameConfig.daemonMs ?? '-'} ms` : '-'} | ` +
         `${p.sighup ? `${s(p.sighup.ms)} (${p.sighup.daemonMs} / ${p.sighup.loadMs} ms)` : '-'} | ${pct(p.sighup?.ms, r)} | ` +
         `${p.watcher ? `${s(p.watcher.ms)} (${p.watcher.daemonMs} / ${p.watcher.loadMs} ms)` : '-'} | ${pct(p.watcher?.ms, r)} |`);
     }
