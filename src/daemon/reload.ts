@@ -25,6 +25,8 @@ export interface ReloadFacts extends LoadStats {
   loadMs: number;
   /** Where the load's time went (config/cache.ts LoadPhases). */
   phases?: LoadPhases;
+  /** When the switch's steps ended (performance.now()): every part prepared and switched, the IPVS sysctls, the table's operations. */
+  marks: { prepared?: number; sysctls?: number; applied?: number };
 }
 
 /**
@@ -165,11 +167,17 @@ export async function dropPrepared(parts: PreparedParts): Promise<void> {
 
 /** config.reloaded: what the reload measured. */
 export function logReloaded(log: Logger, trigger: ReloadTrigger, next: Config, facts: ReloadFacts): void {
-  const { started, loop, phases, ...load } = facts;
+  const { started, loop, phases, marks, ...load } = facts;
   const tenth = (ms: number) => Math.round(ms * 10) / 10;
+  const { prepared, sysctls, applied } = marks;
+  const loaded = started + facts.loadMs;
   log.info({
     event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...load,
     ...(phases && { readMs: tenth(phases.readMs), parseMs: tenth(phases.parseMs), buildMs: tenth(phases.buildMs), hostMs: tenth(phases.hostMs) }),
+    // the switch: parts prepared (IPVS asked, health, VRRP), the IPVS sysctls, the table's operations, the rest
+    ...(prepared !== undefined && sysctls !== undefined && applied !== undefined && {
+      prepareMs: tenth(prepared - loaded), sysctlMs: tenth(sysctls - prepared), applyMs: tenth(applied - sysctls), afterMs: tenth(performance.now() - applied),
+    }),
     ms: Math.round(performance.now() - started), loopDelayMaxMs: Math.round(loop.max / 1e6),
   }, 'config reloaded');
 }

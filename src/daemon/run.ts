@@ -178,6 +178,8 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   }
   const running = daemon;
   startPage();
+  // the reload path run once now, not by the first real reload (Daemon.warm): reloads queue behind it
+  void running.warm();
 
   // never rejects; the daemon logs the outcome
   const watching = await watchConfigFile(o.configPath, () => void reloads.request('file'), log,

@@ -75,3 +75,37 @@ test('a reload of one large file edited in one service parses that service alone
   const status = await d.status();
   assert.equal(status.lastLoad?.result, 'refused');
 });
+
+test('the warm-up after the start (Daemon.warm) switches nothing: an edit it read is the next reload\'s, in place and as one change; a bad one is still refused by the reload, the old config serving', async (t) => {
+  const lab = daemonLab(t);
+  const services = [{ ...WEB, initialState: 'up' }, ...Array.from({ length: 20 }, (_, i) => other(i + 1))];
+  const write = () => writeFileSync(lab.configPath, JSON.stringify({ services }, null, 2));
+  write();
+  const d = await lab.start();
+  await until('web up', 5000, () => weights(lab.kernel)['10.0.1.11:8080'] === 100);
+
+  await d.warm();
+  assert.equal(lab.logs.filter((l) => l.event === 'config.warmed').length, 1);
+  assert.equal(lab.logs.filter((l) => l.event === 'config.reloaded').length, 0, 'a warm-up is not a reload');
+
+  // an edit made before the warm-up reads the files: it stays out of the kernel until a reload
+  services[0] = { ...services[0]!, realServers: WEB.realServers.map((r, i) => (i === 0 ? { ...r, weight: 300 } : r)) };
+  write();
+  const batches = lab.kernel.batches.length;
+  await d.warm();
+  assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 100, 'the warm-up switched nothing');
+  assert.equal(lab.kernel.batches.length, batches, 'and sent nothing to the kernel');
+  assert.equal(d.currentConfig.services[0]!.realServers[0]!.spec.weight, 100);
+  assert.deepEqual(await d.reload('control'), { ok: true, applied: true });
+  assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 300);
+  const pass = lab.logs.filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
+  assert.equal(pass?.ops, 1, 'one operation: the edit was carried as a change of one service');
+
+  services[0] = { ...services[0]!, port: 'eighty' } as unknown as typeof services[0];
+  write();
+  await d.warm();
+  const refused = await d.reload('control');
+  assert.equal(refused.ok, false);
+  assert.equal(refused.code, 'LVSD_CONFIG_INVALID');
+  assert.equal(weights(lab.kernel)['10.0.1.11:8080'], 300, 'the old config keeps serving');
+});
