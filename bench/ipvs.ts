@@ -266,6 +266,11 @@ interface DaemonResult {
     /** The same with `--config FILE` instead of `--socket` (systemd's ExecReload: the CLI reads control.socket from the config). */
     sameConfig?: { cliMs: number; daemonMs?: number };
     sighup?: { ms: number; daemonMs: number; loadMs: number };
+    /**
+     * What a client that does not start node would give: `curl --unix-socket SOCKET -X POST .../v1/reload`
+     * right after an edit, until it returns (the answer comes once the kernel has the weight), when curl is installed.
+     */
+    curl?: { ms: number; daemonMs?: number };
     watcher?: { ms: number; daemonMs: number; loadMs: number };
   };
   /** The daemon's reload pass (daemon.reconcile reason reload): ms and ops. */
@@ -347,6 +352,19 @@ async function reloadPaths(
       if (kernelWeight(row) !== weight) throw new Error(`bench: after the ${path} reload the kernel does not hold weight ${weight}`);
       // the watcher also wakes on the SIGHUP step's edit: let its reload (nothing left to do) pass first
       if (path === 'sighup') await waitLog(logFile, (l) => l.event === 'config.reloaded' && l.trigger === 'file' && Date.parse(String(l.time)) >= t, 60_000, 'the watcher after SIGHUP').catch(() => undefined);
+    }
+    if (existsSync('/usr/bin/curl')) {
+      const weight = base + 30;
+      row.dests[5]!.weight = weight;
+      write(index);
+      const t = Date.now();
+      const n0 = count();
+      const r = must(sh('/usr/bin/curl', ['-sS', '--max-time', '120', '--unix-socket', socket, '-X', 'POST', 'http://lvsd/v1/reload']), 'curl POST /v1/reload');
+      if (!r.stdout.includes('"ok":true')) throw new Error(`bench: curl reload answered ${r.stdout}`);
+      const line = reloadedAfter(n0, 'control');
+      out.curl = { ms: Math.round(r.ms), ...(line ? { daemonMs: Number(line.ms) } : {}) };
+      if (kernelWeight(row) !== weight) throw new Error(`bench: after the curl reload the kernel does not hold weight ${weight}`);
+      await waitLog(logFile, (l) => l.event === 'config.reloaded' && l.trigger === 'file' && Date.parse(String(l.time)) >= t, 60_000, 'the watcher after curl').catch(() => undefined);
     }
   } catch (e) {
     process.stderr.write(`[bench] reload paths: ${(e as Error).message.slice(0, 2000)}\n`);
@@ -600,13 +618,14 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push('The other reload paths (each after its own one-weight edit; % of ipvsadm -R cold):');
     lines.push('');
-    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | the same with `--config` (control.socket read from it) | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % |');
-    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|');
+    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | the same with `--config` (control.socket read from it) | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % | `curl` POST /v1/reload right after an edit (no node started): until it returns (the daemon\'s reload) | % |');
+    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of withPaths) {
       const p = d.paths!;
       lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ${p.sameConfig ? `${s(p.sameConfig.cliMs)} / ${p.sameConfig.daemonMs ?? '-'} ms` : '-'} | ` +
         `${p.sighup ? `${s(p.sighup.ms)} (${p.sighup.daemonMs} / ${p.sighup.loadMs} ms)` : '-'} | ${pct(p.sighup?.ms, r)} | ` +
-        `${p.watcher ? `${s(p.watcher.ms)} (${p.watcher.daemonMs} / ${p.watcher.loadMs} ms)` : '-'} | ${pct(p.watcher?.ms, r)} |`);
+        `${p.watcher ? `${s(p.watcher.ms)} (${p.watcher.daemonMs} / ${p.watcher.loadMs} ms)` : '-'} | ${pct(p.watcher?.ms, r)} | ` +
+        `${p.curl ? `${s(p.curl.ms)} (${p.curl.daemonMs ?? '-'} ms)` : '-'} | ${pct(p.curl?.ms, r)} |`);
     }
   }
   if (results.length >= 2) {
