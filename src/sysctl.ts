@@ -3,8 +3,13 @@
  * differs. A value already in force counts as set even where /proc/sys is read-only (a container whose
  * operator set it). Never throws: every failure is an outcome with its reason. Used by ipvs/sysctl.ts (IPVS's
  * expiry switches) and ecmp/sysctl.ts (sloppy TCP, ARP).
+ *
+ * The reads and writes are synchronous: a /proc/sys file is answered by the kernel at once, and each
+ * asynchronous call is a round trip through libuv's thread pool (a readFile is four: open, fstat, read,
+ * close). A daemon's reload sets the IPVS switches every time: in the test VM that step took 11-161 ms
+ * of a reload, most of a one-weight reload's switch.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface SysctlOutcome {
@@ -24,13 +29,18 @@ export async function setSysctls(values: ReadonlyArray<{ name: string; value: st
   const out: SysctlOutcome[] = [];
   for (const { name, value } of values) {
     const path = join(root, ...name.split('.'));
-    const current = await readFile(path, 'utf8').then((t) => t.trim(), () => undefined);
+    let current: string | undefined;
+    try {
+      current = readFileSync(path, 'utf8').trim();
+    } catch {
+      current = undefined;
+    }
     if (current === value) {
       out.push({ name, path, ok: true, changed: false });
       continue;
     }
     try {
-      await writeFile(path, `${value}\n`);
+      writeFileSync(path, `${value}\n`);
       out.push({ name, path, ok: true, changed: true, ...(current !== undefined && { from: current }) });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
