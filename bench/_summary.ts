@@ -39,8 +39,11 @@ interface HealthDoc {
   servers: number;
   windowS: number;
   probesPerS: number;
+  /** medians over the rounds (one round before 2026-12-05 15:00) */
   lvsd: { cpuS: number; rssMiB: number };
   keepalived: { cpuS: number; rssMiB: number };
+  /** lvsd's CPU per probe over keepalived's: the median of the rounds' ratios (each from two back-to-back windows), its range */
+  ratio?: { median: number; min: number; max: number; rounds: number };
 }
 
 export interface SummaryInput {
@@ -133,8 +136,12 @@ export function summaryRows(r: SummaryInput): SummaryRow[] {
     rows.push(missing(cpuWhat, '<= 1.0', 'not measured (the health bench did not run or finish)'));
     rows.push(missing('same: RSS', '<= 64 MiB', 'not measured'));
   } else {
-    const cpuRatio = h.lvsd.cpuS / h.keepalived.cpuS;
-    rows.push({ what: cpuWhat, lvsd: `${h.lvsd.cpuS.toFixed(1)} s`, reference: `keepalived ${h.keepalived.cpuS.toFixed(1)} s`, ratio: cpuRatio.toFixed(2), goal: '<= 1.0', met: yes(cpuRatio <= 1) });
+    const cpuRatio = h.ratio?.median ?? h.lvsd.cpuS / h.keepalived.cpuS;
+    const spread = h.ratio && h.ratio.rounds > 1 ? ` (${h.ratio.min.toFixed(2)}-${h.ratio.max.toFixed(2)}, per probe, median of ${h.ratio.rounds} alternated rounds)` : '';
+    rows.push({
+      what: cpuWhat, lvsd: `${h.lvsd.cpuS.toFixed(1)} s`, reference: `keepalived ${h.keepalived.cpuS.toFixed(1)} s`,
+      ratio: `${cpuRatio.toFixed(2)}${spread}`, goal: '<= 1.0', met: yes(cpuRatio <= 1),
+    });
     rows.push({
       what: 'same: RSS', lvsd: `${h.lvsd.rssMiB.toFixed(0)} MiB`, reference: `keepalived ${h.keepalived.rssMiB.toFixed(0)} MiB`,
       ratio: (h.lvsd.rssMiB / h.keepalived.rssMiB).toFixed(1), goal: '<= 64 MiB', met: yes(h.lvsd.rssMiB <= 64),

@@ -10,16 +10,21 @@
  * fresh director namespace of its own (hb-lvsd, hb-ka: separate IPVS tables) with a VRRP instance at
  * 100 ms adverts, master alone on its link, whose adverts a passive SCHED_RR receiver in hb-rs timestamps.
  *
- * For each tool: first VRRP alone (no services) for LVSD_BENCH_HEALTH_IDLE_S (default 20 s), then the full
- * config; once the kernel holds every real server with a weight (read with ipvsadm, the same for both)
- * and one more interval has passed, a window of LVSD_BENCH_HEALTH_WINDOW_S (default 60 s) measures:
+ * First each tool with VRRP alone (no services) for LVSD_BENCH_HEALTH_IDLE_S (default 20 s). Then rounds
+ * (LVSD_BENCH_HEALTH_ROUNDS, default 3): in each, each tool in turn starts afresh with the full config, the
+ * order turned every round (lvsd keepalived, keepalived lvsd, ...); once the kernel holds every real server
+ * with a weight (read with ipvsadm, the same for both) and one more interval has passed, a window of
+ * LVSD_BENCH_HEALTH_WINDOW_S (default 60 s) measures:
  *  - CPU: utime + stime of every process in the tool's namespace (/proc/PID/stat), per minute and per probe;
  *  - RSS: the sum of VmRSS at the end of the window, and of VmHWM (peak);
  *  - probes: what the sink saw — rate, starts per 10 ms bin (the spread: ideal is rate/100 in every bin),
  *    and per real server the deviation of each interval from the configured one;
  *  - VRRP: |inter-arrival - 100 ms| of the tool's adverts, with the checks running and alone.
+ *  - the VM's busy share and the host's load average at the window's start and end.
  * Both tools use real-time VRRP (lvsd's VRRP thread SCHED_RR 10, keepalived `vrrp_rt_priority 10`) and an
- * ordinary checker. Ratios are lvsd / keepalived (< 1: lvsd uses less).
+ * ordinary checker. Ratios are lvsd / keepalived (< 1: lvsd uses less). The CPU ratio is per probe, each
+ * round's from its two back-to-back windows, and the median of the rounds with its spread: under TCG the
+ * host's load moves one window's figure by more than the tools differ. The other figures are medians.
  *
  * Why 10 s in the VM: under TCG every connect/accept/close costs the guest's kernel ~0.3-0.5 ms of emulated
  * CPU whoever makes it (keepalived: ~0.45 ms per probe measured, nearly all of it syscalls); 10,000 probes
@@ -27,11 +32,12 @@
  * at 1,000 probes/s compare the two fairly; on a host with IPVS set LVSD_BENCH_HEALTH_INTERVAL_S=1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { CLK_TCK, hostLoad, median, probeFigures, sample, stats, tcpCounters, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
 import { unitEnvironment } from './_unit-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -75,11 +81,16 @@ const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVS
  * `strace -c -f` (syscalls per probe: DIR/strace-TOOL.txt), each with the probes the sink saw meanwhile.
  */
 const TRACE_S = Number(process.env.LVSD_BENCH_HEALTH_TRACE_S ?? 0);
+/**
+ * LVSD_BENCH_HEALTH_ROUNDS: windows per tool, alternated (default 3 with both tools, 1 with one). Under TCG the
+ * host's load moves a window's CPU per probe by more than the tools differ (0.86-1.40 for one build across
+ * boots), so the ratio is the median of rounds whose two windows ran back to back, with its spread.
+ */
+const ROUNDS = Math.max(1, Number(process.env.LVSD_BENCH_HEALTH_ROUNDS ?? (TOOLS.length > 1 ? 3 : 1)));
 const PER_SERVICE = 100;
 const SERVICES = Math.ceil(N / PER_SERVICE);
 const PORT0 = 8000;
 const ADVERT_MS = 100;
-const CLK_TCK = 100;
 const json = process.argv.includes('--json');
 
 type Kind = 'lvsd' | 'keepalived';
@@ -248,74 +259,6 @@ async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number): Pr
 
 // ---- measuring ----
 
-interface ProcSample {
-  ticks: number;
-  userTicks: number;
-  rssKb: number;
-  hwmKb: number;
-  /** per thread, named process/thread (threads of one name summed): [user, kernel] ticks */
-  threads: Map<string, [number, number]>;
-}
-
-/** utime and stime (fields 14, 15) and the name of a /proc/.../stat */
-function statTicks(path: string): { name: string; user: number; sys: number } {
-  const stat = readFileSync(path, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), user: Number(f[11]), sys: Number(f[12]) };
-}
-
-function sample(pids: number[]): ProcSample {
-  let ticks = 0, userTicks = 0, rssKb = 0, hwmKb = 0;
-  const threads = new Map<string, [number, number]>();
-  for (const pid of pids) {
-    try {
-      const p = statTicks(`/proc/${pid}/stat`);
-      ticks += p.user + p.sys;
-      userTicks += p.user;
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      hwmKb += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      for (const tid of readdirSync(`/proc/${pid}/task`)) {
-        const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
-        const key = `${p.name}/${t.name}`;
-        const had = threads.get(key) ?? [0, 0];
-        threads.set(key, [had[0] + t.user, had[1] + t.sys]);
-      }
-    } catch {
-      /* gone */
-    }
-  }
-  return { ticks, userTicks, rssKb, hwmKb, threads };
-}
-
-/** TCP sockets in TIME_WAIT in a namespace (/proc/net/tcp state 06, read in the namespace) */
-function timeWaits(ns: string): number {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/tcp', '/proc/net/tcp6'], { encoding: 'utf8', maxBuffer: 256 << 20 });
-  let n = 0;
-  for (const line of (r.stdout ?? '').split('\n')) if (line.split(/\s+/)[4] === '06') n++;
-  return n;
-}
-
-/** The TCP counters of a namespace (/proc/net/snmp read in it): segments sent and received, resets sent. */
-function tcpCounters(ns: string): { out: number; in: number; rsts: number } {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
-  const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('Tcp:'));
-  const names = lines[0]?.split(/\s+/) ?? [], values = lines[1]?.split(/\s+/).map(Number) ?? [];
-  const get = (n: string) => values[names.indexOf(n)] ?? 0;
-  return { out: get('OutSegs'), in: get('InSegs'), rsts: get('OutRsts') };
-}
-
-/** user / kernel ms per probe of each thread name in the window, busiest first */
-function threadFigures(s0: ProcSample, s1: ProcSample, probes: number): Array<{ thread: string; userMsPerProbe: number; kernelMsPerProbe: number }> {
-  const out = [];
-  for (const [name, [u1, k1]] of s1.threads) {
-    const [u0, k0] = s0.threads.get(name) ?? [0, 0];
-    const per = (t: number) => (t * 1000) / CLK_TCK / Math.max(1, probes);
-    if (u1 - u0 + k1 - k0 > 0) out.push({ thread: name, userMsPerProbe: per(u1 - u0), kernelMsPerProbe: per(k1 - k0) });
-  }
-  return out.sort((a, b) => b.userMsPerProbe + b.kernelMsPerProbe - a.userMsPerProbe - a.kernelMsPerProbe);
-}
-
 /**
  * LVSD_BENCH_HEALTH_TRACE_S: where the tool's CPU goes per probe, the tool still running. `perf record`
  * (cpu-clock, call graphs) of its processes, reported by symbol, then `strace -c -f` (syscall counts; it
@@ -347,43 +290,6 @@ async function trace(kind: Kind, pids: number[], sink: Sink): Promise<void> {
   spawnSync('timeout', ['-s', 'INT', '2', 'strace', '-f', '-tt', '-e', 'trace=socket,setsockopt,connect,getsockopt,shutdown,close,epoll_ctl,fcntl', '-o', calls, ...pids.flatMap((p) => ['-p', String(p)])]);
 }
 
-interface VmSample { busy: number; total: number; user: number; system: number; softirq: number; irq: number; ksoftirqd: number; sink: number }
-
-/** The whole machine's CPU (/proc/stat, ticks), ksoftirqd's (network work deferred there is no tool's) and the sink's. */
-function vmBusy(sinkPid?: number): VmSample {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const idle = f[3]! + f[4]!;
-  const total = f.reduce((a, b) => a + b, 0);
-  let ksoftirqd = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const t = statTicks(`/proc/${pid}/stat`);
-      if (t.name.startsWith('ksoftirqd/')) ksoftirqd += t.user + t.sys;
-    } catch {
-      /* gone */
-    }
-  }
-  let sink = 0;
-  try {
-    if (sinkPid) {
-      const t = statTicks(`/proc/${sinkPid}/stat`);
-      sink = t.user + t.sys;
-    }
-  } catch {
-    /* gone */
-  }
-  return { busy: total - idle, total, user: f[0]! + f[1]!, system: f[2]!, irq: f[5]!, softirq: f[6]!, ksoftirqd, sink };
-}
-
-/** ms per probe of the whole machine in the window: busy, and of it user, system, irq + softirq, ksoftirqd, the sink */
-function vmFigures(v0: VmSample, v1: VmSample, probes: number) {
-  const per = (a: number, b: number) => ((b - a) * 1000) / CLK_TCK / Math.max(1, probes);
-  return {
-    busy: per(v0.busy, v1.busy), user: per(v0.user, v1.user), system: per(v0.system, v1.system),
-    irqSoftirq: per(v0.irq + v0.softirq, v1.irq + v1.softirq), ksoftirqd: per(v0.ksoftirqd, v1.ksoftirqd), sink: per(v0.sink, v1.sink),
-  };
-}
 
 class Sink {
   private child: ChildProcess;
@@ -463,49 +369,18 @@ class AdvertListener {
   }
 }
 
-interface Stats { p50: number; p99: number; max: number; n: number }
 
-function stats(xs: number[]): Stats {
-  if (xs.length === 0) return { p50: NaN, p99: NaN, max: NaN, n: 0 };
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-  return { p50: at(50), p99: at(99), max: s[s.length - 1]!, n: s.length };
+/** With VRRP alone (no services): the tool's fixed cost. */
+interface IdleResult {
+  vrrpIdle: Stats;
+  cpuSPerMin: number;
+  rssMiB: number;
 }
 
-/** What the sink saw in [from, to] (µs): rate, 10 ms bins, per-server interval deviation. */
-function probeFigures(recs: Array<{ us: number; key: number }>, fromUs: number, toUs: number) {
-  const inWin = recs.filter((r) => r.us >= fromUs && r.us < toUs);
-  const seconds = (toUs - fromUs) / 1e6;
-  const bins = new Array<number>(Math.ceil((toUs - fromUs) / 10_000)).fill(0);
-  for (const r of inWin) bins[Math.floor((r.us - fromUs) / 10_000)]!++;
-  const byServer = new Map<number, number[]>();
-  for (const r of recs) {
-    let l = byServer.get(r.key);
-    if (!l) byServer.set(r.key, (l = []));
-    l.push(r.us);
-  }
-  const dev: number[] = [];
-  let late = 0;
-  for (const times of byServer.values()) {
-    times.sort((a, b) => a - b);
-    for (let i = 1; i < times.length; i++) {
-      const d = (times[i]! - times[i - 1]!) / 1000 - INTERVAL_S * 1000;
-      dev.push(Math.abs(d));
-      if (d > INTERVAL_S * 500) late++;
-    }
-  }
-  return {
-    probes: inWin.length,
-    rate: inWin.length / seconds,
-    servers: byServer.size,
-    bins10ms: { ideal: inWin.length / bins.length, ...stats(bins) },
-    intervalDeviationMs: stats(dev),
-    /** intervals more than 1.5 x the configured one: a probe missed or very late */
-    late,
-  };
-}
-
-interface ToolResult {
+/** One window of one tool: a fresh start with the full config, every real server weighted, one interval on, then the window. */
+interface WindowResult {
+  /** the round (1-based) this window belongs to */
+  round: number;
   readyS: number;
   cpuSPerMin: number;
   cpuMsPerProbe: number;
@@ -515,13 +390,11 @@ interface ToolResult {
   rssMiB: number;
   peakRssMiB: number;
   probes: ReturnType<typeof probeFigures>;
-  vrrpIdle: Stats;
   vrrpBusy: Stats;
-  /** CPU with VRRP alone (no services) */
-  idleCpuSPerMin: number;
-  /** RSS with VRRP alone */
-  idleRssMiB: number;
+  /** the whole VM's CPU busy over the window, % of its 2 vCPUs (whoever used it) */
   vmBusyPct: number;
+  /** the host's 1-minute load average at the window's start and end (the VM shares the host's cores) */
+  hostLoad: { start?: number; end?: number };
   /** TIME_WAIT sockets at the end of the window in the tool's namespace and the real servers' (both tools' probes) */
   timeWait: { director: number; realServers: number };
   /** the whole VM's CPU per probe (every tool's probes cost the sink and the kernel's network work too) */
@@ -534,83 +407,88 @@ interface ToolResult {
   at: string;
 }
 
-async function runTool(kind: Kind, sink: Sink): Promise<ToolResult> {
-  const say = (s: string) => { if (!json) process.stdout.write(`  ${kind}: ${s}\n`); };
-  const listener = new AdvertListener(LINK[kind].rsIf);
-  await listener.ready;
-  try {
-    // VRRP alone
-    const idle = startTool(kind, false, 'idle');
-    const firstAdvert = await listener.first(120_000);
-    await sleep(1000);
-    const idlePids = nsPids(NS[kind]);
-    const i0 = sample(idlePids);
-    const it0 = Date.now();
-    await sleep(IDLE_S * 1000);
-    const i1 = sample(idlePids);
-    const idleCpuSPerMin = ((i1.ticks - i0.ticks) / CLK_TCK) * 60000 / (Date.now() - it0);
-    const idleRssMiB = i1.rssKb / 1024;
-    const vrrpIdle = listener.jitter(firstAdvert + 1000, Date.now());
-    await stopTool(idle, kind);
-    say(`VRRP alone: ${vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${vrrpIdle.p99.toFixed(2)} ms, RSS ${idleRssMiB.toFixed(1)} MiB`);
+const say = (kind: Kind, s: string) => { if (!json) process.stdout.write(`  ${kind}: ${s}\n`); };
 
-    const full = startTool(kind, true, 'full');
-    const readyMs = await waitReady(kind, full, 900_000);
-    say(`${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
-    await sleep(INTERVAL_S * 1000 + 2000);
-    const pids = nsPids(NS[kind]);
-    const checkerPid = kind === 'keepalived' ? Number(readFileSync(join(dir, 'ka-full.check.pid'), 'utf8').trim()) : undefined;
-    await sink.dump(); // reset
-    const fromUs = Date.now() * 1000;
-    const s0 = sample(pids);
-    const c0 = checkerPid ? sample([checkerPid]) : undefined;
-    const v0 = vmBusy(sink.pid);
-    const t0 = tcpCounters(NS[kind]);
-    await sleep(WINDOW_S * 1000);
-    const s1 = sample(pids);
-    const c1 = checkerPid ? sample([checkerPid]) : undefined;
-    const v1 = vmBusy(sink.pid);
-    const t1 = tcpCounters(NS[kind]);
-    const toUs = Date.now() * 1000;
-    const recs = await sink.dump();
-    const vrrpBusy = listener.jitter(fromUs / 1000, toUs / 1000);
-    const timeWait = { director: timeWaits(NS[kind]), realServers: timeWaits(NS.rs) };
-    if (TRACE_S > 0) await trace(kind, pids, sink);
-    await stopTool(full, kind);
-    const windowS = (toUs - fromUs) / 1e6;
-    const cpuS = (s1.ticks - s0.ticks) / CLK_TCK;
-    const probes = probeFigures(recs, fromUs, toUs);
-    const r: ToolResult = {
-      readyS: readyMs / 1000,
-      cpuSPerMin: (cpuS * 60) / windowS,
-      cpuMsPerProbe: (cpuS * 1000) / Math.max(1, probes.probes),
-      userShare: (s1.userTicks - s0.userTicks) / Math.max(1, s1.ticks - s0.ticks),
-      rssMiB: s1.rssKb / 1024,
-      peakRssMiB: s1.hwmKb / 1024,
-      probes,
-      vrrpIdle,
-      vrrpBusy,
-      idleCpuSPerMin,
-      idleRssMiB,
-      vmBusyPct: (100 * (v1.busy - v0.busy)) / (v1.total - v0.total),
-      threads: threadFigures(s0, s1, probes.probes),
-      vmMsPerProbe: vmFigures(v0, v1, probes.probes),
-      timeWait,
-      segmentsPerProbe: { out: (t1.out - t0.out) / Math.max(1, probes.probes), in: (t1.in - t0.in) / Math.max(1, probes.probes), rsts: (t1.rsts - t0.rsts) / Math.max(1, probes.probes) },
-      at: new Date(fromUs / 1000).toISOString(),
-    };
-    if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
-    say(`${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)}% busy`);
-    say(`  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
-    const seg = r.segmentsPerProbe;
-    say(`  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received`);
-    const vm = r.vmMsPerProbe;
-    say(`  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
-    for (const t of r.threads.slice(0, 8)) say(`  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe`);
-    return r;
-  } finally {
-    listener.stop();
-  }
+async function idlePhase(kind: Kind, listener: AdvertListener): Promise<IdleResult> {
+  const idle = startTool(kind, false, 'idle');
+  const firstAdvert = await listener.first(120_000);
+  await sleep(1000);
+  const idlePids = nsPids(NS[kind]);
+  const i0 = sample(idlePids);
+  const it0 = Date.now();
+  await sleep(IDLE_S * 1000);
+  const i1 = sample(idlePids);
+  const r: IdleResult = {
+    cpuSPerMin: ((i1.ticks - i0.ticks) / CLK_TCK) * 60000 / (Date.now() - it0),
+    rssMiB: i1.rssKb / 1024,
+    vrrpIdle: listener.jitter(firstAdvert + 1000, Date.now()),
+  };
+  await stopTool(idle, kind);
+  listener.arrivals.length = 0; // the next start's first advert is its own
+  say(kind, `VRRP alone: ${r.vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${r.vrrpIdle.p99.toFixed(2)} ms, CPU ${r.cpuSPerMin.toFixed(2)} s/min, RSS ${r.rssMiB.toFixed(1)} MiB`);
+  return r;
+}
+
+const load = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(1));
+
+async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, round: number, traceAfter: boolean): Promise<WindowResult> {
+  const full = startTool(kind, true, `full-${round}`);
+  const readyMs = await waitReady(kind, full, 900_000);
+  say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
+  await sleep(INTERVAL_S * 1000 + 2000);
+  const pids = nsPids(NS[kind]);
+  const checkerPid = kind === 'keepalived' ? Number(readFileSync(join(dir, `ka-full-${round}.check.pid`), 'utf8').trim()) : undefined;
+  await sink.dump(); // reset
+  const loadStart = hostLoad();
+  const fromUs = Date.now() * 1000;
+  const s0 = sample(pids);
+  const c0 = checkerPid ? sample([checkerPid]) : undefined;
+  const v0 = vmBusy(sink.pid);
+  const t0 = tcpCounters(NS[kind]);
+  await sleep(WINDOW_S * 1000);
+  const s1 = sample(pids);
+  const c1 = checkerPid ? sample([checkerPid]) : undefined;
+  const v1 = vmBusy(sink.pid);
+  const t1 = tcpCounters(NS[kind]);
+  const toUs = Date.now() * 1000;
+  const loadEnd = hostLoad();
+  const recs = await sink.dump();
+  const vrrpBusy = listener.jitter(fromUs / 1000, toUs / 1000);
+  const timeWait = { director: timeWaits(NS[kind]), realServers: timeWaits(NS.rs) };
+  if (traceAfter && TRACE_S > 0) await trace(kind, pids, sink);
+  await stopTool(full, kind);
+  const windowS = (toUs - fromUs) / 1e6;
+  const cpuS = (s1.ticks - s0.ticks) / CLK_TCK;
+  const probes = probeFigures(recs, fromUs, toUs, INTERVAL_S);
+  const perProbe = (x: number) => x / Math.max(1, probes.probes);
+  const r: WindowResult = {
+    round,
+    readyS: readyMs / 1000,
+    cpuSPerMin: (cpuS * 60) / windowS,
+    cpuMsPerProbe: perProbe(cpuS * 1000),
+    userShare: (s1.userTicks - s0.userTicks) / Math.max(1, s1.ticks - s0.ticks),
+    rssMiB: s1.rssKb / 1024,
+    peakRssMiB: s1.hwmKb / 1024,
+    probes,
+    vrrpBusy,
+    vmBusyPct: (100 * (v1.busy - v0.busy)) / (v1.total - v0.total),
+    hostLoad: { ...(loadStart !== undefined ? { start: loadStart } : {}), ...(loadEnd !== undefined ? { end: loadEnd } : {}) },
+    threads: threadFigures(s0, s1, probes.probes),
+    vmMsPerProbe: vmFigures(v0, v1, probes.probes),
+    timeWait,
+    segmentsPerProbe: { out: perProbe(t1.out - t0.out), in: perProbe(t1.in - t0.in), rsts: perProbe(t1.rsts - t0.rsts) },
+    at: new Date(fromUs / 1000).toISOString(),
+  };
+  if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
+  say(kind, `round ${round}: ${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), ` +
+    `RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
+  say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
+  const seg = r.segmentsPerProbe;
+  say(kind, `  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received`);
+  const vm = r.vmMsPerProbe;
+  say(kind, `  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
+  for (const t of r.threads.slice(0, 8)) say(kind, `  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe`);
+  return r;
 }
 
 function compileSink(): string {
@@ -628,6 +506,11 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
+/** The median of a figure over a tool's windows. */
+function med(ws: WindowResult[], f: (w: WindowResult) => number): number {
+  return median(ws.map(f));
+}
+
 async function main(): Promise<void> {
   const skip = skipReason();
   if (skip) {
@@ -638,65 +521,98 @@ async function main(): Promise<void> {
   const binary = compileSink();
   const out = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
   out(`health checks, lvsd vs keepalived: ${N} real servers (${SERVICES} services), TCP check every ${INTERVAL_S} s, ` +
-    `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}${Object.keys(UNIT_ENV).length ? `, the unit's environment ${Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; window ${WINDOW_S} s; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
-    `${inVm ? 'in the TCG VM' : 'on this host'} (files: ${dir})`);
+    `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}${Object.keys(UNIT_ENV).length ? `, the unit's environment ${Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ` +
+    `${ROUNDS} round${ROUNDS > 1 ? 's' : ''} of ${WINDOW_S} s windows${TOOLS.length > 1 && ROUNDS > 1 ? ' (the tools alternated, each round a fresh start of each: L K, K L, L K, ...)' : ''}; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
+    `${inVm ? 'in the TCG VM' : 'on this host'}, host load ${load(hostLoad())} (files: ${dir})`);
   teardown();
   buildTopology();
   const sink = new Sink(binary);
   await sink.ready;
-  const results: Partial<Record<Kind, ToolResult>> = {};
+  const listeners = Object.fromEntries(TOOLS.map((k) => [k, new AdvertListener(LINK[k].rsIf)])) as Partial<Record<Kind, AdvertListener>>;
+  const idle: Partial<Record<Kind, IdleResult>> = {};
+  const windows: Record<Kind, WindowResult[]> = { lvsd: [], keepalived: [] };
   try {
-    for (const kind of TOOLS) results[kind] = await runTool(kind, sink);
+    await Promise.all(Object.values(listeners).map((l) => l.ready));
+    for (const kind of TOOLS) idle[kind] = await idlePhase(kind, listeners[kind]!);
+    // each round both tools' windows back to back, the order turned every round (L K, K L, ...) so a load that
+    // drifts over the run weighs on both; a round's ratio compares two windows minutes apart at most
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const kind of round % 2 === 1 ? TOOLS : [...TOOLS].reverse()) {
+        windows[kind].push(await measureWindow(kind, sink, listeners[kind]!, round, round === ROUNDS));
+      }
+    }
   } finally {
+    for (const l of Object.values(listeners)) l.stop();
     sink.stop();
     teardown();
   }
-  const L = results.lvsd;
-  const K = results.keepalived;
+  const L = windows.lvsd, K = windows.keepalived;
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const row = (name: string, a: string, b: string, ratio?: number) =>
-    out(`  ${name.padEnd(38)} ${a.padStart(16)} ${b.padStart(16)}${ratio !== undefined && Number.isFinite(ratio) ? `   ${ratio.toFixed(2)}` : ''}`);
+    out(`  ${name.padEnd(40)} ${a.padStart(18)} ${b.padStart(18)}${ratio !== undefined && Number.isFinite(ratio) ? `   ${ratio.toFixed(2)}` : ''}`);
+  const cpuS = (w: WindowResult) => (w.cpuSPerMin * WINDOW_S) / 60;
   out('');
-  if (!L || !K) {
-    const only = (L ?? K)!;
-    const who = L ? 'lvsd' : 'keepalived';
-    out(`  ${who} alone, ${N} real servers: ${f(only.probes.rate)} probes/s, CPU ${f(only.cpuSPerMin, 2)} s/min ` +
-      `(${f(only.cpuMsPerProbe, 3)} ms/probe: user ${f(only.cpuMsPerProbe * only.userShare, 3)}, kernel ${f(only.cpuMsPerProbe * (1 - only.userShare), 3)}), RSS ${f(only.rssMiB)} MiB (peak ${f(only.peakRssMiB)}), ready after ${f(only.readyS)} s`);
-    if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, [who]: only })}\n`);
+  if (L.length === 0 || K.length === 0) {
+    const ws = L.length ? L : K;
+    const who: Kind = L.length ? 'lvsd' : 'keepalived';
+    for (const w of ws) {
+      out(`  ${who} alone, round ${w.round}, ${N} real servers: ${f(w.probes.rate)} probes/s, CPU ${f(w.cpuSPerMin, 2)} s/min ` +
+        `(${f(w.cpuMsPerProbe, 3)} ms/probe: user ${f(w.cpuMsPerProbe * w.userShare, 3)}, kernel ${f(w.cpuMsPerProbe * (1 - w.userShare), 3)}), RSS ${f(w.rssMiB)} MiB (peak ${f(w.peakRssMiB)}), ` +
+        `ready after ${f(w.readyS)} s, VM ${f(w.vmBusyPct, 0)} % busy, host load ${load(w.hostLoad.start)} -> ${load(w.hostLoad.end)}`);
+    }
+    if (ws.length > 1) out(`  median of ${ws.length}: ${f(med(ws, (w) => w.cpuMsPerProbe), 3)} ms/probe, RSS ${f(med(ws, (w) => w.rssMiB))} MiB`);
+    if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, idle: idle[who], [who]: ws })}\n`);
     return;
   }
-  // the issue's rows (#11): the whole process tree of each tool, measured in this run
-  const cpuS = (r: ToolResult) => (r.cpuSPerMin * WINDOW_S) / 60;
-  row(`${f(L.probes.rate, 0)} distinct TCP checks/s for ${WINDOW_S} s: CPU s`, f(cpuS(L), 2), f(cpuS(K), 2), L.cpuSPerMin / K.cpuSPerMin);
-  row(`same: RSS MiB (at ${N} TCP checks)`, f(L.rssMiB), f(K.rssMiB), L.rssMiB / K.rssMiB);
+  // per round: lvsd's CPU per probe against keepalived's, the two windows back to back (per probe, so a tool that
+  // fell behind the 1,000 probes/s is not counted cheaper for probing less)
+  const rounds = L.map((l, i) => ({ round: l.round, l, k: K[i]!, ratio: l.cpuMsPerProbe / K[i]!.cpuMsPerProbe }));
+  const ratios = rounds.map((r) => r.ratio);
+  const ratio = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: rounds.length };
+  out(`  CPU of the whole process tree per probe, each round's two windows back to back:`);
+  out(`  ${'round'.padEnd(7)} ${'lvsd ms/probe (probes/s, VM busy, host load)'.padEnd(48)} ${'keepalived'.padEnd(48)} ratio`);
+  const cell = (w: WindowResult) => `${f(w.cpuMsPerProbe, 3)} (${f(w.probes.rate, 0)}/s, ${f(w.vmBusyPct, 0)} %, ${load(w.hostLoad.start)}-${load(w.hostLoad.end)})`;
+  for (const r of rounds) out(`  ${String(r.round).padEnd(7)} ${cell(r.l).padEnd(48)} ${cell(r.k).padEnd(48)} ${f(r.ratio, 2)}`);
+  out(`  ratio: median ${f(ratio.median, 2)} over ${ratio.rounds} round${ratio.rounds > 1 ? 's' : ''}, from ${f(ratio.min, 2)} to ${f(ratio.max, 2)}`);
   out('');
-  row('', 'lvsd', 'keepalived');
-  row('probes per second (seen by the servers)', f(L.probes.rate), f(K.probes.rate));
-  row('CPU seconds per minute', f(L.cpuSPerMin, 2), f(K.cpuSPerMin, 2), L.cpuSPerMin / K.cpuSPerMin);
-  row('  of which keepalived\'s checker', '', f(K.checkerCpuSPerMin ?? NaN, 2));
-  row('  with VRRP alone (no services)', f(L.idleCpuSPerMin, 2), f(K.idleCpuSPerMin, 2));
-  row('CPU ms per probe', f(L.cpuMsPerProbe, 3), f(K.cpuMsPerProbe, 3), L.cpuMsPerProbe / K.cpuMsPerProbe);
-  row('  user / kernel ms per probe', `${f(L.cpuMsPerProbe * L.userShare, 3)} / ${f(L.cpuMsPerProbe * (1 - L.userShare), 3)}`,
-    `${f(K.cpuMsPerProbe * K.userShare, 3)} / ${f(K.cpuMsPerProbe * (1 - K.userShare), 3)}`);
-  row('RSS MiB (peak)', `${f(L.rssMiB)} (${f(L.peakRssMiB)})`, `${f(K.rssMiB)} (${f(K.peakRssMiB)})`, L.rssMiB / K.rssMiB);
-  row('  RSS MiB with VRRP alone', f(L.idleRssMiB), f(K.idleRssMiB));
-  row('probe starts per 10 ms: ideal', f(L.probes.bins10ms.ideal), f(K.probes.bins10ms.ideal));
-  row('  p50 / p99 / max', `${L.probes.bins10ms.p50} / ${L.probes.bins10ms.p99} / ${L.probes.bins10ms.max}`,
-    `${K.probes.bins10ms.p50} / ${K.probes.bins10ms.p99} / ${K.probes.bins10ms.max}`);
-  row('interval deviation ms p50 / p99', `${f(L.probes.intervalDeviationMs.p50)} / ${f(L.probes.intervalDeviationMs.p99)}`,
-    `${f(K.probes.intervalDeviationMs.p50)} / ${f(K.probes.intervalDeviationMs.p99)}`);
-  row('intervals > 1.5 x configured', String(L.probes.late), String(K.probes.late));
-  row('VRRP advert jitter ms, alone p99/max', `${f(L.vrrpIdle.p99, 2)} / ${f(L.vrrpIdle.max, 2)}`, `${f(K.vrrpIdle.p99, 2)} / ${f(K.vrrpIdle.max, 2)}`);
-  row('  with the checks running p99/max', `${f(L.vrrpBusy.p99, 2)} / ${f(L.vrrpBusy.max, 2)}`, `${f(K.vrrpBusy.p99, 2)} / ${f(K.vrrpBusy.max, 2)}`);
-  row('  adverts in the window', String(L.vrrpBusy.n), String(K.vrrpBusy.n));
-  row('VM CPU busy in the window %', f(L.vmBusyPct), f(K.vmBusyPct));
-  row('start to every server weighted, s', f(L.readyS), f(K.readyS));
-  if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, lvsd: L, keepalived: K })}\n`);
+  // the issue's rows (#11): the whole process tree of each tool, medians over the rounds
+  const Li = idle.lvsd!, Ki = idle.keepalived!;
+  row(`${f(med(L, (w) => w.probes.rate), 0)} distinct TCP checks/s for ${WINDOW_S} s: CPU s`, f(med(L, cpuS), 2), f(med(K, cpuS), 2), ratio.median);
+  row(`same: RSS MiB (at ${N} TCP checks)`, f(med(L, (w) => w.rssMiB)), f(med(K, (w) => w.rssMiB)), med(L, (w) => w.rssMiB) / med(K, (w) => w.rssMiB));
+  out('');
+  row(`medians of ${rounds.length} round${rounds.length > 1 ? 's' : ''}`, 'lvsd', 'keepalived');
+  const both = (g: (w: WindowResult) => number, d = 1): [string, string] => [f(med(L, g), d), f(med(K, g), d)];
+  row('probes per second (seen by the servers)', ...both((w) => w.probes.rate));
+  row('CPU seconds per minute', ...both((w) => w.cpuSPerMin, 2), med(L, (w) => w.cpuSPerMin) / med(K, (w) => w.cpuSPerMin));
+  row('  of which keepalived\'s checker', '', f(med(K, (w) => w.checkerCpuSPerMin ?? NaN), 2));
+  row('  with VRRP alone (no services)', f(Li.cpuSPerMin, 2), f(Ki.cpuSPerMin, 2));
+  row('CPU ms per probe', ...both((w) => w.cpuMsPerProbe, 3), ratio.median);
+  const uk = (ws: WindowResult[]) => `${f(med(ws, (w) => w.cpuMsPerProbe * w.userShare), 3)} / ${f(med(ws, (w) => w.cpuMsPerProbe * (1 - w.userShare)), 3)}`;
+  row('  user / kernel ms per probe', uk(L), uk(K));
+  row('  the whole VM per probe ms', ...both((w) => w.vmMsPerProbe.busy, 3), med(L, (w) => w.vmMsPerProbe.busy) / med(K, (w) => w.vmMsPerProbe.busy));
+  const rss = (ws: WindowResult[]) => `${f(med(ws, (w) => w.rssMiB))} (${f(med(ws, (w) => w.peakRssMiB))})`;
+  row('RSS MiB (peak)', rss(L), rss(K), med(L, (w) => w.rssMiB) / med(K, (w) => w.rssMiB));
+  row('  RSS MiB with VRRP alone', f(Li.rssMiB), f(Ki.rssMiB));
+  row('probe starts per 10 ms: ideal', ...both((w) => w.probes.bins10ms.ideal));
+  const trio = (ws: WindowResult[], g: (w: WindowResult) => Stats) => `${f(med(ws, (w) => g(w).p50), 0)} / ${f(med(ws, (w) => g(w).p99), 0)} / ${f(med(ws, (w) => g(w).max), 0)}`;
+  row('  p50 / p99 / max', trio(L, (w) => w.probes.bins10ms), trio(K, (w) => w.probes.bins10ms));
+  const dev = (ws: WindowResult[]) => `${f(med(ws, (w) => w.probes.intervalDeviationMs.p50))} / ${f(med(ws, (w) => w.probes.intervalDeviationMs.p99))}`;
+  row('interval deviation ms p50 / p99', dev(L), dev(K));
+  row('intervals > 1.5 x configured', ...both((w) => w.probes.late, 0));
+  row('VRRP advert jitter ms, alone p99/max', `${f(Li.vrrpIdle.p99, 2)} / ${f(Li.vrrpIdle.max, 2)}`, `${f(Ki.vrrpIdle.p99, 2)} / ${f(Ki.vrrpIdle.max, 2)}`);
+  const jit = (ws: WindowResult[]) => `${f(med(ws, (w) => w.vrrpBusy.p99), 2)} / ${f(med(ws, (w) => w.vrrpBusy.max), 2)}`;
+  row('  with the checks running p99/max', jit(L), jit(K));
+  row('  adverts in the window', ...both((w) => w.vrrpBusy.n, 0));
+  row('VM CPU busy in the window %', ...both((w) => w.vmBusyPct));
+  row('start to every server weighted, s', ...both((w) => w.readyS), med(L, (w) => w.readyS) / med(K, (w) => w.readyS));
+  if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, ratio, idle, lvsd: L, keepalived: K })}\n`);
   // for bench/run.ts's summary
   if (process.env.LVSD_VM_OUT) {
+    const brief = (w: WindowResult) => ({ cpuS: cpuS(w), msPerProbe: w.cpuMsPerProbe, probesPerS: w.probes.rate, rssMiB: w.rssMiB, vmBusyPct: w.vmBusyPct, hostLoad: w.hostLoad });
     writeFileSync(join(process.env.LVSD_VM_OUT, 'bench-health.json'), JSON.stringify({
-      servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, probesPerS: L.probes.rate,
-      lvsd: { cpuS: cpuS(L), rssMiB: L.rssMiB }, keepalived: { cpuS: cpuS(K), rssMiB: K.rssMiB },
+      servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, probesPerS: med(L, (w) => w.probes.rate),
+      lvsd: { cpuS: med(L, cpuS), rssMiB: med(L, (w) => w.rssMiB) }, keepalived: { cpuS: med(K, cpuS), rssMiB: med(K, (w) => w.rssMiB) },
+      ratio, rounds: rounds.map((r) => ({ round: r.round, ratio: r.ratio, lvsd: brief(r.l), keepalived: brief(r.k) })),
     }, null, 2) + '\n');
   }
 }

@@ -15,7 +15,7 @@
  * The default run sets, unless given: LVSD_BENCH_LAYOUTS=file, LVSD_BENCH_CLI=0 (the daemon rows, not the
  * dry run and one-change apply), LVSD_BENCH_HEALTH_WINDOW_S=30 (the issue's 30 s), LVSD_BENCH_STARTUP_RUNS=5.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { formatSummary, readResults } from './_summary.js';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
@@ -100,7 +100,12 @@ async function main(): Promise<number> {
   const before = load();
   process.stdout.write(`host load average before: ${before}\n`);
   process.stdout.write(`running ${names.join(', ')} (${support.mode === 'vm' ? 'in the kernel-test VM' : 'on this host'}); results: ${outDir}\n`);
-  const r = support.mode === 'vm' ? await runInVm(opts) : await runDirect(opts);
+  // the host's load for the benches to read during the run ($LVSD_VM_OUT/host-load: the VM's own load average is not it)
+  const feedLoad = () => { try { writeFileSync(join(outDir, 'host-load'), `${load()}\n`); } catch { /* the run is over */ } };
+  feedLoad();
+  const feed = setInterval(feedLoad, 5000);
+  const r = await (support.mode === 'vm' ? runInVm(opts) : runDirect(opts)).finally(() => clearInterval(feed));
+  rmSync(join(outDir, 'host-load'), { force: true });
   if (r.bootFailure) process.stderr.write(`the VM failed before the benches ran: ${r.bootFailure}\n`);
   if (r.timedOut) process.stderr.write(`the benches timed out after ${opts.timeoutMs / 1000} s (LVSD_BENCH_TIMEOUT_S)\n`);
   const after = load();

@@ -42,6 +42,13 @@ test('the summary has every row of the issue\'s table, with ratio and goal met o
   assert.match(text, /5 of 9 measured rows meet their goal; 2 not measured/);
 });
 
+test('the CPU row of alternated rounds is the median of the rounds\' per-probe ratios, with their range', () => {
+  const rounds = { ...health, ratio: { median: 0.97, min: 0.91, max: 1.12, rounds: 3 } };
+  const row = summaryRows({ health: rounds }).find((r) => r.what.startsWith('1,000 distinct TCP checks'))!;
+  assert.equal(row.ratio, '0.97 (0.91-1.12, per probe, median of 3 alternated rounds)');
+  assert.equal(row.met, 'yes', 'the median decides, not the CPU seconds\' ratio (1.08)');
+});
+
 test('a run that measured nothing still prints every row, each "not measured"', () => {
   const rows = summaryRows({});
   assert.equal(rows.length, 11);
