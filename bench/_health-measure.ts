@@ -19,6 +19,8 @@ export interface ProcSample {
   hwmKb: number;
   /** per thread, named process/thread (threads of one name summed): [user, kernel] ticks */
   threads: Map<string, [number, number]>;
+  /** per process: [user, kernel] ticks */
+  procs: Map<number, [number, number]>;
 }
 
 /** utime and stime (fields 14, 15) and the name of a /proc/.../stat */
@@ -31,11 +33,13 @@ export function statTicks(path: string): { name: string; user: number; sys: numb
 export function sample(pids: number[]): ProcSample {
   let ticks = 0, userTicks = 0, rssKb = 0, hwmKb = 0;
   const threads = new Map<string, [number, number]>();
+  const procs = new Map<number, [number, number]>();
   for (const pid of pids) {
     try {
       const p = statTicks(`/proc/${pid}/stat`);
       ticks += p.user + p.sys;
       userTicks += p.user;
+      procs.set(pid, [p.user, p.sys]);
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       hwmKb += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -49,7 +53,21 @@ export function sample(pids: number[]): ProcSample {
       /* gone */
     }
   }
-  return { ticks, userTicks, rssKb, hwmKb, threads };
+  return { ticks, userTicks, rssKb, hwmKb, threads, procs };
+}
+
+/**
+ * The CPU ticks between two samples of the processes in both: one gone by the second (a helper the tool ran at
+ * its start, still there at the first) would otherwise subtract its whole life's CPU.
+ */
+export function cpuTicks(s0: ProcSample, s1: ProcSample): { ticks: number; userTicks: number } {
+  let ticks = 0, userTicks = 0;
+  for (const [pid, [u1, k1]] of s1.procs) {
+    const [u0, k0] = s0.procs.get(pid) ?? [u1, k1];
+    ticks += u1 - u0 + k1 - k0;
+    userTicks += u1 - u0;
+  }
+  return { ticks, userTicks };
 }
 
 /** TCP sockets in TIME_WAIT in a namespace (/proc/net/tcp state 06, read in the namespace) */

@@ -37,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { CLK_TCK, hostLoad, median, probeFigures, sample, stats, tcpCounters, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
+import { CLK_TCK, cpuTicks, hostLoad, median, probeFigures, sample, stats, tcpCounters, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
 import { unitEnvironment } from './_unit-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -419,7 +419,7 @@ async function idlePhase(kind: Kind, listener: AdvertListener): Promise<IdleResu
   await sleep(IDLE_S * 1000);
   const i1 = sample(idlePids);
   const r: IdleResult = {
-    cpuSPerMin: ((i1.ticks - i0.ticks) / CLK_TCK) * 60000 / (Date.now() - it0),
+    cpuSPerMin: (cpuTicks(i0, i1).ticks / CLK_TCK) * 60000 / (Date.now() - it0),
     rssMiB: i1.rssKb / 1024,
     vrrpIdle: listener.jitter(firstAdvert + 1000, Date.now()),
   };
@@ -432,6 +432,9 @@ async function idlePhase(kind: Kind, listener: AdvertListener): Promise<IdleResu
 const load = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(1));
 
 async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, round: number, traceAfter: boolean): Promise<WindowResult> {
+  // lvsd leaves its table at exit (a restart adopts it), keepalived removes its own: each window starts empty,
+  // so every round probes and programs from nothing, as the first did
+  sh(`ip netns exec ${NS[kind]} ipvsadm -C`, 120_000);
   const full = startTool(kind, true, `full-${round}`);
   const readyMs = await waitReady(kind, full, 900_000);
   say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
@@ -458,7 +461,8 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
   if (traceAfter && TRACE_S > 0) await trace(kind, pids, sink);
   await stopTool(full, kind);
   const windowS = (toUs - fromUs) / 1e6;
-  const cpuS = (s1.ticks - s0.ticks) / CLK_TCK;
+  const d = cpuTicks(s0, s1);
+  const cpuS = d.ticks / CLK_TCK;
   const probes = probeFigures(recs, fromUs, toUs, INTERVAL_S);
   const perProbe = (x: number) => x / Math.max(1, probes.probes);
   const r: WindowResult = {
@@ -466,7 +470,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     readyS: readyMs / 1000,
     cpuSPerMin: (cpuS * 60) / windowS,
     cpuMsPerProbe: perProbe(cpuS * 1000),
-    userShare: (s1.userTicks - s0.userTicks) / Math.max(1, s1.ticks - s0.ticks),
+    userShare: d.userTicks / Math.max(1, d.ticks),
     rssMiB: s1.rssKb / 1024,
     peakRssMiB: s1.hwmKb / 1024,
     probes,
@@ -479,7 +483,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     segmentsPerProbe: { out: perProbe(t1.out - t0.out), in: perProbe(t1.in - t0.in), rsts: perProbe(t1.rsts - t0.rsts) },
     at: new Date(fromUs / 1000).toISOString(),
   };
-  if (c0 && c1) r.checkerCpuSPerMin = ((c1.ticks - c0.ticks) / CLK_TCK) * 60 / windowS;
+  if (c0 && c1) r.checkerCpuSPerMin = (cpuTicks(c0, c1).ticks / CLK_TCK) * 60 / windowS;
   say(kind, `round ${round}: ${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), ` +
     `RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
   say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
