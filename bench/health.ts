@@ -32,7 +32,7 @@
  * at 1,000 probes/s compare the two fairly; on a host with IPVS set LVSD_BENCH_HEALTH_INTERVAL_S=1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -288,6 +288,11 @@ async function trace(kind: Kind, pids: number[], sink: Sink): Promise<void> {
   // the calls themselves for a moment: how each tool opens and closes a probe's socket (SO_LINGER and its value)
   const calls = join(dir, `strace-${kind}-calls.txt`);
   spawnSync('timeout', ['-s', 'INT', '2', 'strace', '-f', '-tt', '-e', 'trace=socket,setsockopt,connect,getsockopt,shutdown,close,epoll_ctl,fcntl', '-o', calls, ...pids.flatMap((p) => ['-p', String(p)])]);
+  // the reports outlive the VM only in the result directory (the bench's own directory is the VM's tmpfs)
+  const keep = process.env.LVSD_VM_OUT;
+  if (keep && !dir.startsWith(keep)) {
+    for (const f of [`perf-${kind}.txt`, `strace-${kind}.txt`, `strace-${kind}-calls.txt`]) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(keep, f));
+  }
 }
 
 
