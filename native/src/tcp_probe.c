@@ -1,7 +1,9 @@
 /*
  * TCP connect probes without a JavaScript socket each: the health checker's hot path at thousands of
- * real servers a second. A probe is a non-blocking socket and connect() on one epoll set; when the socket
- * turns writable (connected) or reports an error, or its deadline passes, the socket is closed (with RST
+ * real servers a second. A probe is a non-blocking socket and connect(); a handshake that ended inside
+ * that connect() (a server on a link inside this host: a veth, loopback) is settled there and then, any
+ * other goes on the epoll set; when the socket turns writable (connected) or reports an error, or its
+ * deadline passes, the socket is closed (with RST
  * when asked: SO_LINGER 0 leaves no TIME_WAIT) and the outcome folded or queued. The outcomes reach
  * JavaScript in one call per wake of the main loop, as a Float64Array of [id, errno, latency in
  * microseconds, watch, run] records (errno 0 = connected, ETIMEDOUT = the deadline passed; watch 1 = id
@@ -152,8 +154,20 @@ static void finish(tcp_prober *p, uint32_t id, int err, uint64_t at) {
 
 /* ---- starting probes ---- */
 
-int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done) {
+/* Over a link inside this host (a veth to another namespace, loopback) the whole handshake usually runs
+   inside the connect() that began it: the SYN and the server's SYN-ACK are processed as softirq work
+   when the packet is sent, and the SYN-ACK is applied to the socket when connect() releases it. A second
+   connect() asks the socket where it stands without an epoll registration, its removal at close and a
+   wake-up: 0 connected, EALREADY still under way; a failure is reported (and cleared) as SO_ERROR would
+   report it, ECONNABORTED meaning a socket closed without one (ECONNRESET, as for EPOLLERR with no error). */
+static int settled_at_once(int fd, const tcp_addr *addr) {
+  if (connect(fd, &addr->sa, lvsd_tcp_addr_len(addr)) == 0) return 0;
+  return errno == ECONNABORTED ? ECONNRESET : errno;
+}
+
+int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done, double *latency_us) {
   uint64_t start = lvsd_tcp_now_ns();
+  *latency_us = 0;
   bool v6 = addr->sa.sa_family == AF_INET6;
   int fd = reset ? kept_socket(p, addr->sa.sa_family) : -1;
   bool pooled = fd >= 0;
@@ -177,6 +191,15 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
     *done = errno;
     if (pooled) end_kept(p, fd, v6); /* refused at once (loopback): unconnected again, kept */
     else close(fd);
+    return -1;
+  }
+  /* (not for a kept socket: its edge-triggered registration stays, and an edge left from this probe could be
+     taken for the next one's on the same socket) */
+  int now_err = pooled ? EALREADY : settled_at_once(fd, addr);
+  if (now_err != EALREADY) {
+    *latency_us = (double)(lvsd_tcp_now_ns() - start) / 1000.0;
+    close(fd);
+    *done = now_err;
     return -1;
   }
   if (!lvsd_tcp_grow(p)) {
@@ -232,8 +255,9 @@ static void oneoff_command(tcp_prober *p, const tcp_cmd *c) {
     return;
   }
   int err = 0;
+  double latency_us;
   uint64_t t0 = lvsd_tcp_now_ns();
-  int64_t s = lvsd_tcp_start(p, &c->addr, c->timeout_ms, c->reset, &err);
+  int64_t s = lvsd_tcp_start(p, &c->addr, c->timeout_ms, c->reset, &err, &latency_us);
   if (s < 0) {
     uint64_t at = lvsd_tcp_now_ns();
     lvsd_tcp_fold_later(p, false, c->id, c->epoch, err, (double)(at - t0) / 1000.0, at);
@@ -284,8 +308,7 @@ static void completions(tcp_prober *p, const struct epoll_event *ev, int k) {
     if (id >= p->nslots || p->slots[id].fd < 0) continue;
     int err = 0;
     /* A failed connect (refused, unreachable, reset) is EPOLLERR with EPOLLHUP: the kernel sets the socket's
-       error before it wakes the poll. Writable without either is a connection: no SO_ERROR to read, one
-       syscall less per healthy probe (a socket, connect, epoll_ctl and close remain). */
+       error before it wakes the poll. Writable without either is a connection: no SO_ERROR to read. */
     if (ev[i].events & (EPOLLERR | EPOLLHUP)) {
       socklen_t len = sizeof err;
       if (getsockopt(p->slots[id].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;

@@ -210,8 +210,9 @@ uint64_t lvsd_tcp_now_ns(void);
    deadlines passed, the watches due; folds and queues the outcomes. Returns the next deadline or turn
    (CLOCK_MONOTONIC ns), 0 when there is none. */
 uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k);
-/* Opens and connects a socket; returns the slot id, or -1 with *done set: 0 connected at once, else errno. */
-int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done);
+/* Opens and connects a socket; returns the slot id, or -1 with *done set: 0 connected at once, else errno, and
+   *latency_us the connect's time when the handshake settled inside it (0 when connect() itself failed). */
+int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done, double *latency_us);
 /* Close a probe under way without an outcome. */
 void lvsd_tcp_drop(tcp_prober *p, uint32_t id);
 /* An outcome to fold at the end of this turn; false when out of memory (it is lost). */

@@ -145,9 +145,10 @@ void lvsd_tcp_run_turns(tcp_prober *p) {
       continue;
     }
     int err = 0;
-    int64_t id = lvsd_tcp_start(p, &x->addr, x->timeout_ms, x->reset, &err);
-    if (id < 0) {
-      lvsd_tcp_fold_later(p, true, w, x->epoch, err, 0, lvsd_tcp_now_ns());
+    double latency_us;
+    int64_t id = lvsd_tcp_start(p, &x->addr, x->timeout_ms, x->reset, &err, &latency_us);
+    if (id < 0) { /* settled at once: connected or refused (its latency), or this host's own failure (0) */
+      lvsd_tcp_fold_later(p, true, w, x->epoch, err, latency_us, lvsd_tcp_now_ns());
       continue;
     }
     p->slots[id].watch = w;
