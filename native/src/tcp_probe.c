@@ -165,7 +165,7 @@ static int settled_at_once(int fd, const tcp_addr *addr) {
   return errno == ECONNABORTED ? ECONNRESET : errno;
 }
 
-int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done, double *latency_us) {
+int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, bool try_settle, int *done, double *latency_us) {
   uint64_t start = lvsd_tcp_now_ns();
   *latency_us = 0;
   bool v6 = addr->sa.sa_family == AF_INET6;
@@ -195,7 +195,7 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   }
   /* (not for a kept socket: its edge-triggered registration stays, and an edge left from this probe could be
      taken for the next one's on the same socket) */
-  int now_err = pooled ? EALREADY : settled_at_once(fd, addr);
+  int now_err = pooled || !try_settle ? EALREADY : settled_at_once(fd, addr);
   if (now_err != EALREADY) {
     *latency_us = (double)(lvsd_tcp_now_ns() - start) / 1000.0;
     close(fd);
@@ -257,7 +257,7 @@ static void oneoff_command(tcp_prober *p, const tcp_cmd *c) {
   int err = 0;
   double latency_us;
   uint64_t t0 = lvsd_tcp_now_ns();
-  int64_t s = lvsd_tcp_start(p, &c->addr, c->timeout_ms, c->reset, &err, &latency_us);
+  int64_t s = lvsd_tcp_start(p, &c->addr, c->timeout_ms, c->reset, true, &err, &latency_us);
   if (s < 0) {
     uint64_t at = lvsd_tcp_now_ns();
     lvsd_tcp_fold_later(p, false, c->id, c->epoch, err, (double)(at - t0) / 1000.0, at);

@@ -37,6 +37,7 @@
 #define LOCAL_ERRNO_MAX 256   /* errnos below this can be marked "the director's own" */
 #define MAX_BUCKETS 32        /* latency histogram bounds at most */
 #define MAX_EVENTS 256
+#define SETTLE_SKIP 3          /* a watch whose probe connect() did not settle starts this many more without asking */
 #define IDLE_MAX 1024         /* kept sockets per family at most (the rest are closed): the peak of reset probes under way */
 
 /* A target: IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128: one per watch). */
@@ -73,6 +74,7 @@ typedef struct watch {
   uint32_t timeout_ms;
   uint64_t due_ns;
   uint32_t rise, fall; /* a run reaching these is delivered (up after rise successes, down after fall failures) */
+  uint8_t settle_skip; /* probes to start without asking whether connect() settled them (it did not last time) */
   /* under mu: written by the engine, read by status and metrics */
   uint32_t epoch;       /* JavaScript's incarnation of this id: its reads and outcomes name it */
   int8_t last_ok;       /* -1: no outcome yet */
@@ -211,8 +213,9 @@ uint64_t lvsd_tcp_now_ns(void);
    (CLOCK_MONOTONIC ns), 0 when there is none. */
 uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k);
 /* Opens and connects a socket; returns the slot id, or -1 with *done set: 0 connected at once, else errno, and
-   *latency_us the connect's time when the handshake settled inside it (0 when connect() itself failed). */
-int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, int *done, double *latency_us);
+   *latency_us the connect's time when the handshake settled inside it (0 when connect() itself failed).
+   try_settle: ask the socket after connect() whether the handshake has ended (one connect() more). */
+int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, bool try_settle, int *done, double *latency_us);
 /* Close a probe under way without an outcome. */
 void lvsd_tcp_drop(tcp_prober *p, uint32_t id);
 /* An outcome to fold at the end of this turn; false when out of memory (it is lost). */

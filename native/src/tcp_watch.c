@@ -146,11 +146,16 @@ void lvsd_tcp_run_turns(tcp_prober *p) {
     }
     int err = 0;
     double latency_us;
-    int64_t id = lvsd_tcp_start(p, &x->addr, x->timeout_ms, x->reset, &err, &latency_us);
+    bool try_settle = x->settle_skip == 0;
+    if (!try_settle) x->settle_skip--;
+    int64_t id = lvsd_tcp_start(p, &x->addr, x->timeout_ms, x->reset, try_settle, &err, &latency_us);
     if (id < 0) { /* settled at once: connected or refused (its latency), or this host's own failure (0) */
       lvsd_tcp_fold_later(p, true, w, x->epoch, err, latency_us, lvsd_tcp_now_ns());
       continue;
     }
+    /* still under way after connect(): a server across a real link, where asking costs a connect() for
+       nothing; ask again only every SETTLE_SKIP + 1-th probe (a server may move, a loaded host defer) */
+    if (try_settle) x->settle_skip = SETTLE_SKIP;
     p->slots[id].watch = w;
     p->slots[id].epoch = x->epoch;
     x->slot = (uint32_t)id;
@@ -232,6 +237,7 @@ void lvsd_tcp_watch_command(tcp_prober *p, const tcp_cmd *c) {
   x->rise = c->rise ? c->rise : 1;
   x->fall = c->fall ? c->fall : 1;
   x->due_ns = c->due_ns;
+  x->settle_skip = 0;
   pthread_mutex_lock(&p->mu);
   x->epoch = c->epoch;
   x->last_ok = c->run_ok < 0 || c->run == 0 ? -1 : c->run_ok != 0;
