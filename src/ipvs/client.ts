@@ -12,7 +12,7 @@ import { serviceId } from './types.js';
 import * as C from './constants.js';
 import { parseGenl } from './nlattr.js';
 import {
-  QUIET_FLAGS, commandMessage, decodeDaemonMessage, decodeDestMessage, decodeFamilyId, decodeServiceMessage, dumpDaemonsMessage,
+  QUIET_FLAGS, writeCommand, decodeDaemonMessage, decodeDestMessage, decodeFamilyId, decodeServiceMessage, dumpDaemonsMessage,
   dumpDestsMessage, dumpServicesMessage, getConfigMessage, getFamilyMessage, getInfoMessage,
 } from './messages.js';
 import { decodeInfo, decodeTimeouts } from './system.js';
@@ -148,7 +148,7 @@ class NetlinkIpvsClient implements IpvsClient {
       while (next < commands.length) {
         const start = next;
         next = Math.min(commands.length, start + size);
-        const errors = await this.main.batch(next - start, (i, seq) => commandMessage(this.family, seq, commands[start + i]!, QUIET_FLAGS));
+        const errors = await this.main.batch(next - start, (i, seq, w) => writeCommand(w, this.family, seq, commands[start + i]!, QUIET_FLAGS));
         for (let i = 0; i < errors.length; i++) {
           const e = errors[i];
           results[start + i] = e === undefined

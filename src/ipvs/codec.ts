@@ -122,6 +122,27 @@ export function encodeService(spec: ServiceSpec): Buffer {
   return nest(C.IPVS_CMD_ATTR_SERVICE, attrs);
 }
 
+/** Writes the IPVS_CMD_ATTR_SERVICE of encodeService (the same bytes) at the writer's position. */
+export function writeService(w: AttrWriter, spec: ServiceSpec): void {
+  const key = spec.key;
+  const at = w.begin(C.IPVS_CMD_ATTR_SERVICE);
+  w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family), 'IPVS_SVC_ATTR_AF');
+  if (key.kind === 'fwmark') {
+    w.u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark, 'IPVS_SVC_ATTR_FWMARK');
+  } else {
+    w.u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol], 'IPVS_SVC_ATTR_PROTOCOL')
+      .addr16(C.IPVS_SVC_ATTR_ADDR, key.address)
+      .be16(C.IPVS_SVC_ATTR_PORT, key.port, 'IPVS_SVC_ATTR_PORT');
+  }
+  w.str(C.IPVS_SVC_ATTR_SCHED_NAME, spec.scheduler)
+    .u32pair(C.IPVS_SVC_ATTR_FLAGS, (fit(spec.flags, 'u32', 'IPVS_SVC_ATTR_FLAGS') & ~SVC_F_HASHED) >>> 0, 0xffffffff, 'IPVS_SVC_ATTR_FLAGS')
+    .u32(C.IPVS_SVC_ATTR_TIMEOUT, spec.timeout, 'IPVS_SVC_ATTR_TIMEOUT');
+  if (key.family === 'ipv4') w.be32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask, 'IPVS_SVC_ATTR_NETMASK');
+  else w.u32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask, 'IPVS_SVC_ATTR_NETMASK');
+  if (spec.pe !== '') w.str(C.IPVS_SVC_ATTR_PE_NAME, spec.pe);
+  w.end(at);
+}
+
 function decodeServiceKey(a: Attrs, what: string): ServiceKey {
   const family = familyFrom(getU16(a, C.IPVS_SVC_ATTR_AF, what, 'AF'), what);
   if (a.has(C.IPVS_SVC_ATTR_FWMARK)) return { kind: 'fwmark', family, fwmark: getU32(a, C.IPVS_SVC_ATTR_FWMARK, what, 'FWMARK') };

@@ -5,7 +5,7 @@
 import type { IpvsCommand, KernelDest, KernelService, ServiceKey, SyncDaemon } from './types.js';
 import type { Family } from '../net/address.js';
 import * as C from './constants.js';
-import { DEST_ATTR_LEN, decodeDest, decodeService, encodeDest, encodeDestKey, encodeService, encodeServiceKey, writeDest } from './codec.js';
+import { DEST_ATTR_LEN, decodeDest, decodeService, encodeDest, encodeDestKey, encodeService, encodeServiceKey, writeDest, writeService } from './codec.js';
 import { decodeDaemon, encodeDaemon, encodeDaemonState, encodeTimeouts } from './system.js';
 import { AttrWriter, genlmsg, getStr, getU16, parseGenl, protocolError, str, type Attrs } from './nlattr.js';
 
@@ -58,6 +58,36 @@ export function commandMessage(family: number, seq: number, command: IpvsCommand
   }
   const { cmd, attrs } = commandParts(command);
   return ipvs(family, flags, seq, cmd, attrs);
+}
+
+/**
+ * Writes the message of one change at the writer's position (commandMessage's bytes): how a batch fills its
+ * datagrams, one buffer for a few hundred changes instead of one (and, for a service, one per attribute) each.
+ */
+export function writeCommand(w: AttrWriter, family: number, seq: number, command: IpvsCommand, flags: number): void {
+  switch (command.cmd) {
+    case 'new-dest':
+    case 'set-dest': {
+      const start = w.beginGenlmsg(family, flags, seq, command.cmd === 'new-dest' ? C.IPVS_CMD_NEW_DEST : C.IPVS_CMD_SET_DEST, C.IPVS_GENL_VERSION);
+      w.raw(encodeServiceKey(command.service));
+      writeDest(w, command.dest);
+      w.endMessage(start);
+      return;
+    }
+    case 'new-service':
+    case 'set-service': {
+      const start = w.beginGenlmsg(family, flags, seq, command.cmd === 'new-service' ? C.IPVS_CMD_NEW_SERVICE : C.IPVS_CMD_SET_SERVICE, C.IPVS_GENL_VERSION);
+      writeService(w, command.service);
+      w.endMessage(start);
+      return;
+    }
+    default: {
+      const { cmd, attrs } = commandParts(command);
+      const start = w.beginGenlmsg(family, flags, seq, cmd, C.IPVS_GENL_VERSION);
+      for (const a of attrs) w.raw(a);
+      w.endMessage(start);
+    }
+  }
 }
 
 export function dumpServicesMessage(family: number, seq: number): Buffer {

@@ -210,6 +210,59 @@ export class AttrWriter {
     this.off = NLMSG_HDRLEN + GENL_HDRLEN;
     return this;
   }
+  be32(type: number, v: number, name: string): this {
+    const x = fit(v, 'u32', name);
+    this.header(type, 4);
+    this.buf.writeUInt32BE(x, this.off);
+    this.off += 4;
+    return this;
+  }
+  /** Two host-order u32 in one attribute ({flags, mask}). */
+  u32pair(type: number, a: number, b: number, name: string): this {
+    const x = fit(a, 'u32', name);
+    const y = fit(b, 'u32', name);
+    this.header(type, 8);
+    writeU32(this.buf, x, this.off);
+    writeU32(this.buf, y, this.off + 4);
+    this.off += 8;
+    return this;
+  }
+  /** A NUL-terminated string. */
+  str(type: number, s: string): this {
+    const n = Buffer.byteLength(s, 'utf8');
+    if (this.off + NLA_HDRLEN + align4(n + 1) > this.buf.length) throw new RangeError(`netlink attribute ${type}: no room for ${n} bytes`);
+    this.header(type, n + 1);
+    this.buf.write(s, this.off, 'utf8');
+    this.buf.fill(0, this.off + n, this.off + align4(n + 1));
+    this.off += align4(n + 1);
+    return this;
+  }
+  /**
+   * Starts a netlink message at the current position (several may follow each other in one buffer, as
+   * in a datagram); endMessage(start) writes its length once its payload is written.
+   */
+  beginNlmsg(type: number, flags: number, seq: number): number {
+    const start = this.off;
+    writeU16(this.buf, type, start + 4);
+    writeU16(this.buf, flags, start + 6);
+    writeU32(this.buf, seq >>> 0, start + 8);
+    writeU32(this.buf, 0, start + 12);
+    this.off = start + NLMSG_HDRLEN;
+    return start;
+  }
+  /** beginNlmsg, then the generic netlink header {cmd, version, reserved}. */
+  beginGenlmsg(family: number, flags: number, seq: number, cmd: number, version: number): number {
+    const start = this.beginNlmsg(family, flags, seq);
+    this.buf[this.off] = cmd;
+    this.buf[this.off + 1] = version;
+    this.buf[this.off + 2] = 0;
+    this.buf[this.off + 3] = 0;
+    this.off += GENL_HDRLEN;
+    return start;
+  }
+  endMessage(start: number): void {
+    writeU32(this.buf, this.off - start, start);
+  }
   /** Already encoded attributes, copied as they are. */
   raw(encoded: Uint8Array): this {
     this.buf.set(encoded, this.off);

@@ -17,24 +17,41 @@ import { NETLINK_GENERIC, NetlinkSocket, type NetlinkFailure, type NetlinkItem }
 import { silentLogger, type Logger } from '../log.js';
 import { TURN_BUDGET_MS } from '../turn-budget.js';
 import * as C from './constants.js';
-import { hostS32At, nlmsg, parseNlmsgerr, parseNlmsgs, type NlMsg } from './nlattr.js';
+import { AttrWriter, hostS32At, parseNlmsgerr, parseNlmsgs, type NlMsg } from './nlattr.js';
 
-/** Messages -> datagrams of at most MAX_DATAGRAM bytes (a bigger single message goes alone). */
-function pack(msgs: Buffer[]): Buffer[] {
-  const out: Buffer[] = [];
-  let cur: Buffer[] = [];
-  let size = 0;
-  for (const m of msgs) {
-    if (size > 0 && size + m.length > MAX_DATAGRAM) {
-      out.push(Buffer.concat(cur));
-      cur = [];
-      size = 0;
+/**
+ * Messages written one after another into datagrams of at most MAX_DATAGRAM bytes: each into a zeroed
+ * buffer with room to spare, and one that ends past MAX_DATAGRAM moved to the start of the next (a single
+ * message bigger than that goes alone).
+ */
+class DatagramWriter {
+  private w = new AttrWriter(DATAGRAM_ROOM);
+  private readonly out: Buffer[] = [];
+
+  /** Writes one message; what `write` threw, with nothing of it left in the datagram. */
+  add(write: (w: AttrWriter) => void): Error | undefined {
+    const start = this.w.off;
+    try {
+      write(this.w);
+    } catch (e) {
+      // the writer checks a value before writing it: at most the attribute header past off was written
+      this.w.buf.fill(0, start, Math.min(this.w.buf.length, this.w.off + 8));
+      this.w.off = start;
+      return e instanceof Error ? e : new Error(String(e));
     }
-    cur.push(m);
-    size += m.length;
+    if (this.w.off > MAX_DATAGRAM && start > 0) {
+      const next = new AttrWriter(DATAGRAM_ROOM);
+      next.raw(this.w.buf.subarray(start, this.w.off));
+      this.out.push(this.w.buf.subarray(0, start));
+      this.w = next;
+    }
+    return undefined;
   }
-  if (cur.length) out.push(Buffer.concat(cur));
-  return out;
+
+  done(): Buffer[] {
+    if (this.w.off > 0) this.out.push(this.w.buf.subarray(0, this.w.off));
+    return this.out;
+  }
 }
 
 /**
@@ -89,6 +106,8 @@ export const REPLY_COST: Readonly<Record<Kind, number>> = { ack: 2048, quiet: 20
 
 /** Largest datagram to send; a batch bigger than this goes out as several, in order. */
 const MAX_DATAGRAM = 32 * 1024;
+/** A datagram's buffer: MAX_DATAGRAM plus room for the message that crosses it. */
+const DATAGRAM_ROOM = 2 * MAX_DATAGRAM;
 
 interface Pending {
   kind: Kind;
@@ -184,42 +203,40 @@ export class GenlSocket {
   }
 
   /**
-   * Sends `count` changes built without NLM_F_ACK (the i-th by `build(i, seq)`) back to back in as few
-   * datagrams as fit, then an acknowledged NLMSG_NOOP as a barrier. The kernel handles the messages of a
-   * datagram in order and answers a change without NLM_F_ACK only when it refuses it, so once the barrier is
-   * acknowledged every change with no error reply before it has succeeded: one reply for the whole batch
-   * instead of one per change. The changes take consecutive sequence numbers and no entry, promise or text
-   * of their own: a refusal finds its change by its place in the batch.
+   * Sends `count` changes without NLM_F_ACK (the i-th written by `write(i, seq, w)` at the writer's
+   * position) back to back in as few datagrams as fit, then an acknowledged NLMSG_NOOP as a barrier. The
+   * kernel handles the messages of a datagram in order and answers a change without NLM_F_ACK only when it
+   * refuses it, so once the barrier is acknowledged every change with no error reply before it has
+   * succeeded: one reply for the whole batch instead of one per change. The changes take consecutive
+   * sequence numbers and no entry, promise, text or buffer of their own: they are written straight into
+   * the datagrams, and a refusal finds its change by its place in the batch.
    * Resolves with one entry per change: undefined when it succeeded, else its error (NetlinkErrno on
-   * refusal, what `build` threw, or what failed the barrier: overrun, timeout, closed socket).
+   * refusal, what `write` threw, or what failed the barrier: overrun, timeout, closed socket).
    */
-  batch(count: number, build: (i: number, seq: number) => Buffer): Promise<Array<Error | undefined>> {
+  batch(count: number, write: (i: number, seq: number, w: AttrWriter) => void): Promise<Array<Error | undefined>> {
     if (this.closed) return Promise.resolve(Array.from({ length: count }, () => new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed')));
     if (count === 0) return Promise.resolve([]);
     const first = this.seqRange(count + 1);
     const batch: Batch = { first, count, results: new Array<Error | undefined | typeof UNSETTLED>(count), owedChanges: 0 };
-    const msgs: Buffer[] = [];
+    const datagrams = new DatagramWriter();
     for (let i = 0; i < count; i++) {
-      let msg: Buffer;
-      try {
-        msg = build(i, first + i);
-      } catch (e) {
-        batch.results[i] = e as Error;
+      const failed = datagrams.add((w) => write(i, first + i, w));
+      if (failed) {
+        batch.results[i] = failed;
         continue;
       }
       batch.results[i] = UNSETTLED;
-      msgs.push(msg);
       batch.owedChanges++;
     }
-    if (msgs.length === 0) return Promise.resolve(batch.results as Array<Error | undefined>);
+    if (batch.owedChanges === 0) return Promise.resolve(batch.results as Array<Error | undefined>);
     this.batches.push(batch);
     const barrierSeq = first + count;
     const barrier = this.newPending('ack', `the barrier after ${count} changes`);
     barrier.pending.batch = batch;
     this.pending.set(barrierSeq, barrier.pending);
-    msgs.push(nlmsg(C.NLMSG_NOOP, C.NLM_F_REQUEST | C.NLM_F_ACK, barrierSeq, Buffer.alloc(0)));
+    datagrams.add((w) => w.endMessage(w.beginNlmsg(C.NLMSG_NOOP, C.NLM_F_REQUEST | C.NLM_F_ACK, barrierSeq)));
     this.setRef(true);
-    this.queue.push({ seq: barrierSeq, pending: barrier.pending, datagrams: pack(msgs), cost: batch.owedChanges * REPLY_COST.quiet + REPLY_COST.ack });
+    this.queue.push({ seq: barrierSeq, pending: barrier.pending, datagrams: datagrams.done(), cost: batch.owedChanges * REPLY_COST.quiet + REPLY_COST.ack });
     this.flush();
     // the barrier's outcome is the batch's: settle() writes it into every change not refused before it
     return barrier.promise.then(() => batch.results as Array<Error | undefined>, () => batch.results as Array<Error | undefined>);

@@ -9,9 +9,9 @@ import fc from 'fast-check';
 import { addressToBytes, canonicalAddress, familyOf } from '../../src/net/address.js';
 import { encodeDest, encodeServiceKey } from '../../src/ipvs/codec.js';
 import * as C from '../../src/ipvs/constants.js';
-import { attr, be16, genlmsg, nest, nlmsg, u16, u32, u8 } from '../../src/ipvs/nlattr.js';
-import { commandMessage, commandParts, QUIET_FLAGS } from '../../src/ipvs/messages.js';
-import type { DestSpec, ServiceKey } from '../../src/ipvs/types.js';
+import { AttrWriter, attr, be16, genlmsg, nest, nlmsg, u16, u32, u8 } from '../../src/ipvs/nlattr.js';
+import { commandMessage, commandParts, QUIET_FLAGS, writeCommand } from '../../src/ipvs/messages.js';
+import type { DestSpec, IpvsCommand, ServiceKey, ServiceSpec } from '../../src/ipvs/types.js';
 
 const octet = fc.integer({ min: 0, max: 255 });
 const quad = fc.tuple(octet, octet, octet, octet).map((p) => p.join('.'));
@@ -101,4 +101,36 @@ describe('one-buffer encoders: the same bytes as attribute by attribute', () => 
       { numRuns: 1000 },
     );
   });
+
+  it('writeCommand writes commandMessage\'s bytes for every kind of change, one message after another in one buffer', () => {
+    const key = fc.oneof(
+      fc.record({ kind: fc.constant('addr' as const), family: fc.constant('ipv4' as const), protocol: fc.constantFrom('tcp' as const, 'udp' as const, 'sctp' as const), address: quad, port: fc.integer({ min: 0, max: 65535 }) }),
+      fc.record({ kind: fc.constant('addr' as const), family: fc.constant('ipv6' as const), protocol: fc.constantFrom('tcp' as const, 'udp' as const), address: ipv6, port: fc.integer({ min: 0, max: 65535 }) }),
+      fc.record({ kind: fc.constant('fwmark' as const), family: fc.constantFrom('ipv4' as const, 'ipv6' as const), fwmark: fc.integer({ min: 1, max: 0xffffffff }) }),
+    );
+    const service: fc.Arbitrary<ServiceSpec> = fc.record({
+      key, scheduler: fc.constantFrom('rr', 'wrr', 'mh', 'lblcr', 'x'), flags: fc.nat(), timeout: fc.nat(), netmask: fc.nat(),
+      pe: fc.constantFrom('', 'sip', 'ab'),
+    });
+    const command: fc.Arbitrary<IpvsCommand> = fc.oneof(
+      service.map((s) => ({ cmd: 'new-service' as const, service: s })),
+      service.map((s) => ({ cmd: 'set-service' as const, service: s })),
+      key.map((k) => ({ cmd: 'del-service' as const, key: k })),
+      fc.tuple(key, dest, fc.constantFrom('new-dest' as const, 'set-dest' as const, 'del-dest' as const)).map(([k, d, cmd]) => ({ cmd, service: k, dest: d })),
+      fc.record({ tcp: fc.nat(), tcpFin: fc.nat(), udp: fc.nat() }).map((timeouts) => ({ cmd: 'set-timeouts' as const, timeouts })),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(command, fc.integer({ min: 1, max: 0xffffffff })), { minLength: 1, maxLength: 8 }), (cmds) => {
+        const w = new AttrWriter(8192);
+        const expected: Buffer[] = [];
+        for (const [c, seq] of cmds) {
+          writeCommand(w, 0x1c, seq, c, QUIET_FLAGS);
+          expected.push(commandMessage(0x1c, seq, c, QUIET_FLAGS));
+        }
+        assert.deepEqual(w.done(), Buffer.concat(expected));
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
+

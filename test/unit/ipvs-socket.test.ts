@@ -47,9 +47,17 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
       builders[4] = () => {
         throw new TypeError('cannot encode');
       };
-      const outcomes = await sock.batch(builders.length, (i, seq) => builders[i]!(seq));
+      const outcomes = await sock.batch(builders.length, (i, seq, w) => {
+        if (i === 7) {
+          // a change that fails half written leaves nothing of itself in the datagram
+          w.beginGenlmsg(C.GENL_ID_CTRL, C.NLM_F_REQUEST, seq, C.CTRL_CMD_GETFAMILY, 1);
+          w.u16(C.CTRL_ATTR_FAMILY_ID, 70000, 'FAMILY_ID');
+        }
+        w.raw(builders[i]!(seq));
+      });
       outcomes.forEach((e, i) => {
         if (i === 4) assert.ok(e instanceof TypeError);
+        else if (i === 7) assert.ok(isLvsdError(e, 'LVSD_IPVS_ENCODE'), String(e));
         else if (i % 3 === 0) assert.ok(e instanceof NetlinkErrno && e.errno === 2, `#${i}: ${e}`);
         else assert.equal(e, undefined, `#${i}`);
       });
@@ -68,7 +76,7 @@ describe('ipvs socket layer (host kernel, generic netlink controller)', () => {
       const build = (b: number) => (i: number, seq: number) => refused(b * 1000 + i)
         ? genlmsg(C.GENL_ID_CTRL, C.NLM_F_REQUEST, seq, C.CTRL_CMD_GETFAMILY, 1, [str(C.CTRL_ATTR_FAMILY_NAME, `missing-${b}-${i}`)])
         : nlmsg(C.NLMSG_NOOP, C.NLM_F_REQUEST, seq, Buffer.alloc(8));
-      const all = await Promise.all([0, 1, 2].map((b) => sock.batch(1000, build(b))));
+      const all = await Promise.all([0, 1, 2].map((b) => sock.batch(1000, (i, seq, w) => void w.raw(build(b)(i, seq)))));
       all.forEach((outcomes, b) => {
         assert.equal(outcomes.length, 1000);
         outcomes.forEach((e, i) => {
