@@ -102,6 +102,9 @@ interface Timed {
   stderr: string;
   /** peak resident set, KiB (from /usr/bin/time -f %M) */
   maxRssKb?: number;
+  /** CPU time of the command and its children, user and system (kernel), ms (from /usr/bin/time -f %U %S) */
+  userMs?: number;
+  sysMs?: number;
 }
 
 /** The network namespace the next commands run in (undefined: the VM's own). */
@@ -137,15 +140,19 @@ function sh(cmd: string, args: string[], stdinFile?: string, env?: NodeJS.Proces
   const useTime = existsSync(TIME);
   const fd = stdinFile ? openSync(stdinFile, 'r') : 'ignore';
   const t0 = performance.now();
-  const r = spawnSync(useTime ? TIME : cmd, useTime ? ['-f', '%M', '-o', rssFile, cmd, ...args] : args, {
+  const r = spawnSync(useTime ? TIME : cmd, useTime ? ['-f', '%M %U %S', '-o', rssFile, cmd, ...args] : args, {
     encoding: 'utf8', stdio: [fd, 'pipe', 'pipe'], maxBuffer: 1 << 30, env: env ?? process.env,
   });
   const ms = performance.now() - t0;
   if (typeof fd === 'number') closeSync(fd);
   const out: Timed = { ms, status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   if (useTime && existsSync(rssFile)) {
-    const kb = Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop());
+    const [kb, user, sys] = (readFileSync(rssFile, 'utf8').trim().split('\n').pop() ?? '').split(' ').map(Number);
     if (Number.isFinite(kb)) out.maxRssKb = kb;
+    if (Number.isFinite(user) && Number.isFinite(sys)) {
+      out.userMs = Math.round(user! * 1000);
+      out.sysMs = Math.round(sys! * 1000);
+    }
   }
   return out;
 }
@@ -226,6 +233,9 @@ interface SizeResult {
   lvsdColdPhases: Phases;
   lvsdColdMaxRssKb?: number;
   ipvsadmMaxRssKb?: number;
+  /** CPU of each tool's cold apply, user / system ms: the system part is nearly all the kernel's work on the table. */
+  lvsdColdCpu?: { userMs: number; sysMs: number };
+  ipvsadmRestoreCpu?: { userMs: number; sysMs: number };
   oneChangeMs: number;
   oneChangePhases: Phases;
   oneChangeMaxRssKb?: number;
@@ -543,6 +553,8 @@ async function benchSize(n: number): Promise<SizeResult> {
     lvsdColdPhases: cold.phases,
     ...(cold.maxRssKb !== undefined ? { lvsdColdMaxRssKb: cold.maxRssKb } : {}),
     ...(restore.maxRssKb !== undefined ? { ipvsadmMaxRssKb: restore.maxRssKb } : {}),
+    ...(cold.userMs !== undefined && cold.sysMs !== undefined ? { lvsdColdCpu: { userMs: cold.userMs, sysMs: cold.sysMs } } : {}),
+    ...(restore.userMs !== undefined && restore.sysMs !== undefined ? { ipvsadmRestoreCpu: { userMs: restore.userMs, sysMs: restore.sysMs } } : {}),
     oneChangeMs: Math.round(one.ms),
     oneChangePhases: one.phases,
     ...(one.maxRssKb !== undefined ? { oneChangeMaxRssKb: one.maxRssKb } : {}),
@@ -595,6 +607,12 @@ async function main(): Promise<void> {
   lines.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of results) {
     lines.push(`| ${r.services} | ${r.realServers} | ${s(r.ipvsadmRestoreMs)} | ${s(r.lvsdColdMs)} | ${r.ratio.toFixed(2)} | ${s(r.oneChangeMs)} | ${s(r.noopMs)} | ${r.lvsdColdMaxRssKb !== undefined ? `${Math.round(r.lvsdColdMaxRssKb / 1024)} MiB` : '-'} |`);
+  }
+  lines.push('');
+  lines.push('cold apply CPU, user / system (the system part is the kernel\'s work, ipvsadm\'s with a socket and a family lookup per line):');
+  for (const r of results) {
+    const c = (x?: { userMs: number; sysMs: number }) => (x ? `${s(x.userMs)} / ${s(x.sysMs)}` : '-');
+    lines.push(`  ${r.services} services: lvsd ${c(r.lvsdColdCpu)}; ipvsadm -R ${c(r.ipvsadmRestoreCpu)}`);
   }
   lines.push('');
   lines.push('lvsd phases (dump / plan / apply / verify):');
