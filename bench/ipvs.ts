@@ -12,6 +12,8 @@
  *   LVSD_BENCH_LAYOUTS=file,dir      the daemon rows' config: one file, and/or a directory of 100 service files
  *   LVSD_BENCH_DAEMON_NODE_FLAGS     node flags for the daemon rows' `lvsd run` (e.g. "--cpu-prof --cpu-prof-dir=DIR")
  *   LVSD_BENCH_DRIFT=0               do not wait for the daemon's drift pass (the reload and status rows only)
+ *   LVSD_BENCH_STATUS=0              no `lvsd status` rows (the reload rows only)
+ *   LVSD_BENCH_DAEMON_BEFORE=PATH    another build's dist/bundle/lvsd.cjs: the daemon rows run with it too (A/B in one boot)
  * Prints a table; with LVSD_VM_OUT set also writes bench-ipvs.json there.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -430,9 +432,11 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
       process.stderr.write(`[bench] ${what} failed (exit ${r.status}): ${r.stderr.slice(-300)}\n`);
       return false;
     };
-    const statusOneMs = statusOk(sh(process.execPath, lvsd('status', '-s', `tcp/${row.vip}:80`, '--socket', socket)), 'lvsd status -s') ? performance.now() - t2 : NaN;
+    // LVSD_BENCH_STATUS=0: no status rows (`status --fresh` reads the whole table: minutes at 110,000 objects on a loaded host)
+    const statusRows = process.env.LVSD_BENCH_STATUS !== '0';
+    const statusOneMs = statusRows && statusOk(sh(process.execPath, lvsd('status', '-s', `tcp/${row.vip}:80`, '--socket', socket)), 'lvsd status -s') ? performance.now() - t2 : NaN;
     const t3 = performance.now();
-    const statusFreshMs = statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
+    const statusFreshMs = statusRows && statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
     const facts = {
       layout, versionCliMs: Math.round(versionCliMs), paths,
       ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),
