@@ -194,3 +194,67 @@ if (process.env.RETAINERS) {
     }
   }
 }
+
+// OWNERS=Reconciler,KeptView,Daemon.config,...: what each holder retains, as V8's "retained size" means it:
+// the bytes that become unreachable from the roots when every node the spec names is taken away (a spec
+// is a constructor's name, or `Name.edge`: the nodes that edge of a Name points to). Weak edges ignored.
+if (process.env.OWNERS) {
+  const N = s.nodes.length / F;
+  const iEdges = fields.indexOf('edge_count');
+  const firstEdge = new Int32Array(N + 1);
+  for (let n = 0, at = 0; n < N; n++) {
+    firstEdge[n] = at;
+    at += s.nodes[n * F + iEdges]! * EF;
+    firstEdge[n + 1] = at;
+  }
+  const strong = (at: number): boolean => {
+    const et = edgeTypes[e.edges[at + eType]!]!;
+    return et !== 'weak' && et !== 'shortcut';
+  };
+  const nameOfNode = (n: number): string => s.strings[s.nodes[n * F + iName]!]!;
+  const reach = (removed: Uint8Array): Float64Array => {
+    const seen = new Uint8Array(N);
+    const stack = [0];
+    seen[0] = 1;
+    let bytes = 0;
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      bytes += s.nodes[n * F + iSize]!;
+      for (let at = firstEdge[n]!; at < firstEdge[n + 1]!; at += EF) {
+        if (!strong(at)) continue;
+        const to = e.edges[at + eTo]! / F;
+        if (seen[to] || removed[to]) continue;
+        seen[to] = 1;
+        stack.push(to);
+      }
+    }
+    return new Float64Array([bytes]);
+  };
+  const all = reach(new Uint8Array(N))[0]!;
+  process.stdout.write(`\nretained by holder (reachable ${(all / 1048576).toFixed(1)} MiB)\n`);
+  for (const spec of process.env.OWNERS.split(',')) {
+    const removed = new Uint8Array(N);
+    let count = 0;
+    // `A+B`: both at once (what they hold between them, shared or not)
+    for (const one of spec.split('+')) {
+    const [cls, edgeName] = one.split('.');
+    for (let n = 0; n < N; n++) {
+      if (nameOfNode(n) !== cls || types[s.nodes[n * F + iType]!] !== 'object') continue;
+      if (edgeName === undefined) {
+        removed[n] = 1;
+        count++;
+        continue;
+      }
+      for (let at = firstEdge[n]!; at < firstEdge[n + 1]!; at += EF) {
+        const et = edgeTypes[e.edges[at + eType]!]!;
+        if ((et === 'property' || et === 'internal') && s.strings[e.edges[at + eName]!] === edgeName) {
+          removed[e.edges[at + eTo]! / F] = 1;
+          count++;
+        }
+      }
+    }
+    }
+    const left = reach(removed)[0]!;
+    process.stdout.write(`${((all - left) / 1048576).toFixed(2).padStart(8)} MiB  ${spec} (${count} nodes)\n`);
+  }
+}

@@ -28,7 +28,7 @@ if (!root || !nArg) {
   process.exit(2);
 }
 const N = Number(nArg), INTERVAL = Number(intervalArg ?? 10), SECONDS = Number(secondsArg ?? 60);
-const PER = 100;
+const PER = Number(process.env.LVSD_MEM_PER ?? 100); // real servers per service (10: 10,000 services x 10 at N = 100,000)
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-mem-'));
 const conf = join(dir, 'lvsd.json');
 writeFileSync(conf, JSON.stringify({
@@ -36,11 +36,17 @@ writeFileSync(conf, JSON.stringify({
   services: Array.from({ length: Math.ceil(N / PER) }, (_, s) => ({
     name: `s${s}`, protocol: 'tcp', address: `10.92.${s >> 8}.${s & 255}`, port: 80, scheduler: 'wrr', forwarding: 'nat',
     healthCheck: { type: 'tcp', interval: `${INTERVAL}s`, timeout: '1s', rise: 1, fall: 2 },
-    realServers: Array.from({ length: Math.min(PER, N - s * PER) }, (_, r) => ({ address: `127.1.${s & 255}.${r + 1}`, port: 8000 + (s >> 8), weight: 1 })),
+    realServers: Array.from({ length: Math.min(PER, N - s * PER) }, (_, r) => ({ address: target(s, r).address, port: target(s, r).port, weight: 1 })),
   })),
   control: { socket: join(dir, 'lvsd.sock') },
 }));
 
+/** Distinct targets on 127.1.0.0/16 and ports 8000-8004 (what the sink answers), whatever PER is. */
+function target(s: number, r: number): { address: string; port: number } {
+  const i = s * PER + r; // 0 .. N-1
+  const host = i % 62500, port = 8000 + Math.floor(i / 62500);
+  return { address: `127.1.${Math.floor(host / 250)}.${(host % 250) + 1}`, port };
+}
 const { runCommand } = (await import(`${root}/dist/src/cli/commands/run.js`)) as typeof import('../src/cli/commands/run.js');
 const { ModelClient } = (await import(`${root}/dist/test/unit/reconcile-model.js`)) as typeof import('../test/unit/reconcile-model.js');
 const kernel = new ModelClient();
@@ -54,9 +60,14 @@ function sample(tag: string): void {
   let up = 0;
   for (const e of table) for (const d of e.dests) if (d.weight > 0) up++;
   process.stdout.write(`${JSON.stringify({
-    tag, t: +((Date.now() - t0) / 1000).toFixed(1), rss: mib(m.rss), peakRss: mib(peakRss), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed),
+    tag, t: +((Date.now() - t0) / 1000).toFixed(1), rss: mib(m.rss), peakRss: mib(peakRss), hwm: hwm(), heapTotal: mib(m.heapTotal), heapUsed: mib(m.heapUsed),
     external: mib(m.external), arrayBuffers: mib(m.arrayBuffers), up,
   })}\n`);
+}
+/** VmHWM: the kernel's own peak RSS, which a blocked event loop's 100 ms samples can miss. */
+function hwm(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? mib(Number(m[1]) * 1024) : 0;
 }
 const timer = setInterval(() => {
   kernel.batches.length = 0; // the model keeps every batch it executed, for tests: not the daemon's memory
@@ -64,6 +75,13 @@ const timer = setInterval(() => {
 }, 100);
 const every = setInterval(() => sample('run'), 5000);
 if (ALLOC_S > 0) await allocations(ALLOC_S);
+// LVSD_MEM_SNAP_AT=S[,S...]: heap snapshots S seconds after start too (what is live during the start's peak)
+for (const at of (process.env.LVSD_MEM_SNAP_AT ?? '').split(',').filter(Boolean).map(Number)) {
+  setTimeout(() => {
+    sample(`before snapshot at ${at} s`);
+    process.stderr.write(`heap snapshot: ${writeHeapSnapshot(join(dir, `at-${at}.heapsnapshot`))}\n`);
+  }, at * 1000);
+}
 void runCommand({ config: conf, socket: join(dir, 'lvsd.sock'), stateFile: join(dir, 'lvsd.state'), logLevel: 'warn', ipvs: async () => kernel });
 await new Promise((r) => setTimeout(r, SECONDS * 1000));
 clearInterval(every);

@@ -32,6 +32,7 @@ import {
   type Timeouts,
 } from '../table/index.js';
 import { describeNetmask, describeServiceFlags, describeTunnelFlags } from './describe.js';
+import { serviceIdOf } from './service-id.js';
 
 export type { DesiredEntry };
 export { canonicalDestId, canonicalServiceId };
@@ -244,13 +245,13 @@ export function planReconcile(input: PlanInput): Plan {
 
   const kernelById = new Map<string, PlanKernelEntry>();
   for (const entry of input.kernel) {
-    const id = canonicalServiceId(entry.service.key);
+    const id = serviceIdOf(entry.service.key);
     if (!kernelById.has(id)) kernelById.set(id, entry);
   }
 
   const desiredById = new Map<string, DesiredEntry>();
   for (const entry of input.desired) {
-    const id = canonicalServiceId(entry.service.key);
+    const id = serviceIdOf(entry.service.key);
     if (desiredById.has(id)) warnings.push(`service ${id} declared twice; the first declaration is used`);
     else desiredById.set(id, entry);
   }

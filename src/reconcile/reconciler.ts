@@ -19,7 +19,7 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsClient } from '../ipvs/types.js';
-import { canonicalServiceId, type DesiredEntry, type KernelEntry } from '../table/index.js';
+import type { DesiredEntry, KernelEntry } from '../table/index.js';
 import { applyPlan, type ApplyReport } from './apply.js';
 import { ownedAfterError, saveOwned } from './ownership.js';
 import type { Plan } from './plan.js';
@@ -32,6 +32,7 @@ import { RepairSchedule } from './repair-schedule.js';
 import { planSliced } from './sliced.js';
 import { KeptView } from './view.js';
 import { TurnBudget } from '../turn-budget.js';
+import { serviceIdOf } from './service-id.js';
 
 /** The view keeps no counters: its reads leave the statistics undecoded. */
 const NO_STATS = { stats: false } as const;
@@ -136,7 +137,7 @@ export class Reconciler {
       || this.repairs.state.hasGlobal) return undefined;
     const replaced = new Map<string, DesiredEntry>();
     for (const e of changes.entries) {
-      const id = canonicalServiceId(e.service.key);
+      const id = serviceIdOf(e.service.key);
       if (!this.desired.has(id) || replaced.has(id)) return undefined;
       replaced.set(id, e);
     }
@@ -158,7 +159,7 @@ export class Reconciler {
    */
   update(entries: readonly DesiredEntry[], reason: string, kind: 'health' | 'drain'): Promise<void> {
     for (const e of entries) {
-      const id = canonicalServiceId(e.service.key);
+      const id = serviceIdOf(e.service.key);
       if (!this.desired.has(id)) continue;
       this.desired.set(id, e);
       this.dirty.set(id, { reason, kind });
@@ -216,7 +217,7 @@ export class Reconciler {
     this.table = { entries: [], names: table.names, ownWholeTable: table.ownWholeTable, timeouts: table.timeouts };
     const desired = new Map<string, DesiredEntry>();
     for (const e of table.entries) {
-      const id = canonicalServiceId(e.service.key);
+      const id = serviceIdOf(e.service.key);
       if (!desired.has(id)) desired.set(id, e);
     }
     this.desired = desired;

@@ -8,7 +8,8 @@ import type { Plan, PlanKernelEntry, PlannedOp, PlanSummary } from './plan.js';
 import { planReconcile } from './plan.js';
 import type { KeptView } from './view.js';
 import { TurnBudget } from '../turn-budget.js';
-import { canonicalServiceId, type DesiredEntry, type Timeouts } from '../table/index.js';
+import type { DesiredEntry, Timeouts } from '../table/index.js';
+import { serviceIdOf } from './service-id.js';
 
 export interface SlicedInput {
   desired: readonly DesiredEntry[];
@@ -82,7 +83,7 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
     if (budget.spent) await budget.yield();
   };
   for (const e of input.desired) {
-    const id = canonicalServiceId(e.service.key);
+    const id = serviceIdOf(e.service.key);
     if (seen.has(id)) {
       warnings.push(`service ${id} declared twice; the first declaration is used`);
       continue;

@@ -8,19 +8,20 @@
 import type { IpvsCommand } from '../ipvs/types.js';
 import { TurnBudget } from '../turn-budget.js';
 import type { PlanKernelEntry } from './plan.js';
-import {
-  canonicalDestId, canonicalServiceId, destSpec, kernelDest, type DestSpec, type KernelEntry, type KernelService, type Timeouts,
-} from '../table/index.js';
+import { destSpec, kernelDest, type DestSpec, type KernelEntry, type KernelService, type Timeouts } from '../table/index.js';
+import { DestList } from './dest-list.js';
+import { serviceIdOf } from './service-id.js';
 
 /**
  * A service as the view holds it. Its real servers are DestSpecs, not KernelDests: the view keeps no
  * counters (entry() hands them out as 0), and a real server the kernel accepted from a command is held as
  * the command's own object, which is the desired table's (immutable, shared with the health lists and the
- * config): one object per real server for all of them, not a copy more in the view (~120 bytes each).
+ * config): one object per real server for all of them, not a copy more in the view (~120 bytes each). They
+ * are a DestList (dest-list.ts), not a Map keyed by id strings.
  */
 interface ViewService {
   service: KernelService;
-  dests: Map<string, DestSpec>;
+  dests: DestList;
 }
 
 function sameDest(a: DestSpec, b: DestSpec): boolean {
@@ -32,20 +33,29 @@ function sameDest(a: DestSpec, b: DestSpec): boolean {
 /**
  * One kernel entry into a view's map (counters and stats dropped); the first of a duplicate wins. A real
  * server read as the view already held it (`before`, the view being replaced) keeps that object, so a read
- * that finds no drift leaves the view sharing the desired table's objects.
+ * that finds no drift leaves the view sharing the desired table's objects. A read in the order the view
+ * held (what a drift pass finds) is matched place by place: no search, no id string.
  */
 function put(into: Map<string, ViewService>, e: KernelEntry, before?: ReadonlyMap<string, ViewService>): void {
-  const id = canonicalServiceId(e.service.key);
+  const id = serviceIdOf(e.service.key);
   if (into.has(id)) return;
   const k = e.service;
   const service: KernelService = { key: k.key, scheduler: k.scheduler, flags: k.flags, timeout: k.timeout, netmask: k.netmask, pe: k.pe };
   const had = before?.get(id)?.dests;
-  const dests = new Map<string, DestSpec>();
-  for (const d of e.dests) {
-    const did = canonicalDestId(d);
-    if (dests.has(did)) continue;
-    const old = had?.get(did);
-    dests.set(did, old !== undefined && sameDest(old, d) ? old : destSpec(d));
+  const held = had?.values();
+  const dests = new DestList();
+  // while every real server read so far is the one held at the same place, none can repeat an earlier one
+  // (the held list has each id once)
+  let inOrder = held !== undefined;
+  for (let i = 0; i < e.dests.length; i++) {
+    const d = e.dests[i]!;
+    const same = inOrder && i < held!.length && held![i]!.port === d.port && held![i]!.address === d.address;
+    if (!same) {
+      inOrder = false;
+      if (dests.find(d) !== undefined) continue;
+    }
+    const old = same ? held![i]! : had?.find(d);
+    dests.push(old !== undefined && sameDest(old, d) ? old : destSpec(d));
   }
   into.set(id, { service, dests });
 }
@@ -93,7 +103,7 @@ export class KeptView {
       this.services.delete(id);
       this.staleIds.delete(id);
     }
-    for (const e of kernel) if (ids.has(canonicalServiceId(e.service.key))) put(this.services, e, before);
+    for (const e of kernel) if (ids.has(serviceIdOf(e.service.key))) put(this.services, e, before);
   }
 
   has(id: string): boolean {
@@ -124,7 +134,7 @@ export class KeptView {
    */
   plannable(id: string): PlanKernelEntry | undefined {
     const s = this.services.get(id);
-    return s ? { service: s.service, dests: [...s.dests.values()] } : undefined;
+    return s ? { service: s.service, dests: s.dests.values() } : undefined;
   }
 
   /** Real servers in the view, all services. */
@@ -152,24 +162,24 @@ export class KeptView {
     switch (command.cmd) {
       case 'new-service':
       case 'set-service': {
-        const id = canonicalServiceId(command.service.key);
+        const id = serviceIdOf(command.service.key);
         const have = this.services.get(id);
         if (have) have.service = { ...command.service };
-        else this.services.set(id, { service: { ...command.service }, dests: new Map() });
+        else this.services.set(id, { service: { ...command.service }, dests: new DestList() });
         return;
       }
       case 'del-service':
-        this.services.delete(canonicalServiceId(command.key));
+        this.services.delete(serviceIdOf(command.key));
         return;
       case 'new-dest':
       case 'set-dest': {
-        const s = this.services.get(canonicalServiceId(command.service));
+        const s = this.services.get(serviceIdOf(command.service));
         if (!s) return; // cannot happen after an accepted service command; a read will say
-        s.dests.set(canonicalDestId(command.dest), command.dest); // the desired object itself (see ViewService)
+        s.dests.set(command.dest); // the desired object itself (see ViewService)
         return;
       }
       case 'del-dest':
-        this.services.get(canonicalServiceId(command.service))?.dests.delete(canonicalDestId(command.dest));
+        this.services.get(serviceIdOf(command.service))?.dests.delete(command.dest);
         return;
       case 'set-timeouts': {
         if (!this.timeouts) return;

@@ -21,6 +21,11 @@ export function destId(dest: Pick<DestSpec, 'address' | 'port'>): string {
 const CANONICAL_V4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
 const canonicalCache = new Map<string, string>();
 
+/** An address in canonical text (itself when it is already, or when it is no address). */
+export function canonicalAddressText(address: string): string {
+  return canonical(address);
+}
+
 function canonical(address: string): string {
   if (CANONICAL_V4.test(address)) return address;
   let c = canonicalCache.get(address);

@@ -48,7 +48,7 @@ test('a real server the kernel accepted is held as the command\'s own object, an
   const wanted = { ...e!.dests[0]!, weight: 3 };
   const { activeConns: _a, inactiveConns: _i, persistentConns: _p, ...spec } = wanted;
   view.applied({ cmd: 'new-dest', service: e!.service.key, dest: spec });
-  const held = () => [...(view as unknown as { services: Map<string, { dests: Map<string, object> }> }).services.values()][0]!.dests.values().next().value;
+  const held = () => [...(view as unknown as { services: Map<string, { dests: { values(): readonly object[] } }> }).services.values()][0]!.dests.values()[0];
   assert.equal(held(), spec, 'the command\'s object');
   view.replaceAll([{ service: e!.service, dests: [{ ...wanted, activeConns: 9 }] }]);
   assert.equal(held(), spec, 'read as held: the same object');
