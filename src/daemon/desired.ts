@@ -41,8 +41,15 @@ export function configuredDests(service: ServiceConfig): DestSpec[] {
 }
 
 export function desiredEntry(service: ServiceConfig, overrides: RuntimeOverrides = {}): DesiredEntry {
-  const dests = overrides.healthDests?.get(service.name) ?? configuredDests(service);
-  const drains = overrides.drains;
+  return entryOf(service, overrides.healthDests?.get(service.name), overrides.drains);
+}
+
+/**
+ * desiredEntry with the service's list given as it is (`dests`: the health checker's, or undefined for the
+ * configured one): no map to make per health change.
+ */
+export function entryOf(service: ServiceConfig, health: readonly DestSpec[] | undefined, drains: ReadonlySet<string> | undefined): DesiredEntry {
+  const dests = health ?? configuredDests(service);
   const drained = (d: DestSpec): boolean => {
     if (!drains || drains.size === 0) return false;
     if (!service.group) return drains.has(drainKey(service.name, d));

@@ -7,7 +7,7 @@
 import type { Config, ServiceConfig } from '../config/types.js';
 import type { DesiredChanges, DesiredTable } from '../reconcile/index.js';
 import { canonicalServiceId, destSpec, type DesiredEntry, type DestSpec, type KernelEntry } from '../table/index.js';
-import { adoptDests, desiredEntry, type Adoption } from './desired.js';
+import { adoptDests, entryOf, type Adoption } from './desired.js';
 import type { DrainRecord } from './drains-file.js';
 import type { ServicesDelta } from './service-delta.js';
 
@@ -30,6 +30,7 @@ export class Wanted {
   private byName: { config: Config; map: Map<string, ServiceConfig> } | undefined;
   /** The table's names (canonical id -> service name) of a config: made once per config in force. */
   private names: { config: Config; names: Map<string, string> } | undefined;
+  private drainSet: { drains: ReadonlyMap<string, unknown>; keys: ReadonlySet<string> } | undefined;
 
   /** `config`: the config in force. */
   constructor(private readonly config: () => Config) {}
@@ -136,6 +137,12 @@ export class Wanted {
     return this.names.names;
   }
 
+  /** The drain keys as a set, made once per drains map (a health change asks for them each time). */
+  private drainKeys(): ReadonlySet<string> {
+    if (this.drainSet?.drains !== this.drains) this.drainSet = { drains: this.drains, keys: new Set(this.drains.keys()) };
+    return this.drainSet.keys;
+  }
+
   /** The table lvsd wants now, for the reconciler. */
   table(): DesiredTable {
     return this.tableOf(this.config().services);
@@ -144,7 +151,7 @@ export class Wanted {
   /** The entries of `services` as they should be now, with the config in force's names and table-wide settings. */
   private tableOf(services: readonly ServiceConfig[]): DesiredTable {
     const config = this.config();
-    const drains = new Set(this.drains.keys());
+    const drains = this.drainKeys();
     return {
       entries: services.map((s) => this.entry(s, drains)),
       names: this.tableNames(config),
@@ -159,17 +166,14 @@ export class Wanted {
    * same health list object, the same adoption and verdict count, the same drains map), so a reload that
    * reused a service plans it in O(1) (the reconciler compares entries by identity first).
    */
-  entry(svc: ServiceConfig, drains: ReadonlySet<string> = new Set(this.drains.keys())): DesiredEntry {
+  entry(svc: ServiceConfig, drains: ReadonlySet<string> = this.drainKeys()): DesiredEntry {
     const health = this.health.get(svc.name);
     const adopted: Adoption | undefined = this.adoption.get(svc.name);
     const verdicts = adopted?.verdicts.size ?? 0;
     const made = this.made.get(svc);
     if (made && made.health === health && made.adopted === adopted && made.verdicts === verdicts && made.drains === this.drains) return made.entry;
     const dests = health && adopted ? adoptDests(svc, health, adopted) : health;
-    const entry = desiredEntry(svc, {
-      ...(dests ? { healthDests: new Map([[svc.name, dests]]) } : {}),
-      drains,
-    });
+    const entry = entryOf(svc, dests, drains);
     this.made.set(svc, { health, adopted, verdicts, drains: this.drains, entry });
     return entry;
   }

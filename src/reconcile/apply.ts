@@ -93,9 +93,41 @@ function logFailure(log: Logger, f: OpFailure, skipped: boolean): void {
  */
 export async function applyPlan(client: IpvsClient, plan: Plan, options: ApplyOptions = {}): Promise<ApplyReport> {
   const report = await sendPlan(client, plan, options);
-  logApply(options.log ?? silentLogger, plan, report);
+  logApply(options.log ?? silentLogger, plan.ops.length, plan.summary, report);
   return report;
 }
+
+/**
+ * A plan sent in chunks (sliced.ts's sink): each chunk sent as applyPlan sends a plan, without its log
+ * line; `logApplied` then logs the one line of the whole plan, its reports merged.
+ */
+export async function sendChunk(client: IpvsClient, ops: PlannedOp[], options: ApplyOptions = {}): Promise<ApplyReport> {
+  return sendPlan(client, { ops, summary: EMPTY_SUMMARY, warnings: [] }, options);
+}
+
+/** The reports of a plan's chunks as one (durations added). */
+export function mergeReports(reports: readonly ApplyReport[]): ApplyReport {
+  const out: ApplyReport = { ok: true, sent: 0, succeeded: 0, failed: [], skipped: [], durations: { applyMs: 0 } };
+  for (const r of reports) {
+    out.ok &&= r.ok;
+    out.sent += r.sent;
+    out.succeeded += r.succeeded;
+    for (const f of r.failed) out.failed.push(f);
+    for (const f of r.skipped) out.skipped.push(f);
+    out.durations.applyMs += r.durations.applyMs;
+  }
+  return out;
+}
+
+/** The one `ipvs.apply` line of a plan sent in chunks: `ops` of them in all, the whole plan's summary, the merged report. */
+export function logApplied(log: Logger, ops: number, summary: Plan['summary'], report: ApplyReport): void {
+  logApply(log, ops, summary, report);
+}
+
+const EMPTY_SUMMARY: Plan['summary'] = {
+  timeoutsChanged: false, servicesAdded: 0, servicesChanged: 0, servicesRemoved: 0, servicesUnchanged: 0,
+  destsAdded: 0, destsChanged: 0, destsRemoved: 0, destsUnchanged: 0, foreign: [],
+};
 
 async function sendPlan(client: IpvsClient, plan: Plan, options: ApplyOptions): Promise<ApplyReport> {
   const log = options.log ?? silentLogger;
@@ -221,7 +253,7 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
   }
 
   if (options.dryRun) log.debug({ event: 'ipvs.plan', ops: plan.ops.length, durations: report.durations }, 'ipvs plan (dry run)');
-  else logApply(log, plan, report, result.converged);
+  else logApply(log, plan.ops.length, plan.summary, report, result.converged);
   return result;
 }
 
@@ -229,13 +261,12 @@ export async function reconcile(client: IpvsClient, desired: readonly DesiredEnt
  * The one `ipvs.apply` line per apply: counts and phase durations. Info when something was sent or
  * failed; debug for an empty plan, so a quiet drift loop does not fill the log.
  */
-function logApply(log: Logger, plan: Plan, report: ApplyReport, converged?: boolean): void {
-  const s = plan.summary;
-  const quiet = plan.ops.length === 0 && report.ok;
+function logApply(log: Logger, ops: number, s: Plan['summary'], report: ApplyReport, converged?: boolean): void {
+  const quiet = ops === 0 && report.ok;
   log[quiet ? 'debug' : 'info'](
     {
       event: 'ipvs.apply',
-      ops: plan.ops.length,
+      ops,
       sent: report.sent,
       succeeded: report.succeeded,
       failed: report.failed.length,
@@ -246,6 +277,6 @@ function logApply(log: Logger, plan: Plan, report: ApplyReport, converged?: bool
       ...(converged !== undefined ? { converged } : {}),
       durations: report.durations,
     },
-    `ipvs apply: ${plan.ops.length} ops, ${report.failed.length} failed, ${report.skipped.length} skipped`,
+    `ipvs apply: ${ops} ops, ${report.failed.length} failed, ${report.skipped.length} skipped`,
   );
 }

@@ -55,6 +55,8 @@ export interface ReconcilerOptions {
   internalError(where: string, e: unknown): void;
   /** Objects planned in one planReconcile call of a pass (sliced.ts); turns are yielded by time (turn-budget.ts). */
   sliceObjects?: number;
+  /** A full pass sends its additive operations a chunk of this many at a time as it plans them (sliced.ts sink; default 16,384). */
+  sinkOps?: number;
 }
 
 export interface IpvsApplyStatus {

@@ -20,9 +20,9 @@
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsClient } from '../ipvs/types.js';
 import type { DesiredEntry, KernelEntry } from '../table/index.js';
-import { applyPlan, type ApplyReport } from './apply.js';
+import { applyPlan, logApplied, mergeReports, sendChunk, type ApplyReport } from './apply.js';
 import { ownedAfterError, saveOwned } from './ownership.js';
-import type { Plan } from './plan.js';
+import type { Plan, PlannedOp } from './plan.js';
 import {
   KNOWN_OUTCOME, NOTHING_TO_DO, firstError, hasTimeouts, sameEntry, sameTimeouts,
   type DesiredChanges, type DesiredTable, type IpvsApplyStatus, type PassKind, type PassOutcome, type ReconcilerOptions,
@@ -280,10 +280,12 @@ export class Reconciler {
    * was; an operation that failed otherwise (a lost reply) may have landed: its service goes stale. When
    * the client itself fails nobody knows what landed: every service of the plan goes stale, and it throws.
    */
-  private async send(client: IpvsClient, plan: Plan, log: ReconcilerOptions['log']): Promise<ApplyReport> {
+  private async send(client: IpvsClient, planOrChunk: Plan | PlannedOp[], log: ReconcilerOptions['log']): Promise<ApplyReport> {
+    // a chunk of a plan (fullPass) is sent without the plan's log line, which is logged once for all of them
+    const plan = Array.isArray(planOrChunk) ? { ops: planOrChunk } : planOrChunk;
     let report: ApplyReport;
     try {
-      report = await applyPlan(client, plan, { log });
+      report = Array.isArray(planOrChunk) ? await sendChunk(client, planOrChunk, { log }) : await applyPlan(client, planOrChunk, { log });
     } catch (e) {
       for (const op of plan.ops) {
         if (op.serviceId !== undefined) this.view.markStale(op.serviceId);
@@ -335,23 +337,39 @@ export class Reconciler {
         this.view.timeouts = await client.getTimeouts();
       }
       const readMs = performance.now() - started;
+      // a large table goes out a chunk of operations at a time as it is planned (sliced.ts sink), so the
+      // start does not hold every operation of 110,000 objects, their commands and replies at once
+      const chunks: ApplyReport[] = [];
+      let sunk = 0;
+      const sink = async (ops: PlannedOp[]): Promise<void> => {
+        sunk += ops.length;
+        chunks.push(await this.send(client!, ops, log));
+      };
       const plan = await planSliced({
         desired: [...this.desired.values()], view: this.view, candidates: [...this.view.ids()],
         owned: this.owned, ownWholeTable: table.ownWholeTable,
         ...(wantTimeouts ? { timeouts: { desired: table.timeouts!, ...(this.view.timeouts ? { kernel: this.view.timeouts } : {}) } } : {}),
         ...(this.opts.sliceObjects ? { sliceObjects: this.opts.sliceObjects } : {}), budget,
+        sink, ...(this.opts.sinkOps ? { sinkOps: this.opts.sinkOps } : {}),
       });
-      const report = await this.send(client, plan, log);
+      const ops = sunk + plan.ops.length;
+      let report: ApplyReport;
+      if (chunks.length === 0) report = await this.send(client, plan, log);
+      else {
+        chunks.push(await this.send(client, plan.ops, log));
+        report = mergeReports(chunks);
+        logApplied(log, ops, plan.summary, report);
+      }
       const failures = recordsOf(report, this.nameOf, Date.now());
-      outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) };
+      outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops, failures, ...firstError(failures) };
       sent?.(outcome);
       await this.settleOwned(budget);
       this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
       this.opts.log[failures.length > 0 ? 'warn' : 'info']({
-        event: 'daemon.reconcile', reason, read: !useView, ops: plan.ops.length, failed: failures.length,
+        event: 'daemon.reconcile', reason, read: !useView, ops, failed: failures.length,
         services: this.view.size, readMs: Math.round(readMs), ms: Math.round(performance.now() - started),
         loopDelayMaxMs: Math.round(loop.max / 1e6), loopDelayP99Ms: Math.round(loop.percentile(99) / 1e6),
-      }, `reconcile (${reason}): ${plan.ops.length} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
+      }, `reconcile (${reason}): ${ops} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
     } catch (e) {
       outcome = await this.passFailed(reason, e, client !== undefined, started);
     } finally {

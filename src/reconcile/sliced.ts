@@ -23,6 +23,15 @@ export interface SlicedInput {
   sliceObjects?: number;
   /** When to yield a turn of the event loop (default: a new TurnBudget). */
   budget?: TurnBudget;
+  /**
+   * Where the additive operations (timeouts, services, new real servers, edits) go as soon as at least
+   * `sinkOps` of them are planned, in plan order, instead of into the plan returned: a start of 110,000
+   * objects then holds one chunk of operations at a time, not all of them (and their batches and replies)
+   * at once. Removals stay in the plan returned (they go last, after every additive operation). The
+   * summary and warnings returned are the whole pass's.
+   */
+  sink?: (ops: PlannedOp[]) => Promise<void>;
+  sinkOps?: number;
 }
 
 /** The order planReconcile emits: timeouts, services, new dests, dest edits, dest removals, service removals. */
@@ -64,11 +73,30 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
   const summary = emptySummary();
   const warnings: string[] = [];
   const byPhase: PlannedOp[][] = [[], [], [], [], [], []];
+  // the additive phases (0-3) planned and not yet sunk
+  let additive = 0;
   const take = (plan: Plan) => {
-    for (const op of plan.ops) byPhase[phase(op)]!.push(op);
+    for (const op of plan.ops) {
+      const p = phase(op);
+      byPhase[p]!.push(op);
+      if (p < 4) additive++;
+    }
     addSummary(summary, plan.summary);
     warnings.push(...plan.warnings);
   };
+
+  const sink = input.sink;
+  const sinkOps = input.sinkOps ?? 16_384;
+  const drain = async (): Promise<void> => {
+    if (sink === undefined || additive === 0) return;
+    const ops = [...byPhase[0]!, ...byPhase[1]!, ...byPhase[2]!, ...byPhase[3]!];
+    for (let p = 0; p < 4; p++) byPhase[p] = [];
+    additive = 0;
+    await sink(ops);
+  };
+
+  // the timeouts first: with a sink, the first chunk carries them, as a whole plan has them first
+  if (input.timeouts) take(planReconcile({ desired: [], kernel: [], owned: new Set(), ownWholeTable: false, timeouts: input.timeouts }));
 
   const seen = new Set<string>();
   let slice: DesiredEntry[] = [];
@@ -80,6 +108,7 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
     slice = [];
     kernel = [];
     objects = 0;
+    if (additive >= sinkOps) await drain();
     if (budget.spent) await budget.yield();
   };
   for (const e of input.desired) {
@@ -97,16 +126,13 @@ export async function planSliced(input: SlicedInput): Promise<Plan> {
   }
   await flush();
 
-  // what is in the kernel and no longer (or never) declared, and the timeouts: one small plan
+  // what is in the kernel and no longer (or never) declared: one small plan
   const gone: PlanKernelEntry[] = [];
   for (const id of input.candidates) {
     if (seen.has(id)) continue;
     const k = input.view.plannable(id);
     if (k) gone.push(k);
   }
-  take(planReconcile({
-    desired: [], kernel: gone, owned: input.owned, ownWholeTable: input.ownWholeTable,
-    ...(input.timeouts ? { timeouts: input.timeouts } : {}),
-  }));
+  take(planReconcile({ desired: [], kernel: gone, owned: input.owned, ownWholeTable: input.ownWholeTable }));
   return { ops: byPhase.flat(), summary, warnings };
 }
