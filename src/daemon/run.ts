@@ -15,6 +15,7 @@ import { packageVersion } from '../package-root.js';
 import { watchConfigFile, type ConfigWatch } from './config-watch.js';
 import type { ControlServer } from './control-server.js';
 import type { Daemon, DaemonMetrics, DaemonOptions, ReloadTrigger } from './daemon.js';
+import { limitHeapGrowth } from './heap-growth.js';
 import { claimNetns } from './netns-guard.js';
 import { ReloadQueue } from './reload-queue.js';
 import { answeredByRead } from './reload.js';
@@ -41,6 +42,8 @@ export interface RunDaemonOptions {
 
 /** Runs until SIGTERM/SIGINT and a clean stop. Rejects when it cannot start (what started is stopped). */
 export async function runDaemon(o: RunDaemonOptions): Promise<void> {
+  // before the config's load and the start's table: the heap's growth bounded (heap-growth.ts)
+  limitHeapGrowth();
   // pino's chunk loads while the VRRP worker boots (run awaits it before anything is logged)
   const pinoReady = preloadPino();
   const log = lazyLogger(o.logLevel, () => createLogger({ level: o.logLevel, sync: false }));
