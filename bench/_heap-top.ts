@@ -4,6 +4,8 @@
  * biggest first. Not a dominator tree: it says what the heap is made of, not who keeps it.
  *
  *   node dist/bench/_heap-top.js FILE [TOP]
+ *   RETAINERS=N [HOPS=N]: who holds the biggest kinds; OWNERS=Reconciler,Daemon.config+ConfigCache: what
+ *   each holder (a constructor's name, or Name.edge; A+B together) retains.
  */
 import { readFileSync } from 'node:fs';
 

@@ -14,7 +14,11 @@
  * 5 s (rss, heapTotal, heapUsed, external, arrayBuffers in MiB, real servers up in the model), then the
  * same after a full GC at the end (with --expose-gc), and the model's own table's heap (measured by
  * dropping it: the model stands in for the kernel, whose table is not in a real director's RSS).
- * `snapshot`: writes a heap snapshot at the end (bench/_heap-top.js summarises one).
+ * `snapshot`: writes a heap snapshot at the end (bench/_heap-top.js summarises one). Each line's `hwm` is the
+ * kernel's peak RSS (VmHWM), which the samples miss while the start holds the event loop.
+ * LVSD_MEM_PER=10: 10 real servers per service (10,000 services x 10 at N = 100,000; default 100).
+ * LVSD_MEM_SNAP_AT=S[,S...]: heap snapshots S seconds after start too (what is live during the start).
+ * Two runs side by side need a namespace (and a sink) each: lvsd claims its namespace.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
