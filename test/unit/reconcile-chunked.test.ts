@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { Reconciler } from '../../src/reconcile/index.js';
 import { canonicalServiceId, type DesiredEntry, type DestSpec, type KernelEntry, type ServiceSpec } from '../../src/table/index.js';
-import { ModelClient, essence } from './reconcile-model.js';
+import { ModelClient, essence, faults } from './reconcile-model.js';
 
 function svc(s: number): ServiceSpec {
   return { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: `172.16.0.${s}`, port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' };
@@ -86,3 +86,24 @@ function byJson(a: unknown, b: unknown): number {
   const y = JSON.stringify(b);
   return x < y ? -1 : x > y ? 1 : 0;
 }
+
+test('the netlink socket failing in the middle of a chunked start: the pass fails (nobody knows what landed), everything declared is owned, and the repair pass converges', async (t) => {
+  const desired: DesiredEntry[] = Array.from({ length: 60 }, (_, s) => ({ service: svc(s), dests: Array.from({ length: 10 }, (_, d) => dest(s, d, 1)) }));
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-chunked-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const client = new ModelClient();
+  // the third batch (the second chunk's services) fails as a whole: the socket closed
+  client.inject({ on: 'execute', error: faults.closed, skip: 2 });
+  const r = new Reconciler({ log: pino({ level: 'silent' }), client: async () => client, stateFile: () => join(dir, 'state.json'), internalError: (_w, e) => { throw e; }, sinkOps: 150 });
+  t.after(() => r.stop());
+  const table = { entries: desired, names: new Map<string, string>(), ownWholeTable: false };
+  const outcome = await r.applyDesired(table, 'start', 'start');
+  assert.equal(outcome.result, 'failed');
+  assert.equal(outcome.failures[0]!.code, 'LVSD_IPVS_UNAVAILABLE');
+  assert.ok(client.table.length > 0 && client.table.length < 60, `the first chunk landed, not the rest (${client.table.length} services)`);
+  assert.equal(r.owned.size, 60, 'everything declared is owned, so a later pass can clean up');
+  const repaired = await r.repairDrift('repair', 'repair');
+  assert.equal(repaired.result, 'ok');
+  assert.deepEqual(client.table.map((e) => essence(e)).sort(byJson), desired.map((e) => essence(e)).sort(byJson));
+  assert.equal((await r.repairDrift()).ops, 0);
+});
