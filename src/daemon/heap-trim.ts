@@ -11,11 +11,13 @@
  *   and V8 collects it only when the old generation reaches a limit set from the start's peak (up to 4x the
  *   live data) or when its memory reducer judges the process idle, which a busy director (or a slow VM)
  *   may not be for minutes: the RSS at 10,000 checks read 74 or 100 MiB by where that fell.
- * - V8's memory mode (`--optimize-for-size`, set when the first trim runs): from then on V8's full
- *   collections compact the old generation and give its free pages back; without it a busy host's daemon
- *   kept 35-40 MiB of heap committed for ~20 MiB live after each collection. Not a node flag of lvsd's:
- *   in a command that builds a large table (`lvsd check` of 110,000 objects) it made V8 collect more
- *   often while the heap grew (1.1-2.0 s against 2.2 s natively), and the daemon's start is such a phase.
+ * - V8's memory mode (`--optimize-for-size`), set once the start is over: at the first collection the
+ *   settling asks for (the start's allocation has ended), or MEMORY_MODE_MS after the start at the
+ *   latest. From then on V8's full collections compact the old generation and give its free pages back;
+ *   without it a busy host's daemon kept 35-40 MiB of heap committed for ~20 MiB live after each
+ *   collection. Not a node flag of lvsd's: in a phase that builds a large heap (`lvsd check` of 110,000
+ *   objects: 2.2 s against 1.1-2.0 s natively; a start at 100,000 real servers, set 20 s after it: every
+ *   one weighted after 107 s against 75) it makes V8 collect more often while the heap grows.
  */
 import { createRequire } from 'node:module';
 import type { Logger } from '../log.js';
@@ -24,6 +26,8 @@ import { loadNative } from '../net/index.js';
 /** The first trim: the start's first probe verdicts and table writes are done by then. */
 export const FIRST_TRIM_MS = 20_000;
 export const TRIM_EVERY_MS = 60_000;
+/** V8's memory mode at the latest this long after the start (a heap that never settles: a saturated host). */
+export const MEMORY_MODE_MS = 90_000;
 /** How often V8's heap is looked at (one getHeapStatistics call, a few microseconds). */
 export const SETTLE_EVERY_MS = 5_000;
 
@@ -69,6 +73,7 @@ function exposedGc(): Collect | undefined {
 
 export interface HeapTrimOptions {
   firstMs?: number;
+  memoryModeMs?: number;
   /** tests: what turns V8's memory mode on (default: --optimize-for-size through node:v8) */
   memoryMode?: () => void;
   everyMs?: number;
@@ -85,12 +90,17 @@ export interface HeapTrimOptions {
  */
 export function startHeapTrim(log: Logger, opts: HeapTrimOptions = {}): () => void {
   const stops: Array<() => void> = [];
-  const memoryMode = opts.memoryMode ?? optimizeForSize;
-  const mode = setTimeout(() => {
-    memoryMode();
-    log.debug({ event: 'daemon.heap_memory_mode' }, 'V8 heap in memory mode (--optimize-for-size)');
-  }, opts.firstMs ?? FIRST_TRIM_MS).unref();
-  stops.push(() => clearTimeout(mode));
+  const setMode = opts.memoryMode ?? optimizeForSize;
+  let modeOn = false;
+  const memoryMode = (why: 'settled' | 'time'): void => {
+    if (modeOn) return;
+    modeOn = true;
+    clearTimeout(latest);
+    setMode();
+    log.debug({ event: 'daemon.heap_memory_mode', why }, 'V8 heap in memory mode (--optimize-for-size)');
+  };
+  const latest = setTimeout(() => memoryMode('time'), opts.memoryModeMs ?? MEMORY_MODE_MS).unref();
+  stops.push(() => clearTimeout(latest));
   const trim = mallocTrim();
   if (trim) {
     const run = (): void => {
@@ -114,6 +124,8 @@ export function startHeapTrim(log: Logger, opts: HeapTrimOptions = {}): () => vo
     const look = setInterval(() => {
       const before = used();
       if (!settle.sample(before)) return;
+      // the start's allocation is over: collect in memory mode (the collection compacts)
+      memoryMode('settled');
       collect();
       log.debug({ event: 'daemon.heap_collected', usedMiB: Math.round(before / MiB) }, `V8 heap collected at ${Math.round(before / MiB)} MiB used`);
     }, opts.settleEveryMs ?? SETTLE_EVERY_MS).unref();

@@ -38,7 +38,7 @@ test('freed memory between live allocations leaves the RSS once the heap is trim
 test('lvsd run trims a little after its start and then periodically, and stops when asked', { skip: !nativeAvailable() && 'addon not built' }, async () => {
   const lines: string[] = [];
   const log = { debug: (o: { event: string }) => { lines.push(o.event); } } as unknown as Logger;
-  const stop = startHeapTrim(log, { firstMs: 20, everyMs: 30, collect: undefined, memoryMode: () => undefined });
+  const stop = startHeapTrim(log, { firstMs: 20, everyMs: 30, collect: undefined, memoryModeMs: 1e6, memoryMode: () => undefined });
   await new Promise((r) => setTimeout(r, 120));
   stop();
   const n = lines.filter((l) => l === 'daemon.heap_trimmed').length;
@@ -77,7 +77,7 @@ test('lvsd run asks V8 for a collection when the heap settles, once, and not aft
   let i = 0;
   let collected = 0;
   const stop = startHeapTrim(log, {
-    firstMs: 1e6, memoryMode: () => undefined, settleEveryMs: 10, collect: () => { collected++; readings.fill(15 * MiB, i); }, usedBytes: () => readings[Math.min(i++, readings.length - 1)]!,
+    firstMs: 1e6, memoryModeMs: 1e6, memoryMode: () => undefined, settleEveryMs: 10, collect: () => { collected++; readings.fill(15 * MiB, i); }, usedBytes: () => readings[Math.min(i++, readings.length - 1)]!,
   });
   await new Promise((r) => setTimeout(r, 150));
   stop();
@@ -103,7 +103,7 @@ test('the garbage a start leaves in V8\'s old generation leaves the heap once it
   const grown = used();
   assert.ok(grown - floor > 30 * MiB, `the heap grew by ${((grown - floor) / MiB).toFixed(1)} MiB`);
   const log = { debug: () => undefined } as unknown as Logger;
-  const stop = startHeapTrim(log, { firstMs: 1e6, memoryMode: () => undefined, settleEveryMs: 20, collect: () => gc({ type: 'major', execution: 'async' }) });
+  const stop = startHeapTrim(log, { firstMs: 1e6, memoryModeMs: 1e6, memoryMode: () => undefined, settleEveryMs: 20, collect: () => gc({ type: 'major', execution: 'async' }) });
   try {
     for (let t = 0; t < 100 && used() - floor > 10 * MiB; t++) await new Promise((r) => setTimeout(r, 20));
   } finally {
@@ -112,19 +112,32 @@ test('the garbage a start leaves in V8\'s old generation leaves the heap once it
   assert.ok(used() - floor < 10 * MiB, `${((used() - floor) / MiB).toFixed(1)} MiB over the floor after the settle`);
 });
 
-test('lvsd run turns V8\'s memory mode on when the first trim is due, once, and not after an early stop', async () => {
-  const lines: string[] = [];
-  const log = { debug: (o: { event: string }) => { lines.push(o.event); } } as unknown as Logger;
+test('lvsd run turns V8\'s memory mode on at the first collection it asks for, or at a time at the latest; once; not after stop', async () => {
+  const events: string[] = [];
+  const log = { debug: (o: { event: string; why?: string }) => { events.push(o.why ? `${o.event} ${o.why}` : o.event); } } as unknown as Logger;
+  // the heap settles: the mode goes on just before the collection
+  const order: string[] = [];
+  const readings = [10, 30, 50, 50, 50, 50].map((m) => m * MiB);
+  let i = 0;
+  const stop = startHeapTrim(log, {
+    firstMs: 1e6, memoryModeMs: 1e6, settleEveryMs: 10, usedBytes: () => readings[Math.min(i++, readings.length - 1)]!,
+    memoryMode: () => order.push('mode'), collect: () => { order.push('collect'); readings.fill(15 * MiB, i); },
+  });
+  await new Promise((r) => setTimeout(r, 120));
+  stop();
+  assert.deepEqual(order, ['mode', 'collect']);
+  assert.deepEqual(events, ['daemon.heap_memory_mode settled', 'daemon.heap_collected']);
+  // a heap that never settles: the mode goes on at the time
   let on = 0;
-  const stop = startHeapTrim(log, { firstMs: 30, everyMs: 1e6, collect: undefined, memoryMode: () => { on++; } });
+  const stop2 = startHeapTrim(log, { firstMs: 1e6, memoryModeMs: 30, collect: undefined, memoryMode: () => { on++; } });
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(on, 0, 'not during the start');
   await new Promise((r) => setTimeout(r, 80));
   assert.equal(on, 1);
-  assert.ok(lines.includes('daemon.heap_memory_mode'));
-  stop();
+  assert.ok(events.includes('daemon.heap_memory_mode time'));
+  stop2();
   let early = 0;
-  startHeapTrim(log, { firstMs: 30, collect: undefined, memoryMode: () => { early++; } })();
+  startHeapTrim(log, { firstMs: 1e6, memoryModeMs: 30, collect: undefined, memoryMode: () => { early++; } })();
   await new Promise((r) => setTimeout(r, 60));
   assert.equal(early, 0, 'stopped before it was due');
 });
