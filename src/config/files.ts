@@ -108,17 +108,21 @@ async function readWhole(fh: FileHandle, size: number, roomy = false): Promise<B
   return copy.subarray(0, now.length);
 }
 
+/** A descriptor to read `file` from (non-blocking: a FIFO does not hang the open); unreadable() when it cannot be opened. */
+function openToRead(file: string): number {
+  try {
+    return openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw unreadable(file, e);
+  }
+}
+
 /**
  * readRegular, synchronous: for a process with nothing else to do meanwhile (the CLI's look for
  * control.socket: each asynchronous call is a round trip through libuv's thread pool, 5-30 ms under TCG).
  */
 export function readRegularSync(file: string): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    throw unreadable(file, e);
-  }
+  const fd = openToRead(file);
   try {
     const info = fstatSync(fd);
     if (!info.isFile()) throw notRegular(file);
@@ -165,12 +169,7 @@ export type Reread = { same: true } | { edited: Edited } | { bytes: Buffer };
 export async function reread(file: string, same: Buffer, scratch: Buffer, afterStep?: () => void, record?: ReadRecord): Promise<Reread> {
   const budget = new TurnBudget();
   for (let tries = 1; ; tries++) {
-    let fd: number;
-    try {
-      fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch (e) {
-      throw unreadable(file, e);
-    }
+    const fd = openToRead(file);
     try {
       const info = fstatSync(fd, { bigint: true });
       if (!info.isFile()) throw notRegular(file);

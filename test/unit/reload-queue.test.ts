@@ -63,6 +63,15 @@ test('requests made while a reload runs wait for one more reload, shared, that s
   assert.deepEqual(await d, { at: 3, trigger: 'control' });
 });
 
+/** Ends whatever runs or waits, from the `ended`-th run on, until no reload is left. */
+async function endAll(runs: Array<{ end(): void }>, ended: number): Promise<void> {
+  for (;;) {
+    await settle();
+    if (ended === runs.length) return;
+    runs[ended++]!.end();
+  }
+}
+
 test('property: runs never overlap, each request is answered by a reload that started after it, and runs <= requests', async () => {
   await fc.assert(fc.asyncProperty(fc.array(fc.oneof(fc.constant('request'), fc.constant('end'), fc.constant('settle')), { maxLength: 60 }), async (script) => {
     const h = harness();
@@ -78,12 +87,7 @@ test('property: runs never overlap, each request is answered by a reload that st
       }
       assert.ok(h.runs.length - ended <= 1, 'at most one reload runs at a time');
     }
-    // end whatever runs or waits
-    for (;;) {
-      await settle();
-      if (ended === h.runs.length) break;
-      h.runs[ended++]!.end();
-    }
+    await endAll(h.runs, ended);
     assert.ok(h.runs.length <= answers.length);
     for (const { madeAt, answer } of answers) {
       const { at } = await answer;
@@ -187,11 +191,7 @@ test('property: runs never overlap, each answer read the files as they were at i
       } else await settle();
       assert.ok(h.runs.length - ended <= 1, 'at most one reload runs at a time');
     }
-    for (;;) {
-      await settle();
-      if (ended === h.runs.length) break;
-      h.runs[ended++]!.end();
-    }
+    await endAll(h.runs, ended);
     assert.ok(h.runs.length <= answers.length);
     for (const { version, answer } of answers) {
       const { read } = await answer;
