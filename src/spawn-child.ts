@@ -176,8 +176,8 @@ class NativeChild extends EventEmitter implements SpawnedChild {
   }
 
   kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
-    // until it is reaped (exited() runs after the reap) its pid cannot be another process's
-    if (this.pid === undefined || this.exit || this.handle === undefined) return false;
+    // a handle only from the start to the reap (exited() drops it): until then its pid cannot be another process's
+    if (this.handle === undefined || this.pid === undefined) return false;
     try {
       process.kill(this.pid, signal);
       return true;

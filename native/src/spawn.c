@@ -138,22 +138,17 @@ static bool arg_id(napi_env env, napi_value v, long *out) {
   return true;
 }
 
-typedef struct child_watch {
-  lvsd_polled h; /* first: util.h's polled plumbing, here on the child's pidfd */
-  pid_t pid;
-} child_watch;
-
 static void on_exit_readable(uv_poll_t *handle, int status, int events) {
   (void)status;
   (void)events;
-  child_watch *w = handle->data;
+  lvsd_polled *w = handle->data; /* util.h's polled plumbing, here on the child's pidfd */
   siginfo_t info;
   memset(&info, 0, sizeof info);
   int rc;
-  do rc = waitid(P_PIDFD, (id_t)w->h.fd, &info, WEXITED | WNOHANG);
+  do rc = waitid(P_PIDFD, (id_t)w->fd, &info, WEXITED | WNOHANG);
   while (rc < 0 && errno == EINTR);
   if (rc == 0 && info.si_pid == 0) return; /* not yet */
-  napi_env env = w->h.env;
+  napi_env env = w->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
   napi_value argv[2];
@@ -167,8 +162,8 @@ static void on_exit_readable(uv_poll_t *handle, int status, int events) {
     napi_get_null(env, &argv[0]);
     napi_create_int32(env, info.si_status, &argv[1]);
   }
-  lvsd_polled_call(&w->h, 2, argv);
-  lvsd_polled_close(&w->h); /* reaped (or unreapable): the pidfd is of no more use */
+  lvsd_polled_call(w, 2, argv);
+  lvsd_polled_close(w); /* reaped (or unreapable): the pidfd is of no more use */
   napi_close_handle_scope(env, scope);
 }
 
@@ -255,9 +250,7 @@ napi_value lvsd_spawn_child(napi_env env, napi_callback_info info) {
     lvsd_throw_errno(env, "pidfd_open", e, NULL);
     goto close_pipes;
   }
-  child_watch *w = calloc(1, sizeof *w);
-  if (w != NULL) w->pid = pid;
-  napi_value handle = lvsd_polled_start(env, (lvsd_polled *)w, pidfd, argv[7], "lvsd.child", on_exit_readable, true);
+  napi_value handle = lvsd_polled_start(env, calloc(1, sizeof(lvsd_polled)), pidfd, argv[7], "lvsd.child", on_exit_readable, true);
   if (handle == NULL) {
     int status;
     kill(pid, SIGKILL);

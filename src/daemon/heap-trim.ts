@@ -19,7 +19,7 @@
  *   objects: 2.2 s against 1.1-2.0 s natively; a start at 100,000 real servers, set 20 s after it: every
  *   one weighted after 107 s against 75) it makes V8 collect more often while the heap grows.
  */
-import { createRequire } from 'node:module';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import type { Logger } from '../log.js';
 import { loadNative } from '../net/index.js';
 
@@ -145,19 +145,14 @@ function mallocTrim(): (() => number) | undefined {
   }
 }
 
-let v8: typeof import('node:v8') | undefined;
-/** node:v8, loaded at its first use, not with the daemon. */
-function nodeV8(): typeof import('node:v8') {
-  return (v8 ??= createRequire(import.meta.url)('node:v8') as typeof import('node:v8'));
-}
 /** The main isolate's used heap bytes. */
 function heapUsed(): number {
-  return nodeV8().getHeapStatistics().used_heap_size;
+  return getHeapStatistics().used_heap_size;
 }
 /**
  * V8 reads the flag at each collection (its heap growing, which pages a full collection compacts); the
  * daemon's code is compiled and its code caches read by then, so V8's check of a cache's flags is past.
  */
 function optimizeForSize(): void {
-  nodeV8().setFlagsFromString('--optimize-for-size');
+  setFlagsFromString('--optimize-for-size');
 }
