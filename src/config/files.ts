@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { LvsdError } from '../errors.js';
 import { commonPrefix, commonSuffix, roomyBuffer, type Edited } from './byte-compare.js';
 import { TurnBudget } from '../turn-budget.js';
-import type { ReadRecord } from './read-stamp.js';
+import { sameStatus, type ReadRecord } from './read-stamp.js';
 
 function unreadable(path: string, e: unknown): LvsdError {
   const err = e as NodeJS.ErrnoException;
@@ -143,8 +143,7 @@ const REREAD_TRIES = 3;
 
 /** Whether the file open as `fd` was written to (or truncated) since `before`: another size, modification or change time. */
 function movedSince(fd: number, before: BigIntStats): boolean {
-  const now = fstatSync(fd, { bigint: true });
-  return now.size !== before.size || now.mtimeNs !== before.mtimeNs || now.ctimeNs !== before.ctimeNs;
+  return !sameStatus(fstatSync(fd, { bigint: true }), before); // (the same descriptor: its device and inode cannot move)
 }
 
 /** A file read again: the kept bytes themselves (it still holds them), how it differs from them, or (written to all along) its bytes. */

@@ -52,6 +52,11 @@ export class ReadRecord {
   }
 }
 
+/** Whether two readings of a file's status show the same file with the same contents' times and size. */
+export function sameStatus(a: Omit<FileStamp, 'path'>, b: Omit<FileStamp, 'path'>): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
 /** Whether `stamp` is too close to the read's start to tell a later write by its times (see the top). */
 export function racy(stamp: FileStamp, startedNs: bigint): boolean {
   // the change time: the kernel sets it on every write from its own clock (a modification time can be set to anything)
@@ -75,7 +80,7 @@ export function unchangedSince(read: ReadRecord, stat: (path: string) => BigIntS
       return false;
     }
     if (now === undefined) return false;
-    if (now.dev !== s.dev || now.ino !== s.ino || now.size !== s.size || now.mtimeNs !== s.mtimeNs || now.ctimeNs !== s.ctimeNs) return false;
+    if (!sameStatus(now, s)) return false;
   }
   return true;
 }
