@@ -6,7 +6,7 @@ import { checkers, common, urlTable } from './checks.js';
 import { globalRules, rootRules } from './convert.js';
 import { emptyModel } from './model.js';
 import { Problems, type Table } from './rules.js';
-import { realServerRules, serviceRules } from './services.js';
+import { realServerRules, serviceRules } from './service-rules.js';
 import { instanceRules, syncGroupRules } from './vrrp.js';
 import { fileRules, processRules, scriptRules } from './track.js';
 
