@@ -19,7 +19,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +42,15 @@ const BEFORE = process.env.LVSD_BENCH_DAEMON_BEFORE;
 let cli = CLI;
 /** `lvsd ARGS` as installed: node with main.js's flags, running the bundle. */
 const lvsd = (...args: string[]): string[] => [...DEPLOYED, cli, ...args];
+/**
+ * `lvsd reload ARGS` as installed, [program, args]: the native front beside the build (native/front: what
+ * /usr/bin/lvsd and the npm bin are since 2026-12-05; it answers `reload --socket` without node and runs
+ * node with the bundle for the rest), else node with the bundle as before.
+ */
+function lvsdReload(...args: string[]): [string, string[]] {
+  const front = join(dirname(cli), '..', '..', 'native', 'build', 'Release', 'lvsd');
+  return existsSync(front) ? [front, ['reload', ...args]] : [process.execPath, lvsd('reload', ...args)];
+}
 const TIME = '/usr/bin/time';
 const LINK = 'lvsdbench0';
 
@@ -265,6 +274,8 @@ interface DaemonResult {
   startMs: number;
   /** `lvsd reload` CLI run, from spawn to exit, the kernel holding the new weight when it returns. */
   reloadCliMs: number;
+  /** Which program ran it: the native front, or node with the bundle (no front built). */
+  reloadCli?: 'front' | 'node';
   /**
    * The other ways a reload comes, each with a weight edited before it (lvsd reload above has its own):
    * `same`: `lvsd reload` again with nothing changed (the CLI's own cost: node, the control socket, a reload
@@ -275,6 +286,8 @@ interface DaemonResult {
    */
   paths?: {
     same?: { cliMs: number; daemonMs?: number; loadMs?: number };
+    /** `same` through node with the bundle (what /usr/bin/lvsd ran before the front), right after it. */
+    sameNode?: { cliMs: number; daemonMs?: number };
     /** The same with `--config FILE` instead of `--socket` (systemd's ExecReload: the CLI reads control.socket from the config). */
     sameConfig?: { cliMs: number; daemonMs?: number };
     sighup?: { ms: number; daemonMs: number; loadMs: number };
@@ -342,13 +355,19 @@ async function reloadPaths(
       (l.event === 'config.reloaded' && l.trigger === 'file')), 60_000, 'the watcher after lvsd reload').catch(() => undefined);
     const before = count();
     const t0 = performance.now();
-    must(sh(process.execPath, lvsd('reload', '--socket', socket)), 'lvsd reload (nothing changed)');
+    must(sh(...lvsdReload('--socket', socket)), 'lvsd reload (nothing changed)');
     const cliMs = Math.round(performance.now() - t0);
     const same = reloadedAfter(before, 'control');
     out.same = { cliMs, ...(same ? { daemonMs: Number(same.ms), loadMs: Number(same.loadMs) } : {}) };
+    const beforeNode = count();
+    const tn = performance.now();
+    must(sh(process.execPath, lvsd('reload', '--socket', socket)), 'node lvsd.cjs reload (nothing changed)');
+    const nodeMs = Math.round(performance.now() - tn);
+    const sameNode = reloadedAfter(beforeNode, 'control');
+    out.sameNode = { cliMs: nodeMs, ...(sameNode ? { daemonMs: Number(sameNode.ms) } : {}) };
     const before2 = count();
     const t1 = performance.now();
-    must(sh(process.execPath, lvsd('reload', '--config', configPath)), 'lvsd reload --config (nothing changed)');
+    must(sh(...lvsdReload('--config', configPath)), 'lvsd reload --config (nothing changed)');
     const cliMs2 = Math.round(performance.now() - t1);
     const same2 = reloadedAfter(before2, 'control');
     out.sameConfig = { cliMs: cliMs2, ...(same2 ? { daemonMs: Number(same2.ms) } : {}) };
@@ -415,8 +434,10 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     writeDaemonConfig(layout, config, table, state, extra, changed);
     const editedAt = Date.now();
     const t1 = performance.now();
-    must(sh(process.execPath, lvsd('reload', '--socket', socket)), 'lvsd reload');
+    const [reloadProgram, reloadArgs] = lvsdReload('--socket', socket);
+    must(sh(reloadProgram, reloadArgs), 'lvsd reload');
     const reloadCliMs = performance.now() - t1;
+    const reloadCli = reloadProgram === process.execPath ? 'node' as const : 'front' as const;
     const reloads = logLines(logFile).filter((l) => l.event === 'config.reloaded').slice(reloadsBefore);
     const control = reloads.filter((l) => l.trigger === 'control').pop();
     const watcher = reloads.find((l) => l.trigger === 'file');
@@ -438,7 +459,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const t3 = performance.now();
     const statusFreshMs = statusRows && statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
     const facts = {
-      layout, versionCliMs: Math.round(versionCliMs), paths,
+      layout, versionCliMs: Math.round(versionCliMs), paths, reloadCli,
       ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),
       ...(watcher ? { watcherReload: { ms: Number(watcher.ms), loadMs: Number(watcher.loadMs), loopDelayMaxMs: Number(watcher.loopDelayMaxMs) } } : {}),
     };
@@ -627,11 +648,11 @@ async function main(): Promise<void> {
   const daemons = results.flatMap((r) => (r.daemons ?? []).map((d) => ({ r, d })));
   if (daemons.length > 0) {
     lines.push('');
-    lines.push('| services | config | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run) | reload / ipvsadm -R cold | in the daemon: whole reload / load / pass (ops) | its event loop worst | file watcher\'s reload: whole / load / loop worst | `lvsd --version` | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
+    lines.push('| services | config | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run: the native front, else node) | reload / ipvsadm -R cold | in the daemon: whole reload / load / pass (ops) | its event loop worst | file watcher\'s reload: whole / load / loop worst | `lvsd --version` | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
     lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of daemons) {
       const w = d.watcherReload;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}) | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)}${d.reloadCli === 'node' ? ' (node)' : ''} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}) | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
     }
   }
   const withPaths = daemons.filter(({ d }) => d.paths !== undefined);
@@ -640,11 +661,11 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push('The other reload paths (each after its own one-weight edit; % of ipvsadm -R cold):');
     lines.push('');
-    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | the same with `--config` (control.socket read from it) | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % | `curl` POST /v1/reload right after an edit (no node started): until it returns (the daemon\'s reload) | % |');
-    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | the same through node with the bundle (no front) | the same with `--config` (control.socket read from it) | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % | `curl` POST /v1/reload right after an edit (no node started): until it returns (the daemon\'s reload) | % |');
+    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of withPaths) {
       const p = d.paths!;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ${p.sameConfig ? `${s(p.sameConfig.cliMs)} / ${p.sameConfig.daemonMs ?? '-'} ms` : '-'} | ` +
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ${p.sameNode ? `${s(p.sameNode.cliMs)} / ${p.sameNode.daemonMs ?? '-'} ms` : '-'} | ${p.sameConfig ? `${s(p.sameConfig.cliMs)} / ${p.sameConfig.daemonMs ?? '-'} ms` : '-'} | ` +
         `${p.sighup ? `${s(p.sighup.ms)} (${p.sighup.daemonMs} / ${p.sighup.loadMs} ms)` : '-'} | ${pct(p.sighup?.ms, r)} | ` +
         `${p.watcher ? `${s(p.watcher.ms)} (${p.watcher.daemonMs} / ${p.watcher.loadMs} ms)` : '-'} | ${pct(p.watcher?.ms, r)} | ` +
         `${p.curl ? `${s(p.curl.ms)} (${p.curl.daemonMs ?? '-'} ms)` : '-'} | ${pct(p.curl?.ms, r)} |`);

@@ -7,10 +7,13 @@
  *
  * --runtime bundled (default): the package carries the Node.js that runs this build (or $LVSD_PACKAGE_NODE),
  *   stripped, at /usr/lib/lvsd/bin/node, so it installs on Debian 12 whose nodejs is 18.
- * --runtime system: Depends: nodejs (>= 20); /usr/bin/lvsd runs /usr/bin/node.
+ * --runtime system: Depends: nodejs (>= 20); /usr/lib/lvsd/bin/node is a link to /usr/bin/node.
+ *
+ * /usr/bin/lvsd is a link to the native front (native/front: `lvsd reload --socket PATH` without node),
+ * which runs /usr/lib/lvsd/bin/node with the bundle and lvsd's node flags for every other command.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -91,6 +94,7 @@ function installedSizeKiB(root: string): number {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) { kib += 1; if (p !== join(root, 'DEBIAN')) walk(p); }
+      else if (e.isSymbolicLink()) kib += 1;
       else kib += Math.ceil(statSync(p).size / 1024);
     }
   };
@@ -129,10 +133,12 @@ export function buildDeb(args: Args): string {
   const date = buildDate();
 
   // ---- the program: /usr/lib/lvsd mirrors a checkout (package.json, dist/src, dist/bundle, schemas, web, native,
-  // node_modules); /usr/bin/lvsd runs the bundled command line (packaging/bundle.ts), dist/src serves `lvsd lab`
+  // node_modules); /usr/bin/lvsd is the native front, which runs the bundled command line (packaging/bundle.ts)
+  // for what it does not answer itself; dist/src serves `lvsd lab`
   need(join(repo, 'dist', 'src', 'cli', 'main.js'), 'run npm run build first');
   need(join(repo, 'dist', 'bundle', 'lvsd.cjs'), 'run npm run build first (it bundles the command line)');
   const addon = need(join(repo, 'native', 'build', 'Release', 'lvsd_native.node'), 'run npm ci (it builds the addon) first');
+  const front = need(join(repo, 'native', 'build', 'Release', 'lvsd'), 'run npm ci (it builds the native front with the addon) first');
   write(root, `${PREFIX}/package.json`, JSON.stringify({ name: 'lvsd', version: pkg.version, type: 'module', license: pkg.license }, null, 2) + '\n');
   cpSync(join(repo, 'dist', 'src'), join(root, PREFIX, 'dist', 'src'), { recursive: true, filter: (s) => !s.endsWith('.map') });
   cpSync(join(repo, 'dist', 'bundle'), join(root, PREFIX, 'dist', 'bundle'), { recursive: true });
@@ -140,10 +146,11 @@ export function buildDeb(args: Args): string {
   cpSync(join(repo, 'web', 'status'), join(root, PREFIX, 'web', 'status'), { recursive: true }); // the status page
   cpSync(join(repo, 'examples', 'lab'), join(root, PREFIX, 'examples', 'lab'), { recursive: true }); // lvsd lab
   write(root, `${PREFIX}/native/build/Release/lvsd_native.node`, readFileSync(addon), 0o644);
+  write(root, `${PREFIX}/native/build/Release/lvsd`, readFileSync(front), 0o755);
   const modules = copyProductionModules(root);
 
   let node = '/usr/bin/node';
-  const elves = [join(root, PREFIX, 'native/build/Release/lvsd_native.node')];
+  const elves = [join(root, PREFIX, 'native/build/Release/lvsd_native.node'), join(root, PREFIX, 'native/build/Release/lvsd')];
   for (const m of modules) {
     const dir = join(root, PREFIX, m);
     const walk = (d: string): void => {
@@ -166,6 +173,10 @@ export function buildDeb(args: Args): string {
     chmodSync(dest, 0o755);
     elves.push(dest);
     node = `/${PREFIX}/bin/node`;
+  } else {
+    // the front runs <package>/bin/node when there is one (else node on PATH): the system's, by its own path
+    mkdirSync(join(root, PREFIX, 'bin'), { recursive: true });
+    symlinkSync('/usr/bin/node', join(root, PREFIX, 'bin', 'node'));
   }
   if (has('strip')) for (const e of elves) if (!e.endsWith('/bin/node')) sh('strip', ['--strip-unneeded', e]);
   // V8's code cache for the bundle (src/cli/code-cache.ts) is per node: made again with the node shipped, so
@@ -176,11 +187,10 @@ export function buildDeb(args: Args): string {
     rmSync(join(bundleDir, CODE_CACHE_DIR), { recursive: true, force: true });
     sh(process.execPath, [join(repo, 'dist', 'packaging', 'code-cache.js'), '--node', join(root, PREFIX, 'bin', 'node'), '--dir', bundleDir]);
   }
-  // the node flags main.js's first line gives (#!/usr/bin/env -S node FLAGS)
-  const flags = /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(join(repo, 'dist', 'src', 'cli', 'main.js'), 'utf8').split('\n')[0]!)?.[1] ?? '';
-  write(root, 'usr/bin/lvsd',
-    `#!/bin/sh\n# lvsd(8), with ${args.runtime === 'bundled' ? `the Node.js ${nodeVersion} this package carries` : 'the system\'s Node.js'}\n` +
-    `exec ${node}${flags} /${PREFIX}/dist/bundle/lvsd.cjs "$@"\n`, 0o755);
+  // /usr/bin/lvsd: the front, which finds the package above its own path (symlinks resolved) and runs
+  // /usr/lib/lvsd/bin/node with the bundle and lvsd's node flags (native/front/node-flags.h, held to main.js's first line)
+  mkdirSync(join(root, 'usr', 'bin'), { recursive: true });
+  symlinkSync(`../lib/lvsd/native/build/Release/lvsd`, join(root, 'usr', 'bin', 'lvsd'));
 
   // ---- systemd, configuration, state, completion, manual pages, documentation
   write(root, 'lib/systemd/system/lvsd.service', readFileSync(join(repo, 'examples', 'lvsd.service')));
@@ -203,7 +213,7 @@ export function buildDeb(args: Args): string {
     args.runtime === 'bundled' ? { version: nodeVersion, license: nodeLicense(process.env.LVSD_PACKAGE_NODE ?? process.execPath) } : undefined));
   write(root, 'usr/share/lintian/overrides/lvsd', readFileSync(join(repo, 'packaging', 'lintian-overrides')));
 
-  normaliseTree(root, new Set(['usr/bin/lvsd', `${PREFIX}/bin/node`]), new Set(['DEBIAN', 'var/lib/lvsd']));
+  normaliseTree(root, new Set([`${PREFIX}/native/build/Release/lvsd`, `${PREFIX}/bin/node`]), new Set(['DEBIAN', 'var/lib/lvsd']));
 
   // ---- control area
   const depends = [args.runtime === 'system' ? 'nodejs (>= 20)' : '', shlibDepends(root, elves)].filter(Boolean).join(', ');

@@ -6,10 +6,40 @@ import { EXIT } from '../exit.js';
 import { resolveSocket } from '../socket-path.js';
 import { writeErr, writeOut } from '../out.js';
 
-/** `lvsd reload`: the daemon validates and applies; a refused config is reported with every problem. */
+/**
+ * The daemon's answer to POST /v1/reload when it is a ReloadResult (a boolean `ok`; `applied` a boolean,
+ * `code` and `error` strings, `problems` a list of {file, pointer, message} strings, each where present),
+ * else undefined. Pure. A daemon sends nothing else; anything else is not read as a refused config. The
+ * native front (native/front/reload.c) holds answers to the same shape.
+ */
+export function reloadAnswer(json: unknown): ReloadResult | undefined {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) return undefined;
+  const r = json as Record<string, unknown>;
+  const absentOr = (value: unknown, type: 'boolean' | 'string') => value === undefined || typeof value === type;
+  if (typeof r.ok !== 'boolean' || !absentOr(r.applied, 'boolean') || !absentOr(r.code, 'string') || !absentOr(r.error, 'string')) return undefined;
+  if (r.problems !== undefined) {
+    if (!Array.isArray(r.problems)) return undefined;
+    for (const p of r.problems as unknown[]) {
+      if (p === null || typeof p !== 'object' || Array.isArray(p)) return undefined;
+      const { file, pointer, message } = p as Record<string, unknown>;
+      if (typeof file !== 'string' || typeof pointer !== 'string' || typeof message !== 'string') return undefined;
+    }
+  }
+  return r as unknown as ReloadResult;
+}
+
+/**
+ * `lvsd reload`: the daemon validates and applies; a refused config is reported with every problem. The
+ * native front (native/front) answers `lvsd reload --socket PATH` itself, with these very sentences and
+ * exit statuses (test/unit/cli-front.test.ts compares the two).
+ */
 export async function reload(opts: { socket?: string | undefined; config?: string | undefined }): Promise<number> {
   const socket = await resolveSocket(opts);
-  const result = await requestDaemon<ReloadResult>(socket, 'POST', '/v1/reload', {}, { timeoutMs: 120_000 });
+  const result = reloadAnswer(await requestDaemon<unknown>(socket, 'POST', '/v1/reload', {}, { timeoutMs: 120_000 }));
+  if (!result) {
+    throw new LvsdError('LVSD_CONTROL', `lvsd's answer to POST /v1/reload on ${socket} cannot be read: it is not a reload result`,
+      { details: { socket } satisfies ControlErrorDetails });
+  }
   if (result.ok) {
     writeOut('reloaded\n');
     return EXIT.ok;
