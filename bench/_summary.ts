@@ -26,7 +26,7 @@ interface IpvsSize {
   daemons?: Array<{
     layout: string; reloadCliMs: number; drift?: { ms: number; readMs: number; loopDelayMaxMs: number; loopDelayP99Ms: number };
     /** bench/ipvs.ts DaemonResult.paths: the reload paths besides `lvsd reload` after an edit */
-    paths?: { same?: { cliMs: number }; sighup?: { ms: number }; watcher?: { ms: number } };
+    paths?: { same?: { cliMs: number }; sighup?: { ms: number }; watcher?: { ms: number }; harnessMs?: number; direct?: { ms: number } };
   }>;
 }
 
@@ -176,6 +176,9 @@ export function formatSummary(r: SummaryInput): string {
         ...(p.sighup ? [`SIGHUP after the edit ${pct(p.sighup.ms, x)}`] : []),
         ...(p.watcher ? [`the edit left to the file watcher ${pct(p.watcher.ms, x)}`] : []),
         ...(p.same ? [`\`lvsd reload\` with nothing changed ${pct(p.same.cliMs, x)}`] : []),
+        // the issue's row is timed through the bench's wrappers (time, ip netns exec), whose own cost is shown
+        ...(p.direct ? [`\`lvsd reload\` (the native front) spawned bare after an edit ${pct(p.direct.ms, x)}`] : []),
+        ...(p.harnessMs !== undefined ? [`the bench's wrappers around each CLI figure alone ${sec(p.harnessMs)}`] : []),
       ];
       out.push(`one weight edited, daemon at ${int(x.services + x.realServers)} objects (${d.layout === 'file' ? 'one file' : 'a directory'}), until the kernel has it: ${parts.join('; ')}`);
     }

@@ -288,6 +288,14 @@ interface DaemonResult {
     same?: { cliMs: number; daemonMs?: number; loadMs?: number };
     /** `same` through node with the bundle (what /usr/bin/lvsd ran before the front), right after it. */
     sameNode?: { cliMs: number; daemonMs?: number };
+    /**
+     * The bench's own wrappers around every CLI figure (`/usr/bin/time` for the RSS, `ip netns exec`, which
+     * also remounts /sys): `/bin/true` through them. And one weight edited + the front's `lvsd reload` spawned
+     * bare (as an operator runs it on the director: a Unix socket is reached from any network namespace),
+     * until it returns with the kernel holding the weight.
+     */
+    harnessMs?: number;
+    direct?: { ms: number; daemonMs?: number };
     /** The same with `--config FILE` instead of `--socket` (systemd's ExecReload: the CLI reads control.socket from the config). */
     sameConfig?: { cliMs: number; daemonMs?: number };
     sighup?: { ms: number; daemonMs: number; loadMs: number };
@@ -365,6 +373,22 @@ async function reloadPaths(
     const nodeMs = Math.round(performance.now() - tn);
     const sameNode = reloadedAfter(beforeNode, 'control');
     out.sameNode = { cliMs: nodeMs, ...(sameNode ? { daemonMs: Number(sameNode.ms) } : {}) };
+    out.harnessMs = Math.round(must(sh('/bin/true', []), '/bin/true').ms);
+    const [program, args] = lvsdReload('--socket', socket);
+    if (program !== process.execPath) {
+      const weight = base + 40;
+      row.dests[5]!.weight = weight;
+      write(index);
+      const n0 = count();
+      const t = performance.now();
+      const r = spawnSync(program, args, { encoding: 'utf8' });
+      const ms = performance.now() - t;
+      if (r.status !== 0) throw new Error(`bench: the front's bare reload exited ${r.status}: ${r.stderr}`);
+      const line = reloadedAfter(n0, 'control');
+      out.direct = { ms: Math.round(ms), ...(line ? { daemonMs: Number(line.ms) } : {}) };
+      if (kernelWeight(row) !== weight) throw new Error(`bench: after the bare reload the kernel does not hold weight ${weight}`);
+      await waitLog(logFile, (l) => l.event === 'config.reloaded' && l.trigger === 'file' && Date.parse(String(l.time)) >= Date.now() - ms - 1000, 60_000, 'the watcher after the bare reload').catch(() => undefined);
+    }
     const before2 = count();
     const t1 = performance.now();
     must(sh(...lvsdReload('--config', configPath)), 'lvsd reload --config (nothing changed)');
@@ -432,9 +456,12 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     row.dests[5]!.weight = weight;
     const reloadsBefore = logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
     writeDaemonConfig(layout, config, table, state, extra, changed);
+    const [reloadProgram, reloadArgs] = lvsdReload('--socket', socket);
+    // the front's first run reads it over the VM's 9p share (node and the bundle are in its page cache
+    // already): once against no socket, untimed, as node and the bundle were read by the rows before
+    if (reloadProgram !== process.execPath) sh(reloadProgram, ['reload', '--socket', join(work, 'no-daemon.sock')]);
     const editedAt = Date.now();
     const t1 = performance.now();
-    const [reloadProgram, reloadArgs] = lvsdReload('--socket', socket);
     must(sh(reloadProgram, reloadArgs), 'lvsd reload');
     const reloadCliMs = performance.now() - t1;
     const reloadCli = reloadProgram === process.execPath ? 'node' as const : 'front' as const;
@@ -661,11 +688,12 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push('The other reload paths (each after its own one-weight edit; % of ipvsadm -R cold):');
     lines.push('');
-    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | the same through node with the bundle (no front) | the same with `--config` (control.socket read from it) | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % | `curl` POST /v1/reload right after an edit (no node started): until it returns (the daemon\'s reload) | % |');
-    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('| services | config | `lvsd reload`, nothing changed: CLI run / the daemon\'s reload | the same through node with the bundle (no front) | the same with `--config` (control.socket read from it) | the bench\'s wrappers alone (time, ip netns exec: /bin/true) | one weight + the front\'s `lvsd reload` spawned bare, until it returns (the daemon\'s reload) | % | SIGHUP right after the edit, until the kernel has it (the daemon\'s reload / load) | % | edit left to the file watcher, until the kernel has it (its reload / load) | % | `curl` POST /v1/reload right after an edit (no node started): until it returns (the daemon\'s reload) | % |');
+    lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of withPaths) {
       const p = d.paths!;
       lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ${p.sameNode ? `${s(p.sameNode.cliMs)} / ${p.sameNode.daemonMs ?? '-'} ms` : '-'} | ${p.sameConfig ? `${s(p.sameConfig.cliMs)} / ${p.sameConfig.daemonMs ?? '-'} ms` : '-'} | ` +
+        `${p.harnessMs !== undefined ? s(p.harnessMs) : '-'} | ${p.direct ? `${s(p.direct.ms)} (${p.direct.daemonMs ?? '-'} ms)` : '-'} | ${pct(p.direct?.ms, r)} | ` +
         `${p.sighup ? `${s(p.sighup.ms)} (${p.sighup.daemonMs} / ${p.sighup.loadMs} ms)` : '-'} | ${pct(p.sighup?.ms, r)} | ` +
         `${p.watcher ? `${s(p.watcher.ms)} (${p.watcher.daemonMs} / ${p.watcher.loadMs} ms)` : '-'} | ${pct(p.watcher?.ms, r)} | ` +
         `${p.curl ? `${s(p.curl.ms)} (${p.curl.daemonMs ?? '-'} ms)` : '-'} | ${pct(p.curl?.ms, r)} |`);

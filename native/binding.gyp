@@ -12,10 +12,9 @@
     {
       "target_name": "lvsd",
       "type": "executable",
-      "sources": ["front/main.c", "front/reload.c", "front/http.c", "front/json.c", "front/out.c"],
+      "sources": ["front/main.c", "front/config.c", "front/reload.c", "front/http.c", "front/json.c", "front/out.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"],
       "defines": ["_GNU_SOURCE"],
-      "libraries": ["-lm"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
       ]

@@ -9,7 +9,7 @@
  *   stripped, at /usr/lib/lvsd/bin/node, so it installs on Debian 12 whose nodejs is 18.
  * --runtime system: Depends: nodejs (>= 20); /usr/lib/lvsd/bin/node is a link to /usr/bin/node.
  *
- * /usr/bin/lvsd is a link to the native front (native/front: `lvsd reload --socket PATH` without node),
+ * /usr/bin/lvsd is a link to the native front (native/front: `lvsd reload` without node),
  * which runs /usr/lib/lvsd/bin/node with the bundle and lvsd's node flags for every other command.
  */
 import { spawnSync } from 'node:child_process';

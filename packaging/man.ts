@@ -112,6 +112,7 @@ export function renderLvsdPage(cli: CliDoc, meta: PageMeta): string {
     '.SH FILES',
     '.TP', bold('/etc/lvsd/services.json'), roff('The config lvsd.service runs (a file, or with --config a directory of *.json files merged in name order). Not shipped: write it, lvsd check it, then start the service.'),
     '.TP', bold('/etc/lvsd/services.json.example'), roff('A commented example that declares nothing.'),
+    '.TP', bold('/usr/bin/lvsd'), roff('A link to the native front (/usr/lib/lvsd/native/build/Release/lvsd): it answers lvsd reload itself, without starting Node.js (same output and exit status), and runs /usr/lib/lvsd/bin/node with the bundled command line for everything else.'),
     '.TP', bold('/run/lvsd/lvsd.sock'), roff('The control socket (control.socket) that lvsd status, reload, drain and undrain use.'),
     '.TP', bold('/var/lib/lvsd/'), roff('State: state.json (what lvsd applied, so it removes only its own services) and drains.json (drains survive restarts).'),
     '.TP', bold('/lib/systemd/system/lvsd.service'), roff('The systemd unit: systemctl enable --now lvsd; systemctl reload lvsd re-reads the config; a restart adopts the IPVS table without changing it.'),

@@ -1,5 +1,5 @@
 /*
- * The native front of the lvsd command (native/front/README.md): `lvsd reload --socket PATH` answered here,
+ * The native front of the lvsd command (native/front/README.md): `lvsd reload` answered here,
  * without starting node; every other command line is node's (main.c execs it with the bundle).
  *
  * What it prints and its exit statuses are those of src/cli/commands/control.ts `reload` and
@@ -68,9 +68,15 @@ void out_flush(struct out *o);
 /* Whether `len` bytes are valid UTF-8 (what node's argv decoding leaves unchanged). */
 int utf8_valid(const uint8_t *s, size_t len);
 
+/* ---- config.c ---- */
+
+/* control.socket of the config file at `path` as node's resolveSocket gives it (the default when the file
+ * names none), in `buf` or static; NULL when node should decide (a directory, unreadable, not valid JSON). */
+const char *config_socket(const char *path, char *buf, size_t size);
+
 /* ---- reload.c ---- */
 
-/* `lvsd reload --socket PATH`: the request, the answer, what it prints; returns the exit status. */
+/* `lvsd reload` to `socket_path`: the request, the answer, what it prints; returns the exit status. */
 int reload_command(const char *socket_path);
 
 #endif

@@ -92,7 +92,12 @@ static double to_number(const uint8_t *s, size_t n) {
   return v;
 }
 
-static int is_integer(double v) { return isfinite(v) && floor(v) == v; }
+/* Number.isInteger (without libm: a double of 2^53 or more is an integer) */
+static int is_integer(double v) {
+  if (v != v || v == HUGE_VAL || v == -HUGE_VAL) return 0;
+  if (v >= 9007199254740992.0 || v <= -9007199254740992.0) return 1;
+  return v == (double)(long long)v;
+}
 
 static const uint8_t *find(const uint8_t *from, const uint8_t *end, const char *needle) {
   size_t n = strlen(needle);

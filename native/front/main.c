@@ -1,7 +1,8 @@
 /*
- * lvsd's native front (native/front/README.md). `lvsd reload --socket PATH` is answered here; every other
- * command line, and any reload this does not take whole (no --socket: the socket is then read from the
- * config; an option it does not know, given twice or spelt otherwise; --help), becomes node running the
+ * lvsd's native front (native/front/README.md). `lvsd reload` is answered here, its socket from --socket or
+ * the config's control.socket (config.c); every other command line, and any reload this does not take
+ * whole (a config directory, or a config config.c is not sure of; an option it does not know, given
+ * twice or spelt otherwise; --help), becomes node running the
  * bundle with lvsd's node flags (node-flags.h), exactly what /usr/bin/lvsd ran before. Falling
  * back is always right: only a command line src/cli/quick-argv.ts would also take is answered here.
  *
@@ -35,6 +36,8 @@ static const char *option(char **argv, int argc, int *i, const char *name, const
   return argv[++*i];
 }
 
+static char socket_buf[128];
+
 /* the socket of a reload command line this program answers whole, else NULL */
 static const char *reload_socket(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "reload") != 0) return NULL;
@@ -53,9 +56,14 @@ static const char *reload_socket(int argc, char **argv) {
     }
     if (bad) return NULL;
   }
-  /* an empty --socket means the config's; a path sun_path cannot hold whole, or one node would not read
-   * byte for byte from its argv (bad UTF-8), is left to node, which does what it always did with them */
-  if (!socket || socket[0] == '\0') return NULL;
+  /* no --socket (or an empty one): the config's control.socket, when config.c is sure of it */
+  if (!socket || socket[0] == '\0') {
+    if (!config) config = "/etc/lvsd/services.json"; /* --config's default (src/cli/defaults.ts) */
+    if (!utf8_valid((const uint8_t *)config, strlen(config))) return NULL;
+    return config_socket(config, socket_buf, sizeof socket_buf);
+  }
+  /* a path sun_path cannot hold whole, or one node would not read byte for byte from its argv (bad
+   * UTF-8), is left to node, which does what it always did with them */
   if (strlen(socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) return NULL;
   if (!utf8_valid((const uint8_t *)socket, strlen(socket))) return NULL;
   return socket;

@@ -1,5 +1,5 @@
 /*
- * `lvsd reload --socket PATH`: POST /v1/reload over the control socket, as src/cli/control-client.ts
+ * `lvsd reload`: POST /v1/reload over the control socket, as src/cli/control-client.ts
  * requestDaemon sends it, and the answer read and printed as src/cli/commands/control.ts reload and
  * src/cli/exit.ts describeError do (same sentences, same escapes, same exit statuses).
  *
@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,7 @@ static int render(const struct json *j) {
 
 int reload_command(const char *socket_path) {
   sock = socket_path;
+  signal(SIGPIPE, SIG_IGN); /* as node: a closed stdout or socket is an error to handle, not the end */
   out_init(&err, 2);
   uint8_t *raw = NULL;
   size_t len = 0;

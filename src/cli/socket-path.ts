@@ -2,7 +2,8 @@ import { DEFAULT_SOCKET } from './defaults.js';
 
 /**
  * Which control socket a command talks to: --socket, else the config's control.socket (when its files can
- * be read as JSON; the config is not validated here), else the default.
+ * be read as JSON; the config is not validated here), else the default. native/front/config.c reads the
+ * same for `lvsd reload` where it is sure to (test/unit/cli-front.test.ts compares).
  */
 export async function resolveSocket(opts: { socket?: string | undefined; config?: string | undefined }): Promise<string> {
   if (opts.socket) return opts.socket;

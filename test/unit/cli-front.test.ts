@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,9 +33,9 @@ const socketPath = () => join(dir, `s${n++}.sock`);
 
 interface Run { status: number; stdout: string; stderr: string }
 
-function exec(file: string, args: string[], timeoutMs = 30_000): Promise<Run> {
+function exec(file: string, args: string[], timeoutMs = 30_000, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(file, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+    execFile(file, args, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 << 20, env }, (err, stdout, stderr) => {
       const code = err ? (err as { code?: unknown }).code : 0;
       resolve({ status: typeof code === 'number' ? code : -1, stdout, stderr });
     });
@@ -43,13 +43,18 @@ function exec(file: string, args: string[], timeoutMs = 30_000): Promise<Run> {
 }
 
 const front = (args: string[], timeoutMs?: number) => exec(FRONT, args, timeoutMs);
+/** The front with no node to run (PATH empty; a checkout has no bin/node): what it answers itself, or "cannot run node". */
+const frontAlone = (args: string[]) => exec(FRONT, args, 30_000, { ...process.env, PATH: '/nonexistent' });
 /** main.ts's node flags (#!/usr/bin/env -S node FLAGS) */
 const FLAGS = /^#!.*\bnode((?: -[^\s]+)*)\s*$/.exec(readFileSync(MAIN_TS, 'utf8').split('\n')[0]!)?.[1]?.trim().split(' ') ?? [];
 const node = (args: string[]) => exec(process.execPath, [...FLAGS, BUNDLE, ...args]);
 
-/** The front and node on the same command line, one after the other: the same output and exit status. */
-async function same(args: string[], what = args.join(' ')): Promise<Run> {
-  const f = await front(args);
+/**
+ * The front and node on the same command line, one after the other: the same output and exit status.
+ * `alone`: the front answers it without node (it runs with no node to find), else it may hand it to node.
+ */
+async function same(args: string[], what = args.join(' '), alone = true): Promise<Run> {
+  const f = await (alone ? frontAlone(args) : front(args));
   const j = await node(args);
   assert.deepEqual(f, j, `${what}: the front (first) and node (second) differ`);
   return f;
@@ -258,7 +263,7 @@ test('an answer over 64 MiB is refused (not read without end), exit 4', async ()
 test('a daemon that never answers: the front gives up at its limit and says so (built here with a 1.5 s limit)', { skip: spawnSync('cc', ['--version']).status !== 0 && 'no C compiler' }, async () => {
   const short = join(dir, 'lvsd-short');
   const cc = spawnSync('cc', ['-std=gnu11', '-D_GNU_SOURCE', '-DLVSD_FRONT_TIMEOUT_MS=1500', '-O1', '-o', short,
-    ...['main.c', 'reload.c', 'http.c', 'json.c', 'out.c'].map((f) => join(FRONT_SRC, f)), '-lm'], { encoding: 'utf8' });
+    ...readdirSync(FRONT_SRC).filter((f) => f.endsWith('.c')).map((f) => join(FRONT_SRC, f)), '-lm'], { encoding: 'utf8' });
   assert.equal(cc.status, 0, cc.stderr);
   await withFake('hang', async (socket, requests) => {
     const started = Date.now();
@@ -275,8 +280,6 @@ test('every other command line is node\'s: other commands, reload without --sock
     writeFileSync(config, JSON.stringify({ control: { socket }, services: [] }));
     const lines: string[][] = [
       ['--version'],
-      ['reload', '--config', config],
-      ['reload', '-c', config],
       ['reload', '--socket', socket, '--socket', socket],
       ['reload', '--socket', socket, '--bogus'],
       ['reload', '--socket'],
@@ -285,8 +288,44 @@ test('every other command line is node\'s: other commands, reload without --sock
       ['reload', '--socket', socket, '--help'],
       ['status', '--socket', join(dir, 'none.sock'), '--json'],
       ['nosuchcommand'],
+      ['reload', '--config', dir], // a config directory is node's to read
     ];
-    for (const args of lines) await same(args);
-    assert.deepEqual(await front(['reload', '--config', config]), { status: 0, stdout: 'reloaded\n', stderr: '' }, 'the config\'s socket, read by node');
+    for (const args of lines) {
+      await same(args, args.join(' '), false);
+      assert.match((await frontAlone(args)).stderr, /^lvsd: cannot run node: No such file or directory\n$/, `${args.join(' ')} is node's`);
+    }
   });
+});
+
+test('without --socket, the config\'s control.socket: read by the front where it is sure, else by node, to the same socket', async () => {
+  // the default socket is only named where no daemon (this host's, another test's) can be reached there
+  const defaultFree = !existsSync('/run/lvsd/lvsd.sock');
+  let reloads = 0;
+  await withDaemon({ reload: () => { reloads++; return { ok: true }; } }, async (socket) => {
+    const escaped = JSON.stringify(socket).replace(/\//g, '\\/');
+    // [what, the file, whether this test may run it, whether the front answers it without node]
+    const configs: Array<[string, string | Buffer, boolean, boolean]> = [
+      ['names the socket', JSON.stringify({ control: { socket }, services: [] }), true, true],
+      ['after a byte order mark, in escapes', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`{"services":[],"control":{"socket":${escaped}}}`)]), true, true],
+      ['twice: the last counts', `{"control":{"socket":"/nonexistent/a.sock"},"x":[{"control":1}],"control":{"socket":"/x","socket":${JSON.stringify(socket)}}}`, true, true],
+      ['not JSON after its control (node still finds the socket)', `{"control":{"socket":${JSON.stringify(socket)}},"services":[1,}`, true, false],
+      ['no control: the default socket', '{"services":[]}', defaultFree, true],
+      ['a relative socket: the default', '{"control":{"socket":"lvsd.sock"}}', defaultFree, true],
+      ['a socket that is not a string: the default', '{"control":{"socket":7}}', defaultFree, true],
+      ['not JSON at all: the default', '{"control":', defaultFree, false],
+      ['an array: the default', '[{"control":{"socket":"/x"}}]', defaultFree, true],
+    ];
+    for (const [what, text, run, alone] of configs) {
+      if (!run) continue;
+      const config = join(dir, `c${n++}.json`);
+      writeFileSync(config, text);
+      await same(['reload', '--config', config], what, alone);
+      await same(['reload', '-c', config], what, alone);
+    }
+    if (defaultFree) {
+      await same(['reload', '--config', join(dir, 'missing.json')], 'missing', false);
+      await same(['reload', '--config=']);
+    }
+  });
+  assert.ok(reloads >= 8, 'the configs naming the socket reached the daemon');
 });

@@ -30,7 +30,7 @@ export function reloadAnswer(json: unknown): ReloadResult | undefined {
 
 /**
  * `lvsd reload`: the daemon validates and applies; a refused config is reported with every problem. The
- * native front (native/front) answers `lvsd reload --socket PATH` itself, with these very sentences and
+ * native front (native/front) answers `lvsd reload` itself, with these very sentences and
  * exit statuses (test/unit/cli-front.test.ts compares the two).
  */
 export async function reload(opts: { socket?: string | undefined; config?: string | undefined }): Promise<number> {
