@@ -73,7 +73,7 @@ static int is_file(const char *path) { return access(path, R_OK) == 0; }
 
 static void fall_back(char **argv) {
   char self[PATH_MAX], root[PATH_MAX], script[PATH_MAX + 64], node[PATH_MAX + 64];
-  if (!realpath("/proc/self/exe", self) && !(strchr(argv[0], '/') && realpath(argv[0], self))) {
+  if (!realpath("/proc/self/exe", self) && !(argv[0] && strchr(argv[0], '/') && realpath(argv[0], self))) {
     fprintf(stderr, "lvsd: cannot find this program's own path (/proc/self/exe): %s\n", strerror(errno));
     exit(70);
   }
