@@ -17,6 +17,7 @@
 #include "tcp_probe.h"
 #include "thread_sched.h"
 #include "udp_probe.h"
+#include "vrrp_clock.h"
 #include "vrrp_socket.h"
 
 /*
@@ -44,6 +45,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"vrrpRef", NULL, lvsd_vrrp_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpListen", NULL, lvsd_vrrp_listen, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpDrain", NULL, lvsd_vrrp_drain, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vrrpAdvertClock", NULL, lvsd_advert_clock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vrrpAdvertSchedule", NULL, lvsd_advert_schedule, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vrrpAdvertStop", NULL, lvsd_advert_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"vrrpAdvertRead", NULL, lvsd_advert_read, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpRealtime", NULL, lvsd_vrrp_realtime, NULL, NULL, NULL, napi_enumerable, NULL},
       {"threadForkPriority", NULL, lvsd_thread_fork_priority, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ifIndex", NULL, lvsd_if_index, NULL, NULL, NULL, napi_enumerable, NULL},

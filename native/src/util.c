@@ -168,6 +168,7 @@ static void polled_handle_closed(uv_handle_t *handle) {
 static void polled_begin_close(lvsd_polled *h, bool from_js) {
   if (h->closing) return;
   h->closing = true;
+  if (h->before_close != NULL) h->before_close(h);
   /* Once polling stopped the fd can go at once, even if the loop never runs the close callback again
      (a worker thread being torn down). */
   uv_poll_stop(&h->poll);

@@ -71,6 +71,10 @@ typedef struct lvsd_polled {
   bool handle_closed; /* uv_close callback ran */
   bool finalized;     /* the JS External is gone */
   napi_async_cleanup_hook_handle cleanup_hook;
+  /* Called once, on the loop's thread, before the fd is closed (by JS, GC or teardown): what another thread
+     holds of the fd is let go of here (the VRRP advert clock, vrrp_clock.c), so it never sends on a closed
+     or reused descriptor. NULL: nothing. */
+  void (*before_close)(struct lvsd_polled *h);
 } lvsd_polled;
 
 /* Poll `fd` (open, configured) for `h` (zeroed, NULL if its allocation failed) and call `on_poll` when it is

@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "util.h"
+#include "vrrp_clock.h"
 #include "vrrp_socket_setup.h"
 
 #define MAX_READS_PER_WAKE 64
@@ -236,6 +237,8 @@ napi_value lvsd_vrrp_open(napi_env env, napi_callback_info info) {
     /* a socket opened here has queued nothing yet; one adopted may hold adverts from before */
     if (fdt == napi_undefined || fdt == napi_null) s->empty_since = clock_ns(CLOCK_MONOTONIC);
   }
+  /* the advert clock lets go of the socket before its fd closes, however it closes */
+  if (s != NULL) s->h.before_close = lvsd_advert_forget;
   return lvsd_polled_start(env, (lvsd_polled *)s, fd, argv[3], "lvsd:VrrpSocket", on_poll, true);
 }
 
@@ -307,6 +310,78 @@ napi_value lvsd_vrrp_drain(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* One datagram as vrrpSend sends it (see vrrp_socket.h); -1 with errno set on failure. */
+ssize_t lvsd_vrrp_sendmsg(int fd, int family, unsigned ifindex, const void *payload, size_t len, const void *dest,
+                          const void *source) {
+  struct sockaddr_in sin;
+  struct sockaddr_in6 sin6;
+  union {
+    struct cmsghdr align;
+    uint8_t bytes[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (family == AF_INET) {
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    memcpy(&sin.sin_addr, dest, 4);
+    msg.msg_name = &sin;
+    msg.msg_namelen = sizeof sin;
+    if (source != NULL) {
+      msg.msg_control = control.bytes;
+      msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+      struct in_pktinfo pi;
+      memset(&pi, 0, sizeof pi);
+      pi.ipi_ifindex = (int)ifindex;
+      memcpy(&pi.ipi_spec_dst, source, 4);
+      memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    }
+  } else {
+    memset(&sin6, 0, sizeof sin6);
+    sin6.sin6_family = AF_INET6;
+    memcpy(&sin6.sin6_addr, dest, 16);
+    sin6.sin6_scope_id = ifindex;
+    msg.msg_name = &sin6;
+    msg.msg_namelen = sizeof sin6;
+    if (source != NULL) {
+      msg.msg_control = control.bytes;
+      msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = IPPROTO_IPV6;
+      c->cmsg_type = IPV6_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
+      struct in6_pktinfo pi;
+      memset(&pi, 0, sizeof pi);
+      pi.ipi6_ifindex = ifindex;
+      memcpy(&pi.ipi6_addr, source, 16);
+      memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    }
+  }
+  return sendmsg(fd, &msg, MSG_DONTWAIT);
+}
+
+bool lvsd_vrrp_socket_get(napi_env env, napi_value handle, lvsd_vrrp_target *out) {
+  vrrp_socket *s = lvsd_unwrap(env, handle, BAD_HANDLE);
+  if (s == NULL) return false;
+  if (s->h.closing) {
+    lvsd_throw_errno(env, "sendmsg", EBADF, "socket is closed");
+    return false;
+  }
+  out->owner = &s->h;
+  out->fd = s->h.fd;
+  out->family = s->family;
+  out->ifindex = s->ifindex;
+  return true;
+}
+
 /* vrrpSend(handle, payload: Buffer, destination: Buffer(4|16), source: Buffer | null) -> bytes sent */
 napi_value lvsd_vrrp_send(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -331,59 +406,7 @@ napi_value lvsd_vrrp_send(napi_env env, napi_callback_info info) {
     lvsd_throw_type(env, "destination is required");
     return NULL;
   }
-  struct sockaddr_in sin;
-  struct sockaddr_in6 sin6;
-  union {
-    struct cmsghdr align;
-    uint8_t bytes[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-  } control;
-  memset(&control, 0, sizeof control);
-  struct iovec iov = {.iov_base = payload, .iov_len = plen};
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (s->family == AF_INET) {
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    memcpy(&sin.sin_addr, dest, 4);
-    msg.msg_name = &sin;
-    msg.msg_namelen = sizeof sin;
-    if (source != NULL) {
-      msg.msg_control = control.bytes;
-      msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
-      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = IPPROTO_IP;
-      c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-      struct in_pktinfo pi;
-      memset(&pi, 0, sizeof pi);
-      pi.ipi_ifindex = (int)s->ifindex;
-      memcpy(&pi.ipi_spec_dst, source, 4);
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    }
-  } else {
-    memset(&sin6, 0, sizeof sin6);
-    sin6.sin6_family = AF_INET6;
-    memcpy(&sin6.sin6_addr, dest, 16);
-    sin6.sin6_scope_id = s->ifindex;
-    msg.msg_name = &sin6;
-    msg.msg_namelen = sizeof sin6;
-    if (source != NULL) {
-      msg.msg_control = control.bytes;
-      msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = IPPROTO_IPV6;
-      c->cmsg_type = IPV6_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-      struct in6_pktinfo pi;
-      memset(&pi, 0, sizeof pi);
-      pi.ipi6_ifindex = s->ifindex;
-      memcpy(&pi.ipi6_addr, source, 16);
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    }
-  }
-  ssize_t n = sendmsg(s->h.fd, &msg, MSG_DONTWAIT);
+  ssize_t n = lvsd_vrrp_sendmsg(s->h.fd, s->family, s->ifindex, payload, plen, dest, source);
   if (n < 0) {
     lvsd_throw_errno(env, "sendmsg", errno, NULL);
     return NULL;

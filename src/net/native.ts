@@ -41,6 +41,19 @@ export interface NativeBinding {
   /** The calling thread to SCHED_RR 1 (reset on fork) or back to SCHED_OTHER; false when it cannot be set. */
   threadForkPriority?(raise: boolean): boolean;
   vrrpSend(handle: object, payload: Buffer, destination: Buffer, source: Buffer | null): number;
+  /**
+   * The advert clock (native/src/vrrp_clock.c): starts the process's clock thread once, SCHED_RR `priority`
+   * (0: ordinary); [its tid, 0 real-time | -1 not asked | the errno that refused it]. Throws when no thread starts.
+   */
+  vrrpAdvertClock?(priority: number): [tid: number, sched: number];
+  /** payloads[i] to destinations[i] every intervalMs from dueMs (CLOCK_MONOTONIC; NaN: keep the phase) until stopped. */
+  vrrpAdvertSchedule?(
+    handle: object, payloads: Buffer[], destinations: Buffer[], source: Buffer | null, intervalMs: number, dueMs: number, lateMs: number,
+    callback: (kind: number, errno: number, lateMs: number, waitMs: number, cpuMs: number, windowMs: number, count: number) => void,
+  ): void;
+  /** Removes the socket's entry: [sent, errors, last errno, ...lateness ms] since the last read, null without one. */
+  vrrpAdvertStop?(handle: object): Float64Array | null;
+  vrrpAdvertRead?(handle: object): Float64Array | null;
   vrrpClose(handle: object): void;
   vrrpRef(handle: object, ref: boolean): void;
   ifIndex(ifname: string): number;
@@ -306,6 +319,49 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     }
   }
 
+  /**
+   * Hands `adverts` to the advert clock (startAdvertClock first): sent every `intervalMs` from `firstAt`
+   * (performance.now() ms of this thread; undefined: keep the next due time of what is scheduled) until
+   * stopAdverts() or close(); replaces what was scheduled. `onReport` hears late adverts (> lateMs) and send
+   * failures. Throws LVSD_NATIVE_UNAVAILABLE when there is no clock, or the errno (EBADF once closed).
+   */
+  scheduleAdverts(
+    adverts: ReadonlyArray<{ payload: Buffer; destination: string }>, firstAt: number | undefined, intervalMs: number, lateMs: number,
+    onReport: (r: AdvertClockReport) => void,
+  ): void {
+    const native = this.native;
+    if (typeof native.vrrpAdvertSchedule !== 'function') throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'the native addon predates the advert clock: run npm ci');
+    if (!this.handle) throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `VRRP socket on ${this.interface} is closed`);
+    const destinations = adverts.map((a) => {
+      if (familyOf(a.destination) !== this.family) throw new TypeError(`destination ${JSON.stringify(a.destination)} is not an ${this.family} address`);
+      return addressToBytes(a.destination);
+    });
+    const due = firstAt === undefined ? NaN : firstAt + monotonicOffset();
+    try {
+      native.vrrpAdvertSchedule(this.handle, adverts.map((a) => a.payload), destinations, this.sourceBytes, intervalMs, due, lateMs,
+        (kind, errno, late, wait, cpu, window, count) => {
+          if (kind === 0) {
+            onReport({ kind: 'late', lateMs: late, ...(wait >= 0 ? { waitMs: wait, cpuMs: cpu, windowMs: window } : {}), lateBefore: count });
+          } else if (kind === 1) onReport({ kind: 'send_failed', error: errnoText(errno) });
+          else onReport({ kind: 'send_recovered', error: errnoText(errno), rounds: count });
+        });
+    } catch (e) {
+      throw toLvsdError(e, 'cannot schedule adverts', this.interface);
+    }
+  }
+
+  /** Takes the socket's adverts off the clock: what it counted since the last read (undefined: none scheduled). */
+  stopAdverts(): AdvertClockStats | undefined {
+    if (!this.handle || typeof this.native.vrrpAdvertStop !== 'function') return undefined;
+    return clockStats(this.native.vrrpAdvertStop(this.handle));
+  }
+
+  /** What the clock counted for this socket since the last read (undefined: none scheduled). */
+  readAdverts(): AdvertClockStats | undefined {
+    if (!this.handle || typeof this.native.vrrpAdvertRead !== 'function') return undefined;
+    return clockStats(this.native.vrrpAdvertRead(this.handle));
+  }
+
   /** Stop receiving and release the socket; idempotent. Emits 'close'. */
   close(): void {
     if (!this.handle) return;
@@ -329,6 +385,55 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     if (this.handle) this.native.vrrpRef(this.handle, true);
     return this;
   }
+}
+
+/** What the advert clock counted for one socket since the last read. */
+export interface AdvertClockStats {
+  /** adverts handed to the socket (each datagram once, failed or not) */
+  sent: number;
+  /** of those, sends that failed */
+  failed: number;
+  /** the last failure's errno name, when there was one */
+  lastError?: string;
+  /** send-time lateness (ms) of the last (up to 256) rounds, oldest first */
+  lateness: number[];
+}
+
+/** What the advert clock tells the owner of an entry (at most one late report a second, failures once a run). */
+export type AdvertClockReport =
+  | { kind: 'late'; lateMs: number; waitMs?: number; cpuMs?: number; windowMs?: number; lateBefore: number }
+  | { kind: 'send_failed'; error: string }
+  | { kind: 'send_recovered'; error: string; rounds: number };
+
+function clockStats(a: Float64Array | null | undefined): AdvertClockStats | undefined {
+  if (!a) return undefined;
+  const errno = a[2]!;
+  return { sent: a[0]!, failed: a[1]!, ...(a[1]! > 0 && errno > 0 ? { lastError: errnoText(errno) } : {}), lateness: Array.from(a.subarray(3)) };
+}
+
+function errnoText(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/**
+ * Starts the process's advert clock thread (once; later calls say how it runs): SCHED_RR `priority`
+ * (0: ordinary scheduling). Throws LVSD_NATIVE_UNAVAILABLE when the addon has none or no thread starts.
+ */
+export function startAdvertClock(priority: number): { tid: number; realtime: boolean; schedError?: string } {
+  const native = loadNative();
+  if (typeof native.vrrpAdvertClock !== 'function') throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'the native addon predates the advert clock: run npm ci');
+  let r: [number, number];
+  try {
+    r = native.vrrpAdvertClock(priority);
+  } catch (e) {
+    throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `the advert clock thread cannot start: ${errnoName(e as NativeErrno) ?? (e as Error).message}`, { cause: e });
+  }
+  const [tid, sched] = r;
+  return { tid, realtime: sched === 0, ...(sched > 0 ? { schedError: `${errnoText(sched)}${errnoText(sched) === 'EPERM' ? ' (needs CAP_SYS_NICE)' : ''}` } : {}) };
 }
 
 /**

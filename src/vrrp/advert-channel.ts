@@ -1,10 +1,12 @@
 /**
  * One instance's advert socket and its lifetime: errors counted and logged, and a socket that stops
  * reading replaced at once, then every second until a new one opens (a backup that hears no advert makes
- * itself master: two masters).
+ * itself master: two masters). Adverts handed to the advert clock (schedule) are handed again to a socket
+ * that replaces a broken one (from an interval after it opened), and what the clock counted on the old
+ * socket is read before it closes.
  */
 import type { Logger } from '../log.js';
-import type { VrrpPacketInfo, VrrpSocketOptions } from '../net/index.js';
+import type { AdvertClockReport, AdvertClockStats, VrrpPacketInfo, VrrpSocketOptions } from '../net/index.js';
 import type { InstanceCounters } from './instance-types.js';
 import type { AdvertSocket, RunnerClock, RunnerIo, TimerHandle } from './runner-io.js';
 
@@ -22,6 +24,11 @@ export class AdvertChannel {
   private options: VrrpSocketOptions | undefined;
   private reopenTimer: TimerHandle | undefined;
   private closed = false;
+  /** What the advert clock sends on the socket, and its owner's word when it cannot be handed to a new socket. */
+  private scheduled: { adverts: ReadonlyArray<{ payload: Buffer; destination: string }>; intervalMs: number; lateMs: number;
+    onReport: (r: AdvertClockReport) => void; onLost: () => void; } | undefined;
+  /** What the clock counted on sockets closed since the last read. */
+  private carried: AdvertClockStats | undefined;
 
   constructor(private readonly ctx: ChannelContext) {}
 
@@ -63,8 +70,56 @@ export class AdvertChannel {
     this.socket?.send(payload, destination);
   }
 
+  /**
+   * Hands periodic adverts to the socket's advert clock (see AdvertSocket.scheduleAdverts); false when the
+   * socket has no clock or it refused them (the caller sends them itself). `onLost`: they could not be handed
+   * to a socket that replaced this one (the caller sends them itself from then on).
+   */
+  schedule(adverts: ReadonlyArray<{ payload: Buffer; destination: string }>, firstAt: number | undefined, intervalMs: number, lateMs: number,
+    onReport: (r: AdvertClockReport) => void, onLost: () => void): boolean {
+    const socket = this.socket;
+    if (!socket?.scheduleAdverts) return false;
+    try {
+      socket.scheduleAdverts(adverts, firstAt, intervalMs, lateMs, onReport);
+    } catch (e) {
+      this.scheduled = undefined;
+      this.ctx.log.warn({ event: 'vrrp.advert_clock_refused', instance: this.ctx.instance, err: (e as Error).message },
+        `${this.ctx.instance}: the advert clock refused the adverts (${(e as Error).message}): this thread sends them`);
+      return false;
+    }
+    this.scheduled = { adverts, intervalMs, lateMs, onReport, onLost };
+    return true;
+  }
+
+  /** Takes the adverts off the clock; what it counted since the last read. */
+  unschedule(): AdvertClockStats | undefined {
+    this.scheduled = undefined;
+    return this.takeCarried(this.socket?.stopAdverts?.());
+  }
+
+  /** What the clock counted since the last read. */
+  readSchedule(): AdvertClockStats | undefined {
+    return this.takeCarried(this.socket?.readAdverts?.());
+  }
+
+  private takeCarried(s: AdvertClockStats | undefined): AdvertClockStats | undefined {
+    const c = this.carried;
+    this.carried = undefined;
+    if (!c) return s;
+    if (!s) return c;
+    return { sent: c.sent + s.sent, failed: c.failed + s.failed, ...(s.lastError ?? c.lastError ? { lastError: s.lastError ?? c.lastError } : {}),
+      lateness: [...c.lateness, ...s.lateness].slice(-256) };
+  }
+
+  /** Keeps what the clock counted on the socket about to close. */
+  private carry(): void {
+    const s = this.socket?.stopAdverts?.();
+    if (s) this.carried = this.takeCarried(s);
+  }
+
   close(): void {
     this.closed = true;
+    this.scheduled = undefined;
     this.ctx.clock.clearTimeout(this.reopenTimer);
     this.socket?.close();
     this.socket = undefined;
@@ -89,6 +144,7 @@ export class AdvertChannel {
 
   private replace(why: string): void {
     const { log, instance, clock } = this.ctx;
+    this.carry();
     this.socket?.close();
     this.socket = undefined;
     this.ctx.counters.socketReopens++;
@@ -98,6 +154,11 @@ export class AdvertChannel {
       try {
         this.socket = this.openSocket(this.options);
         log.error({ event: 'vrrp.socket_reopened', instance, err: why }, `${instance}: the VRRP socket stopped reading (${why}); a new one is open`);
+        const s = this.scheduled;
+        if (s && !this.schedule(s.adverts, undefined, s.intervalMs, s.lateMs, s.onReport, s.onLost)) {
+          this.scheduled = undefined;
+          s.onLost();
+        }
       } catch (e) {
         log.error({ event: 'vrrp.socket_reopen_failed', instance, err: (e as Error).message },
           `${instance}: the VRRP socket stopped reading (${why}) and cannot be opened again: ${(e as Error).message}; retrying in 1 s`);

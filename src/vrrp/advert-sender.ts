@@ -1,7 +1,9 @@
 /**
  * One instance's outgoing adverts: the encoded bytes kept per (config, source, priority), sent on the
  * channel with each failure logged, and the send-time lateness of adverts the advert timer sent (the last
- * 256 for the snapshot, each one told to the thread's late-advert watch).
+ * 256 for the snapshot, each one told to the thread's late-advert watch). A master's steady adverts are
+ * sent by the advert clock instead where it runs (advert-clock.ts): it is handed the same bytes, and its
+ * lateness samples land here too.
  */
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
@@ -9,6 +11,7 @@ import type { AdvertChannel } from './advert-channel.js';
 import type { InstanceCounters, InstanceHooks } from './instance-types.js';
 import type { LateAdverts } from './late-advert.js';
 import type { RunnerClock } from './runner-io.js';
+import { advertIntervalOf } from './machine-config.js';
 import { outgoingAdverts } from './wire.js';
 
 const LATENESS_KEPT = 256;
@@ -33,14 +36,26 @@ export class AdvertSender {
 
   constructor(private readonly ctx: SenderContext) {}
 
-  /** Sends the adverts of `priority`; `scheduled`: when the advert timer that sends them was due (none for other events). */
-  send(cfg: VrrpInstanceConfig, source: string, priority: number, scheduled: number | undefined): void {
-    const { channel, counters, hooks, log } = this.ctx;
+  /** The datagrams of one advert of `priority` (cached: what the advert clock is handed too). */
+  encode(cfg: VrrpInstanceConfig, source: string, priority: number): ReturnType<typeof outgoingAdverts> {
     let a = this.encoded;
     if (a?.cfg !== cfg || a.source !== source || a.priority !== priority) {
       a = this.encoded = { cfg, source, priority, out: outgoingAdverts(cfg, source, priority) };
     }
-    for (const { destination, payload } of a.out) {
+    return a.out;
+  }
+
+  /** Lateness of adverts the advert clock sent (oldest first), kept with the timer's. */
+  noteLateness(samples: readonly number[]): void {
+    if (samples.length === 0) return;
+    this.lateness.push(...samples.slice(-LATENESS_KEPT));
+    if (this.lateness.length > LATENESS_KEPT) this.lateness.splice(0, this.lateness.length - LATENESS_KEPT);
+  }
+
+  /** Sends the adverts of `priority`; `scheduled`: when the advert timer that sends them was due (none for other events). */
+  send(cfg: VrrpInstanceConfig, source: string, priority: number, scheduled: number | undefined): void {
+    const { channel, counters, hooks, log } = this.ctx;
+    for (const { destination, payload } of this.encode(cfg, source, priority)) {
       try {
         channel.send(payload, destination);
         counters.advertsSent++;
@@ -53,7 +68,7 @@ export class AdvertSender {
       const late = Math.max(0, this.ctx.clock.now() - scheduled);
       this.lateness.push(late);
       if (this.lateness.length > LATENESS_KEPT) this.lateness.shift();
-      this.ctx.late.fired(cfg.name, late, cfg.advertInterval, log);
+      this.ctx.late.fired(cfg.name, late, advertIntervalOf(cfg), log); // ms (cfg's is in seconds)
     }
   }
 }

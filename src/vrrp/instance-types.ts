@@ -33,7 +33,8 @@ export interface InstanceTransition {
 export interface InstanceHooks {
   /** Every transition, after the actions it implies were started. */
   onTransition?(t: InstanceTransition): void;
-  onAdvertSent?(instance: string): void;
+  /** `count` adverts (1 when absent) went out: one per send by this thread, a batch read from the advert clock. */
+  onAdvertSent?(instance: string, count?: number): void;
   onAdvertReceived?(instance: string): void;
   onInvalid?(instance: string, reason: string): void;
   /** The master heard (address or priority) changed: status should not wait for the next periodic snapshot. */

@@ -27,6 +27,7 @@ import { TakeoverTiming } from './takeover-timing.js';
 import { LateAdverts } from './late-advert.js';
 import { VipActions } from './vip-actions.js';
 import { AdvertSender } from './advert-sender.js';
+import { ClockedAdverts } from './advert-clock.js';
 import { StartHold } from './start-hold.js';
 import { instanceSnapshot, type InstanceCounters, type InstanceHooks, type InstanceSnapshot, type InstanceTransition } from './instance-types.js';
 
@@ -80,6 +81,8 @@ export class VrrpInstance {
   private readonly vips: VipActions;
   private readonly channel: AdvertChannel;
   private readonly sender: AdvertSender;
+  /** The advert timer of a master, when the advert clock holds it (advert-clock.ts). */
+  private readonly clocked: ClockedAdverts;
 
   constructor(
     private cfg: VrrpInstanceConfig,
@@ -110,6 +113,11 @@ export class VrrpInstance {
       },
     });
     this.sender = new AdvertSender({ channel: this.channel, clock: this.clock, log, counters: this.counters, hooks: this.hooks, late: this.late });
+    this.clocked = new ClockedAdverts({
+      name: cfg.name, io: this.io, channel: this.channel, sender: this.sender, log, counters: this.counters, hooks: this.hooks, late: this.late,
+      // a replaced socket refused the adverts: this thread's timer sends them from now
+      onLost: () => this.setTimer('advert', this.clock.now(), false),
+    });
     this.vips = new VipActions({
       config: () => this.cfg, isMaster: () => this.machine.current === 'master', ifindex: () => this.channel.ifindex,
       io: this.io, clock: this.clock, log, takeover: this.takeover,
@@ -219,6 +227,8 @@ export class VrrpInstance {
     const result = step(this.machine, event, at);
     this.machine = result.state;
     this.perform(result.actions);
+    // a new priority (tracked script, reload) or interval (reload): the clock's next adverts carry it
+    if (this.clocked.armed) this.clocked.refresh(this.cfg, this.source, effectivePriority(this.machine));
     const t = result.actions.filter((a) => a.type === 'transition').at(-1);
     this.onStep?.(this.cfg.name, t?.type === 'transition' ? { member: this.cfg.name, from: t.from, to: t.to, reason: t.reason } : undefined);
   }
@@ -308,6 +318,10 @@ export class VrrpInstance {
   }
 
   private perform(actions: VrrpAction[]): void {
+    // the advert clock stops before the machine sends, re-arms or cancels on its own: no advert of its crosses theirs
+    if (this.clocked.armed && actions.some((a) => a.type === 'send_advert' || ((a.type === 'set_timer' || a.type === 'cancel_timer') && a.timer === 'advert'))) {
+      this.clocked.disarm();
+    }
     for (const a of actions) {
       switch (a.type) {
         case 'send_advert':
@@ -373,8 +387,10 @@ export class VrrpInstance {
     this.sender.send(this.cfg, this.source, priority, scheduled);
   }
 
-  private setTimer(timer: TimerName, at: number): void {
+  /** `clock`: a master's advert timer may be handed to the advert clock (advert-clock.ts). */
+  private setTimer(timer: TimerName, at: number, clock = true): void {
     this.cancelTimer(timer);
+    if (clock && timer === 'advert' && this.clocked.arm(this.cfg, this.source, effectivePriority(this.machine), at)) return;
     const entry = {
       at,
       handle: this.clock.setTimeout(() => {
@@ -415,6 +431,7 @@ export class VrrpInstance {
   }
 
   private cancelTimer(timer: TimerName): void {
+    if (timer === 'advert') this.clocked.disarm();
     this.clock.clearTimeout(this.timers.get(timer)?.handle);
     this.timers.delete(timer);
   }
@@ -425,6 +442,7 @@ export class VrrpInstance {
   }
 
   snapshot(): InstanceSnapshot {
+    this.clocked.collect();
     return instanceSnapshot(this.cfg, {
       machine: this.machine, since: this.since, source: this.source, lastMaster: this.lastMaster, trackUp: this.trackUp,
       tracks: this.trackers?.snapshot() ?? [], counters: this.counters, lateness: this.sender.lateness, vips: this.vips.vipList(),

@@ -10,6 +10,10 @@
  * Reading the file costs a few microseconds: the baseline is read at most once a second (at an advert
  * timer), and again only when an advert is late. A line per instance at most every 10 s, counting the
  * late adverts since the last one.
+ *
+ * A master's steady adverts are sent by the advert clock thread (native/src/vrrp_clock.c) where it runs: it
+ * applies the same threshold (lateThresholdMs), reads its own schedstat and reports what it measured here
+ * (clockLate), logged the same way with `sender: "advert_clock"`.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
@@ -49,6 +53,34 @@ export function lateCause(lateMs: number, waitMs: number | undefined, cpuMs: num
 const BASELINE_MS = 1000;
 const LOG_EVERY_MS = 10_000;
 
+/** How late (ms) an advert of `intervalMs` may go out before it is logged: a quarter interval, at least 20 ms. */
+export function lateThresholdMs(intervalMs: number): number {
+  return Math.max(20, intervalMs / 4);
+}
+
+/** A late advert as the advert clock thread (native/src/vrrp_clock.c) measured it: its own schedstat deltas. */
+export interface ClockLate {
+  lateMs: number;
+  waitMs?: number;
+  cpuMs?: number;
+  windowMs?: number;
+  /** late adverts the clock counted since its last report (it reports at most one a second) */
+  lateBefore: number;
+}
+
+const THREAD_TEXT = {
+  vrrp: {
+    cpu_contention: 'the VRRP thread was runnable but another task of equal or higher priority had the CPU',
+    own_work: 'the VRRP thread was busy',
+    blocked: 'the VRRP thread was blocked, e.g. starting a track script or notify command until it exec\'d',
+  },
+  clock: {
+    cpu_contention: 'the advert clock thread was runnable but another task of equal or higher priority had the CPU',
+    own_work: 'the advert clock thread was busy',
+    blocked: 'the advert clock thread was blocked (a page fault, or its lock held by a thread that was not running)',
+  },
+} as const;
+
 /** One per thread: the baseline is the thread's. */
 export class LateAdverts {
   private base: { at: number; t: SchedTimes } | undefined;
@@ -59,28 +91,40 @@ export class LateAdverts {
   /** An advert timer fired `lateMs` after it was due; logs when that is late for `intervalMs`. */
   fired(instance: string, lateMs: number, intervalMs: number, log: Logger): void {
     const now = this.now();
-    const late = lateMs > Math.max(20, intervalMs / 4);
-    if (!late) {
+    if (!(lateMs > lateThresholdMs(intervalMs))) {
       if (!this.base || now - this.base.at >= BASELINE_MS) this.rebase(now);
       return;
     }
     const t = this.read();
     const base = this.base;
     this.base = t ? { at: now, t } : undefined;
+    this.line(instance, intervalMs, log, 'vrrp', 0, {
+      lateMs,
+      ...(t && base ? { waitMs: (t.wait - base.t.wait) / 1e6, cpuMs: (t.cpu - base.t.cpu) / 1e6, windowMs: now - base.at } : {}),
+    });
+  }
+
+  /** The advert clock sent an advert of `instance` late (it only reports those over lateThresholdMs). */
+  clockLate(instance: string, r: ClockLate, intervalMs: number, log: Logger): void {
+    this.line(instance, intervalMs, log, 'clock', r.lateBefore, r);
+  }
+
+  /** A line per instance at most every LOG_EVERY_MS; the late adverts in between are counted into the next. */
+  private line(instance: string, intervalMs: number, log: Logger, thread: 'vrrp' | 'clock', counted: number,
+    r: { lateMs: number; waitMs?: number; cpuMs?: number; windowMs?: number }): void {
+    const now = this.now();
     const seen = this.lastLine.get(instance);
     if (seen && now - seen.at < LOG_EVERY_MS) {
-      seen.since++;
+      seen.since += 1 + counted;
       return;
     }
     this.lastLine.set(instance, { at: now, since: 0 });
-    const waitMs = t && base ? (t.wait - base.t.wait) / 1e6 : undefined;
-    const cpuMs = t && base ? (t.cpu - base.t.cpu) / 1e6 : undefined;
     const round = (x: number | undefined) => (x === undefined ? null : Math.round(x * 10) / 10);
-    const cause = lateCause(lateMs, waitMs, cpuMs);
+    const cause = lateCause(r.lateMs, r.waitMs, r.cpuMs);
     log.warn({
-      event: 'vrrp.advert_late', instance, lateMs: round(lateMs), intervalMs, cause, waitMs: round(waitMs), cpuMs: round(cpuMs),
-      windowMs: base ? round(now - base.at) : null, lateBefore: seen?.since ?? 0,
-    }, `${instance}: an advert went out ${Math.round(lateMs)} ms late (${cause === 'cpu_contention' ? 'the VRRP thread was runnable but another task of equal or higher priority had the CPU' : cause === 'own_work' ? 'the VRRP thread was busy' : cause === 'blocked' ? 'the VRRP thread was blocked, e.g. starting a track script or notify command until it exec\'d' : 'cause unknown'})`);
+      event: 'vrrp.advert_late', instance, lateMs: round(r.lateMs), intervalMs, cause, waitMs: round(r.waitMs), cpuMs: round(r.cpuMs),
+      windowMs: round(r.windowMs), lateBefore: (seen?.since ?? 0) + counted, ...(thread === 'clock' ? { sender: 'advert_clock' } : {}),
+    }, `${instance}: an advert went out ${Math.round(r.lateMs)} ms late (${cause === 'unknown' ? 'cause unknown' : THREAD_TEXT[thread][cause]})`);
   }
 
   private rebase(now: number): void {

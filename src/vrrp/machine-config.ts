@@ -31,13 +31,18 @@ export function machineConfigFrom(cfg: VrrpInstanceConfig, localAddress: string)
   return {
     version: cfg.version,
     priority: cfg.priority,
-    advertInterval: wireInterval(cfg.version, cfg.advertInterval) * (cfg.version === 3 ? 10 : 1000),
+    advertInterval: advertIntervalOf(cfg),
     preempt: cfg.preempt,
     preemptDelay: Math.round(cfg.preemptDelay * 1000),
     addresses: cfg.addresses.map((a) => canonicalAddress(a.address) ?? a.address),
     localAddress: canonicalAddress(localAddress) ?? localAddress,
     trackInterfaces: cfg.trackInterfaces.map((t) => ({ ...t })),
   };
+}
+
+/** The instance's advert interval in ms, as the wire carries it (v3 centiseconds, v2 whole seconds). */
+export function advertIntervalOf(cfg: Pick<VrrpInstanceConfig, 'version' | 'advertInterval'>): number {
+  return wireInterval(cfg.version, cfg.advertInterval) * (cfg.version === 3 ? 10 : 1000);
 }
 
 /** The interval field of the wire: v3 centiseconds 1..4095, v2 whole seconds 1..255, from seconds. */

@@ -8,9 +8,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { LvsdError } from '../errors.js';
 import {
-  addAddress, announceAddress, getLink, openVrrpSocket, primaryAddress, removeAddress,
-  type Family, type VrrpPacketInfo, type VrrpSocketOptions,
+  addAddress, announceAddress, getLink, openVrrpSocket, primaryAddress, removeAddress, startAdvertClock,
+  type AdvertClockReport, type AdvertClockStats, type Family, type VrrpPacketInfo, type VrrpSocketOptions,
 } from '../net/index.js';
+import { realtimePriorityFromEnv } from './realtime.js';
 import { timerDelay } from '../timer-delay.js';
 import type { NotifyContext } from './notify.js';
 import type { LateAdverts } from './late-advert.js';
@@ -27,6 +28,28 @@ export interface AdvertSocket {
    * the socket opened, -1 when unknown. Absent: unknown.
    */
   drain?(): number;
+  /**
+   * The advert clock (native/src/vrrp_clock.c; the unit tests' fake has its own): `adverts` sent every
+   * `intervalMs` from `firstAt` (the runner's clock; undefined: keep the next due time of what is
+   * scheduled) until stopAdverts() or close(), replacing what was scheduled; late ones (> lateMs) and
+   * send failures are reported. Throws when it cannot. Absent: no clock, the runner's timers send.
+   */
+  scheduleAdverts?(
+    adverts: ReadonlyArray<{ payload: Buffer; destination: string }>, firstAt: number | undefined, intervalMs: number, lateMs: number,
+    onReport: (r: AdvertClockReport) => void,
+  ): void;
+  /** Takes the adverts off the clock; what it counted since the last read (undefined: nothing scheduled). */
+  stopAdverts?(): AdvertClockStats | undefined;
+  /** What the clock counted since the last read (undefined: nothing scheduled). */
+  readAdverts?(): AdvertClockStats | undefined;
+}
+
+/** How the process's advert clock runs (RunnerIo.startAdvertClock). */
+export interface AdvertClockStart {
+  tid: number;
+  realtime: boolean;
+  priority: number;
+  schedError?: string;
 }
 
 export interface AdvertSocketHandlers {
@@ -51,6 +74,11 @@ export interface RunnerIo {
   linkMac(ifname: string): Promise<string | undefined>;
   /** net.ipv4.conf.IF.promote_secondaries = 1; throws when it cannot be set. */
   promoteSecondaries(ifname: string): void;
+  /**
+   * Starts the process's advert clock (once; later calls say how it runs). Throws the reason when there is
+   * none (no addon, LVSD_VRRP_ADVERT_CLOCK=0, no thread). Absent: the runner's timers send every advert.
+   */
+  startAdvertClock?(): AdvertClockStart;
 }
 
 export type TimerHandle = { readonly __timer: unique symbol } | NodeJS.Timeout;
@@ -97,6 +125,11 @@ export const netIo: RunnerIo = {
   promoteSecondaries(ifname) {
     const file = `/proc/sys/net/ipv4/conf/${ifname}/promote_secondaries`;
     if (readFileSync(file, 'utf8').trim() !== '1') writeFileSync(file, '1\n');
+  },
+  startAdvertClock() {
+    if (process.env.LVSD_VRRP_ADVERT_CLOCK === '0') throw new Error('turned off (LVSD_VRRP_ADVERT_CLOCK=0)');
+    const priority = realtimePriorityFromEnv();
+    return { ...startAdvertClock(priority), priority };
   },
 };
 

@@ -26,7 +26,7 @@ const manager = new VrrpManager(log, {
     post({ type: 'transition', transition: t });
     postSnapshot();
   },
-  onAdvertSent: (instance) => countAdvert('sent', instance),
+  onAdvertSent: (instance, count) => countAdvert('sent', instance, undefined, count),
   onAdvertReceived: (instance) => countAdvert('received', instance),
   onInvalid: (instance, reason) => countAdvert('invalid', instance, reason),
   onMasterChange: () => postSnapshot(),
@@ -56,11 +56,11 @@ function realtime(): void {
  */
 const advertCounts = new Map<string, { kind: 'sent' | 'received' | 'invalid'; instance: string; reason?: string; count: number }>();
 
-function countAdvert(kind: 'sent' | 'received' | 'invalid', instance: string, reason?: string): void {
+function countAdvert(kind: 'sent' | 'received' | 'invalid', instance: string, reason?: string, count = 1): void {
   const key = `${kind}\0${instance}\0${reason ?? ''}`;
   const c = advertCounts.get(key);
-  if (c) c.count++;
-  else advertCounts.set(key, { kind, instance, ...(reason !== undefined ? { reason } : {}), count: 1 });
+  if (c) c.count += count;
+  else advertCounts.set(key, { kind, instance, ...(reason !== undefined ? { reason } : {}), count });
 }
 
 /** Netlink overruns by socket, sent with the advert counts. */
@@ -74,8 +74,9 @@ function flushAdverts(): void {
 }
 
 function postSnapshot(): void {
+  const instances = manager.snapshot(); // first: it reads what the advert clock sent into the counts
   flushAdverts();
-  post({ type: 'snapshot', instances: manager.snapshot() });
+  post({ type: 'snapshot', instances });
 }
 
 port.on('message', (m: WorkerInbound) => {

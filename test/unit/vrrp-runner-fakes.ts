@@ -4,7 +4,7 @@
  */
 import { decodeAdvert, encodeAdvert, type Advert } from '../../src/vrrp/packet.js';
 import type { AdvertSocket, AdvertSocketHandlers, Notifier, RunnerClock, RunnerIo } from '../../src/vrrp/instance.js';
-import type { VrrpSocketOptions } from '../../src/net/index.js';
+import type { AdvertClockReport, AdvertClockStats, VrrpSocketOptions } from '../../src/net/index.js';
 import type { NotifyContext } from '../../src/vrrp/notify.js';
 
 interface Timer { at: number; seq: number; fn: () => void; every?: number }
@@ -130,12 +130,20 @@ export class FakeLan {
 
   constructor(readonly clock: VirtualClock) {}
 
-  /** The RunnerIo of a node whose interface has `source` as its primary address. */
-  io(node: string, source: string, vips = new Set<string>()): RunnerIo & { vips: Set<string>; openFails: number; sockets: number; adopted: number } {
+  /**
+   * The RunnerIo of a node whose interface has `source` as its primary address. Its sockets have a fake
+   * advert clock (the native one's contract on the virtual clock) unless `advertClock` is false;
+   * `io.clock` tells what it holds and injects send failures.
+   */
+  io(node: string, source: string, vips = new Set<string>(), opts: { advertClock?: boolean } = {}): RunnerIo & {
+    vips: Set<string>; openFails: number; sockets: number; adopted: number; clock: FakeAdvertClock;
+  } {
     const lan = this;
     const record = (e: Record<string, unknown>) => lan.events.push({ t: lan.clock.now(), node, ...e } as LinkEvent);
+    const clock = new FakeAdvertClock(lan.clock);
     const io = {
-      vips, openFails: 0, sockets: 0,
+      vips, openFails: 0, sockets: 0, clock,
+      ...(opts.advertClock === false ? {} : { startAdvertClock: () => { clock.starts++; return { tid: 4242, realtime: true, priority: 10 }; } }),
       primaryAddress: async () => source,
       adopted: 0,
       openSocket(options: VrrpSocketOptions, handlers: AdvertSocketHandlers): AdvertSocket & { handlers: AdvertSocketHandlers } {
@@ -156,15 +164,25 @@ export class FakeLan {
           entry = { node, source, handlers, open: true, queue: [], drops: 0 };
           lan.sockets.add(entry);
         }
+        const send = (payload: Buffer, destination: string) => {
+          const decoded = decodeAdvert(payload, { family: 'ipv4', source, destination, ttl: 255 });
+          if (decoded.ok) record({ kind: 'advert', advert: decoded.advert });
+          for (const s of lan.sockets) if (s !== entry && s.open) lan.deliver(s, payload, { source, destination, ttl: 255, ifindex: 2 });
+        };
+        const key = {};
         return {
           ifindex: 2,
           handlers,
-          send(payload: Buffer, destination: string) {
-            const decoded = decodeAdvert(payload, { family: 'ipv4', source, destination, ttl: 255 });
-            if (decoded.ok) record({ kind: 'advert', advert: decoded.advert });
-            for (const s of lan.sockets) if (s !== entry && s.open) lan.deliver(s, payload, { source, destination, ttl: 255, ifindex: 2 });
-          },
-          close() { entry.open = false; lan.sockets.delete(entry); },
+          send,
+          close() { clock.stop(key); entry.open = false; lan.sockets.delete(entry); },
+          ...(opts.advertClock === false ? {} : {
+            scheduleAdverts(adverts: ReadonlyArray<{ payload: Buffer; destination: string }>, firstAt: number | undefined, intervalMs: number, lateMs: number, onReport: (r: AdvertClockReport) => void) {
+              if (!entry.open) throw new Error('EBADF (fake): socket is closed');
+              clock.schedule(key, send, adverts, firstAt, intervalMs, lateMs, onReport);
+            },
+            stopAdverts: () => clock.stop(key),
+            readAdverts: () => clock.read(key),
+          }),
           drain() {
             lan.take(entry, handlers);
             return entry.drops;
@@ -192,6 +210,103 @@ export class FakeLan {
   }
 }
 
+interface ClockEntry {
+  send: (payload: Buffer, destination: string) => void;
+  adverts: ReadonlyArray<{ payload: Buffer; destination: string }>;
+  intervalMs: number;
+  next: number;
+  handle: unknown;
+  onReport: (r: AdvertClockReport) => void;
+  stats: AdvertClockStats;
+  failing: boolean;
+  failedRounds: number;
+}
+
+/**
+ * The advert clock of one fake node (native/src/vrrp_clock.c's contract on the virtual clock): per socket,
+ * the datagrams sent through the socket's send every interval from the due time, fixed phase; a replace
+ * without a due time keeps the next one; counts since the last read; a failure reported once a failing run.
+ */
+export class FakeAdvertClock {
+  starts = 0;
+  /** set: every send fails with this errno name until cleared */
+  sendError: string | undefined;
+  /** how many times adverts were scheduled (added or replaced) and stopped */
+  schedules = 0;
+  stops = 0;
+  private readonly entries = new Map<object, ClockEntry>();
+
+  constructor(private readonly clock: VirtualClock) {}
+
+  /** How many sockets have adverts on the clock. */
+  get held(): number {
+    return this.entries.size;
+  }
+
+  schedule(key: object, send: ClockEntry['send'], adverts: ClockEntry['adverts'], firstAt: number | undefined, intervalMs: number, _lateMs: number,
+    onReport: ClockEntry['onReport']): void {
+    this.schedules++;
+    const old = this.entries.get(key);
+    if (old) this.clock.clearTimeout(old.handle);
+    const e: ClockEntry = old ?? { send, adverts, intervalMs, next: 0, handle: undefined, onReport, stats: { sent: 0, failed: 0, lateness: [] }, failing: false, failedRounds: 0 };
+    e.adverts = adverts;
+    e.intervalMs = intervalMs;
+    e.next = firstAt ?? (old ? old.next : this.clock.now() + intervalMs);
+    this.entries.set(key, e);
+    this.arm(key, e);
+  }
+
+  private arm(key: object, e: ClockEntry): void {
+    e.handle = this.clock.setTimeout(() => {
+      if (this.entries.get(key) !== e) return;
+      const now = this.clock.now();
+      let err: string | undefined;
+      for (const a of e.adverts) {
+        e.stats.sent++;
+        if (this.sendError) {
+          err = this.sendError;
+          e.stats.failed++;
+          e.stats.lastError = err;
+        } else e.send(a.payload, a.destination);
+      }
+      e.stats.lateness.push(now - e.next);
+      if (err && !e.failing) {
+        e.failing = true;
+        e.failedRounds = 0;
+        e.onReport({ kind: 'send_failed', error: err });
+      }
+      if (err) e.failedRounds++;
+      else if (e.failing) {
+        e.failing = false;
+        e.onReport({ kind: 'send_recovered', error: e.stats.lastError ?? '', rounds: e.failedRounds });
+      }
+      e.next += e.intervalMs;
+      if (e.next <= now) e.next = now + e.intervalMs;
+      this.arm(key, e);
+    }, e.next - this.clock.now());
+  }
+
+  stop(key: object): AdvertClockStats | undefined {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    this.stops++;
+    this.clock.clearTimeout(e.handle);
+    this.entries.delete(key);
+    return this.take(e);
+  }
+
+  read(key: object): AdvertClockStats | undefined {
+    const e = this.entries.get(key);
+    return e ? this.take(e) : undefined;
+  }
+
+  private take(e: ClockEntry): AdvertClockStats {
+    const s = e.stats;
+    e.stats = { sent: 0, failed: 0, lateness: [] };
+    return s;
+  }
+}
+
 /** A notifier that records what would be run. */
 export function recordingNotifier(): Notifier & { runs: NotifyContext[] } {
   const runs: NotifyContext[] = [];
@@ -200,7 +315,7 @@ export function recordingNotifier(): Notifier & { runs: NotifyContext[] } {
 
 /** Tells every open socket of `node` that it stopped reading (the addon's 'broken'). */
 export function breakSockets(lan: FakeLan, node: string, error: Error): void {
-  for (const s of (lan as unknown as { sockets: Set<FakeSocket> }).sockets) {
+  for (const s of [...(lan as unknown as { sockets: Set<FakeSocket> }).sockets]) { // a copy: a socket opened in its place is not broken too
     if (s.node === node && s.open) s.handlers?.onBroken(error as never);
   }
 }

@@ -1,0 +1,139 @@
+/**
+ * The advert clock (native/src/vrrp_clock.c) on real sockets: two namespaces joined by a veth pair, an
+ * agent in each (fixtures/net-agent.ts). The clock sends the bytes it was given at the interval, keeps
+ * doing so while the agent's event loop is held, stops when told and when its socket closes (a socket
+ * opened next, on the descriptor just freed, never carries the old bytes), and a link that is down makes
+ * every send fail: counted, reported once, without the clock spinning.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { VRRP_GROUP_IPV4 } from '../../src/net/index.js';
+import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.js';
+
+const skip = netnsSkipReason();
+const agentScript = new URL('./fixtures/net-agent.js', import.meta.url);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Stats { sent: number; failed: number; lastError?: string; lateness: number[] }
+
+describe('the advert clock on a veth pair', { skip }, () => {
+  let lab: NetnsLab;
+  let a: string;
+  let agentA: JsonChild;
+  let agentB: JsonChild;
+  let seq = 0;
+  const tag = (t: string) => Buffer.from(`clock-${t}-${++seq}-${Date.now()}`).toString('hex');
+  const packetsOf = (hex: string) => agentB.drain((m: JsonMessage) => m.event === 'packet' && m.payload === hex);
+
+  before(async () => {
+    lab = new NetnsLab();
+    a = lab.namespace('a');
+    const b = lab.namespace('b');
+    lab.veth(a, 'a0', b, 'b0', { up: false });
+    lab.ip(a, 'addr add 10.79.0.1/24 dev a0');
+    lab.ip(b, 'addr add 10.79.0.2/24 dev b0');
+    lab.ip(a, 'link set a0 up');
+    lab.ip(b, 'link set b0 up');
+    await lab.waitOperUp(a, 'a0');
+    await lab.waitOperUp(b, 'b0');
+    agentA = lab.spawnJson(a, agentScript);
+    agentB = lab.spawnJson(b, agentScript);
+    await agentA.next((m) => m.event === 'ready', 10_000);
+    await agentB.next((m) => m.event === 'ready', 10_000);
+    await agentB.call('open', { name: 'rx', family: 'ipv4', interface: 'b0', multicast: true });
+    const started = await agentA.call<{ tid: number }>('clockStart', { priority: 0 });
+    assert.ok(started.tid > 0);
+  });
+  after(() => lab?.cleanup());
+
+  test('the given bytes go out at the interval, on time while the owner\'s event loop is held, and stop when told', async () => {
+    await agentA.call('open', { name: 'tx', family: 'ipv4', interface: 'a0', multicast: true, source: '10.79.0.1' });
+    const hex = tag('steady');
+    await agentA.call('schedule', { name: 'tx', payloads: [hex], destinations: [VRRP_GROUP_IPV4], intervalMs: 100, firstInMs: 0 });
+    await agentA.call('block', { ms: 1000 }); // the agent's JavaScript does nothing for a second
+    await sleep(500);
+    const stats = await agentA.call<Stats>('stopAdverts', { name: 'tx' });
+    await sleep(400);
+    const got = packetsOf(hex);
+    assert.ok(got.length >= 13 && got.length <= 17, `about 15 adverts in 1.5 s, got ${got.length}`);
+    assert.equal(stats.sent, got.length, 'each one sent was received');
+    assert.equal(stats.failed, 0);
+    assert.equal(stats.lateness.length, got.length);
+    const gaps = got.slice(1).map((m, i) => (m.receivedAt as number) - (got[i]!.receivedAt as number));
+    const sorted = [...gaps].sort((x, y) => x - y);
+    const median = sorted[sorted.length >> 1]!;
+    assert.ok(median > 90 && median < 110, `median gap ${median} ms`);
+    assert.equal(got[0]!.ttl, 255);
+    assert.equal(got[0]!.source, '10.79.0.1');
+    // stopped: nothing more
+    await sleep(400);
+    assert.deepEqual(packetsOf(hex), [], 'nothing after the stop');
+    await agentA.call('close', { name: 'tx' });
+  });
+
+  test('a replace keeps the phase and carries the new bytes from the next advert on', async () => {
+    await agentA.call('open', { name: 'tx', family: 'ipv4', interface: 'a0', multicast: true, source: '10.79.0.1' });
+    const one = tag('one');
+    const two = tag('two');
+    await agentA.call('schedule', { name: 'tx', payloads: [one], destinations: [VRRP_GROUP_IPV4], intervalMs: 200, firstInMs: 0 });
+    await sleep(450);
+    await agentA.call('schedule', { name: 'tx', payloads: [two], destinations: [VRRP_GROUP_IPV4], intervalMs: 200 });
+    await sleep(500);
+    await agentA.call('stopAdverts', { name: 'tx' });
+    await sleep(100);
+    const first = packetsOf(one);
+    const second = packetsOf(two);
+    assert.equal(first.length, 3, 'at 0, 200, 400 ms');
+    assert.ok(second.length >= 2);
+    const gap = (second[0]!.receivedAt as number) - (first.at(-1)!.receivedAt as number);
+    assert.ok(gap > 180 && gap < 220, `the next advert one interval after the last old one (${gap} ms), not one after the replace`);
+    await agentA.call('close', { name: 'tx' });
+  });
+
+  test('a socket closed while the clock holds its adverts: nothing more goes out, not even on the socket that takes its descriptor', async () => {
+    await agentA.call('open', { name: 'tx', family: 'ipv4', interface: 'a0', multicast: true, source: '10.79.0.1' });
+    const hex = tag('closed');
+    await agentA.call('schedule', { name: 'tx', payloads: [hex], destinations: [VRRP_GROUP_IPV4], intervalMs: 20, firstInMs: 0 });
+    await sleep(200);
+    await agentA.call('close', { name: 'tx' });
+    // the next socket most likely reuses the descriptor just closed
+    await agentA.call('open', { name: 'tx2', family: 'ipv4', interface: 'a0', multicast: true, source: '10.79.0.1' });
+    await sleep(100);
+    packetsOf(hex); // what was on its way
+    await sleep(400);
+    assert.deepEqual(packetsOf(hex), [], 'no send on a closed or reused descriptor');
+    assert.equal(await agentA.call('readAdverts', { name: 'tx2' }), null, 'the new socket has no adverts on the clock');
+    await agentA.call('close', { name: 'tx2' });
+  });
+
+  test('the link goes down under the clock: every send fails, counted, reported once, no spinning; reported again once they go out', async () => {
+    await agentA.call('open', { name: 'tx', family: 'ipv4', interface: 'a0', multicast: true, source: '10.79.0.1' });
+    const hex = tag('down');
+    await agentA.call('schedule', { name: 'tx', payloads: [hex], destinations: [VRRP_GROUP_IPV4], intervalMs: 10, firstInMs: 0 });
+    await sleep(100);
+    lab.ip(a, 'link set a0 down');
+    const failed = await agentA.next((m) => m.event === 'clock' && m.kind === 'send_failed', 3000);
+    assert.match(String(failed.error), /^ENET(DOWN|UNREACH)$/, 'the link is down');
+    await agentA.call<Stats>('readAdverts', { name: 'tx' });
+    const cpu0 = await agentA.call<number>('cpuMs');
+    await sleep(1000);
+    const cpu1 = await agentA.call<number>('cpuMs');
+    const during = await agentA.call<Stats>('readAdverts', { name: 'tx' });
+    assert.ok(during.failed >= 80 && during.failed <= during.sent, `each send failed and was counted (${during.failed} of ${during.sent})`);
+    assert.ok(during.sent <= 110, `no faster than the interval while failing (${during.sent} in 1 s at 10 ms)`);
+    assert.ok(cpu1 - cpu0 < 200, `the process used ${cpu1 - cpu0} ms of CPU in that second`);
+    assert.deepEqual(agentA.drain((m) => m.event === 'clock' && m.kind === 'send_failed'), [], 'reported once');
+    lab.ip(a, 'link set a0 up');
+    await lab.waitOperUp(a, 'a0');
+    const back = await agentA.next((m) => m.event === 'clock' && m.kind === 'send_recovered', 5000);
+    assert.ok((back.rounds as number) >= 80);
+    await agentA.call('stopAdverts', { name: 'tx' });
+    await agentA.call('close', { name: 'tx' });
+  });
+
+  test('an agent whose sockets held adverts exits on its own once its input closes (the clock keeps no loop alive)', async () => {
+    await agentA.call('open', { name: 'tx', family: 'ipv4', interface: 'a0', multicast: true, source: '10.79.0.1' });
+    await agentA.call('schedule', { name: 'tx', payloads: [tag('exit')], destinations: [VRRP_GROUP_IPV4], intervalMs: 50, firstInMs: 0 });
+    assert.equal(await agentA.stop(5000), 0);
+  });
+});
