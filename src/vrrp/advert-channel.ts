@@ -71,24 +71,24 @@ export class AdvertChannel {
   }
 
   /**
-   * Hands periodic adverts to the socket's advert clock (see AdvertSocket.scheduleAdverts); false when the
-   * socket has no clock or it refused them (the caller sends them itself). `onLost`: they could not be handed
-   * to a socket that replaced this one (the caller sends them itself from then on).
+   * Hands periodic adverts to the socket's advert clock (see AdvertSocket.scheduleAdverts): 'ok', or
+   * 'no_clock' (no socket now, or one without a clock) or 'refused' (logged): the caller sends them itself.
+   * `onLost`: they could not be handed to a socket that replaced this one (the caller sends them from then on).
    */
   schedule(adverts: ReadonlyArray<{ payload: Buffer; destination: string }>, firstAt: number | undefined, intervalMs: number, lateMs: number,
-    onReport: (r: AdvertClockReport) => void, onLost: () => void): boolean {
+    onReport: (r: AdvertClockReport) => void, onLost: () => void): 'ok' | 'no_clock' | 'refused' {
     const socket = this.socket;
-    if (!socket?.scheduleAdverts) return false;
+    if (!socket?.scheduleAdverts) return 'no_clock';
     try {
       socket.scheduleAdverts(adverts, firstAt, intervalMs, lateMs, onReport);
     } catch (e) {
       this.scheduled = undefined;
       this.ctx.log.warn({ event: 'vrrp.advert_clock_refused', instance: this.ctx.instance, err: (e as Error).message },
         `${this.ctx.instance}: the advert clock refused the adverts (${(e as Error).message}): this thread sends them`);
-      return false;
+      return 'refused';
     }
     this.scheduled = { adverts, intervalMs, lateMs, onReport, onLost };
-    return true;
+    return 'ok';
   }
 
   /** Takes the adverts off the clock; what it counted since the last read. */
@@ -155,7 +155,7 @@ export class AdvertChannel {
         this.socket = this.openSocket(this.options);
         log.error({ event: 'vrrp.socket_reopened', instance, err: why }, `${instance}: the VRRP socket stopped reading (${why}); a new one is open`);
         const s = this.scheduled;
-        if (s && !this.schedule(s.adverts, undefined, s.intervalMs, s.lateMs, s.onReport, s.onLost)) {
+        if (s && this.schedule(s.adverts, undefined, s.intervalMs, s.lateMs, s.onReport, s.onLost) !== 'ok') {
           this.scheduled = undefined;
           s.onLost();
         }

@@ -68,6 +68,8 @@ export class ClockedAdverts {
   private held: { cfg: VrrpInstanceConfig; source: string; priority: number } | undefined;
   /** the send-failure line is logged once a failing run */
   private failing = false;
+  /** the config whose adverts the clock refused (logged once): not offered again until a reload */
+  private refused: VrrpInstanceConfig | undefined;
 
   constructor(private readonly ctx: ClockedContext) {}
 
@@ -81,7 +83,7 @@ export class ClockedAdverts {
    */
   arm(cfg: VrrpInstanceConfig, source: string, priority: number, at: number): boolean {
     this.disarm();
-    if (!advertClockReady(this.ctx.io, this.ctx.log)) return false;
+    if (this.refused === cfg || !advertClockReady(this.ctx.io, this.ctx.log)) return false;
     if (!this.hand(cfg, source, priority, at)) return false;
     this.held = { cfg, source, priority };
     return true;
@@ -111,7 +113,9 @@ export class ClockedAdverts {
     const adverts = this.ctx.sender.encode(cfg, source, priority);
     const name = cfg.name;
     const intervalMs = advertIntervalOf(cfg);
-    return this.ctx.channel.schedule(adverts, at, intervalMs, lateThresholdMs(intervalMs), (r) => this.report(name, r), () => this.lost());
+    const r = this.ctx.channel.schedule(adverts, at, intervalMs, lateThresholdMs(intervalMs), (x) => this.report(name, x), () => this.lost());
+    if (r === 'refused') this.refused = cfg;
+    return r === 'ok';
   }
 
   private lost(): void {

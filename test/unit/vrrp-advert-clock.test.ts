@@ -164,6 +164,19 @@ test('the clock cannot start: said once, and the runner\'s own timer sends as be
   assert.equal(a.inst.snapshot().counters.advertsSent, 11);
 });
 
+test('the clock refuses an instance\'s adverts: said once, the runner\'s timer sends them, at the same times', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const a = node(lan, 'a', '10.0.0.1');
+  a.io.clock.refuse = true;
+  await a.start();
+  const t0 = await lan.clock.until(() => a.inst.state === 'master', 10_000);
+  await lan.clock.advance(1000);
+  await flush();
+  assert.deepEqual(wire(lan, 'a', t0).map(([t]) => t), [0, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]);
+  assert.equal(a.lines.filter((l) => l.event === 'vrrp.advert_clock_refused').length, 1, 'not once per advert');
+  assert.equal(a.io.clock.schedules, 0);
+});
+
 test('a socket replaced while the clock held its adverts: the old entry is gone with the old socket, the new socket carries them', async () => {
   const lan = new FakeLan(new VirtualClock());
   const a = node(lan, 'a', '10.0.0.1');

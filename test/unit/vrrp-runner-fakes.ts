@@ -178,6 +178,7 @@ export class FakeLan {
           ...(opts.advertClock === false ? {} : {
             scheduleAdverts(adverts: ReadonlyArray<{ payload: Buffer; destination: string }>, firstAt: number | undefined, intervalMs: number, lateMs: number, onReport: (r: AdvertClockReport) => void) {
               if (!entry.open) throw new Error('EBADF (fake): socket is closed');
+              if (clock.refuse) throw new TypeError('payloads and destinations must be arrays of the same length, 1..64 (fake)');
               clock.schedule(key, send, adverts, firstAt, intervalMs, lateMs, onReport);
             },
             stopAdverts: () => clock.stop(key),
@@ -231,6 +232,8 @@ export class FakeAdvertClock {
   starts = 0;
   /** set: every send fails with this errno name until cleared */
   sendError: string | undefined;
+  /** every schedule throws (as the addon's does for more than 64 datagrams) */
+  refuse = false;
   /** how many times adverts were scheduled (added or replaced) and stopped */
   schedules = 0;
   stops = 0;
