@@ -215,6 +215,8 @@ static void *clock_main(void *arg) {
   pthread_setname_np(pthread_self(), "lvsd-advert");
   int sched = -1;
   if (priority > 0) {
+    /* created SCHED_RR already where allowed (no wait for a CPU as an ordinary thread on a loaded host);
+       this adds reset-on-fork, or says why it is refused */
     struct sched_param p = {.sched_priority = priority};
     sched = sched_setscheduler(0, SCHED_RR | SCHED_RESET_ON_FORK, &p) == 0 ? 0 : errno;
   }
@@ -341,7 +343,16 @@ napi_value lvsd_advert_clock(napi_env env, napi_callback_info info) {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &attr, clock_main, (void *)(intptr_t)priority);
+    int rc = EPERM;
+    if (priority > 0) {
+      struct sched_param p = {.sched_priority = (int)priority};
+      pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+      pthread_attr_setschedpolicy(&attr, SCHED_RR);
+      pthread_attr_setschedparam(&attr, &p);
+      rc = pthread_create(&t, &attr, clock_main, (void *)(intptr_t)priority);
+      pthread_attr_setinheritsched(&attr, PTHREAD_INHERIT_SCHED);
+    }
+    if (rc != 0) rc = pthread_create(&t, &attr, clock_main, (void *)(intptr_t)priority);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
       state = -1;

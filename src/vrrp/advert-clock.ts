@@ -73,6 +73,11 @@ export class ClockedAdverts {
 
   constructor(private readonly ctx: ClockedContext) {}
 
+  /** Starts the process's advert clock (once) before any takeover needs it. */
+  prepare(): void {
+    advertClockReady(this.ctx.io, this.ctx.log);
+  }
+
   get armed(): boolean {
     return this.held !== undefined;
   }

@@ -189,6 +189,7 @@ export class VrrpInstance {
     this.machine = createMachine(machineConfigFrom(cfg, this.source), { ...initial, trackEffects: this.trackers.effects() });
     logTracksAtStart(this.log, this.cfg.name, this.trackers.snapshot());
     await this.vips.learnMac();
+    this.clocked.prepare(); // the advert clock's thread starts now, not on the way to master
     // From here to the end, synchronously: what the socket holds is read, the machine starts (its
     // Master_Down timer from when the socket began to listen, if every packet since was heard), and what was
     // heard before the start is fed to it, at its arrival (never before the start: a timer it restarts
