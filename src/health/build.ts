@@ -1,7 +1,9 @@
 /**
  * A config's probes and services as the scheduler's records: one Job per distinct probe (check + real
- * server + every check parameter, check-key.ts), shared by the services using it. Pure: a job of the
- * running set whose identity is unchanged is reused (its state and schedule kept), nothing is mutated.
+ * server + every check parameter, check-key.ts), shared by the services using it. No I/O: a job of the
+ * running set whose identity is unchanged is reused (its state and schedule kept), nothing running is
+ * mutated; a new job's state takes a slot of the StateTable (state-table.ts), which the scheduler frees when
+ * the build is not installed.
  */
 import type { ServiceConfig } from '../config/types.js';
 import { destId, destSpec, type DestSpec } from '../table/index.js';
@@ -10,6 +12,7 @@ import type { Job, Member, ServiceEntry } from './job.js';
 import type { HealthInput } from './scheduler-types.js';
 import { desiredDests, type ServiceDesired } from './service-policy.js';
 import { effectiveWeight, initialState } from './state.js';
+import type { StateTable } from './state-table.js';
 
 export interface Built {
   /** Jobs to add to the running set, and keys of jobs to take out of it (install applies both). */
@@ -27,6 +30,8 @@ export interface Built {
   dropped: ServiceEntry[];
   /** Running jobs no service uses any more. */
   removed: Job[];
+  /** The jobs made by this build (their state slots are taken: freed if the build is not installed). */
+  made: Job[];
 }
 
 /** The jobs of the services built, and the job keys whose users may have changed. */
@@ -39,8 +44,15 @@ class Builder {
   readonly built: ServiceEntry[] = [];
   readonly dropped: ServiceEntry[] = [];
   private readonly droppedSet = new Set<ServiceEntry>();
+  readonly made: Job[] = [];
 
-  constructor(private readonly old: ReadonlyMap<string, Job>, private readonly now: number) {}
+  constructor(private readonly old: ReadonlyMap<string, Job>, private readonly states: StateTable, private readonly now: number) {}
+
+  /** Frees the state slots of the jobs made (a build given up before it is handed out). */
+  release(): void {
+    for (const job of this.made) this.states.free(job.slot);
+    this.made.length = 0;
+  }
 
   /** A running entry that a built one replaces, or that is gone: the users of its jobs are counted again. */
   drop(before: ServiceEntry): void {
@@ -63,12 +75,13 @@ class Builder {
         job = {
           key, check: rs.healthCheck, target, intervalMs,
           offsetMs: probeOffset(key, intervalMs),
-          state: initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, this.now),
+          slot: this.states.alloc(initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, this.now)),
           services: [],
           due: 0, queueIndex: undefined, watchId: undefined, inFlight: undefined, ctl: undefined, probingSince: undefined,
           alive: true,
         };
         this.added.set(key, job);
+        this.made.push(job);
       }
       this.dirty.add(key);
       let names = this.builtUsers.get(key);
@@ -76,13 +89,13 @@ class Builder {
       names.add(config.name);
       members.push({ rs, job, dest: undefined });
     }
-    const entry = { config, members, desired: computeDesired(config, members, this.now) };
+    const entry = { config, members, desired: computeDesired(config, members, this.states, this.now) };
     this.built.push(entry);
     return entry;
   }
 
   /** The users of every dirty key: the running users still `kept`, and the services built. */
-  finish(kept: (name: string) => boolean): Pick<Built, 'added' | 'deleted' | 'users' | 'built' | 'dropped' | 'removed'> {
+  finish(kept: (name: string) => boolean): Pick<Built, 'added' | 'deleted' | 'users' | 'built' | 'dropped' | 'removed' | 'made'> {
     const users = new Map<string, Set<string>>();
     const removed: Job[] = [];
     const deleted: string[] = [];
@@ -99,7 +112,7 @@ class Builder {
       const gone = this.old.get(key);
       if (gone !== undefined) removed.push(gone);
     }
-    return { added: this.added, deleted, users, built: this.built, dropped: this.dropped, removed };
+    return { added: this.added, deleted, users, built: this.built, dropped: this.dropped, removed, made: this.made };
   }
 }
 
@@ -115,9 +128,9 @@ function keeps(before: ServiceEntry | undefined, config: ServiceConfig): before 
  * removed have their users counted again.
  */
 export function buildJobs(
-  input: HealthInput, old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry> = new Map(),
+  input: HealthInput, old: ReadonlyMap<string, Job>, states: StateTable, now: number, oldServices: ReadonlyMap<string, ServiceEntry> = new Map(),
 ): Built {
-  const b = new Builder(old, now);
+  const b = new Builder(old, states, now);
   const services = new Map<string, ServiceEntry>();
   const kept = new Set<ServiceEntry>();
   for (const config of input.services) {
@@ -141,14 +154,17 @@ export function buildJobs(
  * name is not running, or given twice: build the whole config then.
  */
 export function buildChanges(
-  changed: readonly ServiceConfig[], old: ReadonlyMap<string, Job>, now: number, oldServices: ReadonlyMap<string, ServiceEntry>,
+  changed: readonly ServiceConfig[], old: ReadonlyMap<string, Job>, states: StateTable, now: number, oldServices: ReadonlyMap<string, ServiceEntry>,
 ): Built | undefined {
-  const b = new Builder(old, now);
+  const b = new Builder(old, states, now);
   const patch = new Map<string, ServiceEntry>();
   const seen = new Set<string>();
   for (const config of changed) {
     const before = oldServices.get(config.name);
-    if (before === undefined || seen.has(config.name)) return undefined;
+    if (before === undefined || seen.has(config.name)) {
+      b.release();
+      return undefined;
+    }
     seen.add(config.name);
     if (keeps(before, config)) continue;
     b.drop(before);
@@ -184,22 +200,21 @@ function isIrregular(config: ServiceConfig): boolean {
  * most of ~9 GB allocated in 45 s and a heap that peaked at 1.2 GB. The objects are shared with the
  * lists the scheduler hands out: nobody mutates them.
  */
-export function computeDesired(config: ServiceConfig, members: readonly Member[], now: number): ServiceDesired {
+export function computeDesired(config: ServiceConfig, members: readonly Member[], states: StateTable, now: number): ServiceDesired {
   if (isIrregular(config)) {
     return desiredDests(config, members.map(({ rs, job }) => ({
-      spec: rs.spec, up: job.state.up, weight: effectiveWeight(job.state, rs.spec.weight, config.slowStart, now),
+      spec: rs.spec, up: states.up(job.slot), weight: effectiveWeight(states.read(job.slot), rs.spec.weight, config.slowStart, now),
     })));
   }
   let up = 0;
-  for (const m of members) if (m.job.state.up) up++;
+  for (const m of members) if (states.up(m.job.slot)) up++;
   const quorumMet = config.quorum === undefined || up >= config.quorum.minUp;
   const sorryActive = (quorumMet ? up : 0) === 0 && config.sorryServer !== undefined;
   const inhibit = config.onFailure === 'inhibit';
   const dests: DestSpec[] = [];
   for (const m of members) {
-    const state = m.job.state;
     let weight: number;
-    if (state.up && quorumMet) weight = effectiveWeight(state, m.rs.spec.weight, config.slowStart, now);
+    if (states.up(m.job.slot) && quorumMet) weight = effectiveWeight(states.read(m.job.slot), m.rs.spec.weight, config.slowStart, now);
     else if (inhibit) weight = 0;
     else continue;
     const last = m.dest;

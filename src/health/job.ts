@@ -2,7 +2,6 @@
 import type { HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
 import type { DestSpec } from '../table/index.js';
 import type { ServiceDesired } from './service-policy.js';
-import type { RealServerState } from './state.js';
 import type { ProbeTarget, TimerHandle } from './types.js';
 
 export interface Job {
@@ -11,7 +10,8 @@ export interface Job {
   target: ProbeTarget;
   intervalMs: number;
   offsetMs: number;
-  state: RealServerState;
+  /** Its health state's slot in the scheduler's StateTable (state-table.ts): columns, not an object per probe. */
+  slot: number;
   /** The services using it (in a group: each member). An array: one Set per probe cost ~100 bytes more at 100,000 probes. */
   services: readonly string[];
   /** when its next turn is (DueQueue entry; queueIndex set while queued) */

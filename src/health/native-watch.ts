@@ -19,8 +19,8 @@ export function timeoutMsOf(job: Job): number {
 }
 
 /** The watch for a job's first turn `firstInMs` from now, carrying on the run its state has counted. */
-export function watchOptions(job: Job, firstInMs: number): TcpWatchOptions {
-  const { check, state } = job;
+export function watchOptions(job: Job, state: RealServerState, firstInMs: number): TcpWatchOptions {
+  const { check } = job;
   const o: TcpWatchOptions = {
     address: check.address, port: check.port, intervalMs: job.intervalMs, timeoutMs: timeoutMsOf(job),
     firstInMs, rise: check.rise, fall: check.fall, reset: check.type === 'tcp' && check.close === 'reset',

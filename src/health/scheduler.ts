@@ -26,6 +26,7 @@ import { serviceStatus } from './snapshot.js';
 import { applyProbe, applyRun, effectiveWeight, statusOf, type HealthStatus } from './state.js';
 import { ServiceLists } from './service-lists.js';
 import { SlicedReader } from './sliced-reader.js';
+import { StateTable } from './state-table.js';
 import type {
   HealthInput, HealthSchedulerOptions, HealthSnapshot, HealthTransition, RealServerTransition, ServiceStatus, TcpWatcher,
 } from './scheduler-types.js';
@@ -95,6 +96,10 @@ export class HealthScheduler extends EventEmitter {
   private readonly log: Logger;
   private readonly heartbeatMs: number;
   private readonly jobs = new Map<string, Job>();
+  /** The jobs' health states, by their slots (columns: state-table.ts). */
+  private readonly states = new StateTable();
+  /** The last build prepared and not yet committed: the jobs it made hold state slots, freed if it is given up. */
+  private pending: Built | undefined;
   /** Counts installs: a prepared build belongs to the one it was made from. */
   private generation = 0;
   private global: HealthGlobalConfig;
@@ -132,7 +137,7 @@ export class HealthScheduler extends EventEmitter {
     if (options.onQuorum) this.on('quorum', options.onQuorum);
     if (options.onTransition) this.on('transition', options.onTransition);
     this.global = input.health;
-    this.lists = new ServiceLists(this.clock, this.log, {
+    this.lists = new ServiceLists(this.clock, this.log, this.states, {
       change: (service, dests, change) => this.emit('change', service, dests, change),
       quorum: (service, met, up) => this.emit('quorum', service, met, up),
     });
@@ -183,7 +188,10 @@ export class HealthScheduler extends EventEmitter {
    * Commit it before the next prepare or commit (it reuses the running probes' state).
    */
   prepare(input: HealthInput): PreparedHealth {
-    return { health: input.health, built: buildJobs(input, this.jobs, this.clock.now(), this.lists.entries), from: this.generation };
+    this.releasePending();
+    const built = buildJobs(input, this.jobs, this.states, this.clock.now(), this.lists.entries);
+    this.pending = built;
+    return { health: input.health, built, from: this.generation };
   }
 
   /**
@@ -192,13 +200,24 @@ export class HealthScheduler extends EventEmitter {
    * list would build. Undefined when a name is not running: prepare() the whole list then.
    */
   prepareChanges(changed: readonly ServiceConfig[], health: HealthGlobalConfig): PreparedHealth | undefined {
-    const built = buildChanges(changed, this.jobs, this.clock.now(), this.lists.entries);
+    this.releasePending();
+    const built = buildChanges(changed, this.jobs, this.states, this.clock.now(), this.lists.entries);
+    this.pending = built;
     return built && { health, built, from: this.generation };
+  }
+
+  /** A build prepared and never committed (a reload given up): the state slots of the jobs it made go back. */
+  private releasePending(): void {
+    for (const job of this.pending?.made ?? []) this.states.free(job.slot);
+    this.pending = undefined;
   }
 
   /** Switches to a prepared config. Never throws. */
   commit(prepared: PreparedHealth): void {
     if (prepared.from !== this.generation) throw new Error('health: prepare() and commit() interleaved with another update');
+    const built = prepared.built as Built;
+    if (built !== this.pending) throw new Error('health: commit() of a build another prepare() has replaced');
+    this.pending = undefined;
     // transitions of the batch being read are told against the lists they changed, before those are replaced
     this.lists.flushFolded();
     const health = prepared.health;
@@ -208,15 +227,14 @@ export class HealthScheduler extends EventEmitter {
     }
     this.global = health;
     this.runner.env = { execUser: health.execUser, execOutputLimit: health.execOutputLimit };
-    const built = prepared.built as Built;
     // a kept entry is the running one, results included: its list and ramp timer stay
     for (const svc of built.dropped) this.lists.clearRamp(svc);
     this.install(built);
     // results that came in since prepare() changed the probes' state: the built services' lists follow it
     const now = this.clock.now();
-    for (const svc of built.built) svc.desired = computeDesired(svc.config, svc.members, now);
+    for (const svc of built.built) svc.desired = computeDesired(svc.config, svc.members, this.states, now);
     if (built.removed.some((job) => job.watchId !== undefined)) this.takeCounts(built.removed);
-    for (const job of built.removed) this.disarm(job);
+    for (const job of built.removed) this.retire(job);
     if (this.running) {
       const now = this.clock.now();
       // a job whose users did not change was running before and is scheduled: only the others may need arming
@@ -242,14 +260,17 @@ export class HealthScheduler extends EventEmitter {
     const svc = this.lists.entries.get(service);
     const now = this.clock.now();
     // a server that flaps and so never completes a rise or a fall counts as settled after twice the time one takes
-    return svc?.members.filter(({ job }) => 'rise' in job.check && job.state.reason === 'initial' &&
-      job.state.successes < job.check.rise && job.state.failures < job.check.fall &&
-      now - job.state.since < 2 * (Math.max(job.check.rise, job.check.fall) * job.intervalMs + job.check.timeout * 1000)).length;
+    return svc?.members.filter(({ job }) => {
+      if (!('rise' in job.check)) return false;
+      const s = this.states.read(job.slot);
+      return s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall &&
+        now - s.since < 2 * (Math.max(job.check.rise, job.check.fall) * job.intervalMs + job.check.timeout * 1000);
+    }).length;
   }
 
   upServers(service: string): string[] | undefined {
     const svc = this.lists.entries.get(service);
-    return svc?.members.filter(({ job }) => statusOf(job.state) === 'up').map(({ rs }) => destId(rs.spec));
+    return svc?.members.filter(({ job }) => statusOf(this.states.read(job.slot)) === 'up').map(({ rs }) => destId(rs.spec));
   }
 
   /**
@@ -258,7 +279,7 @@ export class HealthScheduler extends EventEmitter {
    * undefined for a service the scheduler does not know.
    */
   serverStatuses(service: string): Array<{ realServer: string; status: HealthStatus }> | undefined {
-    return this.lists.entries.get(service)?.members.map(({ rs, job }) => ({ realServer: destId(rs.spec), status: statusOf(job.state) }));
+    return this.lists.entries.get(service)?.members.map(({ rs, job }) => ({ realServer: destId(rs.spec), status: statusOf(this.states.read(job.slot)) }));
   }
 
   /** The status of these services (those the scheduler knows), as snapshot() shows them. */
@@ -307,7 +328,7 @@ export class HealthScheduler extends EventEmitter {
     const watch = this.watcher?.watchState() ?? (() => undefined);
     return (name) => {
       const svc = this.lists.entries.get(name);
-      return svc ? serviceStatus(svc, now, watch) : undefined;
+      return svc ? serviceStatus(svc, this.states, now, watch) : undefined;
     };
   }
 
@@ -328,7 +349,7 @@ export class HealthScheduler extends EventEmitter {
   // ---- internals ----
 
   private load(input: HealthInput): void {
-    this.install(this.build(input, new Map()));
+    this.install(buildJobs(input, new Map(), this.states, this.clock.now()));
   }
 
   /** Applies a build to the running set (in place: a reload that changed one service touches about one service's jobs). */
@@ -350,10 +371,6 @@ export class HealthScheduler extends EventEmitter {
     for (const [name, svc] of built.patch ?? []) this.lists.entries.set(name, svc);
   }
 
-  private build(input: HealthInput, old: Map<string, Job>): Built {
-    return buildJobs(input, old, this.clock.now());
-  }
-
   private arm(job: Job, due: number): void {
     if (job.check.type === 'none' || !job.alive) return;
     this.schedule(job, due);
@@ -363,7 +380,7 @@ export class HealthScheduler extends EventEmitter {
   private schedule(job: Job, due: number): void {
     if (this.watcher && job.check.type === 'tcp' && job.watchId === undefined) {
       try {
-        const id = this.watcher.watch(watchOptions(job, due - this.clock.now()), this.onWatch);
+        const id = this.watcher.watch(watchOptions(job, this.states.read(job.slot), due - this.clock.now()), this.onWatch);
         this.byWatch[id] = job;
         job.watchId = id;
         job.due = due;
@@ -402,6 +419,14 @@ export class HealthScheduler extends EventEmitter {
     if (!this.jobs.has(job.key) || this.jobs.get(job.key) !== job) job.alive = false;
   }
 
+  /** A job no service uses any more: no turns, and its state slot goes back to the table. */
+  private retire(job: Job): void {
+    this.disarm(job);
+    if (job.alive) return; // still the running job of its key (not expected: removed jobs left the map)
+    this.states.free(job.slot);
+    job.slot = -1;
+  }
+
   /**
    * A probe that failed because of the director itself says nothing about the real server: its state
    * stays as it is, the event is logged (at most once per LOCAL_LOG_EVERY_MS, with how many were not)
@@ -426,10 +451,11 @@ export class HealthScheduler extends EventEmitter {
   private onResult(job: Job, result: ProbeResult, run?: number, fold = false): void {
     if (result.local !== undefined) return this.onLocalFailure(job, result);
     const now = this.clock.now();
+    const before = this.states.read(job.slot);
     const { state, transition, weightChanged } = run === undefined
-      ? applyProbe(job.state, result, job.check, now)
-      : applyRun(job.state, result, run, job.check, now);
-    job.state = state;
+      ? applyProbe(before, result, job.check, now)
+      : applyRun(before, result, run, job.check, now);
+    this.states.set(job.slot, state);
     // a weight reported while down changes nothing until the server is up again
     if (!transition && !(weightChanged && state.up)) return;
     const status = statusOf(state);

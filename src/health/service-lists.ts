@@ -10,6 +10,7 @@ import type { Member, ServiceEntry } from './job.js';
 import type { HealthChange, HealthTransition } from './scheduler-types.js';
 import { diffDests } from './service-policy.js';
 import { effectiveWeight, nextRampAt, statusOf } from './state.js';
+import type { StateTable } from './state-table.js';
 import type { Clock } from './types.js';
 
 /** Where the lists' news goes (the scheduler's events). */
@@ -30,7 +31,7 @@ export class ServiceLists {
   private readonly folded = new Map<ServiceEntry, HealthTransition[]>();
   private foldScheduled = false;
 
-  constructor(private readonly clock: Clock, private readonly log: Logger, private readonly events: ListEvents) {}
+  constructor(private readonly clock: Clock, private readonly log: Logger, private readonly states: StateTable, private readonly events: ListEvents) {}
 
   /** A transition of the batch being read: its service is recomputed once, after the batch. */
   fold(svc: ServiceEntry, t: HealthTransition): void {
@@ -63,7 +64,7 @@ export class ServiceLists {
   recompute(svc: ServiceEntry, change: HealthChange): void {
     const now = this.clock.now();
     const before = svc.desired;
-    const next = computeDesired(svc.config, svc.members, now);
+    const next = computeDesired(svc.config, svc.members, this.states, now);
     svc.desired = next;
     const changes = diffDests(before.dests, next.dests);
     if (before.quorumMet !== next.quorumMet) {
@@ -91,7 +92,7 @@ export class ServiceLists {
     let at: number | undefined;
     let who: Member | undefined;
     for (const m of svc.members) {
-      const t = nextRampAt(m.job.state, m.rs.spec.weight, svc.config.slowStart, now);
+      const t = nextRampAt(this.states.read(m.job.slot), m.rs.spec.weight, svc.config.slowStart, now);
       if (t !== undefined && (at === undefined || t < at)) {
         at = t;
         who = m;
@@ -103,9 +104,9 @@ export class ServiceLists {
       svc.rampTimer = undefined;
       if (!this.running || this.entries.get(svc.config.name) !== svc) return;
       const t = this.clock.now();
-      const weight = effectiveWeight(m.job.state, m.rs.spec.weight, svc.config.slowStart, t);
+      const weight = effectiveWeight(this.states.read(m.job.slot), m.rs.spec.weight, svc.config.slowStart, t);
       this.log.debug({ event: 'health.slowstart', service: svc.config.name, realServer: destId(m.rs.spec), weight });
-      const status = statusOf(m.job.state);
+      const status = statusOf(this.states.read(m.job.slot));
       const tr: HealthTransition = { realServer: destId(m.rs.spec), from: status, to: status, reason: `slow start weight ${weight}`, latencyMs: 0 };
       this.recompute(svc, { ...tr, transitions: [tr], changes: [] });
     }, at - now);

@@ -2,12 +2,13 @@
 import { destId, destSpec } from '../table/index.js';
 import type { TcpWatchState } from '../net/index.js';
 import type { ServiceEntry } from './job.js';
+import type { StateTable } from './state-table.js';
 import { overlayWatch } from './native-watch.js';
 import type { RealServerStatus, ServiceStatus } from './scheduler-types.js';
 import { effectiveWeight, statusOf } from './state.js';
 
 /** `watch(id)`: what the addon last saw of a TCP watch (its runs and last outcome are kept there). */
-export function serviceStatus(svc: ServiceEntry, now: number, watch: (id: number) => TcpWatchState | undefined): ServiceStatus {
+export function serviceStatus(svc: ServiceEntry, states: StateTable, now: number, watch: (id: number) => TcpWatchState | undefined): ServiceStatus {
   return {
     name: svc.config.name,
     up: svc.desired.up,
@@ -15,7 +16,7 @@ export function serviceStatus(svc: ServiceEntry, now: number, watch: (id: number
     sorryActive: svc.desired.sorryActive,
     dests: svc.desired.dests.map((d) => destSpec(d)),
     realServers: svc.members.map(({ rs, job }) => {
-      const s = job.state;
+      const s = states.read(job.slot);
       const row: RealServerStatus = {
         realServer: destId(rs.spec),
         check: job.check.type,

@@ -11,6 +11,7 @@ import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../..
 import type { DestSpec } from '../../src/table/index.js';
 import { HealthScheduler, ManualClock, type Prober } from '../../src/health/index.js';
 import type { Job, ServiceEntry } from '../../src/health/job.js';
+import type { StateTable } from '../../src/health/state-table.js';
 
 const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 1024, execOutputLimit: 4096 };
 const POOL = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6'];
@@ -64,10 +65,10 @@ function scheduler(services: ServiceConfig[], down: Set<string>) {
 
 /** Everything the scheduler holds that a build decides, as plain data. */
 function describe(s: HealthScheduler): unknown {
-  const inner = s as unknown as { jobs: Map<string, Job>; lists: { entries: Map<string, ServiceEntry> } };
+  const inner = s as unknown as { jobs: Map<string, Job>; states: StateTable; lists: { entries: Map<string, ServiceEntry> } };
   return {
     jobs: [...inner.jobs].map(([key, j]) => ({
-      key, services: [...j.services], state: j.state, offsetMs: j.offsetMs, due: j.due, alive: j.alive, queued: j.queueIndex !== undefined,
+      key, services: [...j.services], state: inner.states.get(j.slot), offsetMs: j.offsetMs, due: j.due, alive: j.alive, queued: j.queueIndex !== undefined,
     })),
     entries: [...inner.lists.entries].map(([name, e]) => ({
       name, config: e.config.origin.pointer, members: e.members.map((m) => [m.job.key, m.rs.spec.weight]), desired: e.desired, ramp: e.rampTimer !== undefined,

@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import type { ServiceConfig } from '../../src/config/types.js';
 import { computeDesired } from '../../src/health/build.js';
 import type { Job, Member } from '../../src/health/job.js';
+import { StateTable } from '../../src/health/state-table.js';
 import { desiredDests, diffDests, effectiveWeight, initialState, type DestChange } from '../../src/health/index.js';
 import { destId, type DestSpec } from '../../src/table/index.js';
 
@@ -73,18 +74,19 @@ describe('a service\'s list recomputed after each batch of outcomes', () => {
           name: 's', onFailure, slowStart, realServers,
           ...(minUp !== undefined && { quorum: { minUp } }), ...(sorry && { sorryServer: dest(200, 1) }),
         } as unknown as ServiceConfig;
-        const members: Member[] = realServers.map((rs) => ({ rs, job: { state: initialState('down', 0) } as Job }) as Member);
-        let previous = computeDesired(config, members, 0).dests;
+        const states = new StateTable();
+        const members: Member[] = realServers.map((rs) => ({ rs, job: { slot: states.alloc(initialState('down', 0)) } as Job }) as Member);
+        let previous = computeDesired(config, members, states, 0).dests;
         rounds.forEach((round, k) => {
           const now = 1000 * (k + 1) * 1000;
           members.forEach((m, i) => {
             const s = round[i]!;
-            m.job.state = { ...initialState(s.up ? 'up' : 'down', 0), ...(s.upAgo !== undefined && { upSince: now - s.upAgo }), weightPercent: s.percent, drain: s.drain };
+            states.set(m.job.slot, { ...initialState(s.up ? 'up' : 'down', 0), ...(s.upAgo !== undefined && { upSince: now - s.upAgo }), weightPercent: s.percent, drain: s.drain });
           });
-          const got = computeDesired(config, members, now);
+          const got = computeDesired(config, members, states, now);
           const want = desiredDests(config, members.map(({ rs, job }) => ({
-            spec: rs.spec, up: job.state.up,
-            weight: effectiveWeight(job.state, rs.spec.weight, slowStart, now),
+            spec: rs.spec, up: states.get(job.slot).up,
+            weight: effectiveWeight(states.get(job.slot), rs.spec.weight, slowStart, now),
           })));
           assert.deepEqual(got, want);
           // an entry whose weight is the same is the previous list's object (what the change costs is what changed)

@@ -47,7 +47,7 @@ await settle();
 let i = 0;
 for (const [id, { o, cb }] of [...watcher.watches]) if (i++ % 4 === 0) cb(111, 0, o.fall, id);
 await settle();
-const jobs = [...(h as unknown as { jobs: Map<string, { state: object; target: object; services: readonly string[]; key: string }> }).jobs.values()];
+const jobs = [...(h as unknown as { jobs: Map<string, { target: object; services: readonly string[]; key: string }> }).jobs.values()];
 const specs = new Set<object>(config.services.flatMap((s) => s.realServers.map((rs) => rs.spec)));
 const view = new KeptView();
 view.replaceAll(config.services.map((s) => ({ service: s.spec, dests: [...(lists.get(s.name) ?? [])].map((d) => ({ ...d, activeConns: 1, inactiveConns: 0, persistentConns: 0 })) })));
@@ -64,7 +64,7 @@ process.stdout.write(`${JSON.stringify({
   listed: [...lists.values()].reduce((n, l) => n + l.length, 0),
   viewed: viewDests.length,
   classes: {
-    healthState: classes(jobs.map((j) => j.state)),
+    healthJob: classes(jobs),
     healthList: classes([...lists.values()].flat()),
     statusList: classes(h.serviceStatuses(config.services.map((s) => s.name)).flatMap((s) => s.dests)),
     configCheck: classes(config.services.flatMap((s) => s.realServers.map((rs) => rs.healthCheck))),
