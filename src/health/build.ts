@@ -77,7 +77,7 @@ class Builder {
           offsetMs: probeOffset(key, intervalMs),
           slot: this.states.alloc(initialState(rs.healthCheck.type === 'none' ? 'up' : config.initialState, this.now)),
           services: [],
-          due: 0, queueIndex: undefined, watchId: undefined, inFlight: undefined, ctl: undefined, probingSince: undefined,
+          watchId: undefined, turn: undefined,
           alive: true,
         };
         this.added.set(key, job);

@@ -14,17 +14,27 @@ export interface Job {
   slot: number;
   /** The services using it (in a group: each member). An array: one Set per probe cost ~100 bytes more at 100,000 probes. */
   services: readonly string[];
+  /** a TCP check the addon runs by itself (its watch id), instead of this scheduler's queue */
+  watchId?: number | undefined;
+  /**
+   * Its turns in this process's queue (probe-runner.ts), made at its first: only the checks the addon does
+   * not run have one (their five fields, one a boxed time, were ~50 bytes on every probe).
+   */
+  turn?: Turn | undefined;
+  alive: boolean;
+}
+
+/** A job's place in the runner's queue and its probe in flight. */
+export interface Turn {
+  readonly job: Job;
   /** when its next turn is (DueQueue entry; queueIndex set while queued) */
   due: number;
   queueIndex?: number | undefined;
-  /** a TCP check the addon runs by itself (its watch id), instead of this scheduler's queue */
-  watchId?: number | undefined;
   inFlight?: AbortController | undefined;
   /** reused by every probe of this job until aborted */
   ctl?: AbortController | undefined;
   /** When the probe in flight started (left the queue), for status. */
   probingSince?: number | undefined;
-  alive: boolean;
 }
 
 export interface Member {

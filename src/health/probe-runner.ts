@@ -5,7 +5,7 @@
  * running when its next turn comes skips that turn. Each result goes to `deliver`.
  */
 import { DueQueue } from './due-queue.js';
-import type { Job } from './job.js';
+import type { Job, Turn } from './job.js';
 import { Limiter } from './limiter.js';
 import type { Clock, ProbeEnv, ProbeResult, Prober, TimerHandle } from './types.js';
 
@@ -18,7 +18,7 @@ export class ProbeRunner {
   /** turns skipped because the previous probe of the same job was still running */
   skipped = 0;
   private limiter: Limiter;
-  private readonly queue = new DueQueue<Job>();
+  private readonly queue = new DueQueue<Turn>();
   private wake: TimerHandle | undefined;
   private wakeAt: number | undefined;
   /** probes fired and not finished (queued or running), and idle()'s waiters */
@@ -44,20 +44,28 @@ export class ProbeRunner {
   }
 
   has(job: Job): boolean {
-    return this.queue.has(job);
+    return job.turn !== undefined && this.queue.has(job.turn);
+  }
+
+  /** When the job's next turn is, if it is queued. */
+  dueOf(job: Job): number | undefined {
+    return this.has(job) ? job.turn!.due : undefined;
   }
 
   /** The job's next turn at `due` (sooner or later than planned). */
   set(job: Job, due: number): void {
-    this.queue.set(job, due);
+    const turn = (job.turn ??= { job, due, queueIndex: undefined, inFlight: undefined, ctl: undefined, probingSince: undefined });
+    this.queue.set(turn, due);
     this.rearm();
   }
 
   /** No more turns; a probe under way is aborted (its result dropped). */
   delete(job: Job): void {
-    this.queue.delete(job);
+    const turn = job.turn;
+    if (turn === undefined) return;
+    this.queue.delete(turn);
     this.rearm();
-    job.inFlight?.abort();
+    turn.inFlight?.abort();
   }
 
   /** Resolves once no probe is under way. */
@@ -86,32 +94,34 @@ export class ProbeRunner {
     this.wake = undefined;
     this.wakeAt = undefined;
     if (!this.running) return;
-    for (const job of this.queue.takeDue(this.clock.now() + COALESCE_MS)) this.fire(job);
+    for (const turn of this.queue.takeDue(this.clock.now() + COALESCE_MS)) this.fire(turn);
     this.rearm();
   }
 
-  private fire(job: Job): void {
+  private fire(turn: Turn): void {
+    const job = turn.job;
     if (!this.running || !job.alive) return;
     const now = this.clock.now();
-    let due = job.due + job.intervalMs;
+    let due = turn.due + job.intervalMs;
     while (due <= now) due += job.intervalMs;
-    this.queue.set(job, due);
-    if (job.inFlight) {
+    this.queue.set(turn, due);
+    if (turn.inFlight) {
       this.skipped++;
       return;
     }
     // one AbortController per job, replaced only once it has been aborted (delete): not one per probe
-    const ctl = job.ctl && !job.ctl.signal.aborted ? job.ctl : (job.ctl = new AbortController());
-    job.inFlight = ctl;
+    const ctl = turn.ctl && !turn.ctl.signal.aborted ? turn.ctl : (turn.ctl = new AbortController());
+    turn.inFlight = ctl;
     this.inFlight++;
     const limiter = this.limiter; // a reload may replace it: the slot goes back to the one it came from
-    limiter.acquire(() => this.launch(job, ctl, limiter));
+    limiter.acquire(() => this.launch(turn, ctl, limiter));
   }
 
   /** Runs the probe in its limiter slot; callbacks, not a promise chain: this runs thousands of times a second. */
-  private launch(job: Job, ctl: AbortController, limiter: Limiter): void {
-    if (ctl.signal.aborted) return this.finish(job, ctl, limiter, undefined);
-    job.probingSince = this.clock.now();
+  private launch(turn: Turn, ctl: AbortController, limiter: Limiter): void {
+    if (ctl.signal.aborted) return this.finish(turn, ctl, limiter, undefined);
+    const job = turn.job;
+    turn.probingSince = this.clock.now();
     let p: Promise<ProbeResult>;
     try {
       p = this.prober(job.check, job.target, ctl.signal, this.env);
@@ -119,16 +129,17 @@ export class ProbeRunner {
       p = Promise.reject(err);
     }
     p.then(
-      (result) => this.finish(job, ctl, limiter, result),
-      (err: unknown) => this.finish(job, ctl, limiter, { ok: false, latencyMs: 0, reason: `probe error ${(err as Error)?.message ?? err}` }),
+      (result) => this.finish(turn, ctl, limiter, result),
+      (err: unknown) => this.finish(turn, ctl, limiter, { ok: false, latencyMs: 0, reason: `probe error ${(err as Error)?.message ?? err}` }),
     );
   }
 
-  private finish(job: Job, ctl: AbortController, limiter: Limiter, result: ProbeResult | undefined): void {
+  private finish(turn: Turn, ctl: AbortController, limiter: Limiter, result: ProbeResult | undefined): void {
     limiter.release();
-    if (job.inFlight === ctl) {
-      job.inFlight = undefined;
-      job.probingSince = undefined;
+    const job = turn.job;
+    if (turn.inFlight === ctl) {
+      turn.inFlight = undefined;
+      turn.probingSince = undefined;
     }
     try {
       if (result && job.alive && this.running && !ctl.signal.aborted) this.deliver(job, result);

@@ -299,7 +299,7 @@ export class HealthScheduler extends EventEmitter {
    */
   snapshot(opts: { services?: boolean } = {}): HealthSnapshot {
     let inFlight = 0;
-    for (const job of this.jobs.values()) if (job.inFlight) inFlight++;
+    for (const job of this.jobs.values()) if (job.turn?.inFlight) inFlight++;
     const native = this.watcher?.stats();
     if (native) inFlight += native.watchedUnderWay;
     const services: ServiceStatus[] = [];
@@ -383,13 +383,11 @@ export class HealthScheduler extends EventEmitter {
         const id = this.watcher.watch(watchOptions(job, this.states.read(job.slot), due - this.clock.now()), this.onWatch);
         this.byWatch[id] = job;
         job.watchId = id;
-        job.due = due;
         return;
       } catch (e) {
         this.log.warn({ event: 'health.native_unavailable', realServer: job.key, err: (e as Error).message }, 'TCP check through a socket instead');
       }
     }
-    job.due = due;
     this.runner.set(job, due);
   }
 
@@ -439,7 +437,7 @@ export class HealthScheduler extends EventEmitter {
     const retryAt = now + LOCAL_RETRY_MS;
     if (job.watchId !== undefined) {
       this.watcher?.next(job.watchId, LOCAL_RETRY_MS); // the addon runs this watch: its next turn at the retry
-    } else if (this.runner.has(job) && job.due > retryAt) {
+    } else if ((this.runner.dueOf(job) ?? -Infinity) > retryAt) {
       this.runner.set(job, retryAt);
     }
   }

@@ -29,7 +29,7 @@ export function serviceStatus(svc: ServiceEntry, states: StateTable, now: number
         effectiveWeight: effectiveWeight(s, rs.spec.weight, svc.config.slowStart, now),
       };
       if (s.lastProbeAt !== undefined) row.lastProbeAt = s.lastProbeAt;
-      if (job.probingSince !== undefined) row.probingSince = job.probingSince;
+      if (job.turn?.probingSince !== undefined) row.probingSince = job.turn.probingSince;
       if (s.lastResult) {
         row.lastResult = s.lastResult;
         row.latencyMs = s.lastResult.latencyMs;

@@ -68,7 +68,7 @@ function describe(s: HealthScheduler): unknown {
   const inner = s as unknown as { jobs: Map<string, Job>; states: StateTable; lists: { entries: Map<string, ServiceEntry> } };
   return {
     jobs: [...inner.jobs].map(([key, j]) => ({
-      key, services: [...j.services], state: inner.states.get(j.slot), offsetMs: j.offsetMs, due: j.due, alive: j.alive, queued: j.queueIndex !== undefined,
+      key, services: [...j.services], state: inner.states.get(j.slot), offsetMs: j.offsetMs, due: j.turn?.due, alive: j.alive, queued: j.turn?.queueIndex !== undefined,
     })),
     entries: [...inner.lists.entries].map(([name, e]) => ({
       name, config: e.config.origin.pointer, members: e.members.map((m) => [m.job.key, m.rs.spec.weight]), desired: e.desired, ramp: e.rampTimer !== undefined,
@@ -121,4 +121,26 @@ test('a change naming a service that does not run is not built alone', () => {
   const other = { ...service(1, { servers: [{ address: '10.0.0.2', weight: 1, check: 'tcp5' }], initialState: 'up', slowStart: 0, inhibit: true, sorry: false }) };
   assert.equal(s.prepareChanges([other], health), undefined);
   void s.stop();
+});
+
+test('the states\' slots follow the running probes: a reload given up gives back those it took, a probe removed gives back its own', async () => {
+  const down = new Set<string>();
+  const shape = (addresses: string[]): SvcShape => ({ servers: addresses.map((address) => ({ address, weight: 1, check: 'tcp5' as const })), initialState: 'up', slowStart: 0, inhibit: true, sorry: false });
+  const { s, clock } = scheduler([service(0, shape(['10.0.0.1', '10.0.0.2'])), service(1, shape(['10.0.0.3']))], down);
+  const inner = s as unknown as { jobs: Map<string, Job>; states: StateTable };
+  assert.equal(inner.states.size, 3);
+  // three reloads given up (another part refused the config): each made new probes, none was committed
+  for (let k = 0; k < 3; k++) {
+    s.prepare({ services: [service(0, shape(['10.0.0.4', '10.0.0.5'])), service(1, shape(['10.0.0.6', '10.0.0.1']))], health });
+    assert.ok(s.prepareChanges([service(1, shape(['10.0.0.6']))], health));
+  }
+  const given = s.prepare({ services: [service(0, shape(['10.0.0.4']))], health });
+  const kept = s.prepare({ services: [service(0, shape(['10.0.0.5', '10.0.0.1']))], health });
+  assert.throws(() => s.commit(given), /another prepare\(\) has replaced/);
+  s.commit(kept);
+  assert.equal(inner.jobs.size, 2);
+  assert.equal(inner.states.size, 2, 'one slot per running probe: none left by the builds given up or the probes removed');
+  await clock.advance(12_000);
+  assert.deepEqual(s.upServers('s0'), ['10.0.0.5:80', '10.0.0.1:80']);
+  await s.stop();
 });
