@@ -349,6 +349,9 @@ export class HealthScheduler extends EventEmitter {
   // ---- internals ----
 
   private load(input: HealthInput): void {
+    let n = 0;
+    for (const svc of input.services) n += svc.realServers.length;
+    this.states.reserve(n);
     this.install(buildJobs(input, new Map(), this.states, this.clock.now()));
   }
 
