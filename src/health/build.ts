@@ -8,7 +8,7 @@
 import type { ServiceConfig } from '../config/types.js';
 import { destId, destSpec, type DestSpec } from '../table/index.js';
 import { probeOffset, probeTarget, realServerKey } from './check-key.js';
-import type { Job, Member, ServiceEntry } from './job.js';
+import type { Job, ServiceEntry } from './job.js';
 import type { HealthInput } from './scheduler-types.js';
 import { desiredDests, type ServiceDesired } from './service-policy.js';
 import { effectiveWeight, initialState } from './state.js';
@@ -59,11 +59,11 @@ class Builder {
     if (this.droppedSet.has(before)) return;
     this.droppedSet.add(before);
     this.dropped.push(before);
-    for (const { job } of before.members) this.dirty.add(job.key);
+    for (const job of before.jobs) this.dirty.add(job.key);
   }
 
   build(config: ServiceConfig): ServiceEntry {
-    const members: Member[] = [];
+    const jobs: Job[] = [];
     for (const rs of config.realServers) {
       const target = probeTarget(rs);
       const key = realServerKey(rs);
@@ -87,9 +87,10 @@ class Builder {
       let names = this.builtUsers.get(key);
       if (!names) this.builtUsers.set(key, (names = new Set()));
       names.add(config.name);
-      members.push({ rs, job, dest: undefined });
+      jobs.push(job);
     }
-    const entry = { config, members, desired: computeDesired(config, members, this.states, this.now) };
+    const entry: ServiceEntry = { config, jobs, dests: undefined, desired: { dests: [], up: 0, quorumMet: false, sorryActive: false } };
+    entry.desired = computeDesired(entry, this.states, this.now);
     this.built.push(entry);
     return entry;
   }
@@ -118,13 +119,13 @@ class Builder {
 
 /** A running entry that a build may keep for `config`: the same config object, and (a cheap check that none was taken out) its jobs all installed. */
 function keeps(before: ServiceEntry | undefined, config: ServiceConfig): before is ServiceEntry {
-  return before !== undefined && before.config === config && before.members.every(({ job }) => job.alive);
+  return before !== undefined && before.config === config && before.jobs.every((job) => job.alive);
 }
 
 /**
  * The jobs and services of a config at `now`, reusing `old` jobs by identity. A service whose config is the
  * very object `oldServices` holds (a reload reused it: config/service-memo.ts) and whose jobs all still run
- * keeps its running entry (members, desired list, ramp timer); only the jobs of services added, changed or
+ * keeps its running entry (jobs, desired list, ramp timer); only the jobs of services added, changed or
  * removed have their users counted again.
  */
 export function buildJobs(
@@ -191,35 +192,46 @@ function isIrregular(config: ServiceConfig): boolean {
 }
 
 /**
- * The destinations a service should have at `now`, from its members' states: desiredDests over the
- * members (service-policy.ts), built for a list recomputed on every batch of outcomes. A member keeps the
- * destination it was last given (`Member.dest`) and gets it again while its weight is the same, so a
+ * The destinations a service should have at `now`, from its real servers' states: desiredDests over them
+ * (service-policy.ts), built for a list recomputed on every batch of outcomes. A real server keeps the
+ * destination it was last given (`ServiceEntry.dests`) and gets it again while its weight is the same, so a
  * recompute allocates only for the real servers whose weight changed, and an unchanged entry is the very
  * object of the previous list (diffDests compares those by identity first). Measured at 100,000 real
  * servers rising at start: the lists recomputed with a fresh object and id string per real server were
  * most of ~9 GB allocated in 45 s and a heap that peaked at 1.2 GB. The objects are shared with the
  * lists the scheduler hands out: nobody mutates them.
  */
-export function computeDesired(config: ServiceConfig, members: readonly Member[], states: StateTable, now: number): ServiceDesired {
+export function computeDesired(svc: ServiceEntry, states: StateTable, now: number): ServiceDesired {
+  const { config, jobs } = svc;
+  const rss = config.realServers;
   if (isIrregular(config)) {
-    return desiredDests(config, members.map(({ rs, job }) => ({
-      spec: rs.spec, up: states.up(job.slot), weight: effectiveWeight(states.read(job.slot), rs.spec.weight, config.slowStart, now),
+    return desiredDests(config, rss.map((rs, i) => ({
+      spec: rs.spec, up: states.up(jobs[i]!.slot), weight: effectiveWeight(states.read(jobs[i]!.slot), rs.spec.weight, config.slowStart, now),
     })));
   }
   let up = 0;
-  for (const m of members) if (states.up(m.job.slot)) up++;
+  for (const job of jobs) if (states.up(job.slot)) up++;
   const quorumMet = config.quorum === undefined || up >= config.quorum.minUp;
   const sorryActive = (quorumMet ? up : 0) === 0 && config.sorryServer !== undefined;
   const inhibit = config.onFailure === 'inhibit';
   const dests: DestSpec[] = [];
-  for (const m of members) {
+  for (let i = 0; i < jobs.length; i++) {
+    const slot = jobs[i]!.slot;
+    const spec = rss[i]!.spec;
     let weight: number;
-    if (states.up(m.job.slot) && quorumMet) weight = effectiveWeight(states.read(m.job.slot), m.rs.spec.weight, config.slowStart, now);
+    if (states.up(slot) && quorumMet) weight = effectiveWeight(states.read(slot), spec.weight, config.slowStart, now);
     else if (inhibit) weight = 0;
     else continue;
-    const last = m.dest;
-    if (last !== undefined && last.weight === weight) dests.push(last);
-    else dests.push((m.dest = weight === m.rs.spec.weight ? m.rs.spec : destSpec(m.rs.spec, weight))); // at its configured weight: the config's own object
+    // the last entry given (the configured destination itself where none other is kept)
+    const last = svc.dests?.[i] ?? spec;
+    if (last.weight === weight) {
+      dests.push(last);
+      continue;
+    }
+    // at its configured weight: the config's own object
+    const made = weight === spec.weight ? spec : destSpec(spec, weight);
+    (svc.dests ??= new Array<DestSpec | undefined>(jobs.length))[i] = made === spec ? undefined : made;
+    dests.push(made);
   }
   if (sorryActive) dests.push(config.sorryServer!);
   return { dests, up, quorumMet, sorryActive };

@@ -1,5 +1,5 @@
 /** The scheduler's own records (internal to src/health): one Job per distinct probe, the services using them. */
-import type { HealthCheckConfig, RealServerConfig, ServiceConfig } from '../config/types.js';
+import type { HealthCheckConfig, ServiceConfig } from '../config/types.js';
 import type { DestSpec } from '../table/index.js';
 import type { ServiceDesired } from './service-policy.js';
 import type { ProbeTarget, TimerHandle } from './types.js';
@@ -37,21 +37,24 @@ export interface Turn {
   probingSince?: number | undefined;
 }
 
-export interface Member {
-  rs: RealServerConfig;
-  job: Job;
-  /** The destination its service's list last had for it (build.ts computeDesired reuses it while its weight is the same). */
-  dest?: DestSpec | undefined;
-}
-
+/**
+ * A service the scheduler runs. Its real servers are `config.realServers`; what it keeps per real server is
+ * in arrays by the same index, not in an object per real server (a member object was ~50 bytes at 100,000).
+ */
 export interface ServiceEntry {
   config: ServiceConfig;
-  members: Member[];
+  /** The job probing each real server: `jobs[i]` probes `config.realServers[i]`. */
+  jobs: Job[];
+  /**
+   * The destination its list last had for real server i where that is not the configured one, `rs.spec`
+   * (undefined there); made at the first such (build.ts computeDesired reuses an entry while its weight is the same).
+   */
+  dests: Array<DestSpec | undefined> | undefined;
   desired: ServiceDesired;
   rampTimer?: TimerHandle;
   /**
-   * Its members by job (built at the first result) when it has more than scheduler.ts's SCAN_MEMBERS, so a
-   * result finds its members without a scan; one member as itself, not an array of one (~60 bytes per real server).
+   * The indexes of its real servers by job (built at the first result) when it has more than scheduler.ts's
+   * SCAN_MEMBERS, so a result finds them without a scan; one index as itself, not an array of one.
    */
-  byJob?: Map<Job, Member | Member[]>;
+  byJob?: Map<Job, number | number[]>;
 }

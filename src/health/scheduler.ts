@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
 import { buildChanges, buildJobs, computeDesired, type Built } from './build.js';
-import type { Job, Member, ServiceEntry } from './job.js';
+import type { Job, ServiceEntry } from './job.js';
 import { LocalFailureLog } from './local-log.js';
 import { ProbeRunner } from './probe-runner.js';
 import { LOCAL_ERRNOS } from './local-failure.js';
@@ -51,25 +51,29 @@ const LOCAL_LOG_EVERY_MS = 10_000;
  */
 export const SCAN_MEMBERS = 256;
 
-/** The members of `svc` that `job` probes (usually one; more when two of its real servers share the probe). */
-export function membersOf(svc: ServiceEntry, job: Job): readonly Member[] {
-  if (svc.members.length <= SCAN_MEMBERS) {
-    let one: Member | undefined;
-    let more: Member[] | undefined;
-    for (const m of svc.members) {
-      if (m.job !== job) continue;
-      if (one === undefined) one = m;
-      else (more ??= [one]).push(m);
+/**
+ * The indexes of the real servers of `svc` that `job` probes (usually one; more when two of its real servers
+ * share the probe), in the list's order.
+ */
+export function membersOf(svc: ServiceEntry, job: Job): readonly number[] {
+  const jobs = svc.jobs;
+  if (jobs.length <= SCAN_MEMBERS) {
+    let one: number | undefined;
+    let more: number[] | undefined;
+    for (let i = 0; i < jobs.length; i++) {
+      if (jobs[i] !== job) continue;
+      if (one === undefined) one = i;
+      else (more ??= [one]).push(i);
     }
     return more ?? (one === undefined ? [] : [one]);
   }
   if (!svc.byJob) {
-    const byJob = new Map<Job, Member | Member[]>();
-    for (const m of svc.members) {
-      const had = byJob.get(m.job);
-      if (had === undefined) byJob.set(m.job, m);
-      else if (Array.isArray(had)) had.push(m);
-      else byJob.set(m.job, [had, m]);
+    const byJob = new Map<Job, number | number[]>();
+    for (let i = 0; i < jobs.length; i++) {
+      const had = byJob.get(jobs[i]!);
+      if (had === undefined) byJob.set(jobs[i]!, i);
+      else if (Array.isArray(had)) had.push(i);
+      else byJob.set(jobs[i]!, [had, i]);
     }
     svc.byJob = byJob;
   }
@@ -232,7 +236,7 @@ export class HealthScheduler extends EventEmitter {
     this.install(built);
     // results that came in since prepare() changed the probes' state: the built services' lists follow it
     const now = this.clock.now();
-    for (const svc of built.built) svc.desired = computeDesired(svc.config, svc.members, this.states, now);
+    for (const svc of built.built) svc.desired = computeDesired(svc, this.states, now);
     if (built.removed.some((job) => job.watchId !== undefined)) this.takeCounts(built.removed);
     for (const job of built.removed) this.retire(job);
     if (this.running) {
@@ -260,7 +264,7 @@ export class HealthScheduler extends EventEmitter {
     const svc = this.lists.entries.get(service);
     const now = this.clock.now();
     // a server that flaps and so never completes a rise or a fall counts as settled after twice the time one takes
-    return svc?.members.filter(({ job }) => {
+    return svc?.jobs.filter((job) => {
       if (!('rise' in job.check)) return false;
       const s = this.states.read(job.slot);
       return s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall &&
@@ -270,7 +274,7 @@ export class HealthScheduler extends EventEmitter {
 
   upServers(service: string): string[] | undefined {
     const svc = this.lists.entries.get(service);
-    return svc?.members.filter(({ job }) => statusOf(this.states.read(job.slot)) === 'up').map(({ rs }) => destId(rs.spec));
+    return svc?.config.realServers.filter((_, i) => statusOf(this.states.read(svc.jobs[i]!.slot)) === 'up').map((rs) => destId(rs.spec));
   }
 
   /**
@@ -279,7 +283,8 @@ export class HealthScheduler extends EventEmitter {
    * undefined for a service the scheduler does not know.
    */
   serverStatuses(service: string): Array<{ realServer: string; status: HealthStatus }> | undefined {
-    return this.lists.entries.get(service)?.members.map(({ rs, job }) => ({ realServer: destId(rs.spec), status: statusOf(this.states.read(job.slot)) }));
+    const svc = this.lists.entries.get(service);
+    return svc?.config.realServers.map((rs, i) => ({ realServer: destId(rs.spec), status: statusOf(this.states.read(svc.jobs[i]!.slot)) }));
   }
 
   /** The status of these services (those the scheduler knows), as snapshot() shows them. */
@@ -469,15 +474,16 @@ export class HealthScheduler extends EventEmitter {
       const group = svc.config.group;
       const logIt = group === undefined || !loggedGroups.has(group.name);
       if (group) loggedGroups.add(group.name);
-      for (const m of logIt ? membersOf(svc, job) : []) {
-        const realServer = m.rs.shared?.id ?? destId(m.rs.spec);
-        const weight = effectiveWeight(state, m.rs.spec.weight, svc.config.slowStart, now);
+      for (const i of logIt ? membersOf(svc, job) : []) {
+        const rs = svc.config.realServers[i]!;
+        const realServer = rs.shared?.id ?? destId(rs.spec);
+        const weight = effectiveWeight(state, rs.spec.weight, svc.config.slowStart, now);
         this.log.info({
           event: 'health.change', service: group?.name ?? name, ...(group && { members: group.size }), realServer,
           from: transition?.from ?? status, to: transition?.to ?? status,
           reason: result.reason, latencyMs: result.latencyMs, weight,
         });
-        if (transition) transitions.push({ service: group?.name ?? name, realServer: m.rs, id: realServer, from: transition.from, to: transition.to, reason: result.reason });
+        if (transition) transitions.push({ service: group?.name ?? name, realServer: rs, id: realServer, from: transition.from, to: transition.to, reason: result.reason });
       }
       const t: HealthTransition = {
         realServer: destId(job.target), from: transition?.from ?? status, to: transition?.to ?? status,

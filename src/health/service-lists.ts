@@ -6,7 +6,7 @@
 import type { Logger } from '../log.js';
 import { destId, type DestSpec } from '../table/index.js';
 import { computeDesired } from './build.js';
-import type { Member, ServiceEntry } from './job.js';
+import type { ServiceEntry } from './job.js';
 import type { HealthChange, HealthTransition } from './scheduler-types.js';
 import { diffDests } from './service-policy.js';
 import { effectiveWeight, nextRampAt, statusOf } from './state.js';
@@ -64,7 +64,7 @@ export class ServiceLists {
   recompute(svc: ServiceEntry, change: HealthChange): void {
     const now = this.clock.now();
     const before = svc.desired;
-    const next = computeDesired(svc.config, svc.members, this.states, now);
+    const next = computeDesired(svc, this.states, now);
     svc.desired = next;
     const changes = diffDests(before.dests, next.dests);
     if (before.quorumMet !== next.quorumMet) {
@@ -90,16 +90,17 @@ export class ServiceLists {
     if (!this.running) return;
     const now = this.clock.now();
     let at: number | undefined;
-    let who: Member | undefined;
-    for (const m of svc.members) {
-      const t = nextRampAt(this.states.read(m.job.slot), m.rs.spec.weight, svc.config.slowStart, now);
+    let who = -1;
+    const rss = svc.config.realServers;
+    for (let i = 0; i < rss.length; i++) {
+      const t = nextRampAt(this.states.read(svc.jobs[i]!.slot), rss[i]!.spec.weight, svc.config.slowStart, now);
       if (t !== undefined && (at === undefined || t < at)) {
         at = t;
-        who = m;
+        who = i;
       }
     }
-    if (at === undefined || !who) return;
-    const m = who;
+    if (at === undefined || who < 0) return;
+    const m = { rs: rss[who]!, job: svc.jobs[who]! };
     svc.rampTimer = this.clock.setTimeout(() => {
       svc.rampTimer = undefined;
       if (!this.running || this.entries.get(svc.config.name) !== svc) return;

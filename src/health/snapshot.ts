@@ -15,7 +15,8 @@ export function serviceStatus(svc: ServiceEntry, states: StateTable, now: number
     quorumMet: svc.desired.quorumMet,
     sorryActive: svc.desired.sorryActive,
     dests: svc.desired.dests.map((d) => destSpec(d)),
-    realServers: svc.members.map(({ rs, job }) => {
+    realServers: svc.config.realServers.map((rs, i) => {
+      const job = svc.jobs[i]!;
       const s = states.read(job.slot);
       const row: RealServerStatus = {
         realServer: destId(rs.spec),

@@ -2,7 +2,9 @@
  * The health states of the scheduler's probes as columns: one slot per probe (job.ts `Job.slot`), each field
  * of RealServerState (state.ts) in a typed array or a plain array indexed by the slot, instead of an object
  * per probe. Measured at 10,000 TCP checks: a state object was ~114 bytes and its two boxed times ~30 more;
- * a slot here is ~65 (issue #11 item 3). The pure functions of state.ts keep taking and giving
+ * a slot here is 33 (issue #11 item 3). The fields only some checks set (an agent's share, exec's weight,
+ * the last result and probe time of the checks this process runs itself: the addon keeps those of its TCP
+ * watches) are kept beside, by slot, for the slots that have one. The pure functions of state.ts keep taking and giving
  * RealServerState objects: `read` fills one reused object (a flyweight, for a read that keeps nothing),
  * `get` makes a fresh one, `set` stores one. No I/O.
  */
@@ -19,13 +21,11 @@ export class StateTable {
   private successes = new Uint32Array(0);
   private failures = new Uint32Array(0);
   private since = new Float64Array(0);
-  /** NaN: absent (the same below) */
+  /** NaN: absent */
   private upSince = new Float64Array(0);
-  private weightPercent = new Float64Array(0);
-  private dynamicWeight = new Float64Array(0);
-  private lastProbeAt = new Float64Array(0);
   private readonly reason: string[] = [];
-  private readonly lastResult: Array<ProbeResult | undefined> = [];
+  /** The slots with any of the fields few checks set. */
+  private readonly rare = new Map<number, Rare>();
   private readonly freed: number[] = [];
   private used = 0;
   /** What `read` fills: every field present, in state.ts makeState's order (one hidden class). */
@@ -61,7 +61,7 @@ export class StateTable {
   /** The slot is no longer used (its job is gone); a later alloc reuses it. */
   free(slot: number): void {
     this.reason[slot] = '';
-    this.lastResult[slot] = undefined;
+    this.rare.delete(slot);
     this.freed.push(slot);
   }
 
@@ -71,11 +71,20 @@ export class StateTable {
     this.failures[slot] = Math.min(MAX_COUNT, s.failures);
     this.since[slot] = s.since;
     this.upSince[slot] = s.upSince ?? NaN;
-    this.weightPercent[slot] = s.weightPercent ?? NaN;
-    this.dynamicWeight[slot] = s.dynamicWeight ?? NaN;
-    this.lastProbeAt[slot] = s.lastProbeAt ?? NaN;
     this.reason[slot] = s.reason;
-    this.lastResult[slot] = s.lastResult;
+    if (s.weightPercent === undefined && s.dynamicWeight === undefined && s.lastResult === undefined && s.lastProbeAt === undefined) {
+      this.rare.delete(slot);
+      return;
+    }
+    const r = this.rare.get(slot);
+    if (r === undefined) {
+      this.rare.set(slot, { weightPercent: s.weightPercent, dynamicWeight: s.dynamicWeight, lastResult: s.lastResult, lastProbeAt: s.lastProbeAt });
+      return;
+    }
+    r.weightPercent = s.weightPercent;
+    r.dynamicWeight = s.dynamicWeight;
+    r.lastResult = s.lastResult;
+    r.lastProbeAt = s.lastProbeAt;
   }
 
   /** Whether the slot's server is up (computeDesired's count, without a read). */
@@ -107,10 +116,11 @@ export class StateTable {
     s.since = this.since[slot]!;
     s.reason = this.reason[slot]!;
     s.upSince = absent(this.upSince[slot]!);
-    s.lastResult = this.lastResult[slot];
-    s.lastProbeAt = absent(this.lastProbeAt[slot]!);
-    s.weightPercent = absent(this.weightPercent[slot]!);
-    s.dynamicWeight = absent(this.dynamicWeight[slot]!);
+    const r = this.rare.get(slot);
+    s.lastResult = r?.lastResult;
+    s.lastProbeAt = r?.lastProbeAt;
+    s.weightPercent = r?.weightPercent;
+    s.dynamicWeight = r?.dynamicWeight;
     s.drain = (f & DRAIN) !== 0;
     s.maint = (f & MAINT) !== 0;
     return s;
@@ -127,11 +137,15 @@ export class StateTable {
     this.failures = copy(this.failures, (n) => new Uint32Array(n));
     this.since = copy(this.since, (n) => new Float64Array(n));
     this.upSince = copy(this.upSince, (n) => new Float64Array(n));
-    this.weightPercent = copy(this.weightPercent, (n) => new Float64Array(n));
-    this.dynamicWeight = copy(this.dynamicWeight, (n) => new Float64Array(n));
-    this.lastProbeAt = copy(this.lastProbeAt, (n) => new Float64Array(n));
     this.capacity = capacity;
   }
+}
+
+interface Rare {
+  weightPercent: number | undefined;
+  dynamicWeight: number | undefined;
+  lastResult: ProbeResult | undefined;
+  lastProbeAt: number | undefined;
 }
 
 /** NaN (a column's "absent") as undefined. */

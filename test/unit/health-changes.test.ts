@@ -71,7 +71,7 @@ function describe(s: HealthScheduler): unknown {
       key, services: [...j.services], state: inner.states.get(j.slot), offsetMs: j.offsetMs, due: j.turn?.due, alive: j.alive, queued: j.turn?.queueIndex !== undefined,
     })),
     entries: [...inner.lists.entries].map(([name, e]) => ({
-      name, config: e.config.origin.pointer, members: e.members.map((m) => [m.job.key, m.rs.spec.weight]), desired: e.desired, ramp: e.rampTimer !== undefined,
+      name, config: e.config.origin.pointer, members: e.jobs.map((j, i) => [j.key, e.config.realServers[i]!.spec.weight]), desired: e.desired, ramp: e.rampTimer !== undefined,
     })),
   };
 }

@@ -7,11 +7,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { membersOf, SCAN_MEMBERS } from '../../src/health/scheduler.js';
-import type { Job, Member, ServiceEntry } from '../../src/health/job.js';
+import type { Job, ServiceEntry } from '../../src/health/job.js';
 
 function entry(jobOf: number[], jobs: Job[]): ServiceEntry {
-  const members = jobOf.map((j, i) => ({ rs: { index: i }, job: jobs[j]!, dest: undefined }) as unknown as Member);
-  return { config: {}, members, desired: {} } as unknown as ServiceEntry;
+  return { config: { realServers: jobOf.map((_, i) => ({ index: i })) }, jobs: jobOf.map((j) => jobs[j]!), dests: undefined, desired: {} } as unknown as ServiceEntry;
 }
 
 test('membersOf: the members a filter of the list finds, in order, on both sides of SCAN_MEMBERS', () => {
@@ -26,7 +25,8 @@ test('membersOf: the members a filter of the list finds, in order, on both sides
       const jobOf = Array.from({ length: n }, () => ((x = (Math.imul(x, 1103515245) + 12345) | 0) >>> 8) % nJobs);
       const svc = entry(jobOf, jobs);
       for (const job of jobs) {
-        const want = svc.members.filter((m) => m.job === job);
+        // the indexes of the real servers it probes
+        const want = svc.jobs.flatMap((j, i) => (j === job ? [i] : []));
         assert.deepEqual([...membersOf(svc, job)], want);
         // asked again (the map, once built, is kept): the same
         assert.deepEqual([...membersOf(svc, job)], want);

@@ -10,7 +10,9 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { ServiceConfig } from '../../src/config/types.js';
 import { computeDesired } from '../../src/health/build.js';
-import type { Job, Member } from '../../src/health/job.js';
+import type { Job, ServiceEntry } from '../../src/health/job.js';
+import { destSpec } from '../../src/table/index.js';
+import type { RealServerConfig } from '../../src/config/types.js';
 import { StateTable } from '../../src/health/state-table.js';
 import { desiredDests, diffDests, effectiveWeight, initialState, type DestChange } from '../../src/health/index.js';
 import { destId, type DestSpec } from '../../src/table/index.js';
@@ -60,6 +62,28 @@ function diffByMaps(before: readonly DestSpec[], after: readonly DestSpec[]): De
   return out;
 }
 
+/**
+ * The list as it was computed with an object per real server (`{ rs, job, dest }`, before ServiceEntry's
+ * arrays by index): the reference the arrays are held to, entry objects' reuse included.
+ */
+function byMembers(config: ServiceConfig, members: Array<{ rs: RealServerConfig; up: boolean; weight: number; dest?: DestSpec }>): DestSpec[] {
+  let up = 0;
+  for (const m of members) if (m.up) up++;
+  const quorumMet = config.quorum === undefined || up >= config.quorum.minUp;
+  const dests: DestSpec[] = [];
+  for (const m of members) {
+    let weight: number;
+    if (m.up && quorumMet) weight = m.weight;
+    else if (config.onFailure === 'inhibit') weight = 0;
+    else continue;
+    const last = m.dest;
+    if (last !== undefined && last.weight === weight) dests.push(last);
+    else dests.push((m.dest = weight === m.rs.spec.weight ? m.rs.spec : destSpec(m.rs.spec, weight)));
+  }
+  if ((quorumMet ? up : 0) === 0 && config.sorryServer !== undefined) dests.push(config.sorryServer);
+  return dests;
+}
+
 const arbState = fc.record({ up: fc.boolean(), upAgo: fc.option(fc.integer({ min: 0, max: 20_000 }), { nil: undefined }), percent: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }), drain: fc.boolean() });
 
 describe('a service\'s list recomputed after each batch of outcomes', () => {
@@ -75,20 +99,32 @@ describe('a service\'s list recomputed after each batch of outcomes', () => {
           ...(minUp !== undefined && { quorum: { minUp } }), ...(sorry && { sorryServer: dest(200, 1) }),
         } as unknown as ServiceConfig;
         const states = new StateTable();
-        const members: Member[] = realServers.map((rs) => ({ rs, job: { slot: states.alloc(initialState('down', 0)) } as Job }) as Member);
-        let previous = computeDesired(config, members, states, 0).dests;
+        const svc: ServiceEntry = { config, jobs: realServers.map(() => ({ slot: states.alloc(initialState('down', 0)) }) as Job), dests: undefined, desired: undefined! };
+        const members = realServers.map((rs) => ({ rs: rs as RealServerConfig, up: false, weight: 0, dest: undefined as DestSpec | undefined }));
+        let previous = computeDesired(svc, states, 0).dests;
+        let previousOld = byMembers(config, members);
         rounds.forEach((round, k) => {
           const now = 1000 * (k + 1) * 1000;
-          members.forEach((m, i) => {
+          svc.jobs.forEach((job, i) => {
             const s = round[i]!;
-            states.set(m.job.slot, { ...initialState(s.up ? 'up' : 'down', 0), ...(s.upAgo !== undefined && { upSince: now - s.upAgo }), weightPercent: s.percent, drain: s.drain });
+            states.set(job.slot, { ...initialState(s.up ? 'up' : 'down', 0), ...(s.upAgo !== undefined && { upSince: now - s.upAgo }), weightPercent: s.percent, drain: s.drain });
+            members[i]!.up = s.up;
+            members[i]!.weight = effectiveWeight(states.get(job.slot), realServers[i]!.spec.weight, slowStart, now);
           });
-          const got = computeDesired(config, members, states, now);
-          const want = desiredDests(config, members.map(({ rs, job }) => ({
-            spec: rs.spec, up: states.get(job.slot).up,
-            weight: effectiveWeight(states.get(job.slot), rs.spec.weight, slowStart, now),
+          const got = computeDesired(svc, states, now);
+          const want = desiredDests(config, svc.jobs.map((job, i) => ({
+            spec: realServers[i]!.spec, up: states.get(job.slot).up,
+            weight: effectiveWeight(states.get(job.slot), realServers[i]!.spec.weight, slowStart, now),
           })));
           assert.deepEqual(got, want);
+          if (!duplicate) {
+            // the same entries as an object per real server gave: equal, and the same ones reused or made anew
+            const old = byMembers(config, members);
+            assert.deepEqual(got.dests, old);
+            const reused = (list: DestSpec[], prev: DestSpec[]) => list.map((d) => prev.includes(d) ? 'reused' : realServers.some((rs) => rs.spec === d) ? 'configured' : 'made');
+            assert.deepEqual(reused(got.dests, previous), reused(old, previousOld));
+            previousOld = old;
+          }
           // an entry whose weight is the same is the previous list's object (what the change costs is what changed)
           const before = new Map(previous.map((d) => [destId(d), d]));
           for (const d of got.dests) {
