@@ -15,6 +15,7 @@ import { codeCacheMode, installCodeCache } from './code-cache.js';
 import { CODE_CACHED_FILES, commandFile, runConfigPath, runLogLevel } from './command-files.js';
 import { startEarlyVrrpThread } from '../vrrp/early-thread.js';
 import { listenEarly } from '../vrrp/early-listen.js';
+import { vrrpThreadMode } from '../vrrp/thread-mode.js';
 import { writeOut } from './out.js';
 
 declare const __dirname: string;
@@ -27,7 +28,7 @@ if (args.length === 1 && args[0] === '--version') {
   // `lvsd run`: the VRRP thread boots while this thread loads the daemon (src/vrrp/early-thread.ts)
   if (args[0] === 'run' && !args.includes('--help')) {
     listenEarly(runConfigPath(args));
-    startEarlyVrrpThread(join(__dirname, 'worker-start.cjs'), runLogLevel(args));
+    if (vrrpThreadMode() === 'worker') startEarlyVrrpThread(join(__dirname, 'worker-start.cjs'), runLogLevel(args));
   }
   const mode = codeCacheMode();
   if (mode !== 'off') installCodeCache(__dirname, CODE_CACHED_FILES, mode);

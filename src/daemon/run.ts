@@ -23,6 +23,7 @@ import { trapSignals, type SignalTrap } from './signals.js';
 import type { Metrics } from './metrics.js';
 import type { EarlyVrrp } from './vrrp-port.js';
 import { closeListeners, handListeners, takeEarlyListeners } from '../vrrp/early-listen.js';
+import { vrrpThreadProblem } from '../vrrp/thread-mode.js';
 
 export interface RunDaemonOptions {
   /** The config file (or directory): loaded once at start, read again by each reload, watched. */
@@ -58,12 +59,15 @@ export async function runDaemon(o: RunDaemonOptions): Promise<void> {
 
 async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoReady: Promise<void>): Promise<void> {
   const version = packageVersion();
-  // VRRP first (issue #11, fast start): the worker thread boots now, while the config is read; it starts
-  // its instances once the namespace is claimed (below), announces backup and runs the Master_Down timer
-  // while this thread loads the rest of the daemon and programs the table.
+  // VRRP first (issue #11, fast start): the worker thread boots now (or, LVSD_VRRP_THREAD=main, the
+  // manager's modules load), while the config is read; it starts its instances once the namespace is
+  // claimed (below), announces backup and runs the Master_Down timer while this thread loads the rest of
+  // the daemon and programs the table.
   const vrrpPort = await import('./vrrp-port.js');
   const booting = vrrpPort.bootVrrpEarly(log.child({ component: 'vrrp' }));
   await pinoReady.catch(() => undefined); // a failed import: pino is required when first used, and says why
+  const modeProblem = vrrpThreadProblem();
+  if (modeProblem !== undefined) log.warn({ event: 'vrrp.thread_mode_invalid', mode: booting.mode }, modeProblem);
   // Claim the network namespace, then the control socket, before changing the kernel: a second `lvsd run`
   // started by mistake must stop here, whatever its --socket, not reconcile, probe and run VRRP beside the
   // first one (netns-guard.ts). A bad config is fatal at start, with every problem; the daemon is handed
@@ -88,9 +92,10 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   const sockets = handListeners(takeEarlyListeners(), startingConfig.vrrp);
   const early: EarlyVrrp | undefined = startingConfig.vrrp.length > 0 ? booting.start(startingConfig, sockets) : undefined;
   if (!early) booting.discard();
+  else log.info({ event: 'vrrp.thread', mode: booting.mode }, booting.mode === 'main' ? 'VRRP runs on the main thread' : 'VRRP runs in its worker thread');
   let metrics: Metrics | undefined;
   // the daemon takes the worker started above (updated to the config it loads itself, if that changed)
-  const handover = vrrpPort.earlyHandover(early, (config, vlog) => vrrpPort.vrrpFactory(metrics)(config, vlog));
+  const handover = vrrpPort.earlyHandover(early, (config, vlog) => vrrpPort.vrrpFactory(metrics, booting.mode)(config, vlog));
   const releaseGuard = async (): Promise<void> => {
     await handover.stopUntaken();
     await guard.release();

@@ -1,12 +1,14 @@
 /**
- * The daemon's VRRP side: the VRRP worker thread (src/vrrp/port.ts) seen through the daemon's VrrpPort,
- * with its counters fed to metrics and its snapshots mapped to the status contract.
+ * The daemon's VRRP side: the VRRP manager, run by its worker thread (src/vrrp/port.ts) or by the main
+ * thread itself (src/vrrp/inline.ts) as LVSD_VRRP_THREAD says (src/vrrp/thread-mode.ts), seen through the
+ * daemon's VrrpPort, with its counters fed to metrics and its snapshots mapped to the status contract.
  */
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { InstanceSnapshot } from '../vrrp/instance.js';
-import { VrrpWorker, type VrrpWorkerHooks } from '../vrrp/port.js';
-import type { EarlyListener } from '../vrrp/early-listen.js';
+import { VrrpWorker, type VrrpSide, type VrrpWorkerHooks } from '../vrrp/port.js';
+import { vrrpThreadMode, type VrrpThreadMode } from '../vrrp/thread-mode.js';
+import { closeListeners, type EarlyListener } from '../vrrp/early-listen.js';
 import type { VrrpPort } from './daemon-types.js';
 import type { Metrics } from './metrics.js';
 import type { VrrpInstanceStatus, VrrpStateName } from './status.js';
@@ -41,8 +43,18 @@ export function instanceStatus(i: InstanceSnapshot): VrrpInstanceStatus {
   };
 }
 
-export function vrrpFactory(metrics: Metrics | undefined): (config: Config, log: Logger) => Promise<VrrpPort> {
-  return async (config, log) => portOf(await VrrpWorker.start(config, log, metricsHooks(() => metrics)));
+/** The manager's side as `mode` runs it, booted (nothing started); the main thread's module is loaded only for it. */
+async function bootSide(mode: VrrpThreadMode, log: Logger, hooks: VrrpWorkerHooks): Promise<VrrpSide> {
+  if (mode === 'worker') return VrrpWorker.boot(log, hooks);
+  return (await import('../vrrp/inline.js')).VrrpInline.boot(log, hooks);
+}
+
+export function vrrpFactory(metrics: Metrics | undefined, mode: VrrpThreadMode = vrrpThreadMode()): (config: Config, log: Logger) => Promise<VrrpPort> {
+  return async (config, log) => {
+    const side = await bootSide(mode, log, metricsHooks(() => metrics));
+    await side.begin(config);
+    return portOf(side);
+  };
 }
 
 function metricsHooks(metrics: () => Metrics | undefined, later?: (f: (m: Metrics) => void) => void): VrrpWorkerHooks {
@@ -65,7 +77,7 @@ function metricsHooks(metrics: () => Metrics | undefined, later?: (f: (m: Metric
   };
 }
 
-function portOf(worker: VrrpWorker): VrrpPort {
+function portOf(worker: VrrpSide): VrrpPort {
   return {
     update: (c) => worker.update(c),
     snapshot: () => worker.snapshot().map(instanceStatus),
@@ -86,37 +98,51 @@ export interface EarlyVrrp {
   attachMetrics(metrics: Metrics | undefined): void;
 }
 
-/** A VRRP worker booting before the config is known (bootVrrpEarly). */
+/** A VRRP side booting before the config is known (bootVrrpEarly). */
 export interface BootingVrrp {
   /** Starts the instances of `config` (see startVrrpEarly), with the sockets opened for them at exec. */
   start(config: Config, early?: EarlyListener[]): EarlyVrrp;
   /** The config has no VRRP instance: the thread ends. */
   discard(): void;
+  /** Where the protocol runs. */
+  readonly mode: VrrpThreadMode;
 }
 
 /** At most this many reports are kept for the metrics before they are attached (a few seconds' worth). */
 const EARLY_REPORTS = 1000;
 
 /**
- * Boots the VRRP worker thread at once, before the config is loaded (issue #11, fast start): node's
- * bootstrap of the thread and its modules overlap the main thread's reading of the config. It starts no
- * instance and does not keep the process alive until start() (a start that fails first just exits).
+ * Boots the VRRP side at once, before the config is loaded (issue #11, fast start): node's bootstrap of the
+ * worker thread and its modules (or, on the main thread, the load of the manager's modules) overlap the
+ * reading of the config. It starts no instance and does not keep the process alive until start() (a start
+ * that fails first just exits).
  *
  * start() then starts the instances before the rest of the daemon is loaded: the worker announces backup
  * and runs its Master_Down timer while the main thread loads the health engine, metrics and control server
  * and programs the table. What it reports before the metrics exist (transitions, advert counts) is kept
  * and handed to them by attachMetrics.
  */
-export function bootVrrpEarly(log: Logger): BootingVrrp {
+export function bootVrrpEarly(log: Logger, mode: VrrpThreadMode = vrrpThreadMode()): BootingVrrp {
   let metrics: Metrics | undefined;
   let attached = false;
   const early: Array<(m: Metrics) => void> = [];
-  const worker = VrrpWorker.boot(log, metricsHooks(() => metrics, (f) => { if (!attached && early.length < EARLY_REPORTS) early.push(f); }));
+  // the worker's thread starts now (synchronously); the main thread's manager once its module is loaded
+  const side = bootSide(mode, log, metricsHooks(() => metrics, (f) => { if (!attached && early.length < EARLY_REPORTS) early.push(f); }));
+  side.catch(() => undefined); // awaited by start() or discard()
   return {
+    mode,
     start: (config, sockets) => {
       // With services to program, no instance claims mastership before the daemon's first reconcile
       // finished (Daemon.start calls tableReady): a master without its table takes VIPs it cannot serve.
-      const port = worker.begin(config, { waitForTable: config.services.length > 0, ...(sockets ? { early: sockets } : {}) }).then(() => portOf(worker));
+      const begin = async (): Promise<VrrpPort> => {
+        const s = await side.catch((e: unknown) => {
+          closeListeners(sockets ?? []);
+          throw e;
+        });
+        await s.begin(config, { waitForTable: config.services.length > 0, ...(sockets ? { early: sockets } : {}) });
+        return portOf(s);
+      };
+      const port = begin();
       port.catch(() => undefined); // awaited later by the daemon's start, which reports it
       return {
         port,
@@ -128,7 +154,7 @@ export function bootVrrpEarly(log: Logger): BootingVrrp {
         },
       };
     },
-    discard: () => void worker.discard().catch(() => undefined),
+    discard: () => void side.then((s) => s.discard()).catch(() => undefined),
   };
 }
 

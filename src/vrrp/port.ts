@@ -44,6 +44,24 @@ export interface VrrpWorkerHooks {
   onNetlinkOverrun?(socket: string, count: number): void;
 }
 
+/**
+ * What the daemon's VRRP side (src/daemon/vrrp-port.ts) needs of whatever runs the manager: this worker
+ * thread, or the main thread itself (inline.ts; LVSD_VRRP_THREAD, thread-mode.ts).
+ */
+export interface VrrpSide {
+  /** Starts the instances of `config` (once); see VrrpWorker.begin. */
+  begin(config: Config, opts?: { waitForTable?: boolean; early?: EarlyListener[] }): Promise<void>;
+  /** Ends a side booted and never begun. */
+  discard(): Promise<void>;
+  update(config: Config): Promise<void>;
+  tableReady(ok: boolean, error?: string): Promise<void>;
+  snapshot(): InstanceSnapshot[];
+  freshSnapshot(): Promise<InstanceSnapshot[]>;
+  onTransition(listener: (t: InstanceTransition) => void): void;
+  /** Clean stop: priority 0, VIPs released, sockets closed. */
+  stop(): Promise<void>;
+}
+
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Set by the bundle (packaging/bundle.ts: the worker as one CommonJS file); tsc's dist/src runs worker.js. */
@@ -54,7 +72,7 @@ function managerConfig(config: Config): ManagerConfig {
   return { vrrp: config.vrrp, syncGroups: config.syncGroups };
 }
 
-export class VrrpWorker {
+export class VrrpWorker implements VrrpSide {
   private readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
