@@ -43,6 +43,11 @@ const MODEL_DAEMON = fileURLToPath(new URL('../test/netns/fixtures/model-daemon.
 const RUNS = Number(process.env.LVSD_BENCH_STARTUP_RUNS ?? 15);
 /** LVSD_BENCH_STARTUP_BEFORE: another build's dist/src/cli/main.js, its bundle measured in the same rounds and trials. */
 const BEFORE = process.env.LVSD_BENCH_STARTUP_BEFORE;
+/**
+ * LVSD_BENCH_STARTUP_ENV_B="K=V[,K=V...]": the exec -> master trials also alternate this build's `lvsd run`
+ * with these variables set (e.g. LVSD_VRRP_THREAD=main against the default), in the `before` slot.
+ */
+const ENV_B = (process.env.LVSD_BENCH_STARTUP_ENV_B ?? '').split(',').filter(Boolean);
 /** LVSD_BENCH_STARTUP_UNBUNDLED=1: tsc's dist/src measured too (not what ships). */
 const UNBUNDLED = process.env.LVSD_BENCH_STARTUP_UNBUNDLED === '1';
 const PARTS = new Set((process.env.LVSD_BENCH_STARTUP_PARTS ?? 'cli,master').split(',').map((p) => p.trim()));
@@ -221,7 +226,7 @@ async function masterRows(cli: string, node: string, dir: string, before?: strin
   const lvsdArgv = (main: string) => (conf: string, d: string) => [node, main, 'run', '--config', conf, '--state-file', join(d, 'lvsd.state'), '--log-level', 'info'];
   const argv = {
     lvsd: lvsdArgv(cli),
-    before: lvsdArgv(before ?? cli),
+    before: before === undefined && ENV_B.length > 0 ? (conf: string, d: string) => ['env', ...ENV_B, ...lvsdArgv(cli)(conf, d)] : lvsdArgv(before ?? cli),
     // in the foreground, logging to syslog as installed (no console logging: under TCG a console is slow)
     keepalived: (conf: string, d: string) => [keepalived, '-n', '-f', conf,
       '-p', join(d, 'k.pid'), '-r', join(d, 'k-vrrp.pid'), '-c', join(d, 'k-check.pid')],
@@ -231,7 +236,7 @@ async function masterRows(cli: string, node: string, dir: string, before?: strin
   // its own.
   if (withTable) warmScheduler('wlc');
   type Tool = 'lvsd' | 'before' | 'keepalived';
-  const tools: Tool[] = before ? ['lvsd', 'before', 'keepalived'] : ['lvsd', 'keepalived'];
+  const tools: Tool[] = before || ENV_B.length > 0 ? ['lvsd', 'before', 'keepalived'] : ['lvsd', 'keepalived'];
   const trials: Record<Tool, MasterTrial[]> = { lvsd: [], before: [], keepalived: [] };
   for (let i = 0; i < MASTER_RUNS; i++) {
     for (const kind of i % 2 ? [...tools].reverse() : tools) {
@@ -255,7 +260,7 @@ async function masterRows(cli: string, node: string, dir: string, before?: strin
   const k = med('keepalived', 'total')!;
   for (const kind of tools) {
     const total = med(kind, 'total')!;
-    const name = kind === 'before' ? `lvsd (before: ${BEFORE})` : kind;
+    const name = kind === 'before' ? (BEFORE ? `lvsd (before: ${BEFORE})` : `lvsd (${ENV_B.join(' ')})`) : kind;
     lines.push(`| ${name} | ${ms(med(kind, 'vip'))} | ${ms(med(kind, 'table'))} | ${ms(total)} | ${(total / k).toFixed(2)} | ${kind === 'lvsd' ? '<= 1.2' : ''} |`);
   }
   process.stdout.write(lines.join('\n') + '\n');

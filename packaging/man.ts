@@ -45,6 +45,7 @@ export const ENVIRONMENT: ReadonlyArray<[string, string]> = [
   ['LVSD_CODE_CACHE', 'off compiles the command line from source instead of through the V8 code cache shipped beside it (a diagnostic: the output is the same); report also prints on stderr whether V8 took each cache; write is for the build'],
   ['LVSD_VRRP_RT_PRIORITY', 'the SCHED_RR priority of the VRRP thread and of the advert clock thread, 1-99 (default 10); 0 leaves both to ordinary scheduling'],
   ['LVSD_VRRP_ADVERT_CLOCK', '0 makes the VRRP thread\'s own timers send a master\'s periodic adverts instead of the native advert clock thread (a diagnostic: the adverts on the wire are the same; they then wait whenever that thread is busy)'],
+  ['LVSD_VRRP_THREAD', 'where lvsd run runs the VRRP protocol: worker (the default: a thread of its own, SCHED_RR) or main (the daemon\'s main thread: no second V8 isolate, ~7 MiB less resident memory; a backup whose thread was held reads its socket before it acts on Master_Down); anything else runs the default and is logged (vrrp.thread_mode_invalid)'],
   ['NO_COLOR', 'when set, readable log lines and lvsd status are not coloured'],
   ['MALLOC_ARENA_MAX', 'glibc\'s, read once at exec: the packaged unit sets 1 (one malloc arena shared by every thread of lvsd run instead of one per thread: a few MiB less resident memory at 10,000 checks, ~15 at 100,000; unset, glibc allows 8 per core)'],
 ];

@@ -1,5 +1,5 @@
 /**
- * `lvsd run` starts its VRRP worker first (issue #11, fast start: the Master_Down timer runs while the rest
+ * `lvsd run` starts its VRRP side (worker thread, or LVSD_VRRP_THREAD=main its manager on the main thread) first (issue #11, fast start: the Master_Down timer runs while the rest
  * of the daemon loads and the table is programmed). A start that fails after that must not leave the
  * worker running: lvsd exits with the error and holds no VIP afterwards. (On a loaded host the instance
  * may become master before the failure, 100 ms adverts here: then it releases the VIP as it stops.)
@@ -21,8 +21,13 @@ const VIP = '10.61.0.100';
 const BUNDLE = fileURLToPath(new URL('../../bundle/lvsd.cjs', import.meta.url));
 const noBundle = !existsSync(BUNDLE) && 'no dist/bundle: run npm run build';
 
-for (const [entry, main] of [['dist/src', LVSD_MAIN], ['the bundle, its VRRP thread started at exec', BUNDLE]] as const) {
-test(`a start that fails after the VRRP worker started stops it: lvsd exits with the error and holds no VIP (${entry})`, { skip: skip || (main === BUNDLE && noBundle) }, async () => {
+/** `env(1)` with the VRRP side pinned (LVSD_VRRP_THREAD), before node's argv: it execs node, the pid stays. */
+const pinned = (mode: 'worker' | 'main') => ['env', `LVSD_VRRP_THREAD=${mode}`];
+
+for (const [entry, main, mode] of [
+  ['dist/src', LVSD_MAIN, 'worker'], ['the bundle, its VRRP thread started at exec', BUNDLE, 'worker'], ['the bundle, VRRP on its main thread', BUNDLE, 'main'],
+] as const) {
+test(`a start that fails after the VRRP side started stops it: lvsd exits with the error and holds no VIP (${entry})`, { skip: skip || (main === BUNDLE && noBundle) }, async () => {
   const vlab = new VrrpLab();
   try {
     const d1 = vlab.node('d1');
@@ -34,7 +39,7 @@ test(`a start that fails after the VRRP worker started stops it: lvsd exits with
       vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
       metrics: { listen: '192.0.2.1:9650' },
     }));
-    const child = vlab.spawn(d1, [process.execPath, main, 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`, '--log-level', 'info']);
+    const child = vlab.spawn(d1, [...pinned(mode), process.execPath, main, 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`, '--log-level', 'info']);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -44,7 +49,8 @@ test(`a start that fails after the VRRP worker started stops it: lvsd exits with
     }).finally(() => child.kill('SIGKILL'));
     assert.notEqual(code, 0, out);
     assert.match(out, /192\.0\.2\.1:9650/, 'the error names the listener');
-    assert.ok(out.includes('"event":"vrrp.transition"'), `the VRRP worker had started:\n${out.slice(-3000)}`);
+    assert.ok(out.includes('"event":"vrrp.transition"'), `the VRRP side had started:\n${out.slice(-3000)}`);
+    assert.ok(out.includes(`"event":"vrrp.thread","mode":"${mode}"`), `VRRP ran in the ${mode} thread:\n${out.slice(-3000)}`);
     await new Promise((r) => setTimeout(r, 1000)); // a worker left behind would hold the VIP by now
     assert.equal(vlab.holds(d1, VIP), false, 'no VIP after the failed start');
     const added = addrs.items.filter((e) => e.address === VIP && e.added).length;
@@ -62,9 +68,27 @@ test('the bundled lvsd run takes the VRRP thread started at exec and becomes mas
     const d1 = vlab.node('d1');
     const lvsd = vlab.lvsd(d1, {
       vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
-    }, 'd1', { main: BUNDLE });
+    }, 'd1', { main: BUNDLE, env: { LVSD_VRRP_THREAD: 'worker' } });
     await lvsd.transition('VI_1', 'master', 30_000);
     assert.deepEqual(lvsd.events('vrrp.worker_boot').map((e) => e.early), [true], 'one VRRP thread, the one started at exec');
+    assert.equal(vlab.holds(d1, VIP), true);
+  } finally {
+    vlab.cleanup();
+  }
+});
+
+test('the bundled lvsd run with VRRP on its main thread starts no thread for it, adopts the socket opened at exec and becomes master', { skip: skip || noBundle }, async () => {
+  const vlab = new VrrpLab();
+  try {
+    const d1 = vlab.node('d1');
+    const lvsd = vlab.lvsd(d1, {
+      vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
+    }, 'd1', { main: BUNDLE, env: { LVSD_VRRP_THREAD: 'main' } });
+    await lvsd.transition('VI_1', 'master', 30_000);
+    assert.equal(lvsd.vrrpThread, 'main');
+    assert.deepEqual(lvsd.events('vrrp.worker_boot'), [], 'no VRRP worker thread');
+    assert.deepEqual(lvsd.events('vrrp.realtime'), [], 'the main thread is not made real-time');
+    assert.equal(lvsd.events('vrrp.early_socket').length, 1, `the socket opened at exec was adopted:\n${lvsd.raw.slice(-3000)}`);
     assert.equal(vlab.holds(d1, VIP), true);
   } finally {
     vlab.cleanup();
@@ -89,7 +113,7 @@ test('a VRRP thread that cannot start: lvsd exits with an error naming it, and n
       control: { socket: `${vlab.dir}/d1.sock` },
       vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: 100, version: 3, advertInterval: '100ms', addresses: [`${VIP}/24`] }],
     }));
-    const child = vlab.spawn(d1, [process.execPath, join(copy, 'dist', 'bundle', 'lvsd.cjs'), 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`]);
+    const child = vlab.spawn(d1, [...pinned('worker'), process.execPath, join(copy, 'dist', 'bundle', 'lvsd.cjs'), 'run', '--config', config, '--state-file', `${vlab.dir}/state.json`]);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
