@@ -38,7 +38,8 @@ export class VrrpInline implements VrrpSide {
   private constructor(private readonly log: Logger, private readonly hooks: VrrpWorkerHooks) {
     this.manager = new VrrpManager(log, {
       onTransition: (t) => this.transition(t),
-      onAdvertSent: (instance) => this.hooks.onAdvert?.('sent', instance, undefined, 1),
+      // the advert clock's sends come in counts, read when a snapshot is taken (status, a scrape)
+      onAdvertSent: (instance, count) => this.hooks.onAdvert?.('sent', instance, undefined, count ?? 1),
       onAdvertReceived: (instance) => this.hooks.onAdvert?.('received', instance, undefined, 1),
       onInvalid: (instance, reason) => this.hooks.onAdvert?.('invalid', instance, reason, 1),
       onNetlinkOverrun: (socket) => this.hooks.onNetlinkOverrun?.(socket, 1),
