@@ -3,12 +3,14 @@
  * agent in each (fixtures/net-agent.ts). The clock sends the bytes it was given at the interval, keeps
  * doing so while the agent's event loop is held, stops when told and when its socket closes (a socket
  * opened next, on the descriptor just freed, never carries the old bytes), and a link that is down makes
- * every send fail: counted, reported once, without the clock spinning.
+ * every send fail: counted, reported once, without the clock spinning. And with `lvsd run`: a master whose
+ * adverts the clock sends, preempted by a higher priority, sends nothing once it stepped down.
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { VRRP_GROUP_IPV4 } from '../../src/net/index.js';
 import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.js';
+import { startPair } from './fixtures/vrrp-pair.js';
 
 const skip = netnsSkipReason();
 const agentScript = new URL('./fixtures/net-agent.js', import.meta.url);
@@ -148,5 +150,31 @@ describe('the advert clock on a veth pair', { skip }, () => {
     await open('tx');
     await agentA.call('schedule', { name: 'tx', payloads: [tag('exit')], destinations: [VRRP_GROUP_IPV4], intervalMs: 50, firstInMs: 0 });
     assert.equal(await agentA.stop(5000), 0);
+  });
+});
+
+describe('a master whose adverts the clock sends steps down', { skip }, () => {
+  test('a higher priority appears: no advert of the old master after it stepped down', async (t) => {
+    // d2 (100) master alone; d1 (150) starts and preempts it
+    const p = await startPair({ startD1: false, vrid: 73 });
+    t.after(() => p.vlab.cleanup());
+    const { vlab, d1, d2, client, l2 } = p;
+    await l2.transition('VI_1', 'master', 10_000);
+    assert.ok(l2.events('vrrp.advert_clock').length === 1, 'the advert clock sends d2\'s adverts');
+    const listener = await vlab.listen(client);
+    t.after(() => listener.stop());
+    await sleep(500);
+    assert.ok(listener.arrivals(d2.ipv4, 73).length >= 3, 'd2 speaks as master');
+    const since = Date.now();
+    const l1 = vlab.lvsd(d1, p.config(1), 'd1');
+    t.after(() => l1.stop(3000));
+    const down = await l2.transition('VI_1', 'backup', 20_000, since);
+    const downAt = typeof down.time === 'number' ? down.time : down.at; // when d2 logged it, not when the test read it
+    await sleep(1500);
+    const after = listener.arrivals(d2.ipv4, 73, downAt + 1);
+    assert.deepEqual(after.map((x) => (x - downAt).toFixed(1)), [], 'nothing from d2 once it stepped down');
+    assert.ok(listener.arrivals(d1.ipv4, 73, downAt).length >= 10, 'd1 is the master now');
+    assert.ok(listener.arrivals(d2.ipv4, 73, 0, downAt).length >= 5);
+    await Promise.all([l1.stop(3000), l2.stop(3000)]);
   });
 });
