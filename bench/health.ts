@@ -73,7 +73,11 @@ function deployedFlags(): string {
 const NODE_FLAGS = (process.env.LVSD_BENCH_HEALTH_NODE_FLAGS ?? deployedFlags()).split(' ').filter(Boolean);
 /** LVSD_BENCH_HEALTH_CLOSE=reset|fin: lvsd's TCP checks close with RST or FIN (default: the check's default) */
 /** lvsd's environment as the packaged unit gives it (bench/_unit-env.ts; LVSD_BENCH_UNIT_ENV=0: none) */
-const UNIT_ENV = unitEnvironment(root);
+const UNIT_ENV = {
+  ...unitEnvironment(root),
+  /** LVSD_BENCH_LVSD_ENV="K=V ...": more environment for lvsd (an A/B of a knob, e.g. LVSD_VRRP_ADVERT_CLOCK=0) */
+  ...Object.fromEntries((process.env.LVSD_BENCH_LVSD_ENV ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+};
 const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVSD_BENCH_HEALTH_CLOSE === 'fin' ? process.env.LVSD_BENCH_HEALTH_CLOSE : undefined;
 /**
  * LVSD_BENCH_HEALTH_TRACE_S=S: after the window, with the tool still running, S seconds of `perf record` of
