@@ -27,6 +27,11 @@ export interface IpvsClientOptions extends GenlSocketOptions {
    * with 32 (two rounds; ipvsadm -Sn 3.9 s / 5.9 s): more replies handled per event loop turn.
    */
   dumpSockets?: number;
+  /**
+   * Opens each socket after the first (default: a GenlSocket over the kernel). Tests and benches hand the
+   * client sockets that answer from a table in memory (ipvsClientOver).
+   */
+  openSocket?: (options: GenlSocketOptions) => GenlSocket;
 }
 
 
@@ -55,6 +60,11 @@ export async function createIpvsClient(options: IpvsClientOptions = {}): Promise
   }
 }
 
+/** A client over a socket already open whose IPVS family is known (tests, benches: a socket of their own). */
+export function ipvsClientOver(socket: GenlSocket, family: number, options: IpvsClientOptions = {}): IpvsClient {
+  return new NetlinkIpvsClient(socket, family, options);
+}
+
 /** A refused query (not a change) as an LvsdError. */
 function queryError(e: unknown, what: string): unknown {
   if (!(e instanceof NetlinkErrno)) return e;
@@ -70,11 +80,15 @@ class NetlinkIpvsClient implements IpvsClient {
 
   constructor(private socket: GenlSocket, private readonly family: number, private readonly options: IpvsClientOptions) {}
 
+  private open(o: GenlSocketOptions): GenlSocket {
+    return this.options.openSocket ? this.options.openSocket(o) : new GenlSocket(o);
+  }
+
   /** The main socket; a new one if the last one broke (a broken socket closes itself, see GenlSocket). */
   private get main(): GenlSocket {
     if (this.socket.isClosed && !this.closed) {
       this.options.logger?.child({ component: 'ipvs' }).warn({ event: 'ipvs.netlink.reopen' }, 'IPVS netlink socket reopened');
-      this.socket = new GenlSocket(this.options);
+      this.socket = this.open(this.options);
     }
     return this.socket;
   }
@@ -102,33 +116,81 @@ class NetlinkIpvsClient implements IpvsClient {
   }
 
   async dump(only?: ReadonlySet<string>, opts: DumpOptions = {}): Promise<KernelEntry[]> {
+    const out: KernelEntry[] = [];
+    await this.read(only, opts, (e) => void out.push(e));
+    return out;
+  }
+
+  dumpEach(each: (entry: KernelEntry) => void, opts: DumpOptions = {}): Promise<number> {
+    return this.read(undefined, opts, each);
+  }
+
+  /**
+   * The services, then each one's destinations (several dumps in parallel, see dumpSockets); `each` gets
+   * every service once its destinations are decoded, in the order of the service dump (one that finished
+   * early waits for those before it: as many as dump sockets run). The client keeps no service it has
+   * handed over.
+   */
+  private async read(only: ReadonlySet<string> | undefined, opts: DumpOptions, each: (entry: KernelEntry) => void): Promise<number> {
     const stats = opts.stats !== false;
-    const parts = await this.main.dump((seq) => dumpServicesMessage(this.family, seq), 'IPVS_CMD_GET_SERVICE dump').catch((e) => {
+    let parts: Array<{ payload: Buffer }> | undefined = await this.main.dump((seq) => dumpServicesMessage(this.family, seq), 'IPVS_CMD_GET_SERVICE dump').catch((e) => {
       throw queryError(e, 'IPVS_CMD_GET_SERVICE dump');
     });
     // decoded a slice per turn (turn-budget.ts): 10,000 services in one go held the event loop ~85 ms natively
     const budget = new TurnBudget();
-    let entries: KernelEntry[] = [];
+    let entries: Array<KernelEntry | undefined> = [];
     for (const part of parts) {
       if (budget.spent) await budget.yield();
-      entries.push({ service: decodeServiceMessage(part.payload, stats), dests: [] });
+      const service = decodeServiceMessage(part.payload, stats);
+      if (!only || only.has(serviceId(service.key))) entries.push({ service, dests: [] });
     }
-    if (only) entries = entries.filter((e) => only.has(serviceId(e.service.key)));
-    const sockets = this.dumpSockets(entries.length);
+    parts = undefined;
+    const count = entries.length;
+    const done: boolean[] = new Array<boolean>(count).fill(false);
+    let handed = 0;
+    const sockets = this.dumpSockets(count);
     let next = 0;
+    // once one dump failed the read has failed: the other workers stop, and nothing more is handed over
+    let failed = false;
     const worker = async (sock: GenlSocket) => {
-      while (next < entries.length) {
-        const entry = entries[next++]!;
+      while (next < count && !failed) {
+        const i = next++;
+        const entry = entries[i]!;
         const key = entry.service.key;
         const what = `IPVS_CMD_GET_DEST dump of ${serviceId(key)}`;
         const destParts = await sock.dump((seq) => dumpDestsMessage(this.family, seq, key), what).catch((e) => {
+          failed = true;
           throw queryError(e, what);
         });
-        entry.dests = destParts.map((m) => decodeDestMessage(m.payload, key.family, stats));
+        if (failed) return;
+        try {
+          entry.dests = destParts.map((m) => decodeDestMessage(m.payload, key.family, stats));
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+        done[i] = true;
+        while (handed < count && done[handed]) {
+          const e = entries[handed]!;
+          entries[handed++] = undefined;
+          try {
+            each(e);
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
+        }
       }
     };
-    await Promise.all(sockets.map(worker));
-    return entries;
+    try {
+      await Promise.all(sockets.map(worker));
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      entries = [];
+    }
+    return count;
   }
 
   /**
@@ -182,7 +244,7 @@ class NetlinkIpvsClient implements IpvsClient {
   private dumpSockets(services: number): GenlSocket[] {
     const want = Math.max(1, Math.min(this.options.dumpSockets ?? 16, Math.ceil(services / 8)));
     for (let i = this.dumpers.length - 1; i >= 0; i--) if (this.dumpers[i]!.isClosed) this.dumpers.splice(i, 1);
-    while (this.dumpers.length < want - 1) this.dumpers.push(new GenlSocket({ ...this.options, recvBufferSize: 1 << 20 }));
+    while (this.dumpers.length < want - 1) this.dumpers.push(this.open({ ...this.options, recvBufferSize: 1 << 20 }));
     return [this.main, ...this.dumpers.slice(0, want - 1)];
   }
 }

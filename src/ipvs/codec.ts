@@ -223,8 +223,13 @@ export function encodeDest(dest: DestSpec): Buffer {
 const destIndex = new AttrIndex(C.IPVS_DEST_ATTR_TUN_FLAGS + 8);
 
 export function decodeDest(payload: Buffer, serviceFamily: Family, withStats = true): KernelDest {
+  return decodeDestIn(payload, 0, payload.length, serviceFamily, withStats);
+}
+
+/** decodeDest of the attribute's payload at buf[start, end) (in its message: no view of it is made). */
+export function decodeDestIn(buf: Buffer, start: number, end: number, serviceFamily: Family, withStats = true): KernelDest {
   const what = 'IPVS destination';
-  const a = destIndex.parse(payload, what);
+  const a = destIndex.parse(buf, what, start, end);
   const family = a.has(C.IPVS_DEST_ATTR_ADDR_FAMILY)
     ? familyFrom(a.u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, what, 'ADDR_FAMILY'), what)
     : serviceFamily;

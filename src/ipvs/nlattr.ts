@@ -310,25 +310,33 @@ export class AttrIndex {
     this.off = new Int32Array(maxType + 1);
     this.len = new Int32Array(maxType + 1);
   }
-  parse(buf: Buffer, what: string): this {
+  /**
+   * Indexes the attributes in buf[start, end) (default: all of it), where a nest's payload lies in its
+   * message: offsets stay the buffer's, and no view of the nest is made.
+   */
+  parse(buf: Buffer, what: string, start = 0, end = buf.length): this {
     this.buf = buf;
     this.off.fill(-1);
-    let off = 0;
-    while (off + NLA_HDRLEN <= buf.length) {
+    let off = start;
+    while (off + NLA_HDRLEN <= end) {
       const len = readU16(buf, off);
       const type = readU16(buf, off + 2) & NLA_TYPE_MASK;
       if (len < NLA_HDRLEN) throw protocolError(what, `attribute ${type} has length ${len}, below the 4-byte header`);
-      if (off + len > buf.length) throw protocolError(what, `attribute ${type} of ${len} bytes overruns the ${buf.length - off} left`);
+      if (off + len > end) throw protocolError(what, `attribute ${type} of ${len} bytes overruns the ${end - off} left`);
       if (type <= this.maxType) {
         this.off[type] = off + NLA_HDRLEN;
         this.len[type] = len - NLA_HDRLEN;
       }
       off += align4(len);
     }
-    if (off < buf.length && !isZero(buf.subarray(off))) {
-      throw protocolError(what, `${buf.length - off} trailing bytes do not make an attribute`);
+    if (off < end && !isZero(buf.subarray(off, end))) {
+      throw protocolError(what, `${end - off} trailing bytes do not make an attribute`);
     }
     return this;
+  }
+  /** Bytes of the payload (after at() or has()). */
+  size(type: number): number {
+    return this.len[type]!;
   }
   has(type: number): boolean {
     return this.off[type]! >= 0;

@@ -53,6 +53,15 @@ export interface IpvsClient {
    * out (the reconciler's reads: ten 64-bit counters per object, a million BigInts at 100,000 real servers).
    */
   dump(only?: ReadonlySet<string>, opts?: DumpOptions): Promise<KernelEntry[]>;
+  /**
+   * The whole table as dump() reads it, handed to `each` one service at a time (with its destinations), in
+   * the kernel's order, as it is read, and not kept: what the caller does not keep is garbage at once. A
+   * dump held whole until its end (110,000 objects) outlived the young generation, was copied by every
+   * scavenge on its way to the old one and made a mark-compact per pass: the drift pass's longest turns
+   * were those collections. Resolves with the number of services once all were handed over; rejects as
+   * dump() does (then some services may have been handed over). Optional: the reconciler uses dump() without it.
+   */
+  dumpEach?(each: (entry: KernelEntry) => void, opts?: DumpOptions): Promise<number>;
   getTimeouts(): Promise<Timeouts>;
   /** Sync daemons running now (0, 1 or 2). */
   getDaemons(): Promise<SyncDaemon[]>;

@@ -330,9 +330,21 @@ export class Reconciler {
       const table = this.table;
       const wantTimeouts = hasTimeouts(table.timeouts);
       if (!useView) {
-        const [kernel, timeouts] = await Promise.all([client.dump(undefined, NO_STATS), wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined)]);
-        await this.view.replaceAllSliced(kernel, budget);
-        this.view.timeouts = timeouts;
+        const timeouts = wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined);
+        timeouts.catch(() => undefined); // awaited below, after the read (which may fail first)
+        if (client.dumpEach) {
+          // each service into the new view as it is read, and what was read garbage at once (types.ts)
+          const into = this.view.replacer();
+          await client.dumpEach((e) => into.add(e), NO_STATS);
+          const t = await timeouts;
+          into.commit();
+          this.view.timeouts = t;
+        } else {
+          const kernel = await client.dump(undefined, NO_STATS);
+          const t = await timeouts;
+          await this.view.replaceAllSliced(kernel, budget);
+          this.view.timeouts = t;
+        }
       } else if (wantTimeouts) {
         this.view.timeouts = await client.getTimeouts();
       }
@@ -346,7 +358,9 @@ export class Reconciler {
         chunks.push(await this.send(client!, ops, log));
       };
       const plan = await planSliced({
-        desired: [...this.desired.values()], view: this.view, candidates: [...this.view.ids()],
+        // the desired table as it is when each slice is planned (sliced.ts): update() replaces entries in
+        // place (no new ids: only a table pass, which waits for this one in the queue, changes those)
+        desired: this.desired.values(), view: this.view, candidates: [...this.view.ids()],
         owned: this.owned, ownWholeTable: table.ownWholeTable,
         ...(wantTimeouts ? { timeouts: { desired: table.timeouts!, ...(this.view.timeouts ? { kernel: this.view.timeouts } : {}) } } : {}),
         ...(this.opts.sliceObjects ? { sliceObjects: this.opts.sliceObjects } : {}), budget,

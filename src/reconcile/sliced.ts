@@ -12,7 +12,12 @@ import type { DesiredEntry, Timeouts } from '../table/index.js';
 import { serviceIdOf } from './service-id.js';
 
 export interface SlicedInput {
-  desired: readonly DesiredEntry[];
+  /**
+   * What to plan, in order. Read as the planning goes: a live view of the desired table (the full pass's)
+   * plans each service as it is desired when its slice is planned, so a health change that lands between
+   * two slices is planned, not undone by the old entry until its own pass runs.
+   */
+  desired: Iterable<DesiredEntry>;
   view: KeptView;
   /** Kernel services in scope that may have to go (not desired): owned ones, or all with ownWholeTable. */
   candidates: Iterable<string>;

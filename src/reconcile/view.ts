@@ -94,6 +94,25 @@ export class KeptView {
     this.known = true;
   }
 
+  /**
+   * A whole read handed over a service at a time (IpvsClient.dumpEach): `add` each as it comes, then
+   * `commit` makes the view exactly what was added. Until then the view is the one before (built aside,
+   * swapped in at once: never half replaced); a builder never committed (the read failed) changes nothing.
+   * A real server read as the view held it keeps the held object, so what was read is garbage at once.
+   */
+  replacer(): { add(e: KernelEntry): void; commit(): void } {
+    const next = new Map<string, ViewService>();
+    const before = this.services;
+    return {
+      add: (e) => put(next, e, before),
+      commit: () => {
+        this.services = next;
+        this.staleIds.clear();
+        this.known = true;
+      },
+    };
+  }
+
   /** A read of some services: `ids` were read, `kernel` is what of them exists. */
   replaceSome(ids: ReadonlySet<string>, kernel: readonly KernelEntry[]): void {
     const before = new Map<string, ViewService>();
