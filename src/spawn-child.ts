@@ -6,15 +6,18 @@
  * shares the daemon's memory until its execve (native/src/spawn.c): the caller waits only for the execve.
  * Without the addon, node's spawn, raised to SCHED_RR 1 for the call (fork-priority.ts).
  *
- * What a caller gets behaves as node's ChildProcess with stdio ['ignore', 'pipe', 'pipe'] does for what lvsd
- * uses: `pid`, `stdout`, `stderr`, `kill()`, and the events 'error' (a start that failed, emitted
- * asynchronously with node's `code`, `errno`, `syscall` "spawn FILE", `path`, `spawnargs`), 'exit' (code,
- * signal name) and 'close' (once it exited and both pipes ended).
+ * What a caller gets behaves as node's ChildProcess with stdio ['ignore', 'pipe', 'pipe'] (with `stdin:
+ * 'pipe'`: ['pipe', 'pipe', 'pipe']) does for what lvsd uses: `pid`, `stdin`, `stdout`, `stderr`, `kill()`,
+ * and the events 'error' (a start that failed, emitted asynchronously with node's `code`, `errno`,
+ * `syscall` "spawn FILE", `path`, `spawnargs`), 'exit' (code, signal name) and 'close' (once it exited and
+ * both output pipes ended). A write to stdin that the child no longer reads (it exited, or closed its
+ * stdin) fails with EPIPE on the stream, never a SIGPIPE (node ignores it); the stream has an 'error'
+ * listener of its own, so such an error never goes unhandled: the child's exit says how it went.
  */
 import { EventEmitter } from 'node:events';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { spawnRaised } from './fork-priority.js';
 import { loadNative, type NativeBinding } from './net/native.js';
 
@@ -26,10 +29,14 @@ export interface SpawnOptions {
   detached?: boolean;
   uid?: number;
   gid?: number;
+  /** 'pipe': the child's stdin is `stdin`, which the caller writes and ends; default /dev/null. */
+  stdin?: 'ignore' | 'pipe';
 }
 
 export interface SpawnedChild extends EventEmitter {
   readonly pid?: number | undefined;
+  /** The child's stdin with `stdin: 'pipe'` (end it: the child reads to its end), else null. */
+  readonly stdin: Writable | null;
   readonly stdout: Readable;
   readonly stderr: Readable;
   kill(signal?: NodeJS.Signals | number): boolean;
@@ -54,6 +61,11 @@ export function setSpawnKind(kind: 'native' | 'node' | undefined): void {
   loaded = kind === undefined ? undefined : kind === 'native' ? nativeSpawn() : nodeSpawn();
 }
 
+/** Tests: the spawn `loadSpawn()` gives (one that wraps a real one sees every program lvsd starts). */
+export function setSpawn(spawn: Spawn): void {
+  loaded = Promise.resolve(spawn);
+}
+
 async function choose(): Promise<Spawn> {
   let native: NativeBinding | undefined;
   try {
@@ -66,21 +78,31 @@ async function choose(): Promise<Spawn> {
 
 async function nodeSpawn(): Promise<Spawn> {
   const { spawn } = await import('node:child_process');
-  return (file, args, o) => spawnRaised(() => spawn(file, [...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return (file, args, o) => guardStdin(spawnRaised(() => spawn(file, [...args], {
+    stdio: [o.stdin === 'pipe' ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     env: o.env,
     ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
     ...(o.detached ? { detached: true } : {}),
     ...(o.uid !== undefined ? { uid: o.uid } : {}),
     ...(o.gid !== undefined ? { gid: o.gid } : {}),
-  }));
+  }) as unknown as SpawnedChild)); // stdout and stderr are pipes: not null
+}
+
+/** A child whose stdin fails (EPIPE: it stopped reading) must not take the daemon down: see the module comment. */
+function guardStdin<T extends { stdin: Writable | null }>(child: T): T {
+  child.stdin?.on('error', () => undefined);
+  return child;
 }
 
 async function nativeSpawn(): Promise<Spawn> {
-  const [{ Socket }, { Readable: Stream }] = await Promise.all([import('node:net'), import('node:stream')]);
+  const [{ Socket }, { Readable: Stream, Writable: Sink }] = await Promise.all([import('node:net'), import('node:stream')]);
   const empty = (): Readable => Stream.from([]);
+  // a child that did not start reads nothing: what is written goes nowhere (node's stdin of a failed
+  // spawn is a socket that is destroyed; here nothing fails, the 'error' event says the start failed)
+  const nowhere = (): Writable => new Sink({ write: (_c, _e, done) => done() });
   const native = loadNative();
   const pipe = (fd: number): Readable => new Socket({ fd, readable: true, writable: false });
+  const sink = (fd: number): Writable => new Socket({ fd, readable: false, writable: true });
   return (file, args, o) => {
     const child = new NativeChild();
     const path = resolveProgram(file, o.env.PATH);
@@ -88,14 +110,68 @@ async function nativeSpawn(): Promise<Spawn> {
       if (path === undefined) throw Object.assign(new Error('not found'), { errno: osConstants.errno.ENOENT });
       const started = native.spawnChild!(
         path, [file, ...args], Object.entries(o.env).map(([k, v]) => `${k}=${v}`), o.cwd ?? null, o.detached === true,
-        o.uid ?? -1, o.gid ?? -1, (code, signal) => child.exited(code, signal),
+        o.uid ?? -1, o.gid ?? -1, (code, signal) => child.exited(code, signal), o.stdin === 'pipe',
       );
-      child.started(started.pid, pipe(started.stdout), pipe(started.stderr), started.handle);
+      const stdin = started.stdin !== undefined && started.stdin >= 0 ? guardStdin({ stdin: sink(started.stdin) }).stdin : null;
+      child.started(started.pid, stdin, pipe(started.stdout), pipe(started.stderr), started.handle);
     } catch (e) {
-      child.failed(spawnError(e as Error & { errno?: number }, file, args), empty);
+      child.failed(spawnError(e as Error & { errno?: number }, file, args), empty, o.stdin === 'pipe' ? nowhere() : null);
     }
     return child;
   };
+}
+
+/** How a program run by runProgram ended. */
+export interface ProgramResult {
+  /** Exit code; null when a signal ended it or it did not start. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Its output, each cut at `outputLimit` bytes. */
+  stdout: string;
+  stderr: string;
+  /** It did not start (node's spawn error: code 'ENOENT', ...). */
+  error?: NodeJS.ErrnoException;
+  /** It ran past `timeoutMs` and was sent SIGTERM. */
+  timedOut: boolean;
+}
+
+/**
+ * Runs a program to its end, as execFile does but started by loadSpawn() (the clone that copies nothing,
+ * when the addon is there): `input`, if given, is written to its stdin, which is then closed; a program
+ * that exits without reading it is no fault of the caller's (the EPIPE is dropped, its exit says how it
+ * went). Past `timeoutMs` it is sent SIGTERM. Never rejects.
+ */
+export async function runProgram(file: string, args: readonly string[], o: SpawnOptions & { input?: string; timeoutMs: number; outputLimit?: number }): Promise<ProgramResult> {
+  const spawn = await loadSpawn();
+  const limit = o.outputLimit ?? 65_536;
+  const { input, timeoutMs, outputLimit: _limit, ...options } = o;
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { ...options, stdin: input !== undefined ? 'pipe' : 'ignore' });
+    const out: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
+    const size = { stdout: 0, stderr: 0 };
+    for (const name of ['stdout', 'stderr'] as const) {
+      child[name].on('data', (b: Buffer) => {
+        if (size[name] >= limit) return;
+        out[name].push(b.subarray(0, limit - size[name]));
+        size[name] += b.length;
+      });
+    }
+    let error: NodeJS.ErrnoException | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGTERM');
+    }, timeoutMs);
+    child.on('error', (e: NodeJS.ErrnoException) => (error = e));
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
+      clearTimeout(timer);
+      resolve({
+        code: error ? null : code, signal, stdout: Buffer.concat(out.stdout).toString(), stderr: Buffer.concat(out.stderr).toString(),
+        timedOut, ...(error ? { error } : {}),
+      });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
 }
 
 /** `file` itself when it names a path, else the first executable `file` in `pathList` (as execvp looks). */
@@ -130,14 +206,16 @@ const running = new Set<NativeChild>();
 
 class NativeChild extends EventEmitter implements SpawnedChild {
   pid: number | undefined;
+  stdin: Writable | null = null;
   stdout!: Readable;
   stderr!: Readable;
   private handle: object | undefined;
   private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private open = 2;
 
-  started(pid: number, stdout: Readable, stderr: Readable, handle: object): void {
+  started(pid: number, stdin: Writable | null, stdout: Readable, stderr: Readable, handle: object): void {
     this.pid = pid;
+    this.stdin = stdin;
     this.handle = handle;
     running.add(this);
     this.stdout = stdout;
@@ -150,7 +228,8 @@ class NativeChild extends EventEmitter implements SpawnedChild {
     }
   }
 
-  failed(err: NodeJS.ErrnoException, empty: () => Readable): void {
+  failed(err: NodeJS.ErrnoException, empty: () => Readable, stdin: Writable | null): void {
+    this.stdin = stdin;
     this.stdout = empty();
     this.stderr = empty();
     process.nextTick(() => {

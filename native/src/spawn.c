@@ -8,7 +8,8 @@
  *
  * The child runs on its own small stack and makes only system calls: signal dispositions back to default
  * (the parent's handlers are node's), a new session (setsid: the check's process group is killed as one),
- * stdin from /dev/null, stdout and stderr into two pipes, the working directory, then the user (groups
+ * stdin from /dev/null or, when asked, a pipe the caller writes (nft reads its rules there), stdout and
+ * stderr into two pipes, the working directory, then the user (groups
  * cleared, gid, uid: raw system calls, since glibc's set*id would signal the parent's threads, whose list
  * the child shares), the signal mask cleared, and execve. An execve that fails reports its errno through
  * the shared memory and the child exits 127; the parent reaps it and throws that errno.
@@ -47,6 +48,7 @@ typedef struct child_args {
   int new_session;
   long uid; /* -1: keep */
   long gid; /* -1: keep */
+  int in_r; /* -1: stdin from /dev/null */
   int out_w, err_w;
   volatile int err; /* set by the child when it fails before or at execve */
 } child_args;
@@ -61,8 +63,10 @@ static int child_main(void *p) {
   }
   int fd;
   if (a->new_session && setsid() < 0) goto fail;
-  fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  fd = a->in_r >= 0 ? a->in_r : open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (fd < 0 || dup2(fd, 0) < 0 || dup2(a->out_w, 1) < 0 || dup2(a->err_w, 2) < 0) goto fail;
+  /* dup2 onto itself (a daemon whose fd 0, 1 or 2 was closed got one of these there) keeps close-on-exec */
+  for (int i = 0; i < 3; i++) fcntl(i, F_SETFD, 0);
   if (a->cwd != NULL && chdir(a->cwd) < 0) goto fail;
   if (a->gid >= 0 || a->uid >= 0) syscall(SYS_setgroups, 0, NULL); /* as libuv: best effort (needs CAP_SETGID) */
   if (a->gid >= 0 && syscall(SYS_setresgid, a->gid, a->gid, a->gid) < 0) goto fail;
@@ -169,16 +173,18 @@ static void on_exit_readable(uv_poll_t *handle, int status, int events) {
 
 /*
  * spawnChild(path, argv: string[], envp: string[], cwd: string | null, newSession: boolean, uid: number,
- *            gid: number, onExit: (code: number | null, signal: number | null) => void)
- *   -> { pid, stdout: fd, stderr: fd, handle }
+ *            gid: number, onExit: (code: number | null, signal: number | null) => void, stdinPipe?: boolean)
+ *   -> { pid, stdout: fd, stderr: fd, stdin: fd | -1, handle }
  * `path` is run as it is (no PATH search). uid/gid -1: the daemon's. Throws the errno of a failed start
  * (syscall "spawn": the execve's, or the clone's). stdout/stderr are the read ends of the child's pipes,
- * non-blocking, close-on-exec, the caller's to close. `handle` must be kept until onExit (its loss stops the
+ * non-blocking, close-on-exec, the caller's to close; with stdinPipe, stdin is the write end of the
+ * child's stdin (likewise; else -1 and the child reads /dev/null). A write to it after the child has gone
+ * fails with EPIPE: node ignores SIGPIPE, so that is an error on the stream, never a signal. `handle` must be kept until onExit (its loss stops the
  * watch, and the child is then never reaped).
  */
 napi_value lvsd_spawn_child(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 9;
+  napi_value argv[9];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 8) {
     lvsd_throw_type(env, "spawnChild(path, argv, envp, cwd, newSession, uid, gid, onExit)");
@@ -186,12 +192,12 @@ napi_value lvsd_spawn_child(napi_env env, napi_callback_info info) {
   }
   child_args a;
   memset(&a, 0, sizeof a);
-  a.out_w = a.err_w = -1;
+  a.in_r = a.out_w = a.err_w = -1;
   napi_valuetype cwd_type;
   napi_typeof(env, argv[3], &cwd_type);
-  bool new_session = false;
+  bool new_session = false, stdin_pipe = false;
   napi_value result = NULL;
-  int out[2] = {-1, -1}, err[2] = {-1, -1};
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   char *path = dup_string(env, argv[0]);
   char **args = path ? dup_strings(env, argv[1]) : NULL;
   char **envp = args ? dup_strings(env, argv[2]) : NULL;
@@ -199,10 +205,19 @@ napi_value lvsd_spawn_child(napi_env env, napi_callback_info info) {
   if (envp == NULL || (cwd_type == napi_string && cwd == NULL) || !lvsd_arg_bool(env, argv[4], &new_session) ||
       !arg_id(env, argv[5], &a.uid) || !arg_id(env, argv[6], &a.gid))
     goto done;
-  if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0) {
+  if (argc >= 9) {
+    napi_valuetype t;
+    napi_typeof(env, argv[8], &t);
+    if (t != napi_undefined && !lvsd_arg_bool(env, argv[8], &stdin_pipe)) goto done;
+  }
+  if (pipe2(out, O_CLOEXEC | O_NONBLOCK) < 0 || pipe2(err, O_CLOEXEC | O_NONBLOCK) < 0 ||
+      (stdin_pipe && pipe2(in, O_CLOEXEC | O_NONBLOCK) < 0)) {
     lvsd_throw_errno(env, "pipe2", errno, NULL);
     goto close_pipes;
   }
+  /* the child's end blocks, as a program expects of its stdin */
+  if (stdin_pipe) fcntl(in[0], F_SETFL, 0);
+  a.in_r = in[0];
   /* the child's ends block, as a program expects of its stdout */
   fcntl(out[1], F_SETFL, 0);
   fcntl(err[1], F_SETFL, 0);
@@ -240,6 +255,8 @@ napi_value lvsd_spawn_child(napi_env env, napi_callback_info info) {
   close(out[1]);
   close(err[1]);
   out[1] = err[1] = -1;
+  if (in[0] >= 0) close(in[0]);
+  in[0] = -1;
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) {
     /* cannot be watched: it is killed and reaped here rather than left a zombie nobody waits for */
@@ -266,10 +283,13 @@ napi_value lvsd_spawn_child(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "stdout", v);
   napi_create_int32(env, err[0], &v);
   napi_set_named_property(env, result, "stderr", v);
+  napi_create_int32(env, in[1], &v);
+  napi_set_named_property(env, result, "stdin", v);
   napi_set_named_property(env, result, "handle", handle);
   goto done;
 close_pipes:
   for (int i = 0; i < 2; i++) {
+    if (in[i] >= 0) close(in[i]);
     if (out[i] >= 0) close(out[i]);
     if (err[i] >= 0) close(err[i]);
   }

@@ -11,7 +11,6 @@
  * deleted when no instance needs it (also a leftover of a crashed run).
  */
 import { LvsdError } from '../errors.js';
-import { spawnRaised } from '../fork-priority.js';
 import { familyOf } from './address.js';
 
 export const ACCEPT_FILTER_TABLE = 'lvsd_vrrp';
@@ -48,20 +47,23 @@ export function acceptFilterScript(vips: readonly string[]): string {
  * nft is missing (then there is nothing lvsd could have installed).
  */
 export async function setAcceptFilter(vips: readonly string[], nft = 'nft'): Promise<void> {
-  const script = acceptFilterScript(vips);
-  const { execFile } = await import('node:child_process'); // on first use: not among the VRRP thread's start-up modules
-  await new Promise<void>((resolve, reject) => {
-    const child = spawnRaised(() => execFile(nft, ['-f', '-'], { timeout: 10_000 }, (err, _stdout, stderr) => {
-      if (!err) return resolve();
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' && vips.length === 0) return resolve();
-      const why = code === 'ENOENT'
-        ? `${nft} is not installed (Debian: apt install nftables)`
-        : `${nft} refused the rules: ${String(stderr).trim() || err.message}`;
-      reject(new LvsdError('LVSD_FIREWALL', `cannot ${vips.length > 0 ? 'install' : 'remove'} the Accept_Mode filter for ${vips.join(', ') || 'no address'}: ${why}`,
-        { details: { vips: [...vips] }, cause: err }));
-    }));
-    child.stdin?.on('error', () => {}); // a missing nft closes stdin: the callback above reports it
-    child.stdin?.end(script);
-  });
+  // started by the clone that copies nothing of the daemon (src/spawn-child.ts), the rules on its stdin;
+  // imported on first use: not among the VRRP thread's start-up modules
+  const { runProgram } = await import('../spawn-child.js');
+  const r = await runProgram(nft, ['-f', '-'], { env: processEnv(), input: acceptFilterScript(vips), timeoutMs: 10_000 });
+  if (!r.error && r.code === 0) return;
+  if (r.error?.code === 'ENOENT' && vips.length === 0) return;
+  const why = r.error?.code === 'ENOENT'
+    ? `${nft} is not installed (Debian: apt install nftables)`
+    : r.error ? `${nft} could not be started: ${r.error.message}`
+      : `${nft} refused the rules: ${r.stderr.trim() || (r.timedOut ? 'no answer in 10 s' : r.code !== null ? `exit code ${r.code}` : `killed by ${r.signal}`)}`;
+  throw new LvsdError('LVSD_FIREWALL', `cannot ${vips.length > 0 ? 'install' : 'remove'} the Accept_Mode filter for ${vips.join(', ') || 'no address'}: ${why}`,
+    { details: { vips: [...vips] }, ...(r.error ? { cause: r.error } : {}) });
+}
+
+/** The daemon's environment (what execFile gave nft), without unset entries. */
+function processEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return env;
 }

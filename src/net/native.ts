@@ -83,13 +83,14 @@ export interface NativeBinding {
   tcpProberRef(handle: object, ref: boolean): void;
   /**
    * Starts `path` (no PATH search) in a clone that shares the daemon's memory until its execve (nothing is
-   * copied: native/src/spawn.c); stdin /dev/null, stdout and stderr the returned pipes' read ends. uid/gid -1:
-   * the daemon's. Throws the errno of a failed start. `handle` is kept until onExit, or the child is never reaped.
+   * copied: native/src/spawn.c); stdin /dev/null (with stdinPipe: a pipe whose write end is `stdin`, else
+   * -1), stdout and stderr the returned pipes' read ends. uid/gid -1: the daemon's. Throws the errno of a
+   * failed start. `handle` is kept until onExit, or the child is never reaped.
    */
   spawnChild?(
     path: string, argv: string[], envp: string[], cwd: string | null, newSession: boolean, uid: number, gid: number,
-    onExit: (code: number | null, signal: number | null) => void,
-  ): { pid: number; stdout: number; stderr: number; handle: object };
+    onExit: (code: number | null, signal: number | null) => void, stdinPipe?: boolean,
+  ): { pid: number; stdout: number; stderr: number; stdin?: number; handle: object };
   /** Whether a started child (its handle) keeps the event loop alive until it exits. */
   childRef?(handle: object, ref: boolean): void;
   /** glibc's malloc_trim(0): free pages inside the heap back to the kernel; the microseconds it took. */

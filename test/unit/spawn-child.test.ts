@@ -124,6 +124,94 @@ test('every child is reaped: 300 at once leave no zombie and no descriptor', { s
   assert.ok(readdirSync('/proc/self/fd').length <= fds + 1, `descriptors: ${fds} before, ${readdirSync('/proc/self/fd').length} after`);
 });
 
+/** Runs `file args` with stdin a pipe, writes `input` in `writes` pieces and ends it; resolves with the outcome. */
+async function withStdin(kind: 'native' | 'node', file: string, args: string[], input: Buffer, pieces = 1): Promise<Outcome & { stdinErrors: string[]; stdinClosed: boolean }> {
+  setSpawnKind(kind);
+  const spawn = await loadSpawn();
+  setSpawnKind(undefined);
+  const child = spawn(file, args, { env, stdin: 'pipe' });
+  assert.ok(child.stdin, `${kind}: a stdin to write`);
+  const stdinErrors: string[] = [];
+  let stdinClosed = false;
+  // the caller listens too (as accept-filter does): this listener sees the EPIPE, the wrapper's keeps it handled
+  child.stdin.on('error', (e: NodeJS.ErrnoException) => stdinErrors.push(e.code ?? e.message));
+  child.stdin.on('close', () => (stdinClosed = true));
+  const done = run(child);
+  const size = Math.ceil(input.length / pieces);
+  for (let i = 0; i < pieces; i++) child.stdin.write(input.subarray(i * size, (i + 1) * size));
+  child.stdin.end();
+  const o = await done;
+  for (let i = 0; i < 20 && !stdinClosed; i++) await new Promise((r) => setTimeout(r, 10));
+  return { ...o, stdinErrors, stdinClosed };
+}
+
+test('stdin: what is written reaches the child whole, and ending it closes the child\'s stdin (it sees the end)', async () => {
+  const input = Buffer.from(Array.from({ length: 20_000 }, (_, i) => `line ${i}\n`).join('')); // past a pipe's 64 KiB
+  for (const kind of kinds) {
+    const o = await withStdin(kind, 'sh', ['-c', 'wc -c; echo "after the end" >&2'], input, 7);
+    assert.equal(o.code, 0, kind);
+    assert.equal(Number(o.out.trim()), input.length, `${kind}: bytes the child read`);
+    assert.equal(o.err, 'after the end\n', `${kind}: the child saw its stdin end`);
+    assert.deepEqual(o.stdinErrors, [], kind);
+  }
+});
+
+test('without stdin: \'pipe\' the child reads /dev/null and stdin is null', async () => {
+  for (const kind of kinds) {
+    setSpawnKind(kind);
+    const spawn = await loadSpawn();
+    setSpawnKind(undefined);
+    const child = spawn('sh', ['-c', 'wc -c'], { env });
+    assert.equal(child.stdin, null, kind);
+    const o = await run(child);
+    assert.equal(o.out.trim(), '0', kind);
+  }
+});
+
+test('a child that exits without reading its stdin: the writes fail with EPIPE on the stream, no SIGPIPE, nothing unhandled, its exit reported', async () => {
+  const input = Buffer.alloc(1 << 20, 120); // more than the pipe holds: the write is still pending when the child exits
+  const unhandled: unknown[] = [];
+  const onUnhandled = (e: unknown) => unhandled.push(e);
+  process.on('uncaughtException', onUnhandled);
+  try {
+    for (const kind of kinds) {
+      const o = await withStdin(kind, 'sh', ['-c', 'exit 4'], input);
+      assert.equal(o.code, 4, kind);
+      assert.deepEqual([...new Set(o.stdinErrors)], ['EPIPE'], `${kind}: the stream's error`);
+      assert.ok(o.stdinClosed, `${kind}: the stream closed`);
+    }
+    // the wrapper's own listener: a caller that does not listen is not taken down either
+    for (const kind of kinds) {
+      setSpawnKind(kind);
+      const spawn = await loadSpawn();
+      setSpawnKind(undefined);
+      const child = spawn('sh', ['-c', 'exit 5'], { env, stdin: 'pipe' });
+      const done = run(child);
+      child.stdin!.write(input);
+      child.stdin!.end();
+      assert.equal((await done).code, 5, kind);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    process.off('uncaughtException', onUnhandled);
+  }
+  assert.deepEqual(unhandled, []);
+});
+
+test('stdin of a program that does not exist: writes go nowhere, the error says why', async () => {
+  for (const kind of kinds) {
+    setSpawnKind(kind);
+    const spawn = await loadSpawn();
+    setSpawnKind(undefined);
+    const child = spawn('lvsd-no-such-program', [], { env, stdin: 'pipe' });
+    const done = run(child);
+    child.stdin?.on('error', () => undefined); // node's: a destroyed socket
+    child.stdin?.end('rules\n');
+    const o = await done;
+    assert.equal(o.error?.code, 'ENOENT', kind);
+  }
+});
+
 test('resolveProgram looks in the PATH given, as execvp does', () => {
   assert.equal(resolveProgram('sh', '/nonexistent:/bin'), '/bin/sh');
   assert.equal(resolveProgram('./x', '/bin'), './x');

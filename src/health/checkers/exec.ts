@@ -12,7 +12,7 @@
  */
 import type { ExecCheck } from '../../config/types.js';
 import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
-import { loadSpawn, type SpawnedChild } from '../../spawn-child.js';
+import { loadSpawn, runProgram, type SpawnedChild } from '../../spawn-child.js';
 import { localErrno } from '../local-failure.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../types.js';
 import { deadline, errorReason, localExtra, settleOnce } from './deadline.js';
@@ -37,24 +37,16 @@ export type ExecIsolation = 'pidns' | 'pgroup';
 
 let isolation: Promise<ExecIsolation> | undefined;
 
-/**
- * node:child_process, imported when the first command runs: it brings net, dgram and streams, which the
- * daemon's start (and a director without exec checks) need not compile (issue #11, fast start).
- */
-let childProcess: typeof import('node:child_process') | undefined;
-async function loadChildProcess(): Promise<typeof import('node:child_process')> {
-  return (childProcess ??= await import('node:child_process'));
-}
-
 /** Decided once: 'pidns' when lvsd is root and unshare makes a PID namespace here, else 'pgroup'. */
 export function execIsolation(): Promise<ExecIsolation> {
-  isolation ??= process.getuid?.() !== 0 ? Promise.resolve('pgroup') : loadChildProcess().then(({ execFile }) => new Promise((resolve) => {
-    execFile('unshare', [...wrapper({ uid: 65534, gid: 65534 }), 'true'], { timeout: 10_000, env: { PATH: SAFE_PATH } }, (err) => {
-      // unshare could not even be started (out of descriptors, processes): decide again next time
-      if (err && typeof err.code === 'string' && localErrno(err.code)) isolation = undefined;
-      resolve(err ? 'pgroup' : 'pidns');
-    });
-  }));
+  // started as the checks are (src/spawn-child.ts: the clone that copies nothing of the daemon)
+  isolation ??= process.getuid?.() !== 0 ? Promise.resolve('pgroup') : runProgram('unshare', [...wrapper({ uid: 65534, gid: 65534 }), 'true'], {
+    env: { PATH: SAFE_PATH }, timeoutMs: 10_000,
+  }).then((r) => {
+    // unshare could not even be started (out of descriptors, processes): decide again next time
+    if (r.error && typeof r.error.code === 'string' && localErrno(r.error.code)) isolation = undefined;
+    return r.error || r.code !== 0 ? 'pgroup' : 'pidns';
+  });
   return isolation;
 }
 
