@@ -7,7 +7,13 @@
  * during one such gap, which a preemption does not inflate), and the garbage collections' longest pause. Not run by run.js
  * (its name starts with _); docs/benchmarks.md has the figures it gave.
  *
- *   node dist/bench/_drift-turns.js [SERVICES=10000] [PASSES=5]
+ *   node --max-semi-space-size=1 --expose-gc dist/bench/_drift-turns.js [SERVICES=10000] [PASSES=5]
+ *   LVSD_DRIFT_WHOLE=1    the read whole (dump()), as before IpvsClient.dumpEach
+ *   LVSD_DRIFT_MODEL=1    the model's own dump (structuredClone, reversed: a fixture's cost, not lvsd's)
+ *   LVSD_DRIFT_ALLOC=1    then one pass under the sampling heap profiler: what it allocates, by function
+ *                         (LVSD_DRIFT_LIVE=1: only what is still in the heap at its end)
+ *   LVSD_DRIFT_PARTS=1    then what the read alone leaves in the heap after a full collection, both ways
+ *   LVSD_DRIFT_SOCKETS=N  dump sockets (default the client's 16)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -168,7 +174,6 @@ if (process.env.LVSD_DRIFT_PARTS === '1') {
     const spaces = getHeapSpaceStatistics().map((x) => `${x.space_name} ${(x.space_used_size / 1048576).toFixed(1)}`).join(', ');
     (globalThis as { gc?: () => void }).gc?.();
     process.stdout.write(`${name}: held after a full collection ${((oldSpace() - before) / 1048576).toFixed(1)} MiB (${typeof held === 'number' ? held : held.length} services); before it: ${spaces}\n`);
-    process.stdout.write(`${name}: promoted ${gcMajor === 0 ? ((oldSpace() - before) / 1048576).toFixed(1) : '(a mark-compact ran)'} MiB\n`);
   }
 }
 if (process.env.LVSD_DRIFT_ALLOC === '1') {
