@@ -1,6 +1,6 @@
 /**
  * Pure builders for the packets that announce an address takeover on the link: the gratuitous ARP
- * frame (IPv4) and the unsolicited neighbour advertisement (IPv6). No I/O here: src/net/native.ts sends them.
+ * frame (IPv4) and the unsolicited neighbour advertisement (IPv6). No I/O here: src/net/announce.ts sends them.
  *
  * Gratuitous ARP: a broadcast ARP *request* with sender = target = the address and the sender hardware
  * address = the interface's MAC, as operators expect from VRRP routers (RFC 5227 "ARP announcement";

@@ -18,7 +18,7 @@ import { closeSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { VrrpInstanceConfig } from '../config/types.js';
 import { monotonicMs } from '../monotonic.js';
-import { listenVrrp } from '../net/native.js';
+import { listenVrrp } from '../net/vrrp-socket.js';
 
 const SLOT = Symbol.for('lvsd.vrrp.earlyListeners');
 

@@ -8,9 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import { isLvsdError } from '../../src/errors.js';
 import { openVrrpSocket, VRRP_GROUP_IPV4, VRRP_GROUP_IPV6 } from '../../src/net/index.js';
 import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.js';
+import { agentPair } from './agent-pair.js';
 
 const skip = netnsSkipReason();
-const agentScript = new URL('./fixtures/net-agent.js', import.meta.url);
 
 const A_MAC = '02:00:00:0a:00:01';
 const B_MAC = '02:00:00:0b:00:01';
@@ -36,22 +36,14 @@ describe('VRRP sockets across a veth pair', { skip }, () => {
 
   before(async () => {
     lab = new NetnsLab();
-    a = lab.namespace('a');
-    b = lab.namespace('b');
-    lab.veth(a, 'a0', b, 'b0', { macA: A_MAC, macB: B_MAC, up: false, indexA: 50, indexB: 60 });
-    lab.ip(a, 'addr add 10.77.0.1/24 dev a0');
-    lab.ip(b, 'addr add 10.77.0.2/24 dev b0');
-    // fixed link-locals (besides the automatic ones) so the expected source is known
-    lab.ip(a, `addr add ${A_LL}/64 dev a0`);
-    lab.ip(b, `addr add ${B_LL}/64 dev b0`);
-    lab.ip(a, 'link set a0 up');
-    lab.ip(b, 'link set b0 up');
-    await lab.waitOperUp(a, 'a0');
-    await lab.waitOperUp(b, 'b0');
-    agentA = lab.spawnJson(a, agentScript);
-    agentB = lab.spawnJson(b, agentScript);
-    await agentA.next((m) => m.event === 'ready', 10_000);
-    await agentB.next((m) => m.event === 'ready', 10_000);
+    ({ a, b, agentA, agentB } = await agentPair(lab, '10.77.0', {
+      veth: { macA: A_MAC, macB: B_MAC, indexA: 50, indexB: 60 },
+      // fixed link-locals (besides the automatic ones) so the expected source is known
+      beforeUp: (a, b) => {
+        lab.ip(a, `addr add ${A_LL}/64 dev a0`);
+        lab.ip(b, `addr add ${B_LL}/64 dev b0`);
+      },
+    }));
   });
   after(() => lab?.cleanup());
 

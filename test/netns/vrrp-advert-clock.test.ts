@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { VRRP_GROUP_IPV4 } from '../../src/net/index.js';
 import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.js';
+import { agentPair } from './agent-pair.js';
 import { startPair } from './fixtures/vrrp-pair.js';
 
 const skip = netnsSkipReason();
-const agentScript = new URL('./fixtures/net-agent.js', import.meta.url);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Stats { sent: number; failed: number; lastError?: string; lateness: number[] }
@@ -29,19 +29,7 @@ describe('the advert clock on a veth pair', { skip }, () => {
 
   before(async () => {
     lab = new NetnsLab();
-    a = lab.namespace('a');
-    const b = lab.namespace('b');
-    lab.veth(a, 'a0', b, 'b0', { up: false });
-    lab.ip(a, 'addr add 10.79.0.1/24 dev a0');
-    lab.ip(b, 'addr add 10.79.0.2/24 dev b0');
-    lab.ip(a, 'link set a0 up');
-    lab.ip(b, 'link set b0 up');
-    await lab.waitOperUp(a, 'a0');
-    await lab.waitOperUp(b, 'b0');
-    agentA = lab.spawnJson(a, agentScript);
-    agentB = lab.spawnJson(b, agentScript);
-    await agentA.next((m) => m.event === 'ready', 10_000);
-    await agentB.next((m) => m.event === 'ready', 10_000);
+    ({ a, agentA, agentB } = await agentPair(lab, '10.79.0'));
     await agentB.call('open', { name: 'rx', family: 'ipv4', interface: 'b0', multicast: true });
     // SCHED_RR 10 as lvsd runs it (the test runs as root): on a loaded host an ordinary thread is late by tens of ms
     const started = await agentA.call<{ tid: number; realtime: boolean }>('clockStart', { priority: 10 });

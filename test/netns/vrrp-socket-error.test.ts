@@ -11,12 +11,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.js';
+import { agentPair } from './agent-pair.js';
 import { enableRecvErr } from './fixtures/recverr.js';
 import { startPair, type Pair } from './fixtures/vrrp-pair.js';
 import { sleep } from './fixtures/vrrp-lab.js';
 
 const skip = netnsSkipReason();
-const agentScript = new URL('./fixtures/net-agent.js', import.meta.url);
 
 describe('a VRRP socket after a socket error', { skip }, () => {
   let lab: NetnsLab;
@@ -26,19 +26,7 @@ describe('a VRRP socket after a socket error', { skip }, () => {
 
   before(async () => {
     lab = new NetnsLab();
-    const a = lab.namespace('a');
-    const b = lab.namespace('b');
-    lab.veth(a, 'a0', b, 'b0', { up: false });
-    lab.ip(a, 'addr add 10.78.0.1/24 dev a0');
-    lab.ip(b, 'addr add 10.78.0.2/24 dev b0');
-    lab.ip(a, 'link set a0 up');
-    lab.ip(b, 'link set b0 up');
-    await lab.waitOperUp(a, 'a0');
-    await lab.waitOperUp(b, 'b0');
-    agentA = lab.spawnJson(a, agentScript);
-    agentB = lab.spawnJson(b, agentScript);
-    await agentA.next((m) => m.event === 'ready', 10_000);
-    await agentB.next((m) => m.event === 'ready', 10_000);
+    ({ agentA, agentB } = await agentPair(lab, '10.78.0'));
   });
   after(() => lab?.cleanup());
 
