@@ -319,6 +319,7 @@ describe('close: reset', () => {
     const reset = (p: number, timeout = 2) => probeTcp({ ...check('127.0.0.1', p, timeout), close: 'reset' });
     try {
       const fds = openFds();
+      const before = timeWaits(port);
       for (let i = 0; i < 20; i++) {
         assert.deepEqual(pick(await reset(port)), [true, 'connected'], `round ${i}: the server`);
         assert.deepEqual(pick(await reset(dead)), [false, 'connect ECONNREFUSED'], `round ${i}: the closed port`);
@@ -335,7 +336,7 @@ describe('close: reset', () => {
         await many();
         assert.ok(openFds() <= fds + 300 + 2, `file descriptors: ${fds} before, ${openFds()} after (at most the 300 under way at once kept)`);
       }
-      assert.equal(timeWaits(port), 0, 'no TIME_WAIT: every connection ended with RST');
+      assert.ok(timeWaits(port) <= before, `no new TIME_WAIT: every connection ended with RST (${before} before, ${timeWaits(port)} after)`);
     } finally {
       full.stop();
       await close(server);
@@ -349,12 +350,16 @@ describe('close: reset', () => {
       const server = net.createServer((s) => { s.on('error', () => undefined); s.on('end', () => s.end()); s.resume(); });
       const port = await listen(server);
       try {
+        // the port may be one an earlier test's server had, with that test's TIME_WAITs toward it still
+        // counting down (a clean-clone CI saw 30): only new ones count, and old ones only ever expire
+        const before = timeWaits(port);
         for (let i = 0; i < 5; i++) assert.equal((await probeTcp({ ...check('127.0.0.1', port), close: 'reset' })).ok, true);
         await new Promise((r) => setTimeout(r, 100));
-        assert.equal(timeWaits(port), 0, 'no TIME_WAIT after RST');
+        const afterReset = timeWaits(port);
+        assert.ok(afterReset <= before, `no TIME_WAIT after RST (${before} before, ${afterReset} after)`);
         for (let i = 0; i < 5; i++) assert.equal((await probeTcp(check('127.0.0.1', port))).ok, true);
         await new Promise((r) => setTimeout(r, 100));
-        assert.ok(timeWaits(port) >= 1, 'FIN leaves TIME_WAIT (the measure works)');
+        assert.ok(timeWaits(port) > afterReset, `FIN leaves TIME_WAIT (the measure works): ${afterReset} -> ${timeWaits(port)}`);
       } finally {
         setNativeTcpProbe(true);
         await close(server);
