@@ -3,92 +3,51 @@
  * sync, ECMP) and switches them together. Data flows one way: config (+ health results, drains) -> desired
  * table -> reconcile -> kernel; VRRP state -> addresses and the connection-sync daemon. The kernel's table is
  * owned by the reconciler (src/reconcile/reconciler.ts: the desired table, the kept view, one queue, repair of
- * failed operations); what is wanted beyond the config is wanted.ts. run.ts wires the daemon into a process
- * (namespace guard, control socket, metrics, file watcher, signals).
+ * failed operations); what is wanted beyond the config is wanted.ts; the parts, how each is opened or made and
+ * wired to the others, are daemon-parts.ts. run.ts wires the daemon into a process (namespace guard, control
+ * socket, metrics, file watcher, signals).
  *
  * A reload is a transaction: the new config is loaded, IPVS asked, health and VRRP prepared first; only
  * when every part has taken it does the daemon switch, all at once (docs/operations.md, Reload).
  */
 import { hostname } from 'node:os';
 import { performance, type IntervalHistogram } from 'node:perf_hooks';
-import { dirname, join } from 'node:path';
-import { ConfigCache, loadConfig } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError } from '../errors.js';
-import type { HealthChange, HealthScheduler } from '../health/index.js';
-import { createIpvsClient } from '../ipvs/index.js';
-import type { IpvsClient } from '../ipvs/types.js';
-import { serviceId, type DestSpec } from '../table/index.js';
+import { serviceId } from '../table/index.js';
 import type { Logger } from '../log.js';
-import { DEFAULT_STATE_FILE, Reconciler, loadOwned, reasonOf, type PassKind, type PassOutcome, type PassResult } from '../reconcile/index.js';
+import { loadOwned, type PassKind, type PassOutcome, type PassResult } from '../reconcile/index.js';
 import { timerDelay } from '../timer-delay.js';
 import type { DrainRequest, DrainResult, ReloadResult, StatusQuery } from './control-server.js';
-import { adoptKernelTable } from './adoption.js';
-import { ConnSync } from './conn-sync.js';
-import type { DaemonOptions, ReloadTrigger, VrrpPort } from './daemon-types.js';
-import { drainRealServer, loadDrainMap } from './drain.js';
-import { EcmpSide, directorProblems, ecmpQuorums } from './ecmp-side.js';
-import { SeriesNames, createHealth, publishHealthUp } from './health-wiring.js';
-import { applyConfiguredSysctls } from './ipvs-sysctls.js';
+import { DaemonParts } from './daemon-parts.js';
+import type { DaemonOptions, ReloadTrigger } from './daemon-types.js';
+import { drainRealServer } from './drain.js';
 import { ipvsError, loadRecord, logConfigWarnings } from './load-record.js';
 import {
   dropPrepared, failedAnswer, followServices, logReloaded, partialAnswer, prepareParts, refusedAnswer, stoppingResult, watchingLoop, type ReloadFacts,
 } from './reload.js';
 import { servicesDelta } from './service-delta.js';
-import { ProbeUsers } from './probe-users.js';
 import { buildSnapshotInTurns } from './snapshot.js';
 import type { LoadOutcome, LoadResult, StatusSnapshot } from './status.js';
 import { readStatusTable } from './status-read.js';
-import { Wanted } from './wanted.js';
 
 export type { PassKind, PassOutcome, PassResult };
 export type { DaemonMetrics, DaemonOptions, ReloadTrigger, VrrpPort } from './daemon-types.js';
 
 export class Daemon {
   readonly startedAtMs = Date.now();
-  private config!: Config;
-  private readonly configCache: ConfigCache;
+  private readonly parts: DaemonParts;
   private lastLoad: LoadResult | null = null;
-  private client: IpvsClient | undefined;
-  private health: HealthScheduler | undefined;
-  private vrrp: VrrpPort | undefined;
-  private connSync: ConnSync | undefined;
-  private readonly ecmp: EcmpSide;
   private driftTimer: NodeJS.Timeout | undefined;
-  private adoptionTimer: NodeJS.Timeout | undefined;
   private reloadChain: Promise<unknown> = Promise.resolve();
   private stopped = false;
   private readonly log: Logger;
-  private readonly reconciler: Reconciler;
-  /** Health lists, adoption and drains: what is wanted in the kernel beyond the config. */
-  private readonly wanted = new Wanted(() => this.config);
-  private readonly probeUsers = new ProbeUsers(() => this.config);
-  private readonly seriesNames = new SeriesNames();
 
   // without the starting config: the daemon lives on, and a reload must not leave that config behind in memory
   private constructor(private readonly opts: Omit<DaemonOptions, 'config'>) {
     this.log = opts.log;
-    this.configCache = opts.configCache ?? new ConfigCache();
-    this.reconciler = new Reconciler({
-      log: opts.log, events: opts.metrics, backoff: opts.repairBackoff,
-      stateFile: () => this.stateFile(),
-      client: async () => {
-        await this.ensureClient();
-        return this.client;
-      },
-      internalError: (where, e) => this.internalError(where, e),
-    });
-    this.ecmp = new EcmpSide({
-      log: this.log,
-      stateDir: () => dirname(this.stateFile()),
-      host: {
-        quorums: () => ecmpQuorums(this.config, this.health, this.wanted.drains),
-        directorProblems: () => directorProblems(this.reconciler.status()),
-      },
-      sysctlRoot: opts.sysctlRoot,
-      backoff: opts.bgpBackoff,
-    });
-    opts.metrics?.healthCountsFrom?.(() => this.health?.takeCounts());
+    this.parts = new DaemonParts(opts);
   }
 
   /** Loads the config (a bad one is fatal at start), applies it, starts health checks, VRRP and the drift timer. */
@@ -97,15 +56,15 @@ export class Daemon {
     const d = new Daemon(rest);
     let config: Config;
     try {
-      config = given ?? await loadConfig(opts.configPath, { hostChecks: true, cache: d.configCache });
+      config = given ?? await loadConfig(opts.configPath, { hostChecks: true, cache: d.parts.configCache });
     } catch (e) {
       d.recordLoad('load', 'refused', e);
       throw e;
     }
-    d.config = config;
+    d.parts.config = config;
     try {
       await d.prepareStart(opts.vrrp, opts.beforeKernel);
-      d.startConnSync();
+      d.parts.startConnSync();
     } catch (e) {
       // what did start must not keep probing or hold the VIPs: the process is about to report the error
       await d.stop();
@@ -115,10 +74,10 @@ export class Daemon {
     // tableReady), not after the state file is written too
     let told: Promise<void> | undefined;
     const tellVrrp = (outcome: PassOutcome): void => {
-      told ??= (d.vrrp?.tableReady?.(outcome.result === 'ok', outcome.result === 'ok' ? undefined : ipvsError(outcome).message) ?? Promise.resolve())
+      told ??= (d.parts.vrrp?.tableReady?.(outcome.result === 'ok', outcome.result === 'ok' ? undefined : ipvsError(outcome).message) ?? Promise.resolve())
         .catch((e: Error) => d.log.error({ event: 'vrrp.table_ready_failed', err: e.message }, `cannot tell VRRP the table is programmed: ${e.message}`));
     };
-    const outcome = await d.reconciler.applyDesired(d.wanted.table(), 'start', 'start', tellVrrp);
+    const outcome = await d.parts.reconciler.applyDesired(d.parts.wanted.table(), 'start', 'start', tellVrrp);
     tellVrrp(outcome);
     await told;
     // the config is in force either way; what the kernel did not take is retried (repair) and shown
@@ -126,7 +85,7 @@ export class Daemon {
     logConfigWarnings(d.log, config);
     try {
       // after the first pass: what is announced follows a table that is in the kernel
-      if (config.ecmp) await d.ecmp.start(config.ecmp);
+      if (config.ecmp) await d.parts.ecmp.start(config.ecmp);
     } catch (e) {
       await d.stop();
       throw e;
@@ -151,22 +110,22 @@ export class Daemon {
    * had when they ran one after the other: control socket, drains, IPVS, health, VRRP.
    */
   private async prepareStart(vrrp: DaemonOptions['vrrp'], beforeKernel: Promise<unknown> | undefined): Promise<void> {
-    const config = this.config;
+    const config = this.parts.config;
     const gate = Promise.resolve(beforeKernel);
-    const owned = loadOwned(this.stateFile(), this.log).then((o) => {
-      this.reconciler.owned = o;
+    const owned = loadOwned(this.parts.stateFile(), this.log).then((o) => {
+      this.parts.reconciler.owned = o;
     });
-    const drains = this.loadDrains();
+    const drains = this.parts.loadDrains();
     // with services declared (or the whole table owned) IPVS is opened whatever the state file says
-    const client = (config.services.length > 0 || config.ipvs.ownWholeTable ? Promise.resolve() : owned).then(() => this.openClientAtStart());
+    const client = (config.services.length > 0 || config.ipvs.ownWholeTable ? Promise.resolve() : owned).then(() => this.parts.openClientAtStart());
     const known = Promise.all([gate, drains, client]);
     // the adoption's read could start with IPVS open, but it arms the settle timer that applies the table
-    const sysctls = known.then(() => this.applyIpvsSysctls());
-    const adopted = known.then(() => this.adoptKernel());
-    const health = adopted.then(() => this.startHealth());
+    const sysctls = known.then(() => this.parts.applyIpvsSysctls());
+    const adopted = known.then(() => this.parts.adoptKernel());
+    const health = adopted.then(() => this.parts.startHealth());
     const vrrpSide = config.vrrp.length === 0 ? Promise.resolve() : vrrp
       ? vrrp(config, this.log.child({ component: 'vrrp' })).then((port) => {
-        this.vrrp = port;
+        this.parts.vrrp = port;
       })
       : Promise.reject(new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
     const steps = [gate, owned, drains, client, sysctls, adopted, health, vrrpSide];
@@ -176,96 +135,7 @@ export class Daemon {
   }
 
   get currentConfig(): Config {
-    return this.config;
-  }
-
-  private stateFile(config: Config = this.config): string {
-    return this.opts.stateFile ?? config.ipvs.stateFile ?? DEFAULT_STATE_FILE;
-  }
-
-  private drainsFile(): string {
-    return join(dirname(this.stateFile()), 'drains.json');
-  }
-
-  /** The generic-netlink client, its overruns logged (ipvs.netlink.overrun) and counted (lvsd_netlink_overruns_total). */
-  private createIpvsClient(): Promise<IpvsClient> {
-    return createIpvsClient({ logger: this.log, onOverrun: () => this.opts.metrics?.netlinkOverrun?.('ipvs') });
-  }
-
-  /** Sets IPVS's sysctls the config asks for (ipvs-sysctls.ts), not with an injected client unless told where. Never throws. */
-  private async applyIpvsSysctls(): Promise<void> {
-    if (!this.client || (this.opts.ipvs && this.opts.ipvsSysctlDir === undefined)) return;
-    await applyConfiguredSysctls(this.config.ipvs, this.opts.ipvsSysctlDir, this.log);
-  }
-
-  /**
-   * IPVS is opened when there is something to manage: services declared, services a previous daemon owned
-   * (its state file: a restart on a config without them removes them), or the whole table owned.
-   */
-  private async ensureClient(): Promise<void> {
-    if (this.client || !this.managesIpvs()) return;
-    this.client = await (this.opts.ipvs ?? (() => this.createIpvsClient()))();
-  }
-
-  private managesIpvs(): boolean {
-    return this.config.services.length > 0 || this.reconciler.owned.size > 0 || this.config.ipvs.ownWholeTable;
-  }
-
-  /**
-   * At start: IPVS that cannot be opened is fatal when services are declared; with none declared (only
-   * what a previous daemon owned is to be removed) VRRP starts anyway and the removal is retried (repair).
-   */
-  private async openClientAtStart(): Promise<void> {
-    try {
-      await this.ensureClient();
-    } catch (e) {
-      if (this.config.services.length > 0) throw e;
-      this.log.warn({ event: 'ipvs.open_failed', owned: this.reconciler.owned.size, err: (e as Error).message },
-        `cannot open IPVS to remove the ${this.reconciler.owned.size} service(s) a previous lvsd owned; retrying: ${(e as Error).message}`);
-    }
-  }
-
-  /** A restart adopts the table the previous daemon left (adoption.ts). */
-  private async adoptKernel(): Promise<void> {
-    if (!this.client || this.config.services.length === 0) return;
-    this.adoptionTimer = await adoptKernelTable(this.config, this.reconciler, this.wanted, this.log);
-  }
-
-  /** Connection sync (conn-sync.ts): the kernel's sync daemon follows the named VRRP instance's state. */
-  private startConnSync(): void {
-    const cs = this.config.connectionSync;
-    if (!cs || !this.client || !this.vrrp) return;
-    const vrrp = this.vrrp;
-    // read the state and subscribe in the same tick, so no transition falls between
-    this.connSync = ConnSync.create({
-      client: this.client, config: cs, state: vrrp.snapshot().find((i) => i.name === cs.instance)?.state,
-      log: this.log.child({ component: 'connsync' }),
-      onFailed: (op, code) => this.opts.metrics?.ipvsOpFailed?.(op, reasonOf(code)),
-    });
-    vrrp.onTransition((instance, from, to) => this.connSync?.transition(instance, from, to));
-  }
-
-  private startHealth(): void {
-    if (this.config.services.length === 0) return;
-    this.health = this.makeHealth(this.config);
-    this.health.start();
-    this.refreshHealthDests();
-    publishHealthUp(this.opts.metrics, this.health, this.config.services);
-  }
-
-  /** The health checker's lists for every service (Wanted.refreshHealth). */
-  private refreshHealthDests(): void {
-    this.wanted.refreshHealth((service) => this.health?.desired(service));
-  }
-
-  /** A scheduler for `config`, not started (health-wiring.ts). */
-  private makeHealth(config: Config): HealthScheduler {
-    // An adopted service's real servers start up: the kernel's weights stand until a probe says otherwise
-    // (a fall takes a dead one out; no rise is needed, so no slow-start ramp and no blip at restart).
-    return createHealth(config, config.services.map((s) => this.wanted.healthConfig(s)), {
-      log: this.log, running: () => this.config, onChange: (service, dests, change) => this.onHealthChange(service, dests, change),
-      metrics: this.opts.metrics, probeUsers: this.probeUsers, prober: this.opts.prober, watcher: this.opts.healthWatcher,
-    });
+    return this.parts.config;
   }
 
   private recordLoad(kind: 'load' | 'reload', result: LoadOutcome, error?: unknown): LoadResult {
@@ -274,37 +144,13 @@ export class Daemon {
     return this.lastLoad;
   }
 
-  /**
-   * A health change carries the service's new list (the transitions of one batch of outcomes folded into
-   * one event per service): the reconciler plans that service again (coalesced).
-   */
-  private onHealthChange(service: string, dests: DestSpec[], change: HealthChange): void {
-    const healthUp = this.opts.metrics?.healthUp;
-    if (healthUp) {
-      const series = this.seriesNames.of(this.config, service);
-      // a group's members report the same probe: their series is the group's (t.realServer is the shared id)
-      for (const t of change.transitions) healthUp(series, t.realServer, t.to === 'up' || t.to === 'drain');
-    }
-    const svc = this.wanted.healthChanged(service, dests, change.transitions);
-    if (!svc) return;
-    const n = change.transitions.length;
-    const what = `${change.realServer} ${change.from} -> ${change.to} (${change.reason})${n > 1 ? ` and ${n - 1} more` : ''}`;
-    void this.reconciler.update([this.wanted.entry(svc)], `health: ${what}`, 'health');
-    this.ecmp.evaluate();
-  }
-
-  /** A bug reached the top of an asynchronous path: say so; the repair machinery converges. */
-  private internalError(where: string, e: unknown): void {
-    this.log.error({ event: 'daemon.internal_error', where, err: (e as Error)?.stack ?? String(e) }, `internal error in ${where}`);
-  }
-
   /** The full read: the kernel's table read, everything declared and owned planned, applied. Coalesces. Never rejects. */
   fullReconcile(reason: string, kind: PassKind = 'drift'): Promise<PassOutcome> {
-    return this.reconciler.repairDrift(reason, kind);
+    return this.parts.reconciler.repairDrift(reason, kind);
   }
 
   private armDrift(): void {
-    const ms = Math.max(1, this.config.ipvs.driftInterval) * 1000;
+    const ms = Math.max(1, this.parts.config.ipvs.driftInterval) * 1000;
     clearInterval(this.driftTimer);
     this.driftTimer = setInterval(() => void this.fullReconcile('drift', 'drift'), timerDelay(ms));
     this.driftTimer.unref();
@@ -317,7 +163,7 @@ export class Daemon {
    */
   reload(trigger: ReloadTrigger = 'control'): Promise<ReloadResult> {
     const run = this.reloadChain.then(() => this.reloadNow(trigger)).catch((e: unknown) => {
-      this.internalError('reload', e);
+      this.parts.internalError('reload', e);
       return this.reloadFailed(trigger, 'internal', new LvsdError('LVSD_INTERNAL', `reload failed: ${(e as Error)?.message ?? String(e)}`));
     });
     this.reloadChain = run;
@@ -336,7 +182,7 @@ export class Daemon {
       if (this.stopped) return;
       const started = performance.now();
       try {
-        await loadConfig(this.opts.configPath, { hostChecks: true, cache: this.configCache });
+        await loadConfig(this.opts.configPath, { hostChecks: true, cache: this.parts.configCache });
       } catch {
         // the next reload reads it again and says what is wrong
       }
@@ -355,17 +201,17 @@ export class Daemon {
     let next: Config;
     const started = performance.now();
     try {
-      next = await loadConfig(this.opts.configPath, { hostChecks: true, cache: this.configCache });
+      next = await loadConfig(this.opts.configPath, { hostChecks: true, cache: this.parts.configCache });
     } catch (e) {
       return refusedAnswer(this.log, trigger, this.recordLoad('reload', 'refused', e));
     }
-    if (next.vrrp.length > 0 && !this.vrrp && !this.opts.vrrp) {
+    if (next.vrrp.length > 0 && !this.parts.vrrp && !this.opts.vrrp) {
       return this.reloadFailed(trigger, 'vrrp', new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
     }
     // The whole switch holds the kernel queue: no health change or drift pass lands between reading the
     // table and applying the new config to it.
-    const load: ReloadFacts = { started, loop, loadMs: Math.round(performance.now() - started), ...this.configCache.stats, phases: { ...this.configCache.phases }, marks: {} };
-    return this.reconciler.enqueue(() => this.switchTo(next, trigger, load));
+    const load: ReloadFacts = { started, loop, loadMs: Math.round(performance.now() - started), ...this.parts.configCache.stats, phases: { ...this.parts.configCache.phases }, marks: {} };
+    return this.parts.reconciler.enqueue(() => this.switchTo(next, trigger, load));
   }
 
   /** A reload that could not switch: the running config stays whole. */
@@ -381,13 +227,13 @@ export class Daemon {
     // a stop came while the config was read: nothing may start now
     if (this.stopped) return stoppingResult();
     // the services changed in place only (service-delta.ts): every part works on those alone
-    const delta = next === this.config ? { before: [], after: [] } : servicesDelta(this.config, next, this.configCache.servicesChanged(this.config, next));
+    const delta = next === this.parts.config ? { before: [], after: [] } : servicesDelta(this.parts.config, next, this.parts.configCache.servicesChanged(this.parts.config, next));
     const prepared = await prepareParts(next, {
-      config: this.config, client: this.client, health: this.health, vrrp: this.vrrp, owned: this.reconciler.owned.size,
+      config: this.parts.config, client: this.parts.client, health: this.parts.health, vrrp: this.parts.vrrp, owned: this.parts.reconciler.owned.size,
     }, {
-      ipvs: () => (this.opts.ipvs ?? (() => this.createIpvsClient()))(),
-      health: (config) => this.makeHealth(config),
-      healthConfig: (service) => this.wanted.runningHealthConfig(service),
+      ipvs: () => this.parts.openIpvsClient(),
+      health: (config) => this.parts.makeHealth(config),
+      healthConfig: (service) => this.parts.wanted.runningHealthConfig(service),
       vrrp: this.opts.vrrp,
       log: this.log,
     }, delta);
@@ -399,30 +245,30 @@ export class Daemon {
     }
 
     // ---- switch: nothing below throws, nothing awaits before the table is planned ----
-    const old = this.config;
-    this.config = next;
-    if (newClient) this.client = newClient;
-    if (preparedHealth) this.health!.commit(preparedHealth);
+    const old = this.parts.config;
+    this.parts.config = next;
+    if (newClient) this.parts.client = newClient;
+    if (preparedHealth) this.parts.health!.commit(preparedHealth);
     if (newHealth) {
-      this.health = newHealth;
+      this.parts.health = newHealth;
       newHealth.start();
     }
     // services the reload reused whole (config/service-memo.ts): their lists, health series and metrics stay
-    followServices(old, next, delta, { wanted: this.wanted, seriesNames: this.seriesNames, metrics: this.opts.metrics, health: this.health, probeUsers: this.probeUsers });
-    if (newVrrp) this.vrrp = newVrrp;
-    const syncing = this.connSync ? this.connSync.update(next.connectionSync) : (this.startConnSync(), Promise.resolve());
+    followServices(old, next, delta, { wanted: this.parts.wanted, seriesNames: this.parts.seriesNames, metrics: this.opts.metrics, health: this.parts.health, probeUsers: this.parts.probeUsers });
+    if (newVrrp) this.parts.vrrp = newVrrp;
+    const syncing = this.parts.connSync ? this.parts.connSync.update(next.connectionSync) : (this.parts.startConnSync(), Promise.resolve());
     this.armDrift();
     const marks = facts.marks;
     marks.prepared = performance.now();
-    await this.applyIpvsSysctls();
+    await this.parts.applyIpvsSysctls();
     marks.sysctls = performance.now();
 
-    const outcome = await ((delta && this.reconciler.applyChangesNow(this.wanted.changes(delta), 'reload', 'reload'))
-      ?? this.reconciler.applyDesiredNow(this.wanted.table(), 'reload', 'reload'));
+    const outcome = await ((delta && this.parts.reconciler.applyChangesNow(this.parts.wanted.changes(delta), 'reload', 'reload'))
+      ?? this.parts.reconciler.applyDesiredNow(this.parts.wanted.table(), 'reload', 'reload'));
     marks.applied = performance.now();
     await syncing;
     logConfigWarnings(this.log, next);
-    await this.ecmp.switch(next.ecmp);
+    await this.parts.ecmp.switch(next.ecmp);
     if (outcome.result !== 'ok') {
       // valid and in force, but the kernel did not take all of it: not a success; the repair retries
       const error = ipvsError(outcome);
@@ -435,20 +281,15 @@ export class Daemon {
 
   /** `lvsd drain --director` / `lvsd undrain --director`: withdraw every address (and wait for the routers) or announce again. */
   drainDirector(on: boolean): Promise<{ ok: true; changed: boolean }> {
-    return this.ecmp.drainDirector(on);
+    return this.parts.ecmp.drainDirector(on);
   }
 
   /** `lvsd drain` / `lvsd undrain` of a real server (drain.ts). */
   drain(req: DrainRequest, on: boolean): Promise<DrainResult> {
     return drainRealServer(req, on, {
-      config: () => this.config, wanted: this.wanted, file: () => this.drainsFile(), log: this.log, reconciler: this.reconciler,
-      changed: () => this.ecmp.evaluate(),
+      config: () => this.parts.config, wanted: this.parts.wanted, file: () => this.parts.drainsFile(), log: this.log, reconciler: this.parts.reconciler,
+      changed: () => this.parts.ecmp.evaluate(),
     });
-  }
-
-  /** The recorded drains; throws LVSD_STATE when they cannot be known (drains-file.ts), so start fails rather than forget them. */
-  private async loadDrains(): Promise<void> {
-    this.wanted.drains = await loadDrainMap(this.drainsFile(), this.wanted.drains, this.log);
   }
 
   /**
@@ -457,30 +298,30 @@ export class Daemon {
    */
   async status(query: StatusQuery = {}): Promise<StatusSnapshot> {
     const services = query.service === undefined
-      ? this.config.services
-      : this.config.services.filter((s) => s.name === query.service || serviceId(s.spec.key) === query.service);
-    const { kernel, daemons } = this.client
-      ? await readStatusTable(this.client, this.reconciler, services, query.fresh === true, this.log)
+      ? this.parts.config.services
+      : this.parts.config.services.filter((s) => s.name === query.service || serviceId(s.spec.key) === query.service);
+    const { kernel, daemons } = this.parts.client
+      ? await readStatusTable(this.parts.client, this.parts.reconciler, services, query.fresh === true, this.log)
       : { kernel: undefined, daemons: [] };
     // the health of the services shown, read one by one as the snapshot is built a slice per turn
-    const healthOf = this.health?.statusReader();
+    const healthOf = this.parts.health?.statusReader();
     return buildSnapshotInTurns({
       nowMs: Date.now(),
       startedAtMs: this.startedAtMs,
       node: hostname(),
       version: this.opts.version ?? '0.0.0',
       configPath: this.opts.configPath,
-      config: query.service === undefined ? this.config : { ...this.config, services },
+      config: query.service === undefined ? this.parts.config : { ...this.parts.config, services },
       lastLoad: this.lastLoad,
       kernel,
       daemons,
-      health: this.health?.snapshot({ services: false }),
+      health: this.parts.health?.snapshot({ services: false }),
       healthOf,
-      vrrp: this.vrrp ? await (this.vrrp.freshSnapshot?.() ?? this.vrrp.snapshot()) : [],
-      drains: [...this.wanted.drains.values()],
-      ipvs: this.reconciler.status(),
-      connectionSyncProblem: this.connSync?.problem(),
-      ecmp: this.ecmp.status(),
+      vrrp: this.parts.vrrp ? await (this.parts.vrrp.freshSnapshot?.() ?? this.parts.vrrp.snapshot()) : [],
+      drains: [...this.parts.wanted.drains.values()],
+      ipvs: this.parts.reconciler.status(),
+      connectionSyncProblem: this.parts.connSync?.problem(),
+      ecmp: this.parts.ecmp.status(),
     });
   }
 
@@ -489,17 +330,17 @@ export class Daemon {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.driftTimer);
-    clearTimeout(this.adoptionTimer);
+    clearTimeout(this.parts.adoptionTimer);
     await this.reloadChain; // a reload in progress ends first (it sees `stopped` and switches nothing)
     // ECMP first: withdraw, give the routers withdrawWait to move the flows, then stop BIRD; what still
     // arrives meanwhile is served by the table, which stays
-    await this.ecmp.stop();
-    await this.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
-    await this.connSync?.stop();
-    await this.health?.stop();
-    await this.reconciler.stop();
+    await this.parts.ecmp.stop();
+    await this.parts.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
+    await this.parts.connSync?.stop();
+    await this.parts.health?.stop();
+    await this.parts.reconciler.stop();
     try {
-      this.client?.close();
+      this.parts.client?.close();
     } catch (e) {
       this.log.warn({ event: 'ipvs.close_failed', err: (e as Error).message }, 'closing the IPVS socket failed');
     }

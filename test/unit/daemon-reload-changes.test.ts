@@ -65,7 +65,7 @@ test('random reloads, in place or not, failed or not: the kernel, status and met
       }));
       lab.write(doc(services));
       const d = await lab.start();
-      const reconciler = (d as unknown as { reconciler: Reconciler }).reconciler;
+      const reconciler = (d as unknown as { parts: { reconciler: Reconciler } }).parts.reconciler;
       const applyChangesNow = reconciler.applyChangesNow.bind(reconciler);
       let alone = 0;
       reconciler.applyChangesNow = (...args) => {
