@@ -53,7 +53,7 @@ export interface ServiceEntry {
   desired: ServiceDesired;
   rampTimer?: TimerHandle;
   /**
-   * The indexes of its real servers by job (built at the first result) when it has more than scheduler.ts's
+   * The indexes of its real servers by job (built at the first result) when it has more than members.ts's
    * SCAN_MEMBERS, so a result finds them without a scan; one index as itself, not an array of one.
    */
   byJob?: Map<Job, number | number[]>;

@@ -134,3 +134,12 @@ export interface RealServerTransition {
   to: HealthStatus;
   reason: string;
 }
+
+/** A config built by prepare(), switched to by commit(). */
+export interface PreparedHealth {
+  readonly health: HealthGlobalConfig;
+  /** @internal */
+  readonly built: unknown;
+  /** @internal the running jobs it was built against */
+  readonly from: unknown;
+}

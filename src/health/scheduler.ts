@@ -12,29 +12,30 @@
  */
 import { EventEmitter } from 'node:events';
 import type { HealthGlobalConfig, ServiceConfig } from '../config/types.js';
-import { destId, destSpec, type DestSpec } from '../table/index.js';
+import { destSpec, type DestSpec } from '../table/index.js';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
 import { buildChanges, buildJobs, computeDesired, type Built } from './build.js';
 import type { Job, ServiceEntry } from './job.js';
+import { Heartbeat } from './heartbeat.js';
 import { LocalFailureLog } from './local-log.js';
 import { ProbeRunner } from './probe-runner.js';
 import { LOCAL_ERRNOS } from './local-failure.js';
 import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
-import { serviceStatus } from './snapshot.js';
-import { applyProbe, applyRun, effectiveWeight, statusOf, type HealthStatus } from './state.js';
+import { serverStatusesOf, serviceStatus, unsettledCount, upServerIds } from './snapshot.js';
+import { applyProbe, applyRun, type HealthStatus } from './state.js';
 import { ServiceLists } from './service-lists.js';
 import { SlicedReader } from './sliced-reader.js';
 import { StateTable } from './state-table.js';
 import type {
-  HealthInput, HealthSchedulerOptions, HealthSnapshot, HealthTransition, RealServerTransition, ServiceStatus, TcpWatcher,
+  HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, ServiceStatus, TcpWatcher,
 } from './scheduler-types.js';
-import { systemClock, type Clock, type ProbeResult, type TimerHandle } from './types.js';
+import { systemClock, type Clock, type ProbeResult } from './types.js';
 
 export type {
-  ChangeListener, HealthChange, HealthTransition, TcpWatcher, HealthInput, HealthSchedulerOptions, HealthSnapshot, ProbeHistogram, RealServerStatus,
-  RealServerTransition, ServiceStatus,
+  ChangeListener, HealthChange, HealthTransition, TcpWatcher, HealthInput, HealthSchedulerOptions, HealthSnapshot, PreparedHealth, ProbeHistogram,
+  RealServerStatus, RealServerTransition, ServiceStatus,
 } from './scheduler-types.js';
 
 /** A probe that failed because of the director itself is tried again this soon (or at its interval, if shorter). */
@@ -44,52 +45,6 @@ const TOLD_SLICE_MS = 10;
 /** At most one health.local_failure line this often; the ones in between are counted in the next. */
 const LOCAL_LOG_EVERY_MS = 10_000;
 
-/**
- * Up to this many members, a result finds its members by a scan of the service's list (a result that changes
- * nothing stops before: the scan runs per transition); a larger service keeps a map by job. The map was
- * ~35 bytes per real server (0.35 MiB at 10,000 in services of 100).
- */
-export const SCAN_MEMBERS = 256;
-
-/**
- * The indexes of the real servers of `svc` that `job` probes (usually one; more when two of its real servers
- * share the probe), in the list's order.
- */
-export function membersOf(svc: ServiceEntry, job: Job): readonly number[] {
-  const jobs = svc.jobs;
-  if (jobs.length <= SCAN_MEMBERS) {
-    let one: number | undefined;
-    let more: number[] | undefined;
-    for (let i = 0; i < jobs.length; i++) {
-      if (jobs[i] !== job) continue;
-      if (one === undefined) one = i;
-      else (more ??= [one]).push(i);
-    }
-    return more ?? (one === undefined ? [] : [one]);
-  }
-  if (!svc.byJob) {
-    const byJob = new Map<Job, number | number[]>();
-    for (let i = 0; i < jobs.length; i++) {
-      const had = byJob.get(jobs[i]!);
-      if (had === undefined) byJob.set(jobs[i]!, i);
-      else if (Array.isArray(had)) had.push(i);
-      else byJob.set(jobs[i]!, [had, i]);
-    }
-    svc.byJob = byJob;
-  }
-  const found = svc.byJob.get(job);
-  return found === undefined ? [] : Array.isArray(found) ? found : [found];
-}
-
-/** A config built by prepare(), switched to by commit(). */
-export interface PreparedHealth {
-  readonly health: HealthGlobalConfig;
-  /** @internal */
-  readonly built: unknown;
-  /** @internal the running jobs it was built against */
-  readonly from: unknown;
-}
-
 export class HealthScheduler extends EventEmitter {
   private readonly clock: Clock;
   /** the addon's prober, which runs TCP checks on its own schedule; only with the real prober and clock */
@@ -98,7 +53,6 @@ export class HealthScheduler extends EventEmitter {
   private readonly onProbeCounts: HealthSchedulerOptions['onProbeCounts'];
   private readonly onProbeDurations: HealthSchedulerOptions['onProbeDurations'];
   private readonly log: Logger;
-  private readonly heartbeatMs: number;
   private readonly jobs = new Map<string, Job>();
   /** The jobs' health states, by their slots (columns: state-table.ts). */
   private readonly states = new StateTable();
@@ -108,11 +62,8 @@ export class HealthScheduler extends EventEmitter {
   private generation = 0;
   private global: HealthGlobalConfig;
   private running = false;
-  private heartbeat?: TimerHandle;
-  private heartbeatDue = 0;
-  private lastTickAt?: number;
-  private lagMs = 0;
-  private maxLagMs = 0;
+  /** The loop's lag as status shows it (heartbeat.ts). */
+  private readonly heartbeat: Heartbeat;
   /** Probes that failed because of the director itself (local-failure.ts), logged at most once per 10 s. */
   private readonly localLog: LocalFailureLog;
   private readonly runner: ProbeRunner;
@@ -136,7 +87,7 @@ export class HealthScheduler extends EventEmitter {
     this.onProbeDurations = options.onProbeDurations;
     this.log = (options.logger ?? silentLogger).child({ component: 'health' });
     this.localLog = new LocalFailureLog(this.log, LOCAL_LOG_EVERY_MS);
-    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.heartbeat = new Heartbeat(this.clock, options.heartbeatMs ?? 1000);
     if (options.onChange) this.on('change', options.onChange);
     if (options.onQuorum) this.on('quorum', options.onQuorum);
     if (options.onTransition) this.on('transition', options.onTransition);
@@ -163,9 +114,7 @@ export class HealthScheduler extends EventEmitter {
     const now = this.clock.now();
     for (const job of this.jobs.values()) if (job.check.type !== 'none' && job.alive) this.schedule(job, now + job.offsetMs);
     for (const svc of this.lists.entries.values()) this.lists.armRamp(svc);
-    this.heartbeatDue = now + this.heartbeatMs;
-    this.lastTickAt = now;
-    this.heartbeat = this.clock.setTimeout(() => this.tick(), this.heartbeatMs);
+    this.heartbeat.start(now);
   }
 
   /** Stops every timer, aborts probes in flight and resolves when they have ended. */
@@ -173,8 +122,7 @@ export class HealthScheduler extends EventEmitter {
     this.running = this.runner.running = this.lists.running = false;
     this.lists.dropFolded();
     this.reader.clear();
-    if (this.heartbeat !== undefined) this.clock.clearTimeout(this.heartbeat);
-    this.heartbeat = undefined;
+    this.heartbeat.stop();
     this.takeCounts();
     for (const job of this.jobs.values()) this.disarm(job);
     for (const svc of this.lists.entries.values()) this.lists.clearRamp(svc);
@@ -255,26 +203,19 @@ export class HealthScheduler extends EventEmitter {
     return this.lists.entries.get(service)?.desired.dests.map((d) => destSpec(d));
   }
 
-  /** The real servers (destIds) of a service whose check says up now, or undefined for a service the scheduler does not know. */
   /**
-   * How many real servers of the service have no first verdict yet: probed, but neither `rise` successes nor
-   * `fall` failures since the start (or since they were added). `none` checks are always settled.
+   * How many real servers of the service have no first verdict yet (snapshot.ts unsettledCount), or
+   * undefined for a service the scheduler does not know.
    */
   unsettledServers(service: string): number | undefined {
     const svc = this.lists.entries.get(service);
-    const now = this.clock.now();
-    // a server that flaps and so never completes a rise or a fall counts as settled after twice the time one takes
-    return svc?.jobs.filter((job) => {
-      if (!('rise' in job.check)) return false;
-      const s = this.states.read(job.slot);
-      return s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall &&
-        now - s.since < 2 * (Math.max(job.check.rise, job.check.fall) * job.intervalMs + job.check.timeout * 1000);
-    }).length;
+    return svc && unsettledCount(svc, this.states, this.clock.now());
   }
 
+  /** The real servers (destIds) of a service whose check says up now, or undefined for a service the scheduler does not know. */
   upServers(service: string): string[] | undefined {
     const svc = this.lists.entries.get(service);
-    return svc?.config.realServers.filter((_, i) => statusOf(this.states.read(svc.jobs[i]!.slot)) === 'up').map((rs) => destId(rs.spec));
+    return svc && upServerIds(svc, this.states);
   }
 
   /**
@@ -284,7 +225,7 @@ export class HealthScheduler extends EventEmitter {
    */
   serverStatuses(service: string): Array<{ realServer: string; status: HealthStatus }> | undefined {
     const svc = this.lists.entries.get(service);
-    return svc?.config.realServers.map((rs, i) => ({ realServer: destId(rs.spec), status: statusOf(this.states.read(svc.jobs[i]!.slot)) }));
+    return svc && serverStatusesOf(svc, this.states);
   }
 
   /** The status of these services (those the scheduler knows), as snapshot() shows them. */
@@ -313,14 +254,14 @@ export class HealthScheduler extends EventEmitter {
       for (const name of this.lists.entries.keys()) services.push(read(name)!);
     }
     const loop: HealthSnapshot['loop'] = {
-      lagMs: this.lagMs,
-      maxLagMs: this.maxLagMs,
+      lagMs: this.heartbeat.lagMs,
+      maxLagMs: this.heartbeat.maxLagMs,
       probes: this.jobs.size,
       inFlight,
       queued: this.runner.queued,
       skipped: this.runner.skipped + (native?.skipped ?? 0),
     };
-    if (this.lastTickAt !== undefined) loop.lastTickAt = this.lastTickAt;
+    if (this.heartbeat.lastTickAt !== undefined) loop.lastTickAt = this.heartbeat.lastTickAt;
     return { running: this.running, loop, services };
   }
 
@@ -464,44 +405,7 @@ export class HealthScheduler extends EventEmitter {
     this.states.set(job.slot, state);
     // a weight reported while down changes nothing until the server is up again
     if (!transition && !(weightChanged && state.up)) return;
-    const status = statusOf(state);
-    // a group's members share the probe: one line for the group, not one per member
-    const loggedGroups = new Set<string>();
-    const transitions: RealServerTransition[] = [];
-    for (const name of job.services) {
-      const svc = this.lists.entries.get(name);
-      if (!svc) continue;
-      const group = svc.config.group;
-      const logIt = group === undefined || !loggedGroups.has(group.name);
-      if (group) loggedGroups.add(group.name);
-      for (const i of logIt ? membersOf(svc, job) : []) {
-        const rs = svc.config.realServers[i]!;
-        const realServer = rs.shared?.id ?? destId(rs.spec);
-        const weight = effectiveWeight(state, rs.spec.weight, svc.config.slowStart, now);
-        this.log.info({
-          event: 'health.change', service: group?.name ?? name, ...(group && { members: group.size }), realServer,
-          from: transition?.from ?? status, to: transition?.to ?? status,
-          reason: result.reason, latencyMs: result.latencyMs, weight,
-        });
-        if (transition) transitions.push({ service: group?.name ?? name, realServer: rs, id: realServer, from: transition.from, to: transition.to, reason: result.reason });
-      }
-      const t: HealthTransition = {
-        realServer: destId(job.target), from: transition?.from ?? status, to: transition?.to ?? status,
-        reason: result.reason, latencyMs: result.latencyMs,
-      };
-      if (fold) this.lists.fold(svc, t);
-      else this.lists.recompute(svc, { ...t, transitions: [t], changes: [] });
-    }
+    const transitions = this.lists.tell(job, state, transition, result, now, fold);
     for (const t of transitions) this.emit('transition', t);
-  }
-
-  private tick(): void {
-    const now = this.clock.now();
-    this.lagMs = Math.max(0, now - this.heartbeatDue);
-    this.maxLagMs = Math.max(this.maxLagMs, this.lagMs);
-    this.lastTickAt = now;
-    if (!this.running) return;
-    this.heartbeatDue = now + this.heartbeatMs;
-    this.heartbeat = this.clock.setTimeout(() => this.tick(), this.heartbeatMs);
   }
 }

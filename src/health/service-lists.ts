@@ -1,17 +1,19 @@
 /**
  * The services the health checker knows and the destination list each should have: recomputed when its
- * real servers' states change (once per batch of outcomes the addon delivers: `fold`), on a slow-start
- * step (one timer per service), and told as 'change' (and 'quorum') events. Internal to src/health.
+ * real servers' states change (a probe's new state is told to them and logged per real server; recomputed
+ * once per batch of outcomes the addon delivers: `fold`), on a slow-start step (one timer per service), and
+ * told as 'change' (and 'quorum') events. Internal to src/health.
  */
 import type { Logger } from '../log.js';
 import { destId, type DestSpec } from '../table/index.js';
 import { computeDesired } from './build.js';
-import type { ServiceEntry } from './job.js';
-import type { HealthChange, HealthTransition } from './scheduler-types.js';
+import type { Job, ServiceEntry } from './job.js';
+import { membersOf } from './members.js';
+import type { HealthChange, HealthTransition, RealServerTransition } from './scheduler-types.js';
 import { diffDests } from './service-policy.js';
-import { effectiveWeight, nextRampAt, statusOf } from './state.js';
+import { effectiveWeight, nextRampAt, statusOf, type RealServerState, type Transition } from './state.js';
 import type { StateTable } from './state-table.js';
-import type { Clock } from './types.js';
+import type { Clock, ProbeResult } from './types.js';
 
 /** Where the lists' news goes (the scheduler's events). */
 export interface ListEvents {
@@ -32,6 +34,43 @@ export class ServiceLists {
   private foldScheduled = false;
 
   constructor(private readonly clock: Clock, private readonly log: Logger, private readonly states: StateTable, private readonly events: ListEvents) {}
+
+  /**
+   * A probe's new state (`transition` when its status changed) told to the services using it: one
+   * health.change line per real server it probes (a group's members share the probe: one line for the
+   * group, not one per member), their lists recomputed (`fold`: once after the batch being read). Returns
+   * the real servers' transitions, for the scheduler's 'transition' events.
+   */
+  tell(job: Job, state: RealServerState, transition: Transition | undefined, result: ProbeResult, now: number, fold: boolean): RealServerTransition[] {
+    const status = statusOf(state);
+    const loggedGroups = new Set<string>();
+    const transitions: RealServerTransition[] = [];
+    for (const name of job.services) {
+      const svc = this.entries.get(name);
+      if (!svc) continue;
+      const group = svc.config.group;
+      const logIt = group === undefined || !loggedGroups.has(group.name);
+      if (group) loggedGroups.add(group.name);
+      for (const i of logIt ? membersOf(svc, job) : []) {
+        const rs = svc.config.realServers[i]!;
+        const realServer = rs.shared?.id ?? destId(rs.spec);
+        const weight = effectiveWeight(state, rs.spec.weight, svc.config.slowStart, now);
+        this.log.info({
+          event: 'health.change', service: group?.name ?? name, ...(group && { members: group.size }), realServer,
+          from: transition?.from ?? status, to: transition?.to ?? status,
+          reason: result.reason, latencyMs: result.latencyMs, weight,
+        });
+        if (transition) transitions.push({ service: group?.name ?? name, realServer: rs, id: realServer, from: transition.from, to: transition.to, reason: result.reason });
+      }
+      const t: HealthTransition = {
+        realServer: destId(job.target), from: transition?.from ?? status, to: transition?.to ?? status,
+        reason: result.reason, latencyMs: result.latencyMs,
+      };
+      if (fold) this.fold(svc, t);
+      else this.recompute(svc, { ...t, transitions: [t], changes: [] });
+    }
+    return transitions;
+  }
 
   /** A transition of the batch being read: its service is recomputed once, after the batch. */
   fold(svc: ServiceEntry, t: HealthTransition): void {

@@ -1,11 +1,11 @@
-/** What status shows of a service's health: its real servers' rows, from the scheduler's jobs. Pure. */
+/** What status shows of a service's health: its real servers' rows and statuses, from the scheduler's jobs. Pure. */
 import { destId, destSpec } from '../table/index.js';
 import type { TcpWatchState } from '../net/index.js';
 import type { ServiceEntry } from './job.js';
 import type { StateTable } from './state-table.js';
 import { overlayWatch } from './native-watch.js';
 import type { RealServerStatus, ServiceStatus } from './scheduler-types.js';
-import { effectiveWeight, statusOf } from './state.js';
+import { effectiveWeight, statusOf, type HealthStatus } from './state.js';
 
 /** `watch(id)`: what the addon last saw of a TCP watch (its runs and last outcome are kept there). */
 export function serviceStatus(svc: ServiceEntry, states: StateTable, now: number, watch: (id: number) => TcpWatchState | undefined): ServiceStatus {
@@ -39,4 +39,28 @@ export function serviceStatus(svc: ServiceEntry, states: StateTable, now: number
       return row;
     }),
   };
+}
+
+/**
+ * How many real servers of the service have no first verdict yet: probed, but neither `rise` successes nor
+ * `fall` failures since the start (or since they were added). `none` checks are always settled.
+ */
+export function unsettledCount(svc: ServiceEntry, states: StateTable, now: number): number {
+  // a server that flaps and so never completes a rise or a fall counts as settled after twice the time one takes
+  return svc.jobs.filter((job) => {
+    if (!('rise' in job.check)) return false;
+    const s = states.read(job.slot);
+    return s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall &&
+      now - s.since < 2 * (Math.max(job.check.rise, job.check.fall) * job.intervalMs + job.check.timeout * 1000);
+  }).length;
+}
+
+/** The real servers (destIds) of the service whose check says up now. */
+export function upServerIds(svc: ServiceEntry, states: StateTable): string[] {
+  return svc.config.realServers.filter((_, i) => statusOf(states.read(svc.jobs[i]!.slot)) === 'up').map((rs) => destId(rs.spec));
+}
+
+/** Each real server's status (up, down, drain ...) of the service, by its destination id, from the probes' states alone. */
+export function serverStatusesOf(svc: ServiceEntry, states: StateTable): Array<{ realServer: string; status: HealthStatus }> {
+  return svc.config.realServers.map((rs, i) => ({ realServer: destId(rs.spec), status: statusOf(states.read(svc.jobs[i]!.slot)) }));
 }

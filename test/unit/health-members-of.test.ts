@@ -1,12 +1,12 @@
 /**
- * A probe's result finds the members of a service it probes (scheduler.ts membersOf): by a scan of the
+ * A probe's result finds the members of a service it probes (members.ts membersOf): by a scan of the
  * service's list up to SCAN_MEMBERS members, by a map per service above. Both give what a filter of the
  * list gives, in the list's order, duplicates (two real servers sharing one probe) included.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { membersOf, SCAN_MEMBERS } from '../../src/health/scheduler.js';
+import { membersOf, SCAN_MEMBERS } from '../../src/health/members.js';
 import type { Job, ServiceEntry } from '../../src/health/job.js';
 
 function entry(jobOf: number[], jobs: Job[]): ServiceEntry {
