@@ -8,7 +8,7 @@
  * - a backup's Master_Down: the main thread can be held (a drift pass, a large reload, GC) longer than
  *   Master_Down_Interval; node then runs the expired timer before it reads the socket. The instance reads
  *   the socket first, each advert dated by the kernel's receive time, and acts only on a deadline no advert
- *   moved (instance.ts, masterDownStands): a held backup never takes over from a live master, and one whose
+ *   moved (machine-timers.ts, masterDownStands): a held backup never takes over from a live master, and one whose
  *   master went silent takes over as soon as it runs (test/netns/vrrp-main-thread.test.ts).
  * - a master's adverts: sent by the main thread's timers, so as late as that thread is held (the C advert
  *   timer of the addon is what keeps them on time whatever JavaScript does).

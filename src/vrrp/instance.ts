@@ -1,7 +1,8 @@
 /**
  * The runner of one VRRP instance: it feeds the pure state machine (state-machine.ts) with packets from
- * the wire, timers and link events, and performs the machine's actions: adverts out, VIPs and GARP / NA
- * (vip-actions.ts), notify commands (notify.ts), log lines, takeover telemetry (takeover-timing.ts).
+ * the wire (advert-intake.ts), timers (machine-timers.ts) and link events, and performs the machine's
+ * actions: adverts out, VIPs and GARP / NA (vip-actions.ts), notify commands (notify.ts), log lines,
+ * takeover telemetry (takeover-timing.ts).
  *
  * Everything it does to the world goes through a RunnerIo and a RunnerClock (runner-io.ts): the daemon
  * passes the real ones, the unit tests a fake link and a virtual clock. Sends and timers happen
@@ -10,9 +11,9 @@
 import type { VrrpInstanceConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { VrrpPacketInfo } from '../net/index.js';
-import type { DropReason } from './packet.js';
 import { closeListeners } from './early-listen.js';
-import { decodeIncoming, heardMaster, MixedVersions } from './wire.js';
+import { AdvertIntake } from './advert-intake.js';
+import { MachineTimers } from './machine-timers.js';
 import {
   createMachine, effectivePriority, machineConfigFrom, step,
   type NotifyKind, type SyncCommand, type TimerName, type VrrpAction, type VrrpEvent, type VrrpState, type VrrpStateName,
@@ -22,7 +23,7 @@ import { NotifyRunner } from './notify.js';
 import { InstanceTrackers, type TrackChange } from './trackers.js';
 import { logTrackChange, logTracksAtStart } from './track-log.js';
 import { AdvertChannel } from './advert-channel.js';
-import { netIo, systemClock, type InstanceDeps, type Notifier, type RunnerClock, type RunnerIo, type TimerHandle } from './runner-io.js';
+import { netIo, systemClock, type InstanceDeps, type Notifier, type RunnerClock, type RunnerIo } from './runner-io.js';
 import { TakeoverTiming } from './takeover-timing.js';
 import { LateAdverts } from './late-advert.js';
 import { VipActions } from './vip-actions.js';
@@ -58,17 +59,15 @@ const NOTIFY_STOP_GRACE_MS = 1000;
 
 export class VrrpInstance {
   private machine: VrrpState;
-  private readonly timers = new Map<TimerName, { handle: TimerHandle; at: number }>();
+  /** The machine's timers (machine-timers.ts). */
+  private readonly timers: MachineTimers;
   private since: number;
-  private lastMaster: { address: string; advertInterval: number; priority: number } | null = null;
   private readonly trackUp = new Map<string, boolean>();
   private trackers: InstanceTrackers | undefined;
   readonly counters: InstanceCounters = { advertsSent: 0, advertsReceived: 0, invalid: {}, transitions: 0, addressMismatches: 0, socketErrors: 0, socketReopens: 0 };
   private source = '';
-  /** Monotonic time of the last advert accepted from the wire (for the takeover timing line). */
-  private lastAdvertAt: number | undefined;
-  /** v2Compat: which VRRPv2 adverts to ignore (RFC 5798 8.4). */
-  private readonly mixed = new MixedVersions();
+  /** The adverts taken from the wire, the master last heard (advert-intake.ts). */
+  private readonly intake: AdvertIntake;
   /** Whether run() wired the packets to the machine; until then they are held (start-hold.ts), and fed once it starts. */
   private running = false;
   private readonly startHold = new StartHold();
@@ -116,8 +115,16 @@ export class VrrpInstance {
     this.clocked = new ClockedAdverts({
       name: cfg.name, io: this.io, channel: this.channel, sender: this.sender, log, counters: this.counters, hooks: this.hooks, late: this.late,
       // a replaced socket refused the adverts: this thread's timer sends them from now
-      onLost: () => this.setTimer('advert', this.clock.now(), false),
+      onLost: () => this.timers.set('advert', this.clock.now(), false),
     });
+    this.timers = new MachineTimers({
+      clock: this.clock,
+      toClock: (at) => this.clocked.arm(this.cfg, this.source, effectivePriority(this.machine), at),
+      disarmClock: () => this.clocked.disarm(),
+      drain: () => this.channel.drain(),
+      fire: (timer, at) => this.fire(timer, at),
+    });
+    this.intake = new AdvertIntake(this.counters, this.hooks);
     this.vips = new VipActions({
       config: () => this.cfg, isMaster: () => this.machine.current === 'master', ifindex: () => this.channel.ifindex,
       io: this.io, clock: this.clock, log, takeover: this.takeover,
@@ -181,7 +188,7 @@ export class VrrpInstance {
   /** Starts an opened instance's machine (Initialize -> Backup/Master). */
   async run(initial: RunInitial): Promise<void> {
     const cfg = this.cfg;
-    if (cfg.family === 'ipv4') this.promoteSecondaries();
+    if (cfg.family === 'ipv4') this.vips.promoteSecondaries();
     for (const t of cfg.trackInterfaces) this.trackUp.set(t.name, !initial.trackDown.includes(t.name));
     // files and processes are read once before the machine starts: a master with its daemon dead never starts as master
     this.trackers = new InstanceTrackers(cfg, (c) => this.onTrackChange(c));
@@ -207,20 +214,6 @@ export class VrrpInstance {
     this.startHold.take();
     this.trackers?.stop();
     this.channel.close();
-  }
-
-  /**
-   * Without net.ipv4.conf.IF.promote_secondaries, removing the first address of a subnet removes every other
-   * address of that subnet too: one instance going backup would take another instance's VIP with it.
-   */
-  private promoteSecondaries(): void {
-    try {
-      this.io.promoteSecondaries(this.cfg.interface);
-    } catch (e) {
-      const file = `/proc/sys/net/ipv4/conf/${this.cfg.interface}/promote_secondaries`;
-      this.log.warn({ event: 'vrrp.sysctl_failed', instance: this.cfg.name, file, err: (e as Error).message },
-        `${this.cfg.name}: cannot set ${file}: removing one VIP may remove others of its subnet`);
-    }
   }
 
   /** Feeds one event to the machine and performs its actions; `at`: when it happened (default now). */
@@ -288,34 +281,12 @@ export class VrrpInstance {
 
   /** One datagram from the socket, received at `arrived` (the runner's clock): Master_Down_Timer runs from it. */
   private onPacket(payload: Buffer, info: VrrpPacketInfo, arrived: number): void {
-    const { source, destination, ttl } = info;
     const cfg = this.cfg;
-    const decoded = decodeIncoming(cfg, payload, { source, destination, ttl });
-    if (!decoded.ok) {
-      if (decoded.reason !== 'vrid') this.countInvalid(decoded.reason); // another virtual router on the link: normal
-      return;
-    }
-    if (source === this.source) return; // our own advert looped back
-    if (cfg.unicast && !cfg.unicast.peers.includes(source)) {
-      this.countInvalid('foreign_peer');
-      return;
-    }
-    const advert = decoded.advert;
-    if (cfg.v2Compat && this.mixed.shadowed(advert, arrived)) return;
-    this.counters.advertsReceived++;
-    this.lastAdvertAt = arrived;
-    const heard = heardMaster(advert);
-    const last = this.lastMaster;
-    const masterChanged = heard !== null && (!last || last.address !== heard.address || last.priority !== heard.priority || last.advertInterval !== heard.advertInterval);
-    if (heard) this.lastMaster = heard;
-    this.feed({ type: 'advert', advert }, arrived);
+    const taken = this.intake.take(cfg, this.source, payload, info, arrived);
+    if (!taken) return;
+    this.feed({ type: 'advert', advert: taken.advert }, arrived);
     this.hooks.onAdvertReceived?.(cfg.name);
-    if (masterChanged) this.hooks.onMasterChange?.(cfg.name);
-  }
-
-  private countInvalid(reason: DropReason | 'foreign_peer'): void {
-    this.counters.invalid[reason] = (this.counters.invalid[reason] ?? 0) + 1;
-    this.hooks.onInvalid?.(this.cfg.name, reason);
+    if (taken.masterChanged) this.hooks.onMasterChange?.(cfg.name);
   }
 
   private perform(actions: VrrpAction[]): void {
@@ -329,10 +300,10 @@ export class VrrpInstance {
           this.sendAdvert(a.priority);
           break;
         case 'set_timer':
-          this.setTimer(a.timer, a.at);
+          this.timers.set(a.timer, a.at);
           break;
         case 'cancel_timer':
-          this.cancelTimer(a.timer);
+          this.timers.cancel(a.timer);
           break;
         case 'add_vips':
           this.vips.add();
@@ -370,7 +341,7 @@ export class VrrpInstance {
     if (from === 'initialize' && to !== 'master') this.vips.remove(true);
     this.counters.transitions++;
     this.since = this.clock.wall();
-    if (to === 'master') this.lastMaster = null;
+    if (to === 'master') this.intake.lastMaster = null;
     this.log.info({ event: 'vrrp.transition', instance: name, from, to, reason, priority: effectivePriority(this.machine) }, `${name}: ${from} -> ${to} (${reason})`);
     // The main thread reacts to a transition (the IPVS sync daemon's switch, which holds rtnl_lock for
     // tens of ms under emulation): a new master tells it only once its VIPs are in, so the address add
@@ -388,53 +359,12 @@ export class VrrpInstance {
     this.sender.send(this.cfg, this.source, priority, scheduled);
   }
 
-  /** `clock`: a master's advert timer may be handed to the advert clock (advert-clock.ts). */
-  private setTimer(timer: TimerName, at: number, clock = true): void {
-    this.cancelTimer(timer);
-    if (clock && timer === 'advert' && this.clocked.arm(this.cfg, this.source, effectivePriority(this.machine), at)) return;
-    const entry = {
-      at,
-      handle: this.clock.setTimeout(() => {
-        if (this.timers.get(timer) !== entry) return;
-        if (timer === 'master_down' && !this.masterDownStands(entry)) return;
-        this.fire(timer, at);
-      }, at - this.clock.now()),
-    };
-    this.timers.set(timer, entry);
-  }
-
+  /** A machine timer expired (machine-timers.ts): the machine is told, the takeover timed. */
   private fire(timer: TimerName, at: number): void {
-    this.timers.delete(timer);
     if (timer === 'advert') this.advertDue = at; // the advert it sends is this late (snapshot's advertLateness)
-    if (timer === 'master_down') this.takeover.begin(at, this.lastAdvertAt);
+    if (timer === 'master_down') this.takeover.begin(at, this.intake.lastAdvertAt);
     this.feed({ type: 'timer', timer });
     this.takeover.stepped(this.machine.current === 'master');
-  }
-
-  /**
-   * Master_Down_Timer expired: whether it still does once the socket is read. The event loop runs expired
-   * timers before it polls again, so a thread held past the deadline outside its timers (a callback that
-   * ran long or was preempted, a GC pause there, SIGSTOP) would see the timer first and take over from a
-   * master whose adverts sit in its socket, received in time: two masters until the next advert. So what the socket holds is
-   * read first, each advert at the time the kernel received it: one from a master that keeps us backup
-   * re-arms the timer from its arrival. What stands then is a deadline no advert moved, or one moved to a
-   * time already past (the last advert queued came more than Master_Down_Interval ago: the master went
-   * silent while we stood still), which is acted on now.
-   */
-  private masterDownStands(entry: { at: number }): boolean {
-    this.channel.drain();
-    const armed = this.timers.get('master_down');
-    if (armed === entry) return true;
-    if (armed === undefined || armed.at > this.clock.now()) return false; // re-armed ahead, or cancelled
-    this.clock.clearTimeout(armed.handle);
-    this.fire('master_down', armed.at);
-    return false;
-  }
-
-  private cancelTimer(timer: TimerName): void {
-    if (timer === 'advert') this.clocked.disarm();
-    this.clock.clearTimeout(this.timers.get(timer)?.handle);
-    this.timers.delete(timer);
   }
 
   private notify(kind: NotifyKind): void {
@@ -445,7 +375,7 @@ export class VrrpInstance {
   snapshot(): InstanceSnapshot {
     this.clocked.collect();
     return instanceSnapshot(this.cfg, {
-      machine: this.machine, since: this.since, source: this.source, lastMaster: this.lastMaster, trackUp: this.trackUp,
+      machine: this.machine, since: this.since, source: this.source, lastMaster: this.intake.lastMaster, trackUp: this.trackUp,
       tracks: this.trackers?.snapshot() ?? [], counters: this.counters, lateness: this.sender.lateness, vips: this.vips.vipList(),
     });
   }
@@ -454,7 +384,7 @@ export class VrrpInstance {
   async stop(): Promise<void> {
     this.trackers?.stop();
     this.feed({ type: 'shutdown' });
-    for (const t of [...this.timers.keys()]) this.cancelTimer(t);
+    this.timers.cancelAll();
     this.vips.stopRefresh();
     await this.vips.idle(); // the stop notify below is started from here
     this.stopping = true;

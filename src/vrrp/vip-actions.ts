@@ -38,6 +38,21 @@ export class VipActions {
 
   constructor(private readonly ctx: VipContext) {}
 
+  /**
+   * Without net.ipv4.conf.IF.promote_secondaries, removing the first address of a subnet removes every other
+   * address of that subnet too: one instance going backup would take another instance's VIP with it.
+   */
+  promoteSecondaries(): void {
+    const cfg = this.ctx.config();
+    try {
+      this.ctx.io.promoteSecondaries(cfg.interface);
+    } catch (e) {
+      const file = `/proc/sys/net/ipv4/conf/${cfg.interface}/promote_secondaries`;
+      this.ctx.log.warn({ event: 'vrrp.sysctl_failed', instance: cfg.name, file, err: (e as Error).message },
+        `${cfg.name}: cannot set ${file}: removing one VIP may remove others of its subnet`);
+    }
+  }
+
   /** Adds the VIPs (queued) and starts the periodic GARP refresh. */
   add(): void {
     this.vipsAdded = this.enqueue(() => this.addVips());

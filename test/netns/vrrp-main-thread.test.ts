@@ -3,7 +3,7 @@
  * reconciles and serves status, and a drift pass or a large reload can hold it longer than
  * Master_Down_Interval. node runs the expired Master_Down timer before it reads the socket again, so a
  * backup would take over from a live master whose adverts sat in its socket (two masters). The instance
- * reads the socket first, each advert dated by the kernel's receive time (instance.ts masterDownStands).
+ * reads the socket first, each advert dated by the kernel's receive time (machine-timers.ts masterDownStands).
  *
  * Injected with a real busy loop on the backup's main thread (vrrp-busy-daemon.ts: SIGUSR2 spins 1.5 s)
  * at 100 ms adverts (Master_Down_Interval 361 ms at priority 100): held 4x the interval while the master
