@@ -16,8 +16,8 @@ import {
   dumpDestsMessage, dumpServicesMessage, getConfigMessage, getFamilyMessage, getInfoMessage,
 } from './messages.js';
 import { decodeInfo, decodeTimeouts } from './system.js';
-import { kernelError } from './kernel-errors.js';
-import { GenlSocket, NetlinkErrno, type GenlSocketOptions } from './socket.js';
+import { kernelError, NetlinkErrno } from './kernel-errors.js';
+import { GenlSocket, type GenlSocketOptions } from './socket.js';
 import { TurnBudget } from '../turn-budget.js';
 
 export interface IpvsClientOptions extends GenlSocketOptions {

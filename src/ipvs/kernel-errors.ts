@@ -1,7 +1,7 @@
 /**
- * A kernel refusal (errno) of one IpvsCommand -> an LvsdError('LVSD_IPVS_KERNEL') whose message a user
- * understands and names the object. Pure. The errnos are the ones net/netfilter/ipvs/ip_vs_ctl.c returns
- * (checked in the VM test).
+ * A kernel refusal (errno) as the netlink socket hands it (NetlinkErrno), and of one IpvsCommand -> an
+ * LvsdError('LVSD_IPVS_KERNEL') whose message a user understands and names the object. Pure. The errnos
+ * are the ones net/netfilter/ipvs/ip_vs_ctl.c returns (checked in the VM test).
  */
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
@@ -106,4 +106,12 @@ export function kernelError(command: IpvsCommand, errno: number, kernelText?: st
   return new LvsdError('LVSD_IPVS_KERNEL', kernelErrorMessage(command, errno, kernelText), {
     details: { errno, code: errnoName(errno), command, description: describeCommand(command) },
   });
+}
+
+/** A refusal by the kernel, errno kept. The client turns it into an LvsdError naming the object. */
+export class NetlinkErrno extends Error {
+  constructor(readonly errno: number, readonly kernelText?: string) {
+    super(`netlink error ${errno}${kernelText ? `: ${kernelText}` : ''}`);
+    this.name = 'NetlinkErrno';
+  }
 }

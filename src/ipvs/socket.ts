@@ -10,68 +10,17 @@
  * every request in flight fails with LVSD_NETLINK_OVERRUN, so the caller re-reads the table instead of
  * hanging; the socket goes on. A broken socket fails everything with LVSD_IPVS_UNAVAILABLE and is closed.
  */
-import { monotonicMs } from '../monotonic.js';
 import { LvsdError } from '../errors.js';
 import { timerDelay } from '../timer-delay.js';
 import { NETLINK_GENERIC, NetlinkSocket, type NetlinkFailure, type NetlinkItem } from '../net/index.js';
 import { silentLogger, type Logger } from '../log.js';
-import { TURN_BUDGET_MS } from '../turn-budget.js';
 import * as C from './constants.js';
+import { DatagramWriter } from './datagram-writer.js';
+import { NetlinkErrno } from './kernel-errors.js';
 import { AttrWriter, hostS32At, parseNlmsgerr, parseNlmsgs, type NlMsg } from './nlattr.js';
-
-/**
- * Messages written one after another into datagrams of at most MAX_DATAGRAM bytes: each into a zeroed
- * buffer with room to spare, and one that ends past MAX_DATAGRAM moved to the start of the next (a single
- * message bigger than that goes alone).
- */
-class DatagramWriter {
-  private w = new AttrWriter(DATAGRAM_ROOM);
-  private readonly out: Buffer[] = [];
-
-  /** Writes one message; what `write` threw, with nothing of it left in the datagram. */
-  add(write: (w: AttrWriter) => void): Error | undefined {
-    const start = this.w.off;
-    try {
-      write(this.w);
-    } catch (e) {
-      // the writer checks a value before writing it: at most the attribute header past off was written
-      this.w.buf.fill(0, start, Math.min(this.w.buf.length, this.w.off + 8));
-      this.w.off = start;
-      return e instanceof Error ? e : new Error(String(e));
-    }
-    if (this.w.off > MAX_DATAGRAM && start > 0) {
-      const next = new AttrWriter(DATAGRAM_ROOM);
-      next.raw(this.w.buf.subarray(start, this.w.off));
-      this.out.push(this.w.buf.subarray(0, start));
-      this.w = next;
-    }
-    return undefined;
-  }
-
-  done(): Buffer[] {
-    if (this.w.off > 0) this.out.push(this.w.buf.subarray(0, this.w.off));
-    return this.out;
-  }
-}
-
-/**
- * Milliseconds spent reading replies in this turn of the event loop, by every socket together. The addon
- * hands over what a wake read (up to 64 datagrams: the whole service list of a 10,000-service dump, 7-20
- * ms of parsing natively, about a second under TCG), and the sixteen dump sockets wake in the same poll
- * phase; past TURN_BUDGET_MS the rest waits in each socket's inbox for the next turn, so timers, health
- * probes and the control socket run in between.
- */
-const turn = { spentMs: 0, resetArmed: false };
-
-function account(ms: number): void {
-  turn.spentMs += ms;
-  if (turn.resetArmed) return;
-  turn.resetArmed = true;
-  setImmediate(() => {
-    turn.spentMs = 0;
-    turn.resetArmed = false;
-  });
-}
+import { quietChange, refusalOutcome, settleBatch, writeBatch, type Batch } from './quiet-batch.js';
+import { ReplyInbox } from './reply-inbox.js';
+import { freeSeqRange } from './seq-range.js';
 
 export interface GenlSocketOptions {
   /** SO_RCVBUF to ask for (the kernel caps it at net.core.rmem_max). Default 8 MiB. */
@@ -86,14 +35,6 @@ export interface GenlSocketOptions {
   onOverrun?: () => void;
 }
 
-/** A refusal by the kernel, errno kept. The client turns it into an LvsdError naming the object. */
-export class NetlinkErrno extends Error {
-  constructor(readonly errno: number, readonly kernelText?: string) {
-    super(`netlink error ${errno}${kernelText ? `: ${kernelText}` : ''}`);
-    this.name = 'NetlinkErrno';
-  }
-}
-
 /** ack: answered by an acknowledgement; quiet: sent without NLM_F_ACK, answered only on refusal (see batch). */
 type Kind = 'ack' | 'quiet' | 'get' | 'dump';
 
@@ -103,11 +44,6 @@ type Kind = 'ack' | 'quiet' | 'get' | 'dump';
  * NLMSG_DEFAULT_SIZE), a dump part (the kernel continues a dump only while the buffer is half empty).
  */
 export const REPLY_COST: Readonly<Record<Kind, number>> = { ack: 2048, quiet: 2048, get: 16384, dump: 65536 };
-
-/** Largest datagram to send; a batch bigger than this goes out as several, in order. */
-const MAX_DATAGRAM = 32 * 1024;
-/** A datagram's buffer: MAX_DATAGRAM plus room for the message that crosses it. */
-const DATAGRAM_ROOM = 2 * MAX_DATAGRAM;
 
 interface Pending {
   kind: Kind;
@@ -119,21 +55,6 @@ interface Pending {
   /** For a batch's barrier: the batch, whose changes not refused before the barrier's acknowledgement succeeded. */
   batch?: Batch;
 }
-
-/**
- * The quiet changes of one batch: sequence numbers first..first+count-1 (one contiguous range, so a change
- * costs no entry of its own in the pending map), answered only when refused, then the barrier.
- */
-interface Batch {
-  first: number;
-  count: number;
-  /** Per change: UNSETTLED until its refusal or the barrier's answer, then undefined (accepted) or its error. */
-  results: Array<Error | undefined | typeof UNSETTLED>;
-  /** Changes sent (or to be sent) whose answer has not come: what their replies may still cost. */
-  owedChanges: number;
-}
-
-const UNSETTLED = Symbol('unsettled');
 
 /** One or more datagrams sent together, the request that answers last, and what its replies may cost. */
 interface Queued {
@@ -163,10 +84,8 @@ export class GenlSocket {
   /** Requests built but not sent yet, waiting for room in the receive buffer. */
   private readonly queue: Queued[] = [];
   private queueHead = 0;
-  /** What the addon delivered and is not read yet (see `turn`), from inboxHead on. */
-  private readonly inbox: NetlinkItem[] = [];
-  private inboxHead = 0;
-  private drainArmed = false;
+  /** What the addon delivered and is not read yet, read a slice of each turn (reply-inbox.ts). */
+  private readonly inbox = new ReplyInbox((item) => (Buffer.isBuffer(item) ? this.onDatagram(item) : this.onFailure(item)), () => this.closed);
   /** Bytes of receive buffer the replies owed may take; halves after an overrun. */
   private budget: number;
   private owed = 0;
@@ -217,17 +136,8 @@ export class GenlSocket {
     if (this.closed) return Promise.resolve(Array.from({ length: count }, () => new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed')));
     if (count === 0) return Promise.resolve([]);
     const first = this.seqRange(count + 1);
-    const batch: Batch = { first, count, results: new Array<Error | undefined | typeof UNSETTLED>(count), owedChanges: 0 };
     const datagrams = new DatagramWriter();
-    for (let i = 0; i < count; i++) {
-      const failed = datagrams.add((w) => write(i, first + i, w));
-      if (failed) {
-        batch.results[i] = failed;
-        continue;
-      }
-      batch.results[i] = UNSETTLED;
-      batch.owedChanges++;
-    }
+    const batch = writeBatch(first, count, write, datagrams);
     if (batch.owedChanges === 0) return Promise.resolve(batch.results as Array<Error | undefined>);
     this.batches.push(batch);
     const barrierSeq = first + count;
@@ -254,6 +164,13 @@ export class GenlSocket {
     return run;
   }
 
+  /** `n` consecutive sequence numbers, none 0 and none in use by a request or batch still unanswered (seq-range.ts). */
+  private seqRange(n: number): number {
+    const s = freeSeqRange(this.seq, n, this.pending, this.batches);
+    this.seq = s + n > 0xffffffff ? 1 : s + n;
+    return s;
+  }
+
   /** Requests sent or queued and not answered yet. */
   get inFlight(): number {
     return this.pending.size;
@@ -272,43 +189,9 @@ export class GenlSocket {
     this.raw.close();
   }
 
-  private nextSeq(): number {
-    return this.seqRange(1);
-  }
-
-  /** `n` consecutive sequence numbers, none 0 and none in use by a request or batch still unanswered. */
-  private seqRange(n: number): number {
-    let s = this.seq;
-    for (;;) {
-      if (s + n - 1 > 0xffffffff) s = 1;
-      const conflict = this.inUse(s, n);
-      if (conflict === undefined) break;
-      s = conflict + 1;
-    }
-    this.seq = s + n > 0xffffffff ? 1 : s + n;
-    return s;
-  }
-
-  /** The last sequence number in s..s+n-1 that an unanswered request or batch holds, else undefined. */
-  private inUse(s: number, n: number): number | undefined {
-    let last: number | undefined;
-    if (this.pending.size > 0) {
-      if (n <= this.pending.size) {
-        for (let x = s; x < s + n; x++) if (this.pending.has(x)) last = x;
-      } else {
-        for (const x of this.pending.keys()) if (x >= s && x < s + n && (last === undefined || x > last)) last = x;
-      }
-    }
-    for (const b of this.batches) {
-      const end = b.first + b.count - 1;
-      if (b.first < s + n && end >= s && (last === undefined || Math.min(end, s + n - 1) > last)) last = Math.min(end, s + n - 1);
-    }
-    return last;
-  }
-
   private request(build: (seq: number) => Buffer, kind: Kind, what: string): Promise<NlMsg[]> {
     if (this.closed) return Promise.reject(new LvsdError('LVSD_IPVS_UNAVAILABLE', 'netlink socket closed'));
-    const seq = this.nextSeq();
+    const seq = this.seqRange(1);
     let msg: Buffer;
     try {
       msg = build(seq);
@@ -368,8 +251,7 @@ export class GenlSocket {
     }
     if (b) {
       // a barrier: its acknowledgement means success for the changes not refused before it, its failure fails them
-      const outcome = result instanceof Error ? result : undefined;
-      for (let i = 0; i < b.count; i++) if (b.results[i] === UNSETTLED) b.results[i] = outcome;
+      settleBatch(b, result instanceof Error ? result : undefined);
       const at = this.batches.indexOf(b);
       if (at >= 0) this.batches.splice(at, 1);
     }
@@ -384,47 +266,11 @@ export class GenlSocket {
     if (!this.closed) this.flush();
   }
 
-  /** The batch holding change `seq` and its place in it, if the change is still unanswered. */
-  private quietChange(seq: number): { batch: Batch; index: number } | undefined {
-    for (const b of this.batches) {
-      const i = seq - b.first;
-      if (i >= 0 && i < b.count) return b.results[i] === UNSETTLED ? { batch: b, index: i } : undefined;
-    }
-    return undefined;
-  }
-
   private onBatch(items: NetlinkItem[]): void {
     if (this.closed) return;
     this.lastRx = Date.now();
-    for (const item of items) this.inbox.push(item);
-    if (!this.drainArmed) this.drain();
+    this.inbox.push(items);
   }
-
-  /** Reads the inbox in order until this turn's reading time is spent; the rest on a later turn. */
-  private drain = (): void => {
-    this.drainArmed = false;
-    const t0 = monotonicMs();
-    const first = this.inboxHead;
-    while (this.inboxHead < this.inbox.length && !this.closed) {
-      // at least one item per drain, so reading always moves on
-      if (this.inboxHead > first && turn.spentMs + (monotonicMs() - t0) >= TURN_BUDGET_MS) {
-        this.drainArmed = true;
-        setImmediate(this.drain);
-        break;
-      }
-      const item = this.inbox[this.inboxHead++]!;
-      if (Buffer.isBuffer(item)) this.onDatagram(item);
-      else this.onFailure(item);
-    }
-    account(monotonicMs() - t0);
-    if (this.closed || this.inboxHead === this.inbox.length) {
-      this.inbox.length = 0;
-      this.inboxHead = 0;
-    } else if (this.inboxHead > 1024) {
-      this.inbox.splice(0, this.inboxHead);
-      this.inboxHead = 0;
-    }
-  };
 
   /** The addon drops datagrams from anyone but the kernel. */
   private onDatagram(buf: Buffer): void {
@@ -441,7 +287,7 @@ export class GenlSocket {
   private onMessage(m: NlMsg): void {
     const p = this.pending.get(m.seq);
     if (!p) {
-      const change = this.quietChange(m.seq);
+      const change = quietChange(this.batches, m.seq);
       if (change) this.onRefusal(change.batch, change.index, m);
       return; // else a late reply to a request already failed (timeout or overrun)
     }
@@ -475,14 +321,7 @@ export class GenlSocket {
     const barrier = this.pending.get(b.first + b.count);
     if (barrier) barrier.deadline = Date.now() + this.timeoutMs;
     if (m.type !== C.NLMSG_ERROR) return;
-    let outcome: Error | undefined;
-    try {
-      const err = parseNlmsgerr(m.payload, m.flags);
-      outcome = err.errno === 0 ? undefined : new NetlinkErrno(err.errno, err.message);
-    } catch (e) {
-      outcome = e as Error;
-    }
-    b.results[index] = outcome;
+    b.results[index] = refusalOutcome(m);
     b.owedChanges--;
     this.owed -= REPLY_COST.quiet;
   }
@@ -531,7 +370,7 @@ export class GenlSocket {
   private sweep(): void {
     const now = Date.now();
     // replies waiting in the inbox count as heard: they are read on the next turns
-    const heard = this.lastRx >= this.lastSweep || this.inboxHead < this.inbox.length;
+    const heard = this.lastRx >= this.lastSweep || this.inbox.unread;
     this.lastSweep = now;
     if (heard) return;
     for (const [seq, p] of this.pending) {

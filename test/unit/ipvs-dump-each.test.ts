@@ -11,7 +11,8 @@ import fc from 'fast-check';
 import { ipvsClientOver } from '../../src/ipvs/client.js';
 import { commandMessage, dumpDestsMessage, dumpServicesMessage } from '../../src/ipvs/messages.js';
 import type { NlMsg } from '../../src/ipvs/nlattr.js';
-import { NetlinkErrno, type GenlSocket } from '../../src/ipvs/socket.js';
+import { NetlinkErrno } from '../../src/ipvs/kernel-errors.js';
+import type { GenlSocket } from '../../src/ipvs/socket.js';
 import type { KernelEntry } from '../../src/ipvs/types.js';
 import type { DestSpec, ServiceSpec } from '../../src/table/index.js';
 
