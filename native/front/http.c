@@ -53,7 +53,8 @@ static double to_number(const uint8_t *s, size_t n) {
   while (n > 0 && js_space(s[0])) { s++; n--; }
   while (n > 0 && js_space(s[n - 1])) n--;
   if (n == 0) return 0;
-  if (n > 2 && s[0] == '0' && strchr("xXoObB", s[1]) != NULL) {
+  /* memchr, not strchr: strchr finds the terminator, so a NUL after the 0 ("0\0" "1") read as binary */
+  if (n > 2 && s[0] == '0' && memchr("xXoObB", s[1], 6) != NULL) {
     int radix = (s[1] == 'x' || s[1] == 'X') ? 16 : (s[1] == 'o' || s[1] == 'O') ? 8 : 2;
     for (size_t i = 2; i < n; i++) {
       int d = hex_digit(s[i]);

@@ -202,6 +202,9 @@ test('an answer that is not HTTP, cut short, not JSON or not a reload result: ex
     'HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n{"ok":true}',
     'HTTP/1.1 200 OK\r\ncontent-length: 11.5\r\n\r\n{"ok":true}',
     'HTTP/1.1 200 OK\r\nContent-Length:  \r\n\r\n{"ok":true}',
+    // a NUL after a leading 0 is no radix prefix: Number('0\u00001') is NaN (strchr found the terminator: read as 0b1)
+    'HTTP/1.1 200 OK\r\ncontent-length: 0\u00001\r\n\r\n{"ok":true}',
+    'HTTP/1.1 200 OK\r\ncontent-length: 0\u000011\r\n\r\n{"ok":true}',
     'HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\n4\r\n{"ok\r\n0x7;x\r\n":true}\r\n0\r\n\r\n',
     'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{"ok\r\n',
     'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n{"ok\r\n0\r\n\r\n',
