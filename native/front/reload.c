@@ -121,17 +121,19 @@ static int exchange(uint8_t **raw, size_t *len) {
   uint8_t *buf = malloc(cap);
   if (!buf) return say("out of memory reading lvsd's answer on ", sock, NULL);
   for (;;) {
-    if (used == cap) {
-      if (cap >= ANSWER_MAX) {
-        free(buf);
-        return say("lvsd's answer to POST /v1/reload on ", sock, " cannot be read: it is over 64 MiB", NULL);
-      }
+    if (used == cap && cap < ANSWER_MAX) {
       uint8_t *more = realloc(buf, cap * 2);
       if (!more) { free(buf); return say("out of memory reading lvsd's answer on ", sock, NULL); }
       buf = more;
       cap *= 2;
     }
-    ssize_t n = read(fd, buf + used, cap - used);
+    /* a full buffer of 64 MiB: one byte more is looked for, so an answer of exactly 64 MiB is read whole */
+    uint8_t beyond;
+    ssize_t n = used < cap ? read(fd, buf + used, cap - used) : read(fd, &beyond, 1);
+    if (n > 0 && used == cap) {
+      free(buf);
+      return say("lvsd's answer to POST /v1/reload on ", sock, " cannot be read: it is over 64 MiB", NULL);
+    }
     if (n > 0) { used += (size_t)n; continue; }
     if (n == 0) break;
     if (errno == EINTR) continue;

@@ -255,6 +255,20 @@ test('random answers are read to the same verdict and text as node reads them', 
   }), { numRuns: 20 });
 });
 
+test('an answer of exactly 64 MiB is read as node reads it (the bound is for more)', async () => {
+  const body = '{"ok":true}';
+  const headFor = (length: number) => `HTTP/1.1 200 OK\r\ncontent-length: ${length}\r\n\r\n`;
+  // the body's length changes the head's: found where the whole answer is 64 MiB to the byte
+  let length = (64 << 20) - headFor(64 << 20).length;
+  while (headFor(length).length + length !== 64 << 20) length++;
+  const answer = Buffer.alloc(64 << 20, 0x20);
+  answer.write(headFor(length), 0, 'latin1');
+  answer.write(body, answer.length - body.length, 'latin1');
+  await withFake(answer, async (socket) => {
+    assert.deepEqual(await same(['reload', '--socket', socket]), { status: 0, stdout: 'reloaded\n', stderr: '' });
+  });
+});
+
 test('an answer over 64 MiB is refused (not read without end), exit 4', async () => {
   const big = Buffer.alloc(65 << 20, 0x20);
   await withFake(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${big.length}\r\n\r\n`), big]), async (socket) => {
