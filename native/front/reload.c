@@ -10,6 +10,7 @@
 #include "front.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
@@ -248,7 +249,18 @@ static int render(const struct json *j) {
   return status;
 }
 
+/* fds 0, 1 and 2 open, on /dev/null where closed, as node makes them at its start: else the control socket
+ * would take the lowest closed one, and what is said on a closed stderr would go to the daemon */
+static void standard_fds(void) {
+  for (int fd = 0; fd < 3; fd++) {
+    if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+    int null = open("/dev/null", O_RDWR); /* the lowest free descriptor: this one */
+    if (null >= 0 && null != fd) close(null);
+  }
+}
+
 int reload_command(const char *socket_path) {
+  standard_fds();
   sock = socket_path;
   signal(SIGPIPE, SIG_IGN); /* as node: a closed stdout or socket is an error to handle, not the end */
   out_init(&err, 2);

@@ -289,6 +289,14 @@ test('a daemon that never answers: the front gives up at its limit and says so (
     assert.ok(Date.now() - started >= 1400, 'not before the limit');
     assert.equal(requests.length, 1, 'the request was sent');
   });
+  // started with stderr closed (node opens /dev/null on a closed 0, 1 or 2 at its start): the socket must not
+  // become fd 2, or what the front says goes to the daemon instead of nowhere
+  await withFake('hang', async (socket, requests) => {
+    const r = await exec('/bin/sh', ['-c', 'exec 2>&-; exec "$0" reload --socket "$1"', short, socket]);
+    assert.deepEqual(r, { status: 4, stdout: '', stderr: '' });
+    assert.equal(requests.length, 1, 'one request');
+    assert.doesNotMatch(requests[0]!.toString('latin1'), /lvsd:/, 'nothing but the request reached the daemon');
+  });
 });
 
 test('every other command line is node\'s: other commands, reload without --socket, unknown or repeated options, --help', async () => {
