@@ -78,7 +78,13 @@ export class AdvertChannel {
   schedule(adverts: ReadonlyArray<{ payload: Buffer; destination: string }>, firstAt: number | undefined, intervalMs: number, lateMs: number,
     onReport: (r: AdvertClockReport) => void, onLost: () => void): 'ok' | 'no_clock' | 'refused' {
     const socket = this.socket;
-    if (!socket?.scheduleAdverts) return 'no_clock';
+    if (!socket?.scheduleAdverts) {
+      // the caller sends them itself from now on: what the clock held before must not go to a socket that
+      // opens later (a replaced socket's reopen hands `scheduled` over), or it would send stale adverts
+      // alongside, and on after the instance left master
+      this.scheduled = undefined;
+      return 'no_clock';
+    }
     try {
       socket.scheduleAdverts(adverts, firstAt, intervalMs, lateMs, onReport);
     } catch (e) {

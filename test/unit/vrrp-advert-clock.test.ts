@@ -192,3 +192,24 @@ test('a socket replaced while the clock held its adverts: the old entry is gone 
   assert.ok(after.length >= 9, `adverts go on from the new socket (${after.length})`);
   assert.equal(a.inst.snapshot().counters.advertsSent, before + after.length, 'what the old socket\'s entry counted is kept');
 });
+
+test('adverts the clock lost while a broken socket could not be replaced are not handed to the socket that opens later: a faulty instance sends nothing', async () => {
+  const lan = new FakeLan(new VirtualClock());
+  const a = node(lan, 'a', '10.0.0.1');
+  await a.start();
+  await lan.clock.until(() => a.inst.state === 'master', 10_000);
+  await lan.clock.advance(1000);
+  a.io.openFails = 2; // the socket cannot be opened again for two seconds
+  breakSockets(lan, 'a', new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'poll stopped (fake)'));
+  await lan.clock.advance(500);
+  // no socket: the clock cannot take the new priority's adverts, the runner's timer sends them
+  a.inst.reconfigure(config({ priority: 120 }), () => true);
+  await lan.clock.advance(100);
+  a.inst.link('eth0', false);
+  assert.equal(a.inst.state, 'fault');
+  const t = lan.clock.now();
+  await lan.clock.advance(3000); // a socket opens again meanwhile
+  assert.ok(a.io.sockets >= 2, 'a new socket opened');
+  assert.deepEqual(lan.of('a', ['advert'], t + 0.001), [], 'nothing sent while faulty');
+  assert.equal(a.io.clock.held, 0, 'nothing on the clock');
+});
