@@ -78,5 +78,8 @@ const char *config_socket(const char *path, char *buf, size_t size);
 
 /* `lvsd reload` to `socket_path`: the request, the answer, what it prints; returns the exit status. */
 int reload_command(const char *socket_path);
+/* The answer's bytes `raw` (malloc'd: freed here) read and printed as reload_command does; its exit status
+ * (test/unit/cli-front-fuzz.test.ts runs it on every cut of many answers in one process). */
+int reload_answer(const char *socket_path, uint8_t *raw, size_t len);
 
 #endif
