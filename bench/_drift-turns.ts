@@ -26,7 +26,7 @@ import type { DesiredEntry, DestSpec, ServiceSpec } from '../src/table/index.js'
 import type { DumpOptions, IpvsClient, KernelEntry } from '../src/ipvs/types.js';
 import { ipvsClientOver } from '../src/ipvs/client.js';
 import { commandMessage, dumpDestsMessage, dumpServicesMessage } from '../src/ipvs/messages.js';
-import type { NlMsg } from '../src/ipvs/nlattr.js';
+import type { NlMsg } from '../src/ipvs/nlattr-read.js';
 import type { GenlSocket } from '../src/ipvs/socket.js';
 import { ModelClient } from '../test/unit/reconcile-model.js';
 

@@ -10,7 +10,7 @@ import { LvsdError } from '../errors.js';
 import type { DumpOptions, IpvsClient, IpvsCommand, IpvsInfo, IpvsResult, KernelEntry, SyncDaemon, Timeouts } from './types.js';
 import { serviceId } from './types.js';
 import * as C from './constants.js';
-import { parseGenl } from './nlattr.js';
+import { parseGenl } from './nlattr-read.js';
 import {
   QUIET_FLAGS, writeCommand, decodeDaemonMessage, decodeDestMessage, decodeFamilyId, decodeServiceMessage, dumpDaemonsMessage,
   dumpDestsMessage, dumpServicesMessage, getConfigMessage, getFamilyMessage, getInfoMessage,

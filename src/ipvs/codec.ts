@@ -23,10 +23,10 @@ import {
   type TunnelType,
 } from './types.js';
 import * as C from './constants.js';
+import { AttrWriter, attr, be16, be32, hostU32, fit, nest, str, u16, u32, u8 } from './nlattr.js';
 import {
-  AttrIndex, AttrWriter, attr, be16, be32, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32,
-  fit, hostU32At, nest, parseAttrs, protocolError, str, u16, u32, u8, type Attrs,
-} from './nlattr.js';
+  AttrIndex, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32At, parseAttrs, protocolError, type Attrs,
+} from './nlattr-read.js';
 
 const PROTOCOLS: Record<Protocol, number> = { tcp: C.IPPROTO_TCP, udp: C.IPPROTO_UDP, sctp: C.IPPROTO_SCTP };
 const FORWARDING: Record<Forwarding, number> = {

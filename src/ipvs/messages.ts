@@ -7,7 +7,8 @@ import type { Family } from '../net/address.js';
 import * as C from './constants.js';
 import { DEST_ATTR_LEN, decodeDestIn, decodeService, encodeDest, encodeDestKey, encodeService, encodeServiceKey, writeDest, writeService } from './codec.js';
 import { decodeDaemon, encodeDaemon, encodeDaemonState, encodeTimeouts } from './system.js';
-import { AttrIndex, AttrWriter, genlmsg, getStr, getU16, parseGenl, protocolError, str, type Attrs } from './nlattr.js';
+import { AttrWriter, genlmsg, str } from './nlattr.js';
+import { AttrIndex, getStr, getU16, parseGenl, protocolError, type Attrs } from './nlattr-read.js';
 
 /** Flags of a change: a request that wants an acknowledgement even on success. */
 export const CHANGE_FLAGS = C.NLM_F_REQUEST | C.NLM_F_ACK;

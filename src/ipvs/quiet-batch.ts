@@ -4,7 +4,8 @@
  */
 import type { DatagramWriter } from './datagram-writer.js';
 import { NetlinkErrno } from './kernel-errors.js';
-import { parseNlmsgerr, type AttrWriter, type NlMsg } from './nlattr.js';
+import type { AttrWriter } from './nlattr.js';
+import { parseNlmsgerr, type NlMsg } from './nlattr-read.js';
 
 /**
  * The quiet changes of one batch: sequence numbers first..first+count-1 (one contiguous range, so a change

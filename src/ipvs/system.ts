@@ -5,9 +5,8 @@
 import { addressToBytes, bytesToAddress, familyOf } from '../net/address.js';
 import type { IpvsInfo, SyncDaemon, SyncState, Timeouts } from './types.js';
 import * as C from './constants.js';
-import {
-  attr, be32, getBytes, getStr, getU16, getU32, getU8, nest, parseAttrs, protocolError, str, u16, u32, u8, type Attrs,
-} from './nlattr.js';
+import { attr, be32, nest, str, u16, u32, u8 } from './nlattr.js';
+import { getBytes, getStr, getU16, getU32, getU8, parseAttrs, protocolError, type Attrs } from './nlattr-read.js';
 
 export function stateNumber(state: SyncState): number {
   return state === 'master' ? C.IP_VS_STATE_MASTER : C.IP_VS_STATE_BACKUP;

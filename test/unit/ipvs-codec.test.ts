@@ -8,7 +8,7 @@ import type { DestSpec, ServiceKey, ServiceSpec } from '../../src/ipvs/types.js'
 import { decodeDest, decodeService, decodeStats, encodeDest, encodeService, encodeServiceKey } from '../../src/ipvs/codec.js';
 import { commandMessage, dumpDestsMessage, getInfoMessage } from '../../src/ipvs/messages.js';
 import { decodeDaemon, decodeInfo, decodeTimeouts, encodeDaemon, encodeTimeouts } from '../../src/ipvs/system.js';
-import { parseAttrs } from '../../src/ipvs/nlattr.js';
+import { parseAttrs } from '../../src/ipvs/nlattr-read.js';
 
 // The golden bytes below are written by hand from linux/ip_vs.h and assume a little-endian host (x86, arm64).
 const LE = endianness() === 'LE';

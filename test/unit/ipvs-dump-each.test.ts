@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { ipvsClientOver } from '../../src/ipvs/client.js';
 import { commandMessage, dumpDestsMessage, dumpServicesMessage } from '../../src/ipvs/messages.js';
-import type { NlMsg } from '../../src/ipvs/nlattr.js';
+import type { NlMsg } from '../../src/ipvs/nlattr-read.js';
 import { NetlinkErrno } from '../../src/ipvs/kernel-errors.js';
 import type { GenlSocket } from '../../src/ipvs/socket.js';
 import type { KernelEntry } from '../../src/ipvs/types.js';

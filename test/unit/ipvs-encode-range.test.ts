@@ -12,7 +12,7 @@ import type { DestSpec, ServiceKey, ServiceSpec, SyncDaemon, Timeouts } from '..
 import { decodeDest, decodeService, encodeDest, encodeService, encodeServiceKey } from '../../src/ipvs/codec.js';
 import { commandMessage } from '../../src/ipvs/messages.js';
 import { decodeDaemon, decodeTimeouts, encodeDaemon, encodeTimeouts } from '../../src/ipvs/system.js';
-import { parseAttrs } from '../../src/ipvs/nlattr.js';
+import { parseAttrs } from '../../src/ipvs/nlattr-read.js';
 
 const inner = (nested: Buffer) => nested.subarray(4, nested.readUInt16LE(0));
 

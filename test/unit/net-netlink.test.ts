@@ -9,7 +9,7 @@ import { isLvsdError } from '../../src/errors.js';
 import { NETLINK_GENERIC, NetlinkSocket, rtnlRequest, type NetlinkItem } from '../../src/net/netlink.js';
 import { getLinkRequest } from '../../src/net/rtnl.js';
 import { getFamilyMessage } from '../../src/ipvs/messages.js';
-import { parseNlmsgs } from '../../src/ipvs/nlattr.js';
+import { parseNlmsgs } from '../../src/ipvs/nlattr-read.js';
 
 /** Collects batches until `until` says stop or `ms` pass. */
 function collect(onBatch: (fn: (items: NetlinkItem[]) => void) => NetlinkSocket, until: (all: NetlinkItem[]) => boolean, ms = 5000) {
