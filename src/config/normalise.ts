@@ -6,7 +6,7 @@ import { canonicalAddress, familyOf } from '../net/address.js';
 import type { Config, ControlConfig, EcmpConfig, HealthGlobalConfig, IpvsConfig, MetricsConfig } from './types.js';
 import { durationOr as seconds } from './duration.js';
 import { MAX_IPVS_TIMEOUT_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, escapeControl, hasControl, overMax, zoneProblem } from './limits.js';
-import { normaliseServices, type ServiceItems, type ServiceChecks } from './normalise-services.js';
+import { normaliseServices, type ServiceItems, type ServiceChecks } from './normalise-service-list.js';
 import { normaliseConnectionSync, normaliseVrrp } from './normalise-vrrp.js';
 import { checkEcmpServices, normaliseEcmp } from './normalise-ecmp.js';
 import type { Problems } from './problems.js';

@@ -16,7 +16,8 @@
 import type { HealthGlobalConfig } from './types.js';
 import type { LocatedCache } from './documents.js';
 import { jsonEqual } from './json-equal.js';
-import { ServiceChecks, normaliseItem, type ServiceItem, type ServiceItems } from './normalise-services.js';
+import { ServiceChecks, type ServiceItems } from './normalise-service-list.js';
+import { normaliseItem, type ServiceItem } from './normalise-services.js';
 import type { Located, RawService } from './raw.js';
 
 function sameGlobal(a: HealthGlobalConfig, b: HealthGlobalConfig): boolean {
