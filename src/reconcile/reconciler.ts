@@ -1,7 +1,7 @@
 /**
  * The reconciler that owns the IPVS table: the desired table, the kernel view it last read and has since
- * changed by its own successful operations (view.ts), the owned set (the state file), and the queue every
- * change to the kernel goes through, so two passes never interleave. The daemon calls four things:
+ * changed by its own successful operations (view.ts, view-sync.ts), the owned set (the state file:
+ * ownership.ts), and the queue every change to the kernel goes through, so two passes never interleave. The daemon calls four things:
  *
  * - applyDesired: a new desired table (start, reload, end of adoption): the services whose desired entry
  *   changed (and those with outstanding failures or a stale view) are planned against the kept view and
@@ -21,41 +21,32 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsClient } from '../ipvs/types.js';
 import type { DesiredEntry, KernelEntry } from '../table/index.js';
 import { applyPlan, logApplied, mergeReports, sendChunk, type ApplyReport } from './apply.js';
-import { ownedAfterError, saveOwned } from './ownership.js';
+import { OwnedSet } from './ownership.js';
 import type { Plan, PlannedOp } from './plan.js';
 import {
-  KNOWN_OUTCOME, NOTHING_TO_DO, firstError, hasTimeouts, sameEntry, sameTimeouts,
+  NOTHING_TO_DO, firstError, hasTimeouts, sameEntry, sameTimeouts,
   type DesiredChanges, type DesiredTable, type IpvsApplyStatus, type PassKind, type PassOutcome, type ReconcilerOptions,
 } from './reconciler-types.js';
-import { passFailure, recordsOf, type FailureRecord } from './repair.js';
+import { passFailure, recordsOf, sendFailures } from './repair.js';
 import { RepairSchedule } from './repair-schedule.js';
 import { planSliced } from './sliced.js';
 import { KeptView } from './view.js';
+import { NO_STATS, followSend, readWholeTable, sendLost } from './view-sync.js';
 import { TurnBudget } from '../turn-budget.js';
 import { serviceIdOf } from './service-id.js';
-
-/** The view keeps no counters: its reads leave the statistics undecoded. */
-const NO_STATS = { stats: false } as const;
 
 /** Passes that plan the whole desired table (and so own the owned set and show as the last reconcile). */
 const TABLE_KINDS: ReadonlySet<PassKind> = new Set(['start', 'reload', 'drift', 'repair', 'adopted']);
 
 export class Reconciler {
-  /** Service ids lvsd applied (the state file). */
-  owned = new Set<string>();
-  /** The owned set as last written to the state file (undefined: not written by this process, or since changed). */
-  private savedOwned: ReadonlySet<string> | undefined;
+  /** The services lvsd owns and the state file (ownership.ts). */
+  private readonly ownedSet: OwnedSet;
   private readonly view = new KeptView();
   private table: DesiredTable = { entries: [], names: new Map(), ownWholeTable: false };
   /** The desired entries by canonical id (first declaration wins), table order; update() replaces some. */
   private desired = new Map<string, DesiredEntry>();
   /** Whether the last whole table had one entry per canonical id (applyChangesNow replaces entries by id). */
   private unique = true;
-  /**
-   * The owned set the last settle made, while the desired table has kept its ids since (only changes, which
-   * keep them, were applied): settleOwned knows then without a look at each id whether it would change.
-   */
-  private settled: ReadonlySet<string> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private fullPending: Promise<PassOutcome> | undefined;
   private readonly dirty = new Map<string, { reason: string; kind: 'health' | 'drain' }>();
@@ -65,9 +56,19 @@ export class Reconciler {
   private stopped = false;
 
   constructor(private readonly opts: ReconcilerOptions) {
+    this.ownedSet = new OwnedSet(() => opts.stateFile(), opts.log);
     this.repairs = new RepairSchedule({
       log: opts.log, events: opts.events, backoff: opts.backoff, repair: () => void this.repairDrift('repair', 'repair'),
     });
+  }
+
+  /** Service ids lvsd applied (the state file). */
+  get owned(): Set<string> {
+    return this.ownedSet.ids;
+  }
+
+  set owned(ids: Set<string>) {
+    this.ownedSet.ids = ids;
   }
 
   /** No pass runs after this; resolves once the one running has ended. */
@@ -222,58 +223,10 @@ export class Reconciler {
     }
     this.desired = desired;
     this.unique = desired.size === table.entries.length;
-    this.settled = undefined;
+    this.ownedSet.idsChanged();
   }
 
   private nameOf = (id: string): string | undefined => this.table.names.get(id);
-
-  /**
-   * After a table pass: lvsd owns what it declares now plus what it owned that the kernel (as far as the
-   * view knows) still holds; the state file is written when that set differs from the one last written.
-   * At 10,000 services building, comparing and writing the set held the event loop ~15 ms natively
-   * (seconds under TCG) at the end of every drift pass, though it almost never changes: the set is built a
-   * slice per turn and written only when it changed (always once per process).
-   */
-  private async settleOwned(budget: TurnBudget): Promise<void> {
-    // nothing can have changed: the owned set was settled and written, the desired ids are the same since,
-    // and it holds them alone (so none owned beyond them that the kernel may have lost)
-    const settled = this.settled;
-    if (settled !== undefined && this.owned === settled && this.savedOwned === settled && settled.size === this.desired.size) return;
-    this.settled = undefined;
-    const out = new Set<string>();
-    for (const id of this.desired.keys()) {
-      out.add(id);
-      if (budget.spent) await budget.yield();
-    }
-    for (const id of this.owned) {
-      if (this.view.has(id)) out.add(id);
-      if (budget.spent) await budget.yield();
-    }
-    this.owned = out;
-    const saved = this.savedOwned;
-    let same = saved !== undefined && saved.size === out.size;
-    if (same) {
-      for (const id of out) {
-        if (!saved!.has(id)) {
-          same = false;
-          break;
-        }
-        if (budget.spent) await budget.yield();
-      }
-    }
-    if (same) {
-      this.savedOwned = this.settled = out; // the same ids as written
-      return;
-    }
-    this.savedOwned = undefined;
-    try {
-      await saveOwned(this.opts.stateFile(), out);
-      this.savedOwned = out;
-      this.settled = out;
-    } catch (e) {
-      this.opts.log.error({ event: 'state.save_failed', file: this.opts.stateFile(), err: (e as Error).message }, 'cannot save the state file');
-    }
-  }
 
   /**
    * Sends a plan and makes the view follow what the kernel accepted. A refusal leaves the kernel as it
@@ -287,19 +240,10 @@ export class Reconciler {
     try {
       report = Array.isArray(planOrChunk) ? await sendChunk(client, planOrChunk, { log }) : await applyPlan(client, planOrChunk, { log });
     } catch (e) {
-      for (const op of plan.ops) {
-        if (op.serviceId !== undefined) this.view.markStale(op.serviceId);
-        if (op.target === 'timeouts') this.view.timeouts = undefined;
-      }
+      sendLost(this.view, plan.ops);
       throw e;
     }
-    const bad = new Set([...report.failed, ...report.skipped].map((f) => f.op));
-    for (const op of plan.ops) if (!bad.has(op)) this.view.applied(op.command);
-    for (const f of report.failed) {
-      if (KNOWN_OUTCOME.has(f.code ?? '')) continue;
-      if (f.op.serviceId !== undefined) this.view.markStale(f.op.serviceId);
-      if (f.op.target === 'timeouts') this.view.timeouts = undefined;
-    }
+    followSend(this.view, plan.ops, report);
     return report;
   }
 
@@ -330,21 +274,7 @@ export class Reconciler {
       const table = this.table;
       const wantTimeouts = hasTimeouts(table.timeouts);
       if (!useView) {
-        const timeouts = wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined);
-        timeouts.catch(() => undefined); // awaited below, after the read (which may fail first)
-        if (client.dumpEach) {
-          // each service into the new view as it is read, and what was read garbage at once (types.ts)
-          const into = this.view.replacer();
-          await client.dumpEach((e) => into.add(e), NO_STATS);
-          const t = await timeouts;
-          into.commit();
-          this.view.timeouts = t;
-        } else {
-          const kernel = await client.dump(undefined, NO_STATS);
-          const t = await timeouts;
-          await this.view.replaceAllSliced(kernel, budget);
-          this.view.timeouts = t;
-        }
+        await readWholeTable(client, this.view, wantTimeouts, budget);
       } else if (wantTimeouts) {
         this.view.timeouts = await client.getTimeouts();
       }
@@ -377,7 +307,7 @@ export class Reconciler {
       const failures = recordsOf(report, this.nameOf, Date.now());
       outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops, failures, ...firstError(failures) };
       sent?.(outcome);
-      await this.settleOwned(budget);
+      await this.ownedSet.settle(this.desired, this.view, budget);
       this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
       this.opts.log[failures.length > 0 ? 'warn' : 'info']({
         event: 'daemon.reconcile', reason, read: !useView, ops, failed: failures.length,
@@ -428,7 +358,7 @@ export class Reconciler {
         ...(this.opts.sliceObjects ? { sliceObjects: this.opts.sliceObjects } : {}),
       });
       const report = plan.ops.length > 0 || tableKind ? await this.send(client, plan, log) : undefined;
-      if (tableKind) await this.settleOwned(new TurnBudget());
+      if (tableKind) await this.ownedSet.settle(this.desired, this.view, new TurnBudget());
       const failures = report ? recordsOf(report, this.nameOf, Date.now()) : [];
       outcome = { result: failures.length > 0 ? 'partial' : 'ok', ops: plan.ops.length, failures, ...firstError(failures) };
       if (tableKind) {
@@ -441,12 +371,7 @@ export class Reconciler {
     } catch (e) {
       if (plan && plan.ops.length > 0 && !tableKind) {
         // the client failed while sending: nobody knows which of these landed (their services are stale)
-        const at = Date.now();
-        const failures: FailureRecord[] = plan.ops.map((op) => ({
-          ...passFailure(op.command.cmd, e, at),
-          serviceId: op.serviceId ?? null, service: (op.serviceId !== undefined ? this.nameOf(op.serviceId) : undefined) ?? null,
-          realServer: op.destId ?? null,
-        }));
+        const failures = sendFailures(plan.ops, e, Date.now(), this.nameOf);
         for (const f of failures) {
           log.warn({ event: 'ipvs.op_failed', op: f.op, service: f.serviceId, dest: f.realServer, reason: f.message, code: f.code },
             `failed: ${f.op} ${f.serviceId ?? ''}${f.realServer ? ` ${f.realServer}` : ''}: ${f.message}`);
@@ -466,9 +391,7 @@ export class Reconciler {
   private async passFailed(reason: string, e: unknown, connected: boolean, started: number, ownsTable = true): Promise<PassOutcome> {
     if (ownsTable) {
       // Nobody knows what landed: own everything declared (and owned before) so a later pass can clean up.
-      this.owned = ownedAfterError([...this.desired.values()], this.owned);
-      this.savedOwned = undefined;
-      await saveOwned(this.opts.stateFile(), this.owned).catch(() => undefined);
+      await this.ownedSet.afterError([...this.desired.values()]);
     }
     this.opts.events?.reconcile?.((performance.now() - started) / 1000, 1);
     const failure = passFailure(connected ? 'reconcile' : 'connect', e, Date.now());

@@ -7,6 +7,7 @@
  * applies everything; until then `lvsd status` shows it and retries back off exponentially.
  */
 import type { OpFailure } from './apply.js';
+import type { PlannedOp } from './plan.js';
 
 /** Why an operation failed, as a metric label: a small fixed set. */
 export type FailureReason = 'overrun' | 'refused' | 'skipped' | 'unavailable' | 'protocol' | 'error';
@@ -66,6 +67,18 @@ export function passFailure(step: string, e: unknown, atMs: number, service?: { 
     message: e instanceof Error ? e.message : String(e),
     atMs,
   };
+}
+
+/**
+ * The client failed while sending `ops`: nobody knows which of them landed, so each is a failure of the
+ * step (what the client threw). `nameOf` maps a service id to its config name.
+ */
+export function sendFailures(ops: readonly PlannedOp[], e: unknown, atMs: number, nameOf: (id: string) => string | undefined): FailureRecord[] {
+  return ops.map((op) => ({
+    ...passFailure(op.command.cmd, e, atMs),
+    serviceId: op.serviceId ?? null, service: (op.serviceId !== undefined ? nameOf(op.serviceId) : undefined) ?? null,
+    realServer: op.destId ?? null,
+  }));
 }
 
 export interface BackoffOptions {

@@ -1,0 +1,56 @@
+/**
+ * The kept view (view.ts) in step with the kernel: the whole table read into it, each service as it is
+ * read where the client can; and made to follow what a send did: what the kernel accepted applied, a
+ * service whose operation's outcome is unknown (a lost reply, a failed socket) marked stale, to be read
+ * again before it is planned.
+ */
+import type { IpvsClient } from '../ipvs/types.js';
+import type { TurnBudget } from '../turn-budget.js';
+import type { ApplyReport } from './apply.js';
+import type { PlannedOp } from './plan.js';
+import { KNOWN_OUTCOME } from './reconciler-types.js';
+import type { KeptView } from './view.js';
+
+/** The view keeps no counters: its reads leave the statistics undecoded. */
+export const NO_STATS = { stats: false } as const;
+
+/** The kernel's whole table read into the view (the timeouts too when `wantTimeouts`). Throws when it cannot. */
+export async function readWholeTable(client: IpvsClient, view: KeptView, wantTimeouts: boolean, budget: TurnBudget): Promise<void> {
+  const timeouts = wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined);
+  timeouts.catch(() => undefined); // awaited below, after the read (which may fail first)
+  if (client.dumpEach) {
+    // each service into the new view as it is read, and what was read garbage at once (types.ts)
+    const into = view.replacer();
+    await client.dumpEach((e) => into.add(e), NO_STATS);
+    const t = await timeouts;
+    into.commit();
+    view.timeouts = t;
+  } else {
+    const kernel = await client.dump(undefined, NO_STATS);
+    const t = await timeouts;
+    await view.replaceAllSliced(kernel, budget);
+    view.timeouts = t;
+  }
+}
+
+/** A send of `ops` that threw: nobody knows what landed, so every service of them goes stale (and the timeouts). */
+export function sendLost(view: KeptView, ops: readonly PlannedOp[]): void {
+  for (const op of ops) {
+    if (op.serviceId !== undefined) view.markStale(op.serviceId);
+    if (op.target === 'timeouts') view.timeouts = undefined;
+  }
+}
+
+/**
+ * A send of `ops` answered by `report`: what the kernel accepted is applied to the view. A refusal leaves
+ * the kernel as it was; an operation that failed otherwise (a lost reply) may have landed: its service goes stale.
+ */
+export function followSend(view: KeptView, ops: readonly PlannedOp[], report: Pick<ApplyReport, 'failed' | 'skipped'>): void {
+  const bad = new Set([...report.failed, ...report.skipped].map((f) => f.op));
+  for (const op of ops) if (!bad.has(op)) view.applied(op.command);
+  for (const f of report.failed) {
+    if (KNOWN_OUTCOME.has(f.code ?? '')) continue;
+    if (f.op.serviceId !== undefined) view.markStale(f.op.serviceId);
+    if (f.op.target === 'timeouts') view.timeouts = undefined;
+  }
+}
