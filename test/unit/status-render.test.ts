@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  humanByteRate, humanCount, humanDuration, renderKernelTable, renderStatus,
-} from '../../src/cli/status-render.js';
+import { renderKernelTable, renderStatus } from '../../src/cli/status-render.js';
+import { humanByteRate, humanCount, humanDuration } from '../../src/cli/terminal-text.js';
 import { isLvsdError } from '../../src/errors.js';
 import type { KernelEntry } from '../../src/ipvs/types.js';
 import { fixtureSnapshot } from './status-fixture.js';
