@@ -43,6 +43,20 @@ const socketOption = {
   describe: `control socket of the running daemon (default: the config's control.socket, else ${DEFAULT_SOCKET})`,
 } as const;
 
+/**
+ * Every lvsd option takes one value: one given more than once (yargs hands the command an array of them,
+ * which it cannot use) is a usage error naming the option and its values, for yargs' .check(). The native
+ * front leaves such a command line to node (native/front/main.c), so both refuse it alike.
+ */
+export function repeatedOption(argv: Record<string, unknown>): string | true {
+  // yargs keeps a value under each spelling and alias: name the long, kebab-case one when there is one
+  const repeated = Object.entries(argv).filter(([key, value]) => key !== '_' && key !== '$0' && Array.isArray(value));
+  if (repeated.length === 0) return true;
+  const [key, values] = repeated.find(([k]) => k.length > 1 && k === k.toLowerCase()) ?? repeated[0]!;
+  const list = (values as unknown[]).map((v) => JSON.stringify(v)).join(', ');
+  return `${key.length > 1 ? '--' : '-'}${key} given ${(values as unknown[]).length} times (${list}): give it once`;
+}
+
 /** Adds lvsd's commands and options to `y` (a yargs instance, or the man page generator's recorder). */
 /** `drain` and `undrain` take the same arguments. */
 function drainOptions<T>(y: Argv<T>) {
@@ -219,9 +233,11 @@ export function defineCli(y: Argv): Argv {
     )
     .demandCommand(1, 'name a command: check, apply, run, status, reload, drain, undrain, import, export')
     .strict()
+    .check(repeatedOption)
     .completion('completion', 'print a bash/zsh completion script')
-    .fail((message, error) => {
-      if (error) throw error;
+    .fail((message, error: unknown) => {
+      // a check's refusal (repeatedOption) comes as its message in both arguments: a usage error like yargs' own
+      if (error && typeof error !== 'string') throw error;
       process.stderr.write(`lvsd: ${message}\nRun "lvsd --help" for usage.\n`);
       process.exit(EXIT.usage);
     })

@@ -322,6 +322,24 @@ test('every other command line is node\'s: other commands, reload without --sock
   });
 });
 
+test('an option given twice is refused by both alike: a usage error naming it and its values, exit 2, nothing sent', async () => {
+  let asked = 0;
+  await withDaemon({ reload: () => ({ ok: asked++ < 0 }), status: () => { asked++; throw new Error('no status may be asked for'); } }, async (socket) => {
+    const other = join(dir, 'other.sock');
+    const cases: Array<[string[], string]> = [
+      [['reload', '--socket', socket, '--socket', other], `--socket given 2 times (${JSON.stringify(socket)}, ${JSON.stringify(other)})`],
+      [['reload', `--socket=${socket}`, '--socket', socket], `--socket given 2 times (${JSON.stringify(socket)}, ${JSON.stringify(socket)})`],
+      [['reload', '-c', '/a.json', '--config', '/b.json'], '--config given 2 times ("/a.json", "/b.json")'],
+      [['status', '--socket', socket, '--socket', other], `--socket given 2 times (${JSON.stringify(socket)}, ${JSON.stringify(other)})`],
+    ];
+    for (const [args, said] of cases) {
+      const r = await same(args, args.join(' '), false);
+      assert.deepEqual(r, { status: 2, stdout: '', stderr: `lvsd: ${said}: give it once\nRun "lvsd --help" for usage.\n` }, args.join(' '));
+    }
+  });
+  assert.equal(asked, 0, 'the daemon was asked nothing');
+});
+
 test('without --socket, the config\'s control.socket: read by the front where it is sure, else by node, to the same socket', async () => {
   // the default socket is only named where no daemon (this host's, another test's) can be reached there
   const defaultFree = !existsSync('/run/lvsd/lvsd.sock');
