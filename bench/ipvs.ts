@@ -266,6 +266,10 @@ interface DaemonResult {
   reloadDaemonMs?: number;
   reloadLoadMs?: number;
   reloadLoopMaxMs?: number;
+  /** The daemon's control.request line of that `lvsd reload`: from the request's head to its answer, ms (the reload's wait and answer included). */
+  reloadRequestMs?: number;
+  /** The daemon's reload.warmed line (reload-warm.ts): the warm after the start, ms, when it ran. */
+  warmedMs?: number;
   /** The same for the file watcher's reload of the edit, when it ran (it may run first and do the work). */
   watcherReload?: { ms: number; loadMs: number; loopDelayMaxMs: number };
   /** `lvsd --version`, for the CLI process's own share of reloadCliMs. */
@@ -455,11 +459,14 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const weight = layout === 'file' ? 777 : 778;
     row.dests[5]!.weight = weight;
     const reloadsBefore = logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
-    writeDaemonConfig(layout, config, table, state, extra, changed);
     const [reloadProgram, reloadArgs] = lvsdReload('--socket', socket);
     // the front's first run reads it over the VM's 9p share (node and the bundle are in its page cache
-    // already): once against no socket, untimed, as node and the bundle were read by the rows before
+    // already): once against no socket, untimed, as node and the bundle were read by the rows before.
+    // Before the edit: between the edit and `lvsd reload` it took 0.4-2.4 s through the bench's wrappers,
+    // and the file watcher's reload of the edit (~0.5 s after the write) then ran first in some runs and
+    // not in others, so the row timed either the edit's reload or one with nothing changed
     if (reloadProgram !== process.execPath) sh(reloadProgram, ['reload', '--socket', join(work, 'no-daemon.sock')]);
+    writeDaemonConfig(layout, config, table, state, extra, changed);
     const editedAt = Date.now();
     // spawned bare, as an operator (or systemd's ExecReload) runs it on the director: the control socket is a
     // file, reached from any network namespace. Through sh() the figure carried the bench's own wrappers
@@ -473,6 +480,8 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const reloads = logLines(logFile).filter((l) => l.event === 'config.reloaded').slice(reloadsBefore);
     const control = reloads.filter((l) => l.trigger === 'control').pop();
     const watcher = reloads.find((l) => l.trigger === 'file');
+    const request = logLines(logFile).filter((l) => l.event === 'control.request' && l.url === '/v1/reload').shift();
+    const warmed = logLines(logFile).find((l) => l.event === 'reload.warmed');
     const versionCliMs = must(sh(process.execPath, lvsd('--version')), 'lvsd --version').ms;
     const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
     if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
@@ -493,6 +502,8 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const facts = {
       layout, versionCliMs: Math.round(versionCliMs), paths, reloadCli,
       ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),
+      ...(request ? { reloadRequestMs: Number(request.ms) } : {}),
+      ...(warmed ? { warmedMs: Number(warmed.ms) } : {}),
       ...(watcher ? { watcherReload: { ms: Number(watcher.ms), loadMs: Number(watcher.loadMs), loopDelayMaxMs: Number(watcher.loopDelayMaxMs) } } : {}),
     };
     if (!drift) {
@@ -680,11 +691,11 @@ async function main(): Promise<void> {
   const daemons = results.flatMap((r) => (r.daemons ?? []).map((d) => ({ r, d })));
   if (daemons.length > 0) {
     lines.push('');
-    lines.push('| services | config | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run: the native front, else node) | reload / ipvsadm -R cold | in the daemon: whole reload / load / pass (ops) | its event loop worst | file watcher\'s reload: whole / load / loop worst | `lvsd --version` | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
+    lines.push('| services | config | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run: the native front, else node) | reload / ipvsadm -R cold | in the daemon: whole reload / load / pass (ops); its request, head to answer | its event loop worst | file watcher\'s reload: whole / load / loop worst | `lvsd --version` | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
     lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of daemons) {
       const w = d.watcherReload;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)}${d.reloadCli === 'node' ? ' (node)' : ''} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}) | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)}${d.reloadCli === 'node' ? ' (node)' : ''} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}); request ${d.reloadRequestMs ?? '-'} ms${d.warmedMs !== undefined ? `; warmed at start in ${d.warmedMs} ms` : ''} | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
     }
   }
   const withPaths = daemons.filter(({ d }) => d.paths !== undefined);

@@ -5,6 +5,7 @@
  *   POST /v1/reload   -> ReloadResult (200 whether or not the new config was accepted; `ok` says which)
  *   POST /v1/drain    {service, realServer} -> {ok: true, changed} or 404
  *   POST /v1/undrain  {service, realServer} -> {ok: true, changed} or 404
+ *   POST /v1/ping     -> {ok: true}: changes nothing (the daemon sends itself one at start: pingControl)
  * Errors are JSON {error: {code, message}} with a 4xx/5xx status.
  *
  * Who may connect: Node cannot read a peer's credentials (no SO_PEERCRED), so access rests on the kernel's
@@ -214,7 +215,7 @@ function drainRequest(body: unknown): DrainRequest {
 
 const ROUTES: Record<string, string> = {
   '/v1/status': 'GET', '/v1/reload': 'POST', '/v1/drain': 'POST', '/v1/undrain': 'POST',
-  '/v1/drain-director': 'POST', '/v1/undrain-director': 'POST',
+  '/v1/drain-director': 'POST', '/v1/undrain-director': 'POST', '/v1/ping': 'POST',
 };
 
 async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[number, unknown]> {
@@ -234,6 +235,8 @@ async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[
     }
     case '/v1/reload':
       return [200, await handlers.reload()];
+    case '/v1/ping':
+      return [200, { ok: true }];
     case '/v1/drain-director':
     case '/v1/undrain-director':
       if (!handlers.drainDirector) throw new HttpError(404, 'NOT_FOUND', 'this daemon cannot drain the director');
@@ -247,6 +250,28 @@ async function route(req: IncomingMessage, handlers: ControlHandlers): Promise<[
   }
 }
 
+/**
+ * One POST /v1/ping over the control socket at `path`, as `lvsd reload` sends its request (native/front):
+ * the daemon sends it to itself once it has started, so node's HTTP server, the route and the answer have
+ * run (and are compiled) before the first request of an operator (reload-warm.ts). Resolves with the HTTP
+ * status line's code; rejects on a connection error or after `timeoutMs`.
+ */
+export function pingControl(path: string, timeoutMs = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ path });
+    const chunks: Buffer[] = [];
+    sock.setTimeout(timeoutMs, () => sock.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.once('error', reject);
+    sock.once('connect', () => sock.write('POST /v1/ping HTTP/1.1\r\nhost: lvsd\r\naccept: application/json\r\nconnection: close\r\n\r\n'));
+    sock.once('close', () => {
+      const m = /^HTTP\/1\.[01] (\d{3}) /.exec(Buffer.concat(chunks).toString('latin1'));
+      if (m) resolve(Number(m[1]));
+      else reject(new Error('the answer is not HTTP'));
+    });
+  });
+}
+
 /** Listens on the control socket. Rejects with LvsdError LVSD_CONTROL when it cannot (or another daemon is there). */
 export async function startControlServer(opts: ControlServerOptions): Promise<ControlServer> {
   const log = opts.log.child({ component: 'control' });
@@ -258,7 +283,8 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     route(req, opts.handlers).then(async ([status, body]) => ({ status, body, text: (await jsonInTurns(body)) + '\n' })).then(
       ({ status, body, text }) => {
         // ms: from the request's head to the answer (a reload's wait for the one running included)
-        log.debug({ event: 'control.request', method: req.method, url: req.url, status, ms: Math.round(performance.now() - arrived) }, 'control request');
+        // an operator's action (POST: reload, drain, ...) at info, with how long it took in the daemon; status reads at debug
+        log[req.method === 'POST' ? 'info' : 'debug']({ event: 'control.request', method: req.method, url: req.url, status, ms: Math.round(performance.now() - arrived) }, 'control request');
         send(res, status, body, text);
       },
       (e: unknown) => {

@@ -19,6 +19,7 @@ import { limitHeapGrowth } from './heap-growth.js';
 import { claimNetns } from './netns-guard.js';
 import { ReloadQueue } from './reload-queue.js';
 import { answeredByRead } from './reload.js';
+import { warmReloadPaths } from './reload-warm.js';
 import { trapSignals, type SignalTrap } from './signals.js';
 import type { Metrics } from './metrics.js';
 import type { EarlyVrrp } from './vrrp-port.js';
@@ -186,8 +187,10 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   }
   const running = daemon;
   startPage();
-  // the reload path run once now, not by the first real reload (Daemon.warm): reloads queue behind it
-  void running.warm();
+  // the reload path run once now, not by the first real reload (reload-warm.ts): the config read once more
+  // (Daemon.warm: reloads queue behind it), the load of an edited file on a scratch config, and one request
+  // over the control socket
+  void warmReloadPaths(() => running.warm(), socketPath, log);
 
   // never rejects; the daemon logs the outcome
   const watching = await watchConfigFile(o.configPath, () => void reloads.request('file'), log,

@@ -144,3 +144,17 @@ test('lvsd reload while a reload runs and the files are unchanged since it read 
     const shared = d.lines.find((l) => l.event === 'config.reload_shared');
     assert.deepEqual([shared?.trigger, shared?.triggers, shared?.unchangedSince], ['sighup', ['control', 'control'], true]);
   });
+
+test('after its start the daemon runs the reload path once itself (reload-warm.ts): the load of an edited file on a scratch config and one ping over its control socket, before any request; then a reload works as ever',
+  { skip, timeout: 120_000 }, async (t) => {
+    const { d, config, socket } = await start(t, ['WATCH_QUIET_MS=600000']);
+    const warmed = await d.waitForEvent('reload.warmed');
+    assert.equal(warmed.failed, undefined, JSON.stringify(warmed));
+    for (const k of ['configMs', 'loadPathMs', 'controlMs']) assert.equal(typeof warmed[k], 'number', k);
+    const ping = d.lines.filter((l) => l.event === 'control.request');
+    assert.deepEqual(ping.map((l) => [l.method, l.url, l.status]), [['POST', '/v1/ping', 200]], 'the warm\'s own request, the only one so far');
+    assert.equal(reloadLines(d).length, 0, 'the warm switched nothing');
+    writeConfig(config, 9);
+    assert.deepEqual(await postReload(socket), { ok: true, applied: true });
+    assert.equal(await kernelWeight(socket), 9);
+  });
