@@ -36,7 +36,8 @@ export interface CliDoc {
 }
 
 /** Methods that only tune yargs' behaviour and say nothing a manual page needs. */
-const QUIET = new Set(['strict', 'demandCommand', 'fail', 'wrap', 'showHelpOnFail', 'recommendCommands']);
+/** (`check`: definition.ts repeatedOption, every option given once: a usage error otherwise, as any bad argument.) */
+const QUIET = new Set(['strict', 'demandCommand', 'fail', 'wrap', 'showHelpOnFail', 'recommendCommands', 'check']);
 
 type Call = { method: string; args: unknown[] };
 
