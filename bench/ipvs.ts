@@ -456,7 +456,9 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const startMs = performance.now() - t0;
     const changed = (n >> 1) + 1;
     const row = table[changed]!;
-    const weight = layout === 'file' ? 777 : 778;
+    // the other build's rows (LVSD_BENCH_DAEMON_BEFORE) run first on the same kernel table: an edit of their
+    // own, or the second daemon's edit is in the kernel already and its reload sends nothing
+    const weight = (layout === 'file' ? 777 : 778) + (cli === CLI ? 0 : 100);
     row.dests[5]!.weight = weight;
     const reloadsBefore = logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
     const [reloadProgram, reloadArgs] = lvsdReload('--socket', socket);
