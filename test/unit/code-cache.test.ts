@@ -52,13 +52,20 @@ function lvsd(launcher: string, args: string[], flags: string[] = []): Answer {
   };
 }
 
-/** What a worker thread started on worker-start.cjs (as lvsd run's VRRP worker is) says about its cache. */
+/**
+ * What a worker thread that loads worker-start.cjs (as lvsd run's VRRP worker does) says about its cache.
+ * The verdict is written (synchronously) while worker.cjs is compiled, so the worker is ended once its
+ * require returned, or threw: never on a timer (200 ms after 'online' was too short on a loaded host).
+ */
 function workerCache(bundle: string, flags: string[] = []): string[] {
   const script = join(dir, 'start-worker.cjs');
+  const entry = `require(${JSON.stringify(join(bundle, 'worker-start.cjs'))}); require('node:worker_threads').parentPort.postMessage('loaded');`;
   writeFileSync(script, `const { Worker } = require('node:worker_threads');
-const w = new Worker(${JSON.stringify(join(bundle, 'worker-start.cjs'))});
-w.on('online', () => setTimeout(() => w.terminate(), 200));`);
+const w = new Worker(${JSON.stringify(entry)}, { eval: true, workerData: { logLevel: 'warn' } });
+w.once('message', () => w.terminate());
+w.once('error', (e) => { console.error(e); process.exitCode = 1; });`);
   const r = spawnSync(process.execPath, [...flags, script], { encoding: 'utf8', env: { ...process.env, LVSD_CODE_CACHE: 'report' } });
+  assert.equal(r.status, 0, `the worker on ${bundle} loaded: ${r.stderr}`);
   return r.stderr.split('\n').filter((l) => l.startsWith('code-cache: ')).map((l) => l.slice('code-cache: '.length));
 }
 
