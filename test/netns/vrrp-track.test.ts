@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { netnsSkipReason } from './netns.js';
 import { settled } from './fixtures/vrrp-pair.js';
-import { keepalivedSkipReason, sleep, VrrpLab } from './fixtures/vrrp-lab.js';
+import { keepalivedSkipReason, sleep, VrrpLab, START_MS } from './fixtures/vrrp-lab.js';
 import { importKeepalived, memoryFiles } from '../../src/import/index.js';
 
 const skip = netnsSkipReason();
@@ -49,7 +49,7 @@ describe('VRRP tracked scripts, files and processes between two lvsd directors',
     const d2 = vlab.node('d2');
     const script = { name: 'chk', command: ['/bin/grep', '-q', 'ok', flag], interval: '200ms', timeout: '2s', weight: -60, fall: 2, rise: 2 };
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackScripts: [script] })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
     assert.equal(l1.vrrp('VI_1').state, 'master');
@@ -85,12 +85,15 @@ describe('VRRP tracked scripts, files and processes between two lvsd directors',
     const d2 = vlab.node('d2');
     // passes only when run as nobody, and only while the flag says ok
     const command = ['/bin/sh', '-c', `[ "$(id -un)" = nobody ] && grep -q ok ${flag}`];
-    const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackScripts: [{ name: 'as_nobody', command, interval: '200ms', user: 'nobody' }] })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    // the timeout is given: by default it is the interval (200 ms), which a shell, id and grep started as
+    // another user overrun on a loaded host, and a run that times out is a failure (fall 1: a fault)
+    const script = { name: 'as_nobody', command, interval: '200ms', timeout: '5s', user: 'nobody' };
+    const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackScripts: [script] })] }, 'd1');
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
     await sleep(600); // several runs: had it not run as nobody, it would have failed by now
-    assert.equal(l1.vrrp('VI_1').state, 'master');
+    assert.equal(l1.vrrp('VI_1').state, 'master', JSON.stringify(tracks(l1.vrrp('VI_1'))));
 
     const since = Date.now();
     write(flag, 'bad\n');
@@ -111,16 +114,18 @@ describe('VRRP tracked scripts, files and processes between two lvsd directors',
     const d1 = vlab.node('d1');
     const d2 = vlab.node('d2');
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackFiles: [{ path: file, weight: -10 }] })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
 
+    let since = Date.now();
     write(file, '3\n'); // 150 - 30 = 120: still above the peer
-    await sleep(2500);
+    // waited for, not slept on: the file is read about every second, later on a loaded host
+    await l1.waitFor((e) => e.event === 'vrrp.track_change' && e.kind === 'file' && e.value === 3, 10_000, since, 'the file read as 3');
     assert.equal(l1.vrrp('VI_1').priority.effective, 120);
     assert.equal(l1.vrrp('VI_1').state, 'master');
 
-    let since = Date.now();
+    since = Date.now();
     write(file, '7\n'); // 150 - 70 = 80: below the peer's 100
     await l2.transition('VI_1', 'master', 10_000, since);
     await l1.transition('VI_1', 'backup', 10_000, since);
@@ -148,7 +153,7 @@ describe('VRRP tracked scripts, files and processes between two lvsd directors',
     const d1 = vlab.node('d1');
     const d2 = vlab.node('d2');
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackProcesses: [{ name: 'sleep', args: ['4747.25'], interval: '200ms' }] })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
     assert.deepEqual(tracks(l1.vrrp('VI_1')), [{ kind: 'process', name: 'sleep 4747.25', up: true, value: 1, weight: 0, effect: 0 }]);
@@ -192,7 +197,7 @@ describe('an imported keepalived.conf with vrrp_script and track_file, run by lv
     const imported = importKeepalived('/k/keepalived.conf', memoryFiles({ '/k/keepalived.conf': conf }));
     assert.deepEqual(imported.problems.filter((p) => p.severity === 'error'), []);
     const l1 = vlab.lvsd(d1, imported.config, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const k2 = vlab.keepalived(d2, [
       'global_defs {', '  router_id d2', '  vrrp_rt_priority 10', '  vrrp_rlimit_rttime 1000000', '}',
       'vrrp_instance VI_1 {', '  state BACKUP', '  interface eth0', '  virtual_router_id 75', '  priority 100', '  advert_int 1', '  version 3',
