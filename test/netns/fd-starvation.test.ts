@@ -29,7 +29,7 @@ interface Row { id: string; health: { state: string }; weight: { kernel: number 
 /** `lvsd status --json`: the real server's row, or the failure. */
 function status(socket: string): Promise<Row | Error> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, 'status', '--json', '--socket', socket], { encoding: 'utf8', timeout: 10_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [MAIN, 'status', '--json', '--socket', socket], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
       if (err) return resolve(new Error(`lvsd status failed: ${err.message} ${stderr}`));
       const snap = JSON.parse(stdout) as { services: Array<{ realServers: Row[] }> };
       resolve(snap.services[0]!.realServers[0]!);

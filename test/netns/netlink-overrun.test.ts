@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { netnsSkipReason } from './netns.js';
-import { sleep, VrrpLab } from './fixtures/vrrp-lab.js';
+import { sleep, VrrpLab, START_MS } from './fixtures/vrrp-lab.js';
 
 const skip = netnsSkipReason();
 const VIP = '10.63.0.100';
@@ -39,7 +39,7 @@ describe('netlink overrun on the link notification socket', { skip }, () => {
         }],
         metrics: { listen: '127.0.0.1:9650' },
       }, 'd1');
-      await l1.transition('VI_1', 'master', 20_000);
+      await l1.transition('VI_1', 'master', START_MS);
       assert.ok(vlab.holds(d1, VIP));
       assert.deepEqual(l1.vrrp('VI_1').trackInterfaces, [{ name: 't0', up: true, weight: -10 }]);
 

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { netnsSkipReason, type JsonChild } from './netns.js';
 import { instanceConfig, settled } from './fixtures/vrrp-pair.js';
-import { Lvsd, VrrpLab, type Node } from './fixtures/vrrp-lab.js';
+import { Lvsd, VrrpLab, type Node, START_MS } from './fixtures/vrrp-lab.js';
 import { Chromium, chromiumSkipReason, type Watched } from '../browser/chromium.js';
 
 declare const document: any;
@@ -72,7 +72,7 @@ describe('the status page of two real directors, in chromium', { skip }, () => {
     await backends.call('listen', { host: rs.ipv4, port: 8080 });
     await backends.call('listen', { host: rs.ipv4, port: 8081 });
     l1 = start(d1, 1);
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     l2 = start(d2, 2);
     await settled(l1, l2);
     browser = await Chromium.launch({ netns: client.ns });
@@ -121,7 +121,7 @@ describe('the status page of two real directors, in chromium', { skip }, () => {
   test('a VRRP failover: d2\'s page turns master, d1\'s page says its daemon stopped answering', async () => {
     const t0 = Date.now();
     l1.signal('SIGKILL');
-    await l2.transition('VI_1', 'master', 20_000);
+    await l2.transition('VI_1', 'master', START_MS);
     await until(page2, role, 'master');
     console.log(`# d2's page showed master ${Date.now() - t0} ms after d1 was killed`);
     assert.match(await text(page2, '#vrrp [data-instance="VI_1"]'), /master\s+this node/);

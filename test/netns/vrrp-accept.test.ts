@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { netnsSkipReason } from './netns.js';
-import { LVSD_MAIN, sleep, VrrpLab, type Node } from './fixtures/vrrp-lab.js';
+import { LVSD_MAIN, sleep, VrrpLab, type Node, START_MS } from './fixtures/vrrp-lab.js';
 
 const skip = netnsSkipReason() || (spawnSync('nft', ['--version']).status === 0 ? false : 'nft (nftables) is not installed');
 const LISTEN = fileURLToPath(new URL('./fixtures/tcp-listen.js', import.meta.url));
@@ -50,7 +50,7 @@ describe('VRRP Accept_Mode', { skip }, () => {
     const client = vlab.node('client');
     await listener(vlab, d1);
     const l1 = vlab.lvsd(d1, { vrrp: [instance({ acceptMode: false })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     await sleep(200);
     assert.ok(vlab.holds(d1, VIP), 'the master holds the VIP');
     assert.ok(connects(vlab, client, d1.ipv4), 'the listener answers on the director\'s own address');
@@ -93,8 +93,8 @@ describe('VRRP Accept_Mode', { skip }, () => {
       instance({ priority: 255, acceptMode: false }),
       instance({ name: 'VI_6', vrid: 82, addresses: [`${VIP6}/64`], acceptMode: false }),
     ] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
-    await l1.transition('VI_6', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
+    await l1.transition('VI_6', 'master', START_MS);
     await sleep(300);
     assert.ok(connects(vlab, client, VIP), 'the owner accepts whatever acceptMode says');
     assert.ok(connects(vlab, client, 'fd00:61::1'), 'the listener answers on the director\'s own IPv6 address');
@@ -119,12 +119,12 @@ describe('VRRP Accept_Mode', { skip }, () => {
     const client = vlab.node('client');
     await listener(vlab, d1);
     const l1 = vlab.lvsd(d1, { vrrp: [instance({ acceptMode: false })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     l1.signal('SIGKILL');
     await l1.exit;
     assert.match(nftTables(vlab, d1), /lvsd_vrrp/, 'kill -9 leaves the table');
     const l2 = vlab.lvsd(d1, { vrrp: [instance()] }, 'd1b');
-    await l2.transition('VI_1', 'master', 20_000);
+    await l2.transition('VI_1', 'master', START_MS);
     assert.doesNotMatch(nftTables(vlab, d1), /lvsd_vrrp/);
     await sleep(200);
     assert.ok(connects(vlab, client, VIP));

@@ -9,7 +9,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { netnsSkipReason } from './netns.js';
 import { settled } from './fixtures/vrrp-pair.js';
-import { sleep, VrrpLab, type Lvsd } from './fixtures/vrrp-lab.js';
+import { sleep, VrrpLab, type Lvsd, START_MS } from './fixtures/vrrp-lab.js';
 
 const skip = netnsSkipReason();
 
@@ -33,14 +33,14 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const viA = (priority: number) => instance(priority, { name: 'VI_A', vrid: 72, addresses: ['10.99.0.10/24'] });
     const viB = instance(100, { name: 'VI_B', vrid: 73, addresses: ['10.99.0.11/24'] });
     const l1 = vlab.lvsd(d1, { vrrp: [viA(150), viB] }, 'd1');
-    await l1.transition('VI_A', 'master', 20_000);
-    await l1.transition('VI_B', 'master', 20_000);
+    await l1.transition('VI_A', 'master', START_MS);
+    await l1.transition('VI_B', 'master', START_MS);
     const addrs = vlab.ip(d1, '-4 addr show dev eth0');
     assert.match(addrs, /inet 10\.99\.0\.10\/24 (?!.*secondary)/, addrs);
     assert.match(addrs, /inet 10\.99\.0\.11\/24 .*secondary/, addrs);
     // d2 preempts VI_A only: d1 removes 10.99.0.10, and must keep VI_B's 10.99.0.11
     const l2 = vlab.lvsd(d2, { vrrp: [viA(200)] }, 'd2');
-    await l2.transition('VI_A', 'master', 20_000);
+    await l2.transition('VI_A', 'master', START_MS);
     await sleep(300);
     assert.ok(!vlab.holds(d1, '10.99.0.10'), 'd1 released VI_A');
     assert.ok(vlab.holds(d1, '10.99.0.11'), `d1 still holds VI_B: ${vlab.ip(d1, '-4 addr show dev eth0')}`);
@@ -54,7 +54,7 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const d1 = vlab.node('d1');
     const d2 = vlab.node('d2');
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { addresses: ['10.61.0.100/24', '10.61.0.101/24'] })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
     await sleep(1500); // ~15 mismatching adverts
@@ -83,7 +83,7 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const d2 = vlab.node('d2');
     vlab.localLink(d1, 'up0');
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackInterfaces: [{ name: 'up0', weight: -60 }] })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
 
@@ -115,7 +115,7 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const d2 = vlab.node('d2');
     vlab.localLink(d1, 'up0');
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { trackInterfaces: [{ name: 'up0' }] })] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
 
@@ -153,8 +153,8 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
       syncGroups: [{ name: 'G1', instances: ['VI_1', 'VI_2'] }],
     });
     const l1 = vlab.lvsd(d1, config(150), 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
-    await l1.transition('VI_2', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
+    await l1.transition('VI_2', 'master', START_MS);
     const l2 = vlab.lvsd(d2, config(100), 'd2');
     await settled(l1, l2, 'VI_1');
     await settled(l1, l2, 'VI_2');
@@ -210,7 +210,7 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const d2 = vlab.node('d2');
     const other = instance(150, { name: 'VI_9', vrid: 79, addresses: ['10.61.0.109/24'] });
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150), other] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
     const path = `${vlab.dir}/d1.json`;
@@ -251,7 +251,7 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const script = vlab.file('notify.sh', `#!/bin/sh\necho "$@ start" >> ${out}\nsleep 3\necho "$1 done" >> ${out}\n`);
     const notify = { master: ['/bin/sh', script, 'M'], backup: ['/bin/sh', script, 'B'], stop: ['/bin/sh', script, 'S'] };
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { notify })] }, 'd1');
-    const master = await l1.transition('VI_1', 'master', 20_000);
+    const master = await l1.transition('VI_1', 'master', START_MS);
     const l2 = vlab.lvsd(d2, { vrrp: [instance(100)] }, 'd2');
     await settled(l1, l2);
     // while the master's notify still sleeps, adverts keep flowing: d2 never takes over

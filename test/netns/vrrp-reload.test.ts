@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { netnsSkipReason } from './netns.js';
-import { LVSD_MAIN, sleep, VrrpLab } from './fixtures/vrrp-lab.js';
+import { LVSD_MAIN, sleep, VrrpLab, START_MS } from './fixtures/vrrp-lab.js';
 
 const skip = netnsSkipReason();
 
@@ -23,7 +23,7 @@ describe('VRRP reload transaction', { skip }, () => {
     t.after(() => vlab.cleanup());
     const d1 = vlab.node('d1');
     const l1 = vlab.lvsd(d1, { vrrp: [VI_1] }, 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     assert.ok(vlab.holds(d1, '10.61.0.100'));
     const transitionsBefore = l1.events('vrrp.transition').length;
 

@@ -14,7 +14,7 @@ import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.
 import { agentPair } from './agent-pair.js';
 import { enableRecvErr } from './fixtures/recverr.js';
 import { startPair, type Pair } from './fixtures/vrrp-pair.js';
-import { sleep } from './fixtures/vrrp-lab.js';
+import { sleep, START_MS } from './fixtures/vrrp-lab.js';
 
 const skip = netnsSkipReason();
 
@@ -77,7 +77,7 @@ describe('a unicast backup whose VRRP socket got an error', { skip }, () => {
     await sleep(1500); // another error or two: each is read and the socket goes on
     const since = Date.now();
     const l1 = vlab.lvsd(d1, pair.config(1), 'd1');
-    await l1.transition('VI_1', 'master', 20_000);
+    await l1.transition('VI_1', 'master', START_MS);
     await l2.transition('VI_1', 'backup', 5000, since);
     assert.equal(l2.vrrp('VI_1').state, 'backup');
     assert.equal(err.code, 'ENOPROTOOPT', 'the socket error itself, not libuv\'s EBADF');

@@ -48,7 +48,7 @@ test('a preempting director starting under a lower-priority master takes the VIP
   const waiting = await lvsd.waitFor((m) => m.event === 'vrrp.waiting_for_table', 20_000, 0, 'vrrp.waiting_for_table');
   assert.equal(waiting.instance, 'VI_1');
   assert.equal(waiting.reason, 'master_down');
-  const status = spawnSync(process.execPath, [LVSD_MAIN, 'status', '--socket', socket, '--json'], { encoding: 'utf8', timeout: 10_000 });
+  const status = spawnSync(process.execPath, [LVSD_MAIN, 'status', '--socket', socket, '--json'], { encoding: 'utf8', timeout: 60_000 });
   const executedBeforeStatus = lvsd.events('model.executed').length > 0;
   if (!executedBeforeStatus) {
     assert.notEqual(status.status, 0);
