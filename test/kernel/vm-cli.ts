@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     result.bootMs !== undefined
       ? `, boot ${(result.bootMs / 1000).toFixed(1)} s (kernel start to script ${((result.guestBootMs ?? 0) / 1000).toFixed(1)} s)`
       : '';
+  if (result.fastClockBoots) process.stderr.write(`vm-cli: ${result.fastClockBoots} boot(s) given up: the guest clock ran fast (see the console log)\n`);
   process.stderr.write(
     `vm-cli: ${result.mode} exit ${result.exitCode} in ${(result.durationMs / 1000).toFixed(1)} s${boot}` +
       (result.logFile ? `, console log ${result.logFile}` : '') + '\n',
