@@ -78,7 +78,7 @@ describe('netlink overrun on the link notification socket', { skip }, () => {
       const before = Date.now();
       vlab.ip(d1, 'link set eth0 down');
       await l1.transition('VI_1', 'fault', 5000, before);
-      await sleep(100);
+      await vlab.until(() => !vlab.holds(d1, VIP), 'the VIP left eth0');
       assert.ok(!vlab.holds(d1, VIP), 'the VIP left eth0 with the fault');
       assert.equal(await l1.stop(5000), 0, l1.stderr);
     } finally {

@@ -51,7 +51,7 @@ describe('VRRP Accept_Mode', { skip }, () => {
     await listener(vlab, d1);
     const l1 = vlab.lvsd(d1, { vrrp: [instance({ acceptMode: false })] }, 'd1');
     await l1.transition('VI_1', 'master', START_MS);
-    await sleep(200);
+    await vlab.until(() => vlab.holds(d1, VIP), 'the master holds the VIP');
     assert.ok(vlab.holds(d1, VIP), 'the master holds the VIP');
     assert.ok(connects(vlab, client, d1.ipv4), 'the listener answers on the director\'s own address');
     assert.equal(connects(vlab, client, VIP), false, 'a TCP connect to the VIP must fail with acceptMode false');
@@ -95,7 +95,7 @@ describe('VRRP Accept_Mode', { skip }, () => {
     ] }, 'd1');
     await l1.transition('VI_1', 'master', START_MS);
     await l1.transition('VI_6', 'master', START_MS);
-    await sleep(300);
+    await vlab.until(() => vlab.holds(d1, VIP), 'the master holds the VIP');
     assert.ok(connects(vlab, client, VIP), 'the owner accepts whatever acceptMode says');
     assert.ok(connects(vlab, client, 'fd00:61::1'), 'the listener answers on the director\'s own IPv6 address');
     assert.equal(connects(vlab, client, VIP6), false, 'a TCP connect to the IPv6 VIP of a non-owner fails');
@@ -126,7 +126,7 @@ describe('VRRP Accept_Mode', { skip }, () => {
     const l2 = vlab.lvsd(d1, { vrrp: [instance()] }, 'd1b');
     await l2.transition('VI_1', 'master', START_MS);
     assert.doesNotMatch(nftTables(vlab, d1), /lvsd_vrrp/);
-    await sleep(200);
+    await vlab.until(() => vlab.holds(d1, VIP), 'the master holds the VIP');
     assert.ok(connects(vlab, client, VIP));
     assert.equal(await l2.stop(), 0);
   });

@@ -97,7 +97,7 @@ describe('VRRP failover between two lvsd directors', { skip }, () => {
       const since = Date.now();
       await p.l1!.transition('VI_1', 'master', 5000, since);
       await p.l2.transition('VI_1', 'backup', 5000, since);
-      await sleep(100);
+      await p.vlab.until(() => p.vlab.holds(p.d1, VIP) && !p.vlab.holds(p.d2, VIP), 'the VIP on d1 only');
       assert.ok(p.vlab.holds(p.d1, VIP) && !p.vlab.holds(p.d2, VIP));
     });
   });
@@ -108,7 +108,7 @@ describe('VRRP failover between two lvsd directors', { skip }, () => {
       const since = Date.now();
       p.l1!.signal('SIGCONT');
       await p.l2.transition('VI_1', 'backup', 5000, since);
-      await sleep(300);
+      await p.vlab.until(() => p.vlab.holds(p.d1, VIP) && !p.vlab.holds(p.d2, VIP), 'the VIP on d1 only');
       assert.ok(p.vlab.holds(p.d1, VIP) && !p.vlab.holds(p.d2, VIP));
       await primeClient(p);
       assert.equal(p.vlab.neighbour(p.client, VIP), p.d1.mac);
@@ -129,7 +129,7 @@ describe('VRRP failover between two lvsd directors', { skip }, () => {
       const since = Date.now();
       await l1.transition('VI_1', 'master', 5000);
       await p.l2.transition('VI_1', 'backup', 5000, since);
-      await sleep(200);
+      await p.vlab.until(() => p.vlab.holds(p.d1, VIP) && !p.vlab.holds(p.d2, VIP), 'the VIP on d1 only');
       assert.ok(p.vlab.holds(p.d1, VIP) && !p.vlab.holds(p.d2, VIP));
       await primeClient(p);
       assert.equal(p.vlab.neighbour(p.client, VIP), p.d1.mac);

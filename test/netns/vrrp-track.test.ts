@@ -64,7 +64,7 @@ describe('VRRP tracked scripts, files and processes between two lvsd directors',
     assert.ok(chk && !chk.up && chk.effect === -60 && chk.detail === 'exit 1', JSON.stringify(tracks(s1)));
     const change = l1.events('vrrp.track_change').find((e) => e.name === 'chk' && e.up === false);
     assert.ok(change, 'vrrp.track_change logged');
-    await sleep(200);
+    await vlab.until(() => vlab.holds(d2, '10.61.0.100') && !vlab.holds(d1, '10.61.0.100'), 'the VIP on d2 only');
     assert.ok(vlab.holds(d2, '10.61.0.100') && !vlab.holds(d1, '10.61.0.100'));
 
     since = Date.now();
@@ -164,7 +164,7 @@ describe('VRRP tracked scripts, files and processes between two lvsd directors',
     assert.equal(fault.reason, 'track_down');
     await l2.transition('VI_1', 'master', 10_000, since);
     assert.deepEqual(tracks(l1.vrrp('VI_1')), [{ kind: 'process', name: 'sleep 4747.25', up: false, value: 0, weight: 0, effect: 'fault' }]);
-    await sleep(200);
+    await vlab.until(() => vlab.holds(d2, '10.61.0.100') && !vlab.holds(d1, '10.61.0.100'), 'the VIP on d2 only');
     assert.ok(vlab.holds(d2, '10.61.0.100') && !vlab.holds(d1, '10.61.0.100'));
 
     since = Date.now();
