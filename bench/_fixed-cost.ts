@@ -4,7 +4,7 @@
  * run by run.js (its name starts with _); docs/benchmarks.md has the figures it gave.
  *
  *   node dist/bench/_fixed-cost.js [--tool lvsd|keepalived] [--role master|backup] [--window S] [--advert S]
- *     [--root DIR] [--node-flags "--flag ..."] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
+ *     [--root DIR] [--node PATH] [--node-flags "--flag ..."] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
  *
  * Two namespaces joined by a veth: the tool in fc-tool, a keepalived peer in fc-peer (priority 100 when the
  * tool is to be master with 150, 200 when it is to be backup). Once the tool is in its state and has run
@@ -49,6 +49,11 @@ const CLOSE = arg('close', '') === 'reset' ? { close: 'reset' } : {};
 const SETTLE_S = Number(arg('settle', String(CHECKS > 0 ? 2 * INTERVAL_S + 10 : 10)));
 const json = process.argv.includes('--json');
 const KEEPALIVED = '/usr/sbin/keepalived';
+/**
+ * --node PATH: the node lvsd runs (default: this script's). A copy of its own lets the kernel page out the
+ * binary's pages lvsd alone maps (MADV_PAGEOUT skips pages another process maps: this script's node).
+ */
+const NODE = arg('node', process.execPath);
 const PREFIX = arg('ns', 'fc');
 const NS = { tool: `${PREFIX}-tool`, peer: `${PREFIX}-peer` };
 const VIP = '10.93.0.100';
@@ -170,7 +175,7 @@ function startLvsd(priority: number): ChildProcess {
   const argv = CHECKS > 0
     ? [join(ROOT, 'dist', 'test', 'netns', 'fixtures', 'model-daemon.js'), conf, join(dir, 'lvsd.sock'), join(dir, 'lvsd.state')]
     : [MAIN, 'run', '--config', conf, '--socket', join(dir, 'lvsd.sock'), '--state-file', join(dir, 'lvsd.state'), '--log-level', 'info'];
-  return spawn('ip', ['netns', 'exec', NS.tool, process.execPath, ...NODE_FLAGS, ...argv], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...EXTRA_ENV } });
+  return spawn('ip', ['netns', 'exec', NS.tool, NODE, ...NODE_FLAGS, ...argv], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...EXTRA_ENV } });
 }
 
 function holdsVip(ns: string): boolean {

@@ -16,6 +16,9 @@ export interface ProcSample {
   ticks: number;
   userTicks: number;
   rssKb: number;
+  /** of rssKb: mapped files (node's binary, libraries: clean, shared, reclaimable) and private memory */
+  fileKb: number;
+  anonKb: number;
   hwmKb: number;
   /** per thread, named process/thread (threads of one name summed): [user, kernel] ticks */
   threads: Map<string, [number, number]>;
@@ -31,7 +34,7 @@ export function statTicks(path: string): { name: string; user: number; sys: numb
 }
 
 export function sample(pids: number[]): ProcSample {
-  let ticks = 0, userTicks = 0, rssKb = 0, hwmKb = 0;
+  let ticks = 0, userTicks = 0, rssKb = 0, fileKb = 0, anonKb = 0, hwmKb = 0;
   const threads = new Map<string, [number, number]>();
   const procs = new Map<number, [number, number]>();
   for (const pid of pids) {
@@ -42,6 +45,8 @@ export function sample(pids: number[]): ProcSample {
       procs.set(pid, [p.user, p.sys]);
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      fileKb += Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      anonKb += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
       hwmKb += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
@@ -53,7 +58,7 @@ export function sample(pids: number[]): ProcSample {
       /* gone */
     }
   }
-  return { ticks, userTicks, rssKb, hwmKb, threads, procs };
+  return { ticks, userTicks, rssKb, fileKb, anonKb, hwmKb, threads, procs };
 }
 
 /**

@@ -78,6 +78,13 @@ const UNIT_ENV = {
   /** LVSD_BENCH_LVSD_ENV="K=V ...": more environment for lvsd (an A/B of a knob, e.g. LVSD_VRRP_ADVERT_CLOCK=0) */
   ...Object.fromEntries((process.env.LVSD_BENCH_LVSD_ENV ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
 };
+/**
+ * LVSD_BENCH_HEALTH_NODE=PATH: the node lvsd runs (default: this bench's own). This bench is a node process
+ * too, so lvsd shares the binary's pages with it, and the kernel keeps a page two processes map when lvsd
+ * pages out what its start touched (src/daemon/page-out.ts): a copy of node of lvsd's own (on a disk, not a
+ * tmpfs: in the VM a path of the host's) measures lvsd as on a director, where it is the only node.
+ */
+const LVSD_NODE = process.env.LVSD_BENCH_HEALTH_NODE || process.execPath;
 const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVSD_BENCH_HEALTH_CLOSE === 'fin' ? process.env.LVSD_BENCH_HEALTH_CLOSE : undefined;
 /**
  * LVSD_BENCH_HEALTH_TRACE_S=S: after the window, with the tool still running, S seconds of `perf record` of
@@ -215,7 +222,7 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
     writeFileSync(conf, lvsdConfig(withServices));
     // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof)
     const prof = process.env.LVSD_BENCH_HEALTH_PROF && withServices ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LVSD_BENCH_HEALTH_PROF}`] : [];
-    return spawnIn(NS.lvsd, [process.execPath, ...NODE_FLAGS, ...prof, LVSD_CLI, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
+    return spawnIn(NS.lvsd, [LVSD_NODE, ...NODE_FLAGS, ...prof, LVSD_CLI, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
       '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log, undefined, UNIT_ENV);
   }
   const conf = join(dir, `ka-${tag}.conf`);
@@ -384,6 +391,9 @@ interface IdleResult {
   vrrpIdle: Stats;
   cpuSPerMin: number;
   rssMiB: number;
+  /** of the RSS: mapped files (RssFile) and private memory (RssAnon) */
+  fileMiB: number;
+  anonMiB: number;
 }
 
 /** One window of one tool: a fresh start with the full config, every real server weighted, one interval on, then the window. */
@@ -397,6 +407,9 @@ interface WindowResult {
   userShare: number;
   checkerCpuSPerMin?: number;
   rssMiB: number;
+  /** of the RSS: mapped files (RssFile: node's binary, libraries; clean, shared, reclaimable) and private memory (RssAnon) */
+  fileMiB: number;
+  anonMiB: number;
   peakRssMiB: number;
   probes: ReturnType<typeof probeFigures>;
   vrrpBusy: Stats;
@@ -430,11 +443,13 @@ async function idlePhase(kind: Kind, listener: AdvertListener): Promise<IdleResu
   const r: IdleResult = {
     cpuSPerMin: (cpuTicks(i0, i1).ticks / CLK_TCK) * 60000 / (Date.now() - it0),
     rssMiB: i1.rssKb / 1024,
+    fileMiB: i1.fileKb / 1024,
+    anonMiB: i1.anonKb / 1024,
     vrrpIdle: listener.jitter(firstAdvert + 1000, Date.now()),
   };
   await stopTool(idle, kind);
   listener.arrivals.length = 0; // the next start's first advert is its own
-  say(kind, `VRRP alone: ${r.vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${r.vrrpIdle.p99.toFixed(2)} ms, CPU ${r.cpuSPerMin.toFixed(2)} s/min, RSS ${r.rssMiB.toFixed(1)} MiB`);
+  say(kind, `VRRP alone: ${r.vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${r.vrrpIdle.p99.toFixed(2)} ms, CPU ${r.cpuSPerMin.toFixed(2)} s/min, RSS ${r.rssMiB.toFixed(1)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)})`);
   return r;
 }
 
@@ -481,6 +496,8 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     cpuMsPerProbe: perProbe(cpuS * 1000),
     userShare: d.userTicks / Math.max(1, d.ticks),
     rssMiB: s1.rssKb / 1024,
+    fileMiB: s1.fileKb / 1024,
+    anonMiB: s1.anonKb / 1024,
     peakRssMiB: s1.hwmKb / 1024,
     probes,
     vrrpBusy,
@@ -494,7 +511,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
   };
   if (c0 && c1) r.checkerCpuSPerMin = (cpuTicks(c0, c1).ticks / CLK_TCK) * 60 / windowS;
   say(kind, `round ${round}: ${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), ` +
-    `RSS ${r.rssMiB.toFixed(0)} MiB, VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
+    `RSS ${r.rssMiB.toFixed(0)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)}), VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
   say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
   const seg = r.segmentsPerProbe;
   say(kind, `  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received`);
@@ -534,7 +551,7 @@ async function main(): Promise<void> {
   const binary = compileSink();
   const out = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
   out(`health checks, lvsd vs keepalived: ${N} real servers (${SERVICES} services), TCP check every ${INTERVAL_S} s, ` +
-    `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}${Object.keys(UNIT_ENV).length ? `, the unit's environment ${Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ` +
+    `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${LVSD_NODE !== process.execPath ? `, lvsd's node ${LVSD_NODE}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}${Object.keys(UNIT_ENV).length ? `, the unit's environment ${Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ` +
     `${ROUNDS} round${ROUNDS > 1 ? 's' : ''} of ${WINDOW_S} s windows${TOOLS.length > 1 && ROUNDS > 1 ? ' (the tools alternated, each round a fresh start of each: L K, K L, L K, ...)' : ''}; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
     `${inVm ? 'in the TCG VM' : 'on this host'}, host load ${load(hostLoad())} (files: ${dir})`);
   teardown();
@@ -570,7 +587,7 @@ async function main(): Promise<void> {
     const who: Kind = L.length ? 'lvsd' : 'keepalived';
     for (const w of ws) {
       out(`  ${who} alone, round ${w.round}, ${N} real servers: ${f(w.probes.rate)} probes/s, CPU ${f(w.cpuSPerMin, 2)} s/min ` +
-        `(${f(w.cpuMsPerProbe, 3)} ms/probe: user ${f(w.cpuMsPerProbe * w.userShare, 3)}, kernel ${f(w.cpuMsPerProbe * (1 - w.userShare), 3)}), RSS ${f(w.rssMiB)} MiB (peak ${f(w.peakRssMiB)}), ` +
+        `(${f(w.cpuMsPerProbe, 3)} ms/probe: user ${f(w.cpuMsPerProbe * w.userShare, 3)}, kernel ${f(w.cpuMsPerProbe * (1 - w.userShare), 3)}), RSS ${f(w.rssMiB)} MiB (files ${f(w.fileMiB)}, anon ${f(w.anonMiB)}; peak ${f(w.peakRssMiB)}), ` +
         `ready after ${f(w.readyS)} s, VM ${f(w.vmBusyPct, 0)} % busy, host load ${load(w.hostLoad.start)} -> ${load(w.hostLoad.end)}`);
     }
     if (ws.length > 1) out(`  median of ${ws.length}: ${f(med(ws, (w) => w.cpuMsPerProbe), 3)} ms/probe, RSS ${f(med(ws, (w) => w.rssMiB))} MiB`);
@@ -605,7 +622,9 @@ async function main(): Promise<void> {
   row('  the whole VM per probe ms', ...both((w) => w.vmMsPerProbe.busy, 3), med(L, (w) => w.vmMsPerProbe.busy) / med(K, (w) => w.vmMsPerProbe.busy));
   const rss = (ws: WindowResult[]) => `${f(med(ws, (w) => w.rssMiB))} (${f(med(ws, (w) => w.peakRssMiB))})`;
   row('RSS MiB (peak)', rss(L), rss(K), med(L, (w) => w.rssMiB) / med(K, (w) => w.rssMiB));
+  row('  of it mapped files / anon (RssFile/RssAnon)', `${f(med(L, (w) => w.fileMiB))} / ${f(med(L, (w) => w.anonMiB))}`, `${f(med(K, (w) => w.fileMiB))} / ${f(med(K, (w) => w.anonMiB))}`);
   row('  RSS MiB with VRRP alone', f(Li.rssMiB), f(Ki.rssMiB));
+  row('    mapped files / anon', `${f(Li.fileMiB)} / ${f(Li.anonMiB)}`, `${f(Ki.fileMiB)} / ${f(Ki.anonMiB)}`);
   row('probe starts per 10 ms: ideal', ...both((w) => w.probes.bins10ms.ideal));
   const trio = (ws: WindowResult[], g: (w: WindowResult) => Stats) => `${f(med(ws, (w) => g(w).p50), 0)} / ${f(med(ws, (w) => g(w).p99), 0)} / ${f(med(ws, (w) => g(w).max), 0)}`;
   row('  p50 / p99 / max', trio(L, (w) => w.probes.bins10ms), trio(K, (w) => w.probes.bins10ms));
@@ -624,7 +643,8 @@ async function main(): Promise<void> {
     const brief = (w: WindowResult) => ({ cpuS: cpuS(w), msPerProbe: w.cpuMsPerProbe, probesPerS: w.probes.rate, rssMiB: w.rssMiB, vmBusyPct: w.vmBusyPct, hostLoad: w.hostLoad });
     writeFileSync(join(process.env.LVSD_VM_OUT, 'bench-health.json'), JSON.stringify({
       servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, probesPerS: med(L, (w) => w.probes.rate),
-      lvsd: { cpuS: med(L, cpuS), rssMiB: med(L, (w) => w.rssMiB) }, keepalived: { cpuS: med(K, cpuS), rssMiB: med(K, (w) => w.rssMiB) },
+      lvsd: { cpuS: med(L, cpuS), rssMiB: med(L, (w) => w.rssMiB), fileMiB: med(L, (w) => w.fileMiB), anonMiB: med(L, (w) => w.anonMiB) },
+      keepalived: { cpuS: med(K, cpuS), rssMiB: med(K, (w) => w.rssMiB), fileMiB: med(K, (w) => w.fileMiB), anonMiB: med(K, (w) => w.anonMiB) },
       ratio, rounds: rounds.map((r) => ({ round: r.round, ratio: r.ratio, lvsd: brief(r.l), keepalived: brief(r.k) })),
     }, null, 2) + '\n');
   }

@@ -13,6 +13,7 @@
 #include "icmp_socket.h"
 #include "link_send.h"
 #include "netlink_socket.h"
+#include "page_out.h"
 #include "spawn.h"
 #include "tcp_probe.h"
 #include "thread_sched.h"
@@ -81,6 +82,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"spawnChild", NULL, lvsd_spawn_child, NULL, NULL, NULL, napi_enumerable, NULL},
       {"childRef", NULL, lvsd_child_ref, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mallocTrim", NULL, lvsd_malloc_trim, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pageOut", NULL, lvsd_page_out, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

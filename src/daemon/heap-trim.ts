@@ -11,6 +11,7 @@
  *   and V8 collects it only when the old generation reaches a limit set from the start's peak (up to 4x the
  *   live data) or when its memory reducer judges the process idle, which a busy director (or a slow VM)
  *   may not be for minutes: the RSS at 10,000 checks read 74 or 100 MiB by where that fell.
+ * - the mapped files (node's binary): their pages only the start touched, paged out (./page-out.ts).
  * - V8's memory mode (`--optimize-for-size`), set once the start is over: at the first collection the
  *   settling asks for (the start's allocation has ended), or MEMORY_MODE_MS after the start at the
  *   latest. From then on V8's full collections compact the old generation and give its free pages back;
@@ -22,6 +23,7 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import type { Logger } from '../log.js';
 import { loadNative } from '../net/index.js';
+import { startPageOut, type PageOutOptions } from './page-out.js';
 
 /** The first trim: the start's first probe verdicts and table writes are done by then. */
 export const FIRST_TRIM_MS = 20_000;
@@ -82,6 +84,8 @@ export interface HeapTrimOptions {
   collect?: Collect | undefined;
   usedBytes?: () => number;
   settle?: HeapSettle;
+  /** the page-out of node's mapped files (./page-out.ts; tests: false leaves it out) */
+  pageOut?: PageOutOptions | false;
 }
 
 /**
@@ -117,6 +121,8 @@ export function startHeapTrim(log: Logger, opts: HeapTrimOptions = {}): () => vo
       clearInterval(every);
     });
   }
+  // the pages of node's binary only the start touched (./page-out.ts)
+  if (opts.pageOut !== false) stops.push(startPageOut(log, opts.pageOut ?? {}));
   const collect = 'collect' in opts ? opts.collect : exposedGc();
   if (collect) {
     const used = opts.usedBytes ?? heapUsed;

@@ -85,6 +85,12 @@ export interface NativeBinding {
   childRef?(handle: object, ref: boolean): void;
   /** glibc's malloc_trim(0): free pages inside the heap back to the kernel; the microseconds it took. */
   mallocTrim(): number;
+  /**
+   * madvise(advice) over the process's read-only file mappings, on libuv's thread pool (native/src/page_out.c);
+   * done([bytes advised, mappings advised, mappings refused, first errno, us]). simulateErrno (tests): every
+   * madvise fails with it.
+   */
+  pageOut?(advice: number, done: (r: [number, number, number, number, number]) => void, simulateErrno?: number): void;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'lvsd_native.node');

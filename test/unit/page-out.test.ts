@@ -1,0 +1,128 @@
+/**
+ * The page-out of node's mapped files (src/daemon/page-out.ts, the addon's pageOut): once after the start,
+ * again only when the mapped pages have grown back by REGROW_KB over what the last one left; off with
+ * LVSD_PAGEOUT=0; a kernel that refuses the advice is logged once and never asked again.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { loadNative, nativeAvailable } from '../../src/net/index.js';
+import { MADV_PAGEOUT, nativePageOut, PageOutPolicy, pageOutEnabled, rssFileKb, startPageOut, type PageOut, type PageOutResult } from '../../src/daemon/page-out.js';
+import type { Logger } from '../../src/log.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Line { level: string; event: string; [k: string]: unknown }
+function recorder(): { log: Logger; lines: Line[] } {
+  const lines: Line[] = [];
+  const at = (level: string) => (o: Record<string, unknown>) => { lines.push({ ...o, level, event: String(o.event) }); };
+  return { log: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } as unknown as Logger, lines };
+}
+
+test('PageOutPolicy: the first reading after a page-out is the floor; a reading REGROW over the lowest since pages out again', () => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 100_000 }), { maxLength: 60 }), fc.integer({ min: 1, max: 20_000 }), (readings, regrow) => {
+    const policy = new PageOutPolicy(regrow);
+    // the model: a floor unset after a page-out, the lowest reading since it was set
+    let floor: number | undefined;
+    for (const kb of readings) {
+      let want = false;
+      if (floor === undefined) floor = kb;
+      else {
+        floor = Math.min(floor, kb);
+        if (kb - floor >= regrow) {
+          want = true;
+          floor = undefined;
+        }
+      }
+      assert.equal(policy.sample(kb), want);
+    }
+  }));
+  const p = new PageOutPolicy(4096);
+  // a steady daemon: the floor set at its first reading, drifts below REGROW never page out
+  assert.deepEqual([12_000, 12_500, 13_000, 15_000].map((kb) => p.sample(kb)), [false, false, false, false]);
+  // a reload ran code the steady state does not: 4 MiB more pages out, and the next reading is the floor
+  assert.deepEqual([16_200, 13_000, 16_000, 17_100].map((kb) => p.sample(kb)), [true, false, false, true]);
+});
+
+test('LVSD_PAGEOUT: 0, off, false or no turn the page-out off; anything else (or nothing) leaves it on', () => {
+  for (const v of ['0', 'off', 'false', 'no', ' OFF ']) assert.equal(pageOutEnabled({ LVSD_PAGEOUT: v }), false, v);
+  for (const v of [undefined, '', '1', 'on', 'yes']) assert.equal(pageOutEnabled(v === undefined ? {} : { LVSD_PAGEOUT: v }), true, String(v));
+});
+
+test('the page-out runs a while after the start, again when the mapped pages grew back, never after stop', async () => {
+  const { log, lines } = recorder();
+  const calls: number[] = [];
+  let fileKb = 45_000;
+  const pageOut: PageOut = (done) => {
+    calls.push(fileKb);
+    fileKb = 12_000; // what the kernel left
+    setImmediate(() => done([90 << 20, 40, 0, 0, 1500]));
+  };
+  const stop = startPageOut(log, { atMs: [10, 300], everyMs: 15, pageOut, fileKb: () => fileKb, env: {} });
+  for (let i = 0; i < 200 && calls.length < 1; i++) await sleep(5);
+  assert.equal(calls.length, 1, 'paged out once after the start');
+  fileKb = 20_000; // the start's tail ran more code
+  for (let i = 0; i < 200 && calls.length < 2; i++) await sleep(5);
+  assert.equal(calls.length, 2, 'and once more when the start is surely over');
+  await sleep(80); // readings: the floor, then steady
+  assert.equal(calls.length, 2, 'a steady process is not paged out again');
+  fileKb = 17_000; // a reload ran cold code
+  for (let i = 0; i < 200 && calls.length < 3; i++) await sleep(5);
+  assert.equal(calls.length, 3, 'grown back by 5 MiB: paged out again');
+  stop();
+  fileKb = 40_000;
+  await sleep(80);
+  assert.equal(calls.length, 3, 'nothing after stop');
+  assert.deepEqual(calls, [45_000, 20_000, 17_000]);
+  const done = lines.filter((l) => l.event === 'daemon.paged_out');
+  assert.deepEqual(done.map((l) => [l.level, l.why, l.fileMiB, l.afterMiB]),
+    [['info', 'start', 43.9, 11.7], ['info', 'start', 19.5, 11.7], ['info', 'regrown', 16.6, 11.7]]);
+});
+
+test('LVSD_PAGEOUT=0: nothing is paged out, and the log says it is off', async () => {
+  const { log, lines } = recorder();
+  let calls = 0;
+  const stop = startPageOut(log, { atMs: [5], everyMs: 5, pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env: { LVSD_PAGEOUT: '0' } });
+  await sleep(60);
+  stop();
+  assert.equal(calls, 0);
+  assert.deepEqual(lines.map((l) => l.event), ['daemon.page_out_off']);
+});
+
+test('a kernel that refuses the advice (EINVAL, simulated in the addon): one warning, never asked again, nothing else changes', { skip: !nativeAvailable() && 'addon not built' }, async () => {
+  const { log, lines } = recorder();
+  const refusing = nativePageOut(22)!;
+  assert.ok(refusing, 'the addon has pageOut');
+  let calls = 0;
+  const results: PageOutResult[] = [];
+  const pageOut: PageOut = (done) => { calls++; refusing((r) => { results.push(r); done(r); }); };
+  let fileKb = 45_000;
+  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: {} });
+  for (let i = 0; i < 400 && results.length < 1; i++) await sleep(5);
+  await sleep(60); // growing readings that would page out again
+  stop();
+  assert.equal(calls, 1, 'asked once');
+  const [bytes, advised, refused, errno] = results[0]!;
+  assert.deepEqual([bytes, advised, errno], [0, 0, 22]);
+  assert.ok(refused > 0, 'every read-only file mapping refused');
+  assert.deepEqual(lines.map((l) => [l.level, l.event, l.code]), [['warn', 'daemon.page_out_failed', 'EINVAL']]);
+});
+
+test('the addon pages out this process\'s read-only file mappings off the loop and reports them', { skip: !nativeAvailable() && 'addon not built' }, async () => {
+  const native = loadNative();
+  const before = rssFileKb();
+  assert.ok(before !== undefined && before > 0);
+  let answered = false;
+  const r = await new Promise<PageOutResult>((resolve) => {
+    native.pageOut!(MADV_PAGEOUT, (x) => { answered = true; resolve(x); });
+    assert.equal(answered, false, 'the answer comes later, on the loop');
+  });
+  const [bytes, advised, refused, errno, us] = r;
+  assert.ok(advised >= 3, `${advised} mappings (node's text and read-only data at least)`);
+  assert.ok(bytes > 10 << 20, `${bytes} bytes`);
+  assert.deepEqual([refused, errno], [0, 0], 'this kernel takes MADV_PAGEOUT (Linux 5.4+)');
+  assert.ok(us > 0);
+  // this process shares node's pages with the test runner, so how much leaves its RSS is not asserted here
+  // (test/netns/page-out.test.ts: a daemon with a node of its own)
+  assert.throws(() => native.pageOut!(MADV_PAGEOUT, undefined as unknown as () => void), TypeError);
+});
