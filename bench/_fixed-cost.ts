@@ -4,7 +4,7 @@
  * run by run.js (its name starts with _); docs/benchmarks.md has the figures it gave.
  *
  *   node dist/bench/_fixed-cost.js [--tool lvsd|keepalived] [--role master|backup] [--window S] [--advert S]
- *     [--root DIR] [--node PATH] [--node-flags "--flag ..."] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
+ *     [--root DIR] [--node PATH] [--node-flags "--flag ..."] [--takeover] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
  *
  * Two namespaces joined by a veth: the tool in fc-tool, a keepalived peer in fc-peer (priority 100 when the
  * tool is to be master with 150, 200 when it is to be backup). Once the tool is in its state and has run
@@ -48,6 +48,13 @@ const INTERVAL_S = Number(arg('interval', '2'));
 const CLOSE = arg('close', '') === 'reset' ? { close: 'reset' } : {};
 const SETTLE_S = Number(arg('settle', String(CHECKS > 0 ? 2 * INTERVAL_S + 10 : 10)));
 const json = process.argv.includes('--json');
+/**
+ * --takeover (with --role backup): after the window the peer (master) is killed, and the figure is how long
+ * lvsd took to hold the VIP (polled every ~5 ms) and the major page faults it took meanwhile (pages read
+ * back from a file: after lvsd's page-out of node's binary, src/daemon/page-out.ts, the code of a takeover
+ * may have to be read again).
+ */
+const TAKEOVER = process.argv.includes('--takeover');
 const KEEPALIVED = '/usr/sbin/keepalived';
 /**
  * --node PATH: the node lvsd runs (default: this script's). A copy of its own lets the kernel page out the
@@ -265,6 +272,26 @@ async function main(): Promise<void> {
     const probes = (await sink?.count()) ?? 0;
     const seconds = (Date.now() - t0) / 1000;
     if (ROLE === 'backup' && holdsVip(NS.tool)) throw new Error(`${TOOL} took over from the peer`);
+    let takeover: { ms: number; majorFaults: number; minorFaults: number } | undefined;
+    if (TAKEOVER && ROLE === 'backup') {
+      const faults = () => nsPids(NS.tool).reduce((acc, pid) => {
+        try {
+          const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+          return [acc[0]! + Number(f[7]), acc[1]! + Number(f[9])];
+        } catch { return acc; }
+      }, [0, 0]);
+      const f0 = faults();
+      const t0 = Date.now();
+      for (const pid of nsPids(NS.peer)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      }
+      while (!holdsVip(NS.tool)) {
+        if (Date.now() - t0 > 20_000) throw new Error(`${TOOL} did not take over`);
+      }
+      const ms = Date.now() - t0;
+      const f1 = faults();
+      takeover = { ms, minorFaults: f1[0]! - f0[0]!, majorFaults: f1[1]! - f0[1]! };
+    }
     if (ROLE === 'master' && !holdsVip(NS.tool)) throw new Error(`${TOOL} lost master`);
     const byName = new Map<string, number>();
     const perThread: Array<{ thread: string; name: string; perS: number; cpuMsPerMin: number }> = [];
@@ -290,6 +317,7 @@ async function main(): Promise<void> {
       /** of the RSS, the private memory (the rest is mapped files: node's binary, shared and clean) */
       anonMiB: +(b.anonKb / 1024).toFixed(1), pssMiB: +(b.pssKb / 1024).toFixed(1),
       wakeupsPerS: +wakeups.toFixed(1),
+      ...(takeover ? { takeover } : {}),
       threads: Object.fromEntries([...byName].filter(([, v]) => v > 0.01).map(([k, v]) => [k, +v.toFixed(2)])),
       load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
       ...(process.argv.includes('--threads') ? { perThread: perThread.filter((t) => t.perS > 0 || t.cpuMsPerMin > 0) } : {}),
