@@ -13,7 +13,12 @@
  * 10,000 checks is still weighting its real servers at 20 s, and what it ran after the first page-out came
  * back), and then again whenever the mapped file pages have grown by REGROW_KB over what the last
  * page-out left once its hot pages came back (the reading CHECK_EVERY_MS after it): a reload that ran code
- * the steady state does not, say. A steady daemon pages out twice. LVSD_PAGEOUT=0 turns it off.
+ * the steady state does not, say. A steady daemon pages out twice.
+ *
+ * Off unless LVSD_PAGEOUT=1: natively it took 25-28 MiB off the RSS at 10,000 checks at the same CPU per
+ * probe, but in the TCG VM's health bench two starts at 10,000 checks with it on did not weight every real
+ * server within 900 s (9,316 and 4,132) where one with it off did in 337 s, on a host at load 25-30; the
+ * cause was not found (docs/benchmarks.md, "node's mapped pages").
  *
  * A kernel that refuses the advice (EINVAL before Linux 5.4, or a seccomp filter's EPERM) for every
  * mapping: one warning (daemon.page_out_failed), and no page-out again; the daemon is otherwise unchanged.
@@ -79,10 +84,10 @@ export function nativePageOut(simulateErrno?: number): PageOut | undefined {
   }
 }
 
-/** LVSD_PAGEOUT=0 (or off, false, no) turns the page-out off. */
+/** LVSD_PAGEOUT=1 (or on, true, yes) turns the page-out on; anything else (or nothing) leaves it off. */
 export function pageOutEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = env.LVSD_PAGEOUT?.trim().toLowerCase();
-  return !(v === '0' || v === 'off' || v === 'false' || v === 'no');
+  return v === '1' || v === 'on' || v === 'true' || v === 'yes';
 }
 
 export interface PageOutOptions {
@@ -101,7 +106,7 @@ const MiB = (kb: number | undefined) => (kb === undefined ? undefined : Math.rou
 /** Starts the page-outs; the returned function stops them. */
 export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void {
   if (!pageOutEnabled(opts.env)) {
-    log.debug({ event: 'daemon.page_out_off' }, 'page-out of mapped files off (LVSD_PAGEOUT=0)');
+    log.debug({ event: 'daemon.page_out_off' }, 'page-out of mapped files off (LVSD_PAGEOUT=1 turns it on)');
     return () => undefined;
   }
   const pageOut = 'pageOut' in opts ? opts.pageOut : nativePageOut();

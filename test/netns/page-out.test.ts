@@ -2,8 +2,9 @@
  * `lvsd run` gives back the pages of node's binary only its start touched (src/daemon/page-out.ts), and
  * goes on working: a daemon over the in-memory IPVS model with TCP checks against a server in its own
  * namespace, run by a copy of node of its own (the kernel keeps a page another process maps, and this
- * test's node maps the same binary). After the page-out its mapped-file RSS is far lower, its checks still
- * reach the server and its control socket still answers; with LVSD_PAGEOUT=0 nothing is paged out.
+ * test's node maps the same binary). With LVSD_PAGEOUT=1, after the page-out its mapped-file RSS is far
+ * lower, its checks still reach the server and its control socket still answers; by default (off) nothing
+ * is paged out.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,11 +75,11 @@ async function start(t: { after(fn: () => void): void }, lab: NetnsLab, label: s
   return { ns, d, server, socket, pid: d.child.pid! };
 }
 
-test('lvsd run pages out what its start touched of node\'s binary, keeps probing and answering; LVSD_PAGEOUT=0 does not', { skip, timeout: 120_000 }, async (t) => {
+test('lvsd run with LVSD_PAGEOUT=1 pages out what its start touched of node\'s binary, keeps probing and answering; by default it does not', { skip, timeout: 120_000 }, async (t) => {
   const lab = new NetnsLab('lvpo');
   t.after(() => lab.cleanup());
   // both at once: the page-out comes ~20 s after the start
-  const [on, off] = await Promise.all([start(t, lab, 'on', []), start(t, lab, 'off', ['LVSD_PAGEOUT=0'])]);
+  const [on, off] = await Promise.all([start(t, lab, 'on', ['LVSD_PAGEOUT=1']), start(t, lab, 'off', [])]);
   const before = { on: rssKb(on.pid), off: rssKb(off.pid) };
   assert.ok(before.on.file > 20_000, `${before.on.file} KiB of mapped files before`);
 
@@ -95,11 +96,11 @@ test('lvsd run pages out what its start touched of node\'s binary, keeps probing
   const snap = await status(on.ns, on.socket);
   assert.equal(snap.services[0]!.realServers[0]!.health?.state, 'up');
 
-  // LVSD_PAGEOUT=0: off, said once, and by now (past the first page-out's time) nothing paged out
+  // the default: off, said once, and by now (past the first page-out's time) nothing paged out
   assert.ok(off.d.lines.some((l) => l.event === 'daemon.page_out_off'), 'the log says the page-out is off');
   assert.ok(!off.d.lines.some((l) => l.event === 'daemon.paged_out'));
   const offAfter = rssKb(off.pid);
-  assert.ok(offAfter.file > before.off.file - 2_000, `mapped files ${before.off.file} -> ${offAfter.file} KiB without the page-out`);
+  assert.ok(offAfter.file > before.off.file - 2_000, `mapped files ${before.off.file} -> ${offAfter.file} KiB without LVSD_PAGEOUT=1`);
   assert.equal((await status(off.ns, off.socket)).services[0]!.realServers[0]!.health?.state, 'up');
   assert.ok(!on.d.lines.some((l) => l.event === 'daemon.page_out_failed'));
 });

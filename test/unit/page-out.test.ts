@@ -1,7 +1,7 @@
 /**
  * The page-out of node's mapped files (src/daemon/page-out.ts, the addon's pageOut): once after the start,
- * again only when the mapped pages have grown back by REGROW_KB over what the last one left; off with
- * LVSD_PAGEOUT=0; a kernel that refuses the advice is logged once and never asked again.
+ * again only when the mapped pages have grown back by REGROW_KB over what the last one left; on only with
+ * LVSD_PAGEOUT=1; a kernel that refuses the advice is logged once and never asked again.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -44,9 +44,9 @@ test('PageOutPolicy: the first reading after a page-out is the floor; a reading 
   assert.deepEqual([16_200, 13_000, 16_000, 17_100].map((kb) => p.sample(kb)), [true, false, false, true]);
 });
 
-test('LVSD_PAGEOUT: 0, off, false or no turn the page-out off; anything else (or nothing) leaves it on', () => {
-  for (const v of ['0', 'off', 'false', 'no', ' OFF ']) assert.equal(pageOutEnabled({ LVSD_PAGEOUT: v }), false, v);
-  for (const v of [undefined, '', '1', 'on', 'yes']) assert.equal(pageOutEnabled(v === undefined ? {} : { LVSD_PAGEOUT: v }), true, String(v));
+test('LVSD_PAGEOUT: 1, on, true or yes turn the page-out on; anything else (or nothing) leaves it off', () => {
+  for (const v of ['1', 'on', 'true', 'yes', ' ON ']) assert.equal(pageOutEnabled({ LVSD_PAGEOUT: v }), true, v);
+  for (const v of [undefined, '', '0', 'off', 'no', '2']) assert.equal(pageOutEnabled(v === undefined ? {} : { LVSD_PAGEOUT: v }), false, String(v));
 });
 
 test('the page-out runs a while after the start, again when the mapped pages grew back, never after stop', async () => {
@@ -58,16 +58,18 @@ test('the page-out runs a while after the start, again when the mapped pages gre
     fileKb = 12_000; // what the kernel left
     setImmediate(() => done([90 << 20, 40, 0, 0, 1500]));
   };
-  const stop = startPageOut(log, { atMs: [10, 300], everyMs: 15, pageOut, fileKb: () => fileKb, env: {} });
-  for (let i = 0; i < 200 && calls.length < 1; i++) await sleep(5);
+  const stop = startPageOut(log, { atMs: [10, 300], everyMs: 15, pageOut, fileKb: () => fileKb, env: { LVSD_PAGEOUT: '1' } });
+  // a page-out is over once it logged (its `after` read)
+  const logged = () => lines.filter((l) => l.event === 'daemon.paged_out').length;
+  for (let i = 0; i < 2000 && logged() < 1; i++) await sleep(5);
   assert.equal(calls.length, 1, 'paged out once after the start');
   fileKb = 20_000; // the start's tail ran more code
-  for (let i = 0; i < 200 && calls.length < 2; i++) await sleep(5);
+  for (let i = 0; i < 2000 && logged() < 2; i++) await sleep(5);
   assert.equal(calls.length, 2, 'and once more when the start is surely over');
   await sleep(80); // readings: the floor, then steady
   assert.equal(calls.length, 2, 'a steady process is not paged out again');
   fileKb = 17_000; // a reload ran cold code
-  for (let i = 0; i < 200 && calls.length < 3; i++) await sleep(5);
+  for (let i = 0; i < 2000 && logged() < 3; i++) await sleep(5);
   assert.equal(calls.length, 3, 'grown back by 5 MiB: paged out again');
   stop();
   fileKb = 40_000;
@@ -79,14 +81,16 @@ test('the page-out runs a while after the start, again when the mapped pages gre
     [['info', 'start', 43.9, 11.7], ['info', 'start', 19.5, 11.7], ['info', 'regrown', 16.6, 11.7]]);
 });
 
-test('LVSD_PAGEOUT=0: nothing is paged out, and the log says it is off', async () => {
-  const { log, lines } = recorder();
-  let calls = 0;
-  const stop = startPageOut(log, { atMs: [5], everyMs: 5, pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env: { LVSD_PAGEOUT: '0' } });
-  await sleep(60);
-  stop();
-  assert.equal(calls, 0);
-  assert.deepEqual(lines.map((l) => l.event), ['daemon.page_out_off']);
+test('without LVSD_PAGEOUT=1 (the default, or 0): nothing is paged out, and the log says it is off', async () => {
+  for (const env of [{}, { LVSD_PAGEOUT: '0' }]) {
+    const { log, lines } = recorder();
+    let calls = 0;
+    const stop = startPageOut(log, { atMs: [5], everyMs: 5, pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env });
+    await sleep(60);
+    stop();
+    assert.equal(calls, 0);
+    assert.deepEqual(lines.map((l) => l.event), ['daemon.page_out_off']);
+  }
 });
 
 test('a kernel that refuses the advice (EINVAL, simulated in the addon): one warning, never asked again, nothing else changes', { skip: !nativeAvailable() && 'addon not built' }, async () => {
@@ -97,7 +101,7 @@ test('a kernel that refuses the advice (EINVAL, simulated in the addon): one war
   const results: PageOutResult[] = [];
   const pageOut: PageOut = (done) => { calls++; refusing((r) => { results.push(r); done(r); }); };
   let fileKb = 45_000;
-  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: {} });
+  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: { LVSD_PAGEOUT: '1' } });
   for (let i = 0; i < 400 && results.length < 1; i++) await sleep(5);
   await sleep(60); // growing readings that would page out again
   stop();
