@@ -21,7 +21,8 @@
  * cause was not found (docs/benchmarks.md, "node's mapped pages").
  *
  * A kernel that refuses the advice (EINVAL before Linux 5.4, or a seccomp filter's EPERM) for every
- * mapping: one warning (daemon.page_out_failed), and no page-out again; the daemon is otherwise unchanged.
+ * mapping (or /proc/self/maps unreadable): one warning (daemon.page_out_failed), and no page-out again; the
+ * daemon is otherwise unchanged.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
@@ -122,7 +123,7 @@ export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void
     const before = fileKb();
     pageOut(([bytes, advised, refused, errno, us]) => {
       running = false;
-      if (advised === 0 && refused > 0) {
+      if (advised === 0 && (refused > 0 || errno !== 0)) {
         // the kernel does not take the advice: say so once and never ask again
         stop();
         log.warn({ event: 'daemon.page_out_failed', errno, code: errnoText(errno), mappings: refused },
