@@ -122,6 +122,7 @@ test('lvsd run turns V8\'s memory mode on at the first collection it asks for, o
   const stop = startHeapTrim(log, {
     firstMs: 1e6, memoryModeMs: 1e6, settleEveryMs: 10, usedBytes: () => readings[Math.min(i++, readings.length - 1)]!,
     memoryMode: () => order.push('mode'), collect: () => { order.push('collect'); readings.fill(15 * MiB, i); },
+    pageOut: false, // its own lines (test/unit/page-out.test.ts)
   });
   await new Promise((r) => setTimeout(r, 120));
   stop();
