@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "pktinfo.h"
 #include "util.h"
 
 /* ifIndex(ifname) -> index; throws ENODEV-style errno errors for a missing interface. */
@@ -124,11 +125,7 @@ napi_value lvsd_send_icmp6(napi_env env, napi_callback_info info) {
   sin6.sin6_family = AF_INET6;
   memcpy(&sin6.sin6_addr, dest, 16);
   sin6.sin6_scope_id = index;
-  union {
-    struct cmsghdr align;
-    uint8_t bytes[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-  } control;
-  memset(&control, 0, sizeof control);
+  lvsd_pktinfo_control control;
   struct iovec iov = {.iov_base = message, .iov_len = len};
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
@@ -136,19 +133,7 @@ napi_value lvsd_send_icmp6(napi_env env, napi_callback_info info) {
   msg.msg_namelen = sizeof sin6;
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  if (source != NULL) {
-    msg.msg_control = control.bytes;
-    msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = IPPROTO_IPV6;
-    c->cmsg_type = IPV6_PKTINFO;
-    c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-    struct in6_pktinfo pi;
-    memset(&pi, 0, sizeof pi);
-    pi.ipi6_ifindex = index;
-    memcpy(&pi.ipi6_addr, source, 16);
-    memcpy(CMSG_DATA(c), &pi, sizeof pi);
-  }
+  if (source != NULL) lvsd_set_pktinfo(&msg, &control, AF_INET6, index, source);
   ssize_t n = sendmsg(fd, &msg, 0);
   int err = errno;
   close(fd);

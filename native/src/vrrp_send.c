@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "pktinfo.h"
 #include "util.h"
 
 /* One datagram as vrrpSend sends it (see vrrp_socket.h); -1 with errno set on failure. */
@@ -19,11 +20,7 @@ ssize_t lvsd_vrrp_sendmsg(int fd, int family, unsigned ifindex, const void *payl
                           const void *source) {
   struct sockaddr_in sin;
   struct sockaddr_in6 sin6;
-  union {
-    struct cmsghdr align;
-    uint8_t bytes[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-  } control;
-  memset(&control, 0, sizeof control);
+  lvsd_pktinfo_control control;
   struct iovec iov = {.iov_base = (void *)payload, .iov_len = len};
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
@@ -35,19 +32,7 @@ ssize_t lvsd_vrrp_sendmsg(int fd, int family, unsigned ifindex, const void *payl
     memcpy(&sin.sin_addr, dest, 4);
     msg.msg_name = &sin;
     msg.msg_namelen = sizeof sin;
-    if (source != NULL) {
-      msg.msg_control = control.bytes;
-      msg.msg_controllen = CMSG_SPACE(sizeof(struct in_pktinfo));
-      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = IPPROTO_IP;
-      c->cmsg_type = IP_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
-      struct in_pktinfo pi;
-      memset(&pi, 0, sizeof pi);
-      pi.ipi_ifindex = (int)ifindex;
-      memcpy(&pi.ipi_spec_dst, source, 4);
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    }
+    if (source != NULL) lvsd_set_pktinfo(&msg, &control, AF_INET, ifindex, source);
   } else {
     memset(&sin6, 0, sizeof sin6);
     sin6.sin6_family = AF_INET6;
@@ -55,19 +40,7 @@ ssize_t lvsd_vrrp_sendmsg(int fd, int family, unsigned ifindex, const void *payl
     sin6.sin6_scope_id = ifindex;
     msg.msg_name = &sin6;
     msg.msg_namelen = sizeof sin6;
-    if (source != NULL) {
-      msg.msg_control = control.bytes;
-      msg.msg_controllen = CMSG_SPACE(sizeof(struct in6_pktinfo));
-      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = IPPROTO_IPV6;
-      c->cmsg_type = IPV6_PKTINFO;
-      c->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-      struct in6_pktinfo pi;
-      memset(&pi, 0, sizeof pi);
-      pi.ipi6_ifindex = ifindex;
-      memcpy(&pi.ipi6_addr, source, 16);
-      memcpy(CMSG_DATA(c), &pi, sizeof pi);
-    }
+    if (source != NULL) lvsd_set_pktinfo(&msg, &control, AF_INET6, ifindex, source);
   }
   return sendmsg(fd, &msg, MSG_DONTWAIT);
 }
