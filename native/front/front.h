@@ -74,6 +74,13 @@ int utf8_valid(const uint8_t *s, size_t len);
  * names none), in `buf` or static; NULL when node should decide (a directory, unreadable, not valid JSON). */
 const char *config_socket(const char *path, char *buf, size_t size);
 
+/* ---- exec.c ---- */
+
+/* execs node with args[1..] (args[0] is set here): `own` (the package's bin/node) when not NULL, else the
+ * first node on PATH that runs. Never returns: when none runs, one line on stderr naming the path tried
+ * and the errno, and exit 127 (none there) or 126 (found, but it cannot be executed), as a shell does. */
+void exec_node(const char *own, char **args) __attribute__((noreturn));
+
 /* ---- reload.c ---- */
 
 /* `lvsd reload` to `socket_path`: the request, the answer, what it prints; returns the exit status. */

@@ -3,7 +3,8 @@
  * the config's control.socket (config.c); every other command line, and any reload this does not take
  * whole (a config directory, or a config config.c is not sure of; an option it does not know, given
  * twice or spelt otherwise; --help), becomes node running the
- * bundle with lvsd's node flags (node-flags.h), exactly what /usr/bin/lvsd ran before. Falling
+ * bundle with lvsd's node flags (node-flags.h), exactly what /usr/bin/lvsd ran before (exec.c runs it,
+ * or exits 127 / 126 as a shell would when there is no node or it cannot be executed). Falling
  * back is always right: only a command line src/cli/quick-argv.ts would also take is answered here.
  *
  * The package is found from this program's own path (/proc/self/exe, symlinks resolved): the first
@@ -94,17 +95,13 @@ static void fall_back(char **argv) {
     char **args = calloc((size_t)argc + (size_t)nflags + 3, sizeof *args);
     if (!args) break;
     snprintf(node, sizeof node, "%s/bin/node", root);
-    int own = access(node, X_OK) == 0;
-    int k = 0;
-    args[k++] = own ? node : "node";
+    int k = 1; /* args[0]: the node that runs (exec.c) */
     for (int i = 0; i < nflags; i++) args[k++] = flags[i];
     args[k++] = script;
     for (int i = 1; i < argc; i++) args[k++] = argv[i];
     args[k] = NULL;
-    if (own) execv(node, args);
-    else execvp("node", args);
-    fprintf(stderr, "lvsd: cannot run %s: %s\n", own ? node : "node", strerror(errno));
-    exit(70);
+    /* the package's own runtime when it has one (there, executable or not: exec.c says why it cannot run) */
+    exec_node(access(node, F_OK) == 0 ? node : NULL, args);
   }
   fprintf(stderr, "lvsd: cannot find dist/bundle/lvsd.cjs in a directory above %s\n", self);
   exit(70);

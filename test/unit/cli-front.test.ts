@@ -317,7 +317,7 @@ test('every other command line is node\'s: other commands, reload without --sock
     ];
     for (const args of lines) {
       await same(args, args.join(' '), false);
-      assert.match((await frontAlone(args)).stderr, /^lvsd: cannot run node: No such file or directory\n$/, `${args.join(' ')} is node's`);
+      assert.match((await frontAlone(args)).stderr, /^lvsd: cannot run node: none in PATH \(\/nonexistent\): No such file or directory\n$/, `${args.join(' ')} is node's`);
     }
   });
 });
