@@ -20,6 +20,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { spawnRaised } from './fork-priority.js';
 import { loadNative, type NativeBinding } from './net/native.js';
+import type { Logger } from './log.js';
 
 export interface SpawnOptions {
   cwd?: string;
@@ -121,6 +122,15 @@ async function nativeSpawn(): Promise<Spawn> {
   };
 }
 
+/**
+ * How long a program run by runProgram has, once sent SIGTERM at its timeout, to end before SIGKILL: 2 s.
+ * Long enough for a program that handles SIGTERM to finish what it is doing (nft ends a netlink transaction,
+ * a script removes its temporary files) even on a loaded director; short enough that one that ignores or
+ * traps SIGTERM (a `trap '' TERM` script, one stuck in a loop) holds its slot, its pipes and whatever waits
+ * on it at most 2 s past its timeout instead of for ever.
+ */
+export const KILL_GRACE_MS = 2000;
+
 /** How a program run by runProgram ended. */
 export interface ProgramResult {
   /** Exit code; null when a signal ended it or it did not start. */
@@ -133,20 +143,36 @@ export interface ProgramResult {
   error?: NodeJS.ErrnoException;
   /** It ran past `timeoutMs` and was sent SIGTERM. */
   timedOut: boolean;
+  /** It was still there `KILL_GRACE_MS` after the SIGTERM and was sent SIGKILL (its process group's). */
+  killed: boolean;
+}
+
+export interface ProgramOptions extends Omit<SpawnOptions, 'stdin' | 'detached'> {
+  /** Written to the program's stdin, which is then closed; without it stdin is /dev/null. */
+  input?: string;
+  timeoutMs: number;
+  outputLimit?: number;
+  /** Where the timeout's SIGTERM and the SIGKILL after the grace are logged (`program.timeout`, `program.killed`). */
+  log?: Logger;
+  /** Tests: the grace between SIGTERM and SIGKILL (default KILL_GRACE_MS). */
+  graceMs?: number;
 }
 
 /**
  * Runs a program to its end, as execFile does but started by loadSpawn() (the clone that copies nothing,
  * when the addon is there): `input`, if given, is written to its stdin, which is then closed; a program
  * that exits without reading it is no fault of the caller's (the EPIPE is dropped, its exit says how it
- * went). Past `timeoutMs` it is sent SIGTERM. Never rejects.
+ * went). It runs in a process group (and session) of its own, so what it starts is signalled with it.
+ * Past `timeoutMs` the group is sent SIGTERM (`program.timeout`); still there `KILL_GRACE_MS` later, SIGKILL
+ * (`program.killed`): a program that traps or ignores SIGTERM does not outlive its timeout by more than the
+ * grace. Never rejects.
  */
-export async function runProgram(file: string, args: readonly string[], o: SpawnOptions & { input?: string; timeoutMs: number; outputLimit?: number }): Promise<ProgramResult> {
+export async function runProgram(file: string, args: readonly string[], o: ProgramOptions): Promise<ProgramResult> {
   const spawn = await loadSpawn();
   const limit = o.outputLimit ?? 65_536;
-  const { input, timeoutMs, outputLimit: _limit, ...options } = o;
+  const { input, timeoutMs, outputLimit: _limit, log, graceMs = KILL_GRACE_MS, ...options } = o;
   return new Promise((resolve) => {
-    const child = spawn(file, args, { ...options, stdin: input !== undefined ? 'pipe' : 'ignore' });
+    const child = spawn(file, args, { ...options, detached: true, stdin: input !== undefined ? 'pipe' : 'ignore' });
     const out: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
     const size = { stdout: 0, stderr: 0 };
     for (const name of ['stdout', 'stderr'] as const) {
@@ -158,20 +184,48 @@ export async function runProgram(file: string, args: readonly string[], o: Spawn
     }
     let error: NodeJS.ErrnoException | undefined;
     let timedOut = false;
+    let killed = false;
+    let exited = false;
+    let grace: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGTERM');
+      log?.warn({ event: 'program.timeout', program: file, pid: child.pid, timeoutMs, graceMs },
+        `${file} (pid ${child.pid}) ran past ${timeoutMs} ms: sent SIGTERM, SIGKILL in ${graceMs} ms if it is still there`);
+      signalGroup(child, 'SIGTERM');
+      grace = setTimeout(() => {
+        // its pipes still open: the program, or something it started that holds them, is still there
+        killed = true;
+        log?.warn({ event: 'program.killed', program: file, pid: child.pid, graceMs, exited },
+          `${file} (pid ${child.pid}) ${exited ? 'left processes holding its output' : 'did not end on SIGTERM'} ${graceMs} ms after it: sent SIGKILL to its process group`);
+        signalGroup(child, 'SIGKILL');
+      }, graceMs);
     }, timeoutMs);
     child.on('error', (e: NodeJS.ErrnoException) => (error = e));
+    child.on('exit', () => (exited = true));
     child.on('close', (code: number | null, signal: NodeJS.Signals | null) => {
       clearTimeout(timer);
+      clearTimeout(grace);
       resolve({
         code: error ? null : code, signal, stdout: Buffer.concat(out.stdout).toString(), stderr: Buffer.concat(out.stderr).toString(),
-        timedOut, ...(error ? { error } : {}),
+        timedOut, killed, ...(error ? { error } : {}),
       });
     });
     if (input !== undefined) child.stdin?.end(input);
   });
+}
+
+/**
+ * `signal` to the child's process group (it leads one: runProgram starts it detached); the child alone when
+ * the group cannot be signalled. The pid cannot be another process's until the child is reaped, and the
+ * group's id is its pid for as long as any member of the group lives.
+ */
+function signalGroup(child: SpawnedChild, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
 }
 
 /** `file` itself when it names a path, else the first executable `file` in `pathList` (as execvp looks). */

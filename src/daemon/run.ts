@@ -234,7 +234,7 @@ async function logHostFacts(config: Config, log: Logger): Promise<void> {
       low ? `only ${nofile.soft} file descriptors (hard limit ${nofile.hard}): probes may run short; raise LimitNOFILE` : `file descriptors: ${nofile.soft}`);
   }
   if (config.services.some((s) => s.realServers.some((r) => r.healthCheck.type === 'exec'))) {
-    void execIsolation().then((mode) => {
+    void execIsolation(log).then((mode) => {
       if (mode === 'pidns') log.info({ event: 'health.exec_isolation', mode }, 'exec checks run in a PID namespace each');
       else log.warn({ event: 'health.exec_isolation', mode }, 'exec checks run in a process group only (not root, or unshare cannot make a PID namespace): a child that calls setsid can outlive its check');
     });

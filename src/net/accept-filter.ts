@@ -11,6 +11,7 @@
  * deleted when no instance needs it (also a leftover of a crashed run).
  */
 import { LvsdError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { familyOf } from './address.js';
 
 export const ACCEPT_FILTER_TABLE = 'lvsd_vrrp';
@@ -46,17 +47,17 @@ export function acceptFilterScript(vips: readonly string[]): string {
  * Throws LvsdError LVSD_FIREWALL when nft is missing or refuses the script, unless the list is empty and
  * nft is missing (then there is nothing lvsd could have installed).
  */
-export async function setAcceptFilter(vips: readonly string[], nft = 'nft'): Promise<void> {
+export async function setAcceptFilter(vips: readonly string[], nft = 'nft', log?: Logger): Promise<void> {
   // started by the clone that copies nothing of the daemon (src/spawn-child.ts), the rules on its stdin;
   // imported on first use: not among the VRRP thread's start-up modules
   const { runProgram } = await import('../spawn-child.js');
-  const r = await runProgram(nft, ['-f', '-'], { env: processEnv(), input: acceptFilterScript(vips), timeoutMs: 10_000 });
+  const r = await runProgram(nft, ['-f', '-'], { env: processEnv(), input: acceptFilterScript(vips), timeoutMs: 10_000, ...(log ? { log } : {}) });
   if (!r.error && r.code === 0) return;
   if (r.error?.code === 'ENOENT' && vips.length === 0) return;
   const why = r.error?.code === 'ENOENT'
     ? `${nft} is not installed (Debian: apt install nftables)`
     : r.error ? `${nft} could not be started: ${r.error.message}`
-      : `${nft} refused the rules: ${r.stderr.trim() || (r.timedOut ? 'no answer in 10 s' : r.code !== null ? `exit code ${r.code}` : `killed by ${r.signal}`)}`;
+      : `${nft} refused the rules: ${r.stderr.trim() || (r.timedOut ? `no answer in 10 s${r.killed ? ' (killed: it did not end on SIGTERM)' : ''}` : r.code !== null ? `exit code ${r.code}` : `killed by ${r.signal}`)}`;
   throw new LvsdError('LVSD_FIREWALL', `cannot ${vips.length > 0 ? 'install' : 'remove'} the Accept_Mode filter for ${vips.join(', ') || 'no address'}: ${why}`,
     { details: { vips: [...vips] }, ...(r.error ? { cause: r.error } : {}) });
 }

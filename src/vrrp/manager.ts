@@ -54,7 +54,7 @@ export class VrrpManager {
     private readonly log: Logger,
     private readonly hooks: InstanceHooks = {},
     /** Installs the Accept_Mode filter (src/net/accept-filter.ts); tests inject one. */
-    private readonly acceptFilter: (vips: string[]) => Promise<void> = setAcceptFilter,
+    private readonly acceptFilter: (vips: string[]) => Promise<void> = (vips) => setAcceptFilter(vips, 'nft', log),
   ) {}
 
   /**

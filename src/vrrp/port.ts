@@ -82,9 +82,10 @@ export class VrrpWorker implements VrrpSide {
   /** Why the thread ended, when it did by failing: what a request made afterwards is told. */
   private failure: LvsdError | undefined;
   /** Starts the thread's track scripts and notify commands here (spawn-relay.ts says why). */
-  private readonly spawns = new SpawnHost((m) => this.post(m));
+  private readonly spawns: SpawnHost;
 
   private constructor(private readonly log: Logger, logLevel: string, private readonly hooks: VrrpWorkerHooks) {
+    this.spawns = new SpawnHost((m) => this.post(m), log);
     const file = fileURLToPath(new URL(WORKER_FILE, import.meta.url));
     // the thread the bundle's launcher started at exec, if any (early-thread.ts)
     const early = takeEarlyVrrpThread(file, logLevel);

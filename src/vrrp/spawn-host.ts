@@ -10,6 +10,7 @@
  * them (notify.ts settle()).
  */
 import type { ProbeResult } from '../health/types.js';
+import type { Logger } from '../log.js';
 import { setAcceptFilter } from '../net/accept-filter.js';
 import { localNotifySpawner, type NotifyHandle } from './notify.js';
 import type { SpawnReply, SpawnRequest } from './spawn-relay.js';
@@ -21,7 +22,7 @@ export class SpawnHost {
   private readonly notifies = new Map<number, NotifyHandle>();
   private closed = false;
 
-  constructor(private readonly reply: (m: SpawnReply) => void) {}
+  constructor(private readonly reply: (m: SpawnReply) => void, private readonly log?: Logger) {}
 
   /** A message of the thread; true when it was a spawn request (handled). */
   handle(m: { type: string }): boolean {
@@ -80,7 +81,7 @@ export class SpawnHost {
   }
 
   private acceptFilter(sid: number, vips: string[]): void {
-    setAcceptFilter(vips).then(() => this.send({ type: 'accept-filter-done', sid }), (e: Error & { code?: string; details?: Record<string, unknown> }) =>
+    setAcceptFilter(vips, 'nft', this.log).then(() => this.send({ type: 'accept-filter-done', sid }), (e: Error & { code?: string; details?: Record<string, unknown> }) =>
       this.send({ type: 'accept-filter-done', sid, error: { message: e.message, code: e.code ?? 'LVSD_FIREWALL', details: e.details } }));
   }
 

@@ -11,6 +11,7 @@
  * 2..255 is up with weight code - 2.
  */
 import type { ExecCheck } from '../../config/types.js';
+import type { Logger } from '../../log.js';
 import { SAFE_PATH, lookupUser, type Ids } from '../../users.js';
 import { loadSpawn, runProgram, type SpawnedChild } from '../../spawn-child.js';
 import { localErrno } from '../local-failure.js';
@@ -38,10 +39,10 @@ export type ExecIsolation = 'pidns' | 'pgroup';
 let isolation: Promise<ExecIsolation> | undefined;
 
 /** Decided once: 'pidns' when lvsd is root and unshare makes a PID namespace here, else 'pgroup'. */
-export function execIsolation(): Promise<ExecIsolation> {
+export function execIsolation(log?: Logger): Promise<ExecIsolation> {
   // started as the checks are (src/spawn-child.ts: the clone that copies nothing of the daemon)
   isolation ??= process.getuid?.() !== 0 ? Promise.resolve('pgroup') : runProgram('unshare', [...wrapper({ uid: 65534, gid: 65534 }), 'true'], {
-    env: { PATH: SAFE_PATH }, timeoutMs: 10_000,
+    env: { PATH: SAFE_PATH }, timeoutMs: 10_000, ...(log ? { log } : {}),
   }).then((r) => {
     // unshare could not even be started (out of descriptors, processes): decide again next time
     if (r.error && typeof r.error.code === 'string' && localErrno(r.error.code)) isolation = undefined;
