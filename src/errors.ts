@@ -48,3 +48,39 @@ export class LvsdError extends Error {
 export function isLvsdError(e: unknown, code?: LvsdErrorCode): e is LvsdError {
   return e instanceof LvsdError && (code === undefined || e.code === code);
 }
+
+/** An error as it crosses a thread's port: its words, its code and details as they were, its stack. */
+export interface ErrorParts {
+  message: string;
+  code?: string | undefined;
+  details?: unknown;
+  stack?: string | undefined;
+}
+
+/** What a port carries of an error (asLvsdError rebuilds it on the other side). */
+export function errorParts(e: unknown): ErrorParts {
+  const err = e as { message?: unknown; code?: unknown; details?: unknown; stack?: unknown } | null | undefined;
+  return {
+    message: typeof err?.message === 'string' ? err.message : String(e),
+    ...(typeof err?.code === 'string' ? { code: err.code } : {}),
+    ...(err?.details !== undefined ? { details: err.details } : {}),
+    ...(typeof err?.stack === 'string' ? { stack: err.stack } : {}),
+  };
+}
+
+/**
+ * An error as lvsd reports it, `prefix` before its words: an LvsdError keeps its code; an error (or the
+ * ErrorParts of one that crossed a thread's port) whose code is one of lvsd's (CODES, the one list) gets
+ * it back; anything else, whatever its code says (`LVSD_` and all: a code lvsd does not define is not
+ * lvsd's), is a failure lvsd did not expect, reported as LVSD_INTERNAL with its stack (details.stack, and
+ * describeError prints it), never dressed as one of ours.
+ */
+export function asLvsdError(e: unknown, prefix = ''): LvsdError {
+  if (e instanceof LvsdError) return prefix === '' ? e : new LvsdError(e.code, `${prefix}${e.message}`, { cause: e, details: e.details });
+  const parts = errorParts(e);
+  if (isErrorCode(parts.code)) return new LvsdError(parts.code, `${prefix}${parts.message}`, { cause: e, details: parts.details });
+  return new LvsdError('LVSD_INTERNAL', `${prefix}internal error: ${parts.message}`, {
+    cause: e,
+    details: { ...(parts.code !== undefined ? { code: parts.code } : {}), ...(parts.stack !== undefined ? { stack: parts.stack } : {}) },
+  });
+}

@@ -52,7 +52,10 @@ export function describeError(error: unknown): string {
     // config errors carry their problems in the message too: print the headline once, then each problem
     // control characters from the input are escaped, so nothing in a name or a value can forge a line
     const headline = escapeControl(lines.length > 0 ? error.message.split('\n')[0]! : error.message);
-    return [`lvsd: ${headline}`, ...lines].join('\n');
+    // a failure lvsd did not expect (asLvsdError): where it came from, for the bug report
+    const stack = error.code === 'LVSD_INTERNAL' ? (error.details as { stack?: unknown } | undefined)?.stack : undefined;
+    const trace = typeof stack === 'string' ? stack.split('\n').map((l) => `  ${escapeControl(l)}`) : [];
+    return [`lvsd: ${headline}`, ...lines, ...trace].join('\n');
   }
   const e = error as Error;
   return `lvsd: internal error: ${e?.stack ?? String(error)}`;

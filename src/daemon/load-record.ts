@@ -3,7 +3,7 @@
  * and the config's warnings logged once it is in force.
  */
 import type { Config } from '../config/types.js';
-import { LvsdError, isLvsdError, type LvsdErrorCode } from '../errors.js';
+import { LvsdError, isErrorCode, isLvsdError, type LvsdErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PassOutcome } from '../reconcile/index.js';
 import type { LoadOutcome, LoadResult } from './status.js';
@@ -18,7 +18,7 @@ export function loadRecord(kind: 'load' | 'reload', result: LoadOutcome, error: 
   const code = (error as { code?: unknown }).code;
   return {
     kind, at: when, ok: false, result,
-    ...(typeof code === 'string' && code.startsWith('LVSD_') ? { code } : {}),
+    ...(isErrorCode(code) ? { code } : {}),
     error: error instanceof Error ? error.message : String(error),
     ...(problems ? { problems } : {}),
   };

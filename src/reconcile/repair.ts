@@ -6,6 +6,7 @@
  * list. A targeted pass (a health change, a drain) only adds to it. The list empties when a full pass
  * applies everything; until then `lvsd status` shows it and retries back off exponentially.
  */
+import { isErrorCode } from '../errors.js';
 import type { OpFailure } from './apply.js';
 import type { PlannedOp } from './plan.js';
 
@@ -63,7 +64,7 @@ export function passFailure(step: string, e: unknown, atMs: number, service?: { 
     realServer: null,
     op: step,
     reason: reasonOf(typeof code === 'string' ? code : undefined),
-    code: typeof code === 'string' && code.startsWith('LVSD_') ? code : null,
+    code: isErrorCode(code) ? code : null,
     message: e instanceof Error ? e.message : String(e),
     atMs,
   };

@@ -17,7 +17,7 @@
  * - a track script or notify command is started from this thread with the clone spawn (src/spawn-child.ts,
  *   no fork of the daemon's page tables): what it costs this thread is its own start, not a held protocol.
  */
-import { LvsdError, type LvsdErrorCode } from '../errors.js';
+import { LvsdError, asLvsdError } from '../errors.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import type { InstanceSnapshot, InstanceTransition } from './instance.js';
@@ -146,10 +146,3 @@ export class VrrpInline implements VrrpSide {
   }
 }
 
-/** An error of the manager as the worker's port gives it: an LvsdError (code kept), prefixed. */
-function asLvsdError(e: unknown, prefix: string): LvsdError {
-  const err = e as Error & { code?: string; details?: Record<string, unknown> };
-  if (err instanceof LvsdError && prefix === '') return err;
-  const code = (typeof err?.code === 'string' && err.code.startsWith('LVSD_') ? err.code : 'LVSD_NATIVE_UNAVAILABLE') as LvsdErrorCode;
-  return new LvsdError(code, `${prefix}${err?.message ?? String(e)}`, { cause: e, details: err?.details });
-}

@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import type { Config } from '../config/types.js';
-import { LvsdError, type LvsdErrorCode } from '../errors.js';
+import { LvsdError, asLvsdError, type ErrorParts } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { InstanceSnapshot, InstanceTransition } from './instance.js';
 import type { ManagerConfig } from './manager.js';
@@ -25,7 +25,7 @@ export type WorkerRequest =
   | { type: 'refresh'; id: number };
 
 export type WorkerEvent =
-  | { type: 'done'; id: number; error?: { message: string; code?: string | undefined } }
+  | { type: 'done'; id: number; error?: ErrorParts }
   | { type: 'snapshot'; instances: InstanceSnapshot[] }
   | { type: 'transition'; transition: InstanceTransition }
   /** `count` adverts of this kind since the last such message (sent before every snapshot) */
@@ -136,8 +136,7 @@ export class VrrpWorker implements VrrpSide {
     } catch (e) {
       await this.worker.terminate();
       // lvsd does not run without its VRRP side: the daemon's start fails with this
-      const err = e as LvsdError;
-      throw new LvsdError(err.code ?? 'LVSD_INTERNAL', `cannot start the VRRP instances: ${err.message}`, { cause: e, details: err.details });
+      throw asLvsdError(e, 'cannot start the VRRP instances: ');
     }
   }
 
@@ -157,7 +156,7 @@ export class VrrpWorker implements VrrpSide {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         if (!p) return;
-        if (m.error) p.reject(new LvsdError((m.error.code as LvsdErrorCode | undefined) ?? 'LVSD_NATIVE_UNAVAILABLE', m.error.message));
+        if (m.error) p.reject(asLvsdError(m.error));
         else p.resolve();
         return;
       }

@@ -9,6 +9,7 @@
  * one waits for their result), notify commands are left to finish, unwatched, as a stopping thread leaves
  * them (notify.ts settle()).
  */
+import { errorParts } from '../errors.js';
 import type { ProbeResult } from '../health/types.js';
 import type { Logger } from '../log.js';
 import { setAcceptFilter } from '../net/accept-filter.js';
@@ -81,8 +82,8 @@ export class SpawnHost {
   }
 
   private acceptFilter(sid: number, vips: string[]): void {
-    setAcceptFilter(vips, 'nft', this.log).then(() => this.send({ type: 'accept-filter-done', sid }), (e: Error & { code?: string; details?: Record<string, unknown> }) =>
-      this.send({ type: 'accept-filter-done', sid, error: { message: e.message, code: e.code ?? 'LVSD_FIREWALL', details: e.details } }));
+    setAcceptFilter(vips, 'nft', this.log).then(() => this.send({ type: 'accept-filter-done', sid }), (e: unknown) =>
+      this.send({ type: 'accept-filter-done', sid, error: errorParts(e) }));
   }
 
   /** The thread is gone: kill its scripts, leave its notify commands to finish on their own. */

@@ -12,7 +12,7 @@
  *
  * A busy main thread delays a script's result (the next run waits for it), never an advert.
  */
-import { LvsdError, type LvsdErrorCode } from '../errors.js';
+import { LvsdError, asLvsdError, type ErrorParts } from '../errors.js';
 import type { ProbeEnv, ProbeResult, ProbeTarget } from '../health/types.js';
 import type { ExecProbeOptions } from '../health/checkers/exec.js';
 import type { NotifyContext, NotifyHandle, NotifySpawner, NotifyWatch } from './notify.js';
@@ -32,7 +32,7 @@ export type SpawnReply =
   | { type: 'notify-started'; sid: number; pid: number | undefined }
   | { type: 'notify-exit'; sid: number; code: number | null; signal: NodeJS.Signals | null; output: string }
   | { type: 'notify-error'; sid: number; message: string }
-  | { type: 'accept-filter-done'; sid: number; error?: { message: string; code: string; details?: Record<string, unknown> | undefined } };
+  | { type: 'accept-filter-done'; sid: number; error?: ErrorParts };
 
 export const SPAWN_REPLIES: ReadonlySet<string> = new Set(['script-result', 'notify-started', 'notify-exit', 'notify-error', 'accept-filter-done']);
 
@@ -109,7 +109,7 @@ export class SpawnRelay {
         const p = this.filters.get(r.sid);
         this.filters.delete(r.sid);
         if (!r.error) p?.resolve();
-        else p?.reject(new LvsdError(r.error.code as LvsdErrorCode, r.error.message, { details: r.error.details }));
+        else p?.reject(asLvsdError(r.error));
         break;
       }
       case 'notify-error': {

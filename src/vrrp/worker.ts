@@ -2,6 +2,7 @@
  * The VRRP worker thread's entry: runs the VrrpManager on its own event loop so adverts go out on time
  * while the main thread probes, reconciles or serves status. Talks to port.ts by messages only.
  */
+import { errorParts } from '../errors.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { lineLogger } from '../log-line.js';
 import { VrrpManager, type ManagerConfig } from './manager.js';
@@ -110,7 +111,7 @@ port.on('message', (m: WorkerInbound) => {
       if (m.type === 'stop') port.close();
       if (m.type === 'start') realtime();
     } catch (e) {
-      post({ type: 'done', id: m.id, error: { message: (e as Error).message, code: (e as { code?: string }).code } });
+      post({ type: 'done', id: m.id, error: errorParts(e) });
     }
   })();
 });
