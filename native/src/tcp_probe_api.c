@@ -92,7 +92,7 @@ napi_value lvsd_tcp_probe(napi_env env, napi_callback_info info) {
   tcp_prober *p = lvsd_tcp_unwrap(env, argv[0]);
   if (p == NULL) return NULL;
   tcp_cmd c = {.op = CMD_PROBE};
-  if (!lvsd_tcp_addr_arg(env, argv[1], argv[2], &c.addr) || !lvsd_arg_u32(env, argv[3], &c.timeout_ms)) return NULL;
+  if (!lvsd_tcp_addr_arg(env, argv[1], argv[2], &c.addr) || !lvsd_arg_ms_u32(env, argv[3], "timeoutMs", 0, &c.timeout_ms)) return NULL;
   if (argc >= 5 && !lvsd_arg_bool(env, argv[4], &c.reset)) return NULL;
   napi_value result;
   int32_t r;

@@ -49,7 +49,8 @@ napi_value lvsd_tcp_watch(napi_env env, napi_callback_info info) {
   uint32_t interval_ms, first_ms;
   int32_t run_ok;
   if (!lvsd_arg_u32(env, argv[1], &c.id) || !lvsd_tcp_addr_arg(env, argv[2], argv[3], &c.addr) ||
-      !lvsd_arg_u32(env, argv[4], &interval_ms) || !lvsd_arg_u32(env, argv[5], &c.timeout_ms) || !lvsd_arg_u32(env, argv[6], &first_ms) ||
+      !lvsd_arg_ms_u32(env, argv[4], "intervalMs", 1, &interval_ms) || !lvsd_arg_ms_u32(env, argv[5], "timeoutMs", 0, &c.timeout_ms) ||
+      !lvsd_arg_ms_u32(env, argv[6], "firstInMs", 0, &first_ms) ||
       !lvsd_arg_u32(env, argv[7], &c.rise) || !lvsd_arg_u32(env, argv[8], &c.fall) || !lvsd_arg_bool(env, argv[9], &c.reset) ||
       napi_get_value_int32(env, argv[10], &run_ok) != napi_ok || !lvsd_arg_u32(env, argv[11], &c.run))
     return NULL;
@@ -104,7 +105,7 @@ napi_value lvsd_tcp_watch_next(napi_env env, napi_callback_info info) {
   napi_value argv[3];
   tcp_prober *p;
   uint32_t id, in_ms;
-  if (!watched(env, info, 3, argv, &p, &id) || !lvsd_arg_u32(env, argv[2], &in_ms)) return NULL;
+  if (!watched(env, info, 3, argv, &p, &id) || !lvsd_arg_ms_u32(env, argv[2], "inMs", 0, &in_ms)) return NULL;
   tcp_cmd c = {.op = CMD_NEXT, .id = id, .epoch = p->js_epoch[id], .due_ns = lvsd_tcp_now_ns() + (uint64_t)in_ms * 1000000u};
   lvsd_tcp_command(p, &c); /* out of memory: the turn stays as planned */
   return NULL;

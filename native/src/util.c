@@ -1,6 +1,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -36,6 +37,39 @@ bool lvsd_arg_u32(napi_env env, napi_value v, uint32_t *out) {
     lvsd_throw_type(env, "expected a number");
     return false;
   }
+  return true;
+}
+
+bool lvsd_arg_ms(napi_env env, napi_value v, const char *name, double min, double max, bool allow_nan, double *out) {
+  napi_valuetype t;
+  double d;
+  char message[160];
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number || napi_get_value_double(env, v, &d) != napi_ok) {
+    snprintf(message, sizeof message, "%s must be a number (milliseconds)", name);
+    lvsd_throw_type(env, message);
+    return false;
+  }
+  if (isnan(d) && allow_nan) {
+    *out = d;
+    return true;
+  }
+  if (!(d >= min && d <= max)) { /* NaN, infinities and what is out of range */
+    char value[32]; /* as JavaScript writes it */
+    if (isnan(d)) snprintf(value, sizeof value, "NaN");
+    else if (isinf(d)) snprintf(value, sizeof value, "%sInfinity", d < 0 ? "-" : "");
+    else snprintf(value, sizeof value, "%.17g", d);
+    snprintf(message, sizeof message, "%s must be a finite number of milliseconds from %.15g to %.15g, not %s", name, min, max, value);
+    napi_throw_range_error(env, NULL, message);
+    return false;
+  }
+  *out = d;
+  return true;
+}
+
+bool lvsd_arg_ms_u32(napi_env env, napi_value v, const char *name, uint32_t min, uint32_t *out) {
+  double d;
+  if (!lvsd_arg_ms(env, v, name, (double)min, (double)UINT32_MAX, false, &d)) return false;
+  *out = (uint32_t)d;
   return true;
 }
 

@@ -25,6 +25,17 @@ bool lvsd_arg_u32(napi_env env, napi_value v, uint32_t *out);
 bool lvsd_arg_bool(napi_env env, napi_value v, bool *out);
 bool lvsd_arg_ifname(napi_env env, napi_value v, char *buf, size_t size);
 bool lvsd_arg_buffer(napi_env env, napi_value v, void **data, size_t *len);
+/*
+ * A duration or a time in milliseconds for the argument `name`: a TypeError naming it when `v` is not a
+ * number, a RangeError naming it and the value when it is not finite or outside [min, max] (NaN passes,
+ * unchanged, when `allow_nan`: "keep"). What reaches C is then safe to scale to int64 nanoseconds, which
+ * a NaN, an infinity or a value past ~9.2e12 ms is not (undefined behaviour in the cast).
+ */
+bool lvsd_arg_ms(napi_env env, napi_value v, const char *name, double min, double max, bool allow_nan, double *out);
+/* The same for a whole number of milliseconds held in a uint32 (a fraction is dropped, as before): [min, 2^32-1]. */
+bool lvsd_arg_ms_u32(napi_env env, napi_value v, const char *name, uint32_t min, uint32_t *out);
+/* The most milliseconds any time or duration given to the addon may be: 1e12 (~31.7 years; x 1e6 fits int64). */
+#define LVSD_MS_MAX 1e12
 /* A Buffer of exactly `len` bytes, or null/undefined (then *data = NULL). */
 bool lvsd_arg_opt_address(napi_env env, napi_value v, size_t len, void **data);
 

@@ -163,9 +163,13 @@ napi_value lvsd_advert_schedule(napi_env env, napi_callback_info info) {
   napi_valuetype cbt;
   napi_typeof(env, argv[7], &cbt);
   if (!lvsd_arg_opt_address(env, argv[3], alen, &source)) return NULL;
-  if (napi_get_value_double(env, argv[4], &interval_ms) != napi_ok || napi_get_value_double(env, argv[5], &due_ms) != napi_ok ||
-      napi_get_value_double(env, argv[6], &late_ms) != napi_ok || !(interval_ms >= 1) || !(late_ms >= 0) || cbt != napi_function) {
-    lvsd_throw_type(env, "intervalMs (>= 1), dueMs, lateMs (>= 0) must be numbers and callback a function");
+  /* each scaled to int64 nanoseconds below: refused here unless finite and in range (dueMs NaN: keep) */
+  if (!lvsd_arg_ms(env, argv[4], "intervalMs", 1, LVSD_MS_MAX, false, &interval_ms) ||
+      !lvsd_arg_ms(env, argv[5], "dueMs", 0, LVSD_MS_MAX, true, &due_ms) ||
+      !lvsd_arg_ms(env, argv[6], "lateMs", 0, LVSD_MS_MAX, false, &late_ms))
+    return NULL;
+  if (cbt != napi_function) {
+    lvsd_throw_type(env, "callback must be a function");
     return NULL;
   }
   datagram *d = calloc(n, sizeof *d);
