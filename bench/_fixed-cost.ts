@@ -4,7 +4,7 @@
  * run by run.js (its name starts with _); docs/benchmarks.md has the figures it gave.
  *
  *   node dist/bench/_fixed-cost.js [--tool lvsd|keepalived] [--role master|backup] [--window S] [--advert S]
- *     [--root DIR] [--node PATH] [--node-flags "--flag ..."] [--takeover] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
+ *     [--root DIR] [--node PATH] [--node-flags "--flag ..."] [--takeover [--pressure MIB]] [--log FILE] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
  *
  * Two namespaces joined by a veth: the tool in fc-tool, a keepalived peer in fc-peer (priority 100 when the
  * tool is to be master with 150, 200 when it is to be backup). Once the tool is in its state and has run
@@ -25,7 +25,7 @@
  * needs IPVS); probes counted by the sink.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -55,6 +55,16 @@ const json = process.argv.includes('--json');
  * may have to be read again).
  */
 const TAKEOVER = process.argv.includes('--takeover');
+/**
+ * --pressure MIB (with --takeover): disk and page-cache pressure at the kill. A `dd` writes MIB MiB to a file
+ * on this host's disk (the page cache filling, writeback under way); 2 s into it, `echo 1 >
+ * /proc/sys/vm/drop_caches` drops every clean page no process maps (among them node's pages lvsd paged out:
+ * a touch then reads them from a disk the writer keeps busy); the master is killed right after, the writer
+ * still running. The takeover's time and major faults are then those of a director whose memory was short.
+ */
+const PRESSURE_MIB = Number(arg('pressure', '0'));
+/** --log FILE: lvsd's log (its stdout: JSON lines, e.g. vrrp.advert_late and daemon.paged_out) into FILE */
+const LOG = arg('log', '');
 const KEEPALIVED = '/usr/sbin/keepalived';
 /**
  * --node PATH: the node lvsd runs (default: this script's). A copy of its own lets the kernel page out the
@@ -182,7 +192,51 @@ function startLvsd(priority: number): ChildProcess {
   const argv = CHECKS > 0
     ? [join(ROOT, 'dist', 'test', 'netns', 'fixtures', 'model-daemon.js'), conf, join(dir, 'lvsd.sock'), join(dir, 'lvsd.state')]
     : [MAIN, 'run', '--config', conf, '--socket', join(dir, 'lvsd.sock'), '--state-file', join(dir, 'lvsd.state'), '--log-level', 'info'];
-  return spawn('ip', ['netns', 'exec', NS.tool, NODE, ...NODE_FLAGS, ...argv], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...EXTRA_ENV } });
+  const out = LOG ? openSync(LOG, 'w') : 'ignore';
+  return spawn('ip', ['netns', 'exec', NS.tool, NODE, ...NODE_FLAGS, ...argv], { stdio: ['ignore', out, 'inherit'], env: { ...process.env, ...EXTRA_ENV } });
+}
+
+/** Resident KiB of each file mapping of the processes, by its range and permissions (r-x: code, r--: read-only data). */
+function fileMaps(pids: number[]): Map<string, { perms: string; path: string; kb: number }> {
+  const out = new Map<string, { perms: string; path: string; kb: number }>();
+  for (const pid of pids) {
+    let key: string | undefined, perms = '', path = '';
+    try {
+      for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+        const m = /^([0-9a-f]+-[0-9a-f]+) (\S+) \S+ \S+ (\d+)\s*(\S*)$/.exec(line);
+        if (m) {
+          key = m[3] !== '0' && m[4]!.startsWith('/') ? `${pid}:${m[1]}` : undefined;
+          perms = m[2]!;
+          path = m[4]!;
+        } else if (key && line.startsWith('Rss:')) out.set(key, { perms, path, kb: Number(/(\d+)/.exec(line)![1]) });
+      }
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/** What came back into the file mappings between two readings, KiB: code (r-x) and read-only data (r--). */
+function refaulted(a: Map<string, { perms: string; path: string; kb: number }>, b: Map<string, { perms: string; path: string; kb: number }>): { codeKb: number; dataKb: number; byFile: Record<string, number> } {
+  let codeKb = 0, dataKb = 0;
+  const byFile: Record<string, number> = {};
+  for (const [k, v] of b) {
+    const d = v.kb - (a.get(k)?.kb ?? 0);
+    if (d <= 0) continue;
+    const f = `${v.path.split('/').pop()} ${v.perms}`;
+    byFile[f] = (byFile[f] ?? 0) + d;
+    if (v.perms.startsWith('r-x')) codeKb += d;
+    else if (v.perms.startsWith('r--')) dataKb += d;
+  }
+  return { codeKb, dataKb, byFile };
+}
+
+/** RssFile of the processes, KiB (the node pages still mapped: after a page-out, few). */
+function statusKb(pids: number[]): { file: number } {
+  let file = 0;
+  for (const pid of pids) {
+    try { file += Number(/RssFile:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0); } catch { /* gone */ }
+  }
+  return { file };
 }
 
 function holdsVip(ns: string): boolean {
@@ -272,7 +326,7 @@ async function main(): Promise<void> {
     const probes = (await sink?.count()) ?? 0;
     const seconds = (Date.now() - t0) / 1000;
     if (ROLE === 'backup' && holdsVip(NS.tool)) throw new Error(`${TOOL} took over from the peer`);
-    let takeover: { ms: number; majorFaults: number; minorFaults: number } | undefined;
+    let takeover: { ms: number; majorFaults: number; minorFaults: number; fileMiBBefore: number; backKb: { codeKb: number; dataKb: number; byFile: Record<string, number> }; pressureMiB?: number; writerStillWriting?: boolean } | undefined;
     if (TAKEOVER && ROLE === 'backup') {
       const faults = () => nsPids(NS.tool).reduce((acc, pid) => {
         try {
@@ -280,7 +334,16 @@ async function main(): Promise<void> {
           return [acc[0]! + Number(f[7]), acc[1]! + Number(f[9])];
         } catch { return acc; }
       }, [0, 0]);
+      const writer = PRESSURE_MIB > 0
+        ? spawn('dd', ['if=/dev/zero', `of=${join(dir, 'pressure.bin')}`, 'bs=1M', `count=${PRESSURE_MIB}`], { stdio: 'ignore' })
+        : undefined;
+      if (writer) {
+        await sleep(2000);
+        writeFileSync('/proc/sys/vm/drop_caches', '1\n');
+      }
       const f0 = faults();
+      const before = statusKb(nsPids(NS.tool));
+      const maps0 = fileMaps(nsPids(NS.tool));
       const t0 = Date.now();
       for (const pid of nsPids(NS.peer)) {
         try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -290,7 +353,12 @@ async function main(): Promise<void> {
       }
       const ms = Date.now() - t0;
       const f1 = faults();
-      takeover = { ms, minorFaults: f1[0]! - f0[0]!, majorFaults: f1[1]! - f0[1]! };
+      const back = refaulted(maps0, fileMaps(nsPids(NS.tool)));
+      const writerDone = writer ? writer.exitCode !== null : undefined;
+      writer?.kill('SIGKILL');
+      takeover = { ms, minorFaults: f1[0]! - f0[0]!, majorFaults: f1[1]! - f0[1]!, fileMiBBefore: +(before.file / 1024).toFixed(1),
+        backKb: back,
+        ...(writer ? { pressureMiB: PRESSURE_MIB, writerStillWriting: !writerDone } : {}) };
     }
     if (ROLE === 'master' && !holdsVip(NS.tool)) throw new Error(`${TOOL} lost master`);
     const byName = new Map<string, number>();
@@ -330,6 +398,7 @@ async function main(): Promise<void> {
       if (process.argv.includes('--threads')) for (const t of perThread) process.stdout.write(`  ${t.thread} ${t.name}: ${t.perS}/s, ${t.cpuMsPerMin} ms/min\n`);
     }
   } finally {
+    spawnSync('rm', ['-f', join(dir, 'pressure.bin')]);
     sink?.stop();
     tool.kill('SIGTERM');
     peer.kill('SIGTERM');

@@ -19,6 +19,8 @@ export interface ProcSample {
   /** of rssKb: mapped files (node's binary, libraries: clean, shared, reclaimable) and private memory */
   fileKb: number;
   anonKb: number;
+  /** proportional set size (smaps_rollup's Pss): a page N processes map counts 1/N in each (keepalived's 3 share most) */
+  pssKb: number;
   hwmKb: number;
   /** per thread, named process/thread (threads of one name summed): [user, kernel] ticks */
   threads: Map<string, [number, number]>;
@@ -34,7 +36,7 @@ export function statTicks(path: string): { name: string; user: number; sys: numb
 }
 
 export function sample(pids: number[]): ProcSample {
-  let ticks = 0, userTicks = 0, rssKb = 0, fileKb = 0, anonKb = 0, hwmKb = 0;
+  let ticks = 0, userTicks = 0, rssKb = 0, fileKb = 0, anonKb = 0, pssKb = 0, hwmKb = 0;
   const threads = new Map<string, [number, number]>();
   const procs = new Map<number, [number, number]>();
   for (const pid of pids) {
@@ -48,6 +50,11 @@ export function sample(pids: number[]): ProcSample {
       fileKb += Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0);
       anonKb += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
       hwmKb += Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      try {
+        pssKb += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        /* a kernel without smaps_rollup (before 4.14): Pss 0 */
+      }
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
         const key = `${p.name}/${t.name}`;
@@ -58,7 +65,7 @@ export function sample(pids: number[]): ProcSample {
       /* gone */
     }
   }
-  return { ticks, userTicks, rssKb, fileKb, anonKb, hwmKb, threads, procs };
+  return { ticks, userTicks, rssKb, fileKb, anonKb, pssKb, hwmKb, threads, procs };
 }
 
 /**

@@ -32,7 +32,7 @@
  * at 1,000 probes/s compare the two fairly; on a host with IPVS set LVSD_BENCH_HEALTH_INTERVAL_S=1.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -111,8 +111,17 @@ const LINK = { lvsd: { net: '10.91.0', rsIf: 'va' }, keepalived: { net: '10.91.2
 const VRID = 93;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-/** configs and logs (LVSD_BENCH_HEALTH_DIR to keep them, e.g. under $LVSD_VM_OUT); sockets always in a local tmp dir */
-const dir = process.env.LVSD_BENCH_HEALTH_DIR || mkdtempSync(join(tmpdir(), 'lvsd-bench-health-'));
+/**
+ * configs and logs (LVSD_BENCH_HEALTH_DIR to keep them; a leading `$LVSD_VM_OUT` is the VM's result directory,
+ * which only the VM knows: LVSD_BENCH_HEALTH_DIR='$LVSD_VM_OUT/health' keeps lvsd's log where the host reads
+ * it after the run); sockets always in a local tmp dir
+ */
+const dir = (() => {
+  const want = (process.env.LVSD_BENCH_HEALTH_DIR ?? '').replace(/^\$LVSD_VM_OUT(?=\/|$)/, process.env.LVSD_VM_OUT ?? tmpdir());
+  if (!want) return mkdtempSync(join(tmpdir(), 'lvsd-bench-health-'));
+  mkdirSync(want, { recursive: true });
+  return want;
+})();
 const sockDir = mkdtempSync(join(tmpdir(), 'lvsd-bench-health-sock-'));
 
 function sh(script: string, timeoutMs = 300_000): string {
@@ -259,10 +268,16 @@ function weightedDests(kind: Kind): number {
 
 async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
+  let told = t0;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${kind} exited (${child.exitCode}) before it was ready: see ${dir}`);
     const n = weightedDests(kind);
     if (n >= N) return Date.now() - t0;
+    // a slow start's progress, once a minute (with the host's load: a start that waits shows where and when)
+    if (Date.now() - told >= 60_000) {
+      told = Date.now();
+      if (!json) process.stdout.write(`  ${kind}: ${n} of ${N} real servers weighted after ${((told - t0) / 1000).toFixed(0)} s, host load ${load(hostLoad())}\n`);
+    }
     if (Date.now() - t0 > timeoutMs) throw new Error(`${kind}: ${n}/${N} real servers weighted after ${timeoutMs / 1000} s`);
     await sleep(5000);
   }
@@ -394,6 +409,8 @@ interface IdleResult {
   /** of the RSS: mapped files (RssFile) and private memory (RssAnon) */
   fileMiB: number;
   anonMiB: number;
+  /** proportional set size: shared pages split among the processes that map them (keepalived's 3 share most) */
+  pssMiB: number;
 }
 
 /** One window of one tool: a fresh start with the full config, every real server weighted, one interval on, then the window. */
@@ -410,6 +427,8 @@ interface WindowResult {
   /** of the RSS: mapped files (RssFile: node's binary, libraries; clean, shared, reclaimable) and private memory (RssAnon) */
   fileMiB: number;
   anonMiB: number;
+  /** proportional set size (smaps_rollup): beside the VmRSS sum, which counts a page keepalived's 3 processes share thrice */
+  pssMiB: number;
   peakRssMiB: number;
   probes: ReturnType<typeof probeFigures>;
   vrrpBusy: Stats;
@@ -445,11 +464,12 @@ async function idlePhase(kind: Kind, listener: AdvertListener): Promise<IdleResu
     rssMiB: i1.rssKb / 1024,
     fileMiB: i1.fileKb / 1024,
     anonMiB: i1.anonKb / 1024,
+    pssMiB: i1.pssKb / 1024,
     vrrpIdle: listener.jitter(firstAdvert + 1000, Date.now()),
   };
   await stopTool(idle, kind);
   listener.arrivals.length = 0; // the next start's first advert is its own
-  say(kind, `VRRP alone: ${r.vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${r.vrrpIdle.p99.toFixed(2)} ms, CPU ${r.cpuSPerMin.toFixed(2)} s/min, RSS ${r.rssMiB.toFixed(1)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)})`);
+  say(kind, `VRRP alone: ${r.vrrpIdle.n} adverts in ${IDLE_S} s, jitter p99 ${r.vrrpIdle.p99.toFixed(2)} ms, CPU ${r.cpuSPerMin.toFixed(2)} s/min, RSS ${r.rssMiB.toFixed(1)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)}; PSS ${r.pssMiB.toFixed(1)})`);
   return r;
 }
 
@@ -498,6 +518,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     rssMiB: s1.rssKb / 1024,
     fileMiB: s1.fileKb / 1024,
     anonMiB: s1.anonKb / 1024,
+    pssMiB: s1.pssKb / 1024,
     peakRssMiB: s1.hwmKb / 1024,
     probes,
     vrrpBusy,
@@ -511,7 +532,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
   };
   if (c0 && c1) r.checkerCpuSPerMin = (cpuTicks(c0, c1).ticks / CLK_TCK) * 60 / windowS;
   say(kind, `round ${round}: ${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), ` +
-    `RSS ${r.rssMiB.toFixed(0)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)}), VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
+    `RSS ${r.rssMiB.toFixed(0)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)}; PSS ${r.pssMiB.toFixed(1)}), VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
   say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
   const seg = r.segmentsPerProbe;
   say(kind, `  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received`);
@@ -527,6 +548,18 @@ function compileSink(): string {
   const r = spawnSync('cc', ['-O2', '-o', out, src], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cannot build ${src} (needs a C compiler: build-essential): ${r.stderr || r.error?.message}`);
   return out;
+}
+
+/** In the VM: the tools' logs into the result directory, which outlives the VM (the bench's own is its tmpfs). */
+function keepLogs(): void {
+  const keep = process.env.LVSD_VM_OUT;
+  if (!keep || dir.startsWith(keep)) return;
+  try {
+    mkdirSync(join(keep, 'health-logs'), { recursive: true });
+    for (const f of readdirSync(dir)) if (f.endsWith('.log')) copyFileSync(join(dir, f), join(keep, 'health-logs', f));
+  } catch (e) {
+    process.stderr.write(`health bench: the logs not kept: ${(e as Error).message}\n`);
+  }
 }
 
 function skipReason(): string | undefined {
@@ -572,6 +605,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    keepLogs();
     for (const l of Object.values(listeners)) l.stop();
     sink.stop();
     teardown();
@@ -587,7 +621,7 @@ async function main(): Promise<void> {
     const who: Kind = L.length ? 'lvsd' : 'keepalived';
     for (const w of ws) {
       out(`  ${who} alone, round ${w.round}, ${N} real servers: ${f(w.probes.rate)} probes/s, CPU ${f(w.cpuSPerMin, 2)} s/min ` +
-        `(${f(w.cpuMsPerProbe, 3)} ms/probe: user ${f(w.cpuMsPerProbe * w.userShare, 3)}, kernel ${f(w.cpuMsPerProbe * (1 - w.userShare), 3)}), RSS ${f(w.rssMiB)} MiB (files ${f(w.fileMiB)}, anon ${f(w.anonMiB)}; peak ${f(w.peakRssMiB)}), ` +
+        `(${f(w.cpuMsPerProbe, 3)} ms/probe: user ${f(w.cpuMsPerProbe * w.userShare, 3)}, kernel ${f(w.cpuMsPerProbe * (1 - w.userShare), 3)}), RSS ${f(w.rssMiB)} MiB (files ${f(w.fileMiB)}, anon ${f(w.anonMiB)}; peak ${f(w.peakRssMiB)}; PSS ${f(w.pssMiB)}), ` +
         `ready after ${f(w.readyS)} s, VM ${f(w.vmBusyPct, 0)} % busy, host load ${load(w.hostLoad.start)} -> ${load(w.hostLoad.end)}`);
     }
     if (ws.length > 1) out(`  median of ${ws.length}: ${f(med(ws, (w) => w.cpuMsPerProbe), 3)} ms/probe, RSS ${f(med(ws, (w) => w.rssMiB))} MiB`);
@@ -623,7 +657,8 @@ async function main(): Promise<void> {
   const rss = (ws: WindowResult[]) => `${f(med(ws, (w) => w.rssMiB))} (${f(med(ws, (w) => w.peakRssMiB))})`;
   row('RSS MiB (peak)', rss(L), rss(K), med(L, (w) => w.rssMiB) / med(K, (w) => w.rssMiB));
   row('  of it mapped files / anon (RssFile/RssAnon)', `${f(med(L, (w) => w.fileMiB))} / ${f(med(L, (w) => w.anonMiB))}`, `${f(med(K, (w) => w.fileMiB))} / ${f(med(K, (w) => w.anonMiB))}`);
-  row('  RSS MiB with VRRP alone', f(Li.rssMiB), f(Ki.rssMiB));
+  row('  PSS MiB (shared pages split among the processes)', f(med(L, (w) => w.pssMiB)), f(med(K, (w) => w.pssMiB)), med(L, (w) => w.pssMiB) / med(K, (w) => w.pssMiB));
+  row('  RSS MiB with VRRP alone (PSS)', `${f(Li.rssMiB)} (${f(Li.pssMiB)})`, `${f(Ki.rssMiB)} (${f(Ki.pssMiB)})`);
   row('    mapped files / anon', `${f(Li.fileMiB)} / ${f(Li.anonMiB)}`, `${f(Ki.fileMiB)} / ${f(Ki.anonMiB)}`);
   row('probe starts per 10 ms: ideal', ...both((w) => w.probes.bins10ms.ideal));
   const trio = (ws: WindowResult[], g: (w: WindowResult) => Stats) => `${f(med(ws, (w) => g(w).p50), 0)} / ${f(med(ws, (w) => g(w).p99), 0)} / ${f(med(ws, (w) => g(w).max), 0)}`;
@@ -643,8 +678,8 @@ async function main(): Promise<void> {
     const brief = (w: WindowResult) => ({ cpuS: cpuS(w), msPerProbe: w.cpuMsPerProbe, probesPerS: w.probes.rate, rssMiB: w.rssMiB, vmBusyPct: w.vmBusyPct, hostLoad: w.hostLoad });
     writeFileSync(join(process.env.LVSD_VM_OUT, 'bench-health.json'), JSON.stringify({
       servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, probesPerS: med(L, (w) => w.probes.rate),
-      lvsd: { cpuS: med(L, cpuS), rssMiB: med(L, (w) => w.rssMiB), fileMiB: med(L, (w) => w.fileMiB), anonMiB: med(L, (w) => w.anonMiB) },
-      keepalived: { cpuS: med(K, cpuS), rssMiB: med(K, (w) => w.rssMiB), fileMiB: med(K, (w) => w.fileMiB), anonMiB: med(K, (w) => w.anonMiB) },
+      lvsd: { cpuS: med(L, cpuS), rssMiB: med(L, (w) => w.rssMiB), fileMiB: med(L, (w) => w.fileMiB), anonMiB: med(L, (w) => w.anonMiB), pssMiB: med(L, (w) => w.pssMiB) },
+      keepalived: { cpuS: med(K, cpuS), rssMiB: med(K, (w) => w.rssMiB), fileMiB: med(K, (w) => w.fileMiB), anonMiB: med(K, (w) => w.anonMiB), pssMiB: med(K, (w) => w.pssMiB) },
       ratio, rounds: rounds.map((r) => ({ round: r.round, ratio: r.ratio, lvsd: brief(r.l), keepalived: brief(r.k) })),
     }, null, 2) + '\n');
   }

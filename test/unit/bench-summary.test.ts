@@ -49,6 +49,12 @@ test('the CPU row of alternated rounds is the median of the rounds\' per-probe r
   assert.equal(row.met, 'yes', 'the median decides, not the CPU seconds\' ratio (1.08)');
 });
 
+test('the RSS row compares VmRSS with the goal and shows each tool\'s PSS beside it when the bench read it', () => {
+  const withPss = { ...health, lvsd: { cpuS: 13, rssMiB: 70, pssMiB: 66 }, keepalived: { cpuS: 12, rssMiB: 24, pssMiB: 14 } };
+  const row = summaryRows({ health: withPss }).find((r) => r.what === 'same: RSS')!;
+  assert.deepEqual([row.lvsd, row.reference, row.ratio, row.met], ['70 MiB (PSS 66)', 'keepalived 24 MiB (PSS 14)', '2.9', 'no']);
+});
+
 test('a run that measured nothing still prints every row, each "not measured"', () => {
   const rows = summaryRows({});
   assert.equal(rows.length, 11);
