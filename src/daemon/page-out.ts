@@ -15,10 +15,15 @@
  * page-out left once its hot pages came back (the reading CHECK_EVERY_MS after it): a reload that ran code
  * the steady state does not, say. A steady daemon pages out twice.
  *
- * Off unless LVSD_PAGEOUT=1: natively it took 25-28 MiB off the RSS at 10,000 checks at the same CPU per
- * probe, but in the TCG VM's health bench two starts at 10,000 checks with it on did not weight every real
- * server within 900 s (9,316 and 4,132) where one with it off did in 337 s, on a host at load 25-30; the
- * cause was not found (docs/benchmarks.md, "node's mapped pages").
+ * Off unless LVSD_PAGEOUT=1: natively it takes 25-28 MiB off the RSS at 10,000 checks at the same CPU per
+ * probe, but MADV_PAGEOUT drops every page lvsd alone maps, hot ones too, out of the page cache: the hot set is
+ * read back from the disk after each page-out, and a takeover reads 2-4 MiB of node from it every time (7-11
+ * major faults against none; under a 2 GiB writer and drop_caches the takeover times of the two overlapped),
+ * and in the TCG VM (node read over 9p) each of three starts at 10,000 checks with it flapped 108-271 real
+ * servers on the way where none without it did.
+ * A director's failover path should not wait on its disk for clean pages the kernel drops by itself when
+ * memory is short: it is for hosts where resident memory is what is short (docs/operations.md, "Node's
+ * mapped pages"; docs/benchmarks.md, 2026-12-06).
  *
  * A kernel that refuses the advice (EINVAL before Linux 5.4, or a seccomp filter's EPERM) for every
  * mapping (or /proc/self/maps unreadable): one warning (daemon.page_out_failed), and no page-out again; the
