@@ -14,6 +14,7 @@
 #include "link_send.h"
 #include "netlink_socket.h"
 #include "page_out.h"
+#include "signal_watch.h"
 #include "spawn.h"
 #include "tcp_probe.h"
 #include "thread_sched.h"
@@ -41,6 +42,8 @@ static napi_value lvsd_malloc_trim(napi_env env, napi_callback_info info) {
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"vrrpOpen", NULL, lvsd_vrrp_open, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"signalWatch", NULL, lvsd_signal_watch, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"signalWatchClose", NULL, lvsd_signal_watch_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpSend", NULL, lvsd_vrrp_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpClose", NULL, lvsd_vrrp_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"vrrpRef", NULL, lvsd_vrrp_ref, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -332,10 +332,12 @@ export class Daemon {
     clearInterval(this.driftTimer);
     clearTimeout(this.parts.adoptionTimer);
     await this.reloadChain; // a reload in progress ends first (it sees `stopped` and switches nothing)
-    // ECMP first: withdraw, give the routers withdrawWait to move the flows, then stop BIRD; what still
+    // VRRP first: a master sends priority 0 and releases its VIPs before the rest stops, so the backup takes
+    // over at once (on SIGTERM the worker thread has begun this already, on its own: src/vrrp/worker.ts)
+    await this.parts.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
+    // then ECMP: withdraw, give the routers withdrawWait to move the flows, then stop BIRD; what still
     // arrives meanwhile is served by the table, which stays
     await this.parts.ecmp.stop();
-    await this.parts.vrrp?.stop().catch((e: Error) => this.log.error({ event: 'vrrp.stop_failed', err: e.message }, e.message));
     await this.parts.connSync?.stop();
     await this.parts.health?.stop();
     await this.parts.reconciler.stop();

@@ -45,6 +45,13 @@ export interface NativeBinding {
   vrrpAdvertStop?(handle: object): Float64Array | null;
   vrrpAdvertRead?(handle: object): Float64Array | null;
   vrrpClose(handle: object): void;
+  /**
+   * `signum` heard on the calling thread's own event loop (native/src/signal_watch.c: libuv hands a signal to
+   * every loop watching it, so a worker thread hears it without the main thread); the handle does not keep
+   * the loop alive. Older addons lack it.
+   */
+  signalWatch?(signum: number, callback: (signum: number) => void): object;
+  signalWatchClose?(handle: object): void;
   vrrpRef(handle: object, ref: boolean): void;
   ifIndex(ifname: string): number;
   sendFrame(ifname: string, frame: Buffer): void;

@@ -2,8 +2,10 @@
  * The VRRP worker thread's entry: runs the VrrpManager on its own event loop so adverts go out on time
  * while the main thread probes, reconciles or serves status. Talks to port.ts by messages only.
  */
-import { errorParts } from '../errors.js';
+import { constants as osConstants } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { errorParts } from '../errors.js';
+import { loadNative, type NativeBinding } from '../net/native.js';
 import { lineLogger } from '../log-line.js';
 import { VrrpManager, type ManagerConfig } from './manager.js';
 import { makeThreadRealtime, realtimePriorityFromEnv } from './realtime.js';
@@ -80,6 +82,36 @@ function postSnapshot(): void {
   post({ type: 'snapshot', instances });
 }
 
+/**
+ * SIGTERM and SIGINT heard by this thread itself (the addon's signalWatch). Either stops lvsd (the main
+ * thread's trapSignals), so the instances stop at once: a master sends priority 0 and releases its VIPs
+ * before anything else of the daemon's stop, without waiting for the main thread to get to its stop request
+ * (a main thread held by a reconcile or a burst of health results, or scheduled late on a loaded host, held
+ * the handover up to ~160 ms: docs/benchmarks.md, "SIGTERM to VIP release"). The main thread's `stop`
+ * then waits for this same stop; an `update` arriving after it changes nothing.
+ */
+let stopping: Promise<void> | undefined;
+const stopInstances = (): Promise<void> => (stopping ??= manager.stop());
+
+function watchStopSignals(): void {
+  let native: NativeBinding;
+  try {
+    native = loadNative();
+  } catch {
+    return; // no addon, no VRRP sockets either
+  }
+  if (typeof native.signalWatch !== 'function') return;
+  for (const [name, signum] of [['SIGTERM', osConstants.signals.SIGTERM], ['SIGINT', osConstants.signals.SIGINT]] as const) {
+    native.signalWatch(signum, () => {
+      if (stopping) return;
+      // the stop first (priority 0 goes out in this call, the VIPs' delete is queued), the log line after it
+      const stopped = stopInstances();
+      log.info({ event: 'vrrp.stop_on_signal', signal: name }, `${name}: the VRRP instances hand over now, before the rest of the daemon stops`);
+      void stopped.then(postSnapshot, (e: Error) => log.error({ event: 'vrrp.stop_failed', err: e.message }, `VRRP stop failed: ${e.message}`));
+    });
+  }
+}
+
 port.on('message', (m: WorkerInbound) => {
   if (relay.receive(m)) return;
   if (!('id' in m)) return;
@@ -93,7 +125,7 @@ port.on('message', (m: WorkerInbound) => {
           break;
         }
         case 'update':
-          await manager.update(m.config as ManagerConfig);
+          if (!stopping) await manager.update(m.config as ManagerConfig); // stopping on a signal: nothing to update
           break;
         case 'table-ready':
           manager.tableReady(m.ok, m.error);
@@ -101,7 +133,7 @@ port.on('message', (m: WorkerInbound) => {
         case 'refresh':
           break; // the snapshot below is the answer
         case 'stop':
-          await manager.stop();
+          await stopInstances();
           break;
       }
       postSnapshot();
@@ -109,7 +141,10 @@ port.on('message', (m: WorkerInbound) => {
       // Stopped: let the thread end on its own once its handles are closed (the addon's sockets close with
       // the thread's environment too, so a terminate() is safe, but it is the last resort: see port.ts).
       if (m.type === 'stop') port.close();
-      if (m.type === 'start') realtime();
+      if (m.type === 'start') {
+        realtime();
+        watchStopSignals();
+      }
     } catch (e) {
       post({ type: 'done', id: m.id, error: errorParts(e) });
     }
