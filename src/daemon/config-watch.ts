@@ -21,20 +21,23 @@ export interface ConfigWatch {
 export interface WatchOptions {
   /** Quiet time after a settled change before reloading, ms (default 300; tests lengthen it). */
   quietMs?: number;
+  /** How long a write must be still before it counts as a change, ms (default 200; tests lengthen it). */
+  settleMs?: number;
 }
 
 /** Watches `path`; `reload` is called once per settled change and must never reject. */
 export async function watchConfigFile(path: string, reload: () => void, log: Logger, opts: WatchOptions = {}): Promise<ConfigWatch> {
   const { watch } = await import('chokidar');
   const quietMs = opts.quietMs ?? 300;
+  const settleMs = opts.settleMs ?? 200;
   let debounce: NodeJS.Timeout | undefined;
-  const watcher = watch(path, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });
+  const watcher = watch(path, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: settleMs, pollInterval: 50 } });
   watcher.on('all', (what: string, file: string) => {
     clearTimeout(debounce);
     log.debug({ event: 'config.change_seen', path, file, what, reloadInMs: quietMs }, 'config changed on disk: reloading once quiet');
     debounce = setTimeout(() => {
       debounce = undefined;
-      log.info({ event: 'config.changed', path }, 'config changed on disk: reloading');
+      log.info({ event: 'config.changed', path }, 'config changed on disk: reloading unless a reload has read it already');
       reload();
     }, quietMs);
   });

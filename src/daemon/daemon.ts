@@ -162,7 +162,8 @@ export class Daemon {
    * together). Every outcome is logged, counted and shown in status whatever the trigger.
    */
   reload(trigger: ReloadTrigger = 'control'): Promise<ReloadResult> {
-    const run = this.reloadChain.then(() => this.reloadNow(trigger)).catch((e: unknown) => {
+    const asked = performance.now();
+    const run = this.reloadChain.then(() => this.reloadNow(trigger, asked)).catch((e: unknown) => {
       this.parts.internalError('reload', e);
       return this.reloadFailed(trigger, 'internal', new LvsdError('LVSD_INTERNAL', `reload failed: ${(e as Error)?.message ?? String(e)}`));
     });
@@ -192,12 +193,12 @@ export class Daemon {
     return run;
   }
 
-  private async reloadNow(trigger: ReloadTrigger): Promise<ReloadResult> {
+  private async reloadNow(trigger: ReloadTrigger, asked: number): Promise<ReloadResult> {
     if (this.stopped) return stoppingResult();
-    return watchingLoop((loop) => this.loadAndSwitch(trigger, loop));
+    return watchingLoop((loop) => this.loadAndSwitch(trigger, loop, asked));
   }
 
-  private async loadAndSwitch(trigger: ReloadTrigger, loop: IntervalHistogram): Promise<ReloadResult> {
+  private async loadAndSwitch(trigger: ReloadTrigger, loop: IntervalHistogram, asked: number): Promise<ReloadResult> {
     let next: Config;
     const started = performance.now();
     try {
@@ -210,7 +211,10 @@ export class Daemon {
     }
     // The whole switch holds the kernel queue: no health change or drift pass lands between reading the
     // table and applying the new config to it.
-    const load: ReloadFacts = { started, loop, loadMs: Math.round(performance.now() - started), ...this.parts.configCache.stats, phases: { ...this.parts.configCache.phases }, marks: {} };
+    const load: ReloadFacts = {
+      started, loop, loadMs: Math.round(performance.now() - started), ...this.parts.configCache.stats, phases: { ...this.parts.configCache.phases }, marks: {},
+      chainMs: started - asked,
+    };
     return this.parts.reconciler.enqueue(() => this.switchTo(next, trigger, load));
   }
 
@@ -266,6 +270,7 @@ export class Daemon {
     const outcome = await ((delta && this.parts.reconciler.applyChangesNow(this.parts.wanted.changes(delta), 'reload', 'reload'))
       ?? this.parts.reconciler.applyDesiredNow(this.parts.wanted.table(), 'reload', 'reload'));
     marks.applied = performance.now();
+    facts.ops = outcome.ops;
     await syncing;
     logConfigWarnings(this.log, next);
     await this.parts.ecmp.switch(next.ecmp);

@@ -18,6 +18,12 @@
  *   the files, and the daemon drops the file watcher's pending (debounced) reload there
  *   (config-watch.ts), so an edit followed by `lvsd reload` is one reload, not two, and the explicit
  *   one does not wait for the watcher's quiet period.
+ * - **A change seen on disk is reloaded only if no reload has read it yet** (`changed`, the file watcher's
+ *   request): the watcher tells of a write only once it has settled (~0.2 s) and quiet (0.3 s), so an
+ *   edit followed at once by `lvsd reload` was read by the explicit reload before the watcher woke. When
+ *   no reload runs and the last one ended with the files unchanged since it read them (`answersLater` of
+ *   its outcome), that reload already answers the change: none more (`onCovered`). Otherwise it is a
+ *   request like any other.
  *
  * The reload function must never reject (Daemon.reload does not). Pure of I/O; the daemon's reload, the
  * check of the files and the watcher are injected.
@@ -47,11 +53,15 @@ export interface ReloadQueueHooks<T, R> {
   answersLater?: (result: R) => boolean;
   /** The reload `trigger` started for answered `triggers`, which came while it ran (answersLater said so). */
   onShared?: (shared: ReloadStart<T>) => void;
+  /** A change (`changed`) was answered by the last reload, `by`, which had read it: no reload started. */
+  onCovered?: (covered: { trigger: T; by: T }) => void;
 }
 
 export class ReloadQueue<T, R> {
   private running: Promise<R> | undefined;
   private waiting: Waiting<T, R> | undefined;
+  /** The last reload that ended (undefined: none yet, or it threw). */
+  private last: { trigger: T; result: R } | undefined;
   private readonly hooks: ReloadQueueHooks<T, R>;
 
   constructor(private readonly reload: (trigger: T) => Promise<R>, hooks: ReloadQueueHooks<T, R> | ReloadQueueHooks<T, R>['onStart'] = {}) {
@@ -72,6 +82,23 @@ export class ReloadQueue<T, R> {
       this.waiting.triggers.push(trigger);
     }
     return this.waiting.promise;
+  }
+
+  /**
+   * A change seen on disk (the file watcher): answered by the last reload when none runs and that one's
+   * outcome answers later requests (it succeeded and read the files as they are now), else a request.
+   */
+  changed(trigger: T): Promise<R> {
+    const last = this.last;
+    if (this.running === undefined && last !== undefined && this.answers(last.result)) {
+      try {
+        this.hooks.onCovered?.({ trigger, by: last.trigger });
+      } catch {
+        // only a log line
+      }
+      return Promise.resolve(last.result);
+    }
+    return this.request(trigger);
   }
 
   private start(triggers: T[]): Promise<R> {
@@ -95,6 +122,7 @@ export class ReloadQueue<T, R> {
   /** The running reload ended (`outcome` undefined: it threw): the requests that came meanwhile are answered by it or by the next one. */
   private ended(trigger: T, outcome: { result: R } | undefined): void {
     this.running = undefined;
+    this.last = outcome === undefined ? undefined : { trigger, result: outcome.result };
     const next = this.waiting;
     this.waiting = undefined;
     if (next === undefined) return;

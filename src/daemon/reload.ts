@@ -27,6 +27,10 @@ export interface ReloadFacts extends LoadStats {
   phases?: LoadPhases;
   /** When the switch's steps ended (performance.now()): every part prepared and switched, the IPVS sysctls, the table's operations. */
   marks: { prepared?: number; sysctls?: number; applied?: number };
+  /** How long the reload waited in the daemon's reload chain before it read anything (the start's warm, ms). */
+  chainMs?: number;
+  /** The operations the reload's pass sent to the kernel (0: the table already held the config). */
+  ops?: number;
 }
 
 /**
@@ -167,12 +171,13 @@ export async function dropPrepared(parts: PreparedParts): Promise<void> {
 
 /** config.reloaded: what the reload measured. */
 export function logReloaded(log: Logger, trigger: ReloadTrigger, next: Config, facts: ReloadFacts): void {
-  const { started, loop, phases, marks, ...load } = facts;
+  const { started, loop, phases, marks, chainMs, ops, ...load } = facts;
   const tenth = (ms: number) => Math.round(ms * 10) / 10;
   const { prepared, sysctls, applied } = marks;
   const loaded = started + facts.loadMs;
   log.info({
-    event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...load,
+    event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...(ops !== undefined && { ops }), ...load,
+    ...(chainMs !== undefined && { chainMs: tenth(chainMs) }),
     ...(phases && { readMs: tenth(phases.readMs), parseMs: tenth(phases.parseMs), buildMs: tenth(phases.buildMs), hostMs: tenth(phases.hostMs) }),
     // the switch: parts prepared (IPVS asked, health, VRRP), the IPVS sysctls, the table's operations, the rest
     ...(prepared !== undefined && sysctls !== undefined && applied !== undefined && {

@@ -40,6 +40,8 @@ export interface RunDaemonOptions {
   sysctlRoot?: string | undefined;
   /** Tests only: the file watcher's quiet time before it reloads (config-watch.ts; default 300 ms). */
   watchQuietMs?: number | undefined;
+  /** Tests only: how long a write must be still before the watcher tells of it (config-watch.ts; default 200 ms). */
+  watchSettleMs?: number | undefined;
 }
 
 /** Runs until SIGTERM/SIGINT and a clean stop. Rejects when it cannot start (what started is stopped). */
@@ -126,6 +128,9 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
     answersLater: (result) => answeredByRead(result, configCache),
     onShared: ({ trigger, triggers }) => log.info({ event: 'config.reload_shared', trigger, triggers, unchangedSince: true },
       `the ${trigger} reload answers ${triggers.length} request(s) that came while it ran: the files are unchanged since it read them`),
+    // the watcher woke on an edit the last reload (`lvsd reload` right after the edit) already read: not reloaded twice
+    onCovered: ({ by }) => log.info({ event: 'config.change_covered', path: o.configPath, by, read: true },
+      `config changed on disk: the ${by} reload that ended already read it (the files are unchanged since)`),
   });
   // The closures below (control handlers, signals) live as long as the daemon: none may refer to the
   // starting config, or every closure of this function would keep it (and its parse) after a reload.
@@ -193,8 +198,9 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   void warmReloadPaths(() => running.warm(), socketPath, log);
 
   // never rejects; the daemon logs the outcome
-  const watching = await watchConfigFile(o.configPath, () => void reloads.request('file'), log,
-    o.watchQuietMs !== undefined ? { quietMs: o.watchQuietMs } : {});
+  const watching = await watchConfigFile(o.configPath, () => void reloads.changed('file'), log, {
+    ...(o.watchQuietMs !== undefined && { quietMs: o.watchQuietMs }), ...(o.watchSettleMs !== undefined && { settleMs: o.watchSettleMs }),
+  });
   watch = watching;
   closers.push(() => watching.close());
   await logHostFacts(startingConfig, log);

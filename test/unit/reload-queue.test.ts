@@ -104,6 +104,7 @@ function versioned() {
   let version = 0;
   const runs: Array<{ read: number; ok: boolean; end: (ok?: boolean) => void }> = [];
   const shared: Array<ReloadStart<string>> = [];
+  const covered: Array<{ trigger: string; by: string }> = [];
   const queue = new ReloadQueue<string, { read: number; ok: boolean }>(
     () => new Promise((resolve) => {
       const run = { read: version, ok: true, end: (ok = true) => {
@@ -115,9 +116,10 @@ function versioned() {
     {
       answersLater: (result) => result.ok && result.read === version,
       onShared: (s) => shared.push(s),
+      onCovered: (c) => covered.push(c),
     },
   );
-  return { queue, runs, shared, edit: () => ++version, version: () => version };
+  return { queue, runs, shared, covered, edit: () => ++version, version: () => version };
 }
 
 test('requests made while a reload runs are answered by it when the files are unchanged since it read them: no reload more', async () => {
@@ -160,6 +162,50 @@ test('a running reload that fails answers only its own requests: those made mean
   assert.deepEqual(await a, { read: 0, ok: true });
 });
 
+test('a change the last reload already read (the watcher waking after `lvsd reload` took the edit) is not reloaded again', async () => {
+  const h = versioned();
+  h.edit();
+  const explicit = h.queue.request('control'); // right after the edit: it reads it
+  h.runs[0]!.end();
+  assert.deepEqual(await explicit, { read: 1, ok: true });
+  // the watcher tells of the same edit once it settled and went quiet
+  assert.deepEqual(await h.queue.changed('file'), { read: 1, ok: true });
+  assert.equal(h.runs.length, 1, 'no second reload of the same edit');
+  assert.deepEqual(h.covered, [{ trigger: 'file', by: 'control' }]);
+});
+
+test('a change the last reload did not read (edited since), or after a failed reload, or with none yet: reloaded', async () => {
+  const h = versioned();
+  const first = h.queue.changed('file'); // no reload yet: this one reloads
+  assert.equal(h.runs.length, 1);
+  h.runs[0]!.end();
+  await first;
+  h.edit();
+  const second = h.queue.changed('file');
+  assert.equal(h.runs.length, 2, 'edited since the last read');
+  h.runs[1]!.end(false);
+  assert.deepEqual(await second, { read: 1, ok: false });
+  const third = h.queue.changed('file');
+  assert.equal(h.runs.length, 3, 'the last reload failed: the change is tried again');
+  h.runs[2]!.end();
+  assert.deepEqual(await third, { read: 1, ok: true });
+  assert.deepEqual(h.covered, []);
+});
+
+test('a change seen while a reload runs is a request like any other: answered by the running one only if the files are unchanged since it read them', async () => {
+  const h = versioned();
+  const running = h.queue.request('control');
+  h.edit();
+  const change = h.queue.changed('file');
+  h.runs[0]!.end();
+  assert.deepEqual(await running, { read: 0, ok: true });
+  await settle();
+  assert.equal(h.runs.length, 2);
+  h.runs[1]!.end();
+  assert.deepEqual(await change, { read: 1, ok: true });
+  assert.deepEqual(h.covered, []);
+});
+
 test('a check that throws counts as a change: the next reload answers', async () => {
   const runs: Array<() => void> = [];
   const queue = new ReloadQueue<string, string>((t) => new Promise((r) => runs.push(() => r(t))), {
@@ -176,15 +222,16 @@ test('a check that throws counts as a change: the next reload answers', async ()
   assert.equal(await a, 'control');
 });
 
-test('property: runs never overlap, each answer read the files as they were at its request or later, and runs <= requests', async () => {
-  type Step = 'request' | 'end' | 'fail' | 'edit' | 'settle';
-  const steps = fc.constantFrom<Step>('request', 'end', 'fail', 'edit', 'settle');
+test('property: runs never overlap, each answer (a request or a change seen) read the files as they were at its request or later, and runs <= requests', async () => {
+  type Step = 'request' | 'change' | 'end' | 'fail' | 'edit' | 'settle';
+  const steps = fc.constantFrom<Step>('request', 'change', 'end', 'fail', 'edit', 'settle');
   await fc.assert(fc.asyncProperty(fc.array(steps, { maxLength: 60 }), async (script) => {
     const h = versioned();
     const answers: Array<{ version: number; answer: Promise<{ read: number }> }> = [];
     let ended = 0;
     for (const step of script) {
       if (step === 'request') answers.push({ version: h.version(), answer: h.queue.request('control') });
+      else if (step === 'change') answers.push({ version: h.version(), answer: h.queue.changed('file') });
       else if (step === 'edit') h.edit();
       else if (step === 'end' || step === 'fail') {
         if (ended < h.runs.length) h.runs[ended++]!.end(step === 'end');

@@ -13,6 +13,8 @@ export interface RunArgs {
   sysctlRoot?: string;
   /** Tests only: the config file watcher's quiet time before it reloads, ms. */
   watchQuietMs?: number;
+  /** Tests only: how long a write must be still before the watcher tells of it, ms. */
+  watchSettleMs?: number;
 }
 
 /**
@@ -29,6 +31,7 @@ export async function runCommand(args: RunArgs): Promise<number> {
     ...(args.ipvs && { ipvs: args.ipvs }),
     ...(args.sysctlRoot !== undefined && { sysctlRoot: args.sysctlRoot }),
     ...(args.watchQuietMs !== undefined && { watchQuietMs: args.watchQuietMs }),
+    ...(args.watchSettleMs !== undefined && { watchSettleMs: args.watchSettleMs }),
   });
   return EXIT.ok;
 }
