@@ -276,8 +276,16 @@ interface DaemonResult {
   versionCliMs: number;
   /** exec of `lvsd run` until daemon.started (the table read once and planned: 0 ops). */
   startMs: number;
-  /** `lvsd reload` CLI run, from spawn to exit, the kernel holding the new weight when it returns. */
+  /**
+   * `lvsd reload` spawned bare right after a one-weight edit, from spawn to exit, the kernel holding the new
+   * weight when it returns: the median of LVSD_BENCH_RELOADS trials (reloadTrials; the first is the first
+   * request after the start, reloadFirstMs). The reload* fields above are the median trial's.
+   */
   reloadCliMs: number;
+  reloadFirstMs?: number;
+  reloadTrials?: ReloadTrial[];
+  /** Process starts alone, spawned bare as the trials' front is (medians): `/bin/true`, and the front with no daemon to talk to. */
+  exec?: { trueMs: number; frontMs?: number; altMs?: number };
   /** Which program ran it: the native front, or node with the bundle (no front built). */
   reloadCli?: 'front' | 'node';
   /**
@@ -346,6 +354,88 @@ function kernelWeight(row: Row): number | undefined {
   const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
   const m = new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+(\\d+)\\s`).exec(listed);
   return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * LVSD_BENCH_RELOADS (default 5): how many times the row (one weight edited + `lvsd reload`) is timed per
+ * daemon, each with a weight of its own; the row is their median, the first (the first request after the
+ * start) and the spread beside it.
+ */
+const TRIALS = Math.max(1, Number(process.env.LVSD_BENCH_RELOADS ?? 5));
+
+function median(xs: number[]): number {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length === 0 ? NaN : a.length % 2 === 1 ? a[a.length >> 1]! : (a[a.length / 2 - 1]! + a[a.length / 2]!) / 2;
+}
+
+/** ms from spawn to exit of `program` spawned bare (no wrapper), its status not looked at. */
+function spawnMs(program: string, args: string[]): number {
+  const t = performance.now();
+  spawnSync(program, args, { stdio: 'ignore' });
+  return performance.now() - t;
+}
+
+/** One timed edit + `lvsd reload`, and what the daemon logged of it. */
+interface ReloadTrial {
+  /** spawn of `lvsd reload` to its exit, the kernel holding the weight when it returns */
+  ms: number;
+  weight: number;
+  /** every reload that ended between the edit and the answer: `trigger ops` (the row's is the control one) */
+  reloads: string[];
+  /** the control reload that answered (config.reloaded and its pass): ms, load, the switch's steps, operations */
+  daemon?: {
+    ms: number; loadMs: number; chainMs?: number; readMs?: number; parseMs?: number; buildMs?: number; prepareMs?: number; sysctlMs?: number;
+    applyMs?: number; afterMs?: number; passMs: number; ops: number; loopDelayMaxMs: number;
+  };
+  /** the daemon's control.request of it: from the request's head to the answer, ms; from the connection's accept to the head */
+  requestMs?: number;
+  headMs?: number;
+  /** what the file watcher did with the same edit: covered (by the reload that read it), or its own reload and its operations */
+  watcher: string;
+}
+
+/**
+ * Writes the edit (`write`), spawns `lvsd reload` bare at once (as an operator, or systemd's ExecReload, runs
+ * it on the director: the control socket is a file, reached from any network namespace; the bench's
+ * wrappers, paths.harnessMs, stay out of it), and reads from the daemon's log which reload did the work.
+ * Then waits for the file watcher's verdict on the same edit, so the next trial starts with nothing pending.
+ */
+async function timedReload(logFile: string, program: string, args: string[], write: () => void): Promise<{ result: ReloadTrial & { weight: number }; editedAt: number }> {
+  const from = logLines(logFile).length;
+  write();
+  const editedAt = Date.now();
+  const t = performance.now();
+  const bare = spawnSync(program, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const ms = performance.now() - t;
+  if (bare.status !== 0) throw new Error(`lvsd reload exited ${bare.status}\n${bare.stdout.slice(-2000)}\n${bare.stderr.slice(-2000)}`);
+  // the daemon's log is written by a thread of its own: its lines of this request come a little after the answer
+  const since = () => logLines(logFile).slice(from);
+  await waitLog(logFile, (l) => l.event === 'control.request' && l.url === '/v1/reload' && Date.parse(String(l.time)) >= editedAt, 10_000, 'the reload request\'s log line').catch(() => undefined);
+  const lines = since();
+  const requestLine = lines.find((l) => l.event === 'control.request' && l.url === '/v1/reload');
+  const answeredAt = requestLine ? lines.indexOf(requestLine) : lines.length;
+  const ended = lines.slice(0, answeredAt).map((l, i) => ({ l, i })).filter(({ l }) => l.event === 'config.reloaded');
+  // each config.reloaded's pass: the daemon.reconcile (reason reload) logged just before it
+  const passOf = (i: number) => lines.slice(0, i).reverse().find((l) => l.event === 'daemon.reconcile' && l.reason === 'reload');
+  const opsOf = (l: Record<string, unknown>, i: number) => Number(l.ops ?? passOf(i)?.ops);
+  const reloads = ended.map(({ l, i }) => `${String(l.trigger)} ${opsOf(l, i)} ops`);
+  const control = ended.filter(({ l }) => l.trigger === 'control').pop();
+  const num = (v: unknown) => (v === undefined ? undefined : Number(v));
+  const daemon = control && {
+    ms: Number(control.l.ms), loadMs: Number(control.l.loadMs), chainMs: num(control.l.chainMs), readMs: num(control.l.readMs), parseMs: num(control.l.parseMs),
+    buildMs: num(control.l.buildMs), prepareMs: num(control.l.prepareMs), sysctlMs: num(control.l.sysctlMs), applyMs: num(control.l.applyMs),
+    afterMs: num(control.l.afterMs), passMs: Number(passOf(control.i)?.ms), ops: opsOf(control.l, control.i), loopDelayMaxMs: Number(control.l.loopDelayMaxMs),
+  };
+  // the watcher tells of the edit ~0.5 s after the write (settled 200 ms, quiet 300 ms): covered, or a reload of its own
+  const verdict = await waitLog(logFile, (l) => Date.parse(String(l.time)) >= editedAt && (l.event === 'config.change_covered' || (l.event === 'config.reloaded' && l.trigger === 'file')),
+    10_000, 'the watcher on the edit').catch(() => undefined);
+  const watcher = verdict === undefined ? 'none within 10 s' : verdict.event === 'config.change_covered' ? `covered (by ${String(verdict.by)}${verdict.read === true ? ', read' : ', pending'})`
+    : `reloaded again, ${Number(verdict.ops ?? NaN)} ops, ${Number(verdict.ms)} ms`;
+  return {
+    result: { ms, weight: 0, reloads, ...(daemon && { daemon }), ...(requestLine && { requestMs: Number(requestLine.ms) }),
+      ...(requestLine?.headMs !== undefined && { headMs: Number(requestLine.headMs) }), watcher },
+    editedAt,
+  };
 }
 
 /**
@@ -458,37 +548,49 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const row = table[changed]!;
     // the other build's rows (LVSD_BENCH_DAEMON_BEFORE) run first on the same kernel table: an edit of their
     // own, or the second daemon's edit is in the kernel already and its reload sends nothing
-    const weight = (layout === 'file' ? 777 : 778) + (cli === CLI ? 0 : 100);
-    row.dests[5]!.weight = weight;
-    const reloadsBefore = logLines(logFile).filter((l) => l.event === 'config.reloaded').length;
+    // each trial an edit of its own (weights over 100: none is the table's), the other build's (LVSD_BENCH_DAEMON_BEFORE,
+    // run first on the same kernel table) apart, or its edit would be in the kernel already and a reload send nothing
+    const firstWeight = (layout === 'file' ? 1000 : 2000) + (cli === CLI ? 0 : 500);
     const [reloadProgram, reloadArgs] = lvsdReload('--socket', socket);
-    // the front's first run reads it over the VM's 9p share (node and the bundle are in its page cache
-    // already): once against no socket, untimed, as node and the bundle were read by the rows before.
-    // Before the edit: between the edit and `lvsd reload` it took 0.4-2.4 s through the bench's wrappers,
-    // and the file watcher's reload of the edit (~0.5 s after the write) then ran first in some runs and
-    // not in others, so the row timed either the edit's reload or one with nothing changed
-    if (reloadProgram !== process.execPath) sh(reloadProgram, ['reload', '--socket', join(work, 'no-daemon.sock')]);
-    writeDaemonConfig(layout, config, table, state, extra, changed);
-    const editedAt = Date.now();
-    // spawned bare, as an operator (or systemd's ExecReload) runs it on the director: the control socket is a
-    // file, reached from any network namespace. Through sh() the figure carried the bench's own wrappers
-    // (/usr/bin/time, and `ip netns exec`, which remounts /sys on every call: 0.3-0.5 s in a loaded VM, more
-    // than the row's whole budget at 22k); paths.harnessMs shows them alone.
-    const t1 = performance.now();
-    const bare = spawnSync(reloadProgram, reloadArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    const reloadCliMs = performance.now() - t1;
-    if (bare.status !== 0) throw new Error(`lvsd reload exited ${bare.status}\n${bare.stdout.slice(-2000)}\n${bare.stderr.slice(-2000)}`);
     const reloadCli = reloadProgram === process.execPath ? 'node' as const : 'front' as const;
-    const reloads = logLines(logFile).filter((l) => l.event === 'config.reloaded').slice(reloadsBefore);
-    const control = reloads.filter((l) => l.trigger === 'control').pop();
-    const watcher = reloads.find((l) => l.trigger === 'file');
-    const request = logLines(logFile).filter((l) => l.event === 'control.request' && l.url === '/v1/reload').shift();
+    // the front's first run reads it over the VM's 9p share (node and the bundle are in its page cache
+    // already): once against no socket, untimed, before any edit (see TRIALS)
+    if (reloadCli === 'front') sh(reloadProgram, ['reload', '--socket', join(work, 'no-daemon.sock')]);
+    // what any process start costs the bench here, and the front's own start (no daemon to talk to): spawned
+    // bare as the row's front is, alternated with nothing else running
+    // (LVSD_BENCH_FRONT_ALT=PATH: another build of the front, timed the same way in alternation: an A/B of its start)
+    const alt = process.env.LVSD_BENCH_FRONT_ALT;
+    if (alt) spawnMs(alt, ['reload', '--socket', join(work, 'no-daemon.sock')]);
+    const exec = { trueMs: [] as number[], frontMs: [] as number[], altMs: [] as number[] };
+    for (let i = 0; i < TRIALS; i++) {
+      exec.trueMs.push(spawnMs('/bin/true', []));
+      if (reloadCli === 'front') exec.frontMs.push(spawnMs(reloadProgram, ['reload', '--socket', join(work, 'no-daemon.sock')]));
+      if (alt) exec.altMs.push(spawnMs(alt, ['reload', '--socket', join(work, 'no-daemon.sock')]));
+    }
+    const trials: ReloadTrial[] = [];
+    let weight = firstWeight;
+    let editedAt = Date.now();
+    for (let i = 0; i < TRIALS; i++) {
+      weight = firstWeight + i;
+      row.dests[5]!.weight = weight;
+      const trial = await timedReload(logFile, reloadProgram, reloadArgs, () => writeDaemonConfig(layout, config, table, state, extra, changed));
+      editedAt = trial.editedAt;
+      const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
+      if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`trial ${i + 1}: the reloaded weight ${weight} is not in the kernel:\n${listed}`);
+      trials.push({ ...trial.result, weight });
+      process.stderr.write(`[bench] ${n}: reload ${i + 1}: ${Math.round(trial.result.ms)} ms; ${trial.result.reloads.join(', ')}\n`);
+    }
+    const byTime = [...trials].sort((a, b) => a.ms - b.ms);
+    const mid = byTime[(byTime.length - 1) >> 1]!;
+    const reloadCliMs = median(trials.map((x) => x.ms));
     const warmed = logLines(logFile).find((l) => l.event === 'reload.warmed');
+    const watcherLine = logLines(logFile).find((l) => l.event === 'config.reloaded' && l.trigger === 'file');
     const versionCliMs = must(sh(process.execPath, lvsd('--version')), 'lvsd --version').ms;
-    const listed = must(sh('ipvsadm', ['-Ln', '-t', `${row.vip}:80`]), 'ipvsadm -Ln -t').stdout;
-    if (!new RegExp(`${row.dests[5]!.address.replace(/\./g, '\\.')}:8080\\s+Masq\\s+${weight}\\s`).test(listed)) throw new Error(`the reloaded weight is not in the kernel:\n${listed}`);
-    const pass = logLines(logFile).filter((l) => l.event === 'daemon.reconcile' && l.reason === 'reload').pop();
-    const paths = await reloadPaths(child.pid!, row, changed, weight, logFile, (only) => writeDaemonConfig(layout, config, table, state, extra, only), socket, editedAt, config);
+    const control = mid.daemon;
+    const request = mid.requestMs !== undefined ? { ms: mid.requestMs } : undefined;
+    const watcher = watcherLine;
+    const pass = mid.daemon ? { ms: mid.daemon.passMs, ops: mid.daemon.ops } : undefined;
+    const paths = await reloadPaths(child.pid!, row, changed, firstWeight + 100, logFile, (only) => writeDaemonConfig(layout, config, table, state, extra, only), socket, editedAt, config);
     const t2 = performance.now();
     // a status row that fails (the CLI's 10 s deadline under a loaded TCG host) is shown as failed, not fatal to the rest
     const statusOk = (r: Timed, what: string) => {
@@ -502,8 +604,12 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const t3 = performance.now();
     const statusFreshMs = statusRows && statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
     const facts = {
-      layout, versionCliMs: Math.round(versionCliMs), paths, reloadCli,
-      ...(control ? { reloadDaemonMs: Number(control.ms), reloadLoadMs: Number(control.loadMs), reloadLoopMaxMs: Number(control.loopDelayMaxMs) } : {}),
+      layout, versionCliMs: Math.round(versionCliMs), paths, reloadCli, reloadTrials: trials, reloadFirstMs: Math.round(trials[0]!.ms),
+      exec: {
+        trueMs: median(exec.trueMs), ...(exec.frontMs.length > 0 && { frontMs: median(exec.frontMs) }),
+        ...(exec.altMs.length > 0 && { altMs: median(exec.altMs) }),
+      },
+      ...(control ? { reloadDaemonMs: control.ms, reloadLoadMs: control.loadMs, reloadLoopMaxMs: control.loopDelayMaxMs } : {}),
       ...(request ? { reloadRequestMs: Number(request.ms) } : {}),
       ...(warmed ? { warmedMs: Number(warmed.ms) } : {}),
       ...(watcher ? { watcherReload: { ms: Number(watcher.ms), loadMs: Number(watcher.loadMs), loopDelayMaxMs: Number(watcher.loopDelayMaxMs) } } : {}),
@@ -511,7 +617,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     if (!drift) {
       return {
         ...facts, startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
-        ...(pass ? { reloadPassMs: Number(pass.ms), reloadOps: Number(pass.ops) } : {}),
+        ...(pass ? { reloadPassMs: pass.ms, reloadOps: pass.ops } : {}),
         statusOneMs: Math.round(statusOneMs), statusFreshMs: Math.round(statusFreshMs),
       };
     }
@@ -698,6 +804,24 @@ async function main(): Promise<void> {
     for (const { r, d } of daemons) {
       const w = d.watcherReload;
       lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)}${d.reloadCli === 'node' ? ' (node)' : ''} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}); request ${d.reloadRequestMs ?? '-'} ms${d.warmedMs !== undefined ? `; warmed at start in ${d.warmedMs} ms` : ''} | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+    }
+  }
+  const withTrials = daemons.filter(({ d }) => (d.reloadTrials?.length ?? 0) > 0);
+  if (withTrials.length > 0) {
+    lines.push('');
+    lines.push('One weight edited + `lvsd reload` spawned bare, each trial (its own weight; the row is their median; trial 1 is the first request after the start):');
+    lines.push('');
+    lines.push('| services | config | trial | until it returns | % of ipvsadm -R | reloads ended before the answer (trigger, ops) | request in the daemon: accept to head + head to answer | its reload: whole = chain wait + load (read / parse / build) + prepare + sysctls + apply (pass) + after | loop worst | the watcher on the same edit |');
+    lines.push('|---:|---|---:|---:|---:|---|---:|---|---:|---|');
+    const f = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' : String(Math.round(v * 10) / 10));
+    for (const { r, d } of withTrials) {
+      for (const [i, x] of d.reloadTrials!.entries()) {
+        const c = x.daemon;
+        lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : 'dir'}${d.build ? ' (before)' : ''} | ${i + 1} | ${Math.round(x.ms)} ms | ${((x.ms / r.ipvsadmRestoreMs) * 100).toFixed(2)} % | ${x.reloads.join('; ') || '-'} | ${f(x.headMs)} + ${f(x.requestMs)} ms | ` +
+          `${c ? `${f(c.ms)} = ${f(c.chainMs)} + ${f(c.loadMs)} (${f(c.readMs)} / ${f(c.parseMs)} / ${f(c.buildMs)}) + ${f(c.prepareMs)} + ${f(c.sysctlMs)} + ${f(c.applyMs)} (${f(c.passMs)}) + ${f(c.afterMs)} ms` : '-'} | ${c ? f(c.loopDelayMaxMs) : '-'} ms | ${x.watcher} |`);
+      }
+      const ms = d.reloadTrials!.map((x) => x.ms);
+      lines.push(`| ${r.services} | | median | **${Math.round(d.reloadCliMs)} ms** | **${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(2)} %** | min ${Math.round(Math.min(...ms))}, max ${Math.round(Math.max(...ms))} ms | | process starts alone (medians): \`/bin/true\` ${f(d.exec?.trueMs)} ms, the front with no daemon ${f(d.exec?.frontMs)} ms${d.exec?.altMs !== undefined ? `, LVSD_BENCH_FRONT_ALT's ${f(d.exec.altMs)} ms` : ''} | | |`);
     }
   }
   const withPaths = daemons.filter(({ d }) => d.paths !== undefined);

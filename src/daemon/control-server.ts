@@ -278,13 +278,20 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
   const gid = opts.group === undefined ? undefined : resolveGroupId(opts.group);
   await prepareSocketPath(opts.path, gid);
 
+  // when each connection was accepted: control.request says how long its request's head took to come (the
+  // client's send and the daemon's turn to read it), beside the time from the head to the answer
+  const accepted = new WeakMap<object, number>();
   const server = createServer((req, res) => {
     const arrived = performance.now();
+    const since = accepted.get(req.socket);
     route(req, opts.handlers).then(async ([status, body]) => ({ status, body, text: (await jsonInTurns(body)) + '\n' })).then(
       ({ status, body, text }) => {
         // ms: from the request's head to the answer (a reload's wait for the one running included)
         // an operator's action (POST: reload, drain, ...) at info, with how long it took in the daemon; status reads at debug
-        log[req.method === 'POST' ? 'info' : 'debug']({ event: 'control.request', method: req.method, url: req.url, status, ms: Math.round(performance.now() - arrived) }, 'control request');
+        log[req.method === 'POST' ? 'info' : 'debug']({
+          event: 'control.request', method: req.method, url: req.url, status, ms: Math.round(performance.now() - arrived),
+          ...(since !== undefined && { headMs: Math.round((arrived - since) * 10) / 10 }),
+        }, 'control request');
         send(res, status, body, text);
       },
       (e: unknown) => {
@@ -298,6 +305,7 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     );
   });
 
+  server.on('connection', (socket: object) => accepted.set(socket, performance.now()));
   limitConnections(server, opts.limits ?? CONTROL_LIMITS);
 
   await new Promise<void>((resolve, reject) => {

@@ -206,6 +206,15 @@ export class Daemon {
     } catch (e) {
       return refusedAnswer(this.log, trigger, this.recordLoad('reload', 'refused', e));
     }
+    // the file watcher woke on a write whose content is what is in force (every file the very bytes the
+    // running config was built from: config/cache.ts hands that config out again): a reload of it would
+    // switch nothing, so none runs (an edit `lvsd reload` took right after the write, when the request's
+    // read was too close to the write for the reload queue to tell by the files' status alone)
+    if (trigger === 'file' && next === this.parts.config) {
+      this.log.info({ event: 'config.change_covered', path: this.opts.configPath, by: 'content', read: true, ms: Math.round(performance.now() - started) },
+        'config changed on disk: its content is the config in force, nothing to reload');
+      return { ok: true, applied: true };
+    }
     if (next.vrrp.length > 0 && !this.parts.vrrp && !this.opts.vrrp) {
       return this.reloadFailed(trigger, 'vrrp', new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
     }
