@@ -392,6 +392,8 @@ interface ReloadTrial {
   headMs?: number;
   /** what the file watcher did with the same edit: covered (by the reload that read it), or its own reload and its operations */
   watcher: string;
+  /** a drift pass (the whole table read) ended between the edit and the answer: the reload waited for the kernel queue behind it */
+  drift?: number;
 }
 
 /**
@@ -419,6 +421,7 @@ async function timedReload(logFile: string, program: string, args: string[], wri
   const passOf = (i: number) => lines.slice(0, i).reverse().find((l) => l.event === 'daemon.reconcile' && l.reason === 'reload');
   const opsOf = (l: Record<string, unknown>, i: number) => Number(l.ops ?? passOf(i)?.ops);
   const reloads = ended.map(({ l, i }) => `${String(l.trigger)} ${opsOf(l, i)} ops`);
+  const drift = lines.slice(0, answeredAt).find((l) => l.event === 'daemon.reconcile' && l.reason === 'drift');
   const control = ended.filter(({ l }) => l.trigger === 'control').pop();
   const num = (v: unknown) => (v === undefined ? undefined : Number(v));
   const daemon = control && {
@@ -433,7 +436,7 @@ async function timedReload(logFile: string, program: string, args: string[], wri
     : `reloaded again, ${Number(verdict.ops ?? NaN)} ops, ${Number(verdict.ms)} ms`;
   return {
     result: { ms, weight: 0, reloads, ...(daemon && { daemon }), ...(requestLine && { requestMs: Number(requestLine.ms) }),
-      ...(requestLine?.headMs !== undefined && { headMs: Number(requestLine.headMs) }), watcher },
+      ...(requestLine?.headMs !== undefined && { headMs: Number(requestLine.headMs) }), watcher, ...(drift && { drift: Number(drift.ms) }) },
     editedAt,
   };
 }
@@ -817,7 +820,7 @@ async function main(): Promise<void> {
     for (const { r, d } of withTrials) {
       for (const [i, x] of d.reloadTrials!.entries()) {
         const c = x.daemon;
-        lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : 'dir'}${d.build ? ' (before)' : ''} | ${i + 1} | ${Math.round(x.ms)} ms | ${((x.ms / r.ipvsadmRestoreMs) * 100).toFixed(2)} % | ${x.reloads.join('; ') || '-'} | ${f(x.headMs)} + ${f(x.requestMs)} ms | ` +
+        lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : 'dir'}${d.build ? ' (before)' : ''} | ${i + 1} | ${Math.round(x.ms)} ms | ${((x.ms / r.ipvsadmRestoreMs) * 100).toFixed(2)} % | ${x.reloads.join('; ') || '-'}${x.drift !== undefined ? `; a drift pass (${x.drift} ms) in the way` : ''} | ${f(x.headMs)} + ${f(x.requestMs)} ms | ` +
           `${c ? `${f(c.ms)} = ${f(c.chainMs)} + ${f(c.loadMs)} (${f(c.readMs)} / ${f(c.parseMs)} / ${f(c.buildMs)}) + ${f(c.prepareMs)} + ${f(c.sysctlMs)} + ${f(c.applyMs)} (${f(c.passMs)}) + ${f(c.afterMs)} ms` : '-'} | ${c ? f(c.loopDelayMaxMs) : '-'} ms | ${x.watcher} |`);
       }
       const ms = d.reloadTrials!.map((x) => x.ms);

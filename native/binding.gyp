@@ -14,6 +14,7 @@
       "type": "executable",
       "sources": ["front/main.c", "front/config.c", "front/reload.c", "front/http.c", "front/json.c", "front/out.c", "front/exec.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"],
+      "ldflags": ["-static"],
       "defines": ["_GNU_SOURCE"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
