@@ -13,8 +13,8 @@
       "target_name": "lvsd",
       "type": "executable",
       "sources": ["front/main.c", "front/config.c", "front/reload.c", "front/http.c", "front/json.c", "front/out.c", "front/exec.c"],
-      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2"],
-      "ldflags": ["-static"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror=implicit-function-declaration", "-O2", "-fPIE"],
+      "ldflags": ["-static-pie"],
       "defines": ["_GNU_SOURCE"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]
