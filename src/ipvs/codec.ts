@@ -9,7 +9,7 @@
  * {u32 flags, u32 mask} and dumps set the HASHED bit, which is stripped; NETMASK is the IPv4 mask in network
  * order but, for IPv6, the prefix length as a host-order u32.
  */
-import { addressToBytes, afOf, bytesToAddress, familyOfAf, type Family } from '../net/address.js';
+import { addressToBytes, afOf, bytesToAddress, familyOfAf, ipv4Value, type Family } from '../net/address.js';
 import {
   SVC_F_HASHED,
   type DestSpec,
@@ -193,20 +193,47 @@ export function encodeDestKey(dest: Pick<DestSpec, 'family' | 'address' | 'port'
 /** Bytes of encodeDest's attribute: nest header 4 + ADDR 20 + nine 8-byte attributes. */
 export const DEST_ATTR_LEN = 96;
 
-/** Writes the IPVS_CMD_ATTR_DEST of encodeDest (DEST_ATTR_LEN bytes) at the writer's position. */
-export function writeDest(w: AttrWriter, dest: DestSpec): void {
+/** encodeDest's attribute with every header written and every value zero (the layout writeDest fills). */
+const DEST_TEMPLATE: Uint8Array = (() => {
+  const w = new AttrWriter(DEST_ATTR_LEN);
   const at = w.begin(C.IPVS_CMD_ATTR_DEST);
-  w.addr16(C.IPVS_DEST_ATTR_ADDR, dest.address)
-    .be16(C.IPVS_DEST_ATTR_PORT, dest.port, 'IPVS_DEST_ATTR_PORT')
-    .u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, afOf(dest.family), 'IPVS_DEST_ATTR_ADDR_FAMILY')
-    .u32(C.IPVS_DEST_ATTR_FWD_METHOD, FORWARDING[dest.forwarding], 'IPVS_DEST_ATTR_FWD_METHOD')
-    .u32(C.IPVS_DEST_ATTR_WEIGHT, fit(dest.weight, 'int', 'IPVS_DEST_ATTR_WEIGHT'), 'IPVS_DEST_ATTR_WEIGHT')
-    .u32(C.IPVS_DEST_ATTR_U_THRESH, dest.upperThreshold, 'IPVS_DEST_ATTR_U_THRESH')
-    .u32(C.IPVS_DEST_ATTR_L_THRESH, dest.lowerThreshold, 'IPVS_DEST_ATTR_L_THRESH')
-    .u8(C.IPVS_DEST_ATTR_TUN_TYPE, TUNNELS[dest.tunnelType], 'IPVS_DEST_ATTR_TUN_TYPE')
-    .be16(C.IPVS_DEST_ATTR_TUN_PORT, dest.tunnelPort, 'IPVS_DEST_ATTR_TUN_PORT')
-    .u16(C.IPVS_DEST_ATTR_TUN_FLAGS, dest.tunnelFlags, 'IPVS_DEST_ATTR_TUN_FLAGS')
-    .end(at);
+  w.addr16(C.IPVS_DEST_ATTR_ADDR, '0.0.0.0').be16(C.IPVS_DEST_ATTR_PORT, 0, 'PORT').u16(C.IPVS_DEST_ATTR_ADDR_FAMILY, 0, 'ADDR_FAMILY')
+    .u32(C.IPVS_DEST_ATTR_FWD_METHOD, 0, 'FWD_METHOD').u32(C.IPVS_DEST_ATTR_WEIGHT, 0, 'WEIGHT').u32(C.IPVS_DEST_ATTR_U_THRESH, 0, 'U_THRESH')
+    .u32(C.IPVS_DEST_ATTR_L_THRESH, 0, 'L_THRESH').u8(C.IPVS_DEST_ATTR_TUN_TYPE, 0, 'TUN_TYPE').be16(C.IPVS_DEST_ATTR_TUN_PORT, 0, 'TUN_PORT')
+    .u16(C.IPVS_DEST_ATTR_TUN_FLAGS, 0, 'TUN_FLAGS').end(at);
+  if (w.off !== DEST_ATTR_LEN) throw new Error(`IPVS_CMD_ATTR_DEST template is ${w.off} bytes, not ${DEST_ATTR_LEN}`);
+  return w.buf;
+})();
+
+/**
+ * Writes the IPVS_CMD_ATTR_DEST of encodeDest (DEST_ATTR_LEN bytes) at the writer's position: every value
+ * checked first, in the attributes' order (the first that does not fit throws, nothing written), then the
+ * template copied and the values stored at their places. A cold apply writes one per real server.
+ */
+export function writeDest(w: AttrWriter, dest: DestSpec): void {
+  const v4 = ipv4Value(dest.address);
+  const bytes = v4 >= 0 ? undefined : addressToBytes(dest.address);
+  const port = fit(dest.port, 'u16', 'IPVS_DEST_ATTR_PORT');
+  const af = fit(afOf(dest.family), 'u16', 'IPVS_DEST_ATTR_ADDR_FAMILY');
+  const fwd = fit(FORWARDING[dest.forwarding], 'u32', 'IPVS_DEST_ATTR_FWD_METHOD');
+  const weight = fit(fit(dest.weight, 'int', 'IPVS_DEST_ATTR_WEIGHT'), 'u32', 'IPVS_DEST_ATTR_WEIGHT');
+  const upper = fit(dest.upperThreshold, 'u32', 'IPVS_DEST_ATTR_U_THRESH');
+  const lower = fit(dest.lowerThreshold, 'u32', 'IPVS_DEST_ATTR_L_THRESH');
+  const tunType = fit(TUNNELS[dest.tunnelType], 'u8', 'IPVS_DEST_ATTR_TUN_TYPE');
+  const tunPort = fit(dest.tunnelPort, 'u16', 'IPVS_DEST_ATTR_TUN_PORT');
+  const tunFlags = fit(dest.tunnelFlags, 'u16', 'IPVS_DEST_ATTR_TUN_FLAGS');
+  const at = w.template(DEST_TEMPLATE);
+  if (bytes === undefined) w.putBe32(at + 8, v4);
+  else w.buf.set(bytes, at + 8);
+  w.putBe16(at + 28, port);
+  w.putU16(at + 36, af);
+  w.putU32(at + 44, fwd);
+  w.putU32(at + 52, weight);
+  w.putU32(at + 60, upper);
+  w.putU32(at + 68, lower);
+  w.buf[at + 76] = tunType;
+  w.putBe16(at + 84, tunPort);
+  w.putU16(at + 92, tunFlags);
 }
 
 export function encodeDest(dest: DestSpec): Buffer {

@@ -38,7 +38,7 @@ export function quietChange(batches: readonly Batch[], seq: number): { batch: Ba
 export function writeBatch(first: number, count: number, write: (i: number, seq: number, w: AttrWriter) => void, datagrams: DatagramWriter): Batch {
   const batch: Batch = { first, count, results: new Array<Error | undefined | typeof UNSETTLED>(count), owedChanges: 0 };
   for (let i = 0; i < count; i++) {
-    const failed = datagrams.add((w) => write(i, first + i, w));
+    const failed = datagrams.change(write, i, first + i, undefined);
     if (failed) {
       batch.results[i] = failed;
       continue;
