@@ -2,7 +2,7 @@
  * The largest values lvsd can honour, and the checks of text and addresses that every part of the config
  * shares. Pure.
  */
-import { addressToBytes, canonicalAddress, familyOf, parseIPv4 } from '../net/address.js';
+import { addressToBytes, canonicalAddress, familyOf, ipv4Value, parseIPv4 } from '../net/address.js';
 import { formatDuration } from './duration.js';
 
 /** A Node timer's longest delay: 2^31-1 ms (a longer one fires after 1 ms, again and again). */
@@ -35,13 +35,8 @@ import { escapeControl } from '../escape.js';
  * unspecified addresses name no single host. Undefined when it can.
  */
 export function unusableHostAddress(address: string): string | undefined {
-  const v4 = parseIPv4(address);
-  if (v4) {
-    if (v4.every((b) => b === 0)) return `${address} is the unspecified address, not a host`;
-    if (v4.every((b) => b === 255)) return `${address} is the broadcast address, not a host`;
-    if (v4[0] >= 224 && v4[0] <= 239) return `${address} is a multicast address, not a host`;
-    return undefined;
-  }
+  const v4 = ipv4Value(address);
+  if (v4 >= 0) return unusableIPv4(address, v4);
   if (familyOf(address) !== 'ipv6') return undefined;
   if (address === '::') return ':: is the unspecified address, not a host';
   if (/^ff/i.test(address)) return `${address} is a multicast address, not a host`;
@@ -50,6 +45,15 @@ export function unusableHostAddress(address: string): string | undefined {
     const inner = unusableHostAddress(`${b[12]}.${b[13]}.${b[14]}.${b[15]}`);
     if (inner !== undefined) return `${address} is IPv4-mapped: ${inner}`;
   }
+  return undefined;
+}
+
+/** unusableHostAddress of a dotted quad, given its value (ipv4Value). */
+function unusableIPv4(address: string, value: number): string | undefined {
+  if (value === 0) return `${address} is the unspecified address, not a host`;
+  if (value === 0xffffffff) return `${address} is the broadcast address, not a host`;
+  const first = value >>> 24;
+  if (first >= 224 && first <= 239) return `${address} is a multicast address, not a host`;
   return undefined;
 }
 
@@ -75,6 +79,12 @@ export function zoneProblem(text: string): string | undefined {
  * multicast, broadcast or unspecified.
  */
 export function hostAddress(text: string): { address: string } | { error: string } {
+  // a dotted quad (most addresses) is its own canonical text and has no zone: its value settles the rest
+  const v4 = ipv4Value(text);
+  if (v4 >= 0) {
+    const unusable = unusableIPv4(text, v4);
+    return unusable !== undefined ? { error: unusable } : { address: text };
+  }
   const zone = zoneProblem(text);
   if (zone !== undefined) return { error: zone };
   const address = canonicalAddress(text);

@@ -128,6 +128,15 @@ export interface CheckTarget {
 }
 
 /**
+ * buildHealthCheck of a real server that declares no check (nor does its service): type none, every default
+ * (the same object, field for field and in the same order). Most real servers of a large table take this.
+ */
+export function noHealthCheck(target: CheckTarget): HealthCheckConfig {
+  const { interval, timeout, rise, fall } = HEALTH_DEFAULTS;
+  return { interval, timeout, rise, fall, address: target.address, port: target.port, type: 'none' };
+}
+
+/**
  * The effective check for one real server. Reports (at `rsPointer`) a connecting check that has no port
  * to use. The shape must have been checked with checkHealthShape.
  */

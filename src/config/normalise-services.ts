@@ -11,7 +11,7 @@ import { canonicalAddress, familyOf, type Family } from '../net/address.js';
 import type { HealthGlobalConfig, Origin, RealServerConfig, RealServerNotify, ServiceConfig, ServiceGroupRef } from './types.js';
 import { durationOr as seconds } from './duration.js';
 import { MAX_PERSISTENCE_SECONDS, MAX_TIMER_SECONDS, TIMER_WHY, hostAddress, overMax } from './limits.js';
-import { buildHealthCheck, checkHealthShape } from './normalise-health.js';
+import { buildHealthCheck, checkHealthShape, noHealthCheck } from './normalise-health.js';
 import { expandMembers, memberName, sharedId, sharedPort, type Member } from './normalise-groups.js';
 import { Problems } from './problems.js';
 import type { Located, RawRealServer, RawService, RawTunnel } from './raw.js';
@@ -103,7 +103,8 @@ function buildDest(
   const parsed = hostAddress(d.address);
   const address = 'address' in parsed ? parsed.address : undefined;
   if ('error' in parsed) report(`${pointer}/address`, parsed.error);
-  const destFamily = (address && familyOf(address)) || family;
+  // a canonical address: IPv6 text always has a colon, IPv4 text never
+  const destFamily: Family = address === undefined ? family : address.includes(':') ? 'ipv6' : 'ipv4';
   const forwarding: Forwarding = d.forwarding ?? svc.forwarding ?? SERVICE_DEFAULTS.forwarding;
   const servicePort = key?.kind === 'addr' ? key.port : svc.port ?? 0;
   const port = d.port ?? servicePort;
@@ -219,7 +220,8 @@ export function normaliseService(
   }
 
   const realServers: RealServerConfig[] = [];
-  const seenDests = new Map<string, string>();
+  /** Each real server's index by address and port (a duplicate names the first). */
+  const seenDests = new Map<string, number>();
   const usesTunnel = (raw.forwarding ?? 'nat') === 'tunnel' || (raw.realServers ?? []).some((r) => r.forwarding === 'tunnel')
     || raw.sorryServer?.forwarding === 'tunnel';
   if (raw.tunnel !== undefined && !usesTunnel) report('/tunnel', 'is set but no server of this service uses tunnel forwarding');
@@ -227,13 +229,17 @@ export function normaliseService(
   if (raw.tunnel !== undefined) tunnelFields(raw.tunnel, 'tunnel', '/tunnel', report);
   if (raw.healthCheck !== undefined) checkHealthShape(raw.healthCheck, file, `${pointer}/healthCheck`, problems);
 
-  (raw.realServers ?? []).forEach((rs, i) => {
+  // a plain loop, and per real server no closure, no pointer text kept and no spread: a cold apply builds
+  // every real server of the table here once, mostly in V8's interpreter
+  const list = raw.realServers ?? [];
+  for (let i = 0; i < list.length; i++) {
+    const rs = list[i]!;
     const rsPointer = `/realServers/${i}`;
     const spec = buildDest(rs, raw, key, family, rsPointer, report);
     const id = `${spec.address}\0${spec.port}`;
     const earlier = seenDests.get(id);
-    if (earlier !== undefined) report(rsPointer, `duplicate real server ${destId(spec)} (also ${earlier})`);
-    else seenDests.set(id, pointer + rsPointer);
+    if (earlier !== undefined) report(rsPointer, `duplicate real server ${destId(spec)} (also ${pointer}/realServers/${earlier})`);
+    else seenDests.set(id, i);
     if (rs.healthCheck !== undefined) checkHealthShape(rs.healthCheck, file, `${pointer}${rsPointer}/healthCheck`, problems);
     const declared = rs.healthCheck ?? raw.healthCheck;
     if (ctx) {
@@ -248,17 +254,17 @@ export function normaliseService(
       const target = { ...spec, port: port ?? 0 };
       const healthCheck = buildHealthCheck(declared, target, global, (m) => { if (!unported) report(rsPointer, m); });
       realServers.push({ spec, healthCheck, shared: { id: sharedId(spec.address, target.port), port: target.port }, ...notifyOf(rs) });
-      return;
+      continue;
     }
-    const healthCheck = buildHealthCheck(declared, spec, global, (m) => report(rsPointer, m));
-    realServers.push({ spec, healthCheck, ...notifyOf(rs) });
-  });
+    const healthCheck = declared === undefined ? noHealthCheck(spec) : buildHealthCheck(declared, spec, global, (m) => report(rsPointer, m));
+    realServers.push(rs.notify === undefined ? { spec, healthCheck } : { spec, healthCheck, ...notifyOf(rs) });
+  }
 
   let sorryServer: DestSpec | undefined;
   if (raw.sorryServer !== undefined) {
     sorryServer = buildDest(raw.sorryServer, raw, key, family, '/sorryServer', report);
     const earlier = seenDests.get(`${sorryServer.address}\0${sorryServer.port}`);
-    if (earlier !== undefined) report('/sorryServer', `is also a real server (${earlier}); a sorry server must be another address or port`);
+    if (earlier !== undefined) report('/sorryServer', `is also a real server (${pointer}/realServers/${earlier}); a sorry server must be another address or port`);
   }
   if (raw.quorum !== undefined && raw.quorum.minUp > realServers.length) {
     report('/quorum/minUp', `is ${raw.quorum.minUp} but the service has only ${realServers.length} real server${realServers.length === 1 ? '' : 's'}`);
