@@ -12,6 +12,8 @@ export function hasControl(text: string): boolean {
 
 /** Text with every control character written as an escape (\n, \x1b, \u2028), safe to print on one line. */
 export function escapeControl(text: string): string {
+  // most text has none: a test allocates nothing, a replace with a function allocates even when it finds none
+  if (!CONTROL.test(text)) return text;
   // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
     const code = c.charCodeAt(0);

@@ -50,15 +50,15 @@ export function describeService(service: ServiceSpec): string {
 
 /** "nat weight 100", "tunnel gue:6080 csum weight 1 upper 500 lower 100". */
 export function describeDest(dest: DestSpec): string {
-  const parts: string[] = [dest.forwarding];
+  // built as one string, no array of parts: a cold plan prints one of these per real server
+  let out: string = dest.forwarding;
   if (dest.forwarding === 'tunnel') {
-    parts.push(dest.tunnelType === 'ipip' ? 'ipip' : `${dest.tunnelType}:${dest.tunnelPort}`);
-    if (dest.tunnelType !== 'ipip') parts.push(describeTunnelFlags(dest.tunnelFlags));
+    out += dest.tunnelType === 'ipip' ? ' ipip' : ` ${dest.tunnelType}:${dest.tunnelPort} ${describeTunnelFlags(dest.tunnelFlags)}`;
   }
-  parts.push(`weight ${dest.weight}`);
-  if (dest.upperThreshold !== 0) parts.push(`upper ${dest.upperThreshold}`);
-  if (dest.lowerThreshold !== 0) parts.push(`lower ${dest.lowerThreshold}`);
-  return parts.join(' ');
+  out += ` weight ${dest.weight}`;
+  if (dest.upperThreshold !== 0) out += ` upper ${dest.upperThreshold}`;
+  if (dest.lowerThreshold !== 0) out += ` lower ${dest.lowerThreshold}`;
+  return out;
 }
 
 /** "tcp 900s tcpfin 120s udp 300s" for the fields that are set (non-zero). */

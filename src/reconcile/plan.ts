@@ -76,8 +76,8 @@ export interface PlannedOp {
   serviceId?: string;
   /** The real server concerned (dest ops only). */
   destId?: string;
-  /** For `change`: every attribute that differs, kernel value -> desired value. */
-  changes: FieldChange[];
+  /** For `change`: every attribute that differs, kernel value -> desired value (add and remove: empty, shared, frozen). */
+  changes: readonly FieldChange[];
   /** One line for humans: "weight 100 -> 50", "declared", "no longer declared". */
   reason: string;
 }
@@ -182,15 +182,30 @@ function timeoutOps(input: PlanInput['timeouts']): PlannedOp[] {
   return [{ command: { cmd: 'set-timeouts', timeouts: send }, action: 'change', target: 'timeouts', changes, reason: reasonOf(changes) }];
 }
 
-function dedupeDests(sid: string, dests: readonly DestSpec[], warnings: string[]): Map<string, DestSpec> {
-  const out = new Map<string, DestSpec>();
+/** A service's declared real servers, the first of each id kept: ids and specs side by side, and the ids as a set. */
+interface DedupedDests {
+  ids: string[];
+  specs: DestSpec[];
+  has: Set<string>;
+}
+
+function dedupeDests(sid: string, dests: readonly DestSpec[], warnings: string[]): DedupedDests {
+  const out: DedupedDests = { ids: [], specs: [], has: new Set() };
   for (const d of dests) {
     const id = canonicalDestId(d);
-    if (out.has(id)) warnings.push(`service ${sid}: real server ${id} declared twice; the first declaration is used`);
-    else out.set(id, d);
+    if (out.has.has(id)) {
+      warnings.push(`service ${sid}: real server ${id} declared twice; the first declaration is used`);
+      continue;
+    }
+    out.has.add(id);
+    out.ids.push(id);
+    out.specs.push(d);
   }
   return out;
 }
+
+/** The `changes` of an op that has none (add, remove): one shared empty list, not one per real server. */
+const NO_CHANGES: readonly FieldChange[] = Object.freeze([]);
 
 /**
  * Whether the kernel has exactly the wanted real servers in the same order (same address text and port at
@@ -273,12 +288,12 @@ export function planReconcile(input: PlanInput): Plan {
     }
     const dests = dedupeDests(sid, want.dests, warnings);
     if (!have) {
-      services.push({ command: { cmd: 'new-service', service: want.service }, action: 'add', target: 'service', serviceId: sid, changes: [], reason: 'declared' });
+      services.push({ command: { cmd: 'new-service', service: want.service }, action: 'add', target: 'service', serviceId: sid, changes: NO_CHANGES, reason: 'declared' });
       summary.servicesAdded++;
-      for (const [did, d] of dests) {
-        newDests.push({ command: { cmd: 'new-dest', service: key, dest: d }, action: 'add', target: 'dest', serviceId: sid, destId: did, changes: [], reason: 'declared' });
-        summary.destsAdded++;
+      for (let i = 0; i < dests.ids.length; i++) {
+        newDests.push({ command: { cmd: 'new-dest', service: key, dest: dests.specs[i]! }, action: 'add', target: 'dest', serviceId: sid, destId: dests.ids[i]!, changes: NO_CHANGES, reason: 'declared' });
       }
+      summary.destsAdded += dests.ids.length;
       continue;
     }
     planServiceEdit(sid, want, have, services, summary);
@@ -287,10 +302,12 @@ export function planReconcile(input: PlanInput): Plan {
       const did = canonicalDestId(d);
       if (!kernelDests.has(did)) kernelDests.set(did, d);
     }
-    for (const [did, d] of dests) {
+    for (let i = 0; i < dests.ids.length; i++) {
+      const did = dests.ids[i]!;
+      const d = dests.specs[i]!;
       const k = kernelDests.get(did);
       if (!k) {
-        newDests.push({ command: { cmd: 'new-dest', service: key, dest: d }, action: 'add', target: 'dest', serviceId: sid, destId: did, changes: [], reason: 'declared' });
+        newDests.push({ command: { cmd: 'new-dest', service: key, dest: d }, action: 'add', target: 'dest', serviceId: sid, destId: did, changes: NO_CHANGES, reason: 'declared' });
         summary.destsAdded++;
         continue;
       }
@@ -302,11 +319,11 @@ export function planReconcile(input: PlanInput): Plan {
       setDests.push({ command: { cmd: 'set-dest', service: key, dest: d }, action: 'change', target: 'dest', serviceId: sid, destId: did, changes: dChanges, reason: reasonOf(dChanges) });
       summary.destsChanged++;
     }
-    const gone = [...kernelDests].filter(([did]) => !dests.has(did)).sort(([a], [b]) => compare(a, b));
+    const gone = [...kernelDests].filter(([did]) => !dests.has.has(did)).sort(([a], [b]) => compare(a, b));
     for (const [did, k] of gone) {
       delDests.push({
         command: { cmd: 'del-dest', service: have.service.key, dest: { family: k.family, address: k.address, port: k.port } },
-        action: 'remove', target: 'dest', serviceId: sid, destId: did, changes: [], reason: 'not declared',
+        action: 'remove', target: 'dest', serviceId: sid, destId: did, changes: NO_CHANGES, reason: 'not declared',
       });
       summary.destsRemoved++;
     }
@@ -321,7 +338,7 @@ export function planReconcile(input: PlanInput): Plan {
     }
     delServices.push({
       command: { cmd: 'del-service', key: entry.service.key },
-      action: 'remove', target: 'service', serviceId: sid, changes: [],
+      action: 'remove', target: 'service', serviceId: sid, changes: NO_CHANGES,
       reason: owned ? 'no longer declared' : 'not declared (lvsd owns the whole table)',
     });
     summary.servicesRemoved++;
