@@ -4,7 +4,7 @@
  * target, and the directory is fsynced. A crash or power loss at any point leaves either the old file or
  * the new one, never a truncated or half-written one; two writers never share a temp file.
  */
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { closeFd, mkdir, open, rename, syncFd, unlink, writeAll } from './fs-async.js';
 import { basename, dirname, join } from 'node:path';
 
 /** Per process: with the pid and a random part, a temp name no other writer uses (open's O_EXCL checks it). */
@@ -31,12 +31,12 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o755 });
   const tmp = join(dir, `.${basename(path)}.${tmpSuffix()}.tmp`);
   try {
-    const fh = await open(tmp, 'wx', options.mode ?? 0o644);
+    const fd = await open(tmp, 'wx', options.mode ?? 0o644);
     try {
-      await fh.writeFile(data);
-      await fh.sync();
+      await writeAll(fd, data);
+      await syncFd(fd);
     } finally {
-      await fh.close();
+      await closeFd(fd);
     }
     await rename(tmp, path);
   } catch (e) {
@@ -48,10 +48,10 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
 
 /** fsync of a directory, so a rename into it survives a power loss. */
 export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+  const fd = await open(dir, 'r');
   try {
-    await fh.sync();
+    await syncFd(fd);
   } finally {
-    await fh.close();
+    await closeFd(fd);
   }
 }

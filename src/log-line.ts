@@ -7,7 +7,7 @@
  * `isLevelEnabled`, `flush`.
  */
 import { writeSync } from 'node:fs';
-import { isatty } from 'node:tty';
+import { createRequire } from 'node:module';
 import { format } from 'node:util';
 import type { Logger } from './log.js';
 import { formatLogLine } from './log-pretty.js';
@@ -29,6 +29,11 @@ export interface LineLoggerOptions {
   level?: string;
   destination?: number;
   pretty?: boolean;
+}
+
+/** node:tty's isatty, loaded when a logger is made (node:tty loads node:net: `lvsd apply` imports this module and mostly logs nothing). */
+function isatty(fd: number): boolean {
+  return (createRequire(import.meta.url)('node:tty') as typeof import('node:tty')).isatty(fd);
 }
 
 export function lineLogger(options: LineLoggerOptions = {}): Logger {

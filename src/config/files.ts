@@ -3,7 +3,7 @@
  * commands use it (control-socket.ts) without loading the validator.
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeFd, fstatBig, open, readAt, readRest } from '../fs-async.js';
 import { join } from 'node:path';
 import { LvsdError } from '../errors.js';
 import { commonPrefix, commonSuffix, roomyBuffer, type Edited } from './byte-compare.js';
@@ -57,19 +57,19 @@ export async function configFiles(path: string, record?: ReadRecord): Promise<st
 export const COMPARE_CHUNK = 1024 * 1024;
 
 /** Opens `file` without blocking (a FIFO would otherwise hang the load) and checks it is a regular file on the open descriptor. */
-async function openRegular(file: string): Promise<{ fh: FileHandle; info: BigIntStats }> {
-  let fh;
+async function openRegular(file: string): Promise<{ fd: number; info: BigIntStats }> {
+  let fd;
   try {
-    fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    fd = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
     throw unreadable(file, e);
   }
   try {
-    const info = await fh.stat({ bigint: true });
+    const info = await fstatBig(fd);
     if (!info.isFile()) throw notRegular(file);
-    return { fh, info };
+    return { fd, info };
   } catch (e) {
-    await fh.close().catch(() => undefined);
+    await closeFd(fd).catch(() => undefined);
     throw e instanceof LvsdError ? e : unreadable(file, e);
   }
 }
@@ -80,15 +80,15 @@ async function openRegular(file: string): Promise<{ fh: FileHandle; info: BigInt
  * before the read is noted there (read-stamp.ts).
  */
 export async function readRegular(file: string, roomy = false, record?: ReadRecord): Promise<Buffer> {
-  const { fh, info } = await openRegular(file);
+  const { fd, info } = await openRegular(file);
   try {
-    const bytes = await readWhole(fh, Number(info.size), roomy);
+    const bytes = await readWhole(fd, Number(info.size), roomy);
     record?.saw(file, info);
     return bytes;
   } catch (e) {
     throw e instanceof LvsdError ? e : unreadable(file, e);
   } finally {
-    await fh.close().catch(() => undefined);
+    await closeFd(fd).catch(() => undefined);
   }
 }
 
@@ -96,12 +96,12 @@ export async function readRegular(file: string, roomy = false, record?: ReadReco
  * One read of the size fstat gave, and one byte more: a short read is the end of the file (each call is a
  * round trip through libuv's thread pool). `roomy`: into a buffer of its own with room to grow (roomyBuffer).
  */
-async function readWhole(fh: FileHandle, size: number, roomy = false): Promise<Buffer> {
+async function readWhole(fd: number, size: number, roomy = false): Promise<Buffer> {
   const buf = roomy ? roomyBuffer(size + 1) : Buffer.allocUnsafe(size + 1);
-  const { bytesRead } = await fh.read(buf, 0, size + 1, 0);
+  const bytesRead = await readAt(fd, buf, 0, size + 1, 0);
   if (bytesRead <= size) return buf.subarray(0, bytesRead);
-  // it grew meanwhile: read it as it is now
-  const now = await fh.readFile();
+  // it grew meanwhile: read it as it is now (positional reads left the descriptor's offset at 0)
+  const now = await readRest(fd);
   if (!roomy) return now;
   const copy = roomyBuffer(now.length);
   now.copy(copy);

@@ -6,7 +6,7 @@
  * (src/atomic-file.ts). A missing or unreadable file reads as the empty set with a warning: the safe
  * direction, since an empty set only means lvsd removes less. OwnedSet keeps the set while lvsd runs.
  */
-import { readFile } from 'node:fs/promises';
+import { readText } from '../fs-async.js';
 import { writeFileAtomic } from '../atomic-file.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { ApplyReport } from './apply.js';
@@ -19,7 +19,7 @@ const VERSION = 1;
 export async function loadOwned(path: string, log: Logger = silentLogger): Promise<Set<string>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readText(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     log.warn(

@@ -1,7 +1,8 @@
 import { loadConfig } from '../../config/index.js';
 import { createIpvsClient } from '../../ipvs/index.js';
 import { applyIpvsSysctls, ipvsSysctls } from '../../ipvs/sysctl.js';
-import { createLogger, lazyLogger } from '../../log.js';
+import { lazyLogger } from '../../log.js';
+import { lineLogger } from '../../log-line.js';
 import {
   DEFAULT_STATE_FILE, formatApplyReport, formatPlan, loadOwned, nextOwned, reconcile, saveOwned,
 } from '../../reconcile/index.js';
@@ -26,8 +27,10 @@ export async function apply(args: ApplyArgs): Promise<number> {
   const config = await loadConfig(args.config);
   const stateFile = args.stateFile ?? config.ipvs.stateFile ?? DEFAULT_STATE_FILE;
   const level = process.env.LVSD_LOG_LEVEL ?? 'warn';
-  // pino is loaded only if something is logged at this level (at warn: a failure or a surprise)
-  const log = lazyLogger(level, () => createLogger({ level, destination: 2 }));
+  // the logger is made only if something is logged at this level (at warn: a failure or a surprise, or the
+  // first apply's missing state file); pino's lines without pino (log-line.ts): a require of pino reads ~30
+  // files of node_modules, seconds of a cold apply in the test VM (docs/benchmarks.md)
+  const log = lazyLogger(level, () => lineLogger({ level, destination: 2 }));
   const client = await createIpvsClient();
   try {
     if (!args.dryRun) {
