@@ -23,7 +23,7 @@ import {
   type TunnelType,
 } from './types.js';
 import * as C from './constants.js';
-import { AttrWriter, attr, be16, be32, hostU32, fit, nest, str, u16, u32, u8 } from './nlattr.js';
+import { AttrWriter, NLA_HDRLEN, attr, be16, be32, hostU32, fit, nest, str, u16, u32, u8 } from './nlattr.js';
 import {
   AttrIndex, getBe16, getBe32, getBytes, getCounter, getS32, getStr, getU16, getU32, getU8, hostU32At, parseAttrs, protocolError, type Attrs,
 } from './nlattr-read.js';
@@ -122,24 +122,35 @@ export function encodeService(spec: ServiceSpec): Buffer {
   return nest(C.IPVS_CMD_ATTR_SERVICE, attrs);
 }
 
-/** Writes the IPVS_CMD_ATTR_SERVICE of encodeService (the same bytes) at the writer's position. */
+/** String attributes already encoded (scheduler and persistence-engine names: a handful of values), by type and text. */
+const strAttrs = new Map<string, Buffer>();
+
+function strAttr(type: number, s: string): Buffer {
+  const k = `${type}\0${s}`;
+  let a = strAttrs.get(k);
+  if (a === undefined) {
+    a = str(type, s);
+    if (strAttrs.size < 256) strAttrs.set(k, a);
+  }
+  return a;
+}
+
+/**
+ * Writes the IPVS_CMD_ATTR_SERVICE of encodeService (the same bytes) at the writer's position: the key's
+ * attributes copied from encodeServiceKey's (made once per key object, and its real servers' commands use
+ * them too), the scheduler's name from the encoded ones.
+ */
 export function writeService(w: AttrWriter, spec: ServiceSpec): void {
   const key = spec.key;
+  const keyAttrs = encodeServiceKey(key);
   const at = w.begin(C.IPVS_CMD_ATTR_SERVICE);
-  w.u16(C.IPVS_SVC_ATTR_AF, afOf(key.family), 'IPVS_SVC_ATTR_AF');
-  if (key.kind === 'fwmark') {
-    w.u32(C.IPVS_SVC_ATTR_FWMARK, key.fwmark, 'IPVS_SVC_ATTR_FWMARK');
-  } else {
-    w.u16(C.IPVS_SVC_ATTR_PROTOCOL, PROTOCOLS[key.protocol], 'IPVS_SVC_ATTR_PROTOCOL')
-      .addr16(C.IPVS_SVC_ATTR_ADDR, key.address)
-      .be16(C.IPVS_SVC_ATTR_PORT, key.port, 'IPVS_SVC_ATTR_PORT');
-  }
-  w.str(C.IPVS_SVC_ATTR_SCHED_NAME, spec.scheduler)
+  w.raw(keyAttrs.subarray(NLA_HDRLEN))
+    .raw(strAttr(C.IPVS_SVC_ATTR_SCHED_NAME, spec.scheduler))
     .u32pair(C.IPVS_SVC_ATTR_FLAGS, (fit(spec.flags, 'u32', 'IPVS_SVC_ATTR_FLAGS') & ~SVC_F_HASHED) >>> 0, 0xffffffff, 'IPVS_SVC_ATTR_FLAGS')
     .u32(C.IPVS_SVC_ATTR_TIMEOUT, spec.timeout, 'IPVS_SVC_ATTR_TIMEOUT');
   if (key.family === 'ipv4') w.be32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask, 'IPVS_SVC_ATTR_NETMASK');
   else w.u32(C.IPVS_SVC_ATTR_NETMASK, spec.netmask, 'IPVS_SVC_ATTR_NETMASK');
-  if (spec.pe !== '') w.str(C.IPVS_SVC_ATTR_PE_NAME, spec.pe);
+  if (spec.pe !== '') w.raw(strAttr(C.IPVS_SVC_ATTR_PE_NAME, spec.pe));
   w.end(at);
 }
 
