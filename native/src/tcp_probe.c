@@ -165,9 +165,10 @@ static int settled_at_once(int fd, const tcp_addr *addr) {
   return errno == ECONNABORTED ? ECONNRESET : errno;
 }
 
-int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, bool try_settle, int *done, double *latency_us) {
+int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, bool try_settle, int *done, double *latency_us, uint64_t *at) {
   uint64_t start = lvsd_tcp_now_ns();
   *latency_us = 0;
+  *at = 0;
   bool v6 = addr->sa.sa_family == AF_INET6;
   int fd = reset ? kept_socket(p, addr->sa.sa_family) : -1;
   bool pooled = fd >= 0;
@@ -197,7 +198,8 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
      taken for the next one's on the same socket) */
   int now_err = pooled || !try_settle ? EALREADY : settled_at_once(fd, addr);
   if (now_err != EALREADY) {
-    *latency_us = (double)(lvsd_tcp_now_ns() - start) / 1000.0;
+    *at = lvsd_tcp_now_ns();
+    *latency_us = (double)(*at - start) / 1000.0;
     close(fd);
     *done = now_err;
     return -1;
@@ -256,8 +258,8 @@ static void oneoff_command(tcp_prober *p, const tcp_cmd *c) {
   }
   int err = 0;
   double latency_us;
-  uint64_t t0 = lvsd_tcp_now_ns();
-  int64_t s = lvsd_tcp_start(p, &c->addr, c->timeout_ms, c->reset, true, &err, &latency_us);
+  uint64_t t0 = lvsd_tcp_now_ns(), settled_at;
+  int64_t s = lvsd_tcp_start(p, &c->addr, c->timeout_ms, c->reset, true, &err, &latency_us, &settled_at);
   if (s < 0) {
     uint64_t at = lvsd_tcp_now_ns();
     lvsd_tcp_fold_later(p, false, c->id, c->epoch, err, (double)(at - t0) / 1000.0, at);

@@ -129,7 +129,8 @@ typedef struct tcp_prober {
   uint32_t nfree;
   uint32_t *heap; /* slot ids ordered by deadline */
   uint32_t heap_n;
-  uint32_t *turns;   /* watch ids ordered by due_ns */
+  uint32_t *turns;   /* watch ids ordered by due_ns (a binary heap) */
+  uint64_t *turn_due; /* turn_due[i]: turns[i]'s due_ns, the heap's keys side by side */
   uint32_t *scratch; /* the watches due in one wake-up */
   uint32_t turns_n;
   uint32_t nturns_cap; /* capacity of turns and scratch */
@@ -213,9 +214,10 @@ uint64_t lvsd_tcp_now_ns(void);
    (CLOCK_MONOTONIC ns), 0 when there is none. */
 uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k);
 /* Opens and connects a socket; returns the slot id, or -1 with *done set: 0 connected at once, else errno, and
-   *latency_us the connect's time when the handshake settled inside it (0 when connect() itself failed).
+   *latency_us the connect's time when the handshake settled inside it (0 when connect() itself failed) and
+   *at when it ended (the clock read once for both).
    try_settle: ask the socket after connect() whether the handshake has ended (one connect() more). */
-int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, bool try_settle, int *done, double *latency_us);
+int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms, bool reset, bool try_settle, int *done, double *latency_us, uint64_t *at);
 /* Close a probe under way without an outcome. */
 void lvsd_tcp_drop(tcp_prober *p, uint32_t id);
 /* An outcome to fold at the end of this turn; false when out of memory (it is lost). */

@@ -20,6 +20,7 @@ static void free_prober(tcp_prober *p) {
   free(p->free_ids);
   free(p->heap);
   free(p->turns);
+  free(p->turn_due);
   free(p->scratch);
   free(p->oneoff_slot);
   free(p->folds);

@@ -236,6 +236,46 @@ describe('the addon\'s watches: outcomes folded in C', { skip: nativeAvailable()
       prober.unwatch(id);
     }
   });
+
+  test('hundreds of watches of different intervals, some moved or removed: each probed on its own turns, none starved, none twice', async () => {
+    // the engine's turn heap: every probe moves its watch to its next turn in place (native/src/tcp_watch.c)
+    const prober = sharedTcpProber()!;
+    const port = await deadPort(); // refused at once on loopback: every probe is an outcome within its turn
+    const intervals = [30, 50, 90, 170];
+    const ids = Array.from({ length: 240 }, (_, i) => prober.watch(
+      { address: '127.0.0.1', port, intervalMs: intervals[i % intervals.length]!, timeoutMs: 1000, firstInMs: i % 7, rise: 1, fall: 1 },
+      () => undefined));
+    const removed = new Set(ids.filter((_, i) => i % 10 === 3));
+    const moved = ids.filter((_, i) => i % 10 === 5);
+    try {
+      prober.pullCounts();
+      for (const id of ids) prober.takeCounts(id);
+      await sleep(300);
+      for (const id of removed) prober.unwatch(id);
+      for (const id of moved) prober.next(id, 0); // a retry sooner: the next turn now, then the interval again
+      await sleep(100);
+      prober.pullCounts(); // what the removed ones had before they went
+      for (const id of ids) prober.takeCounts(id);
+      const t0 = Date.now();
+      await sleep(1200);
+      prober.pullCounts();
+      const spanMs = Date.now() - t0;
+      ids.forEach((id, i) => {
+        const [ok, failed] = prober.takeCounts(id);
+        const n = ok + failed;
+        if (removed.has(id)) {
+          assert.equal(n, 0, `watch ${i} was removed, yet probed ${n} times`);
+          return;
+        }
+        const interval = intervals[i % intervals.length]!;
+        // a turn starts up to 10 ms early (turns share a wake-up), never twice, and a late one is not made up
+        const most = Math.floor((spanMs + 10) / interval) + 2;
+        assert.ok(n >= 1 && n <= most, `watch ${i} (every ${interval} ms): ${n} probes in ${spanMs} ms (1..${most})`);
+      });
+    } finally {
+      for (const id of ids) if (!removed.has(id)) prober.unwatch(id);
+    }
+  });
 });
 
 describe('where the addon\'s engine runs', { skip: nativeAvailable() ? false : 'native addon not built' }, () => {
