@@ -90,13 +90,21 @@ export function timeWaits(ns: string): number {
   return n;
 }
 
-/** The TCP counters of a namespace (/proc/net/snmp read in it): segments sent and received, resets sent. */
-export function tcpCounters(ns: string): { out: number; in: number; rsts: number } {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'], { encoding: 'utf8' });
-  const lines = (r.stdout ?? '').split('\n').filter((l) => l.startsWith('Tcp:'));
-  const names = lines[0]?.split(/\s+/) ?? [], values = lines[1]?.split(/\s+/).map(Number) ?? [];
-  const get = (n: string) => values[names.indexOf(n)] ?? 0;
-  return { out: get('OutSegs'), in: get('InSegs'), rsts: get('OutRsts') };
+/**
+ * The TCP counters of a namespace (/proc/net/snmp and /proc/net/netstat read in it): segments sent and
+ * received, resets sent, and the closes that found the namespace's TIME_WAIT table full
+ * (TCPTimeWaitOverflow: the socket is dropped at once, and the peer's late FIN is answered with a reset).
+ */
+export function tcpCounters(ns: string): { out: number; in: number; rsts: number; twOverflow: number } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp', '/proc/net/netstat'], { encoding: 'utf8' });
+  const all = (r.stdout ?? '').split('\n');
+  const table = (prefix: string) => {
+    const lines = all.filter((l) => l.startsWith(prefix));
+    const names = lines[0]?.split(/\s+/) ?? [], values = lines[1]?.split(/\s+/).map(Number) ?? [];
+    return (n: string) => values[names.indexOf(n)] ?? 0;
+  };
+  const tcp = table('Tcp:'), ext = table('TcpExt:');
+  return { out: tcp('OutSegs'), in: tcp('InSegs'), rsts: tcp('OutRsts'), twOverflow: ext('TCPTimeWaitOverflow') };
 }
 
 /** user / kernel ms per probe of each thread name in the window, busiest first */

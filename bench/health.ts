@@ -443,7 +443,7 @@ interface WindowResult {
   /** CPU per probe by thread (process/thread name) */
   threads: ReturnType<typeof threadFigures>;
   /** TCP segments per probe on the tool's side of the link (sent, received; of those sent, resets): how a probe ends */
-  segmentsPerProbe: { out: number; in: number; rsts: number };
+  segmentsPerProbe: { out: number; in: number; rsts: number; twOverflow: number };
   /** when the window began */
   at: string;
 }
@@ -527,7 +527,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     threads: threadFigures(s0, s1, probes.probes),
     vmMsPerProbe: vmFigures(v0, v1, probes.probes),
     timeWait,
-    segmentsPerProbe: { out: perProbe(t1.out - t0.out), in: perProbe(t1.in - t0.in), rsts: perProbe(t1.rsts - t0.rsts) },
+    segmentsPerProbe: { out: perProbe(t1.out - t0.out), in: perProbe(t1.in - t0.in), rsts: perProbe(t1.rsts - t0.rsts), twOverflow: perProbe(t1.twOverflow - t0.twOverflow) },
     at: new Date(fromUs / 1000).toISOString(),
   };
   if (c0 && c1) r.checkerCpuSPerMin = (cpuTicks(c0, c1).ticks / CLK_TCK) * 60 / windowS;
@@ -535,7 +535,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     `RSS ${r.rssMiB.toFixed(0)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)}; PSS ${r.pssMiB.toFixed(1)}), VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
   say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
   const seg = r.segmentsPerProbe;
-  say(kind, `  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received`);
+  say(kind, `  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received; closes past a full TIME_WAIT table ${seg.twOverflow.toFixed(2)}`);
   const vm = r.vmMsPerProbe;
   say(kind, `  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
   for (const t of r.threads.slice(0, 8)) say(kind, `  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe`);
