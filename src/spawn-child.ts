@@ -215,11 +215,11 @@ export async function runProgram(file: string, args: readonly string[], o: Progr
 }
 
 /**
- * `signal` to the child's process group (it leads one: runProgram starts it detached); the child alone when
+ * `signal` to the child's process group (it leads one: runProgram and spawnHook start it detached); the child alone when
  * the group cannot be signalled. The pid cannot be another process's until the child is reaped, and the
  * group's id is its pid for as long as any member of the group lives.
  */
-function signalGroup(child: SpawnedChild, signal: NodeJS.Signals): void {
+export function signalGroup(child: SpawnedChild, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, signal);
