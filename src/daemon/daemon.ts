@@ -218,8 +218,9 @@ export class Daemon {
     if (next.vrrp.length > 0 && !this.parts.vrrp && !this.opts.vrrp) {
       return this.reloadFailed(trigger, 'vrrp', new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
     }
-    // The whole switch holds the kernel queue: no health change or drift pass lands between reading the
-    // table and applying the new config to it.
+    // The whole switch holds the kernel queue: no health change, drain or other pass lands between planning
+    // the new config and applying it. A drift pass's read runs outside the queue: the reload goes ahead of
+    // it, and the pass keeps what the reload did (reconciler.ts, repairDrift).
     const load: ReloadFacts = {
       started, loop, loadMs: Math.round(performance.now() - started), ...this.parts.configCache.stats, phases: { ...this.parts.configCache.phases }, marks: {},
       chainMs: started - asked,
@@ -275,6 +276,8 @@ export class Daemon {
     marks.prepared = performance.now();
     await this.parts.applyIpvsSysctls();
     marks.sysctls = performance.now();
+    // a drift pass reading the table now (outside the queue) does not hold this reload back
+    if (this.parts.reconciler.driftReading) facts.aheadOfDrift = true;
 
     const outcome = await ((delta && this.parts.reconciler.applyChangesNow(this.parts.wanted.changes(delta), 'reload', 'reload'))
       ?? this.parts.reconciler.applyDesiredNow(this.parts.wanted.table(), 'reload', 'reload'));

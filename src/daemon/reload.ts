@@ -31,6 +31,8 @@ export interface ReloadFacts extends LoadStats {
   chainMs?: number;
   /** The operations the reload's pass sent to the kernel (0: the table already held the config). */
   ops?: number;
+  /** A drift pass was reading the kernel's table when the reload applied its operations: the reload went ahead of it. */
+  aheadOfDrift?: boolean;
 }
 
 /**
@@ -171,12 +173,13 @@ export async function dropPrepared(parts: PreparedParts): Promise<void> {
 
 /** config.reloaded: what the reload measured. */
 export function logReloaded(log: Logger, trigger: ReloadTrigger, next: Config, facts: ReloadFacts): void {
-  const { started, loop, phases, marks, chainMs, ops, ...load } = facts;
+  const { started, loop, phases, marks, chainMs, ops, aheadOfDrift, ...load } = facts;
   const tenth = (ms: number) => Math.round(ms * 10) / 10;
   const { prepared, sysctls, applied } = marks;
   const loaded = started + facts.loadMs;
   log.info({
-    event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...(ops !== undefined && { ops }), ...load,
+    event: 'config.reloaded', trigger, services: next.services.length, vrrp: next.vrrp.length, ...(ops !== undefined && { ops }),
+    ...(aheadOfDrift && { aheadOfDrift }), ...load,
     ...(chainMs !== undefined && { chainMs: tenth(chainMs) }),
     ...(phases && { readMs: tenth(phases.readMs), parseMs: tenth(phases.parseMs), buildMs: tenth(phases.buildMs), hostMs: tenth(phases.hostMs) }),
     // the switch: parts prepared (IPVS asked, health, VRRP), the IPVS sysctls, the table's operations, the rest

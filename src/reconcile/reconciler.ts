@@ -10,7 +10,10 @@
  *   kept view, sent in one pipelined batch.
  * - repairDrift: the one full read: the view is replaced by the kernel's table, everything is planned
  *   (a slice of services per turn of the event loop: sliced.ts) and the difference sent. The drift timer
- *   and the repair of failed operations call it.
+ *   and the repair of failed operations call it. Its read runs outside the queue (KeptView.readAside): a
+ *   reload, a health change or a drain goes ahead of it and is not waited for; each service their
+ *   operations touched while it read is read again in the queue once the read ended, and the pass,
+ *   planned there against the desired table then in force, never sets what they replaced.
  * - snapshot / status: the kept view, and what failed.
  *
  * Every failed operation is logged, counted, kept for status (repair.ts) and retried by full passes that
@@ -19,7 +22,7 @@
  */
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import type { IpvsClient } from '../ipvs/types.js';
-import type { DesiredEntry, KernelEntry } from '../table/index.js';
+import type { DesiredEntry, KernelEntry, Timeouts } from '../table/index.js';
 import { applyPlan, logApplied, mergeReports, sendChunk, type ApplyReport } from './apply.js';
 import { OwnedSet } from './ownership.js';
 import type { Plan, PlannedOp } from './plan.js';
@@ -31,12 +34,25 @@ import { passFailure, recordsOf, sendFailures } from './repair.js';
 import { RepairSchedule } from './repair-schedule.js';
 import { planSliced } from './sliced.js';
 import { KeptView } from './view.js';
-import { NO_STATS, followSend, readWholeTable, sendLost } from './view-sync.js';
+import { NO_STATS, followSend, readWholeAside, readWholeTable, sendLost } from './view-sync.js';
+import type { AsideRead } from './view.js';
 import { TurnBudget } from '../turn-budget.js';
 import { serviceIdOf } from './service-id.js';
 
 /** Passes that plan the whole desired table (and so own the owned set and show as the last reconcile). */
 const TABLE_KINDS: ReadonlySet<PassKind> = new Set(['start', 'reload', 'drift', 'repair', 'adopted']);
+
+/** A drift pass's read, made outside the queue (Reconciler.driftPass), handed to its plan in the queue. */
+interface ReadOutside {
+  read: AsideRead;
+  /** The kernel's timeouts read with it (when the table in force wanted any). */
+  timeouts: Timeouts | undefined;
+  /** When the pass began (its read), performance.now(). */
+  started: number;
+  readMs: number;
+  /** Passes counted when the read began (Reconciler.passes): those since went ahead of this one. */
+  passesBefore: number;
+}
 
 export class Reconciler {
   /** The services lvsd owns and the state file (ownership.ts). */
@@ -49,6 +65,10 @@ export class Reconciler {
   private unique = true;
   private queue: Promise<unknown> = Promise.resolve();
   private fullPending: Promise<PassOutcome> | undefined;
+  /** The full passes asked for (repairDrift), one after the other: each reads outside the queue. */
+  private driftChain: Promise<unknown> = Promise.resolve();
+  /** Passes begun in the queue (a drift pass's line says how many went ahead of its read). */
+  private passes = 0;
   private readonly dirty = new Map<string, { reason: string; kind: 'health' | 'drain' }>();
   private flushPending: Promise<void> | undefined;
   /** What failed, the repair passes scheduled for it, the last full pass (repair-schedule.ts). */
@@ -71,7 +91,11 @@ export class Reconciler {
     this.ownedSet.ids = ids;
   }
 
-  /** No pass runs after this; resolves once the one running has ended. */
+  /**
+   * No pass runs after this; resolves once the one running in the queue has ended. A drift pass still
+   * reading (outside the queue) is not waited for: it changes nothing, and once its read ends it sees
+   * the stop and drops what it read.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.repairs.stop();
@@ -179,15 +203,63 @@ export class Reconciler {
     return this.flushPending;
   }
 
-  /** The one full read: the view is replaced by the kernel's table and everything planned. Coalesces. Never rejects. */
+  /**
+   * The one full read: the view is replaced by the kernel's table and everything planned. Coalesces (a
+   * call before the pass begins to read joins it). The read runs outside the queue; what the queue runs
+   * meanwhile goes ahead (driftPass). Never rejects.
+   */
   repairDrift(reason = 'drift', kind: PassKind = 'drift'): Promise<PassOutcome> {
     if (this.fullPending) return this.fullPending;
-    const p = this.enqueue(async () => {
+    const p = this.driftChain.then(() => {
       this.fullPending = undefined;
-      return this.fullPass(reason, kind, false);
+      return this.driftPass(reason, kind);
     });
+    this.driftChain = p.catch(() => undefined);
     this.fullPending = p;
     return p;
+  }
+
+  /** Whether a drift pass is reading the kernel's table now (a pass that runs meanwhile goes ahead of it). */
+  get driftReading(): boolean {
+    return this.view.readingAside;
+  }
+
+  /**
+   * A drift (or repair) pass: the whole table read outside the queue into a view built aside, then, in
+   * the queue, that read committed (KeptView.readAside: each service a pass touched meanwhile goes
+   * stale), the stale services read again, and everything planned and sent as the full pass does. Before the first whole read the pass runs whole in the queue. Never rejects.
+   */
+  private async driftPass(reason: string, kind: PassKind): Promise<PassOutcome> {
+    if (this.stopped) return NOTHING_TO_DO;
+    if (!this.view.known || this.nothingToManage()) return this.enqueue(() => this.fullPass(reason, kind, false));
+    const started = performance.now();
+    const passesBefore = this.passes;
+    let client: IpvsClient | undefined;
+    let read: AsideRead | undefined;
+    let timeouts: Timeouts | undefined;
+    try {
+      client = await this.opts.client();
+      if (!client) return NOTHING_TO_DO;
+      read = this.view.readAside();
+      timeouts = await readWholeAside(client, read, hasTimeouts(this.table.timeouts), new TurnBudget());
+    } catch (e) {
+      read?.abandon();
+      if (this.stopped) return NOTHING_TO_DO;
+      const connected = client !== undefined;
+      return this.enqueue(async () => {
+        const outcome = await this.passFailed(reason, e, connected, started);
+        this.repairs.afterPass(kind, outcome, true);
+        this.repairs.noteReconcile(reason, outcome);
+        return outcome;
+      });
+    }
+    const outside: ReadOutside = { read, timeouts, started, readMs: performance.now() - started, passesBefore };
+    return this.enqueue(() => this.fullPass(reason, kind, false, undefined, outside)).finally(() => read.abandon());
+  }
+
+  /** lvsd manages only what it declares or owns: with neither (a VRRP-only config, or every service gone and removed) there is nothing to repair. */
+  private nothingToManage(): boolean {
+    return this.desired.size === 0 && this.owned.size === 0 && !this.table.ownWholeTable;
   }
 
   /** The kept view of these services (canonical ids), counters 0; undefined while the view knows nothing. */
@@ -251,16 +323,20 @@ export class Reconciler {
    * The full pass: the whole table read (or, at start, the read adoption made a moment ago), everything
    * planned a slice at a time, the difference sent. Its failures replace what was outstanding. Never throws.
    */
-  private async fullPass(reason: string, kind: PassKind, useView: boolean, sent?: (outcome: PassOutcome) => void): Promise<PassOutcome> {
+  private async fullPass(
+    reason: string, kind: PassKind, useView: boolean, sent?: (outcome: PassOutcome) => void, outside?: ReadOutside,
+  ): Promise<PassOutcome> {
     if (this.stopped) return NOTHING_TO_DO;
-    if (this.desired.size === 0 && this.owned.size === 0 && !this.table.ownWholeTable) {
-      // lvsd manages only what it declares or owns: with neither (a VRRP-only config, or every service gone
-      // and removed) there is nothing to repair, and the kernel's table is not read
+    this.passes++;
+    if (this.nothingToManage()) {
+      // the kernel's table is not read (or what a drift pass read is dropped)
       this.repairs.afterPass(kind, NOTHING_TO_DO, true);
       this.repairs.noteReconcile(reason, NOTHING_TO_DO);
       return NOTHING_TO_DO;
     }
-    const started = performance.now();
+    const started = outside?.started ?? performance.now();
+    // what a drift pass read outside the queue: the services other passes touched meanwhile are read again
+    let aside: { readAgain: number; passesAhead: number } | undefined;
     const log = this.opts.log.child({ component: 'reconcile', reason });
     let outcome: PassOutcome;
     let client: IpvsClient | undefined;
@@ -273,12 +349,24 @@ export class Reconciler {
       if (!client) return NOTHING_TO_DO;
       const table = this.table;
       const wantTimeouts = hasTimeouts(table.timeouts);
-      if (!useView) {
-        await readWholeTable(client, this.view, wantTimeouts, budget);
-      } else if (wantTimeouts) {
-        this.view.timeouts = await client.getTimeouts();
+      let readMs: number;
+      if (outside) {
+        const kept = outside.read.commit(outside.timeouts);
+        aside = { readAgain: Math.max(0, kept), passesAhead: this.passes - 1 - outside.passesBefore };
+        // a service other passes touched while the read ran is read again (what the read saw of it may be
+        // from before, during or after their operations), here, in the queue: nothing changes it now
+        const stale = this.view.stale();
+        if (stale.length > 0) this.view.replaceSome(new Set(stale), await client.dump(new Set(stale), NO_STATS));
+        if (wantTimeouts && !this.view.timeouts) this.view.timeouts = await client.getTimeouts();
+        readMs = outside.readMs;
+      } else {
+        if (!useView) {
+          await readWholeTable(client, this.view, wantTimeouts, budget);
+        } else if (wantTimeouts) {
+          this.view.timeouts = await client.getTimeouts();
+        }
+        readMs = performance.now() - started;
       }
-      const readMs = performance.now() - started;
       // a large table goes out a chunk of operations at a time as it is planned (sliced.ts sink), so the
       // start does not hold every operation of 110,000 objects, their commands and replies at once
       const chunks: ApplyReport[] = [];
@@ -311,7 +399,7 @@ export class Reconciler {
       this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
       this.opts.log[failures.length > 0 ? 'warn' : 'info']({
         event: 'daemon.reconcile', reason, read: !useView, ops, failed: failures.length,
-        services: this.view.size, readMs: Math.round(readMs), ms: Math.round(performance.now() - started),
+        services: this.view.size, readMs: Math.round(readMs), ms: Math.round(performance.now() - started), ...aside,
         loopDelayMaxMs: Math.round(loop.max / 1e6), loopDelayP99Ms: Math.round(loop.percentile(99) / 1e6),
       }, `reconcile (${reason}): ${ops} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
     } catch (e) {
@@ -332,6 +420,9 @@ export class Reconciler {
   private async pass(ids: ReadonlySet<string>, reason: string, kind: PassKind, timeouts: boolean, service?: string): Promise<PassOutcome> {
     if (this.stopped) return NOTHING_TO_DO;
     if (!this.view.known) return this.fullPass(`${reason}`, kind, false);
+    this.passes++;
+    // a drift pass is reading the table outside the queue: this pass went ahead of it (its line says so)
+    const aheadOfDrift = this.view.readingAside;
     const tableKind = TABLE_KINDS.has(kind);
     const started = performance.now();
     const log = this.opts.log.child({ component: 'reconcile', reason, ...(service !== undefined ? { service } : {}) });
@@ -365,7 +456,7 @@ export class Reconciler {
         this.opts.events?.reconcile?.((performance.now() - started) / 1000, failures.length);
         this.opts.log[failures.length > 0 ? 'warn' : 'info']({
           event: 'daemon.reconcile', reason, read: false, services: ids.size, ops: plan.ops.length, failed: failures.length,
-          ms: Math.round(performance.now() - started),
+          ms: Math.round(performance.now() - started), ...(aheadOfDrift && { aheadOfDrift }),
         }, `reconcile (${reason}): ${plan.ops.length} operations${failures.length > 0 ? `, ${failures.length} failed` : ''}`);
       }
     } catch (e) {

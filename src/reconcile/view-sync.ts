@@ -5,11 +5,12 @@
  * again before it is planned.
  */
 import type { IpvsClient } from '../ipvs/types.js';
+import type { Timeouts } from '../table/index.js';
 import type { TurnBudget } from '../turn-budget.js';
 import type { ApplyReport } from './apply.js';
 import type { PlannedOp } from './plan.js';
 import { KNOWN_OUTCOME } from './reconciler-types.js';
-import type { KeptView } from './view.js';
+import type { AsideRead, KeptView } from './view.js';
 
 /** The view keeps no counters: its reads leave the statistics undecoded. */
 export const NO_STATS = { stats: false } as const;
@@ -31,6 +32,24 @@ export async function readWholeTable(client: IpvsClient, view: KeptView, wantTim
     await view.replaceAllSliced(kernel, budget);
     view.timeouts = t;
   }
+}
+
+/**
+ * The kernel's whole table read into a read made aside (KeptView.readAside: the drift pass's, outside the
+ * reconciler's queue), and the timeouts when `wantTimeouts`; the caller commits it. Throws when it cannot.
+ */
+export async function readWholeAside(client: IpvsClient, into: AsideRead, wantTimeouts: boolean, budget: TurnBudget): Promise<Timeouts | undefined> {
+  const timeouts = wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined);
+  timeouts.catch(() => undefined); // awaited below, after the read (which may fail first)
+  if (client.dumpEach) {
+    await client.dumpEach((e) => into.add(e), NO_STATS);
+  } else {
+    for (const e of await client.dump(undefined, NO_STATS)) {
+      into.add(e);
+      if (budget.spent) await budget.yield();
+    }
+  }
+  return timeouts;
 }
 
 /** A send of `ops` that threw: nobody knows what landed, so every service of them goes stale (and the timeouts). */

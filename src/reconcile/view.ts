@@ -60,16 +60,109 @@ function put(into: Map<string, ViewService>, e: KernelEntry, before?: ReadonlyMa
   into.set(id, { service, dests });
 }
 
+/**
+ * What changed the view while a read made aside ran (KeptView.readAside): the services whose entry or
+ * stale mark changed, whether the timeouts did, or `whole` when the view was replaced meanwhile.
+ */
+interface Touched {
+  ids: Set<string>;
+  timeouts: boolean;
+  whole: boolean;
+}
+
+/** A whole read made while other passes change the view and the kernel (KeptView.readAside). */
+export interface AsideRead {
+  /** One service as read (in any order; the first of a duplicate wins). */
+  add(e: KernelEntry): void;
+  /**
+   * The view becomes what was read, except for each service the view's own changes touched since the
+   * read began: that one keeps the view's entry (or its absence), marked stale (read it again before it
+   * is planned: what was read of it may be from before, during or after those changes, and the view does
+   * not know drift behind lvsd's back); the timeouts read (`timeouts`) likewise, unless a change touched
+   * them. Returns how many services are so marked. When the view was replaced whole meanwhile (a pass's own
+   * whole read), that read is newer: nothing of this one is taken (returns -1).
+   */
+  commit(timeouts?: Timeouts): number;
+  /** The read failed or is dropped: nothing changes, and the view stops recording what touches it. */
+  abandon(): void;
+}
+
 export class KeptView {
   private services = new Map<string, ViewService>();
   private readonly staleIds = new Set<string>();
   /** False until a whole read: before that the view knows nothing and every pass reads. */
   known = false;
+  private kernelTimeouts: Timeouts | undefined;
+  /** What changed the view since the read made aside began (one at a time), or undefined. */
+  private touched: Touched | undefined;
+
   /** The kernel's connection timeouts as last read or set; undefined when not known. */
-  timeouts: Timeouts | undefined;
+  get timeouts(): Timeouts | undefined {
+    return this.kernelTimeouts;
+  }
+
+  set timeouts(t: Timeouts | undefined) {
+    this.kernelTimeouts = t;
+    if (this.touched) this.touched.timeouts = true;
+  }
+
+  private touch(id: string): void {
+    this.touched?.ids.add(id);
+  }
+
+  /** Whether a read made aside is running (readAside, not yet committed or abandoned). */
+  get readingAside(): boolean {
+    return this.touched !== undefined;
+  }
+
+  /**
+   * A whole read that runs while the view goes on following other passes (the drift pass reads outside
+   * the reconciler's queue, so a reload or a health change does not wait for its read). Every change to the
+   * view from now on is recorded by service; at commit a service so touched keeps the view's entry and
+   * goes stale, since the read may have seen it before, during or after the operations that touched it
+   * (the kernel's service list is read first, each one's real servers later). One at a time: a second one throws.
+   */
+  readAside(): AsideRead {
+    if (this.touched) throw new Error('KeptView.readAside: a read aside is already running');
+    const touched: Touched = { ids: new Set(), timeouts: false, whole: false };
+    this.touched = touched;
+    const next = new Map<string, ViewService>();
+    const before = this.services;
+    let open = true;
+    const end = (): boolean => {
+      const was = open && this.touched === touched;
+      open = false;
+      if (this.touched === touched) this.touched = undefined;
+      return was;
+    };
+    return {
+      add: (e) => {
+        if (open) put(next, e, before);
+      },
+      commit: (timeouts) => {
+        if (!end()) throw new Error('KeptView.readAside: committed twice or after abandon');
+        if (touched.whole) return -1;
+        for (const id of touched.ids) {
+          const had = this.services.get(id);
+          if (had === undefined) next.delete(id);
+          else next.set(id, had);
+        }
+        this.services = next;
+        this.staleIds.clear();
+        for (const id of touched.ids) this.staleIds.add(id);
+        this.known = true;
+        if (!touched.timeouts) this.kernelTimeouts = timeouts;
+        return touched.ids.size;
+      },
+      abandon: () => {
+        end();
+      },
+    };
+  }
 
   /** A whole read: the view becomes exactly this table. */
   replaceAll(kernel: readonly KernelEntry[]): void {
+    if (this.touched) this.touched.whole = true;
     const before = this.services;
     this.services = new Map();
     this.staleIds.clear();
@@ -89,6 +182,7 @@ export class KeptView {
       put(next, e, before);
       if (budget.spent) await budget.yield();
     }
+    if (this.touched) this.touched.whole = true;
     this.services = next;
     this.staleIds.clear();
     this.known = true;
@@ -106,6 +200,7 @@ export class KeptView {
     return {
       add: (e) => put(next, e, before),
       commit: () => {
+        if (this.touched) this.touched.whole = true;
         this.services = next;
         this.staleIds.clear();
         this.known = true;
@@ -117,6 +212,7 @@ export class KeptView {
   replaceSome(ids: ReadonlySet<string>, kernel: readonly KernelEntry[]): void {
     const before = new Map<string, ViewService>();
     for (const id of ids) {
+      this.touch(id);
       const had = this.services.get(id);
       if (had !== undefined) before.set(id, had);
       this.services.delete(id);
@@ -165,6 +261,7 @@ export class KeptView {
 
   /** The service's operations ended in an unknown state: read it again before planning it. */
   markStale(id: string): void {
+    this.touch(id);
     this.staleIds.add(id);
   }
 
@@ -182,25 +279,35 @@ export class KeptView {
       case 'new-service':
       case 'set-service': {
         const id = serviceIdOf(command.service.key);
+        this.touch(id);
         const have = this.services.get(id);
         if (have) have.service = { ...command.service };
         else this.services.set(id, { service: { ...command.service }, dests: new DestList() });
         return;
       }
-      case 'del-service':
-        this.services.delete(serviceIdOf(command.key));
+      case 'del-service': {
+        const id = serviceIdOf(command.key);
+        this.touch(id);
+        this.services.delete(id);
         return;
+      }
       case 'new-dest':
       case 'set-dest': {
-        const s = this.services.get(serviceIdOf(command.service));
+        const id = serviceIdOf(command.service);
+        this.touch(id);
+        const s = this.services.get(id);
         if (!s) return; // cannot happen after an accepted service command; a read will say
         s.dests.set(command.dest); // the desired object itself (see ViewService)
         return;
       }
-      case 'del-dest':
-        this.services.get(serviceIdOf(command.service))?.dests.delete(command.dest);
+      case 'del-dest': {
+        const id = serviceIdOf(command.service);
+        this.touch(id);
+        this.services.get(id)?.dests.delete(command.dest);
         return;
+      }
       case 'set-timeouts': {
+        if (this.touched) this.touched.timeouts = true;
         if (!this.timeouts) return;
         const t = command.timeouts;
         this.timeouts = { tcp: t.tcp || this.timeouts.tcp, tcpFin: t.tcpFin || this.timeouts.tcpFin, udp: t.udp || this.timeouts.udp };

@@ -2,7 +2,7 @@
  * The drift pass runs over many turns of the event loop (its read a service at a time, its plan a slice
  * at a time, its operations a chunk at a time): what lands between two of them must not be undone by it.
  * A health change is planned by the pass itself when it lands before its service's slice (not sent with
- * the weight it replaced), a reload waits for the pass in the queue, a read that fails half way leaves the
+ * the weight it replaced), a reload goes ahead of the pass's read (reconcile-drift-ahead), a read that fails half way leaves the
  * view as it was.
  */
 import assert from 'node:assert/strict';
@@ -119,7 +119,7 @@ test('a health change that lands during the read (a service at a time) is planne
   assert.equal(again.ops, 0);
 });
 
-test('a reload that arrives during a drift pass waits for it, and the pass does not undo it', async (t) => {
+test('a reload that arrives during a drift pass goes ahead of it, and the pass does not undo it', async (t) => {
   const model = new StreamingModel();
   const r = setup(t, model, { sliceObjects: 4, sinkOps: 1 });
   await r.applyDesired(table(() => 5), 'start', 'start');

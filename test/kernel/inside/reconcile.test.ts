@@ -321,3 +321,64 @@ test('the reconciler\'s full pass sent in chunks (sinkOps) programs the kernel a
   const drift = await r.repairDrift();
   assert.equal(drift.ops, 0, 'the kept view and a fresh read agree');
 });
+
+test('a reload during a drift pass\'s read goes ahead of it (applied before the read ends); the pass repairs drift made behind lvsd\'s back and undoes nothing the reload did', { skip, timeout: 900_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-ahead-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // 300 services x 10: the read (a dump of real servers per service) takes many turns in the VM
+  const SERVICES = 300;
+  const addr = (s: number) => `10.200.${s >> 8}.${s & 255}`;
+  const table = (weight: (s: number) => number, without: number[] = [], plus: number[] = []): DesiredEntry[] =>
+    [...Array.from({ length: SERVICES }, (_, s) => s).filter((s) => !without.includes(s)), ...plus].map((s) => ({
+      service: tcp(addr(s), 80, { scheduler: 'wrr' }),
+      dests: Array.from({ length: 10 }, (_, d) => rs(`10.0.1.${10 + d}`, 8000 + s, { weight: weight(s) })),
+    }));
+  const want = (entries: DesiredEntry[]) => sorted(entries.flatMap((e) => {
+    const k = e.service.key as { address: string; port: number };
+    return [`-A -t ${k.address}:${k.port} -s wrr`, ...e.dests.map((d) => `-a -t ${k.address}:${k.port} -r ${d.address}:${d.port} -m -w ${d.weight}`)];
+  }));
+  const marks: string[] = [];
+  let during: (() => void) | undefined;
+  // the kernel's own read, through the netlink client; the reload starts once 10 services were handed over
+  const watched: IpvsClient = {
+    info: () => client.info(), getTimeouts: () => client.getTimeouts(), getDaemons: () => client.getDaemons(),
+    dump: (only, o) => client.dump(only, o), execute: (c) => client.execute(c), close: () => undefined,
+    dumpEach: async (each, o) => {
+      let n = 0;
+      const count = await client.dumpEach!((e) => {
+        each(e);
+        if (++n === 10) during?.();
+      }, o);
+      marks.push('read-end');
+      return count;
+    },
+  };
+  const r = new Reconciler({ log: silentLogger, client: async () => watched, stateFile: () => join(dir, 'state.json'), internalError: (_w, e) => { throw e; } });
+  t.after(() => r.stop());
+  const first = table(() => 5);
+  assert.equal((await r.applyDesired({ entries: first, names: new Map(), ownWholeTable: false }, 'start', 'start')).result, 'ok');
+  marks.length = 0;
+  // drift behind lvsd's back: a service deleted, a real server's weight edited
+  run('ipvsadm', ['-D', '-t', `${addr(150)}:80`]);
+  run('ipvsadm', ['-e', '-t', `${addr(2)}:80`, '-r', `10.0.1.10:8002`, '-m', '-w', '77']);
+  // the reload: one service's weights, one service removed, one added (the read listed neither change)
+  const next = table((s) => (s === 200 ? 9 : 5), [250], [SERVICES + 1]);
+  let reload: Promise<unknown> | undefined;
+  during = () => {
+    during = undefined;
+    reload = r.applyDesired({ entries: next, names: new Map(), ownWholeTable: false }, 'reload', 'reload').then((o) => {
+      marks.push('reload');
+      return o;
+    });
+  };
+  const pass = await r.repairDrift();
+  marks.push('pass');
+  const reloaded = await reload as { result: string };
+  assert.equal(reloaded.result, 'ok');
+  assert.deepEqual(marks, ['reload', 'read-end', 'pass'], 'the reload waited for the drift pass');
+  assert.equal(pass.result, 'ok', JSON.stringify(pass.failures));
+  assert.equal(pass.ops, 11 + 1, 'the pass sent the deleted service and the edited weight back, nothing else');
+  assert.deepEqual(saved(), want(next));
+  assert.equal((await r.repairDrift()).ops, 0, 'the kept view and a fresh read agree');
+  run('ipvsadm', ['-C']);
+});

@@ -1,0 +1,177 @@
+/**
+ * KeptView.readAside, the drift pass's read made outside the reconciler's queue: whatever other passes
+ * do to the kernel and the view while it reads (their operations accepted, refused, or of unknown
+ * outcome; services added, removed, edited; before or after the read reached them), once it commits
+ * every service the view does not mark stale is exactly what the kernel holds, and every service the
+ * kernel holds is in the view or marked stale. Drift made behind lvsd's back before the read is in it.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import type { IpvsCommand } from '../../src/ipvs/types.js';
+import { KeptView } from '../../src/reconcile/view.js';
+import { canonicalServiceId, type DestSpec, type KernelEntry, type ServiceSpec } from '../../src/table/index.js';
+
+const SERVICES = 5;
+const DESTS = 3;
+
+function svc(s: number, scheduler = 'wrr'): ServiceSpec {
+  return { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: `172.16.9.${s}`, port: 80 }, scheduler, flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' };
+}
+function dest(s: number, d: number, weight: number): DestSpec {
+  return { family: 'ipv4', address: `10.9.${s}.${d + 1}`, port: 8080, forwarding: 'nat', weight, upperThreshold: 0, lowerThreshold: 0, tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0 };
+}
+const id = (s: number) => canonicalServiceId(svc(s).key);
+
+/** The kernel: service -> (scheduler, real server -> weight). */
+type Kernel = Map<number, { scheduler: string; dests: Map<number, number> }>;
+
+function entryOf(s: number, k: { scheduler: string; dests: Map<number, number> }): KernelEntry {
+  return {
+    service: svc(s, k.scheduler),
+    dests: [...k.dests].map(([d, w]) => ({ ...dest(s, d, w), activeConns: 0, inactiveConns: 0, persistentConns: 0 })),
+  } as KernelEntry;
+}
+
+/** Applies a command to the kernel as IPVS does; false when it refuses it (the kernel unchanged). */
+function apply(kernel: Kernel, s: number, c: IpvsCommand, d: number, w: number): boolean {
+  const k = kernel.get(s);
+  switch (c.cmd) {
+    case 'new-service':
+      if (k) return false;
+      kernel.set(s, { scheduler: c.service.scheduler, dests: new Map() });
+      return true;
+    case 'set-service':
+      if (!k) return false;
+      k.scheduler = c.service.scheduler;
+      return true;
+    case 'del-service':
+      return kernel.delete(s);
+    case 'new-dest':
+      if (!k || k.dests.has(d)) return false;
+      k.dests.set(d, w);
+      return true;
+    case 'set-dest':
+      if (!k || !k.dests.has(d)) return false;
+      k.dests.set(d, w);
+      return true;
+    case 'del-dest':
+      return !!k && k.dests.delete(d);
+    default:
+      return false;
+  }
+}
+
+const CMDS = ['new-service', 'set-service', 'del-service', 'new-dest', 'set-dest', 'del-dest'] as const;
+function command(kind: (typeof CMDS)[number], s: number, d: number, w: number, scheduler: string): IpvsCommand {
+  switch (kind) {
+    case 'new-service': return { cmd: 'new-service', service: svc(s, scheduler) };
+    case 'set-service': return { cmd: 'set-service', service: svc(s, scheduler) };
+    case 'del-service': return { cmd: 'del-service', key: svc(s).key };
+    case 'new-dest': return { cmd: 'new-dest', service: svc(s).key, dest: dest(s, d, w) };
+    case 'set-dest': return { cmd: 'set-dest', service: svc(s).key, dest: dest(s, d, w) };
+    case 'del-dest': return { cmd: 'del-dest', service: svc(s).key, dest: dest(s, d, w) };
+  }
+}
+
+const arbKernel = fc.array(fc.tuple(fc.integer({ min: 0, max: SERVICES - 1 }), fc.uniqueArray(fc.integer({ min: 0, max: DESTS - 1 })), fc.integer({ min: 0, max: 9 })))
+  .map((list) => {
+    const k: Kernel = new Map();
+    for (const [s, ds, w] of list) k.set(s, { scheduler: 'wrr', dests: new Map(ds.map((d) => [d, w])) });
+    return k;
+  });
+
+const arbOp = fc.record({
+  kind: fc.constantFrom(...CMDS),
+  s: fc.integer({ min: 0, max: SERVICES - 1 }),
+  d: fc.integer({ min: 0, max: DESTS - 1 }),
+  w: fc.integer({ min: 0, max: 9 }),
+  scheduler: fc.constantFrom('wrr', 'rr'),
+  // what the pass learns: accepted (the view follows), a lost reply (the op may or may not have landed: stale)
+  outcome: fc.constantFrom('answered', 'answered', 'answered', 'lost-landed', 'lost-not-landed'),
+});
+
+/** A step while the read runs: hand over the next service listed, or another pass's operation. */
+const arbStep = fc.oneof(fc.constant({ read: true } as const), arbOp.map((op) => ({ read: false, op } as const)));
+
+test('after a read made aside commits, every service not marked stale is the kernel\'s, and every kernel service is in the view or stale', () => {
+  fc.assert(fc.property(arbKernel, arbKernel, fc.array(arbStep, { maxLength: 30 }), (before, drifted, steps) => {
+    // the view knew `before`; behind lvsd's back the kernel became `drifted`
+    const view = new KeptView();
+    view.replaceAll([...before].map(([s, k]) => entryOf(s, k)));
+    const kernel: Kernel = new Map([...drifted].map(([s, k]) => [s, { scheduler: k.scheduler, dests: new Map(k.dests) }]));
+    const read = view.readAside();
+    // the kernel's read: the service list as the read begins, each one's real servers when its turn comes
+    const listed = [...kernel].map(([s, k]) => ({ s, scheduler: k.scheduler }));
+    const handOver = () => {
+      const next = listed.shift();
+      if (!next) return;
+      const now = kernel.get(next.s);
+      read.add({ ...entryOf(next.s, { scheduler: next.scheduler, dests: now ? now.dests : new Map() }) });
+    };
+    for (const step of steps) {
+      if (step.read) {
+        handOver();
+        continue;
+      }
+      const { kind, s, d, w, scheduler, outcome } = step.op;
+      const c = command(kind, s, d, w, scheduler);
+      if (outcome === 'answered') {
+        if (apply(kernel, s, c, d, w)) view.applied(c);
+      } else {
+        if (outcome === 'lost-landed') apply(kernel, s, c, d, w);
+        view.markStale(id(s));
+      }
+    }
+    while (listed.length > 0) handOver();
+    read.commit();
+    assert.equal(view.readingAside, false);
+    const stale = new Set(view.stale());
+    for (let s = 0; s < SERVICES; s++) {
+      if (stale.has(id(s))) continue;
+      const k = kernel.get(s);
+      const v = view.entry(id(s));
+      if (!k) {
+        assert.equal(v, undefined, `service ${s} is gone from the kernel, not from the view`);
+        continue;
+      }
+      assert.ok(v, `service ${s} is in the kernel, not in the view, and not stale`);
+      assert.equal(v.service.scheduler, k.scheduler, `service ${s}'s scheduler`);
+      const dests = new Map(v.dests.map((x) => [Number(x.address.split('.')[3]) - 1, x.weight]));
+      assert.deepEqual([...dests].sort(), [...k.dests].sort(), `service ${s}'s real servers`);
+    }
+  }), { numRuns: 2000 });
+});
+
+test('a read aside is dropped when the view is replaced whole meanwhile (a newer read); and one at a time', () => {
+  const view = new KeptView();
+  view.replaceAll([entryOf(0, { scheduler: 'wrr', dests: new Map([[0, 1]]) })]);
+  const read = view.readAside();
+  assert.throws(() => view.readAside(), /already running/);
+  read.add(entryOf(1, { scheduler: 'wrr', dests: new Map() }));
+  view.replaceAll([entryOf(2, { scheduler: 'wrr', dests: new Map() })]);
+  assert.equal(read.commit(), -1);
+  assert.deepEqual([...view.ids()], [id(2)]);
+  // an abandoned read changes nothing, and another may begin
+  const again = view.readAside();
+  again.add(entryOf(3, { scheduler: 'wrr', dests: new Map() }));
+  again.abandon();
+  assert.equal(view.readingAside, false);
+  assert.deepEqual([...view.ids()], [id(2)]);
+  assert.throws(() => again.commit(), /after abandon/);
+  view.readAside().commit();
+  assert.deepEqual([...view.ids()], []);
+});
+
+test('timeouts: those read are taken unless another pass set them while the read ran', () => {
+  const view = new KeptView();
+  view.replaceAll([]);
+  view.timeouts = { tcp: 1, tcpFin: 2, udp: 3 };
+  const read = view.readAside();
+  read.commit({ tcp: 4, tcpFin: 5, udp: 6 });
+  assert.deepEqual(view.timeouts, { tcp: 4, tcpFin: 5, udp: 6 });
+  const second = view.readAside();
+  view.applied({ cmd: 'set-timeouts', timeouts: { tcp: 9, tcpFin: 0, udp: 0 } });
+  second.commit({ tcp: 4, tcpFin: 5, udp: 6 });
+  assert.deepEqual(view.timeouts, { tcp: 9, tcpFin: 5, udp: 6 });
+});
