@@ -12,6 +12,8 @@
  *   LVSD_BENCH_LAYOUTS=file,dir      the daemon rows' config: one file, and/or a directory of 100 service files
  *   LVSD_BENCH_DAEMON_NODE_FLAGS     node flags for the daemon rows' `lvsd run` (e.g. "--cpu-prof --cpu-prof-dir=DIR")
  *   LVSD_BENCH_DRIFT=0               do not wait for the daemon's drift pass (the reload and status rows only)
+ *   LVSD_BENCH_DRIFT_BEFORE=1        the drift rows for LVSD_BENCH_DAEMON_BEFORE's build too (default: this build only)
+ *   LVSD_BENCH_DRIFT_RELOAD=0        with the drift pass: no "one weight + lvsd reload during the next drift pass" row (it waits one drift interval more)
  *   LVSD_BENCH_STATUS=0              no `lvsd status` rows (the reload rows only)
  *   LVSD_BENCH_DAEMON_BEFORE=PATH    another build's dist/bundle/lvsd.cjs: the daemon rows run with it too (A/B in one boot)
  * Prints a table; with LVSD_VM_OUT set also writes bench-ipvs.json there.
@@ -323,6 +325,13 @@ interface DaemonResult {
   reloadOps?: number;
   /** One drift pass over the whole table: its daemon.reconcile line. */
   drift?: { ms: number; readMs: number; ops: number; loopDelayMaxMs: number; loopDelayP99Ms: number };
+  /**
+   * One weight + `lvsd reload` timed while the next drift pass reads the table (begun a fifth of the last
+   * pass's read after the pass's timer fired; LVSD_BENCH_DRIFT_RELOAD=0 skips it): until it returns, the
+   * daemon's reload (its prepareMs: waiting for the kernel queue, parts prepared), whether it went ahead of
+   * the pass (config.reloaded aheadOfDrift), and the pass's own line (passesAhead: passes that went ahead of its read).
+   */
+  reloadDuringDrift?: { cliMs: number; daemonMs?: number; prepareMs?: number; aheadOfDrift: boolean; driftMs?: number; passesAhead?: number; driftInTheWay?: number };
   /** `lvsd status -s NAME` and `lvsd status --fresh` CLI runs. */
   statusOneMs: number;
   statusFreshMs: number;
@@ -630,7 +639,28 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     const statusDone = Date.now();
     const driftLine = await waitLog(logFile, (l) => l.event === 'daemon.reconcile' && l.reason === 'drift' && Date.parse(String(l.time)) - Number(l.ms) >= statusDone,
       (driftS * 3 + 600) * 1000, 'drift pass');
+    let reloadDuringDrift: DaemonResult['reloadDuringDrift'];
+    if (process.env.LVSD_BENCH_DRIFT_RELOAD !== '0') {
+      // the drift timer fires every driftS from the last reload's switch: the next pass begins driftS after this one began
+      const began = Date.parse(String(driftLine.time)) - Number(driftLine.ms);
+      const at = began + driftS * 1000 + Math.round(Number(driftLine.readMs) / 5);
+      process.stderr.write(`[bench] ${n}: one weight + lvsd reload during the next drift pass's read (in ${Math.round((at - Date.now()) / 1000)} s) ...\n`);
+      await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+      row.dests[5]!.weight = firstWeight + 400;
+      const trial = await timedReload(logFile, reloadProgram, reloadArgs, () => writeDaemonConfig(layout, config, table, state, extra, changed));
+      const reloaded = logLines(logFile).filter((l) => l.event === 'config.reloaded' && l.trigger === 'control' && Date.parse(String(l.time)) >= trial.editedAt)[0];
+      const pass = await waitLog(logFile, (l) => l.event === 'daemon.reconcile' && l.reason === 'drift' && Date.parse(String(l.time)) >= trial.editedAt,
+        (driftS * 2 + 600) * 1000, 'the drift pass the reload came during').catch(() => undefined);
+      reloadDuringDrift = {
+        cliMs: Math.round(trial.result.ms), aheadOfDrift: reloaded?.aheadOfDrift === true,
+        ...(trial.result.daemon && { daemonMs: trial.result.daemon.ms, ...(trial.result.daemon.prepareMs !== undefined && { prepareMs: trial.result.daemon.prepareMs }) }),
+        ...(pass && { driftMs: Number(pass.ms), ...(pass.passesAhead !== undefined && { passesAhead: Number(pass.passesAhead) }) }),
+        ...(trial.result.drift !== undefined && { driftInTheWay: trial.result.drift }),
+      };
+      process.stderr.write(`[bench] ${n}: reload during a drift pass: ${JSON.stringify(reloadDuringDrift)}\n`);
+    }
     return {
+      ...(reloadDuringDrift && { reloadDuringDrift }),
       ...facts, startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
       ...(pass ? { reloadPassMs: Number(pass.ms), reloadOps: Number(pass.ops) } : {}),
       drift: { ms: Number(driftLine.ms), readMs: Number(driftLine.readMs), ops: Number(driftLine.ops), loopDelayMaxMs: Number(driftLine.loopDelayMaxMs), loopDelayP99Ms: Number(driftLine.loopDelayP99Ms) },
@@ -711,7 +741,9 @@ async function benchSize(n: number): Promise<SizeResult> {
       cli = build;
       for (const [i, layout] of layouts.entries()) {
         if (i > 0 || b > 0) quiesce();
-        const row = await benchDaemon(nsLvsd, table, n, state, layout, i === 0 && b === builds.length - 1 && process.env.LVSD_BENCH_DRIFT !== '0');
+        // LVSD_BENCH_DRIFT_BEFORE=1: the "before" build's drift pass (and reload during it) too, for an A/B of that row
+        const driftHere = b === builds.length - 1 || process.env.LVSD_BENCH_DRIFT_BEFORE === '1';
+        const row = await benchDaemon(nsLvsd, table, n, state, layout, i === 0 && driftHere && process.env.LVSD_BENCH_DRIFT !== '0');
         if (build === CLI) daemons.push(row);
         else before.push({ ...row, build });
       }
@@ -807,6 +839,18 @@ async function main(): Promise<void> {
     for (const { r, d } of daemons) {
       const w = d.watcherReload;
       lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)}${d.reloadCli === 'node' ? ' (node)' : ''} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}); request ${d.reloadRequestMs ?? '-'} ms${d.warmedMs !== undefined ? `; warmed at start in ${d.warmedMs} ms` : ''} | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+    }
+  }
+  const duringDrift = daemons.filter(({ d }) => d.reloadDuringDrift !== undefined);
+  if (duringDrift.length > 0) {
+    lines.push('');
+    lines.push('One weight + `lvsd reload` while a drift pass reads the table (a fifth of its read in):');
+    lines.push('');
+    lines.push('| services | config | until it returns | the daemon\'s reload (prepareMs: waiting for the kernel queue + parts) | went ahead of the pass (aheadOfDrift) | the drift pass (passesAhead) |');
+    lines.push('|---:|---|---:|---:|---|---:|');
+    for (const { r, d } of duringDrift) {
+      const x = d.reloadDuringDrift!;
+      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : 'dir'}${d.build ? ' (before)' : ''} | ${x.cliMs} ms | ${x.daemonMs ?? '-'} ms (${x.prepareMs ?? '-'}) | ${x.aheadOfDrift ? 'yes' : x.driftInTheWay !== undefined ? `no: waited for the pass (${x.driftInTheWay} ms)` : 'no'} | ${x.driftMs ?? '-'} ms (${x.passesAhead ?? '-'}) |`);
     }
   }
   const withTrials = daemons.filter(({ d }) => (d.reloadTrials?.length ?? 0) > 0);
