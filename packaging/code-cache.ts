@@ -7,20 +7,32 @@
  * that will use it (V8 rejects it otherwise): each command's file is trained by running that command once
  * with LVSD_CODE_CACHE=write, with no flags (`node dist/bundle/lvsd.cjs`) and with the flags of main.ts's
  * first line (what /usr/bin/lvsd and the shebang give). The commands run harmlessly anywhere: check of
- * examples/services.json, `apply --dry-run` (without IPVS it stops before the kernel; with it, it reads the
- * table and changes nothing), status and reload against a socket nobody listens on. `lvsd run` and the VRRP
+ * examples/services.json, status and reload against a socket nobody listens on, and apply of
+ * examples/services.json through everything a real apply runs (planning, encoding, sending, the sysctls, the
+ * state file, printing), twice in one process (a cold apply to an empty table, then a re-apply to the table
+ * as declared), against the training kernel of src/cli/code-cache-training.ts: the changes go through a real
+ * generic netlink socket as NLMSG_NOOP, which the kernel skips (no IPVS needed, the host's table is never
+ * touched), and this file answers the reads. Were netlink unusable here, apply fails and its cache holds
+ * what ran before the failure (as `apply --dry-run`'s did). `lvsd run` and the VRRP
  * worker cannot be run here: their files are compiled whole (V8's --no-lazy while compiling, the default
  * again before the cache is written, so the cache's flags are the running process's).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { Module } from 'node:module';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Module, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
-import { cacheFile, writeCache } from '../src/cli/code-cache.js';
+import { CODE_CACHED_FILES } from '../src/cli/command-files.js';
+import { cacheFile, codeCacheMode, installCodeCache, writeCache } from '../src/cli/code-cache.js';
+import { setTrainingKernel, type TrainingKernel } from '../src/cli/code-cache-training.js';
+import * as C from '../src/ipvs/constants.js';
+import { commandMessage } from '../src/ipvs/messages.js';
+import type { NlMsg } from '../src/ipvs/nlattr-read.js';
+import type { IpvsCommand, Timeouts } from '../src/ipvs/types.js';
+import type { DesiredEntry } from '../src/table/index.js';
 
 const dist = fileURLToPath(new URL('..', import.meta.url));
 const repo = join(dist, '..');
@@ -43,6 +55,93 @@ function eager(dir: string, file: string): void {
   writeCache(cacheFile(dir, path), script.createCachedData());
 }
 
+/** A kernel reply carrying what `command` would set (the kernel dumps a table in the attributes it is set with). */
+function reply(command: IpvsCommand): NlMsg {
+  const payload = commandMessage(C.NLMSG_NOOP, 0, command).subarray(C.NLMSG_HDRLEN);
+  return { type: C.NLMSG_NOOP, flags: 0, seq: 0, port: 0, payload };
+}
+
+/**
+ * The training kernel's reads: the table is `table` (services dumped, then each one's destinations in the
+ * same order, as the client asks for them) and the timeouts `timeouts`.
+ */
+export function trainingKernelOf(table: () => readonly DesiredEntry[], timeouts: () => Timeouts, sysctlDir: string): TrainingKernel {
+  let dests = 0;
+  return {
+    family: C.NLMSG_NOOP,
+    sysctlDir,
+    answer(request) {
+      const cmd = request[C.NLMSG_HDRLEN];
+      const t = table();
+      if (cmd === C.IPVS_CMD_GET_SERVICE) {
+        dests = 0;
+        return t.map((e) => reply({ cmd: 'new-service', service: e.service }));
+      }
+      if (cmd === C.IPVS_CMD_GET_DEST) {
+        const e = t[dests++];
+        return e ? e.dests.map((dest) => reply({ cmd: 'new-dest', service: e.service.key, dest })) : [];
+      }
+      if (cmd === C.IPVS_CMD_GET_CONFIG) return [reply({ cmd: 'set-timeouts', timeouts: timeouts() })];
+      throw new Error(`the training kernel has no answer to generic netlink command ${cmd}`);
+    },
+  };
+}
+
+/**
+ * In a child with the flags to cache for: apply.cjs (code cache written at exit) applies `config` to an empty
+ * table, then again to the table as declared. Exit status: apply's (1 = it failed to run through).
+ */
+async function trainApply(dir: string, config: string): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'lvsd-code-cache-apply-'));
+  try {
+    const sysctlDir = join(tmp, 'vs');
+    mkdirSync(sysctlDir);
+    for (const name of ['expire_nodest_conn', 'expire_quiescent_template']) writeFileSync(join(sysctlDir, name), '0\n');
+    // first an empty table with other timeouts than the config's (every change is sent), then as declared
+    let table: readonly DesiredEntry[] = [];
+    let timeouts: Timeouts = { tcp: 7200, tcpFin: 7200, udp: 7200 };
+    setTrainingKernel(trainingKernelOf(() => table, () => timeouts, sysctlDir));
+    // LVSD_CODE_CACHE: write when training; use or off to time a cold apply against the training kernel
+    const mode = codeCacheMode();
+    if (mode !== 'off') installCodeCache(dir, CODE_CACHED_FILES, mode);
+    const { start } = createRequire(import.meta.url)(join(dir, 'apply.cjs')) as typeof import('../src/cli/start.js');
+    const args = ['apply', '-c', config, '--state-file', join(tmp, 'state.json')];
+    await start(args);
+    if (process.exitCode) return;
+    if (process.env.LVSD_TRAIN_ONCE === '1') return;
+    const { loadConfig } = await import('../src/config/index.js');
+    const { desiredTable } = await import('../src/daemon/desired.js');
+    const loaded = await loadConfig(config);
+    table = desiredTable(loaded);
+    timeouts = { tcp: 900, tcpFin: 120, udp: 300, ...loaded.ipvs.timeouts };
+    await start(args);
+  } finally {
+    setTrainingKernel(undefined);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** What the trainers run with: write mode, nothing logged, no NODE_OPTIONS (its V8 flags are not lvsd's). */
+function trainingEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, LVSD_CODE_CACHE: 'write', LVSD_LOG_LEVEL: 'silent' };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+/**
+ * Trains apply.cjs's cache in `dir` for node `flags` (a child: trainApply); its answer as spawnSync gave it.
+ * A failed apply (netlink unusable here) leaves a cache of what ran and a note on stderr, not a failed build.
+ */
+export function trainApplyCache(dir: string, flags: readonly string[], node = process.execPath, config = join(repo, 'examples', 'services.json')): SpawnSyncReturns<string> {
+  // at apply's own log level (warn): a first apply logs that it found no state file
+  const env = trainingEnv();
+  delete env.LVSD_LOG_LEVEL;
+  const r = spawnSync(node, [...flags, fileURLToPath(import.meta.url), '--train-apply', dir, config], { env, encoding: 'utf8', timeout: 120_000 });
+  if (r.error || r.signal) throw new Error(`training lvsd apply: ${r.error?.message ?? r.signal}`);
+  if (r.status !== 0) process.stderr.write(`code cache: training lvsd apply failed (exit ${r.status}), its cache holds less: ${r.stderr.trim()}\n`);
+  return r;
+}
+
 export function writeCodeCaches(dir: string, node = process.execPath): void {
   const tmp = mkdtempSync(join(tmpdir(), 'lvsd-code-cache-'));
   try {
@@ -51,16 +150,15 @@ export function writeCodeCaches(dir: string, node = process.execPath): void {
     const trainings = [
       ['status', '--socket', none],
       ['reload', '--socket', none],
-      ['apply', '-c', config, '--dry-run', '--state-file', join(tmp, 'state.json')],
       ['check', '-c', config],
     ];
-    const env: NodeJS.ProcessEnv = { ...process.env, LVSD_CODE_CACHE: 'write', LVSD_LOG_LEVEL: 'silent' };
-    delete env.NODE_OPTIONS;
+    const env = trainingEnv();
     for (const flags of [[], shebangFlags()]) {
       for (const args of trainings) {
         const r = spawnSync(node, [...flags, join(dir, 'lvsd.cjs'), ...args], { env, encoding: 'utf8', timeout: 120_000 });
         if (r.error || r.signal) throw new Error(`training lvsd ${args.join(' ')}: ${r.error?.message ?? r.signal}`);
       }
+      trainApplyCache(dir, flags, node, config);
       for (const file of EAGER_FILES) {
         const r = spawnSync(node, [...flags, fileURLToPath(import.meta.url), '--eager', dir, file], { env, encoding: 'utf8' });
         if (r.status !== 0) throw new Error(`compiling ${file}: ${r.stderr}`);
@@ -71,10 +169,13 @@ export function writeCodeCaches(dir: string, node = process.execPath): void {
   }
 }
 
-const argv = process.argv.slice(2);
-if (argv[0] === '--eager') {
+// run as a program (not when a test imports this file for its exports)
+const argv = process.argv[1] === fileURLToPath(import.meta.url) ? process.argv.slice(2) : undefined;
+if (argv?.[0] === '--eager') {
   eager(argv[1]!, argv[2]!);
-} else {
+} else if (argv?.[0] === '--train-apply') {
+  await trainApply(argv[1]!, argv[2]!);
+} else if (argv) {
   const opt = (name: string): string | undefined => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;

@@ -7,6 +7,8 @@ import {
   DEFAULT_STATE_FILE, formatApplyReport, formatPlan, loadOwned, nextOwned, reconcile, saveOwned,
 } from '../../reconcile/index.js';
 import { desiredTable } from '../../daemon/desired.js';
+import { trainingKernel } from '../code-cache-training.js';
+import { trainingClient } from '../training-client.js';
 import { EXIT } from '../exit.js';
 import { writeErr, writeOut } from '../out.js';
 
@@ -31,10 +33,12 @@ export async function apply(args: ApplyArgs): Promise<number> {
   // first apply's missing state file); pino's lines without pino (log-line.ts): a require of pino reads ~30
   // files of node_modules, seconds of a cold apply in the test VM (docs/benchmarks.md)
   const log = lazyLogger(level, () => lineLogger({ level, destination: 2 }));
-  const client = await createIpvsClient();
+  // the code cache's trainer (packaging/code-cache.ts) gives its own kernel (code-cache-training.ts)
+  const training = trainingKernel();
+  const client = training ? trainingClient(training) : await createIpvsClient();
   try {
     if (!args.dryRun) {
-      const sysctls = await applyIpvsSysctls(ipvsSysctls(config.ipvs));
+      const sysctls = await applyIpvsSysctls(ipvsSysctls(config.ipvs), training?.sysctlDir);
       for (const f of sysctls.failed) {
         writeErr(`warning: cannot set net.ipv4.vs.${f.name} (${f.error}): servers at weight 0 may still get new connections from reused ports or persistence templates\n`);
       }
