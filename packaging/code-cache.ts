@@ -106,7 +106,11 @@ async function trainApply(dir: string, config: string): Promise<void> {
     if (mode !== 'off') installCodeCache(dir, CODE_CACHED_FILES, mode);
     const { start } = createRequire(import.meta.url)(join(dir, 'apply.cjs')) as typeof import('../src/cli/start.js');
     const args = ['apply', '-c', config, '--state-file', join(tmp, 'state.json')];
+    // the cold apply at log level debug (its lines: the missing state file, ipvs.apply), the re-apply at
+    // apply's own warn (nothing to log: no logger made)
+    process.env.LVSD_LOG_LEVEL = 'debug';
     await start(args);
+    delete process.env.LVSD_LOG_LEVEL;
     if (process.exitCode) return;
     if (process.env.LVSD_TRAIN_ONCE === '1') return;
     const { loadConfig } = await import('../src/config/index.js');
@@ -133,10 +137,7 @@ function trainingEnv(): NodeJS.ProcessEnv {
  * A failed apply (netlink unusable here) leaves a cache of what ran and a note on stderr, not a failed build.
  */
 export function trainApplyCache(dir: string, flags: readonly string[], node = process.execPath, config = join(repo, 'examples', 'services.json')): SpawnSyncReturns<string> {
-  // at apply's own log level (warn): a first apply logs that it found no state file
-  const env = trainingEnv();
-  delete env.LVSD_LOG_LEVEL;
-  const r = spawnSync(node, [...flags, fileURLToPath(import.meta.url), '--train-apply', dir, config], { env, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(node, [...flags, fileURLToPath(import.meta.url), '--train-apply', dir, config], { env: trainingEnv(), encoding: 'utf8', timeout: 120_000 });
   if (r.error || r.signal) throw new Error(`training lvsd apply: ${r.error?.message ?? r.signal}`);
   if (r.status !== 0) process.stderr.write(`code cache: training lvsd apply failed (exit ${r.status}), its cache holds less: ${r.stderr.trim()}\n`);
   return r;
