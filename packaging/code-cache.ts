@@ -16,6 +16,10 @@
  * what ran before the failure (as `apply --dry-run`'s did). `lvsd run` and the VRRP
  * worker cannot be run here: their files are compiled whole (V8's --no-lazy while compiling, the default
  * again before the cache is written, so the cache's flags are the running process's).
+ *
+ * `node [FLAGS] dist/packaging/code-cache.js --train-apply BUNDLE_DIR CONFIG` is that apply on its own: with
+ * LVSD_CODE_CACHE=use (or off) it times the bundle's apply of CONFIG against the training kernel without IPVS
+ * (LVSD_TRAIN_ONCE=1: the cold apply only), as docs/benchmarks.md's 2026-12-06 03:05 section did.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -71,7 +71,27 @@ function compiledFromSource(log: string): string[] {
   return lines.filter((f) => f[0] === 'function' && f[1] === 'interpreter' && ids.has(f[2])).map((f) => f.at(-1) ?? '');
 }
 
-test('the trained cache holds everything a cold apply and a re-apply run of apply.cjs: none of its functions compiles from source', { skip }, () => {
+/**
+ * Functions that run or not by the clock: the turn budget yields to the event loop once a slice of work took
+ * 5 ms (turn-budget.ts), which the training's small table may not reach and a loaded host does.
+ */
+const BY_THE_CLOCK = new Set(['yield', 'nextTurn', '']);
+
+/** What a real apply runs, in each of its parts (plan, encode, send, state file, print, dump decoding). */
+const APPLY_WORK = ['planReconcile', 'writeCommand', 'writeBatch', 'execute', 'saveOwned', 'formatPlan', 'formatApplyReport', 'decodeServiceMessage', 'decodeDestMessage', 'applyIpvsSysctls'];
+
+test('the trained cache holds what a cold apply and a re-apply run of apply.cjs: none of its functions compiles from source (the dry run\'s training left 100+)', { skip }, () => {
+  // before: the cache trained by `apply --dry-run`, which stops at the socket without IPVS
+  const before = packageCopy('dry-run-trained');
+  const beforeLog = join(dir, 'before.log');
+  const env: NodeJS.ProcessEnv = { ...process.env, LVSD_CODE_CACHE: 'write', LVSD_LOG_LEVEL: 'silent' };
+  delete env.NODE_OPTIONS;
+  spawnSync(process.execPath, [...logFlags(beforeLog), join(before, 'lvsd.cjs'), 'apply', '-c', config, '--dry-run', '--state-file', join(dir, 'dry.json')], { env });
+  assert.equal(applyOnTrainingKernel(before, logFlags(beforeLog)).status, 0);
+  const beforeNames = compiledFromSource(beforeLog);
+  assert.ok(beforeNames.length >= 100, `${beforeNames.length} compiled from source with the dry run's cache`);
+  for (const name of APPLY_WORK) assert.ok(beforeNames.includes(name), `${name} compiled from source with the dry run's cache`);
+
   const bundle = packageCopy('trained');
   const trainLog = join(dir, 'train.log');
   const trained = trainApplyCache(bundle, logFlags(trainLog));
@@ -89,7 +109,7 @@ test('the trained cache holds everything a cold apply and a re-apply run of appl
   assert.match(used.stderr, /^code-cache: apply\.cjs accepted$/m);
   assert.equal(timeless(used.stdout), timeless(trained.stdout));
   // this run's log replaced the training's (one file name: it is in the flags, hence in the cache's key)
-  assert.deepEqual(compiledFromSource(trainLog), []);
+  assert.deepEqual(compiledFromSource(trainLog).filter((name) => !BY_THE_CLOCK.has(name)), []);
 });
 
 /** What apply.cjs's cache may become: one made under other node flags, for other source (stale), garbage, half of itself. */
