@@ -8,8 +8,8 @@
  * runs its own code (training-client.ts: the bundle's GenlSocket and netlink client) against it: every change
  * is encoded and sent through a real generic netlink socket as NLMSG_NOOP, which the kernel skips and
  * acknowledges (no IPVS needed, nothing changed); the reads (the table dump, the timeouts) are answered by the
- * trainer, as the kernel would, and the sysctls are files of the trainer's. Only code already running in the process can fill the slot (no variable, no
- * flag, no file): a user's command never meets this kernel.
+ * trainer, as the kernel would, and the sysctls are files of the trainer's. Only code already running in the
+ * process can fill the slot (no variable, no flag, no file): a user's command never meets this kernel.
  */
 import type { NlMsg } from '../ipvs/nlattr-read.js';
 
