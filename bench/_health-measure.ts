@@ -22,8 +22,9 @@ export interface ProcSample {
   /** proportional set size (smaps_rollup's Pss): a page N processes map counts 1/N in each (keepalived's 3 share most) */
   pssKb: number;
   hwmKb: number;
-  /** per thread, named process/thread (threads of one name summed): [user, kernel] ticks */
-  threads: Map<string, [number, number]>;
+  /** per thread, named process/thread (threads of one name summed): [user, kernel] ticks, context switches
+   *  [voluntary (a wait: a wake-up each), involuntary] */
+  threads: Map<string, [number, number, number, number]>;
   /** per process: [user, kernel] ticks */
   procs: Map<number, [number, number]>;
 }
@@ -37,7 +38,7 @@ export function statTicks(path: string): { name: string; user: number; sys: numb
 
 export function sample(pids: number[]): ProcSample {
   let ticks = 0, userTicks = 0, rssKb = 0, fileKb = 0, anonKb = 0, pssKb = 0, hwmKb = 0;
-  const threads = new Map<string, [number, number]>();
+  const threads = new Map<string, [number, number, number, number]>();
   const procs = new Map<number, [number, number]>();
   for (const pid of pids) {
     try {
@@ -58,8 +59,9 @@ export function sample(pids: number[]): ProcSample {
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         const t = statTicks(`/proc/${pid}/task/${tid}/stat`);
         const key = `${p.name}/${t.name}`;
-        const had = threads.get(key) ?? [0, 0];
-        threads.set(key, [had[0] + t.user, had[1] + t.sys]);
+        const had = threads.get(key) ?? [0, 0, 0, 0];
+        const cs = switches(`/proc/${pid}/task/${tid}/status`);
+        threads.set(key, [had[0] + t.user, had[1] + t.sys, had[2] + cs.voluntary, had[3] + cs.involuntary]);
       }
     } catch {
       /* gone */
@@ -90,6 +92,17 @@ export function timeWaits(ns: string): number {
   return n;
 }
 
+/** TCP sockets in a namespace by state (`ss -tan`, in it: /proc/net/tcp undercounts TIME_WAIT), e.g. { ESTAB: 3, 'CLOSE-WAIT': 2000 }; LISTEN left out */
+export function tcpStates(ns: string): Record<string, number> {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'ss', '-tanH'], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const out: Record<string, number> = {};
+  for (const line of (r.stdout ?? '').split('\n')) {
+    const st = line.split(/\s+/)[0];
+    if (st && st !== 'LISTEN') out[st] = (out[st] ?? 0) + 1;
+  }
+  return out;
+}
+
 /**
  * The TCP counters of a namespace (/proc/net/snmp and /proc/net/netstat read in it): segments sent and
  * received, resets sent, and the closes that found the namespace's TIME_WAIT table full
@@ -107,13 +120,24 @@ export function tcpCounters(ns: string): { out: number; in: number; rsts: number
   return { out: tcp('OutSegs'), in: tcp('InSegs'), rsts: tcp('OutRsts'), twOverflow: ext('TCPTimeWaitOverflow') };
 }
 
-/** user / kernel ms per probe of each thread name in the window, busiest first */
-export function threadFigures(s0: ProcSample, s1: ProcSample, probes: number): Array<{ thread: string; userMsPerProbe: number; kernelMsPerProbe: number }> {
+/** A thread's context switches so far (/proc/PID/task/TID/status): voluntary ones are its waits, a wake-up each. */
+function switches(path: string): { voluntary: number; involuntary: number } {
+  try {
+    const s = readFileSync(path, 'utf8');
+    return { voluntary: Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0), involuntary: Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(s)?.[1] ?? 0) };
+  } catch {
+    return { voluntary: 0, involuntary: 0 };
+  }
+}
+
+/** user / kernel ms per probe of each thread name in the window, busiest first, and its context switches per probe */
+export function threadFigures(s0: ProcSample, s1: ProcSample, probes: number): Array<{ thread: string; userMsPerProbe: number; kernelMsPerProbe: number; wakesPerProbe: number; preemptedPerProbe: number }> {
   const out = [];
-  for (const [name, [u1, k1]] of s1.threads) {
-    const [u0, k0] = s0.threads.get(name) ?? [0, 0];
+  for (const [name, [u1, k1, v1, n1]] of s1.threads) {
+    const [u0, k0, v0, n0] = s0.threads.get(name) ?? [0, 0, 0, 0];
     const per = (t: number) => (t * 1000) / CLK_TCK / Math.max(1, probes);
-    if (u1 - u0 + k1 - k0 > 0) out.push({ thread: name, userMsPerProbe: per(u1 - u0), kernelMsPerProbe: per(k1 - k0) });
+    const each = (x: number) => x / Math.max(1, probes);
+    if (u1 - u0 + k1 - k0 > 0) out.push({ thread: name, userMsPerProbe: per(u1 - u0), kernelMsPerProbe: per(k1 - k0), wakesPerProbe: each(v1 - v0), preemptedPerProbe: each(n1 - n0) });
   }
   return out.sort((a, b) => b.userMsPerProbe + b.kernelMsPerProbe - a.userMsPerProbe - a.kernelMsPerProbe);
 }

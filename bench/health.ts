@@ -37,7 +37,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { CLK_TCK, cpuTicks, hostLoad, median, probeFigures, sample, stats, tcpCounters, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
+import { CLK_TCK, cpuTicks, hostLoad, median, probeFigures, sample, stats, tcpCounters, tcpStates, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
 import { unitEnvironment } from './_unit-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -92,12 +92,35 @@ const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVS
  * `strace -c -f` (syscalls per probe: DIR/strace-TOOL.txt), each with the probes the sink saw meanwhile.
  */
 const TRACE_S = Number(process.env.LVSD_BENCH_HEALTH_TRACE_S ?? 0);
+/** LVSD_BENCH_HEALTH_TRACE_ALL=1: the perf record of the whole VM (-a: the sink's and the softirqs' share too), not the tool's processes */
+const TRACE_ALL = process.env.LVSD_BENCH_HEALTH_TRACE_ALL === '1';
 /**
  * LVSD_BENCH_HEALTH_ROUNDS: windows per tool, alternated (default 3 with both tools, 1 with one). Under TCG the
  * host's load moves a window's CPU per probe by more than the tools differ (0.86-1.40 for one build across
  * boots), so the ratio is the median of rounds whose two windows ran back to back, with its spread.
  */
 const ROUNDS = Math.max(1, Number(process.env.LVSD_BENCH_HEALTH_ROUNDS ?? (TOOLS.length > 1 ? 3 : 1)));
+/**
+ * LVSD_BENCH_HEALTH_VARIANTS: how the real servers end a probe's connection and the director's TIME_WAIT table,
+ * each round measuring both tools in each variant (the first is the row's; the others are printed beside it).
+ * A variant is the sink's mode (bench/tcp-sink.c) and, after a slash, the `net.ipv4.tcp_max_tw_buckets` of
+ * the three namespaces (default: the kernel's, 8,192 in the 2 GiB VM), e.g. `wait,close,wait/tw131072`:
+ *  - wait:  a server that waits for the client to close (or for a request, 5 s at most), as one serving HTTP:
+ *           both tools close first, and both keep the probe's TIME_WAIT on the director;
+ *  - close: a server that closes as soon as it accepts: who closes first then follows each tool's timing
+ *           (lvsd, whose probe settles inside connect(), closes before the accept; keepalived, an epoll round
+ *           later, mostly after the sink), and the TIME_WAIT is the director's for lvsd, the sink's for keepalived.
+ */
+type Variant = { label: string; sink: 'wait' | 'close'; twBuckets?: number };
+const VARIANTS: Variant[] = (process.env.LVSD_BENCH_HEALTH_VARIANTS ?? 'wait,close').split(',').filter(Boolean).map((v) => {
+  const [mode, tw] = v.split('/');
+  if (mode !== 'wait' && mode !== 'close') throw new Error(`LVSD_BENCH_HEALTH_VARIANTS: ${v}: the sink's mode is wait or close`);
+  const twBuckets = tw ? Number(/^tw(\d+)$/.exec(tw)?.[1] ?? NaN) : undefined;
+  if (twBuckets !== undefined && !Number.isInteger(twBuckets)) throw new Error(`LVSD_BENCH_HEALTH_VARIANTS: ${v}: after the slash twN (tcp_max_tw_buckets)`);
+  return { label: v, sink: mode, ...(twBuckets !== undefined ? { twBuckets } : {}) };
+});
+/** LVSD_BENCH_HEALTH_OTHER_ROUNDS: the variants after the first are measured in this many of the last rounds (default 1) */
+const OTHER_ROUNDS = Math.max(0, Number(process.env.LVSD_BENCH_HEALTH_OTHER_ROUNDS ?? 1));
 const PER_SERVICE = 100;
 const SERVICES = Math.ceil(N / PER_SERVICE);
 const PORT0 = 8000;
@@ -295,7 +318,7 @@ async function trace(kind: Kind, pids: number[], sink: Sink): Promise<void> {
   const list = pids.join(',');
   const data = join(dir, `perf-${kind}.data`);
   await sink.dump();
-  const perf = spawnSync('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-g', '-p', list, '-o', data, '--', 'sleep', String(TRACE_S)], { encoding: 'utf8' });
+  const perf = spawnSync('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-g', ...(TRACE_ALL ? ['-a'] : ['-p', list]), '-o', data, '--', 'sleep', String(TRACE_S)], { encoding: 'utf8' });
   const perfProbes = (await sink.dump()).length;
   // the kernel's symbols of this boot, to read the record's call chains elsewhere (perf script + kallsyms)
   writeFileSync(join(dir, 'kallsyms'), readFileSync('/proc/kallsyms'));
@@ -313,7 +336,7 @@ async function trace(kind: Kind, pids: number[], sink: Sink): Promise<void> {
   say(`strace: ${straceProbes} probes in ${TRACE_S} s, counts in ${out}`);
   // the calls themselves for a moment: how each tool opens and closes a probe's socket (SO_LINGER and its value)
   const calls = join(dir, `strace-${kind}-calls.txt`);
-  spawnSync('timeout', ['-s', 'INT', '2', 'strace', '-f', '-tt', '-e', 'trace=socket,setsockopt,connect,getsockopt,shutdown,close,epoll_ctl,fcntl', '-o', calls, ...pids.flatMap((p) => ['-p', String(p)])]);
+  spawnSync('timeout', ['-s', 'INT', '2', 'strace', '-f', '-tt', '-T', '-e', 'trace=socket,setsockopt,connect,getsockopt,shutdown,close,epoll_ctl,fcntl', '-o', calls, ...pids.flatMap((p) => ['-p', String(p)])]);
   // the reports outlive the VM only in the result directory (the bench's own directory is the VM's tmpfs)
   const keep = process.env.LVSD_VM_OUT;
   if (keep && !dir.startsWith(keep)) {
@@ -327,6 +350,9 @@ class Sink {
   /** the sink's own pid (its child of `ip netns exec`), once ready */
   pid: number | undefined;
   private waiting: ((n: number) => void) | undefined;
+  private modeSet: (() => void) | undefined;
+  /** connections a wait closed at its 5 s limit (the client never closed), since the dump before the last */
+  timeouts = 0;
   readonly ready: Promise<void>;
 
   constructor(binary: string) {
@@ -338,7 +364,19 @@ class Sink {
         this.pid = nsPids(NS.rs).find((p) => { try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'tcp-sink'; } catch { return false; } });
         ready();
       }
-      if (j.event === 'dumped') this.waiting?.(j.n ?? 0);
+      if (j.event === 'dumped') {
+        this.timeouts = (j as { timeouts?: number }).timeouts ?? 0;
+        this.waiting?.(j.n ?? 0);
+      }
+      if (j.event === 'mode') this.modeSet?.();
+    });
+  }
+
+  /** How it ends the connections it accepts from now on: wait for the client's close, or close at once. */
+  async mode(mode: 'wait' | 'close'): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.modeSet = resolve;
+      this.child.stdin!.write(`mode ${mode}\n`);
     });
   }
 
@@ -417,6 +455,12 @@ interface IdleResult {
 interface WindowResult {
   /** the round (1-based) this window belongs to */
   round: number;
+  /** LVSD_BENCH_HEALTH_VARIANTS's label: the sink's mode and the TIME_WAIT table */
+  variant: string;
+  /** connections the sink closed at its wait's limit (the client had not closed in 5 s) */
+  sinkTimeouts: number;
+  /** TCP sockets by state at the end of the window (/proc/net/tcp; not LISTEN) on the director and the servers */
+  states: { director: Record<string, number>; realServers: Record<string, number> };
   readyS: number;
   cpuSPerMin: number;
   cpuMsPerProbe: number;
@@ -475,14 +519,43 @@ async function idlePhase(kind: Kind, listener: AdvertListener): Promise<IdleResu
 
 const load = (x: number | undefined) => (x === undefined ? '?' : x.toFixed(1));
 
-async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, round: number, traceAfter: boolean): Promise<WindowResult> {
-  // lvsd leaves its table at exit (a restart adopts it), keepalived removes its own: each window starts empty,
+/** The kernel's tcp_max_tw_buckets in a fresh namespace (read at the start; a variant without twN restores it). */
+let defaultTwBuckets = 0;
+
+function applyVariant(v: Variant): void {
+  const tw = v.twBuckets ?? defaultTwBuckets;
+  sh(Object.values(NS).map((ns) => `ip netns exec ${ns} sysctl -qw net.ipv4.tcp_max_tw_buckets=${tw}`).join('\n'));
+}
+
+/**
+ * One start of a tool with the full config (a fresh start every round), and a window in each of the round's
+ * variants in turn, each after the sink and the TIME_WAIT table are switched to it and one interval settled.
+ */
+async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, round: number, variants: Variant[], traceAfter: boolean): Promise<WindowResult[]> {
+  applyVariant(variants[0]!);
+  await sink.mode(variants[0]!.sink);
+  // lvsd leaves its table at exit (a restart adopts it), keepalived removes its own: each round starts empty,
   // so every round probes and programs from nothing, as the first did
   sh(`ip netns exec ${NS[kind]} ipvsadm -C`, 120_000);
   const full = startTool(kind, true, `full-${round}`);
-  const readyMs = await waitReady(kind, full, 900_000);
-  say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
-  await sleep(INTERVAL_S * 1000 + 2000);
+  const out: WindowResult[] = [];
+  try {
+    const readyMs = await waitReady(kind, full, 900_000);
+    say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
+    for (const variant of variants) {
+      applyVariant(variant);
+      await sink.mode(variant.sink);
+      await sleep(INTERVAL_S * 1000 + 2000);
+      out.push(await measureWindow(kind, sink, listener, round, variant, readyMs));
+      if (traceAfter && variant === variants[0] && TRACE_S > 0) await trace(kind, nsPids(NS[kind]), sink);
+    }
+  } finally {
+    await stopTool(full, kind);
+  }
+  return out;
+}
+
+async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, round: number, variant: Variant, readyMs: number): Promise<WindowResult> {
   const pids = nsPids(NS[kind]);
   const checkerPid = kind === 'keepalived' ? Number(readFileSync(join(dir, `ka-full-${round}.check.pid`), 'utf8').trim()) : undefined;
   await sink.dump(); // reset
@@ -500,10 +573,10 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
   const toUs = Date.now() * 1000;
   const loadEnd = hostLoad();
   const recs = await sink.dump();
+  const sinkTimeouts = sink.timeouts;
   const vrrpBusy = listener.jitter(fromUs / 1000, toUs / 1000);
   const timeWait = { director: timeWaits(NS[kind]), realServers: timeWaits(NS.rs) };
-  if (traceAfter && TRACE_S > 0) await trace(kind, pids, sink);
-  await stopTool(full, kind);
+  const states = { director: tcpStates(NS[kind]), realServers: tcpStates(NS.rs) };
   const windowS = (toUs - fromUs) / 1e6;
   const d = cpuTicks(s0, s1);
   const cpuS = d.ticks / CLK_TCK;
@@ -511,6 +584,9 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
   const perProbe = (x: number) => x / Math.max(1, probes.probes);
   const r: WindowResult = {
     round,
+    variant: variant.label,
+    sinkTimeouts,
+    states,
     readyS: readyMs / 1000,
     cpuSPerMin: (cpuS * 60) / windowS,
     cpuMsPerProbe: perProbe(cpuS * 1000),
@@ -531,14 +607,16 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     at: new Date(fromUs / 1000).toISOString(),
   };
   if (c0 && c1) r.checkerCpuSPerMin = (cpuTicks(c0, c1).ticks / CLK_TCK) * 60 / windowS;
-  say(kind, `round ${round}: ${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), ` +
+  say(kind, `round ${round}, ${variant.label}: ${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), ` +
     `RSS ${r.rssMiB.toFixed(0)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)}; PSS ${r.pssMiB.toFixed(1)}), VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
-  say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers`);
+  say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers; sink waits ended by its 5 s limit ${sinkTimeouts}`);
+  const st = (o: Record<string, number>) => Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+  say(kind, `  sockets at the end: director ${st(states.director)}; servers ${st(states.realServers)}`);
   const seg = r.segmentsPerProbe;
   say(kind, `  TCP segments per probe on the director: ${seg.out.toFixed(2)} sent (${seg.rsts.toFixed(2)} RST), ${seg.in.toFixed(2)} received; closes past a full TIME_WAIT table ${seg.twOverflow.toFixed(2)}`);
   const vm = r.vmMsPerProbe;
   say(kind, `  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
-  for (const t of r.threads.slice(0, 8)) say(kind, `  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe`);
+  for (const t of r.threads.slice(0, 8)) say(kind, `  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe, wake-ups ${t.wakesPerProbe.toFixed(3)} (preempted ${t.preemptedPerProbe.toFixed(3)}) per probe`);
   return r;
 }
 
@@ -585,23 +663,27 @@ async function main(): Promise<void> {
   const out = (s: string) => { if (!json) process.stdout.write(`${s}\n`); };
   out(`health checks, lvsd vs keepalived: ${N} real servers (${SERVICES} services), TCP check every ${INTERVAL_S} s, ` +
     `timeout 1 s${CLOSE ? `, lvsd closing with ${CLOSE === 'reset' ? 'RST' : 'FIN'}` : ''}${LVSD_NODE !== process.execPath ? `, lvsd's node ${LVSD_NODE}` : ''}${NODE_FLAGS.length ? `, lvsd's node ${NODE_FLAGS.join(' ')}` : ''}${Object.keys(UNIT_ENV).length ? `, the unit's environment ${Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}; ` +
-    `${ROUNDS} round${ROUNDS > 1 ? 's' : ''} of ${WINDOW_S} s windows${TOOLS.length > 1 && ROUNDS > 1 ? ' (the tools alternated, each round a fresh start of each: L K, K L, L K, ...)' : ''}; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
+    `sink variants ${VARIANTS.map((v) => v.label).join(', ')} (the first is the row's); ${ROUNDS} round${ROUNDS > 1 ? 's' : ''} of ${WINDOW_S} s windows${TOOLS.length > 1 && ROUNDS > 1 ? ' (the tools alternated, each round a fresh start of each: L K, K L, L K, ...)' : ''}; VRRP 100 ms adverts alongside; lvsd drift repair every ${DRIFT}; ` +
     `${inVm ? 'in the TCG VM' : 'on this host'}, host load ${load(hostLoad())} (files: ${dir})`);
   teardown();
   buildTopology();
+  defaultTwBuckets = Number(sh(`ip netns exec ${NS.lvsd} sysctl -n net.ipv4.tcp_max_tw_buckets`).trim());
   const sink = new Sink(binary);
   await sink.ready;
   const listeners = Object.fromEntries(TOOLS.map((k) => [k, new AdvertListener(LINK[k].rsIf)])) as Partial<Record<Kind, AdvertListener>>;
   const idle: Partial<Record<Kind, IdleResult>> = {};
-  const windows: Record<Kind, WindowResult[]> = { lvsd: [], keepalived: [] };
+  const all: Record<Kind, WindowResult[]> = { lvsd: [], keepalived: [] };
   try {
     await Promise.all(Object.values(listeners).map((l) => l.ready));
     for (const kind of TOOLS) idle[kind] = await idlePhase(kind, listeners[kind]!);
     // each round both tools' windows back to back, the order turned every round (L K, K L, ...) so a load that
     // drifts over the run weighs on both; a round's ratio compares two windows minutes apart at most
+    // in each round each tool starts afresh and measures the round's variants in turn (the same order for
+    // both, so a variant's two windows are as far apart as any other's); the tools' order turned every round
     for (let round = 1; round <= ROUNDS; round++) {
+      const variants = VARIANTS.filter((v, i) => i === 0 || round > ROUNDS - OTHER_ROUNDS);
       for (const kind of round % 2 === 1 ? TOOLS : [...TOOLS].reverse()) {
-        windows[kind].push(await measureWindow(kind, sink, listeners[kind]!, round, round === ROUNDS));
+        all[kind].push(...await measureTool(kind, sink, listeners[kind]!, round, variants, round === ROUNDS));
       }
     }
   } finally {
@@ -610,7 +692,8 @@ async function main(): Promise<void> {
     sink.stop();
     teardown();
   }
-  const L = windows.lvsd, K = windows.keepalived;
+  // the row is the first variant's; the others' ratios are printed after it
+  const L = all.lvsd.filter((w) => w.variant === VARIANTS[0]!.label), K = all.keepalived.filter((w) => w.variant === VARIANTS[0]!.label);
   const f = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
   const row = (name: string, a: string, b: string, ratio?: number) =>
     out(`  ${name.padEnd(40)} ${a.padStart(18)} ${b.padStart(18)}${ratio !== undefined && Number.isFinite(ratio) ? `   ${ratio.toFixed(2)}` : ''}`);
@@ -630,15 +713,26 @@ async function main(): Promise<void> {
   }
   // per round: lvsd's CPU per probe against keepalived's, the two windows back to back (per probe, so a tool that
   // fell behind the 1,000 probes/s is not counted cheaper for probing less)
-  const rounds = L.map((l, i) => ({ round: l.round, l, k: K[i]!, ratio: l.cpuMsPerProbe / K[i]!.cpuMsPerProbe }));
-  const ratios = rounds.map((r) => r.ratio);
-  const ratio = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: rounds.length };
-  out(`  CPU of the whole process tree per probe, each round's two windows back to back:`);
-  out(`  ${'round'.padEnd(7)} ${'lvsd ms/probe (probes/s, VM busy, host load)'.padEnd(48)} ${'keepalived'.padEnd(48)} ratio`);
+  const pairs = (v: Variant) => {
+    const l = all.lvsd.filter((w) => w.variant === v.label), k = all.keepalived.filter((w) => w.variant === v.label);
+    const rs = l.map((w, i) => ({ round: w.round, l: w, k: k[i]!, ratio: w.cpuMsPerProbe / k[i]!.cpuMsPerProbe }));
+    const ratios = rs.map((x) => x.ratio);
+    return { rounds: rs, ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: rs.length } };
+  };
+  const { rounds, ratio } = pairs(VARIANTS[0]!);
   const cell = (w: WindowResult) => `${f(w.cpuMsPerProbe, 3)} (${f(w.probes.rate, 0)}/s, ${f(w.vmBusyPct, 0)} %, ${load(w.hostLoad.start)}-${load(w.hostLoad.end)})`;
-  for (const r of rounds) out(`  ${String(r.round).padEnd(7)} ${cell(r.l).padEnd(48)} ${cell(r.k).padEnd(48)} ${f(r.ratio, 2)}`);
-  out(`  ratio: median ${f(ratio.median, 2)} over ${ratio.rounds} round${ratio.rounds > 1 ? 's' : ''}, from ${f(ratio.min, 2)} to ${f(ratio.max, 2)}`);
-  out('');
+  const sinkSays = (v: Variant) => `${v.sink === 'wait' ? 'the servers wait for the prober to close' : 'the servers close at accept'}` +
+    `${v.twBuckets !== undefined ? `, tcp_max_tw_buckets ${v.twBuckets}` : ''}`;
+  const byVariant: Record<string, ReturnType<typeof pairs>['ratio']> = {};
+  for (const v of VARIANTS) {
+    const p = pairs(v);
+    byVariant[v.label] = p.ratio;
+    out(`  CPU of the whole process tree per probe, ${v.label} (${sinkSays(v)})${v === VARIANTS[0] ? ': the row' : ''}; each round's two windows back to back:`);
+    out(`  ${'round'.padEnd(7)} ${'lvsd ms/probe (probes/s, VM busy, host load)'.padEnd(48)} ${'keepalived'.padEnd(48)} ratio`);
+    for (const r of p.rounds) out(`  ${String(r.round).padEnd(7)} ${cell(r.l).padEnd(48)} ${cell(r.k).padEnd(48)} ${f(r.ratio, 2)}`);
+    out(`  ratio: median ${f(p.ratio.median, 2)} over ${p.ratio.rounds} round${p.ratio.rounds > 1 ? 's' : ''}, from ${f(p.ratio.min, 2)} to ${f(p.ratio.max, 2)}`);
+    out('');
+  }
   // the issue's rows (#11): the whole process tree of each tool, medians over the rounds
   const Li = idle.lvsd!, Ki = idle.keepalived!;
   row(`${f(med(L, (w) => w.probes.rate), 0)} distinct TCP checks/s for ${WINDOW_S} s: CPU s`, f(med(L, cpuS), 2), f(med(K, cpuS), 2), ratio.median);
@@ -672,7 +766,7 @@ async function main(): Promise<void> {
   row('  adverts in the window', ...both((w) => w.vrrpBusy.n, 0));
   row('VM CPU busy in the window %', ...both((w) => w.vmBusyPct));
   row('start to every server weighted, s', ...both((w) => w.readyS), med(L, (w) => w.readyS) / med(K, (w) => w.readyS));
-  if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, ratio, idle, lvsd: L, keepalived: K })}\n`);
+  if (json) process.stdout.write(`${JSON.stringify({ servers: N, intervalS: INTERVAL_S, windowS: WINDOW_S, ratio, variants: byVariant, idle, lvsd: all.lvsd, keepalived: all.keepalived })}\n`);
   // for bench/run.ts's summary
   if (process.env.LVSD_VM_OUT) {
     const brief = (w: WindowResult) => ({ cpuS: cpuS(w), msPerProbe: w.cpuMsPerProbe, probesPerS: w.probes.rate, rssMiB: w.rssMiB, vmBusyPct: w.vmBusyPct, hostLoad: w.hostLoad });
@@ -681,6 +775,7 @@ async function main(): Promise<void> {
       lvsd: { cpuS: med(L, cpuS), rssMiB: med(L, (w) => w.rssMiB), fileMiB: med(L, (w) => w.fileMiB), anonMiB: med(L, (w) => w.anonMiB), pssMiB: med(L, (w) => w.pssMiB) },
       keepalived: { cpuS: med(K, cpuS), rssMiB: med(K, (w) => w.rssMiB), fileMiB: med(K, (w) => w.fileMiB), anonMiB: med(K, (w) => w.anonMiB), pssMiB: med(K, (w) => w.pssMiB) },
       ratio, rounds: rounds.map((r) => ({ round: r.round, ratio: r.ratio, lvsd: brief(r.l), keepalived: brief(r.k) })),
+      variant: VARIANTS[0]!.label, variants: byVariant,
     }, null, 2) + '\n');
   }
 }
