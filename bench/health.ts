@@ -6,7 +6,10 @@
  * N real servers (LVSD_BENCH_HEALTH_SERVERS, default 10,000: 100 per service, NAT, wrr) with a TCP check
  * every LVSD_BENCH_HEALTH_INTERVAL_S (default 1 s on a real host, 10 s in the TCG VM: see below), timeout 1 s.
  * The real servers are one C sink (bench/tcp-sink.c) in namespace hb-rs: 100 addresses on its lo, one
- * listening port per service; it accepts, records (time, address, port) and closes. Each tool runs in a
+ * listening port per service; it accepts, records (time, address, port), and then either waits for the
+ * client to close (5 s at most: a server waiting for a request, so the prober closes first and keeps the
+ * TIME_WAIT, whichever tool it is) or closes at once (then who closes first is a race each tool's timing
+ * decides): LVSD_BENCH_HEALTH_VARIANTS below, the row measured with the first. Each tool runs in a
  * fresh director namespace of its own (hb-lvsd, hb-ka: separate IPVS tables) with a VRRP instance at
  * 100 ms adverts, master alone on its link, whose adverts a passive SCHED_RR receiver in hb-rs timestamps.
  *
@@ -14,8 +17,11 @@
  * (LVSD_BENCH_HEALTH_ROUNDS, default 3): in each, each tool in turn starts afresh with the full config, the
  * order turned every round (lvsd keepalived, keepalived lvsd, ...); once the kernel holds every real server
  * with a weight (read with ipvsadm, the same for both) and one more interval has passed, a window of
- * LVSD_BENCH_HEALTH_WINDOW_S (default 60 s) measures:
- *  - CPU: utime + stime of every process in the tool's namespace (/proc/PID/stat), per minute and per probe;
+ * LVSD_BENCH_HEALTH_WINDOW_S (default 60 s) in each of the round's variants (the first variant every round,
+ * the others in the last LVSD_BENCH_HEALTH_OTHER_ROUNDS, default 1; one interval settled after each switch)
+ * measures:
+ *  - CPU: utime + stime of every process in the tool's namespace (/proc/PID/stat), per minute and per probe,
+ *    and per thread with its wake-ups (voluntary context switches) per probe;
  *  - RSS: the sum of VmRSS at the end of the window, and of VmHWM (peak);
  *  - probes: what the sink saw — rate, starts per 10 ms bin (the spread: ideal is rate/100 in every bin),
  *    and per real server the deviation of each interval from the configured one;
@@ -110,9 +116,15 @@ const ROUNDS = Math.max(1, Number(process.env.LVSD_BENCH_HEALTH_ROUNDS ?? (TOOLS
  *  - close: a server that closes as soon as it accepts: who closes first then follows each tool's timing
  *           (lvsd, whose probe settles inside connect(), closes before the accept; keepalived, an epoll round
  *           later, mostly after the sink), and the TIME_WAIT is the director's for lvsd, the sink's for keepalived.
+ * Default `close,wait`: the row stays on `close`, the mode of every earlier run, and `wait` is printed beside it
+ * (its own table and ratio). Not `wait` for the row (docs/benchmarks.md, 2026-12-06 03:05): against a server
+ * that waits, keepalived 2.2.7's close (SO_LINGER 5 s: it blocks until the server acknowledges the FIN, which
+ * the server's kernel delays until the server closes) stalled its one checker thread in the TCG VM, 282 probes/s
+ * of 1,000 with most connections still open at the sink's 5 s limit: more TCG's slow wake-ups than a probe's
+ * cost, and it would flatter lvsd.
  */
 type Variant = { label: string; sink: 'wait' | 'close'; twBuckets?: number };
-const VARIANTS: Variant[] = (process.env.LVSD_BENCH_HEALTH_VARIANTS ?? 'wait,close').split(',').filter(Boolean).map((v) => {
+const VARIANTS: Variant[] = (process.env.LVSD_BENCH_HEALTH_VARIANTS ?? 'close,wait').split(',').filter(Boolean).map((v) => {
   const [mode, tw] = v.split('/');
   if (mode !== 'wait' && mode !== 'close') throw new Error(`LVSD_BENCH_HEALTH_VARIANTS: ${v}: the sink's mode is wait or close`);
   const twBuckets = tw ? Number(/^tw(\d+)$/.exec(tw)?.[1] ?? NaN) : undefined;
@@ -715,7 +727,7 @@ async function main(): Promise<void> {
   // fell behind the 1,000 probes/s is not counted cheaper for probing less)
   const pairs = (v: Variant) => {
     const l = all.lvsd.filter((w) => w.variant === v.label), k = all.keepalived.filter((w) => w.variant === v.label);
-    const rs = l.map((w, i) => ({ round: w.round, l: w, k: k[i]!, ratio: w.cpuMsPerProbe / k[i]!.cpuMsPerProbe }));
+    const rs = l.slice(0, k.length).map((w, i) => ({ round: w.round, l: w, k: k[i]!, ratio: w.cpuMsPerProbe / k[i]!.cpuMsPerProbe }));
     const ratios = rs.map((x) => x.ratio);
     return { rounds: rs, ratio: { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), rounds: rs.length } };
   };
@@ -727,7 +739,7 @@ async function main(): Promise<void> {
   for (const v of VARIANTS) {
     const p = pairs(v);
     byVariant[v.label] = p.ratio;
-    out(`  CPU of the whole process tree per probe, ${v.label} (${sinkSays(v)})${v === VARIANTS[0] ? ': the row' : ''}; each round's two windows back to back:`);
+    out(`  CPU of the whole process tree per probe, ${v.label} (${sinkSays(v)})${v === VARIANTS[0] ? ': the row' : ''}; each round's two windows:`);
     out(`  ${'round'.padEnd(7)} ${'lvsd ms/probe (probes/s, VM busy, host load)'.padEnd(48)} ${'keepalived'.padEnd(48)} ratio`);
     for (const r of p.rounds) out(`  ${String(r.round).padEnd(7)} ${cell(r.l).padEnd(48)} ${cell(r.k).padEnd(48)} ${f(r.ratio, 2)}`);
     out(`  ratio: median ${f(p.ratio.median, 2)} over ${p.ratio.rounds} round${p.ratio.rounds > 1 ? 's' : ''}, from ${f(p.ratio.min, 2)} to ${f(p.ratio.max, 2)}`);
