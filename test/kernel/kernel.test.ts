@@ -6,22 +6,15 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { guestClockFast, kernelSupport, repoRoot, runDirect, runInVm, runKernelSuite, vmSupport } from './vm.js';
+import { guestClockFast, repoRoot, runDirect, runInVm, vmSupport } from './vm.js';
 import { buildInitramfs } from '../../src/vm/initramfs.js';
 import { findBusybox, findKernel, type KernelChoice } from '../../src/vm/modules.js';
 import { describeFailure, parseTap, type TapNode } from './init/tap.js';
-import { buildDeb } from '../../packaging/build-deb.js';
-
-const insideDir = join(dirname(fileURLToPath(import.meta.url)), 'inside');
-// TCG is slow and the host is shared: a busy 2-core box took 13.5 min for six files
-const timeoutMs = Number(process.env.LVSD_KERNEL_TIMEOUT_S ?? 2700) * 1000;
-/** one inside file may take this long before it is killed, so a hang costs one file, not the suite */
-const fileTimeoutS = Number(process.env.LVSD_KERNEL_FILE_TIMEOUT_S ?? 900);
+import { cpuBusy, fileTimeoutS, planLanes, runSuite, suiteScript, suiteTimeoutMs, waitRecord, type SuiteRecord } from './suite.js';
 
 function tail(text: string, lines = 40): string {
   return text.split('\n').slice(-lines).join('\n');
@@ -42,93 +35,83 @@ async function report(t: TestContext, node: TapNode): Promise<void> {
   });
 }
 
-/** Bash that runs each inside file on its own (TAP, log and exit status per file into $LVSD_VM_OUT). */
-function suiteScript(paths: readonly string[]): string {
-  const lines = ['set -u', 'failed=0', 'printf "harness-env:%s\\n" "$LVSD_HARNESS_CHECK"', 'export NODE_OPTIONS="${NODE_OPTIONS:-} --enable-source-maps"'];
-  paths.forEach((p, i) => {
-    lines.push(
-      `echo "=== ${p}"`,
-      `timeout --kill-after=10 ${fileTimeoutS} node --test-reporter=tap --test-reporter-destination="$LVSD_VM_OUT/${i}.tap" ` +
-        `--test-reporter=spec --test-reporter-destination=stdout '${p}' 2>&1 | tee "$LVSD_VM_OUT/${i}.log"`,
-      `rc=\${PIPESTATUS[0]}; echo "$rc" > "$LVSD_VM_OUT/${i}.rc"; [ "$rc" = 0 ] || failed=$((failed + 1))`,
-    );
-  });
-  // the number of failed files comes back as the exit status: checked against the .rc files
-  lines.push('exit $failed');
-  return lines.join('\n') + '\n';
-}
-
 /**
- * inside/package.test.js installs the Debian package: build it here, on the host, before the boot (the VM
- * sees the shared out dir). Uncompressed: xz would cost ~40 s here and more to unpack under TCG.
+ * The record of the kernel suite: the one `npm test` (test/run.ts) started before `node --test` and runs
+ * beside it (LVSD_KERNEL_RUN_DIR), else a run made here and now.
  */
-function packageForVm(files: readonly string[], outDir: string, t: TestContext): Record<string, string> {
-  if (!files.some((f) => f.startsWith('package.'))) return {};
-  const started = Date.now();
-  try {
-    const deb = buildDeb({ out: join(outDir, 'deb'), runtime: 'bundled', compress: 'none' });
-    t.diagnostic(`built ${deb} for inside/package.test.js in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { LVSD_TEST_DEB: deb };
-  } catch (e) {
-    return { LVSD_TEST_DEB_ERROR: (e as Error).message };
-  }
+async function suiteRecord(): Promise<SuiteRecord> {
+  const dir = process.env.LVSD_KERNEL_RUN_DIR;
+  if (dir) return waitRecord(dir, suiteTimeoutMs() + 120_000);
+  return runSuite(mkdtempSync(join(tmpdir(), 'lvsd-kernel-tests-')));
 }
 
-test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: timeoutMs + 60_000 }, async (t) => {
-  if (process.env.LVSD_SKIP_KERNEL) return t.skip('LVSD_SKIP_KERNEL is set');
-  const only = process.env.LVSD_KERNEL_ONLY; // a substring of the file names to run, for working on one
-  const files = existsSync(insideDir)
-    ? readdirSync(insideDir).filter((f) => f.endsWith('.test.js') && (!only || f.includes(only))).sort()
-    : [];
-  if (files.length === 0) return t.skip(`no kernel tests in ${insideDir}`);
-  const support = kernelSupport();
-  if (!support.ok) {
-    if (process.env.LVSD_REQUIRE_KERNEL) assert.fail(`no kernel with IPVS (LVSD_REQUIRE_KERNEL is set): ${support.reason}`);
-    return t.skip(`no kernel with IPVS: ${support.reason}`);
-  }
-
-  const repo = repoRoot();
-  const outDir = mkdtempSync(join(tmpdir(), 'lvsd-kernel-tests-'));
-  const paths = files.map((f) => relative(repo, join(insideDir, f)));
-  const check = `it's "quoted" $HOME \\ end`; // comes back verbatim: the environment reaches the script intact
-  const env: Record<string, string> = { LVSD_HARNESS_CHECK: check, ...packageForVm(files, outDir, t) };
-  const r = await runKernelSuite({ script: suiteScript(paths), timeoutMs, outDir, env });
+test('kernel tests inside a VM with IPVS (test/kernel/inside)', { timeout: suiteTimeoutMs() + 180_000 }, async (t) => {
+  const rec = await suiteRecord();
+  for (const d of rec.diagnostics) t.diagnostic(d);
+  if (rec.error) assert.fail(rec.error);
+  if (rec.skip) return t.skip(rec.skip);
+  const r = rec.result!;
+  const { outDir, paths, check } = rec;
+  const read = (name: string): string | undefined => {
+    const f = join(outDir, name);
+    return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
+  };
+  const busy = cpuBusy(read('stat.start') ?? '', read('stat.end') ?? '');
   t.diagnostic(
-    `${r.mode}: ${files.length} file(s), total ${(r.durationMs / 1000).toFixed(1)} s` +
+    `${r.mode}: ${paths.length} file(s) in ${rec.lanes.length} lane(s), total ${(r.durationMs / 1000).toFixed(1)} s` +
       (r.bootMs !== undefined ? `, boot to script ${(r.bootMs / 1000).toFixed(1)} s (guest clock: ${((r.guestBootMs ?? 0) / 1000).toFixed(1)} s)` : '') +
+      (busy !== undefined ? `, CPUs busy ${(busy * 100).toFixed(0)} %` : '') +
       (r.fastClockBoots ? `, ${r.fastClockBoots} boot(s) given up: the guest clock ran fast` : '') +
       (r.logFile ? `, console log ${r.logFile}` : ''),
   );
-  if (r.bootFailure) assert.fail(`the VM failed before the tests ran: ${r.bootFailure}\n${tail(r.console)}`);
-  if (r.timedOut) assert.fail(`kernel tests timed out after ${timeoutMs / 1000} s\n${tail(r.console)}`);
+  if (r.bootFailure) assert.fail(`the VM failed before the tests ran: ${r.bootFailure}\n${r.consoleTail}`);
+  if (r.timedOut) assert.fail(`kernel tests timed out after ${suiteTimeoutMs() / 1000} s\n${r.consoleTail}`);
 
   let failedFiles = 0;
   for (const [i, path] of paths.entries()) {
-    const read = (ext: string): string | undefined => {
-      const f = join(outDir, `${i}.${ext}`);
-      return existsSync(f) ? readFileSync(f, 'utf8') : undefined;
-    };
+    const rc = read(`${i}.rc`)?.trim();
+    const took = Number(read(`${i}.end`)) - Number(read(`${i}.start`));
     await t.test(path, async (sub) => {
-      const rc = read('rc')?.trim();
-      const tap = read('tap');
+      if (Number.isFinite(took)) sub.diagnostic(`${took.toFixed(1)} s (guest clock), lane ${rec.lanes.findIndex((l) => l.includes(path))}`);
+      const tap = read(`${i}.tap`);
       const roots = tap !== undefined ? parseTap(tap) : [];
       for (const node of roots) await report(sub, node);
       if (rc === undefined) assert.fail(`${path} never finished (the run stopped before it)`);
       if (rc === '124' || rc === '137') {
-        assert.fail(`${path} was killed after ${fileTimeoutS} s (LVSD_KERNEL_FILE_TIMEOUT_S)\n${tail(read('log') ?? '', 30)}`);
+        assert.fail(`${path} was killed after ${fileTimeoutS()} s (LVSD_KERNEL_FILE_TIMEOUT_S)\n${tail(read(`${i}.log`) ?? '', 30)}`);
       }
       if (rc !== '0' && roots.every((n) => n.ok)) {
-        assert.fail(`${path} exited ${rc} without a failed test (crashed outside a test?)\n${tail(read('log') ?? '', 30)}`);
+        assert.fail(`${path} exited ${rc} without a failed test (crashed outside a test?)\n${tail(read(`${i}.log`) ?? '', 30)}`);
       }
     }).catch(() => undefined);
-    if (read('rc')?.trim() !== '0') failedFiles++;
+    if (rc !== '0') failedFiles++;
   }
   assert.equal(r.exitCode, failedFiles, 'the exit status of the run should count the failed files');
   const out = r.output.split('\n');
   assert.equal(out[0], `harness-env:${check}`, 'the script output starts with what it printed first');
-  assert.deepEqual(out.filter((l) => l.startsWith('=== ')), paths.map((p) => `=== ${p}`));
+  // each lane announces its files in its order; lanes interleave
+  for (const lane of rec.lanes) {
+    assert.deepEqual(out.filter((l) => l.startsWith('=== ') && !/ exit \d+$/.test(l) && lane.includes(l.slice(4))), lane.map((p) => `=== ${p}`));
+  }
   if (failedFiles === 0) rmSync(outDir, { recursive: true, force: true });
   else t.diagnostic(`per-file TAP and logs, and the VM console (vm-console.log), kept in ${outDir}`);
+});
+
+test('inside files are split into a root-namespace lane and a lane of the files with namespaces of their own', () => {
+  const files = ['a.test.js', 'lab1.test.js', 'b.test.js', 'e.test.js', 'lab2.test.js'];
+  const own = { 'lab1.test.js': 'lab', 'lab2.test.js': 'lab', 'e.test.js': 'ecmp' };
+  assert.deepEqual(planLanes(files, 2, own), [['a.test.js', 'b.test.js'], ['e.test.js', 'lab1.test.js', 'lab2.test.js']]);
+  assert.deepEqual(planLanes(files, 1, own), [files], 'one lane: every file in turn');
+  assert.deepEqual(planLanes(['a.test.js'], 2, own), [['a.test.js']], 'nothing namespaced: one lane');
+  assert.deepEqual(planLanes(['lab1.test.js'], 2, own), [['lab1.test.js']], 'only namespaced: one lane');
+  // the script runs both lanes in the background and counts failed files from both
+  const script = suiteScript(['x/a.test.js', 'x/b.test.js'], [['x/a.test.js'], ['x/b.test.js']], 60);
+  assert.match(script, /^lane0 & pid0=\$!$/m);
+  assert.match(script, /^lane1 & pid1=\$!$/m);
+  assert.match(script, /^wait \$pid1; failed=\$\(\(failed \+ \$\?\)\)$/m);
+  assert.match(script, /\$LVSD_VM_OUT\/1\.tap/);
+  assert.equal(cpuBusy('cpu 100 0 100 800 0 0 0 0 0 0', 'cpu 200 0 200 1400 0 0 0 0 0 0'), 0.25);
+  assert.equal(cpuBusy('', 'cpu 1 2 3 4 5'), undefined);
 });
 
 test('the TAP of node --test is read back as nested tests with their diagnostics', () => {

@@ -247,8 +247,18 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const d1 = vlab.node('d1');
     const d2 = vlab.node('d2');
     const out = `${vlab.dir}/notify.out`;
-    // a slow notify command: records its argv, then takes 3 s (30 advert intervals)
-    const script = vlab.file('notify.sh', `#!/bin/sh\necho "$@ start" >> ${out}\nsleep 3\necho "$1 done" >> ${out}\n`);
+    // a slow notify command: records its argv, then runs until the test lets it end (go-<its letter>, at
+    // most 60 s): a condition, not a fixed sleep that a loaded host outlasts before the checks below
+    const script = vlab.file('notify.sh', `#!/bin/sh\necho "$@ start" >> ${out}\n` +
+      `i=0; while [ ! -e ${vlab.dir}/go-$1 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\necho "$1 done" >> ${out}\n`);
+    const go = (which: string) => vlab.file(`go-${which}`, '');
+    t.after(() => {
+      try {
+        go('S'); // lets a stop command still waiting end (on a failure path too)
+      } catch {
+        // the lab's dir is gone already
+      }
+    });
     const notify = { master: ['/bin/sh', script, 'M'], backup: ['/bin/sh', script, 'B'], stop: ['/bin/sh', script, 'S'] };
     const l1 = vlab.lvsd(d1, { vrrp: [instance(150, { notify })] }, 'd1');
     const master = await l1.transition('VI_1', 'master', START_MS);
@@ -262,16 +272,20 @@ describe('VRRP features between two lvsd directors', { skip }, () => {
     const sent = l1.vrrp('VI_1').adverts.sent;
     await sleep(1200); // the status snapshot refreshes every second
     assert.ok(l1.vrrp('VI_1').adverts.sent >= sent + 5, 'adverts keep going while notify runs');
+    assert.ok(!readFileSync(out, 'utf8').includes('done'), 'the notify commands were still running meanwhile');
+    go('M');
+    go('B');
     const done = await l1.waitFor((e) => e.event === 'vrrp.notify' && e.kind === 'master', 10_000);
     assert.equal(done.exitCode, 0);
     assert.ok(existsSync(out) && readFileSync(out, 'utf8').includes('M done'));
-    // a clean stop starts the stop command but does not wait out its 3 s: exit 0 within ~1 s (+ startup slack)
+    // a clean stop starts the stop command but does not wait for it (it runs until go-S): exit 0 within ~1 s (+ startup slack)
     const t0 = Date.now();
     assert.equal(await l1.stop(), 0);
     const stopMs = Date.now() - t0;
     assert.ok(stopMs < 2500, `stop took ${stopMs} ms`);
     assert.ok(readFileSync(out, 'utf8').includes('S stop VI_1 150 start'));
     assert.equal(l1.events('vrrp.notify_detached').length, 1);
+    go('S');
     await l2.stop();
   });
 });
