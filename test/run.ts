@@ -1,19 +1,21 @@
 /**
- * `npm test`: every test file under dist/test with `node --test`, the kernel suite beside them.
+ * `npm test`: every test file under dist/test, as `node --test` runs them, the kernel suite beside them.
  *
- * The kernel suite (test/kernel/suite.ts: one VM boot, ~10 min under TCG) starts here first and runs in
- * this process while `node --test` runs the host's files one after another; dist/test/kernel/kernel.test.js
- * comes last and reports the suite's record (LVSD_KERNEL_RUN_DIR) as it would have reported a run of its
- * own. So one TAP stream, one closing summary, the same tests; the wall time is about the longer of the
+ * The kernel suite (test/kernel/suite.ts: one VM boot, ~10 min under TCG) starts here and runs in this
+ * process while node:test runs the host's files one after another; dist/test/kernel/kernel.test.js
+ * comes last (node:test's run() in the given order: `node --test` would sort it into the middle) and reports
+ * the suite's record (LVSD_KERNEL_RUN_DIR) as it would have reported a run of its own. So one TAP stream,
+ * one closing summary, the same tests; the wall time is about the longer of the
  * two instead of their sum. LVSD_KERNEL_BESIDE=0 runs them one after the other (kernel.test.js boots the VM
  * itself, as `node --test dist/test/kernel/kernel.test.js` always does).
  *
  * Arguments: the directories (or files) to take *.test.js from, default dist/test.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
+import { run } from 'node:test';
+import { spec, tap } from 'node:test/reporters';
 import { RECORD_FILE, runSuite, writeRecord } from './kernel/suite.js';
 
 const KERNEL = join('dist', 'test', 'kernel', 'kernel.test.js');
@@ -25,7 +27,7 @@ function testFiles(root: string): string[] {
     .map((f) => join(root, f));
 }
 
-/** Sorted as `find | sort` did, but the kernel suite's reporter last: it waits for the VM. */
+/** Sorted as `node --test` sorts, but the kernel suite's reporter last: it waits for the VM. */
 export function order(files: readonly string[]): string[] {
   const sorted = [...new Set(files)].sort();
   const kernel = sorted.filter((f) => f.endsWith(`kernel${sep}kernel.test.js`));
@@ -36,33 +38,44 @@ async function main(): Promise<number> {
   const roots = process.argv.slice(2);
   const files = order((roots.length > 0 ? roots : [join('dist', 'test')]).flatMap(testFiles).map((f) => relative('.', f)));
   const beside = process.env.LVSD_KERNEL_BESIDE !== '0' && files.includes(KERNEL);
-  const env = { ...process.env };
   let runDir: string | undefined;
-  let kernelRun: Promise<void> | undefined;
   if (beside) {
     runDir = mkdtempSync(join(tmpdir(), 'lvsd-kernel-run-'));
-    env.LVSD_KERNEL_RUN_DIR = runDir;
+    process.env.LVSD_KERNEL_RUN_DIR = runDir; // the test files' environment
   }
-  const child = spawn(process.execPath, ['--test', '--test-timeout=3000000', ...files], { stdio: 'inherit', env });
+  // `node --test FILES` would sort the files (kernel.test.js would wait in the middle, the rest behind it):
+  // run() keeps this order, one file at a time as the CLI does on 2 cores, and reports as the CLI does
+  let failed = false;
+  const stream = run({ files: files.map((f) => resolve(f)), concurrency: 1, timeout: 3_000_000 });
+  stream.on('test:fail', () => {
+    failed = true;
+  });
+  const done = new Promise<void>((resolveDone, reject) => {
+    const out = process.stdout.isTTY ? stream.compose(new spec()) : stream.compose(tap);
+    out.on('error', reject);
+    out.on('end', resolveDone);
+    out.pipe(process.stdout, { end: false });
+  });
   if (runDir) {
     const dir = runDir;
-    kernelRun = runSuite(join(dir, 'out')).then((record) => writeRecord(dir, record));
+    // after the first file has started: the package build at the start of the suite blocks this process
+    setTimeout(() => void runSuite(join(dir, 'out')).then((record) => writeRecord(dir, record)), 2000);
   }
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => child.kill(sig));
-  const code = await new Promise<number>((resolve) => child.once('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
-  // kernel.test.js read the record, or node --test ended without it: either way the VM is done with (a VM
-  // still running is killed as this process exits: src/vm/runner.ts). out/ is gone when every kernel test
-  // passed, else kept for its logs (kernel.test.js names it).
-  void kernelRun;
+  await done;
+  // kernel.test.js read the record, or the run ended without it: either way the VM is done with (a VM still
+  // running is killed as this process exits: src/vm/runner.ts). out/ is gone when every kernel test passed,
+  // else kept for its logs (kernel.test.js names it).
   if (runDir) {
     rmSync(join(runDir, RECORD_FILE), { force: true });
-    try {
-      rmdirSync(runDir);
-    } catch {
-      // out/ kept
+    for (const d of [join(runDir, 'out'), runDir]) {
+      try {
+        rmdirSync(d); // only when empty
+      } catch {
+        // out/ kept
+      }
     }
   }
-  return code;
+  return failed ? 1 : 0;
 }
 
 process.exitCode = await main();

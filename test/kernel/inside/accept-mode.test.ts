@@ -32,12 +32,16 @@ function background(ns: string, script: string): ChildProcess {
   return child;
 }
 
-/** What TCP connects from the client to each address:port get back within 3 s ('' when nothing, or refused); one process for all. */
+/**
+ * What TCP connects from the client to each address:port get back within 10 s ('' when nothing, or
+ * refused); one process for all. A dropped connect never answers, however long it is given: the 10 s
+ * only spare an answer that comes late on a loaded host (3 s once lost the director's own answer).
+ */
 function ask(targets: Array<[string, number]>): string[] {
   const script = `const net=require('net');Promise.all(${JSON.stringify(targets)}.map(([h,p])=>new Promise((res)=>{` +
     `const s=net.connect({host:h,port:p},()=>s.write('hi\\n'));let d='';s.setEncoding('utf8');` +
     `s.on('data',(b)=>{d+=b;if(d.includes('\\n')){s.destroy();res(d.trim())}});s.on('error',()=>res(''));` +
-    `setTimeout(()=>{s.destroy();res('')},3000)}))).then((r)=>{console.log(JSON.stringify(r));process.exit(0)})`;
+    `setTimeout(()=>{s.destroy();res('')},10000)}))).then((r)=>{console.log(JSON.stringify(r));process.exit(0)})`;
   const out = spawnSync('ip', ['netns', 'exec', C, process.execPath, '-e', script], { encoding: 'utf8' });
   return JSON.parse(out.stdout) as string[];
 }
@@ -69,6 +73,13 @@ test('acceptMode false: a NAT service on the VIP still answers through IPVS; a l
   background(R, ECHO('rs', 8080));
   background(D, ECHO('director', 8081));
 
+  // both echo servers listening before anything is asked of them (a node start under TCG: seconds to minutes)
+  const listening = (ns: string, port: number): boolean => run('ip', ['netns', 'exec', ns, 'ss', '-Hltn', `sport = :${port}`]).trim() !== '';
+  const until = Date.now() + 120_000;
+  while (!listening(R, 8080) || !listening(D, 8081)) {
+    assert.ok(Date.now() < until, 'the echo servers listen within 120 s');
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const setupMs = Date.now() - t0;
   dir = mkdtempSync(join(tmpdir(), 'lvsd-accept-'));
   const config = join(dir, 'lvsd.json');
