@@ -67,7 +67,8 @@ describe('the status page puts config, kernel and wire strings in as text', { sk
 
   test('names with <img onerror> show as characters: no element made, no handler run, no CSP violation', async () => {
     const { page, problems } = await browser.open(base);
-    await page.waitForFunction(() => document.querySelectorAll('#events li[data-kind="health"]').length > 0, undefined, { timeout: 30_000 });
+    // the suite's first page: in npm test it comes while the kernel-test VM boots beside it (a bound, not a check)
+    await page.waitForFunction(() => document.querySelectorAll('#events li[data-kind="health"]').length > 0, undefined, { timeout: 120_000 });
     // a page of 10 services or fewer opens them all at first render: the real-server tables are there
     await page.waitForFunction(() => document.querySelectorAll('table.rs').length === 3, undefined, { timeout: 10_000 });
     const seen = await page.evaluate(() => ({

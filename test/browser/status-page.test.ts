@@ -57,7 +57,8 @@ describe('the status page in chromium at 1,000 services', { skip }, () => {
   test('loads with no console error or CSP violation; failures, the backup role and the refused reload stand out', async () => {
     const t0 = Date.now();
     const { page, problems } = await browser.open(base);
-    await page.waitForFunction(() => document.querySelectorAll('#services details.svc').length > 0, undefined, { timeout: 30_000 });
+    // a first render while the kernel-test VM runs beside (npm test) on a loaded host: a bound, not a check
+    await page.waitForFunction(() => document.querySelectorAll('#services details.svc').length > 0, undefined, { timeout: 120_000 });
     console.log(`# 1,000 services: first render ${Date.now() - t0} ms after navigation`);
     assert.equal(await page.locator('#services details.svc').count(), 100, 'the first 100 services, then "show more"');
     assert.match(await page.locator('#more').innerText(), /of 900$/);
