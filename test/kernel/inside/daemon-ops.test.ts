@@ -313,6 +313,9 @@ test('a real server answering 503 is inhibited (weight 0) within fall x interval
   const downMs = await waitWeight(WEB, '10.0.1.11:8080', 0, DOWN_BOUND_MS + 5000, t0);
   t.diagnostic(`inhibited after ${downMs} ms (bound ${DOWN_BOUND_MS} ms)`);
   assert.ok(downMs <= DOWN_BOUND_MS, `inhibit took ${downMs} ms, more than ${DOWN_BOUND_MS}`);
+  // the kernel shows the weight before the daemon's line about it has come through its log pipe: wait for
+  // the line (a loaded host took longer than a fixed wait), then as long again for a second one that must not come
+  await daemon.waitLog(isChangeOf('web'), 10_000, mark);
   await sleep(300);
   const changes = changesOf(daemon, mark, 'web');
   assert.equal(changes.length, 1, `one kernel change: ${JSON.stringify(kernelChanges(daemon, mark))}`);
@@ -330,6 +333,7 @@ test('a real server answering 503 is inhibited (weight 0) within fall x interval
   const upMs = await waitWeight(WEB, '10.0.1.11:8080', 100, UP_BOUND_MS + 5000, t1);
   t.diagnostic(`back after ${upMs} ms (bound ${UP_BOUND_MS} ms)`);
   assert.ok(upMs <= UP_BOUND_MS, `rise took ${upMs} ms, more than ${UP_BOUND_MS}`);
+  await daemon.waitLog(isChangeOf('web'), 10_000, mark2);
   await sleep(300);
   assert.deepEqual(changesOf(daemon, mark2, 'web').map((l) => l.ops), [1], JSON.stringify(kernelChanges(daemon, mark2)));
 });
@@ -347,6 +351,7 @@ test('the sorry server comes in when no real server is up and goes when one is b
   let w = (await weights()).get(WEB)!;
   assert.equal(w.get('10.0.1.12:8080'), 0);
   await daemon.waitLog((l) => l.event === 'health.sorry' && l.active === true, 5000, mark);
+  await daemon.waitLog(isChangeOf('web'), 10_000, mark); // the apply's line, through the log pipe
   // one apply: the last real server inhibited and the sorry server added together
   assert.deepEqual(changesOf(daemon, mark, 'web').map((l) => l.ops), [2], JSON.stringify(kernelChanges(daemon, mark)));
   const body = await clients.call<string[]>('burst', { host: '192.0.2.10', port: 80, n: 1 });
@@ -460,6 +465,8 @@ test('lvsd drain sets the kernel weight to 0 (status says DRAINED: next test); a
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, 'drained web 10.0.1.11:8080\n');
   await waitWeight(WEB, '10.0.1.11:8080', 0, 5000);
+  await daemon.waitLog((l) => l.event === 'ipvs.apply' && Number(l.ops) > 0, 10_000, mark); // its line, through the log pipe
+  await sleep(300);
   // one kernel operation in all: the drain's targeted apply, or the 10 s drift pass when it runs between
   // the drain being recorded and that apply (then the targeted one finds nothing to do); either is right
   const changes = kernelChanges(daemon, mark);
