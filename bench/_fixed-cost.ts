@@ -270,19 +270,22 @@ function arenas(pid: number): { n: number; rssKb: number; heapKb: number } {
   return { n, rssKb, heapKb };
 }
 
-interface Sample { ticks: number; rssKb: number; anonKb: number; pssKb: number; threads: Map<string, { name: string; switches: number; cpuNs: number }> }
+interface Sample { ticks: number; rssKb: number; anonKb: number; fileKb: number; pssKb: number; minflt: number; majflt: number; threads: Map<string, { name: string; switches: number; cpuNs: number }> }
 
 function sample(): Sample {
-  let ticks = 0, rssKb = 0, anonKb = 0, pssKb = 0;
+  let ticks = 0, rssKb = 0, anonKb = 0, fileKb = 0, pssKb = 0, minflt = 0, majflt = 0;
   const threads = new Map<string, { name: string; switches: number; cpuNs: number }>();
   for (const pid of nsPids(NS.tool)) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]);
+      minflt += Number(f[7]);
+      majflt += Number(f[9]);
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       rssKb += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
       anonKb += Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      fileKb += Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0);
       pssKb += Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
       for (const tid of readdirSync(`/proc/${pid}/task`)) {
         const s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
@@ -294,7 +297,7 @@ function sample(): Sample {
       }
     } catch { /* gone */ }
   }
-  return { ticks, rssKb, anonKb, pssKb, threads };
+  return { ticks, rssKb, anonKb, fileKb, pssKb, minflt, majflt, threads };
 }
 
 async function main(): Promise<void> {
@@ -383,7 +386,9 @@ async function main(): Promise<void> {
       /** malloc arenas besides the main one (lvsd only: its one process) and their resident MiB; the main one's ([heap]) */
       ...(TOOL === 'lvsd' ? (() => { const x = nsPids(NS.tool).map(arenas).reduce((p, q) => ({ n: p.n + q.n, rssKb: p.rssKb + q.rssKb, heapKb: p.heapKb + q.heapKb }), { n: 0, rssKb: 0, heapKb: 0 }); return { arenas: x.n, arenaMiB: +(x.rssKb / 1024).toFixed(1), mainArenaMiB: +(x.heapKb / 1024).toFixed(1) }; })() : {}),
       /** of the RSS, the private memory (the rest is mapped files: node's binary, shared and clean) */
-      anonMiB: +(b.anonKb / 1024).toFixed(1), pssMiB: +(b.pssKb / 1024).toFixed(1),
+      anonMiB: +(b.anonKb / 1024).toFixed(1), fileMiB: +(b.fileKb / 1024).toFixed(1), pssMiB: +(b.pssKb / 1024).toFixed(1),
+      /** page faults in the window: minor (a page mapped from the page cache or zeroed) and major (read from a file) */
+      minorFaults: b.minflt - a.minflt, majorFaults: b.majflt - a.majflt,
       wakeupsPerS: +wakeups.toFixed(1),
       ...(takeover ? { takeover } : {}),
       threads: Object.fromEntries([...byName].filter(([, v]) => v > 0.01).map(([k, v]) => [k, +v.toFixed(2)])),

@@ -2,18 +2,26 @@
  * pageOut(advice, callback, simulateErrno?): gives the kernel back the pages of the process's read-only file
  * mappings (node's binary: its text, its read-only data with ICU's tables; the libraries; this addon) by
  * madvise(advice) over each, on libuv's thread pool; then callback([bytes advised, mappings advised,
- * mappings refused, first errno, microseconds]) on the loop.
+ * mappings refused, first errno, microseconds, mappings kept for their private pages]) on the loop.
  *
- * MADV_PAGEOUT (21, Linux 5.4) reclaims a mapping's pages at once: a clean file page is dropped, and a later
- * touch reads it back from the file. MADV_COLD (20) only moves them to the inactive list. Most of node's
- * mapped pages are touched only while the process starts (the start-up snapshot, ICU, the module loader)
- * and then sit in the RSS until memory is short. The kernel itself leaves alone a page another process
- * maps too (a second node) and a locked mapping; writable and anonymous mappings are never passed (their
- * pages would need swap).
+ * MADV_DONTNEED (4, lvsd's default) only takes the pages out of this process's page tables: they stay in the
+ * page cache, so a page touched later is mapped again by a minor fault (no read; the fault maps the cached
+ * neighbours within fault_around_bytes, 64 KiB, with it), and the kernel reclaims them as it always did.
+ * MADV_PAGEOUT (21, Linux 5.4) reclaims them at once: a clean file page is dropped from the page cache
+ * (unless another process maps it), and a later touch reads it back from the file (a major fault).
  *
- * Off the loop because a page-out took 130-680 ms on a loaded host (the reclaim walks each page's mappings),
- * and in 2 MiB steps: madvise holds the address space's lock for reading while it works, and a thread that
- * maps memory (V8 growing a heap) waits for it; between steps it can go.
+ * On a private file mapping MADV_DONTNEED also drops the mapping's private (copy-on-write) pages, and the
+ * next touch reads the file's contents instead: a relocated pointer (RELRO: read-only after the loader
+ * wrote it), a breakpoint a debugger wrote. So with it a mapping is advised only if none of its pages is
+ * private: /proc/self/pagemap read for the whole mapping, and again for each 2 MiB step right before that
+ * step's madvise (a present page not of the file, or a swapped one, is private); a mapping with one is left
+ * (counted in "kept"; if one appeared between the reads, from that step on). A read-only mapping gets no new private page between the read and the madvise except by
+ * mprotect (which changes the mapping: the loader does it on RELRO, whose pages are then already private) or
+ * a ptrace write. No pagemap to read: nothing is advised with MADV_DONTNEED (that errno reported).
+ *
+ * Off the loop because a page-out took 130-680 ms on a loaded host (MADV_PAGEOUT's reclaim walks each page's
+ * mappings), and in 2 MiB steps: madvise holds the address space's lock for reading while it works, and a
+ * thread that maps memory (V8 growing a heap) waits for it; between steps it can go.
  *
  * A mapping madvise refuses (EINVAL on a kernel without the advice) is counted and the first errno
  * reported; the rest are still tried. `simulateErrno` (tests) makes every call fail with that errno instead
@@ -22,12 +30,14 @@
 #include "page_out.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -38,7 +48,7 @@ typedef struct {
   napi_ref callback;
   int advice;
   int simulate;
-  double out[5]; /* bytes, advised, refused, first errno, us */
+  double out[6]; /* bytes, advised, refused, first errno, us, kept (private pages) */
 } page_out_job;
 
 /* A mapping worth advising: read-only (r-- or r-x), of a regular file by path (not [vdso], a device, a memfd). */
@@ -48,9 +58,46 @@ static int candidate(const char *perms, unsigned long inode, const char *path) {
   return 1;
 }
 
-static int advise(unsigned long start, unsigned long end, int advice) {
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+#define PAGEMAP_CHUNK 512
+
+/* 1 when a page in [start, end) is private to this process (present and not the file's, or swapped out);
+ * 0 when none is; -errno when pagemap cannot be read. */
+static int has_private(int pagemap, unsigned long start, unsigned long end, unsigned long page) {
+  uint64_t entries[PAGEMAP_CHUNK];
+  for (unsigned long at = start; at < end;) {
+    unsigned long pages = (end - at) / page;
+    if (pages > PAGEMAP_CHUNK) pages = PAGEMAP_CHUNK;
+    ssize_t got = pread(pagemap, entries, pages * sizeof entries[0], (off_t)(at / page * sizeof entries[0]));
+    if (got < 0) return -errno;
+    if (got == 0) return -EIO;
+    size_t n = (size_t)got / sizeof entries[0];
+    for (size_t i = 0; i < n; i++) {
+      uint64_t e = entries[i];
+      if ((e & PM_SWAP) != 0 || ((e & PM_PRESENT) != 0 && (e & PM_FILE) == 0)) return 1;
+    }
+    at += n * page;
+  }
+  return 0;
+}
+
+/* 0, an errno madvise gave, or -1: left alone for a private page (pagemap >= 0 only): the whole mapping
+ * is checked first, and each step again right before its madvise. */
+static int advise(unsigned long start, unsigned long end, int advice, int pagemap, unsigned long page) {
+  if (pagemap >= 0) {
+    int p = has_private(pagemap, start, end, page);
+    if (p < 0) return -p;
+    if (p > 0) return -1;
+  }
   for (unsigned long at = start; at < end; at += STEP) {
     unsigned long len = end - at < STEP ? end - at : STEP;
+    if (pagemap >= 0) {
+      int p = has_private(pagemap, at, at + len, page);
+      if (p < 0) return -p;
+      if (p > 0) return -1;
+    }
     if (madvise((void *)at, len, advice) != 0) return errno;
   }
   return 0;
@@ -91,8 +138,23 @@ static void execute(napi_env env, void *data) {
     job->out[3] = ENOMEM;
     return;
   }
+  /* MADV_DONTNEED would drop a private page: each step's pages are checked first */
+  int pagemap = -1;
+  unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+  if (job->advice == MADV_DONTNEED && job->simulate == 0) {
+    pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pagemap < 0) {
+      job->out[3] = errno;
+      free(ranges);
+      return;
+    }
+  }
   for (size_t i = 0; i < n; i++) {
-    int err = job->simulate != 0 ? job->simulate : advise(ranges[i][0], ranges[i][1], job->advice);
+    int err = job->simulate != 0 ? job->simulate : advise(ranges[i][0], ranges[i][1], job->advice, pagemap, page);
+    if (err == -1) {
+      job->out[5]++;
+      continue;
+    }
     if (err != 0) {
       job->out[2]++;
       if (job->out[3] == 0) job->out[3] = err;
@@ -102,6 +164,7 @@ static void execute(napi_env env, void *data) {
     job->out[0] += (double)(ranges[i][1] - ranges[i][0]);
   }
   free(ranges);
+  if (pagemap >= 0) close(pagemap);
   clock_gettime(CLOCK_MONOTONIC, &b);
   job->out[4] = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
 }
@@ -110,8 +173,8 @@ static void complete(napi_env env, napi_status status, void *data) {
   page_out_job *job = data;
   if (status == napi_ok) {
     napi_value result, callback, global;
-    napi_create_array_with_length(env, 5, &result);
-    for (uint32_t i = 0; i < 5; i++) {
+    napi_create_array_with_length(env, 6, &result);
+    for (uint32_t i = 0; i < 6; i++) {
       napi_value v;
       napi_create_double(env, job->out[i], &v);
       napi_set_element(env, result, i, v);

@@ -1,13 +1,28 @@
 /**
- * Gives back the pages of node's binary (and the libraries') that only the start touched: MADV_PAGEOUT over
- * the process's read-only file mappings, through the addon (native/src/page_out.c), on libuv's thread pool.
+ * Gives back the pages of node's binary (and the libraries') that only the start touched: madvise over the
+ * process's read-only file mappings, through the addon (native/src/page_out.c), on libuv's thread pool.
  *
- * Of lvsd's RSS at 10,000 TCP checks (~77 MiB natively), ~45 MiB were mapped file pages: node's text
+ * Of lvsd's RSS at 10,000 TCP checks (~80 MiB natively), ~45 MiB were mapped file pages: node's text
  * (V8's builtins are in it), its read-only data (ICU's tables, the start-up snapshot), libraries. A start
- * touches most of them once; the steady state runs ~10 MiB of them. The kernel drops the others only when
- * memory is short, so they stay in the RSS. Paged out, they are gone from it, and one touched later is read
- * back from the file (a major fault; clean pages: nothing is written). The kernel itself skips a page
- * another process maps (a second node), so what is shared is left where it is.
+ * touches most of them once; the steady state runs ~10-20 MiB of them. The kernel drops the others only
+ * when memory is short, so they stay in the RSS.
+ *
+ * How (LVSD_PAGEOUT, pageOutMode):
+ *  - default, MADV_DONTNEED: the pages leave lvsd's page tables and stay in the page cache. One touched
+ *    later is mapped again by a minor fault (no read; the fault maps the cached neighbours within
+ *    fault_around_bytes, 64 KiB, with it, which is why RssFile settles at ~19 MiB rather than the ~12 the
+ *    steady state touches), and the kernel reclaims the pages as it always would, but as pages no process
+ *    maps: a `drop_caches` or a real memory shortage takes them first, and a takeover after one reads what
+ *    it needs back from the disk as with MADV_PAGEOUT (docs/benchmarks.md, 2026-12-06 03:05). It acts on
+ *    pages other processes map too (another node on the host). On a private mapping it would also drop the
+ *    process's own copy-on-write pages (RELRO, a debugger's breakpoint), so the addon checks each mapping's
+ *    pages in /proc/self/pagemap right before the call and leaves one holding such a page alone ("kept").
+ *  - LVSD_PAGEOUT=pageout, MADV_PAGEOUT: the pages lvsd alone maps are also dropped from the page cache,
+ *    hot ones too, and read back from the disk after each page-out and at every takeover (7-11 major faults
+ *    against none; in the TCG VM, node read over 9p, three starts at 10,000 checks with it flapped 108-271
+ *    real servers: docs/benchmarks.md, 2026-12-06 00:05). Kept for a host whose page cache is what is
+ *    short; it gives back no more RSS than the default.
+ *  - LVSD_PAGEOUT=0 (off, false, no): nothing.
  *
  * When: at START_PAGE_OUTS_MS after the start (20 s, with the first malloc trim; and 120 s: a start at
  * 10,000 checks is still weighting its real servers at 20 s, and what it ran after the first page-out came
@@ -15,19 +30,9 @@
  * page-out left once its hot pages came back (the reading CHECK_EVERY_MS after it): a reload that ran code
  * the steady state does not, say. A steady daemon pages out twice.
  *
- * Off unless LVSD_PAGEOUT=1: natively it takes 25-28 MiB off the RSS at 10,000 checks at the same CPU per
- * probe, but MADV_PAGEOUT drops every page lvsd alone maps, hot ones too, out of the page cache: the hot set is
- * read back from the disk after each page-out, and a takeover reads 2-4 MiB of node from it every time (7-11
- * major faults against none; under a 2 GiB writer and drop_caches the takeover times of the two overlapped),
- * and in the TCG VM (node read over 9p) each of three starts at 10,000 checks with it flapped 108-271 real
- * servers on the way where none without it did.
- * A director's failover path should not wait on its disk for clean pages the kernel drops by itself when
- * memory is short: it is for hosts where resident memory is what is short (docs/operations.md, "Node's
- * mapped pages"; docs/benchmarks.md, 2026-12-06).
- *
- * A kernel that refuses the advice (EINVAL before Linux 5.4, or a seccomp filter's EPERM) for every
- * mapping (or /proc/self/maps unreadable): one warning (daemon.page_out_failed), and no page-out again; the
- * daemon is otherwise unchanged.
+ * A kernel that refuses the advice (EINVAL for MADV_PAGEOUT before Linux 5.4, or a seccomp filter's EPERM)
+ * for every mapping (or /proc/self/maps or /proc/self/pagemap unreadable): one warning
+ * (daemon.page_out_failed), and no page-out again; the daemon is otherwise unchanged.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
@@ -38,11 +43,18 @@ export const START_PAGE_OUTS_MS: readonly number[] = [20_000, 120_000];
 export const CHECK_EVERY_MS = 60_000;
 /** mapped file pages grown by this much (KiB) over the floor: page out again */
 export const REGROW_KB = 4096;
-/** MADV_PAGEOUT (linux/mman.h) */
+/** MADV_DONTNEED, MADV_PAGEOUT (linux/mman.h) */
+export const MADV_DONTNEED = 4;
 export const MADV_PAGEOUT = 21;
 
-/** What a page-out did: [bytes advised, mappings advised, mappings refused, first errno, microseconds]. */
-export type PageOutResult = [bytes: number, advised: number, refused: number, errno: number, us: number];
+/**
+ * What a page-out did: [bytes advised, mappings advised, mappings refused, first errno, microseconds,
+ * mappings kept for their private pages (MADV_DONTNEED only)].
+ */
+export type PageOutResult = [bytes: number, advised: number, refused: number, errno: number, us: number, kept?: number];
+
+/** How the mapped pages are given back: unmapped (kept in the page cache), paged out, or not at all. */
+export type PageOutMode = 'dontneed' | 'pageout' | 'off';
 export type PageOut = (done: (r: PageOutResult) => void) => void;
 
 /**
@@ -80,20 +92,26 @@ export function rssFileKb(): number | undefined {
 }
 
 /** The addon's page-out, or undefined without the addon (or an addon built before it). */
-export function nativePageOut(simulateErrno?: number): PageOut | undefined {
+export function nativePageOut(mode: 'dontneed' | 'pageout' = 'dontneed', simulateErrno?: number): PageOut | undefined {
   try {
     const native = loadNative();
     const f = native.pageOut?.bind(native);
-    return f ? (done) => f(MADV_PAGEOUT, done, simulateErrno) : undefined;
+    const advice = mode === 'pageout' ? MADV_PAGEOUT : MADV_DONTNEED;
+    return f ? (done) => f(advice, done, simulateErrno) : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** LVSD_PAGEOUT=1 (or on, true, yes) turns the page-out on; anything else (or nothing) leaves it off. */
-export function pageOutEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const v = env.LVSD_PAGEOUT?.trim().toLowerCase();
-  return v === '1' || v === 'on' || v === 'true' || v === 'yes';
+/**
+ * LVSD_PAGEOUT: unset (or empty, 1, on, true, yes, dontneed) unmaps (MADV_DONTNEED, the default); 0 (off,
+ * false, no) turns it off; `pageout` pages out (MADV_PAGEOUT). Anything else: the default.
+ */
+export function pageOutMode(env: NodeJS.ProcessEnv = process.env): PageOutMode {
+  const v = env.LVSD_PAGEOUT?.trim().toLowerCase() ?? '';
+  if (v === '0' || v === 'off' || v === 'false' || v === 'no') return 'off';
+  if (v === 'pageout') return 'pageout';
+  return 'dontneed';
 }
 
 export interface PageOutOptions {
@@ -111,12 +129,14 @@ const MiB = (kb: number | undefined) => (kb === undefined ? undefined : Math.rou
 
 /** Starts the page-outs; the returned function stops them. */
 export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void {
-  if (!pageOutEnabled(opts.env)) {
-    log.debug({ event: 'daemon.page_out_off' }, 'page-out of mapped files off (LVSD_PAGEOUT=1 turns it on)');
+  const mode = pageOutMode(opts.env);
+  if (mode === 'off') {
+    log.info({ event: 'daemon.page_out_off' }, 'mapped files left resident (LVSD_PAGEOUT=0)');
     return () => undefined;
   }
-  const pageOut = 'pageOut' in opts ? opts.pageOut : nativePageOut();
+  const pageOut = 'pageOut' in opts ? opts.pageOut : nativePageOut(mode);
   if (!pageOut) return () => undefined;
+  const advice = mode === 'pageout' ? 'MADV_PAGEOUT' : 'MADV_DONTNEED';
   const fileKb = opts.fileKb ?? rssFileKb;
   const policy = opts.policy ?? new PageOutPolicy();
   let stopped = false, running = false;
@@ -126,18 +146,18 @@ export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void
     if (running || stopped) return;
     running = true;
     const before = fileKb();
-    pageOut(([bytes, advised, refused, errno, us]) => {
+    pageOut(([bytes, advised, refused, errno, us, kept = 0]) => {
       running = false;
       if (advised === 0 && (refused > 0 || errno !== 0)) {
         // the kernel does not take the advice: say so once and never ask again
         stop();
-        log.warn({ event: 'daemon.page_out_failed', errno, code: errnoText(errno), mappings: refused },
-          `page-out of mapped files refused by the kernel (madvise MADV_PAGEOUT: ${errnoText(errno)}); mapped files stay resident`);
+        log.warn({ event: 'daemon.page_out_failed', mode, errno, code: errnoText(errno), mappings: refused },
+          `page-out of mapped files refused (madvise ${advice}: ${errnoText(errno)}); mapped files stay resident`);
         return;
       }
       const after = fileKb();
-      log.info({ event: 'daemon.paged_out', why, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, ms: Math.round(us / 1000) },
-        `mapped files paged out (${why}): ${MiB(before)} -> ${MiB(after)} MiB resident`);
+      log.info({ event: 'daemon.paged_out', why, mode, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, kept, ms: Math.round(us / 1000) },
+        `mapped files ${mode === 'pageout' ? 'paged out' : 'unmapped'} (${why}): ${MiB(before)} -> ${MiB(after)} MiB resident`);
     });
   };
   const at = opts.atMs ?? START_PAGE_OUTS_MS;

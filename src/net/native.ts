@@ -94,10 +94,10 @@ export interface NativeBinding {
   mallocTrim(): number;
   /**
    * madvise(advice) over the process's read-only file mappings, on libuv's thread pool (native/src/page_out.c);
-   * done([bytes advised, mappings advised, mappings refused, first errno, us]). simulateErrno (tests): every
-   * madvise fails with it.
+   * done([bytes advised, mappings advised, mappings refused, first errno, us, mappings kept for their private
+   * pages (MADV_DONTNEED)]). simulateErrno (tests): every madvise fails with it.
    */
-  pageOut?(advice: number, done: (r: [number, number, number, number, number]) => void, simulateErrno?: number): void;
+  pageOut?(advice: number, done: (r: [number, number, number, number, number, number]) => void, simulateErrno?: number): void;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'lvsd_native.node');

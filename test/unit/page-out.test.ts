@@ -1,13 +1,18 @@
 /**
  * The page-out of node's mapped files (src/daemon/page-out.ts, the addon's pageOut): once after the start,
- * again only when the mapped pages have grown back by REGROW_KB over what the last one left; on only with
- * LVSD_PAGEOUT=1; a kernel that refuses the advice is logged once and never asked again.
+ * again only when the mapped pages have grown back by REGROW_KB over what the last one left; on by default
+ * (MADV_DONTNEED), off with LVSD_PAGEOUT=0; a kernel that refuses the advice is logged once and never asked
+ * again; a mapping with private (copy-on-write) pages is never unmapped.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadNative, nativeAvailable } from '../../src/net/index.js';
-import { MADV_PAGEOUT, nativePageOut, PageOutPolicy, pageOutEnabled, rssFileKb, startPageOut, type PageOut, type PageOutResult } from '../../src/daemon/page-out.js';
+import { packageRoot } from '../../src/package-root.js';
+import { MADV_DONTNEED, MADV_PAGEOUT, nativePageOut, PageOutPolicy, pageOutMode, rssFileKb, startPageOut, type PageOut, type PageOutResult } from '../../src/daemon/page-out.js';
 import type { Logger } from '../../src/log.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,9 +49,10 @@ test('PageOutPolicy: the first reading after a page-out is the floor; a reading 
   assert.deepEqual([16_200, 13_000, 16_000, 17_100].map((kb) => p.sample(kb)), [true, false, false, true]);
 });
 
-test('LVSD_PAGEOUT: 1, on, true or yes turn the page-out on; anything else (or nothing) leaves it off', () => {
-  for (const v of ['1', 'on', 'true', 'yes', ' ON ']) assert.equal(pageOutEnabled({ LVSD_PAGEOUT: v }), true, v);
-  for (const v of [undefined, '', '0', 'off', 'no', '2']) assert.equal(pageOutEnabled(v === undefined ? {} : { LVSD_PAGEOUT: v }), false, String(v));
+test('LVSD_PAGEOUT: unset (or 1, on, dontneed, anything else) unmaps; 0, off, false or no turn it off; pageout pages out', () => {
+  for (const v of [undefined, '', '1', 'on', 'true', 'yes', 'dontneed', ' ON ', '2']) assert.equal(pageOutMode(v === undefined ? {} : { LVSD_PAGEOUT: v }), 'dontneed', String(v));
+  for (const v of ['0', 'off', 'false', 'no', ' OFF ']) assert.equal(pageOutMode({ LVSD_PAGEOUT: v }), 'off', v);
+  for (const v of ['pageout', 'PageOut']) assert.equal(pageOutMode({ LVSD_PAGEOUT: v }), 'pageout', v);
 });
 
 test('the page-out runs a while after the start, again when the mapped pages grew back, never after stop', async () => {
@@ -81,8 +87,8 @@ test('the page-out runs a while after the start, again when the mapped pages gre
     [['info', 'start', 43.9, 11.7], ['info', 'start', 19.5, 11.7], ['info', 'regrown', 16.6, 11.7]]);
 });
 
-test('without LVSD_PAGEOUT=1 (the default, or 0): nothing is paged out, and the log says it is off', async () => {
-  for (const env of [{}, { LVSD_PAGEOUT: '0' }]) {
+test('with LVSD_PAGEOUT=0 (or off): nothing is unmapped, and the log says it is off', async () => {
+  for (const env of [{ LVSD_PAGEOUT: 'off' }, { LVSD_PAGEOUT: '0' }]) {
     const { log, lines } = recorder();
     let calls = 0;
     const stop = startPageOut(log, { atMs: [5], everyMs: 5, pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env });
@@ -95,13 +101,13 @@ test('without LVSD_PAGEOUT=1 (the default, or 0): nothing is paged out, and the 
 
 test('a kernel that refuses the advice (EINVAL, simulated in the addon): one warning, never asked again, nothing else changes', { skip: !nativeAvailable() && 'addon not built' }, async () => {
   const { log, lines } = recorder();
-  const refusing = nativePageOut(22)!;
+  const refusing = nativePageOut('dontneed', 22)!;
   assert.ok(refusing, 'the addon has pageOut');
   let calls = 0;
   const results: PageOutResult[] = [];
   const pageOut: PageOut = (done) => { calls++; refusing((r) => { results.push(r); done(r); }); };
   let fileKb = 45_000;
-  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: { LVSD_PAGEOUT: '1' } });
+  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: {} });
   for (let i = 0; i < 400 && results.length < 1; i++) await sleep(5);
   await sleep(60); // growing readings that would page out again
   stop();
@@ -129,4 +135,60 @@ test('the addon pages out this process\'s read-only file mappings off the loop a
   // this process shares node's pages with the test runner, so how much leaves its RSS is not asserted here
   // (test/netns/page-out.test.ts: a daemon with a node of its own)
   assert.throws(() => native.pageOut!(MADV_PAGEOUT, undefined as unknown as () => void), TypeError);
+});
+
+/** The read-only file mappings of `path` in this process: [start, end, perms]. */
+function mappingsOf(path: string): Array<[number, number, string]> {
+  return readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith(` ${path}`)).map((l) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S+)/.exec(l)!;
+    return [parseInt(m[1]!, 16), parseInt(m[2]!, 16), m[3]!];
+  });
+}
+
+function anonymousKb(start: number): number {
+  const smaps = readFileSync('/proc/self/smaps', 'utf8');
+  const at = smaps.indexOf(`${start.toString(16)}-`);
+  return Number(/^Anonymous:\s+(\d+) kB/m.exec(smaps.slice(at))?.[1]);
+}
+
+test('MADV_DONTNEED unmaps the read-only file mappings but never one with a private (copy-on-write) page: a byte written into one survives', { skip: !nativeAvailable() && 'addon not built' }, async (t) => {
+  const native = loadNative();
+  // a file mapped read-only by this process alone: a copy of the addon, loaded (its ELF header is in a r--p mapping)
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-cow-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, 'copy.node');
+  copyFileSync(join(packageRoot(), 'native', 'build', 'Release', 'lvsd_native.node'), copy);
+  process.dlopen({ exports: {} }, copy);
+  const [start, , perms] = mappingsOf(copy)[0]!;
+  assert.equal(perms, 'r--p', 'the copy\'s first mapping (its ELF header) is private and read-only');
+  // a private page in it, as a debugger's breakpoint makes one: a write through /proc/self/mem (the ELF
+  // header's padding, bytes 9-15, which nothing reads)
+  const mem = openSync('/proc/self/mem', 'r+');
+  t.after(() => closeSync(mem));
+  const mark = Buffer.from('lvsdCOW');
+  const read = () => { const b = Buffer.alloc(mark.length); readSync(mem, b, 0, b.length, start + 9); return b.toString(); };
+  assert.notEqual(read(), mark.toString(), 'the file\'s bytes differ from the mark');
+  try {
+    writeSync(mem, mark, 0, mark.length, start + 9);
+  } catch (e) {
+    t.skip(`/proc/self/mem not writable here: ${(e as Error).message}`);
+    return;
+  }
+  assert.equal(read(), mark.toString());
+  assert.ok(anonymousKb(start) > 0, 'the mapping holds a private page now');
+  const before = rssFileKb()!;
+
+  const [bytes, advised, refused, errno, , kept] = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve));
+  assert.deepEqual([refused, errno], [0, 0]);
+  assert.ok(advised >= 3 && bytes > 10 << 20, `${advised} mappings, ${bytes} bytes unmapped (node's text and read-only data at least)`);
+  // node's RELRO (read-only after the loader's relocations) is one of those kept, with the copy's header
+  assert.ok(kept! >= 2, `${kept} mappings kept for their private pages`);
+  assert.equal(read(), mark.toString(), 'the private page was not dropped (MADV_DONTNEED would have read the file back)');
+  assert.ok(anonymousKb(start) > 0);
+  // unmapped: even pages another process maps (this test runner's node) leave this process's RSS
+  const after = rssFileKb()!;
+  assert.ok(after < before - 5_000, `mapped files ${before} -> ${after} KiB`);
+  // and the process runs on: JavaScript, the addon (its pages come back by minor faults)
+  assert.equal(JSON.stringify({ a: [1, 2] }), '{"a":[1,2]}');
+  assert.equal(typeof native.mallocTrim(), 'number');
 });
