@@ -4,7 +4,7 @@
  * madvise(advice) over each, on libuv's thread pool; then callback([bytes advised, mappings advised,
  * mappings refused, first errno, microseconds, mappings kept for their private pages]) on the loop.
  *
- * MADV_DONTNEED (4, lvsd's default) only takes the pages out of this process's page tables: they stay in the
+ * MADV_DONTNEED (4, what lvsd uses) only takes the pages out of this process's page tables: they stay in the
  * page cache, so a page touched later is mapped again by a minor fault (no read; the fault maps the cached
  * neighbours within fault_around_bytes, 64 KiB, with it), and the kernel reclaims them as it always did.
  * MADV_PAGEOUT (21, Linux 5.4) reclaims them at once: a clean file page is dropped from the page cache

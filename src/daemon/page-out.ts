@@ -7,22 +7,24 @@
  * touches most of them once; the steady state runs ~10-20 MiB of them. The kernel drops the others only
  * when memory is short, so they stay in the RSS.
  *
- * How (LVSD_PAGEOUT, pageOutMode):
- *  - default, MADV_DONTNEED: the pages leave lvsd's page tables and stay in the page cache. One touched
- *    later is mapped again by a minor fault (no read; the fault maps the cached neighbours within
- *    fault_around_bytes, 64 KiB, with it, which is why RssFile settles at ~19 MiB rather than the ~12 the
- *    steady state touches), and the kernel reclaims the pages as it always would, but as pages no process
- *    maps: a `drop_caches` or a real memory shortage takes them first, and a takeover after one reads what
- *    it needs back from the disk as with MADV_PAGEOUT (docs/benchmarks.md, 2026-12-06 03:05). It acts on
- *    pages other processes map too (another node on the host). On a private mapping it would also drop the
- *    process's own copy-on-write pages (RELRO, a debugger's breakpoint), so the addon checks each mapping's
- *    pages in /proc/self/pagemap right before the call and leaves one holding such a page alone ("kept").
- *  - LVSD_PAGEOUT=pageout, MADV_PAGEOUT: the pages lvsd alone maps are also dropped from the page cache,
- *    hot ones too, and read back from the disk after each page-out and at every takeover (7-11 major faults
- *    against none; in the TCG VM, node read over 9p, three starts at 10,000 checks with it flapped 108-271
- *    real servers: docs/benchmarks.md, 2026-12-06 00:05). Kept for a host whose page cache is what is
- *    short; it gives back no more RSS than the default.
- *  - LVSD_PAGEOUT=0 (off, false, no): nothing.
+ * How: MADV_DONTNEED. The pages leave lvsd's page tables and stay in the page cache. One touched later is
+ * mapped again by a minor fault (no read; the fault maps the cached neighbours within fault_around_bytes,
+ * 64 KiB, with it, which is why RssFile settles at ~18-22 MiB rather than the ~10 the steady state touches),
+ * and the kernel reclaims the pages as it always would, but as pages no process maps: a `drop_caches` or a
+ * real memory shortage takes them first, and a takeover after one reads what it needs back from the disk
+ * (4-7 major faults). It acts on pages other processes map too (another node on the host). On a private
+ * mapping it would also drop the process's own copy-on-write pages (RELRO, a debugger's breakpoint), so the
+ * addon checks each mapping's pages in /proc/self/pagemap right before the call and leaves one holding such
+ * a page alone ("kept"). It replaced MADV_PAGEOUT, which also dropped the pages lvsd alone maps from the
+ * page cache, hot ones too, so they were read back from the disk after each page-out and at takeovers, for
+ * no more RSS given back (docs/benchmarks.md, 2026-12-06 03:05).
+ *
+ * Off unless LVSD_PAGEOUT=1: natively it takes 22-26 MiB off the RSS at 10,000 checks (~80 -> 53-58 MiB)
+ * at the same CPU per probe, with no major fault at a takeover while the page cache holds node. But in the
+ * TCG VM a start at 10,000 checks with it saw real servers time out and go down (2,671 downs from 6 minutes
+ * after the start on), where the start without it at the same load saw none, as three starts with
+ * MADV_PAGEOUT did before (108-271): not shown harmless on a loaded director (docs/operations.md, "Node's
+ * mapped pages").
  *
  * When: at START_PAGE_OUTS_MS after the start (20 s, with the first malloc trim; and 120 s: a start at
  * 10,000 checks is still weighting its real servers at 20 s, and what it ran after the first page-out came
@@ -30,8 +32,7 @@
  * page-out left once its hot pages came back (the reading CHECK_EVERY_MS after it): a reload that ran code
  * the steady state does not, say. A steady daemon pages out twice.
  *
- * A kernel that refuses the advice (EINVAL for MADV_PAGEOUT before Linux 5.4, or a seccomp filter's EPERM)
- * for every mapping (or /proc/self/maps or /proc/self/pagemap unreadable): one warning
+ * A kernel that refuses the advice (a seccomp filter's EPERM) for every mapping (or /proc/self/maps or /proc/self/pagemap unreadable): one warning
  * (daemon.page_out_failed), and no page-out again; the daemon is otherwise unchanged.
  */
 import { readFileSync } from 'node:fs';
@@ -43,7 +44,7 @@ export const START_PAGE_OUTS_MS: readonly number[] = [20_000, 120_000];
 export const CHECK_EVERY_MS = 60_000;
 /** mapped file pages grown by this much (KiB) over the floor: page out again */
 export const REGROW_KB = 4096;
-/** MADV_DONTNEED, MADV_PAGEOUT (linux/mman.h) */
+/** MADV_DONTNEED, MADV_PAGEOUT (linux/mman.h; the addon takes either, lvsd uses the first) */
 export const MADV_DONTNEED = 4;
 export const MADV_PAGEOUT = 21;
 
@@ -53,8 +54,8 @@ export const MADV_PAGEOUT = 21;
  */
 export type PageOutResult = [bytes: number, advised: number, refused: number, errno: number, us: number, kept?: number];
 
-/** How the mapped pages are given back: unmapped (kept in the page cache), paged out, or not at all. */
-export type PageOutMode = 'dontneed' | 'pageout' | 'off';
+/** Whether the mapped pages are given back (unmapped, kept in the page cache) or not. */
+export type PageOutMode = 'dontneed' | 'off';
 export type PageOut = (done: (r: PageOutResult) => void) => void;
 
 /**
@@ -92,26 +93,20 @@ export function rssFileKb(): number | undefined {
 }
 
 /** The addon's page-out, or undefined without the addon (or an addon built before it). */
-export function nativePageOut(mode: 'dontneed' | 'pageout' = 'dontneed', simulateErrno?: number): PageOut | undefined {
+export function nativePageOut(simulateErrno?: number): PageOut | undefined {
   try {
     const native = loadNative();
     const f = native.pageOut?.bind(native);
-    const advice = mode === 'pageout' ? MADV_PAGEOUT : MADV_DONTNEED;
-    return f ? (done) => f(advice, done, simulateErrno) : undefined;
+    return f ? (done) => f(MADV_DONTNEED, done, simulateErrno) : undefined;
   } catch {
     return undefined;
   }
 }
 
-/**
- * LVSD_PAGEOUT: unset (or empty, 1, on, true, yes, dontneed) unmaps (MADV_DONTNEED, the default); 0 (off,
- * false, no) turns it off; `pageout` pages out (MADV_PAGEOUT). Anything else: the default.
- */
+/** LVSD_PAGEOUT=1 (or on, true, yes, dontneed) unmaps (MADV_DONTNEED); anything else (or nothing) leaves it off. */
 export function pageOutMode(env: NodeJS.ProcessEnv = process.env): PageOutMode {
-  const v = env.LVSD_PAGEOUT?.trim().toLowerCase() ?? '';
-  if (v === '0' || v === 'off' || v === 'false' || v === 'no') return 'off';
-  if (v === 'pageout') return 'pageout';
-  return 'dontneed';
+  const v = env.LVSD_PAGEOUT?.trim().toLowerCase();
+  return v === '1' || v === 'on' || v === 'true' || v === 'yes' || v === 'dontneed' ? 'dontneed' : 'off';
 }
 
 export interface PageOutOptions {
@@ -129,14 +124,12 @@ const MiB = (kb: number | undefined) => (kb === undefined ? undefined : Math.rou
 
 /** Starts the page-outs; the returned function stops them. */
 export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void {
-  const mode = pageOutMode(opts.env);
-  if (mode === 'off') {
-    log.info({ event: 'daemon.page_out_off' }, 'mapped files left resident (LVSD_PAGEOUT=0)');
+  if (pageOutMode(opts.env) === 'off') {
+    log.debug({ event: 'daemon.page_out_off' }, 'mapped files left resident (LVSD_PAGEOUT=1 unmaps what only the start touched)');
     return () => undefined;
   }
-  const pageOut = 'pageOut' in opts ? opts.pageOut : nativePageOut(mode);
+  const pageOut = 'pageOut' in opts ? opts.pageOut : nativePageOut();
   if (!pageOut) return () => undefined;
-  const advice = mode === 'pageout' ? 'MADV_PAGEOUT' : 'MADV_DONTNEED';
   const fileKb = opts.fileKb ?? rssFileKb;
   const policy = opts.policy ?? new PageOutPolicy();
   let stopped = false, running = false;
@@ -151,13 +144,13 @@ export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void
       if (advised === 0 && (refused > 0 || errno !== 0)) {
         // the kernel does not take the advice: say so once and never ask again
         stop();
-        log.warn({ event: 'daemon.page_out_failed', mode, errno, code: errnoText(errno), mappings: refused },
-          `page-out of mapped files refused (madvise ${advice}: ${errnoText(errno)}); mapped files stay resident`);
+        log.warn({ event: 'daemon.page_out_failed', errno, code: errnoText(errno), mappings: refused },
+          `page-out of mapped files refused (madvise MADV_DONTNEED: ${errnoText(errno)}); mapped files stay resident`);
         return;
       }
       const after = fileKb();
-      log.info({ event: 'daemon.paged_out', why, mode, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, kept, ms: Math.round(us / 1000) },
-        `mapped files ${mode === 'pageout' ? 'paged out' : 'unmapped'} (${why}): ${MiB(before)} -> ${MiB(after)} MiB resident`);
+      log.info({ event: 'daemon.paged_out', why, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, kept, ms: Math.round(us / 1000) },
+        `mapped files unmapped (${why}): ${MiB(before)} -> ${MiB(after)} MiB resident`);
     });
   };
   const at = opts.atMs ?? START_PAGE_OUTS_MS;

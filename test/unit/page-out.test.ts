@@ -1,7 +1,7 @@
 /**
  * The page-out of node's mapped files (src/daemon/page-out.ts, the addon's pageOut): once after the start,
- * again only when the mapped pages have grown back by REGROW_KB over what the last one left; on by default
- * (MADV_DONTNEED), off with LVSD_PAGEOUT=0; a kernel that refuses the advice is logged once and never asked
+ * again only when the mapped pages have grown back by REGROW_KB over what the last one left; on only with
+ * LVSD_PAGEOUT=1 (MADV_DONTNEED); a kernel that refuses the advice is logged once and never asked
  * again; a mapping with private (copy-on-write) pages is never unmapped.
  */
 import { test } from 'node:test';
@@ -49,10 +49,9 @@ test('PageOutPolicy: the first reading after a page-out is the floor; a reading 
   assert.deepEqual([16_200, 13_000, 16_000, 17_100].map((kb) => p.sample(kb)), [true, false, false, true]);
 });
 
-test('LVSD_PAGEOUT: unset (or 1, on, dontneed, anything else) unmaps; 0, off, false or no turn it off; pageout pages out', () => {
-  for (const v of [undefined, '', '1', 'on', 'true', 'yes', 'dontneed', ' ON ', '2']) assert.equal(pageOutMode(v === undefined ? {} : { LVSD_PAGEOUT: v }), 'dontneed', String(v));
-  for (const v of ['0', 'off', 'false', 'no', ' OFF ']) assert.equal(pageOutMode({ LVSD_PAGEOUT: v }), 'off', v);
-  for (const v of ['pageout', 'PageOut']) assert.equal(pageOutMode({ LVSD_PAGEOUT: v }), 'pageout', v);
+test('LVSD_PAGEOUT: 1, on, true, yes or dontneed unmap; anything else (or nothing) leaves it off', () => {
+  for (const v of ['1', 'on', 'true', 'yes', 'dontneed', ' ON ']) assert.equal(pageOutMode({ LVSD_PAGEOUT: v }), 'dontneed', v);
+  for (const v of [undefined, '', '0', 'off', 'no', '2', 'pageout']) assert.equal(pageOutMode(v === undefined ? {} : { LVSD_PAGEOUT: v }), 'off', String(v));
 });
 
 test('the page-out runs a while after the start, again when the mapped pages grew back, never after stop', async () => {
@@ -87,8 +86,8 @@ test('the page-out runs a while after the start, again when the mapped pages gre
     [['info', 'start', 43.9, 11.7], ['info', 'start', 19.5, 11.7], ['info', 'regrown', 16.6, 11.7]]);
 });
 
-test('with LVSD_PAGEOUT=0 (or off): nothing is unmapped, and the log says it is off', async () => {
-  for (const env of [{ LVSD_PAGEOUT: 'off' }, { LVSD_PAGEOUT: '0' }]) {
+test('without LVSD_PAGEOUT=1 (the default, or 0): nothing is unmapped, and the log says it is off', async () => {
+  for (const env of [{}, { LVSD_PAGEOUT: '0' }]) {
     const { log, lines } = recorder();
     let calls = 0;
     const stop = startPageOut(log, { atMs: [5], everyMs: 5, pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env });
@@ -101,13 +100,13 @@ test('with LVSD_PAGEOUT=0 (or off): nothing is unmapped, and the log says it is 
 
 test('a kernel that refuses the advice (EINVAL, simulated in the addon): one warning, never asked again, nothing else changes', { skip: !nativeAvailable() && 'addon not built' }, async () => {
   const { log, lines } = recorder();
-  const refusing = nativePageOut('dontneed', 22)!;
+  const refusing = nativePageOut(22)!;
   assert.ok(refusing, 'the addon has pageOut');
   let calls = 0;
   const results: PageOutResult[] = [];
   const pageOut: PageOut = (done) => { calls++; refusing((r) => { results.push(r); done(r); }); };
   let fileKb = 45_000;
-  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: {} });
+  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: { LVSD_PAGEOUT: '1' } });
   for (let i = 0; i < 400 && results.length < 1; i++) await sleep(5);
   await sleep(60); // growing readings that would page out again
   stop();
