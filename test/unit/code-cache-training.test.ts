@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { Module } from 'node:module';
 import { Script } from 'node:vm';
 import { shebangFlags, trainApplyCache } from '../../packaging/code-cache.js';
 import { CODE_CACHE_DIR, cacheKey } from '../../src/cli/code-cache.js';
+import { copyPackage } from './package-copy.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const bundleDir = join(repo, 'dist', 'bundle');
@@ -28,14 +29,9 @@ process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 /** A copy of the package (package.json, schemas, the addon, node_modules linked) with the bundle, without its caches. */
 function packageCopy(name: string): string {
-  const root = join(dir, name);
-  cpSync(join(repo, 'package.json'), join(root, 'package.json'));
-  cpSync(join(repo, 'schemas'), join(root, 'schemas'), { recursive: true });
-  cpSync(join(repo, 'native', 'build', 'Release'), join(root, 'native', 'build', 'Release'), { recursive: true });
-  symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'));
-  cpSync(bundleDir, join(root, 'dist', 'bundle'), { recursive: true });
-  rmSync(join(root, 'dist', 'bundle', CODE_CACHE_DIR), { recursive: true, force: true });
-  return join(root, 'dist', 'bundle');
+  const bundle = copyPackage(repo, bundleDir, join(dir, name));
+  rmSync(join(bundle, CODE_CACHE_DIR), { recursive: true, force: true });
+  return bundle;
 }
 
 /** node flags that make V8 log every function it compiles (the caches are kept per flags: trained with them too). */

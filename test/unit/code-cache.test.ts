@@ -7,12 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { shebangFlags } from '../../packaging/code-cache.js';
 import { CODE_CACHE_DIR, cacheKey } from '../../src/cli/code-cache.js';
+import { copyPackage } from './package-copy.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const bundleDir = join(repo, 'dist', 'bundle');
@@ -98,14 +99,9 @@ test('the caches are kept per node version and flags: another flag set finds non
 
 /** A copy of the package (package.json, schemas, the addon, node_modules linked) with the bundle as `damage` leaves it. */
 function damagedCopy(name: string, damage: (cacheDir: string) => void): string {
-  const root = join(dir, name);
-  cpSync(join(repo, 'package.json'), join(root, 'package.json'));
-  cpSync(join(repo, 'schemas'), join(root, 'schemas'), { recursive: true });
-  cpSync(join(repo, 'native', 'build', 'Release'), join(root, 'native', 'build', 'Release'), { recursive: true });
-  symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'));
-  cpSync(bundleDir, join(root, 'dist', 'bundle'), { recursive: true });
-  damage(join(root, 'dist', 'bundle', CODE_CACHE_DIR, cacheKey([])));
-  return join(root, 'dist', 'bundle', 'lvsd.cjs');
+  const bundle = copyPackage(repo, bundleDir, join(dir, name));
+  damage(join(bundle, CODE_CACHE_DIR, cacheKey([])));
+  return join(bundle, 'lvsd.cjs');
 }
 
 const damages: Array<[string, (cacheDir: string) => void, string]> = [

@@ -17,13 +17,10 @@ import type { KernelEntry } from '../../src/ipvs/types.js';
 import { Reconciler, type DesiredTable } from '../../src/reconcile/index.js';
 import { canonicalServiceId, type DesiredEntry, type DestSpec, type ServiceSpec } from '../../src/table/index.js';
 import { ModelClient, faults } from './reconcile-model.js';
+import { rs, tcp } from './reconcile-fixtures.js';
 
-function svc(s: number): ServiceSpec {
-  return { key: { kind: 'addr', family: 'ipv4', protocol: 'tcp', address: `172.16.2.${s}`, port: 80 }, scheduler: 'wrr', flags: 0, timeout: 0, netmask: 0xffffffff, pe: '' };
-}
-function dest(s: number, d: number, weight: number): DestSpec {
-  return { family: 'ipv4', address: `10.2.${s}.${d + 1}`, port: 8080, forwarding: 'nat', weight, upperThreshold: 0, lowerThreshold: 0, tunnelType: 'ipip', tunnelPort: 0, tunnelFlags: 0 };
-}
+const svc = (s: number): ServiceSpec => tcp(`172.16.2.${s}`, 80, { scheduler: 'wrr' });
+const dest = (s: number, d: number, weight: number): DestSpec => rs(`10.2.${s}.${d + 1}`, 8080, { weight });
 const SERVICES = 40;
 const entry = (s: number, weight: number): DesiredEntry => ({ service: svc(s), dests: [dest(s, 0, weight), dest(s, 1, weight)] });
 /** Services 0..SERVICES-1 (minus `without`, plus `plus`), each real server at weight(s). */
