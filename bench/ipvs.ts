@@ -832,13 +832,15 @@ async function main(): Promise<void> {
     lines.push(`  ${r.services} services: cold ${p(r.lvsdColdPhases)}; one change ${p(r.oneChangePhases)}; dry run ${s(r.noopPhases.dumpMs)} dump, ${s(r.noopPhases.planMs)} plan`);
   }
   const daemons = results.flatMap((r) => (r.daemons ?? []).map((d) => ({ r, d })));
+  /** The config column of every daemon table: its layout, and whether it is the "before" build. */
+  const configCell = (d: DaemonResult) => `${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''}`;
   if (daemons.length > 0) {
     lines.push('');
     lines.push('| services | config | lvsd run until started (adopts the table) | one weight + `lvsd reload` (CLI run: the native front, else node) | reload / ipvsadm -R cold | in the daemon: whole reload / load / pass (ops); its request, head to answer | its event loop worst | file watcher\'s reload: whole / load / loop worst | `lvsd --version` | `status -s` | `status --fresh` | drift pass (read) | event loop worst / p99 during it |');
     lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of daemons) {
       const w = d.watcherReload;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${s(d.startMs)} | ${s(d.reloadCliMs)}${d.reloadCli === 'node' ? ' (node)' : ''} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}); request ${d.reloadRequestMs ?? '-'} ms${d.warmedMs !== undefined ? `; warmed at start in ${d.warmedMs} ms` : ''} | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
+      lines.push(`| ${r.services} | ${configCell(d)} | ${s(d.startMs)} | ${s(d.reloadCliMs)}${d.reloadCli === 'node' ? ' (node)' : ''} | ${((d.reloadCliMs / r.ipvsadmRestoreMs) * 100).toFixed(1)} % | ${d.reloadDaemonMs ?? '-'} / ${d.reloadLoadMs ?? '-'} / ${d.reloadPassMs ?? '-'} ms (${d.reloadOps ?? '?'}); request ${d.reloadRequestMs ?? '-'} ms${d.warmedMs !== undefined ? `; warmed at start in ${d.warmedMs} ms` : ''} | ${d.reloadLoopMaxMs ?? '-'} ms | ${w ? `${w.ms} / ${w.loadMs} / ${w.loopDelayMaxMs} ms` : '-'} | ${s(d.versionCliMs)} | ${s(d.statusOneMs)} | ${s(d.statusFreshMs)} | ${d.drift ? `${s(d.drift.ms)} (${s(d.drift.readMs)})` : '-'} | ${d.drift ? `${d.drift.loopDelayMaxMs} / ${d.drift.loopDelayP99Ms} ms` : '-'} |`);
     }
   }
   const duringDrift = daemons.filter(({ d }) => d.reloadDuringDrift !== undefined);
@@ -850,7 +852,7 @@ async function main(): Promise<void> {
     lines.push('|---:|---|---:|---:|---|---:|');
     for (const { r, d } of duringDrift) {
       const x = d.reloadDuringDrift!;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : 'dir'}${d.build ? ' (before)' : ''} | ${x.cliMs} ms | ${x.daemonMs ?? '-'} ms (${x.prepareMs ?? '-'}) | ${x.aheadOfDrift ? 'yes' : x.driftInTheWay !== undefined ? `no: waited for the pass (${x.driftInTheWay} ms)` : 'no'} | ${x.driftMs ?? '-'} ms (${x.passesAhead ?? '-'}) |`);
+      lines.push(`| ${r.services} | ${configCell(d)} | ${x.cliMs} ms | ${x.daemonMs ?? '-'} ms (${x.prepareMs ?? '-'}) | ${x.aheadOfDrift ? 'yes' : x.driftInTheWay !== undefined ? `no: waited for the pass (${x.driftInTheWay} ms)` : 'no'} | ${x.driftMs ?? '-'} ms (${x.passesAhead ?? '-'}) |`);
     }
   }
   const withTrials = daemons.filter(({ d }) => (d.reloadTrials?.length ?? 0) > 0);
@@ -864,7 +866,7 @@ async function main(): Promise<void> {
     for (const { r, d } of withTrials) {
       for (const [i, x] of d.reloadTrials!.entries()) {
         const c = x.daemon;
-        lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : 'dir'}${d.build ? ' (before)' : ''} | ${i + 1} | ${Math.round(x.ms)} ms | ${((x.ms / r.ipvsadmRestoreMs) * 100).toFixed(2)} % | ${x.reloads.join('; ') || '-'}${x.drift !== undefined ? `; a drift pass (${x.drift} ms) in the way` : ''} | ${f(x.headMs)} + ${f(x.requestMs)} ms | ` +
+        lines.push(`| ${r.services} | ${configCell(d)} | ${i + 1} | ${Math.round(x.ms)} ms | ${((x.ms / r.ipvsadmRestoreMs) * 100).toFixed(2)} % | ${x.reloads.join('; ') || '-'}${x.drift !== undefined ? `; a drift pass (${x.drift} ms) in the way` : ''} | ${f(x.headMs)} + ${f(x.requestMs)} ms | ` +
           `${c ? `${f(c.ms)} = ${f(c.chainMs)} + ${f(c.loadMs)} (${f(c.readMs)} / ${f(c.parseMs)} / ${f(c.buildMs)}) + ${f(c.prepareMs)} + ${f(c.sysctlMs)} + ${f(c.applyMs)} (${f(c.passMs)}) + ${f(c.afterMs)} ms` : '-'} | ${c ? f(c.loopDelayMaxMs) : '-'} ms | ${x.watcher} |`);
       }
       const ms = d.reloadTrials!.map((x) => x.ms);
@@ -881,7 +883,7 @@ async function main(): Promise<void> {
     lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const { r, d } of withPaths) {
       const p = d.paths!;
-      lines.push(`| ${r.services} | ${d.layout === 'file' ? 'one file' : `${DIR_FILES + 1} files`}${d.build ? ' (before)' : ''} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ${p.sameNode ? `${s(p.sameNode.cliMs)} / ${p.sameNode.daemonMs ?? '-'} ms` : '-'} | ${p.sameConfig ? `${s(p.sameConfig.cliMs)} / ${p.sameConfig.daemonMs ?? '-'} ms` : '-'} | ` +
+      lines.push(`| ${r.services} | ${configCell(d)} | ${p.same ? `${s(p.same.cliMs)} / ${p.same.daemonMs ?? '-'} ms` : '-'} | ${p.sameNode ? `${s(p.sameNode.cliMs)} / ${p.sameNode.daemonMs ?? '-'} ms` : '-'} | ${p.sameConfig ? `${s(p.sameConfig.cliMs)} / ${p.sameConfig.daemonMs ?? '-'} ms` : '-'} | ` +
         `${p.harnessMs !== undefined ? s(p.harnessMs) : '-'} | ${p.direct ? `${s(p.direct.ms)} (${p.direct.daemonMs ?? '-'} ms)` : '-'} | ${pct(p.direct?.ms, r)} | ` +
         `${p.sighup ? `${s(p.sighup.ms)} (${p.sighup.daemonMs} / ${p.sighup.loadMs} ms)` : '-'} | ${pct(p.sighup?.ms, r)} | ` +
         `${p.watcher ? `${s(p.watcher.ms)} (${p.watcher.daemonMs} / ${p.watcher.loadMs} ms)` : '-'} | ${pct(p.watcher?.ms, r)} | ` +
