@@ -4,14 +4,15 @@
  * service each time), then `daemon.reload()`. Prints per reload the wall time, the CPU time of the process,
  * the time the in-memory model took to apply the operations (`model`: a cost of the test kernel, which
  * indexes its whole table per batch, not of lvsd; `own` is the CPU time less it) and what `config.reloaded`
- * logged (load, event loop's worst), then the medians of the last half.
+ * logged (load, event loop's worst), then the medians of the last half. The IPVS sysctls go to a directory
+ * standing in for /proc/sys/net/ipv4/vs (the daemon's reload sets them as it does on a director).
  *
  *   node dist/bench/_reload-native.js [services=2000] [reloads=12]
  *   LVSD_BENCH_CHECKS=tcp   every real server has a TCP check (a scripted prober answers up; interval 60 s, initially up)
  *   LVSD_BENCH_UNCHANGED=1  also reload with nothing changed
  * With `node --cpu-prof` the profile covers the start as well: read the reloads' share in it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +31,9 @@ const dir = mkdtempSync(join(tmpdir(), 'lvsd-reload-native-'));
 const file = join(dir, 'lvsd.json');
 // written without garbage of the file's size per edit (the writer's collections are not the daemon's)
 const writer = new ConfigWriter(file, N, { checks });
+const sysctlDir = join(dir, 'vs');
+mkdirSync(sysctlDir);
+for (const name of ['expire_nodest_conn', 'expire_quiescent_template']) writeFileSync(join(sysctlDir, name), '0\n');
 
 const lines: Array<Record<string, unknown>> = [];
 const log = pino({ level: 'info' }, { write: (l: string) => void ((l.includes('"config.reload') || l.includes('"daemon.reconcile')) && lines.push(JSON.parse(l) as Record<string, unknown>)) });
@@ -47,7 +51,7 @@ kernel.execute = async (commands) => {
 };
 const t0 = performance.now();
 const d = await Daemon.start({
-  configPath: file, log, stateFile: join(dir, 'state.json'), ipvs: async () => kernel, prober,
+  configPath: file, log, stateFile: join(dir, 'state.json'), ipvs: async () => kernel, ipvsSysctlDir: sysctlDir, prober,
   metrics: createMetrics({ processMetrics: false }),
 });
 const startMs = performance.now() - t0;

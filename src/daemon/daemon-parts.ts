@@ -19,7 +19,7 @@ import type { DaemonOptions, VrrpPort } from './daemon-types.js';
 import { loadDrainMap } from './drain.js';
 import { EcmpSide, directorProblems, ecmpQuorums } from './ecmp-side.js';
 import { SeriesNames, createHealth, publishHealthUp } from './health-wiring.js';
-import { applyConfiguredSysctls } from './ipvs-sysctls.js';
+import { IpvsSysctls } from './ipvs-sysctls.js';
 import { ProbeUsers } from './probe-users.js';
 import { Wanted } from './wanted.js';
 
@@ -38,11 +38,14 @@ export class DaemonParts {
   readonly wanted = new Wanted(() => this.config);
   readonly probeUsers = new ProbeUsers(() => this.config);
   readonly seriesNames = new SeriesNames();
+  /** IPVS's sysctls the config asks for, and which are in force (ipvs-sysctls.ts). */
+  private readonly sysctls: IpvsSysctls;
 
   // without the starting config: the daemon lives on, and a reload must not leave that config behind in memory
   constructor(private readonly opts: Omit<DaemonOptions, 'config'>) {
     this.log = opts.log;
     this.configCache = opts.configCache ?? new ConfigCache();
+    this.sysctls = new IpvsSysctls(opts.ipvsSysctlDir, opts.log);
     this.reconciler = new Reconciler({
       log: opts.log, events: opts.metrics, backoff: opts.repairBackoff,
       stateFile: () => this.stateFile(),
@@ -83,10 +86,17 @@ export class DaemonParts {
     return (this.opts.ipvs ?? (() => this.createIpvsClient()))();
   }
 
-  /** Sets IPVS's sysctls the config asks for (ipvs-sysctls.ts), not with an injected client unless told where. Never throws. */
-  async applyIpvsSysctls(): Promise<void> {
+  /**
+   * IPVS's sysctls the config asks for (ipvs-sysctls.ts), not with an injected client unless told where:
+   * `start` sets them; `reload` only when the config asks for other values than those in force (or the
+   * last attempt failed); `drift` reads those in force again and sets what someone else changed. Never throws.
+   */
+  async applyIpvsSysctls(when: 'start' | 'reload' | 'drift'): Promise<void> {
     if (!this.client || (this.opts.ipvs && this.opts.ipvsSysctlDir === undefined)) return;
-    await applyConfiguredSysctls(this.config.ipvs, this.opts.ipvsSysctlDir, this.log);
+    const ipvs = this.config.ipvs;
+    if (when === 'start') await this.sysctls.set(ipvs);
+    else if (when === 'reload') await this.sysctls.follow(ipvs);
+    else await this.sysctls.check(ipvs);
   }
 
   /**

@@ -120,7 +120,7 @@ export class Daemon {
     const client = (config.services.length > 0 || config.ipvs.ownWholeTable ? Promise.resolve() : owned).then(() => this.parts.openClientAtStart());
     const known = Promise.all([gate, drains, client]);
     // the adoption's read could start with IPVS open, but it arms the settle timer that applies the table
-    const sysctls = known.then(() => this.parts.applyIpvsSysctls());
+    const sysctls = known.then(() => this.parts.applyIpvsSysctls('start'));
     const adopted = known.then(() => this.parts.adoptKernel());
     const health = adopted.then(() => this.parts.startHealth());
     const vrrpSide = config.vrrp.length === 0 ? Promise.resolve() : vrrp
@@ -152,8 +152,14 @@ export class Daemon {
   private armDrift(): void {
     const ms = Math.max(1, this.parts.config.ipvs.driftInterval) * 1000;
     clearInterval(this.driftTimer);
-    this.driftTimer = setInterval(() => void this.fullReconcile('drift', 'drift'), timerDelay(ms));
+    this.driftTimer = setInterval(() => this.driftTick(), timerDelay(ms));
     this.driftTimer.unref();
+  }
+
+  /** Every drift interval: the kernel's table read and repaired, and the IPVS sysctls in force read again (set where someone else changed them). */
+  private driftTick(): void {
+    void this.parts.applyIpvsSysctls('drift');
+    void this.fullReconcile('drift', 'drift');
   }
 
   /**
@@ -274,7 +280,7 @@ export class Daemon {
     this.armDrift();
     const marks = facts.marks;
     marks.prepared = performance.now();
-    await this.parts.applyIpvsSysctls();
+    await this.parts.applyIpvsSysctls('reload');
     marks.sysctls = performance.now();
     // a drift pass reading the table now (outside the queue) does not hold this reload back
     if (this.parts.reconciler.driftReading) facts.aheadOfDrift = true;

@@ -4,7 +4,7 @@
  * undone when a part refuses or a stop came meanwhile), and the line `config.reloaded` logs. The daemon
  * (daemon.ts) loads, switches all at once and records the outcome.
  */
-import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node:perf_hooks';
+import { performance, type IntervalHistogram } from 'node:perf_hooks';
 import { unchangedSince, type ConfigCache, type LoadPhases, type LoadStats } from '../config/index.js';
 import type { Config, ServiceConfig } from '../config/types.js';
 import type { HealthScheduler, PreparedHealth } from '../health/index.js';
@@ -52,16 +52,8 @@ export function stoppingResult(): ReloadResult {
   return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
 }
 
-/** Runs `reload` with the event loop's delay watched (how long it held this thread at most: probes and the control socket wait meanwhile). */
-export async function watchingLoop<T>(reload: (loop: IntervalHistogram) => Promise<T>): Promise<T> {
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
-  try {
-    return await reload(loop);
-  } finally {
-    loop.disable();
-  }
-}
+/** Runs `reload` with the event loop's delay watched (how long it held this thread at most: probes and the control socket wait meanwhile; loop-delay.ts). */
+export { watchingLoop } from '../loop-delay.js';
 
 /** The parts the daemon runs now. */
 export interface RunningParts {

@@ -20,7 +20,8 @@
  * back off until one applies everything (repair-schedule.ts). An operation whose outcome is unknown (the socket failed, a reply
  * was lost) marks its service stale: it is read again before it is planned, and the full pass reads all.
  */
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
+import { releaseLoop, watchLoop } from '../loop-delay.js';
 import type { IpvsClient } from '../ipvs/types.js';
 import type { DesiredEntry, KernelEntry, Timeouts } from '../table/index.js';
 import { applyPlan, logApplied, mergeReports, sendChunk, type ApplyReport } from './apply.js';
@@ -341,8 +342,7 @@ export class Reconciler {
     let outcome: PassOutcome;
     let client: IpvsClient | undefined;
     // how long the event loop (health probes, timers, the control socket) waited at worst during the pass
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
+    const loop = watchLoop();
     const budget = new TurnBudget();
     try {
       client = await this.opts.client();
@@ -405,7 +405,7 @@ export class Reconciler {
     } catch (e) {
       outcome = await this.passFailed(reason, e, client !== undefined, started);
     } finally {
-      loop.disable();
+      releaseLoop(loop);
     }
     this.repairs.afterPass(kind, outcome, true);
     this.repairs.noteReconcile(reason, outcome);

@@ -1,7 +1,8 @@
 /**
  * lvsd sets IPVS's expire_nodest_conn and expire_quiescent_template (so a server taken out gets no new
- * connection through an old entry or a persistence template) at start and on every reload, writes only what
- * differs, and keeps serving when /proc/sys cannot be written. The kernel behaviour these switches buy is
+ * connection through an old entry or a persistence template) at start, at a reload that asks for other
+ * values (or after a failed attempt), and again at a drift tick where someone else changed them; it writes
+ * only what differs, and keeps serving when /proc/sys cannot be written. The kernel behaviour these switches buy is
  * proven in the VM (test/kernel/inside/nat-connection.test.ts); here the daemon's side, over a directory
  * standing in for /proc/sys/net/ipv4/vs and the in-memory IPVS model.
  */
@@ -31,6 +32,46 @@ test('start sets both switches, a reload that turns one off writes just that one
   assert.equal(read(dir, 'expire_nodest_conn'), '0');
   assert.equal(read(dir, 'expire_quiescent_template'), '1');
   assert.equal(lab.logs.filter((l) => l.event === 'ipvs.sysctl_set').length, 3, 'the unchanged one is not written again');
+});
+
+test('a switch changed behind lvsd\'s back is set again at the next drift tick; a reload of a weight leaves the switches to it', async (t) => {
+  const lab = daemonLab(t);
+  const dir = join(lab.dir, 'vs');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'expire_nodest_conn'), '0\n');
+  writeFileSync(join(dir, 'expire_quiescent_template'), '1\n');
+  // no drift tick before the reload below (it arms them every second)
+  lab.write({ ipvs: { driftInterval: '1h' }, services: [WEB] });
+  const d = await lab.start({ ipvsSysctlDir: dir });
+  assert.equal(read(dir, 'expire_nodest_conn'), '1');
+  const setLines = () => lab.logs.filter((l) => l.event === 'ipvs.sysctl_set').map((l) => [l.name, l.from, l.to]);
+  assert.deepEqual(setLines(), [['expire_nodest_conn', 0, 1]]);
+
+  // someone turns one off; a reload that changes a weight (and no switch) does not read or write them
+  writeFileSync(join(dir, 'expire_nodest_conn'), '0\n');
+  lab.write({ ipvs: { driftInterval: '1s' }, services: [{ ...WEB, realServers: [{ ...WEB.realServers[0]!, weight: 7 }, ...WEB.realServers.slice(1)] }] });
+  assert.deepEqual(await d.reload('control'), { ok: true, applied: true });
+  assert.equal(read(dir, 'expire_nodest_conn'), '0', 'the reload left the switches alone');
+  await until('the new weight in the kernel', 5000, () => weights(lab.kernel)['10.0.1.11:8080'] === 7);
+  // the drift tick (every second here) reads them and sets it again, logged as any change
+  await until('the drift tick set it again', 5000, () => read(dir, 'expire_nodest_conn') === '1');
+  assert.deepEqual(setLines(), [['expire_nodest_conn', 0, 1], ['expire_nodest_conn', 0, 1]]);
+  assert.equal(read(dir, 'expire_quiescent_template'), '1');
+});
+
+test('a switch lvsd cannot set is tried again at each reload, not at each drift tick (one warning per attempt)', async (t) => {
+  const lab = daemonLab(t);
+  const dir = join(lab.dir, 'vs');
+  mkdirSync(join(dir, 'expire_nodest_conn'), { recursive: true }); // a directory: reading it fails with EISDIR
+  writeFileSync(join(dir, 'expire_quiescent_template'), '1\n');
+  lab.write({ ipvs: { driftInterval: '1s' }, services: [WEB] });
+  const d = await lab.start({ ipvsSysctlDir: dir });
+  const warnings = () => lab.logs.filter((l) => l.event === 'ipvs.sysctl_failed').length;
+  assert.equal(warnings(), 1);
+  await until('two drift passes', 5000, () => lab.logs.filter((l) => l.event === 'daemon.reconcile' && l.reason === 'drift').length >= 2);
+  assert.equal(warnings(), 1, 'the drift ticks did not try (and warn) again');
+  assert.deepEqual(await d.reload('control'), { ok: true, applied: true });
+  assert.equal(warnings(), 2, 'the reload tried again');
 });
 
 test('a /proc/sys lvsd cannot write is a warning naming the switch; the table is still programmed and the daemon serves', async (t) => {
