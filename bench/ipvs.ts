@@ -235,6 +235,8 @@ const work = mkdtempSync(join(tmpdir(), 'lvsd-bench-'));
 const sizes = (process.env.LVSD_BENCH_SERVICES ?? '2000,10000').split(',').map(Number).filter((n) => n > 0);
 const perService = Number(process.env.LVSD_BENCH_DESTS ?? 10);
 const layouts = (process.env.LVSD_BENCH_LAYOUTS ?? 'file,dir').split(',').filter((l): l is 'file' | 'dir' => l === 'file' || l === 'dir');
+/** Math.round that keeps undefined (not measured) */
+const roundOrNot = (ms: number | undefined) => (ms === undefined ? undefined : Math.round(ms));
 const s = (ms: number | undefined) => (ms === undefined ? '-' : Number.isNaN(ms) ? 'failed' : (ms / 1000).toFixed(2) + ' s');
 
 interface SizeResult {
@@ -333,8 +335,9 @@ interface DaemonResult {
    */
   reloadDuringDrift?: { cliMs: number; daemonMs?: number; prepareMs?: number; aheadOfDrift: boolean; driftMs?: number; passesAhead?: number; driftInTheWay?: number };
   /** `lvsd status -s NAME` and `lvsd status --fresh` CLI runs. */
-  statusOneMs: number;
-  statusFreshMs: number;
+  /** undefined: not measured (LVSD_BENCH_STATUS=0); NaN: the call failed */
+  statusOneMs?: number;
+  statusFreshMs?: number;
 }
 
 function logLines(file: string): Array<Record<string, unknown>> {
@@ -612,9 +615,10 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
     };
     // LVSD_BENCH_STATUS=0: no status rows (`status --fresh` reads the whole table: minutes at 110,000 objects on a loaded host)
     const statusRows = process.env.LVSD_BENCH_STATUS !== '0';
-    const statusOneMs = statusRows && statusOk(sh(process.execPath, lvsd('status', '-s', `tcp/${row.vip}:80`, '--socket', socket)), 'lvsd status -s') ? performance.now() - t2 : NaN;
+    // undefined when not asked for (printed '-'), NaN when the call failed (printed 'failed')
+    const statusOneMs = !statusRows ? undefined : statusOk(sh(process.execPath, lvsd('status', '-s', `tcp/${row.vip}:80`, '--socket', socket)), 'lvsd status -s') ? performance.now() - t2 : NaN;
     const t3 = performance.now();
-    const statusFreshMs = statusRows && statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
+    const statusFreshMs = !statusRows ? undefined : statusOk(sh(process.execPath, lvsd('status', '--json', '--fresh', '--socket', socket)), 'lvsd status --fresh') ? performance.now() - t3 : NaN;
     const facts = {
       layout, versionCliMs: Math.round(versionCliMs), paths, reloadCli, reloadTrials: trials, reloadFirstMs: Math.round(trials[0]!.ms),
       exec: {
@@ -630,7 +634,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
       return {
         ...facts, startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
         ...(pass ? { reloadPassMs: pass.ms, reloadOps: pass.ops } : {}),
-        statusOneMs: Math.round(statusOneMs), statusFreshMs: Math.round(statusFreshMs),
+        statusOneMs: roundOrNot(statusOneMs), statusFreshMs: roundOrNot(statusFreshMs),
       };
     }
     process.stderr.write(`[bench] ${n}: waiting for a drift pass (every ${driftS} s) ...\n`);
@@ -664,7 +668,7 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
       ...facts, startMs: Math.round(startMs), reloadCliMs: Math.round(reloadCliMs),
       ...(pass ? { reloadPassMs: Number(pass.ms), reloadOps: Number(pass.ops) } : {}),
       drift: { ms: Number(driftLine.ms), readMs: Number(driftLine.readMs), ops: Number(driftLine.ops), loopDelayMaxMs: Number(driftLine.loopDelayMaxMs), loopDelayP99Ms: Number(driftLine.loopDelayP99Ms) },
-      statusOneMs: Math.round(statusOneMs), statusFreshMs: Math.round(statusFreshMs),
+      statusOneMs: roundOrNot(statusOneMs), statusFreshMs: roundOrNot(statusFreshMs),
     };
   } finally {
     if (child.exitCode === null && child.signalCode === null) {
