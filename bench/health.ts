@@ -264,8 +264,10 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
   if (kind === 'lvsd') {
     const conf = join(dir, `lvsd-${tag}.json`);
     writeFileSync(conf, lvsdConfig(withServices));
-    // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof)
-    const prof = process.env.LVSD_BENCH_HEALTH_PROF && withServices ? ['--cpu-prof', `--cpu-prof-dir=${process.env.LVSD_BENCH_HEALTH_PROF}`] : [];
+    // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof; a leading
+    // `$LVSD_VM_OUT` is the VM's result directory, as for LVSD_BENCH_HEALTH_DIR)
+    const profDir = (process.env.LVSD_BENCH_HEALTH_PROF ?? '').replace(/^\$LVSD_VM_OUT(?=\/|$)/, process.env.LVSD_VM_OUT ?? tmpdir());
+    const prof = profDir && withServices ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
     return spawnIn(NS.lvsd, [LVSD_NODE, ...NODE_FLAGS, ...prof, LVSD_CLI, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
       '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log, undefined, UNIT_ENV);
   }

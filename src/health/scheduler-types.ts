@@ -60,6 +60,11 @@ export interface HealthSchedulerOptions {
   /** Milliseconds between loop-health heartbeats. Default 1000. */
   heartbeatMs?: number;
   /**
+   * While outcomes the addon told wait to be read in later turns, the lists are recomputed once they all
+   * have been, or this many ms after the first transition held (default FOLD_HOLD_MS, 500).
+   */
+  foldHoldMs?: number;
+  /**
    * Every probe result, before it is applied (metrics count them here), except those of the TCP checks the
    * addon runs: it counts them itself, and takeCounts() hands them to onProbeCounts / onProbeDurations
    * (their local failures still come here, one by one).

@@ -42,6 +42,12 @@ export type {
 export const LOCAL_RETRY_MS = 1000;
 /** Milliseconds of told outcomes read in one turn of the event loop before the rest waits for the next. */
 const TOLD_SLICE_MS = 10;
+/**
+ * While told outcomes wait to be read (a batch larger than a slice), the services' lists are recomputed
+ * (and the daemon's health pass made) once they have all been read, or at the latest this long after the
+ * first transition held (service-lists.ts).
+ */
+export const FOLD_HOLD_MS = 500;
 /** At most one health.local_failure line this often; the ones in between are counted in the next. */
 const LOCAL_LOG_EVERY_MS = 10_000;
 
@@ -95,8 +101,9 @@ export class HealthScheduler extends EventEmitter {
     this.lists = new ServiceLists(this.clock, this.log, this.states, {
       change: (service, dests, change) => this.emit('change', service, dests, change),
       quorum: (service, met, up) => this.emit('quorum', service, met, up),
-    });
-    this.reader = new SlicedReader(TOLD_SLICE_MS, (b) => this.onWatched(b.job, b.watchId, b.result, b.run), () => this.running);
+    }, { waiting: () => this.reader.waiting, ms: options.foldHoldMs ?? FOLD_HOLD_MS });
+    this.reader = new SlicedReader(TOLD_SLICE_MS, (b) => this.onWatched(b.job, b.watchId, b.result, b.run), () => this.running,
+      () => this.lists.settleFolded());
     this.runner = new ProbeRunner(this.clock, options.prober ?? realProbe, input.health.maxConcurrent, (job, result) => {
       this.onProbeResult?.(job.check, job.target, result);
       this.onResult(job, result, undefined, true);

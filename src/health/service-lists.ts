@@ -4,6 +4,7 @@
  * once per batch of outcomes the addon delivers: `fold`), on a slow-start step (one timer per service), and
  * told as 'change' (and 'quorum') events. Internal to src/health.
  */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
 import { destId, type DestSpec } from '../table/index.js';
 import { computeDesired } from './build.js';
@@ -28,12 +29,25 @@ export class ServiceLists {
   running = false;
   /**
    * Services with transitions from the addon's current batch of outcomes, recomputed once each when the
-   * batch has been read (a microtask: it runs after the addon's callback returns).
+   * batch has been read (a microtask: it runs after the addon's callback returns), or, while outcomes
+   * told wait to be read in later turns (`hold`), once they all have been (or `hold.ms` after the first).
    */
   private readonly folded = new Map<ServiceEntry, HealthTransition[]>();
   private foldScheduled = false;
+  /** When the first transition of those folded was (performance.now()). */
+  private foldedSince = 0;
 
-  constructor(private readonly clock: Clock, private readonly log: Logger, private readonly states: StateTable, private readonly events: ListEvents) {}
+  /**
+   * `hold`: `waiting()` says outcomes told wait to be read in later turns (sliced-reader.ts); folded
+   * transitions are then held until they have been read, `ms` at most. A batch of thousands (every real
+   * server's first verdict at start) read a slice per turn otherwise recomputed each service, and the
+   * daemon planned and sent it, once per slice: in the TCG VM a 100-server service's list per outcome or
+   * two, and health passes of 1-10 operations each, ~100 weights a second while keepalived set ~500.
+   */
+  constructor(
+    private readonly clock: Clock, private readonly log: Logger, private readonly states: StateTable, private readonly events: ListEvents,
+    private readonly hold: { waiting: () => boolean; ms: number } = { waiting: () => false, ms: 0 },
+  ) {}
 
   /**
    * A probe's new state (`transition` when its status changed) told to the services using it: one
@@ -74,15 +88,27 @@ export class ServiceLists {
 
   /** A transition of the batch being read: its service is recomputed once, after the batch. */
   fold(svc: ServiceEntry, t: HealthTransition): void {
+    if (this.folded.size === 0) this.foldedSince = performance.now();
     const list = this.folded.get(svc);
     if (list) list.push(t);
     else this.folded.set(svc, [t]);
     if (this.foldScheduled) return;
     this.foldScheduled = true;
-    queueMicrotask(() => this.flushFolded());
+    queueMicrotask(() => this.settleFolded());
   }
 
-  /** Recomputes each service with transitions in the batch just read, once (a commit calls it first). */
+  /**
+   * After a batch (or a slice of one) was read: the services with transitions are recomputed, unless more
+   * of the batch waits to be read and the first of them was folded less than `hold.ms` ago.
+   */
+  settleFolded(): void {
+    this.foldScheduled = false;
+    if (this.folded.size === 0) return;
+    if (this.hold.waiting() && performance.now() - this.foldedSince < this.hold.ms) return;
+    this.flushFolded();
+  }
+
+  /** Recomputes each service with transitions folded, once, now (a commit calls it first). */
   flushFolded(): void {
     this.foldScheduled = false;
     if (this.folded.size === 0) return;

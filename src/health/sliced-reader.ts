@@ -14,8 +14,19 @@ export class SlicedReader<T> {
   /** When reading the addon's current batch began (cleared after the batch). */
   private sliceStartedAt: number | undefined;
 
-  /** `read`: reads one; `running`: false once stopped (what waits is then dropped). */
-  constructor(private readonly sliceMs: number, private readonly read: (item: T) => void, private readonly running: () => boolean) {}
+  /**
+   * `read`: reads one; `running`: false once stopped (what waits is then dropped); `afterSlice`: called
+   * after each slice read from what waited (`waiting` then says whether more waits).
+   */
+  constructor(
+    private readonly sliceMs: number, private readonly read: (item: T) => void, private readonly running: () => boolean,
+    private readonly afterSlice?: () => void,
+  ) {}
+
+  /** Whether told items wait to be read in a later turn. */
+  get waiting(): boolean {
+    return this.head < this.backlog.length;
+  }
 
   /** Whether one told now may be read at once: nothing waits, and the current batch is under its slice. */
   readNow(): boolean {
@@ -54,5 +65,6 @@ export class SlicedReader<T> {
       this.drainScheduled = true;
       setImmediate(() => this.drain());
     }
+    this.afterSlice?.();
   }
 }

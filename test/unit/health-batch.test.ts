@@ -97,6 +97,94 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     }
   });
 
+  test('a batch read over many turns is held until it is read: one new list per service, not one per turn', async () => {
+    const watcher = new FakeWatcher();
+    const n = 500;
+    // 1 ms a line: the batch is read ~10 outcomes a turn (TOLD_SLICE_MS), 50 turns; the hold (set far
+    // above the ~0.5 s of reading) lets the lists be recomputed only after the last turn
+    const slow = pino({ level: 'info' }, { write: () => { const t = performance.now(); while (performance.now() - t < 1); } });
+    const events: Array<{ service: string; change: HealthChange }> = [];
+    const s = new HealthScheduler({ services: services().slice(0, n / PER), health }, {
+      watcher, logger: slow, foldHoldMs: 600_000, onChange: (service, _dests, change) => events.push({ service, change }),
+    });
+    s.start();
+    try {
+      watcher.riseAll();
+      const up = () => s.snapshot().services.reduce((k, x) => k + x.up, 0);
+      assert.ok(up() < n, 'the batch is read over more than one turn');
+      while (up() < n) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      // before: one per service per turn that read some of its outcomes (~50 here)
+      assert.equal(events.length, n / PER, `${events.length} change events for ${n / PER} services`);
+      assert.equal(events.reduce((k, e) => k + e.change.transitions.length, 0), n, 'every transition told once');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('a reload while a batch is held tells its transitions against the lists they changed first', async () => {
+    const watcher = new FakeWatcher();
+    const n = 300;
+    const slow = pino({ level: 'info' }, { write: () => { const t = performance.now(); while (performance.now() - t < 1); } });
+    const events: Array<{ service: string; change: HealthChange }> = [];
+    const svcs = services().slice(0, n / PER);
+    const s = new HealthScheduler({ services: svcs, health }, {
+      watcher, logger: slow, foldHoldMs: 600_000, onChange: (service, _dests, change) => events.push({ service, change }),
+    });
+    s.start();
+    try {
+      watcher.riseAll();
+      await new Promise((r) => setImmediate(r)); // a turn more of the batch read, the rest waiting
+      assert.equal(events.length, 0, 'held while the batch waits');
+      s.update({ services: svcs, health }); // the same config: its commit tells what was held
+      const told = events.reduce((k, e) => k + e.change.transitions.length, 0);
+      assert.ok(told > 0 && told < n, `the transitions read before the reload told at its commit (${told})`);
+      const up = () => s.snapshot().services.reduce((k, x) => k + x.up, 0);
+      while (up() < n) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(events.reduce((k, e) => k + e.change.transitions.length, 0), n, 'every transition told once');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('a batch read over many turns reaches the kernel in a few health passes', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'lvsd-batch-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const configPath = join(dir, 'lvsd.json');
+    const n = 1000;
+    writeFileSync(configPath, JSON.stringify({
+      services: services().slice(0, n / PER).map((svc) => ({
+        name: svc.name, protocol: 'tcp', address: svc.spec.key.kind === 'addr' ? svc.spec.key.address : '', port: 80, scheduler: 'wrr', forwarding: 'nat',
+        healthCheck: { type: 'tcp', interval: '10s', timeout: '1s', rise: 1, fall: 2 },
+        realServers: svc.realServers.map((r) => ({ address: r.spec.address, port: r.spec.port, weight: 5 })),
+      })),
+    }));
+    // 1 ms a line (the daemon logs each health.change): the batch is read ~10 outcomes a turn, 100 turns
+    let slowLines = false;
+    const log = pino({ level: 'info' }, { write: () => { if (!slowLines) return; const t0 = performance.now(); while (performance.now() - t0 < 1); } });
+    const watcher = new FakeWatcher();
+    const kernel = new ModelClient();
+    const d = await Daemon.start({ configPath, stateFile: join(dir, 'state.json'), log, ipvs: async () => kernel, healthWatcher: watcher });
+    try {
+      const weighted = () => kernel.table.reduce((k, e) => k + e.dests.filter((x) => x.weight === 5).length, 0);
+      assert.equal(weighted(), 0);
+      const before = kernel.batches.length;
+      slowLines = true;
+      watcher.riseAll();
+      await until('every real server weighted', 60_000, () => weighted() === n);
+      const sets = kernel.batches.slice(before).flat().filter((c) => c.cmd === 'set-dest').length;
+      assert.equal(sets, n, 'one set-dest per real server');
+      // before: a pass per turn or two that read some of the batch (~40 here); now one per hold (500 ms of
+      // reading at most: 2 or 3 for the ~1 s of reading this batch, more only on a host that stalls the test)
+      const passes = kernel.batches.length - before;
+      assert.ok(passes <= 10, `${passes} health passes for ${n} outcomes read over ~100 turns`);
+    } finally {
+      slowLines = false;
+      await d.stop();
+    }
+  });
+
   test('the daemon programs the kernel with them in a few health passes, each real server once', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'lvsd-batch-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
