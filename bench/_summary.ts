@@ -48,6 +48,8 @@ interface HealthDoc {
   keepalived: { cpuS: number; rssMiB: number; pssMiB?: number };
   /** lvsd's CPU per probe over keepalived's: the median of the rounds' ratios (each from two back-to-back windows), its range */
   ratio?: { median: number; min: number; max: number; rounds: number };
+  /** seconds from a fresh start until every real server (each starting down) is weighted in the kernel, medians (since 2026-12-06) */
+  readyS?: { lvsd: number; keepalived: number };
 }
 
 export interface SummaryInput {
@@ -176,6 +178,11 @@ export function formatSummary(r: SummaryInput): string {
       out.push(`drift pass (the one periodic full read) at ${int(x.services + x.realServers)} objects: ${sec(d.ms)} (read ${sec(d.readMs)}), ` +
         `event loop worst ${d.loopDelayMaxMs} ms, p99 ${d.loopDelayP99Ms} ms`);
     }
+  }
+  const ready = r.health?.readyS;
+  if (ready && ready.lvsd > 0 && ready.keepalived > 0) {
+    out.push('', `health: start until every one of ${int(r.health!.servers)} real servers (each down until its first check) is weighted in the kernel: ` +
+      `lvsd ${ready.lvsd.toFixed(1)} s, keepalived ${ready.keepalived.toFixed(1)} s, ratio ${(ready.lvsd / ready.keepalived).toFixed(2)}`);
   }
   // the other ways a reload comes, beside the issue's row (which times `lvsd reload` after the edit)
   const paths = (r.ipvs ?? []).flatMap((x) => (x.daemons ?? []).flatMap((d) => (d.paths ? [{ x, d, p: d.paths }] : [])));

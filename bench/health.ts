@@ -789,6 +789,8 @@ async function main(): Promise<void> {
       lvsd: { cpuS: med(L, cpuS), rssMiB: med(L, (w) => w.rssMiB), fileMiB: med(L, (w) => w.fileMiB), anonMiB: med(L, (w) => w.anonMiB), pssMiB: med(L, (w) => w.pssMiB) },
       keepalived: { cpuS: med(K, cpuS), rssMiB: med(K, (w) => w.rssMiB), fileMiB: med(K, (w) => w.fileMiB), anonMiB: med(K, (w) => w.anonMiB), pssMiB: med(K, (w) => w.pssMiB) },
       ratio, rounds: rounds.map((r) => ({ round: r.round, ratio: r.ratio, lvsd: brief(r.l), keepalived: brief(r.k) })),
+      // a fresh start until every real server is weighted in the kernel (each starts down), medians
+      readyS: { lvsd: med(L, (w) => w.readyS), keepalived: med(K, (w) => w.readyS) },
       variant: VARIANTS[0]!.label, variants: byVariant,
     }, null, 2) + '\n');
   }

@@ -60,3 +60,10 @@ test('a run that measured nothing still prints every row, each "not measured"', 
   assert.equal(rows.length, 11);
   assert.ok(rows.every((r) => r.met === '-' && /not measured/.test(r.lvsd)));
 });
+
+test('the health bench\'s start until every real server is weighted is printed below the table with its ratio, not counted as a row', () => {
+  const text = formatSummary({ health: { ...health, readyS: { lvsd: 84.1, keepalived: 30 } } });
+  assert.match(text, /start until every one of 10,000 real servers .* is weighted in the kernel: lvsd 84\.1 s, keepalived 30\.0 s, ratio 2\.80/);
+  assert.equal(summaryRows({ health: { ...health, readyS: { lvsd: 84.1, keepalived: 30 } } }).length, 11);
+  assert.doesNotMatch(formatSummary({ health }), /is weighted in the kernel/, 'a bench before the figure: no line');
+});
