@@ -1,8 +1,13 @@
 /*
- * pageOut(advice, callback, simulateErrno?): gives the kernel back the pages of the process's read-only file
+ * pageOut(advice, callback, simulateErrno?, budgetUs?): gives the kernel back the pages of the process's read-only file
  * mappings (node's binary: its text, its read-only data with ICU's tables; the libraries; this addon) by
  * madvise(advice) over each, on libuv's thread pool; then callback([bytes advised, mappings advised,
- * mappings refused, first errno, microseconds, mappings kept for their private pages]) on the loop.
+ * mappings refused, first errno, microseconds, mappings kept for their private pages, 1 if cut by the budget])
+ * on the loop.
+ *
+ * budgetUs (0: none): past it (wall clock, from the call's start) no further step is advised, and the result
+ * says it was cut: a host too busy to page out in time is one where the page-out would hold the address
+ * space's lock for long. This addon's own file is never advised (own_path).
  *
  * MADV_DONTNEED (4, what lvsd uses) only takes the pages out of this process's page tables: they stay in the
  * page cache, so a page touched later is mapped again by a minor fault (no read; the fault maps the cached
@@ -13,14 +18,14 @@
  * On a private file mapping MADV_DONTNEED also drops the mapping's private (copy-on-write) pages, and the
  * next touch reads the file's contents instead: a relocated pointer (RELRO: read-only after the loader
  * wrote it), a breakpoint a debugger wrote. So with it a mapping is advised only if none of its pages is
- * private: /proc/self/pagemap read for the whole mapping, and again for each 2 MiB step right before that
+ * private: /proc/self/pagemap read for the whole mapping, and again for each 512 KiB step right before that
  * step's madvise (a present page not of the file, or a swapped one, is private); a mapping with one is left
  * (counted in "kept"; if one appeared between the reads, from that step on). A read-only mapping gets no new private page between the read and the madvise except by
  * mprotect (which changes the mapping: the loader does it on RELRO, whose pages are then already private) or
  * a ptrace write. No pagemap to read: nothing is advised with MADV_DONTNEED (that errno reported).
  *
  * Off the loop because a page-out took 130-680 ms on a loaded host (MADV_PAGEOUT's reclaim walks each page's
- * mappings), and in 2 MiB steps: madvise holds the address space's lock for reading while it works, and a
+ * mappings), and in 512 KiB steps: madvise holds the address space's lock for reading while it works, and a
  * thread that maps memory (V8 growing a heap) waits for it; between steps it can go.
  *
  * A mapping madvise refuses (EINVAL on a kernel without the advice) is counted and the first errno
@@ -29,7 +34,9 @@
  */
 #include "page_out.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,15 +48,35 @@
 
 #include "util.h"
 
-#define STEP (2UL << 20)
+/* 512 KiB a call: each madvise holds the address space's lock for reading, and a thread queued to map memory
+ * (V8 growing a heap) makes every later fault (the probe thread's too) wait behind it; under TCG a 2 MiB step
+ * took ~0.9 s */
+#define STEP (512UL << 10)
 
 typedef struct {
   napi_async_work work;
   napi_ref callback;
   int advice;
   int simulate;
-  double out[6]; /* bytes, advised, refused, first errno, us, kept (private pages) */
+  /* wall-clock budget (microseconds, 0 none): past it no further step is advised and out[6] is 1 */
+  double budget_us;
+  double out[7]; /* bytes, advised, refused, first errno, us, kept (private pages), cut by the budget */
 } page_out_job;
+
+static double since_us(const struct timespec *a) {
+  struct timespec b;
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  return (double)(b.tv_sec - a->tv_sec) * 1e6 + (double)(b.tv_nsec - a->tv_nsec) / 1e3;
+}
+
+/* This addon's own file: the probe thread and the advert clock run its code, so it is never unmapped (a fault
+ * there would wait for the address space's lock behind a page-out). Empty when unknown. */
+static void own_path(char *out, size_t size) {
+  Dl_info info;
+  out[0] = '\0';
+  if (dladdr((void *)lvsd_page_out, &info) == 0 || info.dli_fname == NULL) return;
+  if (realpath(info.dli_fname, out) == NULL) snprintf(out, size, "%s", info.dli_fname);
+}
 
 /* A mapping worth advising: read-only (r-- or r-x), of a regular file by path (not [vdso], a device, a memfd). */
 static int candidate(const char *perms, unsigned long inode, const char *path) {
@@ -85,13 +112,18 @@ static int has_private(int pagemap, unsigned long start, unsigned long end, unsi
 
 /* 0, an errno madvise gave, or -1: left alone for a private page (pagemap >= 0 only): the whole mapping
  * is checked first, and each step again right before its madvise. */
-static int advise(unsigned long start, unsigned long end, int advice, int pagemap, unsigned long page) {
+static int advise(unsigned long start, unsigned long end, int advice, int pagemap, unsigned long page, page_out_job *job,
+                  const struct timespec *t0) {
   if (pagemap >= 0) {
     int p = has_private(pagemap, start, end, page);
     if (p < 0) return -p;
     if (p > 0) return -1;
   }
   for (unsigned long at = start; at < end; at += STEP) {
+    if (job->budget_us > 0 && since_us(t0) > job->budget_us) {
+      job->out[6] = 1;
+      return -2;
+    }
     unsigned long len = end - at < STEP ? end - at : STEP;
     if (pagemap >= 0) {
       int p = has_private(pagemap, at, at + len, page);
@@ -106,8 +138,10 @@ static int advise(unsigned long start, unsigned long end, int advice, int pagema
 static void execute(napi_env env, void *data) {
   (void)env;
   page_out_job *job = data;
-  struct timespec a, b;
+  struct timespec a;
   clock_gettime(CLOCK_MONOTONIC, &a);
+  char own[PATH_MAX];
+  own_path(own, sizeof own);
   FILE *maps = fopen("/proc/self/maps", "re");
   if (maps == NULL) {
     job->out[3] = errno;
@@ -122,7 +156,7 @@ static void execute(napi_env env, void *data) {
     char perms[8], dev[32], path[4096];
     path[0] = '\0';
     if (sscanf(line, "%lx-%lx %7s %lx %31s %lu %4095[^\n]", &start, &end, perms, &offset, dev, &inode, path) < 6) continue;
-    if (!candidate(perms, inode, path)) continue;
+    if (!candidate(perms, inode, path) || (own[0] != '\0' && strcmp(path, own) == 0)) continue;
     if (n == cap) {
       void *more = realloc(ranges, 2 * cap * sizeof *ranges);
       if (more == NULL) break;
@@ -149,8 +183,12 @@ static void execute(napi_env env, void *data) {
       return;
     }
   }
-  for (size_t i = 0; i < n; i++) {
-    int err = job->simulate != 0 ? job->simulate : advise(ranges[i][0], ranges[i][1], job->advice, pagemap, page);
+  for (size_t i = 0; i < n && job->out[6] == 0; i++) {
+    int err = job->simulate != 0 ? job->simulate : advise(ranges[i][0], ranges[i][1], job->advice, pagemap, page, job, &a);
+    if (err == -2) {
+      /* the budget ran out inside this mapping: what was advised of it is not counted */
+      break;
+    }
     if (err == -1) {
       job->out[5]++;
       continue;
@@ -165,16 +203,15 @@ static void execute(napi_env env, void *data) {
   }
   free(ranges);
   if (pagemap >= 0) close(pagemap);
-  clock_gettime(CLOCK_MONOTONIC, &b);
-  job->out[4] = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+  job->out[4] = since_us(&a);
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
   page_out_job *job = data;
   if (status == napi_ok) {
     napi_value result, callback, global;
-    napi_create_array_with_length(env, 6, &result);
-    for (uint32_t i = 0; i < 6; i++) {
+    napi_create_array_with_length(env, 7, &result);
+    for (uint32_t i = 0; i < 7; i++) {
       napi_value v;
       napi_create_double(env, job->out[i], &v);
       napi_set_element(env, result, i, v);
@@ -195,12 +232,12 @@ static void complete(napi_env env, napi_status status, void *data) {
 }
 
 napi_value lvsd_page_out(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 4;
+  napi_value argv[4];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  uint32_t advice, simulate = 0;
+  uint32_t advice, simulate = 0, budget_us = 0;
   if (argc < 2 || !lvsd_arg_u32(env, argv[0], &advice)) {
-    if (argc < 2) lvsd_throw_type(env, "pageOut(advice, callback, simulateErrno?)");
+    if (argc < 2) lvsd_throw_type(env, "pageOut(advice, callback, simulateErrno?, budgetUs?)");
     return NULL;
   }
   napi_valuetype t;
@@ -213,6 +250,10 @@ napi_value lvsd_page_out(napi_env env, napi_callback_info info) {
     napi_typeof(env, argv[2], &t);
     if (t != napi_undefined && !lvsd_arg_u32(env, argv[2], &simulate)) return NULL;
   }
+  if (argc >= 4) {
+    napi_typeof(env, argv[3], &t);
+    if (t != napi_undefined && !lvsd_arg_u32(env, argv[3], &budget_us)) return NULL;
+  }
   page_out_job *job = calloc(1, sizeof *job);
   if (job == NULL) {
     lvsd_throw_errno(env, "calloc", ENOMEM, "pageOut");
@@ -220,6 +261,7 @@ napi_value lvsd_page_out(napi_env env, napi_callback_info info) {
   }
   job->advice = (int)advice;
   job->simulate = (int)simulate;
+  job->budget_us = (double)budget_us;
   napi_value name;
   napi_create_string_utf8(env, "lvsd.pageOut", NAPI_AUTO_LENGTH, &name);
   napi_create_reference(env, argv[1], 1, &job->callback);

@@ -40,6 +40,11 @@ export class DaemonParts {
   readonly seriesNames = new SeriesNames();
   /** IPVS's sysctls the config asks for, and which are in force (ipvs-sysctls.ts). */
   private readonly sysctls: IpvsSysctls;
+  /**
+   * When the daemon was last busy (performance.now()): its start, a health change, a VRRP transition, a
+   * reload. The page-out of node's mapped files waits until it has been quiet a while (page-out-guard.ts).
+   */
+  busyAtMs = performance.now();
 
   // without the starting config: the daemon lives on, and a reload must not leave that config behind in memory
   constructor(private readonly opts: Omit<DaemonOptions, 'config'>) {
@@ -174,6 +179,7 @@ export class DaemonParts {
    * one event per service): the reconciler plans that service again (coalesced).
    */
   private onHealthChange(service: string, dests: DestSpec[], change: HealthChange): void {
+    this.busyAtMs = performance.now();
     const healthUp = this.opts.metrics?.healthUp;
     if (healthUp) {
       const series = this.seriesNames.of(this.config, service);

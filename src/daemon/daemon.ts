@@ -126,12 +126,21 @@ export class Daemon {
     const vrrpSide = config.vrrp.length === 0 ? Promise.resolve() : vrrp
       ? vrrp(config, this.log.child({ component: 'vrrp' })).then((port) => {
         this.parts.vrrp = port;
+        // a takeover (or any transition) keeps the page-out of node's mapped files waiting (page-out-guard.ts)
+        port.onTransition(() => {
+          this.parts.busyAtMs = performance.now();
+        });
       })
       : Promise.reject(new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'VRRP instances are configured but VRRP is not available in this build'));
     const steps = [gate, owned, drains, client, sysctls, adopted, health, vrrpSide];
     const settled = await Promise.allSettled(steps);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
+  }
+
+  /** When the daemon was last busy (performance.now()): its start, a health change, a VRRP transition, a reload. */
+  get busyAtMs(): number {
+    return this.parts.busyAtMs;
   }
 
   get currentConfig(): Config {
@@ -169,9 +178,12 @@ export class Daemon {
    */
   reload(trigger: ReloadTrigger = 'control'): Promise<ReloadResult> {
     const asked = performance.now();
+    this.parts.busyAtMs = asked;
     const run = this.reloadChain.then(() => this.reloadNow(trigger, asked)).catch((e: unknown) => {
       this.parts.internalError('reload', e);
       return this.reloadFailed(trigger, 'internal', new LvsdError('LVSD_INTERNAL', `reload failed: ${(e as Error)?.message ?? String(e)}`));
+    }).finally(() => {
+      this.parts.busyAtMs = performance.now();
     });
     this.reloadChain = run;
     return run;

@@ -26,11 +26,15 @@
  * MADV_PAGEOUT did before (108-271): not shown harmless on a loaded director (docs/operations.md, "Node's
  * mapped pages").
  *
- * When: at START_PAGE_OUTS_MS after the start (20 s, with the first malloc trim; and 120 s: a start at
- * 10,000 checks is still weighting its real servers at 20 s, and what it ran after the first page-out came
- * back), and then again whenever the mapped file pages have grown by REGROW_KB over what the last
- * page-out left once its hot pages came back (the reading CHECK_EVERY_MS after it): a reload that ran code
- * the steady state does not, say. A steady daemon pages out twice.
+ * When: not before START_PAGE_OUTS_MS after the start (20 s, and 120 s: what the start ran after the first
+ * comes back), then whenever the mapped file pages have grown by REGROW_KB over what the last page-out left
+ * once its hot pages came back (read every CHECK_EVERY_MS): a reload that ran code the steady state does not,
+ * say. A steady daemon pages out twice. Each one due waits for the guards (./page-out-guard.ts): the daemon
+ * quiet for 30 s (no start still weighting its real servers, no takeover, no reload, no real server changing
+ * state), 60 s since the last, the host's MemAvailable not low; and the page-out stops for good (one
+ * `daemon.page_out_stopped` warning) when lvsd takes major faults after one or one runs past its 2 s budget
+ * (the addon stops advising there). The addon's own file (the probe thread's and the advert clock's code) is
+ * never unmapped, and it advises 512 KiB at a time, so a fault waits for the address space's lock little.
  *
  * A kernel that refuses the advice (a seccomp filter's EPERM) for every mapping (or /proc/self/maps or /proc/self/pagemap unreadable): one warning
  * (daemon.page_out_failed), and no page-out again; the daemon is otherwise unchanged.
@@ -39,6 +43,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import { loadNative } from '../net/index.js';
 import { errnoText } from '../net/native-errors.js';
+import { BUDGET_MS, PageOutGuard, type Readings, type StopReason, type WaitReason } from './page-out-guard.js';
 
 export const START_PAGE_OUTS_MS: readonly number[] = [20_000, 120_000];
 export const CHECK_EVERY_MS = 60_000;
@@ -52,7 +57,7 @@ export const MADV_PAGEOUT = 21;
  * What a page-out did: [bytes advised, mappings advised, mappings refused, first errno, microseconds,
  * mappings kept for their private pages (MADV_DONTNEED only)].
  */
-export type PageOutResult = [bytes: number, advised: number, refused: number, errno: number, us: number, kept?: number];
+export type PageOutResult = [bytes: number, advised: number, refused: number, errno: number, us: number, kept?: number, cut?: number];
 
 /** Whether the mapped pages are given back (unmapped, kept in the page cache) or not. */
 export type PageOutMode = 'dontneed' | 'off';
@@ -93,11 +98,11 @@ export function rssFileKb(): number | undefined {
 }
 
 /** The addon's page-out, or undefined without the addon (or an addon built before it). */
-export function nativePageOut(simulateErrno?: number): PageOut | undefined {
+export function nativePageOut(simulateErrno?: number, budgetMs = BUDGET_MS): PageOut | undefined {
   try {
     const native = loadNative();
     const f = native.pageOut?.bind(native);
-    return f ? (done) => f(MADV_DONTNEED, done, simulateErrno) : undefined;
+    return f ? (done) => f(MADV_DONTNEED, done, simulateErrno, Math.round(budgetMs * 1000)) : undefined;
   } catch {
     return undefined;
   }
@@ -113,35 +118,97 @@ export interface PageOutOptions {
   /** after the start (default START_PAGE_OUTS_MS), in order; the checks for regrowth begin after the last */
   atMs?: readonly number[];
   everyMs?: number;
+  /** how often the guard's readings are taken (default TICK_MS) */
+  tickMs?: number;
   /** tests: the page-out itself (default: the addon's) and the mapped file pages' reading */
   pageOut?: PageOut | undefined;
   fileKb?: () => number | undefined;
   policy?: PageOutPolicy;
   env?: NodeJS.ProcessEnv;
+  /** when the daemon was last busy (a health change, a VRRP transition, a reload), on `now`'s clock */
+  busyAtMs?: () => number;
+  /** tests: the guard, the clock (monotonic ms) and the readings it takes */
+  guard?: PageOutGuard;
+  now?: () => number;
+  memory?: () => { availableKb: number; totalKb: number } | undefined;
+  majorFaults?: () => number | undefined;
 }
 
+/** the guard's readings: every 5 s */
+export const TICK_MS = 5_000;
+
 const MiB = (kb: number | undefined) => (kb === undefined ? undefined : Math.round(kb / 102.4) / 10);
+
+/** MemAvailable and MemTotal of /proc/meminfo, KiB (undefined when it cannot be read). */
+export function hostMemory(): { availableKb: number; totalKb: number } | undefined {
+  try {
+    const m = readFileSync('/proc/meminfo', 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(m)?.[1]);
+    const r = { availableKb: kb('MemAvailable'), totalKb: kb('MemTotal') };
+    return Number.isFinite(r.availableKb) && Number.isFinite(r.totalKb) ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's major faults so far (/proc/self/stat, majflt), or undefined. */
+export function ownMajorFaults(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const n = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[9]);
+    return Number.isFinite(n) ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const WAITS: Record<WaitReason, string> = {
+  busy: 'the daemon is busy (starting, a takeover, a reload, real servers changing state)',
+  memory: 'the host\'s available memory is low (what it unmapped would be dropped and read back from the disk)',
+};
+const STOPS: Record<StopReason, string> = {
+  'major-faults': 'what it unmapped is being read back from the disk (major faults after it)',
+  slow: 'it ran past its time budget (the host is too busy for it)',
+};
 
 /** Starts the page-outs; the returned function stops them. */
 export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void {
   if (pageOutMode(opts.env) === 'off') {
-    log.debug({ event: 'daemon.page_out_off' }, 'mapped files left resident (LVSD_PAGEOUT=1 unmaps what only the start touched)');
+    log.debug({ event: 'daemon.page_out_off' }, 'mapped files left resident (LVSD_PAGEOUT=0)');
     return () => undefined;
   }
   const pageOut = 'pageOut' in opts ? opts.pageOut : nativePageOut();
   if (!pageOut) return () => undefined;
   const fileKb = opts.fileKb ?? rssFileKb;
   const policy = opts.policy ?? new PageOutPolicy();
+  const guard = opts.guard ?? new PageOutGuard();
+  const now = opts.now ?? (() => performance.now());
+  const memory = opts.memory ?? hostMemory;
+  const majorFaults = opts.majorFaults ?? ownMajorFaults;
+  const t0 = now();
+  const busyAt = opts.busyAtMs ?? (() => t0);
+  const at = opts.atMs ?? START_PAGE_OUTS_MS;
+  const everyMs = opts.everyMs ?? CHECK_EVERY_MS;
   let stopped = false, running = false;
-  let every: NodeJS.Timeout | undefined;
-  const timers: NodeJS.Timeout[] = [];
+  /** the next scheduled page-out (index into at), the page-out waiting for the guard, when regrowth was last read */
+  let next = 0, pending: 'start' | 'regrown' | undefined, lastCheck = t0;
+  const waitedFor = new Set<WaitReason>();
+  const readings = (): Readings => {
+    const m = memory();
+    return { nowMs: now(), busyAtMs: Math.max(t0, busyAt()), memAvailableKb: m?.availableKb, memTotalKb: m?.totalKb, majorFaults: majorFaults() };
+  };
+  const stopFor = (reason: StopReason, r: Readings): void => {
+    stop();
+    log.warn({ event: 'daemon.page_out_stopped', reason, majorFaults: r.majorFaults, memAvailableMiB: MiB(r.memAvailableKb) },
+      `page-out of mapped files stopped for good: ${STOPS[reason]}`);
+  };
   const run = (why: 'start' | 'regrown'): void => {
-    if (running || stopped) return;
     running = true;
     const before = fileKb();
-    pageOut(([bytes, advised, refused, errno, us, kept = 0]) => {
+    pageOut(([bytes, advised, refused, errno, us, kept = 0, cut = 0]) => {
       running = false;
-      if (advised === 0 && (refused > 0 || errno !== 0)) {
+      if (stopped) return;
+      if (advised === 0 && cut === 0 && (refused > 0 || errno !== 0)) {
         // the kernel does not take the advice: say so once and never ask again
         stop();
         log.warn({ event: 'daemon.page_out_failed', errno, code: errnoText(errno), mappings: refused },
@@ -149,22 +216,44 @@ export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void
         return;
       }
       const after = fileKb();
-      log.info({ event: 'daemon.paged_out', why, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, kept, ms: Math.round(us / 1000) },
-        `mapped files unmapped (${why}): ${MiB(before)} -> ${MiB(after)} MiB resident`);
+      const r = readings();
+      lastCheck = r.nowMs;
+      log.info({ event: 'daemon.paged_out', why, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, kept, ms: Math.round(us / 1000), cut: cut !== 0, majorFaults: r.majorFaults, memAvailableMiB: MiB(r.memAvailableKb) },
+        `mapped files unmapped (${why}): ${MiB(before)} -> ${MiB(after)} MiB resident${cut !== 0 ? ' (cut at its time budget)' : ''}`);
+      const s = guard.ran(r, cut !== 0);
+      if (s) stopFor(s, r);
     });
   };
-  const at = opts.atMs ?? START_PAGE_OUTS_MS;
-  at.forEach((ms, i) => timers.push(setTimeout(() => {
-    run('start');
-    if (i < at.length - 1) return;
-    every = setInterval(() => {
+  const tick = (): void => {
+    if (stopped) return;
+    const r = readings();
+    const s = guard.observe(r);
+    if (s) return stopFor(s, r);
+    if (running) return;
+    if (!pending && next < at.length && r.nowMs - t0 >= at[next]!) pending = 'start';
+    if (!pending && next >= at.length && r.nowMs - lastCheck >= everyMs) {
+      lastCheck = r.nowMs;
       const kb = fileKb();
-      if (kb !== undefined && policy.sample(kb)) run('regrown');
-    }, opts.everyMs ?? CHECK_EVERY_MS).unref();
-  }, ms).unref()));
+      if (kb !== undefined && policy.sample(kb)) pending = 'regrown';
+    }
+    if (!pending) return;
+    const v = guard.check(r);
+    if ('stopped' in v) return stopFor(v.stopped, r);
+    if ('wait' in v) {
+      if (!waitedFor.has(v.wait)) {
+        waitedFor.add(v.wait);
+        log.info({ event: 'daemon.page_out_waiting', reason: v.wait, memAvailableMiB: MiB(r.memAvailableKb) }, `page-out of mapped files waits: ${WAITS[v.wait]}`);
+      }
+      return;
+    }
+    const why = pending;
+    pending = undefined;
+    if (why === 'start') next++;
+    run(why);
+  };
+  const every = setInterval(tick, opts.tickMs ?? TICK_MS).unref();
   function stop(): void {
     stopped = true;
-    for (const t of timers) clearTimeout(t);
     clearInterval(every);
   }
   return stop;

@@ -204,7 +204,8 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   watch = watching;
   closers.push(() => watching.close());
   await logHostFacts(startingConfig, log);
-  const stopTrims = (await import('./heap-trim.js')).startHeapTrim(log);
+  // the page-out of node's mapped files waits while the daemon is busy (./page-out-guard.ts)
+  const stopTrims = (await import('./heap-trim.js')).startHeapTrim(log, { pageOut: { busyAtMs: () => running.busyAtMs } });
   closers.push(async () => stopTrims());
   log.info({ event: 'daemon.started', version, config: o.configPath, socket: socketPath }, 'lvsd running');
 

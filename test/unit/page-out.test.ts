@@ -12,7 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadNative, nativeAvailable } from '../../src/net/index.js';
 import { packageRoot } from '../../src/package-root.js';
-import { MADV_DONTNEED, MADV_PAGEOUT, nativePageOut, PageOutPolicy, pageOutMode, rssFileKb, startPageOut, type PageOut, type PageOutResult } from '../../src/daemon/page-out.js';
+import { MADV_DONTNEED, MADV_PAGEOUT, nativePageOut, ownMajorFaults, hostMemory, PageOutPolicy, pageOutMode, rssFileKb, startPageOut, type PageOut, type PageOutResult } from '../../src/daemon/page-out.js';
+import { PageOutGuard } from '../../src/daemon/page-out-guard.js';
+
+/** a guard that never waits (the schedule's tests): the guards have tests of their own (page-out-guard.test.ts) */
+const eager = () => new PageOutGuard({ quietMs: 0, minGapMs: 0 });
 import type { Logger } from '../../src/log.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,7 +67,7 @@ test('the page-out runs a while after the start, again when the mapped pages gre
     fileKb = 12_000; // what the kernel left
     setImmediate(() => done([90 << 20, 40, 0, 0, 1500]));
   };
-  const stop = startPageOut(log, { atMs: [10, 300], everyMs: 15, pageOut, fileKb: () => fileKb, env: { LVSD_PAGEOUT: '1' } });
+  const stop = startPageOut(log, { atMs: [10, 300], everyMs: 15, tickMs: 5, guard: eager(), pageOut, fileKb: () => fileKb, env: { LVSD_PAGEOUT: '1' } });
   // a page-out is over once it logged (its `after` read)
   const logged = () => lines.filter((l) => l.event === 'daemon.paged_out').length;
   for (let i = 0; i < 2000 && logged() < 1; i++) await sleep(5);
@@ -90,7 +94,7 @@ test('without LVSD_PAGEOUT=1 (the default, or 0): nothing is unmapped, and the l
   for (const env of [{}, { LVSD_PAGEOUT: '0' }]) {
     const { log, lines } = recorder();
     let calls = 0;
-    const stop = startPageOut(log, { atMs: [5], everyMs: 5, pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env });
+    const stop = startPageOut(log, { atMs: [5], everyMs: 5, tickMs: 5, guard: eager(), pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env });
     await sleep(60);
     stop();
     assert.equal(calls, 0);
@@ -106,7 +110,7 @@ test('a kernel that refuses the advice (EINVAL, simulated in the addon): one war
   const results: PageOutResult[] = [];
   const pageOut: PageOut = (done) => { calls++; refusing((r) => { results.push(r); done(r); }); };
   let fileKb = 45_000;
-  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, pageOut, fileKb: () => (fileKb += 5000), env: { LVSD_PAGEOUT: '1' } });
+  const stop = startPageOut(log, { atMs: [5, 10], everyMs: 5, tickMs: 5, guard: eager(), pageOut, fileKb: () => (fileKb += 5000), env: { LVSD_PAGEOUT: '1' } });
   for (let i = 0; i < 400 && results.length < 1; i++) await sleep(5);
   await sleep(60); // growing readings that would page out again
   stop();
@@ -190,4 +194,52 @@ test('MADV_DONTNEED unmaps the read-only file mappings but never one with a priv
   // and the process runs on: JavaScript, the addon (its pages come back by minor faults)
   assert.equal(JSON.stringify({ a: [1, 2] }), '{"a":[1,2]}');
   assert.equal(typeof native.mallocTrim(), 'number');
+});
+
+/** Rss (KiB) of each mapping of `path` in this process, in address order. */
+function rssOf(path: string): number[] {
+  return readFileSync('/proc/self/smaps', 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/).filter((b) => b.split('\n')[0]!.endsWith(` ${path}`))
+    .map((b) => Number(/^Rss:\s+(\d+) kB/m.exec(b)?.[1]));
+}
+
+/** The read-only mappings of regular files in this process (what the addon considers), by path. */
+function readOnlyFileMappings(): string[] {
+  const out: string[] = [];
+  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    const m = /^\S+ (\S+) \S+ \S+ (\d+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const [, perms, inode, path] = m as unknown as [string, string, string, string];
+    if (perms[0] !== 'r' || perms[1] !== '-' || inode === '0' || !path.startsWith('/') || path.startsWith('/dev/') || path.startsWith('/memfd:')) continue;
+    out.push(path);
+  }
+  return out;
+}
+
+test('the addon\'s own file is never unmapped (the probe thread and the advert clock run it); the same file loaded from elsewhere is', { skip: !nativeAvailable() && 'addon not built' }, async (t) => {
+  const native = loadNative();
+  const own = join(packageRoot(), 'native', 'build', 'Release', 'lvsd_native.node');
+  const dir = mkdtempSync(join(tmpdir(), 'lvsd-own-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, 'other.node');
+  copyFileSync(own, copy);
+  process.dlopen({ exports: {} }, copy);
+  const all = readOnlyFileMappings();
+  const ownN = all.filter((p) => p === own).length, copyN = all.filter((p) => p === copy).length;
+  assert.ok(ownN >= 2 && copyN === ownN, `the addon mapped read-only ${ownN} times, its copy ${copyN}`);
+  const [, advised, refused, errno, , kept] = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve));
+  assert.deepEqual([refused, errno], [0, 0]);
+  // every read-only file mapping was advised or kept for its private pages, but the addon's own
+  assert.equal(advised + kept!, all.length - ownN, `${advised} advised + ${kept} kept of ${all.length} (${ownN} the addon's own)`);
+});
+
+test('a page-out past its time budget stops advising and says it was cut', { skip: !nativeAvailable() && 'addon not built' }, async () => {
+  const native = loadNative();
+  // a budget of 1 us: over before the first step (reading /proc/self/maps alone takes longer)
+  const [bytes, advised, refused, errno, us, , cut] = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve, undefined, 1));
+  assert.deepEqual([bytes, advised, refused, errno, cut], [0, 0, 0, 0, 1]);
+  assert.ok(us > 1);
+  // no budget (0): the whole page-out, not cut
+  const whole = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve, undefined, 0));
+  assert.equal(whole[6], 0);
+  assert.ok(whole[1] >= 3);
 });
