@@ -1,13 +1,15 @@
 /*
- * pageOut(advice, callback, simulateErrno?, budgetUs?): gives the kernel back the pages of the process's read-only file
+ * pageOut(advice, callback, simulateErrno?, budgetUs?, resumeFrom?): gives the kernel back the pages of the process's read-only file
  * mappings (node's binary: its text, its read-only data with ICU's tables; the libraries; this addon) by
  * madvise(advice) over each, on libuv's thread pool; then callback([bytes advised, mappings advised,
- * mappings refused, first errno, microseconds, mappings kept for their private pages, 1 if cut by the budget])
+ * mappings refused, first errno, microseconds, mappings kept for their private pages, the address to resume
+ * from when the budget cut it (0: done)])
  * on the loop.
  *
  * budgetUs (0: none): past it (wall clock, from the call's start) no further step is advised, and the result
- * says it was cut: a host too busy to page out in time is one where the page-out would hold the address
- * space's lock for long. This addon's own file is never advised (own_path).
+ * gives the address of the first step left; a call with resumeFrom = that address goes on from there (the
+ * mappings are read again: nothing below it is advised). The caller decides when, so a slow host does not
+ * page out in one long run. This addon's own file is never advised (own_path).
  *
  * MADV_DONTNEED (4, what lvsd uses) only takes the pages out of this process's page tables: they stay in the
  * page cache, so a page touched later is mapped again by a minor fault (no read; the fault maps the cached
@@ -58,9 +60,11 @@ typedef struct {
   napi_ref callback;
   int advice;
   int simulate;
-  /* wall-clock budget (microseconds, 0 none): past it no further step is advised and out[6] is 1 */
+  /* wall-clock budget (microseconds, 0 none): past it no further step is advised, and out[6] is the address
+   * of the first step left (where the next call resumes); resume_from: below it nothing is advised */
   double budget_us;
-  double out[7]; /* bytes, advised, refused, first errno, us, kept (private pages), cut by the budget */
+  unsigned long resume_from;
+  double out[7]; /* bytes, advised, refused, first errno, us, kept (private pages), address to resume from (0: all done) */
 } page_out_job;
 
 static double since_us(const struct timespec *a) {
@@ -121,7 +125,7 @@ static int advise(unsigned long start, unsigned long end, int advice, int pagema
   }
   for (unsigned long at = start; at < end; at += STEP) {
     if (job->budget_us > 0 && since_us(t0) > job->budget_us) {
-      job->out[6] = 1;
+      job->out[6] = (double)at;
       return -2;
     }
     unsigned long len = end - at < STEP ? end - at : STEP;
@@ -184,7 +188,9 @@ static void execute(napi_env env, void *data) {
     }
   }
   for (size_t i = 0; i < n && job->out[6] == 0; i++) {
-    int err = job->simulate != 0 ? job->simulate : advise(ranges[i][0], ranges[i][1], job->advice, pagemap, page, job, &a);
+    if (ranges[i][1] <= job->resume_from) continue;
+    unsigned long from = ranges[i][0] < job->resume_from ? job->resume_from / page * page : ranges[i][0];
+    int err = job->simulate != 0 ? job->simulate : advise(from, ranges[i][1], job->advice, pagemap, page, job, &a);
     if (err == -2) {
       /* the budget ran out inside this mapping: what was advised of it is not counted */
       break;
@@ -199,7 +205,7 @@ static void execute(napi_env env, void *data) {
       continue;
     }
     job->out[1]++;
-    job->out[0] += (double)(ranges[i][1] - ranges[i][0]);
+    job->out[0] += (double)(ranges[i][1] - from);
   }
   free(ranges);
   if (pagemap >= 0) close(pagemap);
@@ -232,8 +238,8 @@ static void complete(napi_env env, napi_status status, void *data) {
 }
 
 napi_value lvsd_page_out(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t advice, simulate = 0, budget_us = 0;
   if (argc < 2 || !lvsd_arg_u32(env, argv[0], &advice)) {
@@ -254,6 +260,15 @@ napi_value lvsd_page_out(napi_env env, napi_callback_info info) {
     napi_typeof(env, argv[3], &t);
     if (t != napi_undefined && !lvsd_arg_u32(env, argv[3], &budget_us)) return NULL;
   }
+  double resume = 0;
+  if (argc >= 5) {
+    napi_typeof(env, argv[4], &t);
+    if (t == napi_number) napi_get_value_double(env, argv[4], &resume);
+    else if (t != napi_undefined) {
+      lvsd_throw_type(env, "resumeFrom must be a number");
+      return NULL;
+    }
+  }
   page_out_job *job = calloc(1, sizeof *job);
   if (job == NULL) {
     lvsd_throw_errno(env, "calloc", ENOMEM, "pageOut");
@@ -262,6 +277,7 @@ napi_value lvsd_page_out(napi_env env, napi_callback_info info) {
   job->advice = (int)advice;
   job->simulate = (int)simulate;
   job->budget_us = (double)budget_us;
+  job->resume_from = resume > 0 ? (unsigned long)resume : 0;
   napi_value name;
   napi_create_string_utf8(env, "lvsd.pageOut", NAPI_AUTO_LENGTH, &name);
   napi_create_reference(env, argv[1], 1, &job->callback);

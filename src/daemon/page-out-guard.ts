@@ -14,8 +14,9 @@
  *    that follow, what it unmapped is being read back from the disk: the page-out stops for good. (A steady
  *    lvsd takes none; a takeover after `drop_caches` took 4-7 natively. No baseline from before the page-out:
  *    the start's own hundreds would hide the first one's.)
- *  - slow: a page-out that ran past its time budget (the addon stops its steps there) says the host is too
- *    busy for it: the page-out stops for good.
+ *  - slow: a page-out runs at most BUDGET_MS at a time (the addon stops its steps there and says where); the
+ *    rest goes on at the next reading, while the daemon is still quiet (no minimum gap). One that needs more
+ *    than MAX_PARTS such parts says the host is too busy for it: the page-out stops for good.
  * Each stop and each first wait for a reason is logged once by the caller.
  */
 
@@ -29,8 +30,10 @@ export const LOW_MEMORY_SHARE = 0.1;
 /** major faults after a page-out over those before it, within GUARD_MS: stop */
 export const MAJOR_FAULTS = 32;
 export const GUARD_MS = 120_000;
-/** a page-out's time budget (the addon stops advising past it) */
-export const BUDGET_MS = 2_000;
+/** a page-out's time budget at a time (the addon stops advising past it; the rest is the next part's) */
+export const BUDGET_MS = 1_000;
+/** parts of one page-out past which it stops for good */
+export const MAX_PARTS = 30;
 
 export interface Readings {
   /** monotonic ms */
@@ -54,10 +57,11 @@ export interface GuardLimits {
   lowMemoryShare: number;
   majorFaults: number;
   guardMs: number;
+  maxParts: number;
 }
 
 const DEFAULTS: GuardLimits = {
-  quietMs: QUIET_MS, minGapMs: MIN_GAP_MS, lowMemoryKb: LOW_MEMORY_KB, lowMemoryShare: LOW_MEMORY_SHARE, majorFaults: MAJOR_FAULTS, guardMs: GUARD_MS,
+  quietMs: QUIET_MS, minGapMs: MIN_GAP_MS, lowMemoryKb: LOW_MEMORY_KB, lowMemoryShare: LOW_MEMORY_SHARE, majorFaults: MAJOR_FAULTS, guardMs: GUARD_MS, maxParts: MAX_PARTS,
 };
 
 /** Whether MemAvailable is low (unknown: not low). Pure. */
@@ -72,6 +76,8 @@ export class PageOutGuard {
   private stoppedFor: StopReason | undefined;
   /** the last page-out's end: when, and this process's major faults then */
   private last: { endMs: number; faults: number | undefined } | undefined;
+  /** parts of the page-out under way (cut at its budget so far) */
+  private parts = 0;
 
   constructor(limits: Partial<GuardLimits> = {}) {
     this.limits = { ...DEFAULTS, ...limits };
@@ -94,20 +100,27 @@ export class PageOutGuard {
     return this.stoppedFor;
   }
 
-  /** Whether a page-out due now may run (the caller knows it is due: its schedule or the regrowth). */
-  check(r: Readings): Verdict {
+  /**
+   * Whether a page-out due now may run (the caller knows it is due: its schedule or the regrowth), or the
+   * next part of one cut at its budget (`goingOn`: no minimum gap).
+   */
+  check(r: Readings, goingOn = false): Verdict {
     if (this.stoppedFor) return { run: false, stopped: this.stoppedFor };
     if (r.nowMs - r.busyAtMs < this.limits.quietMs) return { run: false, wait: 'busy' };
-    if (this.last && r.nowMs - this.last.endMs < this.limits.minGapMs) return { run: false, wait: 'busy' };
+    if (!goingOn && this.last && r.nowMs - this.last.endMs < this.limits.minGapMs) return { run: false, wait: 'busy' };
     if (memoryLow(r, this.limits)) return { run: false, wait: 'memory' };
     return { run: true };
   }
 
-  /** A page-out ended (cut: its budget ran out), with the readings at its end. Returns the reason it stopped, if now. */
+  /**
+   * A page-out (or a part of one) ended, with the readings at its end; cut: its budget ran out, the rest is
+   * the next part's. Returns the reason it stopped, if now.
+   */
   ran(r: Readings, cut: boolean): StopReason | undefined {
     if (this.stoppedFor) return undefined;
     this.last = { endMs: r.nowMs, faults: r.majorFaults };
-    if (!cut) return undefined;
+    this.parts = cut ? this.parts + 1 : 0;
+    if (this.parts < this.limits.maxParts) return undefined;
     this.stoppedFor = 'slow';
     return this.stoppedFor;
   }

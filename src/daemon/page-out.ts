@@ -55,13 +55,15 @@ export const MADV_PAGEOUT = 21;
 
 /**
  * What a page-out did: [bytes advised, mappings advised, mappings refused, first errno, microseconds,
- * mappings kept for their private pages (MADV_DONTNEED only)].
+ * mappings kept for their private pages (MADV_DONTNEED only), the address to resume from when its time
+ * budget cut it (0: done)].
  */
-export type PageOutResult = [bytes: number, advised: number, refused: number, errno: number, us: number, kept?: number, cut?: number];
+export type PageOutResult = [bytes: number, advised: number, refused: number, errno: number, us: number, kept?: number, resumeAt?: number];
 
 /** Whether the mapped pages are given back (unmapped, kept in the page cache) or not. */
 export type PageOutMode = 'dontneed' | 'off';
-export type PageOut = (done: (r: PageOutResult) => void) => void;
+/** One page-out (or, from `resumeFrom`, the rest of one its budget cut). */
+export type PageOut = (done: (r: PageOutResult) => void, resumeFrom?: number) => void;
 
 /**
  * Whether to page out again, from the mapped file pages (KiB) read every CHECK_EVERY_MS. Pure.
@@ -102,7 +104,7 @@ export function nativePageOut(simulateErrno?: number, budgetMs = BUDGET_MS): Pag
   try {
     const native = loadNative();
     const f = native.pageOut?.bind(native);
-    return f ? (done) => f(MADV_DONTNEED, done, simulateErrno, Math.round(budgetMs * 1000)) : undefined;
+    return f ? (done, resumeFrom) => f(MADV_DONTNEED, done, simulateErrno, Math.round(budgetMs * 1000), resumeFrom) : undefined;
   } catch {
     return undefined;
   }
@@ -202,13 +204,18 @@ export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void
     log.warn({ event: 'daemon.page_out_stopped', reason, majorFaults: r.majorFaults, memAvailableMiB: MiB(r.memAvailableKb) },
       `page-out of mapped files stopped for good: ${STOPS[reason]}`);
   };
+  /** the page-out under way, cut at its budget: where it goes on, its part, the mapped pages before it */
+  let goingOn: { why: 'start' | 'regrown'; from: number; part: number; beforeKb: number | undefined } | undefined;
   const run = (why: 'start' | 'regrown'): void => {
     running = true;
-    const before = fileKb();
-    pageOut(([bytes, advised, refused, errno, us, kept = 0, cut = 0]) => {
+    const before = goingOn?.beforeKb ?? fileKb();
+    const part = (goingOn?.part ?? 0) + 1;
+    pageOut(([bytes, advised, refused, errno, us, kept = 0, resumeAt = 0]) => {
       running = false;
       if (stopped) return;
-      if (advised === 0 && cut === 0 && (refused > 0 || errno !== 0)) {
+      const cut = resumeAt !== 0;
+      goingOn = cut ? { why, from: resumeAt, part, beforeKb: before } : undefined;
+      if (advised === 0 && !cut && (refused > 0 || errno !== 0)) {
         // the kernel does not take the advice: say so once and never ask again
         stop();
         log.warn({ event: 'daemon.page_out_failed', errno, code: errnoText(errno), mappings: refused },
@@ -218,11 +225,11 @@ export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void
       const after = fileKb();
       const r = readings();
       lastCheck = r.nowMs;
-      log.info({ event: 'daemon.paged_out', why, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, kept, ms: Math.round(us / 1000), cut: cut !== 0, majorFaults: r.majorFaults, memAvailableMiB: MiB(r.memAvailableKb) },
-        `mapped files unmapped (${why}): ${MiB(before)} -> ${MiB(after)} MiB resident${cut !== 0 ? ' (cut at its time budget)' : ''}`);
-      const s = guard.ran(r, cut !== 0);
+      log.info({ event: 'daemon.paged_out', why, part, cut, fileMiB: MiB(before), afterMiB: MiB(after), advisedMiB: Math.round(bytes / (1 << 20)), refused, kept, ms: Math.round(us / 1000), majorFaults: r.majorFaults, memAvailableMiB: MiB(r.memAvailableKb) },
+        `mapped files unmapped (${why}${part > 1 ? `, part ${part}` : ''}): ${MiB(before)} -> ${MiB(after)} MiB resident${cut ? ' (its time budget ran out: the rest at the next reading)' : ''}`);
+      const s = guard.ran(r, cut);
       if (s) stopFor(s, r);
-    });
+    }, goingOn?.from);
   };
   const tick = (): void => {
     if (stopped) return;
@@ -230,6 +237,13 @@ export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void
     const s = guard.observe(r);
     if (s) return stopFor(s, r);
     if (running) return;
+    if (goingOn) {
+      // the rest of a page-out its budget cut: while the daemon is quiet, no gap
+      const v = guard.check(r, true);
+      if ('stopped' in v) return stopFor(v.stopped, r);
+      if (v.run) run(goingOn.why);
+      return;
+    }
     if (!pending && next < at.length && r.nowMs - t0 >= at[next]!) pending = 'start';
     if (!pending && next >= at.length && r.nowMs - lastCheck >= everyMs) {
       lastCheck = r.nowMs;

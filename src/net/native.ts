@@ -97,7 +97,7 @@ export interface NativeBinding {
    * done([bytes advised, mappings advised, mappings refused, first errno, us, mappings kept for their private
    * pages (MADV_DONTNEED)]). simulateErrno (tests): every madvise fails with it.
    */
-  pageOut?(advice: number, done: (r: [number, number, number, number, number, number, number]) => void, simulateErrno?: number, budgetUs?: number): void;
+  pageOut?(advice: number, done: (r: [number, number, number, number, number, number, number]) => void, simulateErrno?: number, budgetUs?: number, resumeFrom?: number): void;
 }
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'lvsd_native.node');

@@ -15,7 +15,7 @@ import type { Logger } from '../../src/log.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const GiB = 1 << 20; // KiB
 
-const limits = { quietMs: 30_000, minGapMs: 60_000, lowMemoryKb: 256 * 1024, lowMemoryShare: 0.1, majorFaults: 32, guardMs: 120_000 };
+const limits = { quietMs: 30_000, minGapMs: 60_000, lowMemoryKb: 256 * 1024, lowMemoryShare: 0.1, majorFaults: 32, guardMs: 120_000, maxParts: 30 };
 const quiet = (nowMs: number, more: Partial<Readings> = {}): Readings => ({ nowMs, busyAtMs: 0, memAvailableKb: 8 * GiB, memTotalKb: 16 * GiB, majorFaults: 100, ...more });
 
 test('PageOutGuard: a page-out waits until the daemon has been quiet QUIET_MS, and MIN_GAP_MS after the last one', () => {
@@ -66,12 +66,30 @@ test('PageOutGuard: more than MAJOR_FAULTS major faults within GUARD_MS after a 
   assert.equal(g.observe(quiet(1, { majorFaults: 10_000 })), undefined);
 });
 
-test('PageOutGuard: a page-out cut at its time budget stops the page-out for good', () => {
+test('PageOutGuard: a page-out cut at its time budget goes on in parts while quiet (no gap); MAX_PARTS in a row stop it for good', () => {
+  fc.assert(fc.property(fc.array(fc.boolean(), { maxLength: 80 }), (cuts) => {
+    const g = new PageOutGuard(limits);
+    let t = 1e6, run = 0, want: string | undefined;
+    for (const cut of cuts) {
+      t += 5000;
+      // the next part may run 5 s later (no minimum gap), not while busy
+      if (run > 0) {
+        assert.deepEqual(g.check(quiet(t), true), want ? { run: false, stopped: 'slow' } : { run: true });
+        assert.deepEqual(g.check(quiet(t, { busyAtMs: t - 1 }), true), want ? { run: false, stopped: 'slow' } : { run: false, wait: 'busy' });
+      }
+      const stop = g.ran(quiet(t), cut);
+      run = cut ? run + 1 : 0;
+      if (!want && run >= limits.maxParts) {
+        want = 'slow';
+        assert.equal(stop, 'slow');
+      } else assert.equal(stop, undefined);
+    }
+    assert.equal(g.stopped, want);
+  }));
   const g = new PageOutGuard(limits);
-  assert.equal(g.ran(quiet(1e6), true), 'slow');
-  assert.equal(g.stopped, 'slow');
+  for (let i = 1; i < limits.maxParts; i++) assert.equal(g.ran(quiet(i), true), undefined);
+  assert.equal(g.ran(quiet(99), true), 'slow');
   assert.deepEqual(g.check(quiet(1e9)), { run: false, stopped: 'slow' });
-  assert.equal(g.ran(quiet(2e9), true), undefined, 'said once');
 });
 
 // ---- through startPageOut, the readings faked ----
@@ -85,15 +103,19 @@ function recorder(): { log: Logger; lines: Line[] } {
 
 /** A fake world: a clock the test moves, the daemon's busy time, the host's memory, the process's major faults. */
 function world(limitsMs = { quietMs: 100, minGapMs: 100, guardMs: 1000 }) {
-  const w = { now: 0, busyAt: 0, availKb: 8 * GiB, majors: 0, fileKb: 45_000, calls: 0, cut: 0 };
-  const pageOut: PageOut = (done) => {
+  const w = { now: 0, busyAt: 0, availKb: 8 * GiB, majors: 0, fileKb: 45_000, calls: 0, cut: false, cutFirst: 0, from: [] as Array<number | undefined>, onCall: (_n: number) => undefined as void };
+  const pageOut: PageOut = (done, resumeFrom) => {
     w.calls++;
+    w.from.push(resumeFrom);
+    w.onCall(w.calls);
     w.fileKb = 12_000;
-    setImmediate(() => done([90 << 20, 40, 0, 0, 1500, 9, w.cut]));
+    // cut: it stopped at an address past the last
+    const cut = w.cut || w.calls <= w.cutFirst;
+    setImmediate(() => done([90 << 20, 40, 0, 0, 1500, 9, cut ? (resumeFrom ?? 0x1000) + 0x1000 : 0]));
   };
   const opts: PageOutOptions = {
     atMs: [100, 1000], everyMs: 50, tickMs: 2, env: { LVSD_PAGEOUT: '1' }, pageOut,
-    guard: new PageOutGuard({ ...limitsMs, majorFaults: 32 }),
+    guard: new PageOutGuard({ ...limitsMs, majorFaults: 32, maxParts: 5 }),
     now: () => w.now, busyAtMs: () => w.busyAt, memory: () => ({ availableKb: w.availKb, totalKb: 16 * GiB }),
     majorFaults: () => w.majors, fileKb: () => w.fileKb,
   };
@@ -161,18 +183,34 @@ test('startPageOut: major faults after a page-out stop it for good with one warn
   stop();
 });
 
-test('startPageOut: a page-out cut at its time budget stops it for good with one warning', async () => {
+test('startPageOut: a page-out cut at its time budget goes on where it stopped at the next readings, not while busy; one that never ends stops with one warning', async () => {
   const { log, lines } = recorder();
   const { w, opts, advance } = world();
-  w.cut = 1;
+  w.cut = true;
+  // a takeover begins during the first part: the rest waits
+  w.onCall = (n) => { if (n === 1) w.busyAt = w.now; };
   const stop = startPageOut(log, opts);
-  await advance(150);
-  assert.equal(w.calls, 1);
-  assert.deepEqual(lines.filter((l) => l.event === 'daemon.paged_out').map((l) => l.cut), [true]);
+  await advance(180);
+  assert.equal(w.calls, 1, 'not while busy');
+  await advance(100);
+  assert.deepEqual(w.from, [undefined, 0x2000, 0x3000, 0x4000, 0x5000], 'each part from where the last stopped');
+  assert.deepEqual(lines.filter((l) => l.event === 'daemon.paged_out').map((l) => [l.part, l.cut]), [[1, true], [2, true], [3, true], [4, true], [5, true]]);
   assert.deepEqual(lines.filter((l) => l.event === 'daemon.page_out_stopped').map((l) => l.reason), ['slow']);
   w.fileKb = 45_000;
   await advance(1500, 25);
-  assert.equal(w.calls, 1, 'never again');
+  assert.equal(w.calls, 5, 'never again');
+  stop();
+});
+
+test('startPageOut: a page-out whose last part ends is over: the next one waits its gap and its time', async () => {
+  const { log, lines } = recorder();
+  const { w, opts, advance } = world();
+  w.cutFirst = 1;
+  const stop = startPageOut(log, opts);
+  await advance(300);
+  assert.deepEqual(lines.filter((l) => l.event === 'daemon.paged_out').map((l) => l.cut), [true, false]);
+  assert.equal(w.calls, 2);
+  assert.equal(lines.filter((l) => l.event === 'daemon.page_out_stopped').length, 0);
   stop();
 });
 

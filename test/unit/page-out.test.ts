@@ -232,14 +232,19 @@ test('the addon\'s own file is never unmapped (the probe thread and the advert c
   assert.equal(advised + kept!, all.length - ownN, `${advised} advised + ${kept} kept of ${all.length} (${ownN} the addon's own)`);
 });
 
-test('a page-out past its time budget stops advising and says it was cut', { skip: !nativeAvailable() && 'addon not built' }, async () => {
+test('a page-out past its time budget stops advising and says where; a call from there goes on', { skip: !nativeAvailable() && 'addon not built' }, async () => {
   const native = loadNative();
   // a budget of 1 us: over before the first step (reading /proc/self/maps alone takes longer)
-  const [bytes, advised, refused, errno, us, , cut] = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve, undefined, 1));
-  assert.deepEqual([bytes, advised, refused, errno, cut], [0, 0, 0, 0, 1]);
+  const [bytes, advised, refused, errno, us, , resumeAt] = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve, undefined, 1));
+  assert.deepEqual([bytes, advised, refused, errno], [0, 0, 0, 0]);
   assert.ok(us > 1);
-  // no budget (0): the whole page-out, not cut
-  const whole = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve, undefined, 0));
-  assert.equal(whole[6], 0);
-  assert.ok(whole[1] >= 3);
+  const first = readOnlyFileMappings().length;
+  assert.ok(resumeAt! > 0 && first > 0, `cut at 0x${resumeAt!.toString(16)}`);
+  // from there, no budget (0): the rest, not cut
+  const rest = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve, undefined, 0, resumeAt));
+  assert.equal(rest[6], 0);
+  assert.ok(rest[1] >= 3);
+  // from past every mapping: nothing
+  const none = await new Promise<PageOutResult>((resolve) => native.pageOut!(MADV_DONTNEED, resolve, undefined, 0, 2 ** 52));
+  assert.deepEqual(none.slice(0, 4).concat(none[6]!), [0, 0, 0, 0, 0]);
 });
