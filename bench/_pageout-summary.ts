@@ -29,10 +29,14 @@ const tags = readdirSync(dir).filter((f) => /^rec-.*\.jsonl$/.test(f)).map((f) =
 for (const tag of tags) {
   const recs = jsonl<Rec>(join(dir, `rec-${tag}.jsonl`));
   const logDir = join(dir, `h-${tag}`);
-  const logFile = existsSync(logDir) ? readdirSync(logDir).find((f) => f.startsWith('lvsd-full')) : undefined;
-  const log = logFile ? jsonl<Line>(join(logDir, logFile)) : [];
+  const logFile = existsSync(logDir) ? readdirSync(logDir).find((f) => f.startsWith('lvsd-full') && f.endsWith('.log')) : undefined;
+  // pino's time: ISO text in lvsd's log (epoch ms in some)
+  const log = (logFile ? jsonl<Line>(join(logDir, logFile)) : []).map((l): Line => ({ ...l, time: typeof l.time === 'string' ? Date.parse(l.time) : l.time }));
   const bench = jsonl<{ lvsd?: Array<Record<string, any>> }>(join(dir, `health-${tag}.json`))[0];
   const w = bench?.lvsd?.[0];
+  // the full start's lvsd (the idle one before it is another process)
+  const lastPid = [...recs].reverse().find((r) => r.lvsd)?.lvsd?.pid;
+  for (const r of recs) if (r.lvsd && r.lvsd.pid !== lastPid) delete r.lvsd;
   const withL = recs.filter((r) => r.lvsd);
   const t0 = log[0]?.time ?? withL[0]?.t ?? recs[0]?.t ?? 0;
   const rel = (t: number) => `${((t - t0) / 1000).toFixed(0)} s`;

@@ -320,6 +320,30 @@ async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number): Pr
   }
 }
 
+/**
+ * lvsd pages out node's mapped files once it has been quiet 30 s after its start (src/daemon/page-out.ts):
+ * the window (whose end reads the RSS) begins after its first page-out has ended, as a settled director's
+ * would be, or after `timeoutMs`. What it found, for the output.
+ */
+async function pageOutSettled(log: string, timeoutMs: number): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    let lines: string[] = [];
+    try {
+      lines = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"daemon.pag'));
+    } catch {
+      /* not yet */
+    }
+    const done = lines.map((l) => { try { return JSON.parse(l) as { event: string; cut?: boolean; fileMiB?: number; afterMiB?: number; ms?: number; reason?: string }; } catch { return undefined; } })
+      .find((j) => j && ((j.event === 'daemon.paged_out' && j.cut !== true) || j.event === 'daemon.page_out_off' || j.event === 'daemon.page_out_stopped' || j.event === 'daemon.page_out_failed'));
+    const waited = ((Date.now() - t0) / 1000).toFixed(0);
+    if (done?.event === 'daemon.paged_out') return `page-out after ${waited} s more: mapped files ${done.fileMiB} -> ${done.afterMiB} MiB in ${done.ms} ms`;
+    if (done) return `no page-out (${done.event}${done.reason ? `: ${done.reason}` : ''})`;
+    if (Date.now() - t0 > timeoutMs) return `no page-out within ${timeoutMs / 1000} s`;
+    await sleep(2000);
+  }
+}
+
 // ---- measuring ----
 
 /**
@@ -556,6 +580,7 @@ async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, rou
   try {
     const readyMs = await waitReady(kind, full, 900_000);
     say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
+    if (kind === 'lvsd') say(kind, `  ${await pageOutSettled(join(dir, `lvsd-full-${round}.log`), 120_000)}`);
     for (const variant of variants) {
       applyVariant(variant);
       await sink.mode(variant.sink);

@@ -19,12 +19,12 @@
  * page cache, hot ones too, so they were read back from the disk after each page-out and at takeovers, for
  * no more RSS given back (docs/benchmarks.md, 2026-12-06 03:05).
  *
- * Off unless LVSD_PAGEOUT=1: natively it takes 22-26 MiB off the RSS at 10,000 checks (~80 -> 53-58 MiB)
- * at the same CPU per probe, with no major fault at a takeover while the page cache holds node. But in the
- * TCG VM a start at 10,000 checks with it saw real servers time out and go down (2,671 downs from 6 minutes
- * after the start on), where the start without it at the same load saw none, as three starts with
- * MADV_PAGEOUT did before (108-271): not shown harmless on a loaded director (docs/operations.md, "Node's
- * mapped pages").
+ * On by default (LVSD_PAGEOUT=0 turns it off): natively it takes 22-26 MiB off the RSS at 10,000 checks
+ * (~80 -> 53-58 MiB) at the same CPU per probe, with no major fault at a takeover while the page cache holds
+ * node. It was opt-in while one TCG VM start with it, at host load 14-21, flapped 2,671 real servers; with
+ * the guards below, two alternated pairs of VM starts at 10,000 checks showed no major fault, refault or
+ * reclaim after a page-out, and 0 and 33 downs with it against 0 and 1,001 without: the host's load
+ * (docs/benchmarks.md 2026-12-06 06:16).
  *
  * When: not before START_PAGE_OUTS_MS after the start (20 s, and 120 s: what the start ran after the first
  * comes back), then whenever the mapped file pages have grown by REGROW_KB over what the last page-out left
@@ -110,10 +110,10 @@ export function nativePageOut(simulateErrno?: number, budgetMs = BUDGET_MS): Pag
   }
 }
 
-/** LVSD_PAGEOUT=1 (or on, true, yes, dontneed) unmaps (MADV_DONTNEED); anything else (or nothing) leaves it off. */
+/** On (MADV_DONTNEED) unless LVSD_PAGEOUT is 0, off, false or no; unset (or anything else) unmaps. */
 export function pageOutMode(env: NodeJS.ProcessEnv = process.env): PageOutMode {
   const v = env.LVSD_PAGEOUT?.trim().toLowerCase();
-  return v === '1' || v === 'on' || v === 'true' || v === 'yes' || v === 'dontneed' ? 'dontneed' : 'off';
+  return v === '0' || v === 'off' || v === 'false' || v === 'no' ? 'off' : 'dontneed';
 }
 
 export interface PageOutOptions {
@@ -176,7 +176,7 @@ const STOPS: Record<StopReason, string> = {
 /** Starts the page-outs; the returned function stops them. */
 export function startPageOut(log: Logger, opts: PageOutOptions = {}): () => void {
   if (pageOutMode(opts.env) === 'off') {
-    log.debug({ event: 'daemon.page_out_off' }, 'mapped files left resident (LVSD_PAGEOUT=0)');
+    log.info({ event: 'daemon.page_out_off' }, 'mapped files left resident (LVSD_PAGEOUT=0)');
     return () => undefined;
   }
   const pageOut = 'pageOut' in opts ? opts.pageOut : nativePageOut();

@@ -1,10 +1,11 @@
 /**
  * `lvsd run` gives back the pages of node's binary only its start touched (src/daemon/page-out.ts), and
  * goes on working: a daemon over the in-memory IPVS model with TCP checks against a server in its own
- * namespace. With LVSD_PAGEOUT=1 (MADV_DONTNEED: the pages leave lvsd's page tables, not the page cache, so
- * it works on a node binary other processes map too: this test's own), after the first page-out its
- * mapped-file RSS is far lower, its checks still reach the server and its control socket still answers; by
- * default nothing is given back.
+ * namespace. By default (MADV_DONTNEED: the pages leave lvsd's page tables, not the page cache, so it works
+ * on a node binary other processes map too: this test's own), after the first page-out its mapped-file RSS
+ * is far lower, its checks still reach the server and its control socket still answers; with
+ * LVSD_PAGEOUT=0 nothing is given back. And no page-out while the daemon is busy (its real servers changing
+ * state).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,11 +75,11 @@ async function start(t: { after(fn: () => void): void }, lab: NetnsLab, label: s
   return { ns, d, server, socket, pid: d.child.pid! };
 }
 
-test('lvsd run with LVSD_PAGEOUT=1 unmaps what its start touched of node\'s binary (a node other processes run too), keeps probing and answering; by default it does not', { skip, timeout: 150_000 }, async (t) => {
+test('lvsd run by default unmaps what its start touched of node\'s binary (a node other processes run too), keeps probing and answering; with LVSD_PAGEOUT=0 it does not', { skip, timeout: 150_000 }, async (t) => {
   const lab = new NetnsLab('lvpo');
   t.after(() => lab.cleanup());
   // both at once: the page-out comes ~20 s after the start
-  const [on, off] = await Promise.all([start(t, lab, 'on', ['LVSD_PAGEOUT=1']), start(t, lab, 'off', [])]);
+  const [on, off] = await Promise.all([start(t, lab, 'on', []), start(t, lab, 'off', ['LVSD_PAGEOUT=0'])]);
   const before = { on: rssKb(on.pid), off: rssKb(off.pid) };
   assert.ok(before.on.file > 20_000, `${before.on.file} KiB of mapped files before`);
 
@@ -97,11 +98,11 @@ test('lvsd run with LVSD_PAGEOUT=1 unmaps what its start touched of node\'s bina
   const snap = await status(on.ns, on.socket);
   assert.equal(snap.services[0]!.realServers[0]!.health?.state, 'up');
 
-  // the default: off, said once, and by now (past the first page-out's time) nothing given back
+  // LVSD_PAGEOUT=0: off, said once, and by now (past the first page-out's time) nothing given back
   assert.ok(off.d.lines.some((l) => l.event === 'daemon.page_out_off'), 'the log says the page-out is off');
   assert.ok(!off.d.lines.some((l) => l.event === 'daemon.paged_out'));
   const offAfter = rssKb(off.pid);
-  assert.ok(offAfter.file > before.off.file - 2_000, `mapped files ${before.off.file} -> ${offAfter.file} KiB without LVSD_PAGEOUT=1`);
+  assert.ok(offAfter.file > before.off.file - 2_000, `mapped files ${before.off.file} -> ${offAfter.file} KiB with LVSD_PAGEOUT=0`);
   assert.equal((await status(off.ns, off.socket)).services[0]!.realServers[0]!.health?.state, 'up');
   assert.ok(!on.d.lines.some((l) => l.event === 'daemon.page_out_failed'));
 });
@@ -122,7 +123,7 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', ()
 });
 `;
 
-test('lvsd run with LVSD_PAGEOUT=1 does not page out while its real servers keep changing state (busy), says so once, and pages out once they are steady', { skip, timeout: 200_000 }, async (t) => {
+test('lvsd run does not page out while its real servers keep changing state (busy), says so once, and pages out once they are steady', { skip, timeout: 200_000 }, async (t) => {
   const lab = new NetnsLab('lvpb');
   t.after(() => lab.cleanup());
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-pageout-busy-'));
@@ -139,7 +140,7 @@ test('lvsd run with LVSD_PAGEOUT=1 does not page out while its real servers keep
   const server = new JsonChild(lab.spawn(ns, [process.execPath, '-e', FLAPPING]));
   t.after(() => void server.stop());
   await server.next((m) => m.ready === true, 10_000);
-  const d = new DaemonLog(lab.spawn(ns, ['env', 'LOG_LEVEL=debug', 'LVSD_PAGEOUT=1', process.execPath, DAEMON, config, join(dir, 'lvsd.sock'), join(dir, 'state.json')]));
+  const d = new DaemonLog(lab.spawn(ns, ['env', 'LOG_LEVEL=debug', process.execPath, DAEMON, config, join(dir, 'lvsd.sock'), join(dir, 'state.json')]));
   t.after(() => d.child.kill('SIGTERM'));
   await d.waitForEvent('daemon.started');
   const t0 = Date.now();

@@ -1,7 +1,7 @@
 /**
  * The page-out of node's mapped files (src/daemon/page-out.ts, the addon's pageOut): once after the start,
- * again only when the mapped pages have grown back by REGROW_KB over what the last one left; on only with
- * LVSD_PAGEOUT=1 (MADV_DONTNEED); a kernel that refuses the advice is logged once and never asked
+ * again only when the mapped pages have grown back by REGROW_KB over what the last one left; on
+ * by default unless LVSD_PAGEOUT=0 (MADV_DONTNEED); a kernel that refuses the advice is logged once and never asked
  * again; a mapping with private (copy-on-write) pages is never unmapped.
  */
 import { test } from 'node:test';
@@ -53,9 +53,9 @@ test('PageOutPolicy: the first reading after a page-out is the floor; a reading 
   assert.deepEqual([16_200, 13_000, 16_000, 17_100].map((kb) => p.sample(kb)), [true, false, false, true]);
 });
 
-test('LVSD_PAGEOUT: 1, on, true, yes or dontneed unmap; anything else (or nothing) leaves it off', () => {
-  for (const v of ['1', 'on', 'true', 'yes', 'dontneed', ' ON ']) assert.equal(pageOutMode({ LVSD_PAGEOUT: v }), 'dontneed', v);
-  for (const v of [undefined, '', '0', 'off', 'no', '2', 'pageout']) assert.equal(pageOutMode(v === undefined ? {} : { LVSD_PAGEOUT: v }), 'off', String(v));
+test('LVSD_PAGEOUT: 0, off, false or no leave it off; unset (the default) or anything else unmaps', () => {
+  for (const v of ['0', 'off', 'false', 'no', ' OFF ']) assert.equal(pageOutMode({ LVSD_PAGEOUT: v }), 'off', v);
+  for (const v of [undefined, '', '1', 'on', 'yes', 'dontneed', 'pageout']) assert.equal(pageOutMode(v === undefined ? {} : { LVSD_PAGEOUT: v }), 'dontneed', String(v));
 });
 
 test('the page-out runs a while after the start, again when the mapped pages grew back, never after stop', async () => {
@@ -90,8 +90,8 @@ test('the page-out runs a while after the start, again when the mapped pages gre
     [['info', 'start', 43.9, 11.7], ['info', 'start', 19.5, 11.7], ['info', 'regrown', 16.6, 11.7]]);
 });
 
-test('without LVSD_PAGEOUT=1 (the default, or 0): nothing is unmapped, and the log says it is off', async () => {
-  for (const env of [{}, { LVSD_PAGEOUT: '0' }]) {
+test('with LVSD_PAGEOUT=0 (or off): nothing is unmapped, and the log says it is off', async () => {
+  for (const env of [{ LVSD_PAGEOUT: '0' }, { LVSD_PAGEOUT: 'off' }]) {
     const { log, lines } = recorder();
     let calls = 0;
     const stop = startPageOut(log, { atMs: [5], everyMs: 5, tickMs: 5, guard: eager(), pageOut: (done) => { calls++; done([0, 1, 0, 0, 0]); }, fileKb: () => 50_000, env });
