@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "vrrp_socket.h"
 
@@ -53,20 +54,33 @@ static void free_entry(entry *e) {
 }
 
 /* Under the mutex: what was counted since the last read, as [sent, errors, last errno, lateness ms...]; reset. */
-static napi_value take_stats(napi_env env, entry *e) {
+/* What an entry counted since the last read, copied out under the mutex (no V8 call there: see stats_of). */
+typedef struct {
+  double head[3]; /* sent, errors, last errno */
+  uint32_t kept;
+  double lateness[LATENESS_KEPT];
+} stats_copy;
+
+static void copy_stats(entry *e, stats_copy *c) {
   uint32_t kept = e->lat_count < LATENESS_KEPT ? (uint32_t)e->lat_count : LATENESS_KEPT;
-  size_t len = 3 + kept;
-  double *out;
-  napi_value ab, arr;
-  if (napi_create_arraybuffer(env, len * sizeof(double), (void **)&out, &ab) != napi_ok) return NULL;
-  out[0] = e->sent;
-  out[1] = e->errors;
-  out[2] = e->last_errno;
+  c->head[0] = e->sent;
+  c->head[1] = e->errors;
+  c->head[2] = e->last_errno;
+  c->kept = kept;
   uint64_t first = e->lat_count - kept;
-  for (uint32_t i = 0; i < kept; i++) out[3 + i] = e->lateness[(first + i) % LATENESS_KEPT];
+  for (uint32_t i = 0; i < kept; i++) c->lateness[i] = e->lateness[(first + i) % LATENESS_KEPT];
   e->sent = 0;
   e->errors = 0;
   e->lat_count = 0;
+}
+
+static napi_value stats_value(napi_env env, const stats_copy *c) {
+  size_t len = 3 + c->kept;
+  double *out;
+  napi_value ab, arr;
+  if (napi_create_arraybuffer(env, len * sizeof(double), (void **)&out, &ab) != napi_ok) return NULL;
+  memcpy(out, c->head, sizeof c->head);
+  memcpy(out + 3, c->lateness, c->kept * sizeof(double));
   napi_create_typedarray(env, napi_float64_array, len, ab, 0, &arr);
   return arr;
 }
@@ -266,17 +280,29 @@ napi_value lvsd_advert_schedule(napi_env env, napi_callback_info info) {
 
 /* The entry of the handle in argv[0], removed when `remove`: what it counted since the last read, or null. */
 static napi_value stats_of(napi_env env, napi_callback_info info, bool remove) {
-  size_t argc = 1;
-  napi_value argv[1], out = NULL;
+  size_t argc = 2;
+  napi_value argv[2], out = NULL;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   lvsd_polled *h = argc < 1 ? NULL : lvsd_unwrap(env, argv[0], BAD_HANDLE);
   if (h == NULL) return NULL;
+  /* tests only: spend this long making the value, as a V8 collection there would (see below) */
+  double hold_ms = 0;
+  if (argc >= 2) napi_get_value_double(env, argv[1], &hold_ms);
   pthread_once(&clk_once, clk_init_once);
+  /* The counts are copied under the mutex and turned into JavaScript values after it: creating them can
+   * start a V8 collection (tens to hundreds of ms in the test VM), and the clock thread, which sends every
+   * advert under this mutex, waited that long behind it (late adverts "blocked" every ~10 s, up to 160 ms). */
+  stats_copy c;
   pthread_mutex_lock(&clk_mu);
   entry *e = clk_find(h, remove);
-  if (e != NULL) out = take_stats(env, e);
+  if (e != NULL) copy_stats(e, &c);
   pthread_mutex_unlock(&clk_mu);
   if (remove && e != NULL) free_entry(e);
+  if (hold_ms > 0 && hold_ms < 10000) {
+    struct timespec ts = {(time_t)(hold_ms / 1000), (long)(fmod(hold_ms, 1000) * 1e6)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
+  }
+  if (e != NULL) out = stats_value(env, &c);
   if (out == NULL) napi_get_null(env, &out);
   return out;
 }

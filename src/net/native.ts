@@ -43,7 +43,8 @@ export interface NativeBinding {
   ): void;
   /** Removes the socket's entry: [sent, errors, last errno, ...lateness ms] since the last read, null without one. */
   vrrpAdvertStop?(handle: object): Float64Array | null;
-  vrrpAdvertRead?(handle: object): Float64Array | null;
+  /** holdMs: tests only, time spent making the value (as a V8 collection there would) */
+  vrrpAdvertRead?(handle: object, holdMs?: number): Float64Array | null;
   vrrpClose(handle: object): void;
   /**
    * `signum` heard on the calling thread's own event loop (native/src/signal_watch.c: libuv hands a signal to

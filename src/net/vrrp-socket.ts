@@ -194,10 +194,14 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     return clockStats(this.native.vrrpAdvertStop(this.handle));
   }
 
-  /** What the clock counted for this socket since the last read (undefined: none scheduled). */
-  readAdverts(): AdvertClockStats | undefined {
+  /**
+   * What the clock counted for this socket since the last read (undefined: none scheduled). holdMsForTests:
+   * the addon spends that long making the value after it let go of the clock's lock (a test's stand-in for
+   * a V8 collection there).
+   */
+  readAdverts(holdMsForTests?: number): AdvertClockStats | undefined {
     if (!this.handle || typeof this.native.vrrpAdvertRead !== 'function') return undefined;
-    return clockStats(this.native.vrrpAdvertRead(this.handle));
+    return clockStats(holdMsForTests === undefined ? this.native.vrrpAdvertRead(this.handle) : this.native.vrrpAdvertRead(this.handle, holdMsForTests));
   }
 
   /** Stop receiving and release the socket; idempotent. Emits 'close'. */

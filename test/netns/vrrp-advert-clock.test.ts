@@ -82,6 +82,24 @@ describe('the advert clock on a veth pair', { skip }, () => {
     await agentA.call('close', { name: 'tx' });
   });
 
+  test('reading the counts while making their JavaScript value is slow (a V8 collection) does not hold the clock', async () => {
+    await open('tx');
+    const hex = tag('read');
+    await agentA.call('schedule', { name: 'tx', payloads: [hex], destinations: [VRRP_GROUP_IPV4], intervalMs: 20, firstInMs: 0 });
+    await sleep(100);
+    // each read spends 250 ms making its value: were that under the clock's lock (as it was: the clock sends
+    // under it), the adverts of those 250 ms would all go out late by up to 250 ms
+    const reads: Stats[] = [];
+    for (let i = 0; i < 3; i++) reads.push(await agentA.call<Stats>('readAdverts', { name: 'tx', holdMs: 250 }));
+    reads.push(await agentA.call<Stats>('stopAdverts', { name: 'tx' }));
+    const sent = reads.reduce((n, r) => n + r.sent, 0);
+    const lateness = reads.flatMap((r) => r.lateness);
+    assert.ok(sent >= 30, `adverts went out meanwhile (${sent})`);
+    const worst = Math.max(...lateness);
+    assert.ok(worst < 150, `no advert 150 ms late or more (worst ${worst.toFixed(1)} ms over ${lateness.length})`);
+    await agentA.call('close', { name: 'tx' });
+  });
+
   test('a replace keeps the phase and carries the new bytes from the next advert on', async () => {
     await open('tx');
     const one = tag('one');
