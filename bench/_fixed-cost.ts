@@ -4,7 +4,7 @@
  * run by run.js (its name starts with _); docs/benchmarks.md has the figures it gave.
  *
  *   node dist/bench/_fixed-cost.js [--tool lvsd|keepalived] [--role master|backup] [--window S] [--advert S]
- *     [--root DIR] [--node PATH] [--node-flags "--flag ..."] [--takeover [--pressure MIB]] [--log FILE] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
+ *     [--root DIR] [--node PATH] [--node-flags "--flag ..."] [--takeover [--pressure MIB]] [--log FILE] [--status-reads N] [--reloads N] [--poke-at S] [--env K=V,...] [--ns PREFIX] [--threads] [--json] [--close reset]
  *
  * Two namespaces joined by a veth: the tool in fc-tool, a keepalived peer in fc-peer (priority 100 when the
  * tool is to be master with 150, 200 when it is to be backup). Once the tool is in its state and has run
@@ -63,6 +63,16 @@ const TAKEOVER = process.argv.includes('--takeover');
  * still running. The takeover's time and major faults are then those of a director whose memory was short.
  */
 const PRESSURE_MIB = Number(arg('pressure', '0'));
+/**
+ * --status-reads N, --reloads N [--poke-at S]: S seconds (default 30) after lvsd is in its state, within the
+ * settle, N `lvsd status --json` reads through its control socket, then N reloads (one weight edited, then
+ * `lvsd reload`), one after the other: what an operator or a monitoring poll does, each leaving garbage in
+ * lvsd's heap, so the window shows what lvsd keeps of it once it is quiet again (src/daemon/heap-trim.ts,
+ * HeapSettle).
+ */
+const STATUS_READS = Number(arg('status-reads', '0'));
+const RELOADS = Number(arg('reloads', '0'));
+const POKE_AT_S = Number(arg('poke-at', '30'));
 /** --log FILE: lvsd's log (its stdout: JSON lines, e.g. vrrp.advert_late and daemon.paged_out) into FILE */
 const LOG = arg('log', '');
 const KEEPALIVED = '/usr/sbin/keepalived';
@@ -181,14 +191,23 @@ class Sink {
   }
 }
 
+let lvsdPriority = 0;
+/** lvsd's config; `firstWeight`: the weight of the first service's first real server (--reloads edits it) */
+function lvsdConfig(firstWeight = 1): string {
+  const list = services() as Array<{ realServers: Array<{ weight: number }> }>;
+  if (list[0]?.realServers[0]) list[0].realServers[0].weight = firstWeight;
+  return JSON.stringify({
+    ipvs: { driftInterval: '1h' },
+    services: list,
+    vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority: lvsdPriority, version: 3, advertInterval: `${ADVERT_S}s`, addresses: [`${VIP}/24`] }],
+    control: { socket: join(dir, 'lvsd.sock') },
+  });
+}
+
 function startLvsd(priority: number): ChildProcess {
   const conf = join(dir, 'lvsd.json');
-  writeFileSync(conf, JSON.stringify({
-    ipvs: { driftInterval: '1h' },
-    services: services(),
-    vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: 51, priority, version: 3, advertInterval: `${ADVERT_S}s`, addresses: [`${VIP}/24`] }],
-    control: { socket: join(dir, 'lvsd.sock') },
-  }));
+  lvsdPriority = priority;
+  writeFileSync(conf, lvsdConfig());
   const argv = CHECKS > 0
     ? [join(ROOT, 'dist', 'test', 'netns', 'fixtures', 'model-daemon.js'), conf, join(dir, 'lvsd.sock'), join(dir, 'lvsd.state')]
     : [MAIN, 'run', '--config', conf, '--socket', join(dir, 'lvsd.sock'), '--state-file', join(dir, 'lvsd.state'), '--log-level', 'info'];
@@ -320,7 +339,17 @@ async function main(): Promise<void> {
         await sleep(100);
       }
     }
-    await sleep(SETTLE_S * 1000);
+    const pokes = TOOL === 'lvsd' ? STATUS_READS + RELOADS : 0;
+    const pokeAt = pokes > 0 ? Math.min(POKE_AT_S, SETTLE_S) : 0;
+    await sleep(pokeAt * 1000);
+    for (let i = 0; i < pokes; i++) {
+      const reload = i >= STATUS_READS;
+      if (reload) writeFileSync(join(dir, 'lvsd.json'), lvsdConfig(2 + i));
+      const r = spawnSync('ip', ['netns', 'exec', NS.tool, process.execPath, join(ROOT, 'dist', 'bundle', 'lvsd.cjs'), ...(reload ? ['reload'] : ['status', '--json']), '--socket', join(dir, 'lvsd.sock')],
+        { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+      if (r.status !== 0) throw new Error(`lvsd ${reload ? 'reload' : 'status'} failed: ${r.stderr?.toString() || r.error?.message}`);
+    }
+    await sleep((SETTLE_S - pokeAt) * 1000);
     await sink?.count();
     const a = sample();
     const t0 = Date.now();
@@ -377,7 +406,7 @@ async function main(): Promise<void> {
     const wakeups = [...byName.values()].reduce((x, y) => x + y, 0);
     const result = {
       tool: TOOL, role: ROLE, advertS: ADVERT_S, windowS: +seconds.toFixed(1),
-      ...(TOOL === 'lvsd' ? { root: ROOT, nodeFlags: NODE_FLAGS.join(' '), env: EXTRA_ENV } : {}),
+      ...(TOOL === 'lvsd' ? { root: ROOT, nodeFlags: NODE_FLAGS.join(' '), env: EXTRA_ENV, ...(STATUS_READS + RELOADS > 0 ? { statusReads: STATUS_READS, reloads: RELOADS, pokeAtS: Math.min(POKE_AT_S, SETTLE_S) } : {}) } : {}),
       cpuSPerMin: +(((b.ticks - a.ticks) / CLK_TCK) * 60 / seconds).toFixed(3),
       /** the same from the threads' schedstat (ns; threads that ended inside the window are missed) */
       cpuMsPerMin: +((cpuNs / 1e6) * 60 / seconds).toFixed(1),
