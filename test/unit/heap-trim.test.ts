@@ -70,6 +70,36 @@ test('HeapSettle: a heap that grows steadily is never collected by it; one that 
   for (let i = 0; i < 20; i++) assert.equal(settle.sample(200 * MiB), false);
 });
 
+test('HeapSettle: garbage left under half the floor goes once the heap has been quiet for a while, not before; an all-live heap is not collected again', () => {
+  const settle = new HeapSettle(8 * MiB, 1 * MiB, 6, 2 * MiB);
+  const said = (mib: number[]) => mib.map((m) => settle.sample(m * MiB));
+  // the start: grown, quiet, collected (the floor was unknown)
+  assert.deepEqual(said([10, 40, 40.2]), [false, false, true]);
+  // it left 17 MiB; the checks still rising allocate 7 MiB more (under half the floor), then the daemon idles
+  assert.deepEqual(said([17, 19, 21, 24]), [false, false, false, false]);
+  assert.deepEqual(said([24.01, 24.02, 24.03, 24.04, 24.05]), [false, false, false, false, false], 'quiet, but not long enough');
+  assert.deepEqual(said([24.06]), [true], 'the sixth quiet reading in a row: 7 MiB over the floor goes');
+  // all live after it: the heap stays quiet at its new floor, nothing more to take
+  assert.deepEqual(said(Array.from({ length: 30 }, (_, i) => 17 + i * 0.01)), Array.from({ length: 30 }, () => false));
+});
+
+test('HeapSettle: under the idle excess, or growing in between, the idle collection waits', () => {
+  const settle = new HeapSettle(8 * MiB, 1 * MiB, 6, 2 * MiB);
+  const said = (mib: number[]) => mib.map((m) => settle.sample(m * MiB));
+  assert.deepEqual(said([10, 40, 40.2]), [false, false, true]);
+  // 1.5 MiB over a 17 MiB floor: less than the idle excess, however long it is quiet
+  assert.deepEqual(said([17, ...Array.from({ length: 20 }, () => 18.5)]), Array.from({ length: 21 }, () => false));
+  // a heap that grows a step every few readings never has six quiet ones in a row
+  const steps = [20, 20.1, 20.2, 20.3, 20.4, 21.5, 21.6, 21.7, 21.8, 21.9, 23, 23.1, 23.2, 23.3, 23.4, 24.5];
+  assert.deepEqual(said(steps), steps.map(() => false));
+  // at a large floor the idle excess is a sixteenth of it: 4 MiB at 100 MiB is not enough, 7 is
+  const big = new HeapSettle(8 * MiB, 1 * MiB, 6, 2 * MiB);
+  const bigSaid = (mib: number[]) => mib.map((m) => big.sample(m * MiB));
+  assert.deepEqual(bigSaid([100, 300, 300.1]), [false, false, true]);
+  assert.deepEqual(bigSaid([100, 104, 104, 104, 104, 104, 104, 104]), Array.from({ length: 8 }, () => false));
+  assert.deepEqual(bigSaid([107, 107, 107, 107, 107, 107, 107]), [false, false, false, false, false, false, true]);
+});
+
 test('lvsd run asks V8 for a collection when the heap settles, once, and not after stop', async () => {
   const lines: string[] = [];
   const log = { debug: (o: { event: string }) => { lines.push(o.event); } } as unknown as Logger;
