@@ -51,19 +51,24 @@ function status(ns: string, socket: string): Promise<{ services: Array<{ realSer
   });
 }
 
+/** The services file both tests run: one TCP-checked real server on this namespace's loopback, down after `fall` failures. */
+function oneService(fall: number): string {
+  return JSON.stringify({
+    services: [{
+      name: 'web', protocol: 'tcp', address: '192.0.2.10', port: 80, scheduler: 'wrr', forwarding: 'nat',
+      healthCheck: { type: 'tcp', interval: '1s', timeout: '1s', rise: 1, fall },
+      realServers: [{ address: '127.0.0.1', port: PORT, weight: 1 }],
+    }],
+  });
+}
+
 async function start(t: { after(fn: () => void): void }, lab: NetnsLab, label: string, env: string[]) {
   const dir = mkdtempSync(join(tmpdir(), `lvsd-pageout-${label}-`));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   // this test's node: its pages are mapped by other processes too (the test, the server)
   const node = process.execPath;
   const config = join(dir, 'services.json');
-  writeFileSync(config, JSON.stringify({
-    services: [{
-      name: 'web', protocol: 'tcp', address: '192.0.2.10', port: 80, scheduler: 'wrr', forwarding: 'nat',
-      healthCheck: { type: 'tcp', interval: '1s', timeout: '1s', rise: 1, fall: 2 },
-      realServers: [{ address: '127.0.0.1', port: PORT, weight: 1 }],
-    }],
-  }));
+  writeFileSync(config, oneService(2));
   const ns = lab.namespace(label);
   const server = new JsonChild(lab.spawn(ns, [process.execPath, '-e', SERVER]));
   t.after(() => void server.stop());
@@ -129,13 +134,7 @@ test('lvsd run does not page out while its real servers keep changing state (bus
   const dir = mkdtempSync(join(tmpdir(), 'lvsd-pageout-busy-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const config = join(dir, 'services.json');
-  writeFileSync(config, JSON.stringify({
-    services: [{
-      name: 'web', protocol: 'tcp', address: '192.0.2.10', port: 80, scheduler: 'wrr', forwarding: 'nat',
-      healthCheck: { type: 'tcp', interval: '1s', timeout: '1s', rise: 1, fall: 1 },
-      realServers: [{ address: '127.0.0.1', port: PORT, weight: 1 }],
-    }],
-  }));
+  writeFileSync(config, oneService(1));
   const ns = lab.namespace('busy');
   const server = new JsonChild(lab.spawn(ns, [process.execPath, '-e', FLAPPING]));
   t.after(() => void server.stop());

@@ -15,12 +15,18 @@ import { applyIpvsSysctls } from '../../src/ipvs/sysctl.js';
 
 const read = (dir: string, name: string) => readFileSync(join(dir, name), 'utf8').trim();
 
+/** A stand-in for /proc/sys/net/ipv4/vs under `root`, holding the two switches' values. */
+function switchDir(root: string, nodestConn: number, quiescentTemplate: number): string {
+  const dir = join(root, 'vs');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'expire_nodest_conn'), `${nodestConn}\n`);
+  writeFileSync(join(dir, 'expire_quiescent_template'), `${quiescentTemplate}\n`);
+  return dir;
+}
+
 test('start sets both switches, a reload that turns one off writes just that one, and each change is logged', async (t) => {
   const lab = daemonLab(t);
-  const dir = join(lab.dir, 'vs');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'expire_nodest_conn'), '0\n');
-  writeFileSync(join(dir, 'expire_quiescent_template'), '0\n');
+  const dir = switchDir(lab.dir, 0, 0);
   const d = await lab.start({ ipvsSysctlDir: dir });
   assert.equal(read(dir, 'expire_nodest_conn'), '1');
   assert.equal(read(dir, 'expire_quiescent_template'), '1');
@@ -36,10 +42,7 @@ test('start sets both switches, a reload that turns one off writes just that one
 
 test('a switch changed behind lvsd\'s back is set again at the next drift tick; a reload of a weight leaves the switches to it', async (t) => {
   const lab = daemonLab(t);
-  const dir = join(lab.dir, 'vs');
-  mkdirSync(dir);
-  writeFileSync(join(dir, 'expire_nodest_conn'), '0\n');
-  writeFileSync(join(dir, 'expire_quiescent_template'), '1\n');
+  const dir = switchDir(lab.dir, 0, 1);
   // no drift tick before the reload below (it arms them every second)
   lab.write({ ipvs: { driftInterval: '1h' }, services: [WEB] });
   const d = await lab.start({ ipvsSysctlDir: dir });
