@@ -32,9 +32,10 @@
  * say. A steady daemon pages out twice. Each one due waits for the guards (./page-out-guard.ts): the daemon
  * quiet for 30 s (no start still weighting its real servers, no takeover, no reload, no real server changing
  * state), 60 s since the last, the host's MemAvailable not low; and the page-out stops for good (one
- * `daemon.page_out_stopped` warning) when lvsd takes major faults after one or one runs past its 2 s budget
- * (the addon stops advising there). The addon's own file (the probe thread's and the advert clock's code) is
- * never unmapped, and it advises 512 KiB at a time, so a fault waits for the address space's lock little.
+ * `daemon.page_out_stopped` warning) when lvsd takes major faults after one, or when one cut at its 1 s budget
+ * (the addon stops advising there and says where) needs more than 30 parts, each resumed while the daemon is
+ * quiet. The addon's own file (the probe thread's and the advert clock's code) is never unmapped, and it
+ * advises 512 KiB at a time, so a fault waits for the address space's lock little.
  *
  * A kernel that refuses the advice (a seccomp filter's EPERM) for every mapping (or /proc/self/maps or /proc/self/pagemap unreadable): one warning
  * (daemon.page_out_failed), and no page-out again; the daemon is otherwise unchanged.
