@@ -25,8 +25,9 @@ import type { DaemonOptions, ReloadTrigger } from './daemon-types.js';
 import { drainRealServer } from './drain.js';
 import { ipvsError, loadRecord, logConfigWarnings } from './load-record.js';
 import {
-  dropPrepared, failedAnswer, followServices, logReloaded, partialAnswer, prepareParts, refusedAnswer, stoppingResult, watchingLoop, type ReloadFacts,
+  dropPrepared, failedAnswer, followServices, logReloaded, partialAnswer, prepareParts, refusedAnswer, stoppingResult, type ReloadFacts,
 } from './reload.js';
+import { watchingLoop } from '../loop-delay.js';
 import { servicesDelta } from './service-delta.js';
 import { buildSnapshotInTurns } from './snapshot.js';
 import type { LoadOutcome, LoadResult, StatusSnapshot } from './status.js';

@@ -5,7 +5,7 @@
  * the answer). Run for the first time, that code is compiled then, and in the test VM (qemu TCG, where
  * compiling is 30-100x slower) that made the first `lvsd reload` of a one-weight edit cost 3x a later one
  * (docs/benchmarks.md). Under a code cache the start's collections also flush the bytecode of what has not
- * run. `warmLoadPath` runs the load's edit path once (watched as a reload is: reload.ts watchingLoop) on a scratch config of its own (a temporary file of a
+ * run. `warmLoadPath` runs the load's edit path once (watched as a reload is: loop-delay.ts watchingLoop) on a scratch config of its own (a temporary file of a
  * few services, read whole, then again with one weight edited, through its own ConfigCache): the running
  * config, its cache and the kernel are not touched, and nothing is switched. The control path is warmed by
  * one POST /v1/ping over the daemon's own socket (control-server.ts pingControl).
@@ -18,7 +18,7 @@ import { ConfigCache, loadConfig } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { pingControl } from './control-server.js';
-import { watchingLoop } from './reload.js';
+import { watchingLoop } from '../loop-delay.js';
 import { servicesDelta, type ServicesDelta } from './service-delta.js';
 
 /** Services in the scratch config: enough that one edited is a delta (service-delta.ts MAX_SHARE). */

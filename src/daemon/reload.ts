@@ -52,9 +52,6 @@ export function stoppingResult(): ReloadResult {
   return { ok: false, applied: false, code: 'LVSD_CONTROL', error: 'lvsd is stopping' };
 }
 
-/** Runs `reload` with the event loop's delay watched (how long it held this thread at most: probes and the control socket wait meanwhile; loop-delay.ts). */
-export { watchingLoop } from '../loop-delay.js';
-
 /** The parts the daemon runs now. */
 export interface RunningParts {
   config: Config;
