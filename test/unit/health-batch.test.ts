@@ -46,6 +46,11 @@ function services(): ServiceConfig[] {
   }));
 }
 
+/** A logger whose every line costs 1 ms while `on()`: the scheduler then reads a large batch a slice (~10 outcomes) per turn. */
+function slowLogger(on: () => boolean = () => true) {
+  return pino({ level: 'info' }, { write: () => { if (!on()) return; const t = performance.now(); while (performance.now() - t < 1); } });
+}
+
 describe('10,000 real servers rising in one batch of outcomes', () => {
   test('the scheduler folds them into a few new lists per service, with every transition', async () => {
     const watcher = new FakeWatcher();
@@ -79,7 +84,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     const watcher = new FakeWatcher();
     const n = 1000;
     // a log that costs 1 ms a line (as a slow disk, or the TCG VM): reading 1,000 outcomes at once took a second
-    const slow = pino({ level: 'info' }, { write: () => { const t = performance.now(); while (performance.now() - t < 1); } });
+    const slow = slowLogger();
     const s = new HealthScheduler({ services: services().slice(0, n / PER), health }, { watcher, logger: slow });
     s.start();
     try {
@@ -102,7 +107,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     const n = 500;
     // 1 ms a line: the batch is read ~10 outcomes a turn (TOLD_SLICE_MS), 50 turns; the hold (set far
     // above the ~0.5 s of reading) lets the lists be recomputed only after the last turn
-    const slow = pino({ level: 'info' }, { write: () => { const t = performance.now(); while (performance.now() - t < 1); } });
+    const slow = slowLogger();
     const events: Array<{ service: string; change: HealthChange }> = [];
     const s = new HealthScheduler({ services: services().slice(0, n / PER), health }, {
       watcher, logger: slow, foldHoldMs: 600_000, onChange: (service, _dests, change) => events.push({ service, change }),
@@ -125,7 +130,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
   test('a reload while a batch is held tells its transitions against the lists they changed first', async () => {
     const watcher = new FakeWatcher();
     const n = 300;
-    const slow = pino({ level: 'info' }, { write: () => { const t = performance.now(); while (performance.now() - t < 1); } });
+    const slow = slowLogger();
     const events: Array<{ service: string; change: HealthChange }> = [];
     const svcs = services().slice(0, n / PER);
     const s = new HealthScheduler({ services: svcs, health }, {
@@ -162,7 +167,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     }));
     // 1 ms a line (the daemon logs each health.change): the batch is read ~10 outcomes a turn, 100 turns
     let slowLines = false;
-    const log = pino({ level: 'info' }, { write: () => { if (!slowLines) return; const t0 = performance.now(); while (performance.now() - t0 < 1); } });
+    const log = slowLogger(() => slowLines);
     const watcher = new FakeWatcher();
     const kernel = new ModelClient();
     const d = await Daemon.start({ configPath, stateFile: join(dir, 'state.json'), log, ipvs: async () => kernel, healthWatcher: watcher });
