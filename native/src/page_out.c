@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mem_lock.h"
 #include "util.h"
 
 /* 512 KiB a call: each madvise holds the address space's lock for reading, and a thread queued to map memory
@@ -161,6 +162,8 @@ static void execute(napi_env env, void *data) {
     path[0] = '\0';
     if (sscanf(line, "%lx-%lx %7s %lx %31s %lu %4095[^\n]", &start, &end, perms, &offset, dev, &inode, path) < 6) continue;
     if (!candidate(perms, inode, path) || (own[0] != '\0' && strcmp(path, own) == 0)) continue;
+    /* locked for the advert clock (mem_lock.c): MADV_DONTNEED would refuse it */
+    if (lvsd_mem_locked(start, end)) continue;
     if (n == cap) {
       void *more = realloc(ranges, 2 * cap * sizeof *ranges);
       if (more == NULL) break;

@@ -21,11 +21,20 @@
  * (lvsd_polled.before_close, on every path: JS, GC, environment teardown) removes its entry before the fd
  * is closed, so no send ever goes out on a closed or reused descriptor.
  *
+ * Memory: before it says it runs, the thread locks in memory (mem_lock.c) the top of its stack, this addon's
+ * mappings and libc's code, and opens its schedstat once: sending, waiting and reading its times then take
+ * no page fault, so the clock never waits for the address space's lock, which a page fault takes and any
+ * thread mapping or protecting memory (V8, malloc) holds for writing, for as long as that thread waits for
+ * a CPU. The page-out (page_out.c) dropped libc's pages under it before. (A report to JavaScript runs node's
+ * code, which is not locked: only after a send that failed or was late.)
+ *
  * This file is the thread and the entries' list; vrrp_clock_api.c is what JavaScript calls.
  */
 #include "vrrp_clock_int.h"
 
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -36,10 +45,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mem_lock.h"
 #include "vrrp_socket.h"
 
 #define LATE_REPORT_EVERY_NS 1000000000LL
 #define SCHED_BASE_EVERY_NS 1000000000LL
+/* the top of the thread's stack locked: its frames (a few KiB) and, with glibc, its TLS and descriptor */
+#define STACK_LOCKED (64 * 1024)
 
 pthread_once_t clk_once = PTHREAD_ONCE_INIT;
 pthread_mutex_t clk_mu;
@@ -51,6 +63,9 @@ int clk_state;           /* 0 not started, 1 running, -1 could not start */
 int clk_start_errno;     /* pthread_create's */
 pid_t clk_tid;
 int clk_sched_result;    /* 0 SCHED_RR, -1 not asked, else the errno */
+bool clk_lock_wanted;
+size_t clk_locked_bytes;
+int clk_lock_errno;
 
 int64_t clk_mono_ns(void) {
   struct timespec ts;
@@ -74,30 +89,70 @@ void clk_init_once(void) {
 
 /* ---- the thread ---- */
 
-/* The calling thread's schedstat: ns on the CPU, ns runnable on a run queue. */
+/* The thread's own schedstat, opened once by the thread (no open, path walk or descriptor taken per read). */
+static int schedstat_fd = -1;
+
+static bool parse_u64(const char **p, int64_t *out) {
+  while (**p == ' ') (*p)++;
+  if (**p < '0' || **p > '9') return false;
+  int64_t v = 0;
+  while (**p >= '0' && **p <= '9') v = v * 10 + (*(*p)++ - '0');
+  *out = v;
+  return true;
+}
+
+/* The thread's schedstat: ns on the CPU, ns runnable on a run queue. */
 static bool read_schedstat(int64_t *cpu, int64_t *wait) {
   char buf[128];
-  int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
+  if (schedstat_fd < 0) return false;
+  ssize_t n = pread(schedstat_fd, buf, sizeof buf - 1, 0);
   if (n <= 0) return false;
   buf[n] = 0;
-  long long c, w;
-  if (sscanf(buf, "%lld %lld", &c, &w) != 2) return false;
-  *cpu = c;
-  *wait = w;
-  return true;
+  const char *p = buf;
+  return parse_u64(&p, cpu) && parse_u64(&p, wait);
+}
+
+/* The thread's page faults so far (minor and major). */
+static int64_t thread_faults(void) {
+  struct rusage ru;
+  return getrusage(RUSAGE_THREAD, &ru) == 0 ? (int64_t)(ru.ru_minflt + ru.ru_majflt) : -1;
 }
 
 static struct {
   bool ok;
-  int64_t at, cpu, wait;
+  int64_t at, cpu, wait, faults;
 } base; /* the thread's own */
 
 static void rebase(int64_t now) {
   base.ok = read_schedstat(&base.cpu, &base.wait);
+  base.faults = thread_faults();
   base.at = now;
+}
+
+/* Locks what the thread runs on (mem_lock.c says why): the top of its stack, this addon's mappings and
+ * libc's code. The bytes locked; *err the first errno (what could be locked stays locked). */
+static size_t lock_pages(int *err) {
+  size_t total = 0, bytes;
+  *err = 0;
+  pthread_attr_t a;
+  if (pthread_getattr_np(pthread_self(), &a) == 0) {
+    void *lo;
+    size_t size;
+    if (pthread_attr_getstack(&a, &lo, &size) == 0) {
+      size_t keep = size < STACK_LOCKED ? size : STACK_LOCKED;
+      int e = lvsd_mem_lock((char *)lo + size - keep, keep);
+      if (e == 0) total += keep;
+      else *err = e;
+    }
+    pthread_attr_destroy(&a);
+  }
+  int e = lvsd_mem_lock_file_of((const void *)clk_main, false, &bytes);
+  total += bytes;
+  if (*err == 0) *err = e;
+  e = lvsd_mem_lock_file_of((const void *)sendmsg, true, &bytes);
+  total += bytes;
+  if (*err == 0) *err = e;
+  return total;
 }
 
 static void notify(entry *e, const report *r) {
@@ -114,17 +169,19 @@ static void late_advert(entry *e, int64_t now, int64_t late) {
     return;
   }
   report r = {.kind = REPORT_LATE, .late_ms = (double)late / 1e6, .wait_ms = -1, .cpu_ms = -1, .window_ms = -1,
-              .count = e->late_unreported};
-  int64_t cpu = 0, wait = 0;
+              .faults = -1, .count = e->late_unreported};
+  int64_t cpu = 0, wait = 0, faults = thread_faults();
   bool ok = read_schedstat(&cpu, &wait);
   if (ok && base.ok) {
     r.wait_ms = (double)(wait - base.wait) / 1e6;
     r.cpu_ms = (double)(cpu - base.cpu) / 1e6;
     r.window_ms = (double)(now - base.at) / 1e6;
+    if (faults >= 0 && base.faults >= 0) r.faults = (double)(faults - base.faults);
   }
   base.ok = ok;
   base.cpu = cpu;
   base.wait = wait;
+  base.faults = faults;
   base.at = now;
   e->late_reported_at = now;
   e->late_unreported = 0;
@@ -170,6 +227,9 @@ void *clk_main(void *arg) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals are the Node threads' */
   pthread_setname_np(pthread_self(), "lvsd-advert");
+  schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  int lock_err = 0;
+  size_t locked = clk_lock_wanted ? lock_pages(&lock_err) : 0;
   int sched = -1;
   if (priority > 0) {
     /* created SCHED_RR already where allowed (no wait for a CPU as an ordinary thread on a loaded host);
@@ -180,6 +240,8 @@ void *clk_main(void *arg) {
   pthread_mutex_lock(&clk_mu);
   clk_tid = (pid_t)syscall(SYS_gettid);
   clk_sched_result = sched;
+  clk_locked_bytes = locked;
+  clk_lock_errno = lock_err;
   clk_state = 1;
   pthread_cond_broadcast(&clk_started);
   for (;;) {

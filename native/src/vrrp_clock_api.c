@@ -22,7 +22,7 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
   (void)context;
   report *r = data;
   if (env != NULL && js_cb != NULL) {
-    napi_value argv[7], undefined;
+    napi_value argv[8], undefined;
     napi_create_int32(env, r->kind, &argv[0]);
     napi_create_int32(env, r->err, &argv[1]);
     napi_create_double(env, r->late_ms, &argv[2]);
@@ -30,8 +30,9 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     napi_create_double(env, r->cpu_ms, &argv[4]);
     napi_create_double(env, r->window_ms, &argv[5]);
     napi_create_uint32(env, r->count, &argv[6]);
+    napi_create_double(env, r->faults, &argv[7]);
     napi_get_undefined(env, &undefined);
-    napi_call_function(env, undefined, js_cb, 7, argv, NULL);
+    napi_call_function(env, undefined, js_cb, 8, argv, NULL);
   }
   free(r);
 }
@@ -86,17 +87,21 @@ static napi_value stats_value(napi_env env, const stats_copy *c) {
 }
 
 /*
- * vrrpAdvertClock(priority: 0..99) -> [tid, sched]
+ * vrrpAdvertClock(priority: 0..99, lock = true) -> [tid, sched, lockedBytes, lockErrno]
  * Starts the process's clock thread once (later calls say how the first one runs): SCHED_RR `priority`
  * with reset-on-fork (0: ordinary scheduling). sched: 0 real-time, -1 not asked, else the errno of
- * sched_setscheduler (the thread then runs ordinary scheduling). Throws the errno when no thread can start.
+ * sched_setscheduler (the thread then runs ordinary scheduling). With `lock` the thread first locks in
+ * memory what it runs on (vrrp_clock.c, mem_lock.c): lockedBytes, and the first errno of that (0: none; the
+ * thread runs either way). Throws the errno when no thread can start.
  */
 napi_value lvsd_advert_clock(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+  size_t argc = 2;
+  napi_value argv[2];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   uint32_t priority = 0;
+  bool lock = true;
   if (argc >= 1 && !lvsd_arg_u32(env, argv[0], &priority)) return NULL;
+  if (argc >= 2 && !lvsd_arg_bool(env, argv[1], &lock)) return NULL;
   if (priority > 99) {
     lvsd_throw_type(env, "priority must be 0..99");
     return NULL;
@@ -104,6 +109,7 @@ napi_value lvsd_advert_clock(napi_env env, napi_callback_info info) {
   pthread_once(&clk_once, clk_init_once);
   pthread_mutex_lock(&clk_mu);
   if (clk_state == 0) {
+    clk_lock_wanted = lock;
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -127,7 +133,8 @@ napi_value lvsd_advert_clock(napi_env env, napi_callback_info info) {
       while (clk_state == 0) pthread_cond_wait(&clk_started, &clk_mu);
     }
   }
-  int st = clk_state, err = clk_start_errno, sched = clk_sched_result;
+  int st = clk_state, err = clk_start_errno, sched = clk_sched_result, lock_err = clk_lock_errno;
+  size_t locked = clk_locked_bytes;
   pid_t tid = clk_tid;
   pthread_mutex_unlock(&clk_mu);
   if (st < 0) {
@@ -135,11 +142,15 @@ napi_value lvsd_advert_clock(napi_env env, napi_callback_info info) {
     return NULL;
   }
   napi_value out, v;
-  napi_create_array_with_length(env, 2, &out);
+  napi_create_array_with_length(env, 4, &out);
   napi_create_int64(env, tid, &v);
   napi_set_element(env, out, 0, v);
   napi_create_int32(env, sched, &v);
   napi_set_element(env, out, 1, v);
+  napi_create_double(env, (double)locked, &v);
+  napi_set_element(env, out, 2, v);
+  napi_create_int32(env, lock_err, &v);
+  napi_set_element(env, out, 3, v);
   return out;
 }
 

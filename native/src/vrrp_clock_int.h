@@ -23,7 +23,7 @@ enum { REPORT_LATE = 0, REPORT_SEND_FAILED = 1, REPORT_SEND_RECOVERED = 2 };
 typedef struct report {
   int kind;
   int err;
-  double late_ms, wait_ms, cpu_ms, window_ms;
+  double late_ms, wait_ms, cpu_ms, window_ms, faults;
   uint32_t count;
 } report;
 
@@ -68,6 +68,9 @@ extern int clk_state; /* 0 not started, 1 running, -1 could not start */
 extern int clk_start_errno; /* pthread_create's */
 extern pid_t clk_tid;
 extern int clk_sched_result; /* 0 SCHED_RR, -1 not asked, else the errno */
+extern bool clk_lock_wanted;   /* set before the thread starts: lock what it runs on (mem_lock.c) */
+extern size_t clk_locked_bytes; /* what the thread locked */
+extern int clk_lock_errno;     /* the first errno of its locking, 0 none */
 
 int64_t clk_mono_ns(void);
 void clk_init_once(void);

@@ -33,13 +33,15 @@ export interface NativeBinding {
   vrrpSend(handle: object, payload: Buffer, destination: Buffer, source: Buffer | null): number;
   /**
    * The advert clock (native/src/vrrp_clock.c): starts the process's clock thread once, SCHED_RR `priority`
-   * (0: ordinary); [its tid, 0 real-time | -1 not asked | the errno that refused it]. Throws when no thread starts.
+   * (0: ordinary); [its tid, 0 real-time | -1 not asked | the errno that refused it, bytes it locked in memory
+   * (`lock`, default true: its stack's top, the addon, libc's code), the first errno of that locking (0: none)].
+   * Throws when no thread starts. An addon before the locking returns the first two only.
    */
-  vrrpAdvertClock?(priority: number): [tid: number, sched: number];
+  vrrpAdvertClock?(priority: number, lock?: boolean): [tid: number, sched: number, lockedBytes?: number, lockErrno?: number];
   /** payloads[i] to destinations[i] every intervalMs from dueMs (CLOCK_MONOTONIC; NaN: keep the phase) until stopped. */
   vrrpAdvertSchedule?(
     handle: object, payloads: Buffer[], destinations: Buffer[], source: Buffer | null, intervalMs: number, dueMs: number, lateMs: number,
-    callback: (kind: number, errno: number, lateMs: number, waitMs: number, cpuMs: number, windowMs: number, count: number) => void,
+    callback: (kind: number, errno: number, lateMs: number, waitMs: number, cpuMs: number, windowMs: number, count: number, faults?: number) => void,
   ): void;
   /** Removes the socket's entry: [sent, errors, last errno, ...lateness ms] since the last read, null without one. */
   vrrpAdvertStop?(handle: object): Float64Array | null;

@@ -177,9 +177,10 @@ export class VrrpSocket extends EventEmitter<VrrpSocketEvents> {
     const due = firstAt === undefined ? NaN : firstAt + monotonicOffset();
     try {
       native.vrrpAdvertSchedule(this.handle, adverts.map((a) => a.payload), destinations, this.sourceBytes, intervalMs, due, lateMs,
-        (kind, errno, late, wait, cpu, window, count) => {
+        (kind, errno, late, wait, cpu, window, count, faults) => {
           if (kind === 0) {
-            onReport({ kind: 'late', lateMs: late, ...(wait >= 0 ? { waitMs: wait, cpuMs: cpu, windowMs: window } : {}), lateBefore: count });
+            onReport({ kind: 'late', lateMs: late, ...(wait >= 0 ? { waitMs: wait, cpuMs: cpu, windowMs: window } : {}),
+              ...(faults !== undefined && faults >= 0 ? { faults } : {}), lateBefore: count });
           } else if (kind === 1) onReport({ kind: 'send_failed', error: errnoText(errno) });
           else onReport({ kind: 'send_recovered', error: errnoText(errno), rounds: count });
         });
@@ -243,7 +244,7 @@ export interface AdvertClockStats {
 
 /** What the advert clock tells the owner of an entry (at most one late report a second, failures once a run). */
 export type AdvertClockReport =
-  | { kind: 'late'; lateMs: number; waitMs?: number; cpuMs?: number; windowMs?: number; lateBefore: number }
+  | { kind: 'late'; lateMs: number; waitMs?: number; cpuMs?: number; windowMs?: number; faults?: number; lateBefore: number }
   | { kind: 'send_failed'; error: string }
   | { kind: 'send_recovered'; error: string; rounds: number };
 
@@ -255,19 +256,25 @@ function clockStats(a: Float64Array | null | undefined): AdvertClockStats | unde
 
 /**
  * Starts the process's advert clock thread (once; later calls say how it runs): SCHED_RR `priority`
- * (0: ordinary scheduling). Throws LVSD_NATIVE_UNAVAILABLE when the addon has none or no thread starts.
+ * (0: ordinary scheduling); with `lock` (the default) the thread first locks in memory what it runs on, so it
+ * never waits for a page fault (lockedKiB; lockError when some of it could not be locked: the clock runs
+ * anyway). Throws LVSD_NATIVE_UNAVAILABLE when the addon has none or no thread starts.
  */
-export function startAdvertClock(priority: number): { tid: number; realtime: boolean; schedError?: string } {
+export function startAdvertClock(priority: number, lock = true): { tid: number; realtime: boolean; schedError?: string; lockedKiB: number; lockError?: string } {
   const native = loadNative();
   if (typeof native.vrrpAdvertClock !== 'function') throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', 'the native addon predates the advert clock: run npm ci');
-  let r: [number, number];
+  let r: [number, number, number?, number?];
   try {
-    r = native.vrrpAdvertClock(priority);
+    r = native.vrrpAdvertClock(priority, lock);
   } catch (e) {
     throw new LvsdError('LVSD_NATIVE_UNAVAILABLE', `the advert clock thread cannot start: ${errnoName(e as NativeErrno) ?? (e as Error).message}`, { cause: e });
   }
-  const [tid, sched] = r;
-  return { tid, realtime: sched === 0, ...(sched > 0 ? { schedError: `${errnoText(sched)}${errnoText(sched) === 'EPERM' ? ' (needs CAP_SYS_NICE)' : ''}` } : {}) };
+  const [tid, sched, locked = 0, lockErrno = 0] = r;
+  return {
+    tid, realtime: sched === 0, ...(sched > 0 ? { schedError: `${errnoText(sched)}${errnoText(sched) === 'EPERM' ? ' (needs CAP_SYS_NICE)' : ''}` } : {}),
+    lockedKiB: Math.round(locked / 1024),
+    ...(lockErrno > 0 ? { lockError: `${errnoText(lockErrno)}${['EPERM', 'ENOMEM', 'EAGAIN'].includes(errnoText(lockErrno)) ? ' (needs CAP_IPC_LOCK or a higher RLIMIT_MEMLOCK)' : ''}` } : {}),
+  };
 }
 
 /**

@@ -38,8 +38,11 @@ export function advertClockReady(io: RunnerIo, log: Logger): boolean {
   }
   try {
     const c = io.startAdvertClock();
-    log.info({ event: 'vrrp.advert_clock', tid: c.tid, realtime: c.realtime, priority: c.realtime ? c.priority : 0, ...(c.schedError ? { schedError: c.schedError } : {}) },
-      `a master's periodic adverts are sent by the advert clock thread ${c.tid} (${c.realtime ? `SCHED_RR ${c.priority}` : `ordinary scheduling${c.schedError ? `: SCHED_RR refused, ${c.schedError}` : ''}`})`);
+    log.info({
+      event: 'vrrp.advert_clock', tid: c.tid, realtime: c.realtime, priority: c.realtime ? c.priority : 0, ...(c.schedError ? { schedError: c.schedError } : {}),
+      ...(c.lockedKiB !== undefined ? { lockedKiB: c.lockedKiB } : {}), ...(c.lockError ? { lockError: c.lockError } : {}),
+    }, `a master's periodic adverts are sent by the advert clock thread ${c.tid} (${c.realtime ? `SCHED_RR ${c.priority}` : `ordinary scheduling${c.schedError ? `: SCHED_RR refused, ${c.schedError}` : ''}`}` +
+      `${c.lockedKiB ? `; ${c.lockedKiB} KiB it runs on locked in memory` : ''}${c.lockError ? `; not all of what it runs on could be locked (${c.lockError}): it may wait for page faults` : ''})`);
     started.set(io, true);
   } catch (e) {
     log.warn({ event: 'vrrp.advert_clock_unavailable', reason: (e as Error).message },

@@ -64,6 +64,8 @@ export interface ClockLate {
   waitMs?: number;
   cpuMs?: number;
   windowMs?: number;
+  /** the clock thread's page faults (minor and major) in the window */
+  faults?: number;
   /** late adverts the clock counted since its last report (it reports at most one a second) */
   lateBefore: number;
 }
@@ -111,7 +113,7 @@ export class LateAdverts {
 
   /** A line per instance at most every LOG_EVERY_MS; the late adverts in between are counted into the next. */
   private line(instance: string, intervalMs: number, log: Logger, thread: 'vrrp' | 'clock', counted: number,
-    r: { lateMs: number; waitMs?: number; cpuMs?: number; windowMs?: number }): void {
+    r: { lateMs: number; waitMs?: number; cpuMs?: number; windowMs?: number; faults?: number }): void {
     const now = this.now();
     const seen = this.lastLine.get(instance);
     if (seen && now - seen.at < LOG_EVERY_MS) {
@@ -123,7 +125,8 @@ export class LateAdverts {
     const cause = lateCause(r.lateMs, r.waitMs, r.cpuMs);
     log.warn({
       event: 'vrrp.advert_late', instance, lateMs: round(r.lateMs), intervalMs, cause, waitMs: round(r.waitMs), cpuMs: round(r.cpuMs),
-      windowMs: round(r.windowMs), lateBefore: (seen?.since ?? 0) + counted, ...(thread === 'clock' ? { sender: 'advert_clock' } : {}),
+      windowMs: round(r.windowMs), ...(r.faults !== undefined ? { faults: r.faults } : {}), lateBefore: (seen?.since ?? 0) + counted,
+      ...(thread === 'clock' ? { sender: 'advert_clock' } : {}),
     }, `${instance}: an advert went out ${Math.round(r.lateMs)} ms late (${cause === 'unknown' ? 'cause unknown' : THREAD_TEXT[thread][cause]})`);
   }
 

@@ -25,6 +25,15 @@ export function makeThreadRealtime(priority: number): RealtimeResult {
   }
 }
 
+/**
+ * Whether the advert clock thread locks in memory what it runs on (its stack's top, the addon, libc's code:
+ * native/src/mem_lock.c), so it never waits for a page fault behind a thread holding the address space's
+ * lock: LVSD_VRRP_CLOCK_LOCK=0 (or off, false, no) leaves it unlocked (a diagnostic), anything else locks.
+ */
+export function clockLockFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return !['0', 'off', 'false', 'no'].includes((env.LVSD_VRRP_CLOCK_LOCK ?? '').trim().toLowerCase());
+}
+
 /** The priority to use: LVSD_VRRP_RT_PRIORITY (0 = leave the thread alone), default 10. */
 export function realtimePriorityFromEnv(env: NodeJS.ProcessEnv = process.env): number {
   const text = env.LVSD_VRRP_RT_PRIORITY;

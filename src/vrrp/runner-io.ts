@@ -11,7 +11,7 @@ import {
   addAddress, announceAddress, getLink, openVrrpSocket, primaryAddress, removeAddress, startAdvertClock,
   type AdvertClockReport, type AdvertClockStats, type Family, type VrrpPacketInfo, type VrrpSocketOptions,
 } from '../net/index.js';
-import { realtimePriorityFromEnv } from './realtime.js';
+import { clockLockFromEnv, realtimePriorityFromEnv } from './realtime.js';
 import { timerDelay } from '../timer-delay.js';
 import type { NotifyContext } from './notify.js';
 import type { LateAdverts } from './late-advert.js';
@@ -50,6 +50,10 @@ export interface AdvertClockStart {
   realtime: boolean;
   priority: number;
   schedError?: string;
+  /** what the clock thread locked in memory (its stack's top, the addon, libc's code), KiB */
+  lockedKiB?: number;
+  /** why some of it could not be locked (the clock runs anyway) */
+  lockError?: string;
 }
 
 export interface AdvertSocketHandlers {
@@ -129,7 +133,7 @@ export const netIo: RunnerIo = {
   startAdvertClock() {
     if (process.env.LVSD_VRRP_ADVERT_CLOCK === '0') throw new Error('turned off (LVSD_VRRP_ADVERT_CLOCK=0)');
     const priority = realtimePriorityFromEnv();
-    return { ...startAdvertClock(priority), priority };
+    return { ...startAdvertClock(priority, clockLockFromEnv()), priority };
   },
 };
 

@@ -7,6 +7,7 @@
  * adverts the clock sends, preempted by a higher priority, sends nothing once it stepped down.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { VRRP_GROUP_IPV4 } from '../../src/net/index.js';
 import { JsonChild, NetnsLab, netnsSkipReason, type JsonMessage } from './netns.js';
@@ -100,6 +101,28 @@ describe('the advert clock on a veth pair', { skip }, () => {
     await agentA.call('close', { name: 'tx' });
   });
 
+  test('page-outs dropping node\'s and libc\'s pages under the clock: it takes no page fault (it runs on locked memory)', async () => {
+    // A fault waits for the address space's lock, which any thread mapping, unmapping or protecting memory
+    // (V8, malloc) holds for writing, for as long as that thread waits for a CPU: the clock must not fault.
+    // Each page-out zaps libc's code from the page tables; whichever thread runs a page of it next faults it
+    // back (with its neighbours), so an unlocked clock faults after some of them (6-9 of 3 natively).
+    const clock = await agentA.call<{ tid: number; lockedKiB: number }>('clockStart', { priority: 10 });
+    assert.ok(clock.lockedKiB >= 1024, `the clock locked its stack's top, the addon and libc's code (${clock.lockedKiB} KiB)`);
+    await open('tx');
+    const hex = tag('paged');
+    await agentA.call('schedule', { name: 'tx', payloads: [hex], destinations: [VRRP_GROUP_IPV4], intervalMs: 20, firstInMs: 0 });
+    await sleep(200);
+    const before = await agentA.call<number>('threadFaults', { tid: clock.tid });
+    let advised = 0;
+    for (let i = 0; i < 60; i++) advised += (await agentA.call<{ advised: number }>('pageOut')).advised;
+    const faults = (await agentA.call<number>('threadFaults', { tid: clock.tid })) - before;
+    const stats = await agentA.call<Stats>('stopAdverts', { name: 'tx' });
+    assert.ok(advised >= 60, `the page-outs advised mappings (${advised})`);
+    assert.ok(stats.sent >= 20, `adverts went out meanwhile (${stats.sent})`);
+    assert.equal(faults, 0, `the clock thread took ${faults} page faults while it sent ${stats.sent} adverts across 60 page-outs`);
+    await agentA.call('close', { name: 'tx' });
+  });
+
   test('a replace keeps the phase and carries the new bytes from the next advert on', async () => {
     await open('tx');
     const one = tag('one');
@@ -180,6 +203,8 @@ describe('a master whose adverts the clock sends steps down', { skip }, () => {
     const { vlab, d1, d2, client, l2 } = p;
     await l2.transition('VI_1', 'master', 10_000);
     assert.ok(l2.events('vrrp.advert_clock').length === 1, 'the advert clock sends d2\'s adverts');
+    const locked = l2.events('vrrp.advert_clock')[0]!.lockedKiB as number;
+    assert.ok(locked >= 1024, `what the clock runs on is locked in memory (${locked} KiB)`);
     const listener = await vlab.listen(client);
     t.after(() => listener.stop());
     await sleep(500);
@@ -195,5 +220,19 @@ describe('a master whose adverts the clock sends steps down', { skip }, () => {
     assert.ok(listener.arrivals(d1.ipv4, 73, downAt).length >= 10, 'd1 is the master now');
     assert.ok(listener.arrivals(d2.ipv4, 73, 0, downAt).length >= 5);
     await Promise.all([l1.stop(3000), l2.stop(3000)]);
+  });
+});
+
+describe('memory the advert clock cannot lock (no CAP_IPC_LOCK, RLIMIT_MEMLOCK 64 KiB)', { skip: skip ?? (spawnSync('capsh', ['--help']).error ? 'no capsh' : undefined) }, () => {
+  test('the clock starts anyway, with what it locked and why the rest was refused', () => {
+    const net = new URL('../../src/net/index.js', import.meta.url).href;
+    const script = `import(${JSON.stringify(net)}).then((n) => process.stdout.write(JSON.stringify(n.startAdvertClock(0))))`;
+    const r = spawnSync('capsh', ['--drop=cap_ipc_lock', '--', '-c', 'exec prlimit --memlock=65536:65536 "$0" -e "$1"', process.execPath, script],
+      { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const c = JSON.parse(r.stdout) as { tid: number; lockedKiB: number; lockError?: string };
+    assert.ok(c.tid > 0);
+    assert.ok(c.lockedKiB > 0 && c.lockedKiB <= 64, `the stack's top fits the limit (${c.lockedKiB} KiB)`);
+    assert.match(c.lockError ?? '', /^(ENOMEM|EPERM|EAGAIN) \(needs CAP_IPC_LOCK or a higher RLIMIT_MEMLOCK\)$/);
   });
 });

@@ -52,3 +52,12 @@ test('a 1 s interval tolerates 250 ms before an advert counts as late', async ()
   await flush();
   assert.deepEqual(lines.map((l) => l.lateMs), [260]);
 });
+
+test('a late advert of the advert clock carries the clock thread\'s page faults in the window', async () => {
+  const watch = new LateAdverts(() => 0, () => undefined);
+  const { log, lines } = captureLog();
+  watch.clockLate('VI', { lateMs: 135, waitMs: 8, cpuMs: 19, windowMs: 1234, faults: 3, lateBefore: 0 }, 100, log);
+  watch.clockLate('VJ', { lateMs: 60, waitMs: 1, cpuMs: 2, windowMs: 500, lateBefore: 0 }, 100, log);
+  await flush();
+  assert.deepEqual(lines.map((l) => [l.instance, l.cause, l.faults, l.sender]), [['VI', 'blocked', 3, 'advert_clock'], ['VJ', 'blocked', undefined, 'advert_clock']]);
+});
