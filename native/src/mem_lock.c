@@ -79,6 +79,26 @@ int lvsd_mem_lock_file_of(const void *addr, bool exec_only, size_t *bytes) {
   return err;
 }
 
+/* the mapping's length, before what the caller gets (16 bytes keep the caller's memory aligned) */
+#define OWN_HEADER 16
+
+void *lvsd_own_alloc(size_t size, bool lock) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t len = (size + OWN_HEADER + page - 1) / page * page;
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  madvise(p, len, MADV_NOHUGEPAGE);
+  if (lock) mlock(p, len); /* faults it in; refused (no CAP_IPC_LOCK, RLIMIT_MEMLOCK): it stays unlocked */
+  *(size_t *)p = len;
+  return (char *)p + OWN_HEADER;
+}
+
+void lvsd_own_free(void *p) {
+  if (p == NULL) return;
+  char *base = (char *)p - OWN_HEADER;
+  munmap(base, *(size_t *)base);
+}
+
 bool lvsd_mem_locked(unsigned long start, unsigned long end) {
   bool hit = false;
   pthread_mutex_lock(&mu);

@@ -265,9 +265,8 @@ void *clk_main(void *arg) {
 }
 
 void clk_free_datagrams(datagram *d, uint32_t n) {
-  if (d == NULL) return;
-  for (uint32_t i = 0; i < n; i++) free(d[i].bytes);
-  free(d);
+  (void)n; /* one block with their bytes (vrrp_clock_api.c) */
+  lvsd_own_free(d);
 }
 
 /* Under the mutex: the entry of `owner`, unlinked when `unlink`. */

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "mem_lock.h"
 #include "vrrp_socket.h"
 
 #define BAD_HANDLE "expected a VRRP socket handle"
@@ -51,7 +52,7 @@ static void tsfn_finalized(napi_env env, void *data, void *hint) {
 static void free_entry(entry *e) {
   if (e->tsfn != NULL) napi_release_threadsafe_function(e->tsfn, napi_tsfn_release);
   clk_free_datagrams(e->d, e->n);
-  free(e);
+  lvsd_own_free(e);
 }
 
 /* Under the mutex: what was counted since the last read, as [sent, errors, last errno, lateness ms...]; reset. */
@@ -197,37 +198,37 @@ napi_value lvsd_advert_schedule(napi_env env, napi_callback_info info) {
     lvsd_throw_type(env, "callback must be a function");
     return NULL;
   }
-  datagram *d = calloc(n, sizeof *d);
-  if (d == NULL) {
-    lvsd_throw_errno(env, "calloc", ENOMEM, NULL);
-    return NULL;
-  }
+  /* the datagrams and their bytes in one block of the clock's own memory (locked like the thread's pages) */
+  void *bytes_of[MAX_DATAGRAMS], *dest_of[MAX_DATAGRAMS];
+  size_t len_of[MAX_DATAGRAMS], total = n * sizeof(datagram);
   for (uint32_t i = 0; i < n; i++) {
     napi_value p, dst;
-    void *bytes, *dest;
-    size_t len;
     napi_get_element(env, argv[1], i, &p);
     napi_get_element(env, argv[2], i, &dst);
-    if (!lvsd_arg_buffer(env, p, &bytes, &len) || !lvsd_arg_opt_address(env, dst, alen, &dest)) {
-      clk_free_datagrams(d, n);
-      return NULL;
-    }
-    if (dest == NULL || len == 0) {
-      clk_free_datagrams(d, n);
+    if (!lvsd_arg_buffer(env, p, &bytes_of[i], &len_of[i]) || !lvsd_arg_opt_address(env, dst, alen, &dest_of[i])) return NULL;
+    if (dest_of[i] == NULL || len_of[i] == 0) {
       lvsd_throw_type(env, "each datagram needs bytes and a destination");
       return NULL;
     }
-    d[i].bytes = malloc(len);
-    if (d[i].bytes == NULL) {
-      clk_free_datagrams(d, n);
-      lvsd_throw_errno(env, "malloc", ENOMEM, NULL);
-      return NULL;
-    }
-    memcpy(d[i].bytes, bytes, len);
-    d[i].len = len;
-    memcpy(d[i].dest, dest, alen);
+    total += len_of[i];
   }
   pthread_once(&clk_once, clk_init_once);
+  pthread_mutex_lock(&clk_mu);
+  bool lock = clk_lock_wanted;
+  pthread_mutex_unlock(&clk_mu);
+  datagram *d = lvsd_own_alloc(total, lock);
+  if (d == NULL) {
+    lvsd_throw_errno(env, "mmap", ENOMEM, "advert clock datagrams");
+    return NULL;
+  }
+  uint8_t *at = (uint8_t *)(d + n);
+  for (uint32_t i = 0; i < n; i++) {
+    d[i].bytes = at;
+    memcpy(at, bytes_of[i], len_of[i]);
+    at += len_of[i];
+    d[i].len = len_of[i];
+    memcpy(d[i].dest, dest_of[i], alen);
+  }
   pthread_mutex_lock(&clk_mu);
   bool running = clk_state == 1;
   entry *e = running ? clk_find(t.owner, false) : NULL;
@@ -240,10 +241,10 @@ napi_value lvsd_advert_schedule(napi_env env, napi_callback_info info) {
   entry *fresh = NULL;
   if (e == NULL) {
     /* only this thread adds or removes this socket's entry: none appears meanwhile */
-    fresh = calloc(1, sizeof *fresh);
+    fresh = lvsd_own_alloc(sizeof *fresh, lock);
     if (fresh == NULL) {
       clk_free_datagrams(d, n);
-      lvsd_throw_errno(env, "calloc", ENOMEM, NULL);
+      lvsd_throw_errno(env, "mmap", ENOMEM, "advert clock entry");
       return NULL;
     }
     fresh->id = __atomic_add_fetch(&clk_next_id, 1, __ATOMIC_RELAXED);
@@ -252,7 +253,7 @@ napi_value lvsd_advert_schedule(napi_env env, napi_callback_info info) {
     napi_status st = napi_create_threadsafe_function(env, argv[7], NULL, name, 0, 1, (void *)(uintptr_t)fresh->id,
                                                      tsfn_finalized, NULL, call_js, &fresh->tsfn);
     if (st != napi_ok) {
-      free(fresh);
+      lvsd_own_free(fresh);
       clk_free_datagrams(d, n);
       lvsd_throw_type(env, "cannot create the advert clock's callback");
       return NULL;

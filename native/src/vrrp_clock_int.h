@@ -76,6 +76,7 @@ int64_t clk_mono_ns(void);
 void clk_init_once(void);
 /* The thread: started by vrrpAdvertClock with the SCHED_RR priority as its argument. */
 void *clk_main(void *arg);
+/* The datagrams of an entry and their bytes are one block of lvsd_own_alloc (mem_lock.h), as is the entry. */
 void clk_free_datagrams(datagram *d, uint32_t n);
 /* Under the mutex: the entry of `owner`, unlinked when `unlink`. */
 entry *clk_find(lvsd_polled *owner, bool unlink);
