@@ -12,8 +12,11 @@
  * late adverts since the last one.
  *
  * A master's steady adverts are sent by the advert clock thread (native/src/vrrp_clock.c) where it runs: it
- * applies the same threshold (lateThresholdMs), reads its own schedstat and reports what it measured here
- * (clockLate), logged the same way with `sender: "advert_clock"`.
+ * applies the same threshold (lateThresholdMs), reads its own schedstat and page faults and reports what it
+ * measured here (clockLate), logged the same way with `sender: "advert_clock"`. It runs on locked memory, so
+ * its `blocked` adverts (faults 0) were woken late: in the TCG test VM on a loaded host all 565 of a start
+ * were, the thread asleep in its timed wait until a late timer interrupt, 555 of them while a twin process's
+ * timer was late too (docs/benchmarks.md, 2026-12-06 09:30).
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
@@ -79,7 +82,7 @@ const THREAD_TEXT = {
   clock: {
     cpu_contention: 'the advert clock thread was runnable but another task of equal or higher priority had the CPU',
     own_work: 'the advert clock thread was busy',
-    blocked: 'the advert clock thread was blocked (a page fault, or its lock held by a thread that was not running)',
+    blocked: 'the advert clock thread was neither running nor runnable: its timer woke it late (in a VM, the host not running the VM\'s CPU), or it waited for its lock',
   },
 } as const;
 
