@@ -44,6 +44,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CLK_TCK, cpuTicks, hostLoad, median, probeFigures, sample, stats, tcpCounters, tcpStates, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
+import { formatPerfProbe, parsePerfScript, perfProbeFigures } from './_perf-probe.js';
 import { unitEnvironment } from './_unit-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -91,6 +92,13 @@ const UNIT_ENV = {
  * tmpfs: in the VM a path of the host's) measures lvsd as on a director, where it is the only node.
  */
 const LVSD_NODE = process.env.LVSD_BENCH_HEALTH_NODE || process.execPath;
+/**
+ * LVSD_BENCH_LVSD_CLI_B=PATH: lvsd's even rounds run this build's lvsd.cjs instead (a copy of another build's
+ * package.json, dist/bundle and native/build: its own addon), an A/B of two builds in one boot, alternated
+ * (with LVSD_BENCH_HEALTH_TOOLS=lvsd: A B A B ...); each window says which build it measured.
+ */
+const LVSD_CLI_B = process.env.LVSD_BENCH_LVSD_CLI_B || undefined;
+const lvsdCli = (round: number) => (LVSD_CLI_B !== undefined && round % 2 === 0 ? LVSD_CLI_B : LVSD_CLI);
 const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVSD_BENCH_HEALTH_CLOSE === 'fin' ? process.env.LVSD_BENCH_HEALTH_CLOSE : undefined;
 /**
  * LVSD_BENCH_HEALTH_TRACE_S=S: after the window, with the tool still running, S seconds of `perf record` of
@@ -100,6 +108,12 @@ const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVS
 const TRACE_S = Number(process.env.LVSD_BENCH_HEALTH_TRACE_S ?? 0);
 /** LVSD_BENCH_HEALTH_TRACE_ALL=1: the perf record of the whole VM (-a: the sink's and the softirqs' share too), not the tool's processes */
 const TRACE_ALL = process.env.LVSD_BENCH_HEALTH_TRACE_ALL === '1';
+/** LVSD_BENCH_HEALTH_TRACE_HZ: perf's sampling rate (default 999 a second of CPU) */
+const TRACE_HZ = Number(process.env.LVSD_BENCH_HEALTH_TRACE_HZ ?? 999);
+/** LVSD_BENCH_HEALTH_TRACE_ROUNDS=all: the trace after every round's window, not the last round's only (per-symbol figures alternated) */
+const TRACE_EVERY = process.env.LVSD_BENCH_HEALTH_TRACE_ROUNDS === 'all';
+/** LVSD_BENCH_HEALTH_TRACE_STRACE=0: perf only, no strace after it */
+const TRACE_STRACE = process.env.LVSD_BENCH_HEALTH_TRACE_STRACE !== '0';
 /**
  * LVSD_BENCH_HEALTH_ROUNDS: windows per tool, alternated (default 3 with both tools, 1 with one). Under TCG the
  * host's load moves a window's CPU per probe by more than the tools differ (0.86-1.40 for one build across
@@ -268,7 +282,8 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
     // `$LVSD_VM_OUT` is the VM's result directory, as for LVSD_BENCH_HEALTH_DIR)
     const profDir = (process.env.LVSD_BENCH_HEALTH_PROF ?? '').replace(/^\$LVSD_VM_OUT(?=\/|$)/, process.env.LVSD_VM_OUT ?? tmpdir());
     const prof = profDir && withServices ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-    return spawnIn(NS.lvsd, [LVSD_NODE, ...NODE_FLAGS, ...prof, LVSD_CLI, 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
+    const round = Number(/^full-(\d+)$/.exec(tag)?.[1] ?? 1);
+    return spawnIn(NS.lvsd, [LVSD_NODE, ...NODE_FLAGS, ...prof, lvsdCli(round), 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
       '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log, undefined, UNIT_ENV);
   }
   const conf = join(dir, `ka-${tag}.conf`);
@@ -351,12 +366,12 @@ async function pageOutSettled(log: string, timeoutMs: number): Promise<string> {
  * (cpu-clock, call graphs) of its processes, reported by symbol, then `strace -c -f` (syscall counts; it
  * slows the tool, so its probes are counted separately). Each with the probes the sink saw meanwhile.
  */
-async function trace(kind: Kind, pids: number[], sink: Sink): Promise<void> {
+async function trace(kind: Kind, pids: number[], sink: Sink, round: number): Promise<void> {
   const say = (s: string) => { if (!json) process.stdout.write(`  ${kind}: ${s}\n`); };
   const list = pids.join(',');
   const data = join(dir, `perf-${kind}.data`);
   await sink.dump();
-  const perf = spawnSync('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '999', '-g', ...(TRACE_ALL ? ['-a'] : ['-p', list]), '-o', data, '--', 'sleep', String(TRACE_S)], { encoding: 'utf8' });
+  const perf = spawnSync('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(TRACE_HZ), '-g', ...(TRACE_ALL ? ['-a'] : ['-p', list]), '-o', data, '--', 'sleep', String(TRACE_S)], { encoding: 'utf8' });
   const perfProbes = (await sink.dump()).length;
   // the kernel's symbols of this boot, to read the record's call chains elsewhere (perf script + kallsyms)
   writeFileSync(join(dir, 'kallsyms'), readFileSync('/proc/kallsyms'));
@@ -364,9 +379,26 @@ async function trace(kind: Kind, pids: number[], sink: Sink): Promise<void> {
     const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '--children', '--sort', 'comm,sym', '--percent-limit', '1.5', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
     writeFileSync(join(dir, `perf-${kind}.txt`), `probes during the record: ${perfProbes} in ${TRACE_S} s\n${rep.stdout}`);
     say(`perf: ${perfProbes} probes in ${TRACE_S} s, report in ${join(dir, `perf-${kind}.txt`)}`);
+    // the probing thread's CPU per probe by call, softirq and kernel symbol (bench/_perf-probe.ts)
+    // the probing thread alone (its samples only are symbolised: node's own symbols take long to load under TCG)
+    const checker = kind === 'keepalived' ? Number(readFileSync(join(dir, `ka-full-${round}.check.pid`), 'utf8').trim()) : undefined;
+    const prober = checker !== undefined ? [] : pids.flatMap((pid) => {
+      try {
+        return readdirSync(`/proc/${pid}/task`).filter((t) => readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === 'lvsd-tcp-probe');
+      } catch {
+        return [];
+      }
+    });
+    const only = checker !== undefined ? ['--pid', String(checker)] : prober.length > 0 ? ['--tid', prober.join(',')] : [];
+    const script = spawnSync('perf', ['script', '-i', data, '--no-inline', ...only, '-F', 'comm,pid,tid,ip,sym'], { encoding: 'utf8', maxBuffer: 512 << 20 });
+    const figures = perfProbeFigures(parsePerfScript(script.stdout ?? ''), (s) => (checker !== undefined ? s.pid === checker : s.comm === 'lvsd-tcp-probe'), TRACE_HZ, perfProbes);
+    for (const l of formatPerfProbe(figures)) say(`  ${kind === 'lvsd' ? 'lvsd-tcp-probe' : 'checker'}: ${l}`);
+    const keep = process.env.LVSD_VM_OUT ?? dir;
+    writeFileSync(join(keep, `perf-probe-${kind}-${round}.json`), JSON.stringify({ ...figures, folded: Object.fromEntries(figures.folded) }));
   } else {
     say(`perf record failed: ${perf.stderr.split('\n')[0]}`);
   }
+  if (!TRACE_STRACE) return;
   const out = join(dir, `strace-${kind}.txt`);
   const st = spawnSync('timeout', ['-s', 'INT', String(TRACE_S), 'strace', '-c', '-f', '-o', out, ...pids.flatMap((p) => ['-p', String(p)])], { encoding: 'utf8' });
   const straceProbes = (await sink.dump()).length;
@@ -579,14 +611,14 @@ async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, rou
   const out: WindowResult[] = [];
   try {
     const readyMs = await waitReady(kind, full, 900_000);
-    say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval`);
+    say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval${kind === 'lvsd' && LVSD_CLI_B !== undefined ? ` (build ${lvsdCli(round) === LVSD_CLI ? 'A' : 'B'}: ${lvsdCli(round)})` : ''}`);
     if (kind === 'lvsd') say(kind, `  ${await pageOutSettled(join(dir, `lvsd-full-${round}.log`), 120_000)}`);
     for (const variant of variants) {
       applyVariant(variant);
       await sink.mode(variant.sink);
       await sleep(INTERVAL_S * 1000 + 2000);
       out.push(await measureWindow(kind, sink, listener, round, variant, readyMs));
-      if (traceAfter && variant === variants[0] && TRACE_S > 0) await trace(kind, nsPids(NS[kind]), sink);
+      if ((traceAfter || TRACE_EVERY) && variant === variants[0] && TRACE_S > 0) await trace(kind, nsPids(NS[kind]), sink, round);
     }
   } finally {
     await stopTool(full, kind);
@@ -742,7 +774,7 @@ async function main(): Promise<void> {
     const ws = L.length ? L : K;
     const who: Kind = L.length ? 'lvsd' : 'keepalived';
     for (const w of ws) {
-      out(`  ${who} alone, round ${w.round}, ${N} real servers: ${f(w.probes.rate)} probes/s, CPU ${f(w.cpuSPerMin, 2)} s/min ` +
+      out(`  ${who} alone, round ${w.round}${who === 'lvsd' && LVSD_CLI_B !== undefined ? ` (build ${w.round % 2 === 0 ? 'B' : 'A'})` : ''}, ${N} real servers: ${f(w.probes.rate)} probes/s, CPU ${f(w.cpuSPerMin, 2)} s/min ` +
         `(${f(w.cpuMsPerProbe, 3)} ms/probe: user ${f(w.cpuMsPerProbe * w.userShare, 3)}, kernel ${f(w.cpuMsPerProbe * (1 - w.userShare), 3)}), RSS ${f(w.rssMiB)} MiB (files ${f(w.fileMiB)}, anon ${f(w.anonMiB)}; peak ${f(w.peakRssMiB)}; PSS ${f(w.pssMiB)}), ` +
         `ready after ${f(w.readyS)} s, VM ${f(w.vmBusyPct, 0)} % busy, host load ${load(w.hostLoad.start)} -> ${load(w.hostLoad.end)}`);
     }
