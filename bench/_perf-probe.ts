@@ -1,8 +1,9 @@
 /**
  * Where a probing thread's CPU goes, per probe, from `perf script` text (the health bench's trace:
  * LVSD_BENCH_HEALTH_TRACE_S). Pure: the text in, figures out. Each sample of the chosen thread (lvsd's
- * `lvsd-tcp-probe`, keepalived's checker by pid) is one 1/Hz slice of its CPU (cpu-clock, per task), so
- * samples / Hz / probes is its CPU per probe, split
+ * `lvsd-tcp-probe`, keepalived's checker by pid) is one 1/Hz slice of its CPU (cpu-clock, per task); the
+ * shares of its samples times its CPU per probe measured over the window (/proc: perf's own start and end
+ * under TCG take many seconds, so the probes during a record are not known) give its CPU per probe split
  *  - by the system call the sample is in (the kernel's `__x64_sys_*` frame; a socket's last close runs on the
  *    way out of close() in `task_work_run`, named `close` too), or user space, or an interrupt taken there;
  *  - by softirq work inside it (the network receive path: over a veth the peer's half of a handshake runs
@@ -16,8 +17,7 @@ export interface PerfProbeFigures {
   allSamples: number;
   /** samples per second of CPU (perf record -F) */
   hz: number;
-  probes: number;
-  /** the thread's CPU per probe, microseconds */
+  /** the thread's CPU per probe, microseconds, measured over the window (what the shares are scaled to) */
   usPerProbe: number;
   /** user / kernel, microseconds per probe */
   userUs: number;
@@ -95,9 +95,9 @@ function syscallOf(s: Sample): string {
   return 'fault or irq in user';
 }
 
-export function perfProbeFigures(samples: Sample[], pick: (s: Sample) => boolean, hz: number, probes: number): PerfProbeFigures {
+export function perfProbeFigures(samples: Sample[], pick: (s: Sample) => boolean, hz: number, usPerProbe: number): PerfProbeFigures {
   const mine = samples.filter(pick);
-  const us = (n: number) => (n / hz / Math.max(1, probes)) * 1e6;
+  const us = (n: number) => (n / Math.max(1, mine.length)) * usPerProbe;
   const add = (o: Record<string, number>, k: string, n = 1) => { o[k] = (o[k] ?? 0) + n; };
   const bySyscall: Record<string, number> = {}, softirq: Record<string, number> = {}, both: Record<string, number> = {};
   const self = new Map<string, number>(), incl = new Map<string, number>();
@@ -128,8 +128,7 @@ export function perfProbeFigures(samples: Sample[], pick: (s: Sample) => boolean
     samples: mine.length,
     allSamples: samples.length,
     hz,
-    probes,
-    usPerProbe: us(mine.length),
+    usPerProbe,
     userUs: us(user),
     kernelUs: us(mine.length - user),
     bySyscall: per(bySyscall),
@@ -145,7 +144,7 @@ export function perfProbeFigures(samples: Sample[], pick: (s: Sample) => boolean
 export function formatPerfProbe(f: PerfProbeFigures, topN = 25): string[] {
   const j = (o: Record<string, number>) => Object.entries(o).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
   return [
-    `${f.samples} samples of ${f.allSamples} at ${f.hz} Hz, ${f.probes} probes: ${f.usPerProbe.toFixed(1)} us per probe (user ${f.userUs.toFixed(1)}, kernel ${f.kernelUs.toFixed(1)})`,
+    `${f.samples} samples of ${f.allSamples} at ${f.hz} Hz; of the window's ${f.usPerProbe.toFixed(1)} us per probe user ${f.userUs.toFixed(1)}, kernel ${f.kernelUs.toFixed(1)}`,
     `by call (us per probe): ${j(f.bySyscall)}`,
     `softirq inside it: ${j(f.softirq)}`,
     `by call and softirq: ${j(f.bySyscallSoftirq)}`,

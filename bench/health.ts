@@ -366,19 +366,22 @@ async function pageOutSettled(log: string, timeoutMs: number): Promise<string> {
  * (cpu-clock, call graphs) of its processes, reported by symbol, then `strace -c -f` (syscall counts; it
  * slows the tool, so its probes are counted separately). Each with the probes the sink saw meanwhile.
  */
-async function trace(kind: Kind, pids: number[], sink: Sink, round: number): Promise<void> {
+async function trace(kind: Kind, pids: number[], sink: Sink, round: number, window: WindowResult): Promise<void> {
   const say = (s: string) => { if (!json) process.stdout.write(`  ${kind}: ${s}\n`); };
   const list = pids.join(',');
   const data = join(dir, `perf-${kind}.data`);
   await sink.dump();
-  const perf = spawnSync('perf', ['record', '-q', '-e', 'cpu-clock', '-F', String(TRACE_HZ), '-g', ...(TRACE_ALL ? ['-a'] : ['-p', list]), '-o', data, '--', 'sleep', String(TRACE_S)], { encoding: 'utf8' });
+  // (no build-ids: collecting them after the record takes minutes under TCG)
+  const perf = spawnSync('perf', ['record', '-q', '-B', '-N', '-e', 'cpu-clock', '-F', String(TRACE_HZ), '-g', ...(TRACE_ALL ? ['-a'] : ['-p', list]), '-o', data, '--', 'sleep', String(TRACE_S)], { encoding: 'utf8' });
   const perfProbes = (await sink.dump()).length;
   // the kernel's symbols of this boot, to read the record's call chains elsewhere (perf script + kallsyms)
   writeFileSync(join(dir, 'kallsyms'), readFileSync('/proc/kallsyms'));
   if (perf.status === 0) {
-    const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '--children', '--sort', 'comm,sym', '--percent-limit', '1.5', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    writeFileSync(join(dir, `perf-${kind}.txt`), `probes during the record: ${perfProbes} in ${TRACE_S} s\n${rep.stdout}`);
-    say(`perf: ${perfProbes} probes in ${TRACE_S} s, report in ${join(dir, `perf-${kind}.txt`)}`);
+    if (!TRACE_EVERY) {
+      const rep = spawnSync('perf', ['report', '-i', data, '--stdio', '--children', '--sort', 'comm,sym', '--percent-limit', '1.5', '-g', 'none'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      writeFileSync(join(dir, `perf-${kind}.txt`), `probes during the record: ${perfProbes} in ${TRACE_S} s (and perf's start and end)\n${rep.stdout}`);
+      say(`perf: ${perfProbes} probes in ${TRACE_S} s (and perf's start and end), report in ${join(dir, `perf-${kind}.txt`)}`);
+    }
     // the probing thread's CPU per probe by call, softirq and kernel symbol (bench/_perf-probe.ts)
     // the probing thread alone (its samples only are symbolised: node's own symbols take long to load under TCG)
     const checker = kind === 'keepalived' ? Number(readFileSync(join(dir, `ka-full-${round}.check.pid`), 'utf8').trim()) : undefined;
@@ -391,7 +394,10 @@ async function trace(kind: Kind, pids: number[], sink: Sink, round: number): Pro
     });
     const only = checker !== undefined ? ['--pid', String(checker)] : prober.length > 0 ? ['--tid', prober.join(',')] : [];
     const script = spawnSync('perf', ['script', '-i', data, '--no-inline', ...only, '-F', 'comm,pid,tid,ip,sym'], { encoding: 'utf8', maxBuffer: 512 << 20 });
-    const figures = perfProbeFigures(parsePerfScript(script.stdout ?? ''), (s) => (checker !== undefined ? s.pid === checker : s.comm === 'lvsd-tcp-probe'), TRACE_HZ, perfProbes);
+    // scaled to the thread's CPU per probe over the window (/proc), the split from perf's shares
+    const th = window.threads.find((t) => t.thread.endsWith('/lvsd-tcp-probe'));
+    const msPerProbe = checker !== undefined ? ((window.checkerCpuSPerMin ?? NaN) * 1000) / 60 / Math.max(1, window.probes.rate) : th ? th.userMsPerProbe + th.kernelMsPerProbe : NaN;
+    const figures = perfProbeFigures(parsePerfScript(script.stdout ?? ''), (s) => (checker !== undefined ? s.pid === checker : s.comm === 'lvsd-tcp-probe'), TRACE_HZ, msPerProbe * 1000);
     for (const l of formatPerfProbe(figures)) say(`  ${kind === 'lvsd' ? 'lvsd-tcp-probe' : 'checker'}: ${l}`);
     const keep = process.env.LVSD_VM_OUT ?? dir;
     writeFileSync(join(keep, `perf-probe-${kind}-${round}.json`), JSON.stringify({ ...figures, folded: Object.fromEntries(figures.folded) }));
@@ -617,8 +623,9 @@ async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, rou
       applyVariant(variant);
       await sink.mode(variant.sink);
       await sleep(INTERVAL_S * 1000 + 2000);
-      out.push(await measureWindow(kind, sink, listener, round, variant, readyMs));
-      if ((traceAfter || TRACE_EVERY) && variant === variants[0] && TRACE_S > 0) await trace(kind, nsPids(NS[kind]), sink, round);
+      const w = await measureWindow(kind, sink, listener, round, variant, readyMs);
+      out.push(w);
+      if ((traceAfter || TRACE_EVERY) && variant === variants[0] && TRACE_S > 0) await trace(kind, nsPids(NS[kind]), sink, round, w);
     }
   } finally {
     await stopTool(full, kind);

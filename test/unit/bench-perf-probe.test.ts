@@ -30,8 +30,8 @@ test('the probing thread\'s samples are split by call, softirq and symbol, per p
   const samples = parsePerfScript(script);
   assert.equal(samples.length, 6);
   assert.deepEqual([samples[5]!.comm, samples[5]!.pid, samples[5]!.tid], ['node', 100, 100]);
-  // 1,000 samples a second, 10 probes: each sample is 100 us per probe
-  const f = perfProbeFigures(samples, (s) => s.comm === 'lvsd-tcp-probe', 1000, 10);
+  // the thread's 500 us per probe measured over the window: each of its 5 samples is 100 us of it
+  const f = perfProbeFigures(samples, (s) => s.comm === 'lvsd-tcp-probe', 1000, 500);
   assert.equal(f.samples, 5);
   assert.equal(f.usPerProbe, 500);
   assert.deepEqual([f.userUs, f.kernelUs], [100, 400]);
