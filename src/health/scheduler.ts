@@ -219,6 +219,14 @@ export class HealthScheduler extends EventEmitter {
     return svc && unsettledCount(svc, this.states, this.clock.now());
   }
 
+  /** unsettledServers() of every service, summed (a group's shared probe counted per member). */
+  unsettledTotal(): number {
+    const now = this.clock.now();
+    let n = 0;
+    for (const svc of this.lists.entries.values()) n += unsettledCount(svc, this.states, now);
+    return n;
+  }
+
   /** The real servers (destIds) of a service whose check says up now, or undefined for a service the scheduler does not know. */
   upServers(service: string): string[] | undefined {
     const svc = this.lists.entries.get(service);
@@ -412,7 +420,9 @@ export class HealthScheduler extends EventEmitter {
     this.states.set(job.slot, state);
     // a weight reported while down changes nothing until the server is up again
     if (!transition && !(weightChanged && state.up)) return;
-    const transitions = this.lists.tell(job, state, transition, result, now, fold);
+    // its first verdict: never up nor seen failing since it was made (a start, an added real server)
+    const first = before.reason === 'initial' && before.failures === 0;
+    const transitions = this.lists.tell(job, state, transition, result, now, fold, first);
     for (const t of transitions) this.emit('transition', t);
   }
 }

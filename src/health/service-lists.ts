@@ -9,6 +9,7 @@ import type { Logger } from '../log.js';
 import { destId, type DestSpec } from '../table/index.js';
 import { computeDesired } from './build.js';
 import type { Job, ServiceEntry } from './job.js';
+import { FirstUpLog } from './first-up-log.js';
 import { membersOf } from './members.js';
 import type { HealthChange, HealthTransition, RealServerTransition } from './scheduler-types.js';
 import { diffDests } from './service-policy.js';
@@ -36,6 +37,8 @@ export class ServiceLists {
   private foldScheduled = false;
   /** When the first transition of those folded was (performance.now()). */
   private foldedSince = 0;
+  /** Real servers up at their first check since the last recompute: one health.first_up line for them all. */
+  private readonly firstUps = new FirstUpLog();
 
   /**
    * `hold`: `waiting()` says outcomes told wait to be read in later turns (sliced-reader.ts); folded
@@ -53,10 +56,13 @@ export class ServiceLists {
    * A probe's new state (`transition` when its status changed) told to the services using it: one
    * health.change line per real server it probes (a group's members share the probe: one line for the
    * group, not one per member), their lists recomputed (`fold`: once after the batch being read). Returns
-   * the real servers' transitions, for the scheduler's 'transition' events.
+   * the real servers' transitions, for the scheduler's 'transition' events. `first`: the probe had no
+   * verdict before (never up or seen failing since it was made): up now, its real servers are counted in
+   * the next health.first_up line (first-up-log.ts) instead of a health.change line each.
    */
-  tell(job: Job, state: RealServerState, transition: Transition | undefined, result: ProbeResult, now: number, fold: boolean): RealServerTransition[] {
+  tell(job: Job, state: RealServerState, transition: Transition | undefined, result: ProbeResult, now: number, fold: boolean, first = false): RealServerTransition[] {
     const status = statusOf(state);
+    const firstUp = first && transition?.to === 'up';
     const loggedGroups = new Set<string>();
     const transitions: RealServerTransition[] = [];
     for (const name of job.services) {
@@ -69,7 +75,8 @@ export class ServiceLists {
         const rs = svc.config.realServers[i]!;
         const realServer = rs.shared?.id ?? destId(rs.spec);
         const weight = effectiveWeight(state, rs.spec.weight, svc.config.slowStart, now);
-        this.log.info({
+        if (firstUp) this.firstUps.record(group?.name ?? name, realServer, weight);
+        else this.log.info({
           event: 'health.change', service: group?.name ?? name, ...(group && { members: group.size }), realServer,
           from: transition?.from ?? status, to: transition?.to ?? status,
           reason: result.reason, latencyMs: result.latencyMs, weight,
@@ -83,6 +90,7 @@ export class ServiceLists {
       if (fold) this.fold(svc, t);
       else this.recompute(svc, { ...t, transitions: [t], changes: [] });
     }
+    if (!fold) this.firstUps.flush(this.log);
     return transitions;
   }
 
@@ -111,6 +119,7 @@ export class ServiceLists {
   /** Recomputes each service with transitions folded, once, now (a commit calls it first). */
   flushFolded(): void {
     this.foldScheduled = false;
+    this.firstUps.flush(this.log);
     if (this.folded.size === 0) return;
     const batch = [...this.folded];
     this.folded.clear();
@@ -121,8 +130,9 @@ export class ServiceLists {
     }
   }
 
-  /** Drops the transitions not yet recomputed (stop). */
+  /** Drops the transitions not yet recomputed (stop); the real servers found up meanwhile are still logged. */
   dropFolded(): void {
+    this.firstUps.flush(this.log);
     this.folded.clear();
   }
 

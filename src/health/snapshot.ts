@@ -48,7 +48,7 @@ export function serviceStatus(svc: ServiceEntry, states: StateTable, now: number
 export function unsettledCount(svc: ServiceEntry, states: StateTable, now: number): number {
   // a server that flaps and so never completes a rise or a fall counts as settled after twice the time one takes
   return svc.jobs.filter((job) => {
-    if (!('rise' in job.check)) return false;
+    if (job.check.type === 'none') return false; // no check, no verdict to wait for (every check has a rise and a fall)
     const s = states.read(job.slot);
     return s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall &&
       now - s.since < 2 * (Math.max(job.check.rise, job.check.fall) * job.intervalMs + job.check.timeout * 1000);

@@ -104,6 +104,10 @@ export class EcmpLab {
         if (j.to === 'up') up.add(String(j.realServer));
         else up.delete(String(j.realServer));
       }
+      // up at their first check: named in one line (the first 16; the lab has a few)
+      if (j?.event === 'health.first_up' && Array.isArray(j.realServers)) {
+        for (const r of j.realServers as Array<{ realServer: string }>) up.add(String(r.realServer));
+      }
       if (j && isAnnounce(j)) announces.push(Date.now());
       // its own time stamp: the line may reach the lab late
       if (j?.event === 'ecmp.withdraw') withdraws.push(typeof j.time === 'string' ? Date.parse(j.time) : Date.now());

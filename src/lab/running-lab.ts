@@ -110,6 +110,11 @@ export class Lab {
         else this.up[which - 1].delete(String(j.realServer));
         this.allUpAt[which - 1] = this.up[which - 1].size === 3 ? (this.allUpAt[which - 1] ?? Date.now()) : undefined;
       }
+      // up at their first check: named in one line (the first 16; the lab has 3)
+      if (j?.event === 'health.first_up' && Array.isArray(j.realServers)) {
+        for (const r of j.realServers as Array<{ realServer: string }>) this.up[which - 1].add(String(r.realServer));
+        this.allUpAt[which - 1] = this.up[which - 1].size === 3 ? (this.allUpAt[which - 1] ?? Date.now()) : undefined;
+      }
       if (j?.event === 'connsync.change' && typeof j.change === 'string' && j.change.startsWith('start ')) {
         this.sync[which - 1] = j.change.slice('start '.length);
       }

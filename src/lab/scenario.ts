@@ -83,7 +83,7 @@ export async function runScenario(opts: ScenarioOptions, keep?: (lab: Lab, repor
         await sleep(200);
       }
       say('      d1: VI_WEB master, d2: VI_WEB backup');
-      // the web servers come up after `rise` good probes; lvsd logs each change (health.change, connsync.change)
+      // the web servers come up after `rise` good probes; lvsd logs them (health.first_up, health.change; connsync.change)
       const deadline = Date.now() + 90_000;
       for (const which of [1, 2] as const) {
         const want = which === 1 ? 'master' : 'backup';

@@ -33,6 +33,14 @@ export class FakeWatcher implements TcpWatcher {
   takeCounts(): [number, number] {
     return [0, 0];
   }
+  /**
+   * Every watch's outcome in one batch: refused (ECONNREFUSED), the fall-th failure in a row. A real server
+   * down at start stays down (no change), but has been seen failing: its rise is then a health.change of its
+   * own, not a first verdict counted in health.first_up (first-up-log.ts).
+   */
+  failAll(): void {
+    for (const [id, { o, cb }] of [...this.watches]) cb(111, 1, o.fall, id);
+  }
   /** Every watch's outcome in one batch: connected (errno 0), the rise-th success in a row. */
   riseAll(): void {
     for (const [id, { o, cb }] of [...this.watches]) cb(0, 1, o.rise, id);

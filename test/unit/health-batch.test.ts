@@ -51,7 +51,45 @@ function slowLogger(on: () => boolean = () => true) {
   return pino({ level: 'info' }, { write: () => { if (!on()) return; const t = performance.now(); while (performance.now() - t < 1); } });
 }
 
+/**
+ * Every real server seen failing first (down, no change): its rise is then logged as a health.change of its
+ * own, 1 ms each with slowLogger, so a batch of rises is read over many turns. Up at the first check, they
+ * would be counted in a few health.first_up lines and read in a turn or two.
+ */
+async function seenFailing(watcher: FakeWatcher): Promise<void> {
+  watcher.failAll();
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+}
+
 describe('10,000 real servers rising in one batch of outcomes', () => {
+  test('up at their first check, they are told in a few health.first_up lines (a count, the first 16 named), not a health.change line each', async () => {
+    const watcher = new FakeWatcher();
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    const s = new HealthScheduler({ services: services(), health }, { watcher, logger: log });
+    s.start();
+    try {
+      watcher.riseAll();
+      const up = () => s.snapshot().services.reduce((n, x) => n + x.up, 0);
+      while (up() < SERVICES * PER) await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(lines.filter((l) => l.event === 'health.change').length, 0, 'no health.change line for a real server up at its first check');
+      const firstUps = lines.filter((l) => l.event === 'health.first_up');
+      // before: 10,000 health.change lines; now one per batch read (or per FOLD_HOLD_MS of reading)
+      assert.ok(firstUps.length >= 1 && firstUps.length <= 20, `${firstUps.length} health.first_up lines`);
+      assert.equal(firstUps.reduce((n, l) => n + (l.count as number), 0), SERVICES * PER, 'every real server counted once');
+      for (const l of firstUps) {
+        const named = l.realServers as Array<{ service: string; realServer: string; weight: number }>;
+        assert.equal(named.length, Math.min(16, l.count as number));
+        assert.equal(l.more ?? 0, (l.count as number) - named.length);
+        assert.ok(named.every((r) => /^s\d+$/.test(r.service) && r.realServer.endsWith(':8080') && r.weight === 5), JSON.stringify(named));
+      }
+      assert.ok(firstUps.every((l) => (l.services as number) >= 1 && (l.services as number) <= SERVICES && (l.services as number) <= (l.count as number)));
+    } finally {
+      await s.stop();
+    }
+  });
+
   test('the scheduler folds them into a few new lists per service, with every transition', async () => {
     const watcher = new FakeWatcher();
     const events: Array<{ service: string; dests: DestSpec[]; change: HealthChange }> = [];
@@ -88,6 +126,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     const s = new HealthScheduler({ services: services().slice(0, n / PER), health }, { watcher, logger: slow });
     s.start();
     try {
+      await seenFailing(watcher);
       const up = () => s.snapshot().services.reduce((k, x) => k + x.up, 0);
       let upWhenTimerRan = -1;
       setTimeout(() => (upWhenTimerRan = up()), 0);
@@ -114,6 +153,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     });
     s.start();
     try {
+      await seenFailing(watcher);
       watcher.riseAll();
       const up = () => s.snapshot().services.reduce((k, x) => k + x.up, 0);
       assert.ok(up() < n, 'the batch is read over more than one turn');
@@ -138,6 +178,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     });
     s.start();
     try {
+      await seenFailing(watcher);
       watcher.riseAll();
       await new Promise((r) => setImmediate(r)); // a turn more of the batch read, the rest waiting
       assert.equal(events.length, 0, 'held while the batch waits');
@@ -174,6 +215,7 @@ describe('10,000 real servers rising in one batch of outcomes', () => {
     try {
       const weighted = () => kernel.table.reduce((k, e) => k + e.dests.filter((x) => x.weight === 5).length, 0);
       assert.equal(weighted(), 0);
+      await seenFailing(watcher);
       const before = kernel.batches.length;
       slowLines = true;
       watcher.riseAll();

@@ -168,11 +168,48 @@ describe('results to destinations', () => {
     await clock.advance(5000);
     assert.equal(rec.events.length, 2);
     assert.deepEqual(weights(rec.events[1]!.dests), ['10.0.0.1=0', '10.0.0.2=0']);
+    // up at its first verdict: counted in a health.first_up line (first-up-log.ts), not a health.change of its own
+    assert.deepEqual(lines.filter((l) => l.event === 'health.first_up').map((l) => [l.count, l.services, l.realServers]),
+      [[1, 1, [{ service: 'web', realServer: '10.0.0.1:80', weight: 100 }]]]);
     const changes = lines.filter((l) => l.event === 'health.change');
     assert.deepEqual(changes.map((l) => [l.service, l.realServer, l.from, l.to, l.reason]), [
-      ['web', '10.0.0.1:80', 'down', 'up', 'connected'],
       ['web', '10.0.0.1:80', 'up', 'down', 'connect ECONNREFUSED'],
     ]);
+    await s.stop();
+  });
+
+  test('real servers up at their first check are told in one health.first_up line per batch; every later change, and an up after failing first, in a health.change each', async () => {
+    const clock = new ManualClock();
+    const { answers, prober } = scripted(clock);
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+    const rec = recorder();
+    const addrs = Array.from({ length: 20 }, (_, i) => `10.0.0.${i + 1}`);
+    const check = (a: string) => tcpCheck(a, { rise: 1, fall: 1 });
+    const s = new HealthScheduler({ services: [service('web', addrs.slice(0, 10), {}, check), service('api', addrs.slice(10), {}, check)], health },
+      { clock, prober, logger, onChange: rec.onChange });
+    answers.set('10.0.0.20', { ok: false }); // fails its first checks
+    s.start();
+    await clock.advance(5000);
+    const firstUps = () => lines.filter((l) => l.event === 'health.first_up');
+    const changes = () => lines.filter((l) => l.event === 'health.change').map((l) => [l.service, l.realServer, l.from, l.to]);
+    assert.deepEqual(changes(), [], 'no health.change for a real server up at its first check');
+    const told = firstUps().reduce((n, l) => n + (l.count as number), 0);
+    assert.equal(told, 19, 'every one of them counted');
+    assert.ok(firstUps().every((l) => (l.realServers as unknown[]).length === Math.min(16, l.count as number)), 'the first 16 of each line named');
+    const named = firstUps().flatMap((l) => (l.realServers as Array<{ service: string; realServer: string }>).map((r) => `${r.service} ${r.realServer}`));
+    assert.ok(named.includes('web 10.0.0.1:80') && !named.some((n) => n.includes('10.0.0.20:80')), named.join(', '));
+    assert.equal(rec.events.reduce((n, e) => n + e.change.transitions.length, 0), 19, 'each is still a transition of its service');
+    const last = new Map(rec.events.map((e) => [e.service, e.dests]));
+    assert.deepEqual([...last.values()].flat().filter((d) => d.weight !== 100).map((d) => `${d.address}=${d.weight}`), ['10.0.0.20=0'], 'every list follows');
+    // the one that failed first comes up: its own line; a later fall and rise too
+    answers.delete('10.0.0.20');
+    answers.set('10.0.0.1', { ok: false });
+    await clock.advance(5000);
+    answers.delete('10.0.0.1');
+    await clock.advance(5000);
+    assert.deepEqual(changes().map((c) => c.join(' ')).sort(), ['api 10.0.0.20:80 down up', 'web 10.0.0.1:80 down up', 'web 10.0.0.1:80 up down']);
+    assert.equal(firstUps().reduce((n, l) => n + (l.count as number), 0), 19, 'no first_up after the first verdicts');
     await s.stop();
   });
 
@@ -455,5 +492,19 @@ test('unsettledServers: a real server counts until its first rise or fall (initi
   await clock.advance(5000); // .2's third failure: down is a verdict too
   assert.equal(s.unsettledServers('web'), 0);
   assert.equal(s.unsettledServers('nosuch'), undefined);
+  await s.stop();
+});
+
+test('unsettledServers: a real server without a check (type none) is settled from the start: an ECMP director and the start\'s warm do not wait for a verdict that never comes', async () => {
+  const clock = new ManualClock(0);
+  const { prober } = scripted(clock);
+  const none = (a: string) => ({ ...tcpCheck(a), type: 'none' }) as HealthCheckConfig;
+  const s = new HealthScheduler({ services: [service('plain', ['10.0.0.1', '10.0.0.2'], {}, none), service('web', ['10.0.0.3'])], health }, { clock, prober });
+  s.start();
+  // before: counted until twice a rise's time had passed (2 x (3 x 5 s + 2 s) = 34 s by default)
+  assert.equal(s.unsettledServers('plain'), 0);
+  assert.equal(s.unsettledTotal(), 1, 'the checked one only');
+  await clock.advance(10_000);
+  assert.equal(s.unsettledTotal(), 0);
   await s.stop();
 });
