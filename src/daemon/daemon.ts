@@ -144,6 +144,16 @@ export class Daemon {
     return this.parts.busyAtMs;
   }
 
+  /** Real servers with no first health verdict yet (0 without health checks): the start's ramp is over at 0. */
+  unsettledServers(): number {
+    return this.parts.health?.unsettledTotal() ?? 0;
+  }
+
+  /** Whether stop() was called. */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
   get currentConfig(): Config {
     return this.parts.config;
   }

@@ -9,6 +9,12 @@
  * few services, read whole, then again with one weight edited, through its own ConfigCache): the running
  * config, its cache and the kernel are not touched, and nothing is switched. The control path is warmed by
  * one POST /v1/ping over the daemon's own socket (control-server.ts pingControl).
+ *
+ * The warm waits until the start's ramp is over (`afterStartRamp`): every real server has its first health
+ * verdict and the daemon has been quiet WARM_QUIET_MS, or WARM_LATEST_MS after the start at the latest. Run
+ * at once after the start it took 2-9 s of the main thread in the TCG VM inside the ramp, where the main
+ * thread reads the first verdicts of every real server and is the ramp's rate (docs/benchmarks.md). A
+ * reload asked before it simply runs its paths for the first time itself, as it would without the warm.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +26,40 @@ import type { Logger } from '../log.js';
 import { pingControl } from './control-server.js';
 import { watchingLoop } from '../loop-delay.js';
 import { servicesDelta, type ServicesDelta } from './service-delta.js';
+
+/** The warm waits for the daemon to be this quiet (no health change, VRRP transition or reload) after the ramp. */
+export const WARM_QUIET_MS = 1000;
+/** ... and runs this long after the start at the latest (a real server whose first verdict never comes). */
+export const WARM_LATEST_MS = 120_000;
+/** How often the wait looks. */
+export const WARM_POLL_MS = 500;
+
+/** What afterStartRamp() reads of the daemon, and its clock. */
+export interface RampWatch {
+  /** real servers without a first health verdict */
+  unsettled(): number;
+  /** when the daemon was last busy, on `now`'s clock */
+  busyAtMs(): number;
+  stopped(): boolean;
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * Resolves when the start's ramp is over: no real server waits for its first verdict and the daemon has
+ * been quiet `quietMs` ('settled'), or `latestMs` after the call ('latest'), or the daemon is stopping
+ * ('stopped'). The unsettled count (a walk of every real server's state) is read only once quiet.
+ */
+export async function afterStartRamp(w: RampWatch, quietMs = WARM_QUIET_MS, latestMs = WARM_LATEST_MS, everyMs = WARM_POLL_MS): Promise<'settled' | 'latest' | 'stopped'> {
+  const started = w.now();
+  for (;;) {
+    if (w.stopped()) return 'stopped';
+    const now = w.now();
+    if (now - w.busyAtMs() >= quietMs && w.unsettled() === 0) return 'settled';
+    if (now - started >= latestMs) return 'latest';
+    await w.sleep(everyMs);
+  }
+}
 
 /** Services in the scratch config: enough that one edited is a delta (service-delta.ts MAX_SHARE). */
 export const WARM_SERVICES = 8;
@@ -65,12 +105,14 @@ export async function warmLoadPath(dir?: string): Promise<LoadWarmed> {
 }
 
 /**
- * After the start: the daemon's own warm (its config read once more, in the reload chain: Daemon.warm),
+ * After the start's ramp (`waited`: how the wait ended and how long it took, logged): the daemon's own warm (its config read once more, in the reload chain: Daemon.warm),
  * then the load's edit path on the scratch config and one ping over the control socket at `socket`.
  * Logged as reload.warmed with each step's ms; a step that fails is named there (`failed`) and the rest
  * still run: the warm only makes the first reload faster, it decides nothing. Never rejects.
  */
-export async function warmReloadPaths(daemonWarm: () => Promise<void>, socket: string, log: Logger): Promise<void> {
+export async function warmReloadPaths(
+  daemonWarm: () => Promise<void>, socket: string, log: Logger, waited?: { after: 'settled' | 'latest'; ms: number },
+): Promise<void> {
   const started = performance.now();
   const failed: string[] = [];
   await daemonWarm().catch(() => failed.push('config'));
@@ -83,7 +125,7 @@ export async function warmReloadPaths(daemonWarm: () => Promise<void>, socket: s
   const t3 = performance.now();
   const ms = (a: number, b: number) => Math.round(b - a);
   log.info({
-    event: 'reload.warmed', ms: ms(started, t3), configMs: ms(started, t1), loadPathMs: ms(t1, t2), controlMs: ms(t2, t3),
+    event: 'reload.warmed', ms: ms(started, t3), ...(waited && { after: waited.after, waitedMs: waited.ms }), configMs: ms(started, t1), loadPathMs: ms(t1, t2), controlMs: ms(t2, t3),
     ...(failed.length > 0 && { failed }),
   }, failed.length > 0 ? `reload path warmed, but not all of it: ${failed.join('; ')}` : 'reload path warmed');
 }

@@ -7,6 +7,7 @@
  * SIGTERM/SIGINT stop cleanly (VRRP hands over, VIPs released, the IPVS table left in place so a restart
  * does not blip).
  */
+import { performance } from 'node:perf_hooks';
 import { ConfigCache, loadConfig, socketPathProblem } from '../config/index.js';
 import type { Config } from '../config/types.js';
 import { LvsdError } from '../errors.js';
@@ -19,7 +20,7 @@ import { limitHeapGrowth } from './heap-growth.js';
 import { claimNetns } from './netns-guard.js';
 import { ReloadQueue } from './reload-queue.js';
 import { answeredByRead } from './reload.js';
-import { warmReloadPaths } from './reload-warm.js';
+import { afterStartRamp, warmReloadPaths } from './reload-warm.js';
 import { trapSignals, type SignalTrap } from './signals.js';
 import type { Metrics } from './metrics.js';
 import type { EarlyVrrp } from './vrrp-port.js';
@@ -192,10 +193,16 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   }
   const running = daemon;
   startPage();
-  // the reload path run once now, not by the first real reload (reload-warm.ts): the config read once more
-  // (Daemon.warm: reloads queue behind it), the load of an edited file on a scratch config, and one request
-  // over the control socket
-  void warmReloadPaths(() => running.warm(), socketPath, log);
+  // the reload path run once the start's ramp is over, not by the first real reload (reload-warm.ts): the
+  // config read once more (Daemon.warm: reloads queue behind it), the load of an edited file on a scratch
+  // config, and one request over the control socket; not inside the ramp, whose rate is the main thread's
+  const rampFrom = performance.now();
+  void afterStartRamp({
+    unsettled: () => running.unsettledServers(), busyAtMs: () => running.busyAtMs, stopped: () => running.stopping,
+    now: () => performance.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms).unref()),
+  }).catch(() => 'latest' as const).then((after) => {
+    if (after !== 'stopped') return warmReloadPaths(() => running.warm(), socketPath, log, { after, ms: Math.round(performance.now() - rampFrom) });
+  });
 
   // never rejects; the daemon logs the outcome
   const watching = await watchConfigFile(o.configPath, () => void reloads.changed('file'), log, {

@@ -185,6 +185,9 @@ test('after its start the daemon runs the reload path once itself (reload-warm.t
     const warmed = await d.waitForEvent('reload.warmed');
     assert.equal(warmed.failed, undefined, JSON.stringify(warmed));
     for (const k of ['configMs', 'loadPathMs', 'controlMs']) assert.equal(typeof warmed[k], 'number', k);
+    // after the start's ramp (no real server waiting for a first verdict: these have no check), not inside it
+    assert.equal(warmed.after, 'settled', JSON.stringify(warmed));
+    assert.equal(typeof warmed.waitedMs, 'number');
     const ping = d.lines.filter((l) => l.event === 'control.request');
     assert.deepEqual(ping.map((l) => [l.method, l.url, l.status]), [['POST', '/v1/ping', 200]], 'the warm\'s own request, the only one so far');
     assert.equal(reloadLines(d).length, 0, 'the warm switched nothing');

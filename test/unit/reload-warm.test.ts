@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { pingControl, startControlServer } from '../../src/daemon/control-server.js';
-import { warmLoadPath, warmReloadPaths, WARM_SERVICES } from '../../src/daemon/reload-warm.js';
+import { afterStartRamp, warmLoadPath, warmReloadPaths, WARM_LATEST_MS, WARM_POLL_MS, WARM_QUIET_MS, WARM_SERVICES, type RampWatch } from '../../src/daemon/reload-warm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lvsd-warm-test-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -77,4 +77,51 @@ test('the warm runs every step and logs reload.warmed; a step that fails is name
   assert.match(failed[1]!, /^control: .*ENOENT/);
   assert.equal(typeof line.loadPathMs, 'number', 'the load path ran between the two failures');
   assert.ok(!existsSync(join(dir, 'nobody.sock')));
+});
+
+/** A daemon as afterStartRamp() reads it, on a virtual clock: `unsettled` and `busyAt` set by the test. */
+function rampDaemon() {
+  const d = { t: 0, unsettled: 10_000, busyAt: 0, stopped: false, counted: 0 };
+  const w: RampWatch = {
+    unsettled: () => { d.counted++; return d.unsettled; }, busyAtMs: () => d.busyAt, stopped: () => d.stopped,
+    now: () => d.t, sleep: async (ms) => { d.t += ms; step(d.t); },
+  };
+  let step: (t: number) => void = () => undefined;
+  return { d, w, on: (f: (t: number) => void) => (step = f) };
+}
+
+test('the warm waits until the start\'s ramp is over: every real server has its first verdict and the daemon has been quiet (not inside the ramp, whose rate is the main thread)', async () => {
+  const { d, w, on } = rampDaemon();
+  // the ramp: verdicts read and health passes made until 30 s, busy at every look; settled at 29 s
+  on((t) => {
+    if (t <= 30_000) d.busyAt = t - 100;
+    if (t >= 29_000) d.unsettled = 0;
+  });
+  assert.equal(await afterStartRamp(w), 'settled');
+  assert.ok(d.t >= 30_000 + WARM_QUIET_MS && d.t <= 30_000 + WARM_QUIET_MS + WARM_POLL_MS, `the warm at ${d.t} ms, the ramp over at 30,000`);
+
+  // quiet while verdicts are still missing (the start pass, a slow first interval): still waits
+  const q = rampDaemon();
+  q.on((t) => { if (t >= 12_000) q.d.unsettled = 0; });
+  assert.equal(await afterStartRamp(q.w), 'settled');
+  assert.equal(q.d.t, 12_000);
+  assert.ok(q.d.counted <= 12_000 / WARM_POLL_MS + 1, 'the unsettled count read once per look at most');
+});
+
+test('the warm runs WARM_LATEST_MS after the start at the latest (a real server whose verdict never comes, a busy daemon), and not after a stop', async () => {
+  const { d, w, on } = rampDaemon();
+  on((t) => { d.busyAt = t; });
+  assert.equal(await afterStartRamp(w), 'latest');
+  assert.equal(d.t, WARM_LATEST_MS);
+
+  const s = rampDaemon();
+  s.on((t) => { if (t === 5000) s.d.stopped = true; });
+  assert.equal(await afterStartRamp(s.w), 'stopped');
+  assert.equal(s.d.t, 5000);
+
+  const none = rampDaemon();
+  none.d.unsettled = 0;
+  none.d.busyAt = -WARM_QUIET_MS; // no health checks, quiet since the start
+  assert.equal(await afterStartRamp(none.w), 'settled');
+  assert.equal(none.d.t, 0, 'at once');
 });
