@@ -45,6 +45,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CLK_TCK, cpuTicks, hostLoad, median, probeFigures, sample, stats, tcpCounters, tcpStates, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
 import { formatPerfProbe, parsePerfScript, perfProbeFigures } from './_perf-probe.js';
+import { RampSampler, type RampFigures } from './_rise-measure.js';
 import { unitEnvironment } from './_unit-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -56,7 +57,8 @@ const LVSD_MAIN = join(root, 'dist', 'src', 'cli', 'main.js');
  * ~4.5 MiB more RSS than the bundle (node's ESM loader in both threads, every module compiled from source).
  */
 const LVSD_BUNDLE = join(root, 'dist', 'bundle', 'lvsd.cjs');
-const LVSD_CLI = existsSync(LVSD_BUNDLE) ? LVSD_BUNDLE : LVSD_MAIN;
+/** LVSD_BENCH_HEALTH_LVSD=PATH: another build's lvsd.cjs (or main.js) for lvsd, e.g. main's for an A/B in one boot */
+const LVSD_CLI = process.env.LVSD_BENCH_HEALTH_LVSD || (existsSync(LVSD_BUNDLE) ? LVSD_BUNDLE : LVSD_MAIN);
 const LISTENER = join(root, 'dist', 'test', 'netns', 'fixtures', 'vrrp-listen.js');
 const KEEPALIVED = '/usr/sbin/keepalived';
 
@@ -318,8 +320,17 @@ function weightedDests(kind: Kind): number {
   return n;
 }
 
-async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number): Promise<number> {
+async function waitReady(kind: Kind, child: ChildProcess, timeoutMs: number, ramp?: { log: string; out?: RampFigures }): Promise<number> {
   const t0 = Date.now();
+  const sampler = ramp && child.pid !== undefined ? new RampSampler(child.pid, t0) : undefined;
+  try {
+    return await pollReady(kind, child, timeoutMs, t0);
+  } finally {
+    if (ramp && sampler) ramp.out = sampler.finish(ramp.log);
+  }
+}
+
+async function pollReady(kind: Kind, child: ChildProcess, timeoutMs: number, t0: number): Promise<number> {
   let told = t0;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${kind} exited (${child.exitCode}) before it was ready: see ${dir}`);
@@ -538,6 +549,8 @@ interface WindowResult {
   /** TCP sockets by state at the end of the window (/proc/net/tcp; not LISTEN) on the director and the servers */
   states: { director: Record<string, number>; realServers: Record<string, number> };
   readyS: number;
+  /** lvsd's start ramp: its main thread's CPU until every real server was weighted (bench/_rise-measure.ts) */
+  ramp?: RampFigures;
   cpuSPerMin: number;
   cpuMsPerProbe: number;
   /** the share of that CPU spent in user space (the rest is the kernel, for both tools mostly TCP) */
@@ -607,7 +620,11 @@ function applyVariant(v: Variant): void {
  * One start of a tool with the full config (a fresh start every round), and a window in each of the round's
  * variants in turn, each after the sink and the TIME_WAIT table are switched to it and one interval settled.
  */
+/** The last lvsd start's ramp (bench/_rise-measure.ts), put in its windows' results. */
+let rampOf: RampFigures | undefined;
+
 async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, round: number, variants: Variant[], traceAfter: boolean): Promise<WindowResult[]> {
+  rampOf = undefined;
   applyVariant(variants[0]!);
   await sink.mode(variants[0]!.sink);
   // lvsd leaves its table at exit (a restart adopts it), keepalived removes its own: each round starts empty,
@@ -616,8 +633,16 @@ async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, rou
   const full = startTool(kind, true, `full-${round}`);
   const out: WindowResult[] = [];
   try {
-    const readyMs = await waitReady(kind, full, 900_000);
+    const ramp: { log: string; out?: RampFigures } = { log: join(dir, `lvsd-full-${round}.log`) };
+    const readyMs = await waitReady(kind, full, 900_000, kind === 'lvsd' ? ramp : undefined);
     say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval${kind === 'lvsd' && LVSD_CLI_B !== undefined ? ` (build ${lvsdCli(round) === LVSD_CLI ? 'A' : 'B'}: ${lvsdCli(round)})` : ''}`);
+    rampOf = ramp.out;
+    if (ramp.out) {
+      const r = ramp.out;
+      say(kind, `  ramp: last health pass ${r.lastApplyS.toFixed(1)} s after the spawn; main thread CPU ${r.mainCpuS.toFixed(2)} s to then ` +
+        `(${(1000 * r.mainCpuS / N).toFixed(2)} ms per real server; ${r.mainCpuAtSeenS.toFixed(2)} s when seen), process ${r.processCpuS.toFixed(2)} s; ` +
+        `${r.passes} health passes, ${r.healthChangeLines} health.change and ${r.firstUpLines} health.first_up lines`);
+    }
     if (kind === 'lvsd') say(kind, `  ${await pageOutSettled(join(dir, `lvsd-full-${round}.log`), 120_000)}`);
     for (const variant of variants) {
       applyVariant(variant);
@@ -666,6 +691,7 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     sinkTimeouts,
     states,
     readyS: readyMs / 1000,
+    ...(kind === 'lvsd' && rampOf && { ramp: rampOf }),
     cpuSPerMin: (cpuS * 60) / windowS,
     cpuMsPerProbe: perProbe(cpuS * 1000),
     userShare: d.userTicks / Math.max(1, d.ticks),
