@@ -27,16 +27,19 @@ export interface HealthWiring {
 
 /** A scheduler for `services` (the config's, as the health checker is to run them) and `config`'s health section, not started. */
 export function createHealth(config: Config, services: ServiceConfig[], w: HealthWiring): HealthScheduler {
+  // one child logger for the commands (made per real server's transition before: 10,000 at a start, each
+  // its bindings serialised, in the ramp's main thread)
+  const log = w.log.child({ component: 'health' });
   return new HealthScheduler(
     { services, health: config.health },
     {
-      logger: w.log.child({ component: 'health' }),
+      logger: log,
       onChange: w.onChange,
       onQuorum: (service, met, up) => {
         const q = w.running().services.find((s) => s.name === service)?.quorum;
-        runQuorumCommand(met ? q?.up : q?.down, { service, met, up }, q?.user, w.log.child({ component: 'health' }));
+        runQuorumCommand(met ? q?.up : q?.down, { service, met, up }, q?.user, log);
       },
-      onTransition: (t) => runRealServerCommand(t, w.log.child({ component: 'health' })),
+      onTransition: (t) => runRealServerCommand(t, log),
       ...(w.prober ? { prober: w.prober } : {}),
       ...(w.watcher ? { watcher: w.watcher } : {}),
       onProbeResult: probeMetrics(w.metrics, w.probeUsers),

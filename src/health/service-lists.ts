@@ -63,14 +63,14 @@ export class ServiceLists {
   tell(job: Job, state: RealServerState, transition: Transition | undefined, result: ProbeResult, now: number, fold: boolean, first = false): RealServerTransition[] {
     const status = statusOf(state);
     const firstUp = first && transition?.to === 'up';
-    const loggedGroups = new Set<string>();
+    let loggedGroups: Set<string> | undefined; // made only for a group's members (a Set per outcome was garbage)
     const transitions: RealServerTransition[] = [];
     for (const name of job.services) {
       const svc = this.entries.get(name);
       if (!svc) continue;
       const group = svc.config.group;
-      const logIt = group === undefined || !loggedGroups.has(group.name);
-      if (group) loggedGroups.add(group.name);
+      const logIt = group === undefined || !loggedGroups?.has(group.name);
+      if (group) (loggedGroups ??= new Set()).add(group.name);
       for (const i of logIt ? membersOf(svc, job) : []) {
         const rs = svc.config.realServers[i]!;
         const realServer = rs.shared?.id ?? destId(rs.spec);
