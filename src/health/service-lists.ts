@@ -37,8 +37,8 @@ export class ServiceLists {
   private foldScheduled = false;
   /** When the first transition of those folded was (performance.now()). */
   private foldedSince = 0;
-  /** Real servers up at their first check since the last recompute: one health.first_up line for them all. */
-  private readonly firstUps = new FirstUpLog();
+  /** Real servers up at their first check: one health.first_up line a second for them all. */
+  private readonly firstUps: FirstUpLog;
 
   /**
    * `hold`: `waiting()` says outcomes told wait to be read in later turns (sliced-reader.ts); folded
@@ -50,7 +50,9 @@ export class ServiceLists {
   constructor(
     private readonly clock: Clock, private readonly log: Logger, private readonly states: StateTable, private readonly events: ListEvents,
     private readonly hold: { waiting: () => boolean; ms: number } = { waiting: () => false, ms: 0 },
-  ) {}
+  ) {
+    this.firstUps = new FirstUpLog(clock, log);
+  }
 
   /**
    * A probe's new state (`transition` when its status changed) told to the services using it: one
@@ -58,7 +60,7 @@ export class ServiceLists {
    * group, not one per member), their lists recomputed (`fold`: once after the batch being read). Returns
    * the real servers' transitions, for the scheduler's 'transition' events. `first`: the probe had no
    * verdict before (never up or seen failing since it was made): up now, its real servers are counted in
-   * the next health.first_up line (first-up-log.ts) instead of a health.change line each.
+   * the next health.first_up line (first-up-log.ts: one a second at most) instead of a health.change line each.
    */
   tell(job: Job, state: RealServerState, transition: Transition | undefined, result: ProbeResult, now: number, fold: boolean, first = false): RealServerTransition[] {
     const status = statusOf(state);
@@ -90,7 +92,6 @@ export class ServiceLists {
       if (fold) this.fold(svc, t);
       else this.recompute(svc, { ...t, transitions: [t], changes: [] });
     }
-    if (!fold) this.firstUps.flush(this.log);
     return transitions;
   }
 
@@ -119,7 +120,6 @@ export class ServiceLists {
   /** Recomputes each service with transitions folded, once, now (a commit calls it first). */
   flushFolded(): void {
     this.foldScheduled = false;
-    this.firstUps.flush(this.log);
     if (this.folded.size === 0) return;
     const batch = [...this.folded];
     this.folded.clear();
@@ -132,7 +132,7 @@ export class ServiceLists {
 
   /** Drops the transitions not yet recomputed (stop); the real servers found up meanwhile are still logged. */
   dropFolded(): void {
-    this.firstUps.flush(this.log);
+    this.firstUps.flush();
     this.folded.clear();
   }
 

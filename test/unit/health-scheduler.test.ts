@@ -12,6 +12,7 @@ import type { DestSpec } from '../../src/ipvs/types.js';
 import {
   HealthScheduler, ManualClock, type HealthChange, type ProbeResult, type Prober,
 } from '../../src/health/index.js';
+import { FIRST_UP_EVERY_MS } from '../../src/health/first-up-log.js';
 
 const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 1024, execOutputLimit: 4096 };
 
@@ -178,7 +179,7 @@ describe('results to destinations', () => {
     await s.stop();
   });
 
-  test('real servers up at their first check are told in one health.first_up line per batch; every later change, and an up after failing first, in a health.change each', async () => {
+  test('real servers up at their first check are told in one health.first_up line a second at most; every later change, and an up after failing first, in a health.change each', async () => {
     const clock = new ManualClock();
     const { answers, prober } = scripted(clock);
     const lines: Array<Record<string, unknown>> = [];
@@ -190,8 +191,10 @@ describe('results to destinations', () => {
       { clock, prober, logger, onChange: rec.onChange });
     answers.set('10.0.0.20', { ok: false }); // fails its first checks
     s.start();
-    await clock.advance(5000);
+    await clock.advance(5000); // every first verdict, spread over the interval
+    await clock.advance(FIRST_UP_EVERY_MS); // the last line is written a second after the first it counts
     const firstUps = () => lines.filter((l) => l.event === 'health.first_up');
+    assert.ok(firstUps().length >= 2 && firstUps().length <= 6, `${firstUps().length} lines over the interval's 5 s`);
     const changes = () => lines.filter((l) => l.event === 'health.change').map((l) => [l.service, l.realServer, l.from, l.to]);
     assert.deepEqual(changes(), [], 'no health.change for a real server up at its first check');
     const told = firstUps().reduce((n, l) => n + (l.count as number), 0);
