@@ -16,6 +16,15 @@ export interface RampFigures {
   mainCpuS: number;
   /** the same until the bench saw every real server weighted (polled every 5 s: the ramp's end and after) */
   mainCpuAtSeenS: number;
+  /**
+   * the main thread's CPU to the end of the start pass (`daemon.reconcile` reason start: 10,100 objects
+   * programmed, the same code in any build), s: under TCG a thread's CPU time grows with the host's load
+   * (the guest counts the time its vCPU was not run), so the ramp's CPU after the start pass over this is
+   * the figure two starts at different loads compare by
+   */
+  startPassCpuS: number;
+  /** (mainCpuS - startPassCpuS) / startPassCpuS */
+  rampPerStartPass: number;
   /** the whole process's CPU to the ramp's end, s (the probe thread, VRRP, libuv's pool with it) */
   processCpuS: number;
   /** health passes (ipvs.apply lines after the first, the start pass) and health log lines */
@@ -49,12 +58,13 @@ export class RampSampler {
     this.take();
     const seenAt = Date.now();
     const lines = readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('{'));
-    let passes = -1, healthChangeLines = 0, firstUpLines = 0, lastApply = 0;
+    let passes = -1, healthChangeLines = 0, firstUpLines = 0, lastApply = 0, startPass = 0;
     for (const l of lines) {
       let j: { event?: string; time?: string | number };
       try { j = JSON.parse(l) as typeof j; } catch { continue; }
       if (j.event === 'health.change') healthChangeLines++;
       if (j.event === 'health.first_up') firstUpLines++;
+      if (j.event === 'daemon.reconcile' && (j as { reason?: string }).reason === 'start') startPass = Date.parse(String(j.time));
       if (j.event !== 'ipvs.apply') continue;
       const at = typeof j.time === 'number' ? j.time : Date.parse(String(j.time));
       if (at <= seenAt) { lastApply = at; passes++; }
@@ -62,8 +72,10 @@ export class RampSampler {
     const last = this.samples.at(-1);
     if (!last || lastApply === 0) return undefined;
     const atEnd = this.samples.filter((s) => s.at <= lastApply + 500).at(-1) ?? this.samples[0]!;
+    const atStartPass = this.samples.filter((s) => s.at <= startPass + 500).at(-1) ?? this.samples[0]!;
     return {
       lastApplyS: (lastApply - this.t0) / 1000, mainCpuS: atEnd.main, mainCpuAtSeenS: last.main, processCpuS: atEnd.all,
+      startPassCpuS: atStartPass.main, rampPerStartPass: (atEnd.main - atStartPass.main) / Math.max(0.01, atStartPass.main),
       passes: Math.max(0, passes), healthChangeLines, firstUpLines,
     };
   }

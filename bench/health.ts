@@ -640,7 +640,8 @@ async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, rou
     if (ramp.out) {
       const r = ramp.out;
       say(kind, `  ramp: last health pass ${r.lastApplyS.toFixed(1)} s after the spawn; main thread CPU ${r.mainCpuS.toFixed(2)} s to then ` +
-        `(${(1000 * r.mainCpuS / N).toFixed(2)} ms per real server; ${r.mainCpuAtSeenS.toFixed(2)} s when seen), process ${r.processCpuS.toFixed(2)} s; ` +
+        `(${(1000 * r.mainCpuS / N).toFixed(2)} ms per real server; ${r.mainCpuAtSeenS.toFixed(2)} s when seen; start pass ${r.startPassCpuS.toFixed(2)} s, ` +
+        `the ramp after it ${r.rampPerStartPass.toFixed(2)} start passes), process ${r.processCpuS.toFixed(2)} s; ` +
         `${r.passes} health passes, ${r.healthChangeLines} health.change and ${r.firstUpLines} health.first_up lines`);
     }
     if (kind === 'lvsd') say(kind, `  ${await pageOutSettled(join(dir, `lvsd-full-${round}.log`), 120_000)}`);

@@ -144,9 +144,9 @@ export class Daemon {
     return this.parts.busyAtMs;
   }
 
-  /** Real servers with no first health verdict yet (0 without health checks): the start's ramp is over at 0. */
-  unsettledServers(): number {
-    return this.parts.health?.unsettledTotal() ?? 0;
+  /** Real servers with no health verdict yet (0 without health checks): the start's ramp is over at 0. */
+  awaitingFirstVerdicts(): number {
+    return this.parts.health?.awaitingFirstVerdicts() ?? 0;
   }
 
   /** Whether stop() was called. */

@@ -29,14 +29,17 @@ import { servicesDelta, type ServicesDelta } from './service-delta.js';
 
 /** The warm waits for the daemon to be this quiet (no health change, VRRP transition or reload) after the ramp. */
 export const WARM_QUIET_MS = 1000;
-/** ... and runs this long after the start at the latest (a real server whose first verdict never comes). */
-export const WARM_LATEST_MS = 120_000;
+/**
+ * ... and runs this long after the start at the latest (a real server whose verdict never comes: one that
+ * flaps, never `rise` nor `fall` in a row). In the TCG VM at a loaded host a start's ramp took 125 s.
+ */
+export const WARM_LATEST_MS = 300_000;
 /** How often the wait looks. */
 export const WARM_POLL_MS = 500;
 
 /** What afterStartRamp() reads of the daemon, and its clock. */
 export interface RampWatch {
-  /** real servers without a first health verdict */
+  /** real servers without a health verdict yet (no time limit: Daemon.awaitingFirstVerdicts) */
   unsettled(): number;
   /** when the daemon was last busy, on `now`'s clock */
   busyAtMs(): number;

@@ -198,7 +198,7 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   // config, and one request over the control socket; not inside the ramp, whose rate is the main thread's
   const rampFrom = performance.now();
   void afterStartRamp({
-    unsettled: () => running.unsettledServers(), busyAtMs: () => running.busyAtMs, stopped: () => running.stopping,
+    unsettled: () => running.awaitingFirstVerdicts(), busyAtMs: () => running.busyAtMs, stopped: () => running.stopping,
     now: () => performance.now(), sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms).unref()),
   }).catch(() => 'latest' as const).then((after) => {
     if (after !== 'stopped') return warmReloadPaths(() => running.warm(), socketPath, log, { after, ms: Math.round(performance.now() - rampFrom) });

@@ -23,7 +23,7 @@ import { LocalFailureLog } from './local-log.js';
 import { ProbeRunner } from './probe-runner.js';
 import { LOCAL_ERRNOS } from './local-failure.js';
 import { takeWatchCounts, timeoutMsOf, watchOptions } from './native-watch.js';
-import { serverStatusesOf, serviceStatus, unsettledCount, upServerIds } from './snapshot.js';
+import { awaitingFirstVerdict, serverStatusesOf, serviceStatus, unsettledCount, upServerIds } from './snapshot.js';
 import { applyProbe, applyRun, type HealthStatus } from './state.js';
 import { ServiceLists } from './service-lists.js';
 import { SlicedReader } from './sliced-reader.js';
@@ -219,11 +219,13 @@ export class HealthScheduler extends EventEmitter {
     return svc && unsettledCount(svc, this.states, this.clock.now());
   }
 
-  /** unsettledServers() of every service, summed (a group's shared probe counted per member). */
-  unsettledTotal(): number {
-    const now = this.clock.now();
+  /**
+   * Real servers of every service with no verdict at all yet (snapshot.ts awaitingFirstVerdict: a start's
+   * ramp is over at 0; no time limit, unlike unsettledServers; a group's shared probe counted per member).
+   */
+  awaitingFirstVerdicts(): number {
     let n = 0;
-    for (const svc of this.lists.entries.values()) n += unsettledCount(svc, this.states, now);
+    for (const svc of this.lists.entries.values()) n += awaitingFirstVerdict(svc, this.states);
     return n;
   }
 

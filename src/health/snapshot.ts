@@ -55,6 +55,22 @@ export function unsettledCount(svc: ServiceEntry, states: StateTable, now: numbe
   }).length;
 }
 
+/**
+ * How many real servers (probes) of the service have had no verdict at all since they were made: neither
+ * `rise` successes nor `fall` failures nor a status change. Unlike unsettledCount, no time makes one
+ * settled: in the TCG VM at a loaded host a start's first verdicts took 125 s, and the flapping rule's
+ * 42 s (2 x (fall x 10 s + 1 s)) counted every real server not yet probed as settled long before.
+ */
+export function awaitingFirstVerdict(svc: ServiceEntry, states: StateTable): number {
+  let n = 0;
+  for (const job of svc.jobs) {
+    if (job.check.type === 'none') continue;
+    const s = states.read(job.slot);
+    if (s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall) n++;
+  }
+  return n;
+}
+
 /** The real servers (destIds) of the service whose check says up now. */
 export function upServerIds(svc: ServiceEntry, states: StateTable): string[] {
   return svc.config.realServers.filter((_, i) => statusOf(states.read(svc.jobs[i]!.slot)) === 'up').map((rs) => destId(rs.spec));

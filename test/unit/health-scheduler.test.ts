@@ -498,6 +498,24 @@ test('unsettledServers: a real server counts until its first rise or fall (initi
   await s.stop();
 });
 
+test('awaitingFirstVerdicts: a real server counts until its first rise or fall however long that takes (a start\'s ramp at a loaded host: the warm after it must not start inside it), not a real server without a check', async () => {
+  const clock = new ManualClock(0);
+  const { answers, prober } = scripted(clock);
+  answers.set('10.0.0.2', { ok: false });
+  const none = (a: string) => ({ ...tcpCheck(a), type: 'none' }) as HealthCheckConfig;
+  const s = new HealthScheduler({ services: [service('web', ['10.0.0.1', '10.0.0.2']), service('plain', ['10.0.0.3'], {}, none)], health }, { clock, prober });
+  assert.equal(s.awaitingFirstVerdicts(), 2);
+  await clock.advance(100_000); // not probed yet (the start pass, a slow first interval)
+  assert.equal(s.unsettledServers('web'), 0, 'the flapping rule counts them settled by now');
+  assert.equal(s.awaitingFirstVerdicts(), 2, 'still no verdict');
+  s.start();
+  await clock.advance(10_000); // .1: 2 successes (rise 2); .2: 2 failures of fall 3
+  assert.equal(s.awaitingFirstVerdicts(), 1);
+  await clock.advance(5000); // .2's third failure: down is a verdict too
+  assert.equal(s.awaitingFirstVerdicts(), 0);
+  await s.stop();
+});
+
 test('unsettledServers: a real server without a check (type none) is settled from the start: an ECMP director and the start\'s warm do not wait for a verdict that never comes', async () => {
   const clock = new ManualClock(0);
   const { prober } = scripted(clock);
@@ -506,8 +524,8 @@ test('unsettledServers: a real server without a check (type none) is settled fro
   s.start();
   // before: counted until twice a rise's time had passed (2 x (3 x 5 s + 2 s) = 34 s by default)
   assert.equal(s.unsettledServers('plain'), 0);
-  assert.equal(s.unsettledTotal(), 1, 'the checked one only');
+  assert.equal(s.awaitingFirstVerdicts(), 1, 'the checked one only');
   await clock.advance(10_000);
-  assert.equal(s.unsettledTotal(), 0);
+  assert.equal(s.awaitingFirstVerdicts(), 0);
   await s.stop();
 });
