@@ -12,9 +12,9 @@
  *
  * The warm waits until the start's ramp is over (`afterStartRamp`): every real server has its first health
  * verdict and the daemon has been quiet WARM_QUIET_MS, or WARM_LATEST_MS after the start at the latest. Run
- * at once after the start it took 2-9 s of the main thread in the TCG VM inside the ramp, where the main
- * thread reads the first verdicts of every real server and is the ramp's rate (docs/benchmarks.md). A
- * reload asked before it simply runs its paths for the first time itself, as it would without the warm.
+ * at once after the start it took 2-13 s of the main thread in the TCG VM inside the ramp, where the main
+ * thread reads the first verdicts of every real server (docs/benchmarks.md, 2026-12-06). A reload asked
+ * before it simply runs its paths for the first time itself, as it would without the warm.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -108,8 +108,8 @@ export async function warmLoadPath(dir?: string): Promise<LoadWarmed> {
 }
 
 /**
- * After the start's ramp (`waited`: how the wait ended and how long it took, logged): the daemon's own warm (its config read once more, in the reload chain: Daemon.warm),
- * then the load's edit path on the scratch config and one ping over the control socket at `socket`.
+ * After the start's ramp (`waited`: how the wait ended and how long it took, logged): the daemon's own
+ * warm (its config read once more, in the reload chain: Daemon.warm), then the load's edit path on the scratch config and one ping over the control socket at `socket`.
  * Logged as reload.warmed with each step's ms; a step that fails is named there (`failed`) and the rest
  * still run: the warm only makes the first reload faster, it decides nothing. Never rejects.
  */

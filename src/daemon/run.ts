@@ -195,7 +195,8 @@ async function run(o: RunDaemonOptions, log: Logger, signals: SignalTrap, pinoRe
   startPage();
   // the reload path run once the start's ramp is over, not by the first real reload (reload-warm.ts): the
   // config read once more (Daemon.warm: reloads queue behind it), the load of an edited file on a scratch
-  // config, and one request over the control socket; not inside the ramp, whose rate is the main thread's
+  // config, and one request over the control socket; not inside the ramp, whose first verdicts the main
+  // thread reads
   const rampFrom = performance.now();
   void afterStartRamp({
     unsettled: () => running.awaitingFirstVerdicts(), busyAtMs: () => running.busyAtMs, stopped: () => running.stopping,
