@@ -51,7 +51,8 @@ for (const tag of tags) {
   for (const l of pos) process.stdout.write(`  ${rel(l.time)} ${l.event} ${JSON.stringify(Object.fromEntries(Object.entries(l).filter(([k]) => !['time', 'event', 'level', 'pid', 'hostname', 'msg', 'v'].includes(k))))}\n`);
   const changes = log.filter((l) => l.event === 'health.change');
   const downs = changes.filter((l) => l.to === 'down');
-  const upsAfterStart = changes.filter((l) => l.to === 'up');
+  // a start's first ups are counted in health.first_up lines (one a second at most), later ups in health.change
+  const upsAfterStart = [...changes.filter((l) => l.to === 'up'), ...log.filter((l) => l.event === 'health.first_up')];
   const lastUp = upsAfterStart.length ? upsAfterStart.reduce((m, l) => (l.time > m ? l.time : m), 0) : undefined;
   const reasons: Record<string, number> = {};
   for (const d of downs) reasons[String(d.reason).replace(/\d+ms/, 'Nms')] = (reasons[String(d.reason).replace(/\d+ms/, 'Nms')] ?? 0) + 1;

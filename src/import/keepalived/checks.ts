@@ -50,7 +50,7 @@ export function common(p: Problems): Table<CheckState> {
     alpha: { map: (s, st) => { st.alpha = s.args[0] === undefined || ['true', 'on', 'yes'].includes(s.args[0]); } },
     omega: { ignored: 'lvsd runs no script when it stops; nothing to do' },
     warmup: { ignored: "lvsd spreads first probes over the interval by itself (a fixed offset per check), not keepalived's random warmup" },
-    log_all_failures: { ignored: 'lvsd logs every state change (event health.change), not every failed probe' },
+    log_all_failures: { ignored: 'lvsd logs every state change (event health.change; the first ups of a start counted in health.first_up), not every failed probe' },
     bindto: { ignored: 'lvsd probes from the address the routing table picks; a bound source address is not kept' },
     bind_port: { ignored: 'lvsd probes from an ephemeral port' },
     bind_if: { ignored: 'lvsd probes through the interface the routing table picks' },

@@ -146,7 +146,7 @@ export function globalRules(model: Model, p: Problems): Table<null> {
         model.connectionSync = { value: cs, place: s };
       },
     },
-    notify_fifo: { unsupported: 'lvsd writes no notify FIFO: follow its log events (vrrp.transition, health.change) instead' },
+    notify_fifo: { unsupported: 'lvsd writes no notify FIFO: follow its log events (vrrp.transition, health.change, health.first_up) instead' },
     notify_fifo_script: { unsupported: 'lvsd writes no notify FIFO' },
     vrrp_notify_fifo: { unsupported: 'lvsd writes no notify FIFO' },
     vrrp_notify_fifo_script: { unsupported: 'lvsd writes no notify FIFO' },

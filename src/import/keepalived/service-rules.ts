@@ -114,7 +114,7 @@ export function realServerRules(p: Problems): Table<{ rs: Obj; defaults: CheckDe
     },
     notify_up: { map: (s, st) => realServerNotify(s, st.rs, 'up') },
     notify_down: { map: (s, st) => realServerNotify(s, st.rs, 'down') },
-    smtp_alert: { ignored: 'lvsd sends no email; it logs event health.change' },
+    smtp_alert: { ignored: 'lvsd sends no email; it logs events health.change and health.first_up (the first ups of a start, counted)' },
     snmp_name: { ignored: 'lvsd has no SNMP; it names real servers by address and port' },
     delay_loop: { map: (s, st) => { st.defaults = { ...st.defaults, delayLoop: numberArg(s, p, 0, { min: 0, fraction: true }) ?? st.defaults.delayLoop }; } },
     retry: { map: (s, st) => { st.defaults = { ...st.defaults, retry: numberArg(s, p, 0, { min: 0 }) }; } },
@@ -206,7 +206,7 @@ export function serviceRules(p: Problems, proto: { value: string }): Table<Servi
     'sh-port': flag(2),
     'mh-port': flag(2),
     ip_family: { ignored: 'lvsd takes the family from the addresses' },
-    smtp_alert: { ignored: 'lvsd sends no email; it logs event health.change' },
+    smtp_alert: { ignored: 'lvsd sends no email; it logs events health.change and health.first_up (the first ups of a start, counted)' },
     warmup: { ignored: 'lvsd spreads first probes over the interval by itself' },
     real_server: {
       map: (s, st) => {
