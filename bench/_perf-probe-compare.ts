@@ -10,18 +10,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PerfProbeFigures } from './_perf-probe.js';
 
-interface Figures {
-  samples: number;
-  usPerProbe: number;
-  userUs: number;
-  kernelUs: number;
-  bySyscall: Record<string, number>;
-  softirq: Record<string, number>;
-  bySyscallSoftirq: Record<string, number>;
-  self: Array<[string, number]>;
-  inclusive: Array<[string, number]>;
-}
+/** what _perf-probe.ts wrote for one window (its folded stacks are not in the file) */
+type Figures = Omit<PerfProbeFigures, 'folded'>;
 
 const args = process.argv.slice(2);
 const ab = args.includes('--ab');
