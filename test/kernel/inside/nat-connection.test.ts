@@ -108,14 +108,16 @@ function conns(): Map<string, number> {
 }
 
 /**
- * The counters once the kernel shows the connection: IPVS folds its per-CPU counters into what ipvsadm reads
- * on its estimator tick (every 2 s), so a fresh connection shows up to a tick later.
+ * The counters once the kernel shows the connection at the real server and the service: IPVS folds its per-CPU
+ * counters into what ipvsadm reads on its estimator tick (every 2 s), so a fresh connection shows up to a tick
+ * later, and the service's and the real server's are separate estimators that can fold in different ticks
+ * (the CI once read the real server's 1 beside the service's 0).
  */
 async function connsOnceCounted(carrier: string): Promise<Map<string, number>> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const c = conns();
-    if ((c.get(carrier) ?? 0) > 0 || Date.now() > deadline) return c;
+    if (((c.get(carrier) ?? 0) > 0 && (c.get('service') ?? 0) > 0) || Date.now() > deadline) return c;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
