@@ -41,6 +41,11 @@ export function serviceStatus(svc: ServiceEntry, states: StateTable, now: number
   };
 }
 
+/** Neither `rise` successes nor `fall` failures nor a status change since the real server's probe was made. */
+function noVerdictYet(job: ServiceEntry['jobs'][number], s: ReturnType<StateTable['read']>): boolean {
+  return s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall;
+}
+
 /**
  * How many real servers of the service have no first verdict yet: probed, but neither `rise` successes nor
  * `fall` failures since the start (or since they were added). `none` checks are always settled.
@@ -50,7 +55,7 @@ export function unsettledCount(svc: ServiceEntry, states: StateTable, now: numbe
   return svc.jobs.filter((job) => {
     if (job.check.type === 'none') return false; // no check, no verdict to wait for (every check has a rise and a fall)
     const s = states.read(job.slot);
-    return s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall &&
+    return noVerdictYet(job, s) &&
       now - s.since < 2 * (Math.max(job.check.rise, job.check.fall) * job.intervalMs + job.check.timeout * 1000);
   }).length;
 }
@@ -65,8 +70,7 @@ export function awaitingFirstVerdict(svc: ServiceEntry, states: StateTable): num
   let n = 0;
   for (const job of svc.jobs) {
     if (job.check.type === 'none') continue;
-    const s = states.read(job.slot);
-    if (s.reason === 'initial' && s.successes < job.check.rise && s.failures < job.check.fall) n++;
+    if (noVerdictYet(job, states.read(job.slot))) n++;
   }
   return n;
 }
