@@ -4,15 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
 import type { HealthCheckConfig, HealthGlobalConfig, ServiceConfig } from '../../src/config/types.js';
 import type { DestSpec } from '../../src/ipvs/types.js';
 import {
   HealthScheduler, ManualClock, type HealthChange, type ProbeResult, type Prober,
 } from '../../src/health/index.js';
 import { FIRST_UP_EVERY_MS } from '../../src/health/first-up-log.js';
+import { captureLog } from './log-capture.js';
 
 const health: HealthGlobalConfig = { execUser: 'nobody', maxConcurrent: 1024, execOutputLimit: 4096 };
 
@@ -146,8 +145,7 @@ describe('results to destinations', () => {
   test('rise brings a server in, fall takes it out (inhibit: weight 0), one change event and log line each', async () => {
     const clock = new ManualClock();
     const { answers, prober } = scripted(clock);
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+    const { log: logger, lines } = captureLog();
     const rec = recorder();
     const s = new HealthScheduler({ services: [service('web', ['10.0.0.1', '10.0.0.2'])], health }, { clock, prober, logger, onChange: rec.onChange });
     assert.deepEqual(weights(s.desired('web')), ['10.0.0.1=0', '10.0.0.2=0'], 'servers start down (inhibited)');
@@ -182,8 +180,7 @@ describe('results to destinations', () => {
   test('real servers up at their first check are told in one health.first_up line a second at most; every later change, and an up after failing first, in a health.change each', async () => {
     const clock = new ManualClock();
     const { answers, prober } = scripted(clock);
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = pino({ level: 'info' }, new Writable({ write(chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb(); } }));
+    const { log: logger, lines } = captureLog();
     const rec = recorder();
     const addrs = Array.from({ length: 20 }, (_, i) => `10.0.0.${i + 1}`);
     const check = (a: string) => tcpCheck(a, { rise: 1, fall: 1 });
@@ -444,8 +441,7 @@ describe('failures of the director itself', () => {
   test('a probe failing with EMFILE leaves an up real server up, is logged once per 10 s and retried within a second', async () => {
     const clock = new ManualClock(1_000_000);
     const { answers, calls, prober } = scripted(clock);
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = pino(new Writable({ write(c, _e, cb) { lines.push(JSON.parse(String(c)) as Record<string, unknown>); cb(); } }));
+    const { log: logger, lines } = captureLog();
     const { events, onChange } = recorder();
     const seen: ProbeResult[] = [];
     const s = new HealthScheduler(
