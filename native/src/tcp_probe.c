@@ -110,6 +110,44 @@ static void end_kept(tcp_prober *p, int fd, bool v6) {
   p->idle[v6][p->idle_n[v6]++] = fd;
 }
 
+/* A probe that connected inside connect(): its socket closed a turn or so later, not now. Over a link inside
+   this host the handshake ends before the server's process has even accepted; closing now sends the FIN
+   first, and against a server that closes at accept the director keeps the TIME_WAIT and both ends do the
+   active close's work. Held close_after_ns (5 ms by default), the server's FIN has come: this close is the
+   passive one (no TIME_WAIT here), the order keepalived's checker gets by closing an epoll round later. No
+   system call is added: the socket is not in the epoll set, the turn that closes it runs anyway. */
+static void close_connected(tcp_prober *p, int fd, uint64_t at) {
+  if (p->close_after_ns == 0) {
+    close(fd);
+    return;
+  }
+  if (p->late_n == p->late_cap) {
+    uint32_t cap = p->late_cap ? p->late_cap * 2 : 64;
+    int *f = realloc(p->late_fd, sizeof *f * cap);
+    if (f != NULL) p->late_fd = f;
+    uint64_t *d = f != NULL ? realloc(p->late_due, sizeof *d * cap) : NULL;
+    if (d != NULL) p->late_due = d;
+    if (f == NULL || d == NULL) {
+      close(fd);
+      return;
+    }
+    p->late_cap = cap;
+  }
+  p->late_fd[p->late_n] = fd;
+  p->late_due[p->late_n++] = at + p->close_after_ns;
+}
+
+/* The held sockets whose time has come (all of them with `all`). */
+void lvsd_tcp_close_held(tcp_prober *p, bool all) {
+  uint64_t now = all ? UINT64_MAX : lvsd_tcp_now_ns();
+  uint32_t k = 0;
+  while (k < p->late_n && p->late_due[k] <= now) close(p->late_fd[k++]);
+  if (k == 0) return;
+  p->late_n -= k;
+  memmove(p->late_fd, p->late_fd + k, sizeof *p->late_fd * p->late_n);
+  memmove(p->late_due, p->late_due + k, sizeof *p->late_due * p->late_n);
+}
+
 static void end_socket(tcp_prober *p, probe_slot *s) {
   if (s->pooled) end_kept(p, s->fd, s->v6);
   else close(s->fd);
@@ -184,7 +222,7 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   }
   if (connect(fd, &addr->sa, lvsd_tcp_addr_len(addr)) == 0) {
     if (pooled) end_kept(p, fd, v6);
-    else close(fd);
+    else close_connected(p, fd, lvsd_tcp_now_ns());
     *done = 0;
     return -1;
   }
@@ -200,7 +238,8 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   if (now_err != EALREADY) {
     *at = lvsd_tcp_now_ns();
     *latency_us = (double)(*at - start) / 1000.0;
-    close(fd);
+    if (now_err == 0) close_connected(p, fd, *at);
+    else close(fd);
     *done = now_err;
     return -1;
   }
@@ -345,6 +384,7 @@ static void take_commands(tcp_prober *p) {
   p->work_cap = cap;
   p->wake_pending = false;
   p->max_in_flight = p->limit;
+  p->close_after_ns = p->close_after_cfg;
   p->stop_seen = p->stop;
   pthread_mutex_unlock(&p->mu);
   for (uint32_t i = 0; i < n && !p->stop_seen; i++) {
@@ -388,11 +428,17 @@ uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k) {
   }
   take_commands(p);
   if (p->stop_seen) return 0;
+  lvsd_tcp_close_held(p, false);
   expire(p);
   lvsd_tcp_run_turns(p);
   if (publish(p)) uv_async_send(&p->async);
   uint64_t first = p->heap_n > 0 ? p->slots[p->heap[0]].deadline_ns : 0;
   uint64_t turn = lvsd_tcp_first_turn(p);
   if (turn != 0 && (first == 0 || turn < first)) first = turn;
+  /* held sockets close at a turn that runs anyway; one is woken for only when none comes in the hold again */
+  if (p->late_n > 0) {
+    uint64_t hold = p->late_due[0] + p->close_after_ns;
+    if (first == 0 || hold < first) first = hold;
+  }
   return first;
 }

@@ -148,6 +148,23 @@ napi_value lvsd_tcp_prober_limit(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* tcpProberCloseAfter(handle, ms): how long a probe that connected inside connect() keeps its socket before
+   closing it (0: closed at once); see close_connected in tcp_probe.c. */
+napi_value lvsd_tcp_prober_close_after(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  tcp_prober *p = lvsd_tcp_handle_arg(env, info, 2, argv);
+  uint32_t ms;
+  if (p == NULL || !lvsd_arg_u32(env, argv[1], &ms)) return NULL;
+  if (ms > 1000) {
+    lvsd_throw_type(env, "tcpProberCloseAfter: at most 1000 ms");
+    return NULL;
+  }
+  pthread_mutex_lock(&p->mu);
+  p->close_after_cfg = (uint64_t)ms * 1000000u;
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
 /*
  * tcpProberConfigure(handle, localErrnos: number[], boundsUs: number[]): the errnos that are the director's
  * own failures (always delivered, never counted against a server), and the latency histogram's bounds

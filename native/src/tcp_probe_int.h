@@ -149,6 +149,14 @@ typedef struct tcp_prober {
   uint32_t idle_n[2], idle_cap[2];
   uint32_t *fd_slot; /* a kept socket's probe slot, by fd; NO_SLOT while it is idle */
   uint32_t fd_slot_cap;
+  /* Sockets of probes that connected inside connect() itself, closed at the engine's first turn at least
+     close_after_ns later (lvsd_tcp_close_connected): a real server that closes as soon as it accepts then
+     closes first, and the TIME_WAIT is its own, not the director's (as when a checker closes an epoll round
+     later). Appended in time order, so due in order. close_after_ns is copied from close_after_cfg each turn. */
+  int *late_fd;
+  uint64_t *late_due;
+  uint32_t late_n, late_cap;
+  uint64_t close_after_ns;
   tcp_cmd *work; /* the commands being applied (swapped with `cmds`) */
   uint32_t work_cap;
   bool stop_seen;
@@ -164,6 +172,7 @@ typedef struct tcp_prober {
   watch *watches; /* by JavaScript's id; reallocated by the engine only, under mu */
   uint32_t nwatches;
   uint32_t limit;
+  uint64_t close_after_cfg; /* tcpProberCloseAfter: ns a connected probe's socket stays open (0: closed at once) */
   uint8_t local_errno[LOCAL_ERRNO_MAX]; /* 1: the director's own failure, always delivered, never counted */
   uint32_t nbounds; /* latency histogram of the watches' outcomes (local failures excluded), since last read */
   double bounds_us[MAX_BUCKETS];
@@ -213,6 +222,8 @@ uint64_t lvsd_tcp_now_ns(void);
    deadlines passed, the watches due; folds and queues the outcomes. Returns the next deadline or turn
    (CLOCK_MONOTONIC ns), 0 when there is none. */
 uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k);
+/* Closes the sockets held after connecting whose hold is over (every one with `all`: the prober closing). */
+void lvsd_tcp_close_held(tcp_prober *p, bool all);
 /* Opens and connects a socket; returns the slot id, or -1 with *done set: 0 connected at once, else errno, and
    *latency_us the connect's time when the handshake settled inside it (0 when connect() itself failed) and
    *at when it ended (the clock read once for both).

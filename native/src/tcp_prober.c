@@ -39,6 +39,8 @@ static void free_prober(tcp_prober *p) {
   free(p->idle[0]);
   free(p->idle[1]);
   free(p->fd_slot);
+  free(p->late_fd);
+  free(p->late_due);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }
@@ -60,6 +62,7 @@ void lvsd_tcp_begin_close(tcp_prober *p, bool from_js) {
     if (p->slots[i].fd >= 0) close(p->slots[i].fd);
     p->slots[i].fd = -1;
   }
+  lvsd_tcp_close_held(p, true);
   for (int f = 0; f < 2; f++) {
     for (uint32_t i = 0; i < p->idle_n[f]; i++) close(p->idle[f][i]);
     p->idle_n[f] = 0;

@@ -24,6 +24,20 @@ import { constants } from 'node:os';
 import { addressToBytes } from './address.js';
 import { loadNative, type NativeBinding } from './native.js';
 
+/**
+ * How long a probe that connected inside its connect() (a real server on a link inside this host) keeps its
+ * socket before closing it: `LVSD_TCP_CLOSE_AFTER_MS`, default 5, 0 to close at once, at most 1000. The
+ * outcome is told at once either way; only the close waits (for a turn of the engine that runs anyway), so
+ * a server that closes as soon as it accepts closes first and keeps the TIME_WAIT (native/src/tcp_probe.c,
+ * close_connected).
+ */
+export function closeAfterMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.LVSD_TCP_CLOSE_AFTER_MS;
+  if (v === undefined || v === '') return 5;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= 1000 ? n : 5;
+}
+
 export interface TcpConnectOutcome {
   /** 0: connected; ETIMEDOUT: the deadline passed; -1: aborted; else the connect errno */
   errno: number;
@@ -115,6 +129,7 @@ export class TcpProber {
     this.native = loadNative();
     this.handle = this.native.tcpProberOpen((outcomes) => this.onOutcomes(outcomes), engine === 'thread' ? 0 : engine === 'loop' ? 1 : 2);
     this.native.tcpProberRef(this.handle, false);
+    this.native.tcpProberCloseAfter(this.handle, closeAfterMs());
   }
 
   get underWay(): number {

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { TcpCheck } from '../../src/config/types.js';
 import { probeTcp, setNativeTcpProbe } from '../../src/health/checkers/tcp.js';
-import { nativeAvailable, sharedTcpProber, TcpProber } from '../../src/net/index.js';
+import { closeAfterMs, nativeAvailable, sharedTcpProber, TcpProber } from '../../src/net/index.js';
 
 const check = (address: string, port: number, timeout = 2): TcpCheck => ({ type: 'tcp', address, port, timeout, interval: 5, rise: 1, fall: 1 });
 
@@ -407,4 +407,14 @@ describe('close: reset', () => {
       }
     });
   }
+});
+
+describe('LVSD_TCP_CLOSE_AFTER_MS', () => {
+  test('how long a connected probe holds its socket: 5 ms unless set to an integer 0-1000', () => {
+    assert.equal(closeAfterMs({}), 5);
+    assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: '' }), 5);
+    assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: '0' }), 0);
+    assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: '1000' }), 1000);
+    for (const bad of ['-1', '1001', '2.5', 'soon']) assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: bad }), 5, bad);
+  });
 });

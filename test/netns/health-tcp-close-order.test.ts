@@ -1,0 +1,47 @@
+/**
+ * Who closes first after a TCP check connects (native/src/tcp_probe.c, close_connected): over a link inside
+ * the host the handshake ends inside the prober's connect(), before the server has accepted. The prober holds
+ * the connected socket for LVSD_TCP_CLOSE_AFTER_MS (default 5) and closes it at a later turn, so a server that
+ * closes at accept closes first and keeps the TIME_WAIT, as with keepalived's checker; with 0 the prober
+ * closes at once and the director keeps them. Either way the outcome is told at once, and a prober closed
+ * while it holds sockets leaves none open.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { NetnsLab, netnsSkipReason } from './netns.js';
+import { nativeAvailable } from '../../src/net/index.js';
+
+const skip = netnsSkipReason() ?? (nativeAvailable() ? undefined : 'native addon not built');
+const PROBE = fileURLToPath(new URL('./fixtures/tcp-close-order-probe.js', import.meta.url));
+
+interface Result {
+  ok: number; failed: number; accepted: number; latencyMaxMs: number; probesMs: number;
+  heldDuring: number; heldAtClose: number; timeWait: { server: number; prober: number }; fdsLeft: number;
+}
+
+describe('a connected TCP check closes after the server', { skip }, () => {
+  const lab = skip ? undefined : new NetnsLab();
+  after(() => lab?.cleanup());
+  const run = (label: string, holdMs: number): Result =>
+    JSON.parse(lab!.exec(lab!.namespace(label), [process.execPath, PROBE, String(holdMs), '20'])) as Result;
+
+  test('held 1000 ms: the server closes first and keeps every TIME_WAIT; outcomes not delayed; nothing left open', () => {
+    const r = run('corder-hold', 1000);
+    assert.equal(r.ok, 20, `every probe connected (${JSON.stringify(r)})`);
+    assert.ok(r.latencyMaxMs < 1000, `each outcome told at once, not after the hold (worst ${r.latencyMaxMs} ms)`);
+    assert.equal(r.heldDuring, 20, 'each connected socket still open after its outcome');
+    assert.equal(r.timeWait.prober, 0, `no TIME_WAIT on the prober's side (${JSON.stringify(r.timeWait)})`);
+    assert.equal(r.timeWait.server, 20, `the server kept the TIME_WAIT of each probe (${JSON.stringify(r.timeWait)})`);
+    assert.equal(r.heldAtClose, 20, 'the second prober held its sockets when it was closed');
+    assert.equal(r.fdsLeft, 0, 'closing a prober closes the sockets it held');
+  });
+
+  test('LVSD_TCP_CLOSE_AFTER_MS=0: the prober closes inside its connect, first, and keeps the TIME_WAIT', () => {
+    const r = run('corder-now', 0);
+    assert.equal(r.ok, 20, `every probe connected (${JSON.stringify(r)})`);
+    assert.equal(r.heldDuring, 0, 'nothing held');
+    assert.ok(r.timeWait.prober >= 15, `the prober's side kept the TIME_WAITs (${JSON.stringify(r.timeWait)})`);
+    assert.equal(r.fdsLeft, 0);
+  });
+});
