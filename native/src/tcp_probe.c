@@ -115,9 +115,12 @@ static void end_kept(tcp_prober *p, int fd, bool v6) {
    first, and against a server that closes at accept the director keeps the TIME_WAIT and both ends do the
    active close's work. Held close_after_ns (5 ms by default), the server's FIN has come: this close is the
    passive one (no TIME_WAIT here), the order keepalived's checker gets by closing an epoll round later. No
-   system call is added: the socket is not in the epoll set, the turn that closes it runs anyway. */
+   system call is added: the socket is not in the epoll set, the turn that closes it runs anyway. At most
+   HELD_MAX are held, so the descriptors a hold takes stay bounded whatever the probe rate. */
+#define HELD_MAX 512 /* sockets held at most (~5 ms of 100,000 probes a second); past it closed at once */
+
 static void close_connected(tcp_prober *p, int fd, uint64_t at) {
-  if (p->close_after_ns == 0) {
+  if (p->close_after_ns == 0 || p->late_n >= HELD_MAX) {
     close(fd);
     return;
   }
