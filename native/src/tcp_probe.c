@@ -438,9 +438,10 @@ uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k) {
   uint64_t first = p->heap_n > 0 ? p->slots[p->heap[0]].deadline_ns : 0;
   uint64_t turn = lvsd_tcp_first_turn(p);
   if (turn != 0 && (first == 0 || turn < first)) first = turn;
-  /* held sockets close at a turn that runs anyway; one is woken for only when none comes in the hold again */
+  /* held sockets close at a turn that runs anyway; one is woken for only when none comes within the hold
+     again (10 ms at most) after the first is due */
   if (p->late_n > 0) {
-    uint64_t hold = p->late_due[0] + p->close_after_ns;
+    uint64_t hold = p->late_due[0] + (p->close_after_ns < 10000000u ? p->close_after_ns : 10000000u);
     if (first == 0 || hold < first) first = hold;
   }
   return first;
