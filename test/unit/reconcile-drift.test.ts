@@ -199,3 +199,29 @@ test('once health changes replaced every entry, the reconciler holds none of the
   }
   assert.equal(alive(), 0, 'objects of the start table still reachable');
 });
+
+test('a drift pass\'s line reports the event loop\'s worst delay over the whole pass, its read included (before: from the end of the read only)', async (t) => {
+  // a read that holds the event loop 250 ms in one block (a machine that decodes slowly, a long GC)
+  class HeldRead extends ModelClient {
+    holdMs = 0;
+    override async dump(only?: ReadonlySet<string>): Promise<KernelEntry[]> {
+      // the block in the middle of the read (the loop turns before and after it, as in a read of seconds)
+      await new Promise((r) => setTimeout(r, 20));
+      spin(this.holdMs);
+      await new Promise((r) => setTimeout(r, 20));
+      return super.dump(only);
+    }
+  }
+  const entries = desiredTable(20, 2);
+  const client = new HeldRead(asKernel(entries));
+  const { r, logs } = reconcilerOver(t, client);
+  await r.applyDesired(table(entries), 'start', 'start');
+  client.holdMs = 250;
+  const outcome = await r.repairDrift();
+  assert.equal(outcome.result, 'ok');
+  const line = logs.find((l) => l.event === 'daemon.reconcile' && l.reason === 'drift');
+  assert.ok(line, "the drift pass logged its line");
+  // the block is 250 ms whatever the machine: the delay measured can only be longer (never a timing assert on speed)
+  assert.ok(Number(line.loopDelayMaxMs) >= 200, `loopDelayMaxMs ${String(line.loopDelayMaxMs)}: the read's 250 ms block is not in the pass's figure`);
+  assert.ok(Number(line.readMs) >= 250);
+});
