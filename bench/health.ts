@@ -46,6 +46,8 @@ import { fileURLToPath } from 'node:url';
 import { CLK_TCK, cpuTicks, hostLoad, median, probeFigures, sample, stats, tcpCounters, tcpStates, threadFigures, timeWaits, vmBusy, vmFigures, type Stats } from './_health-measure.js';
 import { formatPerfProbe, parsePerfScript, perfProbeFigures } from './_perf-probe.js';
 import { RampSampler, type RampFigures } from './_rise-measure.js';
+import { canaryUps, driftPasses, splitAdverts, splitProbes, splitVerdicts, withVerdicts, type CanaryFlip, type DriftPass } from './_drift-split.js';
+import { Canary } from './_canary.js';
 import { unitEnvironment } from './_unit-env.js';
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -71,7 +73,29 @@ const IDLE_S = Number(process.env.LVSD_BENCH_HEALTH_IDLE_S ?? 20);
  * lvsd's drift repair (a full dump and diff of the table, default every 30 s) is work keepalived does not
  * do: off (1 h) by default so both do the same work; LVSD_BENCH_HEALTH_DRIFT=30s measures lvsd as deployed.
  */
-const DRIFT = process.env.LVSD_BENCH_HEALTH_DRIFT ?? '1h';
+const DRIFTS = (process.env.LVSD_BENCH_HEALTH_DRIFT ?? '1h').split(',').filter(Boolean);
+/**
+ * A list (e.g. `60s,1h`) is taken round by round, in turn: drift on and off alternated in one boot. Every lvsd
+ * window with a drift pass in it is also split by the passes (bench/_drift-split.ts, from the daemon's own
+ * `daemon.reconcile` drift lines): probe starts, interval deviation and advert jitter during a pass and outside
+ * one, each pass's read and total time and the event loop's worst delay the daemon measured for it.
+ */
+const driftOf = (round: number) => DRIFTS[(round - 1) % DRIFTS.length] ?? '1h';
+const DRIFT = DRIFTS.join(',');
+/**
+ * LVSD_BENCH_HEALTH_CANARY=1: one more service, `canary` (VIP 10.93.0.1:80), whose one real server
+ * (10.91.1.250:7999, a listener of its own: bench/_canary-listen.ts) the bench takes down and up again
+ * through lvsd's windows (check every 1 s, rise 1, fall 1): per up flip, from the probe it accepted to
+ * lvsd's `health.change` line (the verdict on the main thread) and to the weight in the kernel (ipvsadm
+ * polled every CANARY_POLL_MS), split by where the probe fell (outside a drift pass, its read, its queue).
+ */
+const CANARY = process.env.LVSD_BENCH_HEALTH_CANARY === '1';
+/** LVSD_BENCH_HEALTH_READY_S: how long a start may take until every real server is weighted (default 900; 100,000 under TCG wants more) */
+const READY_S = Number(process.env.LVSD_BENCH_HEALTH_READY_S ?? 900);
+const CANARY_VIP = '10.93.0.1';
+const CANARY_RS = { address: '10.91.1.250', port: 7999 };
+const CANARY_POLL_MS = 100;
+const CANARY_LISTENER = join(root, 'dist', 'bench', '_canary-listen.js');
 /** LVSD_BENCH_HEALTH_TOOLS=lvsd: lvsd alone (e.g. its RSS at 100,000 real servers, where keepalived's start takes long) */
 const TOOLS = (process.env.LVSD_BENCH_HEALTH_TOOLS ?? 'lvsd,keepalived').split(',').filter((t): t is Kind => t === 'lvsd' || t === 'keepalived');
 /** The node flags lvsd runs with as installed: those of main.js's first line (#!/usr/bin/env -S node FLAGS). */
@@ -191,6 +215,7 @@ function buildTopology(): void {
   const l = ['set -e'];
   for (const ns of Object.values(NS)) l.push(`ip netns del ${ns} 2>/dev/null || true`, `ip netns add ${ns}`, `ip -n ${ns} link set lo up`);
   l.push(`for i in $(seq 1 ${PER_SERVICE}); do echo "addr add 10.91.1.$i/32 dev lo"; done | ip -n ${NS.rs} -batch -`);
+  if (CANARY) l.push(`ip -n ${NS.rs} addr add ${CANARY_RS.address}/32 dev lo`);
   l.push(`ip netns exec ${NS.rs} sysctl -qw net.core.somaxconn=4096 net.ipv4.tcp_max_syn_backlog=8192`);
   for (const kind of ['lvsd', 'keepalived'] as const) {
     const { net, rsIf } = LINK[kind];
@@ -237,7 +262,7 @@ function spawnIn(ns: string, argv: string[], log: string, watch?: (line: string)
 
 // ---- the two tools' configs ----
 
-function lvsdConfig(withServices: boolean): string {
+function lvsdConfig(withServices: boolean, round = 1): string {
   const { net } = LINK.lvsd;
   const services = withServices
     ? Array.from({ length: SERVICES }, (_, s) => ({
@@ -246,8 +271,15 @@ function lvsdConfig(withServices: boolean): string {
       realServers: realServers(s).map((r) => ({ ...r, weight: 1 })),
     }))
     : [];
+  if (withServices && CANARY) {
+    services.push({
+      name: 'canary', protocol: 'tcp', address: CANARY_VIP, port: 80, scheduler: 'wrr', forwarding: 'nat',
+      healthCheck: { type: 'tcp', interval: '1s', timeout: '1s', rise: 1, fall: 1 },
+      realServers: [{ ...CANARY_RS, weight: 1 }],
+    });
+  }
   return JSON.stringify({
-    ipvs: { driftInterval: DRIFT },
+    ipvs: { driftInterval: driftOf(round) },
     services,
     vrrp: [{ name: 'VI_1', interface: 'eth0', vrid: VRID, priority: 150, version: 3, advertInterval: `${ADVERT_MS}ms`, addresses: [`${net}.100/24`] }],
     control: { socket: join(sockDir, 'lvsd.sock') },
@@ -279,7 +311,7 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
   const log = join(dir, `${kind}-${tag}.log`);
   if (kind === 'lvsd') {
     const conf = join(dir, `lvsd-${tag}.json`);
-    writeFileSync(conf, lvsdConfig(withServices));
+    writeFileSync(conf, lvsdConfig(withServices, Number(/^full-(\d+)$/.exec(tag)?.[1] ?? 1)));
     // LVSD_BENCH_HEALTH_PROF=DIR: a CPU profile of lvsd's whole run into DIR (node --cpu-prof; a leading
     // `$LVSD_VM_OUT` is the VM's result directory, as for LVSD_BENCH_HEALTH_DIR)
     const profDir = (process.env.LVSD_BENCH_HEALTH_PROF ?? '').replace(/^\$LVSD_VM_OUT(?=\/|$)/, process.env.LVSD_VM_OUT ?? tmpdir());
@@ -579,6 +611,19 @@ interface WindowResult {
   segmentsPerProbe: { out: number; in: number; rsts: number; twOverflow: number };
   /** when the window began */
   at: string;
+  /** lvsd's drift passes in the window and the window's figures split by them (LVSD_BENCH_HEALTH_DRIFT, _CANARY) */
+  drift?: DriftSplit;
+}
+
+/** A window split by lvsd's drift passes (bench/_drift-split.ts). */
+interface DriftSplit {
+  driftInterval: string;
+  passes: Array<DriftPass & { offsetS: number }>;
+  /** seconds of the window inside a pass */
+  inPassS: number;
+  probes: ReturnType<typeof splitProbes>;
+  adverts: ReturnType<typeof splitAdverts>;
+  verdicts?: ReturnType<typeof splitVerdicts>;
 }
 
 const say = (kind: Kind, s: string) => { if (!json) process.stdout.write(`  ${kind}: ${s}\n`); };
@@ -620,6 +665,9 @@ function applyVariant(v: Variant): void {
  * One start of a tool with the full config (a fresh start every round), and a window in each of the round's
  * variants in turn, each after the sink and the TIME_WAIT table are switched to it and one interval settled.
  */
+/** LVSD_BENCH_HEALTH_CANARY's real server (bench/_canary.ts), up outside lvsd's windows. */
+let canary: Canary | undefined;
+
 /** The last lvsd start's ramp (bench/_rise-measure.ts), put in its windows' results. */
 let rampOf: RampFigures | undefined;
 
@@ -634,7 +682,7 @@ async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, rou
   const out: WindowResult[] = [];
   try {
     const ramp: { log: string; out?: RampFigures } = { log: join(dir, `lvsd-full-${round}.log`) };
-    const readyMs = await waitReady(kind, full, 900_000, kind === 'lvsd' ? ramp : undefined);
+    const readyMs = await waitReady(kind, full, READY_S * 1000, kind === 'lvsd' ? ramp : undefined);
     say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval${kind === 'lvsd' && LVSD_CLI_B !== undefined ? ` (build ${lvsdCli(round) === LVSD_CLI ? 'A' : 'B'}: ${lvsdCli(round)})` : ''}`);
     rampOf = ramp.out;
     if (ramp.out) {
@@ -669,7 +717,9 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
   const c0 = checkerPid ? sample([checkerPid]) : undefined;
   const v0 = vmBusy(sink.pid);
   const t0 = tcpCounters(NS[kind]);
+  const flipping = kind === 'lvsd' && canary ? canary.cycle(fromUs / 1000 + WINDOW_S * 1000) : undefined;
   await sleep(WINDOW_S * 1000);
+  const flips = await flipping;
   const s1 = sample(pids);
   const c1 = checkerPid ? sample([checkerPid]) : undefined;
   const v1 = vmBusy(sink.pid);
@@ -712,6 +762,10 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
     at: new Date(fromUs / 1000).toISOString(),
   };
   if (c0 && c1) r.checkerCpuSPerMin = (cpuTicks(c0, c1).ticks / CLK_TCK) * 60 / windowS;
+  if (kind === 'lvsd') {
+    const split = driftSplit(round, recs, fromUs, toUs, listener, flips);
+    if (split) r.drift = split;
+  }
   say(kind, `round ${round}, ${variant.label}: ${probes.rate.toFixed(0)} probes/s, CPU ${r.cpuSPerMin.toFixed(1)} s/min (${r.cpuMsPerProbe.toFixed(3)} ms/probe), ` +
     `RSS ${r.rssMiB.toFixed(0)} MiB (files ${r.fileMiB.toFixed(1)}, anon ${r.anonMiB.toFixed(1)}; PSS ${r.pssMiB.toFixed(1)}), VM ${r.vmBusyPct.toFixed(0)} % busy, host load ${load(loadStart)} -> ${load(loadEnd)}`);
   say(kind, `  TIME_WAIT at the end: ${r.timeWait.director} on the director, ${r.timeWait.realServers} on the real servers; sink waits ended by its 5 s limit ${sinkTimeouts}`);
@@ -722,7 +776,51 @@ async function measureWindow(kind: Kind, sink: Sink, listener: AdvertListener, r
   const vm = r.vmMsPerProbe;
   say(kind, `  whole VM per probe: ${vm.busy.toFixed(3)} ms (user ${vm.user.toFixed(3)}, system ${vm.system.toFixed(3)}, irq+softirq ${vm.irqSoftirq.toFixed(3)}; ksoftirqd ${vm.ksoftirqd.toFixed(3)}, sink ${vm.sink.toFixed(3)})`);
   for (const t of r.threads.slice(0, 8)) say(kind, `  ${t.thread.padEnd(34)} user ${t.userMsPerProbe.toFixed(3)} / kernel ${t.kernelMsPerProbe.toFixed(3)} ms per probe, wake-ups ${t.wakesPerProbe.toFixed(3)} (preempted ${t.preemptedPerProbe.toFixed(3)}) per probe`);
+  if (r.drift) for (const l of formatDriftSplit(r.drift)) say(kind, `  ${l}`);
   return r;
+}
+
+/** The window split by lvsd's drift passes (those that overlap it, from its log), when any did or the canary ran. */
+function driftSplit(round: number, recs: Array<{ us: number; key: number }>, fromUs: number, toUs: number, listener: AdvertListener, flips: CanaryFlip[] | undefined): DriftSplit | undefined {
+  let logText = '';
+  try {
+    logText = readFileSync(join(dir, `lvsd-full-${round}.log`), 'utf8');
+  } catch {
+    /* no log: no passes */
+  }
+  const from = fromUs / 1000, to = toUs / 1000;
+  const passes = driftPasses(logText).filter((p) => p.end >= from && p.start <= to);
+  if (passes.length === 0 && !flips) return undefined;
+  const inPassS = passes.reduce((a, p) => a + Math.max(0, Math.min(p.end, to) - Math.max(p.start, from)), 0) / 1000;
+  return {
+    driftInterval: driftOf(round),
+    passes: passes.map((p) => ({ ...p, offsetS: (p.start - from) / 1000 })),
+    inPassS,
+    probes: splitProbes(recs, fromUs, toUs, INTERVAL_S, passes),
+    adverts: splitAdverts(listener.arrivals, from, to, ADVERT_MS, passes),
+    ...(flips && { verdicts: splitVerdicts(withVerdicts(flips, canaryUps(logText, 'canary')), passes) }),
+  };
+}
+
+function formatDriftSplit(d: DriftSplit): string[] {
+  const f = (x: number, n = 1) => (Number.isFinite(x) ? x.toFixed(n) : '-');
+  const tri = (s: Stats, n = 0) => `${f(s.p50, n)} / ${f(s.p99, n)} / ${f(s.max, n)}`;
+  const out = [`drift (every ${d.driftInterval}): ${d.passes.length} pass${d.passes.length === 1 ? '' : 'es'} in the window, ${f(d.inPassS)} s of it inside one` +
+    d.passes.map((p) => `; at ${f(p.offsetS)} s: read ${f((p.readEnd - p.start) / 1000)} s, total ${f((p.end - p.start) / 1000)} s, loop worst / p99 ${p.loopDelayMaxMs} / ${p.loopDelayP99Ms} ms`).join('')];
+  for (const side of ['during', 'outside'] as const) {
+    const p = d.probes[side], a = d.adverts[side];
+    out.push(`  ${side === 'during' ? 'during a pass' : 'outside one '}: ${f(p.rate, 0)} probes/s over ${f(p.seconds)} s; starts per 10 ms p50 / p99 / max ${tri(p.bins10ms)} (ideal ${f(p.bins10ms.ideal)}); ` +
+      `interval deviation ms p50 / p99 / max ${tri(p.intervalDeviationMs)} (${p.intervalDeviationMs.n} intervals, ${p.late} > 1.5 x); advert jitter ms p50 / p99 / max ${tri(a, 2)} (${a.n})`);
+  }
+  if (d.verdicts) {
+    for (const ph of ['outside', 'read', 'queue'] as const) {
+      const v = d.verdicts[ph];
+      out.push(`  canary up, probe accepted ${ph === 'outside' ? 'outside a pass' : ph === 'read' ? 'in a pass\'s read' : 'in a pass\'s plan and sends'} (${v.weightMs.n + v.missed}): ` +
+        `probe to verdict ms p50 / p99 / max ${tri(v.verdictMs)}, verdict to weight sent ${tri(v.applyMs)}, ` +
+        `probe to weight seen in the kernel ${tri(v.weightMs)} (ipvsadm every ${CANARY_POLL_MS} ms${v.missed ? `; ${v.missed} not seen in 30 s` : ''})`);
+    }
+  }
+  return out;
 }
 
 function compileSink(): string {
@@ -776,6 +874,11 @@ async function main(): Promise<void> {
   const sink = new Sink(binary);
   await sink.ready;
   const listeners = Object.fromEntries(TOOLS.map((k) => [k, new AdvertListener(LINK[k].rsIf)])) as Partial<Record<Kind, AdvertListener>>;
+  if (CANARY && TOOLS.includes('lvsd')) {
+    canary = new Canary({ rsNs: NS.rs, directorNs: NS.lvsd, listener: CANARY_LISTENER, ...CANARY_RS, vip: CANARY_VIP, pollMs: CANARY_POLL_MS });
+    await canary.ready;
+    await canary.on();
+  }
   const idle: Partial<Record<Kind, IdleResult>> = {};
   const all: Record<Kind, WindowResult[]> = { lvsd: [], keepalived: [] };
   try {
@@ -794,6 +897,7 @@ async function main(): Promise<void> {
   } finally {
     keepLogs();
     for (const l of Object.values(listeners)) l.stop();
+    canary?.stop();
     sink.stop();
     teardown();
   }
