@@ -62,8 +62,15 @@ describe('the advert clock on a veth pair', { skip }, () => {
     const stopAt = performance.now();
     const stats = await agentA.call<Stats>('stopAdverts', { name: 'tx' });
     const stoppedAt = performance.now();
-    await sleep(400);
+    // what was sent before the stop reaches the receiving agent, whose process a loaded host may run late:
+    // wait for as many as were sent (3 s at most), then judge
     const got = packetsOf(hex);
+    for (const until = performance.now() + 3000; got.length < stats.sent && performance.now() < until;) {
+      await sleep(100);
+      got.push(...packetsOf(hex));
+    }
+    await sleep(200);
+    got.push(...packetsOf(hex));
     const fewest = Math.floor((stopAt - scheduledAt) / 100) - 1;
     const most = Math.ceil((stoppedAt - scheduleAt) / 100) + 1;
     assert.ok(fewest >= 13, `the window was at least 1.5 s (${(stopAt - scheduledAt).toFixed(0)} ms)`);
@@ -133,15 +140,22 @@ describe('the advert clock on a veth pair', { skip }, () => {
     await open('tx');
     const one = tag('one');
     const two = tag('two');
+    const scheduleAt = performance.now();
     await agentA.call('schedule', { name: 'tx', payloads: [one], destinations: [VRRP_GROUP_IPV4], intervalMs: 200, firstInMs: 0 });
+    const scheduledAt = performance.now();
     await sleep(450);
+    const replaceAt = performance.now();
     await agentA.call('schedule', { name: 'tx', payloads: [two], destinations: [VRRP_GROUP_IPV4], intervalMs: 200 });
+    const replacedAt = performance.now();
     await sleep(500);
     await agentA.call('stopAdverts', { name: 'tx' });
     await sleep(100);
     const first = packetsOf(one);
     const second = packetsOf(two);
-    assert.equal(first.length, 3, 'at 0, 200, 400 ms');
+    // at 0, 200, 400 ms (3) when the replace lands at ~450 ms; a loaded host may make the calls take longer,
+    // so the old bytes go out once per 200 ms between the first call and the replace, no more, no fewer
+    const fewest = Math.floor((replaceAt - scheduledAt) / 200) + 1, most = Math.floor((replacedAt - scheduleAt) / 200) + 1;
+    assert.ok(first.length >= fewest && first.length <= most, `the old bytes every 200 ms until the replace: ${fewest}-${most}, got ${first.length}`);
     assert.ok(second.length >= 2);
     const gap = (second[0]!.receivedAt as number) - (first.at(-1)!.receivedAt as number);
     assert.ok(gap > 180 && gap < 220, `the next advert one interval after the last old one (${gap} ms), not one after the replace`);
