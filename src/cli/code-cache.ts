@@ -6,8 +6,11 @@
  * hands it back to V8 through `vm.Script`'s `cachedData`.
  *
  * The cache is an optimisation only: a file that is missing, unreadable, from another node, made under
- * other V8 flags or for other source is rejected by V8 (or not found) and the script compiles from source
- * as it would without it. V8 rejects a cache made under different flags (`--max-semi-space-size`, which
+ * other V8 flags or for source of another length is rejected by V8 (or not found) and the script compiles
+ * from source as it would without it. V8 checks the source's length, not its text (measured on node
+ * 20.20: a cache made for `return "LVSD_A"` taken for `return "LVSD_B"` runs the old code, not rejected):
+ * the cache must be rewritten whenever the bundle is, as `npm run build` does (packaging/code-cache.ts after
+ * packaging/bundle.ts); a bundle edited in place needs its `code-cache` directory removed. V8 rejects a cache made under different flags (`--max-semi-space-size`, which
  * /usr/bin/lvsd gives, among them), so caches are kept per node version and command-line flags
  * (`cacheKey`).
  *
