@@ -19,6 +19,9 @@ export interface DriftPass {
   /** the event loop's worst / p99 delay the daemon measured for the pass (ms) */
   loopDelayMaxMs: number;
   loopDelayP99Ms: number;
+  /** operations the pass sent, and services other passes touched during its read, read again in the queue */
+  ops: number;
+  readAgain: number;
 }
 
 /** Where a moment falls: outside every pass, in a pass's read, or in its planning and sending (the queue). */
@@ -29,7 +32,7 @@ export function driftPasses(logText: string): DriftPass[] {
   const out: DriftPass[] = [];
   for (const line of logText.split('\n')) {
     if (!line.includes('"daemon.reconcile"') || !line.includes('"drift"')) continue;
-    let j: { event?: string; reason?: string; time?: string | number; ms?: number; readMs?: number; loopDelayMaxMs?: number; loopDelayP99Ms?: number };
+    let j: { event?: string; reason?: string; time?: string | number; ms?: number; readMs?: number; loopDelayMaxMs?: number; loopDelayP99Ms?: number; ops?: number; readAgain?: number };
     try {
       j = JSON.parse(line) as typeof j;
     } catch {
@@ -40,7 +43,8 @@ export function driftPasses(logText: string): DriftPass[] {
     const ms = Number(j.ms);
     if (!Number.isFinite(end) || !Number.isFinite(ms)) continue;
     const start = end - ms;
-    out.push({ start, readEnd: start + Math.min(ms, Number(j.readMs ?? 0)), end, loopDelayMaxMs: Number(j.loopDelayMaxMs ?? NaN), loopDelayP99Ms: Number(j.loopDelayP99Ms ?? NaN) });
+    out.push({ start, readEnd: start + Math.min(ms, Number(j.readMs ?? 0)), end, loopDelayMaxMs: Number(j.loopDelayMaxMs ?? NaN), loopDelayP99Ms: Number(j.loopDelayP99Ms ?? NaN),
+      ops: Number(j.ops ?? NaN), readAgain: Number(j.readAgain ?? NaN) });
   }
   return out.sort((a, b) => a.start - b.start);
 }
