@@ -117,38 +117,24 @@ static void end_kept(tcp_prober *p, int fd, bool v6) {
    passive one (no TIME_WAIT here), the order keepalived's checker gets by closing an epoll round later. No
    system call is added: the socket is not in the epoll set, the turn that closes it runs anyway. At most
    HELD_MAX are held, so the descriptors a hold takes stay bounded whatever the probe rate. */
-#define HELD_MAX 512 /* sockets held at most (~5 ms of 100,000 probes a second); past it closed at once */
-
 static void close_connected(tcp_prober *p, int fd, uint64_t at) {
-  if (p->close_after_ns == 0 || p->late_n >= HELD_MAX) {
+  if (p->close_after_ns == 0 || p->held_n == HELD_MAX) {
     close(fd);
     return;
   }
-  if (p->late_n == p->late_cap) {
-    uint32_t cap = p->late_cap ? p->late_cap * 2 : 64;
-    int *f = realloc(p->late_fd, sizeof *f * cap);
-    if (f != NULL) p->late_fd = f;
-    uint64_t *d = f != NULL ? realloc(p->late_due, sizeof *d * cap) : NULL;
-    if (d != NULL) p->late_due = d;
-    if (f == NULL || d == NULL) {
-      close(fd);
-      return;
-    }
-    p->late_cap = cap;
-  }
-  p->late_fd[p->late_n] = fd;
-  p->late_due[p->late_n++] = at + p->close_after_ns;
+  p->held_fd[p->held_n] = fd;
+  p->held_due[p->held_n++] = at + p->close_after_ns;
 }
 
 /* The held sockets whose time has come (all of them with `all`). */
 void lvsd_tcp_close_held(tcp_prober *p, bool all) {
   uint64_t now = all ? UINT64_MAX : lvsd_tcp_now_ns();
   uint32_t k = 0;
-  while (k < p->late_n && p->late_due[k] <= now) close(p->late_fd[k++]);
+  while (k < p->held_n && p->held_due[k] <= now) close(p->held_fd[k++]);
   if (k == 0) return;
-  p->late_n -= k;
-  memmove(p->late_fd, p->late_fd + k, sizeof *p->late_fd * p->late_n);
-  memmove(p->late_due, p->late_due + k, sizeof *p->late_due * p->late_n);
+  p->held_n -= k;
+  memmove(p->held_fd, p->held_fd + k, sizeof *p->held_fd * p->held_n);
+  memmove(p->held_due, p->held_due + k, sizeof *p->held_due * p->held_n);
 }
 
 static void end_socket(tcp_prober *p, probe_slot *s) {
@@ -440,8 +426,8 @@ uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k) {
   if (turn != 0 && (first == 0 || turn < first)) first = turn;
   /* held sockets close at a turn that runs anyway; one is woken for only when none comes within the hold
      again (10 ms at most) after the first is due */
-  if (p->late_n > 0) {
-    uint64_t hold = p->late_due[0] + (p->close_after_ns < 10000000u ? p->close_after_ns : 10000000u);
+  if (p->held_n > 0) {
+    uint64_t hold = p->held_due[0] + (p->close_after_ns < 10000000u ? p->close_after_ns : 10000000u);
     if (first == 0 || hold < first) first = hold;
   }
   return first;

@@ -39,8 +39,6 @@ static void free_prober(tcp_prober *p) {
   free(p->idle[0]);
   free(p->idle[1]);
   free(p->fd_slot);
-  free(p->late_fd);
-  free(p->late_due);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }
