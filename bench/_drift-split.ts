@@ -13,7 +13,7 @@ import { stats, type Stats } from './_health-measure.js';
 /** One drift pass, wall-clock ms. */
 export interface DriftPass {
   start: number;
-  /** the read ended (outside the queue until then) */
+  /** the read ended, with its rounds read again (outside the queue until then) */
   readEnd: number;
   end: number;
   /** the event loop's worst / p99 delay the daemon measured for the pass (ms) */
@@ -22,6 +22,9 @@ export interface DriftPass {
   /** operations the pass sent, and services other passes touched during its read, read again in the queue */
   ops: number;
   readAgain: number;
+  /** of those, read again outside the queue after the read (in rounds), and how long that took (ms; since 2026-12-06) */
+  againOutside: number;
+  againMs: number;
 }
 
 /** Where a moment falls: outside every pass, in a pass's read, or in its planning and sending (the queue). */
@@ -32,7 +35,7 @@ export function driftPasses(logText: string): DriftPass[] {
   const out: DriftPass[] = [];
   for (const line of logText.split('\n')) {
     if (!line.includes('"daemon.reconcile"') || !line.includes('"drift"')) continue;
-    let j: { event?: string; reason?: string; time?: string | number; ms?: number; readMs?: number; loopDelayMaxMs?: number; loopDelayP99Ms?: number; ops?: number; readAgain?: number };
+    let j: { event?: string; reason?: string; time?: string | number; ms?: number; readMs?: number; loopDelayMaxMs?: number; loopDelayP99Ms?: number; ops?: number; readAgain?: number; againOutside?: number; againMs?: number };
     try {
       j = JSON.parse(line) as typeof j;
     } catch {
@@ -43,8 +46,8 @@ export function driftPasses(logText: string): DriftPass[] {
     const ms = Number(j.ms);
     if (!Number.isFinite(end) || !Number.isFinite(ms)) continue;
     const start = end - ms;
-    out.push({ start, readEnd: start + Math.min(ms, Number(j.readMs ?? 0)), end, loopDelayMaxMs: Number(j.loopDelayMaxMs ?? NaN), loopDelayP99Ms: Number(j.loopDelayP99Ms ?? NaN),
-      ops: Number(j.ops ?? NaN), readAgain: Number(j.readAgain ?? NaN) });
+    out.push({ start, readEnd: start + Math.min(ms, Number(j.readMs ?? 0) + Number(j.againMs ?? 0)), end, loopDelayMaxMs: Number(j.loopDelayMaxMs ?? NaN), loopDelayP99Ms: Number(j.loopDelayP99Ms ?? NaN),
+      ops: Number(j.ops ?? NaN), readAgain: Number(j.readAgain ?? NaN), againOutside: Number(j.againOutside ?? 0), againMs: Number(j.againMs ?? 0) });
   }
   return out.sort((a, b) => a.start - b.start);
 }

@@ -812,7 +812,7 @@ function formatDriftSplit(d: DriftSplit): string[] {
   const f = (x: number, n = 1) => (Number.isFinite(x) ? x.toFixed(n) : '-');
   const tri = (s: Stats, n = 0) => `${f(s.p50, n)} / ${f(s.p99, n)} / ${f(s.max, n)}`;
   const out = [`drift (every ${d.driftInterval}): ${d.passes.length} pass${d.passes.length === 1 ? '' : 'es'} in the window, ${f(d.inPassS)} s of it inside one` +
-    d.passes.map((p) => `; at ${f(p.offsetS)} s: read ${f((p.readEnd - p.start) / 1000)} s, total ${f((p.end - p.start) / 1000)} s, ${p.ops} ops, ${p.readAgain} services read again in the queue, loop worst / p99 ${p.loopDelayMaxMs} / ${p.loopDelayP99Ms} ms`).join('')];
+    d.passes.map((p) => `; at ${f(p.offsetS)} s: read ${f((p.readEnd - p.start) / 1000)} s, total ${f((p.end - p.start) / 1000)} s, ${p.ops} ops, ${p.againOutside} services read again outside the queue (${f(p.againMs / 1000)} s) and ${p.readAgain} in it, loop worst / p99 ${p.loopDelayMaxMs} / ${p.loopDelayP99Ms} ms`).join('')];
   for (const side of ['during', 'outside'] as const) {
     const p = d.probes[side], a = d.adverts[side];
     out.push(`  ${side === 'during' ? 'during a pass' : 'outside one '}: ${f(p.rate, 0)} probes/s over ${f(p.seconds)} s; starts per 10 ms p50 / p99 / max ${tri(p.bins10ms)} (ideal ${f(p.bins10ms.ideal)}); ` +

@@ -121,8 +121,8 @@ class NetlinkIpvsClient implements IpvsClient {
     return out;
   }
 
-  dumpEach(each: (entry: KernelEntry) => void, opts: DumpOptions = {}): Promise<number> {
-    return this.read(undefined, opts, each);
+  dumpEach(each: (entry: KernelEntry) => void, opts: DumpOptions = {}, only?: ReadonlySet<string>): Promise<number> {
+    return this.read(only, opts, each);
   }
 
   /**
@@ -157,7 +157,9 @@ class NetlinkIpvsClient implements IpvsClient {
         const i = next++;
         const entry = entries[i]!;
         const key = entry.service.key;
-        const what = `IPVS_CMD_GET_DEST dump of ${serviceId(key)}`;
+        const id = serviceId(key);
+        const what = `IPVS_CMD_GET_DEST dump of ${id}`;
+        opts.began?.(id);
         const destParts = await sock.dump((seq) => dumpDestsMessage(this.family, seq, key), what).catch((e) => {
           failed = true;
           throw queryError(e, what);

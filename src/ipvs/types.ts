@@ -42,6 +42,11 @@ export type IpvsResult = { ok: true } | { ok: false; error: Error & { code?: str
 export interface DumpOptions {
   /** Decode each object's statistics (default true). */
   stats?: boolean;
+  /**
+   * Called with a service's id just before its destinations are asked for (after the service list was
+   * read): what the kernel hands over for it is its state at that moment or later (KeptView.readAside).
+   */
+  began?: (id: string) => void;
 }
 
 /** What the rest of lvsd needs from the kernel's IPVS. src/ipvs implements it over generic netlink. */
@@ -59,9 +64,10 @@ export interface IpvsClient {
    * dump held whole until its end (110,000 objects) outlived the young generation, was copied by every
    * scavenge on its way to the old one and made a mark-compact per pass: the drift pass's longest turns
    * were those collections. Resolves with the number of services once all were handed over; rejects as
-   * dump() does (then some services may have been handed over). Optional: the reconciler uses dump() without it.
+   * dump() does (then some services may have been handed over). With `only`, just those services, as dump().
+   * Optional: the reconciler uses dump() without it.
    */
-  dumpEach?(each: (entry: KernelEntry) => void, opts?: DumpOptions): Promise<number>;
+  dumpEach?(each: (entry: KernelEntry) => void, opts?: DumpOptions, only?: ReadonlySet<string>): Promise<number>;
   getTimeouts(): Promise<Timeouts>;
   /** Sync daemons running now (0, 1 or 2). */
   getDaemons(): Promise<SyncDaemon[]>;

@@ -12,8 +12,9 @@
  *   (a slice of services per turn of the event loop: sliced.ts) and the difference sent. The drift timer
  *   and the repair of failed operations call it. Its read runs outside the queue (KeptView.readAside): a
  *   reload, a health change or a drain goes ahead of it and is not waited for; each service their
- *   operations touched while it read is read again in the queue once the read ended, and the pass,
- *   planned there against the desired table then in force, never sets what they replaced.
+ *   operations touched after it was read is read again, first outside the queue in rounds, and what is
+ *   still left in the queue once those ended; the pass, planned there against the desired table then in
+ *   force, never sets what they replaced.
  * - snapshot / status: the kept view, and what failed.
  *
  * Every failed operation is logged, counted, kept for status (repair.ts) and retried by full passes that
@@ -35,10 +36,17 @@ import { passFailure, recordsOf, sendFailures } from './repair.js';
 import { RepairSchedule } from './repair-schedule.js';
 import { planSliced } from './sliced.js';
 import { KeptView } from './view.js';
-import { NO_STATS, followSend, readWholeAside, readWholeTable, sendLost } from './view-sync.js';
+import { NO_STATS, followSend, readAgainAside, readWholeAside, readWholeTable, sendLost } from './view-sync.js';
 import type { AsideRead } from './view.js';
 import { TurnBudget } from '../turn-budget.js';
 import { serviceIdOf } from './service-id.js';
+
+/**
+ * Rounds of reading again, outside the queue, what other passes changed during a drift pass's read
+ * (view-sync.ts readAgainAside). Each round reads only what changed during the one before; what is left
+ * after the last is read in the queue.
+ */
+const AGAIN_ROUNDS = 4;
 
 /** Passes that plan the whole desired table (and so own the owned set and show as the last reconcile). */
 const TABLE_KINDS: ReadonlySet<PassKind> = new Set(['start', 'reload', 'drift', 'repair', 'adopted']);
@@ -51,6 +59,9 @@ interface ReadOutside {
   /** When the pass began (its read), performance.now(). */
   started: number;
   readMs: number;
+  /** The services read again outside the queue after the read (view-sync.ts readAgainAside), in how many rounds, and how long they took. */
+  again: { services: number; rounds: number };
+  againMs: number;
   /** Passes counted when the read began (Reconciler.passes): those since went ahead of this one. */
   passesBefore: number;
   /**
@@ -244,6 +255,8 @@ export class Reconciler {
     let client: IpvsClient | undefined;
     let read: AsideRead | undefined;
     let timeouts: Timeouts | undefined;
+    let readMs = 0;
+    let again = { services: 0, rounds: 0 };
     const loop = watchLoop();
     try {
       client = await this.opts.client();
@@ -252,7 +265,11 @@ export class Reconciler {
         return NOTHING_TO_DO;
       }
       read = this.view.readAside();
-      timeouts = await readWholeAside(client, read, hasTimeouts(this.table.timeouts), new TurnBudget());
+      const budget = new TurnBudget();
+      timeouts = await readWholeAside(client, read, hasTimeouts(this.table.timeouts), budget);
+      readMs = performance.now() - started;
+      // what other passes changed while it read, read again here rather than in the queue (view-sync.ts)
+      again = await readAgainAside(client, read, budget, AGAIN_ROUNDS, () => this.stopped);
     } catch (e) {
       releaseLoop(loop);
       read?.abandon();
@@ -265,7 +282,7 @@ export class Reconciler {
         return outcome;
       });
     }
-    const outside: ReadOutside = { read, timeouts, started, readMs: performance.now() - started, passesBefore, loop };
+    const outside: ReadOutside = { read, timeouts, started, readMs, againMs: performance.now() - started - readMs, again, passesBefore, loop };
     return this.enqueue(() => this.fullPass(reason, kind, false, undefined, outside)).finally(() => {
       read.abandon();
       releaseLoop(loop);
@@ -351,7 +368,7 @@ export class Reconciler {
     }
     const started = outside?.started ?? performance.now();
     // what a drift pass read outside the queue: the services other passes touched meanwhile are read again
-    let aside: { readAgain: number; passesAhead: number } | undefined;
+    let aside: { readAgain: number; passesAhead: number; againOutside: number; againRounds: number; againMs: number } | undefined;
     const log = this.opts.log.child({ component: 'reconcile', reason });
     let outcome: PassOutcome;
     let client: IpvsClient | undefined;
@@ -367,7 +384,10 @@ export class Reconciler {
       let readMs: number;
       if (outside) {
         const kept = outside.read.commit(outside.timeouts);
-        aside = { readAgain: Math.max(0, kept), passesAhead: this.passes - 1 - outside.passesBefore };
+        aside = {
+          readAgain: Math.max(0, kept), passesAhead: this.passes - 1 - outside.passesBefore,
+          againOutside: outside.again.services, againRounds: outside.again.rounds, againMs: Math.round(outside.againMs),
+        };
         // a service other passes touched while the read ran is read again (what the read saw of it may be
         // from before, during or after their operations), here, in the queue: nothing changes it now
         const stale = this.view.stale();

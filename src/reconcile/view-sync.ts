@@ -10,7 +10,7 @@ import type { TurnBudget } from '../turn-budget.js';
 import type { ApplyReport } from './apply.js';
 import type { PlannedOp } from './plan.js';
 import { KNOWN_OUTCOME } from './reconciler-types.js';
-import type { AsideRead, KeptView } from './view.js';
+import type { AsideRead, AsideReadStep, KeptView } from './view.js';
 
 /** The view keeps no counters: its reads leave the statistics undecoded. */
 export const NO_STATS = { stats: false } as const;
@@ -41,15 +41,46 @@ export async function readWholeTable(client: IpvsClient, view: KeptView, wantTim
 export async function readWholeAside(client: IpvsClient, into: AsideRead, wantTimeouts: boolean, budget: TurnBudget): Promise<Timeouts | undefined> {
   const timeouts = wantTimeouts ? client.getTimeouts() : Promise.resolve(undefined);
   timeouts.catch(() => undefined); // awaited below, after the read (which may fail first)
+  await readInto(client, into, undefined, budget);
+  return timeouts;
+}
+
+/** One read (the whole table, or `only`) handed to `into` a service at a time, each service's mark taken where the client can. */
+async function readInto(client: IpvsClient, into: AsideReadStep, only: ReadonlySet<string> | undefined, budget: TurnBudget): Promise<void> {
+  const opts = { ...NO_STATS, began: (id: string) => into.began(id) };
   if (client.dumpEach) {
-    await client.dumpEach((e) => into.add(e), NO_STATS);
+    await client.dumpEach((e) => into.add(e), opts, only);
   } else {
-    for (const e of await client.dump(undefined, NO_STATS)) {
+    for (const e of await client.dump(only, opts)) {
       into.add(e);
       if (budget.spent) await budget.yield();
     }
   }
-  return timeouts;
+}
+
+/**
+ * After a whole read made aside: the services other passes changed while it read are read again, still
+ * outside the queue, in rounds (each round reads those changed since their last read) until none is left,
+ * `maxRounds` were made, or `stop` says so. What is left is read again in the queue before the plan
+ * (Reconciler.fullPass), which every health change waits for: at 100,000 real servers in a start's ramp,
+ * every service was left, and that read held the queue 151 s in the VM. A service counts as read when
+ * nothing changed it after its own real servers' dump was asked for (the client's `began` mark), not
+ * after the round began, so a service a health pass edits every few seconds is still read cleanly. Returns how many services were read again and in how many rounds. Throws when a read fails.
+ */
+export async function readAgainAside(
+  client: IpvsClient, into: AsideRead, budget: TurnBudget, maxRounds: number, stop: () => boolean,
+): Promise<{ services: number; rounds: number }> {
+  let services = 0;
+  let rounds = 0;
+  while (rounds < maxRounds && !stop()) {
+    const round = into.again();
+    if (!round) break;
+    rounds++;
+    services += round.ids.size;
+    await readInto(client, round, round.ids, budget);
+    round.end();
+  }
+  return { services, rounds };
 }
 
 /** A send of `ops` that threw: nobody knows what landed, so every service of them goes stale (and the timeouts). */

@@ -61,26 +61,58 @@ function put(into: Map<string, ViewService>, e: KernelEntry, before?: ReadonlyMa
 }
 
 /**
- * What changed the view while a read made aside ran (KeptView.readAside): the services whose entry or
- * stale mark changed, whether the timeouts did, or `whole` when the view was replaced meanwhile.
+ * What changed the view while a read made aside ran (KeptView.readAside), on one clock: each change, and
+ * each mark a read takes before it asks the kernel, is the next tick. `last` holds, for each service
+ * changed and not read since, the tick of its last change; `services` the same for changes of the service
+ * itself (added, edited, removed, or an unknown outcome), which the service list read before them may miss.
+ * `whole` when the view was replaced whole meanwhile.
  */
 interface Touched {
-  ids: Set<string>;
+  clock: number;
+  last: Map<string, number>;
+  services: Map<string, number>;
   timeouts: boolean;
   whole: boolean;
 }
 
-/** A whole read made while other passes change the view and the kernel (KeptView.readAside). */
-export interface AsideRead {
+/**
+ * One read of the kernel into a read made aside: the service list is asked for first (its mark, `listed`,
+ * is taken before), then each service's real servers (`began` marks each before its dump is asked for),
+ * and each service is handed over with `add`. A service so read is the kernel's when nothing changed it
+ * after its real servers' mark, nor the service itself after the list's: every operation the view follows
+ * was applied by the kernel before its reply was read, so one followed before a mark is in what was read.
+ */
+export interface AsideReadStep {
+  /** A service's real servers are about to be asked for (a client that cannot say: the list's mark counts). */
+  began(id: string): void;
   /** One service as read (in any order; the first of a duplicate wins). */
   add(e: KernelEntry): void;
+}
+
+/** A read of some services again (AsideRead.again): `ids`, each handed over with `add` when the kernel has it. */
+export interface AsideRound extends AsideReadStep {
+  readonly ids: ReadonlySet<string>;
+  /** The round is read: a service of `ids` the kernel did not hand over is gone. Returns how many services are still to read again. */
+  end(): number;
+}
+
+/** A whole read made while other passes change the view and the kernel (KeptView.readAside). */
+export interface AsideRead extends AsideReadStep {
+  /** Services changed since they were read (read them again before commit, or they are committed stale). */
+  readonly pending: number;
   /**
-   * The view becomes what was read, except for each service the view's own changes touched since the
-   * read began: that one keeps the view's entry (or its absence), marked stale (read it again before it
-   * is planned: what was read of it may be from before, during or after those changes, and the view does
-   * not know drift behind lvsd's back); the timeouts read (`timeouts`) likewise, unless a change touched
-   * them. Returns how many services are so marked. When the view was replaced whole meanwhile (a pass's own
-   * whole read), that read is newer: nothing of this one is taken (returns -1).
+   * Reads again, outside any queue, the services changed since they were read (call it once the whole read
+   * ended): each one read cleanly this time is the kernel's at commit, not stale. Undefined when none is
+   * pending or the view was replaced whole. One round at a time.
+   */
+  again(): AsideRound | undefined;
+  /**
+   * The view becomes what was read, except for each service changed since it was read: that one keeps the
+   * view's entry (or its absence), marked stale (read it again before it is planned: what was read of it may
+   * be from before, during or after those changes, and the view does not know drift behind lvsd's back);
+   * the timeouts read (`timeouts`) likewise, unless a change touched them. Returns how many services are so
+   * marked. When the view was replaced whole meanwhile (a pass's own whole read), that read is newer:
+   * nothing of this one is taken (returns -1).
    */
   commit(timeouts?: Timeouts): number;
   /** The read failed or is dropped: nothing changes, and the view stops recording what touches it. */
@@ -106,8 +138,13 @@ export class KeptView {
     if (this.touched) this.touched.timeouts = true;
   }
 
-  private touch(id: string): void {
-    this.touched?.ids.add(id);
+  /** A change to service `id` while a read aside runs (`service`: to the service itself, or of unknown outcome). */
+  private touch(id: string, service: boolean): void {
+    const t = this.touched;
+    if (!t) return;
+    const tick = ++t.clock;
+    t.last.set(id, tick);
+    if (service) t.services.set(id, tick);
   }
 
   /** Whether a read made aside is running (readAside, not yet committed or abandoned). */
@@ -118,41 +155,98 @@ export class KeptView {
   /**
    * A whole read that runs while the view goes on following other passes (the drift pass reads outside
    * the reconciler's queue, so a reload or a health change does not wait for its read). Every change to the
-   * view from now on is recorded by service; at commit a service so touched keeps the view's entry and
-   * goes stale, since the read may have seen it before, during or after the operations that touched it
-   * (the kernel's service list is read first, each one's real servers later). One at a time: a second one throws.
+   * view from now on is recorded by service; at commit a service touched after it was read (AsideReadStep
+   * says when: the kernel's service list is read first, each one's real servers later) keeps the view's
+   * entry and goes stale, since the read may have seen it before, during or after the operations that
+   * touched it, unless a round of `again` read it cleanly since. One at a time: a second one throws.
+   * Take it just before the read asks for the service list (the list's mark is taken here).
    */
   readAside(): AsideRead {
     if (this.touched) throw new Error('KeptView.readAside: a read aside is already running');
-    const touched: Touched = { ids: new Set(), timeouts: false, whole: false };
+    const touched: Touched = { clock: 0, last: new Map(), services: new Map(), timeouts: false, whole: false };
     this.touched = touched;
     const next = new Map<string, ViewService>();
     const before = this.services;
     let open = true;
+    let round: AsideRound | undefined;
     const end = (): boolean => {
       const was = open && this.touched === touched;
       open = false;
       if (this.touched === touched) this.touched = undefined;
       return was;
     };
+    /** One read's marks: the list's, then each service's (began); `clean` says whether a service read under them is the kernel's. */
+    const marks = () => {
+      const listed = ++touched.clock;
+      const starts = new Map<string, number>();
+      return {
+        began: (id: string) => void starts.set(id, ++touched.clock),
+        /** Whether `id`, read under these marks (`dests`: its real servers too), is the kernel's now; if so it is no longer pending. */
+        clean: (id: string, dests: boolean): boolean => {
+          const since = dests ? (starts.get(id) ?? listed) : listed;
+          if ((touched.last.get(id) ?? 0) >= since || (touched.services.get(id) ?? 0) >= listed) return false;
+          touched.last.delete(id);
+          touched.services.delete(id);
+          return true;
+        },
+      };
+    };
+    const whole = marks();
     return {
+      began: (id) => {
+        if (open) whole.began(id);
+      },
       add: (e) => {
-        if (open) put(next, e, before);
+        if (!open) return;
+        const id = serviceIdOf(e.service.key);
+        if (next.has(id)) return;
+        put(next, e, before);
+        whole.clean(id, true);
+      },
+      get pending() {
+        return touched.last.size;
+      },
+      again: () => {
+        if (!open || round || touched.whole || touched.last.size === 0) return undefined;
+        const ids: ReadonlySet<string> = new Set(touched.last.keys());
+        const these = marks();
+        const seen = new Set<string>();
+        const r: AsideRound = {
+          ids,
+          began: (id) => {
+            if (open) these.began(id);
+          },
+          add: (e) => {
+            const id = serviceIdOf(e.service.key);
+            if (!open || !ids.has(id) || seen.has(id)) return;
+            seen.add(id);
+            if (!these.clean(id, true)) return;
+            next.delete(id);
+            put(next, e, this.services);
+          },
+          end: () => {
+            if (round === r) round = undefined;
+            if (open) for (const id of ids) if (!seen.has(id) && these.clean(id, false)) next.delete(id);
+            return touched.last.size;
+          },
+        };
+        round = r;
+        return r;
       },
       commit: (timeouts) => {
         if (!end()) throw new Error('KeptView.readAside: committed twice or after abandon');
         if (touched.whole) return -1;
-        for (const id of touched.ids) {
+        for (const id of touched.last.keys()) {
           const had = this.services.get(id);
           if (had === undefined) next.delete(id);
           else next.set(id, had);
         }
         this.services = next;
         this.staleIds.clear();
-        for (const id of touched.ids) this.staleIds.add(id);
+        for (const id of touched.last.keys()) this.staleIds.add(id);
         this.known = true;
         if (!touched.timeouts) this.kernelTimeouts = timeouts;
-        return touched.ids.size;
+        return touched.last.size;
       },
       abandon: () => {
         end();
@@ -212,7 +306,7 @@ export class KeptView {
   replaceSome(ids: ReadonlySet<string>, kernel: readonly KernelEntry[]): void {
     const before = new Map<string, ViewService>();
     for (const id of ids) {
-      this.touch(id);
+      this.touch(id, true);
       const had = this.services.get(id);
       if (had !== undefined) before.set(id, had);
       this.services.delete(id);
@@ -261,7 +355,7 @@ export class KeptView {
 
   /** The service's operations ended in an unknown state: read it again before planning it. */
   markStale(id: string): void {
-    this.touch(id);
+    this.touch(id, true);
     this.staleIds.add(id);
   }
 
@@ -279,7 +373,7 @@ export class KeptView {
       case 'new-service':
       case 'set-service': {
         const id = serviceIdOf(command.service.key);
-        this.touch(id);
+        this.touch(id, true);
         const have = this.services.get(id);
         if (have) have.service = { ...command.service };
         else this.services.set(id, { service: { ...command.service }, dests: new DestList() });
@@ -287,14 +381,14 @@ export class KeptView {
       }
       case 'del-service': {
         const id = serviceIdOf(command.key);
-        this.touch(id);
+        this.touch(id, true);
         this.services.delete(id);
         return;
       }
       case 'new-dest':
       case 'set-dest': {
         const id = serviceIdOf(command.service);
-        this.touch(id);
+        this.touch(id, false);
         const s = this.services.get(id);
         if (!s) return; // cannot happen after an accepted service command; a read will say
         s.dests.set(command.dest); // the desired object itself (see ViewService)
@@ -302,7 +396,7 @@ export class KeptView {
       }
       case 'del-dest': {
         const id = serviceIdOf(command.service);
-        this.touch(id);
+        this.touch(id, false);
         this.services.get(id)?.dests.delete(command.dest);
         return;
       }

@@ -11,17 +11,17 @@ const at = (ms: number) => new Date(ms).toISOString();
 const T = Date.parse('2026-12-06T12:00:00.000Z');
 const line = (o: object) => JSON.stringify({ level: 'info', ...o });
 
-test('drift passes from the daemon\'s log: start = time - ms, the read its first readMs; other reconciles and broken lines ignored', () => {
+test('drift passes from the daemon\'s log: start = time - ms, the read its first readMs plus againMs (read again outside the queue); other reconciles and broken lines ignored', () => {
   const log = [
-    line({ time: at(T + 40_000), event: 'daemon.reconcile', reason: 'drift', ms: 10_000, readMs: 8000, loopDelayMaxMs: 120, loopDelayP99Ms: 40, ops: 3, readAgain: 7 }),
+    line({ time: at(T + 40_000), event: 'daemon.reconcile', reason: 'drift', ms: 10_000, readMs: 8000, loopDelayMaxMs: 120, loopDelayP99Ms: 40, ops: 3, readAgain: 7, againOutside: 40, againMs: 500 }),
     line({ time: at(T + 5000), event: 'daemon.reconcile', reason: 'start', ms: 3000 }),
     line({ time: at(T + 20_000), event: 'daemon.reconcile', reason: 'drift', ms: 2000, readMs: 1500, loopDelayMaxMs: 9, loopDelayP99Ms: 5, ops: 0, readAgain: 0 }),
     '{"event":"daemon.reconcile","reason":"drift", broken',
     line({ time: at(T + 21_000), event: 'health.change', reason: 'drift' }),
   ].join('\n');
   assert.deepEqual(driftPasses(log), [
-    { start: T + 18_000, readEnd: T + 19_500, end: T + 20_000, loopDelayMaxMs: 9, loopDelayP99Ms: 5, ops: 0, readAgain: 0 },
-    { start: T + 30_000, readEnd: T + 38_000, end: T + 40_000, loopDelayMaxMs: 120, loopDelayP99Ms: 40, ops: 3, readAgain: 7 },
+    { start: T + 18_000, readEnd: T + 19_500, end: T + 20_000, loopDelayMaxMs: 9, loopDelayP99Ms: 5, ops: 0, readAgain: 0, againOutside: 0, againMs: 0 },
+    { start: T + 30_000, readEnd: T + 38_500, end: T + 40_000, loopDelayMaxMs: 120, loopDelayP99Ms: 40, ops: 3, readAgain: 7, againOutside: 40, againMs: 500 },
   ]);
 });
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { KernelEntry } from '../../src/ipvs/types.js';
+import type { DumpOptions, KernelEntry } from '../../src/ipvs/types.js';
 import { Reconciler, type DesiredTable } from '../../src/reconcile/index.js';
 import { canonicalServiceId, type DesiredEntry, type DestSpec, type ServiceSpec } from '../../src/table/index.js';
 import { ModelClient, faults } from './reconcile-model.js';
@@ -31,7 +31,7 @@ const table = (weight: (s: number) => number, o: { without?: number[]; plus?: nu
 const id = (s: number) => canonicalServiceId(svc(s).key);
 
 /** What happened in which order (the assertions are about order, never about time). */
-type Mark = 'read-end' | 'reload' | 'reload2' | 'health' | 'pass' | 'stop';
+type Mark = 'read-end' | 'again' | 'queue-read' | 'reload' | 'reload2' | 'health' | 'pass' | 'stop';
 
 /**
  * The model's table handed over as the netlink client does: the service list as it is when the read
@@ -39,6 +39,8 @@ type Mark = 'read-end' | 'reload' | 'reload2' | 'health' | 'pass' | 'stop';
  * between two. At `during.at` services handed over, `during.run` starts something (a reload); the read
  * waits for what it returns (so that it has a chance to go ahead), but no longer than a second: where the
  * reconciler makes it wait for the pass (before this change), the read goes on and the order shows it.
+ * A read of some services (`only`: the drift pass's rounds outside the queue) marks `again`; a read of
+ * some services with dump() (the stale ones, in the queue) marks `queue-read`.
  */
 class KernelStream extends ModelClient {
   during: Array<{ at: number; run: () => Promise<unknown> | void }> = [];
@@ -49,22 +51,28 @@ class KernelStream extends ModelClient {
     this.marks = [];
     this.reads = 0;
   }
-  async dumpEach(each: (e: KernelEntry) => void): Promise<number> {
-    this.reads++;
-    const listed = (await this.dump()).reverse().map((e) => e.service);
+  override async dump(only?: ReadonlySet<string>): Promise<KernelEntry[]> {
+    if (only) this.marks.push('queue-read');
+    return super.dump(only);
+  }
+  async dumpEach(each: (e: KernelEntry) => void, opts?: DumpOptions, only?: ReadonlySet<string>): Promise<number> {
+    if (!only) this.reads++;
+    const listed = (await super.dump(only)).reverse().map((e) => e.service);
     let n = 0;
     for (const service of listed) {
       await new Promise((r) => setImmediate(r));
-      const now = this.table.find((k) => canonicalServiceId(k.service.key) === canonicalServiceId(service.key));
+      const key = canonicalServiceId(service.key);
+      opts?.began?.(key);
+      const now = this.table.find((k) => canonicalServiceId(k.service.key) === key);
       each({ service, dests: now ? structuredClone(now.dests) : [] });
       n++;
       for (const d of this.during) {
-        if (d.at !== n || this.reads > 1) continue;
+        if (d.at !== n || this.reads > 1 || only) continue;
         const p = d.run();
         if (p) await Promise.race([p, new Promise((r) => setTimeout(r, 1000).unref())]);
       }
     }
-    this.marks.push('read-end');
+    this.marks.push(only ? 'again' : 'read-end');
     return n;
   }
 }
@@ -109,7 +117,7 @@ test('a reload during a drift pass\'s read goes ahead of it (applied before the 
   const outcome = await r.repairDrift();
   model.marks.push('pass');
   await reload;
-  assert.deepEqual(model.marks, ['reload', 'read-end', 'pass'], 'the reload waited for the drift pass');
+  assert.deepEqual(model.marks, ['reload', 'read-end', 'again', 'pass'], 'the reload waited for the drift pass, or what it changed was read in the queue');
   assert.equal(outcome.result, 'ok', JSON.stringify(outcome.failures));
   assert.deepEqual(weights(model, 30), [9, 9]);
   assert.deepEqual(weights(model, 3), [9, 9]);
@@ -137,7 +145,7 @@ test('drift found while two reloads interleave with the read (a service deleted 
   const outcome = await r.repairDrift();
   model.marks.push('pass');
   await Promise.all(reloads);
-  assert.deepEqual(model.marks, ['reload', 'reload2', 'read-end', 'pass']);
+  assert.deepEqual(model.marks, ['reload', 'reload2', 'read-end', 'again', 'pass']);
   assert.equal(outcome.result, 'ok', JSON.stringify(outcome.failures));
   assert.deepEqual(weights(model, 2), [5, 5], 'the service deleted behind lvsd\'s back (read before the reloads) is back');
   assert.deepEqual(weights(model, 33), [5, 5], 'the service deleted behind lvsd\'s back (read after the reloads) is back');
@@ -168,7 +176,7 @@ test('a reload whose send fails half way (the socket failed) during the read: it
   await r.repairDrift();
   model.marks.push('pass');
   assert.equal((await reload)?.result, 'failed');
-  assert.deepEqual(model.marks, ['reload', 'read-end', 'pass']);
+  assert.deepEqual(model.marks, ['reload', 'read-end', 'again', 'pass']);
   assert.deepEqual(weights(model, 12), [9, 9], 'the kernel was left on the old config');
   assert.deepEqual(weights(model, 30), [9, 9], 'the kernel was left on the old config');
   assert.equal((await r.repairDrift()).ops, 0);
@@ -191,6 +199,27 @@ test('a health change during the read goes ahead of the pass and stays; a drain 
   assert.deepEqual(weights(model, 31), [0, 0]);
   assert.deepEqual(weights(model, 32), [0, 5]);
   for (let s = 0; s < 30; s++) assert.deepEqual(weights(model, s), [5, 5]);
+  assert.equal((await r.repairDrift()).ops, 0);
+});
+
+test('services a health pass changes after the read reached them are read again outside the queue, not in it: the health change behind never waits for a read', async (t) => {
+  const model = new KernelStream();
+  const r = setup(t, model);
+  await r.applyDesired(table(() => 5), 'start', 'start');
+  model.reset();
+  driftAll(model, 7);
+  // the first three the read hands over (the model's table order)
+  const early = model.table.slice(0, 3).map((e) => Array.from({ length: SERVICES }, (_, s) => s).find((s) => id(s) === canonicalServiceId(e.service.key))!);
+  const health: Promise<unknown>[] = [];
+  // services read before the change (the first listed), changed after the read reached them
+  model.during.push({ at: 20, run: () => void health.push(r.update(early.map((s) => entry(s, 0)), 'health: down', 'health')) });
+  const outcome = await r.repairDrift();
+  model.marks.push('pass');
+  await Promise.all(health);
+  assert.equal(outcome.result, 'ok');
+  assert.deepEqual(model.marks, ['read-end', 'again', 'pass'], 'the changed services were read again in the queue');
+  for (const s of early) assert.deepEqual(weights(model, s), [0, 0], `service ${s}'s health change undone`);
+  for (let s = 0; s < SERVICES; s++) if (!early.includes(s)) assert.deepEqual(weights(model, s), [5, 5], `service ${s} repaired`);
   assert.equal((await r.repairDrift()).ops, 0);
 });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { IpvsClient, IpvsCommand, KernelEntry } from '../../src/ipvs/types.js';
+import type { DumpOptions, IpvsClient, IpvsCommand, KernelEntry } from '../../src/ipvs/types.js';
 import { Reconciler, type DesiredTable } from '../../src/reconcile/index.js';
 import { canonicalServiceId, type DesiredEntry, type DestSpec, type ServiceSpec } from '../../src/table/index.js';
 import { ModelClient, faults } from './reconcile-model.js';
@@ -33,13 +33,14 @@ const id = (s: number) => canonicalServiceId(svc(s).key);
 class StreamingModel extends ModelClient {
   /** Called after `at` services were handed over (then the read goes on). */
   during?: { at: number; run: () => void };
-  async dumpEach(each: (e: KernelEntry) => void): Promise<number> {
-    const all = await this.dump();
+  async dumpEach(each: (e: KernelEntry) => void, opts?: DumpOptions, only?: ReadonlySet<string>): Promise<number> {
+    const all = await this.dump(only);
     let n = 0;
     for (const e of all.reverse()) { // the model reverses its dumps: the kernel's order back
       await new Promise((r) => setImmediate(r));
+      opts?.began?.(canonicalServiceId(e.service.key));
       each(e);
-      if (++n === this.during?.at) this.during.run();
+      if (++n === this.during?.at && !only) this.during.run();
     }
     return n;
   }

@@ -143,6 +143,163 @@ test('after a read made aside commits, every service not marked stale is the ker
   }), { numRuns: 2000 });
 });
 
+/**
+ * The kernel's read as the client makes it: the service list first (its state then), then each service's
+ * real servers asked for (`began`) and handed over later, what is handed over part from when it was asked
+ * for (even real servers) and part from when it is handed over (odd: a dump that spans other passes'
+ * operations). Other passes' operations come between any two of those steps.
+ */
+function readProcess(kernel: Kernel, into: { began(id: string): void; add(e: KernelEntry): void }, only: ReadonlySet<string> | undefined) {
+  const listed = [...kernel].filter(([s]) => !only || only.has(id(s))).map(([s, k]) => ({ s, scheduler: k.scheduler }));
+  const begun: Array<{ s: number; scheduler: string; early: Map<number, number> | undefined }> = [];
+  return {
+    get done() {
+      return listed.length === 0 && begun.length === 0;
+    },
+    step(which: number) {
+      if (listed.length > 0 && (which % 2 === 0 || begun.length === 0)) {
+        const n = listed.shift()!;
+        into.began(id(n.s));
+        const early = kernel.get(n.s)?.dests;
+        begun.push({ ...n, early: early && new Map(early) });
+        return;
+      }
+      const n = begun.shift();
+      if (!n) return;
+      const late = kernel.get(n.s)?.dests ?? new Map<number, number>();
+      const early = n.early ?? new Map<number, number>();
+      const dests = new Map<number, number>();
+      for (let d = 0; d < DESTS; d++) {
+        const from = d % 2 === 0 ? early : late;
+        if (from.has(d)) dests.set(d, from.get(d)!);
+      }
+      into.add(entryOf(n.s, { scheduler: n.scheduler, dests }));
+    },
+  };
+}
+
+function assertViewIsKernel(view: KeptView, kernel: Kernel): void {
+  const stale = new Set(view.stale());
+  for (let s = 0; s < SERVICES; s++) {
+    if (stale.has(id(s))) continue;
+    const k = kernel.get(s);
+    const v = view.entry(id(s));
+    if (!k) {
+      assert.equal(v, undefined, `service ${s} is gone from the kernel, not from the view`);
+      continue;
+    }
+    assert.ok(v, `service ${s} is in the kernel, not in the view, and not stale`);
+    assert.equal(v.service.scheduler, k.scheduler, `service ${s}'s scheduler`);
+    const dests = new Map(v.dests.map((x) => [Number(x.address.split('.')[3]) - 1, x.weight]));
+    assert.deepEqual([...dests].sort(), [...k.dests].sort(), `service ${s}'s real servers`);
+  }
+}
+
+const arbReadStep = fc.oneof(fc.nat({ max: 1 }).map((which) => ({ read: true, which } as const)), arbOp.map((op) => ({ read: false, op } as const)));
+
+test('with each service\'s own mark (began) and rounds read again: every service not stale at commit is the kernel\'s, however reads and other passes interleave', () => {
+  let readAgainClean = 0;
+  fc.assert(fc.property(arbKernel, arbKernel, fc.array(arbReadStep, { maxLength: 60 }), fc.nat({ max: 3 }), (before, drifted, steps, rounds) => {
+    const view = new KeptView();
+    view.replaceAll([...before].map(([s, k]) => entryOf(s, k)));
+    const kernel: Kernel = new Map([...drifted].map(([s, k]) => [s, { scheduler: k.scheduler, dests: new Map(k.dests) }]));
+    const read = view.readAside();
+    const run = (proc: ReturnType<typeof readProcess>) => {
+      while (!proc.done) {
+        const step = steps.shift();
+        if (!step) {
+          proc.step(0);
+          continue;
+        }
+        if (step.read) {
+          proc.step(step.which);
+          continue;
+        }
+        const { kind, s, d, w, scheduler, outcome } = step.op;
+        const c = command(kind, s, d, w, scheduler);
+        if (outcome === 'answered') {
+          if (apply(kernel, s, c, d, w)) view.applied(c);
+        } else {
+          if (outcome === 'lost-landed') apply(kernel, s, c, d, w);
+          view.markStale(id(s));
+        }
+      }
+    };
+    run(readProcess(kernel, read, undefined));
+    for (let r = 0; r < rounds; r++) {
+      const round = read.again();
+      if (!round) break;
+      const was = round.ids.size;
+      assert.equal(read.again(), undefined, 'one round at a time');
+      run(readProcess(kernel, round, round.ids));
+      const left = round.end();
+      assert.equal(left, read.pending);
+      if (left < was) readAgainClean++;
+    }
+    const stale = read.commit();
+    assert.equal(stale, view.stale().length);
+    assertViewIsKernel(view, kernel);
+  }), { numRuns: 3000 });
+  // the rounds did read services cleanly (the property is not met by leaving everything stale)
+  assert.ok(readAgainClean > 100, `rounds that read some service cleanly: ${readAgainClean}`);
+});
+
+test('a service changed before its own real servers were asked for is read, not stale; one changed after is stale until a round reads it again', () => {
+  const view = new KeptView();
+  view.replaceAll([entryOf(0, { scheduler: 'wrr', dests: new Map([[0, 1]]) }), entryOf(1, { scheduler: 'wrr', dests: new Map([[0, 1]]) })]);
+  const kernel: Kernel = new Map([[0, { scheduler: 'wrr', dests: new Map([[0, 1]]) }], [1, { scheduler: 'wrr', dests: new Map([[0, 1]]) }]]);
+  const read = view.readAside();
+  // a health pass sets service 0's weight to 5 after the list was read, before its real servers were asked for
+  const set0 = command('set-dest', 0, 0, 5, 'wrr');
+  apply(kernel, 0, set0, 0, 5);
+  view.applied(set0);
+  read.began(id(0));
+  read.add(entryOf(0, { scheduler: 'wrr', dests: new Map(kernel.get(0)!.dests) }));
+  read.began(id(1));
+  read.add(entryOf(1, { scheduler: 'wrr', dests: new Map(kernel.get(1)!.dests) }));
+  // then service 1's weight to 7, after it was read
+  const set1 = command('set-dest', 1, 0, 7, 'wrr');
+  apply(kernel, 1, set1, 0, 7);
+  view.applied(set1);
+  assert.equal(read.pending, 1);
+  const round = read.again()!;
+  assert.deepEqual([...round.ids], [id(1)]);
+  round.began(id(1));
+  // changed again while its real servers are read: still pending after the round
+  const set1b = command('set-dest', 1, 0, 8, 'wrr');
+  apply(kernel, 1, set1b, 0, 8);
+  view.applied(set1b);
+  round.add(entryOf(1, { scheduler: 'wrr', dests: new Map([[0, 7]]) }));
+  assert.equal(round.end(), 1);
+  const second = read.again()!;
+  second.began(id(1));
+  second.add(entryOf(1, { scheduler: 'wrr', dests: new Map(kernel.get(1)!.dests) }));
+  assert.equal(second.end(), 0);
+  assert.equal(read.again(), undefined);
+  assert.equal(read.commit(), 0);
+  assert.deepEqual(view.stale(), []);
+  assert.equal(view.entry(id(0))!.dests[0]!.weight, 5);
+  assert.equal(view.entry(id(1))!.dests[0]!.weight, 8);
+});
+
+test('a round: a service the kernel no longer lists is gone unless it was changed after the round\'s list', () => {
+  const view = new KeptView();
+  view.replaceAll([entryOf(0, { scheduler: 'wrr', dests: new Map() }), entryOf(1, { scheduler: 'wrr', dests: new Map() })]);
+  const read = view.readAside();
+  read.add(entryOf(0, { scheduler: 'wrr', dests: new Map() }));
+  read.add(entryOf(1, { scheduler: 'wrr', dests: new Map() }));
+  view.applied(command('del-service', 0, 0, 0, 'wrr'));
+  view.applied(command('del-service', 1, 0, 0, 'wrr'));
+  const round = read.again()!;
+  // service 1 added back after the round's list was read: the round's "not listed" says nothing of it
+  view.applied(command('new-service', 1, 0, 0, 'wrr'));
+  assert.equal(round.end(), 1);
+  read.commit();
+  assert.deepEqual(view.stale(), [id(1)]);
+  assert.equal(view.entry(id(0)), undefined);
+  assert.ok(view.entry(id(1)));
+});
+
 test('a read aside is dropped when the view is replaced whole meanwhile (a newer read); and one at a time', () => {
   const view = new KeptView();
   view.replaceAll([entryOf(0, { scheduler: 'wrr', dests: new Map([[0, 1]]) })]);
