@@ -4,6 +4,7 @@
  * src/net/tcp-probe.ts is the one caller. Everything here runs on the main thread.
  */
 #include <errno.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,24 @@ napi_value lvsd_tcp_prober_close_after(napi_env env, napi_callback_info info) {
   p->close_after_cfg = (uint64_t)ms * 1000000u;
   pthread_mutex_unlock(&p->mu);
   return NULL;
+}
+
+/* tcpProberNice(handle, nice -20..19) -> 0 or an errno: the engine thread's nice value (that thread's only:
+   Linux schedules threads). Below 0 needs CAP_SYS_NICE (EACCES without); EINVAL when the engine runs on the
+   Node loop (the fallback: that would be the main thread's). */
+napi_value lvsd_tcp_prober_nice(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  tcp_prober *p = lvsd_tcp_handle_arg(env, info, 2, argv);
+  int32_t nice;
+  if (p == NULL) return NULL;
+  if (napi_get_value_int32(env, argv[1], &nice) != napi_ok || nice < -20 || nice > 19) {
+    lvsd_throw_type(env, "tcpProberNice: an integer -20..19");
+    return NULL;
+  }
+  int err = !p->threaded || p->tid == 0 ? EINVAL : setpriority(PRIO_PROCESS, (id_t)p->tid, nice) == 0 ? 0 : errno;
+  napi_value result;
+  napi_create_int32(env, err, &result);
+  return result;
 }
 
 /*

@@ -165,6 +165,7 @@ typedef struct tcp_prober {
   tcp_cmd *work; /* the commands being applied (swapped with `cmds`) */
   uint32_t work_cap;
   bool stop_seen;
+  int tid; /* the engine thread's id (gettid), published as it starts: tcpProberNice sets its priority */
 
   /* ---- shared, under mu ---- */
   pthread_mutex_t mu;

@@ -13,6 +13,8 @@
  * loop is held, but the same outcomes.
  */
 #include <errno.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +135,7 @@ static int timeout_ms(uint64_t next) {
 
 static void *engine_thread(void *arg) {
   tcp_prober *p = arg;
+  __atomic_store_n(&p->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
   struct epoll_event ev[MAX_EVENTS];
   uint64_t next = 0;
   for (;;) {
@@ -223,6 +226,8 @@ int lvsd_tcp_run(tcp_prober *p, uv_loop_t *loop, int mode) {
     if (rc == 0) {
       pthread_setname_np(p->thread, "lvsd-tcp-probe");
       p->threaded = true;
+      /* its id, for tcpProberNice: published as its first act (microseconds) */
+      while (__atomic_load_n(&p->tid, __ATOMIC_ACQUIRE) == 0) sched_yield();
       return 0;
     }
   }

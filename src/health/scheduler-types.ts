@@ -41,7 +41,7 @@ export type ChangeListener = (service: string, dests: DestSpec[], change: Health
 
 /** What the scheduler uses of the addon's TCP prober (src/net/tcp-probe.ts): its watches. */
 export type TcpWatcher = Pick<TcpProber,
-  'watch' | 'unwatch' | 'next' | 'limit' | 'configure' | 'stats' | 'watchState' | 'takeHistogram' | 'pullCounts' | 'takeCounts'>;
+  'watch' | 'unwatch' | 'next' | 'limit' | 'configure' | 'stats' | 'watchState' | 'takeHistogram' | 'pullCounts' | 'takeCounts' | 'nice'>;
 
 export interface HealthSchedulerOptions {
   clock?: Clock;

@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import type { HealthGlobalConfig, ServiceConfig } from '../config/types.js';
 import { destSpec, type DestSpec } from '../table/index.js';
+import { getSystemErrorName } from 'node:util';
 import { silentLogger, type Logger } from '../log.js';
 import { probe as realProbe } from './checkers/index.js';
 import { nativeTcpWatcher, tcpOutcomeResult } from './checkers/tcp.js';
@@ -50,6 +51,15 @@ const TOLD_SLICE_MS = 10;
 export const FOLD_HOLD_MS = 500;
 /** At most one health.local_failure line this often; the ones in between are counted in the next. */
 const LOCAL_LOG_EVERY_MS = 10_000;
+
+/** An errno as its name (EACCES), or its number when Node has no name for it. */
+function errnoText(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return String(errno);
+  }
+}
 
 export class HealthScheduler extends EventEmitter {
   private readonly clock: Clock;
@@ -93,6 +103,12 @@ export class HealthScheduler extends EventEmitter {
     this.onProbeDurations = options.onProbeDurations;
     this.log = (options.logger ?? silentLogger).child({ component: 'health' });
     this.localLog = new LocalFailureLog(this.log, LOCAL_LOG_EVERY_MS);
+    const nice = this.watcher?.nice;
+    if (nice) {
+      const refused = nice.errno !== 0 ? errnoText(nice.errno) : undefined;
+      this.log[refused ? 'warn' : 'info']({ event: 'health.probe_nice', nice: nice.asked, ...(refused ? { error: refused } : {}) },
+        refused ? `LVSD_PROBE_NICE=${nice.asked} refused (${refused}): the probing thread runs at the main thread's priority` : `the probing thread runs at nice ${nice.asked}`);
+    }
     this.heartbeat = new Heartbeat(this.clock, options.heartbeatMs ?? 1000);
     if (options.onChange) this.on('change', options.onChange);
     if (options.onQuorum) this.on('quorum', options.onQuorum);

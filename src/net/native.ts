@@ -77,6 +77,7 @@ export interface NativeBinding {
   tcpProberConfigure(handle: object, localErrnos: number[], boundsUs: number[]): void;
   tcpProberLimit(handle: object, max: number): void;
   tcpProberCloseAfter(handle: object, ms: number): void;
+  tcpProberNice(handle: object, nice: number): number;
   tcpProberStats(handle: object): [watches: number, watchedUnderWay: number, oneOffUnderWay: number, skipped: number, threaded: number];
   tcpProbe(handle: object, address: Buffer, port: number, timeoutMs: number, reset?: boolean): number;
   tcpProbeCancel(handle: object, id: number): void;

@@ -38,6 +38,19 @@ export function closeAfterMs(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isInteger(n) && n >= 0 && n <= 1000 ? n : 5;
 }
 
+/**
+ * The probing thread's nice value: `LVSD_PROBE_NICE`, an integer -20..19, default 0 (as the main thread).
+ * Below 0 the probes get the CPU before the main thread's work (a drift pass's read of a large table) when
+ * both want it; needs CAP_SYS_NICE (root has it). keepalived's `checker_priority` is the same for its
+ * checker process. Anything else is 0.
+ */
+export function probeNice(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.LVSD_PROBE_NICE;
+  if (v === undefined || v === '') return 0;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= -20 && n <= 19 ? n : 0;
+}
+
 export interface TcpConnectOutcome {
   /** 0: connected; ETIMEDOUT: the deadline passed; -1: aborted; else the connect errno */
   errno: number;
@@ -130,7 +143,12 @@ export class TcpProber {
     this.handle = this.native.tcpProberOpen((outcomes) => this.onOutcomes(outcomes), engine === 'thread' ? 0 : engine === 'loop' ? 1 : 2);
     this.native.tcpProberRef(this.handle, false);
     this.native.tcpProberCloseAfter(this.handle, closeAfterMs());
+    const nice = probeNice();
+    if (nice !== 0) this.nice = { asked: nice, errno: this.native.tcpProberNice(this.handle, nice) };
   }
+
+  /** LVSD_PROBE_NICE as asked (probeNice) and the errno that refused it (0: the probing thread runs at it); undefined when not asked. */
+  nice: { asked: number; errno: number } | undefined;
 
   get underWay(): number {
     return this.inFlight;

@@ -17,6 +17,7 @@ export class FakeWatcher implements TcpWatcher {
   unwatch(id: number): void {
     this.watches.delete(id);
   }
+  nice = undefined;
   next(): void {}
   limit(): void {}
   configure(): void {}

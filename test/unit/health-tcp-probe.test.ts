@@ -6,13 +6,14 @@
  * thousands of probes.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:os';
 import { readFileSync, readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { TcpCheck } from '../../src/config/types.js';
 import { probeTcp, setNativeTcpProbe } from '../../src/health/checkers/tcp.js';
-import { closeAfterMs, nativeAvailable, sharedTcpProber, TcpProber } from '../../src/net/index.js';
+import { closeAfterMs, nativeAvailable, probeNice, sharedTcpProber, TcpProber } from '../../src/net/index.js';
 
 const check = (address: string, port: number, timeout = 2): TcpCheck => ({ type: 'tcp', address, port, timeout, interval: 5, rise: 1, fall: 1 });
 
@@ -416,5 +417,47 @@ describe('LVSD_TCP_CLOSE_AFTER_MS', () => {
     assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: '0' }), 0);
     assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: '1000' }), 1000);
     for (const bad of ['-1', '1001', '2.5', 'soon']) assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: bad }), 5, bad);
+  });
+});
+
+describe('LVSD_PROBE_NICE', () => {
+  test('the probing thread\'s nice value: 0 unless set to an integer -20..19', () => {
+    assert.equal(probeNice({}), 0);
+    assert.equal(probeNice({ LVSD_PROBE_NICE: '' }), 0);
+    assert.equal(probeNice({ LVSD_PROBE_NICE: '-5' }), -5);
+    assert.equal(probeNice({ LVSD_PROBE_NICE: '19' }), 19);
+    for (const bad of ['-21', '20', '2.5', 'high']) assert.equal(probeNice({ LVSD_PROBE_NICE: bad }), 0, bad);
+  });
+
+  test('set, it is the probing thread\'s own (the main thread\'s unchanged); refused, the thread stays and the prober says why', { skip: !nativeAvailable() }, async () => {
+    const niceOf = (name: string): number[] => readdirSync('/proc/self/task')
+      .filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === name)
+      .map((t) => Number(readFileSync(`/proc/self/task/${t}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+    const mainBefore = niceOf('node')[0];
+    const was = process.env.LVSD_PROBE_NICE;
+    // 3 (a raise of the value, allowed to anyone) so the test means the same as root or not
+    process.env.LVSD_PROBE_NICE = '3';
+    const p = new TcpProber();
+    try {
+      await p.connect('127.0.0.1', await deadPort(), 500);
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(p.nice, { asked: 3, errno: 0 });
+      assert.ok(niceOf('lvsd-tcp-probe').includes(3), `probing threads' nice: ${niceOf('lvsd-tcp-probe').join(', ')}`);
+      assert.equal(niceOf('node')[0], mainBefore, 'the main thread was reniced');
+      // lowering it again (below 3) needs CAP_SYS_NICE: as nobody it is refused, the thread stays at 3
+      if (process.getuid?.() === 0) {
+        const out = spawnSync(process.execPath, ['--input-type=module', '-e', `
+          const { TcpProber } = await import(${JSON.stringify(new URL('../../src/net/index.js', import.meta.url).href)});
+          const p = new TcpProber();
+          console.log(JSON.stringify(p.nice));
+          p.close();
+        `], { env: { ...process.env, LVSD_PROBE_NICE: '-5' }, uid: 65534, gid: 65534, encoding: 'utf8' });
+        assert.deepEqual(JSON.parse(out.stdout), { asked: -5, errno: constants.errno.EACCES }, out.stderr);
+      }
+    } finally {
+      p.close();
+      if (was === undefined) delete process.env.LVSD_PROBE_NICE;
+      else process.env.LVSD_PROBE_NICE = was;
+    }
   });
 });
