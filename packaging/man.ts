@@ -41,6 +41,8 @@ export const ENVIRONMENT: ReadonlyArray<[string, string]> = [
   ['LVSD_LOG_FORMAT', 'json forces JSON lines on a terminal, pretty forces readable lines elsewhere (default: pretty on a terminal, JSON otherwise, as under systemd)'],
   ['LVSD_TCP_PROBE', 'socket makes TCP health checks use a Node socket each instead of the native addon'],
   ['LVSD_TCP_ENGINE', 'loop runs the native TCP check engine on the event loop instead of its own thread (a diagnostic: the checks and their outcomes are the same; probes then wait whenever the loop is busy)'],
+  ['LVSD_PROBE_NICE', 'the nice value of the TCP check engine\'s thread alone, -20..19 (default -5, above the main thread\'s 0: probes keep their schedule while a drift pass reads a large table on a busy director); below 0 needs CAP_SYS_NICE, and refused the thread runs at the main thread\'s priority (health.probe_nice). See docs/health.md'],
+  ['LVSD_TCP_CLOSE_AFTER_MS', 'how long a TCP check whose connect() completed at once (a real server on a link inside this host) keeps its socket before closing it, 0-1000 ms (default 5; 0 closes at once): the server closes first and keeps the TIME_WAIT. The verdict never waits for it. See docs/health.md'],
   ['LVSD_UDP_PROBE', 'socket makes UDP health checks use a Node dgram socket instead of the native addon (which alone hears net and host unreachable)'],
   ['LVSD_CODE_CACHE', 'off compiles the command line from source instead of through the V8 code cache shipped beside it (a diagnostic: the output is the same); report also prints on stderr whether V8 took each cache; write is for the build'],
   ['LVSD_VRRP_RT_PRIORITY', 'the SCHED_RR priority of the VRRP thread and of the advert clock thread, 1-99 (default 10); 0 leaves both to ordinary scheduling'],

@@ -105,9 +105,11 @@ export class HealthScheduler extends EventEmitter {
     this.localLog = new LocalFailureLog(this.log, LOCAL_LOG_EVERY_MS);
     const nice = this.watcher?.nice;
     if (nice) {
+      // refused: a warning when the operator asked for the value, a note for the default
       const refused = nice.errno !== 0 ? errnoText(nice.errno) : undefined;
-      this.log[refused ? 'warn' : 'info']({ event: 'health.probe_nice', nice: nice.asked, ...(refused ? { error: refused } : {}) },
-        refused ? `LVSD_PROBE_NICE=${nice.asked} refused (${refused}): the probing thread runs at the main thread's priority` : `the probing thread runs at nice ${nice.asked}`);
+      const asked = process.env.LVSD_PROBE_NICE !== undefined && process.env.LVSD_PROBE_NICE !== '';
+      this.log[refused && asked ? 'warn' : 'info']({ event: 'health.probe_nice', nice: nice.asked, ...(refused ? { error: refused } : {}) },
+        refused ? `the probing thread's nice ${nice.asked} refused (${refused}): it runs at the main thread's priority` : `the probing thread runs at nice ${nice.asked}`);
     }
     this.heartbeat = new Heartbeat(this.clock, options.heartbeatMs ?? 1000);
     if (options.onChange) this.on('change', options.onChange);

@@ -421,12 +421,13 @@ describe('LVSD_TCP_CLOSE_AFTER_MS', () => {
 });
 
 describe('LVSD_PROBE_NICE', () => {
-  test('the probing thread\'s nice value: 0 unless set to an integer -20..19', () => {
-    assert.equal(probeNice({}), 0);
-    assert.equal(probeNice({ LVSD_PROBE_NICE: '' }), 0);
-    assert.equal(probeNice({ LVSD_PROBE_NICE: '-5' }), -5);
+  test('the probing thread\'s nice value: -5 unless set to an integer -20..19', () => {
+    assert.equal(probeNice({}), -5);
+    assert.equal(probeNice({ LVSD_PROBE_NICE: '' }), -5);
+    assert.equal(probeNice({ LVSD_PROBE_NICE: '0' }), 0);
+    assert.equal(probeNice({ LVSD_PROBE_NICE: '-20' }), -20);
     assert.equal(probeNice({ LVSD_PROBE_NICE: '19' }), 19);
-    for (const bad of ['-21', '20', '2.5', 'high']) assert.equal(probeNice({ LVSD_PROBE_NICE: bad }), 0, bad);
+    for (const bad of ['-21', '20', '2.5', 'high']) assert.equal(probeNice({ LVSD_PROBE_NICE: bad }), -5, bad);
   });
 
   test('set, it is the probing thread\'s own (the main thread\'s unchanged); refused, the thread stays and the prober says why', { skip: !nativeAvailable() }, async () => {
