@@ -94,6 +94,34 @@ const arbOp = fc.record({
 /** A step while the read runs: hand over the next service listed, or another pass's operation. */
 const arbStep = fc.oneof(fc.constant({ read: true } as const), arbOp.map((op) => ({ read: false, op } as const)));
 
+function assertViewIsKernel(view: KeptView, kernel: Kernel): void {
+  const stale = new Set(view.stale());
+  for (let s = 0; s < SERVICES; s++) {
+    if (stale.has(id(s))) continue;
+    const k = kernel.get(s);
+    const v = view.entry(id(s));
+    if (!k) {
+      assert.equal(v, undefined, `service ${s} is gone from the kernel, not from the view`);
+      continue;
+    }
+    assert.ok(v, `service ${s} is in the kernel, not in the view, and not stale`);
+    assert.equal(v.service.scheduler, k.scheduler, `service ${s}'s scheduler`);
+    const dests = new Map(v.dests.map((x) => [Number(x.address.split('.')[3]) - 1, x.weight]));
+    assert.deepEqual([...dests].sort(), [...k.dests].sort(), `service ${s}'s real servers`);
+  }
+}
+
+/** Another pass's operation: the kernel applies it (or not), and the view follows what the pass learns. */
+function runOp(view: KeptView, kernel: Kernel, op: { kind: (typeof CMDS)[number]; s: number; d: number; w: number; scheduler: string; outcome: string }): void {
+  const c = command(op.kind, op.s, op.d, op.w, op.scheduler);
+  if (op.outcome === 'answered') {
+    if (apply(kernel, op.s, c, op.d, op.w)) view.applied(c);
+  } else {
+    if (op.outcome === 'lost-landed') apply(kernel, op.s, c, op.d, op.w);
+    view.markStale(id(op.s));
+  }
+}
+
 test('after a read made aside commits, every service not marked stale is the kernel\'s, and every kernel service is in the view or stale', () => {
   fc.assert(fc.property(arbKernel, arbKernel, fc.array(arbStep, { maxLength: 30 }), (before, drifted, steps) => {
     // the view knew `before`; behind lvsd's back the kernel became `drifted`
@@ -114,32 +142,12 @@ test('after a read made aside commits, every service not marked stale is the ker
         handOver();
         continue;
       }
-      const { kind, s, d, w, scheduler, outcome } = step.op;
-      const c = command(kind, s, d, w, scheduler);
-      if (outcome === 'answered') {
-        if (apply(kernel, s, c, d, w)) view.applied(c);
-      } else {
-        if (outcome === 'lost-landed') apply(kernel, s, c, d, w);
-        view.markStale(id(s));
-      }
+      runOp(view, kernel, step.op);
     }
     while (listed.length > 0) handOver();
     read.commit();
     assert.equal(view.readingAside, false);
-    const stale = new Set(view.stale());
-    for (let s = 0; s < SERVICES; s++) {
-      if (stale.has(id(s))) continue;
-      const k = kernel.get(s);
-      const v = view.entry(id(s));
-      if (!k) {
-        assert.equal(v, undefined, `service ${s} is gone from the kernel, not from the view`);
-        continue;
-      }
-      assert.ok(v, `service ${s} is in the kernel, not in the view, and not stale`);
-      assert.equal(v.service.scheduler, k.scheduler, `service ${s}'s scheduler`);
-      const dests = new Map(v.dests.map((x) => [Number(x.address.split('.')[3]) - 1, x.weight]));
-      assert.deepEqual([...dests].sort(), [...k.dests].sort(), `service ${s}'s real servers`);
-    }
+    assertViewIsKernel(view, kernel);
   }), { numRuns: 2000 });
 });
 
@@ -178,22 +186,6 @@ function readProcess(kernel: Kernel, into: { began(id: string): void; add(e: Ker
   };
 }
 
-function assertViewIsKernel(view: KeptView, kernel: Kernel): void {
-  const stale = new Set(view.stale());
-  for (let s = 0; s < SERVICES; s++) {
-    if (stale.has(id(s))) continue;
-    const k = kernel.get(s);
-    const v = view.entry(id(s));
-    if (!k) {
-      assert.equal(v, undefined, `service ${s} is gone from the kernel, not from the view`);
-      continue;
-    }
-    assert.ok(v, `service ${s} is in the kernel, not in the view, and not stale`);
-    assert.equal(v.service.scheduler, k.scheduler, `service ${s}'s scheduler`);
-    const dests = new Map(v.dests.map((x) => [Number(x.address.split('.')[3]) - 1, x.weight]));
-    assert.deepEqual([...dests].sort(), [...k.dests].sort(), `service ${s}'s real servers`);
-  }
-}
 
 const arbReadStep = fc.oneof(fc.nat({ max: 1 }).map((which) => ({ read: true, which } as const)), arbOp.map((op) => ({ read: false, op } as const)));
 
@@ -215,14 +207,7 @@ test('with each service\'s own mark (began) and rounds read again: every service
           proc.step(step.which);
           continue;
         }
-        const { kind, s, d, w, scheduler, outcome } = step.op;
-        const c = command(kind, s, d, w, scheduler);
-        if (outcome === 'answered') {
-          if (apply(kernel, s, c, d, w)) view.applied(c);
-        } else {
-          if (outcome === 'lost-landed') apply(kernel, s, c, d, w);
-          view.markStale(id(s));
-        }
+        runOp(view, kernel, step.op);
       }
     };
     run(readProcess(kernel, read, undefined));
