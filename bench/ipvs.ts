@@ -645,9 +645,10 @@ async function benchDaemon(ns: string, table: Row[], n: number, state: string, l
       (driftS * 3 + 600) * 1000, 'drift pass');
     let reloadDuringDrift: DaemonResult['reloadDuringDrift'];
     if (process.env.LVSD_BENCH_DRIFT_RELOAD !== '0') {
-      // the drift timer fires every driftS from the last reload's switch: the next pass begins driftS after this one began
-      const began = Date.parse(String(driftLine.time)) - Number(driftLine.ms);
-      const at = began + driftS * 1000 + Math.round(Number(driftLine.readMs) / 5);
+      // the drift timer is a chain (a84938d): the next pass begins driftS after this one ended (its line's
+      // time); until this was changed to match, the reload came before the next pass began, not in its read
+      const ended = Date.parse(String(driftLine.time));
+      const at = ended + driftS * 1000 + Math.round(Number(driftLine.readMs) / 5);
       process.stderr.write(`[bench] ${n}: one weight + lvsd reload during the next drift pass's read (in ${Math.round((at - Date.now()) / 1000)} s) ...\n`);
       await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
       row.dests[5]!.weight = firstWeight + 400;
