@@ -388,8 +388,9 @@ export class Reconciler {
           readAgain: Math.max(0, kept), passesAhead: this.passes - 1 - outside.passesBefore,
           againOutside: outside.again.services, againRounds: outside.again.rounds, againMs: Math.round(outside.againMs),
         };
-        // a service other passes touched while the read ran is read again (what the read saw of it may be
-        // from before, during or after their operations), here, in the queue: nothing changes it now
+        // a service other passes touched since it was last read (after the rounds outside the queue) is read
+        // again (what was read of it may be from before, during or after their operations), here, in the
+        // queue: nothing changes it now
         const stale = this.view.stale();
         if (stale.length > 0) this.view.replaceSome(new Set(stale), await client.dump(new Set(stale), NO_STATS));
         if (wantTimeouts && !this.view.timeouts) this.view.timeouts = await client.getTimeouts();
