@@ -112,11 +112,19 @@ function deployedFlags(): string {
 const NODE_FLAGS = (process.env.LVSD_BENCH_HEALTH_NODE_FLAGS ?? deployedFlags()).split(' ').filter(Boolean);
 /** LVSD_BENCH_HEALTH_CLOSE=reset|fin: lvsd's TCP checks close with RST or FIN (default: the check's default) */
 /** lvsd's environment as the packaged unit gives it (bench/_unit-env.ts; LVSD_BENCH_UNIT_ENV=0: none) */
+const envWords = (v: string | undefined): Record<string, string> =>
+  Object.fromEntries((v ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 const UNIT_ENV = {
   ...unitEnvironment(root),
   /** LVSD_BENCH_LVSD_ENV="K=V ...": more environment for lvsd (an A/B of a knob, e.g. LVSD_VRRP_ADVERT_CLOCK=0) */
-  ...Object.fromEntries((process.env.LVSD_BENCH_LVSD_ENV ?? '').split(' ').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+  ...envWords(process.env.LVSD_BENCH_LVSD_ENV),
 };
+/**
+ * LVSD_BENCH_LVSD_ENV_B="K=V ...": lvsd's even rounds get this environment on top (an A/B of a knob in one
+ * boot, alternated like LVSD_BENCH_LVSD_CLI_B; each window says which it measured).
+ */
+const ENV_B = envWords(process.env.LVSD_BENCH_LVSD_ENV_B);
+const lvsdEnv = (round: number) => (round % 2 === 0 ? { ...UNIT_ENV, ...ENV_B } : UNIT_ENV);
 /**
  * LVSD_BENCH_HEALTH_NODE=PATH: the node lvsd runs (default: this bench's own). This bench is a node process
  * too, so lvsd shares the binary's pages with it, and the kernel keeps a page two processes map when lvsd
@@ -131,6 +139,9 @@ const LVSD_NODE = process.env.LVSD_BENCH_HEALTH_NODE || process.execPath;
  */
 const LVSD_CLI_B = process.env.LVSD_BENCH_LVSD_CLI_B || undefined;
 const lvsdCli = (round: number) => (LVSD_CLI_B !== undefined && round % 2 === 0 ? LVSD_CLI_B : LVSD_CLI);
+/** lvsd's rounds alternate two builds or two environments: A odd, B even */
+const AB = LVSD_CLI_B !== undefined || Object.keys(ENV_B).length > 0;
+const abOf = (round: number) => (round % 2 === 0 ? 'B' : 'A');
 const CLOSE = process.env.LVSD_BENCH_HEALTH_CLOSE === 'reset' || process.env.LVSD_BENCH_HEALTH_CLOSE === 'fin' ? process.env.LVSD_BENCH_HEALTH_CLOSE : undefined;
 /**
  * LVSD_BENCH_HEALTH_TRACE_S=S: after the window, with the tool still running, S seconds of `perf record` of
@@ -324,7 +335,7 @@ function startTool(kind: Kind, withServices: boolean, tag: string): ChildProcess
     const prof = profDir && withServices ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
     const round = Number(/^full-(\d+)$/.exec(tag)?.[1] ?? 1);
     return spawnIn(NS.lvsd, [LVSD_NODE, ...NODE_FLAGS, ...prof, lvsdCli(round), 'run', '--config', conf, '--socket', join(sockDir, `lvsd-${tag}.sock`),
-      '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log, undefined, UNIT_ENV);
+      '--state-file', join(dir, `lvsd-${tag}.state`), '--log-level', 'info'], log, undefined, lvsdEnv(round));
   }
   const conf = join(dir, `ka-${tag}.conf`);
   writeFileSync(conf, keepalivedConfig(withServices));
@@ -689,7 +700,7 @@ async function measureTool(kind: Kind, sink: Sink, listener: AdvertListener, rou
   try {
     const ramp: { log: string; out?: RampFigures } = { log: join(dir, `lvsd-full-${round}.log`) };
     const readyMs = await waitReady(kind, full, READY_S * 1000, kind === 'lvsd' ? ramp : undefined);
-    say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval${kind === 'lvsd' && LVSD_CLI_B !== undefined ? ` (build ${lvsdCli(round) === LVSD_CLI ? 'A' : 'B'}: ${lvsdCli(round)})` : ''}`);
+    say(kind, `round ${round}: ${N} real servers weighted in the kernel after ${(readyMs / 1000).toFixed(1)} s; settling one interval${kind === 'lvsd' && AB ? ` (${abOf(round)}: ${lvsdCli(round)}${round % 2 === 0 && Object.keys(ENV_B).length ? ` ${Object.entries(ENV_B).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''})` : ''}`);
     rampOf = ramp.out;
     if (ramp.out) {
       const r = ramp.out;
@@ -918,7 +929,7 @@ async function main(): Promise<void> {
     const ws = L.length ? L : K;
     const who: Kind = L.length ? 'lvsd' : 'keepalived';
     for (const w of ws) {
-      out(`  ${who} alone, round ${w.round}${who === 'lvsd' && LVSD_CLI_B !== undefined ? ` (build ${w.round % 2 === 0 ? 'B' : 'A'})` : ''}, ${N} real servers: ${f(w.probes.rate)} probes/s, CPU ${f(w.cpuSPerMin, 2)} s/min ` +
+      out(`  ${who} alone, round ${w.round}${who === 'lvsd' && AB ? ` (build ${abOf(w.round)})` : ''}, ${N} real servers: ${f(w.probes.rate)} probes/s, CPU ${f(w.cpuSPerMin, 2)} s/min ` +
         `(${f(w.cpuMsPerProbe, 3)} ms/probe: user ${f(w.cpuMsPerProbe * w.userShare, 3)}, kernel ${f(w.cpuMsPerProbe * (1 - w.userShare), 3)}), RSS ${f(w.rssMiB)} MiB (files ${f(w.fileMiB)}, anon ${f(w.anonMiB)}; peak ${f(w.peakRssMiB)}; PSS ${f(w.pssMiB)}), ` +
         `ready after ${f(w.readyS)} s, VM ${f(w.vmBusyPct, 0)} % busy, host load ${load(w.hostLoad.start)} -> ${load(w.hostLoad.end)}`);
     }

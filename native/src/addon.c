@@ -67,6 +67,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tcpUnwatch", NULL, lvsd_tcp_unwatch, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberLimit", NULL, lvsd_tcp_prober_limit, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberCloseAfter", NULL, lvsd_tcp_prober_close_after, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"tcpProberReuse", NULL, lvsd_tcp_prober_reuse, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberNice", NULL, lvsd_tcp_prober_nice, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberStats", NULL, lvsd_tcp_prober_stats, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tcpProberConfigure", NULL, lvsd_tcp_prober_configure, NULL, NULL, NULL, napi_enumerable, NULL},

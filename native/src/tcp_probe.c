@@ -117,24 +117,62 @@ static void end_kept(tcp_prober *p, int fd, bool v6) {
    passive one (no TIME_WAIT here), the order keepalived's checker gets by closing an epoll round later. No
    system call is added: the socket is not in the epoll set, the turn that closes it runs anyway. At most
    HELD_MAX are held, so the descriptors a hold takes stay bounded whatever the probe rate. */
-static void close_connected(tcp_prober *p, int fd, uint64_t at) {
+static void close_connected(tcp_prober *p, int fd, bool v6, uint64_t at) {
   if (p->close_after_ns == 0 || p->held_n == HELD_MAX) {
     close(fd);
     return;
   }
   p->held_fd[p->held_n] = fd;
+  p->held_v6[p->held_n] = v6;
   p->held_due[p->held_n++] = at + p->close_after_ns;
 }
 
-/* The held sockets whose time has come (all of them with `all`). */
+/* The end of a held socket whose server has closed first (CLOSE_WAIT: its FIN came; CLOSE: it is gone),
+   without a close(): shutdown() sends this side's FIN, the same segment close() would send, and over the
+   link inside this host the server's ACK of it has closed the connection by the time the call returns; a
+   connect to AF_UNSPEC then lets go of the local port (nothing is sent from CLOSE; from LAST_ACK, an ACK still
+   on its way, nothing either: that ACK then meets no socket and is answered as any stray segment) and the
+   socket is spare, unconnected, for the next FIN probe of its family. false: not done (the server has not
+   closed, or no room): the caller closes it, which for a connection still open is the active close. One
+   getsockopt() more than a close for a server that has not closed; for one that has, getsockopt, shutdown and
+   connect replace the close here and the next probe's socket(). */
+static bool keep_spare(tcp_prober *p, int fd, bool v6) {
+  if (p->spare_n[v6] >= SPARE_MAX) return false;
+  if (p->spare[v6] == NULL && (p->spare[v6] = malloc(sizeof(int) * SPARE_MAX)) == NULL) return false;
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || len < 1) return false;
+  if (ti.tcpi_state == TCP_CLOSE_WAIT) {
+    if (shutdown(fd, SHUT_WR) < 0) return false;
+  } else if (ti.tcpi_state != TCP_CLOSE) {
+    return false;
+  }
+  struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+  if (connect(fd, &unspec, sizeof unspec) < 0) return false;
+  p->spare[v6][p->spare_n[v6]++] = fd;
+  return true;
+}
+
+/* The held sockets whose time has come (all of them with `all`: closed, none kept spare). */
 void lvsd_tcp_close_held(tcp_prober *p, bool all) {
   uint64_t now = all ? UINT64_MAX : lvsd_tcp_now_ns();
   uint32_t k = 0;
-  while (k < p->held_n && p->held_due[k] <= now) close(p->held_fd[k++]);
+  for (; k < p->held_n && p->held_due[k] <= now; k++) {
+    if (all || !p->reuse || !keep_spare(p, p->held_fd[k], p->held_v6[k])) close(p->held_fd[k]);
+  }
   if (k == 0) return;
   p->held_n -= k;
   memmove(p->held_fd, p->held_fd + k, sizeof *p->held_fd * p->held_n);
+  memmove(p->held_v6, p->held_v6 + k, sizeof *p->held_v6 * p->held_n);
   memmove(p->held_due, p->held_due + k, sizeof *p->held_due * p->held_n);
+}
+
+/* The spare sockets, closed (the prober closing, or reuse turned off). */
+void lvsd_tcp_close_spare(tcp_prober *p) {
+  for (int f = 0; f < 2; f++) {
+    for (uint32_t i = 0; i < p->spare_n[f]; i++) close(p->spare[f][i]);
+    p->spare_n[f] = 0;
+  }
 }
 
 static void end_socket(tcp_prober *p, probe_slot *s) {
@@ -199,7 +237,12 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   bool v6 = addr->sa.sa_family == AF_INET6;
   int fd = reset ? kept_socket(p, addr->sa.sa_family) : -1;
   bool pooled = fd >= 0;
-  if (!pooled) fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (!reset && p->spare_n[v6] > 0) {
+    fd = p->spare[v6][--p->spare_n[v6]];
+    p->reused++;
+  } else if (!pooled) {
+    fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  }
   if (fd < 0) {
     *done = errno;
     return -1;
@@ -211,7 +254,7 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   }
   if (connect(fd, &addr->sa, lvsd_tcp_addr_len(addr)) == 0) {
     if (pooled) end_kept(p, fd, v6);
-    else close_connected(p, fd, lvsd_tcp_now_ns());
+    else close_connected(p, fd, v6, lvsd_tcp_now_ns());
     *done = 0;
     return -1;
   }
@@ -227,7 +270,7 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   if (now_err != EALREADY) {
     *at = lvsd_tcp_now_ns();
     *latency_us = (double)(*at - start) / 1000.0;
-    if (now_err == 0) close_connected(p, fd, *at);
+    if (now_err == 0) close_connected(p, fd, v6, *at);
     else close(fd);
     *done = now_err;
     return -1;
@@ -374,8 +417,11 @@ static void take_commands(tcp_prober *p) {
   p->wake_pending = false;
   p->max_in_flight = p->limit;
   p->close_after_ns = p->close_after_cfg;
+  bool reuse_was = p->reuse;
+  p->reuse = p->reuse_cfg;
   p->stop_seen = p->stop;
   pthread_mutex_unlock(&p->mu);
+  if (reuse_was && !p->reuse) lvsd_tcp_close_spare(p);
   for (uint32_t i = 0; i < n && !p->stop_seen; i++) {
     if (c[i].op == CMD_PROBE || c[i].op == CMD_CANCEL) oneoff_command(p, &c[i]);
     else lvsd_tcp_watch_command(p, &c[i]);
@@ -401,6 +447,7 @@ static bool publish(tcp_prober *p) {
   p->stats[1] = p->watch_in_flight;
   p->stats[2] = (double)p->heap_n - p->watch_in_flight;
   p->stats[3] = p->skipped;
+  p->stats[4] = p->reused;
   bool queued = p->out_n > before;
   pthread_mutex_unlock(&p->mu);
   p->folds_n = 0;

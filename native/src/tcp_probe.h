@@ -10,6 +10,7 @@ napi_value lvsd_tcp_watch(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_unwatch(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_prober_limit(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_prober_close_after(napi_env env, napi_callback_info info);
+napi_value lvsd_tcp_prober_reuse(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_prober_nice(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_prober_stats(napi_env env, napi_callback_info info);
 napi_value lvsd_tcp_prober_configure(napi_env env, napi_callback_info info);

@@ -166,6 +166,19 @@ napi_value lvsd_tcp_prober_close_after(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* tcpProberReuse(handle, on): whether a probe closed with FIN whose server closed first leaves its socket
+   spare for the next probe instead of closing it (keep_spare in tcp_probe.c); off closes the spare ones. */
+napi_value lvsd_tcp_prober_reuse(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  tcp_prober *p = lvsd_tcp_handle_arg(env, info, 2, argv);
+  bool on;
+  if (p == NULL || !lvsd_arg_bool(env, argv[1], &on)) return NULL;
+  pthread_mutex_lock(&p->mu);
+  p->reuse_cfg = on;
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
 /* tcpProberNice(handle, nice -20..19) -> 0 or an errno: the engine thread's nice value (that thread's only:
    Linux schedules threads). Below 0 needs CAP_SYS_NICE (EACCES without); EINVAL when the engine runs on the
    Node loop (the fallback: that would be the main thread's). */
@@ -226,19 +239,20 @@ napi_value lvsd_tcp_prober_configure(napi_env env, napi_callback_info info) {
 }
 
 /* tcpProberStats(handle) -> [watches queued, watched probes under way, one-off probes under way, turns
-   skipped, engine on its own thread (1) or on the Node loop (0)]; the engine publishes them each turn. */
+   skipped, probes that connected a spare socket, engine on its own thread (1) or on the Node loop (0)]; the
+   engine publishes them each turn. */
 napi_value lvsd_tcp_prober_stats(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   tcp_prober *p = lvsd_tcp_handle_arg(env, info, 1, argv);
   if (p == NULL) return NULL;
-  double vals[5];
+  double vals[6];
   pthread_mutex_lock(&p->mu);
   memcpy(vals, p->stats, sizeof p->stats);
   pthread_mutex_unlock(&p->mu);
-  vals[4] = p->threaded;
+  vals[5] = p->threaded;
   napi_value arr, v;
-  napi_create_array_with_length(env, 5, &arr);
-  for (uint32_t i = 0; i < 5; i++) {
+  napi_create_array_with_length(env, 6, &arr);
+  for (uint32_t i = 0; i < 6; i++) {
     napi_create_double(env, vals[i], &v);
     napi_set_element(env, arr, i, v);
   }

@@ -39,6 +39,7 @@
 #define MAX_EVENTS 256
 #define SETTLE_SKIP 3          /* a watch whose probe connect() did not settle starts this many more without asking */
 #define IDLE_MAX 1024         /* kept sockets per family at most (the rest are closed): the peak of reset probes under way */
+#define SPARE_MAX 1024        /* spare sockets per family at most (FIN probes that ended cleanly; the rest are closed) */
 
 /* A target: IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128: one per watch). */
 typedef union tcp_addr {
@@ -160,8 +161,18 @@ typedef struct tcp_prober {
      close_after_cfg each turn. */
   int held_fd[HELD_MAX];
   uint64_t held_due[HELD_MAX];
+  bool held_v6[HELD_MAX];
   uint32_t held_n;
   uint64_t close_after_ns;
+  /* Spare sockets (FIN probes, `reuse`): a held socket whose server has closed first is shut down (its FIN,
+     the passive close's) and, once closed, disconnected (a connect to AF_UNSPEC: nothing is sent, the local
+     port is let go) instead of closed; the next FIN probe of its family connects it instead of opening a
+     socket: no socket() and no close(), the allocation and release of a socket and its file. Never in the
+     epoll set while spare. spare[0] IPv4, spare[1] IPv6. reuse is copied from reuse_cfg each turn. */
+  int *spare[2];
+  uint32_t spare_n[2];
+  bool reuse;
+  double reused; /* probes that connected a spare socket (published in stats) */
   tcp_cmd *work; /* the commands being applied (swapped with `cmds`) */
   uint32_t work_cap;
   bool stop_seen;
@@ -179,13 +190,14 @@ typedef struct tcp_prober {
   uint32_t nwatches;
   uint32_t limit;
   uint64_t close_after_cfg; /* tcpProberCloseAfter: ns a connected probe's socket stays open (0: closed at once) */
+  bool reuse_cfg;           /* tcpProberReuse: FIN probes' sockets are kept spare when their server closed first */
   uint8_t local_errno[LOCAL_ERRNO_MAX]; /* 1: the director's own failure, always delivered, never counted */
   uint32_t nbounds; /* latency histogram of the watches' outcomes (local failures excluded), since last read */
   double bounds_us[MAX_BUCKETS];
   double hist[MAX_BUCKETS + 1];
   double hist_sum_us;
   double hist_count;
-  double stats[4]; /* published at each turn: watches queued, watched under way, one-offs under way, skipped */
+  double stats[5]; /* published at each turn: watches queued, watched under way, one-offs under way, skipped, spare sockets reused */
 
   /* ---- the main thread's ---- */
   bool threaded;     /* the engine runs on its own thread (else on the Node loop: uv poll + timer) */
@@ -228,8 +240,11 @@ uint64_t lvsd_tcp_now_ns(void);
    deadlines passed, the watches due; folds and queues the outcomes. Returns the next deadline or turn
    (CLOCK_MONOTONIC ns), 0 when there is none. */
 uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k);
-/* Closes the sockets held after connecting whose hold is over (every one with `all`: the prober closing). */
+/* Closes the sockets held after connecting whose hold is over, or keeps them spare (every one closed with
+   `all`: the prober closing). */
 void lvsd_tcp_close_held(tcp_prober *p, bool all);
+/* Closes the spare sockets. */
+void lvsd_tcp_close_spare(tcp_prober *p);
 /* Opens and connects a socket; returns the slot id, or -1 with *done set: 0 connected at once, else errno, and
    *latency_us the connect's time when the handshake settled inside it (0 when connect() itself failed) and
    *at when it ended (the clock read once for both).

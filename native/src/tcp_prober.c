@@ -38,6 +38,8 @@ static void free_prober(tcp_prober *p) {
   free(p->done);
   free(p->idle[0]);
   free(p->idle[1]);
+  free(p->spare[0]);
+  free(p->spare[1]);
   free(p->fd_slot);
   pthread_mutex_destroy(&p->mu);
   free(p);
@@ -61,6 +63,7 @@ void lvsd_tcp_begin_close(tcp_prober *p, bool from_js) {
     p->slots[i].fd = -1;
   }
   lvsd_tcp_close_held(p, true);
+  lvsd_tcp_close_spare(p);
   for (int f = 0; f < 2; f++) {
     for (uint32_t i = 0; i < p->idle_n[f]; i++) close(p->idle[f][i]);
     p->idle_n[f] = 0;

@@ -77,8 +77,9 @@ export interface NativeBinding {
   tcpProberConfigure(handle: object, localErrnos: number[], boundsUs: number[]): void;
   tcpProberLimit(handle: object, max: number): void;
   tcpProberCloseAfter(handle: object, ms: number): void;
+  tcpProberReuse(handle: object, on: boolean): void;
   tcpProberNice(handle: object, nice: number): number;
-  tcpProberStats(handle: object): [watches: number, watchedUnderWay: number, oneOffUnderWay: number, skipped: number, threaded: number];
+  tcpProberStats(handle: object): [watches: number, watchedUnderWay: number, oneOffUnderWay: number, skipped: number, socketsReused: number, threaded: number];
   tcpProbe(handle: object, address: Buffer, port: number, timeoutMs: number, reset?: boolean): number;
   tcpProbeCancel(handle: object, id: number): void;
   tcpProberClose(handle: object): void;

@@ -39,6 +39,16 @@ export function closeAfterMs(env: NodeJS.ProcessEnv = process.env): number {
 }
 
 /**
+ * Whether a probe closed with FIN whose real server closed first leaves its socket spare for the next probe
+ * (shut down, then disconnected) instead of closing it: `LVSD_TCP_REUSE`, default on, `0` off. The wire sees
+ * the same segments either way; the director saves a socket()'s and a close()'s allocation and release, ~10 %
+ * of a probe's CPU in the test VM (docs/benchmarks.md). native/src/tcp_probe.c, keep_spare.
+ */
+export function reuseSockets(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.LVSD_TCP_REUSE !== '0';
+}
+
+/**
  * The probing thread's nice value: `LVSD_PROBE_NICE`, an integer -20..19, default -5 (anything else is the
  * default). Below the main thread's 0 the probes get the CPU first when both want it: a drift pass reading
  * 100,000 real servers in the test VM cut probes from 1,007 to 859 a second at 0, not at all at -5
@@ -119,6 +129,8 @@ export interface TcpProberStats {
   oneOffUnderWay: number;
   /** turns skipped because the previous probe was still under way, or the limit was reached */
   skipped: number;
+  /** probes that connected a spare socket (one a FIN probe left when its server closed first) instead of a new one */
+  socketsReused: number;
 }
 
 export class TcpProber {
@@ -147,6 +159,7 @@ export class TcpProber {
     this.handle = this.native.tcpProberOpen((outcomes) => this.onOutcomes(outcomes), engine === 'thread' ? 0 : engine === 'loop' ? 1 : 2);
     this.native.tcpProberRef(this.handle, false);
     this.native.tcpProberCloseAfter(this.handle, closeAfterMs());
+    this.native.tcpProberReuse(this.handle, reuseSockets());
     const nice = probeNice();
     if (nice !== 0 && engine === 'thread') this.nice = { asked: nice, errno: this.native.tcpProberNice(this.handle, nice) };
   }
@@ -278,10 +291,10 @@ export class TcpProber {
   }
 
   stats(): TcpProberStats {
-    if (!this.handle) return { thread: false, watches: 0, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
+    if (!this.handle) return { thread: false, watches: 0, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0, socketsReused: 0 };
     // the engine publishes its figures at each of its turns; the watches registered are known here at once
-    const [, watchedUnderWay, oneOffUnderWay, skipped, threaded] = this.native.tcpProberStats(this.handle);
-    return { thread: threaded === 1, watches: this.watchCount, watchedUnderWay, oneOffUnderWay, skipped };
+    const [, watchedUnderWay, oneOffUnderWay, skipped, socketsReused, threaded] = this.native.tcpProberStats(this.handle);
+    return { thread: threaded === 1, watches: this.watchCount, watchedUnderWay, oneOffUnderWay, skipped, socketsReused };
   }
 
   private delivering = false;

@@ -55,3 +55,51 @@ describe('a connected TCP check closes after the server', { skip }, () => {
     assert.equal(r.fdsLeft, 0);
   });
 });
+
+interface ReuseResult {
+  closingV4: { errnos: Record<string, number>; reused: number };
+  twClosing: { server: number; prober: number };
+  mixed: { errnos: Record<string, number>; reused: number };
+  waiting: { errnos: Record<string, number>; reused: number; ends: number; resets: number; tw: { server: number; prober: number } };
+  off: { errnos: Record<string, number>; reused: number };
+  fdsLeft: number;
+}
+
+describe('a FIN check whose server closed first leaves its socket for the next check', { skip }, () => {
+  const lab = skip ? undefined : new NetnsLab();
+  after(() => lab?.cleanup());
+  const REUSE = fileURLToPath(new URL('./fixtures/tcp-reuse-probe.js', import.meta.url));
+  let r: ReuseResult | undefined;
+  const result = (): ReuseResult => (r ??= JSON.parse(lab!.exec(lab!.namespace('reuse'), [process.execPath, REUSE])) as ReuseResult);
+
+  test('against a server that closes at accept: every check after the first reuses a socket, and both ends still see a FIN close', () => {
+    const { closingV4, twClosing } = result();
+    assert.deepEqual(closingV4.errnos, { [`127.0.0.1:closing:0`]: 30 }, 'every check connected');
+    assert.ok(closingV4.reused >= 27, `checks on a spare socket (${closingV4.reused} of 30)`);
+    // the server's end in TIME_WAIT: it closed first and then got the prober's FIN (an RST would have ended it at once)
+    assert.equal(twClosing.server, 30, `the server kept a TIME_WAIT for each check (${JSON.stringify(twClosing)})`);
+    assert.equal(twClosing.prober, 0, 'none on the prober\'s side');
+  });
+
+  test('a reused socket tells each check its own outcome: IPv4, IPv6 and a refused port in turn', () => {
+    const { mixed } = result();
+    assert.deepEqual(mixed.errnos, { '127.0.0.1:closing:0': 10, '::1:closing:0': 10, '127.0.0.1:refused:111': 10 }, JSON.stringify(mixed));
+    assert.ok(mixed.reused >= 15, `IPv4 and IPv6 checks on spare sockets of their family (${mixed.reused})`);
+  });
+
+  test('against a server that waits for the client: no socket kept, the server sees an orderly close (EOF), never a reset', () => {
+    const { waiting } = result();
+    assert.deepEqual(waiting.errnos, { '127.0.0.1:waiting:0': 20 });
+    assert.equal(waiting.reused, 0, 'the prober closed first: nothing to reuse');
+    assert.equal(waiting.ends, 20, `the server read EOF on each (${JSON.stringify(waiting)})`);
+    assert.equal(waiting.resets, 0);
+    assert.equal(waiting.tw.prober, 20, 'the prober closed first and kept the TIME_WAITs');
+  });
+
+  test('LVSD_TCP_REUSE=0: every check opens a socket of its own; closing the probers leaves no descriptor open', () => {
+    const { off, fdsLeft } = result();
+    assert.deepEqual(off.errnos, { '127.0.0.1:closing:0': 10 });
+    assert.equal(off.reused, 0);
+    assert.equal(fdsLeft, 0, 'spare sockets are closed with their prober');
+  });
+});

@@ -22,7 +22,7 @@ export class FakeWatcher implements TcpWatcher {
   limit(): void {}
   configure(): void {}
   stats() {
-    return { thread: true, watches: this.watches.size, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0 };
+    return { thread: true, watches: this.watches.size, watchedUnderWay: 0, oneOffUnderWay: 0, skipped: 0, socketsReused: 0 };
   }
   watchState() {
     return () => undefined;
