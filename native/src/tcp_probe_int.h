@@ -39,7 +39,7 @@
 #define MAX_EVENTS 256
 #define SETTLE_SKIP 3          /* a watch whose probe connect() did not settle starts this many more without asking */
 #define IDLE_MAX 1024         /* kept sockets per family at most (the rest are closed): the peak of reset probes under way */
-#define SPARE_MAX 1024        /* spare sockets per family at most (FIN probes that ended cleanly; the rest are closed) */
+#define SPARE_MAX 512         /* spare sockets per family at most (FIN probes that ended cleanly; the rest are closed) */
 
 /* A target: IPv4 or IPv6 (28 bytes, not a sockaddr_storage's 128: one per watch). */
 typedef union tcp_addr {

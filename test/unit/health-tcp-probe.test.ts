@@ -13,7 +13,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { TcpCheck } from '../../src/config/types.js';
 import { probeTcp, setNativeTcpProbe } from '../../src/health/checkers/tcp.js';
-import { closeAfterMs, nativeAvailable, probeNice, sharedTcpProber, TcpProber } from '../../src/net/index.js';
+import { closeAfterMs, nativeAvailable, probeNice, reuseSockets, sharedTcpProber, TcpProber } from '../../src/net/index.js';
 
 const check = (address: string, port: number, timeout = 2): TcpCheck => ({ type: 'tcp', address, port, timeout, interval: 5, rise: 1, fall: 1 });
 
@@ -417,6 +417,15 @@ describe('LVSD_TCP_CLOSE_AFTER_MS', () => {
     assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: '0' }), 0);
     assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: '1000' }), 1000);
     for (const bad of ['-1', '1001', '2.5', 'soon']) assert.equal(closeAfterMs({ LVSD_TCP_CLOSE_AFTER_MS: bad }), 5, bad);
+  });
+});
+
+describe('LVSD_TCP_REUSE', () => {
+  test('spare sockets for FIN checks: on unless set to 0', () => {
+    assert.equal(reuseSockets({}), true);
+    assert.equal(reuseSockets({ LVSD_TCP_REUSE: '' }), true);
+    assert.equal(reuseSockets({ LVSD_TCP_REUSE: '1' }), true);
+    assert.equal(reuseSockets({ LVSD_TCP_REUSE: '0' }), false);
   });
 });
 
