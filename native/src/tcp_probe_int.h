@@ -1,6 +1,6 @@
 /*
  * The TCP prober's insides, shared by its files: tcp_probe.c (the engine: starting probes, completions,
- * deadlines, one turn), tcp_deadline.c (the deadline heap), tcp_watch.c (periodic checks: the turn heap,
+ * deadlines, one turn), tcp_socket.c (sockets kept, held and spare), tcp_deadline.c (the deadline heap), tcp_watch.c (periodic checks: the turn heap,
  * folding outcomes into runs and counters), tcp_runner.c (where the engine runs: its own thread, or the
  * Node loop as a fallback; delivery to JavaScript), tcp_prober.c (lifetime), tcp_probe_api.c and
  * tcp_watch_api.c (the JavaScript entry points). Not part of the addon's interface.
@@ -240,6 +240,17 @@ uint64_t lvsd_tcp_now_ns(void);
    deadlines passed, the watches due; folds and queues the outcomes. Returns the next deadline or turn
    (CLOCK_MONOTONIC ns), 0 when there is none. */
 uint64_t lvsd_tcp_turn(tcp_prober *p, const struct epoll_event *ev, int k);
+/* tcp_socket.c: where a probe's socket comes from and goes */
+/* A kept socket (close: reset) of the family, or a new one registered for good; -1 when there is none to keep. */
+int lvsd_tcp_kept_socket(tcp_prober *p, int family);
+/* The end of a probe on a kept socket: disconnected (RST when established) and kept, or closed. */
+void lvsd_tcp_end_kept(tcp_prober *p, int fd, bool v6);
+/* A probe that connected inside connect(): its socket held close_after_ns, then closed or kept spare. */
+void lvsd_tcp_close_connected(tcp_prober *p, int fd, bool v6, uint64_t at);
+/* A spare socket of the family (FIN probes), or -1 when there is none. */
+int lvsd_tcp_spare_socket(tcp_prober *p, bool v6);
+/* A probe's socket at its end: a kept one disconnected and kept, any other closed. */
+void lvsd_tcp_end_socket(tcp_prober *p, probe_slot *s);
 /* Closes the sockets held after connecting whose hold is over, or keeps them spare (every one closed with
    `all`: the prober closing). */
 void lvsd_tcp_close_held(tcp_prober *p, bool all);
