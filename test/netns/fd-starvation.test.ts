@@ -4,8 +4,12 @@
  * `prlimit --nofile=64:120` (raised to 120 at start), a healthy real server (another process) checked by TCP every 250 ms:
  * - 200 idle connections to the control socket: the daemon keeps at most 32, so the probes keep their
  *   descriptors, the real server keeps weight 7 and `lvsd status` still answers;
- * - the daemon's descriptors all used up for 3 s: every probe fails with EMFILE, which is the director's
- *   failure, not the server's: weight 7 throughout, an error line, probing resumes after.
+ * - the daemon's descriptors all used up for 3 s, each probe opening a socket of its own
+ *   (`LVSD_TCP_REUSE=0`, and what any probe gets when no spare socket is left): every probe fails with
+ *   EMFILE, which is the director's failure, not the server's: weight 7 throughout, an error line, probing
+ *   resumes after;
+ * - the same with the default: the spare socket of the last check (its server closed first) needs no new
+ *   descriptor, so the checks go on connecting through the shortage.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,11 +59,14 @@ function setup(t: { after(fn: () => void): void }) {
   return { lab, ns, dir, config, socket };
 }
 
-async function start(s: ReturnType<typeof setup>): Promise<DaemonLog> {
+async function start(s: ReturnType<typeof setup>, env: string[] = []): Promise<DaemonLog & { accepted(): Promise<number> }> {
   const backend = s.lab.spawnJson(s.ns, LAB);
   await backend.call('listen', { host: '127.0.0.1', port: 8080, kind: 'agent', reply: 'up' });
   // started with a soft limit of 64: the daemon runs with the hard limit, 120
-  const d = new DaemonLog(s.lab.spawn(s.ns, ['prlimit', '--nofile=64:120', process.execPath, DAEMON, s.config, s.socket, join(s.dir, 'state.json')]));
+  const argv = ['prlimit', '--nofile=64:120', process.execPath, DAEMON, s.config, s.socket, join(s.dir, 'state.json')];
+  const d = Object.assign(new DaemonLog(s.lab.spawn(s.ns, env.length > 0 ? ['env', ...env, ...argv] : argv)), {
+    accepted: async () => Number(await backend.call('accepted', { host: '127.0.0.1', port: 8080 })),
+  });
   await d.waitForEvent('daemon.started');
   const limits = await d.waitForEvent('daemon.limits');
   assert.deepEqual([limits.nofileSoft, limits.nofileHard], [120, 120]);
@@ -100,7 +107,7 @@ test('200 idle control connections under a 120-descriptor limit: the healthy ser
 test('every descriptor used up for 3 s: probes fail with EMFILE, counted as the director\'s, the server stays at weight 7',
   { skip, timeout: 120_000 }, async (t) => {
     const s = setup(t);
-    const d = await start(s);
+    const d = await start(s, ['LVSD_TCP_REUSE=0']); // each probe opens a socket: no spare one to fall back on
     d.child.kill('SIGUSR2');
     const full = await d.waitForEvent('hog.full');
     assert.ok(Number(full.held) > 0);
@@ -109,6 +116,25 @@ test('every descriptor used up for 3 s: probes fail with EMFILE, counted as the 
     assert.equal(local.errno, 'EMFILE');
     assert.equal(local.level, 'error');
     await sleep(1000); // probing resumes
+    const r = await status(s.socket);
+    assert.ok(!(r instanceof Error), String(r));
+    assert.deepEqual([r.health.state, r.weight.kernel], ['up', 7]);
+    assert.deepEqual(downs(d), [], 'the server was never taken out');
+  });
+
+test('every descriptor used up for 3 s, spare sockets on (the default): the checks go on connecting, no local failure, weight 7',
+  { skip, timeout: 120_000 }, async (t) => {
+    const s = setup(t);
+    const d = await start(s);
+    d.child.kill('SIGUSR2');
+    await d.waitForEvent('hog.full');
+    const before = await d.accepted();
+    await d.waitForEvent('hog.released', 10_000);
+    const during = (await d.accepted()) - before;
+    // 3 s at one check every 250 ms: ~12 connections the server accepted while the daemon had no descriptor to spare
+    assert.ok(during >= 4, `the server accepted ${during} checks during the shortage`);
+    await sleep(1000);
+    assert.equal(d.lines.filter((l) => l.event === 'health.local_failure').length, 0, 'no probe ran short of a descriptor');
     const r = await status(s.socket);
     assert.ok(!(r instanceof Error), String(r));
     assert.deepEqual([r.health.state, r.weight.kernel], ['up', 7]);
