@@ -116,12 +116,9 @@ int64_t lvsd_tcp_start(tcp_prober *p, const tcp_addr *addr, uint32_t timeout_ms,
   *latency_us = 0;
   *at = 0;
   bool v6 = addr->sa.sa_family == AF_INET6;
-  int fd = reset ? lvsd_tcp_kept_socket(p, addr->sa.sa_family) : -1;
-  bool pooled = fd >= 0;
-  if (!reset) fd = lvsd_tcp_spare_socket(p, v6);
-  if (fd < 0 && !pooled) {
-    fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  }
+  int fd = reset ? lvsd_tcp_kept_socket(p, addr->sa.sa_family) : lvsd_tcp_spare_socket(p, v6);
+  bool pooled = reset && fd >= 0;
+  if (fd < 0) fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *done = errno;
     return -1;

@@ -167,7 +167,7 @@ napi_value lvsd_tcp_prober_close_after(napi_env env, napi_callback_info info) {
 }
 
 /* tcpProberReuse(handle, on): whether a probe closed with FIN whose server closed first leaves its socket
-   spare for the next probe instead of closing it (keep_spare in tcp_probe.c); off closes the spare ones. */
+   spare for the next probe instead of closing it (keep_spare in tcp_socket.c); off closes the spare ones. */
 napi_value lvsd_tcp_prober_reuse(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   tcp_prober *p = lvsd_tcp_handle_arg(env, info, 2, argv);

@@ -1,9 +1,10 @@
 /*
  * The TCP prober's insides, shared by its files: tcp_probe.c (the engine: starting probes, completions,
- * deadlines, one turn), tcp_socket.c (sockets kept, held and spare), tcp_deadline.c (the deadline heap), tcp_watch.c (periodic checks: the turn heap,
- * folding outcomes into runs and counters), tcp_runner.c (where the engine runs: its own thread, or the
- * Node loop as a fallback; delivery to JavaScript), tcp_prober.c (lifetime), tcp_probe_api.c and
- * tcp_watch_api.c (the JavaScript entry points). Not part of the addon's interface.
+ * deadlines, one turn), tcp_socket.c (sockets kept, held and spare), tcp_deadline.c (the deadline heap),
+ * tcp_watch.c (periodic checks: the turn heap, folding outcomes into runs and counters), tcp_runner.c
+ * (where the engine runs: its own thread, or the Node loop as a fallback; delivery to JavaScript),
+ * tcp_prober.c (lifetime), tcp_probe_api.c and tcp_watch_api.c (the JavaScript entry points). Not part of
+ * the addon's interface.
  *
  * Who touches what. The engine (one thread at a time: the prober's thread, or the main thread when it
  * runs on the Node loop) owns the sockets, the slots, both heaps and each watch's schedule: no lock. The
