@@ -150,7 +150,7 @@ napi_value lvsd_tcp_prober_limit(napi_env env, napi_callback_info info) {
 }
 
 /* tcpProberCloseAfter(handle, ms): how long a probe that connected inside connect() keeps its socket before
-   closing it (0: closed at once); see close_connected in tcp_probe.c. */
+   closing it (0: closed at once); see lvsd_tcp_close_connected in tcp_socket.c. */
 napi_value lvsd_tcp_prober_close_after(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   tcp_prober *p = lvsd_tcp_handle_arg(env, info, 2, argv);

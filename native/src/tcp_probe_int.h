@@ -154,12 +154,12 @@ typedef struct tcp_prober {
   uint32_t idle_n[2], idle_cap[2];
   uint32_t *fd_slot; /* a kept socket's probe slot, by fd; NO_SLOT while it is idle */
   uint32_t fd_slot_cap;
-  /* Sockets of probes that connected inside connect() itself, each closed at the engine's first turn at
-     least close_after_ns later (close_connected in tcp_probe.c): a real server that closes as soon as it
-     accepts then closes first, and the TIME_WAIT is its own, not the director's (as when a checker closes an
-     epoll round later). In the order held, so due in order (a hold shortened meanwhile closes late, never
-     early). At most HELD_MAX: past that a socket is closed at once. close_after_ns is copied from
-     close_after_cfg each turn. */
+  /* Sockets of probes that connected inside connect() itself, each closed (or kept spare) at the engine's
+     first turn at least close_after_ns later (lvsd_tcp_close_connected in tcp_socket.c): a real server that
+     closes as soon as it accepts then closes first, and the TIME_WAIT is its own, not the director's (as when
+     a checker closes an epoll round later). In the order held, so due in order (a hold shortened meanwhile
+     closes late, never early). At most HELD_MAX: past that a socket is closed at once. close_after_ns is
+     copied from close_after_cfg each turn. */
   int held_fd[HELD_MAX];
   uint64_t held_due[HELD_MAX];
   bool held_v6[HELD_MAX];

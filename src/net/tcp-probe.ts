@@ -28,8 +28,8 @@ import { loadNative, type NativeBinding } from './native.js';
  * How long a probe that connected inside its connect() (a real server on a link inside this host) keeps its
  * socket before closing it: `LVSD_TCP_CLOSE_AFTER_MS`, default 5, 0 to close at once, at most 1000. The
  * outcome is told at once either way; only the close waits (for a turn of the engine that runs anyway), so
- * a server that closes as soon as it accepts closes first and keeps the TIME_WAIT (native/src/tcp_probe.c,
- * close_connected).
+ * a server that closes as soon as it accepts closes first and keeps the TIME_WAIT (native/src/tcp_socket.c,
+ * lvsd_tcp_close_connected).
  */
 export function closeAfterMs(env: NodeJS.ProcessEnv = process.env): number {
   const v = env.LVSD_TCP_CLOSE_AFTER_MS;
@@ -42,7 +42,7 @@ export function closeAfterMs(env: NodeJS.ProcessEnv = process.env): number {
  * Whether a probe closed with FIN whose real server closed first leaves its socket spare for the next probe
  * (shut down, then disconnected) instead of closing it: `LVSD_TCP_REUSE`, default on, `0` off. The wire sees
  * the same segments either way; the director saves a socket()'s and a close()'s allocation and release, ~10 %
- * of a probe's CPU in the test VM (docs/benchmarks.md). native/src/tcp_probe.c, keep_spare.
+ * of a probe's CPU in the test VM (docs/benchmarks.md). native/src/tcp_socket.c, keep_spare.
  */
 export function reuseSockets(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.LVSD_TCP_REUSE !== '0';

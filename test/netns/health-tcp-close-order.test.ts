@@ -1,5 +1,5 @@
 /**
- * Who closes first after a TCP check connects (native/src/tcp_probe.c, close_connected): over a link inside
+ * Who closes first after a TCP check connects (native/src/tcp_socket.c, lvsd_tcp_close_connected): over a link inside
  * the host the handshake ends inside the prober's connect(), before the server has accepted. The prober holds
  * the connected socket for LVSD_TCP_CLOSE_AFTER_MS (default 5) and closes it at a later turn, so a server that
  * closes at accept closes first and keeps the TIME_WAIT, as with keepalived's checker; with 0 the prober
